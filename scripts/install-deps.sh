@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages gantry builds, tests and demos with.
+# Idempotent and quiet when everything is already present.
+set -eu
+pkgs="build-essential pkg-config clang libclang-rt-14-dev git curl procps iproute2
+libuv1-dev libfyaml-dev libjansson-dev libsqlite3-dev sqlite3 node-llhttp
+libcmocka-dev libcurl4-openssl-dev libsodium-dev libpq-dev wrk"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing:$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null || true
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

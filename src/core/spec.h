@@ -1,0 +1,138 @@
+/*
+ * spec.h — gantry.yaml, parsed (libfyaml) and resolved.
+ *
+ * The spec is parsed once into struct spec, which keeps the raw per-service
+ * and per-environment settings. spec_resolve() then produces the fully
+ * resolved configuration of one service in one environment (struct
+ * svc_config): service keys, overlaid by environments.E (replicas, hosts),
+ * overlaid by services.S.environments.E. A revision stores that resolved
+ * config as JSON (svc_config_to_json), so a rollback runs exactly the old
+ * configuration, whatever the spec says today.
+ *
+ * Pure: no I/O except reading the spec file in spec_load().
+ */
+#ifndef GANTRY_CORE_SPEC_H
+#define GANTRY_CORE_SPEC_H
+#include "common.h"
+#include "core/diag.h"
+
+struct json_t;
+
+struct kv {
+	char *key;
+	char *value;
+};
+
+/* a count that may be given as an integer or a percentage ("25%") */
+struct intpct {
+	bool is_pct;
+	double value; /* count, or percent (25 for "25%") */
+};
+
+enum probe_kind { PROBE_NONE = 0, PROBE_HTTP, PROBE_TCP, PROBE_EXEC };
+
+struct probe {
+	enum probe_kind kind;
+	char *target;            /* http: path ("/ready"); exec: shell command; tcp: NULL */
+	int64_t period_ms;       /* default 1000 (readiness), 5000 (liveness) */
+	int64_t timeout_ms;      /* default 1000 */
+	int64_t initial_delay_ms;/* default 0 */
+	int failure_threshold;   /* default 3 */
+};
+
+struct resources {
+	int64_t cpu_millis;   /* "500m" -> 500, "2" -> 2000; 0 = no limit */
+	int64_t memory_bytes; /* "256Mi"; 0 = no limit */
+	int64_t pids;         /* 0 = no limit */
+};
+
+enum strategy_kind { STRATEGY_ROLLING = 0, STRATEGY_RECREATE, STRATEGY_CANARY, STRATEGY_BLUEGREEN };
+
+struct strategy {
+	enum strategy_kind kind;
+	struct intpct max_surge;       /* rolling; default 25% */
+	struct intpct max_unavailable; /* rolling; default 0 */
+};
+
+/* One service in one environment, fully resolved. */
+struct svc_config {
+	char *service;
+	char *environment;
+	char *run;                 /* required; run with sh -c, $PORT set */
+	char *build;               /* optional; run with sh -c in the spec dir before snapshot */
+	char *artifact;            /* path relative to the spec dir; default "." */
+	int replicas;              /* default: environment's replicas, else 1 */
+	struct kv *env;            /* KEY=VALUE given to replicas */
+	size_t nenv;
+	char **hosts;              /* Host names routed here; default SVC.ENV.localhost */
+	size_t nhosts;
+	struct probe readiness;    /* default: none (ready once the port accepts TCP) */
+	struct probe liveness;     /* default: none */
+	struct resources resources;
+	int64_t stop_grace_ms;     /* SIGTERM -> SIGKILL; default 10s */
+	int64_t drain_timeout_ms;  /* wait for in-flight requests; default 30s */
+	int64_t progress_deadline_ms; /* default 10m */
+	struct strategy strategy;
+	char **rollback_on;        /* raw condition strings, parsed by rollout/ */
+	size_t nrollback_on;
+	int keep_revisions;        /* revisions whose artifacts are kept; default 10 */
+};
+
+struct spec_env {
+	char *name;
+	int replicas;   /* 0 = unset */
+	char **hosts;
+	size_t nhosts;
+	int line, col;
+};
+
+struct spec_service {
+	char *name;
+	int line, col;
+	/* private to spec.c: the parsed YAML node of the service and of its overrides */
+	void *node;
+};
+
+struct spec {
+	char *path;      /* as given */
+	char *dir;       /* directory of the spec file */
+	char *project;
+	struct spec_env *envs;
+	size_t nenvs;
+	struct spec_service *services;
+	size_t nservices;
+	void *doc;       /* private: the libfyaml document */
+};
+
+/*
+ * Loads and validates FILE. On any problem, every diagnostic is added to
+ * diags (FILE:LINE:COL, path, message, source line) and -1 is returned;
+ * *out is then NULL. On success *out is owned by the caller (spec_free).
+ */
+int spec_load(const char *path, struct spec **out, struct diags *diags);
+/* Same, from a buffer (used by tests and the fuzzer); name is the file name shown. */
+int spec_load_buf(const char *name, const char *buf, size_t len, struct spec **out,
+		  struct diags *diags);
+void spec_free(struct spec *spec);
+
+const struct spec_env *spec_find_env(const struct spec *spec, const char *name);
+const struct spec_service *spec_find_service(const struct spec *spec, const char *name);
+
+/*
+ * Resolves SERVICE in ENV into *out (caller's storage; svc_config_release).
+ * Returns -1 with err set when the service or environment does not exist.
+ */
+int spec_resolve(const struct spec *spec, const char *service, const char *env,
+		 struct svc_config *out, struct gerr *err);
+
+void svc_config_release(struct svc_config *c);
+/* JSON round trip of the resolved config (stored with each revision). */
+struct json_t *svc_config_to_json(const struct svc_config *c);          /* new reference */
+int svc_config_from_json(const struct json_t *j, struct svc_config *out, struct gerr *err);
+/* sets or replaces env KEY (for `deploy --set env.KEY=VALUE`) */
+void svc_config_set_env(struct svc_config *c, const char *key, const char *value);
+
+/* A starter spec (gantry init); it must validate. */
+extern const char spec_starter[];
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * Operator log: one key=value line per event with a subsystem tag
+ * (log_info("rollout", "revision=%d step=%d", ...)). Levels are checked
+ * before formatting. What a user sees (CLI/API errors) is kept apart.
+ */
+#ifndef GANTRY_UTIL_LOG_H
+#define GANTRY_UTIL_LOG_H
+#include "common.h"
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+extern enum log_level log_max_level;
+
+void log_set_file(FILE *f); /* borrowed; default stderr */
+void log_write(enum log_level lvl, const char *sys, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+#define log_error(sys, ...) do { if (log_max_level >= LOG_ERROR) log_write(LOG_ERROR, sys, __VA_ARGS__); } while (0)
+#define log_warn(sys, ...)  do { if (log_max_level >= LOG_WARN)  log_write(LOG_WARN, sys, __VA_ARGS__); } while (0)
+#define log_info(sys, ...)  do { if (log_max_level >= LOG_INFO)  log_write(LOG_INFO, sys, __VA_ARGS__); } while (0)
+#define log_debug(sys, ...) do { if (log_max_level >= LOG_DEBUG) log_write(LOG_DEBUG, sys, __VA_ARGS__); } while (0)
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * parse.h — typed value parsers shared by the spec, CLI and API.
+ * All return 0 on success, -1 on a malformed value (out untouched).
+ */
+#ifndef GANTRY_UTIL_PARSE_H
+#define GANTRY_UTIL_PARSE_H
+#include "common.h"
+
+/* "250ms", "90s", "10m", "2h", "1d", "1m30s"; a bare number is seconds */
+int parse_duration_ms(const char *s, int64_t *out_ms);
+/* "256Mi", "1Gi", "512M", "1024", "64k" -> bytes */
+int parse_size(const char *s, int64_t *out_bytes);
+/* "500m" -> 500, "2" -> 2000, "0.5" -> 500 */
+int parse_cpu_millis(const char *s, int64_t *out_millis);
+/* "0.1%" -> 0.1, "25%" -> 25 (requires the % sign) */
+int parse_percent(const char *s, double *out);
+/* formats ms as "1m30s", "250ms" into buf */
+const char *format_duration(int64_t ms, char *buf, size_t len);
+
+#endif
