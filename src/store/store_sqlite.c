@@ -1,0 +1,686 @@
+/*
+ * store_sqlite.c — the SQLite store (WAL mode, one transaction per state
+ * transition, versioned schema migrations).
+ */
+#include "common.h"
+#include "store/store.h"
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct store {
+	sqlite3 *db;
+	int in_tx;
+};
+
+/* Append-only: never edit a shipped migration, add a new one. */
+static const char *const migrations[] = {
+	/* 1 */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE revisions ("
+	"  id INTEGER PRIMARY KEY, service TEXT NOT NULL, environment TEXT NOT NULL,"
+	"  number INTEGER NOT NULL, version TEXT NOT NULL, digest TEXT NOT NULL,"
+	"  config TEXT NOT NULL, kind TEXT NOT NULL, source INTEGER NOT NULL DEFAULT 0,"
+	"  status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', deployed_by TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL, artifact_pruned INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (service, environment, number));"
+	"CREATE TABLE replicas ("
+	"  id TEXT PRIMARY KEY, service TEXT NOT NULL, environment TEXT NOT NULL,"
+	"  revision INTEGER NOT NULL, port INTEGER NOT NULL, pid INTEGER NOT NULL,"
+	"  start_time INTEGER NOT NULL, state TEXT NOT NULL, restarts INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL, ready_since INTEGER NOT NULL, last_exit TEXT NOT NULL);"
+	"CREATE TABLE svcenvs ("
+	"  service TEXT NOT NULL, environment TEXT NOT NULL, target_revision INTEGER NOT NULL,"
+	"  stable_revision INTEGER NOT NULL, replicas INTEGER NOT NULL, phase TEXT NOT NULL,"
+	"  message TEXT NOT NULL, PRIMARY KEY (service, environment));"
+	"CREATE TABLE rollouts ("
+	"  id INTEGER PRIMARY KEY, service TEXT NOT NULL, environment TEXT NOT NULL,"
+	"  revision INTEGER NOT NULL, from_revision INTEGER NOT NULL, strategy TEXT NOT NULL,"
+	"  phase TEXT NOT NULL, step INTEGER NOT NULL, steps INTEGER NOT NULL,"
+	"  message TEXT NOT NULL, started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	"  deadline_at INTEGER NOT NULL);"
+	"CREATE INDEX rollouts_svcenv ON rollouts (service, environment, id);"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, service TEXT NOT NULL,"
+	"  environment TEXT NOT NULL, revision INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  message TEXT NOT NULL);",
+};
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int sqlerr(struct store *s, struct gerr *err, const char *what)
+{
+	int code = sqlite3_extended_errcode(s->db);
+	const char *hint = "";
+	if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
+		hint = " (the database is locked by another process; is another gantry running?)";
+	else if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB)
+		hint = " (the state database is corrupt: restore it from a backup or move it aside)";
+	return gerr_set(err, "state store: %s: %s%s", what, sqlite3_errmsg(s->db), hint);
+}
+
+static int exec_sql(struct store *s, const char *sql, struct gerr *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int r = sqlerr(s, err, msg ? msg : "exec");
+		sqlite3_free(msg);
+		return r;
+	}
+	return 0;
+}
+
+static sqlite3_stmt *prep(struct store *s, const char *sql, struct gerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		sqlerr(s, err, "prepare");
+		return NULL;
+	}
+	return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static void col_text(sqlite3_stmt *st, int i, char *dst, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	strlcpy_g(dst, t ? (const char *)t : "", len);
+}
+
+/* runs a statement that returns no rows, as its own transaction unless inside one */
+static int step_done(struct store *s, sqlite3_stmt *st, struct gerr *err)
+{
+	int rc = sqlite3_step(st);
+	int ret = 0;
+	if (rc != SQLITE_DONE)
+		ret = sqlerr(s, err, "write");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_begin(struct store *s, struct gerr *err)
+{
+	if (exec_sql(s, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	s->in_tx = 1;
+	return 0;
+}
+
+int store_commit(struct store *s, struct gerr *err)
+{
+	s->in_tx = 0;
+	return exec_sql(s, "COMMIT", err);
+}
+
+void store_rollback(struct store *s)
+{
+	s->in_tx = 0;
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int migrate(struct store *s, struct gerr *err)
+{
+	sqlite3_stmt *st;
+	int version = 0;
+
+	st = prep(s, "PRAGMA user_version", err);
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > (int)ARRAY_SIZE(migrations))
+		return gerr_set(err, "state store: schema version %d is newer than this gantry (%zu): upgrade gantry",
+				version, ARRAY_SIZE(migrations));
+	for (int v = version; v < (int)ARRAY_SIZE(migrations); v++) {
+		char pragma[64];
+		if (store_begin(s, err) < 0)
+			return -1;
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+		if (exec_sql(s, migrations[v], err) < 0 || exec_sql(s, pragma, err) < 0) {
+			store_rollback(s);
+			return -1;
+		}
+		if (store_commit(s, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int store_open(const char *path, struct store **out, struct gerr *err)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		gerr_set(err, "state store: cannot open %s: %s", path,
+			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	/* integrity first: a corrupt file fails here with a clear message */
+	st = prep(s, "PRAGMA quick_check", err);
+	if (!st)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 0), "ok")) {
+		sqlite3_finalize(st);
+		gerr_set(err, "state store: %s is corrupt or not a gantry database (%s): move it aside or restore a backup",
+			 path, rc == SQLITE_ROW ? (const char *)"integrity check failed" : sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	if (exec_sql(s, "PRAGMA journal_mode=WAL", err) < 0 ||
+	    exec_sql(s, "PRAGMA synchronous=NORMAL", err) < 0 ||
+	    exec_sql(s, "PRAGMA foreign_keys=ON", err) < 0)
+		goto fail;
+	chmod(path, 0600);
+	if (migrate(s, err) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return -1;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	sqlite3_close(s->db);
+	free(s);
+}
+
+/* ---- revisions ---- */
+
+void revision_row_release(struct revision_row *r)
+{
+	free(r->config_json);
+	r->config_json = NULL;
+}
+
+#define REV_COLS "id, service, environment, number, version, digest, config, kind, source, status, " \
+		 "reason, deployed_by, created_at, artifact_pruned"
+
+static void rev_from_row(sqlite3_stmt *st, struct revision_row *r)
+{
+	const unsigned char *cfg;
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(st, 0);
+	col_text(st, 1, r->service, sizeof(r->service));
+	col_text(st, 2, r->environment, sizeof(r->environment));
+	r->number = sqlite3_column_int(st, 3);
+	col_text(st, 4, r->version, sizeof(r->version));
+	col_text(st, 5, r->digest, sizeof(r->digest));
+	cfg = sqlite3_column_text(st, 6);
+	r->config_json = xstrdup(cfg ? (const char *)cfg : "{}");
+	col_text(st, 7, r->kind, sizeof(r->kind));
+	r->source = sqlite3_column_int(st, 8);
+	col_text(st, 9, r->status, sizeof(r->status));
+	col_text(st, 10, r->reason, sizeof(r->reason));
+	col_text(st, 11, r->deployed_by, sizeof(r->deployed_by));
+	r->created_at = sqlite3_column_int64(st, 12);
+	r->artifact_pruned = sqlite3_column_int(st, 13) != 0;
+}
+
+int store_revision_create(struct store *s, struct revision_row *r, struct gerr *err)
+{
+	sqlite3_stmt *st;
+	int number = 1;
+
+	st = prep(s, "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE service = ? AND environment = ?", err);
+	if (!st)
+		return -1;
+	bind_text(st, 1, r->service);
+	bind_text(st, 2, r->environment);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		number = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = prep(s, "INSERT INTO revisions (service, environment, number, version, digest, config, kind, source,"
+		  " status, reason, deployed_by, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", err);
+	if (!st)
+		return -1;
+	bind_text(st, 1, r->service);
+	bind_text(st, 2, r->environment);
+	sqlite3_bind_int(st, 3, number);
+	bind_text(st, 4, r->version);
+	bind_text(st, 5, r->digest);
+	bind_text(st, 6, r->config_json);
+	bind_text(st, 7, r->kind);
+	sqlite3_bind_int(st, 8, r->source);
+	bind_text(st, 9, r->status);
+	bind_text(st, 10, r->reason);
+	bind_text(st, 11, r->deployed_by);
+	if (!r->created_at)
+		r->created_at = time(NULL);
+	sqlite3_bind_int64(st, 12, r->created_at);
+	if (step_done(s, st, err) < 0)
+		return -1;
+	r->id = sqlite3_last_insert_rowid(s->db);
+	r->number = number;
+	return 0;
+}
+
+int store_revision_get(struct store *s, const char *svc, const char *env, int number,
+		       struct revision_row *out, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "SELECT " REV_COLS " FROM revisions WHERE service = ? AND environment = ? AND number = ?", err);
+	int rc, ret = 0;
+	if (!st)
+		return -1;
+	bind_text(st, 1, svc);
+	bind_text(st, 2, env);
+	sqlite3_bind_int(st, 3, number);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		rev_from_row(st, out);
+		ret = 1;
+	} else if (rc != SQLITE_DONE) {
+		ret = sqlerr(s, err, "read revision");
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_revision_set_status(struct store *s, const char *svc, const char *env, int number,
+			      const char *status, const char *reason, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "UPDATE revisions SET status = ?, reason = CASE WHEN ? IS NULL THEN reason ELSE ? END"
+				" WHERE service = ? AND environment = ? AND number = ?", err);
+	if (!st)
+		return -1;
+	bind_text(st, 1, status);
+	if (reason) {
+		bind_text(st, 2, reason);
+		bind_text(st, 3, reason);
+	}
+	bind_text(st, 4, svc);
+	bind_text(st, 5, env);
+	sqlite3_bind_int(st, 6, number);
+	return step_done(s, st, err);
+}
+
+int store_revision_set_pruned(struct store *s, const char *svc, const char *env, int number,
+			      struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "UPDATE revisions SET artifact_pruned = 1 WHERE service = ? AND environment = ? AND number = ?", err);
+	if (!st)
+		return -1;
+	bind_text(st, 1, svc);
+	bind_text(st, 2, env);
+	sqlite3_bind_int(st, 3, number);
+	return step_done(s, st, err);
+}
+
+int store_revision_list(struct store *s, const char *svc, const char *env,
+			struct revision_row **out, size_t *n, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "SELECT " REV_COLS " FROM revisions WHERE service = ? AND environment = ? ORDER BY number DESC", err);
+	size_t cap = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	bind_text(st, 1, svc);
+	bind_text(st, 2, env);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		rev_from_row(st, &(*out)[(*n)++]);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sqlerr(s, err, "list revisions");
+	return 0;
+}
+
+int store_digest_in_use(struct store *s, const char *digest, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "SELECT 1 FROM revisions WHERE digest = ? AND artifact_pruned = 0 LIMIT 1", err);
+	int rc;
+	if (!st)
+		return -1;
+	bind_text(st, 1, digest);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : sqlerr(s, err, "read digest");
+}
+
+/* ---- replicas ---- */
+
+int store_replica_put(struct store *s, const struct replica_row *r, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO replicas (id, service, environment, revision, port, pid,"
+				" start_time, state, restarts, created_at, ready_since, last_exit)"
+				" VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", err);
+	if (!st)
+		return -1;
+	bind_text(st, 1, r->id);
+	bind_text(st, 2, r->service);
+	bind_text(st, 3, r->environment);
+	sqlite3_bind_int(st, 4, r->revision);
+	sqlite3_bind_int(st, 5, r->port);
+	sqlite3_bind_int(st, 6, r->pid);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)r->start_time);
+	bind_text(st, 8, r->state);
+	sqlite3_bind_int(st, 9, r->restarts);
+	sqlite3_bind_int64(st, 10, r->created_at);
+	sqlite3_bind_int64(st, 11, r->ready_since);
+	bind_text(st, 12, r->last_exit);
+	return step_done(s, st, err);
+}
+
+int store_replica_delete(struct store *s, const char *id, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "DELETE FROM replicas WHERE id = ?", err);
+	if (!st)
+		return -1;
+	bind_text(st, 1, id);
+	return step_done(s, st, err);
+}
+
+int store_replica_list(struct store *s, const char *svc, const char *env,
+		       struct replica_row **out, size_t *n, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "SELECT id, service, environment, revision, port, pid, start_time, state,"
+				" restarts, created_at, ready_since, last_exit FROM replicas"
+				" WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2)"
+				" ORDER BY service, environment, revision, created_at, id", err);
+	size_t cap = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	if (svc)
+		bind_text(st, 1, svc);
+	if (env)
+		bind_text(st, 2, env);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct replica_row *r;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		r = &(*out)[(*n)++];
+		memset(r, 0, sizeof(*r));
+		col_text(st, 0, r->id, sizeof(r->id));
+		col_text(st, 1, r->service, sizeof(r->service));
+		col_text(st, 2, r->environment, sizeof(r->environment));
+		r->revision = sqlite3_column_int(st, 3);
+		r->port = sqlite3_column_int(st, 4);
+		r->pid = sqlite3_column_int(st, 5);
+		r->start_time = (uint64_t)sqlite3_column_int64(st, 6);
+		col_text(st, 7, r->state, sizeof(r->state));
+		r->restarts = sqlite3_column_int(st, 8);
+		r->created_at = sqlite3_column_int64(st, 9);
+		r->ready_since = sqlite3_column_int64(st, 10);
+		col_text(st, 11, r->last_exit, sizeof(r->last_exit));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sqlerr(s, err, "list replicas");
+	return 0;
+}
+
+/* ---- service environments ---- */
+
+static void svcenv_from_row(sqlite3_stmt *st, struct svcenv_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	col_text(st, 0, r->service, sizeof(r->service));
+	col_text(st, 1, r->environment, sizeof(r->environment));
+	r->target_revision = sqlite3_column_int(st, 2);
+	r->stable_revision = sqlite3_column_int(st, 3);
+	r->replicas = sqlite3_column_int(st, 4);
+	col_text(st, 5, r->phase, sizeof(r->phase));
+	col_text(st, 6, r->message, sizeof(r->message));
+}
+
+#define SVCENV_COLS "service, environment, target_revision, stable_revision, replicas, phase, message"
+
+int store_svcenv_get(struct store *s, const char *svc, const char *env, struct svcenv_row *out,
+		     struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "SELECT " SVCENV_COLS " FROM svcenvs WHERE service = ? AND environment = ?", err);
+	int rc, ret = 0;
+	if (!st)
+		return -1;
+	bind_text(st, 1, svc);
+	bind_text(st, 2, env);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		svcenv_from_row(st, out);
+		ret = 1;
+	} else if (rc != SQLITE_DONE) {
+		ret = sqlerr(s, err, "read service environment");
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_svcenv_put(struct store *s, const struct svcenv_row *r, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO svcenvs (" SVCENV_COLS ") VALUES (?,?,?,?,?,?,?)", err);
+	if (!st)
+		return -1;
+	bind_text(st, 1, r->service);
+	bind_text(st, 2, r->environment);
+	sqlite3_bind_int(st, 3, r->target_revision);
+	sqlite3_bind_int(st, 4, r->stable_revision);
+	sqlite3_bind_int(st, 5, r->replicas);
+	bind_text(st, 6, r->phase);
+	bind_text(st, 7, r->message);
+	return step_done(s, st, err);
+}
+
+int store_svcenv_list(struct store *s, struct svcenv_row **out, size_t *n, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "SELECT " SVCENV_COLS " FROM svcenvs ORDER BY service, environment", err);
+	size_t cap = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		svcenv_from_row(st, &(*out)[(*n)++]);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sqlerr(s, err, "list service environments");
+	return 0;
+}
+
+/* ---- rollouts ---- */
+
+int store_rollout_put(struct store *s, struct rollout_row *r, struct gerr *err)
+{
+	sqlite3_stmt *st;
+	r->updated_at = now_ms();
+	if (!r->id)
+		st = prep(s, "INSERT INTO rollouts (service, environment, revision, from_revision, strategy, phase,"
+			  " step, steps, message, started_at, updated_at, deadline_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", err);
+	else
+		st = prep(s, "UPDATE rollouts SET service=?, environment=?, revision=?, from_revision=?, strategy=?,"
+			  " phase=?, step=?, steps=?, message=?, started_at=?, updated_at=?, deadline_at=? WHERE id=?", err);
+	if (!st)
+		return -1;
+	bind_text(st, 1, r->service);
+	bind_text(st, 2, r->environment);
+	sqlite3_bind_int(st, 3, r->revision);
+	sqlite3_bind_int(st, 4, r->from_revision);
+	bind_text(st, 5, r->strategy);
+	bind_text(st, 6, r->phase);
+	sqlite3_bind_int(st, 7, r->step);
+	sqlite3_bind_int(st, 8, r->steps);
+	bind_text(st, 9, r->message);
+	sqlite3_bind_int64(st, 10, r->started_at);
+	sqlite3_bind_int64(st, 11, r->updated_at);
+	sqlite3_bind_int64(st, 12, r->deadline_at);
+	if (r->id)
+		sqlite3_bind_int64(st, 13, r->id);
+	if (step_done(s, st, err) < 0)
+		return -1;
+	if (!r->id)
+		r->id = sqlite3_last_insert_rowid(s->db);
+	return 0;
+}
+
+int store_rollout_latest(struct store *s, const char *svc, const char *env,
+			 struct rollout_row *out, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "SELECT id, service, environment, revision, from_revision, strategy, phase, step,"
+				" steps, message, started_at, updated_at, deadline_at FROM rollouts"
+				" WHERE service = ? AND environment = ? ORDER BY id DESC LIMIT 1", err);
+	int rc, ret = 0;
+	if (!st)
+		return -1;
+	bind_text(st, 1, svc);
+	bind_text(st, 2, env);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->id = sqlite3_column_int64(st, 0);
+		col_text(st, 1, out->service, sizeof(out->service));
+		col_text(st, 2, out->environment, sizeof(out->environment));
+		out->revision = sqlite3_column_int(st, 3);
+		out->from_revision = sqlite3_column_int(st, 4);
+		col_text(st, 5, out->strategy, sizeof(out->strategy));
+		col_text(st, 6, out->phase, sizeof(out->phase));
+		out->step = sqlite3_column_int(st, 7);
+		out->steps = sqlite3_column_int(st, 8);
+		col_text(st, 9, out->message, sizeof(out->message));
+		out->started_at = sqlite3_column_int64(st, 10);
+		out->updated_at = sqlite3_column_int64(st, 11);
+		out->deadline_at = sqlite3_column_int64(st, 12);
+		ret = 1;
+	} else if (rc != SQLITE_DONE) {
+		ret = sqlerr(s, err, "read rollout");
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* ---- events ---- */
+
+int store_event_add(struct store *s, const char *svc, const char *env, int revision,
+		    const char *kind, struct gerr *err, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	sqlite3_stmt *st;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	st = prep(s, "INSERT INTO events (ts, service, environment, revision, kind, message) VALUES (?,?,?,?,?,?)", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_ms());
+	bind_text(st, 2, svc);
+	bind_text(st, 3, env);
+	sqlite3_bind_int(st, 4, revision);
+	bind_text(st, 5, kind);
+	bind_text(st, 6, msg);
+	return step_done(s, st, err);
+}
+
+int store_event_list(struct store *s, const char *svc, const char *env, int64_t after_id,
+		     int limit, struct event_row **out, size_t *n, struct gerr *err)
+{
+	/* newest `limit` when after_id < 0, then returned oldest first */
+	const char *sql = after_id < 0
+		? "SELECT * FROM (SELECT id, ts, service, environment, revision, kind, message FROM events"
+		  " WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2)"
+		  " ORDER BY id DESC LIMIT ?4) ORDER BY id"
+		: "SELECT id, ts, service, environment, revision, kind, message FROM events"
+		  " WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2) AND id > ?3"
+		  " ORDER BY id LIMIT ?4";
+	sqlite3_stmt *st = prep(s, sql, err);
+	size_t cap = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	if (svc)
+		bind_text(st, 1, svc);
+	if (env)
+		bind_text(st, 2, env);
+	sqlite3_bind_int64(st, 3, after_id);
+	sqlite3_bind_int(st, 4, limit > 0 ? limit : 1000);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct event_row *e;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 32;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		e = &(*out)[(*n)++];
+		memset(e, 0, sizeof(*e));
+		e->id = sqlite3_column_int64(st, 0);
+		e->ts_ms = sqlite3_column_int64(st, 1);
+		col_text(st, 2, e->service, sizeof(e->service));
+		col_text(st, 3, e->environment, sizeof(e->environment));
+		e->revision = sqlite3_column_int(st, 4);
+		col_text(st, 5, e->kind, sizeof(e->kind));
+		col_text(st, 6, e->message, sizeof(e->message));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sqlerr(s, err, "list events");
+	return 0;
+}
+
+/* ---- meta ---- */
+
+int store_meta_get(struct store *s, const char *key, char *buf, size_t len, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "SELECT value FROM meta WHERE key = ?", err);
+	int rc, ret = 0;
+	if (!st)
+		return -1;
+	bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		col_text(st, 0, buf, len);
+		ret = 1;
+	} else if (rc != SQLITE_DONE) {
+		ret = sqlerr(s, err, "read meta");
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_meta_set(struct store *s, const char *key, const char *value, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", err);
+	if (!st)
+		return -1;
+	bind_text(st, 1, key);
+	bind_text(st, 2, value);
+	return step_done(s, st, err);
+}

@@ -1,0 +1,178 @@
+#include "common.h"
+#include <setjmp.h>
+#include <cmocka.h>
+#include <sys/stat.h>
+#include "store/store.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/gantry-store-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char *cmd = xasprintf("rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	return 0;
+}
+
+static struct store *open_db(void)
+{
+	struct store *s;
+	struct gerr err;
+	char *path = xasprintf("%s/state.db", dir);
+	assert_int_equal(store_open(path, &s, &err), 0);
+	free(path);
+	return s;
+}
+
+static void test_revisions_numbered_per_svcenv(void **state)
+{
+	(void)state;
+	struct store *s = open_db();
+	struct gerr err;
+	struct revision_row r = { 0 }, got, *list;
+	size_t n;
+
+	strlcpy_g(r.service, "web", sizeof(r.service));
+	strlcpy_g(r.environment, "staging", sizeof(r.environment));
+	strlcpy_g(r.version, "abc123", sizeof(r.version));
+	strlcpy_g(r.status, "pending", sizeof(r.status));
+	r.config_json = xstrdup("{\"run\":\"./hello\"}");
+	assert_int_equal(store_revision_create(s, &r, &err), 0);
+	assert_int_equal(r.number, 1);
+	assert_int_equal(store_revision_create(s, &r, &err), 0);
+	assert_int_equal(r.number, 2);
+	strlcpy_g(r.environment, "production", sizeof(r.environment));
+	assert_int_equal(store_revision_create(s, &r, &err), 0);
+	assert_int_equal(r.number, 1);
+	free(r.config_json);
+
+	assert_int_equal(store_revision_get(s, "web", "staging", 2, &got, &err), 1);
+	assert_string_equal(got.config_json, "{\"run\":\"./hello\"}");
+	assert_string_equal(got.version, "abc123");
+	revision_row_release(&got);
+	assert_int_equal(store_revision_get(s, "web", "staging", 9, &got, &err), 0);
+
+	assert_int_equal(store_revision_set_status(s, "web", "staging", 1, "failed", "crash loop", &err), 0);
+	assert_int_equal(store_revision_list(s, "web", "staging", &list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].number, 2); /* newest first */
+	assert_string_equal(list[1].status, "failed");
+	assert_string_equal(list[1].reason, "crash loop");
+	for (size_t i = 0; i < n; i++)
+		revision_row_release(&list[i]);
+	free(list);
+	store_close(s);
+}
+
+static void test_survives_reopen_and_migrations_idempotent(void **state)
+{
+	(void)state;
+	struct store *s = open_db();
+	struct gerr err;
+	struct replica_row r = { 0 }, *list;
+	struct svcenv_row e = { 0 }, got;
+	char buf[64];
+	size_t n;
+
+	strlcpy_g(r.id, "web-staging-1-a", sizeof(r.id));
+	strlcpy_g(r.service, "web", sizeof(r.service));
+	strlcpy_g(r.environment, "staging", sizeof(r.environment));
+	r.pid = 1234;
+	r.start_time = 99999;
+	strlcpy_g(r.state, "ready", sizeof(r.state));
+	assert_int_equal(store_replica_put(s, &r, &err), 0);
+	strlcpy_g(e.service, "web", sizeof(e.service));
+	strlcpy_g(e.environment, "staging", sizeof(e.environment));
+	e.target_revision = 3;
+	assert_int_equal(store_svcenv_put(s, &e, &err), 0);
+	assert_int_equal(store_meta_set(s, "proxy.pid", "42", &err), 0);
+	store_close(s);
+
+	s = open_db();
+	assert_int_equal(store_replica_list(s, "web", NULL, &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].pid, 1234);
+	assert_int_equal(list[0].start_time, 99999);
+	free(list);
+	assert_int_equal(store_svcenv_get(s, "web", "staging", &got, &err), 1);
+	assert_int_equal(got.target_revision, 3);
+	assert_int_equal(store_meta_get(s, "proxy.pid", buf, sizeof(buf), &err), 1);
+	assert_string_equal(buf, "42");
+	assert_int_equal(store_replica_delete(s, "web-staging-1-a", &err), 0);
+	assert_int_equal(store_replica_list(s, NULL, NULL, &list, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(list);
+	store_close(s);
+}
+
+static void test_events_and_rollouts(void **state)
+{
+	(void)state;
+	struct store *s = open_db();
+	struct gerr err;
+	struct event_row *ev;
+	struct rollout_row ro = { 0 }, got;
+	size_t n;
+
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(store_event_add(s, "web", "staging", i, "test", &err, "event %d", i), 0);
+	assert_int_equal(store_event_list(s, "web", NULL, -1, 2, &ev, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ev[0].message, "event 3");
+	assert_string_equal(ev[1].message, "event 4");
+	int64_t last = ev[1].id;
+	free(ev);
+	assert_int_equal(store_event_list(s, NULL, NULL, last - 1, 10, &ev, &n, &err), 0);
+	assert_int_equal(n, 1);
+	free(ev);
+
+	strlcpy_g(ro.service, "web", sizeof(ro.service));
+	strlcpy_g(ro.environment, "staging", sizeof(ro.environment));
+	strlcpy_g(ro.phase, "progressing", sizeof(ro.phase));
+	ro.revision = 2;
+	assert_int_equal(store_rollout_put(s, &ro, &err), 0);
+	assert_true(ro.id > 0);
+	strlcpy_g(ro.phase, "complete", sizeof(ro.phase));
+	assert_int_equal(store_rollout_put(s, &ro, &err), 0);
+	assert_int_equal(store_rollout_latest(s, "web", "staging", &got, &err), 1);
+	assert_string_equal(got.phase, "complete");
+	assert_int_equal(got.id, ro.id);
+	store_close(s);
+}
+
+static void test_corrupt_database_is_an_error(void **state)
+{
+	(void)state;
+	struct store *s = NULL;
+	struct gerr err = { { 0 } };
+	char *path = xasprintf("%s/bad.db", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 512; i++)
+		fputs("this is not a database at all ", f);
+	fclose(f);
+	assert_int_equal(store_open(path, &s, &err), -1);
+	assert_null(s);
+	assert_non_null(strstr(err.msg, "not a database"));
+	free(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_revisions_numbered_per_svcenv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_survives_reopen_and_migrations_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_and_rollouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_database_is_an_error, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
