@@ -28,7 +28,8 @@ void diags_add(struct diags *d, const char *file, int line, int col, const char 
 void diags_print(const struct diags *d, FILE *f);
 void diags_release(struct diags *d);
 
-/* edit distance, for "did you mean" (returns the best candidate within 2, or NULL) */
+/* edit distance, for "did you mean" (returns the best candidate within 2, or
+ * NULL; borrowed from candidates). diags_add keeps at most 200 diagnostics. */
 const char *diag_suggest(const char *word, const char *const *candidates, size_t n);
 
 #endif
