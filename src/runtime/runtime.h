@@ -14,6 +14,7 @@
 #define GANTRY_RUNTIME_H
 #include "common.h"
 #include "core/spec.h"
+#include <signal.h>
 #include <uv.h>
 
 /* ---- processes ---- */
@@ -24,11 +25,16 @@ uint64_t proc_start_time(pid_t pid);
 /* true if pid is alive and still the same process (start time matches) */
 bool proc_alive(pid_t pid, uint64_t start_time);
 /* signal the process group of pid (replicas are group leaders) and, when
- * cgroup is not NULL, every process in that cgroup */
+ * cgroup is not NULL, every process in that cgroup. pid is trusted: check
+ * proc_alive(pid, start_time) first, pids are recycled. Refuses pid <= 1,
+ * our own pid and our own process group. */
 void proc_kill_tree(pid_t pid, const char *cgroup, int sig);
 
 /* calls cb for every live process whose environment holds GANTRY_HOME=home
- * and a GANTRY_REPLICA=ID; returns the number found */
+ * (exact string match) and a GANTRY_REPLICA=ID; returns the number found.
+ * Skips ourselves and zombies. replica_id is borrowed for the call only.
+ * Note: a replica's children inherit its environment, so they are found
+ * too (same replica id): stop them all. */
 typedef void (*scan_cb)(pid_t pid, const char *replica_id, void *data);
 int runtime_scan_tagged(const char *home, scan_cb cb, void *data);
 
@@ -44,24 +50,48 @@ struct spawn_opts {
  * Starts a replica. proc is caller's storage (uv handle, freed only after its
  * close callback); exit_cb is called when it exits while we live.
  * Returns 0 and fills *pid and *start_time, or -1 with err set.
+ * The environment is o->env first, then ours (minus the keys o->env sets).
+ * The command runs as `/proc/self/exe __exec CGROUP -- sh -c CMD`, so the
+ * running binary must dispatch "__exec" to runtime_exec_main (main.c does;
+ * a test binary must too). stdin is /dev/null; stdout and stderr are
+ * appended to o->log_path (created 0644 if missing; its directory must
+ * exist). uv_unref(proc) if the loop should not wait for replicas.
  */
 int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *o,
 		  uv_exit_cb exit_cb, pid_t *pid, uint64_t *start_time, struct gerr *err);
 
 /* The hidden subcommand `gantry __exec CGROUP -- sh -c CMD` that
- * runtime_spawn runs: joins the cgroup, then execs. */
+ * runtime_spawn runs: joins the cgroup ("-" = none), then execs. argv[0] is
+ * "__exec". If joining fails it prints one line to stderr (the replica log)
+ * and execs anyway. Returns only on failure (127). */
 int runtime_exec_main(int argc, char **argv);
 
 /* ---- cgroups ---- */
 
+/*
+ * Cgroups live under a parent named "gantry" at the root of each hierarchy
+ * (v2: <mnt>/gantry/NAME; v1: <memory mnt>/gantry/NAME and the same under
+ * the cpu and pids hierarchies), found from /proc/self/mountinfo.
+ * NAME is [A-Za-z0-9_.-]{1,128}, not starting with '.'.
+ * Without usable cgroups every function below is a no-op that returns
+ * -1 (create, join) or 0.
+ */
 enum cgroup_mode { CGROUP_NONE, CGROUP_V1, CGROUP_V2 };
-/* detects once; logs "cgroups unavailable: running without limits" once */
+/* detects once; logs "cgroups unavailable (REASON): running replicas
+ * without resource limits" once */
 enum cgroup_mode cgroup_mode(void);
-/* creates (or reuses) cgroup NAME with the limits; 0 or -1 with err */
+/* creates (or reuses, resetting its limits) cgroup NAME with the limits
+ * (0 = unlimited); 0 or -1 with err */
 int cgroup_create(const char *name, const struct resources *res, struct gerr *err);
-/* number of OOM kills recorded in NAME (memory.events oom_kill / v1 oom_control) */
+/* moves pid into NAME (every hierarchy); 0 or -1 with err (used by __exec) */
+int cgroup_join(const char *name, pid_t pid, struct gerr *err);
+/* number of OOM kills recorded in NAME: v2 memory.events oom_kill; v1
+ * memory.oom_control oom_kill (kernels >= 4.13), else 1 if memory.failcnt > 0
+ * (a heuristic: the limit was hit, a kill is likely) */
 long cgroup_oom_kills(const char *name);
-/* kill every process in NAME with sig; returns number signalled */
+/* kill every process in NAME with sig (one pass over cgroup.procs: a
+ * process forked during the pass may be missed, call again); returns
+ * number signalled */
 int cgroup_kill(const char *name, int sig);
 /* number of processes still in NAME */
 int cgroup_nprocs(const char *name);
@@ -71,20 +101,44 @@ void cgroup_destroy(const char *name);
 /* ---- probes ---- */
 
 struct probe_run;
-/* result: ok, and a short human detail ("GET /ready -> 503", "connect refused", "exit 1") */
+/* result: ok, and a short human detail ("GET /ready: 503", "connect:
+ * connection refused", "timeout after 1000ms", "exit status 1"); detail is
+ * borrowed for the call only */
 typedef void (*probe_cb)(void *data, bool ok, const char *detail);
 /* runs one probe attempt against 127.0.0.1:port (http/tcp) or as a command
- * (exec, with PORT set) within probe->timeout_ms; calls cb exactly once,
- * unless cancelled first. Returns NULL if the probe could not start (cb not called). */
+ * (exec: sh -c TARGET, with PORT set, in its own process group, stdio to
+ * /dev/null) within probe->timeout_ms (<= 0: 1000); calls cb exactly once
+ * (never from inside probe_start), unless cancelled first. Returns NULL if
+ * the probe could not start (cb not called). The run is owned by the probe
+ * machinery: it is invalid once cb has been called or probe_cancel
+ * returned (it frees itself after its handles close, so keep the loop
+ * running). http: GET TARGET (default "/"), ok iff status 200..399. */
 struct probe_run *probe_start(uv_loop_t *loop, const struct probe *probe, int port,
 			      probe_cb cb, void *data);
-void probe_cancel(struct probe_run *r); /* cb will not be called */
+/* same, exec probes run in cwd (borrowed; NULL = ours) */
+struct probe_run *probe_start_in(uv_loop_t *loop, const struct probe *probe, int port,
+				 const char *cwd, probe_cb cb, void *data);
+/* cb will not be called; an exec probe's process group is killed */
+void probe_cancel(struct probe_run *r);
 
 /* ---- logs ---- */
 
 /* copy-truncate rotation: when path exceeds max_bytes, path.N-1 -> path.N ...,
- * path -> path.1 (copy), then truncate path (writers use O_APPEND). */
+ * path -> path.1 (copy), then truncate path (writers use O_APPEND).
+ * keep <= 0: truncate only. Returns 1 if rotated, 0 if not needed (or no
+ * file), -1 on error (logged). Lines written between the copy and the
+ * truncate are lost (as with logrotate's copytruncate). */
 int logfile_rotate(const char *path, int64_t max_bytes, int keep);
+/* prints the last nlines lines of path to out (reads backwards in blocks:
+ * memory is bounded whatever the file size). 0, or -1 with errno set if
+ * path cannot be read. */
+int logfile_tail(const char *path, int nlines, FILE *out);
+/* like tail -F from the current end of each of paths[0..n): prints what is
+ * appended, whole lines at a time (with "==> PATH <==" headers when n > 1),
+ * starts over at 0 when a file is truncated (copy-truncate rotation) or
+ * replaced, waits for missing files; polls every 200 ms until *stop is set
+ * (e.g. by a SIGINT handler). Returns 0. */
+int logfile_follow(const char **paths, size_t n, FILE *out, volatile sig_atomic_t *stop);
 
 /* ---- ports ---- */
 /* a free TCP port on 127.0.0.1 (bind to 0, read it, close) */

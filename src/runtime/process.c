@@ -1,0 +1,343 @@
+/*
+ * process.c — replica processes: spawn (detached, no pipes), identity by
+ * (pid, start time), killing a replica's whole tree, finding tagged
+ * processes after a controller crash, free ports.
+ *
+ * See docs/internals/runtime.md for why each of these is the way it is.
+ */
+#include "common.h"
+#include "runtime/runtime.h"
+#include "util/log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+extern char **environ;
+
+/* /proc/PID/environ is read up to this many bytes: the tags are put first
+ * in a replica's environment by runtime_spawn, so they are always inside */
+#define ENVIRON_MAX (1024 * 1024)
+
+/*
+ * Reads state and start time (field 22) of pid from /proc/PID/stat.
+ * The comm field (2) may hold spaces and parentheses, so the fixed fields
+ * are parsed from after the LAST ')'. Returns 0 or -1 (no such process or
+ * unparsable).
+ */
+static int proc_stat(pid_t pid, char *state, uint64_t *start_time)
+{
+	char path[64], buf[2048];
+	const char *p;
+	char *end;
+	ssize_t n;
+	int fd, field, ret = -1;
+	unsigned long long st;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		goto out;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		goto out;
+	p += 2;
+	*state = *p; /* field 3 */
+	/* skip fields 3..21 to reach field 22 (starttime) */
+	for (field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			goto out;
+		p++;
+	}
+	errno = 0;
+	st = strtoull(p, &end, 10);
+	if (errno || end == p)
+		goto out;
+	*start_time = (uint64_t)st;
+	ret = 0;
+out:
+	return ret;
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+	char state = 0;
+	uint64_t st = 0;
+
+	if (proc_stat(pid, &state, &st) < 0)
+		return 0;
+	/* a zombie has exited: it is no longer the replica, whatever its pid
+	 * (X = dead, being reaped) */
+	if (state == 'Z' || state == 'X')
+		return 0;
+	return st;
+}
+
+bool proc_alive(pid_t pid, uint64_t start_time)
+{
+	return pid > 0 && start_time != 0 && proc_start_time(pid) == start_time;
+}
+
+void proc_kill_tree(pid_t pid, const char *cgroup, int sig)
+{
+	/* never signal init, ourselves or our own process group: pid comes
+	 * from the state store and must not be able to take the controller
+	 * down with it */
+	if (pid > 1 && pid != getpid() && pid != getpgrp()) {
+		if (kill(-pid, sig) < 0 && errno == ESRCH)
+			/* not a group leader (should not happen for replicas we
+			 * spawned, but an adopted pid may be anything) */
+			(void)kill(pid, sig);
+	}
+	/* grandchildren that called setsid() left the group, not the cgroup */
+	if (cgroup)
+		(void)cgroup_kill(cgroup, sig);
+}
+
+/* Reads at most max bytes of a file into a new NUL-terminated buffer
+ * (owned by caller). Returns -1 if it cannot be opened or read. */
+static int read_bounded(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd, ret = -1;
+	size_t cap = 4096, n = 0;
+	char *buf = NULL;
+	ssize_t r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	buf = xmalloc(cap + 1);
+	for (;;) {
+		if (n == cap) {
+			if (cap >= max)
+				break;
+			cap = MIN(cap * 2, max);
+			buf = xrealloc(buf, cap + 1);
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	buf = NULL;
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+int runtime_scan_tagged(const char *home, scan_cb cb, void *data)
+{
+	DIR *d;
+	struct dirent *de;
+	pid_t self = getpid();
+	int found = 0;
+
+	d = opendir("/proc");
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char path[64], *env = NULL, *end;
+		const char *replica = NULL;
+		bool home_match = false;
+		size_t len = 0, off;
+		long v;
+		pid_t pid;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		v = strtol(de->d_name, &end, 10);
+		if (*end || v <= 0 || v > INT_MAX)
+			continue;
+		pid = (pid_t)v;
+		if (pid == self || proc_start_time(pid) == 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+		if (read_bounded(path, ENVIRON_MAX, &env, &len) < 0)
+			continue;
+		/* NUL-separated KEY=VALUE entries */
+		for (off = 0; off < len; off += strlen(env + off) + 1) {
+			const char *e = env + off;
+			if (!strncmp(e, "GANTRY_HOME=", 12) && !strcmp(e + 12, home))
+				home_match = true;
+			else if (!strncmp(e, "GANTRY_REPLICA=", 15) && e[15])
+				replica = e + 15;
+		}
+		if (home_match && replica) {
+			found++;
+			if (cb)
+				cb(pid, replica, data);
+		}
+		free(env);
+	}
+	closedir(d);
+	return found;
+}
+
+/* true if entry "KEY=..." has its key set in the NULL-terminated list */
+static bool env_has_key(char **list, const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+	size_t klen = eq ? (size_t)(eq - entry) : strlen(entry);
+
+	for (; list && *list; list++)
+		if (!strncmp(*list, entry, klen) && (*list)[klen] == '=')
+			return true;
+	return false;
+}
+
+/*
+ * The replica's environment: the extra entries first (so the tags are at
+ * the start of /proc/PID/environ), then ours minus what they override and
+ * minus any GANTRY_REPLICA of our own. Returns a new array of borrowed
+ * strings (free only the array).
+ */
+static char **build_env(char **extra)
+{
+	size_t n = 0, i = 0;
+	char **e, **out;
+
+	for (e = extra; e && *e; e++)
+		n++;
+	for (e = environ; e && *e; e++)
+		n++;
+	out = xcalloc(n + 1, sizeof(*out));
+	for (e = extra; e && *e; e++)
+		out[i++] = *e;
+	for (e = environ; e && *e; e++) {
+		if (env_has_key(extra, *e) || !strncmp(*e, "GANTRY_REPLICA=", 15))
+			continue;
+		out[i++] = *e;
+	}
+	out[i] = NULL;
+	return out;
+}
+
+int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *o,
+		  uv_exit_cb exit_cb, pid_t *pid, uint64_t *start_time, struct gerr *err)
+{
+	uv_process_options_t opts;
+	uv_stdio_container_t stdio[3];
+	char *args[9];
+	char **env = NULL;
+	int logfd = -1, nullfd = -1, r, ret = -1;
+	char state;
+	uint64_t st = 0;
+
+	if (!o->cmd || !*o->cmd) {
+		ret = gerr_set(err, "spawn: empty command");
+		goto out;
+	}
+	logfd = open(o->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (logfd < 0) {
+		ret = gerr_set(err, "spawn: %s: %s", o->log_path, strerror(errno));
+		goto out;
+	}
+	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nullfd < 0) {
+		ret = gerr_set(err, "spawn: /dev/null: %s", strerror(errno));
+		goto out;
+	}
+	env = build_env(o->env);
+
+	/* the replica's pid is that of the __exec helper, which joins the
+	 * cgroup and then execs sh in place */
+	args[0] = (char *)"gantry";
+	args[1] = (char *)"__exec";
+	args[2] = (char *)(o->cgroup ? o->cgroup : "-");
+	args[3] = (char *)"--";
+	args[4] = (char *)"sh";
+	args[5] = (char *)"-c";
+	args[6] = (char *)o->cmd;
+	args[7] = NULL;
+
+	memset(stdio, 0, sizeof(stdio));
+	stdio[0].flags = UV_INHERIT_FD;
+	stdio[0].data.fd = nullfd;
+	stdio[1].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = logfd;
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = logfd;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.exit_cb = exit_cb;
+	opts.file = "/proc/self/exe";
+	opts.args = args;
+	opts.env = env;
+	opts.cwd = o->cwd;
+	/* own session and process group, no pipes: the replica must survive
+	 * our death (kill -9) and be signalled as a group */
+	opts.flags = UV_PROCESS_DETACHED;
+	opts.stdio_count = 3;
+	opts.stdio = stdio;
+
+	r = uv_spawn(loop, proc, &opts);
+	if (r < 0) {
+		if (o->cwd)
+			ret = gerr_set(err, "spawn: %s (cwd %s)", uv_strerror(r), o->cwd);
+		else
+			ret = gerr_set(err, "spawn: %s", uv_strerror(r));
+		goto out;
+	}
+	/* the child may already have exited (a zombie until the loop reaps
+	 * it): its start time is still what identifies it */
+	if (proc_stat(proc->pid, &state, &st) < 0)
+		st = 0;
+	*pid = proc->pid;
+	*start_time = st;
+	log_info("runtime", "spawned pid=%d cgroup=%s cwd=%s log=%s", (int)proc->pid,
+		 o->cgroup ? o->cgroup : "-", o->cwd ? o->cwd : ".", o->log_path);
+	ret = 0;
+out:
+	if (logfd >= 0)
+		close(logfd);
+	if (nullfd >= 0)
+		close(nullfd);
+	free(env);
+	return ret;
+}
+
+int runtime_free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd, port = -1;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = 0;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+		goto out;
+	port = ntohs(sa.sin_port);
+out:
+	close(fd);
+	return port;
+}
