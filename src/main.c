@@ -3,6 +3,7 @@
  */
 #include "common.h"
 #include "cli/cli.h"
+#include "runtime/runtime.h"
 
 int main(int argc, char **argv)
 {
@@ -10,6 +11,9 @@ int main(int argc, char **argv)
 	const struct cli_cmd *cmd;
 	int i = 1;
 
+	/* hidden: the first step of every replica (see runtime_spawn) */
+	if (argc > 1 && !strcmp(argv[1], "__exec"))
+		return runtime_exec_main(argc - 1, argv + 1);
 	/* global flags may come before the subcommand too */
 	while (i < argc && argv[i][0] == '-') {
 		const char *a = argv[i];
