@@ -68,8 +68,10 @@ $(O)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -W% -Werror,$(CFLAGS)) -w -I$(LLHTTP_INC_DIR) -DLLHTTP_STRICT_MODE=1 -c -o $@ $<
 
-examples: examples/hello/hello
+examples: examples/hello/hello tests/e2e/helpers/loadgen
 examples/hello/hello: examples/hello/hello.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
+tests/e2e/helpers/loadgen: tests/e2e/helpers/loadgen.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 
 $(O)/tests/unit/%: tests/unit/%.c $(LIB) $(LLHTTP_OBJS)
