@@ -576,3 +576,13 @@ void cgroup_destroy(const char *name)
 			log_warn("runtime", "cgroup=%s rmdir %s: %s", name, dir, strerror(errno));
 	}
 }
+
+int cgroup_path(const char *name, char *buf, size_t size)
+{
+	if (size)
+		buf[0] = '\0';
+	if (cgroup_mode() == CGROUP_NONE || !size)
+		return -1;
+	cg_dir(name, H_MEM, buf, size);
+	return buf[0] && access(buf, F_OK) == 0 ? 0 : -1;
+}

@@ -18,6 +18,7 @@
 #define FOLLOW_POLL_MS 200
 /* a partial line (no '\n' yet) is printed after this many idle polls */
 #define FOLLOW_PARTIAL_POLLS 5
+#define FOLLOW_MARK 64
 
 /* Copies src to dst (created or truncated, 0644). 0 or -1 with errno. */
 static int copy_file(const char *src, const char *dst)
@@ -204,7 +205,31 @@ struct follow {
 	off_t off;        /* next byte to print */
 	bool exists;
 	int idle;         /* polls with only a partial line pending */
+	/* the last bytes printed, up to off: if they are no longer there, the
+	 * file was truncated and has grown past off again between two polls */
+	char mark[FOLLOW_MARK];
+	size_t marklen;
 };
+
+/* remembers the bytes of fd just before f->off */
+static void set_mark(struct follow *f, int fd)
+{
+	size_t want = (size_t)MIN((off_t)FOLLOW_MARK, f->off);
+	ssize_t n = want ? pread(fd, f->mark, want, f->off - (off_t)want) : 0;
+
+	f->marklen = n == (ssize_t)want ? want : 0;
+}
+
+static bool mark_moved(const struct follow *f, int fd)
+{
+	char buf[FOLLOW_MARK];
+	ssize_t n;
+
+	if (!f->marklen)
+		return false;
+	n = pread(fd, buf, f->marklen, f->off - (off_t)f->marklen);
+	return n != (ssize_t)f->marklen || memcmp(buf, f->mark, f->marklen);
+}
 
 /* Prints what was appended to f since the last poll. */
 static void follow_poll(struct follow *f, FILE *out, char *buf, bool headers,
@@ -228,8 +253,10 @@ static void follow_poll(struct follow *f, FILE *out, char *buf, bool headers,
 		f->dev = st.st_dev;
 		f->ino = st.st_ino;
 	}
-	if (st.st_size < f->off) /* copy-truncate rotation */
+	if (st.st_size < f->off || mark_moved(f, fd)) { /* copy-truncate rotation */
 		f->off = 0;
+		f->marklen = 0;
+	}
 	end = st.st_size;
 	if (end == f->off)
 		goto out;
@@ -262,6 +289,7 @@ static void follow_poll(struct follow *f, FILE *out, char *buf, bool headers,
 	*last = f;
 	(void)copy_range(fd, f->off, upto, out, buf);
 	f->off = upto;
+	set_mark(f, fd);
 	fflush(out);
 out:
 	close(fd);
@@ -274,6 +302,7 @@ int logfile_follow(const char **paths, size_t n, FILE *out, volatile sig_atomic_
 	char *buf = xmalloc(BLOCK);
 	struct stat st;
 	size_t i;
+	int fd;
 
 	/* start at the current end, as tail -F does after its -n lines */
 	for (i = 0; i < n; i++) {
@@ -283,6 +312,11 @@ int logfile_follow(const char **paths, size_t n, FILE *out, volatile sig_atomic_
 			fs[i].dev = st.st_dev;
 			fs[i].ino = st.st_ino;
 			fs[i].off = st.st_size;
+			fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				set_mark(&fs[i], fd);
+				close(fd);
+			}
 		}
 	}
 	while (!*stop) {

@@ -246,8 +246,13 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 	char state;
 	uint64_t st = 0;
 
+	memset(proc, 0, sizeof(*proc));
 	if (!o->cmd || !*o->cmd) {
 		ret = gerr_set(err, "spawn: empty command");
+		goto out;
+	}
+	if (!o->log_path) {
+		ret = gerr_set(err, "spawn: no log file");
 		goto out;
 	}
 	logfd = open(o->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);

@@ -56,6 +56,9 @@ struct spawn_opts {
  * a test binary must too). stdin is /dev/null; stdout and stderr are
  * appended to o->log_path (created 0644 if missing; its directory must
  * exist). uv_unref(proc) if the loop should not wait for replicas.
+ * On failure proc is zeroed first, and if libuv initialised it
+ * (proc->type == UV_PROCESS, i.e. uv_spawn itself failed) it must still be
+ * closed with uv_close before its storage is freed, as after uv_spawn.
  */
 int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *o,
 		  uv_exit_cb exit_cb, pid_t *pid, uint64_t *start_time, struct gerr *err);
@@ -97,6 +100,9 @@ int cgroup_kill(const char *name, int sig);
 int cgroup_nprocs(const char *name);
 /* removes NAME (must be empty) */
 void cgroup_destroy(const char *name);
+/* the directory of NAME (v1: in the memory hierarchy) into buf; 0 if it
+ * exists, -1 if not (or no cgroups) */
+int cgroup_path(const char *name, char *buf, size_t size);
 
 /* ---- probes ---- */
 

@@ -1,0 +1,383 @@
+/*
+ * test_process.c — identity by (pid, start time), spawn, kill trees,
+ * tagged scan, free ports. Runs real processes.
+ */
+#include "rt_test.h"
+
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+struct exit_rec {
+	bool exited;
+	int64_t status;
+	int sig;
+};
+
+static void on_exit_rec(uv_process_t *p, int64_t status, int sig)
+{
+	struct exit_rec *e = p->data;
+
+	e->exited = true;
+	e->status = status;
+	e->sig = sig;
+	uv_close((uv_handle_t *)p, NULL);
+}
+
+/* spawns cmd in rt_dir with the given extra env; returns pid */
+static pid_t spawn(uv_loop_t *loop, uv_process_t *proc, struct exit_rec *rec, const char *cmd,
+		   char **env, const char *cwd, const char *log, uint64_t *st)
+{
+	struct spawn_opts o = { 0 };
+	struct gerr err = { { 0 } };
+	pid_t pid = 0;
+	int r;
+
+	o.cmd = cmd;
+	o.cwd = cwd;
+	o.env = env;
+	o.log_path = log;
+	r = runtime_spawn(loop, proc, &o, on_exit_rec, &pid, st, &err);
+	if (r < 0)
+		fail_msg("runtime_spawn: %s", err.msg);
+	proc->data = rec;
+	rt_track(pid);
+	return pid;
+}
+
+static void test_start_time_self(void **state)
+{
+	uint64_t st = proc_start_time(getpid());
+
+	(void)state;
+	assert_true(st > 0);
+	assert_true(proc_alive(getpid(), st));
+	/* a recycled pid: same number, another start time */
+	assert_false(proc_alive(getpid(), st + 1));
+	assert_false(proc_alive(getpid(), 0));
+	assert_int_equal(proc_start_time(0), 0);
+	assert_int_equal(proc_start_time(-1), 0);
+}
+
+static void test_dead_and_zombie(void **state)
+{
+	siginfo_t si;
+	uint64_t st;
+	pid_t pid;
+	int ws;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	rt_track(pid);
+	st = proc_start_time(pid);
+	assert_true(st > 0);
+	assert_true(proc_alive(pid, st));
+	kill(pid, SIGKILL);
+	/* exited but not reaped: a zombie is dead */
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	assert_int_equal(proc_start_time(pid), 0);
+	assert_false(proc_alive(pid, st));
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_int_equal(proc_start_time(pid), 0);
+	assert_false(proc_alive(pid, st));
+}
+
+static uint64_t uptime_ticks(void)
+{
+	char *s = rt_read("/proc/uptime");
+	double up = strtod(s, NULL);
+
+	free(s);
+	return (uint64_t)(up * (double)sysconf(_SC_CLK_TCK)) + 1;
+}
+
+/* comm may hold spaces and parentheses: parse from the last ')' */
+static void test_start_time_odd_comm(void **state)
+{
+	int pfd[2];
+	uint64_t self, st;
+	pid_t pid;
+	char c = 0;
+
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		prctl(PR_SET_NAME, "a) b (c) d", 0, 0, 0);
+		(void)write(pfd[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	rt_track(pid);
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	{
+		char path[64], *stat;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		stat = rt_read(path);
+		assert_non_null(strstr(stat, "(a) b (c) d)"));
+		free(stat);
+	}
+	self = proc_start_time(getpid());
+	st = proc_start_time(pid);
+	/* started after us, before now */
+	assert_true(st >= self);
+	assert_true(st <= uptime_ticks());
+	assert_true(proc_alive(pid, st));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_false(proc_alive(pid, st));
+}
+
+static void test_spawn_env_cwd_session_kill_tree(void **state)
+{
+	uv_loop_t loop;
+	uv_process_t proc;
+	struct exit_rec rec = { 0 };
+	char *log = rt_path("replica.log"), *snap = rt_path("snap"), *gcfile = rt_path("snap/gc.pid");
+	char *home = xasprintf("GANTRY_HOME=%s", rt_dir);
+	char *env[] = { (char *)"PORT=1234", home, (char *)"GANTRY_REPLICA=r-kill", NULL };
+	char cwd[PATH_MAX], link[64], *s;
+	uint64_t st = 0;
+	pid_t pid, gc;
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(mkdir(snap, 0755), 0);
+	uv_loop_init(&loop);
+	pid = spawn(&loop, &proc, &rec,
+		    "echo port=$PORT; echo replica=$GANTRY_REPLICA; "
+		    "sleep 300 & echo $! > gc.pid; sleep 300",
+		    env, snap, log, &st);
+	assert_true(pid > 0);
+	assert_true(st > 0);
+	assert_true(proc_alive(pid, st));
+	assert_true(rt_wait_file_has(log, "port=1234\n", 5000));
+	assert_true(rt_wait_file_has(log, "replica=r-kill\n", 5000));
+	assert_true(rt_wait_file_has(gcfile, "\n", 5000));
+	s = rt_read(gcfile);
+	gc = (pid_t)atoi(s);
+	free(s);
+	rt_track(gc);
+	assert_true(gc > 0);
+	assert_true(proc_start_time(gc) > 0);
+
+	/* its own session and process group, and the grandchild in it */
+	assert_int_equal(getsid(pid), pid);
+	assert_int_equal(getpgid(pid), pid);
+	assert_int_equal(getpgid(gc), pid);
+	/* cwd is the snapshot */
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
+	n = readlink(link, cwd, sizeof(cwd) - 1);
+	assert_true(n > 0);
+	cwd[n] = '\0';
+	assert_string_equal(cwd, snap);
+
+	proc_kill_tree(pid, NULL, SIGTERM);
+	assert_true(rt_run_until(&loop, &rec.exited, 5000));
+	assert_int_equal(rec.sig, SIGTERM);
+	assert_false(proc_alive(pid, st));
+	assert_true(rt_wait_gone(gc, 5000));
+
+	rt_loop_close(&loop);
+	free(log);
+	free(snap);
+	free(gcfile);
+	free(home);
+}
+
+static void test_spawn_exit_status(void **state)
+{
+	uv_loop_t loop;
+	uv_process_t proc;
+	struct exit_rec rec = { 0 };
+	char *log = rt_path("x.log");
+	uint64_t st = 0;
+	pid_t pid;
+
+	(void)state;
+	uv_loop_init(&loop);
+	pid = spawn(&loop, &proc, &rec, "echo out; echo err >&2; exit 3", NULL, rt_dir, log, &st);
+	assert_true(st > 0);
+	assert_true(rt_run_until(&loop, &rec.exited, 5000));
+	assert_int_equal(rec.status, 3);
+	assert_int_equal(rec.sig, 0);
+	/* exited and reaped */
+	assert_false(proc_alive(pid, st));
+	{
+		char *s = rt_read(log);
+		assert_non_null(strstr(s, "out\n"));
+		assert_non_null(strstr(s, "err\n"));
+		free(s);
+	}
+	/* appends, never truncates the log */
+	memset(&rec, 0, sizeof(rec));
+	(void)spawn(&loop, &proc, &rec, "echo again", NULL, rt_dir, log, &st);
+	assert_true(rt_run_until(&loop, &rec.exited, 5000));
+	{
+		char *s = rt_read(log);
+		assert_string_equal(s, "out\nerr\nagain\n");
+		free(s);
+	}
+	rt_loop_close(&loop);
+	free(log);
+}
+
+static void test_spawn_errors(void **state)
+{
+	uv_loop_t loop;
+	uv_process_t proc;
+	struct spawn_opts o = { 0 };
+	struct gerr err = { { 0 } };
+	char *log = rt_path("e.log"), *missing = rt_path("no/such/dir");
+	uint64_t st = 0;
+	pid_t pid = 0;
+
+	(void)state;
+	uv_loop_init(&loop);
+	o.cmd = "true";
+	o.cwd = missing;
+	o.log_path = log;
+	assert_int_equal(runtime_spawn(&loop, &proc, &o, on_exit_rec, &pid, &st, &err), -1);
+	assert_non_null(strstr(err.msg, "no/such/dir"));
+	/* as after a failed uv_spawn, the handle must be closed before its
+	 * storage is reused */
+	if (proc.type == UV_PROCESS) {
+		uv_close((uv_handle_t *)&proc, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
+
+	o.cwd = rt_dir;
+	o.log_path = missing; /* its directory does not exist */
+	assert_int_equal(runtime_spawn(&loop, &proc, &o, on_exit_rec, &pid, &st, &err), -1);
+	assert_non_null(strstr(err.msg, "no/such/dir"));
+	assert_int_not_equal(proc.type, UV_PROCESS);
+	rt_loop_close(&loop);
+	free(log);
+	free(missing);
+}
+
+struct scan_rec {
+	pid_t pids[16];
+	char ids[16][32];
+	int n;
+};
+
+static void on_scan(pid_t pid, const char *id, void *data)
+{
+	struct scan_rec *s = data;
+
+	if (s->n < 16) {
+		s->pids[s->n] = pid;
+		strlcpy_g(s->ids[s->n], id, sizeof(s->ids[0]));
+		s->n++;
+	}
+}
+
+static void test_scan_tagged(void **state)
+{
+	uv_loop_t loop;
+	uv_process_t p1, p2, p3;
+	struct exit_rec r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
+	struct scan_rec found = { 0 };
+	char *log = rt_path("scan.log");
+	char *home = xasprintf("GANTRY_HOME=%s", rt_dir);
+	char *other = xasprintf("GANTRY_HOME=%s-other", rt_dir);
+	char *tagged[] = { home, (char *)"GANTRY_REPLICA=r-scan-1", NULL };
+	char *untagged[] = { home, NULL };
+	char *elsewhere[] = { other, (char *)"GANTRY_REPLICA=r-scan-3", NULL };
+	uint64_t st;
+	pid_t pid1, pid2, pid3;
+	int i, n;
+	bool saw1 = false;
+
+	(void)state;
+	uv_loop_init(&loop);
+	pid1 = spawn(&loop, &p1, &r1, "exec sleep 300", tagged, rt_dir, log, &st);
+	pid2 = spawn(&loop, &p2, &r2, "exec sleep 300", untagged, rt_dir, log, &st);
+	pid3 = spawn(&loop, &p3, &r3, "exec sleep 300", elsewhere, rt_dir, log, &st);
+
+	n = runtime_scan_tagged(rt_dir, on_scan, &found);
+	assert_int_equal(n, found.n);
+	for (i = 0; i < found.n; i++) {
+		assert_int_not_equal(found.pids[i], pid2);
+		assert_int_not_equal(found.pids[i], pid3);
+		assert_int_not_equal(found.pids[i], getpid());
+		if (found.pids[i] == pid1) {
+			assert_string_equal(found.ids[i], "r-scan-1");
+			saw1 = true;
+		}
+	}
+	assert_true(saw1);
+	assert_int_equal(n, 1);
+
+	proc_kill_tree(pid1, NULL, SIGKILL);
+	proc_kill_tree(pid2, NULL, SIGKILL);
+	proc_kill_tree(pid3, NULL, SIGKILL);
+	assert_true(rt_run_until(&loop, &r1.exited, 5000));
+	assert_true(rt_run_until(&loop, &r2.exited, 5000));
+	assert_true(rt_run_until(&loop, &r3.exited, 5000));
+	/* dead replicas are not found */
+	assert_int_equal(runtime_scan_tagged(rt_dir, NULL, NULL), 0);
+	rt_loop_close(&loop);
+	free(log);
+	free(home);
+	free(other);
+}
+
+static void test_kill_tree_refuses_self(void **state)
+{
+	(void)state;
+	/* must not take the test (the controller) down */
+	proc_kill_tree(getpid(), NULL, SIGKILL);
+	proc_kill_tree(getpgrp(), NULL, SIGKILL);
+	proc_kill_tree(1, NULL, 0);
+	proc_kill_tree(0, NULL, SIGKILL);
+	assert_true(proc_start_time(getpid()) > 0);
+}
+
+static void test_free_port(void **state)
+{
+	struct sockaddr_in sa;
+	int port = runtime_free_port(), fd;
+
+	(void)state;
+	assert_true(port > 0 && port < 65536);
+	/* it is free: we can bind it */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		RT_TEST(test_start_time_self),
+		RT_TEST(test_dead_and_zombie),
+		RT_TEST(test_start_time_odd_comm),
+		RT_TEST(test_spawn_env_cwd_session_kill_tree),
+		RT_TEST(test_spawn_exit_status),
+		RT_TEST(test_spawn_errors),
+		RT_TEST(test_scan_tagged),
+		RT_TEST(test_kill_tree_refuses_self),
+		RT_TEST(test_free_port),
+	};
+
+	RT_EXEC_HOOK(argc, argv);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
