@@ -4,6 +4,8 @@
 
 /* the command table: one row per src/cli/NAME.c */
 static const struct cli_cmd *const commands[] = {
+	&cli_cmd_init,
+	&cli_cmd_validate,
 	&cli_cmd_version,
 };
 

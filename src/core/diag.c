@@ -20,7 +20,7 @@ void diags_add(struct diags *d, const char *file, int line, int col, const char 
 	va_list ap;
 	char *msg = NULL;
 
-	if (d->n >= DIAGS_MAX)
+	if (!d || d->n >= DIAGS_MAX)
 		return;
 	if (d->n == DIAGS_MAX - 1) {
 		/* the last slot says that the list was cut */
@@ -150,6 +150,17 @@ const char *diag_suggest(const char *word, const char *const *candidates, size_t
 			best_d = dist;
 			best = candidates[i];
 		}
+	}
+	if (!best && strlen(word) >= 3) {
+		/* "prod" for "production": a unique prefix is a good guess too */
+		size_t hits = 0, wl = strlen(word);
+		for (size_t i = 0; i < n; i++)
+			if (candidates[i] && !strncmp(candidates[i], word, wl)) {
+				best = candidates[i];
+				hits++;
+			}
+		if (hits != 1)
+			best = NULL;
 	}
 	return best;
 }

@@ -135,4 +135,12 @@ void svc_config_set_env(struct svc_config *c, const char *key, const char *value
 /* A starter spec (gantry init); it must validate. */
 extern const char spec_starter[];
 
+/*
+ * Prints every spec key, one per line: "PATH<TAB>DEFAULT<TAB>DESCRIPTION"
+ * (PATH like services.S.probes.readiness.period, with "-" for no default),
+ * from the same tables the validator uses; docs/gantry.yaml.5.md is checked
+ * against it.
+ */
+void spec_print_keys(FILE *f);
+
 #endif

@@ -1,0 +1,18 @@
+/*
+ * spec_load.h — the one way a command reads the spec: resolve -f, load,
+ * print every diagnostic, or hand the spec back.
+ */
+#ifndef GANTRY_CLI_SPEC_LOAD_H
+#define GANTRY_CLI_SPEC_LOAD_H
+#include "common.h"
+#include "cli/cli.h"
+#include "core/spec.h"
+
+/*
+ * Loads the spec named by ctx (-f, default ./gantry.yaml). On success
+ * returns EXIT_OK and *out is owned by the caller (spec_free). Otherwise
+ * prints every diagnostic to stderr and returns EXIT_USAGE with *out NULL.
+ */
+int cli_load_spec(struct cli_ctx *ctx, struct spec **out);
+
+#endif

@@ -1,0 +1,1834 @@
+/*
+ * spec.c — gantry.yaml: parse (libfyaml events into a small tree that keeps
+ * line:column for every node), validate against the key tables below, and
+ * resolve one service in one environment into struct svc_config.
+ *
+ * One walker does both validation and resolution: it applies a YAML mapping
+ * onto a struct svc_config through the key tables, reporting each problem
+ * (loud walker) or silently skipping it (quiet walker; used by spec_resolve
+ * once spec_load has proved the spec valid). So what validates is exactly
+ * what resolves.
+ *
+ * Precedence when resolving SERVICE in ENV (lowest first):
+ *   the defaults in the key tables,
+ *   environments.ENV (replicas, hosts),
+ *   services.SERVICE.*,
+ *   services.SERVICE.environments.ENV.*
+ * A scalar replaces, `env` merges key by key, `probes.*` and `resources`
+ * merge per sub-key, lists replace.
+ */
+#include "common.h"
+#include "core/spec.h"
+#include "util/parse.h"
+#include <inttypes.h>
+#include <jansson.h>
+#include <libfyaml.h>
+#include <math.h>
+
+#define SPEC_MAX_BYTES (1024 * 1024) /* a spec is a config file, not a data set */
+#define SPEC_MAX_DEPTH 32
+#define PATH_LEN 512
+
+/* ------------------------------------------------------------------------ */
+/* the YAML tree                                                            */
+
+enum ytype { Y_SCALAR, Y_MAP, Y_SEQ, Y_ALIAS };
+
+struct ynode {
+	enum ytype type;
+	int line, col;     /* 1-based; 0 when libfyaml gave no mark */
+	char *text;        /* scalar text (NUL-terminated), alias name; owned */
+	bool plain;        /* plain (unquoted) scalar: may be null/bool/number */
+	struct ynode **kids; /* map: key, value, key, value...; seq: items; owned */
+	size_t nkids;
+};
+
+static void ynode_free(struct ynode *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->nkids; i++)
+		ynode_free(n->kids[i]);
+	free(n->kids);
+	free(n->text);
+	free(n);
+}
+
+static void ynode_add(struct ynode *parent, struct ynode *kid)
+{
+	/* grow by doubling: a long flow sequence must not cost O(n^2) */
+	if (!(parent->nkids & (parent->nkids - 1)))
+		parent->kids = xrealloc(parent->kids,
+					(parent->nkids ? parent->nkids * 2 : 1) * sizeof(*parent->kids));
+	parent->kids[parent->nkids++] = kid;
+}
+
+static bool y_is_null(const struct ynode *n)
+{
+	if (!n)
+		return true;
+	if (n->type != Y_SCALAR || !n->plain)
+		return false;
+	return !*n->text || !strcmp(n->text, "~") || !strcmp(n->text, "null") ||
+	       !strcmp(n->text, "Null") || !strcmp(n->text, "NULL");
+}
+
+static const char *y_type_name(const struct ynode *n)
+{
+	if (y_is_null(n))
+		return "nothing (null)";
+	switch (n->type) {
+	case Y_SCALAR:
+		return "a scalar";
+	case Y_MAP:
+		return "a mapping";
+	case Y_SEQ:
+		return "a list";
+	case Y_ALIAS:
+		return "an alias";
+	}
+	return "?";
+}
+
+/* value node of KEY in map, or NULL (the map has no duplicates once validated) */
+static struct ynode *y_lookup(const struct ynode *map, const char *key, struct ynode **keynode)
+{
+	if (!map || map->type != Y_MAP)
+		return NULL;
+	for (size_t i = 0; i + 1 < map->nkids; i += 2) {
+		const struct ynode *k = map->kids[i];
+		if (k->type == Y_SCALAR && !strcmp(k->text, key)) {
+			if (keynode)
+				*keynode = map->kids[i];
+			return map->kids[i + 1];
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* diagnostics                                                              */
+
+struct walker {
+	const char *file;   /* borrowed */
+	const char *src;    /* the source text, for excerpts; borrowed, may be NULL */
+	size_t srclen;
+	struct diags *diags; /* NULL: quiet walker */
+	int nerr;
+	char path[PATH_LEN];
+	size_t plen;
+	bool hosts_given;   /* a hosts key was applied (resolution of default hosts) */
+	const struct spec *spec; /* for the environment names of overrides; borrowed, may be NULL */
+};
+
+/* copy of source line LINE (1-based) into buf, or NULL */
+static const char *source_line(const struct walker *w, int line, char *buf, size_t len)
+{
+	const char *s = w->src, *end, *e;
+	int l = 1;
+
+	if (!s || line <= 0)
+		return NULL;
+	end = s + w->srclen;
+	while (l < line && s < end) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		if (!nl)
+			return NULL;
+		s = nl + 1;
+		l++;
+	}
+	if (s >= end)
+		return NULL;
+	e = memchr(s, '\n', (size_t)(end - s));
+	if (!e)
+		e = end;
+	if ((size_t)(e - s) >= len)
+		e = s + len - 1;
+	memcpy(buf, s, (size_t)(e - s));
+	buf[e - s] = 0;
+	/* a NUL byte in the input would cut the excerpt early; that is fine */
+	return buf;
+}
+
+static void report_at(struct walker *w, int line, int col, const char *fmt, ...) PRINTF_LIKE(4, 5);
+static void report_at(struct walker *w, int line, int col, const char *fmt, ...)
+{
+	char msg[1024], src[256];
+	va_list ap;
+
+	w->nerr++;
+	if (!w->diags)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	diags_add(w->diags, w->file, line, col, w->plen ? w->path : NULL,
+		  source_line(w, line, src, sizeof(src)), "%s", msg);
+}
+
+#define report(w, node, ...) report_at((w), (node) ? (node)->line : 0, (node) ? (node)->col : 0, __VA_ARGS__)
+
+static size_t path_push(struct walker *w, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static size_t path_push(struct walker *w, const char *fmt, ...)
+{
+	size_t old = w->plen;
+	va_list ap;
+	int n;
+
+	if (w->plen >= sizeof(w->path) - 1)
+		return old;
+	va_start(ap, fmt);
+	n = vsnprintf(w->path + w->plen, sizeof(w->path) - w->plen, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		w->plen = MIN(w->plen + (size_t)n, sizeof(w->path) - 1);
+	return old;
+}
+
+static size_t path_key(struct walker *w, const char *key)
+{
+	return w->plen ? path_push(w, ".%s", key) : path_push(w, "%s", key);
+}
+
+static void path_pop(struct walker *w, size_t old)
+{
+	w->plen = old;
+	w->path[old] = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the key tables                                                           */
+
+enum ktype {
+	KT_STR,        /* non-empty string */
+	KT_INT,        /* int, min..max */
+	KT_INT64,      /* int64_t, min..max */
+	KT_DUR,        /* int64_t milliseconds, min..max */
+	KT_SIZE,       /* int64_t bytes */
+	KT_CPU,        /* int64_t millicores */
+	KT_INTPCT,     /* struct intpct: count (min..max) or percentage 0..100% */
+	KT_STRLIST,    /* char ** + size_t count right after it */
+	KT_HOSTS,      /* char ** + size_t, host patterns */
+	KT_ENVMAP,     /* struct kv * + size_t, merged key by key */
+	KT_MAP,        /* nested table at off */
+	KT_PROBE,      /* struct probe at off, nested table */
+	KT_PROBE_HTTP, /* probe kind + path */
+	KT_PROBE_TCP,  /* probe kind, value must be true */
+	KT_PROBE_EXEC, /* probe kind + command */
+	KT_STRATEGY,   /* struct strategy at off */
+	KT_OVERRIDES,  /* services.S.environments */
+	KT_NAME,       /* project name: a host label */
+	KT_ANY,        /* accepted and ignored (canary/bluegreen bodies, for now) */
+};
+
+#define KF_NO_OVERRIDE 1u /* not allowed under services.S.environments.E */
+#define KF_DOC_ONLY 2u    /* the default is documented but applied in code */
+
+struct keydef {
+	const char *name;
+	enum ktype type;
+	size_t off;
+	int64_t min, max;
+	const char *def;           /* default, as it would be written in the spec */
+	const struct keydef *sub;  /* KT_MAP, KT_PROBE, KT_STRATEGY */
+	unsigned flags;
+	const char *doc;           /* one line for gantry.yaml(5) */
+};
+
+#define END_KEYS { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL }
+#define DAY_MS (86400000LL)
+#define HOUR_MS (3600000LL)
+
+#define PROBE_KEYS(period_def)                                                                       \
+	{ "http", KT_PROBE_HTTP, 0, 0, 0, NULL, NULL, 0, "HTTP GET of this path; ready on 2xx/3xx" },   \
+	{ "tcp", KT_PROBE_TCP, 0, 0, 0, NULL, NULL, 0, "`true`: ready once the port accepts a connection" }, \
+	{ "exec", KT_PROBE_EXEC, 0, 0, 0, NULL, NULL, 0, "shell command; ready when it exits 0" },      \
+	{ "period", KT_DUR, offsetof(struct probe, period_ms), 1, HOUR_MS, period_def, NULL, 0,       \
+	  "time between two probes" },                                                                 \
+	{ "timeout", KT_DUR, offsetof(struct probe, timeout_ms), 1, HOUR_MS, "1s", NULL, 0,            \
+	  "a probe slower than this fails" },                                                          \
+	{ "failure_threshold", KT_INT, offsetof(struct probe, failure_threshold), 1, 1000, "3", NULL, 0, \
+	  "consecutive failures before the replica counts as failed" },                                \
+	{ "initial_delay", KT_DUR, offsetof(struct probe, initial_delay_ms), 0, HOUR_MS, "0s", NULL, 0, \
+	  "wait this long after start before the first probe" },                                       \
+	END_KEYS
+
+static const struct keydef readiness_keys[] = { PROBE_KEYS("1s") };
+static const struct keydef liveness_keys[] = { PROBE_KEYS("5s") };
+
+static const struct keydef probes_keys[] = {
+	{ "readiness", KT_PROBE, offsetof(struct svc_config, readiness), 0, 0, "none", readiness_keys,
+	  KF_DOC_ONLY, "when a replica may receive traffic; none: once its port accepts TCP" },
+	{ "liveness", KT_PROBE, offsetof(struct svc_config, liveness), 0, 0, "none", liveness_keys,
+	  KF_DOC_ONLY, "a replica failing it is restarted" },
+	END_KEYS
+};
+
+static const struct keydef resources_keys[] = {
+	{ "cpu", KT_CPU, offsetof(struct resources, cpu_millis), 1, 1024000, NULL, NULL, 0,
+	  "CPU limit: 500m, 1, 1.5 (0 or absent: no limit)" },
+	{ "memory", KT_SIZE, offsetof(struct resources, memory_bytes), 1 << 20, 1LL << 40, NULL, NULL, 0,
+	  "memory limit: 256Mi, 1Gi, 512M (absent: no limit)" },
+	{ "pids", KT_INT64, offsetof(struct resources, pids), 1, 4194304, NULL, NULL, 0,
+	  "limit on processes and threads (absent: no limit)" },
+	END_KEYS
+};
+
+static const struct keydef rolling_keys[] = {
+	{ "max_surge", KT_INTPCT, offsetof(struct strategy, max_surge), 0, 1000, "25%", NULL, 0,
+	  "extra replicas started above the desired count (count or % of replicas)" },
+	{ "max_unavailable", KT_INTPCT, offsetof(struct strategy, max_unavailable), 0, 1000, "0", NULL, 0,
+	  "replicas that may be missing during the rollout (count or %)" },
+	END_KEYS
+};
+
+static const struct keydef strategy_keys[] = {
+	{ "rolling", KT_MAP, 0, 0, 0, NULL, rolling_keys, 0, "replace replicas a few at a time" },
+	{ "recreate", KT_MAP, 0, 0, 0, NULL, NULL, 0, "stop every old replica, then start the new ones" },
+	{ "canary", KT_ANY, 0, 0, 0, NULL, NULL, 0, "shift traffic by steps (keys defined later)" },
+	{ "bluegreen", KT_ANY, 0, 0, 0, NULL, NULL, 0, "start the full new set, then switch (keys defined later)" },
+	END_KEYS
+};
+
+/* every key of a service, also valid in services.S.environments.E unless KF_NO_OVERRIDE */
+static const struct keydef service_keys[] = {
+	{ "run", KT_STR, offsetof(struct svc_config, run), 0, 0, NULL, NULL, 0,
+	  "required: shell command line (sh -c); gets the port in $PORT" },
+	{ "build", KT_STR, offsetof(struct svc_config, build), 0, 0, NULL, NULL, 0,
+	  "shell command run in the spec directory before the artifact is snapshotted" },
+	{ "artifact", KT_STR, offsetof(struct svc_config, artifact), 0, 0, ".", NULL, 0,
+	  "path (relative to the spec directory) snapshotted for each revision" },
+	{ "replicas", KT_INT, offsetof(struct svc_config, replicas), 0, 1000, "1", NULL, KF_DOC_ONLY,
+	  "replica count; default: environments.E.replicas, else 1" },
+	{ "env", KT_ENVMAP, offsetof(struct svc_config, env), 0, 0, NULL, NULL, 0,
+	  "environment variables (scalars; numbers and booleans are kept as written)" },
+	{ "hosts", KT_HOSTS, offsetof(struct svc_config, hosts), 0, 0, "[SVC.ENV.localhost]", NULL,
+	  KF_DOC_ONLY, "Host names routed to the service; default: environments.E.hosts; SVC.ENV.localhost is always added" },
+	{ "probes", KT_MAP, 0, 0, 0, NULL, probes_keys, 0, "health probes" },
+	{ "resources", KT_MAP, offsetof(struct svc_config, resources), 0, 0, NULL, resources_keys, 0,
+	  "limits per replica" },
+	{ "stop_grace", KT_DUR, offsetof(struct svc_config, stop_grace_ms), 0, HOUR_MS, "10s", NULL, 0,
+	  "SIGTERM to SIGKILL" },
+	{ "drain_timeout", KT_DUR, offsetof(struct svc_config, drain_timeout_ms), 0, HOUR_MS, "30s", NULL, 0,
+	  "how long in-flight requests may finish before the replica is stopped" },
+	{ "progress_deadline", KT_DUR, offsetof(struct svc_config, progress_deadline_ms), 1000, 7 * DAY_MS,
+	  "10m", NULL, 0, "a rollout that makes no progress for this long fails" },
+	{ "keep_revisions", KT_INT, offsetof(struct svc_config, keep_revisions), 1, 1000, "10", NULL, 0,
+	  "revisions whose artifacts are kept (for rollback)" },
+	{ "strategy", KT_STRATEGY, offsetof(struct svc_config, strategy), 0, 0, "rolling", strategy_keys, 0,
+	  "rolling | recreate | {rolling: {max_surge, max_unavailable}} | {recreate: {}} | {canary: ...} | {bluegreen: ...}" },
+	{ "rollback_on", KT_STRLIST, offsetof(struct svc_config, rollback_on), 0, 0, NULL, NULL, 0,
+	  "conditions (\"error_rate > 5% for 2m\") that roll the service back" },
+	{ "environments", KT_OVERRIDES, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
+	  "per-environment overrides of any key above" },
+	END_KEYS
+};
+
+static const struct keydef env_keys[] = {
+	{ "replicas", KT_INT, offsetof(struct spec_env, replicas), 1, 1000, NULL, NULL, 0,
+	  "default replica count of the services in this environment" },
+	{ "hosts", KT_HOSTS, offsetof(struct spec_env, hosts), 0, 0, NULL, NULL, 0,
+	  "default Host names of the services in this environment" },
+	END_KEYS
+};
+
+static const struct keydef top_keys[] = {
+	{ "project", KT_NAME, 0, 0, 0, "default", NULL, 0, "project name" },
+	{ "environments", KT_MAP, 0, 0, 0, NULL, env_keys, 0,
+	  "required: at least one environment, each a mapping (or empty)" },
+	{ "services", KT_MAP, 0, 0, 0, NULL, service_keys, 0, "required: at least one service" },
+	END_KEYS
+};
+
+/* ------------------------------------------------------------------------ */
+/* typed values                                                             */
+
+#define FIELD(base, def, T) ((T *)(void *)((char *)(base) + (def)->off))
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* host pattern: "*", or [*.]label(.label)* with lowercase labels */
+static bool valid_host(const char *s)
+{
+	size_t n = strlen(s);
+	if (!strcmp(s, "*"))
+		return true;
+	if (!n || n > 253)
+		return false;
+	if (!strncmp(s, "*.", 2))
+		s += 2;
+	while (*s) {
+		const char *dot = strchr(s, '.');
+		size_t l = dot ? (size_t)(dot - s) : strlen(s);
+		char label[64];
+		if (!l || l > 63)
+			return false;
+		memcpy(label, s, l);
+		label[l] = 0;
+		if (!valid_name(label))
+			return false;
+		s += l;
+		if (*s == '.' && !s[1])
+			return false; /* trailing dot */
+		if (*s)
+			s++;
+	}
+	return true;
+}
+
+static bool valid_env_key(const char *s)
+{
+	if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+		return false;
+	for (s++; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+static int parse_int64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	const char *p = s;
+
+	if (*p == '-')
+		p++;
+	if (!*p)
+		return -1;
+	for (; *p; p++)
+		if (*p < '0' || *p > '9')
+			return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_intpct(const char *s, struct intpct *out)
+{
+	int64_t n;
+	double p;
+	if (parse_percent(s, &p) == 0) {
+		out->is_pct = true;
+		out->value = p;
+		return 0;
+	}
+	if (parse_int64(s, &n) == 0) {
+		out->is_pct = false;
+		out->value = (double)n;
+		return 0;
+	}
+	return -1;
+}
+
+/* the scalar text of n, or NULL after reporting why it is not one */
+static const char *want_scalar(struct walker *w, const struct ynode *n, const struct ynode *at)
+{
+	if (n && n->type == Y_SCALAR && !y_is_null(n))
+		return n->text;
+	if (n && n->type == Y_ALIAS)
+		report(w, n, "YAML aliases are not supported (write the value out)");
+	else if (y_is_null(n))
+		report(w, n && n->line ? n : at, "expected a value, got nothing");
+	else
+		report(w, n, "expected a scalar value, got %s", y_type_name(n));
+	return NULL;
+}
+
+static void dur_range(struct walker *w, const struct ynode *n, const struct keydef *d, int64_t v, bool *ok)
+{
+	char a[32], b[32], c[32];
+	if (v >= d->min && v <= d->max)
+		return;
+	*ok = false;
+	report(w, n, "must be between %s and %s, got %s", format_duration(d->min, a, sizeof(a)),
+	       format_duration(d->max, b, sizeof(b)), format_duration(v, c, sizeof(c)));
+}
+
+/*
+ * Sets the scalar-typed field of def at base from text s. Reports through w
+ * at n (quiet walkers just count). Used for spec values and for the defaults
+ * in the tables (with a walker that must never report: a bad default is a bug).
+ */
+static void set_scalar(struct walker *w, const struct keydef *d, const struct ynode *n, const char *s,
+		       void *base)
+{
+	int64_t v = 0;
+	bool ok = true;
+
+	switch (d->type) {
+	case KT_STR:
+		if (!*s) {
+			report(w, n, "must not be empty");
+			return;
+		}
+		free(*FIELD(base, d, char *));
+		*FIELD(base, d, char *) = xstrdup(s);
+		return;
+	case KT_INT:
+	case KT_INT64:
+		if (parse_int64(s, &v) < 0) {
+			report(w, n, "expected an integer, got '%s'", s);
+			return;
+		}
+		if (v < d->min || v > d->max) {
+			report(w, n, "must be between %" PRId64 " and %" PRId64 ", got %s", d->min, d->max, s);
+			return;
+		}
+		if (d->type == KT_INT)
+			*FIELD(base, d, int) = (int)v;
+		else
+			*FIELD(base, d, int64_t) = v;
+		return;
+	case KT_DUR:
+		if (parse_duration_ms(s, &v) < 0) {
+			report(w, n, "invalid duration '%s' (expected e.g. 500ms, 10s, 1m30s)", s);
+			return;
+		}
+		dur_range(w, n, d, v, &ok);
+		if (ok)
+			*FIELD(base, d, int64_t) = v;
+		return;
+	case KT_SIZE:
+		if (parse_size(s, &v) < 0) {
+			report(w, n, "invalid size '%s' (expected e.g. 256Mi, 1Gi, 512M)", s);
+			return;
+		}
+		if (v < d->min || v > d->max) {
+			report(w, n, "must be between 1Mi and 1Ti, got %s", s);
+			return;
+		}
+		*FIELD(base, d, int64_t) = v;
+		return;
+	case KT_CPU:
+		if (parse_cpu_millis(s, &v) < 0) {
+			report(w, n, "invalid CPU quantity '%s' (expected e.g. 500m, 1, 1.5)", s);
+			return;
+		}
+		if (v < d->min || v > d->max) {
+			report(w, n, "must be between 1m and 1024, got %s", s);
+			return;
+		}
+		*FIELD(base, d, int64_t) = v;
+		return;
+	case KT_INTPCT: {
+		struct intpct ip;
+		if (parse_intpct(s, &ip) < 0) {
+			report(w, n, "invalid percentage '%s' (expected e.g. 25%% or 2)", s);
+			return;
+		}
+		if (ip.is_pct && ip.value > 100) {
+			report(w, n, "must be between 0%% and 100%%, got %s", s);
+			return;
+		}
+		if (!ip.is_pct && (ip.value < (double)d->min || ip.value > (double)d->max)) {
+			report(w, n, "must be between %" PRId64 " and %" PRId64 ", got %s", d->min, d->max, s);
+			return;
+		}
+		*FIELD(base, d, struct intpct) = ip;
+		return;
+	}
+	default:
+		BUG_ON(1);
+	}
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* a list of strings (hosts when hosts is set); replaces the list at *vp only when all items are valid */
+static void set_strlist(struct walker *w, const struct ynode *n, const struct ynode *at, bool hosts,
+			char ***vp, size_t *np)
+{
+	char **v;
+	size_t cnt = 0;
+	int before = w->nerr;
+
+	if (!n || n->type != Y_SEQ) {
+		if (n && n->type == Y_ALIAS)
+			report(w, n, "YAML aliases are not supported (write the value out)");
+		else
+			report(w, n && n->line ? n : at, "expected a list of strings, got %s", y_type_name(n));
+		return;
+	}
+	v = xcalloc(n->nkids + 1, sizeof(*v));
+	for (size_t i = 0; i < n->nkids; i++) {
+		size_t old = path_push(w, "[%zu]", i);
+		const char *s = want_scalar(w, n->kids[i], n);
+		if (s && !*s) {
+			report(w, n->kids[i], "must not be empty");
+		} else if (s && hosts && !valid_host(s)) {
+			report(w, n->kids[i],
+			       "invalid host name '%s' (lowercase labels of letters, digits and '-', optionally \"*.\" first)", s);
+		} else if (s) {
+			bool dup = false;
+			for (size_t j = 0; hosts && j < cnt; j++)
+				dup |= !strcmp(v[j], s);
+			if (dup)
+				report(w, n->kids[i], "host '%s' is listed twice", s);
+			else
+				v[cnt++] = xstrdup(s);
+		}
+		path_pop(w, old);
+	}
+	if (w->nerr != before) {
+		free_strv(v, cnt);
+		return;
+	}
+	free_strv(*vp, *np);
+	*vp = v;
+	*np = cnt;
+}
+
+void svc_config_set_env(struct svc_config *c, const char *key, const char *value)
+{
+	size_t i;
+
+	/* kept sorted by key: resolution and the JSON round trip are then deterministic */
+	for (i = 0; i < c->nenv; i++) {
+		int cmp = strcmp(c->env[i].key, key);
+		if (!cmp) {
+			free(c->env[i].value);
+			c->env[i].value = xstrdup(value);
+			return;
+		}
+		if (cmp > 0)
+			break;
+	}
+	c->env = xrealloc(c->env, (c->nenv + 1) * sizeof(*c->env));
+	memmove(&c->env[i + 1], &c->env[i], (c->nenv - i) * sizeof(*c->env));
+	c->env[i].key = xstrdup(key);
+	c->env[i].value = xstrdup(value);
+	c->nenv++;
+}
+
+/* ------------------------------------------------------------------------ */
+/* walking mappings through the tables                                      */
+
+enum walk_mode { MODE_BASE, MODE_OVERRIDE };
+
+static void walk_map(struct walker *w, const struct ynode *map, const struct ynode *at,
+		     const struct keydef *tab, void *base, enum walk_mode mode);
+
+static const struct keydef *find_key(const struct keydef *tab, const char *name)
+{
+	for (; tab && tab->name; tab++)
+		if (!strcmp(tab->name, name))
+			return tab;
+	return NULL;
+}
+
+static void report_unknown(struct walker *w, const struct ynode *k, const char *what,
+			   const char *const *cands, size_t n)
+{
+	const char *s = diag_suggest(k->text, cands, n);
+	if (s)
+		report(w, k, "unknown %s '%s' (did you mean '%s'?)", what, k->text, s);
+	else
+		report(w, k, "unknown %s '%s'", what, k->text);
+}
+
+static void unknown_key(struct walker *w, const struct ynode *k, const struct keydef *tab)
+{
+	const char *cands[32];
+	size_t n = 0;
+	for (; tab && tab->name && n < ARRAY_SIZE(cands); tab++)
+		cands[n++] = tab->name;
+	report_unknown(w, k, "key", cands, n);
+}
+
+/*
+ * Checks that k is a usable mapping key and not a repeat of an earlier key of
+ * map (index i of kids). Returns false after reporting.
+ */
+static bool key_ok(struct walker *w, const struct ynode *map, size_t i)
+{
+	const struct ynode *k = map->kids[i];
+
+	if (k->type == Y_ALIAS) {
+		report(w, k, "YAML aliases are not supported (write the value out)");
+		return false;
+	}
+	if (k->type != Y_SCALAR) {
+		report(w, k, "mapping keys must be strings, got %s", y_type_name(k));
+		return false;
+	}
+	for (size_t j = 0; j < i; j += 2) {
+		const struct ynode *p = map->kids[j];
+		if (p->type == Y_SCALAR && !strcmp(p->text, k->text)) {
+			report(w, k, "duplicate key '%s' (first given on line %d)", k->text, p->line);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool want_map(struct walker *w, const struct ynode *n, const struct ynode *at, bool null_ok)
+{
+	if (n && n->type == Y_MAP)
+		return true;
+	if (null_ok && y_is_null(n))
+		return false;
+	if (n && n->type == Y_ALIAS)
+		report(w, n, "YAML aliases are not supported (write the value out)");
+	else
+		report(w, n && n->line ? n : at, "expected a mapping, got %s", y_type_name(n));
+	return false;
+}
+
+static void apply_probe(struct walker *w, const struct keydef *d, const struct ynode *k,
+			const struct ynode *v, void *base, enum walk_mode mode)
+{
+	struct probe *p = FIELD(base, d, struct probe);
+	const char *kinds[3];
+	size_t nk = 0;
+
+	if (!want_map(w, v, k, false))
+		return;
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const struct ynode *pk = v->kids[i];
+		if (pk->type == Y_SCALAR && (!strcmp(pk->text, "http") || !strcmp(pk->text, "tcp") ||
+					     !strcmp(pk->text, "exec")) && nk < ARRAY_SIZE(kinds))
+			kinds[nk++] = pk->text;
+	}
+	if (nk > 1) {
+		report(w, v, "give only one of http, tcp or exec (got %s and %s)", kinds[0], kinds[1]);
+		return;
+	}
+	walk_map(w, v, k, d->sub, p, mode);
+	if (!nk && p->kind == PROBE_NONE)
+		report(w, v, "needs one of http, tcp or exec");
+}
+
+static void apply_strategy(struct walker *w, const struct keydef *d, const struct ynode *k,
+			   const struct ynode *v, void *base, enum walk_mode mode)
+{
+	static const char *const names[] = { "rolling", "recreate", "canary", "bluegreen" };
+	struct strategy *st = FIELD(base, d, struct strategy);
+	const struct ynode *sk, *sv;
+	size_t i;
+
+	if (v && v->type == Y_SCALAR && !y_is_null(v)) {
+		for (i = 0; i < ARRAY_SIZE(names); i++)
+			if (!strcmp(v->text, names[i]))
+				break;
+		if (i == ARRAY_SIZE(names)) {
+			const char *s = diag_suggest(v->text, names, ARRAY_SIZE(names));
+			report(w, v, "unknown strategy '%s'%s%s%s (expected rolling, recreate, canary or bluegreen)",
+			       v->text, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+			return;
+		}
+		st->kind = (enum strategy_kind)i;
+		return;
+	}
+	if (!want_map(w, v, k, false))
+		return;
+	if (v->nkids != 2) {
+		report(w, v, "give exactly one strategy: rolling, recreate, canary or bluegreen");
+		return;
+	}
+	sk = v->kids[0];
+	sv = v->kids[1];
+	if (!key_ok(w, v, 0))
+		return;
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (!strcmp(sk->text, names[i]))
+			break;
+	if (i == ARRAY_SIZE(names)) {
+		report_unknown(w, sk, "strategy", names, ARRAY_SIZE(names));
+		return;
+	}
+	{
+		size_t old = path_key(w, sk->text);
+		int before = w->nerr;
+		if (i == STRATEGY_ROLLING) {
+			struct strategy tmp = *st;
+			if (!y_is_null(sv) || sv->type != Y_SCALAR) {
+				if (want_map(w, sv, sk, true))
+					walk_map(w, sv, sk, rolling_keys, &tmp, mode);
+			}
+			if (w->nerr == before && tmp.max_surge.value == 0 && tmp.max_unavailable.value == 0)
+				report(w, sv->line ? sv : sk,
+				       "max_surge and max_unavailable cannot both be 0 (the rollout could never progress)");
+			if (w->nerr == before)
+				*st = tmp;
+		} else if (i == STRATEGY_RECREATE) {
+			if (want_map(w, sv, sk, true))
+				walk_map(w, sv, sk, NULL, st, mode);
+		} else if (!y_is_null(sv) && sv->type != Y_MAP) {
+			/* canary/bluegreen sub-keys are defined by a later issue: any mapping for now */
+			report(w, sv, "expected a mapping, got %s", y_type_name(sv));
+		}
+		path_pop(w, old);
+		if (w->nerr == before)
+			st->kind = (enum strategy_kind)i;
+	}
+}
+
+static void apply_envmap(struct walker *w, const struct ynode *k, const struct ynode *v, struct svc_config *c)
+{
+	if (!want_map(w, v, k, false))
+		return;
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const struct ynode *ek = v->kids[i], *ev = v->kids[i + 1];
+		size_t old;
+		const char *s;
+
+		if (!key_ok(w, v, i))
+			continue;
+		old = path_key(w, ek->text);
+		if (!valid_env_key(ek->text)) {
+			report(w, ek, "invalid environment variable name '%s' (letters, digits and '_', not starting with a digit)",
+			       ek->text);
+		} else if (y_is_null(ev) && ev->type == Y_SCALAR) {
+			report(w, ev->line ? ev : ek, "value is empty (null); write \"\" for an empty string");
+		} else if ((s = want_scalar(w, ev, ek))) {
+			svc_config_set_env(c, ek->text, s);
+		}
+		path_pop(w, old);
+	}
+}
+
+/* services.S.environments: at the base level only checks names and shapes */
+static void check_overrides(struct walker *w, const struct ynode *k, const struct ynode *v,
+			    const struct spec *spec)
+{
+	if (!want_map(w, v, k, true))
+		return;
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const struct ynode *ek = v->kids[i], *ev = v->kids[i + 1];
+		size_t old;
+
+		if (!key_ok(w, v, i))
+			continue;
+		old = path_key(w, ek->text);
+		if (!spec_find_env(spec, ek->text)) {
+			const char *cands[64];
+			size_t n = 0;
+			for (size_t j = 0; j < spec->nenvs && n < ARRAY_SIZE(cands); j++)
+				cands[n++] = spec->envs[j].name;
+			report_unknown(w, ek, "environment", cands, n);
+			/* (an undeclared environment: declare it under the top-level environments) */
+		} else {
+			want_map(w, ev, ek, true);
+		}
+		path_pop(w, old);
+	}
+}
+
+static void apply_value(struct walker *w, const struct keydef *d, const struct ynode *k,
+			const struct ynode *v, void *base, enum walk_mode mode)
+{
+	const char *s;
+
+	switch (d->type) {
+	case KT_STR:
+	case KT_INT:
+	case KT_INT64:
+	case KT_DUR:
+	case KT_SIZE:
+	case KT_CPU:
+	case KT_INTPCT:
+		if ((s = want_scalar(w, v, k)))
+			set_scalar(w, d, v, s, base);
+		return;
+	case KT_NAME:
+		if ((s = want_scalar(w, v, k)) && !valid_name(s))
+			report(w, v, "invalid name '%s' (lowercase letters, digits and '-', at most 63 characters)", s);
+		return;
+	case KT_STRLIST:
+	case KT_HOSTS:
+		set_strlist(w, v, k, d->type == KT_HOSTS, FIELD(base, d, char **),
+			    (size_t *)(void *)((char *)base + d->off + sizeof(char **)));
+		if (d->type == KT_HOSTS)
+			w->hosts_given = true;
+		return;
+	case KT_ENVMAP:
+		apply_envmap(w, k, v, base);
+		return;
+	case KT_MAP:
+		if (want_map(w, v, k, false))
+			walk_map(w, v, k, d->sub, (char *)base + d->off, mode);
+		return;
+	case KT_PROBE:
+		apply_probe(w, d, k, v, base, mode);
+		return;
+	case KT_PROBE_HTTP:
+		if ((s = want_scalar(w, v, k))) {
+			struct probe *p = base;
+			if (s[0] != '/') {
+				report(w, v, "HTTP probe path must start with '/', got '%s'", s);
+				return;
+			}
+			free(p->target);
+			p->target = xstrdup(s);
+			p->kind = PROBE_HTTP;
+		}
+		return;
+	case KT_PROBE_TCP:
+		if ((s = want_scalar(w, v, k))) {
+			struct probe *p = base;
+			if (strcmp(s, "true") && strcmp(s, "True") && strcmp(s, "TRUE")) {
+				report(w, v, "expected 'true', got '%s' (to have no probe, remove it)", s);
+				return;
+			}
+			free(p->target);
+			p->target = NULL;
+			p->kind = PROBE_TCP;
+		}
+		return;
+	case KT_PROBE_EXEC:
+		if ((s = want_scalar(w, v, k))) {
+			struct probe *p = base;
+			free(p->target);
+			p->target = xstrdup(s);
+			p->kind = PROBE_EXEC;
+		}
+		return;
+	case KT_STRATEGY:
+		apply_strategy(w, d, k, v, base, mode);
+		return;
+	case KT_OVERRIDES:
+		if (mode == MODE_OVERRIDE)
+			report(w, k, "overrides cannot be nested (services.S.environments.E.environments)");
+		else if (w->spec)
+			check_overrides(w, k, v, w->spec);
+		return;
+	case KT_ANY:
+		return;
+	}
+}
+
+static void walk_map(struct walker *w, const struct ynode *map, const struct ynode *at,
+		     const struct keydef *tab, void *base, enum walk_mode mode)
+{
+	(void)at;
+	for (size_t i = 0; i + 1 < map->nkids; i += 2) {
+		const struct ynode *k = map->kids[i], *v = map->kids[i + 1];
+		const struct keydef *d;
+		size_t old;
+
+		if (!key_ok(w, map, i))
+			continue;
+		d = find_key(tab, k->text);
+		if (!d) {
+			unknown_key(w, k, tab);
+			continue;
+		}
+		old = path_key(w, k->text);
+		if (mode == MODE_OVERRIDE && (d->flags & KF_NO_OVERRIDE) && d->type != KT_OVERRIDES)
+			report(w, k, "cannot be overridden per environment");
+		else
+			apply_value(w, d, k, v, base, mode);
+		path_pop(w, old);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* defaults                                                                 */
+
+static void apply_defaults(const struct keydef *tab, void *base)
+{
+	struct walker quiet = { 0 };
+
+	for (; tab->name; tab++) {
+		if (tab->sub && (tab->type == KT_MAP || tab->type == KT_PROBE))
+			apply_defaults(tab->sub, (char *)base + tab->off);
+		if (!tab->def || (tab->flags & KF_DOC_ONLY))
+			continue;
+		switch (tab->type) {
+		case KT_STR:
+		case KT_INT:
+		case KT_INT64:
+		case KT_DUR:
+		case KT_SIZE:
+		case KT_CPU:
+		case KT_INTPCT:
+			set_scalar(&quiet, tab, NULL, tab->def, base);
+			break;
+		case KT_STRATEGY: {
+			struct strategy *st = FIELD(base, tab, struct strategy);
+			st->kind = STRATEGY_ROLLING;
+			apply_defaults(rolling_keys, st);
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	BUG_ON(quiet.nerr);
+}
+
+static void svc_config_defaults(struct svc_config *c, const char *service, const char *env)
+{
+	memset(c, 0, sizeof(*c));
+	apply_defaults(service_keys, c);
+	c->replicas = 1;
+	c->service = xstrdup(service);
+	c->environment = xstrdup(env);
+}
+
+/* ------------------------------------------------------------------------ */
+/* resolution                                                               */
+
+static void add_host(struct svc_config *c, const char *h)
+{
+	for (size_t i = 0; i < c->nhosts; i++)
+		if (!strcmp(c->hosts[i], h))
+			return;
+	c->hosts = xrealloc(c->hosts, (c->nhosts + 1) * sizeof(*c->hosts));
+	c->hosts[c->nhosts++] = xstrdup(h);
+}
+
+/*
+ * Resolves service s in environment e into c (caller's storage), reporting
+ * problems of the service mapping through wbase and of its override for e
+ * through wover (either may be quiet). Returns the number of problems.
+ */
+static int resolve_into(const struct spec *spec, const struct spec_service *s, const struct spec_env *e,
+			struct svc_config *c, struct walker *wbase, struct walker *wover)
+{
+	const struct ynode *node = s->node, *overrides, *ov;
+	struct ynode *ovk = NULL;
+	char *dflt;
+	int nerr = 0;
+
+	svc_config_defaults(c, s->name, e->name);
+	if (e->replicas > 0)
+		c->replicas = e->replicas;
+	wbase->spec = spec;
+	wover->spec = spec;
+	wbase->hosts_given = false;
+	if (node && node->type == Y_MAP) {
+		size_t old = path_push(wbase, "services.%s", s->name);
+		int before = wbase->nerr;
+		walk_map(wbase, node, NULL, service_keys, c, MODE_BASE);
+		nerr += wbase->nerr - before;
+		path_pop(wbase, old);
+	}
+	wover->hosts_given = wbase->hosts_given;
+	overrides = y_lookup(node, "environments", NULL);
+	ov = y_lookup(overrides, e->name, &ovk);
+	if (ov && ov->type == Y_MAP) {
+		size_t old = path_push(wover, "services.%s.environments.%s", s->name, e->name);
+		int before = wover->nerr;
+		walk_map(wover, ov, ovk, service_keys, c, MODE_OVERRIDE);
+		nerr += wover->nerr - before;
+		path_pop(wover, old);
+	}
+	if (!wover->hosts_given)
+		for (size_t i = 0; i < e->nhosts; i++)
+			add_host(c, e->hosts[i]);
+	dflt = xasprintf("%s.%s.localhost", s->name, e->name);
+	add_host(c, dflt);
+	free(dflt);
+	return nerr;
+}
+
+int spec_resolve(const struct spec *spec, const char *service, const char *env,
+		 struct svc_config *out, struct gerr *err)
+{
+	const struct spec_service *s = spec_find_service(spec, service);
+	const struct spec_env *e = spec_find_env(spec, env);
+	struct walker q1 = { 0 }, q2 = { 0 };
+
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return gerr_set(err, "no service '%s' in %s", service, spec->path);
+	if (!e)
+		return gerr_set(err, "no environment '%s' in %s", env, spec->path);
+	if (resolve_into(spec, s, e, out, &q1, &q2) || !out->run) {
+		/* spec_load validated this spec: only a bug lands here */
+		svc_config_release(out);
+		return gerr_set(err, "%s: service '%s' does not resolve in environment '%s'", spec->path,
+				service, env);
+	}
+	return 0;
+}
+
+void svc_config_release(struct svc_config *c)
+{
+	if (!c)
+		return;
+	free(c->service);
+	free(c->environment);
+	free(c->run);
+	free(c->build);
+	free(c->artifact);
+	for (size_t i = 0; i < c->nenv; i++) {
+		free(c->env[i].key);
+		free(c->env[i].value);
+	}
+	free(c->env);
+	free_strv(c->hosts, c->nhosts);
+	free(c->readiness.target);
+	free(c->liveness.target);
+	free_strv(c->rollback_on, c->nrollback_on);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ------------------------------------------------------------------------ */
+/* parsing YAML into the tree                                               */
+
+static void fy_quiet_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+	(void)diag, (void)user, (void)buf, (void)len;
+}
+
+static struct ynode *ynode_new(enum ytype t, const struct fy_mark *m)
+{
+	struct ynode *n = xcalloc(1, sizeof(*n));
+	n->type = t;
+	if (m) {
+		n->line = m->line + 1;
+		n->col = m->column + 1;
+	}
+	return n;
+}
+
+/*
+ * Builds the tree of buf. Returns the root (owned by the caller; NULL for an
+ * empty document) and 0, or -1 after reporting libfyaml's errors.
+ */
+static int yaml_parse(struct walker *w, const char *buf, size_t len, struct ynode **rootp)
+{
+	struct fy_diag_cfg dcfg;
+	struct fy_diag *diag = NULL;
+	struct fy_parse_cfg pcfg = { 0 };
+	struct fy_parser *fyp = NULL;
+	struct fy_event *ev;
+	struct ynode *stack[SPEC_MAX_DEPTH + 1], *root = NULL;
+	int depth = 0, ndocs = 0, ret = -1;
+	bool failed = false;
+
+	*rootp = NULL;
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.output_fn = fy_quiet_output;
+	dcfg.level = FYET_ERROR;
+	dcfg.colorize = false;
+	diag = fy_diag_create(&dcfg);
+	if (!diag) {
+		report_at(w, 0, 0, "cannot create the YAML parser");
+		goto out;
+	}
+	fy_diag_set_collect_errors(diag, true);
+	pcfg.flags = FYPCF_QUIET;
+	pcfg.diag = diag;
+	fyp = fy_parser_create(&pcfg);
+	if (!fyp || fy_parser_set_string(fyp, buf, len)) {
+		report_at(w, 0, 0, "cannot create the YAML parser");
+		goto out;
+	}
+	while (!failed && (ev = fy_parser_parse(fyp))) {
+		const struct fy_mark *m = fy_event_start_mark(ev);
+		struct ynode *n = NULL;
+		size_t tl = 0;
+		const char *t;
+
+		switch (ev->type) {
+		case FYET_DOCUMENT_START:
+			if (++ndocs > 1) {
+				report_at(w, m ? m->line + 1 : 0, m ? m->column + 1 : 0,
+					  "more than one YAML document (remove the '---')");
+				failed = true;
+			}
+			break;
+		case FYET_SCALAR:
+			n = ynode_new(Y_SCALAR, m);
+			t = ev->scalar.value ? fy_token_get_text(ev->scalar.value, &tl) : NULL;
+			n->text = xstrndup(t ? t : "", t ? tl : 0);
+			n->plain = !ev->scalar.value || fy_token_scalar_style(ev->scalar.value) == FYSS_PLAIN;
+			if (ev->scalar.tag) {
+				/* "!!str 1" is a string: never a null */
+				n->plain = false;
+			}
+			break;
+		case FYET_ALIAS:
+			n = ynode_new(Y_ALIAS, m);
+			t = ev->alias.anchor ? fy_token_get_text(ev->alias.anchor, &tl) : NULL;
+			n->text = xstrndup(t ? t : "", t ? tl : 0);
+			break;
+		case FYET_MAPPING_START:
+		case FYET_SEQUENCE_START:
+			n = ynode_new(ev->type == FYET_MAPPING_START ? Y_MAP : Y_SEQ, m);
+			break;
+		case FYET_MAPPING_END:
+		case FYET_SEQUENCE_END:
+			if (depth > 0)
+				depth--;
+			break;
+		default:
+			break;
+		}
+		if (n) {
+			if (depth > 0)
+				ynode_add(stack[depth - 1], n);
+			else if (!root)
+				root = n;
+			else
+				ynode_free(n); /* cannot happen: one root per document */
+			if (n->type == Y_MAP || n->type == Y_SEQ) {
+				if (depth >= SPEC_MAX_DEPTH) {
+					report_at(w, n->line, n->col, "nesting deeper than %d levels", SPEC_MAX_DEPTH);
+					failed = true;
+				} else {
+					stack[depth++] = n;
+				}
+			}
+		}
+		fy_parser_event_free(fyp, ev);
+	}
+	if (!failed && fy_parser_get_stream_error(fyp)) {
+		void *it = NULL;
+		struct fy_diag_error *e;
+		int n = 0;
+		while ((e = fy_diag_errors_iterate(diag, &it))) {
+			char src[256];
+			/* libfyaml's marks are 1-based here */
+			if (w->diags)
+				diags_add(w->diags, w->file, e->line, e->column, NULL,
+					  source_line(w, e->line, src, sizeof(src)), "invalid YAML: %s",
+					  e->msg ? e->msg : "syntax error");
+			w->nerr++;
+			n++;
+		}
+		if (!n)
+			report_at(w, 0, 0, "invalid YAML");
+		failed = true;
+	}
+	if (failed)
+		goto out;
+	*rootp = root;
+	root = NULL;
+	ret = 0;
+out:
+	ynode_free(root);
+	if (fyp)
+		fy_parser_destroy(fyp);
+	if (diag)
+		fy_diag_destroy(diag);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------ */
+/* loading                                                                  */
+
+static void load_envs(struct walker *w, struct spec *spec, const struct ynode *k, const struct ynode *v)
+{
+	size_t old = path_key(w, "environments");
+
+	if (!want_map(w, v, k, false))
+		goto out;
+	if (!v->nkids) {
+		report(w, v, "needs at least one environment (e.g. staging: {} and production: {})");
+		goto out;
+	}
+	spec->envs = xcalloc(v->nkids / 2, sizeof(*spec->envs));
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const struct ynode *ek = v->kids[i], *ev = v->kids[i + 1];
+		struct spec_env *e;
+		size_t o2;
+
+		if (!key_ok(w, v, i))
+			continue;
+		if (!valid_name(ek->text)) {
+			report(w, ek, "invalid environment name '%s' (lowercase letters, digits and '-', at most 63 characters; it becomes a host name label)",
+			       ek->text);
+			continue;
+		}
+		e = &spec->envs[spec->nenvs++];
+		e->name = xstrdup(ek->text);
+		e->line = ek->line;
+		e->col = ek->col;
+		o2 = path_key(w, ek->text);
+		if (want_map(w, ev, ek, true))
+			walk_map(w, ev, ek, env_keys, e, MODE_BASE);
+		path_pop(w, o2);
+	}
+out:
+	path_pop(w, old);
+}
+
+static void load_services(struct walker *w, struct spec *spec, const struct ynode *k, const struct ynode *v)
+{
+	size_t old = path_key(w, "services");
+
+	if (!want_map(w, v, k, false))
+		goto out;
+	if (!v->nkids) {
+		report(w, v, "needs at least one service");
+		goto out;
+	}
+	spec->services = xcalloc(v->nkids / 2, sizeof(*spec->services));
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const struct ynode *sk = v->kids[i], *sv = v->kids[i + 1];
+		struct spec_service *s;
+		size_t o2;
+
+		if (!key_ok(w, v, i))
+			continue;
+		if (!valid_name(sk->text)) {
+			report(w, sk, "invalid service name '%s' (lowercase letters, digits and '-', at most 63 characters; it becomes a host name label)",
+			       sk->text);
+			continue;
+		}
+		o2 = path_key(w, sk->text);
+		if (y_is_null(sv) && sv->type == Y_SCALAR) {
+			report(w, sk, "missing required key 'run'");
+		} else if (want_map(w, sv, sk, false)) {
+			s = &spec->services[spec->nservices++];
+			s->name = xstrdup(sk->text);
+			s->line = sk->line;
+			s->col = sk->col;
+			s->node = (void *)sv;
+		}
+		path_pop(w, o2);
+	}
+out:
+	path_pop(w, old);
+}
+
+/* resolves every service in every environment, loudly, once per problem */
+static void check_services(struct walker *w, struct spec *spec)
+{
+	struct walker quiet = { 0 };
+
+	for (size_t i = 0; i < spec->nservices; i++) {
+		const struct spec_service *s = &spec->services[i];
+		const char *norun = NULL;
+		for (size_t j = 0; j < spec->nenvs; j++) {
+			struct svc_config c;
+			/* the service's own keys are reported once, with the first environment */
+			resolve_into(spec, s, &spec->envs[j], &c, j ? &quiet : w, w);
+			if (!c.run && !norun)
+				norun = spec->envs[j].name;
+			svc_config_release(&c);
+		}
+		if (norun) {
+			const struct ynode *node = s->node;
+			size_t old = path_push(w, "services.%s", s->name);
+			if (y_lookup(node, "run", NULL))
+				; /* present but invalid: already reported */
+			else
+				report_at(w, s->line, s->col, "missing required key 'run'%s%s%s",
+					  spec->nenvs > 1 ? " (needed in environment '" : "",
+					  spec->nenvs > 1 ? norun : "", spec->nenvs > 1 ? "')" : "");
+			path_pop(w, old);
+		}
+	}
+}
+
+static bool diag_before(const struct diag *a, const struct diag *b)
+{
+	/* a diagnostic without a position goes last */
+	long la = a->line ? a->line : INT_MAX, lb = b->line ? b->line : INT_MAX;
+	return la < lb || (la == lb && a->col < b->col);
+}
+
+/* stable sort of d->items[first..]: the walk is by topic, the reader wants file order */
+static void sort_diags(struct diags *d, size_t first)
+{
+	for (size_t i = first + 1; d && i < d->n; i++) {
+		struct diag t = d->items[i];
+		size_t j = i;
+		while (j > first && diag_before(&t, &d->items[j - 1])) {
+			d->items[j] = d->items[j - 1];
+			j--;
+		}
+		d->items[j] = t;
+	}
+}
+
+static int load(const char *name, const char *buf, size_t len, const char *dir, struct spec **out,
+		struct diags *diags)
+{
+	size_t first = diags ? diags->n : 0;
+	struct walker w = { 0 };
+	struct spec *spec = xcalloc(1, sizeof(*spec));
+	struct ynode *root = NULL, *k;
+	const struct ynode *v;
+	int ret = -1;
+
+	*out = NULL;
+	w.file = name;
+	w.src = buf;
+	w.srclen = len;
+	w.diags = diags;
+	spec->path = xstrdup(name);
+	spec->dir = xstrdup(dir);
+	if (yaml_parse(&w, buf, len, &root) < 0)
+		goto out;
+	spec->doc = root;
+	if (!root || y_is_null(root)) {
+		report_at(&w, 1, 1, "the file is empty (expected project, environments and services)");
+		goto out;
+	}
+	if (root->type != Y_MAP) {
+		report(&w, root, "the top level must be a mapping (project, environments, services), got %s",
+		       y_type_name(root));
+		goto out;
+	}
+	/* unknown and duplicate top-level keys, and the project name */
+	for (size_t i = 0; i + 1 < root->nkids; i += 2) {
+		const struct ynode *tk = root->kids[i];
+		if (!key_ok(&w, root, i))
+			continue;
+		if (!find_key(top_keys, tk->text)) {
+			unknown_key(&w, tk, top_keys);
+		} else if (!strcmp(tk->text, "project")) {
+			size_t old = path_key(&w, "project");
+			apply_value(&w, &top_keys[0], tk, root->kids[i + 1], NULL, MODE_BASE);
+			path_pop(&w, old);
+		}
+	}
+	v = y_lookup(root, "project", NULL);
+	spec->project = xstrdup(v && v->type == Y_SCALAR && !y_is_null(v) ? v->text : top_keys[0].def);
+
+	k = NULL;
+	v = y_lookup(root, "environments", &k);
+	if (!k)
+		report_at(&w, root->line, root->col, "missing required key 'environments' (at least one, e.g. production: {})");
+	else
+		load_envs(&w, spec, k, v);
+	k = NULL;
+	v = y_lookup(root, "services", &k);
+	if (!k)
+		report_at(&w, root->line, root->col, "missing required key 'services'");
+	else
+		load_services(&w, spec, k, v);
+	if (spec->nenvs)
+		check_services(&w, spec);
+	if (w.nerr)
+		goto out;
+	*out = spec;
+	spec = NULL;
+	ret = 0;
+out:
+	sort_diags(diags, first);
+	spec_free(spec);
+	return ret;
+}
+
+int spec_load_buf(const char *name, const char *buf, size_t len, struct spec **out, struct diags *diags)
+{
+	if (len > SPEC_MAX_BYTES) {
+		*out = NULL;
+		diags_add(diags, name, 0, 0, NULL, NULL, "file too large (%zu bytes, at most %d)", len,
+			  SPEC_MAX_BYTES);
+		return -1;
+	}
+	return load(name, buf, len, ".", out, diags);
+}
+
+int spec_load(const char *path, struct spec **out, struct diags *diags)
+{
+	FILE *f = NULL;
+	char *buf = NULL, *dir = NULL, *slash;
+	size_t len = 0;
+	int ret = -1;
+
+	*out = NULL;
+	f = fopen(path, "rb");
+	if (!f) {
+		diags_add(diags, path, 0, 0, NULL, NULL, "cannot open: %s", strerror(errno));
+		goto out;
+	}
+	buf = xmalloc(SPEC_MAX_BYTES + 1);
+	len = fread(buf, 1, SPEC_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		diags_add(diags, path, 0, 0, NULL, NULL, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	if (len > SPEC_MAX_BYTES) {
+		diags_add(diags, path, 0, 0, NULL, NULL, "file too large (more than %d bytes)", SPEC_MAX_BYTES);
+		goto out;
+	}
+	dir = xstrdup(path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = 0;
+	else if (slash)
+		*slash = 0;
+	else {
+		free(dir);
+		dir = xstrdup(".");
+	}
+	ret = load(path, buf, len, dir, out, diags);
+out:
+	if (f)
+		fclose(f);
+	free(buf);
+	free(dir);
+	return ret;
+}
+
+void spec_free(struct spec *spec)
+{
+	if (!spec)
+		return;
+	free(spec->path);
+	free(spec->dir);
+	free(spec->project);
+	for (size_t i = 0; i < spec->nenvs; i++) {
+		free(spec->envs[i].name);
+		free_strv(spec->envs[i].hosts, spec->envs[i].nhosts);
+	}
+	free(spec->envs);
+	for (size_t i = 0; i < spec->nservices; i++)
+		free(spec->services[i].name);
+	free(spec->services);
+	ynode_free(spec->doc);
+	free(spec);
+}
+
+const struct spec_env *spec_find_env(const struct spec *spec, const char *name)
+{
+	for (size_t i = 0; i < spec->nenvs; i++)
+		if (!strcmp(spec->envs[i].name, name))
+			return &spec->envs[i];
+	return NULL;
+}
+
+const struct spec_service *spec_find_service(const struct spec *spec, const char *name)
+{
+	for (size_t i = 0; i < spec->nservices; i++)
+		if (!strcmp(spec->services[i].name, name))
+			return &spec->services[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* svc_config as JSON (stored with each revision)                            */
+/*
+ * Format (version 1): durations as integer milliseconds ("stop_grace_ms"),
+ * probes as {"kind": "none|http|tcp|exec", "target", "period_ms", ...},
+ * counts-or-percentages as {"percent": bool, "value": number}. Reading is
+ * strict about types and ranges of the keys present and names the key it
+ * rejects; a missing key takes its default, so a revision written before a
+ * key existed still loads. Unknown keys are ignored (written by a newer gantry).
+ */
+
+static const char *const probe_kind_names[] = { "none", "http", "tcp", "exec" };
+static const char *const strategy_kind_names[] = { "rolling", "recreate", "canary", "bluegreen" };
+
+static json_t *strv_to_json(char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static json_t *probe_to_json(const struct probe *p)
+{
+	return json_pack("{s:s, s:s?, s:I, s:I, s:I, s:i}", "kind", probe_kind_names[p->kind], "target",
+			 p->target, "period_ms", (json_int_t)p->period_ms, "timeout_ms", (json_int_t)p->timeout_ms,
+			 "initial_delay_ms", (json_int_t)p->initial_delay_ms, "failure_threshold",
+			 p->failure_threshold);
+}
+
+static json_t *intpct_to_json(const struct intpct *v)
+{
+	return json_pack("{s:b, s:f}", "percent", v->is_pct, "value", v->value);
+}
+
+json_t *svc_config_to_json(const struct svc_config *c)
+{
+	json_t *env = json_object();
+
+	for (size_t i = 0; i < c->nenv; i++)
+		json_object_set_new(env, c->env[i].key, json_string(c->env[i].value));
+	return json_pack("{s:i, s:s, s:s, s:s, s:s?, s:s, s:i, s:o, s:o, s:o, s:o,"
+			 " s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:{s:s, s:o, s:o}, s:o, s:i}",
+			 "format", 1, "service", c->service, "environment", c->environment, "run", c->run,
+			 "build", c->build, "artifact", c->artifact ? c->artifact : ".", "replicas", c->replicas,
+			 "env", env, "hosts", strv_to_json(c->hosts, c->nhosts), "readiness",
+			 probe_to_json(&c->readiness), "liveness", probe_to_json(&c->liveness),
+			 "resources", "cpu_millis", (json_int_t)c->resources.cpu_millis, "memory_bytes",
+			 (json_int_t)c->resources.memory_bytes, "pids", (json_int_t)c->resources.pids,
+			 "stop_grace_ms", (json_int_t)c->stop_grace_ms, "drain_timeout_ms",
+			 (json_int_t)c->drain_timeout_ms, "progress_deadline_ms",
+			 (json_int_t)c->progress_deadline_ms, "strategy", "kind",
+			 strategy_kind_names[c->strategy.kind], "max_surge",
+			 intpct_to_json(&c->strategy.max_surge), "max_unavailable",
+			 intpct_to_json(&c->strategy.max_unavailable), "rollback_on",
+			 strv_to_json(c->rollback_on, c->nrollback_on), "keep_revisions", c->keep_revisions);
+}
+
+/* the readers below return 0 when the key is absent (default kept), -1 with err set */
+
+static int j_str(const json_t *o, const char *prefix, const char *key, bool nullable, char **out,
+		 struct gerr *err)
+{
+	const json_t *v = json_object_get(o, key);
+	if (!v)
+		return 0;
+	if (nullable && json_is_null(v)) {
+		free(*out);
+		*out = NULL;
+		return 0;
+	}
+	if (!json_is_string(v) || (!nullable && !*json_string_value(v)) ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return gerr_set(err, "svc_config: '%s%s' must be a %sstring", prefix, key,
+				nullable ? "" : "non-empty ");
+	free(*out);
+	*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int j_int(const json_t *o, const char *prefix, const char *key, int64_t min, int64_t max,
+		 int64_t *out, struct gerr *err)
+{
+	const json_t *v = json_object_get(o, key);
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return gerr_set(err, "svc_config: '%s%s' must be an integer between %" PRId64 " and %" PRId64,
+				prefix, key, min, max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int j_intv(const json_t *o, const char *prefix, const char *key, int64_t min, int64_t max, int *out,
+		  struct gerr *err)
+{
+	int64_t v = *out;
+	if (j_int(o, prefix, key, min, max, &v, err) < 0)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int j_strv(const json_t *o, const char *key, bool nonempty, char ***vp, size_t *np, struct gerr *err)
+{
+	const json_t *a = json_object_get(o, key), *it;
+	char **v;
+	size_t i;
+
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return gerr_set(err, "svc_config: '%s' must be an array of strings", key);
+	json_array_foreach(a, i, it) {
+		if (!json_is_string(it) || (nonempty && !*json_string_value(it)) ||
+		    strlen(json_string_value(it)) != json_string_length(it))
+			return gerr_set(err, "svc_config: '%s[%zu]' must be a non-empty string", key, i);
+	}
+	v = xcalloc(json_array_size(a) + 1, sizeof(*v));
+	json_array_foreach(a, i, it)
+		v[i] = xstrdup(json_string_value(it));
+	free_strv(*vp, *np);
+	*vp = v;
+	*np = json_array_size(a);
+	return 0;
+}
+
+static int j_kind(const json_t *o, const char *prefix, const char *key, const char *const *names, size_t n,
+		  int *out, struct gerr *err)
+{
+	const json_t *v = json_object_get(o, key);
+	if (!v)
+		return 0;
+	for (size_t i = 0; json_is_string(v) && i < n; i++)
+		if (!strcmp(json_string_value(v), names[i])) {
+			*out = (int)i;
+			return 0;
+		}
+	return gerr_set(err, "svc_config: '%s%s' has an unknown value", prefix, key);
+}
+
+static int j_probe(const json_t *o, const char *key, struct probe *p, struct gerr *err)
+{
+	const json_t *v = json_object_get(o, key);
+	char prefix[32];
+	int kind = (int)p->kind;
+
+	if (!v)
+		return 0;
+	snprintf(prefix, sizeof(prefix), "%s.", key);
+	if (!json_is_object(v))
+		return gerr_set(err, "svc_config: '%s' must be an object", key);
+	if (j_kind(v, prefix, "kind", probe_kind_names, ARRAY_SIZE(probe_kind_names), &kind, err) < 0 ||
+	    j_str(v, prefix, "target", true, &p->target, err) < 0 ||
+	    j_int(v, prefix, "period_ms", 1, 100 * DAY_MS, &p->period_ms, err) < 0 ||
+	    j_int(v, prefix, "timeout_ms", 1, 100 * DAY_MS, &p->timeout_ms, err) < 0 ||
+	    j_int(v, prefix, "initial_delay_ms", 0, 100 * DAY_MS, &p->initial_delay_ms, err) < 0 ||
+	    j_intv(v, prefix, "failure_threshold", 1, 1000000, &p->failure_threshold, err) < 0)
+		return -1;
+	p->kind = (enum probe_kind)kind;
+	if ((p->kind == PROBE_HTTP || p->kind == PROBE_EXEC) && (!p->target || !*p->target))
+		return gerr_set(err, "svc_config: '%starget' is required for a %s probe", prefix,
+				probe_kind_names[kind]);
+	if (p->kind == PROBE_HTTP && p->target[0] != '/')
+		return gerr_set(err, "svc_config: '%starget' must start with '/'", prefix);
+	if (p->kind == PROBE_TCP || p->kind == PROBE_NONE) {
+		free(p->target);
+		p->target = NULL;
+	}
+	return 0;
+}
+
+static int j_intpct(const json_t *o, const char *key, struct intpct *out, struct gerr *err)
+{
+	const json_t *v = json_object_get(o, key), *pct, *val;
+	if (!v)
+		return 0;
+	pct = json_object_get(v, "percent");
+	val = json_object_get(v, "value");
+	if (!json_is_object(v) || !json_is_boolean(pct) || !json_is_number(val) ||
+	    !isfinite(json_number_value(val)) || json_number_value(val) < 0 ||
+	    json_number_value(val) > (json_is_true(pct) ? 100 : 1e6))
+		return gerr_set(err, "svc_config: 'strategy.%s' must be {\"percent\": bool, \"value\": number in range}",
+				key);
+	out->is_pct = json_is_true(pct);
+	out->value = json_number_value(val);
+	return 0;
+}
+
+int svc_config_from_json(const json_t *j, struct svc_config *out, struct gerr *err)
+{
+	struct svc_config c;
+	const json_t *v, *res, *st;
+	const char *key;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(j))
+		return gerr_set(err, "svc_config: expected a JSON object");
+	svc_config_defaults(&c, "", "");
+	free(c.service);
+	free(c.environment);
+	c.service = c.environment = NULL;
+	if (j_str(j, "", "service", false, &c.service, err) < 0 ||
+	    j_str(j, "", "environment", false, &c.environment, err) < 0 ||
+	    j_str(j, "", "run", false, &c.run, err) < 0 ||
+	    j_str(j, "", "build", true, &c.build, err) < 0 ||
+	    j_str(j, "", "artifact", false, &c.artifact, err) < 0 ||
+	    j_intv(j, "", "replicas", 0, 1000000, &c.replicas, err) < 0 ||
+	    j_strv(j, "hosts", true, &c.hosts, &c.nhosts, err) < 0 ||
+	    j_probe(j, "readiness", &c.readiness, err) < 0 ||
+	    j_probe(j, "liveness", &c.liveness, err) < 0 ||
+	    j_int(j, "", "stop_grace_ms", 0, 100 * DAY_MS, &c.stop_grace_ms, err) < 0 ||
+	    j_int(j, "", "drain_timeout_ms", 0, 100 * DAY_MS, &c.drain_timeout_ms, err) < 0 ||
+	    j_int(j, "", "progress_deadline_ms", 0, 100 * DAY_MS, &c.progress_deadline_ms, err) < 0 ||
+	    j_strv(j, "rollback_on", false, &c.rollback_on, &c.nrollback_on, err) < 0 ||
+	    j_intv(j, "", "keep_revisions", 0, 1000000, &c.keep_revisions, err) < 0)
+		goto out;
+	if (!c.service || !c.environment || !c.run) {
+		gerr_set(err, "svc_config: '%s' is required",
+			 !c.service ? "service" : !c.environment ? "environment" : "run");
+		goto out;
+	}
+	if ((v = json_object_get(j, "env"))) {
+		const json_t *ev;
+		if (!json_is_object(v)) {
+			gerr_set(err, "svc_config: 'env' must be an object of strings");
+			goto out;
+		}
+		json_object_foreach((json_t *)v, key, ev) {
+			if (!json_is_string(ev) || strlen(json_string_value(ev)) != json_string_length(ev) ||
+			    !valid_env_key(key)) {
+				gerr_set(err, "svc_config: 'env.%.64s' must be a string under a valid name", key);
+				goto out;
+			}
+			svc_config_set_env(&c, key, json_string_value(ev));
+		}
+	}
+	if ((res = json_object_get(j, "resources"))) {
+		if (!json_is_object(res)) {
+			gerr_set(err, "svc_config: 'resources' must be an object");
+			goto out;
+		}
+		if (j_int(res, "resources.", "cpu_millis", 0, INT64_MAX, &c.resources.cpu_millis, err) < 0 ||
+		    j_int(res, "resources.", "memory_bytes", 0, INT64_MAX, &c.resources.memory_bytes, err) < 0 ||
+		    j_int(res, "resources.", "pids", 0, INT64_MAX, &c.resources.pids, err) < 0)
+			goto out;
+	}
+	if ((st = json_object_get(j, "strategy"))) {
+		int kind = (int)c.strategy.kind;
+		if (!json_is_object(st)) {
+			gerr_set(err, "svc_config: 'strategy' must be an object");
+			goto out;
+		}
+		if (j_kind(st, "strategy.", "kind", strategy_kind_names, ARRAY_SIZE(strategy_kind_names), &kind,
+			   err) < 0 ||
+		    j_intpct(st, "max_surge", &c.strategy.max_surge, err) < 0 ||
+		    j_intpct(st, "max_unavailable", &c.strategy.max_unavailable, err) < 0)
+			goto out;
+		c.strategy.kind = (enum strategy_kind)kind;
+	}
+	*out = c;
+	memset(&c, 0, sizeof(c));
+	ret = 0;
+out:
+	svc_config_release(&c);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the starter spec (gantry init) and the key reference                     */
+
+const char spec_starter[] =
+	"# gantry.yaml: what to run and how to roll it out. Check it with `gantry validate`;\n"
+	"# every key is described in docs/gantry.yaml.5.md.\n"
+	"project: myapp\n"
+	"\n"
+	"# Environments, each with its own replicas and state. A service is reachable\n"
+	"# through the proxy as SERVICE.ENVIRONMENT.localhost (or the hosts listed here).\n"
+	"environments:\n"
+	"  staging: { replicas: 1 }\n"
+	"  production: { replicas: 2 }\n"
+	"\n"
+	"services:\n"
+	"  web:\n"
+	"    # a shell command line; gantry gives each replica its port in $PORT\n"
+	"    run: python3 -m http.server $PORT --bind 127.0.0.1\n"
+	"    # build: make                 # run in this directory before each deploy\n"
+	"    env:\n"
+	"      PYTHONUNBUFFERED: \"1\"\n"
+	"    probes:\n"
+	"      # ready once the port accepts connections; for an HTTP check: { http: /health }\n"
+	"      readiness: { tcp: true, period: 1s }\n"
+	"    stop_grace: 10s              # SIGTERM, then SIGKILL after this long\n"
+	"    strategy:\n"
+	"      rolling: { max_surge: 25%, max_unavailable: 0 }\n"
+	"    environments:                # per-environment overrides of the keys above\n"
+	"      production:\n"
+	"        env: { PYTHONUNBUFFERED: \"1\" }\n";
+
+static void print_keys(FILE *f, const char *prefix, const struct keydef *tab)
+{
+	for (; tab->name; tab++) {
+		char path[256];
+		snprintf(path, sizeof(path), "%s%s", prefix, tab->name);
+		fprintf(f, "%s\t%s\t%s\n", path, tab->def ? tab->def : "-", tab->doc ? tab->doc : "");
+		if (tab->sub && tab->type != KT_PROBE_HTTP) {
+			char p2[sizeof(path) + 2];
+			snprintf(p2, sizeof(p2), "%s.", path);
+			print_keys(f, p2, tab->sub);
+		}
+	}
+}
+
+void spec_print_keys(FILE *f)
+{
+	print_keys(f, "", top_keys);
+}
