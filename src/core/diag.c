@@ -136,15 +136,17 @@ static size_t edit_distance(const char *a, const char *b, size_t limit)
 const char *diag_suggest(const char *word, const char *const *candidates, size_t n)
 {
 	const char *best = NULL;
-	size_t best_d = 3;
+	size_t best_d;
 
 	if (!word || !*word)
 		return NULL;
+	/* two edits turn any short word into any other: be stricter there */
+	best_d = strlen(word) <= 3 ? 2 : 3;
 	for (size_t i = 0; i < n; i++) {
 		size_t dist;
 		if (!candidates[i])
 			continue;
-		dist = edit_distance(word, candidates[i], 2);
+		dist = edit_distance(word, candidates[i], best_d - 1);
 		/* a one-letter word is "close" to every short key: demand a real match */
 		if (dist < best_d && dist < strlen(candidates[i])) {
 			best_d = dist;

@@ -147,6 +147,8 @@ int parse_size(const char *s, int64_t *out_bytes)
 	for (size_t i = 0; i < ARRAY_SIZE(size_units); i++) {
 		if (strcmp(s, size_units[i].name))
 			continue;
+		if (fd && !*s)
+			return -1; /* "1.5" bytes */
 		/* sizes round down to a whole byte: "1.5K" is 1500, "0.3" is 0 (rejected below) */
 		if (scale(ip, frac, fd, size_units[i].mult, false, &v) < 0)
 			return -1;
