@@ -240,9 +240,9 @@ struct keydef {
 #define HOUR_MS (3600000LL)
 
 #define PROBE_KEYS(period_def)                                                                       \
-	{ "http", KT_PROBE_HTTP, 0, 0, 0, NULL, NULL, 0, "HTTP GET of this path; ready on 2xx/3xx" },   \
-	{ "tcp", KT_PROBE_TCP, 0, 0, 0, NULL, NULL, 0, "`true`: ready once the port accepts a connection" }, \
-	{ "exec", KT_PROBE_EXEC, 0, 0, 0, NULL, NULL, 0, "shell command; ready when it exits 0" },      \
+	{ "http", KT_PROBE_HTTP, 0, 0, 0, NULL, NULL, 0, "HTTP GET of this path; passes on 2xx/3xx" },   \
+	{ "tcp", KT_PROBE_TCP, 0, 0, 0, NULL, NULL, 0, "`true`: passes when the port accepts a connection" }, \
+	{ "exec", KT_PROBE_EXEC, 0, 0, 0, NULL, NULL, 0, "shell command; passes when it exits 0" },      \
 	{ "period", KT_DUR, offsetof(struct probe, period_ms), 1, HOUR_MS, period_def, NULL, 0,       \
 	  "time between two probes" },                                                                 \
 	{ "timeout", KT_DUR, offsetof(struct probe, timeout_ms), 1, HOUR_MS, "1s", NULL, 0,            \
@@ -266,7 +266,7 @@ static const struct keydef probes_keys[] = {
 
 static const struct keydef resources_keys[] = {
 	{ "cpu", KT_CPU, offsetof(struct resources, cpu_millis), 1, 1024000, NULL, NULL, 0,
-	  "CPU limit: 500m, 1, 1.5 (0 or absent: no limit)" },
+	  "CPU limit: 500m, 1, 1.5 (absent: no limit)" },
 	{ "memory", KT_SIZE, offsetof(struct resources, memory_bytes), 1 << 20, 1LL << 40, NULL, NULL, 0,
 	  "memory limit: 256Mi, 1Gi, 512M (absent: no limit)" },
 	{ "pids", KT_INT64, offsetof(struct resources, pids), 1, 4194304, NULL, NULL, 0,
@@ -1155,6 +1155,11 @@ static int yaml_parse(struct walker *w, const char *buf, size_t len, struct ynod
 			t = ev->scalar.value ? fy_token_get_text(ev->scalar.value, &tl) : NULL;
 			n->text = xstrndup(t ? t : "", t ? tl : 0);
 			n->plain = !ev->scalar.value || fy_token_scalar_style(ev->scalar.value) == FYSS_PLAIN;
+			/* libfyaml marks a quoted scalar at its first character: point at the quote */
+			if (ev->scalar.value && n->col > 1 &&
+			    (fy_token_scalar_style(ev->scalar.value) == FYSS_SINGLE_QUOTED ||
+			     fy_token_scalar_style(ev->scalar.value) == FYSS_DOUBLE_QUOTED))
+				n->col--;
 			if (ev->scalar.tag) {
 				/* "!!str 1" is a string: never a null */
 				n->plain = false;
@@ -1309,16 +1314,20 @@ out:
 static void check_services(struct walker *w, struct spec *spec)
 {
 	struct walker quiet = { 0 };
+	/* without a valid environment, still check the services' own keys */
+	struct spec_env placeholder = { .name = (char *)"-" };
+	size_t nenvs = spec->nenvs ? spec->nenvs : 1;
 
 	for (size_t i = 0; i < spec->nservices; i++) {
 		const struct spec_service *s = &spec->services[i];
 		const char *norun = NULL;
-		for (size_t j = 0; j < spec->nenvs; j++) {
+		for (size_t j = 0; j < nenvs; j++) {
 			struct svc_config c;
+			const struct spec_env *e = spec->nenvs ? &spec->envs[j] : &placeholder;
 			/* the service's own keys are reported once, with the first environment */
-			resolve_into(spec, s, &spec->envs[j], &c, j ? &quiet : w, w);
+			resolve_into(spec, s, e, &c, j ? &quiet : w, w);
 			if (!c.run && !norun)
-				norun = spec->envs[j].name;
+				norun = e->name;
 			svc_config_release(&c);
 		}
 		if (norun) {
@@ -1413,8 +1422,7 @@ static int load(const char *name, const char *buf, size_t len, const char *dir, 
 		report_at(&w, root->line, root->col, "missing required key 'services'");
 	else
 		load_services(&w, spec, k, v);
-	if (spec->nenvs)
-		check_services(&w, spec);
+	check_services(&w, spec);
 	if (w.nerr)
 		goto out;
 	*out = spec;
@@ -1820,9 +1828,11 @@ static void print_keys(FILE *f, const char *prefix, const struct keydef *tab)
 		char path[256];
 		snprintf(path, sizeof(path), "%s%s", prefix, tab->name);
 		fprintf(f, "%s\t%s\t%s\n", path, tab->def ? tab->def : "-", tab->doc ? tab->doc : "");
-		if (tab->sub && tab->type != KT_PROBE_HTTP) {
-			char p2[sizeof(path) + 2];
-			snprintf(p2, sizeof(p2), "%s.", path);
+		if (tab->sub) {
+			char p2[sizeof(path) + 4];
+			/* environments.E.replicas, services.S.run: a name level between */
+			snprintf(p2, sizeof(p2), "%s.%s", path,
+				 tab->sub == env_keys ? "E." : tab->sub == service_keys ? "S." : "");
 			print_keys(f, p2, tab->sub);
 		}
 	}
