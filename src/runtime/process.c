@@ -23,20 +23,26 @@ extern char **environ;
  * in a replica's environment by runtime_spawn, so they are always inside */
 #define ENVIRON_MAX (1024 * 1024)
 
+/* the fields of /proc/PID/stat we use */
+struct pstat {
+	char state;          /* field 3: R, S, D, Z (zombie), X (dead), ... */
+	pid_t session;       /* field 6 */
+	uint64_t start_time; /* field 22, clock ticks since boot */
+};
+
 /*
- * Reads state and start time (field 22) of pid from /proc/PID/stat.
- * The comm field (2) may hold spaces and parentheses, so the fixed fields
- * are parsed from after the LAST ')'. Returns 0 or -1 (no such process or
- * unparsable).
+ * Reads /proc/PID/stat. The comm field (2) may hold spaces and parentheses,
+ * so the fixed fields are parsed from after the LAST ')'.
+ * Returns 0 or -1 (no such process or unparsable).
  */
-static int proc_stat(pid_t pid, char *state, uint64_t *start_time)
+static int proc_stat(pid_t pid, struct pstat *ps)
 {
 	char path[64], buf[2048];
 	const char *p;
 	char *end;
 	ssize_t n;
 	int fd, field, ret = -1;
-	unsigned long long st;
+	unsigned long long v;
 
 	if (pid <= 0)
 		return -1;
@@ -53,19 +59,26 @@ static int proc_stat(pid_t pid, char *state, uint64_t *start_time)
 	if (!p || p[1] != ' ' || !p[2])
 		goto out;
 	p += 2;
-	*state = *p; /* field 3 */
-	/* skip fields 3..21 to reach field 22 (starttime) */
+	ps->state = *p;
+	/* p is at field 3; walk to each field we want */
 	for (field = 3; field < 22; field++) {
+		if (field == 6) {
+			errno = 0;
+			v = strtoull(p, &end, 10);
+			if (errno || end == p)
+				goto out;
+			ps->session = (pid_t)v;
+		}
 		p = strchr(p, ' ');
 		if (!p)
 			goto out;
 		p++;
 	}
 	errno = 0;
-	st = strtoull(p, &end, 10);
+	v = strtoull(p, &end, 10);
 	if (errno || end == p)
 		goto out;
-	*start_time = (uint64_t)st;
+	ps->start_time = (uint64_t)v;
 	ret = 0;
 out:
 	return ret;
@@ -73,16 +86,15 @@ out:
 
 uint64_t proc_start_time(pid_t pid)
 {
-	char state = 0;
-	uint64_t st = 0;
+	struct pstat ps;
 
-	if (proc_stat(pid, &state, &st) < 0)
+	if (proc_stat(pid, &ps) < 0)
 		return 0;
 	/* a zombie has exited: it is no longer the replica, whatever its pid
 	 * (X = dead, being reaped) */
-	if (state == 'Z' || state == 'X')
+	if (ps.state == 'Z' || ps.state == 'X')
 		return 0;
-	return st;
+	return ps.start_time;
 }
 
 bool proc_alive(pid_t pid, uint64_t start_time)
@@ -161,6 +173,7 @@ int runtime_scan_tagged(const char *home, scan_cb cb, void *data)
 	while ((de = readdir(d))) {
 		char path[64], *env = NULL, *end;
 		const char *replica = NULL;
+		struct pstat ps;
 		bool home_match = false;
 		size_t len = 0, off;
 		long v;
@@ -172,7 +185,11 @@ int runtime_scan_tagged(const char *home, scan_cb cb, void *data)
 		if (*end || v <= 0 || v > INT_MAX)
 			continue;
 		pid = (pid_t)v;
-		if (pid == self || proc_start_time(pid) == 0)
+		/* replicas lead their session (setsid at spawn); their
+		 * children inherit the tags but not the leadership, and go
+		 * with them (proc_kill_tree): report only the leaders */
+		if (pid == self || proc_stat(pid, &ps) < 0 || ps.state == 'Z' ||
+		    ps.state == 'X' || ps.session != pid)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
 		if (read_bounded(path, ENVIRON_MAX, &env, &len) < 0)
@@ -243,10 +260,8 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 	char *args[9];
 	char **env = NULL;
 	int logfd = -1, nullfd = -1, r, ret = -1;
-	char state;
-	uint64_t st = 0;
+	struct pstat ps;
 
-	memset(proc, 0, sizeof(*proc));
 	if (!o->cmd || !*o->cmd) {
 		ret = gerr_set(err, "spawn: empty command");
 		goto out;
@@ -258,6 +273,12 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 	logfd = open(o->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (logfd < 0) {
 		ret = gerr_set(err, "spawn: %s: %s", o->log_path, strerror(errno));
+		goto out;
+	}
+	/* the usual reason for uv_spawn to fail, checked first: a failed
+	 * uv_spawn leaves a handle that must be closed (see below) */
+	if (o->cwd && access(o->cwd, X_OK) < 0) {
+		ret = gerr_set(err, "spawn: cwd %s: %s", o->cwd, strerror(errno));
 		goto out;
 	}
 	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -300,6 +321,9 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 
 	r = uv_spawn(loop, proc, &opts);
 	if (r < 0) {
+		/* libuv initialised the handle anyway: close it here, so that
+		 * a failed spawn never leaves a live handle behind */
+		uv_close((uv_handle_t *)proc, NULL);
 		if (o->cwd)
 			ret = gerr_set(err, "spawn: %s (cwd %s)", uv_strerror(r), o->cwd);
 		else
@@ -308,10 +332,10 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 	}
 	/* the child may already have exited (a zombie until the loop reaps
 	 * it): its start time is still what identifies it */
-	if (proc_stat(proc->pid, &state, &st) < 0)
-		st = 0;
+	if (proc_stat(proc->pid, &ps) < 0)
+		ps.start_time = 0;
 	*pid = proc->pid;
-	*start_time = st;
+	*start_time = ps.start_time;
 	log_info("runtime", "spawned pid=%d cgroup=%s cwd=%s log=%s", (int)proc->pid,
 		 o->cgroup ? o->cgroup : "-", o->cwd ? o->cwd : ".", o->log_path);
 	ret = 0;

@@ -30,11 +30,13 @@ bool proc_alive(pid_t pid, uint64_t start_time);
  * our own pid and our own process group. */
 void proc_kill_tree(pid_t pid, const char *cgroup, int sig);
 
-/* calls cb for every live process whose environment holds GANTRY_HOME=home
- * (exact string match) and a GANTRY_REPLICA=ID; returns the number found.
- * Skips ourselves and zombies. replica_id is borrowed for the call only.
- * Note: a replica's children inherit its environment, so they are found
- * too (same replica id): stop them all. */
+/* calls cb for every live session leader whose environment holds
+ * GANTRY_HOME=home (exact string match) and a GANTRY_REPLICA=ID; returns
+ * the number found. Replicas lead their own session: their children
+ * inherit the tags but stay in the replica's session and group, so they
+ * are not reported (proc_kill_tree of the replica reaches them); a child
+ * that called setsid() itself is reported, with its replica's id.
+ * Skips ourselves and zombies. replica_id is borrowed for the call only. */
 typedef void (*scan_cb)(pid_t pid, const char *replica_id, void *data);
 int runtime_scan_tagged(const char *home, scan_cb cb, void *data);
 
@@ -56,9 +58,9 @@ struct spawn_opts {
  * a test binary must too). stdin is /dev/null; stdout and stderr are
  * appended to o->log_path (created 0644 if missing; its directory must
  * exist). uv_unref(proc) if the loop should not wait for replicas.
- * On failure proc is zeroed first, and if libuv initialised it
- * (proc->type == UV_PROCESS, i.e. uv_spawn itself failed) it must still be
- * closed with uv_close before its storage is freed, as after uv_spawn.
+ * On failure no live handle is left: if uv_spawn itself failed (rare: the
+ * cwd is checked first), runtime_spawn has started closing proc (no close
+ * callback), so its storage must outlive the next loop iteration.
  */
 int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *o,
 		  uv_exit_cb exit_cb, pid_t *pid, uint64_t *start_time, struct gerr *err);

@@ -250,19 +250,20 @@ static void test_spawn_errors(void **state)
 	o.log_path = log;
 	assert_int_equal(runtime_spawn(&loop, &proc, &o, on_exit_rec, &pid, &st, &err), -1);
 	assert_non_null(strstr(err.msg, "no/such/dir"));
-	/* as after a failed uv_spawn, the handle must be closed before its
-	 * storage is reused */
-	if (proc.type == UV_PROCESS) {
-		uv_close((uv_handle_t *)&proc, NULL);
-		uv_run(&loop, UV_RUN_DEFAULT);
-	}
+	assert_int_equal(pid, 0);
+	uv_run(&loop, UV_RUN_NOWAIT);
 
 	o.cwd = rt_dir;
 	o.log_path = missing; /* its directory does not exist */
 	assert_int_equal(runtime_spawn(&loop, &proc, &o, on_exit_rec, &pid, &st, &err), -1);
 	assert_non_null(strstr(err.msg, "no/such/dir"));
-	assert_int_not_equal(proc.type, UV_PROCESS);
-	rt_loop_close(&loop);
+
+	o.log_path = log;
+	o.cmd = "";
+	assert_int_equal(runtime_spawn(&loop, &proc, &o, on_exit_rec, &pid, &st, &err), -1);
+	/* no handle left behind by any failure */
+	uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(uv_loop_close(&loop), 0);
 	free(log);
 	free(missing);
 }
@@ -303,9 +304,22 @@ static void test_scan_tagged(void **state)
 
 	(void)state;
 	uv_loop_init(&loop);
-	pid1 = spawn(&loop, &p1, &r1, "exec sleep 300", tagged, rt_dir, log, &st);
+	/* with a child, which inherits the tags but is not the replica */
+	pid1 = spawn(&loop, &p1, &r1, "sleep 300 & echo $! > child.pid; exec sleep 300", tagged,
+		     rt_dir, log, &st);
 	pid2 = spawn(&loop, &p2, &r2, "exec sleep 300", untagged, rt_dir, log, &st);
 	pid3 = spawn(&loop, &p3, &r3, "exec sleep 300", elsewhere, rt_dir, log, &st);
+	{
+		char *cf = rt_path("child.pid"), *txt;
+		pid_t child;
+		assert_true(rt_wait_file_has(cf, "\n", 5000));
+		txt = rt_read(cf);
+		child = (pid_t)atoi(txt);
+		rt_track(child);
+		assert_true(proc_start_time(child) > 0);
+		free(txt);
+		free(cf);
+	}
 
 	n = runtime_scan_tagged(rt_dir, on_scan, &found);
 	assert_int_equal(n, found.n);
