@@ -6,6 +6,16 @@
 static const struct cli_cmd *const commands[] = {
 	&cli_cmd_init,
 	&cli_cmd_validate,
+	&cli_cmd_serve,
+	&cli_cmd_deploy,
+	&cli_cmd_status,
+	&cli_cmd_history,
+	&cli_cmd_events,
+	&cli_cmd_rollback,
+	&cli_cmd_scale,
+	&cli_cmd_restart,
+	&cli_cmd_logs,
+	&cli_cmd_proxy,
 	&cli_cmd_version,
 };
 

@@ -1,0 +1,29 @@
+/*
+ * client.h — the CLI side of the daemon API (docs/api.md): one JSON request
+ * line to HOME/api.sock, one JSON response line back.
+ */
+#ifndef GANTRY_CLI_CLIENT_H
+#define GANTRY_CLI_CLIENT_H
+#include "common.h"
+#include "cli/cli.h"
+#include <jansson.h>
+
+/*
+ * Sends req (consumed). On success *resp is the reply (owned by caller) and
+ * EXIT_OK is returned. Otherwise the error is printed (daemon not running,
+ * or the daemon's {"ok":false,"error"}) and the exit code returned.
+ */
+int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp);
+
+/* polls status until rollout `id` of svc@env leaves "progressing";
+ * prints progress lines; returns EXIT_OK (complete) or EXIT_FAILED */
+int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *env,
+			json_int_t id, int64_t timeout_ms);
+
+/* who is acting: $GANTRY_USER, $USER, or the passwd name */
+const char *client_user(void);
+
+/* a required "SVC" positional and --env flag, with a clear error */
+int client_need_svc_env(const char *cmd, const char **pos, int npos, const char *env);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * gantry deploy SVC --env E: validate the spec, resolve the service's
+ * config for E, run `build`, snapshot the artifact (content-addressed),
+ * work out the version, and ask the daemon for a new revision + rollout.
+ */
+#include "common.h"
+#include "cli/client.h"
+#include "cli/spec_load.h"
+#include "core/spec.h"
+#include "store/artifact.h"
+#include "util/parse.h"
+#include <sys/wait.h>
+
+/* `git rev-parse --short HEAD` of dir, "-dirty" if uncommitted; 0 or -1 if not a repo */
+static int git_version(const char *dir, char *out, size_t len)
+{
+	char *cmd = xasprintf("cd '%s' 2>/dev/null && git rev-parse --is-inside-work-tree >/dev/null 2>&1 && "
+			      "git rev-parse --short=12 HEAD 2>/dev/null && "
+			      "{ test -z \"$(git status --porcelain --untracked-files=no 2>/dev/null)\" || echo dirty; }", dir);
+	FILE *p = popen(cmd, "r");
+	char line[128];
+	int ret = -1;
+	free(cmd);
+	if (!p)
+		return -1;
+	if (fgets(line, sizeof(line), p)) {
+		line[strcspn(line, "\n")] = 0;
+		if (*line) {
+			strlcpy_g(out, line, len);
+			ret = 0;
+			if (fgets(line, sizeof(line), p) && !strncmp(line, "dirty", 5)) {
+				size_t l = strlen(out);
+				snprintf(out + l, len - l, "-dirty");
+			}
+		}
+	}
+	if (pclose(p) != 0)
+		ret = -1;
+	return ret;
+}
+
+static int apply_sets(struct svc_config *cfg, struct cli_multi *sets)
+{
+	for (size_t i = 0; i < sets->n; i++) {
+		const char *s = sets->items[i], *eq = strchr(s, '=');
+		if (strncmp(s, "env.", 4) || !eq || eq == s + 4)
+			return cli_error("--set %s: expected env.KEY=VALUE", s);
+		{
+			char *key = xstrndup(s + 4, (size_t)(eq - s - 4));
+			if (strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(key) ||
+			    (*key >= '0' && *key <= '9')) {
+				int r = cli_error("--set %s: '%s' is not a valid environment variable name", s, key);
+				free(key);
+				return r;
+			}
+			svc_config_set_env(cfg, key, eq + 1);
+			free(key);
+		}
+	}
+	return 0;
+}
+
+static int run(int argc, char **argv, struct cli_ctx *ctx)
+{
+	const char *env = NULL, *version = NULL, *strategy = NULL, *timeout = NULL, **pos;
+	bool wait = false;
+	struct cli_multi sets = { 0 };
+	struct cli_opt opts[] = {
+		{ "env", 'e', OPT_STRING, &env },
+		{ "version", 0, OPT_STRING, &version },
+		{ "set", 0, OPT_MULTI, &sets },
+		{ "strategy", 0, OPT_STRING, &strategy },
+		{ "wait", 'w', OPT_FLAG, &wait },
+		{ "timeout", 0, OPT_STRING, &timeout },
+		{ 0 },
+	};
+	struct spec *spec = NULL;
+	struct svc_config cfg = { 0 };
+	struct gerr err;
+	char digest[ARTIFACT_DIGEST_HEX + 1], ver[160], *artifact = NULL, *home = NULL;
+	int64_t timeout_ms = 0;
+	int npos, ret;
+	json_t *resp = NULL;
+
+	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+		return EXIT_USAGE;
+	if ((ret = client_need_svc_env("deploy", pos, npos, env)))
+		goto out;
+	if (timeout && parse_duration_ms(timeout, &timeout_ms) < 0) {
+		ret = cli_error("--timeout: invalid duration '%s' (e.g. 90s, 10m)", timeout);
+		goto out;
+	}
+	if ((ret = cli_load_spec(ctx, &spec)))
+		goto out;
+	if (spec_resolve(spec, pos[0], env, &cfg, &err) < 0) {
+		ret = cli_error("%s", err.msg);
+		goto out;
+	}
+	if ((ret = apply_sets(&cfg, &sets)))
+		goto out;
+	if (strategy) {
+		if (!strcmp(strategy, "rolling"))
+			cfg.strategy.kind = STRATEGY_ROLLING;
+		else if (!strcmp(strategy, "recreate"))
+			cfg.strategy.kind = STRATEGY_RECREATE;
+		else {
+			ret = cli_error("--strategy: unknown strategy '%s' (rolling or recreate)", strategy);
+			goto out;
+		}
+	}
+	if (cfg.build && *cfg.build) {
+		char *cmd = xasprintf("cd '%s' && %s", spec->dir, cfg.build);
+		int st;
+		fprintf(stderr, "build: %s\n", cfg.build);
+		st = system(cmd);
+		free(cmd);
+		if (st != 0) {
+			fprintf(stderr, "error: build failed (%s %d): nothing was deployed\n",
+				WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			ret = EXIT_FAILED;
+			goto out;
+		}
+	}
+	artifact = cfg.artifact && cfg.artifact[0] == '/' ? xstrdup(cfg.artifact)
+		: xasprintf("%s/%s", spec->dir, cfg.artifact ? cfg.artifact : ".");
+	home = cli_home(ctx);
+	if (artifact_snapshot(artifact, home, digest, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		ret = EXIT_FAILED;
+		goto out;
+	}
+	if (version)
+		strlcpy_g(ver, version, sizeof(ver));
+	else if (git_version(spec->dir, ver, sizeof(ver)) < 0)
+		snprintf(ver, sizeof(ver), "%.12s", digest);
+	{
+		json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "op", "deploy", "service", pos[0],
+					"environment", env, "version", ver, "digest", digest,
+					"deployed_by", client_user(), "config", svc_config_to_json(&cfg));
+		if ((ret = client_call(ctx, req, &resp)))
+			goto out;
+	}
+	{
+		json_int_t rev = json_integer_value(json_object_get(resp, "revision"));
+		json_int_t rollout = json_integer_value(json_object_get(resp, "rollout"));
+		if (ctx->json && !wait)
+			printf("{\"service\":\"%s\",\"environment\":\"%s\",\"revision\":%lld,\"rollout\":%lld,\"version\":\"%s\"}\n",
+			       pos[0], env, (long long)rev, (long long)rollout, ver);
+		else if (!ctx->json)
+			printf("deploying %s@%s revision %lld (version %s, artifact %.12s), rollout %lld\n",
+			       pos[0], env, (long long)rev, ver, digest, (long long)rollout);
+		if (wait)
+			ret = client_wait_rollout(ctx, pos[0], env, rollout, timeout_ms ? timeout_ms
+						  : cfg.progress_deadline_ms + 60000);
+	}
+out:
+	json_decref(resp);
+	svc_config_release(&cfg);
+	spec_free(spec);
+	free(artifact);
+	free(home);
+	free(sets.items);
+	if (npos)
+		free(pos);
+	return ret;
+}
+
+const struct cli_cmd cli_cmd_deploy = {
+	.name = "deploy",
+	.usage = "gantry deploy SERVICE --env ENV [--version V] [--set env.KEY=VALUE]... [--strategy rolling|recreate] [--wait] [--timeout DUR]",
+	.summary = "create a new revision from the spec and roll it out",
+	.run = run,
+};

@@ -1,0 +1,47 @@
+#include "common.h"
+#include "cli/cli.h"
+#include "daemon/daemon.h"
+#include <sys/stat.h>
+
+static int run(int argc, char **argv, struct cli_ctx *ctx)
+{
+	const char *listen = NULL, *admin = NULL, **pos;
+	struct cli_opt opts[] = {
+		{ "listen", 0, OPT_STRING, &listen },
+		{ "admin", 0, OPT_STRING, &admin },
+		{ 0 },
+	};
+	struct daemon_opts o = { 0 };
+	char *home, real[PATH_MAX];
+	int npos, ret;
+
+	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+		return EXIT_USAGE;
+	if (npos)
+		return cli_error("gantry serve: unexpected argument '%s'", pos[0]);
+	home = cli_home(ctx);
+	if (mkdir(home, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "error: --home: cannot create %s: %s\n", home, strerror(errno));
+		free(home);
+		return EXIT_FAILED;
+	}
+	/* the daemon works with an absolute home: replicas and the proxy get it */
+	if (!realpath(home, real)) {
+		fprintf(stderr, "error: --home: %s: %s\n", home, strerror(errno));
+		free(home);
+		return EXIT_FAILED;
+	}
+	free(home);
+	o.home = real;
+	o.listen = listen;
+	o.admin = admin;
+	ret = daemon_run(&o);
+	return ret;
+}
+
+const struct cli_cmd cli_cmd_serve = {
+	.name = "serve",
+	.usage = "gantry serve [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--home DIR]",
+	.summary = "run the controller, the proxy and the replicas",
+	.run = run,
+};

@@ -1,0 +1,118 @@
+#include "common.h"
+#include "cli/client.h"
+#include <signal.h>
+
+static void print_table(json_t *list)
+{
+	size_t i, j;
+	json_t *st, *r;
+	if (!json_array_size(list)) {
+		printf("nothing deployed yet (gantry deploy SERVICE --env ENV)\n");
+		return;
+	}
+	json_array_foreach(list, i, st) {
+		json_t *ro = json_object_get(st, "rollout"), *traffic = json_object_get(st, "traffic");
+		const char *msg = json_string_value(json_object_get(st, "message"));
+		printf("%s@%s  %s  stable=#%lld  ready=%lld/%lld", json_string_value(json_object_get(st, "service")),
+		       json_string_value(json_object_get(st, "environment")),
+		       json_string_value(json_object_get(st, "phase")),
+		       (long long)json_integer_value(json_object_get(st, "stable_revision")),
+		       (long long)json_integer_value(json_object_get(st, "ready_replicas")),
+		       (long long)json_integer_value(json_object_get(st, "desired_replicas")));
+		if (json_object_get(st, "version"))
+			printf("  version=%s", json_string_value(json_object_get(st, "version")));
+		printf("\n  traffic:");
+		json_array_foreach(traffic, j, r)
+			printf(" #%lld=%lld%%", (long long)json_integer_value(json_object_get(r, "revision")),
+			       (long long)json_integer_value(json_object_get(r, "weight")));
+		if (!json_array_size(traffic))
+			printf(" none (no ready replica)");
+		printf("\n");
+		if (msg && *msg)
+			printf("  message: %s\n", msg);
+		if (json_is_object(ro))
+			printf("  rollout %lld: revision #%lld from #%lld, %s, %s: %s\n",
+			       (long long)json_integer_value(json_object_get(ro, "id")),
+			       (long long)json_integer_value(json_object_get(ro, "revision")),
+			       (long long)json_integer_value(json_object_get(ro, "from_revision")),
+			       json_string_value(json_object_get(ro, "strategy")),
+			       json_string_value(json_object_get(ro, "phase")),
+			       json_string_value(json_object_get(ro, "message")));
+		printf("  %-40s %4s %8s %6s %-9s %8s  %s\n", "REPLICA", "REV", "PID", "PORT", "STATE", "RESTARTS", "LAST EXIT");
+		json_array_foreach(json_object_get(st, "replicas"), j, r)
+			printf("  %-40s %4lld %8lld %6lld %-9s %8lld  %s\n", json_string_value(json_object_get(r, "id")),
+			       (long long)json_integer_value(json_object_get(r, "revision")),
+			       (long long)json_integer_value(json_object_get(r, "pid")),
+			       (long long)json_integer_value(json_object_get(r, "port")),
+			       json_string_value(json_object_get(r, "state")),
+			       (long long)json_integer_value(json_object_get(r, "restarts")),
+			       json_string_value(json_object_get(r, "last_exit")) ? json_string_value(json_object_get(r, "last_exit")) : "");
+	}
+}
+
+static volatile sig_atomic_t stop;
+static void on_sig(int s)
+{
+	(void)s;
+	stop = 1;
+}
+
+static int run(int argc, char **argv, struct cli_ctx *ctx)
+{
+	const char *env = NULL, **pos;
+	bool watch = false;
+	struct cli_opt opts[] = {
+		{ "env", 'e', OPT_STRING, &env },
+		{ "watch", 'w', OPT_FLAG, &watch },
+		{ 0 },
+	};
+	int npos, ret = EXIT_OK;
+
+	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+		return EXIT_USAGE;
+	if (npos > 1)
+		return cli_error("gantry status: unexpected argument '%s'", pos[1]);
+	signal(SIGINT, on_sig);
+	signal(SIGTERM, on_sig);
+	do {
+		json_t *req = json_pack("{s:s}", "op", "status"), *resp, *list;
+		if (npos)
+			json_object_set_new(req, "service", json_string(pos[0]));
+		if (env)
+			json_object_set_new(req, "environment", json_string(env));
+		if ((ret = client_call(ctx, req, &resp)))
+			break;
+		list = json_object_get(resp, "status");
+		if (npos && env && !json_array_size(list)) {
+			fprintf(stderr, "error: %s@%s has never been deployed\n", pos[0], env);
+			json_decref(resp);
+			ret = EXIT_USAGE;
+			break;
+		}
+		if (watch && !ctx->json)
+			printf("\033[H\033[2J");
+		if (ctx->json) {
+			/* one object for SVC --env E (the contract), an array otherwise */
+			json_t *out = npos && env ? json_array_get(list, 0) : list;
+			char *s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			printf("%s\n", s);
+			free(s);
+		} else {
+			print_table(list);
+		}
+		fflush(stdout);
+		json_decref(resp);
+		for (int i = 0; watch && !stop && i < 10; i++)
+			usleep(100000);
+	} while (watch && !stop);
+	if (npos)
+		free(pos);
+	return ret;
+}
+
+const struct cli_cmd cli_cmd_status = {
+	.name = "status",
+	.usage = "gantry status [SERVICE] [--env ENV] [--watch] [-o json]",
+	.summary = "show service environments: phase, traffic, replicas, rollout",
+	.run = run,
+};

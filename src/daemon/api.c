@@ -1,0 +1,618 @@
+/*
+ * api.c — the daemon's API: a Unix socket (HOME/api.sock, mode 0600), one
+ * JSON request line in, one JSON response line out, then close.
+ * See docs/api.md for the operations. Bad input gets {"ok":false,"error":...}
+ * naming the JSON pointer; it never changes anything.
+ */
+#include "common.h"
+#include "daemon/daemon.h"
+#include "runtime/runtime.h"
+#include "util/log.h"
+#include <jansson.h>
+#include <sys/stat.h>
+
+#define API_MAX_REQUEST (4 * 1024 * 1024)
+
+struct api_conn {
+	uv_pipe_t pipe;
+	char *buf;
+	size_t len;
+	bool done;
+};
+
+struct api_write {
+	uv_write_t req;
+	char *data;
+};
+
+static json_t *err_reply(int code, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static json_t *err_reply(int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:s, s:i}", "ok", 0, "error", msg, "code", code);
+}
+
+static const char *req_str(json_t *req, const char *key, bool required, json_t **err)
+{
+	json_t *v = json_object_get(req, key);
+	if (!v) {
+		if (required && !*err)
+			*err = err_reply(2, "/%s: missing", key);
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		if (!*err)
+			*err = err_reply(2, "/%s: must be a string", key);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static int req_int(json_t *req, const char *key, int def, json_t **err)
+{
+	json_t *v = json_object_get(req, key);
+	if (!v || json_is_null(v))
+		return def;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000) {
+		if (!*err)
+			*err = err_reply(2, "/%s: must be a non-negative integer", key);
+		return def;
+	}
+	return (int)json_integer_value(v);
+}
+
+/* ---- read operations ---- */
+
+static json_t *svcenv_status(struct svcenv *se)
+{
+	json_t *o = json_object(), *replicas = json_array(), *traffic = json_array(), *rollout;
+	int ready_by_rev[64] = { 0 }, revs[64], nrevs = 0, total_ready = 0, target_ready = 0, desired = 0;
+	const char *phase = se->row.phase;
+	struct gerr err;
+	struct revcfg *rc = se->row.target_revision ? daemon_revcfg(se, se->row.target_revision, &err) : NULL;
+	bool crashloop = false;
+
+	if (rc)
+		desired = daemon_desired(se, rc);
+	for (struct replica *r = se->replicas; r; r = r->next) {
+		json_t *jr = json_pack("{s:s, s:i, s:i, s:i, s:b, s:i, s:s}",
+				       "id", r->row.id, "revision", r->row.revision, "pid", (int)r->row.pid,
+				       "port", r->row.port, "ready", replica_is_ready(r), "restarts",
+				       r->row.restarts, "state", r->row.state);
+		if (r->row.last_exit[0])
+			json_object_set_new(jr, "last_exit", json_string(r->row.last_exit));
+		json_array_append_new(replicas, jr);
+		if (!strcmp(r->row.state, "backoff") && r->row.restarts > 5)
+			crashloop = true;
+		if (replica_is_ready(r)) {
+			int k;
+			total_ready++;
+			if (r->row.revision == se->row.target_revision)
+				target_ready++;
+			for (k = 0; k < nrevs && revs[k] != r->row.revision; k++)
+				;
+			if (k == nrevs && nrevs < 64)
+				revs[nrevs++] = r->row.revision;
+			if (k < 64)
+				ready_by_rev[k]++;
+		}
+	}
+	for (int k = 0; k < nrevs; k++)
+		json_array_append_new(traffic, json_pack("{s:i, s:i}", "revision", revs[k], "weight",
+							 (ready_by_rev[k] * 100 + total_ready / 2) / total_ready));
+	if (se->rollout.id && !strcmp(se->rollout.phase, "progressing"))
+		phase = "progressing";
+	else if (se->row.target_revision && (target_ready < desired || crashloop) && strcmp(phase, "failed"))
+		phase = "degraded";
+	json_object_set_new(o, "service", json_string(se->row.service));
+	json_object_set_new(o, "environment", json_string(se->row.environment));
+	json_object_set_new(o, "phase", json_string(phase));
+	json_object_set_new(o, "message", json_string(crashloop && !se->row.message[0]
+		? "a replica is crash-looping (more than 5 restarts)" : se->row.message));
+	json_object_set_new(o, "stable_revision", se->row.stable_revision ? json_integer(se->row.stable_revision) : json_null());
+	json_object_set_new(o, "target_revision", json_integer(se->row.target_revision));
+	json_object_set_new(o, "desired_replicas", json_integer(desired));
+	json_object_set_new(o, "ready_replicas", json_integer(target_ready));
+	json_object_set_new(o, "crash_looping", json_boolean(crashloop));
+	if (rc)
+		json_object_set_new(o, "version", json_string(rc->version));
+	json_object_set_new(o, "traffic", traffic);
+	json_object_set_new(o, "replicas", replicas);
+	if (se->rollout.id) {
+		rollout = json_pack("{s:I, s:i, s:i, s:s, s:i, s:i, s:s, s:s}",
+				    "id", (json_int_t)se->rollout.id, "revision", se->rollout.revision,
+				    "from_revision", se->rollout.from_revision,
+				    "strategy", se->rollout.strategy, "step", se->rollout.step,
+				    "steps", se->rollout.steps, "phase", se->rollout.phase,
+				    "message", se->rollout.message);
+	} else {
+		rollout = json_null();
+	}
+	json_object_set_new(o, "rollout", rollout);
+	return o;
+}
+
+static json_t *op_status(json_t *req)
+{
+	json_t *err = NULL, *list = json_array();
+	const char *svc = req_str(req, "service", false, &err);
+	const char *env = req_str(req, "environment", false, &err);
+	if (err) {
+		json_decref(list);
+		return err;
+	}
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
+		if ((svc && strcmp(svc, se->row.service)) || (env && strcmp(env, se->row.environment)))
+			continue;
+		if (!se->row.target_revision && !se->replicas)
+			continue;
+		json_array_append_new(list, svcenv_status(se));
+	}
+	return json_pack("{s:b, s:o}", "ok", 1, "status", list);
+}
+
+/* ---- write operations ---- */
+
+static const char *strategy_name(enum strategy_kind k)
+{
+	switch (k) {
+	case STRATEGY_RECREATE: return "recreate";
+	case STRATEGY_CANARY: return "canary";
+	case STRATEGY_BLUEGREEN: return "bluegreen";
+	default: return "rolling";
+	}
+}
+
+/* starts a rollout of revision `number` (already created); inside a transaction */
+static void start_rollout(struct svcenv *se, struct revcfg *rc, const char *why)
+{
+	struct gerr err;
+	int64_t now = now_ms();
+	if (se->rollout.id && !strcmp(se->rollout.phase, "progressing")) {
+		strlcpy_g(se->rollout.phase, "superseded", sizeof(se->rollout.phase));
+		snprintf(se->rollout.message, sizeof(se->rollout.message), "superseded by revision %d", rc->number);
+		daemon_save_rollout(se);
+		if (se->rollout.revision != se->row.stable_revision)
+			store_revision_set_status(gd->store, se->row.service, se->row.environment,
+						  se->rollout.revision, "superseded", "superseded before it completed", &err);
+	}
+	memset(&se->rollout, 0, sizeof(se->rollout));
+	strlcpy_g(se->rollout.service, se->row.service, sizeof(se->rollout.service));
+	strlcpy_g(se->rollout.environment, se->row.environment, sizeof(se->rollout.environment));
+	se->rollout.revision = rc->number;
+	se->rollout.from_revision = se->row.stable_revision;
+	strlcpy_g(se->rollout.strategy, strategy_name(rc->cfg.strategy.kind), sizeof(se->rollout.strategy));
+	strlcpy_g(se->rollout.phase, "progressing", sizeof(se->rollout.phase));
+	se->rollout.steps = daemon_desired(se, rc);
+	snprintf(se->rollout.message, sizeof(se->rollout.message), "started (%s)", why);
+	se->rollout.started_at = now;
+	se->rollout.deadline_at = now + rc->cfg.progress_deadline_ms;
+	daemon_save_rollout(se);
+	se->row.target_revision = rc->number;
+	strlcpy_g(se->row.phase, "progressing", sizeof(se->row.phase));
+	se->row.message[0] = 0;
+	se->ncrash = 0;
+	daemon_save_svcenv(se);
+	store_revision_set_status(gd->store, se->row.service, se->row.environment, rc->number,
+				  "progressing", NULL, &err);
+}
+
+/* creates a revision and its rollout in one transaction */
+static json_t *create_and_roll(struct svcenv *se, struct revision_row *rev, const char *why)
+{
+	struct gerr err;
+	struct revcfg *rc;
+	json_t *reply;
+
+	if (store_begin(gd->store, &err) < 0)
+		return err_reply(1, "%s", err.msg);
+	if (store_revision_create(gd->store, rev, &err) < 0) {
+		store_rollback(gd->store);
+		return err_reply(1, "%s", err.msg);
+	}
+	rc = daemon_revcfg(se, rev->number, &err);
+	if (!rc) {
+		store_rollback(gd->store);
+		return err_reply(2, "%s", err.msg);
+	}
+	start_rollout(se, rc, why);
+	store_event_add(gd->store, se->row.service, se->row.environment, rev->number, "rollout_started", &err,
+			"revision %d (%s, version %s) by %s: %s", rev->number, rev->kind, rev->version,
+			rev->deployed_by, why);
+	if (store_commit(gd->store, &err) < 0) {
+		store_rollback(gd->store);
+		return err_reply(1, "%s", err.msg);
+	}
+	log_info("api", "service=%s environment=%s revision=%d rollout=%lld started (%s)", se->row.service,
+		 se->row.environment, rev->number, (long long)se->rollout.id, why);
+	reply = json_pack("{s:b, s:i, s:I, s:s}", "ok", 1, "revision", rev->number, "rollout",
+			  (json_int_t)se->rollout.id, "version", rev->version);
+	daemon_reconcile(se);
+	return reply;
+}
+
+static json_t *op_deploy(json_t *req)
+{
+	json_t *err = NULL, *cfgj = json_object_get(req, "config");
+	const char *svc = req_str(req, "service", true, &err);
+	const char *env = req_str(req, "environment", true, &err);
+	const char *version = req_str(req, "version", true, &err);
+	const char *digest = req_str(req, "digest", true, &err);
+	const char *by = req_str(req, "deployed_by", false, &err);
+	const char *reason = req_str(req, "reason", false, &err);
+	struct revision_row rev = { 0 };
+	struct svc_config check = { 0 };
+	struct gerr gerr;
+	struct svcenv *se;
+	char *dir;
+	struct stat st;
+	json_t *reply;
+
+	if (err)
+		return err;
+	if (!json_is_object(cfgj))
+		return err_reply(2, "/config: must be an object");
+	if (svc_config_from_json(cfgj, &check, &gerr) < 0)
+		return err_reply(2, "/config: %s", gerr.msg);
+	svc_config_release(&check);
+	if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) < 16 || strlen(digest) >= sizeof(rev.digest))
+		return err_reply(2, "/digest: must be a hex digest");
+	dir = xasprintf("%s/artifacts/%s", gd->home, digest);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		reply = err_reply(2, "/digest: no artifact snapshot %s in the state directory", digest);
+		free(dir);
+		return reply;
+	}
+	free(dir);
+	se = daemon_svcenv(svc, env, true);
+	strlcpy_g(rev.service, svc, sizeof(rev.service));
+	strlcpy_g(rev.environment, env, sizeof(rev.environment));
+	strlcpy_g(rev.version, version, sizeof(rev.version));
+	strlcpy_g(rev.digest, digest, sizeof(rev.digest));
+	strlcpy_g(rev.kind, "deploy", sizeof(rev.kind));
+	strlcpy_g(rev.status, "pending", sizeof(rev.status));
+	strlcpy_g(rev.deployed_by, by ? by : "unknown", sizeof(rev.deployed_by));
+	strlcpy_g(rev.reason, reason ? reason : "", sizeof(rev.reason));
+	rev.config_json = json_dumps(cfgj, JSON_COMPACT | JSON_SORT_KEYS);
+	se->row.replicas = 0; /* a deploy takes the replica count of its config */
+	reply = create_and_roll(se, &rev, reason && *reason ? reason : "deploy");
+	free(rev.config_json);
+	return reply;
+}
+
+/* the revision a rollback returns to: newest one before `from` that served */
+static int previous_served(struct svcenv *se, int from, struct gerr *err)
+{
+	struct revision_row *list;
+	size_t n;
+	int found = 0;
+	if (store_revision_list(gd->store, se->row.service, se->row.environment, &list, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!found && list[i].number < from && !list[i].artifact_pruned &&
+		    (!strcmp(list[i].status, "superseded") || !strcmp(list[i].status, "rolled_back") ||
+		     !strcmp(list[i].status, "serving")))
+			found = list[i].number;
+		revision_row_release(&list[i]);
+	}
+	free(list);
+	return found;
+}
+
+/* a new revision that copies an old one's artifact and config exactly */
+static json_t *copy_revision(struct svcenv *se, int source, const char *kind, const char *by,
+			     const char *why)
+{
+	struct revision_row old, rev = { 0 };
+	struct gerr gerr;
+	int found = store_revision_get(gd->store, se->row.service, se->row.environment, source, &old, &gerr);
+	json_t *reply;
+	if (found < 0)
+		return err_reply(1, "%s", gerr.msg);
+	if (!found)
+		return err_reply(2, "revision %d of %s@%s does not exist", source, se->row.service, se->row.environment);
+	if (old.artifact_pruned) {
+		revision_row_release(&old);
+		return err_reply(2, "revision %d's artifact was pruned (keep_revisions)", source);
+	}
+	rev = old;
+	rev.id = 0;
+	rev.created_at = 0;
+	rev.source = source;
+	strlcpy_g(rev.kind, kind, sizeof(rev.kind));
+	strlcpy_g(rev.status, "pending", sizeof(rev.status));
+	strlcpy_g(rev.deployed_by, by ? by : "unknown", sizeof(rev.deployed_by));
+	snprintf(rev.reason, sizeof(rev.reason), "%s", why);
+	reply = create_and_roll(se, &rev, why);
+	revision_row_release(&old);
+	return reply;
+}
+
+static json_t *op_rollback(json_t *req)
+{
+	json_t *err = NULL;
+	const char *svc = req_str(req, "service", true, &err);
+	const char *env = req_str(req, "environment", true, &err);
+	const char *by = req_str(req, "deployed_by", false, &err);
+	int to = req_int(req, "to_revision", 0, &err);
+	struct svcenv *se;
+	struct gerr gerr;
+	char why[128];
+	bool active;
+	int current;
+
+	if (err)
+		return err;
+	se = daemon_svcenv(svc, env, false);
+	if (!se || !se->row.target_revision)
+		return err_reply(2, "%s@%s has never been deployed", svc, env);
+	active = se->rollout.id && !strcmp(se->rollout.phase, "progressing");
+	current = se->row.target_revision;
+	if (!to) {
+		/* during a rollout: back to what served before it; else the one before stable */
+		to = active && se->rollout.from_revision ? se->rollout.from_revision
+			: previous_served(se, se->row.stable_revision ? se->row.stable_revision : current, &gerr);
+		if (to < 0)
+			return err_reply(1, "%s", gerr.msg);
+		if (!to)
+			return err_reply(2, "%s@%s has no earlier revision to roll back to", svc, env);
+	}
+	if (to == current && !active)
+		return err_reply(2, "revision %d is already the one serving", to);
+	snprintf(why, sizeof(why), "rollback to revision %d", to);
+	if (store_revision_set_status(gd->store, svc, env, current, "rolled_back", why, &gerr) < 0)
+		return err_reply(1, "%s", gerr.msg);
+	return copy_revision(se, to, "rollback", by, why);
+}
+
+static json_t *op_restart(json_t *req)
+{
+	json_t *err = NULL;
+	const char *svc = req_str(req, "service", true, &err);
+	const char *env = req_str(req, "environment", true, &err);
+	const char *by = req_str(req, "deployed_by", false, &err);
+	struct svcenv *se;
+	char why[128];
+	if (err)
+		return err;
+	se = daemon_svcenv(svc, env, false);
+	if (!se || !se->row.target_revision)
+		return err_reply(2, "%s@%s has never been deployed", svc, env);
+	snprintf(why, sizeof(why), "rolling restart of revision %d", se->row.target_revision);
+	return copy_revision(se, se->row.target_revision, "restart", by, why);
+}
+
+static json_t *op_scale(json_t *req)
+{
+	json_t *err = NULL;
+	const char *svc = req_str(req, "service", true, &err);
+	const char *env = req_str(req, "environment", true, &err);
+	const char *by = req_str(req, "deployed_by", false, &err);
+	int n = req_int(req, "replicas", -1, &err);
+	struct svcenv *se;
+	if (err)
+		return err;
+	if (n < 0 || n > 1000)
+		return err_reply(2, "/replicas: must be 0..1000");
+	se = daemon_svcenv(svc, env, false);
+	if (!se || !se->row.target_revision)
+		return err_reply(2, "%s@%s has never been deployed", svc, env);
+	se->row.replicas = n ? n : -1; /* -1: scaled to zero on purpose, 0: the config's count */
+	daemon_save_svcenv(se);
+	daemon_event(se, se->row.target_revision, "scaled", "scaled to %d replicas by %s", n, by ? by : "unknown");
+	daemon_reconcile(se);
+	return json_pack("{s:b, s:i}", "ok", 1, "replicas", n);
+}
+
+static json_t *op_history(json_t *req)
+{
+	json_t *err = NULL, *list;
+	const char *svc = req_str(req, "service", true, &err);
+	const char *env = req_str(req, "environment", true, &err);
+	struct revision_row *revs;
+	size_t n;
+	struct gerr gerr;
+	if (err)
+		return err;
+	if (store_revision_list(gd->store, svc, env, &revs, &n, &gerr) < 0)
+		return err_reply(1, "%s", gerr.msg);
+	list = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char ts[32];
+		struct tm tm;
+		time_t t = (time_t)revs[i].created_at;
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:b}",
+			"revision", revs[i].number, "version", revs[i].version, "created_at", ts,
+			"status", revs[i].status, "reason", revs[i].reason, "deployed_by", revs[i].deployed_by,
+			"kind", revs[i].kind, "digest", revs[i].digest, "source", revs[i].source,
+			"artifact_pruned", revs[i].artifact_pruned));
+		revision_row_release(&revs[i]);
+	}
+	free(revs);
+	return json_pack("{s:b, s:o}", "ok", 1, "history", list);
+}
+
+static json_t *op_events(json_t *req)
+{
+	json_t *err = NULL, *list;
+	const char *svc = req_str(req, "service", false, &err);
+	const char *env = req_str(req, "environment", false, &err);
+	json_t *after = json_object_get(req, "after");
+	int limit = req_int(req, "limit", 50, &err);
+	struct event_row *ev;
+	size_t n;
+	struct gerr gerr;
+	if (err)
+		return err;
+	if (after && !json_is_integer(after))
+		return err_reply(2, "/after: must be an integer");
+	if (store_event_list(gd->store, svc, env, after ? json_integer_value(after) : -1, limit, &ev, &n, &gerr) < 0)
+		return err_reply(1, "%s", gerr.msg);
+	list = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char ts[40];
+		struct tm tm;
+		time_t t = (time_t)(ev[i].ts_ms / 1000);
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), ".%03dZ", (int)(ev[i].ts_ms % 1000));
+		json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:s}",
+			"id", (json_int_t)ev[i].id, "time", ts, "service", ev[i].service,
+			"environment", ev[i].environment, "revision", ev[i].revision,
+			"kind", ev[i].kind, "message", ev[i].message));
+	}
+	free(ev);
+	return json_pack("{s:b, s:o}", "ok", 1, "events", list);
+}
+
+static json_t *dispatch(json_t *req)
+{
+	const char *op;
+	if (!json_is_object(req))
+		return err_reply(2, "request must be a JSON object");
+	op = json_string_value(json_object_get(req, "op"));
+	if (!op)
+		return err_reply(2, "/op: missing or not a string");
+	if (gd->shutting_down && strcmp(op, "ping") && strcmp(op, "status"))
+		return err_reply(1, "gantry serve is shutting down");
+	if (!strcmp(op, "ping"))
+		return json_pack("{s:b, s:i, s:s, s:s}", "ok", 1, "pid", (int)getpid(), "version", GANTRY_VERSION,
+				 "proxy", gd->listen);
+	if (!strcmp(op, "status"))
+		return op_status(req);
+	if (!strcmp(op, "deploy"))
+		return op_deploy(req);
+	if (!strcmp(op, "rollback"))
+		return op_rollback(req);
+	if (!strcmp(op, "restart"))
+		return op_restart(req);
+	if (!strcmp(op, "scale"))
+		return op_scale(req);
+	if (!strcmp(op, "history"))
+		return op_history(req);
+	if (!strcmp(op, "events"))
+		return op_events(req);
+	return err_reply(2, "/op: unknown operation '%s'", op);
+}
+
+/* ---- socket plumbing ---- */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct api_conn *c = h->data;
+	free(c->buf);
+	free(c);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	struct api_write *aw = (struct api_write *)w;
+	(void)status;
+	uv_close((uv_handle_t *)w->handle, on_conn_closed);
+	free(aw->data);
+	free(aw);
+}
+
+static void reply(struct api_conn *c, json_t *resp)
+{
+	struct api_write *w = xcalloc(1, sizeof(*w));
+	char *text = json_dumps(resp, JSON_COMPACT);
+	uv_buf_t b;
+	json_decref(resp);
+	w->data = xasprintf("%s\n", text);
+	free(text);
+	b = uv_buf_init(w->data, (unsigned)strlen(w->data));
+	c->done = true;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_written) < 0) {
+		free(w->data);
+		free(w);
+		uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct api_conn *c = h->data;
+	(void)suggested;
+	c->buf = xrealloc(c->buf, c->len + 65536 + 1);
+	*buf = uv_buf_init(c->buf + c->len, 65536);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct api_conn *c = s->data;
+	char *nl;
+	(void)buf;
+	if (c->done)
+		return;
+	if (n < 0) {
+		uv_close((uv_handle_t *)s, on_conn_closed);
+		return;
+	}
+	c->len += (size_t)n;
+	c->buf[c->len] = 0;
+	if (c->len > API_MAX_REQUEST) {
+		reply(c, err_reply(2, "request larger than %d bytes", API_MAX_REQUEST));
+		return;
+	}
+	nl = memchr(c->buf, '\n', c->len);
+	if (nl) {
+		json_error_t jerr;
+		json_t *req = json_loadb(c->buf, (size_t)(nl - c->buf), 0, &jerr);
+		if (!req) {
+			reply(c, err_reply(2, "request is not JSON: %s at column %d", jerr.text, jerr.column));
+			return;
+		}
+		reply(c, dispatch(req));
+		json_decref(req);
+	}
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct api_conn *c;
+	if (status < 0)
+		return;
+	c = xcalloc(1, sizeof(*c));
+	uv_pipe_init(gd->loop, &c->pipe, 0);
+	c->pipe.data = c;
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 ||
+	    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0)
+		uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+int api_listen(void)
+{
+	char *path = xasprintf("%s/api.sock", gd->home);
+	int r;
+	unlink(path); /* we hold serve.lock: a leftover socket is stale */
+	uv_pipe_init(gd->loop, &gd->api, 0);
+	r = uv_pipe_bind(&gd->api, path);
+	if (!r)
+		r = chmod(path, 0600) < 0 ? uv_translate_sys_error(errno) : 0;
+	if (!r)
+		r = uv_listen((uv_stream_t *)&gd->api, 64, on_connection);
+	if (r < 0) {
+		fprintf(stderr, "error: cannot listen on %s: %s\n", path, uv_strerror(r));
+		free(path);
+		return -1;
+	}
+	free(path);
+	return 0;
+}
+
+void api_close(void)
+{
+	char *path = xasprintf("%s/api.sock", gd->home);
+	if (!uv_is_closing((uv_handle_t *)&gd->api))
+		uv_close((uv_handle_t *)&gd->api, NULL);
+	unlink(path);
+	free(path);
+}

@@ -1,0 +1,492 @@
+/*
+ * daemon.c — the controller loop: load desired state, adopt what runs,
+ * reconcile every tick, complete or fail rollouts, shut down in order.
+ */
+#include "common.h"
+#include "daemon/daemon.h"
+#include "rollout/rolling.h"
+#include "runtime/runtime.h"
+#include "util/log.h"
+#include "util/parse.h"
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+struct daemon *gd;
+
+#define CRASHLOOP_RESTARTS 5          /* more than this many ... */
+#define CRASHLOOP_WINDOW_MS (5 * 60 * 1000) /* ... within this window */
+
+void daemon_event(struct svcenv *se, int revision, const char *kind, const char *fmt, ...)
+{
+	char msg[1024];
+	struct gerr err;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_info("event", "service=%s environment=%s revision=%d kind=%s msg=\"%s\"",
+		 se->row.service, se->row.environment, revision, kind, msg);
+	if (store_event_add(gd->store, se->row.service, se->row.environment, revision, kind, &err, "%s", msg) < 0)
+		log_error("store", "%s", err.msg);
+}
+
+int daemon_save_svcenv(struct svcenv *se)
+{
+	struct gerr err;
+	if (store_svcenv_put(gd->store, &se->row, &err) < 0) {
+		log_error("store", "%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+int daemon_save_rollout(struct svcenv *se)
+{
+	struct gerr err;
+	if (store_rollout_put(gd->store, &se->rollout, &err) < 0) {
+		log_error("store", "%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+struct svcenv *daemon_svcenv(const char *svc, const char *env, bool create)
+{
+	struct svcenv *se;
+	struct gerr err;
+	for (se = gd->svcenvs; se; se = se->next)
+		if (!strcmp(se->row.service, svc) && !strcmp(se->row.environment, env))
+			return se;
+	if (!create)
+		return NULL;
+	se = xcalloc(1, sizeof(*se));
+	strlcpy_g(se->row.service, svc, sizeof(se->row.service));
+	strlcpy_g(se->row.environment, env, sizeof(se->row.environment));
+	strlcpy_g(se->row.phase, "healthy", sizeof(se->row.phase));
+	if (store_rollout_latest(gd->store, svc, env, &se->rollout, &err) < 0)
+		log_error("store", "%s", err.msg);
+	se->next = gd->svcenvs;
+	gd->svcenvs = se;
+	return se;
+}
+
+struct revcfg *daemon_revcfg(struct svcenv *se, int number, struct gerr *err)
+{
+	struct revcfg *rc;
+	struct revision_row row;
+	json_t *j;
+	json_error_t jerr;
+	int found;
+
+	for (rc = se->revs; rc; rc = rc->next)
+		if (rc->number == number)
+			return rc;
+	found = store_revision_get(gd->store, se->row.service, se->row.environment, number, &row, err);
+	if (found <= 0) {
+		if (!found)
+			gerr_set(err, "revision %d of %s@%s not found", number, se->row.service, se->row.environment);
+		return NULL;
+	}
+	j = json_loads(row.config_json, 0, &jerr);
+	rc = xcalloc(1, sizeof(*rc));
+	if (!j || svc_config_from_json(j, &rc->cfg, err) < 0) {
+		if (!j)
+			gerr_set(err, "revision %d: stored config is not JSON: %s", number, jerr.text);
+		json_decref(j);
+		revision_row_release(&row);
+		free(rc);
+		return NULL;
+	}
+	json_decref(j);
+	rc->number = number;
+	strlcpy_g(rc->version, row.version, sizeof(rc->version));
+	strlcpy_g(rc->digest, row.digest, sizeof(rc->digest));
+	rc->dir = xasprintf("%s/artifacts/%s", gd->home, row.digest);
+	revision_row_release(&row);
+	rc->next = se->revs;
+	se->revs = rc;
+	return rc;
+}
+
+static bool rollout_active(const struct svcenv *se)
+{
+	return se->rollout.id && !strcmp(se->rollout.phase, "progressing");
+}
+
+static void set_revision_status(struct svcenv *se, int number, const char *status, const char *reason)
+{
+	struct gerr err;
+	if (number > 0 && store_revision_set_status(gd->store, se->row.service, se->row.environment,
+						    number, status, reason, &err) < 0)
+		log_error("store", "%s", err.msg);
+}
+
+/* the target revision crash-loops: more than 5 restarts in 5 minutes */
+static bool crashlooping(struct svcenv *se, int64_t now)
+{
+	int n = 0;
+	for (int i = 0; i < se->ncrash && i < (int)ARRAY_SIZE(se->crash_times); i++)
+		if (now - se->crash_times[i] <= CRASHLOOP_WINDOW_MS)
+			n++;
+	return n > CRASHLOOP_RESTARTS;
+}
+
+/* fail the active rollout and return to the revision it started from */
+static void rollout_fail(struct svcenv *se, const char *why)
+{
+	struct gerr err;
+	int from = se->rollout.from_revision, to = se->rollout.revision;
+
+	if (store_begin(gd->store, &err) < 0) {
+		log_error("store", "%s", err.msg);
+		return;
+	}
+	if (from > 0) {
+		strlcpy_g(se->rollout.phase, "rolled_back", sizeof(se->rollout.phase));
+		snprintf(se->rollout.message, sizeof(se->rollout.message),
+			 "rolled back to revision %d: %s", from, why);
+		se->row.target_revision = from;
+		se->row.replicas = 0; /* desired comes from the stable revision's config again */
+		strlcpy_g(se->row.phase, "rolled_back", sizeof(se->row.phase));
+		set_revision_status(se, to, "failed", why);
+	} else {
+		strlcpy_g(se->rollout.phase, "failed", sizeof(se->rollout.phase));
+		snprintf(se->rollout.message, sizeof(se->rollout.message), "failed: %s", why);
+		strlcpy_g(se->row.phase, "failed", sizeof(se->row.phase));
+		set_revision_status(se, to, "failed", why);
+	}
+	snprintf(se->row.message, sizeof(se->row.message), "%s", se->rollout.message);
+	daemon_save_rollout(se);
+	daemon_save_svcenv(se);
+	daemon_event(se, to, from > 0 ? "rollout_rolled_back" : "rollout_failed",
+		     "revision %d %s", to, se->rollout.message);
+	if (store_commit(gd->store, &err) < 0)
+		log_error("store", "%s", err.msg);
+	se->ncrash = 0;
+}
+
+static void rollout_complete(struct svcenv *se)
+{
+	struct gerr err;
+	int prev = se->row.stable_revision, target = se->row.target_revision;
+	bool was_active = rollout_active(se);
+
+	if (prev == target && !was_active)
+		return;
+	if (store_begin(gd->store, &err) < 0) {
+		log_error("store", "%s", err.msg);
+		return;
+	}
+	if (was_active && se->rollout.revision == target) {
+		strlcpy_g(se->rollout.phase, "complete", sizeof(se->rollout.phase));
+		snprintf(se->rollout.message, sizeof(se->rollout.message), "revision %d serves 100%%", target);
+		se->rollout.step = se->rollout.steps;
+		daemon_save_rollout(se);
+	}
+	if (prev != target) {
+		struct revision_row old;
+		/* a revision rolled back from keeps saying so */
+		if (prev > 0 && store_revision_get(gd->store, se->row.service, se->row.environment, prev, &old, &err) == 1) {
+			if (!strcmp(old.status, "serving"))
+				set_revision_status(se, prev, "superseded", NULL);
+			revision_row_release(&old);
+		}
+		set_revision_status(se, target, "serving", NULL);
+		se->row.stable_revision = target;
+	}
+	if (strcmp(se->row.phase, "rolled_back") || was_active)
+		strlcpy_g(se->row.phase, "healthy", sizeof(se->row.phase));
+	se->row.message[0] = 0;
+	daemon_save_svcenv(se);
+	if (was_active)
+		daemon_event(se, target, "rollout_complete", "revision %d is serving with %d replicas",
+			     target, se->rollout.steps);
+	if (store_commit(gd->store, &err) < 0)
+		log_error("store", "%s", err.msg);
+}
+
+int daemon_desired(const struct svcenv *se, const struct revcfg *rc)
+{
+	if (se->row.replicas < 0)
+		return 0;
+	return se->row.replicas > 0 ? se->row.replicas : rc->cfg.replicas;
+}
+
+/* oldest revision first, then oldest replica: what a rolling update retires first */
+static struct replica *pick_old(struct svcenv *se, bool ready)
+{
+	struct replica *best = NULL;
+	for (struct replica *r = se->replicas; r; r = r->next) {
+		if (r->row.revision == se->row.target_revision || replica_is_leaving(r))
+			continue;
+		if (replica_is_ready(r) != ready)
+			continue;
+		if (!best || r->row.revision < best->row.revision ||
+		    (r->row.revision == best->row.revision && r->row.created_at < best->row.created_at))
+			best = r;
+	}
+	return best;
+}
+
+void daemon_reconcile(struct svcenv *se)
+{
+	struct rolling_counts c = { 0 };
+	struct rolling_plan p;
+	struct revcfg *rc;
+	struct gerr err;
+	int64_t now = now_ms();
+
+	if (!se->row.target_revision || gd->shutting_down)
+		return;
+	rc = daemon_revcfg(se, se->row.target_revision, &err);
+	if (!rc) {
+		log_error("reconcile", "service=%s environment=%s: %s", se->row.service, se->row.environment, err.msg);
+		return;
+	}
+	c.desired = daemon_desired(se, rc);
+	for (struct replica *r = se->replicas; r; r = r->next) {
+		if (replica_is_leaving(r))
+			continue;
+		if (r->row.revision == se->row.target_revision) {
+			c.new_total++;
+			c.new_ready += replica_is_ready(r);
+		} else {
+			c.old_total++;
+			c.old_ready += replica_is_ready(r);
+		}
+	}
+	if (rollout_active(se)) {
+		if (crashlooping(se, now)) {
+			char why[256];
+			snprintf(why, sizeof(why), "crash-looping: more than %d restarts in 5m", CRASHLOOP_RESTARTS);
+			rollout_fail(se, why);
+			return;
+		}
+		if (se->rollout.deadline_at && now > se->rollout.deadline_at) {
+			char why[256], d[32];
+			snprintf(why, sizeof(why), "progress deadline (%s) exceeded with %d/%d replicas ready",
+				 format_duration(rc->cfg.progress_deadline_ms, d, sizeof(d)), c.new_ready, c.desired);
+			rollout_fail(se, why);
+			return;
+		}
+	}
+	rolling_plan(&c, &rc->cfg.strategy, &p);
+	if (rollout_active(se)) {
+		int step = c.new_ready;
+		if (step != se->rollout.step) {
+			se->rollout.step = step;
+			snprintf(se->rollout.message, sizeof(se->rollout.message),
+				 "%d/%d replicas of revision %d ready, %d old remaining",
+				 c.new_ready, c.desired, se->row.target_revision, c.old_total);
+			daemon_save_rollout(se);
+		}
+	}
+	for (int i = 0; i < p.start_new; i++) {
+		struct replica *r = replica_create(se, rc);
+		if (replica_spawn(r) < 0)
+			break;
+	}
+	for (int i = 0; i < p.stop_old_unready; i++) {
+		struct replica *r = pick_old(se, false);
+		if (r)
+			replica_stop(r, "replaced by a newer revision");
+	}
+	for (int i = 0; i < p.stop_old_ready; i++) {
+		struct replica *r = pick_old(se, true);
+		if (r)
+			replica_drain(r, "replaced by a newer revision");
+	}
+	for (int i = 0; i < p.stop_new; i++) {
+		/* scale down: the newest, unready first */
+		struct replica *best = NULL;
+		for (struct replica *r = se->replicas; r; r = r->next)
+			if (r->row.revision == se->row.target_revision && !replica_is_leaving(r) &&
+			    (!best || (!replica_is_ready(r) && replica_is_ready(best)) ||
+			     (replica_is_ready(r) == replica_is_ready(best) && r->row.created_at > best->row.created_at)))
+				best = r;
+		if (best)
+			replica_drain(best, "scaled down");
+	}
+	if (p.done) {
+		bool anything_leaving = false;
+		for (struct replica *r = se->replicas; r; r = r->next)
+			anything_leaving |= replica_is_leaving(r);
+		/* complete once old replicas are fully gone, not just draining */
+		if (!anything_leaving)
+			rollout_complete(se);
+	}
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	int64_t now = now_ms();
+	(void)t;
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
+		struct replica *r = se->replicas, *next;
+		for (; r; r = next) {
+			next = r->next;
+			replica_tick(r, now);
+		}
+		daemon_reconcile(se);
+	}
+	if (now - gd->last_rotate_ms > 5000) {
+		gd->last_rotate_ms = now;
+		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+			for (struct replica *r = se->replicas; r; r = r->next)
+				logfile_rotate(r->log_path, 10 * 1024 * 1024, 3);
+	}
+	proxyctl_tick(now);
+	if (gd->shutting_down) {
+		bool any = false;
+		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+			any |= se->replicas != NULL;
+		if ((!any && !gd->proxy_pid) || now - gd->shutdown_started > 120000) {
+			uv_timer_stop(&gd->tick);
+			uv_stop(gd->loop);
+		}
+	}
+}
+
+static void begin_shutdown(const char *why)
+{
+	if (gd->shutting_down)
+		return;
+	log_info("serve", "shutting down (%s): stopping proxy and replicas", why);
+	gd->shutting_down = true;
+	gd->shutdown_started = now_ms();
+	api_close();
+	proxyctl_stop();
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+		for (struct replica *r = se->replicas; r; r = r->next)
+			replica_stop(r, "gantry serve is shutting down");
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	(void)s;
+	begin_shutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int load_state(void)
+{
+	struct svcenv_row *rows;
+	size_t n;
+	struct gerr err;
+	char buf[64];
+
+	if (store_svcenv_list(gd->store, &rows, &n, &err) < 0) {
+		log_error("store", "%s", err.msg);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct svcenv *se = daemon_svcenv(rows[i].service, rows[i].environment, true);
+		se->row = rows[i];
+	}
+	free(rows);
+	if (store_meta_get(gd->store, "route_generation", buf, sizeof(buf), &err) == 1)
+		gd->route_gen = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int daemon_run(const struct daemon_opts *opts)
+{
+	struct daemon d = { 0 };
+	struct gerr err;
+	char *path;
+	int lockfd, ret = 1;
+	const char *b;
+
+	gd = &d;
+	d.loop = uv_default_loop();
+	d.home = xstrdup(opts->home);
+	d.listen = xstrdup(opts->listen ? opts->listen : "127.0.0.1:8080");
+	d.admin = xstrdup(opts->admin ? opts->admin : "127.0.0.1:9090");
+	d.backoff_base_ms = 10000;
+	b = getenv("GANTRY_RESTART_BACKOFF");
+	if (b && parse_duration_ms(b, &d.backoff_base_ms) < 0) {
+		fprintf(stderr, "error: GANTRY_RESTART_BACKOFF: invalid duration '%s'\n", b);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	mkdir(d.home, 0700);
+	path = xasprintf("%s/logs", d.home);
+	mkdir(path, 0700);
+	free(path);
+	path = xasprintf("%s/artifacts", d.home);
+	mkdir(path, 0700);
+	free(path);
+
+	/* one controller per home: an flock, released by the kernel if we die */
+	path = xasprintf("%s/serve.lock", d.home);
+	lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+		char pidbuf[32] = "";
+		if (lockfd >= 0) {
+			ssize_t k = pread(lockfd, pidbuf, sizeof(pidbuf) - 1, 0);
+			pidbuf[k > 0 ? k : 0] = 0;
+		}
+		fprintf(stderr, "error: another gantry serve is already running for %s%s%s\n", d.home,
+			*pidbuf ? " (pid " : "", *pidbuf ? pidbuf : "");
+		if (*pidbuf)
+			fprintf(stderr, ")\n");
+		return 1;
+	}
+	{
+		char pidbuf[32];
+		int len = snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+		if (ftruncate(lockfd, 0) < 0 || pwrite(lockfd, pidbuf, (size_t)len, 0) < 0)
+			log_warn("serve", "cannot write pid to serve.lock: %s", strerror(errno));
+	}
+
+	path = xasprintf("%s/state.db", d.home);
+	if (store_open(path, &d.store, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		free(path);
+		goto out;
+	}
+	free(path);
+	if (load_state() < 0)
+		goto out;
+	cgroup_mode();
+
+	/* adopt what runs before touching anything, then bring the proxy up with
+	 * the same table, so traffic never notices a controller restart */
+	replica_adopt_all();
+	if (proxyctl_start() < 0)
+		goto out;
+	if (api_listen() < 0)
+		goto out;
+
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_init(d.loop, &d.sigint);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+	uv_timer_init(d.loop, &d.tick);
+	uv_timer_start(&d.tick, on_tick, 0, 100);
+	log_info("serve", "controller ready: home=%s proxy=%s admin=%s pid=%d", d.home, d.listen, d.admin, (int)getpid());
+	printf("gantry serve: ready (proxy http://%s, admin http://%s, home %s)\n", d.listen, d.admin, d.home);
+	fflush(stdout);
+
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	log_info("serve", "stopped");
+	ret = 0;
+out:
+	uv_walk(d.loop, close_walk, NULL);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	uv_loop_close(d.loop);
+	store_close(d.store);
+	close(lockfd);
+	return ret;
+}

@@ -1,0 +1,137 @@
+/*
+ * daemon.h — the controller (`gantry serve`): private to src/daemon/.
+ *
+ * One libuv loop. Desired state lives in the store (svcenvs.target_revision
+ * and .replicas); every 100 ms the reconcile tick compares it with the
+ * replicas that exist and acts (start, drain, stop), so a restarted
+ * controller simply resumes: see docs/internals/controller.md.
+ */
+#ifndef GANTRY_DAEMON_H
+#define GANTRY_DAEMON_H
+#include "common.h"
+#include "core/spec.h"
+#include "store/store.h"
+#include <uv.h>
+
+struct daemon_opts {
+	const char *home;
+	const char *listen;   /* proxy listener, default 127.0.0.1:8080 */
+	const char *admin;    /* proxy admin listener, default 127.0.0.1:9090 */
+	bool foreground_log;
+};
+
+int daemon_run(const struct daemon_opts *opts);
+
+/* ---- internals shared by the files in src/daemon ---- */
+
+struct revcfg {                  /* cached config of one revision */
+	int number;
+	char version[128];
+	char digest[80];
+	char *dir;                   /* artifact snapshot directory */
+	struct svc_config cfg;
+	struct revcfg *next;
+};
+
+struct svcenv;
+
+struct replica {
+	struct replica_row row;
+	struct svcenv *se;
+	struct revcfg *rc;
+	uv_process_t proc;
+	bool proc_active;            /* proc is a live uv handle (we are the parent) */
+	bool freeing;
+	char cgroup[192];
+	char log_path[512];
+	struct probe_run *rprobe, *lprobe;
+	int ready_fails, live_fails;
+	int64_t next_rprobe, next_lprobe; /* ms */
+	int64_t started_ms;
+	int64_t backoff_until;
+	int64_t drain_deadline;
+	uint64_t drain_gen;
+	int64_t kill_at;             /* SIGKILL after stop_grace */
+	long oom_base;
+	int consecutive_crashes;
+	bool restart_after_stop;     /* liveness failure: stop, then restart */
+	struct replica *next;
+};
+
+struct svcenv {
+	struct svcenv_row row;
+	struct rollout_row rollout;  /* latest rollout (rollout.id 0 = none) */
+	struct revcfg *revs;
+	struct replica *replicas;
+	int64_t crash_times[16];     /* restart timestamps of the target revision (ring) */
+	int ncrash;
+	struct svcenv *next;
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	struct store *store;
+	char *home;
+	char *listen, *admin;
+	struct svcenv *svcenvs;
+	uv_timer_t tick;
+	uv_signal_t sigterm, sigint, sigchld_dummy;
+	uv_pipe_t api;
+	bool shutting_down;
+	int64_t shutdown_started;
+	/* proxy */
+	pid_t proxy_pid;
+	uint64_t proxy_start;
+	bool proxy_proc_active;
+	int64_t proxy_respawn_at;
+	bool proxy_confirmed;         /* answered /status since it started */
+	int64_t last_hup_ms;
+	uint64_t route_gen;
+	char *routes_json;           /* last written table without generation, for change detection */
+	bool routes_dirty;
+	/* proxy status poll */
+	bool status_busy;
+	uint64_t proxy_gen_seen;
+	char *proxy_status;          /* last /status JSON body */
+	int64_t last_status_ms;
+	int64_t last_rotate_ms;
+	int64_t last_poll_ms;
+	int64_t backoff_base_ms;
+};
+
+extern struct daemon *gd;
+
+/* daemon.c */
+struct svcenv *daemon_svcenv(const char *svc, const char *env, bool create);
+struct revcfg *daemon_revcfg(struct svcenv *se, int number, struct gerr *err);
+void daemon_event(struct svcenv *se, int revision, const char *kind, const char *fmt, ...) PRINTF_LIKE(4, 5);
+int daemon_save_svcenv(struct svcenv *se);
+int daemon_save_rollout(struct svcenv *se);
+void daemon_reconcile(struct svcenv *se);
+/* replicas the target should have: scale override, else its config */
+int daemon_desired(const struct svcenv *se, const struct revcfg *rc);
+
+/* replica.c */
+struct replica *replica_create(struct svcenv *se, struct revcfg *rc);
+int replica_spawn(struct replica *r);
+void replica_tick(struct replica *r, int64_t now);
+void replica_drain(struct replica *r, const char *why);
+void replica_stop(struct replica *r, const char *why);
+void replica_save(struct replica *r);
+void replica_adopt_all(void);
+bool replica_is_ready(const struct replica *r);
+bool replica_is_leaving(const struct replica *r);
+
+/* proxyctl.c */
+int proxyctl_start(void);
+void proxyctl_tick(int64_t now);
+void proxyctl_write_routes(void);
+/* inflight for address in the proxy's last status, -1 unknown */
+int proxyctl_inflight(const char *address);
+void proxyctl_stop(void);
+
+/* api.c */
+int api_listen(void);
+void api_close(void);
+
+#endif

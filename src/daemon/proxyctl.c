@@ -1,0 +1,415 @@
+/*
+ * proxyctl.c — the controller's side of the proxy: start or adopt the
+ * `gantry proxy` process, write its routes file atomically and SIGHUP it,
+ * and read its /status (route generation, in-flight requests per backend)
+ * to know when a removed replica has drained.
+ *
+ * The proxy is its own process and outlives the controller: it keeps the
+ * last table it loaded. A restarted controller adopts it by pid + start time.
+ */
+#include "common.h"
+#include "daemon/daemon.h"
+#include "runtime/runtime.h"
+#include "util/log.h"
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+
+struct status_work {
+	uv_work_t req;
+	char url[160];
+	char *body;
+	size_t len;
+	long code;
+};
+
+struct inflight_entry {
+	char address[64];
+	int inflight;
+};
+static struct inflight_entry *inflight;
+static size_t ninflight;
+static bool have_status;
+
+static char *shell_quote(const char *s)
+{
+	size_t n = 3;
+	char *out, *p;
+	for (const char *q = s; *q; q++)
+		n += *q == '\'' ? 4 : 1;
+	out = p = xmalloc(n);
+	*p++ = '\'';
+	for (; *s; s++) {
+		if (*s == '\'') {
+			memcpy(p, "'\\''", 4);
+			p += 4;
+		} else {
+			*p++ = *s;
+		}
+	}
+	*p++ = '\'';
+	*p = 0;
+	return out;
+}
+
+static void save_proxy_meta(void)
+{
+	char buf[64];
+	struct gerr err;
+	snprintf(buf, sizeof(buf), "%d", (int)gd->proxy_pid);
+	if (store_meta_set(gd->store, "proxy.pid", buf, &err) < 0)
+		log_error("store", "%s", err.msg);
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)gd->proxy_start);
+	store_meta_set(gd->store, "proxy.start_time", buf, &err);
+	store_meta_set(gd->store, "proxy.listen", gd->listen, &err);
+	store_meta_set(gd->store, "proxy.admin", gd->admin, &err);
+}
+
+static void on_proxy_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static int spawn_proxy(void);
+
+static void on_proxy_exit(uv_process_t *p, int64_t status, int sig)
+{
+	uv_close((uv_handle_t *)p, on_proxy_closed);
+	gd->proxy_proc_active = false;
+	log_warn("proxy", "proxy pid=%d exited (status=%lld signal=%d)", (int)gd->proxy_pid, (long long)status, sig);
+	gd->proxy_pid = 0;
+	gd->proxy_start = 0;
+	/* restarted by proxyctl_tick, at most once a second */
+	gd->proxy_respawn_at = now_ms() + 1000;
+}
+
+static int spawn_proxy(void)
+{
+	char exe[PATH_MAX];
+	struct spawn_opts o = { 0 };
+	struct gerr err;
+	char *routes, *log_path, *cmd, *q_exe, *q_routes, *q_listen, *q_admin;
+	char *env[2] = { NULL, NULL };
+	uv_process_t *proc;
+	ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int ret;
+
+	if (k <= 0) {
+		log_error("proxy", "cannot find our own executable: %s", strerror(errno));
+		return -1;
+	}
+	exe[k] = 0;
+	routes = xasprintf("%s/routes.json", gd->home);
+	log_path = xasprintf("%s/logs/proxy.log", gd->home);
+	q_exe = shell_quote(exe);
+	q_routes = shell_quote(routes);
+	q_listen = shell_quote(gd->listen);
+	q_admin = shell_quote(gd->admin);
+	cmd = xasprintf("exec %s proxy --listen %s --admin %s --routes %s", q_exe, q_listen, q_admin, q_routes);
+	env[0] = xasprintf("GANTRY_PROXY_OF=%s", gd->home);
+	o.cmd = cmd;
+	o.cwd = gd->home;
+	o.env = env;
+	o.log_path = log_path;
+	proc = xcalloc(1, sizeof(*proc));
+	ret = runtime_spawn(gd->loop, proc, &o, on_proxy_exit, &gd->proxy_pid, &gd->proxy_start, &err);
+	if (ret < 0) {
+		free(proc);
+		log_error("proxy", "cannot start the proxy: %s", err.msg);
+	} else {
+		gd->proxy_proc_active = true;
+		gd->proxy_confirmed = false;
+		log_info("proxy", "proxy started pid=%d listen=%s admin=%s", (int)gd->proxy_pid, gd->listen, gd->admin);
+		save_proxy_meta();
+	}
+	free(env[0]);
+	free(cmd);
+	free(q_exe);
+	free(q_routes);
+	free(q_listen);
+	free(q_admin);
+	free(routes);
+	free(log_path);
+	return ret;
+}
+
+/* builds the table from every ready replica; caller frees */
+static json_t *build_routes(void)
+{
+	json_t *routes = json_array();
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
+		struct gerr err;
+		struct revcfg *rc;
+		json_t *route, *hosts, *backends;
+		int rev = se->row.target_revision ? se->row.target_revision : se->row.stable_revision;
+		if (!rev)
+			continue;
+		rc = daemon_revcfg(se, rev, &err);
+		route = json_object();
+		hosts = json_array();
+		backends = json_array();
+		if (rc) {
+			for (size_t i = 0; i < rc->cfg.nhosts; i++)
+				json_array_append_new(hosts, json_string(rc->cfg.hosts[i]));
+		}
+		if (!json_array_size(hosts)) {
+			char *h = xasprintf("%s.%s.localhost", se->row.service, se->row.environment);
+			json_array_append_new(hosts, json_string(h));
+			free(h);
+		}
+		for (struct replica *r = se->replicas; r; r = r->next) {
+			char addr[64], revs[16];
+			if (!replica_is_ready(r))
+				continue;
+			snprintf(addr, sizeof(addr), "127.0.0.1:%d", r->row.port);
+			snprintf(revs, sizeof(revs), "%d", r->row.revision);
+			json_array_append_new(backends, json_pack("{s:s, s:i, s:s}", "address", addr,
+								  "weight", 1, "revision", revs));
+		}
+		json_object_set_new(route, "hosts", hosts);
+		json_object_set_new(route, "service", json_string(se->row.service));
+		json_object_set_new(route, "environment", json_string(se->row.environment));
+		json_object_set_new(route, "backends", backends);
+		json_array_append_new(routes, route);
+	}
+	return routes;
+}
+
+static int write_file_atomic(const char *path, const char *data, struct gerr *err)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t len = strlen(data), off = 0;
+	int ret = -1;
+	if (fd < 0) {
+		gerr_set(err, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			gerr_set(err, "%s: %s", tmp, strerror(errno));
+			close(fd);
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+		gerr_set(err, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	free(tmp);
+	return ret;
+}
+
+void proxyctl_write_routes(void)
+{
+	json_t *routes = build_routes(), *doc;
+	char *table = json_dumps(routes, JSON_COMPACT | JSON_SORT_KEYS), *text, *path, buf[32];
+	struct gerr err;
+
+	if (gd->routes_json && !strcmp(gd->routes_json, table) && !gd->routes_dirty) {
+		free(table);
+		json_decref(routes);
+		return;
+	}
+	gd->route_gen++;
+	doc = json_pack("{s:I, s:o}", "generation", (json_int_t)gd->route_gen, "routes", routes);
+	text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
+	json_decref(doc);
+	path = xasprintf("%s/routes.json", gd->home);
+	if (write_file_atomic(path, text, &err) < 0) {
+		log_error("proxy", "cannot write routes: %s", err.msg);
+		gd->routes_dirty = true;
+		free(table);
+	} else {
+		free(gd->routes_json);
+		gd->routes_json = table;
+		gd->routes_dirty = false;
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)gd->route_gen);
+		store_meta_set(gd->store, "route_generation", buf, &err);
+		/* a proxy that has not answered yet reads the file when it starts;
+		 * SIGHUP before it installed its handler would kill it */
+		if (gd->proxy_pid && gd->proxy_confirmed) {
+			kill(gd->proxy_pid, SIGHUP);
+			gd->last_hup_ms = now_ms();
+		}
+		log_debug("proxy", "routes generation=%llu", (unsigned long long)gd->route_gen);
+	}
+	free(path);
+	free(text);
+}
+
+int proxyctl_start(void)
+{
+	char buf[64];
+	struct gerr err;
+	pid_t pid = 0;
+	uint64_t st = 0;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	gd->routes_dirty = true;
+	proxyctl_write_routes(); /* the table as the adopted replicas say, before the proxy reads it */
+	if (store_meta_get(gd->store, "proxy.pid", buf, sizeof(buf), &err) == 1)
+		pid = (pid_t)atoi(buf);
+	if (store_meta_get(gd->store, "proxy.start_time", buf, sizeof(buf), &err) == 1)
+		st = strtoull(buf, NULL, 10);
+	if (pid > 0 && proc_alive(pid, st)) {
+		char old_listen[128] = "", old_admin[128] = "";
+		store_meta_get(gd->store, "proxy.listen", old_listen, sizeof(old_listen), &err);
+		store_meta_get(gd->store, "proxy.admin", old_admin, sizeof(old_admin), &err);
+		if (!strcmp(old_listen, gd->listen) && !strcmp(old_admin, gd->admin)) {
+			gd->proxy_pid = pid;
+			gd->proxy_start = st;
+			gd->proxy_confirmed = true;
+			kill(pid, SIGHUP);
+			gd->last_hup_ms = now_ms();
+			log_info("proxy", "adopted running proxy pid=%d", (int)pid);
+			return 0;
+		}
+		log_info("proxy", "running proxy pid=%d listens on %s/%s, not %s/%s: replacing it",
+			 (int)pid, old_listen, old_admin, gd->listen, gd->admin);
+		kill(pid, SIGTERM);
+		for (int i = 0; i < 100 && proc_alive(pid, st); i++)
+			usleep(50000);
+	}
+	return spawn_proxy();
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *data)
+{
+	struct status_work *w = data;
+	size_t len = size * n;
+	if (w->len + len > 8 * 1024 * 1024)
+		return 0;
+	w->body = xrealloc(w->body, w->len + len + 1);
+	memcpy(w->body + w->len, p, len);
+	w->len += len;
+	w->body[w->len] = 0;
+	return len;
+}
+
+static void status_work(uv_work_t *req)
+{
+	struct status_work *w = req->data;
+	CURL *c = curl_easy_init();
+	if (!c)
+		return;
+	curl_easy_setopt(c, CURLOPT_URL, w->url);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &w->code);
+	curl_easy_cleanup(c);
+}
+
+static void status_done(uv_work_t *req, int status)
+{
+	struct status_work *w = req->data;
+	json_t *j, *backends, *b;
+	size_t i;
+	(void)status;
+	gd->status_busy = false;
+	if (w->code == 200 && w->body && (j = json_loads(w->body, 0, NULL))) {
+		json_t *g = json_object_get(j, "generation");
+		if (json_is_integer(g))
+			gd->proxy_gen_seen = (uint64_t)json_integer_value(g);
+		backends = json_object_get(j, "backends");
+		free(inflight);
+		inflight = NULL;
+		ninflight = 0;
+		if (json_is_array(backends)) {
+			inflight = xcalloc(json_array_size(backends) + 1, sizeof(*inflight));
+			json_array_foreach(backends, i, b) {
+				const char *a = json_string_value(json_object_get(b, "address"));
+				json_t *in = json_object_get(b, "inflight");
+				if (!a)
+					continue;
+				strlcpy_g(inflight[ninflight].address, a, sizeof(inflight[ninflight].address));
+				inflight[ninflight].inflight = json_is_integer(in) ? (int)json_integer_value(in) : 0;
+				ninflight++;
+			}
+		}
+		have_status = true;
+		gd->proxy_confirmed = true;
+		json_decref(j);
+	}
+	free(w->body);
+	free(w);
+}
+
+int proxyctl_inflight(const char *address)
+{
+	int total = 0;
+	if (!have_status)
+		return -1;
+	for (size_t i = 0; i < ninflight; i++)
+		if (!strcmp(inflight[i].address, address))
+			total += inflight[i].inflight;
+	return total;
+}
+
+void proxyctl_tick(int64_t now)
+{
+	bool draining = false;
+	if (gd->proxy_pid && !gd->proxy_proc_active && !proc_alive(gd->proxy_pid, gd->proxy_start)) {
+		log_warn("proxy", "adopted proxy pid=%d is gone", (int)gd->proxy_pid);
+		gd->proxy_pid = 0;
+		gd->proxy_respawn_at = now;
+	}
+	if (!gd->proxy_pid && !gd->shutting_down && now >= gd->proxy_respawn_at) {
+		gd->proxy_respawn_at = now + 1000;
+		if (spawn_proxy() == 0)
+			gd->routes_dirty = true;
+	}
+	if (gd->routes_dirty)
+		proxyctl_write_routes();
+	/* self-healing: a proxy behind our table (a lost SIGHUP) is told again */
+	if (gd->proxy_pid && gd->proxy_confirmed && have_status && gd->proxy_gen_seen < gd->route_gen &&
+	    now - gd->last_hup_ms > 1000) {
+		kill(gd->proxy_pid, SIGHUP);
+		gd->last_hup_ms = now;
+	}
+	for (struct svcenv *se = gd->svcenvs; se && !draining; se = se->next)
+		for (struct replica *r = se->replicas; r; r = r->next)
+			draining |= !strcmp(r->row.state, "draining");
+	if (gd->status_busy || !gd->proxy_pid || (!draining && now - gd->last_status_ms < 1000))
+		return;
+	{
+		struct status_work *w = xcalloc(1, sizeof(*w));
+		snprintf(w->url, sizeof(w->url), "http://%s/status", gd->admin);
+		w->req.data = w;
+		gd->status_busy = true;
+		gd->last_status_ms = now;
+		if (uv_queue_work(gd->loop, &w->req, status_work, status_done) < 0) {
+			gd->status_busy = false;
+			free(w);
+		}
+	}
+}
+
+void proxyctl_stop(void)
+{
+	if (gd->proxy_pid) {
+		log_info("proxy", "stopping proxy pid=%d", (int)gd->proxy_pid);
+		kill(gd->proxy_pid, SIGTERM);
+		if (!gd->proxy_proc_active) {
+			/* adopted: not our child; wait for it in the tick */
+			for (int i = 0; i < 600 && proc_alive(gd->proxy_pid, gd->proxy_start); i++)
+				usleep(50000);
+			gd->proxy_pid = 0;
+		}
+	}
+	{
+		struct gerr err;
+		store_meta_set(gd->store, "proxy.pid", "0", &err);
+	}
+}

@@ -1,0 +1,491 @@
+/*
+ * replica.c — one replica's life: spawn, probe, route, restart with backoff,
+ * drain, stop; and re-adoption after a controller restart.
+ *
+ * Removing a replica is always: stop routing -> wait for the proxy to run the
+ * new table and for in-flight requests to finish (up to drain_timeout) ->
+ * SIGTERM -> stop_grace -> SIGKILL.
+ */
+#include "common.h"
+#include "daemon/daemon.h"
+#include "runtime/runtime.h"
+#include "util/log.h"
+#include "util/parse.h"
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define MAX_BACKOFF_MS (5 * 60 * 1000)
+#define BACKOFF_RESET_MS (10 * 60 * 1000)
+
+bool replica_is_ready(const struct replica *r)
+{
+	return !strcmp(r->row.state, "ready");
+}
+
+bool replica_is_leaving(const struct replica *r)
+{
+	return !strcmp(r->row.state, "draining") || !strcmp(r->row.state, "stopping");
+}
+
+static void set_state(struct replica *r, const char *state)
+{
+	bool was_ready = replica_is_ready(r);
+	strlcpy_g(r->row.state, state, sizeof(r->row.state));
+	if (was_ready != replica_is_ready(r))
+		proxyctl_write_routes();
+	r->row.ready_since = replica_is_ready(r) ? now_ms() : 0;
+	replica_save(r);
+}
+
+void replica_save(struct replica *r)
+{
+	struct gerr err;
+	if (store_replica_put(gd->store, &r->row, &err) < 0)
+		log_error("store", "%s", err.msg);
+}
+
+static void cancel_probes(struct replica *r)
+{
+	if (r->rprobe)
+		probe_cancel(r->rprobe);
+	if (r->lprobe)
+		probe_cancel(r->lprobe);
+	r->rprobe = r->lprobe = NULL;
+}
+
+static void on_proc_closed(uv_handle_t *h)
+{
+	struct replica *r = h->data;
+	r->proc_active = false;
+	if (r->freeing)
+		free(r);
+}
+
+/* unlink from its svcenv, delete its row, free (after the uv handle closes) */
+static void replica_remove(struct replica *r)
+{
+	struct gerr err;
+	struct replica **pp;
+
+	cancel_probes(r);
+	for (pp = &r->se->replicas; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	if (store_replica_delete(gd->store, r->row.id, &err) < 0)
+		log_error("store", "%s", err.msg);
+	cgroup_destroy(r->cgroup);
+	r->freeing = true;
+	if (r->proc_active) {
+		if (!uv_is_closing((uv_handle_t *)&r->proc))
+			uv_close((uv_handle_t *)&r->proc, on_proc_closed);
+	} else {
+		free(r);
+	}
+}
+
+static void fill_paths(struct replica *r)
+{
+	char *dir = xasprintf("%s/logs/%s.%s", gd->home, r->row.service, r->row.environment);
+	mkdir(dir, 0700);
+	snprintf(r->log_path, sizeof(r->log_path), "%s/%d-%s.log", dir, r->row.revision, r->row.id);
+	free(dir);
+	snprintf(r->cgroup, sizeof(r->cgroup), "%s", r->row.id);
+}
+
+struct replica *replica_create(struct svcenv *se, struct revcfg *rc)
+{
+	struct replica *r = xcalloc(1, sizeof(*r));
+	unsigned char rnd[4];
+	FILE *f = fopen("/dev/urandom", "re");
+	if (!f || fread(rnd, 1, sizeof(rnd), f) != sizeof(rnd))
+		memcpy(rnd, &r, sizeof(rnd));
+	if (f)
+		fclose(f);
+	r->se = se;
+	r->rc = rc;
+	snprintf(r->row.id, sizeof(r->row.id), "%s-%s-%d-%02x%02x%02x%02x", se->row.service,
+		 se->row.environment, rc->number, rnd[0], rnd[1], rnd[2], rnd[3]);
+	strlcpy_g(r->row.service, se->row.service, sizeof(r->row.service));
+	strlcpy_g(r->row.environment, se->row.environment, sizeof(r->row.environment));
+	r->row.revision = rc->number;
+	r->row.created_at = now_ms();
+	strlcpy_g(r->row.state, "starting", sizeof(r->row.state));
+	fill_paths(r);
+	r->next = se->replicas;
+	se->replicas = r;
+	return r;
+}
+
+static void describe_exit(struct replica *r, int64_t status, int sig)
+{
+	long oom = cgroup_oom_kills(r->cgroup);
+	if (oom > r->oom_base) {
+		char sz[32] = "?";
+		if (r->rc && r->rc->cfg.resources.memory_bytes)
+			snprintf(sz, sizeof(sz), "%lldMi", (long long)(r->rc->cfg.resources.memory_bytes >> 20));
+		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "OOM killed (memory limit %s)", sz);
+		r->oom_base = oom;
+	} else if (sig) {
+		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "killed by signal %d (%s)", sig, strsignal(sig));
+	} else if (status >= 0) {
+		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "exit status %lld", (long long)status);
+	} else {
+		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "exited while the controller was down");
+	}
+}
+
+/* the process is gone: finish a stop, or schedule a restart */
+static void on_gone(struct replica *r, int64_t status, int sig)
+{
+	int64_t now = now_ms(), delay;
+	struct svcenv *se = r->se;
+
+	r->row.pid = 0;
+	r->row.start_time = 0;
+	cancel_probes(r);
+	if (!strcmp(r->row.state, "stopping") && !r->restart_after_stop) {
+		log_info("replica", "replica=%s stopped", r->row.id);
+		/* stragglers that left the process group */
+		cgroup_kill(r->cgroup, SIGKILL);
+		replica_remove(r);
+		proxyctl_write_routes();
+		return;
+	}
+	if (r->restart_after_stop) {
+		r->restart_after_stop = false;
+	} else {
+		describe_exit(r, status, sig);
+	}
+	if (now - r->started_ms > BACKOFF_RESET_MS)
+		r->consecutive_crashes = 0;
+	delay = gd->backoff_base_ms << MIN(r->consecutive_crashes, 20);
+	if (delay > MAX_BACKOFF_MS)
+		delay = MAX_BACKOFF_MS;
+	r->consecutive_crashes++;
+	r->row.restarts++;
+	r->backoff_until = now + delay;
+	if (r->row.revision == se->row.target_revision) {
+		se->crash_times[se->ncrash % (int)ARRAY_SIZE(se->crash_times)] = now;
+		se->ncrash++;
+	}
+	{
+		char d[32];
+		daemon_event(se, r->row.revision, "replica_exited", "replica %s %s; restart %d in %s",
+			     r->row.id, r->row.last_exit, r->row.restarts, format_duration(delay, d, sizeof(d)));
+	}
+	cgroup_kill(r->cgroup, SIGKILL);
+	set_state(r, "backoff");
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+	struct replica *r = p->data;
+	if (!uv_is_closing((uv_handle_t *)p))
+		uv_close((uv_handle_t *)p, on_proc_closed);
+	if (r->freeing)
+		return;
+	on_gone(r, status, sig);
+}
+
+int replica_spawn(struct replica *r)
+{
+	struct svc_config *c = &r->rc->cfg;
+	struct spawn_opts o = { 0 };
+	char **env = xcalloc(c->nenv + 10, sizeof(*env));
+	struct gerr err;
+	size_t k = 0;
+	int ret = -1;
+
+	if (!r->row.port)
+		r->row.port = runtime_free_port();
+	if (r->row.port <= 0) {
+		log_error("replica", "replica=%s: no free port", r->row.id);
+		r->row.port = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < c->nenv; i++)
+		env[k++] = xasprintf("%s=%s", c->env[i].key, c->env[i].value);
+	env[k++] = xasprintf("PORT=%d", r->row.port);
+	env[k++] = xasprintf("GANTRY_HOME=%s", gd->home);
+	env[k++] = xasprintf("GANTRY_REPLICA=%s", r->row.id);
+	env[k++] = xasprintf("GANTRY_SERVICE=%s", r->row.service);
+	env[k++] = xasprintf("GANTRY_ENVIRONMENT=%s", r->row.environment);
+	env[k++] = xasprintf("GANTRY_REVISION=%d", r->row.revision);
+	env[k++] = xasprintf("GANTRY_VERSION=%s", r->rc->version);
+	env[k] = NULL;
+
+	if (cgroup_create(r->cgroup, &c->resources, &err) < 0 && cgroup_mode() != CGROUP_NONE)
+		log_warn("replica", "replica=%s: %s", r->row.id, err.msg);
+	r->oom_base = cgroup_oom_kills(r->cgroup);
+
+	/* recorded before it exists: a crash between here and the pid update is
+	 * healed by runtime_scan_tagged at the next start (GANTRY_REPLICA tag) */
+	strlcpy_g(r->row.state, "starting", sizeof(r->row.state));
+	r->row.pid = 0;
+	replica_save(r);
+
+	o.cmd = c->run;
+	o.cwd = r->rc->dir;
+	o.env = env;
+	o.log_path = r->log_path;
+	o.cgroup = cgroup_mode() != CGROUP_NONE ? r->cgroup : NULL;
+	if (runtime_spawn(gd->loop, &r->proc, &o, on_exit_cb, &r->row.pid, &r->row.start_time, &err) < 0) {
+		daemon_event(r->se, r->row.revision, "replica_failed", "replica %s could not start: %s",
+			     r->row.id, err.msg);
+		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "spawn failed: %.100s", err.msg);
+		r->started_ms = now_ms();
+		on_gone(r, -1, 0);
+		goto out;
+	}
+	r->proc.data = r; /* runtime_spawn initialises the handle */
+	r->proc_active = true;
+	r->started_ms = now_ms();
+	r->ready_fails = r->live_fails = 0;
+	r->next_rprobe = r->started_ms + c->readiness.initial_delay_ms;
+	r->next_lprobe = r->started_ms + c->liveness.initial_delay_ms;
+	replica_save(r);
+	log_info("replica", "replica=%s revision=%d pid=%d port=%d started", r->row.id, r->row.revision,
+		 (int)r->row.pid, r->row.port);
+	ret = 0;
+out:
+	for (size_t i = 0; env[i]; i++)
+		free(env[i]);
+	free(env);
+	return ret;
+}
+
+static void on_ready_probe(void *data, bool ok, const char *detail)
+{
+	struct replica *r = data;
+	const struct probe *p = &r->rc->cfg.readiness;
+	r->rprobe = NULL;
+	if (replica_is_leaving(r) || !strcmp(r->row.state, "backoff"))
+		return;
+	if (ok) {
+		r->ready_fails = 0;
+		if (strcmp(r->row.state, "ready")) {
+			log_info("replica", "replica=%s ready after %lldms", r->row.id,
+				 (long long)(now_ms() - r->started_ms));
+			set_state(r, "ready");
+		}
+		return;
+	}
+	r->ready_fails++;
+	if (replica_is_ready(r) && r->ready_fails >= (p->failure_threshold > 0 ? p->failure_threshold : 3)) {
+		daemon_event(r->se, r->row.revision, "replica_unready", "replica %s not ready: %s",
+			     r->row.id, detail);
+		set_state(r, "unready");
+	}
+}
+
+static void on_live_probe(void *data, bool ok, const char *detail)
+{
+	struct replica *r = data;
+	const struct probe *p = &r->rc->cfg.liveness;
+	r->lprobe = NULL;
+	if (replica_is_leaving(r) || !strcmp(r->row.state, "backoff"))
+		return;
+	if (ok) {
+		r->live_fails = 0;
+		return;
+	}
+	if (++r->live_fails >= (p->failure_threshold > 0 ? p->failure_threshold : 3)) {
+		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "liveness probe failed: %.90s", detail);
+		daemon_event(r->se, r->row.revision, "replica_unhealthy",
+			     "replica %s failed its liveness probe %d times (%s): restarting",
+			     r->row.id, r->live_fails, detail);
+		r->live_fails = 0;
+		r->restart_after_stop = true;
+		if (replica_is_ready(r)) {
+			strlcpy_g(r->row.state, "unready", sizeof(r->row.state));
+			proxyctl_write_routes();
+		}
+		/* SIGTERM now, SIGKILL after stop_grace; on_gone restarts it */
+		r->kill_at = now_ms() + r->rc->cfg.stop_grace_ms;
+		proc_kill_tree(r->row.pid, r->cgroup, SIGTERM);
+	}
+}
+
+static const struct probe tcp_probe = {
+	.kind = PROBE_TCP, .period_ms = 500, .timeout_ms = 1000, .failure_threshold = 3,
+};
+
+void replica_tick(struct replica *r, int64_t now)
+{
+	const struct svc_config *c = &r->rc->cfg;
+
+	/* adopted processes (not our children) are polled */
+	if (r->row.pid && !r->proc_active) {
+		if (!proc_alive(r->row.pid, r->row.start_time)) {
+			on_gone(r, -1, 0);
+			return;
+		}
+	}
+	if (!strcmp(r->row.state, "backoff")) {
+		if (now >= r->backoff_until && !gd->shutting_down)
+			replica_spawn(r);
+		return;
+	}
+	if (!strcmp(r->row.state, "draining")) {
+		int inflight;
+		char addr[64];
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", r->row.port);
+		inflight = gd->proxy_gen_seen >= r->drain_gen ? proxyctl_inflight(addr) : -1;
+		if (inflight == 0 || now >= r->drain_deadline || !r->row.pid) {
+			if (inflight != 0)
+				log_warn("replica", "replica=%s drain_timeout reached (inflight=%d)", r->row.id, inflight);
+			replica_stop(r, NULL);
+		}
+		return;
+	}
+	if (!strcmp(r->row.state, "stopping") || r->restart_after_stop) {
+		if (r->row.pid && r->kill_at && now >= r->kill_at) {
+			log_warn("replica", "replica=%s did not stop within stop_grace: SIGKILL", r->row.id);
+			proc_kill_tree(r->row.pid, r->cgroup, SIGKILL);
+			r->kill_at = 0;
+		}
+		return;
+	}
+	if (!r->row.pid)
+		return;
+	/* readiness: until ready, and while ready (to take it out of routing) */
+	if (!r->rprobe && now >= r->next_rprobe) {
+		const struct probe *p = c->readiness.kind != PROBE_NONE ? &c->readiness : &tcp_probe;
+		r->next_rprobe = now + (p->period_ms > 0 ? p->period_ms : 1000);
+		/* before the first success, probe faster so start-up is not slowed by the period */
+		if (strcmp(r->row.state, "ready") && p->period_ms > 200)
+			r->next_rprobe = now + 200;
+		r->rprobe = probe_start(gd->loop, p, r->row.port, on_ready_probe, r);
+	}
+	if (c->liveness.kind != PROBE_NONE && !r->lprobe && now >= r->next_lprobe) {
+		r->next_lprobe = now + (c->liveness.period_ms > 0 ? c->liveness.period_ms : 5000);
+		r->lprobe = probe_start(gd->loop, &c->liveness, r->row.port, on_live_probe, r);
+	}
+}
+
+void replica_drain(struct replica *r, const char *why)
+{
+	if (replica_is_leaving(r))
+		return;
+	cancel_probes(r);
+	log_info("replica", "replica=%s draining: %s", r->row.id, why);
+	if (!replica_is_ready(r) || !r->row.pid) {
+		replica_stop(r, why);
+		return;
+	}
+	set_state(r, "draining"); /* rewrites routes: generation increases */
+	r->drain_gen = gd->route_gen;
+	r->drain_deadline = now_ms() + r->rc->cfg.drain_timeout_ms;
+}
+
+void replica_stop(struct replica *r, const char *why)
+{
+	cancel_probes(r);
+	if (why)
+		log_info("replica", "replica=%s stopping: %s", r->row.id, why);
+	r->restart_after_stop = false;
+	if (!r->row.pid) {
+		replica_remove(r);
+		proxyctl_write_routes();
+		return;
+	}
+	if (!strcmp(r->row.state, "stopping"))
+		return;
+	set_state(r, "stopping");
+	r->kill_at = now_ms() + (r->rc ? r->rc->cfg.stop_grace_ms : 10000);
+	proc_kill_tree(r->row.pid, r->cgroup, SIGTERM);
+}
+
+/* ---- adoption after a controller restart ---- */
+
+struct scan_ctx {
+	struct replica_row *rows;
+	size_t n;
+	pid_t *tagged_pid;  /* per row: a live tagged process found for it */
+};
+
+static void on_tagged(pid_t pid, const char *id, void *data)
+{
+	struct scan_ctx *s = data;
+	for (size_t i = 0; i < s->n; i++) {
+		if (!strcmp(s->rows[i].id, id)) {
+			if (s->rows[i].pid == pid || !s->tagged_pid[i]) {
+				s->tagged_pid[i] = pid;
+				return;
+			}
+		}
+	}
+	/* not ours (or a duplicate): an orphan from a crash; stop it */
+	log_warn("adopt", "killing orphan pid=%d replica=%s (not in the state store)", (int)pid, id);
+	proc_kill_tree(pid, NULL, SIGKILL);
+}
+
+void replica_adopt_all(void)
+{
+	struct scan_ctx s = { 0 };
+	struct gerr err;
+
+	if (store_replica_list(gd->store, NULL, NULL, &s.rows, &s.n, &err) < 0) {
+		log_error("store", "%s", err.msg);
+		return;
+	}
+	s.tagged_pid = xcalloc(s.n + 1, sizeof(pid_t));
+	runtime_scan_tagged(gd->home, on_tagged, &s);
+	for (size_t i = 0; i < s.n; i++) {
+		struct replica_row *row = &s.rows[i];
+		struct svcenv *se = daemon_svcenv(row->service, row->environment, true);
+		struct revcfg *rc = daemon_revcfg(se, row->revision, &err);
+		struct replica *r;
+		bool alive = row->pid && proc_alive(row->pid, row->start_time);
+
+		if (!alive && s.tagged_pid[i]) {
+			/* started just before a crash, pid never recorded */
+			row->pid = s.tagged_pid[i];
+			row->start_time = proc_start_time(row->pid);
+			alive = row->start_time != 0;
+		}
+		if (!rc) {
+			log_error("adopt", "replica=%s: %s; stopping it", row->id, err.msg);
+			if (alive)
+				proc_kill_tree(row->pid, NULL, SIGKILL);
+			store_replica_delete(gd->store, row->id, &err);
+			continue;
+		}
+		r = xcalloc(1, sizeof(*r));
+		r->row = *row;
+		r->se = se;
+		r->rc = rc;
+		fill_paths(r);
+		r->next = se->replicas;
+		se->replicas = r;
+		r->started_ms = now_ms();
+		r->oom_base = cgroup_oom_kills(r->cgroup);
+		if (alive) {
+			log_info("adopt", "replica=%s pid=%d state=%s adopted", row->id, (int)row->pid, row->state);
+			if (!strcmp(r->row.state, "draining")) {
+				r->drain_gen = gd->route_gen + 1;
+				r->drain_deadline = now_ms() + rc->cfg.drain_timeout_ms;
+			} else if (!strcmp(r->row.state, "stopping")) {
+				r->kill_at = now_ms() + rc->cfg.stop_grace_ms;
+				proc_kill_tree(r->row.pid, r->cgroup, SIGTERM);
+			} else if (!strcmp(r->row.state, "backoff")) {
+				strlcpy_g(r->row.state, "starting", sizeof(r->row.state));
+			}
+			replica_save(r);
+		} else if (replica_is_leaving(r)) {
+			replica_remove(r);
+		} else {
+			/* gone while we were down (or after a reboot): start it again now */
+			log_info("adopt", "replica=%s was not running: starting it again", row->id);
+			r->row.pid = 0;
+			strlcpy_g(r->row.state, "backoff", sizeof(r->row.state));
+			r->backoff_until = 0;
+			replica_save(r);
+		}
+	}
+	free(s.tagged_pid);
+	free(s.rows);
+}

@@ -1,0 +1,21 @@
+/*
+ * artifact.h — the content-addressed artifact store (HOME/artifacts/DIGEST).
+ *
+ * A deploy snapshots the artifact directory: its digest is BLAKE2b-256 over
+ * every entry's type, relative path, executable bit and content, in sorted
+ * order. Replicas run from the snapshot, so a rollback runs exactly the old
+ * code even after the working tree changed. .git and .gantry are skipped,
+ * and so is the state directory when it lies inside the artifact.
+ */
+#ifndef GANTRY_STORE_ARTIFACT_H
+#define GANTRY_STORE_ARTIFACT_H
+#include "common.h"
+
+#define ARTIFACT_DIGEST_HEX 64
+
+/* snapshots dir into home/artifacts/<digest>; digest_out gets 65 bytes */
+int artifact_snapshot(const char *dir, const char *home, char *digest_out, struct gerr *err);
+/* removes home/artifacts/<digest> */
+int artifact_remove(const char *home, const char *digest, struct gerr *err);
+
+#endif
