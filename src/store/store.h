@@ -31,7 +31,7 @@ struct revision_row {
 void revision_row_release(struct revision_row *r);
 
 struct replica_row {
-	char id[64];              /* stable across restarts of the process */
+	char id[160];             /* stable across restarts of the process */
 	char service[64], environment[64];
 	int revision;
 	int port;
