@@ -336,7 +336,7 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 		ps.start_time = 0;
 	*pid = proc->pid;
 	*start_time = ps.start_time;
-	log_info("runtime", "spawned pid=%d cgroup=%s cwd=%s log=%s", (int)proc->pid,
+	log_debug("runtime", "spawned pid=%d cgroup=%s cwd=%s log=%s", (int)proc->pid,
 		 o->cgroup ? o->cgroup : "-", o->cwd ? o->cwd : ".", o->log_path);
 	ret = 0;
 out:

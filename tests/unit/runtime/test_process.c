@@ -233,6 +233,37 @@ static void test_spawn_exit_status(void **state)
 	free(log);
 }
 
+/* the controller ignores SIGPIPE and blocks signals it handles on the
+ * loop: a replica must start with default dispositions and no mask */
+static void test_spawn_signals_reset(void **state)
+{
+	uv_loop_t loop;
+	uv_process_t proc;
+	struct exit_rec rec = { 0 };
+	char *log = rt_path("sig.log"), *s;
+	uint64_t st = 0;
+	sigset_t set, old;
+	void (*prev)(int);
+
+	(void)state;
+	prev = signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	uv_loop_init(&loop);
+	(void)spawn(&loop, &proc, &rec, "grep -E '^Sig(Ign|Blk)' /proc/$$/status", NULL, rt_dir, log,
+		    &st);
+	signal(SIGPIPE, prev);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	assert_true(rt_run_until(&loop, &rec.exited, 5000));
+	s = rt_read(log);
+	assert_non_null(strstr(s, "SigIgn:\t0000000000000000\n"));
+	assert_non_null(strstr(s, "SigBlk:\t0000000000000000\n"));
+	free(s);
+	rt_loop_close(&loop);
+	free(log);
+}
+
 static void test_spawn_errors(void **state)
 {
 	uv_loop_t loop;
@@ -386,6 +417,7 @@ int main(int argc, char **argv)
 		RT_TEST(test_start_time_odd_comm),
 		RT_TEST(test_spawn_env_cwd_session_kill_tree),
 		RT_TEST(test_spawn_exit_status),
+		RT_TEST(test_spawn_signals_reset),
 		RT_TEST(test_spawn_errors),
 		RT_TEST(test_scan_tagged),
 		RT_TEST(test_kill_tree_refuses_self),
