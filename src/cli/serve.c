@@ -1,14 +1,16 @@
 #include "common.h"
 #include "cli/cli.h"
 #include "daemon/daemon.h"
+#include "util/parse.h"
 #include <sys/stat.h>
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *listen = NULL, *admin = NULL, **pos;
+	const char *listen = NULL, *admin = NULL, *backoff = NULL, **pos;
 	struct cli_opt opts[] = {
 		{ "listen", 0, OPT_STRING, &listen },
 		{ "admin", 0, OPT_STRING, &admin },
+		{ "restart-backoff", 0, OPT_STRING, &backoff },
 		{ 0 },
 	};
 	struct daemon_opts o = { 0 };
@@ -19,6 +21,9 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return EXIT_USAGE;
 	if (npos)
 		return cli_error("gantry serve: unexpected argument '%s'", pos[0]);
+	o.restart_backoff_ms = 10000;
+	if (backoff && (parse_duration_ms(backoff, &o.restart_backoff_ms) < 0 || o.restart_backoff_ms <= 0))
+		return cli_error("--restart-backoff: invalid duration '%s' (e.g. 10s, 500ms)", backoff);
 	home = cli_home(ctx);
 	if (mkdir(home, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "error: --home: cannot create %s: %s\n", home, strerror(errno));
@@ -41,7 +46,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",
-	.usage = "gantry serve [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--home DIR]",
+	.usage = "gantry serve [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--home DIR]",
 	.summary = "run the controller, the proxy and the replicas",
 	.run = run,
 };

@@ -391,6 +391,34 @@ static int load_state(void)
 	return 0;
 }
 
+static void free_state(void)
+{
+	struct svcenv *se, *nse;
+	for (se = gd->svcenvs; se; se = nse) {
+		struct revcfg *rc, *nrc;
+		struct replica *r, *nr;
+		nse = se->next;
+		for (r = se->replicas; r; r = nr) {
+			nr = r->next;
+			/* their handles were closed by close_walk; the processes live on */
+			free(r);
+		}
+		for (rc = se->revs; rc; rc = nrc) {
+			nrc = rc->next;
+			svc_config_release(&rc->cfg);
+			free(rc->dir);
+			free(rc);
+		}
+		free(se);
+	}
+	gd->svcenvs = NULL;
+	proxyctl_free();
+	free(gd->routes_json);
+	free(gd->home);
+	free(gd->listen);
+	free(gd->admin);
+}
+
 static void close_walk(uv_handle_t *h, void *arg)
 {
 	(void)arg;
@@ -404,19 +432,13 @@ int daemon_run(const struct daemon_opts *opts)
 	struct gerr err;
 	char *path;
 	int lockfd, ret = 1;
-	const char *b;
 
 	gd = &d;
 	d.loop = uv_default_loop();
 	d.home = xstrdup(opts->home);
 	d.listen = xstrdup(opts->listen ? opts->listen : "127.0.0.1:8080");
 	d.admin = xstrdup(opts->admin ? opts->admin : "127.0.0.1:9090");
-	d.backoff_base_ms = 10000;
-	b = getenv("GANTRY_RESTART_BACKOFF");
-	if (b && parse_duration_ms(b, &d.backoff_base_ms) < 0) {
-		fprintf(stderr, "error: GANTRY_RESTART_BACKOFF: invalid duration '%s'\n", b);
-		return 2;
-	}
+	d.backoff_base_ms = opts->restart_backoff_ms > 0 ? opts->restart_backoff_ms : 10000;
 	signal(SIGPIPE, SIG_IGN);
 
 	mkdir(d.home, 0700);
@@ -486,6 +508,7 @@ out:
 	uv_walk(d.loop, close_walk, NULL);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(d.loop);
+	free_state();
 	store_close(d.store);
 	close(lockfd);
 	return ret;

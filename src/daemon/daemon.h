@@ -17,7 +17,7 @@ struct daemon_opts {
 	const char *home;
 	const char *listen;   /* proxy listener, default 127.0.0.1:8080 */
 	const char *admin;    /* proxy admin listener, default 127.0.0.1:9090 */
-	bool foreground_log;
+	int64_t restart_backoff_ms; /* first restart delay, doubling to 5m (Kubernetes: 10s) */
 };
 
 int daemon_run(const struct daemon_opts *opts);
@@ -129,6 +129,7 @@ void proxyctl_write_routes(void);
 /* inflight for address in the proxy's last status, -1 unknown */
 int proxyctl_inflight(const char *address);
 void proxyctl_stop(void);
+void proxyctl_free(void);
 
 /* api.c */
 int api_listen(void);

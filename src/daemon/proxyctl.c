@@ -413,3 +413,11 @@ void proxyctl_stop(void)
 		store_meta_set(gd->store, "proxy.pid", "0", &err);
 	}
 }
+
+void proxyctl_free(void)
+{
+	free(inflight);
+	inflight = NULL;
+	ninflight = 0;
+	curl_global_cleanup();
+}
