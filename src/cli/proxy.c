@@ -1,0 +1,94 @@
+/*
+ * gantry proxy — run the built-in HTTP/1.1 reverse proxy in the foreground.
+ */
+#include "common.h"
+#include "cli/cli.h"
+#include "proxy/proxy.h"
+
+/* "10", "0.5", "250ms", "10s", "2m" -> ms; -1 if malformed */
+static int parse_ms(const char *s, uint64_t *out)
+{
+	char *end;
+	double v;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0 || v > 86400.0 * 365)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		v *= 1000;
+	else if (!strcmp(end, "m"))
+		v *= 60000;
+	else if (strcmp(end, "ms"))
+		return -1;
+	*out = (uint64_t)v;
+	return *out ? 0 : -1;
+}
+
+static int run(int argc, char **argv, struct cli_ctx *ctx)
+{
+	struct proxy_config cfg;
+	const char *workers = NULL, *ht = NULL, *it = NULL, *ut = NULL, *dt = NULL;
+	const char **pos;
+	int npos, r;
+	struct gerr err;
+	struct {
+		const char *flag, *val;
+		uint64_t *dst;
+	} durs[4];
+	const struct cli_opt opts[] = {
+		{ "listen", 'l', OPT_STRING, &cfg.listen },
+		{ "routes", 'r', OPT_STRING, &cfg.routes_path },
+		{ "admin", 0, OPT_STRING, &cfg.admin },
+		{ "workers", 0, OPT_STRING, &workers },
+		{ "header-timeout", 0, OPT_STRING, &ht },
+		{ "idle-timeout", 0, OPT_STRING, &it },
+		{ "upstream-timeout", 0, OPT_STRING, &ut },
+		{ "drain-timeout", 0, OPT_STRING, &dt },
+		{ 0 },
+	};
+
+	proxy_config_defaults(&cfg);
+	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+		return EXIT_USAGE;
+	if (npos)
+		return cli_error("proxy: unexpected argument '%s'", pos[0]);
+	if (!cfg.listen)
+		return cli_error("--listen: required (e.g. --listen 127.0.0.1:8080)");
+	if (!cfg.routes_path)
+		return cli_error("--routes: required (a JSON route table)");
+	if (workers) {
+		char *end;
+		long n = strtol(workers, &end, 10);
+		if (*end || n < 1 || n > 64)
+			return cli_error("--workers: '%s' is not a number from 1 to 64", workers);
+		if (n != 1)
+			return cli_error("--workers: only 1 is supported in this version");
+		cfg.workers = (int)n;
+	}
+	durs[0].flag = "--header-timeout", durs[0].val = ht, durs[0].dst = &cfg.header_timeout_ms;
+	durs[1].flag = "--idle-timeout", durs[1].val = it, durs[1].dst = &cfg.idle_timeout_ms;
+	durs[2].flag = "--upstream-timeout", durs[2].val = ut, durs[2].dst = &cfg.upstream_timeout_ms;
+	durs[3].flag = "--drain-timeout", durs[3].val = dt, durs[3].dst = &cfg.drain_timeout_ms;
+	for (size_t i = 0; i < ARRAY_SIZE(durs); i++)
+		if (durs[i].val && parse_ms(durs[i].val, durs[i].dst) < 0)
+			return cli_error("%s: '%s' is not a duration (e.g. 10, 0.5, 250ms, 2m)",
+					 durs[i].flag, durs[i].val);
+
+	r = proxy_run(&cfg, &err);
+	if (r == -2)
+		return cli_error("%s", err.msg);
+	if (r < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+const struct cli_cmd cli_cmd_proxy = {
+	.name = "proxy",
+	.usage = "gantry proxy --listen ADDR --routes FILE [--admin ADDR] [--workers N]\n"
+		 "       [--header-timeout DUR] [--idle-timeout DUR] [--upstream-timeout DUR]\n"
+		 "       [--drain-timeout DUR]",
+	.summary = "run the HTTP reverse proxy (SIGHUP reloads FILE, SIGTERM drains and stops)",
+	.run = run,
+};
