@@ -8,14 +8,18 @@
 #include "runtime/runtime.h"
 #include "util/log.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define CG_PARENT "gantry"
 #define CG_NAME_MAX 128
 #define CPU_PERIOD_US 100000
+/* cgroup_sweep leaves cgroups younger than this alone */
+#define SWEEP_MIN_AGE_S 60
 
 /* v1 hierarchies we use; memory is required, cpu and pids optional */
 enum { H_MEM, H_CPU, H_PIDS, H_N };
@@ -585,4 +589,43 @@ int cgroup_path(const char *name, char *buf, size_t size)
 		return -1;
 	cg_dir(name, H_MEM, buf, size);
 	return buf[0] && access(buf, F_OK) == 0 ? 0 : -1;
+}
+
+int cgroup_sweep(bool (*keep)(const char *name, void *data), void *data)
+{
+	char parent[PATH_MAX + 64], dir[PATH_MAX + 64];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int n = 0, h;
+
+	if (cgroup_mode() == CGROUP_NONE)
+		return 0;
+	/* v1: a name may be left in the cpu or pids hierarchy only */
+	for (h = 0; h < (cg.mode == CGROUP_V2 ? 1 : H_N); h++) {
+		const char *mnt = cg.mode == CGROUP_V2 ? cg.v2 : cg.v1[h];
+		if (!mnt[0])
+			continue;
+		fmt(parent, sizeof(parent), "%s/%s", mnt, CG_PARENT);
+		d = opendir(parent);
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			if (!valid_name(de->d_name) || (keep && keep(de->d_name, data)))
+				continue;
+			fmt(dir, sizeof(dir), "%s/%s", parent, de->d_name);
+			/* a young cgroup may be another controller's (same
+			 * machine, other home) between create and spawn */
+			if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+			    st.st_mtime > time(NULL) - SWEEP_MIN_AGE_S)
+				continue;
+			/* rmdir refuses cgroups that still hold processes */
+			if (rmdir(dir) == 0)
+				n++;
+		}
+		closedir(d);
+	}
+	if (n)
+		log_info("runtime", "cgroups_swept=%d", n);
+	return n;
 }

@@ -102,6 +102,13 @@ int cgroup_kill(const char *name, int sig);
 int cgroup_nprocs(const char *name);
 /* removes NAME (must be empty) */
 void cgroup_destroy(const char *name);
+/* removes every empty cgroup under gantry/ older than a minute (younger
+ * ones may be another controller's, between create and spawn) for which
+ * keep (may be NULL) returns false: leftovers of replicas whose removal raced with their
+ * last processes exiting (EBUSY), or of a controller killed with -9. Call
+ * at start-up (after adoption) and now and then. Returns how many
+ * directories were removed. */
+int cgroup_sweep(bool (*keep)(const char *name, void *data), void *data);
 /* the directory of NAME (v1: in the memory hierarchy) into buf; 0 if it
  * exists, -1 if not (or no cgroups) */
 int cgroup_path(const char *name, char *buf, size_t size);

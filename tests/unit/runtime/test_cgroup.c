@@ -244,6 +244,77 @@ static void test_join_failure_runs_anyway(void **state)
 	free(log);
 }
 
+/* keeps b, and every cgroup that is not this test's (the machine's other
+ * users of gantry/ are none of our business) */
+static bool keep_b(const char *name, void *data)
+{
+	return !strcmp(name, (const char *)data) || strncmp(name, cg_name, strlen(cg_name));
+}
+
+/* makes NAME look created two hours ago (sweep spares young cgroups) */
+static void age(const char *name)
+{
+	char path[PATH_MAX];
+	struct timespec ts[2];
+
+	assert_int_equal(cgroup_path(name, path, sizeof(path)), 0);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= 7200;
+	ts[1] = ts[0];
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static void test_sweep(void **state)
+{
+	struct resources res = { 0 };
+	struct gerr err = { { 0 } };
+	char a[80], b[80], c[80], d[80], path[PATH_MAX];
+	uv_loop_t loop;
+	uv_process_t proc;
+	struct exit_rec rec = { 0 };
+	char *log = rt_path("sweep.log");
+	pid_t pid;
+
+	(void)state;
+	if (!usable())
+		skip();
+	snprintf(a, sizeof(a), "%s-a", cg_name);
+	snprintf(b, sizeof(b), "%s-b", cg_name);
+	snprintf(c, sizeof(c), "%s-c", cg_name);
+	snprintf(d, sizeof(d), "%s", cg_name); /* cleaned by the teardown */
+	assert_int_equal(cgroup_create(a, &res, &err), 0);
+	assert_int_equal(cgroup_create(b, &res, &err), 0);
+	assert_int_equal(cgroup_create(c, &res, &err), 0);
+	assert_int_equal(cgroup_create(d, &res, &err), 0);
+	uv_loop_init(&loop);
+	pid = spawn_in(&loop, &proc, &rec, "exec sleep 300", log);
+	{
+		int64_t end = rt_now_ms() + 5000;
+		while (cgroup_nprocs(d) < 1 && rt_now_ms() < end)
+			rt_sleep_ms(10);
+	}
+	assert_int_equal(cgroup_nprocs(d), 1);
+	age(a);
+	age(b);
+	age(d);
+	/* c is young */
+	assert_true(cgroup_sweep(keep_b, b) >= 1);
+	assert_int_equal(cgroup_path(a, path, sizeof(path)), -1);
+	assert_int_equal(cgroup_path(b, path, sizeof(path)), 0); /* kept */
+	assert_int_equal(cgroup_path(c, path, sizeof(path)), 0); /* young */
+	assert_int_equal(cgroup_path(d, path, sizeof(path)), 0); /* in use */
+
+	proc_kill_tree(pid, d, SIGKILL);
+	assert_true(rt_run_until(&loop, &rec.exited, 5000));
+	cgroup_destroy(a);
+	cgroup_destroy(b);
+	cgroup_destroy(c);
+	assert_int_equal(cgroup_path(b, path, sizeof(path)), -1);
+	assert_int_equal(cgroup_path(c, path, sizeof(path)), -1);
+	rt_loop_close(&loop);
+	free(log);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +323,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_pids_limit, cg_setup, cg_teardown),
 		cmocka_unit_test_setup_teardown(test_kill_tree_reaches_setsid, cg_setup, cg_teardown),
 		cmocka_unit_test_setup_teardown(test_join_failure_runs_anyway, cg_setup, cg_teardown),
+		cmocka_unit_test_setup_teardown(test_sweep, cg_setup, cg_teardown),
 	};
 
 	RT_EXEC_HOOK(argc, argv);
