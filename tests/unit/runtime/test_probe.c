@@ -265,6 +265,29 @@ static void test_exec(void **state)
 	run_probe(&loop, &p, 4322, &res);
 	assert_false(res.ok);
 
+	/* exec probes run in the given directory */
+	{
+		struct probe_run *r;
+		char *missing = rt_path("missing"), *marker = rt_path("marker");
+		p = mk(PROBE_EXEC, "test -f marker", 2000);
+		rt_write(marker, "", false);
+		memset(&res, 0, sizeof(res));
+		r = probe_start_in(&loop, &p, 1, rt_dir, on_probe, &res);
+		assert_non_null(r);
+		assert_true(rt_run_until(&loop, &res.done, 5000));
+		assert_true(res.ok);
+		/* a directory that does not exist: reported through cb */
+		memset(&res, 0, sizeof(res));
+		r = probe_start_in(&loop, &p, 1, missing, on_probe, &res);
+		assert_non_null(r);
+		assert_int_equal(res.calls, 0);
+		assert_true(rt_run_until(&loop, &res.done, 5000));
+		assert_false(res.ok);
+		assert_string_equal(res.detail, "exec: no such file or directory");
+		free(missing);
+		free(marker);
+	}
+
 	/* timeout kills the probe's whole process group */
 	cmd = xasprintf("sleep 5 & echo $! > %s; wait", pidfile);
 	p = mk(PROBE_EXEC, cmd, 200);
