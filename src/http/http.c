@@ -323,6 +323,10 @@ static int validate_request(struct http_msg *m, uint32_t head_end)
 		if (nte > 1 || !http_span_eq(m, v, "chunked"))
 			return fail(m, 501, "header 'transfer-encoding': only 'chunked' is supported");
 	}
+	/* exactly one SP on each side of the target (llhttp 8.1.0 skips runs) */
+	if (m->url.off < 2 || u[-1] != ' ' || u[-2] == ' ' || u[m->url.len] != ' ' ||
+	    u[m->url.len + 1] != 'H')
+		return fail(m, 400, "malformed request line");
 	if (m->llp.method == HTTP_CONNECT)
 		return fail(m, 501, "method CONNECT is not supported");
 	if (!(m->url.len && u[0] == '/') &&
