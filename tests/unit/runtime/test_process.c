@@ -251,7 +251,7 @@ static void test_spawn_signals_reset(void **state)
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	uv_loop_init(&loop);
-	(void)spawn(&loop, &proc, &rec, "grep -E '^Sig(Ign|Blk)' /proc/$$/status", NULL, rt_dir, log,
+	(void)spawn(&loop, &proc, &rec, "exec grep -E '^Sig(Ign|Blk)' /proc/self/status", NULL, rt_dir, log,
 		    &st);
 	signal(SIGPIPE, prev);
 	sigprocmask(SIG_SETMASK, &old, NULL);
