@@ -149,6 +149,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		else if (!ctx->json)
 			printf("deploying %s@%s revision %lld (version %s, artifact %.12s), rollout %lld\n",
 			       pos[0], env, (long long)rev, ver, digest, (long long)rollout);
+		fflush(stdout);
 		if (wait)
 			ret = client_wait_rollout(ctx, pos[0], env, rollout, timeout_ms ? timeout_ms
 						  : cfg.progress_deadline_ms + 60000);

@@ -53,6 +53,7 @@ static int run_op(const char *op, int argc, char **argv, struct cli_ctx *ctx)
 		       json_string_value(json_object_get(resp, "version")),
 		       (long long)json_integer_value(json_object_get(resp, "rollout")));
 	}
+	fflush(stdout);
 	if (wait)
 		ret = client_wait_rollout(ctx, pos[0], env, json_integer_value(json_object_get(resp, "rollout")),
 					  timeout_ms);

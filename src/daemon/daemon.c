@@ -314,8 +314,10 @@ void daemon_reconcile(struct svcenv *se)
 		bool anything_leaving = false;
 		for (struct replica *r = se->replicas; r; r = r->next)
 			anything_leaving |= replica_is_leaving(r);
-		/* complete once old replicas are fully gone, not just draining */
-		if (!anything_leaving)
+		/* complete once old replicas are fully gone, not just draining, and
+		 * the proxy runs the final table: `deploy --wait` returning means
+		 * clients get the new revision */
+		if (!anything_leaving && proxyctl_caught_up())
 			rollout_complete(se);
 	}
 }

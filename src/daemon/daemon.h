@@ -129,6 +129,8 @@ void proxyctl_write_routes(void);
 /* inflight for address in the proxy's last status, -1 unknown */
 int proxyctl_inflight(const char *address);
 void proxyctl_stop(void);
+/* the proxy runs the table we last wrote */
+bool proxyctl_caught_up(void);
 void proxyctl_free(void);
 
 /* api.c */

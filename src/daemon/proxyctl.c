@@ -339,11 +339,21 @@ static void status_done(uv_work_t *req, int status)
 			}
 		}
 		have_status = true;
+		if (!gd->proxy_confirmed && gd->proxy_gen_seen < gd->route_gen && gd->proxy_pid) {
+			/* it read an older file at start: tell it about the newer one now */
+			kill(gd->proxy_pid, SIGHUP);
+			gd->last_hup_ms = now_ms();
+		}
 		gd->proxy_confirmed = true;
 		json_decref(j);
 	}
 	free(w->body);
 	free(w);
+}
+
+bool proxyctl_caught_up(void)
+{
+	return gd->proxy_pid && gd->proxy_confirmed && gd->proxy_gen_seen >= gd->route_gen;
 }
 
 int proxyctl_inflight(const char *address)
@@ -374,14 +384,18 @@ void proxyctl_tick(int64_t now)
 		proxyctl_write_routes();
 	/* self-healing: a proxy behind our table (a lost SIGHUP) is told again */
 	if (gd->proxy_pid && gd->proxy_confirmed && have_status && gd->proxy_gen_seen < gd->route_gen &&
-	    now - gd->last_hup_ms > 1000) {
+	    now - gd->last_hup_ms > 500) {
 		kill(gd->proxy_pid, SIGHUP);
 		gd->last_hup_ms = now;
 	}
 	for (struct svcenv *se = gd->svcenvs; se && !draining; se = se->next)
 		for (struct replica *r = se->replicas; r; r = r->next)
 			draining |= !strcmp(r->row.state, "draining");
-	if (gd->status_busy || !gd->proxy_pid || (!draining && now - gd->last_status_ms < 1000))
+	/* poll fast while something waits on the proxy: a drain, a table it has
+	 * not confirmed yet, or a proxy that has not answered since it started */
+	if (gd->status_busy || !gd->proxy_pid ||
+	    (!draining && gd->proxy_confirmed && gd->proxy_gen_seen >= gd->route_gen &&
+	     now - gd->last_status_ms < 1000))
 		return;
 	{
 		struct status_work *w = xcalloc(1, sizeof(*w));
