@@ -1,0 +1,126 @@
+#!/bin/sh
+test_description='gantry proxy: routing by Host, weights, keep-alive, forwarded headers, admin'
+. "$(dirname "$0")/lib/test-lib.sh"
+. "$ROOT/tests/e2e/helpers/proxy-lib.sh"
+
+require_cmd cc curl python3 setsid
+[ -x "$GANTRY" ] || skip_all "gantry binary $GANTRY not built (make)"
+
+test_expect_success 'setup: upstreams A and B, proxy' '
+	build_helpers &&
+	start_upstream A && start_upstream B &&
+	write_routes <<-EOF &&
+	{"generation": 1, "routes": [
+	  {"hosts": ["web.staging.localhost", "*.example.com"], "service": "web", "environment": "staging",
+	   "backends": [{"address": "127.0.0.1:$UP_A", "weight": 90, "revision": "3"},
+	                {"address": "127.0.0.1:$UP_B", "weight": 10, "revision": "4"}]},
+	  {"hosts": ["*.api.example.com"], "service": "api",
+	   "backends": [{"address": "127.0.0.1:$UP_B", "weight": 1}]},
+	  {"hosts": ["empty.localhost"], "service": "empty", "backends": []},
+	  {"hosts": ["zero.localhost"], "backends": [{"address": "127.0.0.1:$UP_A", "weight": 0}]}
+	]}
+	EOF
+	start_proxy
+'
+
+test_expect_success 'exact host, any case, with a port' '
+	test "$(px /sleep/0 web.staging.localhost -H "X-A: 1")" != "" &&
+	test "$(pcode / web.staging.localhost)" = 200 &&
+	test "$(pcode / WEB.Staging.LocalHost:8080)" = 200
+'
+
+test_expect_success 'wildcards: longest suffix wins' '
+	for i in 1 2 3 4; do px / v1.api.example.com; done >api.out &&
+	test "$(sort -u api.out)" = B &&
+	test "$(pcode / a.b.example.com)" = 200
+'
+
+test_expect_success 'unknown host is 404, no backends 503, weight 0 only 503' '
+	test "$(pcode / nope.localhost)" = 404 &&
+	test "$(pcode / example.com)" = 404 &&
+	test "$(pcode / empty.localhost)" = 503 &&
+	test "$(pcode / zero.localhost)" = 503
+'
+
+test_expect_success 'HTTP/1.1 without Host is 400' '
+	test "$(raw_request "GET / HTTP/1.1\r\n\r\n")" = "400 closed"
+'
+
+test_expect_success '90/10 weights: exactly 90 of 100 requests go to A' '
+	i=0 &&
+	while [ $i -lt 100 ]; do
+		echo "http://127.0.0.1:$PROXY_PORT/"
+		i=$((i + 1))
+	done >urls &&
+	: >split.out &&
+	while read -r u; do printf "url = \"%s\"\n" "$u"; done <urls >curl.cfg &&
+	curl -s --max-time 20 -H "Host: web.staging.localhost" -K curl.cfg >split.out &&
+	test "$(grep -c "^A$" split.out)" = 90 &&
+	test "$(grep -c "^B$" split.out)" = 10
+'
+
+test_expect_success 'upstream connections are kept alive and reused' '
+	before=$(curl -s "http://127.0.0.1:$UP_B/count" | sed "s/.*connections=//") &&
+	for i in 1 2 3 4 5 6 7 8; do pcode / v1.api.example.com; done >codes &&
+	test "$(sort -u codes)" = 200 &&
+	after=$(curl -s "http://127.0.0.1:$UP_B/count" | sed "s/.*connections=//") &&
+	# our own /count connections plus at most one from the proxy
+	test $((after - before)) -le 2
+'
+
+test_expect_success 'client keep-alive: several requests on one connection' '
+	u="http://127.0.0.1:$PROXY_PORT/" &&
+	curl -s -w "%{num_connects} " -H "Host: v1.api.example.com" \
+		-o /dev/null "$u" -o /dev/null "$u" -o /dev/null "$u" >conns &&
+	test "$(cat conns)" = "1 0 0 "
+'
+
+test_expect_success 'forwarded headers and hop-by-hop stripping' '
+	px /headers v1.api.example.com -H "X-Forwarded-For: 10.0.0.1" -H "Connection: keep-alive, X-Secret" \
+		-H "X-Secret: s" -H "Keep-Alive: 5" -H "TE: trailers" -H "Proxy-Connection: x" >h &&
+	grep -i "^X-Forwarded-For: 10.0.0.1, 127.0.0.1$" h &&
+	grep -i "^X-Forwarded-Proto: http$" h &&
+	grep -i "^X-Forwarded-Host: v1.api.example.com$" h &&
+	grep -i "^Via: 1.1 gantry$" h &&
+	grep -iE "^X-Request-Id: [0-9a-f]{32}$" h &&
+	! grep -iE "^(X-Secret|Keep-Alive|TE|Proxy-Connection|Connection):" h &&
+	px /headers v1.api.example.com -H "X-Request-Id: abc" >h2 &&
+	test "$(grep -ic "^X-Request-Id:" h2)" = 1 &&
+	grep -i "^X-Request-Id: abc$" h2
+'
+
+test_expect_success 'websocket upgrade is answered 501 (not supported yet)' '
+	test "$(pcode / v1.api.example.com -H "Connection: Upgrade" -H "Upgrade: websocket")" = 501
+'
+
+test_expect_success 'admin: healthz, status and metrics' '
+	test "$(admin /healthz)" = ok &&
+	admin /status >status.json &&
+	test "$(json_get generation <status.json)" = 1 &&
+	test "$(json_get pid <status.json)" = "$(pid_of proxy)" &&
+	python3 -c "import json,sys
+d = json.load(open(\"status.json\"))
+a = [b for b in d[\"backends\"] if b[\"address\"] == \"127.0.0.1:$UP_A\" and b[\"revision\"] == \"3\"][0]
+assert a[\"service\"] == \"web\" and a[\"environment\"] == \"staging\", a
+assert a[\"in_table\"] is True and a[\"inflight\"] == 0 and a[\"ejected\"] is False, a
+assert a[\"requests\"] >= 90, a
+" &&
+	admin /metrics >metrics.txt &&
+	grep "^gantry_http_requests_total{service=\"web\",environment=\"staging\",revision=\"3\",code=\"2xx\"} " metrics.txt &&
+	grep "^gantry_http_requests_total{service=\"\",environment=\"\",revision=\"\",code=\"4xx\"} [1-9]" metrics.txt &&
+	grep "^gantry_http_requests_total{service=\"empty\",environment=\"\",revision=\"\",code=\"5xx\"} 1$" metrics.txt &&
+	grep "^gantry_http_request_duration_seconds_bucket{service=\"web\",environment=\"staging\",revision=\"3\",le=\"+Inf\"} " metrics.txt &&
+	grep "^gantry_proxy_inflight{service=\"web\",environment=\"staging\",revision=\"3\"} 0$" metrics.txt &&
+	grep "^gantry_proxy_route_generation 1$" metrics.txt
+'
+
+test_expect_success 'a bad routes file at start exits 2 naming the JSON path' '
+	printf "{\"routes\": [{\"hosts\": [\"a\"], \"backends\": [{\"address\": \"127.0.0.1:1\", \"weight\": \"x\"}]}]}" >bad.json &&
+	test_expect_code 2 "$GANTRY" proxy --listen 127.0.0.1:$(free_port) --routes bad.json 2>err &&
+	grep "routes\[0\].backends\[0\].weight: expected an integer" err &&
+	printf "{\"routes\": [\n  {\"hosts\": }\n]}" >syntax.json &&
+	test_expect_code 2 "$GANTRY" proxy --listen 127.0.0.1:$(free_port) --routes syntax.json 2>err2 &&
+	grep "syntax.json:2:" err2
+'
+
+test_done
