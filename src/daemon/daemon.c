@@ -340,6 +340,10 @@ static void on_tick(uv_timer_t *t)
 			for (struct replica *r = se->replicas; r; r = r->next)
 				logfile_rotate(r->log_path, 10 * 1024 * 1024, 3);
 	}
+	if (now - gd->last_sweep_ms > 5 * 60 * 1000) {
+		gd->last_sweep_ms = now;
+		replica_sweep_cgroups();
+	}
 	proxyctl_tick(now);
 	if (gd->shutting_down) {
 		bool any = false;

@@ -95,6 +95,7 @@ struct daemon {
 	char *proxy_status;          /* last /status JSON body */
 	int64_t last_status_ms;
 	int64_t last_rotate_ms;
+	int64_t last_sweep_ms;
 	int64_t last_poll_ms;
 	int64_t backoff_base_ms;
 };
@@ -121,6 +122,7 @@ void replica_save(struct replica *r);
 void replica_adopt_all(void);
 bool replica_is_ready(const struct replica *r);
 bool replica_is_leaving(const struct replica *r);
+void replica_sweep_cgroups(void);
 
 /* proxyctl.c */
 int proxyctl_start(void);

@@ -358,11 +358,11 @@ void replica_tick(struct replica *r, int64_t now)
 		/* before the first success, probe faster so start-up is not slowed by the period */
 		if (strcmp(r->row.state, "ready") && p->period_ms > 200)
 			r->next_rprobe = now + 200;
-		r->rprobe = probe_start(gd->loop, p, r->row.port, on_ready_probe, r);
+		r->rprobe = probe_start_in(gd->loop, p, r->row.port, r->rc->dir, on_ready_probe, r);
 	}
 	if (c->liveness.kind != PROBE_NONE && !r->lprobe && now >= r->next_lprobe) {
 		r->next_lprobe = now + (c->liveness.period_ms > 0 ? c->liveness.period_ms : 5000);
-		r->lprobe = probe_start(gd->loop, &c->liveness, r->row.port, on_live_probe, r);
+		r->lprobe = probe_start_in(gd->loop, &c->liveness, r->row.port, r->rc->dir, on_live_probe, r);
 	}
 }
 
@@ -488,4 +488,22 @@ void replica_adopt_all(void)
 	}
 	free(s.tagged_pid);
 	free(s.rows);
+}
+
+/* cgroups of ours that no replica owns (left by a crash or an EBUSY rmdir) */
+static bool keep_cgroup(const char *name, void *data)
+{
+	(void)data;
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+		for (struct replica *r = se->replicas; r; r = r->next)
+			if (!strcmp(r->cgroup, name))
+				return true;
+	return false;
+}
+
+void replica_sweep_cgroups(void)
+{
+	int n = cgroup_sweep(keep_cgroup, NULL);
+	if (n > 0)
+		log_info("replica", "removed %d stale cgroups", n);
 }
