@@ -1,0 +1,108 @@
+#!/bin/sh
+test_description='gantry proxy: SIGHUP route swaps under load drop nothing; drain state in /status; retries'
+. "$(dirname "$0")/lib/test-lib.sh"
+. "$ROOT/tests/e2e/helpers/proxy-lib.sh"
+
+require_cmd cc curl python3 setsid
+[ -x "$GANTRY" ] || skip_all "gantry binary $GANTRY not built (make)"
+
+# routes_for GEN ADDR... : one route for web.localhost over these upstreams
+routes_for() {
+	_gen=$1
+	shift
+	{
+		printf '{"generation": %s, "routes": [{"hosts": ["web.localhost"], "service": "web", "backends": [' "$_gen"
+		_sep=
+		for _a in "$@"; do
+			printf '%s{"address": "127.0.0.1:%s", "weight": 1, "revision": "%s"}' "$_sep" "$_a" "$_a"
+			_sep=,
+		done
+		printf ']}]}\n'
+	} | write_routes
+}
+
+test_expect_success 'setup' '
+	build_helpers &&
+	start_upstream A && start_upstream B && start_upstream C &&
+	routes_for 1 $UP_A &&
+	start_proxy
+'
+
+test_expect_success 'rolling swaps under load: zero failed requests' '
+	spawn_bg load "$LOADGEN" --url "http://127.0.0.1:$PROXY_PORT/" --host web.localhost \
+		--concurrency 8 --duration 30s --stop-file "$TRASH/stop" &&
+	wait_for 5 "test \$(curl -s http://127.0.0.1:$UP_A/count | sed \"s/requests=\\([0-9]*\\).*/\\1/\") -gt 200" &&
+	routes_for 2 $UP_A $UP_B && reload_proxy 2 && sleep 0.3 &&
+	routes_for 3 $UP_B && reload_proxy 3 &&
+	wait_for 10 "test \"\$(inflight 127.0.0.1:$UP_A)\" = absent" &&
+	kill_bg up-A && sleep 0.3 &&
+	routes_for 4 $UP_B $UP_C && reload_proxy 4 && sleep 0.3 &&
+	routes_for 5 $UP_C && reload_proxy 5 &&
+	wait_for 10 "test \"\$(inflight 127.0.0.1:$UP_B)\" = absent" &&
+	kill_bg up-B && sleep 0.3 &&
+	touch "$TRASH/stop" &&
+	wait_bg load 40 &&
+	tail -n 1 "$TRASH/load.log" >load.json &&
+	cat load.json &&
+	python3 -c "import json
+d = json.load(open(\"load.json\"))
+assert d[\"requests\"] > 1000, d
+assert d[\"ok\"] == d[\"requests\"] and d[\"non2xx\"] == 0 and d[\"errors\"] == 0, d
+for v in \"A\", \"B\", \"C\":
+    assert d[\"versions\"].get(v, 0) > 0, (v, d)
+"
+'
+
+test_expect_success 'a bad routes file on SIGHUP keeps the old table' '
+	echo "{\"routes\": [{\"hosts\": [\"web.localhost\"], \"backends\": [{\"address\": 7}]}]}" | write_routes &&
+	kill_bg proxy HUP &&
+	wait_for 5 "grep -q reload=failed \"$TRASH/proxy.log\"" &&
+	grep "routes\[0\].backends\[0\].address: expected a string, got an integer" "$TRASH/proxy.log" &&
+	test "$(admin /status | json_get generation)" = 5 &&
+	test "$(px / web.localhost)" = C &&
+	echo "{\"routes\": [" | write_routes &&
+	kill_bg proxy HUP &&
+	wait_for 5 "test \$(grep -c reload=failed \"$TRASH/proxy.log\") = 2" &&
+	test "$(px / web.localhost)" = C
+'
+
+test_expect_success '/status lists a removed backend until its slow request ends' '
+	start_upstream D &&
+	spawn_bg slow curl -sS --max-time 20 -H "Host: web.localhost" "http://127.0.0.1:$PROXY_PORT/sleep/2500" &&
+	wait_for 5 "test \"\$(inflight 127.0.0.1:$UP_C)\" = 1" &&
+	routes_for 6 $UP_D && reload_proxy 6 &&
+	admin /status >st.json &&
+	python3 -c "import json
+d = json.load(open(\"st.json\"))
+b = {x[\"address\"]: x for x in d[\"backends\"]}
+c, dd = b[\"127.0.0.1:$UP_C\"], b[\"127.0.0.1:$UP_D\"]
+assert c[\"in_table\"] is False and c[\"inflight\"] == 1, c
+assert dd[\"in_table\"] is True and dd[\"inflight\"] == 0, dd
+" &&
+	test "$(px / web.localhost)" = D &&
+	wait_bg slow 20 &&
+	test "$(cat "$TRASH/slow.log")" = C &&
+	test "$(inflight 127.0.0.1:$UP_C)" = absent
+'
+
+test_expect_success 'connect failures are retried elsewhere; 3 failures eject' '
+	dead=$(free_port) &&
+	routes_for 7 $dead $UP_D && reload_proxy 7 &&
+	for i in 1 2 3 4 5 6 7 8 9 10; do pcode / web.localhost; done >codes &&
+	test "$(sort -u codes)" = 200 &&
+	grep "ejected backend=127.0.0.1:$dead" "$TRASH/proxy.log" &&
+	admin /status >st.json &&
+	python3 -c "import json
+d = json.load(open(\"st.json\"))
+b = [x for x in d[\"backends\"] if x[\"address\"] == \"127.0.0.1:$dead\"][0]
+assert b[\"ejected\"] is True and b[\"errors\"] >= 3, b
+"
+'
+
+test_expect_success 'every backend down: 502' '
+	routes_for 8 $(free_port) $(free_port) && reload_proxy 8 &&
+	test "$(pcode / web.localhost)" = 502 &&
+	test "$(pcode / web.localhost -X POST -d x)" = 502
+'
+
+test_done
