@@ -284,6 +284,16 @@ static json_t *op_deploy(json_t *req)
 	return reply;
 }
 
+/* snapshots are shared by content: a pruned revision's may still be there */
+static bool artifact_present(const char *digest)
+{
+	char *dir = xasprintf("%s/artifacts/%s", gd->home, digest);
+	struct stat st;
+	bool ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+	free(dir);
+	return ok;
+}
+
 /* the revision a rollback returns to: newest one before `from` that served */
 static int previous_served(struct svcenv *se, int from, struct gerr *err)
 {
@@ -293,7 +303,8 @@ static int previous_served(struct svcenv *se, int from, struct gerr *err)
 	if (store_revision_list(gd->store, se->row.service, se->row.environment, &list, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (!found && list[i].number < from && !list[i].artifact_pruned &&
+		if (!found && list[i].number < from &&
+		    (!list[i].artifact_pruned || artifact_present(list[i].digest)) &&
 		    (!strcmp(list[i].status, "superseded") || !strcmp(list[i].status, "rolled_back") ||
 		     !strcmp(list[i].status, "serving")))
 			found = list[i].number;
@@ -315,7 +326,7 @@ static json_t *copy_revision(struct svcenv *se, int source, const char *kind, co
 		return err_reply(1, "%s", gerr.msg);
 	if (!found)
 		return err_reply(2, "revision %d of %s@%s does not exist", source, se->row.service, se->row.environment);
-	if (old.artifact_pruned) {
+	if (old.artifact_pruned && !artifact_present(old.digest)) {
 		revision_row_release(&old);
 		return err_reply(2, "revision %d's artifact was pruned (keep_revisions)", source);
 	}

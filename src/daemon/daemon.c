@@ -6,6 +6,7 @@
 #include "daemon/daemon.h"
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
+#include "store/artifact.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include <fcntl.h>
@@ -168,6 +169,8 @@ static void rollout_fail(struct svcenv *se, const char *why)
 	se->ncrash = 0;
 }
 
+static void prune_artifacts(struct svcenv *se, int keep);
+
 static void rollout_complete(struct svcenv *se)
 {
 	struct gerr err;
@@ -206,6 +209,50 @@ static void rollout_complete(struct svcenv *se)
 			     target, se->rollout.steps);
 	if (store_commit(gd->store, &err) < 0)
 		log_error("store", "%s", err.msg);
+	{
+		struct revcfg *rc = daemon_revcfg(se, target, &err);
+		prune_artifacts(se, rc ? rc->cfg.keep_revisions : 10);
+	}
+}
+
+/*
+ * Keeps the artifacts of the newest keep_revisions revisions (and always of
+ * the stable and target ones, and of any revision a replica still runs);
+ * marks older revisions pruned and deletes snapshots no kept revision uses.
+ */
+static void prune_artifacts(struct svcenv *se, int keep)
+{
+	struct revision_row *list;
+	size_t n;
+	struct gerr err;
+
+	if (keep < 1)
+		keep = 1;
+	if (store_revision_list(gd->store, se->row.service, se->row.environment, &list, &n, &err) < 0) {
+		log_error("store", "%s", err.msg);
+		return;
+	}
+	for (size_t i = (size_t)keep; i < n; i++) {
+		struct revision_row *r = &list[i];
+		bool running = r->number == se->row.stable_revision || r->number == se->row.target_revision;
+		for (struct replica *rep = se->replicas; rep; rep = rep->next)
+			running |= rep->row.revision == r->number;
+		if (r->artifact_pruned || running)
+			continue;
+		if (store_revision_set_pruned(gd->store, se->row.service, se->row.environment, r->number, &err) < 0) {
+			log_error("store", "%s", err.msg);
+			continue;
+		}
+		/* content-addressed: another revision (a rollback copy) may share it */
+		if (store_digest_in_use(gd->store, r->digest, &err) == 0) {
+			artifact_remove(gd->home, r->digest, &err);
+			log_info("prune", "service=%s environment=%s revision=%d artifact=%.12s removed",
+				 se->row.service, se->row.environment, r->number, r->digest);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		revision_row_release(&list[i]);
+	free(list);
 }
 
 int daemon_desired(const struct svcenv *se, const struct revcfg *rc)
