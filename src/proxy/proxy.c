@@ -914,6 +914,7 @@ static void on_request_head(struct client *c)
 	if (m->host_idx >= 0 &&
 	    http_host_normalize(http_span_ptr(m, m->hdr[m->host_idx].value),
 				m->hdr[m->host_idx].value.len, c->host, sizeof(c->host)) < 0) {
+		c->close_after = true; /* like every other malformed request */
 		local_reply(c, 400, "header 'host': invalid");
 		return;
 	}
