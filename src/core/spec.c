@@ -1102,6 +1102,73 @@ static struct ynode *ynode_new(enum ytype t, const struct fy_mark *m)
 	return n;
 }
 
+/* length of the UTF-8 sequence at s (at most n bytes), or 0 when invalid */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+/*
+ * A spec is UTF-8 text: refuse NUL bytes and invalid UTF-8. And refuse YAML
+ * directives (a line starting with '%'): gantry has no use for %YAML/%TAG,
+ * and libfyaml 0.7.12 can loop forever scanning a malformed one (found by
+ * fuzz_spec). Every YAML line break counts (\n, \r, NEL, LS, PS).
+ */
+static int check_text(struct walker *w, const char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0;
+	int line = 1, col = 1;
+	bool bol = true;
+
+	if (len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
+		i = 3; /* a byte order mark */
+	while (i < len) {
+		size_t n = utf8_len(s + i, len - i);
+		if (!s[i] || !n) {
+			report_at(w, line, col, s[i] ? "the file is not valid UTF-8 text" :
+						     "the file contains a NUL byte (a spec is text)");
+			return -1;
+		}
+		if (bol && s[i] == '%') {
+			report_at(w, line, 1, "YAML directives ('%%...') are not supported");
+			return -1;
+		}
+		bol = s[i] == '\n' || s[i] == '\r' || (n == 2 && s[i] == 0xC2 && s[i + 1] == 0x85) ||
+		      (n == 3 && s[i] == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9));
+		col++;
+		if (s[i] == '\n' || (s[i] == '\r' && (i + 1 >= len || s[i + 1] != '\n'))) {
+			line++;
+			col = 1;
+		}
+		i += n;
+	}
+	return 0;
+}
+
 /*
  * Builds the tree of buf. Returns the root (owned by the caller; NULL for an
  * empty document) and 0, or -1 after reporting libfyaml's errors.
@@ -1118,6 +1185,8 @@ static int yaml_parse(struct walker *w, const char *buf, size_t len, struct ynod
 	bool failed = false;
 
 	*rootp = NULL;
+	if (check_text(w, buf, len) < 0)
+		goto out;
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
 	dcfg.output_fn = fy_quiet_output;
@@ -1455,7 +1524,8 @@ int spec_load(const char *path, struct spec **out, struct diags *diags)
 	*out = NULL;
 	f = fopen(path, "rb");
 	if (!f) {
-		diags_add(diags, path, 0, 0, NULL, NULL, "cannot open: %s", strerror(errno));
+		diags_add(diags, path, 0, 0, NULL, NULL, "cannot open: %s%s", strerror(errno),
+			  errno == ENOENT ? " (create one with 'gantry init', or name it with -f FILE)" : "");
 		goto out;
 	}
 	buf = xmalloc(SPEC_MAX_BYTES + 1);
