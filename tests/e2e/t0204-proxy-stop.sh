@@ -1,0 +1,54 @@
+#!/bin/sh
+test_description='gantry proxy: SIGTERM drains in-flight requests; upstream timeout is 504'
+. "$(dirname "$0")/lib/test-lib.sh"
+. "$ROOT/tests/e2e/helpers/proxy-lib.sh"
+
+require_cmd cc curl python3 setsid
+[ -x "$GANTRY" ] || skip_all "gantry binary $GANTRY not built (make)"
+
+test_expect_success 'setup' '
+	build_helpers &&
+	start_upstream A &&
+	write_routes <<-EOF &&
+	{"routes": [{"hosts": ["*"], "backends": [{"address": "127.0.0.1:$UP_A"}]}]}
+	EOF
+	start_proxy --upstream-timeout 1
+'
+
+test_expect_success 'an upstream slower than --upstream-timeout gets 504' '
+	test "$(pcode /sleep/2500 a)" = 504 &&
+	test "$(pcode /sleep/10 a)" = 200
+'
+
+test_expect_success 'SIGTERM: in-flight requests finish, new connections are refused, exit 0' '
+	spawn_bg slow1 curl -sS --max-time 20 -H "Host: a" "http://127.0.0.1:$PROXY_PORT/sleep/800" &&
+	spawn_bg slow2 curl -sS --max-time 20 -H "Host: a" -d hello "http://127.0.0.1:$PROXY_PORT/sleep/900" &&
+	wait_for 5 "test \"\$(inflight 127.0.0.1:$UP_A)\" = 2" &&
+	kill_bg proxy TERM &&
+	sleep 0.2 &&
+	kill -0 "$(pid_of proxy)" &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 2 "http://127.0.0.1:$PROXY_PORT/")" = 000 &&
+	wait_bg slow1 10 && wait_bg slow2 10 &&
+	test "$(cat "$TRASH/slow1.log")" = A &&
+	test "$(cat "$TRASH/slow2.log")" = A &&
+	wait_bg proxy 10
+'
+
+test_expect_success 'SIGTERM with an idle keep-alive client exits promptly' '
+	start_proxy &&
+	cat >idle.py <<-\EOF &&
+	import socket, sys, time
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+	s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	print(s.recv(4096).split(b" ")[1].decode(), flush=True)
+	print("eof" if s.recv(4096) == b"" else "data", flush=True)
+	time.sleep(30)
+	EOF
+	spawn_bg idle python3 idle.py $PROXY_PORT &&
+	wait_for 5 "grep -q 200 \"$TRASH/idle.log\"" &&
+	kill_bg proxy TERM &&
+	wait_bg proxy 5 &&
+	wait_for 5 "grep -q eof \"$TRASH/idle.log\""
+'
+
+test_done
