@@ -257,7 +257,13 @@ static void test_spawn_signals_reset(void **state)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	assert_true(rt_run_until(&loop, &rec.exited, 5000));
 	s = rt_read(log);
-	assert_non_null(strstr(s, "SigIgn:\t0000000000000000\n"));
+	/* signals 1..31 only: 32 and 33 are glibc's own, and some parents
+	 * (GNU make) start us with those ignored where no program can reset them */
+	{
+		const char *ign = strstr(s, "SigIgn:\t");
+		assert_non_null(ign);
+		assert_int_equal(strtoull(ign + 8, NULL, 16) & 0x7fffffffULL, 0);
+	}
 	assert_non_null(strstr(s, "SigBlk:\t0000000000000000\n"));
 	free(s);
 	rt_loop_close(&loop);
