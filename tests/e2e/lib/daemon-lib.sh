@@ -1,0 +1,223 @@
+# daemon-lib.sh - helpers for the controller's e2e scripts (t05*, t1*, t5*).
+# Source it after lib/test-lib.sh:
+#
+#   . "$(dirname "$0")/lib/test-lib.sh"
+#   . "$ROOT/tests/e2e/lib/daemon-lib.sh"
+#
+# Every helper returns non-zero on failure, so that bodies can chain with &&.
+#
+#   SVC, ENV, HOST          the service environment under test (hello, staging,
+#                           hello.staging.localhost); set them before use to change
+#   start_serve [ARG...]    spawn_bg "serve" (gantry serve on PROXY_PORT/ADMIN_PORT,
+#                           chosen once per script, so a restarted daemon keeps its
+#                           addresses; --restart-backoff $BACKOFF, default 200ms),
+#                           then wait until `gantry status` answers
+#   stop_serve [TIMEOUT_S]  SIGTERM to serve; wait for it (its exit status)
+#   kill9_serve             SIGKILL to serve and wait until it is gone
+#   gst                     `gantry status $SVC --env $ENV -o json` (the object)
+#   ghist                   `gantry history $SVC --env $ENV -o json`
+#   gevents                 `gantry events $SVC --env $ENV -o json`
+#   jcheck FILE EXPR        Python EXPR over d = json.load(FILE) must be true;
+#                           prints EXPR and the JSON when it is not
+#   st_check EXPR           jcheck over a fresh status (kept in $TRASH/st.json)
+#   pget PATH / pcode PATH  GET through the proxy with Host: $HOST (body / code)
+#   start_load NAME [ARG..] loadgen through the proxy (-c 4, --rate 500, bounded at
+#                           120 s) until stop_load NAME; extra args to loadgen
+#   stop_load NAME          stops it; its JSON line goes to $TRASH/NAME.json
+#   load_clean NAME         NAME.json says zero non-2xx and zero errors
+#   check_processes         no orphan and nothing running twice: every process
+#                           tagged GANTRY_HOME=$GANTRY_HOME (outside this shell's
+#                           own session and spawn_bg's sessions) is the proxy or in
+#                           the session of a replica listed in status, and each
+#                           GANTRY_REPLICA id leads exactly one session
+#   tagged_pids             pids of session leaders tagged with our GANTRY_HOME
+
+SVC=hello
+ENV=staging
+HOST=hello.staging.localhost
+BACKOFF=200ms
+PROXY_PORT=
+ADMIN_PORT=
+
+start_serve() {
+	if [ -z "$PROXY_PORT" ]; then
+		PROXY_PORT=$(free_port) && ADMIN_PORT=$(free_port) || return 1
+	fi
+	spawn_bg serve "$GANTRY" serve --listen "127.0.0.1:$PROXY_PORT" \
+		--admin "127.0.0.1:$ADMIN_PORT" --restart-backoff "$BACKOFF" "$@"
+	wait_for 10 '"$GANTRY" status >/dev/null 2>&1' || {
+		echo "gantry serve did not answer within 10 s" >&2
+		return 1
+	}
+}
+
+_save_serve_log() {
+	cat "$TRASH/serve.log" >>"$TRASH/serve-all.txt" 2>/dev/null
+	:
+}
+
+stop_serve() {
+	kill_bg serve TERM || return 1
+	wait_bg serve "${1:-20}"
+	_ss_rc=$?
+	_save_serve_log
+	return $_ss_rc
+}
+
+kill9_serve() {
+	_k9=$(pid_of serve) || return 1
+	kill -KILL "$_k9" || return 1
+	wait_for 5 "! kill -0 $_k9" || return 1
+	wait "$_k9" 2>/dev/null
+	_save_serve_log
+	return 0
+}
+
+gst() {
+	"$GANTRY" status "$SVC" --env "$ENV" -o json
+}
+
+ghist() {
+	"$GANTRY" history "$SVC" --env "$ENV" -o json
+}
+
+gevents() {
+	"$GANTRY" events "$SVC" --env "$ENV" -o json
+}
+
+jcheck() {
+	python3 - "$1" "$2" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    d = json.load(f)
+ok = eval(sys.argv[2], {"d": d, "any": any, "all": all, "len": len, "set": set, "sorted": sorted})
+if not ok:
+    print("jcheck failed: " + sys.argv[2], file=sys.stderr)
+    print(json.dumps(d, indent=1), file=sys.stderr)
+    sys.exit(1)
+EOF
+}
+
+st_check() {
+	gst >"$TRASH/st.json" && jcheck "$TRASH/st.json" "$1"
+}
+
+pget() {
+	curl -sS --max-time 5 -H "Host: $HOST" "http://127.0.0.1:$PROXY_PORT$1"
+}
+
+pcode() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Host: $HOST" \
+		"http://127.0.0.1:$PROXY_PORT$1"
+	return 0
+}
+
+start_load() {
+	_ln=$1
+	shift
+	rm -f "$TRASH/stop-$_ln"
+	spawn_bg "$_ln" "$LOADGEN" --url "http://127.0.0.1:$PROXY_PORT/" --host "$HOST" \
+		-c 4 --rate 500 --max-duration 120s --stop-file "$TRASH/stop-$_ln" "$@" &&
+	# it has started once it has sent a request (its log is empty until it stops)
+	sleep 0.3 && kill -0 "$SPAWNED_PID"
+}
+
+stop_load() {
+	touch "$TRASH/stop-$1" &&
+	wait_bg "$1" 15 &&
+	grep '^{' "$TRASH/$1.log" | tail -n 1 >"$TRASH/$1.json" &&
+	test -s "$TRASH/$1.json" &&
+	cat "$TRASH/$1.json"
+}
+
+load_clean() {
+	jcheck "$TRASH/$1.json" 'd["requests"] > 0 and d["non2xx"] == 0 and d["errors"] == 0'
+}
+
+tagged_pids() {
+	python3 - "$GANTRY_HOME" <<'EOF'
+import os, sys
+tag = ("GANTRY_HOME=" + sys.argv[1]).encode()
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        env = open("/proc/%s/environ" % p, "rb").read().split(b"\0")
+        stat = open("/proc/%s/stat" % p).read()
+    except OSError:
+        continue
+    f = stat[stat.rindex(")") + 2:].split()
+    if tag in env and f[0] not in "ZX" and int(f[3]) == int(p):
+        print(p)
+EOF
+}
+
+check_processes() {
+	gst >"$TRASH/procs-st.json" || return 1
+	python3 - "$GANTRY_HOME" "$TRASH/procs-st.json" "$TRASH/pids" "$$" <<'EOF'
+import json, os, sys
+home, stfile, pidsfile, me = sys.argv[1:5]
+tag = ("GANTRY_HOME=" + home).encode()
+st = json.load(open(stfile))
+listed = {r["pid"]: r["id"] for r in st.get("replicas", [])
+          if r.get("pid") and r.get("state") != "backoff"}
+
+def stat(p):
+    s = open("/proc/%d/stat" % p).read()
+    f = s[s.rindex(")") + 2:].split()
+    return f[0], int(f[4])          # state, session
+
+ours = set()                        # sessions of this test's own processes
+for line in open(pidsfile):
+    if line.split():
+        ours.add(int(line.split()[0]))
+try:
+    ours.add(stat(int(me))[1])
+except OSError:
+    pass
+
+procs = {}
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    p = int(d)
+    try:
+        env = open("/proc/%d/environ" % p, "rb").read().split(b"\0")
+        state, sid = stat(p)
+        cmd = open("/proc/%d/cmdline" % p, "rb").read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        continue
+    if tag not in env or state in "ZX" or sid in ours:
+        continue
+    rep = [e[15:].decode() for e in env if e.startswith(b"GANTRY_REPLICA=")]
+    procs[p] = (sid, rep[0] if rep else None, cmd)
+
+bad = []
+leaders = {p: v for p, v in procs.items() if v[0] == p}
+proxies = [p for p, v in leaders.items() if "gantry proxy" in v[2]]
+if len(proxies) > 1:
+    bad.append("more than one proxy: %s" % proxies)
+seen = {}
+for p, (sid, rep, cmd) in leaders.items():
+    if p in proxies:
+        continue
+    if p not in listed:
+        bad.append("orphan: pid %d (%s) replica=%s is not in status" % (p, cmd, rep))
+    elif rep != listed[p]:
+        bad.append("pid %d is tagged %s but status says %s" % (p, rep, listed[p]))
+    if rep:
+        seen.setdefault(rep, []).append(p)
+for rep, ps in seen.items():
+    if len(ps) > 1:
+        bad.append("replica %s runs %d times: %s" % (rep, len(ps), ps))
+for p, (sid, rep, cmd) in procs.items():
+    if sid != p and sid not in leaders:
+        bad.append("orphan: pid %d (%s) in session %d, which no replica leads" % (p, cmd, sid))
+for p, rid in listed.items():
+    if p not in leaders:
+        bad.append("status lists replica %s pid %d, which is not running" % (rid, p))
+for b in bad:
+    print(b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+EOF
+}
