@@ -403,6 +403,19 @@ static void on_tick(uv_timer_t *t)
 	}
 }
 
+static void on_kick(uv_timer_t *t)
+{
+	on_tick(t);
+}
+
+/* something changed (a replica became ready or exited, the proxy confirmed
+ * a table): reconcile now instead of at the next 100 ms tick */
+void daemon_kick(void)
+{
+	if (!uv_is_active((uv_handle_t *)&gd->kick))
+		uv_timer_start(&gd->kick, on_kick, 0, 0);
+}
+
 static void begin_shutdown(const char *why)
 {
 	if (gd->shutting_down)
@@ -548,6 +561,7 @@ int daemon_run(const struct daemon_opts *opts)
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_init(d.loop, &d.sigint);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
+	uv_timer_init(d.loop, &d.kick);
 	uv_timer_init(d.loop, &d.tick);
 	uv_timer_start(&d.tick, on_tick, 0, 100);
 	log_info("serve", "controller ready: home=%s proxy=%s admin=%s pid=%d", d.home, d.listen, d.admin, (int)getpid());

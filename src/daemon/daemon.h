@@ -74,7 +74,7 @@ struct daemon {
 	char *home;
 	char *listen, *admin;
 	struct svcenv *svcenvs;
-	uv_timer_t tick;
+	uv_timer_t tick, kick;
 	uv_signal_t sigterm, sigint, sigchld_dummy;
 	uv_pipe_t api;
 	bool shutting_down;
@@ -109,6 +109,7 @@ void daemon_event(struct svcenv *se, int revision, const char *kind, const char 
 int daemon_save_svcenv(struct svcenv *se);
 int daemon_save_rollout(struct svcenv *se);
 void daemon_reconcile(struct svcenv *se);
+void daemon_kick(void);
 /* replicas the target should have: scale override, else its config */
 int daemon_desired(const struct svcenv *se, const struct revcfg *rc);
 

@@ -346,6 +346,7 @@ static void status_done(uv_work_t *req, int status)
 		}
 		gd->proxy_confirmed = true;
 		json_decref(j);
+		daemon_kick();
 	}
 	free(w->body);
 	free(w);

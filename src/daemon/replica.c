@@ -32,8 +32,10 @@ static void set_state(struct replica *r, const char *state)
 {
 	bool was_ready = replica_is_ready(r);
 	strlcpy_g(r->row.state, state, sizeof(r->row.state));
-	if (was_ready != replica_is_ready(r))
+	if (was_ready != replica_is_ready(r)) {
 		proxyctl_write_routes();
+		daemon_kick();
+	}
 	r->row.ready_since = replica_is_ready(r) ? now_ms() : 0;
 	replica_save(r);
 }
@@ -148,6 +150,7 @@ static void on_gone(struct replica *r, int64_t status, int sig)
 	cancel_probes(r);
 	if (!strcmp(r->row.state, "stopping") && !r->restart_after_stop) {
 		log_info("replica", "replica=%s stopped", r->row.id);
+		daemon_kick();
 		/* stragglers that left the process group */
 		cgroup_kill(r->cgroup, SIGKILL);
 		replica_remove(r);
