@@ -90,7 +90,7 @@ jcheck() {
 import json, sys
 with open(sys.argv[1]) as f:
     d = json.load(f)
-ok = eval(sys.argv[2], {"d": d, "any": any, "all": all, "len": len, "set": set, "sorted": sorted})
+ok = eval("(" + sys.argv[2] + ")", {"d": d, "any": any, "all": all, "len": len, "set": set, "sorted": sorted})
 if not ok:
     print("jcheck failed: " + sys.argv[2], file=sys.stderr)
     print(json.dumps(d, indent=1), file=sys.stderr)
@@ -165,7 +165,7 @@ listed = {r["pid"]: r["id"] for r in st.get("replicas", [])
 def stat(p):
     s = open("/proc/%d/stat" % p).read()
     f = s[s.rindex(")") + 2:].split()
-    return f[0], int(f[4])          # state, session
+    return f[0], int(f[3])          # state, session (fields 3 and 6)
 
 ours = set()                        # sessions of this test's own processes
 for line in open(pidsfile):
