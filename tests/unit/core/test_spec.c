@@ -345,6 +345,82 @@ static void test_small_cases(void **state)
 	}
 }
 
+/* the shape is bounded: huge mappings and lists are refused, not ground through */
+static void test_limits(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	struct spec *spec = NULL;
+	struct diags d = { 0 };
+	(void)state;
+
+	f = open_memstream(&buf, &len);
+	fputs("environments: { p: {} }\nservices:\n  a:\n    run: x\n    env:\n", f);
+	for (int i = 0; i < 600; i++)
+		fprintf(f, "      K%d: v\n", i);
+	fclose(f);
+	assert_int_equal(spec_load_buf("t.yaml", buf, len, &spec, &d), -1);
+	assert_string_equal(d.items[0].message, "too many entries (at most 512)");
+	assert_int_equal(d.items[0].line, 6);
+	diags_release(&d);
+	free(buf);
+
+	f = open_memstream(&buf, &len);
+	fputs("services: { a: { run: x } }\nenvironments:\n", f);
+	for (int i = 0; i < 65; i++)
+		fprintf(f, "  e%d: {}\n", i);
+	fclose(f);
+	assert_int_equal(spec_load_buf("t.yaml", buf, len, &spec, &d), -1);
+	assert_string_equal(d.items[0].message, "too many environments (at most 64)");
+	diags_release(&d);
+	free(buf);
+
+	buf = xcalloc(1, (2 << 20) + 1);
+	memset(buf, ' ', 2 << 20);
+	assert_int_equal(spec_load_buf("t.yaml", buf, 2 << 20, &spec, &d), -1);
+	assert_non_null(strstr(d.items[0].message, "file too large"));
+	diags_release(&d);
+	free(buf);
+}
+
+/* single-quoted scalars are unescaped and folded by spec.c (libfyaml 0.7.12 gets '''' wrong) */
+static void test_single_quoted(void **state)
+{
+	static const struct {
+		const char *yaml_value;
+		const char *want;
+	} cases[] = {
+		{ "'it''s'", "it's" },
+		{ "'a''''b'", "a''b" },
+		{ "'''''a'", "''a" },
+		{ "''''''''''''", "'''''" },
+		{ "'a'''''''''''", "a'''''" },
+		{ "''", "" },
+		{ "'multi\n        line  \n\n        end  '", "multi line\nend  " },
+		{ "'a\n\n\n        b'", "a\n\nb" },
+		{ "'x\n        '", "x " },
+	};
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *yaml = xasprintf("environments: { p: {} }\nservices:\n  a:\n    run: x\n    env:\n      V: %s\n",
+				       cases[i].yaml_value);
+		struct spec *spec = NULL;
+		struct diags d = { 0 };
+		struct svc_config c;
+		if (spec_load_buf("t.yaml", yaml, strlen(yaml), &spec, &d) < 0) {
+			diags_print(&d, stderr);
+			fail_msg("case %zu does not load", i);
+		}
+		resolve(spec, "a", "p", &c);
+		if (strcmp(env_get(&c, "V"), cases[i].want))
+			fail_msg("case %zu: got [%s], want [%s]", i, env_get(&c, "V"), cases[i].want);
+		svc_config_release(&c);
+		spec_free(spec);
+		free(yaml);
+	}
+}
+
 static void test_missing_file(void **state)
 {
 	struct spec *spec = NULL;
@@ -585,6 +661,8 @@ int main(void)
 		cmocka_unit_test(test_bad_fixtures),
 		cmocka_unit_test(test_all_errors_at_once),
 		cmocka_unit_test(test_small_cases),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_single_quoted),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_starter_validates),
 		cmocka_unit_test(test_json_round_trip),
