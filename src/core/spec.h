@@ -4,8 +4,9 @@
  * The spec is parsed once into struct spec, which keeps the raw per-service
  * and per-environment settings. spec_resolve() then produces the fully
  * resolved configuration of one service in one environment (struct
- * svc_config): service keys, overlaid by environments.E (replicas, hosts),
- * overlaid by services.S.environments.E. A revision stores that resolved
+ * svc_config), lowest precedence first: the defaults, environments.E
+ * (replicas, hosts), services.S, services.S.environments.E (see
+ * docs/gantry.yaml.5.md for the merge rules). A revision stores that resolved
  * config as JSON (svc_config_to_json), so a rollback runs exactly the old
  * configuration, whatever the spec says today.
  *
@@ -89,7 +90,7 @@ struct spec_env {
 struct spec_service {
 	char *name;
 	int line, col;
-	/* private to spec.c: the parsed YAML node of the service and of its overrides */
+	/* private to spec.c: the service's node in spec.c's YAML tree (owned by spec->doc) */
 	void *node;
 };
 
@@ -101,7 +102,7 @@ struct spec {
 	size_t nenvs;
 	struct spec_service *services;
 	size_t nservices;
-	void *doc;       /* private: the libfyaml document */
+	void *doc;       /* private: spec.c's YAML tree (with line:column of every node) */
 };
 
 /*
