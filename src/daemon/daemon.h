@@ -53,6 +53,7 @@ struct replica {
 	uint64_t drain_gen;
 	int64_t kill_at;             /* SIGKILL after stop_grace */
 	long oom_base;
+	pid_t pgid;                  /* the replica's process group (its first pid) */
 	int consecutive_crashes;
 	bool restart_after_stop;     /* liveness failure: stop, then restart */
 	struct replica *next;

@@ -148,6 +148,17 @@ static void on_gone(struct replica *r, int64_t status, int sig)
 	r->row.pid = 0;
 	r->row.start_time = 0;
 	cancel_probes(r);
+	/* `sh -c CMD` may die first on SIGTERM while CMD still finishes its
+	 * work: a stop is over when the whole process group is gone
+	 * (replica_tick SIGKILLs it at stop_grace, then calls us again) */
+	if ((!strcmp(r->row.state, "stopping") || r->restart_after_stop) &&
+	    r->pgid > 1 && proc_session_alive(r->pgid)) {
+		log_debug("replica", "replica=%s leader exited, group still running", r->row.id);
+		return;
+	}
+	if (r->pgid > 1)
+		kill(-r->pgid, SIGKILL); /* anything left of a crashed replica */
+	r->pgid = 0;
 	if (!strcmp(r->row.state, "stopping") && !r->restart_after_stop) {
 		log_info("replica", "replica=%s stopped", r->row.id);
 		daemon_kick();
@@ -244,6 +255,7 @@ int replica_spawn(struct replica *r)
 		goto out;
 	}
 	r->proc.data = r; /* runtime_spawn initialises the handle */
+	r->pgid = r->row.pid;
 	r->proc_active = true;
 	r->started_ms = now_ms();
 	r->ready_fails = r->live_fails = 0;
@@ -340,15 +352,23 @@ void replica_tick(struct replica *r, int64_t now)
 		if (inflight == 0 || now >= r->drain_deadline || !r->row.pid) {
 			if (inflight != 0)
 				log_warn("replica", "replica=%s drain_timeout reached (inflight=%d)", r->row.id, inflight);
+			else
+				log_info("replica", "replica=%s drained in %lldms", r->row.id,
+					 (long long)(now - (r->drain_deadline - r->rc->cfg.drain_timeout_ms)));
 			replica_stop(r, NULL);
 		}
 		return;
 	}
 	if (!strcmp(r->row.state, "stopping") || r->restart_after_stop) {
-		if (r->row.pid && r->kill_at && now >= r->kill_at) {
+		bool group = r->pgid > 1 && proc_session_alive(r->pgid);
+		if ((r->row.pid || group) && r->kill_at && now >= r->kill_at) {
 			log_warn("replica", "replica=%s did not stop within stop_grace: SIGKILL", r->row.id);
-			proc_kill_tree(r->row.pid, r->cgroup, SIGKILL);
+			proc_kill_tree(r->pgid > 1 ? r->pgid : r->row.pid, r->cgroup, SIGKILL);
 			r->kill_at = 0;
+		}
+		if (!r->row.pid && !group) {
+			r->pgid = 0;
+			on_gone(r, -1, 0); /* the group is empty now: finish the stop */
 		}
 		return;
 	}
@@ -466,6 +486,7 @@ void replica_adopt_all(void)
 		se->replicas = r;
 		r->started_ms = now_ms();
 		r->oom_base = cgroup_oom_kills(r->cgroup);
+		r->pgid = alive ? r->row.pid : 0;
 		if (alive) {
 			log_info("adopt", "replica=%s pid=%d state=%s adopted", row->id, (int)row->pid, row->state);
 			if (!strcmp(r->row.state, "draining")) {

@@ -97,6 +97,30 @@ uint64_t proc_start_time(pid_t pid)
 	return ps.start_time;
 }
 
+bool proc_session_alive(pid_t sid)
+{
+	DIR *d;
+	struct dirent *de;
+	bool found = false;
+
+	if (sid <= 1)
+		return false;
+	d = opendir("/proc");
+	if (!d)
+		return kill(-sid, 0) == 0; /* no /proc: the process group is the best we have */
+	while (!found && (de = readdir(d))) {
+		struct pstat ps;
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		if (proc_stat((pid_t)pid, &ps) == 0 && ps.session == sid && ps.state != 'Z' && ps.state != 'X')
+			found = true;
+	}
+	closedir(d);
+	return found;
+}
+
 bool proc_alive(pid_t pid, uint64_t start_time)
 {
 	return pid > 0 && start_time != 0 && proc_start_time(pid) == start_time;

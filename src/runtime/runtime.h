@@ -24,6 +24,10 @@
 uint64_t proc_start_time(pid_t pid);
 /* true if pid is alive and still the same process (start time matches) */
 bool proc_alive(pid_t pid, uint64_t start_time);
+/* true if any process of session sid (a replica is its session's leader)
+ * is alive; zombies do not count (an orphan's zombie waits for whoever
+ * reaps for init, which can take a while) */
+bool proc_session_alive(pid_t sid);
 /* signal the process group of pid (replicas are group leaders) and, when
  * cgroup is not NULL, every process in that cgroup. pid is trusted: check
  * proc_alive(pid, start_time) first, pids are recycled. Refuses pid <= 1,
