@@ -71,26 +71,38 @@ static int connect_home(const char *home, const char **why)
 	return fd;
 }
 
+#define CLIENT_RETRIES 240 /* x 250 ms */
+
+static int client_call_retry(const struct cli_ctx *ctx, const char *saved, json_t **resp, int retries_left);
+
 int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp)
 {
-	char *home = cli_home(ctx), *text = json_dumps(req, JSON_COMPACT), *line, *buf = NULL;
+	char *text = json_dumps(req, JSON_COMPACT);
+	int ret;
+	json_decref(req);
+	ret = client_call_retry(ctx, text, resp, CLIENT_RETRIES);
+	free(text);
+	return ret;
+}
+
+/* saved: the request text (borrowed) */
+static int client_call_retry(const struct cli_ctx *ctx, const char *saved, json_t **resp, int retries_left)
+{
+	char *home = cli_home(ctx), *line, *buf = NULL;
 	const char *why;
 	size_t len = 0, off = 0;
 	int fd = connect_home(home, &why), ret = EXIT_FAILED;
 	json_error_t jerr;
 	json_t *r = NULL;
 
-	json_decref(req);
 	*resp = NULL;
 	if (fd < 0) {
 		fprintf(stderr, "error: gantry serve is %s for %s (start it with 'gantry serve', "
 			"or point --home/GANTRY_HOME at its state directory)\n", why ? why : "not reachable", home);
-		free(text);
 		free(home);
 		return EXIT_FAILED;
 	}
-	line = xasprintf("%s\n", text);
-	free(text);
+	line = xasprintf("%s\n", saved);
 	len = strlen(line);
 	while (off < len) {
 		ssize_t w = write(fd, line + off, len - off);
@@ -129,6 +141,19 @@ int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp)
 	if (!r || !json_is_object(r)) {
 		fprintf(stderr, "error: gantry serve sent a malformed reply\n");
 		goto out;
+	}
+	if (!json_is_true(json_object_get(r, "ok")) && json_is_true(json_object_get(r, "retry")) &&
+	    retries_left > 0) {
+		/* the daemon is restoring its desired state after a start: wait */
+		if (retries_left == CLIENT_RETRIES)
+			fprintf(stderr, "%s: waiting...\n", json_string_value(json_object_get(r, "error")));
+		json_decref(r);
+		free(buf);
+		free(line);
+		free(home);
+		close(fd);
+		usleep(250000);
+		return client_call_retry(ctx, saved, resp, retries_left - 1);
 	}
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		json_t *code = json_object_get(r, "code");

@@ -87,7 +87,7 @@ static json_t *svcenv_status(struct svcenv *se)
 			json_object_set_new(jr, "last_exit", json_string(r->row.last_exit));
 		json_array_append_new(replicas, jr);
 		if (!strcmp(r->row.state, "backoff") && r->row.restarts > 5)
-			crashloop = true;
+			crashloop = true; /* this replica alone restarted more than 5 times */
 		if (replica_is_ready(r)) {
 			int k;
 			total_ready++;
@@ -104,6 +104,7 @@ static json_t *svcenv_status(struct svcenv *se)
 	for (int k = 0; k < nrevs; k++)
 		json_array_append_new(traffic, json_pack("{s:i, s:i}", "revision", revs[k], "weight",
 							 (ready_by_rev[k] * 100 + total_ready / 2) / total_ready));
+	crashloop |= daemon_crashlooping(se, now_ms());
 	if (se->rollout.id && !strcmp(se->rollout.phase, "progressing"))
 		phase = "progressing";
 	else if (se->row.target_revision && (target_ready < desired || crashloop) && strcmp(phase, "failed"))
@@ -490,8 +491,15 @@ static json_t *dispatch(json_t *req)
 	op = json_string_value(json_object_get(req, "op"));
 	if (!op)
 		return err_reply(2, "/op: missing or not a string");
-	if (gd->shutting_down && strcmp(op, "ping") && strcmp(op, "status"))
+	if (gd->shutting_down && strcmp(op, "ping") && strcmp(op, "status") && strcmp(op, "history") &&
+	    strcmp(op, "events"))
 		return err_reply(1, "gantry serve is shutting down");
+	if (gd->restoring && (!strcmp(op, "deploy") || !strcmp(op, "rollback") || !strcmp(op, "restart") ||
+			      !strcmp(op, "scale"))) {
+		json_t *r = err_reply(1, "gantry serve is starting: restoring the desired state first");
+		json_object_set_new(r, "retry", json_true());
+		return r;
+	}
 	if (!strcmp(op, "ping"))
 		return json_pack("{s:b, s:i, s:s, s:s}", "ok", 1, "pid", (int)getpid(), "version", GANTRY_VERSION,
 				 "proxy", gd->listen);

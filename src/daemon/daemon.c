@@ -126,7 +126,7 @@ static void set_revision_status(struct svcenv *se, int number, const char *statu
 }
 
 /* the target revision crash-loops: more than 5 restarts in 5 minutes */
-static bool crashlooping(struct svcenv *se, int64_t now)
+bool daemon_crashlooping(const struct svcenv *se, int64_t now)
 {
 	int n = 0;
 	for (int i = 0; i < se->ncrash && i < (int)ARRAY_SIZE(se->crash_times); i++)
@@ -306,7 +306,7 @@ void daemon_reconcile(struct svcenv *se)
 		}
 	}
 	if (rollout_active(se)) {
-		if (crashlooping(se, now)) {
+		if (daemon_crashlooping(se, now)) {
 			char why[256];
 			snprintf(why, sizeof(why), "crash-looping: more than %d restarts in 5m", CRASHLOOP_RESTARTS);
 			rollout_fail(se, why);
@@ -357,6 +357,7 @@ void daemon_reconcile(struct svcenv *se)
 		if (best)
 			replica_drain(best, "scaled down");
 	}
+	se->converged = p.done;
 	if (p.done) {
 		bool anything_leaving = false;
 		for (struct replica *r = se->replicas; r; r = r->next)
@@ -386,6 +387,17 @@ static void on_tick(uv_timer_t *t)
 		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
 			for (struct replica *r = se->replicas; r; r = r->next)
 				logfile_rotate(r->log_path, 10 * 1024 * 1024, 3);
+	}
+	if (gd->restoring) {
+		bool all = true;
+		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+			all &= !se->row.target_revision || se->converged || daemon_crashlooping(se, now);
+		if ((all && proxyctl_caught_up()) || now - gd->started_ms > 60000) {
+			gd->restoring = false;
+			log_info("serve", "desired state %s in %lldms: accepting changes",
+				 all ? "restored" : "not fully restored (gave up waiting)",
+				 (long long)(now - gd->started_ms));
+		}
 	}
 	if (now - gd->last_sweep_ms > 5 * 60 * 1000) {
 		gd->last_sweep_ms = now;
@@ -561,6 +573,8 @@ int daemon_run(const struct daemon_opts *opts)
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_init(d.loop, &d.sigint);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
+	d.started_ms = now_ms();
+	d.restoring = true;
 	uv_timer_init(d.loop, &d.kick);
 	uv_timer_init(d.loop, &d.tick);
 	uv_timer_start(&d.tick, on_tick, 0, 100);

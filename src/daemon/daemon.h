@@ -66,6 +66,7 @@ struct svcenv {
 	struct replica *replicas;
 	int64_t crash_times[16];     /* restart timestamps of the target revision (ring) */
 	int ncrash;
+	bool converged;              /* last reconcile found nothing to do */
 	struct svcenv *next;
 };
 
@@ -79,6 +80,8 @@ struct daemon {
 	uv_signal_t sigterm, sigint, sigchld_dummy;
 	uv_pipe_t api;
 	bool shutting_down;
+	bool restoring;               /* start-up: bringing back the desired state, refusing changes */
+	int64_t started_ms;
 	int64_t shutdown_started;
 	/* proxy */
 	pid_t proxy_pid;
@@ -111,6 +114,8 @@ int daemon_save_svcenv(struct svcenv *se);
 int daemon_save_rollout(struct svcenv *se);
 void daemon_reconcile(struct svcenv *se);
 void daemon_kick(void);
+/* more than 5 restarts of the target revision within 5 minutes */
+bool daemon_crashlooping(const struct svcenv *se, int64_t now);
 /* replicas the target should have: scale override, else its config */
 int daemon_desired(const struct svcenv *se, const struct revcfg *rc);
 
