@@ -17,6 +17,9 @@
 
 struct daemon *gd;
 
+/* replica and proxy logs: copy-truncate past 10 MiB, keep 3 old files */
+#define LOG_ROTATE_BYTES (10 * 1024 * 1024)
+#define LOG_ROTATE_KEEP 3
 #define CRASHLOOP_RESTARTS 5          /* more than this many ... */
 #define CRASHLOOP_WINDOW_MS (5 * 60 * 1000) /* ... within this window */
 
@@ -384,9 +387,12 @@ static void on_tick(uv_timer_t *t)
 	}
 	if (now - gd->last_rotate_ms > 5000) {
 		gd->last_rotate_ms = now;
+		char *proxy_log = xasprintf("%s/logs/proxy.log", gd->home);
 		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
 			for (struct replica *r = se->replicas; r; r = r->next)
-				logfile_rotate(r->log_path, 10 * 1024 * 1024, 3);
+				logfile_rotate(r->log_path, LOG_ROTATE_BYTES, LOG_ROTATE_KEEP);
+		logfile_rotate(proxy_log, LOG_ROTATE_BYTES, LOG_ROTATE_KEEP);
+		free(proxy_log);
 	}
 	if (gd->restoring) {
 		bool all = true;
