@@ -1707,7 +1707,8 @@ json_t *svc_config_to_json(const struct svc_config *c)
 
 	for (size_t i = 0; i < c->nenv; i++)
 		json_object_set_new(env, c->env[i].key, json_string(c->env[i].value));
-	return json_pack("{s:i, s:s, s:s, s:s, s:s?, s:s, s:i, s:o, s:o, s:o, s:o,"
+	/* s? for every string: a NULL gives null (which from_json rejects, naming the key), never a NULL return */
+	return json_pack("{s:i, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:o, s:o, s:o, s:o,"
 			 " s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:{s:s, s:o, s:o}, s:o, s:i}",
 			 "format", 1, "service", c->service, "environment", c->environment, "run", c->run,
 			 "build", c->build, "artifact", c->artifact ? c->artifact : ".", "replicas", c->replicas,

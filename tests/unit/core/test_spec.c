@@ -610,6 +610,19 @@ static void test_json_bad(void **state)
 	}
 }
 
+/* a config missing required strings still serializes; reading it back names what is missing */
+static void test_json_of_empty_config(void **state)
+{
+	struct svc_config c = { 0 }, back;
+	struct gerr err = { { 0 } };
+	json_t *j = svc_config_to_json(&c);
+	(void)state;
+	assert_non_null(j);
+	assert_int_equal(svc_config_from_json(j, &back, &err), -1);
+	assert_non_null(strstr(err.msg, "'service'"));
+	json_decref(j);
+}
+
 /* old revisions lack newer keys: they load with defaults */
 static void test_json_missing_keys_default(void **state)
 {
@@ -669,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_set_env),
 		cmocka_unit_test(test_json_bad),
 		cmocka_unit_test(test_json_missing_keys_default),
+		cmocka_unit_test(test_json_of_empty_config),
 		cmocka_unit_test(test_docs_list_every_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
