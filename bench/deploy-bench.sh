@@ -18,12 +18,15 @@ RUNS=${2:-3}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gantry-bench.XXXXXX")
 export GANTRY_HOME=$WORK/home
 SERVE_PID=
+LOAD=
 cleanup() {
+	[ -n "$LOAD" ] && kill "$LOAD" 2>/dev/null
 	[ -n "$SERVE_PID" ] && kill -TERM "$SERVE_PID" 2>/dev/null && sleep 2
 	pkill -9 -f "GANTRY_HOME=$GANTRY_HOME" 2>/dev/null
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM PIPE
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 ms() { date +%s%3N; }
 
@@ -81,7 +84,7 @@ rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVE_PID/status")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
 pp=$(pgrep -f "gantry proxy --listen 127.0.0.1:$P" | head -1)
 prss=$(awk '/VmRSS/ {print $2}' "/proc/$pp/status" 2>/dev/null)
-touch "$WORK/stop"; wait "$LOAD"
+touch "$WORK/stop"; wait "$LOAD"; LOAD=
 echo "clients during all of the above (4 keep-alive connections, 2000 req/s):"
 sed 's/^/  /' "$WORK/load.json"
 echo "controller RSS: ${rss} kB (peak ${hwm} kB); proxy RSS: ${prss:-?} kB"
