@@ -1,0 +1,67 @@
+#!/bin/sh
+test_description='a release that never becomes ready is rolled back at the progress deadline'
+. "$(dirname "$0")/lib/test-lib.sh"
+. "$ROOT/tests/e2e/lib/daemon-lib.sh"
+
+require_cmd python3 curl setsid
+require_gantry
+
+test_expect_success 'setup: v1 good, progress_deadline 3s' '
+	write_spec <<-EOF &&
+	project: t
+	environments:
+	  staging: { replicas: 2 }
+	services:
+	  hello:
+	    run: ./hello
+	    probes:
+	      readiness: { http: /ready, period: 100ms }
+	    stop_grace: 2s
+	    drain_timeout: 1s
+	    progress_deadline: 3s
+	EOF
+	start_serve &&
+	"$GANTRY" deploy hello --env staging --version v1 --wait &&
+	start_load load
+'
+
+test_expect_success 'v2 never ready: deploy --wait exits 1 within 10 s' '
+	start=$(date +%s) &&
+	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v2 \
+		--set env.READY_DELAY_MS=600000 --wait --timeout 20s >out 2>err &&
+	end=$(date +%s) &&
+	cat out err &&
+	echo "took $((end - start)) s" &&
+	test $((end - start)) -le 10
+'
+
+test_expect_success 'rolled back: stable revision 1 serves all the traffic' '
+	st_check "d[\"phase\"] == \"rolled_back\" and d[\"stable_revision\"] == 1" &&
+	st_check "d[\"traffic\"] == [{\"revision\": 1, \"weight\": 100}]" &&
+	pget / | grep v1
+'
+
+test_expect_success 'history: revision 2 failed at the progress deadline' '
+	ghist >hist.json &&
+	jcheck hist.json "d[0][\"revision\"] == 2 and d[0][\"status\"] == \"failed\"" &&
+	jcheck hist.json "\"progress deadline\" in d[0][\"reason\"] or \"progress_deadline\" in d[0][\"reason\"]"
+'
+
+test_expect_success 'no v2 replica is left running' '
+	wait_for 10 "st_check \"len(d[\\\"replicas\\\"]) == 2 and all(r[\\\"revision\\\"] == 1 for r in d[\\\"replicas\\\"])\"" &&
+	check_processes &&
+	test -z "$(tagged_pids | while read -r p; do
+		tr "\0" "\n" <"/proc/$p/environ" | grep -x "GANTRY_REVISION=2"; done)"
+'
+
+test_expect_success 'the clients saw zero failures and only v1' '
+	stop_load load &&
+	load_clean load &&
+	jcheck load.json "list(d[\"versions\"]) == [\"v1\"]"
+'
+
+test_expect_success 'SIGTERM stops the daemon' '
+	stop_serve
+'
+
+test_done
