@@ -29,6 +29,7 @@
 #define POOL_MAX 256                    /* idle upstream connections per backend */
 #define UP_IDLE_MS 30000
 #define MAX_RETRIES 2
+#define LINGER_MS 2000                  /* read and drop what a client still sends */
 
 struct proxy;
 
@@ -41,11 +42,18 @@ struct out {
 	void (*done)(struct out *o, int status);
 };
 
-enum cstate { C_IDLE, C_HEAD, C_BODY, C_FLUSH, C_CLOSING };
+/*
+ * C_IDLE between requests, C_HEAD reading a head, C_BODY from a complete
+ * head until the response is queued, C_FLUSH writing the last response,
+ * C_LINGER after our FIN while the client may still be sending a request
+ * we did not read (closing at once would turn our answer into a reset).
+ */
+enum cstate { C_IDLE, C_HEAD, C_BODY, C_FLUSH, C_LINGER, C_CLOSING };
 
 struct client {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
+	uv_shutdown_t shut;
 	struct proxy *px;
 	struct client *next, *prev;
 	int handles;
@@ -54,7 +62,7 @@ struct client {
 	size_t rlen, rpos;
 	struct http_msg msg;
 	struct out out;
-	bool reading, in_process, keep_alive, close_after, http10;
+	bool reading, in_process, keep_alive, close_after, http10, linger;
 	char ip[INET6_ADDRSTRLEN];
 
 	/* the exchange in progress (valid while in_req) */
@@ -721,6 +729,9 @@ static void client_update_read(struct client *c)
 	case C_HEAD:
 		want = c->rlen < RBUF_CAP;
 		break;
+	case C_LINGER:
+		want = true;
+		break;
 	case C_BODY:
 		want = c->in_req && !c->req_done && c->up &&
 		       out_pending(&c->up->out) <= WATERMARK && c->rlen < RBUF_CAP;
@@ -755,8 +766,10 @@ static void local_reply(struct client *c, int status, const char *why)
 		if (http_msg_feed(&c->msg, c->rbuf + c->rpos, 0, &used) & HTTP_EV_DONE)
 			c->req_done = true;
 	}
-	if (!c->in_req || !c->req_done)
+	if (!c->in_req || !c->req_done) {
 		c->close_after = true; /* the rest of the request is not read */
+		c->linger = true;
+	}
 	if (!c->keep_alive || c->px->stopping)
 		c->close_after = true;
 	hbuf_printf(b, "HTTP/1.1 %d %s\r\nServer: gantry\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -773,12 +786,37 @@ static void local_reply(struct client *c, int status, const char *why)
 	exchange_maybe_finish(c);
 }
 
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+}
+
+/* The last response is out: close, or send FIN and drain for a while. */
+static void client_done_writing(struct client *c)
+{
+	if (!c->linger && c->rpos == c->rlen) {
+		client_close(c);
+		return;
+	}
+	c->state = C_LINGER;
+	c->rlen = c->rpos = 0;
+	if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, shutdown_cb) < 0) {
+		client_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, client_timer_cb, LINGER_MS, 0);
+	client_update_read(c);
+}
+
 static void begin_flush_close(struct client *c)
 {
 	c->state = C_FLUSH;
 	client_update_read(c);
-	if (out_flush(&c->out) < 0 || !out_pending(&c->out)) {
+	if (out_flush(&c->out) < 0) {
 		client_close(c);
+		return;
+	}
+	if (!out_pending(&c->out)) {
+		client_done_writing(c);
 		return;
 	}
 	uv_timer_start(&c->timer, client_timer_cb, c->px->cfg.idle_timeout_ms, 0);
@@ -789,8 +827,10 @@ static void exchange_maybe_finish(struct client *c)
 {
 	if (!c->resp_done)
 		return;
-	if (!c->req_done)
+	if (!c->req_done) {
 		c->close_after = true;
+		c->linger = true;
+	}
 	req_end(c);
 	if (c->close_after || !c->keep_alive || c->px->stopping) {
 		begin_flush_close(c);
@@ -1042,6 +1082,12 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct client *c = s->data;
 	if (nread == 0)
 		return;
+	if (c->state == C_LINGER) {
+		if (nread < 0)
+			client_close(c);
+		c->rlen = 0; /* dropped */
+		return;
+	}
 	if (nread < 0) {
 		/* EOF or reset: nothing can be answered any more */
 		client_close(c);
@@ -1061,7 +1107,7 @@ static void client_out_done(struct out *o, int status)
 		return;
 	}
 	if (c->state == C_FLUSH && !out_pending(o)) {
-		client_close(c);
+		client_done_writing(c);
 		return;
 	}
 	if (c->up)
