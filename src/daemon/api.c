@@ -6,15 +6,19 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "daemon/api.h"
 #include "runtime/runtime.h"
 #include "util/log.h"
 #include <jansson.h>
+#include <pwd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #define API_MAX_REQUEST (4 * 1024 * 1024)
 
 struct api_conn {
 	uv_pipe_t pipe;
+	struct api_caller caller;
 	char *buf;
 	size_t len;
 	bool done;
@@ -25,8 +29,7 @@ struct api_write {
 	char *data;
 };
 
-static json_t *err_reply(int code, const char *fmt, ...) PRINTF_LIKE(2, 3);
-static json_t *err_reply(int code, const char *fmt, ...)
+json_t *api_error(int code, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -36,30 +39,30 @@ static json_t *err_reply(int code, const char *fmt, ...)
 	return json_pack("{s:b, s:s, s:i}", "ok", 0, "error", msg, "code", code);
 }
 
-static const char *req_str(json_t *req, const char *key, bool required, json_t **err)
+const char *api_str(json_t *req, const char *key, bool required, json_t **err)
 {
 	json_t *v = json_object_get(req, key);
 	if (!v) {
 		if (required && !*err)
-			*err = err_reply(2, "/%s: missing", key);
+			*err = api_error(2, "/%s: missing", key);
 		return NULL;
 	}
 	if (!json_is_string(v)) {
 		if (!*err)
-			*err = err_reply(2, "/%s: must be a string", key);
+			*err = api_error(2, "/%s: must be a string", key);
 		return NULL;
 	}
 	return json_string_value(v);
 }
 
-static int req_int(json_t *req, const char *key, int def, json_t **err)
+int api_int(json_t *req, const char *key, int def, json_t **err)
 {
 	json_t *v = json_object_get(req, key);
 	if (!v || json_is_null(v))
 		return def;
 	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000) {
 		if (!*err)
-			*err = err_reply(2, "/%s: must be a non-negative integer", key);
+			*err = api_error(2, "/%s: must be a non-negative integer", key);
 		return def;
 	}
 	return (int)json_integer_value(v);
@@ -137,11 +140,11 @@ static json_t *svcenv_status(struct svcenv *se)
 	return o;
 }
 
-static json_t *op_status(json_t *req)
+static json_t *op_status(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL, *list = json_array();
-	const char *svc = req_str(req, "service", false, &err);
-	const char *env = req_str(req, "environment", false, &err);
+	const char *svc = api_str(req, "service", false, &err);
+	const char *env = api_str(req, "environment", false, &err);
 	if (err) {
 		json_decref(list);
 		return err;
@@ -210,15 +213,15 @@ static json_t *create_and_roll(struct svcenv *se, struct revision_row *rev, cons
 	json_t *reply;
 
 	if (store_begin(gd->store, &err) < 0)
-		return err_reply(1, "%s", err.msg);
+		return api_error(1, "%s", err.msg);
 	if (store_revision_create(gd->store, rev, &err) < 0) {
 		store_rollback(gd->store);
-		return err_reply(1, "%s", err.msg);
+		return api_error(1, "%s", err.msg);
 	}
 	rc = daemon_revcfg(se, rev->number, &err);
 	if (!rc) {
 		store_rollback(gd->store);
-		return err_reply(2, "%s", err.msg);
+		return api_error(2, "%s", err.msg);
 	}
 	start_rollout(se, rc, why);
 	store_event_add(gd->store, se->row.service, se->row.environment, rev->number, "rollout_started", &err,
@@ -226,7 +229,7 @@ static json_t *create_and_roll(struct svcenv *se, struct revision_row *rev, cons
 			rev->deployed_by, why);
 	if (store_commit(gd->store, &err) < 0) {
 		store_rollback(gd->store);
-		return err_reply(1, "%s", err.msg);
+		return api_error(1, "%s", err.msg);
 	}
 	log_info("api", "service=%s environment=%s revision=%d rollout=%lld started (%s)", se->row.service,
 		 se->row.environment, rev->number, (long long)se->rollout.id, why);
@@ -236,15 +239,15 @@ static json_t *create_and_roll(struct svcenv *se, struct revision_row *rev, cons
 	return reply;
 }
 
-static json_t *op_deploy(json_t *req)
+static json_t *op_deploy(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL, *cfgj = json_object_get(req, "config");
-	const char *svc = req_str(req, "service", true, &err);
-	const char *env = req_str(req, "environment", true, &err);
-	const char *version = req_str(req, "version", true, &err);
-	const char *digest = req_str(req, "digest", true, &err);
-	const char *by = req_str(req, "deployed_by", false, &err);
-	const char *reason = req_str(req, "reason", false, &err);
+	const char *svc = api_str(req, "service", true, &err);
+	const char *env = api_str(req, "environment", true, &err);
+	const char *version = api_str(req, "version", true, &err);
+	const char *digest = api_str(req, "digest", true, &err);
+	const char *by = api_actor(caller);
+	const char *reason = api_str(req, "reason", false, &err);
 	struct revision_row rev = { 0 };
 	struct svc_config check = { 0 };
 	struct gerr gerr;
@@ -256,15 +259,15 @@ static json_t *op_deploy(json_t *req)
 	if (err)
 		return err;
 	if (!json_is_object(cfgj))
-		return err_reply(2, "/config: must be an object");
+		return api_error(2, "/config: must be an object");
 	if (svc_config_from_json(cfgj, &check, &gerr) < 0)
-		return err_reply(2, "/config: %s", gerr.msg);
+		return api_error(2, "/config: %s", gerr.msg);
 	svc_config_release(&check);
 	if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) < 16 || strlen(digest) >= sizeof(rev.digest))
-		return err_reply(2, "/digest: must be a hex digest");
+		return api_error(2, "/digest: must be a hex digest");
 	dir = xasprintf("%s/artifacts/%s", gd->home, digest);
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		reply = err_reply(2, "/digest: no artifact snapshot %s in the state directory", digest);
+		reply = api_error(2, "/digest: no artifact snapshot %s in the state directory", digest);
 		free(dir);
 		return reply;
 	}
@@ -324,12 +327,12 @@ static json_t *copy_revision(struct svcenv *se, int source, const char *kind, co
 	int found = store_revision_get(gd->store, se->row.service, se->row.environment, source, &old, &gerr);
 	json_t *reply;
 	if (found < 0)
-		return err_reply(1, "%s", gerr.msg);
+		return api_error(1, "%s", gerr.msg);
 	if (!found)
-		return err_reply(2, "revision %d of %s@%s does not exist", source, se->row.service, se->row.environment);
+		return api_error(2, "revision %d of %s@%s does not exist", source, se->row.service, se->row.environment);
 	if (old.artifact_pruned && !artifact_present(old.digest)) {
 		revision_row_release(&old);
-		return err_reply(2, "revision %d's artifact was pruned (keep_revisions)", source);
+		return api_error(2, "revision %d's artifact was pruned (keep_revisions)", source);
 	}
 	rev = old;
 	rev.id = 0;
@@ -344,13 +347,13 @@ static json_t *copy_revision(struct svcenv *se, int source, const char *kind, co
 	return reply;
 }
 
-static json_t *op_rollback(json_t *req)
+static json_t *op_rollback(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL;
-	const char *svc = req_str(req, "service", true, &err);
-	const char *env = req_str(req, "environment", true, &err);
-	const char *by = req_str(req, "deployed_by", false, &err);
-	int to = req_int(req, "to_revision", 0, &err);
+	const char *svc = api_str(req, "service", true, &err);
+	const char *env = api_str(req, "environment", true, &err);
+	const char *by = api_actor(caller);
+	int to = api_int(req, "to_revision", 0, &err);
 	struct svcenv *se;
 	struct gerr gerr;
 	char why[128];
@@ -361,7 +364,7 @@ static json_t *op_rollback(json_t *req)
 		return err;
 	se = daemon_svcenv(svc, env, false);
 	if (!se || !se->row.target_revision)
-		return err_reply(2, "%s@%s has never been deployed", svc, env);
+		return api_error(2, "%s@%s has never been deployed", svc, env);
 	active = se->rollout.id && !strcmp(se->rollout.phase, "progressing");
 	current = se->row.target_revision;
 	if (!to) {
@@ -369,50 +372,50 @@ static json_t *op_rollback(json_t *req)
 		to = active && se->rollout.from_revision ? se->rollout.from_revision
 			: previous_served(se, se->row.stable_revision ? se->row.stable_revision : current, &gerr);
 		if (to < 0)
-			return err_reply(1, "%s", gerr.msg);
+			return api_error(1, "%s", gerr.msg);
 		if (!to)
-			return err_reply(2, "%s@%s has no earlier revision to roll back to", svc, env);
+			return api_error(2, "%s@%s has no earlier revision to roll back to", svc, env);
 	}
 	if (to == current && !active)
-		return err_reply(2, "revision %d is already the one serving", to);
+		return api_error(2, "revision %d is already the one serving", to);
 	snprintf(why, sizeof(why), "rollback to revision %d", to);
 	if (store_revision_set_status(gd->store, svc, env, current, "rolled_back", why, &gerr) < 0)
-		return err_reply(1, "%s", gerr.msg);
+		return api_error(1, "%s", gerr.msg);
 	return copy_revision(se, to, "rollback", by, why);
 }
 
-static json_t *op_restart(json_t *req)
+static json_t *op_restart(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL;
-	const char *svc = req_str(req, "service", true, &err);
-	const char *env = req_str(req, "environment", true, &err);
-	const char *by = req_str(req, "deployed_by", false, &err);
+	const char *svc = api_str(req, "service", true, &err);
+	const char *env = api_str(req, "environment", true, &err);
+	const char *by = api_actor(caller);
 	struct svcenv *se;
 	char why[128];
 	if (err)
 		return err;
 	se = daemon_svcenv(svc, env, false);
 	if (!se || !se->row.target_revision)
-		return err_reply(2, "%s@%s has never been deployed", svc, env);
+		return api_error(2, "%s@%s has never been deployed", svc, env);
 	snprintf(why, sizeof(why), "rolling restart of revision %d", se->row.target_revision);
 	return copy_revision(se, se->row.target_revision, "restart", by, why);
 }
 
-static json_t *op_scale(json_t *req)
+static json_t *op_scale(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL;
-	const char *svc = req_str(req, "service", true, &err);
-	const char *env = req_str(req, "environment", true, &err);
-	const char *by = req_str(req, "deployed_by", false, &err);
-	int n = req_int(req, "replicas", -1, &err);
+	const char *svc = api_str(req, "service", true, &err);
+	const char *env = api_str(req, "environment", true, &err);
+	const char *by = api_actor(caller);
+	int n = api_int(req, "replicas", -1, &err);
 	struct svcenv *se;
 	if (err)
 		return err;
 	if (n < 0 || n > 1000)
-		return err_reply(2, "/replicas: must be 0..1000");
+		return api_error(2, "/replicas: must be 0..1000");
 	se = daemon_svcenv(svc, env, false);
 	if (!se || !se->row.target_revision)
-		return err_reply(2, "%s@%s has never been deployed", svc, env);
+		return api_error(2, "%s@%s has never been deployed", svc, env);
 	se->row.replicas = n ? n : -1; /* -1: scaled to zero on purpose, 0: the config's count */
 	daemon_save_svcenv(se);
 	daemon_event(se, se->row.target_revision, "scaled", "scaled to %d replicas by %s", n, by ? by : "unknown");
@@ -420,18 +423,18 @@ static json_t *op_scale(json_t *req)
 	return json_pack("{s:b, s:i}", "ok", 1, "replicas", n);
 }
 
-static json_t *op_history(json_t *req)
+static json_t *op_history(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL, *list;
-	const char *svc = req_str(req, "service", true, &err);
-	const char *env = req_str(req, "environment", true, &err);
+	const char *svc = api_str(req, "service", true, &err);
+	const char *env = api_str(req, "environment", true, &err);
 	struct revision_row *revs;
 	size_t n;
 	struct gerr gerr;
 	if (err)
 		return err;
 	if (store_revision_list(gd->store, svc, env, &revs, &n, &gerr) < 0)
-		return err_reply(1, "%s", gerr.msg);
+		return api_error(1, "%s", gerr.msg);
 	list = json_array();
 	for (size_t i = 0; i < n; i++) {
 		char ts[32];
@@ -450,22 +453,22 @@ static json_t *op_history(json_t *req)
 	return json_pack("{s:b, s:o}", "ok", 1, "history", list);
 }
 
-static json_t *op_events(json_t *req)
+static json_t *op_events(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL, *list;
-	const char *svc = req_str(req, "service", false, &err);
-	const char *env = req_str(req, "environment", false, &err);
+	const char *svc = api_str(req, "service", false, &err);
+	const char *env = api_str(req, "environment", false, &err);
 	json_t *after = json_object_get(req, "after");
-	int limit = req_int(req, "limit", 50, &err);
+	int limit = api_int(req, "limit", 50, &err);
 	struct event_row *ev;
 	size_t n;
 	struct gerr gerr;
 	if (err)
 		return err;
 	if (after && !json_is_integer(after))
-		return err_reply(2, "/after: must be an integer");
+		return api_error(2, "/after: must be an integer");
 	if (store_event_list(gd->store, svc, env, after ? json_integer_value(after) : -1, limit, &ev, &n, &gerr) < 0)
-		return err_reply(1, "%s", gerr.msg);
+		return api_error(1, "%s", gerr.msg);
 	list = json_array();
 	for (size_t i = 0; i < n; i++) {
 		char ts[40];
@@ -483,41 +486,58 @@ static json_t *op_events(json_t *req)
 	return json_pack("{s:b, s:o}", "ok", 1, "events", list);
 }
 
-static json_t *dispatch(json_t *req)
+static json_t *op_ping(json_t *req, const struct api_caller *caller)
 {
-	const char *op;
+	(void)req;
+	return json_pack("{s:b, s:i, s:s, s:s, s:s}", "ok", 1, "pid", (int)getpid(), "version", GANTRY_VERSION,
+			 "proxy", gd->listen, "caller", caller->user);
+}
+
+static const struct api_op api_ops[] = {
+	{ "ping", op_ping, false },
+	{ "status", op_status, false },
+	{ "history", op_history, false },
+	{ "events", op_events, false },
+	{ "deploy", op_deploy, true },
+	{ "rollback", op_rollback, true },
+	{ "restart", op_restart, true },
+	{ "scale", op_scale, true },
+	{ NULL, NULL, false },
+};
+
+const char *api_actor(const struct api_caller *caller)
+{
+	return caller->claimed[0] ? caller->claimed : caller->user;
+}
+
+static json_t *dispatch(json_t *req, struct api_caller *caller)
+{
+	const struct api_op *o = NULL;
+	const char *op, *claimed;
 	if (!json_is_object(req))
-		return err_reply(2, "request must be a JSON object");
+		return api_error(2, "request must be a JSON object");
 	op = json_string_value(json_object_get(req, "op"));
 	if (!op)
-		return err_reply(2, "/op: missing or not a string");
-	if (gd->shutting_down && strcmp(op, "ping") && strcmp(op, "status") && strcmp(op, "history") &&
-	    strcmp(op, "events"))
-		return err_reply(1, "gantry serve is shutting down");
-	if (gd->restoring && (!strcmp(op, "deploy") || !strcmp(op, "rollback") || !strcmp(op, "restart") ||
-			      !strcmp(op, "scale"))) {
-		json_t *r = err_reply(1, "gantry serve is starting: restoring the desired state first");
+		return api_error(2, "/op: missing or not a string");
+	for (const struct api_op *t = api_ops; t->name && !o; t++)
+		if (!strcmp(t->name, op))
+			o = t;
+	for (const struct api_op *t = api_ops_ext; t->name && !o; t++)
+		if (!strcmp(t->name, op))
+			o = t;
+	if (!o)
+		return api_error(2, "/op: unknown operation '%s'", op);
+	claimed = json_string_value(json_object_get(req, "deployed_by"));
+	if (claimed)
+		strlcpy_g(caller->claimed, claimed, sizeof(caller->claimed));
+	if (o->mutating && gd->shutting_down)
+		return api_error(1, "gantry serve is shutting down");
+	if (o->mutating && gd->restoring) {
+		json_t *r = api_error(1, "gantry serve is starting: restoring the desired state first");
 		json_object_set_new(r, "retry", json_true());
 		return r;
 	}
-	if (!strcmp(op, "ping"))
-		return json_pack("{s:b, s:i, s:s, s:s}", "ok", 1, "pid", (int)getpid(), "version", GANTRY_VERSION,
-				 "proxy", gd->listen);
-	if (!strcmp(op, "status"))
-		return op_status(req);
-	if (!strcmp(op, "deploy"))
-		return op_deploy(req);
-	if (!strcmp(op, "rollback"))
-		return op_rollback(req);
-	if (!strcmp(op, "restart"))
-		return op_restart(req);
-	if (!strcmp(op, "scale"))
-		return op_scale(req);
-	if (!strcmp(op, "history"))
-		return op_history(req);
-	if (!strcmp(op, "events"))
-		return op_events(req);
-	return err_reply(2, "/op: unknown operation '%s'", op);
+	return o->fn(req, caller);
 }
 
 /* ---- socket plumbing ---- */
@@ -578,7 +598,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	c->len += (size_t)n;
 	c->buf[c->len] = 0;
 	if (c->len > API_MAX_REQUEST) {
-		reply(c, err_reply(2, "request larger than %d bytes", API_MAX_REQUEST));
+		reply(c, api_error(2, "request larger than %d bytes", API_MAX_REQUEST));
 		return;
 	}
 	nl = memchr(c->buf, '\n', c->len);
@@ -586,12 +606,34 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		json_error_t jerr;
 		json_t *req = json_loadb(c->buf, (size_t)(nl - c->buf), 0, &jerr);
 		if (!req) {
-			reply(c, err_reply(2, "request is not JSON: %s at column %d", jerr.text, jerr.column));
+			reply(c, api_error(2, "request is not JSON: %s at column %d", jerr.text, jerr.column));
 			return;
 		}
-		reply(c, dispatch(req));
+		reply(c, dispatch(req, &c->caller));
 		json_decref(req);
 	}
+}
+
+/* the kernel says who connected: nothing the client claims */
+static void peer_credentials(struct api_conn *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uv_os_fd_t fd;
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	c->caller.uid = (uid_t)-1;
+	strlcpy_g(c->caller.user, "unknown", sizeof(c->caller.user));
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return;
+	c->caller.uid = cred.uid;
+	c->caller.pid = cred.pid;
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		strlcpy_g(c->caller.user, res->pw_name, sizeof(c->caller.user));
+	else
+		snprintf(c->caller.user, sizeof(c->caller.user), "uid%u", (unsigned)cred.uid);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -602,8 +644,12 @@ static void on_connection(uv_stream_t *server, int status)
 	c = xcalloc(1, sizeof(*c));
 	uv_pipe_init(gd->loop, &c->pipe, 0);
 	c->pipe.data = c;
-	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 ||
-	    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0)
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+		uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+		return;
+	}
+	peer_credentials(c);
+	if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0)
 		uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 

@@ -1,0 +1,42 @@
+/*
+ * api.h — how an API operation is written (src/daemon/api*.c).
+ *
+ * An operation takes the request object (borrowed) and the caller, and
+ * returns the reply (new reference): {"ok": true, ...} or api_error(...).
+ * A failed operation changes nothing. Add an operation by adding a row to
+ * a table of `struct api_op`; api.c looks up api_ops (its own) and then
+ * api_ops_ext (src/daemon/api_ext.c: gates, records, promotion).
+ */
+#ifndef GANTRY_DAEMON_API_H
+#define GANTRY_DAEMON_API_H
+#include "common.h"
+#include <jansson.h>
+
+/* who is calling: from the Unix socket's peer credentials (SO_PEERCRED) */
+struct api_caller {
+	uid_t uid;
+	pid_t pid;
+	char user[64];      /* the OS user name of uid */
+	char claimed[64];   /* "deployed_by" the client sent ($GANTRY_USER/$USER), may be empty */
+};
+
+struct api_op {
+	const char *name;
+	json_t *(*fn)(json_t *req, const struct api_caller *caller);
+	bool mutating;      /* refused while shutting down or restoring */
+};
+
+extern const struct api_op api_ops_ext[]; /* terminated by { NULL } */
+
+/* {"ok": false, "error": MESSAGE, "code": CODE}; CODE is the CLI exit code
+ * (1 failed, 2 bad input, 3 refused by a gate) */
+json_t *api_error(int code, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* a string member; a missing required one (or a non-string) sets *err once,
+ * naming the JSON pointer */
+const char *api_str(json_t *req, const char *key, bool required, json_t **err);
+/* a non-negative integer member, def when absent */
+int api_int(json_t *req, const char *key, int def, json_t **err);
+/* the name to record as the actor: the claimed name, else the OS user */
+const char *api_actor(const struct api_caller *caller);
+
+#endif
