@@ -31,6 +31,7 @@
 #                           the session of a replica listed in status, and each
 #                           GANTRY_REPLICA id leads exactly one session
 #   tagged_pids             pids of session leaders tagged with our GANTRY_HOME
+#   proxy_pid               the pid of our `gantry proxy` (fails unless exactly one)
 
 SVC=hello
 ENV=staging
@@ -220,4 +221,11 @@ for b in bad:
     print(b, file=sys.stderr)
 sys.exit(1 if bad else 0)
 EOF
+}
+
+proxy_pid() {
+	_pp=$(tagged_pids | while read -r _p; do
+		tr '\0' ' ' <"/proc/$_p/cmdline" 2>/dev/null | grep -q "gantry proxy " && echo "$_p"
+	done)
+	test -n "$_pp" && test "$(echo "$_pp" | wc -l)" -eq 1 && echo "$_pp"
 }
