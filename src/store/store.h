@@ -52,6 +52,7 @@ struct svcenv_row {
 	int replicas;             /* desired count of the target (scale overrides config) */
 	char phase[24];           /* healthy | progressing | degraded | rolled_back | failed */
 	char message[512];
+	char traffic[2048];       /* JSON [{revision, weight}] set by `gantry traffic` or a strategy; "" = by replicas */
 };
 
 struct rollout_row {
@@ -63,6 +64,17 @@ struct rollout_row {
 	int step, steps;
 	char message[512];
 	int64_t started_at, updated_at, deadline_at; /* unix ms */
+	char state[8192];         /* the strategy's persisted state (JSON), "" for rolling/recreate */
+};
+
+struct measurement_row {
+	int64_t id, rollout_id, ts_ms;
+	char analysis[64], metric[64];
+	int revision;
+	bool has_value;
+	double value;
+	char verdict[16];         /* pass | fail | inconclusive | error */
+	char message[512];
 };
 
 struct event_row {
@@ -120,6 +132,12 @@ int store_event_add(struct store *s, const char *svc, const char *env, int revis
 /* events with id > after_id, oldest first, at most limit (newest limit when after_id < 0) */
 int store_event_list(struct store *s, const char *svc, const char *env, int64_t after_id,
 		     int limit, struct event_row **out, size_t *n, struct gerr *err);
+
+/* analysis measurements of a rollout */
+int store_measurement_add(struct store *s, const struct measurement_row *m, struct gerr *err);
+/* the newest limit, oldest first */
+int store_measurement_list(struct store *s, int64_t rollout_id, int limit, struct measurement_row **out,
+			   size_t *n, struct gerr *err);
 
 /* small key/value table for daemon metadata (proxy pid, route generation) */
 int store_meta_get(struct store *s, const char *key, char *buf, size_t len, struct gerr *err); /* 1/0/-1 */

@@ -44,6 +44,14 @@ static const char *const migrations[] = {
 	"  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, service TEXT NOT NULL,"
 	"  environment TEXT NOT NULL, revision INTEGER NOT NULL, kind TEXT NOT NULL,"
 	"  message TEXT NOT NULL);",
+	/* 2: traffic overrides and strategy state (canary/blue-green), analysis measurements */
+	"ALTER TABLE svcenvs ADD COLUMN traffic TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE rollouts ADD COLUMN state TEXT NOT NULL DEFAULT '';"
+	"CREATE TABLE measurements ("
+	"  id INTEGER PRIMARY KEY, rollout_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
+	"  analysis TEXT NOT NULL, metric TEXT NOT NULL, revision INTEGER NOT NULL,"
+	"  value REAL, verdict TEXT NOT NULL, message TEXT NOT NULL);"
+	"CREATE INDEX measurements_rollout ON measurements (rollout_id, id);",
 };
 
 int64_t now_ms(void)
@@ -454,9 +462,10 @@ static void svcenv_from_row(sqlite3_stmt *st, struct svcenv_row *r)
 	r->replicas = sqlite3_column_int(st, 4);
 	col_text(st, 5, r->phase, sizeof(r->phase));
 	col_text(st, 6, r->message, sizeof(r->message));
+	col_text(st, 7, r->traffic, sizeof(r->traffic));
 }
 
-#define SVCENV_COLS "service, environment, target_revision, stable_revision, replicas, phase, message"
+#define SVCENV_COLS "service, environment, target_revision, stable_revision, replicas, phase, message, traffic"
 
 int store_svcenv_get(struct store *s, const char *svc, const char *env, struct svcenv_row *out,
 		     struct gerr *err)
@@ -480,7 +489,7 @@ int store_svcenv_get(struct store *s, const char *svc, const char *env, struct s
 
 int store_svcenv_put(struct store *s, const struct svcenv_row *r, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO svcenvs (" SVCENV_COLS ") VALUES (?,?,?,?,?,?,?)", err);
+	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO svcenvs (" SVCENV_COLS ") VALUES (?,?,?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
 	bind_text(st, 1, r->service);
@@ -490,6 +499,7 @@ int store_svcenv_put(struct store *s, const struct svcenv_row *r, struct gerr *e
 	sqlite3_bind_int(st, 5, r->replicas);
 	bind_text(st, 6, r->phase);
 	bind_text(st, 7, r->message);
+	bind_text(st, 8, r->traffic);
 	return step_done(s, st, err);
 }
 
@@ -523,10 +533,10 @@ int store_rollout_put(struct store *s, struct rollout_row *r, struct gerr *err)
 	r->updated_at = now_ms();
 	if (!r->id)
 		st = prep(s, "INSERT INTO rollouts (service, environment, revision, from_revision, strategy, phase,"
-			  " step, steps, message, started_at, updated_at, deadline_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", err);
+			  " step, steps, message, started_at, updated_at, deadline_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
 	else
 		st = prep(s, "UPDATE rollouts SET service=?, environment=?, revision=?, from_revision=?, strategy=?,"
-			  " phase=?, step=?, steps=?, message=?, started_at=?, updated_at=?, deadline_at=? WHERE id=?", err);
+			  " phase=?, step=?, steps=?, message=?, started_at=?, updated_at=?, deadline_at=?, state=? WHERE id=?14", err);
 	if (!st)
 		return -1;
 	bind_text(st, 1, r->service);
@@ -541,8 +551,9 @@ int store_rollout_put(struct store *s, struct rollout_row *r, struct gerr *err)
 	sqlite3_bind_int64(st, 10, r->started_at);
 	sqlite3_bind_int64(st, 11, r->updated_at);
 	sqlite3_bind_int64(st, 12, r->deadline_at);
+	bind_text(st, 13, r->state);
 	if (r->id)
-		sqlite3_bind_int64(st, 13, r->id);
+		sqlite3_bind_int64(st, 14, r->id);
 	if (step_done(s, st, err) < 0)
 		return -1;
 	if (!r->id)
@@ -554,7 +565,7 @@ int store_rollout_latest(struct store *s, const char *svc, const char *env,
 			 struct rollout_row *out, struct gerr *err)
 {
 	sqlite3_stmt *st = prep(s, "SELECT id, service, environment, revision, from_revision, strategy, phase, step,"
-				" steps, message, started_at, updated_at, deadline_at FROM rollouts"
+				" steps, message, started_at, updated_at, deadline_at, state FROM rollouts"
 				" WHERE service = ? AND environment = ? ORDER BY id DESC LIMIT 1", err);
 	int rc, ret = 0;
 	if (!st)
@@ -577,6 +588,7 @@ int store_rollout_latest(struct store *s, const char *svc, const char *env,
 		out->started_at = sqlite3_column_int64(st, 10);
 		out->updated_at = sqlite3_column_int64(st, 11);
 		out->deadline_at = sqlite3_column_int64(st, 12);
+		col_text(st, 13, out->state, sizeof(out->state));
 		ret = 1;
 	} else if (rc != SQLITE_DONE) {
 		ret = sqlerr(s, err, "read rollout");
@@ -683,4 +695,62 @@ int store_meta_set(struct store *s, const char *key, const char *value, struct g
 	bind_text(st, 1, key);
 	bind_text(st, 2, value);
 	return step_done(s, st, err);
+}
+
+/* ---- analysis measurements ---- */
+
+int store_measurement_add(struct store *s, const struct measurement_row *m, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "INSERT INTO measurements (rollout_id, ts, analysis, metric, revision, value,"
+				" verdict, message) VALUES (?,?,?,?,?,?,?,?)", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->rollout_id);
+	sqlite3_bind_int64(st, 2, m->ts_ms ? m->ts_ms : now_ms());
+	bind_text(st, 3, m->analysis);
+	bind_text(st, 4, m->metric);
+	sqlite3_bind_int(st, 5, m->revision);
+	if (m->has_value)
+		sqlite3_bind_double(st, 6, m->value);
+	bind_text(st, 7, m->verdict);
+	bind_text(st, 8, m->message);
+	return step_done(s, st, err);
+}
+
+int store_measurement_list(struct store *s, int64_t rollout_id, int limit, struct measurement_row **out,
+			   size_t *n, struct gerr *err)
+{
+	sqlite3_stmt *st = prep(s, "SELECT * FROM (SELECT id, rollout_id, ts, analysis, metric, revision, value, verdict,"
+				" message FROM measurements WHERE rollout_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id", err);
+	size_t cap = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, rollout_id);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : 100);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct measurement_row *m;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		m = &(*out)[(*n)++];
+		memset(m, 0, sizeof(*m));
+		m->id = sqlite3_column_int64(st, 0);
+		m->rollout_id = sqlite3_column_int64(st, 1);
+		m->ts_ms = sqlite3_column_int64(st, 2);
+		col_text(st, 3, m->analysis, sizeof(m->analysis));
+		col_text(st, 4, m->metric, sizeof(m->metric));
+		m->revision = sqlite3_column_int(st, 5);
+		m->has_value = sqlite3_column_type(st, 6) != SQLITE_NULL;
+		m->value = sqlite3_column_double(st, 6);
+		col_text(st, 7, m->verdict, sizeof(m->verdict));
+		col_text(st, 8, m->message, sizeof(m->message));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sqlerr(s, err, "list measurements");
+	return 0;
 }

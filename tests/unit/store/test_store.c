@@ -149,6 +149,51 @@ static void test_events_and_rollouts(void **state)
 	store_close(s);
 }
 
+static void test_strategy_state_traffic_measurements(void **state)
+{
+	(void)state;
+	struct store *s = open_db();
+	struct gerr err;
+	struct rollout_row ro = { 0 }, got;
+	struct svcenv_row e = { 0 }, ge;
+	struct measurement_row m = { 0 }, *ms;
+	size_t n;
+
+	strlcpy_g(ro.service, "web", sizeof(ro.service));
+	strlcpy_g(ro.environment, "prod", sizeof(ro.environment));
+	strlcpy_g(ro.state, "{\"step\":3,\"weight\":25}", sizeof(ro.state));
+	assert_int_equal(store_rollout_put(s, &ro, &err), 0);
+	assert_int_equal(store_rollout_latest(s, "web", "prod", &got, &err), 1);
+	assert_string_equal(got.state, "{\"step\":3,\"weight\":25}");
+
+	strlcpy_g(e.service, "web", sizeof(e.service));
+	strlcpy_g(e.environment, "prod", sizeof(e.environment));
+	strlcpy_g(e.traffic, "[{\"revision\":4,\"weight\":90}]", sizeof(e.traffic));
+	assert_int_equal(store_svcenv_put(s, &e, &err), 0);
+	assert_int_equal(store_svcenv_get(s, "web", "prod", &ge, &err), 1);
+	assert_string_equal(ge.traffic, e.traffic);
+
+	m.rollout_id = ro.id;
+	strlcpy_g(m.analysis, "slo", sizeof(m.analysis));
+	strlcpy_g(m.metric, "error_rate", sizeof(m.metric));
+	m.revision = 5;
+	m.has_value = true;
+	m.value = 0.073;
+	strlcpy_g(m.verdict, "fail", sizeof(m.verdict));
+	assert_int_equal(store_measurement_add(s, &m, &err), 0);
+	m.has_value = false;
+	strlcpy_g(m.verdict, "error", sizeof(m.verdict));
+	assert_int_equal(store_measurement_add(s, &m, &err), 0);
+	assert_int_equal(store_measurement_list(s, ro.id, 10, &ms, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_true(ms[0].has_value);
+	assert_true(ms[0].value > 0.072 && ms[0].value < 0.074);
+	assert_false(ms[1].has_value);
+	assert_string_equal(ms[1].verdict, "error");
+	free(ms);
+	store_close(s);
+}
+
 static void test_corrupt_database_is_an_error(void **state)
 {
 	(void)state;
@@ -172,6 +217,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_revisions_numbered_per_svcenv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_survives_reopen_and_migrations_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_and_rollouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_strategy_state_traffic_measurements, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_database_is_an_error, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
