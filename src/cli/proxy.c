@@ -4,24 +4,21 @@
 #include "common.h"
 #include "cli/cli.h"
 #include "proxy/proxy.h"
+#include "util/parse.h"
 
-/* "10", "0.5", "250ms", "10s", "2m" -> ms; -1 if malformed */
+/* "10" (seconds), "0.5", "250ms", "2m", "1m30s" -> ms > 0; -1 if malformed */
 static int parse_ms(const char *s, uint64_t *out)
 {
-	char *end;
-	double v;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0 || v > 86400.0 * 365)
+	char buf[64];
+	int64_t ms;
+	if (*s && strspn(s, "0123456789.") == strlen(s)) {
+		snprintf(buf, sizeof(buf), "%.40ss", s); /* a bare number is seconds */
+		s = buf;
+	}
+	if (parse_duration_ms(s, &ms) < 0 || ms <= 0)
 		return -1;
-	if (!*end || !strcmp(end, "s"))
-		v *= 1000;
-	else if (!strcmp(end, "m"))
-		v *= 60000;
-	else if (strcmp(end, "ms"))
-		return -1;
-	*out = (uint64_t)v;
-	return *out ? 0 : -1;
+	*out = (uint64_t)ms;
+	return 0;
 }
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)

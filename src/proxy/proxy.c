@@ -750,6 +750,18 @@ static void client_update_read(struct client *c)
 
 static void client_timer_cb(uv_timer_t *t);
 
+/* An exchange for an answer made before any routing (bad or late head). */
+static void begin_unrouted(struct client *c)
+{
+	if (c->in_req)
+		return;
+	c->in_req = true;
+	c->t0 = uv_hrtime();
+	c->ms = c->px->ms_none;
+	c->table = c->px->table;
+	route_table_ref(c->table);
+}
+
 /* Queues an answer made by the proxy itself. */
 static void local_reply(struct client *c, int status, const char *why)
 {
@@ -1039,13 +1051,7 @@ static void client_process(struct client *c)
 				client_close(c);
 				break;
 			}
-			if (!c->in_req) {
-				c->in_req = true;
-				c->t0 = uv_hrtime();
-				c->ms = c->px->ms_none;
-				c->table = c->px->table;
-				route_table_ref(c->table);
-			}
+			begin_unrouted(c);
 			local_reply(c, c->msg.err_status, c->msg.err);
 			break;
 		}
@@ -1119,13 +1125,7 @@ static void client_timer_cb(uv_timer_t *t)
 	struct client *c = t->data;
 	if (c->state == C_HEAD) {
 		c->close_after = true;
-		if (!c->in_req) {
-			c->in_req = true;
-			c->t0 = uv_hrtime();
-			c->ms = c->px->ms_none;
-			c->table = c->px->table;
-			route_table_ref(c->table);
-		}
+		begin_unrouted(c);
 		local_reply(c, 408, "request head not received in time");
 		return;
 	}

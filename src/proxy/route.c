@@ -4,6 +4,7 @@
  */
 #include "common.h"
 #include "proxy/route.h"
+#include "http/http.h"
 #include <jansson.h>
 
 #define MAX_WEIGHT 1000000
@@ -45,12 +46,6 @@ static int opt_string(const json_t *obj, const char *key, const char *path,
 	}
 	*out = json_string_value(v);
 	return 0;
-}
-
-static int host_char_ok(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-	       c == '_' || c == '[' || c == ']' || c == ':';
 }
 
 static int cmp_exact(const void *a, const void *b)
@@ -135,7 +130,7 @@ static int parse_backend(struct route *r, size_t ri, size_t bi, const json_t *jb
 static int add_host(struct route_table *t, struct route *r, size_t ri, size_t hi,
 		    const char *h, size_t *cap_exact, size_t *cap_wild, struct gerr *err)
 {
-	char lower[256];
+	char lower[256], norm[256];
 	size_t n = strlen(h);
 	struct route_host **arr;
 	size_t *cnt, *cap;
@@ -165,10 +160,10 @@ static int add_host(struct route_table *t, struct route *r, size_t ri, size_t hi
 		cnt = &t->nexact;
 		cap = cap_exact;
 	}
-	for (const char *p = key; *p; p++)
-		if (!host_char_ok(*p) || (*p == ':' && key[0] != '['))
-			return gerr_set(err, "routes[%zu].hosts[%zu]: '%s' is not a host name (no port, no '*' inside)",
-					ri, hi, h);
+	/* the same rules as a request's Host, and no port */
+	if (http_host_normalize(key, strlen(key), norm, sizeof(norm)) < 0 || strcmp(norm, key))
+		return gerr_set(err, "routes[%zu].hosts[%zu]: '%s' is not a host name (no port, no '*' inside)",
+				ri, hi, h);
 	for (size_t i = 0; i < *cnt; i++)
 		if (!strcmp((*arr)[i].host, key))
 			return gerr_set(err, "routes[%zu].hosts[%zu]: '%s' is already used by routes[%zu]",
