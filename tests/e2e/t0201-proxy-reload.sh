@@ -105,4 +105,14 @@ test_expect_success 'every backend down: 502' '
 	test "$(pcode / web.localhost -X POST -d x)" = 502
 '
 
+test_expect_success 'a backend killed without a drain: the next requests still succeed' '
+	start_upstream E && start_upstream F &&
+	routes_for 9 $UP_E $UP_F && reload_proxy 9 &&
+	for i in 1 2 3 4 5 6 7 8; do pcode / web.localhost; done >warm &&
+	test "$(sort -u warm)" = 200 &&
+	kill_bg up-E KILL &&
+	for i in 1 2 3 4 5 6 7 8 9 10; do px / web.localhost; done >after &&
+	test "$(sort -u after)" = F
+'
+
 test_done
