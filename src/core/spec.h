@@ -55,6 +55,79 @@ struct strategy {
 	struct intpct max_unavailable; /* rolling; default 0 */
 };
 
+/*
+ * Progressive delivery (issue 5): canary and blue-green strategies, named
+ * analyses and the rollback policy, as resolved from the spec; rollout/
+ * interprets them (docs/gantry.yaml.5.md and docs/internals/rollout.md).
+ */
+enum metric_provider { PROVIDER_BUILTIN = 0, PROVIDER_PROMETHEUS, PROVIDER_HTTP, PROVIDER_COMMAND };
+
+struct analysis_metric {
+	char *name;                 /* unique within its analysis */
+	enum metric_provider provider; /* default builtin */
+	char *query;                /* builtin: the metric (error_rate...); prometheus: PromQL; may be NULL */
+	char *fail_if;              /* condition (rollout/condition.h); may leave out the metric (query's) */
+	bool compare_baseline;      /* compare: baseline */
+	bool mann_whitney;          /* method: mann-whitney */
+	double confidence;          /* default 0.98 */
+	int64_t min_requests;       /* default 0 */
+	char *address;              /* prometheus: base URL */
+	char *url;                  /* http: GET this */
+	char *json_path;            /* http: "data.value", "$.a.b[0]"; NULL: the whole body is a number */
+	char *command;              /* command: sh -c */
+	int64_t timeout_ms;         /* provider timeout; default 10s */
+};
+
+struct analysis_def {
+	char *name;
+	int64_t interval_ms;        /* default 10s */
+	int count;                  /* measurements; 0 = until the step ends (or forever, background) */
+	int64_t initial_delay_ms;   /* default 0 */
+	int failure_limit;          /* a metric fails when failures > failure_limit; default 0 */
+	int inconclusive_limit;     /* inconclusive when inconclusives > inconclusive_limit; default 0 */
+	int error_limit;            /* consecutive measurement errors tolerated; default 4 */
+	struct analysis_metric *metrics;
+	size_t nmetrics;
+};
+
+enum canary_step_kind { CSTEP_WEIGHT = 0, CSTEP_PAUSE, CSTEP_ANALYSIS, CSTEP_MATCH, CSTEP_REPLICAS };
+
+struct header_match {
+	char *name;                 /* header name, lowercase */
+	char *value;                /* exact value, or a prefix when prefix is set ("VALUE*" in the spec) */
+	bool prefix;
+};
+
+struct canary_step {
+	enum canary_step_kind kind;
+	int weight;                 /* weight: 0..100 */
+	int64_t pause_ms;           /* pause: a duration, or -1 (pause: {}) until resumed */
+	char *analysis;             /* analysis: NAME */
+	struct header_match *headers; /* match: {header: {...}} */
+	size_t nheaders;
+	int replicas;               /* replicas: N */
+};
+
+struct canary_config {
+	struct canary_step *steps;
+	size_t nsteps;
+	struct header_match *match; /* requests always routed to the canary during the rollout */
+	size_t nmatch;
+	char *analysis;             /* background analysis: runs from starting_step to the end */
+	int analysis_starting_step; /* 0-based step index; default 0 */
+};
+
+struct bluegreen_config {
+	char *preview_tag;               /* default "preview" */
+	bool auto_promote;               /* default true */
+	int64_t auto_promote_after_ms;   /* default 0: switch once ready (and the analysis passed) */
+	char *pre_promotion_analysis;
+	char *post_promotion_analysis;
+	int64_t keep_previous_ms;        /* default 10m */
+};
+
+enum on_error_policy { ON_ERROR_PAUSE = 0, ON_ERROR_ROLLBACK };
+
 /* One service in one environment, fully resolved. */
 struct svc_config {
 	char *service;
@@ -77,6 +150,13 @@ struct svc_config {
 	char **rollback_on;        /* raw condition strings, parsed by rollout/ */
 	size_t nrollback_on;
 	int keep_revisions;        /* revisions whose artifacts are kept; default 10 */
+	struct canary_config canary;       /* strategy.canary */
+	struct bluegreen_config bluegreen; /* strategy.bluegreen */
+	struct analysis_def *analyses;     /* analysis_templates, then services.S.analysis (same name: the service's) */
+	size_t nanalyses;
+	int64_t watch_ms;          /* rollback_on stays armed this long after completion; default 30m */
+	bool shield;               /* canary shield: retry a failed idempotent canary request on stable */
+	enum on_error_policy on_error; /* analysis errors past their limit; default pause */
 };
 
 struct spec_env {
