@@ -1,0 +1,66 @@
+#!/bin/sh
+test_description='a tagged process the state store does not know is killed when serve starts'
+. "$(dirname "$0")/lib/test-lib.sh"
+. "$ROOT/tests/e2e/lib/daemon-lib.sh"
+
+require_cmd python3 curl setsid
+require_gantry
+
+test_expect_success 'setup: a ghost replica (session leader, tagged with our home)' '
+	write_spec <<-EOF &&
+	project: t
+	environments:
+	  staging: { replicas: 1 }
+	services:
+	  hello:
+	    run: ./hello
+	    probes:
+	      readiness: { http: /ready, period: 100ms }
+	    stop_grace: 1s
+	    drain_timeout: 500ms
+	EOF
+	spawn_bg ghost env GANTRY_HOME="$GANTRY_HOME" GANTRY_REPLICA=ghost-1 sleep 300 &&
+	ghost=$SPAWNED_PID &&
+	wait_for 5 "tagged_pids | grep -qx $ghost" &&
+	tr "\0" "\n" <"/proc/$ghost/environ" | grep -x GANTRY_REPLICA=ghost-1
+'
+
+test_expect_success 'an untagged process of another home is left alone' '
+	# short-lived: the library only hunts processes tagged with our own home
+	spawn_bg other env GANTRY_HOME="$TRASH/other-home" GANTRY_REPLICA=ghost-2 sleep 30 &&
+	other=$SPAWNED_PID
+'
+
+test_expect_success 'serve starts and kills the ghost' '
+	start_serve &&
+	wait_for 10 "! kill -0 $ghost" &&
+	grep -i "ghost-1" serve.log
+'
+
+test_expect_success 'the process of another home still runs' '
+	kill -0 $other &&
+	kill $other
+'
+
+test_expect_success 'a deploy works, and nothing but its replica and the proxy remains' '
+	"$GANTRY" deploy hello --env staging --version v1 --wait &&
+	test "$(pcode /)" = 200 &&
+	check_processes
+'
+
+test_expect_success 'a ghost started while serve runs is killed at the next start' '
+	spawn_bg ghost2 env GANTRY_HOME="$GANTRY_HOME" GANTRY_REPLICA=ghost-3 sleep 300 &&
+	ghost2=$SPAWNED_PID &&
+	kill9_serve &&
+	start_serve &&
+	wait_for 10 "! kill -0 $ghost2" &&
+	grep "orphan.*ghost-3" serve.log &&
+	st_check "d[\"ready_replicas\"] == 1" &&
+	check_processes
+'
+
+test_expect_success 'SIGTERM stops the daemon' '
+	stop_serve
+'
+
+test_done
