@@ -1070,6 +1070,91 @@ int spec_resolve(const struct spec *spec, const char *service, const char *env,
 	return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* progressive delivery: canary, blue-green, analyses (issue 5)             */
+
+static void header_matches_release(struct header_match *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(h[i].name);
+		free(h[i].value);
+	}
+	free(h);
+}
+
+static char *xstrdup_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void analysis_def_copy(struct analysis_def *dst, const struct analysis_def *src)
+{
+	*dst = *src;
+	dst->name = xstrdup_null(src->name);
+	dst->metrics = src->nmetrics ? xcalloc(src->nmetrics, sizeof(*dst->metrics)) : NULL;
+	for (size_t i = 0; i < src->nmetrics; i++) {
+		const struct analysis_metric *a = &src->metrics[i];
+		struct analysis_metric *b = &dst->metrics[i];
+		*b = *a;
+		b->name = xstrdup_null(a->name);
+		b->query = xstrdup_null(a->query);
+		b->fail_if = xstrdup_null(a->fail_if);
+		b->address = xstrdup_null(a->address);
+		b->url = xstrdup_null(a->url);
+		b->json_path = xstrdup_null(a->json_path);
+		b->command = xstrdup_null(a->command);
+	}
+}
+
+static void analysis_metric_release(struct analysis_metric *m)
+{
+	free(m->name);
+	free(m->query);
+	free(m->fail_if);
+	free(m->address);
+	free(m->url);
+	free(m->json_path);
+	free(m->command);
+	memset(m, 0, sizeof(*m));
+}
+
+void analysis_def_release(struct analysis_def *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->nmetrics; i++)
+		analysis_metric_release(&d->metrics[i]);
+	free(d->metrics);
+	free(d->name);
+	memset(d, 0, sizeof(*d));
+}
+
+static void canary_steps_release(struct canary_step *st, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(st[i].analysis);
+		header_matches_release(st[i].headers, st[i].nheaders);
+	}
+	free(st);
+}
+
+static void delivery_release(struct svc_config *c)
+{
+	canary_steps_release(c->canary.steps, c->canary.nsteps);
+	header_matches_release(c->canary.match, c->canary.nmatch);
+	free(c->canary.analysis);
+	memset(&c->canary, 0, sizeof(c->canary));
+	free(c->bluegreen.preview_tag);
+	free(c->bluegreen.pre_promotion_analysis);
+	free(c->bluegreen.post_promotion_analysis);
+	memset(&c->bluegreen, 0, sizeof(c->bluegreen));
+	for (size_t i = 0; i < c->nanalyses; i++)
+		analysis_def_release(&c->analyses[i]);
+	free(c->analyses);
+	c->analyses = NULL;
+	c->nanalyses = 0;
+}
+
 void svc_config_release(struct svc_config *c)
 {
 	if (!c)
@@ -1088,6 +1173,7 @@ void svc_config_release(struct svc_config *c)
 	free(c->readiness.target);
 	free(c->liveness.target);
 	free_strv(c->rollback_on, c->nrollback_on);
+	delivery_release(c);
 	memset(c, 0, sizeof(*c));
 }
 

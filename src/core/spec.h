@@ -207,6 +207,9 @@ int spec_resolve(const struct spec *spec, const char *service, const char *env,
 		 struct svc_config *out, struct gerr *err);
 
 void svc_config_release(struct svc_config *c);
+/* deep copy (dst: caller's storage) and release of an analysis definition */
+void analysis_def_copy(struct analysis_def *dst, const struct analysis_def *src);
+void analysis_def_release(struct analysis_def *d);
 /* JSON round trip of the resolved config (stored with each revision). */
 struct json_t *svc_config_to_json(const struct svc_config *c);          /* new reference */
 int svc_config_from_json(const struct json_t *j, struct svc_config *out, struct gerr *err);
