@@ -15,6 +15,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_scale,
 	&cli_cmd_restart,
 	&cli_cmd_logs,
+	&cli_cmd_traffic,
 	&cli_cmd_proxy,
 	&cli_cmd_version,
 };

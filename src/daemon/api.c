@@ -104,9 +104,15 @@ static json_t *svcenv_status(struct svcenv *se)
 				ready_by_rev[k]++;
 		}
 	}
-	for (int k = 0; k < nrevs; k++)
-		json_array_append_new(traffic, json_pack("{s:i, s:i}", "revision", revs[k], "weight",
-							 (ready_by_rev[k] * 100 + total_ready / 2) / total_ready));
+	if (se->ntraffic) {
+		for (int k = 0; k < se->ntraffic; k++)
+			json_array_append_new(traffic, json_pack("{s:i, s:i}", "revision", se->traffic[k].revision,
+								 "weight", se->traffic[k].weight));
+	} else {
+		for (int k = 0; k < nrevs; k++)
+			json_array_append_new(traffic, json_pack("{s:i, s:i}", "revision", revs[k], "weight",
+								 (ready_by_rev[k] * 100 + total_ready / 2) / total_ready));
+	}
 	crashloop |= daemon_crashlooping(se, now_ms());
 	if (se->rollout.id && !strcmp(se->rollout.phase, "progressing"))
 		phase = "progressing";
@@ -197,6 +203,7 @@ static void start_rollout(struct svcenv *se, struct revcfg *rc, const char *why)
 	se->rollout.deadline_at = now + rc->cfg.progress_deadline_ms;
 	daemon_save_rollout(se);
 	se->row.target_revision = rc->number;
+	daemon_set_traffic(se, "", &err); /* a new rollout owns the traffic again */
 	strlcpy_g(se->row.phase, "progressing", sizeof(se->row.phase));
 	se->row.message[0] = 0;
 	se->ncrash = 0;
@@ -423,6 +430,63 @@ static json_t *op_scale(json_t *req, const struct api_caller *caller)
 	return json_pack("{s:b, s:i}", "ok", 1, "replicas", n);
 }
 
+static bool artifact_present(const char *digest);
+
+/* a split by revision, by hand (Cloud Run's update-traffic): a revision given
+ * weight is started from its snapshot if it is not running; the reconcile loop keeps every revision with
+ * weight > 0 running until the split is reset or a new rollout starts */
+static json_t *op_traffic(json_t *req, const struct api_caller *caller)
+{
+	json_t *err = NULL, *weights = json_object_get(req, "weights"), *e;
+	const char *svc = api_str(req, "service", true, &err);
+	const char *env = api_str(req, "environment", true, &err);
+	struct svcenv *se;
+	struct gerr gerr;
+	char *text = NULL, desc[512] = "";
+	size_t i;
+
+	if (err)
+		return err;
+	se = daemon_svcenv(svc, env, false);
+	if (!se || !se->row.target_revision)
+		return api_error(2, "%s@%s has never been deployed", svc, env);
+	if (weights && !json_is_null(weights)) {
+		if (!json_is_array(weights) || !json_array_size(weights))
+			return api_error(2, "/weights: must be a non-empty array of {revision, weight}");
+		json_array_foreach(weights, i, e) {
+			json_t *r = json_object_get(e, "revision"), *w = json_object_get(e, "weight");
+			struct revision_row rev;
+			int found;
+			if (!json_is_integer(r) || !json_is_integer(w))
+				return api_error(2, "/weights/%zu: must be {\"revision\": N, \"weight\": W}", i);
+			found = store_revision_get(gd->store, svc, env, (int)json_integer_value(r), &rev, &gerr);
+			if (found <= 0)
+				return api_error(2, "/weights/%zu: revision %lld of %s@%s does not exist", i,
+						 (long long)json_integer_value(r), svc, env);
+			if (json_integer_value(w) > 0 && rev.artifact_pruned && !artifact_present(rev.digest)) {
+				revision_row_release(&rev);
+				return api_error(2, "/weights/%zu: revision %lld's artifact was pruned", i,
+						 (long long)json_integer_value(r));
+			}
+			revision_row_release(&rev);
+			snprintf(desc + strlen(desc), sizeof(desc) - strlen(desc), "%s#%lld=%lld", i ? ", " : "",
+				 (long long)json_integer_value(r), (long long)json_integer_value(w));
+		}
+		text = json_dumps(weights, JSON_COMPACT);
+	}
+	if (daemon_set_traffic(se, text ? text : "", &gerr) < 0) {
+		free(text);
+		return api_error(2, "/weights: %s", gerr.msg + strlen("traffic: "));
+	}
+	free(text);
+	daemon_save_svcenv(se);
+	daemon_event(se, se->row.target_revision, "traffic", "traffic set by %s: %s", api_actor(caller),
+		     desc[0] ? desc : "reset (by ready replicas)");
+	proxyctl_write_routes();
+	daemon_reconcile(se);
+	return json_pack("{s:b}", "ok", 1);
+}
+
 static json_t *op_history(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL, *list;
@@ -502,6 +566,7 @@ static const struct api_op api_ops[] = {
 	{ "rollback", op_rollback, true },
 	{ "restart", op_restart, true },
 	{ "scale", op_scale, true },
+	{ "traffic", op_traffic, true },
 	{ NULL, NULL, false },
 };
 

@@ -258,6 +258,49 @@ static void prune_artifacts(struct svcenv *se, int keep)
 	free(list);
 }
 
+int daemon_traffic_weight(const struct svcenv *se, int revision)
+{
+	if (!se->ntraffic)
+		return -1;
+	for (int i = 0; i < se->ntraffic; i++)
+		if (se->traffic[i].revision == revision)
+			return se->traffic[i].weight;
+	return 0;
+}
+
+int daemon_set_traffic(struct svcenv *se, const char *json, struct gerr *err)
+{
+	json_t *list = NULL, *e;
+	size_t i;
+	int n = 0, sum = 0;
+
+	if (json && *json) {
+		list = json_loads(json, 0, NULL);
+		if (!json_is_array(list) || json_array_size(list) > ARRAY_SIZE(se->traffic)) {
+			json_decref(list);
+			return gerr_set(err, "traffic: expected at most %zu [{revision, weight}]", ARRAY_SIZE(se->traffic));
+		}
+		json_array_foreach(list, i, e) {
+			json_t *r = json_object_get(e, "revision"), *w = json_object_get(e, "weight");
+			if (!json_is_integer(r) || !json_is_integer(w) || json_integer_value(w) < 0 ||
+			    json_integer_value(w) > 100) {
+				json_decref(list);
+				return gerr_set(err, "traffic[%zu]: expected {revision, weight 0..100}", i);
+			}
+			se->traffic[n].revision = (int)json_integer_value(r);
+			se->traffic[n].weight = (int)json_integer_value(w);
+			sum += se->traffic[n].weight;
+			n++;
+		}
+		json_decref(list);
+		if (n && sum != 100)
+			return gerr_set(err, "traffic: weights add up to %d, not 100", sum);
+	}
+	se->ntraffic = n;
+	strlcpy_g(se->row.traffic, n ? json : "", sizeof(se->row.traffic));
+	return 0;
+}
+
 int daemon_desired(const struct svcenv *se, const struct revcfg *rc)
 {
 	if (se->row.replicas < 0)
@@ -270,7 +313,8 @@ static struct replica *pick_old(struct svcenv *se, bool ready)
 {
 	struct replica *best = NULL;
 	for (struct replica *r = se->replicas; r; r = r->next) {
-		if (r->row.revision == se->row.target_revision || replica_is_leaving(r))
+		if (r->row.revision == se->row.target_revision || replica_is_leaving(r) ||
+		    daemon_traffic_weight(se, r->row.revision) > 0)
 			continue;
 		if (replica_is_ready(r) != ready)
 			continue;
@@ -300,6 +344,8 @@ void daemon_reconcile(struct svcenv *se)
 	for (struct replica *r = se->replicas; r; r = r->next) {
 		if (replica_is_leaving(r))
 			continue;
+		if (r->row.revision != se->row.target_revision && daemon_traffic_weight(se, r->row.revision) > 0)
+			continue; /* pinned by a traffic split: not the planner's to retire */
 		if (r->row.revision == se->row.target_revision) {
 			c.new_total++;
 			c.new_ready += replica_is_ready(r);
@@ -322,6 +368,22 @@ void daemon_reconcile(struct svcenv *se)
 			rollout_fail(se, why);
 			return;
 		}
+	}
+	/* revisions kept by a traffic split run at their full size too */
+	for (int t = 0; t < se->ntraffic; t++) {
+		struct revcfg *trc;
+		int have = 0, want;
+		if (se->traffic[t].revision == se->row.target_revision || se->traffic[t].weight <= 0)
+			continue;
+		trc = daemon_revcfg(se, se->traffic[t].revision, &err);
+		if (!trc)
+			continue;
+		for (struct replica *r = se->replicas; r; r = r->next)
+			have += r->row.revision == trc->number && !replica_is_leaving(r);
+		want = trc->cfg.replicas > 0 ? trc->cfg.replicas : 1;
+		for (; have < want; have++)
+			if (replica_spawn(replica_create(se, trc)) < 0)
+				break;
 	}
 	rolling_plan(&c, &rc->cfg.strategy, &p);
 	if (rollout_active(se)) {
@@ -365,6 +427,9 @@ void daemon_reconcile(struct svcenv *se)
 		bool anything_leaving = false;
 		for (struct replica *r = se->replicas; r; r = r->next)
 			anything_leaving |= replica_is_leaving(r);
+		for (struct replica *r = se->replicas; r; r = r->next)
+			anything_leaving |= r->row.revision != se->row.target_revision &&
+					    daemon_traffic_weight(se, r->row.revision) > 0;
 		/* complete once old replicas are fully gone, not just draining, and
 		 * the proxy runs the final table: `deploy --wait` returning means
 		 * clients get the new revision */
@@ -468,6 +533,8 @@ static int load_state(void)
 	for (size_t i = 0; i < n; i++) {
 		struct svcenv *se = daemon_svcenv(rows[i].service, rows[i].environment, true);
 		se->row = rows[i];
+		if (daemon_set_traffic(se, rows[i].traffic, &err) < 0)
+			log_error("store", "service=%s environment=%s: %s", se->row.service, se->row.environment, err.msg);
 	}
 	free(rows);
 	if (store_meta_get(gd->store, "route_generation", buf, sizeof(buf), &err) == 1)

@@ -66,6 +66,8 @@ struct svcenv {
 	struct replica *replicas;
 	int64_t crash_times[16];     /* restart timestamps of the target revision (ring) */
 	int ncrash;
+	struct { int revision, weight; } traffic[8]; /* parsed row.traffic */
+	int ntraffic;
 	bool converged;              /* last reconcile found nothing to do */
 	struct svcenv *next;
 };
@@ -114,6 +116,11 @@ int daemon_save_svcenv(struct svcenv *se);
 int daemon_save_rollout(struct svcenv *se);
 void daemon_reconcile(struct svcenv *se);
 void daemon_kick(void);
+/* a revision's weight in the traffic override (0..100), or -1 when traffic
+ * follows the replicas (no override) */
+int daemon_traffic_weight(const struct svcenv *se, int revision);
+/* sets the override from JSON [{revision, weight}] ("" clears); weights must add to 100 */
+int daemon_set_traffic(struct svcenv *se, const char *json, struct gerr *err);
 /* more than 5 restarts of the target revision within 5 minutes */
 bool daemon_crashlooping(const struct svcenv *se, int64_t now);
 /* replicas the target should have: scale override, else its config */

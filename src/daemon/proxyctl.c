@@ -160,12 +160,22 @@ static json_t *build_routes(void)
 		}
 		for (struct replica *r = se->replicas; r; r = r->next) {
 			char addr[64], revs[16];
+			int w = 1, share;
 			if (!replica_is_ready(r))
 				continue;
+			share = daemon_traffic_weight(se, r->row.revision);
+			if (share >= 0) {
+				/* a split by revision: each revision's weight shared by its
+				 * ready replicas (x1000 keeps 90/10 exact over 2 and 3 replicas) */
+				int n = 0;
+				for (struct replica *q = se->replicas; q; q = q->next)
+					n += replica_is_ready(q) && q->row.revision == r->row.revision;
+				w = share * 1000 / (n ? n : 1);
+			}
 			snprintf(addr, sizeof(addr), "127.0.0.1:%d", r->row.port);
 			snprintf(revs, sizeof(revs), "%d", r->row.revision);
 			json_array_append_new(backends, json_pack("{s:s, s:i, s:s}", "address", addr,
-								  "weight", 1, "revision", revs));
+								  "weight", w, "revision", revs));
 		}
 		json_object_set_new(route, "hosts", hosts);
 		json_object_set_new(route, "service", json_string(se->row.service));
