@@ -21,7 +21,8 @@ test_expect_success 'setup: 2 ready replicas of v1' '
 	EOF
 	start_serve &&
 	"$GANTRY" deploy hello --env staging --version v1 --wait &&
-	proxy=$(proxy_pid)
+	proxy=$(proxy_pid) &&
+	test -n "$proxy"
 '
 
 test_expect_success 'kill -9 serve: traffic continues with zero failures while it is down' '
@@ -45,6 +46,7 @@ test_expect_success 'serve again adopts the same proxy, no failure meanwhile' '
 '
 
 test_expect_success 'kill -9 the proxy: serve restarts it within 2 s, traffic resumes' '
+	test -n "$proxy" &&
 	kill -KILL "$proxy" &&
 	wait_for 3 "test -n \"\$(proxy_pid)\" && test \"\$(proxy_pid)\" != $proxy" &&
 	wait_for 3 "test \"\$(pcode /)\" = 200" &&
