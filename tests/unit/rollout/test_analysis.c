@@ -253,12 +253,12 @@ static void test_json_round_trip(void **state)
 		json_decref(mj);
 	}
 	json_decref(j);
+	analysis_run_release(&a);
+	analysis_run_release(&b);
 	/* wrong definition or garbage */
 	j = json_pack("{s:s}", "analysis", "x");
 	assert_int_equal(analysis_run_from_json(&b, &d, j, &err), -1);
 	json_decref(j);
-	analysis_run_release(&a);
-	analysis_run_release(&b);
 }
 
 static void test_bad_condition(void **state)
