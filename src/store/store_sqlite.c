@@ -52,7 +52,38 @@ static const char *const migrations[] = {
 	"  analysis TEXT NOT NULL, metric TEXT NOT NULL, revision INTEGER NOT NULL,"
 	"  value REAL, verdict TEXT NOT NULL, message TEXT NOT NULL);"
 	"CREATE INDEX measurements_rollout ON measurements (rollout_id, id);",
+	/* 3: gates and records (src/store/store_records.c) */
+	"CREATE TABLE users (name TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL, created_by TEXT NOT NULL);"
+	"CREATE TABLE incidents (id INTEGER PRIMARY KEY, severity TEXT NOT NULL, title TEXT NOT NULL,"
+	"  service TEXT NOT NULL, environment TEXT NOT NULL, opened_by TEXT NOT NULL,"
+	"  opened_at INTEGER NOT NULL, closed_by TEXT NOT NULL DEFAULT '', closed_at INTEGER NOT NULL DEFAULT 0,"
+	"  resolution TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE deployments (id INTEGER PRIMARY KEY, service TEXT NOT NULL, environment TEXT NOT NULL,"
+	"  kind TEXT NOT NULL, requester TEXT NOT NULL, state TEXT NOT NULL, request TEXT NOT NULL,"
+	"  gates TEXT NOT NULL, approvals_needed INTEGER NOT NULL, approval_ttl INTEGER NOT NULL,"
+	"  version TEXT NOT NULL, digest TEXT NOT NULL, emergency INTEGER NOT NULL, reason TEXT NOT NULL,"
+	"  commit_time INTEGER NOT NULL, created_at INTEGER NOT NULL, rollout_id INTEGER NOT NULL DEFAULT 0,"
+	"  revision INTEGER NOT NULL DEFAULT 0, from_revision INTEGER NOT NULL DEFAULT 0,"
+	"  started_at INTEGER NOT NULL DEFAULT 0, ended_at INTEGER NOT NULL DEFAULT 0,"
+	"  result TEXT NOT NULL DEFAULT '', result_reason TEXT NOT NULL DEFAULT '',"
+	"  checks TEXT NOT NULL DEFAULT '[]');"
+	"CREATE INDEX deployments_svcenv ON deployments (service, environment, id);"
+	"CREATE INDEX deployments_rollout ON deployments (rollout_id);"
+	"CREATE TABLE approvals (deployment_id INTEGER NOT NULL, approver TEXT NOT NULL,"
+	"  decision TEXT NOT NULL, at INTEGER NOT NULL, comment TEXT NOT NULL,"
+	"  PRIMARY KEY (deployment_id, approver));"
+	"CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL, target TEXT NOT NULL, details TEXT NOT NULL, prev TEXT NOT NULL,"
+	"  hash TEXT NOT NULL);",
 };
+
+/* the connection, for the other src/store/store_*.c files only (module-private) */
+sqlite3 *store__db(struct store *s);
+sqlite3 *store__db(struct store *s)
+{
+	return s->db;
+}
 
 int64_t now_ms(void)
 {

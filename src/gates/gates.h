@@ -1,0 +1,109 @@
+/*
+ * gates.h — what must hold before a rollout may start: permission (role),
+ * deploy windows, incident freezes, promotion source and soak, approvals.
+ * Pure: the caller looks up the facts (open incidents, the promotion source,
+ * approvals) and passes them in with the clock; see docs/internals/records.md.
+ *
+ * The gate settings of an environment come from the spec, which only the CLI
+ * reads: it sends them with the deploy request as "gates" (gate_policy JSON,
+ * see gate_policy_from_json), and the daemon evaluates them here.
+ */
+#ifndef GANTRY_GATES_GATES_H
+#define GANTRY_GATES_GATES_H
+#include "common.h"
+#include "store/store_records.h"
+
+struct json_t;
+
+enum role { ROLE_VIEWER = 0, ROLE_DEPLOYER, ROLE_APPROVER, ROLE_ADMIN };
+
+int role_parse(const char *s);   /* -1 when unknown */
+const char *role_name(int role);
+/* the role an API operation needs: viewer for reads, deployer for changes,
+ * approver for approve/reject, admin for users; unknown mutating ops: deployer */
+int gates_op_role(const char *op, bool mutating);
+
+struct identity {
+	char name[64];
+	int role;
+	bool by_token;       /* authenticated by an API token (else the OS user) */
+};
+
+/* severities P0 (worst) .. P3 */
+bool severity_valid(const char *s);
+
+struct gate_policy {
+	int approvals;             /* 0 = none needed */
+	int64_t approval_ttl;      /* seconds an approval stays valid; default 24h */
+	char **allow, **deny;      /* window strings (window.h); owned */
+	size_t nallow, ndeny;
+	char timezone[64];         /* "" = UTC */
+	char **freeze;             /* severities that freeze the environment; owned */
+	size_t nfreeze;
+	char promote_from[64];     /* "" = any version may be deployed */
+	int64_t min_soak;          /* seconds the source revision must have served */
+	struct json_t *checks;     /* {"pre": [...], "post": [...]} or NULL; owned */
+};
+
+/*
+ * From the request's "gates" object (NULL or null: no gates):
+ *   {"approvals": N, "approval_ttl": "24h", "windows": {"allow": [..], "deny": [..],
+ *    "timezone": "Europe/Berlin"}, "freeze_on_incident": ["P0","P1"],
+ *    "promote_from": "staging", "min_soak": "30m", "checks": {"pre": [..], "post": [..]}}
+ * Durations are strings as in the spec. Every window and the zone are checked.
+ * out is the caller's storage (gate_policy_release).
+ */
+int gate_policy_from_json(const struct json_t *j, struct gate_policy *out, struct gerr *err);
+void gate_policy_release(struct gate_policy *p);
+
+/* what the caller found about the promotion source (promote_from) */
+struct promotion_fact {
+	bool found;                /* a revision of the source environment has the deployed digest */
+	int revision;
+	char status[24];           /* its revision status: serving, superseded, ... */
+	int64_t serving_since;     /* unix seconds its rollout completed; 0 = never */
+};
+
+struct gate_input {
+	const struct gate_policy *policy;  /* may be NULL: no gates */
+	const char *service, *environment;
+	const char *kind;                  /* deploy | promote | rollback | restart */
+	const struct identity *who;
+	bool emergency;
+	const char *reason;                /* required with emergency */
+	int64_t now;                       /* unix seconds (gates_now) */
+	const struct incident_row *incidents; /* the open incidents; borrowed */
+	size_t nincidents;
+	const struct promotion_fact *promotion; /* NULL when promote_from is unset */
+	bool approved;                     /* the approvals were already collected */
+};
+
+enum gate_result { GATE_ALLOW = 0, GATE_REFUSE, GATE_PENDING_APPROVAL };
+
+struct gate_verdict {
+	enum gate_result result;
+	int code;                 /* exit code of a refusal: 3 (gate, permission) or 2 (bad input) */
+	char reason[768];
+	int64_t next_allowed;     /* a window refusal: the next allowed time (unix s), else 0 */
+	struct json_t *gates;     /* {"permission": "passed", "window": "passed|overridden|refused|none", ...}; owned */
+};
+
+/*
+ * Order: permission, emergency sanity, window, freeze, promotion, approvals.
+ * Rollbacks and restarts are never blocked by windows, freezes, promotion
+ * rules or approvals (they return to what already ran). An emergency skips
+ * windows, freezes and approvals (not permissions, not promotion), needs
+ * the approver or admin role and a reason. out->gates is set in every case.
+ */
+void gates_evaluate(const struct gate_input *in, struct gate_verdict *out);
+void gate_verdict_release(struct gate_verdict *v);
+
+/*
+ * Approvals of one deployment: the number of distinct approvers, other than
+ * the requester, whose approval is younger than ttl seconds at now. A
+ * rejection by anyone but the requester returns -1 (rejected_by set).
+ */
+int approvals_count(const struct approval_row *a, size_t n, const char *requester, int64_t now,
+		    int64_t ttl, char *rejected_by, size_t len);
+
+#endif

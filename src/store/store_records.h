@@ -1,0 +1,116 @@
+/*
+ * store_records.h — the gates' and records' tables (schema: migration 3 in
+ * store_sqlite.c): users, incidents, deployments (one record per deploy
+ * request, also the approval queue), approvals and the audit chain.
+ * Each call is one statement (its own transaction unless the caller holds
+ * one with store_begin). Times are unix seconds of the gates' clock
+ * (gates_now(): GANTRY_NOW in tests) unless named _ms.
+ */
+#ifndef GANTRY_STORE_RECORDS_H
+#define GANTRY_STORE_RECORDS_H
+#include "common.h"
+#include "store/store.h"
+#include "records/audit.h"
+
+struct user_row {
+	char name[64];
+	char role[16];            /* viewer | deployer | approver | admin */
+	char token_hash[AUDIT_HASH_HEX]; /* hex SHA-256 of the API token; "" = none */
+	int64_t created_at;
+	char created_by[64];
+};
+
+int store_user_put(struct store *s, const struct user_row *u, struct gerr *err); /* insert or replace */
+int store_user_get(struct store *s, const char *name, struct user_row *out, struct gerr *err); /* 1/0/-1 */
+int store_user_by_token(struct store *s, const char *token_hash, struct user_row *out, struct gerr *err); /* 1/0/-1 */
+int store_user_delete(struct store *s, const char *name, struct gerr *err); /* 1 deleted, 0 none, -1 */
+/* *out owned by caller (free) */
+int store_user_list(struct store *s, struct user_row **out, size_t *n, struct gerr *err);
+
+struct incident_row {
+	int64_t id;
+	char severity[8];         /* P0..P3 */
+	char title[256];
+	char service[64];         /* "" = every service */
+	char environment[64];     /* "" = every environment */
+	char opened_by[64];
+	int64_t opened_at;
+	char closed_by[64];
+	int64_t closed_at;        /* 0 = open */
+	char resolution[256];
+};
+
+int store_incident_open(struct store *s, struct incident_row *r, struct gerr *err); /* assigns id */
+/* 1 closed, 0 no such open incident, -1 error */
+int store_incident_close(struct store *s, int64_t id, const char *by, int64_t at, const char *resolution,
+			 struct gerr *err);
+int store_incident_get(struct store *s, int64_t id, struct incident_row *out, struct gerr *err); /* 1/0/-1 */
+/* newest first; *out owned by caller (free) */
+int store_incident_list(struct store *s, bool open_only, struct incident_row **out, size_t *n, struct gerr *err);
+
+struct deployment_row {
+	int64_t id;
+	char service[64], environment[64];
+	char kind[16];            /* deploy | promote | rollback | restart */
+	char requester[64];
+	char state[24];           /* pending_approval | rejected | expired | started | succeeded | failed | rolled_back | refused */
+	char *request;            /* JSON: the deploy request as received (token removed); owned */
+	char *gates;              /* JSON: gate decisions {"window": "passed", ...}; owned */
+	int approvals_needed;
+	int64_t approval_ttl;     /* seconds */
+	char version[128];
+	char digest[80];
+	bool emergency;
+	char reason[512];
+	int64_t commit_time;      /* commit time of the deployed git SHA (0 unknown) */
+	int64_t created_at;
+	int64_t rollout_id;       /* the controller's rollout, once started */
+	int revision, from_revision;
+	int64_t started_at, ended_at;
+	char result[24];          /* "" while running; succeeded | failed | rolled_back | superseded */
+	char result_reason[512];
+	char *checks;             /* JSON array of check results; owned */
+};
+void deployment_row_release(struct deployment_row *r);
+
+int store_deployment_add(struct store *s, struct deployment_row *r, struct gerr *err); /* assigns id */
+int store_deployment_update(struct store *s, const struct deployment_row *r, struct gerr *err);
+int store_deployment_get(struct store *s, int64_t id, struct deployment_row *out, struct gerr *err); /* 1/0/-1 */
+int store_deployment_by_rollout(struct store *s, int64_t rollout_id, struct deployment_row *out,
+				struct gerr *err); /* 1/0/-1 */
+/* newest first, created_at >= since; svc/env NULL = all; *out owned by caller
+ * (deployment_row_release each, then free) */
+int store_deployment_list(struct store *s, const char *svc, const char *env, int64_t since,
+			  struct deployment_row **out, size_t *n, struct gerr *err);
+
+struct approval_row {
+	int64_t deployment_id;
+	char approver[64];
+	char decision[12];        /* approve | reject */
+	int64_t at;
+	char comment[256];
+};
+int store_approval_put(struct store *s, const struct approval_row *a, struct gerr *err); /* replaces */
+int store_approval_list(struct store *s, int64_t deployment_id, struct approval_row **out, size_t *n,
+			struct gerr *err);
+
+/*
+ * Appends e (actor, action, target, details, time set by the caller): sets
+ * e->seq, e->prev and e->hash, and records the new head in the meta table,
+ * in one transaction (or inside the caller's).
+ */
+int store_audit_append(struct store *s, struct audit_entry *e, struct gerr *err);
+/* oldest first; *out owned by caller (audit_entry_release each, then free) */
+int store_audit_list(struct store *s, struct audit_entry **out, size_t *n, struct gerr *err);
+/* the head recorded apart: *seq 0 when the log is empty */
+int store_audit_head(struct store *s, int64_t *seq, char hash[AUDIT_HASH_HEX], struct gerr *err);
+
+/* read-only views of the controller's tables, for promotion and DORA */
+/* when revision N of svc@env completed a rollout (unix ms), 1/0/-1 */
+int store_rollout_completed_at(struct store *s, const char *svc, const char *env, int revision,
+			       int64_t *at_ms, struct gerr *err);
+/* rollouts started at or after since_ms, oldest first; svc/env NULL = all; *out owned by caller */
+int store_rollout_list(struct store *s, const char *svc, const char *env, int64_t since_ms,
+		       struct rollout_row **out, size_t *n, struct gerr *err);
+
+#endif

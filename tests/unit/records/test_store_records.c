@@ -1,0 +1,177 @@
+#include "common.h"
+#include <setjmp.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include "store/store_records.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/gantry-records-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char *cmd = xasprintf("rm -rf '%s'", dir);
+	(void)state;
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	return 0;
+}
+
+static struct store *open_db(void)
+{
+	struct store *s;
+	struct gerr err;
+	char *path = xasprintf("%s/state.db", dir);
+	if (store_open(path, &s, &err) < 0)
+		fail_msg("%s", err.msg);
+	free(path);
+	return s;
+}
+
+static void test_users_incidents(void **state)
+{
+	struct store *s = open_db();
+	struct gerr err;
+	struct user_row u = { .name = "bob", .role = "approver", .token_hash = "abc", .created_at = 5, .created_by = "root" }, g;
+	struct incident_row r = { .severity = "P1", .title = "checkout down", .environment = "production",
+				  .opened_by = "alice", .opened_at = 100 }, *list;
+	size_t n;
+	(void)state;
+	assert_int_equal(store_user_put(s, &u, &err), 0);
+	assert_int_equal(store_user_get(s, "bob", &g, &err), 1);
+	assert_string_equal(g.role, "approver");
+	assert_int_equal(store_user_by_token(s, "abc", &g, &err), 1);
+	assert_string_equal(g.name, "bob");
+	assert_int_equal(store_user_by_token(s, "abd", &g, &err), 0);
+	assert_int_equal(store_user_by_token(s, "", &g, &err), 0);
+	assert_int_equal(store_user_delete(s, "bob", &err), 1);
+	assert_int_equal(store_user_get(s, "bob", &g, &err), 0);
+
+	assert_int_equal(store_incident_open(s, &r, &err), 0);
+	assert_int_equal(r.id, 1);
+	assert_int_equal(store_incident_open(s, &r, &err), 0);
+	assert_int_equal(store_incident_list(s, true, &list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].id, 2); /* newest first */
+	free(list);
+	assert_int_equal(store_incident_close(s, 1, "carol", 200, "rolled back", &err), 1);
+	assert_int_equal(store_incident_close(s, 1, "carol", 200, "again", &err), 0);
+	assert_int_equal(store_incident_close(s, 99, "carol", 200, "", &err), 0);
+	assert_int_equal(store_incident_list(s, true, &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	free(list);
+	assert_int_equal(store_incident_list(s, false, &list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[1].closed_by, "carol");
+	assert_int_equal(list[1].closed_at, 200);
+	free(list);
+	store_close(s);
+}
+
+static void test_deployments_approvals(void **state)
+{
+	struct store *s = open_db();
+	struct gerr err;
+	struct deployment_row d = { .service = "api", .environment = "production", .kind = "deploy",
+				    .requester = "alice", .state = "pending_approval", .approvals_needed = 2,
+				    .approval_ttl = 86400, .version = "abc123", .digest = "ff00", .created_at = 1000 }, g, *list;
+	struct approval_row a = { 0, "bob", "approve", 1001, "" }, *al;
+	size_t n;
+	(void)state;
+	d.request = xstrdup("{\"op\":\"deploy\"}");
+	assert_int_equal(store_deployment_add(s, &d, &err), 0);
+	assert_true(d.id > 0);
+	assert_int_equal(store_deployment_get(s, d.id, &g, &err), 1);
+	assert_string_equal(g.request, "{\"op\":\"deploy\"}");
+	assert_string_equal(g.gates, "{}");
+	assert_string_equal(g.checks, "[]");
+	assert_int_equal(g.approvals_needed, 2);
+	deployment_row_release(&g);
+	strlcpy_g(d.state, "started", sizeof(d.state));
+	d.rollout_id = 42;
+	d.revision = 3;
+	assert_int_equal(store_deployment_update(s, &d, &err), 0);
+	assert_int_equal(store_deployment_by_rollout(s, 42, &g, &err), 1);
+	assert_int_equal(g.revision, 3);
+	assert_string_equal(g.state, "started");
+	deployment_row_release(&g);
+	assert_int_equal(store_deployment_list(s, "api", NULL, 0, &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	deployment_row_release(&list[0]);
+	free(list);
+	assert_int_equal(store_deployment_list(s, NULL, "staging", 0, &list, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(list);
+	deployment_row_release(&d);
+
+	a.deployment_id = 1;
+	assert_int_equal(store_approval_put(s, &a, &err), 0);
+	a.at = 1005; /* approving twice replaces */
+	assert_int_equal(store_approval_put(s, &a, &err), 0);
+	assert_int_equal(store_approval_list(s, 1, &al, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(al[0].at, 1005);
+	free(al);
+	store_close(s);
+}
+
+static void test_audit_chain_in_sqlite(void **state)
+{
+	struct store *s = open_db();
+	struct gerr err;
+	struct audit_entry *list;
+	size_t n;
+	int64_t head;
+	char hh[AUDIT_HASH_HEX], why[256];
+	sqlite3 *db;
+	char *path;
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		struct audit_entry e = { .time = 1000 + i, .actor = "alice", .action = "deploy", .target = "api@production" };
+		e.details = xasprintf("{\"revision\": %d}", i + 1);
+		assert_int_equal(store_audit_append(s, &e, &err), 0);
+		assert_int_equal(e.seq, i + 1);
+		audit_entry_release(&e);
+	}
+	assert_int_equal(store_audit_head(s, &head, hh, &err), 0);
+	assert_int_equal(head, 4);
+	assert_int_equal(store_audit_list(s, &list, &n, &err), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(hh, list[3].hash);
+	assert_int_equal(audit_verify(list, n, head, hh, why, sizeof(why)), -1);
+	for (size_t i = 0; i < n; i++)
+		audit_entry_release(&list[i]);
+	free(list);
+	store_close(s);
+
+	/* someone edits a row directly in SQLite */
+	path = xasprintf("%s/state.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE audit SET actor = 'mallory' WHERE seq = 2", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	s = open_db();
+	assert_int_equal(store_audit_list(s, &list, &n, &err), 0);
+	assert_int_equal(audit_verify(list, n, head, hh, why, sizeof(why)), 1);
+	assert_non_null(strstr(why, "entry 2 was edited"));
+	for (size_t i = 0; i < n; i++)
+		audit_entry_release(&list[i]);
+	free(list);
+	store_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_users_incidents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deployments_approvals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_chain_in_sqlite, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
