@@ -32,11 +32,13 @@ test_expect_success 'setup: v1 then v2 deployed' '
 	st_check "len(d[\"replicas\"]) == 2 and all(r[\"revision\"] == 2 for r in d[\"replicas\"])"
 '
 
-test_expect_success 'a 90/10 split starts revision 1 again and is exact over 100 requests' '
+test_expect_success 'a 90/10 split starts revision 1 again; exact over 100 requests of one client' '
 	start_load split &&
 	"$GANTRY" traffic hello --env staging --set 1=90,2=10 &&
 	wait_for 15 "st_check \"sum(1 for r in d[\\\"replicas\\\"] if r[\\\"revision\\\"] == 1 and r[\\\"ready\\\"]) == 2\" >/dev/null" &&
 	sleep 0.5 &&
+	stop_load split &&
+	load_clean split &&
 	count_versions >counts &&
 	cat counts &&
 	grep -q "^ *90 hello from v1" counts &&
@@ -45,10 +47,11 @@ test_expect_success 'a 90/10 split starts revision 1 again and is exact over 100
 '
 
 test_expect_success 'reset: traffic follows the replicas again, revision 1 is retired' '
+	start_load reset &&
 	"$GANTRY" traffic hello --env staging --reset &&
 	wait_for 15 "st_check \"all(r[\\\"revision\\\"] == 2 for r in d[\\\"replicas\\\"])\" >/dev/null" &&
-	stop_load split &&
-	load_clean split
+	stop_load reset &&
+	load_clean reset
 '
 
 test_expect_success 'bad splits are refused and change nothing' '
