@@ -1,0 +1,385 @@
+/*
+ * checks.c — run and HTTP checks with timeouts and bounded output (checks.h).
+ *
+ * A run check is forked from whatever thread calls us, so the child only
+ * makes async-signal-safe calls (setpgid, dup2, chdir, execve) with an
+ * environment built before the fork.
+ */
+#include "common.h"
+#include "gates/checks.h"
+#include "util/parse.h"
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+extern char **environ;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int check_timeout(const json_t *c, int64_t *ms, struct gerr *err)
+{
+	const json_t *t = json_object_get(c, "timeout");
+	*ms = CHECK_DEFAULT_TIMEOUT_MS;
+	if (!t || json_is_null(t))
+		return 0;
+	if (!json_is_string(t) || parse_duration_ms(json_string_value(t), ms) < 0 || *ms < 1 ||
+	    *ms > CHECK_MAX_TIMEOUT_MS)
+		return gerr_set(err, "timeout: must be a duration between 1ms and 30m");
+	return 0;
+}
+
+int check_validate(const json_t *c, struct gerr *err)
+{
+	const json_t *run = json_object_get(c, "run"), *http = json_object_get(c, "http"),
+		     *expect = json_object_get(c, "expect");
+	const char *key;
+	const json_t *v;
+	int64_t ms;
+	if (!json_is_object(c))
+		return gerr_set(err, "a check must be a mapping with 'run' or 'http'");
+	json_object_foreach((json_t *)c, key, v) {
+		if (strcmp(key, "run") && strcmp(key, "http") && strcmp(key, "expect") && strcmp(key, "timeout") &&
+		    strcmp(key, "name"))
+			return gerr_set(err, "unknown key '%s' (run, http, expect, timeout, name)", key);
+	}
+	if (!run == !http)
+		return gerr_set(err, "a check needs exactly one of 'run' or 'http'");
+	if (run && (!json_is_string(run) || !*json_string_value(run)))
+		return gerr_set(err, "run: must be a command line");
+	if (http) {
+		const char *s = json_is_string(http) ? json_string_value(http) : "";
+		if (strncmp(s, "GET /", 5) && strncmp(s, "HEAD /", 6))
+			return gerr_set(err, "http: must be \"GET /path\" (or HEAD), got '%s'", s);
+		if (strpbrk(s + 4, " \r\n\t"))
+			return gerr_set(err, "http: the path must not contain spaces");
+	}
+	if (expect && (!json_is_integer(expect) || json_integer_value(expect) < 100 || json_integer_value(expect) > 599))
+		return gerr_set(err, "expect: must be an HTTP status code (100..599)");
+	if (expect && !http)
+		return gerr_set(err, "expect: only for http checks");
+	return check_timeout(c, &ms, err);
+}
+
+/* keeps the last CHECK_OUTPUT_MAX bytes */
+struct tailbuf {
+	char data[CHECK_OUTPUT_MAX * 2];
+	size_t len;
+	bool cut;
+};
+
+static void tail_add(struct tailbuf *t, const char *p, size_t n)
+{
+	while (n) {
+		size_t room = sizeof(t->data) - t->len, k = MIN(room, n);
+		memcpy(t->data + t->len, p, k);
+		t->len += k;
+		p += k;
+		n -= k;
+		if (t->len == sizeof(t->data)) {
+			memmove(t->data, t->data + t->len - CHECK_OUTPUT_MAX, CHECK_OUTPUT_MAX);
+			t->len = CHECK_OUTPUT_MAX;
+			t->cut = true;
+		}
+	}
+}
+
+static char *tail_str(struct tailbuf *t)
+{
+	size_t start = t->len > CHECK_OUTPUT_MAX ? t->len - CHECK_OUTPUT_MAX : 0;
+	if (start)
+		t->cut = true;
+	return xasprintf("%s%.*s", t->cut ? "[...]\n" : "", (int)(t->len - start), t->data + start);
+}
+
+static bool run_cmd(const char *cmd, const char *cwd, int port, int64_t timeout_ms, char **out)
+{
+	struct tailbuf *tb = xcalloc(1, sizeof(*tb));
+	int fds[2], status = 0;
+	size_t nenv = 0;
+	char **envp, portv[32], urlv[64];
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+	int64_t deadline = mono_ms() + timeout_ms;
+	bool timed_out = false, ok = false;
+	pid_t pid;
+
+	while (environ && environ[nenv])
+		nenv++;
+	envp = xcalloc(nenv + 3, sizeof(*envp));
+	nenv = 0;
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, "PORT=", 5) && strncmp(*e, "GANTRY_URL=", 11))
+			envp[nenv++] = *e;
+	if (port > 0) {
+		snprintf(portv, sizeof(portv), "PORT=%d", port);
+		snprintf(urlv, sizeof(urlv), "GANTRY_URL=http://127.0.0.1:%d", port);
+		envp[nenv++] = portv;
+		envp[nenv++] = urlv;
+	}
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		*out = xasprintf("cannot run the check: pipe: %s", strerror(errno));
+		free(envp);
+		free(tb);
+		return false;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		setpgid(0, 0);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		if (cwd && chdir(cwd) < 0)
+			_exit(126);
+		execve("/bin/sh", (char *const *)argv, envp);
+		_exit(127);
+	}
+	close(fds[1]);
+	free(envp);
+	if (pid < 0) {
+		close(fds[0]);
+		*out = xasprintf("cannot run the check: fork: %s", strerror(errno));
+		free(tb);
+		return false;
+	}
+	setpgid(pid, pid); /* also from here: no race with the kill below */
+	for (;;) {
+		struct pollfd p = { .fd = fds[0], .events = POLLIN };
+		int64_t left = deadline - mono_ms();
+		char buf[4096];
+		ssize_t n;
+		if (left <= 0) {
+			timed_out = true;
+			break;
+		}
+		if (poll(&p, 1, (int)MIN(left, 1000)) < 0 && errno != EINTR)
+			break;
+		if (!p.revents)
+			continue;
+		n = read(fds[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		tail_add(tb, buf, (size_t)n);
+	}
+	close(fds[0]);
+	if (timed_out)
+		kill(-pid, SIGKILL);
+	/* the output closed: the shell is done or about to be; wait (bounded by the deadline) */
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR))
+			break;
+		if (!timed_out && mono_ms() > deadline) {
+			timed_out = true;
+			kill(-pid, SIGKILL);
+		}
+		usleep(10000);
+	}
+	if (!timed_out)
+		kill(-pid, SIGKILL); /* what the check left running in its group */
+	{
+		char *t = tail_str(tb);
+		if (timed_out)
+			*out = xasprintf("%stimed out after %lldms", t, (long long)timeout_ms);
+		else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			*out = xstrdup(t), ok = true;
+		else if (WIFEXITED(status))
+			*out = xasprintf("%sexit status %d", t, WEXITSTATUS(status));
+		else
+			*out = xasprintf("%skilled by signal %d", t, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		free(t);
+	}
+	free(tb);
+	return ok;
+}
+
+static bool run_http(const char *spec, int expect, int port, int64_t timeout_ms, char **out)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	const char *sp = strchr(spec, ' ');
+	char *req = NULL, buf[1024];
+	size_t len = 0;
+	int fd = -1, code = 0;
+	int64_t deadline = mono_ms() + timeout_ms;
+	bool ok = false;
+
+	if (port <= 0) {
+		*out = xstrdup("no port to check: the revision has no ready replica");
+		return false;
+	}
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
+		*out = xasprintf("connect 127.0.0.1:%d: %s", port, strerror(errno));
+		goto out;
+	}
+	req = xasprintf("%.*s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: gantry-check\r\nConnection: close\r\n\r\n",
+			(int)(sp - spec), spec, sp + 1, port);
+	{
+		size_t off = 0, n = strlen(req);
+		while (off < n) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			ssize_t w;
+			int64_t left = deadline - mono_ms();
+			if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+				*out = xasprintf("%s on 127.0.0.1:%d: timed out connecting", spec, port);
+				goto out;
+			}
+			w = write(fd, req + off, n - off);
+			if (w < 0 && errno != EAGAIN && errno != EINTR) {
+				*out = xasprintf("%s on 127.0.0.1:%d: %s", spec, port, strerror(errno));
+				goto out;
+			}
+			if (w > 0)
+				off += (size_t)w;
+		}
+	}
+	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		int64_t left = deadline - mono_ms();
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+			*out = xasprintf("%s on 127.0.0.1:%d: no answer within %lldms", spec, port, (long long)timeout_ms);
+			goto out;
+		}
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = 0;
+	if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1) {
+		*out = xasprintf("%s on 127.0.0.1:%d: not an HTTP response", spec, port);
+		goto out;
+	}
+	ok = code == expect;
+	*out = xasprintf("%s -> %d (expected %d)", spec, code, expect);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(req);
+	return ok;
+}
+
+json_t *checks_run_list(const json_t *list, const char *cwd, int port, bool *all_ok)
+{
+	json_t *res = json_array();
+	const json_t *c;
+	size_t i;
+	*all_ok = true;
+	json_array_foreach((json_t *)list, i, c) {
+		const json_t *run = json_object_get(c, "run"), *http = json_object_get(c, "http");
+		const char *name = json_string_value(run ? run : http);
+		struct gerr err;
+		int64_t t0 = mono_ms(), timeout;
+		char *output = NULL;
+		bool ok = false;
+		if (!*all_ok) {
+			json_array_append_new(res, json_pack("{s:s, s:b, s:s, s:I, s:b}", "check", name ? name : "?",
+							     "ok", 0, "output", "skipped: an earlier check failed",
+							     "duration_ms", (json_int_t)0, "skipped", 1));
+			continue;
+		}
+		if (check_validate(c, &err) < 0) {
+			output = xasprintf("invalid check: %s", err.msg);
+		} else {
+			check_timeout(c, &timeout, &err);
+			if (run)
+				ok = run_cmd(json_string_value(run), cwd, port, timeout, &output);
+			else
+				ok = run_http(json_string_value(http),
+					      json_object_get(c, "expect") ? (int)json_integer_value(json_object_get(c, "expect")) : 200,
+					      port, timeout, &output);
+		}
+		*all_ok = *all_ok && ok;
+		json_array_append_new(res, json_pack("{s:s, s:b, s:s, s:I}", "check", name ? name : "?", "ok", ok,
+						     "output", output, "duration_ms", (json_int_t)(mono_ms() - t0)));
+		free(output);
+	}
+	return res;
+}
+
+/* ---- on a thread ---- */
+
+struct check_job {
+	int64_t key;
+	json_t *list;
+	char *cwd;
+	int port;
+	json_t *results;
+	bool ok;
+	struct check_job *next;
+};
+
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct check_job *done_jobs;
+
+static void *job_main(void *arg)
+{
+	struct check_job *j = arg, **tail;
+	j->results = checks_run_list(j->list, j->cwd, j->port, &j->ok);
+	pthread_mutex_lock(&jobs_lock);
+	for (tail = &done_jobs; *tail; tail = &(*tail)->next)
+		;
+	*tail = j;
+	pthread_mutex_unlock(&jobs_lock);
+	return NULL;
+}
+
+int checks_start(int64_t key, json_t *list, const char *cwd, int port)
+{
+	struct check_job *j = xcalloc(1, sizeof(*j));
+	pthread_t t;
+	pthread_attr_t attr;
+	int r;
+	j->key = key;
+	j->list = list;
+	j->cwd = cwd ? xstrdup(cwd) : NULL;
+	j->port = port;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, job_main, j);
+	pthread_attr_destroy(&attr);
+	if (r) {
+		json_decref(list);
+		free(j->cwd);
+		free(j);
+		return -1;
+	}
+	return 0;
+}
+
+int checks_poll(int64_t *key, json_t **results, bool *ok)
+{
+	struct check_job *j;
+	pthread_mutex_lock(&jobs_lock);
+	j = done_jobs;
+	if (j)
+		done_jobs = j->next;
+	pthread_mutex_unlock(&jobs_lock);
+	if (!j)
+		return 0;
+	*key = j->key;
+	*results = j->results;
+	*ok = j->ok;
+	json_decref(j->list);
+	free(j->cwd);
+	free(j);
+	return 1;
+}
