@@ -63,7 +63,9 @@ void analysis_input_from_windows(struct analysis_input *in, enum cond_metric m, 
 /* the condition of metric am: fail_if, with the metric implied by a builtin query */
 static int parse_metric_condition(const struct analysis_metric *am, struct condition *c, struct gerr *err)
 {
-	int implied = am->query ? cond_metric_from_name(am->query) : -1;
+	/* a builtin query names the metric; another provider's number is a plain value */
+	int implied = am->query && am->provider == PROVIDER_BUILTIN ? cond_metric_from_name(am->query)
+		      : am->provider != PROVIDER_BUILTIN ? CM_VALUE : -1;
 	struct gerr e2;
 
 	if (!am->fail_if)

@@ -11,6 +11,7 @@ static const char *const metric_names[CM__COUNT] = {
 	[CM_ERROR_RATE] = "error_rate",   [CM_AVAILABILITY] = "availability", [CM_REQUEST_RATE] = "request_rate",
 	[CM_LATENCY_P50] = "latency_p50", [CM_LATENCY_P90] = "latency_p90",   [CM_LATENCY_P95] = "latency_p95",
 	[CM_LATENCY_P99] = "latency_p99", [CM_RESTARTS] = "restarts",         [CM_READY_RATIO] = "ready_ratio",
+	[CM_VALUE] = "value",
 };
 
 static const char *const op_names[] = { ">", ">=", "<", "<=" };
@@ -201,7 +202,7 @@ static int read_value(struct lexer *l, enum cond_metric m, double *out, struct g
 			size_t at = l->pos;
 			l->pos = start;
 			gerr_set(err, "col %d: %s takes a plain number (%s), got %s", (int)at + 1, metric_names[m],
-				 m == CM_RESTARTS ? "a count" : "requests per second", token_at(l, tok, sizeof(tok)));
+				 m == CM_RESTARTS ? "a count" : m == CM_VALUE ? "no unit" : "requests per second", token_at(l, tok, sizeof(tok)));
 			return -1;
 		}
 		*out = v;
@@ -239,13 +240,13 @@ int condition_parse_implied(const char *s, int implied_metric, bool implied_base
 	if (!n && implied_metric >= 0 && implied_metric < CM__COUNT && strchr("<>", s[l.pos]) && s[l.pos]) {
 		m = implied_metric;
 	} else if (!n) {
-		return gerr_set(err, "col %d: expected a metric (error_rate, availability, request_rate, latency_p50/p90/p95/p99, restarts, ready_ratio), got %s",
+		return gerr_set(err, "col %d: expected a metric (error_rate, availability, request_rate, latency_p50/p90/p95/p99, restarts, ready_ratio, value), got %s",
 				col(&l), token_at(&l, tok, sizeof(tok)));
 	} else if ((m = cond_metric_from_name(word)) < 0) {
 		const char *sug = diag_suggest(word, metric_names, CM__COUNT);
 		if (sug)
 			return gerr_set(err, "col %d: unknown metric '%s' (did you mean '%s'?)", col(&l), word, sug);
-		return gerr_set(err, "col %d: unknown metric '%s' (expected error_rate, availability, request_rate, latency_p50/p90/p95/p99, restarts or ready_ratio)",
+		return gerr_set(err, "col %d: unknown metric '%s' (expected error_rate, availability, request_rate, latency_p50/p90/p95/p99, restarts, ready_ratio or value)",
 				col(&l), word);
 	} else {
 		l.pos += n;

@@ -10,11 +10,12 @@
  *   condition := METRIC OP RHS [ (for | in) DURATION ]
  *   METRIC    := error_rate | availability | request_rate | restarts | ready_ratio
  *              | latency_p50 | latency_p90 | latency_p95 | latency_p99
+ *              | value (a provider's number, no unit)
  *   OP        := > | >= | < | <=
  *   RHS       := VALUE | FACTOR x baseline | baseline [(+|-) VALUE]
  *   VALUE     := a number with the metric's unit: % for error_rate,
  *                availability and ready_ratio; ms or s for latencies; none
- *                for request_rate (per second) and restarts
+ *                for request_rate (per second), restarts and value
  *
  * A condition says when something is WRONG: it "holds" on a bad value.
  * Values inside gantry are in the metric's base unit: fractions (0.05 for
@@ -56,6 +57,7 @@ enum cond_metric {
 	CM_LATENCY_P99,
 	CM_RESTARTS,
 	CM_READY_RATIO,
+	CM_VALUE,        /* a provider's plain number (prometheus, http, command) */
 	CM__COUNT
 };
 

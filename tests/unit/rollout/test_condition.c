@@ -31,7 +31,7 @@ static void test_runbook_examples(void **state)
 		"latency_p95 > 1000ms for 5m", "availability < 99% for 1m",  "request_rate < 1",
 		"restarts > 5 in 5m",         "ready_ratio < 50% for 30s",   "latency_p95 > 1.10x baseline",
 		"error_rate > baseline + 1%", "latency_p50 >= 1.5s",         "latency_p90 <= 20ms",
-		"  error_rate>5%  for  2m ",  "latency_p99 > baseline - 10ms",
+		"  error_rate>5%  for  2m ",  "latency_p99 > baseline - 10ms", "value >= 0.5 for 1m",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
 		parse_ok(all[i]);
@@ -92,6 +92,7 @@ static void test_errors_name_the_column(void **state)
 	parse_err("error_rate > baseline + ", "col 25: expected a number");
 	parse_err("error_rate > 5% for\n2m", "col 20: control character");
 	parse_err("restarts > 1 in 0s", "'in' needs a window longer than 0");
+	parse_err("value > 5ms", "col 10: value takes a plain number (no unit)");
 	parse_err("error_rate > 5% for 8d", "a window is at most 7d");
 }
 
