@@ -132,7 +132,7 @@ static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
 static struct delivery *q_head, *q_tail;
 static size_t q_len;
-static bool worker_started;
+static bool worker_started, worker_busy;
 
 static void delivery_free(struct delivery *d)
 {
@@ -227,6 +227,7 @@ static void *worker(void *arg)
 		while (!q_head)
 			pthread_cond_wait(&q_cond, &q_lock);
 		d = q_head;
+		worker_busy = true;
 		q_head = d->next;
 		if (!q_head)
 			q_tail = NULL;
@@ -243,6 +244,9 @@ static void *worker(void *arg)
 		else
 			record(d->db_path, "notify_failed", "%s to %s failed after 3 attempts: %s", d->event, d->url, why);
 		delivery_free(d);
+		pthread_mutex_lock(&q_lock);
+		worker_busy = false;
+		pthread_mutex_unlock(&q_lock);
 	}
 	return NULL;
 }
@@ -263,6 +267,15 @@ static int ensure_worker(void)
 		return -1;
 	worker_started = true;
 	return 0;
+}
+
+bool notify_idle(void)
+{
+	bool idle;
+	pthread_mutex_lock(&q_lock);
+	idle = !q_head && !worker_busy;
+	pthread_mutex_unlock(&q_lock);
+	return idle;
 }
 
 int notify_send(const char *db_path, const json_t *cfg, const char *event, const json_t *data)

@@ -42,5 +42,7 @@ int notify_sign(const char *secret, const char *msg_id, int64_t ts, const char *
  * the number queued (a full queue drops, and says so in the log).
  */
 int notify_send(const char *db_path, const struct json_t *cfg, const char *event, const struct json_t *data);
+/* nothing queued or being delivered (tests wait for it) */
+bool notify_idle(void);
 
 #endif

@@ -127,6 +127,13 @@ static void test_delivery_signed(void **state)
 	snprintf(dir, sizeof(dir), "%s/gantry-notify-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	assert_non_null(mkdtemp(dir));
 	db = xasprintf("%s/state.db", dir);
+	{
+		/* the daemon's database exists before anything is sent */
+		struct store *st;
+		struct gerr err;
+		assert_int_equal(store_open(db, &st, &err), 0);
+		store_close(st);
+	}
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	r.fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(bind(r.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -168,6 +175,9 @@ static void test_delivery_signed(void **state)
 				usleep(50000);
 		}
 		assert_true(seen);
+		for (int i = 0; i < 100 && !notify_idle(); i++)
+			usleep(50000);
+		assert_true(notify_idle());
 	}
 	json_decref(cfg);
 	json_decref(data);
