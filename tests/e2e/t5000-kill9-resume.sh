@@ -102,6 +102,23 @@ test_expect_success 'history and events: one rollout of revision 2, complete' '
 	grep "#2 *rollout_complete" events.txt
 '
 
+test_expect_success 'a replica that dies while serve is down is replaced after the restart' '
+	start_load load2 &&
+	gst >before2.json &&
+	kill9_serve &&
+	victim=$(json_get replicas.0.pid <before2.json) &&
+	survivor=$(json_get replicas.1.pid <before2.json) &&
+	kill -KILL "-$victim" &&
+	wait_for 5 "! kill -0 $victim" &&
+	start_serve &&
+	wait_for 15 "st_check \"len(d[\\\"replicas\\\"]) == 2 and d[\\\"ready_replicas\\\"] == 2\"" &&
+	st_check "$victim not in [r[\"pid\"] for r in d[\"replicas\"]] and $survivor in [r[\"pid\"] for r in d[\"replicas\"]]" &&
+	st_check "d[\"stable_revision\"] == 2 and all(r[\"revision\"] == 2 for r in d[\"replicas\"])" &&
+	check_processes &&
+	stop_load load2 &&
+	jcheck load2.json "d[\"requests\"] > 0 and d[\"ok\"] > 0"
+'
+
 test_expect_success 'SIGTERM stops the daemon' '
 	stop_serve
 '

@@ -6,6 +6,8 @@ test_description='kill -9 of gantry serve at several moments of a rolling deploy
 require_cmd python3 curl setsid
 require_gantry
 
+BACKOFF=100ms
+
 test_expect_success 'setup: 3 ready replicas of v1 under load' '
 	write_spec <<-EOF &&
 	project: t
@@ -57,6 +59,37 @@ test_expect_success 'history: every revision serving or replaced, none failed' '
 	ghist >hist.json &&
 	jcheck hist.json "[r[\"revision\"] for r in d] == [6, 5, 4, 3, 2, 1]" &&
 	jcheck hist.json "d[0][\"status\"] == \"serving\" and all(r[\"status\"] != \"failed\" for r in d)"
+'
+
+test_expect_success 'kill -9 while a release crash-loops: it is still rolled back' '
+	"$GANTRY" deploy hello --env staging --version bad --set env.CRASH_AFTER_S=0 &&
+	wait_for 10 "st_check \"any(r[\\\"restarts\\\"] >= 3 for r in d[\\\"replicas\\\"])\"" &&
+	kill9_serve &&
+	start_serve &&
+	wait_for 40 "st_check \"d[\\\"rollout\\\"][\\\"phase\\\"] != \\\"progressing\\\"\"" &&
+	st_check "d[\"phase\"] == \"rolled_back\" and d[\"stable_revision\"] == 6" &&
+	st_check "d[\"traffic\"] == [{\"revision\": 6, \"weight\": 100}]" &&
+	wait_for 10 "st_check \"len(d[\\\"replicas\\\"]) == 3 and all(r[\\\"revision\\\"] == 6 for r in d[\\\"replicas\\\"])\"" &&
+	check_processes &&
+	gevents >events.json
+'
+
+# The crash-loop rule is "more than 5 restarts in 5 minutes". The restart
+# count survives a controller restart, but the restart times
+# (svcenv.crash_times in daemon.c) live only in memory: a restarted
+# controller needs 6 more restarts before it rolls back, and its backoff
+# starts over at --restart-backoff.
+test_expect_failure 'the crash loop is detected at the 6th restart across a controller restart' '
+	python3 - events.json <<-\EOF
+	import json, re, sys
+	ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+	rev = max(e["revision"] for e in ev)
+	n = [int(re.search(r"restart (\d+)", e["message"]).group(1))
+	     for e in ev if e["revision"] == rev and e["kind"] == "replica_exited"
+	     and re.search(r"restart \d+", e["message"])]
+	print("restarts announced before the rollback:", n)
+	assert n and max(n) <= 6, n
+	EOF
 '
 
 test_expect_success 'SIGTERM stops the daemon' '

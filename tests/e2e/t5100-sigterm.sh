@@ -61,7 +61,39 @@ test_expect_success 'traffic through the proxy under load has no failure' '
 
 test_expect_success 'history unchanged by the restart of the daemon' '
 	ghist >hist.json &&
-	jcheck hist.json "len(d) == 1 and d[0][\"status\"] == \"serving\""
+	jcheck hist.json "len(d) == 1 and d[0][\"status\"] == \"serving\"" &&
+	"$GANTRY" events hello --env staging >events.txt &&
+	test "$(grep -c rollout_started events.txt)" = 1
+'
+
+test_expect_success 'a second serve for the same home refuses; the first keeps serving' '
+	test_expect_code 1 "$GANTRY" serve --listen "127.0.0.1:$(free_port)" \
+		--admin "127.0.0.1:$(free_port)" >second.out 2>second.err &&
+	cat second.err &&
+	grep "already running" second.err &&
+	grep "pid $(pid_of serve)" second.err &&
+	kill -0 "$(pid_of serve)" &&
+	st_check "d[\"ready_replicas\"] == 2" &&
+	test "$(pcode /)" = 200 &&
+	check_processes
+'
+
+# daemon.c prints the pid read from serve.lock with its newline:
+# "error: another gantry serve is already running for HOME (pid 123\n)\n"
+test_expect_failure 'the refusal of a second serve is one line' '
+	test "$(wc -l <second.err)" -eq 1
+'
+
+test_expect_success 'SIGTERM in the middle of a rollout; the next serve completes it' '
+	"$GANTRY" deploy hello --env staging --version v2 --set env.READY_DELAY_MS=1000 &&
+	wait_for 5 "st_check \"d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"progressing\\\"\"" &&
+	stop_serve &&
+	wait_for 5 "test -z \"\$(tagged_pids)\"" &&
+	start_serve &&
+	wait_for 30 "st_check \"d[\\\"rollout\\\"][\\\"revision\\\"] == 2 and d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"complete\\\"\"" &&
+	wait_for 10 "st_check \"len(d[\\\"replicas\\\"]) == 2 and all(r[\\\"ready\\\"] and r[\\\"revision\\\"] == 2 for r in d[\\\"replicas\\\"])\"" &&
+	pget / | grep v2 &&
+	check_processes
 '
 
 test_expect_success 'SIGTERM again: exit 0, nothing left' '
