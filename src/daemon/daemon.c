@@ -7,6 +7,7 @@
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
 #include "store/artifact.h"
+#include "daemon/metrics.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include <fcntl.h>
@@ -475,6 +476,7 @@ static void on_tick(uv_timer_t *t)
 		replica_sweep_cgroups();
 	}
 	proxyctl_tick(now);
+	metrics_tick(now);
 	if (gd->shutting_down) {
 		bool any = false;
 		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
@@ -564,6 +566,7 @@ static void free_state(void)
 	}
 	gd->svcenvs = NULL;
 	proxyctl_free();
+	metrics_free();
 	free(gd->routes_json);
 	free(gd->home);
 	free(gd->listen);

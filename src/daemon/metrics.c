@@ -1,0 +1,271 @@
+/*
+ * metrics.c — the controller's view of live traffic, per revision.
+ *
+ * The proxy exports CUMULATIVE per-revision counters on its admin listener
+ * (GET /windows). We poll it every 100 ms (a libcurl GET in libuv's thread
+ * pool, never on the loop) and keep snapshots: every poll for the last 15 s,
+ * then one a second for the last 15 minutes. Any window [now - D, now] is the
+ * newest snapshot minus the newest one at or before now - D, so conditions
+ * like "error_rate > 5% for 2s" are evaluated on data at most ~100 ms old.
+ * A proxy restart resets its counters: a snapshot smaller than the one
+ * before starts a new series (the difference would be negative).
+ */
+#include "common.h"
+#include "daemon/daemon.h"
+#include "daemon/metrics.h"
+#include "util/log.h"
+#include <curl/curl.h>
+#include <jansson.h>
+
+#define FINE_MS 100
+#define FINE_KEEP (15000 / FINE_MS)   /* 15 s of 100 ms snapshots */
+#define COARSE_MS 1000
+#define COARSE_KEEP (15 * 60)         /* 15 min of 1 s snapshots */
+
+struct snap {
+	int64_t t_ms;
+	struct rev_window w;               /* cumulative */
+};
+
+struct series {
+	char service[64], environment[64];
+	int revision;
+	struct snap fine[FINE_KEEP];
+	int nfine, fine_head;              /* ring */
+	struct snap coarse[COARSE_KEEP];
+	int ncoarse, coarse_head;
+	int64_t last_seen_ms;
+	struct series *next;
+};
+
+static struct series *all;
+static bool busy;
+static int64_t last_poll_ms;
+static int64_t last_ok_ms;
+
+struct poll_work {
+	uv_work_t req;
+	char url[160];
+	char *body;
+	size_t len;
+	long code;
+};
+
+static struct series *find(const char *svc, const char *env, int rev, bool create)
+{
+	struct series *s;
+	for (s = all; s; s = s->next)
+		if (s->revision == rev && !strcmp(s->service, svc) && !strcmp(s->environment, env))
+			return s;
+	if (!create)
+		return NULL;
+	s = xcalloc(1, sizeof(*s));
+	strlcpy_g(s->service, svc, sizeof(s->service));
+	strlcpy_g(s->environment, env, sizeof(s->environment));
+	s->revision = rev;
+	s->next = all;
+	all = s;
+	return s;
+}
+
+static const struct snap *fine_at(const struct series *s, int k) /* k = 0 newest */
+{
+	return &s->fine[(s->fine_head - 1 - k + 2 * FINE_KEEP) % FINE_KEEP];
+}
+
+static const struct snap *coarse_at(const struct series *s, int k)
+{
+	return &s->coarse[(s->coarse_head - 1 - k + 2 * COARSE_KEEP) % COARSE_KEEP];
+}
+
+static bool went_back(const struct rev_window *a, const struct rev_window *b)
+{
+	return b->requests < a->requests;
+}
+
+static void add_snap(struct series *s, int64_t t, const struct rev_window *w)
+{
+	if (s->nfine && went_back(&fine_at(s, 0)->w, w)) {
+		/* the proxy restarted: its counters began again */
+		s->nfine = s->ncoarse = 0;
+	}
+	s->fine[s->fine_head].t_ms = t;
+	s->fine[s->fine_head].w = *w;
+	s->fine_head = (s->fine_head + 1) % FINE_KEEP;
+	if (s->nfine < FINE_KEEP)
+		s->nfine++;
+	if (!s->ncoarse || t - coarse_at(s, 0)->t_ms >= COARSE_MS) {
+		s->coarse[s->coarse_head].t_ms = t;
+		s->coarse[s->coarse_head].w = *w;
+		s->coarse_head = (s->coarse_head + 1) % COARSE_KEEP;
+		if (s->ncoarse < COARSE_KEEP)
+			s->ncoarse++;
+	}
+	s->last_seen_ms = t;
+}
+
+static int json_u64_array(json_t *a, uint64_t *out, size_t n)
+{
+	size_t i;
+	json_t *v;
+	if (!json_is_array(a) || json_array_size(a) != n)
+		return -1;
+	json_array_foreach(a, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return -1;
+		out[i] = (uint64_t)json_integer_value(v);
+	}
+	return 0;
+}
+
+/* parses the proxy's /windows document; returns how many series it fed */
+int metrics__ingest(const char *body, int64_t now)
+{
+	json_t *doc = json_loads(body, 0, NULL), *revs, *r;
+	size_t i;
+	int n = 0;
+	if (!doc)
+		return -1;
+	revs = json_object_get(doc, "revisions");
+	json_array_foreach(revs, i, r) {
+		const char *svc = json_string_value(json_object_get(r, "service"));
+		const char *env = json_string_value(json_object_get(r, "environment"));
+		const char *rev = json_string_value(json_object_get(r, "revision"));
+		struct rev_window w = { 0 };
+		json_t *req = json_object_get(r, "requests");
+		char *end;
+		long revno;
+		if (!svc || !env || !rev || !json_is_integer(req))
+			continue;
+		revno = strtol(rev, &end, 10);
+		if (*end || revno <= 0)
+			continue;
+		w.requests = (uint64_t)json_integer_value(req);
+		if (json_u64_array(json_object_get(r, "status"), w.status, 6) < 0 ||
+		    json_u64_array(json_object_get(r, "latency"), w.latency, METRIC_LATENCY_BUCKETS) < 0)
+			continue;
+		w.bytes_in = (uint64_t)json_integer_value(json_object_get(r, "bytes_in"));
+		w.bytes_out = (uint64_t)json_integer_value(json_object_get(r, "bytes_out"));
+		w.end_ms = now;
+		add_snap(find(svc, env, (int)revno, true), now, &w);
+		n++;
+	}
+	json_decref(doc);
+	return n;
+}
+
+static void sub_window(const struct rev_window *newer, const struct rev_window *older, struct rev_window *out)
+{
+	out->requests = newer->requests - older->requests;
+	for (int i = 0; i < 6; i++)
+		out->status[i] = newer->status[i] - older->status[i];
+	for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++)
+		out->latency[i] = newer->latency[i] - older->latency[i];
+	out->bytes_in = newer->bytes_in - older->bytes_in;
+	out->bytes_out = newer->bytes_out - older->bytes_out;
+}
+
+int metrics_window(const char *svc, const char *env, int revision, int64_t duration_ms, int64_t now,
+		   struct rev_window *out)
+{
+	const struct series *s = find(svc, env, revision, false);
+	const struct snap *newest, *base = NULL;
+	int64_t from = now - duration_ms;
+
+	memset(out, 0, sizeof(*out));
+	if (!s || !s->nfine)
+		return -1;
+	newest = fine_at(s, 0);
+	/* the newest snapshot at or before `from`: fine ring first, then coarse */
+	for (int k = 0; k < s->nfine; k++)
+		if (fine_at(s, k)->t_ms <= from) {
+			base = fine_at(s, k);
+			break;
+		}
+	if (!base)
+		for (int k = 0; k < s->ncoarse; k++)
+			if (coarse_at(s, k)->t_ms <= from) {
+				base = coarse_at(s, k);
+				break;
+			}
+	if (!base) {
+		/* history shorter than asked: everything since the first snapshot */
+		base = s->ncoarse ? coarse_at(s, s->ncoarse - 1) : fine_at(s, s->nfine - 1);
+	}
+	sub_window(&newest->w, &base->w, out);
+	out->start_ms = base->t_ms;
+	out->end_ms = newest->t_ms;
+	return 0;
+}
+
+int64_t metrics_age_ms(int64_t now)
+{
+	return last_ok_ms ? now - last_ok_ms : -1;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *data)
+{
+	struct poll_work *w = data;
+	size_t len = size * n;
+	if (w->len + len > 16 * 1024 * 1024)
+		return 0;
+	w->body = xrealloc(w->body, w->len + len + 1);
+	memcpy(w->body + w->len, p, len);
+	w->len += len;
+	w->body[w->len] = 0;
+	return len;
+}
+
+static void poll_work(uv_work_t *req)
+{
+	struct poll_work *w = req->data;
+	CURL *c = curl_easy_init();
+	if (!c)
+		return;
+	curl_easy_setopt(c, CURLOPT_URL, w->url);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &w->code);
+	curl_easy_cleanup(c);
+}
+
+static void poll_done(uv_work_t *req, int status)
+{
+	struct poll_work *w = req->data;
+	int64_t now = now_ms();
+	(void)status;
+	busy = false;
+	if (w->code == 200 && w->body && metrics__ingest(w->body, now) >= 0)
+		last_ok_ms = now;
+	free(w->body);
+	free(w);
+}
+
+void metrics_tick(int64_t now)
+{
+	struct poll_work *w;
+	if (busy || !gd->proxy_pid || now - last_poll_ms < FINE_MS)
+		return;
+	last_poll_ms = now;
+	w = xcalloc(1, sizeof(*w));
+	snprintf(w->url, sizeof(w->url), "http://%s/windows", gd->admin);
+	w->req.data = w;
+	busy = true;
+	if (uv_queue_work(gd->loop, &w->req, poll_work, poll_done) < 0) {
+		busy = false;
+		free(w);
+	}
+}
+
+void metrics_free(void)
+{
+	while (all) {
+		struct series *n = all->next;
+		free(all);
+		all = n;
+	}
+}

@@ -1,0 +1,22 @@
+/*
+ * metrics.h — live per-revision traffic windows, from the proxy's /windows
+ * (see metrics.c for how snapshots are kept).
+ */
+#ifndef GANTRY_DAEMON_METRICS_H
+#define GANTRY_DAEMON_METRICS_H
+#include "common.h"
+#include "rollout/metrics.h"
+
+/* polls the proxy every 100 ms (call from the tick) */
+void metrics_tick(int64_t now);
+/* the traffic of one revision over the last duration_ms (as far as history
+ * goes: out->start_ms says where it begins); -1 when nothing is known yet */
+int metrics_window(const char *svc, const char *env, int revision, int64_t duration_ms, int64_t now,
+		   struct rev_window *out);
+/* how old the newest data is, -1 when none */
+int64_t metrics_age_ms(int64_t now);
+void metrics_free(void);
+/* for tests: feed one /windows document */
+int metrics__ingest(const char *body, int64_t now);
+
+#endif
