@@ -58,6 +58,24 @@ test_expect_success 'rollback --to-revision 2 serves "two"' '
 	test "$(pget /page.txt)" = two
 '
 
+test_expect_success 'rollback to a revision that does not exist: exit 2, still serving' '
+	ghist >hist-before.json &&
+	test_expect_code 2 "$GANTRY" rollback hello --env staging --to-revision 99 2>err &&
+	grep "revision 99" err &&
+	test_expect_code 2 "$GANTRY" rollback hello --env staging --to-revision 4 2>err &&
+	grep "already" err &&
+	test "$(pget /page.txt)" = two &&
+	st_check "d[\"stable_revision\"] == 4 and d[\"phase\"] == \"healthy\""
+'
+
+# api.md: "A failed request changes nothing." op_rollback (daemon/api.c)
+# marks the current revision rolled_back ("rollback to revision 99") before
+# it checks that the target revision exists.
+test_expect_failure 'a refused rollback leaves the history unchanged' '
+	ghist >hist-after.json &&
+	test_cmp hist-before.json hist-after.json
+'
+
 test_expect_success 'the snapshot is content-addressed: same content, same digest' '
 	echo one >site/page.txt &&
 	rm site/new.txt &&
