@@ -58,19 +58,28 @@ test_expect_success 'scale to 1 and back to 3 under load' '
 	wait_for 15 "st_check \"len(d[\\\"replicas\\\"]) == 3 and d[\\\"ready_replicas\\\"] == 3\""
 '
 
-test_expect_success 'the clients saw zero failures and both versions' '
-	stop_load load &&
-	load_clean load &&
-	jcheck load.json "set(d[\"versions\"]) >= {\"v1\", \"v2\"}"
+test_expect_success 'a deploy that supersedes a progressing one, under load' '
+	"$GANTRY" deploy hello --env staging --version v3 --set env.READY_DELAY_MS=1000 &&
+	wait_for 5 "st_check \"d[\\\"rollout\\\"][\\\"revision\\\"] == 5 and d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"progressing\\\"\"" &&
+	"$GANTRY" deploy hello --env staging --version v4 --wait &&
+	st_check "d[\"stable_revision\"] == 6 and d[\"version\"] == \"v4\"" &&
+	ghist >hist.json &&
+	jcheck hist.json "d[1][\"revision\"] == 5 and d[1][\"status\"] == \"superseded\""
 '
 
-test_expect_success 'final state: 3 ready replicas of revision 4, history deploy/rollback/restart' '
-	st_check "d[\"phase\"] == \"healthy\" and d[\"stable_revision\"] == 4 and d[\"desired_replicas\"] == 3" &&
-	st_check "len(d[\"replicas\"]) == 3 and all(r[\"ready\"] and r[\"revision\"] == 4 for r in d[\"replicas\"])" &&
-	st_check "d[\"traffic\"] == [{\"revision\": 4, \"weight\": 100}]" &&
+test_expect_success 'the clients saw zero failures and every version that completed' '
+	stop_load load &&
+	load_clean load &&
+	jcheck load.json "set(d[\"versions\"]) >= {\"v1\", \"v2\", \"v4\"}"
+'
+
+test_expect_success 'final state: 3 ready replicas of revision 6, history of every kind' '
+	st_check "d[\"phase\"] == \"healthy\" and d[\"stable_revision\"] == 6 and d[\"desired_replicas\"] == 3" &&
+	wait_for 10 "st_check \"len(d[\\\"replicas\\\"]) == 3 and all(r[\\\"ready\\\"] and r[\\\"revision\\\"] == 6 for r in d[\\\"replicas\\\"])\"" &&
+	st_check "d[\"traffic\"] == [{\"revision\": 6, \"weight\": 100}]" &&
 	ghist >hist.json &&
-	jcheck hist.json "[r[\"kind\"] for r in d] == [\"restart\", \"rollback\", \"deploy\", \"deploy\"]" &&
-	jcheck hist.json "[r[\"revision\"] for r in d] == [4, 3, 2, 1]" &&
+	jcheck hist.json "[r[\"kind\"] for r in d] == [\"deploy\", \"deploy\", \"restart\", \"rollback\", \"deploy\", \"deploy\"]" &&
+	jcheck hist.json "[r[\"revision\"] for r in d] == [6, 5, 4, 3, 2, 1]" &&
 	check_processes
 '
 
