@@ -60,6 +60,17 @@ test_expect_success 'the clients saw zero failures and only v1' '
 	jcheck load.json "list(d[\"versions\"]) == [\"v1\"]"
 '
 
+test_expect_success 'deploy --wait --timeout shorter than the rollout: exit 1, the rollout goes on' '
+	"$GANTRY" deploy hello --env staging --version v3 --set env.READY_DELAY_MS=1500 &&
+	wait_for 5 "st_check \"d[\\\"rollout\\\"][\\\"revision\\\"] == 3\"" &&
+	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v4 \
+		--set env.READY_DELAY_MS=1000 --wait --timeout 300ms >out 2>err &&
+	cat out err &&
+	grep -- "--timeout" err &&
+	wait_for 20 "st_check \"d[\\\"rollout\\\"][\\\"revision\\\"] == 4 and d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"complete\\\"\"" &&
+	pget / | grep v4
+'
+
 test_expect_success 'SIGTERM stops the daemon' '
 	stop_serve
 '

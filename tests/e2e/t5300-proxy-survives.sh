@@ -69,6 +69,20 @@ test_expect_success 'a deploy after the proxy restart routes to the new revision
 	pget / | grep v2
 '
 
+test_expect_success 'kill -9 both serve and the proxy: the next serve brings traffic back' '
+	old=$(proxy_pid) &&
+	test -n "$old" &&
+	kill9_serve &&
+	kill -KILL "$old" &&
+	wait_for 5 "! kill -0 $old" &&
+	test "$(pcode /)" = 000 &&
+	start_serve &&
+	wait_for 5 "test \"\$(pcode /)\" = 200" &&
+	pget / | grep v2 &&
+	st_check "d[\"ready_replicas\"] == 2 and all(r[\"revision\"] == 2 for r in d[\"replicas\"])" &&
+	check_processes
+'
+
 test_expect_success 'SIGTERM stops the daemon and its proxy' '
 	stop_serve &&
 	wait_for 5 "test -z \"\$(tagged_pids)\""
