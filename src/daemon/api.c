@@ -7,6 +7,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/api.h"
+#include "rollout/canary.h"
 #include "runtime/runtime.h"
 #include "util/log.h"
 #include <jansson.h>
@@ -116,6 +117,8 @@ static json_t *svcenv_status(struct svcenv *se)
 	crashloop |= daemon_crashlooping(se, now_ms());
 	if (se->rollout.id && !strcmp(se->rollout.phase, "progressing"))
 		phase = "progressing";
+	else if (se->rollout.id && !strcmp(se->rollout.phase, "paused"))
+		phase = "paused";
 	else if (se->row.target_revision && (target_ready < desired || crashloop) && strcmp(phase, "failed"))
 		phase = "degraded";
 	json_object_set_new(o, "service", json_string(se->row.service));
@@ -143,6 +146,8 @@ static json_t *svcenv_status(struct svcenv *se)
 		rollout = json_null();
 	}
 	json_object_set_new(o, "rollout", rollout);
+	if (se->prog)
+		json_object_set_new(o, "canary", progressive_status(se));
 	return o;
 }
 
@@ -178,11 +183,14 @@ static const char *strategy_name(enum strategy_kind k)
 }
 
 /* starts a rollout of revision `number` (already created); inside a transaction */
-static void start_rollout(struct svcenv *se, struct revcfg *rc, const char *why)
+static int start_rollout(struct svcenv *se, struct revcfg *rc, const char *why, bool progressive,
+			 struct gerr *perr)
 {
 	struct gerr err;
 	int64_t now = now_ms();
-	if (se->rollout.id && !strcmp(se->rollout.phase, "progressing")) {
+	int stable = se->row.stable_revision;
+	progressive_free(se);
+	if (se->rollout.id && (!strcmp(se->rollout.phase, "progressing") || !strcmp(se->rollout.phase, "paused"))) {
 		strlcpy_g(se->rollout.phase, "superseded", sizeof(se->rollout.phase));
 		snprintf(se->rollout.message, sizeof(se->rollout.message), "superseded by revision %d", rc->number);
 		daemon_save_rollout(se);
@@ -195,7 +203,11 @@ static void start_rollout(struct svcenv *se, struct revcfg *rc, const char *why)
 	strlcpy_g(se->rollout.environment, se->row.environment, sizeof(se->rollout.environment));
 	se->rollout.revision = rc->number;
 	se->rollout.from_revision = se->row.stable_revision;
-	strlcpy_g(se->rollout.strategy, strategy_name(rc->cfg.strategy.kind), sizeof(se->rollout.strategy));
+	/* a canary needs something serving to compare with; rollbacks and
+	 * restarts go back at once, whatever the revision's strategy says */
+	progressive = progressive && progressive_strategy(rc) && stable > 0;
+	strlcpy_g(se->rollout.strategy, progressive ? strategy_name(rc->cfg.strategy.kind)
+		  : rc->cfg.strategy.kind == STRATEGY_RECREATE ? "recreate" : "rolling", sizeof(se->rollout.strategy));
 	strlcpy_g(se->rollout.phase, "progressing", sizeof(se->rollout.phase));
 	se->rollout.steps = daemon_desired(se, rc);
 	snprintf(se->rollout.message, sizeof(se->rollout.message), "started (%s)", why);
@@ -210,6 +222,9 @@ static void start_rollout(struct svcenv *se, struct revcfg *rc, const char *why)
 	daemon_save_svcenv(se);
 	store_revision_set_status(gd->store, se->row.service, se->row.environment, rc->number,
 				  "progressing", NULL, &err);
+	if (progressive && progressive_start(se, rc, stable, now, perr) < 0)
+		return -1;
+	return 0;
 }
 
 /* creates a revision and its rollout in one transaction */
@@ -230,7 +245,10 @@ static json_t *create_and_roll(struct svcenv *se, struct revision_row *rev, cons
 		store_rollback(gd->store);
 		return api_error(2, "%s", err.msg);
 	}
-	start_rollout(se, rc, why);
+	if (start_rollout(se, rc, why, !strcmp(rev->kind, "deploy"), &err) < 0) {
+		store_rollback(gd->store);
+		return api_error(2, "cannot start the rollout: %s", err.msg);
+	}
 	store_event_add(gd->store, se->row.service, se->row.environment, rev->number, "rollout_started", &err,
 			"revision %d (%s, version %s) by %s: %s", rev->number, rev->kind, rev->version,
 			rev->deployed_by, why);
@@ -487,6 +505,32 @@ static json_t *op_traffic(json_t *req, const struct api_caller *caller)
 	return json_pack("{s:b}", "ok", 1);
 }
 
+/* pause | resume | abort | promote of a canary or blue-green rollout */
+static json_t *op_rollout_command(json_t *req, const struct api_caller *caller)
+{
+	json_t *err = NULL;
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *svc = api_str(req, "service", true, &err);
+	const char *env = api_str(req, "environment", true, &err);
+	const char *why = api_str(req, "reason", false, &err);
+	bool full = json_is_true(json_object_get(req, "full"));
+	struct svcenv *se;
+	struct gerr gerr;
+	int kind;
+	if (err)
+		return err;
+	se = daemon_svcenv(svc, env, false);
+	if (!se || !se->row.target_revision)
+		return api_error(2, "%s@%s has never been deployed", svc, env);
+	kind = !strcmp(op, "pause") ? CE_PAUSE : !strcmp(op, "resume") ? CE_RESUME
+		: !strcmp(op, "abort") ? CE_ABORT : CE_PROMOTE;
+	if (progressive_command(se, kind, api_actor(caller), why, full, &gerr) < 0)
+		return api_error(2, "%s", gerr.msg);
+	daemon_event(se, se->rollout.revision, op, "%s by %s%s%s", op, api_actor(caller), why ? ": " : "",
+		     why ? why : "");
+	return json_pack("{s:b, s:s, s:s}", "ok", 1, "phase", se->rollout.phase, "message", se->rollout.message);
+}
+
 static json_t *op_history(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL, *list;
@@ -567,6 +611,10 @@ static const struct api_op api_ops[] = {
 	{ "restart", op_restart, true },
 	{ "scale", op_scale, true },
 	{ "traffic", op_traffic, true },
+	{ "pause", op_rollout_command, true },
+	{ "resume", op_rollout_command, true },
+	{ "abort", op_rollout_command, true },
+	{ "promote_canary", op_rollout_command, true },
 	{ NULL, NULL, false },
 };
 

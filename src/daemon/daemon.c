@@ -336,6 +336,8 @@ void daemon_reconcile(struct svcenv *se)
 
 	if (!se->row.target_revision || gd->shutting_down)
 		return;
+	if (se->prog && progressive_reconcile(se, now))
+		return;
 	rc = daemon_revcfg(se, se->row.target_revision, &err);
 	if (!rc) {
 		log_error("reconcile", "service=%s environment=%s: %s", se->row.service, se->row.environment, err.msg);
@@ -537,6 +539,9 @@ static int load_state(void)
 		se->row = rows[i];
 		if (daemon_set_traffic(se, rows[i].traffic, &err) < 0)
 			log_error("store", "service=%s environment=%s: %s", se->row.service, se->row.environment, err.msg);
+		if (se->rollout.id && (!strcmp(se->rollout.phase, "progressing") || !strcmp(se->rollout.phase, "paused") ||
+				       !strcmp(se->rollout.phase, "complete")))
+			progressive_restore(se);
 	}
 	free(rows);
 	if (store_meta_get(gd->store, "route_generation", buf, sizeof(buf), &err) == 1)
@@ -551,6 +556,7 @@ static void free_state(void)
 		struct revcfg *rc, *nrc;
 		struct replica *r, *nr;
 		nse = se->next;
+		progressive_free(se);
 		for (r = se->replicas; r; r = nr) {
 			nr = r->next;
 			/* their handles were closed by close_walk; the processes live on */

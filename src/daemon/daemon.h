@@ -68,6 +68,7 @@ struct svcenv {
 	int ncrash;
 	struct { int revision, weight; } traffic[8]; /* parsed row.traffic */
 	int ntraffic;
+	struct prog *prog;           /* a canary/blue-green rollout being driven (progressive.c) */
 	bool converged;              /* last reconcile found nothing to do */
 	struct svcenv *next;
 };
@@ -148,6 +149,19 @@ void proxyctl_stop(void);
 /* the proxy runs the table we last wrote */
 bool proxyctl_caught_up(void);
 void proxyctl_free(void);
+
+/* progressive.c: canary and blue-green */
+struct json_t;
+bool progressive_strategy(const struct revcfg *rc);
+int progressive_start(struct svcenv *se, struct revcfg *rc, int stable, int64_t now, struct gerr *err);
+void progressive_restore(struct svcenv *se);
+/* drives the rollout; false when there is none (any more): use the rolling planner */
+bool progressive_reconcile(struct svcenv *se, int64_t now);
+/* pause/resume/abort/promote (enum canary_event_kind values from rollout/canary.h) */
+int progressive_command(struct svcenv *se, int kind, const char *who, const char *why, bool full,
+			struct gerr *err);
+struct json_t *progressive_status(const struct svcenv *se);
+void progressive_free(struct svcenv *se);
 
 /* api.c */
 int api_listen(void);

@@ -1,0 +1,619 @@
+/*
+ * progressive.c — drives canary and blue-green rollouts.
+ *
+ * The decisions are made by the pure state machine (rollout/canary.c); this
+ * file feeds it events (ticks, the canary's ready count, analysis verdicts,
+ * rollback_on breaches, user commands) and carries out its actions: traffic
+ * splits (the svcenv's traffic override, pushed to the proxy), replica
+ * counts, analysis runs, promotion and rollback. Its state, and every
+ * analysis run's, is persisted in the rollout row after each transition, so
+ * a controller killed at any instant resumes where it was.
+ *
+ * Replicas while a progressive rollout is active (instead of the rolling
+ * planner): the stable revision keeps its full count until promotion, the
+ * canary has what the machine says, the previous revision stays warm after
+ * promotion until the machine retires it, anything else is drained.
+ *
+ * Metrics: analyses and rollback_on read live windows of the proxy
+ * (daemon/metrics.c). rollback_on is sampled every 100 ms on the trailing
+ * second; a sample backed by fewer than ROLLBACK_MIN_REQUESTS requests is
+ * "no data" (it neither breaches nor clears), so a quiet service is never
+ * rolled back on one unlucky request.
+ */
+#include "common.h"
+#include "daemon/daemon.h"
+#include "daemon/metrics.h"
+#include "rollout/canary.h"
+#include "rollout/analysis.h"
+#include "rollout/condition.h"
+#include "util/log.h"
+#include <jansson.h>
+#include <math.h>
+
+#define MAX_RUNS 4
+#define ROLLBACK_SAMPLE_MS 1000
+#define ROLLBACK_MIN_REQUESTS 5
+
+struct prog {
+	struct canary_state cs;
+	struct revcfg *rc;             /* the canary revision's config */
+	struct analysis_run runs[MAX_RUNS];
+	int slot[MAX_RUNS];
+	bool used[MAX_RUNS];
+	struct cond_eval *rb;          /* rollback_on evaluators */
+	size_t nrb;
+	int64_t last_sample_ms;
+	int last_ready;
+	bool keep_previous;            /* after promotion, until CA_RETIRE_PREVIOUS */
+	bool disarmed;
+	bool dirty;                    /* state to persist */
+};
+
+bool progressive_strategy(const struct revcfg *rc)
+{
+	return rc && (rc->cfg.strategy.kind == STRATEGY_CANARY || rc->cfg.strategy.kind == STRATEGY_BLUEGREEN);
+}
+
+static void free_runs(struct prog *p)
+{
+	for (int i = 0; i < MAX_RUNS; i++)
+		if (p->used[i]) {
+			analysis_run_release(&p->runs[i]);
+			p->used[i] = false;
+		}
+}
+
+void progressive_free(struct svcenv *se)
+{
+	struct prog *p = se->prog;
+	if (!p)
+		return;
+	free_runs(p);
+	free(p->rb);
+	free(p);
+	se->prog = NULL;
+}
+
+static void arm_rollback_on(struct prog *p)
+{
+	const struct svc_config *c = &p->rc->cfg;
+	struct gerr err;
+	free(p->rb);
+	p->rb = xcalloc(c->nrollback_on + 1, sizeof(*p->rb));
+	p->nrb = 0;
+	for (size_t i = 0; i < c->nrollback_on; i++) {
+		struct condition cond;
+		if (condition_parse(c->rollback_on[i], &cond, &err) < 0) {
+			log_error("rollout", "rollback_on[%zu] '%s': %s", i, c->rollback_on[i], err.msg);
+			continue;
+		}
+		cond_eval_init(&p->rb[p->nrb], &cond);
+		p->rb[p->nrb].min_requests = ROLLBACK_MIN_REQUESTS;
+		p->rb[p->nrb].max_gap_ms = 2000; /* a controller pause breaks a run rather than faking one */
+		p->nrb++;
+	}
+}
+
+/* ---- persistence ---- */
+
+static void save(struct svcenv *se)
+{
+	struct prog *p = se->prog;
+	json_t *doc = json_object(), *runs = json_array();
+	char *text;
+	json_object_set_new(doc, "canary", canary_state_to_json(&p->cs));
+	for (int i = 0; i < MAX_RUNS; i++)
+		if (p->used[i])
+			json_array_append_new(runs, json_pack("{s:i, s:o}", "slot", p->slot[i], "run",
+							      analysis_run_to_json(&p->runs[i])));
+	json_object_set_new(doc, "runs", runs);
+	json_object_set_new(doc, "keep_previous", json_boolean(p->keep_previous));
+	json_object_set_new(doc, "disarmed", json_boolean(p->disarmed));
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (strlen(text) >= sizeof(se->rollout.state))
+		log_error("rollout", "rollout %lld: state too large to persist (%zu bytes)", (long long)se->rollout.id,
+			  strlen(text));
+	else
+		strlcpy_g(se->rollout.state, text, sizeof(se->rollout.state));
+	free(text);
+	se->rollout.step = p->cs.step;
+	se->rollout.steps = p->cs.nsteps;
+	snprintf(se->rollout.message, sizeof(se->rollout.message), "%s", p->cs.message);
+	switch (p->cs.phase) {
+	case RP_PROGRESSING: strlcpy_g(se->rollout.phase, "progressing", sizeof(se->rollout.phase)); break;
+	case RP_PAUSED: strlcpy_g(se->rollout.phase, "paused", sizeof(se->rollout.phase)); break;
+	case RP_COMPLETE: strlcpy_g(se->rollout.phase, "complete", sizeof(se->rollout.phase)); break;
+	case RP_ROLLED_BACK: strlcpy_g(se->rollout.phase, "rolled_back", sizeof(se->rollout.phase)); break;
+	case RP_ABORTED: strlcpy_g(se->rollout.phase, "aborted", sizeof(se->rollout.phase)); break;
+	}
+	daemon_save_rollout(se);
+	p->dirty = false;
+}
+
+static int slot_index(struct prog *p, int slot)
+{
+	for (int i = 0; i < MAX_RUNS; i++)
+		if (p->used[i] && p->slot[i] == slot)
+			return i;
+	return -1;
+}
+
+/* ---- actions ---- */
+
+static void set_traffic(struct svcenv *se, const struct canary_action *a)
+{
+	json_t *list = json_array();
+	char *text;
+	struct gerr err;
+	for (size_t i = 0; i < a->ntraffic; i++)
+		if (a->traffic[i].revision > 0)
+			json_array_append_new(list, json_pack("{s:i, s:i}", "revision", a->traffic[i].revision,
+							      "weight", a->traffic[i].weight));
+	text = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	if (daemon_set_traffic(se, text, &err) < 0)
+		log_error("rollout", "%s", err.msg);
+	free(text);
+	daemon_save_svcenv(se);
+	proxyctl_write_routes();
+}
+
+static void start_run(struct svcenv *se, const struct canary_action *a, int64_t now)
+{
+	struct prog *p = se->prog;
+	const struct analysis_def *def = rollout_find_analysis(&p->rc->cfg, a->analysis);
+	struct gerr err;
+	int i = slot_index(p, a->slot);
+	if (i < 0)
+		for (i = 0; i < MAX_RUNS && p->used[i]; i++)
+			;
+	else
+		analysis_run_release(&p->runs[i]);
+	if (i >= MAX_RUNS || !def) {
+		log_error("rollout", "cannot start analysis %s", a->analysis ? a->analysis : "?");
+		return;
+	}
+	if (analysis_run_init(&p->runs[i], def, p->cs.canary_revision, now, &err) < 0) {
+		log_error("rollout", "analysis %s: %s", def->name, err.msg);
+		return;
+	}
+	p->used[i] = true;
+	p->slot[i] = a->slot;
+	daemon_event(se, p->cs.canary_revision, "analysis_started", "analysis %s started on revision %d",
+		     def->name, p->cs.canary_revision);
+}
+
+static void finish(struct svcenv *se, const char *status, const char *reason)
+{
+	struct prog *p = se->prog;
+	struct gerr err;
+	(void)status;
+	if (store_revision_set_status(gd->store, se->row.service, se->row.environment, p->cs.canary_revision,
+				      "failed", reason, &err) < 0)
+		log_error("store", "%s", err.msg);
+}
+
+static void execute(struct svcenv *se, const struct canary_actions *acts, int64_t now)
+{
+	struct prog *p = se->prog;
+	struct gerr err;
+	for (size_t k = 0; k < acts->n; k++) {
+		const struct canary_action *a = &acts->a[k];
+		int i;
+		log_debug("rollout", "rollout=%lld action=%s", (long long)se->rollout.id, canary_action_name(a->kind));
+		switch (a->kind) {
+		case CA_SET_TRAFFIC:
+			set_traffic(se, a);
+			break;
+		case CA_SCALE_CANARY:
+			break; /* the count is in the state; reconcile follows it */
+		case CA_START_ANALYSIS:
+			start_run(se, a, now);
+			break;
+		case CA_STOP_ANALYSIS:
+			for (i = 0; i < MAX_RUNS; i++)
+				if (p->used[i] && (a->slot == SLOT_NONE || p->slot[i] == a->slot)) {
+					analysis_run_stop(&p->runs[i], now);
+					analysis_run_release(&p->runs[i]);
+					p->used[i] = false;
+				}
+			break;
+		case CA_PROMOTE: {
+			int prev = se->row.stable_revision;
+			se->row.stable_revision = p->cs.canary_revision;
+			se->row.target_revision = p->cs.canary_revision;
+			strlcpy_g(se->row.phase, "healthy", sizeof(se->row.phase));
+			if (prev > 0)
+				store_revision_set_status(gd->store, se->row.service, se->row.environment, prev,
+							  "superseded", NULL, &err);
+			store_revision_set_status(gd->store, se->row.service, se->row.environment,
+						  p->cs.canary_revision, "serving", NULL, &err);
+			daemon_save_svcenv(se);
+			p->keep_previous = prev > 0;
+			daemon_event(se, p->cs.canary_revision, "promoted", "revision %d promoted: 100%% of traffic",
+				     p->cs.canary_revision);
+			break;
+		}
+		case CA_ROLLBACK:
+			se->row.target_revision = a->revision;
+			se->row.stable_revision = a->revision;
+			strlcpy_g(se->row.phase, "rolled_back", sizeof(se->row.phase));
+			snprintf(se->row.message, sizeof(se->row.message), "%s", a->reason);
+			daemon_save_svcenv(se);
+			finish(se, "failed", a->reason);
+			daemon_event(se, p->cs.canary_revision, "rollout_rolled_back",
+				     "revision %d rolled back to revision %d: %s", p->cs.canary_revision, a->revision,
+				     a->reason);
+			break;
+		case CA_PAUSE:
+			daemon_event(se, p->cs.canary_revision, "paused", "%s", a->reason);
+			break;
+		case CA_COMPLETE:
+			daemon_event(se, p->cs.canary_revision, "rollout_complete", "%s", a->reason);
+			break;
+		case CA_RETIRE_PREVIOUS:
+			p->keep_previous = false;
+			break;
+		case CA_DISARM:
+			p->disarmed = true;
+			break;
+		}
+	}
+	if (acts->n)
+		p->dirty = true;
+}
+
+/* ---- start, restore ---- */
+
+int progressive_start(struct svcenv *se, struct revcfg *rc, int stable, int64_t now, struct gerr *err)
+{
+	struct prog *p = xcalloc(1, sizeof(*p));
+	struct canary_actions acts;
+	int replicas = daemon_desired(se, rc);
+
+	progressive_free(se);
+	p->rc = rc;
+	if (canary_start(&p->cs, &rc->cfg, stable, rc->number, replicas, now, &acts, err) < 0) {
+		free(p);
+		return -1;
+	}
+	se->prog = p;
+	arm_rollback_on(p);
+	execute(se, &acts, now);
+	save(se);
+	return 0;
+}
+
+void progressive_restore(struct svcenv *se)
+{
+	json_t *doc, *runs, *e;
+	struct prog *p;
+	struct gerr err;
+	struct revcfg *rc;
+	size_t i;
+
+	if (!se->rollout.id || !se->rollout.state[0])
+		return;
+	doc = json_loads(se->rollout.state, 0, NULL);
+	if (!doc)
+		return;
+	rc = daemon_revcfg(se, se->rollout.revision, &err);
+	p = xcalloc(1, sizeof(*p));
+	if (!rc || canary_state_from_json(&p->cs, json_object_get(doc, "canary"), &err) < 0) {
+		log_error("rollout", "rollout %lld: cannot restore its state: %s", (long long)se->rollout.id, err.msg);
+		free(p);
+		json_decref(doc);
+		return;
+	}
+	p->rc = rc;
+	p->keep_previous = json_is_true(json_object_get(doc, "keep_previous"));
+	p->disarmed = json_is_true(json_object_get(doc, "disarmed"));
+	runs = json_object_get(doc, "runs");
+	json_array_foreach(runs, i, e) {
+		const struct analysis_def *def;
+		json_t *run = json_object_get(e, "run");
+		const char *name = json_string_value(json_object_get(json_object_get(run, "def"), "name"));
+		int k;
+		for (k = 0; k < MAX_RUNS && p->used[k]; k++)
+			;
+		if (k >= MAX_RUNS)
+			break;
+		def = name ? rollout_find_analysis(&rc->cfg, name) : NULL;
+		if (!def)
+			def = rollout_find_analysis(&rc->cfg, json_string_value(json_object_get(run, "name")));
+		if (def && analysis_run_from_json(&p->runs[k], def, run, &err) == 0) {
+			p->used[k] = true;
+			p->slot[k] = (int)json_integer_value(json_object_get(e, "slot"));
+		} else {
+			log_error("rollout", "rollout %lld: an analysis run could not be restored", (long long)se->rollout.id);
+		}
+	}
+	json_decref(doc);
+	se->prog = p;
+	arm_rollback_on(p);
+	p->last_ready = -1;
+	log_info("rollout", "rollout=%lld resumed at step %d/%d (%s)", (long long)se->rollout.id, p->cs.step,
+		 p->cs.nsteps, rollout_phase_name(p->cs.phase));
+}
+
+/* ---- measurement ---- */
+
+static int revision_restarts(struct svcenv *se, int rev)
+{
+	int n = 0;
+	for (struct replica *r = se->replicas; r; r = r->next)
+		if (r->row.revision == rev)
+			n += r->row.restarts;
+	return n;
+}
+
+static int count(struct svcenv *se, int rev, bool ready_only)
+{
+	int n = 0;
+	for (struct replica *r = se->replicas; r; r = r->next)
+		if (r->row.revision == rev && !replica_is_leaving(r) && (!ready_only || replica_is_ready(r)))
+			n++;
+	return n;
+}
+
+/* one metric's sample: the canary's value and the stable's, over the last span_ms */
+static void sample(struct svcenv *se, enum cond_metric m, int64_t span_ms, int64_t now, struct analysis_input *in,
+		   struct rev_window *cw, struct rev_window *bw)
+{
+	struct prog *p = se->prog;
+	int canary = p->cs.canary_revision;
+	int base = p->cs.promoted ? p->cs.previous_revision : p->cs.stable_revision;
+	bool have_c = metrics_window(se->row.service, se->row.environment, canary, span_ms, now, cw) == 0;
+	bool have_b = base > 0 && metrics_window(se->row.service, se->row.environment, base, span_ms, now, bw) == 0;
+
+	memset(in, 0, sizeof(*in));
+	analysis_input_from_windows(in, m, have_c ? cw : NULL, have_b ? bw : NULL);
+	if (m == CM_RESTARTS) {
+		in->value = revision_restarts(se, canary);
+		in->baseline = base > 0 ? revision_restarts(se, base) : NAN;
+	} else if (m == CM_READY_RATIO) {
+		int want = p->cs.canary_replicas > 0 ? p->cs.canary_replicas : 1;
+		in->value = (double)count(se, canary, true) / want;
+		in->baseline = NAN;
+	}
+	if (metrics_age_ms(now) < 0 || metrics_age_ms(now) > 2000)
+		in->error = "no fresh metrics from the proxy";
+}
+
+static void check_rollback_on(struct svcenv *se, int64_t now)
+{
+	struct prog *p = se->prog;
+	if (p->disarmed || !canary_armed(&p->cs, now) || now - p->last_sample_ms < 100)
+		return;
+	p->last_sample_ms = now;
+	for (size_t i = 0; i < p->nrb; i++) {
+		struct analysis_input in;
+		struct rev_window cw, bw;
+		struct cond_sample s;
+		char desc[256];
+		struct canary_actions acts;
+		struct canary_event ev = { .kind = CE_BREACHED };
+		sample(se, p->rb[i].cond.metric, ROLLBACK_SAMPLE_MS, now, &in, &cw, &bw);
+		if (in.error)
+			continue;
+		s.t_ms = now;
+		s.value = in.value;
+		s.baseline = in.baseline;
+		s.requests = in.requests;
+		s.baseline_requests = in.baseline_requests;
+		if (cond_eval_feed(&p->rb[i], &s) != COND_BREACHED)
+			continue;
+		cond_eval_describe(&p->rb[i], "canary", p->cs.canary_revision, desc, sizeof(desc));
+		log_info("rollout", "rollout=%lld rollback_on breached: %s", (long long)se->rollout.id, desc);
+		ev.why = desc;
+		canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
+		execute(se, &acts, now);
+		return;
+	}
+}
+
+static void run_analyses(struct svcenv *se, int64_t now)
+{
+	struct prog *p = se->prog;
+	for (int i = 0; i < MAX_RUNS; i++) {
+		struct analysis_run *r = &p->runs[i];
+		struct analysis_input *in;
+		struct rev_window *cw, *bw;
+		enum analysis_phase ph;
+		uint64_t before;
+		if (!p->used[i] || r->phase != AN_RUNNING || now < analysis_run_next_due(r))
+			continue;
+		in = xcalloc(r->def.nmetrics + 1, sizeof(*in));
+		cw = xcalloc(r->def.nmetrics + 1, sizeof(*cw));
+		bw = xcalloc(r->def.nmetrics + 1, sizeof(*bw));
+		for (size_t m = 0; m < r->def.nmetrics; m++) {
+			const struct analysis_metric *am = &r->def.metrics[m];
+			int metric = am->query ? cond_metric_from_name(am->query) : -1;
+			if (am->provider != PROVIDER_BUILTIN) {
+				in[m].error = "this provider is not run by the controller yet";
+				in[m].value = in[m].baseline = NAN;
+				continue;
+			}
+			if (metric < 0) {
+				struct condition c;
+				struct gerr err;
+				if (am->fail_if && condition_parse(am->fail_if, &c, &err) == 0)
+					metric = (int)c.metric;
+			}
+			if (metric < 0) {
+				in[m].error = "unknown builtin metric";
+				in[m].value = in[m].baseline = NAN;
+				continue;
+			}
+			sample(se, (enum cond_metric)metric, r->def.interval_ms, now, &in[m], &cw[m], &bw[m]);
+		}
+		before = r->nmeas;
+		ph = analysis_run_round(r, now, in);
+		for (uint64_t k = before; k < r->nmeas; k++) {
+			const struct measurement *ms = analysis_run_measurement(r, k);
+			struct measurement_row row = { 0 };
+			struct gerr err;
+			if (!ms)
+				continue;
+			row.rollout_id = se->rollout.id;
+			row.ts_ms = ms->t_ms;
+			strlcpy_g(row.analysis, r->def.name, sizeof(row.analysis));
+			strlcpy_g(row.metric, r->def.metrics[ms->metric].name, sizeof(row.metric));
+			row.revision = r->revision;
+			row.has_value = !isnan(ms->value);
+			row.value = ms->value;
+			strlcpy_g(row.verdict, meas_phase_name(ms->phase), sizeof(row.verdict));
+			strlcpy_g(row.message, ms->msg, sizeof(row.message));
+			if (store_measurement_add(gd->store, &row, &err) < 0)
+				log_error("store", "%s", err.msg);
+		}
+		free(in);
+		free(cw);
+		free(bw);
+		p->dirty = true;
+		if (ph != AN_RUNNING) {
+			struct canary_event ev = { .kind = CE_ANALYSIS_VERDICT, .slot = p->slot[i], .verdict = ph,
+						   .why = r->reason };
+			struct canary_actions acts;
+			daemon_event(se, p->cs.canary_revision, "analysis", "analysis %s %s: %s", r->def.name,
+				     analysis_phase_name(ph), r->reason);
+			canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
+			execute(se, &acts, now);
+		}
+	}
+}
+
+/* ---- replicas ---- */
+
+static void ensure(struct svcenv *se, int rev, int want)
+{
+	struct gerr err;
+	struct revcfg *rc;
+	int have = count(se, rev, false);
+	if (rev <= 0)
+		return;
+	if (have < want) {
+		rc = daemon_revcfg(se, rev, &err);
+		if (!rc)
+			return;
+		for (; have < want; have++)
+			if (replica_spawn(replica_create(se, rc)) < 0)
+				break;
+	}
+	while (have > want) {
+		struct replica *victim = NULL;
+		for (struct replica *r = se->replicas; r; r = r->next)
+			if (r->row.revision == rev && !replica_is_leaving(r) &&
+			    (!victim || (!replica_is_ready(r) && replica_is_ready(victim))))
+				victim = r;
+		if (!victim)
+			break;
+		replica_drain(victim, "canary scaled down");
+		have--;
+	}
+}
+
+static void reconcile_replicas(struct svcenv *se)
+{
+	struct prog *p = se->prog;
+	const struct canary_state *cs = &p->cs;
+	bool terminal = cs->phase == RP_ROLLED_BACK || cs->phase == RP_ABORTED;
+	int keep_a = 0, keep_b = 0;
+
+	if (terminal) {
+		/* back on the revision the machine rolled back to, at full size */
+		int to = se->row.target_revision;
+		ensure(se, to, cs->replicas > 0 ? cs->replicas : 1);
+		keep_a = to;
+	} else if (!cs->promoted) {
+		ensure(se, cs->stable_revision, cs->replicas);
+		ensure(se, cs->canary_revision, cs->canary_replicas);
+		keep_a = cs->stable_revision;
+		keep_b = cs->canary_revision;
+	} else {
+		ensure(se, cs->canary_revision, MAX(cs->canary_replicas, cs->replicas));
+		keep_a = cs->canary_revision;
+		keep_b = p->keep_previous ? cs->previous_revision : 0;
+	}
+	for (struct replica *r = se->replicas; r; r = r->next)
+		if (r->row.revision != keep_a && r->row.revision != keep_b && !replica_is_leaving(r))
+			replica_drain(r, "not part of the rollout any more");
+}
+
+/* ---- the tick ---- */
+
+bool progressive_reconcile(struct svcenv *se, int64_t now)
+{
+	struct prog *p = se->prog;
+	struct canary_actions acts;
+	struct canary_event ev = { 0 };
+	int ready;
+
+	if (!p)
+		return false;
+	ready = count(se, p->cs.canary_revision, true);
+	if (ready != p->last_ready) {
+		p->last_ready = ready;
+		ev.kind = CE_CANARY_READY;
+		ev.ready = ready;
+		canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
+		execute(se, &acts, now);
+	}
+	run_analyses(se, now);
+	check_rollback_on(se, now);
+	ev.kind = CE_TICK;
+	canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
+	execute(se, &acts, now);
+	reconcile_replicas(se);
+	if (p->dirty)
+		save(se);
+	/* over: terminal, or complete with nothing left to watch or keep warm */
+	if (p->cs.phase == RP_ROLLED_BACK || p->cs.phase == RP_ABORTED ||
+	    (p->cs.phase == RP_COMPLETE && !p->keep_previous && (p->disarmed || !canary_armed(&p->cs, now)))) {
+		struct gerr err;
+		bool back = p->cs.phase != RP_COMPLETE;
+		log_info("rollout", "rollout=%lld over (%s)", (long long)se->rollout.id, rollout_phase_name(p->cs.phase));
+		progressive_free(se);
+		daemon_set_traffic(se, "", &err);
+		daemon_save_svcenv(se);
+		proxyctl_write_routes();
+		(void)back;
+		return false; /* the rolling planner takes over (nothing left to do) */
+	}
+	return true;
+}
+
+int progressive_command(struct svcenv *se, int kind, const char *who, const char *why, bool full,
+			struct gerr *err)
+{
+	struct prog *p = se->prog;
+	struct canary_event ev = { .kind = (enum canary_event_kind)kind, .who = who, .why = why, .full = full };
+	struct canary_actions acts;
+	int64_t now = now_ms();
+	if (!p)
+		return gerr_set(err, "%s@%s has no canary or blue-green rollout in progress", se->row.service,
+				se->row.environment);
+	canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
+	execute(se, &acts, now);
+	save(se);
+	daemon_kick();
+	return 0;
+}
+
+json_t *progressive_status(const struct svcenv *se)
+{
+	const struct prog *p = se->prog;
+	json_t *o, *runs;
+	if (!p)
+		return NULL;
+	o = canary_state_to_json(&p->cs);
+	runs = json_array();
+	for (int i = 0; i < MAX_RUNS; i++)
+		if (p->used[i])
+			json_array_append_new(runs, json_pack("{s:s, s:s, s:s, s:i}", "analysis", p->runs[i].def.name,
+							      "phase", analysis_phase_name(p->runs[i].phase),
+							      "reason", p->runs[i].reason, "rounds", p->runs[i].rounds));
+	json_object_set_new(o, "analyses", runs);
+	return o;
+}
