@@ -216,3 +216,43 @@ int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *
 		usleep(200000);
 	}
 }
+
+int client_rollout_command(const char *op, int argc, char **argv, struct cli_ctx *ctx)
+{
+	const char *env = NULL, *reason = NULL, **pos;
+	bool full = false;
+	struct cli_opt opts[] = {
+		{ "env", 'e', OPT_STRING, &env },
+		{ "reason", 0, OPT_STRING, &reason },
+		{ "full", 0, OPT_FLAG, &full },
+		{ 0 },
+	};
+	json_t *req, *resp = NULL;
+	int npos, ret;
+
+	if (strcmp(op, "resume"))
+		opts[2] = (struct cli_opt){ 0 };
+	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+		return EXIT_USAGE;
+	if ((ret = client_need_svc_env(op, pos, npos, env)))
+		goto out;
+	req = json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", op, "service", pos[0], "environment", env,
+			"deployed_by", client_user(), "full", full);
+	if (reason)
+		json_object_set_new(req, "reason", json_string(reason));
+	if ((ret = client_call(ctx, req, &resp)))
+		goto out;
+	if (ctx->json) {
+		char *s = json_dumps(resp, JSON_COMPACT);
+		printf("%s\n", s);
+		free(s);
+	} else {
+		printf("%s@%s: rollout %s: %s\n", pos[0], env, json_string_value(json_object_get(resp, "phase")),
+		       json_string_value(json_object_get(resp, "message")));
+	}
+out:
+	json_decref(resp);
+	if (npos)
+		free(pos);
+	return ret;
+}

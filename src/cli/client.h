@@ -26,4 +26,7 @@ const char *client_user(void);
 /* a required "SVC" positional and --env flag, with a clear error */
 int client_need_svc_env(const char *cmd, const char **pos, int npos, const char *env);
 
+/* gantry pause | resume [--full] | abort SERVICE --env ENV [--reason TEXT] */
+int client_rollout_command(const char *op, int argc, char **argv, struct cli_ctx *ctx);
+
 #endif
