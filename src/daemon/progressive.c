@@ -157,6 +157,15 @@ static void set_traffic(struct svcenv *se, const struct canary_action *a)
 	free(text);
 	daemon_save_svcenv(se);
 	proxyctl_write_routes();
+	{
+		char desc[128] = "";
+		for (size_t i = 0; i < a->ntraffic; i++)
+			if (a->traffic[i].revision > 0)
+				snprintf(desc + strlen(desc), sizeof(desc) - strlen(desc), "%s#%d=%d%%", i ? " " : "",
+					 a->traffic[i].revision, a->traffic[i].weight);
+		daemon_event(se, se->prog->cs.canary_revision, "traffic", "traffic %s (routes generation %llu)", desc,
+			     (unsigned long long)gd->route_gen);
+	}
 }
 
 static void start_run(struct svcenv *se, const struct canary_action *a, int64_t now)
