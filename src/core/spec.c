@@ -19,6 +19,7 @@
  */
 #include "common.h"
 #include "core/spec.h"
+#include "gates/gspec.h"
 #include "util/parse.h"
 #include <inttypes.h>
 #include <jansson.h>
@@ -327,6 +328,8 @@ static const struct keydef service_keys[] = {
 	  "rolling | recreate | {rolling: {max_surge, max_unavailable}} | {recreate: {}} | {canary: ...} | {bluegreen: ...}" },
 	{ "rollback_on", KT_STRLIST, offsetof(struct svc_config, rollback_on), 0, 0, NULL, NULL, 0,
 	  "conditions (\"error_rate > 5% for 2m\") that roll the service back" },
+	{ "checks", KT_ANY, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
+	  "pre- and post-deployment checks (checked by src/gates/gspec.c)" },
 	{ "environments", KT_OVERRIDES, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
 	  "per-environment overrides of any key above" },
 	END_KEYS
@@ -337,6 +340,13 @@ static const struct keydef env_keys[] = {
 	  "default replica count of the services in this environment" },
 	{ "hosts", KT_HOSTS, offsetof(struct spec_env, hosts), 0, 0, NULL, NULL, 0,
 	  "default Host names of the services in this environment" },
+	/* gate keys: checked and read by src/gates/gspec.c */
+	{ "protection", KT_ANY, 0, 0, 0, NULL, NULL, 0,
+	  "gates: approvals, approval_ttl, windows, freeze_on_incident, checklist" },
+	{ "promote_from", KT_ANY, 0, 0, 0, NULL, NULL, 0,
+	  "only versions serving healthily in this environment may be deployed here" },
+	{ "min_soak", KT_ANY, 0, 0, 0, NULL, NULL, 0,
+	  "how long the promoted revision must have served in promote_from" },
 	END_KEYS
 };
 
@@ -345,6 +355,8 @@ static const struct keydef top_keys[] = {
 	{ "environments", KT_MAP, 0, 0, 0, NULL, env_keys, 0,
 	  "required: at least one environment, each a mapping (or empty)" },
 	{ "services", KT_MAP, 0, 0, 0, NULL, service_keys, 0, "required: at least one service" },
+	{ "notify", KT_ANY, 0, 0, 0, NULL, NULL, 0, "webhooks on events (checked by src/gates/gspec.c)" },
+	{ "roles", KT_ANY, 0, 0, 0, NULL, NULL, 0, "OS user name: role (checked by src/gates/gspec.c)" },
 	END_KEYS
 };
 
@@ -1652,6 +1664,7 @@ static int load(const char *name, const char *buf, size_t len, const char *dir, 
 	else
 		load_services(&w, spec, k, v);
 	check_services(&w, spec);
+	w.nerr += gspec_check(spec, name, buf, len, diags);
 	if (w.nerr)
 		goto out;
 	*out = spec;
@@ -1742,6 +1755,68 @@ const struct spec_env *spec_find_env(const struct spec *spec, const char *name)
 		if (!strcmp(spec->envs[i].name, name))
 			return &spec->envs[i];
 	return NULL;
+}
+
+/* ---- read-only view of the YAML tree (spec.h) ---- */
+
+static const struct ynode *node_y(const struct spec_node *n)
+{
+	return (const struct ynode *)(const void *)n;
+}
+
+const struct spec_node *spec_root(const struct spec *spec)
+{
+	return spec ? (const struct spec_node *)spec->doc : NULL;
+}
+
+enum spec_node_kind spec_node_kind(const struct spec_node *n)
+{
+	const struct ynode *y = node_y(n);
+	if (!y || y_is_null(y))
+		return SPEC_NODE_NULL;
+	return y->type == Y_SCALAR ? SPEC_NODE_SCALAR : y->type == Y_MAP ? SPEC_NODE_MAP
+		: y->type == Y_SEQ ? SPEC_NODE_SEQ : SPEC_NODE_OTHER;
+}
+
+const char *spec_node_text(const struct spec_node *n)
+{
+	return node_y(n) && node_y(n)->type == Y_SCALAR ? node_y(n)->text : NULL;
+}
+
+bool spec_node_quoted(const struct spec_node *n)
+{
+	return node_y(n) && node_y(n)->type == Y_SCALAR && !node_y(n)->plain;
+}
+
+size_t spec_node_count(const struct spec_node *n)
+{
+	const struct ynode *y = node_y(n);
+	return !y ? 0 : y->type == Y_MAP ? y->nkids / 2 : y->type == Y_SEQ ? y->nkids : 0;
+}
+
+const struct spec_node *spec_node_key(const struct spec_node *n, size_t i)
+{
+	const struct ynode *y = node_y(n);
+	return y && y->type == Y_MAP && 2 * i + 1 < y->nkids ? (const struct spec_node *)y->kids[2 * i] : NULL;
+}
+
+const struct spec_node *spec_node_item(const struct spec_node *n, size_t i)
+{
+	const struct ynode *y = node_y(n);
+	if (y && y->type == Y_MAP && 2 * i + 1 < y->nkids)
+		return (const struct spec_node *)y->kids[2 * i + 1];
+	return y && y->type == Y_SEQ && i < y->nkids ? (const struct spec_node *)y->kids[i] : NULL;
+}
+
+const struct spec_node *spec_node_get(const struct spec_node *map, const char *key)
+{
+	return (const struct spec_node *)y_lookup(node_y(map), key, NULL);
+}
+
+void spec_node_pos(const struct spec_node *n, int *line, int *col)
+{
+	*line = node_y(n) ? node_y(n)->line : 0;
+	*col = node_y(n) ? node_y(n)->col : 0;
 }
 
 const struct spec_service *spec_find_service(const struct spec *spec, const char *name)

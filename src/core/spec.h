@@ -216,6 +216,23 @@ int svc_config_from_json(const struct json_t *j, struct svc_config *out, struct 
 /* sets or replaces env KEY (for `deploy --set env.KEY=VALUE`) */
 void svc_config_set_env(struct svc_config *c, const char *key, const char *value);
 
+/*
+ * Read-only view of the spec's YAML tree, for modules that validate and read
+ * their own keys (src/gates/gspec.c: protection, checks, notify, roles).
+ * Nodes are borrowed from the spec; NULL stands for an absent node.
+ */
+struct spec_node;
+enum spec_node_kind { SPEC_NODE_NULL, SPEC_NODE_SCALAR, SPEC_NODE_MAP, SPEC_NODE_SEQ, SPEC_NODE_OTHER };
+const struct spec_node *spec_root(const struct spec *spec);
+enum spec_node_kind spec_node_kind(const struct spec_node *n);
+const char *spec_node_text(const struct spec_node *n);   /* a scalar's text, else NULL */
+bool spec_node_quoted(const struct spec_node *n);        /* a quoted scalar (never a number) */
+size_t spec_node_count(const struct spec_node *n);       /* map: pairs; list: items */
+const struct spec_node *spec_node_key(const struct spec_node *n, size_t i);  /* map: key i */
+const struct spec_node *spec_node_item(const struct spec_node *n, size_t i); /* map: value i; list: item i */
+const struct spec_node *spec_node_get(const struct spec_node *map, const char *key);
+void spec_node_pos(const struct spec_node *n, int *line, int *col);
+
 /* A starter spec (gantry init); it must validate. */
 extern const char spec_starter[];
 
