@@ -112,7 +112,7 @@ _cleanup() {
 	# 1. what spawn_bg started (the daemon first, so that it restarts nothing)
 	if [ -s "$TRASH/pids" ]; then
 		while read -r _pid _name; do
-			:
+			_signal_spawned TERM "$_pid"
 		done <"$TRASH/pids"
 		_i=0
 		while [ $_i -lt 30 ]; do
@@ -126,7 +126,7 @@ _cleanup() {
 			_i=$((_i + 1))
 		done
 		while read -r _pid _name; do
-			:
+			_signal_spawned KILL "$_pid"
 		done <"$TRASH/pids"
 	fi
 
@@ -152,8 +152,7 @@ _cleanup() {
 		echo "# warning: processes tagged GANTRY_HOME=$_home survived cleanup:" \
 			$(_procs_of_home "$_home") >&2
 	fi
-	# reap what we started ourselves
-	wait 2>/dev/null
+	# (no bare `wait` here: it would block on any survivor)
 
 	cd / || :
 	if [ "$_test_failed" -gt 0 ] || [ -z "$_test_done_called" ]; then
