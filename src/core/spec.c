@@ -19,6 +19,7 @@
  */
 #include "common.h"
 #include "core/spec.h"
+#include "rollout/condition.h"
 #include "gates/gspec.h"
 #include "util/parse.h"
 #include <inttypes.h>
@@ -227,7 +228,21 @@ enum ktype {
 	KT_STRATEGY,   /* struct strategy at off */
 	KT_OVERRIDES,  /* services.S.environments */
 	KT_NAME,       /* project name: a host label */
-	KT_ANY,        /* accepted and ignored (canary/bluegreen bodies, for now) */
+	KT_ANY,        /* accepted and ignored here (handled by the parent's code) */
+	/* progressive delivery (apply_delivery) */
+	KT_BOOL,       /* bool: true | false */
+	KT_ONERROR,    /* enum on_error_policy: pause | rollback */
+	KT_CONDLIST,   /* char ** + size_t: conditions (rollout/condition.h) */
+	KT_ANALYSES,   /* NAME: analysis, merged by name into struct svc_config analyses */
+	KT_METRICS,    /* list of metrics of an analysis */
+	KT_PROVIDER,   /* enum metric_provider */
+	KT_COMPARE,    /* bool: compare: baseline */
+	KT_METHOD,     /* bool: method: mann-whitney */
+	KT_CONFIDENCE, /* double: "98%" -> 0.98 */
+	KT_STEPS,      /* canary steps */
+	KT_PAUSE,      /* a step's pause: duration or {} */
+	KT_MATCH,      /* struct header_match * + size_t: {header: {NAME: VALUE}} */
+	KT_CANARY_ANALYSIS, /* canary background analysis: NAME or {name, starting_step} */
 };
 
 #define KF_NO_OVERRIDE 1u /* not allowed under services.S.environments.E */
@@ -291,11 +306,103 @@ static const struct keydef rolling_keys[] = {
 	END_KEYS
 };
 
+/* progressive delivery (issue 5); parsed by apply_delivery and friends */
+static const struct keydef analysis_metric_keys[] = {
+	{ "name", KT_STR, offsetof(struct analysis_metric, name), 0, 0, NULL, NULL, 0,
+	  "unique within the analysis; default: the query of a builtin metric" },
+	{ "provider", KT_PROVIDER, offsetof(struct analysis_metric, provider), 0, 0, "builtin", NULL, 0,
+	  "builtin | prometheus | http | command" },
+	{ "query", KT_STR, offsetof(struct analysis_metric, query), 0, 0, NULL, NULL, 0,
+	  "builtin: the metric (error_rate, latency_p99...); prometheus: PromQL" },
+	{ "fail_if", KT_STR, offsetof(struct analysis_metric, fail_if), 0, 0, NULL, NULL, 0,
+	  "required: the condition failing a measurement" },
+	{ "for", KT_ANY, 0, 0, 0, NULL, NULL, 0, "the condition must hold this long (as \"... for D\")" },
+	{ "compare", KT_COMPARE, offsetof(struct analysis_metric, compare_baseline), 0, 0, NULL, NULL, 0,
+	  "baseline: compare with the stable revision over the same window" },
+	{ "method", KT_METHOD, offsetof(struct analysis_metric, mann_whitney), 0, 0, NULL, NULL, 0,
+	  "mann-whitney: a Mann-Whitney U test on the latency samples" },
+	{ "confidence", KT_CONFIDENCE, offsetof(struct analysis_metric, confidence), 0, 0, "98%", NULL, 0,
+	  "confidence of the Mann-Whitney test" },
+	{ "min_requests", KT_INT64, offsetof(struct analysis_metric, min_requests), 0, 1000000000, "0", NULL, 0,
+	  "fewer requests in the window is inconclusive" },
+	{ "address", KT_STR, offsetof(struct analysis_metric, address), 0, 0, NULL, NULL, 0, "prometheus: base URL" },
+	{ "url", KT_STR, offsetof(struct analysis_metric, url), 0, 0, NULL, NULL, 0, "http: the URL to GET" },
+	{ "json_path", KT_STR, offsetof(struct analysis_metric, json_path), 0, 0, NULL, NULL, 0,
+	  "http: where the number is in the JSON answer" },
+	{ "command", KT_STR, offsetof(struct analysis_metric, command), 0, 0, NULL, NULL, 0,
+	  "command: shell command line" },
+	{ "timeout", KT_DUR, offsetof(struct analysis_metric, timeout_ms), 1, HOUR_MS, "10s", NULL, 0,
+	  "provider timeout" },
+	END_KEYS
+};
+
+static const struct keydef analysis_keys[] = {
+	{ "interval", KT_DUR, offsetof(struct analysis_def, interval_ms), 100, DAY_MS, "10s", NULL, 0,
+	  "time between two measurements" },
+	{ "count", KT_INT, offsetof(struct analysis_def, count), 0, 100000, "0", NULL, 0,
+	  "measurements; 0: until the step ends" },
+	{ "initial_delay", KT_DUR, offsetof(struct analysis_def, initial_delay_ms), 0, DAY_MS, "0s", NULL, 0,
+	  "wait before the first measurement" },
+	{ "failure_limit", KT_INT, offsetof(struct analysis_def, failure_limit), 0, 100000, "0", NULL, 0,
+	  "failed measurements tolerated" },
+	{ "inconclusive_limit", KT_INT, offsetof(struct analysis_def, inconclusive_limit), 0, 100000, "0", NULL, 0,
+	  "inconclusive measurements tolerated" },
+	{ "error_limit", KT_INT, offsetof(struct analysis_def, error_limit), 0, 100000, "4", NULL, 0,
+	  "consecutive measurement errors tolerated" },
+	{ "metrics", KT_METRICS, 0, 0, 0, NULL, analysis_metric_keys, 0, "required: the metrics measured" },
+	END_KEYS
+};
+
+static const struct keydef canary_step_keys[] = {
+	{ "weight", KT_INT, offsetof(struct canary_step, weight), 0, 100, NULL, NULL, 0,
+	  "route this percentage to the canary" },
+	{ "pause", KT_PAUSE, 0, 0, 0, NULL, NULL, 0, "wait a duration, or {} until resumed" },
+	{ "analysis", KT_STR, offsetof(struct canary_step, analysis), 0, 0, NULL, NULL, 0,
+	  "run this analysis and wait for its verdict" },
+	{ "match", KT_MATCH, offsetof(struct canary_step, headers), 0, 0, NULL, NULL, 0,
+	  "{header: {NAME: VALUE}}: route matching requests to the canary" },
+	{ "replicas", KT_INT, offsetof(struct canary_step, replicas), 1, 1000, NULL, NULL, 0,
+	  "canary replicas from now on, whatever the weight" },
+	END_KEYS
+};
+
+static const struct keydef canary_analysis_keys[] = {
+	{ "name", KT_STR, offsetof(struct canary_config, analysis), 0, 0, NULL, NULL, 0, "the analysis" },
+	{ "starting_step", KT_INT, offsetof(struct canary_config, analysis_starting_step), 0, 99, "0", NULL, 0,
+	  "step (0-based) from which it runs" },
+	END_KEYS
+};
+
+static const struct keydef canary_keys[] = {
+	{ "steps", KT_STEPS, 0, 0, 0, NULL, canary_step_keys, 0, "the steps, in order" },
+	{ "match", KT_MATCH, offsetof(struct canary_config, match), 0, 0, NULL, NULL, 0,
+	  "{header: {NAME: VALUE}}: always route these to the canary" },
+	{ "analysis", KT_CANARY_ANALYSIS, 0, 0, 0, NULL, canary_analysis_keys, 0,
+	  "background analysis: NAME or {name, starting_step}" },
+	END_KEYS
+};
+
+static const struct keydef bluegreen_keys[] = {
+	{ "preview_tag", KT_STR, offsetof(struct bluegreen_config, preview_tag), 0, 0, "preview", NULL, 0,
+	  "the new revision answers at TAG---SVC.ENV.localhost before the switch" },
+	{ "auto_promote", KT_BOOL, offsetof(struct bluegreen_config, auto_promote), 0, 0, "true", NULL, 0,
+	  "switch without a gantry resume" },
+	{ "auto_promote_after", KT_DUR, offsetof(struct bluegreen_config, auto_promote_after_ms), 0, 7 * DAY_MS, "0s",
+	  NULL, 0, "wait this long once the preview is ready" },
+	{ "pre_promotion_analysis", KT_STR, offsetof(struct bluegreen_config, pre_promotion_analysis), 0, 0, NULL,
+	  NULL, 0, "must pass before the switch" },
+	{ "post_promotion_analysis", KT_STR, offsetof(struct bluegreen_config, post_promotion_analysis), 0, 0, NULL,
+	  NULL, 0, "failing after the switch switches back" },
+	{ "keep_previous", KT_DUR, offsetof(struct bluegreen_config, keep_previous_ms), 0, 7 * DAY_MS, "10m", NULL, 0,
+	  "the old revision stays warm this long" },
+	END_KEYS
+};
+
 static const struct keydef strategy_keys[] = {
 	{ "rolling", KT_MAP, 0, 0, 0, NULL, rolling_keys, 0, "replace replicas a few at a time" },
 	{ "recreate", KT_MAP, 0, 0, 0, NULL, NULL, 0, "stop every old replica, then start the new ones" },
-	{ "canary", KT_ANY, 0, 0, 0, NULL, NULL, 0, "shift traffic by steps (keys defined later)" },
-	{ "bluegreen", KT_ANY, 0, 0, 0, NULL, NULL, 0, "start the full new set, then switch (keys defined later)" },
+	{ "canary", KT_ANY, 0, 0, 0, NULL, canary_keys, 0, "shift traffic by steps" },
+	{ "bluegreen", KT_ANY, 0, 0, 0, NULL, bluegreen_keys, 0, "start the full new set, then switch" },
 	END_KEYS
 };
 
@@ -326,8 +433,15 @@ static const struct keydef service_keys[] = {
 	  "revisions whose artifacts are kept (for rollback)" },
 	{ "strategy", KT_STRATEGY, offsetof(struct svc_config, strategy), 0, 0, "rolling", strategy_keys, 0,
 	  "rolling | recreate | {rolling: {max_surge, max_unavailable}} | {recreate: {}} | {canary: ...} | {bluegreen: ...}" },
-	{ "rollback_on", KT_STRLIST, offsetof(struct svc_config, rollback_on), 0, 0, NULL, NULL, 0,
+	{ "rollback_on", KT_CONDLIST, offsetof(struct svc_config, rollback_on), 0, 0, NULL, NULL, 0,
 	  "conditions (\"error_rate > 5% for 2m\") that roll the service back" },
+	{ "watch", KT_DUR, offsetof(struct svc_config, watch_ms), 0, 7 * DAY_MS, "30m", NULL, 0,
+	  "rollback_on stays armed this long after a rollout completes" },
+	{ "analysis", KT_ANALYSES, 0, 0, 0, NULL, analysis_keys, 0, "named analyses: NAME: {interval, ..., metrics}" },
+	{ "shield", KT_BOOL, offsetof(struct svc_config, shield), 0, 0, "false", NULL, 0,
+	  "canary shield: retry a failed idempotent canary request on stable" },
+	{ "on_error", KT_ONERROR, offsetof(struct svc_config, on_error), 0, 0, "pause", NULL, 0,
+	  "analysis errors past error_limit: pause | rollback" },
 	{ "checks", KT_ANY, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
 	  "pre- and post-deployment checks (checked by src/gates/gspec.c)" },
 	{ "environments", KT_OVERRIDES, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
@@ -355,6 +469,8 @@ static const struct keydef top_keys[] = {
 	{ "environments", KT_MAP, 0, 0, 0, NULL, env_keys, 0,
 	  "required: at least one environment, each a mapping (or empty)" },
 	{ "services", KT_MAP, 0, 0, 0, NULL, service_keys, 0, "required: at least one service" },
+	{ "analysis_templates", KT_ANALYSES, 0, 0, 0, NULL, analysis_keys, 0,
+	  "analyses every service may use by name" },
 	{ "notify", KT_ANY, 0, 0, 0, NULL, NULL, 0, "webhooks on events (checked by src/gates/gspec.c)" },
 	{ "roles", KT_ANY, 0, 0, 0, NULL, NULL, 0, "OS user name: role (checked by src/gates/gspec.c)" },
 	END_KEYS
@@ -645,6 +761,14 @@ enum walk_mode { MODE_BASE, MODE_OVERRIDE };
 
 static void walk_map(struct walker *w, const struct ynode *map, const struct ynode *at,
 		     const struct keydef *tab, void *base, enum walk_mode mode);
+/* progressive delivery (defined further down) */
+static void apply_canary(struct walker *w, const struct ynode *k, const struct ynode *v, struct svc_config *c);
+static void apply_bluegreen(struct walker *w, const struct ynode *k, const struct ynode *v, struct svc_config *c);
+static void header_matches_release(struct header_match *h, size_t n);
+static void canary_steps_release(struct canary_step *st, size_t n);
+static void analysis_metric_release(struct analysis_metric *m);
+static void delivery_release(struct svc_config *c);
+static void delivery_to_json(json_t *o, const struct svc_config *c);
 
 static const struct keydef *find_key(const struct keydef *tab, const char *name)
 {
@@ -791,9 +915,10 @@ static void apply_strategy(struct walker *w, const struct keydef *d, const struc
 		} else if (i == STRATEGY_RECREATE) {
 			if (want_map(w, sv, sk, true))
 				walk_map(w, sv, sk, NULL, st, mode);
-		} else if (!y_is_null(sv) && sv->type != Y_MAP) {
-			/* canary/bluegreen sub-keys are defined by a later issue: any mapping for now */
-			report(w, sv, "expected a mapping, got %s", y_type_name(sv));
+		} else if (i == STRATEGY_CANARY) {
+			apply_canary(w, sk, sv, base);
+		} else {
+			apply_bluegreen(w, sk, sv, base);
 		}
 		path_pop(w, old);
 		if (w->nerr == before)
@@ -849,6 +974,588 @@ static void check_overrides(struct walker *w, const struct ynode *k, const struc
 			want_map(w, ev, ek, true);
 		}
 		path_pop(w, old);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* progressive delivery: canary, blue-green, analyses, rollback_on (issue 5) */
+
+/* a condition string at node n, checked by rollout/condition.c; errors point into the string */
+static void check_condition(struct walker *w, const struct ynode *n, const char *s, int implied_metric,
+			    bool implied_baseline)
+{
+	struct condition c;
+	struct gerr err;
+	int ccol = 1;
+	const char *msg;
+
+	if (condition_parse_implied(s, implied_metric, implied_baseline, &c, &err) == 0)
+		return;
+	msg = err.msg;
+	if (sscanf(err.msg, "col %d: ", &ccol) == 1 && (msg = strstr(err.msg, ": ")))
+		msg += 2;
+	else
+		msg = err.msg, ccol = 1;
+	/* a quoted scalar's column is its opening quote */
+	report_at(w, n ? n->line : 0, n && n->line ? n->col + (n->plain ? 0 : 1) + ccol - 1 : 0,
+		  "invalid condition \"%s\": %s", s, msg);
+}
+
+static void apply_condlist(struct walker *w, const struct keydef *d, const struct ynode *k, const struct ynode *v,
+			   void *base)
+{
+	char ***vp = FIELD(base, d, char **);
+	size_t *np = (size_t *)(void *)((char *)base + d->off + sizeof(char **));
+	int before = w->nerr;
+
+	set_strlist(w, v, k, false, vp, np);
+	if (w->nerr != before)
+		return;
+	for (size_t i = 0; i < *np && v && v->type == Y_SEQ && i < v->nkids; i++) {
+		size_t old = path_push(w, "[%zu]", i);
+		check_condition(w, v->kids[i], (*vp)[i], -1, false);
+		path_pop(w, old);
+	}
+}
+
+static void apply_bool(struct walker *w, const struct keydef *d, const struct ynode *v, const char *s, void *base)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+		*FIELD(base, d, bool) = true;
+	else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+		*FIELD(base, d, bool) = false;
+	else
+		report(w, v, "expected true or false, got '%s'", s);
+}
+
+/* a choice among names (for enum fields); returns the index or -1 after reporting */
+static int want_choice(struct walker *w, const struct ynode *v, const char *s, const char *const *names, size_t n)
+{
+	const char *sug;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, names[i]))
+			return (int)i;
+	sug = diag_suggest(s, names, n);
+	if (sug)
+		report(w, v, "unknown value '%s' (did you mean '%s'?)", s, sug);
+	else if (n == 2)
+		report(w, v, "unknown value '%s' (expected %s or %s)", s, names[0], names[1]);
+	else
+		report(w, v, "unknown value '%s'", s);
+	return -1;
+}
+
+static bool valid_header_name(const char *s)
+{
+	if (!*s || strlen(s) > 128)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", *s)))
+			return false;
+	return true;
+}
+
+/* match: {header: {NAME: VALUE, ...}}; replaces *hp on success */
+static void apply_match(struct walker *w, const struct ynode *k, const struct ynode *v, struct header_match **hp,
+			size_t *np)
+{
+	const struct ynode *hk = NULL, *hv;
+	struct header_match *h = NULL;
+	size_t n = 0, old;
+	int before = w->nerr;
+
+	if (!want_map(w, v, k, false))
+		return;
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		if (!key_ok(w, v, i))
+			continue;
+		if (strcmp(v->kids[i]->text, "header")) {
+			static const char *const cands[] = { "header" };
+			report_unknown(w, v->kids[i], "key", cands, 1);
+			continue;
+		}
+		hk = v->kids[i];
+	}
+	if (!hk) {
+		if (w->nerr == before)
+			report(w, v, "needs header: {NAME: VALUE}");
+		return;
+	}
+	hv = y_lookup(v, "header", NULL);
+	old = path_key(w, "header");
+	if (want_map(w, hv, hk, false)) {
+		if (!hv->nkids)
+			report(w, hv, "needs at least one header");
+		h = xcalloc(hv->nkids / 2 + 1, sizeof(*h));
+		for (size_t i = 0; i + 1 < hv->nkids; i += 2) {
+			const struct ynode *nk = hv->kids[i], *nv = hv->kids[i + 1];
+			const char *s;
+			size_t o2;
+			if (!key_ok(w, hv, i))
+				continue;
+			o2 = path_key(w, nk->text);
+			if (!valid_header_name(nk->text)) {
+				report(w, nk, "invalid header name '%s'", nk->text);
+			} else if ((s = want_scalar(w, nv, nk))) {
+				size_t l = strlen(s);
+				if (l > 1024 || strpbrk(s, "\r\n")) {
+					report(w, nv, "invalid header value");
+				} else {
+					h[n].name = xstrdup(nk->text);
+					for (char *p = h[n].name; *p; p++)
+						*p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+					h[n].prefix = l && s[l - 1] == '*';
+					h[n].value = xstrndup(s, h[n].prefix ? l - 1 : l);
+					n++;
+				}
+			}
+			path_pop(w, o2);
+		}
+	}
+	path_pop(w, old);
+	if (w->nerr != before) {
+		header_matches_release(h, n);
+		return;
+	}
+	header_matches_release(*hp, *np);
+	*hp = h;
+	*np = n;
+}
+
+static const char *const step_names[] = { "weight", "pause", "analysis", "match", "replicas" };
+
+static void apply_steps(struct walker *w, const struct ynode *k, const struct ynode *v, struct canary_config *cc)
+{
+	struct canary_step *steps;
+	size_t n = 0;
+	int before = w->nerr;
+
+	if (!v || v->type != Y_SEQ) {
+		report(w, v && v->line ? v : k, "expected a list of steps, got %s", y_type_name(v));
+		return;
+	}
+	if (v->nkids > 100) {
+		report(w, v, "at most 100 steps");
+		return;
+	}
+	steps = xcalloc(v->nkids + 1, sizeof(*steps));
+	for (size_t i = 0; i < v->nkids; i++) {
+		const struct ynode *it = v->kids[i], *sk;
+		struct canary_step *st = &steps[n];
+		size_t old = path_push(w, "[%zu]", i), j;
+
+		if (!want_map(w, it, v, false))
+			goto next;
+		if (it->nkids != 2) {
+			report(w, it, "a step has exactly one key: weight, pause, analysis, match or replicas");
+			goto next;
+		}
+		sk = it->kids[0];
+		if (!key_ok(w, it, 0))
+			goto next;
+		for (j = 0; j < ARRAY_SIZE(step_names); j++)
+			if (!strcmp(sk->text, step_names[j]))
+				break;
+		if (j == ARRAY_SIZE(step_names)) {
+			report_unknown(w, sk, "step", step_names, ARRAY_SIZE(step_names));
+			goto next;
+		}
+		st->kind = (enum canary_step_kind)j;
+		{
+			int b2 = w->nerr;
+			walk_map(w, it, sk, canary_step_keys, st, MODE_BASE);
+			if (w->nerr == b2) {
+				n++;
+			} else {
+				free(st->analysis);
+				header_matches_release(st->headers, st->nheaders);
+				memset(st, 0, sizeof(*st));
+			}
+		}
+next:
+		path_pop(w, old);
+	}
+	if (w->nerr != before) {
+		canary_steps_release(steps, n);
+		return;
+	}
+	canary_steps_release(cc->steps, cc->nsteps);
+	cc->steps = steps;
+	cc->nsteps = n;
+}
+
+static void apply_metrics(struct walker *w, const struct ynode *k, const struct ynode *v, struct analysis_def *d)
+{
+	struct analysis_metric *ms;
+	size_t n = 0;
+	int before = w->nerr;
+
+	if (!v || v->type != Y_SEQ || !v->nkids) {
+		report(w, v && v->line ? v : k, "expected a list of at least one metric, got %s",
+		       v && v->type == Y_SEQ ? "an empty list" : y_type_name(v));
+		return;
+	}
+	ms = xcalloc(v->nkids, sizeof(*ms));
+	for (size_t i = 0; i < v->nkids; i++) {
+		const struct ynode *it = v->kids[i], *fv, *forv;
+		struct ynode *fk = NULL;
+		struct analysis_metric *m = &ms[n];
+		size_t old = path_push(w, "[%zu]", i);
+		int b2 = w->nerr, implied;
+		int64_t for_ms;
+
+		memset(m, 0, sizeof(*m));
+		m->confidence = 0.98;
+		m->timeout_ms = 10000;
+		if (!want_map(w, it, v, false))
+			goto next;
+		walk_map(w, it, v, analysis_metric_keys, m, MODE_BASE);
+		fv = y_lookup(it, "fail_if", &fk);
+		forv = y_lookup(it, "for", NULL);
+		if (w->nerr != b2)
+			goto next;
+		if (!m->name)
+			m->name = m->query && m->provider == PROVIDER_BUILTIN ? xstrdup(m->query) : xasprintf("metric%zu", i);
+		for (size_t j = 0; j < n; j++)
+			if (!strcmp(ms[j].name, m->name))
+				report(w, it, "metric name '%s' is used twice (give each a name:)", m->name);
+		if (!m->fail_if) {
+			report(w, it, "missing required key 'fail_if' (e.g. \"error_rate > 1%%\")");
+			goto next;
+		}
+		switch (m->provider) {
+		case PROVIDER_BUILTIN:
+			if (m->query && cond_metric_from_name(m->query) < 0)
+				report(w, y_lookup(it, "query", NULL), "unknown builtin metric '%s' (error_rate, availability, request_rate, latency_p50/p90/p95/p99, restarts, ready_ratio)",
+				       m->query);
+			break;
+		case PROVIDER_PROMETHEUS:
+			if (!m->address || !m->query)
+				report(w, it, "a prometheus metric needs address and query");
+			break;
+		case PROVIDER_HTTP:
+			if (!m->url)
+				report(w, it, "an http metric needs url");
+			break;
+		case PROVIDER_COMMAND:
+			if (!m->command)
+				report(w, it, "a command metric needs command");
+			break;
+		}
+		if (forv) {
+			const char *fs = want_scalar(w, forv, it);
+			if (fs && parse_duration_ms(fs, &for_ms) < 0) {
+				report(w, forv, "invalid duration '%s' (expected e.g. 30s, 2m)", fs);
+			} else if (fs) {
+				char *t = xasprintf("%s for %s", m->fail_if, fs);
+				free(m->fail_if);
+				m->fail_if = t;
+			}
+		}
+		implied = m->query && m->provider == PROVIDER_BUILTIN ? cond_metric_from_name(m->query)
+			  : m->provider != PROVIDER_BUILTIN ? CM_VALUE : -1;
+		{
+			size_t o2 = path_key(w, "fail_if");
+			/* a `for:` is appended at the end: columns in fail_if stay right */
+			check_condition(w, fv, m->fail_if, implied, m->compare_baseline);
+			path_pop(w, o2);
+		}
+		if (w->nerr == b2 && m->mann_whitney) {
+			struct condition c;
+			struct gerr e;
+			if (condition_parse_implied(m->fail_if, implied, m->compare_baseline, &c, &e) == 0 &&
+			    (c.rhs == CR_VALUE || isnan(cond_metric_quantile(c.metric))))
+				report(w, it, "method: mann-whitney compares latencies with the baseline: use a latency metric and compare: baseline");
+		}
+next:
+		if (w->nerr == b2)
+			n++;
+		else
+			analysis_metric_release(m);
+		path_pop(w, old);
+	}
+	if (w->nerr != before) {
+		for (size_t i = 0; i < n; i++)
+			analysis_metric_release(&ms[i]);
+		free(ms);
+		return;
+	}
+	for (size_t i = 0; i < d->nmetrics; i++)
+		analysis_metric_release(&d->metrics[i]);
+	free(d->metrics);
+	d->metrics = ms;
+	d->nmetrics = n;
+}
+
+/* NAME: {analysis} entries, each replacing an analysis of the same name in *vp */
+static void apply_analyses(struct walker *w, const struct ynode *k, const struct ynode *v, struct analysis_def **vp,
+			   size_t *np)
+{
+	if (!want_map(w, v, k, false))
+		return;
+	if (v->nkids / 2 > 64) {
+		report(w, v, "at most 64 analyses");
+		return;
+	}
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const struct ynode *ak = v->kids[i], *av = v->kids[i + 1];
+		struct analysis_def d = { 0 };
+		size_t old, j;
+		int before = w->nerr;
+
+		if (!key_ok(w, v, i))
+			continue;
+		old = path_key(w, ak->text);
+		if (!valid_name(ak->text)) {
+			report(w, ak, "invalid analysis name '%s' (lowercase letters, digits and '-')", ak->text);
+			goto next;
+		}
+		if (!want_map(w, av, ak, false))
+			goto next;
+		d.interval_ms = 10000;
+		d.error_limit = 4;
+		walk_map(w, av, ak, analysis_keys, &d, MODE_BASE);
+		if (w->nerr == before && !d.nmetrics)
+			report(w, av, "missing required key 'metrics'");
+		if (w->nerr != before) {
+			analysis_def_release(&d);
+			goto next;
+		}
+		d.name = xstrdup(ak->text);
+		for (j = 0; j < *np; j++)
+			if (!strcmp((*vp)[j].name, d.name))
+				break;
+		if (j < *np) {
+			analysis_def_release(&(*vp)[j]);
+		} else {
+			*vp = xrealloc(*vp, (*np + 1) * sizeof(**vp));
+			(*np)++;
+		}
+		(*vp)[j] = d;
+next:
+		path_pop(w, old);
+	}
+}
+
+static void apply_canary_analysis(struct walker *w, const struct ynode *k, const struct ynode *v,
+				  struct canary_config *cc)
+{
+	const char *s;
+
+	if (v && v->type == Y_MAP) {
+		struct canary_config tmp = { 0 };
+		int before = w->nerr;
+		walk_map(w, v, k, canary_analysis_keys, &tmp, MODE_BASE);
+		if (w->nerr == before && !tmp.analysis)
+			report(w, v, "missing required key 'name'");
+		if (w->nerr != before) {
+			free(tmp.analysis);
+			return;
+		}
+		free(cc->analysis);
+		cc->analysis = tmp.analysis;
+		cc->analysis_starting_step = tmp.analysis_starting_step;
+		return;
+	}
+	if ((s = want_scalar(w, v, k))) {
+		free(cc->analysis);
+		cc->analysis = xstrdup(s);
+		cc->analysis_starting_step = 0;
+	}
+}
+
+static void delivery_defaults(struct svc_config *c)
+{
+	free(c->bluegreen.preview_tag);
+	c->bluegreen.preview_tag = xstrdup("preview");
+	c->bluegreen.auto_promote = true;
+	c->bluegreen.auto_promote_after_ms = 0;
+	c->bluegreen.keep_previous_ms = 10 * 60 * 1000;
+}
+
+/* strategy: {canary: {...}} (a mapping or nothing); lists replace, so an override starts afresh */
+static void apply_canary(struct walker *w, const struct ynode *k, const struct ynode *v, struct svc_config *c)
+{
+	struct canary_config tmp = { 0 };
+	int before = w->nerr;
+
+	if (!y_is_null(v) || v->type != Y_SCALAR) {
+		if (!want_map(w, v, k, true))
+			return;
+		walk_map(w, v, k, canary_keys, &tmp, MODE_BASE);
+	}
+	if (w->nerr != before) {
+		canary_steps_release(tmp.steps, tmp.nsteps);
+		header_matches_release(tmp.match, tmp.nmatch);
+		free(tmp.analysis);
+		return;
+	}
+	canary_steps_release(c->canary.steps, c->canary.nsteps);
+	header_matches_release(c->canary.match, c->canary.nmatch);
+	free(c->canary.analysis);
+	c->canary = tmp;
+}
+
+static void apply_bluegreen(struct walker *w, const struct ynode *k, const struct ynode *v, struct svc_config *c)
+{
+	struct svc_config tmp = { 0 };
+	int before = w->nerr;
+
+	delivery_defaults(&tmp);
+	if (!y_is_null(v) || v->type != Y_SCALAR) {
+		if (want_map(w, v, k, true))
+			walk_map(w, v, k, bluegreen_keys, &tmp.bluegreen, MODE_BASE);
+	}
+	if (w->nerr == before && tmp.bluegreen.preview_tag && !valid_name(tmp.bluegreen.preview_tag))
+		report(w, y_lookup(v, "preview_tag", NULL), "invalid preview_tag '%s' (a host name label: lowercase letters, digits and '-')",
+		       tmp.bluegreen.preview_tag);
+	if (w->nerr != before) {
+		delivery_release(&tmp);
+		return;
+	}
+	free(c->bluegreen.preview_tag);
+	free(c->bluegreen.pre_promotion_analysis);
+	free(c->bluegreen.post_promotion_analysis);
+	c->bluegreen = tmp.bluegreen;
+}
+
+static void apply_delivery(struct walker *w, const struct keydef *d, const struct ynode *k, const struct ynode *v,
+			   void *base)
+{
+	static const char *const on_error_names[] = { "pause", "rollback" };
+	static const char *const provider_names[] = { "builtin", "prometheus", "http", "command" };
+	static const char *const compare_names[] = { "baseline" };
+	static const char *const method_names[] = { "mann-whitney" };
+	const char *s;
+	int i;
+
+	switch (d->type) {
+	case KT_BOOL:
+		if ((s = want_scalar(w, v, k)))
+			apply_bool(w, d, v, s, base);
+		return;
+	case KT_ONERROR:
+		if ((s = want_scalar(w, v, k)) && (i = want_choice(w, v, s, on_error_names, 2)) >= 0)
+			*FIELD(base, d, enum on_error_policy) = (enum on_error_policy)i;
+		return;
+	case KT_PROVIDER:
+		if ((s = want_scalar(w, v, k)) && (i = want_choice(w, v, s, provider_names, 4)) >= 0)
+			*FIELD(base, d, enum metric_provider) = (enum metric_provider)i;
+		return;
+	case KT_COMPARE:
+		if ((s = want_scalar(w, v, k)) && want_choice(w, v, s, compare_names, 1) >= 0)
+			*FIELD(base, d, bool) = true;
+		return;
+	case KT_METHOD:
+		if ((s = want_scalar(w, v, k)) && want_choice(w, v, s, method_names, 1) >= 0)
+			*FIELD(base, d, bool) = true;
+		return;
+	case KT_CONFIDENCE:
+		if ((s = want_scalar(w, v, k))) {
+			double p;
+			if (parse_percent(s, &p) < 0 || !(p >= 50 && p < 100))
+				report(w, v, "expected a percentage from 50%% to 99.99%% (e.g. 98%%), got '%s'", s);
+			else
+				*FIELD(base, d, double) = p / 100;
+		}
+		return;
+	case KT_CONDLIST:
+		apply_condlist(w, d, k, v, base);
+		return;
+	case KT_ANALYSES: {
+		struct svc_config *c = base;
+		apply_analyses(w, k, v, &c->analyses, &c->nanalyses);
+		return;
+	}
+	case KT_METRICS:
+		apply_metrics(w, k, v, base);
+		return;
+	case KT_STEPS:
+		apply_steps(w, k, v, base);
+		return;
+	case KT_PAUSE: {
+		struct canary_step *st = base;
+		if (y_is_null(v) || (v->type == Y_MAP && !v->nkids)) {
+			st->pause_ms = -1;
+		} else if ((s = want_scalar(w, v, k))) {
+			int64_t ms;
+			if (parse_duration_ms(s, &ms) < 0 || ms > 7 * DAY_MS)
+				report(w, v, "invalid pause '%s' (a duration up to 7d, or {} to wait for gantry resume)", s);
+			else
+				st->pause_ms = ms;
+		}
+		return;
+	}
+	case KT_MATCH: {
+		struct header_match **hp = FIELD(base, d, struct header_match *);
+		apply_match(w, k, v, hp, (size_t *)(void *)((char *)base + d->off + sizeof(*hp)));
+		return;
+	}
+	case KT_CANARY_ANALYSIS:
+		apply_canary_analysis(w, k, v, base);
+		return;
+	default:
+		BUG_ON(1);
+	}
+}
+
+/*
+ * After resolution: templates not defined by the service join its analyses,
+ * and every analysis named by the strategy must exist.
+ */
+static void resolve_delivery(struct walker *w, const struct spec *spec, const struct spec_service *s,
+			     struct svc_config *c)
+{
+	const struct ynode *root = spec ? spec->doc : NULL, *tv;
+	struct ynode *tk = NULL;
+	struct walker quiet = { 0 };
+	struct analysis_def *tpl = NULL;
+	size_t ntpl = 0;
+	const char *refs[104];
+	const char *where[104];
+	size_t nrefs = 0;
+
+	tv = y_lookup(root, "analysis_templates", &tk);
+	if (tk && tv && tv->type == Y_MAP)
+		apply_analyses(&quiet, tk, tv, &tpl, &ntpl);
+	for (size_t i = 0; i < ntpl; i++) {
+		bool have = false;
+		for (size_t j = 0; j < c->nanalyses; j++)
+			have |= !strcmp(c->analyses[j].name, tpl[i].name);
+		if (have) {
+			analysis_def_release(&tpl[i]);
+			continue;
+		}
+		c->analyses = xrealloc(c->analyses, (c->nanalyses + 1) * sizeof(*c->analyses));
+		c->analyses[c->nanalyses++] = tpl[i];
+	}
+	free(tpl);
+	if (c->strategy.kind == STRATEGY_CANARY) {
+		for (size_t i = 0; i < c->canary.nsteps && nrefs < 100; i++)
+			if (c->canary.steps[i].kind == CSTEP_ANALYSIS)
+				refs[nrefs] = c->canary.steps[i].analysis, where[nrefs++] = "strategy.canary.steps";
+		if (c->canary.analysis)
+			refs[nrefs] = c->canary.analysis, where[nrefs++] = "strategy.canary.analysis";
+	} else if (c->strategy.kind == STRATEGY_BLUEGREEN) {
+		if (c->bluegreen.pre_promotion_analysis)
+			refs[nrefs] = c->bluegreen.pre_promotion_analysis,
+			where[nrefs++] = "strategy.bluegreen.pre_promotion_analysis";
+		if (c->bluegreen.post_promotion_analysis)
+			refs[nrefs] = c->bluegreen.post_promotion_analysis,
+			where[nrefs++] = "strategy.bluegreen.post_promotion_analysis";
+	}
+	for (size_t i = 0; i < nrefs; i++) {
+		bool found = false;
+		for (size_t j = 0; j < c->nanalyses; j++)
+			found |= !strcmp(c->analyses[j].name, refs[i]);
+		if (!found) {
+			size_t old = path_push(w, "services.%s.%s", s->name, where[i]);
+			report_at(w, s->line, s->col,
+				  "no analysis '%s' (define it under services.%s.analysis or analysis_templates)", refs[i],
+				  s->name);
+			path_pop(w, old);
+		}
 	}
 }
 
@@ -932,6 +1639,21 @@ static void apply_value(struct walker *w, const struct keydef *d, const struct y
 		return;
 	case KT_ANY:
 		return;
+	case KT_BOOL:
+	case KT_ONERROR:
+	case KT_CONDLIST:
+	case KT_ANALYSES:
+	case KT_METRICS:
+	case KT_PROVIDER:
+	case KT_COMPARE:
+	case KT_METHOD:
+	case KT_CONFIDENCE:
+	case KT_STEPS:
+	case KT_PAUSE:
+	case KT_MATCH:
+	case KT_CANARY_ANALYSIS:
+		apply_delivery(w, d, k, v, base);
+		return;
 	}
 }
 
@@ -999,6 +1721,7 @@ static void svc_config_defaults(struct svc_config *c, const char *service, const
 {
 	memset(c, 0, sizeof(*c));
 	apply_defaults(service_keys, c);
+	delivery_defaults(c);
 	c->replicas = 1;
 	c->service = xstrdup(service);
 	c->environment = xstrdup(env);
@@ -1051,6 +1774,11 @@ static int resolve_into(const struct spec *spec, const struct spec_service *s, c
 		walk_map(wover, ov, ovk, service_keys, c, MODE_OVERRIDE);
 		nerr += wover->nerr - before;
 		path_pop(wover, old);
+	}
+	{
+		int before = wbase->nerr;
+		resolve_delivery(wbase, spec, s, c);
+		nerr += wbase->nerr - before;
 	}
 	if (!wover->hosts_given)
 		for (size_t i = 0; i < e->nhosts; i++)
@@ -1663,6 +2391,15 @@ static int load(const char *name, const char *buf, size_t len, const char *dir, 
 		report_at(&w, root->line, root->col, "missing required key 'services'");
 	else
 		load_services(&w, spec, k, v);
+	k = NULL;
+	v = y_lookup(root, "analysis_templates", &k);
+	if (k) {
+		struct svc_config tmp = { 0 };
+		size_t old = path_key(&w, "analysis_templates");
+		apply_analyses(&w, k, v, &tmp.analyses, &tmp.nanalyses);
+		path_pop(&w, old);
+		delivery_release(&tmp);
+	}
 	check_services(&w, spec);
 	w.nerr += gspec_check(spec, name, buf, len, diags);
 	if (w.nerr)
@@ -1864,12 +2601,12 @@ static json_t *intpct_to_json(const struct intpct *v)
 
 json_t *svc_config_to_json(const struct svc_config *c)
 {
-	json_t *env = json_object();
+	json_t *env = json_object(), *o;
 
 	for (size_t i = 0; i < c->nenv; i++)
 		json_object_set_new(env, c->env[i].key, json_string(c->env[i].value));
 	/* s? for every string: a NULL gives null (which from_json rejects, naming the key), never a NULL return */
-	return json_pack("{s:i, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:o, s:o, s:o, s:o,"
+	o = json_pack("{s:i, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:o, s:o, s:o, s:o,"
 			 " s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:{s:s, s:o, s:o}, s:o, s:i}",
 			 "format", 1, "service", c->service, "environment", c->environment, "run", c->run,
 			 "build", c->build, "artifact", c->artifact ? c->artifact : ".", "replicas", c->replicas,
@@ -1884,6 +2621,9 @@ json_t *svc_config_to_json(const struct svc_config *c)
 			 intpct_to_json(&c->strategy.max_surge), "max_unavailable",
 			 intpct_to_json(&c->strategy.max_unavailable), "rollback_on",
 			 strv_to_json(c->rollback_on, c->nrollback_on), "keep_revisions", c->keep_revisions);
+	if (o)
+		delivery_to_json(o, c);
+	return o;
 }
 
 /* the readers below return 0 when the key is absent (default kept), -1 with err set */
@@ -2017,6 +2757,250 @@ static int j_intpct(const json_t *o, const char *key, struct intpct *out, struct
 	return 0;
 }
 
+/*
+ * Progressive delivery in JSON: "canary" {steps: [{"weight": N} | {"pause_ms": MS (-1: until resumed)} |
+ * {"analysis": NAME} | {"match": [HEADER...]} | {"replicas": N}], "match": [HEADER...], "analysis",
+ * "analysis_starting_step"}, HEADER = {"name", "value", "prefix"}; "bluegreen" {...}; "analyses"
+ * [{name, interval_ms, ..., metrics: [...]}]; "watch_ms", "shield", "on_error".
+ */
+static const char *const provider_names_json[] = { "builtin", "prometheus", "http", "command" };
+static const char *const on_error_names_json[] = { "pause", "rollback" };
+
+static json_t *headers_to_json(const struct header_match *h, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s?, s:s?, s:b}", "name", h[i].name, "value", h[i].value, "prefix",
+						   h[i].prefix));
+	return a;
+}
+
+static void delivery_to_json(json_t *o, const struct svc_config *c)
+{
+	json_t *steps = json_array(), *an = json_array();
+
+	for (size_t i = 0; i < c->canary.nsteps; i++) {
+		const struct canary_step *st = &c->canary.steps[i];
+		switch (st->kind) {
+		case CSTEP_WEIGHT: json_array_append_new(steps, json_pack("{s:i}", "weight", st->weight)); break;
+		case CSTEP_PAUSE: json_array_append_new(steps, json_pack("{s:I}", "pause_ms", (json_int_t)st->pause_ms)); break;
+		case CSTEP_ANALYSIS: json_array_append_new(steps, json_pack("{s:s?}", "analysis", st->analysis)); break;
+		case CSTEP_MATCH: json_array_append_new(steps, json_pack("{s:o}", "match", headers_to_json(st->headers, st->nheaders))); break;
+		case CSTEP_REPLICAS: json_array_append_new(steps, json_pack("{s:i}", "replicas", st->replicas)); break;
+		}
+	}
+	json_object_set_new(o, "canary", json_pack("{s:o, s:o, s:s?, s:i}", "steps", steps, "match",
+						   headers_to_json(c->canary.match, c->canary.nmatch), "analysis",
+						   c->canary.analysis, "analysis_starting_step",
+						   c->canary.analysis_starting_step));
+	json_object_set_new(o, "bluegreen",
+			    json_pack("{s:s?, s:b, s:I, s:s?, s:s?, s:I}", "preview_tag", c->bluegreen.preview_tag,
+				      "auto_promote", c->bluegreen.auto_promote, "auto_promote_after_ms",
+				      (json_int_t)c->bluegreen.auto_promote_after_ms, "pre_promotion_analysis",
+				      c->bluegreen.pre_promotion_analysis, "post_promotion_analysis",
+				      c->bluegreen.post_promotion_analysis, "keep_previous_ms",
+				      (json_int_t)c->bluegreen.keep_previous_ms));
+	for (size_t i = 0; i < c->nanalyses; i++) {
+		const struct analysis_def *d = &c->analyses[i];
+		json_t *ms = json_array();
+		for (size_t k = 0; k < d->nmetrics; k++) {
+			const struct analysis_metric *m = &d->metrics[k];
+			json_array_append_new(ms, json_pack("{s:s?, s:s, s:s?, s:s?, s:b, s:b, s:f, s:I, s:s?, s:s?, s:s?, s:s?, s:I}",
+							    "name", m->name, "provider", provider_names_json[m->provider],
+							    "query", m->query, "fail_if", m->fail_if, "compare_baseline",
+							    m->compare_baseline, "mann_whitney", m->mann_whitney,
+							    "confidence", m->confidence, "min_requests",
+							    (json_int_t)m->min_requests, "address", m->address, "url", m->url,
+							    "json_path", m->json_path, "command", m->command, "timeout_ms",
+							    (json_int_t)m->timeout_ms));
+		}
+		json_array_append_new(an, json_pack("{s:s?, s:I, s:i, s:I, s:i, s:i, s:i, s:o}", "name", d->name,
+						    "interval_ms", (json_int_t)d->interval_ms, "count", d->count,
+						    "initial_delay_ms", (json_int_t)d->initial_delay_ms, "failure_limit",
+						    d->failure_limit, "inconclusive_limit", d->inconclusive_limit,
+						    "error_limit", d->error_limit, "metrics", ms));
+	}
+	json_object_set_new(o, "analyses", an);
+	json_object_set_new(o, "watch_ms", json_integer(c->watch_ms));
+	json_object_set_new(o, "shield", json_boolean(c->shield));
+	json_object_set_new(o, "on_error", json_string(on_error_names_json[c->on_error]));
+}
+
+static int j_bool(const json_t *o, const char *prefix, const char *key, bool *out, struct gerr *err)
+{
+	const json_t *v = json_object_get(o, key);
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return gerr_set(err, "svc_config: '%s%s' must be a boolean", prefix, key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int j_headers(const json_t *a, const char *what, struct header_match **hp, size_t *np, struct gerr *err)
+{
+	const json_t *it;
+	size_t i;
+
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > 1000)
+		return gerr_set(err, "svc_config: '%s' must be an array of headers", what);
+	header_matches_release(*hp, *np);
+	*hp = NULL;
+	*np = 0;
+	if (!json_array_size(a))
+		return 0;
+	*hp = xcalloc(json_array_size(a), sizeof(**hp));
+	json_array_foreach(a, i, it) {
+		struct header_match *h = &(*hp)[*np];
+		if (!json_is_object(it))
+			return gerr_set(err, "svc_config: '%s[%zu]' must be an object", what, i);
+		if (j_str(it, "", "name", false, &h->name, err) < 0 || j_str(it, "", "value", false, &h->value, err) < 0 ||
+		    j_bool(it, "", "prefix", &h->prefix, err) < 0)
+			goto bad;
+		if (!h->name || !h->value) {
+			gerr_set(err, "svc_config: '%s[%zu]' needs name and value", what, i);
+			goto bad;
+		}
+		(*np)++;
+		continue;
+bad:
+		free(h->name);
+		free(h->value);
+		memset(h, 0, sizeof(*h));
+		return -1;
+	}
+	return 0;
+}
+
+static int j_analysis(const json_t *o, struct analysis_def *d, struct gerr *err)
+{
+	const json_t *ms = json_object_get(o, "metrics"), *it;
+	size_t i;
+
+	d->interval_ms = 10000;
+	d->error_limit = 4;
+	if (!json_is_object(o) || j_str(o, "analyses.", "name", false, &d->name, err) < 0 ||
+	    j_int(o, "analyses.", "interval_ms", 1, 100 * DAY_MS, &d->interval_ms, err) < 0 ||
+	    j_intv(o, "analyses.", "count", 0, 1000000, &d->count, err) < 0 ||
+	    j_int(o, "analyses.", "initial_delay_ms", 0, 100 * DAY_MS, &d->initial_delay_ms, err) < 0 ||
+	    j_intv(o, "analyses.", "failure_limit", 0, 1000000, &d->failure_limit, err) < 0 ||
+	    j_intv(o, "analyses.", "inconclusive_limit", 0, 1000000, &d->inconclusive_limit, err) < 0 ||
+	    j_intv(o, "analyses.", "error_limit", 0, 1000000, &d->error_limit, err) < 0)
+		return -1;
+	if (!d->name)
+		return gerr_set(err, "svc_config: an analysis needs a name");
+	if (!json_is_array(ms) || json_array_size(ms) > 1000)
+		return gerr_set(err, "svc_config: 'analyses.metrics' must be an array");
+	d->metrics = xcalloc(json_array_size(ms) + 1, sizeof(*d->metrics));
+	json_array_foreach(ms, i, it) {
+		struct analysis_metric *m = &d->metrics[d->nmetrics++];
+		const json_t *conf;
+		int prov = 0;
+		m->confidence = 0.98;
+		m->timeout_ms = 10000;
+		if (!json_is_object(it))
+			return gerr_set(err, "svc_config: 'analyses.metrics[%zu]' must be an object", i);
+		conf = json_object_get(it, "confidence");
+		if (j_str(it, "analyses.metrics.", "name", false, &m->name, err) < 0 ||
+		    j_kind(it, "analyses.metrics.", "provider", provider_names_json, 4, &prov, err) < 0 ||
+		    j_str(it, "analyses.metrics.", "query", true, &m->query, err) < 0 ||
+		    j_str(it, "analyses.metrics.", "fail_if", false, &m->fail_if, err) < 0 ||
+		    j_bool(it, "analyses.metrics.", "compare_baseline", &m->compare_baseline, err) < 0 ||
+		    j_bool(it, "analyses.metrics.", "mann_whitney", &m->mann_whitney, err) < 0 ||
+		    j_int(it, "analyses.metrics.", "min_requests", 0, INT64_MAX, &m->min_requests, err) < 0 ||
+		    j_str(it, "analyses.metrics.", "address", true, &m->address, err) < 0 ||
+		    j_str(it, "analyses.metrics.", "url", true, &m->url, err) < 0 ||
+		    j_str(it, "analyses.metrics.", "json_path", true, &m->json_path, err) < 0 ||
+		    j_str(it, "analyses.metrics.", "command", true, &m->command, err) < 0 ||
+		    j_int(it, "analyses.metrics.", "timeout_ms", 1, 100 * DAY_MS, &m->timeout_ms, err) < 0)
+			return -1;
+		m->provider = (enum metric_provider)prov;
+		if (conf && (!json_is_number(conf) || !(json_number_value(conf) > 0 && json_number_value(conf) < 1)))
+			return gerr_set(err, "svc_config: 'analyses.metrics.confidence' must be a number in (0, 1)");
+		if (conf)
+			m->confidence = json_number_value(conf);
+		if (!m->name || !m->fail_if)
+			return gerr_set(err, "svc_config: 'analyses.metrics[%zu]' needs name and fail_if", i);
+	}
+	return 0;
+}
+
+static int delivery_from_json(const json_t *j, struct svc_config *c, struct gerr *err)
+{
+	const json_t *cn = json_object_get(j, "canary"), *bg = json_object_get(j, "bluegreen"),
+		     *an = json_object_get(j, "analyses"), *it;
+	int oe = (int)c->on_error;
+	size_t i;
+
+	if (cn) {
+		const json_t *steps = json_object_get(cn, "steps");
+		if (!json_is_object(cn) || (steps && (!json_is_array(steps) || json_array_size(steps) > 1000)))
+			return gerr_set(err, "svc_config: 'canary' must be an object with a 'steps' array");
+		if (j_headers(json_object_get(cn, "match"), "canary.match", &c->canary.match, &c->canary.nmatch, err) < 0 ||
+		    j_str(cn, "canary.", "analysis", true, &c->canary.analysis, err) < 0 ||
+		    j_intv(cn, "canary.", "analysis_starting_step", 0, 1000, &c->canary.analysis_starting_step, err) < 0)
+			return -1;
+		if (steps && json_array_size(steps)) {
+			c->canary.steps = xcalloc(json_array_size(steps), sizeof(*c->canary.steps));
+			json_array_foreach(steps, i, it) {
+				struct canary_step *st = &c->canary.steps[c->canary.nsteps++];
+				const char *key = json_is_object(it) && json_object_size(it) == 1 ? json_object_iter_key(json_object_iter((json_t *)it)) : "";
+				if (!strcmp(key, "weight")) {
+					st->kind = CSTEP_WEIGHT;
+					if (j_intv(it, "canary.steps.", "weight", 0, 100, &st->weight, err) < 0)
+						return -1;
+				} else if (!strcmp(key, "pause_ms")) {
+					st->kind = CSTEP_PAUSE;
+					if (j_int(it, "canary.steps.", "pause_ms", -1, 100 * DAY_MS, &st->pause_ms, err) < 0)
+						return -1;
+				} else if (!strcmp(key, "analysis")) {
+					st->kind = CSTEP_ANALYSIS;
+					if (j_str(it, "canary.steps.", "analysis", false, &st->analysis, err) < 0)
+						return -1;
+				} else if (!strcmp(key, "match")) {
+					st->kind = CSTEP_MATCH;
+					if (j_headers(json_object_get(it, "match"), "canary.steps.match", &st->headers,
+						      &st->nheaders, err) < 0)
+						return -1;
+				} else if (!strcmp(key, "replicas")) {
+					st->kind = CSTEP_REPLICAS;
+					if (j_intv(it, "canary.steps.", "replicas", 0, 1000000, &st->replicas, err) < 0)
+						return -1;
+				} else {
+					return gerr_set(err, "svc_config: 'canary.steps[%zu]' must be one of weight, pause_ms, analysis, match, replicas", i);
+				}
+			}
+		}
+	}
+	if (bg) {
+		if (!json_is_object(bg) ||
+		    j_str(bg, "bluegreen.", "preview_tag", false, &c->bluegreen.preview_tag, err) < 0 ||
+		    j_bool(bg, "bluegreen.", "auto_promote", &c->bluegreen.auto_promote, err) < 0 ||
+		    j_int(bg, "bluegreen.", "auto_promote_after_ms", 0, 100 * DAY_MS, &c->bluegreen.auto_promote_after_ms, err) < 0 ||
+		    j_str(bg, "bluegreen.", "pre_promotion_analysis", true, &c->bluegreen.pre_promotion_analysis, err) < 0 ||
+		    j_str(bg, "bluegreen.", "post_promotion_analysis", true, &c->bluegreen.post_promotion_analysis, err) < 0 ||
+		    j_int(bg, "bluegreen.", "keep_previous_ms", 0, 100 * DAY_MS, &c->bluegreen.keep_previous_ms, err) < 0)
+			return json_is_object(bg) ? -1 : gerr_set(err, "svc_config: 'bluegreen' must be an object");
+	}
+	if (an) {
+		if (!json_is_array(an) || json_array_size(an) > 1000)
+			return gerr_set(err, "svc_config: 'analyses' must be an array");
+		c->analyses = json_array_size(an) ? xcalloc(json_array_size(an), sizeof(*c->analyses)) : NULL;
+		json_array_foreach(an, i, it) {
+			if (j_analysis(it, &c->analyses[c->nanalyses++], err) < 0)
+				return -1;
+		}
+	}
+	if (j_int(j, "", "watch_ms", 0, 100 * DAY_MS, &c->watch_ms, err) < 0 ||
+	    j_bool(j, "", "shield", &c->shield, err) < 0 ||
+	    j_kind(j, "", "on_error", on_error_names_json, 2, &oe, err) < 0)
+		return -1;
+	c->on_error = (enum on_error_policy)oe;
+	return 0;
+}
+
 int svc_config_from_json(const json_t *j, struct svc_config *out, struct gerr *err)
 {
 	struct svc_config c;
@@ -2089,6 +3073,8 @@ int svc_config_from_json(const json_t *j, struct svc_config *out, struct gerr *e
 			goto out;
 		c.strategy.kind = (enum strategy_kind)kind;
 	}
+	if (delivery_from_json(j, &c, err) < 0)
+		goto out;
 	*out = c;
 	memset(&c, 0, sizeof(c));
 	ret = 0;
@@ -2135,10 +3121,12 @@ static void print_keys(FILE *f, const char *prefix, const struct keydef *tab)
 		snprintf(path, sizeof(path), "%s%s", prefix, tab->name);
 		fprintf(f, "%s\t%s\t%s\n", path, tab->def ? tab->def : "-", tab->doc ? tab->doc : "");
 		if (tab->sub) {
-			char p2[sizeof(path) + 4];
+			char p2[sizeof(path) + 8];
 			/* environments.E.replicas, services.S.run: a name level between */
-			snprintf(p2, sizeof(p2), "%s.%s", path,
-				 tab->sub == env_keys ? "E." : tab->sub == service_keys ? "S." : "");
+			snprintf(p2, sizeof(p2), "%s%s", path,
+				 tab->sub == env_keys ? ".E." : tab->sub == service_keys ? ".S." :
+				 tab->sub == analysis_keys ? ".NAME." :
+				 tab->type == KT_STEPS || tab->type == KT_METRICS ? "[]." : ".");
 			print_keys(f, p2, tab->sub);
 		}
 	}
