@@ -1,37 +1,135 @@
 #!/bin/sh
 # Runs the end-to-end scripts: every tests/e2e/tNNNN-*.sh in order, or the
-# ones given as arguments, each under a time limit; prints a summary and
-# exits non-zero if any failed. Run from anywhere; scripts find the repo root.
-#   GANTRY_E2E_TIMEOUT   seconds per script (default 300)
-#   GANTRY_E2E_JOBS      scripts run at once (default 1)
+# ones given as arguments (paths, file names, or prefixes such as t0100),
+# each under a time limit; prints a summary and exits non-zero if any failed.
+# Run from anywhere; the scripts run with the repository root as cwd (they
+# cd into their own trash directory) and find the repo root themselves.
+#
+#   GANTRY_E2E_TIMEOUT   seconds per script (default 300). On expiry the
+#                        script's process group gets SIGTERM (test-lib.sh's trap
+#                        then stops everything the script started), SIGKILL 10 s later.
+#   GANTRY_E2E_JOBS      scripts run at once (default 1; >1 runs them in batches)
+#   GANTRY_E2E_VERBOSE=1 show every script's output, not only failing ones
+#   GANTRY               the binary under test (default: ./gantry at the root)
+# plus what tests/e2e/lib/test-lib.sh reads (GANTRY_TEST_VERBOSE, GANTRY_TEST_KEEP).
+#
+# A script passes when it exits 0 and its TAP output has a plan ("1..N") and
+# no "not ok" line other than a "# TODO" known breakage; "1..0 # SKIP reason"
+# counts as skipped.
 set -u
 dir=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$dir/../.." && pwd)
+cd "$root" || exit 1
 limit=${GANTRY_E2E_TIMEOUT:-300}
+jobs=${GANTRY_E2E_JOBS:-1}
+case $jobs in '' | *[!0-9]* | 0) jobs=1 ;; esac
+GANTRY=${GANTRY:-$root/gantry}
+case $GANTRY in
+/*) ;;
+*/*) GANTRY=$root/$GANTRY ;;
+esac
+export GANTRY
+
+scripts=
 if [ $# -gt 0 ]; then
-	scripts="$*"
+	for a in "$@"; do
+		found=
+		for s in "$a" "$dir/$a" "$dir/$(basename "$a")" "$dir/$a.sh" "$dir/$a"-*.sh; do
+			if [ -f "$s" ]; then
+				found=$(cd "$(dirname "$s")" && pwd)/$(basename "$s")
+				break
+			fi
+		done
+		if [ -z "$found" ]; then
+			echo "run.sh: no test script matches '$a'" >&2
+			exit 2
+		fi
+		scripts="$scripts $found"
+	done
 else
-	scripts=$(ls "$dir"/t[0-9][0-9][0-9][0-9]-*.sh)
+	for s in "$dir"/t[0-9][0-9][0-9][0-9]-*.sh; do
+		[ -f "$s" ] && scripts="$scripts $s"
+	done
 fi
+if [ -z "$scripts" ]; then
+	echo "run.sh: no test scripts in $dir" >&2
+	exit 2
+fi
+
 results=$(mktemp -d "${TMPDIR:-/tmp}/gantry-e2e.XXXXXX") || exit 1
 trap 'rm -rf "$results"' EXIT
+trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
+
+# run_one SCRIPT: runs it, leaves NAME.out, NAME.rc and NAME.secs in $results.
+run_one() {
+	name=$(basename "$1" .sh)
+	t0=$(date +%s)
+	if [ -x "$1" ]; then
+		timeout -k 10 "$limit" "$1" >"$results/$name.out" 2>&1 </dev/null
+	else
+		timeout -k 10 "$limit" sh "$1" >"$results/$name.out" 2>&1 </dev/null
+	fi
+	echo $? >"$results/$name.rc"
+	echo $(($(date +%s) - t0)) >"$results/$name.secs"
+}
+
 failed=0
 passed=0
-start=$(date +%s)
-for s in $scripts; do
-	name=$(basename "$s" .sh)
-	t0=$(date +%s)
-	timeout -k 10 "$limit" sh "$s" >"$results/$name.out" 2>&1
-	rc=$?
-	t1=$(date +%s)
-	if [ $rc -eq 0 ]; then
-		passed=$((passed + 1))
-		printf 'PASS %-40s %3ss\n' "$name" $((t1 - t0))
-	else
+skipped=0
+# report SCRIPT: judges a finished script and prints its line.
+report() {
+	name=$(basename "$1" .sh)
+	out=$results/$name.out
+	rc=$(cat "$results/$name.rc")
+	secs=$(cat "$results/$name.secs")
+	why=
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		why="timed out after ${limit}s"
+	elif [ "$rc" -ne 0 ]; then
+		why="exit $rc"
+	elif grep '^not ok' "$out" | grep -qv '# TODO'; then
+		why="a test failed but the script exited 0"
+	elif ! grep -q '^1\.\.[0-9]' "$out"; then
+		why="no TAP plan: the script did not reach test_done"
+	fi
+	if [ -n "$why" ]; then
 		failed=$((failed + 1))
-		[ $rc -eq 124 ] && echo "# timed out after ${limit}s" >>"$results/$name.out"
-		printf 'FAIL %-40s %3ss (exit %s)\n' "$name" $((t1 - t0)) "$rc"
-		sed 's/^/    /' "$results/$name.out"
+		printf 'FAIL %-40s %3ss (%s)\n' "$name" "$secs" "$why"
+		sed 's/^/    /' "$out"
+	elif grep -q '^1\.\.0 # SKIP' "$out"; then
+		skipped=$((skipped + 1))
+		printf 'SKIP %-40s %3ss (%s)\n' "$name" "$secs" \
+			"$(sed -n 's/^1\.\.0 # SKIP //p' "$out" | head -n 1)"
+	else
+		passed=$((passed + 1))
+		printf 'PASS %-40s %3ss\n' "$name" "$secs"
+		[ "${GANTRY_E2E_VERBOSE:-}" = 1 ] && sed 's/^/    /' "$out"
+	fi
+	return 0
+}
+
+start=$(date +%s)
+batch=
+n=0
+for s in $scripts; do
+	if [ "$jobs" -eq 1 ]; then
+		run_one "$s"
+		report "$s"
+		continue
+	fi
+	run_one "$s" &
+	batch="$batch $s"
+	n=$((n + 1))
+	if [ $n -ge "$jobs" ]; then
+		wait
+		for b in $batch; do report "$b"; done
+		batch=
+		n=0
 	fi
 done
-echo "e2e: $passed passed, $failed failed in $(( $(date +%s) - start ))s"
+if [ -n "$batch" ]; then
+	wait
+	for b in $batch; do report "$b"; done
+fi
+echo "e2e: $passed passed, $failed failed, $skipped skipped in $(($(date +%s) - start))s"
 [ $failed -eq 0 ]

@@ -75,6 +75,10 @@ mkdir -p "$GANTRY_HOME"
 : >"$TRASH/pids"
 cd "$TRASH" || exit 1
 
+# fd 7: the script's real stdout, for messages printed while a body's output
+# is redirected (a signal arriving in the middle of a test)
+exec 7>&1
+
 say() {
 	echo "# $*"
 }
@@ -150,7 +154,7 @@ _cleanup() {
 	done
 	if [ -n "$(_procs_of_home "$_home")" ]; then
 		echo "# warning: processes tagged GANTRY_HOME=$_home survived cleanup:" \
-			$(_procs_of_home "$_home") >&2
+			$(_procs_of_home "$_home") >&7
 	fi
 	# (no bare `wait` here: it would block on any survivor)
 
@@ -160,9 +164,9 @@ _cleanup() {
 			[ -f "$_log" ] || continue
 			echo "# --- last lines of $(basename "$_log") ---"
 			tail -n 15 "$_log" | sed 's/^/#   /'
-		done
+		done >&7
 		if [ "${GANTRY_TEST_KEEP:-}" = 1 ]; then
-			echo "# kept trash directory $TRASH"
+			echo "# kept trash directory $TRASH" >&7
 			return 0
 		fi
 	fi
@@ -172,7 +176,7 @@ _cleanup() {
 _on_exit() {
 	_rc=$?
 	if [ -z "$_test_done_called" ]; then
-		echo "# $TEST_NAME: the script exited (status $_rc) before test_done"
+		echo "# $TEST_NAME: the script exited (status $_rc) before test_done" >&7
 		[ "$_rc" -eq 0 ] && _rc=1
 	fi
 	_cleanup
@@ -180,7 +184,7 @@ _on_exit() {
 }
 
 _on_signal() {
-	echo "# $TEST_NAME: interrupted by SIG$1"
+	echo "# $TEST_NAME: interrupted by SIG$1" >&7
 	_test_done_called=interrupted
 	_test_failed=$((_test_failed + 1))
 	trap - EXIT
