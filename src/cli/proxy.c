@@ -25,13 +25,14 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct proxy_config cfg;
 	const char *workers = NULL, *ht = NULL, *it = NULL, *ut = NULL, *dt = NULL;
+	const char *bt = NULL, *tt = NULL, *ct = NULL, *maxbody = NULL;
 	const char **pos;
 	int npos, r;
 	struct gerr err;
 	struct {
 		const char *flag, *val;
 		uint64_t *dst;
-	} durs[4];
+	} durs[7];
 	const struct cli_opt opts[] = {
 		{ "listen", 'l', OPT_STRING, &cfg.listen },
 		{ "routes", 'r', OPT_STRING, &cfg.routes_path },
@@ -41,6 +42,11 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		{ "idle-timeout", 0, OPT_STRING, &it },
 		{ "upstream-timeout", 0, OPT_STRING, &ut },
 		{ "drain-timeout", 0, OPT_STRING, &dt },
+		{ "body-timeout", 0, OPT_STRING, &bt },
+		{ "tunnel-timeout", 0, OPT_STRING, &tt },
+		{ "connect-timeout", 0, OPT_STRING, &ct },
+		{ "max-body", 0, OPT_STRING, &maxbody },
+		{ "access-log", 0, OPT_STRING, &cfg.access_log },
 		{ 0 },
 	};
 
@@ -58,14 +64,21 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		long n = strtol(workers, &end, 10);
 		if (*end || n < 1 || n > 64)
 			return cli_error("--workers: '%s' is not a number from 1 to 64", workers);
-		if (n != 1)
-			return cli_error("--workers: only 1 is supported in this version");
 		cfg.workers = (int)n;
 	}
 	durs[0].flag = "--header-timeout", durs[0].val = ht, durs[0].dst = &cfg.header_timeout_ms;
 	durs[1].flag = "--idle-timeout", durs[1].val = it, durs[1].dst = &cfg.idle_timeout_ms;
 	durs[2].flag = "--upstream-timeout", durs[2].val = ut, durs[2].dst = &cfg.upstream_timeout_ms;
 	durs[3].flag = "--drain-timeout", durs[3].val = dt, durs[3].dst = &cfg.drain_timeout_ms;
+	durs[4].flag = "--body-timeout", durs[4].val = bt, durs[4].dst = &cfg.body_timeout_ms;
+	durs[5].flag = "--tunnel-timeout", durs[5].val = tt, durs[5].dst = &cfg.tunnel_timeout_ms;
+	durs[6].flag = "--connect-timeout", durs[6].val = ct, durs[6].dst = &cfg.connect_timeout_ms;
+	if (maxbody) {
+		int64_t n;
+		if (parse_size(maxbody, &n) < 0 || n < 0)
+			return cli_error("--max-body: '%s' is not a size (e.g. 10Mi, 1048576; 0 = no limit)", maxbody);
+		cfg.max_body = (uint64_t)n;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(durs); i++)
 		if (durs[i].val && parse_ms(durs[i].val, durs[i].dst) < 0)
 			return cli_error("%s: '%s' is not a duration (e.g. 10, 0.5, 250ms, 2m)",
@@ -84,8 +97,9 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 const struct cli_cmd cli_cmd_proxy = {
 	.name = "proxy",
 	.usage = "gantry proxy --listen ADDR --routes FILE [--admin ADDR] [--workers N]\n"
-		 "       [--header-timeout DUR] [--idle-timeout DUR] [--upstream-timeout DUR]\n"
-		 "       [--drain-timeout DUR]",
+		 "       [--access-log FILE] [--max-body SIZE] [--header-timeout DUR]\n"
+		 "       [--idle-timeout DUR] [--body-timeout DUR] [--upstream-timeout DUR]\n"
+		 "       [--connect-timeout DUR] [--tunnel-timeout DUR] [--drain-timeout DUR]",
 	.summary = "run the HTTP reverse proxy (SIGHUP reloads FILE, SIGTERM drains and stops)",
 	.run = run,
 };

@@ -33,16 +33,17 @@ static int fail(struct http_msg *m, int status, const char *fmt, ...)
  */
 static int extend(struct http_msg *m, struct http_span *s, int which, const char *at, size_t len)
 {
+	uint32_t off = (uint32_t)(at - m->base);
 	if (m->last == which) {
-		if (at != m->last_end)
+		if (off != m->last_end)
 			return -1;
 		s->len += (uint32_t)len;
 	} else {
-		s->off = (uint32_t)(at - m->base);
+		s->off = off;
 		s->len = (uint32_t)len;
 	}
 	m->last = which;
-	m->last_end = at + len;
+	m->last_end = off + (uint32_t)len;
 	return 0;
 }
 
@@ -53,7 +54,7 @@ static int on_message_begin(llhttp_t *p)
 	m->url.off = m->url.len = 0;
 	m->reason.off = m->reason.len = 0;
 	m->last = L_NONE;
-	m->last_end = NULL;
+	m->last_end = 0;
 	return 0;
 }
 
@@ -116,8 +117,11 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_msg *m = msg_of(p);
-	if (m->on_body && m->on_body(m->ctx, at, len) < 0)
-		return fail(m, 400, "body rejected");
+	int r = m->on_body ? m->on_body(m->ctx, at, len) : 0;
+	if (r == HTTP_BODY_TOO_LARGE)
+		return fail(m, 413, "request body larger than the limit");
+	if (r < 0)
+		return fail(m, m->kind == HTTP_KIND_REQUEST ? 400 : 502, "body rejected");
 	return 0;
 }
 
@@ -157,8 +161,9 @@ void http_msg_next(struct http_msg *m, const char *base)
 	m->reason.off = m->reason.len = 0;
 	m->head_bytes = 0;
 	m->last = L_NONE;
-	m->last_end = NULL;
+	m->last_end = 0;
 	m->head_done = m->done = false;
+	m->upgrade = false;
 	m->host_idx = -1;
 	m->chunked = m->has_cl = false;
 	m->content_length = 0;
@@ -335,10 +340,16 @@ static int validate_request(struct http_msg *m, uint32_t head_end)
 	if (m->llp.upgrade) {
 		int up = http_find_header(m, "upgrade", 0);
 		/* h2c is only an offer: drop it and answer in HTTP/1.1 */
-		if (up >= 0 && http_span_eq(m, m->hdr[up].value, "h2c"))
+		if (up >= 0 && http_span_eq(m, m->hdr[up].value, "h2c")) {
 			m->llp.upgrade = 0;
-		else
-			return fail(m, 501, "header 'upgrade': protocol upgrades are not supported");
+		} else if (up < 0 || !m->hdr[up].value.len || http_find_header(m, "upgrade", up + 1) >= 0) {
+			return fail(m, 400, "header 'upgrade': missing, empty or repeated");
+		} else if (m->chunked || m->content_length) {
+			/* the tunnel starts right after the head: a body has no place */
+			return fail(m, 400, "header 'upgrade': a request asking for an upgrade has no body");
+		} else {
+			m->upgrade = true;
+		}
 	}
 	return 0;
 }

@@ -4,7 +4,9 @@
  * One struct http_msg follows one connection's stream of requests (or
  * responses). The bytes stay in the caller's buffer: the parser records
  * {offset, length} spans relative to `base`, so the caller must not move the
- * bytes of a head until it has consumed the head (HTTP_EV_HEAD). Body bytes
+ * bytes of a head until it has consumed the head (HTTP_EV_HEAD), except
+ * that it may move the whole buffer (realloc) and set base to the new place
+ * between two calls. Body bytes
  * are handed to on_body as they are parsed and may be dropped afterwards.
  *
  * Request heads are validated beyond what llhttp 8.1.0 checks (obs-fold,
@@ -19,6 +21,8 @@
 #define HTTP_MAX_HEAD (64 * 1024)  /* request head bytes, else 431 */
 #define HTTP_MAX_HEADERS 100       /* header lines, else 431 */
 #define HTTP_MAX_URL (8 * 1024)    /* request target bytes, else 414 */
+
+#define HTTP_BODY_TOO_LARGE (-2)
 
 struct http_span {
 	uint32_t off, len;
@@ -42,7 +46,10 @@ struct http_msg {
 	enum http_kind kind;
 	const char *base; /* borrowed: the buffer spans are relative to */
 
-	/* body sink: called with body data only (chunk framing removed) */
+	/*
+	 * body sink: called with body data only (chunk framing removed); returns
+	 * 0, HTTP_BODY_TOO_LARGE (the message fails with 413) or -1 (400/502)
+	 */
 	int (*on_body)(void *ctx, const char *at, size_t len);
 	void *ctx;
 	bool skip_body; /* response to HEAD: no body whatever the headers say */
@@ -53,7 +60,7 @@ struct http_msg {
 	unsigned nhdr;
 	uint32_t head_bytes;
 	int last;          /* which span the previous callback extended */
-	const char *last_end;
+	uint32_t last_end; /* offset from base where it ended (base may move) */
 	bool head_done, done, paused;
 
 	/* filled by validation on HEAD */
@@ -61,6 +68,7 @@ struct http_msg {
 	bool chunked;      /* body framed by Transfer-Encoding: chunked */
 	bool has_cl;
 	uint64_t content_length;
+	bool upgrade;      /* request: Upgrade with Connection: upgrade (a tunnel follows) */
 
 	int err_status;    /* 400, 408, 414, 431, 501; 502 for responses */
 	char err[160];     /* "header 'host': repeated" */

@@ -1,14 +1,40 @@
+/*
+ * backend.c — the backend and metric-series registries (see backend.h for
+ * the threading rules).
+ */
 #include "common.h"
 #include "proxy/backend.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 
-const double metric_buckets[METRIC_NBUCKETS] = {
-	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-};
+int proxy_nworkers = 1;
 
-static struct metric_series *series_head;
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct metric_series *_Atomic series_head;
 static struct backend *backend_head;
+
+void proxy_set_workers(int n)
+{
+	BUG_ON(n < 1 || n > PROXY_MAX_WORKERS);
+	proxy_nworkers = n;
+}
+
+/* zeroed, cache-line aligned; owned by the caller (free()) */
+void *proxy__calloc_aligned(size_t n, size_t size)
+{
+	void *p = NULL;
+	size_t bytes = n * size;
+	if (!bytes)
+		bytes = CACHELINE;
+	bytes = (bytes + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+	if (posix_memalign(&p, CACHELINE, bytes)) {
+		fprintf(stderr, "fatal: out of memory (%zu bytes)\n", bytes);
+		abort();
+	}
+	memset(p, 0, bytes);
+	return p;
+}
 
 static const char *nz(const char *s)
 {
@@ -17,41 +43,67 @@ static const char *nz(const char *s)
 
 struct metric_series *metric_series_get(const char *svc, const char *env, const char *rev)
 {
-	struct metric_series *s, **tail = &series_head;
+	struct metric_series *s, *_Atomic *tail = &series_head;
 	svc = nz(svc);
 	env = nz(env);
 	rev = nz(rev);
-	for (s = series_head; s; s = s->next) {
+	pthread_mutex_lock(&reg_lock);
+	for (s = atomic_load(&series_head); s; s = atomic_load(&s->next)) {
 		if (!strcmp(s->service, svc) && !strcmp(s->environment, env) &&
 		    !strcmp(s->revision, rev))
-			return s;
+			goto out;
 		tail = &s->next;
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->service = xstrdup(svc);
 	s->environment = xstrdup(env);
 	s->revision = xstrdup(rev);
-	*tail = s; /* keep creation order: stable output */
+	s->w = proxy__calloc_aligned((size_t)proxy_nworkers, sizeof(*s->w));
+	/* published complete: readers walk the list without the lock */
+	atomic_store_explicit(tail, s, memory_order_release); /* creation order: stable output */
+out:
+	pthread_mutex_unlock(&reg_lock);
 	return s;
 }
 
 struct metric_series *metric_series_first(void)
 {
-	return series_head;
+	return atomic_load_explicit(&series_head, memory_order_acquire);
 }
 
-void metric_observe(struct metric_series *s, int status, double seconds)
+void metric_series_sum(const struct metric_series *s, struct series_sum *o)
 {
-	int cls = status / 100;
-	size_t i;
-	s->codes[cls >= 1 && cls <= 5 ? cls : 0]++;
-	for (i = 0; i < METRIC_NBUCKETS; i++)
-		if (seconds <= metric_buckets[i])
-			break;
-	if (i < METRIC_NBUCKETS)
-		s->buckets[i]++;
-	s->count++;
-	s->sum += seconds;
+	memset(o, 0, sizeof(*o));
+	for (int w = 0; w < proxy_nworkers; w++) {
+		const struct series_ctr *c = &s->w[w];
+		o->requests += CTR_GET(c->requests);
+		for (int i = 0; i < 6; i++)
+			o->status[i] += CTR_GET(c->status[i]);
+		for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++)
+			o->latency[i] += CTR_GET(c->latency[i]);
+		o->latency_sum_us += CTR_GET(c->latency_sum_us);
+		o->bytes_in += CTR_GET(c->bytes_in);
+		o->bytes_out += CTR_GET(c->bytes_out);
+		o->upstream_errors += CTR_GET(c->upstream_errors);
+		o->inflight += CTR_GET(c->inflight);
+	}
+}
+
+void metric_count(struct metric_series *s, int worker, int cls, uint64_t latency_us,
+		  uint64_t bytes_in, uint64_t bytes_out)
+{
+	struct series_ctr *c = &s->w[worker];
+	if (cls < 0 || cls > 5)
+		cls = 5;
+	CTR_ADD(c->status[cls], 1);
+	if (cls && latency_us != UINT64_MAX) {
+		CTR_ADD(c->latency[metric_latency_bucket(latency_us)], 1);
+		CTR_ADD(c->latency_sum_us, latency_us);
+	}
+	CTR_ADD(c->bytes_in, bytes_in);
+	CTR_ADD(c->bytes_out, bytes_out);
+	/* last, so that a reader sees requests <= sum(status) at worst */
+	CTR_ADD(c->requests, 1);
 }
 
 int backend_parse_addr(const char *addr, struct sockaddr_storage *sa)
@@ -107,57 +159,86 @@ struct backend *backend_get(const char *addr, const char *svc, const char *env,
 			    const char *rev, struct gerr *err)
 {
 	struct backend *b;
+	struct sockaddr_storage sa;
+
 	svc = nz(svc);
 	env = nz(env);
 	rev = nz(rev);
-	for (b = backend_head; b; b = b->next) {
-		if (!strcmp(b->address, addr) && !strcmp(b->service, svc) &&
-		    !strcmp(b->environment, env) && !strcmp(b->revision, rev)) {
-			b->refs++;
-			return b;
-		}
-	}
-	b = xcalloc(1, sizeof(*b));
-	if (backend_parse_addr(addr, &b->sa) < 0) {
-		free(b);
+	if (backend_parse_addr(addr, &sa) < 0) {
 		gerr_set(err, "invalid address '%s' (want IPv4:port or [IPv6]:port)", addr);
 		return NULL;
 	}
+	pthread_mutex_lock(&reg_lock);
+	for (b = backend_head; b; b = b->next) {
+		int r;
+		if (strcmp(b->address, addr) || strcmp(b->service, svc) ||
+		    strcmp(b->environment, env) || strcmp(b->revision, rev))
+			continue;
+		/* a backend whose last reference is being dropped is not revived */
+		r = atomic_load(&b->refs);
+		while (r > 0 && !atomic_compare_exchange_weak(&b->refs, &r, r + 1))
+			;
+		if (r > 0)
+			goto out;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	/* metric_series_get takes the lock itself */
+	b = xcalloc(1, sizeof(*b));
+	b->sa = sa;
 	b->address = xstrdup(addr);
 	b->service = xstrdup(svc);
 	b->environment = xstrdup(env);
 	b->revision = xstrdup(rev);
-	b->refs = 1;
+	atomic_init(&b->refs, 1);
 	b->ms = metric_series_get(svc, env, rev);
-	b->pool.next = b->pool.prev = &b->pool;
+	b->w = proxy__calloc_aligned((size_t)proxy_nworkers, sizeof(*b->w));
+	for (int w = 0; w < proxy_nworkers; w++)
+		b->w[w].pool.next = b->w[w].pool.prev = &b->w[w].pool;
+	pthread_mutex_lock(&reg_lock);
 	b->next = backend_head;
 	if (backend_head)
 		backend_head->prev = b;
 	backend_head = b;
+out:
+	pthread_mutex_unlock(&reg_lock);
 	return b;
 }
 
 void backend_ref(struct backend *b)
 {
-	b->refs++;
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
 }
 
 void backend_put(struct backend *b)
 {
-	if (!b || --b->refs > 0)
+	if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) > 1)
 		return;
-	BUG_ON(b->npool || b->inflight);
+	for (int w = 0; w < proxy_nworkers; w++)
+		BUG_ON(b->w[w].npool || CTR_GET(b->w[w].inflight));
+	pthread_mutex_lock(&reg_lock);
 	if (b->prev)
 		b->prev->next = b->next;
 	else
 		backend_head = b->next;
 	if (b->next)
 		b->next->prev = b->prev;
+	pthread_mutex_unlock(&reg_lock);
 	free(b->address);
 	free(b->service);
 	free(b->environment);
 	free(b->revision);
+	free(b->w);
 	free(b);
+}
+
+void backend_lock(void)
+{
+	pthread_mutex_lock(&reg_lock);
+}
+
+void backend_unlock(void)
+{
+	pthread_mutex_unlock(&reg_lock);
 }
 
 struct backend *backend_first(void)
@@ -165,20 +246,35 @@ struct backend *backend_first(void)
 	return backend_head;
 }
 
+int64_t backend_inflight(const struct backend *b)
+{
+	int64_t n = 0;
+	for (int w = 0; w < proxy_nworkers; w++)
+		n += CTR_GET(b->w[w].inflight);
+	return n;
+}
+
 bool backend_ejected(const struct backend *b, uint64_t now_ms)
 {
-	return b->ejected_until && now_ms < b->ejected_until;
+	uint64_t until = atomic_load_explicit(&b->ejected_until, memory_order_relaxed);
+	return until && now_ms < until;
 }
 
 bool backend_connect_result(struct backend *b, bool ok, uint64_t now_ms)
 {
+	uint64_t until;
 	if (ok) {
-		b->fails = 0;
-		b->ejected_until = 0;
+		if (atomic_load_explicit(&b->fails, memory_order_relaxed))
+			atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
+		if (atomic_load_explicit(&b->ejected_until, memory_order_relaxed))
+			atomic_store_explicit(&b->ejected_until, 0, memory_order_relaxed);
 		return false;
 	}
-	if (++b->fails < BACKEND_EJECT_FAILS || backend_ejected(b, now_ms))
+	if (atomic_fetch_add(&b->fails, 1) + 1 < BACKEND_EJECT_FAILS)
 		return false;
-	b->ejected_until = now_ms + BACKEND_EJECT_MS;
-	return true;
+	until = atomic_load(&b->ejected_until);
+	if (until && now_ms < until)
+		return false;
+	/* one thread wins the ejection (and logs it) */
+	return atomic_compare_exchange_strong(&b->ejected_until, &until, now_ms + BACKEND_EJECT_MS);
 }

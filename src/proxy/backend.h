@@ -3,58 +3,108 @@
  *
  * A backend is one (address, service, environment, revision) tuple. Route
  * tables share backend objects through a process-wide registry, so a
- * backend keeps its idle connection pool, passive-health state and counters
- * across reloads as long as some table, connection or request refers to it.
+ * backend keeps its idle connection pools, passive-health state and counters
+ * across reloads as long as some table or pooled connection refers to it.
  * /status lists every backend that is in the current table or still has
  * requests in flight (the controller's drain condition).
  *
- * Metric series are keyed by (service, environment, revision) and live for
- * the whole process so that Prometheus counters never go backwards when a
- * backend disappears.
+ * Threads: the proxy runs N worker threads (one event loop each) and one
+ * control thread (signals, reloads, the admin listener). Everything a worker
+ * changes on the request path lives in a per-worker slot (`w[worker]`,
+ * cache-line aligned) that only that worker writes; the control thread reads
+ * those slots racily through relaxed atomics and sums them. Nothing on the
+ * request path takes a lock. The registries (backends, series) are changed
+ * by the control thread when it parses a table, and a backend is unlinked by
+ * whichever thread drops its last reference; both under one mutex.
  *
- * Single-threaded: everything here is used from one event loop.
+ * Metric series are keyed by (service, environment, revision) and live for
+ * the whole process so that counters never go backwards when a backend
+ * disappears. Their counters follow rollout/metrics.h (struct rev_window).
  */
 #ifndef GANTRY_PROXY_BACKEND_H
 #define GANTRY_PROXY_BACKEND_H
 #include "common.h"
+#include "rollout/metrics.h"
+#include <stdatomic.h>
 #include <sys/socket.h>
 
-#define METRIC_NBUCKETS 11
-extern const double metric_buckets[METRIC_NBUCKETS];
+#define PROXY_MAX_WORKERS 64
+#define CACHELINE 64
+
+/*
+ * Number of worker slots in every backend, series and table. Set once at
+ * start (proxy_run), before any of them exists; 1 by default (unit tests).
+ */
+extern int proxy_nworkers;
+void proxy_set_workers(int n);
+
+/* zeroed, cache-line aligned; owned by the caller (free()); dies on OOM */
+void *proxy__calloc_aligned(size_t n, size_t size);
+
+/* single-writer counters: a plain add (no lock prefix) that readers may race */
+#define CTR_ADD(x, n)                                                             \
+	atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + (n), \
+			      memory_order_relaxed)
+#define CTR_GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+/* one worker's counters of one series (written by that worker only) */
+struct series_ctr {
+	_Atomic uint64_t requests;
+	_Atomic uint64_t status[6];  /* [0] no response from the replica, [1] 1xx … [5] 5xx */
+	_Atomic uint64_t latency[METRIC_LATENCY_BUCKETS]; /* per bucket, not cumulative */
+	_Atomic uint64_t latency_sum_us;
+	_Atomic uint64_t bytes_in, bytes_out, upstream_errors;
+	_Atomic int64_t inflight;
+} __attribute__((aligned(CACHELINE)));
 
 struct metric_series {
 	char *service, *environment, *revision; /* owned; "" when absent */
-	uint64_t codes[6];       /* [0] other, [1] 1xx … [5] 5xx */
-	uint64_t buckets[METRIC_NBUCKETS]; /* not cumulative; summed on output */
-	uint64_t count;
-	double sum;
+	struct series_ctr *w;                   /* proxy_nworkers entries */
+	struct metric_series *_Atomic next;
+};
+
+/* the sum over workers, read racily (each counter is monotonic) */
+struct series_sum {
+	uint64_t requests, status[6], latency[METRIC_LATENCY_BUCKETS], latency_sum_us;
+	uint64_t bytes_in, bytes_out, upstream_errors;
 	int64_t inflight;
-	struct metric_series *next;
 };
 
 /* Finds or creates the series; never freed. Strings borrowed (copied). */
 struct metric_series *metric_series_get(const char *svc, const char *env, const char *rev);
-void metric_observe(struct metric_series *s, int status, double seconds);
 struct metric_series *metric_series_first(void);
+void metric_series_sum(const struct metric_series *s, struct series_sum *out);
+/*
+ * Counts one finished request in worker's slot: cls is the window's status
+ * class (0 = no response from the replica, 1..5), latency_us the time to the
+ * response head (ignored when cls is 0 or latency_us is UINT64_MAX).
+ */
+void metric_count(struct metric_series *s, int worker, int cls, uint64_t latency_us,
+		  uint64_t bytes_in, uint64_t bytes_out);
 
 /* intrusive list node for the idle pool (owned by proxy.c) */
 struct plink {
 	struct plink *next, *prev;
 };
 
+/* one worker's part of a backend */
+struct backend_w {
+	struct plink pool;      /* idle upstream connections, most recent first */
+	size_t npool;
+	_Atomic int64_t inflight;
+	_Atomic uint64_t requests, errors;
+} __attribute__((aligned(CACHELINE)));
+
 struct backend {
 	char *address, *service, *environment, *revision; /* owned */
 	struct sockaddr_storage sa;
-	int refs;
-	bool in_table;          /* referenced by the current route table */
-	int64_t inflight;
-	uint64_t requests, errors;
-	int fails;              /* consecutive connect failures */
-	uint64_t ejected_until; /* loop ms; 0 = not ejected */
+	_Atomic int refs;
+	_Atomic bool in_table;          /* referenced by the current route table */
+	_Atomic int fails;              /* consecutive connect failures */
+	_Atomic uint64_t ejected_until; /* monotonic ms (uv_now); 0 = not ejected */
 	struct metric_series *ms;
-	struct plink pool;      /* idle upstream connections, most recent first */
-	size_t npool;
-	struct backend *next, *prev;
+	struct backend_w *w;            /* proxy_nworkers entries */
+	struct backend *next, *prev;    /* registry, under the registry lock */
 };
 
 #define BACKEND_EJECT_FAILS 3
@@ -68,11 +118,15 @@ struct backend {
 struct backend *backend_get(const char *addr, const char *svc, const char *env,
 			    const char *rev, struct gerr *err);
 void backend_ref(struct backend *b);
-void backend_put(struct backend *b); /* frees at zero (pool must be empty) */
+void backend_put(struct backend *b); /* frees at zero (pools must be empty) */
+/* registry walk: hold the lock between backend_first and the last ->next */
+void backend_lock(void);
+void backend_unlock(void);
 struct backend *backend_first(void);
 bool backend_ejected(const struct backend *b, uint64_t now_ms);
 /* records a connect outcome; returns true when this failure ejected it */
 bool backend_connect_result(struct backend *b, bool ok, uint64_t now_ms);
 int backend_parse_addr(const char *addr, struct sockaddr_storage *sa);
+int64_t backend_inflight(const struct backend *b); /* sum over workers */
 
 #endif

@@ -1,12 +1,14 @@
 /*
  * metrics.c — the admin listener's documents: /metrics (Prometheus text
- * format 0.0.4) and /status (JSON). Pure formatting over the backend
- * registry and the metric series.
+ * format 0.0.4), /windows and /status (JSON). Pure formatting over the
+ * backend registry and the metric series; counters are summed over the
+ * workers here, on the control thread.
  */
 #include "common.h"
 #include "proxy/metrics.h"
 #include <jansson.h>
 
+/* escapes for a Prometheus label value */
 static void esc(struct hbuf *b, const char *s)
 {
 	for (; *s; s++) {
@@ -17,6 +19,22 @@ static void esc(struct hbuf *b, const char *s)
 		else
 			hbuf_append(b, s, 1);
 	}
+}
+
+/* a JSON string (labels come from the routes file: any UTF-8) */
+static void jstr(struct hbuf *b, const char *s)
+{
+	hbuf_append(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			hbuf_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			hbuf_printf(b, "\\u%04x", c);
+		else
+			hbuf_append(b, s, 1);
+	}
+	hbuf_append(b, "\"", 1);
 }
 
 static void labels(struct hbuf *b, const struct metric_series *s)
@@ -30,54 +48,112 @@ static void labels(struct hbuf *b, const struct metric_series *s)
 	hbuf_addstr(b, "\"");
 }
 
+static void series_line(struct hbuf *b, const char *name, const struct metric_series *s,
+			const char *extra, uint64_t v)
+{
+	hbuf_addstr(b, name);
+	hbuf_addstr(b, "{");
+	labels(b, s);
+	if (extra)
+		hbuf_addstr(b, extra);
+	hbuf_printf(b, "} %llu\n", (unsigned long long)v);
+}
+
 void metrics_render(struct hbuf *b, int64_t generation)
 {
-	static const char *const cls[6] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	static const char *const cls[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
 	const struct metric_series *s;
+	struct series_sum sum;
+	char extra[64];
 
-	hbuf_addstr(b, "# HELP gantry_http_requests_total Requests answered by the proxy, by status class.\n"
+	hbuf_addstr(b, "# HELP gantry_http_requests_total Requests finished, by status class (none: no response from the replica).\n"
 		       "# TYPE gantry_http_requests_total counter\n");
-	for (s = metric_series_first(); s; s = s->next)
+	for (s = metric_series_first(); s; s = s->next) {
+		metric_series_sum(s, &sum);
 		for (int c = 0; c < 6; c++) {
-			if (!s->codes[c] && c != 2 && c != 5)
+			if (!sum.status[c] && c != 2 && c != 5)
 				continue;
-			hbuf_addstr(b, "gantry_http_requests_total{");
-			labels(b, s);
-			hbuf_printf(b, ",code=\"%s\"} %llu\n", cls[c], (unsigned long long)s->codes[c]);
+			snprintf(extra, sizeof(extra), ",code=\"%s\"", cls[c]);
+			series_line(b, "gantry_http_requests_total", s, extra, sum.status[c]);
 		}
+	}
 
-	hbuf_addstr(b, "# HELP gantry_http_request_duration_seconds Time from request head to response end.\n"
+	hbuf_addstr(b, "# HELP gantry_http_request_duration_seconds Time from forwarding the request to the response head.\n"
 		       "# TYPE gantry_http_request_duration_seconds histogram\n");
 	for (s = metric_series_first(); s; s = s->next) {
 		uint64_t cum = 0;
-		for (int i = 0; i < METRIC_NBUCKETS; i++) {
-			cum += s->buckets[i];
-			hbuf_addstr(b, "gantry_http_request_duration_seconds_bucket{");
-			labels(b, s);
-			hbuf_printf(b, ",le=\"%g\"} %llu\n", metric_buckets[i], (unsigned long long)cum);
+		metric_series_sum(s, &sum);
+		for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++) {
+			cum += sum.latency[i];
+			snprintf(extra, sizeof(extra), ",le=\"%g\"", (double)METRIC_LATENCY_BOUNDS_US[i] / 1e6);
+			series_line(b, "gantry_http_request_duration_seconds_bucket", s, extra, cum);
 		}
-		hbuf_addstr(b, "gantry_http_request_duration_seconds_bucket{");
-		labels(b, s);
-		hbuf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)s->count);
+		series_line(b, "gantry_http_request_duration_seconds_bucket", s, ",le=\"+Inf\"", cum);
 		hbuf_addstr(b, "gantry_http_request_duration_seconds_sum{");
 		labels(b, s);
-		hbuf_printf(b, "} %.6f\n", s->sum);
-		hbuf_addstr(b, "gantry_http_request_duration_seconds_count{");
-		labels(b, s);
-		hbuf_printf(b, "} %llu\n", (unsigned long long)s->count);
+		hbuf_printf(b, "} %.6f\n", (double)sum.latency_sum_us / 1e6);
+		series_line(b, "gantry_http_request_duration_seconds_count", s, NULL, cum);
 	}
 
 	hbuf_addstr(b, "# HELP gantry_proxy_inflight Requests being proxied now.\n"
 		       "# TYPE gantry_proxy_inflight gauge\n");
 	for (s = metric_series_first(); s; s = s->next) {
+		metric_series_sum(s, &sum);
 		hbuf_addstr(b, "gantry_proxy_inflight{");
 		labels(b, s);
-		hbuf_printf(b, "} %lld\n", (long long)s->inflight);
+		hbuf_printf(b, "} %lld\n", (long long)sum.inflight);
 	}
-
+	hbuf_addstr(b, "# HELP gantry_proxy_upstream_errors_total Connect errors, resets, timeouts and bad responses from replicas (retried ones too).\n"
+		       "# TYPE gantry_proxy_upstream_errors_total counter\n");
+	for (s = metric_series_first(); s; s = s->next) {
+		metric_series_sum(s, &sum);
+		series_line(b, "gantry_proxy_upstream_errors_total", s, NULL, sum.upstream_errors);
+	}
+	hbuf_addstr(b, "# HELP gantry_http_received_bytes_total Request bytes received from clients.\n"
+		       "# TYPE gantry_http_received_bytes_total counter\n");
+	for (s = metric_series_first(); s; s = s->next) {
+		metric_series_sum(s, &sum);
+		series_line(b, "gantry_http_received_bytes_total", s, NULL, sum.bytes_in);
+	}
+	hbuf_addstr(b, "# HELP gantry_http_sent_bytes_total Response bytes sent to clients.\n"
+		       "# TYPE gantry_http_sent_bytes_total counter\n");
+	for (s = metric_series_first(); s; s = s->next) {
+		metric_series_sum(s, &sum);
+		series_line(b, "gantry_http_sent_bytes_total", s, NULL, sum.bytes_out);
+	}
 	hbuf_printf(b, "# HELP gantry_proxy_route_generation Generation of the route table in use.\n"
 		       "# TYPE gantry_proxy_route_generation gauge\n"
 		       "gantry_proxy_route_generation %lld\n", (long long)generation);
+}
+
+void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
+{
+	const struct metric_series *s;
+	struct series_sum sum;
+	bool first = true;
+
+	hbuf_printf(b, "{\"now_ms\":%lld,\"generation\":%lld,\"workers\":%d,\"revisions\":[",
+		    (long long)now_ms, (long long)generation, proxy_nworkers);
+	for (s = metric_series_first(); s; s = s->next) {
+		metric_series_sum(s, &sum);
+		hbuf_addstr(b, first ? "{\"service\":" : ",{\"service\":");
+		first = false;
+		jstr(b, s->service);
+		hbuf_addstr(b, ",\"environment\":");
+		jstr(b, s->environment);
+		hbuf_addstr(b, ",\"revision\":");
+		jstr(b, s->revision);
+		hbuf_printf(b, ",\"requests\":%llu,\"status\":[", (unsigned long long)sum.requests);
+		for (int i = 0; i < 6; i++)
+			hbuf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)sum.status[i]);
+		hbuf_addstr(b, "],\"latency\":[");
+		for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++)
+			hbuf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)sum.latency[i]);
+		hbuf_printf(b, "],\"bytes_in\":%llu,\"bytes_out\":%llu,\"inflight\":%lld,\"upstream_errors\":%llu}",
+			    (unsigned long long)sum.bytes_in, (unsigned long long)sum.bytes_out,
+			    (long long)sum.inflight, (unsigned long long)sum.upstream_errors);
+	}
+	hbuf_addstr(b, "]}\n");
 }
 
 void status_render(struct hbuf *b, long pid, int64_t generation, uint64_t now_ms)
@@ -87,16 +163,26 @@ void status_render(struct hbuf *b, long pid, int64_t generation, uint64_t now_ms
 
 	json_object_set_new(root, "pid", json_integer(pid));
 	json_object_set_new(root, "generation", json_integer(generation));
+	json_object_set_new(root, "workers", json_integer(proxy_nworkers));
+	backend_lock();
 	for (const struct backend *be = backend_first(); be; be = be->next) {
-		if (!be->in_table && be->inflight <= 0)
+		int64_t inflight = backend_inflight(be);
+		uint64_t req = 0, errs = 0;
+		bool in_table = atomic_load(&be->in_table);
+		if (!in_table && inflight <= 0)
 			continue;
+		for (int w = 0; w < proxy_nworkers; w++) {
+			req += CTR_GET(be->w[w].requests);
+			errs += CTR_GET(be->w[w].errors);
+		}
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:b}",
 			"address", be->address, "service", be->service,
 			"environment", be->environment, "revision", be->revision,
-			"in_table", be->in_table, "inflight", (json_int_t)be->inflight,
-			"requests", (json_int_t)be->requests, "errors", (json_int_t)be->errors,
+			"in_table", in_table, "inflight", (json_int_t)inflight,
+			"requests", (json_int_t)req, "errors", (json_int_t)errs,
 			"ejected", backend_ejected(be, now_ms)));
 	}
+	backend_unlock();
 	json_object_set_new(root, "backends", arr);
 	text = json_dumps(root, JSON_COMPACT);
 	if (text)

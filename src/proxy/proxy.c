@@ -1,7 +1,15 @@
 /*
- * proxy.c — listener, client connections, upstream connections and pools,
- * retries, reloads and graceful stop. One libuv loop; see
- * docs/internals/proxy.md for the state machines and invariants.
+ * proxy.c — workers (one libuv loop and one SO_REUSEPORT listener each),
+ * client connections, upstream connections and pools, retries, the canary
+ * shield, tunnels (Upgrade), and the control thread (signals, reloads, the
+ * admin listener, the access log). See docs/internals/proxy.md for the
+ * state machines and invariants.
+ *
+ * Threads: a struct client, struct upconn and everything they point to
+ * belong to one worker and are touched by its loop only. What is shared
+ * (tables, backends, series) follows the rules in backend.h and route.h.
+ * The control thread hands a worker a new table through wk->pending (under
+ * wk->mtx) and uv_async_send.
  *
  * Lifetime rule: a struct client or struct upconn is freed only in the
  * close callback of its last handle, so after client_close()/upconn_close()
@@ -15,23 +23,33 @@
 #include "http/http.h"
 #include "util/log.h"
 #include <uv.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <time.h>
 
 #define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
+#define RBUF_SMALL (16 * 1024)          /* first read buffer; most heads fit */
 #define RBUF_CAP (HTTP_MAX_HEAD + 4096) /* > HTTP_MAX_HEAD so 431 fires first */
+#define BUFCACHE_MAX 256                /* small read buffers kept per worker */
 #define WATERMARK (256 * 1024)          /* stop reading the other side above */
 #define OUT_MAX (64u << 20)             /* hard cap of one write queue */
+#define KEEP_CAP (16 * 1024)            /* idle connections keep buffers up to this */
 #define REPLAY_MAX (64 * 1024)          /* request bodies replayable on retry */
-#define POOL_MAX 256                    /* idle upstream connections per backend */
+#define POOL_MAX 256                    /* idle upstream connections per backend and worker */
 #define UP_IDLE_MS 30000
 #define MAX_RETRIES 2
 #define LINGER_MS 2000                  /* read and drop what a client still sends */
+#define ALOG_MAX (4u << 20)             /* access log bytes buffered per worker */
+#define ALOG_FLUSH_MS 200
 
 struct proxy;
+struct worker;
 
 /* A write queue: q collects bytes, w is being written by uv_write. */
 struct out {
@@ -39,6 +57,7 @@ struct out {
 	struct hbuf q, w;
 	uv_write_t req;
 	bool writing, ready;
+	uint64_t flushed; /* bytes moved out of q so far (for bytes_out) */
 	void (*done)(struct out *o, int status);
 };
 
@@ -46,56 +65,62 @@ struct out {
  * C_IDLE between requests, C_HEAD reading a head, C_BODY from a complete
  * head until the response is queued, C_FLUSH writing the last response,
  * C_LINGER after our FIN while the client may still be sending a request
- * we did not read (closing at once would turn our answer into a reset).
+ * we did not read (closing at once would turn our answer into a reset),
+ * C_TUNNEL after a 101: bytes are copied both ways.
  */
-enum cstate { C_IDLE, C_HEAD, C_BODY, C_FLUSH, C_LINGER, C_CLOSING };
+enum cstate { C_IDLE, C_HEAD, C_BODY, C_FLUSH, C_LINGER, C_TUNNEL, C_CLOSING };
 
 struct client {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_shutdown_t shut;
-	struct proxy *px;
+	struct worker *wk;
 	struct client *next, *prev;
 	int handles;
 	enum cstate state;
-	char *rbuf;
-	size_t rlen, rpos;
+	char *rbuf;        /* NULL while idle; RBUF_SMALL, grown to RBUF_CAP for big heads */
+	size_t rlen, rpos, rcap;
 	struct http_msg msg;
 	struct out out;
 	bool reading, in_process, keep_alive, close_after, http10, linger;
+	bool shut_sent, eof;
 	char ip[INET6_ADDRSTRLEN];
 
 	/* the exchange in progress (valid while in_req) */
 	bool in_req, req_done, resp_done, resp_head_sent, resp_chunked, head_req, req_chunked;
-	bool replayable;
-	int status, tries;
-	uint64_t t0;
-	struct route_table *table; /* reference */
+	bool replayable, upgrade, shield_ok, shielded, set_cookie;
+	int status, tries, cls;
+	enum route_why why;
+	uint64_t t0, t_fwd, latency_us, body_bytes, bytes_in, out_mark;
+	struct route_table *table; /* a local reference of this worker */
 	struct route *route;       /* borrowed from table */
-	struct backend *be;        /* reference, counted in be->inflight */
+	struct route_rev *rev;     /* borrowed from table */
+	struct backend *be;        /* borrowed from table; counted in be->w[].inflight */
 	struct metric_series *ms;  /* where the answer is counted */
 	struct upconn *up;
 	struct hbuf uphead, replay;
 	char host[256];
+	char reqid[40];
 };
 
-enum ustate { U_CONNECTING, U_BUSY, U_IDLE, U_CLOSING };
+enum ustate { U_CONNECTING, U_BUSY, U_IDLE, U_TUNNEL, U_CLOSING };
 
 struct upconn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_connect_t creq;
-	struct proxy *px;
+	uv_shutdown_t shut;
+	struct worker *wk;
 	struct backend *be; /* reference */
 	struct client *c;   /* while busy */
-	struct plink link;  /* in be->pool while idle */
+	struct plink link;  /* in be->w[wk->id].pool while idle */
 	int handles;
 	enum ustate state;
-	char *rbuf;
-	size_t rlen, rpos;
+	char *rbuf;         /* NULL while idle in the pool */
+	size_t rlen, rpos, rcap;
 	struct http_msg msg;
 	struct out out;
-	bool reading, reused, got_bytes;
+	bool reading, reused, got_bytes, shut_sent, eof;
 };
 
 struct admin_conn {
@@ -109,20 +134,50 @@ struct admin_conn {
 	bool closing;
 };
 
-struct proxy {
+struct worker {
+	int id;
+	struct proxy *px;
+	const struct proxy_config *cfg; /* borrowed from px */
 	uv_loop_t loop;
-	struct proxy_config cfg;
-	uv_tcp_t listener, admin;
-	bool has_admin;
-	uv_signal_t sighup, sigterm, sigint;
+	uv_thread_t thread;
+	uv_tcp_t listener;
+	uv_async_t async;
 	uv_timer_t stop_timer;
-	struct route_table *table; /* current; one reference */
-	struct metric_series *ms_none;
+	int listen_fd;
+	struct route_table *table;  /* current; one local reference */
+	pthread_mutex_t mtx;        /* guards pending, pending_seq, alog */
+	struct route_table *pending; /* handed over by the control thread; one reference */
+	uint64_t pending_seq;
+	_Atomic uint64_t installed_seq;
+	_Atomic bool stop_req;
+	bool stopping, finished;
 	struct client *clients;
 	size_t nclients;
-	struct admin_conn *admins;
-	bool stopping, finished;
+	struct metric_series *ms_none;
 	uint64_t rng[2];
+	char *bufcache[BUFCACHE_MAX];
+	int nbufcache;
+	struct hbuf alog;           /* access log lines waiting for the control thread */
+	uint64_t alog_dropped;
+};
+
+struct proxy {
+	uv_loop_t loop; /* the control loop */
+	struct proxy_config cfg;
+	uv_tcp_t admin;
+	bool has_admin;
+	uv_signal_t sighup, sigterm, sigint;
+	uv_async_t worker_done;
+	uv_timer_t alog_timer;
+	struct route_table *table; /* current; one reference */
+	uint64_t seq;              /* tables installed so far */
+	int64_t acked_generation;  /* the last generation every worker runs */
+	struct admin_conn *admins;
+	struct worker *workers;
+	int nworkers;
+	_Atomic int nfinished;
+	bool stopping, closed;
+	int alog_fd;
 };
 
 static void client_close(struct client *c);
@@ -132,23 +187,26 @@ static void exchange_maybe_finish(struct client *c);
 static void upconn_close(struct upconn *u);
 static void upconn_update_read(struct upconn *u);
 static void upstream_failed(struct client *c, int why, const char *detail);
-static void maybe_stopped(struct proxy *px);
+static void worker_maybe_stopped(struct worker *wk);
 static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void upconn_timer_cb(uv_timer_t *t);
+static void dispatch(struct client *c);
+static void tunnel_start(struct client *c, struct upconn *u);
+static void tunnel_pump(struct client *c);
 
 enum { FAIL_CONNECT, FAIL_REUSED, FAIL_BROKEN, FAIL_TIMEOUT, FAIL_PROTOCOL };
 
 /* ---------------------------------------------------------------- utils */
 
-static uint64_t rng_next(struct proxy *px)
+static uint64_t rng_next(struct worker *wk)
 {
 	/* xorshift128+: request ids need to be unique, not secret */
-	uint64_t s1 = px->rng[0];
-	const uint64_t s0 = px->rng[1];
-	px->rng[0] = s0;
+	uint64_t s1 = wk->rng[0];
+	const uint64_t s0 = wk->rng[1];
+	wk->rng[0] = s0;
 	s1 ^= s1 << 23;
-	px->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-	return px->rng[1] + s0;
+	wk->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+	return wk->rng[1] + s0;
 }
 
 static int parse_listen(const char *addr, struct sockaddr_storage *sa)
@@ -159,6 +217,44 @@ static int parse_listen(const char *addr, struct sockaddr_storage *sa)
 		addr = buf;
 	}
 	return backend_parse_addr(addr, sa);
+}
+
+/* Read buffers: small ones are recycled per worker, so an idle connection holds none. */
+static char *buf_get(struct worker *wk)
+{
+	if (wk->nbufcache)
+		return wk->bufcache[--wk->nbufcache];
+	return xmalloc(RBUF_SMALL);
+}
+
+static void buf_put(struct worker *wk, char *p, size_t cap)
+{
+	if (!p)
+		return;
+	if (cap == RBUF_SMALL && wk->nbufcache < BUFCACHE_MAX && !wk->stopping)
+		wk->bufcache[wk->nbufcache++] = p;
+	else
+		free(p);
+}
+
+/*
+ * Makes room for reading into *buf (used bytes *len, capacity *cap): the
+ * first read gets a small buffer; a head that does not fit grows it to
+ * RBUF_CAP. Returns the new base (the parser's spans are offsets).
+ */
+static char *rbuf_room(struct worker *wk, char **buf, size_t len, size_t *cap)
+{
+	if (!*buf) {
+		*buf = buf_get(wk);
+		*cap = RBUF_SMALL;
+	} else if (len == *cap && *cap < RBUF_CAP) {
+		char *n = xmalloc(RBUF_CAP);
+		memcpy(n, *buf, len);
+		buf_put(wk, *buf, *cap);
+		*buf = n;
+		*cap = RBUF_CAP;
+	}
+	return *buf;
 }
 
 /* ---------------------------------------------------------------- out */
@@ -176,6 +272,15 @@ static void out_release(struct out *o)
 {
 	hbuf_release(&o->q);
 	hbuf_release(&o->w);
+}
+
+/* gives back big buffers once nothing is queued (idle connections stay small) */
+static void out_trim(struct out *o)
+{
+	if (!o->q.len && o->q.cap > KEEP_CAP)
+		hbuf_release(&o->q);
+	if (!o->writing && o->w.cap > KEEP_CAP)
+		hbuf_release(&o->w);
 }
 
 static size_t out_pending(const struct out *o)
@@ -200,6 +305,7 @@ static int out_flush(struct out *o)
 
 	if (o->writing || !o->ready || !o->q.len)
 		return 0;
+	o->flushed += o->q.len;
 	buf = uv_buf_init(o->q.data, (unsigned)o->q.len);
 	n = uv_try_write(o->s, &buf, 1);
 	if (n == UV_EAGAIN || n == UV_ENOSYS)
@@ -222,41 +328,119 @@ static int out_flush(struct out *o)
 	return 0;
 }
 
+/* bytes that entered q since the mark (flushed or still queued) */
+static uint64_t out_total(const struct out *o)
+{
+	return o->flushed + o->q.len;
+}
+
 /* ---------------------------------------------------------------- exchange accounting */
 
-static void attach_backend(struct client *c, struct backend *be)
+static void attach_backend(struct client *c, struct route_rev *rv, struct backend *be)
 {
-	backend_ref(be);
+	int w = c->wk->id;
+	c->rev = rv;
 	c->be = be;
-	c->ms = be->ms;
-	be->inflight++;
-	be->requests++;
-	be->ms->inflight++;
+	c->ms = rv->ms;
+	CTR_ADD(be->w[w].inflight, 1);
+	CTR_ADD(be->w[w].requests, 1);
+	CTR_ADD(rv->ms->w[w].inflight, 1);
 }
 
 static void detach_backend(struct client *c)
 {
-	struct backend *be = c->be;
-	if (!be)
+	int w = c->wk->id;
+	if (!c->be)
 		return;
-	be->inflight--;
-	be->ms->inflight--;
+	CTR_ADD(c->be->w[w].inflight, -1);
+	CTR_ADD(c->rev->ms->w[w].inflight, -1);
 	c->be = NULL;
-	backend_put(be);
+}
+
+/* counts an upstream failure against the revision that was tried */
+static void count_upstream_error(struct client *c)
+{
+	if (!c->be)
+		return;
+	CTR_ADD(c->be->w[c->wk->id].errors, 1);
+	CTR_ADD(c->rev->ms->w[c->wk->id].upstream_errors, 1);
+}
+
+/* a JSON string into the access log line, cut at max bytes */
+static void alog_str(struct hbuf *b, const char *s, size_t n, size_t max)
+{
+	hbuf_append(b, "\"", 1);
+	for (size_t i = 0; i < n && i < max; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\')
+			hbuf_printf(b, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			hbuf_printf(b, "\\u%04x", ch);
+		else
+			hbuf_append(b, &s[i], 1);
+	}
+	hbuf_append(b, "\"", 1);
+}
+
+/* one JSON line into the worker's buffer; the control thread writes it out */
+static void access_log(struct client *c, uint64_t dur_us, uint64_t bytes_out)
+{
+	struct worker *wk = c->wk;
+	const struct http_msg *m = &c->msg;
+	struct hbuf b;
+	struct timespec ts;
+	struct tm tm;
+	char when[40];
+	const char *method = m->head_done ? llhttp_method_name((llhttp_method_t)m->llp.method) : "";
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	hbuf_init(&b, 8192);
+	hbuf_printf(&b, "{\"ts\":\"%s.%03ldZ\",\"worker\":%d,\"client\":\"%s\",\"method\":\"%s\",\"host\":",
+		    when, ts.tv_nsec / 1000000, wk->id, c->ip, method);
+	alog_str(&b, c->host, strlen(c->host), 255);
+	hbuf_addstr(&b, ",\"path\":");
+	if (m->head_done)
+		alog_str(&b, http_span_ptr(m, m->url), m->url.len, 1024);
+	else
+		hbuf_addstr(&b, "\"\"");
+	hbuf_printf(&b, ",\"status\":%d,\"service\":", c->status);
+	alog_str(&b, c->ms->service, strlen(c->ms->service), 256);
+	hbuf_addstr(&b, ",\"environment\":");
+	alog_str(&b, c->ms->environment, strlen(c->ms->environment), 256);
+	hbuf_addstr(&b, ",\"revision\":");
+	alog_str(&b, c->ms->revision, strlen(c->ms->revision), 256);
+	hbuf_printf(&b, ",\"duration_us\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"tries\":%d,\"shielded\":%s,\"request_id\":",
+		    (unsigned long long)dur_us, (unsigned long long)c->bytes_in,
+		    (unsigned long long)bytes_out, c->tries + 1, c->shielded ? "true" : "false");
+	alog_str(&b, c->reqid, strlen(c->reqid), 64);
+	hbuf_addstr(&b, "}\n");
+	pthread_mutex_lock(&wk->mtx);
+	if (hbuf_append(&wk->alog, b.data, b.len) < 0)
+		wk->alog_dropped++;
+	pthread_mutex_unlock(&wk->mtx);
+	hbuf_release(&b);
 }
 
 /* Ends the exchange's bookkeeping once; counts it if an answer was given. */
 static void req_end(struct client *c)
 {
+	uint64_t bytes_out;
 	if (!c->in_req)
 		return;
 	c->in_req = false;
-	if (c->status)
-		metric_observe(c->ms, c->status, (double)(uv_hrtime() - c->t0) / 1e9);
+	bytes_out = out_total(&c->out) - c->out_mark;
+	if (c->status || c->cls == 0)
+		metric_count(c->ms, c->wk->id, c->cls, c->cls ? c->latency_us : UINT64_MAX,
+			     c->bytes_in, bytes_out);
+	if (c->wk->px->alog_fd >= 0)
+		access_log(c, (uv_hrtime() - c->t0) / 1000, bytes_out);
 	detach_backend(c);
-	route_table_unref(c->table);
+	route_table_wunref(c->table, c->wk->id);
 	c->table = NULL;
 	c->route = NULL;
+	c->rev = NULL;
 }
 
 /* ---------------------------------------------------------------- upstream connections */
@@ -268,7 +452,7 @@ static void upconn_close_cb(uv_handle_t *h)
 		return;
 	backend_put(u->be);
 	out_release(&u->out);
-	free(u->rbuf);
+	buf_put(u->wk, u->rbuf, u->rcap);
 	free(u);
 }
 
@@ -277,7 +461,7 @@ static void pool_unlink(struct upconn *u)
 	u->link.prev->next = u->link.next;
 	u->link.next->prev = u->link.prev;
 	u->link.next = u->link.prev = &u->link;
-	u->be->npool--;
+	u->be->w[u->wk->id].npool--;
 }
 
 static void upconn_close(struct upconn *u)
@@ -292,23 +476,28 @@ static void upconn_close(struct upconn *u)
 	uv_close((uv_handle_t *)&u->timer, upconn_close_cb);
 }
 
-static void pool_close_all(struct backend *be)
+static void pool_close_all(struct backend *be, int w)
 {
-	while (be->pool.next != &be->pool)
-		upconn_close(container_of(be->pool.next, struct upconn, link));
+	while (be->w[w].pool.next != &be->w[w].pool)
+		upconn_close(container_of(be->w[w].pool.next, struct upconn, link));
 }
 
 static void upconn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct upconn *u = h->data;
-	*buf = uv_buf_init(u->rbuf + u->rlen, (unsigned)(RBUF_CAP - u->rlen));
+	u->msg.base = rbuf_room(u->wk, &u->rbuf, u->rlen, &u->rcap);
+	*buf = uv_buf_init(u->rbuf + u->rlen, (unsigned)(u->rcap - u->rlen));
 }
 
 static void upconn_update_read(struct upconn *u)
 {
-	bool want = u->state == U_IDLE ||
-		    (u->state == U_BUSY && u->c && out_pending(&u->c->out) <= WATERMARK &&
-		     u->rlen < RBUF_CAP);
+	bool want;
+	if (u->state == U_TUNNEL)
+		want = !u->eof && u->c && out_pending(&u->c->out) <= WATERMARK;
+	else
+		want = u->state == U_IDLE ||
+		       (u->state == U_BUSY && u->c && out_pending(&u->c->out) <= WATERMARK &&
+			u->rlen < RBUF_CAP);
 	if (want == u->reading)
 		return;
 	u->reading = want;
@@ -343,6 +532,13 @@ static bool is_hop(const struct http_msg *m, struct http_span name)
 		"connection", "keep-alive", "proxy-connection", "te", "trailer",
 		"transfer-encoding", "upgrade", "http2-settings", "content-length",
 	};
+	const char *p = http_span_ptr(m, name);
+	char c0;
+	if (name.len < 2 || name.len > 17)
+		return false;
+	c0 = (char)(p[0] | 0x20);
+	if (c0 != 'c' && c0 != 'k' && c0 != 'p' && c0 != 't' && c0 != 'u' && c0 != 'h')
+		return false; /* the common headers stop here */
 	for (size_t i = 0; i < ARRAY_SIZE(hop); i++)
 		if (http_span_eq(m, name, hop[i]))
 			return true;
@@ -364,6 +560,18 @@ static bool conn_listed(const struct http_msg *m, struct http_span name)
 	return false;
 }
 
+/* true if some Connection header lists more than the usual keep-alive/close/upgrade */
+static bool conn_has_extra(const struct http_msg *m)
+{
+	for (int i = -1; (i = http_find_header(m, "connection", i + 1)) >= 0;) {
+		struct http_span v = m->hdr[i].value;
+		if (v.len && !(http_span_eq(m, v, "keep-alive") || http_span_eq(m, v, "close") ||
+			       http_span_eq(m, v, "upgrade")))
+			return true;
+	}
+	return false;
+}
+
 static int put_header(struct hbuf *b, const struct http_msg *m, const struct http_header *h)
 {
 	if (hbuf_append(b, http_span_ptr(m, h->name), h->name.len) < 0 ||
@@ -374,19 +582,31 @@ static int put_header(struct hbuf *b, const struct http_msg *m, const struct htt
 	return 0;
 }
 
+static int set_cookie_header(struct client *c, struct hbuf *b)
+{
+	const struct route *r = c->route;
+	if (!c->set_cookie || !r || !r->sticky_cookie || !c->rev)
+		return 0;
+	hbuf_printf(b, "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Lax", r->sticky_cookie,
+		    c->rev->revision);
+	if (r->sticky_max_age)
+		hbuf_printf(b, "; Max-Age=%lld", (long long)r->sticky_max_age);
+	return hbuf_append(b, "\r\n", 2);
+}
+
 /* Writes the response head for the client; decides the body framing. */
 static int client_response_head(struct client *c, struct upconn *u)
 {
 	struct http_msg *m = &u->msg;
 	struct hbuf *b = &c->out.q;
 	int st = llhttp_get_status_code(&m->llp);
-	bool has_conn = http_find_header(m, "connection", 0) >= 0;
+	bool has_conn = conn_has_extra(m);
 	bool bodyless = c->head_req || st == 204 || st == 304 || st < 200;
-	bool close;
+	bool close, tunnel = st == 101 && c->upgrade;
 
-	if (st == 101 || st < 100)
-		return -1; /* we never ask for an upgrade */
-	if (st < 200 && c->http10)
+	if ((st == 101 && !c->upgrade) || st < 100)
+		return -1; /* an upgrade we did not ask for */
+	if (st < 200 && !tunnel && c->http10)
 		return 0; /* HTTP/1.0 clients do not get interim responses */
 	if (hbuf_printf(b, "HTTP/1.1 %d ", st) < 0)
 		return -1;
@@ -401,6 +621,17 @@ static int client_response_head(struct client *c, struct upconn *u)
 			continue;
 		if (put_header(b, m, h) < 0)
 			return -1;
+	}
+	if (tunnel) {
+		int up = http_find_header(m, "upgrade", 0);
+		if (up < 0)
+			return -1;
+		hbuf_addstr(b, "Connection: upgrade\r\nUpgrade: ");
+		hbuf_append(b, http_span_ptr(m, m->hdr[up].value), m->hdr[up].value.len);
+		hbuf_addstr(b, "\r\n");
+		c->status = st;
+		c->resp_head_sent = true;
+		return hbuf_append(b, "\r\n", 2);
 	}
 	if (st < 200)
 		return hbuf_append(b, "\r\n", 2);
@@ -419,7 +650,11 @@ static int client_response_head(struct client *c, struct upconn *u)
 	}
 	if (c->resp_chunked)
 		hbuf_addstr(b, "Transfer-Encoding: chunked\r\n");
-	close = c->close_after || !c->keep_alive || c->px->stopping;
+	if (set_cookie_header(c, b) < 0)
+		return -1;
+	if (c->upgrade)
+		c->close_after = true; /* the client's parser is past an upgrade request */
+	close = c->close_after || !c->keep_alive || c->wk->stopping;
 	if (close)
 		c->close_after = true;
 	if (close)
@@ -432,7 +667,9 @@ static int client_response_head(struct client *c, struct upconn *u)
 static void pool_put(struct upconn *u)
 {
 	struct backend *be = u->be;
-	if (u->px->stopping || !be->in_table || be->npool >= POOL_MAX) {
+	struct backend_w *bw = &be->w[u->wk->id];
+	if (u->wk->stopping || !atomic_load_explicit(&be->in_table, memory_order_relaxed) ||
+	    bw->npool >= POOL_MAX) {
 		upconn_close(u);
 		return;
 	}
@@ -440,11 +677,15 @@ static void pool_put(struct upconn *u)
 	u->state = U_IDLE;
 	u->reused = true;
 	u->rlen = u->rpos = 0;
-	u->link.next = be->pool.next;
-	u->link.prev = &be->pool;
-	be->pool.next->prev = &u->link;
-	be->pool.next = &u->link;
-	be->npool++;
+	buf_put(u->wk, u->rbuf, u->rcap);
+	u->rbuf = NULL;
+	u->rcap = 0;
+	out_trim(&u->out);
+	u->link.next = bw->pool.next;
+	u->link.prev = &bw->pool;
+	bw->pool.next->prev = &u->link;
+	bw->pool.next = &u->link;
+	bw->npool++;
 	uv_timer_start(&u->timer, upconn_timer_cb, UP_IDLE_MS, 0);
 	upconn_update_read(u);
 }
@@ -466,6 +707,43 @@ static void response_done(struct client *c, struct upconn *u)
 	exchange_maybe_finish(c);
 }
 
+/*
+ * The canary shield: an idempotent request that got a 5xx (or a connect
+ * error) from the shielded canary is sent once to the stable revision,
+ * before any byte reached the client. The canary's failure is counted in
+ * its own window (cls: 0 no response, 5 a 5xx). Returns true if the request
+ * went to stable.
+ */
+static bool shield(struct client *c, int cls, struct upconn *u)
+{
+	struct worker *wk = c->wk;
+	struct route *r = c->route;
+	struct route_rev *stable;
+	struct backend *be;
+	uint64_t now = uv_now(&wk->loop);
+
+	if (!c->shield_ok || c->shielded || c->resp_head_sent || !c->replayable || !r ||
+	    r->shield_stable < 0 || c->rev != &r->revs[r->shield_canary])
+		return false;
+	stable = &r->revs[r->shield_stable];
+	be = route_pick_backend(c->table, stable, wk->id, now, NULL);
+	if (!be)
+		return false;
+	if (u) {
+		upconn_close(u); /* the canary's body is not wanted */
+		c->up = NULL;
+	}
+	metric_count(c->ms, wk->id, cls, cls ? c->latency_us : UINT64_MAX, c->bytes_in, 0);
+	c->shielded = true;
+	c->set_cookie = false; /* the client keeps its assignment */
+	detach_backend(c);
+	attach_backend(c, stable, be);
+	log_debug("proxy", "shield=stable canary=%s stable=%s", r->revs[r->shield_canary].revision,
+		  stable->revision);
+	dispatch(c);
+	return true;
+}
+
 /* Parses what the upstream sent and forwards it to the client. */
 static void upconn_process(struct upconn *u)
 {
@@ -482,10 +760,23 @@ static void upconn_process(struct upconn *u)
 			upstream_failed(c, FAIL_PROTOCOL, why);
 			return;
 		}
-		if ((ev & HTTP_EV_HEAD) && client_response_head(c, u) < 0) {
-			upconn_close(u);
-			upstream_failed(c, FAIL_PROTOCOL, "unexpected response");
-			return;
+		if (ev & HTTP_EV_HEAD) {
+			int st = llhttp_get_status_code(&u->msg.llp);
+			if (st >= 200 || st == 101) {
+				c->latency_us = (uv_hrtime() - c->t_fwd) / 1000;
+				c->cls = st / 100;
+			}
+			if (st >= 500 && c->shield_ok && shield(c, 5, u))
+				return;
+			if (client_response_head(c, u) < 0) {
+				upconn_close(u);
+				upstream_failed(c, FAIL_PROTOCOL, "unexpected response");
+				return;
+			}
+			if (st == 101) {
+				tunnel_start(c, u);
+				return;
+			}
 		}
 		if (ev & HTTP_EV_DONE) {
 			if (llhttp_get_status_code(&u->msg.llp) < 200) {
@@ -516,6 +807,19 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	if (nread == 0)
 		return;
+	if (u->state == U_TUNNEL) {
+		if (nread < 0) {
+			u->eof = true;
+			upconn_update_read(u);
+		} else {
+			u->rlen += (size_t)nread;
+		}
+		if (c)
+			tunnel_pump(c);
+		else
+			upconn_close(u);
+		return;
+	}
 	if (u->state == U_IDLE || !c) {
 		upconn_close(u); /* EOF or stray bytes on an idle connection */
 		return;
@@ -551,10 +855,20 @@ static void upconn_out_done(struct out *o, int status)
 	if (u->state == U_CLOSING)
 		return;
 	if (status < 0 || out_flush(o) < 0) {
+		if (u->state == U_TUNNEL) {
+			if (c)
+				client_close(c);
+			upconn_close(u);
+			return;
+		}
 		upconn_close(u);
 		if (c)
 			upstream_failed(c, !u->got_bytes && u->reused ? FAIL_REUSED : FAIL_BROKEN,
 					"write to upstream failed");
+		return;
+	}
+	if (c && u->state == U_TUNNEL) {
+		tunnel_pump(c);
 		return;
 	}
 	if (c)
@@ -571,7 +885,7 @@ static void upconn_timer_cb(uv_timer_t *t)
 	if (!c)
 		return;
 	if (st == U_CONNECTING) {
-		if (backend_connect_result(u->be, false, uv_now(&u->px->loop)))
+		if (backend_connect_result(u->be, false, uv_now(&u->wk->loop)))
 			log_warn("proxy", "ejected backend=%s for=%ds reason=connect-timeout",
 				 u->be->address, BACKEND_EJECT_MS / 1000);
 		upstream_failed(c, FAIL_CONNECT, "connect timeout");
@@ -588,7 +902,7 @@ static void upconn_connect_cb(uv_connect_t *req, int status)
 	if (u->state == U_CLOSING)
 		return;
 	if (status < 0) {
-		if (backend_connect_result(u->be, false, uv_now(&u->px->loop)))
+		if (backend_connect_result(u->be, false, uv_now(&u->wk->loop)))
 			log_warn("proxy", "ejected backend=%s for=%ds reason=%s", u->be->address,
 				 BACKEND_EJECT_MS / 1000, uv_err_name(status));
 		upconn_close(u);
@@ -600,31 +914,31 @@ static void upconn_connect_cb(uv_connect_t *req, int status)
 	uv_tcp_nodelay(&u->tcp, 1);
 	u->state = U_BUSY;
 	u->out.ready = true;
-	uv_timer_start(&u->timer, upconn_timer_cb, u->px->cfg.upstream_timeout_ms,
-		       u->px->cfg.upstream_timeout_ms);
+	uv_timer_start(&u->timer, upconn_timer_cb, u->wk->cfg->upstream_timeout_ms,
+		       u->wk->cfg->upstream_timeout_ms);
 	if (out_flush(&u->out) < 0) {
 		upconn_close(u);
-		upstream_failed(c, FAIL_CONNECT, "write failed");
+		if (c)
+			upstream_failed(c, FAIL_CONNECT, "write failed");
 		return;
 	}
 	upconn_update_read(u);
 }
 
-static struct upconn *upconn_new(struct proxy *px, struct backend *be)
+static struct upconn *upconn_new(struct worker *wk, struct backend *be)
 {
 	struct upconn *u = xcalloc(1, sizeof(*u));
 	int r;
 
-	u->px = px;
+	u->wk = wk;
 	u->be = be;
 	backend_ref(be);
-	u->rbuf = xmalloc(RBUF_CAP);
 	u->link.next = u->link.prev = &u->link;
-	uv_tcp_init(&px->loop, &u->tcp);
-	uv_timer_init(&px->loop, &u->timer);
+	uv_tcp_init(&wk->loop, &u->tcp);
+	uv_timer_init(&wk->loop, &u->timer);
 	u->handles = 2;
 	u->tcp.data = u->timer.data = u->creq.data = u;
-	http_msg_init(&u->msg, HTTP_KIND_RESPONSE, u->rbuf);
+	http_msg_init(&u->msg, HTTP_KIND_RESPONSE, NULL);
 	u->msg.on_body = resp_body;
 	u->msg.ctx = u;
 	out_init(&u->out, (uv_stream_t *)&u->tcp, upconn_out_done);
@@ -634,7 +948,7 @@ static struct upconn *upconn_new(struct proxy *px, struct backend *be)
 		upconn_close(u);
 		return NULL;
 	}
-	uv_timer_start(&u->timer, upconn_timer_cb, px->cfg.connect_timeout_ms, 0);
+	uv_timer_start(&u->timer, upconn_timer_cb, wk->cfg->connect_timeout_ms, 0);
 	return u;
 }
 
@@ -642,26 +956,25 @@ static struct upconn *upconn_new(struct proxy *px, struct backend *be)
 static void dispatch(struct client *c)
 {
 	struct backend *be = c->be;
+	struct backend_w *bw = &be->w[c->wk->id];
 	struct upconn *u = NULL;
 
-	while (be->pool.next != &be->pool) {
-		u = container_of(be->pool.next, struct upconn, link);
+	if (bw->pool.next != &bw->pool) {
+		u = container_of(bw->pool.next, struct upconn, link);
 		pool_unlink(u);
 		u->state = U_BUSY;
-		break;
-	}
-	if (!u) {
-		u = upconn_new(c->px, be);
+		uv_timer_start(&u->timer, upconn_timer_cb, c->wk->cfg->upstream_timeout_ms,
+			       c->wk->cfg->upstream_timeout_ms);
+	} else {
+		u = upconn_new(c->wk, be);
 		if (!u) {
 			upstream_failed(c, FAIL_CONNECT, "cannot create a connection");
 			return;
 		}
-	} else {
-		uv_timer_start(&u->timer, upconn_timer_cb, c->px->cfg.upstream_timeout_ms,
-			       c->px->cfg.upstream_timeout_ms);
 	}
 	u->c = c;
 	c->up = u;
+	c->t_fwd = uv_hrtime();
 	u->got_bytes = false;
 	u->rlen = u->rpos = 0;
 	http_msg_next(&u->msg, u->rbuf);
@@ -686,13 +999,13 @@ static void client_close_cb(uv_handle_t *h)
 	out_release(&c->out);
 	hbuf_release(&c->uphead);
 	hbuf_release(&c->replay);
-	free(c->rbuf);
+	buf_put(c->wk, c->rbuf, c->rcap);
 	free(c);
 }
 
 static void client_close(struct client *c)
 {
-	struct proxy *px = c->px;
+	struct worker *wk = c->wk;
 	if (c->state == C_CLOSING)
 		return;
 	c->state = C_CLOSING;
@@ -704,19 +1017,20 @@ static void client_close(struct client *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		px->clients = c->next;
+		wk->clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	px->nclients--;
+	wk->nclients--;
 	uv_close((uv_handle_t *)&c->tcp, client_close_cb);
 	uv_close((uv_handle_t *)&c->timer, client_close_cb);
-	maybe_stopped(px);
+	worker_maybe_stopped(wk);
 }
 
 static void client_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct client *c = h->data;
-	*buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(RBUF_CAP - c->rlen));
+	c->msg.base = rbuf_room(c->wk, &c->rbuf, c->rlen, &c->rcap);
+	*buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
 }
 
 static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -736,6 +1050,9 @@ static void client_update_read(struct client *c)
 		want = c->in_req && !c->req_done && c->up &&
 		       out_pending(&c->up->out) <= WATERMARK && c->rlen < RBUF_CAP;
 		break;
+	case C_TUNNEL:
+		want = !c->eof && c->up && out_pending(&c->up->out) <= WATERMARK;
+		break;
 	default:
 		break;
 	}
@@ -750,16 +1067,33 @@ static void client_update_read(struct client *c)
 
 static void client_timer_cb(uv_timer_t *t);
 
+/* The exchange's bookkeeping starts: a reference to the worker's table. */
+static void begin_exchange(struct client *c)
+{
+	struct worker *wk = c->wk;
+	c->in_req = true;
+	c->t0 = uv_hrtime();
+	c->ms = wk->ms_none;
+	c->table = wk->table;
+	route_table_wref(c->table, wk->id);
+	c->route = NULL;
+	c->rev = NULL;
+	c->be = NULL;
+	c->cls = -1;
+	c->status = c->tries = 0;
+	c->latency_us = 0;
+	c->bytes_in = c->msg.head_bytes;
+	c->body_bytes = 0;
+	c->out_mark = out_total(&c->out);
+	c->shield_ok = c->shielded = c->set_cookie = c->upgrade = false;
+	c->reqid[0] = 0;
+}
+
 /* An exchange for an answer made before any routing (bad or late head). */
 static void begin_unrouted(struct client *c)
 {
-	if (c->in_req)
-		return;
-	c->in_req = true;
-	c->t0 = uv_hrtime();
-	c->ms = c->px->ms_none;
-	c->table = c->px->table;
-	route_table_ref(c->table);
+	if (!c->in_req)
+		begin_exchange(c);
 }
 
 /* Queues an answer made by the proxy itself. */
@@ -771,7 +1105,7 @@ static void local_reply(struct client *c, int status, const char *why)
 		c->up = NULL;
 	}
 	if (c->in_req && !c->req_done && c->msg.head_done && !c->msg.chunked &&
-	    !c->msg.content_length && !c->msg.err_status) {
+	    !c->msg.content_length && !c->msg.err_status && !c->upgrade) {
 		/* a request without a body: let the parser finish it so the
 		 * connection can stay open */
 		size_t used;
@@ -782,7 +1116,7 @@ static void local_reply(struct client *c, int status, const char *why)
 		c->close_after = true; /* the rest of the request is not read */
 		c->linger = true;
 	}
-	if (!c->keep_alive || c->px->stopping)
+	if (!c->keep_alive || c->wk->stopping || c->upgrade)
 		c->close_after = true;
 	hbuf_printf(b, "HTTP/1.1 %d %s\r\nServer: gantry\r\nContent-Type: text/plain; charset=utf-8\r\n"
 		       "Content-Length: %zu\r\n%s\r\n",
@@ -793,6 +1127,8 @@ static void local_reply(struct client *c, int status, const char *why)
 		hbuf_addstr(b, "\n");
 	}
 	c->status = status;
+	if (c->cls < 0)
+		c->cls = status / 100;
 	c->resp_head_sent = true;
 	c->resp_done = true;
 	exchange_maybe_finish(c);
@@ -831,7 +1167,7 @@ static void begin_flush_close(struct client *c)
 		client_done_writing(c);
 		return;
 	}
-	uv_timer_start(&c->timer, client_timer_cb, c->px->cfg.idle_timeout_ms, 0);
+	uv_timer_start(&c->timer, client_timer_cb, c->wk->cfg->idle_timeout_ms, 0);
 }
 
 /* After the response is queued: close, or get ready for the next request. */
@@ -844,20 +1180,32 @@ static void exchange_maybe_finish(struct client *c)
 		c->linger = true;
 	}
 	req_end(c);
-	if (c->close_after || !c->keep_alive || c->px->stopping) {
+	if (c->close_after || !c->keep_alive || c->wk->stopping) {
 		begin_flush_close(c);
 		return;
 	}
 	c->state = C_IDLE;
-	memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-	c->rlen -= c->rpos;
-	c->rpos = 0;
+	if (c->rpos == c->rlen) {
+		/* nothing pipelined: an idle connection holds no read buffer */
+		buf_put(c->wk, c->rbuf, c->rcap);
+		c->rbuf = NULL;
+		c->rcap = c->rlen = c->rpos = 0;
+	} else {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		c->rlen -= c->rpos;
+		c->rpos = 0;
+	}
 	http_msg_next(&c->msg, c->rbuf);
-	uv_timer_start(&c->timer, client_timer_cb, c->px->cfg.idle_timeout_ms, 0);
+	if (c->uphead.cap > KEEP_CAP)
+		hbuf_release(&c->uphead);
+	if (c->replay.cap > KEEP_CAP)
+		hbuf_release(&c->replay);
+	uv_timer_start(&c->timer, client_timer_cb, c->wk->cfg->idle_timeout_ms, 0);
 	if (out_flush(&c->out) < 0) {
 		client_close(c);
 		return;
 	}
+	out_trim(&c->out);
 	if (!c->in_process)
 		client_process(c); /* pipelined requests already buffered */
 }
@@ -877,6 +1225,11 @@ static int req_body(void *ctx, const char *at, size_t len)
 	struct client *c = ctx;
 	char hdr[24];
 	int n;
+
+	c->body_bytes += len;
+	c->bytes_in += len;
+	if (c->wk->cfg->max_body && c->body_bytes > c->wk->cfg->max_body)
+		return HTTP_BODY_TOO_LARGE;
 	if (!c->req_chunked)
 		return up_body(c, at, len);
 	n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
@@ -889,23 +1242,28 @@ static int build_uphead(struct client *c)
 {
 	const struct http_msg *m = &c->msg;
 	struct hbuf *b = &c->uphead;
-	bool has_conn = http_find_header(m, "connection", 0) >= 0, rid = false;
-	int i;
+	bool has_conn = conn_has_extra(m);
+	int i, rid = -1;
 	uint64_t r0, r1;
 
 	b->len = 0;
-	hbuf_printf(b, "%s ", llhttp_method_name((llhttp_method_t)m->llp.method));
+	hbuf_addstr(b, llhttp_method_name((llhttp_method_t)m->llp.method));
+	hbuf_append(b, " ", 1);
 	hbuf_append(b, http_span_ptr(m, m->url), m->url.len);
 	hbuf_addstr(b, " HTTP/1.1\r\n");
 	for (unsigned k = 0; k < m->nhdr; k++) {
 		const struct http_header *h = &m->hdr[k];
-		if (is_hop(m, h->name) || http_span_eq(m, h->name, "x-forwarded-for") ||
-		    http_span_eq(m, h->name, "x-forwarded-proto") ||
-		    http_span_eq(m, h->name, "x-forwarded-host") || http_span_eq(m, h->name, "via") ||
-		    (has_conn && conn_listed(m, h->name)))
+		const char *n = http_span_ptr(m, h->name);
+		if (is_hop(m, h->name) || (has_conn && conn_listed(m, h->name)))
 			continue;
-		if (http_span_eq(m, h->name, "x-request-id"))
-			rid = true;
+		if ((n[0] | 0x20) == 'x' || (n[0] | 0x20) == 'v') {
+			if (http_span_eq(m, h->name, "x-forwarded-for") ||
+			    http_span_eq(m, h->name, "x-forwarded-proto") ||
+			    http_span_eq(m, h->name, "x-forwarded-host") || http_span_eq(m, h->name, "via"))
+				continue;
+			if (rid < 0 && http_span_eq(m, h->name, "x-request-id"))
+				rid = (int)k;
+		}
 		if (put_header(b, m, h) < 0)
 			return -1;
 	}
@@ -921,11 +1279,19 @@ static int build_uphead(struct client *c)
 		hbuf_append(b, http_span_ptr(m, m->hdr[m->host_idx].value), m->hdr[m->host_idx].value.len);
 		hbuf_addstr(b, "\r\n");
 	}
-	if (!rid) {
-		r0 = rng_next(c->px);
-		r1 = rng_next(c->px);
-		hbuf_printf(b, "X-Request-Id: %016llx%016llx\r\n", (unsigned long long)r0,
-			    (unsigned long long)r1);
+	if (rid < 0) {
+		r0 = rng_next(c->wk);
+		r1 = rng_next(c->wk);
+		snprintf(c->reqid, sizeof(c->reqid), "%016llx%016llx", (unsigned long long)r0,
+			 (unsigned long long)r1);
+		hbuf_addstr(b, "X-Request-Id: ");
+		hbuf_append(b, c->reqid, 32);
+		hbuf_addstr(b, "\r\n");
+	} else {
+		struct http_span v = m->hdr[rid].value;
+		size_t n = MIN((size_t)v.len, sizeof(c->reqid) - 1);
+		memcpy(c->reqid, http_span_ptr(m, v), n);
+		c->reqid[n] = 0;
 	}
 	hbuf_addstr(b, "Via: ");
 	for (i = -1; (i = http_find_header(m, "via", i + 1)) >= 0;) {
@@ -933,6 +1299,12 @@ static int build_uphead(struct client *c)
 		hbuf_addstr(b, ", ");
 	}
 	hbuf_addstr(b, "1.1 gantry\r\n");
+	if (m->upgrade) {
+		int up = http_find_header(m, "upgrade", 0);
+		hbuf_addstr(b, "Connection: upgrade\r\nUpgrade: ");
+		hbuf_append(b, http_span_ptr(m, m->hdr[up].value), m->hdr[up].value.len);
+		hbuf_addstr(b, "\r\n");
+	}
 	if (m->chunked)
 		hbuf_addstr(b, "Transfer-Encoding: chunked\r\n");
 	else if (m->has_cl)
@@ -940,27 +1312,35 @@ static int build_uphead(struct client *c)
 	return hbuf_append(b, "\r\n", 2);
 }
 
+static bool idempotent(const struct http_msg *m)
+{
+	int meth = m->llp.method;
+	return meth == HTTP_GET || meth == HTTP_HEAD || meth == HTTP_OPTIONS ||
+	       http_find_header(m, "idempotency-key", 0) >= 0;
+}
+
 static void on_request_head(struct client *c)
 {
-	struct proxy *px = c->px;
+	struct worker *wk = c->wk;
+	const struct proxy_config *cfg = wk->cfg;
 	struct http_msg *m = &c->msg;
+	struct route_choice ch;
+	struct route_rev *rv;
 	struct backend *be;
+	uint64_t now = uv_now(&wk->loop);
+	int tag_rev = -1;
 
 	uv_timer_stop(&c->timer);
 	c->state = C_BODY;
-	c->in_req = true;
-	c->t0 = uv_hrtime();
+	begin_exchange(c);
 	c->req_done = c->resp_done = c->resp_head_sent = c->resp_chunked = false;
-	c->status = c->tries = 0;
 	c->replayable = true;
 	c->replay.len = 0;
 	c->keep_alive = llhttp_should_keep_alive(&m->llp);
 	c->http10 = m->llp.http_minor == 0;
 	c->head_req = m->llp.method == HTTP_HEAD;
 	c->req_chunked = m->chunked;
-	c->ms = px->ms_none;
-	c->table = px->table;
-	route_table_ref(c->table);
+	c->upgrade = m->upgrade;
 
 	c->host[0] = 0;
 	if (m->host_idx >= 0 &&
@@ -970,51 +1350,104 @@ static void on_request_head(struct client *c)
 		local_reply(c, 400, "header 'host': invalid");
 		return;
 	}
-	c->route = c->host[0] ? route_match(c->table, c->host) : c->table->any;
+	c->route = c->host[0] ? route_lookup(c->table, c->host, &tag_rev) : c->table->any;
 	if (!c->route) {
 		local_reply(c, 404, "no route for this host");
 		return;
 	}
 	c->ms = c->route->ms;
-	be = route_pick(c->route, uv_now(&px->loop), NULL);
-	if (!be) {
-		local_reply(c, 503, "no backend for this route");
+	if (cfg->max_body && m->has_cl && m->content_length > cfg->max_body) {
+		local_reply(c, 413, "request body larger than the limit");
 		return;
 	}
+	route_choose(c->table, c->route, wk->id, m, tag_rev, now, &ch);
+	if (ch.rev < 0) {
+		local_reply(c, ch.status ? ch.status : 503,
+			    ch.status == 404 ? "no revision has this tag" : "no backend for this route");
+		return;
+	}
+	rv = &c->route->revs[ch.rev];
+	be = route_pick_backend(c->table, rv, wk->id, now, NULL);
+	if (!be) {
+		local_reply(c, 503, "no backend for this revision");
+		return;
+	}
+	c->set_cookie = ch.set_cookie;
+	c->why = ch.why;
+	c->shield_ok = c->route->shield_canary == ch.rev && !c->upgrade && idempotent(m);
 	if (build_uphead(c) < 0) {
 		local_reply(c, 431, "request head too large");
 		return;
 	}
-	attach_backend(c, be);
+	attach_backend(c, rv, be);
 	dispatch(c);
+}
+
+/*
+ * The backend for a retry: another replica of the same revision; when the
+ * revision was chosen by weight (or cookie) and has no other, another
+ * revision by weight (a connect failure never reached the application).
+ * A revision named by a header rule or a tag is kept.
+ */
+static struct backend *retry_pick(struct client *c, struct route_table *t, struct route *r,
+				  const struct backend *old, struct route_rev **rvp)
+{
+	int wid = c->wk->id, idx = route_rev_index(r, c->rev->revision);
+	uint64_t now = uv_now(&c->wk->loop);
+	struct backend *be = NULL;
+
+	*rvp = NULL;
+	if (idx >= 0) {
+		*rvp = &r->revs[idx];
+		be = route_pick_backend(t, *rvp, wid, now, old);
+	}
+	if ((!be || be == old) && (c->why == ROUTE_BY_WEIGHT || c->why == ROUTE_BY_STICKY)) {
+		for (size_t k = 0; k < r->nrevs; k++) {
+			int j = route_pick_rev(t, r, wid, now);
+			struct backend *b2;
+			if (j < 0)
+				break;
+			if (j == idx)
+				continue;
+			b2 = route_pick_backend(t, &r->revs[j], wid, now, old);
+			if (b2 && b2 != old) {
+				*rvp = &r->revs[j];
+				return b2;
+			}
+		}
+	}
+	return be;
 }
 
 static void upstream_failed(struct client *c, int why, const char *detail)
 {
-	struct proxy *px = c->px;
+	struct worker *wk = c->wk;
 	struct backend *old = c->be, *be = NULL;
+	struct route_rev *rv = NULL;
 	struct route *r;
 
 	c->up = NULL;
 	if (!c->in_req || c->state == C_CLOSING)
 		return;
-	if (old)
-		old->errors++;
-	if (!c->resp_head_sent && c->replayable && c->tries < MAX_RETRIES &&
+	count_upstream_error(c);
+	if (why == FAIL_CONNECT && c->shield_ok && shield(c, 0, NULL))
+		return;
+	if (!c->resp_head_sent && c->replayable && c->tries < MAX_RETRIES && c->rev &&
 	    (why == FAIL_CONNECT || why == FAIL_REUSED)) {
 		/* route again with the current table: the old one may point at a
 		 * backend that is being drained or is already gone */
-		r = c->host[0] ? route_match(px->table, c->host) : px->table->any;
+		int tag_rev;
+		r = c->host[0] ? route_lookup(wk->table, c->host, &tag_rev) : wk->table->any;
 		if (r)
-			be = route_pick(r, uv_now(&px->loop), old);
+			be = retry_pick(c, wk->table, r, old, &rv);
 		if (be) {
 			c->tries++;
-			route_table_ref(px->table);
-			route_table_unref(c->table);
-			c->table = px->table;
-			c->route = r;
 			detach_backend(c);
-			attach_backend(c, be);
+			route_table_wref(wk->table, wk->id);
+			route_table_wunref(c->table, wk->id);
+			c->table = wk->table;
+			c->route = r;
+			attach_backend(c, rv, be);
 			dispatch(c);
 			return;
 		}
@@ -1024,12 +1457,15 @@ static void upstream_failed(struct client *c, int why, const char *detail)
 		client_close(c); /* the response was cut short: the client must see it */
 		return;
 	}
+	c->cls = 0;
 	local_reply(c, why == FAIL_TIMEOUT ? 504 : 502,
 		    why == FAIL_TIMEOUT ? "upstream timed out" : "upstream unavailable");
 }
 
 static void client_process(struct client *c)
 {
+	bool body_fed = false;
+
 	c->in_process = true;
 	while (c->state == C_IDLE || c->state == C_HEAD || c->state == C_BODY) {
 		size_t used;
@@ -1042,7 +1478,7 @@ static void client_process(struct client *c)
 			break; /* pipelined bytes wait for the response */
 		if (c->state == C_IDLE) {
 			c->state = C_HEAD;
-			uv_timer_start(&c->timer, client_timer_cb, c->px->cfg.header_timeout_ms, 0);
+			uv_timer_start(&c->timer, client_timer_cb, c->wk->cfg->header_timeout_ms, 0);
 		}
 		ev = http_msg_feed(&c->msg, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
 		c->rpos += used;
@@ -1052,11 +1488,15 @@ static void client_process(struct client *c)
 				break;
 			}
 			begin_unrouted(c);
+			if (c->msg.err_status == 413 && c->up)
+				c->cls = 4; /* the client's fault, not the replica's */
 			local_reply(c, c->msg.err_status, c->msg.err);
 			break;
 		}
 		if (ev & HTTP_EV_HEAD)
 			on_request_head(c);
+		else if (c->state == C_BODY && used)
+			body_fed = true;
 		if (c->state != C_BODY)
 			continue;
 		if (ev & HTTP_EV_DONE) {
@@ -1073,6 +1513,12 @@ static void client_process(struct client *c)
 		return;
 	if (c->state == C_BODY && c->msg.head_done && c->rpos == c->rlen)
 		c->rlen = c->rpos = 0;
+	if (c->state == C_BODY && !c->req_done && c->in_req) {
+		/* a client that stops sending its body is cut off (408) */
+		uv_timer_start(&c->timer, client_timer_cb, c->wk->cfg->body_timeout_ms, 0);
+		if (body_fed && c->up && c->up->state == U_BUSY)
+			uv_timer_again(&c->up->timer); /* progress: the upstream waits for us */
+	}
 	if (c->up && c->up->state != U_CLOSING && out_flush(&c->up->out) < 0) {
 		struct upconn *u = c->up;
 		upconn_close(u);
@@ -1094,6 +1540,16 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		c->rlen = 0; /* dropped */
 		return;
 	}
+	if (c->state == C_TUNNEL) {
+		if (nread < 0) {
+			c->eof = true;
+			client_update_read(c);
+		} else {
+			c->rlen += (size_t)nread;
+		}
+		tunnel_pump(c);
+		return;
+	}
 	if (nread < 0) {
 		/* EOF or reset: nothing can be answered any more */
 		client_close(c);
@@ -1110,6 +1566,10 @@ static void client_out_done(struct out *o, int status)
 		return;
 	if (status < 0 || out_flush(o) < 0) {
 		client_close(c);
+		return;
+	}
+	if (c->state == C_TUNNEL) {
+		tunnel_pump(c);
 		return;
 	}
 	if (c->state == C_FLUSH && !out_pending(o)) {
@@ -1129,36 +1589,97 @@ static void client_timer_cb(uv_timer_t *t)
 		local_reply(c, 408, "request head not received in time");
 		return;
 	}
-	client_close(c); /* idle keep-alive, or a client not reading */
+	if (c->state == C_BODY && c->in_req && !c->req_done && !c->resp_head_sent) {
+		c->close_after = true;
+		c->cls = 4; /* the client's fault, not the replica's */
+		local_reply(c, 408, "request body not received in time");
+		return;
+	}
+	client_close(c); /* idle keep-alive, a client not reading, an idle tunnel */
+}
+
+/* ---------------------------------------------------------------- tunnels (101 Switching Protocols) */
+
+static void tunnel_start(struct client *c, struct upconn *u)
+{
+	u->state = U_TUNNEL;
+	c->state = C_TUNNEL;
+	c->resp_done = true;
+	uv_timer_stop(&u->timer);
+	/* bytes after the 101 head belong to the new protocol */
+	if (u->rpos < u->rlen)
+		hbuf_append(&c->out.q, u->rbuf + u->rpos, u->rlen - u->rpos);
+	u->rlen = u->rpos = 0;
+	tunnel_pump(c);
+}
+
+static void tunnel_shutdown_cb(uv_shutdown_t *req, int status)
+{
+}
+
+/* Copies what each side sent to the other; FIN travels as a shutdown. */
+static void tunnel_pump(struct client *c)
+{
+	struct upconn *u = c->up;
+
+	if (c->state != C_TUNNEL || !u || u->state != U_TUNNEL)
+		return;
+	if (c->rpos < c->rlen && hbuf_append(&u->out.q, c->rbuf + c->rpos, c->rlen - c->rpos) < 0)
+		goto fail;
+	c->rlen = c->rpos = 0;
+	if (u->rpos < u->rlen && hbuf_append(&c->out.q, u->rbuf + u->rpos, u->rlen - u->rpos) < 0)
+		goto fail;
+	u->rlen = u->rpos = 0;
+	if (out_flush(&u->out) < 0 || out_flush(&c->out) < 0)
+		goto fail;
+	if (c->eof && !u->shut_sent && !out_pending(&u->out)) {
+		u->shut_sent = true;
+		if (uv_shutdown(&u->shut, (uv_stream_t *)&u->tcp, tunnel_shutdown_cb) < 0)
+			goto fail;
+	}
+	if (u->eof && !c->shut_sent && !out_pending(&c->out)) {
+		c->shut_sent = true;
+		if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, tunnel_shutdown_cb) < 0)
+			goto fail;
+	}
+	if (c->eof && u->eof && !out_pending(&u->out) && !out_pending(&c->out)) {
+		client_close(c); /* closes u too */
+		return;
+	}
+	uv_timer_start(&c->timer, client_timer_cb, c->wk->cfg->tunnel_timeout_ms, 0);
+	client_update_read(c);
+	upconn_update_read(u);
+	return;
+fail:
+	client_close(c);
 }
 
 static void on_connection(uv_stream_t *server, int status)
 {
-	struct proxy *px = server->data;
+	struct worker *wk = server->data;
 	struct client *c;
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 
-	if (status < 0 || px->stopping)
+	if (status < 0 || wk->stopping)
 		return;
 	c = xcalloc(1, sizeof(*c));
-	c->px = px;
-	uv_tcp_init(&px->loop, &c->tcp);
-	uv_timer_init(&px->loop, &c->timer);
+	c->wk = wk;
+	uv_tcp_init(&wk->loop, &c->tcp);
+	uv_timer_init(&wk->loop, &c->timer);
 	c->handles = 2;
 	c->tcp.data = c->timer.data = c;
-	c->rbuf = xmalloc(RBUF_CAP);
-	http_msg_init(&c->msg, HTTP_KIND_REQUEST, c->rbuf);
+	http_msg_init(&c->msg, HTTP_KIND_REQUEST, NULL);
 	c->msg.on_body = req_body;
 	c->msg.ctx = c;
 	out_init(&c->out, (uv_stream_t *)&c->tcp, client_out_done);
 	hbuf_init(&c->uphead, HTTP_MAX_HEAD + 8192);
 	hbuf_init(&c->replay, REPLAY_MAX);
-	c->next = px->clients;
-	if (px->clients)
-		px->clients->prev = c;
-	px->clients = c;
-	px->nclients++;
+	c->next = wk->clients;
+	if (wk->clients)
+		wk->clients->prev = c;
+	wk->clients = c;
+	wk->nclients++;
 	c->state = C_IDLE;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
 		client_close(c);
@@ -1172,11 +1693,11 @@ static void on_connection(uv_stream_t *server, int status)
 		else
 			uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
 	}
-	uv_timer_start(&c->timer, client_timer_cb, px->cfg.header_timeout_ms, 0);
+	uv_timer_start(&c->timer, client_timer_cb, wk->cfg->header_timeout_ms, 0);
 	client_update_read(c);
 }
 
-/* ---------------------------------------------------------------- admin */
+/* ---------------------------------------------------------------- admin (control thread) */
 
 static void admin_close_cb(uv_handle_t *h)
 {
@@ -1217,9 +1738,23 @@ static void admin_answer(struct admin_conn *a, int status, const char *ctype, co
 	hbuf_printf(&a->out.q, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			       "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
 		    status, http_reason(status), ctype, body->len);
-	hbuf_append(&a->out.q, body->data, body->len);
+	if (a->msg.llp.method != HTTP_HEAD)
+		hbuf_append(&a->out.q, body->data, body->len);
 	if (out_flush(&a->out) < 0 || !out_pending(&a->out))
 		admin_close(a);
+}
+
+/*
+ * The generation every worker routes with: the controller's drain waits for
+ * it, so it must not be reported before the slowest worker swapped.
+ */
+static int64_t acked_generation(struct proxy *px)
+{
+	for (int i = 0; i < px->nworkers; i++)
+		if (atomic_load(&px->workers[i].installed_seq) != px->seq)
+			return px->acked_generation;
+	px->acked_generation = px->table->generation;
+	return px->acked_generation;
 }
 
 static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -1252,13 +1787,19 @@ static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		hbuf_addstr(&body, "ok\n");
 		admin_answer(a, 200, "text/plain", &body);
 	} else if (http_span_eq(&a->msg, a->msg.url, "/status")) {
-		status_render(&body, (long)getpid(), px->table->generation, uv_now(&px->loop));
+		status_render(&body, (long)getpid(), acked_generation(px), uv_now(&px->loop));
+		admin_answer(a, 200, "application/json", &body);
+	} else if (http_span_eq(&a->msg, a->msg.url, "/windows")) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		windows_render(&body, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+			       acked_generation(px));
 		admin_answer(a, 200, "application/json", &body);
 	} else if (http_span_eq(&a->msg, a->msg.url, "/metrics")) {
-		metrics_render(&body, px->table->generation);
+		metrics_render(&body, acked_generation(px));
 		admin_answer(a, 200, "text/plain; version=0.0.4; charset=utf-8", &body);
 	} else {
-		hbuf_addstr(&body, "not found (try /healthz, /status, /metrics)\n");
+		hbuf_addstr(&body, "not found (try /healthz, /status, /windows, /metrics)\n");
 		admin_answer(a, 404, "text/plain", &body);
 	}
 	hbuf_release(&body);
@@ -1289,34 +1830,289 @@ static void on_admin_connection(uv_stream_t *server, int status)
 	uv_read_start((uv_stream_t *)&a->tcp, admin_alloc, admin_read_cb);
 }
 
-/* ---------------------------------------------------------------- tables, signals, stop */
+/* ---------------------------------------------------------------- tables */
 
 static size_t count_backends(const struct route_table *t)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < t->nroutes; i++)
-		n += t->routes[i].nbackends;
+		for (size_t k = 0; k < t->routes[i].nrevs; k++)
+			n += t->routes[i].revs[k].nbackends;
 	return n;
 }
 
+static void mark_in_table(const struct route_table *t, bool v)
+{
+	for (size_t i = 0; i < t->nroutes; i++)
+		for (size_t k = 0; k < t->routes[i].nrevs; k++)
+			for (size_t j = 0; j < t->routes[i].revs[k].nbackends; j++)
+				atomic_store(&t->routes[i].revs[k].backends[j].be->in_table, v);
+}
+
+/* worker: switch to t (consumes one reference), close pools of dropped backends */
+static void worker_install(struct worker *wk, struct route_table *t, uint64_t seq)
+{
+	struct route_table *old = wk->table;
+
+	route_table_wref(t, wk->id);
+	route_table_unref(t);
+	wk->table = t;
+	if (old) {
+		for (size_t i = 0; i < old->nroutes; i++)
+			for (size_t k = 0; k < old->routes[i].nrevs; k++)
+				for (size_t j = 0; j < old->routes[i].revs[k].nbackends; j++) {
+					struct backend *be = old->routes[i].revs[k].backends[j].be;
+					if (!atomic_load(&be->in_table))
+						pool_close_all(be, wk->id);
+				}
+		route_table_wunref(old, wk->id);
+	}
+	atomic_store(&wk->installed_seq, seq);
+}
+
+/* control: make t current (consumes the caller's reference) and hand it to the workers */
 static void table_install(struct proxy *px, struct route_table *t)
 {
 	struct route_table *old = px->table;
 	if (old)
-		for (size_t i = 0; i < old->nroutes; i++)
-			for (size_t j = 0; j < old->routes[i].nbackends; j++)
-				old->routes[i].backends[j].be->in_table = false;
-	for (size_t i = 0; i < t->nroutes; i++)
-		for (size_t j = 0; j < t->routes[i].nbackends; j++)
-			t->routes[i].backends[j].be->in_table = true;
+		mark_in_table(old, false);
+	mark_in_table(t, true);
 	px->table = t;
-	if (!old)
-		return;
-	for (size_t i = 0; i < old->nroutes; i++)
-		for (size_t j = 0; j < old->routes[i].nbackends; j++)
-			if (!old->routes[i].backends[j].be->in_table)
-				pool_close_all(old->routes[i].backends[j].be);
+	px->seq++;
+	for (int i = 0; i < px->nworkers; i++) {
+		struct worker *wk = &px->workers[i];
+		struct route_table *drop;
+		route_table_ref(t);
+		pthread_mutex_lock(&wk->mtx);
+		drop = wk->pending;
+		wk->pending = t;
+		wk->pending_seq = px->seq;
+		pthread_mutex_unlock(&wk->mtx);
+		route_table_unref(drop);
+		uv_async_send(&wk->async);
+	}
 	route_table_unref(old);
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static void close_if_open(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void worker_pools_close(struct worker *wk)
+{
+	backend_lock();
+	for (struct backend *be = backend_first(); be; be = be->next)
+		pool_close_all(be, wk->id);
+	backend_unlock();
+}
+
+static void worker_maybe_stopped(struct worker *wk)
+{
+	if (!wk->stopping || wk->finished || wk->nclients)
+		return;
+	wk->finished = true;
+	worker_pools_close(wk);
+	close_if_open((uv_handle_t *)&wk->listener);
+	close_if_open((uv_handle_t *)&wk->async);
+	close_if_open((uv_handle_t *)&wk->stop_timer);
+}
+
+static void on_worker_stop_timeout(uv_timer_t *t)
+{
+	struct worker *wk = t->data;
+	log_warn("proxy", "drain=timeout worker=%d closing=%zu", wk->id, wk->nclients);
+	while (wk->clients)
+		client_close(wk->clients);
+}
+
+static void worker_stop(struct worker *wk)
+{
+	struct client *c, *next;
+
+	if (wk->stopping)
+		return;
+	wk->stopping = true;
+	close_if_open((uv_handle_t *)&wk->listener);
+	worker_pools_close(wk);
+	for (c = wk->clients; c; c = next) {
+		next = c->next;
+		if (c->state == C_IDLE && c->rlen == 0)
+			client_close(c);
+		else
+			c->close_after = true;
+	}
+	uv_timer_start(&wk->stop_timer, on_worker_stop_timeout, wk->cfg->drain_timeout_ms, 0);
+	worker_maybe_stopped(wk);
+}
+
+static void on_worker_async(uv_async_t *h)
+{
+	struct worker *wk = h->data;
+	struct route_table *t;
+	uint64_t seq;
+
+	pthread_mutex_lock(&wk->mtx);
+	t = wk->pending;
+	seq = wk->pending_seq;
+	wk->pending = NULL;
+	pthread_mutex_unlock(&wk->mtx);
+	if (t)
+		worker_install(wk, t, seq);
+	if (atomic_load(&wk->stop_req))
+		worker_stop(wk);
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+	close_if_open(h);
+}
+
+static void worker_main(void *arg)
+{
+	struct worker *wk = arg;
+
+	uv_run(&wk->loop, UV_RUN_DEFAULT);
+	uv_walk(&wk->loop, walk_close, NULL);
+	uv_run(&wk->loop, UV_RUN_DEFAULT);
+	route_table_wunref(wk->table, wk->id);
+	wk->table = NULL;
+	while (wk->nbufcache)
+		free(wk->bufcache[--wk->nbufcache]);
+	atomic_fetch_add(&wk->px->nfinished, 1);
+	uv_async_send(&wk->px->worker_done);
+}
+
+/*
+ * One listening socket per worker. With SO_REUSEPORT the kernel spreads
+ * connections over them; a probe bound WITHOUT SO_REUSEPORT first makes
+ * sure nobody else listens there (a second proxy with SO_REUSEPORT would
+ * otherwise silently share the port).
+ */
+static int open_listeners(struct proxy *px, const struct sockaddr_storage *sa, struct gerr *err)
+{
+	socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	struct sockaddr_storage bound = *sa;
+	int one = 1, probe, ret = -1;
+
+	probe = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return gerr_set(err, "--listen %s: socket: %s", px->cfg.listen, strerror(errno));
+	setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(probe, (const struct sockaddr *)sa, len) < 0) {
+		gerr_set(err, "--listen %s: %s", px->cfg.listen,
+			 errno == EADDRINUSE ? "address in use" : strerror(errno));
+		goto out;
+	}
+	/* port 0: every worker listens on the port the probe got */
+	if (getsockname(probe, (struct sockaddr *)&bound, &len) < 0) {
+		gerr_set(err, "--listen %s: getsockname: %s", px->cfg.listen, strerror(errno));
+		goto out;
+	}
+	if (px->nworkers == 1) {
+		/* nobody can join a socket without SO_REUSEPORT: use the probe */
+		if (listen(probe, 4096) < 0) {
+			gerr_set(err, "--listen %s: %s", px->cfg.listen, strerror(errno));
+			goto out;
+		}
+		px->workers[0].listen_fd = probe;
+		probe = -1;
+		ret = 0;
+		goto out;
+	}
+	close(probe);
+	probe = -1;
+	for (int i = 0; i < px->nworkers; i++) {
+		int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			gerr_set(err, "--listen %s: socket: %s", px->cfg.listen, strerror(errno));
+			goto out;
+		}
+		px->workers[i].listen_fd = fd;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+		if (bind(fd, (const struct sockaddr *)&bound, len) < 0 || listen(fd, 4096) < 0) {
+			gerr_set(err, "--listen %s: %s", px->cfg.listen,
+				 errno == EADDRINUSE ? "address in use" : strerror(errno));
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (probe >= 0)
+		close(probe);
+	return ret;
+}
+
+static void worker_init(struct proxy *px, struct worker *wk, int id)
+{
+	wk->id = id;
+	wk->px = px;
+	wk->cfg = &px->cfg;
+	wk->listen_fd = -1;
+	pthread_mutex_init(&wk->mtx, NULL);
+	hbuf_init(&wk->alog, ALOG_MAX);
+	uv_loop_init(&wk->loop);
+	uv_async_init(&wk->loop, &wk->async, on_worker_async);
+	uv_timer_init(&wk->loop, &wk->stop_timer);
+	wk->async.data = wk->stop_timer.data = wk;
+	wk->ms_none = metric_series_get("", "", "");
+	if (getrandom(wk->rng, sizeof(wk->rng), 0) != sizeof(wk->rng) || !(wk->rng[0] | wk->rng[1])) {
+		wk->rng[0] = (uint64_t)uv_hrtime() | 1;
+		wk->rng[1] = ((uint64_t)getpid() << 8 | (uint64_t)id) * 0x9E3779B97F4A7C15ull;
+	}
+}
+
+static void worker_release(struct worker *wk)
+{
+	if (wk->listen_fd >= 0)
+		close(wk->listen_fd);
+	uv_walk(&wk->loop, walk_close, NULL);
+	uv_run(&wk->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&wk->loop);
+	route_table_unref(wk->pending);
+	route_table_wunref(wk->table, wk->id);
+	pthread_mutex_destroy(&wk->mtx);
+	hbuf_release(&wk->alog);
+}
+
+/* ---------------------------------------------------------------- control: signals, access log, stop */
+
+static void alog_flush(struct proxy *px)
+{
+	for (int i = 0; i < px->nworkers; i++) {
+		struct worker *wk = &px->workers[i];
+		struct hbuf b;
+		uint64_t dropped;
+		size_t off = 0;
+
+		hbuf_init(&b, ALOG_MAX);
+		pthread_mutex_lock(&wk->mtx);
+		b = wk->alog;
+		hbuf_init(&wk->alog, ALOG_MAX);
+		dropped = wk->alog_dropped;
+		wk->alog_dropped = 0;
+		pthread_mutex_unlock(&wk->mtx);
+		while (off < b.len) {
+			ssize_t n = write(px->alog_fd, b.data + off, b.len - off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			off += (size_t)n;
+		}
+		if (dropped)
+			log_warn("proxy", "access_log=dropped lines=%llu worker=%d", (unsigned long long)dropped, i);
+		hbuf_release(&b);
+	}
+}
+
+static void on_alog_timer(uv_timer_t *t)
+{
+	alog_flush(t->data);
 }
 
 static void on_sighup(uv_signal_t *h, int sig)
@@ -1338,143 +2134,203 @@ static void on_sighup(uv_signal_t *h, int sig)
 		 (long long)t->generation, t->nroutes, count_backends(t));
 }
 
-static void close_if_open(uv_handle_t *h)
+static void control_close(struct proxy *px)
 {
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
-}
-
-static void maybe_stopped(struct proxy *px)
-{
-	if (!px->stopping || px->finished || px->nclients)
+	if (px->closed)
 		return;
-	px->finished = true;
-	for (struct backend *be = backend_first(); be; be = be->next)
-		pool_close_all(be);
+	px->closed = true;
 	while (px->admins)
 		admin_close(px->admins);
 	if (px->has_admin)
 		close_if_open((uv_handle_t *)&px->admin);
-	close_if_open((uv_handle_t *)&px->listener);
 	close_if_open((uv_handle_t *)&px->sighup);
 	close_if_open((uv_handle_t *)&px->sigterm);
 	close_if_open((uv_handle_t *)&px->sigint);
-	close_if_open((uv_handle_t *)&px->stop_timer);
-	log_info("proxy", "stopped=1");
+	close_if_open((uv_handle_t *)&px->worker_done);
+	close_if_open((uv_handle_t *)&px->alog_timer);
 }
 
-static void on_stop_timeout(uv_timer_t *t)
+static void on_worker_done(uv_async_t *h)
 {
-	struct proxy *px = t->data;
-	log_warn("proxy", "drain=timeout closing=%zu", px->nclients);
-	while (px->clients)
-		client_close(px->clients);
+	struct proxy *px = h->data;
+	if (atomic_load(&px->nfinished) < px->nworkers)
+		return;
+	log_info("proxy", "stopped=1");
+	control_close(px);
 }
 
 static void on_stop_signal(uv_signal_t *h, int sig)
 {
 	struct proxy *px = h->data;
-	struct client *c, *next;
+	size_t n = 0;
 
 	if (px->stopping)
 		return;
 	px->stopping = true;
-	log_info("proxy", "stopping=1 signal=%d inflight_clients=%zu", sig, px->nclients);
-	close_if_open((uv_handle_t *)&px->listener);
-	for (struct backend *be = backend_first(); be; be = be->next)
-		pool_close_all(be);
-	for (c = px->clients; c; c = next) {
-		next = c->next;
-		if (c->state == C_IDLE && c->rlen == 0)
-			client_close(c);
-		else
-			c->close_after = true;
+	for (int i = 0; i < px->nworkers; i++)
+		n += px->workers[i].nclients; /* racy; for the log line only */
+	log_info("proxy", "stopping=1 signal=%d clients=%zu", sig, n);
+	for (int i = 0; i < px->nworkers; i++) {
+		atomic_store(&px->workers[i].stop_req, true);
+		uv_async_send(&px->workers[i].async);
 	}
-	uv_timer_start(&px->stop_timer, on_stop_timeout, px->cfg.drain_timeout_ms, 0);
-	maybe_stopped(px);
 }
 
-static int listen_on(struct proxy *px, uv_tcp_t *tcp, const char *addr, uv_connection_cb cb,
-		     const char *what, struct gerr *err)
+static int listen_admin(struct proxy *px, struct gerr *err)
 {
 	struct sockaddr_storage sa;
 	int r;
-	if (parse_listen(addr, &sa) < 0)
-		return gerr_set(err, "--%s: '%s' is not IP:PORT", what, addr) - 1;
-	uv_tcp_init(&px->loop, tcp);
-	tcp->data = px;
-	r = uv_tcp_bind(tcp, (const struct sockaddr *)&sa, 0);
+	if (parse_listen(px->cfg.admin, &sa) < 0)
+		return gerr_set(err, "--admin: '%s' is not IP:PORT", px->cfg.admin) - 1;
+	uv_tcp_init(&px->loop, &px->admin);
+	px->has_admin = true;
+	px->admin.data = px;
+	r = uv_tcp_bind(&px->admin, (const struct sockaddr *)&sa, 0);
 	if (!r)
-		r = uv_listen((uv_stream_t *)tcp, 1024, cb);
+		r = uv_listen((uv_stream_t *)&px->admin, 128, on_admin_connection);
 	if (r < 0)
-		return gerr_set(err, "--%s %s: %s", what, addr, uv_strerror(r));
+		return gerr_set(err, "--admin %s: %s", px->cfg.admin, uv_strerror(r));
 	return 0;
 }
 
 void proxy_config_defaults(struct proxy_config *cfg)
 {
+	unsigned n = uv_available_parallelism();
+
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->workers = 1;
+	cfg->workers = (int)MIN(MAX(n, 1u), (unsigned)PROXY_MAX_WORKERS);
 	cfg->header_timeout_ms = 10000;
 	cfg->idle_timeout_ms = 60000;
+	cfg->body_timeout_ms = 30000;
 	cfg->upstream_timeout_ms = 60000;
 	cfg->connect_timeout_ms = 5000;
 	cfg->drain_timeout_ms = 30000;
-}
-
-static void walk_close(uv_handle_t *h, void *arg)
-{
-	close_if_open(h);
+	cfg->tunnel_timeout_ms = 3600000;
+	cfg->max_body = 0;
 }
 
 int proxy_run(const struct proxy_config *cfg, struct gerr *err)
 {
 	struct proxy *px = xcalloc(1, sizeof(*px));
-	struct route_table *t;
-	int ret = -1;
+	struct sockaddr_storage sa;
+	struct route_table *t = NULL;
+	int ret = -1, started = 0;
 
 	px->cfg = *cfg;
-	if (getrandom(px->rng, sizeof(px->rng), 0) != sizeof(px->rng) || !(px->rng[0] | px->rng[1])) {
-		px->rng[0] = (uint64_t)uv_hrtime() | 1;
-		px->rng[1] = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull;
+	px->alog_fd = -1;
+	if (cfg->workers < 1 || cfg->workers > PROXY_MAX_WORKERS) {
+		gerr_set(err, "--workers: %d is not from 1 to %d", cfg->workers, PROXY_MAX_WORKERS);
+		ret = -2;
+		goto out_free;
 	}
+	if (parse_listen(cfg->listen, &sa) < 0) {
+		gerr_set(err, "--listen: '%s' is not IP:PORT", cfg->listen);
+		ret = -2;
+		goto out_free;
+	}
+	/* every backend, series and table is sized for this many workers */
+	proxy_set_workers(cfg->workers);
+	px->nworkers = cfg->workers;
 	t = route_table_load(cfg->routes_path, err);
 	if (!t) {
-		free(px);
-		return -2;
+		ret = -2;
+		goto out_free;
+	}
+	if (cfg->access_log) {
+		px->alog_fd = open(cfg->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (px->alog_fd < 0) {
+			gerr_set(err, "--access-log %s: %s", cfg->access_log, strerror(errno));
+			route_table_unref(t);
+			goto out_free;
+		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&px->loop);
-	px->ms_none = metric_series_get("", "", "");
-	table_install(px, t);
-
-	ret = listen_on(px, &px->listener, cfg->listen, on_connection, "listen", err);
-	if (ret < 0)
-		goto out;
-	if (cfg->admin) {
-		px->has_admin = true;
-		ret = listen_on(px, &px->admin, cfg->admin, on_admin_connection, "admin", err);
-		if (ret < 0)
-			goto out;
-	}
 	uv_signal_init(&px->loop, &px->sighup);
 	uv_signal_init(&px->loop, &px->sigterm);
 	uv_signal_init(&px->loop, &px->sigint);
-	uv_timer_init(&px->loop, &px->stop_timer);
-	px->sighup.data = px->sigterm.data = px->sigint.data = px->stop_timer.data = px;
+	uv_async_init(&px->loop, &px->worker_done, on_worker_done);
+	uv_timer_init(&px->loop, &px->alog_timer);
+	px->sighup.data = px->sigterm.data = px->sigint.data = px->worker_done.data = px;
+	px->alog_timer.data = px;
+	px->workers = xcalloc((size_t)px->nworkers, sizeof(*px->workers));
+	for (int i = 0; i < px->nworkers; i++)
+		worker_init(px, &px->workers[i], i);
+	table_install(px, t);
+	px->acked_generation = t->generation;
+	for (int i = 0; i < px->nworkers; i++) {
+		struct worker *wk = &px->workers[i];
+		pthread_mutex_lock(&wk->mtx);
+		t = wk->pending;
+		wk->pending = NULL;
+		pthread_mutex_unlock(&wk->mtx);
+		worker_install(wk, t, px->seq);
+	}
+	ret = open_listeners(px, &sa, err);
+	if (ret < 0)
+		goto out;
+	for (int i = 0; i < px->nworkers; i++) {
+		struct worker *wk = &px->workers[i];
+		int r;
+		uv_tcp_init(&wk->loop, &wk->listener);
+		wk->listener.data = wk;
+		r = uv_tcp_open(&wk->listener, wk->listen_fd);
+		if (!r)
+			wk->listen_fd = -1; /* libuv closes it now */
+		if (!r)
+			r = uv_listen((uv_stream_t *)&wk->listener, 4096, on_connection);
+		if (r < 0) {
+			ret = gerr_set(err, "--listen %s: %s", cfg->listen, uv_strerror(r));
+			goto out;
+		}
+	}
+	if (cfg->admin) {
+		ret = listen_admin(px, err);
+		if (ret < 0)
+			goto out;
+	}
 	uv_signal_start(&px->sighup, on_sighup, SIGHUP);
 	uv_signal_start(&px->sigterm, on_stop_signal, SIGTERM);
 	uv_signal_start(&px->sigint, on_stop_signal, SIGINT);
-	log_info("proxy", "listening=%s admin=%s generation=%lld routes=%zu backends=%zu pid=%ld",
-		 cfg->listen, cfg->admin ? cfg->admin : "-", (long long)t->generation, t->nroutes,
-		 count_backends(t), (long)getpid());
+	if (px->alog_fd >= 0)
+		uv_timer_start(&px->alog_timer, on_alog_timer, ALOG_FLUSH_MS, ALOG_FLUSH_MS);
+	for (started = 0; started < px->nworkers; started++)
+		if (uv_thread_create(&px->workers[started].thread, worker_main, &px->workers[started])) {
+			ret = gerr_set(err, "cannot start worker thread %d", started);
+			break;
+		}
+	if (started < px->nworkers) {
+		/* stop the ones that run, then give up */
+		for (int i = 0; i < started; i++) {
+			atomic_store(&px->workers[i].stop_req, true);
+			uv_async_send(&px->workers[i].async);
+		}
+		for (int i = 0; i < started; i++)
+			uv_thread_join(&px->workers[i].thread);
+		goto out;
+	}
+	log_info("proxy", "listening=%s admin=%s workers=%d generation=%lld routes=%zu backends=%zu pid=%ld",
+		 cfg->listen, cfg->admin ? cfg->admin : "-", px->nworkers,
+		 (long long)px->table->generation, px->table->nroutes, count_backends(px->table),
+		 (long)getpid());
 	uv_run(&px->loop, UV_RUN_DEFAULT);
+	for (int i = 0; i < px->nworkers; i++)
+		uv_thread_join(&px->workers[i].thread);
+	if (px->alog_fd >= 0)
+		alog_flush(px);
 	ret = 0;
 out:
+	control_close(px);
 	uv_walk(&px->loop, walk_close, NULL);
 	uv_run(&px->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&px->loop);
+	for (int i = 0; i < px->nworkers; i++)
+		worker_release(&px->workers[i]);
+	free(px->workers);
 	route_table_unref(px->table);
+	if (px->alog_fd >= 0)
+		close(px->alog_fd);
+out_free:
 	free(px);
 	return ret;
 }

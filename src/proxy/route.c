@@ -1,13 +1,13 @@
 /*
- * route.c — route table parsing (jansson), host matching and the smooth
- * weighted round-robin balancer.
+ * route.c — route table parsing (jansson, both forms of the routes file),
+ * host and tag matching, and the balancer: header rules, tags, sticky
+ * cookie, smooth weighted round-robin between revisions, fewest in-flight
+ * requests within one.
  */
 #include "common.h"
 #include "proxy/route.h"
 #include "http/http.h"
 #include <jansson.h>
-
-#define MAX_WEIGHT 1000000
 
 static const char *jtype(const json_t *v)
 {
@@ -64,9 +64,23 @@ static void free_routes(struct route_table *t)
 {
 	for (size_t i = 0; i < t->nroutes; i++) {
 		struct route *r = &t->routes[i];
-		for (size_t j = 0; j < r->nbackends; j++)
-			backend_put(r->backends[j].be);
-		free(r->backends);
+		for (size_t k = 0; k < r->nrevs; k++) {
+			struct route_rev *rv = &r->revs[k];
+			for (size_t j = 0; j < rv->nbackends; j++)
+				backend_put(rv->backends[j].be);
+			for (size_t j = 0; j < rv->ntags; j++)
+				free(rv->tags[j]);
+			free(rv->tags);
+			free(rv->backends);
+			free(rv->revision);
+		}
+		for (size_t k = 0; k < r->nrules; k++) {
+			free(r->rules[k].name);
+			free(r->rules[k].value);
+		}
+		free(r->rules);
+		free(r->revs);
+		free(r->sticky_cookie);
 		free(r->service);
 		free(r->environment);
 	}
@@ -77,19 +91,69 @@ static void free_routes(struct route_table *t)
 	free(t->exact);
 	free(t->wild);
 	free(t->routes);
+	free(t->ws);
+	free(t->slotmem);
 	free(t);
 }
 
-static int parse_backend(struct route *r, size_t ri, size_t bi, const json_t *jb, struct gerr *err)
+/* a revision label: a string, or an integer written in decimal */
+static int rev_label(const json_t *v, const char *path, const char *key, char *buf, size_t bufsz,
+		     const char **out, struct gerr *err)
 {
-	char path[128];
-	const json_t *v;
-	const char *addr, *rev = NULL;
-	char revbuf[32];
-	json_int_t w = 1;
-	struct route_backend *rb = &r->backends[bi];
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_integer(v)) {
+		snprintf(buf, bufsz, "%lld", (long long)json_integer_value(v));
+		*out = buf;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return type_err(err, path, key, "a string", v);
+	*out = json_string_value(v);
+	return 0;
+}
 
-	snprintf(path, sizeof(path), "routes[%zu].backends[%zu]", ri, bi);
+/* the revision labelled label, appended when absent (flat form grouping) */
+static struct route_rev *rev_for(struct route *r, const char *label, size_t cap)
+{
+	for (size_t i = 0; i < r->nrevs; i++)
+		if (!strcmp(r->revs[i].revision, label))
+			return &r->revs[i];
+	BUG_ON(r->nrevs >= cap);
+	r->revs[r->nrevs].revision = xstrdup(label);
+	r->revs[r->nrevs].ms = metric_series_get(r->service, r->environment, label);
+	return &r->revs[r->nrevs++];
+}
+
+static int add_backend(struct route *r, struct route_rev *rv, size_t cap, const char *path,
+		       const char *addr, int weight, struct gerr *err)
+{
+	struct route_backend *rb;
+	struct backend *be;
+
+	be = backend_get(addr, r->service, r->environment, rv->revision, err);
+	if (!be) {
+		struct gerr e2 = *err;
+		return gerr_set(err, "%s.address: %s", path, e2.msg);
+	}
+	for (size_t i = 0; i < rv->nbackends; i++)
+		if (rv->backends[i].be == be) {
+			backend_put(be);
+			return gerr_set(err, "%s.address: '%s' is already listed in this revision", path, addr);
+		}
+	if (!rv->backends)
+		rv->backends = xcalloc(cap, sizeof(*rv->backends));
+	BUG_ON(rv->nbackends >= cap);
+	rb = &rv->backends[rv->nbackends++];
+	rb->be = be;
+	rb->weight = weight;
+	return 0;
+}
+
+static int get_address(const json_t *jb, const char *path, const char **addr, struct gerr *err)
+{
+	const json_t *v;
 	if (!json_is_object(jb))
 		return type_err(err, path, "", "an object", jb);
 	v = json_object_get(jb, "address");
@@ -97,36 +161,261 @@ static int parse_backend(struct route *r, size_t ri, size_t bi, const json_t *jb
 		return gerr_set(err, "%s.address: missing", path);
 	if (!json_is_string(v))
 		return type_err(err, path, ".address", "a string", v);
-	addr = json_string_value(v);
-	v = json_object_get(jb, "weight");
-	if (v) {
-		if (!json_is_integer(v))
-			return type_err(err, path, ".weight", "an integer", v);
-		w = json_integer_value(v);
-		if (w < 0 || w > MAX_WEIGHT)
-			return gerr_set(err, "%s.weight: %lld is out of range 0..%d", path,
-					(long long)w, MAX_WEIGHT);
-	}
-	v = json_object_get(jb, "revision");
-	if (v && json_is_integer(v)) {
-		snprintf(revbuf, sizeof(revbuf), "%lld", (long long)json_integer_value(v));
-		rev = revbuf;
-	} else if (v && !json_is_null(v)) {
-		if (!json_is_string(v))
-			return type_err(err, path, ".revision", "a string", v);
-		rev = json_string_value(v);
-	}
-	rb->be = backend_get(addr, r->service, r->environment, rev, err);
-	if (!rb->be) {
-		struct gerr e2 = *err;
-		return gerr_set(err, "%s.address: %s", path, e2.msg);
-	}
-	rb->weight = (int)w;
-	rb->cw = 0;
-	r->nbackends = bi + 1;
+	*addr = json_string_value(v);
 	return 0;
 }
 
+static int get_int(const json_t *obj, const char *key, const char *path, json_int_t lo,
+		   json_int_t hi, json_int_t *out, struct gerr *err)
+{
+	const json_t *v = json_object_get(obj, key);
+	char suffix[32];
+	if (!v)
+		return 0;
+	snprintf(suffix, sizeof(suffix), ".%s", key);
+	if (!json_is_integer(v))
+		return type_err(err, path, suffix, "an integer", v);
+	*out = json_integer_value(v);
+	if (*out < lo || *out > hi)
+		return gerr_set(err, "%s.%s: %lld is out of range %lld..%lld", path, key,
+				(long long)*out, (long long)lo, (long long)hi);
+	return 0;
+}
+
+/* the flat form: "backends": [{"address", "weight", "revision"}] */
+static int parse_flat(struct route *r, size_t ri, const json_t *backends, struct gerr *err)
+{
+	size_t n = json_array_size(backends), i;
+	const json_t *jb;
+
+	r->revs = xcalloc(n + 1, sizeof(*r->revs));
+	json_array_foreach(backends, i, jb) {
+		char path[128], buf[32];
+		const char *addr, *label;
+		json_int_t w = 1;
+		struct route_rev *rv;
+
+		snprintf(path, sizeof(path), "routes[%zu].backends[%zu]", ri, i);
+		if (get_address(jb, path, &addr, err) < 0 ||
+		    get_int(jb, "weight", path, 0, ROUTE_MAX_WEIGHT, &w, err) < 0 ||
+		    rev_label(json_object_get(jb, "revision"), path, ".revision", buf, sizeof(buf),
+			      &label, err) < 0)
+			return -1;
+		rv = rev_for(r, label ? label : "", n);
+		if (add_backend(r, rv, n, path, addr, (int)w, err) < 0)
+			return -1;
+		rv->weight += w;
+	}
+	for (size_t k = 0; k < r->nrevs; k++) {
+		struct route_rev *rv = &r->revs[k];
+		int first = 0;
+		for (size_t j = 0; j < rv->nbackends; j++) {
+			int bw = rv->backends[j].weight;
+			if (!bw)
+				continue;
+			if (first && bw != first)
+				rv->weighted = true;
+			first = bw;
+		}
+	}
+	return 0;
+}
+
+static int parse_tags(struct route *r, struct route_rev *rv, const json_t *tags, const char *path,
+		      struct gerr *err)
+{
+	size_t i;
+	const json_t *v;
+
+	if (!tags || json_is_null(tags))
+		return 0;
+	if (!json_is_array(tags))
+		return type_err(err, path, ".tags", "an array", tags);
+	rv->tags = xcalloc(json_array_size(tags) + 1, sizeof(*rv->tags));
+	json_array_foreach(tags, i, v) {
+		const char *s;
+		size_t n;
+		char *low;
+		if (!json_is_string(v)) {
+			char p[160];
+			snprintf(p, sizeof(p), "%s.tags[%zu]", path, i);
+			return type_err(err, p, "", "a string", v);
+		}
+		s = json_string_value(v);
+		n = strlen(s);
+		/* a tag is the first label of a host name: TAG---SVC.ENV.localhost */
+		if (!n || n > 63 || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != n ||
+		    strstr(s, "---") || s[0] == '-' || s[n - 1] == '-')
+			return gerr_set(err, "%s.tags[%zu]: '%s' is not a tag (letters, digits, '-', '_'; no '---')",
+					path, i, s);
+		low = xstrdup(s);
+		for (char *p = low; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		for (size_t k = 0; k < r->nrevs; k++)
+			for (size_t j = 0; j < r->revs[k].ntags; j++)
+				if (!strcmp(r->revs[k].tags[j], low)) {
+					free(low);
+					return gerr_set(err, "%s.tags[%zu]: '%s' is already used by revision '%s'",
+							path, i, s, r->revs[k].revision);
+				}
+		for (size_t j = 0; j < rv->ntags; j++)
+			if (!strcmp(rv->tags[j], low)) {
+				free(low);
+				return gerr_set(err, "%s.tags[%zu]: '%s' is repeated", path, i, s);
+			}
+		rv->tags[rv->ntags++] = low;
+	}
+	return 0;
+}
+
+/* version 2: "revisions": [{"revision", "weight", "tags", "backends"}] */
+static int parse_revisions(struct route *r, size_t ri, const json_t *revs, struct gerr *err)
+{
+	size_t i;
+	const json_t *jr;
+
+	r->revs = xcalloc(json_array_size(revs) + 1, sizeof(*r->revs));
+	json_array_foreach(revs, i, jr) {
+		char path[96], buf[32];
+		const char *label;
+		const json_t *bks, *jb;
+		json_int_t w = 0;
+		struct route_rev *rv = &r->revs[i];
+		size_t j;
+
+		snprintf(path, sizeof(path), "routes[%zu].revisions[%zu]", ri, i);
+		if (!json_is_object(jr))
+			return type_err(err, path, "", "an object", jr);
+		if (rev_label(json_object_get(jr, "revision"), path, ".revision", buf, sizeof(buf),
+			      &label, err) < 0)
+			return -1;
+		if (!label)
+			return gerr_set(err, "%s.revision: missing", path);
+		if (route_rev_index(r, label) >= 0)
+			return gerr_set(err, "%s.revision: '%s' is repeated", path, label);
+		if (!json_object_get(jr, "weight"))
+			return gerr_set(err, "%s.weight: missing", path);
+		if (get_int(jr, "weight", path, 0, 100, &w, err) < 0)
+			return -1;
+		rv->revision = xstrdup(label);
+		rv->ms = metric_series_get(r->service, r->environment, label);
+		rv->weight = w;
+		r->nrevs = i + 1;
+		if (parse_tags(r, rv, json_object_get(jr, "tags"), path, err) < 0)
+			return -1;
+		bks = json_object_get(jr, "backends");
+		if (!bks || json_is_null(bks))
+			continue;
+		if (!json_is_array(bks))
+			return type_err(err, path, ".backends", "an array", bks);
+		json_array_foreach(bks, j, jb) {
+			char bpath[128];
+			const char *addr;
+			snprintf(bpath, sizeof(bpath), "%s.backends[%zu]", path, j);
+			if (get_address(jb, bpath, &addr, err) < 0 ||
+			    add_backend(r, rv, json_array_size(bks), bpath, addr, 1, err) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int parse_rules(struct route *r, size_t ri, const json_t *rules, struct gerr *err)
+{
+	size_t i;
+	const json_t *jr;
+	char path[96];
+
+	snprintf(path, sizeof(path), "routes[%zu]", ri);
+	if (!rules || json_is_null(rules))
+		return 0;
+	if (!json_is_array(rules))
+		return type_err(err, path, ".header_rules", "an array", rules);
+	r->rules = xcalloc(json_array_size(rules) + 1, sizeof(*r->rules));
+	json_array_foreach(rules, i, jr) {
+		char p[128], buf[32], *low;
+		const char *name, *value, *label;
+		const json_t *pre;
+		struct route_hrule *h;
+		int rev;
+
+		snprintf(p, sizeof(p), "routes[%zu].header_rules[%zu]", ri, i);
+		if (!json_is_object(jr))
+			return type_err(err, p, "", "an object", jr);
+		if (opt_string(jr, "header", p, &name, err) < 0 || opt_string(jr, "value", p, &value, err) < 0 ||
+		    rev_label(json_object_get(jr, "revision"), p, ".revision", buf, sizeof(buf), &label, err) < 0)
+			return -1;
+		if (!name || !*name || strlen(name) > 128 || strpbrk(name, " \t:\r\n"))
+			return gerr_set(err, "%s.header: missing or not a header name", p);
+		if (!value)
+			return gerr_set(err, "%s.value: missing", p);
+		if (!label)
+			return gerr_set(err, "%s.revision: missing", p);
+		rev = route_rev_index(r, label);
+		if (rev < 0)
+			return gerr_set(err, "%s.revision: '%s' is not a revision of this route", p, label);
+		pre = json_object_get(jr, "prefix");
+		if (pre && !json_is_boolean(pre))
+			return type_err(err, p, ".prefix", "a boolean", pre);
+		low = xstrdup(name);
+		for (char *q = low; *q; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q - 'A' + 'a');
+		h = &r->rules[r->nrules++];
+		h->name = low;
+		h->value = xstrdup(value);
+		h->prefix = pre && json_is_true(pre);
+		h->rev = rev;
+	}
+	return 0;
+}
+
+static int parse_sticky_shield(struct route *r, size_t ri, const json_t *jr, struct gerr *err)
+{
+	const json_t *st = json_object_get(jr, "sticky"), *sh = json_object_get(jr, "shield");
+	char path[96];
+
+	if (st && !json_is_null(st)) {
+		const char *cookie;
+		json_int_t age = 0;
+		snprintf(path, sizeof(path), "routes[%zu].sticky", ri);
+		if (!json_is_object(st))
+			return type_err(err, path, "", "an object", st);
+		if (opt_string(st, "cookie", path, &cookie, err) < 0 ||
+		    get_int(st, "max_age_s", path, 0, 400LL * 86400, &age, err) < 0)
+			return -1;
+		if (!cookie)
+			cookie = "gantry_rev";
+		if (!*cookie || strlen(cookie) > 64 ||
+		    strspn(cookie, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(cookie))
+			return gerr_set(err, "%s.cookie: '%s' is not a cookie name", path, cookie);
+		r->sticky_cookie = xstrdup(cookie);
+		r->sticky_max_age = age;
+	}
+	r->shield_canary = r->shield_stable = -1;
+	if (sh && !json_is_null(sh)) {
+		char b1[32], b2[32];
+		const char *canary, *stable;
+		snprintf(path, sizeof(path), "routes[%zu].shield", ri);
+		if (!json_is_object(sh))
+			return type_err(err, path, "", "an object", sh);
+		if (rev_label(json_object_get(sh, "canary"), path, ".canary", b1, sizeof(b1), &canary, err) < 0 ||
+		    rev_label(json_object_get(sh, "stable"), path, ".stable", b2, sizeof(b2), &stable, err) < 0)
+			return -1;
+		if (!canary || !stable)
+			return gerr_set(err, "%s: needs both canary and stable", path);
+		r->shield_canary = route_rev_index(r, canary);
+		r->shield_stable = route_rev_index(r, stable);
+		if (r->shield_canary < 0)
+			return gerr_set(err, "%s.canary: '%s' is not a revision of this route", path, canary);
+		if (r->shield_stable < 0)
+			return gerr_set(err, "%s.stable: '%s' is not a revision of this route", path, stable);
+		if (r->shield_canary == r->shield_stable)
+			return gerr_set(err, "%s: canary and stable are the same revision", path);
+	}
+	return 0;
+}
 static int add_host(struct route_table *t, struct route *r, size_t ri, size_t hi,
 		    const char *h, size_t *cap_exact, size_t *cap_wild, struct gerr *err)
 {
@@ -182,12 +471,13 @@ static int parse_route(struct route_table *t, size_t ri, const json_t *jr,
 		       size_t *cap_exact, size_t *cap_wild, struct gerr *err)
 {
 	char path[64];
-	const json_t *hosts, *backends, *v;
+	const json_t *hosts, *backends, *revs, *v;
 	const char *svc, *env;
 	struct route *r = &t->routes[ri];
 	size_t i;
 
 	snprintf(path, sizeof(path), "routes[%zu]", ri);
+	r->shield_canary = r->shield_stable = -1;
 	if (!json_is_object(jr))
 		return type_err(err, path, "", "an object", jr);
 	if (opt_string(jr, "service", path, &svc, err) < 0 ||
@@ -214,15 +504,47 @@ static int parse_route(struct route_table *t, size_t ri, const json_t *jr,
 	}
 
 	backends = json_object_get(jr, "backends");
-	if (!backends || json_is_null(backends))
-		return 0;
-	if (!json_is_array(backends))
-		return type_err(err, path, ".backends", "an array", backends);
-	r->backends = xcalloc(json_array_size(backends) + 1, sizeof(*r->backends));
-	json_array_foreach(backends, i, v)
-		if (parse_backend(r, ri, i, v, err) < 0)
+	revs = json_object_get(jr, "revisions");
+	if (backends && !json_is_null(backends) && revs && !json_is_null(revs))
+		return gerr_set(err, "%s: has both backends and revisions (use one form)", path);
+	if (revs && !json_is_null(revs)) {
+		if (!json_is_array(revs))
+			return type_err(err, path, ".revisions", "an array", revs);
+		if (parse_revisions(r, ri, revs, err) < 0)
 			return -1;
-	return 0;
+	} else if (backends && !json_is_null(backends)) {
+		if (!json_is_array(backends))
+			return type_err(err, path, ".backends", "an array", backends);
+		if (parse_flat(r, ri, backends, err) < 0)
+			return -1;
+	}
+	if (parse_rules(r, ri, json_object_get(jr, "header_rules"), err) < 0)
+		return -1;
+	return parse_sticky_shield(r, ri, jr, err);
+}
+
+/* numbers the per-worker slots and allocates them */
+static void alloc_slots(struct route_table *t)
+{
+	unsigned n = 0, stride;
+	for (size_t i = 0; i < t->nroutes; i++)
+		for (size_t k = 0; k < t->routes[i].nrevs; k++) {
+			struct route_rev *rv = &t->routes[i].revs[k];
+			rv->slot = n;
+			n += 2;
+			if (rv->weighted) {
+				rv->bslot = n;
+				n += (unsigned)rv->nbackends;
+			}
+		}
+	t->nslots = n;
+	stride = (n + 7) & ~7u; /* a cache line per worker at least */
+	if (!stride)
+		stride = 8;
+	t->ws = proxy__calloc_aligned((size_t)proxy_nworkers, sizeof(*t->ws));
+	t->slotmem = proxy__calloc_aligned((size_t)proxy_nworkers * stride, sizeof(int64_t));
+	for (int w = 0; w < proxy_nworkers; w++)
+		t->ws[w].st = t->slotmem + (size_t)w * stride;
 }
 
 struct route_table *route_table_parse(const char *text, size_t len, const char *name,
@@ -239,7 +561,7 @@ struct route_table *route_table_parse(const char *text, size_t len, const char *
 		goto out;
 	}
 	t = xcalloc(1, sizeof(*t));
-	t->refs = 1;
+	atomic_init(&t->refs, 1);
 	if (!json_is_object(root)) {
 		type_err(err, "(top level)", "", "an object", root);
 		goto fail;
@@ -272,6 +594,7 @@ struct route_table *route_table_parse(const char *text, size_t len, const char *
 		qsort(t->exact, t->nexact, sizeof(*t->exact), cmp_exact);
 	if (t->nwild)
 		qsort(t->wild, t->nwild, sizeof(*t->wild), cmp_wild);
+	alloc_slots(t);
 	goto out;
 fail:
 	free_routes(t);
@@ -321,13 +644,25 @@ out:
 
 void route_table_ref(struct route_table *t)
 {
-	t->refs++;
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 }
 
 void route_table_unref(struct route_table *t)
 {
-	if (t && --t->refs == 0)
+	if (t && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
 		free_routes(t);
+}
+
+void route_table_wref(struct route_table *t, int worker)
+{
+	if (t->ws[worker].refs++ == 0)
+		route_table_ref(t);
+}
+
+void route_table_wunref(struct route_table *t, int worker)
+{
+	if (t && --t->ws[worker].refs == 0)
+		route_table_unref(t);
 }
 
 struct route *route_match(const struct route_table *t, const char *host)
@@ -348,29 +683,217 @@ struct route *route_match(const struct route_table *t, const char *host)
 	return t->any;
 }
 
-struct backend *route_pick(struct route *r, uint64_t now_ms, const struct backend *avoid)
+int route_rev_index(const struct route *r, const char *revision)
 {
+	for (size_t i = 0; i < r->nrevs; i++)
+		if (!strcmp(r->revs[i].revision, revision))
+			return (int)i;
+	return -1;
+}
+
+int route_tag_index(const struct route *r, const char *tag, size_t len)
+{
+	for (size_t i = 0; i < r->nrevs; i++)
+		for (size_t j = 0; j < r->revs[i].ntags; j++)
+			if (strlen(r->revs[i].tags[j]) == len && !strncasecmp(r->revs[i].tags[j], tag, len))
+				return (int)i;
+	return -1;
+}
+
+struct route *route_lookup(const struct route_table *t, const char *host, int *tag_rev)
+{
+	const char *sep = strstr(host, "---");
+	*tag_rev = -1;
+	if (sep && sep > host) {
+		struct route *r = route_match(t, sep + 3);
+		int idx = r ? route_tag_index(r, host, (size_t)(sep - host)) : -1;
+		if (idx >= 0) {
+			*tag_rev = idx;
+			return r;
+		}
+	}
+	return route_match(t, host);
+}
+
+/* a backend that may take requests now: weight > 0, not ejected */
+static bool rev_healthy(const struct route_rev *rv, uint64_t now_ms)
+{
+	for (size_t i = 0; i < rv->nbackends; i++)
+		if (rv->backends[i].weight && !backend_ejected(rv->backends[i].be, now_ms))
+			return true;
+	return false;
+}
+
+static bool rev_has_weighted_backend(const struct route_rev *rv)
+{
+	for (size_t i = 0; i < rv->nbackends; i++)
+		if (rv->backends[i].weight)
+			return true;
+	return false;
+}
+
+int route_pick_rev(struct route_table *t, struct route *r, int worker, uint64_t now_ms)
+{
+	int64_t *st = t->ws[worker].st;
+	/* pass 0: revisions with a healthy backend; 1: any with a backend */
+	for (int pass = 0; pass < 2; pass++) {
+		struct route_rev *best = NULL;
+		int64_t total = 0;
+		for (size_t i = 0; i < r->nrevs; i++) {
+			struct route_rev *rv = &r->revs[i];
+			if (!rv->weight || !rev_has_weighted_backend(rv))
+				continue;
+			if (pass == 0 && !rev_healthy(rv, now_ms))
+				continue;
+			st[rv->slot] += rv->weight;
+			total += rv->weight;
+			if (!best || st[rv->slot] > st[best->slot])
+				best = rv;
+		}
+		if (best) {
+			st[best->slot] -= total;
+			return (int)(best - r->revs);
+		}
+	}
+	return -1;
+}
+
+struct backend *route_pick_backend(struct route_table *t, struct route_rev *rv, int worker,
+				   uint64_t now_ms, const struct backend *avoid)
+{
+	int64_t *st = t->ws[worker].st;
+	size_t n = rv->nbackends;
+
 	/* pass 0: healthy and not `avoid`; 1: healthy; 2: anything with weight */
 	for (int pass = 0; pass < 3; pass++) {
 		struct route_backend *best = NULL;
-		int total = 0;
-		for (size_t i = 0; i < r->nbackends; i++) {
-			struct route_backend *rb = &r->backends[i];
+		int64_t total = 0, best_load = 0;
+		size_t start = rv->weighted ? 0 : (size_t)st[rv->slot + 1] % (n ? n : 1), bi = 0;
+		for (size_t k = 0; k < n; k++) {
+			size_t i = (start + k) % n;
+			struct route_backend *rb = &rv->backends[i];
 			if (!rb->weight)
 				continue;
 			if (pass < 2 && backend_ejected(rb->be, now_ms))
 				continue;
 			if (pass < 1 && rb->be == avoid)
 				continue;
-			rb->cw += rb->weight;
-			total += rb->weight;
-			if (!best || rb->cw > best->cw)
-				best = rb;
+			if (rv->weighted) {
+				int64_t *cw = &st[rv->bslot + i];
+				*cw += rb->weight;
+				total += rb->weight;
+				if (!best || *cw > st[rv->bslot + bi]) {
+					best = rb;
+					bi = i;
+				}
+			} else {
+				int64_t load = CTR_GET(rb->be->w[worker].inflight);
+				if (!best || load < best_load) {
+					best = rb;
+					best_load = load;
+					bi = i;
+				}
+			}
 		}
 		if (best) {
-			best->cw -= total;
+			if (rv->weighted)
+				st[rv->bslot + bi] -= total;
+			else
+				st[rv->slot + 1] = (int64_t)(bi + 1);
 			return best->be;
 		}
 	}
 	return NULL;
+}
+
+struct backend *route_pick(struct route_table *t, struct route *r, uint64_t now_ms,
+			   const struct backend *avoid)
+{
+	int rev = route_pick_rev(t, r, 0, now_ms);
+	return rev < 0 ? NULL : route_pick_backend(t, &r->revs[rev], 0, now_ms, avoid);
+}
+
+/* the value of cookie name in the request's Cookie headers, or NULL */
+static const char *find_cookie(const struct http_msg *m, const char *name, size_t *vlen)
+{
+	size_t nl = strlen(name);
+	for (int i = -1; (i = http_find_header(m, "cookie", i + 1)) >= 0;) {
+		const char *p = http_span_ptr(m, m->hdr[i].value);
+		const char *end = p + m->hdr[i].value.len;
+		while (p < end) {
+			const char *semi = memchr(p, ';', (size_t)(end - p)), *stop = semi ? semi : end;
+			while (p < stop && (*p == ' ' || *p == '\t'))
+				p++;
+			if ((size_t)(stop - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
+				const char *v = p + nl + 1, *ve = stop;
+				while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+					ve--;
+				if (ve - v >= 2 && v[0] == '"' && ve[-1] == '"') {
+					v++;
+					ve--;
+				}
+				*vlen = (size_t)(ve - v);
+				return v;
+			}
+			p = semi ? semi + 1 : end;
+		}
+	}
+	return NULL;
+}
+
+void route_choose(struct route_table *t, struct route *r, int worker, const struct http_msg *m,
+		  int tag_rev, uint64_t now_ms, struct route_choice *out)
+{
+	int i;
+
+	out->rev = -1;
+	out->why = ROUTE_BY_WEIGHT;
+	out->set_cookie = false;
+	out->status = 0;
+	for (size_t k = 0; k < r->nrules; k++) {
+		const struct route_hrule *h = &r->rules[k];
+		size_t vl = strlen(h->value);
+		for (i = -1; (i = http_find_header(m, h->name, i + 1)) >= 0;) {
+			struct http_span v = m->hdr[i].value;
+			if (h->prefix ? v.len >= vl && !memcmp(http_span_ptr(m, v), h->value, vl)
+				      : v.len == vl && !memcmp(http_span_ptr(m, v), h->value, vl)) {
+				out->rev = h->rev;
+				out->why = ROUTE_BY_HEADER;
+				return;
+			}
+		}
+	}
+	if (tag_rev < 0 && (i = http_find_header(m, "x-gantry-tag", 0)) >= 0) {
+		tag_rev = route_tag_index(r, http_span_ptr(m, m->hdr[i].value), m->hdr[i].value.len);
+		if (tag_rev < 0) {
+			out->status = 404;
+			return;
+		}
+	}
+	if (tag_rev >= 0) {
+		out->rev = tag_rev;
+		out->why = ROUTE_BY_TAG;
+		return;
+	}
+	if (r->sticky_cookie) {
+		size_t vl = 0;
+		const char *v = find_cookie(m, r->sticky_cookie, &vl);
+		if (v && vl < 64) {
+			char label[64];
+			int rev;
+			memcpy(label, v, vl);
+			label[vl] = 0;
+			rev = route_rev_index(r, label);
+			/* kept only while that revision still gets traffic */
+			if (rev >= 0 && r->revs[rev].weight > 0 && rev_healthy(&r->revs[rev], now_ms)) {
+				out->rev = rev;
+				out->why = ROUTE_BY_STICKY;
+				return;
+			}
+		}
+		out->set_cookie = true;
+	}
+	out->rev = route_pick_rev(t, r, worker, now_ms);
+	if (out->rev < 0)
+		out->set_cookie = false;
 }

@@ -89,8 +89,35 @@ test_expect_success 'forwarded headers and hop-by-hop stripping' '
 	grep -i "^X-Request-Id: abc$" h2
 '
 
-test_expect_success 'websocket upgrade is answered 501 (not supported yet)' '
-	test "$(pcode / v1.api.example.com -H "Connection: Upgrade" -H "Upgrade: websocket")" = 501
+test_expect_success 'websocket upgrade: 101, then a tunnel both ways until EOF' '
+	cat >ws.py <<-\EOF &&
+	import socket, sys
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+	s.sendall(b"GET /ws HTTP/1.1\r\nHost: v1.api.example.com\r\nConnection: Upgrade\r\n"
+	          b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	buf = b""
+	while b"\r\n\r\n" not in buf:
+	    buf += s.recv(4096)
+	head, rest = buf.split(b"\r\n\r\n", 1)
+	print(head.split(b"\r\n")[0].decode())
+	print([h.decode() for h in head.split(b"\r\n")[1:] if h.lower().startswith((b"upgrade:", b"connection:"))])
+	s.sendall(b"ping-1 " * 1000)
+	want = len(b"ping-1 " * 1000)
+	while len(rest) < want:
+	    rest += s.recv(65536)
+	print("echoed", len(rest) == want)
+	s.shutdown(socket.SHUT_WR)
+	print("eof", s.recv(10) == b"")
+	EOF
+	python3 ws.py $PROXY_PORT >ws.out &&
+	cat ws.out &&
+	test "$(sed -n 1p ws.out)" = "HTTP/1.1 101 Switching Protocols" &&
+	grep -i "connection: upgrade" ws.out && grep -i "upgrade: websocket" ws.out &&
+	grep "^echoed True$" ws.out && grep "^eof True$" ws.out
+'
+
+test_expect_success 'an upgrade the upstream refuses is a plain answer, then close' '
+	test "$(raw_request "GET / HTTP/1.1\r\nHost: v1.api.example.com\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")" = "200 closed"
 '
 
 test_expect_success 'admin: healthz, status and metrics' '

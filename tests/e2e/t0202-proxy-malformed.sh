@@ -49,10 +49,10 @@ test_expect_success 'request smuggling framings are 400' '
 	expect 400 "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"
 '
 
-test_expect_success 'unsupported: other codings, CONNECT, websocket upgrade are 501' '
+test_expect_success 'unsupported: other codings, CONNECT are 501; an upgrade with a body is 400' '
 	expect 501 "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" &&
 	expect 501 "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n" &&
-	expect 501 "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+	expect 400 "POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\nab"
 '
 
 test_expect_success 'limits: URI over 8 KiB is 414, more than 100 headers or 64 KiB is 431' '

@@ -13,6 +13,8 @@
  *   /headers      answers the request head it received
  *   /status/CODE  answers CODE with an empty body
  *   /count        answers "requests=N connections=M"
+ *   /ws           with Upgrade: websocket, answers 101 and then echoes
+ *                 raw bytes until EOF (a stand-in for a WebSocket server)
  *   anything else answers "NAME\n"
  * Every answer has X-Upstream: NAME and X-Version: NAME.
  * Test tool only: loopback, no limits beyond sanity caps; exits on SIGTERM.
@@ -131,7 +133,7 @@ static void *serve(void *arg)
 	atomic_fetch_add(&nconn, 1);
 	for (;;) {
 		size_t cl = 0, hlen = 0;
-		int chunked = 0, close_conn = 0;
+		int chunked = 0, close_conn = 0, upgrade = 0;
 		char *body = NULL;
 		size_t blen = 0;
 
@@ -151,6 +153,8 @@ static void *serve(void *arg)
 				chunked = 1;
 			else if (!strncasecmp(line, "connection:", 11) && strcasestr(line, "close"))
 				close_conn = 1;
+			else if (!strncasecmp(line, "upgrade:", 8) && strcasestr(line, "websocket"))
+				upgrade = 1;
 		}
 		if (chunked) {
 			for (;;) {
@@ -177,7 +181,22 @@ static void *serve(void *arg)
 		}
 		atomic_fetch_add(&nreq, 1);
 
-		if (!strncmp(path, "/sleep/", 7)) {
+		if (!strcmp(path, "/ws") && upgrade) {
+			static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+						 "Connection: Upgrade\r\nX-Upstream: ";
+			write_all(c->fd, sw, sizeof(sw) - 1);
+			write_all(c->fd, name, strlen(name));
+			write_all(c->fd, "\r\n\r\n", 4);
+			/* echo: first what is buffered, then until EOF */
+			if (c->pos < c->len)
+				write_all(c->fd, c->buf + c->pos, c->len - c->pos);
+			for (;;) {
+				ssize_t n = read(c->fd, c->buf, sizeof(c->buf));
+				if (n <= 0 || write_all(c->fd, c->buf, (size_t)n) < 0)
+					break;
+			}
+			goto out;
+		} else if (!strncmp(path, "/sleep/", 7)) {
 			long ms = atol(path + 7);
 			struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);

@@ -168,7 +168,12 @@ static void test_request_line(void **state)
 	assert_int_equal(req_status("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
 	assert_int_equal(req_status("GET * HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
 	assert_int_equal(req_status("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), 501);
-	assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"), 501);
+	/* an upgrade is a tunnel (no body allowed), one Upgrade header */
+	assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"), 0);
+	assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+				    "Content-Length: 1\r\n\r\nx"), 400);
+	assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+				    "Upgrade: x\r\n\r\n"), 400);
 	/* h2c is an offer the proxy may ignore */
 	assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
 				    "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n"), 0);

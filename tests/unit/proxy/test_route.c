@@ -31,11 +31,11 @@ static void parse_err(const char *json, const char *want)
 		fail_msg("error '%s' does not contain '%s'", err.msg, want);
 }
 
-static int count_pick(struct route *r, int n, const char *addr)
+static int count_pick(struct route_table *t, struct route *r, int n, const char *addr)
 {
 	int hits = 0;
 	for (int i = 0; i < n; i++) {
-		struct backend *b = route_pick(r, 0, NULL);
+		struct backend *b = route_pick(t, r, 0, NULL);
 		assert_non_null(b);
 		hits += !strcmp(b->address, addr);
 	}
@@ -51,7 +51,7 @@ static void test_swrr_90_10(void **state)
 	(void)state;
 	/* exactly 90/10 in every window of 100 picks, not just on average */
 	for (int round = 0; round < 5; round++)
-		assert_int_equal(count_pick(t->any, 100, "127.0.0.1:18081"), 90);
+		assert_int_equal(count_pick(t, t->any, 100, "127.0.0.1:18081"), 90);
 	route_table_unref(t);
 }
 
@@ -67,7 +67,7 @@ static void test_swrr_smooth_3way(void **state)
 	(void)state;
 	/* nginx's SWRR gives a a b a c a a for weights 5,1,1 */
 	for (int i = 0; i < 7; i++)
-		seq[i] = route_pick(t->any, 0, NULL)->address;
+		seq[i] = route_pick(t, t->any, 0, NULL)->address;
 	assert_string_equal(seq[0], "127.0.0.1:1");
 	assert_string_equal(seq[1], "127.0.0.1:1");
 	assert_string_equal(seq[2], "127.0.0.1:2");
@@ -76,7 +76,7 @@ static void test_swrr_smooth_3way(void **state)
 	assert_string_equal(seq[5], "127.0.0.1:1");
 	assert_string_equal(seq[6], "127.0.0.1:1");
 	for (int i = 0; i < 700; i++) {
-		const char *x = route_pick(t->any, 0, NULL)->address;
+		const char *x = route_pick(t, t->any, 0, NULL)->address;
 		a += !strcmp(x, "127.0.0.1:1");
 		b += !strcmp(x, "127.0.0.1:2");
 		c += !strcmp(x, "127.0.0.1:3");
@@ -98,36 +98,36 @@ static void test_pick_skips(void **state)
 		"{\"hosts\": [\"none\"]}]}");
 	struct backend *b1, *b3;
 	(void)state;
-	b1 = t->any->backends[0].be;
-	b3 = t->any->backends[2].be;
+	b1 = t->any->revs[0].backends[0].be;
+	b3 = t->any->revs[0].backends[2].be;
 	/* weight 0 is never picked */
 	for (int i = 0; i < 10; i++)
-		assert_ptr_not_equal(route_pick(t->any, 0, NULL), t->any->backends[1].be);
+		assert_ptr_not_equal(route_pick(t, t->any, 0, NULL), t->any->revs[0].backends[1].be);
 	/* three connect failures eject for 10 s */
 	assert_false(backend_connect_result(b1, false, 1000));
 	assert_false(backend_connect_result(b1, false, 1000));
 	assert_true(backend_connect_result(b1, false, 1000));
 	for (int i = 0; i < 10; i++)
-		assert_ptr_equal(route_pick(t->any, 2000, NULL), b3);
+		assert_ptr_equal(route_pick(t, t->any, 2000, NULL), b3);
 	/* all ejected: still picks rather than failing */
 	backend_connect_result(b3, false, 1000);
 	backend_connect_result(b3, false, 1000);
 	backend_connect_result(b3, false, 1000);
-	assert_non_null(route_pick(t->any, 2000, NULL));
+	assert_non_null(route_pick(t, t->any, 2000, NULL));
 	/* after 10 s b1 is back */
 	{
 		int hits = 0;
 		for (int i = 0; i < 10; i++)
-			hits += route_pick(t->any, 11001, NULL) == b1;
+			hits += route_pick(t, t->any, 11001, NULL) == b1;
 		assert_int_equal(hits, 5);
 	}
 	/* avoid is skipped when there is another choice */
 	backend_connect_result(b1, true, 0);
 	backend_connect_result(b3, true, 0);
 	for (int i = 0; i < 10; i++)
-		assert_ptr_equal(route_pick(t->any, 0, b1), b3);
-	assert_null(route_pick(route_match(t, "zero"), 0, NULL));
-	assert_null(route_pick(route_match(t, "none"), 0, NULL));
+		assert_ptr_equal(route_pick(t, t->any, 0, b1), b3);
+	assert_null(route_pick(t, route_match(t, "zero"), 0, NULL));
+	assert_null(route_pick(t, route_match(t, "none"), 0, NULL));
 	route_table_unref(t);
 }
 
@@ -223,12 +223,12 @@ static void test_refcount_and_sharing(void **state)
 	struct backend *b;
 	(void)state;
 
-	b = t1->any->backends[0].be;
+	b = t1->any->revs[0].backends[0].be;
 	assert_string_equal(b->revision, "3");
 	assert_int_equal(b->refs, 1);
 	t2 = parse_ok(j2);
 	/* the same tuple is the same backend object across tables */
-	assert_ptr_equal(t2->any->backends[0].be, b);
+	assert_ptr_equal(t2->any->revs[0].backends[0].be, b);
 	assert_int_equal(b->refs, 2);
 	/* an in-flight request keeps its table (and backends) alive */
 	route_table_ref(t1);
@@ -243,6 +243,214 @@ static void test_refcount_and_sharing(void **state)
 	assert_non_null(metric_series_get("web", "", "4"));
 }
 
+static const char *V2 =
+	"{\"generation\": 17, \"routes\": [{\"hosts\": [\"web.prod.localhost\", \"*.example.com\"],"
+	" \"service\": \"web\", \"environment\": \"prod\", \"revisions\": ["
+	"  {\"revision\": \"41\", \"weight\": 90, \"tags\": [\"stable\"], \"backends\": ["
+	"     {\"address\": \"127.0.0.1:18081\"}, {\"address\": \"127.0.0.1:18082\"}]},"
+	"  {\"revision\": 42, \"weight\": 10, \"tags\": [\"canary\", \"Preview\"], \"backends\": ["
+	"     {\"address\": \"127.0.0.1:18083\"}]}],"
+	" \"header_rules\": [{\"header\": \"Canary\", \"value\": \"true\", \"revision\": \"42\"},"
+	"                   {\"header\": \"x-user\", \"value\": \"beta-\", \"prefix\": true, \"revision\": \"42\"}],"
+	" \"sticky\": {\"cookie\": \"gantry_rev\", \"max_age_s\": 3600},"
+	" \"shield\": {\"canary\": \"42\", \"stable\": 41}}]}";
+
+/* a parsed request head over a static buffer (kept in *buf: the spans point there) */
+static void head(struct http_msg *m, const char *raw)
+{
+	size_t used;
+	http_msg_init(m, HTTP_KIND_REQUEST, raw);
+	assert_true(http_msg_feed(m, raw, strlen(raw), &used) & HTTP_EV_HEAD);
+}
+
+static int choose(struct route_table *t, const char *host, const char *raw, struct route_choice *ch)
+{
+	struct http_msg m;
+	int tag_rev;
+	struct route *r = route_lookup(t, host, &tag_rev);
+	assert_non_null(r);
+	head(&m, raw);
+	route_choose(t, r, 0, &m, tag_rev, 0, ch);
+	return ch->rev < 0 ? -1 : atoi(r->revs[ch->rev].revision);
+}
+
+static void test_v2_parse_and_split(void **state)
+{
+	struct route_table *t = parse_ok(V2);
+	struct route *r = route_match(t, "web.prod.localhost");
+	(void)state;
+	assert_int_equal(t->generation, 17);
+	assert_int_equal(r->nrevs, 2);
+	assert_string_equal(r->revs[1].revision, "42");
+	assert_string_equal(r->revs[1].tags[1], "preview");
+	assert_int_equal(r->shield_canary, 1);
+	assert_int_equal(r->shield_stable, 0);
+	assert_string_equal(r->sticky_cookie, "gantry_rev");
+	assert_ptr_equal(r->revs[1].ms, metric_series_get("web", "prod", "42"));
+	/* 90/10 exact in every window of 100 */
+	for (int round = 0; round < 5; round++) {
+		int n41 = 0;
+		for (int i = 0; i < 100; i++) {
+			int rev = route_pick_rev(t, r, 0, 0);
+			n41 += rev == 0;
+		}
+		assert_int_equal(n41, 90);
+	}
+	route_table_unref(t);
+}
+
+static void test_v2_least_inflight(void **state)
+{
+	struct route_table *t = parse_ok(V2);
+	struct route *r = route_match(t, "web.prod.localhost");
+	struct route_rev *rv = &r->revs[0];
+	struct backend *a = rv->backends[0].be, *b = rv->backends[1].be;
+	(void)state;
+	/* ties: round-robin */
+	assert_ptr_equal(route_pick_backend(t, rv, 0, 0, NULL), a);
+	assert_ptr_equal(route_pick_backend(t, rv, 0, 0, NULL), b);
+	assert_ptr_equal(route_pick_backend(t, rv, 0, 0, NULL), a);
+	/* a busy backend is avoided while the other has fewer in flight */
+	CTR_ADD(a->w[0].inflight, 2);
+	for (int i = 0; i < 5; i++)
+		assert_ptr_equal(route_pick_backend(t, rv, 0, 0, NULL), b);
+	CTR_ADD(b->w[0].inflight, 2);
+	assert_non_null(route_pick_backend(t, rv, 0, 0, NULL));
+	CTR_ADD(a->w[0].inflight, -2);
+	CTR_ADD(b->w[0].inflight, -2);
+	route_table_unref(t);
+}
+
+static void test_v2_header_tag_sticky(void **state)
+{
+	struct route_table *t = parse_ok(V2);
+	struct route_choice ch;
+	(void)state;
+	/* header rules: name case-insensitive, value exact or prefix */
+	assert_int_equal(choose(t, "web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\ncanary: true\r\n\r\n", &ch), 42);
+	assert_int_equal(ch.why, ROUTE_BY_HEADER);
+	assert_false(ch.set_cookie);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(choose(t, "web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\nCANARY: true\r\n\r\n", &ch), 42);
+	assert_int_equal(choose(t, "a.example.com", "GET / HTTP/1.1\r\nHost: a\r\nX-User: beta-7\r\n\r\n", &ch), 42);
+	/* "truex" is not "true"; without rules it is the weights (and a cookie is due) */
+	choose(t, "web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\ncanary: truex\r\n\r\n", &ch);
+	assert_int_equal(ch.why, ROUTE_BY_WEIGHT);
+	assert_true(ch.set_cookie);
+	/* tags: host form and header */
+	assert_int_equal(choose(t, "preview---web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &ch), 42);
+	assert_int_equal(ch.why, ROUTE_BY_TAG);
+	assert_int_equal(choose(t, "stable---web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &ch), 41);
+	assert_int_equal(choose(t, "web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\nX-Gantry-Tag: canary\r\n\r\n", &ch), 42);
+	assert_int_equal(choose(t, "web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\nX-Gantry-Tag: nope\r\n\r\n", &ch), -1);
+	assert_int_equal(ch.status, 404);
+	{
+		int tr;
+		/* an unknown tag in the host is just another host name */
+		assert_null(route_lookup(t, "nope---web.prod.localhost", &tr));
+		assert_int_equal(tr, -1);
+	}
+	/* sticky: the cookie's revision while it has weight, else weights and a new cookie */
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(choose(t, "web.prod.localhost",
+					"GET / HTTP/1.1\r\nHost: a\r\nCookie: a=b; gantry_rev=42; c=d\r\n\r\n", &ch), 42);
+		assert_int_equal(ch.why, ROUTE_BY_STICKY);
+		assert_false(ch.set_cookie);
+	}
+	choose(t, "web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\nCookie: gantry_rev=40\r\n\r\n", &ch);
+	assert_int_equal(ch.why, ROUTE_BY_WEIGHT);
+	assert_true(ch.set_cookie);
+	route_table_unref(t);
+
+	/* a revision rolled back to weight 0 loses its sticky clients */
+	t = parse_ok("{\"routes\": [{\"hosts\": [\"*\"], \"revisions\": ["
+		     "{\"revision\": \"1\", \"weight\": 100, \"backends\": [{\"address\": \"127.0.0.1:1\"}]},"
+		     "{\"revision\": \"2\", \"weight\": 0, \"backends\": [{\"address\": \"127.0.0.1:2\"}]}],"
+		     "\"sticky\": {}}]}");
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(choose(t, "x", "GET / HTTP/1.1\r\nHost: a\r\nCookie: gantry_rev=2\r\n\r\n", &ch), 1);
+	assert_true(ch.set_cookie);
+	route_table_unref(t);
+}
+
+static void test_v2_unhealthy_share(void **state)
+{
+	struct route_table *t = parse_ok(V2);
+	struct route *r = route_match(t, "web.prod.localhost");
+	struct backend *c = r->revs[1].backends[0].be;
+	(void)state;
+	/* the canary's only replica ejected: its 10% go to the stable revision */
+	for (int i = 0; i < 3; i++)
+		backend_connect_result(c, false, 1000);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(route_pick_rev(t, r, 0, 2000), 0);
+	backend_connect_result(c, true, 0);
+	route_table_unref(t);
+	/* all weights zero: nothing */
+	t = parse_ok("{\"routes\": [{\"hosts\": [\"*\"], \"revisions\": ["
+		     "{\"revision\": \"1\", \"weight\": 0, \"backends\": [{\"address\": \"127.0.0.1:1\"}]}]}]}");
+	assert_int_equal(route_pick_rev(t, t->any, 0, 0), -1);
+	route_table_unref(t);
+}
+
+static void test_flat_grouping(void **state)
+{
+	/* the flat form: one revision per label, weight = sum of its backends */
+	struct route_table *t = parse_ok(
+		"{\"routes\": [{\"hosts\": [\"*\"], \"backends\": ["
+		"{\"address\": \"127.0.0.1:1\", \"weight\": 30, \"revision\": \"a\"},"
+		"{\"address\": \"127.0.0.1:2\", \"weight\": 60, \"revision\": \"a\"},"
+		"{\"address\": \"127.0.0.1:3\", \"weight\": 10, \"revision\": \"b\"}]}]}");
+	int hits[3] = { 0 };
+	(void)state;
+	assert_int_equal(t->any->nrevs, 2);
+	assert_int_equal(t->any->revs[0].weight, 90);
+	assert_true(t->any->revs[0].weighted);
+	for (int i = 0; i < 100; i++) {
+		struct backend *b = route_pick(t, t->any, 0, NULL);
+		hits[b->address[10] - '1']++;
+	}
+	assert_int_equal(hits[0], 30);
+	assert_int_equal(hits[1], 60);
+	assert_int_equal(hits[2], 10);
+	route_table_unref(t);
+}
+
+static void test_v2_errors(void **state)
+{
+	(void)state;
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"revision\": \"1\", \"weight\": 101}]}]}",
+		  "routes[0].revisions[0].weight: 101 is out of range 0..100");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"revision\": \"1\"}]}]}",
+		  "routes[0].revisions[0].weight: missing");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"weight\": 1}]}]}",
+		  "routes[0].revisions[0].revision: missing");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"revision\": \"1\", \"weight\": 1},"
+		  " {\"revision\": 1, \"weight\": 1}]}]}", "routes[0].revisions[1].revision: '1' is repeated");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [], \"backends\": []}]}",
+		  "routes[0]: has both backends and revisions");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"revision\": \"1\", \"weight\": 1, \"tags\": [\"a---b\"]}]}]}",
+		  "routes[0].revisions[0].tags[0]: 'a---b' is not a tag");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"revision\": \"1\", \"weight\": 1, \"tags\": [\"x\"]},"
+		  " {\"revision\": \"2\", \"weight\": 1, \"tags\": [\"X\"]}]}]}",
+		  "routes[0].revisions[1].tags[0]: 'X' is already used by revision '1'");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"revision\": \"1\", \"weight\": 1}],"
+		  " \"header_rules\": [{\"header\": \"canary\", \"value\": \"true\", \"revision\": \"2\"}]}]}",
+		  "routes[0].header_rules[0].revision: '2' is not a revision of this route");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"revision\": \"1\", \"weight\": 1}],"
+		  " \"header_rules\": [{\"header\": \"a b\", \"value\": \"true\", \"revision\": \"1\"}]}]}",
+		  "routes[0].header_rules[0].header: missing or not a header name");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"revision\": \"1\", \"weight\": 1}],"
+		  " \"shield\": {\"canary\": \"1\", \"stable\": \"9\"}}]}",
+		  "routes[0].shield.stable: '9' is not a revision of this route");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"revision\": \"1\", \"weight\": 1}],"
+		  " \"sticky\": {\"cookie\": \"a;b\"}}]}", "routes[0].sticky.cookie: 'a;b' is not a cookie name");
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"revisions\": [{\"revision\": \"1\", \"weight\": 1, \"backends\": ["
+		  "{\"address\": \"127.0.0.1:1\"}, {\"address\": \"127.0.0.1:1\"}]}]}]}",
+		  "routes[0].revisions[0].backends[1].address: '127.0.0.1:1' is already listed");
+	assert_null(backend_first());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +461,12 @@ int main(void)
 		cmocka_unit_test(test_host_normalize),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_refcount_and_sharing),
+		cmocka_unit_test(test_v2_parse_and_split),
+		cmocka_unit_test(test_v2_least_inflight),
+		cmocka_unit_test(test_v2_header_tag_sticky),
+		cmocka_unit_test(test_v2_unhealthy_share),
+		cmocka_unit_test(test_flat_grouping),
+		cmocka_unit_test(test_v2_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
