@@ -1,0 +1,85 @@
+/*
+ * gantry dora [SVC] [--env E] [--since 30d] [-o json]: the DORA figures per
+ * service environment (definitions: docs/internals/records.md).
+ */
+#include "common.h"
+#include "cli/client.h"
+#include "cli/gates_cli.h"
+#include "util/parse.h"
+
+static void human(int64_t s, char *buf, size_t len)
+{
+	if (s < 0)
+		snprintf(buf, len, "-");
+	else
+		format_duration(s * 1000, buf, len);
+}
+
+static int run(int argc, char **argv, struct cli_ctx *ctx)
+{
+	const char *env = NULL, *since = NULL, **pos;
+	struct cli_opt opts[] = { { "env", 'e', OPT_STRING, &env }, { "since", 0, OPT_STRING, &since }, { 0 } };
+	json_t *resp = NULL, *req, *d;
+	int64_t ms = 30LL * 86400000;
+	int npos, ret;
+	size_t i;
+
+	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+		return EXIT_USAGE;
+	if (npos > 1) {
+		ret = cli_error("usage: gantry dora [SERVICE] [--env E] [--since 30d] [-o json]");
+		goto out;
+	}
+	if (since && (parse_duration_ms(since, &ms) < 0 || ms < 1000 || ms > 3650LL * 86400000)) {
+		ret = cli_error("--since: invalid period '%s' (e.g. 7d, 30d, 12h)", since);
+		goto out;
+	}
+	req = json_pack("{s:s, s:i}", "op", "dora", "since", (int)(ms / 1000));
+	if (npos)
+		json_object_set_new(req, "service", json_string(pos[0]));
+	if (env)
+		json_object_set_new(req, "environment", json_string(env));
+	ret = client_call(ctx, req, &resp);
+	if (ret)
+		goto out;
+	if (ctx->json) {
+		json_object_del(resp, "ok");
+		gates_cli_print_json(resp);
+		goto out;
+	}
+	printf("from %s to %s\n", json_string_value(json_object_get(resp, "since")),
+	       json_string_value(json_object_get(resp, "until")));
+	printf("%-28s %8s %8s %10s %10s %12s %10s\n", "SERVICE", "DEPLOYS", "PER-DAY", "LEAD(p50)", "LEAD(p90)",
+	       "FAILURE-RATE", "RESTORE");
+	json_array_foreach(json_object_get(resp, "dora"), i, d) {
+		char se[160], l50[32], l90[32], rs[32], cfr[32];
+		json_t *lt = json_object_get(d, "lead_time"), *cf = json_object_get(d, "change_failure_rate"),
+		       *tr = json_object_get(d, "time_to_restore"), *df = json_object_get(d, "deployment_frequency");
+		snprintf(se, sizeof(se), "%s@%s", json_string_value(json_object_get(d, "service")),
+			 json_string_value(json_object_get(d, "environment")));
+		human(json_is_integer(json_object_get(lt, "median_seconds")) ? json_integer_value(json_object_get(lt, "median_seconds")) : -1, l50, sizeof(l50));
+		human(json_is_integer(json_object_get(lt, "p90_seconds")) ? json_integer_value(json_object_get(lt, "p90_seconds")) : -1, l90, sizeof(l90));
+		human(json_is_integer(json_object_get(tr, "median_seconds")) ? json_integer_value(json_object_get(tr, "median_seconds")) : -1, rs, sizeof(rs));
+		if (json_is_number(json_object_get(cf, "rate")))
+			snprintf(cfr, sizeof(cfr), "%.0f%% (%lld/%lld)", json_number_value(json_object_get(cf, "rate")) * 100,
+				 (long long)json_integer_value(json_object_get(cf, "failures")),
+				 (long long)json_integer_value(json_object_get(cf, "finished")));
+		else
+			snprintf(cfr, sizeof(cfr), "-");
+		printf("%-28s %8lld %8.2f %10s %10s %12s %10s\n", se,
+		       (long long)json_integer_value(json_object_get(df, "deployments")),
+		       json_number_value(json_object_get(df, "per_day")), l50, l90, cfr, rs);
+	}
+out:
+	json_decref(resp);
+	if (npos)
+		free(pos);
+	return ret;
+}
+
+const struct cli_cmd cli_cmd_dora = {
+	.name = "dora",
+	.usage = "gantry dora [SERVICE] [--env E] [--since 30d] [-o json]",
+	.summary = "deployment frequency, lead time, change failure rate, time to restore",
+	.run = run,
+};
