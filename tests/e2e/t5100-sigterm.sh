@@ -84,6 +84,16 @@ test_expect_failure 'the refusal of a second serve is one line' '
 	test "$(wc -l <second.err)" -eq 1
 '
 
+# daemon_run (daemon/daemon.c) returns 1 when serve.lock is held without
+# freeing d.home, d.listen, d.admin (LeakSanitizer: 3 allocations).
+if gantry_sanitized; then
+	test_expect_failure 'the refused serve leaks nothing (LeakSanitizer)' '
+		sanitizer_clean second.err
+	'
+else
+	test_skip 'the refused serve leaks nothing (LeakSanitizer)' 'not a SANITIZE=address build'
+fi
+
 test_expect_success 'SIGTERM in the middle of a rollout; the next serve completes it' '
 	"$GANTRY" deploy hello --env staging --version v2 --set env.READY_DELAY_MS=1000 &&
 	wait_for 5 "st_check \"d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"progressing\\\"\"" &&

@@ -12,7 +12,10 @@
 #                           chosen once per script, so a restarted daemon keeps its
 #                           addresses; --restart-backoff $BACKOFF, default 200ms),
 #                           then wait until `gantry status` answers
-#   stop_serve [TIMEOUT_S]  SIGTERM to serve; wait for it (its exit status)
+#   stop_serve [TIMEOUT_S]  SIGTERM to serve; wait for it; fails unless it exits 0
+#                           and serve.log and the proxy's log have no sanitizer report
+#   sanitizer_clean FILE... no ASan/LSan/UBSan report in the files
+#   gantry_sanitized        $GANTRY was built with SANITIZE=address
 #   kill9_serve             SIGKILL to serve and wait until it is gone
 #   gst                     `gantry status $SVC --env $ENV -o json` (the object)
 #   ghist                   `gantry history $SVC --env $ENV -o json`
@@ -57,12 +60,25 @@ _save_serve_log() {
 	:
 }
 
+# sanitizer_clean FILE...: no AddressSanitizer/LeakSanitizer/UBSan report in
+# the files (a SANITIZE= build of gantry reports into serve.log and the
+# proxy's log; nothing else would notice a report of a daemon's exit)
+sanitizer_clean() {
+	! grep -sE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$@"
+}
+
+# gantry_sanitized: $GANTRY is a SANITIZE=address build
+gantry_sanitized() {
+	grep -qa __asan_init "$GANTRY"
+}
+
 stop_serve() {
 	kill_bg serve TERM || return 1
 	wait_bg serve "${1:-20}"
 	_ss_rc=$?
 	_save_serve_log
-	return $_ss_rc
+	[ $_ss_rc -eq 0 ] || return $_ss_rc
+	sanitizer_clean "$TRASH/serve.log" "$GANTRY_HOME"/logs/proxy.log*
 }
 
 kill9_serve() {
