@@ -1,0 +1,168 @@
+#!/bin/bash
+# bench/proxy.sh — gantry's proxy next to nginx and HAProxy, from the same run
+# of the shared proxy benchmark harness, plus idle-connection memory and RSS
+# over a long run.
+#
+#   PROXY_BENCH=/path/to/proxy-bench.sh bench/proxy.sh [PROXY_BENCH]
+#
+# The harness (shared/bench/proxy-bench.sh of the team's reference material)
+# starts two upstreams A (:18081) and B (:18082) and measures nginx, HAProxy
+# and an external target; this script starts `gantry proxy` as that target
+# with a version-2 routes file splitting 90/10 between revisions A and B,
+# pinned like the peers (1 worker: CPU 0; 2 workers: unpinned, as the
+# harness does for its 2-worker peers).
+#
+# Environment (defaults in brackets):
+#   GANTRY [./gantry]       the binary under test
+#   WORKERS ["1 2"]         gantry worker counts (the peers get the same)
+#   MODES ["keepalive close"]  DURATION [10]  REPEAT [1]  passed to the harness
+#   IDLE_CONNS [10000]      idle keep-alive client connections to hold (0 = skip)
+#   LONG_S [60]             seconds of load for the RSS check (0 = skip; the
+#                           issue asks for 600)
+#   PORT_GANTRY [18095]  PORT_ADMIN [18096]
+#   PERF [0]                1 = also record `perf record -g` of gantry under
+#                           keep-alive load into $OUT/perf.data and print the top
+#   OUT [a temp dir]        where logs and results go (kept)
+set -euo pipefail
+
+PROXY_BENCH=${1:-${PROXY_BENCH:-}}
+if [ -z "$PROXY_BENCH" ] || [ ! -x "$PROXY_BENCH" ]; then
+	echo "bench/proxy.sh: set PROXY_BENCH (or pass it) to the shared harness proxy-bench.sh" >&2
+	exit 2
+fi
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GANTRY=${GANTRY:-$HERE/gantry}
+WORKERS=${WORKERS:-"1 2"}
+MODES=${MODES:-"keepalive close"}
+DURATION=${DURATION:-10}
+REPEAT=${REPEAT:-1}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+LONG_S=${LONG_S:-60}
+PORT_GANTRY=${PORT_GANTRY:-18095}
+PORT_ADMIN=${PORT_ADMIN:-18096}
+PERF=${PERF:-0}
+OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/gantry-proxy-bench.XXXXXX")}
+mkdir -p "$OUT"
+[ -x "$GANTRY" ] || { echo "bench/proxy.sh: $GANTRY is not built (make)" >&2; exit 2; }
+
+GPID=""
+UPIDS=()
+cleanup() {
+	[ -n "$GPID" ] && kill -TERM "$GPID" 2>/dev/null && wait "$GPID" 2>/dev/null
+	for p in "${UPIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cat >"$OUT/routes.json" <<JSON
+{"generation": 1, "routes": [{"hosts": ["*"], "service": "bench", "environment": "local",
+  "revisions": [
+    {"revision": "A", "weight": 90, "backends": [{"address": "127.0.0.1:18081"}]},
+    {"revision": "B", "weight": 10, "backends": [{"address": "127.0.0.1:18082"}]}]}]}
+JSON
+
+start_gantry() { # start_gantry WORKERS [extra args]: sets GPID
+	local w=$1
+	shift
+	if [ "$w" = 1 ]; then
+		taskset -c 0 "$GANTRY" proxy --listen "127.0.0.1:$PORT_GANTRY" --admin "127.0.0.1:$PORT_ADMIN" \
+			--routes "$OUT/routes.json" --workers 1 "$@" 2>>"$OUT/gantry.log" &
+	else
+		"$GANTRY" proxy --listen "127.0.0.1:$PORT_GANTRY" --admin "127.0.0.1:$PORT_ADMIN" \
+			--routes "$OUT/routes.json" --workers "$w" "$@" 2>>"$OUT/gantry.log" &
+	fi
+	GPID=$!
+	for _ in $(seq 50); do
+		curl -fs -o /dev/null "http://127.0.0.1:$PORT_ADMIN/healthz" && return 0
+		sleep 0.1
+	done
+	echo "gantry did not start (see $OUT/gantry.log)" >&2
+	return 1
+}
+
+stop_gantry() {
+	[ -n "$GPID" ] || return 0
+	kill -TERM "$GPID" 2>/dev/null || true
+	wait "$GPID" 2>/dev/null || true
+	GPID=""
+}
+
+rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+
+echo "# gantry: $("$GANTRY" --version 2>/dev/null || echo "$GANTRY"); results in $OUT"
+: >"$OUT/results.txt"
+for w in $WORKERS; do
+	start_gantry "$w"
+	RESULTS_FILE="$OUT/results.txt" TARGET_URL="http://127.0.0.1:$PORT_GANTRY/" TARGET_PID=$GPID \
+		TARGET_NAME=gantry TARGET_WORKERS=$w WORKERS=$w MODES=$MODES DURATION=$DURATION \
+		REPEAT=$REPEAT "$PROXY_BENCH" 2>&1 | tee "$OUT/harness-w$w.txt" | grep -v '^RESULT'
+	stop_gantry
+done
+
+# --- upstreams of our own for the memory checks (the harness stopped its own)
+UP=$OUT/upstream
+cc -O2 -o "$UP" "$(dirname "$PROXY_BENCH")/upstream.c"
+taskset -c 1 "$UP" 18081 A 2>/dev/null & UPIDS+=($!)
+taskset -c 1 "$UP" 18082 B 2>/dev/null & UPIDS+=($!)
+sleep 0.5
+
+if [ "$IDLE_CONNS" -gt 0 ]; then
+	start_gantry 1 --idle-timeout 300
+	curl -fs -o /dev/null "http://127.0.0.1:$PORT_GANTRY/"
+	before=$(rss_kb "$GPID")
+	python3 - "$PORT_GANTRY" "$IDLE_CONNS" "$GPID" "$before" <<'PY'
+import socket, sys, time
+port, n, pid, before = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+socks = []
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(req)
+    socks.append(s)
+ok = 0
+for s in socks:   # each got its answer and is now an idle keep-alive connection
+    s.settimeout(10)
+    if s.recv(4096).startswith(b"HTTP/1.1 200"):
+        ok += 1
+time.sleep(1)
+rss = int([l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS:")][0])
+print(f"IDLE conns={n} answered={ok} rss_before_kb={before} rss_after_kb={rss} "
+      f"bytes_per_conn={(rss - before) * 1024 // n}")
+for s in socks:
+    s.close()
+PY
+	stop_gantry
+fi
+
+if [ "$LONG_S" -gt 0 ]; then
+	start_gantry 1
+	wrk -t1 -c64 -d2s "http://127.0.0.1:$PORT_GANTRY/" >/dev/null 2>&1
+	r0=$(rss_kb "$GPID")
+	taskset -c 1 wrk -t1 -c64 -d"${LONG_S}s" "http://127.0.0.1:$PORT_GANTRY/" >"$OUT/long-wrk.txt" 2>&1 &
+	wpid=$!
+	samples=""
+	for _ in $(seq $(( LONG_S / 10 ))); do
+		sleep 10
+		samples="$samples $(rss_kb "$GPID")"
+	done
+	wait "$wpid" || true
+	echo "RSS load_s=$LONG_S rss_kb_after_warmup=$r0 samples_kb_every_10s=[${samples# }] requests=$(awk '/requests in/{print $1}' "$OUT/long-wrk.txt")"
+	stop_gantry
+fi
+
+if [ "$PERF" = 1 ]; then
+	start_gantry 1
+	taskset -c 1 wrk -t1 -c64 -d12s "http://127.0.0.1:$PORT_GANTRY/" >/dev/null 2>&1 &
+	wpid=$!
+	sleep 1
+	perf record -q -g -p "$GPID" -o "$OUT/perf.data" -- sleep 8 2>/dev/null || true
+	wait "$wpid" || true
+	perf report -i "$OUT/perf.data" --no-children --percent-limit 1.5 --stdio 2>/dev/null |
+		grep -E '^ +[0-9]' | head -40
+	stop_gantry
+fi
+
+echo
+echo "# summary (gantry, haproxy, nginx from the same harness runs)"
+for w in $WORKERS; do grep '^SUMMARY' "$OUT/harness-w$w.txt" | grep -v 'target=direct' || true; done
