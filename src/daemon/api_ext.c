@@ -1238,6 +1238,21 @@ static json_t *op_incident_close_checked(json_t *req, const struct api_caller *c
 	return op_incident_close(req, &c);
 }
 
+/* reads need a valid identity too (an unknown token is refused) */
+#define VIEWER_OP(name)                                                                      \
+	static json_t *name##_viewer(json_t *req, const struct api_caller *caller)          \
+	{                                                                                    \
+		struct identity id;                                                          \
+		json_t *deny = need_role(req, caller, ROLE_VIEWER, "read", &id);             \
+		return deny ? deny : name(req, caller);                                      \
+	}
+VIEWER_OP(op_incident_list)
+VIEWER_OP(op_deployments)
+VIEWER_OP(op_audit)
+VIEWER_OP(op_audit_verify)
+VIEWER_OP(op_promotion_source)
+VIEWER_OP(op_dora)
+
 const struct api_op api_ops_ext[] = {
 	{ "whoami", op_whoami, false },
 	{ "user_add", op_user_add_checked, true },
@@ -1245,14 +1260,14 @@ const struct api_op api_ops_ext[] = {
 	{ "user_list", op_user_list_checked, false },
 	{ "incident_open", op_incident_open_checked, true },
 	{ "incident_close", op_incident_close_checked, true },
-	{ "incident_list", op_incident_list, false },
+	{ "incident_list", op_incident_list_viewer, false },
 	{ "approve", op_approve, true },
 	{ "reject", op_reject, true },
-	{ "deployments", op_deployments, false },
-	{ "audit", op_audit, false },
-	{ "audit_verify", op_audit_verify, false },
-	{ "promotion_source", op_promotion_source, false },
+	{ "deployments", op_deployments_viewer, false },
+	{ "audit", op_audit_viewer, false },
+	{ "audit_verify", op_audit_verify_viewer, false },
+	{ "promotion_source", op_promotion_source_viewer, false },
 	{ "gates_check", op_gates_check, false },
-	{ "dora", op_dora, false },
+	{ "dora", op_dora_viewer, false },
 	{ NULL, NULL, false },
 };
