@@ -57,7 +57,7 @@ s = socket.socket(); s.bind((\"127.0.0.1\", int(sys.argv[1]))); s.close()" "$p1"
 
 test_expect_success 'wait_for succeeds once the condition holds' '
 	rm -f flag &&
-	(sleep 0.5 && touch flag) &
+	{ (sleep 0.5 && touch flag) & } &&
 	wait_for 10 "test -f flag"
 '
 

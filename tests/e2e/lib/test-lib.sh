@@ -20,6 +20,8 @@
 # Bodies run in the test's own shell with `eval` (variables they set stay set)
 # and without `set -e`: chain the steps with && so that a failing step fails
 # the test. A body's output is hidden unless it fails (or GANTRY_TEST_VERBOSE=1).
+# Mind that `a && b &` puts the whole list `a && b` in the background: write
+# `a && { b & } && pid=$!`.
 #
 # Everything a test starts is stopped when the script exits (normally, on an
 # error, on SIGINT/SIGTERM, e.g. from run.sh's timeout): each spawn_bg process
@@ -216,7 +218,7 @@ _show_body() {
 	if [ "${GANTRY_TEST_VERBOSE:-}" != 1 ] && [ -s "$TRASH/.body-output" ]; then
 		sed 's/^/#	/' "$TRASH/.body-output"
 	fi
-	echo "$1" | sed -e '/^[[:space:]]*$/d' -e 's/^/#	> /'
+	printf '%s\n' "$1" | sed -e '/^[[:space:]]*$/d' -e 's/^/#	> /'
 }
 
 # test_expect_success DESC BODY
@@ -389,17 +391,28 @@ write_spec() {
 }
 
 # json_get PATH < JSON: prints the value at a dotted PATH ("codes.200",
-# "replicas.0.pid"); strings raw, other values as JSON. Fails when absent.
+# "replicas.0.pid", "versions.v1.2" where "v1.2" is one key: the longest key
+# that exists wins); strings raw, other values as JSON. Fails when absent.
 json_get() {
 	python3 -c 'import json, sys
 d = json.load(sys.stdin)
-for k in sys.argv[1].split(".") if sys.argv[1] else []:
+parts = sys.argv[1].split(".") if sys.argv[1] else []
+i = 0
+while i < len(parts):
     if isinstance(d, list):
-        d = d[int(k)]
+        d = d[int(parts[i])]
+        i += 1
     elif isinstance(d, dict):
-        d = d[k]
+        for j in range(len(parts), i, -1):
+            k = ".".join(parts[i:j])
+            if k in d:
+                d = d[k]
+                i = j
+                break
+        else:
+            sys.exit("json_get: no key %r" % parts[i])
     else:
-        raise KeyError(k)
+        sys.exit("json_get: %r is not an object or array" % ".".join(parts[:i]))
 print(d if isinstance(d, str) else json.dumps(d))' "$1"
 }
 
