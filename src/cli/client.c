@@ -204,8 +204,12 @@ int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *
 		if (msg && strcmp(msg, last) && !ctx->json) {
 			fprintf(stderr, "  %s\n", msg);
 			strlcpy_g(last, msg, sizeof(last));
+			/* a pause waits for a person or its timer: keep waiting */
+			if (phase && !strcmp(phase, "paused"))
+				fprintf(stderr, "  (paused: 'gantry resume %s --env %s' continues, 'gantry abort %s --env %s' "
+					"goes back)\n", svc, env, svc, env);
 		}
-		if (phase && strcmp(phase, "progressing")) {
+		if (phase && strcmp(phase, "progressing") && strcmp(phase, "paused")) {
 			int ok = !strcmp(phase, "complete");
 			if (!ctx->json)
 				printf("rollout %lld %s: %s\n", (long long)id, phase, msg ? msg : "");

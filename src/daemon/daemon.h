@@ -162,6 +162,12 @@ int progressive_command(struct svcenv *se, int kind, const char *who, const char
 			struct gerr *err);
 struct json_t *progressive_status(const struct svcenv *se);
 void progressive_free(struct svcenv *se);
+/* adds header_rules and shield of the rollout to a routes-file route */
+void progressive_route(const struct svcenv *se, struct json_t *route, const char *(*tag_of)(int, void *),
+		       void *data);
+/* the canary revision while a rollout is live, else 0; its blue-green preview tag or NULL */
+int progressive_canary_revision(const struct svcenv *se);
+const char *progressive_preview_tag(const struct svcenv *se);
 
 /* api.c */
 int api_listen(void);

@@ -47,6 +47,10 @@ struct prog {
 	bool keep_previous;            /* after promotion, until CA_RETIRE_PREVIOUS */
 	bool disarmed;
 	bool dirty;                    /* state to persist */
+	/* the routing extras of the last traffic action (borrowed from rc->cfg) */
+	const struct header_match *headers, *step_headers;
+	size_t nheaders, nstep_headers;
+	const char *preview_tag;
 };
 
 bool progressive_strategy(const struct revcfg *rc)
@@ -144,6 +148,11 @@ static int slot_index(struct prog *p, int slot)
 static void set_traffic(struct svcenv *se, const struct canary_action *a)
 {
 	json_t *list = json_array();
+	se->prog->headers = a->headers;
+	se->prog->nheaders = a->nheaders;
+	se->prog->step_headers = a->step_headers;
+	se->prog->nstep_headers = a->nstep_headers;
+	se->prog->preview_tag = a->preview_tag;
 	char *text;
 	struct gerr err;
 	for (size_t i = 0; i < a->ntraffic; i++)
@@ -186,6 +195,16 @@ static void start_run(struct svcenv *se, const struct canary_action *a, int64_t 
 	if (analysis_run_init(&p->runs[i], def, p->cs.canary_revision, now, &err) < 0) {
 		log_error("rollout", "analysis %s: %s", def->name, err.msg);
 		return;
+	}
+	/* builtin metrics are measured over the interval that just ended: the
+	 * first round is due one interval after the start, not at once (there is
+	 * no traffic to measure yet) */
+	if (def->initial_delay_ms == 0) {
+		bool builtin = true;
+		for (size_t m = 0; m < def->nmetrics; m++)
+			builtin &= def->metrics[m].provider == PROVIDER_BUILTIN;
+		if (builtin)
+			p->runs[i].next_ms = now + def->interval_ms;
 	}
 	p->used[i] = true;
 	p->slot[i] = a->slot;
@@ -625,4 +644,49 @@ json_t *progressive_status(const struct svcenv *se)
 							      "reason", p->runs[i].reason, "rounds", p->runs[i].rounds));
 	json_object_set_new(o, "analyses", runs);
 	return o;
+}
+
+static void add_rules(json_t *rules, const struct header_match *h, size_t n, int revision)
+{
+	char rev[16];
+	snprintf(rev, sizeof(rev), "%d", revision);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(rules, json_pack("{s:s, s:s, s:b, s:s}", "header", h[i].name, "value",
+						       h[i].value, "prefix", h[i].prefix, "revision", rev));
+}
+
+void progressive_route(const struct svcenv *se, json_t *route, const char *(*tag_of)(int revision, void *),
+		       void *data)
+{
+	const struct prog *p = se->prog;
+	bool live;
+	(void)tag_of;
+	(void)data;
+	if (!p)
+		return;
+	live = p->cs.phase == RP_PROGRESSING || p->cs.phase == RP_PAUSED;
+	if (live && (p->nheaders || p->nstep_headers)) {
+		json_t *rules = json_array();
+		add_rules(rules, p->headers, p->nheaders, p->cs.canary_revision);
+		add_rules(rules, p->step_headers, p->nstep_headers, p->cs.canary_revision);
+		json_object_set_new(route, "header_rules", rules);
+	}
+	if (live && p->rc->cfg.shield && p->cs.stable_revision > 0 && !p->cs.promoted) {
+		char c[16], st[16];
+		snprintf(c, sizeof(c), "%d", p->cs.canary_revision);
+		snprintf(st, sizeof(st), "%d", p->cs.stable_revision);
+		json_object_set_new(route, "shield", json_pack("{s:s, s:s}", "canary", c, "stable", st));
+	}
+}
+
+int progressive_canary_revision(const struct svcenv *se)
+{
+	const struct prog *p = se->prog;
+	return p && (p->cs.phase == RP_PROGRESSING || p->cs.phase == RP_PAUSED) ? p->cs.canary_revision : 0;
+}
+
+const char *progressive_preview_tag(const struct svcenv *se)
+{
+	const struct prog *p = se->prog;
+	return p && (p->cs.phase == RP_PROGRESSING || p->cs.phase == RP_PAUSED) ? p->preview_tag : NULL;
 }

@@ -134,21 +134,31 @@ static int spawn_proxy(void)
 	return ret;
 }
 
-/* builds the table from every ready replica; caller frees */
+/*
+ * Builds the routes table (version 2, docs/internals/proxy.md) from every
+ * ready replica: per service environment, its hosts and its revisions with
+ * their weights (the traffic override, or by ready replicas), their tags
+ * (stable, canary, a blue-green preview tag, and rN for revision N, so that
+ * rN---SVC.ENV.localhost reaches revision N), and a canary's header rules and
+ * shield. Caller frees.
+ */
 static json_t *build_routes(void)
 {
 	json_t *routes = json_array();
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
 		struct gerr err;
 		struct revcfg *rc;
-		json_t *route, *hosts, *backends;
+		json_t *route, *hosts, *revisions;
 		int rev = se->row.target_revision ? se->row.target_revision : se->row.stable_revision;
+		int canary = progressive_canary_revision(se);
+		const char *preview = progressive_preview_tag(se);
+		int seen[64], nseen = 0;
 		if (!rev)
 			continue;
 		rc = daemon_revcfg(se, rev, &err);
 		route = json_object();
 		hosts = json_array();
-		backends = json_array();
+		revisions = json_array();
 		if (rc) {
 			for (size_t i = 0; i < rc->cfg.nhosts; i++)
 				json_array_append_new(hosts, json_string(rc->cfg.hosts[i]));
@@ -159,28 +169,48 @@ static json_t *build_routes(void)
 			free(h);
 		}
 		for (struct replica *r = se->replicas; r; r = r->next) {
-			char addr[64], revs[16];
-			int w = 1, share;
+			json_t *jr, *backends, *tags;
+			int n = 0, weight, k;
+			char revs[16], tag[24];
 			if (!replica_is_ready(r))
 				continue;
-			share = daemon_traffic_weight(se, r->row.revision);
-			if (share >= 0) {
-				/* a split by revision: each revision's weight shared by its
-				 * ready replicas (x1000 keeps 90/10 exact over 2 and 3 replicas) */
-				int n = 0;
-				for (struct replica *q = se->replicas; q; q = q->next)
-					n += replica_is_ready(q) && q->row.revision == r->row.revision;
-				w = share * 1000 / (n ? n : 1);
+			for (k = 0; k < nseen && seen[k] != r->row.revision; k++)
+				;
+			if (k < nseen || nseen == (int)ARRAY_SIZE(seen))
+				continue;
+			seen[nseen++] = r->row.revision;
+			backends = json_array();
+			for (struct replica *q = se->replicas; q; q = q->next) {
+				char addr[64];
+				if (!replica_is_ready(q) || q->row.revision != r->row.revision)
+					continue;
+				snprintf(addr, sizeof(addr), "127.0.0.1:%d", q->row.port);
+				json_array_append_new(backends, json_pack("{s:s}", "address", addr));
+				n++;
 			}
-			snprintf(addr, sizeof(addr), "127.0.0.1:%d", r->row.port);
+			weight = daemon_traffic_weight(se, r->row.revision);
+			if (weight < 0)
+				weight = n; /* no split: every ready replica takes an equal share */
+			tags = json_array();
+			snprintf(tag, sizeof(tag), "r%d", r->row.revision);
+			json_array_append_new(tags, json_string(tag));
+			if (r->row.revision == se->row.stable_revision)
+				json_array_append_new(tags, json_string("stable"));
+			if (r->row.revision == canary) {
+				json_array_append_new(tags, json_string("canary"));
+				if (preview)
+					json_array_append_new(tags, json_string(preview));
+			}
 			snprintf(revs, sizeof(revs), "%d", r->row.revision);
-			json_array_append_new(backends, json_pack("{s:s, s:i, s:s}", "address", addr,
-								  "weight", w, "revision", revs));
+			jr = json_pack("{s:s, s:i, s:o, s:o}", "revision", revs, "weight", MIN(weight, 100), "tags", tags,
+				       "backends", backends);
+			json_array_append_new(revisions, jr);
 		}
 		json_object_set_new(route, "hosts", hosts);
 		json_object_set_new(route, "service", json_string(se->row.service));
 		json_object_set_new(route, "environment", json_string(se->row.environment));
-		json_object_set_new(route, "backends", backends);
+		json_object_set_new(route, "revisions", revisions);
+		progressive_route(se, route, NULL, NULL);
 		json_array_append_new(routes, route);
 	}
 	return routes;
