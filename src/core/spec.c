@@ -1505,7 +1505,7 @@ static void apply_delivery(struct walker *w, const struct keydef *d, const struc
  * and every analysis named by the strategy must exist.
  */
 static void resolve_delivery(struct walker *w, const struct spec *spec, const struct spec_service *s,
-			     struct svc_config *c)
+			     const struct spec_env *e, struct svc_config *c)
 {
 	const struct ynode *root = spec ? spec->doc : NULL, *tv;
 	struct ynode *tk = NULL;
@@ -1552,8 +1552,8 @@ static void resolve_delivery(struct walker *w, const struct spec *spec, const st
 		if (!found) {
 			size_t old = path_push(w, "services.%s.%s", s->name, where[i]);
 			report_at(w, s->line, s->col,
-				  "no analysis '%s' (define it under services.%s.analysis or analysis_templates)", refs[i],
-				  s->name);
+				  "no analysis '%s' in environment '%s' (define it under services.%s.analysis or analysis_templates)",
+				  refs[i], e->name, s->name);
 			path_pop(w, old);
 		}
 	}
@@ -1776,9 +1776,10 @@ static int resolve_into(const struct spec *spec, const struct spec_service *s, c
 		path_pop(wover, old);
 	}
 	{
-		int before = wbase->nerr;
-		resolve_delivery(wbase, spec, s, c);
-		nerr += wbase->nerr - before;
+		/* per environment (an override may change the strategy): through the loud-for-every-env walker */
+		int before = wover->nerr;
+		resolve_delivery(wover, spec, s, e, c);
+		nerr += wover->nerr - before;
 	}
 	if (!wover->hosts_given)
 		for (size_t i = 0; i < e->nhosts; i++)

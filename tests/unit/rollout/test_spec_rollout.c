@@ -249,7 +249,11 @@ static void test_errors(void **state)
 	expect_error(HEAD "    strategy: { canary: { steps: [ { weight: 150 } ] } }\n", 5, 46, "must be between 0 and 100");
 	expect_error(HEAD "    strategy: { canary: { steps: [ { weight: 5, pause: 1m } ] } }\n", 5, 36,
 		     "a step has exactly one key");
-	expect_error(HEAD "    strategy: { canary: { steps: [ { analysis: nope } ] } }\n", 3, 3, "no analysis 'nope'");
+	expect_error(HEAD "    strategy: { canary: { steps: [ { analysis: nope } ] } }\n", 3, 3, "no analysis 'nope' in environment 'prod'");
+	/* found by fuzz_spec: a reference broken only in the second environment */
+	expect_error("environments: { a: {}, b: {} }\nservices:\n  api:\n    run: x\n"
+		     "    strategy: { canary: { steps: [ { analysis: nope } ] } }\n"
+		     "    environments: { a: { strategy: bluegreen } }\n", 3, 3, "no analysis 'nope' in environment 'b'");
 	expect_error(HEAD "    strategy: { canary: { stpes: [] } }\n", 5, 27, "unknown key 'stpes' (did you mean 'steps'?)");
 	expect_error(HEAD "    strategy: { canary: { steps: [ { pause: forever } ] } }\n", 5, 45, "invalid pause 'forever'");
 	expect_error(HEAD "    strategy: { canary: { match: { header: { \"bad header\": x } } } }\n", 5, 46,
