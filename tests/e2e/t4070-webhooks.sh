@@ -1,0 +1,88 @@
+#!/bin/sh
+test_description='notify: Standard Webhooks signed deliveries and Slack bodies to a local receiver; failures become events'
+. "$(dirname "$0")/lib/test-lib.sh"
+. "$ROOT/tests/e2e/lib/daemon-lib.sh"
+
+require_cmd python3 curl setsid
+require_gantry
+
+HOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+export HOOK_SECRET
+
+test_expect_success 'setup: receiver, spec with three webhooks, daemon' '
+	RPORT=$(free_port) && DEAD=$(free_port) &&
+	cat >receiver.py <<-\PY &&
+	import base64, hashlib, hmac, http.server, json, os, sys
+	port, out = int(sys.argv[1]), sys.argv[2]
+	key = base64.b64decode(os.environ["HOOK_SECRET"][len("whsec_"):])
+	class H(http.server.BaseHTTPRequestHandler):
+	    def do_POST(self):
+	        body = self.rfile.read(int(self.headers["Content-Length"]))
+	        mid, ts = self.headers.get("webhook-id"), self.headers.get("webhook-timestamp")
+	        sig = self.headers.get("webhook-signature")
+	        valid = None
+	        if sig is not None:
+	            mac = hmac.new(key, mid.encode() + b"." + ts.encode() + b"." + body, hashlib.sha256).digest()
+	            valid = sig == "v1," + base64.b64encode(mac).decode()
+	        with open(out, "a") as f:
+	            f.write(json.dumps({"path": self.path, "valid": valid, "body": json.loads(body)}) + "\n")
+	        self.send_response(204)
+	        self.end_headers()
+	    def log_message(self, *a):
+	        pass
+	http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+	PY
+	spawn_bg receiver timeout 120 python3 receiver.py "$RPORT" "$TRASH/received.jsonl" &&
+	wait_for 10 "curl -s -o /dev/null -X POST -H Content-Length:2 -d {} http://127.0.0.1:$RPORT/ping" &&
+	rm -f received.jsonl &&
+	write_spec <<-EOF &&
+	project: t
+	environments:
+	  staging: {}
+	services:
+	  hello:
+	    run: ./hello
+	notify:
+	  - { url: "http://127.0.0.1:$RPORT/hook", format: standard, secret_env: HOOK_SECRET }
+	  - { url: "http://127.0.0.1:$RPORT/slack", format: slack, events: [incident_opened] }
+	  - { url: "http://127.0.0.1:$DEAD/nobody", events: [incident_closed] }
+	EOF
+	"$GANTRY" validate &&
+	start_serve
+'
+
+received() {
+	python3 -c "import json; print(json.dumps([json.loads(l) for l in open(\"received.jsonl\")]))" >received.json 2>/dev/null &&
+	jcheck received.json "$1" 2>/dev/null
+}
+
+test_expect_success 'incident opened: a signed standard webhook and a Slack message' '
+	"$GANTRY" incident open -s P1 -t "checkout down" --env staging >/dev/null &&
+	wait_for 15 "received \"len(d) >= 2\"" &&
+	received "any(r[\"path\"] == \"/hook\" and r[\"valid\"] is True and r[\"body\"][\"type\"] == \"incident_opened\"
+		and r[\"body\"][\"data\"][\"severity\"] == \"P1\" and r[\"body\"][\"timestamp\"].endswith(\"Z\") for r in d)" &&
+	received "any(r[\"path\"] == \"/slack\" and r[\"valid\"] is None and \"checkout down\" in r[\"body\"][\"text\"] for r in d)"
+'
+
+test_expect_success 'events filter what a webhook receives; a dead endpoint becomes notify_failed after retries' '
+	"$GANTRY" incident close 1 >/dev/null &&
+	wait_for 15 "received \"any(r[\\\"body\\\"].get(\\\"type\\\") == \\\"incident_closed\\\" for r in d)\"" &&
+	received "not any(r[\"path\"] == \"/slack\" and \"closed\" in r[\"body\"][\"text\"] for r in d)" &&
+	wait_for 30 "\"$GANTRY\" events -o json | grep -q notify_failed" &&
+	"$GANTRY" events -o json | grep notify_failed | grep "127.0.0.1:$DEAD" | grep "after 3 attempts" &&
+	"$GANTRY" events -o json | grep -q notify_sent
+'
+
+test_expect_success 'delivery never delays the API: an operation answers while a delivery retries' '
+	"$GANTRY" incident open -s P3 -t "second" >/dev/null &&
+	"$GANTRY" incident close 2 >/dev/null &&
+	"$GANTRY" incident list --all -o json >inc.json &&
+	jcheck inc.json "len(d) == 2"
+'
+
+test_expect_success 'stop' '
+	stop_serve &&
+	kill_bg receiver TERM
+'
+
+test_done
