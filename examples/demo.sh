@@ -2,15 +2,16 @@
 # make demo: gantry's main job on a real example, end to end, on this machine.
 #
 #   1. `gantry serve` starts the controller and the built-in proxy
-#   2. v1 of examples/hello is deployed (2 replicas, staging)
+#   2. v1 of examples/hello is deployed to production (3 replicas)
 #   3. under a steady client load through the proxy:
-#        v2 rolls out (rolling update, readiness-gated, drained)
-#        v3 is a bad release (it crashes at start): gantry sees the crash
-#           loop and rolls back automatically, traffic never leaves v2
-#        `gantry rollback` returns to v1's exact artifact and config
-#   4. it prints the history, the events and what the clients saw, then
-#      stops everything it started. Exit 0 only if no request failed and the
-#      bad release was rolled back.
+#        v2 is a bad release (30% of its answers are 500s): the canary gets
+#           10% of the traffic, the SLO analysis fails, gantry rolls it back
+#           on its own; the canary shield retries the canary's failures on
+#           the stable revision, so clients see none of them
+#        v3 is good: 10% -> analysis -> 50% -> analysis -> 100%
+#   4. it prints the history, the timeline and what the clients saw, then
+#      stops everything it started. Exit 0 only if v2 was rolled back, v3
+#      promoted, and no client request failed.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 G=$ROOT/gantry
@@ -44,12 +45,11 @@ cp "$ROOT/examples/hello/hello" "$ROOT/examples/hello/gantry.yaml" "$WORK/"
 cd "$WORK" || exit 1
 PROXY_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
-HOST=hello.staging.localhost
+HOST=hello.production.localhost
 
 step "gantry serve (proxy on 127.0.0.1:$PROXY_PORT)"
-# a short restart backoff so the bad release's crash loop shows within seconds
 "$G" serve --listen "127.0.0.1:$PROXY_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
-	--restart-backoff 200ms >"$WORK/serve.log" 2>&1 &
+	>"$WORK/serve.log" 2>&1 &
 SERVE_PID=$!
 i=0
 until "$G" status >/dev/null 2>&1; do
@@ -58,46 +58,45 @@ until "$G" status >/dev/null 2>&1; do
 	sleep 0.1
 done
 
-step "deploy v1"
-"$G" deploy hello --env staging --version v1 --wait || exit 1
+step "deploy v1 to production (the first deploy goes straight to full size)"
+"$G" deploy hello --env production --version v1 --wait || exit 1
 curl -s -H "Host: $HOST" "http://127.0.0.1:$PROXY_PORT/"
 
-step "client load through the proxy starts (4 connections, keep-alive)"
+step "client load through the proxy starts (4 keep-alive connections, 2000 req/s)"
 "$LOADGEN" --url "http://127.0.0.1:$PROXY_PORT/" --host "$HOST" -c 4 --rate 2000 \
 	--max-duration 300s --stop-file "$WORK/stop" >"$WORK/load.json" 2>"$WORK/load.err" &
 LOAD_PID=$!
 sleep 1
 
-step "deploy v2: rolling update (max_surge 1, max_unavailable 0)"
-"$G" deploy hello --env staging --version v2 --set env.GREETING=hi --wait || exit 1
+step "deploy v2: a bad release (30% of its answers are 500) under the canary strategy"
+"$G" deploy hello --env production --version v2 --set env.FAIL_RATE=0.3 --wait
+v2=$?
+[ $v2 -eq 1 ] && echo "=> gantry rolled v2 back automatically (exit 1: the rollout failed)"
 
-step "deploy v3: a bad release that crashes at start"
-"$G" deploy hello --env staging --version v3 --set env.CRASH_AFTER_S=0 --wait
+step "deploy v3: a good release, 10% -> 50% -> 100% with the SLO analysis at each step"
+"$G" deploy hello --env production --version v3 --wait
 v3=$?
-[ $v3 -eq 1 ] && echo "=> gantry rolled v3 back automatically (exit 1: the rollout failed)"
-
-step "gantry rollback: back to v1's exact artifact and config"
-"$G" rollback hello --env staging --to-revision 1 --wait || exit 1
 
 touch "$WORK/stop"
 wait "$LOAD_PID"
 LOAD_PID=
 
 step "history"
-"$G" history hello --env staging
-step "events"
-"$G" events hello --env staging
+"$G" history hello --env production
+step "timeline"
+"$G" events hello --env production | sed -n '/#2 *rollout_started/,$p'
 step "status"
-"$G" status hello --env staging
+"$G" status hello --env production
 
 step "what the clients saw"
-python3 - "$WORK/load.json" "$v3" <<'PY'
+python3 - "$WORK/load.json" "$v2" "$v3" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 failed = r["non2xx"] + r["errors"]
 print(f"requests: {r['requests']}  failed: {failed}  p50: {r['p50_ms']}ms  p99: {r['p99_ms']}ms")
 print("responses by version:", ", ".join(f"{k}={v}" for k, v in sorted(r["versions"].items())))
-ok = failed == 0 and sys.argv[2] == "1" and "v3" not in r["versions"]
-print("demo:", "OK: zero failed requests, the bad release was rolled back automatically" if ok else "FAILED")
+ok = failed == 0 and sys.argv[2] == "1" and sys.argv[3] == "0"
+print("demo:", "OK: the bad canary was rolled back automatically, the good one promoted, zero failed requests"
+      if ok else "FAILED")
 sys.exit(0 if ok else 1)
 PY
