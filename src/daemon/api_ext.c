@@ -1117,8 +1117,9 @@ static json_t *op_dora(json_t *req, const struct api_caller *caller)
 	json_t *err = NULL, *list;
 	const char *svc = api_str(req, "service", false, &err);
 	const char *env = api_str(req, "environment", false, &err);
-	int since_s = api_int(req, "since", 30 * 86400, &err);
-	int64_t until = gates_now(), since = until - since_s;
+	json_t *sj = json_object_get(req, "since");
+	int64_t since_s = json_is_integer(sj) ? json_integer_value(sj) : 30 * 86400;
+	int64_t until_ms = gates_now_ms(), until = until_ms / 1000, since = until - since_s;
 	struct rollout_row *ro;
 	struct incident_row *inc;
 	size_t n, ninc;
@@ -1127,6 +1128,8 @@ static json_t *op_dora(json_t *req, const struct api_caller *caller)
 	(void)caller;
 	if (err)
 		return err;
+	if (sj && (!json_is_integer(sj) || since_s < 1 || since_s > 3650LL * 86400))
+		return api_error(2, "/since: must be a number of seconds (1 .. 10 years)");
 	if (store_rollout_list(gd->store, svc, env, since * 1000, &ro, &n, &gerr) < 0)
 		return api_error(1, "%s", gerr.msg);
 	if (store_incident_list(gd->store, false, &inc, &ninc, &gerr) < 0) {
@@ -1152,8 +1155,8 @@ static json_t *op_dora(json_t *req, const struct api_caller *caller)
 			struct deployment_row d;
 			if (strcmp(ro[j].service, ro[i].service) || strcmp(ro[j].environment, ro[i].environment))
 				continue;
-			dr[k].started_at = ro[j].started_at / 1000;
-			dr[k].ended_at = strcmp(ro[j].phase, "progressing") ? ro[j].updated_at / 1000 : 0;
+			dr[k].started_at = ro[j].started_at;
+			dr[k].ended_at = strcmp(ro[j].phase, "progressing") ? ro[j].updated_at : 0;
 			strlcpy_g(dr[k].result, dora_result(ro[j].phase), sizeof(dr[k].result));
 			strlcpy_g(dr[k].kind, "deploy", sizeof(dr[k].kind));
 			if (store_revision_get(gd->store, ro[j].service, ro[j].environment, ro[j].revision, &rev, &gerr) == 1) {
@@ -1164,7 +1167,7 @@ static json_t *op_dora(json_t *req, const struct api_caller *caller)
 				if (!strcmp(d.kind, "promote"))
 					strlcpy_g(dr[k].kind, "promote", sizeof(dr[k].kind));
 				dr[k].emergency = d.emergency;
-				dr[k].commit_time = d.commit_time;
+				dr[k].commit_time = d.commit_time * 1000;
 				if (!strcmp(d.result, "failed") && !strcmp(dr[k].result, "succeeded"))
 					strlcpy_g(dr[k].result, "failed", sizeof(dr[k].result)); /* post-check */
 				deployment_row_release(&d);
@@ -1174,11 +1177,11 @@ static json_t *op_dora(json_t *req, const struct api_caller *caller)
 		for (size_t j = 0; j < ninc; j++) {
 			if (!concerns(&inc[j], ro[i].service, ro[i].environment) || inc[j].opened_at < since)
 				continue;
-			di[m].opened_at = inc[j].opened_at;
-			di[m].closed_at = inc[j].closed_at;
+			di[m].opened_at = inc[j].opened_at * 1000;
+			di[m].closed_at = inc[j].closed_at * 1000;
 			m++;
 		}
-		dora_compute(dr, k, di, m, since, until, 0, &f);
+		dora_compute(dr, k, di, m, since * 1000, until_ms, 0, &f);
 		o = dora_json(&f);
 		json_object_set_new(o, "service", json_string(ro[i].service));
 		json_object_set_new(o, "environment", json_string(ro[i].environment));

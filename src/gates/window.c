@@ -788,3 +788,14 @@ int64_t gates_now(void)
 		return t;
 	return (int64_t)time(NULL);
 }
+
+int64_t gates_now_ms(void)
+{
+	const char *s = getenv("GANTRY_NOW");
+	struct timespec ts;
+	int64_t t;
+	if (s && *s && parse_rfc3339(s, &t) == 0)
+		return t * 1000;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -90,5 +90,7 @@ void format_rfc3339(int64_t t, char *buf, size_t len);
  * tests only, documented in docs/internals/records.md — else the real time.
  */
 int64_t gates_now(void);
+/* the same in milliseconds */
+int64_t gates_now_ms(void);
 
 #endif

@@ -48,11 +48,11 @@ void dora_compute(const struct dora_rollout *r, size_t n, const struct dora_inci
 {
 	int64_t *lead = xcalloc(n + 1, sizeof(*lead)), *restore = xcalloc(n + 1, sizeof(*restore));
 	size_t nlead = 0, nrestore = 0;
-	double days = (double)(until - since) / 86400.0;
+	double days = (double)(until - since) / 86400000.0;
 
 	memset(f, 0, sizeof(*f));
 	if (window <= 0)
-		window = 86400;
+		window = 86400000;
 	for (size_t i = 0; i < n; i++) {
 		const struct dora_rollout *d = &r[i];
 		int64_t det = 0, healthy = 0, inc_closed = -1;
@@ -107,6 +107,13 @@ void dora_compute(const struct dora_rollout *r, size_t n, const struct dora_inci
 	f->lead_p90 = quantile(lead, nlead, 0.9);
 	f->restored = (int)nrestore;
 	f->restore_median = quantile(restore, nrestore, 0.5);
+	/* ms to seconds, rounded */
+	if (f->lead_median >= 0)
+		f->lead_median = (f->lead_median + 500) / 1000;
+	if (f->lead_p90 >= 0)
+		f->lead_p90 = (f->lead_p90 + 500) / 1000;
+	if (f->restore_median >= 0)
+		f->restore_median = (f->restore_median + 500) / 1000;
 	free(lead);
 	free(restore);
 }

@@ -28,16 +28,17 @@
 
 struct json_t;
 
+/* times in unix milliseconds: rollouts follow each other within a second */
 struct dora_rollout {
-	int64_t started_at, ended_at;  /* unix seconds; ended_at 0 = still running */
+	int64_t started_at, ended_at;  /* ended_at 0 = still running */
 	char kind[16];                 /* deploy | promote | rollback | restart */
 	char result[16];               /* succeeded | failed | rolled_back | superseded | running */
 	bool emergency;
-	int64_t commit_time;           /* 0 = unknown */
+	int64_t commit_time;           /* ms; 0 = unknown */
 };
 
 struct dora_incident {
-	int64_t opened_at, closed_at;  /* closed_at 0 = open */
+	int64_t opened_at, closed_at;  /* ms; closed_at 0 = open */
 };
 
 struct dora_figures {
@@ -55,9 +56,9 @@ struct dora_figures {
 
 /*
  * rollouts sorted by started_at (oldest first), all of one service
- * environment, inside [since, until]; incidents that concern it. window: the
- * seconds after a deploy within which a rollback, hotfix or incident counts
- * against it (default 86400 when 0).
+ * environment, inside [since, until] (ms); incidents that concern it. window:
+ * the ms after a deploy within which a rollback, hotfix or incident counts
+ * against it (default 24h when 0). The figures are in seconds.
  */
 void dora_compute(const struct dora_rollout *r, size_t n, const struct dora_incident *inc, size_t ninc,
 		  int64_t since, int64_t until, int64_t window, struct dora_figures *out);

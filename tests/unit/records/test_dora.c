@@ -4,15 +4,24 @@
 #include <jansson.h>
 #include "records/dora.h"
 
+/* the module counts in ms; these tests write seconds (ro, inc, dc convert) */
 #define H 3600
 #define D 86400
 
 static struct dora_rollout ro(int64_t start, int64_t end, const char *kind, const char *result, int64_t commit)
 {
-	struct dora_rollout r = { start, end, "", "", false, commit };
+	struct dora_rollout r = { start * 1000, end * 1000, "", "", false, commit * 1000 };
 	strlcpy_g(r.kind, kind, sizeof(r.kind));
 	strlcpy_g(r.result, result, sizeof(r.result));
 	return r;
+}
+
+static void dc(const struct dora_rollout *r, size_t n, struct dora_incident *inc, size_t ninc, int64_t since,
+	       int64_t until, struct dora_figures *f)
+{
+	for (size_t i = 0; i < ninc; i++)
+		inc[i].opened_at *= 1000, inc[i].closed_at *= 1000;
+	dora_compute(r, n, inc, ninc, since * 1000, until * 1000, 0, f);
 }
 
 static void test_scripted_history(void **state)
@@ -32,7 +41,7 @@ static void test_scripted_history(void **state)
 	struct dora_figures f;
 	json_t *j;
 	(void)state;
-	dora_compute(r, ARRAY_SIZE(r), inc, 1, 0, 10 * D, 0, &f);
+	dc(r, ARRAY_SIZE(r), inc, 1, 0, 10 * D, &f);
 	assert_int_equal(f.deployments, 4);
 	assert_true(f.per_day > 0.39 && f.per_day < 0.41);
 	assert_int_equal(f.finished, 5);
@@ -62,7 +71,7 @@ static void test_restore_times(void **state)
 	};
 	struct dora_figures f;
 	(void)state;
-	dora_compute(r, ARRAY_SIZE(r), NULL, 0, 0, D, 0, &f);
+	dc(r, ARRAY_SIZE(r), NULL, 0, 0, D, &f);
 	assert_int_equal(f.failures, 2);
 	assert_int_equal(f.finished, 3);
 	assert_int_equal(f.restored, 2);
@@ -80,14 +89,14 @@ static void test_outside_window_and_open_incident(void **state)
 	struct dora_incident inc[] = { { 10 * D + 100, 0 } };
 	struct dora_figures f;
 	(void)state;
-	dora_compute(r, ARRAY_SIZE(r), inc, 1, 0, 11 * D, 0, &f);
+	dc(r, ARRAY_SIZE(r), inc, 1, 0, 11 * D, &f);
 	assert_int_equal(f.deployments, 2);
 	assert_int_equal(f.failures, 1);
 	assert_int_equal(f.unrestored, 1);
 	assert_int_equal(f.restore_median, -1);
 	assert_int_equal(f.lead_median, -1);
 	/* nothing at all */
-	dora_compute(NULL, 0, NULL, 0, 0, D, 0, &f);
+	dc(NULL, 0, NULL, 0, 0, D, &f);
 	assert_int_equal(f.deployments, 0);
 	assert_true(f.change_failure_rate < 0);
 }
