@@ -303,6 +303,9 @@ static int validate_request(struct http_msg *m, uint32_t head_end)
 
 	if (validate_common(m, head_end, 400) < 0)
 		return -1;
+	if (m->llp.http_major != 1)
+		return fail(m, 505, "HTTP/%d.%d is not spoken here (HTTP/1.0 and HTTP/1.1 only)",
+			    m->llp.http_major, m->llp.http_minor);
 	for (unsigned i = 0; i < m->nhdr; i++) {
 		if (http_span_eq(m, m->hdr[i].name, "host")) {
 			if (host >= 0)
@@ -443,6 +446,7 @@ const char *http_reason(int status)
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
 	default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
 	}
 }

@@ -1086,6 +1086,7 @@ static void begin_exchange(struct client *c)
 	c->body_bytes = 0;
 	c->out_mark = out_total(&c->out);
 	c->shield_ok = c->shielded = c->set_cookie = c->upgrade = false;
+	c->req_done = c->resp_done = c->resp_head_sent = c->resp_chunked = false;
 	c->reqid[0] = 0;
 }
 
@@ -1112,7 +1113,7 @@ static void local_reply(struct client *c, int status, const char *why)
 		if (http_msg_feed(&c->msg, c->rbuf + c->rpos, 0, &used) & HTTP_EV_DONE)
 			c->req_done = true;
 	}
-	if (!c->in_req || !c->req_done) {
+	if (!c->in_req || !c->req_done || c->msg.err_status) {
 		c->close_after = true; /* the rest of the request is not read */
 		c->linger = true;
 	}
