@@ -54,6 +54,7 @@
 #define IDLE_TIMEOUT_MS 75000           /* idle keep-alive connection */
 #define HEAD_TIMEOUT_MS 30000           /* a started request head must complete */
 #define DRAIN_TIMEOUT_MS 10000
+#define NEW_CONN_GRACE_MS 1000          /* see serve() */
 #define TICK_MS 100
 #define SLOW_MAX_MS 60000
 #define ALLOC_MAX_MB 16384
@@ -78,6 +79,7 @@ static pthread_cond_t conns_cv = PTHREAD_COND_INITIALIZER;
 static int nconns;          /* open connection threads */
 static int ninflight;       /* requests being processed right now */
 static int stopping;        /* SIGTERM received: finish and close */
+static long stopping_since_ms;
 static unsigned long long root_requests;  /* GET / counter, for FAIL_RATE */
 
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -138,6 +140,19 @@ static int is_stopping(void)
 	s = stopping;
 	pthread_mutex_unlock(&mu);
 	return s;
+}
+
+/* How long we have been stopping, in ms; -1 when we are not. */
+static long stopping_for_ms(void)
+{
+	long since;
+	int s;
+
+	pthread_mutex_lock(&mu);
+	s = stopping;
+	since = stopping_since_ms;
+	pthread_mutex_unlock(&mu);
+	return s ? now_ms() - since : -1;
 }
 
 /* ---- configuration parsing: a bad knob is a startup error (exit 2) ---- */
@@ -254,20 +269,30 @@ static int write_all(int fd, const char *buf, size_t len)
 
 /*
  * Waits until fd is readable. Returns 1 readable, 0 timed out (timeout_ms
- * elapsed, or we are stopping and give_up_on_stop), -1 error.
+ * elapsed, or we have been stopping for more than stop_grace_ms and nothing
+ * arrived; stop_grace_ms < 0: never give up because of stopping), -1 error.
+ * Bytes that are already there always win over stopping: a request the
+ * client has sent is answered.
  */
-static int wait_readable(int fd, long timeout_ms, int give_up_on_stop)
+static int wait_readable(int fd, long timeout_ms, long stop_grace_ms)
 {
 	long deadline = now_ms() + timeout_ms;
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		long left = deadline - now_ms();
+		long stopped;
 		int r;
 
+		r = poll(&p, 1, 0);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
 		if (left <= 0)
 			return 0;
-		if (give_up_on_stop && is_stopping())
+		stopped = stop_grace_ms >= 0 ? stopping_for_ms() : -1;
+		if (stopped >= 0 && stopped >= stop_grace_ms)
 			return 0;
 		r = poll(&p, 1, left < TICK_MS ? (int)left : TICK_MS);
 		if (r < 0 && errno != EINTR)
@@ -660,7 +685,7 @@ static void send_error(int fd, int status)
 	for (int i = 0; i < 64; i++) {
 		char sink[4096];
 
-		if (wait_readable(fd, 1000, 0) <= 0 || recv(fd, sink, sizeof(sink), 0) <= 0)
+		if (wait_readable(fd, 1000, -1) <= 0 || recv(fd, sink, sizeof(sink), 0) <= 0)
 			break;
 	}
 }
@@ -673,7 +698,7 @@ static int discard_body(int fd, long long len)
 	while (len > 0) {
 		ssize_t n;
 
-		if (wait_readable(fd, HEAD_TIMEOUT_MS, 0) <= 0)
+		if (wait_readable(fd, HEAD_TIMEOUT_MS, -1) <= 0)
 			return -1;
 		n = recv(fd, sink, len < (long long)sizeof(sink) ? (size_t)len : sizeof(sink), 0);
 		if (n < 0 && errno == EINTR)
@@ -704,6 +729,8 @@ static size_t head_end(const struct conn *c)
 /* Serves one connection until it closes; takes ownership of c. */
 static void serve(struct conn *c)
 {
+	unsigned long served = 0;
+
 	for (;;) {
 		struct request rq;
 		struct response rs;
@@ -719,9 +746,16 @@ static void serve(struct conn *c)
 				send_error(c->fd, 431);
 				return;
 			}
-			/* idle (nothing buffered): leave at once when stopping */
+			/*
+			 * Stopping: an idle kept-alive connection closes at once
+			 * (its client retries elsewhere); one that has not sent
+			 * its first request yet gets NEW_CONN_GRACE_MS to send
+			 * it, as its client connected while we were accepting
+			 * (Go's http.Server.Shutdown treats new connections the
+			 * same way); a half-received request is completed.
+			 */
 			r = wait_readable(c->fd, c->len ? HEAD_TIMEOUT_MS : IDLE_TIMEOUT_MS,
-					  c->len == 0);
+					  c->len ? -1 : served ? 0 : NEW_CONN_GRACE_MS);
 			if (r <= 0)
 				return;
 			n = recv(c->fd, c->buf + c->len, HEAD_MAX - c->len, 0);
@@ -773,6 +807,7 @@ static void serve(struct conn *c)
 		pthread_mutex_lock(&mu);
 		ninflight--;
 		pthread_mutex_unlock(&mu);
+		served++;
 		continue;
 done_close:
 		pthread_mutex_lock(&mu);
@@ -938,6 +973,7 @@ int main(void)
 	close(lfd);
 	pthread_mutex_lock(&mu);
 	stopping = 1;
+	stopping_since_ms = now_ms();
 	left = ninflight;
 	stop_at = now_ms() + DRAIN_TIMEOUT_MS;
 	while (nconns > 0 && now_ms() < stop_at) {
