@@ -3,7 +3,8 @@
 # into $TRASH with cc, so nothing outside the repository is needed.
 #
 #   build_helpers                 compile upstream (and loadgen if make did not)
-#   start_upstream NAME           start one; sets UP_<NAME> to its port
+#   start_upstream NAME [STATUS]  start one; sets UP_<NAME> to its port
+#                                 (STATUS: its catch-all answers have it)
 #   write_routes < JSON           atomically replace $TRASH/routes.json
 #   start_proxy [ARG...]          start gantry proxy on PROXY_PORT/ADMIN_PORT
 #   reload_proxy GEN              SIGHUP, then wait until /status says GEN
@@ -24,7 +25,7 @@ build_helpers() {
 
 start_upstream() {
 	rm -f "$TRASH/up-$1.port"
-	spawn_bg "up-$1" "$TRASH/upstream" "$1" "$TRASH/up-$1.port"
+	spawn_bg "up-$1" "$TRASH/upstream" "$1" "$TRASH/up-$1.port" ${2:-}
 	wait_for 5 "test -s '$TRASH/up-$1.port'" || return 1
 	eval "UP_$1=\$(cat '$TRASH/up-$1.port')"
 }

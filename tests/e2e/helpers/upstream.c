@@ -1,7 +1,7 @@
 /*
  * upstream — a tiny keep-alive HTTP/1.1 server for the proxy's e2e tests.
  *
- *   upstream NAME PORTFILE
+ *   upstream NAME PORTFILE [STATUS]
  *
  * Listens on 127.0.0.1 on a free port, writes the port to PORTFILE (temp file
  * + rename, so a reader never sees half of it), and serves, one thread per
@@ -16,7 +16,9 @@
  *   /ws           with Upgrade: websocket, answers 101 and then echoes
  *                 raw bytes until EOF (a stand-in for a WebSocket server)
  *   anything else answers "NAME\n"
- * Every answer has X-Upstream: NAME and X-Version: NAME.
+ * Every answer has X-Upstream: NAME and X-Version: NAME. With STATUS (e.g.
+ * 500), the catch-all answer (and /sleep/MS) has that status: a broken
+ * release.
  * Test tool only: loopback, no limits beyond sanity caps; exits on SIGTERM.
  */
 #define _GNU_SOURCE
@@ -36,6 +38,7 @@
 #include <unistd.h>
 
 static const char *name;
+static int forced_status = 200;
 static atomic_long nreq, nconn;
 
 struct conn {
@@ -201,7 +204,7 @@ static void *serve(void *arg)
 			struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
 			snprintf(line, sizeof(line), "%s\n", name);
-			reply(c->fd, 200, "", line, strlen(line), close_conn);
+			reply(c->fd, forced_status, "", line, strlen(line), close_conn);
 		} else if (!strcmp(path, "/echo")) {
 			reply(c->fd, 200, "", body, blen, close_conn);
 		} else if (!strncmp(path, "/chunked/", 9) || !strncmp(path, "/eof/", 5)) {
@@ -243,7 +246,7 @@ static void *serve(void *arg)
 			reply(c->fd, 200, "", line, strlen(line), close_conn);
 		} else {
 			snprintf(line, sizeof(line), "%s\n", name);
-			reply(c->fd, 200, "", line, strlen(line), close_conn);
+			reply(c->fd, forced_status, "", line, strlen(line), close_conn);
 		}
 		free(body);
 		if (close_conn)
@@ -263,11 +266,13 @@ int main(int argc, char **argv)
 	FILE *f;
 	int one = 1, lfd;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: upstream NAME PORTFILE\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: upstream NAME PORTFILE [STATUS]\n");
 		return 2;
 	}
 	name = argv[1];
+	if (argc == 4)
+		forced_status = atoi(argv[3]);
 	signal(SIGPIPE, SIG_IGN);
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
