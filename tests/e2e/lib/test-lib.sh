@@ -29,7 +29,8 @@
 # GANTRY_HOME=$GANTRY_HOME (replicas started by a gantry daemon under test).
 # $TRASH is removed, except when a test failed and GANTRY_TEST_KEEP=1.
 #
-# Environment: GANTRY (binary under test), GANTRY_TEST_VERBOSE=1 (show every
+# Environment: GANTRY (binary under test), GANTRY_TEST_HELLO and
+# GANTRY_TEST_LOADGEN (absolute paths of other builds), GANTRY_TEST_VERBOSE=1 (show every
 # body's output), GANTRY_TEST_KEEP=1 (keep $TRASH of a failed script),
 # TMPDIR (where trash directories go).
 
@@ -49,8 +50,9 @@ case $GANTRY in
 /*) ;;
 */*) GANTRY=$(pwd)/$GANTRY ;;       # relative to where we were started
 esac
-HELLO=$ROOT/examples/hello/hello
-LOADGEN=$ROOT/tests/e2e/helpers/loadgen
+# GANTRY_TEST_HELLO / GANTRY_TEST_LOADGEN: other builds (e.g. sanitized ones)
+HELLO=${GANTRY_TEST_HELLO:-$ROOT/examples/hello/hello}
+LOADGEN=${GANTRY_TEST_LOADGEN:-$ROOT/tests/e2e/helpers/loadgen}
 export GANTRY HELLO LOADGEN ROOT
 
 # The environment must not steer the programs under test.
