@@ -17,6 +17,10 @@
 #   sanitizer_clean FILE... no ASan/LSan/UBSan report in the files
 #   gantry_sanitized        $GANTRY was built with SANITIZE=address
 #   kill9_serve             SIGKILL to serve and wait until it is gone
+#   write_svc_spec          $TRASH/gantry.yaml from stdin, and the hello binary in
+#                           $TRASH/app: specs say `artifact: app` (not `.`, which
+#                           holds serve.log and other files that change while a
+#                           deploy snapshots them)
 #   gst                     `gantry status $SVC --env $ENV -o json` (the object)
 #   ghist                   `gantry history $SVC --env $ENV -o json`
 #   gevents                 `gantry events $SVC --env $ENV -o json`
@@ -88,6 +92,10 @@ kill9_serve() {
 	wait "$_k9" 2>/dev/null
 	_save_serve_log
 	return 0
+}
+
+write_svc_spec() {
+	cat >"$TRASH/gantry.yaml" && mkdir -p "$TRASH/app" && cp "$HELLO" "$TRASH/app/hello"
 }
 
 gst() {
@@ -244,4 +252,77 @@ proxy_pid() {
 		tr '\0' ' ' <"/proc/$_p/cmdline" 2>/dev/null | grep -q "gantry proxy " && echo "$_p"
 	done)
 	test -n "$_pp" && test "$(echo "$_pp" | wc -l)" -eq 1 && echo "$_pp"
+}
+
+# ---- progressive delivery (t3*) ----
+#
+#   write_app_spec          like write_spec, but into $TRASH/app (gantry.yaml and
+#                           hello), so that the artifact (the spec's directory)
+#                           does not hold the logs that change while it is
+#                           copied; sets SPEC; deploy with "$GANTRY" -f "$SPEC" deploy
+#   split_count N [ARG...]  N requests by one keep-alive client through the proxy
+#                           (loadgen -c 1, bounded at 20 s); prints its JSON line
+#                           and keeps it in $TRASH/split.json; extra args to loadgen
+#   split_pct VERSION       VERSION's share (integer percent) of the last split_count
+#   canary_check EXPR       st_check over the status's "canary" object (c = it);
+#                           fails when there is none
+#   ev_check EXPR           Python EXPR over ev = the list of `gantry events -o json`
+#                           (each {id, time, kind, revision, message}) must be true
+#   ev_time KIND [TEXT]     epoch ms of the first event of KIND (containing TEXT)
+
+write_app_spec() {
+	mkdir -p "$TRASH/app" &&
+	SPEC=$TRASH/app/gantry.yaml &&
+	cat >"$SPEC" && cp "$HELLO" "$TRASH/app/hello"
+}
+
+split_count() {
+	_sc_n=$1
+	shift
+	"$LOADGEN" --url "http://127.0.0.1:$PROXY_PORT/" --host "$HOST" -c 1 -n "$_sc_n" \
+		--max-duration 20s "$@" >"$TRASH/split.json" 2>/dev/null &&
+	cat "$TRASH/split.json"
+}
+
+split_pct() {
+	python3 - "$TRASH/split.json" "$1" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+n = sum(d["versions"].values())
+print(round(100.0 * d["versions"].get(sys.argv[2], 0) / n) if n else -1)
+PYEOF
+}
+
+canary_check() {
+	gst >"$TRASH/st.json" &&
+	jcheck "$TRASH/st.json" "\"canary\" in d and (lambda c: $1)(d[\"canary\"])"
+}
+
+ev_check() {
+	gevents >"$TRASH/ev.jsonl" &&
+	python3 - "$TRASH/ev.jsonl" "$1" <<'PYEOF'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+if not eval("(" + sys.argv[2] + ")", {"ev": ev, "any": any, "all": all, "len": len, "sorted": sorted, "set": set}):
+    print("ev_check failed: " + sys.argv[2], file=sys.stderr)
+    for e in ev:
+        print("  %s %s r%s %s" % (e["time"], e["kind"], e.get("revision"), e["message"]), file=sys.stderr)
+    sys.exit(1)
+PYEOF
+}
+
+ev_time() {
+	gevents >"$TRASH/ev.jsonl" &&
+	python3 - "$TRASH/ev.jsonl" "$1" "${2:-}" <<'PYEOF'
+import json, sys, datetime
+for l in open(sys.argv[1]):
+    if not l.strip():
+        continue
+    e = json.loads(l)
+    if e["kind"] == sys.argv[2] and sys.argv[3] in e["message"]:
+        t = datetime.datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+        print(int(t.timestamp() * 1000))
+        sys.exit(0)
+sys.exit(1)
+PYEOF
 }
