@@ -492,7 +492,7 @@ static bool concerns(const struct incident_row *r, const char *svc, const char *
  * caller's to release; returns -1 with *reply set on bad input.
  */
 static int evaluate(json_t *req, const struct identity *id, const char *svc, const char *env, const char *kind,
-		    struct gate_policy *pol, struct gate_verdict *v, json_t **reply)
+		    bool all, struct gate_policy *pol, struct gate_verdict *v, json_t **reply)
 {
 	struct incident_row *inc = NULL;
 	size_t ninc = 0;
@@ -522,6 +522,7 @@ static int evaluate(json_t *req, const struct identity *id, const char *svc, con
 	in.now = gates_now();
 	in.incidents = inc;
 	in.nincidents = ninc;
+	in.all = all;
 	if (pol->promote_from[0]) {
 		int want = promo ? (int)json_integer_value(json_object_get(promo, "revision")) : 0;
 		const char *from = promo ? json_string_value(json_object_get(promo, "from")) : NULL;
@@ -599,7 +600,7 @@ json_t *gates_before_rollout(json_t *req, const struct api_caller *caller, const
 		goto out;
 	}
 	if (evaluate(req, &id, svc, env, json_object_get(req, "promotion") && !strcmp(kind, "deploy") ? "promote" : kind,
-		     &pol, &v, &reply) < 0)
+		     false, &pol, &v, &reply) < 0)
 		goto out;
 	strlcpy_g(d.service, svc, sizeof(d.service));
 	strlcpy_g(d.environment, env, sizeof(d.environment));
@@ -616,6 +617,22 @@ json_t *gates_before_rollout(json_t *req, const struct api_caller *caller, const
 	d.emergency = json_is_true(json_object_get(req, "emergency"));
 	strlcpy_g(d.reason, reason ? reason : "", sizeof(d.reason));
 	d.commit_time = json_integer_value(json_object_get(req, "commit_time"));
+	if (!d.commit_time && json_is_object(json_object_get(req, "promotion"))) {
+		/* a promotion deploys the source's commit: its lead time starts there */
+		json_t *pr = json_object_get(req, "promotion");
+		const char *from = json_string_value(json_object_get(pr, "from"));
+		int rv = (int)json_integer_value(json_object_get(pr, "revision"));
+		struct deployment_row *l;
+		size_t ln;
+		if (from && store_deployment_list(gd->store, svc, from, 0, &l, &ln, &gerr) == 0) {
+			for (size_t i = 0; i < ln; i++) {
+				if (!d.commit_time && l[i].revision == rv && l[i].commit_time > 0)
+					d.commit_time = l[i].commit_time;
+				deployment_row_release(&l[i]);
+			}
+			free(l);
+		}
+	}
 	d.created_at = now;
 	d.checks = json_is_array(checks) ? json_dumps(checks, JSON_COMPACT) : NULL;
 	if (v.result == GATE_REFUSE) {
@@ -1088,7 +1105,7 @@ static json_t *op_gates_check(json_t *req, const struct api_caller *caller)
 		return err;
 	if (identify(req, caller, &id, &deny) < 0)
 		return deny;
-	if (evaluate(req, &id, svc, env, kind ? kind : "deploy", &pol, &v, &reply) < 0)
+	if (evaluate(req, &id, svc, env, kind ? kind : "deploy", true, &pol, &v, &reply) < 0)
 		return reply;
 	reply = json_pack("{s:b, s:s, s:s, s:O, s:s, s:s}", "ok", 1, "result",
 			  v.result == GATE_ALLOW ? "allowed" : v.result == GATE_REFUSE ? "refused" : "pending_approval",

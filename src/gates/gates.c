@@ -202,6 +202,8 @@ static void refuse(struct gate_verdict *v, int code, const char *fmt, ...) PRINT
 static void refuse(struct gate_verdict *v, int code, const char *fmt, ...)
 {
 	va_list ap;
+	if (v->result == GATE_REFUSE)
+		return; /* the first refusal is the reason (dry runs go on) */
 	v->result = GATE_REFUSE;
 	v->code = code;
 	va_start(ap, fmt);
@@ -362,13 +364,13 @@ void gates_evaluate(const struct gate_input *in, struct gate_verdict *v)
 		return;
 	}
 	check_window(in, v);
-	if (v->result != GATE_ALLOW)
+	if (v->result != GATE_ALLOW && !in->all)
 		return;
 	check_freeze(in, v);
-	if (v->result != GATE_ALLOW)
+	if (v->result != GATE_ALLOW && !in->all)
 		return;
 	check_promotion(in, v);
-	if (v->result != GATE_ALLOW)
+	if (v->result != GATE_ALLOW && !in->all)
 		return;
 	if (!p->approvals) {
 		mark(v, "approvals", "none");
@@ -378,6 +380,8 @@ void gates_evaluate(const struct gate_input *in, struct gate_verdict *v)
 		mark(v, "approvals", "overridden");
 	} else {
 		mark(v, "approvals", "pending");
+		if (v->result != GATE_ALLOW)
+			return;
 		v->result = GATE_PENDING_APPROVAL;
 		v->code = 3;
 		snprintf(v->reason, sizeof(v->reason), "%s@%s needs %d approval%s by approvers other than %s",

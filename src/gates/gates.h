@@ -76,6 +76,7 @@ struct gate_input {
 	size_t nincidents;
 	const struct promotion_fact *promotion; /* NULL when promote_from is unset */
 	bool approved;                     /* the approvals were already collected */
+	bool all;                          /* dry run: evaluate every gate even after a refusal */
 };
 
 enum gate_result { GATE_ALLOW = 0, GATE_REFUSE, GATE_PENDING_APPROVAL };

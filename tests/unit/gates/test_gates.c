@@ -128,6 +128,19 @@ static void test_evaluate(void **state)
 	assert_int_equal(f.v.next_allowed, ts("2024-05-13T06:00:00Z"));
 	assert_non_null(strstr(f.v.reason, "Mon 2024-05-13 08:00 CEST"));
 	assert_string_equal(gate(&f.v, "window"), "refused");
+	/* a dry run evaluates every gate; the first refusal stays the reason */
+	f.in.all = true;
+	f.in.approved = false;
+	f.inc[0] = (struct incident_row){ .id = 3, .severity = "P0", .title = "all down" };
+	f.in.incidents = f.inc;
+	f.in.nincidents = 1;
+	eval(&f);
+	assert_int_equal(f.v.result, GATE_REFUSE);
+	assert_non_null(strstr(f.v.reason, "not allowed now"));
+	assert_string_equal(gate(&f.v, "freeze"), "refused");
+	assert_string_equal(gate(&f.v, "approvals"), "pending");
+	f.in.all = false;
+	f.in.nincidents = 0;
 	/* a rollback is never blocked by a window */
 	f.in.kind = "rollback";
 	eval(&f);
