@@ -7,12 +7,13 @@ require_cmd python3 curl setsid
 require_gantry
 
 test_expect_success 'setup: a valid spec' '
-	write_spec <<-EOF
+	write_svc_spec <<-EOF
 	project: t
 	environments:
 	  staging: { replicas: 1 }
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }
@@ -64,13 +65,14 @@ test_expect_success 'deploy with an invalid spec: exit 2, FILE:LINE:COL, nothing
 	  staging: { replicas: 1 }
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    replicaz: 3
 	EOF
 	test_expect_code 2 "$GANTRY" deploy hello --env staging 2>err &&
-	grep -E "gantry\.yaml:7:5: error: .*replicaz" err &&
+	grep -E "gantry\.yaml:8:5: error: .*replicaz" err &&
 	test_expect_code 2 "$GANTRY" validate 2>err &&
-	grep -E "gantry\.yaml:7:5: error" err &&
+	grep -E "gantry\.yaml:8:5: error" err &&
 	"$GANTRY" status -o json >st.json &&
 	jcheck st.json "d == []" &&
 	ghist >hist.json &&

@@ -11,12 +11,13 @@ GIT_CEILING_DIRECTORIES=$(dirname "$TRASH")
 export GIT_CEILING_DIRECTORIES
 
 test_expect_success 'setup: spec, daemon' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: { replicas: 2 }
 	services:
 	  hello:
+	    artifact: app
 	    run: echo "GREETING=\$GREETING"; exec ./hello
 	    env: { GREETING: hello }
 	    probes:
@@ -80,7 +81,7 @@ test_expect_success 'outside git: the version is the first 12 hex digits of the 
 test_expect_success 'in a git repo: the short SHA, then -dirty after a change to a tracked file' '
 	git init -q . &&
 	printf "home/\n" >.gitignore &&
-	git add gantry.yaml hello .gitignore &&
+	git add gantry.yaml app/hello .gitignore &&
 	git -c user.name=t -c user.email=t@example.com commit -q -m one &&
 	sha=$(git rev-parse --short=12 HEAD) &&
 	"$GANTRY" deploy hello --env staging --wait &&

@@ -7,12 +7,13 @@ require_cmd python3 curl setsid
 require_gantry
 
 test_expect_success 'setup: 3 replicas of v1 under load' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: { replicas: 3 }
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }

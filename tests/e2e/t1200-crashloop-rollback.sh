@@ -9,12 +9,13 @@ require_gantry
 BACKOFF=100ms
 
 test_expect_success 'setup: v1 good, under load' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: { replicas: 2 }
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }

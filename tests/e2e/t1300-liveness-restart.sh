@@ -11,12 +11,13 @@ restarts() {
 }
 
 test_expect_success 'setup: liveness /health every 200ms, 2 failures' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: { replicas: 1 }
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }

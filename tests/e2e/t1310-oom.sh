@@ -13,12 +13,13 @@ if ! grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null &&
 fi
 
 test_expect_success 'setup: one replica limited to 32Mi' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: { replicas: 1 }
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }

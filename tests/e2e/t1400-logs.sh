@@ -7,12 +7,13 @@ require_cmd python3 curl setsid
 require_gantry
 
 test_expect_success 'setup: replicas that print numbered lines' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: { replicas: 2 }
 	services:
 	  hello:
+	    artifact: app
 	    run: for i in 1 2 3 4 5 6 7 8 9 10; do echo "line \$i of \$GANTRY_VERSION"; done; echo "to stderr \$GANTRY_VERSION" >&2; exec ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }

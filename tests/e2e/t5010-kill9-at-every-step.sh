@@ -9,12 +9,13 @@ require_gantry
 BACKOFF=100ms
 
 test_expect_success 'setup: 3 ready replicas of v1 under load' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: { replicas: 3 }
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    env: { READY_DELAY_MS: 400 }
 	    probes:
