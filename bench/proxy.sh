@@ -158,7 +158,7 @@ if [ "$PERF" = 1 ]; then
 	sleep 1
 	perf record -q -g -p "$GPID" -o "$OUT/perf.data" -- sleep 8 2>/dev/null || true
 	wait "$wpid" || true
-	perf report -i "$OUT/perf.data" --no-children --percent-limit 1.5 --stdio 2>/dev/null |
+	perf report -i "$OUT/perf.data" --no-children -g none --sort dso,symbol --percent-limit 0.7 --stdio 2>/dev/null |
 		grep -E '^ +[0-9]' | head -40
 	stop_gantry
 fi

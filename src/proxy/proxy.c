@@ -257,6 +257,19 @@ static char *rbuf_room(struct worker *wk, char **buf, size_t len, size_t *cap)
 	return *buf;
 }
 
+/* appends prefix, v in decimal, suffix (no printf on the hot path) */
+static int add_u64(struct hbuf *b, const char *prefix, uint64_t v, const char *suffix)
+{
+	char num[24], *p = num + sizeof(num);
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (hbuf_addstr(b, prefix) < 0 || hbuf_append(b, p, (size_t)(num + sizeof(num) - p)) < 0)
+		return -1;
+	return hbuf_addstr(b, suffix);
+}
+
 /* ---------------------------------------------------------------- out */
 
 static void out_init(struct out *o, uv_stream_t *s, void (*done)(struct out *, int))
@@ -608,7 +621,7 @@ static int client_response_head(struct client *c, struct upconn *u)
 		return -1; /* an upgrade we did not ask for */
 	if (st < 200 && !tunnel && c->http10)
 		return 0; /* HTTP/1.0 clients do not get interim responses */
-	if (hbuf_printf(b, "HTTP/1.1 %d ", st) < 0)
+	if (add_u64(b, "HTTP/1.1 ", (uint64_t)st, " ") < 0)
 		return -1;
 	if (m->reason.len)
 		hbuf_append(b, http_span_ptr(m, m->reason), m->reason.len);
@@ -640,7 +653,7 @@ static int client_response_head(struct client *c, struct upconn *u)
 	c->resp_head_sent = true;
 	c->resp_chunked = false;
 	if (m->has_cl && st != 204)
-		hbuf_printf(b, "Content-Length: %llu\r\n", (unsigned long long)m->content_length);
+		add_u64(b, "Content-Length: ", m->content_length, "\r\n");
 	if (!bodyless && !m->has_cl) {
 		/* chunked or close-delimited upstream body */
 		if (c->http10)
@@ -1047,8 +1060,18 @@ static void client_update_read(struct client *c)
 		want = true;
 		break;
 	case C_BODY:
-		want = c->in_req && !c->req_done && c->up &&
-		       out_pending(&c->up->out) <= WATERMARK && c->rlen < RBUF_CAP;
+		/*
+		 * While the body streams, the upstream's queue paces us. Once the
+		 * request is complete we go on reading (pipelined bytes wait in
+		 * the buffer, which is bounded): stopping and restarting the read
+		 * would cost two epoll_ctl calls per request.
+		 */
+		if (c->eof)
+			want = false;
+		else if (c->in_req && !c->req_done)
+			want = c->up && out_pending(&c->up->out) <= WATERMARK && c->rlen < RBUF_CAP;
+		else
+			want = c->rlen < RBUF_CAP;
 		break;
 	case C_TUNNEL:
 		want = !c->eof && c->up && out_pending(&c->up->out) <= WATERMARK;
@@ -1309,7 +1332,7 @@ static int build_uphead(struct client *c)
 	if (m->chunked)
 		hbuf_addstr(b, "Transfer-Encoding: chunked\r\n");
 	else if (m->has_cl)
-		hbuf_printf(b, "Content-Length: %llu\r\n", (unsigned long long)m->content_length);
+		add_u64(b, "Content-Length: ", m->content_length, "\r\n");
 	return hbuf_append(b, "\r\n", 2);
 }
 
@@ -1331,7 +1354,7 @@ static void on_request_head(struct client *c)
 	uint64_t now = uv_now(&wk->loop);
 	int tag_rev = -1;
 
-	uv_timer_stop(&c->timer);
+	/* the client timer is left running: it ignores C_BODY once the request is complete */
 	c->state = C_BODY;
 	begin_exchange(c);
 	c->req_done = c->resp_done = c->resp_head_sent = c->resp_chunked = false;
@@ -1552,6 +1575,13 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (nread < 0) {
+		if (nread == UV_EOF && c->state == C_BODY && c->req_done && !c->eof) {
+			/* half-close after a complete request: answer, then close */
+			c->eof = true;
+			c->close_after = true;
+			client_update_read(c);
+			return;
+		}
 		/* EOF or reset: nothing can be answered any more */
 		client_close(c);
 		return;
@@ -1596,6 +1626,8 @@ static void client_timer_cb(uv_timer_t *t)
 		local_reply(c, 408, "request body not received in time");
 		return;
 	}
+	if (c->state == C_BODY && (c->req_done || !c->in_req))
+		return; /* waiting for the upstream: its own timer runs */
 	client_close(c); /* idle keep-alive, a client not reading, an idle tunnel */
 }
 

@@ -17,6 +17,7 @@ Python escapes, so bytes are explicit: write \\r\\n, \\x00, \\t.
   responses: 2           number of responses expected (default: not checked)
   closed: yes|no         whether the proxy closed the connection afterwards
   upstream: none         nothing at all may reach the upstream
+  half-close: yes        the client shuts down its sending side after the bytes
   --- client             raw bytes the client sends
   --- reply              what the fake upstream answers to each request
                          (default: 200, "ok", Content-Length)
@@ -266,6 +267,8 @@ def main():
             time.sleep(0.02)
             s = socket.create_connection(("127.0.0.1", pport), timeout=5)
             s.sendall(sec.get("client", b""))
+            if keys.get("half-close") == "yes":
+                s.shutdown(socket.SHUT_WR)
             want = int(keys.get("responses", "1"))
             got, closed = read_responses(s, want)
             s.close()
