@@ -16,7 +16,7 @@ GANTRY_NOW=2024-05-10T16:00:00Z
 export GANTRY_NOW
 
 test_expect_success 'setup: spec with a Friday freeze window and incident freeze, daemon' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: {}
@@ -26,6 +26,7 @@ test_expect_success 'setup: spec with a Friday freeze window and incident freeze
 	      freeze_on_incident: [P0, P1]
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }

@@ -18,13 +18,14 @@ as() {
 }
 
 test_expect_success 'setup: production needs 2 approvals; users' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  production:
 	    protection: { approvals: 2, approval_ttl: 1h }
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }

@@ -12,7 +12,7 @@ hooks=
 grep -q gates_before_rollout "$ROOT/src/daemon/api.c" && grep -q gates_cli_decorate "$ROOT/src/cli/deploy.c" && hooks=1
 
 test_expect_success 'setup: production promoted from staging; a soak-guarded environment' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: {}
@@ -24,6 +24,7 @@ test_expect_success 'setup: production promoted from staging; a soak-guarded env
 	    min_soak: 1h
 	services:
 	  hello:
+	    artifact: app
 	    run: echo "GREETING=\$GREETING"; exec ./hello
 	    env: { GREETING: hi }
 	    probes:
@@ -50,7 +51,7 @@ assert (p[\"digest\"], p[\"version\"]) == (s[\"digest\"], s[\"version\"]), (p, s
 '
 
 test_expect_success 'promoting a revision that is not serving in staging is refused (exit 3)' '
-	echo changed >>hello.txt &&
+	echo changed >>app/hello.txt &&
 	"$GANTRY" deploy hello --env staging --version v2 --wait &&
 	test_expect_code 3 "$GANTRY" promote hello --from staging --to production --revision 1 2>err &&
 	grep "not serving healthily" err &&
@@ -65,7 +66,7 @@ test_expect_success 'promoting from an environment where nothing serves is refus
 
 if test -n "$hooks"; then
 test_expect_success 'an artifact never deployed to staging cannot be deployed to production' '
-	echo "not in staging" >>hello.txt &&
+	echo "not in staging" >>app/hello.txt &&
 	test_expect_code 3 "$GANTRY" deploy hello --env production --version v3 2>err &&
 	grep "never deployed to staging" err &&
 	ghist >p.json &&

@@ -25,12 +25,13 @@ records() {
 }
 
 test_expect_success 'setup: pre and post checks, daemon' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: {}
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }
@@ -65,7 +66,7 @@ test_expect_success 'passing checks: deployed, pre and post results recorded' '
 test_expect_success 'a failing post-check rolls back to the previous revision' '
 	"$GANTRY" deploy hello --env staging --version v2 --wait &&
 	wait_for 20 "records >rec.json && jcheck rec.json \"d[0][\\\"state\\\"] == \\\"succeeded\\\"\"" &&
-	touch break-smoke && # goes into v3 artifact snapshot, where the post-check runs
+	touch app/break-smoke && # goes into the v3 artifact, where the post-check runs
 	"$GANTRY" deploy hello --env staging --version v3 &&
 	wait_for 30 "ghist | grep -q rolled_back" &&
 	wait_for 30 "st_check \"d[\\\"version\\\"] == \\\"v2\\\" and d[\\\"phase\\\"] == \\\"healthy\\\"\"" &&

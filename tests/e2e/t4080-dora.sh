@@ -7,13 +7,14 @@ require_cmd python3 curl setsid
 require_gantry
 
 test_expect_success 'setup: spec, daemon' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: {}
 	  production: {}
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }

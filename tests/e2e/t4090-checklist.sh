@@ -11,7 +11,7 @@ item() {
 }
 
 test_expect_success 'setup: spec with gates, checks and manual items; daemon' '
-	write_spec <<-EOF &&
+	write_svc_spec <<-EOF &&
 	project: t
 	environments:
 	  staging: {}
@@ -24,6 +24,7 @@ test_expect_success 'setup: spec with gates, checks and manual items; daemon' '
 	      checklist: ["announce in #deploys", "on-call engineer knows"]
 	services:
 	  hello:
+	    artifact: app
 	    run: ./hello
 	    probes:
 	      readiness: { http: /ready, period: 100ms }
