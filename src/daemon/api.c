@@ -404,9 +404,14 @@ static json_t *op_rollback(json_t *req, const struct api_caller *caller)
 	if (to == current && !active)
 		return api_error(2, "revision %d is already the one serving", to);
 	snprintf(why, sizeof(why), "rollback to revision %d", to);
-	if (store_revision_set_status(gd->store, svc, env, current, "rolled_back", why, &gerr) < 0)
-		return api_error(1, "%s", gerr.msg);
-	return copy_revision(se, to, "rollback", by, why);
+	{
+		/* the new revision first: a refused rollback changes nothing */
+		json_t *reply = copy_revision(se, to, "rollback", by, why);
+		if (json_is_true(json_object_get(reply, "ok")) &&
+		    store_revision_set_status(gd->store, svc, env, current, "rolled_back", why, &gerr) < 0)
+			log_error("store", "%s", gerr.msg);
+		return reply;
+	}
 }
 
 static json_t *op_restart(json_t *req, const struct api_caller *caller)

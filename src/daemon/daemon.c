@@ -523,6 +523,26 @@ static void on_signal(uv_signal_t *s, int signum)
 	begin_shutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* the crash-loop rule counts restarts over 5 minutes: a restarted
+ * controller takes them from the events it recorded, not from zero */
+static void restore_crash_times(struct svcenv *se)
+{
+	struct event_row *ev;
+	size_t n;
+	struct gerr err;
+	int64_t now = now_ms();
+	if (!se->row.target_revision ||
+	    store_event_list(gd->store, se->row.service, se->row.environment, -1, 200, &ev, &n, &err) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(ev[i].kind, "replica_exited") && ev[i].revision == se->row.target_revision &&
+		    now - ev[i].ts_ms <= CRASHLOOP_WINDOW_MS) {
+			se->crash_times[se->ncrash % (int)ARRAY_SIZE(se->crash_times)] = ev[i].ts_ms;
+			se->ncrash++;
+		}
+	free(ev);
+}
+
 static int load_state(void)
 {
 	struct svcenv_row *rows;
@@ -542,6 +562,7 @@ static int load_state(void)
 		if (se->rollout.id && (!strcmp(se->rollout.phase, "progressing") || !strcmp(se->rollout.phase, "paused") ||
 				       !strcmp(se->rollout.phase, "complete")))
 			progressive_restore(se);
+		restore_crash_times(se);
 	}
 	free(rows);
 	if (store_meta_get(gd->store, "route_generation", buf, sizeof(buf), &err) == 1)
@@ -591,7 +612,7 @@ int daemon_run(const struct daemon_opts *opts)
 	struct daemon d = { 0 };
 	struct gerr err;
 	char *path;
-	int lockfd, ret = 1;
+	int lockfd = -1, ret = 1;
 
 	gd = &d;
 	d.loop = uv_default_loop();
@@ -618,12 +639,13 @@ int daemon_run(const struct daemon_opts *opts)
 		if (lockfd >= 0) {
 			ssize_t k = pread(lockfd, pidbuf, sizeof(pidbuf) - 1, 0);
 			pidbuf[k > 0 ? k : 0] = 0;
+			pidbuf[strcspn(pidbuf, "\n")] = 0;
 		}
-		fprintf(stderr, "error: another gantry serve is already running for %s%s%s\n", d.home,
-			*pidbuf ? " (pid " : "", *pidbuf ? pidbuf : "");
 		if (*pidbuf)
-			fprintf(stderr, ")\n");
-		return 1;
+			fprintf(stderr, "error: another gantry serve is already running for %s (pid %s)\n", d.home, pidbuf);
+		else
+			fprintf(stderr, "error: another gantry serve is already running for %s\n", d.home);
+		goto out;
 	}
 	{
 		char pidbuf[32];
@@ -673,6 +695,7 @@ out:
 	uv_loop_close(d.loop);
 	free_state();
 	store_close(d.store);
-	close(lockfd);
+	if (lockfd >= 0)
+		close(lockfd);
 	return ret;
 }

@@ -26,6 +26,7 @@
 #include "rollout/canary.h"
 #include "rollout/analysis.h"
 #include "rollout/condition.h"
+#include "rollout/provider.h"
 #include "util/log.h"
 #include <jansson.h>
 #include <math.h>
@@ -51,6 +52,27 @@ struct prog {
 	const struct header_match *headers, *step_headers;
 	size_t nheaders, nstep_headers;
 	const char *preview_tag;
+	/* provider measurements (prometheus, http, command) taken off the loop */
+	struct prov_result *prov[MAX_RUNS];
+	bool prov_pending[MAX_RUNS];
+};
+
+/* results of one round's provider measurements (a worker thread fills it) */
+struct prov_result {
+	size_t n;
+	double *value;
+	char (*error)[256];        /* "" when measured */
+};
+
+struct prov_job {
+	uv_work_t req;
+	struct svcenv *se;         /* svcenvs live as long as the daemon */
+	int64_t rollout_id;
+	int slot;
+	struct analysis_def def;   /* a deep copy: the run may be gone when we finish */
+	char service[64], environment[64];
+	int revision;
+	struct prov_result *res;
 };
 
 bool progressive_strategy(const struct revcfg *rc)
@@ -58,13 +80,26 @@ bool progressive_strategy(const struct revcfg *rc)
 	return rc && (rc->cfg.strategy.kind == STRATEGY_CANARY || rc->cfg.strategy.kind == STRATEGY_BLUEGREEN);
 }
 
+static void prov_free(struct prov_result *r)
+{
+	if (!r)
+		return;
+	free(r->value);
+	free(r->error);
+	free(r);
+}
+
 static void free_runs(struct prog *p)
 {
-	for (int i = 0; i < MAX_RUNS; i++)
+	for (int i = 0; i < MAX_RUNS; i++) {
 		if (p->used[i]) {
 			analysis_run_release(&p->runs[i]);
 			p->used[i] = false;
 		}
+		prov_free(p->prov[i]);
+		p->prov[i] = NULL;
+		p->prov_pending[i] = false;
+	}
 }
 
 void progressive_free(struct svcenv *se)
@@ -196,16 +231,11 @@ static void start_run(struct svcenv *se, const struct canary_action *a, int64_t 
 		log_error("rollout", "analysis %s: %s", def->name, err.msg);
 		return;
 	}
-	/* builtin metrics are measured over the interval that just ended: the
-	 * first round is due one interval after the start, not at once (there is
-	 * no traffic to measure yet) */
-	if (def->initial_delay_ms == 0) {
-		bool builtin = true;
-		for (size_t m = 0; m < def->nmetrics; m++)
-			builtin &= def->metrics[m].provider == PROVIDER_BUILTIN;
-		if (builtin)
-			p->runs[i].next_ms = now + def->interval_ms;
-	}
+	/* a round measures the interval that just ended: the first one is due
+	 * one interval after the start, not at once (the canary has only just
+	 * got its traffic: nothing to measure yet) */
+	if (def->initial_delay_ms == 0)
+		p->runs[i].next_ms = now + def->interval_ms;
 	p->used[i] = true;
 	p->slot[i] = a->slot;
 	daemon_event(se, p->cs.canary_revision, "analysis_started", "analysis %s started on revision %d",
@@ -441,6 +471,77 @@ static void check_rollback_on(struct svcenv *se, int64_t now)
 	}
 }
 
+static void prov_work(uv_work_t *req)
+{
+	struct prov_job *j = req->data;
+	struct provider_vars v = { j->service, j->environment, j->revision };
+	for (size_t m = 0; m < j->def.nmetrics; m++) {
+		struct gerr err;
+		j->res->value[m] = NAN;
+		if (j->def.metrics[m].provider == PROVIDER_BUILTIN)
+			continue;
+		if (provider_measure(&j->def.metrics[m], &v, &j->res->value[m], &err) < 0)
+			strlcpy_g(j->res->error[m], err.msg, sizeof(j->res->error[m]));
+	}
+}
+
+static void prov_done(uv_work_t *req, int status)
+{
+	struct prov_job *j = req->data;
+	struct prog *p = NULL;
+	(void)status;
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+		if (se == j->se && se->prog && se->rollout.id == j->rollout_id)
+			p = se->prog;
+	if (p) {
+		int i = slot_index(p, j->slot);
+		if (i >= 0 && p->prov_pending[i]) {
+			prov_free(p->prov[i]);
+			p->prov[i] = j->res;
+			p->prov_pending[i] = false;
+			j->res = NULL;
+			daemon_kick();
+		}
+	}
+	prov_free(j->res);
+	analysis_def_release(&j->def);
+	free(j);
+}
+
+/* starts the provider measurements of run i; false when it has none */
+static bool prov_start(struct svcenv *se, int i)
+{
+	struct prog *p = se->prog;
+	struct analysis_run *r = &p->runs[i];
+	struct prov_job *j;
+	bool any = false;
+	for (size_t m = 0; m < r->def.nmetrics; m++)
+		any |= r->def.metrics[m].provider != PROVIDER_BUILTIN;
+	if (!any)
+		return false;
+	j = xcalloc(1, sizeof(*j));
+	j->se = se;
+	j->rollout_id = se->rollout.id;
+	j->slot = p->slot[i];
+	analysis_def_copy(&j->def, &r->def);
+	strlcpy_g(j->service, se->row.service, sizeof(j->service));
+	strlcpy_g(j->environment, se->row.environment, sizeof(j->environment));
+	j->revision = r->revision;
+	j->res = xcalloc(1, sizeof(*j->res));
+	j->res->n = r->def.nmetrics;
+	j->res->value = xcalloc(r->def.nmetrics + 1, sizeof(double));
+	j->res->error = xcalloc(r->def.nmetrics + 1, sizeof(*j->res->error));
+	j->req.data = j;
+	if (uv_queue_work(gd->loop, &j->req, prov_work, prov_done) < 0) {
+		prov_free(j->res);
+		analysis_def_release(&j->def);
+		free(j);
+		return true;
+	}
+	p->prov_pending[i] = true;
+	return true;
+}
+
 static void run_analyses(struct svcenv *se, int64_t now)
 {
 	struct prog *p = se->prog;
@@ -450,8 +551,14 @@ static void run_analyses(struct svcenv *se, int64_t now)
 		struct rev_window *cw, *bw;
 		enum analysis_phase ph;
 		uint64_t before;
-		if (!p->used[i] || r->phase != AN_RUNNING || now < analysis_run_next_due(r))
+		struct prov_result *pr;
+		if (!p->used[i] || r->phase != AN_RUNNING || now < analysis_run_next_due(r) || p->prov_pending[i])
 			continue;
+		/* a round with provider metrics: measure them off the loop first */
+		if (!p->prov[i] && prov_start(se, i))
+			continue;
+		pr = p->prov[i];
+		p->prov[i] = NULL;
 		in = xcalloc(r->def.nmetrics + 1, sizeof(*in));
 		cw = xcalloc(r->def.nmetrics + 1, sizeof(*cw));
 		bw = xcalloc(r->def.nmetrics + 1, sizeof(*bw));
@@ -459,8 +566,9 @@ static void run_analyses(struct svcenv *se, int64_t now)
 			const struct analysis_metric *am = &r->def.metrics[m];
 			int metric = am->query ? cond_metric_from_name(am->query) : -1;
 			if (am->provider != PROVIDER_BUILTIN) {
-				in[m].error = "this provider is not run by the controller yet";
-				in[m].value = in[m].baseline = NAN;
+				in[m].value = pr && m < pr->n ? pr->value[m] : NAN;
+				in[m].baseline = NAN;
+				in[m].error = !pr ? "the measurement did not run" : pr->error[m][0] ? pr->error[m] : NULL;
 				continue;
 			}
 			if (metric < 0) {
@@ -478,6 +586,7 @@ static void run_analyses(struct svcenv *se, int64_t now)
 		}
 		before = r->nmeas;
 		ph = analysis_run_round(r, now, in);
+		prov_free(pr);
 		for (uint64_t k = before; k < r->nmeas; k++) {
 			const struct measurement *ms = analysis_run_measurement(r, k);
 			struct measurement_row row = { 0 };

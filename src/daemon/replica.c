@@ -487,6 +487,9 @@ void replica_adopt_all(void)
 		r->started_ms = now_ms();
 		r->oom_base = cgroup_oom_kills(r->cgroup);
 		r->pgid = alive ? r->row.pid : 0;
+		/* a crashing replica keeps backing off across a controller restart */
+		if (r->row.restarts > 0 && strcmp(r->row.state, "ready"))
+			r->consecutive_crashes = r->row.restarts;
 		if (alive) {
 			log_info("adopt", "replica=%s pid=%d state=%s adopted", row->id, (int)row->pid, row->state);
 			if (!strcmp(r->row.state, "draining")) {
@@ -498,6 +501,7 @@ void replica_adopt_all(void)
 			} else if (!strcmp(r->row.state, "backoff")) {
 				strlcpy_g(r->row.state, "starting", sizeof(r->row.state));
 			}
+
 			replica_save(r);
 		} else if (replica_is_leaving(r)) {
 			replica_remove(r);
