@@ -38,6 +38,27 @@ static void print_table(json_t *list)
 			       json_string_value(json_object_get(ro, "strategy")),
 			       json_string_value(json_object_get(ro, "phase")),
 			       json_string_value(json_object_get(ro, "message")));
+		{
+			json_t *can = json_object_get(st, "canary"), *steps = json_object_get(can, "steps"), *m;
+			json_int_t cur = json_integer_value(json_object_get(can, "step"));
+			json_array_foreach(steps, j, r)
+				printf("  %s %zu. %s\n", (json_int_t)j == cur ? "->" : "  ", j + 1, json_string_value(r));
+			json_array_foreach(json_object_get(can, "analyses"), j, r)
+				printf("  analysis %s: %s%s%s\n", json_string_value(json_object_get(r, "analysis")),
+				       json_string_value(json_object_get(r, "phase")),
+				       *json_string_value(json_object_get(r, "reason")) ? ": " : "",
+				       json_string_value(json_object_get(r, "reason")));
+			json_array_foreach(json_object_get(st, "metrics"), j, m) {
+				json_t *er = json_object_get(m, "error_rate"), *p99 = json_object_get(m, "latency_p99_ms");
+				printf("  #%lld (last 10s): %.1f req/s", (long long)json_integer_value(json_object_get(m, "revision")),
+				       json_real_value(json_object_get(m, "request_rate")));
+				if (json_is_number(er))
+					printf(", errors %.2f%%", json_number_value(er) * 100);
+				if (json_is_number(p99))
+					printf(", p99 %.1fms", json_number_value(p99));
+				printf("\n");
+			}
+		}
 		printf("  %-40s %4s %8s %6s %-9s %8s  %s\n", "REPLICA", "REV", "PID", "PORT", "STATE", "RESTARTS", "LAST EXIT");
 		json_array_foreach(json_object_get(st, "replicas"), j, r)
 			printf("  %-40s %4lld %8lld %6lld %-9s %8lld  %s\n", json_string_value(json_object_get(r, "id")),

@@ -8,6 +8,9 @@
 #include "daemon/daemon.h"
 #include "daemon/api.h"
 #include "rollout/canary.h"
+#include "rollout/stats.h"
+#include "daemon/metrics.h"
+#include <math.h>
 #include "runtime/runtime.h"
 #include "util/log.h"
 #include <jansson.h>
@@ -70,6 +73,28 @@ int api_int(json_t *req, const char *key, int def, json_t **err)
 }
 
 /* ---- read operations ---- */
+
+/* live figures of each revision over the last 10 s, from the proxy */
+static json_t *revision_metrics(struct svcenv *se, const int *revs, int nrevs)
+{
+	json_t *list = json_array();
+	int64_t now = now_ms();
+	for (int k = 0; k < nrevs; k++) {
+		struct rev_window w;
+		json_t *m;
+		double er, p99;
+		if (metrics_window(se->row.service, se->row.environment, revs[k], 10000, now, &w) < 0)
+			continue;
+		er = window_error_rate(&w);
+		p99 = window_quantile(&w, 0.99);
+		m = json_pack("{s:i, s:I, s:f}", "revision", revs[k], "requests", (json_int_t)w.requests,
+			      "request_rate", window_request_rate(&w));
+		json_object_set_new(m, "error_rate", isnan(er) ? json_null() : json_real(er));
+		json_object_set_new(m, "latency_p99_ms", isnan(p99) ? json_null() : json_real(p99));
+		json_array_append_new(list, m);
+	}
+	return list;
+}
 
 static json_t *svcenv_status(struct svcenv *se)
 {
@@ -134,6 +159,7 @@ static json_t *svcenv_status(struct svcenv *se)
 	if (rc)
 		json_object_set_new(o, "version", json_string(rc->version));
 	json_object_set_new(o, "traffic", traffic);
+	json_object_set_new(o, "metrics", revision_metrics(se, revs, nrevs));
 	json_object_set_new(o, "replicas", replicas);
 	if (se->rollout.id) {
 		rollout = json_pack("{s:I, s:i, s:i, s:s, s:i, s:i, s:s, s:s}",

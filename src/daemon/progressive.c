@@ -28,6 +28,7 @@
 #include "rollout/condition.h"
 #include "rollout/provider.h"
 #include "util/log.h"
+#include "util/parse.h"
 #include <jansson.h>
 #include <math.h>
 
@@ -343,6 +344,32 @@ int progressive_start(struct svcenv *se, struct revcfg *rc, int stable, int64_t 
 	return 0;
 }
 
+/*
+ * The routing extras (header rules, preview tag) live only in memory, set by
+ * the last traffic action; after a restart they are derived again from the
+ * restored state the way canary.c derives them for a traffic action, so a
+ * controller restart does not drop a match: rule or a blue-green preview.
+ */
+static void restore_routing(struct prog *p)
+{
+	const struct canary_state *cs = &p->cs;
+	const struct svc_config *c = &p->rc->cfg;
+	bool live = (cs->phase == RP_PROGRESSING || cs->phase == RP_PAUSED) && !cs->promoted;
+
+	if (!live)
+		return;
+	if (cs->kind == STRATEGY_CANARY) {
+		p->headers = c->canary.match;
+		p->nheaders = c->canary.nmatch;
+		if (cs->match_step >= 0 && (size_t)cs->match_step < c->canary.nsteps) {
+			p->step_headers = c->canary.steps[cs->match_step].headers;
+			p->nstep_headers = c->canary.steps[cs->match_step].nheaders;
+		}
+	} else if (cs->kind == STRATEGY_BLUEGREEN) {
+		p->preview_tag = c->bluegreen.preview_tag ? c->bluegreen.preview_tag : "preview";
+	}
+}
+
 void progressive_restore(struct svcenv *se)
 {
 	json_t *doc, *runs, *e;
@@ -390,6 +417,7 @@ void progressive_restore(struct svcenv *se)
 	json_decref(doc);
 	se->prog = p;
 	arm_rollback_on(p);
+	restore_routing(p);
 	p->last_ready = -1;
 	log_info("rollout", "rollout=%lld resumed at step %d/%d (%s)", (long long)se->rollout.id, p->cs.step,
 		 p->cs.nsteps, rollout_phase_name(p->cs.phase));
@@ -752,6 +780,31 @@ json_t *progressive_status(const struct svcenv *se)
 							      "phase", analysis_phase_name(p->runs[i].phase),
 							      "reason", p->runs[i].reason, "rounds", p->runs[i].rounds));
 	json_object_set_new(o, "analyses", runs);
+	{
+		json_t *steps = json_array();
+		const struct canary_config *cc = &p->rc->cfg.canary;
+		for (size_t i = 0; p->cs.kind == STRATEGY_CANARY && i < cc->nsteps; i++) {
+			const struct canary_step *st = &cc->steps[i];
+			char d[160], dur[32];
+			switch (st->kind) {
+			case CSTEP_WEIGHT: snprintf(d, sizeof(d), "weight %d%%", st->weight); break;
+			case CSTEP_PAUSE:
+				if (st->pause_ms < 0)
+					snprintf(d, sizeof(d), "pause (until resumed)");
+				else
+					snprintf(d, sizeof(d), "pause %s", format_duration(st->pause_ms, dur, sizeof(dur)));
+				break;
+			case CSTEP_ANALYSIS: snprintf(d, sizeof(d), "analysis %s", st->analysis ? st->analysis : "?"); break;
+			case CSTEP_MATCH:
+				snprintf(d, sizeof(d), "match %s: %s%s", st->nheaders ? st->headers[0].name : "?",
+					 st->nheaders ? st->headers[0].value : "?", st->nheaders && st->headers[0].prefix ? "*" : "");
+				break;
+			case CSTEP_REPLICAS: snprintf(d, sizeof(d), "replicas %d", st->replicas); break;
+			}
+			json_array_append_new(steps, json_string(d));
+		}
+		json_object_set_new(o, "steps", steps);
+	}
 	return o;
 }
 
