@@ -665,7 +665,7 @@ bool window_set_contains(const struct window_set *set, int m)
 }
 
 int windows_init(struct windows *w, const char *const *allow, size_t nallow,
-		 const char *const *deny, size_t ndeny, const char *tzname, struct gerr *err)
+		 const char *const *deny, size_t ndeny, const char *zone, struct gerr *err)
 {
 	memset(w, 0, sizeof(*w));
 	for (size_t i = 0; i < nallow; i++)
@@ -675,7 +675,7 @@ int windows_init(struct windows *w, const char *const *allow, size_t nallow,
 		if (window_parse(deny[i], &w->deny, err) < 0)
 			goto fail;
 	w->has_allow = nallow > 0;
-	if (tz_load(tzname, &w->tz, err) < 0)
+	if (tz_load(zone, &w->tz, err) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -69,7 +69,7 @@ struct windows {
 
 /* builds from string lists (borrowed); tz NULL/"" = UTC */
 int windows_init(struct windows *w, const char *const *allow, size_t nallow,
-		 const char *const *deny, size_t ndeny, const char *tzname, struct gerr *err);
+		 const char *const *deny, size_t ndeny, const char *zone, struct gerr *err);
 void windows_release(struct windows *w);
 
 /*
