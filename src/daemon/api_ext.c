@@ -113,7 +113,9 @@ static void audit(const char *actor, const char *action, const char *target, jso
 	strlcpy_g(e.actor, actor ? actor : "unknown", sizeof(e.actor));
 	strlcpy_g(e.action, action, sizeof(e.action));
 	strlcpy_g(e.target, target ? target : "", sizeof(e.target));
-	e.details = json_dumps(details ? details : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+	if (!details)
+		details = json_object();
+	e.details = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(details);
 	if (store_audit_append(gd->store, &e, &err) < 0)
 		log_error("audit", "action=%s target=%s: %s", action, target, err.msg);
