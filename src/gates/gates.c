@@ -291,6 +291,7 @@ static void check_promotion(const struct gate_input *in, struct gate_verdict *v)
 	const struct gate_policy *p = in->policy;
 	const struct promotion_fact *f = in->promotion;
 	char a[32], b[32], c[32];
+	int64_t served;
 	if (!p->promote_from[0]) {
 		mark(v, "promotion", "none");
 		return;
@@ -308,12 +309,14 @@ static void check_promotion(const struct gate_input *in, struct gate_verdict *v)
 		       in->environment, p->promote_from, f->revision, f->status[0] ? f->status : "not serving");
 		return;
 	}
-	if (in->now - f->serving_since < p->min_soak) {
+	/* a clock behind the rollout's (GANTRY_NOW in tests) counts as just started */
+	served = MAX(0, in->now - f->serving_since);
+	if (p->min_soak > 0 && served < p->min_soak) {
 		mark(v, "promotion", "refused");
 		refuse(v, 3, "revision %d has served in %s for %s; %s needs min_soak %s (try again in %s)",
-		       f->revision, p->promote_from, format_duration((in->now - f->serving_since) * 1000, a, sizeof(a)),
+		       f->revision, p->promote_from, format_duration(served * 1000, a, sizeof(a)),
 		       in->environment, format_duration(p->min_soak * 1000, b, sizeof(b)),
-		       format_duration((p->min_soak - (in->now - f->serving_since)) * 1000, c, sizeof(c)));
+		       format_duration((p->min_soak - served) * 1000, c, sizeof(c)));
 		return;
 	}
 	mark(v, "promotion", "passed");

@@ -225,6 +225,16 @@ static void test_promotion(void **state)
 	f.promo.serving_since = f.in.now - 1800;
 	eval(&f);
 	assert_int_equal(f.v.result, GATE_ALLOW);
+	/* a clock behind the rollout's: served for 0s; fine without min_soak */
+	f.promo.serving_since = f.in.now + 3600;
+	eval(&f);
+	assert_int_equal(f.v.result, GATE_REFUSE);
+	assert_non_null(strstr(f.v.reason, "served in staging for 0s"));
+	f.p.min_soak = 0;
+	eval(&f);
+	assert_int_equal(f.v.result, GATE_ALLOW);
+	f.p.min_soak = 1800;
+	f.promo.serving_since = f.in.now - 1800;
 	/* an emergency does not skip the promotion rule */
 	f.in.emergency = true;
 	f.in.reason = "hotfix";
