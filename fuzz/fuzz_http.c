@@ -2,11 +2,53 @@
  * fuzz_http — the proxy's request-head parser and validator (src/http),
  * fed the way the proxy feeds it: one buffer, arbitrary read boundaries,
  * pipelined messages. The first input byte picks the read size. Checks that
- * every span a valid head reports lies inside the bytes fed, and that
- * Host normalization and list parsing hold up on whatever the head held.
+ * every span a valid head reports lies inside the bytes fed, that Host
+ * normalization and list parsing hold up on whatever the head held, and
+ * runs the proxy's routing of a valid head (tag hosts, header rules,
+ * X-Gantry-Tag, the sticky cookie) against a fixed version-2 table.
  */
 #include "common.h"
 #include "http/http.h"
+#include "proxy/route.h"
+
+static struct route_table *table(void)
+{
+	static struct route_table *t;
+	static const char json[] =
+		"{\"generation\": 1, \"routes\": [{\"hosts\": [\"web.prod.localhost\", \"*.example.com\", \"*\"],"
+		" \"service\": \"web\", \"environment\": \"prod\", \"revisions\": ["
+		"  {\"revision\": \"41\", \"weight\": 90, \"tags\": [\"stable\"], \"backends\": [{\"address\": \"127.0.0.1:1\"}]},"
+		"  {\"revision\": \"42\", \"weight\": 10, \"tags\": [\"canary\"], \"backends\": [{\"address\": \"127.0.0.1:2\"}]}],"
+		" \"header_rules\": [{\"header\": \"canary\", \"value\": \"true\", \"revision\": \"42\"},"
+		"   {\"header\": \"x-user\", \"value\": \"b\", \"prefix\": true, \"revision\": \"41\"}],"
+		" \"sticky\": {\"cookie\": \"gantry_rev\"}, \"shield\": {\"canary\": \"42\", \"stable\": \"41\"}}]}";
+	struct gerr err;
+	if (!t)
+		t = route_table_parse(json, sizeof(json) - 1, "fuzz", &err);
+	BUG_ON(!t);
+	return t;
+}
+
+/* routing a valid head never fails except for an unknown tag (404) */
+static void check_route(const struct http_msg *m)
+{
+	struct route_table *t = table();
+	struct route_choice ch;
+	struct route *r;
+	char host[256];
+	int tag_rev = -1;
+
+	if (m->host_idx < 0 || http_host_normalize(http_span_ptr(m, m->hdr[m->host_idx].value),
+						   m->hdr[m->host_idx].value.len, host, sizeof(host)) < 0)
+		return;
+	r = route_lookup(t, host, &tag_rev);
+	BUG_ON(!r);
+	route_choose(t, r, 0, m, tag_rev, 0, &ch);
+	BUG_ON(ch.rev >= (int)r->nrevs);
+	BUG_ON(ch.rev < 0 && ch.status != 404);
+	if (ch.rev >= 0)
+		BUG_ON(!route_pick_backend(t, &r->revs[ch.rev], 0, 0, NULL));
+}
 
 static int on_body(void *ctx, const char *at, size_t len)
 {
@@ -62,8 +104,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			BUG_ON(m.err_status < 400 || m.err_status > 599 || !m.err[0]);
 			break;
 		}
-		if (ev & HTTP_EV_HEAD)
+		if (ev & HTTP_EV_HEAD) {
 			check_head(&m, pos);
+			check_route(&m);
+		}
 		if (ev & HTTP_EV_DONE) {
 			/* next message starts where this one ended, as in the proxy */
 			msgs++;
