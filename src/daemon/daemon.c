@@ -513,8 +513,10 @@ static void begin_shutdown(const char *why)
 	api_close();
 	proxyctl_stop();
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
-		for (struct replica *r = se->replicas; r; r = r->next)
+		for (struct replica *r = se->replicas, *next; r; r = next) {
+			next = r->next; /* a replica that is not running is freed at once */
 			replica_stop(r, "gantry serve is shutting down");
+		}
 }
 
 static void on_signal(uv_signal_t *s, int signum)

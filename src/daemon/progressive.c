@@ -651,17 +651,19 @@ static void run_analyses(struct svcenv *se, int64_t now)
 
 /* ---- replicas ---- */
 
-static void ensure(struct svcenv *se, int rev, int want)
+/* starts or drains replicas of rev towards want; returns whether want of
+ * them are ready (the desired state is in place) */
+static bool ensure(struct svcenv *se, int rev, int want)
 {
 	struct gerr err;
 	struct revcfg *rc;
 	int have = count(se, rev, false);
 	if (rev <= 0)
-		return;
+		return true;
 	if (have < want) {
 		rc = daemon_revcfg(se, rev, &err);
 		if (!rc)
-			return;
+			return false;
 		for (; have < want; have++)
 			if (replica_spawn(replica_create(se, rc)) < 0)
 				break;
@@ -677,6 +679,7 @@ static void ensure(struct svcenv *se, int rev, int want)
 		replica_drain(victim, "canary scaled down");
 		have--;
 	}
+	return count(se, rev, true) >= want;
 }
 
 static void reconcile_replicas(struct svcenv *se)
@@ -686,24 +689,32 @@ static void reconcile_replicas(struct svcenv *se)
 	bool terminal = cs->phase == RP_ROLLED_BACK || cs->phase == RP_ABORTED;
 	int keep_a = 0, keep_b = 0;
 
+	bool in_place;
+
 	if (terminal) {
 		/* back on the revision the machine rolled back to, at full size */
 		int to = se->row.target_revision;
-		ensure(se, to, cs->replicas > 0 ? cs->replicas : 1);
+		in_place = ensure(se, to, cs->replicas > 0 ? cs->replicas : 1);
 		keep_a = to;
 	} else if (!cs->promoted) {
-		ensure(se, cs->stable_revision, cs->replicas);
-		ensure(se, cs->canary_revision, cs->canary_replicas);
+		in_place = ensure(se, cs->stable_revision, cs->replicas);
+		in_place &= ensure(se, cs->canary_revision, cs->canary_replicas);
 		keep_a = cs->stable_revision;
 		keep_b = cs->canary_revision;
 	} else {
-		ensure(se, cs->canary_revision, MAX(cs->canary_replicas, cs->replicas));
+		in_place = ensure(se, cs->canary_revision, MAX(cs->canary_replicas, cs->replicas));
 		keep_a = cs->canary_revision;
 		keep_b = p->keep_previous ? cs->previous_revision : 0;
 	}
-	for (struct replica *r = se->replicas; r; r = r->next)
+	/* what a restarted controller waits for before it accepts changes (the
+	 * rolling planner's `converged`): the rollout's replicas are in place;
+	 * the rollout itself may be paused for hours, that is not "not restored" */
+	se->converged = in_place;
+	for (struct replica *r = se->replicas, *next; r; r = next) {
+		next = r->next; /* draining a replica that is not running frees it */
 		if (r->row.revision != keep_a && r->row.revision != keep_b && !replica_is_leaving(r))
 			replica_drain(r, "not part of the rollout any more");
+	}
 }
 
 /* ---- the tick ---- */
