@@ -17,6 +17,8 @@
 #   WORKERS ["1 2"]         gantry worker counts (the peers get the same)
 #   MODES ["keepalive close"]  DURATION [10]  REPEAT [1]  passed to the harness
 #   IDLE_CONNS [10000]      idle keep-alive client connections to hold (0 = skip)
+#   IDLE_PEERS [8000]       the same for nginx and HAProxy (0 = skip; HAProxy
+#                           refuses maxconn above ~9000 with the fd limit 20000)
 #   LONG_S [60]             seconds of load for the RSS check (0 = skip; the
 #                           issue asks for 600)
 #   PORT_GANTRY [18095]  PORT_ADMIN [18096]
@@ -37,6 +39,7 @@ MODES=${MODES:-"keepalive close"}
 DURATION=${DURATION:-10}
 REPEAT=${REPEAT:-1}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE_PEERS=${IDLE_PEERS:-8000}
 LONG_S=${LONG_S:-60}
 PORT_GANTRY=${PORT_GANTRY:-18095}
 PORT_ADMIN=${PORT_ADMIN:-18096}
@@ -107,32 +110,95 @@ taskset -c 1 "$UP" 18081 A 2>/dev/null & UPIDS+=($!)
 taskset -c 1 "$UP" 18082 B 2>/dev/null & UPIDS+=($!)
 sleep 0.5
 
-if [ "$IDLE_CONNS" -gt 0 ]; then
-	start_gantry 1 --idle-timeout 300
-	curl -fs -o /dev/null "http://127.0.0.1:$PORT_GANTRY/"
-	before=$(rss_kb "$GPID")
-	python3 - "$PORT_GANTRY" "$IDLE_CONNS" "$GPID" "$before" <<'PY'
+# idle_conns NAME PORT N PID... : N keep-alive connections, one request each
+# (one after the other, so that this measures what an idle connection costs,
+# not the heap's high-water mark of N concurrent requests), then held idle;
+# prints the RSS growth of PIDs (summed) per connection
+idle_conns() {
+	local name=$1 port=$2 n=$3
+	shift 3
+	python3 - "$name" "$port" "$n" "$@" <<'PY'
 import socket, sys, time
-port, n, pid, before = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+name, port, n, pids = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+def rss():
+    return sum(int([l.split()[1] for l in open(f"/proc/{p}/status") if l.startswith("VmRSS:")][0]) for p in pids)
 req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
-socks = []
+s = socket.create_connection(("127.0.0.1", port)); s.sendall(req); s.recv(4096); s.close()
+time.sleep(0.5)
+before = rss()
+socks, ok = [], 0
 for i in range(n):
     s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(req)
-    socks.append(s)
-ok = 0
-for s in socks:   # each got its answer and is now an idle keep-alive connection
     s.settimeout(10)
+    s.sendall(req)
     if s.recv(4096).startswith(b"HTTP/1.1 200"):
         ok += 1
+    socks.append(s)   # now an idle keep-alive connection
 time.sleep(1)
-rss = int([l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS:")][0])
-print(f"IDLE conns={n} answered={ok} rss_before_kb={before} rss_after_kb={rss} "
-      f"bytes_per_conn={(rss - before) * 1024 // n}")
+after = rss()
+print(f"IDLE target={name} conns={n} answered={ok} rss_before_kb={before} rss_after_kb={after} "
+      f"bytes_per_conn={(after - before) * 1024 // n}")
 for s in socks:
     s.close()
 PY
+}
+
+if [ "$IDLE_CONNS" -gt 0 ]; then
+	start_gantry 1 --idle-timeout 300
+	idle_conns gantry "$PORT_GANTRY" "$IDLE_CONNS" "$GPID"
 	stop_gantry
+fi
+
+if [ "$IDLE_PEERS" -gt 0 ]; then
+	mkdir -p "$OUT/nginx"
+	cat >"$OUT/nginx/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/error.log warn;
+events { worker_connections 12000; }
+http {
+    access_log off;
+    keepalive_timeout 300s;
+    client_body_temp_path $OUT/nginx/cb; proxy_temp_path $OUT/nginx/p;
+    fastcgi_temp_path $OUT/nginx/f; uwsgi_temp_path $OUT/nginx/u; scgi_temp_path $OUT/nginx/s;
+    upstream canary { server 127.0.0.1:18081 weight=90; server 127.0.0.1:18082 weight=10; keepalive 256; }
+    server {
+        listen 127.0.0.1:18080;
+        location / { proxy_pass http://canary; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+}
+NGX
+	taskset -c 0 nginx -p "$OUT/nginx/" -e "$OUT/nginx/error.log" -c "$OUT/nginx/nginx.conf" 2>/dev/null &
+	npid=$!
+	sleep 1
+	idle_conns nginx 18080 "$IDLE_PEERS" $npid $(ps -o pid= --ppid $npid)
+	kill -TERM $npid; wait $npid 2>/dev/null || true
+	cat >"$OUT/haproxy.cfg" <<HAP
+global
+    nbthread 1
+    maxconn $((IDLE_PEERS + 500))
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 300s
+    timeout server 30s
+    timeout http-keep-alive 300s
+    option http-keep-alive
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:18090
+    default_backend canary
+backend canary
+    balance roundrobin
+    server a 127.0.0.1:18081 weight 90
+    server b 127.0.0.1:18082 weight 10
+HAP
+	taskset -c 0 haproxy -db -f "$OUT/haproxy.cfg" >"$OUT/haproxy.log" 2>&1 &
+	hpid=$!
+	sleep 1
+	idle_conns haproxy 18090 "$IDLE_PEERS" $hpid
+	kill -TERM $hpid; wait $hpid 2>/dev/null || true
 fi
 
 if [ "$LONG_S" -gt 0 ]; then

@@ -117,6 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!ev && !used && avail == size)
 			break;
 	}
+	http_msg_release(&m);
 	free(buf);
 	return 0;
 }

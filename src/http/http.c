@@ -83,6 +83,10 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 		if (m->nhdr >= HTTP_MAX_HEADERS)
 			return fail(m, m->kind == HTTP_KIND_REQUEST ? 431 : 502,
 				    "more than %d header lines", HTTP_MAX_HEADERS);
+		if (m->nhdr == m->hdr_cap) {
+			m->hdr_cap = m->hdr_cap ? MIN(m->hdr_cap * 2, (unsigned)HTTP_MAX_HEADERS) : 16;
+			m->hdr = xrealloc(m->hdr, m->hdr_cap * sizeof(*m->hdr));
+		}
 		memset(&m->hdr[m->nhdr++], 0, sizeof(m->hdr[0]));
 	}
 	if (extend(m, &m->hdr[m->nhdr - 1].name, L_FIELD, at, len) < 0)
@@ -150,6 +154,15 @@ void http_msg_init(struct http_msg *m, enum http_kind kind, const char *base)
 	m->llp.data = m;
 	m->kind = kind;
 	m->base = base;
+	m->host_idx = -1;
+}
+
+void http_msg_release(struct http_msg *m)
+{
+	free(m->hdr);
+	m->hdr = NULL;
+	m->hdr_cap = 0;
+	m->nhdr = 0;
 	m->host_idx = -1;
 }
 

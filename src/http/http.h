@@ -56,8 +56,8 @@ struct http_msg {
 
 	/* the current head */
 	struct http_span url, reason;
-	struct http_header hdr[HTTP_MAX_HEADERS];
-	unsigned nhdr;
+	struct http_header *hdr; /* owned; grown on demand up to HTTP_MAX_HEADERS */
+	unsigned nhdr, hdr_cap;
 	uint32_t head_bytes;
 	int last;          /* which span the previous callback extended */
 	uint32_t last_end; /* offset from base where it ended (base may move) */
@@ -75,6 +75,12 @@ struct http_msg {
 };
 
 void http_msg_init(struct http_msg *m, enum http_kind kind, const char *base);
+/*
+ * Frees the header index (an idle connection keeps none); the message must
+ * be between heads (http_msg_next) or finished with. init or next after it
+ * are fine; a later head allocates again.
+ */
+void http_msg_release(struct http_msg *m);
 /* Forget the current message; the next bytes fed start a new one. */
 void http_msg_next(struct http_msg *m, const char *base);
 /*

@@ -34,7 +34,7 @@
 
 #define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
-#define RBUF_SMALL (16 * 1024)          /* first read buffer; most heads fit */
+#define RBUF_SMALL 4096                 /* first read buffer; most heads fit */
 #define RBUF_CAP (HTTP_MAX_HEAD + 4096) /* > HTTP_MAX_HEAD so 431 fires first */
 #define BUFCACHE_MAX 256                /* small read buffers kept per worker */
 #define WATERMARK (256 * 1024)          /* stop reading the other side above */
@@ -465,6 +465,7 @@ static void upconn_close_cb(uv_handle_t *h)
 		return;
 	backend_put(u->be);
 	out_release(&u->out);
+	http_msg_release(&u->msg);
 	buf_put(u->wk, u->rbuf, u->rcap);
 	free(u);
 }
@@ -693,6 +694,8 @@ static void pool_put(struct upconn *u)
 	buf_put(u->wk, u->rbuf, u->rcap);
 	u->rbuf = NULL;
 	u->rcap = 0;
+	http_msg_next(&u->msg, NULL);
+	http_msg_release(&u->msg);
 	out_trim(&u->out);
 	u->link.next = bw->pool.next;
 	u->link.prev = &bw->pool;
@@ -1012,6 +1015,7 @@ static void client_close_cb(uv_handle_t *h)
 	out_release(&c->out);
 	hbuf_release(&c->uphead);
 	hbuf_release(&c->replay);
+	http_msg_release(&c->msg);
 	buf_put(c->wk, c->rbuf, c->rcap);
 	free(c);
 }
@@ -1220,6 +1224,8 @@ static void exchange_maybe_finish(struct client *c)
 		c->rpos = 0;
 	}
 	http_msg_next(&c->msg, c->rbuf);
+	if (!c->rbuf)
+		http_msg_release(&c->msg); /* idle: no header index either */
 	if (c->uphead.cap > KEEP_CAP)
 		hbuf_release(&c->uphead);
 	if (c->replay.cap > KEEP_CAP)
@@ -1736,6 +1742,7 @@ static void admin_close_cb(uv_handle_t *h)
 {
 	struct admin_conn *a = h->data;
 	out_release(&a->out);
+	http_msg_release(&a->msg);
 	free(a);
 }
 

@@ -29,6 +29,7 @@ static int run(struct http_msg *m, enum http_kind kind, const char *raw, size_t 
 {
 	size_t pos = 0, avail = 0;
 	bool head = false;
+	http_msg_release(m); /* m is zeroed or was run before */
 	http_msg_init(m, kind, raw);
 	m->on_body = on_body;
 	m->ctx = body;
@@ -52,12 +53,13 @@ static int run(struct http_msg *m, enum http_kind kind, const char *raw, size_t 
 
 static int req_status(const char *raw)
 {
-	struct http_msg m;
+	struct http_msg m = { 0 };
 	struct sink s = { .len = 0 };
 	int whole = run(&m, HTTP_KIND_REQUEST, raw, strlen(raw), strlen(raw), &s);
 	/* byte-at-a-time must agree with all-at-once */
 	int bytes = run(&m, HTTP_KIND_REQUEST, raw, strlen(raw), 1, &s);
 	assert_int_equal(whole, bytes);
+	http_msg_release(&m);
 	return whole;
 }
 
@@ -66,7 +68,7 @@ static void test_valid_request(void **state)
 	const char *raw = "POST /a/b?c=d HTTP/1.1\r\nHost: Example.COM:8080\r\nX-Thing:  v a l  \r\n"
 			  "Content-Length: 5\r\n\r\nhello";
 	for (size_t step = 1; step <= strlen(raw); step += 7) {
-		struct http_msg m;
+		struct http_msg m = { 0 };
 		struct sink s = { .len = 0 };
 		int x;
 		(void)state;
@@ -82,6 +84,7 @@ static void test_valid_request(void **state)
 		assert_int_equal(m.content_length, 5);
 		assert_int_equal(s.len, 5);
 		assert_memory_equal(s.data, "hello", 5);
+		http_msg_release(&m);
 	}
 }
 
@@ -89,13 +92,14 @@ static void test_chunked_body(void **state)
 {
 	const char *raw = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 			  "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n";
-	struct http_msg m;
+	struct http_msg m = { 0 };
 	struct sink s = { .len = 0 };
 	(void)state;
 	assert_int_equal(run(&m, HTTP_KIND_REQUEST, raw, strlen(raw), 3, &s), 0);
 	assert_true(m.chunked);
 	assert_int_equal(s.len, 11);
 	assert_memory_equal(s.data, "hello world", 11);
+	http_msg_release(&m);
 	assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x1\r\na\r\n0\r\n\r\n"), 400);
 	assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 				    "fffffffffffffffff\r\na\r\n0\r\n\r\n"), 400);
@@ -135,9 +139,10 @@ static void test_smuggling(void **state)
 	assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nX: a\x7f" "b\r\n\r\n"), 400);
 	{
 		static const char nul[] = "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n";
-		struct http_msg m;
+		struct http_msg m = { 0 };
 		struct sink s = { .len = 0 };
 		assert_int_equal(run(&m, HTTP_KIND_REQUEST, nul, sizeof(nul) - 1, 100, &s), 400);
+		http_msg_release(&m);
 	}
 	/* line endings */
 	assert_int_equal(req_status("GET / HTTP/1.1\nHost: a\n\n"), 400);
@@ -227,10 +232,11 @@ static void test_limits(void **state)
 static void test_pipelined(void **state)
 {
 	const char *raw = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: b\r\n\r\n";
-	struct http_msg m;
+	struct http_msg m = { 0 };
 	size_t used, pos = 0;
 	int ev;
 	(void)state;
+	http_msg_release(&m);
 	http_msg_init(&m, HTTP_KIND_REQUEST, raw);
 	ev = http_msg_feed(&m, raw, strlen(raw), &used);
 	assert_int_equal(ev, HTTP_EV_HEAD);
@@ -244,11 +250,12 @@ static void test_pipelined(void **state)
 	assert_int_equal(ev, HTTP_EV_HEAD);
 	assert_true(http_span_eq(&m, m.url, "/2"));
 	assert_true(http_span_eq(&m, m.hdr[m.host_idx].value, "b"));
+	http_msg_release(&m);
 }
 
 static void test_response(void **state)
 {
-	struct http_msg m;
+	struct http_msg m = { 0 };
 	struct sink s = { .len = 0 };
 	const char *r1 = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
 	const char *r2 = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
@@ -258,6 +265,7 @@ static void test_response(void **state)
 	(void)state;
 
 	/* a response to HEAD has no body whatever Content-Length says */
+	http_msg_release(&m);
 	http_msg_init(&m, HTTP_KIND_RESPONSE, r1);
 	m.skip_body = true;
 	ev = http_msg_feed(&m, r1, strlen(r1), &used);
@@ -266,6 +274,7 @@ static void test_response(void **state)
 	assert_int_equal(m.content_length, 10);
 
 	/* interim responses are messages of their own */
+	http_msg_release(&m);
 	http_msg_init(&m, HTTP_KIND_RESPONSE, r2);
 	ev = http_msg_feed(&m, r2, strlen(r2), &used);
 	assert_int_equal(ev, HTTP_EV_HEAD);
@@ -298,6 +307,7 @@ static void test_response(void **state)
 	assert_int_equal(m.err_status, 502);
 
 	assert_int_equal(run(&m, HTTP_KIND_RESPONSE, "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", 30, 100, &s), 502);
+	http_msg_release(&m);
 }
 
 static void test_list_has(void **state)

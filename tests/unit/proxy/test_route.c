@@ -271,6 +271,7 @@ static int choose(struct route_table *t, const char *host, const char *raw, stru
 	assert_non_null(r);
 	head(&m, raw);
 	route_choose(t, r, 0, &m, tag_rev, 0, ch);
+	http_msg_release(&m);
 	return ch->rev < 0 ? -1 : atoi(r->revs[ch->rev].revision);
 }
 
