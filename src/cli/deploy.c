@@ -5,6 +5,7 @@
  */
 #include "common.h"
 #include "cli/client.h"
+#include "cli/gates_cli.h"
 #include "cli/spec_load.h"
 #include "core/spec.h"
 #include "store/artifact.h"
@@ -62,8 +63,8 @@ static int apply_sets(struct svc_config *cfg, struct cli_multi *sets)
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *env = NULL, *version = NULL, *strategy = NULL, *timeout = NULL, **pos;
-	bool wait = false;
+	const char *env = NULL, *version = NULL, *strategy = NULL, *timeout = NULL, *reason = NULL, **pos;
+	bool wait = false, emergency = false;
 	struct cli_multi sets = { 0 };
 	struct cli_opt opts[] = {
 		{ "env", 'e', OPT_STRING, &env },
@@ -72,6 +73,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		{ "strategy", 0, OPT_STRING, &strategy },
 		{ "wait", 'w', OPT_FLAG, &wait },
 		{ "timeout", 0, OPT_STRING, &timeout },
+		{ "emergency", 0, OPT_FLAG, &emergency },
+		{ "reason", 0, OPT_STRING, &reason },
 		{ 0 },
 	};
 	struct spec *spec = NULL;
@@ -137,6 +140,15 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "op", "deploy", "service", pos[0],
 					"environment", env, "version", ver, "digest", digest,
 					"deployed_by", client_user(), "config", svc_config_to_json(&cfg));
+		if (emergency)
+			json_object_set_new(req, "emergency", json_true());
+		if (reason)
+			json_object_set_new(req, "reason", json_string(reason));
+		gates_cli_decorate(spec, pos[0], env, req);
+		if ((ret = gates_cli_pre_checks(spec, pos[0], req, ctx->json))) {
+			json_decref(req);
+			goto out;
+		}
 		if ((ret = client_call(ctx, req, &resp)))
 			goto out;
 	}

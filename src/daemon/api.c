@@ -7,6 +7,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/api.h"
+#include "gates/hooks.h"
 #include "rollout/canary.h"
 #include "rollout/stats.h"
 #include "daemon/metrics.h"
@@ -171,6 +172,13 @@ static json_t *svcenv_status(struct svcenv *se)
 	} else {
 		rollout = json_null();
 	}
+	if (!(se->rollout.id && !strcmp(se->rollout.phase, "progressing"))) {
+		json_t *pending = gates_pending_rollout(se->row.service, se->row.environment);
+		if (pending) {
+			json_decref(rollout);
+			rollout = pending;
+		}
+	}
 	json_object_set_new(o, "rollout", rollout);
 	if (se->prog)
 		json_object_set_new(o, "canary", progressive_status(se));
@@ -306,6 +314,7 @@ static json_t *op_deploy(json_t *req, const struct api_caller *caller)
 	char *dir;
 	struct stat st;
 	json_t *reply;
+	int64_t ticket = 0;
 
 	if (err)
 		return err;
@@ -323,6 +332,11 @@ static json_t *op_deploy(json_t *req, const struct api_caller *caller)
 		return reply;
 	}
 	free(dir);
+	{
+		json_t *gate = gates_before_rollout(req, caller, svc, env, "deploy", &ticket);
+		if (gate)
+			return gate;
+	}
 	se = daemon_svcenv(svc, env, true);
 	strlcpy_g(rev.service, svc, sizeof(rev.service));
 	strlcpy_g(rev.environment, env, sizeof(rev.environment));
@@ -335,6 +349,7 @@ static json_t *op_deploy(json_t *req, const struct api_caller *caller)
 	rev.config_json = json_dumps(cfgj, JSON_COMPACT | JSON_SORT_KEYS);
 	se->row.replicas = 0; /* a deploy takes the replica count of its config */
 	reply = create_and_roll(se, &rev, reason && *reason ? reason : "deploy");
+	gates_rollout_created(ticket, reply);
 	free(rev.config_json);
 	return reply;
 }
@@ -432,7 +447,12 @@ static json_t *op_rollback(json_t *req, const struct api_caller *caller)
 	snprintf(why, sizeof(why), "rollback to revision %d", to);
 	{
 		/* the new revision first: a refused rollback changes nothing */
-		json_t *reply = copy_revision(se, to, "rollback", by, why);
+		int64_t ticket = 0;
+		json_t *gate = gates_before_rollout(req, caller, svc, env, "rollback", &ticket), *reply;
+		if (gate)
+			return gate;
+		reply = copy_revision(se, to, "rollback", by, why);
+		gates_rollout_created(ticket, reply);
 		if (json_is_true(json_object_get(reply, "ok")) &&
 		    store_revision_set_status(gd->store, svc, env, current, "rolled_back", why, &gerr) < 0)
 			log_error("store", "%s", gerr.msg);
@@ -454,7 +474,15 @@ static json_t *op_restart(json_t *req, const struct api_caller *caller)
 	if (!se || !se->row.target_revision)
 		return api_error(2, "%s@%s has never been deployed", svc, env);
 	snprintf(why, sizeof(why), "rolling restart of revision %d", se->row.target_revision);
-	return copy_revision(se, se->row.target_revision, "restart", by, why);
+	{
+		int64_t ticket = 0;
+		json_t *gate = gates_before_rollout(req, caller, svc, env, "restart", &ticket), *reply;
+		if (gate)
+			return gate;
+		reply = copy_revision(se, se->row.target_revision, "restart", by, why);
+		gates_rollout_created(ticket, reply);
+		return reply;
+	}
 }
 
 static json_t *op_scale(json_t *req, const struct api_caller *caller)
@@ -681,7 +709,25 @@ static json_t *dispatch(json_t *req, struct api_caller *caller)
 		json_object_set_new(r, "retry", json_true());
 		return r;
 	}
-	return o->fn(req, caller);
+	{
+		json_t *deny = gates_authorize(o->name, o->mutating, req, caller), *reply;
+		if (deny)
+			return deny;
+		reply = o->fn(req, caller);
+		if (o->mutating)
+			gates_audit_op(o->name, req, caller, reply);
+		return reply;
+	}
+}
+
+json_t *api_dispatch_as(json_t *req, const char *actor)
+{
+	struct api_caller c = { 0 };
+	c.uid = geteuid();
+	c.pid = getpid();
+	strlcpy_g(c.user, actor, sizeof(c.user));
+	json_object_set_new(req, "deployed_by", json_string(actor));
+	return dispatch(req, &c);
 }
 
 /* ---- socket plumbing ---- */

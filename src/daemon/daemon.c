@@ -4,6 +4,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "gates/hooks.h"
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
 #include "store/artifact.h"
@@ -55,6 +56,9 @@ int daemon_save_rollout(struct svcenv *se)
 		log_error("store", "%s", err.msg);
 		return -1;
 	}
+	/* the deployment record ends when the rollout does (a paused canary has not) */
+	if (se->rollout.id && strcmp(se->rollout.phase, "progressing") && strcmp(se->rollout.phase, "paused"))
+		gates_rollout_finished(&se->rollout);
 	return 0;
 }
 
@@ -445,6 +449,7 @@ static void on_tick(uv_timer_t *t)
 {
 	int64_t now = now_ms();
 	(void)t;
+	gates_tick();
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
 		struct replica *r = se->replicas, *next;
 		for (; r; r = next) {
