@@ -413,6 +413,24 @@ static json_t *copy_revision(struct svcenv *se, int source, const char *kind, co
 	return reply;
 }
 
+/* the controller's own rollback (a rollback_on breach after a rolling
+ * deploy): a new revision copying `to`, recorded as done by gantry */
+int daemon_auto_rollback(struct svcenv *se, int to, const char *why)
+{
+	struct gerr gerr;
+	int current = se->row.target_revision;
+	json_t *reply = copy_revision(se, to, "rollback", "gantry", why);
+	int ok = json_is_true(json_object_get(reply, "ok"));
+	if (ok && store_revision_set_status(gd->store, se->row.service, se->row.environment, current, "rolled_back",
+					    why, &gerr) < 0)
+		log_error("store", "%s", gerr.msg);
+	if (!ok)
+		log_error("rollout", "automatic rollback of %s@%s to revision %d failed: %s", se->row.service,
+			  se->row.environment, to, json_string_value(json_object_get(reply, "error")));
+	json_decref(reply);
+	return ok ? 0 : -1;
+}
+
 static json_t *op_rollback(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL;

@@ -9,6 +9,9 @@
 #include "runtime/runtime.h"
 #include "store/artifact.h"
 #include "daemon/metrics.h"
+#include "rollout/analysis.h"
+#include "rollout/condition.h"
+#include <math.h>
 #include "util/log.h"
 #include "util/parse.h"
 #include <fcntl.h>
@@ -211,6 +214,18 @@ static void rollout_complete(struct svcenv *se)
 	if (strcmp(se->row.phase, "rolled_back") || was_active)
 		strlcpy_g(se->row.phase, "healthy", sizeof(se->row.phase));
 	se->row.message[0] = 0;
+	{
+		/* gantry's own rollback (rollback_on after a rolling deploy): the
+		 * service environment says rolled_back, and why, until the next deploy */
+		struct revision_row row;
+		if (store_revision_get(gd->store, se->row.service, se->row.environment, target, &row, &err) == 1) {
+			if (!strcmp(row.kind, "rollback") && !strcmp(row.deployed_by, "gantry")) {
+				strlcpy_g(se->row.phase, "rolled_back", sizeof(se->row.phase));
+				snprintf(se->row.message, sizeof(se->row.message), "%s", row.reason);
+			}
+			revision_row_release(&row);
+		}
+	}
 	daemon_save_svcenv(se);
 	if (was_active)
 		daemon_event(se, target, "rollout_complete", "revision %d is serving with %d replicas",
@@ -330,6 +345,103 @@ static struct replica *pick_old(struct svcenv *se, bool ready)
 	return best;
 }
 
+/*
+ * rollback_on for rolling and recreate rollouts: armed from the start of the
+ * rollout until `watch` after it completed; sampled every 100 ms on the new
+ * revision's trailing second (as progressive.c does for canaries). A breach
+ * rolls back to the revision the rollout started from: a new rollout of its
+ * exact artifact and config.
+ */
+static void watch_rolling(struct svcenv *se, struct revcfg *rc, int64_t now)
+{
+	bool active = rollout_active(se), armed;
+	struct gerr err;
+
+	armed = rc->cfg.nrollback_on && se->rollout.id && se->rollout.from_revision > 0 &&
+		se->rollout.revision == se->row.target_revision &&
+		(active || (!strcmp(se->rollout.phase, "complete") && now < se->rollout.updated_at + rc->cfg.watch_ms));
+	if (!armed) {
+		free(se->watch);
+		se->watch = NULL;
+		se->nwatch = 0;
+		se->watch_rollout = 0;
+		return;
+	}
+	if (se->watch_rollout != se->rollout.id) {
+		struct revision_row row;
+		/* a rollback is not watched: it would only go back to what failed */
+		if (store_revision_get(gd->store, se->row.service, se->row.environment, se->rollout.revision, &row,
+				       &err) == 1) {
+			bool rollback = !strcmp(row.kind, "rollback");
+			revision_row_release(&row);
+			if (rollback) {
+				se->watch_rollout = se->rollout.id;
+				return;
+			}
+		}
+		free(se->watch);
+		se->watch = xcalloc(rc->cfg.nrollback_on, sizeof(*se->watch));
+		se->nwatch = 0;
+		for (size_t i = 0; i < rc->cfg.nrollback_on; i++) {
+			struct condition c;
+			if (condition_parse(rc->cfg.rollback_on[i], &c, &err) < 0)
+				continue;
+			cond_eval_init(&se->watch[se->nwatch], &c);
+			se->watch[se->nwatch].min_requests = 5;
+			se->watch[se->nwatch].max_gap_ms = 2000;
+			se->nwatch++;
+		}
+		se->watch_rollout = se->rollout.id;
+	}
+	if (!se->watch)
+		return;
+	if (now - se->watch_last_ms < 100 || metrics_age_ms(now) < 0 || metrics_age_ms(now) > 2000)
+		return;
+	se->watch_last_ms = now;
+	for (size_t i = 0; i < se->nwatch; i++) {
+		struct rev_window w;
+		struct analysis_input in;
+		struct cond_sample smp;
+		char desc[256], why[400];
+		enum cond_metric m = se->watch[i].cond.metric;
+		int rev = se->row.target_revision, to = se->rollout.from_revision;
+		bool have = metrics_window(se->row.service, se->row.environment, rev, 1000, now, &w) == 0;
+		memset(&in, 0, sizeof(in));
+		analysis_input_from_windows(&in, m, have ? &w : NULL, NULL);
+		if (m == CM_RESTARTS) {
+			int n = 0;
+			for (struct replica *r = se->replicas; r; r = r->next)
+				n += r->row.revision == rev ? r->row.restarts : 0;
+			in.value = n;
+		} else if (m == CM_READY_RATIO) {
+			int ready = 0, want = daemon_desired(se, rc);
+			for (struct replica *r = se->replicas; r; r = r->next)
+				ready += r->row.revision == rev && replica_is_ready(r);
+			in.value = want ? (double)ready / want : NAN;
+		}
+		smp.t_ms = now;
+		smp.value = in.value;
+		smp.baseline = NAN;
+		smp.requests = in.requests;
+		smp.baseline_requests = 0;
+		if (cond_eval_feed(&se->watch[i], &smp) != COND_BREACHED)
+			continue;
+		cond_eval_describe(&se->watch[i], "new", rev, desc, sizeof(desc));
+		snprintf(why, sizeof(why), "rollback_on: %s", desc);
+		daemon_event(se, rev, "rollback_on", "%s: rolling back to revision %d", why, to);
+		free(se->watch);
+		se->watch = NULL;
+		se->nwatch = 0;
+		if (active) {
+			/* still rolling out: the same as a failed rollout */
+			rollout_fail(se, why);
+		} else {
+			daemon_auto_rollback(se, to, why);
+		}
+		return;
+	}
+}
+
 void daemon_reconcile(struct svcenv *se)
 {
 	struct rolling_counts c = { 0 };
@@ -392,6 +504,9 @@ void daemon_reconcile(struct svcenv *se)
 			if (replica_spawn(replica_create(se, trc)) < 0)
 				break;
 	}
+	watch_rolling(se, rc, now);
+	if (se->row.target_revision != rc->number)
+		return; /* rolled back just now */
 	rolling_plan(&c, &rc->cfg.strategy, &p);
 	if (rollout_active(se)) {
 		int step = c.new_ready;
@@ -585,6 +700,7 @@ static void free_state(void)
 		struct replica *r, *nr;
 		nse = se->next;
 		progressive_free(se);
+		free(se->watch);
 		for (r = se->replicas; r; r = nr) {
 			nr = r->next;
 			/* their handles were closed by close_walk; the processes live on */

@@ -69,6 +69,10 @@ struct svcenv {
 	struct { int revision, weight; } traffic[8]; /* parsed row.traffic */
 	int ntraffic;
 	struct prog *prog;           /* a canary/blue-green rollout being driven (progressive.c) */
+	struct cond_eval *watch;     /* rollback_on of a rolling rollout, armed until watch ends */
+	size_t nwatch;
+	int64_t watch_rollout;       /* the rollout the evaluators belong to */
+	int64_t watch_last_ms;
 	bool converged;              /* last reconcile found nothing to do */
 	struct svcenv *next;
 };
@@ -170,6 +174,7 @@ int progressive_canary_revision(const struct svcenv *se);
 const char *progressive_preview_tag(const struct svcenv *se);
 
 /* api.c */
+int daemon_auto_rollback(struct svcenv *se, int to, const char *why);
 int api_listen(void);
 void api_close(void);
 
