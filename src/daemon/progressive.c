@@ -398,7 +398,8 @@ void progressive_restore(struct svcenv *se)
 	json_array_foreach(runs, i, e) {
 		const struct analysis_def *def;
 		json_t *run = json_object_get(e, "run");
-		const char *name = json_string_value(json_object_get(json_object_get(run, "def"), "name"));
+		/* analysis_run_to_json names its analysis under "analysis" */
+		const char *name = json_string_value(json_object_get(run, "analysis"));
 		int k;
 		for (k = 0; k < MAX_RUNS && p->used[k]; k++)
 			;
@@ -406,12 +407,13 @@ void progressive_restore(struct svcenv *se)
 			break;
 		def = name ? rollout_find_analysis(&rc->cfg, name) : NULL;
 		if (!def)
-			def = rollout_find_analysis(&rc->cfg, json_string_value(json_object_get(run, "name")));
+			gerr_set(&err, "no analysis '%s' in revision %d's config", name ? name : "?", rc->number);
 		if (def && analysis_run_from_json(&p->runs[k], def, run, &err) == 0) {
 			p->used[k] = true;
 			p->slot[k] = (int)json_integer_value(json_object_get(e, "slot"));
 		} else {
-			log_error("rollout", "rollout %lld: an analysis run could not be restored", (long long)se->rollout.id);
+			log_error("rollout", "rollout %lld: an analysis run could not be restored: %s",
+				  (long long)se->rollout.id, err.msg);
 		}
 	}
 	json_decref(doc);
@@ -419,6 +421,16 @@ void progressive_restore(struct svcenv *se)
 	arm_rollback_on(p);
 	restore_routing(p);
 	p->last_ready = -1;
+	/* a step's analysis run that could not be restored starts again, rather
+	 * than leave the rollout waiting for a verdict that never comes */
+	if (p->cs.wait == RW_ANALYSIS && p->cs.analysis_slot >= 0 && slot_index(p, p->cs.analysis_slot) < 0 &&
+	    (size_t)p->cs.analysis_slot < rc->cfg.canary.nsteps && rc->cfg.canary.steps[p->cs.analysis_slot].analysis) {
+		struct canary_action a = { .kind = CA_START_ANALYSIS, .slot = p->cs.analysis_slot,
+					   .analysis = rc->cfg.canary.steps[p->cs.analysis_slot].analysis };
+		log_warn("rollout", "rollout=%lld analysis %s starts again", (long long)se->rollout.id, a.analysis);
+		start_run(se, &a, now_ms());
+		p->dirty = true;
+	}
 	log_info("rollout", "rollout=%lld resumed at step %d/%d (%s)", (long long)se->rollout.id, p->cs.step,
 		 p->cs.nsteps, rollout_phase_name(p->cs.phase));
 }
