@@ -301,6 +301,11 @@ static void execute(struct svcenv *se, const struct canary_actions *acts, int64_
 			snprintf(se->row.message, sizeof(se->row.message), "%s", a->reason);
 			daemon_save_svcenv(se);
 			finish(se, "failed", a->reason);
+			/* after a promotion (a breach within watch) the revision rolled back
+			 * to was marked superseded: it serves again */
+			if (store_revision_set_status(gd->store, se->row.service, se->row.environment, a->revision,
+						      "serving", NULL, &err) < 0)
+				log_error("store", "%s", err.msg);
 			daemon_event(se, p->cs.canary_revision, "rollout_rolled_back",
 				     "revision %d rolled back to revision %d: %s", p->cs.canary_revision, a->revision,
 				     a->reason);
