@@ -42,6 +42,18 @@ static int run_op(const char *op, int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if ((ret = client_call(ctx, req, &resp)))
 		goto out;
+	if (json_is_true(json_object_get(resp, "warm"))) {
+		/* the previous revision was still warm: the switch is done already */
+		if (ctx->json) {
+			char *s = json_dumps(resp, JSON_COMPACT);
+			printf("%s\n", s);
+			free(s);
+		} else {
+			printf("%s@%s: traffic is back on revision %lld (its replicas were still warm)\n", pos[0], env,
+			       (long long)json_integer_value(json_object_get(resp, "revision")));
+		}
+		goto out;
+	}
 	if (ctx->json && !wait) {
 		char *s = json_dumps(resp, JSON_COMPACT);
 		printf("%s\n", s);

@@ -449,6 +449,14 @@ static json_t *op_rollback(json_t *req, const struct api_caller *caller)
 	se = daemon_svcenv(svc, env, false);
 	if (!se || !se->row.target_revision)
 		return api_error(2, "%s@%s has never been deployed", svc, env);
+	if (se->prog) {
+		int w = progressive_rollback_warm(se, to, api_actor(caller), &gerr);
+		if (w < 0)
+			return api_error(1, "%s", gerr.msg);
+		if (w == 0)
+			return json_pack("{s:b, s:i, s:I, s:s, s:b}", "ok", 1, "revision", se->row.target_revision,
+					 "rollout", (json_int_t)0, "version", "", "warm", 1);
+	}
 	active = se->rollout.id && !strcmp(se->rollout.phase, "progressing");
 	current = se->row.target_revision;
 	if (!to) {

@@ -166,6 +166,9 @@ int progressive_command(struct svcenv *se, int kind, const char *who, const char
 			struct gerr *err);
 struct json_t *progressive_status(const struct svcenv *se);
 void progressive_free(struct svcenv *se);
+/* rollback within keep_previous: traffic back onto the still-warm previous
+ * revision at once. 0 done, 1 not applicable (deploy a copy instead), -1 err */
+int progressive_rollback_warm(struct svcenv *se, int to, const char *who, struct gerr *err);
 /* adds header_rules and shield of the rollout to a routes-file route */
 void progressive_route(const struct svcenv *se, struct json_t *route, const char *(*tag_of)(int, void *),
 		       void *data);

@@ -880,3 +880,43 @@ const char *progressive_preview_tag(const struct svcenv *se)
 	const struct prog *p = se->prog;
 	return p && (p->cs.phase == RP_PROGRESSING || p->cs.phase == RP_PAUSED) ? p->preview_tag : NULL;
 }
+
+int progressive_rollback_warm(struct svcenv *se, int to, const char *who, struct gerr *err)
+{
+	struct prog *p = se->prog;
+	struct canary_action a = { .kind = CA_SET_TRAFFIC, .slot = SLOT_NONE };
+	int prev, cur;
+	char why[256];
+
+	if (!p || !p->cs.promoted || !p->keep_previous || p->cs.previous_revision <= 0 ||
+	    (to && to != p->cs.previous_revision))
+		return 1; /* not a warm rollback: the caller deploys a copy */
+	prev = p->cs.previous_revision;
+	cur = p->cs.canary_revision;
+	if (count(se, prev, true) == 0)
+		return 1; /* nothing warm to switch to */
+	snprintf(why, sizeof(why), "rollback to revision %d by %s (still warm: a route change)", prev, who);
+	a.traffic[0] = (struct traffic_split){ prev, 100 };
+	a.traffic[1] = (struct traffic_split){ cur, 0 };
+	a.ntraffic = 2;
+	set_traffic(se, &a);
+	se->row.target_revision = prev;
+	se->row.stable_revision = prev;
+	strlcpy_g(se->row.phase, "rolled_back", sizeof(se->row.phase));
+	snprintf(se->row.message, sizeof(se->row.message), "%s", why);
+	daemon_save_svcenv(se);
+	if (store_revision_set_status(gd->store, se->row.service, se->row.environment, cur, "rolled_back", why, err) < 0 ||
+	    store_revision_set_status(gd->store, se->row.service, se->row.environment, prev, "serving", NULL, err) < 0)
+		return -1;
+	strlcpy_g(se->rollout.phase, "rolled_back", sizeof(se->rollout.phase));
+	snprintf(se->rollout.message, sizeof(se->rollout.message), "%s", why);
+	daemon_save_rollout(se);
+	daemon_event(se, cur, "rollout_rolled_back", "revision %d: %s", cur, why);
+	progressive_free(se);
+	/* the split stays until the planner has retired the other revision */
+	daemon_set_traffic(se, "", err);
+	daemon_save_svcenv(se);
+	proxyctl_write_routes();
+	daemon_kick();
+	return 0;
+}

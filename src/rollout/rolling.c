@@ -53,9 +53,5 @@ void rolling_plan(const struct rolling_counts *c, const struct strategy *s,
 	avail = MIN(c->new_ready, c->desired) + c->old_ready;
 	if (c->old_ready > 0 && avail > min_avail)
 		out->stop_old_ready = MIN(c->old_ready, avail - min_avail);
-	/* never stop the last ready old replica before a target replica is ready,
-	 * unless the user allowed unavailability */
-	if (c->new_ready == 0 && unavail == 0)
-		out->stop_old_ready = 0;
 	out->done = c->old_total == 0 && c->new_ready >= c->desired && c->new_total == c->desired;
 }

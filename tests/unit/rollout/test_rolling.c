@@ -119,6 +119,22 @@ static void test_no_old_stop_before_new_ready(void **state)
 	assert_int_equal(p.stop_old_ready, 1);
 }
 
+static void test_more_old_than_desired(void **state)
+{
+	(void)state;
+	/* warm replicas of two old revisions (4) for a target of 2 with surge 1:
+	 * no room to start, so old ones beyond what availability needs must go */
+	struct rolling_counts c = { .desired = 2, .old_total = 4, .old_ready = 4 };
+	struct strategy s = rolling(1, false, 0, false);
+	struct rolling_plan p;
+	int max_total, min_ready;
+	rolling_plan(&c, &s, &p);
+	assert_int_equal(p.start_new, 0);
+	assert_int_equal(p.stop_old_ready, 2);
+	assert_true(simulate(2, 4, s, &max_total, &min_ready) > 0);
+	assert_true(min_ready >= 2);
+}
+
 static void test_recreate(void **state)
 {
 	(void)state;
@@ -154,6 +170,7 @@ int main(void)
 		cmocka_unit_test(test_first_deploy),
 		cmocka_unit_test(test_unready_old_stopped_first),
 		cmocka_unit_test(test_no_old_stop_before_new_ready),
+		cmocka_unit_test(test_more_old_than_desired),
 		cmocka_unit_test(test_recreate),
 		cmocka_unit_test(test_scale_down),
 	};
