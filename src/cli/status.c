@@ -1,6 +1,7 @@
 #include "common.h"
 #include "cli/client.h"
 #include <signal.h>
+#include <time.h>
 
 static void print_table(json_t *list)
 {
@@ -110,8 +111,20 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			ret = EXIT_USAGE;
 			break;
 		}
-		if (watch && !ctx->json)
-			printf("\033[H\033[2J");
+		/* on a terminal, redraw in place; otherwise (a pipe, a log) plain
+		 * successive snapshots separated by a timestamp line */
+		if (watch && !ctx->json) {
+			if (isatty(STDOUT_FILENO)) {
+				printf("\033[H\033[2J");
+			} else {
+				time_t t = time(NULL);
+				struct tm tm;
+				char ts[32];
+				gmtime_r(&t, &tm);
+				strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+				printf("--- %s\n", ts);
+			}
+		}
 		if (ctx->json) {
 			/* one object for SVC --env E (the contract), an array otherwise */
 			json_t *out = npos && env ? json_array_get(list, 0) : list;
