@@ -153,6 +153,9 @@ void proxyctl_stop(void);
 /* the proxy runs the table we last wrote */
 bool proxyctl_caught_up(void);
 void proxyctl_free(void);
+/* GET path on the proxy's admin listener off the loop; done(code, body, data)
+ * runs on the loop (code 0: no answer). -1 if it could not be queued */
+int proxyctl_admin_get(const char *path, void (*done)(long code, const char *body, void *data), void *data);
 
 /* progressive.c: canary and blue-green */
 struct json_t;

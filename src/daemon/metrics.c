@@ -14,7 +14,6 @@
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "util/log.h"
-#include <curl/curl.h>
 #include <jansson.h>
 
 #define FINE_MS 100
@@ -43,13 +42,6 @@ static bool busy;
 static int64_t last_poll_ms;
 static int64_t last_ok_ms;
 
-struct poll_work {
-	uv_work_t req;
-	char url[160];
-	char *body;
-	size_t len;
-	long code;
-};
 
 static struct series *find(const char *svc, const char *env, int rev, bool create)
 {
@@ -203,62 +195,21 @@ int64_t metrics_age_ms(int64_t now)
 	return last_ok_ms ? now - last_ok_ms : -1;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *data)
+static void poll_done(long code, const char *body, void *data)
 {
-	struct poll_work *w = data;
-	size_t len = size * n;
-	if (w->len + len > 16 * 1024 * 1024)
-		return 0;
-	w->body = xrealloc(w->body, w->len + len + 1);
-	memcpy(w->body + w->len, p, len);
-	w->len += len;
-	w->body[w->len] = 0;
-	return len;
-}
-
-static void poll_work(uv_work_t *req)
-{
-	struct poll_work *w = req->data;
-	CURL *c = curl_easy_init();
-	if (!c)
-		return;
-	curl_easy_setopt(c, CURLOPT_URL, w->url);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &w->code);
-	curl_easy_cleanup(c);
-}
-
-static void poll_done(uv_work_t *req, int status)
-{
-	struct poll_work *w = req->data;
 	int64_t now = now_ms();
-	(void)status;
+	(void)data;
 	busy = false;
-	if (w->code == 200 && w->body && metrics__ingest(w->body, now) >= 0)
+	if (code == 200 && body && metrics__ingest(body, now) >= 0)
 		last_ok_ms = now;
-	free(w->body);
-	free(w);
 }
 
 void metrics_tick(int64_t now)
 {
-	struct poll_work *w;
 	if (busy || !gd->proxy_pid || now - last_poll_ms < FINE_MS)
 		return;
 	last_poll_ms = now;
-	w = xcalloc(1, sizeof(*w));
-	snprintf(w->url, sizeof(w->url), "http://%s/windows", gd->admin);
-	w->req.data = w;
-	busy = true;
-	if (uv_queue_work(gd->loop, &w->req, poll_work, poll_done) < 0) {
-		busy = false;
-		free(w);
-	}
+	busy = proxyctl_admin_get("/windows", poll_done, NULL) == 0;
 }
 
 void metrics_free(void)

@@ -16,12 +16,15 @@
 #include <jansson.h>
 #include <signal.h>
 
-struct status_work {
+/* one GET to the proxy's admin listener, in libuv's thread pool */
+struct admin_get {
 	uv_work_t req;
-	char url[160];
+	char url[200];
 	char *body;
 	size_t len;
 	long code;
+	void (*done)(long code, const char *body, void *data);
+	void *data;
 };
 
 struct inflight_entry {
@@ -323,9 +326,9 @@ int proxyctl_start(void)
 
 static size_t on_body(char *p, size_t size, size_t n, void *data)
 {
-	struct status_work *w = data;
+	struct admin_get *w = data;
 	size_t len = size * n;
-	if (w->len + len > 8 * 1024 * 1024)
+	if (w->len + len > 16 * 1024 * 1024)
 		return 0;
 	w->body = xrealloc(w->body, w->len + len + 1);
 	memcpy(w->body + w->len, p, len);
@@ -334,9 +337,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *data)
 	return len;
 }
 
-static void status_work(uv_work_t *req)
+static void admin_get_work(uv_work_t *req)
 {
-	struct status_work *w = req->data;
+	struct admin_get *w = req->data;
 	CURL *c = curl_easy_init();
 	if (!c)
 		return;
@@ -351,14 +354,36 @@ static void status_work(uv_work_t *req)
 	curl_easy_cleanup(c);
 }
 
-static void status_done(uv_work_t *req, int status)
+static void admin_get_done(uv_work_t *req, int status)
 {
-	struct status_work *w = req->data;
+	struct admin_get *w = req->data;
+	(void)status;
+	w->done(w->code, w->body, w->data);
+	free(w->body);
+	free(w);
+}
+
+int proxyctl_admin_get(const char *path, void (*done)(long code, const char *body, void *data), void *data)
+{
+	struct admin_get *w = xcalloc(1, sizeof(*w));
+	snprintf(w->url, sizeof(w->url), "http://%s%s", gd->admin, path);
+	w->done = done;
+	w->data = data;
+	w->req.data = w;
+	if (uv_queue_work(gd->loop, &w->req, admin_get_work, admin_get_done) < 0) {
+		free(w);
+		return -1;
+	}
+	return 0;
+}
+
+static void status_done(long code, const char *body, void *data)
+{
 	json_t *j, *backends, *b;
 	size_t i;
-	(void)status;
+	(void)data;
 	gd->status_busy = false;
-	if (w->code == 200 && w->body && (j = json_loads(w->body, 0, NULL))) {
+	if (code == 200 && body && (j = json_loads(body, 0, NULL))) {
 		json_t *g = json_object_get(j, "generation");
 		if (json_is_integer(g))
 			gd->proxy_gen_seen = (uint64_t)json_integer_value(g);
@@ -388,8 +413,7 @@ static void status_done(uv_work_t *req, int status)
 		json_decref(j);
 		daemon_kick();
 	}
-	free(w->body);
-	free(w);
+
 }
 
 bool proxyctl_caught_up(void)
@@ -438,17 +462,8 @@ void proxyctl_tick(int64_t now)
 	    (!draining && gd->proxy_confirmed && gd->proxy_gen_seen >= gd->route_gen &&
 	     now - gd->last_status_ms < 1000))
 		return;
-	{
-		struct status_work *w = xcalloc(1, sizeof(*w));
-		snprintf(w->url, sizeof(w->url), "http://%s/status", gd->admin);
-		w->req.data = w;
-		gd->status_busy = true;
-		gd->last_status_ms = now;
-		if (uv_queue_work(gd->loop, &w->req, status_work, status_done) < 0) {
-			gd->status_busy = false;
-			free(w);
-		}
-	}
+	gd->last_status_ms = now;
+	gd->status_busy = proxyctl_admin_get("/status", status_done, NULL) == 0;
 }
 
 void proxyctl_stop(void)
