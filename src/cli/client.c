@@ -2,6 +2,7 @@
 #include "cli/client.h"
 #include "store/store.h"
 #include <poll.h>
+#include <signal.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -264,4 +265,18 @@ out:
 	if (npos)
 		free(pos);
 	return ret;
+}
+
+volatile sig_atomic_t client_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	client_stop = 1;
+}
+
+void client_catch_stop(void)
+{
+	signal(SIGINT, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
 }

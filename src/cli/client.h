@@ -29,4 +29,9 @@ int client_need_svc_env(const char *cmd, const char **pos, int npos, const char 
 /* gantry pause | resume [--full] | abort SERVICE --env ENV [--reason TEXT] */
 int client_rollout_command(const char *op, int argc, char **argv, struct cli_ctx *ctx);
 
+/* set by SIGINT/SIGTERM once client_catch_stop() ran: ends -f/--watch loops */
+#include <signal.h>
+extern volatile sig_atomic_t client_stop;
+void client_catch_stop(void);
+
 #endif

@@ -2,12 +2,6 @@
 #include "cli/client.h"
 #include <signal.h>
 
-static volatile sig_atomic_t stop;
-static void on_sig(int s)
-{
-	(void)s;
-	stop = 1;
-}
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
@@ -31,8 +25,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return EXIT_USAGE;
 	if (npos > 1)
 		return cli_error("gantry events: unexpected argument '%s'", pos[1]);
-	signal(SIGINT, on_sig);
-	signal(SIGTERM, on_sig);
+	client_catch_stop();
 	do {
 		json_t *req = json_pack("{s:s, s:i}", "op", "events", "limit", after < 0 ? 50 : 1000), *resp, *list, *e;
 		size_t i;
@@ -64,9 +57,9 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			after = 0;
 		fflush(stdout);
 		json_decref(resp);
-		for (int k = 0; follow && !stop && k < 5; k++)
+		for (int k = 0; follow && !client_stop && k < 5; k++)
 			usleep(100000);
-	} while (follow && !stop);
+	} while (follow && !client_stop);
 	if (npos)
 		free(pos);
 	return ret;

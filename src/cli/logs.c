@@ -9,12 +9,6 @@
 #include <dirent.h>
 #include <signal.h>
 
-static volatile sig_atomic_t stop;
-static void on_sig(int s)
-{
-	(void)s;
-	stop = 1;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -86,9 +80,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	fflush(stdout);
 	if (follow) {
-		signal(SIGINT, on_sig);
-		signal(SIGTERM, on_sig);
-		logfile_follow((const char **)paths, n, stdout, &stop);
+		client_catch_stop();
+		logfile_follow((const char **)paths, n, stdout, &client_stop);
 	}
 out:
 	for (size_t i = 0; i < n; i++)

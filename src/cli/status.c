@@ -72,12 +72,6 @@ static void print_table(json_t *list)
 	}
 }
 
-static volatile sig_atomic_t stop;
-static void on_sig(int s)
-{
-	(void)s;
-	stop = 1;
-}
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
@@ -94,8 +88,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return EXIT_USAGE;
 	if (npos > 1)
 		return cli_error("gantry status: unexpected argument '%s'", pos[1]);
-	signal(SIGINT, on_sig);
-	signal(SIGTERM, on_sig);
+	client_catch_stop();
 	do {
 		json_t *req = json_pack("{s:s}", "op", "status"), *resp, *list;
 		if (npos)
@@ -136,9 +129,9 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		}
 		fflush(stdout);
 		json_decref(resp);
-		for (int i = 0; watch && !stop && i < 10; i++)
+		for (int i = 0; watch && !client_stop && i < 10; i++)
 			usleep(100000);
-	} while (watch && !stop);
+	} while (watch && !client_stop);
 	if (npos)
 		free(pos);
 	return ret;
