@@ -4,7 +4,8 @@
 set -eu
 pkgs="build-essential pkg-config clang libclang-rt-14-dev git curl procps iproute2
 libuv1-dev libfyaml-dev libjansson-dev libsqlite3-dev sqlite3 node-llhttp
-libcmocka-dev libcurl4-openssl-dev libsodium-dev libpq-dev wrk python3"
+libcmocka-dev libcurl4-openssl-dev libsodium-dev libpq-dev wrk python3
+prometheus"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
