@@ -4,8 +4,12 @@
 set -eu
 pkgs="build-essential pkg-config clang libclang-rt-14-dev git curl procps iproute2
 libuv1-dev libfyaml-dev libjansson-dev libsqlite3-dev sqlite3 node-llhttp
-libcmocka-dev libcurl4-openssl-dev libsodium-dev libpq-dev wrk python3
-prometheus"
+libcmocka-dev libcurl4-openssl-dev libsodium-dev libpq-dev wrk python3"
+# --peers: the test peers that are system services elsewhere (prometheus, for
+# t3200). CI installs them; on a workstation they stay opt-in, because the
+# package starts a prometheus on :9090 where an init system runs, which is
+# gantry serve's default admin port.
+[ "${1:-}" = "--peers" ] && pkgs="$pkgs prometheus"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
