@@ -268,7 +268,6 @@ proxy_pid() {
 #                           fails when there is none
 #   ev_check EXPR           Python EXPR over ev = the list of `gantry events -o json`
 #                           (each {id, time, kind, revision, message}) must be true
-#   ev_time KIND [TEXT]     epoch ms of the first event of KIND (containing TEXT)
 
 write_app_spec() {
 	mkdir -p "$TRASH/app" &&
@@ -308,21 +307,5 @@ if not eval("(" + sys.argv[2] + ")", {"ev": ev, "any": any, "all": all, "len": l
     for e in ev:
         print("  %s %s r%s %s" % (e["time"], e["kind"], e.get("revision"), e["message"]), file=sys.stderr)
     sys.exit(1)
-PYEOF
-}
-
-ev_time() {
-	gevents >"$TRASH/ev.jsonl" &&
-	python3 - "$TRASH/ev.jsonl" "$1" "${2:-}" <<'PYEOF'
-import json, sys, datetime
-for l in open(sys.argv[1]):
-    if not l.strip():
-        continue
-    e = json.loads(l)
-    if e["kind"] == sys.argv[2] and sys.argv[3] in e["message"]:
-        t = datetime.datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
-        print(int(t.timestamp() * 1000))
-        sys.exit(0)
-sys.exit(1)
 PYEOF
 }
