@@ -14,6 +14,13 @@
 # Prints figures; judges nothing (the issue's goal: < 100 KB and < 0.1 % of a
 # core per idle rollout).
 #
+# Reading the RSS figures: the controller keeps, per revision that has had
+# traffic, 15 s of 100 ms and 15 min of 1 s snapshots of the proxy's counters
+# (src/daemon/metrics.c), allocated at once but touched as they fill, so its
+# RSS climbs by a few hundred bytes per second per revision for 15 minutes
+# ("grew ... within the window" shows that drift). A 60 s window therefore
+# sees only part of a rollout's steady-state memory.
+#
 #   bench/controller-cost.sh [N] [WINDOW_S]          (defaults 200, 60)
 #
 # Bounded in time: every wait has a deadline; everything it starts is stopped
@@ -126,7 +133,7 @@ deploy_all() {
 
 proxy_pid() {
 	for p in $(tagged); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "gantry proxy" && { echo "$p"; return 0; }
+		tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q "gantry proxy" && { echo "$p"; return 0; }
 	done
 	return 1
 }
@@ -150,6 +157,7 @@ measure() {
 	done
 	# growth within the window: a leak shows here, a one-off allocation does not
 	eval "$1_grow_serve=$((last_s - first_s))"
+	eval "$1_split=\"$(awk '/^Rss(Anon|File|Shmem):/ { printf "%s %s KB ", $1, $2 }' "/proc/$SERVE_PID/status")\""
 	js1=$(jiffies "$SERVE_PID") jp1=$(jiffies "$pp") t1=$(date +%s%N)
 	eval "$1_rss_serve=$((sum_s / WINDOW)) $1_rss_proxy=$((sum_p / WINDOW))"
 	eval "$1_cpu_serve=$(awk -v j=$((js1 - js0)) -v hz="$HZ" -v ns=$((t1 - t0)) 'BEGIN { printf "%.3f", 100 * j / hz / (ns / 1e9) }')"
@@ -163,7 +171,7 @@ wait_all 's.get("phase") == "healthy" and s.get("stable_revision") == 1' 300 "he
 echo "  v1 of all deployed and healthy in $(($(now) - t)) s"
 sleep 5 # let the first deploys' transients settle
 measure base || exit 1
-echo "  baseline (no rollout):      serve ${base_rss_serve} KB, ${base_cpu_serve}% core; proxy ${base_rss_proxy} KB, ${base_cpu_proxy}% core (serve RSS grew ${base_grow_serve} KB within the window)"
+echo "  baseline (no rollout):      serve ${base_rss_serve} KB, ${base_cpu_serve}% core; proxy ${base_rss_proxy} KB, ${base_cpu_proxy}% core (serve RSS grew ${base_grow_serve} KB within the window; at its end: ${base_split})"
 
 t=$(now)
 deploy_all v2 || exit 1
@@ -171,7 +179,7 @@ wait_all '"canary" in s and s["canary"].get("weight") == 10 and s.get("rollout",
 echo "  v2 of all in a paused canary in $(($(now) - t)) s ($(tagged | wc -l) tagged processes)"
 sleep 5
 measure can || exit 1
-echo "  $N idle canaries:           serve ${can_rss_serve} KB, ${can_cpu_serve}% core; proxy ${can_rss_proxy} KB, ${can_cpu_proxy}% core (serve RSS grew ${can_grow_serve} KB within the window)"
+echo "  $N idle canaries:           serve ${can_rss_serve} KB, ${can_cpu_serve}% core; proxy ${can_rss_proxy} KB, ${can_cpu_proxy}% core (serve RSS grew ${can_grow_serve} KB within the window; at its end: ${can_split})"
 # still all paused at the end of the window (nothing moved on its own)
 c=$(count_state '"canary" in s and s["canary"].get("weight") == 10 and s.get("rollout", {}).get("phase") == "paused"')
 echo "  still paused after the window: $c of $N"
@@ -189,7 +197,7 @@ wait_all '"canary" not in s and len(s.get("replicas", [])) == 1 and all(r.get("r
 echo "  all aborted, back on v1 in $(($(now) - t)) s"
 sleep 5
 measure post || exit 1
-echo "  after the aborts:           serve ${post_rss_serve} KB, ${post_cpu_serve}% core; proxy ${post_rss_proxy} KB, ${post_cpu_proxy}% core (serve RSS grew ${post_grow_serve} KB within the window)"
+echo "  after the aborts:           serve ${post_rss_serve} KB, ${post_cpu_serve}% core; proxy ${post_rss_proxy} KB, ${post_cpu_proxy}% core (serve RSS grew ${post_grow_serve} KB within the window; at its end: ${post_split})"
 
 awk -v n="$N" -v bs="$base_rss_serve" -v cs="$can_rss_serve" -v bp="$base_rss_proxy" -v cp="$can_rss_proxy" \
 	-v bcs="$base_cpu_serve" -v ccs="$can_cpu_serve" -v bcp="$base_cpu_proxy" -v ccp="$can_cpu_proxy" 'BEGIN {
