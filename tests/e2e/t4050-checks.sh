@@ -69,7 +69,7 @@ test_expect_success 'a failing post-check rolls back to the previous revision' '
 	touch app/break-smoke && # goes into the v3 artifact, where the post-check runs
 	"$GANTRY" deploy hello --env staging --version v3 &&
 	wait_for 30 "ghist | grep -q rolled_back" &&
-	wait_for 30 "st_check \"d[\\\"version\\\"] == \\\"v2\\\" and d[\\\"phase\\\"] == \\\"healthy\\\"\"" &&
+	wait_for 30 "st_check \"d[\\\"version\\\"] == \\\"v2\\\" and d[\\\"phase\\\"] == \\\"rolled_back\\\"\"" &&
 	records >rec.json &&
 	jcheck rec.json "any(r[\"version\"] == \"v3\" and r[\"result\"] == \"failed\" and \"smoke test found a broken checkout\" in r[\"result_reason\"] for r in d)" &&
 	gevents >ev.jsonl &&
