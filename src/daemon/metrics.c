@@ -3,8 +3,9 @@
  *
  * The proxy exports CUMULATIVE per-revision counters on its admin listener
  * (GET /windows). We poll it every 100 ms (a libcurl GET in libuv's thread
- * pool, never on the loop) and keep snapshots: every poll for the last 15 s,
- * then one a second for the last 15 minutes. Any window [now - D, now] is the
+ * pool, never on the loop) and keep snapshots: every poll for the last 10 s,
+ * then one every 10 s for the last 15 minutes. A revision that no longer runs
+ * anywhere is forgotten (its history with it) a minute after it stopped. Any window [now - D, now] is the
  * newest snapshot minus the newest one at or before now - D, so conditions
  * like "error_rate > 5% for 2s" are evaluated on data at most ~100 ms old.
  * A proxy restart resets its counters: a snapshot smaller than the one
@@ -16,10 +17,12 @@
 #include "util/log.h"
 #include <jansson.h>
 
+/* ~67 KB per revision: 10 s of 100 ms snapshots (rollback_on samples the
+ * trailing second), then 15 min at 10 s (analysis intervals, long windows) */
 #define FINE_MS 100
-#define FINE_KEEP (15000 / FINE_MS)   /* 15 s of 100 ms snapshots */
-#define COARSE_MS 1000
-#define COARSE_KEEP (15 * 60)         /* 15 min of 1 s snapshots */
+#define FINE_KEEP (10000 / FINE_MS)
+#define COARSE_MS 10000
+#define COARSE_KEEP (15 * 60 * 1000 / COARSE_MS)
 
 struct snap {
 	int64_t t_ms;
@@ -34,6 +37,7 @@ struct series {
 	struct snap coarse[COARSE_KEEP];
 	int ncoarse, coarse_head;
 	int64_t last_seen_ms;
+	int64_t live_ms;                   /* last time the revision ran */
 	struct series *next;
 };
 
@@ -43,18 +47,37 @@ static int64_t last_poll_ms;
 static int64_t last_ok_ms;
 
 
+/* does the revision run (a replica, or stable/target)? always true without a daemon (tests) */
+static bool revision_live(const char *svc, const char *env, int rev)
+{
+	struct svcenv *se;
+	if (!gd)
+		return true;
+	se = daemon_svcenv(svc, env, false);
+	if (!se)
+		return false;
+	if (se->row.stable_revision == rev || se->row.target_revision == rev)
+		return true;
+	for (struct replica *r = se->replicas; r; r = r->next)
+		if (r->row.revision == rev)
+			return true;
+	return false;
+}
+
 static struct series *find(const char *svc, const char *env, int rev, bool create)
 {
 	struct series *s;
 	for (s = all; s; s = s->next)
 		if (s->revision == rev && !strcmp(s->service, svc) && !strcmp(s->environment, env))
 			return s;
-	if (!create)
+	/* the proxy reports a stopped revision's counters for ever: keep no history for it */
+	if (!create || !revision_live(svc, env, rev))
 		return NULL;
 	s = xcalloc(1, sizeof(*s));
 	strlcpy_g(s->service, svc, sizeof(s->service));
 	strlcpy_g(s->environment, env, sizeof(s->environment));
 	s->revision = rev;
+	s->live_ms = now_ms();
 	s->next = all;
 	all = s;
 	return s;
@@ -139,7 +162,11 @@ int metrics__ingest(const char *body, int64_t now)
 		w.bytes_in = (uint64_t)json_integer_value(json_object_get(r, "bytes_in"));
 		w.bytes_out = (uint64_t)json_integer_value(json_object_get(r, "bytes_out"));
 		w.end_ms = now;
-		add_snap(find(svc, env, (int)revno, true), now, &w);
+		{
+			struct series *se_ = find(svc, env, (int)revno, true);
+			if (se_)
+				add_snap(se_, now, &w);
+		}
 		n++;
 	}
 	json_decref(doc);
@@ -204,8 +231,30 @@ static void poll_done(long code, const char *body, void *data)
 		last_ok_ms = now;
 }
 
+/* revisions that no longer run (no replica, neither stable nor target) */
+static void forget_stopped(int64_t now)
+{
+	struct series **pp = &all;
+	while (*pp) {
+		struct series *s = *pp;
+		if (revision_live(s->service, s->environment, s->revision))
+			s->live_ms = now;
+		if (now - s->live_ms > 60000) {
+			*pp = s->next;
+			free(s);
+		} else {
+			pp = &s->next;
+		}
+	}
+}
+
 void metrics_tick(int64_t now)
 {
+	static int64_t last_forget;
+	if (now - last_forget > 10000) {
+		last_forget = now;
+		forget_stopped(now);
+	}
 	if (busy || !gd->proxy_pid || now - last_poll_ms < FINE_MS)
 		return;
 	last_poll_ms = now;

@@ -214,7 +214,12 @@ static void measure(struct analysis_run *r, size_t i, const struct analysis_inpu
 		break;
 	case COND_BREACHED:
 		m->phase = MEAS_FAILED;
-		cond_eval_describe(e, "canary", r->revision, m->msg, sizeof(m->msg));
+		cond_eval_describe(e, "canary", r->revision, desc, sizeof(desc));
+		/* a provider's plain `value` says nothing by itself: name the metric */
+		if (c->metric == CM_VALUE)
+			snprintf(m->msg, sizeof(m->msg), "%s: %s", am->name, desc);
+		else
+			snprintf(m->msg, sizeof(m->msg), "%s", desc);
 		break;
 	}
 }

@@ -130,10 +130,7 @@ test_expect_success 'a bad canary (v3, FAIL_RATE=0.3) is rolled back: prometheus
 	jcheck split.json "d[\"versions\"] == {\"v2\": 50}"
 '
 
-# Known bug (src/rollout/analysis.c, COND_BREACHED): a failed measurement of a
-# non-builtin metric reads "value 0.3 > 0.05 (canary revision 3)" without the
-# metric's name, while an error names it ("prom_errors: cannot measure: ...").
-test_expect_failure 'the rollback reason names the failing metric (prom_errors)' '
+test_expect_success 'the rollback reason names the failing metric (prom_errors)' '
 	jcheck hist.json "d[0][\"revision\"] == 3 and \"prom_errors\" in d[0][\"reason\"]"
 '
 
