@@ -4,49 +4,14 @@
  */
 #include "common.h"
 #include "store/store_records.h"
-#include <sqlite3.h>
-
-sqlite3 *store__db(struct store *s); /* store_sqlite.c */
+#include "store/store-int.h"
 
 #define MAX_ROWS 100000 /* a list never grows without bound */
-
-static int rec_err(struct store *s, struct gerr *err, const char *what)
-{
-	return gerr_set(err, "state store: %s: %s", what, sqlite3_errmsg(store__db(s)));
-}
-
-static sqlite3_stmt *rec_prep(struct store *s, const char *sql, struct gerr *err)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(store__db(s), sql, -1, &st, NULL) != SQLITE_OK) {
-		rec_err(s, err, "prepare");
-		return NULL;
-	}
-	return st;
-}
-
-static void btext(sqlite3_stmt *st, int i, const char *v)
-{
-	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
-}
-
-static void ctext(sqlite3_stmt *st, int i, char *dst, size_t len)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	strlcpy_g(dst, t ? (const char *)t : "", len);
-}
 
 static char *cdup(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	return xstrdup(t ? (const char *)t : "");
-}
-
-static int run_done(struct store *s, sqlite3_stmt *st, struct gerr *err)
-{
-	int ret = sqlite3_step(st) == SQLITE_DONE ? 0 : rec_err(s, err, "write");
-	sqlite3_finalize(st);
-	return ret;
 }
 
 /* grows *arr to hold one more element of size sz */
@@ -63,41 +28,41 @@ static void *grow(void *arr, size_t n, size_t sz)
 
 int store_user_put(struct store *s, const struct user_row *u, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "INSERT OR REPLACE INTO users (name, role, token_hash, created_at, created_by) "
+	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO users (name, role, token_hash, created_at, created_by) "
 				    "VALUES (?, ?, ?, ?, ?)", err);
 	if (!st)
 		return -1;
-	btext(st, 1, u->name);
-	btext(st, 2, u->role);
-	btext(st, 3, u->token_hash);
+	store__bind_text(st, 1, u->name);
+	store__bind_text(st, 2, u->role);
+	store__bind_text(st, 3, u->token_hash);
 	sqlite3_bind_int64(st, 4, u->created_at);
-	btext(st, 5, u->created_by);
-	return run_done(s, st, err);
+	store__bind_text(st, 5, u->created_by);
+	return store__step_done(s, st, err);
 }
 
 static void user_from(sqlite3_stmt *st, struct user_row *u)
 {
 	memset(u, 0, sizeof(*u));
-	ctext(st, 0, u->name, sizeof(u->name));
-	ctext(st, 1, u->role, sizeof(u->role));
-	ctext(st, 2, u->token_hash, sizeof(u->token_hash));
+	store__col_text(st, 0, u->name, sizeof(u->name));
+	store__col_text(st, 1, u->role, sizeof(u->role));
+	store__col_text(st, 2, u->token_hash, sizeof(u->token_hash));
 	u->created_at = sqlite3_column_int64(st, 3);
-	ctext(st, 4, u->created_by, sizeof(u->created_by));
+	store__col_text(st, 4, u->created_by, sizeof(u->created_by));
 }
 
 static int user_one(struct store *s, const char *sql, const char *arg, struct user_row *out, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, sql, err);
+	sqlite3_stmt *st = store__prep(s, sql, err);
 	int rc, ret;
 	if (!st)
 		return -1;
-	btext(st, 1, arg);
+	store__bind_text(st, 1, arg);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		user_from(st, out);
 		ret = 1;
 	} else {
-		ret = rc == SQLITE_DONE ? 0 : rec_err(s, err, "read");
+		ret = rc == SQLITE_DONE ? 0 : store__err(s, err, "read");
 	}
 	sqlite3_finalize(st);
 	return ret;
@@ -119,18 +84,18 @@ int store_user_by_token(struct store *s, const char *token_hash, struct user_row
 
 int store_user_delete(struct store *s, const char *name, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "DELETE FROM users WHERE name = ?", err);
+	sqlite3_stmt *st = store__prep(s, "DELETE FROM users WHERE name = ?", err);
 	if (!st)
 		return -1;
-	btext(st, 1, name);
-	if (run_done(s, st, err) < 0)
+	store__bind_text(st, 1, name);
+	if (store__step_done(s, st, err) < 0)
 		return -1;
 	return sqlite3_changes(store__db(s)) > 0;
 }
 
 int store_user_list(struct store *s, struct user_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "SELECT name, role, token_hash, created_at, created_by FROM users ORDER BY name", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT name, role, token_hash, created_at, created_by FROM users ORDER BY name", err);
 	int rc;
 	*out = NULL;
 	*n = 0;
@@ -145,7 +110,7 @@ int store_user_list(struct store *s, struct user_row **out, size_t *n, struct ge
 		free(*out);
 		*out = NULL;
 		*n = 0;
-		return rec_err(s, err, "read");
+		return store__err(s, err, "read");
 	}
 	return 0;
 }
@@ -158,30 +123,30 @@ static void incident_from(sqlite3_stmt *st, struct incident_row *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->id = sqlite3_column_int64(st, 0);
-	ctext(st, 1, r->severity, sizeof(r->severity));
-	ctext(st, 2, r->title, sizeof(r->title));
-	ctext(st, 3, r->service, sizeof(r->service));
-	ctext(st, 4, r->environment, sizeof(r->environment));
-	ctext(st, 5, r->opened_by, sizeof(r->opened_by));
+	store__col_text(st, 1, r->severity, sizeof(r->severity));
+	store__col_text(st, 2, r->title, sizeof(r->title));
+	store__col_text(st, 3, r->service, sizeof(r->service));
+	store__col_text(st, 4, r->environment, sizeof(r->environment));
+	store__col_text(st, 5, r->opened_by, sizeof(r->opened_by));
 	r->opened_at = sqlite3_column_int64(st, 6);
-	ctext(st, 7, r->closed_by, sizeof(r->closed_by));
+	store__col_text(st, 7, r->closed_by, sizeof(r->closed_by));
 	r->closed_at = sqlite3_column_int64(st, 8);
-	ctext(st, 9, r->resolution, sizeof(r->resolution));
+	store__col_text(st, 9, r->resolution, sizeof(r->resolution));
 }
 
 int store_incident_open(struct store *s, struct incident_row *r, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "INSERT INTO incidents (severity, title, service, environment, opened_by, opened_at) "
+	sqlite3_stmt *st = store__prep(s, "INSERT INTO incidents (severity, title, service, environment, opened_by, opened_at) "
 				    "VALUES (?, ?, ?, ?, ?, ?)", err);
 	if (!st)
 		return -1;
-	btext(st, 1, r->severity);
-	btext(st, 2, r->title);
-	btext(st, 3, r->service);
-	btext(st, 4, r->environment);
-	btext(st, 5, r->opened_by);
+	store__bind_text(st, 1, r->severity);
+	store__bind_text(st, 2, r->title);
+	store__bind_text(st, 3, r->service);
+	store__bind_text(st, 4, r->environment);
+	store__bind_text(st, 5, r->opened_by);
 	sqlite3_bind_int64(st, 6, r->opened_at);
-	if (run_done(s, st, err) < 0)
+	if (store__step_done(s, st, err) < 0)
 		return -1;
 	r->id = sqlite3_last_insert_rowid(store__db(s));
 	return 0;
@@ -190,22 +155,22 @@ int store_incident_open(struct store *s, struct incident_row *r, struct gerr *er
 int store_incident_close(struct store *s, int64_t id, const char *by, int64_t at, const char *resolution,
 			 struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "UPDATE incidents SET closed_by = ?, closed_at = ?, resolution = ? "
+	sqlite3_stmt *st = store__prep(s, "UPDATE incidents SET closed_by = ?, closed_at = ?, resolution = ? "
 				    "WHERE id = ? AND closed_at = 0", err);
 	if (!st)
 		return -1;
-	btext(st, 1, by);
+	store__bind_text(st, 1, by);
 	sqlite3_bind_int64(st, 2, at > 0 ? at : 1);
-	btext(st, 3, resolution);
+	store__bind_text(st, 3, resolution);
 	sqlite3_bind_int64(st, 4, id);
-	if (run_done(s, st, err) < 0)
+	if (store__step_done(s, st, err) < 0)
 		return -1;
 	return sqlite3_changes(store__db(s)) > 0;
 }
 
 int store_incident_get(struct store *s, int64_t id, struct incident_row *out, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "SELECT " INCIDENT_COLS " FROM incidents WHERE id = ?", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT " INCIDENT_COLS " FROM incidents WHERE id = ?", err);
 	int rc, ret;
 	if (!st)
 		return -1;
@@ -215,7 +180,7 @@ int store_incident_get(struct store *s, int64_t id, struct incident_row *out, st
 		incident_from(st, out);
 		ret = 1;
 	} else {
-		ret = rc == SQLITE_DONE ? 0 : rec_err(s, err, "read");
+		ret = rc == SQLITE_DONE ? 0 : store__err(s, err, "read");
 	}
 	sqlite3_finalize(st);
 	return ret;
@@ -223,7 +188,7 @@ int store_incident_get(struct store *s, int64_t id, struct incident_row *out, st
 
 int store_incident_list(struct store *s, bool open_only, struct incident_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, open_only ? "SELECT " INCIDENT_COLS " FROM incidents WHERE closed_at = 0 ORDER BY id DESC"
+	sqlite3_stmt *st = store__prep(s, open_only ? "SELECT " INCIDENT_COLS " FROM incidents WHERE closed_at = 0 ORDER BY id DESC"
 					: "SELECT " INCIDENT_COLS " FROM incidents ORDER BY id DESC", err);
 	int rc;
 	*out = NULL;
@@ -239,7 +204,7 @@ int store_incident_list(struct store *s, bool open_only, struct incident_row **o
 		free(*out);
 		*out = NULL;
 		*n = 0;
-		return rec_err(s, err, "read");
+		return store__err(s, err, "read");
 	}
 	return 0;
 }
@@ -262,19 +227,19 @@ static void deployment_from(sqlite3_stmt *st, struct deployment_row *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->id = sqlite3_column_int64(st, 0);
-	ctext(st, 1, r->service, sizeof(r->service));
-	ctext(st, 2, r->environment, sizeof(r->environment));
-	ctext(st, 3, r->kind, sizeof(r->kind));
-	ctext(st, 4, r->requester, sizeof(r->requester));
-	ctext(st, 5, r->state, sizeof(r->state));
+	store__col_text(st, 1, r->service, sizeof(r->service));
+	store__col_text(st, 2, r->environment, sizeof(r->environment));
+	store__col_text(st, 3, r->kind, sizeof(r->kind));
+	store__col_text(st, 4, r->requester, sizeof(r->requester));
+	store__col_text(st, 5, r->state, sizeof(r->state));
 	r->request = cdup(st, 6);
 	r->gates = cdup(st, 7);
 	r->approvals_needed = sqlite3_column_int(st, 8);
 	r->approval_ttl = sqlite3_column_int64(st, 9);
-	ctext(st, 10, r->version, sizeof(r->version));
-	ctext(st, 11, r->digest, sizeof(r->digest));
+	store__col_text(st, 10, r->version, sizeof(r->version));
+	store__col_text(st, 11, r->digest, sizeof(r->digest));
 	r->emergency = sqlite3_column_int(st, 12) != 0;
-	ctext(st, 13, r->reason, sizeof(r->reason));
+	store__col_text(st, 13, r->reason, sizeof(r->reason));
 	r->commit_time = sqlite3_column_int64(st, 14);
 	r->created_at = sqlite3_column_int64(st, 15);
 	r->rollout_id = sqlite3_column_int64(st, 16);
@@ -282,27 +247,27 @@ static void deployment_from(sqlite3_stmt *st, struct deployment_row *r)
 	r->from_revision = sqlite3_column_int(st, 18);
 	r->started_at = sqlite3_column_int64(st, 19);
 	r->ended_at = sqlite3_column_int64(st, 20);
-	ctext(st, 21, r->result, sizeof(r->result));
-	ctext(st, 22, r->result_reason, sizeof(r->result_reason));
+	store__col_text(st, 21, r->result, sizeof(r->result));
+	store__col_text(st, 22, r->result_reason, sizeof(r->result_reason));
 	r->checks = cdup(st, 23);
 }
 
 /* binds every column but id, in DEPLOY_COLS order, from 1 */
 static void deployment_bind(sqlite3_stmt *st, const struct deployment_row *r)
 {
-	btext(st, 1, r->service);
-	btext(st, 2, r->environment);
-	btext(st, 3, r->kind);
-	btext(st, 4, r->requester);
-	btext(st, 5, r->state);
-	btext(st, 6, r->request ? r->request : "{}");
-	btext(st, 7, r->gates ? r->gates : "{}");
+	store__bind_text(st, 1, r->service);
+	store__bind_text(st, 2, r->environment);
+	store__bind_text(st, 3, r->kind);
+	store__bind_text(st, 4, r->requester);
+	store__bind_text(st, 5, r->state);
+	store__bind_text(st, 6, r->request ? r->request : "{}");
+	store__bind_text(st, 7, r->gates ? r->gates : "{}");
 	sqlite3_bind_int(st, 8, r->approvals_needed);
 	sqlite3_bind_int64(st, 9, r->approval_ttl);
-	btext(st, 10, r->version);
-	btext(st, 11, r->digest);
+	store__bind_text(st, 10, r->version);
+	store__bind_text(st, 11, r->digest);
 	sqlite3_bind_int(st, 12, r->emergency);
-	btext(st, 13, r->reason);
+	store__bind_text(st, 13, r->reason);
 	sqlite3_bind_int64(st, 14, r->commit_time);
 	sqlite3_bind_int64(st, 15, r->created_at);
 	sqlite3_bind_int64(st, 16, r->rollout_id);
@@ -310,21 +275,21 @@ static void deployment_bind(sqlite3_stmt *st, const struct deployment_row *r)
 	sqlite3_bind_int(st, 18, r->from_revision);
 	sqlite3_bind_int64(st, 19, r->started_at);
 	sqlite3_bind_int64(st, 20, r->ended_at);
-	btext(st, 21, r->result);
-	btext(st, 22, r->result_reason);
-	btext(st, 23, r->checks ? r->checks : "[]");
+	store__bind_text(st, 21, r->result);
+	store__bind_text(st, 22, r->result_reason);
+	store__bind_text(st, 23, r->checks ? r->checks : "[]");
 }
 
 int store_deployment_add(struct store *s, struct deployment_row *r, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "INSERT INTO deployments (service, environment, kind, requester, state, request, "
+	sqlite3_stmt *st = store__prep(s, "INSERT INTO deployments (service, environment, kind, requester, state, request, "
 				    "gates, approvals_needed, approval_ttl, version, digest, emergency, reason, commit_time, "
 				    "created_at, rollout_id, revision, from_revision, started_at, ended_at, result, "
 				    "result_reason, checks) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
 	deployment_bind(st, r);
-	if (run_done(s, st, err) < 0)
+	if (store__step_done(s, st, err) < 0)
 		return -1;
 	r->id = sqlite3_last_insert_rowid(store__db(s));
 	return 0;
@@ -332,7 +297,7 @@ int store_deployment_add(struct store *s, struct deployment_row *r, struct gerr 
 
 int store_deployment_update(struct store *s, const struct deployment_row *r, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "UPDATE deployments SET service=?, environment=?, kind=?, requester=?, state=?, "
+	sqlite3_stmt *st = store__prep(s, "UPDATE deployments SET service=?, environment=?, kind=?, requester=?, state=?, "
 				    "request=?, gates=?, approvals_needed=?, approval_ttl=?, version=?, digest=?, emergency=?, "
 				    "reason=?, commit_time=?, created_at=?, rollout_id=?, revision=?, from_revision=?, "
 				    "started_at=?, ended_at=?, result=?, result_reason=?, checks=? WHERE id = ?", err);
@@ -340,14 +305,14 @@ int store_deployment_update(struct store *s, const struct deployment_row *r, str
 		return -1;
 	deployment_bind(st, r);
 	sqlite3_bind_int64(st, 24, r->id);
-	return run_done(s, st, err);
+	return store__step_done(s, st, err);
 }
 
 static int deployment_one(struct store *s, const char *where, int64_t arg, struct deployment_row *out,
 			  struct gerr *err)
 {
 	char *sql = xasprintf("SELECT " DEPLOY_COLS " FROM deployments WHERE %s ORDER BY id DESC LIMIT 1", where);
-	sqlite3_stmt *st = rec_prep(s, sql, err);
+	sqlite3_stmt *st = store__prep(s, sql, err);
 	int rc, ret;
 	free(sql);
 	if (!st)
@@ -358,7 +323,7 @@ static int deployment_one(struct store *s, const char *where, int64_t arg, struc
 		deployment_from(st, out);
 		ret = 1;
 	} else {
-		ret = rc == SQLITE_DONE ? 0 : rec_err(s, err, "read");
+		ret = rc == SQLITE_DONE ? 0 : store__err(s, err, "read");
 	}
 	sqlite3_finalize(st);
 	return ret;
@@ -379,15 +344,15 @@ int store_deployment_by_rollout(struct store *s, int64_t rollout_id, struct depl
 int store_deployment_list(struct store *s, const char *svc, const char *env, int64_t since,
 			  struct deployment_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "SELECT " DEPLOY_COLS " FROM deployments WHERE (?1 = '' OR service = ?1) "
+	sqlite3_stmt *st = store__prep(s, "SELECT " DEPLOY_COLS " FROM deployments WHERE (?1 = '' OR service = ?1) "
 				    "AND (?2 = '' OR environment = ?2) AND created_at >= ?3 ORDER BY id DESC", err);
 	int rc;
 	*out = NULL;
 	*n = 0;
 	if (!st)
 		return -1;
-	btext(st, 1, svc);
-	btext(st, 2, env);
+	store__bind_text(st, 1, svc);
+	store__bind_text(st, 2, env);
 	sqlite3_bind_int64(st, 3, since);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_ROWS) {
 		*out = grow(*out, *n, sizeof(**out));
@@ -400,7 +365,7 @@ int store_deployment_list(struct store *s, const char *svc, const char *env, int
 		free(*out);
 		*out = NULL;
 		*n = 0;
-		return rec_err(s, err, "read");
+		return store__err(s, err, "read");
 	}
 	return 0;
 }
@@ -409,22 +374,22 @@ int store_deployment_list(struct store *s, const char *svc, const char *env, int
 
 int store_approval_put(struct store *s, const struct approval_row *a, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "INSERT OR REPLACE INTO approvals (deployment_id, approver, decision, at, comment) "
+	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO approvals (deployment_id, approver, decision, at, comment) "
 				    "VALUES (?, ?, ?, ?, ?)", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, a->deployment_id);
-	btext(st, 2, a->approver);
-	btext(st, 3, a->decision);
+	store__bind_text(st, 2, a->approver);
+	store__bind_text(st, 3, a->decision);
 	sqlite3_bind_int64(st, 4, a->at);
-	btext(st, 5, a->comment);
-	return run_done(s, st, err);
+	store__bind_text(st, 5, a->comment);
+	return store__step_done(s, st, err);
 }
 
 int store_approval_list(struct store *s, int64_t deployment_id, struct approval_row **out, size_t *n,
 			struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "SELECT deployment_id, approver, decision, at, comment FROM approvals "
+	sqlite3_stmt *st = store__prep(s, "SELECT deployment_id, approver, decision, at, comment FROM approvals "
 				    "WHERE deployment_id = ? ORDER BY at, approver", err);
 	int rc;
 	*out = NULL;
@@ -438,17 +403,17 @@ int store_approval_list(struct store *s, int64_t deployment_id, struct approval_
 		a = &(*out)[(*n)++];
 		memset(a, 0, sizeof(*a));
 		a->deployment_id = sqlite3_column_int64(st, 0);
-		ctext(st, 1, a->approver, sizeof(a->approver));
-		ctext(st, 2, a->decision, sizeof(a->decision));
+		store__col_text(st, 1, a->approver, sizeof(a->approver));
+		store__col_text(st, 2, a->decision, sizeof(a->decision));
 		a->at = sqlite3_column_int64(st, 3);
-		ctext(st, 4, a->comment, sizeof(a->comment));
+		store__col_text(st, 4, a->comment, sizeof(a->comment));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		free(*out);
 		*out = NULL;
 		*n = 0;
-		return rec_err(s, err, "read");
+		return store__err(s, err, "read");
 	}
 	return 0;
 }
@@ -481,7 +446,7 @@ int store_audit_append(struct store *s, struct audit_entry *e, struct gerr *err)
 	if (own_tx && store_begin(s, err) < 0)
 		return -1;
 	/* the chain continues from the newest stored entry */
-	st = rec_prep(s, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", err);
+	st = store__prep(s, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", err);
 	if (!st)
 		goto out;
 	rc = sqlite3_step(st);
@@ -489,9 +454,9 @@ int store_audit_append(struct store *s, struct audit_entry *e, struct gerr *err)
 	e->prev[64] = 0;
 	if (rc == SQLITE_ROW) {
 		last = sqlite3_column_int64(st, 0);
-		ctext(st, 1, e->prev, sizeof(e->prev));
+		store__col_text(st, 1, e->prev, sizeof(e->prev));
 	} else if (rc != SQLITE_DONE) {
-		rec_err(s, err, "read");
+		store__err(s, err, "read");
 		goto out;
 	}
 	sqlite3_finalize(st);
@@ -501,19 +466,19 @@ int store_audit_append(struct store *s, struct audit_entry *e, struct gerr *err)
 		gerr_set(err, "audit: details must be a JSON object");
 		goto out;
 	}
-	st = rec_prep(s, "INSERT INTO audit (seq, ts, actor, action, target, details, prev, hash) "
+	st = store__prep(s, "INSERT INTO audit (seq, ts, actor, action, target, details, prev, hash) "
 		      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", err);
 	if (!st)
 		goto out;
 	sqlite3_bind_int64(st, 1, e->seq);
 	sqlite3_bind_int64(st, 2, e->time);
-	btext(st, 3, e->actor);
-	btext(st, 4, e->action);
-	btext(st, 5, e->target);
-	btext(st, 6, e->details ? e->details : "{}");
-	btext(st, 7, e->prev);
-	btext(st, 8, e->hash);
-	ret = run_done(s, st, err);
+	store__bind_text(st, 3, e->actor);
+	store__bind_text(st, 4, e->action);
+	store__bind_text(st, 5, e->target);
+	store__bind_text(st, 6, e->details ? e->details : "{}");
+	store__bind_text(st, 7, e->prev);
+	store__bind_text(st, 8, e->hash);
+	ret = store__step_done(s, st, err);
 	st = NULL;
 	if (ret < 0)
 		goto out;
@@ -533,7 +498,7 @@ out:
 
 int store_audit_list(struct store *s, struct audit_entry **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "SELECT seq, ts, actor, action, target, details, prev, hash FROM audit ORDER BY seq", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT seq, ts, actor, action, target, details, prev, hash FROM audit ORDER BY seq", err);
 	int rc;
 	*out = NULL;
 	*n = 0;
@@ -546,12 +511,12 @@ int store_audit_list(struct store *s, struct audit_entry **out, size_t *n, struc
 		memset(e, 0, sizeof(*e));
 		e->seq = sqlite3_column_int64(st, 0);
 		e->time = sqlite3_column_int64(st, 1);
-		ctext(st, 2, e->actor, sizeof(e->actor));
-		ctext(st, 3, e->action, sizeof(e->action));
-		ctext(st, 4, e->target, sizeof(e->target));
+		store__col_text(st, 2, e->actor, sizeof(e->actor));
+		store__col_text(st, 3, e->action, sizeof(e->action));
+		store__col_text(st, 4, e->target, sizeof(e->target));
 		e->details = cdup(st, 5);
-		ctext(st, 6, e->prev, sizeof(e->prev));
-		ctext(st, 7, e->hash, sizeof(e->hash));
+		store__col_text(st, 6, e->prev, sizeof(e->prev));
+		store__col_text(st, 7, e->hash, sizeof(e->hash));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -560,7 +525,7 @@ int store_audit_list(struct store *s, struct audit_entry **out, size_t *n, struc
 		free(*out);
 		*out = NULL;
 		*n = 0;
-		return rec_err(s, err, "read");
+		return store__err(s, err, "read");
 	}
 	return 0;
 }
@@ -570,20 +535,20 @@ int store_audit_list(struct store *s, struct audit_entry **out, size_t *n, struc
 int store_rollout_completed_at(struct store *s, const char *svc, const char *env, int revision,
 			       int64_t *at_ms, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "SELECT updated_at FROM rollouts WHERE service = ? AND environment = ? "
+	sqlite3_stmt *st = store__prep(s, "SELECT updated_at FROM rollouts WHERE service = ? AND environment = ? "
 				    "AND revision = ? AND phase = 'complete' ORDER BY id DESC LIMIT 1", err);
 	int rc, ret;
 	if (!st)
 		return -1;
-	btext(st, 1, svc);
-	btext(st, 2, env);
+	store__bind_text(st, 1, svc);
+	store__bind_text(st, 2, env);
 	sqlite3_bind_int(st, 3, revision);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*at_ms = sqlite3_column_int64(st, 0);
 		ret = 1;
 	} else {
-		ret = rc == SQLITE_DONE ? 0 : rec_err(s, err, "read");
+		ret = rc == SQLITE_DONE ? 0 : store__err(s, err, "read");
 	}
 	sqlite3_finalize(st);
 	return ret;
@@ -592,7 +557,7 @@ int store_rollout_completed_at(struct store *s, const char *svc, const char *env
 int store_rollout_list(struct store *s, const char *svc, const char *env, int64_t since_ms,
 		       struct rollout_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = rec_prep(s, "SELECT id, service, environment, revision, from_revision, strategy, phase, "
+	sqlite3_stmt *st = store__prep(s, "SELECT id, service, environment, revision, from_revision, strategy, phase, "
 				    "step, steps, message, started_at, updated_at, deadline_at FROM rollouts "
 				    "WHERE (?1 = '' OR service = ?1) AND (?2 = '' OR environment = ?2) AND started_at >= ?3 "
 				    "ORDER BY id", err);
@@ -601,8 +566,8 @@ int store_rollout_list(struct store *s, const char *svc, const char *env, int64_
 	*n = 0;
 	if (!st)
 		return -1;
-	btext(st, 1, svc);
-	btext(st, 2, env);
+	store__bind_text(st, 1, svc);
+	store__bind_text(st, 2, env);
 	sqlite3_bind_int64(st, 3, since_ms);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_ROWS) {
 		struct rollout_row *r;
@@ -610,15 +575,15 @@ int store_rollout_list(struct store *s, const char *svc, const char *env, int64_
 		r = &(*out)[(*n)++];
 		memset(r, 0, sizeof(*r));
 		r->id = sqlite3_column_int64(st, 0);
-		ctext(st, 1, r->service, sizeof(r->service));
-		ctext(st, 2, r->environment, sizeof(r->environment));
+		store__col_text(st, 1, r->service, sizeof(r->service));
+		store__col_text(st, 2, r->environment, sizeof(r->environment));
 		r->revision = sqlite3_column_int(st, 3);
 		r->from_revision = sqlite3_column_int(st, 4);
-		ctext(st, 5, r->strategy, sizeof(r->strategy));
-		ctext(st, 6, r->phase, sizeof(r->phase));
+		store__col_text(st, 5, r->strategy, sizeof(r->strategy));
+		store__col_text(st, 6, r->phase, sizeof(r->phase));
 		r->step = sqlite3_column_int(st, 7);
 		r->steps = sqlite3_column_int(st, 8);
-		ctext(st, 9, r->message, sizeof(r->message));
+		store__col_text(st, 9, r->message, sizeof(r->message));
 		r->started_at = sqlite3_column_int64(st, 10);
 		r->updated_at = sqlite3_column_int64(st, 11);
 		r->deadline_at = sqlite3_column_int64(st, 12);
@@ -628,7 +593,7 @@ int store_rollout_list(struct store *s, const char *svc, const char *env, int64_
 		free(*out);
 		*out = NULL;
 		*n = 0;
-		return rec_err(s, err, "read");
+		return store__err(s, err, "read");
 	}
 	return 0;
 }

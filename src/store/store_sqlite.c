@@ -4,6 +4,7 @@
  */
 #include "common.h"
 #include "store/store.h"
+#include "store/store-int.h"
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -78,8 +79,6 @@ static const char *const migrations[] = {
 	"  hash TEXT NOT NULL);",
 };
 
-/* the connection, for the other src/store/store_*.c files only (module-private) */
-sqlite3 *store__db(struct store *s);
 sqlite3 *store__db(struct store *s)
 {
 	return s->db;
@@ -92,7 +91,7 @@ int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int sqlerr(struct store *s, struct gerr *err, const char *what)
+int store__err(struct store *s, struct gerr *err, const char *what)
 {
 	int code = sqlite3_extended_errcode(s->db);
 	const char *hint = "";
@@ -107,41 +106,41 @@ static int exec_sql(struct store *s, const char *sql, struct gerr *err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		int r = sqlerr(s, err, msg ? msg : "exec");
+		int r = store__err(s, err, msg ? msg : "exec");
 		sqlite3_free(msg);
 		return r;
 	}
 	return 0;
 }
 
-static sqlite3_stmt *prep(struct store *s, const char *sql, struct gerr *err)
+sqlite3_stmt *store__prep(struct store *s, const char *sql, struct gerr *err)
 {
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		sqlerr(s, err, "prepare");
+		store__err(s, err, "prepare");
 		return NULL;
 	}
 	return st;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+void store__bind_text(sqlite3_stmt *st, int i, const char *v)
 {
 	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
 }
 
-static void col_text(sqlite3_stmt *st, int i, char *dst, size_t len)
+void store__col_text(sqlite3_stmt *st, int i, char *dst, size_t len)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	strlcpy_g(dst, t ? (const char *)t : "", len);
 }
 
 /* runs a statement that returns no rows, as its own transaction unless inside one */
-static int step_done(struct store *s, sqlite3_stmt *st, struct gerr *err)
+int store__step_done(struct store *s, sqlite3_stmt *st, struct gerr *err)
 {
 	int rc = sqlite3_step(st);
 	int ret = 0;
 	if (rc != SQLITE_DONE)
-		ret = sqlerr(s, err, "write");
+		ret = store__err(s, err, "write");
 	sqlite3_finalize(st);
 	return ret;
 }
@@ -171,7 +170,7 @@ static int migrate(struct store *s, struct gerr *err)
 	sqlite3_stmt *st;
 	int version = 0;
 
-	st = prep(s, "PRAGMA user_version", err);
+	st = store__prep(s, "PRAGMA user_version", err);
 	if (!st)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -211,7 +210,7 @@ int store_open(const char *path, struct store **out, struct gerr *err)
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	/* integrity first: a corrupt file fails here with a clear message */
-	st = prep(s, "PRAGMA quick_check", err);
+	st = store__prep(s, "PRAGMA quick_check", err);
 	if (!st)
 		goto fail;
 	rc = sqlite3_step(st);
@@ -260,18 +259,18 @@ static void rev_from_row(sqlite3_stmt *st, struct revision_row *r)
 	const unsigned char *cfg;
 	memset(r, 0, sizeof(*r));
 	r->id = sqlite3_column_int64(st, 0);
-	col_text(st, 1, r->service, sizeof(r->service));
-	col_text(st, 2, r->environment, sizeof(r->environment));
+	store__col_text(st, 1, r->service, sizeof(r->service));
+	store__col_text(st, 2, r->environment, sizeof(r->environment));
 	r->number = sqlite3_column_int(st, 3);
-	col_text(st, 4, r->version, sizeof(r->version));
-	col_text(st, 5, r->digest, sizeof(r->digest));
+	store__col_text(st, 4, r->version, sizeof(r->version));
+	store__col_text(st, 5, r->digest, sizeof(r->digest));
 	cfg = sqlite3_column_text(st, 6);
 	r->config_json = xstrdup(cfg ? (const char *)cfg : "{}");
-	col_text(st, 7, r->kind, sizeof(r->kind));
+	store__col_text(st, 7, r->kind, sizeof(r->kind));
 	r->source = sqlite3_column_int(st, 8);
-	col_text(st, 9, r->status, sizeof(r->status));
-	col_text(st, 10, r->reason, sizeof(r->reason));
-	col_text(st, 11, r->deployed_by, sizeof(r->deployed_by));
+	store__col_text(st, 9, r->status, sizeof(r->status));
+	store__col_text(st, 10, r->reason, sizeof(r->reason));
+	store__col_text(st, 11, r->deployed_by, sizeof(r->deployed_by));
 	r->created_at = sqlite3_column_int64(st, 12);
 	r->artifact_pruned = sqlite3_column_int(st, 13) != 0;
 }
@@ -281,33 +280,33 @@ int store_revision_create(struct store *s, struct revision_row *r, struct gerr *
 	sqlite3_stmt *st;
 	int number = 1;
 
-	st = prep(s, "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE service = ? AND environment = ?", err);
+	st = store__prep(s, "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE service = ? AND environment = ?", err);
 	if (!st)
 		return -1;
-	bind_text(st, 1, r->service);
-	bind_text(st, 2, r->environment);
+	store__bind_text(st, 1, r->service);
+	store__bind_text(st, 2, r->environment);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		number = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	st = prep(s, "INSERT INTO revisions (service, environment, number, version, digest, config, kind, source,"
+	st = store__prep(s, "INSERT INTO revisions (service, environment, number, version, digest, config, kind, source,"
 		  " status, reason, deployed_by, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
-	bind_text(st, 1, r->service);
-	bind_text(st, 2, r->environment);
+	store__bind_text(st, 1, r->service);
+	store__bind_text(st, 2, r->environment);
 	sqlite3_bind_int(st, 3, number);
-	bind_text(st, 4, r->version);
-	bind_text(st, 5, r->digest);
-	bind_text(st, 6, r->config_json);
-	bind_text(st, 7, r->kind);
+	store__bind_text(st, 4, r->version);
+	store__bind_text(st, 5, r->digest);
+	store__bind_text(st, 6, r->config_json);
+	store__bind_text(st, 7, r->kind);
 	sqlite3_bind_int(st, 8, r->source);
-	bind_text(st, 9, r->status);
-	bind_text(st, 10, r->reason);
-	bind_text(st, 11, r->deployed_by);
+	store__bind_text(st, 9, r->status);
+	store__bind_text(st, 10, r->reason);
+	store__bind_text(st, 11, r->deployed_by);
 	if (!r->created_at)
 		r->created_at = time(NULL);
 	sqlite3_bind_int64(st, 12, r->created_at);
-	if (step_done(s, st, err) < 0)
+	if (store__step_done(s, st, err) < 0)
 		return -1;
 	r->id = sqlite3_last_insert_rowid(s->db);
 	r->number = number;
@@ -317,19 +316,19 @@ int store_revision_create(struct store *s, struct revision_row *r, struct gerr *
 int store_revision_get(struct store *s, const char *svc, const char *env, int number,
 		       struct revision_row *out, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "SELECT " REV_COLS " FROM revisions WHERE service = ? AND environment = ? AND number = ?", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT " REV_COLS " FROM revisions WHERE service = ? AND environment = ? AND number = ?", err);
 	int rc, ret = 0;
 	if (!st)
 		return -1;
-	bind_text(st, 1, svc);
-	bind_text(st, 2, env);
+	store__bind_text(st, 1, svc);
+	store__bind_text(st, 2, env);
 	sqlite3_bind_int(st, 3, number);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		rev_from_row(st, out);
 		ret = 1;
 	} else if (rc != SQLITE_DONE) {
-		ret = sqlerr(s, err, "read revision");
+		ret = store__err(s, err, "read revision");
 	}
 	sqlite3_finalize(st);
 	return ret;
@@ -338,45 +337,45 @@ int store_revision_get(struct store *s, const char *svc, const char *env, int nu
 int store_revision_set_status(struct store *s, const char *svc, const char *env, int number,
 			      const char *status, const char *reason, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "UPDATE revisions SET status = ?, reason = CASE WHEN ? IS NULL THEN reason ELSE ? END"
+	sqlite3_stmt *st = store__prep(s, "UPDATE revisions SET status = ?, reason = CASE WHEN ? IS NULL THEN reason ELSE ? END"
 				" WHERE service = ? AND environment = ? AND number = ?", err);
 	if (!st)
 		return -1;
-	bind_text(st, 1, status);
+	store__bind_text(st, 1, status);
 	if (reason) {
-		bind_text(st, 2, reason);
-		bind_text(st, 3, reason);
+		store__bind_text(st, 2, reason);
+		store__bind_text(st, 3, reason);
 	}
-	bind_text(st, 4, svc);
-	bind_text(st, 5, env);
+	store__bind_text(st, 4, svc);
+	store__bind_text(st, 5, env);
 	sqlite3_bind_int(st, 6, number);
-	return step_done(s, st, err);
+	return store__step_done(s, st, err);
 }
 
 int store_revision_set_pruned(struct store *s, const char *svc, const char *env, int number,
 			      struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "UPDATE revisions SET artifact_pruned = 1 WHERE service = ? AND environment = ? AND number = ?", err);
+	sqlite3_stmt *st = store__prep(s, "UPDATE revisions SET artifact_pruned = 1 WHERE service = ? AND environment = ? AND number = ?", err);
 	if (!st)
 		return -1;
-	bind_text(st, 1, svc);
-	bind_text(st, 2, env);
+	store__bind_text(st, 1, svc);
+	store__bind_text(st, 2, env);
 	sqlite3_bind_int(st, 3, number);
-	return step_done(s, st, err);
+	return store__step_done(s, st, err);
 }
 
 int store_revision_list(struct store *s, const char *svc, const char *env,
 			struct revision_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "SELECT " REV_COLS " FROM revisions WHERE service = ? AND environment = ? ORDER BY number DESC", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT " REV_COLS " FROM revisions WHERE service = ? AND environment = ? ORDER BY number DESC", err);
 	size_t cap = 0;
 	int rc;
 	*out = NULL;
 	*n = 0;
 	if (!st)
 		return -1;
-	bind_text(st, 1, svc);
-	bind_text(st, 2, env);
+	store__bind_text(st, 1, svc);
+	store__bind_text(st, 2, env);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -386,61 +385,61 @@ int store_revision_list(struct store *s, const char *svc, const char *env,
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return sqlerr(s, err, "list revisions");
+		return store__err(s, err, "list revisions");
 	return 0;
 }
 
 int store_digest_in_use(struct store *s, const char *digest, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "SELECT 1 FROM revisions WHERE digest = ? AND artifact_pruned = 0 LIMIT 1", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT 1 FROM revisions WHERE digest = ? AND artifact_pruned = 0 LIMIT 1", err);
 	int rc;
 	if (!st)
 		return -1;
-	bind_text(st, 1, digest);
+	store__bind_text(st, 1, digest);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_ROW)
 		return 1;
-	return rc == SQLITE_DONE ? 0 : sqlerr(s, err, "read digest");
+	return rc == SQLITE_DONE ? 0 : store__err(s, err, "read digest");
 }
 
 /* ---- replicas ---- */
 
 int store_replica_put(struct store *s, const struct replica_row *r, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO replicas (id, service, environment, revision, port, pid,"
+	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO replicas (id, service, environment, revision, port, pid,"
 				" start_time, state, restarts, created_at, ready_since, last_exit)"
 				" VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
-	bind_text(st, 1, r->id);
-	bind_text(st, 2, r->service);
-	bind_text(st, 3, r->environment);
+	store__bind_text(st, 1, r->id);
+	store__bind_text(st, 2, r->service);
+	store__bind_text(st, 3, r->environment);
 	sqlite3_bind_int(st, 4, r->revision);
 	sqlite3_bind_int(st, 5, r->port);
 	sqlite3_bind_int(st, 6, r->pid);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)r->start_time);
-	bind_text(st, 8, r->state);
+	store__bind_text(st, 8, r->state);
 	sqlite3_bind_int(st, 9, r->restarts);
 	sqlite3_bind_int64(st, 10, r->created_at);
 	sqlite3_bind_int64(st, 11, r->ready_since);
-	bind_text(st, 12, r->last_exit);
-	return step_done(s, st, err);
+	store__bind_text(st, 12, r->last_exit);
+	return store__step_done(s, st, err);
 }
 
 int store_replica_delete(struct store *s, const char *id, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "DELETE FROM replicas WHERE id = ?", err);
+	sqlite3_stmt *st = store__prep(s, "DELETE FROM replicas WHERE id = ?", err);
 	if (!st)
 		return -1;
-	bind_text(st, 1, id);
-	return step_done(s, st, err);
+	store__bind_text(st, 1, id);
+	return store__step_done(s, st, err);
 }
 
 int store_replica_list(struct store *s, const char *svc, const char *env,
 		       struct replica_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "SELECT id, service, environment, revision, port, pid, start_time, state,"
+	sqlite3_stmt *st = store__prep(s, "SELECT id, service, environment, revision, port, pid, start_time, state,"
 				" restarts, created_at, ready_since, last_exit FROM replicas"
 				" WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2)"
 				" ORDER BY service, environment, revision, created_at, id", err);
@@ -451,9 +450,9 @@ int store_replica_list(struct store *s, const char *svc, const char *env,
 	if (!st)
 		return -1;
 	if (svc)
-		bind_text(st, 1, svc);
+		store__bind_text(st, 1, svc);
 	if (env)
-		bind_text(st, 2, env);
+		store__bind_text(st, 2, env);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct replica_row *r;
 		if (*n == cap) {
@@ -462,22 +461,22 @@ int store_replica_list(struct store *s, const char *svc, const char *env,
 		}
 		r = &(*out)[(*n)++];
 		memset(r, 0, sizeof(*r));
-		col_text(st, 0, r->id, sizeof(r->id));
-		col_text(st, 1, r->service, sizeof(r->service));
-		col_text(st, 2, r->environment, sizeof(r->environment));
+		store__col_text(st, 0, r->id, sizeof(r->id));
+		store__col_text(st, 1, r->service, sizeof(r->service));
+		store__col_text(st, 2, r->environment, sizeof(r->environment));
 		r->revision = sqlite3_column_int(st, 3);
 		r->port = sqlite3_column_int(st, 4);
 		r->pid = sqlite3_column_int(st, 5);
 		r->start_time = (uint64_t)sqlite3_column_int64(st, 6);
-		col_text(st, 7, r->state, sizeof(r->state));
+		store__col_text(st, 7, r->state, sizeof(r->state));
 		r->restarts = sqlite3_column_int(st, 8);
 		r->created_at = sqlite3_column_int64(st, 9);
 		r->ready_since = sqlite3_column_int64(st, 10);
-		col_text(st, 11, r->last_exit, sizeof(r->last_exit));
+		store__col_text(st, 11, r->last_exit, sizeof(r->last_exit));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return sqlerr(s, err, "list replicas");
+		return store__err(s, err, "list replicas");
 	return 0;
 }
 
@@ -486,14 +485,14 @@ int store_replica_list(struct store *s, const char *svc, const char *env,
 static void svcenv_from_row(sqlite3_stmt *st, struct svcenv_row *r)
 {
 	memset(r, 0, sizeof(*r));
-	col_text(st, 0, r->service, sizeof(r->service));
-	col_text(st, 1, r->environment, sizeof(r->environment));
+	store__col_text(st, 0, r->service, sizeof(r->service));
+	store__col_text(st, 1, r->environment, sizeof(r->environment));
 	r->target_revision = sqlite3_column_int(st, 2);
 	r->stable_revision = sqlite3_column_int(st, 3);
 	r->replicas = sqlite3_column_int(st, 4);
-	col_text(st, 5, r->phase, sizeof(r->phase));
-	col_text(st, 6, r->message, sizeof(r->message));
-	col_text(st, 7, r->traffic, sizeof(r->traffic));
+	store__col_text(st, 5, r->phase, sizeof(r->phase));
+	store__col_text(st, 6, r->message, sizeof(r->message));
+	store__col_text(st, 7, r->traffic, sizeof(r->traffic));
 }
 
 #define SVCENV_COLS "service, environment, target_revision, stable_revision, replicas, phase, message, traffic"
@@ -501,18 +500,18 @@ static void svcenv_from_row(sqlite3_stmt *st, struct svcenv_row *r)
 int store_svcenv_get(struct store *s, const char *svc, const char *env, struct svcenv_row *out,
 		     struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "SELECT " SVCENV_COLS " FROM svcenvs WHERE service = ? AND environment = ?", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT " SVCENV_COLS " FROM svcenvs WHERE service = ? AND environment = ?", err);
 	int rc, ret = 0;
 	if (!st)
 		return -1;
-	bind_text(st, 1, svc);
-	bind_text(st, 2, env);
+	store__bind_text(st, 1, svc);
+	store__bind_text(st, 2, env);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		svcenv_from_row(st, out);
 		ret = 1;
 	} else if (rc != SQLITE_DONE) {
-		ret = sqlerr(s, err, "read service environment");
+		ret = store__err(s, err, "read service environment");
 	}
 	sqlite3_finalize(st);
 	return ret;
@@ -520,23 +519,23 @@ int store_svcenv_get(struct store *s, const char *svc, const char *env, struct s
 
 int store_svcenv_put(struct store *s, const struct svcenv_row *r, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO svcenvs (" SVCENV_COLS ") VALUES (?,?,?,?,?,?,?,?)", err);
+	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO svcenvs (" SVCENV_COLS ") VALUES (?,?,?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
-	bind_text(st, 1, r->service);
-	bind_text(st, 2, r->environment);
+	store__bind_text(st, 1, r->service);
+	store__bind_text(st, 2, r->environment);
 	sqlite3_bind_int(st, 3, r->target_revision);
 	sqlite3_bind_int(st, 4, r->stable_revision);
 	sqlite3_bind_int(st, 5, r->replicas);
-	bind_text(st, 6, r->phase);
-	bind_text(st, 7, r->message);
-	bind_text(st, 8, r->traffic);
-	return step_done(s, st, err);
+	store__bind_text(st, 6, r->phase);
+	store__bind_text(st, 7, r->message);
+	store__bind_text(st, 8, r->traffic);
+	return store__step_done(s, st, err);
 }
 
 int store_svcenv_list(struct store *s, struct svcenv_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "SELECT " SVCENV_COLS " FROM svcenvs ORDER BY service, environment", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT " SVCENV_COLS " FROM svcenvs ORDER BY service, environment", err);
 	size_t cap = 0;
 	int rc;
 	*out = NULL;
@@ -552,7 +551,7 @@ int store_svcenv_list(struct store *s, struct svcenv_row **out, size_t *n, struc
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return sqlerr(s, err, "list service environments");
+		return store__err(s, err, "list service environments");
 	return 0;
 }
 
@@ -563,29 +562,29 @@ int store_rollout_put(struct store *s, struct rollout_row *r, struct gerr *err)
 	sqlite3_stmt *st;
 	r->updated_at = now_ms();
 	if (!r->id)
-		st = prep(s, "INSERT INTO rollouts (service, environment, revision, from_revision, strategy, phase,"
+		st = store__prep(s, "INSERT INTO rollouts (service, environment, revision, from_revision, strategy, phase,"
 			  " step, steps, message, started_at, updated_at, deadline_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
 	else
-		st = prep(s, "UPDATE rollouts SET service=?, environment=?, revision=?, from_revision=?, strategy=?,"
+		st = store__prep(s, "UPDATE rollouts SET service=?, environment=?, revision=?, from_revision=?, strategy=?,"
 			  " phase=?, step=?, steps=?, message=?, started_at=?, updated_at=?, deadline_at=?, state=? WHERE id=?14", err);
 	if (!st)
 		return -1;
-	bind_text(st, 1, r->service);
-	bind_text(st, 2, r->environment);
+	store__bind_text(st, 1, r->service);
+	store__bind_text(st, 2, r->environment);
 	sqlite3_bind_int(st, 3, r->revision);
 	sqlite3_bind_int(st, 4, r->from_revision);
-	bind_text(st, 5, r->strategy);
-	bind_text(st, 6, r->phase);
+	store__bind_text(st, 5, r->strategy);
+	store__bind_text(st, 6, r->phase);
 	sqlite3_bind_int(st, 7, r->step);
 	sqlite3_bind_int(st, 8, r->steps);
-	bind_text(st, 9, r->message);
+	store__bind_text(st, 9, r->message);
 	sqlite3_bind_int64(st, 10, r->started_at);
 	sqlite3_bind_int64(st, 11, r->updated_at);
 	sqlite3_bind_int64(st, 12, r->deadline_at);
-	bind_text(st, 13, r->state);
+	store__bind_text(st, 13, r->state);
 	if (r->id)
 		sqlite3_bind_int64(st, 14, r->id);
-	if (step_done(s, st, err) < 0)
+	if (store__step_done(s, st, err) < 0)
 		return -1;
 	if (!r->id)
 		r->id = sqlite3_last_insert_rowid(s->db);
@@ -595,34 +594,34 @@ int store_rollout_put(struct store *s, struct rollout_row *r, struct gerr *err)
 int store_rollout_latest(struct store *s, const char *svc, const char *env,
 			 struct rollout_row *out, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "SELECT id, service, environment, revision, from_revision, strategy, phase, step,"
+	sqlite3_stmt *st = store__prep(s, "SELECT id, service, environment, revision, from_revision, strategy, phase, step,"
 				" steps, message, started_at, updated_at, deadline_at, state FROM rollouts"
 				" WHERE service = ? AND environment = ? ORDER BY id DESC LIMIT 1", err);
 	int rc, ret = 0;
 	if (!st)
 		return -1;
-	bind_text(st, 1, svc);
-	bind_text(st, 2, env);
+	store__bind_text(st, 1, svc);
+	store__bind_text(st, 2, env);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		memset(out, 0, sizeof(*out));
 		out->id = sqlite3_column_int64(st, 0);
-		col_text(st, 1, out->service, sizeof(out->service));
-		col_text(st, 2, out->environment, sizeof(out->environment));
+		store__col_text(st, 1, out->service, sizeof(out->service));
+		store__col_text(st, 2, out->environment, sizeof(out->environment));
 		out->revision = sqlite3_column_int(st, 3);
 		out->from_revision = sqlite3_column_int(st, 4);
-		col_text(st, 5, out->strategy, sizeof(out->strategy));
-		col_text(st, 6, out->phase, sizeof(out->phase));
+		store__col_text(st, 5, out->strategy, sizeof(out->strategy));
+		store__col_text(st, 6, out->phase, sizeof(out->phase));
 		out->step = sqlite3_column_int(st, 7);
 		out->steps = sqlite3_column_int(st, 8);
-		col_text(st, 9, out->message, sizeof(out->message));
+		store__col_text(st, 9, out->message, sizeof(out->message));
 		out->started_at = sqlite3_column_int64(st, 10);
 		out->updated_at = sqlite3_column_int64(st, 11);
 		out->deadline_at = sqlite3_column_int64(st, 12);
-		col_text(st, 13, out->state, sizeof(out->state));
+		store__col_text(st, 13, out->state, sizeof(out->state));
 		ret = 1;
 	} else if (rc != SQLITE_DONE) {
-		ret = sqlerr(s, err, "read rollout");
+		ret = store__err(s, err, "read rollout");
 	}
 	sqlite3_finalize(st);
 	return ret;
@@ -640,16 +639,16 @@ int store_event_add(struct store *s, const char *svc, const char *env, int revis
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	st = prep(s, "INSERT INTO events (ts, service, environment, revision, kind, message) VALUES (?,?,?,?,?,?)", err);
+	st = store__prep(s, "INSERT INTO events (ts, service, environment, revision, kind, message) VALUES (?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, now_ms());
-	bind_text(st, 2, svc);
-	bind_text(st, 3, env);
+	store__bind_text(st, 2, svc);
+	store__bind_text(st, 3, env);
 	sqlite3_bind_int(st, 4, revision);
-	bind_text(st, 5, kind);
-	bind_text(st, 6, msg);
-	return step_done(s, st, err);
+	store__bind_text(st, 5, kind);
+	store__bind_text(st, 6, msg);
+	return store__step_done(s, st, err);
 }
 
 int store_event_list(struct store *s, const char *svc, const char *env, int64_t after_id,
@@ -663,7 +662,7 @@ int store_event_list(struct store *s, const char *svc, const char *env, int64_t 
 		: "SELECT id, ts, service, environment, revision, kind, message FROM events"
 		  " WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2) AND id > ?3"
 		  " ORDER BY id LIMIT ?4";
-	sqlite3_stmt *st = prep(s, sql, err);
+	sqlite3_stmt *st = store__prep(s, sql, err);
 	size_t cap = 0;
 	int rc;
 	*out = NULL;
@@ -671,9 +670,9 @@ int store_event_list(struct store *s, const char *svc, const char *env, int64_t 
 	if (!st)
 		return -1;
 	if (svc)
-		bind_text(st, 1, svc);
+		store__bind_text(st, 1, svc);
 	if (env)
-		bind_text(st, 2, env);
+		store__bind_text(st, 2, env);
 	sqlite3_bind_int64(st, 3, after_id);
 	sqlite3_bind_int(st, 4, limit > 0 ? limit : 1000);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -686,15 +685,15 @@ int store_event_list(struct store *s, const char *svc, const char *env, int64_t 
 		memset(e, 0, sizeof(*e));
 		e->id = sqlite3_column_int64(st, 0);
 		e->ts_ms = sqlite3_column_int64(st, 1);
-		col_text(st, 2, e->service, sizeof(e->service));
-		col_text(st, 3, e->environment, sizeof(e->environment));
+		store__col_text(st, 2, e->service, sizeof(e->service));
+		store__col_text(st, 3, e->environment, sizeof(e->environment));
 		e->revision = sqlite3_column_int(st, 4);
-		col_text(st, 5, e->kind, sizeof(e->kind));
-		col_text(st, 6, e->message, sizeof(e->message));
+		store__col_text(st, 5, e->kind, sizeof(e->kind));
+		store__col_text(st, 6, e->message, sizeof(e->message));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return sqlerr(s, err, "list events");
+		return store__err(s, err, "list events");
 	return 0;
 }
 
@@ -702,17 +701,17 @@ int store_event_list(struct store *s, const char *svc, const char *env, int64_t 
 
 int store_meta_get(struct store *s, const char *key, char *buf, size_t len, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "SELECT value FROM meta WHERE key = ?", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT value FROM meta WHERE key = ?", err);
 	int rc, ret = 0;
 	if (!st)
 		return -1;
-	bind_text(st, 1, key);
+	store__bind_text(st, 1, key);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		col_text(st, 0, buf, len);
+		store__col_text(st, 0, buf, len);
 		ret = 1;
 	} else if (rc != SQLITE_DONE) {
-		ret = sqlerr(s, err, "read meta");
+		ret = store__err(s, err, "read meta");
 	}
 	sqlite3_finalize(st);
 	return ret;
@@ -720,38 +719,38 @@ int store_meta_get(struct store *s, const char *key, char *buf, size_t len, stru
 
 int store_meta_set(struct store *s, const char *key, const char *value, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", err);
+	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", err);
 	if (!st)
 		return -1;
-	bind_text(st, 1, key);
-	bind_text(st, 2, value);
-	return step_done(s, st, err);
+	store__bind_text(st, 1, key);
+	store__bind_text(st, 2, value);
+	return store__step_done(s, st, err);
 }
 
 /* ---- analysis measurements ---- */
 
 int store_measurement_add(struct store *s, const struct measurement_row *m, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "INSERT INTO measurements (rollout_id, ts, analysis, metric, revision, value,"
+	sqlite3_stmt *st = store__prep(s, "INSERT INTO measurements (rollout_id, ts, analysis, metric, revision, value,"
 				" verdict, message) VALUES (?,?,?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, m->rollout_id);
 	sqlite3_bind_int64(st, 2, m->ts_ms ? m->ts_ms : now_ms());
-	bind_text(st, 3, m->analysis);
-	bind_text(st, 4, m->metric);
+	store__bind_text(st, 3, m->analysis);
+	store__bind_text(st, 4, m->metric);
 	sqlite3_bind_int(st, 5, m->revision);
 	if (m->has_value)
 		sqlite3_bind_double(st, 6, m->value);
-	bind_text(st, 7, m->verdict);
-	bind_text(st, 8, m->message);
-	return step_done(s, st, err);
+	store__bind_text(st, 7, m->verdict);
+	store__bind_text(st, 8, m->message);
+	return store__step_done(s, st, err);
 }
 
 int store_measurement_list(struct store *s, int64_t rollout_id, int limit, struct measurement_row **out,
 			   size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = prep(s, "SELECT * FROM (SELECT id, rollout_id, ts, analysis, metric, revision, value, verdict,"
+	sqlite3_stmt *st = store__prep(s, "SELECT * FROM (SELECT id, rollout_id, ts, analysis, metric, revision, value, verdict,"
 				" message FROM measurements WHERE rollout_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id", err);
 	size_t cap = 0;
 	int rc;
@@ -772,16 +771,16 @@ int store_measurement_list(struct store *s, int64_t rollout_id, int limit, struc
 		m->id = sqlite3_column_int64(st, 0);
 		m->rollout_id = sqlite3_column_int64(st, 1);
 		m->ts_ms = sqlite3_column_int64(st, 2);
-		col_text(st, 3, m->analysis, sizeof(m->analysis));
-		col_text(st, 4, m->metric, sizeof(m->metric));
+		store__col_text(st, 3, m->analysis, sizeof(m->analysis));
+		store__col_text(st, 4, m->metric, sizeof(m->metric));
 		m->revision = sqlite3_column_int(st, 5);
 		m->has_value = sqlite3_column_type(st, 6) != SQLITE_NULL;
 		m->value = sqlite3_column_double(st, 6);
-		col_text(st, 7, m->verdict, sizeof(m->verdict));
-		col_text(st, 8, m->message, sizeof(m->message));
+		store__col_text(st, 7, m->verdict, sizeof(m->verdict));
+		store__col_text(st, 8, m->message, sizeof(m->message));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return sqlerr(s, err, "list measurements");
+		return store__err(s, err, "list measurements");
 	return 0;
 }
