@@ -145,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *s0 = was_terminal || st.phase == RP_PAUSED ? dump(&st) : NULL;
 
 		now += (int64_t)(k >> 4) * (v & 0x80 ? 60000 : 700);
-		switch (k % 8) {
+		switch (k % 9) {
 		case 0: ev.kind = CE_TICK; break;
 		case 1: ev.kind = CE_CANARY_READY; ev.ready = v % 7; break;
 		case 2:
@@ -158,6 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 4: ev.kind = CE_RESUME; ev.full = v & 1; ev.who = "fuzz"; break;
 		case 5: ev.kind = CE_ABORT; ev.who = "fuzz"; break;
 		case 6: ev.kind = CE_BREACHED; ev.why = "error_rate 9% > 5%"; break;
+		case 7: ev.kind = CE_GATE; ev.why = v & 1 ? "frozen" : NULL; break;
 		default:
 			/* jump to the next deadline, as the controller's timer does */
 			if (canary_next_deadline(&st) != INT64_MAX && canary_next_deadline(&st) > now)
@@ -172,7 +173,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			BUG_ON(a.n != 0);
 			BUG_ON(strcmp(s0, s1));
 			free(s1);
-		} else if (before.phase == RP_PAUSED && ev.kind == CE_TICK) {
+		} else if (before.gate_closed && st.gate_closed && before.stable_revision > 0) {
+			/* a closed gate holds every traffic increase */
+			BUG_ON(st.weight > before.weight);
+			BUG_ON(st.promoted && !before.promoted);
+			BUG_ON(st.match_step >= 0 && st.match_step != before.match_step);
+		}
+		if (!was_terminal && before.phase == RP_PAUSED && ev.kind == CE_TICK) {
 			/* paused: time alone moves nothing but the post-completion timers */
 			BUG_ON(st.step != before.step || st.weight != before.weight || st.wait != before.wait ||
 			       st.phase != RP_PAUSED);

@@ -27,7 +27,7 @@ struct ctx {
 
 static const char *const phase_names[] = { "progressing", "paused", "complete", "rolled_back", "aborted" };
 static const char *const wait_names[] = { "none", "ready", "pause", "analysis", "promote_at", "promoting", "post",
-					  "done" };
+					  "done", "gate" };
 static const char *const action_names[] = { "set_traffic", "scale_canary", "start_analysis", "stop_analysis",
 					    "promote", "rollback", "pause", "complete", "retire_previous", "disarm" };
 
@@ -114,6 +114,28 @@ static void wait_for(struct ctx *c, enum rollout_wait w)
 		st->progress_deadline_ms = c->now + c->cfg->progress_deadline_ms;
 }
 
+static void gate_message(struct ctx *c)
+{
+	struct canary_state *st = c->st;
+	if (st->gate_then_promote)
+		message(c, "held at %d%% before promotion: %s", st->weight, st->gate_reason);
+	else
+		message(c, "step %d/%d: held at %d%%: %s", st->step + 1, st->nsteps, st->weight, st->gate_reason);
+}
+
+/* true (and waiting in RW_GATE) when a closed gate holds the traffic increase
+ * about to happen; a first deploy has nothing to protect and is never held */
+static bool held(struct ctx *c, bool promotion)
+{
+	struct canary_state *st = c->st;
+	if (!st->gate_closed || st->stable_revision == 0)
+		return false;
+	wait_for(c, RW_GATE);
+	st->gate_then_promote = promotion;
+	gate_message(c);
+	return true;
+}
+
 static void start_analysis(struct ctx *c, const char *name, int slot)
 {
 	struct canary_action *a = push(c, CA_START_ANALYSIS);
@@ -171,6 +193,8 @@ static void promote(struct ctx *c)
 	struct canary_action *a;
 	int64_t keep = st->kind == STRATEGY_BLUEGREEN ? c->cfg->bluegreen.keep_previous_ms : CANARY_KEEP_PREVIOUS_MS;
 
+	if (held(c, true))
+		return;
 	st->promoted = true;
 	st->weight = 100;
 	st->match_step = -1;
@@ -289,6 +313,8 @@ static void advance(struct ctx *c)
 					st->nsteps, s->weight, st->canary_ready, need);
 				return;
 			}
+			if (s->weight > st->weight && held(c, false))
+				return;
 			st->weight = s->weight;
 			scale(c, need);
 			c->traffic_dirty = true;
@@ -305,6 +331,8 @@ static void advance(struct ctx *c)
 					st->nsteps);
 				return;
 			}
+			if (held(c, false))
+				return;
 			st->match_step = st->step;
 			c->traffic_dirty = true;
 			break;
@@ -485,6 +513,35 @@ static void on_verdict(struct ctx *c, const struct canary_event *ev)
 	}
 }
 
+/* the held increase happens (the gate is open again) */
+static void release_gate(struct ctx *c)
+{
+	struct canary_state *st = c->st;
+	st->wait = RW_NONE;
+	if (st->gate_then_promote)
+		promote(c);
+	else
+		advance(c);
+}
+
+static void on_gate(struct ctx *c, const char *why)
+{
+	struct canary_state *st = c->st;
+	if (why && *why) {
+		st->gate_closed = true;
+		snprintf(st->gate_reason, sizeof(st->gate_reason), "%s", why);
+		if (st->wait == RW_GATE && st->phase == RP_PROGRESSING)
+			gate_message(c); /* names the new reason */
+		return;
+	}
+	if (!st->gate_closed)
+		return;
+	st->gate_closed = false;
+	st->gate_reason[0] = 0;
+	if (st->wait == RW_GATE && st->phase == RP_PROGRESSING)
+		release_gate(c);
+}
+
 static void on_resume(struct ctx *c, const struct canary_event *ev)
 {
 	struct canary_state *st = c->st;
@@ -528,6 +585,12 @@ static void on_resume(struct ctx *c, const struct canary_event *ev)
 	case RW_PROMOTING:
 		wait_for(c, st->wait); /* the progress deadline restarts */
 		on_ready(c);
+		return;
+	case RW_GATE:
+		if (st->gate_closed)
+			gate_message(c);
+		else
+			release_gate(c);
 		return;
 	default:
 		return;
@@ -712,6 +775,9 @@ void canary_step(struct canary_state *st, const struct svc_config *cfg, const st
 		snprintf(buf, sizeof(buf), "rollback_on: %s", why);
 		rollback(&c, RP_ROLLED_BACK, buf);
 		break;
+	case CE_GATE:
+		on_gate(&c, ev->why);
+		break;
 	}
 	flush(&c, out);
 }
@@ -763,6 +829,11 @@ json_t *canary_state_to_json(const struct canary_state *st)
 			      "analysis_slot", st->analysis_slot, "watch_until_ms", (json_int_t)st->watch_until_ms,
 			      "keep_previous_until_ms", (json_int_t)st->keep_previous_until_ms, "message", st->message,
 			      "paused_by", st->paused_by);
+	if (o && t && st->gate_closed) {
+		json_object_set_new(t, "gate_closed", json_true());
+		json_object_set_new(t, "gate_then_promote", json_boolean(st->gate_then_promote));
+		json_object_set_new(t, "gate_reason", json_string(st->gate_reason));
+	}
 	if (!o || !t) {
 		json_decref(o);
 		json_decref(t);
@@ -854,6 +925,12 @@ int canary_state_from_json(struct canary_state *out, const json_t *j, struct ger
 	    get_bool(j, "background_running", &st.background_running, err) < 0 ||
 	    get_str(j, "message", st.message, sizeof(st.message), err) < 0 ||
 	    get_str(j, "paused_by", st.paused_by, sizeof(st.paused_by), err) < 0)
+		return -1;
+	/* optional (absent in states written before gates held steps) */
+	if (json_object_get(j, "gate_closed") &&
+	    (get_bool(j, "gate_closed", &st.gate_closed, err) < 0 ||
+	     get_bool(j, "gate_then_promote", &st.gate_then_promote, err) < 0 ||
+	     get_str(j, "gate_reason", st.gate_reason, sizeof(st.gate_reason), err) < 0))
 		return -1;
 	if (get_str(j, "kind", s, sizeof(s), err) < 0)
 		return -1;

@@ -24,6 +24,13 @@
  * back to the previous revision (kept warm for KEEP_PREVIOUS, a route change).
  * First deploy (no stable revision): straight to full size, then complete.
  *
+ * Gates (windows, incident freezes) are re-checked before every traffic
+ * increase: the controller feeds CE_GATE whenever their verdict changes.
+ * While closed, a step that would raise the canary's weight, add a header
+ * match or promote waits in RW_GATE at the weight it has (nothing else
+ * stops: analyses, pauses and rollback_on go on); it goes on by itself once
+ * the gate opens. A rollback or an abort is never held.
+ *
  * Blue-green: the new revision starts at full size behind its preview tag;
  * once ready, pre_promotion_analysis runs; then (after auto_promote_after, or
  * on `resume` when auto_promote is false) 100% switches at once; the previous
@@ -65,6 +72,7 @@ enum rollout_wait {
 	RW_PROMOTING,    /* canary at full size getting ready before 100% */
 	RW_POST,         /* blue-green: post-promotion analysis */
 	RW_DONE,         /* complete */
+	RW_GATE,         /* held before a traffic increase while a gate is closed (CE_GATE) */
 };
 
 /* analysis slots: a step index (>= 0) or one of these */
@@ -104,6 +112,9 @@ struct canary_state {
 	int64_t keep_previous_until_ms;/* previous revision warm until then (0: retired or none) */
 	char message[ROLLOUT_MSG_LEN]; /* one line for status */
 	char paused_by[ROLLOUT_WHO_LEN];
+	bool gate_closed;              /* the last CE_GATE said closed: no traffic increase */
+	bool gate_then_promote;        /* RW_GATE holds the promotion (else the current step) */
+	char gate_reason[ROLLOUT_MSG_LEN];
 };
 
 enum canary_event_kind {
@@ -115,6 +126,7 @@ enum canary_event_kind {
 	CE_ABORT,            /* who, why */
 	CE_BREACHED,         /* why = the rollback_on condition's description */
 	CE_PROMOTE,          /* who: like resume --full */
+	CE_GATE,             /* why = why a gate (window, freeze) is closed now; NULL or "" = open */
 };
 
 struct canary_event {

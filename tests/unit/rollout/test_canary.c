@@ -338,6 +338,73 @@ static void test_breach_during_and_after(void **state)
 	assert_int_equal(st.phase, RP_COMPLETE);
 }
 
+#define GATE(w) ((struct canary_event){ .kind = CE_GATE, .why = (w) })
+
+/* a window or freeze closing mid-rollout holds every traffic increase, and
+ * only those; the rollout goes on by itself when the gate opens */
+static void test_gate_holds_increases(void **state)
+{
+	(void)state;
+	struct svc_config cfg = canary_cfg();
+	struct canary_state st;
+	struct canary_actions a;
+	int64_t t = 1000 + 10 * MIN_MS;
+
+	start_to_weight5(&st, &cfg, &a);
+	ev(&st, &cfg, GATE("production is frozen by open incident 3"), 2000, &a);
+	assert_int_equal(a.n, 0);
+	/* the pause and the analysis still run while closed */
+	ev(&st, &cfg, TICK, t, &a);
+	assert_non_null(find(&a, CA_START_ANALYSIS));
+	ev(&st, &cfg, VERDICT(2, AN_SUCCESSFUL, "ok"), t + 60000, &a);
+	/* 25% is held at 5% */
+	assert_null(find(&a, CA_SET_TRAFFIC));
+	assert_int_equal(st.wait, RW_GATE);
+	assert_int_equal(st.weight, 5);
+	assert_non_null(strstr(st.message, "held at 5%"));
+	assert_non_null(strstr(st.message, "incident 3"));
+	assert_int_equal(canary_next_deadline(&st), INT64_MAX);
+	/* time alone does not move it; a resume while closed does not either */
+	ev(&st, &cfg, TICK, t + 100 * MIN_MS, &a);
+	assert_int_equal(a.n, 0);
+	ev(&st, &cfg, ((struct canary_event){ .kind = CE_PAUSE, .who = "bob" }), t + 101 * MIN_MS, &a);
+	ev(&st, &cfg, ((struct canary_event){ .kind = CE_RESUME, .who = "bob" }), t + 102 * MIN_MS, &a);
+	assert_null(find(&a, CA_SET_TRAFFIC));
+	assert_int_equal(st.wait, RW_GATE);
+	/* a bad canary is still rolled back while held */
+	{
+		struct canary_state copy = st;
+		struct canary_actions b;
+		canary_step(&copy, &cfg, &((struct canary_event){ .kind = CE_BREACHED, .why = "error_rate > 5%" }),
+			    t + 103 * MIN_MS, &b);
+		assert_traffic(&b, 100, 0);
+		assert_int_equal(copy.phase, RP_ROLLED_BACK);
+	}
+	/* the gate opens: 25% happens at once */
+	ev(&st, &cfg, GATE(NULL), t + 104 * MIN_MS, &a);
+	assert_traffic(&a, 75, 25);
+	assert_int_equal(st.phase, RP_PAUSED); /* the next step is pause: {} */
+	ev(&st, &cfg, ((struct canary_event){ .kind = CE_RESUME, .who = "bob" }), t + 105 * MIN_MS, &a);
+	ev(&st, &cfg, READY(2), t + 106 * MIN_MS, &a);
+	assert_traffic(&a, 50, 50);
+	/* closed again before the promotion: full size comes up, 100% waits */
+	ev(&st, &cfg, GATE("deploys to production are not allowed now (Fri 17:00)"), t + 107 * MIN_MS, &a);
+	ev(&st, &cfg, TICK, t + 107 * MIN_MS + 30000, &a);
+	assert_int_equal(find(&a, CA_SCALE_CANARY)->replicas, 4);
+	ev(&st, &cfg, READY(4), t + 108 * MIN_MS, &a);
+	assert_null(find(&a, CA_PROMOTE));
+	assert_null(find(&a, CA_SET_TRAFFIC));
+	assert_int_equal(st.wait, RW_GATE);
+	assert_non_null(strstr(st.message, "before promotion"));
+	/* kill -9 here: the restored state still holds */
+	roundtrip(&st);
+	assert_true(st.gate_closed);
+	ev(&st, &cfg, GATE(NULL), t + 200 * MIN_MS, &a);
+	assert_traffic(&a, 0, 100);
+	assert_non_null(find(&a, CA_PROMOTE));
+	assert_int_equal(st.phase, RP_COMPLETE);
+}
+
 static void test_first_deploy(void **state)
 {
 	(void)state;
@@ -525,6 +592,7 @@ int main(void)
 		cmocka_unit_test(test_header_match_and_replicas), cmocka_unit_test(test_progress_deadline),
 		cmocka_unit_test(test_bluegreen),         cmocka_unit_test(test_background_analysis),
 		cmocka_unit_test(test_bad_start_and_json),
+		cmocka_unit_test(test_gate_holds_increases),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
