@@ -27,6 +27,9 @@
 #include "rollout/analysis.h"
 #include "rollout/condition.h"
 #include "rollout/provider.h"
+#include "gates/gates.h"
+#include "gates/window.h"
+#include "store/store_records.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include <jansson.h>
@@ -35,6 +38,7 @@
 #define MAX_RUNS 4
 #define ROLLBACK_SAMPLE_MS 1000
 #define ROLLBACK_MIN_REQUESTS 5
+#define GATE_CHECK_MS 1000
 
 struct prog {
 	struct canary_state cs;
@@ -56,6 +60,11 @@ struct prog {
 	/* provider measurements (prometheus, http, command) taken off the loop */
 	struct prov_result *prov[MAX_RUNS];
 	bool prov_pending[MAX_RUNS];
+	/* the deployment's gates, re-checked before traffic increases (loaded
+	 * from its record once it is linked to this rollout) */
+	struct gate_policy *gates;
+	bool gates_loaded, gates_emergency;
+	int64_t gates_checked_ms;
 };
 
 /* results of one round's provider measurements (a worker thread fills it) */
@@ -110,6 +119,10 @@ void progressive_free(struct svcenv *se)
 		return;
 	free_runs(p);
 	free(p->rb);
+	if (p->gates) {
+		gate_policy_release(p->gates);
+		free(p->gates);
+	}
 	free(p);
 	se->prog = NULL;
 }
@@ -736,6 +749,100 @@ static void reconcile_replicas(struct svcenv *se)
 
 /* ---- the tick ---- */
 
+/*
+ * The gates of the deployment that started this rollout (windows, incident
+ * freezes; see gates_evaluate_step) are checked again every GATE_CHECK_MS
+ * while traffic may still increase; the machine holds increases while one
+ * is closed. 0 when nothing holds, 1 closed (why set).
+ */
+static int load_gates(struct svcenv *se)
+{
+	struct prog *p = se->prog;
+	struct deployment_row d = { 0 };
+	struct gerr err;
+	json_t *req;
+	int r;
+
+	r = store_deployment_by_rollout(gd->store, se->rollout.id, &d, &err);
+	if (r <= 0)
+		return r; /* not linked yet (or a rollout gantry started itself) */
+	req = d.request ? json_loads(d.request, 0, NULL) : NULL;
+	p->gates_loaded = true;
+	if (req && json_is_object(json_object_get(req, "gates")) &&
+	    (!strcmp(d.kind, "deploy") || !strcmp(d.kind, "promote"))) {
+		p->gates = xcalloc(1, sizeof(*p->gates));
+		if (gate_policy_from_json(json_object_get(req, "gates"), p->gates, &err) < 0) {
+			log_error("gates", "rollout=%lld: its gates cannot be read again: %s", (long long)se->rollout.id,
+				  err.msg);
+			free(p->gates);
+			p->gates = NULL;
+		}
+		p->gates_emergency = d.emergency;
+	}
+	json_decref(req);
+	deployment_row_release(&d);
+	return 1;
+}
+
+static int gates_closed(struct svcenv *se, char *why, size_t len)
+{
+	struct prog *p = se->prog;
+	struct gate_input in = { 0 };
+	struct gate_verdict v;
+	struct incident_row *inc = NULL;
+	size_t ninc = 0;
+	struct gerr err;
+	int closed = 0;
+
+	if (!p->gates_loaded && load_gates(se) <= 0)
+		return 0;
+	if (!p->gates || p->gates_emergency)
+		return 0;
+	if (p->gates->nfreeze && store_incident_list(gd->store, true, &inc, &ninc, &err) < 0) {
+		log_error("gates", "%s", err.msg);
+		return p->cs.gate_closed; /* unknown: keep the last verdict */
+	}
+	in.policy = p->gates;
+	in.service = se->row.service;
+	in.environment = se->row.environment;
+	in.kind = "deploy";
+	in.now = gates_now();
+	in.incidents = inc;
+	in.nincidents = ninc;
+	gates_evaluate_step(&in, &v);
+	if (v.result == GATE_REFUSE) {
+		strlcpy_g(why, v.reason, len); /* the machine's message is one line: cut */
+		closed = 1;
+	}
+	gate_verdict_release(&v);
+	free(inc);
+	return closed;
+}
+
+static void check_gates(struct svcenv *se, int64_t now)
+{
+	struct prog *p = se->prog;
+	struct canary_event ev = { .kind = CE_GATE };
+	struct canary_actions acts;
+	char why[ROLLOUT_MSG_LEN] = "";
+	int closed;
+
+	if ((p->cs.phase != RP_PROGRESSING && p->cs.phase != RP_PAUSED) || p->cs.promoted ||
+	    p->cs.stable_revision == 0 || now - p->gates_checked_ms < GATE_CHECK_MS)
+		return;
+	p->gates_checked_ms = now;
+	closed = gates_closed(se, why, sizeof(why));
+	if (closed == (int)p->cs.gate_closed && (!closed || !strcmp(why, p->cs.gate_reason)))
+		return;
+	if (closed != (int)p->cs.gate_closed)
+		daemon_event(se, p->cs.canary_revision, closed ? "gate_hold" : "gate_open",
+			     closed ? "traffic increases held: %s" : "gates open again: traffic may increase%s", why);
+	ev.why = closed ? why : NULL;
+	canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
+	execute(se, &acts, now);
+	p->dirty = true;
+}
+
 bool progressive_reconcile(struct svcenv *se, int64_t now)
 {
 	struct prog *p = se->prog;
@@ -755,6 +862,7 @@ bool progressive_reconcile(struct svcenv *se, int64_t now)
 	}
 	run_analyses(se, now);
 	check_rollback_on(se, now);
+	check_gates(se, now);
 	ev.kind = CE_TICK;
 	canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
 	execute(se, &acts, now);

@@ -392,6 +392,20 @@ void gates_evaluate(const struct gate_input *in, struct gate_verdict *v)
 	}
 }
 
+void gates_evaluate_step(const struct gate_input *in, struct gate_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->gates = json_object();
+	if (!in->policy) {
+		mark(v, "window", "none");
+		mark(v, "freeze", "none");
+		return;
+	}
+	check_window(in, v);
+	if (v->result == GATE_ALLOW)
+		check_freeze(in, v);
+}
+
 void gate_verdict_release(struct gate_verdict *v)
 {
 	json_decref(v->gates);

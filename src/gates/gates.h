@@ -97,6 +97,14 @@ struct gate_verdict {
  * the approver or admin role and a reason. out->gates is set in every case.
  */
 void gates_evaluate(const struct gate_input *in, struct gate_verdict *out);
+/*
+ * The gates re-checked before each traffic increase of a rollout that
+ * already started: windows and incident freezes only (permission,
+ * promotion and approvals were decided at the start and do not change).
+ * in->emergency overrides both, as at the start. GATE_REFUSE with the
+ * reason when one is closed now.
+ */
+void gates_evaluate_step(const struct gate_input *in, struct gate_verdict *out);
 void gate_verdict_release(struct gate_verdict *v);
 
 /*
