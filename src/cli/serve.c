@@ -1,19 +1,22 @@
 #include "common.h"
 #include "cli/cli.h"
 #include "daemon/daemon.h"
+#include "daemon/api_tcp.h"
 #include "util/parse.h"
 #include <sys/stat.h>
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *listen = NULL, *admin = NULL, *backoff = NULL, **pos;
+	const char *listen = NULL, *admin = NULL, *backoff = NULL, *api = NULL, **pos;
 	struct cli_opt opts[] = {
 		{ "listen", 0, OPT_STRING, &listen },
 		{ "admin", 0, OPT_STRING, &admin },
+		{ "api", 0, OPT_STRING, &api },
 		{ "restart-backoff", 0, OPT_STRING, &backoff },
 		{ 0 },
 	};
 	struct daemon_opts o = { 0 };
+	struct gerr err;
 	char *home, real[PATH_MAX];
 	int npos, ret;
 
@@ -24,6 +27,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	o.restart_backoff_ms = 10000;
 	if (backoff && (parse_duration_ms(backoff, &o.restart_backoff_ms) < 0 || o.restart_backoff_ms <= 0))
 		return cli_error("--restart-backoff: invalid duration '%s' (e.g. 10s, 500ms)", backoff);
+	if (api && api_tcp_check_addr(api, &err) < 0)
+		return cli_error("%s", err.msg);
 	home = cli_home(ctx);
 	if (mkdir(home, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "error: --home: cannot create %s: %s\n", home, strerror(errno));
@@ -40,13 +45,14 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	o.home = real;
 	o.listen = listen;
 	o.admin = admin;
+	o.api = api;
 	ret = daemon_run(&o);
 	return ret;
 }
 
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",
-	.usage = "gantry serve [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--home DIR]",
+	.usage = "gantry serve [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--api HOST:PORT] [--home DIR]",
 	.summary = "run the controller, the proxy and the replicas",
 	.run = run,
 };

@@ -746,6 +746,22 @@ static json_t *dispatch(json_t *req, struct api_caller *caller)
 	}
 }
 
+json_t *api_dispatch(json_t *req, struct api_caller *caller)
+{
+	return dispatch(req, caller);
+}
+
+bool api_op_known(const char *op)
+{
+	for (const struct api_op *t = api_ops; t->name; t++)
+		if (!strcmp(t->name, op))
+			return true;
+	for (const struct api_op *t = api_ops_ext; t->name; t++)
+		if (!strcmp(t->name, op))
+			return true;
+	return false;
+}
+
 json_t *api_dispatch_as(json_t *req, const char *actor)
 {
 	struct api_caller c = { 0 };

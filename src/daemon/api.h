@@ -12,12 +12,14 @@
 #include "common.h"
 #include <jansson.h>
 
-/* who is calling: from the Unix socket's peer credentials (SO_PEERCRED) */
+/* who is calling: from the Unix socket's peer credentials (SO_PEERCRED),
+ * or a TCP client (api_tcp.c), whose only identity is its token */
 struct api_caller {
-	uid_t uid;
+	uid_t uid;          /* (uid_t)-1 when remote */
 	pid_t pid;
-	char user[64];      /* the OS user name of uid */
+	char user[64];      /* the OS user name of uid; "tcp:ADDR:PORT" when remote */
 	char claimed[64];   /* "deployed_by" the client sent ($GANTRY_USER/$USER), may be empty */
+	bool remote;        /* over TCP: never the daemon's OS user, a token is required */
 };
 
 struct api_op {
@@ -36,6 +38,10 @@ json_t *api_error(int code, const char *fmt, ...) PRINTF_LIKE(2, 3);
 const char *api_str(json_t *req, const char *key, bool required, json_t **err);
 /* a non-negative integer member, def when absent */
 int api_int(json_t *req, const char *key, int def, json_t **err);
+/* runs one request (borrowed) as over the socket; reply: new reference */
+json_t *api_dispatch(json_t *req, struct api_caller *caller);
+/* op is the name of an operation */
+bool api_op_known(const char *op);
 /* the name to record as the actor: the claimed name, else the OS user */
 const char *api_actor(const struct api_caller *caller);
 

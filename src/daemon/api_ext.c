@@ -75,6 +75,10 @@ static int identify(json_t *req, const struct api_caller *caller, struct identit
 		id->by_token = true;
 		return 0;
 	}
+	if (caller->remote) {
+		*deny = api_error(3, "permission denied: the TCP API needs a token (Authorization: Bearer ...)");
+		return -1;
+	}
 	if (caller->uid == 0 || caller->uid == geteuid()) {
 		/* the daemon's owner could edit the state database anyway */
 		strlcpy_g(id->name, api_actor(caller), sizeof(id->name));

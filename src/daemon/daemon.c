@@ -4,6 +4,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "daemon/api_tcp.h"
 #include "gates/hooks.h"
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
@@ -631,6 +632,7 @@ static void begin_shutdown(const char *why)
 	gd->shutting_down = true;
 	gd->shutdown_started = now_ms();
 	api_close();
+	api_tcp_close();
 	proxyctl_stop();
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
 		for (struct replica *r = se->replicas, *next; r; r = next) {
@@ -786,6 +788,11 @@ int daemon_run(const struct daemon_opts *opts)
 	free(path);
 	if (load_state() < 0)
 		goto out;
+	/* before the proxy starts, so that a bad --api leaves nothing running */
+	if (opts->api && api_tcp_listen(opts->api, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		goto out;
+	}
 	cgroup_mode();
 
 	/* adopt what runs before touching anything, then bring the proxy up with

@@ -17,6 +17,7 @@ struct daemon_opts {
 	const char *home;
 	const char *listen;   /* proxy listener, default 127.0.0.1:8080 */
 	const char *admin;    /* proxy admin listener, default 127.0.0.1:9090 */
+	const char *api;      /* the API over TCP (HTTP), HOST:PORT; NULL: only HOME/api.sock */
 	int64_t restart_backoff_ms; /* first restart delay, doubling to 5m (Kubernetes: 10s) */
 };
 

@@ -1,0 +1,603 @@
+/*
+ * api_tcp.c — the daemon API over TCP (`gantry serve --api HOST:PORT`).
+ *
+ * HTTP/1.1 so that curl and any HTTP client can use it: `POST /v1/OP` with
+ * the request object (as over HOME/api.sock, without "op") as the body and
+ * `Authorization: Bearer TOKEN`; the reply is the socket's JSON object with
+ * an HTTP status derived from its "code" (api_http__status). The only
+ * identity is the token: a remote caller is never the daemon's OS user
+ * (struct api_caller.remote, checked in identify()). The only request
+ * without a token is `GET /v1/ping`, which says {"ok":true,"version":...}
+ * and nothing else, for health checks.
+ *
+ * One request per connection (Connection: close). Bounds: 64 connections
+ * (more get 503), the head as the proxy's (src/http), a 4 MiB body (413),
+ * 10 s for the whole request (408), 5 s to write the reply and see the
+ * client close. After a reply we shut our side down and read until the
+ * client closes (bounded), so that an early error reply is not lost in a
+ * TCP reset caused by unread request bytes.
+ *
+ * All of it runs on the daemon's loop; api_dispatch() is the same
+ * synchronous dispatch the Unix socket uses.
+ */
+#include "common.h"
+#include "daemon/daemon.h"
+#include "daemon/api.h"
+#include "daemon/api_tcp.h"
+#include "proxy/backend.h"
+#include "util/log.h"
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+
+#define HEAD_COPY_MAX (HTTP_MAX_HEAD + 4096) /* past HTTP_MAX_HEAD the parser has failed (431) */
+#define LINGER_MS 5000                        /* reply written and client gone within, else closed */
+#define LINGER_MAX_BYTES (8 * 1024 * 1024)    /* request bytes discarded after a reply */
+
+/* ---- the request parser (no I/O) ---- */
+
+static int fail(struct api_http *h, int status, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static int fail(struct api_http *h, int status, const char *fmt, ...)
+{
+	va_list ap;
+	if (!h->status) {
+		h->status = status;
+		va_start(ap, fmt);
+		vsnprintf(h->err, sizeof(h->err), fmt, ap);
+		va_end(ap);
+	}
+	return API_HTTP_ERROR;
+}
+
+static int on_body(void *ctx, const char *at, size_t len)
+{
+	struct api_http *h = ctx;
+	return hbuf_append(&h->body, at, len) < 0 ? HTTP_BODY_TOO_LARGE : 0;
+}
+
+void api_http__init(struct api_http *h)
+{
+	memset(h, 0, sizeof(*h));
+	http_msg_init(&h->msg, HTTP_KIND_REQUEST, NULL);
+	h->msg.on_body = on_body;
+	h->msg.ctx = h;
+	hbuf_init(&h->body, API_TCP_MAX_BODY);
+}
+
+void api_http__release(struct api_http *h)
+{
+	http_msg_release(&h->msg);
+	hbuf_release(&h->body);
+	free(h->head);
+	h->head = NULL;
+	h->head_len = 0;
+}
+
+/* printable ASCII of s into out (for messages: JSON strings must be UTF-8) */
+static const char *printable(const char *s, size_t len, char *out, size_t outsz)
+{
+	size_t n = MIN(len, outsz - 1);
+	for (size_t i = 0; i < n; i++)
+		out[i] = s[i] > 0x20 && s[i] < 0x7f ? s[i] : '?';
+	out[n] = 0;
+	return out;
+}
+
+static bool token68(const char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (isalnum((unsigned char)s[i]) || (s[i] && strchr("-._~+/", s[i]))))
+		i++;
+	if (!i)
+		return false;
+	while (i < len && s[i] == '=')
+		i++;
+	return i == len;
+}
+
+/* the head is complete: path, method, credentials, size */
+static int check_head(struct api_http *h)
+{
+	const struct http_msg *m = &h->msg;
+	const char *u = http_span_ptr(m, m->url), *q;
+	size_t plen = m->url.len, oplen;
+	char shown[96];
+	int a;
+
+	q = memchr(u, '?', plen);
+	if (q)
+		plen = (size_t)(q - u);
+	oplen = plen > 4 ? plen - 4 : 0;
+	if (plen <= 4 || strncmp(u, "/v1/", 4) || oplen >= sizeof(h->op) ||
+	    strspn(u + 4, "abcdefghijklmnopqrstuvwxyz0123456789_") < oplen)
+		return fail(h, 404, "no such path '%s': the API is POST /v1/OP (see docs/api.md)",
+			    printable(u, plen, shown, sizeof(shown)));
+	memcpy(h->op, u + 4, oplen);
+	h->op[oplen] = 0;
+	if (m->llp.method == HTTP_GET && !strcmp(h->op, "ping")) {
+		h->health = true;
+	} else if (m->llp.method != HTTP_POST) {
+		return fail(h, 405, "method %s not allowed: use POST /v1/%s",
+			    llhttp_method_name((llhttp_method_t)m->llp.method), h->op);
+	}
+	if (!h->health) {
+		const char *v;
+		size_t vlen, tlen;
+		a = http_find_header(m, "authorization", 0);
+		if (a < 0)
+			return fail(h, 401, "permission denied: the TCP API needs a token "
+				    "(Authorization: Bearer TOKEN; 'gantry user add NAME --role ROLE' prints one)");
+		v = http_span_ptr(m, m->hdr[a].value);
+		vlen = m->hdr[a].value.len;
+		if (http_find_header(m, "authorization", a + 1) >= 0 || vlen < 8 || strncasecmp(v, "bearer ", 7))
+			return fail(h, 401, "permission denied: malformed Authorization header (want one "
+				    "'Authorization: Bearer TOKEN')");
+		v += 7;
+		vlen -= 7;
+		while (vlen && *v == ' ') {
+			v++;
+			vlen--;
+		}
+		tlen = vlen;
+		if (!tlen || tlen >= sizeof(h->token) || !token68(v, tlen))
+			return fail(h, 401, "permission denied: malformed Authorization header (want one "
+				    "'Authorization: Bearer TOKEN')");
+		memcpy(h->token, v, tlen);
+		h->token[tlen] = 0;
+	}
+	if (m->has_cl && m->content_length > API_TCP_MAX_BODY)
+		return fail(h, 413, "request body larger than %d bytes", API_TCP_MAX_BODY);
+	a = http_find_header(m, "expect", 0);
+	if (a >= 0) {
+		if (!http_span_eq(m, m->hdr[a].value, "100-continue"))
+			return fail(h, 417, "header 'expect': only 100-continue is understood");
+		h->expect_continue = true;
+	}
+	return API_HTTP_MORE;
+}
+
+/* p, n: bytes inside h->msg.base's buffer, right after those fed before */
+static int feed_some(struct api_http *h, const char *p, size_t n)
+{
+	while (!h->done) {
+		size_t used = 0;
+		int ev;
+		/* after the head the parser is paused; a bodiless message then
+		 * completes with zero bytes */
+		if (!n && !(h->msg.paused && h->msg.head_done))
+			break;
+		ev = http_msg_feed(&h->msg, p, n, &used);
+		if (ev & HTTP_EV_ERROR) {
+			if (h->msg.err_status == 413)
+				return fail(h, 413, "request body larger than %d bytes", API_TCP_MAX_BODY);
+			return fail(h, h->msg.err_status ? h->msg.err_status : 400, "%s",
+				    h->msg.err[0] ? h->msg.err : "malformed request");
+		}
+		p += used;
+		n -= used;
+		if (ev & HTTP_EV_HEAD) {
+			h->head_done = true;
+			if (check_head(h) == API_HTTP_ERROR)
+				return API_HTTP_ERROR;
+		}
+		if (ev & HTTP_EV_DONE)
+			h->done = true;
+		if (!ev && !used)
+			break;
+	}
+	return h->done ? API_HTTP_DONE : API_HTTP_MORE;
+}
+
+int api_http__feed(struct api_http *h, const char *data, size_t len)
+{
+	size_t copy, from;
+	int r;
+
+	if (h->status)
+		return API_HTTP_ERROR;
+	if (h->done)
+		return API_HTTP_DONE;
+	if (h->head_done) {
+		/* the head has been read: body bytes need not stay */
+		h->msg.base = data;
+		return feed_some(h, data, len);
+	}
+	/* the head's spans point into h->head, so the head is copied there;
+	 * base moves with the buffer, which the parser allows between calls */
+	copy = MIN(len, HEAD_COPY_MAX - h->head_len);
+	from = h->head_len;
+	h->head = xrealloc(h->head, h->head_len + copy + 1);
+	memcpy(h->head + h->head_len, data, copy);
+	h->head_len += copy;
+	h->msg.base = h->head;
+	r = feed_some(h, h->head + from, copy);
+	if (r != API_HTTP_MORE || copy == len)
+		return r;
+	if (!h->head_done)
+		return fail(h, 431, "head larger than %d bytes", HTTP_MAX_HEAD);
+	h->msg.base = data + copy;
+	return feed_some(h, data + copy, len - copy);
+}
+
+json_t *api_http__request(struct api_http *h)
+{
+	json_t *req, *op;
+	json_error_t jerr;
+
+	if (!h->body.len) {
+		req = json_object();
+	} else {
+		req = json_loadb(h->body.data, h->body.len, 0, &jerr);
+		if (!req) {
+			fail(h, 400, "request body is not JSON: %s at column %d", jerr.text, jerr.column);
+			return NULL;
+		}
+	}
+	if (!json_is_object(req)) {
+		json_decref(req);
+		fail(h, 400, "request body must be a JSON object");
+		return NULL;
+	}
+	op = json_object_get(req, "op");
+	if (op && (!json_is_string(op) || strcmp(json_string_value(op), h->op))) {
+		json_decref(req);
+		fail(h, 400, "/op: differs from the path /v1/%s (leave it out)", h->op);
+		return NULL;
+	}
+	json_object_set_new(req, "op", json_string(h->op));
+	if (h->token[0])
+		json_object_set_new(req, "token", json_string(h->token));
+	else
+		json_object_del(req, "token");
+	/* the token's user is the actor, whatever the client claims */
+	json_object_del(req, "deployed_by");
+	return req;
+}
+
+int api_http__status(json_t *reply)
+{
+	json_t *code;
+	if (json_is_true(json_object_get(reply, "ok")))
+		return 200;
+	if (json_is_true(json_object_get(reply, "retry")))
+		return 503;
+	code = json_object_get(reply, "code");
+	switch (json_is_integer(code) ? (int)json_integer_value(code) : 1) {
+	case 2:
+		return 400;
+	case 3:
+		return 403;
+	default:
+		return 409;
+	}
+}
+
+/* ---- the listener ---- */
+
+struct tcp_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_shutdown_t shutdown;
+	int handles;                 /* open uv handles; freed when both closed */
+	struct api_http http;
+	struct api_caller caller;
+	bool replied, closing, continued;
+	size_t discarded;
+	struct tcp_conn *prev, *next;
+	char rbuf[65536];
+};
+
+struct tcp_write {
+	uv_write_t req;
+	char *data;                  /* owned; NULL for static bytes */
+};
+
+static struct {
+	uv_tcp_t server;
+	bool listening;
+	struct tcp_conn *conns;
+	int nconns;
+} T;
+
+static void on_closed(uv_handle_t *h)
+{
+	struct tcp_conn *c = h->data;
+	if (--c->handles > 0)
+		return;
+	api_http__release(&c->http);
+	free(c);
+}
+
+static void conn_close(struct tcp_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		T.conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	T.nconns--;
+	uv_close((uv_handle_t *)&c->tcp, on_closed);
+	uv_close((uv_handle_t *)&c->timer, on_closed);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	struct tcp_write *tw = (struct tcp_write *)w;
+	struct tcp_conn *c = w->handle->data;
+	free(tw->data);
+	free(tw);
+	if (status < 0)
+		conn_close(c);
+}
+
+static void on_shutdown(uv_shutdown_t *s, int status)
+{
+	/* the client's close (EOF in on_read) or the timer closes it */
+	if (status < 0)
+		conn_close(s->handle->data);
+}
+
+/* text owned (consumed), or static when own is false */
+static void conn_write(struct tcp_conn *c, char *text, size_t len, bool own)
+{
+	struct tcp_write *w = xcalloc(1, sizeof(*w));
+	uv_buf_t b = uv_buf_init(text, (unsigned)len);
+	w->data = own ? text : NULL;
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+		free(w->data);
+		free(w);
+		conn_close(c);
+	}
+}
+
+static void on_timeout(uv_timer_t *t);
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 409: return "Conflict";
+	case 417: return "Expectation Failed";
+	default: return http_reason(status);
+	}
+}
+
+/* body consumed; extra: more header lines, each ending in \r\n, or "" */
+static void reply(struct tcp_conn *c, int status, json_t *body, const char *extra)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *msg;
+	json_decref(body);
+	if (c->replied || c->closing) {
+		free(text);
+		return;
+	}
+	c->replied = true;
+	msg = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+			"Cache-Control: no-store\r\nConnection: close\r\n%s\r\n%s\n",
+			status, reason(status), (text ? strlen(text) : 2) + 1, extra, text ? text : "{}");
+	free(text);
+	conn_write(c, msg, strlen(msg), true);
+	if (c->closing)
+		return;
+	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0);
+}
+
+static void reply_error(struct tcp_conn *c, int status, const char *msg)
+{
+	const char *extra = "";
+	int code = status == 401 || status == 403 ? 3 : status >= 500 && status != 501 && status != 505 ? 1 : 2;
+	if (status == 401)
+		extra = "WWW-Authenticate: Bearer realm=\"gantry\"\r\n";
+	else if (status == 405)
+		extra = "Allow: POST\r\n";
+	else if (status == 503)
+		extra = "Retry-After: 1\r\n";
+	reply(c, status, json_pack("{s:b, s:s, s:i}", "ok", 0, "error", msg, "code", code), extra);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct tcp_conn *c = t->data;
+	if (c->replied)
+		conn_close(c);
+	else
+		reply_error(c, 408, "the request did not arrive within 10 s");
+}
+
+static void handle_request(struct tcp_conn *c)
+{
+	struct api_http *h = &c->http;
+	json_t *req = api_http__request(h), *resp;
+	int status;
+
+	if (!req) {
+		reply_error(c, h->status, h->err);
+		return;
+	}
+	if (h->health) {
+		json_decref(req);
+		reply(c, 200, json_pack("{s:b, s:s}", "ok", 1, "version", GANTRY_VERSION), "");
+		return;
+	}
+	resp = api_dispatch(req, &c->caller);
+	json_decref(req);
+	if (!resp)
+		resp = api_error(1, "internal error: no reply");
+	status = api_http__status(resp);
+	log_info("api", "tcp peer=%s op=%s status=%d actor=%s", c->caller.user, h->op, status,
+		 c->caller.claimed[0] ? c->caller.claimed : "-");
+	reply(c, status, resp, status == 503 ? "Retry-After: 1\r\n" : "");
+}
+
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
+{
+	struct tcp_conn *c = hd->data;
+	(void)suggested;
+	*buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct tcp_conn *c = s->data;
+	int r;
+
+	if (c->closing)
+		return;
+	if (n < 0) {
+		/* a client that half-closed after a partial request still gets told */
+		if (!c->replied && n == UV_EOF && c->http.msg.head_done)
+			reply_error(c, 400, "connection closed before the request ended");
+		else
+			conn_close(c);
+		return;
+	}
+	if (c->replied) {
+		c->discarded += (size_t)n;
+		if (c->discarded > LINGER_MAX_BYTES)
+			conn_close(c);
+		return;
+	}
+	r = api_http__feed(&c->http, buf->base, (size_t)n);
+	if (r == API_HTTP_ERROR && c->http.op[0] && c->http.status == 401)
+		log_info("api", "tcp peer=%s op=%s status=401", c->caller.user, c->http.op);
+	if (r == API_HTTP_MORE && c->http.head_done && !api_op_known(c->http.op))
+		r = fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);
+	if (r == API_HTTP_ERROR) {
+		reply_error(c, c->http.status, c->http.err);
+	} else if (r == API_HTTP_DONE) {
+		if (!api_op_known(c->http.op)) {
+			fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);
+			reply_error(c, c->http.status, c->http.err);
+		} else {
+			handle_request(c);
+		}
+	} else if (c->http.head_done && c->http.expect_continue && !c->continued) {
+		static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		c->continued = true;
+		conn_write(c, cont, sizeof(cont) - 1, false);
+	}
+}
+
+/* "tcp:127.0.0.1:53122", "tcp:[::1]:53122": the caller's name in logs and replies */
+static void peer_name(struct tcp_conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	strlcpy_g(c->caller.user, "tcp:unknown", sizeof(c->caller.user));
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+		uv_ip4_name(s4, ip, sizeof(ip));
+		snprintf(c->caller.user, sizeof(c->caller.user), "tcp:%s:%u", ip, ntohs(s4->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+		uv_ip6_name(s6, ip, sizeof(ip));
+		snprintf(c->caller.user, sizeof(c->caller.user), "tcp:[%s]:%u", ip, ntohs(s6->sin6_port));
+	}
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct tcp_conn *c;
+	if (status < 0)
+		return;
+	c = xcalloc(1, sizeof(*c));
+	api_http__init(&c->http);
+	c->caller.uid = (uid_t)-1;
+	c->caller.remote = true;
+	uv_tcp_init(gd->loop, &c->tcp);
+	uv_timer_init(gd->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->handles = 2;
+	c->next = T.conns;
+	if (T.conns)
+		T.conns->prev = c;
+	T.conns = c;
+	T.nconns++;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (T.nconns > 2 * API_TCP_MAX_CONNS) {
+		conn_close(c); /* a flood: not even an answer */
+		return;
+	}
+	peer_name(c);
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (T.nconns > API_TCP_MAX_CONNS) {
+		log_warn("api", "tcp peer=%s refused: %d connections", c->caller.user, T.nconns - 1);
+		reply_error(c, 503, "too many connections to the API: retry later");
+		return;
+	}
+	uv_timer_start(&c->timer, on_timeout, API_TCP_REQUEST_MS, 0);
+}
+
+int api_tcp_check_addr(const char *addr, struct gerr *err)
+{
+	struct sockaddr_storage sa;
+	if (!addr || backend_parse_addr(addr, &sa) < 0)
+		return gerr_set(err, "--api: invalid address '%s' (want HOST:PORT with an IPv4 address, or [IPv6]:PORT)",
+				addr ? addr : "");
+	return 0;
+}
+
+static bool loopback(const struct sockaddr_storage *sa)
+{
+	if (sa->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+int api_tcp_listen(const char *addr, struct gerr *err)
+{
+	struct sockaddr_storage sa;
+	int r;
+
+	if (api_tcp_check_addr(addr, err) < 0)
+		return -1;
+	backend_parse_addr(addr, &sa);
+	uv_tcp_init(gd->loop, &T.server);
+	r = uv_tcp_bind(&T.server, (const struct sockaddr *)&sa, 0);
+	if (!r)
+		r = uv_listen((uv_stream_t *)&T.server, 128, on_connection);
+	if (r < 0) {
+		uv_close((uv_handle_t *)&T.server, NULL);
+		return gerr_set(err, "--api %s: cannot listen: %s", addr, uv_strerror(r));
+	}
+	T.listening = true;
+	if (!loopback(&sa)) {
+		fprintf(stderr, "warning: --api %s is not a loopback address: the API is plain HTTP, so tokens "
+			"cross the network in clear; put a TLS terminator in front of it\n", addr);
+		log_warn("api", "tcp listen=%s not loopback: plain HTTP", addr);
+	}
+	log_info("api", "tcp listen=%s", addr);
+	return 0;
+}
+
+void api_tcp_close(void)
+{
+	if (T.listening && !uv_is_closing((uv_handle_t *)&T.server))
+		uv_close((uv_handle_t *)&T.server, NULL);
+	T.listening = false;
+	while (T.conns)
+		conn_close(T.conns);
+}

@@ -1,0 +1,74 @@
+/*
+ * api_tcp.h — the daemon API over TCP (`gantry serve --api HOST:PORT`):
+ * HTTP/1.1, `POST /v1/OP` with the request object as the body,
+ * `Authorization: Bearer TOKEN` on every request. See docs/api.md
+ * ("Over TCP") for the contract; this file is its implementation's
+ * interface: the listener (daemon side) and the request parser, which has
+ * no I/O so that fuzz/fuzz_api_http.c can drive it.
+ */
+#ifndef GANTRY_DAEMON_API_TCP_H
+#define GANTRY_DAEMON_API_TCP_H
+#include "common.h"
+#include "http/http.h"
+#include <jansson.h>
+
+#define API_TCP_MAX_BODY (4 * 1024 * 1024) /* request body bytes, else 413 (as the socket's 4 MiB) */
+#define API_TCP_MAX_CONNS 64               /* concurrent connections, else 503 */
+#define API_TCP_REQUEST_MS 10000           /* the whole request must arrive within, else 408 */
+
+/* ---- daemon side (api_tcp.c, on gd->loop) ---- */
+
+/* 0 if addr is "IPv4:PORT" or "[IPv6]:PORT", else -1 with err naming --api */
+int api_tcp_check_addr(const char *addr, struct gerr *err);
+/*
+ * Listens on addr (borrowed) on the daemon's loop. Prints a warning to
+ * stderr when addr is not a loopback address (plain HTTP). -1 with err
+ * ("--api ADDR: cannot listen: address already in use") on failure.
+ */
+int api_tcp_listen(const char *addr, struct gerr *err);
+/* stops listening and closes every connection (shutdown); idempotent */
+void api_tcp_close(void);
+
+/* ---- the request parser (pure) ---- */
+
+enum { API_HTTP_MORE = 0, API_HTTP_DONE = 1, API_HTTP_ERROR = 2 };
+
+struct api_http {
+	struct http_msg msg;
+	char *head;            /* owned: the bytes fed until the head was complete */
+	size_t head_len;
+	struct hbuf body;      /* the body without chunk framing, at most API_TCP_MAX_BODY */
+	bool head_done, done;
+	bool expect_continue;  /* the head asked for "100 Continue" (answer before the body) */
+	/* from the head */
+	bool health;           /* GET /v1/ping: the unauthenticated health check */
+	char op[64];           /* OP of /v1/OP */
+	char token[256];       /* the Bearer token */
+	/* set with API_HTTP_ERROR: the answer */
+	int status;            /* 400, 401, 404, 405, 408, 413, 414, 431, 501, 505 */
+	char err[240];
+};
+
+void api_http__init(struct api_http *h);
+void api_http__release(struct api_http *h);
+/*
+ * Feeds len bytes (borrowed; copied while the head is incomplete).
+ * Returns API_HTTP_MORE, API_HTTP_DONE (a complete, authorized-looking
+ * request: call api_http__request) or API_HTTP_ERROR (h->status, h->err).
+ * After DONE or ERROR further bytes are ignored.
+ */
+int api_http__feed(struct api_http *h, const char *data, size_t len);
+/*
+ * The API request of a DONE message: the body object with "op" from the
+ * path and "token" from Authorization, "deployed_by" removed (the token's
+ * user is the actor). NULL with h->status/h->err set (400) when the body is
+ * not a JSON object or its "op" differs from the path. Owned by the caller.
+ */
+json_t *api_http__request(struct api_http *h);
+/*
+ * The HTTP status for a reply of the API: 200 ok; by "code": 2 -> 400,
+ * 3 -> 403, 1 -> 409, or 503 when the reply asks to retry (start-up).
+ */
+int api_http__status(json_t *reply);
+
+#endif
