@@ -1,11 +1,86 @@
+/*
+ * gantry history: the revisions of a service environment, newest first,
+ * each with the deployment record that produced it (who asked, from which
+ * revision, the gates passed or overridden, the approvers, the checks with
+ * their output, start, end, result and reason). --all adds the deployments
+ * that never made a revision: refused by a gate, rejected, expired, or
+ * still waiting for approval.
+ *
+ * Two API calls (history, deployments) joined here: a deployment record
+ * names the revision it created.
+ */
 #include "common.h"
 #include "cli/client.h"
+
+/* the newest record of deployments (newest first) that created revision rev, or NULL (borrowed) */
+static json_t *record_of(json_t *deployments, json_int_t rev)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach(deployments, i, d)
+		if (json_integer_value(json_object_get(d, "revision")) == rev)
+			return d;
+	return NULL;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+/* "window overridden, approvals passed (bob, carol)" (one approval per approver: the store keeps the last) — only the gates that were not "none" */
+static void gates_summary(json_t *d, char *buf, size_t len)
+{
+	const char *k;
+	json_t *v, *a;
+	size_t i, off = 0;
+	char who[256] = "";
+	size_t wo = 0;
+
+	buf[0] = 0;
+	if (!d)
+		return;
+	json_array_foreach(json_object_get(d, "approvals"), i, a)
+		if (!strcmp(str(a, "decision"), "approve") && wo < sizeof(who))
+			wo += (size_t)snprintf(who + wo, sizeof(who) - wo, "%s%s", wo ? ", " : "", str(a, "by"));
+	json_object_foreach(json_object_get(d, "gates"), k, v) {
+		const char *s = json_string_value(v);
+		if (!s || !strcmp(s, "none") || !strcmp(k, "permission") || off >= len)
+			continue;
+		if (!strcmp(k, "approvals") && who[0])
+			off += (size_t)snprintf(buf + off, len - off, "%sapprovals %s (%s)", off ? ", " : "", s, who);
+		else
+			off += (size_t)snprintf(buf + off, len - off, "%s%s %s", off ? ", " : "", k, s);
+	}
+}
+
+static void print_row(const char *rev, json_t *r, json_t *d)
+{
+	char gates[256], from[16] = "-";
+	const char *result = d ? str(d, "result") : "";
+	const char *reason = r ? str(r, "reason") : "";
+
+	if (d && json_integer_value(json_object_get(d, "from_revision")) > 0)
+		snprintf(from, sizeof(from), "%lld", (long long)json_integer_value(json_object_get(d, "from_revision")));
+	if (d && !*result)
+		result = str(d, "state");
+	if (d && !*reason)
+		reason = *str(d, "result_reason") ? str(d, "result_reason") : str(d, "reason");
+	gates_summary(d, gates, sizeof(gates));
+	printf("%-4s %-20s %-16s %-11s %-8s %-10s %-4s %-11s %-30s %s\n", rev,
+	       r ? str(r, "created_at") : str(d, "created_at"), r ? str(r, "version") : str(d, "version"),
+	       r ? str(r, "status") : "-", r ? str(r, "kind") : str(d, "kind"),
+	       r ? str(r, "deployed_by") : str(d, "requester"), from, *result ? result : "-",
+	       *gates ? gates : "-", reason);
+}
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	const char *env = NULL, **pos;
-	struct cli_opt opts[] = { { "env", 'e', OPT_STRING, &env }, { 0 } };
-	json_t *resp, *list, *r;
+	bool all = false;
+	struct cli_opt opts[] = { { "env", 'e', OPT_STRING, &env }, { "all", 0, OPT_FLAG, &all }, { 0 } };
+	json_t *resp = NULL, *dresp = NULL, *list, *deps, *r, *d, *out;
 	size_t i;
 	int npos, ret;
 
@@ -17,25 +92,48 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 					 "environment", env), &resp);
 	if (ret)
 		goto out;
+	ret = client_call(ctx, json_pack("{s:s, s:s, s:s, s:i}", "op", "deployments", "service", pos[0],
+					 "environment", env, "limit", 100000), &dresp);
+	if (ret)
+		goto out;
 	list = json_object_get(resp, "history");
+	deps = json_object_get(dresp, "deployments");
 	if (ctx->json) {
-		char *s = json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		char *s;
+		out = json_array();
+		json_array_foreach(list, i, r) {
+			json_t *e = json_deep_copy(r);
+			d = record_of(deps, json_integer_value(json_object_get(r, "revision")));
+			json_object_set(e, "deployment", d ? d : json_null());
+			json_array_append_new(out, e);
+		}
+		json_array_foreach(deps, i, d) {
+			if (!all || json_integer_value(json_object_get(d, "revision")) > 0)
+				continue;
+			json_array_append_new(out, json_pack("{s:n, s:s, s:s, s:s, s:s, s:s, s:O}", "revision",
+							     "version", str(d, "version"), "created_at", str(d, "created_at"),
+							     "status", str(d, "state"), "reason", str(d, "result_reason"),
+							     "deployed_by", str(d, "requester"), "deployment", d));
+		}
+		s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("%s\n", s);
 		free(s);
+		json_decref(out);
 	} else {
-		printf("%-4s %-22s %-20s %-12s %-10s %-12s %s\n", "REV", "CREATED", "VERSION", "STATUS", "KIND", "BY", "REASON");
-		json_array_foreach(list, i, r)
-			printf("%-4lld %-22s %-20s %-12s %-10s %-12s %s\n",
-			       (long long)json_integer_value(json_object_get(r, "revision")),
-			       json_string_value(json_object_get(r, "created_at")),
-			       json_string_value(json_object_get(r, "version")),
-			       json_string_value(json_object_get(r, "status")),
-			       json_string_value(json_object_get(r, "kind")),
-			       json_string_value(json_object_get(r, "deployed_by")),
-			       json_string_value(json_object_get(r, "reason")));
+		printf("%-4s %-20s %-16s %-11s %-8s %-10s %-4s %-11s %-30s %s\n", "REV", "CREATED", "VERSION", "STATUS",
+		       "KIND", "BY", "FROM", "RESULT", "GATES", "REASON");
+		json_array_foreach(list, i, r) {
+			char rev[16];
+			snprintf(rev, sizeof(rev), "%lld", (long long)json_integer_value(json_object_get(r, "revision")));
+			print_row(rev, r, record_of(deps, json_integer_value(json_object_get(r, "revision"))));
+		}
+		json_array_foreach(deps, i, d)
+			if (all && json_integer_value(json_object_get(d, "revision")) <= 0)
+				print_row("-", NULL, d);
 	}
-	json_decref(resp);
 out:
+	json_decref(resp);
+	json_decref(dresp);
 	if (npos)
 		free(pos);
 	return ret;
@@ -43,7 +141,7 @@ out:
 
 const struct cli_cmd cli_cmd_history = {
 	.name = "history",
-	.usage = "gantry history SERVICE --env ENV [-o json]",
-	.summary = "list the revisions of a service environment, newest first",
+	.usage = "gantry history SERVICE --env ENV [--all] [-o json]",
+	.summary = "the revisions of a service environment, newest first, with their deployment records",
 	.run = run,
 };

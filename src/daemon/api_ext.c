@@ -600,6 +600,16 @@ json_t *gates_before_rollout(json_t *req, const struct api_caller *caller, const
 		}
 		strlcpy_g(d.state, "started", sizeof(d.state));
 		d.started_at = now;
+		{
+			/* the record says how the approvals gate was passed */
+			json_t *g = json_loads(d.gates ? d.gates : "{}", 0, NULL);
+			if (json_is_object(g)) {
+				json_object_set_new(g, "approvals", json_string("passed"));
+				free(d.gates);
+				d.gates = json_dumps(g, JSON_COMPACT | JSON_SORT_KEYS);
+			}
+			json_decref(g);
+		}
 		if (store_deployment_update(gd->store, &d, &gerr) < 0)
 			log_error("gates", "%s", gerr.msg);
 		*ticket = d.id;

@@ -98,6 +98,20 @@ test_expect_success 'a deploy waiting longer than approval_ttl expires' '
 	grep "expired" err
 '
 
+test_expect_success 'history shows each revision with its deployment record; --all adds the ones that made none' '
+	"$GANTRY" history hello --env production -o json >h.json &&
+	jcheck h.json "len(d) == 1 and d[0][\"revision\"] == 1 and d[0][\"deployment\"][\"id\"] == 1
+		and d[0][\"deployment\"][\"requester\"] == \"alice\" and d[0][\"deployment\"][\"result\"] == \"succeeded\"
+		and sorted(a[\"by\"] for a in d[0][\"deployment\"][\"approvals\"]) == [\"bob\", \"carol\"]
+		and d[0][\"deployment\"][\"gates\"][\"approvals\"] == \"passed\"" &&
+	"$GANTRY" history hello --env production --all -o json >h.json &&
+	jcheck h.json "[(e[\"revision\"], e[\"status\"]) for e in d] == [(1, \"serving\"), (None, \"expired\"), (None, \"rejected\")]" &&
+	"$GANTRY" history hello --env production --all >h.txt &&
+	cat h.txt &&
+	grep "^1 .* alice .* succeeded .*approvals passed (bob, carol)" h.txt &&
+	grep "^- .* rejected" h.txt
+'
+
 test_expect_success 'stop' '
 	stop_serve
 '
