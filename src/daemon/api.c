@@ -8,6 +8,7 @@
 #include "daemon/daemon.h"
 #include "daemon/api.h"
 #include "gates/hooks.h"
+#include "store/store_records.h"
 #include "rollout/canary.h"
 #include "rollout/stats.h"
 #include "daemon/metrics.h"
@@ -185,6 +186,41 @@ static json_t *svcenv_status(struct svcenv *se)
 	return o;
 }
 
+/*
+ * A first deploy waiting for approvals has no service environment yet:
+ * status still shows it (phase pending_approval, the rollout object names
+ * the deployment to approve), so nobody wonders where their deploy went.
+ */
+static void pending_first_deploys(json_t *list, const char *svc, const char *env)
+{
+	struct deployment_row *d;
+	size_t n;
+	struct gerr gerr;
+	if (store_deployment_list(gd->store, svc, env, 0, &d, &n, &gerr) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct svcenv *se = daemon_svcenv(d[i].service, d[i].environment, false);
+		bool listed = false;
+		size_t k;
+		json_t *o, *p;
+		json_array_foreach(list, k, o)
+			if (!strcmp(json_string_value(json_object_get(o, "service")), d[i].service) &&
+			    !strcmp(json_string_value(json_object_get(o, "environment")), d[i].environment))
+				listed = true;
+		if (listed || strcmp(d[i].state, "pending_approval") || (se && (se->row.target_revision || se->replicas)) ||
+		    !(p = gates_pending_rollout(d[i].service, d[i].environment)))
+			continue;
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:O, s:n, s:i, s:i, s:i, s:b, s:[], s:[], s:[], s:o}",
+			"service", d[i].service, "environment", d[i].environment, "phase", "pending_approval",
+			"message", json_object_get(p, "message"), "stable_revision", "target_revision", 0,
+			"desired_replicas", 0, "ready_replicas", 0, "crash_looping", 0, "traffic", "metrics",
+			"replicas", "rollout", p));
+	}
+	for (size_t i = 0; i < n; i++)
+		deployment_row_release(&d[i]);
+	free(d);
+}
+
 static json_t *op_status(json_t *req, const struct api_caller *caller)
 {
 	json_t *err = NULL, *list = json_array();
@@ -201,6 +237,7 @@ static json_t *op_status(json_t *req, const struct api_caller *caller)
 			continue;
 		json_array_append_new(list, svcenv_status(se));
 	}
+	pending_first_deploys(list, svc, env);
 	return json_pack("{s:b, s:o}", "ok", 1, "status", list);
 }
 

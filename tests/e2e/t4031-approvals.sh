@@ -47,6 +47,15 @@ test_expect_success 'a deploy waits for approval: exit 3, listed by gantry appro
 	jcheck hist.json "d == []"
 '
 
+test_expect_success 'status shows the first deploy waiting (nothing serves yet)' '
+	st_check "d[\"phase\"] == \"pending_approval\" and d[\"rollout\"][\"id\"] == 1
+		and d[\"stable_revision\"] is None and \"gantry approve 1\" in d[\"rollout\"][\"message\"]" &&
+	"$GANTRY" status >st.txt &&
+	cat st.txt &&
+	grep "pending_approval" st.txt &&
+	grep "gantry approve 1" st.txt
+'
+
 test_expect_success 'the requester cannot approve their own deploy; a deployer cannot approve' '
 	as alice test_expect_code 3 "$GANTRY" approve 1 2>err &&
 	grep "cannot approve it" err &&
