@@ -1,6 +1,7 @@
 #include "common.h"
 #include "cli/client.h"
 #include "store/store.h"
+#include <curl/curl.h>
 #include <poll.h>
 #include <signal.h>
 #include <pwd.h>
@@ -74,41 +75,131 @@ static int connect_home(const char *home, const char **why)
 
 #define CLIENT_RETRIES 240 /* x 250 ms */
 
-static int client_call_retry(const struct cli_ctx *ctx, const char *saved, json_t **resp, int retries_left);
-
-int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp)
+const char *client_api_url(void)
 {
-	const char *token = getenv("GANTRY_TOKEN");
-	char *text;
-	int ret;
-	/* the identity for gates (src/gates/hooks.h); without it, the OS user */
-	if (token && *token && json_is_object(req) && !json_object_get(req, "token"))
-		json_object_set_new(req, "token", json_string(token));
-	text = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	ret = client_call_retry(ctx, text, resp, CLIENT_RETRIES);
-	free(text);
+	static char url[512];
+	const char *e = getenv("GANTRY_API");
+	size_t n;
+	if (!e || !*e)
+		return NULL;
+	strlcpy_g(url, e, sizeof(url));
+	n = strlen(url);
+	while (n && url[n - 1] == '/')
+		url[--n] = 0;
+	return url;
+}
+
+/* the reply body, bounded by CLIENT_MAX_REPLY */
+struct reply_buf {
+	char *data;
+	size_t len;
+	bool too_large;
+};
+
+static size_t on_curl_data(char *p, size_t size, size_t n, void *ud)
+{
+	struct reply_buf *b = ud;
+	size_t k = size * n;
+	if (b->len + k > CLIENT_MAX_REPLY) {
+		b->too_large = true;
+		return 0; /* ends the transfer */
+	}
+	b->data = xrealloc(b->data, b->len + k + 1);
+	memcpy(b->data + b->len, p, k);
+	b->len += k;
+	return k;
+}
+
+/*
+ * POST api/v1/OP with the request text (borrowed) as the body and the token
+ * as a Bearer credential (docs/api.md, "Over TCP"). *out: the reply object
+ * (owned by caller) whatever the HTTP status, since the daemon answers
+ * errors as JSON too; otherwise prints why and returns the exit code.
+ */
+static int roundtrip_http(const char *api, const char *op, const char *text, json_t **out)
+{
+	static bool curl_ready;
+	struct reply_buf b = { 0 };
+	struct curl_slist *hdr = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "", *url, *auth;
+	long status = 0;
+	json_error_t jerr;
+	CURL *c;
+	CURLcode rc;
+	int ret = EXIT_FAILED;
+
+	*out = NULL;
+	if (!curl_ready) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		curl_ready = true;
+	}
+	c = curl_easy_init();
+	if (!c) {
+		fprintf(stderr, "error: GANTRY_API: cannot start an HTTP client\n");
+		return EXIT_FAILED;
+	}
+	url = xasprintf("%s/v1/%s", api, op);
+	auth = xasprintf("Authorization: Bearer %s", getenv("GANTRY_TOKEN"));
+	hdr = curl_slist_append(hdr, auth);
+	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_curl_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)CLIENT_TIMEOUT_MS);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (b.too_large) {
+		fprintf(stderr, "error: reply from the gantry API at %s is too large\n", api);
+		goto out;
+	}
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "error: cannot reach the gantry API at %s (GANTRY_API): %s\n", api,
+			errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		goto out;
+	}
+	*out = b.data ? json_loadb(b.data, b.len, 0, &jerr) : NULL;
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		fprintf(stderr, "error: the gantry API at %s answered HTTP %ld without a JSON reply "
+			"(is GANTRY_API the address of 'gantry serve --api'?)\n", api, status);
+		goto out;
+	}
+	ret = EXIT_OK;
+out:
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
+	free(url);
+	free(auth);
+	free(b.data);
 	return ret;
 }
 
-/* saved: the request text (borrowed) */
-static int client_call_retry(const struct cli_ctx *ctx, const char *saved, json_t **resp, int retries_left)
+/* one request line (text, borrowed) over HOME/api.sock; *out as above */
+static int roundtrip_unix(const struct cli_ctx *ctx, const char *text, json_t **out)
 {
 	char *home = cli_home(ctx), *line, *buf = NULL;
 	const char *why;
 	size_t len = 0, off = 0;
 	int fd = connect_home(home, &why), ret = EXIT_FAILED;
 	json_error_t jerr;
-	json_t *r = NULL;
 
-	*resp = NULL;
+	*out = NULL;
 	if (fd < 0) {
 		fprintf(stderr, "error: gantry serve is %s for %s (start it with 'gantry serve', "
 			"or point --home/GANTRY_HOME at its state directory)\n", why ? why : "not reachable", home);
 		free(home);
 		return EXIT_FAILED;
 	}
-	line = xasprintf("%s\n", saved);
+	line = xasprintf("%s\n", text);
 	len = strlen(line);
 	while (off < len) {
 		ssize_t w = write(fd, line + off, len - off);
@@ -143,41 +234,93 @@ static int client_call_retry(const struct cli_ctx *ctx, const char *saved, json_
 			goto out;
 		}
 	}
-	r = buf ? json_loadb(buf, len, 0, &jerr) : NULL;
-	if (!r || !json_is_object(r)) {
+	*out = buf ? json_loadb(buf, len, 0, &jerr) : NULL;
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
 		fprintf(stderr, "error: gantry serve sent a malformed reply\n");
 		goto out;
 	}
+	ret = EXIT_OK;
+out:
+	free(buf);
+	free(line);
+	free(home);
+	close(fd);
+	return ret;
+}
+
+static int client_call_retry(const struct cli_ctx *ctx, const char *op, const char *saved, json_t **resp,
+			     int retries_left);
+
+int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *token = getenv("GANTRY_TOKEN"), *api = client_api_url();
+	char *text, op[64] = "";
+	int ret;
+
+	*resp = NULL;
+	if (api) {
+		/* over TCP the token is the only identity, sent as a header */
+		if (strncmp(api, "http://", 7) && strncmp(api, "https://", 8)) {
+			json_decref(req);
+			return cli_error("GANTRY_API: '%s' is not an http:// or https:// URL "
+					 "(e.g. GANTRY_API=http://127.0.0.1:8443)", api);
+		}
+		if (!token || !*token) {
+			json_decref(req);
+			return cli_error("GANTRY_API is set (%s): the TCP API needs GANTRY_TOKEN "
+					 "('gantry user add NAME --role ROLE' prints a token)", api);
+		}
+		strlcpy_g(op, json_string_value(json_object_get(req, "op")) ? json_string_value(json_object_get(req, "op"))
+			  : "", sizeof(op));
+		json_object_del(req, "op");
+		json_object_del(req, "token");
+	} else if (token && *token && json_is_object(req) && !json_object_get(req, "token")) {
+		/* the identity for gates (src/gates/hooks.h); without it, the OS user */
+		json_object_set_new(req, "token", json_string(token));
+	}
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	ret = client_call_retry(ctx, op, text, resp, CLIENT_RETRIES);
+	free(text);
+	return ret;
+}
+
+/* op: the operation ("" over the socket: it is in the text); saved: the request text (borrowed) */
+static int client_call_retry(const struct cli_ctx *ctx, const char *op, const char *saved, json_t **resp,
+			     int retries_left)
+{
+	const char *api = client_api_url();
+	json_t *r = NULL;
+	int ret;
+
+	*resp = NULL;
+	ret = api ? roundtrip_http(api, op, saved, &r) : roundtrip_unix(ctx, saved, &r);
+	if (ret)
+		return ret;
 	if (!json_is_true(json_object_get(r, "ok")) && json_is_true(json_object_get(r, "retry")) &&
 	    retries_left > 0) {
 		/* the daemon is restoring its desired state after a start: wait */
 		if (retries_left == CLIENT_RETRIES)
 			fprintf(stderr, "%s: waiting...\n", json_string_value(json_object_get(r, "error")));
 		json_decref(r);
-		free(buf);
-		free(line);
-		free(home);
-		close(fd);
 		usleep(250000);
-		return client_call_retry(ctx, saved, resp, retries_left - 1);
+		return client_call_retry(ctx, op, saved, resp, retries_left - 1);
 	}
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		json_t *code = json_object_get(r, "code");
-		fprintf(stderr, "error: %s\n", json_string_value(json_object_get(r, "error"))
-			? json_string_value(json_object_get(r, "error")) : "request failed");
+		const char *msg = json_string_value(json_object_get(r, "error"));
+		fprintf(stderr, "error: %s\n", msg ? msg : "request failed");
+		if (api && msg && !strncmp(msg, "/digest: no artifact snapshot", 29))
+			fprintf(stderr, "hint: over GANTRY_API the artifact must already be in the daemon's "
+				"HOME/artifacts: deploy on the daemon's host, with its --home\n");
 		ret = json_is_integer(code) ? (int)json_integer_value(code) : EXIT_FAILED;
-		goto out;
+		json_decref(r);
+		return ret;
 	}
 	*resp = r;
-	r = NULL;
-	ret = EXIT_OK;
-out:
-	json_decref(r);
-	free(buf);
-	free(line);
-	free(home);
-	close(fd);
-	return ret;
+	return EXIT_OK;
 }
 
 int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *env,

@@ -1,6 +1,7 @@
 /*
  * client.h — the CLI side of the daemon API (docs/api.md): one JSON request
- * line to HOME/api.sock, one JSON response line back.
+ * line to HOME/api.sock, one JSON response line back; or, when GANTRY_API
+ * is set, POST GANTRY_API/v1/OP with Authorization: Bearer $GANTRY_TOKEN.
  */
 #ifndef GANTRY_CLI_CLIENT_H
 #define GANTRY_CLI_CLIENT_H
@@ -14,6 +15,10 @@
  * or the daemon's {"ok":false,"error"}) and the exit code returned.
  */
 int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp);
+
+/* GANTRY_API without a trailing '/' (static storage), NULL when unset:
+ * commands that read HOME directly refuse to run then */
+const char *client_api_url(void);
 
 /* polls status until rollout `id` of svc@env leaves "progressing";
  * prints progress lines; returns EXIT_OK (complete) or EXIT_FAILED */

@@ -40,6 +40,12 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return EXIT_USAGE;
 	if ((ret = client_need_svc_env("logs", pos, npos, env)))
 		goto out;
+	if (client_api_url()) {
+		/* the files are on the daemon's host; the API does not carry them */
+		ret = cli_error("gantry logs reads HOME/logs on the daemon's host: not available over GANTRY_API "
+				"(unset it and run gantry logs there)");
+		goto out;
+	}
 	if (tail && ((ntail = strtol(tail, &end, 10)) < 0 || *end || !*tail)) {
 		ret = cli_error("--tail: '%s' is not a number of lines", tail);
 		goto out;
