@@ -411,7 +411,7 @@ static json_t *deployment_json(const struct deployment_row *d)
 		free(a);
 	}
 	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:i,"
-			 " s:s, s:o, s:o, s:s, s:s}",
+			 " s:s, s:o, s:o, s:s, s:s, s:s}",
 			 "id", (json_int_t)d->id, "service", d->service, "environment", d->environment, "kind", d->kind,
 			 "requester", d->requester, "state", d->state, "from_revision", d->from_revision, "revision",
 			 d->revision, "version", d->version, "digest", d->digest, "rollout", (json_int_t)d->rollout_id,
@@ -419,7 +419,7 @@ static json_t *deployment_json(const struct deployment_row *d)
 			 "approvals", approvals, "checks", checks ? checks : json_array(), "approvals_needed",
 			 d->approvals_needed, "created_at", c, "started_at", d->started_at ? json_string(s) : json_null(),
 			 "ended_at", d->ended_at ? json_string(e) : json_null(), "result", d->result, "result_reason",
-			 d->result_reason);
+			 d->result_reason, "strategy", d->strategy);
 }
 
 static json_t *op_deployments(json_t *req, const struct api_caller *caller)
@@ -720,8 +720,10 @@ void gates_rollout_created(int64_t ticket, json_t *reply)
 		d.rollout_id = json_integer_value(json_object_get(reply, "rollout"));
 		d.revision = (int)json_integer_value(json_object_get(reply, "revision"));
 		se = daemon_svcenv(d.service, d.environment, false);
-		if (se && se->rollout.id == d.rollout_id)
+		if (se && se->rollout.id == d.rollout_id) {
 			d.from_revision = se->rollout.from_revision;
+			strlcpy_g(d.strategy, se->rollout.strategy, sizeof(d.strategy));
+		}
 		if (json_is_string(json_object_get(reply, "version")))
 			strlcpy_g(d.version, json_string_value(json_object_get(reply, "version")), sizeof(d.version));
 		emit("rollout_started", json_pack("{s:s, s:s, s:s, s:i, s:I}", "service", d.service, "environment",

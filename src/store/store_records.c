@@ -213,7 +213,7 @@ int store_incident_list(struct store *s, bool open_only, struct incident_row **o
 
 #define DEPLOY_COLS "id, service, environment, kind, requester, state, request, gates, approvals_needed, " \
 	"approval_ttl, version, digest, emergency, reason, commit_time, created_at, rollout_id, revision, " \
-	"from_revision, started_at, ended_at, result, result_reason, checks"
+	"from_revision, started_at, ended_at, result, result_reason, checks, strategy"
 
 void deployment_row_release(struct deployment_row *r)
 {
@@ -250,6 +250,7 @@ static void deployment_from(sqlite3_stmt *st, struct deployment_row *r)
 	store__col_text(st, 21, r->result, sizeof(r->result));
 	store__col_text(st, 22, r->result_reason, sizeof(r->result_reason));
 	r->checks = cdup(st, 23);
+	store__col_text(st, 24, r->strategy, sizeof(r->strategy));
 }
 
 /* binds every column but id, in DEPLOY_COLS order, from 1 */
@@ -278,6 +279,7 @@ static void deployment_bind(sqlite3_stmt *st, const struct deployment_row *r)
 	store__bind_text(st, 21, r->result);
 	store__bind_text(st, 22, r->result_reason);
 	store__bind_text(st, 23, r->checks ? r->checks : "[]");
+	store__bind_text(st, 24, r->strategy);
 }
 
 int store_deployment_add(struct store *s, struct deployment_row *r, struct gerr *err)
@@ -285,7 +287,7 @@ int store_deployment_add(struct store *s, struct deployment_row *r, struct gerr 
 	sqlite3_stmt *st = store__prep(s, "INSERT INTO deployments (service, environment, kind, requester, state, request, "
 				    "gates, approvals_needed, approval_ttl, version, digest, emergency, reason, commit_time, "
 				    "created_at, rollout_id, revision, from_revision, started_at, ended_at, result, "
-				    "result_reason, checks) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
+				    "result_reason, checks, strategy) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
 	deployment_bind(st, r);
@@ -300,11 +302,11 @@ int store_deployment_update(struct store *s, const struct deployment_row *r, str
 	sqlite3_stmt *st = store__prep(s, "UPDATE deployments SET service=?, environment=?, kind=?, requester=?, state=?, "
 				    "request=?, gates=?, approvals_needed=?, approval_ttl=?, version=?, digest=?, emergency=?, "
 				    "reason=?, commit_time=?, created_at=?, rollout_id=?, revision=?, from_revision=?, "
-				    "started_at=?, ended_at=?, result=?, result_reason=?, checks=? WHERE id = ?", err);
+				    "started_at=?, ended_at=?, result=?, result_reason=?, checks=?, strategy=? WHERE id = ?", err);
 	if (!st)
 		return -1;
 	deployment_bind(st, r);
-	sqlite3_bind_int64(st, 24, r->id);
+	sqlite3_bind_int64(st, 25, r->id);
 	return store__step_done(s, st, err);
 }
 

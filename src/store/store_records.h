@@ -70,6 +70,7 @@ struct deployment_row {
 	char result[24];          /* "" while running; succeeded | failed | rolled_back | superseded */
 	char result_reason[512];
 	char *checks;             /* JSON array of check results; owned */
+	char strategy[16];        /* rolling | recreate | canary | bluegreen, once started */
 };
 void deployment_row_release(struct deployment_row *r);
 

@@ -77,6 +77,8 @@ static const char *const migrations[] = {
 	"CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
 	"  action TEXT NOT NULL, target TEXT NOT NULL, details TEXT NOT NULL, prev TEXT NOT NULL,"
 	"  hash TEXT NOT NULL);",
+	/* 4: the strategy a deployment rolled out with (canary, bluegreen, rolling, recreate) */
+	"ALTER TABLE deployments ADD COLUMN strategy TEXT NOT NULL DEFAULT '';",
 };
 
 sqlite3 *store__db(struct store *s)

@@ -112,7 +112,7 @@ test_expect_success 'history shows each revision with its deployment record; --a
 	jcheck h.json "len(d) == 1 and d[0][\"revision\"] == 1 and d[0][\"deployment\"][\"id\"] == 1
 		and d[0][\"deployment\"][\"requester\"] == \"alice\" and d[0][\"deployment\"][\"result\"] == \"succeeded\"
 		and sorted(a[\"by\"] for a in d[0][\"deployment\"][\"approvals\"]) == [\"bob\", \"carol\"]
-		and d[0][\"deployment\"][\"gates\"][\"approvals\"] == \"passed\"" &&
+		and d[0][\"deployment\"][\"gates\"][\"approvals\"] == \"passed\" and d[0][\"deployment\"][\"strategy\"] == \"rolling\"" &&
 	"$GANTRY" history hello --env production --all -o json >h.json &&
 	jcheck h.json "[(e[\"revision\"], e[\"status\"]) for e in d] == [(1, \"serving\"), (None, \"expired\"), (None, \"rejected\")]" &&
 	"$GANTRY" history hello --env production --all >h.txt &&
