@@ -72,11 +72,10 @@ enum cstate { C_IDLE, C_HEAD, C_BODY, C_FLUSH, C_LINGER, C_TUNNEL, C_CLOSING };
 
 struct client {
 	uv_tcp_t tcp;
-	uv_timer_t timer;
 	uv_shutdown_t shut;
+	uint64_t deadline; /* loop ms (uv_now) when client_timeout runs; 0 = none (see sweep) */
 	struct worker *wk;
 	struct client *next, *prev;
-	int handles;
 	enum cstate state;
 	char *rbuf;        /* NULL while idle; RBUF_SMALL, grown to RBUF_CAP for big heads */
 	size_t rlen, rpos, rcap;
@@ -107,14 +106,14 @@ enum ustate { U_CONNECTING, U_BUSY, U_IDLE, U_TUNNEL, U_CLOSING };
 
 struct upconn {
 	uv_tcp_t tcp;
-	uv_timer_t timer;
 	uv_connect_t creq;
+	uint64_t deadline;   /* loop ms when upconn_timeout runs; 0 = none */
+	struct upconn *wnext, *wprev; /* every upconn of the worker (the sweep walks them) */
 	uv_shutdown_t shut;
 	struct worker *wk;
 	struct backend *be; /* reference */
 	struct client *c;   /* while busy */
 	struct plink link;  /* in be->w[wk->id].pool while idle */
-	int handles;
 	enum ustate state;
 	char *rbuf;         /* NULL while idle in the pool */
 	size_t rlen, rpos, rcap;
@@ -143,6 +142,9 @@ struct worker {
 	uv_tcp_t listener;
 	uv_async_t async;
 	uv_timer_t stop_timer;
+	uv_timer_t sweep;           /* the one timer behind every connection deadline */
+	uint64_t tick_ms;
+	bool sweeping;
 	int listen_fd;
 	struct route_table *table;  /* current; one local reference */
 	pthread_mutex_t mtx;        /* guards pending, pending_seq, alog */
@@ -153,6 +155,7 @@ struct worker {
 	bool stopping, finished;
 	struct client *clients;
 	size_t nclients;
+	struct upconn *upconns;
 	struct metric_series *ms_none;
 	uint64_t rng[2];
 	char *bufcache[BUFCACHE_MAX];
@@ -189,7 +192,8 @@ static void upconn_update_read(struct upconn *u);
 static void upstream_failed(struct client *c, int why, const char *detail);
 static void worker_maybe_stopped(struct worker *wk);
 static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void upconn_timer_cb(uv_timer_t *t);
+static void upconn_timeout(struct upconn *u);
+static void sweep_need(struct worker *wk);
 static void dispatch(struct client *c);
 static void tunnel_start(struct client *c, struct upconn *u);
 static void tunnel_pump(struct client *c);
@@ -461,8 +465,6 @@ static void req_end(struct client *c)
 static void upconn_close_cb(uv_handle_t *h)
 {
 	struct upconn *u = h->data;
-	if (--u->handles > 0)
-		return;
 	backend_put(u->be);
 	out_release(&u->out);
 	http_msg_release(&u->msg);
@@ -486,8 +488,15 @@ static void upconn_close(struct upconn *u)
 		pool_unlink(u);
 	u->state = U_CLOSING;
 	u->c = NULL;
+	u->deadline = 0;
+	if (u->wprev)
+		u->wprev->wnext = u->wnext;
+	else
+		u->wk->upconns = u->wnext;
+	if (u->wnext)
+		u->wnext->wprev = u->wprev;
+	/* u->wnext is kept: a sweep in progress may still step over u */
 	uv_close((uv_handle_t *)&u->tcp, upconn_close_cb);
-	uv_close((uv_handle_t *)&u->timer, upconn_close_cb);
 }
 
 static void pool_close_all(struct backend *be, int w)
@@ -702,7 +711,7 @@ static void pool_put(struct upconn *u)
 	bw->pool.next->prev = &u->link;
 	bw->pool.next = &u->link;
 	bw->npool++;
-	uv_timer_start(&u->timer, upconn_timer_cb, UP_IDLE_MS, 0);
+	u->deadline = uv_now(&u->wk->loop) + UP_IDLE_MS;
 	upconn_update_read(u);
 }
 
@@ -714,7 +723,7 @@ static void response_done(struct client *c, struct upconn *u)
 	if (c->resp_chunked)
 		hbuf_append(&c->out.q, "0\r\n\r\n", 5);
 	c->up = NULL;
-	uv_timer_stop(&u->timer);
+	u->deadline = 0;
 	if (reusable)
 		pool_put(u);
 	else
@@ -858,7 +867,7 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	u->got_bytes = true;
 	u->rlen += (size_t)nread;
-	uv_timer_again(&u->timer);
+	u->deadline = uv_now(&u->wk->loop) + u->wk->cfg->upstream_timeout_ms;
 	upconn_process(u);
 	if (u->state != U_CLOSING)
 		upconn_update_read(u);
@@ -891,9 +900,9 @@ static void upconn_out_done(struct out *o, int status)
 		client_update_read(c);
 }
 
-static void upconn_timer_cb(uv_timer_t *t)
+/* u's deadline passed: connect timeout, upstream timeout (504) or pool idle */
+static void upconn_timeout(struct upconn *u)
 {
-	struct upconn *u = t->data;
 	struct client *c = u->c;
 	enum ustate st = u->state;
 
@@ -930,8 +939,7 @@ static void upconn_connect_cb(uv_connect_t *req, int status)
 	uv_tcp_nodelay(&u->tcp, 1);
 	u->state = U_BUSY;
 	u->out.ready = true;
-	uv_timer_start(&u->timer, upconn_timer_cb, u->wk->cfg->upstream_timeout_ms,
-		       u->wk->cfg->upstream_timeout_ms);
+	u->deadline = uv_now(&u->wk->loop) + u->wk->cfg->upstream_timeout_ms;
 	if (out_flush(&u->out) < 0) {
 		upconn_close(u);
 		if (c)
@@ -951,9 +959,13 @@ static struct upconn *upconn_new(struct worker *wk, struct backend *be)
 	backend_ref(be);
 	u->link.next = u->link.prev = &u->link;
 	uv_tcp_init(&wk->loop, &u->tcp);
-	uv_timer_init(&wk->loop, &u->timer);
-	u->handles = 2;
-	u->tcp.data = u->timer.data = u->creq.data = u;
+	u->tcp.data = u->creq.data = u;
+	u->wnext = wk->upconns;
+	if (wk->upconns)
+		wk->upconns->wprev = u;
+	wk->upconns = u;
+	u->deadline = uv_now(&wk->loop) + wk->cfg->connect_timeout_ms;
+	sweep_need(wk);
 	http_msg_init(&u->msg, HTTP_KIND_RESPONSE, NULL);
 	u->msg.on_body = resp_body;
 	u->msg.ctx = u;
@@ -964,7 +976,6 @@ static struct upconn *upconn_new(struct worker *wk, struct backend *be)
 		upconn_close(u);
 		return NULL;
 	}
-	uv_timer_start(&u->timer, upconn_timer_cb, wk->cfg->connect_timeout_ms, 0);
 	return u;
 }
 
@@ -979,8 +990,7 @@ static void dispatch(struct client *c)
 		u = container_of(bw->pool.next, struct upconn, link);
 		pool_unlink(u);
 		u->state = U_BUSY;
-		uv_timer_start(&u->timer, upconn_timer_cb, c->wk->cfg->upstream_timeout_ms,
-			       c->wk->cfg->upstream_timeout_ms);
+		u->deadline = uv_now(&c->wk->loop) + c->wk->cfg->upstream_timeout_ms;
 	} else {
 		u = upconn_new(c->wk, be);
 		if (!u) {
@@ -1010,8 +1020,6 @@ static void dispatch(struct client *c)
 static void client_close_cb(uv_handle_t *h)
 {
 	struct client *c = h->data;
-	if (--c->handles > 0)
-		return;
 	out_release(&c->out);
 	hbuf_release(&c->uphead);
 	hbuf_release(&c->replay);
@@ -1038,8 +1046,9 @@ static void client_close(struct client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	wk->nclients--;
+	c->deadline = 0;
+	/* c->next is kept: a sweep in progress may still step over c */
 	uv_close((uv_handle_t *)&c->tcp, client_close_cb);
-	uv_close((uv_handle_t *)&c->timer, client_close_cb);
 	worker_maybe_stopped(wk);
 }
 
@@ -1092,7 +1101,6 @@ static void client_update_read(struct client *c)
 		uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
-static void client_timer_cb(uv_timer_t *t);
 
 /* The exchange's bookkeeping starts: a reference to the worker's table. */
 static void begin_exchange(struct client *c)
@@ -1179,7 +1187,7 @@ static void client_done_writing(struct client *c)
 		client_close(c);
 		return;
 	}
-	uv_timer_start(&c->timer, client_timer_cb, LINGER_MS, 0);
+	c->deadline = uv_now(&c->wk->loop) + LINGER_MS;
 	client_update_read(c);
 }
 
@@ -1195,7 +1203,7 @@ static void begin_flush_close(struct client *c)
 		client_done_writing(c);
 		return;
 	}
-	uv_timer_start(&c->timer, client_timer_cb, c->wk->cfg->idle_timeout_ms, 0);
+	c->deadline = uv_now(&c->wk->loop) + c->wk->cfg->idle_timeout_ms;
 }
 
 /* After the response is queued: close, or get ready for the next request. */
@@ -1230,7 +1238,7 @@ static void exchange_maybe_finish(struct client *c)
 		hbuf_release(&c->uphead);
 	if (c->replay.cap > KEEP_CAP)
 		hbuf_release(&c->replay);
-	uv_timer_start(&c->timer, client_timer_cb, c->wk->cfg->idle_timeout_ms, 0);
+	c->deadline = uv_now(&c->wk->loop) + c->wk->cfg->idle_timeout_ms;
 	if (out_flush(&c->out) < 0) {
 		client_close(c);
 		return;
@@ -1508,7 +1516,7 @@ static void client_process(struct client *c)
 			break; /* pipelined bytes wait for the response */
 		if (c->state == C_IDLE) {
 			c->state = C_HEAD;
-			uv_timer_start(&c->timer, client_timer_cb, c->wk->cfg->header_timeout_ms, 0);
+			c->deadline = uv_now(&c->wk->loop) + c->wk->cfg->header_timeout_ms;
 		}
 		ev = http_msg_feed(&c->msg, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
 		c->rpos += used;
@@ -1545,9 +1553,9 @@ static void client_process(struct client *c)
 		c->rlen = c->rpos = 0;
 	if (c->state == C_BODY && !c->req_done && c->in_req) {
 		/* a client that stops sending its body is cut off (408) */
-		uv_timer_start(&c->timer, client_timer_cb, c->wk->cfg->body_timeout_ms, 0);
-		if (body_fed && c->up && c->up->state == U_BUSY)
-			uv_timer_again(&c->up->timer); /* progress: the upstream waits for us */
+		c->deadline = uv_now(&c->wk->loop) + c->wk->cfg->body_timeout_ms;
+		if (body_fed && c->up && c->up->state == U_BUSY) /* progress: the upstream waits for us */
+			c->up->deadline = uv_now(&c->wk->loop) + c->wk->cfg->upstream_timeout_ms;
 	}
 	if (c->up && c->up->state != U_CLOSING && out_flush(&c->up->out) < 0) {
 		struct upconn *u = c->up;
@@ -1617,9 +1625,9 @@ static void client_out_done(struct out *o, int status)
 		upconn_update_read(c->up);
 }
 
-static void client_timer_cb(uv_timer_t *t)
+/* c's deadline passed: what it means depends on the state */
+static void client_timeout(struct client *c)
 {
-	struct client *c = t->data;
 	if (c->state == C_HEAD) {
 		c->close_after = true;
 		begin_unrouted(c);
@@ -1644,7 +1652,7 @@ static void tunnel_start(struct client *c, struct upconn *u)
 	u->state = U_TUNNEL;
 	c->state = C_TUNNEL;
 	c->resp_done = true;
-	uv_timer_stop(&u->timer);
+	u->deadline = 0;
 	/* bytes after the 101 head belong to the new protocol */
 	if (u->rpos < u->rlen)
 		hbuf_append(&c->out.q, u->rbuf + u->rpos, u->rlen - u->rpos);
@@ -1685,7 +1693,7 @@ static void tunnel_pump(struct client *c)
 		client_close(c); /* closes u too */
 		return;
 	}
-	uv_timer_start(&c->timer, client_timer_cb, c->wk->cfg->tunnel_timeout_ms, 0);
+	c->deadline = uv_now(&c->wk->loop) + c->wk->cfg->tunnel_timeout_ms;
 	client_update_read(c);
 	upconn_update_read(u);
 	return;
@@ -1705,9 +1713,7 @@ static void on_connection(uv_stream_t *server, int status)
 	c = xcalloc(1, sizeof(*c));
 	c->wk = wk;
 	uv_tcp_init(&wk->loop, &c->tcp);
-	uv_timer_init(&wk->loop, &c->timer);
-	c->handles = 2;
-	c->tcp.data = c->timer.data = c;
+	c->tcp.data = c;
 	http_msg_init(&c->msg, HTTP_KIND_REQUEST, NULL);
 	c->msg.on_body = req_body;
 	c->msg.ctx = c;
@@ -1732,7 +1738,8 @@ static void on_connection(uv_stream_t *server, int status)
 		else
 			uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
 	}
-	uv_timer_start(&c->timer, client_timer_cb, wk->cfg->header_timeout_ms, 0);
+	c->deadline = uv_now(&wk->loop) + wk->cfg->header_timeout_ms;
+	sweep_need(wk);
 	client_update_read(c);
 }
 
@@ -1950,6 +1957,57 @@ static void worker_pools_close(struct worker *wk)
 	backend_unlock();
 }
 
+/*
+ * Connection timeouts. Each connection keeps one deadline (loop ms) that the
+ * request path sets with a plain store. One repeating timer per worker
+ * (`sweep`, every tick_ms) walks the worker's upstream connections and
+ * clients and runs the handler of each deadline that has passed, so a
+ * timeout fires up to one tick late and the request path makes no call into
+ * libuv's timer heap (uv_timer_start/stop/again were ~19 % of the proxy's
+ * user-space instructions per request). The timer runs only while the worker
+ * has connections.
+ *
+ * Walking while handlers close connections is safe: a closed connection is
+ * unlinked but freed only in its close callback (after this callback), it
+ * keeps its next pointer, and new connections go to the head of the lists,
+ * so the walk only moves to older entries and ends.
+ */
+static void on_sweep(uv_timer_t *t)
+{
+	struct worker *wk = t->data;
+	uint64_t now = uv_now(&wk->loop);
+	struct upconn *u, *un;
+	struct client *c, *cn;
+
+	for (u = wk->upconns; u; u = un) {
+		un = u->wnext;
+		if (u->deadline && now >= u->deadline && u->state != U_CLOSING) {
+			u->deadline = 0;
+			upconn_timeout(u);
+		}
+	}
+	for (c = wk->clients; c; c = cn) {
+		cn = c->next;
+		if (c->deadline && now >= c->deadline && c->state != C_CLOSING) {
+			c->deadline = 0;
+			client_timeout(c);
+		}
+	}
+	if (!wk->clients && !wk->upconns && wk->sweeping) {
+		uv_timer_stop(t);
+		wk->sweeping = false;
+	}
+}
+
+/* a connection with a deadline exists: make sure the sweep runs */
+static void sweep_need(struct worker *wk)
+{
+	if (wk->sweeping || wk->finished)
+		return;
+	wk->sweeping = true;
+	uv_timer_start(&wk->sweep, on_sweep, wk->tick_ms, wk->tick_ms);
+}
+
 static void worker_maybe_stopped(struct worker *wk)
 {
 	if (!wk->stopping || wk->finished || wk->nclients)
@@ -1959,6 +2017,7 @@ static void worker_maybe_stopped(struct worker *wk)
 	close_if_open((uv_handle_t *)&wk->listener);
 	close_if_open((uv_handle_t *)&wk->async);
 	close_if_open((uv_handle_t *)&wk->stop_timer);
+	close_if_open((uv_handle_t *)&wk->sweep);
 }
 
 static void on_worker_stop_timeout(uv_timer_t *t)
@@ -2087,6 +2146,15 @@ out:
 	return ret;
 }
 
+/* a quarter of the shortest timeout, from 10 ms to 250 ms */
+static uint64_t sweep_tick(const struct proxy_config *cfg)
+{
+	uint64_t t = MIN(cfg->header_timeout_ms, cfg->idle_timeout_ms);
+	t = MIN(t, MIN(cfg->body_timeout_ms, cfg->upstream_timeout_ms));
+	t = MIN(t, MIN(cfg->connect_timeout_ms, cfg->tunnel_timeout_ms));
+	return MAX(MIN(t / 4, (uint64_t)250), (uint64_t)10);
+}
+
 static void worker_init(struct proxy *px, struct worker *wk, int id)
 {
 	wk->id = id;
@@ -2098,7 +2166,9 @@ static void worker_init(struct proxy *px, struct worker *wk, int id)
 	uv_loop_init(&wk->loop);
 	uv_async_init(&wk->loop, &wk->async, on_worker_async);
 	uv_timer_init(&wk->loop, &wk->stop_timer);
-	wk->async.data = wk->stop_timer.data = wk;
+	uv_timer_init(&wk->loop, &wk->sweep);
+	wk->async.data = wk->stop_timer.data = wk->sweep.data = wk;
+	wk->tick_ms = sweep_tick(wk->cfg);
 	wk->ms_none = metric_series_get("", "", "");
 	if (getrandom(wk->rng, sizeof(wk->rng), 0) != sizeof(wk->rng) || !(wk->rng[0] | wk->rng[1])) {
 		wk->rng[0] = (uint64_t)uv_hrtime() | 1;
