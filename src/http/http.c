@@ -84,8 +84,14 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 			return fail(m, m->kind == HTTP_KIND_REQUEST ? 431 : 502,
 				    "more than %d header lines", HTTP_MAX_HEADERS);
 		if (m->nhdr == m->hdr_cap) {
-			m->hdr_cap = m->hdr_cap ? MIN(m->hdr_cap * 2, (unsigned)HTTP_MAX_HEADERS) : 16;
-			m->hdr = xrealloc(m->hdr, m->hdr_cap * sizeof(*m->hdr));
+			if (!m->hdr_cap && m->pool && m->pool->n) {
+				m->hdr = m->pool->v[--m->pool->n];
+				m->hdr_cap = HTTP_HDR_FIRST;
+			} else {
+				m->hdr_cap = m->hdr_cap ? MIN(m->hdr_cap * 2, (unsigned)HTTP_MAX_HEADERS)
+							: HTTP_HDR_FIRST;
+				m->hdr = xrealloc(m->hdr, m->hdr_cap * sizeof(*m->hdr));
+			}
 		}
 		memset(&m->hdr[m->nhdr++], 0, sizeof(m->hdr[0]));
 	}
@@ -159,11 +165,20 @@ void http_msg_init(struct http_msg *m, enum http_kind kind, const char *base)
 
 void http_msg_release(struct http_msg *m)
 {
-	free(m->hdr);
+	if (m->hdr && m->hdr_cap == HTTP_HDR_FIRST && m->pool && m->pool->n < HTTP_HDR_POOL)
+		m->pool->v[m->pool->n++] = m->hdr;
+	else
+		free(m->hdr);
 	m->hdr = NULL;
 	m->hdr_cap = 0;
 	m->nhdr = 0;
 	m->host_idx = -1;
+}
+
+void http_hdr_pool_release(struct http_hdr_pool *p)
+{
+	while (p->n)
+		free(p->v[--p->n]);
 }
 
 void http_msg_next(struct http_msg *m, const char *base)
@@ -181,12 +196,6 @@ void http_msg_next(struct http_msg *m, const char *base)
 	m->chunked = m->has_cl = false;
 	m->content_length = 0;
 	m->skip_body = false;
-}
-
-bool http_span_eq(const struct http_msg *m, struct http_span s, const char *lit)
-{
-	size_t n = strlen(lit);
-	return s.len == n && !strncasecmp(m->base + s.off, lit, n);
 }
 
 int http_find_header(const struct http_msg *m, const char *name, int from)
@@ -489,12 +498,13 @@ static int hbuf_reserve(struct hbuf *b, size_t n)
 	cap = b->cap ? b->cap : 256;
 	while (cap < want)
 		cap *= 2;
+	cap = MIN(cap, b->max); /* >= want: hbuf_append relies on cap <= max */
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
 	return 0;
 }
 
-int hbuf_append(struct hbuf *b, const void *p, size_t n)
+int hbuf__append_grow(struct hbuf *b, const void *p, size_t n)
 {
 	if (hbuf_reserve(b, n) < 0)
 		return -1;
@@ -502,11 +512,6 @@ int hbuf_append(struct hbuf *b, const void *p, size_t n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;
-}
-
-int hbuf_addstr(struct hbuf *b, const char *s)
-{
-	return hbuf_append(b, s, strlen(s));
 }
 
 int hbuf_printf(struct hbuf *b, const char *fmt, ...)

@@ -28,6 +28,20 @@ struct http_span {
 	uint32_t off, len;
 };
 
+#define HTTP_HDR_FIRST 16   /* entries of a new header index */
+#define HTTP_HDR_POOL 256   /* indexes a pool keeps */
+
+/*
+ * Header indexes of HTTP_HDR_FIRST entries kept for reuse by one thread (a
+ * proxy worker), so that a keep-alive connection that gives its index back
+ * between requests costs no malloc/free per request. Owns what it holds.
+ */
+struct http_hdr_pool {
+	struct http_header *v[HTTP_HDR_POOL];
+	unsigned n;
+};
+void http_hdr_pool_release(struct http_hdr_pool *p);
+
 struct http_header {
 	struct http_span name, value; /* value without surrounding whitespace */
 };
@@ -52,6 +66,7 @@ struct http_msg {
 	 */
 	int (*on_body)(void *ctx, const char *at, size_t len);
 	void *ctx;
+	struct http_hdr_pool *pool; /* borrowed, may be NULL: where indexes come from and go */
 	bool skip_body; /* response to HEAD: no body whatever the headers say */
 
 	/* the current head */
@@ -97,7 +112,27 @@ static inline const char *http_span_ptr(const struct http_msg *m, struct http_sp
 {
 	return m->base + s.off;
 }
-bool http_span_eq(const struct http_msg *m, struct http_span s, const char *lit);
+
+/*
+ * true if the span is lit, ASCII case-insensitively; lit must be lowercase.
+ * Inline so that strlen of a literal is a constant and most calls end at
+ * the length test.
+ */
+static inline bool http_span_eq(const struct http_msg *m, struct http_span s, const char *lit)
+{
+	size_t n = strlen(lit);
+	const char *p = m->base + s.off;
+	if (s.len != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c + ('a' - 'A'));
+		if (c != lit[i])
+			return false;
+	}
+	return true;
+}
 /* first header named name (case-insensitive) at or after index from, or -1 */
 int http_find_header(const struct http_msg *m, const char *name, int from);
 /* true if the comma-separated list in span s contains token (case-insensitive) */
@@ -112,15 +147,31 @@ int http_host_normalize(const char *in, size_t len, char *out, size_t outsz);
 
 const char *http_reason(int status);
 
-/* A growable buffer with a bound: appends past max fail and change nothing. */
+/*
+ * A growable buffer with a bound: appends past max fail and change nothing.
+ * cap never exceeds max, so an append that fits in cap is within the bound.
+ */
 struct hbuf {
 	char *data;
 	size_t len, cap, max;
 };
 void hbuf_init(struct hbuf *b, size_t max);
 void hbuf_release(struct hbuf *b);
-int hbuf_append(struct hbuf *b, const void *p, size_t n);
-int hbuf_addstr(struct hbuf *b, const char *s);
+int hbuf__append_grow(struct hbuf *b, const void *p, size_t n);
+/* inline: the proxy writes every head with many small appends */
+static inline int hbuf_append(struct hbuf *b, const void *p, size_t n)
+{
+	if (n > b->cap - b->len)
+		return hbuf__append_grow(b, p, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+static inline int hbuf_addstr(struct hbuf *b, const char *s)
+{
+	return hbuf_append(b, s, strlen(s));
+}
 int hbuf_printf(struct hbuf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 #endif

@@ -160,6 +160,7 @@ struct worker {
 	uint64_t rng[2];
 	char *bufcache[BUFCACHE_MAX];
 	int nbufcache;
+	struct http_hdr_pool hdrpool; /* header indexes of idle connections */
 	struct hbuf alog;           /* access log lines waiting for the control thread */
 	uint64_t alog_dropped;
 };
@@ -549,23 +550,25 @@ static int resp_body(void *ctx, const char *at, size_t len)
 	return 0;
 }
 
+/* hop-by-hop headers, and content-length (the proxy writes its own) */
 static bool is_hop(const struct http_msg *m, struct http_span name)
 {
-	static const char *const hop[] = {
-		"connection", "keep-alive", "proxy-connection", "te", "trailer",
-		"transfer-encoding", "upgrade", "http2-settings", "content-length",
-	};
-	const char *p = http_span_ptr(m, name);
-	char c0;
-	if (name.len < 2 || name.len > 17)
+	switch (name.len) {
+	case 2:
+		return http_span_eq(m, name, "te");
+	case 7:
+		return http_span_eq(m, name, "trailer") || http_span_eq(m, name, "upgrade");
+	case 10:
+		return http_span_eq(m, name, "connection") || http_span_eq(m, name, "keep-alive");
+	case 14:
+		return http_span_eq(m, name, "content-length") || http_span_eq(m, name, "http2-settings");
+	case 16:
+		return http_span_eq(m, name, "proxy-connection");
+	case 17:
+		return http_span_eq(m, name, "transfer-encoding");
+	default:
 		return false;
-	c0 = (char)(p[0] | 0x20);
-	if (c0 != 'c' && c0 != 'k' && c0 != 'p' && c0 != 't' && c0 != 'u' && c0 != 'h')
-		return false; /* the common headers stop here */
-	for (size_t i = 0; i < ARRAY_SIZE(hop); i++)
-		if (http_span_eq(m, name, hop[i]))
-			return true;
-	return false;
+	}
 }
 
 /* headers named in a Connection header are hop-by-hop too */
@@ -967,6 +970,7 @@ static struct upconn *upconn_new(struct worker *wk, struct backend *be)
 	u->deadline = uv_now(&wk->loop) + wk->cfg->connect_timeout_ms;
 	sweep_need(wk);
 	http_msg_init(&u->msg, HTTP_KIND_RESPONSE, NULL);
+	u->msg.pool = &wk->hdrpool;
 	u->msg.on_body = resp_body;
 	u->msg.ctx = u;
 	out_init(&u->out, (uv_stream_t *)&u->tcp, upconn_out_done);
@@ -1318,10 +1322,14 @@ static int build_uphead(struct client *c)
 		hbuf_addstr(b, "\r\n");
 	}
 	if (rid < 0) {
+		static const char hex[] = "0123456789abcdef";
 		r0 = rng_next(c->wk);
 		r1 = rng_next(c->wk);
-		snprintf(c->reqid, sizeof(c->reqid), "%016llx%016llx", (unsigned long long)r0,
-			 (unsigned long long)r1);
+		for (i = 0; i < 16; i++) { /* no printf on the hot path */
+			c->reqid[15 - i] = hex[(r0 >> (4 * i)) & 15];
+			c->reqid[31 - i] = hex[(r1 >> (4 * i)) & 15];
+		}
+		c->reqid[32] = 0;
 		hbuf_addstr(b, "X-Request-Id: ");
 		hbuf_append(b, c->reqid, 32);
 		hbuf_addstr(b, "\r\n");
@@ -1715,6 +1723,7 @@ static void on_connection(uv_stream_t *server, int status)
 	uv_tcp_init(&wk->loop, &c->tcp);
 	c->tcp.data = c;
 	http_msg_init(&c->msg, HTTP_KIND_REQUEST, NULL);
+	c->msg.pool = &wk->hdrpool;
 	c->msg.on_body = req_body;
 	c->msg.ctx = c;
 	out_init(&c->out, (uv_stream_t *)&c->tcp, client_out_done);
@@ -2081,6 +2090,7 @@ static void worker_main(void *arg)
 	wk->table = NULL;
 	while (wk->nbufcache)
 		free(wk->bufcache[--wk->nbufcache]);
+	http_hdr_pool_release(&wk->hdrpool);
 	atomic_fetch_add(&wk->px->nfinished, 1);
 	uv_async_send(&wk->px->worker_done);
 }
@@ -2185,6 +2195,9 @@ static void worker_release(struct worker *wk)
 	uv_loop_close(&wk->loop);
 	route_table_unref(wk->pending);
 	route_table_wunref(wk->table, wk->id);
+	http_hdr_pool_release(&wk->hdrpool); /* close callbacks above may have filled it */
+	while (wk->nbufcache)
+		free(wk->bufcache[--wk->nbufcache]);
 	pthread_mutex_destroy(&wk->mtx);
 	hbuf_release(&wk->alog);
 }
