@@ -272,6 +272,11 @@ int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp)
 			return cli_error("GANTRY_API is set (%s): the TCP API needs GANTRY_TOKEN "
 					 "('gantry user add NAME --role ROLE' prints a token)", api);
 		}
+		for (const char *t = token; *t; t++)
+			if (*t <= 0x20 || *t >= 0x7f) {
+				json_decref(req);
+				return cli_error("GANTRY_TOKEN: not a token (it has spaces or control characters)");
+			}
 		strlcpy_g(op, json_string_value(json_object_get(req, "op")) ? json_string_value(json_object_get(req, "op"))
 			  : "", sizeof(op));
 		json_object_del(req, "op");
