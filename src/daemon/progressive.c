@@ -39,6 +39,17 @@
 #define ROLLBACK_SAMPLE_MS 1000
 #define ROLLBACK_MIN_REQUESTS 5
 #define GATE_CHECK_MS 1000
+/*
+ * A `for` window that was running when the controller stopped goes on from
+ * where it started if the controller is back within RB_RESTORE_GAP_MS of
+ * the last time it was seen holding (persisted every RB_SAVE_MS while it
+ * runs) and the first sample after the restart still holds: a restart does
+ * not give a bad canary another 2 minutes. A longer outage starts it again
+ * (nobody watched meanwhile). Prometheus restores its alerts' `for` state
+ * after a restart the same way (rules.alert.for-grace-period).
+ */
+#define RB_SAVE_MS 5000
+#define RB_RESTORE_GAP_MS 30000
 
 struct prog {
 	struct canary_state cs;
@@ -47,7 +58,9 @@ struct prog {
 	int slot[MAX_RUNS];
 	bool used[MAX_RUNS];
 	struct cond_eval *rb;          /* rollback_on evaluators */
+	int *rb_index;                 /* rb[i] is rollback_on[rb_index[i]] of the config */
 	size_t nrb;
+	int64_t rb_saved_ms;           /* when a running `for` window was last persisted */
 	int64_t last_sample_ms;
 	int last_ready;
 	bool keep_previous;            /* after promotion, until CA_RETIRE_PREVIOUS */
@@ -119,6 +132,7 @@ void progressive_free(struct svcenv *se)
 		return;
 	free_runs(p);
 	free(p->rb);
+	free(p->rb_index);
 	if (p->gates) {
 		gate_policy_release(p->gates);
 		free(p->gates);
@@ -132,7 +146,9 @@ static void arm_rollback_on(struct prog *p)
 	const struct svc_config *c = &p->rc->cfg;
 	struct gerr err;
 	free(p->rb);
+	free(p->rb_index);
 	p->rb = xcalloc(c->nrollback_on + 1, sizeof(*p->rb));
+	p->rb_index = xcalloc(c->nrollback_on + 1, sizeof(*p->rb_index));
 	p->nrb = 0;
 	for (size_t i = 0; i < c->nrollback_on; i++) {
 		struct condition cond;
@@ -143,6 +159,7 @@ static void arm_rollback_on(struct prog *p)
 		cond_eval_init(&p->rb[p->nrb], &cond);
 		p->rb[p->nrb].min_requests = ROLLBACK_MIN_REQUESTS;
 		p->rb[p->nrb].max_gap_ms = 2000; /* a controller pause breaks a run rather than faking one */
+		p->rb_index[p->nrb] = (int)i;
 		p->nrb++;
 	}
 }
@@ -160,6 +177,19 @@ static void save(struct svcenv *se)
 			json_array_append_new(runs, json_pack("{s:i, s:o}", "slot", p->slot[i], "run",
 							      analysis_run_to_json(&p->runs[i])));
 	json_object_set_new(doc, "runs", runs);
+	{
+		/* running `for` windows: [config index, started, last seen holding] */
+		json_t *rb = json_array();
+		for (size_t i = 0; i < p->nrb; i++)
+			if (cond_eval_since(&p->rb[i]) >= 0)
+				json_array_append_new(rb, json_pack("[i, I, I]", p->rb_index[i],
+								    (json_int_t)cond_eval_since(&p->rb[i]),
+								    (json_int_t)p->rb[i].last_ms));
+		if (json_array_size(rb))
+			json_object_set_new(doc, "rollback_on", rb);
+		else
+			json_decref(rb);
+	}
 	json_object_set_new(doc, "keep_previous", json_boolean(p->keep_previous));
 	json_object_set_new(doc, "disarmed", json_boolean(p->disarmed));
 	text = json_dumps(doc, JSON_COMPACT);
@@ -388,6 +418,28 @@ static void restore_routing(struct prog *p)
 	}
 }
 
+/* the `for` windows that were running (see RB_RESTORE_GAP_MS) */
+static void restore_runs(struct prog *p, json_t *saved, int64_t now)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(saved, i, e) {
+		int idx = (int)json_integer_value(json_array_get(e, 0));
+		int64_t since = json_integer_value(json_array_get(e, 1)), seen = json_integer_value(json_array_get(e, 2));
+		for (size_t k = 0; k < p->nrb; k++) {
+			if (p->rb_index[k] != idx || now - seen > RB_RESTORE_GAP_MS || since > seen)
+				continue;
+			/* no last sample: the controller's own gap does not break the run;
+			 * the first sample that does not hold does */
+			p->rb[k].in_run = true;
+			p->rb[k].run_start_ms = since;
+			p->rb[k].have_last = false;
+			log_info("rollout", "rollback_on '%s' holding since %lld ms ago: its window goes on",
+				 p->rc->cfg.rollback_on[idx], (long long)(now - since));
+		}
+	}
+}
+
 void progressive_restore(struct svcenv *se)
 {
 	json_t *doc, *runs, *e;
@@ -434,9 +486,10 @@ void progressive_restore(struct svcenv *se)
 				  (long long)se->rollout.id, err.msg);
 		}
 	}
-	json_decref(doc);
 	se->prog = p;
 	arm_rollback_on(p);
+	restore_runs(p, json_object_get(doc, "rollback_on"), now_ms());
+	json_decref(doc);
 	restore_routing(p);
 	p->last_ready = -1;
 	/* a step's analysis run that could not be restored starts again, rather
@@ -510,15 +563,29 @@ static void check_rollback_on(struct svcenv *se, int64_t now)
 		char desc[256];
 		struct canary_actions acts;
 		struct canary_event ev = { .kind = CE_BREACHED };
+		enum cond_verdict v;
+		int64_t was;
 		sample(se, p->rb[i].cond.metric, ROLLBACK_SAMPLE_MS, now, &in, &cw, &bw);
 		if (in.error)
+			continue;
+		/* a window restored after a restart waits for the first sample with
+		 * data (the metrics history starts again empty) */
+		if (!p->rb[i].have_last && cond_eval_since(&p->rb[i]) >= 0 &&
+		    cond_metric_needs_requests(p->rb[i].cond.metric) && in.requests < ROLLBACK_MIN_REQUESTS)
 			continue;
 		s.t_ms = now;
 		s.value = in.value;
 		s.baseline = in.baseline;
 		s.requests = in.requests;
 		s.baseline_requests = in.baseline_requests;
-		if (cond_eval_feed(&p->rb[i], &s) != COND_BREACHED)
+		was = cond_eval_since(&p->rb[i]);
+		v = cond_eval_feed(&p->rb[i], &s);
+		if (was != cond_eval_since(&p->rb[i]) ||
+		    (was >= 0 && v == COND_HOLDS && now - p->rb_saved_ms >= RB_SAVE_MS)) {
+			p->dirty = true; /* a window started, ended, or goes on: persist it */
+			p->rb_saved_ms = now;
+		}
+		if (v != COND_BREACHED)
 			continue;
 		cond_eval_describe(&p->rb[i], "canary", p->cs.canary_revision, desc, sizeof(desc));
 		log_info("rollout", "rollout=%lld rollback_on breached: %s", (long long)se->rollout.id, desc);
@@ -916,6 +983,20 @@ json_t *progressive_status(const struct svcenv *se)
 							      "phase", analysis_phase_name(p->runs[i].phase),
 							      "reason", p->runs[i].reason, "rounds", p->runs[i].rounds));
 	json_object_set_new(o, "analyses", runs);
+	{
+		/* each rollback_on condition: its last verdict, and since when it holds */
+		json_t *rb = json_array();
+		for (size_t i = 0; i < p->nrb; i++) {
+			char desc[256];
+			const struct cond_eval *e = &p->rb[i];
+			cond_eval_describe(e, "canary", p->cs.canary_revision, desc, sizeof(desc));
+			json_array_append_new(rb, json_pack("{s:s, s:s, s:s, s:o}", "condition",
+				p->rc->cfg.rollback_on[p->rb_index[i]], "verdict",
+				e->have_last ? cond_verdict_name(e->last) : "no_data", "last", e->have_last ? desc : "",
+				"holding_since_ms", cond_eval_since(e) >= 0 ? json_integer(cond_eval_since(e)) : json_null()));
+		}
+		json_object_set_new(o, "rollback_on", rb);
+	}
 	{
 		json_t *steps = json_array();
 		const struct canary_config *cc = &p->rc->cfg.canary;
