@@ -17,16 +17,28 @@
 #include "util/log.h"
 #include <jansson.h>
 
-/* ~67 KB per revision: 10 s of 100 ms snapshots (rollback_on samples the
+/* ~34 KB per revision: 10 s of 100 ms snapshots (rollback_on samples the
  * trailing second), then 15 min at 10 s (analysis intervals, long windows) */
 #define FINE_MS 100
 #define FINE_KEEP (10000 / FINE_MS)
 #define COARSE_MS 10000
 #define COARSE_KEEP (15 * 60 * 1000 / COARSE_MS)
 
+/*
+ * A snapshot keeps the cumulative request counters modulo 2^32: a window is
+ * a difference of two snapshots at most 15 minutes apart, and unsigned
+ * subtraction is exact modulo 2^32, so it is right as long as fewer than
+ * 4.29e9 requests (4.7 million a second) fall in it. Byte counters keep 64
+ * bits (4 GB in 15 min is only 4.7 MB/s). Half the size of a full
+ * struct rev_window, which is what the controller's memory per rollout is
+ * made of (two revisions each).
+ */
 struct snap {
 	int64_t t_ms;
-	struct rev_window w;               /* cumulative */
+	uint32_t requests;
+	uint32_t status[6];
+	uint32_t latency[METRIC_LATENCY_BUCKETS];
+	uint64_t bytes_in, bytes_out;
 };
 
 struct series {
@@ -36,6 +48,7 @@ struct series {
 	int nfine, fine_head;              /* ring */
 	struct snap coarse[COARSE_KEEP];
 	int ncoarse, coarse_head;
+	uint64_t last_requests;            /* the newest snapshot's, in full (a proxy restart goes back) */
 	int64_t last_seen_ms;
 	int64_t live_ms;                   /* last time the revision ran */
 	struct series *next;
@@ -93,25 +106,31 @@ static const struct snap *coarse_at(const struct series *s, int k)
 	return &s->coarse[(s->coarse_head - 1 - k + 2 * COARSE_KEEP) % COARSE_KEEP];
 }
 
-static bool went_back(const struct rev_window *a, const struct rev_window *b)
+static void pack(struct snap *p, int64_t t, const struct rev_window *w)
 {
-	return b->requests < a->requests;
+	p->t_ms = t;
+	p->requests = (uint32_t)w->requests; /* modulo 2^32, on purpose */
+	for (int i = 0; i < 6; i++)
+		p->status[i] = (uint32_t)w->status[i];
+	for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++)
+		p->latency[i] = (uint32_t)w->latency[i];
+	p->bytes_in = w->bytes_in;
+	p->bytes_out = w->bytes_out;
 }
 
 static void add_snap(struct series *s, int64_t t, const struct rev_window *w)
 {
-	if (s->nfine && went_back(&fine_at(s, 0)->w, w)) {
+	if (s->nfine && w->requests < s->last_requests) {
 		/* the proxy restarted: its counters began again */
 		s->nfine = s->ncoarse = 0;
 	}
-	s->fine[s->fine_head].t_ms = t;
-	s->fine[s->fine_head].w = *w;
+	s->last_requests = w->requests;
+	pack(&s->fine[s->fine_head], t, w);
 	s->fine_head = (s->fine_head + 1) % FINE_KEEP;
 	if (s->nfine < FINE_KEEP)
 		s->nfine++;
 	if (!s->ncoarse || t - coarse_at(s, 0)->t_ms >= COARSE_MS) {
-		s->coarse[s->coarse_head].t_ms = t;
-		s->coarse[s->coarse_head].w = *w;
+		pack(&s->coarse[s->coarse_head], t, w);
 		s->coarse_head = (s->coarse_head + 1) % COARSE_KEEP;
 		if (s->ncoarse < COARSE_KEEP)
 			s->ncoarse++;
@@ -173,13 +192,14 @@ int metrics__ingest(const char *body, int64_t now)
 	return n;
 }
 
-static void sub_window(const struct rev_window *newer, const struct rev_window *older, struct rev_window *out)
+/* unsigned 32-bit differences: exact modulo 2^32 (see struct snap) */
+static void sub_window(const struct snap *newer, const struct snap *older, struct rev_window *out)
 {
-	out->requests = newer->requests - older->requests;
+	out->requests = (uint32_t)(newer->requests - older->requests);
 	for (int i = 0; i < 6; i++)
-		out->status[i] = newer->status[i] - older->status[i];
+		out->status[i] = (uint32_t)(newer->status[i] - older->status[i]);
 	for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++)
-		out->latency[i] = newer->latency[i] - older->latency[i];
+		out->latency[i] = (uint32_t)(newer->latency[i] - older->latency[i]);
 	out->bytes_in = newer->bytes_in - older->bytes_in;
 	out->bytes_out = newer->bytes_out - older->bytes_out;
 }
@@ -211,7 +231,7 @@ int metrics_window(const char *svc, const char *env, int revision, int64_t durat
 		/* history shorter than asked: everything since the first snapshot */
 		base = s->ncoarse ? coarse_at(s, s->ncoarse - 1) : fine_at(s, s->nfine - 1);
 	}
-	sub_window(&newest->w, &base->w, out);
+	sub_window(newest, base, out);
 	out->start_ms = base->t_ms;
 	out->end_ms = newest->t_ms;
 	return 0;

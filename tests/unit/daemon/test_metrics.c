@@ -69,6 +69,32 @@ static void test_proxy_restart_resets_series(void **state)
 	metrics_free();
 }
 
+/* the history keeps 32-bit counters: windows across 2^32 are still exact */
+static void test_counters_past_32_bits(void **state)
+{
+	(void)state;
+	struct rev_window w;
+	unsigned long long base = 0xFFFFFF00ULL, req = base, err = 0;
+	for (int64_t t = 0; t <= 3000; t += 100) {
+		req += 100;
+		err += 10;
+		feed(t, 9, req, err);
+	}
+	/* the last second crosses 4294967296 */
+	assert_true(req > 0x100000000ULL);
+	assert_int_equal(metrics_window("web", "prod", 9, 1000, 3000, &w), 0);
+	assert_int_equal(w.requests, 1000);
+	assert_int_equal(w.status[5], 100);
+	assert_int_equal(w.status[2], 900);
+	assert_int_equal(w.latency[0], 900);
+	assert_int_equal(w.latency[20], 100);
+	/* and it is not mistaken for a proxy restart */
+	assert_int_equal(metrics_window("web", "prod", 9, 60000, 3000, &w), 0);
+	assert_int_equal(w.start_ms, 0);
+	assert_int_equal(w.requests, 3000);
+	metrics_free();
+}
+
 static void test_garbage_is_ignored(void **state)
 {
 	(void)state;
@@ -84,6 +110,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_windows_by_subtraction),
 		cmocka_unit_test(test_proxy_restart_resets_series),
+		cmocka_unit_test(test_counters_past_32_bits),
 		cmocka_unit_test(test_garbage_is_ignored),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
