@@ -91,6 +91,8 @@ int analysis_run_init(struct analysis_run *r, const struct analysis_def *def, in
 		goto out;
 	}
 	r->m = xcalloc(def->nmetrics, sizeof(*r->m));
+	r->meas_cap = def->nmetrics * ANALYSIS_KEEP_ROUNDS;
+	r->meas = xcalloc(r->meas_cap, sizeof(*r->meas));
 	for (size_t i = 0; i < def->nmetrics; i++) {
 		const struct analysis_metric *am = &def->metrics[i];
 		struct condition c;
@@ -115,6 +117,7 @@ void analysis_run_release(struct analysis_run *r)
 		return;
 	analysis_def_release(&r->def);
 	free(r->m);
+	free(r->meas);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -125,14 +128,14 @@ int64_t analysis_run_next_due(const struct analysis_run *r)
 
 const struct measurement *analysis_run_measurement(const struct analysis_run *r, uint64_t i)
 {
-	if (i >= r->nmeas || i < r->first_kept || r->nmeas - i > ANALYSIS_KEEP_MEASUREMENTS)
+	if (i >= r->nmeas || i < r->first_kept || r->nmeas - i > r->meas_cap)
 		return NULL;
-	return &r->meas[i % ANALYSIS_KEEP_MEASUREMENTS];
+	return &r->meas[i % r->meas_cap];
 }
 
 static struct measurement *new_measurement(struct analysis_run *r)
 {
-	struct measurement *m = &r->meas[r->nmeas % ANALYSIS_KEEP_MEASUREMENTS];
+	struct measurement *m = &r->meas[r->nmeas % r->meas_cap];
 	r->nmeas++;
 	memset(m, 0, sizeof(*m));
 	m->value = m->baseline = m->p = NAN;

@@ -76,7 +76,7 @@ struct analysis_metric_state {
 	char reason[256];           /* why it ended, once phase is not running */
 };
 
-#define ANALYSIS_KEEP_MEASUREMENTS 256
+#define ANALYSIS_KEEP_ROUNDS 2
 
 struct analysis_run {
 	struct analysis_def def;    /* a deep copy */
@@ -86,8 +86,12 @@ struct analysis_run {
 	enum analysis_phase phase;
 	char reason[256];
 	struct analysis_metric_state *m; /* def.nmetrics */
-	/* the newest ANALYSIS_KEEP_MEASUREMENTS measurements, a ring; nmeas counts all ever taken */
-	struct measurement meas[ANALYSIS_KEEP_MEASUREMENTS];
+	/* the newest measurements, a ring of ANALYSIS_KEEP_ROUNDS rounds (one per
+	 * metric each): the controller stores every measurement as soon as a
+	 * round is taken, so older ones are read from the store, not from here;
+	 * nmeas counts all ever taken */
+	struct measurement *meas;   /* meas_cap of them; owned */
+	size_t meas_cap;
 	uint64_t nmeas;
 	uint64_t first_kept;        /* measurements before it are not in the ring (restored runs) */
 };
