@@ -260,6 +260,15 @@ bool backend_ejected(const struct backend *b, uint64_t now_ms)
 	return until && now_ms < until;
 }
 
+const char *backend_health_name(const struct backend *b)
+{
+	switch (atomic_load_explicit(&b->hc_state, memory_order_relaxed)) {
+	case BACKEND_HC_UP: return "up";
+	case BACKEND_HC_DOWN: return "down";
+	default: return "unchecked";
+	}
+}
+
 bool backend_connect_result(struct backend *b, bool ok, uint64_t now_ms)
 {
 	uint64_t until;

@@ -102,6 +102,8 @@ struct backend {
 	_Atomic bool in_table;          /* referenced by the current route table */
 	_Atomic int fails;              /* consecutive connect failures */
 	_Atomic uint64_t ejected_until; /* monotonic ms (uv_now); 0 = not ejected */
+	_Atomic int hc_state;           /* BACKEND_HC_*: written by the health checker only */
+	_Atomic uint64_t hc_passed, hc_failed; /* active checks so far (the checker writes) */
 	struct metric_series *ms;
 	struct backend_w *w;            /* proxy_nworkers entries */
 	struct backend *next, *prev;    /* registry, under the registry lock */
@@ -124,6 +126,21 @@ void backend_lock(void);
 void backend_unlock(void);
 struct backend *backend_first(void);
 bool backend_ejected(const struct backend *b, uint64_t now_ms);
+
+/* active health check state (proxy/health.c is the only writer) */
+enum { BACKEND_HC_NONE, BACKEND_HC_UP, BACKEND_HC_DOWN };
+
+/*
+ * May take requests: not ejected after connect failures and not down by
+ * its active health check. The balancer still uses unusable backends when
+ * nothing else is left (route.h).
+ */
+static inline bool backend_usable(const struct backend *b, uint64_t now_ms)
+{
+	return atomic_load_explicit(&b->hc_state, memory_order_relaxed) != BACKEND_HC_DOWN &&
+	       !backend_ejected(b, now_ms);
+}
+const char *backend_health_name(const struct backend *b); /* "unchecked", "up", "down" */
 /* records a connect outcome; returns true when this failure ejected it */
 bool backend_connect_result(struct backend *b, bool ok, uint64_t now_ms);
 int backend_parse_addr(const char *addr, struct sockaddr_storage *sa);

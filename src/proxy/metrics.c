@@ -59,7 +59,49 @@ static void series_line(struct hbuf *b, const char *name, const struct metric_se
 	hbuf_printf(b, "} %llu\n", (unsigned long long)v);
 }
 
-void metrics_render(struct hbuf *b, int64_t generation)
+/* {service=..,environment=..,revision=..,address=..} of a backend */
+static void backend_labels(struct hbuf *b, const struct backend *be)
+{
+	hbuf_addstr(b, "{service=\"");
+	esc(b, be->service);
+	hbuf_addstr(b, "\",environment=\"");
+	esc(b, be->environment);
+	hbuf_addstr(b, "\",revision=\"");
+	esc(b, be->revision);
+	hbuf_addstr(b, "\",address=\"");
+	esc(b, be->address);
+	hbuf_addstr(b, "\"");
+}
+
+/* gauges and check counters of the backends in the current table */
+static void backends_render(struct hbuf *b, uint64_t now_ms)
+{
+	hbuf_addstr(b, "# HELP gantry_proxy_backend_up 1 if the replica takes requests, 0 if its active health check says down or it is ejected after connect failures.\n"
+		       "# TYPE gantry_proxy_backend_up gauge\n");
+	backend_lock();
+	for (const struct backend *be = backend_first(); be; be = be->next) {
+		if (!atomic_load(&be->in_table))
+			continue;
+		hbuf_addstr(b, "gantry_proxy_backend_up");
+		backend_labels(b, be);
+		hbuf_printf(b, "} %d\n", backend_usable(be, now_ms) ? 1 : 0);
+	}
+	hbuf_addstr(b, "# HELP gantry_proxy_health_checks_total Active health checks of the replica, by result.\n"
+		       "# TYPE gantry_proxy_health_checks_total counter\n");
+	for (const struct backend *be = backend_first(); be; be = be->next) {
+		if (!atomic_load(&be->in_table) || atomic_load(&be->hc_state) == BACKEND_HC_NONE)
+			continue;
+		hbuf_addstr(b, "gantry_proxy_health_checks_total");
+		backend_labels(b, be);
+		hbuf_printf(b, ",result=\"pass\"} %llu\n", (unsigned long long)CTR_GET(be->hc_passed));
+		hbuf_addstr(b, "gantry_proxy_health_checks_total");
+		backend_labels(b, be);
+		hbuf_printf(b, ",result=\"fail\"} %llu\n", (unsigned long long)CTR_GET(be->hc_failed));
+	}
+	backend_unlock();
+}
+
+void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 {
 	static const char *const cls[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
 	const struct metric_series *s;
@@ -124,6 +166,7 @@ void metrics_render(struct hbuf *b, int64_t generation)
 	hbuf_printf(b, "# HELP gantry_proxy_route_generation Generation of the route table in use.\n"
 		       "# TYPE gantry_proxy_route_generation gauge\n"
 		       "gantry_proxy_route_generation %lld\n", (long long)generation);
+	backends_render(b, now_ms);
 }
 
 void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
@@ -175,12 +218,14 @@ void status_render(struct hbuf *b, long pid, int64_t generation, uint64_t now_ms
 			req += CTR_GET(be->w[w].requests);
 			errs += CTR_GET(be->w[w].errors);
 		}
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:b}",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:b, s:s, s:I, s:I}",
 			"address", be->address, "service", be->service,
 			"environment", be->environment, "revision", be->revision,
 			"in_table", in_table, "inflight", (json_int_t)inflight,
 			"requests", (json_int_t)req, "errors", (json_int_t)errs,
-			"ejected", backend_ejected(be, now_ms)));
+			"ejected", backend_ejected(be, now_ms), "health", backend_health_name(be),
+			"checks_passed", (json_int_t)CTR_GET(be->hc_passed),
+			"checks_failed", (json_int_t)CTR_GET(be->hc_failed)));
 	}
 	backend_unlock();
 	json_object_set_new(root, "backends", arr);

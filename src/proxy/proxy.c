@@ -20,6 +20,7 @@
 #include "proxy/proxy.h"
 #include "proxy/route.h"
 #include "proxy/metrics.h"
+#include "proxy/health.h"
 #include "http/http.h"
 #include "util/log.h"
 #include <uv.h>
@@ -174,6 +175,7 @@ struct proxy {
 	uv_signal_t sighup, sigterm, sigint;
 	uv_async_t worker_done;
 	uv_timer_t alog_timer;
+	struct health *health;     /* active health checks, on this loop */
 	struct route_table *table; /* current; one reference */
 	uint64_t seq;              /* tables installed so far */
 	int64_t acked_generation;  /* the last generation every worker runs */
@@ -1868,7 +1870,7 @@ static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			       acked_generation(px));
 		admin_answer(a, 200, "application/json", &body);
 	} else if (http_span_eq(&a->msg, a->msg.url, "/metrics")) {
-		metrics_render(&body, acked_generation(px));
+		metrics_render(&body, acked_generation(px), uv_now(&px->loop));
 		admin_answer(a, 200, "text/plain; version=0.0.4; charset=utf-8", &body);
 	} else {
 		hbuf_addstr(&body, "not found (try /healthz, /status, /windows, /metrics)\n");
@@ -1951,6 +1953,7 @@ static void table_install(struct proxy *px, struct route_table *t)
 	mark_in_table(t, true);
 	px->table = t;
 	px->seq++;
+	health_sync(px->health, t);
 	for (int i = 0; i < px->nworkers; i++) {
 		struct worker *wk = &px->workers[i];
 		struct route_table *drop;
@@ -2290,6 +2293,7 @@ static void control_close(struct proxy *px)
 	close_if_open((uv_handle_t *)&px->sigint);
 	close_if_open((uv_handle_t *)&px->worker_done);
 	close_if_open((uv_handle_t *)&px->alog_timer);
+	health_close(px->health);
 }
 
 static void on_worker_done(uv_async_t *h)
@@ -2393,6 +2397,7 @@ int proxy_run(const struct proxy_config *cfg, struct gerr *err)
 	uv_signal_init(&px->loop, &px->sigint);
 	uv_async_init(&px->loop, &px->worker_done, on_worker_done);
 	uv_timer_init(&px->loop, &px->alog_timer);
+	px->health = health_new(&px->loop);
 	px->sighup.data = px->sigterm.data = px->sigint.data = px->worker_done.data = px;
 	px->alog_timer.data = px;
 	px->workers = xcalloc((size_t)px->nworkers, sizeof(*px->workers));
@@ -2470,6 +2475,7 @@ out:
 		worker_release(&px->workers[i]);
 	free(px->workers);
 	route_table_unref(px->table);
+	health_free(px->health); /* its targets went with the loop's close callbacks */
 	if (px->alog_fd >= 0)
 		close(px->alog_fd);
 out_free:

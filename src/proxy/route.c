@@ -81,6 +81,7 @@ static void free_routes(struct route_table *t)
 		free(r->rules);
 		free(r->revs);
 		free(r->sticky_cookie);
+		free(r->hc.path);
 		free(r->service);
 		free(r->environment);
 	}
@@ -416,6 +417,62 @@ static int parse_sticky_shield(struct route *r, size_t ri, const json_t *jr, str
 	}
 	return 0;
 }
+/*
+ * "health_check": {"path", "interval_ms", "timeout_ms", "fall", "rise"}.
+ * Unlike the rest of the file, unknown keys are errors here: a misspelt
+ * interval would otherwise silently check at the default rate.
+ */
+static int parse_health_check(struct route *r, size_t ri, const json_t *hc, struct gerr *err)
+{
+	static const char *const known[] = { "path", "interval_ms", "timeout_ms", "fall", "rise" };
+	json_int_t interval = ROUTE_HC_INTERVAL_MS, timeout = ROUTE_HC_TIMEOUT_MS;
+	json_int_t fall = ROUTE_HC_FALL, rise = ROUTE_HC_RISE;
+	const char *key, *hpath;
+	const json_t *v;
+	char path[96];
+	size_t n;
+
+	if (!hc || json_is_null(hc))
+		return 0;
+	snprintf(path, sizeof(path), "routes[%zu].health_check", ri);
+	if (!json_is_object(hc))
+		return type_err(err, path, "", "an object", hc);
+	json_object_foreach((json_t *)hc, key, v) {
+		size_t k;
+		for (k = 0; k < ARRAY_SIZE(known); k++)
+			if (!strcmp(key, known[k]))
+				break;
+		if (k == ARRAY_SIZE(known))
+			return gerr_set(err, "%s: unknown key '%s' (known: path, interval_ms, timeout_ms, fall, rise)",
+					path, key);
+	}
+	if (opt_string(hc, "path", path, &hpath, err) < 0)
+		return -1;
+	if (!hpath)
+		return gerr_set(err, "%s.path: missing", path);
+	n = strlen(hpath);
+	if (!n || hpath[0] != '/' || n > 1024)
+		return gerr_set(err, "%s.path: '%.64s' is not a path (it starts with '/', at most 1024 bytes)",
+				path, hpath);
+	for (size_t i = 0; i < n; i++)
+		if (hpath[i] <= ' ' || hpath[i] == 0x7f)
+			return gerr_set(err, "%s.path: spaces and control characters are not allowed", path);
+	if (get_int(hc, "interval_ms", path, 100, 3600000, &interval, err) < 0 ||
+	    get_int(hc, "timeout_ms", path, 10, 3600000, &timeout, err) < 0 ||
+	    get_int(hc, "fall", path, 1, 100, &fall, err) < 0 ||
+	    get_int(hc, "rise", path, 1, 100, &rise, err) < 0)
+		return -1;
+	if (timeout > interval)
+		return gerr_set(err, "%s.timeout_ms: %lld is longer than interval_ms (%lld)", path,
+				(long long)timeout, (long long)interval);
+	r->hc.path = xstrdup(hpath);
+	r->hc.interval_ms = interval;
+	r->hc.timeout_ms = timeout;
+	r->hc.fall = (int)fall;
+	r->hc.rise = (int)rise;
+	return 0;
+}
+
 static int add_host(struct route_table *t, struct route *r, size_t ri, size_t hi,
 		    const char *h, size_t *cap_exact, size_t *cap_wild, struct gerr *err)
 {
@@ -518,7 +575,8 @@ static int parse_route(struct route_table *t, size_t ri, const json_t *jr,
 		if (parse_flat(r, ri, backends, err) < 0)
 			return -1;
 	}
-	if (parse_rules(r, ri, json_object_get(jr, "header_rules"), err) < 0)
+	if (parse_rules(r, ri, json_object_get(jr, "header_rules"), err) < 0 ||
+	    parse_health_check(r, ri, json_object_get(jr, "health_check"), err) < 0)
 		return -1;
 	return parse_sticky_shield(r, ri, jr, err);
 }
@@ -715,11 +773,11 @@ struct route *route_lookup(const struct route_table *t, const char *host, int *t
 	return route_match(t, host);
 }
 
-/* a backend that may take requests now: weight > 0, not ejected */
+/* a backend that may take requests now: weight > 0, not ejected, not failing its checks */
 static bool rev_healthy(const struct route_rev *rv, uint64_t now_ms)
 {
 	for (size_t i = 0; i < rv->nbackends; i++)
-		if (rv->backends[i].weight && !backend_ejected(rv->backends[i].be, now_ms))
+		if (rv->backends[i].weight && backend_usable(rv->backends[i].be, now_ms))
 			return true;
 	return false;
 }
@@ -774,7 +832,7 @@ struct backend *route_pick_backend(struct route_table *t, struct route_rev *rv, 
 			struct route_backend *rb = &rv->backends[i];
 			if (!rb->weight)
 				continue;
-			if (pass < 2 && backend_ejected(rb->be, now_ms))
+			if (pass < 2 && !backend_usable(rb->be, now_ms))
 				continue;
 			if (pass < 1 && rb->be == avoid)
 				continue;

@@ -16,7 +16,8 @@
  *     "revisions": [{"revision", "weight" 0..100, "tags": [...],
  *                    "backends": [{"address"}]}],
  *     "header_rules": [{"header", "value", "prefix", "revision"}],
- *     "sticky": {"cookie", "max_age_s"}, "shield": {"canary", "stable"}}]}
+ *     "sticky": {"cookie", "max_age_s"}, "shield": {"canary", "stable"},
+ *     "health_check": {"path", "interval_ms", "timeout_ms", "fall", "rise"}}]}
  * The flat form "backends": [{"address", "weight", "revision"}] still works:
  * each distinct revision label becomes one revision whose weight is the sum
  * of its backends' weights; inside it, unequal backend weights are honoured
@@ -54,6 +55,19 @@ struct route_hrule {
 	int rev;            /* index into revs */
 };
 
+/* an active health check of every backend of a route (proxy/health.h) */
+struct route_hc {
+	char *path;           /* owned; NULL: the route has no active check */
+	int64_t interval_ms;  /* from the start of one check to the next */
+	int64_t timeout_ms;   /* connect + answer, <= interval_ms */
+	int fall, rise;       /* consecutive failures to go down, passes to come back */
+};
+
+#define ROUTE_HC_INTERVAL_MS 2000
+#define ROUTE_HC_TIMEOUT_MS 1000
+#define ROUTE_HC_FALL 3
+#define ROUTE_HC_RISE 2
+
 struct route {
 	char *service, *environment; /* owned; "" when absent */
 	struct metric_series *ms;    /* for answers without a revision (503) */
@@ -64,6 +78,7 @@ struct route {
 	char *sticky_cookie;         /* owned; NULL: no stickiness */
 	int64_t sticky_max_age;      /* seconds; 0 = a session cookie */
 	int shield_canary, shield_stable; /* revision indexes, -1 = no shield */
+	struct route_hc hc;
 };
 
 struct route_host {
@@ -144,9 +159,10 @@ int route_pick_rev(struct route_table *t, struct route *r, int worker, uint64_t 
 /*
  * Picks a backend of revision rev: the fewest in-flight requests of this
  * worker (ties: round-robin), or smooth weighted round-robin when the flat
- * form gave unequal weights; skips weight-0 backends, ejected backends
- * (unless all are) and `avoid` (unless it is the only choice). NULL if
- * nothing has weight. Borrowed result.
+ * form gave unequal weights; skips weight-0 backends, unusable backends
+ * (ejected, or down by their health check; unless all are) and `avoid`
+ * (unless it is the only choice). NULL if nothing has weight. Borrowed
+ * result.
  */
 struct backend *route_pick_backend(struct route_table *t, struct route_rev *rv, int worker,
 				   uint64_t now_ms, const struct backend *avoid);

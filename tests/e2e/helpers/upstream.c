@@ -13,6 +13,9 @@
  *   /headers      answers the request head it received
  *   /status/CODE  answers CODE with an empty body
  *   /count        answers "requests=N connections=M"
+ *   /health       answers 200 "ok", or 503 while a file PORTFILE.down
+ *                 exists (a test makes a replica fail its health checks
+ *                 while it still serves everything else)
  *   /ws           with Upgrade: websocket, answers 101 and then echoes
  *                 raw bytes until EOF (a stand-in for a WebSocket server)
  *   anything else answers "NAME\n"
@@ -38,6 +41,7 @@
 #include <unistd.h>
 
 static const char *name;
+static char downfile[4096];
 static int forced_status = 200;
 static atomic_long nreq, nconn;
 
@@ -240,6 +244,9 @@ static void *serve(void *arg)
 			} else {
 				reply(c->fd, code, "", "", 0, close_conn);
 			}
+		} else if (!strcmp(path, "/health")) {
+			int down = access(downfile, F_OK) == 0;
+			reply(c->fd, down ? 503 : 200, "", down ? "down\n" : "ok\n", down ? 5 : 3, close_conn);
 		} else if (!strcmp(path, "/count")) {
 			snprintf(line, sizeof(line), "requests=%ld connections=%ld\n", atomic_load(&nreq),
 				 atomic_load(&nconn));
@@ -282,6 +289,7 @@ int main(int argc, char **argv)
 		perror("upstream: listen");
 		return 1;
 	}
+	snprintf(downfile, sizeof(downfile), "%s.down", argv[2]);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", argv[2]);
 	f = fopen(tmp, "w");
 	if (!f || fprintf(f, "%d\n", ntohs(sa.sin_port)) < 0 || fclose(f) || rename(tmp, argv[2])) {

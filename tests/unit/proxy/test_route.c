@@ -394,6 +394,82 @@ static void test_v2_unhealthy_share(void **state)
 	route_table_unref(t);
 }
 
+#define HC_ROUTE(hc) \
+	"{\"routes\": [{\"hosts\": [\"*\"], \"revisions\": [" \
+	"{\"revision\": \"1\", \"weight\": 50, \"backends\": [{\"address\": \"127.0.0.1:7001\"}, {\"address\": \"127.0.0.1:7002\"}]}," \
+	"{\"revision\": \"2\", \"weight\": 50, \"backends\": [{\"address\": \"127.0.0.1:7003\"}]}]" \
+	hc "}]}"
+
+static void test_health_check_parse(void **state)
+{
+	struct route_table *t = parse_ok(HC_ROUTE(", \"health_check\": {\"path\": \"/healthz\"}"));
+	(void)state;
+	/* HAProxy's defaults: inter 2s, fall 3, rise 2 */
+	assert_string_equal(t->any->hc.path, "/healthz");
+	assert_int_equal(t->any->hc.interval_ms, 2000);
+	assert_int_equal(t->any->hc.timeout_ms, 1000);
+	assert_int_equal(t->any->hc.fall, 3);
+	assert_int_equal(t->any->hc.rise, 2);
+	route_table_unref(t);
+	t = parse_ok(HC_ROUTE(", \"health_check\": {\"path\": \"/h?x=1\", \"interval_ms\": 500, "
+			      "\"timeout_ms\": 500, \"fall\": 1, \"rise\": 5}"));
+	assert_string_equal(t->any->hc.path, "/h?x=1");
+	assert_int_equal(t->any->hc.interval_ms, 500);
+	assert_int_equal(t->any->hc.timeout_ms, 500);
+	assert_int_equal(t->any->hc.fall, 1);
+	assert_int_equal(t->any->hc.rise, 5);
+	route_table_unref(t);
+	t = parse_ok(HC_ROUTE(""));
+	assert_null(t->any->hc.path);
+	route_table_unref(t);
+
+	parse_err(HC_ROUTE(", \"health_check\": \"/h\""), "routes[0].health_check: expected an object, got a string");
+	parse_err(HC_ROUTE(", \"health_check\": {}"), "routes[0].health_check.path: missing");
+	parse_err(HC_ROUTE(", \"health_check\": {\"path\": \"h\"}"), "routes[0].health_check.path: 'h' is not a path");
+	parse_err(HC_ROUTE(", \"health_check\": {\"path\": \"/a b\"}"), "routes[0].health_check.path: spaces");
+	parse_err(HC_ROUTE(", \"health_check\": {\"path\": 7}"), "routes[0].health_check.path: expected a string");
+	parse_err(HC_ROUTE(", \"health_check\": {\"path\": \"/h\", \"fall\": 0}"),
+		  "routes[0].health_check.fall: 0 is out of range 1..100");
+	parse_err(HC_ROUTE(", \"health_check\": {\"path\": \"/h\", \"rise\": 101}"),
+		  "routes[0].health_check.rise: 101 is out of range 1..100");
+	parse_err(HC_ROUTE(", \"health_check\": {\"path\": \"/h\", \"interval_ms\": 50}"),
+		  "routes[0].health_check.interval_ms: 50 is out of range 100..3600000");
+	parse_err(HC_ROUTE(", \"health_check\": {\"path\": \"/h\", \"interval_ms\": \"2s\"}"),
+		  "routes[0].health_check.interval_ms: expected an integer, got a string");
+	parse_err(HC_ROUTE(", \"health_check\": {\"path\": \"/h\", \"timeout_ms\": 3000}"),
+		  "routes[0].health_check.timeout_ms: 3000 is longer than interval_ms (2000)");
+	parse_err(HC_ROUTE(", \"health_check\": {\"path\": \"/h\", \"intervall_ms\": 100}"),
+		  "routes[0].health_check: unknown key 'intervall_ms'");
+}
+
+static void test_health_down_skipped(void **state)
+{
+	struct route_table *t = parse_ok(HC_ROUTE(", \"health_check\": {\"path\": \"/h\"}"));
+	struct route *r = t->any;
+	struct backend *b1 = r->revs[0].backends[0].be, *b2 = r->revs[0].backends[1].be;
+	struct backend *b3 = r->revs[1].backends[0].be;
+	(void)state;
+	/* one replica of revision 1 down: the other takes all of revision 1 */
+	atomic_store(&b1->hc_state, BACKEND_HC_DOWN);
+	assert_false(backend_usable(b1, 0));
+	for (int i = 0; i < 20; i++)
+		assert_ptr_equal(route_pick_backend(t, &r->revs[0], 0, 0, NULL), b2);
+	/* revision 2's only replica down too: revision 1 gets every request */
+	atomic_store(&b3->hc_state, BACKEND_HC_DOWN);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(route_pick_rev(t, r, 0, 0), 0);
+	/* everything down: used anyway (fail open, like passive ejection) */
+	atomic_store(&b2->hc_state, BACKEND_HC_DOWN);
+	assert_non_null(route_pick(t, r, 0, NULL));
+	atomic_store(&b1->hc_state, BACKEND_HC_UP);
+	atomic_store(&b2->hc_state, BACKEND_HC_NONE);
+	atomic_store(&b3->hc_state, BACKEND_HC_UP);
+	assert_true(backend_usable(b1, 0) && backend_usable(b2, 0) && backend_usable(b3, 0));
+	assert_string_equal(backend_health_name(b1), "up");
+	assert_string_equal(backend_health_name(b2), "unchecked");
+	route_table_unref(t);
+}
+
 static void test_flat_grouping(void **state)
 {
 	/* the flat form: one revision per label, weight = sum of its backends */
@@ -466,6 +542,8 @@ int main(void)
 		cmocka_unit_test(test_v2_least_inflight),
 		cmocka_unit_test(test_v2_header_tag_sticky),
 		cmocka_unit_test(test_v2_unhealthy_share),
+		cmocka_unit_test(test_health_check_parse),
+		cmocka_unit_test(test_health_down_skipped),
 		cmocka_unit_test(test_flat_grouping),
 		cmocka_unit_test(test_v2_errors),
 	};
