@@ -14,10 +14,13 @@ static void print_table(json_t *list)
 	json_array_foreach(list, i, st) {
 		json_t *ro = json_object_get(st, "rollout"), *traffic = json_object_get(st, "traffic");
 		const char *msg = json_string_value(json_object_get(st, "message"));
-		printf("%s@%s  %s  stable=#%lld  ready=%lld/%lld", json_string_value(json_object_get(st, "service")),
+		char stable[24] = "none";
+		if (json_integer_value(json_object_get(st, "stable_revision")) > 0)
+			snprintf(stable, sizeof(stable), "#%lld",
+				 (long long)json_integer_value(json_object_get(st, "stable_revision")));
+		printf("%s@%s  %s  stable=%s  ready=%lld/%lld", json_string_value(json_object_get(st, "service")),
 		       json_string_value(json_object_get(st, "environment")),
-		       json_string_value(json_object_get(st, "phase")),
-		       (long long)json_integer_value(json_object_get(st, "stable_revision")),
+		       json_string_value(json_object_get(st, "phase")), stable,
 		       (long long)json_integer_value(json_object_get(st, "ready_replicas")),
 		       (long long)json_integer_value(json_object_get(st, "desired_replicas")));
 		if (json_object_get(st, "version"))
@@ -27,11 +30,16 @@ static void print_table(json_t *list)
 			printf(" #%lld=%lld%%", (long long)json_integer_value(json_object_get(r, "revision")),
 			       (long long)json_integer_value(json_object_get(r, "weight")));
 		if (!json_array_size(traffic))
-			printf(" none (no ready replica)");
+			printf(" none%s", json_integer_value(json_object_get(st, "target_revision")) > 0 ? " (no ready replica)" : "");
 		printf("\n");
 		if (msg && *msg)
 			printf("  message: %s\n", msg);
-		if (json_is_object(ro))
+		if (json_is_object(ro) && !strcmp(json_string_value(json_object_get(ro, "phase")), "pending_approval"))
+			printf("  deployment %lld (version %s): pending_approval: %s\n",
+			       (long long)json_integer_value(json_object_get(ro, "id")),
+			       json_string_value(json_object_get(ro, "version")) ? json_string_value(json_object_get(ro, "version")) : "?",
+			       json_string_value(json_object_get(ro, "message")));
+		else if (json_is_object(ro))
 			printf("  rollout %lld: revision #%lld from #%lld, %s, %s: %s\n",
 			       (long long)json_integer_value(json_object_get(ro, "id")),
 			       (long long)json_integer_value(json_object_get(ro, "revision")),
@@ -49,6 +57,18 @@ static void print_table(json_t *list)
 				       json_string_value(json_object_get(r, "phase")),
 				       *json_string_value(json_object_get(r, "reason")) ? ": " : "",
 				       json_string_value(json_object_get(r, "reason")));
+			json_array_foreach(json_object_get(can, "rollback_on"), j, r) {
+				json_t *since = json_object_get(r, "holding_since_ms");
+				printf("  rollback_on %s: %s", json_string_value(json_object_get(r, "condition")),
+				       json_string_value(json_object_get(r, "verdict")));
+				if (json_is_integer(since)) {
+					struct timespec ts;
+					clock_gettime(CLOCK_REALTIME, &ts);
+					printf(" for %llds", (long long)(((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
+									 json_integer_value(since)) / 1000));
+				}
+				printf("\n");
+			}
 			json_array_foreach(json_object_get(st, "metrics"), j, m) {
 				json_t *er = json_object_get(m, "error_rate"), *p99 = json_object_get(m, "latency_p99_ms");
 				printf("  #%lld (last 10s): %.1f req/s", (long long)json_integer_value(json_object_get(m, "revision")),
@@ -60,7 +80,9 @@ static void print_table(json_t *list)
 				printf("\n");
 			}
 		}
-		printf("  %-40s %4s %8s %6s %-9s %8s  %s\n", "REPLICA", "REV", "PID", "PORT", "STATE", "RESTARTS", "LAST EXIT");
+		if (json_array_size(json_object_get(st, "replicas")))
+			printf("  %-40s %4s %8s %6s %-9s %8s  %s\n", "REPLICA", "REV", "PID", "PORT", "STATE", "RESTARTS",
+			       "LAST EXIT");
 		json_array_foreach(json_object_get(st, "replicas"), j, r)
 			printf("  %-40s %4lld %8lld %6lld %-9s %8lld  %s\n", json_string_value(json_object_get(r, "id")),
 			       (long long)json_integer_value(json_object_get(r, "revision")),
