@@ -1,25 +1,42 @@
+/*
+ * artifact.c — snapshots of artifact directories into HOME/artifacts/DIGEST
+ * (see artifact.h), and the walk and hash that artifact_pack.c shares.
+ */
 #include "common.h"
 #include "store/artifact.h"
+#include "store/artifact-int.h"
 #include <dirent.h>
 #include <fcntl.h>
-#include <sodium.h>
-#include <sys/stat.h>
-
-#define MAX_ENTRIES 200000
-#define MAX_TOTAL_BYTES (4LL << 30)
-
-struct entry {
-	char *rel;
-	mode_t mode;
-};
 
 struct walk {
-	struct entry *v;
-	size_t n, cap;
+	struct artifact__list *l;
 	const char *skip_real;  /* realpath of the state dir, skipped */
 	int64_t bytes;
 	struct gerr *err;
 };
+
+bool artifact__skipped_name(const char *name, size_t len)
+{
+	return (len == 4 && !memcmp(name, ".git", 4)) || (len == 7 && !memcmp(name, ".gantry", 7));
+}
+
+char artifact__type(mode_t mode)
+{
+	return S_ISDIR(mode) ? 'd' : S_ISLNK(mode) ? 'l' : (mode & 0111) ? 'x' : 'f';
+}
+
+void artifact__hash_head(crypto_generichash_state *h, char type, const char *rel, const char *target)
+{
+	crypto_generichash_update(h, (const unsigned char *)&type, 1);
+	crypto_generichash_update(h, (const unsigned char *)rel, strlen(rel) + 1);
+	if (target)
+		crypto_generichash_update(h, (const unsigned char *)target, strlen(target) + 1);
+}
+
+void artifact__hex(const unsigned char sum[32], char hex[65])
+{
+	sodium_bin2hex(hex, ARTIFACT_DIGEST_HEX + 1, sum, 32);
+}
 
 static int walk_dir(struct walk *w, const char *root, const char *rel)
 {
@@ -37,7 +54,7 @@ static int walk_dir(struct walk *w, const char *root, const char *rel)
 		char *crel, *cpath, real[PATH_MAX];
 		struct stat st;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    !strcmp(de->d_name, ".git") || !strcmp(de->d_name, ".gantry"))
+		    artifact__skipped_name(de->d_name, strlen(de->d_name)))
 			continue;
 		crel = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
 		cpath = xasprintf("%s/%s", root, crel);
@@ -47,19 +64,20 @@ static int walk_dir(struct walk *w, const char *root, const char *rel)
 			   !strcmp(real, w->skip_real)) {
 			/* the state directory itself */
 		} else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
-			if (w->n >= MAX_ENTRIES) {
-				ret = gerr_set(w->err, "artifact: more than %d files in %s", MAX_ENTRIES, root);
+			struct artifact__list *l = w->l;
+			if (l->n >= ARTIFACT_MAX_ENTRIES) {
+				ret = gerr_set(w->err, "artifact: more than %d files in %s", ARTIFACT_MAX_ENTRIES, root);
 			} else {
-				if (w->n == w->cap) {
-					w->cap = w->cap ? w->cap * 2 : 256;
-					w->v = xrealloc(w->v, w->cap * sizeof(*w->v));
+				if (l->n == l->cap) {
+					l->cap = l->cap ? l->cap * 2 : 256;
+					l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
 				}
-				w->v[w->n].rel = xstrdup(crel);
-				w->v[w->n].mode = st.st_mode;
-				w->n++;
+				l->v[l->n].rel = xstrdup(crel);
+				l->v[l->n].mode = st.st_mode;
+				l->n++;
 				if (S_ISREG(st.st_mode))
 					w->bytes += st.st_size;
-				if (w->bytes > MAX_TOTAL_BYTES)
+				if (w->bytes > ARTIFACT_MAX_TOTAL_BYTES)
 					ret = gerr_set(w->err, "artifact: %s is larger than 4 GiB", root);
 				else if (S_ISDIR(st.st_mode))
 					ret = walk_dir(w, root, crel);
@@ -75,7 +93,32 @@ static int walk_dir(struct walk *w, const char *root, const char *rel)
 
 static int cmp_entry(const void *a, const void *b)
 {
-	return strcmp(((const struct entry *)a)->rel, ((const struct entry *)b)->rel);
+	return strcmp(((const struct artifact__entry *)a)->rel, ((const struct artifact__entry *)b)->rel);
+}
+
+int artifact__list(const char *dir, const char *home, struct artifact__list *l, struct gerr *err)
+{
+	struct walk w = { .l = l, .err = err };
+	char real_home[PATH_MAX];
+	struct stat st;
+
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return gerr_set(err, "artifact: %s is not a directory", dir);
+	if (home && realpath(home, real_home))
+		w.skip_real = real_home;
+	if (walk_dir(&w, dir, "") < 0)
+		return -1;
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	return 0;
+}
+
+void artifact__list_release(struct artifact__list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].rel);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
 }
 
 static int copy_file(const char *src, const char *dst, mode_t mode, crypto_generichash_state *h,
@@ -120,19 +163,19 @@ out:
 }
 
 /* hashes (and, when tmp is not NULL, copies) every entry */
-static int hash_and_copy(struct walk *w, const char *root, const char *tmp, unsigned char *out,
+static int hash_and_copy(const struct artifact__list *l, const char *root, const char *tmp, unsigned char *out,
 			 struct gerr *err)
 {
 	crypto_generichash_state h;
 	int ret = 0;
 	crypto_generichash_init(&h, NULL, 0, 32);
-	for (size_t i = 0; i < w->n && !ret; i++) {
-		struct entry *e = &w->v[i];
+	for (size_t i = 0; i < l->n && !ret; i++) {
+		const struct artifact__entry *e = &l->v[i];
 		char *src = xasprintf("%s/%s", root, e->rel);
 		char *dst = tmp ? xasprintf("%s/%s", tmp, e->rel) : NULL;
-		char type = S_ISDIR(e->mode) ? 'd' : S_ISLNK(e->mode) ? 'l' : (e->mode & 0111) ? 'x' : 'f';
-		crypto_generichash_update(&h, (const unsigned char *)&type, 1);
-		crypto_generichash_update(&h, (const unsigned char *)e->rel, strlen(e->rel) + 1);
+		char type = artifact__type(e->mode);
+		if (type != 'l')
+			artifact__hash_head(&h, type, e->rel, NULL);
 		if (type == 'd') {
 			if (dst && mkdir(dst, 0755) < 0)
 				ret = gerr_set(err, "artifact: %s: %s", dst, strerror(errno));
@@ -143,7 +186,7 @@ static int hash_and_copy(struct walk *w, const char *root, const char *tmp, unsi
 				ret = gerr_set(err, "artifact: %s: %s", src, strerror(errno));
 			} else {
 				target[k] = 0;
-				crypto_generichash_update(&h, (const unsigned char *)target, (size_t)k + 1);
+				artifact__hash_head(&h, type, e->rel, target);
 				if (dst && symlink(target, dst) < 0)
 					ret = gerr_set(err, "artifact: %s: %s", dst, strerror(errno));
 			}
@@ -157,54 +200,55 @@ static int hash_and_copy(struct walk *w, const char *root, const char *tmp, unsi
 	return ret;
 }
 
-static void rm_rf(const char *path)
+void artifact__rm_rf(const char *path)
 {
-	DIR *d = opendir(path);
+	struct stat st;
 	struct dirent *de;
-	if (!d) {
+	DIR *d;
+
+	if (lstat(path, &st) < 0)
+		return;
+	if (!S_ISDIR(st.st_mode) || !(d = opendir(path))) {
 		unlink(path);
 		return;
 	}
 	while ((de = readdir(d))) {
 		char *p;
-		struct stat st;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		p = xasprintf("%s/%s", path, de->d_name);
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_rf(p);
-		else
-			unlink(p);
+		artifact__rm_rf(p);
 		free(p);
 	}
 	closedir(d);
 	rmdir(path);
 }
 
+char *artifact__dir(const char *home)
+{
+	char *adir = xasprintf("%s/artifacts", home);
+	mkdir(home, 0700);
+	mkdir(adir, 0700);
+	return adir;
+}
+
 int artifact_snapshot(const char *dir, const char *home, char *digest_out, struct gerr *err)
 {
-	struct walk w = { .err = err };
+	struct artifact__list l = { 0 };
 	unsigned char sum[32];
-	char real_home[PATH_MAX], *tmp = NULL, *final = NULL, *adir;
+	char *tmp = NULL, *final = NULL, *adir;
 	struct stat st;
 	int ret = -1;
 
 	if (sodium_init() < 0)
 		return gerr_set(err, "artifact: libsodium failed to initialise");
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return gerr_set(err, "artifact: %s is not a directory", dir);
-	if (realpath(home, real_home))
-		w.skip_real = real_home;
-	if (walk_dir(&w, dir, "") < 0)
+	if (artifact__list(dir, home, &l, err) < 0)
 		goto out;
-	qsort(w.v, w.n, sizeof(*w.v), cmp_entry);
 	/* hash first: an artifact that is already stored is not copied again */
-	if (hash_and_copy(&w, dir, NULL, sum, err) < 0)
+	if (hash_and_copy(&l, dir, NULL, sum, err) < 0)
 		goto out;
-	sodium_bin2hex(digest_out, ARTIFACT_DIGEST_HEX + 1, sum, sizeof(sum));
-	adir = xasprintf("%s/artifacts", home);
-	mkdir(home, 0700);
-	mkdir(adir, 0700);
+	artifact__hex(sum, digest_out);
+	adir = artifact__dir(home);
 	final = xasprintf("%s/%s", adir, digest_out);
 	if (stat(final, &st) == 0) {
 		free(adir);
@@ -213,16 +257,16 @@ int artifact_snapshot(const char *dir, const char *home, char *digest_out, struc
 	}
 	tmp = xasprintf("%s/.tmp-%d-%s", adir, (int)getpid(), digest_out);
 	free(adir);
-	rm_rf(tmp);
+	artifact__rm_rf(tmp);
 	if (mkdir(tmp, 0755) < 0) {
 		gerr_set(err, "artifact: %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (hash_and_copy(&w, dir, tmp, sum, err) < 0)
+	if (hash_and_copy(&l, dir, tmp, sum, err) < 0)
 		goto out;
 	{
 		char check[ARTIFACT_DIGEST_HEX + 1];
-		sodium_bin2hex(check, sizeof(check), sum, sizeof(sum));
+		artifact__hex(sum, check);
 		if (strcmp(check, digest_out)) {
 			gerr_set(err, "artifact: %s changed while it was being copied; try again", dir);
 			goto out;
@@ -235,10 +279,8 @@ int artifact_snapshot(const char *dir, const char *home, char *digest_out, struc
 	ret = 0;
 out:
 	if (tmp)
-		rm_rf(tmp);
-	for (size_t i = 0; i < w.n; i++)
-		free(w.v[i].rel);
-	free(w.v);
+		artifact__rm_rf(tmp);
+	artifact__list_release(&l);
 	free(tmp);
 	free(final);
 	return ret;
@@ -250,7 +292,7 @@ int artifact_remove(const char *home, const char *digest, struct gerr *err)
 	if (strspn(digest, "0123456789abcdef") != strlen(digest) || !*digest)
 		return gerr_set(err, "artifact: bad digest '%s'", digest);
 	p = xasprintf("%s/artifacts/%s", home, digest);
-	rm_rf(p);
+	artifact__rm_rf(p);
 	free(p);
 	return 0;
 }

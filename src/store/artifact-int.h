@@ -1,0 +1,56 @@
+/*
+ * artifact-int.h — what the snapshot (artifact.c) and the pack format
+ * (artifact_pack.c) share, so that both walk, order and hash an artifact
+ * the same way and a pack's digest is the one a snapshot would give.
+ * Private to src/store/.
+ */
+#ifndef GANTRY_STORE_ARTIFACT_INT_H
+#define GANTRY_STORE_ARTIFACT_INT_H
+#include "common.h"
+#include <sodium.h>
+#include <sys/stat.h>
+
+#define ARTIFACT_MAX_ENTRIES 200000
+#define ARTIFACT_MAX_TOTAL_BYTES (4LL << 30) /* file contents */
+
+struct artifact__entry {
+	char *rel;   /* owned: the path relative to the artifact root */
+	mode_t mode; /* from lstat */
+};
+
+/* the entries of an artifact in digest order (strcmp of rel) */
+struct artifact__list {
+	struct artifact__entry *v;
+	size_t n, cap;
+};
+
+/*
+ * Walks dir into l (caller's storage, zeroed; release it with
+ * artifact__list_release even on failure): directories, regular files and
+ * symlinks, skipping .git, .gantry and the state directory home (borrowed,
+ * may be NULL or missing) when it lies inside; sorted. Bounded by
+ * ARTIFACT_MAX_ENTRIES and ARTIFACT_MAX_TOTAL_BYTES.
+ */
+int artifact__list(const char *dir, const char *home, struct artifact__list *l, struct gerr *err);
+void artifact__list_release(struct artifact__list *l);
+
+/* 'd', 'l', 'x' (a regular file with an execute bit) or 'f' */
+char artifact__type(mode_t mode);
+/* true for a file name the walk skips (".git", ".gantry") */
+bool artifact__skipped_name(const char *name, size_t len);
+
+/*
+ * The digest's part for one entry before its contents: the type byte, rel
+ * and its NUL, and for a symlink its target and NUL (target NULL
+ * otherwise). A file's contents follow as they are, nothing else.
+ */
+void artifact__hash_head(crypto_generichash_state *h, char type, const char *rel, const char *target);
+/* the digest as 64 lowercase hex digits and a NUL */
+void artifact__hex(const unsigned char sum[32], char hex[65]);
+
+/* removes path and everything below it, never following a symlink */
+void artifact__rm_rf(const char *path);
+/* makes home and home/artifacts (0700) if missing; returns home/artifacts (owned by caller) */
+char *artifact__dir(const char *home);
+
+#endif
