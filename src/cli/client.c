@@ -1,5 +1,6 @@
 #include "common.h"
 #include "cli/client.h"
+#include "store/artifact_pack.h"
 #include "store/store.h"
 #include <curl/curl.h>
 #include <poll.h>
@@ -110,25 +111,80 @@ static size_t on_curl_data(char *p, size_t size, size_t n, void *ud)
 	return k;
 }
 
+/* one HTTP request to the TCP API */
+struct http_req {
+	const char *method;          /* "POST", "GET" or "PUT" */
+	const char *path;            /* after GANTRY_API: "/v1/status" */
+	const char *text;            /* POST: the body (borrowed) */
+	struct artifact_pack *pack;  /* PUT: the body, read as it is sent (borrowed) */
+	struct gerr pack_err;        /* why reading the pack failed */
+	bool pack_failed;
+	uint64_t pack_size;          /* for the progress line */
+	int64_t last_progress_ms;
+};
+
+static size_t on_curl_read(char *p, size_t size, size_t n, void *ud)
+{
+	struct http_req *r = ud;
+	size_t got = 0;
+	if (artifact_pack_read(r->pack, p, size * n, &got, &r->pack_err) < 0) {
+		r->pack_failed = true;
+		return CURL_READFUNC_ABORT;
+	}
+	return got;
+}
+
+/* "12.3 MB" */
+static const char *human_size(uint64_t n, char *out, size_t len)
+{
+	if (n < 1000)
+		snprintf(out, len, "%llu bytes", (unsigned long long)n);
+	else if (n < 1000000)
+		snprintf(out, len, "%.1f kB", (double)n / 1e3);
+	else if (n < 1000000000)
+		snprintf(out, len, "%.1f MB", (double)n / 1e6);
+	else
+		snprintf(out, len, "%.2f GB", (double)n / 1e9);
+	return out;
+}
+
+/* a progress line on a terminal, twice a second at most */
+static int on_curl_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct http_req *r = ud;
+	int64_t now = now_ms();
+	char a[32], b[32];
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	if (now - r->last_progress_ms < 500 || !r->pack_size)
+		return 0;
+	r->last_progress_ms = now;
+	fprintf(stderr, "\ruploading artifact %s of %s (%d%%)", human_size((uint64_t)ulnow, a, sizeof(a)),
+		human_size(r->pack_size, b, sizeof(b)), (int)(100 * (uint64_t)ulnow / r->pack_size));
+	return 0;
+}
+
 /*
- * POST api/v1/OP with the request text (borrowed) as the body and the token
- * as a Bearer credential (docs/api.md, "Over TCP"). *out: the reply object
- * (owned by caller) whatever the HTTP status, since the daemon answers
- * errors as JSON too; otherwise prints why and returns the exit code.
+ * The request r to the API at api, with $GANTRY_TOKEN as a Bearer
+ * credential (docs/api.md, "Over TCP"). *out: the reply object (owned by
+ * caller) whatever the HTTP status, since the daemon answers errors as
+ * JSON too, and *status the HTTP status; otherwise prints why and returns
+ * the exit code.
  */
-static int roundtrip_http(const char *api, const char *op, const char *text, json_t **out)
+static int http_call(const char *api, struct http_req *r, long *status, json_t **out)
 {
 	static bool curl_ready;
 	struct reply_buf b = { 0 };
 	struct curl_slist *hdr = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", *url, *auth;
-	long status = 0;
 	json_error_t jerr;
 	CURL *c;
 	CURLcode rc;
 	int ret = EXIT_FAILED;
 
 	*out = NULL;
+	*status = 0;
 	if (!curl_ready) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		curl_ready = true;
@@ -138,29 +194,58 @@ static int roundtrip_http(const char *api, const char *op, const char *text, jso
 		fprintf(stderr, "error: GANTRY_API: cannot start an HTTP client\n");
 		return EXIT_FAILED;
 	}
-	url = xasprintf("%s/v1/%s", api, op);
+	url = xasprintf("%s%s", api, r->path);
 	auth = xasprintf("Authorization: Bearer %s", getenv("GANTRY_TOKEN"));
 	hdr = curl_slist_append(hdr, auth);
-	hdr = curl_slist_append(hdr, "Content-Type: application/json");
-	hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (r->text) {
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->text);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->text));
+	} else if (r->pack) {
+		/* chunked, and Expect: 100-continue so that a refusal comes before the body */
+		hdr = curl_slist_append(hdr, "Content-Type: application/octet-stream");
+		hdr = curl_slist_append(hdr, "Transfer-Encoding: chunked");
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_curl_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, r);
+		if (isatty(STDERR_FILENO)) {
+			curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_curl_progress);
+			curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
+			curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+			r->last_progress_ms = now_ms();
+		}
+	}
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_curl_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)CLIENT_TIMEOUT_MS);
+	if (r->pack) {
+		/* an upload takes as long as it takes, but may not stall */
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+	} else {
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)CLIENT_TIMEOUT_MS);
+	}
 	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	if (r->pack && isatty(STDERR_FILENO) && r->last_progress_ms)
+		fprintf(stderr, "\n");
+	if (r->pack_failed) {
+		fprintf(stderr, "error: %s\n", r->pack_err.msg);
+		goto out;
+	}
 	if (b.too_large) {
 		fprintf(stderr, "error: reply from the gantry API at %s is too large\n", api);
 		goto out;
 	}
-	if (rc != CURLE_OK) {
+	if (rc != CURLE_OK && !(r->pack && b.data && *status)) {
+		/* (an upload refused early may end in a reset after its reply) */
 		fprintf(stderr, "error: cannot reach the gantry API at %s (GANTRY_API): %s\n", api,
 			errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		goto out;
@@ -170,7 +255,7 @@ static int roundtrip_http(const char *api, const char *op, const char *text, jso
 		json_decref(*out);
 		*out = NULL;
 		fprintf(stderr, "error: the gantry API at %s answered HTTP %ld without a JSON reply "
-			"(is GANTRY_API the address of 'gantry serve --api'?)\n", api, status);
+			"(is GANTRY_API the address of 'gantry serve --api'?)\n", api, *status);
 		goto out;
 	}
 	ret = EXIT_OK;
@@ -180,6 +265,19 @@ out:
 	free(url);
 	free(auth);
 	free(b.data);
+	return ret;
+}
+
+/* POST api/v1/OP with the request text (borrowed); *out as http_call's */
+static int roundtrip_http(const char *api, const char *op, const char *text, json_t **out)
+{
+	struct http_req r = { .method = "POST", .text = text };
+	char *path = xasprintf("/v1/%s", op);
+	long status;
+	int ret;
+	r.path = path;
+	ret = http_call(api, &r, &status, out);
+	free(path);
 	return ret;
 }
 
@@ -253,6 +351,23 @@ out:
 static int client_call_retry(const struct cli_ctx *ctx, const char *op, const char *saved, json_t **resp,
 			     int retries_left);
 
+/* GANTRY_API (api) and GANTRY_TOKEN are usable: 0, else the error printed and its exit code */
+static int api_ready(const char *api)
+{
+	const char *token = getenv("GANTRY_TOKEN");
+	/* over TCP the token is the only identity, sent as a header */
+	if (strncmp(api, "http://", 7) && strncmp(api, "https://", 8))
+		return cli_error("GANTRY_API: '%s' is not an http:// or https:// URL "
+				 "(e.g. GANTRY_API=http://127.0.0.1:8443)", api);
+	if (!token || !*token)
+		return cli_error("GANTRY_API is set (%s): the TCP API needs GANTRY_TOKEN "
+				 "('gantry user add NAME --role ROLE' prints a token)", api);
+	for (const char *t = token; *t; t++)
+		if (*t <= 0x20 || *t >= 0x7f)
+			return cli_error("GANTRY_TOKEN: not a token (it has spaces or control characters)");
+	return 0;
+}
+
 int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp)
 {
 	const char *token = getenv("GANTRY_TOKEN"), *api = client_api_url();
@@ -261,22 +376,10 @@ int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp)
 
 	*resp = NULL;
 	if (api) {
-		/* over TCP the token is the only identity, sent as a header */
-		if (strncmp(api, "http://", 7) && strncmp(api, "https://", 8)) {
+		if ((ret = api_ready(api))) {
 			json_decref(req);
-			return cli_error("GANTRY_API: '%s' is not an http:// or https:// URL "
-					 "(e.g. GANTRY_API=http://127.0.0.1:8443)", api);
+			return ret;
 		}
-		if (!token || !*token) {
-			json_decref(req);
-			return cli_error("GANTRY_API is set (%s): the TCP API needs GANTRY_TOKEN "
-					 "('gantry user add NAME --role ROLE' prints a token)", api);
-		}
-		for (const char *t = token; *t; t++)
-			if (*t <= 0x20 || *t >= 0x7f) {
-				json_decref(req);
-				return cli_error("GANTRY_TOKEN: not a token (it has spaces or control characters)");
-			}
 		strlcpy_g(op, json_string_value(json_object_get(req, "op")) ? json_string_value(json_object_get(req, "op"))
 			  : "", sizeof(op));
 		json_object_del(req, "op");
@@ -317,15 +420,86 @@ static int client_call_retry(const struct cli_ctx *ctx, const char *op, const ch
 		json_t *code = json_object_get(r, "code");
 		const char *msg = json_string_value(json_object_get(r, "error"));
 		fprintf(stderr, "error: %s\n", msg ? msg : "request failed");
-		if (api && msg && !strncmp(msg, "/digest: no artifact snapshot", 29))
-			fprintf(stderr, "hint: over GANTRY_API the artifact must already be in the daemon's "
-				"HOME/artifacts: deploy on the daemon's host, with its --home\n");
 		ret = json_is_integer(code) ? (int)json_integer_value(code) : EXIT_FAILED;
 		json_decref(r);
 		return ret;
 	}
 	*resp = r;
 	return EXIT_OK;
+}
+
+/* the reply's error, printed; its exit code */
+static int api_failure(json_t *reply, long status)
+{
+	json_t *code = json_object_get(reply, "code");
+	const char *msg = json_string_value(json_object_get(reply, "error"));
+	fprintf(stderr, "error: %s (HTTP %ld)\n", msg ? msg : "request failed", status);
+	return json_is_integer(code) ? (int)json_integer_value(code) : EXIT_FAILED;
+}
+
+int client_push_artifact(const char *dir, const char *home, char *digest_out)
+{
+	const char *api = client_api_url();
+	struct http_req r = { .method = "GET" };
+	struct artifact_pack pack;
+	struct gerr err;
+	char *path = NULL, sent[ARTIFACT_DIGEST_HEX + 1], size[32];
+	uint64_t bytes = 0;
+	int64_t t0;
+	long status;
+	json_t *reply = NULL;
+	int ret;
+
+	if ((ret = api_ready(api)))
+		return ret;
+	/* a first pass for the digest: the upload's path names it */
+	if (artifact_pack_write(dir, home, -1, digest_out, &bytes, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		return EXIT_FAILED;
+	}
+	path = xasprintf("/v1/artifacts/%s", digest_out);
+	r.path = path;
+	if ((ret = http_call(api, &r, &status, &reply)))
+		goto out;
+	if (status == 200) {
+		fprintf(stderr, "artifact %.12s already on the server\n", digest_out);
+		goto out;
+	}
+	if (status != 404) {
+		ret = api_failure(reply, status);
+		goto out;
+	}
+	json_decref(reply);
+	reply = NULL;
+	if (artifact_pack_open(&pack, dir, home, &err) < 0) {
+		artifact_pack_close(&pack);
+		fprintf(stderr, "error: %s\n", err.msg);
+		ret = EXIT_FAILED;
+		goto out;
+	}
+	fprintf(stderr, "uploading artifact %s (%.12s)\n", human_size(bytes, size, sizeof(size)), digest_out);
+	r = (struct http_req){ .method = "PUT", .path = path, .pack = &pack, .pack_size = bytes };
+	t0 = now_ms();
+	ret = http_call(api, &r, &status, &reply);
+	if (!ret && pack.ended) {
+		artifact_pack_digest(&pack, sent);
+		if (strcmp(sent, digest_out)) {
+			fprintf(stderr, "error: artifact: %s changed while it was being uploaded; try again\n", dir);
+			ret = EXIT_FAILED;
+		}
+	}
+	artifact_pack_close(&pack);
+	if (ret)
+		goto out;
+	if (status != 200 && status != 201) {
+		ret = api_failure(reply, status);
+		goto out;
+	}
+	fprintf(stderr, "uploaded artifact %.12s in %.1f s\n", digest_out, (double)(now_ms() - t0) / 1000.0);
+out:
+	json_decref(reply);
+	free(path);
+	return ret;
 }
 
 int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *env,

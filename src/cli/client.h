@@ -20,6 +20,16 @@ int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp);
  * commands that read HOME directly refuse to run then */
 const char *client_api_url(void);
 
+/*
+ * Over GANTRY_API: makes sure the daemon has the artifact of dir (borrowed;
+ * home, borrowed, may be NULL: the state directory a local snapshot would
+ * skip). Computes its digest with the pack writer, asks GET
+ * /v1/artifacts/DIGEST and uploads the pack with PUT when it is missing,
+ * with a line on stderr either way. digest_out: 65 bytes. EXIT_OK, or the
+ * error printed and its exit code.
+ */
+int client_push_artifact(const char *dir, const char *home, char *digest_out);
+
 /* polls status until rollout `id` of svc@env leaves "progressing";
  * prints progress lines; returns EXIT_OK (complete) or EXIT_FAILED */
 int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *env,

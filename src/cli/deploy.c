@@ -1,7 +1,8 @@
 /*
  * gantry deploy SVC --env E: validate the spec, resolve the service's
- * config for E, run `build`, snapshot the artifact (content-addressed),
- * work out the version, and ask the daemon for a new revision + rollout.
+ * config for E, run `build`, snapshot the artifact (content-addressed; with
+ * GANTRY_API, upload it unless the daemon has it), work out the version,
+ * and ask the daemon for a new revision + rollout.
  */
 #include "common.h"
 #include "cli/client.h"
@@ -127,7 +128,12 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	artifact = cfg.artifact && cfg.artifact[0] == '/' ? xstrdup(cfg.artifact)
 		: xasprintf("%s/%s", spec->dir, cfg.artifact ? cfg.artifact : ".");
 	home = cli_home(ctx);
-	if (artifact_snapshot(artifact, home, digest, &err) < 0) {
+	if (client_api_url()) {
+		/* the daemon may be on another machine: it gets the artifact over
+		 * the API (uploaded if it lacks it), never through a local HOME */
+		if ((ret = client_push_artifact(artifact, home, digest)))
+			goto out;
+	} else if (artifact_snapshot(artifact, home, digest, &err) < 0) {
 		fprintf(stderr, "error: %s\n", err.msg);
 		ret = EXIT_FAILED;
 		goto out;

@@ -19,12 +19,24 @@
  *
  * All of it runs on the daemon's loop; api_dispatch() is the same
  * synchronous dispatch the Unix socket uses.
+ *
+ * Artifacts: `PUT /v1/artifacts/DIGEST` uploads a pack
+ * (src/store/artifact_pack.h). The head is authorized as the operation
+ * "artifact_upload" (deployer or higher, audited) before any body byte is
+ * read; the body is not buffered but handed, one read (64 KiB at most) at
+ * a time, to the unpacker, which only writes files, so the loop is held
+ * for one write at a time (the log line of each upload says the longest,
+ * max_loop_block_us). Its bounds: the pack's own (4 GiB of contents), the
+ * 10 s for the head, then 30 s at most between two reads. `HEAD|GET
+ * /v1/artifacts/DIGEST` ("artifact_exists", any role) says 200 or 404.
  */
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/api.h"
 #include "daemon/api_tcp.h"
+#include "gates/hooks.h"
 #include "proxy/backend.h"
+#include "store/artifact_pack.h"
 #include "util/log.h"
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -52,6 +64,8 @@ static int fail(struct api_http *h, int status, const char *fmt, ...)
 static int on_body(void *ctx, const char *at, size_t len)
 {
 	struct api_http *h = ctx;
+	if (h->sink)
+		return h->sink(h->sink_ctx, at, len) < 0 ? -1 : 0;
 	return hbuf_append(&h->body, at, len) < 0 ? HTTP_BODY_TOO_LARGE : 0;
 }
 
@@ -95,12 +109,35 @@ static bool token68(const char *s, size_t len)
 	return i == len;
 }
 
+#define ARTIFACTS_PATH "/v1/artifacts/"
+#define ARTIFACTS_PATH_LEN (sizeof(ARTIFACTS_PATH) - 1)
+
+/* /v1/artifacts/DIGEST (u, plen: the path): kind, op and digest from it and the method */
+static int artifact_path(struct api_http *h, const char *u, size_t plen)
+{
+	const struct http_msg *m = &h->msg;
+	size_t dlen = plen - ARTIFACTS_PATH_LEN;
+	int method = m->llp.method;
+
+	h->kind = method == HTTP_PUT ? API_REQ_ARTIFACT_PUT : API_REQ_ARTIFACT_GET;
+	strlcpy_g(h->op, method == HTTP_PUT ? "artifact_upload" : "artifact_exists", sizeof(h->op));
+	if (method != HTTP_PUT && method != HTTP_GET && method != HTTP_HEAD)
+		return fail(h, 405, "method %s not allowed: use PUT, HEAD or GET /v1/artifacts/DIGEST",
+			    llhttp_method_name((llhttp_method_t)method));
+	if (dlen != 64 || strspn(u + ARTIFACTS_PATH_LEN, "0123456789abcdef") < dlen)
+		return fail(h, 400, "/v1/artifacts/DIGEST: DIGEST must be 64 lowercase hex digits");
+	memcpy(h->digest, u + ARTIFACTS_PATH_LEN, dlen);
+	h->digest[dlen] = 0;
+	return API_HTTP_MORE;
+}
+
 /* the head is complete: path, method, credentials, size */
 static int check_head(struct api_http *h)
 {
 	const struct http_msg *m = &h->msg;
 	const char *u = http_span_ptr(m, m->url), *q;
 	size_t plen = m->url.len, oplen;
+	long long max_body;
 	char shown[96];
 	int a;
 
@@ -108,17 +145,22 @@ static int check_head(struct api_http *h)
 	if (q)
 		plen = (size_t)(q - u);
 	oplen = plen > 4 ? plen - 4 : 0;
-	if (plen <= 4 || strncmp(u, "/v1/", 4) || oplen >= sizeof(h->op) ||
-	    strspn(u + 4, "abcdefghijklmnopqrstuvwxyz0123456789_") < oplen)
+	if (plen > ARTIFACTS_PATH_LEN && !strncmp(u, ARTIFACTS_PATH, ARTIFACTS_PATH_LEN)) {
+		if (artifact_path(h, u, plen) == API_HTTP_ERROR)
+			return API_HTTP_ERROR;
+	} else if (plen <= 4 || strncmp(u, "/v1/", 4) || oplen >= sizeof(h->op) ||
+		   strspn(u + 4, "abcdefghijklmnopqrstuvwxyz0123456789_") < oplen) {
 		return fail(h, 404, "no such path '%s': the API is POST /v1/OP (see docs/api.md)",
 			    printable(u, plen, shown, sizeof(shown)));
-	memcpy(h->op, u + 4, oplen);
-	h->op[oplen] = 0;
-	if (m->llp.method == HTTP_GET && !strcmp(h->op, "ping")) {
-		h->health = true;
-	} else if (m->llp.method != HTTP_POST) {
-		return fail(h, 405, "method %s not allowed: use POST /v1/%s",
-			    llhttp_method_name((llhttp_method_t)m->llp.method), h->op);
+	} else {
+		memcpy(h->op, u + 4, oplen);
+		h->op[oplen] = 0;
+		if (m->llp.method == HTTP_GET && !strcmp(h->op, "ping")) {
+			h->health = true;
+		} else if (m->llp.method != HTTP_POST) {
+			return fail(h, 405, "method %s not allowed: use POST /v1/%s",
+				    llhttp_method_name((llhttp_method_t)m->llp.method), h->op);
+		}
 	}
 	if (!h->health) {
 		const char *v;
@@ -145,8 +187,9 @@ static int check_head(struct api_http *h)
 		memcpy(h->token, v, tlen);
 		h->token[tlen] = 0;
 	}
-	if (m->has_cl && m->content_length > API_TCP_MAX_BODY)
-		return fail(h, 413, "request body larger than %d bytes", API_TCP_MAX_BODY);
+	max_body = h->kind == API_REQ_ARTIFACT_PUT ? ARTIFACT_PACK_MAX_BYTES : API_TCP_MAX_BODY;
+	if (m->has_cl && m->content_length > (uint64_t)max_body)
+		return fail(h, 413, "request body larger than %lld bytes", max_body);
 	a = http_find_header(m, "expect", 0);
 	if (a >= 0) {
 		if (!http_span_eq(m, m->hdr[a].value, "100-continue"))
@@ -284,8 +327,24 @@ struct tcp_conn {
 	bool replied, closing, continued;
 	size_t discarded;
 	struct tcp_conn *prev, *next;
+	/* /v1/artifacts/DIGEST, once its head is authorized */
+	json_t *art_req;             /* owned: {op, token, digest}, for the audit log */
+	struct artifact_unpack *up;  /* owned: the upload being received (PUT) */
+	int up_code;                 /* ARTIFACT_UNPACK_* once the unpacker failed */
+	struct gerr up_err;
+	uint64_t up_bytes, up_max_ns, up_start_ns;
 	char rbuf[65536];
 };
+
+/* drops an upload still being received (its temp directory goes with it) */
+static void upload_release(struct tcp_conn *c)
+{
+	if (c->up) {
+		artifact_unpack_release(c->up);
+		free(c->up);
+		c->up = NULL;
+	}
+}
 
 struct tcp_write {
 	uv_write_t req;
@@ -304,6 +363,8 @@ static void on_closed(uv_handle_t *h)
 	struct tcp_conn *c = h->data;
 	if (--c->handles > 0)
 		return;
+	upload_release(c);
+	json_decref(c->art_req);
 	api_http__release(&c->http);
 	free(c);
 }
@@ -377,9 +438,14 @@ static void reply(struct tcp_conn *c, int status, json_t *body, const char *extr
 		return;
 	}
 	c->replied = true;
+	/* an unfinished upload is dropped at once, not when the client goes */
+	upload_release(c);
 	msg = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
 			"Cache-Control: no-store\r\nConnection: close\r\n%s\r\n%s\n",
-			status, reason(status), (text ? strlen(text) : 2) + 1, extra, text ? text : "{}");
+			status, reason(status), (text ? strlen(text) : 2) + 1, extra,
+			c->http.msg.llp.method == HTTP_HEAD ? "" : text ? text : "{}");
+	if (c->http.msg.llp.method == HTTP_HEAD)
+		msg[strlen(msg) - 1] = 0; /* the "\n" after the body */
 	free(text);
 	conn_write(c, msg, strlen(msg), true);
 	if (c->closing)
@@ -397,6 +463,8 @@ static void reply_error(struct tcp_conn *c, int status, const char *msg)
 	int code = status == 401 || status == 403 ? 3 : status >= 500 && status != 501 && status != 505 ? 1 : 2;
 	if (status == 401)
 		extra = "WWW-Authenticate: Bearer realm=\"gantry\"\r\n";
+	else if (status == 405 && c->http.kind != API_REQ_OP)
+		extra = "Allow: PUT, GET, HEAD\r\n";
 	else if (status == 405)
 		extra = "Allow: POST\r\n";
 	else if (status == 503)
@@ -409,6 +477,8 @@ static void on_timeout(uv_timer_t *t)
 	struct tcp_conn *c = t->data;
 	if (c->replied)
 		conn_close(c);
+	else if (c->up)
+		reply_error(c, 408, "the upload stalled: no bytes for 30 s");
 	else
 		reply_error(c, 408, "the request did not arrive within 10 s");
 }
@@ -436,6 +506,117 @@ static void handle_request(struct tcp_conn *c)
 	log_info("api", "tcp peer=%s op=%s status=%d actor=%s", c->caller.user, h->op, status,
 		 c->caller.claimed[0] ? c->caller.claimed : "-");
 	reply(c, status, resp, status == 503 ? "Retry-After: 1\r\n" : "");
+}
+
+/* ---- /v1/artifacts/DIGEST ---- */
+
+static int upload_sink(void *ctx, const char *data, size_t len)
+{
+	struct tcp_conn *c = ctx;
+	uint64_t t0 = uv_hrtime(), dt;
+	int r = artifact_unpack_feed(c->up, data, len, &c->up_err);
+	/* the unpack runs on the loop: how long one read's worth held it */
+	dt = uv_hrtime() - t0;
+	c->up_max_ns = MAX(c->up_max_ns, dt);
+	c->up_bytes += len;
+	if (r)
+		c->up_code = r;
+	return r ? -1 : 0;
+}
+
+static void reply_upload_error(struct tcp_conn *c)
+{
+	int status = c->up_code == ARTIFACT_UNPACK_MISMATCH ? 409 : c->up_code == ARTIFACT_UNPACK_IO ? 500 : 400;
+	log_warn("api", "tcp peer=%s op=artifact_upload digest=%s status=%d bytes=%llu: %s", c->caller.user,
+		 c->http.digest, status, (unsigned long long)c->up_bytes, c->up_err.msg);
+	reply(c, status, api_error(status == 400 ? 2 : 1, "%s", c->up_err.msg), "");
+}
+
+/*
+ * The head of an artifact request is in: authorize it now, before any of
+ * a possibly large body is read; for PUT start the unpacker and hand it
+ * what the parser kept. -1 once replied.
+ */
+static int artifact_start(struct tcp_conn *c)
+{
+	struct api_http *h = &c->http;
+	bool put = h->kind == API_REQ_ARTIFACT_PUT;
+	json_t *deny;
+
+	c->art_req = json_pack("{s:s, s:s, s:s}", "op", h->op, "token", h->token, "digest", h->digest);
+	if (put && gd->shutting_down) {
+		reply(c, 409, api_error(1, "gantry serve is shutting down"), "");
+		return -1;
+	}
+	/* deployer or higher for an upload (a mutating op), any role to look */
+	deny = gates_authorize(h->op, put, c->art_req, &c->caller);
+	if (deny) {
+		int status = api_http__status(deny);
+		log_info("api", "tcp peer=%s op=%s status=%d actor=%s", c->caller.user, h->op, status,
+			 c->caller.claimed[0] ? c->caller.claimed : "-");
+		reply(c, status, deny, "");
+		return -1;
+	}
+	if (!put)
+		return 0;
+	c->up = xcalloc(1, sizeof(*c->up));
+	c->up_code = artifact_unpack_init(c->up, gd->home, h->digest, &c->up_err);
+	if (!c->up_code) {
+		c->up_start_ns = uv_hrtime();
+		h->sink = upload_sink;
+		h->sink_ctx = c;
+		/* what the parser read with the head; upload_sink sets up_code */
+		if (h->body.len)
+			upload_sink(c, h->body.data, h->body.len);
+		h->body.len = 0;
+	}
+	if (c->up_code) {
+		reply_upload_error(c);
+		return -1;
+	}
+	log_info("api", "tcp peer=%s op=artifact_upload digest=%s actor=%s receiving", c->caller.user, h->digest,
+		 c->caller.claimed);
+	/* from now on the deadline is between reads, not for the whole body */
+	uv_timer_start(&c->timer, on_timeout, API_TCP_UPLOAD_IDLE_MS, 0);
+	return 0;
+}
+
+/* the whole artifact request is in */
+static void artifact_done(struct tcp_conn *c)
+{
+	struct api_http *h = &c->http;
+	json_t *resp;
+	bool created;
+	int status;
+
+	if (h->kind == API_REQ_ARTIFACT_GET) {
+		char *path = xasprintf("%s/artifacts/%s", gd->home, h->digest);
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			reply(c, 200, json_pack("{s:b, s:s}", "ok", 1, "digest", h->digest), "");
+		else
+			reply(c, 404, api_error(1, "no artifact %s on the server", h->digest), "");
+		free(path);
+		return;
+	}
+	{
+		uint64_t t0 = uv_hrtime();
+		c->up_code = artifact_unpack_finish(c->up, &created, &c->up_err);
+		c->up_max_ns = MAX(c->up_max_ns, uv_hrtime() - t0);
+	}
+	if (c->up_code) {
+		reply_upload_error(c);
+		return;
+	}
+	status = created ? 201 : 200;
+	resp = json_pack("{s:b, s:s, s:b, s:I}", "ok", 1, "digest", h->digest, "created", created, "bytes",
+			 (json_int_t)c->up_bytes);
+	gates_audit_op(h->op, c->art_req, &c->caller, resp);
+	log_info("api", "tcp peer=%s op=artifact_upload digest=%s status=%d bytes=%llu ms=%llu "
+		 "max_loop_block_us=%llu actor=%s", c->caller.user, h->digest, status,
+		 (unsigned long long)c->up_bytes, (unsigned long long)((uv_hrtime() - c->up_start_ns) / 1000000),
+		 (unsigned long long)(c->up_max_ns / 1000), c->caller.claimed);
+	reply(c, status, resp, "");
 }
 
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
@@ -469,10 +650,20 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	r = api_http__feed(&c->http, buf->base, (size_t)n);
 	if (r == API_HTTP_ERROR && c->http.op[0] && c->http.status == 401)
 		log_info("api", "tcp peer=%s op=%s status=401", c->caller.user, c->http.op);
-	if (r == API_HTTP_MORE && c->http.head_done && !api_op_known(c->http.op))
+	if (r != API_HTTP_ERROR && c->http.head_done && c->http.kind != API_REQ_OP && !c->art_req) {
+		if (artifact_start(c) < 0)
+			return;
+	} else if (c->up && r == API_HTTP_MORE) {
+		uv_timer_start(&c->timer, on_timeout, API_TCP_UPLOAD_IDLE_MS, 0);
+	}
+	if (r == API_HTTP_MORE && c->http.head_done && c->http.kind == API_REQ_OP && !api_op_known(c->http.op))
 		r = fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);
-	if (r == API_HTTP_ERROR) {
+	if (r == API_HTTP_ERROR && c->up_code) {
+		reply_upload_error(c);
+	} else if (r == API_HTTP_ERROR) {
 		reply_error(c, c->http.status, c->http.err);
+	} else if (r == API_HTTP_DONE && c->http.kind != API_REQ_OP) {
+		artifact_done(c);
 	} else if (r == API_HTTP_DONE) {
 		if (!api_op_known(c->http.op)) {
 			fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);

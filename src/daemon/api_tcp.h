@@ -1,7 +1,9 @@
 /*
  * api_tcp.h — the daemon API over TCP (`gantry serve --api HOST:PORT`):
  * HTTP/1.1, `POST /v1/OP` with the request object as the body,
- * `Authorization: Bearer TOKEN` on every request. See docs/api.md
+ * `Authorization: Bearer TOKEN` on every request; and the artifact store,
+ * `PUT /v1/artifacts/DIGEST` (a pack, src/store/artifact_pack.h, streamed
+ * to the unpacker as it arrives) and `HEAD|GET /v1/artifacts/DIGEST`. See docs/api.md
  * ("Over TCP") for the contract; this file is its implementation's
  * interface: the listener (daemon side) and the request parser, which has
  * no I/O so that fuzz/fuzz_api_http.c can drive it.
@@ -15,6 +17,7 @@
 #define API_TCP_MAX_BODY (4 * 1024 * 1024) /* request body bytes, else 413 (as the socket's 4 MiB) */
 #define API_TCP_MAX_CONNS 64               /* concurrent connections, else 503 */
 #define API_TCP_REQUEST_MS 10000           /* the whole request must arrive within, else 408 */
+#define API_TCP_UPLOAD_IDLE_MS 30000       /* an upload's body: at most this between two reads, else 408 */
 
 /* ---- daemon side (api_tcp.c, on gd->loop) ---- */
 
@@ -33,19 +36,35 @@ void api_tcp_close(void);
 
 enum { API_HTTP_MORE = 0, API_HTTP_DONE = 1, API_HTTP_ERROR = 2 };
 
+/* what a request is, from its path and method */
+enum {
+	API_REQ_OP = 0,        /* POST /v1/OP (or GET /v1/ping) */
+	API_REQ_ARTIFACT_PUT,  /* PUT /v1/artifacts/DIGEST: op "artifact_upload" */
+	API_REQ_ARTIFACT_GET,  /* HEAD or GET /v1/artifacts/DIGEST: op "artifact_exists" */
+};
+
 struct api_http {
 	struct http_msg msg;
 	char *head;            /* owned: the bytes fed until the head was complete */
 	size_t head_len;
 	struct hbuf body;      /* the body without chunk framing, at most API_TCP_MAX_BODY */
+	/*
+	 * Set by the owner once the head is read (an upload): body bytes go
+	 * there instead of into body, which keeps only those parsed before.
+	 * A negative return fails the request (400); the sink knows why.
+	 */
+	int (*sink)(void *ctx, const char *data, size_t len);
+	void *sink_ctx;
+	int kind;              /* API_REQ_* */
+	char digest[72];       /* DIGEST of /v1/artifacts/DIGEST: 64 lowercase hex digits */
 	bool head_done, done;
 	bool expect_continue;  /* the head asked for "100 Continue" (answer before the body) */
 	/* from the head */
 	bool health;           /* GET /v1/ping: the unauthenticated health check */
-	char op[64];           /* OP of /v1/OP */
+	char op[64];           /* OP of /v1/OP; artifact_upload or artifact_exists */
 	char token[256];       /* the Bearer token */
 	/* set with API_HTTP_ERROR: the answer */
-	int status;            /* 400, 401, 404, 405, 408, 413, 414, 431, 501, 505 */
+	int status;            /* 400, 401, 404, 405, 408, 413, 414, 417, 431, 501, 505 */
 	char err[240];
 };
 
