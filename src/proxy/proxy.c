@@ -1123,6 +1123,8 @@ static void client_update_read(struct client *c)
 		 */
 		if (c->eof)
 			want = false;
+		else if (!c->reading && c->req_done && (!c->keep_alive || c->close_after))
+			want = false; /* the last request, read speculatively: never watch this socket */
 		else if (c->in_req && !c->req_done)
 			want = c->up && out_pending(&c->up->out) <= WATERMARK && c->rlen < RBUF_CAP;
 		else
@@ -1650,6 +1652,40 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	client_process(c);
 }
 
+/*
+ * A new connection: its client usually sent the request right after the
+ * handshake, so read at once (HAProxy does the same) instead of waiting a
+ * loop iteration for epoll to say so. A connection whose only request is
+ * read here and asks to close is then never registered with epoll.
+ */
+static void client_read_now(struct client *c)
+{
+	uv_os_fd_t fd;
+	ssize_t n;
+
+	if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) < 0) {
+		client_update_read(c);
+		return;
+	}
+	c->msg.base = rbuf_room(c->wk, &c->rbuf, c->rlen, &c->rcap);
+	do
+		n = recv(fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		c->rlen += (size_t)n;
+		client_process(c); /* ends with client_update_read */
+		return;
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+		client_close(c); /* EOF or an error before any byte: nothing to answer */
+		return;
+	}
+	buf_put(c->wk, c->rbuf, c->rcap); /* an idle connection holds no buffer */
+	c->rbuf = NULL;
+	c->rcap = 0;
+	client_update_read(c);
+}
+
 static void client_out_done(struct out *o, int status)
 {
 	struct client *c = container_of(o, struct client, out);
@@ -1786,7 +1822,7 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	c->deadline = uv_now(&wk->loop) + wk->cfg->header_timeout_ms;
 	sweep_need(wk);
-	client_update_read(c);
+	client_read_now(c);
 }
 
 /* ---------------------------------------------------------------- admin (control thread) */
