@@ -24,11 +24,15 @@
  * (src/store/artifact_pack.h). The head is authorized as the operation
  * "artifact_upload" (deployer or higher, audited) before any body byte is
  * read; the body is not buffered but handed, one read (64 KiB at most) at
- * a time, to the unpacker, which only writes files, so the loop is held
- * for one write at a time (the log line of each upload says the longest,
- * max_loop_block_us). Its bounds: the pack's own (4 GiB of contents), the
- * 10 s for the head, then 30 s at most between two reads. `HEAD|GET
- * /v1/artifacts/DIGEST` ("artifact_exists", any role) says 200 or 404.
+ * a time, to the unpacker on the thread pool while reading pauses (TCP
+ * flow control holds the client), so the loop only parses and copies: on a
+ * loaded 2-CPU machine writing files on the loop held it for up to 170 ms
+ * per iteration (libuv reads up to 32 times per wakeup), see
+ * bench/artifact-upload.sh. The log line of each upload gives the longest
+ * step (max_step_us). Bounds: the pack's own (4 GiB of contents), the 10 s
+ * for the head, then 30 s at most between two reads (the steps' own time
+ * not counted). `HEAD|GET /v1/artifacts/DIGEST` ("artifact_exists", any
+ * role) says 200 or 404.
  */
 #include "common.h"
 #include "daemon/daemon.h"
@@ -321,7 +325,7 @@ struct tcp_conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_shutdown_t shutdown;
-	int handles;                 /* open uv handles; freed when both closed */
+	int handles;                 /* open uv handles + a running unpack step; freed at 0 */
 	struct api_http http;
 	struct api_caller caller;
 	bool replied, closing, continued;
@@ -330,19 +334,49 @@ struct tcp_conn {
 	/* /v1/artifacts/DIGEST, once its head is authorized */
 	json_t *art_req;             /* owned: {op, token, digest}, for the audit log */
 	struct artifact_unpack *up;  /* owned: the upload being received (PUT) */
+	struct hbuf pend;            /* upload bytes of the last read, for the next unpack step */
+	uv_work_t work;              /* the unpack step on the thread pool; holds a reference (handles) */
+	bool working, body_done, up_created;
 	int up_code;                 /* ARTIFACT_UNPACK_* once the unpacker failed */
 	struct gerr up_err;
 	uint64_t up_bytes, up_max_ns, up_start_ns;
 	char rbuf[65536];
 };
 
-/* drops an upload still being received (its temp directory goes with it) */
+struct unpack_drop {
+	uv_work_t work;
+	struct artifact_unpack *up;  /* owned */
+};
+
+static void drop_work(uv_work_t *w)
+{
+	artifact_unpack_release(((struct unpack_drop *)w)->up);
+}
+
+static void drop_done(uv_work_t *w, int status)
+{
+	struct unpack_drop *d = (struct unpack_drop *)w;
+	(void)status;
+	free(d->up);
+	free(d);
+}
+
+/*
+ * Drops an upload still being received, never while a step runs (the
+ * step's completion calls this again). Its temp directory may hold up to
+ * 4 GiB in 200000 files: it is removed on the thread pool, not the loop.
+ */
 static void upload_release(struct tcp_conn *c)
 {
-	if (c->up) {
-		artifact_unpack_release(c->up);
-		free(c->up);
-		c->up = NULL;
+	struct unpack_drop *d;
+	if (!c->up || c->working)
+		return;
+	d = xcalloc(1, sizeof(*d));
+	d->up = c->up;
+	c->up = NULL;
+	if (uv_queue_work(gd->loop, &d->work, drop_work, drop_done) < 0) {
+		drop_work(&d->work);
+		drop_done(&d->work, 0);
 	}
 }
 
@@ -358,15 +392,21 @@ static struct {
 	int nconns;
 } T;
 
-static void on_closed(uv_handle_t *h)
+/* drops one reference: a uv handle closed, or an unpack step finished */
+static void conn_unref(struct tcp_conn *c)
 {
-	struct tcp_conn *c = h->data;
 	if (--c->handles > 0)
 		return;
 	upload_release(c);
 	json_decref(c->art_req);
+	hbuf_release(&c->pend);
 	api_http__release(&c->http);
 	free(c);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	conn_unref(h->data);
 }
 
 static void conn_close(struct tcp_conn *c)
@@ -416,6 +456,8 @@ static void conn_write(struct tcp_conn *c, char *text, size_t len, bool own)
 }
 
 static void on_timeout(uv_timer_t *t);
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
 static const char *reason(int status)
 {
@@ -438,7 +480,8 @@ static void reply(struct tcp_conn *c, int status, json_t *body, const char *extr
 		return;
 	}
 	c->replied = true;
-	/* an unfinished upload is dropped at once, not when the client goes */
+	/* an unfinished upload is dropped at once, not when the client goes
+	 * (or when its running step ends) */
 	upload_release(c);
 	msg = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
 			"Cache-Control: no-store\r\nConnection: close\r\n%s\r\n%s\n",
@@ -510,18 +553,11 @@ static void handle_request(struct tcp_conn *c)
 
 /* ---- /v1/artifacts/DIGEST ---- */
 
+/* the parser's body bytes of one read: kept for the next unpack step */
 static int upload_sink(void *ctx, const char *data, size_t len)
 {
 	struct tcp_conn *c = ctx;
-	uint64_t t0 = uv_hrtime(), dt;
-	int r = artifact_unpack_feed(c->up, data, len, &c->up_err);
-	/* the unpack runs on the loop: how long one read's worth held it */
-	dt = uv_hrtime() - t0;
-	c->up_max_ns = MAX(c->up_max_ns, dt);
-	c->up_bytes += len;
-	if (r)
-		c->up_code = r;
-	return r ? -1 : 0;
+	return hbuf_append(&c->pend, data, len);
 }
 
 static void reply_upload_error(struct tcp_conn *c)
@@ -533,9 +569,101 @@ static void reply_upload_error(struct tcp_conn *c)
 }
 
 /*
+ * Thread pool: the bytes of one read into the unpacker (and the finish
+ * after the last). Only c->up, c->pend and the up_* results are touched,
+ * and the loop leaves them alone while c->working.
+ */
+static void upload_work(uv_work_t *w)
+{
+	struct tcp_conn *c = w->data;
+	uint64_t t0 = uv_hrtime();
+	int r = 0;
+	if (c->pend.len)
+		r = artifact_unpack_feed(c->up, c->pend.data, c->pend.len, &c->up_err);
+	c->up_bytes += c->pend.len;
+	if (!r && c->body_done)
+		r = artifact_unpack_finish(c->up, &c->up_created, &c->up_err);
+	c->up_code = r;
+	c->up_max_ns = MAX(c->up_max_ns, uv_hrtime() - t0);
+}
+
+static void upload_succeeded(struct tcp_conn *c)
+{
+	struct api_http *h = &c->http;
+	int status = c->up_created ? 201 : 200;
+	json_t *resp = json_pack("{s:b, s:s, s:b, s:I}", "ok", 1, "digest", h->digest, "created", c->up_created,
+				 "bytes", (json_int_t)c->up_bytes);
+	gates_audit_op(h->op, c->art_req, &c->caller, resp);
+	log_info("api", "tcp peer=%s op=artifact_upload digest=%s status=%d bytes=%llu ms=%llu "
+		 "max_step_us=%llu actor=%s", c->caller.user, h->digest, status, (unsigned long long)c->up_bytes,
+		 (unsigned long long)((uv_hrtime() - c->up_start_ns) / 1000000),
+		 (unsigned long long)(c->up_max_ns / 1000), c->caller.claimed);
+	reply(c, status, resp, "");
+}
+
+static void upload_step_done(uv_work_t *w, int status)
+{
+	struct tcp_conn *c = w->data;
+	c->working = false;
+	c->pend.len = 0;
+	if (status < 0 && !c->up_code) {
+		c->up_code = ARTIFACT_UNPACK_IO;
+		gerr_set(&c->up_err, "artifact upload: %s", uv_strerror(status));
+	}
+	if (c->closing || c->replied) {
+		upload_release(c);
+	} else if (c->up_code) {
+		reply_upload_error(c);
+	} else if (c->body_done) {
+		upload_succeeded(c);
+	} else if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+		conn_close(c);
+	} else {
+		uv_timer_start(&c->timer, on_timeout, API_TCP_UPLOAD_IDLE_MS, 0);
+	}
+	conn_unref(c);
+}
+
+/*
+ * What a read brought to an upload: the unpacker gets it on the thread
+ * pool while reading pauses (the client waits in TCP's flow control), so
+ * the loop never writes artifact files. r: api_http__feed's result.
+ */
+static void upload_read(struct tcp_conn *c, int r)
+{
+	if (r == API_HTTP_ERROR) {
+		reply_error(c, c->http.status, c->http.err);
+		return;
+	}
+	if (r == API_HTTP_DONE)
+		c->body_done = true;
+	if (c->http.expect_continue && !c->continued) {
+		static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		c->continued = true;
+		conn_write(c, cont, sizeof(cont) - 1, false);
+	}
+	if (!c->pend.len && !c->body_done) {
+		uv_timer_start(&c->timer, on_timeout, API_TCP_UPLOAD_IDLE_MS, 0);
+		return;
+	}
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_timer_stop(&c->timer);
+	c->work.data = c;
+	c->working = true;
+	c->handles++;
+	if (uv_queue_work(gd->loop, &c->work, upload_work, upload_step_done) < 0) {
+		c->working = false;
+		c->handles--;
+		c->up_code = ARTIFACT_UNPACK_IO;
+		gerr_set(&c->up_err, "artifact upload: cannot queue work");
+		reply_upload_error(c);
+	}
+}
+
+/*
  * The head of an artifact request is in: authorize it now, before any of
- * a possibly large body is read; for PUT start the unpacker and hand it
- * what the parser kept. -1 once replied.
+ * a possibly large body is read; for PUT start the unpacker. -1 once
+ * replied.
  */
 static int artifact_start(struct tcp_conn *c)
 {
@@ -561,62 +689,32 @@ static int artifact_start(struct tcp_conn *c)
 		return 0;
 	c->up = xcalloc(1, sizeof(*c->up));
 	c->up_code = artifact_unpack_init(c->up, gd->home, h->digest, &c->up_err);
-	if (!c->up_code) {
-		c->up_start_ns = uv_hrtime();
-		h->sink = upload_sink;
-		h->sink_ctx = c;
-		/* what the parser read with the head; upload_sink sets up_code */
-		if (h->body.len)
-			upload_sink(c, h->body.data, h->body.len);
-		h->body.len = 0;
-	}
 	if (c->up_code) {
 		reply_upload_error(c);
 		return -1;
 	}
+	c->up_start_ns = uv_hrtime();
+	/* body bytes the parser read with the head, then every later read's */
+	hbuf_init(&c->pend, API_TCP_MAX_BODY);
+	hbuf_append(&c->pend, h->body.data, h->body.len);
+	h->body.len = 0;
+	h->sink = upload_sink;
+	h->sink_ctx = c;
 	log_info("api", "tcp peer=%s op=artifact_upload digest=%s actor=%s receiving", c->caller.user, h->digest,
 		 c->caller.claimed);
-	/* from now on the deadline is between reads, not for the whole body */
-	uv_timer_start(&c->timer, on_timeout, API_TCP_UPLOAD_IDLE_MS, 0);
 	return 0;
 }
 
-/* the whole artifact request is in */
-static void artifact_done(struct tcp_conn *c)
+/* HEAD|GET /v1/artifacts/DIGEST is in */
+static void artifact_exists(struct tcp_conn *c)
 {
-	struct api_http *h = &c->http;
-	json_t *resp;
-	bool created;
-	int status;
-
-	if (h->kind == API_REQ_ARTIFACT_GET) {
-		char *path = xasprintf("%s/artifacts/%s", gd->home, h->digest);
-		struct stat st;
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			reply(c, 200, json_pack("{s:b, s:s}", "ok", 1, "digest", h->digest), "");
-		else
-			reply(c, 404, api_error(1, "no artifact %s on the server", h->digest), "");
-		free(path);
-		return;
-	}
-	{
-		uint64_t t0 = uv_hrtime();
-		c->up_code = artifact_unpack_finish(c->up, &created, &c->up_err);
-		c->up_max_ns = MAX(c->up_max_ns, uv_hrtime() - t0);
-	}
-	if (c->up_code) {
-		reply_upload_error(c);
-		return;
-	}
-	status = created ? 201 : 200;
-	resp = json_pack("{s:b, s:s, s:b, s:I}", "ok", 1, "digest", h->digest, "created", created, "bytes",
-			 (json_int_t)c->up_bytes);
-	gates_audit_op(h->op, c->art_req, &c->caller, resp);
-	log_info("api", "tcp peer=%s op=artifact_upload digest=%s status=%d bytes=%llu ms=%llu "
-		 "max_loop_block_us=%llu actor=%s", c->caller.user, h->digest, status,
-		 (unsigned long long)c->up_bytes, (unsigned long long)((uv_hrtime() - c->up_start_ns) / 1000000),
-		 (unsigned long long)(c->up_max_ns / 1000), c->caller.claimed);
-	reply(c, status, resp, "");
+	char *path = xasprintf("%s/artifacts/%s", gd->home, c->http.digest);
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		reply(c, 200, json_pack("{s:b, s:s}", "ok", 1, "digest", c->http.digest), "");
+	else
+		reply(c, 404, api_error(1, "no artifact %s on the server", c->http.digest), "");
+	free(path);
 }
 
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
@@ -650,20 +748,19 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	r = api_http__feed(&c->http, buf->base, (size_t)n);
 	if (r == API_HTTP_ERROR && c->http.op[0] && c->http.status == 401)
 		log_info("api", "tcp peer=%s op=%s status=401", c->caller.user, c->http.op);
-	if (r != API_HTTP_ERROR && c->http.head_done && c->http.kind != API_REQ_OP && !c->art_req) {
-		if (artifact_start(c) < 0)
-			return;
-	} else if (c->up && r == API_HTTP_MORE) {
-		uv_timer_start(&c->timer, on_timeout, API_TCP_UPLOAD_IDLE_MS, 0);
+	if (r != API_HTTP_ERROR && c->http.head_done && c->http.kind != API_REQ_OP && !c->art_req &&
+	    artifact_start(c) < 0)
+		return;
+	if (c->up) {
+		upload_read(c, r);
+		return;
 	}
 	if (r == API_HTTP_MORE && c->http.head_done && c->http.kind == API_REQ_OP && !api_op_known(c->http.op))
 		r = fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);
-	if (r == API_HTTP_ERROR && c->up_code) {
-		reply_upload_error(c);
-	} else if (r == API_HTTP_ERROR) {
+	if (r == API_HTTP_ERROR) {
 		reply_error(c, c->http.status, c->http.err);
 	} else if (r == API_HTTP_DONE && c->http.kind != API_REQ_OP) {
-		artifact_done(c);
+		artifact_exists(c);
 	} else if (r == API_HTTP_DONE) {
 		if (!api_op_known(c->http.op)) {
 			fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);

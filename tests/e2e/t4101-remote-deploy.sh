@@ -121,7 +121,7 @@ test_expect_success 'a remote deploy uploads the artifact; the proxy answers wit
 	! test -e client/.gantry &&
 	test "$(uploads)" = 1 &&
 	jcheck audit.json "[e for e in d if e[\"action\"] == \"artifact_upload\"][0][\"actor\"] == \"dan\"" &&
-	grep "op=artifact_upload digest=$d1 status=201 .*max_loop_block_us=" serve.log
+	grep "op=artifact_upload digest=$d1 status=201 .*max_step_us=" serve.log
 '
 
 test_expect_success 'the same artifact again: not uploaded again (the CLI says so, one upload in the audit log)' '
@@ -223,6 +223,22 @@ test_expect_success 'a 20 MB artifact goes up in many reads; the daemon still an
 	ghist >hist.json &&
 	d5=$(python3 -c "import json; print(json.load(open(\"hist.json\"))[0][\"digest\"])") &&
 	cmp client/app/static/blob.bin "$ADIR/$d5/static/blob.bin" &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$API/v1/ping")" = 200
+'
+
+test_expect_success 'a client gone in the middle of a large upload: its temp directory is removed' '
+	python3 pack.py client/app big.bin >/dev/null &&
+	python3 - "$API_PORT" "$(cat dan.token)" "$(printf "%064d" 2)" <<-\PY &&
+	import socket, sys
+	port, tok, dig = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+	body = open("big.bin", "rb").read()
+	s = socket.create_connection(("127.0.0.1", port), timeout=10)
+	s.sendall(("PUT /v1/artifacts/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+	           "Content-Length: %d\r\n\r\n" % (dig, tok, len(body))).encode())
+	s.sendall(body[:len(body) // 2])
+	s.close()
+	PY
+	wait_for 10 "test \"\$(artifacts | wc -l)\" = 4" &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$API/v1/ping")" = 200
 '
 
