@@ -788,6 +788,11 @@ int daemon_run(const struct daemon_opts *opts)
 	free(path);
 	if (load_state() < 0)
 		goto out;
+	{
+		int stale = artifact_clean_temp(d.home);
+		if (stale)
+			log_info("serve", "removed %d unfinished artifact upload(s) or snapshot(s)", stale);
+	}
 	/* before the proxy starts, so that a bad --api leaves nothing running */
 	if (opts->api && api_tcp_listen(opts->api, &err) < 0) {
 		fprintf(stderr, "error: %s\n", err.msg);

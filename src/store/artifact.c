@@ -6,6 +6,7 @@
 #include "store/artifact.h"
 #include "store/artifact-int.h"
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 
 struct walk {
@@ -295,4 +296,29 @@ int artifact_remove(const char *home, const char *digest, struct gerr *err)
 	artifact__rm_rf(p);
 	free(p);
 	return 0;
+}
+
+int artifact_clean_temp(const char *home)
+{
+	char *adir = xasprintf("%s/artifacts", home);
+	DIR *d = opendir(adir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		long pid = 0;
+		bool stale = !strncmp(de->d_name, ".tmp-up-", 8);
+		if (!stale && !strncmp(de->d_name, ".tmp-", 5) && sscanf(de->d_name + 5, "%ld-", &pid) == 1 && pid > 0)
+			stale = kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+		if (stale) {
+			char *p = xasprintf("%s/%s", adir, de->d_name);
+			artifact__rm_rf(p);
+			free(p);
+			n++;
+		}
+	}
+	if (d)
+		closedir(d);
+	free(adir);
+	return n;
 }

@@ -17,5 +17,12 @@
 int artifact_snapshot(const char *dir, const char *home, char *digest_out, struct gerr *err);
 /* removes home/artifacts/<digest> */
 int artifact_remove(const char *home, const char *digest, struct gerr *err);
+/*
+ * Removes what interrupted writers left in home/artifacts: every upload's
+ * .tmp-up-* (only the daemon writes those: call it at its start, under
+ * serve.lock) and the .tmp-PID-* of a snapshot whose process is gone.
+ * Returns how many it removed.
+ */
+int artifact_clean_temp(const char *home);
 
 #endif
