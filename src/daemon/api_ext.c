@@ -147,6 +147,9 @@ void gates_audit_op(const char *op, json_t *req, const struct api_caller *caller
 		if (strcmp(k, "ok") && (json_is_integer(v) || json_is_string(v)))
 			json_object_set(d, k, v);
 	}
+	/* the name the client claimed is only a claim: the entry's actor is who it was */
+	if (json_object_get(d, "deployed_by"))
+		json_object_set_new(d, "deployed_by", json_string(api_actor(caller)));
 	snprintf(target, sizeof(target), "%s@%s", svc ? svc : "", env ? env : "");
 	audit(api_actor(caller), op, svc ? target : "", d);
 }
