@@ -191,6 +191,12 @@ static void emit(const char *event, json_t *data)
 	json_decref(data);
 }
 
+void gates_notify(const char *event, const char *svc, const char *env, int revision, const char *message)
+{
+	emit(event, json_pack("{s:s, s:s, s:i, s:s}", "service", svc, "environment", env, "revision", revision,
+			      "message", message));
+}
+
 static void event(const char *svc, const char *env, int revision, const char *kind, const char *msg)
 {
 	struct gerr err;

@@ -28,6 +28,7 @@
 #include "rollout/condition.h"
 #include "rollout/provider.h"
 #include "gates/gates.h"
+#include "gates/hooks.h"
 #include "gates/window.h"
 #include "store/store_records.h"
 #include "util/log.h"
@@ -307,6 +308,11 @@ static void execute(struct svcenv *se, const struct canary_actions *acts, int64_
 		switch (a->kind) {
 		case CA_SET_TRAFFIC:
 			set_traffic(se, a);
+			if (p->cs.phase != RP_ROLLED_BACK && p->cs.phase != RP_ABORTED) {
+				char msg[160];
+				snprintf(msg, sizeof(msg), "revision %d at %d%%", p->cs.canary_revision, p->cs.weight);
+				gates_notify("rollout_step", se->row.service, se->row.environment, p->cs.canary_revision, msg);
+			}
 			break;
 		case CA_SCALE_CANARY:
 			break; /* the count is in the state; reconcile follows it */
@@ -355,6 +361,8 @@ static void execute(struct svcenv *se, const struct canary_actions *acts, int64_
 			break;
 		case CA_PAUSE:
 			daemon_event(se, p->cs.canary_revision, "paused", "%s", a->reason);
+			gates_notify("rollout_paused", se->row.service, se->row.environment, p->cs.canary_revision,
+				     a->reason);
 			break;
 		case CA_COMPLETE:
 			daemon_event(se, p->cs.canary_revision, "rollout_complete", "%s", a->reason);

@@ -66,6 +66,12 @@ void gates_rollout_finished(const struct rollout_row *ro);
 void gates_tick(void);
 /* the rollout object of status for a deployment waiting for approvals, or NULL */
 json_t *gates_pending_rollout(const char *svc, const char *env);
+/*
+ * progressive.c: a canary or blue-green rollout moved its traffic
+ * ("rollout_step") or paused ("rollout_paused"): the notify webhooks hear
+ * it. Never blocks (delivery runs off the loop).
+ */
+void gates_notify(const char *event, const char *svc, const char *env, int revision, const char *message);
 
 /*
  * Provided by the controller (src/daemon/api.c): runs req (borrowed) through

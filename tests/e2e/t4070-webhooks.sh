@@ -42,6 +42,11 @@ test_expect_success 'setup: receiver, spec with three webhooks, daemon' '
 	services:
 	  hello:
 	    run: ./hello
+	    probes:
+	      readiness: { http: /ready, period: 100ms }
+	    strategy:
+	      canary:
+	        steps: [ {weight: 50}, {pause: {}} ]
 	notify:
 	  - { url: "http://127.0.0.1:$RPORT/hook", format: standard, secret_env: HOOK_SECRET }
 	  - { url: "http://127.0.0.1:$RPORT/slack", format: slack, events: [incident_opened] }
@@ -54,6 +59,10 @@ test_expect_success 'setup: receiver, spec with three webhooks, daemon' '
 received() {
 	python3 -c "import json; print(json.dumps([json.loads(l) for l in open(\"received.jsonl\")]))" >received.json 2>/dev/null &&
 	jcheck received.json "$1" 2>/dev/null
+}
+
+received_type() {
+	received "any(r[\"body\"].get(\"type\") == \"$1\" for r in d)"
 }
 
 test_expect_success 'incident opened: a signed standard webhook and a Slack message' '
@@ -78,6 +87,16 @@ test_expect_success 'delivery never delays the API: an operation answers while a
 	"$GANTRY" incident close 2 >/dev/null &&
 	"$GANTRY" incident list --all -o json >inc.json &&
 	jcheck inc.json "len(d) == 2"
+'
+
+test_expect_success 'a canary: its traffic step and its pause are delivered' '
+	"$GANTRY" deploy hello --env staging --version v1 --wait &&
+	"$GANTRY" deploy hello --env staging --version v2 &&
+	wait_for 30 "received_type rollout_paused" &&
+	received "any(r[\"path\"] == \"/hook\" and r[\"valid\"] is True and r[\"body\"].get(\"type\") == \"rollout_step\"
+		and r[\"body\"][\"data\"][\"message\"] == \"revision 2 at 50%\" for r in d)" &&
+	received "any(r[\"body\"].get(\"type\") == \"rollout_paused\" and \"gantry resume\" in r[\"body\"][\"data\"][\"message\"]
+		and r[\"body\"][\"data\"][\"revision\"] == 2 for r in d)"
 '
 
 test_expect_success 'stop' '
