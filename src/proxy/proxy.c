@@ -165,7 +165,7 @@ struct worker {
 	struct http_hdr_pool hdrpool; /* header indexes of idle connections */
 	struct hbuf alog;           /* access log lines waiting for the control thread */
 	uint64_t alog_dropped;
-};
+} __attribute__((aligned(CACHELINE))); /* workers' hot fields never share a cache line */
 
 struct proxy {
 	uv_loop_t loop; /* the control loop */
@@ -2170,6 +2170,21 @@ static void worker_main(void *arg)
 }
 
 /*
+ * Options accepted sockets inherit from the listener (Linux copies them):
+ * TCP_NODELAY (one setsockopt per connection less) and TCP_QUICKACK off, so
+ * that the kernel does not ACK a request on its own right before the
+ * response carries the ACK anyway (one packet per request less; HAProxy
+ * does the same on its HTTP listeners). After listen(), which resets the
+ * delayed-ACK state of the socket.
+ */
+static void listener_opts(int fd)
+{
+	int one = 1, zero = 0;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
+}
+
+/*
  * One listening socket per worker. With SO_REUSEPORT the kernel spreads
  * connections over them; a probe bound WITHOUT SO_REUSEPORT first makes
  * sure nobody else listens there (a second proxy with SO_REUSEPORT would
@@ -2185,8 +2200,6 @@ static int open_listeners(struct proxy *px, const struct sockaddr_storage *sa, s
 	if (probe < 0)
 		return gerr_set(err, "--listen %s: socket: %s", px->cfg.listen, strerror(errno));
 	setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* accepted sockets inherit it: one setsockopt per connection less */
-	setsockopt(probe, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(probe, (const struct sockaddr *)sa, len) < 0) {
 		gerr_set(err, "--listen %s: %s", px->cfg.listen,
 			 errno == EADDRINUSE ? "address in use" : strerror(errno));
@@ -2203,6 +2216,7 @@ static int open_listeners(struct proxy *px, const struct sockaddr_storage *sa, s
 			gerr_set(err, "--listen %s: %s", px->cfg.listen, strerror(errno));
 			goto out;
 		}
+		listener_opts(probe);
 		px->workers[0].listen_fd = probe;
 		probe = -1;
 		ret = 0;
@@ -2219,12 +2233,12 @@ static int open_listeners(struct proxy *px, const struct sockaddr_storage *sa, s
 		px->workers[i].listen_fd = fd;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (bind(fd, (const struct sockaddr *)&bound, len) < 0 || listen(fd, 4096) < 0) {
 			gerr_set(err, "--listen %s: %s", px->cfg.listen,
 				 errno == EADDRINUSE ? "address in use" : strerror(errno));
 			goto out;
 		}
+		listener_opts(fd);
 	}
 	ret = 0;
 out:
@@ -2455,7 +2469,7 @@ int proxy_run(const struct proxy_config *cfg, struct gerr *err)
 	px->health = health_new(&px->loop);
 	px->sighup.data = px->sigterm.data = px->sigint.data = px->worker_done.data = px;
 	px->alog_timer.data = px;
-	px->workers = xcalloc((size_t)px->nworkers, sizeof(*px->workers));
+	px->workers = proxy__calloc_aligned((size_t)px->nworkers, sizeof(*px->workers));
 	for (int i = 0; i < px->nworkers; i++)
 		worker_init(px, &px->workers[i], i);
 	table_install(px, t);

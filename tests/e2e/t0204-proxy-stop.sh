@@ -51,4 +51,35 @@ test_expect_success 'SIGTERM with an idle keep-alive client exits promptly' '
 	wait_for 5 "grep -q eof \"$TRASH/idle.log\""
 '
 
+test_expect_success 'timeouts: idle keep-alive closed after --idle-timeout, a silent connection after --header-timeout' '
+	start_proxy --idle-timeout 1 --header-timeout 2 &&
+	cat >timeouts.py <<-\EOF &&
+	import socket, sys, time
+	port = int(sys.argv[1])
+	def eof_after(s):
+	    t0 = time.monotonic()
+	    s.settimeout(8)
+	    data = s.recv(4096)
+	    return data, time.monotonic() - t0
+	# keep-alive: answered, then closed by the proxy once idle for 1 s
+	s = socket.create_connection(("127.0.0.1", port), timeout=8)
+	s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	assert s.recv(4096).startswith(b"HTTP/1.1 200 "), "no answer"
+	data, waited = eof_after(s)
+	assert data == b"" and 0.9 <= waited, (data, waited)
+	# nothing sent: closed without an answer after the header timeout (2 s)
+	s = socket.create_connection(("127.0.0.1", port), timeout=8)
+	data, waited = eof_after(s)
+	assert data == b"" and 1.9 <= waited, (data, waited)
+	# a head that never ends: 408 after the header timeout
+	s = socket.create_connection(("127.0.0.1", port), timeout=8)
+	s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")
+	data, waited = eof_after(s)
+	assert data.startswith(b"HTTP/1.1 408 ") and 1.9 <= waited, (data, waited)
+	print("ok")
+	EOF
+	python3 timeouts.py $PROXY_PORT >timeouts.out &&
+	test "$(cat timeouts.out)" = ok
+'
+
 test_done
