@@ -185,7 +185,7 @@ static void emit(const char *event, json_t *data)
 	}
 	cfg = json_loads(buf, 0, NULL);
 	path = db_path();
-	notify_send(path, cfg, event, data);
+	notify_send(gd->store, path, cfg, event, data);
 	free(path);
 	json_decref(cfg);
 	json_decref(data);

@@ -9,6 +9,7 @@
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
 #include "store/artifact.h"
+#include "records/notify.h"
 #include "daemon/metrics.h"
 #include "rollout/analysis.h"
 #include "rollout/condition.h"
@@ -788,6 +789,10 @@ int daemon_run(const struct daemon_opts *opts)
 	free(path);
 	if (load_state() < 0)
 		goto out;
+	/* webhook deliveries an earlier run did not make */
+	path = xasprintf("%s/state.db", d.home);
+	notify_start(path);
+	free(path);
 	{
 		int stale = artifact_clean_temp(d.home);
 		if (stale)

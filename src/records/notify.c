@@ -6,11 +6,13 @@
 #include "records/notify.h"
 #include "gates/window.h"
 #include "store/store.h"
+#include "store/store_records.h"
 #include "util/log.h"
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <time.h>
 
 int notify_config_check(const json_t *cfg, struct gerr *err)
 {
@@ -117,33 +119,26 @@ int notify_sign(const char *secret, const char *msg_id, int64_t ts, const char *
 
 /* ---- delivery ---- */
 
-struct delivery {
-	char *db_path;
-	char *url;
-	char *event;
-	char *body;
-	char *msg_id;
-	char *signature;   /* NULL: unsigned (slack) */
-	int64_t ts;
-	struct delivery *next;
-};
+/*
+ * Delivery: notify_send() writes one outbox row per target (migration 5),
+ * on the caller's connection, so a delivery is decided with the state
+ * change that caused it and survives a crash or a restart; the worker
+ * thread, on its own connection, posts due rows oldest first, deletes them
+ * once delivered (or failed 3 times), and reschedules a failure (1 s, then
+ * 4 s) so that a dead endpoint does not hold the others. At least once: a
+ * delivery made just before a crash is made again after it, with the same
+ * webhook-id, which is what the Standard Webhooks spec tells receivers to
+ * deduplicate on.
+ */
+#define NOTIFY_ATTEMPTS 3
+#define NOTIFY_BATCH 8
 
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
-static struct delivery *q_head, *q_tail;
-static size_t q_len;
+static char *worker_db;           /* the state database the worker reads (owned) */
+static uint64_t kicks, kicks_seen; /* notify_send -> worker wake-ups */
+static int64_t worker_pending = -1; /* rows left after the worker's last pass; -1 unknown */
 static bool worker_started, worker_busy;
-
-static void delivery_free(struct delivery *d)
-{
-	free(d->db_path);
-	free(d->url);
-	free(d->event);
-	free(d->body);
-	free(d->msg_id);
-	free(d->signature);
-	free(d);
-}
 
 static size_t discard(char *p, size_t size, size_t n, void *u)
 {
@@ -153,7 +148,7 @@ static size_t discard(char *p, size_t size, size_t n, void *u)
 }
 
 /* one POST; 0 on a 2xx */
-static int post_once(const struct delivery *d, char *why, size_t len)
+static int post_once(const struct outbox_row *d, char *why, size_t len)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
@@ -198,10 +193,9 @@ static int post_once(const struct delivery *d, char *why, size_t len)
 	return ret;
 }
 
-static void record(const char *db_path, const char *kind, const char *fmt, ...) PRINTF_LIKE(3, 4);
-static void record(const char *db_path, const char *kind, const char *fmt, ...)
+static void record(struct store *s, const char *kind, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static void record(struct store *s, const char *kind, const char *fmt, ...)
 {
-	struct store *s;
 	struct gerr err;
 	char msg[900];
 	va_list ap;
@@ -209,55 +203,95 @@ static void record(const char *db_path, const char *kind, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_info("notify", "%s %s", kind, msg);
-	/* our own connection: the loop's may be inside a transaction */
-	if (!db_path || store_open(db_path, &s, &err) < 0)
-		return;
-	store_event_add(s, "", "", 0, kind, &err, "%s", msg);
-	store_close(s);
+	if (store_event_add(s, "", "", 0, kind, &err, "%s", msg) < 0)
+		log_error("notify", "%s", err.msg);
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* one delivery attempt of row d; the row is deleted or rescheduled */
+static void deliver(struct store *s, struct outbox_row *d)
+{
+	char why[256] = "";
+	struct gerr err;
+	int attempt = d->attempts + 1;
+	if (post_once(d, why, sizeof(why)) == 0) {
+		record(s, "notify_sent", "%s to %s (attempt %d)", d->event, d->url, attempt);
+		if (store_outbox_delete(s, d->id, &err) < 0)
+			log_error("notify", "%s", err.msg);
+	} else if (attempt >= NOTIFY_ATTEMPTS) {
+		record(s, "notify_failed", "%s to %s failed after %d attempts: %s", d->event, d->url, attempt, why);
+		if (store_outbox_delete(s, d->id, &err) < 0)
+			log_error("notify", "%s", err.msg);
+	} else if (store_outbox_retry(s, d->id, attempt, wall_ms() + (attempt == 1 ? 1000 : 4000), why, &err) < 0) {
+		log_error("notify", "%s", err.msg);
+	}
 }
 
 static void *worker(void *arg)
 {
+	struct store *s = NULL;
+	struct gerr err;
 	(void)arg;
 	for (;;) {
-		struct delivery *d;
-		char why[256] = "";
-		int attempt;
-		pthread_mutex_lock(&q_lock);
-		while (!q_head)
-			pthread_cond_wait(&q_cond, &q_lock);
-		d = q_head;
-		worker_busy = true;
-		q_head = d->next;
-		if (!q_head)
-			q_tail = NULL;
-		q_len--;
-		pthread_mutex_unlock(&q_lock);
-		for (attempt = 1; attempt <= 3; attempt++) {
-			if (post_once(d, why, sizeof(why)) == 0)
-				break;
-			if (attempt < 3)
-				sleep(attempt == 1 ? 1 : 4);
+		struct outbox_row *due = NULL;
+		size_t n = 0;
+		int64_t count = 0, next = INT64_MAX, now;
+
+		if (!s && store_open(worker_db, &s, &err) < 0) {
+			log_error("notify", "%s", err.msg);
+			s = NULL;
 		}
-		if (attempt <= 3)
-			record(d->db_path, "notify_sent", "%s to %s (attempt %d)", d->event, d->url, attempt);
-		else
-			record(d->db_path, "notify_failed", "%s to %s failed after 3 attempts: %s", d->event, d->url, why);
-		delivery_free(d);
+		if (s && store_outbox_pending(s, &count, &next, &err) < 0)
+			log_error("notify", "%s", err.msg);
+		now = wall_ms();
 		pthread_mutex_lock(&q_lock);
+		worker_pending = s ? count : -1;
 		worker_busy = false;
+		if (kicks == kicks_seen && (!s || next > now)) {
+			/* sleep until the next due row, a new one, or 5 s (a lost wake-up costs no more) */
+			struct timespec until;
+			int64_t wait = MIN(s && count ? next - now : 5000, 5000);
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += (time_t)(wait / 1000);
+			until.tv_nsec += (long)(wait % 1000) * 1000000;
+			if (until.tv_nsec >= 1000000000) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&q_cond, &q_lock, &until);
+		}
+		kicks_seen = kicks;
+		worker_busy = true;
 		pthread_mutex_unlock(&q_lock);
+		if (!s || store_outbox_due(s, wall_ms(), NOTIFY_BATCH, &due, &n, &err) < 0)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			deliver(s, &due[i]);
+			outbox_row_release(&due[i]);
+		}
+		free(due);
 	}
 	return NULL;
 }
 
-static int ensure_worker(void)
+/* under q_lock */
+static int ensure_worker(const char *db_path)
 {
 	pthread_t t;
 	pthread_attr_t attr;
 	int r;
 	if (worker_started)
 		return 0;
+	if (!db_path)
+		return -1;
+	free(worker_db);
+	worker_db = xstrdup(db_path);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -269,66 +303,74 @@ static int ensure_worker(void)
 	return 0;
 }
 
+int notify_start(const char *db_path)
+{
+	int r;
+	pthread_mutex_lock(&q_lock);
+	r = ensure_worker(db_path);
+	kicks++;
+	pthread_cond_signal(&q_cond);
+	pthread_mutex_unlock(&q_lock);
+	return r;
+}
+
 bool notify_idle(void)
 {
 	bool idle;
 	pthread_mutex_lock(&q_lock);
-	idle = !q_head && !worker_busy;
+	idle = worker_started && kicks == kicks_seen && !worker_busy && worker_pending == 0;
 	pthread_mutex_unlock(&q_lock);
 	return idle;
 }
 
-int notify_send(const char *db_path, const json_t *cfg, const char *event, const json_t *data)
+int notify_send(struct store *st, const char *db_path, const json_t *cfg, const char *event, const json_t *data)
 {
 	size_t i;
 	const json_t *t;
+	struct store *own = NULL;
+	struct gerr err;
 	int queued = 0;
 	if (!json_is_array(cfg) || !json_array_size(cfg))
 		return 0;
+	if (!st && (!db_path || store_open(db_path, &own, &err) < 0)) {
+		log_warn("notify", "no state database: dropped %s", event);
+		return 0;
+	}
 	json_array_foreach((json_t *)cfg, i, t) {
 		const char *fmt = json_string_value(json_object_get(t, "format"));
 		const char *url = json_string_value(json_object_get(t, "url"));
 		const char *senv = json_string_value(json_object_get(t, "secret_env"));
-		struct delivery *d;
+		struct outbox_row d = { 0 };
 		unsigned char idb[12];
 		char idhex[25];
 		if (!url || !notify_wants(t, event))
 			continue;
-		d = xcalloc(1, sizeof(*d));
-		d->db_path = db_path ? xstrdup(db_path) : NULL;
-		d->url = xstrdup(url);
-		d->event = xstrdup(event);
-		d->ts = gates_now();
+		strlcpy_g(d.event, event, sizeof(d.event));
+		d.url = xstrdup(url);
+		d.ts = gates_now();
 		randombytes_buf(idb, sizeof(idb));
 		sodium_bin2hex(idhex, sizeof(idhex), idb, sizeof(idb));
-		d->msg_id = xasprintf("msg_%s", idhex);
+		d.msg_id = xasprintf("msg_%s", idhex);
 		if (fmt && !strcmp(fmt, "slack")) {
-			d->body = notify_slack_body(event, data);
+			d.body = notify_slack_body(event, data);
 		} else {
 			char sig[128];
 			const char *secret = senv ? getenv(senv) : NULL;
-			d->body = notify_standard_body(event, d->ts, data);
-			if (secret && notify_sign(secret, d->msg_id, d->ts, d->body, sig, sizeof(sig)) == 0)
-				d->signature = xstrdup(sig);
+			d.body = notify_standard_body(event, d.ts, data);
+			if (secret && notify_sign(secret, d.msg_id, d.ts, d.body, sig, sizeof(sig)) == 0)
+				d.signature = xstrdup(sig);
 			else
-				d->signature = xstrdup(""); /* headers still sent; an empty signature never verifies */
+				d.signature = xstrdup(""); /* headers still sent; an empty signature never verifies */
 		}
-		pthread_mutex_lock(&q_lock);
-		if (q_len >= NOTIFY_QUEUE_MAX || ensure_worker() < 0) {
-			pthread_mutex_unlock(&q_lock);
-			log_warn("notify", "queue full or no worker: dropped %s to %s", event, url);
-			delivery_free(d);
-			continue;
-		}
-		if (q_tail)
-			q_tail->next = d;
+		if (store_outbox_add(st ? st : own, &d, &err) < 0)
+			log_warn("notify", "dropped %s to %s: %s", event, url, err.msg);
 		else
-			q_head = d;
-		q_tail = d;
-		q_len++;
-		pthread_cond_signal(&q_cond);
-		pthread_mutex_unlock(&q_lock);
-		queued++;
+			queued++;
+		outbox_row_release(&d);
 	}
+	if (own)
+		store_close(own);
+	if (queued)
+		notify_start(db_path);
 	return queued;
 }

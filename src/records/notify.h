@@ -12,10 +12,14 @@
  * secret otherwise. The secret comes from the environment variable named by
  * secret_env in the environment of `gantry serve` (never from the spec).
  *
- * Delivery runs on one worker thread with a bounded queue (never on the
- * event loop): 3 attempts with backoff (1s, 4s), 5s timeout each; outcomes
- * are recorded as events (notify_failed / notify_sent) through the worker's
- * own connection to the state database.
+ * Delivery is durable: notify_send() writes an outbox row per target into
+ * the state database (with the caller's connection: inside its transaction,
+ * if any), and one worker thread (never the event loop) posts them: 3
+ * attempts, rescheduled 1 s then 4 s later (other deliveries go on
+ * meanwhile), 5 s timeout each; outcomes are recorded as events
+ * (notify_sent / notify_failed). Rows left by a crash or a stop are
+ * delivered when the daemon starts again (notify_start): at least once,
+ * the same webhook-id each time.
  */
 #ifndef GANTRY_RECORDS_NOTIFY_H
 #define GANTRY_RECORDS_NOTIFY_H
@@ -23,7 +27,7 @@
 
 struct json_t;
 
-#define NOTIFY_QUEUE_MAX 256
+struct store;
 
 /* validates the notify list (from the spec, sent by the CLI) */
 int notify_config_check(const struct json_t *cfg, struct gerr *err);
@@ -38,11 +42,14 @@ int notify_sign(const char *secret, const char *msg_id, int64_t ts, const char *
 
 /*
  * Queues event for every target of cfg (borrowed) that wants it; data is
- * borrowed. db_path: the state database, for recording the outcome. Returns
- * the number queued (a full queue drops, and says so in the log).
+ * borrowed. st: the caller's connection to the state database (or NULL:
+ * one is opened on db_path); db_path: the same database, for the worker.
+ * Returns the number queued.
  */
-int notify_send(const char *db_path, const struct json_t *cfg, const char *event, const struct json_t *data);
-/* nothing queued or being delivered (tests wait for it) */
+int notify_send(struct store *st, const char *db_path, const struct json_t *cfg, const char *event,
+		const struct json_t *data);
+/* starts the worker on db_path (idempotent): rows left by an earlier run are delivered */
+int notify_start(const char *db_path);
+/* the worker has run and nothing is left to deliver (tests wait for it) */
 bool notify_idle(void);
-
 #endif

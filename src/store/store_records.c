@@ -599,3 +599,119 @@ int store_rollout_list(struct store *s, const char *svc, const char *env, int64_
 	}
 	return 0;
 }
+
+/* ---- webhook outbox ---- */
+
+void outbox_row_release(struct outbox_row *r)
+{
+	free(r->url);
+	free(r->body);
+	free(r->msg_id);
+	free(r->signature);
+	r->url = r->body = r->msg_id = r->signature = NULL;
+}
+
+int store_outbox_add(struct store *s, struct outbox_row *r, struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "INSERT INTO outbox (event, url, body, msg_id, ts, signature, attempts, "
+				    "next_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", err);
+	if (!st)
+		return -1;
+	store__bind_text(st, 1, r->event);
+	store__bind_text(st, 2, r->url);
+	store__bind_text(st, 3, r->body);
+	store__bind_text(st, 4, r->msg_id);
+	sqlite3_bind_int64(st, 5, r->ts);
+	if (r->signature)
+		store__bind_text(st, 6, r->signature);
+	else
+		sqlite3_bind_null(st, 6);
+	sqlite3_bind_int(st, 7, r->attempts);
+	sqlite3_bind_int64(st, 8, r->next_at_ms);
+	if (store__step_done(s, st, err) < 0)
+		return -1;
+	r->id = sqlite3_last_insert_rowid(store__db(s));
+	return 0;
+}
+
+int store_outbox_due(struct store *s, int64_t now, size_t max, struct outbox_row **out, size_t *n,
+		     struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "SELECT id, event, url, body, msg_id, ts, signature, attempts, next_at_ms "
+				    "FROM outbox WHERE next_at_ms <= ? ORDER BY next_at_ms, id LIMIT ?", err);
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)MIN(max, (size_t)MAX_ROWS));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct outbox_row *r;
+		*out = grow(*out, *n, sizeof(**out));
+		r = &(*out)[(*n)++];
+		memset(r, 0, sizeof(*r));
+		r->id = sqlite3_column_int64(st, 0);
+		store__col_text(st, 1, r->event, sizeof(r->event));
+		r->url = cdup(st, 2);
+		r->body = cdup(st, 3);
+		r->msg_id = cdup(st, 4);
+		r->ts = sqlite3_column_int64(st, 5);
+		r->signature = sqlite3_column_type(st, 6) == SQLITE_NULL ? NULL : cdup(st, 6);
+		r->attempts = sqlite3_column_int(st, 7);
+		r->next_at_ms = sqlite3_column_int64(st, 8);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < *n; i++)
+			outbox_row_release(&(*out)[i]);
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		return store__err(s, err, "read");
+	}
+	return 0;
+}
+
+int store_outbox_retry(struct store *s, int64_t id, int attempts, int64_t next_at_ms, const char *why,
+		       struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "UPDATE outbox SET attempts = ?, next_at_ms = ?, last_error = ? WHERE id = ?",
+				       err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int(st, 1, attempts);
+	sqlite3_bind_int64(st, 2, next_at_ms);
+	store__bind_text(st, 3, why);
+	sqlite3_bind_int64(st, 4, id);
+	return store__step_done(s, st, err);
+}
+
+int store_outbox_delete(struct store *s, int64_t id, struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "DELETE FROM outbox WHERE id = ?", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	return store__step_done(s, st, err);
+}
+
+int store_outbox_pending(struct store *s, int64_t *count, int64_t *next_at_ms, struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "SELECT count(*), min(next_at_ms) FROM outbox", err);
+	int rc;
+	*count = 0;
+	*next_at_ms = INT64_MAX;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*count = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			*next_at_ms = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return store__err(s, err, "read");
+	return 0;
+}

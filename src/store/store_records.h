@@ -114,4 +114,26 @@ int store_rollout_completed_at(struct store *s, const char *svc, const char *env
 int store_rollout_list(struct store *s, const char *svc, const char *env, int64_t since_ms,
 		       struct rollout_row **out, size_t *n, struct gerr *err);
 
+/* ---- webhook outbox (migration 5) ---- */
+
+struct outbox_row {
+	int64_t id;
+	char event[64];
+	char *url, *body, *msg_id; /* owned */
+	char *signature;           /* owned; NULL: unsigned (slack) */
+	int64_t ts;                /* unix seconds, in the signature */
+	int attempts;
+	int64_t next_at_ms;
+};
+void outbox_row_release(struct outbox_row *r);
+int store_outbox_add(struct store *s, struct outbox_row *r, struct gerr *err); /* assigns id */
+/* at most max rows due at now_ms, oldest first; *out owned by caller (release each, then free) */
+int store_outbox_due(struct store *s, int64_t now_ms, size_t max, struct outbox_row **out, size_t *n,
+		     struct gerr *err);
+int store_outbox_retry(struct store *s, int64_t id, int attempts, int64_t next_at_ms, const char *why,
+		       struct gerr *err);
+int store_outbox_delete(struct store *s, int64_t id, struct gerr *err);
+/* rows left, and the earliest next_at_ms among them (INT64_MAX when none) */
+int store_outbox_pending(struct store *s, int64_t *count, int64_t *next_at_ms, struct gerr *err);
+
 #endif

@@ -79,6 +79,12 @@ static const char *const migrations[] = {
 	"  hash TEXT NOT NULL);",
 	/* 4: the strategy a deployment rolled out with (canary, bluegreen, rolling, recreate) */
 	"ALTER TABLE deployments ADD COLUMN strategy TEXT NOT NULL DEFAULT '';",
+	/* 5: webhook deliveries not yet made (src/records/notify.c): they survive a restart */
+	"CREATE TABLE outbox (id INTEGER PRIMARY KEY, event TEXT NOT NULL, url TEXT NOT NULL,"
+	"  body TEXT NOT NULL, msg_id TEXT NOT NULL, ts INTEGER NOT NULL, signature TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0, next_at_ms INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX outbox_due ON outbox (next_at_ms, id);",
 };
 
 sqlite3 *store__db(struct store *s)

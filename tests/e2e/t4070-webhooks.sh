@@ -61,6 +61,10 @@ received() {
 	jcheck received.json "$1" 2>/dev/null
 }
 
+received_incident() {
+	received "any(r[\"path\"] == \"/hook\" and r[\"body\"].get(\"type\") == \"incident_opened\" and r[\"body\"][\"data\"][\"severity\"] == \"$1\" for r in d)"
+}
+
 received_type() {
 	received "any(r[\"body\"].get(\"type\") == \"$1\" for r in d)"
 }
@@ -99,9 +103,20 @@ test_expect_success 'a canary: its traffic step and its pause are delivered' '
 		and r[\"body\"][\"data\"][\"revision\"] == 2 for r in d)"
 '
 
+test_expect_success 'a delivery still pending when the controller is killed is made after the restart' '
+	kill_bg receiver && wait_bg receiver 10;
+	"$GANTRY" incident open -s P2 -t "while the receiver was down" --env staging >/dev/null &&
+	kill9_serve &&
+	spawn_bg receiver2 timeout 120 python3 receiver.py "$RPORT" "$TRASH/received.jsonl" &&
+	wait_for 10 "curl -s -o /dev/null -X POST -H Content-Length:2 -d {} http://127.0.0.1:$RPORT/ping" &&
+	start_serve &&
+	wait_for 30 "received_incident P2" &&
+	received "any(r[\"path\"] == \"/hook\" and r[\"valid\"] is True and \"while the receiver was down\" in r[\"body\"][\"data\"][\"message\"] for r in d)"
+'
+
 test_expect_success 'stop' '
 	stop_serve &&
-	kill_bg receiver TERM
+	kill_bg receiver2 TERM
 '
 
 test_done

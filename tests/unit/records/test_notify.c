@@ -144,7 +144,7 @@ static void test_delivery_signed(void **state)
 	cfg = json_pack("[{s:s, s:s, s:s}]", "url", url, "format", "standard", "secret_env", "GANTRY_TEST_HOOK_SECRET");
 	setenv("GANTRY_TEST_HOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 1);
 	pthread_create(&t, NULL, serve_one, &r);
-	assert_int_equal(notify_send(db, cfg, "incident_opened", data), 1);
+	assert_int_equal(notify_send(NULL, db, cfg, "incident_opened", data), 1);
 	pthread_join(t, NULL);
 	close(r.fd);
 	assert_true(r.len > 0);
