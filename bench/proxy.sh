@@ -25,6 +25,15 @@
 #   PERF [0]                1 = also record `perf record -g` of gantry under
 #                           keep-alive load into $OUT/perf.data and print the top
 #   OUT [a temp dir]        where logs and results go (kept)
+#
+# Reading the figures: on a 2-CPU machine wrk and both upstreams share one
+# core (CPU 1 with 1 worker), and that core is the bottleneck in most runs:
+# requests/s then follow what a proxy costs the environment, and the
+# proxy's own CPU per request is the steadier figure. gantry adds ~170 bytes
+# of X-Forwarded-*/X-Request-Id/Via headers upstream that the peers' configs
+# do not; the harness's upstream scans every head byte by byte, so that
+# costs the environment ~1.5 us per request. Run REPEAT=3 at a quiet moment
+# and take medians: other work on the machine moves single runs by 2x.
 set -euo pipefail
 
 PROXY_BENCH=${1:-${PROXY_BENCH:-}}
