@@ -39,6 +39,8 @@
 #define RBUF_SMALL 4096                 /* first read buffer; most heads fit */
 #define RBUF_CAP (HTTP_MAX_HEAD + 4096) /* > HTTP_MAX_HEAD so 431 fires first */
 #define BUFCACHE_MAX 256                /* small read buffers kept per worker */
+#define SBUF_CAP 512                    /* a head buffer: most request and response heads fit */
+#define SBUFCACHE_MAX 512               /* head buffers kept per worker */
 #define WATERMARK (256 * 1024)          /* stop reading the other side above */
 #define OUT_MAX (64u << 20)             /* hard cap of one write queue */
 #define KEEP_CAP (16 * 1024)            /* idle connections keep buffers up to this */
@@ -163,6 +165,8 @@ struct worker {
 	char *bufcache[BUFCACHE_MAX];
 	int nbufcache;
 	struct http_hdr_pool hdrpool; /* header indexes of idle connections */
+	char *sbuf[SBUFCACHE_MAX];    /* SBUF_CAP head buffers of idle and closed connections */
+	int nsbuf;
 	struct hbuf alog;           /* access log lines waiting for the control thread */
 	uint64_t alog_dropped;
 } __attribute__((aligned(CACHELINE))); /* workers' hot fields never share a cache line */
@@ -243,6 +247,40 @@ static void buf_put(struct worker *wk, char *p, size_t cap)
 		wk->bufcache[wk->nbufcache++] = p;
 	else
 		free(p);
+}
+
+/*
+ * Head buffers (the upstream request head, the client's write queue) go
+ * back to a per-worker cache while a connection is idle or once it closed,
+ * so that an idle keep-alive connection holds none and a new connection
+ * allocates none. b must be empty (len 0).
+ */
+static void hbuf_park(struct worker *wk, struct hbuf *b)
+{
+	if (!b->data)
+		return;
+	if (b->cap == SBUF_CAP && wk->nsbuf < SBUFCACHE_MAX && !wk->stopping)
+		wk->sbuf[wk->nsbuf++] = b->data;
+	else
+		free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+/* an empty b gets a head buffer, cached if possible (all of them SBUF_CAP, so they recycle) */
+static void hbuf_unpark(struct worker *wk, struct hbuf *b)
+{
+	if (b->data || b->max < SBUF_CAP)
+		return;
+	b->data = wk->nsbuf ? wk->sbuf[--wk->nsbuf] : xmalloc(SBUF_CAP);
+	b->cap = SBUF_CAP;
+	b->len = 0;
+}
+
+static void sbuf_cache_free(struct worker *wk)
+{
+	while (wk->nsbuf)
+		free(wk->sbuf[--wk->nsbuf]);
 }
 
 /*
@@ -1062,6 +1100,12 @@ static void dispatch(struct client *c)
 static void client_close_cb(uv_handle_t *h)
 {
 	struct client *c = h->data;
+	c->uphead.len = c->replay.len = c->out.q.len = c->out.w.len = 0;
+	hbuf_park(c->wk, &c->uphead);
+	hbuf_park(c->wk, &c->replay);
+	hbuf_park(c->wk, &c->out.q);
+	if (!c->out.writing)
+		hbuf_park(c->wk, &c->out.w);
 	out_release(&c->out);
 	hbuf_release(&c->uphead);
 	hbuf_release(&c->replay);
@@ -1164,6 +1208,7 @@ static void begin_exchange(struct client *c)
 	c->bytes_in = c->msg.head_bytes;
 	c->body_bytes = 0;
 	c->out_mark = out_total(&c->out);
+	hbuf_unpark(wk, &c->out.q);
 	c->shield_ok = c->shielded = c->set_cookie = c->upgrade = false;
 	c->req_done = c->resp_done = c->resp_head_sent = c->resp_chunked = false;
 	c->reqid[0] = 0;
@@ -1278,14 +1323,26 @@ static void exchange_maybe_finish(struct client *c)
 	http_msg_next(&c->msg, c->rbuf);
 	if (!c->rbuf)
 		http_msg_release(&c->msg); /* idle: no header index either */
-	if (c->uphead.cap > KEEP_CAP)
-		hbuf_release(&c->uphead);
-	if (c->replay.cap > KEEP_CAP)
-		hbuf_release(&c->replay);
+	c->uphead.len = c->replay.len = 0;
+	if (!c->rbuf) {
+		/* idle: head buffers back to the worker too */
+		hbuf_park(c->wk, &c->uphead);
+		hbuf_park(c->wk, &c->replay);
+	} else {
+		if (c->uphead.cap > KEEP_CAP)
+			hbuf_release(&c->uphead);
+		if (c->replay.cap > KEEP_CAP)
+			hbuf_release(&c->replay);
+	}
 	c->deadline = uv_now(&c->wk->loop) + c->wk->cfg->idle_timeout_ms;
 	if (out_flush(&c->out) < 0) {
 		client_close(c);
 		return;
+	}
+	if (!c->rbuf && !out_pending(&c->out)) {
+		hbuf_park(c->wk, &c->out.q);
+		if (!c->out.writing)
+			hbuf_park(c->wk, &c->out.w);
 	}
 	out_trim(&c->out);
 	if (!c->in_process)
@@ -1329,6 +1386,7 @@ static int build_uphead(struct client *c)
 	uint64_t r0, r1;
 
 	b->len = 0;
+	hbuf_unpark(c->wk, b);
 	hbuf_addstr(b, llhttp_method_name((llhttp_method_t)m->llp.method));
 	hbuf_append(b, " ", 1);
 	hbuf_append(b, http_span_ptr(m, m->url), m->url.len);
@@ -2165,6 +2223,7 @@ static void worker_main(void *arg)
 	while (wk->nbufcache)
 		free(wk->bufcache[--wk->nbufcache]);
 	http_hdr_pool_release(&wk->hdrpool);
+	sbuf_cache_free(wk);
 	atomic_fetch_add(&wk->px->nfinished, 1);
 	uv_async_send(&wk->px->worker_done);
 }
@@ -2287,6 +2346,7 @@ static void worker_release(struct worker *wk)
 	route_table_unref(wk->pending);
 	route_table_wunref(wk->table, wk->id);
 	http_hdr_pool_release(&wk->hdrpool); /* close callbacks above may have filled it */
+	sbuf_cache_free(wk);
 	while (wk->nbufcache)
 		free(wk->bufcache[--wk->nbufcache]);
 	pthread_mutex_destroy(&wk->mtx);
