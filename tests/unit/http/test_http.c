@@ -310,6 +310,47 @@ static void test_response(void **state)
 	http_msg_release(&m);
 }
 
+/* the inline fast path of hbuf_append must keep the bound */
+static void test_hbuf_bound(void **state)
+{
+	struct hbuf b;
+	char big[700];
+	(void)state;
+	memset(big, 'x', sizeof(big));
+	hbuf_init(&b, 300);
+	assert_int_equal(hbuf_append(&b, big, 200), 0);
+	assert_true(b.cap <= 300);
+	assert_int_equal(hbuf_append(&b, big, 100), 0); /* exactly max */
+	assert_int_equal(b.len, 300);
+	assert_int_equal(hbuf_append(&b, big, 1), -1);  /* past max: refused, unchanged */
+	assert_int_equal(b.len, 300);
+	assert_int_equal(hbuf_addstr(&b, ""), 0);
+	hbuf_release(&b);
+	hbuf_init(&b, 1000);
+	assert_int_equal(hbuf_append(&b, big, 700), 0);
+	assert_true(b.cap >= 700 && b.cap <= 1000);
+	assert_int_equal(hbuf_append(&b, big, 301), -1);
+	assert_int_equal(hbuf_printf(&b, "%s", "abc"), 0);
+	assert_int_equal(b.len, 703);
+	assert_memory_equal(b.data + 700, "abc", 3);
+	hbuf_release(&b);
+}
+
+/* names compare without case; the literal is lowercase */
+static void test_span_eq(void **state)
+{
+	struct http_msg m;
+	const char *buf = "Content-LENGTH x-Forwarded-For";
+	(void)state;
+	http_msg_init(&m, HTTP_KIND_REQUEST, buf);
+	assert_true(http_span_eq(&m, (struct http_span){ 0, 14 }, "content-length"));
+	assert_false(http_span_eq(&m, (struct http_span){ 0, 14 }, "content-lengti"));
+	assert_false(http_span_eq(&m, (struct http_span){ 0, 13 }, "content-length"));
+	assert_true(http_span_eq(&m, (struct http_span){ 15, 15 }, "x-forwarded-for"));
+	assert_false(http_span_eq(&m, (struct http_span){ 15, 15 }, "x-forwarded-fox"));
+	http_msg_release(&m);
+}
+
 static void test_list_has(void **state)
 {
 	(void)state;
@@ -330,6 +371,8 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_response),
+		cmocka_unit_test(test_hbuf_bound),
+		cmocka_unit_test(test_span_eq),
 		cmocka_unit_test(test_list_has),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
