@@ -6,12 +6,12 @@ test_description='gantry traffic: a split by revision, by hand (a stopped revisi
 require_cmd python3 curl
 require_gantry
 
+# 100 requests over ONE keep-alive connection: the proxy's workers (one per
+# core, SO_REUSEPORT) each keep their own SWRR position, so the split is
+# exact over any 100 consecutive requests of one worker, not across them
 count_versions() {
-	i=0
-	while [ $i -lt 100 ]; do
-		curl -s --max-time 5 -H "Host: $HOST" "http://127.0.0.1:$PROXY_PORT/"
-		i=$((i + 1))
-	done | sort | uniq -c
+	curl -s --max-time 20 -H "Host: $HOST" $(seq 100 | sed "s|.*|http://127.0.0.1:$PROXY_PORT/|") |
+		sort | uniq -c
 }
 
 test_expect_success 'setup: v1 then v2 deployed' '
