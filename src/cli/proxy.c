@@ -25,7 +25,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct proxy_config cfg;
 	const char *workers = NULL, *ht = NULL, *it = NULL, *ut = NULL, *dt = NULL;
-	const char *bt = NULL, *tt = NULL, *ct = NULL, *maxbody = NULL;
+	const char *bt = NULL, *tt = NULL, *ct = NULL, *maxbody = NULL, *fwd = NULL;
 	const char **pos;
 	int npos, r;
 	struct gerr err;
@@ -47,6 +47,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		{ "connect-timeout", 0, OPT_STRING, &ct },
 		{ "max-body", 0, OPT_STRING, &maxbody },
 		{ "access-log", 0, OPT_STRING, &cfg.access_log },
+		{ "forward-headers", 0, OPT_STRING, &fwd },
 		{ 0 },
 	};
 
@@ -79,6 +80,16 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			return cli_error("--max-body: '%s' is not a size (e.g. 10Mi, 1048576; 0 = no limit)", maxbody);
 		cfg.max_body = (uint64_t)n;
 	}
+	if (fwd) {
+		char bad[80];
+		if (proxy_parse_forward_headers(fwd, &cfg.forward_headers, bad, sizeof(bad)) < 0 &&
+		    !strcasecmp(bad, "none"))
+			return cli_error("--forward-headers: 'none' cannot be combined with header names");
+		if (proxy_parse_forward_headers(fwd, &cfg.forward_headers, bad, sizeof(bad)) < 0)
+			return cli_error("--forward-headers: '%s' is not one of all, none, x-forwarded-for, "
+					 "x-forwarded-proto, x-forwarded-host, x-request-id, via",
+					 bad);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(durs); i++)
 		if (durs[i].val && parse_ms(durs[i].val, durs[i].dst) < 0)
 			return cli_error("%s: '%s' is not a duration (e.g. 10, 0.5, 250ms, 2m)",
@@ -99,7 +110,8 @@ const struct cli_cmd cli_cmd_proxy = {
 	.usage = "gantry proxy --listen ADDR --routes FILE [--admin ADDR] [--workers N]\n"
 		 "       [--access-log FILE] [--max-body SIZE] [--header-timeout DUR]\n"
 		 "       [--idle-timeout DUR] [--body-timeout DUR] [--upstream-timeout DUR]\n"
-		 "       [--connect-timeout DUR] [--tunnel-timeout DUR] [--drain-timeout DUR]",
+		 "       [--connect-timeout DUR] [--tunnel-timeout DUR] [--drain-timeout DUR]\n"
+		 "       [--forward-headers all|none|LIST]",
 	.summary = "run the HTTP reverse proxy (SIGHUP reloads FILE, SIGTERM drains and stops)",
 	.run = run,
 };

@@ -1382,6 +1382,7 @@ static int build_uphead(struct client *c)
 	const struct http_msg *m = &c->msg;
 	struct hbuf *b = &c->uphead;
 	bool has_conn = conn_has_extra(m);
+	unsigned fwd = c->wk->cfg->forward_headers;
 	int i, rid = -1;
 	uint64_t r0, r1;
 
@@ -1397,9 +1398,10 @@ static int build_uphead(struct client *c)
 		if (is_hop(m, h->name) || (has_conn && conn_listed(m, h->name)))
 			continue;
 		if ((n[0] | 0x20) == 'x' || (n[0] | 0x20) == 'v') {
-			if (http_span_eq(m, h->name, "x-forwarded-for") ||
-			    http_span_eq(m, h->name, "x-forwarded-proto") ||
-			    http_span_eq(m, h->name, "x-forwarded-host") || http_span_eq(m, h->name, "via"))
+			if (((fwd & PROXY_FWD_FOR) && http_span_eq(m, h->name, "x-forwarded-for")) ||
+			    ((fwd & PROXY_FWD_PROTO) && http_span_eq(m, h->name, "x-forwarded-proto")) ||
+			    ((fwd & PROXY_FWD_HOST) && http_span_eq(m, h->name, "x-forwarded-host")) ||
+			    ((fwd & PROXY_FWD_VIA) && http_span_eq(m, h->name, "via")))
 				continue;
 			if (rid < 0 && http_span_eq(m, h->name, "x-request-id"))
 				rid = (int)k;
@@ -1407,19 +1409,23 @@ static int build_uphead(struct client *c)
 		if (put_header(b, m, h) < 0)
 			return -1;
 	}
-	hbuf_addstr(b, "X-Forwarded-For: ");
-	for (i = -1; (i = http_find_header(m, "x-forwarded-for", i + 1)) >= 0;) {
-		hbuf_append(b, http_span_ptr(m, m->hdr[i].value), m->hdr[i].value.len);
-		hbuf_addstr(b, ", ");
+	if (fwd & PROXY_FWD_FOR) {
+		hbuf_addstr(b, "X-Forwarded-For: ");
+		for (i = -1; (i = http_find_header(m, "x-forwarded-for", i + 1)) >= 0;) {
+			hbuf_append(b, http_span_ptr(m, m->hdr[i].value), m->hdr[i].value.len);
+			hbuf_addstr(b, ", ");
+		}
+		hbuf_addstr(b, c->ip);
+		hbuf_addstr(b, "\r\n");
 	}
-	hbuf_addstr(b, c->ip);
-	hbuf_addstr(b, "\r\nX-Forwarded-Proto: http\r\n");
-	if (m->host_idx >= 0) {
+	if (fwd & PROXY_FWD_PROTO)
+		hbuf_addstr(b, "X-Forwarded-Proto: http\r\n");
+	if ((fwd & PROXY_FWD_HOST) && m->host_idx >= 0) {
 		hbuf_addstr(b, "X-Forwarded-Host: ");
 		hbuf_append(b, http_span_ptr(m, m->hdr[m->host_idx].value), m->hdr[m->host_idx].value.len);
 		hbuf_addstr(b, "\r\n");
 	}
-	if (rid < 0) {
+	if (rid < 0) { /* generated for the access log even when not sent */
 		static const char hex[] = "0123456789abcdef";
 		r0 = rng_next(c->wk);
 		r1 = rng_next(c->wk);
@@ -1428,21 +1434,25 @@ static int build_uphead(struct client *c)
 			c->reqid[31 - i] = hex[(r1 >> (4 * i)) & 15];
 		}
 		c->reqid[32] = 0;
-		hbuf_addstr(b, "X-Request-Id: ");
-		hbuf_append(b, c->reqid, 32);
-		hbuf_addstr(b, "\r\n");
+		if (fwd & PROXY_FWD_REQID) {
+			hbuf_addstr(b, "X-Request-Id: ");
+			hbuf_append(b, c->reqid, 32);
+			hbuf_addstr(b, "\r\n");
+		}
 	} else {
 		struct http_span v = m->hdr[rid].value;
 		size_t n = MIN((size_t)v.len, sizeof(c->reqid) - 1);
 		memcpy(c->reqid, http_span_ptr(m, v), n);
 		c->reqid[n] = 0;
 	}
-	hbuf_addstr(b, "Via: ");
-	for (i = -1; (i = http_find_header(m, "via", i + 1)) >= 0;) {
-		hbuf_append(b, http_span_ptr(m, m->hdr[i].value), m->hdr[i].value.len);
-		hbuf_addstr(b, ", ");
+	if (fwd & PROXY_FWD_VIA) {
+		hbuf_addstr(b, "Via: ");
+		for (i = -1; (i = http_find_header(m, "via", i + 1)) >= 0;) {
+			hbuf_append(b, http_span_ptr(m, m->hdr[i].value), m->hdr[i].value.len);
+			hbuf_addstr(b, ", ");
+		}
+		hbuf_addstr(b, "1.1 gantry\r\n");
 	}
-	hbuf_addstr(b, "1.1 gantry\r\n");
 	if (m->upgrade) {
 		int up = http_find_header(m, "upgrade", 0);
 		hbuf_addstr(b, "Connection: upgrade\r\nUpgrade: ");
@@ -2482,6 +2492,41 @@ void proxy_config_defaults(struct proxy_config *cfg)
 	cfg->drain_timeout_ms = 30000;
 	cfg->tunnel_timeout_ms = 3600000;
 	cfg->max_body = 0;
+	cfg->forward_headers = PROXY_FWD_ALL;
+}
+
+int proxy_parse_forward_headers(const char *s, unsigned *out, char *bad, size_t badsz)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {
+		{ "x-forwarded-for", PROXY_FWD_FOR }, { "x-forwarded-proto", PROXY_FWD_PROTO },
+		{ "x-forwarded-host", PROXY_FWD_HOST }, { "x-request-id", PROXY_FWD_REQID },
+		{ "via", PROXY_FWD_VIA }, { "all", PROXY_FWD_ALL },
+	};
+	unsigned v = 0;
+
+	if (!strcasecmp(s, "none")) {
+		*out = 0;
+		return 0;
+	}
+	for (const char *p = s;; p++) {
+		size_t len = strcspn(p, ","), k;
+		for (k = 0; k < ARRAY_SIZE(names); k++)
+			if (strlen(names[k].name) == len && !strncasecmp(p, names[k].name, len))
+				break;
+		if (k == ARRAY_SIZE(names)) {
+			snprintf(bad, badsz, "%.*s", (int)MIN(len, (size_t)64), p);
+			return -1;
+		}
+		v |= names[k].bit;
+		p += len;
+		if (!*p)
+			break;
+	}
+	*out = v;
+	return 0;
 }
 
 int proxy_run(const struct proxy_config *cfg, struct gerr *err)

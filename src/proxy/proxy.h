@@ -20,7 +20,30 @@ struct proxy_config {
 	uint64_t drain_timeout_ms;    /* graceful stop deadline */
 	uint64_t tunnel_timeout_ms;   /* idle Upgrade tunnel */
 	uint64_t max_body;            /* request body bytes, else 413; 0 = no limit */
+	unsigned forward_headers;     /* PROXY_FWD_* the proxy sets upstream */
 };
+
+/*
+ * Request headers the proxy sets on the way upstream (all by default). One
+ * that is off is neither added nor stripped: the client's own passes through
+ * unchanged, as HAProxy without `option forwardfor` and nginx without
+ * proxy_set_header do.
+ */
+enum {
+	PROXY_FWD_FOR = 1u << 0,   /* X-Forwarded-For: appended to */
+	PROXY_FWD_PROTO = 1u << 1, /* X-Forwarded-Proto: replaced */
+	PROXY_FWD_HOST = 1u << 2,  /* X-Forwarded-Host: replaced */
+	PROXY_FWD_REQID = 1u << 3, /* X-Request-Id: kept, or one generated */
+	PROXY_FWD_VIA = 1u << 4,   /* Via: appended to */
+	PROXY_FWD_ALL = (1u << 5) - 1,
+};
+
+/*
+ * "all", "none" or a comma-separated list of x-forwarded-for,
+ * x-forwarded-proto, x-forwarded-host, x-request-id, via (any case) ->
+ * PROXY_FWD_* bits; -1 and the offending word in *bad if not.
+ */
+int proxy_parse_forward_headers(const char *s, unsigned *out, char *bad, size_t badsz);
 
 void proxy_config_defaults(struct proxy_config *cfg);
 

@@ -150,4 +150,25 @@ test_expect_success 'a bad routes file at start exits 2 naming the JSON path' '
 	grep "syntax.json:2:" err2
 '
 
+test_expect_success '--forward-headers: only the listed ones are set; the others pass through untouched' '
+	kill_bg proxy &&
+	start_proxy --forward-headers X-Forwarded-For,via &&
+	px /headers v1.api.example.com -H "X-Forwarded-For: 10.0.0.1" -H "X-Forwarded-Proto: https" \
+		-H "Via: 1.0 cdn" >h3 &&
+	grep -i "^X-Forwarded-For: 10.0.0.1, 127.0.0.1$" h3 &&
+	grep -i "^Via: 1.0 cdn, 1.1 gantry$" h3 &&
+	grep -i "^X-Forwarded-Proto: https$" h3 &&
+	! grep -iE "^(X-Forwarded-Host|X-Request-Id):" h3 &&
+	kill_bg proxy &&
+	start_proxy --forward-headers none &&
+	px /headers v1.api.example.com -H "X-Forwarded-For: 10.0.0.1" -H "X-Request-Id: r1" >h4 &&
+	grep -i "^X-Forwarded-For: 10.0.0.1$" h4 &&
+	grep -i "^X-Request-Id: r1$" h4 &&
+	! grep -iE "^(X-Forwarded-Proto|X-Forwarded-Host|Via):" h4 &&
+	test_expect_code 2 "$GANTRY" proxy --listen 127.0.0.1:1 --routes x --forward-headers via,xff 2>err3 &&
+	grep "^error: --forward-headers: .xff. is not one of" err3 &&
+	test_expect_code 2 "$GANTRY" proxy --listen 127.0.0.1:1 --routes x --forward-headers none,via 2>err4 &&
+	grep "none. cannot be combined" err4
+'
+
 test_done
