@@ -21,6 +21,11 @@
 #                           refuses maxconn above ~9000 with the fd limit 20000)
 #   LONG_S [60]             seconds of load for the RSS check (0 = skip; the
 #                           issue asks for 600)
+#   FORWARD ["all none"]    gantry's --forward-headers values; each gets its
+#                           own harness run (peers measured again in each):
+#                           "all" is gantry's default, "none" does the same
+#                           forwarding work as the peers' configurations
+#                           (the target is then labelled gantry-fwd-none)
 #   PORT_GANTRY [18095]  PORT_ADMIN [18096]
 #   PERF [0]                1 = also record `perf record -g` of gantry under
 #                           keep-alive load into $OUT/perf.data and print the top
@@ -29,11 +34,13 @@
 # Reading the figures: on a 2-CPU machine wrk and both upstreams share one
 # core (CPU 1 with 1 worker), and that core is the bottleneck in most runs:
 # requests/s then follow what a proxy costs the environment, and the
-# proxy's own CPU per request is the steadier figure. gantry adds ~170 bytes
-# of X-Forwarded-*/X-Request-Id/Via headers upstream that the peers' configs
-# do not; the harness's upstream scans every head byte by byte, so that
-# costs the environment ~1.5 us per request. Run REPEAT=3 at a quiet moment
-# and take medians: other work on the machine moves single runs by 2x.
+# proxy's own CPU per request is the steadier figure. By default gantry adds
+# ~170 bytes of X-Forwarded-*/X-Request-Id/Via headers upstream that the
+# peers' configs do not; the harness's upstream scans every head byte by
+# byte, so that costs the environment ~1.5 us per request: the
+# `--forward-headers none` run is the like-for-like comparison. Run
+# REPEAT=3 at a quiet moment and take medians: other work on the machine
+# moves single runs by 2x.
 set -euo pipefail
 
 PROXY_BENCH=${1:-${PROXY_BENCH:-}}
@@ -50,6 +57,7 @@ REPEAT=${REPEAT:-1}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_PEERS=${IDLE_PEERS:-8000}
 LONG_S=${LONG_S:-60}
+FORWARD=${FORWARD:-"all none"}
 PORT_GANTRY=${PORT_GANTRY:-18095}
 PORT_ADMIN=${PORT_ADMIN:-18096}
 PERF=${PERF:-0}
@@ -105,11 +113,15 @@ rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
 echo "# gantry: $("$GANTRY" --version 2>/dev/null || echo "$GANTRY"); results in $OUT"
 : >"$OUT/results.txt"
 for w in $WORKERS; do
-	start_gantry "$w"
-	RESULTS_FILE="$OUT/results.txt" TARGET_URL="http://127.0.0.1:$PORT_GANTRY/" TARGET_PID=$GPID \
-		TARGET_NAME=gantry TARGET_WORKERS=$w WORKERS=$w MODES=$MODES DURATION=$DURATION \
-		REPEAT=$REPEAT "$PROXY_BENCH" 2>&1 | tee "$OUT/harness-w$w.txt" | grep -v '^RESULT'
-	stop_gantry
+	for fwd in $FORWARD; do
+		name=gantry
+		[ "$fwd" = all ] || name=gantry-fwd-$fwd
+		start_gantry "$w" --forward-headers "$fwd"
+		RESULTS_FILE="$OUT/results.txt" TARGET_URL="http://127.0.0.1:$PORT_GANTRY/" TARGET_PID=$GPID \
+			TARGET_NAME=$name TARGET_WORKERS=$w WORKERS=$w MODES=$MODES DURATION=$DURATION \
+			REPEAT=$REPEAT "$PROXY_BENCH" 2>&1 | tee "$OUT/harness-w$w-$fwd.txt" | grep -v '^RESULT'
+		stop_gantry
+	done
 done
 
 # --- upstreams of our own for the memory checks (the harness stopped its own)
@@ -240,4 +252,8 @@ fi
 
 echo
 echo "# summary (gantry, haproxy, nginx from the same harness runs)"
-for w in $WORKERS; do grep '^SUMMARY' "$OUT/harness-w$w.txt" | grep -v 'target=direct' || true; done
+for w in $WORKERS; do
+	for fwd in $FORWARD; do
+		grep '^SUMMARY' "$OUT/harness-w$w-$fwd.txt" | grep -v 'target=direct' || true
+	done
+done
