@@ -62,8 +62,20 @@ struct metric_series *metric_series_get(const char *svc, const char *env, const 
 	/* published complete: readers walk the list without the lock */
 	atomic_store_explicit(tail, s, memory_order_release); /* creation order: stable output */
 out:
+	atomic_fetch_add_explicit(&s->holds, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&reg_lock);
 	return s;
+}
+
+void metric_series_put(struct metric_series *s)
+{
+	if (s)
+		BUG_ON(atomic_fetch_sub_explicit(&s->holds, 1, memory_order_relaxed) < 1);
+}
+
+bool metric_series_live(const struct metric_series *s, const struct series_sum *sum)
+{
+	return atomic_load_explicit(&s->holds, memory_order_relaxed) > 0 || sum->inflight > 0;
 }
 
 struct metric_series *metric_series_first(void)
@@ -223,6 +235,7 @@ void backend_put(struct backend *b)
 	if (b->next)
 		b->next->prev = b->prev;
 	pthread_mutex_unlock(&reg_lock);
+	metric_series_put(b->ms);
 	free(b->address);
 	free(b->service);
 	free(b->environment);

@@ -60,6 +60,7 @@ struct series_ctr {
 struct metric_series {
 	char *service, *environment, *revision; /* owned; "" when absent */
 	struct series_ctr *w;                   /* proxy_nworkers entries */
+	_Atomic int holds; /* route tables, backends and workers using it */
 	struct metric_series *_Atomic next;
 };
 
@@ -70,10 +71,20 @@ struct series_sum {
 	int64_t inflight;
 };
 
-/* Finds or creates the series; never freed. Strings borrowed (copied). */
+/*
+ * Finds or creates the series, with one hold for the caller; never freed
+ * (its counters stay monotonic if the revision comes back). Strings
+ * borrowed (copied). A series nothing holds and with nothing in flight is
+ * left out of /metrics and /windows: a revision that left the route table
+ * costs the controller's 10-per-second reads nothing, and Prometheus sees
+ * it go stale as when a target drops a series.
+ */
 struct metric_series *metric_series_get(const char *svc, const char *env, const char *rev);
+void metric_series_put(struct metric_series *s); /* NULL ok */
 struct metric_series *metric_series_first(void);
 void metric_series_sum(const struct metric_series *s, struct series_sum *out);
+/* whether s is shown: held, or requests on it still in flight (sum of s) */
+bool metric_series_live(const struct metric_series *s, const struct series_sum *sum);
 /*
  * Counts one finished request in worker's slot: cls is the window's status
  * class (0 = no response from the replica, 1..5), latency_us the time to the

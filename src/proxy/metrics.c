@@ -112,6 +112,8 @@ void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 		       "# TYPE gantry_http_requests_total counter\n");
 	for (s = metric_series_first(); s; s = s->next) {
 		metric_series_sum(s, &sum);
+		if (!metric_series_live(s, &sum))
+			continue;
 		for (int c = 0; c < 6; c++) {
 			if (!sum.status[c] && c != 2 && c != 5)
 				continue;
@@ -125,6 +127,8 @@ void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 	for (s = metric_series_first(); s; s = s->next) {
 		uint64_t cum = 0;
 		metric_series_sum(s, &sum);
+		if (!metric_series_live(s, &sum))
+			continue;
 		for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++) {
 			cum += sum.latency[i];
 			snprintf(extra, sizeof(extra), ",le=\"%g\"", (double)METRIC_LATENCY_BOUNDS_US[i] / 1e6);
@@ -141,6 +145,8 @@ void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 		       "# TYPE gantry_proxy_inflight gauge\n");
 	for (s = metric_series_first(); s; s = s->next) {
 		metric_series_sum(s, &sum);
+		if (!metric_series_live(s, &sum))
+			continue;
 		hbuf_addstr(b, "gantry_proxy_inflight{");
 		labels(b, s);
 		hbuf_printf(b, "} %lld\n", (long long)sum.inflight);
@@ -149,18 +155,24 @@ void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 		       "# TYPE gantry_proxy_upstream_errors_total counter\n");
 	for (s = metric_series_first(); s; s = s->next) {
 		metric_series_sum(s, &sum);
+		if (!metric_series_live(s, &sum))
+			continue;
 		series_line(b, "gantry_proxy_upstream_errors_total", s, NULL, sum.upstream_errors);
 	}
 	hbuf_addstr(b, "# HELP gantry_http_received_bytes_total Request bytes received from clients.\n"
 		       "# TYPE gantry_http_received_bytes_total counter\n");
 	for (s = metric_series_first(); s; s = s->next) {
 		metric_series_sum(s, &sum);
+		if (!metric_series_live(s, &sum))
+			continue;
 		series_line(b, "gantry_http_received_bytes_total", s, NULL, sum.bytes_in);
 	}
 	hbuf_addstr(b, "# HELP gantry_http_sent_bytes_total Response bytes sent to clients.\n"
 		       "# TYPE gantry_http_sent_bytes_total counter\n");
 	for (s = metric_series_first(); s; s = s->next) {
 		metric_series_sum(s, &sum);
+		if (!metric_series_live(s, &sum))
+			continue;
 		series_line(b, "gantry_http_sent_bytes_total", s, NULL, sum.bytes_out);
 	}
 	hbuf_printf(b, "# HELP gantry_proxy_route_generation Generation of the route table in use.\n"
@@ -179,6 +191,8 @@ void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
 		    (long long)now_ms, (long long)generation, proxy_nworkers);
 	for (s = metric_series_first(); s; s = s->next) {
 		metric_series_sum(s, &sum);
+		if (!metric_series_live(s, &sum))
+			continue;
 		hbuf_addstr(b, first ? "{\"service\":" : ",{\"service\":");
 		first = false;
 		jstr(b, s->service);

@@ -73,6 +73,7 @@ static void free_routes(struct route_table *t)
 			free(rv->tags);
 			free(rv->backends);
 			free(rv->revision);
+			metric_series_put(rv->ms);
 		}
 		for (size_t k = 0; k < r->nrules; k++) {
 			free(r->rules[k].name);
@@ -84,6 +85,7 @@ static void free_routes(struct route_table *t)
 		free(r->hc.path);
 		free(r->service);
 		free(r->environment);
+		metric_series_put(r->ms);
 	}
 	for (size_t i = 0; i < t->nexact; i++)
 		free(t->exact[i].host);

@@ -80,9 +80,18 @@ assert c[\"in_table\"] is False and c[\"inflight\"] == 1, c
 assert dd[\"in_table\"] is True and dd[\"inflight\"] == 0, dd
 " &&
 	test "$(px / web.localhost)" = D &&
+	admin /windows >w1.json &&
 	wait_bg slow 20 &&
 	test "$(cat "$TRASH/slow.log")" = C &&
-	test "$(inflight 127.0.0.1:$UP_C)" = absent
+	test "$(inflight 127.0.0.1:$UP_C)" = absent &&
+	admin /windows >w2.json &&
+	python3 -c "import json
+w1, w2 = (json.load(open(f)) for f in (\"w1.json\", \"w2.json\"))
+r1 = {x[\"revision\"]: x for x in w1[\"revisions\"]}
+r2 = {x[\"revision\"]: x for x in w2[\"revisions\"]}
+assert r1[\"$UP_C\"][\"inflight\"] == 1, r1   # removed, its request still running: listed
+assert \"$UP_C\" not in r2 and \"$UP_D\" in r2, r2  # ended: left out
+"
 '
 
 test_expect_success 'connect failures are retried elsewhere; 3 failures eject' '

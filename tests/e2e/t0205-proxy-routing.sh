@@ -139,4 +139,30 @@ assert r[(\"shop\", \"8\")][\"upstream_errors\"] >= 1, r[(\"shop\", \"8\")]
 	grep "^gantry_proxy_route_generation 3$" m.txt
 '
 
+test_expect_success '/windows and /metrics list only revisions in the table (or with requests in flight); counters go on when one comes back' '
+	req42() { python3 -c "import json, sys
+d = json.load(open(sys.argv[1]))
+print(sum(x[\"requests\"] for x in d[\"revisions\"] if (x[\"service\"], x[\"revision\"]) == (\"web\", \"42\")) if any((x[\"service\"], x[\"revision\"]) == (\"web\", \"42\") for x in d[\"revisions\"]) else \"absent\")" "$1"; } &&
+	admin /windows >w3.json &&
+	before=$(req42 w3.json) &&
+	test "$before" -gt 0 &&
+	write_routes <<-EOF &&
+	{"generation": 4, "routes": [
+	  {"hosts": ["web.prod.localhost"], "service": "web", "environment": "prod",
+	   "revisions": [{"revision": "41", "weight": 100, "backends": [{"address": "127.0.0.1:$UP_A"}]}]}]}
+	EOF
+	reload_proxy 4 &&
+	admin /windows >w4.json &&
+	test "$(req42 w4.json)" = absent &&
+	admin /metrics >m4.txt &&
+	! grep "revision=\"42\"" m4.txt &&
+	grep "^gantry_http_requests_total{service=\"web\",environment=\"prod\",revision=\"41\",code=\"2xx\"} [1-9]" m4.txt &&
+	routes_v2 5 90 10 && reload_proxy 5 &&
+	admin /windows >w5.json &&
+	test "$(req42 w5.json)" = "$before" &&
+	test "$(hits 20 web.prod.localhost -H "Canary: true" | sort -u)" = B &&
+	admin /windows >w6.json &&
+	test "$(req42 w6.json)" = $((before + 20))
+'
+
 test_done
