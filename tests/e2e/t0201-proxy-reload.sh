@@ -124,4 +124,45 @@ test_expect_success 'a backend killed without a drain: the next requests still s
 	test "$(sort -u after)" = F
 '
 
+# A listener whose accept queue is full drops further SYNs: a connect to it
+# hangs (the kernel retries the SYN after 1 s, 3 s, ...) as to a host that
+# does not answer. Each answer within 3 s (curl --max-time) shows the 300 ms
+# timeout at work: the default (5 s) would miss it.
+test_expect_success 'a connect that hangs: --connect-timeout, retried elsewhere, 3 timeouts eject' '
+	cat >hang.py <<-\EOF &&
+	import socket, sys, time
+	l = socket.socket()
+	l.bind(("127.0.0.1", 0))
+	l.listen(0)
+	held = []
+	for _ in range(8):  # fill the accept queue (never accepted)
+	    s = socket.socket()
+	    s.setblocking(False)
+	    s.connect_ex(l.getsockname())
+	    held.append(s)
+	time.sleep(0.5)
+	open(sys.argv[1] + ".tmp", "w").write(str(l.getsockname()[1]))
+	__import__("os").rename(sys.argv[1] + ".tmp", sys.argv[1])
+	time.sleep(120)
+	EOF
+	spawn_bg hang python3 hang.py "$TRASH/hang.port" &&
+	wait_for 5 "test -s \"$TRASH/hang.port\"" &&
+	hang=$(cat "$TRASH/hang.port") &&
+	python3 -c "import socket, sys
+s = socket.socket(); s.settimeout(1.5)
+try:
+    s.connect((\"127.0.0.1\", int(sys.argv[1]))); sys.exit(\"the connect did not hang\")
+except socket.timeout:
+    pass" "$hang" &&
+	kill_bg proxy &&
+	start_upstream G &&
+	routes_for 10 $hang $UP_G &&
+	start_proxy --connect-timeout 300ms &&
+	for i in 1 2 3 4 5 6 7 8; do px / web.localhost --max-time 3; done >hung &&
+	test "$(sort -u hung)" = G &&
+	grep "ejected backend=127.0.0.1:$hang for=[0-9]*s reason=connect-timeout" "$TRASH/proxy.log" &&
+	routes_for 11 $hang && reload_proxy 11 &&
+	test "$(pcode / web.localhost)" = 502
+'
+
 test_done
