@@ -251,6 +251,32 @@ if [ "$PERF" = 1 ]; then
 fi
 
 echo
+echo "# the environment's CPU per request (wrk and both upstreams on CPU 1 with 1 worker):"
+echo "# when CPU 1 is the bottleneck, 1e6 / env_cpu_us_per_req is the most any proxy that"
+echo "# sends the same bytes can reach here (medians over rounds; peers over every run)"
+awk '
+function kv(k,   i) { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
+function med(key, n,   i, j, t, v) {
+	for (i = 1; i <= n; i++) v[i] = vals[key, i]
+	for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > t + 0; j--) v[j + 1] = v[j]; v[j + 1] = t }
+	return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+/^RESULT/ && kv("workers") == 1 && kv("target") != "direct" {
+	busy = kv("cpu_busy_steal_pct"); sub(/.*cpu1=/, "", busy); sub(/\/.*/, "", busy)
+	c = kv("target") " " kv("mode")
+	if (!(c in n)) { order[++nc] = c; n[c] = 0 }
+	i = ++n[c]
+	vals[c, i] = busy * 1e4 / kv("rps")
+}
+END {
+	for (o = 1; o <= nc; o++) {
+		c = order[o]; split(c, p, " ")
+		e = med(c, n[c])
+		printf "ENV target=%s mode=%s rounds=%d env_cpu_us_per_req=%.1f env_bound_rps=%.0f\n", p[1], p[2], n[c], e, 1e6 / e
+	}
+}
+' "$OUT/results.txt"
+echo
 echo "# summary (gantry, haproxy, nginx from the same harness runs)"
 for w in $WORKERS; do
 	for fwd in $FORWARD; do
