@@ -196,7 +196,7 @@ static void pending_first_deploys(json_t *list, const char *svc, const char *env
 	struct deployment_row *d;
 	size_t n;
 	struct gerr gerr;
-	if (store_deployment_list(gd->store, svc, env, 0, &d, &n, &gerr) < 0)
+	if (store_deployment_pending(gd->store, svc, env, &d, &n, &gerr) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		struct svcenv *se = daemon_svcenv(d[i].service, d[i].environment, false);

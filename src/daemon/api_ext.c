@@ -880,7 +880,7 @@ json_t *gates_pending_rollout(const char *svc, const char *env)
 	size_t n;
 	struct gerr gerr;
 	json_t *o = NULL;
-	if (store_deployment_list(gd->store, svc, env, 0, &d, &n, &gerr) < 0)
+	if (store_deployment_pending(gd->store, svc, env, &d, &n, &gerr) < 0)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (!o && !strcmp(d[i].state, "pending_approval") && !expired(&d[i], gates_now())) {

@@ -343,19 +343,11 @@ int store_deployment_by_rollout(struct store *s, int64_t rollout_id, struct depl
 	return deployment_one(s, "rollout_id = ?", rollout_id, out, err);
 }
 
-int store_deployment_list(struct store *s, const char *svc, const char *env, int64_t since,
-			  struct deployment_row **out, size_t *n, struct gerr *err)
+/* steps st to its end: the rows, newest first as the query orders them */
+static int deployment_rows(struct store *s, sqlite3_stmt *st, struct deployment_row **out, size_t *n,
+			   struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT " DEPLOY_COLS " FROM deployments WHERE (?1 = '' OR service = ?1) "
-				    "AND (?2 = '' OR environment = ?2) AND created_at >= ?3 ORDER BY id DESC", err);
 	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, svc);
-	store__bind_text(st, 2, env);
-	sqlite3_bind_int64(st, 3, since);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_ROWS) {
 		*out = grow(*out, *n, sizeof(**out));
 		deployment_from(st, &(*out)[(*n)++]);
@@ -370,6 +362,36 @@ int store_deployment_list(struct store *s, const char *svc, const char *env, int
 		return store__err(s, err, "read");
 	}
 	return 0;
+}
+
+int store_deployment_list(struct store *s, const char *svc, const char *env, int64_t since,
+			  struct deployment_row **out, size_t *n, struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "SELECT " DEPLOY_COLS " FROM deployments WHERE (?1 = '' OR service = ?1) "
+				    "AND (?2 = '' OR environment = ?2) AND created_at >= ?3 ORDER BY id DESC", err);
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	store__bind_text(st, 1, svc);
+	store__bind_text(st, 2, env);
+	sqlite3_bind_int64(st, 3, since);
+	return deployment_rows(s, st, out, n, err);
+}
+
+int store_deployment_pending(struct store *s, const char *svc, const char *env, struct deployment_row **out,
+			     size_t *n, struct gerr *err)
+{
+	/* the literal state lets SQLite use the partial index deployments_pending */
+	sqlite3_stmt *st = store__prep(s, "SELECT " DEPLOY_COLS " FROM deployments WHERE state = 'pending_approval' "
+				    "AND (?1 = '' OR service = ?1) AND (?2 = '' OR environment = ?2) ORDER BY id DESC", err);
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	store__bind_text(st, 1, svc);
+	store__bind_text(st, 2, env);
+	return deployment_rows(s, st, out, n, err);
 }
 
 /* ---- approvals ---- */

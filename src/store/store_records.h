@@ -83,6 +83,9 @@ int store_deployment_by_rollout(struct store *s, int64_t rollout_id, struct depl
  * (deployment_row_release each, then free) */
 int store_deployment_list(struct store *s, const char *svc, const char *env, int64_t since,
 			  struct deployment_row **out, size_t *n, struct gerr *err);
+/* the same for the deployments waiting for approval only (state pending_approval) */
+int store_deployment_pending(struct store *s, const char *svc, const char *env, struct deployment_row **out,
+			     size_t *n, struct gerr *err);
 
 struct approval_row {
 	int64_t deployment_id;

@@ -85,6 +85,8 @@ static const char *const migrations[] = {
 	"  attempts INTEGER NOT NULL DEFAULT 0, next_at_ms INTEGER NOT NULL DEFAULT 0,"
 	"  last_error TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX outbox_due ON outbox (next_at_ms, id);",
+	/* 6: `gantry status` looks for deployments waiting for approval on every call */
+	"CREATE INDEX deployments_pending ON deployments (service, environment) WHERE state = 'pending_approval';",
 };
 
 sqlite3 *store__db(struct store *s)

@@ -93,6 +93,14 @@ static void test_deployments_approvals(void **state)
 	assert_string_equal(g.checks, "[]");
 	assert_int_equal(g.approvals_needed, 2);
 	deployment_row_release(&g);
+	assert_int_equal(store_deployment_pending(s, "api", "production", &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].id, d.id);
+	deployment_row_release(&list[0]);
+	free(list);
+	assert_int_equal(store_deployment_pending(s, "web", NULL, &list, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(list);
 	strlcpy_g(d.state, "started", sizeof(d.state));
 	d.rollout_id = 42;
 	d.revision = 3;
@@ -107,6 +115,9 @@ static void test_deployments_approvals(void **state)
 	free(list);
 	assert_int_equal(store_deployment_list(s, NULL, "staging", 0, &list, &n, &err), 0);
 	assert_int_equal(n, 0);
+	free(list);
+	assert_int_equal(store_deployment_pending(s, NULL, NULL, &list, &n, &err), 0);
+	assert_int_equal(n, 0); /* started: no longer waiting */
 	free(list);
 	deployment_row_release(&d);
 
