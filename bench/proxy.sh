@@ -26,7 +26,12 @@
 #                           "all" is gantry's default, "none" does the same
 #                           forwarding work as the peers' configurations
 #                           (the target is then labelled gantry-fwd-none)
-#   PORT_GANTRY [18095]  PORT_ADMIN [18096]
+#   QUOTA [50]              also run every proxy (gantry per FORWARD value,
+#                           HAProxy, nginx; 1 worker, CPU 0) held to QUOTA %
+#                           of a CPU by a cgroup quota (v1 or v2, 10 ms
+#                           period), so that the proxy is the bottleneck
+#                           rather than CPU 1; 0 = skip
+#   PORT_GANTRY [18095]  PORT_ADMIN [18096]  PORT_BOUND [18097] (the peers there)
 #   PERF [0]                1 = also record `perf record -g` of gantry under
 #                           keep-alive load into $OUT/perf.data and print the top
 #   OUT [a temp dir]        where logs and results go (kept)
@@ -58,6 +63,8 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_PEERS=${IDLE_PEERS:-8000}
 LONG_S=${LONG_S:-60}
 FORWARD=${FORWARD:-"all none"}
+QUOTA=${QUOTA:-50}
+PORT_BOUND=${PORT_BOUND:-18097}
 PORT_GANTRY=${PORT_GANTRY:-18095}
 PORT_ADMIN=${PORT_ADMIN:-18096}
 PERF=${PERF:-0}
@@ -67,9 +74,13 @@ mkdir -p "$OUT"
 
 GPID=""
 UPIDS=()
-cleanup() {
-	[ -n "$GPID" ] && kill -TERM "$GPID" 2>/dev/null && wait "$GPID" 2>/dev/null
-	for p in "${UPIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+BPID=""
+cg_dir=""
+cleanup() { # every step may fail (set -e): none may skip the others
+	[ -z "$GPID" ] || { kill -TERM "$GPID" && wait "$GPID"; } 2>/dev/null || true
+	[ -z "$BPID" ] || { kill -TERM "$BPID" && wait "$BPID"; } 2>/dev/null || true
+	[ -z "$cg_dir" ] || rmdir "$cg_dir" 2>/dev/null || true
+	for p in "${UPIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
 	return 0
 }
 trap cleanup EXIT
@@ -124,11 +135,117 @@ for w in $WORKERS; do
 	done
 done
 
+# --- proxy-bound: each proxy held to QUOTA % of CPU 0 by a cgroup CPU quota,
+# so that it is the bottleneck (not CPU 1's wrk and upstreams, as above) and
+# requests/s measure what it does with the CPU it gets. The peers run with
+# the harness's configurations (same upstream keep-alive, 1 worker/thread)
+# as external targets of the same harness; one harness run per proxy.
+cg_make() { # cg_make: a cpu cgroup with QUOTA % of one CPU (v2 or v1); sets cg_dir
+	local period=10000 quota=$((QUOTA * 100))
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control ||
+			echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || return 1
+		cg_dir=/sys/fs/cgroup/gantry-proxy-bench.$$
+		mkdir -p "$cg_dir" && echo "$quota $period" >"$cg_dir/cpu.max"
+	elif [ -d /sys/fs/cgroup/cpu ]; then
+		cg_dir=/sys/fs/cgroup/cpu/gantry-proxy-bench.$$
+		mkdir -p "$cg_dir" && echo $period >"$cg_dir/cpu.cfs_period_us" &&
+			echo $quota >"$cg_dir/cpu.cfs_quota_us"
+	else
+		return 1
+	fi
+}
+cg_add() { # cg_add PID: the process and its children
+	local p
+	for p in "$1" $(ps -o pid= --ppid "$1"); do echo "$p" >"$cg_dir/cgroup.procs"; done
+}
+bound_peer() { # bound_peer nginx|haproxy PORT: start it on CPU 0; sets BPID
+	local kind=$1 port=$2 d=$OUT/bound-$1
+	mkdir -p "$d"
+	if [ "$kind" = nginx ]; then
+		cat >"$d/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+master_process on;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $d/cb; proxy_temp_path $d/p;
+    fastcgi_temp_path $d/f; uwsgi_temp_path $d/u; scgi_temp_path $d/s;
+    upstream canary { server 127.0.0.1:18081 weight=90; server 127.0.0.1:18082 weight=10; keepalive 256; }
+    server {
+        listen 127.0.0.1:$port reuseport;
+        location / { proxy_pass http://canary; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+}
+NGX
+		taskset -c 0 nginx -p "$d/" -e "$d/error.log" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1 &
+	else
+		cat >"$d/haproxy.cfg" <<HAP
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$port
+    default_backend canary
+backend canary
+    balance roundrobin
+    server a 127.0.0.1:18081 weight 90
+    server b 127.0.0.1:18082 weight 10
+HAP
+		taskset -c 0 haproxy -db -f "$d/haproxy.cfg" >"$d/stdout.log" 2>&1 &
+	fi
+	BPID=$!
+	sleep 1
+}
+if [ "$QUOTA" -gt 0 ]; then
+	if ! cg_make; then
+		echo "# proxy-bound runs skipped: no writable cpu cgroup" >&2
+		QUOTA=0
+	fi
+fi
+if [ "$QUOTA" -gt 0 ]; then
+	: >"$OUT/bound-results.txt"
+	for target in $FORWARD haproxy nginx; do
+		case $target in
+		haproxy|nginx)
+			bound_peer "$target" "$PORT_BOUND"
+			url="http://127.0.0.1:$PORT_BOUND/" pid=$BPID name=$target ;;
+		*)
+			start_gantry 1 --forward-headers "$target"
+			url="http://127.0.0.1:$PORT_GANTRY/" pid=$GPID name=gantry
+			[ "$target" = all ] || name=gantry-fwd-$target ;;
+		esac
+		cg_add "$pid"
+		RESULTS_FILE="$OUT/bound-results.txt" TARGETS=target TARGET_URL=$url TARGET_PID=$pid \
+			TARGET_NAME="$name-cpu$QUOTA" TARGET_WORKERS=1 WORKERS=1 MODES=$MODES DURATION=$DURATION \
+			REPEAT=$REPEAT "$PROXY_BENCH" >"$OUT/bound-$name.txt" 2>&1 ||
+			echo "harness failed for $name (see $OUT/bound-$name.txt)" >&2
+		if [ "$pid" = "$GPID" ]; then
+			stop_gantry
+		else
+			kill -TERM "$pid"
+			wait "$pid" 2>/dev/null || true
+			BPID=""
+		fi
+	done
+	rmdir "$cg_dir" 2>/dev/null || true
+fi
+
 # --- upstreams of our own for the memory checks (the harness stopped its own)
 UP=$OUT/upstream
 cc -O2 -o "$UP" "$(dirname "$PROXY_BENCH")/upstream.c"
-taskset -c 1 "$UP" 18081 A 2>/dev/null & UPIDS+=($!)
-taskset -c 1 "$UP" 18082 B 2>/dev/null & UPIDS+=($!)
+taskset -c 1 "$UP" 18081 A >/dev/null 2>&1 & UPIDS+=($!)
+taskset -c 1 "$UP" 18082 B >/dev/null 2>&1 & UPIDS+=($!)
 sleep 0.5
 
 # idle_conns NAME PORT N PID... : N keep-alive connections, one request each
@@ -276,6 +393,11 @@ END {
 	}
 }
 ' "$OUT/results.txt"
+if [ "$QUOTA" -gt 0 ]; then
+	echo
+	echo "# proxy-bound: each proxy held to $QUOTA % of CPU 0 (cgroup quota); one harness run each"
+	grep -h '^SUMMARY' "$OUT"/bound-*.txt || true
+fi
 echo
 echo "# summary (gantry, haproxy, nginx from the same harness runs)"
 for w in $WORKERS; do
