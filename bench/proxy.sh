@@ -159,8 +159,12 @@ cg_add() { # cg_add PID: the process and its children
 	local p
 	for p in "$1" $(ps -o pid= --ppid "$1"); do echo "$p" >"$cg_dir/cgroup.procs"; done
 }
-bound_peer() { # bound_peer nginx|haproxy PORT: start it on CPU 0; sets BPID
-	local kind=$1 port=$2 d=$OUT/bound-$1
+# start_peer nginx|haproxy DIR PORT MAXCONN IDLE_S: start it on CPU 0 with
+# the harness's configuration (1 worker/thread, upstream keep-alive, 90/10),
+# MAXCONN client connections and an IDLE_S client keep-alive timeout; sets
+# BPID
+start_peer() {
+	local kind=$1 d=$2 port=$3 maxconn=$4 idle=$5
 	mkdir -p "$d"
 	if [ "$kind" = nginx ]; then
 		cat >"$d/nginx.conf" <<NGX
@@ -169,9 +173,10 @@ daemon off;
 master_process on;
 pid $d/nginx.pid;
 error_log $d/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections $maxconn; }
 http {
     access_log off;
+    keepalive_timeout ${idle}s;
     client_body_temp_path $d/cb; proxy_temp_path $d/p;
     fastcgi_temp_path $d/f; uwsgi_temp_path $d/u; scgi_temp_path $d/s;
     upstream canary { server 127.0.0.1:18081 weight=90; server 127.0.0.1:18082 weight=10; keepalive 256; }
@@ -186,12 +191,13 @@ NGX
 		cat >"$d/haproxy.cfg" <<HAP
 global
     nbthread 1
-    maxconn 4096
+    maxconn $maxconn
 defaults
     mode http
     timeout connect 5s
-    timeout client 30s
+    timeout client ${idle}s
     timeout server 30s
+    timeout http-keep-alive ${idle}s
     option http-keep-alive
     http-reuse always
 frontend fe
@@ -218,7 +224,7 @@ if [ "$QUOTA" -gt 0 ]; then
 	for target in $FORWARD haproxy nginx; do
 		case $target in
 		haproxy|nginx)
-			bound_peer "$target" "$PORT_BOUND"
+			start_peer "$target" "$OUT/bound-$target" "$PORT_BOUND" 4096 30
 			url="http://127.0.0.1:$PORT_BOUND/" pid=$BPID name=$target ;;
 		*)
 			start_gantry 1 --forward-headers "$target"
@@ -288,55 +294,13 @@ if [ "$IDLE_CONNS" -gt 0 ]; then
 fi
 
 if [ "$IDLE_PEERS" -gt 0 ]; then
-	mkdir -p "$OUT/nginx"
-	cat >"$OUT/nginx/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $OUT/nginx/nginx.pid;
-error_log $OUT/nginx/error.log warn;
-events { worker_connections 12000; }
-http {
-    access_log off;
-    keepalive_timeout 300s;
-    client_body_temp_path $OUT/nginx/cb; proxy_temp_path $OUT/nginx/p;
-    fastcgi_temp_path $OUT/nginx/f; uwsgi_temp_path $OUT/nginx/u; scgi_temp_path $OUT/nginx/s;
-    upstream canary { server 127.0.0.1:18081 weight=90; server 127.0.0.1:18082 weight=10; keepalive 256; }
-    server {
-        listen 127.0.0.1:18080;
-        location / { proxy_pass http://canary; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    }
-}
-NGX
-	taskset -c 0 nginx -p "$OUT/nginx/" -e "$OUT/nginx/error.log" -c "$OUT/nginx/nginx.conf" 2>/dev/null &
-	npid=$!
-	sleep 1
-	idle_conns nginx 18080 "$IDLE_PEERS" $npid $(ps -o pid= --ppid $npid)
-	kill -TERM $npid; wait $npid 2>/dev/null || true
-	cat >"$OUT/haproxy.cfg" <<HAP
-global
-    nbthread 1
-    maxconn $((IDLE_PEERS + 500))
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 300s
-    timeout server 30s
-    timeout http-keep-alive 300s
-    option http-keep-alive
-    http-reuse always
-frontend fe
-    bind 127.0.0.1:18090
-    default_backend canary
-backend canary
-    balance roundrobin
-    server a 127.0.0.1:18081 weight 90
-    server b 127.0.0.1:18082 weight 10
-HAP
-	taskset -c 0 haproxy -db -f "$OUT/haproxy.cfg" >"$OUT/haproxy.log" 2>&1 &
-	hpid=$!
-	sleep 1
-	idle_conns haproxy 18090 "$IDLE_PEERS" $hpid
-	kill -TERM $hpid; wait $hpid 2>/dev/null || true
+	for kind in nginx haproxy; do
+		start_peer "$kind" "$OUT/idle-$kind" "$PORT_BOUND" $((IDLE_PEERS + 500)) 300
+		idle_conns "$kind" "$PORT_BOUND" "$IDLE_PEERS" "$BPID" $(ps -o pid= --ppid "$BPID")
+		kill -TERM "$BPID"
+		wait "$BPID" 2>/dev/null || true
+		BPID=""
+	done
 fi
 
 if [ "$LONG_S" -gt 0 ]; then
