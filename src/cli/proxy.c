@@ -82,10 +82,10 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if (fwd) {
 		char bad[80];
-		if (proxy_parse_forward_headers(fwd, &cfg.forward_headers, bad, sizeof(bad)) < 0 &&
-		    !strcasecmp(bad, "none"))
+		int bad_list = proxy_parse_forward_headers(fwd, &cfg.forward_headers, bad, sizeof(bad));
+		if (bad_list && !strcasecmp(bad, "none"))
 			return cli_error("--forward-headers: 'none' cannot be combined with header names");
-		if (proxy_parse_forward_headers(fwd, &cfg.forward_headers, bad, sizeof(bad)) < 0)
+		if (bad_list)
 			return cli_error("--forward-headers: '%s' is not one of all, none, x-forwarded-for, "
 					 "x-forwarded-proto, x-forwarded-host, x-request-id, via",
 					 bad);

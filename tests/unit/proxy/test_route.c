@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "proxy/route.h"
+#include "proxy/proxy.h"
 #include "http/http.h"
 
 static int http_host_normalize_wrap(const char *in, char *out, size_t outsz)
@@ -528,6 +529,59 @@ static void test_v2_errors(void **state)
 	assert_null(backend_first());
 }
 
+/* a revision's series is shown while a table holds it, then left out */
+static void test_series_held_by_tables(void **state)
+{
+	struct route_table *t1, *t2;
+	struct metric_series *s41, *s42;
+	struct series_sum sum;
+	(void)state;
+	t1 = parse_ok("{\"routes\": [{\"hosts\": [\"a\"], \"service\": \"held\", \"revisions\": ["
+		      "{\"revision\": \"41\", \"weight\": 90}, {\"revision\": \"42\", \"weight\": 10}]}]}");
+	t2 = parse_ok("{\"routes\": [{\"hosts\": [\"a\"], \"service\": \"held\", \"revisions\": ["
+		      "{\"revision\": \"41\", \"weight\": 100}]}]}");
+	s41 = metric_series_get("held", "", "41"); /* the test's own hold */
+	s42 = metric_series_get("held", "", "42");
+	metric_series_put(s41);
+	metric_series_put(s42);
+	metric_series_sum(s42, &sum);
+	assert_true(metric_series_live(s42, &sum));
+	route_table_unref(t1); /* 42 was only in t1 */
+	assert_false(metric_series_live(s42, &sum));
+	metric_series_sum(s41, &sum);
+	assert_true(metric_series_live(s41, &sum));
+	sum.inflight = 1; /* a request still running on it keeps it shown */
+	assert_true(metric_series_live(s42, &sum));
+	route_table_unref(t2);
+	sum.inflight = 0;
+	assert_false(metric_series_live(s41, &sum));
+	assert_null(backend_first());
+}
+
+static void test_forward_headers_parse(void **state)
+{
+	unsigned v = 99;
+	char bad[80];
+	(void)state;
+	assert_int_equal(proxy_parse_forward_headers("all", &v, bad, sizeof(bad)), 0);
+	assert_int_equal(v, PROXY_FWD_ALL);
+	assert_int_equal(proxy_parse_forward_headers("None", &v, bad, sizeof(bad)), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(proxy_parse_forward_headers("X-Forwarded-For,via", &v, bad, sizeof(bad)), 0);
+	assert_int_equal(v, PROXY_FWD_FOR | PROXY_FWD_VIA);
+	assert_int_equal(proxy_parse_forward_headers("x-request-id", &v, bad, sizeof(bad)), 0);
+	assert_int_equal(v, PROXY_FWD_REQID);
+	v = 7;
+	assert_int_equal(proxy_parse_forward_headers("via,xff", &v, bad, sizeof(bad)), -1);
+	assert_string_equal(bad, "xff");
+	assert_int_equal(v, 7); /* unchanged on error */
+	assert_int_equal(proxy_parse_forward_headers("via,", &v, bad, sizeof(bad)), -1);
+	assert_string_equal(bad, "");
+	assert_int_equal(proxy_parse_forward_headers("", &v, bad, sizeof(bad)), -1);
+	assert_int_equal(proxy_parse_forward_headers("none,via", &v, bad, sizeof(bad)), -1);
+	assert_string_equal(bad, "none");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +600,8 @@ int main(void)
 		cmocka_unit_test(test_health_down_skipped),
 		cmocka_unit_test(test_flat_grouping),
 		cmocka_unit_test(test_v2_errors),
+		cmocka_unit_test(test_series_held_by_tables),
+		cmocka_unit_test(test_forward_headers_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
