@@ -2,17 +2,19 @@
 #include "cli/cli.h"
 #include "daemon/daemon.h"
 #include "daemon/api_tcp.h"
+#include "proxy/proxy.h"
 #include "util/parse.h"
 #include <sys/stat.h>
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *listen = NULL, *admin = NULL, *backoff = NULL, *api = NULL, **pos;
+	const char *listen = NULL, *admin = NULL, *backoff = NULL, *api = NULL, *fwd = NULL, **pos;
 	struct cli_opt opts[] = {
 		{ "listen", 0, OPT_STRING, &listen },
 		{ "admin", 0, OPT_STRING, &admin },
 		{ "api", 0, OPT_STRING, &api },
 		{ "restart-backoff", 0, OPT_STRING, &backoff },
+		{ "forward-headers", 0, OPT_STRING, &fwd },
 		{ 0 },
 	};
 	struct daemon_opts o = { 0 };
@@ -29,6 +31,14 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_error("--restart-backoff: invalid duration '%s' (e.g. 10s, 500ms)", backoff);
 	if (api && api_tcp_check_addr(api, &err) < 0)
 		return cli_error("%s", err.msg);
+	if (fwd) {
+		unsigned bits;
+		char bad[80];
+		if (proxy_parse_forward_headers(fwd, &bits, bad, sizeof(bad)) < 0)
+			return cli_error("--forward-headers: '%s' is not all, none or a list of x-forwarded-for, "
+					 "x-forwarded-proto, x-forwarded-host, x-request-id, via",
+					 bad);
+	}
 	home = cli_home(ctx);
 	if (mkdir(home, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "error: --home: cannot create %s: %s\n", home, strerror(errno));
@@ -46,13 +56,15 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	o.listen = listen;
 	o.admin = admin;
 	o.api = api;
+	o.forward_headers = fwd;
 	ret = daemon_run(&o);
 	return ret;
 }
 
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",
-	.usage = "gantry serve [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--api HOST:PORT] [--home DIR]",
+	.usage = "gantry serve [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--api HOST:PORT]\n"
+		 "       [--forward-headers all|none|LIST] [--home DIR]",
 	.summary = "run the controller, the proxy and the replicas",
 	.run = run,
 };

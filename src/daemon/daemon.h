@@ -18,6 +18,7 @@ struct daemon_opts {
 	const char *listen;   /* proxy listener, default 127.0.0.1:8080 */
 	const char *admin;    /* proxy admin listener, default 127.0.0.1:9090 */
 	const char *api;      /* the API over TCP (HTTP), HOST:PORT; NULL: only HOME/api.sock */
+	const char *forward_headers; /* the proxy's, written into its routes file; NULL: all */
 	int64_t restart_backoff_ms; /* first restart delay, doubling to 5m (Kubernetes: 10s) */
 };
 
@@ -83,6 +84,7 @@ struct daemon {
 	struct store *store;
 	char *home;
 	char *listen, *admin;
+	char *forward_headers; /* NULL: the proxy's default (all) */
 	struct svcenv *svcenvs;
 	uv_timer_t tick, kick;
 	uv_signal_t sigterm, sigint, sigchld_dummy;

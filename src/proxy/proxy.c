@@ -1382,7 +1382,8 @@ static int build_uphead(struct client *c)
 	const struct http_msg *m = &c->msg;
 	struct hbuf *b = &c->uphead;
 	bool has_conn = conn_has_extra(m);
-	unsigned fwd = c->wk->cfg->forward_headers;
+	unsigned fwd = c->table->forward_headers >= 0 ? (unsigned)c->table->forward_headers
+						      : c->wk->cfg->forward_headers;
 	int i, rid = -1;
 	uint64_t r0, r1;
 

@@ -6,6 +6,7 @@
  */
 #include "common.h"
 #include "proxy/route.h"
+#include "proxy/proxy.h"
 #include "http/http.h"
 #include <jansson.h>
 
@@ -636,6 +637,22 @@ struct route_table *route_table_parse(const char *text, size_t len, const char *
 			goto fail;
 		}
 		t->generation = json_integer_value(v);
+	}
+	t->forward_headers = -1;
+	v = json_object_get(root, "forward_headers");
+	if (v) {
+		unsigned fwd;
+		char bad[80];
+		if (!json_is_string(v)) {
+			type_err(err, "forward_headers", "", "a string", v);
+			goto fail;
+		}
+		if (proxy_parse_forward_headers(json_string_value(v), &fwd, bad, sizeof(bad)) < 0) {
+			gerr_set(err, "forward_headers: '%s' is not all, none or a list of x-forwarded-for, "
+				 "x-forwarded-proto, x-forwarded-host, x-request-id, via", bad);
+			goto fail;
+		}
+		t->forward_headers = (int)fwd;
 	}
 	routes = json_object_get(root, "routes");
 	if (!routes) {

@@ -95,6 +95,7 @@ struct route_wstate {
 struct route_table {
 	_Atomic int refs;
 	int64_t generation;
+	int forward_headers;      /* PROXY_FWD_* from the file; -1: the proxy's --forward-headers */
 	struct route *routes;
 	size_t nroutes;
 	struct route_host *exact; /* sorted by host for bsearch */

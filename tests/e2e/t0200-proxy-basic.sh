@@ -165,6 +165,16 @@ test_expect_success '--forward-headers: only the listed ones are set; the others
 	grep -i "^X-Forwarded-For: 10.0.0.1$" h4 &&
 	grep -i "^X-Request-Id: r1$" h4 &&
 	! grep -iE "^(X-Forwarded-Proto|X-Forwarded-Host|Via):" h4 &&
+	sed "s/^{\"generation\": 1,/{\"generation\": 2, \"forward_headers\": \"via\",/" "$TRASH/routes.json" >r2.json &&
+	grep "\"forward_headers\": \"via\"" r2.json &&
+	write_routes <r2.json && reload_proxy 2 &&
+	px /headers v1.api.example.com -H "X-Forwarded-For: 10.0.0.1" >h5 &&
+	grep -i "^Via: 1.1 gantry$" h5 &&
+	grep -i "^X-Forwarded-For: 10.0.0.1$" h5 &&
+	sed "s/^{\"generation\": 2, \"forward_headers\": \"via\",/{\"generation\": 3, \"forward_headers\": \"xff\",/" r2.json | write_routes &&
+	kill_bg proxy HUP &&
+	wait_for 5 "grep -q \"forward_headers: .xff. is not all, none\" \"$TRASH/proxy.log\"" &&
+	test "$(admin /status | json_get generation)" = 2 &&
 	test_expect_code 2 "$GANTRY" proxy --listen 127.0.0.1:1 --routes x --forward-headers via,xff 2>err3 &&
 	grep "^error: --forward-headers: .xff. is not one of" err3 &&
 	test_expect_code 2 "$GANTRY" proxy --listen 127.0.0.1:1 --routes x --forward-headers none,via 2>err4 &&

@@ -53,8 +53,13 @@ test_expect_success 'unknown command: exit 2 naming it' '
 	grep deploi err
 '
 
+test_expect_success 'serve --forward-headers with a bad list: exit 2 naming the flag and the word' '
+	test_expect_code 2 "$GANTRY" serve --forward-headers via,xff 2>err &&
+	grep "^error: --forward-headers: .xff. is not all, none or a list of" err
+'
+
 test_expect_success 'start the daemon' '
-	start_serve
+	start_serve --forward-headers x-forwarded-for,via
 '
 
 test_expect_success 'deploy with an invalid spec: exit 2, FILE:LINE:COL, nothing deployed' '
@@ -128,6 +133,7 @@ test_expect_success 'after all these errors nothing was deployed' '
 test_expect_success 'a good deploy still works, and the daemon stops cleanly' '
 	"$GANTRY" deploy hello --env staging --version v1 --wait &&
 	test "$(pcode /)" = 200 &&
+	jcheck "$GANTRY_HOME/routes.json" "d[\"forward_headers\"] == \"x-forwarded-for,via\"" &&
 	stop_serve
 '
 

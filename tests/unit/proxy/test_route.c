@@ -582,6 +582,23 @@ static void test_forward_headers_parse(void **state)
 	assert_string_equal(bad, "none");
 }
 
+static void test_forward_headers_in_routes(void **state)
+{
+	struct route_table *t;
+	(void)state;
+	t = parse_ok("{\"routes\": []}");
+	assert_int_equal(t->forward_headers, -1); /* the flag decides */
+	route_table_unref(t);
+	t = parse_ok("{\"forward_headers\": \"none\", \"routes\": []}");
+	assert_int_equal(t->forward_headers, 0);
+	route_table_unref(t);
+	t = parse_ok("{\"forward_headers\": \"Via,x-request-id\", \"routes\": []}");
+	assert_int_equal(t->forward_headers, PROXY_FWD_VIA | PROXY_FWD_REQID);
+	route_table_unref(t);
+	parse_err("{\"forward_headers\": \"xff\", \"routes\": []}", "forward_headers: 'xff' is not all, none or a list");
+	parse_err("{\"forward_headers\": [\"via\"], \"routes\": []}", "forward_headers");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_v2_errors),
 		cmocka_unit_test(test_series_held_by_tables),
 		cmocka_unit_test(test_forward_headers_parse),
+		cmocka_unit_test(test_forward_headers_in_routes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
