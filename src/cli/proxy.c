@@ -86,9 +86,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		if (bad_list && !strcasecmp(bad, "none"))
 			return cli_error("--forward-headers: 'none' cannot be combined with header names");
 		if (bad_list)
-			return cli_error("--forward-headers: '%s' is not one of all, none, x-forwarded-for, "
-					 "x-forwarded-proto, x-forwarded-host, x-request-id, via",
-					 bad);
+			return cli_error("--forward-headers: '%s' " PROXY_FWD_EXPECTED, bad);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(durs); i++)
 		if (durs[i].val && parse_ms(durs[i].val, durs[i].dst) < 0)

@@ -35,9 +35,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		unsigned bits;
 		char bad[80];
 		if (proxy_parse_forward_headers(fwd, &bits, bad, sizeof(bad)) < 0)
-			return cli_error("--forward-headers: '%s' is not all, none or a list of x-forwarded-for, "
-					 "x-forwarded-proto, x-forwarded-host, x-request-id, via",
-					 bad);
+			return cli_error("--forward-headers: '%s' " PROXY_FWD_EXPECTED, bad);
 	}
 	home = cli_home(ctx);
 	if (mkdir(home, 0700) < 0 && errno != EEXIST) {

@@ -44,6 +44,9 @@ enum {
  * PROXY_FWD_* bits; -1 and the offending word in *bad if not.
  */
 int proxy_parse_forward_headers(const char *s, unsigned *out, char *bad, size_t badsz);
+/* the error after "'WORD' " */
+#define PROXY_FWD_EXPECTED \
+	"is not all, none or a list of x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-request-id, via"
 
 void proxy_config_defaults(struct proxy_config *cfg);
 

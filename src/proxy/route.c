@@ -648,8 +648,7 @@ struct route_table *route_table_parse(const char *text, size_t len, const char *
 			goto fail;
 		}
 		if (proxy_parse_forward_headers(json_string_value(v), &fwd, bad, sizeof(bad)) < 0) {
-			gerr_set(err, "forward_headers: '%s' is not all, none or a list of x-forwarded-for, "
-				 "x-forwarded-proto, x-forwarded-host, x-request-id, via", bad);
+			gerr_set(err, "forward_headers: '%s' " PROXY_FWD_EXPECTED, bad);
 			goto fail;
 		}
 		t->forward_headers = (int)fwd;

@@ -176,7 +176,7 @@ test_expect_success '--forward-headers: only the listed ones are set; the others
 	wait_for 5 "grep -q \"forward_headers: .xff. is not all, none\" \"$TRASH/proxy.log\"" &&
 	test "$(admin /status | json_get generation)" = 2 &&
 	test_expect_code 2 "$GANTRY" proxy --listen 127.0.0.1:1 --routes x --forward-headers via,xff 2>err3 &&
-	grep "^error: --forward-headers: .xff. is not one of" err3 &&
+	grep "^error: --forward-headers: .xff. is not all, none or a list of" err3 &&
 	test_expect_code 2 "$GANTRY" proxy --listen 127.0.0.1:1 --routes x --forward-headers none,via 2>err4 &&
 	grep "none. cannot be combined" err4
 '
