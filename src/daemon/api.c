@@ -207,8 +207,8 @@ static void pending_first_deploys(json_t *list, const char *svc, const char *env
 			if (!strcmp(json_string_value(json_object_get(o, "service")), d[i].service) &&
 			    !strcmp(json_string_value(json_object_get(o, "environment")), d[i].environment))
 				listed = true;
-		if (listed || strcmp(d[i].state, "pending_approval") || (se && (se->row.target_revision || se->replicas)) ||
-		    !(p = gates_pending_rollout(d[i].service, d[i].environment)))
+		/* rows come newest first: each environment shows its newest live request */
+		if (listed || (se && (se->row.target_revision || se->replicas)) || !(p = gates_pending_json(&d[i])))
 			continue;
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:O, s:n, s:i, s:i, s:i, s:b, s:[], s:[], s:[], s:o}",
 			"service", d[i].service, "environment", d[i].environment, "phase", "pending_approval",

@@ -874,6 +874,18 @@ static bool expired(const struct deployment_row *d, int64_t now)
 	return now - d->created_at >= d->approval_ttl;
 }
 
+json_t *gates_pending_json(const struct deployment_row *d)
+{
+	char msg[512];
+	if (expired(d, gates_now()))
+		return NULL;
+	snprintf(msg, sizeof(msg), "waiting for %d approval%s by someone other than %s: gantry approve %lld",
+		 d->approvals_needed, d->approvals_needed > 1 ? "s" : "", d->requester, (long long)d->id);
+	return json_pack("{s:I, s:i, s:i, s:s, s:i, s:i, s:s, s:s, s:s}", "id", (json_int_t)d->id, "revision", 0,
+			 "from_revision", 0, "strategy", "", "step", 0, "steps", 0, "phase", "pending_approval",
+			 "message", msg, "version", d->version);
+}
+
 json_t *gates_pending_rollout(const char *svc, const char *env)
 {
 	struct deployment_row *d;
@@ -883,15 +895,8 @@ json_t *gates_pending_rollout(const char *svc, const char *env)
 	if (store_deployment_pending(gd->store, svc, env, &d, &n, &gerr) < 0)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (!o && !strcmp(d[i].state, "pending_approval") && !expired(&d[i], gates_now())) {
-			char msg[512];
-			snprintf(msg, sizeof(msg), "waiting for %d approval%s by someone other than %s: gantry approve %lld",
-				 d[i].approvals_needed, d[i].approvals_needed > 1 ? "s" : "", d[i].requester,
-				 (long long)d[i].id);
-			o = json_pack("{s:I, s:i, s:i, s:s, s:i, s:i, s:s, s:s, s:s}", "id", (json_int_t)d[i].id, "revision",
-				      0, "from_revision", 0, "strategy", "", "step", 0, "steps", 0, "phase",
-				      "pending_approval", "message", msg, "version", d[i].version);
-		}
+		if (!o)
+			o = gates_pending_json(&d[i]);
 		deployment_row_release(&d[i]);
 	}
 	free(d);

@@ -66,6 +66,9 @@ void gates_rollout_finished(const struct rollout_row *ro);
 void gates_tick(void);
 /* the rollout object of status for a deployment waiting for approvals, or NULL */
 json_t *gates_pending_rollout(const char *svc, const char *env);
+struct deployment_row;
+/* the same for one such deployment (d->state pending_approval); NULL once expired */
+json_t *gates_pending_json(const struct deployment_row *d);
 /*
  * progressive.c: a canary or blue-green rollout moved its traffic
  * ("rollout_step") or paused ("rollout_paused"): the notify webhooks hear

@@ -101,6 +101,20 @@ static void backends_render(struct hbuf *b, uint64_t now_ms)
 	backend_unlock();
 }
 
+/*
+ * Steps *s to the next series that is shown (held by a route table, or with
+ * requests in flight; NULL: the first) and sums it into *sum; false at the end.
+ */
+static bool next_live(const struct metric_series **s, struct series_sum *sum)
+{
+	for (*s = *s ? (*s)->next : metric_series_first(); *s; *s = (*s)->next) {
+		metric_series_sum(*s, sum);
+		if (metric_series_live(*s, sum))
+			return true;
+	}
+	return false;
+}
+
 void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 {
 	static const char *const cls[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -110,10 +124,7 @@ void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 
 	hbuf_addstr(b, "# HELP gantry_http_requests_total Requests finished, by status class (none: no response from the replica).\n"
 		       "# TYPE gantry_http_requests_total counter\n");
-	for (s = metric_series_first(); s; s = s->next) {
-		metric_series_sum(s, &sum);
-		if (!metric_series_live(s, &sum))
-			continue;
+	for (s = NULL; next_live(&s, &sum);) {
 		for (int c = 0; c < 6; c++) {
 			if (!sum.status[c] && c != 2 && c != 5)
 				continue;
@@ -124,11 +135,8 @@ void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 
 	hbuf_addstr(b, "# HELP gantry_http_request_duration_seconds Time from forwarding the request to the response head.\n"
 		       "# TYPE gantry_http_request_duration_seconds histogram\n");
-	for (s = metric_series_first(); s; s = s->next) {
+	for (s = NULL; next_live(&s, &sum);) {
 		uint64_t cum = 0;
-		metric_series_sum(s, &sum);
-		if (!metric_series_live(s, &sum))
-			continue;
 		for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++) {
 			cum += sum.latency[i];
 			snprintf(extra, sizeof(extra), ",le=\"%g\"", (double)METRIC_LATENCY_BOUNDS_US[i] / 1e6);
@@ -143,36 +151,24 @@ void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 
 	hbuf_addstr(b, "# HELP gantry_proxy_inflight Requests being proxied now.\n"
 		       "# TYPE gantry_proxy_inflight gauge\n");
-	for (s = metric_series_first(); s; s = s->next) {
-		metric_series_sum(s, &sum);
-		if (!metric_series_live(s, &sum))
-			continue;
+	for (s = NULL; next_live(&s, &sum);) {
 		hbuf_addstr(b, "gantry_proxy_inflight{");
 		labels(b, s);
 		hbuf_printf(b, "} %lld\n", (long long)sum.inflight);
 	}
 	hbuf_addstr(b, "# HELP gantry_proxy_upstream_errors_total Connect errors, resets, timeouts and bad responses from replicas (retried ones too).\n"
 		       "# TYPE gantry_proxy_upstream_errors_total counter\n");
-	for (s = metric_series_first(); s; s = s->next) {
-		metric_series_sum(s, &sum);
-		if (!metric_series_live(s, &sum))
-			continue;
+	for (s = NULL; next_live(&s, &sum);) {
 		series_line(b, "gantry_proxy_upstream_errors_total", s, NULL, sum.upstream_errors);
 	}
 	hbuf_addstr(b, "# HELP gantry_http_received_bytes_total Request bytes received from clients.\n"
 		       "# TYPE gantry_http_received_bytes_total counter\n");
-	for (s = metric_series_first(); s; s = s->next) {
-		metric_series_sum(s, &sum);
-		if (!metric_series_live(s, &sum))
-			continue;
+	for (s = NULL; next_live(&s, &sum);) {
 		series_line(b, "gantry_http_received_bytes_total", s, NULL, sum.bytes_in);
 	}
 	hbuf_addstr(b, "# HELP gantry_http_sent_bytes_total Response bytes sent to clients.\n"
 		       "# TYPE gantry_http_sent_bytes_total counter\n");
-	for (s = metric_series_first(); s; s = s->next) {
-		metric_series_sum(s, &sum);
-		if (!metric_series_live(s, &sum))
-			continue;
+	for (s = NULL; next_live(&s, &sum);) {
 		series_line(b, "gantry_http_sent_bytes_total", s, NULL, sum.bytes_out);
 	}
 	hbuf_printf(b, "# HELP gantry_proxy_route_generation Generation of the route table in use.\n"
@@ -189,10 +185,7 @@ void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
 
 	hbuf_printf(b, "{\"now_ms\":%lld,\"generation\":%lld,\"workers\":%d,\"revisions\":[",
 		    (long long)now_ms, (long long)generation, proxy_nworkers);
-	for (s = metric_series_first(); s; s = s->next) {
-		metric_series_sum(s, &sum);
-		if (!metric_series_live(s, &sum))
-			continue;
+	for (s = NULL; next_live(&s, &sum);) {
 		hbuf_addstr(b, first ? "{\"service\":" : ",{\"service\":");
 		first = false;
 		jstr(b, s->service);

@@ -364,11 +364,11 @@ static int deployment_rows(struct store *s, sqlite3_stmt *st, struct deployment_
 	return 0;
 }
 
-int store_deployment_list(struct store *s, const char *svc, const char *env, int64_t since,
-			  struct deployment_row **out, size_t *n, struct gerr *err)
+/* sql selects DEPLOY_COLS with ?1 service, ?2 environment ('' = any), ?3 created_at >= */
+static int deployment_query(struct store *s, const char *sql, const char *svc, const char *env, int64_t since,
+			    struct deployment_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT " DEPLOY_COLS " FROM deployments WHERE (?1 = '' OR service = ?1) "
-				    "AND (?2 = '' OR environment = ?2) AND created_at >= ?3 ORDER BY id DESC", err);
+	sqlite3_stmt *st = store__prep(s, sql, err);
 	*out = NULL;
 	*n = 0;
 	if (!st)
@@ -379,19 +379,22 @@ int store_deployment_list(struct store *s, const char *svc, const char *env, int
 	return deployment_rows(s, st, out, n, err);
 }
 
+int store_deployment_list(struct store *s, const char *svc, const char *env, int64_t since,
+			  struct deployment_row **out, size_t *n, struct gerr *err)
+{
+	return deployment_query(s, "SELECT " DEPLOY_COLS " FROM deployments WHERE (?1 = '' OR service = ?1) "
+				"AND (?2 = '' OR environment = ?2) AND created_at >= ?3 ORDER BY id DESC",
+				svc, env, since, out, n, err);
+}
+
 int store_deployment_pending(struct store *s, const char *svc, const char *env, struct deployment_row **out,
 			     size_t *n, struct gerr *err)
 {
 	/* the literal state lets SQLite use the partial index deployments_pending */
-	sqlite3_stmt *st = store__prep(s, "SELECT " DEPLOY_COLS " FROM deployments WHERE state = 'pending_approval' "
-				    "AND (?1 = '' OR service = ?1) AND (?2 = '' OR environment = ?2) ORDER BY id DESC", err);
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, svc);
-	store__bind_text(st, 2, env);
-	return deployment_rows(s, st, out, n, err);
+	return deployment_query(s, "SELECT " DEPLOY_COLS " FROM deployments WHERE state = 'pending_approval' "
+				"AND (?1 = '' OR service = ?1) AND (?2 = '' OR environment = ?2) "
+				"AND created_at >= ?3 ORDER BY id DESC",
+				svc, env, 0, out, n, err);
 }
 
 /* ---- approvals ---- */
