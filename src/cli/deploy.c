@@ -1,8 +1,11 @@
 /*
- * gantry deploy SVC --env E: validate the spec, resolve the service's
- * config for E, run `build`, snapshot the artifact (content-addressed; with
- * GANTRY_API, upload it unless the daemon has it), work out the version,
- * and ask the daemon for a new revision + rollout.
+ * gantry deploy SVC --env E: from a project directory, validate the spec,
+ * run `build`, snapshot the artifact (content-addressed; with GANTRY_API,
+ * upload it unless the daemon has it), work out the version, and send the
+ * spec with the request: the controller applies it under its rules,
+ * resolves the config and evaluates the gates from what it stores
+ * (docs/security.md). Without a spec, --version V deploys a version the
+ * controller already has against its stored spec.
  */
 #include "common.h"
 #include "cli/client.h"
@@ -41,27 +44,6 @@ static int git_version(const char *dir, char *out, size_t len)
 	return ret;
 }
 
-static int apply_sets(struct svc_config *cfg, struct cli_multi *sets)
-{
-	for (size_t i = 0; i < sets->n; i++) {
-		const char *s = sets->items[i], *eq = strchr(s, '=');
-		if (strncmp(s, "env.", 4) || !eq || eq == s + 4)
-			return cli_error("--set %s: expected env.KEY=VALUE", s);
-		{
-			char *key = xstrndup(s + 4, (size_t)(eq - s - 4));
-			if (strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(key) ||
-			    (*key >= '0' && *key <= '9')) {
-				int r = cli_error("--set %s: '%s' is not a valid environment variable name", s, key);
-				free(key);
-				return r;
-			}
-			svc_config_set_env(cfg, key, eq + 1);
-			free(key);
-		}
-	}
-	return 0;
-}
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	const char *env = NULL, *version = NULL, *strategy = NULL, *timeout = NULL, *reason = NULL, **pos;
@@ -81,10 +63,11 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	struct spec *spec = NULL;
 	struct svc_config cfg = { 0 };
 	struct gerr err;
-	char digest[ARTIFACT_DIGEST_HEX + 1], ver[160], *artifact = NULL, *home = NULL;
+	char digest[ARTIFACT_DIGEST_HEX + 1] = "", ver[160] = "", *artifact = NULL, *home = NULL;
 	int64_t timeout_ms = 0;
 	int npos, ret;
-	json_t *resp = NULL;
+	json_t *resp = NULL, *req = NULL, *row = NULL;
+	json_int_t rev, rollout;
 
 	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
 		return EXIT_USAGE;
@@ -94,86 +77,117 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		ret = cli_error("--timeout: invalid duration '%s' (e.g. 90s, 10m)", timeout);
 		goto out;
 	}
-	if ((ret = cli_load_spec(ctx, &spec)))
-		goto out;
-	if (spec_resolve(spec, pos[0], env, &cfg, &err) < 0) {
-		ret = cli_error("%s", err.msg);
+	if (strategy && strcmp(strategy, "rolling") && strcmp(strategy, "recreate")) {
+		ret = cli_error("--strategy: unknown strategy '%s' (rolling or recreate)", strategy);
 		goto out;
 	}
-	if ((ret = apply_sets(&cfg, &sets)))
-		goto out;
-	if (strategy) {
-		if (!strcmp(strategy, "rolling"))
-			cfg.strategy.kind = STRATEGY_ROLLING;
-		else if (!strcmp(strategy, "recreate"))
-			cfg.strategy.kind = STRATEGY_RECREATE;
-		else {
-			ret = cli_error("--strategy: unknown strategy '%s' (rolling or recreate)", strategy);
+	for (size_t i = 0; i < sets.n; i++) {
+		const char *s = sets.items[i], *eq = strchr(s, '=');
+		if (strncmp(s, "env.", 4) || !eq || eq == s + 4) {
+			ret = cli_error("--set %s: expected env.KEY=VALUE", s);
 			goto out;
 		}
 	}
-	if (cfg.build && *cfg.build) {
-		char *cmd = xasprintf("cd '%s' && %s", spec->dir, cfg.build);
-		int st;
-		fprintf(stderr, "build: %s\n", cfg.build);
-		st = system(cmd);
-		free(cmd);
-		if (st != 0) {
-			fprintf(stderr, "error: build failed (%s %d): nothing was deployed\n",
-				WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	req = json_pack("{s:s, s:s, s:s, s:s}", "op", "deploy", "service", pos[0], "environment", env,
+			"deployed_by", client_user());
+	if (cli_spec_present(ctx)) {
+		/* from a project directory: build, snapshot or upload the artifact,
+		 * and send the spec; the controller applies it under its rules and
+		 * resolves the config itself */
+		if ((ret = cli_load_spec(ctx, &spec)))
+			goto out;
+		if (spec_resolve(spec, pos[0], env, &cfg, &err) < 0) {
+			ret = cli_error("%s", err.msg);
+			goto out;
+		}
+		if (cfg.build && *cfg.build) {
+			char *cmd = xasprintf("cd '%s' && %s", spec->dir, cfg.build);
+			int st;
+			fprintf(stderr, "build: %s\n", cfg.build);
+			st = system(cmd);
+			free(cmd);
+			if (st != 0) {
+				fprintf(stderr, "error: build failed (%s %d): nothing was deployed\n",
+					WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+				ret = EXIT_FAILED;
+				goto out;
+			}
+		}
+		artifact = cfg.artifact && cfg.artifact[0] == '/' ? xstrdup(cfg.artifact)
+			: xasprintf("%s/%s", spec->dir, cfg.artifact ? cfg.artifact : ".");
+		home = cli_home(ctx);
+		if (client_api_url()) {
+			/* the daemon may be on another machine: it gets the artifact over
+			 * the API (uploaded if it lacks it), never through a local HOME */
+			if ((ret = client_push_artifact(artifact, home, digest)))
+				goto out;
+		} else if (artifact_snapshot(artifact, home, digest, &err) < 0) {
+			fprintf(stderr, "error: %s\n", err.msg);
 			ret = EXIT_FAILED;
 			goto out;
 		}
-	}
-	artifact = cfg.artifact && cfg.artifact[0] == '/' ? xstrdup(cfg.artifact)
-		: xasprintf("%s/%s", spec->dir, cfg.artifact ? cfg.artifact : ".");
-	home = cli_home(ctx);
-	if (client_api_url()) {
-		/* the daemon may be on another machine: it gets the artifact over
-		 * the API (uploaded if it lacks it), never through a local HOME */
-		if ((ret = client_push_artifact(artifact, home, digest)))
+		if (version)
+			strlcpy_g(ver, version, sizeof(ver));
+		else if (git_version(spec->dir, ver, sizeof(ver)) < 0)
+			snprintf(ver, sizeof(ver), "%.12s", digest);
+		json_object_set_new(req, "digest", json_string(digest));
+		if ((ret = cli_spec_attach(ctx, req)))
 			goto out;
-	} else if (artifact_snapshot(artifact, home, digest, &err) < 0) {
-		fprintf(stderr, "error: %s\n", err.msg);
-		ret = EXIT_FAILED;
+		{
+			int64_t ct = gates_cli_commit_time(spec->dir);
+			if (ct > 0)
+				json_object_set_new(req, "commit_time", json_integer(ct));
+		}
+	} else if (version) {
+		/* no spec at hand (CI, another machine): the stored spec, and the
+		 * artifact of a revision that already has this version */
+		strlcpy_g(ver, version, sizeof(ver));
+	} else {
+		ret = cli_error("deploy: no gantry.yaml here (name one with -f FILE), or give --version V to deploy a "
+				"version the controller already has against its stored spec");
 		goto out;
 	}
-	if (version)
-		strlcpy_g(ver, version, sizeof(ver));
-	else if (git_version(spec->dir, ver, sizeof(ver)) < 0)
-		snprintf(ver, sizeof(ver), "%.12s", digest);
-	{
-		json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "op", "deploy", "service", pos[0],
-					"environment", env, "version", ver, "digest", digest,
-					"deployed_by", client_user(), "config", svc_config_to_json(&cfg));
-		if (emergency)
-			json_object_set_new(req, "emergency", json_true());
-		if (reason)
-			json_object_set_new(req, "reason", json_string(reason));
-		gates_cli_decorate(spec, pos[0], env, req);
-		if ((ret = gates_cli_pre_checks(spec, pos[0], req, ctx->json))) {
-			json_decref(req);
-			goto out;
-		}
-		if ((ret = client_call(ctx, req, &resp)))
-			goto out;
+	json_object_set_new(req, "version", json_string(ver));
+	if (sets.n) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < sets.n; i++)
+			json_array_append_new(a, json_string(sets.items[i]));
+		json_object_set_new(req, "set", a);
 	}
-	{
-		json_int_t rev = json_integer_value(json_object_get(resp, "revision"));
-		json_int_t rollout = json_integer_value(json_object_get(resp, "rollout"));
-		if (ctx->json && !wait)
-			printf("{\"service\":\"%s\",\"environment\":\"%s\",\"revision\":%lld,\"rollout\":%lld,\"version\":\"%s\"}\n",
-			       pos[0], env, (long long)rev, (long long)rollout, ver);
-		else if (!ctx->json)
-			printf("deploying %s@%s revision %lld (version %s, artifact %.12s), rollout %lld\n",
-			       pos[0], env, (long long)rev, ver, digest, (long long)rollout);
-		fflush(stdout);
-		if (wait)
-			ret = client_wait_rollout(ctx, pos[0], env, rollout, timeout_ms ? timeout_ms
-						  : cfg.progress_deadline_ms + 60000);
+	if (strategy)
+		json_object_set_new(req, "strategy", json_string(strategy));
+	if (emergency)
+		json_object_set_new(req, "emergency", json_true());
+	if (reason)
+		json_object_set_new(req, "reason", json_string(reason));
+	ret = client_call(ctx, req, &resp);
+	req = NULL;
+	if (ret)
+		goto out;
+	if (!strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks")) {
+		if ((ret = gates_cli_wait_deployment(ctx, pos[0], env, json_integer_value(json_object_get(resp, "deployment")),
+						     &row)))
+			goto out;
+		rev = json_integer_value(json_object_get(row, "revision"));
+		rollout = json_integer_value(json_object_get(row, "rollout"));
+	} else {
+		rev = json_integer_value(json_object_get(resp, "revision"));
+		rollout = json_integer_value(json_object_get(resp, "rollout"));
 	}
+	if (ctx->json && !wait)
+		printf("{\"service\":\"%s\",\"environment\":\"%s\",\"revision\":%lld,\"rollout\":%lld,\"version\":\"%s\"}\n",
+		       pos[0], env, (long long)rev, (long long)rollout, ver);
+	else if (!ctx->json)
+		printf("deploying %s@%s revision %lld (version %s%s%.12s), rollout %lld\n", pos[0], env, (long long)rev, ver,
+		       digest[0] ? ", artifact " : "", digest, (long long)rollout);
+	fflush(stdout);
+	if (wait)
+		ret = client_wait_rollout(ctx, pos[0], env, rollout, timeout_ms ? timeout_ms
+					  : (cfg.progress_deadline_ms ? cfg.progress_deadline_ms : 600000) + 60000);
 out:
+	json_decref(req);
 	json_decref(resp);
+	json_decref(row);
 	svc_config_release(&cfg);
 	spec_free(spec);
 	free(artifact);

@@ -4,8 +4,7 @@
 #include "common.h"
 #include "cli/gates_cli.h"
 #include "core/spec.h"
-#include "gates/checks.h"
-#include "gates/gspec.h"
+#include "cli/client.h"
 
 struct spec *gates_cli_spec(const struct cli_ctx *ctx)
 {
@@ -35,53 +34,52 @@ int64_t gates_cli_commit_time(const char *dir)
 	return t > 0 ? t : 0;
 }
 
-void gates_cli_decorate(const struct spec *spec, const char *svc, const char *env, json_t *req)
+int gates_cli_wait_deployment(const struct cli_ctx *ctx, const char *svc, const char *env, json_int_t id,
+			      json_t **row)
 {
-	json_t *n;
-	int64_t ct;
-	if (!spec)
-		return;
-	json_object_set_new(req, "gates", gspec_gates(spec, svc, env));
-	if ((n = gspec_notify(spec)))
-		json_object_set_new(req, "notify", n);
-	if (!json_object_get(req, "commit_time") && (ct = gates_cli_commit_time(spec->dir)) > 0)
-		json_object_set_new(req, "commit_time", json_integer(ct));
-}
-
-void gates_cli_add_notify(const struct cli_ctx *ctx, json_t *req)
-{
-	struct spec *spec = gates_cli_spec(ctx);
-	json_t *n = spec ? gspec_notify(spec) : NULL;
-	if (n)
-		json_object_set_new(req, "notify", n);
-	spec_free(spec);
-}
-
-int gates_cli_pre_checks(const struct spec *spec, const char *svc, json_t *req, bool quiet)
-{
-	json_t *g = spec ? gspec_gates(spec, svc, "-") : NULL;
-	json_t *pre = json_object_get(json_object_get(g, "checks"), "pre"), *res, *r;
-	bool ok = true;
+	json_t *resp = NULL, *d = NULL, *c;
+	int ret;
 	size_t i;
-	if (!json_is_array(pre) || !json_array_size(pre)) {
-		json_decref(g);
-		return EXIT_OK;
+	*row = NULL;
+	if (!ctx->json)
+		fprintf(stderr, "deployment %lld: pre-deployment checks running in the controller...\n", (long long)id);
+	for (int tries = 0; tries < 36000 && !client_stop; tries++) {
+		json_t *req = json_pack("{s:s, s:s, s:s, s:i}", "op", "deployments", "service", svc, "environment", env,
+					"limit", 200);
+		json_t *list, *e;
+		if ((ret = client_call(ctx, req, &resp)))
+			return ret;
+		list = json_object_get(resp, "deployments");
+		d = NULL;
+		json_array_foreach(list, i, e)
+			if (json_integer_value(json_object_get(e, "id")) == id)
+				d = e;
+		if (!d) {
+			json_decref(resp);
+			return cli_error("deployment %lld of %s@%s vanished", (long long)id, svc, env);
+		}
+		if (strcmp(json_string_value(json_object_get(d, "state")), "pre_checks"))
+			break;
+		json_decref(resp);
+		resp = NULL;
+		d = NULL;
+		usleep(100000);
 	}
-	if (!quiet)
-		fprintf(stderr, "pre-deployment checks of %s:\n", svc);
-	res = checks_run_list(pre, spec->dir, 0, &ok);
-	json_array_foreach(res, i, r) {
-		json_object_set_new(r, "phase", json_string("pre"));
-		if (!quiet)
-			fprintf(stderr, "  %s %s\n%s%s", json_is_true(json_object_get(r, "ok")) ? "ok  " : "FAIL",
-				json_string_value(json_object_get(r, "check")),
-				json_is_true(json_object_get(r, "ok")) ? "" : json_string_value(json_object_get(r, "output")),
-				json_is_true(json_object_get(r, "ok")) ? "" : "\n");
+	if (!d) {
+		json_decref(resp);
+		return EXIT_FAILED;
 	}
-	json_object_set_new(req, "checks", res);
-	json_decref(g);
-	if (!ok) {
-		fprintf(stderr, "error: a pre-deployment check failed: nothing was deployed\n");
+	json_array_foreach(json_object_get(d, "checks"), i, c) {
+		bool ok = json_is_true(json_object_get(c, "ok"));
+		if (ctx->json || strcmp(json_string_value(json_object_get(c, "phase")), "pre"))
+			continue;
+		fprintf(stderr, "  %s %s\n%s%s", ok ? "ok  " : "FAIL", json_string_value(json_object_get(c, "check")),
+			ok ? "" : json_string_value(json_object_get(c, "output")), ok ? "" : "\n");
+	}
+	*row = json_incref(d);
+	json_decref(resp);
+	if (!strcmp(json_string_value(json_object_get(*row, "state")), "failed")) {
+		fprintf(stderr, "error: %s: nothing was deployed\n", json_string_value(json_object_get(*row, "result_reason")));
 		return EXIT_REFUSED;
 	}
 	return EXIT_OK;

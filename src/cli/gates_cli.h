@@ -1,9 +1,8 @@
 /*
- * gates_cli.h — what the CLI adds to requests for the gates and records:
- * the environment's gates from the spec, the notify list, the commit time
- * of the deployed git SHA (DORA lead time), and the results of pre-checks.
- * deploy.c calls gates_cli_decorate and gates_cli_pre_checks before it sends
- * a deploy; promote.c does the same.
+ * gates_cli.h — the CLI's helpers for the gates and records: the commit
+ * time of the deployed git SHA (DORA lead time), following a deployment
+ * while the controller runs its pre-deployment checks, ids and JSON output.
+ * The gates, checks and webhooks themselves live in the controller.
  */
 #ifndef GANTRY_CLI_GATES_CLI_H
 #define GANTRY_CLI_GATES_CLI_H
@@ -17,20 +16,13 @@ struct spec;
 struct spec *gates_cli_spec(const struct cli_ctx *ctx);
 
 /*
- * Adds to a deploy request (borrowed): "gates" (the environment's protection,
- * promote_from, min_soak and the service's checks), "notify" and
- * "commit_time" (of HEAD in the spec's directory, when it is a git work tree).
+ * Follows deployment id of svc@env while the controller runs its
+ * pre-deployment checks; prints their results. *row: the deployment's
+ * record then (owned by caller). EXIT_OK when it started, EXIT_REFUSED
+ * when a check failed (nothing deployed), else the error's exit code.
  */
-void gates_cli_decorate(const struct spec *spec, const char *svc, const char *env, json_t *req);
-/* adds only "notify" (incident commands): the spec is optional there */
-void gates_cli_add_notify(const struct cli_ctx *ctx, json_t *req);
-
-/*
- * Runs services.SVC.checks.pre in the spec's directory (printing each one
- * unless quiet) and stores the results in req["checks"]. EXIT_OK when all
- * pass or none is defined; EXIT_REFUSED when one failed (nothing is sent).
- */
-int gates_cli_pre_checks(const struct spec *spec, const char *svc, json_t *req, bool quiet);
+int gates_cli_wait_deployment(const struct cli_ctx *ctx, const char *svc, const char *env, json_int_t id,
+			      json_t **row);
 
 /* commit time (unix seconds) of HEAD in dir, 0 when not a git work tree */
 int64_t gates_cli_commit_time(const char *dir);

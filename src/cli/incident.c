@@ -69,7 +69,6 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		goto out;
 	}
 	if (strcmp(pos[0], "list")) {
-		gates_cli_add_notify(ctx, req);
 		json_object_set_new(req, "deployed_by", json_string(client_user()));
 	}
 	ret = client_call(ctx, req, &resp);

@@ -54,15 +54,18 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		ret = cli_error("--emergency needs --reason \"...\"");
 		goto out;
 	}
-	if ((ret = cli_load_spec(ctx, &spec)))
-		goto out;
-	if (!spec_find_env(spec, from)) {
-		ret = cli_error("--from: no environment '%s' in %s", from, spec->path);
-		goto out;
-	}
-	if (spec_resolve(spec, pos[0], to, &cfg, &err) < 0) {
-		ret = cli_error("%s", err.msg);
-		goto out;
+	if (cli_spec_present(ctx)) {
+		/* a spec at hand is checked here and applied by the controller */
+		if ((ret = cli_load_spec(ctx, &spec)))
+			goto out;
+		if (!spec_find_env(spec, from)) {
+			ret = cli_error("--from: no environment '%s' in %s", from, spec->path);
+			goto out;
+		}
+		if (spec_resolve(spec, pos[0], to, &cfg, &err) < 0) {
+			ret = cli_error("%s", err.msg);
+			goto out;
+		}
 	}
 	req = json_pack("{s:s, s:s, s:s}", "op", "promotion_source", "service", pos[0], "from", from);
 	if (want)
@@ -71,20 +74,29 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		goto out;
 	want = (long)json_integer_value(json_object_get(src, "revision"));
 	snprintf(why, sizeof(why), "%s%spromote revision %ld from %s", reason ? reason : "", reason ? ": " : "", want, from);
-	req = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s, s:o, s:{s:s, s:i}, s:s}", "op", "deploy", "service", pos[0],
+	req = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s, s:{s:s, s:i}, s:s}", "op", "deploy", "service", pos[0],
 			"environment", to, "version", json_object_get(src, "version"), "digest",
-			json_object_get(src, "digest"), "deployed_by", client_user(), "config", svc_config_to_json(&cfg),
+			json_object_get(src, "digest"), "deployed_by", client_user(),
 			"promotion", "from", from, "revision", (int)want, "reason", why);
 	if (emergency)
 		json_object_set_new(req, "emergency", json_true());
-	gates_cli_decorate(spec, pos[0], to, req);
-	json_object_del(req, "commit_time"); /* the daemon takes the source's */
-	if ((ret = gates_cli_pre_checks(spec, pos[0], req, ctx->json))) {
+	if (spec && (ret = cli_spec_attach(ctx, req))) {
 		json_decref(req);
 		goto out;
 	}
 	if ((ret = client_call(ctx, req, &resp)))
 		goto out;
+	if (!strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks")) {
+		json_t *row = NULL;
+		ret = gates_cli_wait_deployment(ctx, pos[0], to, json_integer_value(json_object_get(resp, "deployment")), &row);
+		if (row) {
+			json_object_set(resp, "revision", json_object_get(row, "revision"));
+			json_object_set(resp, "rollout", json_object_get(row, "rollout"));
+		}
+		json_decref(row);
+		if (ret)
+			goto out;
+	}
 	{
 		json_int_t r = json_integer_value(json_object_get(resp, "revision"));
 		json_int_t rollout = json_integer_value(json_object_get(resp, "rollout"));
@@ -100,7 +112,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		fflush(stdout);
 		if (wait)
 			ret = client_wait_rollout(ctx, pos[0], to, rollout, timeout_ms ? timeout_ms
-						  : cfg.progress_deadline_ms + 60000);
+						  : (cfg.progress_deadline_ms ? cfg.progress_deadline_ms : 600000) + 60000);
 	}
 out:
 	json_decref(src);

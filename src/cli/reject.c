@@ -23,7 +23,6 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	req = json_pack("{s:s, s:i, s:s}", "op", "reject", "deployment", (int)id, "deployed_by", client_user());
 	if (comment)
 		json_object_set_new(req, "comment", json_string(comment));
-	gates_cli_add_notify(ctx, req);
 	ret = client_call(ctx, req, &resp);
 	if (!ret)
 		printf("deployment %ld rejected\n", id);

@@ -1,5 +1,6 @@
 #include "common.h"
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "daemon/daemon.h"
 #include "daemon/api_tcp.h"
 #include "proxy/proxy.h"
@@ -19,7 +20,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	};
 	struct daemon_opts o = { 0 };
 	struct gerr err;
-	char *home, real[PATH_MAX];
+	char *home, real[PATH_MAX], *spec_path = NULL, *spec_text = NULL;
 	int npos, ret;
 
 	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
@@ -37,17 +38,37 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		if (proxy_parse_forward_headers(fwd, &bits, bad, sizeof(bad)) < 0)
 			return cli_error("--forward-headers: '%s' " PROXY_FWD_EXPECTED, bad);
 	}
+	/* the spec beside serve: applied when the controller stores none yet */
+	spec_path = cli_spec_path(ctx);
+	if (ctx->spec_path || access(spec_path, F_OK) == 0) {
+		FILE *f = fopen(spec_path, "rb");
+		size_t cap = 4 << 20;
+		if (!f) {
+			fprintf(stderr, "error: -f %s: %s\n", spec_path, strerror(errno));
+			free(spec_path);
+			return EXIT_USAGE;
+		}
+		spec_text = xmalloc(cap + 1);
+		o.spec_len = fread(spec_text, 1, cap, f);
+		spec_text[o.spec_len] = 0;
+		fclose(f);
+		o.spec_name = spec_path;
+		o.spec_text = spec_text;
+		o.spec_actor = client_user();
+	}
 	home = cli_home(ctx);
 	if (mkdir(home, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "error: --home: cannot create %s: %s\n", home, strerror(errno));
 		free(home);
-		return EXIT_FAILED;
+		ret = EXIT_FAILED;
+		goto out;
 	}
 	/* the daemon works with an absolute home: replicas and the proxy get it */
 	if (!realpath(home, real)) {
 		fprintf(stderr, "error: --home: %s: %s\n", home, strerror(errno));
 		free(home);
-		return EXIT_FAILED;
+		ret = EXIT_FAILED;
+		goto out;
 	}
 	free(home);
 	o.home = real;
@@ -56,12 +77,15 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	o.api = api;
 	o.forward_headers = fwd;
 	ret = daemon_run(&o);
+out:
+	free(spec_path);
+	free(spec_text);
 	return ret;
 }
 
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",
-	.usage = "gantry serve [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--api HOST:PORT]\n"
+	.usage = "gantry serve [-f FILE] [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--api HOST:PORT]\n"
 		 "       [--forward-headers all|none|LIST] [--home DIR]",
 	.summary = "run the controller, the proxy and the replicas",
 	.run = run,

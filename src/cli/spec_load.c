@@ -16,3 +16,41 @@ int cli_load_spec(struct cli_ctx *ctx, struct spec **out)
 	free(path);
 	return ret;
 }
+
+int cli_spec_attach(struct cli_ctx *ctx, json_t *req)
+{
+	char *path = cli_spec_path(ctx), *text = NULL;
+	FILE *f;
+	size_t len;
+	int ret = EXIT_OK;
+	if (!(f = fopen(path, "rb"))) {
+		fprintf(stderr, "error: %s: %s\n", path, strerror(errno));
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	text = xmalloc(CLI_SPEC_MAX + 1);
+	len = fread(text, 1, CLI_SPEC_MAX + 1, f);
+	fclose(f);
+	if (len > CLI_SPEC_MAX) {
+		fprintf(stderr, "error: %s: larger than %d bytes\n", path, CLI_SPEC_MAX);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	json_object_set_new(req, "spec", json_pack("{s:s, s:s%}", "name", path, "text", text, len));
+out:
+	free(text);
+	free(path);
+	return ret;
+}
+
+bool cli_spec_present(const struct cli_ctx *ctx)
+{
+	char *path;
+	bool present;
+	if (ctx->spec_path)
+		return true;
+	path = cli_spec_path(ctx);
+	present = access(path, F_OK) == 0;
+	free(path);
+	return present;
+}

@@ -15,4 +15,16 @@
  */
 int cli_load_spec(struct cli_ctx *ctx, struct spec **out);
 
+#include <jansson.h>
+
+#define CLI_SPEC_MAX (4 << 20)
+/*
+ * Puts the spec file (-f, default ./gantry.yaml) into req as "spec":
+ * {"name": PATH, "text": YAML}: the controller validates and applies it.
+ * EXIT_OK, or the error printed and EXIT_USAGE.
+ */
+int cli_spec_attach(struct cli_ctx *ctx, json_t *req);
+/* -f was given, or ./gantry.yaml exists */
+bool cli_spec_present(const struct cli_ctx *ctx);
+
 #endif

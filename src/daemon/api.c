@@ -7,6 +7,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/api.h"
+#include "gates/gates.h"
 #include "gates/hooks.h"
 #include "store/store_records.h"
 #include "rollout/canary.h"
@@ -72,6 +73,22 @@ int api_int(json_t *req, const char *key, int def, json_t **err)
 		return def;
 	}
 	return (int)json_integer_value(v);
+}
+
+/*
+ * Fields a client once sent and the controller now owns: the resolved
+ * config, the gate policy, check results, the webhook list, a claim of an
+ * approval. A request carrying one is refused (400 over TCP), naming it.
+ */
+static const char *const client_only[] = { "gates", "config", "notify", "checks", "approved_deployment", NULL };
+
+json_t *api_client_only_fields(json_t *req)
+{
+	for (const char *const *f = client_only; *f; f++)
+		if (json_object_get(req, *f))
+			return api_error(2, "/%s: not accepted from a client: the controller resolves the config, the gates, "
+					 "the checks and the notifications from its stored spec (gantry apply)", *f);
+	return NULL;
 }
 
 /* ---- read operations ---- */
@@ -335,32 +352,95 @@ static json_t *create_and_roll(struct svcenv *se, struct revision_row *rev, cons
 	return reply;
 }
 
+json_t *daemon_deploy_start(const struct deployment_row *d)
+{
+	struct svcenv *se = daemon_svcenv(d->service, d->environment, true);
+	struct revision_row rev = { 0 };
+	json_t *reply;
+	strlcpy_g(rev.service, d->service, sizeof(rev.service));
+	strlcpy_g(rev.environment, d->environment, sizeof(rev.environment));
+	strlcpy_g(rev.version, d->version, sizeof(rev.version));
+	strlcpy_g(rev.digest, d->digest, sizeof(rev.digest));
+	strlcpy_g(rev.kind, "deploy", sizeof(rev.kind));
+	strlcpy_g(rev.status, "pending", sizeof(rev.status));
+	strlcpy_g(rev.deployed_by, d->requester, sizeof(rev.deployed_by));
+	strlcpy_g(rev.reason, d->reason, sizeof(rev.reason));
+	rev.config_json = d->config;
+	se->row.replicas = 0; /* a deploy takes the replica count of its config */
+	reply = create_and_roll(se, &rev, d->reason[0] ? d->reason : "deploy");
+	gates_rollout_created(d->id, reply);
+	return reply;
+}
+
+/* the digest of the newest revision of svc (any environment) with version; 1/0/-1 */
+static int version_digest(const char *svc, const char *version, char *out, size_t len, struct gerr *err)
+{
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
+		struct revision_row *list;
+		size_t n;
+		bool found = false;
+		if (strcmp(se->row.service, svc))
+			continue;
+		if (store_revision_list(gd->store, svc, se->row.environment, &list, &n, err) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			if (!found && !strcmp(list[i].version, version)) {
+				strlcpy_g(out, list[i].digest, len);
+				found = true;
+			}
+			revision_row_release(&list[i]);
+		}
+		free(list);
+		if (found)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A deploy: the client names the service, the environment, the artifact
+ * (digest, uploaded or snapshotted before) and the version, and may carry
+ * the spec it deploys from (applied first, under the spec's rules). The
+ * controller resolves the config from its stored spec and evaluates the
+ * gates from its stored policy: nothing in the request decides them.
+ */
 static json_t *op_deploy(json_t *req, const struct api_caller *caller)
 {
-	json_t *err = NULL, *cfgj = json_object_get(req, "config");
+	json_t *err = NULL, *reply;
 	const char *svc = api_str(req, "service", true, &err);
 	const char *env = api_str(req, "environment", true, &err);
-	const char *version = api_str(req, "version", true, &err);
-	const char *digest = api_str(req, "digest", true, &err);
-	const char *by = api_actor(caller);
-	const char *reason = api_str(req, "reason", false, &err);
-	struct revision_row rev = { 0 };
-	struct svc_config check = { 0 };
+	const char *version = api_str(req, "version", false, &err);
+	const char *digest = api_str(req, "digest", false, &err);
+	struct identity who;
+	struct deploy_intent in = { 0 };
 	struct gerr gerr;
-	struct svcenv *se;
-	char *dir;
+	char dbuf[80], cdigest[72], *config = NULL, *dir;
 	struct stat st;
-	json_t *reply;
 	int64_t ticket = 0;
 
 	if (err)
 		return err;
-	if (!json_is_object(cfgj))
-		return api_error(2, "/config: must be an object");
-	if (svc_config_from_json(cfgj, &check, &gerr) < 0)
-		return api_error(2, "/config: %s", gerr.msg);
-	svc_config_release(&check);
-	if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) < 16 || strlen(digest) >= sizeof(rev.digest))
+	if (gates_identify(req, caller, &who, &err) < 0)
+		return err;
+	if (json_object_get(req, "spec")) {
+		reply = api_spec_from_request(req, &who, -1, false, "deploy");
+		if (!json_is_true(json_object_get(reply, "ok")))
+			return reply; /* refused or invalid: nothing changed */
+		json_decref(reply);
+	}
+	if (!digest) {
+		int f;
+		if (!version)
+			return api_error(2, "/digest: missing (or name a /version already deployed)");
+		f = version_digest(svc, version, dbuf, sizeof(dbuf), &gerr);
+		if (f < 0)
+			return api_error(1, "%s", gerr.msg);
+		if (!f)
+			return api_error(2, "/version: no revision of %s has version '%s': deploy it with its artifact first",
+					 svc, version);
+		digest = dbuf;
+	}
+	if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) < 16 || strlen(digest) >= sizeof(dbuf))
 		return api_error(2, "/digest: must be a hex digest");
 	dir = xasprintf("%s/artifacts/%s", gd->home, digest);
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -369,25 +449,15 @@ static json_t *op_deploy(json_t *req, const struct api_caller *caller)
 		return reply;
 	}
 	free(dir);
-	{
-		json_t *gate = gates_before_rollout(req, caller, svc, env, "deploy", &ticket);
-		if (gate)
-			return gate;
-	}
-	se = daemon_svcenv(svc, env, true);
-	strlcpy_g(rev.service, svc, sizeof(rev.service));
-	strlcpy_g(rev.environment, env, sizeof(rev.environment));
-	strlcpy_g(rev.version, version, sizeof(rev.version));
-	strlcpy_g(rev.digest, digest, sizeof(rev.digest));
-	strlcpy_g(rev.kind, "deploy", sizeof(rev.kind));
-	strlcpy_g(rev.status, "pending", sizeof(rev.status));
-	strlcpy_g(rev.deployed_by, by ? by : "unknown", sizeof(rev.deployed_by));
-	strlcpy_g(rev.reason, reason ? reason : "", sizeof(rev.reason));
-	rev.config_json = json_dumps(cfgj, JSON_COMPACT | JSON_SORT_KEYS);
-	se->row.replicas = 0; /* a deploy takes the replica count of its config */
-	reply = create_and_roll(se, &rev, reason && *reason ? reason : "deploy");
-	gates_rollout_created(ticket, reply);
-	free(rev.config_json);
+	if (daemon_resolve(svc, env, req, &config, cdigest, &err) < 0)
+		return err;
+	in.config = config;
+	in.config_digest = cdigest;
+	in.spec_version = gd->spec_version;
+	in.version = version ? version : digest;
+	in.digest = digest;
+	reply = gates_before_rollout(req, caller, svc, env, "deploy", &in, &ticket);
+	free(config);
 	return reply;
 }
 
@@ -464,6 +534,8 @@ int daemon_auto_rollback(struct svcenv *se, int to, const char *why)
 	if (!ok)
 		log_error("rollout", "automatic rollback of %s@%s to revision %d failed: %s", se->row.service,
 			  se->row.environment, to, json_string_value(json_object_get(reply, "error")));
+	else
+		gates_auto_rollback(se->row.service, se->row.environment, current, why);
 	json_decref(reply);
 	return ok ? 0 : -1;
 }
@@ -511,7 +583,7 @@ static json_t *op_rollback(json_t *req, const struct api_caller *caller)
 	{
 		/* the new revision first: a refused rollback changes nothing */
 		int64_t ticket = 0;
-		json_t *gate = gates_before_rollout(req, caller, svc, env, "rollback", &ticket), *reply;
+		json_t *gate = gates_before_rollout(req, caller, svc, env, "rollback", NULL, &ticket), *reply;
 		if (gate)
 			return gate;
 		reply = copy_revision(se, to, "rollback", by, why);
@@ -539,7 +611,7 @@ static json_t *op_restart(json_t *req, const struct api_caller *caller)
 	snprintf(why, sizeof(why), "rolling restart of revision %d", se->row.target_revision);
 	{
 		int64_t ticket = 0;
-		json_t *gate = gates_before_rollout(req, caller, svc, env, "restart", &ticket), *reply;
+		json_t *gate = gates_before_rollout(req, caller, svc, env, "restart", NULL, &ticket), *reply;
 		if (gate)
 			return gate;
 		reply = copy_revision(se, se->row.target_revision, "restart", by, why);
@@ -760,8 +832,16 @@ static json_t *dispatch(json_t *req, struct api_caller *caller)
 	for (const struct api_op *t = api_ops_ext; t->name && !o; t++)
 		if (!strcmp(t->name, op))
 			o = t;
+	for (const struct api_op *t = api_ops_spec; t->name && !o; t++)
+		if (!strcmp(t->name, op))
+			o = t;
 	if (!o)
 		return api_error(2, "/op: unknown operation '%s'", op);
+	{
+		json_t *bad = api_client_only_fields(req);
+		if (bad)
+			return bad;
+	}
 	claimed = json_string_value(json_object_get(req, "deployed_by"));
 	if (claimed)
 		strlcpy_g(caller->claimed, claimed, sizeof(caller->claimed));
@@ -773,12 +853,13 @@ static json_t *dispatch(json_t *req, struct api_caller *caller)
 		return r;
 	}
 	{
-		json_t *deny = gates_authorize(o->name, o->mutating, req, caller), *reply;
-		if (deny)
-			return deny;
-		reply = o->fn(req, caller);
-		if (o->mutating)
+		json_t *reply = gates_authorize(o->name, o->mutating, req, caller);
+		if (!reply)
+			reply = o->fn(req, caller);
+		if (o->mutating && json_is_true(json_object_get(reply, "ok")))
 			gates_audit_op(o->name, req, caller, reply);
+		else if (o->mutating)
+			gates_audit_refusal(o->name, req, caller, reply);
 		return reply;
 	}
 }
@@ -794,6 +875,9 @@ bool api_op_known(const char *op)
 		if (!strcmp(t->name, op))
 			return true;
 	for (const struct api_op *t = api_ops_ext; t->name; t++)
+		if (!strcmp(t->name, op))
+			return true;
+	for (const struct api_op *t = api_ops_spec; t->name; t++)
 		if (!strcmp(t->name, op))
 			return true;
 	return false;

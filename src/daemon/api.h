@@ -29,6 +29,15 @@ struct api_op {
 };
 
 extern const struct api_op api_ops_ext[]; /* terminated by { NULL } */
+extern const struct api_op api_ops_spec[]; /* api_spec.c: apply, spec_show, spec_history, spec_diff */
+
+struct identity;
+/*
+ * Applies (or, dry, only diffs) req["spec"] ({"name", "text"}) as who:
+ * spec_owner.c decides. expect >= 0: refused unless the stored version is
+ * expect. via: "apply", "deploy", "diff" (recorded). Reply: new reference.
+ */
+json_t *api_spec_from_request(json_t *req, const struct identity *who, int64_t expect, bool dry, const char *via);
 
 /* {"ok": false, "error": MESSAGE, "code": CODE}; CODE is the CLI exit code
  * (1 failed, 2 bad input, 3 refused by a gate) */
@@ -38,6 +47,9 @@ json_t *api_error(int code, const char *fmt, ...) PRINTF_LIKE(2, 3);
 const char *api_str(json_t *req, const char *key, bool required, json_t **err);
 /* a non-negative integer member, def when absent */
 int api_int(json_t *req, const char *key, int def, json_t **err);
+/* the refusal of a request carrying a field only the controller decides
+ * (gates, config, notify, checks, approved_deployment), else NULL */
+json_t *api_client_only_fields(json_t *req);
 /* runs one request (borrowed) as over the socket; reply: new reference */
 json_t *api_dispatch(json_t *req, struct api_caller *caller);
 /* op is the name of an operation */

@@ -13,6 +13,7 @@
 #include "daemon/api.h"
 #include "gates/checks.h"
 #include "gates/gates.h"
+#include "gates/gspec.h"
 #include "gates/hooks.h"
 #include "gates/window.h"
 #include "records/audit.h"
@@ -30,6 +31,10 @@ extern const struct api_op api_ops_ext[];
 static bool is_ext_op(const char *op)
 {
 	for (const struct api_op *t = api_ops_ext; t->name; t++)
+		if (!strcmp(t->name, op))
+			return true;
+	/* the spec's operations audit their own decisions (spec_owner.c) */
+	for (const struct api_op *t = api_ops_spec; t->name; t++)
 		if (!strcmp(t->name, op))
 			return true;
 	return false;
@@ -106,6 +111,11 @@ json_t *gates_authorize(const char *op, bool mutating, json_t *req, struct api_c
 	return NULL;
 }
 
+int gates_identify(json_t *req, const struct api_caller *caller, struct identity *id, json_t **deny)
+{
+	return identify(req, caller, id, deny);
+}
+
 /* ---- audit and notifications ---- */
 
 /* details consumed; failures are logged, never fatal to the operation */
@@ -124,6 +134,26 @@ static void audit(const char *actor, const char *action, const char *target, jso
 	if (store_audit_append(gd->store, &e, &err) < 0)
 		log_error("audit", "action=%s target=%s: %s", action, target, err.msg);
 	audit_entry_release(&e);
+}
+
+void gates_audit(const char *actor, const char *action, const char *target, json_t *details)
+{
+	audit(actor, action, target, details);
+}
+
+void gates_audit_refusal(const char *op, json_t *req, const struct api_caller *caller, json_t *reply)
+{
+	const char *svc = json_string_value(json_object_get(req, "service"));
+	const char *env = json_string_value(json_object_get(req, "environment"));
+	char target[160];
+	/* a refused spec change is audited with its diff where it was decided */
+	if (json_integer_value(json_object_get(reply, "code")) != 3 || json_object_get(reply, "pending_approval") ||
+	    json_object_get(reply, "diff"))
+		return;
+	snprintf(target, sizeof(target), "%s@%s", svc ? svc : "", env ? env : "");
+	audit(api_actor(caller), "refused", svc ? target : "",
+	      json_pack("{s:s, s:s, s:O*}", "op", op, "error", json_string_value(json_object_get(reply, "error")),
+			"deployment", json_object_get(reply, "deployment")));
 }
 
 void gates_audit_op(const char *op, json_t *req, const struct api_caller *caller, json_t *reply)
@@ -154,39 +184,16 @@ void gates_audit_op(const char *op, json_t *req, const struct api_caller *caller
 	audit(api_actor(caller), op, svc ? target : "", d);
 }
 
-/* the spec's notify list travels with requests from the CLI; the newest is kept */
-static void notify_remember(json_t *req)
-{
-	json_t *n = json_object_get(req, "notify");
-	struct gerr err;
-	char *text;
-	if (!n)
-		return;
-	if (notify_config_check(n, &err) < 0) {
-		log_warn("notify", "ignored notify config: %s", err.msg);
-		return;
-	}
-	text = json_dumps(n, JSON_COMPACT);
-	if (store_meta_set(gd->store, "notify", text, &err) < 0)
-		log_error("notify", "%s", err.msg);
-	free(text);
-}
-
-/* data consumed */
+/* data consumed: the stored spec's webhooks that want event hear it */
 static void emit(const char *event, json_t *data)
 {
-	char buf[64 * 1024];
-	struct gerr err;
-	json_t *cfg;
+	json_t *cfg = gd->spec ? gspec_notify(gd->spec) : NULL;
 	char *path;
-	if (store_meta_get(gd->store, "notify", buf, sizeof(buf), &err) != 1) {
-		json_decref(data);
-		return;
+	if (cfg) {
+		path = db_path();
+		notify_send(gd->store, path, cfg, event, data);
+		free(path);
 	}
-	cfg = json_loads(buf, 0, NULL);
-	path = db_path();
-	notify_send(gd->store, path, cfg, event, data);
-	free(path);
 	json_decref(cfg);
 	json_decref(data);
 }
@@ -333,7 +340,6 @@ static json_t *op_incident_open(json_t *req, const struct api_caller *caller)
 		return api_error(2, "/severity: '%s' is not a severity (P0, P1, P2 or P3)", sev);
 	if (!*title || strlen(title) >= sizeof(r.title))
 		return api_error(2, "/title: must be 1..%zu characters", sizeof(r.title) - 1);
-	notify_remember(req);
 	strlcpy_g(r.severity, sev, sizeof(r.severity));
 	strlcpy_g(r.title, title, sizeof(r.title));
 	strlcpy_g(r.service, svc ? svc : "", sizeof(r.service));
@@ -368,7 +374,6 @@ static json_t *op_incident_close(json_t *req, const struct api_caller *caller)
 		return api_error(2, "no incident %d", id);
 	if (r.closed_at)
 		return api_error(2, "incident %d is already closed", id);
-	notify_remember(req);
 	if (store_incident_close(gd->store, id, api_actor(caller), gates_now(), res ? res : "", &gerr) <= 0)
 		return api_error(1, "incident %d: %s", id, gerr.msg);
 	store_incident_get(gd->store, id, &r, &gerr);
@@ -517,9 +522,15 @@ static int evaluate(json_t *req, const struct identity *id, const char *svc, con
 	json_t *promo = json_object_get(req, "promotion");
 	const char *digest = json_string_value(json_object_get(req, "digest"));
 
+	json_t *stored = gd->spec ? gspec_gates(gd->spec, svc, env) : NULL;
+	int pr;
+
 	memset(v, 0, sizeof(*v));
-	if (gate_policy_from_json(json_object_get(req, "gates"), pol, &gerr) < 0) {
-		*reply = api_error(2, "%s", gerr.msg);
+	/* the controller's stored policy; never anything the request says */
+	pr = gate_policy_from_json(stored, pol, &gerr);
+	json_decref(stored);
+	if (pr < 0) {
+		*reply = api_error(1, "the stored policy of %s: %s", env, gerr.msg);
 		return -1;
 	}
 	if (store_incident_list(gd->store, true, &inc, &ninc, &gerr) < 0) {
@@ -527,7 +538,7 @@ static int evaluate(json_t *req, const struct identity *id, const char *svc, con
 		gate_policy_release(pol);
 		return -1;
 	}
-	in.policy = json_object_get(req, "gates") && !json_is_null(json_object_get(req, "gates")) ? pol : NULL;
+	in.policy = gd->spec ? pol : NULL;
 	in.service = svc;
 	in.environment = env;
 	in.kind = kind;
@@ -582,63 +593,86 @@ static char *request_text(json_t *req, const char *requester)
 	return t;
 }
 
+/* the stored spec's checks of svc for phase "pre" or "post": a new reference, NULL when none */
+static json_t *stored_checks(const char *svc, const char *env, const char *phase)
+{
+	json_t *g = gd->spec ? gspec_gates(gd->spec, svc, env) : NULL;
+	json_t *list = json_object_get(json_object_get(g, "checks"), phase);
+	if (json_is_array(list) && json_array_size(list))
+		json_incref(list);
+	else
+		list = NULL;
+	json_decref(g);
+	return list;
+}
+
+/*
+ * A deployment whose gates passed: its pre-deployment checks run on the
+ * checks' worker threads (gates_tick takes it on), else it starts now.
+ * d is updated in the store either way.
+ */
+static json_t *deployment_go(struct deployment_row *d)
+{
+	json_t *pre = stored_checks(d->service, d->environment, "pre");
+	struct gerr gerr;
+	char *dir;
+	if (pre) {
+		strlcpy_g(d->state, "pre_checks", sizeof(d->state));
+		if (store_deployment_update(gd->store, d, &gerr) < 0) {
+			json_decref(pre);
+			return api_error(1, "%s", gerr.msg);
+		}
+		dir = xasprintf("%s/artifacts/%s", gd->home, d->digest);
+		if (checks_start(d->id, pre, dir, 0) < 0) {
+			free(dir);
+			return api_error(1, "cannot start the pre-deployment checks");
+		}
+		free(dir);
+		event(d->service, d->environment, 0, "pre_checks_started", "pre-deployment checks running");
+		return json_pack("{s:b, s:I, s:s, s:s}", "ok", 1, "deployment", (json_int_t)d->id, "state", "pre_checks",
+				 "version", d->version);
+	}
+	strlcpy_g(d->state, "started", sizeof(d->state));
+	d->started_at = gates_now();
+	if (store_deployment_update(gd->store, d, &gerr) < 0)
+		log_error("gates", "%s", gerr.msg);
+	return daemon_deploy_start(d);
+}
+
 json_t *gates_before_rollout(json_t *req, const struct api_caller *caller, const char *svc, const char *env,
-			     const char *kind, int64_t *ticket)
+			     const char *kind, const struct deploy_intent *intent, int64_t *ticket)
 {
 	struct identity id;
 	struct gate_policy pol = { 0 };
 	struct gate_verdict v = { 0 };
 	struct deployment_row d = { 0 };
 	struct gerr gerr;
-	json_t *reply = NULL, *deny = NULL, *checks = json_object_get(req, "checks");
-	json_int_t approved = json_integer_value(json_object_get(req, "approved_deployment"));
+	json_t *reply = NULL, *deny = NULL;
 	const char *reason = json_string_value(json_object_get(req, "reason"));
+	bool promote = json_object_get(req, "promotion") && !strcmp(kind, "deploy");
 	char msg[1024];
 	int64_t now = gates_now();
 
 	*ticket = 0;
 	if (identify(req, caller, &id, &deny) < 0)
 		return deny;
-	notify_remember(req);
-	if (approved > 0) {
-		int f = store_deployment_get(gd->store, approved, &d, &gerr);
-		if (f <= 0 || strcmp(d.state, "approved") || strcmp(d.service, svc) || strcmp(d.environment, env)) {
-			reply = api_error(3, "deployment %lld is not an approved deployment of %s@%s", (long long)approved,
-					  svc, env);
-			goto out;
-		}
-		strlcpy_g(d.state, "started", sizeof(d.state));
-		d.started_at = now;
-		{
-			/* the record says how the approvals gate was passed */
-			json_t *g = json_loads(d.gates ? d.gates : "{}", 0, NULL);
-			if (json_is_object(g)) {
-				json_object_set_new(g, "approvals", json_string("passed"));
-				free(d.gates);
-				d.gates = json_dumps(g, JSON_COMPACT | JSON_SORT_KEYS);
-			}
-			json_decref(g);
-		}
-		if (store_deployment_update(gd->store, &d, &gerr) < 0)
-			log_error("gates", "%s", gerr.msg);
-		*ticket = d.id;
-		goto out;
-	}
-	if (evaluate(req, &id, svc, env, json_object_get(req, "promotion") && !strcmp(kind, "deploy") ? "promote" : kind,
-		     false, &pol, &v, &reply) < 0)
+	if (evaluate(req, &id, svc, env, promote ? "promote" : kind, false, &pol, &v, &reply) < 0)
 		goto out;
 	strlcpy_g(d.service, svc, sizeof(d.service));
 	strlcpy_g(d.environment, env, sizeof(d.environment));
-	strlcpy_g(d.kind, json_object_get(req, "promotion") && !strcmp(kind, "deploy") ? "promote" : kind, sizeof(d.kind));
+	strlcpy_g(d.kind, promote ? "promote" : kind, sizeof(d.kind));
 	strlcpy_g(d.requester, id.name, sizeof(d.requester));
 	d.request = request_text(req, id.name);
 	d.gates = json_dumps(v.gates, JSON_COMPACT | JSON_SORT_KEYS);
 	d.approvals_needed = pol.approvals;
 	d.approval_ttl = pol.approval_ttl;
-	strlcpy_g(d.version, json_string_value(json_object_get(req, "version")) ?
-		  json_string_value(json_object_get(req, "version")) : "", sizeof(d.version));
-	strlcpy_g(d.digest, json_string_value(json_object_get(req, "digest")) ?
-		  json_string_value(json_object_get(req, "digest")) : "", sizeof(d.digest));
+	if (intent) {
+		strlcpy_g(d.version, intent->version, sizeof(d.version));
+		strlcpy_g(d.digest, intent->digest, sizeof(d.digest));
+		strlcpy_g(d.config_digest, intent->config_digest, sizeof(d.config_digest));
+		d.config = xstrdup(intent->config);
+		d.spec_version = intent->spec_version;
+	}
 	d.emergency = json_is_true(json_object_get(req, "emergency"));
 	strlcpy_g(d.reason, reason ? reason : "", sizeof(d.reason));
 	d.commit_time = json_integer_value(json_object_get(req, "commit_time"));
@@ -659,7 +693,6 @@ json_t *gates_before_rollout(json_t *req, const struct api_caller *caller, const
 		}
 	}
 	d.created_at = now;
-	d.checks = json_is_array(checks) ? json_dumps(checks, JSON_COMPACT) : NULL;
 	if (v.result == GATE_REFUSE) {
 		strlcpy_g(d.state, "refused", sizeof(d.state));
 		strlcpy_g(d.result, "refused", sizeof(d.result));
@@ -711,6 +744,8 @@ json_t *gates_before_rollout(json_t *req, const struct api_caller *caller, const
 		emit("emergency_deploy", json_pack("{s:s, s:s, s:s, s:s, s:s}", "service", svc, "environment", env,
 						   "message", msg, "requester", id.name, "reason", d.reason));
 	}
+	if (intent)
+		reply = deployment_go(&d);
 out:
 	deployment_row_release(&d);
 	gate_policy_release(&pol);
@@ -764,7 +799,7 @@ void gates_rollout_finished(const struct rollout_row *ro)
 {
 	struct deployment_row d;
 	struct gerr gerr;
-	json_t *req = NULL, *post = NULL;
+	json_t *post = NULL;
 	const char *res = !strcmp(ro->phase, "complete") ? "succeeded" : ro->phase;
 	char msg[1024];
 
@@ -774,12 +809,22 @@ void gates_rollout_finished(const struct rollout_row *ro)
 		deployment_row_release(&d);
 		return;
 	}
-	req = json_loads(d.request ? d.request : "{}", 0, NULL);
-	post = json_object_get(json_object_get(json_object_get(req, "gates"), "checks"), "post");
-	if (!strcmp(res, "succeeded") && json_is_array(post) && json_array_size(post)) {
-		char *dir = xasprintf("%s/artifacts/%s", gd->home, d.digest);
+	/* the stored spec's post-checks verify whatever now serves: a deploy,
+	 * a promotion, and a rollback's target too */
+	if (!strcmp(res, "succeeded"))
+		post = stored_checks(d.service, d.environment, "post");
+	if (post) {
+		char *dir = xasprintf("%s/artifacts/%s", gd->home, d.digest[0] ? d.digest : "-");
+		if (!d.digest[0]) {
+			struct revision_row r;
+			if (store_revision_get(gd->store, d.service, d.environment, ro->revision, &r, &gerr) == 1) {
+				free(dir);
+				dir = xasprintf("%s/artifacts/%s", gd->home, r.digest);
+				revision_row_release(&r);
+			}
+		}
 		strlcpy_g(d.state, "post_checks", sizeof(d.state));
-		if (checks_start(d.id, json_deep_copy(post), dir, ready_port(d.service, d.environment, ro->revision)) < 0)
+		if (checks_start(d.id, post, dir, ready_port(d.service, d.environment, ro->revision)) < 0)
 			log_error("gates", "deployment=%lld cannot start the post-checks", (long long)d.id);
 		free(dir);
 		event(d.service, d.environment, ro->revision, "post_checks_started", "post-deployment checks running");
@@ -796,10 +841,124 @@ void gates_rollout_finished(const struct rollout_row *ro)
 				       "message", msg, "revision", ro->revision, "rollout", (json_int_t)ro->id));
 		}
 	}
+	if (!d.revision)
+		d.revision = ro->revision;
 	if (store_deployment_update(gd->store, &d, &gerr) < 0)
 		log_error("gates", "%s", gerr.msg);
-	json_decref(req);
 	deployment_row_release(&d);
+}
+
+void gates_auto_rollback(const char *svc, const char *env, int revision, const char *why)
+{
+	struct gate_policy pol;
+	struct incident_row r = { 0 };
+	struct gerr gerr;
+	json_t *g = gd->spec ? gspec_gates(gd->spec, svc, env) : NULL;
+	char msg[1024];
+	int pr = gate_policy_from_json(g, &pol, &gerr);
+	json_decref(g);
+	if (pr < 0)
+		gate_policy_from_json(NULL, &pol, &gerr); /* the defaults: P2 */
+	audit("gantry", "auto_rollback", "", json_pack("{s:s, s:s, s:i, s:s}", "service", svc, "environment", env,
+							"revision", revision, "reason", why));
+	if (!strcmp(pol.rollback_incident, "none")) {
+		gate_policy_release(&pol);
+		return;
+	}
+	strlcpy_g(r.severity, pol.rollback_incident, sizeof(r.severity));
+	snprintf(r.title, sizeof(r.title), "automatic rollback of %s@%s revision %d: %.180s", svc, env, revision, why);
+	strlcpy_g(r.service, svc, sizeof(r.service));
+	strlcpy_g(r.environment, env, sizeof(r.environment));
+	strlcpy_g(r.opened_by, "gantry", sizeof(r.opened_by));
+	r.opened_at = gates_now();
+	gate_policy_release(&pol);
+	if (store_incident_open(gd->store, &r, &gerr) < 0) {
+		log_error("gates", "cannot open the incident of an automatic rollback: %s", gerr.msg);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "incident %lld opened (%s: %s) by gantry", (long long)r.id, r.severity, r.title);
+	event(svc, env, revision, "incident_opened", msg);
+	audit("gantry", "incident_open", "", incident_json(&r));
+	emit("incident_opened", json_pack("{s:s, s:s, s:s, s:I, s:s}", "service", svc, "environment", env, "message",
+					  msg, "incident", (json_int_t)r.id, "severity", r.severity));
+}
+
+/* the failing check's output (borrowed from results) */
+static const char *failed_output(json_t *results)
+{
+	const char *out = "";
+	size_t i;
+	json_t *r;
+	json_array_foreach(results, i, r)
+		if (!json_is_true(json_object_get(r, "ok")) && !json_object_get(r, "skipped"))
+			out = json_string_value(json_object_get(r, "output"));
+	return out ? out : "";
+}
+
+/* pre-deployment checks done: start the deployment, or record why not */
+static void pre_checks_done(struct deployment_row *d, json_t *results, bool ok)
+{
+	struct gerr gerr;
+	char msg[1024];
+	json_t *rep;
+	if (ok) {
+		event(d->service, d->environment, 0, "pre_checks_passed", "pre-deployment checks passed");
+		strlcpy_g(d->state, "started", sizeof(d->state));
+		d->started_at = gates_now();
+		if (store_deployment_update(gd->store, d, &gerr) < 0)
+			log_error("gates", "%s", gerr.msg);
+		rep = daemon_deploy_start(d);
+		if (!json_is_true(json_object_get(rep, "ok")))
+			log_error("gates", "deployment=%lld cannot start after its pre-checks: %s", (long long)d->id,
+				  json_string_value(json_object_get(rep, "error")));
+		json_decref(rep);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "pre-deployment check failed: %.900s", failed_output(results));
+	strlcpy_g(d->state, "failed", sizeof(d->state));
+	strlcpy_g(d->result, "failed", sizeof(d->result));
+	strlcpy_g(d->result_reason, msg, sizeof(d->result_reason));
+	d->ended_at = gates_now();
+	if (store_deployment_update(gd->store, d, &gerr) < 0)
+		log_error("gates", "%s", gerr.msg);
+	event(d->service, d->environment, 0, "pre_check_failed", msg);
+	emit("deployment_failed", json_pack("{s:s, s:s, s:s, s:I}", "service", d->service, "environment",
+					    d->environment, "message", msg, "deployment", (json_int_t)d->id));
+}
+
+/* post-deployment checks done: a failure rolls a deploy back (a rollback's
+ * own target failing is recorded and announced, never rolled back again) */
+static void post_checks_done(struct deployment_row *d, json_t *results, bool ok)
+{
+	struct gerr gerr;
+	char msg[1024];
+	bool rollback = !ok && strcmp(d->kind, "rollback");
+	d->ended_at = gates_now();
+	if (ok) {
+		strlcpy_g(d->state, "succeeded", sizeof(d->state));
+		strlcpy_g(d->result, "succeeded", sizeof(d->result));
+		event(d->service, d->environment, d->revision, "post_checks_passed", "post-deployment checks passed");
+	} else {
+		snprintf(msg, sizeof(msg), "post-deployment check failed: %.900s", failed_output(results));
+		strlcpy_g(d->state, rollback ? "rolled_back" : "failed", sizeof(d->state));
+		strlcpy_g(d->result, "failed", sizeof(d->result));
+		strlcpy_g(d->result_reason, msg, sizeof(d->result_reason));
+		event(d->service, d->environment, d->revision, "post_check_failed", msg);
+		emit("rollout_failed", json_pack("{s:s, s:s, s:s, s:i}", "service", d->service, "environment",
+						 d->environment, "message", msg, "revision", d->revision));
+	}
+	if (store_deployment_update(gd->store, d, &gerr) < 0)
+		log_error("gates", "%s", gerr.msg);
+	if (rollback) {
+		json_t *rq = json_pack("{s:s, s:s, s:s, s:s}", "op", "rollback", "service", d->service,
+				       "environment", d->environment, "reason", "post-deployment check failed");
+		json_t *rep = api_dispatch_as(rq, "gantry");
+		if (!json_is_true(json_object_get(rep, "ok")))
+			log_error("gates", "deployment=%lld rollback after a failed post-check: %s", (long long)d->id,
+				  json_string_value(json_object_get(rep, "error")));
+		json_decref(rep);
+		json_decref(rq);
+	}
 }
 
 void gates_tick(void)
@@ -812,58 +971,28 @@ void gates_tick(void)
 		struct gerr gerr;
 		json_t *all, *r;
 		size_t i;
-		char msg[1024];
+		bool pre;
 		if (store_deployment_get(gd->store, key, &d, &gerr) != 1) {
 			json_decref(results);
 			continue;
 		}
+		pre = !strcmp(d.state, "pre_checks");
 		all = json_loads(d.checks ? d.checks : "[]", 0, NULL);
 		if (!json_is_array(all)) {
 			json_decref(all);
 			all = json_array();
 		}
 		json_array_foreach(results, i, r) {
-			json_object_set_new(r, "phase", json_string("post"));
+			json_object_set_new(r, "phase", json_string(pre ? "pre" : "post"));
 			json_array_append(all, r);
 		}
 		free(d.checks);
 		d.checks = json_dumps(all, JSON_COMPACT);
 		json_decref(all);
-		d.ended_at = gates_now();
-		if (ok) {
-			strlcpy_g(d.state, "succeeded", sizeof(d.state));
-			strlcpy_g(d.result, "succeeded", sizeof(d.result));
-			event(d.service, d.environment, d.revision, "post_checks_passed", "post-deployment checks passed");
-		} else {
-			const char *out = "";
-			json_array_foreach(results, i, r)
-				if (!json_is_true(json_object_get(r, "ok")) && !json_object_get(r, "skipped"))
-					out = json_string_value(json_object_get(r, "output"));
-			snprintf(msg, sizeof(msg), "post-deployment check failed: %.900s", out ? out : "");
-			strlcpy_g(d.state, "rolled_back", sizeof(d.state));
-			strlcpy_g(d.result, "failed", sizeof(d.result));
-			strlcpy_g(d.result_reason, msg, sizeof(d.result_reason));
-			event(d.service, d.environment, d.revision, "post_check_failed", msg);
-			emit("rollout_failed", json_pack("{s:s, s:s, s:s, s:i}", "service", d.service, "environment",
-							 d.environment, "message", msg, "revision", d.revision));
-		}
-		if (store_deployment_update(gd->store, &d, &gerr) < 0)
-			log_error("gates", "%s", gerr.msg);
-		if (!ok) {
-			if (api_dispatch_as) {
-				json_t *rq = json_pack("{s:s, s:s, s:s, s:s}", "op", "rollback", "service", d.service,
-						       "environment", d.environment, "reason", "post-deployment check failed");
-				json_t *rep = api_dispatch_as(rq, "gantry");
-				if (!json_is_true(json_object_get(rep, "ok")))
-					log_error("gates", "deployment=%lld rollback after a failed post-check: %s",
-						  (long long)d.id, json_string_value(json_object_get(rep, "error")));
-				json_decref(rep);
-				json_decref(rq);
-			} else {
-				log_error("gates", "deployment=%lld post-check failed and the controller cannot roll back "
-					  "yet (api_dispatch_as missing)", (long long)d.id);
-			}
-		}
+		if (pre)
+			pre_checks_done(&d, results, ok);
+		else if (!strcmp(d.state, "post_checks"))
+			post_checks_done(&d, results, ok);
 		deployment_row_release(&d);
 		json_decref(results);
 	}
@@ -905,6 +1034,47 @@ json_t *gates_pending_rollout(const char *svc, const char *env)
 
 /* ---- approvals ---- */
 
+/* what an approval of d binds to: service, environment, artifact, resolved config, spec version */
+static void deployment_binding(const struct deployment_row *d, char *out, size_t len)
+{
+	char b[400];
+	snprintf(b, sizeof(b), "%s@%s artifact=%s config=%s spec=%lld", d->service, d->environment, d->digest,
+		 d->config_digest, (long long)d->spec_version);
+	strlcpy_g(out, b, len);
+}
+
+/*
+ * Resolves d's config again from the stored spec (with the request's set
+ * and strategy): 0 unchanged, 1 changed (d updated, why says what), -1 it
+ * cannot be resolved any more (why).
+ */
+static int rebind(struct deployment_row *d, char *why, size_t len)
+{
+	json_t *req = json_loads(d->request ? d->request : "{}", 0, NULL), *err = NULL;
+	char *config = NULL, cd[72];
+	int ret = 0;
+	if (daemon_resolve(d->service, d->environment, req, &config, cd, &err) < 0) {
+		snprintf(why, len, "%s", json_string_value(json_object_get(err, "error")));
+		json_decref(err);
+		json_decref(req);
+		return -1;
+	}
+	if (strcmp(cd, d->config_digest) || d->spec_version != gd->spec_version) {
+		snprintf(why, len, "what it rolls out changed since it was requested (spec version %lld -> %lld%s)",
+			 (long long)d->spec_version, (long long)gd->spec_version,
+			 strcmp(cd, d->config_digest) ? ", its config too" : ", same config");
+		free(d->config);
+		d->config = config;
+		config = NULL;
+		strlcpy_g(d->config_digest, cd, sizeof(d->config_digest));
+		d->spec_version = gd->spec_version;
+		ret = 1;
+	}
+	free(config);
+	json_decref(req);
+	return ret;
+}
+
 static json_t *decide(json_t *req, const struct api_caller *caller, bool approve)
 {
 	json_t *err = NULL, *reply = NULL, *deny;
@@ -945,6 +1115,29 @@ static json_t *decide(json_t *req, const struct api_caller *caller, bool approve
 		reply = api_error(3, "%s requested deployment %d and cannot approve it: another approver must", who.name, id);
 		goto out;
 	}
+	if (approve) {
+		/* the approval binds to what the deployment would roll out now */
+		char why[512];
+		int rb = rebind(&d, why, sizeof(why));
+		if (rb < 0) {
+			strlcpy_g(d.state, "failed", sizeof(d.state));
+			strlcpy_g(d.result, "failed", sizeof(d.result));
+			strlcpy_g(d.result_reason, why, sizeof(d.result_reason));
+			d.ended_at = now;
+			store_deployment_update(gd->store, &d, &gerr);
+			reply = api_error(2, "deployment %d cannot start: %s", id, why);
+			goto out;
+		}
+		if (rb > 0) {
+			if (store_deployment_update(gd->store, &d, &gerr) < 0) {
+				reply = api_error(1, "%s", gerr.msg);
+				goto out;
+			}
+			snprintf(msg, sizeof(msg), "deployment %d: %s; approvals given before no longer count", id, why);
+			event(d.service, d.environment, 0, "approvals_reset", msg);
+		}
+		deployment_binding(&d, a.binding, sizeof(a.binding));
+	}
 	a.deployment_id = id;
 	strlcpy_g(a.approver, who.name, sizeof(a.approver));
 	strlcpy_g(a.decision, approve ? "approve" : "reject", sizeof(a.decision));
@@ -975,6 +1168,15 @@ static json_t *decide(json_t *req, const struct api_caller *caller, bool approve
 		reply = api_error(1, "%s", gerr.msg);
 		goto out;
 	}
+	{
+		/* only approvals of exactly this (artifact, config, spec version) count;
+		 * a rejection counts whatever it rejected */
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(list[i].decision, "approve") || !strcmp(list[i].binding, a.binding))
+				list[k++] = list[i];
+		n = k;
+	}
 	count = approvals_count(list, n, d.requester, now, d.approval_ttl, by, sizeof(by));
 	snprintf(msg, sizeof(msg), "deployment %d approved by %s (%d of %d)", id, who.name, MAX(count, 0),
 		 d.approvals_needed);
@@ -989,35 +1191,29 @@ static json_t *decide(json_t *req, const struct api_caller *caller, bool approve
 		reply = api_error(1, "%s", gerr.msg);
 		goto out;
 	}
-	if (!api_dispatch_as) {
-		reply = json_pack("{s:b, s:i, s:i, s:i, s:s, s:b, s:s}", "ok", 1, "deployment", id, "approvals", count,
-				  "needed", d.approvals_needed, "state", "approved", "started", 0, "message",
-				  "approved; this controller cannot start approved deployments yet");
-		goto out;
-	}
 	{
-		json_t *rq = json_loads(d.request, 0, NULL), *rep;
-		json_object_set_new(rq, "approved_deployment", json_integer(id));
-		rep = api_dispatch_as(rq, d.requester);
-		json_decref(rq);
+		json_t *rep = deployment_go(&d);
 		if (!json_is_true(json_object_get(rep, "ok"))) {
 			struct deployment_row again;
-			if (store_deployment_get(gd->store, id, &again, &gerr) == 1) {
+			if (store_deployment_get(gd->store, id, &again, &gerr) == 1 && !again.ended_at) {
 				strlcpy_g(again.state, "failed", sizeof(again.state));
 				strlcpy_g(again.result, "failed", sizeof(again.result));
 				strlcpy_g(again.result_reason, json_string_value(json_object_get(rep, "error")) ?
 					  json_string_value(json_object_get(rep, "error")) : "", sizeof(again.result_reason));
 				again.ended_at = now;
 				store_deployment_update(gd->store, &again, &gerr);
-				deployment_row_release(&again);
 			}
+			if (store_deployment_get(gd->store, id, &again, &gerr) == 1)
+				deployment_row_release(&again);
 			reply = rep;
 			goto out;
 		}
 		reply = json_pack("{s:b, s:i, s:i, s:i, s:s, s:b, s:O, s:O, s:O}", "ok", 1, "deployment", id, "approvals",
-				  count, "needed", d.approvals_needed, "state", "started", "started", 1, "rollout",
-				  json_object_get(rep, "rollout"), "revision", json_object_get(rep, "revision"), "version",
-				  json_object_get(rep, "version"));
+				  count, "needed", d.approvals_needed, "state",
+				  json_object_get(rep, "state") ? "pre_checks" : "started", "started", 1, "rollout",
+				  json_object_get(rep, "rollout") ? json_object_get(rep, "rollout") : json_null(), "revision",
+				  json_object_get(rep, "revision") ? json_object_get(rep, "revision") : json_null(), "version",
+				  json_object_get(rep, "version") ? json_object_get(rep, "version") : json_null());
 		json_decref(rep);
 	}
 out:

@@ -180,6 +180,8 @@ static void rollout_fail(struct svcenv *se, const char *why)
 	if (store_commit(gd->store, &err) < 0)
 		log_error("store", "%s", err.msg);
 	se->ncrash = 0;
+	if (from > 0)
+		gates_auto_rollback(se->row.service, se->row.environment, to, why);
 }
 
 static void prune_artifacts(struct svcenv *se, int keep);
@@ -791,6 +793,9 @@ int daemon_run(const struct daemon_opts *opts)
 	free(path);
 	if (load_state() < 0)
 		goto out;
+	if (daemon_spec_start(opts, &ret) < 0)
+		goto out;
+	ret = 1;
 	/* webhook deliveries an earlier run did not make */
 	path = xasprintf("%s/state.db", d.home);
 	notify_start(path);
@@ -836,6 +841,7 @@ out:
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(d.loop);
 	free_state();
+	daemon_spec_release();
 	store_close(d.store);
 	if (lockfd >= 0)
 		close(lockfd);

@@ -20,6 +20,11 @@ struct daemon_opts {
 	const char *api;      /* the API over TCP (HTTP), HOST:PORT; NULL: only HOME/api.sock */
 	const char *forward_headers; /* the proxy's, written into its routes file; NULL: all */
 	int64_t restart_backoff_ms; /* first restart delay, doubling to 5m (Kubernetes: 10s) */
+	/* the spec beside serve (-f): applied as the daemon's OS user (admin) when
+	 * the store holds none yet; NULL: none */
+	const char *spec_name, *spec_text;
+	size_t spec_len;
+	const char *spec_actor;
 };
 
 int daemon_run(const struct daemon_opts *opts);
@@ -112,6 +117,11 @@ struct daemon {
 	int64_t last_sweep_ms;
 	int64_t last_poll_ms;
 	int64_t backoff_base_ms;
+	/* the stored spec (spec_owner.c): the desired state and the rules */
+	struct spec *spec;            /* newest stored version, parsed; NULL: none applied yet */
+	struct json_t *spec_tree;     /* its YAML tree as JSON (spec_tree_json), for diffs */
+	int64_t spec_version;         /* 0: none */
+	char spec_digest[72];
 };
 
 extern struct daemon *gd;
@@ -133,6 +143,35 @@ int daemon_set_traffic(struct svcenv *se, const char *json, struct gerr *err);
 bool daemon_crashlooping(const struct svcenv *se, int64_t now);
 /* replicas the target should have: scale override, else its config */
 int daemon_desired(const struct svcenv *se, const struct revcfg *rc);
+
+/* spec_owner.c */
+struct identity;
+/* loads the newest stored spec version into gd->spec: 1 loaded, 0 none stored, -1 unreadable (err) */
+int daemon_spec_restore(struct gerr *err);
+void daemon_spec_release(void);
+/* start-up: restores the stored spec, else applies opts' spec as the daemon's
+ * own user (admin); prints which version runs. -1 (and *exit_code) when
+ * the stored spec is unreadable or the given one invalid: serve stops. */
+int daemon_spec_start(const struct daemon_opts *opts, int *exit_code);
+/*
+ * Validates text (len bytes, shown as name) and diffs it against the stored
+ * spec; stores it as a new version unless dry or unchanged. A policy change
+ * needs who->role admin (else code 3 naming each key); expect >= 0 must be
+ * the stored version (else code 1 with current_version). Every decision but
+ * a dry run is audited with the diff. Reply: new reference.
+ */
+struct json_t *daemon_spec_apply(const char *name, const char *text, size_t len, const struct identity *who,
+			  int64_t expect, bool dry, const char *via);
+
+/*
+ * The config of svc in env resolved from the stored spec, with req's "set"
+ * (["env.KEY=VALUE"]) and "strategy" (rolling | recreate) applied:
+ * *config (owned, JSON with sorted keys) and its hex SHA-256. -1 with
+ * *reply (code 2) when there is no spec, no such service/environment, or
+ * a bad set/strategy.
+ */
+int daemon_resolve(const char *svc, const char *env, struct json_t *req, char **config, char digest[72],
+		   struct json_t **reply);
 
 /* replica.c */
 struct replica *replica_create(struct svcenv *se, struct revcfg *rc);

@@ -358,6 +358,9 @@ static void execute(struct svcenv *se, const struct canary_actions *acts, int64_
 			daemon_event(se, p->cs.canary_revision, "rollout_rolled_back",
 				     "revision %d rolled back to revision %d: %s", p->cs.canary_revision, a->revision,
 				     a->reason);
+			if (p->cs.phase != RP_ABORTED) /* an abort is a person's decision, not an incident */
+				gates_auto_rollback(se->row.service, se->row.environment, p->cs.canary_revision,
+						    a->reason);
 			break;
 		case CA_PAUSE:
 			daemon_event(se, p->cs.canary_revision, "paused", "%s", a->reason);

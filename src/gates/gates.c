@@ -104,13 +104,15 @@ int gate_policy_from_json(const json_t *j, struct gate_policy *p, struct gerr *e
 	const char *key;
 	memset(p, 0, sizeof(*p));
 	p->approval_ttl = 86400;
+	strlcpy_g(p->rollback_incident, "P2", sizeof(p->rollback_incident));
 	if (!j || json_is_null(j))
 		return 0;
 	if (!json_is_object(j))
 		return gerr_set(err, "/gates: must be an object");
 	json_object_foreach((json_t *)j, key, v) {
 		static const char *const known[] = { "approvals", "approval_ttl", "windows", "freeze_on_incident",
-						     "promote_from", "min_soak", "checks", "environment" };
+						     "promote_from", "min_soak", "checks", "environment",
+						     "rollback_incident" };
 		bool ok = false;
 		for (size_t i = 0; i < ARRAY_SIZE(known); i++)
 			ok |= !strcmp(key, known[i]);
@@ -176,6 +178,14 @@ int gate_policy_from_json(const json_t *j, struct gate_policy *p, struct gerr *e
 			goto fail;
 		}
 		strlcpy_g(p->promote_from, json_string_value(v), sizeof(p->promote_from));
+	}
+	v = json_object_get(j, "rollback_incident");
+	if (v && !json_is_null(v)) {
+		if (!json_is_string(v) || (strcmp(json_string_value(v), "none") && !severity_valid(json_string_value(v)))) {
+			gerr_set(err, "/gates/rollback_incident: must be a severity (P0..P3) or none");
+			goto fail;
+		}
+		strlcpy_g(p->rollback_incident, json_string_value(v), sizeof(p->rollback_incident));
 	}
 	v = json_object_get(j, "checks");
 	if (v && !json_is_null(v)) {

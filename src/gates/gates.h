@@ -4,9 +4,9 @@
  * Pure: the caller looks up the facts (open incidents, the promotion source,
  * approvals) and passes them in with the clock; see docs/internals/records.md.
  *
- * The gate settings of an environment come from the spec, which only the CLI
- * reads: it sends them with the deploy request as "gates" (gate_policy JSON,
- * see gate_policy_from_json), and the daemon evaluates them here.
+ * The gate settings of an environment come from the controller's stored spec
+ * (gspec_gates, as gate_policy JSON, see gate_policy_from_json); a request
+ * never carries them.
  */
 #ifndef GANTRY_GATES_GATES_H
 #define GANTRY_GATES_GATES_H
@@ -43,6 +43,7 @@ struct gate_policy {
 	char promote_from[64];     /* "" = any version may be deployed */
 	int64_t min_soak;          /* seconds the source revision must have served */
 	struct json_t *checks;     /* {"pre": [...], "post": [...]} or NULL; owned */
+	char rollback_incident[8]; /* severity of the incident an automatic rollback opens; default P2; "none" */
 };
 
 /*

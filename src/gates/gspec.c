@@ -159,7 +159,8 @@ static void each_severity(struct gck *g, const struct spec_node *n, const char *
 
 static void check_protection(struct gck *g, const struct spec_node *pr, const char *path)
 {
-	static const char *const keys[] = { "approvals", "approval_ttl", "windows", "freeze_on_incident", "checklist" };
+	static const char *const keys[] = { "approvals", "approval_ttl", "windows", "freeze_on_incident", "checklist",
+					    "rollback_incident" };
 	static const char *const wkeys[] = { "allow", "deny", "timezone" };
 	const struct spec_node *n;
 	char p[1024];
@@ -185,6 +186,11 @@ static void check_protection(struct gck *g, const struct spec_node *pr, const ch
 	if ((n = spec_node_get(pr, "checklist"))) {
 		snprintf(p, sizeof(p), "%s.checklist", path);
 		check_strlist(g, n, p, NULL);
+	}
+	if ((n = spec_node_get(pr, "rollback_incident"))) {
+		snprintf(p, sizeof(p), "%s.rollback_incident", path);
+		if (!spec_node_text(n) || (strcmp(spec_node_text(n), "none") && !severity_valid(spec_node_text(n))))
+			report(g, n, p, "expected a severity (P0, P1, P2 or P3) or none");
 	}
 	if ((n = spec_node_get(pr, "windows"))) {
 		const struct spec_node *w;
@@ -317,7 +323,8 @@ json_t *gspec_gates(const struct spec *spec, const char *svc, const char *env)
 	const struct spec_node *e = env_node(spec, env), *pr = spec_node_get(e, "protection"), *n;
 	json_t *g = json_object();
 	if (spec_node_kind(pr) == SPEC_NODE_MAP) {
-		static const char *const keys[] = { "approvals", "approval_ttl", "windows", "freeze_on_incident" };
+		static const char *const keys[] = { "approvals", "approval_ttl", "windows", "freeze_on_incident",
+						    "rollback_incident" };
 		for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 			if ((n = spec_node_get(pr, keys[i])))
 				json_object_set_new(g, keys[i], to_json(n));

@@ -10,12 +10,11 @@
  *                 if (deny) return deny;              (before o->fn)
  *                 reply = o->fn(req, caller);
  *                 if (o->mutating) gates_audit_op(o->name, req, caller, reply);
- *   op_deploy():  int64_t ticket = 0;
- *                 json_t *g = gates_before_rollout(req, caller, svc, env, "deploy", &ticket);
- *                 if (g) return g;                   (before create_and_roll)
- *                 reply = create_and_roll(...);
- *                 gates_rollout_created(ticket, reply);
- *   op_rollback() and op_restart(): the same with kind "rollback" / "restart"
+ *   op_deploy():  resolves the config from the stored spec (daemon_resolve), then
+ *                 return gates_before_rollout(req, caller, svc, env, "deploy", &intent, &ticket);
+ *                 (which runs the pre-checks and calls daemon_deploy_start when they pass)
+ *   op_rollback() and op_restart(): json_t *g = gates_before_rollout(..., "rollback", NULL, &ticket);
+ *                 if (g) return g; reply = copy_revision(...); gates_rollout_created(ticket, reply);
  *                 (never blocked by windows, freezes or approvals; recorded).
  *   daemon.c:     gates_rollout_finished(&se->rollout) whenever a rollout
  *                 leaves "progressing" (complete, failed, rolled_back, superseded);
@@ -24,9 +23,8 @@
  *                 json_t *p = gates_pending_rollout(svc, env); if (p) use it as "rollout"
  *                 (phase "pending_approval").
  *
- * And one function the controller provides (weak here, so that the build
- * works before it exists): running a request as a given actor, used to start
- * an approved deploy and to roll back after a failed post-check.
+ * And two functions the controller provides: running a request as a given
+ * actor (a rollback after a failed post-check), and starting a deployment.
  */
 #ifndef GANTRY_GATES_HOOKS_H
 #define GANTRY_GATES_HOOKS_H
@@ -45,24 +43,50 @@
  */
 json_t *gates_authorize(const char *op, bool mutating, json_t *req, struct api_caller *caller);
 
+struct identity;
+/* who the caller is (token, else socket peer): 0, or -1 with *deny set (new reference) */
+int gates_identify(json_t *req, const struct api_caller *caller, struct identity *id, json_t **deny);
+/* appends an audit entry (details consumed; NULL = {}); failures are logged */
+void gates_audit(const char *actor, const char *action, const char *target, json_t *details);
+
+/* appends the audit entry of a mutating operation refused (code 3): who tried what, and why not */
+void gates_audit_refusal(const char *op, json_t *req, const struct api_caller *caller, json_t *reply);
 /* appends the audit entry of a mutating operation that succeeded (reply ok) */
 void gates_audit_op(const char *op, json_t *req, const struct api_caller *caller, json_t *reply);
 
+/* what a deploy rolls out, resolved by the controller (daemon_resolve) */
+struct deploy_intent {
+	const char *version, *digest;
+	const char *config;          /* JSON of the resolved config */
+	const char *config_digest;   /* its hex SHA-256 */
+	int64_t spec_version;        /* the stored spec version it was resolved from */
+};
+
 /*
- * Evaluates the gates of req["gates"] (see gates.h) for svc@env and records
- * the deployment. NULL: go ahead (*ticket = the deployment record, pass it
- * to gates_rollout_created). Else the reply to return: refused (code 3 with
- * "next_allowed" for a window), or waiting for approvals (code 3 with
- * "pending_approval": ID; `gantry approve ID` starts it later through
- * api_dispatch_as with "approved_deployment": ID, which this hook accepts).
+ * Evaluates the gates of svc@env from the controller's stored policy (never
+ * from the request) and records the deployment. For a deploy (in != NULL)
+ * the reply is always returned: refused (code 3, "next_allowed" for a
+ * window), waiting for approvals (code 3, "pending_approval": ID), running
+ * its pre-deployment checks ({"ok": true, "deployment": ID, "state":
+ * "pre_checks"}), or started (daemon_deploy_start's reply). For a rollback
+ * or restart (in NULL): NULL means go ahead (*ticket = the deployment
+ * record, pass it to gates_rollout_created), else the refusal.
  */
 json_t *gates_before_rollout(json_t *req, const struct api_caller *caller, const char *svc, const char *env,
-			     const char *kind, int64_t *ticket);
+			     const char *kind, const struct deploy_intent *in, int64_t *ticket);
 /* reply: what create_and_roll returned (borrowed); links the record to the rollout */
 void gates_rollout_created(int64_t ticket, json_t *reply);
 /* the rollout left "progressing": records the result, runs post-checks, notifies */
 void gates_rollout_finished(const struct rollout_row *ro);
-/* from the daemon's tick: acts on finished post-checks (rollback on failure) */
+/*
+ * The controller rolled svc@env back on its own (analysis, rollback_on,
+ * crash loop, progress deadline): audited, and an incident is opened with
+ * the environment's protection.rollback_incident severity (default P2;
+ * none: no incident), announced to the webhooks.
+ */
+void gates_auto_rollback(const char *svc, const char *env, int revision, const char *why);
+/* from the daemon's tick: acts on finished pre-checks (start or refuse) and
+ * post-checks (rollback on failure) */
 void gates_tick(void);
 /* the rollout object of status for a deployment waiting for approvals, or NULL */
 json_t *gates_pending_rollout(const char *svc, const char *env);
@@ -77,10 +101,13 @@ json_t *gates_pending_json(const struct deployment_row *d);
 void gates_notify(const char *event, const char *svc, const char *env, int revision, const char *message);
 
 /*
- * Provided by the controller (src/daemon/api.c): runs req (borrowed) through
- * the normal dispatch as `actor` with the daemon's own (admin) identity;
- * returns the reply (new reference). Weak: NULL until the controller has it.
+ * Provided by the controller (src/daemon/api.c). api_dispatch_as runs req
+ * (borrowed) through the normal dispatch as `actor` with the daemon's own
+ * (admin) identity (a rollback after a failed post-check); reply: new
+ * reference. daemon_deploy_start creates the revision and the rollout of
+ * a deployment record whose gates and checks passed (d borrowed).
  */
-json_t *api_dispatch_as(json_t *req, const char *actor) __attribute__((weak));
+json_t *api_dispatch_as(json_t *req, const char *actor);
+json_t *daemon_deploy_start(const struct deployment_row *d);
 
 #endif

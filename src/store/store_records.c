@@ -213,14 +213,16 @@ int store_incident_list(struct store *s, bool open_only, struct incident_row **o
 
 #define DEPLOY_COLS "id, service, environment, kind, requester, state, request, gates, approvals_needed, " \
 	"approval_ttl, version, digest, emergency, reason, commit_time, created_at, rollout_id, revision, " \
-	"from_revision, started_at, ended_at, result, result_reason, checks, strategy"
+	"from_revision, started_at, ended_at, result, result_reason, checks, strategy, spec_version, config_digest, " \
+	"config"
 
 void deployment_row_release(struct deployment_row *r)
 {
 	free(r->request);
 	free(r->gates);
 	free(r->checks);
-	r->request = r->gates = r->checks = NULL;
+	free(r->config);
+	r->request = r->gates = r->checks = r->config = NULL;
 }
 
 static void deployment_from(sqlite3_stmt *st, struct deployment_row *r)
@@ -251,6 +253,9 @@ static void deployment_from(sqlite3_stmt *st, struct deployment_row *r)
 	store__col_text(st, 22, r->result_reason, sizeof(r->result_reason));
 	r->checks = cdup(st, 23);
 	store__col_text(st, 24, r->strategy, sizeof(r->strategy));
+	r->spec_version = sqlite3_column_int64(st, 25);
+	store__col_text(st, 26, r->config_digest, sizeof(r->config_digest));
+	r->config = cdup(st, 27);
 }
 
 /* binds every column but id, in DEPLOY_COLS order, from 1 */
@@ -280,6 +285,9 @@ static void deployment_bind(sqlite3_stmt *st, const struct deployment_row *r)
 	store__bind_text(st, 22, r->result_reason);
 	store__bind_text(st, 23, r->checks ? r->checks : "[]");
 	store__bind_text(st, 24, r->strategy);
+	sqlite3_bind_int64(st, 25, r->spec_version);
+	store__bind_text(st, 26, r->config_digest);
+	store__bind_text(st, 27, r->config ? r->config : "");
 }
 
 int store_deployment_add(struct store *s, struct deployment_row *r, struct gerr *err)
@@ -287,7 +295,8 @@ int store_deployment_add(struct store *s, struct deployment_row *r, struct gerr 
 	sqlite3_stmt *st = store__prep(s, "INSERT INTO deployments (service, environment, kind, requester, state, request, "
 				    "gates, approvals_needed, approval_ttl, version, digest, emergency, reason, commit_time, "
 				    "created_at, rollout_id, revision, from_revision, started_at, ended_at, result, "
-				    "result_reason, checks, strategy) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
+				    "result_reason, checks, strategy, spec_version, config_digest, config) "
+				    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
 	deployment_bind(st, r);
@@ -302,11 +311,12 @@ int store_deployment_update(struct store *s, const struct deployment_row *r, str
 	sqlite3_stmt *st = store__prep(s, "UPDATE deployments SET service=?, environment=?, kind=?, requester=?, state=?, "
 				    "request=?, gates=?, approvals_needed=?, approval_ttl=?, version=?, digest=?, emergency=?, "
 				    "reason=?, commit_time=?, created_at=?, rollout_id=?, revision=?, from_revision=?, "
-				    "started_at=?, ended_at=?, result=?, result_reason=?, checks=?, strategy=? WHERE id = ?", err);
+				    "started_at=?, ended_at=?, result=?, result_reason=?, checks=?, strategy=?, spec_version=?, "
+				    "config_digest=?, config=? WHERE id = ?", err);
 	if (!st)
 		return -1;
 	deployment_bind(st, r);
-	sqlite3_bind_int64(st, 25, r->id);
+	sqlite3_bind_int64(st, 28, r->id);
 	return store__step_done(s, st, err);
 }
 
@@ -401,8 +411,8 @@ int store_deployment_pending(struct store *s, const char *svc, const char *env, 
 
 int store_approval_put(struct store *s, const struct approval_row *a, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO approvals (deployment_id, approver, decision, at, comment) "
-				    "VALUES (?, ?, ?, ?, ?)", err);
+	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO approvals (deployment_id, approver, decision, at, comment, "
+				    "binding) VALUES (?, ?, ?, ?, ?, ?)", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, a->deployment_id);
@@ -410,13 +420,14 @@ int store_approval_put(struct store *s, const struct approval_row *a, struct ger
 	store__bind_text(st, 3, a->decision);
 	sqlite3_bind_int64(st, 4, a->at);
 	store__bind_text(st, 5, a->comment);
+	store__bind_text(st, 6, a->binding);
 	return store__step_done(s, st, err);
 }
 
 int store_approval_list(struct store *s, int64_t deployment_id, struct approval_row **out, size_t *n,
 			struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT deployment_id, approver, decision, at, comment FROM approvals "
+	sqlite3_stmt *st = store__prep(s, "SELECT deployment_id, approver, decision, at, comment, binding FROM approvals "
 				    "WHERE deployment_id = ? ORDER BY at, approver", err);
 	int rc;
 	*out = NULL;
@@ -434,6 +445,7 @@ int store_approval_list(struct store *s, int64_t deployment_id, struct approval_
 		store__col_text(st, 2, a->decision, sizeof(a->decision));
 		a->at = sqlite3_column_int64(st, 3);
 		store__col_text(st, 4, a->comment, sizeof(a->comment));
+		store__col_text(st, 5, a->binding, sizeof(a->binding));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

@@ -71,6 +71,11 @@ struct deployment_row {
 	char result_reason[512];
 	char *checks;             /* JSON array of check results; owned */
 	char strategy[16];        /* rolling | recreate | canary | bluegreen, once started */
+	/* what the deployment rolls out, resolved by the controller from its
+	 * stored spec (migration 7): approvals bind to these */
+	int64_t spec_version;     /* the stored spec version it was resolved from; 0 = none */
+	char config_digest[72];   /* hex SHA-256 of the resolved config (JSON, sorted keys) */
+	char *config;             /* the resolved config (svc_config_to_json); owned; NULL/"" = none */
 };
 void deployment_row_release(struct deployment_row *r);
 
@@ -93,6 +98,7 @@ struct approval_row {
 	char decision[12];        /* approve | reject */
 	int64_t at;
 	char comment[256];
+	char binding[192];        /* what was approved: deployment_binding() of the deployment then */
 };
 int store_approval_put(struct store *s, const struct approval_row *a, struct gerr *err); /* replaces */
 int store_approval_list(struct store *s, int64_t deployment_id, struct approval_row **out, size_t *n,

@@ -87,6 +87,14 @@ static const char *const migrations[] = {
 	"CREATE INDEX outbox_due ON outbox (next_at_ms, id);",
 	/* 6: `gantry status` looks for deployments waiting for approval on every call */
 	"CREATE INDEX deployments_pending ON deployments (service, environment) WHERE state = 'pending_approval';",
+	/* 7: the controller owns the spec: numbered immutable spec versions (store_spec.c); a
+	 * deployment records what it resolved from them, an approval what it approved */
+	"CREATE TABLE spec_versions (version INTEGER PRIMARY KEY, digest TEXT NOT NULL, name TEXT NOT NULL,"
+	"  text TEXT NOT NULL, actor TEXT NOT NULL, created_at INTEGER NOT NULL, diff TEXT NOT NULL);"
+	"ALTER TABLE deployments ADD COLUMN spec_version INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE deployments ADD COLUMN config_digest TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE deployments ADD COLUMN config TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE approvals ADD COLUMN binding TEXT NOT NULL DEFAULT '';",
 };
 
 sqlite3 *store__db(struct store *s)
