@@ -34,12 +34,15 @@ static void print_table(json_t *list)
 		printf("\n");
 		if (msg && *msg)
 			printf("  message: %s\n", msg);
-		if (json_is_object(ro) && !strcmp(json_string_value(json_object_get(ro, "phase")), "pending_approval"))
-			printf("  deployment %lld (version %s): pending_approval: %s\n",
-			       (long long)json_integer_value(json_object_get(ro, "id")),
-			       json_string_value(json_object_get(ro, "version")) ? json_string_value(json_object_get(ro, "version")) : "?",
-			       json_string_value(json_object_get(ro, "message")));
-		else if (json_is_object(ro))
+		if (json_is_object(json_object_get(st, "pending"))) {
+			json_t *p = json_object_get(st, "pending");
+			printf("  deployment %lld (version %s): pending_approval until %s: %s\n",
+			       (long long)json_integer_value(json_object_get(p, "deployment")),
+			       json_string_value(json_object_get(p, "version")),
+			       json_string_value(json_object_get(p, "expires_at")),
+			       json_string_value(json_object_get(p, "message")));
+		}
+		if (json_is_object(ro))
 			printf("  rollout %lld: revision #%lld from #%lld, %s, %s: %s\n",
 			       (long long)json_integer_value(json_object_get(ro, "id")),
 			       (long long)json_integer_value(json_object_get(ro, "revision")),

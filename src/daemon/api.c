@@ -190,14 +190,12 @@ static json_t *svcenv_status(struct svcenv *se)
 	} else {
 		rollout = json_null();
 	}
-	if (!(se->rollout.id && !strcmp(se->rollout.phase, "progressing"))) {
-		json_t *pending = gates_pending_rollout(se->row.service, se->row.environment);
-		if (pending) {
-			json_decref(rollout);
-			rollout = pending;
-		}
-	}
 	json_object_set_new(o, "rollout", rollout);
+	/* a deployment waiting for approval is not a rollout: its own field */
+	{
+		json_t *pending = gates_pending_rollout(se->row.service, se->row.environment);
+		json_object_set_new(o, "pending", pending ? pending : json_null());
+	}
 	if (se->prog)
 		json_object_set_new(o, "canary", progressive_status(se));
 	return o;
@@ -227,11 +225,11 @@ static void pending_first_deploys(json_t *list, const char *svc, const char *env
 		/* rows come newest first: each environment shows its newest live request */
 		if (listed || (se && (se->row.target_revision || se->replicas)) || !(p = gates_pending_json(&d[i])))
 			continue;
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:O, s:n, s:i, s:i, s:i, s:b, s:[], s:[], s:[], s:o}",
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:O, s:n, s:i, s:i, s:i, s:b, s:[], s:[], s:[], s:n, s:o}",
 			"service", d[i].service, "environment", d[i].environment, "phase", "pending_approval",
 			"message", json_object_get(p, "message"), "stable_revision", "target_revision", 0,
 			"desired_replicas", 0, "ready_replicas", 0, "crash_looping", 0, "traffic", "metrics",
-			"replicas", "rollout", p));
+			"replicas", "rollout", "pending", p));
 	}
 	for (size_t i = 0; i < n; i++)
 		deployment_row_release(&d[i]);
@@ -635,6 +633,14 @@ static json_t *op_scale(json_t *req, const struct api_caller *caller)
 	se = daemon_svcenv(svc, env, false);
 	if (!se || !se->row.target_revision)
 		return api_error(2, "%s@%s has never been deployed", svc, env);
+	if (se->rollout.id && (!strcmp(se->rollout.phase, "progressing") || !strcmp(se->rollout.phase, "paused")) &&
+	    se->row.target_revision != se->row.stable_revision) {
+		struct gerr gerr;
+		struct revcfg *rc = daemon_revcfg(se, se->row.target_revision, &gerr);
+		json_t *deny = rc && n > daemon_desired(se, rc) ? gates_before_raise(req, caller, svc, env, "scale") : NULL;
+		if (deny)
+			return deny;
+	}
 	se->row.replicas = n ? n : -1; /* -1: scaled to zero on purpose, 0: the config's count */
 	daemon_save_svcenv(se);
 	daemon_event(se, se->row.target_revision, "scaled", "scaled to %d replicas by %s", n, by ? by : "unknown");
@@ -656,6 +662,7 @@ static json_t *op_traffic(json_t *req, const struct api_caller *caller)
 	struct gerr gerr;
 	char *text = NULL, desc[512] = "";
 	size_t i;
+	bool raise = false;
 
 	if (err)
 		return err;
@@ -681,10 +688,20 @@ static json_t *op_traffic(json_t *req, const struct api_caller *caller)
 						 (long long)json_integer_value(r));
 			}
 			revision_row_release(&rev);
+			if (json_integer_value(r) != se->row.stable_revision &&
+			    json_integer_value(w) > MAX(0, daemon_traffic_weight(se, (int)json_integer_value(r))))
+				raise = true;
 			snprintf(desc + strlen(desc), sizeof(desc) - strlen(desc), "%s#%lld=%lld", i ? ", " : "",
 				 (long long)json_integer_value(r), (long long)json_integer_value(w));
 		}
 		text = json_dumps(weights, JSON_COMPACT);
+	}
+	if (raise) {
+		json_t *deny = gates_before_raise(req, caller, svc, env, "traffic");
+		if (deny) {
+			free(text);
+			return deny;
+		}
 	}
 	if (daemon_set_traffic(se, text ? text : "", &gerr) < 0) {
 		free(text);
@@ -718,6 +735,11 @@ static json_t *op_rollout_command(json_t *req, const struct api_caller *caller)
 		return api_error(2, "%s@%s has never been deployed", svc, env);
 	kind = !strcmp(op, "pause") ? CE_PAUSE : !strcmp(op, "resume") ? CE_RESUME
 		: !strcmp(op, "abort") ? CE_ABORT : CE_PROMOTE;
+	if (kind == CE_RESUME || kind == CE_PROMOTE) {
+		json_t *deny = gates_before_raise(req, caller, svc, env, op);
+		if (deny)
+			return deny;
+	}
 	if (progressive_command(se, kind, api_actor(caller), why, full, &gerr) < 0)
 		return api_error(2, "%s", gerr.msg);
 	daemon_event(se, se->rollout.revision, op, "%s by %s%s%s", op, api_actor(caller), why ? ": " : "",

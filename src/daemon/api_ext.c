@@ -593,6 +593,56 @@ static char *request_text(json_t *req, const char *requester)
 	return t;
 }
 
+json_t *gates_before_raise(json_t *req, const struct api_caller *caller, const char *svc, const char *env,
+			   const char *op)
+{
+	struct identity id;
+	struct gate_policy pol;
+	struct gate_input in = { 0 };
+	struct gate_verdict v;
+	struct incident_row *inc = NULL;
+	size_t ninc = 0;
+	struct gerr gerr;
+	json_t *reply = NULL, *g;
+	int pr;
+	if (identify(req, caller, &id, &reply) < 0)
+		return reply;
+	if (!gd->spec)
+		return NULL;
+	g = gspec_gates(gd->spec, svc, env);
+	pr = gate_policy_from_json(g, &pol, &gerr);
+	json_decref(g);
+	if (pr < 0)
+		return api_error(1, "the stored policy of %s: %s", env, gerr.msg);
+	if (store_incident_list(gd->store, true, &inc, &ninc, &gerr) < 0) {
+		gate_policy_release(&pol);
+		return api_error(1, "%s", gerr.msg);
+	}
+	in.policy = &pol;
+	in.service = svc;
+	in.environment = env;
+	in.kind = "deploy";
+	in.who = &id;
+	in.emergency = json_is_true(json_object_get(req, "emergency"));
+	in.now = gates_now();
+	in.incidents = inc;
+	in.nincidents = ninc;
+	gates_evaluate_step(&in, &v);
+	if (v.result == GATE_REFUSE) {
+		reply = api_error(3, "%s would raise a new revision's share of %s@%s: %s", op, svc, env, v.reason);
+		if (v.next_allowed > 0) {
+			char iso[40];
+			format_rfc3339(v.next_allowed, iso, sizeof(iso));
+			json_object_set_new(reply, "next_allowed", json_string(iso));
+		}
+		json_object_set(reply, "gates", v.gates);
+	}
+	gate_verdict_release(&v);
+	gate_policy_release(&pol);
+	free(inc);
+	return reply;
+}
+
 /* the stored spec's checks of svc for phase "pre" or "post": a new reference, NULL when none */
 static json_t *stored_checks(const char *svc, const char *env, const char *phase)
 {
@@ -961,6 +1011,34 @@ static void post_checks_done(struct deployment_row *d, json_t *results, bool ok)
 	}
 }
 
+void gates_resume_checks(void)
+{
+	struct deployment_row *d;
+	struct gerr gerr;
+	size_t n;
+	if (store_deployment_list(gd->store, NULL, NULL, 0, &d, &n, &gerr) < 0) {
+		log_error("gates", "cannot resume checks: %s", gerr.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool pre = !strcmp(d[i].state, "pre_checks"), post = !strcmp(d[i].state, "post_checks");
+		json_t *list = pre || post ? stored_checks(d[i].service, d[i].environment, pre ? "pre" : "post") : NULL;
+		if (pre || post) {
+			char *dir = xasprintf("%s/artifacts/%s", gd->home, d[i].digest);
+			log_info("gates", "deployment=%lld %s-deployment checks run again after a restart", (long long)d[i].id,
+				 pre ? "pre" : "post");
+			if (!list)
+				list = json_array(); /* no checks any more: an empty list passes */
+			if (checks_start(d[i].id, list, dir, pre ? 0 : ready_port(d[i].service, d[i].environment,
+										  d[i].revision)) < 0)
+				log_error("gates", "deployment=%lld cannot start its checks", (long long)d[i].id);
+			free(dir);
+		}
+		deployment_row_release(&d[i]);
+	}
+	free(d);
+}
+
 void gates_tick(void)
 {
 	int64_t key;
@@ -1010,9 +1088,14 @@ json_t *gates_pending_json(const struct deployment_row *d)
 		return NULL;
 	snprintf(msg, sizeof(msg), "waiting for %d approval%s by someone other than %s: gantry approve %lld",
 		 d->approvals_needed, d->approvals_needed > 1 ? "s" : "", d->requester, (long long)d->id);
-	return json_pack("{s:I, s:i, s:i, s:s, s:i, s:i, s:s, s:s, s:s}", "id", (json_int_t)d->id, "revision", 0,
-			 "from_revision", 0, "strategy", "", "step", 0, "steps", 0, "phase", "pending_approval",
-			 "message", msg, "version", d->version);
+	{
+		char exp[40];
+		format_rfc3339(d->created_at + d->approval_ttl, exp, sizeof(exp));
+		return json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:I}", "deployment", (json_int_t)d->id, "phase",
+				 "pending_approval", "message", msg, "version", d->version, "requester", d->requester,
+				 "approvals_needed", d->approvals_needed, "expires_at", exp, "spec_version",
+				 (json_int_t)d->spec_version);
+	}
 }
 
 json_t *gates_pending_rollout(const char *svc, const char *env)
@@ -1475,10 +1558,44 @@ static json_t *op_incident_open_checked(json_t *req, const struct api_caller *ca
 	return op_incident_open(req, &c);
 }
 
+/* the environments of the stored spec that incident id freezes, comma-separated ("" none) */
+static void frozen_by(int64_t id, char *out, size_t len)
+{
+	struct incident_row r;
+	struct gerr gerr;
+	*out = 0;
+	if (!gd->spec || store_incident_get(gd->store, id, &r, &gerr) != 1 || r.closed_at)
+		return;
+	for (size_t i = 0; i < gd->spec->nenvs; i++) {
+		const char *env = gd->spec->envs[i].name;
+		json_t *g = gspec_gates(gd->spec, "", env);
+		struct gate_policy pol;
+		bool freezes = false;
+		if (gate_policy_from_json(g, &pol, &gerr) == 0) {
+			for (size_t k = 0; k < pol.nfreeze; k++)
+				freezes |= !strcmp(pol.freeze[k], r.severity);
+			gate_policy_release(&pol);
+		}
+		json_decref(g);
+		if (freezes && concerns(&r, NULL, env))
+			snprintf(out + strlen(out), len - strlen(out), "%s%s", *out ? "," : "", env);
+	}
+}
+
 static json_t *op_incident_close_checked(json_t *req, const struct api_caller *caller)
 {
 	struct identity id;
-	json_t *deny = need_role(req, caller, ROLE_DEPLOYER, "close incidents", &id);
+	char frozen[512];
+	json_t *deny;
+	/* lifting a freeze is a gate decision: the approver role, as approvals */
+	frozen_by(json_integer_value(json_object_get(req, "id")), frozen, sizeof(frozen));
+	if (*frozen) {
+		char what[600];
+		snprintf(what, sizeof(what), "close an incident that freezes %s", frozen);
+		deny = need_role(req, caller, ROLE_APPROVER, what, &id);
+	} else {
+		deny = need_role(req, caller, ROLE_DEPLOYER, "close incidents", &id);
+	}
 	struct api_caller c = *caller;
 	if (deny)
 		return deny;

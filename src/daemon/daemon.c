@@ -595,6 +595,7 @@ static void on_tick(uv_timer_t *t)
 			log_info("serve", "desired state %s in %lldms: accepting changes",
 				 all ? "restored" : "not fully restored (gave up waiting)",
 				 (long long)(now - gd->started_ms));
+			gates_resume_checks();
 		}
 	}
 	if (now - gd->last_sweep_ms > 5 * 60 * 1000) {

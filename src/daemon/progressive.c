@@ -28,6 +28,7 @@
 #include "rollout/condition.h"
 #include "rollout/provider.h"
 #include "gates/gates.h"
+#include "gates/gspec.h"
 #include "gates/hooks.h"
 #include "gates/window.h"
 #include "store/store_records.h"
@@ -844,12 +845,12 @@ static int load_gates(struct svcenv *se)
 	r = store_deployment_by_rollout(gd->store, se->rollout.id, &d, &err);
 	if (r <= 0)
 		return r; /* not linked yet (or a rollout gantry started itself) */
-	req = d.request ? json_loads(d.request, 0, NULL) : NULL;
+	/* the environment's policy as the controller stores it (gantry apply) */
+	req = gd->spec ? gspec_gates(gd->spec, se->row.service, se->row.environment) : NULL;
 	p->gates_loaded = true;
-	if (req && json_is_object(json_object_get(req, "gates")) &&
-	    (!strcmp(d.kind, "deploy") || !strcmp(d.kind, "promote"))) {
+	if (req && (!strcmp(d.kind, "deploy") || !strcmp(d.kind, "promote"))) {
 		p->gates = xcalloc(1, sizeof(*p->gates));
-		if (gate_policy_from_json(json_object_get(req, "gates"), p->gates, &err) < 0) {
+		if (gate_policy_from_json(req, p->gates, &err) < 0) {
 			log_error("gates", "rollout=%lld: its gates cannot be read again: %s", (long long)se->rollout.id,
 				  err.msg);
 			free(p->gates);

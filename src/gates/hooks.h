@@ -19,9 +19,8 @@
  *   daemon.c:     gates_rollout_finished(&se->rollout) whenever a rollout
  *                 leaves "progressing" (complete, failed, rolled_back, superseded);
  *                 gates_tick() from the 100 ms tick (post-check results).
- *   svcenv_status(): if no rollout is progressing,
- *                 json_t *p = gates_pending_rollout(svc, env); if (p) use it as "rollout"
- *                 (phase "pending_approval").
+ *   svcenv_status(): "pending" = gates_pending_rollout(svc, env) (or null): a
+ *                 deployment waiting for approval, never mixed with "rollout".
  *
  * And two functions the controller provides: running a request as a given
  * actor (a rollback after a failed post-check), and starting a deployment.
@@ -74,6 +73,15 @@ struct deploy_intent {
  */
 json_t *gates_before_rollout(json_t *req, const struct api_caller *caller, const char *svc, const char *env,
 			     const char *kind, const struct deploy_intent *in, int64_t *ticket);
+/*
+ * traffic, scale, promote_canary and resume when they raise a new
+ * revision's share of svc@env: the stored windows and incident freezes
+ * apply as to a deploy's next step (gates_evaluate_step; --emergency
+ * overrides). NULL: go ahead; else the refusal (code 3). Abort, pause and
+ * rollback never call it: returning to what served never waits.
+ */
+json_t *gates_before_raise(json_t *req, const struct api_caller *caller, const char *svc, const char *env,
+			   const char *op);
 /* reply: what create_and_roll returned (borrowed); links the record to the rollout */
 void gates_rollout_created(int64_t ticket, json_t *reply);
 /* the rollout left "progressing": records the result, runs post-checks, notifies */
@@ -85,10 +93,15 @@ void gates_rollout_finished(const struct rollout_row *ro);
  * none: no incident), announced to the webhooks.
  */
 void gates_auto_rollback(const char *svc, const char *env, int revision, const char *why);
+/* once the desired state is restored after a start: checks that were running
+ * when the controller stopped (deployments in pre_checks or post_checks) run again */
+void gates_resume_checks(void);
 /* from the daemon's tick: acts on finished pre-checks (start or refuse) and
  * post-checks (rollback on failure) */
 void gates_tick(void);
-/* the rollout object of status for a deployment waiting for approvals, or NULL */
+/* status's "pending" object of the newest deployment of svc@env waiting for
+ * approvals: {"deployment", "phase", "message", "version", "requester",
+ * "approvals_needed", "expires_at", "spec_version"}, or NULL */
 json_t *gates_pending_rollout(const char *svc, const char *env);
 struct deployment_row;
 /* the same for one such deployment (d->state pending_approval); NULL once expired */

@@ -48,8 +48,8 @@ test_expect_success 'a deploy waits for approval: exit 3, listed by gantry appro
 '
 
 test_expect_success 'status shows the first deploy waiting (nothing serves yet)' '
-	st_check "d[\"phase\"] == \"pending_approval\" and d[\"rollout\"][\"id\"] == 1
-		and d[\"stable_revision\"] is None and \"gantry approve 1\" in d[\"rollout\"][\"message\"]" &&
+	st_check "d[\"phase\"] == \"pending_approval\" and d[\"rollout\"] is None and d[\"pending\"][\"deployment\"] == 1
+		and d[\"stable_revision\"] is None and \"gantry approve 1\" in d[\"pending\"][\"message\"]" &&
 	"$GANTRY" status >st.txt &&
 	cat st.txt &&
 	grep "pending_approval" st.txt &&
@@ -84,7 +84,8 @@ test_expect_success 'a second distinct approver starts the rollout' '
 test_expect_success 'reject ends a waiting deploy' '
 	as dave test_expect_code 3 "$GANTRY" deploy hello --env production --version v2 2>err &&
 	grep "deployment 2" err &&
-	st_check "d[\"rollout\"][\"phase\"] == \"pending_approval\" and d[\"rollout\"][\"id\"] == 2 and d[\"version\"] == \"v1\"" &&
+	st_check "d[\"pending\"][\"phase\"] == \"pending_approval\" and d[\"pending\"][\"deployment\"] == 2
+		and d[\"rollout\"][\"id\"] == 1 and d[\"version\"] == \"v1\"" &&
 	as bob "$GANTRY" reject 2 --comment "not on a Friday" &&
 	as carol test_expect_code 2 "$GANTRY" approve 2 2>err &&
 	grep "rejected" err &&
