@@ -87,6 +87,9 @@ static const char *const migrations[] = {
 	"CREATE INDEX outbox_due ON outbox (next_at_ms, id);",
 	/* 6: `gantry status` looks for deployments waiting for approval on every call */
 	"CREATE INDEX deployments_pending ON deployments (service, environment) WHERE state = 'pending_approval';",
+	/* 7: a user's role scoped to environments and services (comma-separated names, '' = all) */
+	"ALTER TABLE users ADD COLUMN environments TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN services TEXT NOT NULL DEFAULT '';",
 };
 
 sqlite3 *store__db(struct store *s)
