@@ -472,7 +472,7 @@ static const struct keydef top_keys[] = {
 	{ "analysis_templates", KT_ANALYSES, 0, 0, 0, NULL, analysis_keys, 0,
 	  "analyses every service may use by name" },
 	{ "notify", KT_ANY, 0, 0, 0, NULL, NULL, 0, "webhooks on events (checked by src/gates/gspec.c)" },
-	{ "roles", KT_ANY, 0, 0, 0, NULL, NULL, 0, "OS user name: role (checked by src/gates/gspec.c)" },
+	{ "roles", KT_ANY, 0, 0, 0, NULL, NULL, 0, "OS user name: role, or {role, environments, services} (checked by src/gates/gspec.c)" },
 	END_KEYS
 };
 
@@ -490,6 +490,11 @@ static bool valid_name(const char *s)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
 			return false;
 	return true;
+}
+
+bool spec_name_valid(const char *s)
+{
+	return s && valid_name(s);
 }
 
 /* host pattern: "*", or [*.]label(.label)* with lowercase labels */

@@ -198,6 +198,8 @@ void spec_free(struct spec *spec);
 
 const struct spec_env *spec_find_env(const struct spec *spec, const char *name);
 const struct spec_service *spec_find_service(const struct spec *spec, const char *name);
+/* a service or environment name: a lowercase DNS label (a-z, 0-9, '-' inside), 1..63 characters */
+bool spec_name_valid(const char *s);
 
 /*
  * Resolves SERVICE in ENV into *out (caller's storage; svc_config_release).

@@ -78,6 +78,8 @@ static int identify(json_t *req, const struct api_caller *caller, struct identit
 		strlcpy_g(id->name, u.name, sizeof(id->name));
 		id->role = role_parse(u.role);
 		id->by_token = true;
+		strlcpy_g(id->environments, u.environments, sizeof(id->environments));
+		strlcpy_g(id->services, u.services, sizeof(id->services));
 		return 0;
 	}
 	if (caller->remote) {
@@ -93,7 +95,37 @@ static int identify(json_t *req, const struct api_caller *caller, struct identit
 	strlcpy_g(id->name, caller->user, sizeof(id->name));
 	r = store_user_get(gd->store, caller->user, &u, &err);
 	id->role = r == 1 && role_parse(u.role) >= 0 ? role_parse(u.role) : ROLE_VIEWER;
+	if (r == 1) {
+		strlcpy_g(id->environments, u.environments, sizeof(id->environments));
+		strlcpy_g(id->services, u.services, sizeof(id->services));
+	}
 	return 0;
+}
+
+/* what an operation concerns, for a refusal: "web@production", "web in every environment", ... */
+static const char *target_text(const char *svc, const char *env, char *buf, size_t len)
+{
+	const char *s = svc ? (*svc ? svc : "every service") : NULL;
+	const char *e = env ? (*env ? env : "every environment") : NULL;
+	if (s && e)
+		snprintf(buf, len, "%s%s%s", s, *svc && *env ? "@" : " in ", e);
+	else
+		snprintf(buf, len, "%s", s ? s : e ? e : "anything");
+	return buf;
+}
+
+/*
+ * The refusal (code 3) when id's scope does not cover svc@env (see
+ * identity_covers: NULL = not restricted, "" = every one), else NULL.
+ * what completes "cannot ...", e.g. "run 'deploy' on".
+ */
+static json_t *need_scope(const struct identity *id, const char *what, const char *svc, const char *env)
+{
+	char rt[2 * USER_SCOPE_LEN + 64], tt[160];
+	if (identity_covers(id, svc, env))
+		return NULL;
+	return api_error(3, "permission denied: %s (role %s) cannot %s %s", id->name,
+			 identity_role_text(id, rt, sizeof(rt)), what, target_text(svc, env, tt, sizeof(tt)));
 }
 
 json_t *gates_authorize(const char *op, bool mutating, json_t *req, struct api_caller *caller)
@@ -108,6 +140,13 @@ json_t *gates_authorize(const char *op, bool mutating, json_t *req, struct api_c
 	if (id.role < need)
 		return api_error(3, "permission denied: %s (role %s) cannot run '%s' (needs role %s)", id.name,
 				 role_name(id.role), op, role_name(need));
+	if (mutating) {
+		/* a scoped role changes only what its scope covers; reads are not scoped */
+		char what[96];
+		snprintf(what, sizeof(what), "run '%s' on", op);
+		return need_scope(&id, what, json_string_value(json_object_get(req, "service")),
+				  json_string_value(json_object_get(req, "environment")));
+	}
 	return NULL;
 }
 
@@ -222,8 +261,9 @@ static json_t *op_whoami(json_t *req, const struct api_caller *caller)
 	json_t *deny = NULL;
 	if (identify(req, caller, &id, &deny) < 0)
 		return deny;
-	return json_pack("{s:b, s:s, s:s, s:b, s:s}", "ok", 1, "name", id.name, "role", role_name(id.role),
-			 "token", id.by_token, "os_user", caller->user);
+	return json_pack("{s:b, s:s, s:s, s:b, s:s, s:o, s:o}", "ok", 1, "name", id.name, "role", role_name(id.role),
+			 "token", id.by_token, "os_user", caller->user, "environments", scope_to_json(id.environments),
+			 "services", scope_to_json(id.services));
 }
 
 static bool valid_user_name(const char *s)
@@ -254,6 +294,11 @@ static json_t *op_user_add(json_t *req, const struct api_caller *caller)
 		return api_error(2, "/name: '%s' is not a valid user name (letters, digits, . _ - @)", name);
 	if (role_parse(role) < 0)
 		return api_error(2, "/role: unknown role '%s' (viewer, deployer, approver, admin)", role);
+	if (scope_from_json(json_object_get(req, "environments"), "/environments", "environment", u.environments,
+			    sizeof(u.environments), &gerr) < 0 ||
+	    scope_from_json(json_object_get(req, "services"), "/services", "service", u.services, sizeof(u.services),
+			    &gerr) < 0)
+		return api_error(2, "%s", gerr.msg);
 	strlcpy_g(u.name, name, sizeof(u.name));
 	strlcpy_g(u.role, role, sizeof(u.role));
 	if (!no_token) {
@@ -266,8 +311,11 @@ static json_t *op_user_add(json_t *req, const struct api_caller *caller)
 	strlcpy_g(u.created_by, api_actor(caller), sizeof(u.created_by));
 	if (store_user_put(gd->store, &u, &gerr) < 0)
 		return api_error(1, "%s", gerr.msg);
-	audit(api_actor(caller), "user_add", name, json_pack("{s:s, s:b}", "role", role, "token", !no_token));
-	return json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "name", name, "role", role, "token", token);
+	audit(api_actor(caller), "user_add", name, json_pack("{s:s, s:b, s:o, s:o}", "role", role, "token", !no_token,
+							      "environments", scope_to_json(u.environments), "services",
+							      scope_to_json(u.services)));
+	return json_pack("{s:b, s:s, s:s, s:s, s:o, s:o}", "ok", 1, "name", name, "role", role, "token", token,
+			 "environments", scope_to_json(u.environments), "services", scope_to_json(u.services));
 }
 
 static json_t *op_user_remove(json_t *req, const struct api_caller *caller)
@@ -302,9 +350,11 @@ static json_t *op_user_list(json_t *req, const struct api_caller *caller)
 	for (size_t i = 0; i < n; i++) {
 		char ts[40];
 		format_rfc3339(u[i].created_at, ts, sizeof(ts));
-		json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:s, s:s}", "name", u[i].name, "role", u[i].role,
-						      "token", u[i].token_hash[0] != 0, "created_at", ts, "created_by",
-						      u[i].created_by));
+		json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:o}", "name", u[i].name, "role",
+						      u[i].role, "token", u[i].token_hash[0] != 0, "created_at", ts,
+						      "created_by", u[i].created_by, "environments",
+						      scope_to_json(u[i].environments), "services",
+						      scope_to_json(u[i].services)));
 	}
 	free(u);
 	return json_pack("{s:b, s:o}", "ok", 1, "users", list);
@@ -1182,6 +1232,12 @@ static json_t *decide(json_t *req, const struct api_caller *caller, bool approve
 	if (!found)
 		return api_error(2, "no deployment %d (see 'gantry status' or 'gantry approve' for pending ones)", id);
 	snprintf(target, sizeof(target), "deployment %d", id);
+	{
+		char what[64];
+		snprintf(what, sizeof(what), "%s deployment %d of", approve ? "approve" : "reject", id);
+		if ((reply = need_scope(&who, what, d.service, d.environment)))
+			goto out;
+	}
 	if (strcmp(d.state, "pending_approval")) {
 		reply = api_error(2, "deployment %d is %s, not waiting for approval", id, d.state);
 		goto out;
@@ -1526,17 +1582,27 @@ static json_t *op_dora(json_t *req, const struct api_caller *caller)
 
 /* the mutating operations here check their own role as well: the dispatch
  * hook (gates_authorize) may not be installed yet */
-static json_t *op_user_add_checked(json_t *req, const struct api_caller *caller)
+/* a scoped admin could grant itself more: managing users needs an unscoped admin */
+static json_t *need_user_admin(json_t *req, const struct api_caller *caller, const char *what)
 {
 	struct identity id;
-	json_t *deny = need_role(req, caller, ROLE_ADMIN, "add users", &id);
+	char rt[2 * USER_SCOPE_LEN + 64];
+	json_t *deny = need_role(req, caller, ROLE_ADMIN, what, &id);
+	if (!deny && !identity_covers(&id, "", ""))
+		deny = api_error(3, "permission denied: %s (role %s) cannot %s (needs an admin of every service and "
+				 "environment)", id.name, identity_role_text(&id, rt, sizeof(rt)), what);
+	return deny;
+}
+
+static json_t *op_user_add_checked(json_t *req, const struct api_caller *caller)
+{
+	json_t *deny = need_user_admin(req, caller, "add users");
 	return deny ? deny : op_user_add(req, caller);
 }
 
 static json_t *op_user_remove_checked(json_t *req, const struct api_caller *caller)
 {
-	struct identity id;
-	json_t *deny = need_role(req, caller, ROLE_ADMIN, "remove users", &id);
+	json_t *deny = need_user_admin(req, caller, "remove users");
 	return deny ? deny : op_user_remove(req, caller);
 }
 
@@ -1552,7 +1618,10 @@ static json_t *op_incident_open_checked(json_t *req, const struct api_caller *ca
 	struct identity id;
 	json_t *deny = need_role(req, caller, ROLE_DEPLOYER, "open incidents", &id);
 	struct api_caller c = *caller;
-	if (deny)
+	const char *svc = json_string_value(json_object_get(req, "service"));
+	const char *env = json_string_value(json_object_get(req, "environment"));
+	/* an incident without an environment (service) freezes every one: only an unscoped axis covers it */
+	if (deny || (deny = need_scope(&id, "open an incident on", svc ? svc : "", env ? env : "")))
 		return deny;
 	strlcpy_g(c.claimed, id.name, sizeof(c.claimed));
 	return op_incident_open(req, &c);
@@ -1597,8 +1666,18 @@ static json_t *op_incident_close_checked(json_t *req, const struct api_caller *c
 		deny = need_role(req, caller, ROLE_DEPLOYER, "close incidents", &id);
 	}
 	struct api_caller c = *caller;
+	struct incident_row r;
+	struct gerr gerr;
+	json_int_t iid = json_integer_value(json_object_get(req, "id"));
 	if (deny)
 		return deny;
+	/* an unknown id is op_incident_close's error */
+	if (iid > 0 && store_incident_get(gd->store, iid, &r, &gerr) == 1) {
+		char what[64];
+		snprintf(what, sizeof(what), "close incident %lld on", (long long)iid);
+		if ((deny = need_scope(&id, what, r.service, r.environment)))
+			return deny;
+	}
 	strlcpy_g(c.claimed, id.name, sizeof(c.claimed));
 	return op_incident_close(req, &c);
 }

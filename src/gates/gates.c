@@ -5,6 +5,7 @@
 #include "common.h"
 #include "gates/gates.h"
 #include "gates/window.h"
+#include "core/spec.h"
 #include "util/parse.h"
 #include <jansson.h>
 
@@ -44,6 +45,85 @@ int gates_op_role(const char *op, bool mutating)
 bool severity_valid(const char *s)
 {
 	return s && s[0] == 'P' && s[1] >= '0' && s[1] <= '3' && !s[2];
+}
+
+/* ---- scopes ---- */
+
+/* whether a comma-separated scope list covers name (see identity_covers) */
+static bool scope_covers(const char *list, const char *name)
+{
+	size_t n;
+	if (!name || !*list)
+		return true;
+	if (!*name)
+		return false;
+	n = strlen(name);
+	for (const char *p = list; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && !memcmp(p, name, n))
+			return true;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return false;
+}
+
+bool identity_covers(const struct identity *id, const char *svc, const char *env)
+{
+	return id && scope_covers(id->services, svc) && scope_covers(id->environments, env);
+}
+
+const char *identity_role_text(const struct identity *id, char *buf, size_t len)
+{
+	const char *e = id->environments, *s = id->services;
+	snprintf(buf, len, "%s%s%s%s%s%s", role_name(id->role), *e || *s ? " for " : "", e, *e && *s ? " and " : "",
+		 *s ? "services " : "", s);
+	return buf;
+}
+
+int scope_from_json(const json_t *a, const char *ptr, const char *what, char *out, size_t len, struct gerr *err)
+{
+	size_t i, used = 0;
+	const json_t *v;
+	if (len)
+		out[0] = 0;
+	if (!a || json_is_null(a))
+		return 0;
+	if (!json_is_array(a))
+		return gerr_set(err, "%s: must be a list of %s names", ptr, what);
+	json_array_foreach(a, i, v) {
+		const char *name = json_string_value(v);
+		size_t n;
+		if (!name || !spec_name_valid(name))
+			return gerr_set(err, "%s/%zu: %s%s%s is not a valid %s name (lowercase letters, digits and '-', "
+					"at most 63 characters)", ptr, i, name ? "'" : "", name ? name : "not a string",
+					name ? "'" : "", what);
+		n = strlen(name);
+		if (used + (used ? 1 : 0) + n + 1 > len)
+			return gerr_set(err, "%s: too many %s names (at most %zu characters together)", ptr, what,
+					len - 1);
+		if (used)
+			out[used++] = ',';
+		memcpy(out + used, name, n + 1);
+		used += n;
+	}
+	return 0;
+}
+
+json_t *scope_to_json(const char *list)
+{
+	json_t *a = json_array();
+	for (const char *p = list; p && *p;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		json_array_append_new(a, json_stringn(p, n));
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return a;
 }
 
 /* ---- the policy ---- */
@@ -346,6 +426,14 @@ void gates_evaluate(const struct gate_input *in, struct gate_verdict *v)
 		refuse(v, 3, "permission denied: %s (role %s) cannot %s %s@%s (needs role %s)",
 		       in->who ? in->who->name : "unknown", in->who ? role_name(in->who->role) : "none",
 		       in->kind ? in->kind : "deploy", in->service, in->environment, role_name(need));
+		return;
+	}
+	if (!identity_covers(in->who, in->service, in->environment)) {
+		char rt[2 * USER_SCOPE_LEN + 64];
+		mark(v, "permission", "refused");
+		refuse(v, 3, "permission denied: %s (role %s) cannot %s %s@%s", in->who->name,
+		       identity_role_text(in->who, rt, sizeof(rt)), in->kind ? in->kind : "deploy", in->service,
+		       in->environment);
 		return;
 	}
 	mark(v, "permission", "passed");

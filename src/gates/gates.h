@@ -27,7 +27,37 @@ struct identity {
 	char name[64];
 	int role;
 	bool by_token;       /* authenticated by an API token (else the OS user) */
+	/* the role's scope (users row): comma-separated names, "" = every one */
+	char environments[USER_SCOPE_LEN];
+	char services[USER_SCOPE_LEN];
 };
+
+/*
+ * Whether id's scope covers an operation on svc@env; the scope applies to
+ * every role (an admin is unrestricted only when its scope is empty).
+ * Per axis: NULL = the operation is not restricted by it (covered); "" =
+ * it concerns every service (environment), covered only by an unscoped
+ * axis (a global incident); a name = covered when the axis is unscoped or
+ * lists it.
+ */
+bool identity_covers(const struct identity *id, const char *svc, const char *env);
+/*
+ * The role with its scope, for messages: "deployer", "deployer for
+ * staging,dev", "deployer for services web,api", "deployer for staging and
+ * services web". Written into buf (the caller's), which is returned.
+ */
+const char *identity_role_text(const struct identity *id, char *buf, size_t len);
+/*
+ * A scope list from a request's JSON array of names (a = NULL, null or []:
+ * "" = all) into out (the caller's, len bytes). Each item must be a
+ * service/environment name (spec_name_valid); an error names the JSON
+ * pointer, ptr + "/INDEX" (ptr like "/environments"), what names the kind
+ * ("environment"). a is borrowed.
+ */
+int scope_from_json(const struct json_t *a, const char *ptr, const char *what, char *out, size_t len,
+		    struct gerr *err);
+/* a scope list as a JSON array of names ([] for ""); a new reference */
+struct json_t *scope_to_json(const char *list);
 
 /* severities P0 (worst) .. P3 */
 bool severity_valid(const char *s);

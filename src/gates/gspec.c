@@ -18,6 +18,7 @@ struct gck {
 	size_t srclen;
 	struct diags *diags;
 	int nerr;
+	const struct spec *spec;
 };
 
 static const char *src_line(const struct gck *g, int line, char *buf, size_t len)
@@ -248,9 +249,58 @@ static void check_checks(struct gck *g, const struct spec_node *c, const char *p
 	}
 }
 
+static void each_scope_env(struct gck *g, const struct spec_node *n, const char *path)
+{
+	const char *t = spec_node_text(n);
+	if (!spec_name_valid(t))
+		report(g, n, path, "invalid environment name '%s' (lowercase letters, digits and '-', at most 63 characters)", t);
+	else if (!env_declared(g->spec, t))
+		report(g, n, path, "'%s' is not an environment of this spec", t);
+}
+
+static void each_scope_svc(struct gck *g, const struct spec_node *n, const char *path)
+{
+	const char *t = spec_node_text(n);
+	if (!spec_name_valid(t))
+		report(g, n, path, "invalid service name '%s' (lowercase letters, digits and '-', at most 63 characters)", t);
+	else if (!spec_find_service(g->spec, t))
+		report(g, n, path, "'%s' is not a service of this spec", t);
+}
+
+/* roles.USER: a role, or {role: R, environments: [..], services: [..]} (a scoped role) */
+static void check_role(struct gck *g, const struct spec_node *v, const char *path)
+{
+	static const char *const keys[] = { "role", "environments", "services" };
+	const struct spec_node *r;
+	char p[1024];
+	if (spec_node_kind(v) == SPEC_NODE_SCALAR) {
+		if (role_parse(spec_node_text(v)) < 0)
+			report(g, v, path, "unknown role '%s' (viewer, deployer, approver, admin)",
+			       spec_node_text(v) ? spec_node_text(v) : "");
+		return;
+	}
+	if (!want(g, v, v, SPEC_NODE_MAP, path, "a role or a mapping {role, environments, services}"))
+		return;
+	unknown_keys(g, v, path, keys, ARRAY_SIZE(keys));
+	snprintf(p, sizeof(p), "%s.role", path);
+	if (!(r = spec_node_get(v, "role")))
+		report(g, v, path, "missing key 'role'");
+	else if (spec_node_kind(r) != SPEC_NODE_SCALAR || role_parse(spec_node_text(r)) < 0)
+		report(g, r, p, "unknown role '%s' (viewer, deployer, approver, admin)",
+		       spec_node_text(r) ? spec_node_text(r) : "");
+	if ((r = spec_node_get(v, "environments"))) {
+		snprintf(p, sizeof(p), "%s.environments", path);
+		check_strlist(g, r, p, each_scope_env);
+	}
+	if ((r = spec_node_get(v, "services"))) {
+		snprintf(p, sizeof(p), "%s.services", path);
+		check_strlist(g, r, p, each_scope_svc);
+	}
+}
+
 int gspec_check(const struct spec *spec, const char *file, const char *src, size_t srclen, struct diags *diags)
 {
-	struct gck g = { file, src, srclen, diags, 0 };
+	struct gck g = { file, src, srclen, diags, 0, spec };
 	const struct spec_node *root = spec_root(spec), *envs = spec_node_get(root, "environments"),
 			       *svcs = spec_node_get(root, "services"), *n;
 	char p[300];
@@ -304,10 +354,8 @@ int gspec_check(const struct spec *spec, const char *file, const char *src, size
 	}
 	if ((n = spec_node_get(root, "roles")) && want(&g, n, n, SPEC_NODE_MAP, "roles", "a mapping of user: role")) {
 		for (size_t i = 0; i < spec_node_count(n); i++) {
-			const char *r = spec_node_text(spec_node_item(n, i));
 			snprintf(p, sizeof(p), "roles.%s", spec_node_text(spec_node_key(n, i)) ? spec_node_text(spec_node_key(n, i)) : "?");
-			if (role_parse(r) < 0)
-				report(&g, spec_node_item(n, i), p, "unknown role '%s' (viewer, deployer, approver, admin)", r ? r : "");
+			check_role(&g, spec_node_item(n, i), p);
 		}
 	}
 	return g.nerr;
@@ -345,10 +393,42 @@ json_t *gspec_notify(const struct spec *spec)
 	return n ? to_json(n) : NULL;
 }
 
+/* a list of names as strings (to_json would turn a name of digits into a number) */
+static json_t *names_json(const struct spec_node *l)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < spec_node_count(l) && spec_node_kind(l) == SPEC_NODE_SEQ; i++)
+		if (spec_node_text(spec_node_item(l, i)))
+			json_array_append_new(a, json_string(spec_node_text(spec_node_item(l, i))));
+	return a;
+}
+
 json_t *gspec_roles(const struct spec *spec)
 {
 	const struct spec_node *n = spec_node_get(spec_root(spec), "roles");
-	return n ? to_json(n) : NULL;
+	json_t *o;
+	if (!n)
+		return NULL;
+	o = json_object();
+	for (size_t i = 0; i < spec_node_count(n) && spec_node_kind(n) == SPEC_NODE_MAP; i++) {
+		const char *user = spec_node_text(spec_node_key(n, i));
+		const struct spec_node *v = spec_node_item(n, i);
+		json_t *r;
+		if (!user)
+			continue;
+		if (spec_node_kind(v) != SPEC_NODE_MAP) {
+			json_object_set_new(o, user, json_string(spec_node_text(v) ? spec_node_text(v) : ""));
+			continue;
+		}
+		r = json_pack("{s:s}", "role", spec_node_text(spec_node_get(v, "role")) ?
+			      spec_node_text(spec_node_get(v, "role")) : "");
+		if (spec_node_get(v, "environments"))
+			json_object_set_new(r, "environments", names_json(spec_node_get(v, "environments")));
+		if (spec_node_get(v, "services"))
+			json_object_set_new(r, "services", names_json(spec_node_get(v, "services")));
+		json_object_set_new(o, user, r);
+	}
+	return o;
 }
 
 json_t *gspec_checklist(const struct spec *spec, const char *env)

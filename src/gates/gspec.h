@@ -13,7 +13,8 @@
  *   environments.E.min_soak: 30m
  *   services.S.checks: { pre: [{run: CMD, timeout: 30s}], post: [{http: "GET /health", expect: 200}] }
  *   notify: [{ url: ..., format: slack|standard, secret_env: NAME, events: [...] }]
- *   roles: { alice: approver }      # OS users; see `gantry user sync`
+ *   roles: { alice: approver,       # OS users; see `gantry user sync`
+ *            ana: { role: deployer, environments: [staging], services: [web] } }
  */
 #ifndef GANTRY_GATES_GSPEC_H
 #define GANTRY_GATES_GSPEC_H
@@ -33,7 +34,12 @@ int gspec_check(const struct spec *spec, const char *file, const char *src, size
 struct json_t *gspec_gates(const struct spec *spec, const char *svc, const char *env);
 /* the notify list (new reference) or NULL */
 struct json_t *gspec_notify(const struct spec *spec);
-/* roles: {"alice": "approver"} (new reference) or NULL */
+/*
+ * roles: {"alice": "approver", "ana": {"role": "deployer", "environments":
+ * ["staging"], "services": ["web"]}}, each user as written (a role, or an
+ * object whose lists are there only when the spec has them); a new
+ * reference, or NULL without roles
+ */
 struct json_t *gspec_roles(const struct spec *spec);
 /* the manual checklist items of env (new reference, an array) */
 struct json_t *gspec_checklist(const struct spec *spec, const char *env);

@@ -26,10 +26,12 @@ static void *grow(void *arr, size_t n, size_t sz)
 
 /* ---- users ---- */
 
+#define USER_COLS "name, role, token_hash, created_at, created_by, environments, services"
+
 int store_user_put(struct store *s, const struct user_row *u, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO users (name, role, token_hash, created_at, created_by) "
-				    "VALUES (?, ?, ?, ?, ?)", err);
+	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO users (name, role, token_hash, created_at, created_by, "
+				    "environments, services) VALUES (?, ?, ?, ?, ?, ?, ?)", err);
 	if (!st)
 		return -1;
 	store__bind_text(st, 1, u->name);
@@ -37,6 +39,8 @@ int store_user_put(struct store *s, const struct user_row *u, struct gerr *err)
 	store__bind_text(st, 3, u->token_hash);
 	sqlite3_bind_int64(st, 4, u->created_at);
 	store__bind_text(st, 5, u->created_by);
+	store__bind_text(st, 6, u->environments);
+	store__bind_text(st, 7, u->services);
 	return store__step_done(s, st, err);
 }
 
@@ -48,6 +52,8 @@ static void user_from(sqlite3_stmt *st, struct user_row *u)
 	store__col_text(st, 2, u->token_hash, sizeof(u->token_hash));
 	u->created_at = sqlite3_column_int64(st, 3);
 	store__col_text(st, 4, u->created_by, sizeof(u->created_by));
+	store__col_text(st, 5, u->environments, sizeof(u->environments));
+	store__col_text(st, 6, u->services, sizeof(u->services));
 }
 
 static int user_one(struct store *s, const char *sql, const char *arg, struct user_row *out, struct gerr *err)
@@ -70,7 +76,7 @@ static int user_one(struct store *s, const char *sql, const char *arg, struct us
 
 int store_user_get(struct store *s, const char *name, struct user_row *out, struct gerr *err)
 {
-	return user_one(s, "SELECT name, role, token_hash, created_at, created_by FROM users WHERE name = ?",
+	return user_one(s, "SELECT " USER_COLS " FROM users WHERE name = ?",
 			name, out, err);
 }
 
@@ -78,7 +84,7 @@ int store_user_by_token(struct store *s, const char *token_hash, struct user_row
 {
 	if (!token_hash || !*token_hash)
 		return 0;
-	return user_one(s, "SELECT name, role, token_hash, created_at, created_by FROM users WHERE token_hash = ?",
+	return user_one(s, "SELECT " USER_COLS " FROM users WHERE token_hash = ?",
 			token_hash, out, err);
 }
 
@@ -95,7 +101,7 @@ int store_user_delete(struct store *s, const char *name, struct gerr *err)
 
 int store_user_list(struct store *s, struct user_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT name, role, token_hash, created_at, created_by FROM users ORDER BY name", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT " USER_COLS " FROM users ORDER BY name", err);
 	int rc;
 	*out = NULL;
 	*n = 0;

@@ -1,6 +1,6 @@
 /*
  * store_records.h — the gates' and records' tables (schema: migration 3 in
- * store_sqlite.c): users, incidents, deployments (one record per deploy
+ * store_sqlite.c, the users' scope migration 7): users, incidents, deployments (one record per deploy
  * request, also the approval queue), approvals and the audit chain.
  * Each call is one statement (its own transaction unless the caller holds
  * one with store_begin). Times are unix seconds of the gates' clock
@@ -12,12 +12,18 @@
 #include "store/store.h"
 #include "records/audit.h"
 
+/* room for a scope list: comma-separated names of at most 63 characters each */
+#define USER_SCOPE_LEN 1024
+
 struct user_row {
 	char name[64];
 	char role[16];            /* viewer | deployer | approver | admin */
 	char token_hash[AUDIT_HASH_HEX]; /* hex SHA-256 of the API token; "" = none */
 	int64_t created_at;
 	char created_by[64];
+	/* the role's scope (migration 7): comma-separated names, "" = all */
+	char environments[USER_SCOPE_LEN];
+	char services[USER_SCOPE_LEN];
 };
 
 int store_user_put(struct store *s, const struct user_row *u, struct gerr *err); /* insert or replace */

@@ -95,6 +95,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE deployments ADD COLUMN config_digest TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE deployments ADD COLUMN config TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE approvals ADD COLUMN binding TEXT NOT NULL DEFAULT '';",
+	/* 8: a user's role scoped to environments and services (comma-separated names, '' = all) */
+	"ALTER TABLE users ADD COLUMN environments TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN services TEXT NOT NULL DEFAULT '';",
 };
 
 sqlite3 *store__db(struct store *s)

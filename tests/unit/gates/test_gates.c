@@ -297,13 +297,142 @@ static void test_roles(void **state)
 	assert_false(severity_valid("P4") || severity_valid("p1") || severity_valid("P10"));
 }
 
+static struct identity scoped(int role, const char *envs, const char *svcs)
+{
+	struct identity id = { .role = role };
+	strlcpy_g(id.name, "ana", sizeof(id.name));
+	strlcpy_g(id.environments, envs, sizeof(id.environments));
+	strlcpy_g(id.services, svcs, sizeof(id.services));
+	return id;
+}
+
+static void test_identity_covers(void **state)
+{
+	struct identity all = scoped(ROLE_ADMIN, "", ""), env = scoped(ROLE_DEPLOYER, "staging,dev", ""),
+			svc = scoped(ROLE_DEPLOYER, "", "web,api"), both = scoped(ROLE_APPROVER, "staging", "web"),
+			admin = scoped(ROLE_ADMIN, "staging", "");
+	char buf[256];
+	(void)state;
+	/* unscoped: everything, including "every" */
+	assert_true(identity_covers(&all, "web", "production"));
+	assert_true(identity_covers(&all, "", ""));
+	assert_true(identity_covers(&all, NULL, NULL));
+	/* scoped to environments: each listed one, any service; not production, not "every" */
+	assert_true(identity_covers(&env, "web", "staging"));
+	assert_true(identity_covers(&env, "anything", "dev"));
+	assert_false(identity_covers(&env, "web", "production"));
+	assert_false(identity_covers(&env, "web", ""));
+	assert_true(identity_covers(&env, "", "staging")); /* services unscoped: every service is covered */
+	assert_true(identity_covers(&env, "web", NULL));    /* not restricted by environment */
+	/* a name is matched whole, never as a prefix or a substring of the list */
+	assert_false(identity_covers(&env, "web", "stag"));
+	assert_false(identity_covers(&env, "web", "staging,dev"));
+	assert_false(identity_covers(&env, "web", "ev"));
+	/* scoped to services */
+	assert_true(identity_covers(&svc, "api", "production"));
+	assert_false(identity_covers(&svc, "db", "production"));
+	assert_false(identity_covers(&svc, "", "production"));
+	/* both axes must cover */
+	assert_true(identity_covers(&both, "web", "staging"));
+	assert_false(identity_covers(&both, "api", "staging"));
+	assert_false(identity_covers(&both, "web", "dev"));
+	assert_true(identity_covers(&both, NULL, "staging"));
+	/* the scope applies to admins too */
+	assert_false(identity_covers(&admin, "web", "production"));
+	assert_false(identity_covers(&admin, "", ""));
+	assert_false(identity_covers(NULL, NULL, NULL));
+
+	assert_string_equal(identity_role_text(&all, buf, sizeof(buf)), "admin");
+	assert_string_equal(identity_role_text(&env, buf, sizeof(buf)), "deployer for staging,dev");
+	assert_string_equal(identity_role_text(&svc, buf, sizeof(buf)), "deployer for services web,api");
+	assert_string_equal(identity_role_text(&both, buf, sizeof(buf)), "approver for staging and services web");
+}
+
+static void test_scope_json(void **state)
+{
+	static const struct {
+		const char *json, *want;
+	} good[] = {
+		{ "null", "" }, { "[]", "" }, { "[\"staging\"]", "staging" }, { "[\"staging\", \"dev-2\"]", "staging,dev-2" },
+	};
+	static const struct {
+		const char *json, *ptr;
+	} bad[] = {
+		{ "\"staging\"", "/environments: must be a list" },
+		{ "[\"staging\", \"Prod\"]", "/environments/1: 'Prod' is not a valid environment name" },
+		{ "[\"a,b\"]", "/environments/0: 'a,b'" },
+		{ "[\"\"]", "/environments/0: '' is not" },
+		{ "[\"-x\"]", "/environments/0:" },
+		{ "[1]", "/environments/0: not a string" },
+	};
+	char out[USER_SCOPE_LEN], small[11]; /* "staging,dev" needs 12 */
+	struct gerr err;
+	json_t *j;
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		j = json_loads(good[i].json, JSON_DECODE_ANY, NULL);
+		if (scope_from_json(j, "/environments", "environment", out, sizeof(out), &err) < 0)
+			fail_msg("%s: %s", good[i].json, err.msg);
+		assert_string_equal(out, good[i].want);
+		json_decref(j);
+	}
+	assert_int_equal(scope_from_json(NULL, "/environments", "environment", out, sizeof(out), &err), 0);
+	assert_string_equal(out, "");
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		j = json_loads(bad[i].json, JSON_DECODE_ANY, NULL);
+		assert_non_null(j);
+		if (scope_from_json(j, "/environments", "environment", out, sizeof(out), &err) == 0)
+			fail_msg("accepted %s", bad[i].json);
+		if (!strstr(err.msg, bad[i].ptr))
+			fail_msg("%s: got '%s', want '%s'", bad[i].json, err.msg, bad[i].ptr);
+		json_decref(j);
+	}
+	/* bounded: a list longer than the room is refused, never cut */
+	j = json_loads("[\"staging\", \"dev\"]", 0, NULL);
+	assert_int_equal(scope_from_json(j, "/services", "service", small, sizeof(small), &err), -1);
+	assert_non_null(strstr(err.msg, "/services: too many service names"));
+	json_decref(j);
+	/* and back */
+	j = scope_to_json("staging,dev");
+	assert_int_equal(json_array_size(j), 2);
+	assert_string_equal(json_string_value(json_array_get(j, 1)), "dev");
+	json_decref(j);
+	j = scope_to_json("");
+	assert_int_equal(json_array_size(j), 0);
+	json_decref(j);
+}
+
+/* gates_evaluate's permission gate (the dry run, gates_check) refuses outside the scope */
+static void test_evaluate_scope(void **state)
+{
+	struct fixture f;
+	(void)state;
+	setup_fx(&f);
+	f.in.approved = true;
+	strlcpy_g(f.alice.environments, "staging", sizeof(f.alice.environments));
+	eval(&f);
+	assert_int_equal(f.v.result, GATE_REFUSE);
+	assert_int_equal(f.v.code, 3);
+	assert_string_equal(f.v.reason, "permission denied: alice (role deployer for staging) cannot deploy api@production");
+	assert_string_equal(gate(&f.v, "permission"), "refused");
+	strlcpy_g(f.alice.environments, "staging,production", sizeof(f.alice.environments));
+	eval(&f);
+	assert_int_equal(f.v.result, GATE_ALLOW);
+	strlcpy_g(f.alice.services, "web", sizeof(f.alice.services));
+	eval(&f);
+	assert_int_equal(f.v.result, GATE_REFUSE);
+	gate_verdict_release(&f.v);
+	gate_policy_release(&f.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_parse), cmocka_unit_test(test_evaluate),
 		cmocka_unit_test(test_freeze),       cmocka_unit_test(test_promotion),
 		cmocka_unit_test(test_no_policy),    cmocka_unit_test(test_approvals_count),
-		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_roles),        cmocka_unit_test(test_identity_covers),
+		cmocka_unit_test(test_scope_json),   cmocka_unit_test(test_evaluate_scope),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

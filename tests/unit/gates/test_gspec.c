@@ -28,7 +28,11 @@ static const char GOOD[] =
 	"notify:\n"
 	"  - { url: \"http://127.0.0.1:9000/hook\", format: standard, secret_env: HOOK_SECRET, events: [rollout_failed] }\n"
 	"  - { url: \"https://hooks.slack.com/services/x\", format: slack }\n"
-	"roles: { alice: approver, bob: deployer }\n";
+	"roles:\n"
+	"  alice: approver\n"
+	"  bob: deployer\n"
+	"  ana: { role: deployer, environments: [staging], services: [api] }\n"
+	"  '123': { role: viewer, environments: [] }\n";
 
 static void test_good(void **state)
 {
@@ -63,6 +67,13 @@ static void test_good(void **state)
 	json_decref(n);
 	n = gspec_roles(spec);
 	assert_string_equal(json_string_value(json_object_get(n, "alice")), "approver");
+	/* the scoped form: an object, its lists as written */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(n, "ana"), "role")), "deployer");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(n, "ana"), "environments"), 0)),
+			    "staging");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(n, "ana"), "services"), 0)), "api");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(n, "123"), "environments")), 0);
+	assert_null(json_object_get(json_object_get(n, "123"), "services"));
 	json_decref(n);
 	n = gspec_checklist(spec, "production");
 	assert_int_equal(json_array_size(n), 2);
@@ -104,6 +115,27 @@ static void test_bad(void **state)
 		  6, 5, "http:// or https://" },
 		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\nroles: { alice: boss }\n",
 		  5, 17, "unknown role 'boss'" },
+		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\n"
+		  "roles: { ana: { role: deployer, environments: [staging] } }\n",
+		  5, 48, "'staging' is not an environment of this spec" },
+		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\n"
+		  "roles: { ana: { role: deployer, envs: [production] } }\n",
+		  5, 33, "unknown key 'envs'" },
+		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\n"
+		  "roles: { ana: { environments: [production] } }\n",
+		  5, 15, "missing key 'role'" },
+		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\n"
+		  "roles: { ana: { role: boss, services: [api] } }\n",
+		  5, 23, "unknown role 'boss'" },
+		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\n"
+		  "roles: { ana: { role: admin, services: [web] } }\n",
+		  5, 41, "'web' is not a service of this spec" },
+		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\n"
+		  "roles: { ana: { role: admin, services: api } }\n",
+		  5, 40, "expected a list" },
+		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\n"
+		  "roles: { ana: [deployer] }\n",
+		  5, 15, "expected a role or a mapping" },
 	};
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

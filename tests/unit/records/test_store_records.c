@@ -74,6 +74,48 @@ static void test_users_incidents(void **state)
 	store_close(s);
 }
 
+/* a user's scope (migration 7) survives put, get, by_token, list and a replace */
+static void test_user_scope(void **state)
+{
+	struct store *s = open_db();
+	struct gerr err;
+	struct user_row u = { .name = "ana", .role = "deployer", .token_hash = "t1", .created_at = 7,
+			      .created_by = "root", .environments = "staging,dev", .services = "web,api" },
+			v = { .name = "vic", .role = "viewer", .created_at = 8, .created_by = "root" }, g, *list;
+	size_t n;
+	(void)state;
+	assert_int_equal(store_user_put(s, &u, &err), 0);
+	assert_int_equal(store_user_put(s, &v, &err), 0);
+	assert_int_equal(store_user_get(s, "ana", &g, &err), 1);
+	assert_string_equal(g.environments, "staging,dev");
+	assert_string_equal(g.services, "web,api");
+	assert_string_equal(g.role, "deployer");
+	assert_int_equal(g.created_at, 7);
+	assert_int_equal(store_user_by_token(s, "t1", &g, &err), 1);
+	assert_string_equal(g.environments, "staging,dev");
+	assert_string_equal(g.services, "web,api");
+	assert_int_equal(store_user_list(s, &list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "ana");
+	assert_string_equal(list[0].environments, "staging,dev");
+	assert_string_equal(list[1].environments, ""); /* unscoped */
+	assert_string_equal(list[1].services, "");
+	free(list);
+	/* user add again replaces the scope, down to none */
+	u.environments[0] = 0;
+	strlcpy_g(u.services, "web", sizeof(u.services));
+	assert_int_equal(store_user_put(s, &u, &err), 0);
+	assert_int_equal(store_user_get(s, "ana", &g, &err), 1);
+	assert_string_equal(g.environments, "");
+	assert_string_equal(g.services, "web");
+	store_close(s);
+	/* and a reopen (migrations already applied) keeps it */
+	s = open_db();
+	assert_int_equal(store_user_get(s, "ana", &g, &err), 1);
+	assert_string_equal(g.services, "web");
+	store_close(s);
+}
+
 static void test_deployments_approvals(void **state)
 {
 	struct store *s = open_db();
@@ -181,6 +223,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_users_incidents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_user_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deployments_approvals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_chain_in_sqlite, setup, teardown),
 	};
