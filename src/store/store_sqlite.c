@@ -87,6 +87,10 @@ static const char *const migrations[] = {
 	"CREATE INDEX outbox_due ON outbox (next_at_ms, id);",
 	/* 6: `gantry status` looks for deployments waiting for approval on every call */
 	"CREATE INDEX deployments_pending ON deployments (service, environment) WHERE state = 'pending_approval';",
+	/* 7: a webhook is signed when it is posted, with the secret it names (never its value here),
+	 * and may reach a private address only when its target said allow_private */
+	"ALTER TABLE outbox ADD COLUMN secret TEXT;"
+	"ALTER TABLE outbox ADD COLUMN allow_private INTEGER NOT NULL DEFAULT 0;",
 };
 
 sqlite3 *store__db(struct store *s)
