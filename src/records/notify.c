@@ -509,7 +509,8 @@ static int post_once(const struct outbox_row *d, const char *signature, char *wh
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
 	rc = curl_easy_perform(c);
-	if (x.refused[0]) {
+	if (rc != CURLE_OK && x.refused[0]) {
+		/* only when no other address of the name worked */
 		snprintf(why, len, "%s", x.refused);
 		ret = -2;
 	} else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.got > NOTIFY_BODY_MAX)) {
