@@ -12,7 +12,7 @@
  *   environments.E.promote_from: staging
  *   environments.E.min_soak: 30m
  *   services.S.checks: { pre: [{run: CMD, timeout: 30s}], post: [{http: "GET /health", expect: 200}] }
- *   notify: [{ url: ..., format: slack|standard, secret_env: NAME, events: [...] }]
+ *   notify: [{ url: ..., format: slack|standard, secret: NAME, allow_private: false, events: [...] }]
  *   roles: { alice: approver,       # OS users; see `gantry user sync`
  *            ana: { role: deployer, environments: [staging], services: [web] } }
  */

@@ -8,11 +8,195 @@
 #include "store/store.h"
 #include "store/store_records.h"
 #include "util/log.h"
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+/* ---- private addresses ---- */
+
+/* the range of the IPv4 address a (host order), NULL: public */
+static const char *v4_range(uint32_t a)
+{
+	if ((a >> 24) == 0)
+		return "unspecified"; /* 0.0.0.0/8: "this host" (Linux connects 0.0.0.0 to itself) */
+	if ((a >> 24) == 127)
+		return "loopback";
+	if ((a >> 16) == 0xa9fe)
+		return "link-local"; /* 169.254/16, where clouds answer metadata requests */
+	if ((a >> 24) == 10 || (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8)
+		return "private";
+	if ((a >> 22) == (100u << 2 | 1)) /* 100.64/10: carrier-grade NAT, overlay VPNs */
+		return "private";
+	return NULL;
+}
+
+static const char *v6_range(const unsigned char *b)
+{
+	static const unsigned char zero[10] = { 0 }, nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+	if (!memcmp(b, zero, 10) && b[10] == 0xff && b[11] == 0xff)
+		return v4_range(v4); /* ::ffff:a.b.c.d, IPv4-mapped: the IPv4 address is the one reached */
+	if (!memcmp(b, zero, 10) && !b[10] && !b[11]) {
+		if (v4 == 0)
+			return "unspecified";
+		if (v4 == 1)
+			return "loopback";
+		return v4_range(v4); /* ::a.b.c.d, the deprecated IPv4-compatible form */
+	}
+	if (!memcmp(b, nat64, 12))
+		return v4_range(v4); /* 64:ff9b::/96: a NAT64 gateway reaches the IPv4 address */
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return "link-local"; /* fe80::/10 */
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
+		return "private"; /* fec0::/10, the deprecated site-local */
+	if ((b[0] & 0xfe) == 0xfc)
+		return "private"; /* fc00::/7, unique local */
+	return NULL;
+}
+
+const char *notify_addr_private(const struct sockaddr *sa)
+{
+	if (!sa)
+		return "not an IP address";
+	if (sa->sa_family == AF_INET)
+		return v4_range(ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr));
+	if (sa->sa_family == AF_INET6)
+		return v6_range(((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr);
+	return "not an IP address";
+}
+
+static bool is_localhost(const char *h, size_t n)
+{
+	static const char lh[] = "localhost";
+	size_t l = sizeof(lh) - 1;
+	/* "localhost" and NAME.localhost (RFC 6761: both resolve to loopback) */
+	return n >= l && !strncasecmp(h + n - l, lh, l) && (n == l || h[n - l - 1] == '.');
+}
+
+const char *notify_host_private(const char *host)
+{
+	char h[256];
+	size_t n = host ? strlen(host) : 0;
+	struct in_addr a4;
+	struct in6_addr a6;
+	char *pct;
+	if (n && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	if (n && host[n - 1] == '.')
+		n--; /* "localhost." and "127.0.0.1." are the same hosts */
+	if (!n || n >= sizeof(h))
+		return NULL;
+	memcpy(h, host, n);
+	h[n] = 0;
+	if (is_localhost(h, n))
+		return "loopback";
+	if ((pct = strchr(h, '%')))
+		*pct = 0; /* fe80::1%eth0: the zone does not change the range */
+	if (inet_pton(AF_INET6, h, &a6) == 1)
+		return v6_range(a6.s6_addr);
+	/* inet_aton, not inet_pton: it takes what resolvers take, 127.1, 0x7f000001, 2130706433 */
+	if (inet_aton(h, &a4))
+		return v4_range(ntohl(a4.s_addr));
+	return NULL;
+}
+
+/* ---- configuration ---- */
+
+/* a YAML boolean: true/false, which the spec reaches here as strings (gspec.c's to_json) */
+static int flag_value(const json_t *v, bool *out)
+{
+	const char *t = json_string_value(v);
+	*out = false;
+	if (!v || json_is_false(v))
+		return 0;
+	if (json_is_true(v) || (t && (!strcmp(t, "true") || !strcmp(t, "True") || !strcmp(t, "TRUE")))) {
+		*out = true;
+		return 0;
+	}
+	if (t && (!strcmp(t, "false") || !strcmp(t, "False") || !strcmp(t, "FALSE")))
+		return 0;
+	return -1;
+}
+
+static bool secret_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (!n || n > 64)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+			return false;
+	return true;
+}
+
+/* the host of url into out (brackets kept off an IPv6 literal); -1 if url does not parse */
+static int url_host(const char *url, char *out, size_t len)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	int r = -1;
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host && *host) {
+		strlcpy_g(out, host, len);
+		r = 0;
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return r;
+}
+
+#define NOTIFY_KEYS "url, format, secret, allow_private, events"
+#define PRIVATE_RULE "loopback, link-local, private and unspecified addresses need allow_private: true"
+
+int notify_target_check(const json_t *t, size_t i, struct gerr *err)
+{
+	const char *url = json_string_value(json_object_get(t, "url"));
+	const char *fmt = json_string_value(json_object_get(t, "format"));
+	const json_t *ev = json_object_get(t, "events"), *sec = json_object_get(t, "secret");
+	const char *key, *range;
+	const json_t *v;
+	char host[256];
+	bool allow;
+	if (!json_is_object(t))
+		return gerr_set(err, "notify[%zu]: must be a mapping (" NOTIFY_KEYS ")", i);
+	if (json_object_get(t, "secret_env"))
+		return gerr_set(err, "notify[%zu].secret_env: secrets no longer come from the environment: "
+			        "use secret: NAME; the value goes in HOME/webhook-secrets (NAME=VALUE, mode 0600)", i);
+	json_object_foreach((json_t *)t, key, v)
+		if (strcmp(key, "url") && strcmp(key, "format") && strcmp(key, "secret") && strcmp(key, "allow_private") &&
+		    strcmp(key, "events"))
+			return gerr_set(err, "notify[%zu]: unknown key '%s' (" NOTIFY_KEYS ")", i, key);
+	if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) || strlen(url) > 2000 ||
+	    url_host(url, host, sizeof(host)) < 0)
+		return gerr_set(err, "notify[%zu].url: must be an http:// or https:// URL", i);
+	if (fmt && strcmp(fmt, "slack") && strcmp(fmt, "standard"))
+		return gerr_set(err, "notify[%zu].format: must be slack or standard, got '%s'", i, fmt);
+	if (flag_value(json_object_get(t, "allow_private"), &allow) < 0)
+		return gerr_set(err, "notify[%zu].allow_private: must be true or false", i);
+	if (!allow && (range = notify_host_private(host)))
+		return gerr_set(err, "notify[%zu].url: %s is a %s address: " PRIVATE_RULE " on this webhook", i, host,
+				range);
+	if (sec && !secret_name_ok(json_string_value(sec)))
+		return gerr_set(err, "notify[%zu].secret: must be the NAME of a line NAME=VALUE in HOME/webhook-secrets "
+				"(letters, digits, _ . -, at most 64)", i);
+	if (sec && fmt && !strcmp(fmt, "slack"))
+		return gerr_set(err, "notify[%zu].secret: slack messages are not signed (format: standard is)", i);
+	if (ev && !json_is_array(ev))
+		return gerr_set(err, "notify[%zu].events: must be a list of event names", i);
+	return 0;
+}
 
 int notify_config_check(const json_t *cfg, struct gerr *err)
 {
@@ -22,27 +206,120 @@ int notify_config_check(const json_t *cfg, struct gerr *err)
 		return 0;
 	if (!json_is_array(cfg) || json_array_size(cfg) > 32)
 		return gerr_set(err, "notify: must be a list of at most 32 webhooks");
-	json_array_foreach((json_t *)cfg, i, t) {
-		const char *url = json_string_value(json_object_get(t, "url"));
-		const char *fmt = json_string_value(json_object_get(t, "format"));
-		const json_t *ev = json_object_get(t, "events"), *se = json_object_get(t, "secret_env");
-		const char *key;
-		const json_t *v;
-		if (!json_is_object(t))
-			return gerr_set(err, "notify[%zu]: must be a mapping (url, format, secret_env, events)", i);
-		json_object_foreach((json_t *)t, key, v)
-			if (strcmp(key, "url") && strcmp(key, "format") && strcmp(key, "secret_env") && strcmp(key, "events"))
-				return gerr_set(err, "notify[%zu]: unknown key '%s' (url, format, secret_env, events)", i, key);
-		if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) || strlen(url) > 2000)
-			return gerr_set(err, "notify[%zu].url: must be an http:// or https:// URL", i);
-		if (fmt && strcmp(fmt, "slack") && strcmp(fmt, "standard"))
-			return gerr_set(err, "notify[%zu].format: must be slack or standard, got '%s'", i, fmt);
-		if (se && (!json_is_string(se) || !*json_string_value(se)))
-			return gerr_set(err, "notify[%zu].secret_env: must be an environment variable name", i);
-		if (ev && !json_is_array(ev))
-			return gerr_set(err, "notify[%zu].events: must be a list of event names", i);
-	}
+	json_array_foreach((json_t *)cfg, i, t)
+		if (notify_target_check(t, i, err) < 0)
+			return -1;
 	return 0;
+}
+
+/* ---- secrets ---- */
+
+#define SECRET_FILE_MAX (64 * 1024)
+
+int notify_secret_parse(const char *text, size_t len, const char *name, char *out, size_t outlen, struct gerr *err)
+{
+	const char *p = text, *end = text + len;
+	size_t nlen = strlen(name);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end, *eq, *k, *ke, *val;
+		const char *next = nl ? nl + 1 : end;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+			e--;
+		if (p == e || *p == '#' || !(eq = memchr(p, '=', (size_t)(e - p)))) {
+			p = next;
+			continue;
+		}
+		k = p;
+		ke = eq;
+		while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
+			ke--;
+		if ((size_t)(ke - k) == nlen && !memcmp(k, name, nlen)) {
+			val = eq + 1;
+			while (val < e && (*val == ' ' || *val == '\t'))
+				val++;
+			if (val == e)
+				return gerr_set(err, "secret %s is empty", name);
+			if ((size_t)(e - val) >= outlen)
+				return gerr_set(err, "secret %s is longer than %zu bytes", name, outlen - 1);
+			memcpy(out, val, (size_t)(e - val));
+			out[e - val] = 0;
+			return 0;
+		}
+		p = next;
+	}
+	return gerr_set(err, "secret %s is not in the file (add a line %s=VALUE)", name, name);
+}
+
+int notify_secret_read(const char *path, const char *name, char *out, size_t outlen, struct gerr *err)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd = -1, ret = -1;
+	struct gerr e;
+	/* O_NOFOLLOW: the file itself is checked, not what a link points at; O_NONBLOCK: a FIFO never blocks */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			gerr_set(err, "%s: must be a regular file, not a symbolic link", path);
+		else
+			gerr_set(err, "%s: %s (secret %s is read from it)", path, strerror(errno), name);
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		gerr_set(err, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		gerr_set(err, "%s: must be a regular file", path);
+		goto out;
+	}
+	if (st.st_uid != geteuid()) {
+		gerr_set(err, "%s: must be owned by the controller's user (uid %ld), not uid %ld", path, (long)geteuid(),
+			 (long)st.st_uid);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		gerr_set(err, "%s: group or others may access it (mode %03o): chmod 600 it", path,
+			 (unsigned)(st.st_mode & 0777));
+		goto out;
+	}
+	if (st.st_size > SECRET_FILE_MAX) {
+		gerr_set(err, "%s: larger than %d KiB", path, SECRET_FILE_MAX / 1024);
+		goto out;
+	}
+	buf = xmalloc(SECRET_FILE_MAX + 1);
+	for (;;) {
+		ssize_t n = read(fd, buf + len, SECRET_FILE_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			gerr_set(err, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > SECRET_FILE_MAX) {
+			gerr_set(err, "%s: larger than %d KiB", path, SECRET_FILE_MAX / 1024);
+			goto out;
+		}
+	}
+	if (notify_secret_parse(buf, len, name, out, outlen, &e) < 0) {
+		gerr_set(err, "%s: %s", path, e.msg);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (buf) {
+		sodium_memzero(buf, SECRET_FILE_MAX + 1);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 bool notify_wants(const json_t *t, const char *event)
@@ -136,22 +413,70 @@ int notify_sign(const char *secret, const char *msg_id, int64_t ts, const char *
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
 static char *worker_db;           /* the state database the worker reads (owned) */
+static char *worker_secrets;      /* HOME/webhook-secrets beside it (owned; NULL if db has no directory) */
 static uint64_t kicks, kicks_seen; /* notify_send -> worker wake-ups */
 static int64_t worker_pending = -1; /* rows left after the worker's last pass; -1 unknown */
 static bool worker_started, worker_busy;
 
+/*
+ * What a response may make us read: its status is all we use, so a body
+ * is discarded as it arrives and the transfer is cut after
+ * NOTIFY_BODY_MAX bytes (the status is known by then); headers are bounded
+ * by libcurl itself. Nothing a receiver sends is ever recorded: a failure
+ * is its HTTP status or libcurl's error text.
+ */
+#define NOTIFY_BODY_MAX (16 * 1024)
+
+struct post_ctx {
+	bool allow_private;
+	size_t got;          /* response body bytes seen */
+	char refused[200];   /* why the connection was refused ("" if it was not) */
+};
+
 static size_t discard(char *p, size_t size, size_t n, void *u)
 {
+	struct post_ctx *x = u;
 	(void)p;
-	(void)u;
-	return size * n;
+	x->got += size * n;
+	return x->got > NOTIFY_BODY_MAX ? 0 : size * n; /* 0: CURLE_WRITE_ERROR, the transfer ends */
 }
 
-/* one POST; 0 on a 2xx */
-static int post_once(const struct outbox_row *d, char *why, size_t len)
+/*
+ * The address check at delivery. A hostname can resolve to anything (and
+ * resolve differently at each attempt), so the address checked is the one
+ * about to be connected: CURLOPT_OPENSOCKETFUNCTION is called with it for
+ * every address libcurl tries (both families, each fallback) before the
+ * socket exists, so a refused address never even sees a SYN. (The other
+ * way, CURLOPT_PREREQFUNCTION or CURLINFO_PRIMARY_IP, looks only after
+ * the connection, and TLS handshake, to the private address was made.)
+ * The proxy environment variables are ignored (CURLOPT_PROXY ""): through a
+ * proxy the connected address would be the proxy's and the check would
+ * judge the wrong host. Redirects are not followed.
+ */
+static curl_socket_t open_checked(void *u, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct post_ctx *x = u;
+	const char *range;
+	(void)purpose;
+	if (!x->allow_private && (range = notify_addr_private(&a->addr))) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+		if (a->family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&a->addr)->sin_addr, ip, sizeof(ip));
+		else if (a->family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&a->addr)->sin6_addr, ip, sizeof(ip));
+		snprintf(x->refused, sizeof(x->refused), "refused: %s is a %s address (" PRIVATE_RULE " on the webhook)", ip, range);
+		return CURL_SOCKET_BAD;
+	}
+	/* SOCK_CLOEXEC: replicas the controller spawns meanwhile do not inherit it */
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* one POST; 0 on a 2xx, -1 on a failure worth retrying, -2 on a refusal (final) */
+static int post_once(const struct outbox_row *d, const char *signature, char *why, size_t len)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
+	struct post_ctx x = { .allow_private = d->allow_private };
 	char hdr[512];
 	long code = 0;
 	CURLcode rc;
@@ -161,12 +486,12 @@ static int post_once(const struct outbox_row *d, char *why, size_t len)
 		return -1;
 	}
 	h = curl_slist_append(h, "Content-Type: application/json");
-	if (d->signature) {
+	if (signature) {
 		snprintf(hdr, sizeof(hdr), "webhook-id: %s", d->msg_id);
 		h = curl_slist_append(h, hdr);
 		snprintf(hdr, sizeof(hdr), "webhook-timestamp: %lld", (long long)d->ts);
 		h = curl_slist_append(h, hdr);
-		snprintf(hdr, sizeof(hdr), "webhook-signature: %s", d->signature);
+		snprintf(hdr, sizeof(hdr), "webhook-signature: %s", signature);
 		h = curl_slist_append(h, hdr);
 	}
 	curl_easy_setopt(c, CURLOPT_URL, d->url);
@@ -176,10 +501,19 @@ static int post_once(const struct outbox_row *d, char *why, size_t len)
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &x);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "gantry/" GANTRY_VERSION);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
 	rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
+	if (rc != CURLE_OK && x.refused[0]) {
+		/* only when no other address of the name worked */
+		snprintf(why, len, "%s", x.refused);
+		ret = -2;
+	} else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.got > NOTIFY_BODY_MAX)) {
 		snprintf(why, len, "%s", curl_easy_strerror(rc));
 	} else {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -214,14 +548,60 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* one delivery attempt of row d; the row is deleted or rescheduled */
-static void deliver(struct store *s, struct outbox_row *d)
+/*
+ * The signature of row d into sig, made now with the secret its target
+ * names, read now from HOME/webhook-secrets (secrets_path), so that a
+ * rotated secret needs no restart. A row without a secret keeps the
+ * signature it was queued with ("" unsigned; rows queued before migration
+ * 7 were signed then). 0 done, -1 with why (never the secret's value).
+ */
+static int sign_row(const struct outbox_row *d, const char *secrets_path, char *sig, size_t len, char *why,
+		    size_t wlen)
 {
-	char why[256] = "";
+	char secret[1024];
 	struct gerr err;
-	int attempt = d->attempts + 1;
-	if (post_once(d, why, sizeof(why)) == 0) {
+	int r;
+	if (!d->secret) {
+		snprintf(sig, len, "%s", d->signature ? d->signature : "");
+		return 0;
+	}
+	if (!secrets_path) {
+		snprintf(why, wlen, "refused: secret %s: the controller's state directory is unknown", d->secret);
+		return -1;
+	}
+	if (notify_secret_read(secrets_path, d->secret, secret, sizeof(secret), &err) < 0) {
+		snprintf(why, wlen, "refused: %.400s", err.msg);
+		return -1;
+	}
+	r = notify_sign(secret, d->msg_id, d->ts, d->body, sig, len);
+	sodium_memzero(secret, sizeof(secret));
+	if (r < 0) {
+		snprintf(why, wlen, "refused: secret %s in %s is not a valid key (whsec_BASE64, or at most 256 bytes)",
+			 d->secret, secrets_path);
+		return -1;
+	}
+	return 0;
+}
+
+/* one delivery attempt of row d; the row is deleted or rescheduled */
+static void deliver(struct store *s, struct outbox_row *d, const char *secrets_path)
+{
+	char why[512] = "", sig[128] = "";
+	struct gerr err;
+	int attempt = d->attempts + 1, r;
+	bool headers = d->signature || d->secret; /* standard format: webhook-* headers, signed or not */
+	if (sign_row(d, secrets_path, sig, sizeof(sig), why, sizeof(why)) < 0)
+		r = -2;
+	else
+		r = post_once(d, headers ? sig : NULL, why, sizeof(why));
+	sodium_memzero(sig, sizeof(sig));
+	if (r == 0) {
 		record(s, "notify_sent", "%s to %s (attempt %d)", d->event, d->url, attempt);
+		if (store_outbox_delete(s, d->id, &err) < 0)
+			log_error("notify", "%s", err.msg);
+	} else if (r == -2) {
+		/* a refusal is the same at every attempt: recorded once, not retried */
+		record(s, "notify_failed", "%s to %s %s", d->event, d->url, why);
 		if (store_outbox_delete(s, d->id, &err) < 0)
 			log_error("notify", "%s", err.msg);
 	} else if (attempt >= NOTIFY_ATTEMPTS) {
@@ -272,7 +652,7 @@ static void *worker(void *arg)
 		if (!s || store_outbox_due(s, wall_ms(), NOTIFY_BATCH, &due, &n, &err) < 0)
 			continue;
 		for (size_t i = 0; i < n; i++) {
-			deliver(s, &due[i]);
+			deliver(s, &due[i], worker_secrets);
 			outbox_row_release(&due[i]);
 		}
 		free(due);
@@ -291,7 +671,12 @@ static int ensure_worker(const char *db_path)
 	if (!db_path)
 		return -1;
 	free(worker_db);
+	free(worker_secrets);
 	worker_db = xstrdup(db_path);
+	/* the controller's state directory is the database's (HOME/state.db) */
+	worker_secrets = strrchr(db_path, '/') ? xasprintf("%.*s/webhook-secrets",
+							     (int)(strrchr(db_path, '/') - db_path), db_path)
+					       : xstrdup("webhook-secrets");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -339,7 +724,7 @@ int notify_send(struct store *st, const char *db_path, const json_t *cfg, const 
 	json_array_foreach((json_t *)cfg, i, t) {
 		const char *fmt = json_string_value(json_object_get(t, "format"));
 		const char *url = json_string_value(json_object_get(t, "url"));
-		const char *senv = json_string_value(json_object_get(t, "secret_env"));
+		const char *secret = json_string_value(json_object_get(t, "secret"));
 		struct outbox_row d = { 0 };
 		unsigned char idb[12];
 		char idhex[25];
@@ -348,17 +733,18 @@ int notify_send(struct store *st, const char *db_path, const json_t *cfg, const 
 		strlcpy_g(d.event, event, sizeof(d.event));
 		d.url = xstrdup(url);
 		d.ts = gates_now();
+		if (flag_value(json_object_get(t, "allow_private"), &d.allow_private) < 0)
+			d.allow_private = false;
 		randombytes_buf(idb, sizeof(idb));
 		sodium_bin2hex(idhex, sizeof(idhex), idb, sizeof(idb));
 		d.msg_id = xasprintf("msg_%s", idhex);
 		if (fmt && !strcmp(fmt, "slack")) {
 			d.body = notify_slack_body(event, data);
 		} else {
-			char sig[128];
-			const char *secret = senv ? getenv(senv) : NULL;
+			/* signed when posted (deliver): only the secret's name is stored */
 			d.body = notify_standard_body(event, d.ts, data);
-			if (secret && notify_sign(secret, d.msg_id, d.ts, d.body, sig, sizeof(sig)) == 0)
-				d.signature = xstrdup(sig);
+			if (secret)
+				d.secret = xstrdup(secret);
 			else
 				d.signature = xstrdup(""); /* headers still sent; an empty signature never verifies */
 		}

@@ -1,16 +1,37 @@
 /*
  * notify.h — webhooks on events (top-level `notify:` in the spec):
  *   [{"url": "https://hooks.slack.com/...", "format": "slack"},
- *    {"url": "http://127.0.0.1:9000/hook", "format": "standard", "secret_env": "HOOK_SECRET",
- *     "events": ["rollout_failed", "emergency_deploy"]}]
+ *    {"url": "https://hooks.example.com/gantry", "format": "standard", "secret": "HOOK",
+ *     "events": ["rollout_failed", "emergency_deploy"]},
+ *    {"url": "http://127.0.0.1:9000/hook", "allow_private": true}]
  *
  * Formats: "slack" posts {"text": "..."} (Slack incoming webhook); "standard"
  * posts {"type": EVENT, "timestamp": RFC3339, "data": {...}} signed as in the
  * Standard Webhooks spec: headers webhook-id, webhook-timestamp (unix
  * seconds) and webhook-signature "v1,BASE64(HMAC-SHA256(key, id.timestamp.body))"
  * where key is the base64-decoded part of a "whsec_..." secret, or the raw
- * secret otherwise. The secret comes from the environment variable named by
- * secret_env in the environment of `gantry serve` (never from the spec).
+ * secret otherwise.
+ *
+ * Notifications are policy, so they cannot be turned against the controller:
+ *  - Secrets: `secret: NAME` names a line NAME=VALUE (# comments) of the
+ *    controller's own file HOME/webhook-secrets (HOME = the directory of the
+ *    state database), never the spec nor the environment (`secret_env` is
+ *    refused). The file is read when a delivery is posted (a rotation needs
+ *    no restart) and must be a regular file owned by the controller's euid
+ *    with no group/other permission; otherwise, or when NAME is missing, the
+ *    delivery fails (recorded, without retries). A value is never logged,
+ *    recorded or stored: the outbox holds the secret's name.
+ *  - Private targets: a URL whose host is loopback (127/8, ::1, localhost),
+ *    link-local (169.254/16, fe80::/10), private (10/8, 172.16/12,
+ *    192.168/16, 100.64/10, fc00::/7, fec0::/10), unspecified (0/8, ::), or
+ *    those in IPv4-mapped/-compatible and NAT64 form, needs
+ *    `allow_private: true` on that target. Checked twice: in the spec
+ *    (notify_target_check, on a literal IP or localhost) and on each address
+ *    actually connected, whatever the name resolved to (notify.c,
+ *    open_checked); a refused delivery is recorded as notify_failed.
+ *  - Responses: only the status is used; the body is discarded, at most
+ *    16 KiB of it read. A recorded failure is "HTTP CODE" or libcurl's
+ *    error, never text from the receiver.
  *
  * Delivery is durable: notify_send() writes an outbox row per target into
  * the state database (with the caller's connection: inside its transaction,
@@ -26,11 +47,43 @@
 #include "common.h"
 
 struct json_t;
-
+struct sockaddr;
 struct store;
 
-/* validates the notify list (from the spec, sent by the CLI) */
+/* validates the notify list (from the spec, sent by the CLI); err names notify[i].KEY */
 int notify_config_check(const struct json_t *cfg, struct gerr *err);
+/* validates target t (borrowed), the i-th of the list (gspec.c: one diagnostic per target) */
+int notify_target_check(const struct json_t *t, size_t i, struct gerr *err);
+
+/*
+ * The range of a loopback, link-local, private or unspecified address
+ * ("loopback", "link-local", "private", "unspecified"), looking through
+ * IPv4-mapped, IPv4-compatible and NAT64 IPv6 forms; NULL when public.
+ * Not an AF_INET/AF_INET6 address: "not an IP address" (refused too).
+ */
+const char *notify_addr_private(const struct sockaddr *sa);
+/*
+ * The same for a URL's host (static string or NULL): a literal IPv4 in any
+ * form inet_aton takes (127.1, 0x7f000001), a literal IPv6 (bracketed or
+ * not, with a zone or not), "localhost" or NAME.localhost. Any other name
+ * gives NULL: only the address it resolves to at delivery can tell.
+ */
+const char *notify_host_private(const char *host);
+
+/*
+ * The value of secret name (borrowed) from the text of a secrets file
+ * (lines NAME=VALUE, blanks around both ignored, # comments) into out
+ * (caller's, outlen bytes); -1 with err when missing, empty or too long.
+ * err never holds a value.
+ */
+int notify_secret_parse(const char *text, size_t len, const char *name, char *out, size_t outlen,
+			struct gerr *err);
+/*
+ * The same from the file at path, which must be a regular file (not a
+ * link) owned by the euid, with (mode & 077) == 0, at most 64 KiB.
+ * The caller wipes out after use.
+ */
+int notify_secret_read(const char *path, const char *name, char *out, size_t outlen, struct gerr *err);
 /* does target t want event? (no "events" list: every event) */
 bool notify_wants(const struct json_t *target, const char *event);
 
@@ -43,12 +96,13 @@ int notify_sign(const char *secret, const char *msg_id, int64_t ts, const char *
 /*
  * Queues event for every target of cfg (borrowed) that wants it; data is
  * borrowed. st: the caller's connection to the state database (or NULL:
- * one is opened on db_path); db_path: the same database, for the worker.
- * Returns the number queued.
+ * one is opened on db_path); db_path: the same database, HOME/state.db,
+ * for the worker (which reads HOME/webhook-secrets beside it). Returns the
+ * number queued.
  */
 int notify_send(struct store *st, const char *db_path, const struct json_t *cfg, const char *event,
 		const struct json_t *data);
-/* starts the worker on db_path (idempotent): rows left by an earlier run are delivered */
+/* starts the worker on db_path (idempotent; the first db_path stays): rows left by an earlier run are delivered */
 int notify_start(const char *db_path);
 /* the worker has run and nothing is left to deliver (tests wait for it) */
 bool notify_idle(void);

@@ -651,13 +651,14 @@ void outbox_row_release(struct outbox_row *r)
 	free(r->body);
 	free(r->msg_id);
 	free(r->signature);
-	r->url = r->body = r->msg_id = r->signature = NULL;
+	free(r->secret);
+	r->url = r->body = r->msg_id = r->signature = r->secret = NULL;
 }
 
 int store_outbox_add(struct store *s, struct outbox_row *r, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "INSERT INTO outbox (event, url, body, msg_id, ts, signature, attempts, "
-				    "next_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", err);
+				    "next_at_ms, secret, allow_private) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
 	if (!st)
 		return -1;
 	store__bind_text(st, 1, r->event);
@@ -671,6 +672,11 @@ int store_outbox_add(struct store *s, struct outbox_row *r, struct gerr *err)
 		sqlite3_bind_null(st, 6);
 	sqlite3_bind_int(st, 7, r->attempts);
 	sqlite3_bind_int64(st, 8, r->next_at_ms);
+	if (r->secret)
+		store__bind_text(st, 9, r->secret);
+	else
+		sqlite3_bind_null(st, 9);
+	sqlite3_bind_int(st, 10, r->allow_private);
 	if (store__step_done(s, st, err) < 0)
 		return -1;
 	r->id = sqlite3_last_insert_rowid(store__db(s));
@@ -680,8 +686,8 @@ int store_outbox_add(struct store *s, struct outbox_row *r, struct gerr *err)
 int store_outbox_due(struct store *s, int64_t now, size_t max, struct outbox_row **out, size_t *n,
 		     struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT id, event, url, body, msg_id, ts, signature, attempts, next_at_ms "
-				    "FROM outbox WHERE next_at_ms <= ? ORDER BY next_at_ms, id LIMIT ?", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT id, event, url, body, msg_id, ts, signature, attempts, next_at_ms, "
+				    "secret, allow_private FROM outbox WHERE next_at_ms <= ? ORDER BY next_at_ms, id LIMIT ?", err);
 	int rc;
 	*out = NULL;
 	*n = 0;
@@ -703,6 +709,8 @@ int store_outbox_due(struct store *s, int64_t now, size_t max, struct outbox_row
 		r->signature = sqlite3_column_type(st, 6) == SQLITE_NULL ? NULL : cdup(st, 6);
 		r->attempts = sqlite3_column_int(st, 7);
 		r->next_at_ms = sqlite3_column_int64(st, 8);
+		r->secret = sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : cdup(st, 9);
+		r->allow_private = sqlite3_column_int(st, 10) != 0;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

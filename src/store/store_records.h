@@ -135,7 +135,10 @@ struct outbox_row {
 	int64_t id;
 	char event[64];
 	char *url, *body, *msg_id; /* owned */
-	char *signature;           /* owned; NULL: unsigned (slack) */
+	char *signature;           /* owned; NULL: no webhook-* headers (slack); "" unsigned; else made
+				    * before migration 7 (rows since then are signed when posted) */
+	char *secret;              /* owned; NULL or the NAME of the secret to sign with (never its value) */
+	bool allow_private;        /* the target may be on a loopback, link-local or private address */
 	int64_t ts;                /* unix seconds, in the signature */
 	int attempts;
 	int64_t next_at_ms;

@@ -98,6 +98,10 @@ static const char *const migrations[] = {
 	/* 8: a user's role scoped to environments and services (comma-separated names, '' = all) */
 	"ALTER TABLE users ADD COLUMN environments TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE users ADD COLUMN services TEXT NOT NULL DEFAULT '';",
+	/* 9: a webhook is signed when it is posted, with the secret it names (never its value here),
+	 * and may reach a private address only when its target said allow_private */
+	"ALTER TABLE outbox ADD COLUMN secret TEXT;"
+	"ALTER TABLE outbox ADD COLUMN allow_private INTEGER NOT NULL DEFAULT 0;",
 };
 
 sqlite3 *store__db(struct store *s)

@@ -1,15 +1,37 @@
 #!/bin/sh
-test_description='notify: Standard Webhooks signed deliveries and Slack bodies to a local receiver; failures become events'
+test_description='notify: Standard Webhooks signed deliveries (secrets from HOME/webhook-secrets) and Slack bodies to a local receiver; private targets need allow_private; failures become events without response bodies'
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 
 require_cmd python3 curl setsid
 require_gantry
 
+# the receiver verifies with HOOK_SECRET; the controller reads it from its own file
 HOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 export HOOK_SECRET
 
-test_expect_success 'setup: receiver, spec with three webhooks, daemon' '
+test_expect_success 'a target on 127.0.0.1 without allow_private is refused by validate' '
+	mkdir priv &&
+	cat >priv/gantry.yaml <<-\EOF &&
+	project: t
+	environments:
+	  staging: {}
+	services:
+	  hello: { run: ./hello }
+	notify:
+	  - { url: "http://127.0.0.1:9/hook", format: standard }
+	  - { url: "http://[::ffff:10.1.2.3]/hook", allow_private: true }
+	  - { url: "https://hooks.example.com/x", secret_env: HOOK_SECRET }
+	EOF
+	test_expect_code 2 "$GANTRY" -f priv/gantry.yaml validate 2>err &&
+	cat err &&
+	grep "gantry.yaml:7:12: error: notify\[0\].url: 127.0.0.1 is a loopback address" err &&
+	grep "notify\[0\].url: .*need allow_private: true" err &&
+	grep "notify\[2\].secret_env: .*use secret: NAME; the value goes in HOME/webhook-secrets" err &&
+	! grep "notify\[1\]" err
+'
+
+test_expect_success 'setup: receiver, secrets file, spec with four webhooks, daemon' '
 	RPORT=$(free_port) && DEAD=$(free_port) &&
 	cat >receiver.py <<-\PY &&
 	import base64, hashlib, hmac, http.server, json, os, sys
@@ -18,6 +40,13 @@ test_expect_success 'setup: receiver, spec with three webhooks, daemon' '
 	class H(http.server.BaseHTTPRequestHandler):
 	    def do_POST(self):
 	        body = self.rfile.read(int(self.headers["Content-Length"]))
+	        if self.path == "/fail":
+	            text = b"SECRET-BODY-TEXT"
+	            self.send_response(500)
+	            self.send_header("Content-Length", str(len(text)))
+	            self.end_headers()
+	            self.wfile.write(text)
+	            return
 	        mid, ts = self.headers.get("webhook-id"), self.headers.get("webhook-timestamp")
 	        sig = self.headers.get("webhook-signature")
 	        valid = None
@@ -48,10 +77,13 @@ test_expect_success 'setup: receiver, spec with three webhooks, daemon' '
 	      canary:
 	        steps: [ {weight: 50}, {pause: {}} ]
 	notify:
-	  - { url: "http://127.0.0.1:$RPORT/hook", format: standard, secret_env: HOOK_SECRET }
-	  - { url: "http://127.0.0.1:$RPORT/slack", format: slack, events: [incident_opened] }
-	  - { url: "http://127.0.0.1:$DEAD/nobody", events: [incident_closed] }
+	  - { url: "http://127.0.0.1:$RPORT/hook", format: standard, secret: hook, allow_private: true }
+	  - { url: "http://127.0.0.1:$RPORT/slack", format: slack, events: [incident_opened], allow_private: true }
+	  - { url: "http://127.0.0.1:$DEAD/nobody", events: [incident_closed], allow_private: true }
+	  - { url: "http://127.0.0.1:$RPORT/fail", events: [incident_opened], allow_private: true }
 	EOF
+	printf "# webhook signing keys\nother=whsec_AAAA\nhook=%s\n" "$HOOK_SECRET" >"$GANTRY_HOME/webhook-secrets" &&
+	chmod 600 "$GANTRY_HOME/webhook-secrets" &&
 	"$GANTRY" validate &&
 	start_serve
 '
@@ -77,11 +109,21 @@ test_expect_success 'incident opened: a signed standard webhook and a Slack mess
 	received "any(r[\"path\"] == \"/slack\" and r[\"valid\"] is None and \"checkout down\" in r[\"body\"][\"text\"] for r in d)"
 '
 
+test_expect_success 'a receiver answering 500 with a body: notify_failed with the status, no trace of the body' '
+	wait_for 30 "\"$GANTRY\" events -o json | grep notify_failed | grep -q /fail" &&
+	"$GANTRY" events -o json | grep notify_failed | grep /fail | grep "after 3 attempts: HTTP 500" &&
+	"$GANTRY" events >events.txt && "$GANTRY" events -o json >events.json &&
+	grep -q notify_failed events.txt &&
+	! grep -q SECRET-BODY-TEXT events.txt &&
+	! grep -q SECRET-BODY-TEXT events.json &&
+	! grep -q SECRET-BODY-TEXT serve.log
+'
+
 test_expect_success 'events filter what a webhook receives; a dead endpoint becomes notify_failed after retries' '
 	"$GANTRY" incident close 1 >/dev/null &&
 	wait_for 15 "received \"any(r[\\\"body\\\"].get(\\\"type\\\") == \\\"incident_closed\\\" for r in d)\"" &&
 	received "not any(r[\"path\"] == \"/slack\" and \"closed\" in r[\"body\"][\"text\"] for r in d)" &&
-	wait_for 30 "\"$GANTRY\" events -o json | grep -q notify_failed" &&
+	wait_for 30 "\"$GANTRY\" events -o json | grep notify_failed | grep -q 127.0.0.1:$DEAD" &&
 	"$GANTRY" events -o json | grep notify_failed | grep "127.0.0.1:$DEAD" | grep "after 3 attempts" &&
 	"$GANTRY" events -o json | grep -q notify_sent
 '
@@ -112,6 +154,24 @@ test_expect_success 'a delivery still pending when the controller is killed is m
 	start_serve &&
 	wait_for 30 "received_incident P2" &&
 	received "any(r[\"path\"] == \"/hook\" and r[\"valid\"] is True and \"while the receiver was down\" in r[\"body\"][\"data\"][\"message\"] for r in d)"
+'
+
+received_hook() {
+	received "any(r[\"path\"] == \"/hook\" and r[\"valid\"] is $1 and \"$2\" in r[\"body\"][\"data\"].get(\"message\", \"\") for r in d)"
+}
+
+test_expect_success 'the secrets file is read at each delivery: a rotation needs no restart, a bad mode fails it' '
+	ROTATED=whsec_$(printf rotated-key-0123456789 | base64) &&
+	printf "hook=%s\n" "$ROTATED" >"$GANTRY_HOME/webhook-secrets" &&
+	"$GANTRY" incident open -s P3 -t "after rotation" --env staging >/dev/null &&
+	wait_for 15 "received_hook False \"after rotation\"" &&
+	chmod 644 "$GANTRY_HOME/webhook-secrets" &&
+	"$GANTRY" incident open -s P3 -t "while readable" --env staging >/dev/null &&
+	wait_for 15 "\"$GANTRY\" events -o json | grep notify_failed | grep -q \"chmod 600\"" &&
+	"$GANTRY" events -o json | grep notify_failed | grep "/hook refused: .*webhook-secrets: group or others may access it" &&
+	! received_hook None "while readable" && ! received_hook False "while readable" &&
+	! "$GANTRY" events -o json | grep -qF "$ROTATED" &&
+	! grep -qF "$ROTATED" serve.log
 '
 
 test_expect_success 'stop' '

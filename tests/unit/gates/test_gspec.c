@@ -26,7 +26,7 @@ static const char GOOD[] =
 	"      pre: [ { run: ./scripts/pre.sh, timeout: 10s } ]\n"
 	"      post: [ { http: \"GET /health\", expect: 200 }, { run: ./scripts/smoke.sh } ]\n"
 	"notify:\n"
-	"  - { url: \"http://127.0.0.1:9000/hook\", format: standard, secret_env: HOOK_SECRET, events: [rollout_failed] }\n"
+	"  - { url: \"http://127.0.0.1:9000/hook\", format: standard, secret: HOOK, allow_private: true, events: [rollout_failed] }\n"
 	"  - { url: \"https://hooks.slack.com/services/x\", format: slack }\n"
 	"roles:\n"
 	"  alice: approver\n"
@@ -112,7 +112,14 @@ static void test_bad(void **state)
 		{ "environments:\n  production: {}\nservices:\n  api:\n    run: x\n    checks: { pre: [ { rn: x } ] }\n",
 		  6, 22, "unknown key 'rn'" },
 		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\nnotify:\n  - { url: \"ftp://x\" }\n",
-		  6, 5, "http:// or https://" },
+		  6, 12, "http:// or https://" },
+		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\nnotify:\n  - { url: \"https://x\", secret_env: S }\n",
+		  6, 37, "use secret: NAME; the value goes in HOME/webhook-secrets" },
+		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\nnotify:\n  - { url: \"https://x\" }\n"
+		  "  - url: \"http://127.0.0.1:9/h\"\n    format: slack\n",
+		  7, 10, "127.0.0.1 is a loopback address: loopback, link-local, private and unspecified addresses need allow_private: true" },
+		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\nnotify:\n  - { url: \"https://x\", allow_private: 1 }\n",
+		  6, 40, "true or false" },
 		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\nroles: { alice: boss }\n",
 		  5, 17, "unknown role 'boss'" },
 		{ "environments:\n  production: {}\nservices:\n  api: { run: x }\n"
