@@ -369,12 +369,12 @@ static void test_diff_deleted_environment_is_policy(void **state)
 static void test_diff_added_notify_is_policy(void **state)
 {
 	json_t *a = tree_of(BASE);
-	json_t *b = tree_edit("project: shop\n", "project: shop\nnotify:\n  - { url: \"http://127.0.0.1:9/hook\" }\n");
+	json_t *b = tree_edit("project: shop\n", "project: shop\nnotify:\n  - { url: \"http://127.0.0.1:9/hook\", allow_private: true }\n");
 	json_t *d = spec_diff(a, b);
 	(void)state;
 
 	assert_int_equal(json_array_size(d), 1);
-	assert_row(d, "notify", "add", "null", "[{\"url\":\"http://127.0.0.1:9/hook\"}]", "policy");
+	assert_row(d, "notify", "add", "null", "[{\"url\":\"http://127.0.0.1:9/hook\",\"allow_private\":\"true\"}]", "policy");
 	assert_true(spec_diff_has_policy(d));
 	json_decref(d);
 	json_decref(b);
