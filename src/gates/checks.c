@@ -330,11 +330,23 @@ struct check_job {
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct check_job *done_jobs;
 
+/* at most CHECKS_PARALLEL lists run at once; the others wait their turn
+ * (a burst of deploys never forks an unbounded number of checks) */
+static pthread_cond_t slot_free = PTHREAD_COND_INITIALIZER;
+static int running;
+
 static void *job_main(void *arg)
 {
 	struct check_job *j = arg, **tail;
+	pthread_mutex_lock(&jobs_lock);
+	while (running >= CHECKS_PARALLEL)
+		pthread_cond_wait(&slot_free, &jobs_lock);
+	running++;
+	pthread_mutex_unlock(&jobs_lock);
 	j->results = checks_run_list(j->list, j->cwd, j->port, &j->ok);
 	pthread_mutex_lock(&jobs_lock);
+	running--;
+	pthread_cond_signal(&slot_free);
 	for (tail = &done_jobs; *tail; tail = &(*tail)->next)
 		;
 	*tail = j;

@@ -7,8 +7,9 @@
  * bytes (the end is kept: that is where the error is). A timeout kills the
  * check's whole process group.
  *
- * checks_run_list blocks: call it from the CLI or a worker thread, never
- * from the event loop. checks_start/checks_poll run a list on a thread.
+ * checks_run_list blocks: call it from a worker thread, never from the
+ * event loop. checks_start/checks_poll run a list on a thread, at most
+ * CHECKS_PARALLEL at once (the controller's check pool; the others queue).
  */
 #ifndef GANTRY_GATES_CHECKS_H
 #define GANTRY_GATES_CHECKS_H
@@ -19,6 +20,7 @@ struct json_t;
 #define CHECK_OUTPUT_MAX 4096
 #define CHECK_DEFAULT_TIMEOUT_MS 30000
 #define CHECK_MAX_TIMEOUT_MS (30 * 60000)
+#define CHECKS_PARALLEL 4          /* check lists running at once; the rest queue */
 
 /* validates one check object; err names the problem */
 int check_validate(const struct json_t *check, struct gerr *err);
