@@ -83,8 +83,14 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	for (size_t i = 0; i < sets.n; i++) {
 		const char *s = sets.items[i], *eq = strchr(s, '=');
+		size_t klen = eq ? (size_t)(eq - s - 4) : 0;
 		if (strncmp(s, "env.", 4) || !eq || eq == s + 4) {
 			ret = cli_error("--set %s: expected env.KEY=VALUE", s);
+			goto out;
+		}
+		if (strspn(s + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < klen ||
+		    (s[4] >= '0' && s[4] <= '9')) {
+			ret = cli_error("--set %s: '%.*s' is not a valid environment variable name", s, (int)klen, s + 4);
 			goto out;
 		}
 	}
