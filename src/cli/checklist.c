@@ -60,8 +60,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if (gates) {
 		const char *from = json_string_value(json_object_get(gates, "promote_from"));
-		json_t *req = json_pack("{s:s, s:s, s:s, s:O}", "op", "gates_check", "service", pos[0], "environment", env,
-					"gates", gates), *g;
+		json_t *req = json_pack("{s:s, s:s, s:s}", "op", "gates_check", "service", pos[0], "environment", env), *g;
 		if (from) {
 			if (client_call(ctx, json_pack("{s:s, s:s, s:s}", "op", "promotion_source", "service", pos[0],
 						       "from", from), &src) == EXIT_OK) {
@@ -75,6 +74,11 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			goto out;
 		}
 		g = json_object_get(chk, "gates");
+		if (json_is_object(json_object_get(chk, "policy"))) {
+			/* what the controller decides with: its stored policy, not this file */
+			json_decref(gates);
+			gates = json_incref(json_object_get(chk, "policy"));
+		}
 		v = json_object_get(gates, "windows");
 		item(list, "inside a deploy window", gate_status(json_string_value(json_object_get(g, "window"))),
 		     "%s", !strcmp(gate_status(json_string_value(json_object_get(g, "window"))), "failing")

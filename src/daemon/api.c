@@ -404,13 +404,14 @@ static int version_digest(const char *svc, const char *version, char *out, size_
  */
 static json_t *op_deploy(json_t *req, const struct api_caller *caller)
 {
-	json_t *err = NULL, *reply;
+	json_t *err = NULL, *reply = NULL;
 	const char *svc = api_str(req, "service", true, &err);
 	const char *env = api_str(req, "environment", true, &err);
 	const char *version = api_str(req, "version", false, &err);
 	const char *digest = api_str(req, "digest", false, &err);
 	struct identity who;
 	struct deploy_intent in = { 0 };
+	struct spec_proposal prop = { 0 };
 	struct gerr gerr;
 	char dbuf[80], cdigest[72], *config = NULL, *dir;
 	struct stat st;
@@ -421,40 +422,57 @@ static json_t *op_deploy(json_t *req, const struct api_caller *caller)
 	if (gates_identify(req, caller, &who, &err) < 0)
 		return err;
 	if (json_object_get(req, "spec")) {
-		reply = api_spec_from_request(req, &who, -1, false, "deploy");
-		if (!json_is_true(json_object_get(reply, "ok")))
+		/* the spec the deploy carries decides it, under the apply's rules; it
+		 * is stored only if the deploy goes ahead (started or waiting) */
+		const char *name, *text;
+		size_t len;
+		if (api_spec_arg(json_object_get(req, "spec"), "/spec", &name, &text, &len, &err) < 0)
+			return err;
+		if ((reply = daemon_spec_propose(name, text, len, &who, -1, true, "deploy", &prop)))
 			return reply; /* refused or invalid: nothing changed */
-		json_decref(reply);
+		if (json_array_size(prop.diff))
+			daemon_spec_swap(&prop);
 	}
 	if (!digest) {
 		int f;
-		if (!version)
-			return api_error(2, "/digest: missing (or name a /version already deployed)");
+		if (!version) {
+			reply = api_error(2, "/digest: missing (or name a /version already deployed)");
+			goto out;
+		}
 		f = version_digest(svc, version, dbuf, sizeof(dbuf), &gerr);
-		if (f < 0)
-			return api_error(1, "%s", gerr.msg);
-		if (!f)
-			return api_error(2, "/version: no revision of %s has version '%s': deploy it with its artifact first",
-					 svc, version);
+		if (f <= 0) {
+			reply = f < 0 ? api_error(1, "%s", gerr.msg)
+				: api_error(2, "/version: no revision of %s has version '%s': deploy it with its artifact first",
+					    svc, version);
+			goto out;
+		}
 		digest = dbuf;
 	}
-	if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) < 16 || strlen(digest) >= sizeof(dbuf))
-		return api_error(2, "/digest: must be a hex digest");
-	dir = xasprintf("%s/artifacts/%s", gd->home, digest);
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		reply = api_error(2, "/digest: no artifact snapshot %s in the state directory", digest);
-		free(dir);
-		return reply;
+	if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) < 16 || strlen(digest) >= sizeof(dbuf)) {
+		reply = api_error(2, "/digest: must be a hex digest");
+		goto out;
 	}
+	dir = xasprintf("%s/artifacts/%s", gd->home, digest);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		reply = api_error(2, "/digest: no artifact snapshot %s in the state directory", digest);
 	free(dir);
-	if (daemon_resolve(svc, env, req, &config, cdigest, &err) < 0)
-		return err;
+	if (reply || daemon_resolve(svc, env, req, &config, cdigest, &reply) < 0)
+		goto out;
 	in.config = config;
 	in.config_digest = cdigest;
 	in.spec_version = gd->spec_version;
 	in.version = version ? version : digest;
 	in.digest = digest;
 	reply = gates_before_rollout(req, caller, svc, env, "deploy", &in, &ticket);
+out:
+	if (prop.swapped) {
+		daemon_spec_swap(&prop);
+		if (json_is_true(json_object_get(reply, "ok")) || json_object_get(reply, "pending_approval")) {
+			if (daemon_spec_commit(&prop, &who, "deploy", &gerr) < 0)
+				log_error("spec", "the spec of a deploy that went ahead could not be stored: %s", gerr.msg);
+		}
+	}
+	spec_proposal_release(&prop);
 	free(config);
 	return reply;
 }

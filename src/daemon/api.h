@@ -37,6 +37,8 @@ struct identity;
  * spec_owner.c decides. expect >= 0: refused unless the stored version is
  * expect. via: "apply", "deploy", "diff" (recorded). Reply: new reference.
  */
+/* obj as {"name": FILE, "text": YAML} (ptr names it in errors): 0, or -1 with *err */
+int api_spec_arg(json_t *obj, const char *ptr, const char **name, const char **text, size_t *len, json_t **err);
 json_t *api_spec_from_request(json_t *req, const struct identity *who, int64_t expect, bool dry, const char *via);
 
 /* {"ok": false, "error": MESSAGE, "code": CODE}; CODE is the CLI exit code

@@ -208,8 +208,7 @@ void gates_audit_op(const char *op, json_t *req, const struct api_caller *caller
 	d = json_object();
 	json_object_foreach(req, k, v) {
 		/* the resolved config is in the revision; a token never goes in the log */
-		if (strcmp(k, "op") && strcmp(k, "token") && strcmp(k, "config") && strcmp(k, "gates") &&
-		    strcmp(k, "notify"))
+		if (strcmp(k, "op") && strcmp(k, "token") && strcmp(k, "spec"))
 			json_object_set(d, k, v);
 	}
 	json_object_foreach(reply, k, v) {
@@ -475,7 +474,7 @@ static json_t *deployment_json(const struct deployment_row *d)
 		free(a);
 	}
 	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:i,"
-			 " s:s, s:o, s:o, s:s, s:s, s:s}",
+			 " s:s, s:o, s:o, s:s, s:s, s:s, s:I, s:s}",
 			 "id", (json_int_t)d->id, "service", d->service, "environment", d->environment, "kind", d->kind,
 			 "requester", d->requester, "state", d->state, "from_revision", d->from_revision, "revision",
 			 d->revision, "version", d->version, "digest", d->digest, "rollout", (json_int_t)d->rollout_id,
@@ -483,7 +482,8 @@ static json_t *deployment_json(const struct deployment_row *d)
 			 "approvals", approvals, "checks", checks ? checks : json_array(), "approvals_needed",
 			 d->approvals_needed, "created_at", c, "started_at", d->started_at ? json_string(s) : json_null(),
 			 "ended_at", d->ended_at ? json_string(e) : json_null(), "result", d->result, "result_reason",
-			 d->result_reason, "strategy", d->strategy);
+			 d->result_reason, "strategy", d->strategy, "spec_version", (json_int_t)d->spec_version,
+			 "config_digest", d->config_digest);
 }
 
 static json_t *op_deployments(json_t *req, const struct api_caller *caller)
@@ -674,9 +674,16 @@ json_t *gates_before_raise(json_t *req, const struct api_caller *caller, const c
 	in.kind = "deploy";
 	in.who = &id;
 	in.emergency = json_is_true(json_object_get(req, "emergency"));
+	in.reason = json_string_value(json_object_get(req, "reason"));
 	in.now = gates_now();
 	in.incidents = inc;
 	in.nincidents = ninc;
+	if (in.emergency && (id.role < ROLE_APPROVER || !in.reason || !*in.reason)) {
+		/* as for a deploy: an emergency is an approver's call, with a reason */
+		reply = api_error(3, "--emergency needs the approver or admin role and a --reason (%s is %s)", id.name,
+				  role_name(id.role));
+		goto out;
+	}
 	gates_evaluate_step(&in, &v);
 	if (v.result == GATE_REFUSE) {
 		reply = api_error(3, "%s would raise a new revision's share of %s@%s: %s", op, svc, env, v.reason);
@@ -686,8 +693,14 @@ json_t *gates_before_raise(json_t *req, const struct api_caller *caller, const c
 			json_object_set_new(reply, "next_allowed", json_string(iso));
 		}
 		json_object_set(reply, "gates", v.gates);
+	} else if (in.emergency) {
+		audit(id.name, "emergency_override", "", json_pack("{s:s, s:s, s:s, s:s, s:O}", "service", svc,
+								    "environment", env, "operation", op, "reason", in.reason,
+								    "gates", v.gates));
+		event(svc, env, 0, "emergency_override", "EMERGENCY: gates overridden");
 	}
 	gate_verdict_release(&v);
+out:
 	gate_policy_release(&pol);
 	free(inc);
 	return reply;
@@ -1477,6 +1490,8 @@ static json_t *op_gates_check(json_t *req, const struct api_caller *caller)
 	reply = json_pack("{s:b, s:s, s:s, s:O, s:s, s:s}", "ok", 1, "result",
 			  v.result == GATE_ALLOW ? "allowed" : v.result == GATE_REFUSE ? "refused" : "pending_approval",
 			  "reason", v.reason, "gates", v.gates, "who", id.name, "role", role_name(id.role));
+	json_object_set_new(reply, "policy", gd->spec ? gspec_gates(gd->spec, svc, env) : json_object());
+	json_object_set_new(reply, "spec_version", json_integer(gd->spec_version));
 	if (v.next_allowed > 0) {
 		char iso[40];
 		format_rfc3339(v.next_allowed, iso, sizeof(iso));

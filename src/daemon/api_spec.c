@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 /* {"name": FILE, "text": YAML} of req[key]; *err set on bad input */
-static int spec_arg(json_t *obj, const char *ptr, const char **name, const char **text, size_t *len, json_t **err)
+int api_spec_arg(json_t *obj, const char *ptr, const char **name, const char **text, size_t *len, json_t **err)
 {
 	json_t *n = json_object_get(obj, "name"), *t = json_object_get(obj, "text");
 	if (!json_is_object(obj)) {
@@ -39,7 +39,7 @@ json_t *api_spec_from_request(json_t *req, const struct identity *who, int64_t e
 	const char *name, *text;
 	size_t len;
 	json_t *err = NULL;
-	if (spec_arg(json_object_get(req, "spec"), "/spec", &name, &text, &len, &err) < 0)
+	if (api_spec_arg(json_object_get(req, "spec"), "/spec", &name, &text, &len, &err) < 0)
 		return err;
 	return daemon_spec_apply(name, text, len, who, expect, dry, via);
 }

@@ -153,15 +153,39 @@ void daemon_spec_release(void);
  * own user (admin); prints which version runs. -1 (and *exit_code) when
  * the stored spec is unreadable or the given one invalid: serve stops. */
 int daemon_spec_start(const struct daemon_opts *opts, int *exit_code);
+/* a proposed spec, validated and diffed against the stored one (spec_owner.c) */
+struct spec_proposal {
+	char name[256];
+	char digest[72];
+	char *text;
+	struct spec *spec;
+	struct json_t *tree, *diff;
+	bool policy;                 /* the diff changes a policy key */
+	bool swapped;                /* daemon_spec_swap: installed in gd for now */
+	int64_t saved_version;
+};
+void spec_proposal_release(struct spec_proposal *p);
 /*
  * Validates text (len bytes, shown as name) and diffs it against the stored
- * spec; stores it as a new version unless dry or unchanged. A policy change
- * needs who->role admin (else code 3 naming each key); expect >= 0 must be
- * the stored version (else code 1 with current_version). Every decision but
- * a dry run is audited with the diff. Reply: new reference.
+ * spec into *p: NULL when who may apply it, else the refusal (new
+ * reference; p released): code 2 with every diagnostic, code 3 naming each
+ * policy key a non-admin would change, code 1 when expect >= 0 is not the
+ * stored version. audit_refusal: the refusal is an audit entry.
  */
+struct json_t *daemon_spec_propose(const char *name, const char *text, size_t len, const struct identity *who,
+				   int64_t expect, bool audit_refusal, const char *via, struct spec_proposal *p);
+/* stores p as the next version (unless its diff is empty), audits it and
+ * makes it current; p released. 1 stored, 0 unchanged, -1 (err) */
+int daemon_spec_commit(struct spec_proposal *p, const struct identity *who, const char *via, struct gerr *err);
+/*
+ * Installs p's spec in gd as if it were stored (version + 1), or, called
+ * again, puts the stored one back: a deploy decides with the spec it
+ * carries and stores it only when the deploy goes ahead.
+ */
+void daemon_spec_swap(struct spec_proposal *p);
+/* propose + commit in one (dry: only the diff, nothing stored or audited); reply: new reference */
 struct json_t *daemon_spec_apply(const char *name, const char *text, size_t len, const struct identity *who,
-			  int64_t expect, bool dry, const char *via);
+				 int64_t expect, bool dry, const char *via);
 
 /*
  * The config of svc in env resolved from the stored spec, with req's "set"

@@ -98,89 +98,144 @@ static char *policy_lines(const json_t *diff)
 	return t;
 }
 
-json_t *daemon_spec_apply(const char *name, const char *text, size_t len, const struct identity *who,
-			  int64_t expect, bool dry, const char *via)
+void spec_proposal_release(struct spec_proposal *p)
+{
+	spec_free(p->spec);
+	json_decref(p->tree);
+	json_decref(p->diff);
+	free(p->text);
+	memset(p, 0, sizeof(*p));
+}
+
+json_t *daemon_spec_propose(const char *name, const char *text, size_t len, const struct identity *who,
+			    int64_t expect, bool audit_refusal, const char *via, struct spec_proposal *p)
 {
 	struct diags d = { 0 };
-	struct spec *spec = NULL;
-	struct spec_version_row row = { 0 };
-	struct gerr gerr;
-	json_t *tree = NULL, *diff = NULL, *reply = NULL;
-	char digest[72];
-	bool policy;
+	json_t *reply = NULL;
 
+	memset(p, 0, sizeof(*p));
 	if (!name || !*name)
 		name = "gantry.yaml";
+	strlcpy_g(p->name, name, sizeof(p->name));
 	if (expect >= 0 && expect != gd->spec_version) {
 		reply = api_error(1, "the stored spec is version %lld, not %lld: someone applied since; "
 				  "look at 'gantry diff' and apply again", (long long)gd->spec_version, (long long)expect);
 		json_object_set_new(reply, "current_version", json_integer(gd->spec_version));
-		goto audit_refusal;
+		goto refused;
 	}
-	if (spec_load_buf(name, text, len, &spec, &d) < 0) {
+	if (spec_load_buf(name, text, len, &p->spec, &d) < 0) {
 		char *t = diags_text(&d);
 		reply = api_error(2, "%s", t);
 		json_object_set_new(reply, "diagnostics", json_integer((json_int_t)d.n));
 		free(t);
-		goto audit_refusal;
+		goto refused;
 	}
-	digest_hex(text, len, digest);
-	tree = spec_tree_json(spec);
-	diff = spec_diff(gd->spec_tree, tree);
-	policy = spec_diff_has_policy(diff);
-	if (policy && who->role < ROLE_ADMIN) {
-		char *lines = policy_lines(diff);
+	digest_hex(text, len, p->digest);
+	p->text = xstrndup(text, len);
+	p->tree = spec_tree_json(p->spec);
+	p->diff = spec_diff(gd->spec_tree, p->tree);
+	p->policy = spec_diff_has_policy(p->diff);
+	if (p->policy && who->role < ROLE_ADMIN) {
+		char *lines = policy_lines(p->diff);
 		reply = api_error(3, "permission denied: %s (role %s) cannot change policy keys (only an admin can):\n%s",
 				  who->name, role_name(who->role), lines);
 		free(lines);
-		json_object_set(reply, "diff", diff);
+		json_object_set(reply, "diff", p->diff);
 		json_object_set_new(reply, "current_version", json_integer(gd->spec_version));
-		goto audit_refusal;
+		goto refused;
 	}
-	if (dry || !json_array_size(diff)) {
-		reply = json_pack("{s:b, s:I, s:b, s:O, s:b}", "ok", 1, "version", (json_int_t)gd->spec_version,
-				  "changed", 0, "diff", diff, "policy", policy);
-		if (dry)
-			json_object_set_new(reply, "dry_run", json_true());
-		goto out;
-	}
-	strlcpy_g(row.digest, digest, sizeof(row.digest));
-	strlcpy_g(row.name, name, sizeof(row.name));
-	strlcpy_g(row.actor, who->name, sizeof(row.actor));
-	row.text = xstrndup(text, len);
-	row.created_at = gates_now();
-	row.diff = json_dumps(diff, JSON_COMPACT);
-	if (store_spec_add(gd->store, &row, &gerr) < 0) {
-		reply = api_error(1, "%s", gerr.msg);
-		goto out;
-	}
-	gates_audit(who->name, "apply", "spec", json_pack("{s:I, s:I, s:s, s:s, s:O}", "version",
-		    (json_int_t)row.version, "previous", (json_int_t)gd->spec_version, "digest", digest, "via", via,
-		    "diff", diff));
-	store_event_add(gd->store, "", "", 0, "spec_applied", &gerr, "spec version %lld applied by %s (%s): %zu change%s%s",
-			(long long)row.version, who->name, via, json_array_size(diff), json_array_size(diff) == 1 ? "" : "s",
-			policy ? ", policy included" : "");
-	log_info("spec", "version=%lld actor=%s via=%s changes=%zu policy=%d", (long long)row.version, who->name, via,
-		 json_array_size(diff), policy);
-	reply = json_pack("{s:b, s:I, s:I, s:b, s:O, s:b, s:s}", "ok", 1, "version", (json_int_t)row.version,
-			  "previous", (json_int_t)gd->spec_version, "changed", 1, "diff", diff, "policy", policy,
-			  "digest", digest);
-	set_current(spec, row.version, digest);
-	spec = NULL;
-	goto out;
+	diags_release(&d);
+	return NULL;
 
-audit_refusal:
-	if (!dry)
+refused:
+	if (audit_refusal)
 		gates_audit(who->name, "apply_refused", "spec", json_pack("{s:s, s:s, s:I, s:O*}", "via", via, "error",
 			    json_string_value(json_object_get(reply, "error")), "version", (json_int_t)gd->spec_version,
-			    "diff", diff));
-out:
-	spec_version_row_release(&row);
-	json_decref(tree);
-	json_decref(diff);
-	spec_free(spec);
+			    "diff", p->diff));
 	diags_release(&d);
+	spec_proposal_release(p);
 	return reply;
+}
+
+int daemon_spec_commit(struct spec_proposal *p, const struct identity *who, const char *via, struct gerr *err)
+{
+	struct spec_version_row row = { 0 };
+	int64_t previous = gd->spec_version;
+	size_t n = json_array_size(p->diff);
+	if (!n) {
+		/* nothing to store; an apply by hand is still a decision on record */
+		if (!strcmp(via, "apply"))
+			gates_audit(who->name, "apply", "spec", json_pack("{s:I, s:s, s:b, s:[]}", "version",
+				    (json_int_t)gd->spec_version, "via", via, "changed", 0, "diff"));
+		spec_proposal_release(p);
+		return 0;
+	}
+	strlcpy_g(row.digest, p->digest, sizeof(row.digest));
+	strlcpy_g(row.name, p->name, sizeof(row.name));
+	strlcpy_g(row.actor, who->name, sizeof(row.actor));
+	row.text = p->text;
+	row.created_at = gates_now();
+	row.diff = json_dumps(p->diff, JSON_COMPACT);
+	if (store_spec_add(gd->store, &row, err) < 0) {
+		free(row.diff);
+		spec_proposal_release(p);
+		return -1;
+	}
+	free(row.diff);
+	gates_audit(who->name, "apply", "spec", json_pack("{s:I, s:I, s:s, s:s, s:b, s:O}", "version",
+		    (json_int_t)row.version, "previous", (json_int_t)previous, "digest", p->digest, "via", via,
+		    "changed", 1, "diff", p->diff));
+	store_event_add(gd->store, "", "", 0, "spec_applied", err, "spec version %lld applied by %s (%s): %zu change%s%s",
+			(long long)row.version, who->name, via, n, n == 1 ? "" : "s", p->policy ? ", policy included" : "");
+	log_info("spec", "version=%lld actor=%s via=%s changes=%zu policy=%d", (long long)row.version, who->name, via,
+		 n, p->policy);
+	set_current(p->spec, row.version, p->digest);
+	p->spec = NULL;
+	spec_proposal_release(p);
+	return 1;
+}
+
+json_t *daemon_spec_apply(const char *name, const char *text, size_t len, const struct identity *who,
+			  int64_t expect, bool dry, const char *via)
+{
+	struct spec_proposal p;
+	struct gerr gerr;
+	json_t *reply = daemon_spec_propose(name, text, len, who, expect, !dry, via, &p), *diff;
+	int64_t previous = gd->spec_version;
+	bool policy;
+	int r;
+	if (reply)
+		return reply;
+	diff = json_incref(p.diff);
+	policy = p.policy;
+	if (dry) {
+		reply = json_pack("{s:b, s:I, s:b, s:O, s:b, s:b, s:b}", "ok", 1, "version", (json_int_t)gd->spec_version,
+				  "changed", 0, "diff", diff, "policy", policy, "dry_run", 1, "allowed",
+				  who->role >= ROLE_DEPLOYER);
+		spec_proposal_release(&p);
+	} else if ((r = daemon_spec_commit(&p, who, via, &gerr)) < 0) {
+		reply = api_error(1, "%s", gerr.msg);
+	} else {
+		reply = json_pack("{s:b, s:I, s:I, s:b, s:O, s:b, s:s}", "ok", 1, "version", (json_int_t)gd->spec_version,
+				  "previous", (json_int_t)previous, "changed", r == 1, "diff", diff, "policy", policy,
+				  "digest", gd->spec_digest);
+	}
+	json_decref(diff);
+	return reply;
+}
+
+void daemon_spec_swap(struct spec_proposal *p)
+{
+	struct spec *spec = gd->spec;
+	json_t *tree = gd->spec_tree;
+	int64_t version = gd->spec_version;
+	gd->spec = p->spec;
+	gd->spec_tree = p->tree;
+	gd->spec_version = p->swapped ? p->saved_version : version + 1;
+	p->spec = spec;
+	p->tree = tree;
+	p->saved_version = version;
+	p->swapped = !p->swapped;
 }
 
 int daemon_spec_start(const struct daemon_opts *opts, int *exit_code)
