@@ -90,6 +90,9 @@ static int run_apply(int argc, char **argv, struct cli_ctx *ctx)
 			printf("against spec version %lld, an apply would change:\n",
 			       (long long)json_integer_value(json_object_get(resp, "version")));
 			print_diff(diff);
+			printf("%s\n", json_is_false(json_object_get(resp, "allowed")) ? "you may not apply it (role viewer)"
+			       : json_is_true(json_object_get(resp, "policy")) ? "policy keys change: you may apply it (admin)"
+			       : "you may apply it");
 		}
 	} else if (json_is_true(json_object_get(resp, "changed"))) {
 		printf("spec version %lld applied (was %lld):\n", (long long)json_integer_value(json_object_get(resp, "version")),

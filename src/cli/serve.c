@@ -48,10 +48,15 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			free(spec_path);
 			return EXIT_USAGE;
 		}
-		spec_text = xmalloc(cap + 1);
-		o.spec_len = fread(spec_text, 1, cap, f);
-		spec_text[o.spec_len] = 0;
+		spec_text = xmalloc(cap + 2);
+		o.spec_len = fread(spec_text, 1, cap + 1, f);
 		fclose(f);
+		if (o.spec_len > cap) {
+			fprintf(stderr, "error: -f %s: larger than %zu bytes\n", spec_path, cap);
+			ret = EXIT_USAGE;
+			goto out;
+		}
+		spec_text[o.spec_len] = 0;
 		o.spec_name = spec_path;
 		o.spec_text = spec_text;
 		o.spec_actor = client_user();

@@ -4,7 +4,7 @@
  *   the CLI sends $GANTRY_TOKEN with every request. --env/--service scope
  *   the role to those environments/services (default: all).
  * gantry user list | remove NAME | whoami | sync
- *   sync: applies the spec's `roles:` (OS users, no token).
+ *   sync: applies the `roles:` of the spec the controller stores (OS users, no token).
  */
 #include "common.h"
 #include "cli/client.h"
@@ -75,14 +75,23 @@ static const char *role_text(const char *role, const json_t *o, char *buf, size_
 
 static int sync_roles(struct cli_ctx *ctx)
 {
-	struct spec *spec = gates_cli_spec(ctx);
-	json_t *roles = spec ? gspec_roles(spec) : NULL, *v, *resp;
-	const char *name;
-	int ret = EXIT_OK;
-	if (!spec) {
-		spec_free(spec);
-		return cli_error("gantry user sync: no valid spec (see 'gantry validate')");
+	/* roles are policy: the ones of the spec the controller stores (gantry
+	 * apply), never of a file the caller could have edited */
+	struct spec *spec = NULL;
+	struct diags d = { 0 };
+	json_t *roles = NULL, *v, *resp = NULL;
+	const char *name, *text;
+	int ret = client_call(ctx, json_pack("{s:s}", "op", "spec_show"), &resp);
+	if (ret)
+		return ret;
+	text = json_string_value(json_object_get(resp, "text"));
+	if (!text || spec_load_buf(json_string_value(json_object_get(resp, "name")), text, strlen(text), &spec, &d) < 0) {
+		diags_release(&d);
+		json_decref(resp);
+		return cli_error("gantry user sync: the stored spec cannot be read by this gantry");
 	}
+	json_decref(resp);
+	roles = gspec_roles(spec);
 	json_object_foreach(roles, name, v) {
 		/* "alice": "approver", or "ana": {"role": "deployer", "environments": [...], "services": [...]} */
 		json_t *req = json_pack("{s:s, s:s, s:b}", "op", "user_add", "name", name, "no_token", 1);

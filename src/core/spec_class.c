@@ -32,10 +32,10 @@ struct class_row {
  * change them (a deployer who could edit them could approve, unfreeze or
  * ungate their own deploys):
  *   environments.E.protection   approvals, approval_ttl, windows, freezes,
+ *                               rollback_incident,
  *                               checklist: the gates of a deploy to E
  *   environments.E.promote_from only versions proven in another environment
  *   environments.E.min_soak     ... for at least this long
- *   environments.E.rollback_incident (coming) what a rollback must record
  *   services.S.checks           pre/post checks a deploy must pass
  *   notify                      who is told about deploys (auditing)
  *   roles, users (coming)       who may deploy, approve, administer
@@ -56,7 +56,6 @@ static const struct class_row class_rows[] = {
 	{ "analysis_templates.NAME", CONFIG, false },
 	/* policy keys the parser does not know yet */
 	{ "users", POLICY, true },
-	{ "environments.E.rollback_incident", POLICY, true },
 	/* the keys of spec_print_keys(), in its order */
 	{ "project", CONFIG, false },
 	{ "environments", CONFIG, false },

@@ -203,7 +203,7 @@ static json_t *svcenv_status(struct svcenv *se)
 
 /*
  * A first deploy waiting for approvals has no service environment yet:
- * status still shows it (phase pending_approval, the rollout object names
+ * status still shows it (phase pending_approval, the pending object names
  * the deployment to approve), so nobody wonders where their deploy went.
  */
 static void pending_first_deploys(json_t *list, const char *svc, const char *env)

@@ -244,6 +244,10 @@ static void check_checks(struct gck *g, const struct spec_node *c, const char *p
 			snprintf(p, sizeof(p), "%s.%s[%zu]", path, keys[k], i);
 			if (check_validate(j, &err) < 0)
 				report(g, it, p, "%s", err.msg);
+			else if (k == 0 && json_object_get(j, "http"))
+				/* nothing of the new revision runs before its pre-checks */
+				report(g, spec_node_get(it, "http"), p, "an http check needs the new revision running: "
+				       "put it under post, or use {run: ...} here");
 			json_decref(j);
 		}
 	}

@@ -79,7 +79,7 @@ static void test_concrete_paths(void **state)
 		{ "environments.production.protection.checklist", SPEC_CLASS_POLICY },
 		{ "environments.production.promote_from", SPEC_CLASS_POLICY },
 		{ "environments.production.min_soak", SPEC_CLASS_POLICY },
-		{ "environments.production.rollback_incident.severity", SPEC_CLASS_POLICY },
+		{ "environments.production.protection.rollback_incident", SPEC_CLASS_POLICY },
 		{ "services.web.checks", SPEC_CLASS_POLICY },
 		{ "services.web.checks.pre", SPEC_CLASS_POLICY },
 		{ "services.web.checks.post[0].run", SPEC_CLASS_POLICY },
