@@ -11,29 +11,6 @@
 #include "cli/gates_cli.h"
 #include "cli/spec_load.h"
 
-/* one diff row: "  ~ path: old -> new (policy)" */
-static void print_diff(const json_t *diff)
-{
-	size_t i;
-	json_t *r;
-	json_array_foreach(diff, i, r) {
-		const char *op = json_string_value(json_object_get(r, "op"));
-		const char *cls = json_string_value(json_object_get(r, "class"));
-		char *o = json_dumps(json_object_get(r, "old"), JSON_ENCODE_ANY | JSON_COMPACT);
-		char *n = json_dumps(json_object_get(r, "new"), JSON_ENCODE_ANY | JSON_COMPACT);
-		const char *path = json_string_value(json_object_get(r, "path"));
-		if (op && !strcmp(op, "add"))
-			printf("  + %s: %s", path, n);
-		else if (op && !strcmp(op, "remove"))
-			printf("  - %s: %s", path, o);
-		else
-			printf("  ~ %s: %s -> %s", path, o, n);
-		printf("%s\n", cls && strcmp(cls, "config") ? " (policy)" : "");
-		free(o);
-		free(n);
-	}
-}
-
 static long parse_version(const char *flag, const char *s)
 {
 	long v = s ? gates_cli_id(s) : 0;
@@ -89,7 +66,7 @@ static int run_apply(int argc, char **argv, struct cli_ctx *ctx)
 		} else {
 			printf("against spec version %lld, an apply would change:\n",
 			       (long long)json_integer_value(json_object_get(resp, "version")));
-			print_diff(diff);
+			cli_print_spec_diff(stdout, diff);
 			printf("%s\n", json_is_false(json_object_get(resp, "allowed")) ? "you may not apply it (role viewer)"
 			       : json_is_true(json_object_get(resp, "policy")) ? "policy keys change: you may apply it (admin)"
 			       : "you may apply it");
@@ -97,7 +74,7 @@ static int run_apply(int argc, char **argv, struct cli_ctx *ctx)
 	} else if (json_is_true(json_object_get(resp, "changed"))) {
 		printf("spec version %lld applied (was %lld):\n", (long long)json_integer_value(json_object_get(resp, "version")),
 		       (long long)json_integer_value(json_object_get(resp, "previous")));
-		print_diff(json_object_get(resp, "diff"));
+		cli_print_spec_diff(stdout, json_object_get(resp, "diff"));
 	} else {
 		printf("no changes: the controller already runs this spec (version %lld)\n",
 		       (long long)json_integer_value(json_object_get(resp, "version")));
@@ -172,7 +149,7 @@ static int run_spec(int argc, char **argv, struct cli_ctx *ctx)
 	} else {
 		printf("spec version %lld -> %lld:\n", (long long)json_integer_value(json_object_get(resp, "from")),
 		       (long long)json_integer_value(json_object_get(resp, "to")));
-		print_diff(json_object_get(resp, "diff"));
+		cli_print_spec_diff(stdout, json_object_get(resp, "diff"));
 	}
 out:
 	json_decref(req);

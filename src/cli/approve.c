@@ -65,6 +65,11 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	if (ctx->json) {
 		json_object_del(resp, "ok");
 		gates_cli_print_json(resp);
+	} else if (!strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks")) {
+		printf("deployment %ld approved (%lld of %lld): its pre-deployment checks run in the controller; "
+		       "it starts when they pass (gantry deployments, gantry status)\n", id,
+		       (long long)json_integer_value(json_object_get(resp, "approvals")),
+		       (long long)json_integer_value(json_object_get(resp, "needed")));
 	} else if (json_is_true(json_object_get(resp, "started"))) {
 		printf("deployment %ld approved (%lld of %lld): rollout %lld started, revision %lld (version %s)\n", id,
 		       (long long)json_integer_value(json_object_get(resp, "approvals")),

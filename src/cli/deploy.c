@@ -170,6 +170,12 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	req = NULL;
 	if (ret)
 		goto out;
+	if (json_is_object(json_object_get(resp, "spec_applied")) && !ctx->json) {
+		json_t *sa = json_object_get(resp, "spec_applied");
+		fprintf(stderr, "spec version %lld applied with this deploy:\n",
+			(long long)json_integer_value(json_object_get(sa, "version")));
+		cli_print_spec_diff(stderr, json_object_get(sa, "diff"));
+	}
 	if (!strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks")) {
 		if ((ret = gates_cli_wait_deployment(ctx, pos[0], env, json_integer_value(json_object_get(resp, "deployment")),
 						     &row)))

@@ -54,3 +54,25 @@ bool cli_spec_present(const struct cli_ctx *ctx)
 	free(path);
 	return present;
 }
+
+void cli_print_spec_diff(FILE *f, const json_t *diff)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(diff, i, r) {
+		const char *op = json_string_value(json_object_get(r, "op"));
+		const char *cls = json_string_value(json_object_get(r, "class"));
+		char *o = json_dumps(json_object_get(r, "old"), JSON_ENCODE_ANY | JSON_COMPACT);
+		char *n = json_dumps(json_object_get(r, "new"), JSON_ENCODE_ANY | JSON_COMPACT);
+		const char *path = json_string_value(json_object_get(r, "path"));
+		if (op && !strcmp(op, "add"))
+			fprintf(f, "  + %s: %s", path, n);
+		else if (op && !strcmp(op, "remove"))
+			fprintf(f, "  - %s: %s", path, o);
+		else
+			fprintf(f, "  ~ %s: %s -> %s", path, o, n);
+		fprintf(f, "%s\n", cls && strcmp(cls, "config") ? " (policy)" : "");
+		free(o);
+		free(n);
+	}
+}

@@ -24,6 +24,8 @@ int cli_load_spec(struct cli_ctx *ctx, struct spec **out);
  * EXIT_OK, or the error printed and EXIT_USAGE.
  */
 int cli_spec_attach(struct cli_ctx *ctx, json_t *req);
+/* a spec diff (core/spec_class.h rows), one "  ~ path: old -> new" line each */
+void cli_print_spec_diff(FILE *f, const json_t *diff);
 /* -f was given, or ./gantry.yaml exists */
 bool cli_spec_present(const struct cli_ctx *ctx);
 

@@ -468,8 +468,13 @@ out:
 	if (prop.swapped) {
 		daemon_spec_swap(&prop);
 		if (json_is_true(json_object_get(reply, "ok")) || json_object_get(reply, "pending_approval")) {
+			/* the caller sees what its spec changed (an old local copy reverts newer changes) */
+			json_t *diff = json_incref(prop.diff);
 			if (daemon_spec_commit(&prop, &who, "deploy", &gerr) < 0)
 				log_error("spec", "the spec of a deploy that went ahead could not be stored: %s", gerr.msg);
+			else
+				json_object_set_new(reply, "spec_applied", json_pack("{s:I, s:o}", "version",
+						    (json_int_t)gd->spec_version, "diff", diff));
 		}
 	}
 	spec_proposal_release(&prop);
@@ -551,7 +556,8 @@ int daemon_auto_rollback(struct svcenv *se, int to, const char *why)
 		log_error("rollout", "automatic rollback of %s@%s to revision %d failed: %s", se->row.service,
 			  se->row.environment, to, json_string_value(json_object_get(reply, "error")));
 	else
-		gates_auto_rollback(se->row.service, se->row.environment, current, why);
+		gates_auto_rollback(se->row.service, se->row.environment, current,
+				    (int)json_integer_value(json_object_get(reply, "revision")), why);
 	json_decref(reply);
 	return ok ? 0 : -1;
 }

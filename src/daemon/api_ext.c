@@ -961,7 +961,108 @@ void gates_rollout_finished(const struct rollout_row *ro)
 	deployment_row_release(&d);
 }
 
-void gates_auto_rollback(const char *svc, const char *env, int revision, const char *why)
+/*
+ * Rollbacks the controller made itself wait here until a replica of their
+ * target is ready; then their post-checks run (gates_tick). A record left
+ * in state "verifying" by a crash comes back with gates_resume_checks.
+ */
+#define VERIFY_MAX 64
+#define VERIFY_GIVE_UP_S 600
+static int64_t verifying[VERIFY_MAX];
+static size_t nverifying;
+
+static void verify_later(int64_t id)
+{
+	for (size_t i = 0; i < nverifying; i++)
+		if (verifying[i] == id)
+			return;
+	if (nverifying < VERIFY_MAX)
+		verifying[nverifying++] = id;
+	else
+		log_warn("gates", "deployment=%lld: too many rollbacks waiting to be verified", (long long)id);
+}
+
+/* a record of a rollback gantry made to revision `to`, verified when it is ready */
+static void verify_rollback(const char *svc, const char *env, int from, int to, const char *why)
+{
+	struct deployment_row d = { 0 };
+	struct gerr gerr;
+	json_t *post = stored_checks(svc, env, "post");
+	struct revision_row r;
+	strlcpy_g(d.service, svc, sizeof(d.service));
+	strlcpy_g(d.environment, env, sizeof(d.environment));
+	strlcpy_g(d.kind, "rollback", sizeof(d.kind));
+	strlcpy_g(d.requester, "gantry", sizeof(d.requester));
+	d.request = xstrdup("{}");
+	d.gates = xstrdup("{}");
+	d.revision = to;
+	d.from_revision = from;
+	snprintf(d.reason, sizeof(d.reason), "%s", why);
+	if (store_revision_get(gd->store, svc, env, to, &r, &gerr) == 1) {
+		strlcpy_g(d.version, r.version, sizeof(d.version));
+		strlcpy_g(d.digest, r.digest, sizeof(d.digest));
+		revision_row_release(&r);
+	}
+	d.created_at = d.started_at = gates_now();
+	if (post) {
+		strlcpy_g(d.state, "verifying", sizeof(d.state));
+	} else {
+		strlcpy_g(d.state, "succeeded", sizeof(d.state));
+		strlcpy_g(d.result, "succeeded", sizeof(d.result));
+		d.ended_at = d.started_at;
+	}
+	if (store_deployment_add(gd->store, &d, &gerr) < 0)
+		log_error("gates", "%s", gerr.msg);
+	else if (post)
+		verify_later(d.id);
+	json_decref(post);
+	deployment_row_release(&d);
+}
+
+/* from the tick: rollbacks whose target became ready start their post-checks */
+static void verify_tick(void)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < nverifying; i++) {
+		struct deployment_row d;
+		struct gerr gerr;
+		int port;
+		bool keep = false;
+		if (store_deployment_get(gd->store, verifying[i], &d, &gerr) != 1)
+			continue;
+		if (!strcmp(d.state, "verifying")) {
+			port = ready_port(d.service, d.environment, d.revision);
+			if (port > 0) {
+				json_t *post = stored_checks(d.service, d.environment, "post");
+				char *dir = xasprintf("%s/artifacts/%s", gd->home, d.digest);
+				strlcpy_g(d.state, "post_checks", sizeof(d.state));
+				store_deployment_update(gd->store, &d, &gerr);
+				if (checks_start(d.id, post ? post : json_array(), dir, port) < 0)
+					log_error("gates", "deployment=%lld cannot start the post-checks", (long long)d.id);
+				free(dir);
+				event(d.service, d.environment, d.revision, "post_checks_started",
+				      "post-deployment checks of the automatic rollback running");
+			} else if (gates_now() - d.started_at > VERIFY_GIVE_UP_S) {
+				strlcpy_g(d.state, "failed", sizeof(d.state));
+				strlcpy_g(d.result, "failed", sizeof(d.result));
+				snprintf(d.result_reason, sizeof(d.result_reason),
+					 "revision %d was not ready within %ds: its post-checks could not run", d.revision,
+					 VERIFY_GIVE_UP_S);
+				d.ended_at = gates_now();
+				store_deployment_update(gd->store, &d, &gerr);
+				event(d.service, d.environment, d.revision, "post_check_failed", d.result_reason);
+			} else {
+				keep = true;
+			}
+		}
+		if (keep)
+			verifying[k++] = verifying[i];
+		deployment_row_release(&d);
+	}
+	nverifying = k;
+}
+
+void gates_auto_rollback(const char *svc, const char *env, int from, int to, const char *why)
 {
 	struct gate_policy pol;
 	struct incident_row r = { 0 };
@@ -973,13 +1074,15 @@ void gates_auto_rollback(const char *svc, const char *env, int revision, const c
 	if (pr < 0)
 		gate_policy_from_json(NULL, &pol, &gerr); /* the defaults: P2 */
 	audit("gantry", "auto_rollback", "", json_pack("{s:s, s:s, s:i, s:s}", "service", svc, "environment", env,
-							"revision", revision, "reason", why));
+							"revision", from, "reason", why));
+	if (to > 0)
+		verify_rollback(svc, env, from, to, why);
 	if (!strcmp(pol.rollback_incident, "none")) {
 		gate_policy_release(&pol);
 		return;
 	}
 	strlcpy_g(r.severity, pol.rollback_incident, sizeof(r.severity));
-	snprintf(r.title, sizeof(r.title), "automatic rollback of %s@%s revision %d: %.180s", svc, env, revision, why);
+	snprintf(r.title, sizeof(r.title), "automatic rollback of %s@%s revision %d: %.180s", svc, env, from, why);
 	strlcpy_g(r.service, svc, sizeof(r.service));
 	strlcpy_g(r.environment, env, sizeof(r.environment));
 	strlcpy_g(r.opened_by, "gantry", sizeof(r.opened_by));
@@ -990,7 +1093,7 @@ void gates_auto_rollback(const char *svc, const char *env, int revision, const c
 		return;
 	}
 	snprintf(msg, sizeof(msg), "incident %lld opened (%s: %s) by gantry", (long long)r.id, r.severity, r.title);
-	event(svc, env, revision, "incident_opened", msg);
+	event(svc, env, from, "incident_opened", msg);
 	audit("gantry", "incident_open", "", incident_json(&r));
 	emit("incident_opened", json_pack("{s:s, s:s, s:s, s:I, s:s}", "service", svc, "environment", env, "message",
 					  msg, "incident", (json_int_t)r.id, "severity", r.severity));
@@ -1069,6 +1172,8 @@ static void post_checks_done(struct deployment_row *d, json_t *results, bool ok)
 		if (!json_is_true(json_object_get(rep, "ok")))
 			log_error("gates", "deployment=%lld rollback after a failed post-check: %s", (long long)d->id,
 				  json_string_value(json_object_get(rep, "error")));
+		else
+			gates_auto_rollback(d->service, d->environment, d->revision, 0, d->result_reason);
 		json_decref(rep);
 		json_decref(rq);
 	}
@@ -1085,6 +1190,8 @@ void gates_resume_checks(void)
 	}
 	for (size_t i = 0; i < n; i++) {
 		bool pre = !strcmp(d[i].state, "pre_checks"), post = !strcmp(d[i].state, "post_checks");
+		if (!strcmp(d[i].state, "verifying"))
+			verify_later(d[i].id);
 		json_t *list = pre || post ? stored_checks(d[i].service, d[i].environment, pre ? "pre" : "post") : NULL;
 		if (pre || post) {
 			char *dir = xasprintf("%s/artifacts/%s", gd->home, d[i].digest);
@@ -1107,6 +1214,8 @@ void gates_tick(void)
 	int64_t key;
 	json_t *results;
 	bool ok;
+	if (nverifying)
+		verify_tick();
 	while (checks_poll(&key, &results, &ok)) {
 		struct deployment_row d;
 		struct gerr gerr;

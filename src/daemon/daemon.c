@@ -181,7 +181,7 @@ static void rollout_fail(struct svcenv *se, const char *why)
 		log_error("store", "%s", err.msg);
 	se->ncrash = 0;
 	if (from > 0)
-		gates_auto_rollback(se->row.service, se->row.environment, to, why);
+		gates_auto_rollback(se->row.service, se->row.environment, to, from, why);
 }
 
 static void prune_artifacts(struct svcenv *se, int keep);

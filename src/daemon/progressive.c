@@ -361,7 +361,7 @@ static void execute(struct svcenv *se, const struct canary_actions *acts, int64_
 				     a->reason);
 			if (p->cs.phase != RP_ABORTED) /* an abort is a person's decision, not an incident */
 				gates_auto_rollback(se->row.service, se->row.environment, p->cs.canary_revision,
-						    a->reason);
+						    a->revision, a->reason);
 			break;
 		case CA_PAUSE:
 			daemon_event(se, p->cs.canary_revision, "paused", "%s", a->reason);

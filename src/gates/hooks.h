@@ -87,13 +87,15 @@ void gates_rollout_created(int64_t ticket, json_t *reply);
 /* the rollout left "progressing": records the result, runs post-checks, notifies */
 void gates_rollout_finished(const struct rollout_row *ro);
 /*
- * The controller rolled svc@env back on its own (analysis, rollback_on,
- * crash loop, progress deadline): audited, and an incident is opened with
- * the environment's protection.rollback_incident severity (default P2;
- * none: no incident), announced to the webhooks.
+ * The controller rolled svc@env back on its own from revision `from` to
+ * `to` (analysis, rollback_on, crash loop, deadline): audited, an incident
+ * opened with the environment's protection.rollback_incident severity
+ * (default P2; none: no incident) and announced to the webhooks; and the
+ * target is verified by the stored post-checks once a replica of it is
+ * ready (a deployment record of kind rollback by gantry). to 0: no
+ * verification (the rollback has a record of its own).
  */
-void gates_auto_rollback(const char *svc, const char *env, int revision, const char *why);
-/* once the desired state is restored after a start: checks that were running
+void gates_auto_rollback(const char *svc, const char *env, int from, int to, const char *why);/* once the desired state is restored after a start: checks that were running
  * when the controller stopped (deployments in pre_checks or post_checks) run again */
 void gates_resume_checks(void);
 /* from the daemon's tick: acts on finished pre-checks (start or refuse) and

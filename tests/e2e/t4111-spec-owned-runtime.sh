@@ -129,10 +129,8 @@ test_expect_success 'two approvals of what it rolls out now start it, with the n
 		and d[0][\"state\"] in (\"post_checks\", \"succeeded\")"
 '
 
-# src/cli/approve.c prints "rollout %lld started, revision %lld" from the
-# reply, which has neither while the pre-checks run (state pre_checks)
-test_expect_failure 'the approval that starts a deploy with pre-checks does not claim rollout 0, revision 0' '
-	grep "approved (2 of 2)" approve2.out &&
+test_expect_success 'the approval that starts a deploy with pre-checks says they run, claims no rollout' '
+	grep "approved (2 of 2): its pre-deployment checks run in the controller" approve2.out &&
 	! grep -E "rollout 0 |revision 0 " approve2.out
 '
 
