@@ -2,7 +2,7 @@
 #include "common.h"
 #include <setjmp.h>
 #include <cmocka.h>
-#include "daemon/api_tcp.h"
+#include "api/tcp.h"
 
 #define TOKEN "gnt_0123456789abcdef"
 
