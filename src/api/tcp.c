@@ -1,5 +1,5 @@
 /*
- * api_tcp.c — the daemon API over TCP (`gantry serve --api HOST:PORT`).
+ * tcp.c — the daemon API over TCP (`gantry serve --api HOST:PORT`).
  *
  * HTTP/1.1 so that curl and any HTTP client can use it: `POST /v1/OP` with
  * the request object (as over HOME/api.sock, without "op") as the body and

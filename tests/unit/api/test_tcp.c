@@ -1,4 +1,4 @@
-/* the TCP API's request parser (src/daemon/api_tcp.c): what each request gets */
+/* the TCP API's request parser (src/api/tcp.c): what each request gets */
 #include "common.h"
 #include <setjmp.h>
 #include <cmocka.h>

@@ -289,10 +289,6 @@ static void test_roles(void **state)
 	assert_int_equal(role_parse("approver"), ROLE_APPROVER);
 	assert_int_equal(role_parse("root"), -1);
 	assert_string_equal(role_name(ROLE_ADMIN), "admin");
-	assert_int_equal(gates_op_role("status", false), ROLE_VIEWER);
-	assert_int_equal(gates_op_role("deploy", true), ROLE_DEPLOYER);
-	assert_int_equal(gates_op_role("approve", true), ROLE_APPROVER);
-	assert_int_equal(gates_op_role("user_add", true), ROLE_ADMIN);
 	assert_true(severity_valid("P0") && severity_valid("P3"));
 	assert_false(severity_valid("P4") || severity_valid("p1") || severity_valid("P10"));
 }
