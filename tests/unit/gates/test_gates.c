@@ -263,16 +263,16 @@ static void test_approvals_count(void **state)
 	int64_t now = 100000;
 	char by[64] = "";
 	struct approval_row a[] = {
-		{ 1, "alice", "approve", now - 10, "" },   /* the requester: never counts */
-		{ 1, "bob", "approve", now - 10, "" },
-		{ 1, "carol", "approve", now - 4000, "" }, /* older than the ttl */
-		{ 1, "dave", "approve", now - 100, "" },
+		{ 1, "alice", "approve", now - 10, "", "" },   /* the requester: never counts */
+		{ 1, "bob", "approve", now - 10, "", "" },
+		{ 1, "carol", "approve", now - 4000, "", "" }, /* older than the ttl */
+		{ 1, "dave", "approve", now - 100, "", "" },
 	};
 	struct approval_row r[] = {
-		{ 1, "bob", "approve", now - 10, "" },
-		{ 1, "erin", "reject", now - 5, "" },
+		{ 1, "bob", "approve", now - 10, "", "" },
+		{ 1, "erin", "reject", now - 5, "", "" },
 	};
-	struct approval_row self_reject[] = { { 1, "alice", "reject", now, "" } };
+	struct approval_row self_reject[] = { { 1, "alice", "reject", now, "", "" } };
 	(void)state;
 	assert_int_equal(approvals_count(a, 4, "alice", now, 3600, by, sizeof(by)), 2);
 	assert_int_equal(approvals_count(a, 1, "alice", now, 3600, by, sizeof(by)), 0);
