@@ -74,11 +74,13 @@ struct deploy_intent {
 json_t *gates_before_rollout(json_t *req, const struct identity *who, const char *svc, const char *env,
 			     const char *kind, const struct deploy_intent *in, int64_t *ticket);
 /*
- * traffic, scale, promote_canary and resume when they raise a new
- * revision's share of svc@env: the stored windows and incident freezes
- * apply as to a deploy's next step (gates_evaluate_step; --emergency
- * overrides). NULL: go ahead; else the refusal (code 3). Abort, pause and
- * rollback never call it: returning to what served never waits.
+ * traffic and scale when they raise a new revision's share of svc@env: the
+ * stored windows and incident freezes apply as to a deploy's next step
+ * (gates_evaluate_step; an emergency by an approver, with a reason,
+ * overrides). NULL: go ahead; else the refusal (code 3). resume and
+ * promote_canary are held by the rollout itself instead (progressive.c);
+ * abort, pause and rollback never wait: returning to what served is
+ * always allowed.
  */
 json_t *gates_before_raise(json_t *req, const struct identity *who, const char *svc, const char *env,
 			   const char *op);
