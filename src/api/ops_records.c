@@ -265,7 +265,7 @@ static json_t *deployment_json(struct daemon *ctl, const struct deployment_row *
 		}
 		free(a);
 	}
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:i,"
+	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:i,"
 			 " s:s, s:o, s:o, s:s, s:s, s:s, s:I, s:s}",
 			 "id", (json_int_t)d->id, "service", d->service, "environment", d->environment, "kind", d->kind,
 			 "requester", d->requester, "state", d->state, "from_revision", d->from_revision, "revision",
@@ -276,6 +276,12 @@ static json_t *deployment_json(struct daemon *ctl, const struct deployment_row *
 			 "ended_at", d->ended_at ? json_string(e) : json_null(), "result", d->result, "result_reason",
 			 d->result_reason, "strategy", d->strategy, "spec_version", (json_int_t)d->spec_version,
 			 "config_digest", d->config_digest);
+	if (!strcmp(d->state, "pending_approval")) {
+		char x[40];
+		format_rfc3339(d->created_at + d->approval_ttl, x, sizeof(x));
+		json_object_set_new(o, "expires_at", json_string(x));
+	}
+	return o;
 }
 
 json_t *op_deployments(struct daemon *ctl, json_t *req, const struct api_ctx *c)
