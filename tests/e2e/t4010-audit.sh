@@ -32,9 +32,11 @@ test_expect_success 'setup: spec, daemon, a few actions' '
 
 test_expect_success 'the log lists each action with actor, action, target and a hash chain' '
 	"$GANTRY" audit -o json >audit.json &&
-	jcheck audit.json "[e[\"action\"] for e in d][:4] == [\"incident_open\", \"incident_close\", \"user_add\", \"incident_open\"]" &&
-	jcheck audit.json "d[0][\"actor\"] == \"alice\" and d[1][\"actor\"] == \"bob\"" &&
-	jcheck audit.json "d[2][\"target\"] == \"erin\" and d[2][\"details\"][\"role\"] == \"approver\"" &&
+	# entry 1: the spec beside serve, applied at start
+	jcheck audit.json "[e[\"action\"] for e in d][:5] == [\"apply\", \"incident_open\", \"incident_close\", \"user_add\", \"incident_open\"]" &&
+	jcheck audit.json "d[0][\"details\"][\"via\"] == \"serve\" and d[0][\"peer\"] == \"controller\"" &&
+	jcheck audit.json "d[1][\"actor\"] == \"alice\" and d[2][\"actor\"] == \"bob\"" &&
+	jcheck audit.json "d[3][\"target\"] == \"erin\" and d[3][\"details\"][\"role\"] == \"approver\"" &&
 	jcheck audit.json "all(e[\"seq\"] == i + 1 for i, e in enumerate(d))" &&
 	jcheck audit.json "d[0][\"prev\"] == \"0\" * 64 and all(d[i][\"prev\"] == d[i - 1][\"hash\"] for i in range(1, len(d)))" &&
 	jcheck audit.json "all(len(e[\"hash\"]) == 64 and e[\"time\"].endswith(\"Z\") for e in d)" &&
@@ -48,37 +50,37 @@ test_expect_success 'verify: intact' '
 	"$GANTRY" audit verify >out &&
 	grep "intact" out &&
 	"$GANTRY" audit verify -o json >v.json &&
-	jcheck v.json "d[\"intact\"] is True and d[\"first_bad\"] is None and d[\"entries\"] >= 4"
+	jcheck v.json "d[\"intact\"] is True and d[\"first_bad\"] is None and d[\"entries\"] >= 5"
 '
 
 test_expect_success 'verify: a row edited directly in SQLite is named' '
-	sql "UPDATE audit SET actor = '\''mallory'\'' WHERE seq = 2" &&
+	sql "UPDATE audit SET actor = '\''mallory'\'' WHERE seq = 3" &&
 	test_expect_code 1 "$GANTRY" audit verify >out &&
-	grep "entry 2 was edited" out &&
+	grep "entry 3 was edited" out &&
 	test_expect_code 1 "$GANTRY" audit verify -o json >v.json &&
-	jcheck v.json "d[\"intact\"] is False and d[\"first_bad\"] == 2" &&
-	sql "UPDATE audit SET actor = '\''bob'\'' WHERE seq = 2" &&
+	jcheck v.json "d[\"intact\"] is False and d[\"first_bad\"] == 3" &&
+	sql "UPDATE audit SET actor = '\''bob'\'' WHERE seq = 3" &&
 	"$GANTRY" audit verify
 '
 
 test_expect_success 'verify: two rows swapped are named' '
-	sql "UPDATE audit SET seq = -3 WHERE seq = 3" &&
-	sql "UPDATE audit SET seq = 3 WHERE seq = 4" &&
-	sql "UPDATE audit SET seq = 4 WHERE seq = -3" &&
+	sql "UPDATE audit SET seq = -3 WHERE seq = 4" &&
+	sql "UPDATE audit SET seq = 4 WHERE seq = 5" &&
+	sql "UPDATE audit SET seq = 5 WHERE seq = -3" &&
 	test_expect_code 1 "$GANTRY" audit verify >out &&
-	grep "entry 3 was reordered" out &&
-	sql "UPDATE audit SET seq = -3 WHERE seq = 3" &&
-	sql "UPDATE audit SET seq = 3 WHERE seq = 4" &&
-	sql "UPDATE audit SET seq = 4 WHERE seq = -3" &&
+	grep "entry 4 was reordered" out &&
+	sql "UPDATE audit SET seq = -3 WHERE seq = 4" &&
+	sql "UPDATE audit SET seq = 4 WHERE seq = 5" &&
+	sql "UPDATE audit SET seq = 5 WHERE seq = -3" &&
 	"$GANTRY" audit verify
 '
 
 test_expect_success 'verify: a deleted row is named' '
 	sql "CREATE TABLE saved AS SELECT * FROM audit" &&
-	sql "DELETE FROM audit WHERE seq = 2" &&
+	sql "DELETE FROM audit WHERE seq = 3" &&
 	test_expect_code 1 "$GANTRY" audit verify >out &&
-	grep "entry 2 is missing" out &&
-	sql "INSERT INTO audit SELECT * FROM saved WHERE seq = 2" &&
+	grep "entry 3 is missing" out &&
+	sql "INSERT INTO audit SELECT * FROM saved WHERE seq = 3" &&
 	"$GANTRY" audit verify
 '
 
