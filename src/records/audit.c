@@ -82,6 +82,9 @@ int audit_seal_key(struct audit_entry *e, const unsigned char *key)
 
 /* ---- the streaming verifier ---- */
 
+static bool is_v2(const struct audit_verifier *v, int64_t seq);
+PRINTF_LIKE(3, 4) static bool bad(struct audit_verifier *v, int64_t seq, const char *fmt, ...);
+
 void audit_verifier_init(struct audit_verifier *v, const unsigned char *key, int64_t mac_from,
 			 struct audit_anchor *anchors, size_t nanchors)
 {
@@ -92,8 +95,16 @@ void audit_verifier_init(struct audit_verifier *v, const unsigned char *key, int
 	v->nanchors = nanchors;
 	v->expect = 1;
 	memcpy(v->prev, zero_hash, sizeof(zero_hash));
-	for (size_t i = 0; i < nanchors; i++)
-		anchors[i].seen[0] = 0;
+	for (size_t i = 0; i < nanchors; i++) {
+		struct audit_anchor *a = &anchors[i];
+		a->seen[0] = 0;
+		/* an anchor written with a MAC vouches that its entry is a v2 one: a switch point
+		 * moved past it would have the verifier take MAC'd entries for v1 ones */
+		if (!v->bad_seq && a->present && a->vouches_v2 && !is_v2(v, a->seq))
+			bad(v, a->seq, "%s records entry %lld as sealed with the audit key, but meta "
+			    "audit_mac_from %s: the switch point was tampered with", a->name, (long long)a->seq,
+			    mac_from ? "is after it (moved)" : "is missing (deleted)");
+	}
 }
 
 static bool is_v2(const struct audit_verifier *v, int64_t seq)
@@ -183,12 +194,6 @@ bool audit_verifier_end(struct audit_verifier *v)
 					   "holds entries 1..%lld)", a->name, (long long)last);
 			continue;
 		}
-		/* an anchor written with a MAC vouches that its entry is a v2 one */
-		if (a->vouches_v2 && a->seq > 0 && !is_v2(v, a->seq))
-			return bad(v, a->seq, "%s records entry %lld as sealed with the audit key, but the database "
-				   "says entries from %lld on are (meta audit_mac_from %s): the switch point was "
-				   "tampered with", a->name, (long long)a->seq, (long long)v->mac_from,
-				   v->mac_from ? "moved" : "deleted");
 		if (a->seq > last) {
 			if (a->seq == last + 1)
 				return bad(v, last + 1, "entry %lld is missing (deleted at the end of the log): %s "
