@@ -4,9 +4,9 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
-#include "daemon/api_tcp.h"
+#include "api/tcp.h"
 #include "daemon/audit_anchor.h"
-#include "gates/hooks.h"
+#include "daemon/gates_flow.h"
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
 #include "store/artifact.h"

@@ -1,50 +1,50 @@
 /*
- * hooks.h — where the controller (src/daemon/api.c, daemon.c) calls the
- * gates and records. Implemented in src/daemon/api_ext.c. Every hook runs
- * on the event loop thread and never blocks it (checks and webhooks run on
- * their own threads).
+ * gates_flow.h — the controller's gates and records around a rollout
+ * (src/daemon/gates_flow.c): identity, audit, webhooks, the gates of a
+ * deploy from the stored policy, checks, approvals, the controller's own
+ * rollbacks. Every function runs on the event loop thread and never blocks
+ * it (checks and webhooks run on their own threads).
  *
  * The calls, in order of one deploy:
  *
- *   dispatch():   json_t *deny = gates_authorize(o->name, o->mutating, req, caller);
- *                 if (deny) return deny;              (before o->fn)
- *                 reply = o->fn(req, caller);
- *                 if (o->mutating) gates_audit_op(o->name, req, caller, reply);
+ *   dispatch() (src/api/dispatch.c): gates_identify, then the table's role
+ *                 and scope (gates_need_scope), then the handler; then
+ *                 gates_audit_op (it succeeded) or gates_audit_refusal.
  *   op_deploy():  resolves the config from the stored spec (daemon_resolve), then
- *                 return gates_before_rollout(req, caller, svc, env, "deploy", &intent, &ticket);
+ *                 return gates_before_rollout(req, who, svc, env, "deploy", &intent, &ticket);
  *                 (which runs the pre-checks and calls daemon_deploy_start when they pass)
  *   op_rollback() and op_restart(): json_t *g = gates_before_rollout(..., "rollback", NULL, &ticket);
- *                 if (g) return g; reply = copy_revision(...); gates_rollout_created(ticket, reply);
+ *                 if (g) return g; reply = daemon_copy_revision(...); gates_rollout_created(ticket, reply);
  *                 (never blocked by windows, freezes or approvals; recorded).
  *   daemon.c:     gates_rollout_finished(&se->rollout) whenever a rollout
  *                 leaves "progressing" (complete, failed, rolled_back, superseded);
- *                 gates_tick() from the 100 ms tick (post-check results).
+ *                 gates_tick() from the 100 ms tick (check results, verifications).
  *   svcenv_status(): "pending" = gates_pending_rollout(svc, env) (or null): a
  *                 deployment waiting for approval, never mixed with "rollout".
- *
- * And two functions the controller provides: running a request as a given
- * actor (a rollback after a failed post-check), and starting a deployment.
  */
-#ifndef GANTRY_GATES_HOOKS_H
-#define GANTRY_GATES_HOOKS_H
+#ifndef GANTRY_DAEMON_GATES_FLOW_H
+#define GANTRY_DAEMON_GATES_FLOW_H
 #include "common.h"
-#include "daemon/api.h"
+#include "api/api.h"
 #include "store/store.h"
+#include "store/store_records.h"
+#include "records/audit.h"
 
 /*
- * Identity and permission. The caller is the user of a valid API token
- * ("token" in the request; the CLI sends $GANTRY_TOKEN), else the OS user
- * of the socket: root and the daemon's own user are admin (and may act
- * under the name they claim, $GANTRY_USER), another user has the role
- * `gantry user add` gave that name, else viewer. An unknown token or a
- * role below the operation's (gates_op_role) is refused with code 3.
- * With a token, caller->claimed becomes the token's user. NULL = go on.
+ * Who the caller is: the user of a valid API token ("token" in the
+ * request; the CLI sends $GANTRY_TOKEN), else the OS user of the socket:
+ * root and the daemon's own user are admin (and act under the name they
+ * claim, $GANTRY_USER), another user has the role `gantry user add` gave
+ * that name, else viewer. 0, or -1 with *deny (code 3 for an unknown
+ * token, a TCP caller without one) set (new reference).
  */
-json_t *gates_authorize(const char *op, bool mutating, json_t *req, struct api_caller *caller);
-
-struct identity;
-/* who the caller is (token, else socket peer): 0, or -1 with *deny set (new reference) */
 int gates_identify(json_t *req, const struct api_caller *caller, struct identity *id, json_t **deny);
+/*
+ * The refusal (code 3) when id's scope does not cover svc@env (see
+ * identity_covers: NULL = not restricted, "" = every one), else NULL. what
+ * completes "cannot ...", e.g. "run 'deploy' on".
+ */
+json_t *gates_need_scope(const struct identity *id, const char *what, const char *svc, const char *env);
 /* appends an audit entry (details consumed; NULL = {}); failures are logged.
  * gates_audit: the controller's own decision (its uid and pid are recorded);
  * gates_audit_as: a caller's (uid/pid from SO_PEERCRED, or the TCP peer;
@@ -76,16 +76,18 @@ struct deploy_intent {
  * or restart (in NULL): NULL means go ahead (*ticket = the deployment
  * record, pass it to gates_rollout_created), else the refusal.
  */
-json_t *gates_before_rollout(json_t *req, const struct api_caller *caller, const char *svc, const char *env,
+json_t *gates_before_rollout(json_t *req, const struct identity *who, const char *svc, const char *env,
 			     const char *kind, const struct deploy_intent *in, int64_t *ticket);
 /*
- * traffic, scale, promote_canary and resume when they raise a new
- * revision's share of svc@env: the stored windows and incident freezes
- * apply as to a deploy's next step (gates_evaluate_step; --emergency
- * overrides). NULL: go ahead; else the refusal (code 3). Abort, pause and
- * rollback never call it: returning to what served never waits.
+ * traffic and scale when they raise a new revision's share of svc@env: the
+ * stored windows and incident freezes apply as to a deploy's next step
+ * (gates_evaluate_step; an emergency by an approver, with a reason,
+ * overrides). NULL: go ahead; else the refusal (code 3). resume and
+ * promote_canary are held by the rollout itself instead (progressive.c);
+ * abort, pause and rollback never wait: returning to what served is
+ * always allowed.
  */
-json_t *gates_before_raise(json_t *req, const struct api_caller *caller, const char *svc, const char *env,
+json_t *gates_before_raise(json_t *req, const struct identity *who, const char *svc, const char *env,
 			   const char *op);
 /* reply: what create_and_roll returned (borrowed); links the record to the rollout */
 void gates_rollout_created(int64_t ticket, json_t *reply);
@@ -120,14 +122,37 @@ json_t *gates_pending_json(const struct deployment_row *d);
  */
 void gates_notify(const char *event, const char *svc, const char *env, int revision, const char *message);
 
-/*
- * Provided by the controller (src/daemon/api.c). api_dispatch_as runs req
- * (borrowed) through the normal dispatch as `actor` with the daemon's own
- * (admin) identity (a rollback after a failed post-check); reply: new
- * reference. daemon_deploy_start creates the revision and the rollout of
- * a deployment record whose gates and checks passed (d borrowed).
- */
-json_t *api_dispatch_as(json_t *req, const char *actor);
+/* started by the controller (src/daemon/rollouts.c): the revision and the
+ * rollout of a deployment record whose gates and checks passed (d borrowed) */
 json_t *daemon_deploy_start(const struct deployment_row *d);
+
+/* shared with the API's records operations (src/api/ops_records.c) */
+/* hex SHA-256 of an API token: what the users table keeps */
+void gates_token_hash(const char *token, char out[AUDIT_HASH_HEX]);
+json_t *gates_incident_json(const struct incident_row *r);
+/* incident r concerns svc@env (NULL: any) */
+bool gates_concerns(const struct incident_row *r, const char *svc, const char *env);
+/* what from_env says about revision want_rev, or else the newest revision with digest */
+struct promotion_fact;
+int gates_find_promotion(const char *svc, const char *from_env, const char *digest, int want_rev,
+			 struct promotion_fact *f, struct gerr *err);
+/* the gates of req for svc@env from the stored policy (no records); *pol and *v
+ * are the caller's to release; -1 with *reply set on bad input */
+struct gate_policy;
+struct gate_verdict;
+int gates_evaluate_request(json_t *req, const struct identity *id, const char *svc, const char *env,
+			   const char *kind, bool all, struct gate_policy *pol, struct gate_verdict *v, json_t **reply);
+/* a deployment whose gates passed: pre-checks, else started (d updated in the store) */
+json_t *gates_deployment_go(struct deployment_row *d);
+/* a deployment waiting for approval whose time ran out */
+bool gates_expired(const struct deployment_row *d, int64_t now);
+/* what an approval of d binds to: service, environment, artifact, resolved config, spec version */
+void gates_deployment_binding(const struct deployment_row *d, char *out, size_t len);
+/* d's config resolved again: 0 unchanged, 1 changed (d updated, why says how), -1 unresolvable (why) */
+int gates_rebind(struct deployment_row *d, char *why, size_t len);
+/* an audit entry / an event of svc@env (either may be ""), for the records operations */
+void gates_event(const char *svc, const char *env, int revision, const char *kind, const char *msg);
+/* the stored spec's webhooks that want event hear it (data consumed) */
+void gates_emit(const char *event, json_t *data);
 
 #endif
