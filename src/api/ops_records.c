@@ -338,6 +338,10 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 		if ((reply = gates_need_scope(&who, what, d.service, d.environment)))
 			goto out;
 	}
+	if (!strcmp(d.state, "expired")) {
+		reply = api_error(3, "deployment %d expired: it waited longer than its approval_ttl; deploy again", id);
+		goto out;
+	}
 	if (strcmp(d.state, "pending_approval")) {
 		reply = api_error(2, "deployment %d is %s, not waiting for approval", id, d.state);
 		goto out;

@@ -921,6 +921,41 @@ void gates_resume_checks(void)
 	free(d);
 }
 
+/* once a minute: deployments that waited for approval past their time are expired (recorded, announced) */
+static void expire_pending(void)
+{
+	static int64_t last;
+	struct deployment_row *d;
+	struct gerr gerr;
+	size_t n;
+	int64_t now = gates_now();
+	if (now - last < 60)
+		return;
+	last = now;
+	if (store_deployment_pending(gd->store, NULL, NULL, &d, &n, &gerr) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (gates_expired(&d[i], now)) {
+			char msg[1024];
+			strlcpy_g(d[i].state, "expired", sizeof(d[i].state));
+			strlcpy_g(d[i].result, "expired", sizeof(d[i].result));
+			snprintf(d[i].result_reason, sizeof(d[i].result_reason), "waited %llds for approval (approval_ttl)",
+				 (long long)d[i].approval_ttl);
+			d[i].ended_at = now;
+			if (store_deployment_update(gd->store, &d[i], &gerr) == 0) {
+				snprintf(msg, sizeof(msg), "deployment %lld (%s %.128s) expired: %.300s", (long long)d[i].id,
+					 d[i].kind, d[i].version, d[i].result_reason);
+				gates_event(d[i].service, d[i].environment, 0, "deployment_expired", msg);
+				gates_emit("deployment_expired", json_pack("{s:s, s:s, s:s, s:I}", "service", d[i].service,
+									"environment", d[i].environment, "message", msg,
+									"deployment", (json_int_t)d[i].id));
+			}
+		}
+		deployment_row_release(&d[i]);
+	}
+	free(d);
+}
+
 void gates_tick(void)
 {
 	int64_t key;
@@ -928,6 +963,7 @@ void gates_tick(void)
 	bool ok;
 	if (nverifying)
 		verify_tick();
+	expire_pending();
 	while (checks_poll(&key, &results, &ok)) {
 		struct deployment_row d;
 		struct gerr gerr;
