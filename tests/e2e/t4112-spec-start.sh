@@ -3,17 +3,8 @@ test_description='serve and the stored spec: applied at the first start, kept af
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 
-require_cmd python3 curl setsid sqlite3
+require_cmd python3 curl setsid
 require_gantry
-
-# sql STATEMENT: runs it on the state database behind the daemon's back
-sql() {
-	python3 -c 'import sqlite3, sys
-c = sqlite3.connect(sys.argv[1])
-r = c.execute(sys.argv[2]).fetchall()
-c.commit()
-print("\n".join("|".join(str(x) for x in row) for row in r))' "$GANTRY_HOME/state.db" "$1"
-}
 
 test_expect_success 'setup: the first start applies the spec beside serve (version 1)' '
 	write_spec <<-EOF &&
