@@ -95,6 +95,8 @@ static char *policy_lines(const json_t *diff)
 			json_array_append(only, row);
 	t = spec_diff_text(only);
 	json_decref(only);
+	if (*t && t[strlen(t) - 1] == '\n')
+		t[strlen(t) - 1] = 0; /* the message ends where its last line does */
 	return t;
 }
 
