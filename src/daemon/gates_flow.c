@@ -392,10 +392,14 @@ json_t *gates_before_raise(json_t *req, const struct identity *who, const char *
 	in.now = gates_now();
 	in.incidents = inc;
 	in.nincidents = ninc;
-	if (in.emergency && (id.role < ROLE_APPROVER || !in.reason || !*in.reason)) {
-		/* as for a deploy: an emergency is an approver's call, with a reason */
-		reply = api_error(3, "--emergency needs the approver or admin role and a --reason (%s is %s)", id.name,
-				  role_name(id.role));
+	/* as for a deploy (gates_evaluate): an emergency is an approver's call, with a reason */
+	if (in.emergency && (!in.reason || !*in.reason)) {
+		reply = api_error(2, "an emergency needs a reason (--reason \"...\")");
+		goto out;
+	}
+	if (in.emergency && id.role < ROLE_APPROVER) {
+		reply = api_error(3, "permission denied: %s (role %s) cannot override gates in an emergency (needs role "
+				  "approver)", id.name, role_name(id.role));
 		goto out;
 	}
 	gates_evaluate_step(&in, &v);
