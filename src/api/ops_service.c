@@ -135,12 +135,12 @@ static json_t *svcenv_status(struct svcenv *se)
  * status still shows it (phase pending_approval, the pending object names
  * the deployment to approve), so nobody wonders where their deploy went.
  */
-static void pending_first_deploys(json_t *list, const char *svc, const char *env)
+static void pending_first_deploys(struct daemon *ctl, json_t *list, const char *svc, const char *env)
 {
 	struct deployment_row *d;
 	size_t n;
 	struct gerr gerr;
-	if (store_deployment_pending(gd->store, svc, env, &d, &n, &gerr) < 0)
+	if (store_deployment_pending(ctl->store, svc, env, &d, &n, &gerr) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		struct svcenv *se = daemon_svcenv(d[i].service, d[i].environment, false);
@@ -181,20 +181,21 @@ json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 			continue;
 		json_array_append_new(list, svcenv_status(se));
 	}
-	pending_first_deploys(list, svc, env);
+	pending_first_deploys(ctl, list, svc, env);
 	return json_pack("{s:b, s:o}", "ok", 1, "status", list);
 }
 
 /* the digest of the newest revision of svc (any environment) with version; 1/0/-1 */
-static int version_digest(const char *svc, const char *version, char *out, size_t len, struct gerr *err)
+static int version_digest(struct daemon *ctl, const char *svc, const char *version, char *out, size_t len,
+			  struct gerr *err)
 {
-	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
+	for (struct svcenv *se = ctl->svcenvs; se; se = se->next) {
 		struct revision_row *list;
 		size_t n;
 		bool found = false;
 		if (strcmp(se->row.service, svc))
 			continue;
-		if (store_revision_list(gd->store, svc, se->row.environment, &list, &n, err) < 0)
+		if (store_revision_list(ctl->store, svc, se->row.environment, &list, &n, err) < 0)
 			return -1;
 		for (size_t i = 0; i < n; i++) {
 			if (!found && !strcmp(list[i].version, version)) {
@@ -252,7 +253,7 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 			reply = api_error(2, "/digest: missing (or name a /version already deployed)");
 			goto out;
 		}
-		f = version_digest(svc, version, dbuf, sizeof(dbuf), &gerr);
+		f = version_digest(ctl, svc, version, dbuf, sizeof(dbuf), &gerr);
 		if (f <= 0) {
 			reply = f < 0 ? api_error(1, "%s", gerr.msg)
 				: api_error(2, "/version: no revision of %s has version '%s': deploy it with its artifact first",

@@ -123,7 +123,7 @@ json_t *op_spec_history(struct daemon *ctl, json_t *req, const struct api_ctx *c
 }
 
 /* a stored version's YAML tree (new reference), NULL with *err set */
-static json_t *version_tree(int v, json_t **err)
+static json_t *version_tree(struct daemon *ctl, int v, json_t **err)
 {
 	struct spec_version_row r;
 	struct gerr gerr;
@@ -133,7 +133,7 @@ static json_t *version_tree(int v, json_t **err)
 	int found;
 	if (v == 0)
 		return json_object();
-	found = store_spec_get(gd->store, v, &r, &gerr);
+	found = store_spec_get(ctl->store, v, &r, &gerr);
 	if (found <= 0) {
 		*err = found < 0 ? api_error(1, "%s", gerr.msg) : api_error(2, "no spec version %d", v);
 		return NULL;
@@ -163,9 +163,9 @@ json_t *op_spec_diff(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	from = api_int(req, "from", to > 0 ? to - 1 : 0, &err);
 	if (err)
 		return err;
-	if (!(a = version_tree(from, &err)))
+	if (!(a = version_tree(ctl, from, &err)))
 		return err;
-	if (!(b = version_tree(to, &err))) {
+	if (!(b = version_tree(ctl, to, &err))) {
 		json_decref(a);
 		return err;
 	}
