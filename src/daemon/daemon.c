@@ -737,6 +737,52 @@ static void close_walk(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/*
+ * HOME is 0711: workloads (other users) may traverse it to reach
+ * HOME/artifacts/DIGEST (read-only) and their own HOME/scratch/ID, and
+ * nothing else: every other entry is made 0700/0600 here, also in a HOME an
+ * older gantry made with looser modes. Traversing needs no listing, so the
+ * names in HOME give nothing away. (The alternative, artifacts outside
+ * HOME, would split one state directory in two for backups and cleanup.)
+ */
+static int harden_home(const char *home)
+{
+	DIR *dir;
+	struct dirent *de;
+	char *p, *slash;
+
+	if (chmod(home, 0711) < 0) {
+		fprintf(stderr, "error: --home: %s: %s\n", home, strerror(errno));
+		return -1;
+	}
+	if ((dir = opendir(home))) {
+		while ((de = readdir(dir))) {
+			struct stat st;
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+			    !strcmp(de->d_name, "artifacts") || !strcmp(de->d_name, "scratch"))
+				continue;
+			if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode) &&
+			    (st.st_mode & 077))
+				(void)fchmodat(dirfd(dir), de->d_name, st.st_mode & 07700, 0);
+		}
+		closedir(dir);
+	}
+	/* a workload reaches its scratch and artifact by absolute path: every
+	 * directory above HOME must let others through */
+	p = xstrdup(home);
+	while (geteuid() == 0 && (slash = strrchr(p, '/')) && slash != p) {
+		struct stat st;
+		*slash = 0;
+		if (stat(p, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+			log_warn("serve", "%s is not searchable by other users: workloads cannot reach "
+				 "their scratch directory under %s (chmod o+x %s)", p, home, p);
+			break;
+		}
+	}
+	free(p);
+	return 0;
+}
+
 int daemon_run(const struct daemon_opts *opts)
 {
 	struct daemon d = { 0 };
@@ -753,13 +799,23 @@ int daemon_run(const struct daemon_opts *opts)
 	d.backoff_base_ms = opts->restart_backoff_ms > 0 ? opts->restart_backoff_ms : 10000;
 	signal(SIGPIPE, SIG_IGN);
 
+	/* everything we create is ours alone unless we say otherwise (the
+	 * state, its -wal and -shm, logs, keys): workloads run as other users */
+	umask(077);
 	mkdir(d.home, 0700);
+	if (harden_home(d.home) < 0)
+		goto out;
 	path = xasprintf("%s/logs", d.home);
 	mkdir(path, 0700);
 	free(path);
 	path = xasprintf("%s/artifacts", d.home);
-	mkdir(path, 0700);
+	mkdir(path, 0711);
+	chmod(path, 0711);
 	free(path);
+	if (workload_instance_id(d.home, d.tag, sizeof(d.tag), &err) < 0 || workload_setup(d.home, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		goto out;
+	}
 
 	/* one controller per home: an flock, released by the kernel if we die */
 	path = xasprintf("%s/serve.lock", d.home);
@@ -805,6 +861,8 @@ int daemon_run(const struct daemon_opts *opts)
 		int stale = artifact_clean_temp(d.home);
 		if (stale)
 			log_info("serve", "removed %d unfinished artifact upload(s) or snapshot(s)", stale);
+		/* snapshots an older gantry left writable */
+		artifact_seal_all(d.home);
 	}
 	/* before the proxy starts, so that a bad --api leaves nothing running */
 	if (opts->api && api_tcp_listen(opts->api, &err) < 0) {
