@@ -134,7 +134,7 @@ struct spawn_opts {
  * (joins the cgroup as root, then drops to the user), so the
  * running binary must dispatch "__exec" to runtime_exec_main (main.c does;
  * a test binary must too). stdin is /dev/null; stdout and stderr are
- * appended to o->log_path (created 0644 if missing; its directory must
+ * appended to o->log_path (created 0600 if missing; its directory must
  * exist). uv_unref(proc) if the loop should not wait for replicas.
  * On failure no live handle is left: if uv_spawn itself failed (rare: the
  * cwd is checked first), runtime_spawn has started closing proc (no close
