@@ -216,13 +216,15 @@ static int resolve_user(struct replica *r, struct gerr *err)
 	return 0;
 }
 
-/* r's environment: the spec's env, PORT, the tags, its scratch; nothing of ours */
-static char **replica_env(const struct replica *r)
+/* r's environment: the spec's env, PORT, the tags, its scratch; nothing of
+ * ours. An exec probe gets the same without GANTRY_TAG: it also leads its
+ * own session, and must not pass for the replica at the next adoption */
+static char **replica_env(const struct replica *r, bool tag)
 {
 	const struct svc_config *c = &r->rc->cfg;
 	struct workload_env w = {
 		.decl = c->env, .ndecl = c->nenv, .port = r->row.port, .scratch = r->scratch,
-		.tag = gd->tag, .replica = r->row.id, .service = r->row.service,
+		.tag = tag ? gd->tag : NULL, .replica = r->row.id, .service = r->row.service,
 		.environment = r->row.environment, .revision = r->row.revision, .version = r->rc->version,
 	};
 	return workload_env_build(&w);
@@ -252,7 +254,7 @@ int replica_spawn(struct replica *r)
 		on_gone(r, -1, 0);
 		goto out;
 	}
-	env = replica_env(r);
+	env = replica_env(r, true);
 
 	if (cgroup_create(r->cgroup, &c->resources, &err) < 0 && cgroup_mode() != CGROUP_NONE)
 		log_warn("replica", "replica=%s: %s", r->row.id, err.msg);
@@ -308,7 +310,7 @@ static struct probe_run *start_probe(struct replica *r, const struct probe *p, p
 			log_warn("replica", "replica=%s: exec probe not run: %s", r->row.id, err.msg);
 			return NULL;
 		}
-		env = replica_env(r);
+		env = replica_env(r, false);
 		x.env = env;
 		x.user = &r->user;
 		x.cgroup = cgroup_mode() != CGROUP_NONE ? r->cgroup : NULL;
