@@ -3,7 +3,7 @@
  * dispatcher that identifies and authorises every request, the handlers.
  *
  * An operation is a row of api_ops (src/api/table.c):
- *   { name, handler, mutating, minimum role, scope }
+ *   { name, handler, mutating, minimum role, scope, audited, fields }
  * dispatch() (src/api/dispatch.c) refuses a request carrying a field only
  * the controller decides, identifies the caller (token, else the socket's
  * peer), checks the role and the scope, runs the handler with the
@@ -50,6 +50,8 @@ struct api_op {
 	int role;           /* enum role: the least role that may run it */
 	enum api_scope scope;
 	bool audited;       /* the handler writes its own audit entry when it succeeds */
+	const char *fields; /* the request members it takes, space-separated, besides op, token and
+			     * deployed_by: any other is refused (400) naming it */
 };
 
 extern const struct api_op api_ops[]; /* table.c, terminated by { NULL } */

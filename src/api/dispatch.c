@@ -141,6 +141,28 @@ json_t *api_authorize(const char *op, json_t *req, struct api_caller *caller, st
 	return authorize(o, req, caller, who);
 }
 
+/* a member the operation does not take: refused, named (a typo never passes silently) */
+static json_t *unknown_fields(const struct api_op *o, json_t *req)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(req, k, v) {
+		size_t n = strlen(k);
+		const char *f = o->fields;
+		bool ok = !strcmp(k, "op") || !strcmp(k, "token") || !strcmp(k, "deployed_by");
+		while (!ok && f && *f) {
+			const char *end = strchr(f, ' ');
+			size_t len = end ? (size_t)(end - f) : strlen(f);
+			ok = len == n && !memcmp(f, k, n);
+			f = end ? end + 1 : f + len;
+		}
+		if (!ok)
+			return api_error(EXIT_USAGE, "/%s: '%s' takes no such field (it takes: %s)", k, o->name,
+					 *o->fields ? o->fields : "none but op, token and deployed_by");
+	}
+	return NULL;
+}
+
 static json_t *dispatch(json_t *req, struct api_caller *caller)
 {
 	const struct api_op *o;
@@ -155,7 +177,7 @@ static json_t *dispatch(json_t *req, struct api_caller *caller)
 	if (!(o = lookup(op)) || !o->fn)
 		return api_error(EXIT_USAGE, "/op: unknown operation '%s'%s", op,
 				 o ? " (the artifact store is PUT/HEAD /v1/artifacts/DIGEST over serve --api)" : "");
-	if ((reply = api_client_only_fields(req)))
+	if ((reply = api_client_only_fields(req)) || (reply = unknown_fields(o, req)))
 		return reply;
 	claimed = json_string_value(json_object_get(req, "deployed_by"));
 	if (claimed)

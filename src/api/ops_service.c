@@ -281,13 +281,22 @@ out:
 	if (prop.swapped) {
 		daemon_spec_swap(&prop);
 		if (json_is_true(json_object_get(reply, "ok")) || json_object_get(reply, "pending_approval")) {
-			/* the c->caller sees what its spec changed (an old local copy reverts newer changes) */
+			/* the caller sees what its spec changed (an old local copy reverts newer changes) */
 			json_t *diff = json_incref(prop.diff);
 			if (daemon_spec_commit(&prop, &who, "deploy", &gerr) < 0)
 				log_error("spec", "the spec of a deploy that went ahead could not be stored: %s", gerr.msg);
 			else
 				json_object_set_new(reply, "spec_applied", json_pack("{s:I, s:o}", "version",
 						    (json_int_t)ctl->spec_version, "diff", diff));
+		} else if (json_integer_value(json_object_get(reply, "deployment")) > 0) {
+			/* refused: the record must not name the version its spec would have had */
+			struct deployment_row rec;
+			if (store_deployment_get(ctl->store, json_integer_value(json_object_get(reply, "deployment")), &rec,
+						 &gerr) == 1) {
+				rec.spec_version = 0;
+				store_deployment_update(ctl->store, &rec, &gerr);
+				deployment_row_release(&rec);
+			}
 		}
 	}
 	spec_proposal_release(&prop);
@@ -567,5 +576,5 @@ json_t *op_ping(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
 	(void)req;
 	return json_pack("{s:b, s:i, s:s, s:s, s:s}", "ok", 1, "pid", (int)getpid(), "version", GANTRY_VERSION,
-			 "proxy", ctl->listen, "c->caller", c->caller->user);
+			 "proxy", ctl->listen, "caller", c->caller->user);
 }

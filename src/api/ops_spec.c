@@ -151,7 +151,7 @@ static json_t *version_tree(int v, json_t **err)
 /*
  * Two stored versions ({"from": N, "to": M}; M default the current one, N
  * default the one before M), or the current one against a proposed spec
- * ({"spec": {...}}: what an apply would change, and whether the c->caller may).
+ * ({"spec": {...}}: what an apply would change, and whether the caller may).
  */
 json_t *op_spec_diff(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {

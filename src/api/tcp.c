@@ -673,12 +673,15 @@ static int artifact_start(struct tcp_conn *c)
 	struct identity who;
 
 	c->art_req = json_pack("{s:s, s:s, s:s}", "op", h->op, "token", h->token, "digest", h->digest);
+	/* an upload changes no desired state: it may arrive while serve restores */
 	if (put && gd->shutting_down) {
 		reply(c, 409, api_error(1, "gantry serve is shutting down"), "");
 		return -1;
 	}
 	/* deployer or higher for an upload (a mutating op), any role to look */
 	deny = api_authorize(h->op, c->art_req, &c->caller, &who);
+	if (deny && put)
+		gates_audit_refusal(h->op, c->art_req, &c->caller, deny);
 	if (deny) {
 		int status = api_http__status(deny);
 		log_info("api", "tcp peer=%s op=%s status=%d actor=%s", c->caller.user, h->op, status,

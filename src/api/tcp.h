@@ -8,8 +8,8 @@
  * interface: the listener (daemon side) and the request parser, which has
  * no I/O so that fuzz/fuzz_api_http.c can drive it.
  */
-#ifndef GANTRY_DAEMON_API_TCP_H
-#define GANTRY_DAEMON_API_TCP_H
+#ifndef GANTRY_API_TCP_H
+#define GANTRY_API_TCP_H
 #include "common.h"
 #include "http/http.h"
 #include <jansson.h>

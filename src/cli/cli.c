@@ -23,6 +23,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_resume,
 	&cli_cmd_abort,
 	&cli_cmd_promote,
+	&cli_cmd_deployments,
 	&cli_cmd_approve,
 	&cli_cmd_reject,
 	&cli_cmd_incident,

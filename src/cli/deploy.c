@@ -212,7 +212,8 @@ out:
 
 const struct cli_cmd cli_cmd_deploy = {
 	.name = "deploy",
-	.usage = "gantry deploy SERVICE --env ENV [--version V] [--set env.KEY=VALUE]... [--strategy rolling|recreate] [--wait] [--timeout DUR]",
+	.usage = "gantry deploy SERVICE --env ENV [--version V] [--set env.KEY=VALUE]... [--strategy rolling|recreate] [--wait] [--timeout DUR]\n"
+		 "       [--emergency --reason TEXT]",
 	.summary = "create a new revision from the spec and roll it out",
 	.run = run,
 };

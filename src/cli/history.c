@@ -17,6 +17,11 @@ static json_t *record_of(json_t *deployments, json_int_t rev)
 {
 	size_t i;
 	json_t *d;
+	/* the record that rolled it out; a record without a rollout (the
+	 * controller verifying a revision it rolled back to) only as a last resort */
+	json_array_foreach(deployments, i, d)
+		if (json_integer_value(json_object_get(d, "revision")) == rev && json_integer_value(json_object_get(d, "rollout")))
+			return d;
 	json_array_foreach(deployments, i, d)
 		if (json_integer_value(json_object_get(d, "revision")) == rev)
 			return d;

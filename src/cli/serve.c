@@ -9,18 +9,19 @@
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *listen = NULL, *admin = NULL, *backoff = NULL, *api = NULL, *fwd = NULL, **pos;
+	const char *listen = NULL, *admin = NULL, *backoff = NULL, *api = NULL, *fwd = NULL, *aexp = NULL, **pos;
 	struct cli_opt opts[] = {
 		{ "listen", 0, OPT_STRING, &listen },
 		{ "admin", 0, OPT_STRING, &admin },
 		{ "api", 0, OPT_STRING, &api },
 		{ "restart-backoff", 0, OPT_STRING, &backoff },
 		{ "forward-headers", 0, OPT_STRING, &fwd },
+		{ "audit-export", 0, OPT_STRING, &aexp },
 		{ 0 },
 	};
 	struct daemon_opts o = { 0 };
 	struct gerr err;
-	char *home, real[PATH_MAX], *spec_path = NULL, *spec_text = NULL;
+	char *home, real[PATH_MAX], *spec_path = NULL, *spec_text = NULL, *aexp_abs = NULL;
 	int npos, ret;
 
 	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
@@ -81,8 +82,21 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	o.admin = admin;
 	o.api = api;
 	o.forward_headers = fwd;
+	/* the daemon keeps it for its whole life: absolute, whatever the cwd later */
+	if (aexp && *aexp != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd))) {
+			fprintf(stderr, "error: --audit-export: %s\n", strerror(errno));
+			ret = EXIT_FAILED;
+			goto out;
+		}
+		aexp_abs = xasprintf("%s/%s", cwd, aexp);
+		aexp = aexp_abs;
+	}
+	o.audit_export = aexp;
 	ret = daemon_run(&o);
 out:
+	free(aexp_abs);
 	free(spec_path);
 	free(spec_text);
 	return ret;
@@ -91,7 +105,7 @@ out:
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",
 	.usage = "gantry serve [-f FILE] [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--api HOST:PORT]\n"
-		 "       [--forward-headers all|none|LIST] [--home DIR]",
+		 "       [--forward-headers all|none|LIST] [--audit-export FILE] [--home DIR]",
 	.summary = "run the controller, the proxy and the replicas",
 	.run = run,
 };

@@ -36,12 +36,14 @@ bad:
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *env = NULL, *set = NULL, **pos;
-	bool reset = false;
+	const char *env = NULL, *set = NULL, *reason = NULL, **pos;
+	bool reset = false, emergency = false;
 	struct cli_opt opts[] = {
 		{ "env", 'e', OPT_STRING, &env },
 		{ "set", 0, OPT_STRING, &set },
 		{ "reset", 0, OPT_FLAG, &reset },
+		{ "emergency", 0, OPT_FLAG, &emergency },
+		{ "reason", 0, OPT_STRING, &reason },
 		{ 0 },
 	};
 	json_t *req, *resp = NULL, *weights = NULL;
@@ -62,6 +64,10 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	req = json_pack("{s:s, s:s, s:s, s:s}", "op", "traffic", "service", pos[0], "environment", env,
 			"deployed_by", client_user());
 	json_object_set_new(req, "weights", weights ? weights : json_null());
+	if (emergency)
+		json_object_set_new(req, "emergency", json_true());
+	if (reason)
+		json_object_set_new(req, "reason", json_string(reason));
 	if ((ret = client_call(ctx, req, &resp)))
 		goto out;
 	if (!ctx->json)
@@ -77,7 +83,7 @@ out:
 
 const struct cli_cmd cli_cmd_traffic = {
 	.name = "traffic",
-	.usage = "gantry traffic SERVICE --env ENV (--set REV=W[,REV=W...] | --reset)",
+	.usage = "gantry traffic SERVICE --env ENV (--set REV=W[,REV=W...] | --reset) [--emergency --reason TEXT]",
 	.summary = "split traffic between running revisions by hand (weights add up to 100)",
 	.run = run,
 };

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "api/tcp.h"
+#include "daemon/audit_anchor.h"
 #include "daemon/gates_flow.h"
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
@@ -19,6 +20,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -848,6 +850,12 @@ int daemon_run(const struct daemon_opts *opts)
 		goto out;
 	}
 	free(path);
+	/* before anything is audited: the spec applied at start is */
+	d.audit_export = opts->audit_export ? xstrdup(opts->audit_export) : NULL;
+	if (audit_anchor_start(d.store, d.home, d.audit_export, d.audit_key, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		goto out;
+	}
 	if (load_state() < 0)
 		goto out;
 	if (daemon_spec_start(opts, &ret) < 0)
@@ -902,6 +910,8 @@ out:
 	free_state();
 	daemon_spec_release();
 	store_close(d.store);
+	sodium_memzero(d.audit_key, sizeof(d.audit_key));
+	free(d.audit_export);
 	if (lockfd >= 0)
 		close(lockfd);
 	return ret;

@@ -26,6 +26,7 @@ struct daemon_opts {
 	const char *spec_name, *spec_text;
 	size_t spec_len;
 	const char *spec_actor;
+	const char *audit_export; /* --audit-export: every audit entry appended there too; NULL: none */
 };
 
 int daemon_run(const struct daemon_opts *opts);
@@ -127,6 +128,9 @@ struct daemon {
 	struct json_t *spec_tree;     /* its YAML tree as JSON (spec_tree_json), for diffs */
 	int64_t spec_version;         /* 0: none */
 	char spec_digest[72];
+	/* the audit log's anchors (audit_anchor.h) */
+	unsigned char audit_key[32]; /* HOME/audit.key, AUDIT_KEY_BYTES */
+	char *audit_export;           /* NULL: none */
 };
 
 extern struct daemon *gd;

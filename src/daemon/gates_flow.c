@@ -8,6 +8,7 @@
 #include "common.h"
 #include "api/api.h"
 #include "daemon/daemon.h"
+#include "daemon/audit_anchor.h"
 #include "daemon/gates_flow.h"
 #include "gates/checks.h"
 #include "gates/gates.h"
@@ -43,6 +44,7 @@ static int identify(json_t *req, const struct api_caller *caller, struct identit
 	int r;
 
 	memset(id, 0, sizeof(*id));
+	id->caller = caller;
 	if (token && *token) {
 		char h[AUDIT_HASH_HEX];
 		gates_token_hash(token, h);
@@ -115,12 +117,18 @@ int gates_identify(json_t *req, const struct api_caller *caller, struct identity
 
 /* ---- audit and notifications ---- */
 
-/* details consumed; failures are logged, never fatal to the operation */
-static void audit(const char *actor, const char *action, const char *target, json_t *details)
+/* details consumed; failures are logged, never fatal to the operation. caller:
+ * who, from the kernel (uid/pid by SO_PEERCRED, or the TCP peer); NULL: the
+ * controller's own decision. The new head is published (audit_anchor.h). */
+static void audit(const struct api_caller *caller, const char *actor, const char *action, const char *target,
+		  json_t *details)
 {
 	struct audit_entry e = { 0 };
 	struct gerr err;
 	e.time = gates_now();
+	e.uid = caller && !caller->remote ? (int64_t)caller->uid : caller ? -1 : (int64_t)geteuid();
+	e.pid = caller && !caller->remote ? (int64_t)caller->pid : caller ? 0 : (int64_t)getpid();
+	strlcpy_g(e.peer, !caller ? "controller" : caller->remote ? caller->user : "unix", sizeof(e.peer));
 	strlcpy_g(e.actor, actor ? actor : "unknown", sizeof(e.actor));
 	strlcpy_g(e.action, action, sizeof(e.action));
 	strlcpy_g(e.target, target ? target : "", sizeof(e.target));
@@ -128,14 +136,22 @@ static void audit(const char *actor, const char *action, const char *target, jso
 		details = json_object();
 	e.details = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(details);
-	if (store_audit_append(gd->store, &e, &err) < 0)
+	if (store_audit_append(gd->store, &e, gd->audit_key, &err) < 0)
 		log_error("audit", "action=%s target=%s: %s", action, target, err.msg);
+	else
+		audit_anchor_publish(gd->home, gd->audit_export, &e);
 	audit_entry_release(&e);
 }
 
 void gates_audit(const char *actor, const char *action, const char *target, json_t *details)
 {
-	audit(actor, action, target, details);
+	audit(NULL, actor, action, target, details);
+}
+
+void gates_audit_as(const struct api_caller *caller, const char *actor, const char *action, const char *target,
+		    json_t *details)
+{
+	audit(caller, actor, action, target, details);
 }
 
 void gates_audit_refusal(const char *op, json_t *req, const struct api_caller *caller, json_t *reply)
@@ -148,7 +164,7 @@ void gates_audit_refusal(const char *op, json_t *req, const struct api_caller *c
 	    json_object_get(reply, "diff"))
 		return;
 	snprintf(target, sizeof(target), "%s@%s", svc ? svc : "", env ? env : "");
-	audit(api_actor(caller), "refused", svc ? target : "",
+	audit(caller, api_actor(caller), "refused", svc ? target : "",
 	      json_pack("{s:s, s:s, s:O*}", "op", op, "error", json_string_value(json_object_get(reply, "error")),
 			"deployment", json_object_get(reply, "deployment")));
 }
@@ -177,7 +193,7 @@ void gates_audit_op(const char *op, json_t *req, const struct api_caller *caller
 	if (json_object_get(d, "deployed_by"))
 		json_object_set_new(d, "deployed_by", json_string(api_actor(caller)));
 	snprintf(target, sizeof(target), "%s@%s", svc ? svc : "", env ? env : "");
-	audit(api_actor(caller), op, svc ? target : "", d);
+	audit(caller, api_actor(caller), op, svc ? target : "", d);
 }
 
 /* data consumed: the stored spec's webhooks that want event hear it */
@@ -376,10 +392,14 @@ json_t *gates_before_raise(json_t *req, const struct identity *who, const char *
 	in.now = gates_now();
 	in.incidents = inc;
 	in.nincidents = ninc;
-	if (in.emergency && (id.role < ROLE_APPROVER || !in.reason || !*in.reason)) {
-		/* as for a deploy: an emergency is an approver's call, with a reason */
-		reply = api_error(3, "--emergency needs the approver or admin role and a --reason (%s is %s)", id.name,
-				  role_name(id.role));
+	/* as for a deploy (gates_evaluate): an emergency is an approver's call, with a reason */
+	if (in.emergency && (!in.reason || !*in.reason)) {
+		reply = api_error(2, "an emergency needs a reason (--reason \"...\")");
+		goto out;
+	}
+	if (in.emergency && id.role < ROLE_APPROVER) {
+		reply = api_error(3, "permission denied: %s (role %s) cannot override gates in an emergency (needs role "
+				  "approver)", id.name, role_name(id.role));
 		goto out;
 	}
 	gates_evaluate_step(&in, &v);
@@ -392,7 +412,7 @@ json_t *gates_before_raise(json_t *req, const struct identity *who, const char *
 		}
 		json_object_set(reply, "gates", v.gates);
 	} else if (in.emergency) {
-		audit(id.name, "emergency_override", "", json_pack("{s:s, s:s, s:s, s:s, s:O}", "service", svc,
+		audit(id.caller, id.name, "emergency_override", "", json_pack("{s:s, s:s, s:s, s:s, s:O}", "service", svc,
 								    "environment", env, "operation", op, "reason", in.reason,
 								    "gates", v.gates));
 		gates_event(svc, env, 0, "emergency_override", "EMERGENCY: gates overridden");
@@ -547,7 +567,7 @@ json_t *gates_before_rollout(json_t *req, const struct identity *who, const char
 			 d.reason);
 		gates_event(svc, env, 0, "emergency_deploy", msg);
 		log_warn("gates", "service=%s environment=%s emergency by=%s reason=%s", svc, env, id.name, d.reason);
-		audit(id.name, "emergency_override", "", json_pack("{s:s, s:s, s:s, s:I, s:O}", "service", svc,
+		audit(id.caller, id.name, "emergency_override", "", json_pack("{s:s, s:s, s:s, s:I, s:O}", "service", svc,
 								    "environment", env, "reason", d.reason, "deployment",
 								    (json_int_t)d.id, "gates", v.gates));
 		gates_emit("emergency_deploy", json_pack("{s:s, s:s, s:s, s:s, s:s}", "service", svc, "environment", env,
@@ -769,7 +789,7 @@ void gates_auto_rollback(const char *svc, const char *env, int from, int to, con
 	json_decref(g);
 	if (pr < 0)
 		gate_policy_from_json(NULL, &pol, &gerr); /* the defaults: P2 */
-	audit("gantry", "auto_rollback", "", json_pack("{s:s, s:s, s:i, s:s}", "service", svc, "environment", env,
+	audit(NULL, "gantry", "auto_rollback", "", json_pack("{s:s, s:s, s:i, s:s}", "service", svc, "environment", env,
 							"revision", from, "reason", why));
 	if (to > 0)
 		verify_rollback(svc, env, from, to, why);
@@ -790,7 +810,7 @@ void gates_auto_rollback(const char *svc, const char *env, int from, int to, con
 	}
 	snprintf(msg, sizeof(msg), "incident %lld opened (%s: %s) by gantry", (long long)r.id, r.severity, r.title);
 	gates_event(svc, env, from, "incident_opened", msg);
-	audit("gantry", "incident_open", "", gates_incident_json(&r));
+	audit(NULL, "gantry", "incident_open", "", gates_incident_json(&r));
 	gates_emit("incident_opened", json_pack("{s:s, s:s, s:s, s:I, s:s}", "service", svc, "environment", env, "message",
 					  msg, "incident", (json_int_t)r.id, "severity", r.severity));
 }
@@ -905,6 +925,41 @@ void gates_resume_checks(void)
 	free(d);
 }
 
+/* once a minute: deployments that waited for approval past their time are expired (recorded, announced) */
+static void expire_pending(void)
+{
+	static int64_t last;
+	struct deployment_row *d;
+	struct gerr gerr;
+	size_t n;
+	int64_t now = gates_now();
+	if (now - last < 60)
+		return;
+	last = now;
+	if (store_deployment_pending(gd->store, NULL, NULL, &d, &n, &gerr) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (gates_expired(&d[i], now)) {
+			char msg[1024];
+			strlcpy_g(d[i].state, "expired", sizeof(d[i].state));
+			strlcpy_g(d[i].result, "expired", sizeof(d[i].result));
+			snprintf(d[i].result_reason, sizeof(d[i].result_reason), "waited %llds for approval (approval_ttl)",
+				 (long long)d[i].approval_ttl);
+			d[i].ended_at = now;
+			if (store_deployment_update(gd->store, &d[i], &gerr) == 0) {
+				snprintf(msg, sizeof(msg), "deployment %lld (%s %.128s) expired: %.300s", (long long)d[i].id,
+					 d[i].kind, d[i].version, d[i].result_reason);
+				gates_event(d[i].service, d[i].environment, 0, "deployment_expired", msg);
+				gates_emit("deployment_expired", json_pack("{s:s, s:s, s:s, s:I}", "service", d[i].service,
+									"environment", d[i].environment, "message", msg,
+									"deployment", (json_int_t)d[i].id));
+			}
+		}
+		deployment_row_release(&d[i]);
+	}
+	free(d);
+}
+
 void gates_tick(void)
 {
 	int64_t key;
@@ -912,6 +967,7 @@ void gates_tick(void)
 	bool ok;
 	if (nverifying)
 		verify_tick();
+	expire_pending();
 	while (checks_poll(&key, &results, &ok)) {
 		struct deployment_row d;
 		struct gerr gerr;

@@ -45,8 +45,13 @@ int gates_identify(json_t *req, const struct api_caller *caller, struct identity
  * completes "cannot ...", e.g. "run 'deploy' on".
  */
 json_t *gates_need_scope(const struct identity *id, const char *what, const char *svc, const char *env);
-/* appends an audit entry (details consumed; NULL = {}); failures are logged */
+/* appends an audit entry (details consumed; NULL = {}); failures are logged.
+ * gates_audit: the controller's own decision (its uid and pid are recorded);
+ * gates_audit_as: a caller's (uid/pid from SO_PEERCRED, or the TCP peer;
+ * NULL = the controller's) */
 void gates_audit(const char *actor, const char *action, const char *target, json_t *details);
+void gates_audit_as(const struct api_caller *caller, const char *actor, const char *action, const char *target,
+		    json_t *details);
 
 /* appends the audit entry of a mutating operation refused (code 3): who tried what, and why not */
 void gates_audit_refusal(const char *op, json_t *req, const struct api_caller *caller, json_t *reply);

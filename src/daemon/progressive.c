@@ -79,6 +79,7 @@ struct prog {
 	 * from its record once it is linked to this rollout) */
 	struct gate_policy *gates;
 	bool gates_loaded, gates_emergency;
+	int64_t gates_spec_version;  /* the stored spec the policy was read from: a new one is read again */
 	int64_t gates_checked_ms;
 };
 
@@ -848,6 +849,12 @@ static int load_gates(struct svcenv *se)
 	/* the environment's policy as the controller stores it (gantry apply) */
 	req = gd->spec ? gspec_gates(gd->spec, se->row.service, se->row.environment) : NULL;
 	p->gates_loaded = true;
+	p->gates_spec_version = gd->spec_version;
+	if (p->gates) {
+		gate_policy_release(p->gates);
+		free(p->gates);
+		p->gates = NULL;
+	}
 	if (req && (!strcmp(d.kind, "deploy") || !strcmp(d.kind, "promote"))) {
 		p->gates = xcalloc(1, sizeof(*p->gates));
 		if (gate_policy_from_json(req, p->gates, &err) < 0) {
@@ -873,7 +880,7 @@ static int gates_closed(struct svcenv *se, char *why, size_t len)
 	struct gerr err;
 	int closed = 0;
 
-	if (!p->gates_loaded && load_gates(se) <= 0)
+	if ((!p->gates_loaded || p->gates_spec_version != gd->spec_version) && load_gates(se) <= 0)
 		return 0;
 	if (!p->gates || p->gates_emergency)
 		return 0;

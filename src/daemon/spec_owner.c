@@ -95,6 +95,8 @@ static char *policy_lines(const json_t *diff)
 			json_array_append(only, row);
 	t = spec_diff_text(only);
 	json_decref(only);
+	if (*t && t[strlen(t) - 1] == '\n')
+		t[strlen(t) - 1] = 0; /* the message ends where its last line does */
 	return t;
 }
 
@@ -149,7 +151,8 @@ json_t *daemon_spec_propose(const char *name, const char *text, size_t len, cons
 
 refused:
 	if (audit_refusal)
-		gates_audit(who->name, "apply_refused", "spec", json_pack("{s:s, s:s, s:I, s:O*}", "via", via, "error",
+		gates_audit_as(who->caller, who->name, "apply_refused", "spec",
+			       json_pack("{s:s, s:s, s:I, s:O*}", "via", via, "error",
 			    json_string_value(json_object_get(reply, "error")), "version", (json_int_t)gd->spec_version,
 			    "diff", p->diff));
 	diags_release(&d);
@@ -165,7 +168,7 @@ int daemon_spec_commit(struct spec_proposal *p, const struct identity *who, cons
 	if (!n) {
 		/* nothing to store; an apply by hand is still a decision on record */
 		if (!strcmp(via, "apply"))
-			gates_audit(who->name, "apply", "spec", json_pack("{s:I, s:s, s:b, s:[]}", "version",
+			gates_audit_as(who->caller, who->name, "apply", "spec", json_pack("{s:I, s:s, s:b, s:[]}", "version",
 				    (json_int_t)gd->spec_version, "via", via, "changed", 0, "diff"));
 		spec_proposal_release(p);
 		return 0;
@@ -182,7 +185,7 @@ int daemon_spec_commit(struct spec_proposal *p, const struct identity *who, cons
 		return -1;
 	}
 	free(row.diff);
-	gates_audit(who->name, "apply", "spec", json_pack("{s:I, s:I, s:s, s:s, s:b, s:O}", "version",
+	gates_audit_as(who->caller, who->name, "apply", "spec", json_pack("{s:I, s:I, s:s, s:s, s:b, s:O}", "version",
 		    (json_int_t)row.version, "previous", (json_int_t)previous, "digest", p->digest, "via", via,
 		    "changed", 1, "diff", p->diff));
 	store_event_add(gd->store, "", "", 0, "spec_applied", err, "spec version %lld applied by %s (%s): %zu change%s%s",

@@ -14,6 +14,7 @@
 #include "store/store_records.h"
 
 struct json_t;
+struct api_caller;
 
 enum role { ROLE_VIEWER = 0, ROLE_DEPLOYER, ROLE_APPROVER, ROLE_ADMIN };
 
@@ -27,6 +28,9 @@ struct identity {
 	/* the role's scope (users row): comma-separated names, "" = every one */
 	char environments[USER_SCOPE_LEN];
 	char services[USER_SCOPE_LEN];
+	/* borrowed, for the request's length: who from the kernel, recorded in audit
+	 * entries made as this identity; NULL: the controller itself (serve -f) */
+	const struct api_caller *caller;
 };
 
 /*

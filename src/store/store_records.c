@@ -465,6 +465,8 @@ int store_approval_list(struct store *s, int64_t deployment_id, struct approval_
 
 /* ---- audit ---- */
 
+#define AUDIT_COLS "seq, ts, actor, action, target, details, prev, hash, uid, pid, peer"
+
 int store_audit_head(struct store *s, int64_t *seq, char hash[AUDIT_HASH_HEX], struct gerr *err)
 {
 	char buf[128];
@@ -477,10 +479,38 @@ int store_audit_head(struct store *s, int64_t *seq, char hash[AUDIT_HASH_HEX], s
 	*seq = strtoll(buf, &sp, 10);
 	if (*sp == ' ')
 		strlcpy_g(hash, sp + 1, AUDIT_HASH_HEX);
-	return 0;
+	return 1;
 }
 
-int store_audit_append(struct store *s, struct audit_entry *e, struct gerr *err)
+int store_audit_mac_from(struct store *s, int64_t *seq, struct gerr *err)
+{
+	char buf[32];
+	int r = store_meta_get(s, "audit_mac_from", buf, sizeof(buf), err);
+	*seq = r > 0 ? strtoll(buf, NULL, 10) : 0;
+	return r;
+}
+
+int store_audit_mac_start(struct store *s, int64_t *seq, struct gerr *err)
+{
+	sqlite3_stmt *st;
+	char buf[32];
+	int r = store_audit_mac_from(s, seq, err);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	st = store__prep(s, "SELECT COALESCE(MAX(seq), 0) FROM audit", err);
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return store__err(s, err, "read");
+	}
+	*seq = sqlite3_column_int64(st, 0) + 1;
+	sqlite3_finalize(st);
+	snprintf(buf, sizeof(buf), "%lld", (long long)*seq);
+	return store_meta_set(s, "audit_mac_from", buf, err) < 0 ? -1 : 1;
+}
+
+int store_audit_append(struct store *s, struct audit_entry *e, const unsigned char *key, struct gerr *err)
 {
 	sqlite3_stmt *st = NULL;
 	bool own_tx = sqlite3_get_autocommit(store__db(s)) != 0;
@@ -507,12 +537,19 @@ int store_audit_append(struct store *s, struct audit_entry *e, struct gerr *err)
 	sqlite3_finalize(st);
 	st = NULL;
 	e->seq = last + 1;
-	if (audit_seal(e) < 0) {
+	if (!key) {
+		/* a v1 entry (tests of the upgrade): no caller recorded */
+		e->uid = -1;
+		e->pid = 0;
+		e->peer[0] = 0;
+	} else if (!*e->peer) {
+		strlcpy_g(e->peer, "controller", sizeof(e->peer));
+	}
+	if (audit_seal_key(e, key) < 0) {
 		gerr_set(err, "audit: details must be a JSON object");
 		goto out;
 	}
-	st = store__prep(s, "INSERT INTO audit (seq, ts, actor, action, target, details, prev, hash) "
-		      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", err);
+	st = store__prep(s, "INSERT INTO audit (" AUDIT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
 	if (!st)
 		goto out;
 	sqlite3_bind_int64(st, 1, e->seq);
@@ -523,6 +560,14 @@ int store_audit_append(struct store *s, struct audit_entry *e, struct gerr *err)
 	store__bind_text(st, 6, e->details ? e->details : "{}");
 	store__bind_text(st, 7, e->prev);
 	store__bind_text(st, 8, e->hash);
+	if (key) {
+		sqlite3_bind_int64(st, 9, e->uid);
+		sqlite3_bind_int64(st, 10, e->pid);
+	} else {
+		sqlite3_bind_null(st, 9);
+		sqlite3_bind_null(st, 10);
+	}
+	store__bind_text(st, 11, e->peer);
 	ret = store__step_done(s, st, err);
 	st = NULL;
 	if (ret < 0)
@@ -541,27 +586,33 @@ out:
 	return ret;
 }
 
+static void audit_row(sqlite3_stmt *st, struct audit_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->seq = sqlite3_column_int64(st, 0);
+	e->time = sqlite3_column_int64(st, 1);
+	store__col_text(st, 2, e->actor, sizeof(e->actor));
+	store__col_text(st, 3, e->action, sizeof(e->action));
+	store__col_text(st, 4, e->target, sizeof(e->target));
+	e->details = cdup(st, 5);
+	store__col_text(st, 6, e->prev, sizeof(e->prev));
+	store__col_text(st, 7, e->hash, sizeof(e->hash));
+	e->uid = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
+	e->pid = sqlite3_column_int64(st, 9);
+	store__col_text(st, 10, e->peer, sizeof(e->peer));
+}
+
 int store_audit_list(struct store *s, struct audit_entry **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT seq, ts, actor, action, target, details, prev, hash FROM audit ORDER BY seq", err);
+	sqlite3_stmt *st = store__prep(s, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", err);
 	int rc;
 	*out = NULL;
 	*n = 0;
 	if (!st)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_ROWS) {
-		struct audit_entry *e;
 		*out = grow(*out, *n, sizeof(**out));
-		e = &(*out)[(*n)++];
-		memset(e, 0, sizeof(*e));
-		e->seq = sqlite3_column_int64(st, 0);
-		e->time = sqlite3_column_int64(st, 1);
-		store__col_text(st, 2, e->actor, sizeof(e->actor));
-		store__col_text(st, 3, e->action, sizeof(e->action));
-		store__col_text(st, 4, e->target, sizeof(e->target));
-		e->details = cdup(st, 5);
-		store__col_text(st, 6, e->prev, sizeof(e->prev));
-		store__col_text(st, 7, e->hash, sizeof(e->hash));
+		audit_row(st, &(*out)[(*n)++]);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -573,6 +624,58 @@ int store_audit_list(struct store *s, struct audit_entry **out, size_t *n, struc
 		return store__err(s, err, "read");
 	}
 	return 0;
+}
+
+int store_audit_each(struct store *s, int (*fn)(void *ctx, const struct audit_entry *e), void *ctx,
+		     struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", err);
+	int rc, r = 0;
+	if (!st)
+		return -1;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct audit_entry e;
+		audit_row(st, &e);
+		r = fn(ctx, &e);
+		audit_entry_release(&e);
+	}
+	sqlite3_finalize(st);
+	if (r == 0 && rc != SQLITE_DONE)
+		return store__err(s, err, "read");
+	return r > 0 ? r : 0;
+}
+
+int store_audit_get(struct store *s, int64_t seq, struct audit_entry *e, struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "SELECT " AUDIT_COLS " FROM audit WHERE seq = ?", err);
+	int rc;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		audit_row(st, e);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store__err(s, err, "read");
+	return rc == SQLITE_ROW;
+}
+
+int store_audit_seq_after(struct store *s, const char *hash, int64_t *seq, struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "SELECT seq FROM audit WHERE prev = ? LIMIT 1", err);
+	int rc;
+	*seq = 0;
+	if (!st)
+		return -1;
+	store__bind_text(st, 1, hash);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store__err(s, err, "read");
+	return rc == SQLITE_ROW;
 }
 
 /* ---- the controller's tables, read-only ---- */

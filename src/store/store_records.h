@@ -111,15 +111,29 @@ int store_approval_list(struct store *s, int64_t deployment_id, struct approval_
 			struct gerr *err);
 
 /*
- * Appends e (actor, action, target, details, time set by the caller): sets
- * e->seq, e->prev and e->hash, and records the new head in the meta table,
- * in one transaction (or inside the caller's).
+ * Appends e (actor, action, target, details, time, and uid, pid, peer set by
+ * the caller): sets e->seq, e->prev and e->hash, and records the new head in
+ * the meta table, in one transaction (or inside the caller's). key (borrowed,
+ * AUDIT_KEY_BYTES): seals a v2 entry with the MAC (peer "" becomes
+ * "controller"); NULL: a v1 entry, unkeyed (only tests write those now).
  */
-int store_audit_append(struct store *s, struct audit_entry *e, struct gerr *err);
-/* oldest first; *out owned by caller (audit_entry_release each, then free) */
+int store_audit_append(struct store *s, struct audit_entry *e, const unsigned char *key, struct gerr *err);
+/* oldest first, at most 100000; *out owned by caller (audit_entry_release each, then free) */
 int store_audit_list(struct store *s, struct audit_entry **out, size_t *n, struct gerr *err);
-/* the head recorded apart: *seq 0 when the log is empty */
+/* every entry oldest first, one row in memory at a time; e borrowed for the
+ * call. fn returns 0 to go on, > 0 to stop (returned), < 0 on error */
+int store_audit_each(struct store *s, int (*fn)(void *ctx, const struct audit_entry *e), void *ctx,
+		     struct gerr *err);
+/* entry seq into *e (owned by caller: audit_entry_release): 1, 0 none, -1 */
+int store_audit_get(struct store *s, int64_t seq, struct audit_entry *e, struct gerr *err);
+/* the seq of the entry whose prev is hash: 1, 0 none, -1 */
+int store_audit_seq_after(struct store *s, const char *hash, int64_t *seq, struct gerr *err);
+/* the head recorded apart (meta audit_head): 1, 0 when the row is absent (*seq 0), -1 */
 int store_audit_head(struct store *s, int64_t *seq, char hash[AUDIT_HASH_HEX], struct gerr *err);
+/* the first v2 (MAC'd) seq, meta audit_mac_from: 1, 0 when not recorded (*seq 0), -1 */
+int store_audit_mac_from(struct store *s, int64_t *seq, struct gerr *err);
+/* records the switch point when it is not yet: the next seq (1, 0 when it was already, -1) */
+int store_audit_mac_start(struct store *s, int64_t *seq, struct gerr *err);
 
 /* read-only views of the controller's tables, for promotion and DORA */
 /* when revision N of svc@env completed a rollout (unix ms), 1/0/-1 */

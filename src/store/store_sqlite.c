@@ -102,6 +102,11 @@ static const char *const migrations[] = {
 	 * and may reach a private address only when its target said allow_private */
 	"ALTER TABLE outbox ADD COLUMN secret TEXT;"
 	"ALTER TABLE outbox ADD COLUMN allow_private INTEGER NOT NULL DEFAULT 0;",
+	/* 10: who made an audit entry, from the kernel (SO_PEERCRED): NULL uid/pid and '' peer on the
+	 * entries written before (v1, records/audit.h) */
+	"ALTER TABLE audit ADD COLUMN uid INTEGER;"
+	"ALTER TABLE audit ADD COLUMN pid INTEGER;"
+	"ALTER TABLE audit ADD COLUMN peer TEXT NOT NULL DEFAULT '';",
 };
 
 sqlite3 *store__db(struct store *s)

@@ -6,14 +6,6 @@ test_description='gantry audit: every mutating action is recorded; verify catche
 require_cmd python3 curl setsid
 require_gantry
 
-# sql STATEMENT: runs it on the state database behind the daemon's back
-sql() {
-	python3 -c 'import sqlite3, sys
-c = sqlite3.connect(sys.argv[1])
-c.execute(sys.argv[2])
-c.commit()' "$GANTRY_HOME/state.db" "$1"
-}
-
 test_expect_success 'setup: spec, daemon, a few actions' '
 	write_spec <<-EOF &&
 	project: t

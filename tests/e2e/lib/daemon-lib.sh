@@ -41,6 +41,8 @@
 #   tagged_pids             pids of session leaders tagged with our GANTRY_TAG
 #                           (replicas) or GANTRY_HOME (the proxy)
 #   proxy_pid               the pid of our `gantry proxy` (fails unless exactly one)
+#   sql STATEMENT           runs it on HOME/state.db behind the daemon's back (attacks
+#                           on the store); prints the rows
 
 SVC=hello
 ENV=staging
@@ -94,6 +96,16 @@ kill9_serve() {
 	wait "$_k9" 2>/dev/null
 	_save_serve_log
 	return 0
+}
+
+# sql STATEMENT: runs it on the state database behind the daemon's back
+# (tests that attack the store); prints the rows, fields joined by |
+sql() {
+	python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+r = c.execute(sys.argv[2]).fetchall()
+c.commit()
+print("\n".join("|".join(str(x) for x in row) for row in r))' "$GANTRY_HOME/state.db" "$1"
 }
 
 write_svc_spec() {

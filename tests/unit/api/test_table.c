@@ -32,6 +32,7 @@ static void test_every_row(void **state)
 		if (!o->fn && strncmp(o->name, "artifact_", 9))
 			fail_msg("'%s' has no handler", o->name);
 		assert_true(api_op_known(o->name));
+		assert_non_null(o->fields); /* "" = none: every request member is declared */
 	}
 	assert_true(n >= 30);
 	assert_false(api_op_known("frobnicate"));
@@ -58,6 +59,27 @@ static void test_roles_and_scopes(void **state)
 	assert_false(row("status")->mutating);
 	assert_int_equal(row("artifact_upload")->role, ROLE_DEPLOYER);
 	assert_true(row("artifact_upload")->mutating);
+	assert_non_null(strstr(row("deploy")->fields, "spec"));
+	assert_null(strstr(row("deploy")->fields, "gates")); /* the controller's, never a client's */
+}
+
+static void test_unknown_fields(void **state)
+{
+	struct api_caller caller = { .uid = (uid_t)-1, .remote = true };
+	json_t *req = json_pack("{s:s, s:s, s:s}", "op", "status", "servcie", "hello", "token", "x"), *r;
+	(void)state;
+	/* refused before anything else (no controller needed), naming the member */
+	r = api_dispatch(req, &caller);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(r, "code")), EXIT_USAGE);
+	assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "/servcie: 'status' takes no such field"));
+	json_decref(r);
+	json_decref(req);
+	req = json_pack("{s:s, s:{}}", "op", "deploy", "gates");
+	r = api_dispatch(req, &caller);
+	assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "/gates: not accepted from a client"));
+	json_decref(r);
+	json_decref(req);
 }
 
 int main(void)
@@ -65,6 +87,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_row),
 		cmocka_unit_test(test_roles_and_scopes),
+		cmocka_unit_test(test_unknown_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
