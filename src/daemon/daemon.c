@@ -742,32 +742,32 @@ static void close_walk(uv_handle_t *h, void *arg)
 /*
  * HOME is 0711: workloads (other users) may traverse it to reach
  * HOME/artifacts/DIGEST (read-only) and their own HOME/scratch/ID, and
- * nothing else: every other entry is made 0700/0600 here, also in a HOME an
- * older gantry made with looser modes. Traversing needs no listing, so the
- * names in HOME give nothing away. (The alternative, artifacts outside
- * HOME, would split one state directory in two for backups and cleanup.)
+ * nothing else. Traversing needs no listing, so the names in HOME give
+ * nothing away. (The alternative, artifacts outside HOME, would split one
+ * state directory in two for backups and cleanup.) The controller's own
+ * state files are made 0600 (0700 for logs/) here, also in a HOME an older
+ * gantry made with looser modes. Keys (audit.key, webhook-secrets) are not
+ * touched: their readers refuse a loose mode loudly, since a key others
+ * could read may have leaked and must be replaced, not quietly re-moded.
  */
 static int harden_home(const char *home)
 {
-	DIR *dir;
-	struct dirent *de;
+	static const char *const own[] = {
+		"state.db", "state.db-wal", "state.db-shm", "state.db-journal", "api.sock",
+		"routes.json", "instance-id", "serve.lock", "logs",
+	};
 	char *p, *slash;
 
 	if (chmod(home, 0711) < 0) {
 		fprintf(stderr, "error: --home: %s: %s\n", home, strerror(errno));
 		return -1;
 	}
-	if ((dir = opendir(home))) {
-		while ((de = readdir(dir))) {
-			struct stat st;
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-			    !strcmp(de->d_name, "artifacts") || !strcmp(de->d_name, "scratch"))
-				continue;
-			if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode) &&
-			    (st.st_mode & 077))
-				(void)fchmodat(dirfd(dir), de->d_name, st.st_mode & 07700, 0);
-		}
-		closedir(dir);
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
+		struct stat st;
+		p = xasprintf("%s/%s", home, own[i]);
+		if (lstat(p, &st) == 0 && !S_ISLNK(st.st_mode) && (st.st_mode & 077))
+			(void)chmod(p, st.st_mode & 07700);
+		free(p);
 	}
 	/* a workload reaches its scratch and artifact by absolute path: every
 	 * directory above HOME must let others through */
