@@ -17,6 +17,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 G=$ROOT/gantry
 LOADGEN=$ROOT/tests/e2e/helpers/loadgen
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gantry-demo.XXXXXX")
+# replicas run as an unprivileged user (gantry-run) when serve is root: they
+# must be able to pass through to their scratch directory under HOME
+chmod 711 "$WORK"
 export GANTRY_HOME=$WORK/home
 SERVE_PID=
 LOAD_PID=

@@ -14,6 +14,9 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 G=$ROOT/gantry
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gantry-gates-demo.XXXXXX")
+# replicas run as an unprivileged user (gantry-run) when serve is root: they
+# must be able to pass through to their scratch directory under HOME
+chmod 711 "$WORK"
 export GANTRY_HOME=$WORK/home
 SERVE_PID=
 

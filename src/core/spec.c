@@ -431,6 +431,8 @@ static const struct keydef service_keys[] = {
 	  "10m", NULL, 0, "a rollout that makes no progress for this long fails" },
 	{ "keep_revisions", KT_INT, offsetof(struct svc_config, keep_revisions), 1, 1000, "10", NULL, 0,
 	  "revisions whose artifacts are kept (for rollback)" },
+	{ "user", KT_STR, offsetof(struct svc_config, user), 0, 0, "gantry-run", NULL, KF_NO_OVERRIDE,
+	  "user name or numeric uid the replicas and exec probes run as (never root)" },
 	{ "strategy", KT_STRATEGY, offsetof(struct svc_config, strategy), 0, 0, "rolling", strategy_keys, 0,
 	  "rolling | recreate | {rolling: {max_surge, max_unavailable}} | {recreate: {}} | {canary: ...} | {bluegreen: ...}" },
 	{ "rollback_on", KT_CONDLIST, offsetof(struct svc_config, rollback_on), 0, 0, NULL, NULL, 0,
@@ -1909,6 +1911,7 @@ void svc_config_release(struct svc_config *c)
 	free(c->environment);
 	free(c->run);
 	free(c->build);
+	free(c->user);
 	free(c->artifact);
 	for (size_t i = 0; i < c->nenv; i++) {
 		free(c->env[i].key);
@@ -2627,6 +2630,9 @@ json_t *svc_config_to_json(const struct svc_config *c)
 			 intpct_to_json(&c->strategy.max_surge), "max_unavailable",
 			 intpct_to_json(&c->strategy.max_unavailable), "rollback_on",
 			 strv_to_json(c->rollback_on, c->nrollback_on), "keep_revisions", c->keep_revisions);
+	/* only when set: configs stored before the key existed read back the same */
+	if (o && c->user)
+		json_object_set_new(o, "user", json_string(c->user));
 	if (o)
 		delivery_to_json(o, c);
 	return o;
@@ -3025,6 +3031,7 @@ int svc_config_from_json(const json_t *j, struct svc_config *out, struct gerr *e
 	    j_str(j, "", "environment", false, &c.environment, err) < 0 ||
 	    j_str(j, "", "run", false, &c.run, err) < 0 ||
 	    j_str(j, "", "build", true, &c.build, err) < 0 ||
+	    j_str(j, "", "user", true, &c.user, err) < 0 ||
 	    j_str(j, "", "artifact", false, &c.artifact, err) < 0 ||
 	    j_intv(j, "", "replicas", 0, 1000000, &c.replicas, err) < 0 ||
 	    j_strv(j, "hosts", true, &c.hosts, &c.nhosts, err) < 0 ||

@@ -134,6 +134,7 @@ struct svc_config {
 	char *environment;
 	char *run;                 /* required; run with sh -c, $PORT set */
 	char *build;               /* optional; run with sh -c in the spec dir before snapshot */
+	char *user;                /* user name or uid replicas run as; NULL: the default workload user */
 	char *artifact;            /* path relative to the spec dir; default "." */
 	int replicas;              /* default: environment's replicas, else 1 */
 	struct kv *env;            /* KEY=VALUE given to replicas */

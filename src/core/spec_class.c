@@ -96,6 +96,8 @@ static const struct class_row class_rows[] = {
 	{ "services.S.drain_timeout", CONFIG, false },
 	{ "services.S.progress_deadline", CONFIG, false },
 	{ "services.S.keep_revisions", CONFIG, false },
+	/* who a service runs as decides what it can reach on the host */
+	{ "services.S.user", POLICY, false },
 	{ "services.S.strategy", CONFIG, false },
 	{ "services.S.strategy.rolling", CONFIG, false },
 	{ "services.S.strategy.rolling.max_surge", CONFIG, false },

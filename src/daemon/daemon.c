@@ -739,6 +739,52 @@ static void close_walk(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/*
+ * HOME is 0711: workloads (other users) may traverse it to reach
+ * HOME/artifacts/DIGEST (read-only) and their own HOME/scratch/ID, and
+ * nothing else. Traversing needs no listing, so the names in HOME give
+ * nothing away. (The alternative, artifacts outside HOME, would split one
+ * state directory in two for backups and cleanup.) The controller's own
+ * state files are made 0600 (0700 for logs/) here, also in a HOME an older
+ * gantry made with looser modes. Keys (audit.key, webhook-secrets) are not
+ * touched: their readers refuse a loose mode loudly, since a key others
+ * could read may have leaked and must be replaced, not quietly re-moded.
+ */
+static int harden_home(const char *home)
+{
+	static const char *const own[] = {
+		"state.db", "state.db-wal", "state.db-shm", "state.db-journal", "api.sock",
+		"routes.json", "instance-id", "serve.lock", "logs",
+	};
+	char *p, *slash;
+
+	if (chmod(home, 0711) < 0) {
+		fprintf(stderr, "error: --home: %s: %s\n", home, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
+		struct stat st;
+		p = xasprintf("%s/%s", home, own[i]);
+		if (lstat(p, &st) == 0 && !S_ISLNK(st.st_mode) && (st.st_mode & 077))
+			(void)chmod(p, st.st_mode & 07700);
+		free(p);
+	}
+	/* a workload reaches its scratch and artifact by absolute path: every
+	 * directory above HOME must let others through */
+	p = xstrdup(home);
+	while (geteuid() == 0 && (slash = strrchr(p, '/')) && slash != p) {
+		struct stat st;
+		*slash = 0;
+		if (stat(p, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+			log_warn("serve", "%s is not searchable by other users: workloads cannot reach "
+				 "their scratch directory under %s (chmod o+x %s)", p, home, p);
+			break;
+		}
+	}
+	free(p);
+	return 0;
+}
+
 int daemon_run(const struct daemon_opts *opts)
 {
 	struct daemon d = { 0 };
@@ -755,13 +801,23 @@ int daemon_run(const struct daemon_opts *opts)
 	d.backoff_base_ms = opts->restart_backoff_ms > 0 ? opts->restart_backoff_ms : 10000;
 	signal(SIGPIPE, SIG_IGN);
 
+	/* everything we create is ours alone unless we say otherwise (the
+	 * state, its -wal and -shm, logs, keys): workloads run as other users */
+	umask(077);
 	mkdir(d.home, 0700);
+	if (harden_home(d.home) < 0)
+		goto out;
 	path = xasprintf("%s/logs", d.home);
 	mkdir(path, 0700);
 	free(path);
 	path = xasprintf("%s/artifacts", d.home);
-	mkdir(path, 0700);
+	mkdir(path, 0711);
+	chmod(path, 0711);
 	free(path);
+	if (workload_instance_id(d.home, d.tag, sizeof(d.tag), &err) < 0 || workload_setup(d.home, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		goto out;
+	}
 
 	/* one controller per home: an flock, released by the kernel if we die */
 	path = xasprintf("%s/serve.lock", d.home);
@@ -813,6 +869,8 @@ int daemon_run(const struct daemon_opts *opts)
 		int stale = artifact_clean_temp(d.home);
 		if (stale)
 			log_info("serve", "removed %d unfinished artifact upload(s) or snapshot(s)", stale);
+		/* snapshots an older gantry left writable */
+		artifact_seal_all(d.home);
 	}
 	/* before the proxy starts, so that a bad --api leaves nothing running */
 	if (opts->api && api_tcp_listen(opts->api, &err) < 0) {

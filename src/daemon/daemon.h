@@ -11,6 +11,7 @@
 #include "common.h"
 #include "core/spec.h"
 #include "store/store.h"
+#include "runtime/runtime.h" /* struct workload_user */
 #include <uv.h>
 
 struct daemon_opts {
@@ -52,6 +53,9 @@ struct replica {
 	bool freeing;
 	char cgroup[192];
 	char log_path[512];
+	char *scratch;               /* HOME/scratch/ID: its HOME and TMPDIR (owned) */
+	struct workload_user user;   /* who it runs as (resolved at spawn and adoption) */
+	bool have_user;
 	struct probe_run *rprobe, *lprobe;
 	int ready_fails, live_fails;
 	int64_t next_rprobe, next_lprobe; /* ms */
@@ -89,6 +93,7 @@ struct daemon {
 	uv_loop_t *loop;
 	struct store *store;
 	char *home;
+	char tag[40];                 /* HOME/instance-id: replicas' GANTRY_TAG */
 	char *listen, *admin;
 	char *forward_headers; /* NULL: the proxy's default (all) */
 	struct svcenv *svcenvs;

@@ -114,6 +114,7 @@ static int spawn_proxy(void)
 	o.cmd = cmd;
 	o.cwd = gd->home;
 	o.env = env;
+	o.inherit_env = true; /* the proxy is the controller's own, not a workload */
 	o.log_path = log_path;
 	proc = xcalloc(1, sizeof(*proc));
 	ret = runtime_spawn(gd->loop, proc, &o, on_proxy_exit, &gd->proxy_pid, &gd->proxy_start, &err);

@@ -79,6 +79,9 @@ static void replica_remove(struct replica *r)
 	if (store_replica_delete(gd->store, r->row.id, &err) < 0)
 		log_error("store", "%s", err.msg);
 	cgroup_destroy(r->cgroup);
+	workload_scratch_remove(r->row.id);
+	free(r->scratch);
+	r->scratch = NULL;
 	r->freeing = true;
 	if (r->proc_active) {
 		if (!uv_is_closing((uv_handle_t *)&r->proc))
@@ -204,13 +207,35 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 	on_gone(r, status, sig);
 }
 
+/* who r runs as: services.S.user, else the default workload user */
+static int resolve_user(struct replica *r, struct gerr *err)
+{
+	if (workload_user_resolve(r->rc->cfg.user, &r->user, err) < 0)
+		return -1;
+	r->have_user = true;
+	return 0;
+}
+
+/* r's environment: the spec's env, PORT, the tags, its scratch; nothing of
+ * ours. An exec probe gets the same without GANTRY_TAG: it also leads its
+ * own session, and must not pass for the replica at the next adoption */
+static char **replica_env(const struct replica *r, bool tag)
+{
+	const struct svc_config *c = &r->rc->cfg;
+	struct workload_env w = {
+		.decl = c->env, .ndecl = c->nenv, .port = r->row.port, .scratch = r->scratch,
+		.tag = tag ? gd->tag : NULL, .replica = r->row.id, .service = r->row.service,
+		.environment = r->row.environment, .revision = r->row.revision, .version = r->rc->version,
+	};
+	return workload_env_build(&w);
+}
+
 int replica_spawn(struct replica *r)
 {
 	struct svc_config *c = &r->rc->cfg;
 	struct spawn_opts o = { 0 };
-	char **env = xcalloc(c->nenv + 10, sizeof(*env));
-	struct gerr err;
-	size_t k = 0;
+	char **env = NULL;
+	struct gerr err = { { 0 } };
 	int ret = -1;
 
 	if (!r->row.port)
@@ -220,16 +245,16 @@ int replica_spawn(struct replica *r)
 		r->row.port = 0;
 		goto out;
 	}
-	for (size_t i = 0; i < c->nenv; i++)
-		env[k++] = xasprintf("%s=%s", c->env[i].key, c->env[i].value);
-	env[k++] = xasprintf("PORT=%d", r->row.port);
-	env[k++] = xasprintf("GANTRY_HOME=%s", gd->home);
-	env[k++] = xasprintf("GANTRY_REPLICA=%s", r->row.id);
-	env[k++] = xasprintf("GANTRY_SERVICE=%s", r->row.service);
-	env[k++] = xasprintf("GANTRY_ENVIRONMENT=%s", r->row.environment);
-	env[k++] = xasprintf("GANTRY_REVISION=%d", r->row.revision);
-	env[k++] = xasprintf("GANTRY_VERSION=%s", r->rc->version);
-	env[k] = NULL;
+	if (resolve_user(r, &err) < 0 ||
+	    (!r->scratch && !(r->scratch = workload_scratch_make(r->row.id, &r->user, &err)))) {
+		daemon_event(r->se, r->row.revision, "replica_failed", "replica %s could not start: %s",
+			     r->row.id, err.msg);
+		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "spawn failed: %.100s", err.msg);
+		r->started_ms = now_ms();
+		on_gone(r, -1, 0);
+		goto out;
+	}
+	env = replica_env(r, true);
 
 	if (cgroup_create(r->cgroup, &c->resources, &err) < 0 && cgroup_mode() != CGROUP_NONE)
 		log_warn("replica", "replica=%s: %s", r->row.id, err.msg);
@@ -244,6 +269,7 @@ int replica_spawn(struct replica *r)
 	o.cmd = c->run;
 	o.cwd = r->rc->dir;
 	o.env = env;
+	o.user = &r->user;
 	o.log_path = r->log_path;
 	o.cgroup = cgroup_mode() != CGROUP_NONE ? r->cgroup : NULL;
 	if (runtime_spawn(gd->loop, &r->proc, &o, on_exit_cb, &r->row.pid, &r->row.start_time, &err) < 0) {
@@ -262,14 +288,36 @@ int replica_spawn(struct replica *r)
 	r->next_rprobe = r->started_ms + c->readiness.initial_delay_ms;
 	r->next_lprobe = r->started_ms + c->liveness.initial_delay_ms;
 	replica_save(r);
-	log_info("replica", "replica=%s revision=%d pid=%d port=%d started", r->row.id, r->row.revision,
-		 (int)r->row.pid, r->row.port);
+	log_info("replica", "replica=%s revision=%d pid=%d port=%d uid=%u started", r->row.id, r->row.revision,
+		 (int)r->row.pid, r->row.port, (unsigned)r->user.uid);
 	ret = 0;
 out:
-	for (size_t i = 0; env[i]; i++)
-		free(env[i]);
-	free(env);
+	workload_env_free(env);
 	return ret;
+}
+
+/* an exec probe runs as the replica does: its user, its environment, its
+ * cgroup, in its artifact */
+static struct probe_run *start_probe(struct replica *r, const struct probe *p, probe_cb cb)
+{
+	struct probe_exec x = { .cwd = r->rc->dir };
+	struct probe_run *run;
+	char **env = NULL;
+	struct gerr err = { { 0 } };
+
+	if (p->kind == PROBE_EXEC) {
+		if (!r->have_user && resolve_user(r, &err) < 0) {
+			log_warn("replica", "replica=%s: exec probe not run: %s", r->row.id, err.msg);
+			return NULL;
+		}
+		env = replica_env(r, false);
+		x.env = env;
+		x.user = &r->user;
+		x.cgroup = cgroup_mode() != CGROUP_NONE ? r->cgroup : NULL;
+	}
+	run = probe_start_exec(gd->loop, p, r->row.port, &x, cb, r);
+	workload_env_free(env);
+	return run;
 }
 
 static void on_ready_probe(void *data, bool ok, const char *detail)
@@ -381,11 +429,11 @@ void replica_tick(struct replica *r, int64_t now)
 		/* before the first success, probe faster so start-up is not slowed by the period */
 		if (strcmp(r->row.state, "ready") && p->period_ms > 200)
 			r->next_rprobe = now + 200;
-		r->rprobe = probe_start_in(gd->loop, p, r->row.port, r->rc->dir, on_ready_probe, r);
+		r->rprobe = start_probe(r, p, on_ready_probe);
 	}
 	if (c->liveness.kind != PROBE_NONE && !r->lprobe && now >= r->next_lprobe) {
 		r->next_lprobe = now + (c->liveness.period_ms > 0 ? c->liveness.period_ms : 5000);
-		r->lprobe = probe_start_in(gd->loop, &c->liveness, r->row.port, r->rc->dir, on_live_probe, r);
+		r->lprobe = start_probe(r, &c->liveness, on_live_probe);
 	}
 }
 
@@ -446,6 +494,16 @@ static void on_tagged(pid_t pid, const char *id, void *data)
 	proc_kill_tree(pid, NULL, SIGKILL);
 }
 
+static bool keep_scratch(const char *name, void *data)
+{
+	(void)data;
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+		for (struct replica *r = se->replicas; r; r = r->next)
+			if (!strcmp(r->row.id, name) && !r->freeing)
+				return true;
+	return false;
+}
+
 void replica_adopt_all(void)
 {
 	struct scan_ctx s = { 0 };
@@ -456,7 +514,7 @@ void replica_adopt_all(void)
 		return;
 	}
 	s.tagged_pid = xcalloc(s.n + 1, sizeof(pid_t));
-	runtime_scan_tagged(gd->home, on_tagged, &s);
+	runtime_scan_tagged(gd->tag, on_tagged, &s);
 	for (size_t i = 0; i < s.n; i++) {
 		struct replica_row *row = &s.rows[i];
 		struct svcenv *se = daemon_svcenv(row->service, row->environment, true);
@@ -485,6 +543,15 @@ void replica_adopt_all(void)
 		r->next = se->replicas;
 		se->replicas = r;
 		r->started_ms = now_ms();
+		{
+			/* its scratch directory, kept across the restart (it may be
+			 * in use); made again if it is missing */
+			struct gerr e2 = { { 0 } };
+			if (resolve_user(r, &e2) == 0)
+				r->scratch = workload_scratch_make(r->row.id, &r->user, &e2);
+			if (!r->scratch)
+				log_warn("adopt", "replica=%s: %s", r->row.id, e2.msg);
+		}
 		r->oom_base = cgroup_oom_kills(r->cgroup);
 		r->pgid = alive ? r->row.pid : 0;
 		/* a crashing replica keeps backing off across a controller restart */
@@ -516,6 +583,13 @@ void replica_adopt_all(void)
 	}
 	free(s.tagged_pid);
 	free(s.rows);
+	{
+		/* scratch directories of replicas that are gone, and of checks
+		 * that ran when the controller died */
+		int n = workload_scratch_sweep(keep_scratch, NULL);
+		if (n > 0)
+			log_info("adopt", "removed %d stale scratch directories", n);
+	}
 }
 
 /* cgroups of ours that no replica owns (left by a crash or an EBUSY rmdir) */

@@ -2,11 +2,13 @@
  * checks.c — run and HTTP checks with timeouts and bounded output (checks.h).
  *
  * A run check is forked from whatever thread calls us, so the child only
- * makes async-signal-safe calls (setpgid, dup2, chdir, execve) with an
- * environment built before the fork.
+ * makes async-signal-safe calls (setpgid, dup2, chdir, setuid, execve)
+ * with an environment built before the fork. It runs as the default
+ * workload user with a clean environment (runtime.h: workload_cmd).
  */
 #include "common.h"
 #include "gates/checks.h"
+#include "runtime/runtime.h"
 #include "util/parse.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -16,10 +18,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-
-extern char **environ;
 
 static int64_t mono_ms(void)
 {
@@ -107,29 +108,25 @@ static bool run_cmd(const char *cmd, const char *cwd, int port, int64_t timeout_
 {
 	struct tailbuf *tb = xcalloc(1, sizeof(*tb));
 	int fds[2], status = 0;
-	size_t nenv = 0;
-	char **envp, portv[32], urlv[64];
 	const char *argv[] = { "sh", "-c", cmd, NULL };
 	int64_t deadline = mono_ms() + timeout_ms;
 	bool timed_out = false, ok = false;
+	struct workload_env we = { .port = port, .url = true };
+	struct workload_cmd wc;
+	struct gerr err = { { 0 } };
 	pid_t pid;
 
-	while (environ && environ[nenv])
-		nenv++;
-	envp = xcalloc(nenv + 3, sizeof(*envp));
-	nenv = 0;
-	for (char **e = environ; e && *e; e++)
-		if (strncmp(*e, "PORT=", 5) && strncmp(*e, "GANTRY_URL=", 11))
-			envp[nenv++] = *e;
-	if (port > 0) {
-		snprintf(portv, sizeof(portv), "PORT=%d", port);
-		snprintf(urlv, sizeof(urlv), "GANTRY_URL=http://127.0.0.1:%d", port);
-		envp[nenv++] = portv;
-		envp[nenv++] = urlv;
+	/* a workload like a replica: the default workload user, a scratch
+	 * HOME, nothing of the controller's environment */
+	if (workload_cmd_prepare(&wc, &we, &err) < 0) {
+		*out = xasprintf("cannot run the check: %s", err.msg);
+		workload_cmd_release(&wc);
+		free(tb);
+		return false;
 	}
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		*out = xasprintf("cannot run the check: pipe: %s", strerror(errno));
-		free(envp);
+		workload_cmd_release(&wc);
 		free(tb);
 		return false;
 	}
@@ -143,14 +140,17 @@ static bool run_cmd(const char *cmd, const char *cwd, int port, int64_t timeout_
 		dup2(fds[1], 2);
 		if (cwd && chdir(cwd) < 0)
 			_exit(126);
-		execve("/bin/sh", (char *const *)argv, envp);
+		umask(022);
+		if (workload_drop(&wc.user) < 0)
+			_exit(126);
+		execve("/bin/sh", (char *const *)argv, wc.env);
 		_exit(127);
 	}
 	close(fds[1]);
-	free(envp);
 	if (pid < 0) {
 		close(fds[0]);
 		*out = xasprintf("cannot run the check: fork: %s", strerror(errno));
+		workload_cmd_release(&wc);
 		free(tb);
 		return false;
 	}
@@ -203,6 +203,7 @@ static bool run_cmd(const char *cmd, const char *cwd, int port, int64_t timeout_
 			*out = xasprintf("%skilled by signal %d", t, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 		free(t);
 	}
+	workload_cmd_release(&wc);
 	free(tb);
 	return ok;
 }

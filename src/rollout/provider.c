@@ -3,6 +3,7 @@
  */
 #include "common.h"
 #include "rollout/provider.h"
+#include "runtime/runtime.h"
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -377,8 +379,9 @@ int provider_command(const char *command, const struct provider_vars *v, int64_t
 	pid_t pid = -1;
 	char *cmd = NULL, *buf = NULL;
 	size_t n = 0;
-	bool timed_out = false, too_big = false, reaped = false;
+	bool timed_out = false, too_big = false, reaped = false, have_wc = false;
 	int64_t deadline = mono_ms() + timeout_or_default(timeout_ms);
+	struct workload_cmd wc = { 0 };
 
 	if (!command)
 		return gerr_set(err, "command: no command");
@@ -388,6 +391,16 @@ int provider_command(const char *command, const struct provider_vars *v, int64_t
 		gerr_set(err, "command: pipe: %s", strerror(errno));
 		goto out;
 	}
+	/* a workload: the default workload user, a scratch HOME, only the
+	 * documented GANTRY_* (built before the fork: the child must not allocate) */
+	{
+		struct workload_env we = { .service = v->service ? v->service : "",
+					   .environment = v->environment ? v->environment : "",
+					   .revision = v->revision };
+		if (workload_cmd_prepare(&wc, &we, err) < 0)
+			goto out;
+		have_wc = true;
+	}
 	pid = fork();
 	if (pid < 0) {
 		gerr_set(err, "command: fork: %s", strerror(errno));
@@ -395,7 +408,7 @@ int provider_command(const char *command, const struct provider_vars *v, int64_t
 	}
 	if (pid == 0) {
 		/* child: its own process group (so a timeout kills its children too), stdout to the pipe */
-		char rev[16];
+		const char *argv[] = { "sh", "-c", cmd, NULL };
 		int devnull = open("/dev/null", O_RDWR);
 		setpgid(0, 0);
 		if (devnull >= 0) {
@@ -404,11 +417,10 @@ int provider_command(const char *command, const struct provider_vars *v, int64_t
 			dup2(devnull, 2);
 		}
 		dup2(pfd[1], 1);
-		snprintf(rev, sizeof(rev), "%d", v->revision);
-		setenv("GANTRY_REVISION", rev, 1);
-		setenv("GANTRY_SERVICE", v->service ? v->service : "", 1);
-		setenv("GANTRY_ENVIRONMENT", v->environment ? v->environment : "", 1);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		umask(022);
+		if (workload_drop(&wc.user) < 0)
+			_exit(126);
+		execve("/bin/sh", (char *const *)argv, wc.env);
 		_exit(127);
 	}
 	setpgid(pid, pid); /* also here: no race with the kill below */
@@ -491,6 +503,8 @@ out:
 		close(pfd[1]);
 	free(buf);
 	free(cmd);
+	if (have_wc)
+		workload_cmd_release(&wc);
 	return ret;
 }
 

@@ -10,7 +10,6 @@
 
 #include <signal.h>
 
-extern char **environ;
 
 /* enough for a status line; the rest of the response is not read */
 #define RESP_MAX 1024
@@ -275,49 +274,58 @@ static void exec_on_exit(uv_process_t *p, int64_t status, int sig)
 	close_handle(r, (uv_handle_t *)&r->proc, &r->proc_live);
 }
 
-static int start_exec(struct probe_run *r, const char *cmd, int port, const char *cwd)
+static int start_exec(struct probe_run *r, const char *cmd, int port, const struct probe_exec *x)
 {
 	uv_process_options_t o;
 	uv_stdio_container_t stdio[3];
-	char *args[4], portenv[32], **env, **e;
-	size_t n = 0, i = 0;
-	int rc;
+	char *args[10], portenv[32], ids[64], *defenv[3], **env;
+	int rc, k = 0;
+	bool helper = x && ((x->user && x->user->drop) || x->cgroup);
 
 	if (!cmd || !*cmd) {
 		report_early(r, false, "exec: empty command");
 		return 0;
 	}
+	/* nothing of ours: the environment the caller built, else PORT and PATH */
 	snprintf(portenv, sizeof(portenv), "PORT=%d", port);
-	for (e = environ; e && *e; e++)
-		n++;
-	env = xcalloc(n + 2, sizeof(*env));
-	env[i++] = portenv;
-	for (e = environ; e && *e; e++)
-		if (strncmp(*e, "PORT=", 5))
-			env[i++] = *e;
-	env[i] = NULL;
+	defenv[0] = portenv;
+	defenv[1] = (char *)"PATH=" WORKLOAD_PATH;
+	defenv[2] = NULL;
+	env = x && x->env ? x->env : defenv;
 
-	args[0] = (char *)"sh";
-	args[1] = (char *)"-c";
-	args[2] = (char *)cmd;
-	args[3] = NULL;
+	if (helper) {
+		/* through __exec, as a replica: it joins the replica's cgroup
+		 * (with our rights), then drops to the workload's user */
+		args[k++] = (char *)"gantry";
+		args[k++] = (char *)"__exec";
+		args[k++] = (char *)(x->cgroup ? x->cgroup : "-");
+		if (x->user && x->user->drop) {
+			snprintf(ids, sizeof(ids), "%u:%u", (unsigned)x->user->uid, (unsigned)x->user->gid);
+			args[k++] = (char *)"-u";
+			args[k++] = ids;
+		}
+		args[k++] = (char *)"--";
+	}
+	args[k++] = (char *)"sh";
+	args[k++] = (char *)"-c";
+	args[k++] = (char *)cmd;
+	args[k] = NULL;
 	memset(stdio, 0, sizeof(stdio));
 	stdio[0].flags = UV_IGNORE;
 	stdio[1].flags = UV_IGNORE;
 	stdio[2].flags = UV_IGNORE;
 	memset(&o, 0, sizeof(o));
 	o.exit_cb = exec_on_exit;
-	o.file = "sh";
+	o.file = helper ? "/proc/self/exe" : "/bin/sh";
 	o.args = args;
 	o.env = env;
-	o.cwd = cwd;
+	o.cwd = x ? x->cwd : NULL;
 	/* own process group, so a timeout kills everything it started */
 	o.flags = UV_PROCESS_DETACHED;
 	o.stdio_count = 3;
 	o.stdio = stdio;
 	r->proc.data = r;
 	rc = uv_spawn(r->loop, &r->proc, &o);
-	free(env);
 	/* libuv initialises the handle even when spawning fails: it must be
 	 * closed either way */
 	r->open++;
@@ -330,8 +338,8 @@ static int start_exec(struct probe_run *r, const char *cmd, int port, const char
 	return 0;
 }
 
-struct probe_run *probe_start_in(uv_loop_t *loop, const struct probe *probe, int port,
-				 const char *cwd, probe_cb cb, void *data)
+struct probe_run *probe_start_exec(uv_loop_t *loop, const struct probe *probe, int port,
+				   const struct probe_exec *x, probe_cb cb, void *data)
 {
 	struct probe_run *r;
 	int e;
@@ -359,7 +367,7 @@ struct probe_run *probe_start_in(uv_loop_t *loop, const struct probe *probe, int
 	uv_timer_start(&r->timer, on_timer, (uint64_t)r->timeout_ms, 0);
 
 	if (probe->kind == PROBE_EXEC)
-		e = start_exec(r, probe->target, port, cwd);
+		e = start_exec(r, probe->target, port, x);
 	else
 		e = start_net(r, port);
 	if (e < 0) {
@@ -372,10 +380,17 @@ struct probe_run *probe_start_in(uv_loop_t *loop, const struct probe *probe, int
 	return r;
 }
 
+struct probe_run *probe_start_in(uv_loop_t *loop, const struct probe *probe, int port,
+				 const char *cwd, probe_cb cb, void *data)
+{
+	struct probe_exec x = { .cwd = cwd };
+	return probe_start_exec(loop, probe, port, &x, cb, data);
+}
+
 struct probe_run *probe_start(uv_loop_t *loop, const struct probe *probe, int port,
 			      probe_cb cb, void *data)
 {
-	return probe_start_in(loop, probe, port, NULL, cb, data);
+	return probe_start_exec(loop, probe, port, NULL, cb, data);
 }
 
 void probe_cancel(struct probe_run *r)

@@ -184,7 +184,7 @@ out:
 	return ret;
 }
 
-int runtime_scan_tagged(const char *home, scan_cb cb, void *data)
+int runtime_scan_tagged(const char *tag, scan_cb cb, void *data)
 {
 	DIR *d;
 	struct dirent *de;
@@ -198,7 +198,7 @@ int runtime_scan_tagged(const char *home, scan_cb cb, void *data)
 		char path[64], *env = NULL, *end;
 		const char *replica = NULL;
 		struct pstat ps;
-		bool home_match = false;
+		bool tag_match = false;
 		size_t len = 0, off;
 		long v;
 		pid_t pid;
@@ -221,12 +221,12 @@ int runtime_scan_tagged(const char *home, scan_cb cb, void *data)
 		/* NUL-separated KEY=VALUE entries */
 		for (off = 0; off < len; off += strlen(env + off) + 1) {
 			const char *e = env + off;
-			if (!strncmp(e, "GANTRY_HOME=", 12) && !strcmp(e + 12, home))
-				home_match = true;
+			if (!strncmp(e, "GANTRY_TAG=", 11) && !strcmp(e + 11, tag))
+				tag_match = true;
 			else if (!strncmp(e, "GANTRY_REPLICA=", 15) && e[15])
 				replica = e + 15;
 		}
-		if (home_match && replica) {
+		if (tag_match && replica) {
 			found++;
 			if (cb)
 				cb(pid, replica, data);
@@ -250,25 +250,26 @@ static bool env_has_key(char **list, const char *entry)
 }
 
 /*
- * The replica's environment: the extra entries first (so the tags are at
- * the start of /proc/PID/environ), then ours minus what they override and
- * minus any GANTRY_REPLICA of our own. Returns a new array of borrowed
- * strings (free only the array).
+ * A child's environment: the given entries, and with inherit (the proxy)
+ * ours after them minus what they override and minus any GANTRY_REPLICA
+ * and GANTRY_TAG of our own. Returns a new array of borrowed strings (free
+ * only the array).
  */
-static char **build_env(char **extra)
+static char **build_env(char **extra, bool inherit)
 {
 	size_t n = 0, i = 0;
 	char **e, **out;
 
 	for (e = extra; e && *e; e++)
 		n++;
-	for (e = environ; e && *e; e++)
+	for (e = environ; inherit && e && *e; e++)
 		n++;
 	out = xcalloc(n + 1, sizeof(*out));
 	for (e = extra; e && *e; e++)
 		out[i++] = *e;
-	for (e = environ; e && *e; e++) {
-		if (env_has_key(extra, *e) || !strncmp(*e, "GANTRY_REPLICA=", 15))
+	for (e = environ; inherit && e && *e; e++) {
+		if (env_has_key(extra, *e) || !strncmp(*e, "GANTRY_REPLICA=", 15) ||
+		    !strncmp(*e, "GANTRY_TAG=", 11))
 			continue;
 		out[i++] = *e;
 	}
@@ -281,7 +282,7 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 {
 	uv_process_options_t opts;
 	uv_stdio_container_t stdio[3];
-	char *args[9];
+	char *args[9], ids[64];
 	char **env = NULL;
 	int logfd = -1, nullfd = -1, r, ret = -1;
 	struct pstat ps;
@@ -294,7 +295,8 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 		ret = gerr_set(err, "spawn: no log file");
 		goto out;
 	}
-	logfd = open(o->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	/* the controller's: the workload writes through the fd it inherits */
+	logfd = open(o->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (logfd < 0) {
 		ret = gerr_set(err, "spawn: %s: %s", o->log_path, strerror(errno));
 		goto out;
@@ -310,18 +312,27 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 		ret = gerr_set(err, "spawn: /dev/null: %s", strerror(errno));
 		goto out;
 	}
-	env = build_env(o->env);
+	env = build_env(o->env, o->inherit_env);
 
 	/* the replica's pid is that of the __exec helper, which joins the
-	 * cgroup and then execs sh in place */
-	args[0] = (char *)"gantry";
-	args[1] = (char *)"__exec";
-	args[2] = (char *)(o->cgroup ? o->cgroup : "-");
-	args[3] = (char *)"--";
-	args[4] = (char *)"sh";
-	args[5] = (char *)"-c";
-	args[6] = (char *)o->cmd;
-	args[7] = NULL;
+	 * cgroup (as us: it needs our rights), drops to the workload's user
+	 * and then execs sh in place */
+	{
+		int k = 0;
+		args[k++] = (char *)"gantry";
+		args[k++] = (char *)"__exec";
+		args[k++] = (char *)(o->cgroup ? o->cgroup : "-");
+		if (o->user && o->user->drop) {
+			snprintf(ids, sizeof(ids), "%u:%u", (unsigned)o->user->uid, (unsigned)o->user->gid);
+			args[k++] = (char *)"-u";
+			args[k++] = ids;
+		}
+		args[k++] = (char *)"--";
+		args[k++] = (char *)"sh";
+		args[k++] = (char *)"-c";
+		args[k++] = (char *)o->cmd;
+		args[k] = NULL;
+	}
 
 	memset(stdio, 0, sizeof(stdio));
 	stdio[0].flags = UV_INHERIT_FD;

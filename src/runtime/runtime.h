@@ -6,9 +6,12 @@
  * own session (setsid) and process group; the controller gets their exit
  * status while it lives. Replicas outlive the controller: a restarted
  * controller re-adopts them by (pid, start time) and polls them.
- * Every replica carries GANTRY_HOME and GANTRY_REPLICA in its environment, so
- * a process started just before a crash (not yet recorded) can still be found
+ * Every replica carries GANTRY_TAG (HOME's random instance id, which says
+ * nothing about where HOME is) and GANTRY_REPLICA in its environment, so a
+ * process started just before a crash (not yet recorded) can still be found
  * by runtime_scan_tagged() and stopped: nothing is ever orphaned.
+ * Workloads (replicas, exec probes, checks, metric commands) run as an
+ * unprivileged user with a clean environment (workload_*, below).
  */
 #ifndef GANTRY_RUNTIME_H
 #define GANTRY_RUNTIME_H
@@ -35,19 +38,88 @@ bool proc_session_alive(pid_t sid);
 void proc_kill_tree(pid_t pid, const char *cgroup, int sig);
 
 /* calls cb for every live session leader whose environment holds
- * GANTRY_HOME=home (exact string match) and a GANTRY_REPLICA=ID; returns
+ * GANTRY_TAG=tag (exact string match) and a GANTRY_REPLICA=ID; returns
  * the number found. Replicas lead their own session: their children
  * inherit the tags but stay in the replica's session and group, so they
  * are not reported (proc_kill_tree of the replica reaches them); a child
  * that called setsid() itself is reported, with its replica's id.
  * Skips ourselves and zombies. replica_id is borrowed for the call only. */
 typedef void (*scan_cb)(pid_t pid, const char *replica_id, void *data);
-int runtime_scan_tagged(const char *home, scan_cb cb, void *data);
+int runtime_scan_tagged(const char *tag, scan_cb cb, void *data);
+
+/* ---- workloads ---- */
+
+#define WORKLOAD_DEFAULT_USER "gantry-run"
+#define WORKLOAD_PATH "/usr/local/bin:/usr/bin:/bin"
+
+/* who a workload runs as; drop false: as ourselves (serve is not root) */
+struct workload_user {
+	bool drop;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* serve, once, before the loop and any thread: HOME/scratch (0711); as root
+ * the default user WORKLOAD_DEFAULT_USER, created with useradd --system if
+ * missing; not root: logs once that workloads run as ourselves. 0 or -1 */
+int workload_setup(const char *home, struct gerr *err);
+/* a spec's services.S.user (a name or a numeric uid; NULL/"" = the default
+ * user) -> uid/gid. Refuses uid 0 and our own uid. Not root, or NULL
+ * before workload_setup ran (unit tests, tools): *out is ourselves with
+ * drop false, and 0. Thread-safe. 0, or -1 with err */
+int workload_user_resolve(const char *name, struct workload_user *out, struct gerr *err);
+/* in a child before exec: setgroups(0), setgid, setuid (raw system calls:
+ * async-signal-safe, fine after fork in a threaded process). 0 or -1 */
+int workload_drop(const struct workload_user *u);
+
+/* what a workload's environment holds; nothing comes from ours */
+struct workload_env {
+	const struct kv *decl;    /* the spec's env (borrowed); may set PATH, HOME, TMPDIR, LANG, not PORT or GANTRY_* */
+	size_t ndecl;
+	int port;                 /* > 0: PORT (and GANTRY_URL if url) */
+	bool url;
+	const char *scratch;      /* HOME, TMPDIR and GANTRY_SCRATCH */
+	const char *tag;          /* GANTRY_TAG (replicas) */
+	const char *replica, *service, *environment, *version; /* GANTRY_* when not NULL */
+	int revision;             /* > 0: GANTRY_REVISION */
+};
+/* NULL-terminated KEY=VALUE array, tags first, plus PATH=WORKLOAD_PATH and
+ * LANG=C.UTF-8 unless declared. Owned by the caller: workload_env_free */
+char **workload_env_build(const struct workload_env *w);
+void workload_env_free(char **env);
+
+/* a one-off command of the controller's (run check, metric command): the
+ * default workload user (gantry-run), a fresh scratch directory (when serve
+ * set one up) and e's environment with it. Thread-safe. In the child:
+ * workload_drop(&w->user), then execve with w->env */
+struct workload_cmd {
+	struct workload_user user;
+	char **env;
+	char *scratch;
+	char scratch_name[64];
+};
+int workload_cmd_prepare(struct workload_cmd *w, const struct workload_env *e, struct gerr *err);
+/* removes the scratch directory, frees the environment */
+void workload_cmd_release(struct workload_cmd *w);
+
+/* HOME/scratch/NAME: created (or reused) 0700, owned by u; returns its path
+ * (owned by the caller) or NULL with err. NAME is [A-Za-z0-9_.-], no leading '.' */
+char *workload_scratch_make(const char *name, const struct workload_user *u, struct gerr *err);
+/* removes HOME/scratch/NAME and all in it, never following links */
+void workload_scratch_remove(const char *name);
+/* removes every scratch directory keep (may be NULL) does not claim; returns how many */
+int workload_scratch_sweep(bool (*keep)(const char *name, void *data), void *data);
+/* HOME/instance-id: 32 random hex digits, made 0600 on first use; out gets
+ * them (size >= 33). The replicas' GANTRY_TAG. 0 or -1 with err */
+int workload_instance_id(const char *home, char *out, size_t size, struct gerr *err);
 
 struct spawn_opts {
 	const char *cmd;          /* shell command line, run with sh -c */
 	const char *cwd;          /* working directory (the revision snapshot) */
-	char **env;               /* extra KEY=VALUE strings (PORT, config env, tags), NULL-terminated */
+	char **env;               /* KEY=VALUE strings, NULL-terminated: the whole environment
+	                           * (workload_env_build), or extra entries when inherit_env */
+	bool inherit_env;         /* env first, then ours minus what env sets (the proxy: ours) */
+	const struct workload_user *user; /* NULL or !drop: run as ourselves */
 	const char *log_path;     /* stdout and stderr are appended here */
 	const char *cgroup;       /* cgroup name to place the replica in, or NULL */
 };
@@ -56,11 +128,13 @@ struct spawn_opts {
  * Starts a replica. proc is caller's storage (uv handle, freed only after its
  * close callback); exit_cb is called when it exits while we live.
  * Returns 0 and fills *pid and *start_time, or -1 with err set.
- * The environment is o->env first, then ours (minus the keys o->env sets).
- * The command runs as `/proc/self/exe __exec CGROUP -- sh -c CMD`, so the
+ * The environment is o->env only; with inherit_env, o->env first, then ours
+ * (minus the keys o->env sets).
+ * The command runs as `/proc/self/exe __exec CGROUP [-u UID:GID] -- sh -c CMD`
+ * (joins the cgroup as root, then drops to the user), so the
  * running binary must dispatch "__exec" to runtime_exec_main (main.c does;
  * a test binary must too). stdin is /dev/null; stdout and stderr are
- * appended to o->log_path (created 0644 if missing; its directory must
+ * appended to o->log_path (created 0600 if missing; its directory must
  * exist). uv_unref(proc) if the loop should not wait for replicas.
  * On failure no live handle is left: if uv_spawn itself failed (rare: the
  * cwd is checked first), runtime_spawn has started closing proc (no close
@@ -69,10 +143,12 @@ struct spawn_opts {
 int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *o,
 		  uv_exit_cb exit_cb, pid_t *pid, uint64_t *start_time, struct gerr *err);
 
-/* The hidden subcommand `gantry __exec CGROUP -- sh -c CMD` that
- * runtime_spawn runs: joins the cgroup ("-" = none), then execs. argv[0] is
- * "__exec". If joining fails it prints one line to stderr (the replica log)
- * and execs anyway. Returns only on failure (127). */
+/* The hidden subcommand `gantry __exec CGROUP [-u UID:GID] -- sh -c CMD`
+ * that runtime_spawn runs: joins the cgroup ("-" = none), drops to UID:GID
+ * (setgroups(0), setgid, setuid), resets the umask to 022, then execs.
+ * argv[0] is "__exec". If joining fails it prints one line to stderr (the
+ * replica log) and execs anyway; if dropping fails it does not exec.
+ * Returns only on failure (127). */
 int runtime_exec_main(int argc, char **argv);
 
 /* ---- cgroups ---- */
@@ -137,6 +213,17 @@ struct probe_run *probe_start(uv_loop_t *loop, const struct probe *probe, int po
 /* same, exec probes run in cwd (borrowed; NULL = ours) */
 struct probe_run *probe_start_in(uv_loop_t *loop, const struct probe *probe, int port,
 				 const char *cwd, probe_cb cb, void *data);
+/* how an exec probe runs (everything borrowed for the call) */
+struct probe_exec {
+	const char *cwd;          /* NULL: ours */
+	char **env;               /* the whole environment (workload_env_build); NULL: PORT and PATH only */
+	const struct workload_user *user; /* NULL: ourselves */
+	const char *cgroup;       /* NULL: none */
+};
+/* same, exec probes run as x says: with a user or a cgroup, through
+ * `/proc/self/exe __exec` (the binary must dispatch it, as for runtime_spawn) */
+struct probe_run *probe_start_exec(uv_loop_t *loop, const struct probe *probe, int port,
+				   const struct probe_exec *x, probe_cb cb, void *data);
 /* cb will not be called; an exec probe's process group is killed */
 void probe_cancel(struct probe_run *r);
 

@@ -50,6 +50,8 @@ void artifact__hex(const unsigned char sum[32], char hex[65]);
 
 /* removes path and everything below it, never following a symlink */
 void artifact__rm_rf(const char *path);
+/* chmod -R a-w (dirs 0555, files 0444/0555), links untouched */
+void artifact__seal(const char *path);
 /* makes home and home/artifacts (0700) if missing; returns home/artifacts (owned by caller) */
 char *artifact__dir(const char *home);
 

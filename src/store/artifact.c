@@ -209,6 +209,10 @@ void artifact__rm_rf(const char *path)
 
 	if (lstat(path, &st) < 0)
 		return;
+	/* a sealed snapshot's directories are 0555: without root's override
+	 * their entries cannot be removed until they are writable again */
+	if (S_ISDIR(st.st_mode) && !(st.st_mode & S_IWUSR))
+		chmod(path, 0700);
 	if (!S_ISDIR(st.st_mode) || !(d = opendir(path))) {
 		unlink(path);
 		return;
@@ -229,8 +233,58 @@ char *artifact__dir(const char *home)
 {
 	char *adir = xasprintf("%s/artifacts", home);
 	mkdir(home, 0700);
-	mkdir(adir, 0700);
+	/* traversable, not listable: workloads reach their snapshot by name */
+	mkdir(adir, 0711);
 	return adir;
+}
+
+/* no write bit anywhere, read (and execute where there was one) for all:
+ * dirs 0555, files 0444 or 0555; links are left alone (never followed) */
+void artifact__seal(const char *path)
+{
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+
+	if (lstat(path, &st) < 0 || S_ISLNK(st.st_mode))
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		if (S_ISREG(st.st_mode))
+			chmod(path, (st.st_mode & 0111) ? 0555 : 0444);
+		return;
+	}
+	if ((d = opendir(path))) {
+		while ((de = readdir(d))) {
+			char *p;
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			p = xasprintf("%s/%s", path, de->d_name);
+			artifact__seal(p);
+			free(p);
+		}
+		closedir(d);
+	}
+	chmod(path, 0555);
+}
+
+void artifact_seal_all(const char *home)
+{
+	char *adir = xasprintf("%s/artifacts", home);
+	struct dirent *de;
+	DIR *d = opendir(adir);
+
+	chmod(adir, 0711);
+	while (d && (de = readdir(d))) {
+		char *p;
+		if (de->d_name[0] == '.')
+			continue;
+		p = xasprintf("%s/%s", adir, de->d_name);
+		artifact__seal(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(adir);
 }
 
 int artifact_snapshot(const char *dir, const char *home, char *digest_out, struct gerr *err)
@@ -273,6 +327,7 @@ int artifact_snapshot(const char *dir, const char *home, char *digest_out, struc
 			goto out;
 		}
 	}
+	artifact__seal(tmp);
 	if (rename(tmp, final) < 0 && errno != ENOTEMPTY && errno != EEXIST) {
 		gerr_set(err, "artifact: %s: %s", final, strerror(errno));
 		goto out;

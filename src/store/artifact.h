@@ -15,6 +15,10 @@
 
 /* snapshots dir into home/artifacts/<digest>; digest_out gets 65 bytes */
 int artifact_snapshot(const char *dir, const char *home, char *digest_out, struct gerr *err);
+/* makes every snapshot in home/artifacts read-only (dirs 0555, files
+ * 0444/0555) and home/artifacts 0711: for snapshots an older gantry left
+ * writable. Snapshots are sealed when they are made. */
+void artifact_seal_all(const char *home);
 /* removes home/artifacts/<digest> */
 int artifact_remove(const char *home, const char *digest, struct gerr *err);
 /*

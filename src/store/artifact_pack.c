@@ -615,7 +615,9 @@ int artifact_unpack_finish(struct artifact_unpack *u, bool *created, struct gerr
 	    memcmp(sum, u->num, sizeof(sum)))
 		return ufail(u, ARTIFACT_UNPACK_BAD, err, "bad pack: the end marker's digest is not the contents' (%s)",
 			     u->digest);
-	chmod(u->tmp, 0755);
+	/* read-only to everyone (workloads run from it; a later deploy of the
+	 * same digest must run what was verified) */
+	artifact__seal(u->tmp);
 	/* an existing copy stays (replicas may run from it): rename() would
 	 * replace an empty directory, so look first; ENOTEMPTY covers a race */
 	if (lstat(u->final, &st) == 0) {

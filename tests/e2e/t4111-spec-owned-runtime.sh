@@ -54,7 +54,8 @@ lines() {
 # the spec, GREETING in production's override ($1). The checks write to
 # absolute paths: they run in the artifact snapshot directory in the
 # controller. The pre-check logs the directory it ran in and fails while
-# $TRASH/fail-pre exists.
+# $TRASH/fail-pre exists. Checks run as the workload user (gantry-run when
+# serve is root): the logs they append to are made writable for it first.
 spec() {
 	cat <<-EOF
 	project: t
@@ -83,6 +84,7 @@ spec() {
 
 test_expect_success 'setup: production needs 2 approvals; checks; serve --api; users' '
 	spec one | write_svc_spec &&
+	: >pre.log && : >post.log && chmod 666 pre.log post.log &&
 	start_serve --api "127.0.0.1:$API_PORT" &&
 	for u in alice bob carol; do "$GANTRY" user add $u --role approver >$u.token || return 1; done &&
 	"$GANTRY" user add dan --role deployer >dan.token

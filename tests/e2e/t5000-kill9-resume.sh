@@ -29,7 +29,7 @@ test_expect_success 'setup: 2 ready replicas of v1 under load' '
 '
 
 test_expect_success 'deploy v2 (slow to become ready) without --wait; it progresses' '
-	"$GANTRY" deploy hello --env staging --version v2 --set env.READY_DELAY_MS=1500 &&
+	"$GANTRY" deploy hello --env staging --version v2 --set env.READY_DELAY_MS=5000 &&
 	wait_for 5 "st_check \"d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"progressing\\\"
 		and any(r[\\\"revision\\\"] == 2 and r[\\\"state\\\"] == \\\"starting\\\" for r in d[\\\"replicas\\\"])\"" &&
 	cp st.json before.json

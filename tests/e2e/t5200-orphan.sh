@@ -6,7 +6,12 @@ test_description='a tagged process the state store does not know is killed when 
 require_cmd python3 curl setsid
 require_gantry
 
+# replicas carry GANTRY_TAG=<HOME/instance-id>, never HOME itself: the test
+# makes the id before serve does (serve keeps an existing one)
+TAG=0123456789abcdef0123456789abcdef
+
 test_expect_success 'setup: a ghost replica (session leader, tagged with our home)' '
+	echo $TAG >"$GANTRY_HOME/instance-id" &&
 	write_svc_spec <<-EOF &&
 	project: t
 	environments:
@@ -20,7 +25,7 @@ test_expect_success 'setup: a ghost replica (session leader, tagged with our hom
 	    stop_grace: 1s
 	    drain_timeout: 500ms
 	EOF
-	spawn_bg ghost env GANTRY_HOME="$GANTRY_HOME" GANTRY_REPLICA=ghost-1 sleep 300 &&
+	spawn_bg ghost env GANTRY_TAG=$TAG GANTRY_REPLICA=ghost-1 sleep 300 &&
 	ghost=$SPAWNED_PID &&
 	wait_for 5 "tagged_pids | grep -qx $ghost" &&
 	tr "\0" "\n" <"/proc/$ghost/environ" | grep -x GANTRY_REPLICA=ghost-1
@@ -28,7 +33,7 @@ test_expect_success 'setup: a ghost replica (session leader, tagged with our hom
 
 test_expect_success 'an untagged process of another home is left alone' '
 	# short-lived: the library only hunts processes tagged with our own home
-	spawn_bg other env GANTRY_HOME="$TRASH/other-home" GANTRY_REPLICA=ghost-2 sleep 30 &&
+	spawn_bg other env GANTRY_TAG=fedcba9876543210fedcba9876543210 GANTRY_REPLICA=ghost-2 sleep 30 &&
 	other=$SPAWNED_PID
 '
 
@@ -49,8 +54,17 @@ test_expect_success 'a deploy works, and nothing but its replica and the proxy r
 	check_processes
 '
 
+# (its scratch directory lies under HOME, so the path is no secret: what
+# protects HOME is its modes, t1500)
+test_expect_success 'the replica carries the tag, not GANTRY_HOME' '
+	pid=$(gst | python3 -c "import json,sys; print(json.load(sys.stdin)[\"replicas\"][0][\"pid\"])") &&
+	tr "\0" "\n" <"/proc/$pid/environ" >renv &&
+	grep -x "GANTRY_TAG=$TAG" renv &&
+	! grep "^GANTRY_HOME=" renv
+'
+
 test_expect_success 'a ghost started while serve runs is killed at the next start' '
-	spawn_bg ghost2 env GANTRY_HOME="$GANTRY_HOME" GANTRY_REPLICA=ghost-3 sleep 300 &&
+	spawn_bg ghost2 env GANTRY_TAG=$TAG GANTRY_REPLICA=ghost-3 sleep 300 &&
 	ghost2=$SPAWNED_PID &&
 	kill9_serve &&
 	start_serve &&

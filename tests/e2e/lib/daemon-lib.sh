@@ -33,11 +33,13 @@
 #   stop_load NAME          stops it; its JSON line goes to $TRASH/NAME.json
 #   load_clean NAME         NAME.json says zero non-2xx and zero errors
 #   check_processes         no orphan and nothing running twice: every process
-#                           tagged GANTRY_HOME=$GANTRY_HOME (outside this shell's
+#                           tagged GANTRY_TAG=$(cat $GANTRY_HOME/instance-id) or
+#                           GANTRY_HOME=$GANTRY_HOME (outside this shell's
 #                           own session and spawn_bg's sessions) is the proxy or in
 #                           the session of a replica listed in status, and each
 #                           GANTRY_REPLICA id leads exactly one session
-#   tagged_pids             pids of session leaders tagged with our GANTRY_HOME
+#   tagged_pids             pids of session leaders tagged with our GANTRY_TAG
+#                           (replicas) or GANTRY_HOME (the proxy)
 #   proxy_pid               the pid of our `gantry proxy` (fails unless exactly one)
 #   sql STATEMENT           runs it on HOME/state.db behind the daemon's back (attacks
 #                           on the store); prints the rows
@@ -171,10 +173,17 @@ load_clean() {
 	jcheck "$TRASH/$1.json" 'd["requests"] > 0 and d["non2xx"] == 0 and d["errors"] == 0'
 }
 
+# Both use the tags of this test's controller: GANTRY_TAG=<HOME/instance-id>
+# on replicas (which must not learn where HOME is), GANTRY_HOME=<home> on
+# the proxy (it inherits serve's environment, which the test library set).
 tagged_pids() {
 	python3 - "$GANTRY_HOME" <<'EOF'
 import os, sys
-tag = ("GANTRY_HOME=" + sys.argv[1]).encode()
+tags = [("GANTRY_HOME=" + sys.argv[1]).encode()]
+try:
+    tags.append(("GANTRY_TAG=" + open(sys.argv[1] + "/instance-id").read().strip()).encode())
+except OSError:
+    pass
 for p in os.listdir("/proc"):
     if not p.isdigit():
         continue
@@ -184,7 +193,7 @@ for p in os.listdir("/proc"):
     except OSError:
         continue
     f = stat[stat.rindex(")") + 2:].split()
-    if tag in env and f[0] not in "ZX" and int(f[3]) == int(p):
+    if any(t in env for t in tags) and f[0] not in "ZX" and int(f[3]) == int(p):
         print(p)
 EOF
 }
@@ -194,7 +203,11 @@ check_processes() {
 	python3 - "$GANTRY_HOME" "$TRASH/procs-st.json" "$TRASH/pids" "$$" <<'EOF'
 import json, os, sys
 home, stfile, pidsfile, me = sys.argv[1:5]
-tag = ("GANTRY_HOME=" + home).encode()
+tags = [("GANTRY_HOME=" + home).encode()]
+try:
+    tags.append(("GANTRY_TAG=" + open(home + "/instance-id").read().strip()).encode())
+except OSError:
+    pass
 st = json.load(open(stfile))
 listed = {r["pid"]: r["id"] for r in st.get("replicas", [])
           if r.get("pid") and r.get("state") != "backoff"}
@@ -224,7 +237,7 @@ for d in os.listdir("/proc"):
         cmd = open("/proc/%d/cmdline" % p, "rb").read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         continue
-    if tag not in env or state in "ZX" or sid in ours:
+    if not any(t in env for t in tags) or state in "ZX" or sid in ours:
         continue
     rep = [e[15:].decode() for e in env if e.startswith(b"GANTRY_REPLICA=")]
     procs[p] = (sid, rep[0] if rep else None, cmd)

@@ -73,6 +73,9 @@ TRASH=$(mktemp -d "${TMPDIR:-/tmp}/gantry-test.$TEST_NAME.XXXXXX") || {
 	echo "Bail out! cannot create a trash directory" >&2
 	exit 1
 }
+# others may pass (not list): replicas run as an unprivileged user and
+# reach their scratch directory and artifact under $GANTRY_HOME by path
+chmod 711 "$TRASH"
 GANTRY_HOME=$TRASH/home
 export TRASH GANTRY_HOME
 mkdir -p "$GANTRY_HOME"
@@ -89,9 +92,15 @@ say() {
 
 # ---- cleanup ----
 
-# Prints the pids of processes whose environment holds GANTRY_HOME=$1.
+# Prints the pids of processes whose environment holds GANTRY_HOME=$1 (the
+# daemon, the proxy) or the GANTRY_TAG of that home (replicas: the id in
+# $1/instance-id; they are never told HOME).
 _procs_of_home() {
-	grep -lzxF "GANTRY_HOME=$1" /proc/[0-9]*/environ 2>/dev/null |
+	_tag=$(cat "$1/instance-id" 2>/dev/null) || _tag=
+	{
+		grep -lzxF "GANTRY_HOME=$1" /proc/[0-9]*/environ 2>/dev/null
+		[ -n "$_tag" ] && grep -lzxF "GANTRY_TAG=$_tag" /proc/[0-9]*/environ 2>/dev/null
+	} |
 		sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p' |
 		while read -r _p; do
 			[ "$_p" = "$$" ] || echo "$_p"

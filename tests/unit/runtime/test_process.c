@@ -329,11 +329,13 @@ static void test_scan_tagged(void **state)
 	struct exit_rec r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
 	struct scan_rec found = { 0 };
 	char *log = rt_path("scan.log");
-	char *home = xasprintf("GANTRY_HOME=%s", rt_dir);
-	char *other = xasprintf("GANTRY_HOME=%s-other", rt_dir);
+	char *home = xasprintf("GANTRY_TAG=%s", "00112233445566778899aabbccddeeff");
+	char *other = xasprintf("GANTRY_TAG=%s", "00112233445566778899aabbccddeef0");
+	/* the old tag (HOME's path) no longer counts */
+	char *legacy = xasprintf("GANTRY_HOME=%s", rt_dir);
 	char *tagged[] = { home, (char *)"GANTRY_REPLICA=r-scan-1", NULL };
-	char *untagged[] = { home, NULL };
-	char *elsewhere[] = { other, (char *)"GANTRY_REPLICA=r-scan-3", NULL };
+	char *untagged[] = { home, legacy, NULL };
+	char *elsewhere[] = { other, legacy, (char *)"GANTRY_REPLICA=r-scan-3", NULL };
 	uint64_t st;
 	pid_t pid1, pid2, pid3;
 	int i, n;
@@ -358,7 +360,7 @@ static void test_scan_tagged(void **state)
 		free(cf);
 	}
 
-	n = runtime_scan_tagged(rt_dir, on_scan, &found);
+	n = runtime_scan_tagged("00112233445566778899aabbccddeeff", on_scan, &found);
 	assert_int_equal(n, found.n);
 	for (i = 0; i < found.n; i++) {
 		assert_int_not_equal(found.pids[i], pid2);
@@ -379,11 +381,12 @@ static void test_scan_tagged(void **state)
 	assert_true(rt_run_until(&loop, &r2.exited, 5000));
 	assert_true(rt_run_until(&loop, &r3.exited, 5000));
 	/* dead replicas are not found */
-	assert_int_equal(runtime_scan_tagged(rt_dir, NULL, NULL), 0);
+	assert_int_equal(runtime_scan_tagged("00112233445566778899aabbccddeeff", NULL, NULL), 0);
 	rt_loop_close(&loop);
 	free(log);
 	free(home);
 	free(other);
+	free(legacy);
 }
 
 static void test_kill_tree_refuses_self(void **state)
@@ -415,6 +418,227 @@ static void test_free_port(void **state)
 	close(fd);
 }
 
+/* ---- workloads: the environment builder and the user switch ---- */
+
+static bool env_has(char **env, const char *entry)
+{
+	for (; env && *env; env++)
+		if (!strcmp(*env, entry))
+			return true;
+	return false;
+}
+
+static bool env_has_key(char **env, const char *key)
+{
+	size_t k = strlen(key);
+	for (; env && *env; env++)
+		if (!strncmp(*env, key, k) && (*env)[k] == '=')
+			return true;
+	return false;
+}
+
+static size_t env_count(char **env)
+{
+	size_t n = 0;
+	while (env && env[n])
+		n++;
+	return n;
+}
+
+static void test_env_build_exact(void **state)
+{
+	struct kv decl[] = {
+		{ (char *)"GREETING", (char *)"hello" },
+		{ (char *)"PORT", (char *)"1" },              /* the controller's: ignored */
+		{ (char *)"GANTRY_HOME", (char *)"/evil" },   /* GANTRY_*: ignored */
+		{ (char *)"GANTRY_REPLICA", (char *)"forged" },
+		{ (char *)"EMPTY", (char *)"" },
+	};
+	struct workload_env w = {
+		.decl = decl, .ndecl = ARRAY_SIZE(decl), .port = 4242, .scratch = "/s/r1",
+		.tag = "00ff", .replica = "r1", .service = "api", .environment = "prod", .revision = 7,
+		.version = "v7",
+	};
+	char **env;
+
+	(void)state;
+	/* what gantry serve has must not reach a workload */
+	setenv("FOO_CANARY", "leak-me", 1);
+	setenv("GANTRY_HOME", "/home-of-the-controller", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+	env = workload_env_build(&w);
+	/* the tags first: runtime_scan_tagged reads them there */
+	assert_string_equal(env[0], "GANTRY_TAG=00ff");
+	assert_string_equal(env[1], "GANTRY_REPLICA=r1");
+	assert_true(env_has(env, "GANTRY_SERVICE=api"));
+	assert_true(env_has(env, "GANTRY_ENVIRONMENT=prod"));
+	assert_true(env_has(env, "GANTRY_REVISION=7"));
+	assert_true(env_has(env, "GANTRY_VERSION=v7"));
+	assert_true(env_has(env, "GANTRY_SCRATCH=/s/r1"));
+	assert_true(env_has(env, "PORT=4242"));
+	assert_true(env_has(env, "GREETING=hello"));
+	assert_true(env_has(env, "EMPTY="));
+	assert_true(env_has(env, "PATH=/usr/local/bin:/usr/bin:/bin"));
+	assert_true(env_has(env, "LANG=C.UTF-8"));
+	assert_true(env_has(env, "HOME=/s/r1"));
+	assert_true(env_has(env, "TMPDIR=/s/r1"));
+	/* nothing else: exactly these 14 */
+	assert_int_equal(env_count(env), 14);
+	assert_false(env_has_key(env, "FOO_CANARY"));
+	assert_false(env_has_key(env, "GANTRY_HOME"));
+	assert_false(env_has_key(env, "AWS_SECRET_ACCESS_KEY"));
+	assert_false(env_has(env, "PORT=1"));
+	assert_false(env_has(env, "GANTRY_REPLICA=forged"));
+	assert_false(env_has_key(env, "GANTRY_URL"));
+	workload_env_free(env);
+	unsetenv("FOO_CANARY");
+	unsetenv("GANTRY_HOME");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
+static void test_env_build_overrides_and_minimal(void **state)
+{
+	struct kv decl[] = {
+		{ (char *)"PATH", (char *)"/opt/app/bin:/usr/bin" },
+		{ (char *)"LANG", (char *)"de_DE.UTF-8" },
+		{ (char *)"TMPDIR", (char *)"/var/tmp" },
+		{ (char *)"PATH", (char *)"/second" }, /* a repeated key: the first wins */
+	};
+	struct workload_env w = { .decl = decl, .ndecl = ARRAY_SIZE(decl), .scratch = "/s/x" };
+	struct workload_env bare = { .port = 80, .url = true };
+	char **env;
+
+	(void)state;
+	env = workload_env_build(&w);
+	/* the spec may set PATH, LANG, TMPDIR: the defaults step aside */
+	assert_true(env_has(env, "PATH=/opt/app/bin:/usr/bin"));
+	assert_false(env_has(env, "PATH=/second"));
+	assert_false(env_has(env, "PATH=/usr/local/bin:/usr/bin:/bin"));
+	assert_true(env_has(env, "LANG=de_DE.UTF-8"));
+	assert_true(env_has(env, "TMPDIR=/var/tmp"));
+	assert_true(env_has(env, "HOME=/s/x"));
+	assert_false(env_has_key(env, "PORT"));
+	assert_false(env_has_key(env, "GANTRY_TAG"));
+	assert_int_equal(env_count(env), 5); /* PATH LANG TMPDIR GANTRY_SCRATCH HOME */
+	workload_env_free(env);
+
+	/* a check: PORT and GANTRY_URL, PATH, LANG; no scratch, no HOME */
+	env = workload_env_build(&bare);
+	assert_true(env_has(env, "PORT=80"));
+	assert_true(env_has(env, "GANTRY_URL=http://127.0.0.1:80"));
+	assert_true(env_has(env, "PATH=/usr/local/bin:/usr/bin:/bin"));
+	assert_true(env_has(env, "LANG=C.UTF-8"));
+	assert_int_equal(env_count(env), 4);
+	workload_env_free(env);
+}
+
+/* a replica sees exactly the environment it was given, nothing of ours */
+static void test_spawn_clean_env(void **state)
+{
+	uv_loop_t loop;
+	uv_process_t proc;
+	struct exit_rec rec = { 0 };
+	struct kv decl[] = { { (char *)"DECLARED", (char *)"yes" } };
+	struct workload_env w = { .decl = decl, .ndecl = 1, .port = 5555, .tag = "ab", .replica = "r-env" };
+	char *log = rt_path("env.log"), *txt;
+	char **env;
+	uint64_t st;
+
+	(void)state;
+	setenv("FOO_CANARY", "leak-me", 1);
+	setenv("GANTRY_HOME", rt_dir, 1);
+	env = workload_env_build(&w);
+	uv_loop_init(&loop);
+	spawn(&loop, &proc, &rec, "env; echo done", env, rt_dir, log, &st);
+	assert_true(rt_run_until(&loop, &rec.exited, 5000));
+	assert_true(rt_wait_file_has(log, "done\n", 5000));
+	txt = rt_read(log);
+	assert_non_null(strstr(txt, "DECLARED=yes\n"));
+	assert_non_null(strstr(txt, "PORT=5555\n"));
+	assert_non_null(strstr(txt, "GANTRY_TAG=ab\n"));
+	assert_null(strstr(txt, "leak-me"));
+	assert_null(strstr(txt, "GANTRY_HOME"));
+	free(txt);
+	rt_loop_close(&loop);
+	workload_env_free(env);
+	unsetenv("FOO_CANARY");
+	unsetenv("GANTRY_HOME");
+	free(log);
+}
+
+/* as root: the replica runs as the given uid/gid with no supplementary
+ * groups, and cannot get root back */
+static void test_spawn_as_user(void **state)
+{
+	uv_loop_t loop;
+	uv_process_t proc;
+	struct exit_rec rec = { 0 };
+	struct workload_user u = { .drop = true, .uid = 65534, .gid = 65534 };
+	struct spawn_opts o = { 0 };
+	struct gerr err = { { 0 } };
+	char *log = rt_path("user.log"), *txt;
+	char *env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
+	uint64_t st;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	chmod(rt_dir, 0755);
+	uv_loop_init(&loop);
+	o.cmd = "echo uid=$(id -u) gid=$(id -g) groups=$(id -G); "
+		"if cat /proc/1/environ >/dev/null 2>&1; then echo root-read; fi; echo done";
+	o.cwd = rt_dir;
+	o.env = env;
+	o.user = &u;
+	o.log_path = log;
+	assert_int_equal(runtime_spawn(&loop, &proc, &o, on_exit_rec, &pid, &st, &err), 0);
+	proc.data = &rec;
+	rt_track(pid);
+	assert_true(rt_run_until(&loop, &rec.exited, 5000));
+	assert_int_equal(rec.status, 0);
+	assert_true(rt_wait_file_has(log, "done\n", 5000));
+	txt = rt_read(log);
+	assert_non_null(strstr(txt, "uid=65534 gid=65534 groups=65534\n"));
+	assert_null(strstr(txt, "root-read"));
+	/* the log is the controller's: the workload only has the fd */
+	{
+		struct stat sb;
+		assert_int_equal(stat(log, &sb), 0);
+		assert_int_equal(sb.st_uid, 0);
+		assert_int_equal(sb.st_mode & 0077, 0);
+	}
+	free(txt);
+	rt_loop_close(&loop);
+	free(log);
+}
+
+static void test_user_resolve(void **state)
+{
+	struct workload_user u;
+	struct gerr err = { { 0 } };
+
+	(void)state;
+	if (geteuid() != 0) {
+		/* not root: ourselves, whatever was asked */
+		assert_int_equal(workload_user_resolve("65534", &u, &err), 0);
+		assert_false(u.drop);
+		return;
+	}
+	assert_int_equal(workload_user_resolve("65534", &u, &err), 0);
+	assert_true(u.drop);
+	assert_int_equal(u.uid, 65534);
+	/* never root, by name or number */
+	assert_int_equal(workload_user_resolve("0", &u, &err), -1);
+	assert_non_null(strstr(err.msg, "controller's"));
+	assert_int_equal(workload_user_resolve("root", &u, &err), -1);
+	assert_int_equal(workload_user_resolve("no-such-user-gantry", &u, &err), -1);
+	assert_non_null(strstr(err.msg, "does not exist"));
+	/* no serve set a default up: ourselves (unit tests, tools) */
+	assert_int_equal(workload_user_resolve(NULL, &u, &err), 0);
+	assert_false(u.drop);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +652,11 @@ int main(int argc, char **argv)
 		RT_TEST(test_scan_tagged),
 		RT_TEST(test_kill_tree_refuses_self),
 		RT_TEST(test_free_port),
+		RT_TEST(test_env_build_exact),
+		RT_TEST(test_env_build_overrides_and_minimal),
+		RT_TEST(test_spawn_clean_env),
+		RT_TEST(test_spawn_as_user),
+		RT_TEST(test_user_resolve),
 	};
 
 	RT_EXEC_HOOK(argc, argv);
