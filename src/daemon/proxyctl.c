@@ -265,6 +265,8 @@ void proxyctl_write_routes(void)
 	doc = json_pack("{s:I, s:o}", "generation", (json_int_t)gd->route_gen, "routes", routes);
 	if (gd->forward_headers) /* in the file, not a flag: an adopted proxy gets it on SIGHUP */
 		json_object_set_new(doc, "forward_headers", json_string(gd->forward_headers));
+	if (gd->trusted_proxies)
+		json_object_set_new(doc, "trusted_proxies", json_string(gd->trusted_proxies));
 	text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(doc);
 	path = xasprintf("%s/routes.json", gd->home);

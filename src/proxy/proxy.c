@@ -23,6 +23,7 @@
 #include "proxy/health.h"
 #include "http/http.h"
 #include "util/log.h"
+#include "util/cidr.h"
 #include <uv.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -88,6 +89,8 @@ struct client {
 	bool reading, in_process, keep_alive, close_after, http10, linger;
 	bool shut_sent, eof;
 	char ip[INET6_ADDRSTRLEN];
+	uint8_t peer[16];   /* the peer's address (4 bytes for AF_INET), for --trusted-proxies */
+	uint8_t peer_family;
 
 	/* the exchange in progress (valid while in_req) */
 	bool in_req, req_done, resp_done, resp_head_sent, resp_chunked, head_req, req_chunked;
@@ -174,6 +177,7 @@ struct worker {
 struct proxy {
 	uv_loop_t loop; /* the control loop */
 	struct proxy_config cfg;
+	struct cidr_set trusted;   /* --trusted-proxies (a routes file's trusted_proxies wins) */
 	uv_tcp_t admin;
 	bool has_admin;
 	uv_signal_t sighup, sigterm, sigint;
@@ -1386,6 +1390,14 @@ static int build_uphead(struct client *c)
 						      : c->wk->cfg->forward_headers;
 	int i, rid = -1;
 	uint64_t r0, r1;
+	/*
+	 * The client's X-Forwarded-For/-Proto/-Host are believed only from a
+	 * trusted proxy (nginx's set_real_ip_from): from anyone else they are
+	 * replaced, so an upstream never sees an address the client made up.
+	 * One match per request, and none without trusted proxies.
+	 */
+	bool trust = (fwd & (PROXY_FWD_FOR | PROXY_FWD_PROTO | PROXY_FWD_HOST)) &&
+		     route_trusts(c->table, &c->wk->px->trusted, c->peer_family, c->peer);
 
 	b->len = 0;
 	hbuf_unpark(c->wk, b);
@@ -1400,10 +1412,17 @@ static int build_uphead(struct client *c)
 			continue;
 		if ((n[0] | 0x20) == 'x' || (n[0] | 0x20) == 'v') {
 			if (((fwd & PROXY_FWD_FOR) && http_span_eq(m, h->name, "x-forwarded-for")) ||
-			    ((fwd & PROXY_FWD_PROTO) && http_span_eq(m, h->name, "x-forwarded-proto")) ||
-			    ((fwd & PROXY_FWD_HOST) && http_span_eq(m, h->name, "x-forwarded-host")) ||
 			    ((fwd & PROXY_FWD_VIA) && http_span_eq(m, h->name, "via")))
 				continue;
+			if ((fwd & PROXY_FWD_PROTO) && http_span_eq(m, h->name, "x-forwarded-proto")) {
+				if (!trust)
+					continue;
+				fwd &= ~(unsigned)PROXY_FWD_PROTO; /* a trusted proxy's own is kept */
+			} else if ((fwd & PROXY_FWD_HOST) && http_span_eq(m, h->name, "x-forwarded-host")) {
+				if (!trust)
+					continue;
+				fwd &= ~(unsigned)PROXY_FWD_HOST;
+			}
 			if (rid < 0 && http_span_eq(m, h->name, "x-request-id"))
 				rid = (int)k;
 		}
@@ -1412,7 +1431,7 @@ static int build_uphead(struct client *c)
 	}
 	if (fwd & PROXY_FWD_FOR) {
 		hbuf_addstr(b, "X-Forwarded-For: ");
-		for (i = -1; (i = http_find_header(m, "x-forwarded-for", i + 1)) >= 0;) {
+		for (i = -1; trust && (i = http_find_header(m, "x-forwarded-for", i + 1)) >= 0;) {
 			hbuf_append(b, http_span_ptr(m, m->hdr[i].value), m->hdr[i].value.len);
 			hbuf_addstr(b, ", ");
 		}
@@ -1884,10 +1903,14 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	c->out.ready = true; /* TCP_NODELAY comes from the listener (Linux copies it) */
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET6)
+		if (ss.ss_family == AF_INET6) {
 			uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof(c->ip));
-		else
+			memcpy(c->peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		} else {
 			ip4_name(&((struct sockaddr_in *)&ss)->sin_addr, c->ip);
+			memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		}
+		c->peer_family = (uint8_t)ss.ss_family;
 	}
 	c->deadline = uv_now(&wk->loop) + wk->cfg->header_timeout_ms;
 	sweep_need(wk);
@@ -2549,6 +2572,14 @@ int proxy_run(const struct proxy_config *cfg, struct gerr *err)
 		ret = -2;
 		goto out_free;
 	}
+	if (cfg->trusted_proxies) {
+		char bad[80];
+		if (cidr_set_add_list(&px->trusted, cfg->trusted_proxies, bad, sizeof(bad)) < 0) {
+			gerr_set(err, "--trusted-proxies: '%s' " CIDR_EXPECTED, bad);
+			ret = -2;
+			goto out_free;
+		}
+	}
 	/* every backend, series and table is sized for this many workers */
 	proxy_set_workers(cfg->workers);
 	px->nworkers = cfg->workers;
@@ -2654,6 +2685,7 @@ out:
 	if (px->alog_fd >= 0)
 		close(px->alog_fd);
 out_free:
+	cidr_set_release(&px->trusted);
 	free(px);
 	return ret;
 }

@@ -95,6 +95,7 @@ static void free_routes(struct route_table *t)
 	free(t->exact);
 	free(t->wild);
 	free(t->routes);
+	cidr_set_release(&t->trusted);
 	free(t->ws);
 	free(t->slotmem);
 	free(t);
@@ -608,6 +609,36 @@ static void alloc_slots(struct route_table *t)
 		t->ws[w].st = t->slotmem + (size_t)w * stride;
 }
 
+/*
+ * "trusted_proxies": "CIDR,..." (as --trusted-proxies) or ["CIDR", ...];
+ * "" or [] is an empty set that overrides the flag.
+ */
+static int parse_trusted(struct route_table *t, const json_t *v, struct gerr *err)
+{
+	char bad[80];
+	const json_t *it;
+	size_t i;
+
+	t->has_trusted = true;
+	if (json_is_string(v)) {
+		if (cidr_set_add_list(&t->trusted, json_string_value(v), bad, sizeof(bad)) < 0)
+			return gerr_set(err, "trusted_proxies: '%s' " CIDR_EXPECTED, bad);
+		return 0;
+	}
+	if (!json_is_array(v))
+		return type_err(err, "trusted_proxies", "", "a string or an array of strings", v);
+	json_array_foreach(v, i, it) {
+		struct cidr c;
+		const char *s = json_string_value(it);
+		if (!s)
+			return gerr_set(err, "trusted_proxies[%zu]: expected a string, got %s", i, jtype(it));
+		if (cidr_parse(s, strlen(s), &c) < 0)
+			return gerr_set(err, "trusted_proxies[%zu]: '%s' " CIDR_EXPECTED, i, s);
+		cidr_set_add(&t->trusted, &c);
+	}
+	return 0;
+}
+
 struct route_table *route_table_parse(const char *text, size_t len, const char *name,
 				      struct gerr *err)
 {
@@ -653,6 +684,9 @@ struct route_table *route_table_parse(const char *text, size_t len, const char *
 		}
 		t->forward_headers = (int)fwd;
 	}
+	v = json_object_get(root, "trusted_proxies");
+	if (v && parse_trusted(t, v, err) < 0)
+		goto fail;
 	routes = json_object_get(root, "routes");
 	if (!routes) {
 		gerr_set(err, "routes: missing");

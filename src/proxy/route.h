@@ -28,6 +28,7 @@
 #include "common.h"
 #include "proxy/backend.h"
 #include "http/http.h"
+#include "util/cidr.h"
 
 #define ROUTE_MAX_WEIGHT 1000000 /* flat form; version 2 weights are 0..100 */
 
@@ -96,6 +97,8 @@ struct route_table {
 	_Atomic int refs;
 	int64_t generation;
 	int forward_headers;      /* PROXY_FWD_* from the file; -1: the proxy's --forward-headers */
+	bool has_trusted;         /* the file has trusted_proxies (else: the proxy's --trusted-proxies) */
+	struct cidr_set trusted;  /* peers whose X-Forwarded-* are kept (appended to) */
 	struct route *routes;
 	size_t nroutes;
 	struct route_host *exact; /* sorted by host for bsearch */
@@ -133,6 +136,18 @@ struct route *route_match(const struct route_table *t, const char *host);
  * Otherwise the plain match of host and *tag_rev = -1.
  */
 struct route *route_lookup(const struct route_table *t, const char *host, int *tag_rev);
+
+/*
+ * Whether a peer's X-Forwarded-* are believed: the table's trusted_proxies
+ * when the file has them, else flag (the proxy's --trusted-proxies). The
+ * empty set (the default) costs one load.
+ */
+static inline bool route_trusts(const struct route_table *t, const struct cidr_set *flag, int family,
+				const uint8_t *addr)
+{
+	const struct cidr_set *s = t->has_trusted ? &t->trusted : flag;
+	return s->n && cidr_set_match(s, family, addr);
+}
 
 int route_rev_index(const struct route *r, const char *revision); /* -1 if absent */
 int route_tag_index(const struct route *r, const char *tag, size_t len);

@@ -599,6 +599,44 @@ static void test_forward_headers_in_routes(void **state)
 	parse_err("{\"forward_headers\": [\"via\"], \"routes\": []}", "forward_headers");
 }
 
+static void test_trusted_proxies(void **state)
+{
+	struct route_table *t;
+	struct cidr_set flag = { 0 };
+	uint8_t lo[4] = { 127, 0, 0, 1 }, ten[4] = { 10, 9, 8, 7 }, pub[4] = { 8, 8, 8, 8 };
+	uint8_t lo6[16] = { [15] = 1 };
+	char bad[64];
+	(void)state;
+	/* no trusted_proxies: the flag decides, and the default (empty) trusts nobody */
+	t = parse_ok("{\"routes\": []}");
+	assert_false(t->has_trusted);
+	assert_false(route_trusts(t, &flag, AF_INET, lo));
+	assert_int_equal(cidr_set_add_list(&flag, "127.0.0.1/32", bad, sizeof(bad)), 0);
+	assert_true(route_trusts(t, &flag, AF_INET, lo));
+	assert_false(route_trusts(t, &flag, AF_INET, ten));
+	route_table_unref(t);
+	/* the file's list wins over the flag, also when empty */
+	t = parse_ok("{\"trusted_proxies\": \"10.0.0.0/8, ::1/128\", \"routes\": []}");
+	assert_true(t->has_trusted);
+	assert_true(route_trusts(t, &flag, AF_INET, ten));
+	assert_false(route_trusts(t, &flag, AF_INET, lo));
+	assert_true(route_trusts(t, &flag, AF_INET6, lo6));
+	assert_false(route_trusts(t, &flag, AF_INET, pub));
+	route_table_unref(t);
+	t = parse_ok("{\"trusted_proxies\": [\"10.0.0.0/8\", \"127.0.0.1\"], \"routes\": []}");
+	assert_true(route_trusts(t, &flag, AF_INET, lo));
+	route_table_unref(t);
+	t = parse_ok("{\"trusted_proxies\": [], \"routes\": []}");
+	assert_false(route_trusts(t, &flag, AF_INET, lo));
+	route_table_unref(t);
+	cidr_set_release(&flag);
+	parse_err("{\"trusted_proxies\": \"10.0.0.0/33\", \"routes\": []}",
+		  "trusted_proxies: '10.0.0.0/33' is not an address or CIDR");
+	parse_err("{\"trusted_proxies\": [\"::1\", \"x\"], \"routes\": []}", "trusted_proxies[1]: 'x' is not an address");
+	parse_err("{\"trusted_proxies\": [1], \"routes\": []}", "trusted_proxies[0]: expected a string, got an integer");
+	parse_err("{\"trusted_proxies\": true, \"routes\": []}", "trusted_proxies: expected a string or an array");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -620,6 +658,7 @@ int main(void)
 		cmocka_unit_test(test_series_held_by_tables),
 		cmocka_unit_test(test_forward_headers_parse),
 		cmocka_unit_test(test_forward_headers_in_routes),
+		cmocka_unit_test(test_trusted_proxies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
