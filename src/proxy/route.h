@@ -17,6 +17,7 @@
  *                    "backends": [{"address"}]}],
  *     "header_rules": [{"header", "value", "prefix", "revision"}],
  *     "sticky": {"cookie", "max_age_s"}, "shield": {"canary", "stable"},
+ *     "tag_hosts": false | true | ["TAG", ...],
  *     "health_check": {"path", "interval_ms", "timeout_ms", "fall", "rise"}}]}
  * The flat form "backends": [{"address", "weight", "revision"}] still works:
  * each distinct revision label becomes one revision whose weight is the sum
@@ -80,6 +81,9 @@ struct route {
 	int64_t sticky_max_age;      /* seconds; 0 = a session cookie */
 	int shield_canary, shield_stable; /* revision indexes, -1 = no shield */
 	struct route_hc hc;
+	bool tag_hosts_all;          /* "tag_hosts": true: every tag answers as TAG---HOST */
+	char **host_tags;            /* owned, lowercase: the tags that do ("tag_hosts": [...]) */
+	size_t nhost_tags;
 };
 
 struct route_host {
@@ -132,9 +136,11 @@ struct route *route_match(const struct route_table *t, const char *host);
 /*
  * Host lookup with tag URLs: "TAG---SVC.ENV.localhost" (any host of the
  * form TAG---REST) gives the route of REST and, in *tag_rev, the index of
- * its revision tagged TAG, when REST has a route with such a revision.
+ * its revision tagged TAG, when REST has a route with such a revision and
+ * that route's tag_hosts lets TAG answer as a host (route_tag_host_on).
  * Otherwise the plain match of host and *tag_rev = -1.
  */
+bool route_tag_host_on(const struct route *r, const char *tag, size_t len);
 struct route *route_lookup(const struct route_table *t, const char *host, int *tag_rev);
 
 /*

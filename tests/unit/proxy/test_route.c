@@ -253,7 +253,7 @@ static const char *V2 =
 	"     {\"address\": \"127.0.0.1:18083\"}]}],"
 	" \"header_rules\": [{\"header\": \"Canary\", \"value\": \"true\", \"revision\": \"42\"},"
 	"                   {\"header\": \"x-user\", \"value\": \"beta-\", \"prefix\": true, \"revision\": \"42\"}],"
-	" \"sticky\": {\"cookie\": \"gantry_rev\", \"max_age_s\": 3600},"
+	" \"sticky\": {\"cookie\": \"gantry_rev\", \"max_age_s\": 3600}, \"tag_hosts\": true,"
 	" \"shield\": {\"canary\": \"42\", \"stable\": 41}}]}";
 
 /* a parsed request head over a static buffer (kept in *buf: the spans point there) */
@@ -599,6 +599,47 @@ static void test_forward_headers_in_routes(void **state)
 	parse_err("{\"forward_headers\": [\"via\"], \"routes\": []}", "forward_headers");
 }
 
+#define TAGS_ROUTE(th)                                                                                   \
+	"{\"routes\": [{\"hosts\": [\"web.prod.localhost\"], \"revisions\": ["                                 \
+	"{\"revision\": \"1\", \"weight\": 100, \"tags\": [\"r1\", \"stable\"], \"backends\": [{\"address\": \"127.0.0.1:1\"}]}," \
+	"{\"revision\": \"2\", \"weight\": 0, \"tags\": [\"r2\", \"preview\"], \"backends\": [{\"address\": \"127.0.0.1:2\"}]}]" \
+	th "}]}"
+
+/* tag hosts: off unless the route lists the tag (or says true); X-Gantry-Tag is not affected */
+static void test_tag_hosts(void **state)
+{
+	struct route_table *t;
+	struct route_choice ch;
+	int tr;
+	(void)state;
+	t = parse_ok(TAGS_ROUTE(""));
+	assert_null(route_lookup(t, "r1---web.prod.localhost", &tr));
+	assert_int_equal(tr, -1);
+	assert_null(route_lookup(t, "preview---web.prod.localhost", &tr));
+	assert_int_equal(choose(t, "web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\nX-Gantry-Tag: preview\r\n\r\n", &ch), 2);
+	route_table_unref(t);
+	t = parse_ok(TAGS_ROUTE(", \"tag_hosts\": false"));
+	assert_null(route_lookup(t, "r2---web.prod.localhost", &tr));
+	route_table_unref(t);
+	/* a listed tag that no revision carries yet is fine */
+	t = parse_ok(TAGS_ROUTE(", \"tag_hosts\": [\"Preview\", \"green\"]"));
+	assert_null(route_lookup(t, "r1---web.prod.localhost", &tr));
+	assert_null(route_lookup(t, "stable---web.prod.localhost", &tr));
+	assert_null(route_lookup(t, "green---web.prod.localhost", &tr));
+	assert_int_equal(choose(t, "PREVIEW---web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &ch), 2);
+	assert_int_equal(ch.why, ROUTE_BY_TAG);
+	route_table_unref(t);
+	t = parse_ok(TAGS_ROUTE(", \"tag_hosts\": true"));
+	assert_int_equal(choose(t, "r1---web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &ch), 1);
+	assert_int_equal(choose(t, "r2---web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &ch), 2);
+	assert_int_equal(choose(t, "stable---web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &ch), 1);
+	route_table_unref(t);
+	parse_err(TAGS_ROUTE(", \"tag_hosts\": \"all\""),
+		  "routes[0].tag_hosts: expected true, false or an array of tags, got a string");
+	parse_err(TAGS_ROUTE(", \"tag_hosts\": [\"ok\", 3]"), "routes[0].tag_hosts[1]: expected a string, got an integer");
+	parse_err(TAGS_ROUTE(", \"tag_hosts\": [\"a---b\"]"), "routes[0].tag_hosts[0]: 'a---b' is not a tag");
+}
+
 static void test_trusted_proxies(void **state)
 {
 	struct route_table *t;
@@ -659,6 +700,7 @@ int main(void)
 		cmocka_unit_test(test_forward_headers_parse),
 		cmocka_unit_test(test_forward_headers_in_routes),
 		cmocka_unit_test(test_trusted_proxies),
+		cmocka_unit_test(test_tag_hosts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
