@@ -141,9 +141,12 @@ static int spawn_proxy(void)
  * Builds the routes table (version 2, docs/internals/proxy.md) from every
  * ready replica: per service environment, its hosts and its revisions with
  * their weights (the traffic override, or by ready replicas), their tags
- * (stable, canary, a blue-green preview tag, and rN for revision N, so that
- * rN---SVC.ENV.localhost reaches revision N), and a canary's header rules and
- * shield. Caller frees.
+ * (stable, canary, a blue-green preview tag) and a canary's header rules and
+ * shield. Tag hosts (TAG---HOST) are off but for the blue-green preview,
+ * unless the revision's spec says tag_hosts: true; then revision N is also
+ * tagged rN, so rN---SVC.ENV.localhost (or X-Gantry-Tag: rN) reaches it.
+ * Without it there is no rN tag at all: an old revision still running is
+ * reachable by no name. Caller frees.
  */
 static json_t *build_routes(void)
 {
@@ -156,9 +159,11 @@ static json_t *build_routes(void)
 		int canary = progressive_canary_revision(se);
 		const char *preview = progressive_preview_tag(se);
 		int seen[64], nseen = 0;
+		bool tag_hosts;
 		if (!rev)
 			continue;
 		rc = daemon_revcfg(se, rev, &err);
+		tag_hosts = rc && rc->cfg.tag_hosts;
 		route = json_object();
 		hosts = json_array();
 		revisions = json_array();
@@ -195,8 +200,10 @@ static json_t *build_routes(void)
 			if (weight < 0)
 				weight = n; /* no split: every ready replica takes an equal share */
 			tags = json_array();
-			snprintf(tag, sizeof(tag), "r%d", r->row.revision);
-			json_array_append_new(tags, json_string(tag));
+			if (tag_hosts) {
+				snprintf(tag, sizeof(tag), "r%d", r->row.revision);
+				json_array_append_new(tags, json_string(tag));
+			}
 			if (r->row.revision == se->row.stable_revision)
 				json_array_append_new(tags, json_string("stable"));
 			if (r->row.revision == canary) {
@@ -213,6 +220,10 @@ static json_t *build_routes(void)
 		json_object_set_new(route, "service", json_string(se->row.service));
 		json_object_set_new(route, "environment", json_string(se->row.environment));
 		json_object_set_new(route, "revisions", revisions);
+		if (tag_hosts)
+			json_object_set_new(route, "tag_hosts", json_true());
+		else if (preview)
+			json_object_set_new(route, "tag_hosts", json_pack("[s]", preview));
 		progressive_route(se, route, NULL, NULL);
 		json_array_append_new(routes, route);
 	}
