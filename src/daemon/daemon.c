@@ -729,6 +729,9 @@ static void free_state(void)
 	free(gd->admin);
 	free(gd->forward_headers);
 	free(gd->trusted_proxies);
+	if (gd->admin_token)
+		explicit_bzero(gd->admin_token, strlen(gd->admin_token));
+	free(gd->admin_token);
 }
 
 static void close_walk(uv_handle_t *h, void *arg)

@@ -92,6 +92,7 @@ struct daemon {
 	char *listen, *admin;
 	char *forward_headers; /* NULL: the proxy's default (all) */
 	char *trusted_proxies; /* NULL: none */
+	char *admin_token;     /* the proxy admin's bearer token (HOME/proxy-admin.token); NULL: none */
 	struct svcenv *svcenvs;
 	uv_timer_t tick, kick;
 	uv_signal_t sigterm, sigint, sigchld_dummy;

@@ -22,6 +22,7 @@ struct proxy_config {
 	uint64_t max_body;            /* request body bytes, else 413; 0 = no limit */
 	unsigned forward_headers;     /* PROXY_FWD_* the proxy sets upstream */
 	const char *trusted_proxies;  /* "CIDR,..." whose X-Forwarded-* are kept; NULL: none */
+	const char *admin_token_file; /* bearer token of the admin listener; required off loopback */
 };
 
 /*
