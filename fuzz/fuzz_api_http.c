@@ -9,7 +9,7 @@
  * client-claimed "deployed_by".
  */
 #include "common.h"
-#include "daemon/api_tcp.h"
+#include "api/tcp.h"
 
 static void check_error(const struct api_http *h)
 {

@@ -54,6 +54,17 @@ char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 size_t strlcpy_g(char *dst, const char *src, size_t size);
 
 /* Errors travel as a message beside the int return code (curl's failf). */
+/*
+ * Exit codes of the interface contract; the API's error "code" is the same
+ * number, so a CLI exits with what the controller said.
+ */
+enum gantry_exit {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,   /* the operation failed (rollout failed or rolled back, check failed) */
+	EXIT_USAGE = 2,    /* usage error or invalid input */
+	EXIT_REFUSED = 3,  /* refused by a gate or a permission */
+};
+
 struct gerr {
 	char msg[1024];
 };

@@ -78,6 +78,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			/* what the controller decides with: its stored policy, not this file */
 			json_decref(gates);
 			gates = json_incref(json_object_get(chk, "policy"));
+			from = json_string_value(json_object_get(gates, "promote_from")); /* the old one was freed */
 		}
 		v = json_object_get(gates, "windows");
 		item(list, "inside a deploy window", gate_status(json_string_value(json_object_get(g, "window"))),

@@ -11,13 +11,7 @@
 #define GANTRY_CLI_H
 #include "common.h"
 
-/* exit codes of the interface contract */
-enum {
-	EXIT_OK = 0,
-	EXIT_FAILED = 1,   /* the operation failed (rollout failed/rolled back) */
-	EXIT_USAGE = 2,    /* usage error or invalid input */
-	EXIT_REFUSED = 3,  /* refused by a gate */
-};
+/* exit codes: enum gantry_exit in common.h (the API's "code" is the same) */
 
 /* global flags, shared by every command */
 struct cli_ctx {

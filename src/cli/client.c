@@ -385,7 +385,7 @@ int client_call(const struct cli_ctx *ctx, json_t *req, json_t **resp)
 		json_object_del(req, "op");
 		json_object_del(req, "token");
 	} else if (token && *token && json_is_object(req) && !json_object_get(req, "token")) {
-		/* the identity for gates (src/gates/hooks.h); without it, the OS user */
+		/* the identity for the API (src/daemon/gates_flow.h); without it, the OS user */
 		json_object_set_new(req, "token", json_string(token));
 	}
 	text = json_dumps(req, JSON_COMPACT);

@@ -2,7 +2,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "daemon/daemon.h"
-#include "daemon/api_tcp.h"
+#include "api/tcp.h"
 #include "proxy/proxy.h"
 #include "util/parse.h"
 #include "util/cidr.h"

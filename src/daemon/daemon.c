@@ -4,8 +4,8 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
-#include "daemon/api_tcp.h"
-#include "gates/hooks.h"
+#include "api/tcp.h"
+#include "daemon/gates_flow.h"
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
 #include "store/artifact.h"

@@ -200,6 +200,16 @@ struct json_t *daemon_spec_apply(const char *name, const char *text, size_t len,
 int daemon_resolve(const char *svc, const char *env, struct json_t *req, char **config, char digest[72],
 		   struct json_t **reply);
 
+/* rollouts.c: revisions and their rollouts, one transaction each */
+/* the artifact snapshot of digest is in HOME (a pruned revision's may still be) */
+bool daemon_artifact_present(const char *digest);
+/* the revision a rollback returns to: newest one before `from` that served (0 none, -1 err) */
+int daemon_previous_served(struct svcenv *se, int from, struct gerr *err);
+/* a new revision that copies revision `source`'s artifact and config exactly, rolled out; reply: new ref */
+struct json_t *daemon_copy_revision(struct svcenv *se, int source, const char *kind, const char *by, const char *why);
+/* the controller's own rollback (rollback_on after a rolling deploy): a new revision copying `to` */
+int daemon_auto_rollback(struct svcenv *se, int to, const char *why);
+
 /* replica.c */
 struct replica *replica_create(struct svcenv *se, struct revcfg *rc);
 int replica_spawn(struct replica *r);
@@ -248,9 +258,5 @@ void progressive_route(const struct svcenv *se, struct json_t *route, const char
 int progressive_canary_revision(const struct svcenv *se);
 const char *progressive_preview_tag(const struct svcenv *se);
 
-/* api.c */
-int daemon_auto_rollback(struct svcenv *se, int to, const char *why);
-int api_listen(void);
-void api_close(void);
 
 #endif

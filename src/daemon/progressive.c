@@ -29,7 +29,7 @@
 #include "rollout/provider.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
-#include "gates/hooks.h"
+#include "daemon/gates_flow.h"
 #include "gates/window.h"
 #include "store/store_records.h"
 #include "util/log.h"

@@ -19,9 +19,6 @@ enum role { ROLE_VIEWER = 0, ROLE_DEPLOYER, ROLE_APPROVER, ROLE_ADMIN };
 
 int role_parse(const char *s);   /* -1 when unknown */
 const char *role_name(int role);
-/* the role an API operation needs: viewer for reads, deployer for changes,
- * approver for approve/reject, admin for users; unknown mutating ops: deployer */
-int gates_op_role(const char *op, bool mutating);
 
 struct identity {
 	char name[64];

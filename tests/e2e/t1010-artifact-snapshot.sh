@@ -68,7 +68,7 @@ test_expect_success 'rollback to a revision that does not exist: exit 2, still s
 	st_check "d[\"stable_revision\"] == 4 and d[\"phase\"] == \"healthy\""
 '
 
-# api.md: "A failed request changes nothing." op_rollback (daemon/api.c)
+# api.md: "A failed request changes nothing." op_rollback (src/api/ops_service.c)
 # marks the current revision rolled_back ("rollback to revision 99") before
 # it checks that the target revision exists.
 test_expect_success 'a refused rollback leaves the history unchanged' '

@@ -32,9 +32,10 @@ test_expect_success 'setup: spec, daemon, a few actions' '
 
 test_expect_success 'the log lists each action with actor, action, target and a hash chain' '
 	"$GANTRY" audit -o json >audit.json &&
-	jcheck audit.json "[e[\"action\"] for e in d][:4] == [\"incident_open\", \"incident_close\", \"user_add\", \"incident_open\"]" &&
-	jcheck audit.json "d[0][\"actor\"] == \"alice\" and d[1][\"actor\"] == \"bob\"" &&
-	jcheck audit.json "d[2][\"target\"] == \"erin\" and d[2][\"details\"][\"role\"] == \"approver\"" &&
+	jcheck audit.json "[e[\"action\"] for e in d][:5] == [\"apply\", \"incident_open\", \"incident_close\", \"user_add\", \"incident_open\"]" &&
+	jcheck audit.json "d[0][\"target\"] == \"spec\" and d[0][\"details\"][\"via\"] == \"serve\"" &&
+	jcheck audit.json "d[1][\"actor\"] == \"alice\" and d[2][\"actor\"] == \"bob\"" &&
+	jcheck audit.json "d[3][\"target\"] == \"erin\" and d[3][\"details\"][\"role\"] == \"approver\"" &&
 	jcheck audit.json "all(e[\"seq\"] == i + 1 for i, e in enumerate(d))" &&
 	jcheck audit.json "d[0][\"prev\"] == \"0\" * 64 and all(d[i][\"prev\"] == d[i - 1][\"hash\"] for i in range(1, len(d)))" &&
 	jcheck audit.json "all(len(e[\"hash\"]) == 64 and e[\"time\"].endswith(\"Z\") for e in d)" &&
@@ -52,12 +53,12 @@ test_expect_success 'verify: intact' '
 '
 
 test_expect_success 'verify: a row edited directly in SQLite is named' '
-	sql "UPDATE audit SET actor = '\''mallory'\'' WHERE seq = 2" &&
+	sql "UPDATE audit SET actor = '\''mallory'\'' WHERE seq = 3" &&
 	test_expect_code 1 "$GANTRY" audit verify >out &&
-	grep "entry 2 was edited" out &&
+	grep "entry 3 was edited" out &&
 	test_expect_code 1 "$GANTRY" audit verify -o json >v.json &&
-	jcheck v.json "d[\"intact\"] is False and d[\"first_bad\"] == 2" &&
-	sql "UPDATE audit SET actor = '\''bob'\'' WHERE seq = 2" &&
+	jcheck v.json "d[\"intact\"] is False and d[\"first_bad\"] == 3" &&
+	sql "UPDATE audit SET actor = '\''bob'\'' WHERE seq = 3" &&
 	"$GANTRY" audit verify
 '
 

@@ -137,7 +137,7 @@ test_expect_success 'an approver scoped to staging cannot approve or reject a pr
 test_expect_success 'incidents: in the scope only; a global incident needs an unscoped caller' '
 	as ana "$GANTRY" incident open -s P2 -t "staging slow" --env staging >/dev/null &&
 	as ana test_expect_code 3 "$GANTRY" incident open -s P2 -t "prod slow" --env production 2>err &&
-	grep -F "ana (role deployer for staging) cannot run '\''incident_open'\'' on production" err &&
+	grep -F "ana (role deployer for staging) cannot open an incident on production" err &&
 	as ana test_expect_code 3 "$GANTRY" incident open -s P1 -t "all down" 2>err &&
 	grep -F "ana (role deployer for staging) cannot open an incident on every service in every environment" err &&
 	"$GANTRY" incident open -s P3 -t "prod typo" --env production >/dev/null &&

@@ -123,7 +123,7 @@ static void test_deployments_approvals(void **state)
 	struct deployment_row d = { .service = "api", .environment = "production", .kind = "deploy",
 				    .requester = "alice", .state = "pending_approval", .approvals_needed = 2,
 				    .approval_ttl = 86400, .version = "abc123", .digest = "ff00", .created_at = 1000 }, g, *list;
-	struct approval_row a = { 0, "bob", "approve", 1001, "" }, *al;
+	struct approval_row a = { 0, "bob", "approve", 1001, "", "" }, *al;
 	size_t n;
 	(void)state;
 	d.request = xstrdup("{\"op\":\"deploy\"}");

@@ -1,5 +1,5 @@
 /*
- * api_tcp.h — the daemon API over TCP (`gantry serve --api HOST:PORT`):
+ * tcp.h — the daemon API over TCP (`gantry serve --api HOST:PORT`):
  * HTTP/1.1, `POST /v1/OP` with the request object as the body,
  * `Authorization: Bearer TOKEN` on every request; and the artifact store,
  * `PUT /v1/artifacts/DIGEST` (a pack, src/store/artifact_pack.h, streamed
@@ -19,7 +19,7 @@
 #define API_TCP_REQUEST_MS 10000           /* the whole request must arrive within, else 408 */
 #define API_TCP_UPLOAD_IDLE_MS 30000       /* an upload's body: at most this between two reads, else 408 */
 
-/* ---- daemon side (api_tcp.c, on gd->loop) ---- */
+/* ---- daemon side (tcp.c, on the controller's loop) ---- */
 
 /* 0 if addr is "IPv4:PORT" or "[IPv6]:PORT", else -1 with err naming --api */
 int api_tcp_check_addr(const char *addr, struct gerr *err);

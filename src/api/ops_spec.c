@@ -1,13 +1,14 @@
 /*
- * api_spec.c — the stored spec over the API: apply, spec_show,
- * spec_history, spec_diff (docs/api.md). The decisions are spec_owner.c's.
+ * ops_spec.c — the stored spec over the API: apply, spec_show,
+ * spec_history, spec_diff (docs/api.md). The decisions are
+ * src/daemon/spec_owner.c's.
  */
 #include "common.h"
+#include "api/api.h"
 #include "core/spec_class.h"
 #include "daemon/daemon.h"
-#include "daemon/api.h"
+#include "daemon/gates_flow.h"
 #include "gates/gates.h"
-#include "gates/hooks.h"
 #include "gates/window.h"
 #include "store/store_spec.h"
 #include <jansson.h>
@@ -56,14 +57,14 @@ static int64_t expect_arg(json_t *req, json_t **err)
 	return json_integer_value(e);
 }
 
-static json_t *op_apply(json_t *req, const struct api_caller *caller)
+json_t *op_apply(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
-	struct identity who;
 	json_t *err = NULL;
 	int64_t expect = expect_arg(req, &err);
-	if (err || gates_identify(req, caller, &who, &err) < 0)
+	(void)ctl;
+	if (err)
 		return err;
-	return api_spec_from_request(req, &who, expect, json_is_true(json_object_get(req, "dry_run")), "apply");
+	return api_spec_from_request(req, &c->who, expect, json_is_true(json_object_get(req, "dry_run")), "apply");
 }
 
 static json_t *version_json(const struct spec_version_row *r, bool with_text)
@@ -78,17 +79,17 @@ static json_t *version_json(const struct spec_version_row *r, bool with_text)
 	return o;
 }
 
-static json_t *op_spec_show(json_t *req, const struct api_caller *caller)
+json_t *op_spec_show(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
 	json_t *err = NULL, *reply;
 	int v = api_int(req, "version", 0, &err);
 	struct spec_version_row r;
 	struct gerr gerr;
 	int found;
-	(void)caller;
+	(void)c;
 	if (err)
 		return err;
-	found = store_spec_get(gd->store, v, &r, &gerr);
+	found = store_spec_get(ctl->store, v, &r, &gerr);
 	if (found < 0)
 		return api_error(1, "%s", gerr.msg);
 	if (!found)
@@ -96,20 +97,20 @@ static json_t *op_spec_show(json_t *req, const struct api_caller *caller)
 			 : api_error(2, "the controller stores no spec yet: run 'gantry apply'");
 	reply = version_json(&r, true);
 	json_object_set_new(reply, "ok", json_true());
-	json_object_set_new(reply, "current", json_boolean(r.version == gd->spec_version));
+	json_object_set_new(reply, "current", json_boolean(r.version == ctl->spec_version));
 	spec_version_row_release(&r);
 	return reply;
 }
 
-static json_t *op_spec_history(json_t *req, const struct api_caller *caller)
+json_t *op_spec_history(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
 	struct spec_version_row *rows;
 	struct gerr gerr;
 	size_t n;
 	json_t *list = json_array();
 	(void)req;
-	(void)caller;
-	if (store_spec_list(gd->store, &rows, &n, &gerr) < 0) {
+	(void)c;
+	if (store_spec_list(ctl->store, &rows, &n, &gerr) < 0) {
 		json_decref(list);
 		return api_error(1, "%s", gerr.msg);
 	}
@@ -118,7 +119,7 @@ static json_t *op_spec_history(json_t *req, const struct api_caller *caller)
 		spec_version_row_release(&rows[i]);
 	}
 	free(rows);
-	return json_pack("{s:b, s:I, s:o}", "ok", 1, "current", (json_int_t)gd->spec_version, "versions", list);
+	return json_pack("{s:b, s:I, s:o}", "ok", 1, "current", (json_int_t)ctl->spec_version, "versions", list);
 }
 
 /* a stored version's YAML tree (new reference), NULL with *err set */
@@ -150,19 +151,15 @@ static json_t *version_tree(int v, json_t **err)
 /*
  * Two stored versions ({"from": N, "to": M}; M default the current one, N
  * default the one before M), or the current one against a proposed spec
- * ({"spec": {...}}: what an apply would change, and whether the caller may).
+ * ({"spec": {...}}: what an apply would change, and whether the c->caller may).
  */
-static json_t *op_spec_diff(json_t *req, const struct api_caller *caller)
+json_t *op_spec_diff(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
 	json_t *err = NULL, *a, *b, *diff;
 	int to, from;
-	if (json_object_get(req, "spec")) {
-		struct identity who;
-		if (gates_identify(req, caller, &who, &err) < 0)
-			return err;
-		return api_spec_from_request(req, &who, -1, true, "diff");
-	}
-	to = api_int(req, "to", (int)gd->spec_version, &err);
+	if (json_object_get(req, "spec"))
+		return api_spec_from_request(req, &c->who, -1, true, "diff");
+	to = api_int(req, "to", (int)ctl->spec_version, &err);
 	from = api_int(req, "from", to > 0 ? to - 1 : 0, &err);
 	if (err)
 		return err;
@@ -177,11 +174,3 @@ static json_t *op_spec_diff(json_t *req, const struct api_caller *caller)
 	json_decref(b);
 	return json_pack("{s:b, s:i, s:i, s:o}", "ok", 1, "from", from, "to", to, "diff", diff);
 }
-
-const struct api_op api_ops_spec[] = {
-	{ "apply", op_apply, true },
-	{ "spec_show", op_spec_show, false },
-	{ "spec_history", op_spec_history, false },
-	{ "spec_diff", op_spec_diff, false },
-	{ NULL, NULL, false },
-};

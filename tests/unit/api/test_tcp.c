@@ -1,8 +1,8 @@
-/* the TCP API's request parser (src/daemon/api_tcp.c): what each request gets */
+/* the TCP API's request parser (src/api/tcp.c): what each request gets */
 #include "common.h"
 #include <setjmp.h>
 #include <cmocka.h>
-#include "daemon/api_tcp.h"
+#include "api/tcp.h"
 
 #define TOKEN "gnt_0123456789abcdef"
 

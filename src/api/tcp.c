@@ -1,5 +1,5 @@
 /*
- * api_tcp.c — the daemon API over TCP (`gantry serve --api HOST:PORT`).
+ * tcp.c — the daemon API over TCP (`gantry serve --api HOST:PORT`).
  *
  * HTTP/1.1 so that curl and any HTTP client can use it: `POST /v1/OP` with
  * the request object (as over HOME/api.sock, without "op") as the body and
@@ -36,9 +36,9 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
-#include "daemon/api.h"
-#include "daemon/api_tcp.h"
-#include "gates/hooks.h"
+#include "api/api.h"
+#include "api/tcp.h"
+#include "daemon/gates_flow.h"
 #include "proxy/backend.h"
 #include "store/artifact_pack.h"
 #include "util/log.h"
@@ -670,6 +670,7 @@ static int artifact_start(struct tcp_conn *c)
 	struct api_http *h = &c->http;
 	bool put = h->kind == API_REQ_ARTIFACT_PUT;
 	json_t *deny;
+	struct identity who;
 
 	c->art_req = json_pack("{s:s, s:s, s:s}", "op", h->op, "token", h->token, "digest", h->digest);
 	if (put && gd->shutting_down) {
@@ -677,7 +678,7 @@ static int artifact_start(struct tcp_conn *c)
 		return -1;
 	}
 	/* deployer or higher for an upload (a mutating op), any role to look */
-	deny = gates_authorize(h->op, put, c->art_req, &c->caller);
+	deny = api_authorize(h->op, c->art_req, &c->caller, &who);
 	if (deny) {
 		int status = api_http__status(deny);
 		log_info("api", "tcp peer=%s op=%s status=%d actor=%s", c->caller.user, h->op, status,

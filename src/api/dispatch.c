@@ -1,0 +1,342 @@
+/*
+ * dispatch.c — the daemon's API: one table (src/api/table.c), one place
+ * where every request is identified, authorised (role and scope) and its
+ * decision audited, and the Unix socket (HOME/api.sock, mode 0600): one
+ * JSON request line in, one JSON response line out, then close. See
+ * docs/api.md for the operations and docs/security.md for who may do what.
+ * Bad input gets {"ok":false,"error":...} naming the JSON pointer; it never
+ * changes anything.
+ */
+#include "common.h"
+#include "api/api.h"
+#include "daemon/daemon.h"
+#include "daemon/gates_flow.h"
+#include "gates/gates.h"
+#include "util/log.h"
+#include <jansson.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#define API_MAX_REQUEST (4 * 1024 * 1024)
+
+struct api_conn {
+	uv_pipe_t pipe;
+	struct api_caller caller;
+	char *buf;
+	size_t len;
+	bool done;
+};
+
+struct api_write {
+	uv_write_t req;
+	char *data;
+};
+
+json_t *api_error(int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:s, s:i}", "ok", 0, "error", msg, "code", code);
+}
+
+const char *api_str(json_t *req, const char *key, bool required, json_t **err)
+{
+	json_t *v = json_object_get(req, key);
+	if (!v) {
+		if (required && !*err)
+			*err = api_error(2, "/%s: missing", key);
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		if (!*err)
+			*err = api_error(2, "/%s: must be a string", key);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+int api_int(json_t *req, const char *key, int def, json_t **err)
+{
+	json_t *v = json_object_get(req, key);
+	if (!v || json_is_null(v))
+		return def;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000) {
+		if (!*err)
+			*err = api_error(2, "/%s: must be a non-negative integer", key);
+		return def;
+	}
+	return (int)json_integer_value(v);
+}
+
+/*
+ * Fields a client once sent and the controller now owns: the resolved
+ * config, the gate policy, check results, the webhook list, a claim of an
+ * approval. A request carrying one is refused (400 over TCP), naming it.
+ */
+static const char *const client_only[] = { "gates", "config", "notify", "checks", "approved_deployment", NULL };
+
+json_t *api_client_only_fields(json_t *req)
+{
+	for (const char *const *f = client_only; *f; f++)
+		if (json_object_get(req, *f))
+			return api_error(2, "/%s: not accepted from a client: the controller resolves the config, the gates, "
+					 "the checks and the notifications from its stored spec (gantry apply)", *f);
+	return NULL;
+}
+
+const char *api_actor(const struct api_caller *caller)
+{
+	return caller->claimed[0] ? caller->claimed : caller->user;
+}
+
+static const struct api_op *lookup(const char *op)
+{
+	for (const struct api_op *t = api_ops; t->name; t++)
+		if (!strcmp(t->name, op))
+			return t;
+	return NULL;
+}
+
+/* the one place where a request is identified and authorised: NULL, or the refusal */
+static json_t *authorize(const struct api_op *o, json_t *req, struct api_caller *caller, struct identity *who)
+{
+	json_t *deny = NULL;
+	char what[96];
+	if (gates_identify(req, caller, who, &deny) < 0)
+		return deny;
+	if (who->by_token || caller->uid != geteuid())
+		strlcpy_g(caller->claimed, who->name, sizeof(caller->claimed));
+	if (who->role < o->role)
+		return api_error(EXIT_REFUSED, "permission denied: %s (role %s) cannot run '%s' (needs role %s)", who->name,
+				 role_name(who->role), o->name, role_name(o->role));
+	switch (o->scope) {
+	case API_SCOPE_TARGET:
+		/* a scoped role changes only what its scope covers */
+		snprintf(what, sizeof(what), "run '%s' on", o->name);
+		return gates_need_scope(who, what, json_string_value(json_object_get(req, "service")),
+					json_string_value(json_object_get(req, "environment")));
+	case API_SCOPE_ALL:
+		if (!identity_covers(who, "", "")) {
+			char rt[2 * USER_SCOPE_LEN + 64];
+			return api_error(EXIT_REFUSED, "permission denied: %s (role %s) cannot run '%s' (needs an admin of "
+					 "every service and environment)", who->name, identity_role_text(who, rt, sizeof(rt)),
+					 o->name);
+		}
+		return NULL;
+	case API_SCOPE_NONE:
+		break;
+	}
+	return NULL;
+}
+
+json_t *api_authorize(const char *op, json_t *req, struct api_caller *caller, struct identity *who)
+{
+	const struct api_op *o = lookup(op);
+	if (!o)
+		return api_error(EXIT_USAGE, "/op: unknown operation '%s'", op);
+	return authorize(o, req, caller, who);
+}
+
+static json_t *dispatch(json_t *req, struct api_caller *caller)
+{
+	const struct api_op *o;
+	const char *op, *claimed;
+	struct api_ctx ctx = { .caller = caller };
+	json_t *reply;
+	if (!json_is_object(req))
+		return api_error(EXIT_USAGE, "request must be a JSON object");
+	op = json_string_value(json_object_get(req, "op"));
+	if (!op)
+		return api_error(EXIT_USAGE, "/op: missing or not a string");
+	if (!(o = lookup(op)) || !o->fn)
+		return api_error(EXIT_USAGE, "/op: unknown operation '%s'%s", op,
+				 o ? " (the artifact store is PUT/HEAD /v1/artifacts/DIGEST over serve --api)" : "");
+	if ((reply = api_client_only_fields(req)))
+		return reply;
+	claimed = json_string_value(json_object_get(req, "deployed_by"));
+	if (claimed)
+		strlcpy_g(caller->claimed, claimed, sizeof(caller->claimed));
+	if (o->mutating && gd->shutting_down)
+		return api_error(EXIT_FAILED, "gantry serve is shutting down");
+	if (o->mutating && gd->restoring) {
+		reply = api_error(EXIT_FAILED, "gantry serve is starting: restoring the desired state first");
+		json_object_set_new(reply, "retry", json_true());
+		return reply;
+	}
+	reply = authorize(o, req, caller, &ctx.who);
+	if (!reply)
+		reply = o->fn(gd, req, &ctx);
+	if (o->mutating && json_is_true(json_object_get(reply, "ok"))) {
+		if (!o->audited)
+			gates_audit_op(o->name, req, caller, reply);
+	}
+	else if (o->mutating)
+		gates_audit_refusal(o->name, req, caller, reply);
+	return reply;
+}
+
+json_t *api_dispatch(json_t *req, struct api_caller *caller)
+{
+	return dispatch(req, caller);
+}
+
+bool api_op_known(const char *op)
+{
+	return lookup(op) != NULL;
+}
+
+json_t *api_dispatch_as(json_t *req, const char *actor)
+{
+	struct api_caller c = { 0 };
+	c.uid = geteuid();
+	c.pid = getpid();
+	strlcpy_g(c.user, actor, sizeof(c.user));
+	json_object_set_new(req, "deployed_by", json_string(actor));
+	return dispatch(req, &c);
+}
+
+/* ---- socket plumbing ---- */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct api_conn *c = h->data;
+	free(c->buf);
+	free(c);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	struct api_write *aw = (struct api_write *)w;
+	(void)status;
+	uv_close((uv_handle_t *)w->handle, on_conn_closed);
+	free(aw->data);
+	free(aw);
+}
+
+static void reply(struct api_conn *c, json_t *resp)
+{
+	struct api_write *w = xcalloc(1, sizeof(*w));
+	char *text = json_dumps(resp, JSON_COMPACT);
+	uv_buf_t b;
+	json_decref(resp);
+	w->data = xasprintf("%s\n", text);
+	free(text);
+	b = uv_buf_init(w->data, (unsigned)strlen(w->data));
+	c->done = true;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_written) < 0) {
+		free(w->data);
+		free(w);
+		uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct api_conn *c = h->data;
+	(void)suggested;
+	c->buf = xrealloc(c->buf, c->len + 65536 + 1);
+	*buf = uv_buf_init(c->buf + c->len, 65536);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct api_conn *c = s->data;
+	char *nl;
+	(void)buf;
+	if (c->done)
+		return;
+	if (n < 0) {
+		uv_close((uv_handle_t *)s, on_conn_closed);
+		return;
+	}
+	c->len += (size_t)n;
+	c->buf[c->len] = 0;
+	if (c->len > API_MAX_REQUEST) {
+		reply(c, api_error(2, "request larger than %d bytes", API_MAX_REQUEST));
+		return;
+	}
+	nl = memchr(c->buf, '\n', c->len);
+	if (nl) {
+		json_error_t jerr;
+		json_t *req = json_loadb(c->buf, (size_t)(nl - c->buf), 0, &jerr);
+		if (!req) {
+			reply(c, api_error(2, "request is not JSON: %s at column %d", jerr.text, jerr.column));
+			return;
+		}
+		reply(c, dispatch(req, &c->caller));
+		json_decref(req);
+	}
+}
+
+/* the kernel says who connected: nothing the client claims */
+static void peer_credentials(struct api_conn *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uv_os_fd_t fd;
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	c->caller.uid = (uid_t)-1;
+	strlcpy_g(c->caller.user, "unknown", sizeof(c->caller.user));
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return;
+	c->caller.uid = cred.uid;
+	c->caller.pid = cred.pid;
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		strlcpy_g(c->caller.user, res->pw_name, sizeof(c->caller.user));
+	else
+		snprintf(c->caller.user, sizeof(c->caller.user), "uid%u", (unsigned)cred.uid);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct api_conn *c;
+	if (status < 0)
+		return;
+	c = xcalloc(1, sizeof(*c));
+	uv_pipe_init(gd->loop, &c->pipe, 0);
+	c->pipe.data = c;
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+		uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+		return;
+	}
+	peer_credentials(c);
+	if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0)
+		uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+int api_listen(void)
+{
+	char *path = xasprintf("%s/api.sock", gd->home);
+	int r;
+	unlink(path); /* we hold serve.lock: a leftover socket is stale */
+	uv_pipe_init(gd->loop, &gd->api, 0);
+	r = uv_pipe_bind(&gd->api, path);
+	if (!r)
+		r = chmod(path, 0600) < 0 ? uv_translate_sys_error(errno) : 0;
+	if (!r)
+		r = uv_listen((uv_stream_t *)&gd->api, 64, on_connection);
+	if (r < 0) {
+		fprintf(stderr, "error: cannot listen on %s: %s\n", path, uv_strerror(r));
+		free(path);
+		return -1;
+	}
+	free(path);
+	return 0;
+}
+
+void api_close(void)
+{
+	char *path = xasprintf("%s/api.sock", gd->home);
+	if (!uv_is_closing((uv_handle_t *)&gd->api))
+		uv_close((uv_handle_t *)&gd->api, NULL);
+	unlink(path);
+	free(path);
+}
