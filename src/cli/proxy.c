@@ -48,6 +48,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		{ "max-body", 0, OPT_STRING, &maxbody },
 		{ "access-log", 0, OPT_STRING, &cfg.access_log },
 		{ "forward-headers", 0, OPT_STRING, &fwd },
+		{ "trusted-proxies", 0, OPT_STRING, &cfg.trusted_proxies },
+		{ "admin-token-file", 0, OPT_STRING, &cfg.admin_token_file },
 		{ 0 },
 	};
 
@@ -109,7 +111,8 @@ const struct cli_cmd cli_cmd_proxy = {
 		 "       [--access-log FILE] [--max-body SIZE] [--header-timeout DUR]\n"
 		 "       [--idle-timeout DUR] [--body-timeout DUR] [--upstream-timeout DUR]\n"
 		 "       [--connect-timeout DUR] [--tunnel-timeout DUR] [--drain-timeout DUR]\n"
-		 "       [--forward-headers all|none|LIST]",
+		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...]\n"
+		 "       [--admin-token-file FILE]",
 	.summary = "run the HTTP reverse proxy (SIGHUP reloads FILE, SIGTERM drains and stops)",
 	.run = run,
 };

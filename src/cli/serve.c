@@ -5,11 +5,13 @@
 #include "api/tcp.h"
 #include "proxy/proxy.h"
 #include "util/parse.h"
+#include "util/cidr.h"
 #include <sys/stat.h>
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	const char *listen = NULL, *admin = NULL, *backoff = NULL, *api = NULL, *fwd = NULL, *aexp = NULL, **pos;
+	const char *trusted = NULL;
 	struct cli_opt opts[] = {
 		{ "listen", 0, OPT_STRING, &listen },
 		{ "admin", 0, OPT_STRING, &admin },
@@ -17,6 +19,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		{ "restart-backoff", 0, OPT_STRING, &backoff },
 		{ "forward-headers", 0, OPT_STRING, &fwd },
 		{ "audit-export", 0, OPT_STRING, &aexp },
+		{ "trusted-proxies", 0, OPT_STRING, &trusted },
 		{ 0 },
 	};
 	struct daemon_opts o = { 0 };
@@ -38,6 +41,14 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		char bad[80];
 		if (proxy_parse_forward_headers(fwd, &bits, bad, sizeof(bad)) < 0)
 			return cli_error("--forward-headers: '%s' " PROXY_FWD_EXPECTED, bad);
+	}
+	if (trusted) {
+		struct cidr_set set = { 0 };
+		char bad[80];
+		int bad_list = cidr_set_add_list(&set, trusted, bad, sizeof(bad));
+		cidr_set_release(&set);
+		if (bad_list < 0)
+			return cli_error("--trusted-proxies: '%s' " CIDR_EXPECTED, bad);
 	}
 	/* the spec beside serve: applied when the controller stores none yet */
 	spec_path = cli_spec_path(ctx);
@@ -94,6 +105,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		aexp = aexp_abs;
 	}
 	o.audit_export = aexp;
+	o.trusted_proxies = trusted;
 	ret = daemon_run(&o);
 out:
 	free(aexp_abs);
@@ -105,7 +117,7 @@ out:
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",
 	.usage = "gantry serve [-f FILE] [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--api HOST:PORT]\n"
-		 "       [--forward-headers all|none|LIST] [--audit-export FILE] [--home DIR]",
+		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...] [--audit-export FILE] [--home DIR]",
 	.summary = "run the controller, the proxy and the replicas",
 	.run = run,
 };

@@ -420,6 +420,8 @@ static const struct keydef service_keys[] = {
 	  "environment variables (scalars; numbers and booleans are kept as written)" },
 	{ "hosts", KT_HOSTS, offsetof(struct svc_config, hosts), 0, 0, "[SVC.ENV.localhost]", NULL,
 	  KF_DOC_ONLY, "Host names routed to the service; default: environments.E.hosts; SVC.ENV.localhost is always added" },
+	{ "tag_hosts", KT_BOOL, offsetof(struct svc_config, tag_hosts), 0, 0, "false", NULL, 0,
+	  "every ready revision N also answers at rN---HOST (and stable---, canary---); the blue-green preview tag answers either way" },
 	{ "probes", KT_MAP, 0, 0, 0, NULL, probes_keys, 0, "health probes" },
 	{ "resources", KT_MAP, offsetof(struct svc_config, resources), 0, 0, NULL, resources_keys, 0,
 	  "limits per replica" },
@@ -2835,6 +2837,7 @@ static void delivery_to_json(json_t *o, const struct svc_config *c)
 	json_object_set_new(o, "analyses", an);
 	json_object_set_new(o, "watch_ms", json_integer(c->watch_ms));
 	json_object_set_new(o, "shield", json_boolean(c->shield));
+	json_object_set_new(o, "tag_hosts", json_boolean(c->tag_hosts));
 	json_object_set_new(o, "on_error", json_string(on_error_names_json[c->on_error]));
 }
 
@@ -3007,6 +3010,7 @@ static int delivery_from_json(const json_t *j, struct svc_config *c, struct gerr
 	}
 	if (j_int(j, "", "watch_ms", 0, 100 * DAY_MS, &c->watch_ms, err) < 0 ||
 	    j_bool(j, "", "shield", &c->shield, err) < 0 ||
+	    j_bool(j, "", "tag_hosts", &c->tag_hosts, err) < 0 ||
 	    j_kind(j, "", "on_error", on_error_names_json, 2, &oe, err) < 0)
 		return -1;
 	c->on_error = (enum on_error_policy)oe;

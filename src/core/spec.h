@@ -157,6 +157,7 @@ struct svc_config {
 	size_t nanalyses;
 	int64_t watch_ms;          /* rollback_on stays armed this long after completion; default 30m */
 	bool shield;               /* canary shield: retry a failed idempotent canary request on stable */
+	bool tag_hosts;            /* rN---HOST (and stable/canary) reach revisions; default false */
 	enum on_error_policy on_error; /* analysis errors past their limit; default pause */
 };
 

@@ -71,6 +71,7 @@ static const struct class_row class_rows[] = {
 	{ "services.S.replicas", CONFIG, false },
 	{ "services.S.env", CONFIG, false },
 	{ "services.S.hosts", CONFIG, false },
+	{ "services.S.tag_hosts", CONFIG, false },
 	{ "services.S.probes", CONFIG, false },
 	{ "services.S.probes.readiness", CONFIG, false },
 	{ "services.S.probes.readiness.http", CONFIG, false },

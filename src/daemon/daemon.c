@@ -730,6 +730,10 @@ static void free_state(void)
 	free(gd->listen);
 	free(gd->admin);
 	free(gd->forward_headers);
+	free(gd->trusted_proxies);
+	if (gd->admin_token)
+		explicit_bzero(gd->admin_token, strlen(gd->admin_token));
+	free(gd->admin_token);
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -798,6 +802,7 @@ int daemon_run(const struct daemon_opts *opts)
 	d.listen = xstrdup(opts->listen ? opts->listen : "127.0.0.1:8080");
 	d.admin = xstrdup(opts->admin ? opts->admin : "127.0.0.1:9090");
 	d.forward_headers = opts->forward_headers ? xstrdup(opts->forward_headers) : NULL;
+	d.trusted_proxies = opts->trusted_proxies ? xstrdup(opts->trusted_proxies) : NULL;
 	d.backoff_base_ms = opts->restart_backoff_ms > 0 ? opts->restart_backoff_ms : 10000;
 	signal(SIGPIPE, SIG_IGN);
 

@@ -20,6 +20,7 @@ struct daemon_opts {
 	const char *admin;    /* proxy admin listener, default 127.0.0.1:9090 */
 	const char *api;      /* the API over TCP (HTTP), HOST:PORT; NULL: only HOME/api.sock */
 	const char *forward_headers; /* the proxy's, written into its routes file; NULL: all */
+	const char *trusted_proxies; /* "CIDR,...", written into the routes file; NULL: none */
 	int64_t restart_backoff_ms; /* first restart delay, doubling to 5m (Kubernetes: 10s) */
 	/* the spec beside serve (-f): applied as the daemon's OS user (admin) when
 	 * the store holds none yet; NULL: none */
@@ -96,6 +97,8 @@ struct daemon {
 	char tag[40];                 /* HOME/instance-id: replicas' GANTRY_TAG */
 	char *listen, *admin;
 	char *forward_headers; /* NULL: the proxy's default (all) */
+	char *trusted_proxies; /* NULL: none */
+	char *admin_token;     /* the proxy admin's bearer token (HOME/proxy-admin.token); NULL: none */
 	struct svcenv *svcenvs;
 	uv_timer_t tick, kick;
 	uv_signal_t sigterm, sigint, sigchld_dummy;

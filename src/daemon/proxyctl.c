@@ -15,11 +15,14 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 
 /* one GET to the proxy's admin listener, in libuv's thread pool */
 struct admin_get {
 	uv_work_t req;
 	char url[200];
+	char auth[128]; /* "Authorization: Bearer TOKEN", or "" */
 	char *body;
 	size_t len;
 	long code;
@@ -67,6 +70,65 @@ static void save_proxy_meta(void)
 	store_meta_set(gd->store, "proxy.start_time", buf, &err);
 	store_meta_set(gd->store, "proxy.listen", gd->listen, &err);
 	store_meta_set(gd->store, "proxy.admin", gd->admin, &err);
+	store_meta_set(gd->store, "proxy.auth", gd->admin_token ? "token" : "none", &err);
+}
+
+#define ADMIN_TOKEN_FILE "proxy-admin.token"
+
+/*
+ * The proxy admin's bearer token: HOME/proxy-admin.token (mode 0600), made
+ * once (32 random bytes in hex) and kept, so a restarted controller and the
+ * proxy it adopts agree. The controller sends it with its own polls; other
+ * readers of /status, /windows or /metrics (Prometheus) read the file.
+ */
+static int admin_token_load(struct gerr *err)
+{
+	char *path = xasprintf("%s/" ADMIN_TOKEN_FILE, gd->home), buf[130];
+	uint8_t raw[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), ret = -1;
+
+	if (fd < 0 && errno == ENOENT) {
+		if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+			gerr_set(err, "getrandom: %s", strerror(errno));
+			goto out;
+		}
+		for (size_t i = 0; i < sizeof(raw); i++)
+			snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+		buf[64] = '\n';
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 || write(fd, buf, 65) != 65 || fsync(fd) < 0) {
+			gerr_set(err, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		close(fd);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	if (fd < 0 || fchmod(fd, 0600) < 0) {
+		gerr_set(err, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		gerr_set(err, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = 0;
+	if (n < 16 || n > 100 || strcspn(buf, " \t\r\n") != (size_t)n) {
+		gerr_set(err, "%s: not a token (16 to 100 printable characters); remove it to make a new one", path);
+		goto out;
+	}
+	gd->admin_token = xstrdup(buf);
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(raw, sizeof(raw));
+	free(path);
+	return ret;
 }
 
 static void on_proxy_closed(uv_handle_t *h)
@@ -109,7 +171,15 @@ static int spawn_proxy(void)
 	q_routes = shell_quote(routes);
 	q_listen = shell_quote(gd->listen);
 	q_admin = shell_quote(gd->admin);
-	cmd = xasprintf("exec %s proxy --listen %s --admin %s --routes %s", q_exe, q_listen, q_admin, q_routes);
+	if (gd->admin_token) {
+		char *tf = xasprintf("%s/" ADMIN_TOKEN_FILE, gd->home), *q_tf = shell_quote(tf);
+		cmd = xasprintf("exec %s proxy --listen %s --admin %s --routes %s --admin-token-file %s", q_exe,
+				q_listen, q_admin, q_routes, q_tf);
+		free(q_tf);
+		free(tf);
+	} else {
+		cmd = xasprintf("exec %s proxy --listen %s --admin %s --routes %s", q_exe, q_listen, q_admin, q_routes);
+	}
 	env[0] = xasprintf("GANTRY_PROXY_OF=%s", gd->home);
 	o.cmd = cmd;
 	o.cwd = gd->home;
@@ -142,9 +212,12 @@ static int spawn_proxy(void)
  * Builds the routes table (version 2, docs/internals/proxy.md) from every
  * ready replica: per service environment, its hosts and its revisions with
  * their weights (the traffic override, or by ready replicas), their tags
- * (stable, canary, a blue-green preview tag, and rN for revision N, so that
- * rN---SVC.ENV.localhost reaches revision N), and a canary's header rules and
- * shield. Caller frees.
+ * (stable, canary, a blue-green preview tag) and a canary's header rules and
+ * shield. Tag hosts (TAG---HOST) are off but for the blue-green preview,
+ * unless the revision's spec says tag_hosts: true; then revision N is also
+ * tagged rN, so rN---SVC.ENV.localhost (or X-Gantry-Tag: rN) reaches it.
+ * Without it there is no rN tag at all: an old revision still running is
+ * reachable by no name. Caller frees.
  */
 static json_t *build_routes(void)
 {
@@ -157,9 +230,11 @@ static json_t *build_routes(void)
 		int canary = progressive_canary_revision(se);
 		const char *preview = progressive_preview_tag(se);
 		int seen[64], nseen = 0;
+		bool tag_hosts;
 		if (!rev)
 			continue;
 		rc = daemon_revcfg(se, rev, &err);
+		tag_hosts = rc && rc->cfg.tag_hosts;
 		route = json_object();
 		hosts = json_array();
 		revisions = json_array();
@@ -196,8 +271,10 @@ static json_t *build_routes(void)
 			if (weight < 0)
 				weight = n; /* no split: every ready replica takes an equal share */
 			tags = json_array();
-			snprintf(tag, sizeof(tag), "r%d", r->row.revision);
-			json_array_append_new(tags, json_string(tag));
+			if (tag_hosts) {
+				snprintf(tag, sizeof(tag), "r%d", r->row.revision);
+				json_array_append_new(tags, json_string(tag));
+			}
 			if (r->row.revision == se->row.stable_revision)
 				json_array_append_new(tags, json_string("stable"));
 			if (r->row.revision == canary) {
@@ -214,6 +291,10 @@ static json_t *build_routes(void)
 		json_object_set_new(route, "service", json_string(se->row.service));
 		json_object_set_new(route, "environment", json_string(se->row.environment));
 		json_object_set_new(route, "revisions", revisions);
+		if (tag_hosts)
+			json_object_set_new(route, "tag_hosts", json_true());
+		else if (preview)
+			json_object_set_new(route, "tag_hosts", json_pack("[s]", preview));
 		progressive_route(se, route, NULL, NULL);
 		json_array_append_new(routes, route);
 	}
@@ -266,6 +347,8 @@ void proxyctl_write_routes(void)
 	doc = json_pack("{s:I, s:o}", "generation", (json_int_t)gd->route_gen, "routes", routes);
 	if (gd->forward_headers) /* in the file, not a flag: an adopted proxy gets it on SIGHUP */
 		json_object_set_new(doc, "forward_headers", json_string(gd->forward_headers));
+	if (gd->trusted_proxies)
+		json_object_set_new(doc, "trusted_proxies", json_string(gd->trusted_proxies));
 	text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(doc);
 	path = xasprintf("%s/routes.json", gd->home);
@@ -299,6 +382,8 @@ int proxyctl_start(void)
 	uint64_t st = 0;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (!gd->admin_token && admin_token_load(&err) < 0)
+		log_error("proxy", "admin token: %s (the proxy's admin listener runs without one)", err.msg);
 	gd->routes_dirty = true;
 	proxyctl_write_routes(); /* the table as the adopted replicas say, before the proxy reads it */
 	if (store_meta_get(gd->store, "proxy.pid", buf, sizeof(buf), &err) == 1)
@@ -306,10 +391,13 @@ int proxyctl_start(void)
 	if (store_meta_get(gd->store, "proxy.start_time", buf, sizeof(buf), &err) == 1)
 		st = strtoull(buf, NULL, 10);
 	if (pid > 0 && proc_alive(pid, st)) {
-		char old_listen[128] = "", old_admin[128] = "";
+		char old_listen[128] = "", old_admin[128] = "", old_auth[16] = "none";
 		store_meta_get(gd->store, "proxy.listen", old_listen, sizeof(old_listen), &err);
 		store_meta_get(gd->store, "proxy.admin", old_admin, sizeof(old_admin), &err);
-		if (!strcmp(old_listen, gd->listen) && !strcmp(old_admin, gd->admin)) {
+		store_meta_get(gd->store, "proxy.auth", old_auth, sizeof(old_auth), &err);
+		/* a proxy started before its admin had a token is replaced once */
+		if (!strcmp(old_listen, gd->listen) && !strcmp(old_admin, gd->admin) &&
+		    !strcmp(old_auth, gd->admin_token ? "token" : "none")) {
 			gd->proxy_pid = pid;
 			gd->proxy_start = st;
 			gd->proxy_confirmed = true;
@@ -343,10 +431,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *data)
 static void admin_get_work(uv_work_t *req)
 {
 	struct admin_get *w = req->data;
+	struct curl_slist *hdrs = NULL;
 	CURL *c = curl_easy_init();
 	if (!c)
 		return;
 	curl_easy_setopt(c, CURLOPT_URL, w->url);
+	if (w->auth[0]) {
+		hdrs = curl_slist_append(NULL, w->auth);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	}
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
@@ -355,6 +448,7 @@ static void admin_get_work(uv_work_t *req)
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &w->code);
 	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
 }
 
 static void admin_get_done(uv_work_t *req, int status)
@@ -363,6 +457,7 @@ static void admin_get_done(uv_work_t *req, int status)
 	(void)status;
 	w->done(w->code, w->body, w->data);
 	free(w->body);
+	explicit_bzero(w->auth, sizeof(w->auth));
 	free(w);
 }
 
@@ -370,6 +465,8 @@ int proxyctl_admin_get(const char *path, void (*done)(long code, const char *bod
 {
 	struct admin_get *w = xcalloc(1, sizeof(*w));
 	snprintf(w->url, sizeof(w->url), "http://%s%s", gd->admin, path);
+	if (gd->admin_token)
+		snprintf(w->auth, sizeof(w->auth), "Authorization: Bearer %s", gd->admin_token);
 	w->done = done;
 	w->data = data;
 	w->req.data = w;

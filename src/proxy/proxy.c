@@ -23,6 +23,7 @@
 #include "proxy/health.h"
 #include "http/http.h"
 #include "util/log.h"
+#include "util/cidr.h"
 #include <uv.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -51,6 +52,8 @@
 #define LINGER_MS 2000                  /* read and drop what a client still sends */
 #define ALOG_MAX (4u << 20)             /* access log bytes buffered per worker */
 #define ALOG_FLUSH_MS 200
+#define ADMIN_MAX_CONNS 64              /* admin connections at once; past it: accepted and closed */
+#define ADMIN_TOKEN_MAX 1024            /* bytes of --admin-token-file */
 
 struct proxy;
 struct worker;
@@ -88,6 +91,8 @@ struct client {
 	bool reading, in_process, keep_alive, close_after, http10, linger;
 	bool shut_sent, eof;
 	char ip[INET6_ADDRSTRLEN];
+	uint8_t peer[16];   /* the peer's address (4 bytes for AF_INET), for --trusted-proxies */
+	uint8_t peer_family;
 
 	/* the exchange in progress (valid while in_req) */
 	bool in_req, req_done, resp_done, resp_head_sent, resp_chunked, head_req, req_chunked;
@@ -130,7 +135,8 @@ struct admin_conn {
 	uv_tcp_t tcp;
 	struct proxy *px;
 	struct admin_conn *next, *prev;
-	char buf[8192];
+	uint64_t deadline; /* control loop ms: the head, then each write, must be done by then */
+	char buf[8192];    /* the request head cap: past it, 431 */
 	size_t len;
 	struct http_msg msg;
 	struct out out;
@@ -174,11 +180,16 @@ struct worker {
 struct proxy {
 	uv_loop_t loop; /* the control loop */
 	struct proxy_config cfg;
+	struct cidr_set trusted;   /* --trusted-proxies (a routes file's trusted_proxies wins) */
 	uv_tcp_t admin;
 	bool has_admin;
 	uv_signal_t sighup, sigterm, sigint;
 	uv_async_t worker_done;
 	uv_timer_t alog_timer;
+	uv_timer_t admin_sweep;    /* closes admin connections past their deadline */
+	int nadmins;               /* open admin connections (<= ADMIN_MAX_CONNS) */
+	char *admin_token;         /* --admin-token-file's token, or NULL: no authentication */
+	size_t admin_token_len;
 	struct health *health;     /* active health checks, on this loop */
 	struct route_table *table; /* current; one reference */
 	uint64_t seq;              /* tables installed so far */
@@ -1386,6 +1397,14 @@ static int build_uphead(struct client *c)
 						      : c->wk->cfg->forward_headers;
 	int i, rid = -1;
 	uint64_t r0, r1;
+	/*
+	 * The client's X-Forwarded-For/-Proto/-Host are believed only from a
+	 * trusted proxy (nginx's set_real_ip_from): from anyone else they are
+	 * replaced, so an upstream never sees an address the client made up.
+	 * One match per request, and none without trusted proxies.
+	 */
+	bool trust = (fwd & (PROXY_FWD_FOR | PROXY_FWD_PROTO | PROXY_FWD_HOST)) &&
+		     route_trusts(c->table, &c->wk->px->trusted, c->peer_family, c->peer);
 
 	b->len = 0;
 	hbuf_unpark(c->wk, b);
@@ -1400,10 +1419,17 @@ static int build_uphead(struct client *c)
 			continue;
 		if ((n[0] | 0x20) == 'x' || (n[0] | 0x20) == 'v') {
 			if (((fwd & PROXY_FWD_FOR) && http_span_eq(m, h->name, "x-forwarded-for")) ||
-			    ((fwd & PROXY_FWD_PROTO) && http_span_eq(m, h->name, "x-forwarded-proto")) ||
-			    ((fwd & PROXY_FWD_HOST) && http_span_eq(m, h->name, "x-forwarded-host")) ||
 			    ((fwd & PROXY_FWD_VIA) && http_span_eq(m, h->name, "via")))
 				continue;
+			if ((fwd & PROXY_FWD_PROTO) && http_span_eq(m, h->name, "x-forwarded-proto")) {
+				if (!trust)
+					continue;
+				fwd &= ~(unsigned)PROXY_FWD_PROTO; /* a trusted proxy's own is kept */
+			} else if ((fwd & PROXY_FWD_HOST) && http_span_eq(m, h->name, "x-forwarded-host")) {
+				if (!trust)
+					continue;
+				fwd &= ~(unsigned)PROXY_FWD_HOST;
+			}
 			if (rid < 0 && http_span_eq(m, h->name, "x-request-id"))
 				rid = (int)k;
 		}
@@ -1412,7 +1438,7 @@ static int build_uphead(struct client *c)
 	}
 	if (fwd & PROXY_FWD_FOR) {
 		hbuf_addstr(b, "X-Forwarded-For: ");
-		for (i = -1; (i = http_find_header(m, "x-forwarded-for", i + 1)) >= 0;) {
+		for (i = -1; trust && (i = http_find_header(m, "x-forwarded-for", i + 1)) >= 0;) {
 			hbuf_append(b, http_span_ptr(m, m->hdr[i].value), m->hdr[i].value.len);
 			hbuf_addstr(b, ", ");
 		}
@@ -1884,10 +1910,14 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	c->out.ready = true; /* TCP_NODELAY comes from the listener (Linux copies it) */
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET6)
+		if (ss.ss_family == AF_INET6) {
 			uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof(c->ip));
-		else
+			memcpy(c->peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		} else {
 			ip4_name(&((struct sockaddr_in *)&ss)->sin_addr, c->ip);
+			memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		}
+		c->peer_family = (uint8_t)ss.ss_family;
 	}
 	c->deadline = uv_now(&wk->loop) + wk->cfg->header_timeout_ms;
 	sweep_need(wk);
@@ -1909,6 +1939,7 @@ static void admin_close(struct admin_conn *a)
 	if (a->closing)
 		return;
 	a->closing = true;
+	a->px->nadmins--;
 	if (a->prev)
 		a->prev->next = a->next;
 	else
@@ -1923,6 +1954,8 @@ static void admin_out_done(struct out *o, int status)
 	struct admin_conn *a = container_of(o, struct admin_conn, out);
 	if (status < 0 || out_flush(o) < 0 || !out_pending(o))
 		admin_close(a);
+	else /* a reader that keeps reading keeps its connection */
+		a->deadline = uv_now(&a->px->loop) + a->px->cfg.header_timeout_ms;
 }
 
 static void admin_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -1933,9 +1966,11 @@ static void admin_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 
 static void admin_answer(struct admin_conn *a, int status, const char *ctype, const struct hbuf *body)
 {
+	a->deadline = uv_now(&a->px->loop) + a->px->cfg.header_timeout_ms;
 	hbuf_printf(&a->out.q, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			       "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-		    status, http_reason(status), ctype, body->len);
+			       "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+		    status, http_reason(status), ctype, body->len,
+		    status == 401 ? "WWW-Authenticate: Bearer realm=\"gantry-proxy\"\r\n" : "");
 	if (a->msg.llp.method != HTTP_HEAD)
 		hbuf_append(&a->out.q, body->data, body->len);
 	if (out_flush(&a->out) < 0 || !out_pending(&a->out))
@@ -1955,6 +1990,35 @@ static int64_t acked_generation(struct proxy *px)
 	return px->acked_generation;
 }
 
+/* no token configured, or "Authorization: Bearer TOKEN" (compared in constant time) */
+static bool admin_authorized(const struct admin_conn *a)
+{
+	const struct proxy *px = a->px;
+	int i;
+	const char *v;
+	size_t n, k;
+	unsigned char diff = 0;
+
+	if (!px->admin_token)
+		return true;
+	i = http_find_header(&a->msg, "authorization", 0);
+	if (i < 0 || http_find_header(&a->msg, "authorization", i + 1) >= 0)
+		return false;
+	v = http_span_ptr(&a->msg, a->msg.hdr[i].value);
+	n = a->msg.hdr[i].value.len;
+	if (n < 7 || strncasecmp(v, "bearer ", 7))
+		return false;
+	for (k = 7; k < n && v[k] == ' '; k++)
+		;
+	v += k;
+	n -= k;
+	if (n != px->admin_token_len)
+		return false;
+	for (k = 0; k < n; k++)
+		diff |= (unsigned char)(v[k] ^ px->admin_token[k]);
+	return diff == 0;
+}
+
 static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct admin_conn *a = s->data;
@@ -1965,8 +2029,16 @@ static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	if (nread == 0)
 		return;
-	if (nread < 0 || a->len + (size_t)nread >= sizeof(a->buf)) {
+	if (nread < 0) {
 		admin_close(a);
+		return;
+	}
+	if (a->len + (size_t)nread >= sizeof(a->buf)) { /* the head does not fit */
+		uv_read_stop(s);
+		hbuf_init(&body, 256);
+		hbuf_addstr(&body, "request head too large\n");
+		admin_answer(a, 431, "text/plain", &body);
+		hbuf_release(&body);
 		return;
 	}
 	ev = http_msg_feed(&a->msg, a->buf + a->len, (size_t)nread, &used);
@@ -1982,8 +2054,11 @@ static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		hbuf_addstr(&body, "only GET\n");
 		admin_answer(a, 405, "text/plain", &body);
 	} else if (http_span_eq(&a->msg, a->msg.url, "/healthz")) {
-		hbuf_addstr(&body, "ok\n");
+		hbuf_addstr(&body, "ok\n"); /* no token: liveness probes, and it says nothing */
 		admin_answer(a, 200, "text/plain", &body);
+	} else if (!admin_authorized(a)) {
+		hbuf_addstr(&body, "unauthorized: send Authorization: Bearer TOKEN (--admin-token-file)\n");
+		admin_answer(a, 401, "text/plain", &body);
 	} else if (http_span_eq(&a->msg, a->msg.url, "/status")) {
 		status_render(&body, (long)getpid(), acked_generation(px), uv_now(&px->loop));
 		admin_answer(a, 200, "application/json", &body);
@@ -2003,6 +2078,23 @@ static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	hbuf_release(&body);
 }
 
+static void admin_refused_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* the control loop's one timer over admin deadlines (a slowloris is closed by it) */
+static void on_admin_sweep(uv_timer_t *t)
+{
+	struct proxy *px = t->data;
+	uint64_t now = uv_now(&px->loop);
+	for (struct admin_conn *a = px->admins, *next; a; a = next) {
+		next = a->next;
+		if (now >= a->deadline)
+			admin_close(a);
+	}
+}
+
 static void on_admin_connection(uv_stream_t *server, int status)
 {
 	struct proxy *px = server->data;
@@ -2010,8 +2102,22 @@ static void on_admin_connection(uv_stream_t *server, int status)
 
 	if (status < 0)
 		return;
+	if (px->nadmins >= ADMIN_MAX_CONNS) {
+		/* taken off the backlog and closed at once (HAProxy's maxconn on a
+		 * stats listener): a flood of idle connections costs nothing and the
+		 * head timeout frees the slots it holds */
+		uv_tcp_t *t = xcalloc(1, sizeof(*t));
+		uv_tcp_init(&px->loop, t);
+		if (uv_accept(server, (uv_stream_t *)t) == 0)
+			uv_tcp_close_reset(t, admin_refused_cb);
+		else
+			uv_close((uv_handle_t *)t, admin_refused_cb);
+		return;
+	}
 	a = xcalloc(1, sizeof(*a));
 	a->px = px;
+	px->nadmins++;
+	a->deadline = uv_now(&px->loop) + px->cfg.header_timeout_ms;
 	uv_tcp_init(&px->loop, &a->tcp);
 	a->tcp.data = a;
 	http_msg_init(&a->msg, HTTP_KIND_REQUEST, a->buf);
@@ -2433,6 +2539,7 @@ static void control_close(struct proxy *px)
 	close_if_open((uv_handle_t *)&px->sigint);
 	close_if_open((uv_handle_t *)&px->worker_done);
 	close_if_open((uv_handle_t *)&px->alog_timer);
+	close_if_open((uv_handle_t *)&px->admin_sweep);
 	health_close(px->health);
 }
 
@@ -2530,6 +2637,67 @@ int proxy_parse_forward_headers(const char *s, unsigned *out, char *bad, size_t 
 	return 0;
 }
 
+static bool loopback(const struct sockaddr_storage *sa)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (sa->ss_family == AF_INET)
+		return ((const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr)[0] == 127;
+	if (sa->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) || (!memcmp(a->s6_addr, mapped, 12) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/*
+ * --admin-token-file: the token is the file's text without trailing
+ * whitespace (printable, no spaces). Required when --admin is not loopback:
+ * /status and /windows tell anyone who can connect what runs where.
+ */
+static int admin_check(struct proxy *px, const struct proxy_config *cfg, struct gerr *err)
+{
+	struct sockaddr_storage sa;
+	char buf[ADMIN_TOKEN_MAX + 2];
+	size_t n = 0;
+	FILE *f;
+
+	if (cfg->admin && parse_listen(cfg->admin, &sa) < 0)
+		return gerr_set(err, "--admin: '%s' is not IP:PORT", cfg->admin);
+	if (!cfg->admin_token_file) {
+		if (cfg->admin && !loopback(&sa))
+			return gerr_set(err, "--admin-token-file: required when --admin (%s) is not a loopback address",
+					cfg->admin);
+		return 0;
+	}
+	f = fopen(cfg->admin_token_file, "rb");
+	if (!f)
+		return gerr_set(err, "--admin-token-file %s: %s", cfg->admin_token_file, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	if (n > ADMIN_TOKEN_MAX) {
+		explicit_bzero(buf, sizeof(buf));
+		return gerr_set(err, "--admin-token-file %s: longer than %d bytes", cfg->admin_token_file,
+				ADMIN_TOKEN_MAX);
+	}
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		n--;
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] <= ' ' || buf[i] > '~') {
+			explicit_bzero(buf, sizeof(buf));
+			return gerr_set(err, "--admin-token-file %s: the token must be printable, without spaces",
+					cfg->admin_token_file);
+		}
+	if (n < 16) {
+		explicit_bzero(buf, sizeof(buf));
+		return gerr_set(err, "--admin-token-file %s: the token is shorter than 16 characters",
+				cfg->admin_token_file);
+	}
+	px->admin_token = xstrndup(buf, n);
+	px->admin_token_len = n;
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
 int proxy_run(const struct proxy_config *cfg, struct gerr *err)
 {
 	struct proxy *px = xcalloc(1, sizeof(*px));
@@ -2548,6 +2716,18 @@ int proxy_run(const struct proxy_config *cfg, struct gerr *err)
 		gerr_set(err, "--listen: '%s' is not IP:PORT", cfg->listen);
 		ret = -2;
 		goto out_free;
+	}
+	if (admin_check(px, cfg, err) < 0) {
+		ret = -2;
+		goto out_free;
+	}
+	if (cfg->trusted_proxies) {
+		char bad[80];
+		if (cidr_set_add_list(&px->trusted, cfg->trusted_proxies, bad, sizeof(bad)) < 0) {
+			gerr_set(err, "--trusted-proxies: '%s' " CIDR_EXPECTED, bad);
+			ret = -2;
+			goto out_free;
+		}
 	}
 	/* every backend, series and table is sized for this many workers */
 	proxy_set_workers(cfg->workers);
@@ -2572,6 +2752,8 @@ int proxy_run(const struct proxy_config *cfg, struct gerr *err)
 	uv_signal_init(&px->loop, &px->sigint);
 	uv_async_init(&px->loop, &px->worker_done, on_worker_done);
 	uv_timer_init(&px->loop, &px->alog_timer);
+	uv_timer_init(&px->loop, &px->admin_sweep);
+	px->admin_sweep.data = px;
 	px->health = health_new(&px->loop);
 	px->sighup.data = px->sigterm.data = px->sigint.data = px->worker_done.data = px;
 	px->alog_timer.data = px;
@@ -2607,9 +2789,12 @@ int proxy_run(const struct proxy_config *cfg, struct gerr *err)
 		}
 	}
 	if (cfg->admin) {
+		uint64_t tick = MAX(10, MIN(1000, cfg->header_timeout_ms / 4));
 		ret = listen_admin(px, err);
 		if (ret < 0)
 			goto out;
+		uv_timer_start(&px->admin_sweep, on_admin_sweep, tick, tick);
+		uv_unref((uv_handle_t *)&px->admin_sweep);
 	}
 	uv_signal_start(&px->sighup, on_sighup, SIGHUP);
 	uv_signal_start(&px->sigterm, on_stop_signal, SIGTERM);
@@ -2654,6 +2839,10 @@ out:
 	if (px->alog_fd >= 0)
 		close(px->alog_fd);
 out_free:
+	cidr_set_release(&px->trusted);
+	if (px->admin_token)
+		explicit_bzero(px->admin_token, px->admin_token_len);
+	free(px->admin_token);
 	free(px);
 	return ret;
 }

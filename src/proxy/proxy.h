@@ -21,6 +21,8 @@ struct proxy_config {
 	uint64_t tunnel_timeout_ms;   /* idle Upgrade tunnel */
 	uint64_t max_body;            /* request body bytes, else 413; 0 = no limit */
 	unsigned forward_headers;     /* PROXY_FWD_* the proxy sets upstream */
+	const char *trusted_proxies;  /* "CIDR,..." whose X-Forwarded-* are kept; NULL: none */
+	const char *admin_token_file; /* bearer token of the admin listener; required off loopback */
 };
 
 /*
@@ -30,9 +32,9 @@ struct proxy_config {
  * proxy_set_header do.
  */
 enum {
-	PROXY_FWD_FOR = 1u << 0,   /* X-Forwarded-For: appended to */
-	PROXY_FWD_PROTO = 1u << 1, /* X-Forwarded-Proto: replaced */
-	PROXY_FWD_HOST = 1u << 2,  /* X-Forwarded-Host: replaced */
+	PROXY_FWD_FOR = 1u << 0,   /* X-Forwarded-For: replaced; appended to from a trusted proxy */
+	PROXY_FWD_PROTO = 1u << 1, /* X-Forwarded-Proto: replaced; a trusted proxy's kept */
+	PROXY_FWD_HOST = 1u << 2,  /* X-Forwarded-Host: replaced; a trusted proxy's kept */
 	PROXY_FWD_REQID = 1u << 3, /* X-Request-Id: kept, or one generated */
 	PROXY_FWD_VIA = 1u << 4,   /* Via: appended to */
 	PROXY_FWD_ALL = (1u << 5) - 1,

@@ -81,6 +81,9 @@ static void free_routes(struct route_table *t)
 			free(r->rules[k].value);
 		}
 		free(r->rules);
+		for (size_t k = 0; k < r->nhost_tags; k++)
+			free(r->host_tags[k]);
+		free(r->host_tags);
 		free(r->revs);
 		free(r->sticky_cookie);
 		free(r->hc.path);
@@ -95,6 +98,7 @@ static void free_routes(struct route_table *t)
 	free(t->exact);
 	free(t->wild);
 	free(t->routes);
+	cidr_set_release(&t->trusted);
 	free(t->ws);
 	free(t->slotmem);
 	free(t);
@@ -225,6 +229,55 @@ static int parse_flat(struct route *r, size_t ri, const json_t *backends, struct
 	return 0;
 }
 
+/* a tag is the first label of a host name: TAG---SVC.ENV.localhost */
+static bool valid_tag(const char *s, size_t n)
+{
+	return n && n <= 63 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n &&
+	       !strstr(s, "---") && s[0] != '-' && s[n - 1] != '-';
+}
+#define TAG_EXPECTED "is not a tag (letters, digits, '-', '_'; no '---')"
+
+static char *lower_dup(const char *s)
+{
+	char *low = xstrdup(s);
+	for (char *p = low; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return low;
+}
+
+/*
+ * "tag_hosts": which tags answer as TAG---HOST. Absent or false: none;
+ * true: every tag of the route; ["preview", ...]: those (a tag no revision
+ * carries yet is allowed: a blue-green preview before its first replica).
+ */
+static int parse_tag_hosts(struct route *r, size_t ri, const json_t *v, struct gerr *err)
+{
+	const json_t *it;
+	size_t i;
+
+	if (!v || json_is_null(v) || json_is_false(v))
+		return 0;
+	if (json_is_true(v)) {
+		r->tag_hosts_all = true;
+		return 0;
+	}
+	if (!json_is_array(v))
+		return gerr_set(err, "routes[%zu].tag_hosts: expected true, false or an array of tags, got %s", ri,
+				jtype(v));
+	r->host_tags = xcalloc(json_array_size(v) + 1, sizeof(*r->host_tags));
+	json_array_foreach(v, i, it) {
+		const char *s = json_string_value(it);
+		if (!s)
+			return gerr_set(err, "routes[%zu].tag_hosts[%zu]: expected a string, got %s", ri, i, jtype(it));
+		if (!valid_tag(s, strlen(s)))
+			return gerr_set(err, "routes[%zu].tag_hosts[%zu]: '%s' " TAG_EXPECTED, ri, i, s);
+		r->host_tags[r->nhost_tags++] = lower_dup(s);
+	}
+	return 0;
+}
+
 static int parse_tags(struct route *r, struct route_rev *rv, const json_t *tags, const char *path,
 		      struct gerr *err)
 {
@@ -247,15 +300,9 @@ static int parse_tags(struct route *r, struct route_rev *rv, const json_t *tags,
 		}
 		s = json_string_value(v);
 		n = strlen(s);
-		/* a tag is the first label of a host name: TAG---SVC.ENV.localhost */
-		if (!n || n > 63 || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != n ||
-		    strstr(s, "---") || s[0] == '-' || s[n - 1] == '-')
-			return gerr_set(err, "%s.tags[%zu]: '%s' is not a tag (letters, digits, '-', '_'; no '---')",
-					path, i, s);
-		low = xstrdup(s);
-		for (char *p = low; *p; p++)
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
+		if (!valid_tag(s, n))
+			return gerr_set(err, "%s.tags[%zu]: '%s' " TAG_EXPECTED, path, i, s);
+		low = lower_dup(s);
 		for (size_t k = 0; k < r->nrevs; k++)
 			for (size_t j = 0; j < r->revs[k].ntags; j++)
 				if (!strcmp(r->revs[k].tags[j], low)) {
@@ -578,7 +625,8 @@ static int parse_route(struct route_table *t, size_t ri, const json_t *jr,
 		if (parse_flat(r, ri, backends, err) < 0)
 			return -1;
 	}
-	if (parse_rules(r, ri, json_object_get(jr, "header_rules"), err) < 0 ||
+	if (parse_tag_hosts(r, ri, json_object_get(jr, "tag_hosts"), err) < 0 ||
+	    parse_rules(r, ri, json_object_get(jr, "header_rules"), err) < 0 ||
 	    parse_health_check(r, ri, json_object_get(jr, "health_check"), err) < 0)
 		return -1;
 	return parse_sticky_shield(r, ri, jr, err);
@@ -606,6 +654,36 @@ static void alloc_slots(struct route_table *t)
 	t->slotmem = proxy__calloc_aligned((size_t)proxy_nworkers * stride, sizeof(int64_t));
 	for (int w = 0; w < proxy_nworkers; w++)
 		t->ws[w].st = t->slotmem + (size_t)w * stride;
+}
+
+/*
+ * "trusted_proxies": "CIDR,..." (as --trusted-proxies) or ["CIDR", ...];
+ * "" or [] is an empty set that overrides the flag.
+ */
+static int parse_trusted(struct route_table *t, const json_t *v, struct gerr *err)
+{
+	char bad[80];
+	const json_t *it;
+	size_t i;
+
+	t->has_trusted = true;
+	if (json_is_string(v)) {
+		if (cidr_set_add_list(&t->trusted, json_string_value(v), bad, sizeof(bad)) < 0)
+			return gerr_set(err, "trusted_proxies: '%s' " CIDR_EXPECTED, bad);
+		return 0;
+	}
+	if (!json_is_array(v))
+		return type_err(err, "trusted_proxies", "", "a string or an array of strings", v);
+	json_array_foreach(v, i, it) {
+		struct cidr c;
+		const char *s = json_string_value(it);
+		if (!s)
+			return gerr_set(err, "trusted_proxies[%zu]: expected a string, got %s", i, jtype(it));
+		if (cidr_parse(s, strlen(s), &c) < 0)
+			return gerr_set(err, "trusted_proxies[%zu]: '%s' " CIDR_EXPECTED, i, s);
+		cidr_set_add(&t->trusted, &c);
+	}
+	return 0;
 }
 
 struct route_table *route_table_parse(const char *text, size_t len, const char *name,
@@ -653,6 +731,9 @@ struct route_table *route_table_parse(const char *text, size_t len, const char *
 		}
 		t->forward_headers = (int)fwd;
 	}
+	v = json_object_get(root, "trusted_proxies");
+	if (v && parse_trusted(t, v, err) < 0)
+		goto fail;
 	routes = json_object_get(root, "routes");
 	if (!routes) {
 		gerr_set(err, "routes: missing");
@@ -776,13 +857,24 @@ int route_tag_index(const struct route *r, const char *tag, size_t len)
 	return -1;
 }
 
+bool route_tag_host_on(const struct route *r, const char *tag, size_t len)
+{
+	if (r->tag_hosts_all)
+		return true;
+	for (size_t i = 0; i < r->nhost_tags; i++)
+		if (strlen(r->host_tags[i]) == len && !strncasecmp(r->host_tags[i], tag, len))
+			return true;
+	return false;
+}
+
 struct route *route_lookup(const struct route_table *t, const char *host, int *tag_rev)
 {
 	const char *sep = strstr(host, "---");
 	*tag_rev = -1;
 	if (sep && sep > host) {
 		struct route *r = route_match(t, sep + 3);
-		int idx = r ? route_tag_index(r, host, (size_t)(sep - host)) : -1;
+		int idx = r && route_tag_host_on(r, host, (size_t)(sep - host)) ?
+				  route_tag_index(r, host, (size_t)(sep - host)) : -1;
 		if (idx >= 0) {
 			*tag_rev = idx;
 			return r;

@@ -17,6 +17,7 @@
  *                    "backends": [{"address"}]}],
  *     "header_rules": [{"header", "value", "prefix", "revision"}],
  *     "sticky": {"cookie", "max_age_s"}, "shield": {"canary", "stable"},
+ *     "tag_hosts": false | true | ["TAG", ...],
  *     "health_check": {"path", "interval_ms", "timeout_ms", "fall", "rise"}}]}
  * The flat form "backends": [{"address", "weight", "revision"}] still works:
  * each distinct revision label becomes one revision whose weight is the sum
@@ -28,6 +29,7 @@
 #include "common.h"
 #include "proxy/backend.h"
 #include "http/http.h"
+#include "util/cidr.h"
 
 #define ROUTE_MAX_WEIGHT 1000000 /* flat form; version 2 weights are 0..100 */
 
@@ -79,6 +81,9 @@ struct route {
 	int64_t sticky_max_age;      /* seconds; 0 = a session cookie */
 	int shield_canary, shield_stable; /* revision indexes, -1 = no shield */
 	struct route_hc hc;
+	bool tag_hosts_all;          /* "tag_hosts": true: every tag answers as TAG---HOST */
+	char **host_tags;            /* owned, lowercase: the tags that do ("tag_hosts": [...]) */
+	size_t nhost_tags;
 };
 
 struct route_host {
@@ -96,6 +101,8 @@ struct route_table {
 	_Atomic int refs;
 	int64_t generation;
 	int forward_headers;      /* PROXY_FWD_* from the file; -1: the proxy's --forward-headers */
+	bool has_trusted;         /* the file has trusted_proxies (else: the proxy's --trusted-proxies) */
+	struct cidr_set trusted;  /* peers whose X-Forwarded-* are kept (appended to) */
 	struct route *routes;
 	size_t nroutes;
 	struct route_host *exact; /* sorted by host for bsearch */
@@ -129,10 +136,24 @@ struct route *route_match(const struct route_table *t, const char *host);
 /*
  * Host lookup with tag URLs: "TAG---SVC.ENV.localhost" (any host of the
  * form TAG---REST) gives the route of REST and, in *tag_rev, the index of
- * its revision tagged TAG, when REST has a route with such a revision.
+ * its revision tagged TAG, when REST has a route with such a revision and
+ * that route's tag_hosts lets TAG answer as a host (route_tag_host_on).
  * Otherwise the plain match of host and *tag_rev = -1.
  */
+bool route_tag_host_on(const struct route *r, const char *tag, size_t len);
 struct route *route_lookup(const struct route_table *t, const char *host, int *tag_rev);
+
+/*
+ * Whether a peer's X-Forwarded-* are believed: the table's trusted_proxies
+ * when the file has them, else flag (the proxy's --trusted-proxies). The
+ * empty set (the default) costs one load.
+ */
+static inline bool route_trusts(const struct route_table *t, const struct cidr_set *flag, int family,
+				const uint8_t *addr)
+{
+	const struct cidr_set *s = t->has_trusted ? &t->trusted : flag;
+	return s->n && cidr_set_match(s, family, addr);
+}
 
 int route_rev_index(const struct route *r, const char *revision); /* -1 if absent */
 int route_tag_index(const struct route *r, const char *tag, size_t len);

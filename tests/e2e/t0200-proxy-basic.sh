@@ -78,7 +78,7 @@ test_expect_success 'client keep-alive: several requests on one connection' '
 test_expect_success 'forwarded headers and hop-by-hop stripping' '
 	px /headers v1.api.example.com -H "X-Forwarded-For: 10.0.0.1" -H "Connection: keep-alive, X-Secret" \
 		-H "X-Secret: s" -H "Keep-Alive: 5" -H "TE: trailers" -H "Proxy-Connection: x" >h &&
-	grep -i "^X-Forwarded-For: 10.0.0.1, 127.0.0.1$" h &&
+	grep -i "^X-Forwarded-For: 127.0.0.1$" h &&
 	grep -i "^X-Forwarded-Proto: http$" h &&
 	grep -i "^X-Forwarded-Host: v1.api.example.com$" h &&
 	grep -i "^Via: 1.1 gantry$" h &&
@@ -152,7 +152,7 @@ test_expect_success 'a bad routes file at start exits 2 naming the JSON path' '
 
 test_expect_success '--forward-headers: only the listed ones are set; the others pass through untouched' '
 	kill_bg proxy &&
-	start_proxy --forward-headers X-Forwarded-For,via &&
+	start_proxy --forward-headers X-Forwarded-For,via --trusted-proxies 127.0.0.0/8 &&
 	px /headers v1.api.example.com -H "X-Forwarded-For: 10.0.0.1" -H "X-Forwarded-Proto: https" \
 		-H "Via: 1.0 cdn" >h3 &&
 	grep -i "^X-Forwarded-For: 10.0.0.1, 127.0.0.1$" h3 &&
@@ -179,6 +179,28 @@ test_expect_success '--forward-headers: only the listed ones are set; the others
 	grep "^error: --forward-headers: .xff. is not all, none or a list of" err3 &&
 	test_expect_code 2 "$GANTRY" proxy --listen 127.0.0.1:1 --routes x --forward-headers none,via 2>err4 &&
 	grep "none. cannot be combined" err4
+'
+
+test_expect_success '--trusted-proxies: X-Forwarded-For from others is replaced; from a trusted peer appended to' '
+	kill_bg proxy &&
+	sed "s/ \"forward_headers\": \"via\",//" r2.json | write_routes &&
+	! grep forward_headers "$TRASH/routes.json" &&
+	start_proxy &&
+	px /headers v1.api.example.com -H "X-Forwarded-For: 6.6.6.6" -H "X-Forwarded-Proto: https" >t1 &&
+	grep -i "^X-Forwarded-For: 127.0.0.1$" t1 &&
+	grep -i "^X-Forwarded-Proto: http$" t1 &&
+	kill_bg proxy &&
+	start_proxy --trusted-proxies 10.0.0.0/8,::1/128 &&
+	px /headers v1.api.example.com -H "X-Forwarded-For: 6.6.6.6" >t2 &&
+	grep -i "^X-Forwarded-For: 127.0.0.1$" t2 &&
+	kill_bg proxy &&
+	start_proxy --trusted-proxies " 10.0.0.0/8, 127.0.0.1/32" &&
+	px /headers v1.api.example.com -H "X-Forwarded-For: 6.6.6.6" -H "X-Forwarded-Proto: https" >t3 &&
+	grep -i "^X-Forwarded-For: 6.6.6.6, 127.0.0.1$" t3 &&
+	grep -i "^X-Forwarded-Proto: https$" t3 &&
+	test_expect_code 2 "$GANTRY" proxy --listen 127.0.0.1:1 --routes "$TRASH/routes.json" \
+		--trusted-proxies 10.0.0.0/8,fe80::/129 2>err5 &&
+	grep "^error: --trusted-proxies: .fe80::/129. is not an address or CIDR" err5
 '
 
 test_done

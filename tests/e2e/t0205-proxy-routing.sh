@@ -27,7 +27,7 @@ routes_v2() { # routes_v2 GEN W41 W42
 	     {"revision": "42", "weight": $3, "tags": ["canary", "preview"], "backends": [{"address": "127.0.0.1:$UP_B"}]}],
 	   "header_rules": [{"header": "canary", "value": "true", "revision": "42"},
 	                    {"header": "X-Beta-User", "value": "team-", "prefix": true, "revision": "42"}],
-	   "sticky": {"cookie": "gantry_rev", "max_age_s": 3600}},
+	   "sticky": {"cookie": "gantry_rev", "max_age_s": 3600}, "tag_hosts": ["preview", "stable"]},
 	  {"hosts": ["shop.prod.localhost"], "service": "shop", "environment": "prod",
 	   "revisions": [
 	     {"revision": "7", "weight": 50, "backends": [{"address": "127.0.0.1:$UP_S"}]},
@@ -63,12 +63,13 @@ test_expect_success 'header rules: exact (name any case) and prefix always reach
 	test "$(grep -c "^A$" h3)" = 90
 '
 
-test_expect_success 'tags: TAG---SVC.ENV.localhost and X-Gantry-Tag reach their revision whatever the weights' '
+test_expect_success 'tags: TAG---SVC.ENV.localhost (for the tags in tag_hosts) and X-Gantry-Tag reach their revision whatever the weights' '
 	hits 20 preview---web.prod.localhost >t1 && test "$(sort -u t1)" = B &&
 	hits 20 stable---web.prod.localhost >t2 && test "$(sort -u t2)" = A &&
 	hits 20 web.prod.localhost -H "X-Gantry-Tag: canary" >t3 && test "$(sort -u t3)" = B &&
 	test "$(pcode / web.prod.localhost -H "X-Gantry-Tag: nope")" = 404 &&
-	test "$(pcode / nope---web.prod.localhost)" = 404
+	test "$(pcode / nope---web.prod.localhost)" = 404 &&
+	test "$(pcode / canary---web.prod.localhost)" = 404
 '
 
 test_expect_success 'sticky: the first answer sets the cookie; with it every request stays; stale after weight 0' '

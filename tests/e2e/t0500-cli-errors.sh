@@ -58,8 +58,13 @@ test_expect_success 'serve --forward-headers with a bad list: exit 2 naming the 
 	grep "^error: --forward-headers: .xff. is not all, none or a list of" err
 '
 
+test_expect_success 'serve --trusted-proxies with a bad network: exit 2 naming the flag and the item' '
+	test_expect_code 2 "$GANTRY" serve --trusted-proxies 10.0.0.0/8,10.0.0.0/33 2>err &&
+	grep "^error: --trusted-proxies: .10.0.0.0/33. is not an address or CIDR" err
+'
+
 test_expect_success 'start the daemon' '
-	start_serve --forward-headers x-forwarded-for,via
+	start_serve --forward-headers x-forwarded-for,via --trusted-proxies 10.0.0.0/8,::1/128
 '
 
 test_expect_success 'deploy with an invalid spec: exit 2, FILE:LINE:COL, nothing deployed' '
@@ -134,6 +139,7 @@ test_expect_success 'a good deploy still works, and the daemon stops cleanly' '
 	"$GANTRY" deploy hello --env staging --version v1 --wait &&
 	test "$(pcode /)" = 200 &&
 	jcheck "$GANTRY_HOME/routes.json" "d[\"forward_headers\"] == \"x-forwarded-for,via\"" &&
+	jcheck "$GANTRY_HOME/routes.json" "d[\"trusted_proxies\"] == \"10.0.0.0/8,::1/128\"" &&
 	stop_serve
 '
 

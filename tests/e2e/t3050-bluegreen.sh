@@ -47,7 +47,10 @@ test_expect_success 'preview---hello.staging.localhost and X-Gantry-Tag: preview
 	split_count 50 -H "X-Gantry-Tag: preview" &&
 	jcheck split.json "d[\"versions\"] == {\"v2\": 50}" &&
 	split_count 100 &&
-	jcheck split.json "d[\"versions\"] == {\"v1\": 100}"
+	jcheck split.json "d[\"versions\"] == {\"v1\": 100}" &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 -H "Host: r2---$HOST" "http://127.0.0.1:$PROXY_PORT/")" = 404 &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 -H "Host: canary---$HOST" "http://127.0.0.1:$PROXY_PORT/")" = 404 &&
+	jcheck "$GANTRY_HOME/routes.json" "[r[\"tag_hosts\"] for r in d[\"routes\"]] == [[\"preview\"]]"
 '
 
 test_expect_success 'the preview survives a kill -9 of the controller and a restart' '
@@ -69,7 +72,8 @@ test_expect_success 'gantry resume switches 100% to v2 at once; v1 stays warm' '
 	jcheck split.json "d[\"versions\"] == {\"v2\": 100}" &&
 	wait_for 10 "st_check \"d[\\\"stable_revision\\\"] == 2 and d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"complete\\\"\"" &&
 	pids_of 1 >pids1.after && test_cmp pids1.before pids1.after &&
-	pids_of 2 >pids2.after && test_cmp pids2.before pids2.after
+	pids_of 2 >pids2.after && test_cmp pids2.before pids2.after &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 -H "Host: r1---$HOST" "http://127.0.0.1:$PROXY_PORT/")" = 404
 '
 
 test_expect_success 'gantry rollback within keep_previous: a route change onto the warm v1 replicas' '

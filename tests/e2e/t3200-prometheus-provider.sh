@@ -77,6 +77,7 @@ test_expect_success 'setup: v1 serving, prometheus scraping the proxy every seco
 	scrape_configs:
 	  - job_name: gantry
 	    metrics_path: /metrics
+	    authorization: { credentials_file: $GANTRY_HOME/proxy-admin.token }
 	    static_configs:
 	      - targets: [ "127.0.0.1:$ADMIN_PORT" ]
 	EOF
@@ -91,7 +92,8 @@ test_expect_success '/metrics labels requests by revision and status class (code
 	start_load warm &&
 	sleep 1 &&
 	stop_load warm >/dev/null &&
-	curl -sS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >metrics.txt &&
+	curl -sS --max-time 5 -H "Authorization: Bearer $(cat "$GANTRY_HOME/proxy-admin.token")" \
+		"http://127.0.0.1:$ADMIN_PORT/metrics" >metrics.txt &&
 	grep "^gantry_http_requests_total" metrics.txt &&
 	grep -q "^gantry_http_requests_total{service=\"hello\",environment=\"staging\",revision=\"1\",code=\"2xx\"} [1-9]" metrics.txt &&
 	grep -q "^gantry_http_requests_total{service=\"hello\",environment=\"staging\",revision=\"1\",code=\"5xx\"} 0" metrics.txt

@@ -26,6 +26,16 @@ test_expect_success 'setup: 2 ready replicas of v1' '
 	test -n "$proxy"
 '
 
+test_expect_success 'the proxy admin wants the token serve made (HOME/proxy-admin.token, 0600); serve polls with it' '
+	test "$(stat -c %a "$GANTRY_HOME/proxy-admin.token")" = 600 &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 "http://127.0.0.1:$ADMIN_PORT/status")" = 401 &&
+	curl -sf --max-time 5 -H "Authorization: Bearer $(cat "$GANTRY_HOME/proxy-admin.token")" \
+		"http://127.0.0.1:$ADMIN_PORT/status" >admin-status.json &&
+	jcheck admin-status.json "len(d[\"backends\"]) == 2" &&
+	tr "\0" " " </proc/$proxy/cmdline | grep -- "--admin-token-file $GANTRY_HOME/proxy-admin.token" &&
+	! grep "admin token" "$TRASH/serve.log"
+'
+
 test_expect_success 'kill -9 serve: traffic continues with zero failures while it is down' '
 	start_load down &&
 	kill9_serve &&

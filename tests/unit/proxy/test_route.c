@@ -253,7 +253,7 @@ static const char *V2 =
 	"     {\"address\": \"127.0.0.1:18083\"}]}],"
 	" \"header_rules\": [{\"header\": \"Canary\", \"value\": \"true\", \"revision\": \"42\"},"
 	"                   {\"header\": \"x-user\", \"value\": \"beta-\", \"prefix\": true, \"revision\": \"42\"}],"
-	" \"sticky\": {\"cookie\": \"gantry_rev\", \"max_age_s\": 3600},"
+	" \"sticky\": {\"cookie\": \"gantry_rev\", \"max_age_s\": 3600}, \"tag_hosts\": true,"
 	" \"shield\": {\"canary\": \"42\", \"stable\": 41}}]}";
 
 /* a parsed request head over a static buffer (kept in *buf: the spans point there) */
@@ -599,6 +599,85 @@ static void test_forward_headers_in_routes(void **state)
 	parse_err("{\"forward_headers\": [\"via\"], \"routes\": []}", "forward_headers");
 }
 
+#define TAGS_ROUTE(th)                                                                                   \
+	"{\"routes\": [{\"hosts\": [\"web.prod.localhost\"], \"revisions\": ["                                 \
+	"{\"revision\": \"1\", \"weight\": 100, \"tags\": [\"r1\", \"stable\"], \"backends\": [{\"address\": \"127.0.0.1:1\"}]}," \
+	"{\"revision\": \"2\", \"weight\": 0, \"tags\": [\"r2\", \"preview\"], \"backends\": [{\"address\": \"127.0.0.1:2\"}]}]" \
+	th "}]}"
+
+/* tag hosts: off unless the route lists the tag (or says true); X-Gantry-Tag is not affected */
+static void test_tag_hosts(void **state)
+{
+	struct route_table *t;
+	struct route_choice ch;
+	int tr;
+	(void)state;
+	t = parse_ok(TAGS_ROUTE(""));
+	assert_null(route_lookup(t, "r1---web.prod.localhost", &tr));
+	assert_int_equal(tr, -1);
+	assert_null(route_lookup(t, "preview---web.prod.localhost", &tr));
+	assert_int_equal(choose(t, "web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\nX-Gantry-Tag: preview\r\n\r\n", &ch), 2);
+	route_table_unref(t);
+	t = parse_ok(TAGS_ROUTE(", \"tag_hosts\": false"));
+	assert_null(route_lookup(t, "r2---web.prod.localhost", &tr));
+	route_table_unref(t);
+	/* a listed tag that no revision carries yet is fine */
+	t = parse_ok(TAGS_ROUTE(", \"tag_hosts\": [\"Preview\", \"green\"]"));
+	assert_null(route_lookup(t, "r1---web.prod.localhost", &tr));
+	assert_null(route_lookup(t, "stable---web.prod.localhost", &tr));
+	assert_null(route_lookup(t, "green---web.prod.localhost", &tr));
+	assert_int_equal(choose(t, "PREVIEW---web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &ch), 2);
+	assert_int_equal(ch.why, ROUTE_BY_TAG);
+	route_table_unref(t);
+	t = parse_ok(TAGS_ROUTE(", \"tag_hosts\": true"));
+	assert_int_equal(choose(t, "r1---web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &ch), 1);
+	assert_int_equal(choose(t, "r2---web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &ch), 2);
+	assert_int_equal(choose(t, "stable---web.prod.localhost", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &ch), 1);
+	route_table_unref(t);
+	parse_err(TAGS_ROUTE(", \"tag_hosts\": \"all\""),
+		  "routes[0].tag_hosts: expected true, false or an array of tags, got a string");
+	parse_err(TAGS_ROUTE(", \"tag_hosts\": [\"ok\", 3]"), "routes[0].tag_hosts[1]: expected a string, got an integer");
+	parse_err(TAGS_ROUTE(", \"tag_hosts\": [\"a---b\"]"), "routes[0].tag_hosts[0]: 'a---b' is not a tag");
+}
+
+static void test_trusted_proxies(void **state)
+{
+	struct route_table *t;
+	struct cidr_set flag = { 0 };
+	uint8_t lo[4] = { 127, 0, 0, 1 }, ten[4] = { 10, 9, 8, 7 }, pub[4] = { 8, 8, 8, 8 };
+	uint8_t lo6[16] = { [15] = 1 };
+	char bad[64];
+	(void)state;
+	/* no trusted_proxies: the flag decides, and the default (empty) trusts nobody */
+	t = parse_ok("{\"routes\": []}");
+	assert_false(t->has_trusted);
+	assert_false(route_trusts(t, &flag, AF_INET, lo));
+	assert_int_equal(cidr_set_add_list(&flag, "127.0.0.1/32", bad, sizeof(bad)), 0);
+	assert_true(route_trusts(t, &flag, AF_INET, lo));
+	assert_false(route_trusts(t, &flag, AF_INET, ten));
+	route_table_unref(t);
+	/* the file's list wins over the flag, also when empty */
+	t = parse_ok("{\"trusted_proxies\": \"10.0.0.0/8, ::1/128\", \"routes\": []}");
+	assert_true(t->has_trusted);
+	assert_true(route_trusts(t, &flag, AF_INET, ten));
+	assert_false(route_trusts(t, &flag, AF_INET, lo));
+	assert_true(route_trusts(t, &flag, AF_INET6, lo6));
+	assert_false(route_trusts(t, &flag, AF_INET, pub));
+	route_table_unref(t);
+	t = parse_ok("{\"trusted_proxies\": [\"10.0.0.0/8\", \"127.0.0.1\"], \"routes\": []}");
+	assert_true(route_trusts(t, &flag, AF_INET, lo));
+	route_table_unref(t);
+	t = parse_ok("{\"trusted_proxies\": [], \"routes\": []}");
+	assert_false(route_trusts(t, &flag, AF_INET, lo));
+	route_table_unref(t);
+	cidr_set_release(&flag);
+	parse_err("{\"trusted_proxies\": \"10.0.0.0/33\", \"routes\": []}",
+		  "trusted_proxies: '10.0.0.0/33' is not an address or CIDR");
+	parse_err("{\"trusted_proxies\": [\"::1\", \"x\"], \"routes\": []}", "trusted_proxies[1]: 'x' is not an address");
+	parse_err("{\"trusted_proxies\": [1], \"routes\": []}", "trusted_proxies[0]: expected a string, got an integer");
+	parse_err("{\"trusted_proxies\": true, \"routes\": []}", "trusted_proxies: expected a string or an array");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -620,6 +699,8 @@ int main(void)
 		cmocka_unit_test(test_series_held_by_tables),
 		cmocka_unit_test(test_forward_headers_parse),
 		cmocka_unit_test(test_forward_headers_in_routes),
+		cmocka_unit_test(test_trusted_proxies),
+		cmocka_unit_test(test_tag_hosts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
