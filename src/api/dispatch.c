@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
+#include "core/spec.h"
 #include "gates/gates.h"
 #include "util/log.h"
 #include <jansson.h>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 
 #define API_MAX_REQUEST (4 * 1024 * 1024)
+#define API_TEXT_MAX 1024 /* reason, title, comment, resolution */
 
 struct api_conn {
 	uv_pipe_t pipe;
@@ -141,6 +143,39 @@ json_t *api_authorize(const char *op, json_t *req, struct api_caller *caller, st
 	return authorize(o, req, caller, who);
 }
 
+/*
+ * Names and free text, for every operation: a service or environment name
+ * is what the spec allows (it becomes a path, a log field, a host), free
+ * text is bounded and has no control character (a newline would forge a
+ * line in the operator log and in `gantry events`).
+ */
+static json_t *bad_text(json_t *req)
+{
+	static const char *const names[] = { "service", "environment", "from" };
+	static const char *const texts[] = { "reason", "title", "comment", "resolution" };
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		const char *v = json_string_value(json_object_get(req, names[i]));
+		if (v && !spec_name_valid(v))
+			return api_error(EXIT_USAGE, "/%s: not a valid %s name (lowercase letters, digits and '-', "
+					 "at most 63 characters)", names[i], i == 0 ? "service" : "environment");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+		json_t *j = json_object_get(req, texts[i]);
+		const char *v = json_string_value(j);
+		if (!v)
+			continue;
+		if (json_string_length(j) > API_TEXT_MAX)
+			return api_error(EXIT_USAGE, "/%s: longer than %d bytes", texts[i], API_TEXT_MAX);
+		for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+			if (*p < 0x20 || *p == 0x7f)
+				return api_error(EXIT_USAGE, "/%s: control character 0x%02x at byte %zu (one line of "
+						 "text)", texts[i], *p, (size_t)(p - (const unsigned char *)v));
+		if (strlen(v) != json_string_length(j))
+			return api_error(EXIT_USAGE, "/%s: NUL byte in the text", texts[i]);
+	}
+	return NULL;
+}
+
 /* a member the operation does not take: refused, named (a typo never passes silently) */
 static json_t *unknown_fields(const struct api_op *o, json_t *req)
 {
@@ -177,7 +212,7 @@ static json_t *dispatch(json_t *req, struct api_caller *caller)
 	if (!(o = lookup(op)) || !o->fn)
 		return api_error(EXIT_USAGE, "/op: unknown operation '%s'%s", op,
 				 o ? " (the artifact store is PUT/HEAD /v1/artifacts/DIGEST over serve --api)" : "");
-	if ((reply = api_client_only_fields(req)) || (reply = unknown_fields(o, req)))
+	if ((reply = api_client_only_fields(req)) || (reply = unknown_fields(o, req)) || (reply = bad_text(req)))
 		return reply;
 	claimed = json_string_value(json_object_get(req, "deployed_by"));
 	if (claimed)

@@ -12,23 +12,6 @@ as() {
 	GANTRY_TOKEN=$(cat "$TRASH/$_who.token") "$@"
 }
 
-# api JSON: one raw request over the socket; the reply on stdout
-api() {
-	python3 - "$GANTRY_HOME/api.sock" "$1" <<-PY
-	import json, socket, sys
-	s = socket.socket(socket.AF_UNIX)
-	s.connect(sys.argv[1])
-	s.sendall(sys.argv[2].encode() + b"\n")
-	data = b""
-	while True:
-	    chunk = s.recv(65536)
-	    if not chunk:
-	        break
-	    data += chunk
-	print(data.decode().strip())
-	PY
-}
-
 prod() {
 	"$GANTRY" "$@" hello --env production -o json
 }

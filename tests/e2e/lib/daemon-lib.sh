@@ -41,6 +41,7 @@
 #   tagged_pids             pids of session leaders tagged with our GANTRY_TAG
 #                           (replicas) or GANTRY_HOME (the proxy)
 #   proxy_pid               the pid of our `gantry proxy` (fails unless exactly one)
+#   api JSON                one raw request over HOME/api.sock; prints the reply
 #   sql STATEMENT           runs it on HOME/state.db behind the daemon's back (attacks
 #                           on the store); prints the rows
 
@@ -96,6 +97,23 @@ kill9_serve() {
 	wait "$_k9" 2>/dev/null
 	_save_serve_log
 	return 0
+}
+
+# api JSON: one raw request over HOME/api.sock (as the test's own user); the reply on stdout
+api() {
+	python3 - "$GANTRY_HOME/api.sock" "$1" <<-PY
+	import json, socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.connect(sys.argv[1])
+	s.sendall(sys.argv[2].encode() + b"\n")
+	data = b""
+	while True:
+	    chunk = s.recv(65536)
+	    if not chunk:
+	        break
+	    data += chunk
+	print(data.decode().strip())
+	PY
 }
 
 # sql STATEMENT: runs it on the state database behind the daemon's back
