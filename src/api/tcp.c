@@ -329,6 +329,7 @@ struct tcp_conn {
 	struct api_http http;
 	struct api_caller caller;
 	bool replied, closing, continued;
+	bool authed;                 /* its head's token named a user (or it is a ping): the body may be read */
 	size_t discarded;
 	struct tcp_conn *prev, *next;
 	/* /v1/artifacts/DIGEST, once its head is authorized */
@@ -388,8 +389,9 @@ struct tcp_write {
 static struct {
 	uv_tcp_t server;
 	bool listening;
-	struct tcp_conn *conns;
+	struct tcp_conn *conns;      /* newest first */
 	int nconns;
+	int nunauth;                 /* of them, not yet authenticated */
 } T;
 
 /* drops one reference: a uv handle closed, or an unpack step finished */
@@ -421,6 +423,8 @@ static void conn_close(struct tcp_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	T.nconns--;
+	if (!c->authed)
+		T.nunauth--;
 	uv_close((uv_handle_t *)&c->tcp, on_closed);
 	uv_close((uv_handle_t *)&c->timer, on_closed);
 }
@@ -522,6 +526,8 @@ static void on_timeout(uv_timer_t *t)
 		conn_close(c);
 	else if (c->up)
 		reply_error(c, 408, "the upload stalled: no bytes for 30 s");
+	else if (!c->authed)
+		reply_error(c, 408, "the request head did not arrive within 3 s");
 	else
 		reply_error(c, 408, "the request did not arrive within 10 s");
 }
@@ -728,6 +734,50 @@ static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
+/*
+ * The head is in: its token must name a user before any body is read (a bad
+ * token's 4 MiB body is never taken in). Authenticated, the connection
+ * leaves the small unauthenticated pool for the main one, and gets the
+ * whole request's time. -1 once replied.
+ */
+static int authenticate(struct tcp_conn *c)
+{
+	struct identity who;
+	json_t *req, *deny = NULL;
+	if (c->http.kind == API_REQ_OP && !strcmp(c->http.op, "ping")) {
+		c->authed = true; /* the one operation without a token */
+	} else {
+		req = json_pack("{s:s}", "token", c->http.token);
+		if (gates_identify(req, &c->caller, &who, &deny) < 0) {
+			int status = api_http__status(deny);
+			log_info("api", "tcp peer=%s op=%s status=%d (head refused)", c->caller.user, c->http.op, status);
+			reply(c, status, deny, "");
+			json_decref(req);
+			return -1;
+		}
+		json_decref(req);
+		c->authed = true;
+	}
+	T.nunauth--;
+	if (T.nconns - T.nunauth > API_TCP_MAX_CONNS) {
+		log_warn("api", "tcp peer=%s refused: %d authenticated connections", c->caller.user, T.nconns - T.nunauth - 1);
+		reply_error(c, 503, "too many connections to the API: retry later");
+		return -1;
+	}
+	uv_timer_start(&c->timer, on_timeout, API_TCP_REQUEST_MS, 0);
+	return 0;
+}
+
+/* the unauthenticated connection that waited longest (the list is newest first), or NULL */
+static struct tcp_conn *oldest_unauth(const struct tcp_conn *but)
+{
+	struct tcp_conn *found = NULL;
+	for (struct tcp_conn *c = T.conns; c; c = c->next)
+		if (!c->authed && !c->replied && c != but)
+			found = c;
+	return found;
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct tcp_conn *c = s->data;
@@ -752,6 +802,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	r = api_http__feed(&c->http, buf->base, (size_t)n);
 	if (r == API_HTTP_ERROR && c->http.op[0] && c->http.status == 401)
 		log_info("api", "tcp peer=%s op=%s status=401", c->caller.user, c->http.op);
+	if (r != API_HTTP_ERROR && c->http.head_done && !c->authed && authenticate(c) < 0)
+		return;
 	if (r != API_HTTP_ERROR && c->http.head_done && c->http.kind != API_REQ_OP && !c->art_req &&
 	    artifact_start(c) < 0)
 		return;
@@ -818,25 +870,31 @@ static void on_connection(uv_stream_t *server, int status)
 		T.conns->prev = c;
 	T.conns = c;
 	T.nconns++;
+	T.nunauth++;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
 		conn_close(c);
 		return;
 	}
-	if (T.nconns > 2 * API_TCP_MAX_CONNS) {
+	if (T.nconns > 2 * API_TCP_MAX_CONNS + API_TCP_MAX_UNAUTH) {
 		conn_close(c); /* a flood: not even an answer */
 		return;
 	}
 	peer_name(c);
+	if (T.nunauth > API_TCP_MAX_UNAUTH) {
+		/* idle connections that never say who they are cannot keep a token
+		 * out: the one that waited longest makes room */
+		struct tcp_conn *old = oldest_unauth(c);
+		if (old) {
+			log_info("api", "tcp peer=%s dropped: %d connections not authenticated", old->caller.user,
+				 T.nunauth);
+			conn_close(old);
+		}
+	}
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
 		conn_close(c);
 		return;
 	}
-	if (T.nconns > API_TCP_MAX_CONNS) {
-		log_warn("api", "tcp peer=%s refused: %d connections", c->caller.user, T.nconns - 1);
-		reply_error(c, 503, "too many connections to the API: retry later");
-		return;
-	}
-	uv_timer_start(&c->timer, on_timeout, API_TCP_REQUEST_MS, 0);
+	uv_timer_start(&c->timer, on_timeout, API_TCP_HEAD_MS, 0);
 }
 
 int api_tcp_check_addr(const char *addr, struct gerr *err)

@@ -15,7 +15,9 @@
 #include <jansson.h>
 
 #define API_TCP_MAX_BODY (4 * 1024 * 1024) /* request body bytes, else 413 (as the socket's 4 MiB) */
-#define API_TCP_MAX_CONNS 64               /* concurrent connections, else 503 */
+#define API_TCP_MAX_CONNS 64               /* authenticated connections at once, else 503 */
+#define API_TCP_MAX_UNAUTH 16              /* connections whose head has not authenticated yet: past it, the oldest is dropped */
+#define API_TCP_HEAD_MS 3000               /* an unauthenticated connection's head must arrive within, else closed */
 #define API_TCP_REQUEST_MS 10000           /* the whole request must arrive within, else 408 */
 #define API_TCP_UPLOAD_IDLE_MS 30000       /* an upload's body: at most this between two reads, else 408 */
 
