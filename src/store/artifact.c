@@ -541,6 +541,28 @@ out:
 	return ret;
 }
 
+int artifact_verify(const char *home, const char *digest, char *actual_out, struct gerr *err)
+{
+	struct artifact__list l = { 0 };
+	unsigned char sum[32];
+	char *dir;
+	int ret = -1;
+
+	actual_out[0] = 0;
+	if (strlen(digest) != ARTIFACT_DIGEST_HEX || strspn(digest, "0123456789abcdef") != ARTIFACT_DIGEST_HEX)
+		return gerr_set(err, "artifact: bad digest '%.80s'", digest);
+	if (sodium_init() < 0)
+		return gerr_set(err, "artifact: libsodium failed to initialise");
+	dir = xasprintf("%s/artifacts/%s", home, digest);
+	if (artifact__list(dir, NULL, &l, err) == 0 && hash_and_copy(&l, dir, NULL, sum, err) == 0) {
+		artifact__hex(sum, actual_out);
+		ret = strcmp(actual_out, digest) ? 1 : 0;
+	}
+	artifact__list_release(&l);
+	free(dir);
+	return ret;
+}
+
 int artifact_remove(const char *home, const char *digest, struct gerr *err)
 {
 	char *p;
