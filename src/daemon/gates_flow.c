@@ -815,7 +815,12 @@ void gates_auto_rollback(const char *svc, const char *env, int from, int to, con
 					  msg, "incident", (json_int_t)r.id, "severity", r.severity));
 }
 
-/* the failing check's output (borrowed from results) */
+/*
+ * The failing check, named (borrowed from results): what events, webhooks
+ * and the record's reason say. Its output stays in the record's checks,
+ * shown to who may change the service: a check may print what the
+ * service knows.
+ */
 static const char *failed_output(json_t *results)
 {
 	const char *out = "";
@@ -823,7 +828,7 @@ static const char *failed_output(json_t *results)
 	json_t *r;
 	json_array_foreach(results, i, r)
 		if (!json_is_true(json_object_get(r, "ok")) && !json_object_get(r, "skipped"))
-			out = json_string_value(json_object_get(r, "output"));
+			out = json_string_value(json_object_get(r, "check"));
 	return out ? out : "";
 }
 
@@ -846,7 +851,8 @@ static void pre_checks_done(struct deployment_row *d, json_t *results, bool ok)
 		json_decref(rep);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "pre-deployment check failed: %.900s", failed_output(results));
+	snprintf(msg, sizeof(msg), "pre-deployment check failed: %.400s (its output: gantry deployments)",
+		 failed_output(results));
 	strlcpy_g(d->state, "failed", sizeof(d->state));
 	strlcpy_g(d->result, "failed", sizeof(d->result));
 	strlcpy_g(d->result_reason, msg, sizeof(d->result_reason));
@@ -871,7 +877,8 @@ static void post_checks_done(struct deployment_row *d, json_t *results, bool ok)
 		strlcpy_g(d->result, "succeeded", sizeof(d->result));
 		gates_event(d->service, d->environment, d->revision, "post_checks_passed", "post-deployment checks passed");
 	} else {
-		snprintf(msg, sizeof(msg), "post-deployment check failed: %.900s", failed_output(results));
+		snprintf(msg, sizeof(msg), "post-deployment check failed: %.400s (its output: gantry deployments)",
+			 failed_output(results));
 		strlcpy_g(d->state, rollback ? "rolled_back" : "failed", sizeof(d->state));
 		strlcpy_g(d->result, "failed", sizeof(d->result));
 		strlcpy_g(d->result_reason, msg, sizeof(d->result_reason));
