@@ -282,7 +282,7 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 {
 	uv_process_options_t opts;
 	uv_stdio_container_t stdio[3];
-	char *args[9], ids[64];
+	char *args[12], ids[64];
 	char **env = NULL;
 	int logfd = -1, nullfd = -1, r, ret = -1;
 	struct pstat ps;

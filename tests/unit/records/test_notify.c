@@ -290,6 +290,7 @@ static void test_secret_file_checks(void **state)
 	assert_non_null(strstr(err.msg, "must be owned by the controller's user"));
 	assert_null(strstr(err.msg, "topsecretvalue"));
 	rmtree(dir);
+	free(dir);
 	free(path);
 	free(link);
 }
