@@ -295,15 +295,24 @@ json_t *op_deployments(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	struct deployment_row *d;
 	size_t n;
 	struct gerr gerr;
-	(void)c;
 	if (err)
 		return err;
 	if (store_deployment_list(ctl->store, svc, env, 0, &d, &n, &gerr) < 0)
 		return api_error(1, "%s", gerr.msg);
 	list = json_array();
 	for (size_t i = 0; i < n; i++) {
-		if ((!state || !strcmp(state, d[i].state)) && (int)json_array_size(list) < limit)
-			json_array_append_new(list, deployment_json(ctl, &d[i]));
+		if ((!state || !strcmp(state, d[i].state)) && (int)json_array_size(list) < limit) {
+			json_t *o = deployment_json(ctl, &d[i]), *chk;
+			size_t k;
+			/* a check's output may print what the service knows (its env, a
+			 * token in a URL): people who may change the service see it, a
+			 * viewer sees whether it passed */
+			if (c->who.role < ROLE_DEPLOYER)
+				json_array_foreach(json_object_get(o, "checks"), k, chk)
+					if (json_object_get(chk, "output"))
+						json_object_set_new(chk, "output", json_string("(hidden: needs role deployer)"));
+			json_array_append_new(list, o);
+		}
 		deployment_row_release(&d[i]);
 	}
 	free(d);

@@ -761,7 +761,25 @@ static int harden_home(const char *home)
 		"routes.json", "instance-id", "serve.lock", "logs",
 	};
 	char *p, *slash;
+	struct stat hs;
 
+	/* a HOME someone else owns or could write may hold their files: refuse,
+	 * never adopt it (a HOME only others could read is tightened below) */
+	if (stat(home, &hs) < 0) {
+		fprintf(stderr, "error: --home: %s: %s\n", home, strerror(errno));
+		return -1;
+	}
+	if (hs.st_uid != geteuid()) {
+		fprintf(stderr, "error: --home: %s belongs to uid %u, not to gantry serve's user (uid %u): refusing it\n",
+			home, (unsigned)hs.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if (hs.st_mode & (S_IWGRP | S_IWOTH)) {
+		fprintf(stderr, "error: --home: %s is writable by other users (mode %03o): its state may have been "
+			"changed by them; check it, chmod 700 %s, and start again\n", home, (unsigned)(hs.st_mode & 0777),
+			home);
+		return -1;
+	}
 	if (chmod(home, 0711) < 0) {
 		fprintf(stderr, "error: --home: %s: %s\n", home, strerror(errno));
 		return -1;

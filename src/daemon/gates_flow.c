@@ -117,6 +117,38 @@ int gates_identify(json_t *req, const struct api_caller *caller, struct identity
 
 /* ---- audit and notifications ---- */
 
+/*
+ * The new head, to the webhooks that asked for it by name (events:
+ * [audit_head]; never to a target that takes every event): a copy of the
+ * chain's end outside this machine, so a rewrite of HOME, key included,
+ * still disagrees with what the receiver was told.
+ */
+static void publish_head(const struct audit_entry *e)
+{
+	json_t *cfg = gd->spec ? gspec_notify(gd->spec) : NULL, *want = json_array(), *t, *ev, *x;
+	size_t i, k;
+	json_array_foreach(cfg, i, t) {
+		ev = json_object_get(t, "events");
+		json_array_foreach(ev, k, x)
+			if (json_is_string(x) && !strcmp(json_string_value(x), "audit_head")) {
+				json_array_append(want, t);
+				break;
+			}
+	}
+	if (json_array_size(want)) {
+		char *path = db_path(), ts[40];
+		json_t *data;
+		format_rfc3339(e->time, ts, sizeof(ts));
+		data = json_pack("{s:I, s:s, s:s, s:s, s:s}", "seq", (json_int_t)e->seq, "mac", e->hash, "time", ts,
+				 "action", e->action, "actor", e->actor);
+		notify_send(gd->store, path, want, "audit_head", data);
+		json_decref(data);
+		free(path);
+	}
+	json_decref(want);
+	json_decref(cfg);
+}
+
 /* details consumed; failures are logged, never fatal to the operation. caller:
  * who, from the kernel (uid/pid by SO_PEERCRED, or the TCP peer); NULL: the
  * controller's own decision. The new head is published (audit_anchor.h). */
@@ -136,10 +168,12 @@ static void audit(const struct api_caller *caller, const char *actor, const char
 		details = json_object();
 	e.details = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(details);
-	if (store_audit_append(gd->store, &e, gd->audit_key, &err) < 0)
+	if (store_audit_append(gd->store, &e, gd->audit_key, &err) < 0) {
 		log_error("audit", "action=%s target=%s: %s", action, target, err.msg);
-	else
+	} else {
 		audit_anchor_publish(gd->home, gd->audit_export, &e);
+		publish_head(&e);
+	}
 	audit_entry_release(&e);
 }
 
@@ -815,7 +849,12 @@ void gates_auto_rollback(const char *svc, const char *env, int from, int to, con
 					  msg, "incident", (json_int_t)r.id, "severity", r.severity));
 }
 
-/* the failing check's output (borrowed from results) */
+/*
+ * The failing check, named (borrowed from results): what events, webhooks
+ * and the record's reason say. Its output stays in the record's checks,
+ * shown to who may change the service: a check may print what the
+ * service knows.
+ */
 static const char *failed_output(json_t *results)
 {
 	const char *out = "";
@@ -823,7 +862,7 @@ static const char *failed_output(json_t *results)
 	json_t *r;
 	json_array_foreach(results, i, r)
 		if (!json_is_true(json_object_get(r, "ok")) && !json_object_get(r, "skipped"))
-			out = json_string_value(json_object_get(r, "output"));
+			out = json_string_value(json_object_get(r, "check"));
 	return out ? out : "";
 }
 
@@ -846,7 +885,8 @@ static void pre_checks_done(struct deployment_row *d, json_t *results, bool ok)
 		json_decref(rep);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "pre-deployment check failed: %.900s", failed_output(results));
+	snprintf(msg, sizeof(msg), "pre-deployment check failed: %.400s (its output: gantry deployments)",
+		 failed_output(results));
 	strlcpy_g(d->state, "failed", sizeof(d->state));
 	strlcpy_g(d->result, "failed", sizeof(d->result));
 	strlcpy_g(d->result_reason, msg, sizeof(d->result_reason));
@@ -871,7 +911,8 @@ static void post_checks_done(struct deployment_row *d, json_t *results, bool ok)
 		strlcpy_g(d->result, "succeeded", sizeof(d->result));
 		gates_event(d->service, d->environment, d->revision, "post_checks_passed", "post-deployment checks passed");
 	} else {
-		snprintf(msg, sizeof(msg), "post-deployment check failed: %.900s", failed_output(results));
+		snprintf(msg, sizeof(msg), "post-deployment check failed: %.400s (its output: gantry deployments)",
+			 failed_output(results));
 		strlcpy_g(d->state, rollback ? "rolled_back" : "failed", sizeof(d->state));
 		strlcpy_g(d->result, "failed", sizeof(d->result));
 		strlcpy_g(d->result_reason, msg, sizeof(d->result_reason));

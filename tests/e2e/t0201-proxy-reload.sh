@@ -68,7 +68,7 @@ test_expect_success 'a bad routes file on SIGHUP keeps the old table' '
 
 test_expect_success '/status lists a removed backend until its slow request ends' '
 	start_upstream D &&
-	spawn_bg slow curl -sS --max-time 20 -H "Host: web.localhost" "http://127.0.0.1:$PROXY_PORT/sleep/2500" &&
+	spawn_bg slow curl -sS --max-time 30 -H "Host: web.localhost" "http://127.0.0.1:$PROXY_PORT/sleep/8000" &&
 	wait_for 5 "test \"\$(inflight 127.0.0.1:$UP_C)\" = 1" &&
 	routes_for 6 $UP_D && reload_proxy 6 &&
 	admin /status >st.json &&
@@ -81,7 +81,7 @@ assert dd[\"in_table\"] is True and dd[\"inflight\"] == 0, dd
 " &&
 	test "$(px / web.localhost)" = D &&
 	admin /windows >w1.json &&
-	wait_bg slow 20 &&
+	wait_bg slow 30 &&
 	test "$(cat "$TRASH/slow.log")" = C &&
 	test "$(inflight 127.0.0.1:$UP_C)" = absent &&
 	admin /windows >w2.json &&

@@ -21,14 +21,18 @@ test_expect_success 'an upstream slower than --upstream-timeout gets 504' '
 '
 
 test_expect_success 'SIGTERM: in-flight requests finish, new connections are refused, exit 0' '
-	spawn_bg slow1 curl -sS --max-time 20 -H "Host: a" "http://127.0.0.1:$PROXY_PORT/sleep/800" &&
-	spawn_bg slow2 curl -sS --max-time 20 -H "Host: a" -d hello "http://127.0.0.1:$PROXY_PORT/sleep/900" &&
+	# requests slow enough to be seen in flight on a loaded machine (a
+	# python helper takes ~1 s to start there): a proxy that waits for them
+	kill_bg proxy TERM && wait_bg proxy 10 &&
+	start_proxy --upstream-timeout 30 &&
+	spawn_bg slow1 curl -sS --max-time 30 -H "Host: a" "http://127.0.0.1:$PROXY_PORT/sleep/6000" &&
+	spawn_bg slow2 curl -sS --max-time 30 -H "Host: a" -d hello "http://127.0.0.1:$PROXY_PORT/sleep/6500" &&
 	wait_for 5 "test \"\$(inflight 127.0.0.1:$UP_A)\" = 2" &&
 	kill_bg proxy TERM &&
 	sleep 0.2 &&
 	kill -0 "$(pid_of proxy)" &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 2 "http://127.0.0.1:$PROXY_PORT/")" = 000 &&
-	wait_bg slow1 10 && wait_bg slow2 10 &&
+	wait_bg slow1 20 && wait_bg slow2 20 &&
 	test "$(cat "$TRASH/slow1.log")" = A &&
 	test "$(cat "$TRASH/slow2.log")" = A &&
 	wait_bg proxy 10

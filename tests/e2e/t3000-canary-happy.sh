@@ -20,7 +20,7 @@ test_expect_success 'setup: v1 serving under load' '
 	    progress_deadline: 30s
 	    strategy:
 	      canary:
-	        steps: [ {weight: 20}, {pause: 1s}, {weight: 50}, {analysis: slo}, {pause: 1s} ]
+	        steps: [ {weight: 20}, {pause: {}}, {weight: 50}, {analysis: slo}, {pause: 1s} ]
 	    analysis:
 	      slo:
 	        interval: 1s
@@ -28,6 +28,9 @@ test_expect_success 'setup: v1 serving under load' '
 	        metrics:
 	          - { name: errors, query: error_rate, fail_if: "> 1%", min_requests: 20 }
 	          - { name: p99, query: latency_p99, fail_if: "> 500ms", min_requests: 20 }
+	          # holds the analysis (and weight 50) until the test has counted:
+	          # a state the test observes lasts, however loaded the machine
+	          - { name: counted, provider: command, command: "while ! test -f $TRASH/counted; do sleep 0.1; done; echo 0", fail_if: "> 0", timeout: 120s }
 	EOF
 	start_serve &&
 	"$GANTRY" -f "$SPEC" deploy hello --env staging --version v1 --wait &&
@@ -47,7 +50,8 @@ test_expect_success 'v2 rolls out; at weight 20 about 20% of requests reach it' 
 	jcheck st-20.json "d[\"rollout\"][\"step\"] == 1 and d[\"canary\"][\"nsteps\"] == 5" &&
 	jcheck st-20.json "d[\"canary\"][\"stable_revision\"] == 1 and d[\"canary\"][\"canary_revision\"] == 2" &&
 	jcheck st-20.json "sorted((t[\"revision\"], t[\"weight\"]) for t in d[\"traffic\"]) == [(1, 80), (2, 20)]" &&
-	jcheck st-20.json "\"pause\" in d[\"rollout\"][\"message\"]"
+	jcheck st-20.json "\"pause\" in d[\"rollout\"][\"message\"]" &&
+	"$GANTRY" resume hello --env staging
 '
 
 test_expect_success 'the stable keeps its 2 replicas while the canary has 1' '
@@ -63,7 +67,8 @@ test_expect_success 'at weight 50 (analysis running) about half reach v2' '
 	pct=$(split_pct v2) && echo "v2 share at weight 50: $pct%" &&
 	test "$pct" -ge 45 && test "$pct" -le 55 &&
 	jcheck st-50.json "d[\"rollout\"][\"step\"] == 3 and \"analysis slo\" in d[\"rollout\"][\"message\"]" &&
-	jcheck st-50.json "[a[\"analysis\"] for a in d[\"canary\"][\"analyses\"]] == [\"slo\"]"
+	jcheck st-50.json "[a[\"analysis\"] for a in d[\"canary\"][\"analyses\"]] == [\"slo\"]" &&
+	touch "$TRASH/counted"
 '
 
 test_expect_success 'deploy --wait exits 0: promoted' '

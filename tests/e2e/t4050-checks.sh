@@ -69,11 +69,21 @@ test_expect_success 'a failing post-check rolls back to the previous revision' '
 	wait_for 30 "ghist | grep -q rolled_back" &&
 	wait_for 30 "st_check \"d[\\\"version\\\"] == \\\"v2\\\" and d[\\\"phase\\\"] == \\\"rolled_back\\\"\"" &&
 	records >rec.json &&
-	jcheck rec.json "any(r[\"version\"] == \"v3\" and r[\"result\"] == \"failed\" and \"smoke test found a broken checkout\" in r[\"result_reason\"] for r in d)" &&
+	jcheck rec.json "any(r[\"version\"] == \"v3\" and r[\"result\"] == \"failed\" and \"break-smoke\" in r[\"result_reason\"]
+		and any(\"smoke test found a broken checkout\" in c.get(\"output\", \"\") for c in r[\"checks\"]) for r in d)" &&
 	gevents >ev.jsonl &&
 	grep -q post_check_failed ev.jsonl &&
 	ghist >hist.json &&
 	jcheck hist.json "[r[\"status\"] for r in d if r[\"version\"] == \"v3\"][0] == \"rolled_back\""
+'
+
+test_expect_success 'a viewer sees whether a check passed, never its output' '
+	"$GANTRY" user add val --role viewer >val.token &&
+	GANTRY_TOKEN=$(cat val.token) "$GANTRY" deployments hello --env staging -o json >v.json &&
+	jcheck v.json "all(c[\"output\"] == \"(hidden: needs role deployer)\" for r in d for c in r[\"checks\"] if \"output\" in c)" &&
+	jcheck v.json "any(r[\"checks\"] for r in d)" &&
+	"$GANTRY" deployments hello --env staging -o json >a.json &&
+	jcheck a.json "any(\"smoke test found a broken checkout\" in c.get(\"output\", \"\") for r in d for c in r[\"checks\"])"
 '
 
 test_expect_success 'stop' '

@@ -67,4 +67,18 @@ test_expect_success 'an invalid spec at the first start: exit 2, every problem a
 	! test -S "$GANTRY_HOME/api.sock"
 '
 
+test_expect_success 'a HOME others can write is refused, its state untouched; one others can only read is tightened' '
+	mkdir -p open-home && chmod 777 open-home &&
+	test_expect_code 1 "$GANTRY" serve --listen "127.0.0.1:$PROXY_PORT" --admin "127.0.0.1:$ADMIN_PORT" --home "$TRASH/open-home" >out 2>err &&
+	grep "is writable by other users (mode 777)" err &&
+	test -z "$(ls open-home)" &&
+	mkdir -p read-home && chmod 755 read-home &&
+	spawn_bg serve2 "$GANTRY" serve --listen "127.0.0.1:$(free_port)" --admin "127.0.0.1:$(free_port)" --home "$TRASH/read-home" &&
+	wait_for 10 "test -S read-home/api.sock" &&
+	test "$(stat -c %a read-home)" = 711 &&
+	test "$(stat -c %a read-home/state.db)" = 600 &&
+	test "$(stat -c %a read-home/api.sock)" = 600 &&
+	kill_bg serve2 TERM && wait_bg serve2 20
+'
+
 test_done
