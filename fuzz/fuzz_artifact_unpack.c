@@ -9,8 +9,11 @@
  * and never an I/O error (bad input must be named as such); its message
  * can go into a JSON string; a refused pack leaves HOME/artifacts empty;
  * an accepted one is exactly HOME/artifacts/DIGEST, and snapshotting that
- * tree gives DIGEST again (what was written is what was hashed); and
+ * tree gives DIGEST again (what was written is what was hashed), and
+ * every symlink in it that resolves at all (realpath(3), the kernel's
+ * answer, not the unpacker's own resolver) resolves inside it; and
  * nothing at all appears beside HOME (no write escaped the temp dir).
+ * Seeds link-chain and link-later are the chains of issue 12.
  */
 #include "common.h"
 #include "store/artifact.h"
@@ -38,6 +41,29 @@ static int count(const char *path, char *only, size_t len)
 	}
 	closedir(d);
 	return n;
+}
+
+/* every symlink under path (rel from the artifact top) that resolves, resolves under top */
+static void links_inside(const char *top, const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	size_t tl = strlen(top);
+	BUG_ON(!d);
+	while ((de = readdir(d))) {
+		char *p, real[PATH_MAX];
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		p = xasprintf("%s/%s", path, de->d_name);
+		BUG_ON(lstat(p, &st) < 0);
+		if (S_ISDIR(st.st_mode))
+			links_inside(top, p);
+		else if (S_ISLNK(st.st_mode) && realpath(p, real))
+			BUG_ON(strncmp(real, top, tl) || (real[tl] && real[tl] != '/'));
+		free(p);
+	}
+	closedir(d);
 }
 
 static void cleanup(void)
@@ -105,7 +131,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		BUG_ON(count(adir, NULL, 0) != 0);
 	} else {
 		char *dir = xasprintf("%s/%s", adir, digest);
+		char top[PATH_MAX];
 		BUG_ON(!created);
+		BUG_ON(!realpath(dir, top));
+		links_inside(top, dir);
 		BUG_ON(count(adir, name, sizeof(name)) != 1 || strcmp(name, digest));
 		BUG_ON(artifact_snapshot(dir, home2, again, &err) < 0);
 		BUG_ON(strcmp(again, digest));

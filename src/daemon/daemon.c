@@ -188,6 +188,26 @@ static void rollout_fail(struct svcenv *se, const char *why)
 
 static void prune_artifacts(struct svcenv *se, int keep);
 
+bool daemon_artifact_ok(struct svcenv *se, struct revcfg *rc)
+{
+	const char *why;
+	int v = artifact_check(rc->digest, &why);
+
+	if (v == ARTIFACT_CHECK_OK)
+		return true;
+	if (v == ARTIFACT_CHECK_PENDING)
+		return false;
+	if (strcmp(se->tampered, rc->digest)) {
+		strlcpy_g(se->tampered, rc->digest, sizeof(se->tampered));
+		daemon_event(se, rc->number, "artifact_tampered", "revision %d: %s", rc->number, why);
+	}
+	/* a canary's own rollback (progressive.c) takes over when its replicas
+	 * never become ready; a rolling rollout fails here and now */
+	if (rollout_active(se) && se->rollout.revision == rc->number && !se->prog)
+		rollout_fail(se, why);
+	return false;
+}
+
 static void rollout_complete(struct svcenv *se)
 {
 	struct gerr err;
@@ -506,6 +526,8 @@ void daemon_reconcile(struct svcenv *se)
 		for (struct replica *r = se->replicas; r; r = r->next)
 			have += r->row.revision == trc->number && !replica_is_leaving(r);
 		want = trc->cfg.replicas > 0 ? trc->cfg.replicas : 1;
+		if (have < want && !daemon_artifact_ok(se, trc))
+			continue;
 		for (; have < want; have++)
 			if (replica_spawn(replica_create(se, trc)) < 0)
 				break;
@@ -524,6 +546,9 @@ void daemon_reconcile(struct svcenv *se)
 			daemon_save_rollout(se);
 		}
 	}
+	/* nothing changes until what would start is known to be what was stored */
+	if (p.start_new > 0 && !daemon_artifact_ok(se, rc))
+		return;
 	for (int i = 0; i < p.start_new; i++) {
 		struct replica *r = replica_create(se, rc);
 		if (replica_spawn(r) < 0)
@@ -930,6 +955,7 @@ out:
 	uv_walk(d.loop, close_walk, NULL);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(d.loop);
+	artifact_check_release();
 	free_state();
 	daemon_spec_release();
 	store_close(d.store);

@@ -88,6 +88,7 @@ struct svcenv {
 	int64_t watch_last_ms;
 	bool converged;              /* last reconcile found nothing to do */
 	uint64_t route_clash;        /* proxyctl: the host collision last reported as an event (a hash), 0: none */
+	char tampered[80];           /* the last digest an artifact_tampered event was given for */
 	struct svcenv *next;
 };
 
@@ -156,6 +157,27 @@ int daemon_set_traffic(struct svcenv *se, const char *json, struct gerr *err);
 bool daemon_crashlooping(const struct svcenv *se, int64_t now);
 /* replicas the target should have: scale override, else its config */
 int daemon_desired(const struct svcenv *se, const struct revcfg *rc);
+
+/*
+ * Whether a replica may start from rc's artifact now (artifact_check.c):
+ * true once its digest was verified in this controller's life. False while
+ * the check runs (ask again: a kick follows its answer) or when the
+ * snapshot does not match its digest; then an artifact_tampered event (once
+ * per service, environment and digest) and, when rc is what the active
+ * rollout rolls out, the rollout fails naming the digest.
+ */
+bool daemon_artifact_ok(struct svcenv *se, struct revcfg *rc);
+
+/* artifact_check.c */
+enum { ARTIFACT_CHECK_NONE, ARTIFACT_CHECK_PENDING, ARTIFACT_CHECK_OK, ARTIFACT_CHECK_TAMPERED,
+       ARTIFACT_CHECK_ERROR };
+/*
+ * The verdict on HOME/artifacts/digest (borrowed): _OK, _PENDING (a check
+ * was queued on the thread pool, or is running), _TAMPERED or _ERROR with
+ * *why (borrowed, valid until the next call) naming the digest.
+ */
+int artifact_check(const char *digest, const char **why);
+void artifact_check_release(void);
 
 /* spec_owner.c */
 struct identity;

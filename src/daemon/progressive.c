@@ -772,7 +772,7 @@ static bool ensure(struct svcenv *se, int rev, int want)
 		return true;
 	if (have < want) {
 		rc = daemon_revcfg(se, rev, &err);
-		if (!rc)
+		if (!rc || !daemon_artifact_ok(se, rc))
 			return false;
 		for (; have < want; have++)
 			if (replica_spawn(replica_create(se, rc)) < 0)

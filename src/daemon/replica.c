@@ -388,7 +388,7 @@ void replica_tick(struct replica *r, int64_t now)
 		}
 	}
 	if (!strcmp(r->row.state, "backoff")) {
-		if (now >= r->backoff_until && !gd->shutting_down)
+		if (now >= r->backoff_until && !gd->shutting_down && daemon_artifact_ok(r->se, r->rc))
 			replica_spawn(r);
 		return;
 	}

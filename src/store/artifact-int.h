@@ -48,6 +48,28 @@ void artifact__hash_head(crypto_generichash_state *h, char type, const char *rel
 /* the digest as 64 lowercase hex digits and a NUL */
 void artifact__hex(const unsigned char sum[32], char hex[65]);
 
+/*
+ * Whether the symlink at rel (relative to the artifact whose root
+ * directory rootfd is) with this target stays beneath the root when it is
+ * resolved *through the tree as it is*: links met on the way (the chain,
+ * e.g. a/up -> .. and b -> a/up/a/up/../..) are followed, a component that
+ * does not exist (or is not a directory) counts as a directory, so the
+ * answer holds for anything a later entry could add. 0, or -1 and *why
+ * (static text): absolute, climbs above the root, more than 40 links, a
+ * path longer than 8191 bytes. Call it once every entry exists: an entry
+ * made later can change what an earlier link means (a -> z/../x, z -> .).
+ */
+int artifact__link_check(int rootfd, const char *rel, const char *target, const char **why);
+/*
+ * A directory descriptor (O_PATH) for the parent of rel beneath rootfd,
+ * with no symlink followed on the way (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS; an O_NOFOLLOW walk with openat where openat2 is
+ * missing); *base points into rel at its last component. Returns rootfd
+ * itself for a top-level rel (do not close it: compare first), a new
+ * descriptor the caller closes, or -1 with errno.
+ */
+int artifact__parent_at(int rootfd, const char *rel, const char **base);
+
 /* removes path and everything below it, never following a symlink */
 void artifact__rm_rf(const char *path);
 /* chmod -R a-w (dirs 0555, files 0444/0555), links untouched */

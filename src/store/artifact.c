@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 
 struct walk {
 	struct artifact__list *l;
@@ -37,6 +39,152 @@ void artifact__hash_head(crypto_generichash_state *h, char type, const char *rel
 void artifact__hex(const unsigned char sum[32], char hex[65])
 {
 	sodium_bin2hex(hex, ARTIFACT_DIGEST_HEX + 1, sum, 32);
+}
+
+/*
+ * Why a resolver of our own and not openat2(RESOLVE_BENEATH) on each link:
+ * the kernel answers ENOENT for a dangling link and stops there, and a
+ * link must be judged against what the tree could hold, not only what it
+ * holds now; a resolver in user space is also the same on every kernel and
+ * can be fuzzed. Creation goes through artifact__parent_at (no symlink
+ * followed), so the links are only ever read, by replicas, never written
+ * through.
+ */
+#define LINK_CHECK_MAX 8192
+#define LINK_CHECK_HOPS 40 /* the kernel's MAXSYMLINKS */
+
+int artifact__link_check(int rootfd, const char *rel, const char *target, const char **why)
+{
+	char *cur = xmalloc(LINK_CHECK_MAX), *pend = xmalloc(LINK_CHECK_MAX), *buf = xmalloc(LINK_CHECK_MAX);
+	const char *slash = strrchr(rel, '/');
+	size_t clen = slash ? (size_t)(slash - rel) : 0, off = 0, tlen = strlen(target);
+	int hops = 0;
+
+	*why = NULL;
+	/* cur: where resolution stands, relative to the root ("" is the root),
+	 * never holding a symlink; pend: what is left to resolve */
+	memcpy(cur, rel, clen);
+	cur[clen] = 0;
+	if (target[0] == '/')
+		*why = "absolute symlink target (an artifact may only link inside itself)";
+	else if (tlen >= LINK_CHECK_MAX)
+		*why = "symlink target too long";
+	else
+		memcpy(pend, target, tlen + 1);
+	while (!*why && pend[off]) {
+		const char *c = pend + off;
+		size_t n = strcspn(c, "/");
+		struct stat st;
+		ssize_t k;
+
+		off += n + (c[n] == '/');
+		if (!n || (n == 1 && c[0] == '.'))
+			continue;
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			char *s;
+			if (!clen) {
+				*why = "symlink target resolves above the artifact's root (through the links it passes)";
+				break;
+			}
+			s = memrchr(cur, '/', clen);
+			clen = s ? (size_t)(s - cur) : 0;
+			cur[clen] = 0;
+			continue;
+		}
+		if (clen + 1 + n >= LINK_CHECK_MAX) {
+			*why = "symlink target resolves to a path too long";
+			break;
+		}
+		if (clen)
+			cur[clen++] = '/';
+		memcpy(cur + clen, c, n);
+		clen += n;
+		cur[clen] = 0;
+		/* missing, or not a link: go on as if it were a directory */
+		if (fstatat(rootfd, cur, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
+			continue;
+		if (++hops > LINK_CHECK_HOPS) {
+			*why = "symlink target passes through more than 40 links";
+			break;
+		}
+		k = readlinkat(rootfd, cur, buf, LINK_CHECK_MAX - 1);
+		if (k <= 0) {
+			*why = "symlink target passes through a link that cannot be read";
+			break;
+		}
+		buf[k] = 0;
+		if (buf[0] == '/') {
+			*why = "symlink target passes through an absolute link";
+			break;
+		}
+		/* the link's own directory, then its target, then what was left */
+		{
+			char *s = memrchr(cur, '/', clen), *t;
+			size_t rest = strlen(pend + off);
+			clen = s ? (size_t)(s - cur) : 0;
+			cur[clen] = 0;
+			if ((size_t)k + 1 + rest >= LINK_CHECK_MAX) {
+				*why = "symlink target resolves to a path too long";
+				break;
+			}
+			buf[k] = '/';
+			memcpy(buf + k + 1, pend + off, rest + 1);
+			t = pend;
+			pend = buf;
+			buf = t;
+			off = 0;
+		}
+	}
+	free(cur);
+	free(pend);
+	free(buf);
+	return *why ? -1 : 0;
+}
+
+static int openat2_dir(int dirfd, const char *path)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+int artifact__parent_at(int rootfd, const char *rel, const char **base)
+{
+	const char *slash = strrchr(rel, '/');
+	char *parent;
+	int fd;
+
+	*base = slash ? slash + 1 : rel;
+	if (!slash)
+		return rootfd;
+	parent = xstrndup(rel, (size_t)(slash - rel));
+	fd = openat2_dir(rootfd, parent);
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+		/* no openat2 (Linux < 5.6, or a seccomp filter): one component at
+		 * a time, none of them a symlink; the paths are checked already
+		 * (no "..", no empty component) */
+		char *save = NULL, *c;
+		fd = rootfd;
+		for (c = strtok_r(parent, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+			int next = openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int e = errno;
+			if (fd != rootfd)
+				close(fd);
+			fd = next;
+			if (fd < 0) {
+				errno = e;
+				break;
+			}
+		}
+		if (fd == rootfd) { /* cannot be: there was a slash */
+			errno = EINVAL;
+			fd = -1;
+		}
+	}
+	free(parent);
+	return fd;
 }
 
 static int walk_dir(struct walk *w, const char *root, const char *rel)
@@ -122,16 +270,17 @@ void artifact__list_release(struct artifact__list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static int copy_file(const char *src, const char *dst, mode_t mode, crypto_generichash_state *h,
-		     struct gerr *err)
+/* dst: the copy's path for messages, made as base in dfd (-1: hash only) */
+static int copy_file(const char *src, int dfd, const char *base, const char *dst, mode_t mode,
+		     crypto_generichash_state *h, struct gerr *err)
 {
 	char buf[65536];
 	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, ret = -1;
 	ssize_t n;
 	if (in < 0)
 		return gerr_set(err, "artifact: %s: %s", src, strerror(errno));
-	if (dst) {
-		out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode & 0111) ? 0755 : 0644);
+	if (dfd >= 0) {
+		out = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode & 0111) ? 0755 : 0644);
 		if (out < 0) {
 			gerr_set(err, "artifact: %s: %s", dst, strerror(errno));
 			goto out;
@@ -163,22 +312,56 @@ out:
 	return ret;
 }
 
-/* hashes (and, when tmp is not NULL, copies) every entry */
+/* each symlink of l, resolved beneath the artifact at dirfd (see artifact__link_check) */
+static int check_links(const struct artifact__list *l, int dirfd, const char *root, struct gerr *err)
+{
+	char target[PATH_MAX];
+	const char *why;
+	for (size_t i = 0; i < l->n; i++) {
+		ssize_t k;
+		if (!S_ISLNK(l->v[i].mode))
+			continue;
+		k = readlinkat(dirfd, l->v[i].rel, target, sizeof(target) - 1);
+		if (k < 0)
+			return gerr_set(err, "artifact: %s/%s: %s", root, l->v[i].rel, strerror(errno));
+		target[k] = 0;
+		if (artifact__link_check(dirfd, l->v[i].rel, target, &why) < 0)
+			return gerr_set(err, "artifact: %s/%s -> %s: %s", root, l->v[i].rel, target, why);
+	}
+	return 0;
+}
+
+/*
+ * Hashes (and, when tmp is not NULL, copies) every entry. The copy is made
+ * beneath a descriptor of tmp, never through a symlink (artifact__parent_at),
+ * and its links are checked against the copy once it is whole: what
+ * replicas will run from.
+ */
 static int hash_and_copy(const struct artifact__list *l, const char *root, const char *tmp, unsigned char *out,
 			 struct gerr *err)
 {
 	crypto_generichash_state h;
-	int ret = 0;
+	int ret = 0, tfd = -1;
 	crypto_generichash_init(&h, NULL, 0, 32);
+	if (tmp && (tfd = open(tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		ret = gerr_set(err, "artifact: %s: %s", tmp, strerror(errno));
 	for (size_t i = 0; i < l->n && !ret; i++) {
 		const struct artifact__entry *e = &l->v[i];
 		char *src = xasprintf("%s/%s", root, e->rel);
 		char *dst = tmp ? xasprintf("%s/%s", tmp, e->rel) : NULL;
 		char type = artifact__type(e->mode);
+		const char *base = NULL;
+		int pfd = -1;
+		if (tfd >= 0 && (pfd = artifact__parent_at(tfd, e->rel, &base)) < 0) {
+			ret = gerr_set(err, "artifact: %s: %s", dst, strerror(errno));
+			free(src);
+			free(dst);
+			break;
+		}
 		if (type != 'l')
 			artifact__hash_head(&h, type, e->rel, NULL);
 		if (type == 'd') {
-			if (dst && mkdir(dst, 0755) < 0)
+			if (pfd >= 0 && mkdirat(pfd, base, 0755) < 0)
 				ret = gerr_set(err, "artifact: %s: %s", dst, strerror(errno));
 		} else if (type == 'l') {
 			char target[PATH_MAX];
@@ -188,15 +371,21 @@ static int hash_and_copy(const struct artifact__list *l, const char *root, const
 			} else {
 				target[k] = 0;
 				artifact__hash_head(&h, type, e->rel, target);
-				if (dst && symlink(target, dst) < 0)
+				if (pfd >= 0 && symlinkat(target, pfd, base) < 0)
 					ret = gerr_set(err, "artifact: %s: %s", dst, strerror(errno));
 			}
 		} else {
-			ret = copy_file(src, dst, e->mode, &h, err);
+			ret = copy_file(src, pfd, base, dst, e->mode, &h, err);
 		}
+		if (pfd >= 0 && pfd != tfd)
+			close(pfd);
 		free(src);
 		free(dst);
 	}
+	if (!ret && tfd >= 0)
+		ret = check_links(l, tfd, tmp, err);
+	if (tfd >= 0)
+		close(tfd);
 	crypto_generichash_final(&h, out, 32);
 	return ret;
 }
@@ -299,6 +488,16 @@ int artifact_snapshot(const char *dir, const char *home, char *digest_out, struc
 		return gerr_set(err, "artifact: libsodium failed to initialise");
 	if (artifact__list(dir, home, &l, err) < 0)
 		goto out;
+	/* links that lead out of the artifact are refused here already, naming
+	 * the working tree's path (checked again on the copy) */
+	{
+		int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		int r = dfd < 0 ? gerr_set(err, "artifact: %s: %s", dir, strerror(errno)) : check_links(&l, dfd, dir, err);
+		if (dfd >= 0)
+			close(dfd);
+		if (r < 0)
+			goto out;
+	}
 	/* hash first: an artifact that is already stored is not copied again */
 	if (hash_and_copy(&l, dir, NULL, sum, err) < 0)
 		goto out;
@@ -339,6 +538,28 @@ out:
 	artifact__list_release(&l);
 	free(tmp);
 	free(final);
+	return ret;
+}
+
+int artifact_verify(const char *home, const char *digest, char *actual_out, struct gerr *err)
+{
+	struct artifact__list l = { 0 };
+	unsigned char sum[32];
+	char *dir;
+	int ret = -1;
+
+	actual_out[0] = 0;
+	if (strlen(digest) != ARTIFACT_DIGEST_HEX || strspn(digest, "0123456789abcdef") != ARTIFACT_DIGEST_HEX)
+		return gerr_set(err, "artifact: bad digest '%.80s'", digest);
+	if (sodium_init() < 0)
+		return gerr_set(err, "artifact: libsodium failed to initialise");
+	dir = xasprintf("%s/artifacts/%s", home, digest);
+	if (artifact__list(dir, NULL, &l, err) == 0 && hash_and_copy(&l, dir, NULL, sum, err) == 0) {
+		artifact__hex(sum, actual_out);
+		ret = strcmp(actual_out, digest) ? 1 : 0;
+	}
+	artifact__list_release(&l);
+	free(dir);
 	return ret;
 }
 

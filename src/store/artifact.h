@@ -19,6 +19,13 @@ int artifact_snapshot(const char *dir, const char *home, char *digest_out, struc
  * 0444/0555) and home/artifacts 0711: for snapshots an older gantry left
  * writable. Snapshots are sealed when they are made. */
 void artifact_seal_all(const char *home);
+/*
+ * Recomputes the digest of home/artifacts/<digest> as artifact_snapshot
+ * computed it (the same walk and hash) into actual_out (65 bytes). 0 when
+ * it matches, 1 when it does not (tampered), -1 when it cannot be read
+ * (err). Reads every byte: call it off the event loop.
+ */
+int artifact_verify(const char *home, const char *digest, char *actual_out, struct gerr *err);
 /* removes home/artifacts/<digest> */
 int artifact_remove(const char *home, const char *digest, struct gerr *err);
 /*

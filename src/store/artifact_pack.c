@@ -5,10 +5,15 @@
  * renames the result into HOME/artifacts/DIGEST.
  *
  * The reader trusts nothing: every path is checked (relative, no "..",
- * sorted, its parent a directory it made itself), files are created with
- * O_EXCL | O_NOFOLLOW, symlinks are created and never followed, and any
- * failure removes the temp directory. So bad input never writes outside
- * the temp directory and never leaves anything behind.
+ * sorted, its parent a directory it made itself), everything is created
+ * beneath a descriptor of the temp directory with no symlink followed on
+ * the way (artifact__parent_at: openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS), files with O_EXCL | O_NOFOLLOW; symlinks are
+ * created, never followed, and once the whole tree is there each is
+ * resolved through the links it passes (artifact__link_check) and refused
+ * if it leaves the root. Any failure removes the temp directory. So bad
+ * input never writes outside the temp directory, never leaves anything
+ * behind, and never stores a link that a replica could follow out.
  */
 #include "common.h"
 #include "store/artifact_pack.h"
@@ -111,9 +116,13 @@ int artifact_pack_open(struct artifact_pack *p, const char *dir, const char *hom
 {
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
+	p->rootfd = -1;
 	if (sodium_init() < 0)
 		return gerr_set(err, "artifact: libsodium failed to initialise");
 	p->root = xstrdup(dir);
+	p->rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (p->rootfd < 0)
+		return gerr_set(err, "artifact: %s: %s", dir, strerror(errno));
 	crypto_generichash_init(&p->h, NULL, 0, 32);
 	memcpy(p->head, ARTIFACT_PACK_MAGIC, ARTIFACT_PACK_MAGIC_LEN);
 	p->head_len = ARTIFACT_PACK_MAGIC_LEN;
@@ -157,7 +166,8 @@ static int next_head(struct artifact_pack *p, struct gerr *err)
 			goto out;
 		}
 		target[k] = 0;
-		if (artifact_pack_check_target(e->rel, target, &why) < 0) {
+		if (artifact_pack_check_target(e->rel, target, &why) < 0 ||
+		    artifact__link_check(p->rootfd, e->rel, target, &why) < 0) {
 			gerr_set(err, "artifact: %s -> %s: %s", path, target, why);
 			goto out;
 		}
@@ -259,10 +269,13 @@ void artifact_pack_close(struct artifact_pack *p)
 {
 	if (p->fd >= 0)
 		close(p->fd);
+	if (p->rootfd >= 0)
+		close(p->rootfd);
 	artifact__list_release(&p->list);
 	free(p->root);
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
+	p->rootfd = -1;
 }
 
 int artifact_pack_write(const char *dir, const char *home, int fd, char *digest_out, uint64_t *size,
@@ -336,6 +349,7 @@ int artifact_unpack_init(struct artifact_unpack *u, const char *home, const char
 {
 	memset(u, 0, sizeof(*u));
 	u->fd = -1;
+	u->rootfd = -1;
 	if (strlen(digest) != ARTIFACT_DIGEST_HEX || strspn(digest, "0123456789abcdef") != ARTIFACT_DIGEST_HEX)
 		return ufail(u, ARTIFACT_UNPACK_BAD, err, "artifact upload: bad digest (want 64 lowercase hex digits)");
 	if (sodium_init() < 0)
@@ -351,6 +365,9 @@ int artifact_unpack_init(struct artifact_unpack *u, const char *home, const char
 		return ufail(u, ARTIFACT_UNPACK_IO, err, "artifact upload: cannot make a directory in %s: %s", u->adir,
 			     strerror(e));
 	}
+	u->rootfd = open(u->tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (u->rootfd < 0)
+		return ufail(u, ARTIFACT_UNPACK_IO, err, "artifact upload: %s: %s", u->tmp, strerror(errno));
 	crypto_generichash_init(&u->h, NULL, 0, 32);
 	return 0;
 }
@@ -388,15 +405,35 @@ static int check_name(struct artifact_unpack *u, uint64_t at, struct gerr *err)
 	return 0;
 }
 
+/* a descriptor for u->name's parent (u->rootfd or one to close_parent); -1 after ufail */
+static int parent_of(struct artifact_unpack *u, const char **base, struct gerr *err)
+{
+	int fd = artifact__parent_at(u->rootfd, u->name, base);
+	return fd < 0 ? (uio(u, err, "cannot reach the directory of"), -1) : fd;
+}
+
+static void close_parent(struct artifact_unpack *u, int fd)
+{
+	if (fd >= 0 && fd != u->rootfd)
+		close(fd);
+}
+
 /* a directory or symlink entry is complete: make it */
 static int make_entry(struct artifact_unpack *u, struct gerr *err)
 {
-	char *path = xasprintf("%s/%s", u->tmp, u->name), s[256];
-	const char *why;
-	int ret = 0;
+	char s[256];
+	const char *why, *base;
+	int ret = 0, pfd;
 
+	if (u->type != 'd' && artifact_pack_check_target(u->name, u->target, &why) < 0) {
+		char t[256];
+		return ufail(u, ARTIFACT_UNPACK_BAD, err, "bad pack: symlink %zu '%s' -> '%s': %s", u->entries,
+			     shown(u->name, u->name_len, s), shown(u->target, u->target_len, t), why);
+	}
+	if ((pfd = parent_of(u, &base, err)) < 0)
+		return u->failed;
 	if (u->type == 'd') {
-		if (mkdir(path, 0755) < 0) {
+		if (mkdirat(pfd, base, 0755) < 0) {
 			ret = uio(u, err, "cannot make directory");
 		} else {
 			if (u->ndirs == u->dircap) {
@@ -406,23 +443,30 @@ static int make_entry(struct artifact_unpack *u, struct gerr *err)
 			u->dirs[u->ndirs++] = xstrdup(u->name);
 			artifact__hash_head(&u->h, 'd', u->name, NULL);
 		}
-	} else if (artifact_pack_check_target(u->name, u->target, &why) < 0) {
-		char t[256];
-		ret = ufail(u, ARTIFACT_UNPACK_BAD, err, "bad pack: symlink %zu '%s' -> '%s': %s", u->entries,
-			    shown(u->name, u->name_len, s), shown(u->target, u->target_len, t), why);
-	} else if (symlink(u->target, path) < 0) {
+	} else if (symlinkat(u->target, pfd, base) < 0) {
 		ret = uio(u, err, "cannot make symlink");
 	} else {
+		/* name NUL target NUL, checked by finish once the tree is whole */
+		char *pair = xmalloc(u->name_len + u->target_len + 2);
+		memcpy(pair, u->name, u->name_len + 1);
+		memcpy(pair + u->name_len + 1, u->target, u->target_len + 1);
+		if (u->nlinks == u->linkcap) {
+			u->linkcap = u->linkcap ? u->linkcap * 2 : 64;
+			u->links = xrealloc(u->links, u->linkcap * sizeof(*u->links));
+		}
+		u->links[u->nlinks++] = pair;
 		artifact__hash_head(&u->h, 'l', u->name, u->target);
 	}
-	free(path);
+	close_parent(u, pfd);
 	return ret;
 }
 
 /* the size of a file entry is read: create it */
 static int open_file(struct artifact_unpack *u, struct gerr *err)
 {
-	char *path, s[256];
+	char s[256];
+	const char *base;
+	int pfd;
 	u->left = get_be64(u->num);
 	if (u->left > (uint64_t)ARTIFACT_MAX_TOTAL_BYTES ||
 	    u->content_bytes + u->left > (uint64_t)ARTIFACT_MAX_TOTAL_BYTES)
@@ -430,9 +474,10 @@ static int open_file(struct artifact_unpack *u, struct gerr *err)
 			     "bad pack: file %zu '%s': %llu bytes would make the artifact larger than 4 GiB", u->entries,
 			     shown(u->name, u->name_len, s), (unsigned long long)u->left);
 	u->content_bytes += u->left;
-	path = xasprintf("%s/%s", u->tmp, u->name);
-	u->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, u->type == 'x' ? 0755 : 0644);
-	free(path);
+	if ((pfd = parent_of(u, &base, err)) < 0)
+		return u->failed;
+	u->fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, u->type == 'x' ? 0755 : 0644);
+	close_parent(u, pfd);
 	if (u->fd < 0)
 		return uio(u, err, "cannot create file");
 	artifact__hash_head(&u->h, u->type, u->name, NULL);
@@ -615,6 +660,16 @@ int artifact_unpack_finish(struct artifact_unpack *u, bool *created, struct gerr
 	    memcmp(sum, u->num, sizeof(sum)))
 		return ufail(u, ARTIFACT_UNPACK_BAD, err, "bad pack: the end marker's digest is not the contents' (%s)",
 			     u->digest);
+	/* every link against the whole tree: a later entry can change what an
+	 * earlier link resolves to */
+	for (size_t i = 0; i < u->nlinks; i++) {
+		const char *name = u->links[i], *target = name + strlen(name) + 1, *why;
+		if (artifact__link_check(u->rootfd, name, target, &why) < 0) {
+			char t[256];
+			return ufail(u, ARTIFACT_UNPACK_BAD, err, "bad pack: symlink '%s' -> '%s': %s",
+				     shown(name, strlen(name), s), shown(target, strlen(target), t), why);
+		}
+	}
 	/* read-only to everyone (workloads run from it; a later deploy of the
 	 * same digest must run what was verified) */
 	artifact__seal(u->tmp);
@@ -643,9 +698,15 @@ void artifact_unpack_release(struct artifact_unpack *u)
 	for (size_t i = 0; i < u->ndirs; i++)
 		free(u->dirs[i]);
 	free(u->dirs);
+	for (size_t i = 0; i < u->nlinks; i++)
+		free(u->links[i]);
+	free(u->links);
+	if (u->rootfd >= 0)
+		close(u->rootfd);
 	free(u->tmp);
 	free(u->adir);
 	free(u->final);
 	memset(u, 0, sizeof(*u));
 	u->fd = -1;
+	u->rootfd = -1;
 }

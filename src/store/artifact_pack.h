@@ -44,7 +44,10 @@ int artifact_pack_check_path(const char *rel, size_t len, const char **why);
 /*
  * 0 if a symlink at rel may point at target: relative, non-empty, and
  * never above the artifact's root when its ".." are applied to rel's
- * directory as text. Else -1 and *why (static text).
+ * directory as text. Else -1 and *why (static text). Only the first
+ * filter: a chain of links can climb with text that passes it, so both
+ * sides also resolve every link through the tree (artifact__link_check)
+ * once all entries exist.
  */
 int artifact_pack_check_target(const char *rel, const char *target, const char **why);
 
@@ -53,6 +56,7 @@ int artifact_pack_check_target(const char *rel, const char *target, const char *
 struct artifact_pack {
 	struct artifact__list list;
 	char *root;                    /* owned */
+	int rootfd;                    /* root, O_PATH: links are resolved beneath it */
 	size_t next;                   /* index of the next entry */
 	int fd;                        /* the file whose contents are being read, or -1 */
 	const char *cur;               /* borrowed from list: its path, for messages */
@@ -115,6 +119,9 @@ struct artifact_unpack {
 	uint64_t content_bytes, head_bytes;
 	char **dirs;                   /* owned: directories made, in order (so sorted) */
 	size_t ndirs, dircap;
+	char **links;                  /* owned: symlinks made, checked at the end */
+	size_t nlinks, linkcap;
+	int rootfd;                    /* tmp, O_PATH: everything is made beneath it */
 	char digest[ARTIFACT_DIGEST_HEX + 1]; /* after finish: the computed digest */
 };
 

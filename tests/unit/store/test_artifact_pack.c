@@ -227,8 +227,9 @@ static void test_writer_refuses_links_out(void **state)
 	app = xasprintf("%s/abs", dir);
 	assert_int_equal(artifact_pack_write(app, NULL, -1, d, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "abs/etc -> /etc/passwd: absolute symlink target"));
-	/* a local snapshot still takes it, as before */
-	assert_int_equal(artifact_snapshot(app, home, d, &err), 0);
+	/* a local snapshot refuses it too (issue 12): replicas would follow it out */
+	assert_int_equal(artifact_snapshot(app, home, d, &err), -1);
+	assert_non_null(strstr(err.msg, "abs/etc -> /etc/passwd: absolute symlink target"));
 	free(app);
 
 	make_dir("esc");
@@ -337,6 +338,75 @@ static void refused(struct pk *p, const char *digest, int code, const char *want
 }
 
 static const char zero[] = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/*
+ * issue 12: a chain of links whose texts each stay inside, a/up -> .. and
+ * b -> a/up/a/up/../.., resolves to the artifact's parent. The writer, the
+ * local snapshot and the unpacker all refuse it; so do a link made before
+ * the link that makes it climb (c -> z/../x, then z -> .) and a loop.
+ */
+static void test_link_chain_refused(void **state)
+{
+	(void)state;
+	char d[ARTIFACT_DIGEST_HEX + 1], *app = xasprintf("%s/chain", dir), *home = xasprintf("%s/home", dir);
+	char *adir = xasprintf("%s/home/artifacts", dir);
+	struct gerr err = { "" };
+	struct pk p;
+	const char *why;
+	int fd;
+
+	make_dir("chain");
+	make_dir("chain/a");
+	make_link("chain/a/up", "..");
+	make_link("chain/b", "a/up/a/up/../..");
+	/* each text alone passes the first filter */
+	assert_int_equal(artifact_pack_check_target("a/up", "..", &why), 0);
+	assert_int_equal(artifact_pack_check_target("b", "a/up/a/up/../..", &why), 0);
+	fd = open(app, O_PATH | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(artifact__link_check(fd, "a/up", "..", &why), 0);
+	assert_int_equal(artifact__link_check(fd, "b", "a/up/a/up/../..", &why), -1);
+	assert_non_null(strstr(why, "above the artifact's root"));
+	assert_int_equal(artifact__link_check(fd, "b", "a/up/a/up/a", &why), 0);
+	assert_int_equal(artifact__link_check(fd, "b", "nothere/../a/up/..", &why), -1);
+	assert_int_equal(artifact__link_check(fd, "b", "/etc", &why), -1);
+	close(fd);
+
+	assert_int_equal(artifact_pack_write(app, NULL, -1, d, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "chain/b -> a/up/a/up/../..: symlink target resolves above the artifact's root"));
+	assert_int_equal(artifact_snapshot(app, home, d, &err), -1);
+	assert_non_null(strstr(err.msg, "chain/b -> a/up/a/up/../..: symlink target resolves above"));
+	assert_true(count_entries(adir) <= 0); /* not even made */
+
+	/* the same chain as a hand-made pack, as an upload would bring it */
+	pk_init(&p, ARTIFACT_PACK_MAGIC);
+	pk_entry(&p, 'd', "a", NULL);
+	pk_entry(&p, 'l', "a/up", "..");
+	pk_entry(&p, 'l', "b", "a/up/a/up/../..");
+	pk_end(&p, d);
+	refused(&p, d, ARTIFACT_UNPACK_BAD,
+		"bad pack: symlink 'b' -> 'a/up/a/up/../..': symlink target resolves above the artifact's root");
+
+	/* c was harmless when it was made; z makes it climb */
+	pk_init(&p, ARTIFACT_PACK_MAGIC);
+	pk_entry(&p, 'l', "c", "z/../x");
+	pk_entry(&p, 'l', "z", ".");
+	pk_end(&p, d);
+	refused(&p, d, ARTIFACT_UNPACK_BAD, "symlink 'c' -> 'z/../x': symlink target resolves above");
+
+	/* a loop */
+	pk_init(&p, ARTIFACT_PACK_MAGIC);
+	pk_entry(&p, 'l', "l", "m/x");
+	pk_entry(&p, 'l', "m", "l/y");
+	pk_end(&p, d);
+	refused(&p, d, ARTIFACT_UNPACK_BAD, "more than 40 links");
+
+	/* nothing was written beside the artifacts */
+	assert_int_equal(count_entries(home), 1);
+	free(app);
+	free(home);
+	free(adir);
+}
 
 static void test_valid_hand_made_pack(void **state)
 {
@@ -556,6 +626,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rejects_bad_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects_order_and_parents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects_symlinks_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_chain_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects_sizes_and_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects_digest_mismatch, setup, teardown),
