@@ -85,7 +85,7 @@ static int sync_roles(struct cli_ctx *ctx)
 	if (ret)
 		return ret;
 	text = json_string_value(json_object_get(resp, "text"));
-	if (!text || spec_load_buf(json_string_value(json_object_get(resp, "name")), text, strlen(text), &spec, &d) < 0) {
+	if (!text || spec_load_stored(json_string_value(json_object_get(resp, "name")), text, strlen(text), &spec, &d) < 0) {
 		diags_release(&d);
 		json_decref(resp);
 		return cli_error("gantry user sync: the stored spec cannot be read by this gantry");

@@ -46,6 +46,30 @@ void diags_add(struct diags *d, const char *file, int line, int col, const char 
 	g->source = source_line ? xstrndup(source_line, SOURCE_MAX) : NULL;
 }
 
+const char *diag_source_line(const char *src, size_t len, int line, char *buf, size_t bufsz)
+{
+	const char *s = src, *end = src + len, *e;
+
+	if (!src || line <= 0 || !bufsz)
+		return NULL;
+	for (int l = 1; l < line; l++) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		if (!nl)
+			return NULL;
+		s = nl + 1;
+	}
+	if (s >= end)
+		return NULL;
+	e = memchr(s, '\n', (size_t)(end - s));
+	if (!e)
+		e = end;
+	if ((size_t)(e - s) >= bufsz)
+		e = s + bufsz - 1;
+	memcpy(buf, s, (size_t)(e - s));
+	buf[e - s] = 0;
+	return buf;
+}
+
 /* the caret line keeps the source's tabs so the caret lands under the column */
 static void print_caret(FILE *f, const char *src, int col)
 {

@@ -27,6 +27,8 @@ void diags_add(struct diags *d, const char *file, int line, int col, const char 
 /* prints every diagnostic, with source line and caret */
 void diags_print(const struct diags *d, FILE *f);
 void diags_release(struct diags *d);
+/* line LINE (1-based) of src[0..len) copied into buf (cut to bufsz), or NULL */
+const char *diag_source_line(const char *src, size_t len, int line, char *buf, size_t bufsz);
 
 /* edit distance, for "did you mean" (returns the best candidate within 2, or
  * NULL; borrowed from candidates). diags_add keeps at most 200 diagnostics. */

@@ -2345,8 +2345,8 @@ static void sort_diags(struct diags *d, size_t first)
 	}
 }
 
-static int load(const char *name, const char *buf, size_t len, const char *dir, struct spec **out,
-		struct diags *diags)
+static int load(const char *name, const char *buf, size_t len, const char *dir, bool stored,
+		struct spec **out, struct diags *diags)
 {
 	size_t first = diags ? diags->n : 0;
 	struct walker w = { 0 };
@@ -2413,6 +2413,9 @@ static int load(const char *name, const char *buf, size_t len, const char *dir, 
 	}
 	check_services(&w, spec);
 	w.nerr += gspec_check(spec, name, buf, len, diags);
+	/* every pair resolves only once the rest is valid */
+	if (!w.nerr && !stored)
+		w.nerr += spec_hosts_check(spec, name, buf, len, diags);
 	if (w.nerr)
 		goto out;
 	*out = spec;
@@ -2432,7 +2435,18 @@ int spec_load_buf(const char *name, const char *buf, size_t len, struct spec **o
 			  SPEC_MAX_BYTES);
 		return -1;
 	}
-	return load(name, buf, len, ".", out, diags);
+	return load(name, buf, len, ".", false, out, diags);
+}
+
+int spec_load_stored(const char *name, const char *buf, size_t len, struct spec **out, struct diags *diags)
+{
+	if (len > SPEC_MAX_BYTES) {
+		*out = NULL;
+		diags_add(diags, name, 0, 0, NULL, NULL, "file too large (%zu bytes, at most %d)", len,
+			  SPEC_MAX_BYTES);
+		return -1;
+	}
+	return load(name, buf, len, ".", true, out, diags);
 }
 
 int spec_load(const char *path, struct spec **out, struct diags *diags)
@@ -2469,7 +2483,7 @@ int spec_load(const char *path, struct spec **out, struct diags *diags)
 		free(dir);
 		dir = xstrdup(".");
 	}
-	ret = load(path, buf, len, dir, out, diags);
+	ret = load(path, buf, len, dir, false, out, diags);
 out:
 	if (f)
 		fclose(f);

@@ -196,7 +196,24 @@ int spec_load(const char *path, struct spec **out, struct diags *diags);
 /* Same, from a buffer (used by tests and the fuzzer); name is the file name shown. */
 int spec_load_buf(const char *name, const char *buf, size_t len, struct spec **out,
 		  struct diags *diags);
+/*
+ * spec_load_buf for a spec the controller stored before: the checks added
+ * since (host collisions, spec_hosts_check) do not refuse it, so an upgraded
+ * controller still reads what it accepted. New specs go through spec_load_buf.
+ */
+int spec_load_stored(const char *name, const char *buf, size_t len, struct spec **out,
+		     struct diags *diags);
 void spec_free(struct spec *spec);
+
+/*
+ * Host collisions (spec_hosts.c): the same host pattern resolved for two
+ * (service, environment) pairs. Adds one diagnostic per colliding host at
+ * the host's node, naming the other pair, and returns how many. src is the
+ * spec's text (for the excerpts; may be NULL). spec_load runs it on a spec
+ * without other problems.
+ */
+int spec_hosts_check(const struct spec *spec, const char *file, const char *src, size_t srclen,
+		     struct diags *diags);
 
 const struct spec_env *spec_find_env(const struct spec *spec, const char *name);
 const struct spec_service *spec_find_service(const struct spec *spec, const char *name);

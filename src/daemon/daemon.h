@@ -87,6 +87,7 @@ struct svcenv {
 	int64_t watch_rollout;       /* the rollout the evaluators belong to */
 	int64_t watch_last_ms;
 	bool converged;              /* last reconcile found nothing to do */
+	uint64_t route_clash;        /* proxyctl: the host collision last reported as an event (a hash), 0: none */
 	char tampered[80];           /* the last digest an artifact_tampered event was given for */
 	struct svcenv *next;
 };

@@ -219,86 +219,185 @@ static int spawn_proxy(void)
  * Without it there is no rN tag at all: an old revision still running is
  * reachable by no name. Caller frees.
  */
+static json_t *build_route(struct svcenv *se);
+
+/*
+ * host -> "SERVICE@ENVIRONMENT" of the routes last built: who keeps a host
+ * when two service environments claim it (owned here).
+ */
+static json_t *host_owner;
+
+static uint64_t fnv1a(const char *s, uint64_t h)
+{
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+/* whether se held one of route's hosts in the table built last */
+static bool held_before(const struct svcenv *se, const json_t *route, const char *key)
+{
+	const json_t *h;
+	size_t i;
+	json_array_foreach(json_object_get(route, "hosts"), i, h) {
+		const char *o = json_string_value(json_object_get(host_owner, json_string_value(h)));
+		if (o && !strcmp(o, key))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Every service environment's route, but never two claiming one host (the
+ * proxy would drop the later; a spec cannot say that since spec_hosts_check,
+ * but revisions made before it can, and a host moved from one service to
+ * another in a new spec is still the old revision's until it is redeployed).
+ * The service environment that had the host in the last table keeps it
+ * (then the controller's order): a deploy of one service never takes a host
+ * from another that is serving it. The other is left out, with one event.
+ */
 static json_t *build_routes(void)
 {
-	json_t *routes = json_array();
-	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
-		struct gerr err;
-		struct revcfg *rc;
-		json_t *route, *hosts, *revisions;
-		int rev = se->row.target_revision ? se->row.target_revision : se->row.stable_revision;
-		int canary = progressive_canary_revision(se);
-		const char *preview = progressive_preview_tag(se);
-		int seen[64], nseen = 0;
-		bool tag_hosts;
-		if (!rev)
+	json_t *routes = json_array(), *placed = json_object();
+	size_t n = 0, k = 0;
+	struct svcenv *se;
+	struct cand { struct svcenv *se; json_t *route; char key[140]; } *c;
+
+	for (se = gd->svcenvs; se; se = se->next)
+		n++;
+	c = xcalloc(n + 1, sizeof(*c));
+	for (se = gd->svcenvs; se; se = se->next) {
+		json_t *r = build_route(se);
+		if (!r) {
+			se->route_clash = 0;
 			continue;
-		rc = daemon_revcfg(se, rev, &err);
-		tag_hosts = rc && rc->cfg.tag_hosts;
-		route = json_object();
-		hosts = json_array();
-		revisions = json_array();
-		if (rc) {
-			for (size_t i = 0; i < rc->cfg.nhosts; i++)
-				json_array_append_new(hosts, json_string(rc->cfg.hosts[i]));
 		}
-		if (!json_array_size(hosts)) {
-			char *h = xasprintf("%s.%s.localhost", se->row.service, se->row.environment);
-			json_array_append_new(hosts, json_string(h));
-			free(h);
-		}
-		for (struct replica *r = se->replicas; r; r = r->next) {
-			json_t *jr, *backends, *tags;
-			int n = 0, weight, k;
-			char revs[16], tag[24];
-			if (!replica_is_ready(r))
-				continue;
-			for (k = 0; k < nseen && seen[k] != r->row.revision; k++)
-				;
-			if (k < nseen || nseen == (int)ARRAY_SIZE(seen))
-				continue;
-			seen[nseen++] = r->row.revision;
-			backends = json_array();
-			for (struct replica *q = se->replicas; q; q = q->next) {
-				char addr[64];
-				if (!replica_is_ready(q) || q->row.revision != r->row.revision)
-					continue;
-				snprintf(addr, sizeof(addr), "127.0.0.1:%d", q->row.port);
-				json_array_append_new(backends, json_pack("{s:s}", "address", addr));
-				n++;
-			}
-			weight = daemon_traffic_weight(se, r->row.revision);
-			if (weight < 0)
-				weight = n; /* no split: every ready replica takes an equal share */
-			tags = json_array();
-			if (tag_hosts) {
-				snprintf(tag, sizeof(tag), "r%d", r->row.revision);
-				json_array_append_new(tags, json_string(tag));
-			}
-			if (r->row.revision == se->row.stable_revision)
-				json_array_append_new(tags, json_string("stable"));
-			if (r->row.revision == canary) {
-				json_array_append_new(tags, json_string("canary"));
-				if (preview)
-					json_array_append_new(tags, json_string(preview));
-			}
-			snprintf(revs, sizeof(revs), "%d", r->row.revision);
-			jr = json_pack("{s:s, s:i, s:o, s:o}", "revision", revs, "weight", MIN(weight, 100), "tags", tags,
-				       "backends", backends);
-			json_array_append_new(revisions, jr);
-		}
-		json_object_set_new(route, "hosts", hosts);
-		json_object_set_new(route, "service", json_string(se->row.service));
-		json_object_set_new(route, "environment", json_string(se->row.environment));
-		json_object_set_new(route, "revisions", revisions);
-		if (tag_hosts)
-			json_object_set_new(route, "tag_hosts", json_true());
-		else if (preview)
-			json_object_set_new(route, "tag_hosts", json_pack("[s]", preview));
-		progressive_route(se, route, NULL, NULL);
-		json_array_append_new(routes, route);
+		c[k].se = se;
+		c[k].route = r;
+		snprintf(c[k].key, sizeof(c[k].key), "%s@%s", se->row.service, se->row.environment);
+		k++;
 	}
+	/* pass 0: those that held a host before; pass 1: the rest */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < k; i++) {
+			const json_t *h, *hosts;
+			const char *clash = NULL, *owner = NULL;
+			size_t j;
+			if (!c[i].route || held_before(c[i].se, c[i].route, c[i].key) != (pass == 0))
+				continue;
+			hosts = json_object_get(c[i].route, "hosts");
+			json_array_foreach(hosts, j, h)
+				if ((owner = json_string_value(json_object_get(placed, json_string_value(h))))) {
+					clash = json_string_value(h);
+					break;
+				}
+			if (clash) {
+				uint64_t sig = fnv1a(owner, fnv1a(clash, 0xcbf29ce484222325ULL));
+				if (c[i].se->route_clash != sig) {
+					c[i].se->route_clash = sig;
+					daemon_event(c[i].se, c[i].se->row.target_revision ? c[i].se->row.target_revision
+											: c[i].se->row.stable_revision,
+						     "route_skipped",
+						     "not routed: host '%s' is routed to %s, which had it first "
+						     "(revisions made before hosts were checked, or a host moved to another service); "
+						     "deploy a spec that gives each host to one service",
+						     clash, owner);
+				}
+				json_decref(c[i].route);
+				c[i].route = NULL;
+				continue;
+			}
+			c[i].se->route_clash = 0;
+			json_array_foreach(hosts, j, h)
+				json_object_set_new(placed, json_string_value(h), json_string(c[i].key));
+			/* the controller's order in the file, whichever pass placed it */
+		}
+	for (size_t i = 0; i < k; i++)
+		if (c[i].route)
+			json_array_append_new(routes, c[i].route);
+	json_decref(host_owner);
+	host_owner = placed;
+	free(c);
 	return routes;
+}
+
+/* the route of one service environment (new reference), or NULL when it has no revision */
+static json_t *build_route(struct svcenv *se)
+{
+	struct gerr err;
+	struct revcfg *rc;
+	json_t *route, *hosts, *revisions;
+	int rev = se->row.target_revision ? se->row.target_revision : se->row.stable_revision;
+	int canary = progressive_canary_revision(se);
+	const char *preview = progressive_preview_tag(se);
+	int seen[64], nseen = 0;
+	bool tag_hosts;
+	if (!rev)
+		return NULL;
+	rc = daemon_revcfg(se, rev, &err);
+	tag_hosts = rc && rc->cfg.tag_hosts;
+	route = json_object();
+	hosts = json_array();
+	revisions = json_array();
+	if (rc) {
+		for (size_t i = 0; i < rc->cfg.nhosts; i++)
+			json_array_append_new(hosts, json_string(rc->cfg.hosts[i]));
+	}
+	if (!json_array_size(hosts)) {
+		char *h = xasprintf("%s.%s.localhost", se->row.service, se->row.environment);
+		json_array_append_new(hosts, json_string(h));
+		free(h);
+	}
+	for (struct replica *r = se->replicas; r; r = r->next) {
+		json_t *jr, *backends, *tags;
+		int n = 0, weight, k;
+		char revs[16], tag[24];
+		if (!replica_is_ready(r))
+			continue;
+		for (k = 0; k < nseen && seen[k] != r->row.revision; k++)
+			;
+		if (k < nseen || nseen == (int)ARRAY_SIZE(seen))
+			continue;
+		seen[nseen++] = r->row.revision;
+		backends = json_array();
+		for (struct replica *q = se->replicas; q; q = q->next) {
+			char addr[64];
+			if (!replica_is_ready(q) || q->row.revision != r->row.revision)
+				continue;
+			snprintf(addr, sizeof(addr), "127.0.0.1:%d", q->row.port);
+			json_array_append_new(backends, json_pack("{s:s}", "address", addr));
+			n++;
+		}
+		weight = daemon_traffic_weight(se, r->row.revision);
+		if (weight < 0)
+			weight = n; /* no split: every ready replica takes an equal share */
+		tags = json_array();
+		if (tag_hosts) {
+			snprintf(tag, sizeof(tag), "r%d", r->row.revision);
+			json_array_append_new(tags, json_string(tag));
+		}
+		if (r->row.revision == se->row.stable_revision)
+			json_array_append_new(tags, json_string("stable"));
+		if (r->row.revision == canary) {
+			json_array_append_new(tags, json_string("canary"));
+			if (preview)
+				json_array_append_new(tags, json_string(preview));
+		}
+		snprintf(revs, sizeof(revs), "%d", r->row.revision);
+		jr = json_pack("{s:s, s:i, s:o, s:o}", "revision", revs, "weight", MIN(weight, 100), "tags", tags,
+			       "backends", backends);
+		json_array_append_new(revisions, jr);
+	}
+	json_object_set_new(route, "hosts", hosts);
+	json_object_set_new(route, "service", json_string(se->row.service));
+	json_object_set_new(route, "environment", json_string(se->row.environment));
+	json_object_set_new(route, "revisions", revisions);
+	if (tag_hosts)
+		json_object_set_new(route, "tag_hosts", json_true());
+	else if (preview)
+		json_object_set_new(route, "tag_hosts", json_pack("[s]", preview));
+	progressive_route(se, route, NULL, NULL);
+	return route;
 }
 
 static int write_file_atomic(const char *path, const char *data, struct gerr *err)
@@ -586,6 +685,8 @@ void proxyctl_stop(void)
 
 void proxyctl_free(void)
 {
+	json_decref(host_owner);
+	host_owner = NULL;
 	free(inflight);
 	inflight = NULL;
 	ninflight = 0;

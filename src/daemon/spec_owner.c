@@ -64,7 +64,7 @@ int daemon_spec_restore(struct gerr *err)
 	int found = store_spec_get(gd->store, 0, &r, err);
 	if (found <= 0)
 		return found;
-	if (spec_load_buf(r.name, r.text, strlen(r.text), &spec, &d) < 0) {
+	if (spec_load_stored(r.name, r.text, strlen(r.text), &spec, &d) < 0) {
 		char *t = diags_text(&d);
 		gerr_set(err, "the stored spec (version %lld, applied by %s) cannot be read by this build of gantry:\n%s\n"
 			 "nothing was changed: run the gantry that applied it, or apply a spec this one reads",

@@ -6,6 +6,7 @@
  */
 #include "common.h"
 #include "proxy/metrics.h"
+#include "proxy/route.h"
 #include <jansson.h>
 
 /* escapes for a Prometheus label value */
@@ -206,9 +207,9 @@ void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
 	hbuf_addstr(b, "]}\n");
 }
 
-void status_render(struct hbuf *b, long pid, int64_t generation, uint64_t now_ms)
+void status_render(struct hbuf *b, long pid, int64_t generation, const struct route_table *t, uint64_t now_ms)
 {
-	json_t *root = json_object(), *arr = json_array();
+	json_t *root = json_object(), *arr = json_array(), *dropped = json_array();
 	char *text;
 
 	json_object_set_new(root, "pid", json_integer(pid));
@@ -236,6 +237,16 @@ void status_render(struct hbuf *b, long pid, int64_t generation, uint64_t now_ms
 	}
 	backend_unlock();
 	json_object_set_new(root, "backends", arr);
+	for (size_t i = 0; t && i < t->ndropped; i++) {
+		const struct route_drop *d = &t->dropped[i];
+		json_array_append_new(dropped, json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:s}",
+			"route", (json_int_t)d->route, "service", d->service, "environment", d->environment,
+			"host", d->host, "kept_by", (json_int_t)d->kept_by,
+			"kept_service", t->routes[d->kept_by].service,
+			"kept_environment", t->routes[d->kept_by].environment));
+	}
+	/* the routes of the table in use that were left out: a host another route has */
+	json_object_set_new(root, "dropped_routes", dropped);
 	text = json_dumps(root, JSON_COMPACT);
 	if (text)
 		hbuf_addstr(b, text);

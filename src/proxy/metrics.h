@@ -36,6 +36,8 @@
 /* Append the documents to b (borrowed). */
 void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms);
 void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation);
-void status_render(struct hbuf *b, long pid, int64_t generation, uint64_t now_ms);
+struct route_table;
+/* /status: pid, generation, workers, backends, and the routes t left out (dropped_routes) */
+void status_render(struct hbuf *b, long pid, int64_t generation, const struct route_table *t, uint64_t now_ms);
 
 #endif

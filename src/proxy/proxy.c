@@ -2060,7 +2060,7 @@ static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		hbuf_addstr(&body, "unauthorized: send Authorization: Bearer TOKEN (--admin-token-file)\n");
 		admin_answer(a, 401, "text/plain", &body);
 	} else if (http_span_eq(&a->msg, a->msg.url, "/status")) {
-		status_render(&body, (long)getpid(), acked_generation(px), uv_now(&px->loop));
+		status_render(&body, (long)getpid(), acked_generation(px), px->table, uv_now(&px->loop));
 		admin_answer(a, 200, "application/json", &body);
 	} else if (http_span_eq(&a->msg, a->msg.url, "/windows")) {
 		struct timespec ts;
@@ -2506,6 +2506,31 @@ static void on_alog_timer(uv_timer_t *t)
 	alog_flush(t->data);
 }
 
+/* a name from the routes file as one logfmt value: printable, no space or quote, bounded */
+static const char *log_word(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+	for (; s[i] && i + 1 < len; i++)
+		buf[i] = s[i] > ' ' && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
+	buf[i] = 0;
+	return i ? buf : "-";
+}
+
+/* one warning per route left out of t: the later of two routes claiming one host */
+static void log_dropped(const struct route_table *t)
+{
+	for (size_t i = 0; i < t->ndropped; i++) {
+		const struct route_drop *d = &t->dropped[i];
+		const struct route *k = &t->routes[d->kept_by];
+		char s1[72], e1[72], s2[72], e2[72], h[260];
+		log_warn("proxy", "route=dropped generation=%lld index=%zu service=%s environment=%s host=%s "
+			 "kept_by=%zu kept_service=%s kept_environment=%s reason=host-already-routed",
+			 (long long)t->generation, d->route, log_word(d->service, s1, sizeof(s1)),
+			 log_word(d->environment, e1, sizeof(e1)), log_word(d->host, h, sizeof(h)), d->kept_by,
+			 log_word(k->service, s2, sizeof(s2)), log_word(k->environment, e2, sizeof(e2)));
+	}
+}
+
 static void on_sighup(uv_signal_t *h, int sig)
 {
 	struct proxy *px = h->data;
@@ -2521,8 +2546,9 @@ static void on_sighup(uv_signal_t *h, int sig)
 		return;
 	}
 	table_install(px, t);
-	log_info("proxy", "reload=ok generation=%lld routes=%zu backends=%zu",
-		 (long long)t->generation, t->nroutes, count_backends(t));
+	log_info("proxy", "reload=ok generation=%lld routes=%zu backends=%zu dropped=%zu",
+		 (long long)t->generation, t->nroutes, count_backends(t), t->ndropped);
+	log_dropped(t);
 }
 
 static void control_close(struct proxy *px)
@@ -2762,6 +2788,7 @@ int proxy_run(const struct proxy_config *cfg, struct gerr *err)
 		worker_init(px, &px->workers[i], i);
 	table_install(px, t);
 	px->acked_generation = t->generation;
+	log_dropped(t);
 	for (int i = 0; i < px->nworkers; i++) {
 		struct worker *wk = &px->workers[i];
 		pthread_mutex_lock(&wk->mtx);

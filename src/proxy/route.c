@@ -61,32 +61,48 @@ static int cmp_wild(const void *a, const void *b)
 	return la < lb ? 1 : la > lb ? -1 : cmp_exact(a, b);
 }
 
+/* everything a route owns but its names (caller's storage; left with no revisions) */
+static void route_release_revs(struct route *r)
+{
+	for (size_t k = 0; k < r->nrevs; k++) {
+		struct route_rev *rv = &r->revs[k];
+		for (size_t j = 0; j < rv->nbackends; j++)
+			backend_put(rv->backends[j].be);
+		for (size_t j = 0; j < rv->ntags; j++)
+			free(rv->tags[j]);
+		free(rv->tags);
+		free(rv->backends);
+		free(rv->revision);
+		metric_series_put(rv->ms);
+	}
+	for (size_t k = 0; k < r->nrules; k++) {
+		free(r->rules[k].name);
+		free(r->rules[k].value);
+	}
+	free(r->rules);
+	for (size_t k = 0; k < r->nhost_tags; k++)
+		free(r->host_tags[k]);
+	free(r->host_tags);
+	free(r->revs);
+	free(r->sticky_cookie);
+	free(r->hc.path);
+	r->revs = NULL;
+	r->nrevs = 0;
+	r->rules = NULL;
+	r->nrules = 0;
+	r->host_tags = NULL;
+	r->nhost_tags = 0;
+	r->tag_hosts_all = false;
+	r->sticky_cookie = NULL;
+	r->hc.path = NULL;
+	r->shield_canary = r->shield_stable = -1;
+}
+
 static void free_routes(struct route_table *t)
 {
 	for (size_t i = 0; i < t->nroutes; i++) {
 		struct route *r = &t->routes[i];
-		for (size_t k = 0; k < r->nrevs; k++) {
-			struct route_rev *rv = &r->revs[k];
-			for (size_t j = 0; j < rv->nbackends; j++)
-				backend_put(rv->backends[j].be);
-			for (size_t j = 0; j < rv->ntags; j++)
-				free(rv->tags[j]);
-			free(rv->tags);
-			free(rv->backends);
-			free(rv->revision);
-			metric_series_put(rv->ms);
-		}
-		for (size_t k = 0; k < r->nrules; k++) {
-			free(r->rules[k].name);
-			free(r->rules[k].value);
-		}
-		free(r->rules);
-		for (size_t k = 0; k < r->nhost_tags; k++)
-			free(r->host_tags[k]);
-		free(r->host_tags);
-		free(r->revs);
-		free(r->sticky_cookie);
-		free(r->hc.path);
+		route_release_revs(r);
 		free(r->service);
 		free(r->environment);
 		metric_series_put(r->ms);
@@ -95,6 +111,12 @@ static void free_routes(struct route_table *t)
 		free(t->exact[i].host);
 	for (size_t i = 0; i < t->nwild; i++)
 		free(t->wild[i].host);
+	for (size_t i = 0; i < t->ndropped; i++) {
+		free(t->dropped[i].host);
+		free(t->dropped[i].service);
+		free(t->dropped[i].environment);
+	}
+	free(t->dropped);
 	free(t->exact);
 	free(t->wild);
 	free(t->routes);
@@ -523,8 +545,13 @@ static int parse_health_check(struct route *r, size_t ri, const json_t *hc, stru
 	return 0;
 }
 
-static int add_host(struct route_table *t, struct route *r, size_t ri, size_t hi,
-		    const char *h, size_t *cap_exact, size_t *cap_wild, struct gerr *err)
+/*
+ * Checks host h (routes[ri].hosts[hi]) and, when insert is set, adds it for
+ * route r. *owner is set to the index of an earlier route that already has
+ * the host (nothing is added then), else to -1.
+ */
+static int add_host(struct route_table *t, struct route *r, size_t ri, size_t hi, const char *h,
+		    bool insert, ssize_t *owner, size_t *cap_exact, size_t *cap_wild, struct gerr *err)
 {
 	char lower[256], norm[256];
 	size_t n = strlen(h);
@@ -532,15 +559,16 @@ static int add_host(struct route_table *t, struct route *r, size_t ri, size_t hi
 	size_t *cnt, *cap;
 	const char *key = lower;
 
+	*owner = -1;
 	if (!n || n >= sizeof(lower))
 		return gerr_set(err, "routes[%zu].hosts[%zu]: empty or too long", ri, hi);
 	for (size_t i = 0; i <= n; i++)
 		lower[i] = (char)((h[i] >= 'A' && h[i] <= 'Z') ? h[i] - 'A' + 'a' : h[i]);
 	if (!strcmp(lower, "*")) {
 		if (t->any)
-			return gerr_set(err, "routes[%zu].hosts[%zu]: '*' is already used by routes[%zu]",
-					ri, hi, (size_t)(t->any - t->routes));
-		t->any = r;
+			*owner = t->any - t->routes;
+		else if (insert)
+			t->any = r;
 		return 0;
 	}
 	if (lower[0] == '*') {
@@ -561,9 +589,12 @@ static int add_host(struct route_table *t, struct route *r, size_t ri, size_t hi
 		return gerr_set(err, "routes[%zu].hosts[%zu]: '%s' is not a host name (no port, no '*' inside)",
 				ri, hi, h);
 	for (size_t i = 0; i < *cnt; i++)
-		if (!strcmp((*arr)[i].host, key))
-			return gerr_set(err, "routes[%zu].hosts[%zu]: '%s' is already used by routes[%zu]",
-					ri, hi, h, (size_t)((*arr)[i].route - t->routes));
+		if (!strcmp((*arr)[i].host, key)) {
+			*owner = (*arr)[i].route - t->routes;
+			return 0;
+		}
+	if (!insert)
+		return 0;
 	if (*cnt == *cap) {
 		*cap = *cap ? *cap * 2 : 8;
 		*arr = xrealloc(*arr, *cap * sizeof(**arr));
@@ -574,14 +605,54 @@ static int add_host(struct route_table *t, struct route *r, size_t ri, size_t hi
 	return 0;
 }
 
+/*
+ * The hosts of routes[ri]: all of them are added, or, when one is already
+ * an earlier route's, none (*clash: its index in hosts, else -1; *owner:
+ * that route).
+ */
+static int add_hosts(struct route_table *t, struct route *r, size_t ri, const json_t *hosts, ssize_t *clash,
+		     ssize_t *owner, size_t *cap_exact, size_t *cap_wild, struct gerr *err)
+{
+	const json_t *v;
+	size_t i;
+
+	*clash = *owner = -1;
+	json_array_foreach(hosts, i, v) {
+		ssize_t o;
+		if (!json_is_string(v)) {
+			char p[96];
+			snprintf(p, sizeof(p), "routes[%zu].hosts[%zu]", ri, i);
+			return type_err(err, p, "", "a string", v);
+		}
+		for (size_t k = 0; k < i; k++)
+			if (!strcasecmp(json_string_value(json_array_get(hosts, k)), json_string_value(v)))
+				return gerr_set(err, "routes[%zu].hosts[%zu]: '%s' is already listed in this route",
+						ri, i, json_string_value(v));
+		if (add_host(t, r, ri, i, json_string_value(v), false, &o, cap_exact, cap_wild, err) < 0)
+			return -1;
+		if (o >= 0 && *clash < 0) {
+			*clash = (ssize_t)i;
+			*owner = o;
+		}
+	}
+	if (*clash >= 0)
+		return 0;
+	json_array_foreach(hosts, i, v) {
+		ssize_t o;
+		if (add_host(t, r, ri, i, json_string_value(v), true, &o, cap_exact, cap_wild, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int parse_route(struct route_table *t, size_t ri, const json_t *jr,
 		       size_t *cap_exact, size_t *cap_wild, struct gerr *err)
 {
 	char path[64];
-	const json_t *hosts, *backends, *revs, *v;
+	const json_t *hosts, *backends, *revs;
 	const char *svc, *env;
 	struct route *r = &t->routes[ri];
-	size_t i;
+	ssize_t clash, owner;
 
 	snprintf(path, sizeof(path), "routes[%zu]", ri);
 	r->shield_canary = r->shield_stable = -1;
@@ -600,15 +671,8 @@ static int parse_route(struct route_table *t, size_t ri, const json_t *jr,
 		return gerr_set(err, "%s.hosts: missing", path);
 	if (!json_is_array(hosts))
 		return type_err(err, path, ".hosts", "an array", hosts);
-	json_array_foreach(hosts, i, v) {
-		if (!json_is_string(v)) {
-			char p[96];
-			snprintf(p, sizeof(p), "%s.hosts[%zu]", path, i);
-			return type_err(err, p, "", "a string", v);
-		}
-		if (add_host(t, r, ri, i, json_string_value(v), cap_exact, cap_wild, err) < 0)
-			return -1;
-	}
+	if (add_hosts(t, r, ri, hosts, &clash, &owner, cap_exact, cap_wild, err) < 0)
+		return -1;
 
 	backends = json_object_get(jr, "backends");
 	revs = json_object_get(jr, "revisions");
@@ -627,9 +691,22 @@ static int parse_route(struct route_table *t, size_t ri, const json_t *jr,
 	}
 	if (parse_tag_hosts(r, ri, json_object_get(jr, "tag_hosts"), err) < 0 ||
 	    parse_rules(r, ri, json_object_get(jr, "header_rules"), err) < 0 ||
-	    parse_health_check(r, ri, json_object_get(jr, "health_check"), err) < 0)
+	    parse_health_check(r, ri, json_object_get(jr, "health_check"), err) < 0 ||
+	    parse_sticky_shield(r, ri, jr, err) < 0)
 		return -1;
-	return parse_sticky_shield(r, ri, jr, err);
+	if (clash >= 0) {
+		/* valid, but another route has one of its hosts: left out, no backends, no checks */
+		struct route_drop *d;
+		t->dropped = xrealloc(t->dropped, (t->ndropped + 1) * sizeof(*t->dropped));
+		d = &t->dropped[t->ndropped++];
+		d->route = ri;
+		d->kept_by = (size_t)owner;
+		d->host = lower_dup(json_string_value(json_array_get(hosts, (size_t)clash)));
+		d->service = xstrdup(r->service);
+		d->environment = xstrdup(r->environment);
+		route_release_revs(r);
+	}
+	return 0;
 }
 
 /* numbers the per-worker slots and allocates them */

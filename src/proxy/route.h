@@ -91,6 +91,20 @@ struct route_host {
 	struct route *route; /* borrowed from the table */
 };
 
+/*
+ * A route left out because one of its hosts was already claimed by an
+ * earlier route of the file (the first route to name a host keeps it; the
+ * rest of the table still applies). The controller never writes such a file
+ * (proxyctl skips the later service environment); an older controller or a
+ * hand-written file may.
+ */
+struct route_drop {
+	size_t route;                /* its index in the file's routes */
+	size_t kept_by;              /* the earlier route that keeps the host */
+	char *host;                  /* owned: the host both name, lowercase ("*.x", "*") */
+	char *service, *environment; /* owned: of the dropped route; "" when absent */
+};
+
 /* one worker's mutable part of a table */
 struct route_wstate {
 	int refs;    /* that worker's local references */
@@ -110,6 +124,8 @@ struct route_table {
 	struct route_host *wild;  /* sorted by suffix length, longest first */
 	size_t nwild;
 	struct route *any;        /* the "*" route or NULL */
+	struct route_drop *dropped; /* routes left out: a host already claimed */
+	size_t ndropped;
 	unsigned nslots;
 	struct route_wstate *ws;  /* proxy_nworkers entries */
 	int64_t *slotmem;
@@ -119,7 +135,9 @@ struct route_table {
  * Builds a table from JSON text; name is used in error messages (a file
  * name). Returns a table with one reference (owned by the caller), or NULL
  * with err naming the JSON path ("routes[1].revisions[0].weight: ...") or,
- * for syntax errors, "name:line:column: ...".
+ * for syntax errors, "name:line:column: ...". A route naming a host that an
+ * earlier route named is not an error: it is parsed (so it must be valid),
+ * left out of the table and listed in t->dropped.
  */
 struct route_table *route_table_parse(const char *text, size_t len, const char *name,
 				      struct gerr *err);

@@ -48,6 +48,7 @@ services:
       production: { replicas: 4 }
   worker:
     run: ./worker
+    hosts: []   # not the environment's: those are web's
 YAML
 
 run validate -f good.yaml
@@ -101,6 +102,26 @@ check "-o json: five errors" test "$(grep -c '"message"' out.txt)" -eq 5
 
 run -o json validate -f good.yaml
 check "-o json: valid spec" has '"valid": true' out.txt
+
+cat >clash.yaml <<'YAML'
+environments:
+  production: {}
+services:
+  web:
+    run: ./web
+    hosts: [shop.example.com, "*.example.com"]
+  api:
+    run: ./api
+    environments:
+      production:
+        hosts: [api.example.com, shop.example.com]
+YAML
+run validate -f clash.yaml
+check "a host routed to two services: exit 2" test "$rc" -eq 2
+check "the collision is reported at the second host, naming the first" \
+	has "clash.yaml:11:34: error: services.api.environments.production.hosts[1]: host 'shop.example.com' is also routed to web@production (services.web.hosts[0], line 6)" err.txt
+check "api.example.com under web's *.example.com is no collision (the exact host wins)" \
+	test "$(grep -c ': error: ' err.txt)" -eq 1
 
 printf 'environments:\n  production: {}\nservices:\n  web:\n    run: [unclosed\n' >syntax.yaml
 run validate -f syntax.yaml

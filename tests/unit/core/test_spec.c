@@ -158,7 +158,8 @@ static void test_good_full(void **state)
 
 	resolve(spec, "worker", "production", &c);
 	assert_int_equal(c.replicas, 3);
-	assert_int_equal(c.nhosts, 3);
+	assert_int_equal(c.nhosts, 2); /* its own, not the environment's (they are web's) */
+	assert_string_equal(c.hosts[0], "jobs.shop.example.com");
 	svc_config_release(&c);
 	spec_free(spec);
 }

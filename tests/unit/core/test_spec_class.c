@@ -249,17 +249,17 @@ static void assert_sorted(const json_t *diff)
 
 static void test_tree_json(void **state)
 {
-	json_t *t = tree_of("environments:\n  qa:\n  production: {}\n"
+	/* (hosts in the environment: services.hello.hosts would route one host to hello@qa and hello@production) */
+	json_t *t = tree_of("environments:\n  qa:\n  production: { hosts: [a.example, b.example] }\n"
 			    "services:\n  hello:\n    run: ./hello\n    replicas: 3\n"
-			    "    env: { B: \"2\", A: 1.50, C: '' }\n    hosts: [a.example, b.example]\n");
+			    "    env: { B: \"2\", A: 1.50, C: '' }\n");
 	char *s = json_dumps(t, JSON_COMPACT);
 	(void)state;
 
 	/* keys in document order, scalars as written, null for "qa:" */
-	assert_string_equal(s, "{\"environments\":{\"qa\":null,\"production\":{}},"
+	assert_string_equal(s, "{\"environments\":{\"qa\":null,\"production\":{\"hosts\":[\"a.example\",\"b.example\"]}},"
 			       "\"services\":{\"hello\":{\"run\":\"./hello\",\"replicas\":\"3\","
-			       "\"env\":{\"B\":\"2\",\"A\":\"1.50\",\"C\":\"\"},"
-			       "\"hosts\":[\"a.example\",\"b.example\"]}}}");
+			       "\"env\":{\"B\":\"2\",\"A\":\"1.50\",\"C\":\"\"}}}}");
 	free(s);
 	json_decref(t);
 	assert_null(spec_tree_json(NULL));

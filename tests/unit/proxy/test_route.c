@@ -189,9 +189,12 @@ static void test_parse_errors(void **state)
 	parse_err("{\"routes\": [{}]}", "routes[0].hosts: missing");
 	parse_err("{\"routes\": [{\"hosts\": [\"a\", 2]}]}", "routes[0].hosts[1]: expected a string, got an integer");
 	parse_err("{\"routes\": [{\"hosts\": [\"a\"], \"service\": 3}]}", "routes[0].service: expected a string");
-	parse_err("{\"routes\": [{\"hosts\": [\"a\"]}, {\"hosts\": [\"b\", \"A\"]}]}",
-		  "routes[1].hosts[1]: 'A' is already used by routes[0]");
-	parse_err("{\"routes\": [{\"hosts\": [\"*\"]}, {\"hosts\": [\"*\"]}]}", "routes[1].hosts[0]: '*' is already used");
+	/* a host twice in one route is a broken route; in two routes, see test_colliding_routes */
+	parse_err("{\"routes\": [{\"hosts\": [\"b\", \"B\"]}]}",
+		  "routes[0].hosts[1]: 'B' is already listed in this route");
+	/* a dropped route is still parsed: a broken one still refuses the table */
+	parse_err("{\"routes\": [{\"hosts\": [\"a\"]}, {\"hosts\": [\"a\"], \"backends\": [{}]}]}",
+		  "routes[1].backends[0].address: missing");
 	parse_err("{\"routes\": [{\"hosts\": [\"a*b\"]}]}", "routes[0].hosts[0]: 'a*b' is not a host name");
 	parse_err("{\"routes\": [{\"hosts\": [\"a:80\"]}]}", "routes[0].hosts[0]: 'a:80' is not a host name");
 	parse_err("{\"routes\": [{\"hosts\": [\"*.\"]}]}", "routes[0].hosts[0]: '*.': a wildcard must look like");
@@ -678,6 +681,57 @@ static void test_trusted_proxies(void **state)
 	parse_err("{\"trusted_proxies\": true, \"routes\": []}", "trusted_proxies: expected a string or an array");
 }
 
+/*
+ * Two routes claim one host: the first keeps it, the later route is left
+ * out whole (its other hosts too) and listed in t->dropped; the rest of the
+ * table applies.
+ */
+static void test_colliding_routes(void **state)
+{
+	struct route_table *t = parse_ok(
+		"{\"routes\": ["
+		"{\"hosts\": [\"shop.example.com\", \"web.p.localhost\"], \"service\": \"web\", \"environment\": \"p\","
+		" \"backends\": [{\"address\": \"127.0.0.1:18081\"}]},"
+		"{\"hosts\": [\"api.p.localhost\", \"Shop.Example.com\"], \"service\": \"api\", \"environment\": \"p\","
+		" \"backends\": [{\"address\": \"127.0.0.1:18082\"}],"
+		" \"health_check\": {\"path\": \"/h\"}},"
+		"{\"hosts\": [\"*.example.com\"], \"service\": \"wild\", \"backends\": [{\"address\": \"127.0.0.1:18083\"}]},"
+		"{\"hosts\": [\"*.EXAMPLE.com\", \"other.localhost\"], \"service\": \"wild2\","
+		" \"backends\": [{\"address\": \"127.0.0.1:18084\"}]},"
+		"{\"hosts\": [\"*\"], \"service\": \"any\", \"backends\": [{\"address\": \"127.0.0.1:18085\"}]},"
+		"{\"hosts\": [\"*\"], \"service\": \"any2\", \"backends\": [{\"address\": \"127.0.0.1:18086\"}]},"
+		"{\"hosts\": [\"docs.localhost\"], \"service\": \"docs\", \"backends\": [{\"address\": \"127.0.0.1:18087\"}]}"
+		"]}");
+	(void)state;
+	assert_int_equal(t->nroutes, 7);
+	assert_int_equal(t->ndropped, 3);
+	assert_int_equal(t->dropped[0].route, 1);
+	assert_int_equal(t->dropped[0].kept_by, 0);
+	assert_string_equal(t->dropped[0].host, "shop.example.com");
+	assert_string_equal(t->dropped[0].service, "api");
+	assert_string_equal(t->dropped[0].environment, "p");
+	assert_int_equal(t->dropped[1].route, 3);
+	assert_int_equal(t->dropped[1].kept_by, 2);
+	assert_string_equal(t->dropped[1].host, "*.example.com");
+	assert_int_equal(t->dropped[2].route, 5);
+	assert_int_equal(t->dropped[2].kept_by, 4);
+	assert_string_equal(t->dropped[2].host, "*");
+	/* the first route keeps the host; the dropped ones answer nowhere, even at their other hosts */
+	assert_string_equal(route_match(t, "shop.example.com")->service, "web");
+	assert_string_equal(route_match(t, "api.p.localhost")->service, "any");
+	assert_string_equal(route_match(t, "other.localhost")->service, "any");
+	assert_string_equal(route_match(t, "x.example.com")->service, "wild");
+	assert_string_equal(route_match(t, "nothing.here")->service, "any");
+	/* and the rest of the table applies */
+	assert_string_equal(route_match(t, "docs.localhost")->service, "docs");
+	assert_string_equal(route_match(t, "web.p.localhost")->service, "web");
+	/* a dropped route keeps no backends (nothing checks or counts them) */
+	assert_int_equal(t->routes[1].nrevs, 0);
+	assert_null(t->routes[1].hc.path);
+	assert_int_equal(t->routes[5].nrevs, 0);
+	route_table_unref(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -701,6 +755,7 @@ int main(void)
 		cmocka_unit_test(test_forward_headers_in_routes),
 		cmocka_unit_test(test_trusted_proxies),
 		cmocka_unit_test(test_tag_hosts),
+		cmocka_unit_test(test_colliding_routes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
