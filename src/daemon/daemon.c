@@ -34,14 +34,14 @@ struct daemon *gd;
 
 void daemon_event(struct svcenv *se, int revision, const char *kind, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], q[2100];
 	struct gerr err;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_info("event", "service=%s environment=%s revision=%d kind=%s msg=\"%s\"",
-		 se->row.service, se->row.environment, revision, kind, msg);
+	log_info("event", "service=%s environment=%s revision=%d kind=%s msg=%s",
+		 se->row.service, se->row.environment, revision, kind, log_quote(msg, q, sizeof(q)));
 	if (store_event_add(gd->store, se->row.service, se->row.environment, revision, kind, &err, "%s", msg) < 0)
 		log_error("store", "%s", err.msg);
 }

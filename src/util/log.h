@@ -12,6 +12,9 @@ extern enum log_level log_max_level;
 
 void log_set_file(FILE *f); /* borrowed; default stderr */
 void log_write(enum log_level lvl, const char *sys, const char *fmt, ...) PRINTF_LIKE(3, 4);
+/* s as a logfmt value into buf: quoted, with \" \\ \n and \xNN escapes; cut to fit
+ * (a value ends quoted whatever its length). Returns buf. */
+const char *log_quote(const char *s, char *buf, size_t len);
 
 #define log_error(sys, ...) do { if (log_max_level >= LOG_ERROR) log_write(LOG_ERROR, sys, __VA_ARGS__); } while (0)
 #define log_warn(sys, ...)  do { if (log_max_level >= LOG_WARN)  log_write(LOG_WARN, sys, __VA_ARGS__); } while (0)
