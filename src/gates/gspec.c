@@ -21,30 +21,6 @@ struct gck {
 	const struct spec *spec;
 };
 
-static const char *src_line(const struct gck *g, int line, char *buf, size_t len)
-{
-	const char *s = g->src, *end, *e;
-	if (!s || line <= 0)
-		return NULL;
-	end = s + g->srclen;
-	for (int l = 1; l < line && s < end; l++) {
-		const char *nl = memchr(s, '\n', (size_t)(end - s));
-		if (!nl)
-			return NULL;
-		s = nl + 1;
-	}
-	if (s >= end)
-		return NULL;
-	e = memchr(s, '\n', (size_t)(end - s));
-	if (!e)
-		e = end;
-	if ((size_t)(e - s) >= len)
-		e = s + len - 1;
-	memcpy(buf, s, (size_t)(e - s));
-	buf[e - s] = 0;
-	return buf;
-}
-
 static void report(struct gck *g, const struct spec_node *at, const char *path, const char *fmt, ...) PRINTF_LIKE(4, 5);
 static void report(struct gck *g, const struct spec_node *at, const char *path, const char *fmt, ...)
 {
@@ -56,7 +32,7 @@ static void report(struct gck *g, const struct spec_node *at, const char *path, 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	spec_node_pos(at, &line, &col);
-	diags_add(g->diags, g->file, line, col, path, src_line(g, line, src, sizeof(src)), "%s", msg);
+	diags_add(g->diags, g->file, line, col, path, diag_source_line(g->src, g->srclen, line, src, sizeof(src)), "%s", msg);
 }
 
 /* the YAML node as JSON: plain integers become numbers, other scalars strings */
