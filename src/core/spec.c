@@ -132,34 +132,6 @@ struct walker {
 };
 
 /* copy of source line LINE (1-based) into buf, or NULL */
-static const char *source_line(const struct walker *w, int line, char *buf, size_t len)
-{
-	const char *s = w->src, *end, *e;
-	int l = 1;
-
-	if (!s || line <= 0)
-		return NULL;
-	end = s + w->srclen;
-	while (l < line && s < end) {
-		const char *nl = memchr(s, '\n', (size_t)(end - s));
-		if (!nl)
-			return NULL;
-		s = nl + 1;
-		l++;
-	}
-	if (s >= end)
-		return NULL;
-	e = memchr(s, '\n', (size_t)(end - s));
-	if (!e)
-		e = end;
-	if ((size_t)(e - s) >= len)
-		e = s + len - 1;
-	memcpy(buf, s, (size_t)(e - s));
-	buf[e - s] = 0;
-	/* a NUL byte in the input would cut the excerpt early; that is fine */
-	return buf;
-}
-
 static void report_at(struct walker *w, int line, int col, const char *fmt, ...) PRINTF_LIKE(4, 5);
 static void report_at(struct walker *w, int line, int col, const char *fmt, ...)
 {
@@ -173,7 +145,7 @@ static void report_at(struct walker *w, int line, int col, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	diags_add(w->diags, w->file, line, col, w->plen ? w->path : NULL,
-		  source_line(w, line, src, sizeof(src)), "%s", msg);
+		  diag_source_line(w->src, w->srclen, line, src, sizeof(src)), "%s", msg);
 }
 
 #define report(w, node, ...) report_at((w), (node) ? (node)->line : 0, (node) ? (node)->col : 0, __VA_ARGS__)
@@ -2185,7 +2157,7 @@ static int yaml_parse(struct walker *w, const char *buf, size_t len, struct ynod
 			/* libfyaml's marks are 1-based here */
 			if (w->diags)
 				diags_add(w->diags, w->file, e->line, e->column, NULL,
-					  source_line(w, e->line, src, sizeof(src)), "invalid YAML: %s",
+					  diag_source_line(w->src, w->srclen, e->line, src, sizeof(src)), "invalid YAML: %s",
 					  e->msg ? e->msg : "syntax error");
 			w->nerr++;
 			n++;
