@@ -58,6 +58,7 @@ static struct series *all;
 static bool busy;
 static int64_t last_poll_ms;
 static int64_t last_ok_ms;
+static int64_t first_ok_ms;    /* the first /windows this controller read: its history starts there */
 
 
 /* does the revision run (a replica, or stable/target)? always true without a daemon (tests) */
@@ -237,6 +238,11 @@ int metrics_window(const char *svc, const char *env, int revision, int64_t durat
 	return 0;
 }
 
+int64_t metrics_history_ms(int64_t now)
+{
+	return first_ok_ms ? now - first_ok_ms : -1;
+}
+
 int64_t metrics_age_ms(int64_t now)
 {
 	return last_ok_ms ? now - last_ok_ms : -1;
@@ -247,8 +253,11 @@ static void poll_done(long code, const char *body, void *data)
 	int64_t now = now_ms();
 	(void)data;
 	busy = false;
-	if (code == 200 && body && metrics__ingest(body, now) >= 0)
+	if (code == 200 && body && metrics__ingest(body, now) >= 0) {
 		last_ok_ms = now;
+		if (!first_ok_ms)
+			first_ok_ms = now;
+	}
 }
 
 /* revisions that no longer run (no replica, neither stable nor target) */

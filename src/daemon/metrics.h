@@ -15,6 +15,10 @@ int metrics_window(const char *svc, const char *env, int revision, int64_t durat
 		   struct rev_window *out);
 /* how old the newest data is, -1 when none */
 int64_t metrics_age_ms(int64_t now);
+/* how long this controller has read the proxy's windows (-1: not yet): a
+ * window longer than that is not measured yet after a start, it would
+ * read as "no data" */
+int64_t metrics_history_ms(int64_t now);
 void metrics_free(void);
 /* for tests: feed one /windows document */
 int metrics__ingest(const char *body, int64_t now);

@@ -692,6 +692,11 @@ static void run_analyses(struct svcenv *se, int64_t now)
 		struct prov_result *pr;
 		if (!p->used[i] || r->phase != AN_RUNNING || now < analysis_run_next_due(r) || p->prov_pending[i])
 			continue;
+		/* just after a controller start the windows are not read back yet:
+		 * a round now would see "no data" (inconclusive) where the proxy
+		 * has the requests; it waits for one interval of history */
+		if (metrics_history_ms(now) < r->def.interval_ms)
+			continue;
 		/* a round with provider metrics: measure them off the loop first */
 		if (!p->prov[i] && prov_start(se, i))
 			continue;
