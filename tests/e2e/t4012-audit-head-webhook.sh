@@ -8,21 +8,7 @@ require_gantry
 
 test_expect_success 'setup: a receiver, two webhooks, daemon' '
 	RPORT=$(free_port) &&
-	cat >receiver.py <<-\PY &&
-	import http.server, json, sys
-	port, out = int(sys.argv[1]), sys.argv[2]
-	class H(http.server.BaseHTTPRequestHandler):
-	    def do_POST(self):
-	        body = self.rfile.read(int(self.headers["Content-Length"]))
-	        with open(out, "a") as f:
-	            f.write(json.dumps({"path": self.path, "body": json.loads(body)}) + "\n")
-	        self.send_response(204)
-	        self.end_headers()
-	    def log_message(self, *a):
-	        pass
-	http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
-	PY
-	spawn_bg receiver timeout 120 python3 receiver.py "$RPORT" "$TRASH/received.jsonl" &&
+	spawn_bg receiver timeout 120 python3 "$ROOT/tests/e2e/helpers/receiver.py" "$RPORT" "$TRASH/received.jsonl" &&
 	wait_for 10 "curl -s -o /dev/null -X POST -H Content-Length:2 -d {} http://127.0.0.1:$RPORT/ping" &&
 	rm -f received.jsonl &&
 	write_spec <<-EOF &&

@@ -33,35 +33,7 @@ test_expect_success 'a target on 127.0.0.1 without allow_private is refused by v
 
 test_expect_success 'setup: receiver, secrets file, spec with four webhooks, daemon' '
 	RPORT=$(free_port) && DEAD=$(free_port) &&
-	cat >receiver.py <<-\PY &&
-	import base64, hashlib, hmac, http.server, json, os, sys
-	port, out = int(sys.argv[1]), sys.argv[2]
-	key = base64.b64decode(os.environ["HOOK_SECRET"][len("whsec_"):])
-	class H(http.server.BaseHTTPRequestHandler):
-	    def do_POST(self):
-	        body = self.rfile.read(int(self.headers["Content-Length"]))
-	        if self.path == "/fail":
-	            text = b"SECRET-BODY-TEXT"
-	            self.send_response(500)
-	            self.send_header("Content-Length", str(len(text)))
-	            self.end_headers()
-	            self.wfile.write(text)
-	            return
-	        mid, ts = self.headers.get("webhook-id"), self.headers.get("webhook-timestamp")
-	        sig = self.headers.get("webhook-signature")
-	        valid = None
-	        if sig is not None:
-	            mac = hmac.new(key, mid.encode() + b"." + ts.encode() + b"." + body, hashlib.sha256).digest()
-	            valid = sig == "v1," + base64.b64encode(mac).decode()
-	        with open(out, "a") as f:
-	            f.write(json.dumps({"path": self.path, "valid": valid, "body": json.loads(body)}) + "\n")
-	        self.send_response(204)
-	        self.end_headers()
-	    def log_message(self, *a):
-	        pass
-	http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
-	PY
-	spawn_bg receiver timeout 120 python3 receiver.py "$RPORT" "$TRASH/received.jsonl" &&
+	spawn_bg receiver timeout 120 python3 "$ROOT/tests/e2e/helpers/receiver.py" "$RPORT" "$TRASH/received.jsonl" &&
 	wait_for 10 "curl -s -o /dev/null -X POST -H Content-Length:2 -d {} http://127.0.0.1:$RPORT/ping" &&
 	rm -f received.jsonl &&
 	write_spec <<-EOF &&
@@ -149,7 +121,7 @@ test_expect_success 'a delivery still pending when the controller is killed is m
 	kill_bg receiver && wait_bg receiver 10;
 	"$GANTRY" incident open -s P2 -t "while the receiver was down" --env staging >/dev/null &&
 	kill9_serve &&
-	spawn_bg receiver2 timeout 120 python3 receiver.py "$RPORT" "$TRASH/received.jsonl" &&
+	spawn_bg receiver2 timeout 120 python3 "$ROOT/tests/e2e/helpers/receiver.py" "$RPORT" "$TRASH/received.jsonl" &&
 	wait_for 10 "curl -s -o /dev/null -X POST -H Content-Length:2 -d {} http://127.0.0.1:$RPORT/ping" &&
 	start_serve &&
 	wait_for 30 "received_incident P2" &&
