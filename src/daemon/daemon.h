@@ -131,6 +131,7 @@ struct daemon {
 	/* the stored spec (spec_owner.c): the desired state and the rules */
 	struct spec *spec;            /* newest stored version, parsed; NULL: none applied yet */
 	struct json_t *spec_tree;     /* its YAML tree as JSON (spec_tree_json), for diffs */
+	struct json_t *notify;        /* its webhooks (gspec_notify) or NULL */
 	int64_t spec_version;         /* 0: none */
 	char spec_digest[72];
 	/* the audit log's anchors (audit_anchor.h) */

@@ -125,7 +125,7 @@ int gates_identify(json_t *req, const struct api_caller *caller, struct identity
  */
 static void publish_head(const struct audit_entry *e)
 {
-	json_t *cfg = gd->spec ? gspec_notify(gd->spec) : NULL, *want = json_array(), *t, *ev, *x;
+	json_t *cfg = gd->notify, *want = json_array(), *t, *ev, *x; /* cfg borrowed */
 	size_t i, k;
 	json_array_foreach(cfg, i, t) {
 		ev = json_object_get(t, "events");
@@ -146,7 +146,6 @@ static void publish_head(const struct audit_entry *e)
 		free(path);
 	}
 	json_decref(want);
-	json_decref(cfg);
 }
 
 /* details consumed; failures are logged, never fatal to the operation. caller:
@@ -233,14 +232,13 @@ void gates_audit_op(const char *op, json_t *req, const struct api_caller *caller
 /* data consumed: the stored spec's webhooks that want event hear it */
 void gates_emit(const char *event, json_t *data)
 {
-	json_t *cfg = gd->spec ? gspec_notify(gd->spec) : NULL;
+	json_t *cfg = gd->notify;
 	char *path;
 	if (cfg) {
 		path = db_path();
 		notify_send(gd->store, path, cfg, event, data);
 		free(path);
 	}
-	json_decref(cfg);
 	json_decref(data);
 }
 

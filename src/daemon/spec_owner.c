@@ -16,6 +16,7 @@
 #include "daemon/daemon.h"
 #include "api/api.h"
 #include "gates/gates.h"
+#include "gates/gspec.h"
 #include "daemon/gates_flow.h"
 #include "gates/window.h"
 #include "store/store_spec.h"
@@ -38,6 +39,8 @@ static void set_current(struct spec *spec, int64_t version, const char *digest)
 	json_decref(gd->spec_tree);
 	gd->spec = spec;
 	gd->spec_tree = spec ? spec_tree_json(spec) : NULL;
+	json_decref(gd->notify);
+	gd->notify = spec ? gspec_notify(spec) : NULL; /* read once per version, not per event */
 	gd->spec_version = version;
 	strlcpy_g(gd->spec_digest, digest ? digest : "", sizeof(gd->spec_digest));
 }
