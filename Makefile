@@ -2,6 +2,7 @@
 #   make                      build ./gantry and the example apps
 #   make test                 unit (cmocka) + e2e tests; installs dependencies first
 #   make demo                 the demo (deploy, rolling update under load, rollback)
+#   make layers               the include graph against src/LAYERS (scripts/layers.py)
 #   make DEVELOPER=1          strict warnings as errors
 #   make SANITIZE=address,undefined test
 #   make FUZZ=1 fuzz          libFuzzer harnesses (clang)
@@ -47,7 +48,7 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(O)/fuzz/%)
 
-.PHONY: all deps test unit e2e demo fuzz fuzz-smoke clean
+.PHONY: all deps test unit e2e demo fuzz fuzz-smoke clean layers
 all: gantry examples
 
 deps:
@@ -81,6 +82,10 @@ $(O)/tests/unit/%: tests/unit/%.c $(LIB) $(LLHTTP_OBJS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "# $$t"; $$t || fail=1; done; exit $$fail
+
+# which module may include which: src/LAYERS; `scripts/layers.py [--dot]` prints the graph
+layers:
+	@python3 scripts/layers.py --check
 
 e2e: gantry examples
 	@./tests/e2e/run.sh
