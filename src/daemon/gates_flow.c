@@ -167,7 +167,7 @@ static void audit(const struct api_caller *caller, const char *actor, const char
 		details = json_object();
 	e.details = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(details);
-	if (store_audit_append(gd->store, &e, gd->audit_key, &err) < 0) {
+	if (store_audit_append(gd->store, &e, audit_seal_key, gd->audit_key, &err) < 0) {
 		log_error("audit", "action=%s target=%s: %s", action, target, err.msg);
 	} else {
 		audit_anchor_publish(gd->home, gd->audit_export, &e);

@@ -10,12 +10,6 @@
 
 static const char zero_hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
-void audit_entry_release(struct audit_entry *e)
-{
-	free(e->details);
-	e->details = NULL;
-}
-
 static char *canonical(const struct audit_entry *e, bool v2)
 {
 	json_t *d = json_loads(e->details ? e->details : "{}", JSON_REJECT_DUPLICATES, NULL), *o;

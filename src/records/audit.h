@@ -20,26 +20,9 @@
 #ifndef GANTRY_RECORDS_AUDIT_H
 #define GANTRY_RECORDS_AUDIT_H
 #include "common.h"
+#include "store/store_records.h" /* struct audit_entry: a row of the audit table */
 
-#define AUDIT_HASH_HEX 65 /* 64 hex digits + NUL */
 #define AUDIT_KEY_BYTES 32
-
-struct audit_entry {
-	int64_t seq;             /* 1, 2, ... */
-	int64_t time;            /* unix seconds */
-	char actor[64];
-	char action[64];         /* the API operation: deploy, approve, incident_open ... */
-	char target[256];        /* "api@production", "rollout 7", "incident 3" */
-	char *details;           /* JSON object text (owned; audit_entry_release) */
-	/* who, from the kernel (v2 only): */
-	int64_t uid;             /* the local caller's uid (SO_PEERCRED); -1: remote, or not known (v1) */
-	int64_t pid;             /* its pid; 0: not known */
-	char peer[80];           /* "unix" (local socket), "tcp:ADDR:PORT", "controller" (its own decision), "" (v1) */
-	char prev[AUDIT_HASH_HEX];
-	char hash[AUDIT_HASH_HEX]; /* v1: SHA-256; v2: HMAC-SHA256 */
-};
-
-void audit_entry_release(struct audit_entry *e);
 
 /* canonical encodings (owned by caller), or NULL when details is not a JSON object */
 char *audit_canonical(const struct audit_entry *e);   /* v1 */

@@ -510,7 +510,15 @@ int store_audit_mac_start(struct store *s, int64_t *seq, struct gerr *err)
 	return store_meta_set(s, "audit_mac_from", buf, err) < 0 ? -1 : 1;
 }
 
-int store_audit_append(struct store *s, struct audit_entry *e, const unsigned char *key, struct gerr *err)
+void audit_entry_release(struct audit_entry *e)
+{
+	free(e->details);
+	e->details = NULL;
+}
+
+int store_audit_append(struct store *s, struct audit_entry *e,
+		       int (*seal)(struct audit_entry *e, const unsigned char *key), const unsigned char *key,
+		       struct gerr *err)
 {
 	sqlite3_stmt *st = NULL;
 	bool own_tx = sqlite3_get_autocommit(store__db(s)) != 0;
@@ -545,7 +553,7 @@ int store_audit_append(struct store *s, struct audit_entry *e, const unsigned ch
 	} else if (!*e->peer) {
 		strlcpy_g(e->peer, "controller", sizeof(e->peer));
 	}
-	if (audit_seal_key(e, key) < 0) {
+	if (seal(e, key) < 0) {
 		gerr_set(err, "audit: details must be a JSON object");
 		goto out;
 	}

@@ -10,7 +10,8 @@
 #define GANTRY_STORE_RECORDS_H
 #include "common.h"
 #include "store/store.h"
-#include "records/audit.h"
+
+#define AUDIT_HASH_HEX 65 /* 64 hex digits + NUL: a SHA-256 or HMAC-SHA256 */
 
 /* room for a scope list: comma-separated names of at most 63 characters each */
 #define USER_SCOPE_LEN 1024
@@ -111,13 +112,37 @@ int store_approval_list(struct store *s, int64_t deployment_id, struct approval_
 			struct gerr *err);
 
 /*
- * Appends e (actor, action, target, details, time, and uid, pid, peer set by
- * the caller): sets e->seq, e->prev and e->hash, and records the new head in
- * the meta table, in one transaction (or inside the caller's). key (borrowed,
- * AUDIT_KEY_BYTES): seals a v2 entry with the MAC (peer "" becomes
- * "controller"); NULL: a v1 entry, unkeyed (only tests write those now).
+ * A row of the audit chain. How an entry is encoded and sealed, and how the
+ * chain is verified, is records/audit.h's: the store only keeps the rows.
  */
-int store_audit_append(struct store *s, struct audit_entry *e, const unsigned char *key, struct gerr *err);
+struct audit_entry {
+	int64_t seq;             /* 1, 2, ... */
+	int64_t time;            /* unix seconds */
+	char actor[64];
+	char action[64];         /* the API operation: deploy, approve, incident_open ... */
+	char target[256];        /* "api@production", "rollout 7", "incident 3" */
+	char *details;           /* JSON object text (owned; audit_entry_release) */
+	/* who, from the kernel (v2 only): */
+	int64_t uid;             /* the local caller's uid (SO_PEERCRED); -1: remote, or not known (v1) */
+	int64_t pid;             /* its pid; 0: not known */
+	char peer[80];           /* "unix" (local socket), "tcp:ADDR:PORT", "controller" (its own decision), "" (v1) */
+	char prev[AUDIT_HASH_HEX];
+	char hash[AUDIT_HASH_HEX]; /* v1: SHA-256; v2: HMAC-SHA256 */
+};
+void audit_entry_release(struct audit_entry *e);
+
+/*
+ * Appends e (actor, action, target, details, time, and uid, pid, peer set by
+ * the caller): sets e->seq and e->prev, has seal(e, key) set e->hash, and
+ * records the new head in the meta table, in one transaction (or inside the
+ * caller's). seal is records/audit.h's audit_seal_key; -1 from it fails the
+ * append (details not a JSON object). key (borrowed, AUDIT_KEY_BYTES): a v2
+ * entry, MAC'd (peer "" becomes "controller"); NULL: a v1 entry, unkeyed
+ * (only tests write those now).
+ */
+int store_audit_append(struct store *s, struct audit_entry *e,
+		       int (*seal)(struct audit_entry *e, const unsigned char *key), const unsigned char *key,
+		       struct gerr *err);
 /* oldest first, at most 100000; *out owned by caller (audit_entry_release each, then free) */
 int store_audit_list(struct store *s, struct audit_entry **out, size_t *n, struct gerr *err);
 /* every entry oldest first, one row in memory at a time; e borrowed for the

@@ -3,6 +3,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 #include "store/store_records.h"
+#include "records/audit.h"
 
 static char dir[256];
 
@@ -188,7 +189,7 @@ static void test_audit_chain_in_sqlite(void **state)
 	for (int i = 0; i < 4; i++) {
 		struct audit_entry e = { .time = 1000 + i, .actor = "alice", .action = "deploy", .target = "api@production" };
 		e.details = xasprintf("{\"revision\": %d}", i + 1);
-		assert_int_equal(store_audit_append(s, &e, NULL, &err), 0);
+		assert_int_equal(store_audit_append(s, &e, audit_seal_key, NULL, &err), 0);
 		assert_int_equal(e.seq, i + 1);
 		audit_entry_release(&e);
 	}
