@@ -9,31 +9,22 @@
  * peer), checks the role and the scope, runs the handler with the
  * controller and that identity, and audits the decision (a change that
  * succeeded, or a refusal). A handler takes the request (borrowed) and
- * returns the reply (new reference): {"ok": true, ...} or api_error(...).
+ * returns the reply (new reference): {"ok": true, ...} or reply_error(...).
  * A failed operation changes nothing. Adding an operation: a handler in
  * the ops_*.c file of its subject, a row in table.c, docs/api.md.
  */
 #ifndef GANTRY_API_API_H
 #define GANTRY_API_API_H
 #include "common.h"
+#include "daemon/reply.h" /* reply_error: what a handler answers */
 #include "gates/gates.h"
 #include <jansson.h>
 
 struct daemon;
 
-/* who is calling: from the Unix socket's peer credentials (SO_PEERCRED),
- * or a TCP client (src/api/tcp.c), whose only identity is its token */
-struct api_caller {
-	uid_t uid;          /* (uid_t)-1 when remote */
-	pid_t pid;
-	char user[64];      /* the OS user name of uid; "tcp:ADDR:PORT" when remote */
-	char claimed[64];   /* the acting name: the identity's, or "deployed_by" of the daemon's owner */
-	bool remote;        /* over TCP: never the daemon's OS user, a token is required */
-};
-
 /* what a handler knows of its caller: identified and authorised */
 struct api_ctx {
-	const struct api_caller *caller;
+	const struct caller *caller;
 	struct identity who;
 };
 
@@ -56,9 +47,6 @@ struct api_op {
 
 extern const struct api_op api_ops[]; /* table.c, terminated by { NULL } */
 
-/* {"ok": false, "error": MESSAGE, "code": CODE}; CODE is the CLI's exit code
- * (enum gantry_exit: 1 failed, 2 bad input, 3 refused) */
-json_t *api_error(int code, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* a string member; a missing required one (or a non-string) sets *err once,
  * naming the JSON pointer */
 const char *api_str(json_t *req, const char *key, bool required, json_t **err);
@@ -73,20 +61,21 @@ json_t *api_client_only_fields(json_t *req);
  * dispatcher calls it for every request; tcp.c for the artifact store's
  * streamed requests.
  */
-json_t *api_authorize(const char *op, json_t *req, struct api_caller *caller, struct identity *who);
+json_t *api_authorize(const char *op, json_t *req, struct caller *caller, struct identity *who);
 /* runs one request (borrowed) as over the socket; reply: new reference */
-json_t *api_dispatch(json_t *req, struct api_caller *caller);
+json_t *api_dispatch(json_t *req, struct caller *caller);
 /* runs req (borrowed) as `actor` with the daemon's own (admin) identity
  * (the controller acting by itself: a rollback after a failed post-check) */
 json_t *api_dispatch_as(json_t *req, const char *actor);
 /* op is the name of an operation */
 bool api_op_known(const char *op);
-/* the name to record as the actor: the claimed name, else the OS user */
-const char *api_actor(const struct api_caller *caller);
 
 /* the Unix socket HOME/api.sock (dispatch.c) */
 int api_listen(void);
 void api_close(void);
+/* what the daemon calls (daemon.h): these listeners, api_tcp_listen and
+ * api_dispatch_as; `gantry serve` hands it to daemon_run */
+extern const struct daemon_api_hooks api_daemon_hooks;
 
 /* ops_spec.c: obj as {"name": FILE, "text": YAML} (ptr names it in errors): 0, or -1 with *err */
 int api_spec_arg(json_t *obj, const char *ptr, const char **name, const char **text, size_t *len, json_t **err);

@@ -9,6 +9,7 @@
  */
 #include "common.h"
 #include "api/api.h"
+#include "api/tcp.h"
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
 #include "core/spec.h"
@@ -24,7 +25,7 @@
 
 struct api_conn {
 	uv_pipe_t pipe;
-	struct api_caller caller;
+	struct caller caller;
 	char *buf;
 	size_t len;
 	bool done;
@@ -35,27 +36,17 @@ struct api_write {
 	char *data;
 };
 
-json_t *api_error(int code, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:b, s:s, s:i}", "ok", 0, "error", msg, "code", code);
-}
-
 const char *api_str(json_t *req, const char *key, bool required, json_t **err)
 {
 	json_t *v = json_object_get(req, key);
 	if (!v) {
 		if (required && !*err)
-			*err = api_error(2, "/%s: missing", key);
+			*err = reply_error(2, "/%s: missing", key);
 		return NULL;
 	}
 	if (!json_is_string(v)) {
 		if (!*err)
-			*err = api_error(2, "/%s: must be a string", key);
+			*err = reply_error(2, "/%s: must be a string", key);
 		return NULL;
 	}
 	return json_string_value(v);
@@ -68,7 +59,7 @@ int api_int(json_t *req, const char *key, int def, json_t **err)
 		return def;
 	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000) {
 		if (!*err)
-			*err = api_error(2, "/%s: must be a non-negative integer", key);
+			*err = reply_error(2, "/%s: must be a non-negative integer", key);
 		return def;
 	}
 	return (int)json_integer_value(v);
@@ -85,14 +76,9 @@ json_t *api_client_only_fields(json_t *req)
 {
 	for (const char *const *f = client_only; *f; f++)
 		if (json_object_get(req, *f))
-			return api_error(2, "/%s: not accepted from a client: the controller resolves the config, the gates, "
+			return reply_error(2, "/%s: not accepted from a client: the controller resolves the config, the gates, "
 					 "the checks and the notifications from its stored spec (gantry apply)", *f);
 	return NULL;
-}
-
-const char *api_actor(const struct api_caller *caller)
-{
-	return caller->claimed[0] ? caller->claimed : caller->user;
 }
 
 static const struct api_op *lookup(const char *op)
@@ -104,7 +90,7 @@ static const struct api_op *lookup(const char *op)
 }
 
 /* the one place where a request is identified and authorised: NULL, or the refusal */
-static json_t *authorize(const struct api_op *o, json_t *req, struct api_caller *caller, struct identity *who)
+static json_t *authorize(const struct api_op *o, json_t *req, struct caller *caller, struct identity *who)
 {
 	json_t *deny = NULL;
 	char what[96];
@@ -113,7 +99,7 @@ static json_t *authorize(const struct api_op *o, json_t *req, struct api_caller 
 	if (who->by_token || caller->uid != geteuid())
 		strlcpy_g(caller->claimed, who->name, sizeof(caller->claimed));
 	if (who->role < o->role)
-		return api_error(EXIT_REFUSED, "permission denied: %s (role %s) cannot run '%s' (needs role %s)", who->name,
+		return reply_error(EXIT_REFUSED, "permission denied: %s (role %s) cannot run '%s' (needs role %s)", who->name,
 				 role_name(who->role), o->name, role_name(o->role));
 	switch (o->scope) {
 	case API_SCOPE_TARGET:
@@ -124,7 +110,7 @@ static json_t *authorize(const struct api_op *o, json_t *req, struct api_caller 
 	case API_SCOPE_ALL:
 		if (!identity_covers(who, "", "")) {
 			char rt[2 * USER_SCOPE_LEN + 64];
-			return api_error(EXIT_REFUSED, "permission denied: %s (role %s) cannot run '%s' (needs an admin of "
+			return reply_error(EXIT_REFUSED, "permission denied: %s (role %s) cannot run '%s' (needs an admin of "
 					 "every service and environment)", who->name, identity_role_text(who, rt, sizeof(rt)),
 					 o->name);
 		}
@@ -135,11 +121,11 @@ static json_t *authorize(const struct api_op *o, json_t *req, struct api_caller 
 	return NULL;
 }
 
-json_t *api_authorize(const char *op, json_t *req, struct api_caller *caller, struct identity *who)
+json_t *api_authorize(const char *op, json_t *req, struct caller *caller, struct identity *who)
 {
 	const struct api_op *o = lookup(op);
 	if (!o)
-		return api_error(EXIT_USAGE, "/op: unknown operation '%s'", op);
+		return reply_error(EXIT_USAGE, "/op: unknown operation '%s'", op);
 	return authorize(o, req, caller, who);
 }
 
@@ -156,7 +142,7 @@ static json_t *bad_text(json_t *req)
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		const char *v = json_string_value(json_object_get(req, names[i]));
 		if (v && !spec_name_valid(v))
-			return api_error(EXIT_USAGE, "/%s: not a valid %s name (lowercase letters, digits and '-', "
+			return reply_error(EXIT_USAGE, "/%s: not a valid %s name (lowercase letters, digits and '-', "
 					 "at most 63 characters)", names[i], i == 0 ? "service" : "environment");
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
@@ -165,13 +151,13 @@ static json_t *bad_text(json_t *req)
 		if (!v)
 			continue;
 		if (json_string_length(j) > API_TEXT_MAX)
-			return api_error(EXIT_USAGE, "/%s: longer than %d bytes", texts[i], API_TEXT_MAX);
+			return reply_error(EXIT_USAGE, "/%s: longer than %d bytes", texts[i], API_TEXT_MAX);
 		for (const unsigned char *p = (const unsigned char *)v; *p; p++)
 			if (*p < 0x20 || *p == 0x7f)
-				return api_error(EXIT_USAGE, "/%s: control character 0x%02x at byte %zu (one line of "
+				return reply_error(EXIT_USAGE, "/%s: control character 0x%02x at byte %zu (one line of "
 						 "text)", texts[i], *p, (size_t)(p - (const unsigned char *)v));
 		if (strlen(v) != json_string_length(j))
-			return api_error(EXIT_USAGE, "/%s: NUL byte in the text", texts[i]);
+			return reply_error(EXIT_USAGE, "/%s: NUL byte in the text", texts[i]);
 	}
 	return NULL;
 }
@@ -192,25 +178,25 @@ static json_t *unknown_fields(const struct api_op *o, json_t *req)
 			f = end ? end + 1 : f + len;
 		}
 		if (!ok)
-			return api_error(EXIT_USAGE, "/%s: '%s' takes no such field (it takes: %s)", k, o->name,
+			return reply_error(EXIT_USAGE, "/%s: '%s' takes no such field (it takes: %s)", k, o->name,
 					 *o->fields ? o->fields : "none but op, token and deployed_by");
 	}
 	return NULL;
 }
 
-static json_t *dispatch(json_t *req, struct api_caller *caller)
+static json_t *dispatch(json_t *req, struct caller *caller)
 {
 	const struct api_op *o;
 	const char *op, *claimed;
 	struct api_ctx ctx = { .caller = caller };
 	json_t *reply;
 	if (!json_is_object(req))
-		return api_error(EXIT_USAGE, "request must be a JSON object");
+		return reply_error(EXIT_USAGE, "request must be a JSON object");
 	op = json_string_value(json_object_get(req, "op"));
 	if (!op)
-		return api_error(EXIT_USAGE, "/op: missing or not a string");
+		return reply_error(EXIT_USAGE, "/op: missing or not a string");
 	if (!(o = lookup(op)) || !o->fn)
-		return api_error(EXIT_USAGE, "/op: unknown operation '%s'%s", op,
+		return reply_error(EXIT_USAGE, "/op: unknown operation '%s'%s", op,
 				 o ? " (the artifact store is PUT/HEAD /v1/artifacts/DIGEST over serve --api)" : "");
 	if ((reply = api_client_only_fields(req)) || (reply = unknown_fields(o, req)) || (reply = bad_text(req)))
 		return reply;
@@ -218,9 +204,9 @@ static json_t *dispatch(json_t *req, struct api_caller *caller)
 	if (claimed)
 		strlcpy_g(caller->claimed, claimed, sizeof(caller->claimed));
 	if (o->mutating && gd->shutting_down)
-		return api_error(EXIT_FAILED, "gantry serve is shutting down");
+		return reply_error(EXIT_FAILED, "gantry serve is shutting down");
 	if (o->mutating && gd->restoring) {
-		reply = api_error(EXIT_FAILED, "gantry serve is starting: restoring the desired state first");
+		reply = reply_error(EXIT_FAILED, "gantry serve is starting: restoring the desired state first");
 		json_object_set_new(reply, "retry", json_true());
 		return reply;
 	}
@@ -236,7 +222,7 @@ static json_t *dispatch(json_t *req, struct api_caller *caller)
 	return reply;
 }
 
-json_t *api_dispatch(json_t *req, struct api_caller *caller)
+json_t *api_dispatch(json_t *req, struct caller *caller)
 {
 	return dispatch(req, caller);
 }
@@ -248,7 +234,7 @@ bool api_op_known(const char *op)
 
 json_t *api_dispatch_as(json_t *req, const char *actor)
 {
-	struct api_caller c = { 0 };
+	struct caller c = { 0 };
 	c.uid = geteuid();
 	c.pid = getpid();
 	strlcpy_g(c.user, actor, sizeof(c.user));
@@ -314,7 +300,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	c->len += (size_t)n;
 	c->buf[c->len] = 0;
 	if (c->len > API_MAX_REQUEST) {
-		reply(c, api_error(2, "request larger than %d bytes", API_MAX_REQUEST));
+		reply(c, reply_error(2, "request larger than %d bytes", API_MAX_REQUEST));
 		return;
 	}
 	nl = memchr(c->buf, '\n', c->len);
@@ -322,7 +308,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		json_error_t jerr;
 		json_t *req = json_loadb(c->buf, (size_t)(nl - c->buf), 0, &jerr);
 		if (!req) {
-			reply(c, api_error(2, "request is not JSON: %s at column %d", jerr.text, jerr.column));
+			reply(c, reply_error(2, "request is not JSON: %s at column %d", jerr.text, jerr.column));
 			return;
 		}
 		reply(c, dispatch(req, &c->caller));
@@ -397,3 +383,16 @@ void api_close(void)
 	unlink(path);
 	free(path);
 }
+
+static void close_all(void)
+{
+	api_close();
+	api_tcp_close();
+}
+
+const struct daemon_api_hooks api_daemon_hooks = {
+	.tcp_listen = api_tcp_listen,
+	.listen = api_listen,
+	.close = close_all,
+	.dispatch_as = api_dispatch_as,
+};

@@ -60,14 +60,14 @@ json_t *op_user_add(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	if (err)
 		return err;
 	if (!valid_user_name(name))
-		return api_error(2, "/name: '%s' is not a valid user name (letters, digits, . _ - @)", name);
+		return reply_error(2, "/name: '%s' is not a valid user name (letters, digits, . _ - @)", name);
 	if (role_parse(role) < 0)
-		return api_error(2, "/role: unknown role '%s' (viewer, deployer, approver, admin)", role);
+		return reply_error(2, "/role: unknown role '%s' (viewer, deployer, approver, admin)", role);
 	if (scope_from_json(json_object_get(req, "environments"), "/environments", "environment", u.environments,
 			    sizeof(u.environments), &gerr) < 0 ||
 	    scope_from_json(json_object_get(req, "services"), "/services", "service", u.services, sizeof(u.services),
 			    &gerr) < 0)
-		return api_error(2, "%s", gerr.msg);
+		return reply_error(2, "%s", gerr.msg);
 	strlcpy_g(u.name, name, sizeof(u.name));
 	strlcpy_g(u.role, role, sizeof(u.role));
 	if (!no_token) {
@@ -77,10 +77,10 @@ json_t *op_user_add(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		gates_token_hash(token, u.token_hash);
 	}
 	u.created_at = gates_now();
-	strlcpy_g(u.created_by, api_actor(c->caller), sizeof(u.created_by));
+	strlcpy_g(u.created_by, caller_actor(c->caller), sizeof(u.created_by));
 	if (store_user_put(ctl->store, &u, &gerr) < 0)
-		return api_error(1, "%s", gerr.msg);
-	gates_audit_as(c->caller, api_actor(c->caller), "user_add", name, json_pack("{s:s, s:b, s:o, s:o}", "role", role, "token", !no_token,
+		return reply_error(1, "%s", gerr.msg);
+	gates_audit_as(c->caller, caller_actor(c->caller), "user_add", name, json_pack("{s:s, s:b, s:o, s:o}", "role", role, "token", !no_token,
 							      "environments", scope_to_json(u.environments), "services",
 							      scope_to_json(u.services)));
 	return json_pack("{s:b, s:s, s:s, s:s, s:o, s:o}", "ok", 1, "name", name, "role", role, "token", token,
@@ -97,10 +97,10 @@ json_t *op_user_remove(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		return err;
 	r = store_user_delete(ctl->store, name, &gerr);
 	if (r < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	if (!r)
-		return api_error(2, "no user '%s'", name);
-	gates_audit_as(c->caller, api_actor(c->caller), "user_remove", name, NULL);
+		return reply_error(2, "no user '%s'", name);
+	gates_audit_as(c->caller, caller_actor(c->caller), "user_remove", name, NULL);
 	return json_pack("{s:b}", "ok", 1);
 }
 
@@ -114,7 +114,7 @@ json_t *op_user_list(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	(void)c;
 	if (store_user_list(ctl->store, &u, &n, &gerr) < 0) {
 		json_decref(list);
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	}
 	for (size_t i = 0; i < n; i++) {
 		char ts[40];
@@ -165,9 +165,9 @@ json_t *op_incident_open(struct daemon *ctl, json_t *req, const struct api_ctx *
 	if (err)
 		return err;
 	if (!severity_valid(sev))
-		return api_error(2, "/severity: '%s' is not a severity (P0, P1, P2 or P3)", sev);
+		return reply_error(2, "/severity: '%s' is not a severity (P0, P1, P2 or P3)", sev);
 	if (!*title || strlen(title) >= sizeof(r.title))
-		return api_error(2, "/title: must be 1..%zu characters", sizeof(r.title) - 1);
+		return reply_error(2, "/title: must be 1..%zu characters", sizeof(r.title) - 1);
 	/* an incident without an environment (service) freezes every one: only an unscoped axis covers it */
 	if ((err = gates_need_scope(&c->who, "open an incident on", svc ? svc : "", env ? env : "")))
 		return err;
@@ -175,10 +175,10 @@ json_t *op_incident_open(struct daemon *ctl, json_t *req, const struct api_ctx *
 	strlcpy_g(r.title, title, sizeof(r.title));
 	strlcpy_g(r.service, svc ? svc : "", sizeof(r.service));
 	strlcpy_g(r.environment, env ? env : "", sizeof(r.environment));
-	strlcpy_g(r.opened_by, api_actor(c->caller), sizeof(r.opened_by));
+	strlcpy_g(r.opened_by, caller_actor(c->caller), sizeof(r.opened_by));
 	r.opened_at = gates_now();
 	if (store_incident_open(ctl->store, &r, &gerr) < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	snprintf(msg, sizeof(msg), "incident %lld opened (%s: %s) by %s", (long long)r.id, sev, title, r.opened_by);
 	gates_event(r.service, r.environment, 0, "incident_opened", msg);
 	gates_audit_as(c->caller, r.opened_by, "incident_open", "", gates_incident_json(&r));
@@ -200,24 +200,24 @@ json_t *op_incident_close(struct daemon *ctl, json_t *req, const struct api_ctx 
 		return err;
 	found = store_incident_get(ctl->store, id, &r, &gerr);
 	if (found < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	if (!found)
-		return api_error(2, "no incident %d", id);
+		return reply_error(2, "no incident %d", id);
 	if (r.closed_at)
-		return api_error(2, "incident %d is already closed", id);
+		return reply_error(2, "incident %d is already closed", id);
 	{
 		/* lifting a freeze is a gate decision: the approver role, as approvals */
 		char frozen[512], what[600];
 		frozen_by(ctl, &r, frozen, sizeof(frozen));
 		if (*frozen && c->who.role < ROLE_APPROVER)
-			return api_error(3, "permission denied: %s (role %s) cannot close an incident that freezes %s "
+			return reply_error(3, "permission denied: %s (role %s) cannot close an incident that freezes %s "
 					 "(needs role approver)", c->who.name, role_name(c->who.role), frozen);
 		snprintf(what, sizeof(what), "close incident %d on", id);
 		if ((err = gates_need_scope(&c->who, what, r.service, r.environment)))
 			return err;
 	}
-	if (store_incident_close(ctl->store, id, api_actor(c->caller), gates_now(), res ? res : "", &gerr) <= 0)
-		return api_error(1, "incident %d: %s", id, gerr.msg);
+	if (store_incident_close(ctl->store, id, caller_actor(c->caller), gates_now(), res ? res : "", &gerr) <= 0)
+		return reply_error(1, "incident %d: %s", id, gerr.msg);
 	store_incident_get(ctl->store, id, &r, &gerr);
 	snprintf(msg, sizeof(msg), "incident %d closed (%s: %s) by %s", id, r.severity, r.title, r.closed_by);
 	gates_event(r.service, r.environment, 0, "incident_closed", msg);
@@ -236,7 +236,7 @@ json_t *op_incident_list(struct daemon *ctl, json_t *req, const struct api_ctx *
 	(void)c;
 	if (store_incident_list(ctl->store, !json_is_true(json_object_get(req, "all")), &r, &n, &gerr) < 0) {
 		json_decref(list);
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	}
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(list, gates_incident_json(&r[i]));
@@ -298,7 +298,7 @@ json_t *op_deployments(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	if (err)
 		return err;
 	if (store_deployment_list(ctl->store, svc, env, 0, &d, &n, &gerr) < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	list = json_array();
 	for (size_t i = 0; i < n; i++) {
 		if ((!state || !strcmp(state, d[i].state)) && (int)json_array_size(list) < limit) {
@@ -337,9 +337,9 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 		return err;
 	found = store_deployment_get(ctl->store, id, &d, &gerr);
 	if (found < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	if (!found)
-		return api_error(2, "no deployment %d (see 'gantry status' or 'gantry approve' for pending ones)", id);
+		return reply_error(2, "no deployment %d (see 'gantry status' or 'gantry approve' for pending ones)", id);
 	snprintf(target, sizeof(target), "deployment %d", id);
 	{
 		char what[64];
@@ -348,11 +348,11 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 			goto out;
 	}
 	if (!strcmp(d.state, "expired")) {
-		reply = api_error(3, "deployment %d expired: it waited longer than its approval_ttl; deploy again", id);
+		reply = reply_error(3, "deployment %d expired: it waited longer than its approval_ttl; deploy again", id);
 		goto out;
 	}
 	if (strcmp(d.state, "pending_approval")) {
-		reply = api_error(2, "deployment %d is %s, not waiting for approval", id, d.state);
+		reply = reply_error(2, "deployment %d is %s, not waiting for approval", id, d.state);
 		goto out;
 	}
 	if (gates_expired(&d, now)) {
@@ -360,11 +360,11 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 		strlcpy_g(d.result, "expired", sizeof(d.result));
 		d.ended_at = now;
 		store_deployment_update(ctl->store, &d, &gerr);
-		reply = api_error(3, "deployment %d expired: it waited longer than its approval_ttl; deploy again", id);
+		reply = reply_error(3, "deployment %d expired: it waited longer than its approval_ttl; deploy again", id);
 		goto out;
 	}
 	if (approve && !strcmp(who.name, d.requester)) {
-		reply = api_error(3, "%s requested deployment %d and cannot approve it: another approver must", who.name, id);
+		reply = reply_error(3, "%s requested deployment %d and cannot approve it: another approver must", who.name, id);
 		goto out;
 	}
 	if (approve) {
@@ -377,12 +377,12 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 			strlcpy_g(d.result_reason, why, sizeof(d.result_reason));
 			d.ended_at = now;
 			store_deployment_update(ctl->store, &d, &gerr);
-			reply = api_error(2, "deployment %d cannot start: %s", id, why);
+			reply = reply_error(2, "deployment %d cannot start: %s", id, why);
 			goto out;
 		}
 		if (rb > 0) {
 			if (store_deployment_update(ctl->store, &d, &gerr) < 0) {
-				reply = api_error(1, "%s", gerr.msg);
+				reply = reply_error(1, "%s", gerr.msg);
 				goto out;
 			}
 			snprintf(msg, sizeof(msg), "deployment %d: %s; approvals given before no longer count", id, why);
@@ -396,7 +396,7 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 	a.at = now;
 	strlcpy_g(a.comment, comment ? comment : "", sizeof(a.comment));
 	if (store_approval_put(ctl->store, &a, &gerr) < 0) {
-		reply = api_error(1, "%s", gerr.msg);
+		reply = reply_error(1, "%s", gerr.msg);
 		goto out;
 	}
 	gates_audit_as(c->caller, who.name, approve ? "approve" : "reject", target,
@@ -417,7 +417,7 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 		goto out;
 	}
 	if (store_approval_list(ctl->store, id, &list, &n, &gerr) < 0) {
-		reply = api_error(1, "%s", gerr.msg);
+		reply = reply_error(1, "%s", gerr.msg);
 		goto out;
 	}
 	{
@@ -450,7 +450,7 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 		json_decref(g);
 	}
 	if (store_deployment_update(ctl->store, &d, &gerr) < 0) {
-		reply = api_error(1, "%s", gerr.msg);
+		reply = reply_error(1, "%s", gerr.msg);
 		goto out;
 	}
 	{
@@ -506,7 +506,7 @@ json_t *op_audit(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	(void)c;
 	if (store_audit_list(ctl->store, &e, &n, &gerr) < 0) {
 		json_decref(list);
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(list, audit_entry_json(&e[i]));
@@ -524,7 +524,7 @@ json_t *op_audit_verify(struct daemon *ctl, json_t *req, const struct api_ctx *c
 	(void)c;
 	reply = audit_anchor_verify(ctl->store, ctl->home, ctl->audit_export, ctl->audit_key, &gerr);
 	if (!reply)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	json_object_set_new(reply, "ok", json_true());
 	return reply;
 }
@@ -549,17 +549,17 @@ json_t *op_promotion_source(struct daemon *ctl, json_t *req, const struct api_ct
 	if (!want) {
 		se = daemon_svcenv(svc, from, false);
 		if (!se || !se->row.stable_revision)
-			return api_error(3, "%s has never served healthily in %s: nothing to promote", svc, from);
+			return reply_error(3, "%s has never served healthily in %s: nothing to promote", svc, from);
 		want = se->row.stable_revision;
 	}
 	if (gates_find_promotion(svc, from, NULL, want, &pf, &gerr) < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	if (!pf.found)
-		return api_error(2, "%s@%s has no revision %d", svc, from, want);
+		return reply_error(2, "%s@%s has no revision %d", svc, from, want);
 	if (store_revision_get(ctl->store, svc, from, want, &r, &gerr) != 1)
-		return api_error(1, "revision %d: %s", want, gerr.msg);
+		return reply_error(1, "revision %d: %s", want, gerr.msg);
 	if (strcmp(pf.status, "serving") || !pf.serving_since) {
-		reply = api_error(3, "revision %d of %s@%s is %s, not serving healthily: only what serves in %s can be promoted",
+		reply = reply_error(3, "revision %d of %s@%s is %s, not serving healthily: only what serves in %s can be promoted",
 				  want, svc, from, pf.status, from);
 		revision_row_release(&r);
 		return reply;
@@ -626,12 +626,12 @@ json_t *op_dora(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	if (err)
 		return err;
 	if (sj && (!json_is_integer(sj) || since_s < 1 || since_s > 3650LL * 86400))
-		return api_error(2, "/since: must be a number of seconds (1 .. 10 years)");
+		return reply_error(2, "/since: must be a number of seconds (1 .. 10 years)");
 	if (store_rollout_list(ctl->store, svc, env, since * 1000, &ro, &n, &gerr) < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	if (store_incident_list(ctl->store, false, &inc, &ninc, &gerr) < 0) {
 		free(ro);
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	}
 	list = json_array();
 	for (size_t i = 0; i < n; i++) {

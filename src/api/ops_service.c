@@ -250,25 +250,25 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	if (!digest) {
 		int f;
 		if (!version) {
-			reply = api_error(2, "/digest: missing (or name a /version already deployed)");
+			reply = reply_error(2, "/digest: missing (or name a /version already deployed)");
 			goto out;
 		}
 		f = version_digest(ctl, svc, version, dbuf, sizeof(dbuf), &gerr);
 		if (f <= 0) {
-			reply = f < 0 ? api_error(1, "%s", gerr.msg)
-				: api_error(2, "/version: no revision of %s has version '%s': deploy it with its artifact first",
+			reply = f < 0 ? reply_error(1, "%s", gerr.msg)
+				: reply_error(2, "/version: no revision of %s has version '%s': deploy it with its artifact first",
 					    svc, version);
 			goto out;
 		}
 		digest = dbuf;
 	}
 	if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) < 16 || strlen(digest) >= sizeof(dbuf)) {
-		reply = api_error(2, "/digest: must be a hex digest");
+		reply = reply_error(2, "/digest: must be a hex digest");
 		goto out;
 	}
 	dir = xasprintf("%s/artifacts/%s", ctl->home, digest);
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		reply = api_error(2, "/digest: no artifact snapshot %s in the state directory", digest);
+		reply = reply_error(2, "/digest: no artifact snapshot %s in the state directory", digest);
 	free(dir);
 	if (reply || daemon_resolve(svc, env, req, &config, cdigest, &reply) < 0)
 		goto out;
@@ -310,7 +310,7 @@ json_t *op_rollback(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	json_t *err = NULL;
 	const char *svc = api_str(req, "service", true, &err);
 	const char *env = api_str(req, "environment", true, &err);
-	const char *by = api_actor(c->caller);
+	const char *by = caller_actor(c->caller);
 	int to = api_int(req, "to_revision", 0, &err);
 	struct svcenv *se;
 	struct gerr gerr;
@@ -322,11 +322,11 @@ json_t *op_rollback(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		return err;
 	se = daemon_svcenv(svc, env, false);
 	if (!se || !se->row.target_revision)
-		return api_error(2, "%s@%s has never been deployed", svc, env);
+		return reply_error(2, "%s@%s has never been deployed", svc, env);
 	if (se->prog) {
-		int w = progressive_rollback_warm(se, to, api_actor(c->caller), &gerr);
+		int w = progressive_rollback_warm(se, to, caller_actor(c->caller), &gerr);
 		if (w < 0)
-			return api_error(1, "%s", gerr.msg);
+			return reply_error(1, "%s", gerr.msg);
 		if (w == 0)
 			return json_pack("{s:b, s:i, s:I, s:s, s:b}", "ok", 1, "revision", se->row.target_revision,
 					 "rollout", (json_int_t)0, "version", "", "warm", 1);
@@ -338,12 +338,12 @@ json_t *op_rollback(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		to = active && se->rollout.from_revision ? se->rollout.from_revision
 			: daemon_previous_served(se, se->row.stable_revision ? se->row.stable_revision : current, &gerr);
 		if (to < 0)
-			return api_error(1, "%s", gerr.msg);
+			return reply_error(1, "%s", gerr.msg);
 		if (!to)
-			return api_error(2, "%s@%s has no earlier revision to roll back to", svc, env);
+			return reply_error(2, "%s@%s has no earlier revision to roll back to", svc, env);
 	}
 	if (to == current && !active)
-		return api_error(2, "revision %d is already the one serving", to);
+		return reply_error(2, "revision %d is already the one serving", to);
 	snprintf(why, sizeof(why), "rollback to revision %d", to);
 	{
 		/* the new revision first: a refused rollback changes nothing */
@@ -365,14 +365,14 @@ json_t *op_restart(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	json_t *err = NULL;
 	const char *svc = api_str(req, "service", true, &err);
 	const char *env = api_str(req, "environment", true, &err);
-	const char *by = api_actor(c->caller);
+	const char *by = caller_actor(c->caller);
 	struct svcenv *se;
 	char why[128];
 	if (err)
 		return err;
 	se = daemon_svcenv(svc, env, false);
 	if (!se || !se->row.target_revision)
-		return api_error(2, "%s@%s has never been deployed", svc, env);
+		return reply_error(2, "%s@%s has never been deployed", svc, env);
 	snprintf(why, sizeof(why), "rolling restart of revision %d", se->row.target_revision);
 	{
 		int64_t ticket = 0;
@@ -390,16 +390,16 @@ json_t *op_scale(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	json_t *err = NULL;
 	const char *svc = api_str(req, "service", true, &err);
 	const char *env = api_str(req, "environment", true, &err);
-	const char *by = api_actor(c->caller);
+	const char *by = caller_actor(c->caller);
 	int n = api_int(req, "replicas", -1, &err);
 	struct svcenv *se;
 	if (err)
 		return err;
 	if (n < 0 || n > 1000)
-		return api_error(2, "/replicas: must be 0..1000");
+		return reply_error(2, "/replicas: must be 0..1000");
 	se = daemon_svcenv(svc, env, false);
 	if (!se || !se->row.target_revision)
-		return api_error(2, "%s@%s has never been deployed", svc, env);
+		return reply_error(2, "%s@%s has never been deployed", svc, env);
 	if (se->rollout.id && (!strcmp(se->rollout.phase, "progressing") || !strcmp(se->rollout.phase, "paused")) &&
 	    se->row.target_revision != se->row.stable_revision) {
 		struct gerr gerr;
@@ -433,23 +433,23 @@ json_t *op_traffic(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		return err;
 	se = daemon_svcenv(svc, env, false);
 	if (!se || !se->row.target_revision)
-		return api_error(2, "%s@%s has never been deployed", svc, env);
+		return reply_error(2, "%s@%s has never been deployed", svc, env);
 	if (weights && !json_is_null(weights)) {
 		if (!json_is_array(weights) || !json_array_size(weights))
-			return api_error(2, "/weights: must be a non-empty array of {revision, weight}");
+			return reply_error(2, "/weights: must be a non-empty array of {revision, weight}");
 		json_array_foreach(weights, i, e) {
 			json_t *r = json_object_get(e, "revision"), *w = json_object_get(e, "weight");
 			struct revision_row rev;
 			int found;
 			if (!json_is_integer(r) || !json_is_integer(w))
-				return api_error(2, "/weights/%zu: must be {\"revision\": N, \"weight\": W}", i);
+				return reply_error(2, "/weights/%zu: must be {\"revision\": N, \"weight\": W}", i);
 			found = store_revision_get(ctl->store, svc, env, (int)json_integer_value(r), &rev, &gerr);
 			if (found <= 0)
-				return api_error(2, "/weights/%zu: revision %lld of %s@%s does not exist", i,
+				return reply_error(2, "/weights/%zu: revision %lld of %s@%s does not exist", i,
 						 (long long)json_integer_value(r), svc, env);
 			if (json_integer_value(w) > 0 && rev.artifact_pruned && !daemon_artifact_present(rev.digest)) {
 				revision_row_release(&rev);
-				return api_error(2, "/weights/%zu: revision %lld's artifact was pruned", i,
+				return reply_error(2, "/weights/%zu: revision %lld's artifact was pruned", i,
 						 (long long)json_integer_value(r));
 			}
 			revision_row_release(&rev);
@@ -470,11 +470,11 @@ json_t *op_traffic(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	}
 	if (daemon_set_traffic(se, text ? text : "", &gerr) < 0) {
 		free(text);
-		return api_error(2, "/weights: %s", gerr.msg + strlen("traffic: "));
+		return reply_error(2, "/weights: %s", gerr.msg + strlen("traffic: "));
 	}
 	free(text);
 	daemon_save_svcenv(se);
-	daemon_event(se, se->row.target_revision, "traffic", "traffic set by %s: %s", api_actor(c->caller),
+	daemon_event(se, se->row.target_revision, "traffic", "traffic set by %s: %s", caller_actor(c->caller),
 		     desc[0] ? desc : "reset (by ready replicas)");
 	proxyctl_write_routes();
 	daemon_reconcile(se);
@@ -497,15 +497,15 @@ json_t *op_rollout_command(struct daemon *ctl, json_t *req, const struct api_ctx
 		return err;
 	se = daemon_svcenv(svc, env, false);
 	if (!se || !se->row.target_revision)
-		return api_error(2, "%s@%s has never been deployed", svc, env);
+		return reply_error(2, "%s@%s has never been deployed", svc, env);
 	kind = !strcmp(op, "pause") ? CE_PAUSE : !strcmp(op, "resume") ? CE_RESUME
 		: !strcmp(op, "abort") ? CE_ABORT : CE_PROMOTE;
 	/* resume and promote_canary are not refused here: the rollout's own gate
 	 * hold (progressive.c, gates_closed) keeps the share where it is while a
 	 * window is shut or a freeze is open, and takes the step once it lifts */
-	if (progressive_command(se, kind, api_actor(c->caller), why, full, &gerr) < 0)
-		return api_error(2, "%s", gerr.msg);
-	daemon_event(se, se->rollout.revision, op, "%s by %s%s%s", op, api_actor(c->caller), why ? ": " : "",
+	if (progressive_command(se, kind, caller_actor(c->caller), why, full, &gerr) < 0)
+		return reply_error(2, "%s", gerr.msg);
+	daemon_event(se, se->rollout.revision, op, "%s by %s%s%s", op, caller_actor(c->caller), why ? ": " : "",
 		     why ? why : "");
 	return json_pack("{s:b, s:s, s:s}", "ok", 1, "phase", se->rollout.phase, "message", se->rollout.message);
 }
@@ -521,7 +521,7 @@ json_t *op_history(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	if (err)
 		return err;
 	if (store_revision_list(ctl->store, svc, env, &revs, &n, &gerr) < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	list = json_array();
 	for (size_t i = 0; i < n; i++) {
 		char ts[32];
@@ -553,9 +553,9 @@ json_t *op_events(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	if (err)
 		return err;
 	if (after && !json_is_integer(after))
-		return api_error(2, "/after: must be an integer");
+		return reply_error(2, "/after: must be an integer");
 	if (store_event_list(ctl->store, svc, env, after ? json_integer_value(after) : -1, limit, &ev, &n, &gerr) < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	list = json_array();
 	for (size_t i = 0; i < n; i++) {
 		char ts[40];

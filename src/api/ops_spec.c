@@ -18,15 +18,15 @@ int api_spec_arg(json_t *obj, const char *ptr, const char **name, const char **t
 {
 	json_t *n = json_object_get(obj, "name"), *t = json_object_get(obj, "text");
 	if (!json_is_object(obj)) {
-		*err = api_error(2, "%s: must be an object {\"name\": FILE, \"text\": YAML}", ptr);
+		*err = reply_error(2, "%s: must be an object {\"name\": FILE, \"text\": YAML}", ptr);
 		return -1;
 	}
 	if (n && !json_is_string(n)) {
-		*err = api_error(2, "%s/name: must be a string", ptr);
+		*err = reply_error(2, "%s/name: must be a string", ptr);
 		return -1;
 	}
 	if (!json_is_string(t)) {
-		*err = api_error(2, "%s/text: missing or not a string", ptr);
+		*err = reply_error(2, "%s/text: missing or not a string", ptr);
 		return -1;
 	}
 	*name = n ? json_string_value(n) : "gantry.yaml";
@@ -51,7 +51,7 @@ static int64_t expect_arg(json_t *req, json_t **err)
 	if (!e || json_is_null(e))
 		return -1;
 	if (!json_is_integer(e) || json_integer_value(e) < 0) {
-		*err = api_error(2, "/expect_version: must be a non-negative integer");
+		*err = reply_error(2, "/expect_version: must be a non-negative integer");
 		return -1;
 	}
 	return json_integer_value(e);
@@ -91,10 +91,10 @@ json_t *op_spec_show(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		return err;
 	found = store_spec_get(ctl->store, v, &r, &gerr);
 	if (found < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	if (!found)
-		return v ? api_error(2, "/version: no spec version %d (see 'gantry spec history')", v)
-			 : api_error(2, "the controller stores no spec yet: run 'gantry apply'");
+		return v ? reply_error(2, "/version: no spec version %d (see 'gantry spec history')", v)
+			 : reply_error(2, "the controller stores no spec yet: run 'gantry apply'");
 	reply = version_json(&r, true);
 	json_object_set_new(reply, "ok", json_true());
 	json_object_set_new(reply, "current", json_boolean(r.version == ctl->spec_version));
@@ -112,7 +112,7 @@ json_t *op_spec_history(struct daemon *ctl, json_t *req, const struct api_ctx *c
 	(void)c;
 	if (store_spec_list(ctl->store, &rows, &n, &gerr) < 0) {
 		json_decref(list);
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(list, version_json(&rows[i], false));
@@ -135,13 +135,13 @@ static json_t *version_tree(struct daemon *ctl, int v, json_t **err)
 		return json_object();
 	found = store_spec_get(ctl->store, v, &r, &gerr);
 	if (found <= 0) {
-		*err = found < 0 ? api_error(1, "%s", gerr.msg) : api_error(2, "no spec version %d", v);
+		*err = found < 0 ? reply_error(1, "%s", gerr.msg) : reply_error(2, "no spec version %d", v);
 		return NULL;
 	}
 	if (spec_load_buf(r.name, r.text, strlen(r.text), &spec, &d) == 0)
 		tree = spec_tree_json(spec);
 	else
-		*err = api_error(1, "spec version %d cannot be read by this build", v);
+		*err = reply_error(1, "spec version %d cannot be read by this build", v);
 	spec_free(spec);
 	diags_release(&d);
 	spec_version_row_release(&r);

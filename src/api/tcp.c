@@ -6,7 +6,7 @@
  * `Authorization: Bearer TOKEN`; the reply is the socket's JSON object with
  * an HTTP status derived from its "code" (api_http__status). The only
  * identity is the token: a remote caller is never the daemon's OS user
- * (struct api_caller.remote, checked in identify()). The only request
+ * (struct caller.remote, checked in identify()). The only request
  * without a token is `GET /v1/ping`, which says {"ok":true,"version":...}
  * and nothing else, for health checks.
  *
@@ -327,7 +327,7 @@ struct tcp_conn {
 	uv_shutdown_t shutdown;
 	int handles;                 /* open uv handles + a running unpack step; freed at 0 */
 	struct api_http http;
-	struct api_caller caller;
+	struct caller caller;
 	bool replied, closing, continued;
 	bool authed;                 /* its head's token named a user (or it is a ping): the body may be read */
 	size_t discarded;
@@ -504,7 +504,7 @@ static void reply(struct tcp_conn *c, int status, json_t *body, const char *extr
 	uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0);
 }
 
-static void reply_error(struct tcp_conn *c, int status, const char *msg)
+static void reply_status(struct tcp_conn *c, int status, const char *msg)
 {
 	const char *extra = "";
 	int code = status == 401 || status == 403 ? 3 : status >= 500 && status != 501 && status != 505 ? 1 : 2;
@@ -525,11 +525,11 @@ static void on_timeout(uv_timer_t *t)
 	if (c->replied)
 		conn_close(c);
 	else if (c->up)
-		reply_error(c, 408, "the upload stalled: no bytes for 30 s");
+		reply_status(c, 408, "the upload stalled: no bytes for 30 s");
 	else if (!c->authed)
-		reply_error(c, 408, "the request head did not arrive within 3 s");
+		reply_status(c, 408, "the request head did not arrive within 3 s");
 	else
-		reply_error(c, 408, "the request did not arrive within 10 s");
+		reply_status(c, 408, "the request did not arrive within 10 s");
 }
 
 static void handle_request(struct tcp_conn *c)
@@ -539,7 +539,7 @@ static void handle_request(struct tcp_conn *c)
 	int status;
 
 	if (!req) {
-		reply_error(c, h->status, h->err);
+		reply_status(c, h->status, h->err);
 		return;
 	}
 	if (h->health) {
@@ -550,7 +550,7 @@ static void handle_request(struct tcp_conn *c)
 	resp = api_dispatch(req, &c->caller);
 	json_decref(req);
 	if (!resp)
-		resp = api_error(1, "internal error: no reply");
+		resp = reply_error(1, "internal error: no reply");
 	status = api_http__status(resp);
 	log_info("api", "tcp peer=%s op=%s status=%d actor=%s", c->caller.user, h->op, status,
 		 c->caller.claimed[0] ? c->caller.claimed : "-");
@@ -571,7 +571,7 @@ static void reply_upload_error(struct tcp_conn *c)
 	int status = c->up_code == ARTIFACT_UNPACK_MISMATCH ? 409 : c->up_code == ARTIFACT_UNPACK_IO ? 500 : 400;
 	log_warn("api", "tcp peer=%s op=artifact_upload digest=%s status=%d bytes=%llu: %s", c->caller.user,
 		 c->http.digest, status, (unsigned long long)c->up_bytes, c->up_err.msg);
-	reply(c, status, api_error(status == 400 ? 2 : 1, "%s", c->up_err.msg), "");
+	reply(c, status, reply_error(status == 400 ? 2 : 1, "%s", c->up_err.msg), "");
 }
 
 /*
@@ -638,7 +638,7 @@ static void upload_step_done(uv_work_t *w, int status)
 static void upload_read(struct tcp_conn *c, int r)
 {
 	if (r == API_HTTP_ERROR) {
-		reply_error(c, c->http.status, c->http.err);
+		reply_status(c, c->http.status, c->http.err);
 		return;
 	}
 	if (r == API_HTTP_DONE)
@@ -681,7 +681,7 @@ static int artifact_start(struct tcp_conn *c)
 	c->art_req = json_pack("{s:s, s:s, s:s}", "op", h->op, "token", h->token, "digest", h->digest);
 	/* an upload changes no desired state: it may arrive while serve restores */
 	if (put && gd->shutting_down) {
-		reply(c, 409, api_error(1, "gantry serve is shutting down"), "");
+		reply(c, 409, reply_error(1, "gantry serve is shutting down"), "");
 		return -1;
 	}
 	/* deployer or higher for an upload (a mutating op), any role to look */
@@ -723,7 +723,7 @@ static void artifact_exists(struct tcp_conn *c)
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		reply(c, 200, json_pack("{s:b, s:s}", "ok", 1, "digest", c->http.digest), "");
 	else
-		reply(c, 404, api_error(1, "no artifact %s on the server", c->http.digest), "");
+		reply(c, 404, reply_error(1, "no artifact %s on the server", c->http.digest), "");
 	free(path);
 }
 
@@ -761,7 +761,7 @@ static int authenticate(struct tcp_conn *c)
 	T.nunauth--;
 	if (T.nconns - T.nunauth > API_TCP_MAX_CONNS) {
 		log_warn("api", "tcp peer=%s refused: %d authenticated connections", c->caller.user, T.nconns - T.nunauth - 1);
-		reply_error(c, 503, "too many connections to the API: retry later");
+		reply_status(c, 503, "too many connections to the API: retry later");
 		return -1;
 	}
 	uv_timer_start(&c->timer, on_timeout, API_TCP_REQUEST_MS, 0);
@@ -788,7 +788,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (n < 0) {
 		/* a client that half-closed after a partial request still gets told */
 		if (!c->replied && n == UV_EOF && c->http.msg.head_done)
-			reply_error(c, 400, "connection closed before the request ended");
+			reply_status(c, 400, "connection closed before the request ended");
 		else
 			conn_close(c);
 		return;
@@ -814,13 +814,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (r == API_HTTP_MORE && c->http.head_done && c->http.kind == API_REQ_OP && !api_op_known(c->http.op))
 		r = fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);
 	if (r == API_HTTP_ERROR) {
-		reply_error(c, c->http.status, c->http.err);
+		reply_status(c, c->http.status, c->http.err);
 	} else if (r == API_HTTP_DONE && c->http.kind != API_REQ_OP) {
 		artifact_exists(c);
 	} else if (r == API_HTTP_DONE) {
 		if (!api_op_known(c->http.op)) {
 			fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);
-			reply_error(c, c->http.status, c->http.err);
+			reply_status(c, c->http.status, c->http.err);
 		} else {
 			handle_request(c);
 		}

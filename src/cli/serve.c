@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "daemon/daemon.h"
+#include "api/api.h"
 #include "api/tcp.h"
 #include "proxy/proxy.h"
 #include "util/parse.h"
@@ -22,7 +23,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		{ "trusted-proxies", 0, OPT_STRING, &trusted },
 		{ 0 },
 	};
-	struct daemon_opts o = { 0 };
+	struct daemon_opts o = { .api_hooks = &api_daemon_hooks };
 	struct gerr err;
 	char *home, real[PATH_MAX], *spec_path = NULL, *spec_text = NULL, *aexp_abs = NULL;
 	int npos, ret;

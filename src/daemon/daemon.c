@@ -4,7 +4,6 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
-#include "api/tcp.h"
 #include "daemon/audit_anchor.h"
 #include "daemon/gates_flow.h"
 #include "rollout/rolling.h"
@@ -662,8 +661,7 @@ static void begin_shutdown(const char *why)
 	log_info("serve", "shutting down (%s): stopping proxy and replicas", why);
 	gd->shutting_down = true;
 	gd->shutdown_started = now_ms();
-	api_close();
-	api_tcp_close();
+	gd->api_hooks->close();
 	proxyctl_stop();
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
 		for (struct replica *r = se->replicas, *next; r; r = next) {
@@ -840,6 +838,7 @@ int daemon_run(const struct daemon_opts *opts)
 	int lockfd = -1, ret = 1;
 
 	gd = &d;
+	d.api_hooks = opts->api_hooks;
 	d.loop = uv_default_loop();
 	d.home = xstrdup(opts->home);
 	d.listen = xstrdup(opts->listen ? opts->listen : "127.0.0.1:8080");
@@ -921,7 +920,7 @@ int daemon_run(const struct daemon_opts *opts)
 		artifact_seal_all(d.home);
 	}
 	/* before the proxy starts, so that a bad --api leaves nothing running */
-	if (opts->api && api_tcp_listen(opts->api, &err) < 0) {
+	if (opts->api && d.api_hooks->tcp_listen(opts->api, &err) < 0) {
 		fprintf(stderr, "error: %s\n", err.msg);
 		goto out;
 	}
@@ -932,7 +931,7 @@ int daemon_run(const struct daemon_opts *opts)
 	replica_adopt_all();
 	if (proxyctl_start() < 0)
 		goto out;
-	if (api_listen() < 0)
+	if (d.api_hooks->listen() < 0)
 		goto out;
 
 	uv_signal_init(d.loop, &d.sigterm);

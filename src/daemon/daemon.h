@@ -14,7 +14,27 @@
 #include "runtime/runtime.h" /* struct workload_user */
 #include <uv.h>
 
+/*
+ * The API's entry points (src/api/), given to daemon_run by whoever starts
+ * the controller (cli/serve.c passes &api_daemon_hooks), so that the daemon,
+ * which the API drives, never includes the API's headers. Each runs on the
+ * loop thread.
+ */
+struct daemon_api_hooks {
+	/* listens on --api HOST:PORT: 0, or -1 with err naming --api; called
+	 * before the proxy starts, so that a bad address leaves nothing running */
+	int (*tcp_listen)(const char *addr, struct gerr *err);
+	/* listens on HOME/api.sock once the proxy runs: 0, or -1 (said on stderr) */
+	int (*listen)(void);
+	/* shutdown: stops both listeners and closes their connections; idempotent */
+	void (*close)(void);
+	/* runs req (borrowed) as the controller itself, named actor, through the
+	 * same dispatcher as a request over the socket; reply: new reference */
+	struct json_t *(*dispatch_as)(struct json_t *req, const char *actor);
+};
+
 struct daemon_opts {
+	const struct daemon_api_hooks *api_hooks; /* required; borrowed for daemon_run's length */
 	const char *home;
 	const char *listen;   /* proxy listener, default 127.0.0.1:8080 */
 	const char *admin;    /* proxy admin listener, default 127.0.0.1:9090 */
@@ -104,7 +124,8 @@ struct daemon {
 	struct svcenv *svcenvs;
 	uv_timer_t tick, kick;
 	uv_signal_t sigterm, sigint, sigchld_dummy;
-	uv_pipe_t api;
+	uv_pipe_t api;                /* HOME/api.sock's listener, src/api/dispatch.c's */
+	const struct daemon_api_hooks *api_hooks; /* daemon_opts' */
 	bool shutting_down;
 	bool restoring;               /* start-up: bringing back the desired state, refusing changes */
 	int64_t started_ms;

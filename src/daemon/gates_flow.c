@@ -6,8 +6,8 @@
  * rollbacks (incident, verification). See docs/internals/records.md.
  */
 #include "common.h"
-#include "api/api.h"
 #include "daemon/daemon.h"
+#include "daemon/reply.h"
 #include "daemon/audit_anchor.h"
 #include "daemon/gates_flow.h"
 #include "gates/checks.h"
@@ -36,7 +36,7 @@ static char *db_path(void)
 /* ---- identity ---- */
 
 /* the caller's identity; *deny set (code 3) for an unknown token */
-static int identify(json_t *req, const struct api_caller *caller, struct identity *id, json_t **deny)
+static int identify(json_t *req, const struct caller *caller, struct identity *id, json_t **deny)
 {
 	const char *token = json_string_value(json_object_get(req, "token"));
 	struct user_row u;
@@ -50,11 +50,11 @@ static int identify(json_t *req, const struct api_caller *caller, struct identit
 		gates_token_hash(token, h);
 		r = store_user_by_token(gd->store, h, &u, &err);
 		if (r < 0) {
-			*deny = api_error(1, "%s", err.msg);
+			*deny = reply_error(1, "%s", err.msg);
 			return -1;
 		}
 		if (!r || role_parse(u.role) < 0) {
-			*deny = api_error(3, "permission denied: unknown or revoked API token (GANTRY_TOKEN)");
+			*deny = reply_error(3, "permission denied: unknown or revoked API token (GANTRY_TOKEN)");
 			return -1;
 		}
 		strlcpy_g(id->name, u.name, sizeof(id->name));
@@ -65,12 +65,12 @@ static int identify(json_t *req, const struct api_caller *caller, struct identit
 		return 0;
 	}
 	if (caller->remote) {
-		*deny = api_error(3, "permission denied: the TCP API needs a token (Authorization: Bearer ...)");
+		*deny = reply_error(3, "permission denied: the TCP API needs a token (Authorization: Bearer ...)");
 		return -1;
 	}
 	if (caller->uid == 0 || caller->uid == geteuid()) {
 		/* the daemon's owner could edit the state database anyway */
-		strlcpy_g(id->name, api_actor(caller), sizeof(id->name));
+		strlcpy_g(id->name, caller_actor(caller), sizeof(id->name));
 		id->role = ROLE_ADMIN;
 		return 0;
 	}
@@ -106,11 +106,11 @@ json_t *gates_need_scope(const struct identity *id, const char *what, const char
 	char rt[2 * USER_SCOPE_LEN + 64], tt[160];
 	if (identity_covers(id, svc, env))
 		return NULL;
-	return api_error(3, "permission denied: %s (role %s) cannot %s %s", id->name,
+	return reply_error(3, "permission denied: %s (role %s) cannot %s %s", id->name,
 			 identity_role_text(id, rt, sizeof(rt)), what, target_text(svc, env, tt, sizeof(tt)));
 }
 
-int gates_identify(json_t *req, const struct api_caller *caller, struct identity *id, json_t **deny)
+int gates_identify(json_t *req, const struct caller *caller, struct identity *id, json_t **deny)
 {
 	return identify(req, caller, id, deny);
 }
@@ -151,7 +151,7 @@ static void publish_head(const struct audit_entry *e)
 /* details consumed; failures are logged, never fatal to the operation. caller:
  * who, from the kernel (uid/pid by SO_PEERCRED, or the TCP peer); NULL: the
  * controller's own decision. The new head is published (audit_anchor.h). */
-static void audit(const struct api_caller *caller, const char *actor, const char *action, const char *target,
+static void audit(const struct caller *caller, const char *actor, const char *action, const char *target,
 		  json_t *details)
 {
 	struct audit_entry e = { 0 };
@@ -181,13 +181,13 @@ void gates_audit(const char *actor, const char *action, const char *target, json
 	audit(NULL, actor, action, target, details);
 }
 
-void gates_audit_as(const struct api_caller *caller, const char *actor, const char *action, const char *target,
+void gates_audit_as(const struct caller *caller, const char *actor, const char *action, const char *target,
 		    json_t *details)
 {
 	audit(caller, actor, action, target, details);
 }
 
-void gates_audit_refusal(const char *op, json_t *req, const struct api_caller *caller, json_t *reply)
+void gates_audit_refusal(const char *op, json_t *req, const struct caller *caller, json_t *reply)
 {
 	const char *svc = json_string_value(json_object_get(req, "service"));
 	const char *env = json_string_value(json_object_get(req, "environment"));
@@ -197,12 +197,12 @@ void gates_audit_refusal(const char *op, json_t *req, const struct api_caller *c
 	    json_object_get(reply, "diff"))
 		return;
 	snprintf(target, sizeof(target), "%s@%s", svc ? svc : "", env ? env : "");
-	audit(caller, api_actor(caller), "refused", svc ? target : "",
+	audit(caller, caller_actor(caller), "refused", svc ? target : "",
 	      json_pack("{s:s, s:s, s:O*}", "op", op, "error", json_string_value(json_object_get(reply, "error")),
 			"deployment", json_object_get(reply, "deployment")));
 }
 
-void gates_audit_op(const char *op, json_t *req, const struct api_caller *caller, json_t *reply)
+void gates_audit_op(const char *op, json_t *req, const struct caller *caller, json_t *reply)
 {
 	json_t *d;
 	const char *svc = json_string_value(json_object_get(req, "service"));
@@ -224,9 +224,9 @@ void gates_audit_op(const char *op, json_t *req, const struct api_caller *caller
 	}
 	/* the name the client claimed is only a claim: the entry's actor is who it was */
 	if (json_object_get(d, "deployed_by"))
-		json_object_set_new(d, "deployed_by", json_string(api_actor(caller)));
+		json_object_set_new(d, "deployed_by", json_string(caller_actor(caller)));
 	snprintf(target, sizeof(target), "%s@%s", svc ? svc : "", env ? env : "");
-	audit(caller, api_actor(caller), op, svc ? target : "", d);
+	audit(caller, caller_actor(caller), op, svc ? target : "", d);
 }
 
 /* data consumed: the stored spec's webhooks that want event hear it */
@@ -328,11 +328,11 @@ int gates_evaluate_request(json_t *req, const struct identity *id, const char *s
 	pr = gate_policy_from_json(stored, pol, &gerr);
 	json_decref(stored);
 	if (pr < 0) {
-		*reply = api_error(1, "the stored policy of %s: %s", env, gerr.msg);
+		*reply = reply_error(1, "the stored policy of %s: %s", env, gerr.msg);
 		return -1;
 	}
 	if (store_incident_list(gd->store, true, &inc, &ninc, &gerr) < 0) {
-		*reply = api_error(1, "%s", gerr.msg);
+		*reply = reply_error(1, "%s", gerr.msg);
 		gate_policy_release(pol);
 		return -1;
 	}
@@ -351,14 +351,14 @@ int gates_evaluate_request(json_t *req, const struct identity *id, const char *s
 		int want = promo ? (int)json_integer_value(json_object_get(promo, "revision")) : 0;
 		const char *from = promo ? json_string_value(json_object_get(promo, "from")) : NULL;
 		if (from && strcmp(from, pol->promote_from)) {
-			*reply = api_error(3, "%s only accepts versions promoted from %s, not from %s", env,
+			*reply = reply_error(3, "%s only accepts versions promoted from %s, not from %s", env,
 					   pol->promote_from, from);
 			free(inc);
 			gate_policy_release(pol);
 			return -1;
 		}
 		if (gates_find_promotion(svc, pol->promote_from, digest, want, &pf, &gerr) < 0) {
-			*reply = api_error(1, "%s", gerr.msg);
+			*reply = reply_error(1, "%s", gerr.msg);
 			free(inc);
 			gate_policy_release(pol);
 			return -1;
@@ -409,10 +409,10 @@ json_t *gates_before_raise(json_t *req, const struct identity *who, const char *
 	pr = gate_policy_from_json(g, &pol, &gerr);
 	json_decref(g);
 	if (pr < 0)
-		return api_error(1, "the stored policy of %s: %s", env, gerr.msg);
+		return reply_error(1, "the stored policy of %s: %s", env, gerr.msg);
 	if (store_incident_list(gd->store, true, &inc, &ninc, &gerr) < 0) {
 		gate_policy_release(&pol);
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	}
 	in.policy = &pol;
 	in.service = svc;
@@ -426,17 +426,17 @@ json_t *gates_before_raise(json_t *req, const struct identity *who, const char *
 	in.nincidents = ninc;
 	/* as for a deploy (gates_evaluate): an emergency is an approver's call, with a reason */
 	if (in.emergency && (!in.reason || !*in.reason)) {
-		reply = api_error(2, "an emergency needs a reason (--reason \"...\")");
+		reply = reply_error(2, "an emergency needs a reason (--reason \"...\")");
 		goto out;
 	}
 	if (in.emergency && id.role < ROLE_APPROVER) {
-		reply = api_error(3, "permission denied: %s (role %s) cannot override gates in an emergency (needs role "
+		reply = reply_error(3, "permission denied: %s (role %s) cannot override gates in an emergency (needs role "
 				  "approver)", id.name, role_name(id.role));
 		goto out;
 	}
 	gates_evaluate_step(&in, &v);
 	if (v.result == GATE_REFUSE) {
-		reply = api_error(3, "%s would raise a new revision's share of %s@%s: %s", op, svc, env, v.reason);
+		reply = reply_error(3, "%s would raise a new revision's share of %s@%s: %s", op, svc, env, v.reason);
 		if (v.next_allowed > 0) {
 			char iso[40];
 			format_rfc3339(v.next_allowed, iso, sizeof(iso));
@@ -483,12 +483,12 @@ json_t *gates_deployment_go(struct deployment_row *d)
 		strlcpy_g(d->state, "pre_checks", sizeof(d->state));
 		if (store_deployment_update(gd->store, d, &gerr) < 0) {
 			json_decref(pre);
-			return api_error(1, "%s", gerr.msg);
+			return reply_error(1, "%s", gerr.msg);
 		}
 		dir = xasprintf("%s/artifacts/%s", gd->home, d->digest);
 		if (checks_start(d->id, pre, dir, 0) < 0) {
 			free(dir);
-			return api_error(1, "cannot start the pre-deployment checks");
+			return reply_error(1, "cannot start the pre-deployment checks");
 		}
 		free(dir);
 		gates_event(d->service, d->environment, 0, "pre_checks_started", "pre-deployment checks running");
@@ -562,7 +562,7 @@ json_t *gates_before_rollout(json_t *req, const struct identity *who, const char
 			log_error("gates", "%s", gerr.msg);
 		snprintf(msg, sizeof(msg), "%s by %s refused: %s", d.kind, id.name, v.reason);
 		gates_event(svc, env, 0, "gate_refused", msg);
-		reply = api_error(v.code ? v.code : 3, "%s", v.reason);
+		reply = reply_error(v.code ? v.code : 3, "%s", v.reason);
 		if (v.next_allowed > 0) {
 			char iso[40];
 			format_rfc3339(v.next_allowed, iso, sizeof(iso));
@@ -575,7 +575,7 @@ json_t *gates_before_rollout(json_t *req, const struct identity *who, const char
 	if (v.result == GATE_PENDING_APPROVAL) {
 		strlcpy_g(d.state, "pending_approval", sizeof(d.state));
 		if (store_deployment_add(gd->store, &d, &gerr) < 0) {
-			reply = api_error(1, "%s", gerr.msg);
+			reply = reply_error(1, "%s", gerr.msg);
 			goto out;
 		}
 		snprintf(msg, sizeof(msg), "deployment %lld (%s %s) waits for approval: %s", (long long)d.id, d.kind,
@@ -583,7 +583,7 @@ json_t *gates_before_rollout(json_t *req, const struct identity *who, const char
 		gates_event(svc, env, 0, "approval_requested", msg);
 		gates_emit("approval_requested", json_pack("{s:s, s:s, s:s, s:I, s:s}", "service", svc, "environment", env,
 						     "message", msg, "deployment", (json_int_t)d.id, "requester", id.name));
-		reply = api_error(3, "waiting for approval: deployment %lld: %s; an approver runs 'gantry approve %lld'",
+		reply = reply_error(3, "waiting for approval: deployment %lld: %s; an approver runs 'gantry approve %lld'",
 				  (long long)d.id, v.reason, (long long)d.id);
 		json_object_set_new(reply, "pending_approval", json_integer(d.id));
 		json_object_set_new(reply, "deployment", json_integer(d.id));
@@ -923,7 +923,7 @@ static void post_checks_done(struct deployment_row *d, json_t *results, bool ok)
 	if (rollback) {
 		json_t *rq = json_pack("{s:s, s:s, s:s, s:s}", "op", "rollback", "service", d->service,
 				       "environment", d->environment, "reason", "post-deployment check failed");
-		json_t *rep = api_dispatch_as(rq, "gantry");
+		json_t *rep = gd->api_hooks->dispatch_as(rq, "gantry");
 		if (!json_is_true(json_object_get(rep, "ok")))
 			log_error("gates", "deployment=%lld rollback after a failed post-check: %s", (long long)d->id,
 				  json_string_value(json_object_get(rep, "error")));

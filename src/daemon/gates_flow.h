@@ -25,10 +25,11 @@
 #ifndef GANTRY_DAEMON_GATES_FLOW_H
 #define GANTRY_DAEMON_GATES_FLOW_H
 #include "common.h"
-#include "api/api.h"
+#include "gates/gates.h"
 #include "store/store.h"
 #include "store/store_records.h"
 #include "records/audit.h"
+#include <jansson.h>
 
 /*
  * Who the caller is: the user of a valid API token ("token" in the
@@ -38,7 +39,7 @@
  * that name, else viewer. 0, or -1 with *deny (code 3 for an unknown
  * token, a TCP caller without one) set (new reference).
  */
-int gates_identify(json_t *req, const struct api_caller *caller, struct identity *id, json_t **deny);
+int gates_identify(json_t *req, const struct caller *caller, struct identity *id, json_t **deny);
 /*
  * The refusal (code 3) when id's scope does not cover svc@env (see
  * identity_covers: NULL = not restricted, "" = every one), else NULL. what
@@ -50,13 +51,13 @@ json_t *gates_need_scope(const struct identity *id, const char *what, const char
  * gates_audit_as: a caller's (uid/pid from SO_PEERCRED, or the TCP peer;
  * NULL = the controller's) */
 void gates_audit(const char *actor, const char *action, const char *target, json_t *details);
-void gates_audit_as(const struct api_caller *caller, const char *actor, const char *action, const char *target,
+void gates_audit_as(const struct caller *caller, const char *actor, const char *action, const char *target,
 		    json_t *details);
 
 /* appends the audit entry of a mutating operation refused (code 3): who tried what, and why not */
-void gates_audit_refusal(const char *op, json_t *req, const struct api_caller *caller, json_t *reply);
+void gates_audit_refusal(const char *op, json_t *req, const struct caller *caller, json_t *reply);
 /* appends the audit entry of a mutating operation that succeeded (reply ok) */
-void gates_audit_op(const char *op, json_t *req, const struct api_caller *caller, json_t *reply);
+void gates_audit_op(const char *op, json_t *req, const struct caller *caller, json_t *reply);
 
 /* what a deploy rolls out, resolved by the controller (daemon_resolve) */
 struct deploy_intent {

@@ -7,7 +7,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
-#include "api/api.h"
+#include "daemon/reply.h"
 #include "store/store_records.h"
 #include "util/log.h"
 #include <jansson.h>
@@ -78,26 +78,26 @@ static json_t *create_and_roll(struct svcenv *se, struct revision_row *rev, cons
 	json_t *reply;
 
 	if (store_begin(gd->store, &err) < 0)
-		return api_error(1, "%s", err.msg);
+		return reply_error(1, "%s", err.msg);
 	if (store_revision_create(gd->store, rev, &err) < 0) {
 		store_rollback(gd->store);
-		return api_error(1, "%s", err.msg);
+		return reply_error(1, "%s", err.msg);
 	}
 	rc = daemon_revcfg(se, rev->number, &err);
 	if (!rc) {
 		store_rollback(gd->store);
-		return api_error(2, "%s", err.msg);
+		return reply_error(2, "%s", err.msg);
 	}
 	if (start_rollout(se, rc, why, !strcmp(rev->kind, "deploy"), &err) < 0) {
 		store_rollback(gd->store);
-		return api_error(2, "cannot start the rollout: %s", err.msg);
+		return reply_error(2, "cannot start the rollout: %s", err.msg);
 	}
 	store_event_add(gd->store, se->row.service, se->row.environment, rev->number, "rollout_started", &err,
 			"revision %d (%s, version %s) by %s: %s", rev->number, rev->kind, rev->version,
 			rev->deployed_by, why);
 	if (store_commit(gd->store, &err) < 0) {
 		store_rollback(gd->store);
-		return api_error(1, "%s", err.msg);
+		return reply_error(1, "%s", err.msg);
 	}
 	log_info("api", "service=%s environment=%s revision=%d rollout=%lld started (%s)", se->row.service,
 		 se->row.environment, rev->number, (long long)se->rollout.id, why);
@@ -166,12 +166,12 @@ json_t *daemon_copy_revision(struct svcenv *se, int source, const char *kind, co
 	int found = store_revision_get(gd->store, se->row.service, se->row.environment, source, &old, &gerr);
 	json_t *reply;
 	if (found < 0)
-		return api_error(1, "%s", gerr.msg);
+		return reply_error(1, "%s", gerr.msg);
 	if (!found)
-		return api_error(2, "revision %d of %s@%s does not exist", source, se->row.service, se->row.environment);
+		return reply_error(2, "revision %d of %s@%s does not exist", source, se->row.service, se->row.environment);
 	if (old.artifact_pruned && !daemon_artifact_present(old.digest)) {
 		revision_row_release(&old);
-		return api_error(2, "revision %d's artifact was pruned (keep_revisions)", source);
+		return reply_error(2, "revision %d's artifact was pruned (keep_revisions)", source);
 	}
 	rev = old;
 	rev.id = 0;

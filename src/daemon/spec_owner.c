@@ -14,7 +14,7 @@
 #include "common.h"
 #include "core/spec_class.h"
 #include "daemon/daemon.h"
-#include "api/api.h"
+#include "daemon/reply.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
 #include "daemon/gates_flow.h"
@@ -123,14 +123,14 @@ json_t *daemon_spec_propose(const char *name, const char *text, size_t len, cons
 		name = "gantry.yaml";
 	strlcpy_g(p->name, name, sizeof(p->name));
 	if (expect >= 0 && expect != gd->spec_version) {
-		reply = api_error(1, "the stored spec is version %lld, not %lld: someone applied since; "
+		reply = reply_error(1, "the stored spec is version %lld, not %lld: someone applied since; "
 				  "look at 'gantry diff' and apply again", (long long)gd->spec_version, (long long)expect);
 		json_object_set_new(reply, "current_version", json_integer(gd->spec_version));
 		goto refused;
 	}
 	if (spec_load_buf(name, text, len, &p->spec, &d) < 0) {
 		char *t = diags_text(&d);
-		reply = api_error(2, "%s", t);
+		reply = reply_error(2, "%s", t);
 		json_object_set_new(reply, "diagnostics", json_integer((json_int_t)d.n));
 		free(t);
 		goto refused;
@@ -142,7 +142,7 @@ json_t *daemon_spec_propose(const char *name, const char *text, size_t len, cons
 	p->policy = spec_diff_has_policy(p->diff);
 	if (p->policy && who->role < ROLE_ADMIN) {
 		char *lines = policy_lines(p->diff);
-		reply = api_error(3, "permission denied: %s (role %s) cannot change policy keys (only an admin can):\n%s",
+		reply = reply_error(3, "permission denied: %s (role %s) cannot change policy keys (only an admin can):\n%s",
 				  who->name, role_name(who->role), lines);
 		free(lines);
 		json_object_set(reply, "diff", p->diff);
@@ -220,7 +220,7 @@ json_t *daemon_spec_apply(const char *name, const char *text, size_t len, const 
 				  who->role >= ROLE_DEPLOYER);
 		spec_proposal_release(&p);
 	} else if ((r = daemon_spec_commit(&p, who, via, &gerr)) < 0) {
-		reply = api_error(1, "%s", gerr.msg);
+		reply = reply_error(1, "%s", gerr.msg);
 	} else {
 		reply = json_pack("{s:b, s:I, s:I, s:b, s:O, s:b, s:s}", "ok", 1, "version", (json_int_t)gd->spec_version,
 				  "previous", (json_int_t)previous, "changed", r == 1, "diff", diff, "policy", policy,
@@ -299,26 +299,26 @@ int daemon_resolve(const char *svc, const char *env, json_t *req, char **config,
 
 	*config = NULL;
 	if (!gd->spec) {
-		*reply = api_error(2, "the controller stores no spec yet: apply one first (gantry apply -f gantry.yaml)");
+		*reply = reply_error(2, "the controller stores no spec yet: apply one first (gantry apply -f gantry.yaml)");
 		return -1;
 	}
 	if (sets && !json_is_array(sets)) {
-		*reply = api_error(2, "/set: must be an array of \"env.KEY=VALUE\" strings");
+		*reply = reply_error(2, "/set: must be an array of \"env.KEY=VALUE\" strings");
 		return -1;
 	}
 	if (json_object_get(req, "strategy") && (!strategy || (strcmp(strategy, "rolling") && strcmp(strategy, "recreate")))) {
-		*reply = api_error(2, "/strategy: must be \"rolling\" or \"recreate\"");
+		*reply = reply_error(2, "/strategy: must be \"rolling\" or \"recreate\"");
 		return -1;
 	}
 	if (spec_resolve(gd->spec, svc, env, &cfg, &gerr) < 0) {
-		*reply = api_error(2, "%s (spec version %lld)", gerr.msg, (long long)gd->spec_version);
+		*reply = reply_error(2, "%s (spec version %lld)", gerr.msg, (long long)gd->spec_version);
 		return -1;
 	}
 	json_array_foreach(sets, i, s) {
 		const char *t = json_string_value(s), *eq = t ? strchr(t, '=') : NULL;
 		char *key;
 		if (!t || strncmp(t, "env.", 4) || !eq || !env_name_ok(t + 4, (size_t)(eq - t - 4))) {
-			*reply = api_error(2, "/set/%zu: expected env.KEY=VALUE with KEY a valid environment variable name", i);
+			*reply = reply_error(2, "/set/%zu: expected env.KEY=VALUE with KEY a valid environment variable name", i);
 			goto out;
 		}
 		key = xstrndup(t + 4, (size_t)(eq - t - 4));

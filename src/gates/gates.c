@@ -27,6 +27,11 @@ const char *role_name(int role)
 	return role >= 0 && role < (int)ARRAY_SIZE(role_names) ? role_names[role] : "none";
 }
 
+const char *caller_actor(const struct caller *caller)
+{
+	return caller->claimed[0] ? caller->claimed : caller->user;
+}
+
 bool severity_valid(const char *s)
 {
 	return s && s[0] == 'P' && s[1] >= '0' && s[1] <= '3' && !s[2];

@@ -14,7 +14,18 @@
 #include "store/store_records.h"
 
 struct json_t;
-struct api_caller;
+
+/* who is calling: from the Unix socket's peer credentials (SO_PEERCRED),
+ * or a TCP client of the API (src/api/tcp.c), whose only identity is its token */
+struct caller {
+	uid_t uid;          /* (uid_t)-1 when remote */
+	pid_t pid;
+	char user[64];      /* the OS user name of uid; "tcp:ADDR:PORT" when remote */
+	char claimed[64];   /* the acting name: the identity's, or "deployed_by" of the daemon's owner */
+	bool remote;        /* over TCP: never the daemon's OS user, a token is required */
+};
+/* the name to record as the actor: the claimed name, else the OS user (borrowed from caller) */
+const char *caller_actor(const struct caller *caller);
 
 enum role { ROLE_VIEWER = 0, ROLE_DEPLOYER, ROLE_APPROVER, ROLE_ADMIN };
 
@@ -30,7 +41,7 @@ struct identity {
 	char services[USER_SCOPE_LEN];
 	/* borrowed, for the request's length: who from the kernel, recorded in audit
 	 * entries made as this identity; NULL: the controller itself (serve -f) */
-	const struct api_caller *caller;
+	const struct caller *caller;
 };
 
 /*

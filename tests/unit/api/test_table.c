@@ -65,7 +65,7 @@ static void test_roles_and_scopes(void **state)
 
 static void test_unknown_fields(void **state)
 {
-	struct api_caller caller = { .uid = (uid_t)-1, .remote = true };
+	struct caller caller = { .uid = (uid_t)-1, .remote = true };
 	json_t *req = json_pack("{s:s, s:s, s:s}", "op", "status", "servcie", "hello", "token", "x"), *r;
 	(void)state;
 	/* refused before anything else (no controller needed), naming the member */
