@@ -80,7 +80,7 @@ $(O)/tests/unit/%: tests/unit/%.c $(LIB) $(LLHTTP_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LLHTTP_OBJS) $(DEP_LIBS) \
 		$(shell $(PKG_CONFIG) --libs cmocka) -pthread
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) layers
 	@fail=0; for t in $(UNIT_BINS); do echo "# $$t"; $$t || fail=1; done; exit $$fail
 
 # which module may include which: src/LAYERS; `scripts/layers.py [--dot]` prints the graph
