@@ -125,6 +125,12 @@ int store_svcenv_list(struct store *s, struct svcenv_row **out, size_t *n, struc
 int store_rollout_put(struct store *s, struct rollout_row *r, struct gerr *err); /* id 0 = insert */
 int store_rollout_latest(struct store *s, const char *svc, const char *env,
 			 struct rollout_row *out, struct gerr *err); /* 1 found, 0 not, -1 */
+/* for promotion and DORA: when revision N of svc@env completed a rollout (unix ms), 1/0/-1 */
+int store_rollout_completed_at(struct store *s, const char *svc, const char *env, int revision,
+			       int64_t *at_ms, struct gerr *err);
+/* rollouts started at or after since_ms, oldest first; svc/env NULL = all; *out owned by caller */
+int store_rollout_list(struct store *s, const char *svc, const char *env, int64_t since_ms,
+		       struct rollout_row **out, size_t *n, struct gerr *err);
 
 /* events */
 int store_event_add(struct store *s, const char *svc, const char *env, int revision,

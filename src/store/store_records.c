@@ -6,24 +6,6 @@
 #include "store/store_records.h"
 #include "store/store-int.h"
 
-#define MAX_ROWS 100000 /* a list never grows without bound */
-
-static char *cdup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return xstrdup(t ? (const char *)t : "");
-}
-
-/* grows *arr to hold one more element of size sz */
-static void *grow(void *arr, size_t n, size_t sz)
-{
-	if (!n)
-		arr = xrealloc(arr, 4 * sz);
-	else if (n >= 4 && !(n & (n - 1)))
-		arr = xrealloc(arr, n * 2 * sz);
-	return arr;
-}
-
 /* ---- users ---- */
 
 #define USER_COLS "name, role, token_hash, created_at, created_by, environments, services"
@@ -44,8 +26,9 @@ int store_user_put(struct store *s, const struct user_row *u, struct gerr *err)
 	return store__step_done(s, st, err);
 }
 
-static void user_from(sqlite3_stmt *st, struct user_row *u)
+static void user_from(sqlite3_stmt *st, void *row)
 {
+	struct user_row *u = row;
 	memset(u, 0, sizeof(*u));
 	store__col_text(st, 0, u->name, sizeof(u->name));
 	store__col_text(st, 1, u->role, sizeof(u->role));
@@ -59,19 +42,9 @@ static void user_from(sqlite3_stmt *st, struct user_row *u)
 static int user_one(struct store *s, const char *sql, const char *arg, struct user_row *out, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, sql, err);
-	int rc, ret;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, arg);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		user_from(st, out);
-		ret = 1;
-	} else {
-		ret = rc == SQLITE_DONE ? 0 : store__err(s, err, "read");
-	}
-	sqlite3_finalize(st);
-	return ret;
+	if (st)
+		store__bind_text(st, 1, arg);
+	return store__one(s, st, user_from, out, "read", err);
 }
 
 int store_user_get(struct store *s, const char *name, struct user_row *out, struct gerr *err)
@@ -94,39 +67,22 @@ int store_user_delete(struct store *s, const char *name, struct gerr *err)
 	if (!st)
 		return -1;
 	store__bind_text(st, 1, name);
-	if (store__step_done(s, st, err) < 0)
-		return -1;
-	return sqlite3_changes(store__db(s)) > 0;
+	return store__step_changed(s, st, err);
 }
 
 int store_user_list(struct store *s, struct user_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT " USER_COLS " FROM users ORDER BY name", err);
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_ROWS) {
-		*out = grow(*out, *n, sizeof(**out));
-		user_from(st, &(*out)[(*n)++]);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		free(*out);
-		*out = NULL;
-		*n = 0;
-		return store__err(s, err, "read");
-	}
-	return 0;
+	return store__rows(s, store__prep(s, "SELECT " USER_COLS " FROM users ORDER BY name", err), user_from, NULL,
+			   sizeof(**out), (void **)out, n, "read", err);
 }
 
 /* ---- incidents ---- */
 
 #define INCIDENT_COLS "id, severity, title, service, environment, opened_by, opened_at, closed_by, closed_at, resolution"
 
-static void incident_from(sqlite3_stmt *st, struct incident_row *r)
+static void incident_from(sqlite3_stmt *st, void *row)
 {
+	struct incident_row *r = row;
 	memset(r, 0, sizeof(*r));
 	r->id = sqlite3_column_int64(st, 0);
 	store__col_text(st, 1, r->severity, sizeof(r->severity));
@@ -152,10 +108,7 @@ int store_incident_open(struct store *s, struct incident_row *r, struct gerr *er
 	store__bind_text(st, 4, r->environment);
 	store__bind_text(st, 5, r->opened_by);
 	sqlite3_bind_int64(st, 6, r->opened_at);
-	if (store__step_done(s, st, err) < 0)
-		return -1;
-	r->id = sqlite3_last_insert_rowid(store__db(s));
-	return 0;
+	return store__step_insert(s, st, &r->id, err);
 }
 
 int store_incident_close(struct store *s, int64_t id, const char *by, int64_t at, const char *resolution,
@@ -169,50 +122,22 @@ int store_incident_close(struct store *s, int64_t id, const char *by, int64_t at
 	sqlite3_bind_int64(st, 2, at > 0 ? at : 1);
 	store__bind_text(st, 3, resolution);
 	sqlite3_bind_int64(st, 4, id);
-	if (store__step_done(s, st, err) < 0)
-		return -1;
-	return sqlite3_changes(store__db(s)) > 0;
+	return store__step_changed(s, st, err);
 }
 
 int store_incident_get(struct store *s, int64_t id, struct incident_row *out, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "SELECT " INCIDENT_COLS " FROM incidents WHERE id = ?", err);
-	int rc, ret;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		incident_from(st, out);
-		ret = 1;
-	} else {
-		ret = rc == SQLITE_DONE ? 0 : store__err(s, err, "read");
-	}
-	sqlite3_finalize(st);
-	return ret;
+	if (st)
+		sqlite3_bind_int64(st, 1, id);
+	return store__one(s, st, incident_from, out, "read", err);
 }
 
 int store_incident_list(struct store *s, bool open_only, struct incident_row **out, size_t *n, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, open_only ? "SELECT " INCIDENT_COLS " FROM incidents WHERE closed_at = 0 ORDER BY id DESC"
 					: "SELECT " INCIDENT_COLS " FROM incidents ORDER BY id DESC", err);
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_ROWS) {
-		*out = grow(*out, *n, sizeof(**out));
-		incident_from(st, &(*out)[(*n)++]);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		free(*out);
-		*out = NULL;
-		*n = 0;
-		return store__err(s, err, "read");
-	}
-	return 0;
+	return store__rows(s, st, incident_from, NULL, sizeof(**out), (void **)out, n, "read", err);
 }
 
 /* ---- deployments ---- */
@@ -231,8 +156,14 @@ void deployment_row_release(struct deployment_row *r)
 	r->request = r->gates = r->checks = r->config = NULL;
 }
 
-static void deployment_from(sqlite3_stmt *st, struct deployment_row *r)
+static void deployment_release(void *row)
 {
+	deployment_row_release(row);
+}
+
+static void deployment_from(sqlite3_stmt *st, void *row)
+{
+	struct deployment_row *r = row;
 	memset(r, 0, sizeof(*r));
 	r->id = sqlite3_column_int64(st, 0);
 	store__col_text(st, 1, r->service, sizeof(r->service));
@@ -240,8 +171,8 @@ static void deployment_from(sqlite3_stmt *st, struct deployment_row *r)
 	store__col_text(st, 3, r->kind, sizeof(r->kind));
 	store__col_text(st, 4, r->requester, sizeof(r->requester));
 	store__col_text(st, 5, r->state, sizeof(r->state));
-	r->request = cdup(st, 6);
-	r->gates = cdup(st, 7);
+	r->request = store__col_dup(st, 6);
+	r->gates = store__col_dup(st, 7);
 	r->approvals_needed = sqlite3_column_int(st, 8);
 	r->approval_ttl = sqlite3_column_int64(st, 9);
 	store__col_text(st, 10, r->version, sizeof(r->version));
@@ -257,11 +188,11 @@ static void deployment_from(sqlite3_stmt *st, struct deployment_row *r)
 	r->ended_at = sqlite3_column_int64(st, 20);
 	store__col_text(st, 21, r->result, sizeof(r->result));
 	store__col_text(st, 22, r->result_reason, sizeof(r->result_reason));
-	r->checks = cdup(st, 23);
+	r->checks = store__col_dup(st, 23);
 	store__col_text(st, 24, r->strategy, sizeof(r->strategy));
 	r->spec_version = sqlite3_column_int64(st, 25);
 	store__col_text(st, 26, r->config_digest, sizeof(r->config_digest));
-	r->config = cdup(st, 27);
+	r->config = store__col_dup(st, 27);
 }
 
 /* binds every column but id, in DEPLOY_COLS order, from 1 */
@@ -306,10 +237,7 @@ int store_deployment_add(struct store *s, struct deployment_row *r, struct gerr 
 	if (!st)
 		return -1;
 	deployment_bind(st, r);
-	if (store__step_done(s, st, err) < 0)
-		return -1;
-	r->id = sqlite3_last_insert_rowid(store__db(s));
-	return 0;
+	return store__step_insert(s, st, &r->id, err);
 }
 
 int store_deployment_update(struct store *s, const struct deployment_row *r, struct gerr *err)
@@ -331,20 +259,10 @@ static int deployment_one(struct store *s, const char *where, int64_t arg, struc
 {
 	char *sql = xasprintf("SELECT " DEPLOY_COLS " FROM deployments WHERE %s ORDER BY id DESC LIMIT 1", where);
 	sqlite3_stmt *st = store__prep(s, sql, err);
-	int rc, ret;
 	free(sql);
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, arg);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		deployment_from(st, out);
-		ret = 1;
-	} else {
-		ret = rc == SQLITE_DONE ? 0 : store__err(s, err, "read");
-	}
-	sqlite3_finalize(st);
-	return ret;
+	if (st)
+		sqlite3_bind_int64(st, 1, arg);
+	return store__one(s, st, deployment_from, out, "read", err);
 }
 
 int store_deployment_get(struct store *s, int64_t id, struct deployment_row *out, struct gerr *err)
@@ -359,40 +277,17 @@ int store_deployment_by_rollout(struct store *s, int64_t rollout_id, struct depl
 	return deployment_one(s, "rollout_id = ?", rollout_id, out, err);
 }
 
-/* steps st to its end: the rows, newest first as the query orders them */
-static int deployment_rows(struct store *s, sqlite3_stmt *st, struct deployment_row **out, size_t *n,
-			   struct gerr *err)
-{
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_ROWS) {
-		*out = grow(*out, *n, sizeof(**out));
-		deployment_from(st, &(*out)[(*n)++]);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		for (size_t i = 0; i < *n; i++)
-			deployment_row_release(&(*out)[i]);
-		free(*out);
-		*out = NULL;
-		*n = 0;
-		return store__err(s, err, "read");
-	}
-	return 0;
-}
-
 /* sql selects DEPLOY_COLS with ?1 service, ?2 environment ('' = any), ?3 created_at >= */
 static int deployment_query(struct store *s, const char *sql, const char *svc, const char *env, int64_t since,
 			    struct deployment_row **out, size_t *n, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, sql, err);
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, svc);
-	store__bind_text(st, 2, env);
-	sqlite3_bind_int64(st, 3, since);
-	return deployment_rows(s, st, out, n, err);
+	if (st) {
+		store__bind_text(st, 1, svc);
+		store__bind_text(st, 2, env);
+		sqlite3_bind_int64(st, 3, since);
+	}
+	return store__rows(s, st, deployment_from, deployment_release, sizeof(**out), (void **)out, n, "read", err);
 }
 
 int store_deployment_list(struct store *s, const char *svc, const char *env, int64_t since,
@@ -430,37 +325,26 @@ int store_approval_put(struct store *s, const struct approval_row *a, struct ger
 	return store__step_done(s, st, err);
 }
 
+static void approval_from(sqlite3_stmt *st, void *row)
+{
+	struct approval_row *a = row;
+	memset(a, 0, sizeof(*a));
+	a->deployment_id = sqlite3_column_int64(st, 0);
+	store__col_text(st, 1, a->approver, sizeof(a->approver));
+	store__col_text(st, 2, a->decision, sizeof(a->decision));
+	a->at = sqlite3_column_int64(st, 3);
+	store__col_text(st, 4, a->comment, sizeof(a->comment));
+	store__col_text(st, 5, a->binding, sizeof(a->binding));
+}
+
 int store_approval_list(struct store *s, int64_t deployment_id, struct approval_row **out, size_t *n,
 			struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "SELECT deployment_id, approver, decision, at, comment, binding FROM approvals "
 				    "WHERE deployment_id = ? ORDER BY at, approver", err);
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, deployment_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_ROWS) {
-		struct approval_row *a;
-		*out = grow(*out, *n, sizeof(**out));
-		a = &(*out)[(*n)++];
-		memset(a, 0, sizeof(*a));
-		a->deployment_id = sqlite3_column_int64(st, 0);
-		store__col_text(st, 1, a->approver, sizeof(a->approver));
-		store__col_text(st, 2, a->decision, sizeof(a->decision));
-		a->at = sqlite3_column_int64(st, 3);
-		store__col_text(st, 4, a->comment, sizeof(a->comment));
-		store__col_text(st, 5, a->binding, sizeof(a->binding));
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		free(*out);
-		*out = NULL;
-		*n = 0;
-		return store__err(s, err, "read");
-	}
-	return 0;
+	if (st)
+		sqlite3_bind_int64(st, 1, deployment_id);
+	return store__rows(s, st, approval_from, NULL, sizeof(**out), (void **)out, n, "read", err);
 }
 
 /* ---- audit ---- */
@@ -594,15 +478,21 @@ out:
 	return ret;
 }
 
-static void audit_row(sqlite3_stmt *st, struct audit_entry *e)
+static void audit_release(void *row)
 {
+	audit_entry_release(row);
+}
+
+static void audit_from(sqlite3_stmt *st, void *row)
+{
+	struct audit_entry *e = row;
 	memset(e, 0, sizeof(*e));
 	e->seq = sqlite3_column_int64(st, 0);
 	e->time = sqlite3_column_int64(st, 1);
 	store__col_text(st, 2, e->actor, sizeof(e->actor));
 	store__col_text(st, 3, e->action, sizeof(e->action));
 	store__col_text(st, 4, e->target, sizeof(e->target));
-	e->details = cdup(st, 5);
+	e->details = store__col_dup(st, 5);
 	store__col_text(st, 6, e->prev, sizeof(e->prev));
 	store__col_text(st, 7, e->hash, sizeof(e->hash));
 	e->uid = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
@@ -612,26 +502,8 @@ static void audit_row(sqlite3_stmt *st, struct audit_entry *e)
 
 int store_audit_list(struct store *s, struct audit_entry **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", err);
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_ROWS) {
-		*out = grow(*out, *n, sizeof(**out));
-		audit_row(st, &(*out)[(*n)++]);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		for (size_t i = 0; i < *n; i++)
-			audit_entry_release(&(*out)[i]);
-		free(*out);
-		*out = NULL;
-		*n = 0;
-		return store__err(s, err, "read");
-	}
-	return 0;
+	return store__rows(s, store__prep(s, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", err), audit_from,
+			   audit_release, sizeof(**out), (void **)out, n, "read", err);
 }
 
 int store_audit_each(struct store *s, int (*fn)(void *ctx, const struct audit_entry *e), void *ctx,
@@ -643,7 +515,7 @@ int store_audit_each(struct store *s, int (*fn)(void *ctx, const struct audit_en
 		return -1;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct audit_entry e;
-		audit_row(st, &e);
+		audit_from(st, &e);
 		r = fn(ctx, &e);
 		audit_entry_release(&e);
 	}
@@ -656,102 +528,18 @@ int store_audit_each(struct store *s, int (*fn)(void *ctx, const struct audit_en
 int store_audit_get(struct store *s, int64_t seq, struct audit_entry *e, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "SELECT " AUDIT_COLS " FROM audit WHERE seq = ?", err);
-	int rc;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, seq);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		audit_row(st, e);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store__err(s, err, "read");
-	return rc == SQLITE_ROW;
+	if (st)
+		sqlite3_bind_int64(st, 1, seq);
+	return store__one(s, st, audit_from, e, "read", err);
 }
 
 int store_audit_seq_after(struct store *s, const char *hash, int64_t *seq, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "SELECT seq FROM audit WHERE prev = ? LIMIT 1", err);
-	int rc;
 	*seq = 0;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, hash);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*seq = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store__err(s, err, "read");
-	return rc == SQLITE_ROW;
-}
-
-/* ---- the controller's tables, read-only ---- */
-
-int store_rollout_completed_at(struct store *s, const char *svc, const char *env, int revision,
-			       int64_t *at_ms, struct gerr *err)
-{
-	sqlite3_stmt *st = store__prep(s, "SELECT updated_at FROM rollouts WHERE service = ? AND environment = ? "
-				    "AND revision = ? AND phase = 'complete' ORDER BY id DESC LIMIT 1", err);
-	int rc, ret;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, svc);
-	store__bind_text(st, 2, env);
-	sqlite3_bind_int(st, 3, revision);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*at_ms = sqlite3_column_int64(st, 0);
-		ret = 1;
-	} else {
-		ret = rc == SQLITE_DONE ? 0 : store__err(s, err, "read");
-	}
-	sqlite3_finalize(st);
-	return ret;
-}
-
-int store_rollout_list(struct store *s, const char *svc, const char *env, int64_t since_ms,
-		       struct rollout_row **out, size_t *n, struct gerr *err)
-{
-	sqlite3_stmt *st = store__prep(s, "SELECT id, service, environment, revision, from_revision, strategy, phase, "
-				    "step, steps, message, started_at, updated_at, deadline_at FROM rollouts "
-				    "WHERE (?1 = '' OR service = ?1) AND (?2 = '' OR environment = ?2) AND started_at >= ?3 "
-				    "ORDER BY id", err);
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, svc);
-	store__bind_text(st, 2, env);
-	sqlite3_bind_int64(st, 3, since_ms);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_ROWS) {
-		struct rollout_row *r;
-		*out = grow(*out, *n, sizeof(**out));
-		r = &(*out)[(*n)++];
-		memset(r, 0, sizeof(*r));
-		r->id = sqlite3_column_int64(st, 0);
-		store__col_text(st, 1, r->service, sizeof(r->service));
-		store__col_text(st, 2, r->environment, sizeof(r->environment));
-		r->revision = sqlite3_column_int(st, 3);
-		r->from_revision = sqlite3_column_int(st, 4);
-		store__col_text(st, 5, r->strategy, sizeof(r->strategy));
-		store__col_text(st, 6, r->phase, sizeof(r->phase));
-		r->step = sqlite3_column_int(st, 7);
-		r->steps = sqlite3_column_int(st, 8);
-		store__col_text(st, 9, r->message, sizeof(r->message));
-		r->started_at = sqlite3_column_int64(st, 10);
-		r->updated_at = sqlite3_column_int64(st, 11);
-		r->deadline_at = sqlite3_column_int64(st, 12);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		free(*out);
-		*out = NULL;
-		*n = 0;
-		return store__err(s, err, "read");
-	}
-	return 0;
+	if (st)
+		store__bind_text(st, 1, hash);
+	return store__one(s, st, store__decode_int64, seq, "read", err);
 }
 
 /* ---- webhook outbox ---- */
@@ -764,6 +552,30 @@ void outbox_row_release(struct outbox_row *r)
 	free(r->signature);
 	free(r->secret);
 	r->url = r->body = r->msg_id = r->signature = r->secret = NULL;
+}
+
+static void outbox_release(void *row)
+{
+	outbox_row_release(row);
+}
+
+#define OUTBOX_COLS "id, event, url, body, msg_id, ts, signature, attempts, next_at_ms, secret, allow_private"
+
+static void outbox_from(sqlite3_stmt *st, void *row)
+{
+	struct outbox_row *r = row;
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(st, 0);
+	store__col_text(st, 1, r->event, sizeof(r->event));
+	r->url = store__col_dup(st, 2);
+	r->body = store__col_dup(st, 3);
+	r->msg_id = store__col_dup(st, 4);
+	r->ts = sqlite3_column_int64(st, 5);
+	r->signature = sqlite3_column_type(st, 6) == SQLITE_NULL ? NULL : store__col_dup(st, 6);
+	r->attempts = sqlite3_column_int(st, 7);
+	r->next_at_ms = sqlite3_column_int64(st, 8);
+	r->secret = sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : store__col_dup(st, 9);
+	r->allow_private = sqlite3_column_int(st, 10) != 0;
 }
 
 int store_outbox_add(struct store *s, struct outbox_row *r, struct gerr *err)
@@ -788,51 +600,19 @@ int store_outbox_add(struct store *s, struct outbox_row *r, struct gerr *err)
 	else
 		sqlite3_bind_null(st, 9);
 	sqlite3_bind_int(st, 10, r->allow_private);
-	if (store__step_done(s, st, err) < 0)
-		return -1;
-	r->id = sqlite3_last_insert_rowid(store__db(s));
-	return 0;
+	return store__step_insert(s, st, &r->id, err);
 }
 
 int store_outbox_due(struct store *s, int64_t now, size_t max, struct outbox_row **out, size_t *n,
 		     struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT id, event, url, body, msg_id, ts, signature, attempts, next_at_ms, "
-				    "secret, allow_private FROM outbox WHERE next_at_ms <= ? ORDER BY next_at_ms, id LIMIT ?", err);
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)MIN(max, (size_t)MAX_ROWS));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct outbox_row *r;
-		*out = grow(*out, *n, sizeof(**out));
-		r = &(*out)[(*n)++];
-		memset(r, 0, sizeof(*r));
-		r->id = sqlite3_column_int64(st, 0);
-		store__col_text(st, 1, r->event, sizeof(r->event));
-		r->url = cdup(st, 2);
-		r->body = cdup(st, 3);
-		r->msg_id = cdup(st, 4);
-		r->ts = sqlite3_column_int64(st, 5);
-		r->signature = sqlite3_column_type(st, 6) == SQLITE_NULL ? NULL : cdup(st, 6);
-		r->attempts = sqlite3_column_int(st, 7);
-		r->next_at_ms = sqlite3_column_int64(st, 8);
-		r->secret = sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : cdup(st, 9);
-		r->allow_private = sqlite3_column_int(st, 10) != 0;
+	sqlite3_stmt *st = store__prep(s, "SELECT " OUTBOX_COLS " FROM outbox WHERE next_at_ms <= ? "
+				    "ORDER BY next_at_ms, id LIMIT ?", err);
+	if (st) {
+		sqlite3_bind_int64(st, 1, now);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)MIN(max, (size_t)STORE_MAX_ROWS));
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		for (size_t i = 0; i < *n; i++)
-			outbox_row_release(&(*out)[i]);
-		free(*out);
-		*out = NULL;
-		*n = 0;
-		return store__err(s, err, "read");
-	}
-	return 0;
+	return store__rows(s, st, outbox_from, outbox_release, sizeof(**out), (void **)out, n, "read", err);
 }
 
 int store_outbox_retry(struct store *s, int64_t id, int attempts, int64_t next_at_ms, const char *why,

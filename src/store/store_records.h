@@ -160,14 +160,6 @@ int store_audit_mac_from(struct store *s, int64_t *seq, struct gerr *err);
 /* records the switch point when it is not yet: the next seq (1, 0 when it was already, -1) */
 int store_audit_mac_start(struct store *s, int64_t *seq, struct gerr *err);
 
-/* read-only views of the controller's tables, for promotion and DORA */
-/* when revision N of svc@env completed a rollout (unix ms), 1/0/-1 */
-int store_rollout_completed_at(struct store *s, const char *svc, const char *env, int revision,
-			       int64_t *at_ms, struct gerr *err);
-/* rollouts started at or after since_ms, oldest first; svc/env NULL = all; *out owned by caller */
-int store_rollout_list(struct store *s, const char *svc, const char *env, int64_t since_ms,
-		       struct rollout_row **out, size_t *n, struct gerr *err);
-
 /* ---- webhook outbox (migration 5) ---- */
 
 struct outbox_row {

@@ -164,6 +164,12 @@ void store__col_text(sqlite3_stmt *st, int i, char *dst, size_t len)
 	strlcpy_g(dst, t ? (const char *)t : "", len);
 }
 
+char *store__col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return xstrdup(t ? (const char *)t : "");
+}
+
 /* runs a statement that returns no rows, as its own transaction unless inside one */
 int store__step_done(struct store *s, sqlite3_stmt *st, struct gerr *err)
 {
@@ -173,6 +179,74 @@ int store__step_done(struct store *s, sqlite3_stmt *st, struct gerr *err)
 		ret = store__err(s, err, "write");
 	sqlite3_finalize(st);
 	return ret;
+}
+
+int store__step_insert(struct store *s, sqlite3_stmt *st, int64_t *id, struct gerr *err)
+{
+	if (store__step_done(s, st, err) < 0)
+		return -1;
+	*id = sqlite3_last_insert_rowid(s->db);
+	return 0;
+}
+
+int store__step_changed(struct store *s, sqlite3_stmt *st, struct gerr *err)
+{
+	if (store__step_done(s, st, err) < 0)
+		return -1;
+	return sqlite3_changes(s->db) > 0;
+}
+
+int store__one(struct store *s, sqlite3_stmt *st, store__decode_fn *decode, void *row, const char *what,
+	       struct gerr *err)
+{
+	int rc;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		decode(st, row);
+	else if (rc != SQLITE_DONE)
+		store__err(s, err, what);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+void store__decode_int64(sqlite3_stmt *st, void *row)
+{
+	*(int64_t *)row = sqlite3_column_int64(st, 0);
+}
+
+int store__rows(struct store *s, sqlite3_stmt *st, store__decode_fn *decode, void (*release)(void *row), size_t sz,
+		void **out, size_t *n, const char *what, struct gerr *err)
+{
+	char *rows = NULL;
+	size_t cap = 0;
+	int rc;
+	bool ok;
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < STORE_MAX_ROWS) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			rows = xrealloc(rows, cap * sz);
+		}
+		decode(st, rows + (*n)++ * sz);
+	}
+	/* ROW: stopped at STORE_MAX_ROWS */
+	ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
+	if (!ok) {
+		store__err(s, err, what);
+		for (size_t i = 0; release && i < *n; i++)
+			release(rows + i * sz);
+		free(rows);
+		rows = NULL;
+		*n = 0;
+	}
+	sqlite3_finalize(st);
+	*out = rows;
+	return ok ? 0 : -1;
 }
 
 int store_begin(struct store *s, struct gerr *err)
@@ -281,11 +355,17 @@ void revision_row_release(struct revision_row *r)
 	r->config_json = NULL;
 }
 
+static void revision_release(void *row)
+{
+	revision_row_release(row);
+}
+
 #define REV_COLS "id, service, environment, number, version, digest, config, kind, source, status, " \
 		 "reason, deployed_by, created_at, artifact_pruned"
 
-static void rev_from_row(sqlite3_stmt *st, struct revision_row *r)
+static void revision_from(sqlite3_stmt *st, void *row)
 {
+	struct revision_row *r = row;
 	const unsigned char *cfg;
 	memset(r, 0, sizeof(*r));
 	r->id = sqlite3_column_int64(st, 0);
@@ -336,9 +416,8 @@ int store_revision_create(struct store *s, struct revision_row *r, struct gerr *
 	if (!r->created_at)
 		r->created_at = time(NULL);
 	sqlite3_bind_int64(st, 12, r->created_at);
-	if (store__step_done(s, st, err) < 0)
+	if (store__step_insert(s, st, &r->id, err) < 0)
 		return -1;
-	r->id = sqlite3_last_insert_rowid(s->db);
 	r->number = number;
 	return 0;
 }
@@ -347,21 +426,12 @@ int store_revision_get(struct store *s, const char *svc, const char *env, int nu
 		       struct revision_row *out, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "SELECT " REV_COLS " FROM revisions WHERE service = ? AND environment = ? AND number = ?", err);
-	int rc, ret = 0;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, svc);
-	store__bind_text(st, 2, env);
-	sqlite3_bind_int(st, 3, number);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		rev_from_row(st, out);
-		ret = 1;
-	} else if (rc != SQLITE_DONE) {
-		ret = store__err(s, err, "read revision");
+	if (st) {
+		store__bind_text(st, 1, svc);
+		store__bind_text(st, 2, env);
+		sqlite3_bind_int(st, 3, number);
 	}
-	sqlite3_finalize(st);
-	return ret;
+	return store__one(s, st, revision_from, out, "read revision", err);
 }
 
 int store_revision_set_status(struct store *s, const char *svc, const char *env, int number,
@@ -398,47 +468,49 @@ int store_revision_list(struct store *s, const char *svc, const char *env,
 			struct revision_row **out, size_t *n, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "SELECT " REV_COLS " FROM revisions WHERE service = ? AND environment = ? ORDER BY number DESC", err);
-	size_t cap = 0;
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, svc);
-	store__bind_text(st, 2, env);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		rev_from_row(st, &(*out)[(*n)++]);
+	if (st) {
+		store__bind_text(st, 1, svc);
+		store__bind_text(st, 2, env);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store__err(s, err, "list revisions");
-	return 0;
+	return store__rows(s, st, revision_from, revision_release, sizeof(**out), (void **)out, n, "list revisions",
+			   err);
 }
 
 int store_digest_in_use(struct store *s, const char *digest, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "SELECT 1 FROM revisions WHERE digest = ? AND artifact_pruned = 0 LIMIT 1", err);
-	int rc;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, digest);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : store__err(s, err, "read digest");
+	int64_t one;
+	if (st)
+		store__bind_text(st, 1, digest);
+	return store__one(s, st, store__decode_int64, &one, "read digest", err);
 }
 
 /* ---- replicas ---- */
 
+#define REPLICA_COLS "id, service, environment, revision, port, pid, start_time, state, restarts, created_at, " \
+		     "ready_since, last_exit"
+
+static void replica_from(sqlite3_stmt *st, void *row)
+{
+	struct replica_row *r = row;
+	memset(r, 0, sizeof(*r));
+	store__col_text(st, 0, r->id, sizeof(r->id));
+	store__col_text(st, 1, r->service, sizeof(r->service));
+	store__col_text(st, 2, r->environment, sizeof(r->environment));
+	r->revision = sqlite3_column_int(st, 3);
+	r->port = sqlite3_column_int(st, 4);
+	r->pid = sqlite3_column_int(st, 5);
+	r->start_time = (uint64_t)sqlite3_column_int64(st, 6);
+	store__col_text(st, 7, r->state, sizeof(r->state));
+	r->restarts = sqlite3_column_int(st, 8);
+	r->created_at = sqlite3_column_int64(st, 9);
+	r->ready_since = sqlite3_column_int64(st, 10);
+	store__col_text(st, 11, r->last_exit, sizeof(r->last_exit));
+}
+
 int store_replica_put(struct store *s, const struct replica_row *r, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO replicas (id, service, environment, revision, port, pid,"
-				" start_time, state, restarts, created_at, ready_since, last_exit)"
+	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO replicas (" REPLICA_COLS ")"
 				" VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
@@ -469,51 +541,23 @@ int store_replica_delete(struct store *s, const char *id, struct gerr *err)
 int store_replica_list(struct store *s, const char *svc, const char *env,
 		       struct replica_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT id, service, environment, revision, port, pid, start_time, state,"
-				" restarts, created_at, ready_since, last_exit FROM replicas"
+	sqlite3_stmt *st = store__prep(s, "SELECT " REPLICA_COLS " FROM replicas"
 				" WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2)"
 				" ORDER BY service, environment, revision, created_at, id", err);
-	size_t cap = 0;
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	if (svc)
+	if (st && svc)
 		store__bind_text(st, 1, svc);
-	if (env)
+	if (st && env)
 		store__bind_text(st, 2, env);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct replica_row *r;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		r = &(*out)[(*n)++];
-		memset(r, 0, sizeof(*r));
-		store__col_text(st, 0, r->id, sizeof(r->id));
-		store__col_text(st, 1, r->service, sizeof(r->service));
-		store__col_text(st, 2, r->environment, sizeof(r->environment));
-		r->revision = sqlite3_column_int(st, 3);
-		r->port = sqlite3_column_int(st, 4);
-		r->pid = sqlite3_column_int(st, 5);
-		r->start_time = (uint64_t)sqlite3_column_int64(st, 6);
-		store__col_text(st, 7, r->state, sizeof(r->state));
-		r->restarts = sqlite3_column_int(st, 8);
-		r->created_at = sqlite3_column_int64(st, 9);
-		r->ready_since = sqlite3_column_int64(st, 10);
-		store__col_text(st, 11, r->last_exit, sizeof(r->last_exit));
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store__err(s, err, "list replicas");
-	return 0;
+	return store__rows(s, st, replica_from, NULL, sizeof(**out), (void **)out, n, "list replicas", err);
 }
 
 /* ---- service environments ---- */
 
-static void svcenv_from_row(sqlite3_stmt *st, struct svcenv_row *r)
+#define SVCENV_COLS "service, environment, target_revision, stable_revision, replicas, phase, message, traffic"
+
+static void svcenv_from(sqlite3_stmt *st, void *row)
 {
+	struct svcenv_row *r = row;
 	memset(r, 0, sizeof(*r));
 	store__col_text(st, 0, r->service, sizeof(r->service));
 	store__col_text(st, 1, r->environment, sizeof(r->environment));
@@ -525,26 +569,15 @@ static void svcenv_from_row(sqlite3_stmt *st, struct svcenv_row *r)
 	store__col_text(st, 7, r->traffic, sizeof(r->traffic));
 }
 
-#define SVCENV_COLS "service, environment, target_revision, stable_revision, replicas, phase, message, traffic"
-
 int store_svcenv_get(struct store *s, const char *svc, const char *env, struct svcenv_row *out,
 		     struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "SELECT " SVCENV_COLS " FROM svcenvs WHERE service = ? AND environment = ?", err);
-	int rc, ret = 0;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, svc);
-	store__bind_text(st, 2, env);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		svcenv_from_row(st, out);
-		ret = 1;
-	} else if (rc != SQLITE_DONE) {
-		ret = store__err(s, err, "read service environment");
+	if (st) {
+		store__bind_text(st, 1, svc);
+		store__bind_text(st, 2, env);
 	}
-	sqlite3_finalize(st);
-	return ret;
+	return store__one(s, st, svcenv_from, out, "read service environment", err);
 }
 
 int store_svcenv_put(struct store *s, const struct svcenv_row *r, struct gerr *err)
@@ -565,31 +598,39 @@ int store_svcenv_put(struct store *s, const struct svcenv_row *r, struct gerr *e
 
 int store_svcenv_list(struct store *s, struct svcenv_row **out, size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT " SVCENV_COLS " FROM svcenvs ORDER BY service, environment", err);
-	size_t cap = 0;
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 8;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		svcenv_from_row(st, &(*out)[(*n)++]);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store__err(s, err, "list service environments");
-	return 0;
+	return store__rows(s, store__prep(s, "SELECT " SVCENV_COLS " FROM svcenvs ORDER BY service, environment", err),
+			   svcenv_from, NULL, sizeof(**out), (void **)out, n, "list service environments", err);
 }
 
 /* ---- rollouts ---- */
 
+#define ROLLOUT_COLS "id, service, environment, revision, from_revision, strategy, phase, step, steps, message, " \
+		     "started_at, updated_at, deadline_at, state"
+
+static void rollout_from(sqlite3_stmt *st, void *row)
+{
+	struct rollout_row *r = row;
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(st, 0);
+	store__col_text(st, 1, r->service, sizeof(r->service));
+	store__col_text(st, 2, r->environment, sizeof(r->environment));
+	r->revision = sqlite3_column_int(st, 3);
+	r->from_revision = sqlite3_column_int(st, 4);
+	store__col_text(st, 5, r->strategy, sizeof(r->strategy));
+	store__col_text(st, 6, r->phase, sizeof(r->phase));
+	r->step = sqlite3_column_int(st, 7);
+	r->steps = sqlite3_column_int(st, 8);
+	store__col_text(st, 9, r->message, sizeof(r->message));
+	r->started_at = sqlite3_column_int64(st, 10);
+	r->updated_at = sqlite3_column_int64(st, 11);
+	r->deadline_at = sqlite3_column_int64(st, 12);
+	store__col_text(st, 13, r->state, sizeof(r->state));
+}
+
 int store_rollout_put(struct store *s, struct rollout_row *r, struct gerr *err)
 {
 	sqlite3_stmt *st;
+	int64_t id;
 	r->updated_at = now_ms();
 	if (!r->id)
 		st = store__prep(s, "INSERT INTO rollouts (service, environment, revision, from_revision, strategy, phase,"
@@ -614,50 +655,68 @@ int store_rollout_put(struct store *s, struct rollout_row *r, struct gerr *err)
 	store__bind_text(st, 13, r->state);
 	if (r->id)
 		sqlite3_bind_int64(st, 14, r->id);
-	if (store__step_done(s, st, err) < 0)
+	if (store__step_insert(s, st, &id, err) < 0)
 		return -1;
 	if (!r->id)
-		r->id = sqlite3_last_insert_rowid(s->db);
+		r->id = id;
 	return 0;
 }
 
 int store_rollout_latest(struct store *s, const char *svc, const char *env,
 			 struct rollout_row *out, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT id, service, environment, revision, from_revision, strategy, phase, step,"
-				" steps, message, started_at, updated_at, deadline_at, state FROM rollouts"
+	sqlite3_stmt *st = store__prep(s, "SELECT " ROLLOUT_COLS " FROM rollouts"
 				" WHERE service = ? AND environment = ? ORDER BY id DESC LIMIT 1", err);
-	int rc, ret = 0;
-	if (!st)
-		return -1;
-	store__bind_text(st, 1, svc);
-	store__bind_text(st, 2, env);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		memset(out, 0, sizeof(*out));
-		out->id = sqlite3_column_int64(st, 0);
-		store__col_text(st, 1, out->service, sizeof(out->service));
-		store__col_text(st, 2, out->environment, sizeof(out->environment));
-		out->revision = sqlite3_column_int(st, 3);
-		out->from_revision = sqlite3_column_int(st, 4);
-		store__col_text(st, 5, out->strategy, sizeof(out->strategy));
-		store__col_text(st, 6, out->phase, sizeof(out->phase));
-		out->step = sqlite3_column_int(st, 7);
-		out->steps = sqlite3_column_int(st, 8);
-		store__col_text(st, 9, out->message, sizeof(out->message));
-		out->started_at = sqlite3_column_int64(st, 10);
-		out->updated_at = sqlite3_column_int64(st, 11);
-		out->deadline_at = sqlite3_column_int64(st, 12);
-		store__col_text(st, 13, out->state, sizeof(out->state));
-		ret = 1;
-	} else if (rc != SQLITE_DONE) {
-		ret = store__err(s, err, "read rollout");
+	if (st) {
+		store__bind_text(st, 1, svc);
+		store__bind_text(st, 2, env);
 	}
-	sqlite3_finalize(st);
-	return ret;
+	return store__one(s, st, rollout_from, out, "read rollout", err);
+}
+
+int store_rollout_completed_at(struct store *s, const char *svc, const char *env, int revision,
+			       int64_t *at_ms, struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "SELECT updated_at FROM rollouts WHERE service = ? AND environment = ? "
+				    "AND revision = ? AND phase = 'complete' ORDER BY id DESC LIMIT 1", err);
+	if (st) {
+		store__bind_text(st, 1, svc);
+		store__bind_text(st, 2, env);
+		sqlite3_bind_int(st, 3, revision);
+	}
+	return store__one(s, st, store__decode_int64, at_ms, "read", err);
+}
+
+int store_rollout_list(struct store *s, const char *svc, const char *env, int64_t since_ms,
+		       struct rollout_row **out, size_t *n, struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "SELECT " ROLLOUT_COLS " FROM rollouts "
+				    "WHERE (?1 = '' OR service = ?1) AND (?2 = '' OR environment = ?2) AND started_at >= ?3 "
+				    "ORDER BY id", err);
+	if (st) {
+		store__bind_text(st, 1, svc);
+		store__bind_text(st, 2, env);
+		sqlite3_bind_int64(st, 3, since_ms);
+	}
+	return store__rows(s, st, rollout_from, NULL, sizeof(**out), (void **)out, n, "read", err);
 }
 
 /* ---- events ---- */
+
+#define EVENT_COLS "id, ts, service, environment, revision, kind, message"
+
+static void event_from(sqlite3_stmt *st, void *row)
+{
+	struct event_row *e = row;
+	memset(e, 0, sizeof(*e));
+	e->id = sqlite3_column_int64(st, 0);
+	e->ts_ms = sqlite3_column_int64(st, 1);
+	store__col_text(st, 2, e->service, sizeof(e->service));
+	store__col_text(st, 3, e->environment, sizeof(e->environment));
+	e->revision = sqlite3_column_int(st, 4);
+	store__col_text(st, 5, e->kind, sizeof(e->kind));
+	store__col_text(st, 6, e->message, sizeof(e->message));
+}
 
 int store_event_add(struct store *s, const char *svc, const char *env, int revision,
 		    const char *kind, struct gerr *err, const char *fmt, ...)
@@ -686,45 +745,22 @@ int store_event_list(struct store *s, const char *svc, const char *env, int64_t 
 {
 	/* newest `limit` when after_id < 0, then returned oldest first */
 	const char *sql = after_id < 0
-		? "SELECT * FROM (SELECT id, ts, service, environment, revision, kind, message FROM events"
+		? "SELECT * FROM (SELECT " EVENT_COLS " FROM events"
 		  " WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2)"
 		  " ORDER BY id DESC LIMIT ?4) ORDER BY id"
-		: "SELECT id, ts, service, environment, revision, kind, message FROM events"
+		: "SELECT " EVENT_COLS " FROM events"
 		  " WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2) AND id > ?3"
 		  " ORDER BY id LIMIT ?4";
 	sqlite3_stmt *st = store__prep(s, sql, err);
-	size_t cap = 0;
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	if (svc)
-		store__bind_text(st, 1, svc);
-	if (env)
-		store__bind_text(st, 2, env);
-	sqlite3_bind_int64(st, 3, after_id);
-	sqlite3_bind_int(st, 4, limit > 0 ? limit : 1000);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct event_row *e;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 32;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		e = &(*out)[(*n)++];
-		memset(e, 0, sizeof(*e));
-		e->id = sqlite3_column_int64(st, 0);
-		e->ts_ms = sqlite3_column_int64(st, 1);
-		store__col_text(st, 2, e->service, sizeof(e->service));
-		store__col_text(st, 3, e->environment, sizeof(e->environment));
-		e->revision = sqlite3_column_int(st, 4);
-		store__col_text(st, 5, e->kind, sizeof(e->kind));
-		store__col_text(st, 6, e->message, sizeof(e->message));
+	if (st) {
+		if (svc)
+			store__bind_text(st, 1, svc);
+		if (env)
+			store__bind_text(st, 2, env);
+		sqlite3_bind_int64(st, 3, after_id);
+		sqlite3_bind_int(st, 4, limit > 0 ? limit : 1000);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store__err(s, err, "list events");
-	return 0;
+	return store__rows(s, st, event_from, NULL, sizeof(**out), (void **)out, n, "list events", err);
 }
 
 /* ---- meta ---- */
@@ -759,6 +795,24 @@ int store_meta_set(struct store *s, const char *key, const char *value, struct g
 
 /* ---- analysis measurements ---- */
 
+#define MEASUREMENT_COLS "id, rollout_id, ts, analysis, metric, revision, value, verdict, message"
+
+static void measurement_from(sqlite3_stmt *st, void *row)
+{
+	struct measurement_row *m = row;
+	memset(m, 0, sizeof(*m));
+	m->id = sqlite3_column_int64(st, 0);
+	m->rollout_id = sqlite3_column_int64(st, 1);
+	m->ts_ms = sqlite3_column_int64(st, 2);
+	store__col_text(st, 3, m->analysis, sizeof(m->analysis));
+	store__col_text(st, 4, m->metric, sizeof(m->metric));
+	m->revision = sqlite3_column_int(st, 5);
+	m->has_value = sqlite3_column_type(st, 6) != SQLITE_NULL;
+	m->value = sqlite3_column_double(st, 6);
+	store__col_text(st, 7, m->verdict, sizeof(m->verdict));
+	store__col_text(st, 8, m->message, sizeof(m->message));
+}
+
 int store_measurement_add(struct store *s, const struct measurement_row *m, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "INSERT INTO measurements (rollout_id, ts, analysis, metric, revision, value,"
@@ -780,37 +834,11 @@ int store_measurement_add(struct store *s, const struct measurement_row *m, stru
 int store_measurement_list(struct store *s, int64_t rollout_id, int limit, struct measurement_row **out,
 			   size_t *n, struct gerr *err)
 {
-	sqlite3_stmt *st = store__prep(s, "SELECT * FROM (SELECT id, rollout_id, ts, analysis, metric, revision, value, verdict,"
-				" message FROM measurements WHERE rollout_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id", err);
-	size_t cap = 0;
-	int rc;
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, rollout_id);
-	sqlite3_bind_int(st, 2, limit > 0 ? limit : 100);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct measurement_row *m;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		m = &(*out)[(*n)++];
-		memset(m, 0, sizeof(*m));
-		m->id = sqlite3_column_int64(st, 0);
-		m->rollout_id = sqlite3_column_int64(st, 1);
-		m->ts_ms = sqlite3_column_int64(st, 2);
-		store__col_text(st, 3, m->analysis, sizeof(m->analysis));
-		store__col_text(st, 4, m->metric, sizeof(m->metric));
-		m->revision = sqlite3_column_int(st, 5);
-		m->has_value = sqlite3_column_type(st, 6) != SQLITE_NULL;
-		m->value = sqlite3_column_double(st, 6);
-		store__col_text(st, 7, m->verdict, sizeof(m->verdict));
-		store__col_text(st, 8, m->message, sizeof(m->message));
+	sqlite3_stmt *st = store__prep(s, "SELECT * FROM (SELECT " MEASUREMENT_COLS " FROM measurements"
+				" WHERE rollout_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id", err);
+	if (st) {
+		sqlite3_bind_int64(st, 1, rollout_id);
+		sqlite3_bind_int(st, 2, limit > 0 ? limit : 100);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store__err(s, err, "list measurements");
-	return 0;
+	return store__rows(s, st, measurement_from, NULL, sizeof(**out), (void **)out, n, "list measurements", err);
 }
