@@ -220,6 +220,144 @@ static void test_audit_chain_in_sqlite(void **state)
 	store_close(s);
 }
 
+/* the store seals with the function it is given, inside the append's transaction */
+static int fake_seals;
+static int fake_seal(struct audit_entry *e, const unsigned char *key)
+{
+	fake_seals++;
+	if (strstr(e->details, "refuse"))
+		return -1;
+	memset(e->hash, key ? 'b' : 'a', 64);
+	e->hash[64] = 0;
+	return 0;
+}
+
+static void test_audit_append_seals_and_reads(void **state)
+{
+	struct store *s = open_db();
+	struct gerr err;
+	struct audit_entry e = { .time = 7, .actor = "alice", .action = "deploy", .target = "api@production" }, got;
+	const unsigned char key[AUDIT_KEY_BYTES] = { 1 };
+	int64_t seq, head;
+	char hh[AUDIT_HASH_HEX];
+	(void)state;
+	e.details = xstrdup("{}");
+	assert_int_equal(store_audit_append(s, &e, fake_seal, NULL, &err), 0);
+	assert_int_equal(e.seq, 1);
+	assert_int_equal(e.uid, -1); /* v1: no caller recorded */
+	audit_entry_release(&e);
+	e.details = xstrdup("{\"n\": 2}");
+	assert_int_equal(store_audit_append(s, &e, fake_seal, key, &err), 0);
+	assert_int_equal(e.seq, 2);
+	assert_string_equal(e.peer, "controller");
+	assert_int_equal(fake_seals, 2);
+	audit_entry_release(&e);
+
+	/* a sealer's refusal fails the append and changes nothing */
+	e.details = xstrdup("\"refuse\"");
+	assert_int_equal(store_audit_append(s, &e, fake_seal, key, &err), -1);
+	assert_non_null(strstr(err.msg, "details must be a JSON object"));
+	audit_entry_release(&e);
+	assert_int_equal(store_audit_head(s, &head, hh, &err), 1);
+	assert_int_equal(head, 2);
+	assert_int_equal(hh[0], 'b');
+
+	assert_int_equal(store_audit_get(s, 2, &got, &err), 1);
+	assert_string_equal(got.details, "{\"n\": 2}");
+	assert_string_equal(got.prev, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	assert_int_equal(got.hash[0], 'b');
+	audit_entry_release(&got);
+	assert_int_equal(store_audit_get(s, 3, &got, &err), 0);
+	assert_int_equal(store_audit_seq_after(s, hh, &seq, &err), 0);
+	assert_int_equal(seq, 0);
+	memset(hh, 'a', 64);
+	assert_int_equal(store_audit_seq_after(s, hh, &seq, &err), 1);
+	assert_int_equal(seq, 2);
+	store_close(s);
+}
+
+static void test_outbox(void **state)
+{
+	struct store *s = open_db();
+	struct gerr err;
+	struct outbox_row a = { .event = "rollout_step", .ts = 5, .next_at_ms = 100 };
+	struct outbox_row b = { .event = "deploy", .ts = 6, .next_at_ms = 50, .allow_private = true }, *due;
+	int64_t count, next;
+	size_t n;
+	(void)state;
+	a.url = xstrdup("https://hooks.example/a");
+	a.body = xstrdup("{}");
+	a.msg_id = xstrdup("msg_a");
+	b.url = xstrdup("http://127.0.0.1:9/b");
+	b.body = xstrdup("[1]");
+	b.msg_id = xstrdup("msg_b");
+	b.signature = xstrdup("");
+	b.secret = xstrdup("HOOK_SECRET");
+	assert_int_equal(store_outbox_add(s, &a, &err), 0);
+	assert_int_equal(store_outbox_add(s, &b, &err), 0);
+	assert_int_equal(b.id, a.id + 1);
+	assert_int_equal(store_outbox_pending(s, &count, &next, &err), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(next, 50);
+
+	assert_int_equal(store_outbox_due(s, 99, 10, &due, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(due[0].url, "http://127.0.0.1:9/b");
+	assert_string_equal(due[0].signature, "");
+	assert_string_equal(due[0].secret, "HOOK_SECRET");
+	assert_true(due[0].allow_private);
+	outbox_row_release(&due[0]);
+	free(due);
+	assert_int_equal(store_outbox_due(s, 1000, 10, &due, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(due[0].id, b.id); /* the earliest first */
+	assert_null(due[1].signature);    /* NULL stays NULL: no webhook-* headers */
+	assert_null(due[1].secret);
+	assert_false(due[1].allow_private);
+	for (size_t i = 0; i < n; i++)
+		outbox_row_release(&due[i]);
+	free(due);
+	assert_int_equal(store_outbox_due(s, 1000, 1, &due, &n, &err), 0);
+	assert_int_equal(n, 1);
+	outbox_row_release(&due[0]);
+	free(due);
+
+	assert_int_equal(store_outbox_retry(s, b.id, 1, 5000, "refused", &err), 0);
+	assert_int_equal(store_outbox_delete(s, a.id, &err), 0);
+	assert_int_equal(store_outbox_pending(s, &count, &next, &err), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(next, 5000);
+	outbox_row_release(&a);
+	outbox_row_release(&b);
+	store_close(s);
+}
+
+/* a statement that cannot be prepared (the table is gone): -1 naming why, an empty list */
+static void test_read_errors(void **state)
+{
+	struct store *s = open_db();
+	struct gerr err;
+	struct user_row *list = (struct user_row *)&err, u;
+	struct incident_row *inc = (struct incident_row *)&err;
+	size_t n = 7;
+	sqlite3 *db;
+	char *path = xasprintf("%s/state.db", dir);
+	(void)state;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE users; DROP TABLE incidents", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	assert_int_equal(store_user_list(s, &list, &n, &err), -1);
+	assert_null(list);
+	assert_int_equal(n, 0);
+	assert_non_null(strstr(err.msg, "no such table: users"));
+	assert_int_equal(store_user_get(s, "bob", &u, &err), -1);
+	assert_int_equal(store_incident_list(s, false, &inc, &n, &err), -1);
+	assert_null(inc);
+	assert_int_equal(store_user_delete(s, "bob", &err), -1);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +365,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_user_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deployments_approvals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_chain_in_sqlite, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_append_seals_and_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_errors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -211,6 +211,60 @@ static void test_corrupt_database_is_an_error(void **state)
 	free(path);
 }
 
+/* the read-only views for promotion and DORA, and whether an artifact is still referenced */
+static void test_rollout_history_and_digests(void **state)
+{
+	(void)state;
+	struct store *s = open_db();
+	struct gerr err;
+	struct rollout_row ro = { 0 }, *list;
+	struct revision_row r = { 0 };
+	int64_t at = -1;
+	size_t n;
+
+	strlcpy_g(ro.service, "web", sizeof(ro.service));
+	strlcpy_g(ro.environment, "prod", sizeof(ro.environment));
+	strlcpy_g(ro.phase, "complete", sizeof(ro.phase));
+	ro.revision = 1;
+	ro.started_at = 1000;
+	assert_int_equal(store_rollout_put(s, &ro, &err), 0);
+	ro.id = 0;
+	ro.revision = 2;
+	ro.started_at = 2000;
+	strlcpy_g(ro.phase, "rolled_back", sizeof(ro.phase));
+	strlcpy_g(ro.state, "{\"step\":1}", sizeof(ro.state));
+	assert_int_equal(store_rollout_put(s, &ro, &err), 0);
+	ro.id = 0;
+	strlcpy_g(ro.environment, "staging", sizeof(ro.environment));
+	assert_int_equal(store_rollout_put(s, &ro, &err), 0);
+
+	assert_int_equal(store_rollout_completed_at(s, "web", "prod", 1, &at, &err), 1);
+	assert_true(at > 0);
+	at = -1;
+	assert_int_equal(store_rollout_completed_at(s, "web", "prod", 2, &at, &err), 0);
+	assert_int_equal(at, -1); /* untouched when there is none */
+
+	assert_int_equal(store_rollout_list(s, "web", "prod", 0, &list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].revision, 1); /* oldest first */
+	assert_string_equal(list[1].phase, "rolled_back");
+	free(list);
+	assert_int_equal(store_rollout_list(s, "", "", 1500, &list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[1].environment, "staging");
+	free(list);
+
+	strlcpy_g(r.service, "web", sizeof(r.service));
+	strlcpy_g(r.environment, "prod", sizeof(r.environment));
+	strlcpy_g(r.digest, "d1", sizeof(r.digest));
+	assert_int_equal(store_revision_create(s, &r, &err), 0);
+	assert_int_equal(store_digest_in_use(s, "d1", &err), 1);
+	assert_int_equal(store_digest_in_use(s, "d2", &err), 0);
+	assert_int_equal(store_revision_set_pruned(s, "web", "prod", r.number, &err), 0);
+	assert_int_equal(store_digest_in_use(s, "d1", &err), 0);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +273,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_and_rollouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_strategy_state_traffic_measurements, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_database_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollout_history_and_digests, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
