@@ -109,13 +109,12 @@ json_t *op_user_list(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	struct user_row *u;
 	size_t n;
 	struct gerr gerr;
-	json_t *list = json_array();
+	json_t *list;
 	(void)req;
 	(void)c;
-	if (store_user_list(ctl->store, &u, &n, &gerr) < 0) {
-		json_decref(list);
+	if (store_user_list(ctl->store, &u, &n, &gerr) < 0)
 		return reply_error(1, "%s", gerr.msg);
-	}
+	list = json_array();
 	for (size_t i = 0; i < n; i++) {
 		char ts[40];
 		format_rfc3339(u[i].created_at, ts, sizeof(ts));
@@ -232,12 +231,11 @@ json_t *op_incident_list(struct daemon *ctl, json_t *req, const struct api_ctx *
 	struct incident_row *r;
 	size_t n;
 	struct gerr gerr;
-	json_t *list = json_array();
+	json_t *list;
 	(void)c;
-	if (store_incident_list(ctl->store, !json_is_true(json_object_get(req, "all")), &r, &n, &gerr) < 0) {
-		json_decref(list);
+	if (store_incident_list(ctl->store, !json_is_true(json_object_get(req, "all")), &r, &n, &gerr) < 0)
 		return reply_error(1, "%s", gerr.msg);
-	}
+	list = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(list, gates_incident_json(&r[i]));
 	free(r);
@@ -501,13 +499,12 @@ json_t *op_audit(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	struct audit_entry *e;
 	size_t n;
 	struct gerr gerr;
-	json_t *list = json_array();
+	json_t *list;
 	(void)req;
 	(void)c;
-	if (store_audit_list(ctl->store, &e, &n, &gerr) < 0) {
-		json_decref(list);
+	if (store_audit_list(ctl->store, &e, &n, &gerr) < 0)
 		return reply_error(1, "%s", gerr.msg);
-	}
+	list = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(list, audit_entry_json(&e[i]));
 		audit_entry_release(&e[i]);

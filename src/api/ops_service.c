@@ -305,14 +305,31 @@ out:
 	return reply;
 }
 
+/*
+ * A rollback or restart (kind): through the gates of svc@env first (a
+ * refused one changes nothing), then a new revision copying `source`,
+ * recorded against the deployment record; reply: new reference.
+ */
+static json_t *copy_revision_gated(json_t *req, const struct api_ctx *c, struct svcenv *se, const char *svc,
+				   const char *env, const char *kind, int source, const char *why)
+{
+	int64_t ticket = 0;
+	json_t *reply = gates_before_rollout(req, &c->who, svc, env, kind, NULL, &ticket);
+	if (reply)
+		return reply;
+	reply = daemon_copy_revision(se, source, kind, caller_actor(c->caller), why);
+	gates_rollout_created(ticket, reply);
+	return reply;
+}
+
 json_t *op_rollback(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
 	json_t *err = NULL;
 	const char *svc = api_str(req, "service", true, &err);
 	const char *env = api_str(req, "environment", true, &err);
-	const char *by = caller_actor(c->caller);
 	int to = api_int(req, "to_revision", 0, &err);
 	struct svcenv *se;
+	json_t *reply;
 	struct gerr gerr;
 	char why[128];
 	bool active;
@@ -345,19 +362,11 @@ json_t *op_rollback(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	if (to == current && !active)
 		return reply_error(2, "revision %d is already the one serving", to);
 	snprintf(why, sizeof(why), "rollback to revision %d", to);
-	{
-		/* the new revision first: a refused rollback changes nothing */
-		int64_t ticket = 0;
-		json_t *gate = gates_before_rollout(req, &c->who, svc, env, "rollback", NULL, &ticket), *reply;
-		if (gate)
-			return gate;
-		reply = daemon_copy_revision(se, to, "rollback", by, why);
-		gates_rollout_created(ticket, reply);
-		if (json_is_true(json_object_get(reply, "ok")) &&
-		    store_revision_set_status(ctl->store, svc, env, current, "rolled_back", why, &gerr) < 0)
-			log_error("store", "%s", gerr.msg);
-		return reply;
-	}
+	reply = copy_revision_gated(req, c, se, svc, env, "rollback", to, why);
+	if (json_is_true(json_object_get(reply, "ok")) &&
+	    store_revision_set_status(ctl->store, svc, env, current, "rolled_back", why, &gerr) < 0)
+		log_error("store", "%s", gerr.msg);
+	return reply;
 }
 
 json_t *op_restart(struct daemon *ctl, json_t *req, const struct api_ctx *c)
@@ -365,7 +374,6 @@ json_t *op_restart(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	json_t *err = NULL;
 	const char *svc = api_str(req, "service", true, &err);
 	const char *env = api_str(req, "environment", true, &err);
-	const char *by = caller_actor(c->caller);
 	struct svcenv *se;
 	char why[128];
 	if (err)
@@ -374,15 +382,7 @@ json_t *op_restart(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	if (!se || !se->row.target_revision)
 		return reply_error(2, "%s@%s has never been deployed", svc, env);
 	snprintf(why, sizeof(why), "rolling restart of revision %d", se->row.target_revision);
-	{
-		int64_t ticket = 0;
-		json_t *gate = gates_before_rollout(req, &c->who, svc, env, "restart", NULL, &ticket), *reply;
-		if (gate)
-			return gate;
-		reply = daemon_copy_revision(se, se->row.target_revision, "restart", by, why);
-		gates_rollout_created(ticket, reply);
-		return reply;
-	}
+	return copy_revision_gated(req, c, se, svc, env, "restart", se->row.target_revision, why);
 }
 
 json_t *op_scale(struct daemon *ctl, json_t *req, const struct api_ctx *c)

@@ -107,13 +107,12 @@ json_t *op_spec_history(struct daemon *ctl, json_t *req, const struct api_ctx *c
 	struct spec_version_row *rows;
 	struct gerr gerr;
 	size_t n;
-	json_t *list = json_array();
+	json_t *list;
 	(void)req;
 	(void)c;
-	if (store_spec_list(ctl->store, &rows, &n, &gerr) < 0) {
-		json_decref(list);
+	if (store_spec_list(ctl->store, &rows, &n, &gerr) < 0)
 		return reply_error(1, "%s", gerr.msg);
-	}
+	list = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(list, version_json(&rows[i], false));
 		spec_version_row_release(&rows[i]);

@@ -230,6 +230,15 @@ static char **replica_env(const struct replica *r, bool tag)
 	return workload_env_build(&w);
 }
 
+/* r could not start (why: borrowed): an event, and an exit as far as the restart backoff counts */
+static void spawn_failed(struct replica *r, const char *why)
+{
+	daemon_event(r->se, r->row.revision, "replica_failed", "replica %s could not start: %s", r->row.id, why);
+	snprintf(r->row.last_exit, sizeof(r->row.last_exit), "spawn failed: %.100s", why);
+	r->started_ms = now_ms();
+	on_gone(r, -1, 0);
+}
+
 int replica_spawn(struct replica *r)
 {
 	struct svc_config *c = &r->rc->cfg;
@@ -247,11 +256,7 @@ int replica_spawn(struct replica *r)
 	}
 	if (resolve_user(r, &err) < 0 ||
 	    (!r->scratch && !(r->scratch = workload_scratch_make(r->row.id, &r->user, &err)))) {
-		daemon_event(r->se, r->row.revision, "replica_failed", "replica %s could not start: %s",
-			     r->row.id, err.msg);
-		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "spawn failed: %.100s", err.msg);
-		r->started_ms = now_ms();
-		on_gone(r, -1, 0);
+		spawn_failed(r, err.msg);
 		goto out;
 	}
 	env = replica_env(r, true);
@@ -273,11 +278,7 @@ int replica_spawn(struct replica *r)
 	o.log_path = r->log_path;
 	o.cgroup = cgroup_mode() != CGROUP_NONE ? r->cgroup : NULL;
 	if (runtime_spawn(gd->loop, &r->proc, &o, on_exit_cb, &r->row.pid, &r->row.start_time, &err) < 0) {
-		daemon_event(r->se, r->row.revision, "replica_failed", "replica %s could not start: %s",
-			     r->row.id, err.msg);
-		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "spawn failed: %.100s", err.msg);
-		r->started_ms = now_ms();
-		on_gone(r, -1, 0);
+		spawn_failed(r, err.msg);
 		goto out;
 	}
 	r->proc.data = r; /* runtime_spawn initialises the handle */
@@ -320,42 +321,51 @@ static struct probe_run *start_probe(struct replica *r, const struct probe *p, p
 	return run;
 }
 
+enum { PROBE_IGNORED, PROBE_PASSED, PROBE_FAILED, PROBE_FAILED_ENOUGH };
+
+/*
+ * A probe of r answered (*run, its slot in r, is cleared): PROBE_IGNORED once
+ * r is leaving or backing off; else *fails, the consecutive failures, is
+ * reset or counted, and PROBE_FAILED_ENOUGH says it reached p's
+ * failure_threshold (default 3).
+ */
+static int probe_answered(struct replica *r, struct probe_run **run, int *fails, const struct probe *p, bool ok)
+{
+	*run = NULL;
+	if (replica_is_leaving(r) || !strcmp(r->row.state, "backoff"))
+		return PROBE_IGNORED;
+	if (ok) {
+		*fails = 0;
+		return PROBE_PASSED;
+	}
+	return ++*fails >= (p->failure_threshold > 0 ? p->failure_threshold : 3) ? PROBE_FAILED_ENOUGH : PROBE_FAILED;
+}
+
 static void on_ready_probe(void *data, bool ok, const char *detail)
 {
 	struct replica *r = data;
-	const struct probe *p = &r->rc->cfg.readiness;
-	r->rprobe = NULL;
-	if (replica_is_leaving(r) || !strcmp(r->row.state, "backoff"))
-		return;
-	if (ok) {
-		r->ready_fails = 0;
+	switch (probe_answered(r, &r->rprobe, &r->ready_fails, &r->rc->cfg.readiness, ok)) {
+	case PROBE_PASSED:
 		if (strcmp(r->row.state, "ready")) {
 			log_info("replica", "replica=%s ready after %lldms", r->row.id,
 				 (long long)(now_ms() - r->started_ms));
 			set_state(r, "ready");
 		}
-		return;
-	}
-	r->ready_fails++;
-	if (replica_is_ready(r) && r->ready_fails >= (p->failure_threshold > 0 ? p->failure_threshold : 3)) {
-		daemon_event(r->se, r->row.revision, "replica_unready", "replica %s not ready: %s",
-			     r->row.id, detail);
-		set_state(r, "unready");
+		break;
+	case PROBE_FAILED_ENOUGH:
+		if (replica_is_ready(r)) {
+			daemon_event(r->se, r->row.revision, "replica_unready", "replica %s not ready: %s",
+				     r->row.id, detail);
+			set_state(r, "unready");
+		}
+		break;
 	}
 }
 
 static void on_live_probe(void *data, bool ok, const char *detail)
 {
 	struct replica *r = data;
-	const struct probe *p = &r->rc->cfg.liveness;
-	r->lprobe = NULL;
-	if (replica_is_leaving(r) || !strcmp(r->row.state, "backoff"))
-		return;
-	if (ok) {
-		r->live_fails = 0;
-		return;
-	}
-	if (++r->live_fails >= (p->failure_threshold > 0 ? p->failure_threshold : 3)) {
+	if (probe_answered(r, &r->lprobe, &r->live_fails, &r->rc->cfg.liveness, ok) == PROBE_FAILED_ENOUGH) {
 		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "liveness probe failed: %.90s", detail);
 		daemon_event(r->se, r->row.revision, "replica_unhealthy",
 			     "replica %s failed its liveness probe %d times (%s): restarting",

@@ -54,16 +54,20 @@ static bool terminal(const struct canary_state *st)
 	return st->phase == RP_ROLLED_BACK || st->phase == RP_ABORTED;
 }
 
-static struct canary_action *push(struct ctx *c, enum canary_action_kind k)
+/* a (the caller's) as an action of kind k and nothing else: no analysis slot */
+static struct canary_action *action_init(struct canary_action *a, enum canary_action_kind k)
 {
-	struct canary_action *a;
-	/* bounded by construction: an event emits each kind a few times at most */
-	BUG_ON(c->npending >= MAX_PENDING);
-	a = &c->pending[c->npending++];
 	memset(a, 0, sizeof(*a));
 	a->kind = k;
 	a->slot = SLOT_NONE;
 	return a;
+}
+
+static struct canary_action *push(struct ctx *c, enum canary_action_kind k)
+{
+	/* bounded by construction: an event emits each kind a few times at most */
+	BUG_ON(c->npending >= MAX_PENDING);
+	return action_init(&c->pending[c->npending++], k);
 }
 
 static void message(struct ctx *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
@@ -436,7 +440,7 @@ static void proceed(struct ctx *c)
 		promote(c);
 		return;
 	default:
-		return;
+		break;
 	}
 }
 
@@ -628,6 +632,14 @@ static void on_tick(struct ctx *c)
 /* ------------------------------------------------------------------------ */
 /* emitting                                                                 */
 
+/* the canary's replica count, as an action of out */
+static void emit_scale(struct canary_actions *out, const struct canary_state *st)
+{
+	struct canary_action *a = action_init(&out->a[out->n++], CA_SCALE_CANARY);
+	a->revision = st->canary_revision;
+	a->replicas = st->canary_replicas;
+}
+
 static void flush(struct ctx *c, struct canary_actions *out)
 {
 	struct canary_state *st = c->st;
@@ -635,20 +647,11 @@ static void flush(struct ctx *c, struct canary_actions *out)
 	bool down = c->scale_dirty && !up;
 
 	out->n = 0;
-	if (up) {
-		struct canary_action *a = &out->a[out->n++];
-		memset(a, 0, sizeof(*a));
-		a->kind = CA_SCALE_CANARY;
-		a->revision = st->canary_revision;
-		a->replicas = st->canary_replicas;
-		a->slot = SLOT_NONE;
-	}
+	if (up)
+		emit_scale(out, st);
 	if (c->traffic_dirty) {
-		struct canary_action *a = &out->a[out->n++];
+		struct canary_action *a = action_init(&out->a[out->n++], CA_SET_TRAFFIC);
 		bool live = !terminal(st) && !st->promoted;
-		memset(a, 0, sizeof(*a));
-		a->kind = CA_SET_TRAFFIC;
-		a->slot = SLOT_NONE;
 		if (st->stable_revision > 0) {
 			a->traffic[a->ntraffic++] = (struct traffic_split){ st->stable_revision, 100 - st->weight };
 			a->traffic[a->ntraffic++] = (struct traffic_split){ st->canary_revision, st->weight };
@@ -668,14 +671,8 @@ static void flush(struct ctx *c, struct canary_actions *out)
 			a->revision = st->canary_revision;
 		}
 	}
-	if (down) {
-		struct canary_action *a = &out->a[out->n++];
-		memset(a, 0, sizeof(*a));
-		a->kind = CA_SCALE_CANARY;
-		a->revision = st->canary_revision;
-		a->replicas = st->canary_replicas;
-		a->slot = SLOT_NONE;
-	}
+	if (down)
+		emit_scale(out, st);
 	for (size_t i = 0; i < c->npending && out->n < CANARY_MAX_ACTIONS; i++)
 		out->a[out->n++] = c->pending[i];
 }
