@@ -714,7 +714,7 @@ static int load_state(void)
 			log_error("store", "service=%s environment=%s: %s", se->row.service, se->row.environment, err.msg);
 		if (se->rollout.id && (!strcmp(se->rollout.phase, "progressing") || !strcmp(se->rollout.phase, "paused") ||
 				       !strcmp(se->rollout.phase, "complete")))
-			progressive_restore(se);
+			progressive_restore(se, now_ms());
 		restore_crash_times(se);
 	}
 	free(rows);

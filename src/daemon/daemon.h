@@ -294,7 +294,9 @@ int proxyctl_admin_get(const char *path, void (*done)(long code, const char *bod
 struct json_t;
 bool progressive_strategy(const struct revcfg *rc);
 int progressive_start(struct svcenv *se, struct revcfg *rc, int stable, int64_t now, struct gerr *err);
-void progressive_restore(struct svcenv *se);
+/* a controller start: the rollout's saved state (se->rollout.state) back in
+ * memory, at now (unix ms) */
+void progressive_restore(struct svcenv *se, int64_t now);
 /* drives the rollout; false when there is none (any more): use the rolling planner */
 bool progressive_reconcile(struct svcenv *se, int64_t now);
 /* pause/resume/abort/promote (enum canary_event_kind values from rollout/canary.h) */

@@ -190,6 +190,9 @@ int metrics__ingest(const char *body, int64_t now)
 		n++;
 	}
 	json_decref(doc);
+	last_ok_ms = now;
+	if (!first_ok_ms)
+		first_ok_ms = now;
 	return n;
 }
 
@@ -253,11 +256,8 @@ static void poll_done(long code, const char *body, void *data)
 	int64_t now = now_ms();
 	(void)data;
 	busy = false;
-	if (code == 200 && body && metrics__ingest(body, now) >= 0) {
-		last_ok_ms = now;
-		if (!first_ok_ms)
-			first_ok_ms = now;
-	}
+	if (code == 200 && body)
+		metrics__ingest(body, now);
 }
 
 /* revisions that no longer run (no replica, neither stable nor target) */
@@ -297,4 +297,5 @@ void metrics_free(void)
 		free(all);
 		all = n;
 	}
+	first_ok_ms = last_ok_ms = 0;
 }

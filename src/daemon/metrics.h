@@ -20,7 +20,8 @@ int64_t metrics_age_ms(int64_t now);
  * read as "no data" */
 int64_t metrics_history_ms(int64_t now);
 void metrics_free(void);
-/* for tests: feed one /windows document */
+/* one /windows document read at now (the poll's, or a test's): the number
+ * of revisions in it, -1 when it is not JSON (then nothing changes) */
 int metrics__ingest(const char *body, int64_t now);
 
 #endif

@@ -453,7 +453,7 @@ static void restore_runs(struct prog *p, json_t *saved, int64_t now)
 	}
 }
 
-void progressive_restore(struct svcenv *se)
+void progressive_restore(struct svcenv *se, int64_t now)
 {
 	json_t *doc, *runs, *e;
 	struct prog *p;
@@ -501,7 +501,7 @@ void progressive_restore(struct svcenv *se)
 	}
 	se->prog = p;
 	arm_rollback_on(p);
-	restore_runs(p, json_object_get(doc, "rollback_on"), now_ms());
+	restore_runs(p, json_object_get(doc, "rollback_on"), now);
 	json_decref(doc);
 	restore_routing(p);
 	p->last_ready = -1;
@@ -512,7 +512,7 @@ void progressive_restore(struct svcenv *se)
 		struct canary_action a = { .kind = CA_START_ANALYSIS, .slot = p->cs.analysis_slot,
 					   .analysis = rc->cfg.canary.steps[p->cs.analysis_slot].analysis };
 		log_warn("rollout", "rollout=%lld analysis %s starts again", (long long)se->rollout.id, a.analysis);
-		start_run(se, &a, now_ms());
+		start_run(se, &a, now);
 		p->dirty = true;
 	}
 	log_info("rollout", "rollout=%lld resumed at step %d/%d (%s)", (long long)se->rollout.id, p->cs.step,

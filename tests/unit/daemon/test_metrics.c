@@ -105,6 +105,23 @@ static void test_garbage_is_ignored(void **state)
 	metrics_free();
 }
 
+/* how fresh and how long: what a round and a rollback_on sample check first */
+static void test_age_and_history(void **state)
+{
+	(void)state;
+	assert_int_equal(metrics_age_ms(1000), -1);
+	assert_int_equal(metrics_history_ms(1000), -1);
+	assert_int_equal(metrics__ingest("not json", 1000), -1);
+	assert_int_equal(metrics_age_ms(1000), -1); /* garbage is not a poll */
+	feed(2000, 4, 10, 0);
+	feed(2500, 4, 20, 0);
+	assert_int_equal(metrics_age_ms(3000), 500);
+	assert_int_equal(metrics_history_ms(3000), 1000);
+	metrics_free();
+	assert_int_equal(metrics_age_ms(3000), -1);
+	assert_int_equal(metrics_history_ms(3000), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -112,6 +129,7 @@ int main(void)
 		cmocka_unit_test(test_proxy_restart_resets_series),
 		cmocka_unit_test(test_counters_past_32_bits),
 		cmocka_unit_test(test_garbage_is_ignored),
+		cmocka_unit_test(test_age_and_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -421,6 +421,16 @@ static void test_evaluate_scope(void **state)
 	gate_policy_release(&f.p);
 }
 
+/* the actor recorded for a caller: the name it acts under once identified, else its OS user */
+static void test_caller_actor(void **state)
+{
+	struct caller c = { .uid = 1000, .user = "alice" };
+	(void)state;
+	assert_string_equal(caller_actor(&c), "alice");
+	strlcpy_g(c.claimed, "deployer-bot", sizeof(c.claimed));
+	assert_string_equal(caller_actor(&c), "deployer-bot");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_no_policy),    cmocka_unit_test(test_approvals_count),
 		cmocka_unit_test(test_roles),        cmocka_unit_test(test_identity_covers),
 		cmocka_unit_test(test_scope_json),   cmocka_unit_test(test_evaluate_scope),
+		cmocka_unit_test(test_caller_actor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
