@@ -6,6 +6,7 @@ A -> B counts the lines #include "B/x.h" in src/A/*.c and src/A/*.h.
 
   scripts/layers.py            the graph as text: each module, what it includes (counts)
   scripts/layers.py --dot      the same as Graphviz dot (dot -Tsvg > layers.svg)
+  scripts/layers.py --ranks    the layers src/LAYERS declares, top down
   scripts/layers.py --check    fails (exit 1) naming file:line of each include
                                that src/LAYERS does not allow (make layers)
 
@@ -103,6 +104,7 @@ def main():
     ap.add_argument("--layers")
     ap.add_argument("--dot", action="store_true")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--ranks", action="store_true")
     a = ap.parse_args()
     src = os.path.relpath(a.src)
     lpath = a.layers or os.path.join(src, "LAYERS")
@@ -144,6 +146,10 @@ def main():
 
     r = rank(direct)
     mods = sorted(set(direct) | {fr for fr, _ in counts} | {to for _, to in counts}, key=lambda m: (r.get(m, 99), m))
+    if a.ranks:
+        for lvl in sorted(set(r.values()), reverse=True):
+            print(f"{lvl:2}  " + "  ".join(m for m in sorted(direct) if r[m] == lvl))
+        return 0
     if a.dot:
         print("digraph gantry {")
         print("  rankdir=BT; node [shape=box, fontname=Helvetica]; edge [fontname=Helvetica, fontsize=10];")
