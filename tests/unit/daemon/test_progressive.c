@@ -323,7 +323,7 @@ static void become_ready(int rev)
 /* one poll of the proxy's /windows at now: each revision's counters */
 static void poll_windows(int64_t now)
 {
-	json_t *revs = json_array(), *lat = json_array();
+	json_t *revs = json_array(), *lat = json_array(), *o;
 	char *doc;
 	for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++)
 		json_array_append_new(lat, json_integer(0));
@@ -337,8 +337,9 @@ static void poll_windows(int64_t now)
 						      (json_int_t)0, (json_int_t)err5[rev], "latency", lat, "bytes_in", 0,
 						      "bytes_out", 0, "inflight", 0));
 	}
-	doc = json_dumps(json_pack("{s:I, s:i, s:o}", "now_ms", (json_int_t)now, "generation", 1, "revisions", revs),
-			 JSON_COMPACT);
+	o = json_pack("{s:I, s:i, s:o}", "now_ms", (json_int_t)now, "generation", 1, "revisions", revs);
+	doc = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
 	json_decref(lat);
 	assert_true(metrics__ingest(doc, now) >= 0);
 	free(doc);
