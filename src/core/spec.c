@@ -19,7 +19,7 @@
  */
 #include "common.h"
 #include "core/spec.h"
-#include "rollout/condition.h"
+#include "core/condition.h"
 #include "gates/gspec.h"
 #include "util/parse.h"
 #include <inttypes.h>
@@ -204,7 +204,7 @@ enum ktype {
 	/* progressive delivery (apply_delivery) */
 	KT_BOOL,       /* bool: true | false */
 	KT_ONERROR,    /* enum on_error_policy: pause | rollback */
-	KT_CONDLIST,   /* char ** + size_t: conditions (rollout/condition.h) */
+	KT_CONDLIST,   /* char ** + size_t: conditions (core/condition.h) */
 	KT_ANALYSES,   /* NAME: analysis, merged by name into struct svc_config analyses */
 	KT_METRICS,    /* list of metrics of an analysis */
 	KT_PROVIDER,   /* enum metric_provider */
@@ -961,7 +961,7 @@ static void check_overrides(struct walker *w, const struct ynode *k, const struc
 /* ------------------------------------------------------------------------ */
 /* progressive delivery: canary, blue-green, analyses, rollback_on (issue 5) */
 
-/* a condition string at node n, checked by rollout/condition.c; errors point into the string */
+/* a condition string at node n, checked by core/condition.c; errors point into the string */
 static void check_condition(struct walker *w, const struct ynode *n, const char *s, int implied_metric,
 			    bool implied_baseline)
 {

@@ -66,7 +66,7 @@ struct analysis_metric {
 	char *name;                 /* unique within its analysis */
 	enum metric_provider provider; /* default builtin */
 	char *query;                /* builtin: the metric (error_rate...); prometheus: PromQL; may be NULL */
-	char *fail_if;              /* condition (rollout/condition.h); may leave out the metric (query's) */
+	char *fail_if;              /* condition (core/condition.h); may leave out the metric (query's) */
 	bool compare_baseline;      /* compare: baseline */
 	bool mann_whitney;          /* method: mann-whitney */
 	double confidence;          /* default 0.98 */

@@ -13,7 +13,7 @@
 #include "records/notify.h"
 #include "daemon/metrics.h"
 #include "rollout/analysis.h"
-#include "rollout/condition.h"
+#include "core/condition.h"
 #include <math.h>
 #include "util/log.h"
 #include "util/parse.h"

@@ -25,7 +25,7 @@
 #include "daemon/metrics.h"
 #include "rollout/canary.h"
 #include "rollout/analysis.h"
-#include "rollout/condition.h"
+#include "core/condition.h"
 #include "rollout/provider.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
