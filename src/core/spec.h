@@ -253,6 +253,8 @@ const struct spec_node *spec_node_key(const struct spec_node *n, size_t i);  /* 
 const struct spec_node *spec_node_item(const struct spec_node *n, size_t i); /* map: value i; list: item i */
 const struct spec_node *spec_node_get(const struct spec_node *map, const char *key);
 void spec_node_pos(const struct spec_node *n, int *line, int *col);
+/* n as JSON (new reference): plain integers become numbers, other scalars strings, null for NULL */
+struct json_t *spec_node_to_json(const struct spec_node *n);
 
 /* A starter spec (gantry init); it must validate. */
 extern const char spec_starter[];

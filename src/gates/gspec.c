@@ -10,7 +10,6 @@
 #include "gates/window.h"
 #include "records/notify.h"
 #include "util/parse.h"
-#include <ctype.h>
 #include <jansson.h>
 
 struct gck {
@@ -33,39 +32,6 @@ static void report(struct gck *g, const struct spec_node *at, const char *path, 
 	va_end(ap);
 	spec_node_pos(at, &line, &col);
 	diags_add(g->diags, g->file, line, col, path, diag_source_line(g->src, g->srclen, line, src, sizeof(src)), "%s", msg);
-}
-
-/* the YAML node as JSON: plain integers become numbers, other scalars strings */
-static json_t *to_json(const struct spec_node *n)
-{
-	json_t *o;
-	switch (spec_node_kind(n)) {
-	case SPEC_NODE_SCALAR: {
-		const char *t = spec_node_text(n);
-		char *end;
-		long long v;
-		if (!spec_node_quoted(n) && *t && (isdigit((unsigned char)*t) || *t == '-')) {
-			errno = 0;
-			v = strtoll(t, &end, 10);
-			if (!*end && !errno)
-				return json_integer(v);
-		}
-		return json_string(t);
-	}
-	case SPEC_NODE_MAP:
-		o = json_object();
-		for (size_t i = 0; i < spec_node_count(n); i++)
-			if (spec_node_text(spec_node_key(n, i)))
-				json_object_set_new(o, spec_node_text(spec_node_key(n, i)), to_json(spec_node_item(n, i)));
-		return o;
-	case SPEC_NODE_SEQ:
-		o = json_array();
-		for (size_t i = 0; i < spec_node_count(n); i++)
-			json_array_append_new(o, to_json(spec_node_item(n, i)));
-		return o;
-	default:
-		return json_null();
-	}
 }
 
 static bool want(struct gck *g, const struct spec_node *n, const struct spec_node *at, enum spec_node_kind k,
@@ -215,7 +181,7 @@ static void check_checks(struct gck *g, const struct spec_node *c, const char *p
 			continue;
 		for (size_t i = 0; i < spec_node_count(l); i++) {
 			const struct spec_node *it = spec_node_item(l, i);
-			json_t *j = to_json(it);
+			json_t *j = spec_node_to_json(it);
 			struct gerr err;
 			snprintf(p, sizeof(p), "%s.%s[%zu]", path, keys[k], i);
 			if (check_validate(j, &err) < 0)
@@ -338,7 +304,7 @@ int gspec_check(const struct spec *spec, const char *file, const char *src, size
 		}
 	}
 	if ((n = spec_node_get(root, "notify"))) {
-		json_t *j = to_json(n);
+		json_t *j = spec_node_to_json(n);
 		if (want(&g, n, n, SPEC_NODE_SEQ, "notify", "a list of webhooks ({url, format, secret, allow_private, events})")) {
 			for (size_t i = 0; i < spec_node_count(n); i++)
 				check_notify_target(&g, spec_node_item(n, i), json_array_get(j, i), i);
@@ -370,25 +336,25 @@ json_t *gspec_gates(const struct spec *spec, const char *svc, const char *env)
 						    "rollback_incident" };
 		for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 			if ((n = spec_node_get(pr, keys[i])))
-				json_object_set_new(g, keys[i], to_json(n));
+				json_object_set_new(g, keys[i], spec_node_to_json(n));
 	}
 	if ((n = spec_node_get(e, "promote_from")))
-		json_object_set_new(g, "promote_from", to_json(n));
+		json_object_set_new(g, "promote_from", spec_node_to_json(n));
 	if ((n = spec_node_get(e, "min_soak")))
-		json_object_set_new(g, "min_soak", to_json(n));
+		json_object_set_new(g, "min_soak", spec_node_to_json(n));
 	n = spec_node_get(spec_node_get(spec_node_get(spec_root(spec), "services"), svc), "checks");
 	if (spec_node_kind(n) == SPEC_NODE_MAP)
-		json_object_set_new(g, "checks", to_json(n));
+		json_object_set_new(g, "checks", spec_node_to_json(n));
 	return g;
 }
 
 json_t *gspec_notify(const struct spec *spec)
 {
 	const struct spec_node *n = spec_node_get(spec_root(spec), "notify");
-	return n ? to_json(n) : NULL;
+	return n ? spec_node_to_json(n) : NULL;
 }
 
-/* a list of names as strings (to_json would turn a name of digits into a number) */
+/* a list of names as strings (spec_node_to_json would turn a name of digits into a number) */
 static json_t *names_json(const struct spec_node *l)
 {
 	json_t *a = json_array();
@@ -429,7 +395,7 @@ json_t *gspec_roles(const struct spec *spec)
 json_t *gspec_checklist(const struct spec *spec, const char *env)
 {
 	const struct spec_node *n = spec_node_get(spec_node_get(env_node(spec, env), "protection"), "checklist");
-	json_t *j = n ? to_json(n) : NULL;
+	json_t *j = n ? spec_node_to_json(n) : NULL;
 	if (!json_is_array(j)) {
 		json_decref(j);
 		j = json_array();
