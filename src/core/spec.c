@@ -368,27 +368,20 @@ static void set_scalar(struct walker *w, const struct keydef *d, const struct yn
 			*FIELD(base, d, int64_t) = v;
 		return;
 	case KT_SIZE:
-		if (parse_size(s, &v) < 0) {
-			report(w, n, "invalid size '%s' (expected e.g. 256Mi, 1Gi, 512M)", s);
+	case KT_CPU: {
+		bool size = d->type == KT_SIZE;
+		if ((size ? parse_size(s, &v) : parse_cpu_millis(s, &v)) < 0) {
+			report(w, n, size ? "invalid size '%s' (expected e.g. 256Mi, 1Gi, 512M)"
+					  : "invalid CPU quantity '%s' (expected e.g. 500m, 1, 1.5)", s);
 			return;
 		}
 		if (v < d->min || v > d->max) {
-			report(w, n, "must be between 1Mi and 1Ti, got %s", s);
+			report(w, n, "must be between %s, got %s", size ? "1Mi and 1Ti" : "1m and 1024", s);
 			return;
 		}
 		*FIELD(base, d, int64_t) = v;
 		return;
-	case KT_CPU:
-		if (parse_cpu_millis(s, &v) < 0) {
-			report(w, n, "invalid CPU quantity '%s' (expected e.g. 500m, 1, 1.5)", s);
-			return;
-		}
-		if (v < d->min || v > d->max) {
-			report(w, n, "must be between 1m and 1024, got %s", s);
-			return;
-		}
-		*FIELD(base, d, int64_t) = v;
-		return;
+	}
 	case KT_INTPCT: {
 		struct intpct ip;
 		if (parse_intpct(s, &ip) < 0) {
@@ -973,83 +966,80 @@ int spec_resolve(const struct spec *spec, const char *service, const char *env,
 /* ------------------------------------------------------------------------ */
 /* loading                                                                  */
 
-static void load_envs(struct walker *w, struct spec *spec, const struct ynode *k, const struct ynode *v)
+/*
+ * environments: and services: are mappings of NAME: {...} whose names become
+ * host name labels. load_named checks what both share and calls one() for
+ * each entry with a valid name (map: the mapping, i: the entry's key index),
+ * under the entry's path. what: "environment"; max: at most this many (0: no
+ * bound but the parser's).
+ */
+typedef void load_one_fn(struct walker *w, struct spec *spec, const struct ynode *map, size_t i);
+
+static void load_named(struct walker *w, struct spec *spec, const struct ynode *k, const struct ynode *v,
+		       const char *what, const char *empty, size_t max, load_one_fn *one)
 {
-	size_t old = spec__path_key(w, "environments");
+	size_t old = spec__path_key(w, k->text);
 
 	if (!spec__want_map(w, v, k, false))
 		goto out;
 	if (!v->nkids) {
-		report(w, v, "needs at least one environment (e.g. staging: {} and production: {})");
+		report(w, v, "%s", empty);
 		goto out;
 	}
-	if (v->nkids > 2 * SPEC_MAX_ENVS) {
-		report(w, v, "too many environments (at most %d)", SPEC_MAX_ENVS);
+	if (max && v->nkids > 2 * max) {
+		report(w, v, "too many %ss (at most %zu)", what, max);
 		goto out;
 	}
-	spec->envs = xcalloc(v->nkids / 2, sizeof(*spec->envs));
 	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-		const struct ynode *ek = v->kids[i], *ev = v->kids[i + 1];
-		struct spec_env *e;
+		const struct ynode *nk = v->kids[i];
 		size_t o2;
 
 		if (!spec__key_ok(w, v, i))
 			continue;
-		if (!spec__valid_name(ek->text)) {
-			report(w, ek, "invalid environment name '%s' (lowercase letters, digits and '-', at most 63 characters; it becomes a host name label)",
-			       ek->text);
+		if (!spec__valid_name(nk->text)) {
+			report(w, nk, "invalid %s name '%s' (lowercase letters, digits and '-', at most 63 characters; it becomes a host name label)",
+			       what, nk->text);
 			continue;
 		}
-		e = &spec->envs[spec->nenvs++];
-		e->name = xstrdup(ek->text);
-		e->line = ek->line;
-		e->col = ek->col;
-		o2 = spec__path_key(w, ek->text);
-		if (spec__want_map(w, ev, ek, true))
-			spec__walk_map(w, ev, ek, env_keys, e, MODE_BASE);
+		o2 = spec__path_key(w, nk->text);
+		one(w, spec, v, i);
 		spec__path_pop(w, o2);
 	}
 out:
 	spec__path_pop(w, old);
 }
 
-static void load_services(struct walker *w, struct spec *spec, const struct ynode *k, const struct ynode *v)
+static void load_env(struct walker *w, struct spec *spec, const struct ynode *map, size_t i)
 {
-	size_t old = spec__path_key(w, "services");
+	const struct ynode *ek = map->kids[i], *ev = map->kids[i + 1];
+	struct spec_env *e;
 
-	if (!spec__want_map(w, v, k, false))
-		goto out;
-	if (!v->nkids) {
-		report(w, v, "needs at least one service");
-		goto out;
-	}
-	spec->services = xcalloc(v->nkids / 2, sizeof(*spec->services));
-	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-		const struct ynode *sk = v->kids[i], *sv = v->kids[i + 1];
-		struct spec_service *s;
-		size_t o2;
+	if (!spec->envs)
+		spec->envs = xcalloc(map->nkids / 2, sizeof(*spec->envs));
+	e = &spec->envs[spec->nenvs++];
+	e->name = xstrdup(ek->text);
+	e->line = ek->line;
+	e->col = ek->col;
+	if (spec__want_map(w, ev, ek, true))
+		spec__walk_map(w, ev, ek, env_keys, e, MODE_BASE);
+}
 
-		if (!spec__key_ok(w, v, i))
-			continue;
-		if (!spec__valid_name(sk->text)) {
-			report(w, sk, "invalid service name '%s' (lowercase letters, digits and '-', at most 63 characters; it becomes a host name label)",
-			       sk->text);
-			continue;
-		}
-		o2 = spec__path_key(w, sk->text);
-		if (y_is_null(sv) && sv->type == Y_SCALAR) {
-			report(w, sk, "missing required key 'run'");
-		} else if (spec__want_map(w, sv, sk, false)) {
-			s = &spec->services[spec->nservices++];
-			s->name = xstrdup(sk->text);
-			s->line = sk->line;
-			s->col = sk->col;
-			s->node = (void *)sv;
-		}
-		spec__path_pop(w, o2);
+static void load_service(struct walker *w, struct spec *spec, const struct ynode *map, size_t i)
+{
+	const struct ynode *sk = map->kids[i], *sv = map->kids[i + 1];
+	struct spec_service *s;
+
+	if (!spec->services)
+		spec->services = xcalloc(map->nkids / 2, sizeof(*spec->services));
+	if (y_is_null(sv) && sv->type == Y_SCALAR) {
+		report(w, sk, "missing required key 'run'");
+	} else if (spec__want_map(w, sv, sk, false)) {
+		s = &spec->services[spec->nservices++];
+		s->name = xstrdup(sk->text);
+		s->line = sk->line;
+		s->col = sk->col;
+		s->node = (void *)sv;
 	}
-out:
-	spec__path_pop(w, old);
 }
 
 /* resolves every service in every environment, loudly, once per problem */
@@ -1157,13 +1147,14 @@ static int load(const char *name, const char *buf, size_t len, const char *dir, 
 	if (!k)
 		spec__report_at(&w, root->line, root->col, "missing required key 'environments' (at least one, e.g. production: {})");
 	else
-		load_envs(&w, spec, k, v);
+		load_named(&w, spec, k, v, "environment", "needs at least one environment (e.g. staging: {} and production: {})",
+			   SPEC_MAX_ENVS, load_env);
 	k = NULL;
 	v = y_lookup(root, "services", &k);
 	if (!k)
 		spec__report_at(&w, root->line, root->col, "missing required key 'services'");
 	else
-		load_services(&w, spec, k, v);
+		load_named(&w, spec, k, v, "service", "needs at least one service", 0, load_service);
 	k = NULL;
 	v = y_lookup(root, "analysis_templates", &k);
 	if (k) {
@@ -1189,7 +1180,9 @@ out:
 	return ret;
 }
 
-int spec_load_buf(const char *name, const char *buf, size_t len, struct spec **out, struct diags *diags)
+/* a spec in a buffer (no directory of its own); stored: one the controller accepted before */
+static int load_buf(const char *name, const char *buf, size_t len, bool stored, struct spec **out,
+		    struct diags *diags)
 {
 	if (len > SPEC_MAX_BYTES) {
 		*out = NULL;
@@ -1197,18 +1190,17 @@ int spec_load_buf(const char *name, const char *buf, size_t len, struct spec **o
 			  SPEC_MAX_BYTES);
 		return -1;
 	}
-	return load(name, buf, len, ".", false, out, diags);
+	return load(name, buf, len, ".", stored, out, diags);
+}
+
+int spec_load_buf(const char *name, const char *buf, size_t len, struct spec **out, struct diags *diags)
+{
+	return load_buf(name, buf, len, false, out, diags);
 }
 
 int spec_load_stored(const char *name, const char *buf, size_t len, struct spec **out, struct diags *diags)
 {
-	if (len > SPEC_MAX_BYTES) {
-		*out = NULL;
-		diags_add(diags, name, 0, 0, NULL, NULL, "file too large (%zu bytes, at most %d)", len,
-			  SPEC_MAX_BYTES);
-		return -1;
-	}
-	return load(name, buf, len, ".", true, out, diags);
+	return load_buf(name, buf, len, true, out, diags);
 }
 
 int spec_load(const char *path, struct spec **out, struct diags *diags)
