@@ -1,6 +1,6 @@
 /*
- * spec-int.h — private to the spec parser (core/spec.c, yaml.c,
- * spec_delivery.c, config_json.c): the YAML tree, the walker that applies
+ * spec-int.h — private to the spec parser (core/spec.c, spec_load.c,
+ * yaml.c, spec_delivery.c, config_json.c): the YAML tree, the walker that applies
  * it to structs through the key tables, and what those files call in each
  * other. Nothing outside src/core/ includes it; others read the tree
  * through the read-only view in spec.h (struct spec_node).
@@ -197,6 +197,12 @@ bool spec__valid_env_key(const char *s);  /* an environment variable name */
 void spec__free_strv(char **v, size_t n);
 /* the defaults of the key tables into c (caller's storage, overwritten) */
 void spec__svc_config_defaults(struct svc_config *c, const char *service, const char *env);
+/* the keys of environments.E (struct spec_env) */
+extern const struct keydef spec__env_keys[];
+/* the top level: unknown and duplicate keys; returns the project name (owned), or its default */
+char *spec__top_level(struct walker *w, const struct ynode *root);
+/* resolves every service in every environment, loudly, once per problem */
+void spec__check_services(struct walker *w, struct spec *spec);
 
 /* ------------------------------------------------------------------------ */
 /* progressive delivery (spec_delivery.c)                                   */
