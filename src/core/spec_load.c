@@ -7,7 +7,7 @@
 #include "common.h"
 #include "core/spec.h"
 #include "core/spec-int.h"
-#include "gates/gspec.h"
+#include "core/spec_gates.h"
 
 /*
  * environments: and services: are mappings of NAME: {...} whose names become
@@ -160,7 +160,7 @@ static int load(const char *name, const char *buf, size_t len, const char *dir, 
 		spec__delivery_release(&tmp);
 	}
 	spec__check_services(&w, spec);
-	w.nerr += gspec_check(spec, name, buf, len, diags);
+	w.nerr += spec_gates_check(spec, name, buf, len, diags);
 	/* every pair resolves only once the rest is valid */
 	if (!w.nerr && !stored)
 		w.nerr += spec_hosts_check(spec, name, buf, len, diags);

@@ -29,50 +29,6 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int check_timeout(const json_t *c, int64_t *ms, struct gerr *err)
-{
-	const json_t *t = json_object_get(c, "timeout");
-	*ms = CHECK_DEFAULT_TIMEOUT_MS;
-	if (!t || json_is_null(t))
-		return 0;
-	if (!json_is_string(t) || parse_duration_ms(json_string_value(t), ms) < 0 || *ms < 1 ||
-	    *ms > CHECK_MAX_TIMEOUT_MS)
-		return gerr_set(err, "timeout: must be a duration between 1ms and 30m");
-	return 0;
-}
-
-int check_validate(const json_t *c, struct gerr *err)
-{
-	const json_t *run = json_object_get(c, "run"), *http = json_object_get(c, "http"),
-		     *expect = json_object_get(c, "expect");
-	const char *key;
-	const json_t *v;
-	int64_t ms;
-	if (!json_is_object(c))
-		return gerr_set(err, "a check must be a mapping with 'run' or 'http'");
-	json_object_foreach((json_t *)c, key, v) {
-		if (strcmp(key, "run") && strcmp(key, "http") && strcmp(key, "expect") && strcmp(key, "timeout") &&
-		    strcmp(key, "name"))
-			return gerr_set(err, "unknown key '%s' (run, http, expect, timeout, name)", key);
-	}
-	if (!run == !http)
-		return gerr_set(err, "a check needs exactly one of 'run' or 'http'");
-	if (run && (!json_is_string(run) || !*json_string_value(run)))
-		return gerr_set(err, "run: must be a command line");
-	if (http) {
-		const char *s = json_is_string(http) ? json_string_value(http) : "";
-		if (strncmp(s, "GET /", 5) && strncmp(s, "HEAD /", 6))
-			return gerr_set(err, "http: must be \"GET /path\" (or HEAD), got '%s'", s);
-		if (strpbrk(s + 4, " \r\n\t"))
-			return gerr_set(err, "http: the path must not contain spaces");
-	}
-	if (expect && (!json_is_integer(expect) || json_integer_value(expect) < 100 || json_integer_value(expect) > 599))
-		return gerr_set(err, "expect: must be an HTTP status code (100..599)");
-	if (expect && !http)
-		return gerr_set(err, "expect: only for http checks");
-	return check_timeout(c, &ms, err);
-}
-
 /* keeps the last CHECK_OUTPUT_MAX bytes */
 struct tailbuf {
 	char data[CHECK_OUTPUT_MAX * 2];

@@ -11,15 +11,11 @@
 #ifndef GANTRY_GATES_GATES_H
 #define GANTRY_GATES_GATES_H
 #include "common.h"
+#include "core/spec_gates.h"
 #include "store/store_records.h"
 
 struct json_t;
 struct api_caller;
-
-enum role { ROLE_VIEWER = 0, ROLE_DEPLOYER, ROLE_APPROVER, ROLE_ADMIN };
-
-int role_parse(const char *s);   /* -1 when unknown */
-const char *role_name(int role);
 
 struct identity {
 	char name[64];
@@ -59,9 +55,6 @@ int scope_from_json(const struct json_t *a, const char *ptr, const char *what, c
 		    struct gerr *err);
 /* a scope list as a JSON array of names ([] for ""); a new reference */
 struct json_t *scope_to_json(const char *list);
-
-/* severities P0 (worst) .. P3 */
-bool severity_valid(const char *s);
 
 struct gate_policy {
 	int approvals;             /* 0 = none needed */
