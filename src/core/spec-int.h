@@ -114,6 +114,7 @@ void spec__path_pop(struct walker *w, size_t old);
 /* the key tables (spec.c; the progressive-delivery ones in spec_delivery.c) */
 
 enum ktype {
+	/* the scalars first, up to KT_SCALAR_LAST: set from text by set_scalar */
 	KT_STR,        /* non-empty string */
 	KT_INT,        /* int, min..max */
 	KT_INT64,      /* int64_t, min..max */
@@ -121,6 +122,7 @@ enum ktype {
 	KT_SIZE,       /* int64_t bytes */
 	KT_CPU,        /* int64_t millicores */
 	KT_INTPCT,     /* struct intpct: count (min..max) or percentage 0..100% */
+	KT_SCALAR_LAST = KT_INTPCT,
 	KT_STRLIST,    /* char ** + size_t count right after it */
 	KT_HOSTS,      /* char ** + size_t, host patterns */
 	KT_ENVMAP,     /* struct kv * + size_t, merged key by key */

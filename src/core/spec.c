@@ -823,24 +823,12 @@ static void apply_defaults(const struct keydef *tab, void *base)
 			apply_defaults(tab->sub, (char *)base + tab->off);
 		if (!tab->def || (tab->flags & KF_DOC_ONLY))
 			continue;
-		switch (tab->type) {
-		case KT_STR:
-		case KT_INT:
-		case KT_INT64:
-		case KT_DUR:
-		case KT_SIZE:
-		case KT_CPU:
-		case KT_INTPCT:
+		if (tab->type <= KT_SCALAR_LAST) {
 			set_scalar(&quiet, tab, NULL, tab->def, base);
-			break;
-		case KT_STRATEGY: {
+		} else if (tab->type == KT_STRATEGY) {
 			struct strategy *st = FIELD(base, tab, struct strategy);
 			st->kind = STRATEGY_ROLLING;
 			apply_defaults(rolling_keys, st);
-			break;
-		}
-		default:
-			break;
 		}
 	}
 	BUG_ON(quiet.nerr);

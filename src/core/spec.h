@@ -56,7 +56,7 @@ struct strategy {
 };
 
 /*
- * Progressive delivery (issue 5): canary and blue-green strategies, named
+ * Progressive delivery: canary and blue-green strategies, named
  * analyses and the rollback policy, as resolved from the spec; rollout/
  * interprets them (docs/gantry.yaml.5.md and docs/internals/rollout.md).
  */
