@@ -7,12 +7,12 @@
 #include "common.h"
 #include "core/notify_target.h"
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <ctype.h>
 
 /* ---- private addresses ---- */
 

@@ -1,8 +1,8 @@
 /*
- * spec_load.c — loading a spec: reading the file (spec_load; the only I/O
- * of the spec parser), the top level, environments and services, then
- * every check in turn (each service resolved in each environment, the gate
- * keys, host collisions), with the diagnostics sorted in file order.
+ * spec_load.c — loading a spec: reading the file (spec_load), the top
+ * level, environments and services, then every check in turn (each
+ * service resolved in each environment, the gate keys, host collisions),
+ * with the diagnostics sorted in file order.
  */
 #include "common.h"
 #include "core/spec.h"
