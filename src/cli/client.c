@@ -2,6 +2,7 @@
 #include "cli/client.h"
 #include "store/artifact_pack.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include <curl/curl.h>
 #include <poll.h>
 #include <signal.h>
@@ -152,7 +153,7 @@ static const char *human_size(uint64_t n, char *out, size_t len)
 static int on_curl_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct http_req *r = ud;
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	char a[32], b[32];
 	(void)dltotal;
 	(void)dlnow;
@@ -215,7 +216,7 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 			curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_curl_progress);
 			curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
 			curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-			r->last_progress_ms = now_ms();
+			r->last_progress_ms = clock_mono_ms();
 		}
 	}
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
@@ -479,7 +480,7 @@ int client_push_artifact(const char *dir, const char *home, char *digest_out)
 	}
 	fprintf(stderr, "uploading artifact %s (%.12s)\n", human_size(bytes, size, sizeof(size)), digest_out);
 	r = (struct http_req){ .method = "PUT", .path = path, .pack = &pack, .pack_size = bytes };
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	ret = http_call(api, &r, &status, &reply);
 	if (!ret && pack.ended) {
 		artifact_pack_digest(&pack, sent);
@@ -495,7 +496,7 @@ int client_push_artifact(const char *dir, const char *home, char *digest_out)
 		ret = api_failure(reply, status);
 		goto out;
 	}
-	fprintf(stderr, "uploaded artifact %.12s in %.1f s\n", digest_out, (double)(now_ms() - t0) / 1000.0);
+	fprintf(stderr, "uploaded artifact %.12s in %.1f s\n", digest_out, (double)(clock_mono_ms() - t0) / 1000.0);
 out:
 	json_decref(reply);
 	free(path);
@@ -505,7 +506,7 @@ out:
 int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *env,
 			json_int_t id, int64_t timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	char last[1024] = "";
 	for (;;) {
 		json_t *resp, *st, *ro;
@@ -540,7 +541,7 @@ int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *
 			return ok ? EXIT_OK : EXIT_FAILED;
 		}
 		json_decref(resp);
-		if (now_ms() > deadline) {
+		if (clock_mono_ms() > deadline) {
 			fprintf(stderr, "error: rollout %lld still progressing after the --timeout; it continues "
 				"(see 'gantry status %s --env %s')\n", (long long)id, svc, env);
 			return EXIT_FAILED;

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "gates/checks.h"
 #include "runtime/runtime.h"
+#include "util/clock.h"
 #include "util/parse.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -21,13 +22,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int check_timeout(const json_t *c, int64_t *ms, struct gerr *err)
 {
@@ -109,7 +103,7 @@ static bool run_cmd(const char *cmd, const char *cwd, int port, int64_t timeout_
 	struct tailbuf *tb = xcalloc(1, sizeof(*tb));
 	int fds[2], status = 0;
 	const char *argv[] = { "sh", "-c", cmd, NULL };
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	bool timed_out = false, ok = false;
 	struct workload_env we = { .port = port, .url = true };
 	struct workload_cmd wc;
@@ -157,7 +151,7 @@ static bool run_cmd(const char *cmd, const char *cwd, int port, int64_t timeout_
 	setpgid(pid, pid); /* also from here: no race with the kill below */
 	for (;;) {
 		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - clock_mono_ms();
 		char buf[4096];
 		ssize_t n;
 		if (left <= 0) {
@@ -183,7 +177,7 @@ static bool run_cmd(const char *cmd, const char *cwd, int port, int64_t timeout_
 		pid_t w = waitpid(pid, &status, WNOHANG);
 		if (w == pid || (w < 0 && errno != EINTR))
 			break;
-		if (!timed_out && mono_ms() > deadline) {
+		if (!timed_out && clock_mono_ms() > deadline) {
 			timed_out = true;
 			kill(-pid, SIGKILL);
 		}
@@ -215,7 +209,7 @@ static bool run_http(const char *spec, int expect, int port, int64_t timeout_ms,
 	char *req = NULL, buf[1024];
 	size_t len = 0;
 	int fd = -1, code = 0;
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	bool ok = false;
 
 	if (port <= 0) {
@@ -235,7 +229,7 @@ static bool run_http(const char *spec, int expect, int port, int64_t timeout_ms,
 		while (off < n) {
 			struct pollfd p = { .fd = fd, .events = POLLOUT };
 			ssize_t w;
-			int64_t left = deadline - mono_ms();
+			int64_t left = deadline - clock_mono_ms();
 			if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
 				*out = xasprintf("%s on 127.0.0.1:%d: timed out connecting", spec, port);
 				goto out;
@@ -252,7 +246,7 @@ static bool run_http(const char *spec, int expect, int port, int64_t timeout_ms,
 	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - clock_mono_ms();
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
 			*out = xasprintf("%s on 127.0.0.1:%d: no answer within %lldms", spec, port, (long long)timeout_ms);
 			goto out;
@@ -288,7 +282,7 @@ json_t *checks_run_list(const json_t *list, const char *cwd, int port, bool *all
 		const json_t *run = json_object_get(c, "run"), *http = json_object_get(c, "http");
 		const char *name = json_string_value(run ? run : http);
 		struct gerr err;
-		int64_t t0 = mono_ms(), timeout;
+		int64_t t0 = clock_mono_ms(), timeout;
 		char *output = NULL;
 		bool ok = false;
 		if (!*all_ok) {
@@ -310,7 +304,7 @@ json_t *checks_run_list(const json_t *list, const char *cwd, int port, bool *all
 		}
 		*all_ok = *all_ok && ok;
 		json_array_append_new(res, json_pack("{s:s, s:b, s:s, s:I}", "check", name ? name : "?", "ok", ok,
-						     "output", output, "duration_ms", (json_int_t)(mono_ms() - t0)));
+						     "output", output, "duration_ms", (json_int_t)(clock_mono_ms() - t0)));
 		free(output);
 	}
 	return res;

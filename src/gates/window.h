@@ -1,6 +1,6 @@
 /*
  * window.h — deploy windows ("Fri 17:00-Mon 08:00") evaluated in a time zone
- * of the system tz database, and the clock the gates use.
+ * of the system tz database. The clock and RFC 3339 times: util/clock.h.
  *
  * Time zones are read from TZif files ($TZDIR, else /usr/share/zoneinfo) by
  * our own small reader (RFC 8536, including the POSIX TZ footer for dates
@@ -21,6 +21,7 @@
 #ifndef GANTRY_GATES_WINDOW_H
 #define GANTRY_GATES_WINDOW_H
 #include "common.h"
+#include "util/clock.h" /* parse_rfc3339, format_rfc3339 */
 
 #define WEEK_MINUTES (7 * 1440)
 
@@ -79,18 +80,5 @@ void windows_release(struct windows *w);
  * allowed minute after t (-1 if none within 8 days).
  */
 int windows_check(const struct windows *w, int64_t t, int64_t *next, char *why, size_t whylen);
-
-/* RFC 3339 ("2024-05-10T17:00:00Z", "...+02:00", fractions ignored) to unix seconds */
-int parse_rfc3339(const char *s, int64_t *out);
-/* unix seconds as "2024-05-10T15:00:00Z" */
-void format_rfc3339(int64_t t, char *buf, size_t len);
-
-/*
- * The gates' clock, in unix seconds: $GANTRY_NOW (RFC 3339) when set — for
- * tests only, documented in docs/internals/records.md — else the real time.
- */
-int64_t gates_now(void);
-/* the same in milliseconds */
-int64_t gates_now_ms(void);
 
 #endif

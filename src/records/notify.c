@@ -4,7 +4,7 @@
  */
 #include "common.h"
 #include "records/notify.h"
-#include "gates/window.h"
+#include "util/clock.h"
 #include "store/store.h"
 #include "store/store_records.h"
 #include "util/log.h"
@@ -19,7 +19,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- private addresses ---- */
@@ -541,13 +540,6 @@ static void record(struct store *s, const char *kind, const char *fmt, ...)
 		log_error("notify", "%s", err.msg);
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The signature of row d into sig, made now with the secret its target
  * names, read now from HOME/webhook-secrets (secrets_path), so that a
@@ -608,7 +600,7 @@ static void deliver(struct store *s, struct outbox_row *d, const char *secrets_p
 		record(s, "notify_failed", "%s to %s failed after %d attempts: %s", d->event, d->url, attempt, why);
 		if (store_outbox_delete(s, d->id, &err) < 0)
 			log_error("notify", "%s", err.msg);
-	} else if (store_outbox_retry(s, d->id, attempt, wall_ms() + (attempt == 1 ? 1000 : 4000), why, &err) < 0) {
+	} else if (store_outbox_retry(s, d->id, attempt, clock_now_ms() + (attempt == 1 ? 1000 : 4000), why, &err) < 0) {
 		log_error("notify", "%s", err.msg);
 	}
 }
@@ -629,27 +621,22 @@ static void *worker(void *arg)
 		}
 		if (s && store_outbox_pending(s, &count, &next, &err) < 0)
 			log_error("notify", "%s", err.msg);
-		now = wall_ms();
+		now = clock_now_ms();
 		pthread_mutex_lock(&q_lock);
 		worker_pending = s ? count : -1;
 		worker_busy = false;
 		if (kicks == kicks_seen && (!s || next > now)) {
-			/* sleep until the next due row, a new one, or 5 s (a lost wake-up costs no more) */
-			struct timespec until;
+			/* sleep until the next due row, a new one, or 5 s (a lost wake-up costs no more);
+			 * the wait is elapsed time: on the monotonic clock (a fixed GANTRY_NOW or a
+			 * clock step does not stretch or cut it) */
 			int64_t wait = MIN(s && count ? next - now : 5000, 5000);
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += (time_t)(wait / 1000);
-			until.tv_nsec += (long)(wait % 1000) * 1000000;
-			if (until.tv_nsec >= 1000000000) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&q_cond, &q_lock, &until);
+			struct timespec until = clock_mono_deadline(wait);
+			pthread_cond_clockwait(&q_cond, &q_lock, CLOCK_MONOTONIC, &until);
 		}
 		kicks_seen = kicks;
 		worker_busy = true;
 		pthread_mutex_unlock(&q_lock);
-		if (!s || store_outbox_due(s, wall_ms(), NOTIFY_BATCH, &due, &n, &err) < 0)
+		if (!s || store_outbox_due(s, clock_now_ms(), NOTIFY_BATCH, &due, &n, &err) < 0)
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			deliver(s, &due[i], worker_secrets);
@@ -732,7 +719,7 @@ int notify_send(struct store *st, const char *db_path, const json_t *cfg, const 
 			continue;
 		strlcpy_g(d.event, event, sizeof(d.event));
 		d.url = xstrdup(url);
-		d.ts = gates_now();
+		d.ts = clock_now_s();
 		if (flag_value(json_object_get(t, "allow_private"), &d.allow_private) < 0)
 			d.allow_private = false;
 		randombytes_buf(idb, sizeof(idb));

@@ -4,6 +4,7 @@
 #include "common.h"
 #include "rollout/provider.h"
 #include "runtime/runtime.h"
+#include "util/clock.h"
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -365,13 +366,6 @@ out:
 /* ------------------------------------------------------------------------ */
 /* command                                                                  */
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int provider_command(const char *command, const struct provider_vars *v, int64_t timeout_ms, double *out,
 		     struct gerr *err)
 {
@@ -380,7 +374,7 @@ int provider_command(const char *command, const struct provider_vars *v, int64_t
 	char *cmd = NULL, *buf = NULL;
 	size_t n = 0;
 	bool timed_out = false, too_big = false, reaped = false, have_wc = false;
-	int64_t deadline = mono_ms() + timeout_or_default(timeout_ms);
+	int64_t deadline = clock_mono_ms() + timeout_or_default(timeout_ms);
 	struct workload_cmd wc = { 0 };
 
 	if (!command)
@@ -428,7 +422,7 @@ int provider_command(const char *command, const struct provider_vars *v, int64_t
 	pfd[1] = -1;
 	for (;;) {
 		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - clock_mono_ms();
 		ssize_t r;
 		if (left <= 0) {
 			timed_out = true;
@@ -461,7 +455,7 @@ int provider_command(const char *command, const struct provider_vars *v, int64_t
 		} else if (w < 0 && errno != EINTR) {
 			break;
 		} else if (w == 0) {
-			if (mono_ms() >= deadline) {
+			if (clock_mono_ms() >= deadline) {
 				timed_out = true;
 				kill(-pid, SIGKILL);
 			} else {
