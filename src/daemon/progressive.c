@@ -26,7 +26,7 @@
 #include "rollout/canary.h"
 #include "rollout/analysis.h"
 #include "rollout/condition.h"
-#include "rollout/provider.h"
+#include "runtime/measure.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
 #include "daemon/gates_flow.h"
@@ -618,7 +618,7 @@ static void prov_work(uv_work_t *req)
 		j->res->value[m] = NAN;
 		if (j->def.metrics[m].provider == PROVIDER_BUILTIN)
 			continue;
-		if (provider_measure(&j->def.metrics[m], &v, &j->res->value[m], &err) < 0)
+		if (measure_metric(&j->def.metrics[m], &v, &j->res->value[m], &err) < 0)
 			strlcpy_g(j->res->error[m], err.msg, sizeof(j->res->error[m]));
 	}
 }
