@@ -2,6 +2,7 @@
 #include "cli/client.h"
 #include "store/artifact_pack.h"
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include <curl/curl.h>
 #include <poll.h>
@@ -91,27 +92,6 @@ const char *client_api_url(void)
 	return url;
 }
 
-/* the reply body, bounded by CLIENT_MAX_REPLY */
-struct reply_buf {
-	char *data;
-	size_t len;
-	bool too_large;
-};
-
-static size_t on_curl_data(char *p, size_t size, size_t n, void *ud)
-{
-	struct reply_buf *b = ud;
-	size_t k = size * n;
-	if (b->len + k > CLIENT_MAX_REPLY) {
-		b->too_large = true;
-		return 0; /* ends the transfer */
-	}
-	b->data = xrealloc(b->data, b->len + k + 1);
-	memcpy(b->data + b->len, p, k);
-	b->len += k;
-	return k;
-}
-
 /* one HTTP request to the TCP API */
 struct http_req {
 	const char *method;          /* "POST", "GET" or "PUT" */
@@ -176,7 +156,7 @@ static int on_curl_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl
 static int http_call(const char *api, struct http_req *r, long *status, json_t **out)
 {
 	static bool curl_ready;
-	struct reply_buf b = { 0 };
+	struct hbuf_sink b; /* the reply body, bounded by CLIENT_MAX_REPLY */
 	struct curl_slist *hdr = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", *url, *auth;
 	json_error_t jerr;
@@ -186,6 +166,7 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 
 	*out = NULL;
 	*status = 0;
+	hbuf_sink_init(&b, CLIENT_MAX_REPLY);
 	if (!curl_ready) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		curl_ready = true;
@@ -221,7 +202,7 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 	}
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_curl_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hbuf_sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -241,17 +222,17 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 		fprintf(stderr, "error: %s\n", r->pack_err.msg);
 		goto out;
 	}
-	if (b.too_large) {
+	if (b.over) {
 		fprintf(stderr, "error: reply from the gantry API at %s is too large\n", api);
 		goto out;
 	}
-	if (rc != CURLE_OK && !(r->pack && b.data && *status)) {
+	if (rc != CURLE_OK && !(r->pack && b.buf.len && *status)) {
 		/* (an upload refused early may end in a reset after its reply) */
 		fprintf(stderr, "error: cannot reach the gantry API at %s (GANTRY_API): %s\n", api,
 			errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		goto out;
 	}
-	*out = b.data ? json_loadb(b.data, b.len, 0, &jerr) : NULL;
+	*out = b.buf.len ? json_loadb(b.buf.data, b.buf.len, 0, &jerr) : NULL;
 	if (!json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
@@ -265,7 +246,7 @@ out:
 	curl_easy_cleanup(c);
 	free(url);
 	free(auth);
-	free(b.data);
+	hbuf_release(&b.buf);
 	return ret;
 }
 

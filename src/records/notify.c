@@ -4,6 +4,7 @@
  */
 #include "common.h"
 #include "records/notify.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "store/store.h"
 #include "store/store_records.h"
@@ -419,26 +420,19 @@ static bool worker_started, worker_busy;
 
 /*
  * What a response may make us read: its status is all we use, so a body
- * is discarded as it arrives and the transfer is cut after
- * NOTIFY_BODY_MAX bytes (the status is known by then); headers are bounded
- * by libcurl itself. Nothing a receiver sends is ever recorded: a failure
- * is its HTTP status or libcurl's error text.
+ * goes to a bounded sink and is dropped, and the transfer is cut past
+ * NOTIFY_BODY_MAX bytes (the status is known by then: a cut body is no
+ * failure here); headers are bounded by libcurl itself. Nothing a receiver
+ * sends is ever recorded: a failure is its HTTP status or libcurl's error
+ * text.
  */
 #define NOTIFY_BODY_MAX (16 * 1024)
 
 struct post_ctx {
 	bool allow_private;
-	size_t got;          /* response body bytes seen */
-	char refused[200];   /* why the connection was refused ("" if it was not) */
+	struct hbuf_sink body; /* the response body, dropped */
+	char refused[200];     /* why the connection was refused ("" if it was not) */
 };
-
-static size_t discard(char *p, size_t size, size_t n, void *u)
-{
-	struct post_ctx *x = u;
-	(void)p;
-	x->got += size * n;
-	return x->got > NOTIFY_BODY_MAX ? 0 : size * n; /* 0: CURLE_WRITE_ERROR, the transfer ends */
-}
 
 /*
  * The address check at delivery. A hostname can resolve to anything (and
@@ -484,6 +478,7 @@ static int post_once(const struct outbox_row *d, const char *signature, char *wh
 		snprintf(why, len, "curl_easy_init failed");
 		return -1;
 	}
+	hbuf_sink_init(&x.body, NOTIFY_BODY_MAX);
 	h = curl_slist_append(h, "Content-Type: application/json");
 	if (signature) {
 		snprintf(hdr, sizeof(hdr), "webhook-id: %s", d->msg_id);
@@ -505,14 +500,14 @@ static int post_once(const struct outbox_row *d, const char *signature, char *wh
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &x);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "gantry/" GANTRY_VERSION);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hbuf_sink_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x.body);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK && x.refused[0]) {
 		/* only when no other address of the name worked */
 		snprintf(why, len, "%s", x.refused);
 		ret = -2;
-	} else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.got > NOTIFY_BODY_MAX)) {
+	} else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.body.over)) {
 		snprintf(why, len, "%s", curl_easy_strerror(rc));
 	} else {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -523,6 +518,7 @@ static int post_once(const struct outbox_row *d, const char *signature, char *wh
 	}
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
+	hbuf_release(&x.body.buf);
 	return ret;
 }
 
