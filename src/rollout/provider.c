@@ -160,10 +160,28 @@ int json_path_number(const json_t *root, const char *path, double *out, struct g
 /* ------------------------------------------------------------------------ */
 /* requests                                                                 */
 
+/* {address}/api/v1/query?query=QUERY onto b: the query's templates filled in, then all of it encoded */
+static int add_prometheus_url(struct hbuf *b, const char *address, const char *query, const struct provider_vars *v)
+{
+	size_t alen = strlen(address);
+	char *q = provider_expand(query, v, false);
+	int r = -1;
+
+	while (alen && address[alen - 1] == '/')
+		alen--;
+	if (q && hbuf_append(b, address, alen) == 0 && hbuf_addstr(b, "/api/v1/query?query=") == 0 &&
+	    add_text(b, q, true) == 0)
+		r = 0;
+	free(q);
+	return r;
+}
+
 int provider_request(const struct analysis_metric *m, const struct provider_vars *v, struct provider_req *q,
 		     struct gerr *err)
 {
+	const char *noun;
 	struct hbuf b;
+	int r;
 
 	memset(q, 0, sizeof(*q));
 	q->timeout_ms = timeout_or_default(m->timeout_ms);
@@ -171,52 +189,32 @@ int provider_request(const struct analysis_metric *m, const struct provider_vars
 	q->vars = *v;
 	hbuf_init(&b, PROVIDER_MAX_TEXT);
 	switch (m->provider) {
-	case PROVIDER_PROMETHEUS: {
-		/* {address}/api/v1/query?query=QUERY: the query's templates filled in, then all of it encoded */
-		size_t alen;
-		char *query;
-		q->io = PROVIDER_IO_GET;
-		q->what = "prometheus";
+	case PROVIDER_PROMETHEUS:
+		q->io = PROVIDER_IO_GET, q->what = "prometheus", noun = "query URL";
 		if (!m->address || !m->query)
 			return gerr_set(err, "prometheus: address and query are required");
-		alen = strlen(m->address);
-		while (alen && m->address[alen - 1] == '/')
-			alen--;
-		if (!(query = provider_expand(m->query, v, false)))
-			return gerr_set(err, "prometheus: the query is longer than %d bytes", PROVIDER_MAX_TEXT);
-		if (hbuf_append(&b, m->address, alen) < 0 || hbuf_addstr(&b, "/api/v1/query?query=") < 0 ||
-		    add_text(&b, query, true) < 0) {
-			free(query);
-			hbuf_release(&b);
-			return gerr_set(err, "prometheus: the query URL is longer than %d bytes", PROVIDER_MAX_TEXT);
-		}
-		free(query);
+		r = add_prometheus_url(&b, m->address, m->query, v);
 		break;
-	}
 	case PROVIDER_HTTP:
-		q->io = PROVIDER_IO_GET;
-		q->what = "http";
+		q->io = PROVIDER_IO_GET, q->what = "http", noun = "url";
 		if (!m->url)
 			return gerr_set(err, "http: url is required");
-		if (add_expanded(&b, m->url, v, true) < 0) {
-			hbuf_release(&b);
-			return gerr_set(err, "http: the url is longer than %d bytes", PROVIDER_MAX_TEXT);
-		}
+		r = add_expanded(&b, m->url, v, true);
 		break;
 	case PROVIDER_COMMAND:
-		q->io = PROVIDER_IO_SHELL;
-		q->what = "command";
+		q->io = PROVIDER_IO_SHELL, q->what = "command", noun = "command";
 		if (!m->command)
 			return gerr_set(err, "command: no command");
-		if (add_expanded(&b, m->command, v, false) < 0) {
-			hbuf_release(&b);
-			return gerr_set(err, "command: the command is longer than %d bytes", PROVIDER_MAX_TEXT);
-		}
+		r = add_expanded(&b, m->command, v, false);
 		break;
 	case PROVIDER_BUILTIN:
 	default:
 		return gerr_set(err, "metric '%s': builtin metrics come from the proxy, not a provider",
 				m->name ? m->name : "?");
+	}
+	if (r < 0) {
+		hbuf_release(&b);
+		return gerr_set(err, "%s: the %s is longer than %d bytes", q->what, noun, PROVIDER_MAX_TEXT);
 	}
 	q->target = hbuf_detach(&b, NULL);
 	return 0;
