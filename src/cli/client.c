@@ -2,6 +2,8 @@
 #include "cli/client.h"
 #include "store/artifact_pack.h"
 #include "store/store.h"
+#include "util/buf.h"
+#include "util/clock.h"
 #include <curl/curl.h>
 #include <poll.h>
 #include <signal.h>
@@ -90,27 +92,6 @@ const char *client_api_url(void)
 	return url;
 }
 
-/* the reply body, bounded by CLIENT_MAX_REPLY */
-struct reply_buf {
-	char *data;
-	size_t len;
-	bool too_large;
-};
-
-static size_t on_curl_data(char *p, size_t size, size_t n, void *ud)
-{
-	struct reply_buf *b = ud;
-	size_t k = size * n;
-	if (b->len + k > CLIENT_MAX_REPLY) {
-		b->too_large = true;
-		return 0; /* ends the transfer */
-	}
-	b->data = xrealloc(b->data, b->len + k + 1);
-	memcpy(b->data + b->len, p, k);
-	b->len += k;
-	return k;
-}
-
 /* one HTTP request to the TCP API */
 struct http_req {
 	const char *method;          /* "POST", "GET" or "PUT" */
@@ -152,7 +133,7 @@ static const char *human_size(uint64_t n, char *out, size_t len)
 static int on_curl_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct http_req *r = ud;
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	char a[32], b[32];
 	(void)dltotal;
 	(void)dlnow;
@@ -175,7 +156,7 @@ static int on_curl_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl
 static int http_call(const char *api, struct http_req *r, long *status, json_t **out)
 {
 	static bool curl_ready;
-	struct reply_buf b = { 0 };
+	struct hbuf_sink b; /* the reply body, bounded by CLIENT_MAX_REPLY */
 	struct curl_slist *hdr = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", *url, *auth;
 	json_error_t jerr;
@@ -185,6 +166,7 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 
 	*out = NULL;
 	*status = 0;
+	hbuf_sink_init(&b, CLIENT_MAX_REPLY);
 	if (!curl_ready) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		curl_ready = true;
@@ -215,12 +197,12 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 			curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_curl_progress);
 			curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
 			curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-			r->last_progress_ms = now_ms();
+			r->last_progress_ms = clock_mono_ms();
 		}
 	}
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_curl_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hbuf_sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -240,17 +222,17 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 		fprintf(stderr, "error: %s\n", r->pack_err.msg);
 		goto out;
 	}
-	if (b.too_large) {
+	if (b.over) {
 		fprintf(stderr, "error: reply from the gantry API at %s is too large\n", api);
 		goto out;
 	}
-	if (rc != CURLE_OK && !(r->pack && b.data && *status)) {
+	if (rc != CURLE_OK && !(r->pack && b.buf.len && *status)) {
 		/* (an upload refused early may end in a reset after its reply) */
 		fprintf(stderr, "error: cannot reach the gantry API at %s (GANTRY_API): %s\n", api,
 			errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		goto out;
 	}
-	*out = b.data ? json_loadb(b.data, b.len, 0, &jerr) : NULL;
+	*out = b.buf.len ? json_loadb(b.buf.data, b.buf.len, 0, &jerr) : NULL;
 	if (!json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
@@ -264,7 +246,7 @@ out:
 	curl_easy_cleanup(c);
 	free(url);
 	free(auth);
-	free(b.data);
+	hbuf_release(&b.buf);
 	return ret;
 }
 
@@ -479,7 +461,7 @@ int client_push_artifact(const char *dir, const char *home, char *digest_out)
 	}
 	fprintf(stderr, "uploading artifact %s (%.12s)\n", human_size(bytes, size, sizeof(size)), digest_out);
 	r = (struct http_req){ .method = "PUT", .path = path, .pack = &pack, .pack_size = bytes };
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	ret = http_call(api, &r, &status, &reply);
 	if (!ret && pack.ended) {
 		artifact_pack_digest(&pack, sent);
@@ -495,7 +477,7 @@ int client_push_artifact(const char *dir, const char *home, char *digest_out)
 		ret = api_failure(reply, status);
 		goto out;
 	}
-	fprintf(stderr, "uploaded artifact %.12s in %.1f s\n", digest_out, (double)(now_ms() - t0) / 1000.0);
+	fprintf(stderr, "uploaded artifact %.12s in %.1f s\n", digest_out, (double)(clock_mono_ms() - t0) / 1000.0);
 out:
 	json_decref(reply);
 	free(path);
@@ -505,7 +487,7 @@ out:
 int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *env,
 			json_int_t id, int64_t timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	char last[1024] = "";
 	for (;;) {
 		json_t *resp, *st, *ro;
@@ -540,7 +522,7 @@ int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *
 			return ok ? EXIT_OK : EXIT_FAILED;
 		}
 		json_decref(resp);
-		if (now_ms() > deadline) {
+		if (clock_mono_ms() > deadline) {
 			fprintf(stderr, "error: rollout %lld still progressing after the --timeout; it continues "
 				"(see 'gantry status %s --env %s')\n", (long long)id, svc, env);
 			return EXIT_FAILED;

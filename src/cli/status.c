@@ -1,7 +1,7 @@
 #include "common.h"
 #include "cli/client.h"
+#include "util/clock.h"
 #include <signal.h>
-#include <time.h>
 
 static void print_table(json_t *list)
 {
@@ -64,12 +64,8 @@ static void print_table(json_t *list)
 				json_t *since = json_object_get(r, "holding_since_ms");
 				printf("  rollback_on %s: %s", json_string_value(json_object_get(r, "condition")),
 				       json_string_value(json_object_get(r, "verdict")));
-				if (json_is_integer(since)) {
-					struct timespec ts;
-					clock_gettime(CLOCK_REALTIME, &ts);
-					printf(" for %llds", (long long)(((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
-									 json_integer_value(since)) / 1000));
-				}
+				if (json_is_integer(since))
+					printf(" for %llds", (long long)((clock_now_ms() - json_integer_value(since)) / 1000));
 				printf("\n");
 			}
 			json_array_foreach(json_object_get(st, "metrics"), j, m) {
@@ -135,11 +131,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			if (isatty(STDOUT_FILENO)) {
 				printf("\033[H\033[2J");
 			} else {
-				time_t t = time(NULL);
-				struct tm tm;
 				char ts[32];
-				gmtime_r(&t, &tm);
-				strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+				format_rfc3339(clock_now_s(), ts, sizeof(ts));
 				printf("--- %s\n", ts);
 			}
 		}

@@ -19,6 +19,7 @@
 #include "daemon/daemon.h"
 #include "store/artifact.h"
 #include "util/log.h"
+#include "util/clock.h"
 
 struct ac_entry {
 	char digest[ARTIFACT_DIGEST_HEX + 1];
@@ -45,9 +46,9 @@ static struct ac_entry *cache;
 static void check_work(uv_work_t *req)
 {
 	struct ac_job *j = req->data;
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	j->r = artifact_verify(j->home, j->e->digest, j->actual, &j->err);
-	j->took_ms = now_ms() - t0;
+	j->took_ms = clock_mono_ms() - t0;
 }
 
 static void check_done(uv_work_t *req, int status)
@@ -55,7 +56,7 @@ static void check_done(uv_work_t *req, int status)
 	struct ac_job *j = req->data;
 	struct ac_entry *e = j->e;
 
-	e->at_ms = now_ms();
+	e->at_ms = clock_mono_ms();
 	if (status < 0) {
 		e->state = ARTIFACT_CHECK_ERROR;
 		snprintf(e->why, sizeof(e->why), "artifact %s could not be verified: %s", e->digest, uv_strerror(status));
@@ -88,7 +89,7 @@ int artifact_check(const char *digest, const char **why)
 	for (e = cache; e; e = e->next)
 		if (!strcmp(e->digest, digest))
 			break;
-	if (e && e->state == ARTIFACT_CHECK_ERROR && now_ms() - e->at_ms > ERROR_RETRY_MS)
+	if (e && e->state == ARTIFACT_CHECK_ERROR && clock_mono_ms() - e->at_ms > ERROR_RETRY_MS)
 		e->state = ARTIFACT_CHECK_NONE;
 	if (e && e->state != ARTIFACT_CHECK_NONE) {
 		*why = e->why[0] ? e->why : NULL;
@@ -110,7 +111,7 @@ int artifact_check(const char *digest, const char **why)
 		free(j->home);
 		free(j);
 		e->state = ARTIFACT_CHECK_ERROR;
-		e->at_ms = now_ms();
+		e->at_ms = clock_mono_ms();
 		snprintf(e->why, sizeof(e->why), "artifact %s could not be verified: cannot queue the check", digest);
 		*why = e->why;
 		return e->state;

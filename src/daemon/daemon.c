@@ -17,6 +17,7 @@
 #include <math.h>
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/clock.h"
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -385,7 +386,7 @@ static void watch_rolling(struct svcenv *se, struct revcfg *rc, int64_t now)
 
 	armed = rc->cfg.nrollback_on && se->rollout.id && se->rollout.from_revision > 0 &&
 		se->rollout.revision == se->row.target_revision &&
-		(active || (!strcmp(se->rollout.phase, "complete") && now < se->rollout.updated_at + rc->cfg.watch_ms));
+		(active || (!strcmp(se->rollout.phase, "complete") && clock_now_ms() < se->rollout.updated_at + rc->cfg.watch_ms));
 	if (!armed) {
 		free(se->watch);
 		se->watch = NULL;
@@ -474,7 +475,7 @@ void daemon_reconcile(struct svcenv *se)
 	struct rolling_plan p;
 	struct revcfg *rc;
 	struct gerr err;
-	int64_t now = now_ms();
+	int64_t now = clock_now_ms();
 
 	if (!se->row.target_revision || gd->shutting_down)
 		return;
@@ -532,7 +533,7 @@ void daemon_reconcile(struct svcenv *se)
 			if (replica_spawn(replica_create(se, trc)) < 0)
 				break;
 	}
-	watch_rolling(se, rc, now);
+	watch_rolling(se, rc, clock_mono_ms());
 	if (se->row.target_revision != rc->number)
 		return; /* rolled back just now */
 	rolling_plan(&c, &rc->cfg.strategy, &p);
@@ -593,7 +594,7 @@ void daemon_reconcile(struct svcenv *se)
 
 static void on_tick(uv_timer_t *t)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	(void)t;
 	gates_tick();
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
@@ -616,7 +617,7 @@ static void on_tick(uv_timer_t *t)
 	if (gd->restoring) {
 		bool all = true;
 		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
-			all &= !se->row.target_revision || se->converged || daemon_crashlooping(se, now);
+			all &= !se->row.target_revision || se->converged || daemon_crashlooping(se, clock_now_ms());
 		if ((all && proxyctl_caught_up()) || now - gd->started_ms > 60000) {
 			gd->restoring = false;
 			log_info("serve", "desired state %s in %lldms: accepting changes",
@@ -661,7 +662,7 @@ static void begin_shutdown(const char *why)
 		return;
 	log_info("serve", "shutting down (%s): stopping proxy and replicas", why);
 	gd->shutting_down = true;
-	gd->shutdown_started = now_ms();
+	gd->shutdown_started = clock_mono_ms();
 	api_close();
 	api_tcp_close();
 	proxyctl_stop();
@@ -685,7 +686,7 @@ static void restore_crash_times(struct svcenv *se)
 	struct event_row *ev;
 	size_t n;
 	struct gerr err;
-	int64_t now = now_ms();
+	int64_t now = clock_now_ms();
 	if (!se->row.target_revision ||
 	    store_event_list(gd->store, se->row.service, se->row.environment, -1, 200, &ev, &n, &err) < 0)
 		return;
@@ -939,7 +940,7 @@ int daemon_run(const struct daemon_opts *opts)
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_init(d.loop, &d.sigint);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
-	d.started_ms = now_ms();
+	d.started_ms = clock_mono_ms();
 	d.restoring = true;
 	uv_timer_init(d.loop, &d.kick);
 	uv_timer_init(d.loop, &d.tick);

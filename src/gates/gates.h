@@ -96,7 +96,7 @@ struct gate_input {
 	const struct identity *who;
 	bool emergency;
 	const char *reason;                /* required with emergency */
-	int64_t now;                       /* unix seconds (gates_now) */
+	int64_t now;                       /* unix seconds (clock_now_s) */
 	const struct incident_row *incidents; /* the open incidents; borrowed */
 	size_t nincidents;
 	const struct promotion_fact *promotion; /* NULL when promote_from is unset */

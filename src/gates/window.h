@@ -1,13 +1,14 @@
 /*
- * window.h — deploy windows evaluated at a time in a time zone, and the
- * clock the gates use. The window grammar is in core/window.h, reading a
- * zone of the tz database in core/tz.h.
+ * window.h — deploy windows evaluated at a time in a time zone. The window
+ * grammar is in core/window.h, reading a zone of the tz database in
+ * core/tz.h, the clock and RFC 3339 times in util/clock.h.
  */
 #ifndef GANTRY_GATES_WINDOW_H
 #define GANTRY_GATES_WINDOW_H
 #include "common.h"
 #include "core/tz.h"
 #include "core/window.h"
+#include "util/clock.h" /* parse_rfc3339, format_rfc3339 */
 
 struct local_time {
 	int year, month, mday;  /* month 1..12 */
@@ -39,18 +40,5 @@ void windows_release(struct windows *w);
  * allowed minute after t (-1 if none within 8 days).
  */
 int windows_check(const struct windows *w, int64_t t, int64_t *next, char *why, size_t whylen);
-
-/* RFC 3339 ("2024-05-10T17:00:00Z", "...+02:00", fractions ignored) to unix seconds */
-int parse_rfc3339(const char *s, int64_t *out);
-/* unix seconds as "2024-05-10T15:00:00Z" */
-void format_rfc3339(int64_t t, char *buf, size_t len);
-
-/*
- * The gates' clock, in unix seconds: $GANTRY_NOW (RFC 3339) when set — for
- * tests only, documented in docs/internals/records.md — else the real time.
- */
-int64_t gates_now(void);
-/* the same in milliseconds */
-int64_t gates_now_ms(void);
 
 #endif

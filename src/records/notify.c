@@ -4,7 +4,8 @@
  */
 #include "common.h"
 #include "records/notify.h"
-#include "gates/window.h"
+#include "util/buf.h"
+#include "util/clock.h"
 #include "store/store.h"
 #include "store/store_records.h"
 #include "util/log.h"
@@ -19,7 +20,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- secrets ---- */
@@ -230,26 +230,19 @@ static bool worker_started, worker_busy;
 
 /*
  * What a response may make us read: its status is all we use, so a body
- * is discarded as it arrives and the transfer is cut after
- * NOTIFY_BODY_MAX bytes (the status is known by then); headers are bounded
- * by libcurl itself. Nothing a receiver sends is ever recorded: a failure
- * is its HTTP status or libcurl's error text.
+ * goes to a bounded sink and is dropped, and the transfer is cut past
+ * NOTIFY_BODY_MAX bytes (the status is known by then: a cut body is no
+ * failure here); headers are bounded by libcurl itself. Nothing a receiver
+ * sends is ever recorded: a failure is its HTTP status or libcurl's error
+ * text.
  */
 #define NOTIFY_BODY_MAX (16 * 1024)
 
 struct post_ctx {
 	bool allow_private;
-	size_t got;          /* response body bytes seen */
-	char refused[200];   /* why the connection was refused ("" if it was not) */
+	struct hbuf_sink body; /* the response body, dropped */
+	char refused[200];     /* why the connection was refused ("" if it was not) */
 };
-
-static size_t discard(char *p, size_t size, size_t n, void *u)
-{
-	struct post_ctx *x = u;
-	(void)p;
-	x->got += size * n;
-	return x->got > NOTIFY_BODY_MAX ? 0 : size * n; /* 0: CURLE_WRITE_ERROR, the transfer ends */
-}
 
 /*
  * The address check at delivery. A hostname can resolve to anything (and
@@ -295,6 +288,7 @@ static int post_once(const struct outbox_row *d, const char *signature, char *wh
 		snprintf(why, len, "curl_easy_init failed");
 		return -1;
 	}
+	hbuf_sink_init(&x.body, NOTIFY_BODY_MAX);
 	h = curl_slist_append(h, "Content-Type: application/json");
 	if (signature) {
 		snprintf(hdr, sizeof(hdr), "webhook-id: %s", d->msg_id);
@@ -316,14 +310,14 @@ static int post_once(const struct outbox_row *d, const char *signature, char *wh
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &x);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "gantry/" GANTRY_VERSION);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hbuf_sink_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x.body);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK && x.refused[0]) {
 		/* only when no other address of the name worked */
 		snprintf(why, len, "%s", x.refused);
 		ret = -2;
-	} else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.got > NOTIFY_BODY_MAX)) {
+	} else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.body.over)) {
 		snprintf(why, len, "%s", curl_easy_strerror(rc));
 	} else {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -334,6 +328,7 @@ static int post_once(const struct outbox_row *d, const char *signature, char *wh
 	}
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
+	hbuf_release(&x.body.buf);
 	return ret;
 }
 
@@ -349,13 +344,6 @@ static void record(struct store *s, const char *kind, const char *fmt, ...)
 	log_info("notify", "%s %s", kind, msg);
 	if (store_event_add(s, "", "", 0, kind, &err, "%s", msg) < 0)
 		log_error("notify", "%s", err.msg);
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -418,7 +406,7 @@ static void deliver(struct store *s, struct outbox_row *d, const char *secrets_p
 		record(s, "notify_failed", "%s to %s failed after %d attempts: %s", d->event, d->url, attempt, why);
 		if (store_outbox_delete(s, d->id, &err) < 0)
 			log_error("notify", "%s", err.msg);
-	} else if (store_outbox_retry(s, d->id, attempt, wall_ms() + (attempt == 1 ? 1000 : 4000), why, &err) < 0) {
+	} else if (store_outbox_retry(s, d->id, attempt, clock_now_ms() + (attempt == 1 ? 1000 : 4000), why, &err) < 0) {
 		log_error("notify", "%s", err.msg);
 	}
 }
@@ -439,27 +427,22 @@ static void *worker(void *arg)
 		}
 		if (s && store_outbox_pending(s, &count, &next, &err) < 0)
 			log_error("notify", "%s", err.msg);
-		now = wall_ms();
+		now = clock_now_ms();
 		pthread_mutex_lock(&q_lock);
 		worker_pending = s ? count : -1;
 		worker_busy = false;
 		if (kicks == kicks_seen && (!s || next > now)) {
-			/* sleep until the next due row, a new one, or 5 s (a lost wake-up costs no more) */
-			struct timespec until;
+			/* sleep until the next due row, a new one, or 5 s (a lost wake-up costs no more);
+			 * the wait is elapsed time: on the monotonic clock (a fixed GANTRY_NOW or a
+			 * clock step does not stretch or cut it) */
 			int64_t wait = MIN(s && count ? next - now : 5000, 5000);
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += (time_t)(wait / 1000);
-			until.tv_nsec += (long)(wait % 1000) * 1000000;
-			if (until.tv_nsec >= 1000000000) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&q_cond, &q_lock, &until);
+			struct timespec until = clock_mono_deadline(wait);
+			pthread_cond_clockwait(&q_cond, &q_lock, CLOCK_MONOTONIC, &until);
 		}
 		kicks_seen = kicks;
 		worker_busy = true;
 		pthread_mutex_unlock(&q_lock);
-		if (!s || store_outbox_due(s, wall_ms(), NOTIFY_BATCH, &due, &n, &err) < 0)
+		if (!s || store_outbox_due(s, clock_now_ms(), NOTIFY_BATCH, &due, &n, &err) < 0)
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			deliver(s, &due[i], worker_secrets);
@@ -542,7 +525,7 @@ int notify_send(struct store *st, const char *db_path, const json_t *cfg, const 
 			continue;
 		strlcpy_g(d.event, event, sizeof(d.event));
 		d.url = xstrdup(url);
-		d.ts = gates_now();
+		d.ts = clock_now_s();
 		if (notify_flag_value(json_object_get(t, "allow_private"), &d.allow_private) < 0)
 			d.allow_private = false;
 		randombytes_buf(idb, sizeof(idb));
