@@ -26,7 +26,7 @@ const char *client_user(void)
 	return pw ? pw->pw_name : "unknown";
 }
 
-int client_need_svc_env(const char *cmd, const char **pos, int npos, const char *env)
+int client_need_svc_env(const char *cmd, int npos, char **pos, const char *env)
 {
 	if (npos < 1)
 		return cli_error("gantry %s: missing SERVICE (usage: gantry %s SERVICE --env ENV)", cmd, cmd);
@@ -35,6 +35,32 @@ int client_need_svc_env(const char *cmd, const char **pos, int npos, const char 
 	if (!env)
 		return cli_error("gantry %s: --env is required (usage: gantry %s SERVICE --env ENV)", cmd, cmd);
 	return 0;
+}
+
+void client_req_str(json_t *req, const char *key, const char *value)
+{
+	if (value)
+		json_object_set_new(req, key, json_string(value));
+}
+
+void client_print_line(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT);
+	printf("%s\n", s ? s : "null");
+	free(s);
+}
+
+void client_print_json(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("%s\n", s ? s : "null");
+	free(s);
+}
+
+void client_print_reply(json_t *resp)
+{
+	json_object_del(resp, "ok");
+	client_print_json(resp);
 }
 
 static int connect_home(const char *home, const char **why)
@@ -507,6 +533,7 @@ int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	char last[1024] = "";
+	fflush(stdout);
 	for (;;) {
 		json_t *resp, *st, *ro;
 		const char *phase, *msg;
@@ -549,46 +576,6 @@ int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *
 	}
 }
 
-int client_rollout_command(const char *op, int argc, char **argv, struct cli_ctx *ctx)
-{
-	const char *env = NULL, *reason = NULL, **pos;
-	bool full = false;
-	struct cli_opt opts[] = {
-		{ "env", 'e', OPT_STRING, &env },
-		{ "reason", 0, OPT_STRING, &reason },
-		{ "full", 0, OPT_FLAG, &full },
-		{ 0 },
-	};
-	json_t *req, *resp = NULL;
-	int npos, ret;
-
-	if (strcmp(op, "resume"))
-		opts[2] = (struct cli_opt){ 0 };
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env(op, pos, npos, env)))
-		goto out;
-	req = json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", op, "service", pos[0], "environment", env,
-			"deployed_by", client_user(), "full", full);
-	if (reason)
-		json_object_set_new(req, "reason", json_string(reason));
-	if ((ret = client_call(ctx, req, &resp)))
-		goto out;
-	if (ctx->json) {
-		char *s = json_dumps(resp, JSON_COMPACT);
-		printf("%s\n", s);
-		free(s);
-	} else {
-		printf("%s@%s: rollout %s: %s\n", pos[0], env, json_string_value(json_object_get(resp, "phase")),
-		       json_string_value(json_object_get(resp, "message")));
-	}
-out:
-	json_decref(resp);
-	if (npos)
-		free(pos);
-	return ret;
-}
-
 volatile sig_atomic_t client_stop;
 
 static void on_stop_signal(int sig)
@@ -601,4 +588,10 @@ void client_catch_stop(void)
 {
 	signal(SIGINT, on_stop_signal);
 	signal(SIGTERM, on_stop_signal);
+}
+
+void client_pause_ms(int ms)
+{
+	for (int i = 0; !client_stop && i < ms / 100; i++)
+		usleep(100000);
 }

@@ -30,19 +30,35 @@ const char *client_api_url(void);
  */
 int client_push_artifact(const char *dir, const char *home, char *digest_out);
 
-/* polls status until rollout `id` of svc@env leaves "progressing";
- * prints progress lines; returns EXIT_OK (complete) or EXIT_FAILED */
+/* flushes stdout, then polls status until rollout `id` of svc@env leaves
+ * "progressing"; prints progress lines; returns EXIT_OK (complete) or EXIT_FAILED */
 int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *env,
 			json_int_t id, int64_t timeout_ms);
+/* how long --wait waits for a new revision's rollout: --timeout (timeout_ms), else
+ * the service's progress deadline (0: 10 minutes) and a minute */
+static inline int64_t client_wait_ms(int64_t timeout_ms, int64_t progress_deadline_ms)
+{
+	return timeout_ms ? timeout_ms : (progress_deadline_ms ? progress_deadline_ms : 600000) + 60000;
+}
 
 /* who is acting: $GANTRY_USER, $USER, or the passwd name */
 const char *client_user(void);
 
-/* a required "SVC" positional and --env flag, with a clear error */
-int client_need_svc_env(const char *cmd, const char **pos, int npos, const char *env);
+/* a required "SVC" positional (pos: the npos positional arguments) and --env flag, with a clear error */
+int client_need_svc_env(const char *cmd, int npos, char **pos, const char *env);
 
-/* gantry pause | resume [--full] | abort SERVICE --env ENV [--reason TEXT] */
-int client_rollout_command(const char *op, int argc, char **argv, struct cli_ctx *ctx);
+/* req[key] = value, when value is not NULL (an option given) */
+void client_req_str(json_t *req, const char *key, const char *value);
+
+/* v as one line of JSON on stdout (-o json of the commands that change something) */
+void client_print_line(const json_t *v);
+/* v as pretty JSON on stdout (-o json of the commands that read) */
+void client_print_json(const json_t *v);
+/* a reply as client_print_json, without its "ok" */
+void client_print_reply(json_t *resp);
+
+/* sleeps ms in 100 ms steps, returning early once client_stop is set (-f, --watch) */
+void client_pause_ms(int ms);
 
 /* set by SIGINT/SIGTERM once client_catch_stop() ran: ends -f/--watch loops */
 #include <signal.h>

@@ -85,11 +85,19 @@ int gates_cli_wait_deployment(const struct cli_ctx *ctx, const char *svc, const 
 	return EXIT_OK;
 }
 
-void gates_cli_print_json(const json_t *v)
+int gates_cli_deploy_started(const struct cli_ctx *ctx, const char *svc, const char *env, json_t *resp)
 {
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	printf("%s\n", s ? s : "null");
-	free(s);
+	json_t *row = NULL;
+	int ret;
+	if (strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks"))
+		return EXIT_OK;
+	ret = gates_cli_wait_deployment(ctx, svc, env, json_integer_value(json_object_get(resp, "deployment")), &row);
+	if (!ret) {
+		json_object_set(resp, "revision", json_object_get(row, "revision"));
+		json_object_set(resp, "rollout", json_object_get(row, "rollout"));
+	}
+	json_decref(row);
+	return ret;
 }
 
 long gates_cli_id(const char *s)
