@@ -1,6 +1,6 @@
 #include "common.h"
 #include "cli/client.h"
-#include "store/artifact_pack.h"
+#include "artifact/pack.h"
 #include "store/store.h"
 #include <curl/curl.h>
 #include <poll.h>

@@ -12,7 +12,7 @@
 #include "cli/gates_cli.h"
 #include "cli/spec_load.h"
 #include "core/spec.h"
-#include "store/artifact.h"
+#include "artifact/artifact.h"
 #include <sys/wait.h>
 
 /* `git rev-parse --short HEAD` of dir, "-dirty" if uncommitted; 0 or -1 if not a repo */
