@@ -15,13 +15,6 @@ struct apply_opts {
 	bool dry_run;
 };
 
-static const struct cli_option apply_options[] = {
-	CLI_INT(0, "expect-version", struct apply_opts, expect_version, "N", 1, INT_MAX,
-		"refuse unless the controller's spec version is still N"),
-	CLI_BOOL(0, "dry-run", struct apply_opts, dry_run, "show what would change, as diff; store nothing"),
-	CLI_END,
-};
-
 static int run_apply(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct apply_opts o = { 0 };
@@ -74,13 +67,6 @@ static int run_apply(int argc, char **argv, struct cli_ctx *ctx)
 
 struct spec_opts {
 	long version, from, to;
-};
-
-static const struct cli_option spec_options[] = {
-	CLI_INT(0, "version", struct spec_opts, version, "N", 1, INT_MAX, "show: version N (default the current one)"),
-	CLI_INT(0, "from", struct spec_opts, from, "N", 1, INT_MAX, "diff: from version N (default the one before --to)"),
-	CLI_INT(0, "to", struct spec_opts, to, "M", 1, INT_MAX, "diff: to version M (default the current one)"),
-	CLI_END,
 };
 
 static int run_spec(int argc, char **argv, struct cli_ctx *ctx)
@@ -136,6 +122,20 @@ static int run_spec(int argc, char **argv, struct cli_ctx *ctx)
 	json_decref(resp);
 	return EXIT_OK;
 }
+
+static const struct cli_option apply_options[] = {
+	CLI_INT(0, "expect-version", struct apply_opts, expect_version, "N", 1, INT_MAX,
+		"refuse unless the controller's spec version is still N"),
+	CLI_BOOL(0, "dry-run", struct apply_opts, dry_run, "show what would change, as diff; store nothing"),
+	CLI_END,
+};
+
+static const struct cli_option spec_options[] = {
+	CLI_INT(0, "version", struct spec_opts, version, "N", 1, INT_MAX, "show: version N (default the current one)"),
+	CLI_INT(0, "from", struct spec_opts, from, "N", 1, INT_MAX, "diff: from version N (default the one before --to)"),
+	CLI_INT(0, "to", struct spec_opts, to, "M", 1, INT_MAX, "diff: to version M (default the current one)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_apply = {
 	.name = "apply",

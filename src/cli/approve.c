@@ -16,11 +16,6 @@ struct decide_opts {
 	const char *comment;
 };
 
-static const struct cli_option decide_options[] = {
-	CLI_STRING('m', "comment", struct decide_opts, comment, "TEXT", "a note kept with the decision"),
-	CLI_END,
-};
-
 static int list_pending(struct cli_ctx *ctx)
 {
 	json_t *resp, *d;
@@ -97,6 +92,11 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	json_decref(resp);
 	return EXIT_OK;
 }
+
+static const struct cli_option decide_options[] = {
+	CLI_STRING('m', "comment", struct decide_opts, comment, "TEXT", "a note kept with the decision"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_approve = {
 	.name = "approve",

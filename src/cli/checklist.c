@@ -34,12 +34,6 @@ struct checklist_opts {
 	bool markdown;
 };
 
-static const struct cli_option checklist_options[] = {
-	CLI_STRING('e', "env", struct checklist_opts, env, "ENV", "the environment released to"),
-	CLI_BOOL(0, "markdown", struct checklist_opts, markdown, "print it as a Markdown task list"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct checklist_opts o = { 0 };
@@ -48,12 +42,10 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	struct diags d = { 0 };
 	struct spec *spec = NULL;
 	json_t *list, *gates = NULL, *src = NULL, *chk = NULL, *st = NULL, *v;
-	int npos, ret, failing = 0;
+	int ret, failing = 0;
 	size_t i;
 
-	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env("checklist", npos, argv, o.env)))
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
 		return ret;
 	env = o.env;
 	svc = argv[0];
@@ -174,6 +166,12 @@ out:
 	free(path);
 	return ret;
 }
+
+static const struct cli_option checklist_options[] = {
+	CLI_STRING('e', "env", struct checklist_opts, env, "ENV", "the environment released to"),
+	CLI_BOOL(0, "markdown", struct checklist_opts, markdown, "print it as a Markdown task list"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_checklist = {
 	.name = "checklist",

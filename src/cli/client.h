@@ -44,11 +44,27 @@ static inline int64_t client_wait_ms(int64_t timeout_ms, int64_t progress_deadli
 /* who is acting: $GANTRY_USER, $USER, or the passwd name */
 const char *client_user(void);
 
-/* a required "SVC" positional (pos: the npos positional arguments) and --env flag, with a clear error */
-int client_need_svc_env(const char *cmd, int npos, char **pos, const char *env);
+/*
+ * cli_parse_opts for a command on one service environment ("SERVICE --env
+ * ENV"): env points at the --env field of opts, read once they are
+ * parsed. EXIT_OK with argv[0] the service, else the error printed (a
+ * missing SERVICE or --env, an extra argument) and its exit code.
+ */
+int client_parse_target(struct cli_ctx *ctx, int argc, char **argv, void *opts, const char *const *env);
+
+/* --wait and --timeout, for an options struct ST with `bool wait` and `int64_t timeout_ms` */
+#define CLIENT_WAIT_OPTIONS(st, timeout_help)                                                              \
+	CLI_BOOL('w', "wait", st, wait, "follow the rollout: exit 0 when it completes, 1 when it fails"), \
+	CLI_DURATION(0, "timeout", st, timeout_ms, "DUR", 0, 0, timeout_help)
+/* --emergency and --reason, for ST with `bool emergency` and `const char *reason`; what: what it skips */
+#define CLIENT_EMERGENCY_OPTIONS(st, what)                                           \
+	CLI_BOOL(0, "emergency", st, emergency, what " (approver or admin; audited)"), \
+	CLI_STRING(0, "reason", st, reason, "TEXT", "why: required with --emergency")
 
 /* req[key] = value, when value is not NULL (an option given) */
 void client_req_str(json_t *req, const char *key, const char *value);
+/* --emergency and its --reason into req */
+void client_req_override(json_t *req, bool emergency, const char *reason);
 
 /* v as one line of JSON on stdout (-o json of the commands that change something) */
 void client_print_line(const json_t *v);

@@ -50,20 +50,6 @@ struct deploy_opts {
 	int64_t timeout_ms;
 };
 
-static const struct cli_option deploy_options[] = {
-	CLI_STRING('e', "env", struct deploy_opts, env, "ENV", "the environment to deploy to"),
-	CLI_STRING(0, "version", struct deploy_opts, version, "V",
-		   "its version (default the git short SHA); without a spec: one the controller has"),
-	CLI_MULTI(0, "set", struct deploy_opts, sets, "env.KEY=VALUE", "an environment variable on top of the spec's (repeatable)"),
-	CLI_STRING(0, "strategy", struct deploy_opts, strategy, "rolling|recreate", "the strategy, instead of the spec's"),
-	CLI_BOOL('w', "wait", struct deploy_opts, wait, "follow the rollout: exit 0 when it completes, 1 when it fails"),
-	CLI_DURATION(0, "timeout", struct deploy_opts, timeout_ms, "DUR", 0, 0,
-		     "--wait at most this long (default the progress deadline and a minute)"),
-	CLI_BOOL(0, "emergency", struct deploy_opts, emergency, "skip windows, freezes and approvals (approver or admin; audited)"),
-	CLI_STRING(0, "reason", struct deploy_opts, reason, "TEXT", "why: required with --emergency"),
-	CLI_END,
-};
-
 /* --set env.KEY=VALUE with KEY a valid environment variable name: 0, or the error printed and EXIT_USAGE */
 static int check_sets(const struct cli_multi *sets)
 {
@@ -105,13 +91,11 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	struct svc_config cfg = { 0 };
 	struct gerr err;
 	char digest[ARTIFACT_DIGEST_HEX + 1] = "", ver[160] = "", *artifact = NULL, *home = NULL;
-	int npos, ret;
+	int ret;
 	json_t *resp = NULL, *req = NULL;
 	json_int_t rollout;
 
-	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env("deploy", npos, argv, o.env)))
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
 		goto out;
 	svc = argv[0];
 	env = o.env;
@@ -177,9 +161,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		json_object_set_new(req, "set", a);
 	}
 	client_req_str(req, "strategy", o.strategy);
-	if (o.emergency)
-		json_object_set_new(req, "emergency", json_true());
-	client_req_str(req, "reason", o.reason);
+	client_req_override(req, o.emergency, o.reason);
 	ret = client_call(ctx, req, &resp);
 	req = NULL;
 	if (ret)
@@ -212,6 +194,17 @@ out:
 	free(o.sets.items);
 	return ret;
 }
+
+static const struct cli_option deploy_options[] = {
+	CLI_STRING('e', "env", struct deploy_opts, env, "ENV", "the environment to deploy to"),
+	CLI_STRING(0, "version", struct deploy_opts, version, "V",
+		   "its version (default the git short SHA); without a spec: one the controller has"),
+	CLI_MULTI(0, "set", struct deploy_opts, sets, "env.KEY=VALUE", "an environment variable on top of the spec's (repeatable)"),
+	CLI_STRING(0, "strategy", struct deploy_opts, strategy, "rolling|recreate", "the strategy, instead of the spec's"),
+	CLIENT_WAIT_OPTIONS(struct deploy_opts, "--wait at most this long (default the progress deadline and a minute)"),
+	CLIENT_EMERGENCY_OPTIONS(struct deploy_opts, "skip windows, freezes and approvals"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_deploy = {
 	.name = "deploy",

@@ -19,12 +19,6 @@ struct deployments_opts {
 	const char *env, *state;
 };
 
-static const struct cli_option deployments_options[] = {
-	CLI_STRING('e', "env", struct deployments_opts, env, "ENV", "only this environment's"),
-	CLI_STRING(0, "state", struct deployments_opts, state, "STATE", "only those in this state (pending_approval, ...)"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct deployments_opts o = { 0 };
@@ -63,6 +57,12 @@ out:
 	json_decref(resp);
 	return EXIT_OK;
 }
+
+static const struct cli_option deployments_options[] = {
+	CLI_STRING('e', "env", struct deployments_opts, env, "ENV", "only this environment's"),
+	CLI_STRING(0, "state", struct deployments_opts, state, "STATE", "only those in this state (pending_approval, ...)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_deployments = {
 	.name = "deployments",

@@ -19,13 +19,6 @@ struct dora_opts {
 	int64_t since_ms;
 };
 
-static const struct cli_option dora_options[] = {
-	CLI_STRING('e', "env", struct dora_opts, env, "E", "only this environment"),
-	CLI_DURATION(0, "since", struct dora_opts, since_ms, "DUR", 1000, 3650LL * 86400000,
-		     "the period, back from now (default 30d)"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct dora_opts o = { .since_ms = 30LL * 86400000 };
@@ -73,6 +66,13 @@ out:
 	json_decref(resp);
 	return EXIT_OK;
 }
+
+static const struct cli_option dora_options[] = {
+	CLI_STRING('e', "env", struct dora_opts, env, "E", "only this environment"),
+	CLI_DURATION(0, "since", struct dora_opts, since_ms, "DUR", 1000, 3650LL * 86400000,
+		     "the period, back from now (default 30d)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_dora = {
 	.name = "dora",

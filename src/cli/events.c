@@ -6,13 +6,6 @@ struct events_opts {
 	bool follow;
 };
 
-/* -f is the global spec flag elsewhere; here it means follow (--file names the spec) */
-static const struct cli_option events_options[] = {
-	CLI_STRING('e', "env", struct events_opts, env, "ENV", "only this environment's"),
-	CLI_BOOL('f', "follow", struct events_opts, follow, "keep printing new events until interrupted"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct events_opts o = { 0 };
@@ -55,6 +48,13 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	} while (o.follow && !client_stop);
 	return ret;
 }
+
+/* -f is the global spec flag elsewhere; here it means follow (--file names the spec) */
+static const struct cli_option events_options[] = {
+	CLI_STRING('e', "env", struct events_opts, env, "ENV", "only this environment's"),
+	CLI_BOOL('f', "follow", struct events_opts, follow, "keep printing new events until interrupted"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_events = {
 	.name = "events",

@@ -1,22 +1,9 @@
 /*
- * gates_cli.c — spec-derived parts of requests for the gates (gates_cli.h).
+ * gates_cli.c — the CLI's helpers for the gates and records (gates_cli.h).
  */
 #include "common.h"
 #include "cli/gates_cli.h"
-#include "core/spec.h"
 #include "cli/client.h"
-
-struct spec *gates_cli_spec(const struct cli_ctx *ctx)
-{
-	char *path = cli_spec_path(ctx);
-	struct diags d = { 0 };
-	struct spec *spec = NULL;
-	if (access(path, R_OK) == 0 && spec_load(path, &spec, &d) < 0)
-		spec = NULL;
-	diags_release(&d);
-	free(path);
-	return spec;
-}
 
 int64_t gates_cli_commit_time(const char *dir)
 {

@@ -10,11 +10,6 @@
 #include "cli/cli.h"
 #include <jansson.h>
 
-struct spec;
-
-/* the spec when it loads, silently NULL otherwise (owned by caller, spec_free) */
-struct spec *gates_cli_spec(const struct cli_ctx *ctx);
-
 /*
  * Follows deployment id of svc@env while the controller runs its
  * pre-deployment checks; prints their results. *row: the deployment's

@@ -85,23 +85,15 @@ struct history_opts {
 	bool all;
 };
 
-static const struct cli_option history_options[] = {
-	CLI_STRING('e', "env", struct history_opts, env, "ENV", "the environment"),
-	CLI_BOOL(0, "all", struct history_opts, all, "also the deployments that made no revision (refused, rejected, ...)"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct history_opts o = { 0 };
 	const char *svc;
 	json_t *resp = NULL, *dresp = NULL, *list, *deps, *r, *d, *out;
 	size_t i;
-	int npos, ret;
+	int ret;
 
-	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env("history", npos, argv, o.env)))
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
 		return ret;
 	svc = argv[0];
 	ret = client_call(ctx, json_pack("{s:s, s:s, s:s}", "op", "history", "service", svc,
@@ -152,6 +144,12 @@ out:
 	json_decref(dresp);
 	return ret;
 }
+
+static const struct cli_option history_options[] = {
+	CLI_STRING('e', "env", struct history_opts, env, "ENV", "the environment"),
+	CLI_BOOL(0, "all", struct history_opts, all, "also the deployments that made no revision (refused, rejected, ...)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_history = {
 	.name = "history",

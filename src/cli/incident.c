@@ -24,16 +24,6 @@ struct incident_opts {
 	bool all;
 };
 
-static const struct cli_option incident_options[] = {
-	CLI_STRING('s', "severity", struct incident_opts, severity, "P0..P3", "open: how bad"),
-	CLI_STRING('t', "title", struct incident_opts, title, "TEXT", "open: what is wrong"),
-	CLI_STRING(0, "service", struct incident_opts, service, "S", "open: the service concerned (default every one)"),
-	CLI_STRING('e', "env", struct incident_opts, env, "E", "open: the environment concerned (default every one)"),
-	CLI_STRING('r', "resolution", struct incident_opts, resolution, "TEXT", "close: how it was resolved"),
-	CLI_BOOL('a', "all", struct incident_opts, all, "list: the closed ones too"),
-	CLI_END,
-};
-
 /* the request of subcommand sub (argv[0] of the npos positional arguments), or NULL after printing the error */
 static json_t *incident_request(const struct incident_opts *o, int npos, char **argv)
 {
@@ -100,6 +90,16 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	json_decref(resp);
 	return EXIT_OK;
 }
+
+static const struct cli_option incident_options[] = {
+	CLI_STRING('s', "severity", struct incident_opts, severity, "P0..P3", "open: how bad"),
+	CLI_STRING('t', "title", struct incident_opts, title, "TEXT", "open: what is wrong"),
+	CLI_STRING(0, "service", struct incident_opts, service, "S", "open: the service concerned (default every one)"),
+	CLI_STRING('e', "env", struct incident_opts, env, "E", "open: the environment concerned (default every one)"),
+	CLI_STRING('r', "resolution", struct incident_opts, resolution, "TEXT", "close: how it was resolved"),
+	CLI_BOOL('a', "all", struct incident_opts, all, "list: the closed ones too"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_incident = {
 	.name = "incident",

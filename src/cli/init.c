@@ -10,11 +10,6 @@ struct init_opts {
 	bool force;
 };
 
-static const struct cli_option init_options[] = {
-	CLI_BOOL(0, "force", struct init_opts, force, "overwrite the file if it exists"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct init_opts o = { 0 };
@@ -60,6 +55,11 @@ out:
 	free(path);
 	return ret;
 }
+
+static const struct cli_option init_options[] = {
+	CLI_BOOL(0, "force", struct init_opts, force, "overwrite the file if it exists"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_init = {
 	.name = "init",

@@ -14,15 +14,6 @@ struct logs_opts {
 	bool follow;
 };
 
-/* -f is the global spec flag elsewhere; here it means follow (--file names the spec) */
-static const struct cli_option logs_options[] = {
-	CLI_STRING('e', "env", struct logs_opts, env, "ENV", "the environment"),
-	CLI_INT(0, "revision", struct logs_opts, revision, "N", 1, 0, "only revision N's replicas"),
-	CLI_BOOL('f', "follow", struct logs_opts, follow, "keep printing what they write until interrupted"),
-	CLI_INT('n', "tail", struct logs_opts, tail, "N", 0, 0, "start with the last N lines of each (default 100)"),
-	CLI_END,
-};
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -34,13 +25,11 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	const char *svc, *env;
 	char *home = NULL, *dir = NULL, **paths = NULL;
 	size_t n = 0;
-	int npos, ret;
+	int ret;
 	DIR *d;
 	struct dirent *de;
 
-	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env("logs", npos, argv, o.env)))
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
 		return ret;
 	/* the files are on the daemon's host; the API does not carry them */
 	if (client_api_url())
@@ -94,6 +83,15 @@ out:
 	free(home);
 	return ret;
 }
+
+/* -f is the global spec flag elsewhere; here it means follow (--file names the spec) */
+static const struct cli_option logs_options[] = {
+	CLI_STRING('e', "env", struct logs_opts, env, "ENV", "the environment"),
+	CLI_INT(0, "revision", struct logs_opts, revision, "N", 1, 0, "only revision N's replicas"),
+	CLI_BOOL('f', "follow", struct logs_opts, follow, "keep printing what they write until interrupted"),
+	CLI_INT('n', "tail", struct logs_opts, tail, "N", 0, 0, "start with the last N lines of each (default 100)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_logs = {
 	.name = "logs",

@@ -19,19 +19,6 @@ struct promote_opts {
 	int64_t timeout_ms;
 };
 
-static const struct cli_option promote_options[] = {
-	CLI_STRING(0, "from", struct promote_opts, from, "ENV", "the environment whose serving revision is promoted"),
-	CLI_STRING(0, "to", struct promote_opts, to, "ENV", "the environment it is deployed to"),
-	CLI_INT(0, "revision", struct promote_opts, revision, "N", 1, INT_MAX,
-		"revision N of --from instead of the serving one"),
-	CLI_BOOL('w', "wait", struct promote_opts, wait, "follow the rollout: exit 0 when it completes, 1 when it fails"),
-	CLI_DURATION(0, "timeout", struct promote_opts, timeout_ms, "DUR", 0, 0,
-		     "--wait at most this long (default the progress deadline and a minute)"),
-	CLI_BOOL(0, "emergency", struct promote_opts, emergency, "skip windows, freezes and approvals (approver or admin; audited)"),
-	CLI_STRING(0, "reason", struct promote_opts, reason, "TEXT", "why: required with --emergency"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct promote_opts o = { 0 };
@@ -110,6 +97,16 @@ out:
 	spec_free(spec);
 	return ret;
 }
+
+static const struct cli_option promote_options[] = {
+	CLI_STRING(0, "from", struct promote_opts, from, "ENV", "the environment whose serving revision is promoted"),
+	CLI_STRING(0, "to", struct promote_opts, to, "ENV", "the environment it is deployed to"),
+	CLI_INT(0, "revision", struct promote_opts, revision, "N", 1, INT_MAX,
+		"revision N of --from instead of the serving one"),
+	CLIENT_WAIT_OPTIONS(struct promote_opts, "--wait at most this long (default the progress deadline and a minute)"),
+	CLIENT_EMERGENCY_OPTIONS(struct promote_opts, "skip windows, freezes and approvals"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_promote = {
 	.name = "promote",

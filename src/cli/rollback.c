@@ -15,33 +15,14 @@ struct rollback_opts {
 	int64_t timeout_ms;
 };
 
-#define ROLLBACK_COMMON_OPTIONS                                                                                  \
-	CLI_STRING('e', "env", struct rollback_opts, env, "ENV", "the environment"),                                 \
-	CLI_BOOL('w', "wait", struct rollback_opts, wait, "follow the rollout: exit 0 when it completes, 1 when it fails"), \
-	CLI_DURATION(0, "timeout", struct rollback_opts, timeout_ms, "DUR", 0, 0, "--wait at most this long (default 15m)")
-
-static const struct cli_option rollback_options[] = {
-	ROLLBACK_COMMON_OPTIONS,
-	CLI_INT(0, "to-revision", struct rollback_opts, to_revision, "N", 1, INT_MAX,
-		"revision N's artifact and config (default the one that served before)"),
-	CLI_END,
-};
-
-static const struct cli_option restart_options[] = {
-	ROLLBACK_COMMON_OPTIONS,
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	const char *op = ctx->cmd->name;
 	struct rollback_opts o = { .timeout_ms = 15 * 60 * 1000 };
 	json_t *req, *resp = NULL;
-	int npos, ret;
+	int ret;
 
-	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env(op, npos, argv, o.env)))
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
 		return ret;
 	req = json_pack("{s:s, s:s, s:s, s:s}", "op", op, "service", argv[0], "environment", o.env,
 			"deployed_by", client_user());
@@ -73,6 +54,20 @@ out:
 	json_decref(resp);
 	return ret;
 }
+
+static const struct cli_option rollback_options[] = {
+	CLI_STRING('e', "env", struct rollback_opts, env, "ENV", "the environment"),
+	CLI_INT(0, "to-revision", struct rollback_opts, to_revision, "N", 1, INT_MAX,
+		"revision N's artifact and config (default the one that served before)"),
+	CLIENT_WAIT_OPTIONS(struct rollback_opts, "--wait at most this long (default 15m)"),
+	CLI_END,
+};
+
+static const struct cli_option restart_options[] = {
+	CLI_STRING('e', "env", struct rollback_opts, env, "ENV", "the environment"),
+	CLIENT_WAIT_OPTIONS(struct rollback_opts, "--wait at most this long (default 15m)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_rollback = {
 	.name = "rollback",

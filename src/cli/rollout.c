@@ -11,29 +11,14 @@ struct steer_opts {
 	bool full;
 };
 
-static const struct cli_option steer_options[] = {
-	CLI_STRING('e', "env", struct steer_opts, env, "ENV", "the environment of the rollout"),
-	CLI_STRING(0, "reason", struct steer_opts, reason, "TEXT", "why, for the events and the audit log"),
-	CLI_END,
-};
-
-static const struct cli_option resume_options[] = {
-	CLI_STRING('e', "env", struct steer_opts, env, "ENV", "the environment of the rollout"),
-	CLI_BOOL(0, "full", struct steer_opts, full, "skip the remaining steps: promote now"),
-	CLI_STRING(0, "reason", struct steer_opts, reason, "TEXT", "why, for the events and the audit log"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	const char *op = ctx->cmd->name;
 	struct steer_opts o = { 0 };
 	json_t *req, *resp = NULL;
-	int npos, ret;
+	int ret;
 
-	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env(op, npos, argv, o.env)))
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
 		return ret;
 	req = json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", op, "service", argv[0], "environment", o.env,
 			"deployed_by", client_user(), "full", o.full);
@@ -48,6 +33,19 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	json_decref(resp);
 	return EXIT_OK;
 }
+
+static const struct cli_option steer_options[] = {
+	CLI_STRING('e', "env", struct steer_opts, env, "ENV", "the environment of the rollout"),
+	CLI_STRING(0, "reason", struct steer_opts, reason, "TEXT", "why, for the events and the audit log"),
+	CLI_END,
+};
+
+static const struct cli_option resume_options[] = {
+	CLI_STRING('e', "env", struct steer_opts, env, "ENV", "the environment of the rollout"),
+	CLI_BOOL(0, "full", struct steer_opts, full, "skip the remaining steps: promote now"),
+	CLI_STRING(0, "reason", struct steer_opts, reason, "TEXT", "why, for the events and the audit log"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_pause = {
 	.name = "pause",

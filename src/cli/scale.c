@@ -7,31 +7,19 @@ struct scale_opts {
 	bool emergency;
 };
 
-static const struct cli_option scale_options[] = {
-	CLI_STRING('e', "env", struct scale_opts, env, "ENV", "the environment"),
-	CLI_INT('r', "replicas", struct scale_opts, replicas, "N", 0, 1000, "the number of replicas (required)"),
-	CLI_BOOL(0, "emergency", struct scale_opts, emergency, "override a closed window or a freeze (approver or admin; audited)"),
-	CLI_STRING(0, "reason", struct scale_opts, reason, "TEXT", "why: required with --emergency"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct scale_opts o = { .replicas = -1 };
 	json_t *req, *resp = NULL;
-	int npos, ret;
+	int ret;
 
-	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env("scale", npos, argv, o.env)))
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
 		return ret;
 	if (o.replicas < 0)
 		return cli_error("gantry scale: --replicas N is required");
 	req = json_pack("{s:s, s:s, s:s, s:i, s:s}", "op", "scale", "service", argv[0], "environment", o.env,
 			"replicas", (int)o.replicas, "deployed_by", client_user());
-	if (o.emergency)
-		json_object_set_new(req, "emergency", json_true());
-	client_req_str(req, "reason", o.reason);
+	client_req_override(req, o.emergency, o.reason);
 	if ((ret = client_call(ctx, req, &resp)))
 		return ret;
 	if (!ctx->json)
@@ -41,6 +29,13 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	json_decref(resp);
 	return EXIT_OK;
 }
+
+static const struct cli_option scale_options[] = {
+	CLI_STRING('e', "env", struct scale_opts, env, "ENV", "the environment"),
+	CLI_INT('r', "replicas", struct scale_opts, replicas, "N", 0, 1000, "the number of replicas (required)"),
+	CLIENT_EMERGENCY_OPTIONS(struct scale_opts, "override a closed window or a freeze"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_scale = {
 	.name = "scale",

@@ -7,21 +7,6 @@
 #include "util/cidr.h"
 #include <sys/stat.h>
 
-/* the flags are daemon_opts' own fields */
-static const struct cli_option serve_options[] = {
-	CLI_STRING(0, "listen", struct daemon_opts, listen, "ADDR", "the proxy's address (default 127.0.0.1:8080)"),
-	CLI_STRING(0, "admin", struct daemon_opts, admin, "ADDR", "the proxy's admin listener (default 127.0.0.1:9090)"),
-	CLI_STRING(0, "api", struct daemon_opts, api, "HOST:PORT", "the API over TCP too (HTTP, an API token on every request)"),
-	CLI_DURATION(0, "restart-backoff", struct daemon_opts, restart_backoff_ms, "DUR", 1, 0,
-		     "the first restart delay of a crashed replica (default 10s, doubling to 5m)"),
-	CLI_STRING(0, "forward-headers", struct daemon_opts, forward_headers, "all|none|LIST",
-		   "the X-Forwarded-* headers, X-Request-Id and Via the proxy sets (default all)"),
-	CLI_STRING(0, "audit-export", struct daemon_opts, audit_export, "FILE", "append every audit entry to FILE too"),
-	CLI_STRING(0, "trusted-proxies", struct daemon_opts, trusted_proxies, "CIDR,...",
-		   "clients whose X-Forwarded-* headers the proxy keeps (default none)"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct daemon_opts o = { .restart_backoff_ms = 10000 };
@@ -106,6 +91,21 @@ out:
 	free(spec_text);
 	return ret;
 }
+
+/* the flags are daemon_opts' own fields */
+static const struct cli_option serve_options[] = {
+	CLI_STRING(0, "listen", struct daemon_opts, listen, "ADDR", "the proxy's address (default 127.0.0.1:8080)"),
+	CLI_STRING(0, "admin", struct daemon_opts, admin, "ADDR", "the proxy's admin listener (default 127.0.0.1:9090)"),
+	CLI_STRING(0, "api", struct daemon_opts, api, "HOST:PORT", "the API over TCP too (HTTP, an API token on every request)"),
+	CLI_DURATION(0, "restart-backoff", struct daemon_opts, restart_backoff_ms, "DUR", 1, 0,
+		     "the first restart delay of a crashed replica (default 10s, doubling to 5m)"),
+	CLI_STRING(0, "forward-headers", struct daemon_opts, forward_headers, "all|none|LIST",
+		   "the X-Forwarded-* headers, X-Request-Id and Via the proxy sets (default all)"),
+	CLI_STRING(0, "audit-export", struct daemon_opts, audit_export, "FILE", "append every audit entry to FILE too"),
+	CLI_STRING(0, "trusted-proxies", struct daemon_opts, trusted_proxies, "CIDR,...",
+		   "clients whose X-Forwarded-* headers the proxy keeps (default none)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",

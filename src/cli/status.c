@@ -7,12 +7,6 @@ struct status_opts {
 	bool watch;
 };
 
-static const struct cli_option status_options[] = {
-	CLI_STRING('e', "env", struct status_opts, env, "ENV", "only this environment"),
-	CLI_BOOL('w', "watch", struct status_opts, watch, "print it again every second until interrupted"),
-	CLI_END,
-};
-
 static void print_table(json_t *list)
 {
 	size_t i, j;
@@ -165,6 +159,12 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	} while (watch && !client_stop);
 	return ret;
 }
+
+static const struct cli_option status_options[] = {
+	CLI_STRING('e', "env", struct status_opts, env, "ENV", "only this environment"),
+	CLI_BOOL('w', "watch", struct status_opts, watch, "print it again every second until interrupted"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_status = {
 	.name = "status",

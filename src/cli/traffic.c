@@ -39,24 +39,13 @@ struct traffic_opts {
 	bool reset, emergency;
 };
 
-static const struct cli_option traffic_options[] = {
-	CLI_STRING('e', "env", struct traffic_opts, env, "ENV", "the environment"),
-	CLI_STRING(0, "set", struct traffic_opts, set, "REV=W[,REV=W...]", "each revision's weight, adding up to 100"),
-	CLI_BOOL(0, "reset", struct traffic_opts, reset, "back to the split by ready replicas"),
-	CLI_BOOL(0, "emergency", struct traffic_opts, emergency, "override a closed window or a freeze (approver or admin; audited)"),
-	CLI_STRING(0, "reason", struct traffic_opts, reason, "TEXT", "why: required with --emergency"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct traffic_opts o = { 0 };
 	json_t *req, *resp = NULL, *weights = NULL;
-	int npos, ret;
+	int ret;
 
-	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env("traffic", npos, argv, o.env)))
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
 		return ret;
 	if (!o.set == !o.reset)
 		return cli_error("gantry traffic: give either --set REV=W[,REV=W...] or --reset");
@@ -65,9 +54,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	req = json_pack("{s:s, s:s, s:s, s:s}", "op", "traffic", "service", argv[0], "environment", o.env,
 			"deployed_by", client_user());
 	json_object_set_new(req, "weights", weights ? weights : json_null());
-	if (o.emergency)
-		json_object_set_new(req, "emergency", json_true());
-	client_req_str(req, "reason", o.reason);
+	client_req_override(req, o.emergency, o.reason);
 	if ((ret = client_call(ctx, req, &resp)))
 		return ret;
 	if (!ctx->json)
@@ -77,6 +64,14 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	json_decref(resp);
 	return EXIT_OK;
 }
+
+static const struct cli_option traffic_options[] = {
+	CLI_STRING('e', "env", struct traffic_opts, env, "ENV", "the environment"),
+	CLI_STRING(0, "set", struct traffic_opts, set, "REV=W[,REV=W...]", "each revision's weight, adding up to 100"),
+	CLI_BOOL(0, "reset", struct traffic_opts, reset, "back to the split by ready replicas"),
+	CLIENT_EMERGENCY_OPTIONS(struct traffic_opts, "override a closed window or a freeze"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_traffic = {
 	.name = "traffic",

@@ -123,14 +123,6 @@ struct user_opts {
 	bool no_token;
 };
 
-static const struct cli_option user_options[] = {
-	CLI_STRING('r', "role", struct user_opts, role, "ROLE", "add: viewer, deployer, approver or admin"),
-	CLI_STRING('e', "env", struct user_opts, envs, "E,...", "add: only these environments (default every one)"),
-	CLI_STRING('s', "service", struct user_opts, services, "S,...", "add: only these services (default every one)"),
-	CLI_BOOL(0, "no-token", struct user_opts, no_token, "add: no API token (an OS user over the local socket)"),
-	CLI_END,
-};
-
 static int add_user(struct cli_ctx *ctx, const struct user_opts *o, const char *name)
 {
 	json_t *req, *resp, *e = NULL, *sv = NULL;
@@ -243,6 +235,14 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return sync_roles(ctx);
 	return cli_error("usage: %s", USAGE);
 }
+
+static const struct cli_option user_options[] = {
+	CLI_STRING('r', "role", struct user_opts, role, "ROLE", "add: viewer, deployer, approver or admin"),
+	CLI_STRING('e', "env", struct user_opts, envs, "E,...", "add: only these environments (default every one)"),
+	CLI_STRING('s', "service", struct user_opts, services, "S,...", "add: only these services (default every one)"),
+	CLI_BOOL(0, "no-token", struct user_opts, no_token, "add: no API token (an OS user over the local socket)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_user = {
 	.name = "user",

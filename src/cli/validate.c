@@ -22,11 +22,6 @@ struct validate_opts {
 	bool keys;
 };
 
-static const struct cli_option validate_options[] = {
-	CLI_BOOL(0, "keys", struct validate_opts, keys, "list every key of gantry.yaml(5) instead"),
-	CLI_END,
-};
-
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct validate_opts o = { 0 };
@@ -66,6 +61,11 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	free(path);
 	return ret;
 }
+
+static const struct cli_option validate_options[] = {
+	CLI_BOOL(0, "keys", struct validate_opts, keys, "list every key of gantry.yaml(5) instead"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_validate = {
 	.name = "validate",
