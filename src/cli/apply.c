@@ -149,7 +149,6 @@ const struct cli_cmd cli_cmd_diff = {
 	.name = "diff",
 	.usage = "gantry diff [-f FILE] [-o json]",
 	.summary = "what an apply of the spec would change, and whether you may",
-	.options = apply_options,
 	.run = run_apply,
 };
 
