@@ -228,6 +228,7 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 	struct reply_buf b = { 0 };
 	struct curl_slist *hdr = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", *url, *auth;
+	json_error_t jerr;
 	CURL *c;
 	CURLcode rc;
 	int ret = EXIT_FAILED;
@@ -299,7 +300,10 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 			errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		goto out;
 	}
-	if (reply_object(b.data, b.len, out) < 0) {
+	*out = b.data ? json_loadb(b.data, b.len, 0, &jerr) : NULL;
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
 		fprintf(stderr, "error: the gantry API at %s answered HTTP %ld without a JSON reply "
 			"(is GANTRY_API the address of 'gantry serve --api'?)\n", api, *status);
 		goto out;
@@ -569,7 +573,6 @@ int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	char last[1024] = "";
-	fflush(stdout);
 	for (;;) {
 		json_t *resp, *st, *ro;
 		const char *phase, *msg;

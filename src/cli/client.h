@@ -30,8 +30,8 @@ const char *client_api_url(void);
  */
 int client_push_artifact(const char *dir, const char *home, char *digest_out);
 
-/* flushes stdout, then polls status until rollout `id` of svc@env leaves
- * "progressing"; prints progress lines; returns EXIT_OK (complete) or EXIT_FAILED */
+/* polls status until rollout `id` of svc@env leaves "progressing";
+ * prints progress lines; returns EXIT_OK (complete) or EXIT_FAILED */
 int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *env,
 			json_int_t id, int64_t timeout_ms);
 /* how long --wait waits for a new revision's rollout: --timeout (timeout_ms), else

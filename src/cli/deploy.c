@@ -182,6 +182,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		printf("deploying %s@%s revision %lld (version %s%s%.12s), rollout %lld\n", svc, env,
 		       (long long)json_integer_value(json_object_get(resp, "revision")), ver,
 		       digest[0] ? ", artifact " : "", digest, (long long)rollout);
+	fflush(stdout);
 	if (o.wait)
 		ret = client_wait_rollout(ctx, svc, env, rollout, client_wait_ms(o.timeout_ms, cfg.progress_deadline_ms));
 out:

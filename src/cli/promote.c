@@ -88,6 +88,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		       svc, want, o.from, json_string_value(json_object_get(src, "version")),
 		       json_string_value(json_object_get(src, "digest")), o.to,
 		       (long long)json_integer_value(json_object_get(resp, "revision")), (long long)rollout);
+	fflush(stdout);
 	if (o.wait)
 		ret = client_wait_rollout(ctx, svc, o.to, rollout, client_wait_ms(o.timeout_ms, cfg.progress_deadline_ms));
 out:

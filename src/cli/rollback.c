@@ -47,6 +47,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		       (long long)json_integer_value(json_object_get(resp, "revision")),
 		       json_string_value(json_object_get(resp, "version")),
 		       (long long)json_integer_value(json_object_get(resp, "rollout")));
+	fflush(stdout);
 	if (o.wait)
 		ret = client_wait_rollout(ctx, argv[0], o.env, json_integer_value(json_object_get(resp, "rollout")),
 					  o.timeout_ms);

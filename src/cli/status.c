@@ -1,11 +1,7 @@
 #include "common.h"
 #include "cli/client.h"
+#include <signal.h>
 #include <time.h>
-
-struct status_opts {
-	const char *env;
-	bool watch;
-};
 
 static void print_table(json_t *list)
 {
@@ -101,6 +97,10 @@ static void print_table(json_t *list)
 	}
 }
 
+struct status_opts {
+	const char *env;
+	bool watch;
+};
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
