@@ -149,18 +149,6 @@ static size_t on_curl_data(char *p, size_t size, size_t n, void *ud)
 	return k;
 }
 
-/* a reply's text (len bytes, borrowed; NULL: none came) as a JSON object into *out (owned by caller); -1 if it is not one */
-static int reply_object(const char *text, size_t len, json_t **out)
-{
-	json_error_t jerr;
-	*out = text ? json_loadb(text, len, 0, &jerr) : NULL;
-	if (json_is_object(*out))
-		return 0;
-	json_decref(*out);
-	*out = NULL;
-	return -1;
-}
-
 /* one HTTP request to the TCP API */
 struct http_req {
 	const char *method;          /* "POST", "GET" or "PUT" */
@@ -386,6 +374,18 @@ static int read_reply(int fd, char **buf, size_t *len)
 	}
 	free(*buf);
 	*buf = NULL;
+	return -1;
+}
+
+/* a reply's text (len bytes, borrowed; NULL: none came) as a JSON object into *out (owned by caller); -1 if it is not one */
+static int reply_object(const char *text, size_t len, json_t **out)
+{
+	json_error_t jerr;
+	*out = text ? json_loadb(text, len, 0, &jerr) : NULL;
+	if (json_is_object(*out))
+		return 0;
+	json_decref(*out);
+	*out = NULL;
 	return -1;
 }
 
