@@ -1,7 +1,6 @@
 #include "common.h"
 #include "cli/client.h"
-#include "store/artifact_pack.h"
-#include "store/store.h"
+#include "artifact/pack.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include <curl/curl.h>
@@ -28,15 +27,53 @@ const char *client_user(void)
 	return pw ? pw->pw_name : "unknown";
 }
 
-int client_need_svc_env(const char *cmd, const char **pos, int npos, const char *env)
+int client_parse_target(struct cli_ctx *ctx, int argc, char **argv, void *opts, const char *const *env)
 {
+	const char *cmd = ctx->cmd->name;
+	int npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, opts);
+
+	if (npos < 0)
+		return EXIT_USAGE;
 	if (npos < 1)
 		return cli_error("gantry %s: missing SERVICE (usage: gantry %s SERVICE --env ENV)", cmd, cmd);
 	if (npos > 1)
-		return cli_error("gantry %s: unexpected argument '%s'", cmd, pos[1]);
-	if (!env)
+		return cli_error("gantry %s: unexpected argument '%s'", cmd, argv[1]);
+	if (!*env)
 		return cli_error("gantry %s: --env is required (usage: gantry %s SERVICE --env ENV)", cmd, cmd);
 	return 0;
+}
+
+void client_req_str(json_t *req, const char *key, const char *value)
+{
+	if (value)
+		json_object_set_new(req, key, json_string(value));
+}
+
+void client_req_override(json_t *req, bool emergency, const char *reason)
+{
+	if (emergency)
+		json_object_set_new(req, "emergency", json_true());
+	client_req_str(req, "reason", reason);
+}
+
+void client_print_line(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT);
+	printf("%s\n", s ? s : "null");
+	free(s);
+}
+
+void client_print_json(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("%s\n", s ? s : "null");
+	free(s);
+}
+
+void client_print_reply(json_t *resp)
+{
+	json_object_del(resp, "ok");
+	client_print_json(resp);
 }
 
 static int connect_home(const char *home, const char **why)
@@ -263,70 +300,98 @@ static int roundtrip_http(const char *api, const char *op, const char *text, jso
 	return ret;
 }
 
-/* one request line (text, borrowed) over HOME/api.sock; *out as above */
-static int roundtrip_unix(const struct cli_ctx *ctx, const char *text, json_t **out)
+/* text and a newline to fd: 0, or -1 with the error printed */
+static int send_line(int fd, const char *text)
 {
-	char *home = cli_home(ctx), *line, *buf = NULL;
-	const char *why;
-	size_t len = 0, off = 0;
-	int fd = connect_home(home, &why), ret = EXIT_FAILED;
-	json_error_t jerr;
+	char *line = xasprintf("%s\n", text);
+	size_t len = strlen(line), off = 0;
+	int ret = 0;
 
-	*out = NULL;
-	if (fd < 0) {
-		fprintf(stderr, "error: gantry serve is %s for %s (start it with 'gantry serve', "
-			"or point --home/GANTRY_HOME at its state directory)\n", why ? why : "not reachable", home);
-		free(home);
-		return EXIT_FAILED;
-	}
-	line = xasprintf("%s\n", text);
-	len = strlen(line);
 	while (off < len) {
 		ssize_t w = write(fd, line + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
 			fprintf(stderr, "error: talking to gantry serve: %s\n", strerror(errno));
-			goto out;
+			ret = -1;
+			break;
 		}
 		off += (size_t)w;
 	}
-	len = 0;
+	free(line);
+	return ret;
+}
+
+/*
+ * What fd sends until it closes, at most CLIENT_MAX_REPLY bytes, each read
+ * within CLIENT_TIMEOUT_MS: 0 with *buf (owned by caller, NULL when
+ * nothing came) and *len, or -1 with the error printed and *buf NULL.
+ */
+static int read_reply(int fd, char **buf, size_t *len)
+{
+	*buf = NULL;
+	*len = 0;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 		int pr = poll(&p, 1, CLIENT_TIMEOUT_MS);
 		if (pr == 0) {
 			fprintf(stderr, "error: gantry serve did not answer within %ds\n", CLIENT_TIMEOUT_MS / 1000);
-			goto out;
+			break;
 		}
 		if (pr < 0 && errno == EINTR)
 			continue;
-		buf = xrealloc(buf, len + 65536 + 1);
-		n = read(fd, buf + len, 65536);
+		*buf = xrealloc(*buf, *len + 65536 + 1);
+		n = read(fd, *buf + *len, 65536);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len > CLIENT_MAX_REPLY) {
+			return 0;
+		*len += (size_t)n;
+		if (*len > CLIENT_MAX_REPLY) {
 			fprintf(stderr, "error: reply from gantry serve is too large\n");
-			goto out;
+			break;
 		}
 	}
-	*out = buf ? json_loadb(buf, len, 0, &jerr) : NULL;
-	if (!json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		fprintf(stderr, "error: gantry serve sent a malformed reply\n");
-		goto out;
+	free(*buf);
+	*buf = NULL;
+	return -1;
+}
+
+/* a reply's text (len bytes, borrowed; NULL: none came) as a JSON object into *out (owned by caller); -1 if it is not one */
+static int reply_object(const char *text, size_t len, json_t **out)
+{
+	json_error_t jerr;
+	*out = text ? json_loadb(text, len, 0, &jerr) : NULL;
+	if (json_is_object(*out))
+		return 0;
+	json_decref(*out);
+	*out = NULL;
+	return -1;
+}
+
+/* one request line (text, borrowed) over HOME/api.sock; *out as above */
+static int roundtrip_unix(const struct cli_ctx *ctx, const char *text, json_t **out)
+{
+	char *home = cli_home(ctx), *buf = NULL;
+	const char *why;
+	size_t len;
+	int fd = connect_home(home, &why), ret = EXIT_FAILED;
+
+	*out = NULL;
+	if (fd < 0) {
+		fprintf(stderr, "error: gantry serve is %s for %s (start it with 'gantry serve', "
+			"or point --home/GANTRY_HOME at its state directory)\n", why ? why : "not reachable", home);
+	} else if (send_line(fd, text) == 0 && read_reply(fd, &buf, &len) == 0) {
+		if (reply_object(buf, len, out) == 0)
+			ret = EXIT_OK;
+		else
+			fprintf(stderr, "error: gantry serve sent a malformed reply\n");
 	}
-	ret = EXIT_OK;
-out:
+	if (fd >= 0)
+		close(fd);
 	free(buf);
-	free(line);
 	free(home);
-	close(fd);
 	return ret;
 }
 
@@ -531,46 +596,6 @@ int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *
 	}
 }
 
-int client_rollout_command(const char *op, int argc, char **argv, struct cli_ctx *ctx)
-{
-	const char *env = NULL, *reason = NULL, **pos;
-	bool full = false;
-	struct cli_opt opts[] = {
-		{ "env", 'e', OPT_STRING, &env },
-		{ "reason", 0, OPT_STRING, &reason },
-		{ "full", 0, OPT_FLAG, &full },
-		{ 0 },
-	};
-	json_t *req, *resp = NULL;
-	int npos, ret;
-
-	if (strcmp(op, "resume"))
-		opts[2] = (struct cli_opt){ 0 };
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env(op, pos, npos, env)))
-		goto out;
-	req = json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", op, "service", pos[0], "environment", env,
-			"deployed_by", client_user(), "full", full);
-	if (reason)
-		json_object_set_new(req, "reason", json_string(reason));
-	if ((ret = client_call(ctx, req, &resp)))
-		goto out;
-	if (ctx->json) {
-		char *s = json_dumps(resp, JSON_COMPACT);
-		printf("%s\n", s);
-		free(s);
-	} else {
-		printf("%s@%s: rollout %s: %s\n", pos[0], env, json_string_value(json_object_get(resp, "phase")),
-		       json_string_value(json_object_get(resp, "message")));
-	}
-out:
-	json_decref(resp);
-	if (npos)
-		free(pos);
-	return ret;
-}
-
 volatile sig_atomic_t client_stop;
 
 static void on_stop_signal(int sig)
@@ -583,4 +608,10 @@ void client_catch_stop(void)
 {
 	signal(SIGINT, on_stop_signal);
 	signal(SIGTERM, on_stop_signal);
+}
+
+void client_pause_ms(int ms)
+{
+	for (int i = 0; !client_stop && i < ms / 100; i++)
+		usleep(100000);
 }

@@ -17,7 +17,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
-#include "store/artifact.h"
+#include "artifact/artifact.h"
 #include "util/log.h"
 #include "util/clock.h"
 

@@ -9,7 +9,7 @@
 #include "daemon/gates_flow.h"
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
-#include "store/artifact.h"
+#include "artifact/artifact.h"
 #include "records/notify.h"
 #include "daemon/metrics.h"
 #include "rollout/analysis.h"

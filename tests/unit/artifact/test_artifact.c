@@ -1,5 +1,5 @@
 /*
- * test_artifact_clean — artifact_clean_temp() at the daemon's start: an
+ * test_artifact — artifact_clean_temp() at the daemon's start: an
  * interrupted upload (.tmp-up-*) and the snapshot of a process that is gone
  * (.tmp-PID-*) are removed; a snapshot in progress and finished artifacts
  * are kept.
@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include "store/artifact.h"
+#include "artifact/artifact.h"
 
 static bool exists(const char *home, const char *name)
 {
