@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -56,7 +57,7 @@ static void capture_detach(struct capture *c, struct shell_result *r)
 	r->cut = c->cut;
 }
 
-static void NORETURN child(const struct shell_opts *o, const struct workload_cmd *wc, int out_fd)
+static void NORETURN child(const struct shell_opts *o, const struct workload_cmd *wc, int out_fd, pid_t parent)
 {
 	const char *argv[] = { "sh", "-c", o->cmd, NULL };
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -75,6 +76,14 @@ static void NORETURN child(const struct shell_opts *o, const struct workload_cmd
 	umask(022);
 	if (workload_drop(&wc->user) < 0)
 		_exit(126);
+	/*
+	 * A one-off command dies with the controller (kill -9 included): the
+	 * controller runs it again after its restart, and an orphan would
+	 * hold on to what it measured or checked. Set after the user switch,
+	 * which clears it; a parent already gone is caught by getppid().
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(126);
 	execve("/bin/sh", (char *const *)argv, wc->env);
 	_exit(127);
 }
@@ -86,7 +95,7 @@ int shell_run(const struct shell_opts *o, struct shell_result *r, struct gerr *e
 	int64_t deadline = clock_mono_ms() + o->timeout_ms;
 	bool reaped = false, killed = false;
 	struct workload_cmd wc;
-	pid_t pid;
+	pid_t pid, parent = getpid();
 
 	memset(r, 0, sizeof(*r));
 	hbuf_init(&cap.b, o->keep_tail ? 2 * o->max_output : o->max_output);
@@ -103,7 +112,7 @@ int shell_run(const struct shell_opts *o, struct shell_result *r, struct gerr *e
 		goto out;
 	}
 	if (pid == 0)
-		child(o, &wc, pfd[1]);
+		child(o, &wc, pfd[1], parent);
 	setpgid(pid, pid); /* also here: no race with the kill below */
 	close(pfd[1]);
 	pfd[1] = -1;

@@ -6,6 +6,8 @@
 #include "rt_test.h"
 #include "runtime/shell.h"
 #include "util/clock.h"
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 static const struct workload_env env_port = { .port = 1234, .url = true };
 static const struct workload_env env_vars = { .service = "api", .environment = "production", .revision = 42 };
@@ -164,6 +166,50 @@ static void test_timeout_kills_the_group(void **state)
 	assert_int_equal(proc_start_time(bg), 0);
 }
 
+/* the pid of the first child of pid (its /proc children list), 0 if none yet */
+static pid_t first_child(pid_t pid)
+{
+	char path[64], buf[64] = "";
+	FILE *f;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return (pid_t)atoi(buf);
+}
+
+static void test_dies_with_its_controller(void **state)
+{
+	pid_t ctl, cmd = 0;
+	int64_t end;
+	int st;
+	(void)state;
+	/* we reap what the "controller" leaves behind, so we see how it ended */
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	ctl = fork();
+	assert_true(ctl >= 0);
+	if (ctl == 0) {
+		struct shell_result r = run("exec sleep 30", &env_port, 60000, 1024, false, false);
+		shell_result_release(&r);
+		_exit(0);
+	}
+	end = clock_mono_ms() + 5000;
+	while (!(cmd = first_child(ctl)) && clock_mono_ms() < end)
+		usleep(10000);
+	assert_true(cmd > 0);
+	/* the controller is killed -9 while its command runs */
+	kill(ctl, SIGKILL);
+	assert_int_equal(waitpid(ctl, &st, 0), ctl);
+	/* the command is killed too, not left sleeping (it would exit 0 in 30 s) */
+	assert_int_equal(waitpid(cmd, &st, 0), cmd);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGKILL);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +217,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_environment_and_cwd, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_output, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_kills_the_group, rt_setup, rt_teardown),
+		cmocka_unit_test_setup_teardown(test_dies_with_its_controller, rt_setup, rt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
