@@ -1,6 +1,6 @@
 /*
  * artifact_check.c — a snapshot is checked against its digest again before
- * the first replica of it starts in this controller's life (issue 12).
+ * the first replica of it starts in this controller's life.
  *
  * The digest is checked when an artifact arrives (upload, snapshot); after
  * that HOME/artifacts/DIGEST is sealed read-only and owned by the

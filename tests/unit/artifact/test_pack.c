@@ -227,7 +227,7 @@ static void test_writer_refuses_links_out(void **state)
 	app = xasprintf("%s/abs", dir);
 	assert_int_equal(artifact_pack_write(app, NULL, -1, d, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "abs/etc -> /etc/passwd: absolute symlink target"));
-	/* a local snapshot refuses it too (issue 12): replicas would follow it out */
+	/* a local snapshot refuses it too: replicas would follow it out */
 	assert_int_equal(artifact_snapshot(app, home, d, &err), -1);
 	assert_non_null(strstr(err.msg, "abs/etc -> /etc/passwd: absolute symlink target"));
 	free(app);
