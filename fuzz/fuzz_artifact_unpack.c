@@ -1,6 +1,6 @@
 /*
  * fuzz_artifact_unpack — the receiver of artifact uploads
- * (src/store/artifact_pack.c), fed as PUT /v1/artifacts/DIGEST feeds it:
+ * (src/artifact/pack.c), fed as PUT /v1/artifacts/DIGEST feeds it:
  * arbitrary read boundaries (the first input byte picks them), into a
  * private temp home. The expected digest is the one the input's last 32
  * bytes claim, so that valid packs (the corpus) get through.
@@ -16,8 +16,8 @@
  * Seeds link-chain and link-later are the chains of issue 12.
  */
 #include "common.h"
-#include "store/artifact.h"
-#include "store/artifact_pack.h"
+#include "artifact/artifact.h"
+#include "artifact/pack.h"
 #include <dirent.h>
 #include <jansson.h>
 #include <sys/stat.h>

@@ -6,7 +6,7 @@
  * condition holds; since <= now; bounded memory).
  */
 #include "common.h"
-#include "rollout/condition.h"
+#include "core/condition.h"
 #include <math.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

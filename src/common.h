@@ -53,7 +53,6 @@ char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 /* Bounded copy: always NUL-terminates, returns strlen(src). */
 size_t strlcpy_g(char *dst, const char *src, size_t size);
 
-/* Errors travel as a message beside the int return code (curl's failf). */
 /*
  * Exit codes of the interface contract; the API's error "code" is the same
  * number, so a CLI exits with what the controller said.
@@ -65,10 +64,8 @@ enum gantry_exit {
 	EXIT_REFUSED = 3,  /* refused by a gate or a permission */
 };
 
-struct gerr {
-	char msg[1024];
-};
-int gerr_set(struct gerr *err, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* errors travel as a message beside the int return code: struct gerr */
+#include "util/error.h"
 
 /* banned calls (git banned.h) */
 #define BANNED(func) sorry_##func##_is_a_banned_function

@@ -13,7 +13,7 @@
 #include "daemon/gates_flow.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
-#include "gates/window.h"
+#include "util/clock.h"
 #include "records/audit.h"
 #include "records/dora.h"
 #include "store/store_records.h"
@@ -76,7 +76,7 @@ json_t *op_user_add(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		snprintf(token, sizeof(token), "gnt_%s", hex);
 		gates_token_hash(token, u.token_hash);
 	}
-	u.created_at = gates_now();
+	u.created_at = clock_now_s();
 	strlcpy_g(u.created_by, caller_actor(c->caller), sizeof(u.created_by));
 	if (store_user_put(ctl->store, &u, &gerr) < 0)
 		return reply_error(1, "%s", gerr.msg);
@@ -175,7 +175,7 @@ json_t *op_incident_open(struct daemon *ctl, json_t *req, const struct api_ctx *
 	strlcpy_g(r.service, svc ? svc : "", sizeof(r.service));
 	strlcpy_g(r.environment, env ? env : "", sizeof(r.environment));
 	strlcpy_g(r.opened_by, caller_actor(c->caller), sizeof(r.opened_by));
-	r.opened_at = gates_now();
+	r.opened_at = clock_now_s();
 	if (store_incident_open(ctl->store, &r, &gerr) < 0)
 		return reply_error(1, "%s", gerr.msg);
 	snprintf(msg, sizeof(msg), "incident %lld opened (%s: %s) by %s", (long long)r.id, sev, title, r.opened_by);
@@ -215,7 +215,7 @@ json_t *op_incident_close(struct daemon *ctl, json_t *req, const struct api_ctx 
 		if ((err = gates_need_scope(&c->who, what, r.service, r.environment)))
 			return err;
 	}
-	if (store_incident_close(ctl->store, id, caller_actor(c->caller), gates_now(), res ? res : "", &gerr) <= 0)
+	if (store_incident_close(ctl->store, id, caller_actor(c->caller), clock_now_s(), res ? res : "", &gerr) <= 0)
 		return reply_error(1, "incident %d: %s", id, gerr.msg);
 	store_incident_get(ctl->store, id, &r, &gerr);
 	snprintf(msg, sizeof(msg), "incident %d closed (%s: %s) by %s", id, r.severity, r.title, r.closed_by);
@@ -327,7 +327,7 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 	struct approval_row a = { 0 }, *list = NULL;
 	struct gerr gerr;
 	size_t n = 0;
-	int64_t now = gates_now();
+	int64_t now = clock_now_s();
 	char by[64] = "", msg[1024], target[64];
 	int count, found;
 
@@ -564,7 +564,7 @@ json_t *op_promotion_source(struct daemon *ctl, json_t *req, const struct api_ct
 	format_rfc3339(pf.serving_since, since, sizeof(since));
 	reply = json_pack("{s:b, s:i, s:s, s:s, s:s, s:s, s:I}", "ok", 1, "revision", want, "version", r.version, "digest",
 			  r.digest, "status", pf.status, "serving_since", since, "served_seconds",
-			  (json_int_t)(gates_now() - pf.serving_since));
+			  (json_int_t)(clock_now_s() - pf.serving_since));
 	revision_row_release(&r);
 	return reply;
 }
@@ -613,7 +613,7 @@ json_t *op_dora(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	const char *env = api_str(req, "environment", false, &err);
 	json_t *sj = json_object_get(req, "since");
 	int64_t since_s = json_is_integer(sj) ? json_integer_value(sj) : 30 * 86400;
-	int64_t until_ms = gates_now_ms(), until = until_ms / 1000, since = until - since_s;
+	int64_t until_ms = clock_now_ms(), until = until_ms / 1000, since = until - since_s;
 	struct rollout_row *ro;
 	struct incident_row *inc;
 	size_t n, ninc;

@@ -16,6 +16,7 @@
 #include "runtime/runtime.h"
 #include "store/store_records.h"
 #include "util/log.h"
+#include "util/clock.h"
 #include <jansson.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -26,7 +27,7 @@
 static json_t *revision_metrics(struct svcenv *se, const int *revs, int nrevs)
 {
 	json_t *list = json_array();
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	for (int k = 0; k < nrevs; k++) {
 		struct rev_window w;
 		json_t *m;
@@ -87,7 +88,7 @@ static json_t *svcenv_status(struct svcenv *se)
 			json_array_append_new(traffic, json_pack("{s:i, s:i}", "revision", revs[k], "weight",
 								 (ready_by_rev[k] * 100 + total_ready / 2) / total_ready));
 	}
-	crashloop |= daemon_crashlooping(se, now_ms());
+	crashloop |= daemon_crashlooping(se, clock_now_ms());
 	if (se->rollout.id && !strcmp(se->rollout.phase, "progressing"))
 		phase = "progressing";
 	else if (se->rollout.id && !strcmp(se->rollout.phase, "paused"))

@@ -9,7 +9,7 @@
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
 #include "gates/gates.h"
-#include "gates/window.h"
+#include "util/clock.h"
 #include "store/store_spec.h"
 #include <jansson.h>
 

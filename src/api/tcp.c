@@ -21,7 +21,7 @@
  * synchronous dispatch the Unix socket uses.
  *
  * Artifacts: `PUT /v1/artifacts/DIGEST` uploads a pack
- * (src/store/artifact_pack.h). The head is authorized as the operation
+ * (src/artifact/pack.h). The head is authorized as the operation
  * "artifact_upload" (deployer or higher, audited) before any body byte is
  * read; the body is not buffered but handed, one read (64 KiB at most) at
  * a time, to the unpacker on the thread pool while reading pauses (TCP
@@ -40,7 +40,7 @@
 #include "api/tcp.h"
 #include "daemon/gates_flow.h"
 #include "proxy/backend.h"
-#include "store/artifact_pack.h"
+#include "artifact/pack.h"
 #include "util/log.h"
 #include <arpa/inet.h>
 #include <ctype.h>

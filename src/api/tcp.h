@@ -2,7 +2,7 @@
  * tcp.h — the daemon API over TCP (`gantry serve --api HOST:PORT`):
  * HTTP/1.1, `POST /v1/OP` with the request object as the body,
  * `Authorization: Bearer TOKEN` on every request; and the artifact store,
- * `PUT /v1/artifacts/DIGEST` (a pack, src/store/artifact_pack.h, streamed
+ * `PUT /v1/artifacts/DIGEST` (a pack, src/artifact/pack.h, streamed
  * to the unpacker as it arrives) and `HEAD|GET /v1/artifacts/DIGEST`. See docs/api.md
  * ("Over TCP") for the contract; this file is its implementation's
  * interface: the listener (daemon side) and the request parser, which has

@@ -8,57 +8,39 @@
  */
 #include "common.h"
 #include "cli/client.h"
-#include "cli/gates_cli.h"
 #include "cli/spec_load.h"
 
-static long parse_version(const char *flag, const char *s)
-{
-	long v = s ? gates_cli_id(s) : 0;
-	if (s && v < 0)
-		return cli_error("%s: expected a version number, got '%s'", flag, s), -1;
-	return v;
-}
+struct apply_opts {
+	long expect_version;
+	bool dry_run;
+};
 
 static int run_apply(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *expect = NULL, **pos;
-	bool dry = false;
-	struct cli_opt opts[] = {
-		{ "expect-version", 0, OPT_STRING, &expect },
-		{ "dry-run", 0, OPT_FLAG, &dry },
-		{ 0 },
-	};
+	struct apply_opts o = { 0 };
 	json_t *req, *resp = NULL;
-	long ev;
 	int npos, ret;
-	bool is_diff = !strcmp(argv[0], "diff");
+	bool is_diff = ctx->cmd == &cli_cmd_diff;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
-	if (npos) {
-		ret = cli_error("gantry %s: unexpected argument '%s' (the spec is -f FILE)", argv[0], pos[0]);
-		goto out;
-	}
-	if ((ev = parse_version("--expect-version", expect)) < 0) {
-		ret = EXIT_USAGE;
-		goto out;
-	}
+	if (npos)
+		return cli_error("gantry %s: unexpected argument '%s' (the spec is -f FILE)", ctx->cmd->name, argv[0]);
 	req = json_pack("{s:s, s:s}", "op", is_diff ? "spec_diff" : "apply", "deployed_by", client_user());
 	if ((ret = cli_spec_attach(ctx, req))) {
 		json_decref(req);
-		goto out;
+		return ret;
 	}
-	if (expect)
-		json_object_set_new(req, "expect_version", json_integer(ev));
-	if (dry)
+	if (o.expect_version)
+		json_object_set_new(req, "expect_version", json_integer(o.expect_version));
+	if (o.dry_run)
 		json_object_set_new(req, "dry_run", json_true());
-	if ((ret = client_call(ctx, req, &resp))) {
-		/* a refusal names each policy key it is about */
-		goto out;
-	}
+	/* a refusal names each policy key it is about */
+	if ((ret = client_call(ctx, req, &resp)))
+		return ret;
 	if (ctx->json) {
-		gates_cli_print_json(resp);
-	} else if (is_diff || dry) {
+		client_print_json(resp);
+	} else if (is_diff || o.dry_run) {
 		json_t *diff = json_object_get(resp, "diff");
 		if (!json_array_size(diff)) {
 			printf("no changes: the controller runs this spec (version %lld)\n",
@@ -79,65 +61,51 @@ static int run_apply(int argc, char **argv, struct cli_ctx *ctx)
 		printf("no changes: the controller already runs this spec (version %lld)\n",
 		       (long long)json_integer_value(json_object_get(resp, "version")));
 	}
-out:
 	json_decref(resp);
-	if (npos)
-		free(pos);
-	return ret;
+	return EXIT_OK;
 }
+
+struct spec_opts {
+	long version, from, to;
+};
 
 static int run_spec(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *version = NULL, *from = NULL, *to = NULL, **pos;
-	struct cli_opt opts[] = {
-		{ "version", 0, OPT_STRING, &version },
-		{ "from", 0, OPT_STRING, &from },
-		{ "to", 0, OPT_STRING, &to },
-		{ 0 },
-	};
-	json_t *req = NULL, *resp = NULL, *v;
-	long lv, lf, lt;
+	struct spec_opts o = { 0 };
+	json_t *req, *resp = NULL, *v;
+	const char *sub;
 	size_t i;
 	int npos, ret;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
-	if (npos != 1) {
-		ret = cli_error("usage: gantry spec show [--version N] | diff [--from N] [--to M] | history");
-		goto out;
-	}
-	if ((lv = parse_version("--version", version)) < 0 || (lf = parse_version("--from", from)) < 0 ||
-	    (lt = parse_version("--to", to)) < 0) {
-		ret = EXIT_USAGE;
-		goto out;
-	}
-	if (!strcmp(pos[0], "show")) {
-		req = json_pack("{s:s, s:i}", "op", "spec_show", "version", (int)lv);
-	} else if (!strcmp(pos[0], "history")) {
+	if (npos != 1)
+		return cli_error("usage: gantry spec show [--version N] | diff [--from N] [--to M] | history");
+	sub = argv[0];
+	if (!strcmp(sub, "show")) {
+		req = json_pack("{s:s, s:i}", "op", "spec_show", "version", (int)o.version);
+	} else if (!strcmp(sub, "history")) {
 		req = json_pack("{s:s}", "op", "spec_history");
-	} else if (!strcmp(pos[0], "diff")) {
+	} else if (!strcmp(sub, "diff")) {
 		req = json_pack("{s:s}", "op", "spec_diff");
-		if (from)
-			json_object_set_new(req, "from", json_integer(lf));
-		if (to)
-			json_object_set_new(req, "to", json_integer(lt));
+		if (o.from)
+			json_object_set_new(req, "from", json_integer(o.from));
+		if (o.to)
+			json_object_set_new(req, "to", json_integer(o.to));
 	} else {
-		ret = cli_error("gantry spec: unknown subcommand '%s' (show, diff or history)", pos[0]);
-		goto out;
+		return cli_error("gantry spec: unknown subcommand '%s' (show, diff or history)", sub);
 	}
-	ret = client_call(ctx, req, &resp);
-	req = NULL;
-	if (ret)
-		goto out;
+	if ((ret = client_call(ctx, req, &resp)))
+		return ret;
 	if (ctx->json) {
-		gates_cli_print_json(resp);
-	} else if (!strcmp(pos[0], "show")) {
+		client_print_json(resp);
+	} else if (!strcmp(sub, "show")) {
 		fputs(json_string_value(json_object_get(resp, "text")), stdout);
 		fprintf(stderr, "# spec version %lld, applied by %s at %s from %s\n",
 			(long long)json_integer_value(json_object_get(resp, "version")),
 			json_string_value(json_object_get(resp, "applied_by")),
 			json_string_value(json_object_get(resp, "applied_at")), json_string_value(json_object_get(resp, "name")));
-	} else if (!strcmp(pos[0], "history")) {
+	} else if (!strcmp(sub, "history")) {
 		printf("%-8s %-21s %-16s %-8s %s\n", "VERSION", "APPLIED", "BY", "CHANGES", "DIGEST");
 		json_array_foreach(json_object_get(resp, "versions"), i, v)
 			printf("%-8lld %-21s %-16s %-8zu %.12s%s\n", (long long)json_integer_value(json_object_get(v, "version")),
@@ -151,18 +119,29 @@ static int run_spec(int argc, char **argv, struct cli_ctx *ctx)
 		       (long long)json_integer_value(json_object_get(resp, "to")));
 		cli_print_spec_diff(stdout, json_object_get(resp, "diff"));
 	}
-out:
-	json_decref(req);
 	json_decref(resp);
-	if (npos)
-		free(pos);
-	return ret;
+	return EXIT_OK;
 }
+
+static const struct cli_option apply_options[] = {
+	CLI_INT(0, "expect-version", struct apply_opts, expect_version, "N", 1, INT_MAX,
+		"refuse unless the controller's spec version is still N"),
+	CLI_BOOL(0, "dry-run", struct apply_opts, dry_run, "show what would change, as diff; store nothing"),
+	CLI_END,
+};
+
+static const struct cli_option spec_options[] = {
+	CLI_INT(0, "version", struct spec_opts, version, "N", 1, INT_MAX, "show: version N (default the current one)"),
+	CLI_INT(0, "from", struct spec_opts, from, "N", 1, INT_MAX, "diff: from version N (default the one before --to)"),
+	CLI_INT(0, "to", struct spec_opts, to, "M", 1, INT_MAX, "diff: to version M (default the current one)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_apply = {
 	.name = "apply",
 	.usage = "gantry apply [-f FILE] [--expect-version N] [--dry-run] [-o json]",
 	.summary = "store the spec in the controller as a new version (policy keys need an admin)",
+	.options = apply_options,
 	.run = run_apply,
 };
 
@@ -177,5 +156,6 @@ const struct cli_cmd cli_cmd_spec = {
 	.name = "spec",
 	.usage = "gantry spec show [--version N] | diff [--from N] [--to M] | history [-o json]",
 	.summary = "the spec versions the controller stores",
+	.options = spec_options,
 	.run = run_spec,
 };

@@ -4,31 +4,25 @@
  */
 #include "common.h"
 #include "cli/client.h"
-#include "cli/gates_cli.h"
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char **pos;
 	json_t *resp = NULL, *list, *e;
 	int npos, ret;
 	size_t i;
 	bool verify;
 
-	if (cli_parse(argc, argv, NULL, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, NULL)) < 0)
 		return EXIT_USAGE;
-	if (npos > 1 || (npos == 1 && strcmp(pos[0], "verify"))) {
-		ret = cli_error("usage: gantry audit [verify] [-o json]");
-		goto out;
-	}
+	if (npos > 1 || (npos == 1 && strcmp(argv[0], "verify")))
+		return cli_error("usage: gantry audit [verify] [-o json]");
 	verify = npos == 1;
-	ret = client_call(ctx, json_pack("{s:s}", "op", verify ? "audit_verify" : "audit"), &resp);
-	if (ret)
-		goto out;
+	if ((ret = client_call(ctx, json_pack("{s:s}", "op", verify ? "audit_verify" : "audit"), &resp)))
+		return ret;
 	if (verify) {
 		bool intact = json_is_true(json_object_get(resp, "intact"));
 		if (ctx->json) {
-			json_object_del(resp, "ok");
-			gates_cli_print_json(resp);
+			client_print_reply(resp);
 		} else {
 			printf("%s (%lld entries)\n", json_string_value(json_object_get(resp, "message")),
 			       (long long)json_integer_value(json_object_get(resp, "entries")));
@@ -38,7 +32,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	list = json_object_get(resp, "audit");
 	if (ctx->json) {
-		gates_cli_print_json(list);
+		client_print_json(list);
 		goto out;
 	}
 	printf("%-5s %-20s %-12s %-16s %-24s %s\n", "SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS");
@@ -52,8 +46,6 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 out:
 	json_decref(resp);
-	if (npos)
-		free(pos);
 	return ret;
 }
 

@@ -5,7 +5,6 @@
  */
 #include "common.h"
 #include "cli/client.h"
-#include "cli/gates_cli.h"
 #include "core/spec.h"
 #include "gates/gspec.h"
 #include "util/parse.h"
@@ -30,39 +29,42 @@ static const char *gate_status(const char *g)
 	return "failing";
 }
 
+struct checklist_opts {
+	const char *env;
+	bool markdown;
+};
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *env = NULL, **pos;
-	bool markdown = false;
-	struct cli_opt opts[] = { { "env", 'e', OPT_STRING, &env }, { "markdown", 0, OPT_FLAG, &markdown }, { 0 } };
-	char *path = cli_spec_path(ctx);
+	struct checklist_opts o = { 0 };
+	const char *env, *svc;
+	char *path;
 	struct diags d = { 0 };
 	struct spec *spec = NULL;
-	json_t *list = json_array(), *gates = NULL, *src = NULL, *chk = NULL, *st = NULL, *v;
-	int npos, ret = EXIT_OK, failing = 0;
+	json_t *list, *gates = NULL, *src = NULL, *chk = NULL, *st = NULL, *v;
+	int ret, failing = 0;
 	size_t i;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0) {
-		free(path);
-		json_decref(list);
-		return EXIT_USAGE;
-	}
-	if ((ret = client_need_svc_env("checklist", pos, npos, env)))
-		goto out;
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
+		return ret;
+	env = o.env;
+	svc = argv[0];
+	path = cli_spec_path(ctx);
+	list = json_array();
 	if (spec_load(path, &spec, &d) < 0) {
 		item(list, "spec is valid", "failing", "%s: %zu problem%s (gantry validate)", path, d.n, d.n == 1 ? "" : "s");
-	} else if (!spec_find_env(spec, env) || !spec_find_service(spec, pos[0])) {
+	} else if (!spec_find_env(spec, env) || !spec_find_service(spec, svc)) {
 		item(list, "spec is valid", "failing", "%s has no %s '%s'", path, spec_find_env(spec, env) ? "service" : "environment",
-		     spec_find_env(spec, env) ? pos[0] : env);
+		     spec_find_env(spec, env) ? svc : env);
 	} else {
 		item(list, "spec is valid", "done", "%s", path);
-		gates = gspec_gates(spec, pos[0], env);
+		gates = gspec_gates(spec, svc, env);
 	}
 	if (gates) {
 		const char *from = json_string_value(json_object_get(gates, "promote_from"));
-		json_t *req = json_pack("{s:s, s:s, s:s}", "op", "gates_check", "service", pos[0], "environment", env), *g;
+		json_t *req = json_pack("{s:s, s:s, s:s}", "op", "gates_check", "service", svc, "environment", env), *g;
 		if (from) {
-			if (client_call(ctx, json_pack("{s:s, s:s, s:s}", "op", "promotion_source", "service", pos[0],
+			if (client_call(ctx, json_pack("{s:s, s:s, s:s}", "op", "promotion_source", "service", svc,
 						       "from", from), &src) == EXIT_OK) {
 				json_object_set(req, "digest", json_object_get(src, "digest"));
 				json_object_set_new(req, "promotion", json_pack("{s:s, s:O}", "from", from, "revision",
@@ -93,7 +95,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 				item(list, "version promoted and soaked", "failing", "nothing serves healthily in %s", from);
 			else
 				item(list, "version promoted and soaked", gate_status(json_string_value(json_object_get(g, "promotion"))),
-				     "%s revision %lld (version %s) has served in %s since %s%s%s", pos[0],
+				     "%s revision %lld (version %s) has served in %s since %s%s%s", svc,
 				     (long long)json_integer_value(json_object_get(src, "revision")),
 				     json_string_value(json_object_get(src, "version")), from,
 				     json_string_value(json_object_get(src, "serving_since")),
@@ -109,23 +111,23 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		if (json_array_size(v))
 			item(list, "pre-deployment checks defined", "done", "%zu check(s), run by gantry deploy", json_array_size(v));
 		else
-			item(list, "pre-deployment checks defined", "manual", "none in services.%s.checks.pre: check by hand", pos[0]);
+			item(list, "pre-deployment checks defined", "manual", "none in services.%s.checks.pre: check by hand", svc);
 		v = json_object_get(json_object_get(gates, "checks"), "post");
 		if (json_array_size(v))
 			item(list, "post-deployment checks defined", "done", "%zu check(s); a failure rolls back", json_array_size(v));
 		else
-			item(list, "post-deployment checks defined", "manual", "none in services.%s.checks.post: smoke-test by hand", pos[0]);
+			item(list, "post-deployment checks defined", "manual", "none in services.%s.checks.post: smoke-test by hand", svc);
 	}
-	if (client_call(ctx, json_pack("{s:s, s:s, s:s}", "op", "status", "service", pos[0], "environment", env), &st) == EXIT_OK) {
+	if (client_call(ctx, json_pack("{s:s, s:s, s:s}", "op", "status", "service", svc, "environment", env), &st) == EXIT_OK) {
 		json_t *s = json_array_get(json_object_get(st, "status"), 0);
 		json_int_t stable = json_integer_value(json_object_get(s, "stable_revision"));
 		json_int_t ready = json_integer_value(json_object_get(s, "ready_replicas"));
 		if (!s || !stable)
-			item(list, "rollback target warm", "manual", "first deploy of %s to %s: nothing to roll back to", pos[0], env);
+			item(list, "rollback target warm", "manual", "first deploy of %s to %s: nothing to roll back to", svc, env);
 		else
 			item(list, "rollback target warm", ready > 0 ? "done" : "failing",
 			     "revision %lld serves with %lld ready replica%s; 'gantry rollback %s --env %s' returns to it",
-			     (long long)stable, (long long)ready, ready == 1 ? "" : "s", pos[0], env);
+			     (long long)stable, (long long)ready, ready == 1 ? "" : "s", svc, env);
 	}
 	if (spec && gates) {
 		json_t *manual = gspec_checklist(spec, env);
@@ -136,9 +138,9 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	json_array_foreach(list, i, v)
 		failing += !strcmp(json_string_value(json_object_get(v, "status")), "failing");
 	if (ctx->json) {
-		gates_cli_print_json(list);
-	} else if (markdown) {
-		printf("## Release checklist: %s to %s\n\n", pos[0], env);
+		client_print_json(list);
+	} else if (o.markdown) {
+		printf("## Release checklist: %s to %s\n\n", svc, env);
 		json_array_foreach(list, i, v) {
 			const char *s = json_string_value(json_object_get(v, "status"));
 			printf("- [%s] %s%s — %s\n", !strcmp(s, "done") ? "x" : " ", json_string_value(json_object_get(v, "item")),
@@ -162,14 +164,19 @@ out:
 	diags_release(&d);
 	spec_free(spec);
 	free(path);
-	if (npos)
-		free(pos);
 	return ret;
 }
+
+static const struct cli_option checklist_options[] = {
+	CLI_STRING('e', "env", struct checklist_opts, env, "ENV", "the environment released to"),
+	CLI_BOOL(0, "markdown", struct checklist_opts, markdown, "print it as a Markdown task list"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_checklist = {
 	.name = "checklist",
 	.usage = "gantry checklist SERVICE --env ENV [-o json] [--markdown]",
 	.summary = "the release checklist from the spec and live state (done, failing, manual)",
+	.options = checklist_options,
 	.run = run,
 };

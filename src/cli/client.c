@@ -1,7 +1,8 @@
 #include "common.h"
 #include "cli/client.h"
-#include "store/artifact_pack.h"
-#include "store/store.h"
+#include "artifact/pack.h"
+#include "util/buf.h"
+#include "util/clock.h"
 #include <curl/curl.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,15 +27,53 @@ const char *client_user(void)
 	return pw ? pw->pw_name : "unknown";
 }
 
-int client_need_svc_env(const char *cmd, const char **pos, int npos, const char *env)
+int client_parse_target(struct cli_ctx *ctx, int argc, char **argv, void *opts, const char *const *env)
 {
+	const char *cmd = ctx->cmd->name;
+	int npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, opts);
+
+	if (npos < 0)
+		return EXIT_USAGE;
 	if (npos < 1)
 		return cli_error("gantry %s: missing SERVICE (usage: gantry %s SERVICE --env ENV)", cmd, cmd);
 	if (npos > 1)
-		return cli_error("gantry %s: unexpected argument '%s'", cmd, pos[1]);
-	if (!env)
+		return cli_error("gantry %s: unexpected argument '%s'", cmd, argv[1]);
+	if (!*env)
 		return cli_error("gantry %s: --env is required (usage: gantry %s SERVICE --env ENV)", cmd, cmd);
 	return 0;
+}
+
+void client_req_str(json_t *req, const char *key, const char *value)
+{
+	if (value)
+		json_object_set_new(req, key, json_string(value));
+}
+
+void client_req_override(json_t *req, bool emergency, const char *reason)
+{
+	if (emergency)
+		json_object_set_new(req, "emergency", json_true());
+	client_req_str(req, "reason", reason);
+}
+
+void client_print_line(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT);
+	printf("%s\n", s ? s : "null");
+	free(s);
+}
+
+void client_print_json(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("%s\n", s ? s : "null");
+	free(s);
+}
+
+void client_print_reply(json_t *resp)
+{
+	json_object_del(resp, "ok");
+	client_print_json(resp);
 }
 
 static int connect_home(const char *home, const char **why)
@@ -90,27 +129,6 @@ const char *client_api_url(void)
 	return url;
 }
 
-/* the reply body, bounded by CLIENT_MAX_REPLY */
-struct reply_buf {
-	char *data;
-	size_t len;
-	bool too_large;
-};
-
-static size_t on_curl_data(char *p, size_t size, size_t n, void *ud)
-{
-	struct reply_buf *b = ud;
-	size_t k = size * n;
-	if (b->len + k > CLIENT_MAX_REPLY) {
-		b->too_large = true;
-		return 0; /* ends the transfer */
-	}
-	b->data = xrealloc(b->data, b->len + k + 1);
-	memcpy(b->data + b->len, p, k);
-	b->len += k;
-	return k;
-}
-
 /* one HTTP request to the TCP API */
 struct http_req {
 	const char *method;          /* "POST", "GET" or "PUT" */
@@ -152,7 +170,7 @@ static const char *human_size(uint64_t n, char *out, size_t len)
 static int on_curl_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct http_req *r = ud;
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	char a[32], b[32];
 	(void)dltotal;
 	(void)dlnow;
@@ -175,7 +193,7 @@ static int on_curl_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl
 static int http_call(const char *api, struct http_req *r, long *status, json_t **out)
 {
 	static bool curl_ready;
-	struct reply_buf b = { 0 };
+	struct hbuf_sink b; /* the reply body, bounded by CLIENT_MAX_REPLY */
 	struct curl_slist *hdr = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", *url, *auth;
 	json_error_t jerr;
@@ -185,6 +203,7 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 
 	*out = NULL;
 	*status = 0;
+	hbuf_sink_init(&b, CLIENT_MAX_REPLY);
 	if (!curl_ready) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		curl_ready = true;
@@ -215,12 +234,12 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 			curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_curl_progress);
 			curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
 			curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-			r->last_progress_ms = now_ms();
+			r->last_progress_ms = clock_mono_ms();
 		}
 	}
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_curl_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hbuf_sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -240,17 +259,17 @@ static int http_call(const char *api, struct http_req *r, long *status, json_t *
 		fprintf(stderr, "error: %s\n", r->pack_err.msg);
 		goto out;
 	}
-	if (b.too_large) {
+	if (b.over) {
 		fprintf(stderr, "error: reply from the gantry API at %s is too large\n", api);
 		goto out;
 	}
-	if (rc != CURLE_OK && !(r->pack && b.data && *status)) {
+	if (rc != CURLE_OK && !(r->pack && b.buf.len && *status)) {
 		/* (an upload refused early may end in a reset after its reply) */
 		fprintf(stderr, "error: cannot reach the gantry API at %s (GANTRY_API): %s\n", api,
 			errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		goto out;
 	}
-	*out = b.data ? json_loadb(b.data, b.len, 0, &jerr) : NULL;
+	*out = b.buf.len ? json_loadb(b.buf.data, b.buf.len, 0, &jerr) : NULL;
 	if (!json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
@@ -264,7 +283,7 @@ out:
 	curl_easy_cleanup(c);
 	free(url);
 	free(auth);
-	free(b.data);
+	hbuf_release(&b.buf);
 	return ret;
 }
 
@@ -281,70 +300,98 @@ static int roundtrip_http(const char *api, const char *op, const char *text, jso
 	return ret;
 }
 
-/* one request line (text, borrowed) over HOME/api.sock; *out as above */
-static int roundtrip_unix(const struct cli_ctx *ctx, const char *text, json_t **out)
+/* text and a newline to fd: 0, or -1 with the error printed */
+static int send_line(int fd, const char *text)
 {
-	char *home = cli_home(ctx), *line, *buf = NULL;
-	const char *why;
-	size_t len = 0, off = 0;
-	int fd = connect_home(home, &why), ret = EXIT_FAILED;
-	json_error_t jerr;
+	char *line = xasprintf("%s\n", text);
+	size_t len = strlen(line), off = 0;
+	int ret = 0;
 
-	*out = NULL;
-	if (fd < 0) {
-		fprintf(stderr, "error: gantry serve is %s for %s (start it with 'gantry serve', "
-			"or point --home/GANTRY_HOME at its state directory)\n", why ? why : "not reachable", home);
-		free(home);
-		return EXIT_FAILED;
-	}
-	line = xasprintf("%s\n", text);
-	len = strlen(line);
 	while (off < len) {
 		ssize_t w = write(fd, line + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
 			fprintf(stderr, "error: talking to gantry serve: %s\n", strerror(errno));
-			goto out;
+			ret = -1;
+			break;
 		}
 		off += (size_t)w;
 	}
-	len = 0;
+	free(line);
+	return ret;
+}
+
+/*
+ * What fd sends until it closes, at most CLIENT_MAX_REPLY bytes, each read
+ * within CLIENT_TIMEOUT_MS: 0 with *buf (owned by caller, NULL when
+ * nothing came) and *len, or -1 with the error printed and *buf NULL.
+ */
+static int read_reply(int fd, char **buf, size_t *len)
+{
+	*buf = NULL;
+	*len = 0;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 		int pr = poll(&p, 1, CLIENT_TIMEOUT_MS);
 		if (pr == 0) {
 			fprintf(stderr, "error: gantry serve did not answer within %ds\n", CLIENT_TIMEOUT_MS / 1000);
-			goto out;
+			break;
 		}
 		if (pr < 0 && errno == EINTR)
 			continue;
-		buf = xrealloc(buf, len + 65536 + 1);
-		n = read(fd, buf + len, 65536);
+		*buf = xrealloc(*buf, *len + 65536 + 1);
+		n = read(fd, *buf + *len, 65536);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len > CLIENT_MAX_REPLY) {
+			return 0;
+		*len += (size_t)n;
+		if (*len > CLIENT_MAX_REPLY) {
 			fprintf(stderr, "error: reply from gantry serve is too large\n");
-			goto out;
+			break;
 		}
 	}
-	*out = buf ? json_loadb(buf, len, 0, &jerr) : NULL;
-	if (!json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		fprintf(stderr, "error: gantry serve sent a malformed reply\n");
-		goto out;
+	free(*buf);
+	*buf = NULL;
+	return -1;
+}
+
+/* a reply's text (len bytes, borrowed; NULL: none came) as a JSON object into *out (owned by caller); -1 if it is not one */
+static int reply_object(const char *text, size_t len, json_t **out)
+{
+	json_error_t jerr;
+	*out = text ? json_loadb(text, len, 0, &jerr) : NULL;
+	if (json_is_object(*out))
+		return 0;
+	json_decref(*out);
+	*out = NULL;
+	return -1;
+}
+
+/* one request line (text, borrowed) over HOME/api.sock; *out as above */
+static int roundtrip_unix(const struct cli_ctx *ctx, const char *text, json_t **out)
+{
+	char *home = cli_home(ctx), *buf = NULL;
+	const char *why;
+	size_t len;
+	int fd = connect_home(home, &why), ret = EXIT_FAILED;
+
+	*out = NULL;
+	if (fd < 0) {
+		fprintf(stderr, "error: gantry serve is %s for %s (start it with 'gantry serve', "
+			"or point --home/GANTRY_HOME at its state directory)\n", why ? why : "not reachable", home);
+	} else if (send_line(fd, text) == 0 && read_reply(fd, &buf, &len) == 0) {
+		if (reply_object(buf, len, out) == 0)
+			ret = EXIT_OK;
+		else
+			fprintf(stderr, "error: gantry serve sent a malformed reply\n");
 	}
-	ret = EXIT_OK;
-out:
+	if (fd >= 0)
+		close(fd);
 	free(buf);
-	free(line);
 	free(home);
-	close(fd);
 	return ret;
 }
 
@@ -479,7 +526,7 @@ int client_push_artifact(const char *dir, const char *home, char *digest_out)
 	}
 	fprintf(stderr, "uploading artifact %s (%.12s)\n", human_size(bytes, size, sizeof(size)), digest_out);
 	r = (struct http_req){ .method = "PUT", .path = path, .pack = &pack, .pack_size = bytes };
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	ret = http_call(api, &r, &status, &reply);
 	if (!ret && pack.ended) {
 		artifact_pack_digest(&pack, sent);
@@ -495,7 +542,7 @@ int client_push_artifact(const char *dir, const char *home, char *digest_out)
 		ret = api_failure(reply, status);
 		goto out;
 	}
-	fprintf(stderr, "uploaded artifact %.12s in %.1f s\n", digest_out, (double)(now_ms() - t0) / 1000.0);
+	fprintf(stderr, "uploaded artifact %.12s in %.1f s\n", digest_out, (double)(clock_mono_ms() - t0) / 1000.0);
 out:
 	json_decref(reply);
 	free(path);
@@ -505,7 +552,7 @@ out:
 int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *env,
 			json_int_t id, int64_t timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	char last[1024] = "";
 	for (;;) {
 		json_t *resp, *st, *ro;
@@ -540,53 +587,13 @@ int client_wait_rollout(const struct cli_ctx *ctx, const char *svc, const char *
 			return ok ? EXIT_OK : EXIT_FAILED;
 		}
 		json_decref(resp);
-		if (now_ms() > deadline) {
+		if (clock_mono_ms() > deadline) {
 			fprintf(stderr, "error: rollout %lld still progressing after the --timeout; it continues "
 				"(see 'gantry status %s --env %s')\n", (long long)id, svc, env);
 			return EXIT_FAILED;
 		}
 		usleep(200000);
 	}
-}
-
-int client_rollout_command(const char *op, int argc, char **argv, struct cli_ctx *ctx)
-{
-	const char *env = NULL, *reason = NULL, **pos;
-	bool full = false;
-	struct cli_opt opts[] = {
-		{ "env", 'e', OPT_STRING, &env },
-		{ "reason", 0, OPT_STRING, &reason },
-		{ "full", 0, OPT_FLAG, &full },
-		{ 0 },
-	};
-	json_t *req, *resp = NULL;
-	int npos, ret;
-
-	if (strcmp(op, "resume"))
-		opts[2] = (struct cli_opt){ 0 };
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env(op, pos, npos, env)))
-		goto out;
-	req = json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", op, "service", pos[0], "environment", env,
-			"deployed_by", client_user(), "full", full);
-	if (reason)
-		json_object_set_new(req, "reason", json_string(reason));
-	if ((ret = client_call(ctx, req, &resp)))
-		goto out;
-	if (ctx->json) {
-		char *s = json_dumps(resp, JSON_COMPACT);
-		printf("%s\n", s);
-		free(s);
-	} else {
-		printf("%s@%s: rollout %s: %s\n", pos[0], env, json_string_value(json_object_get(resp, "phase")),
-		       json_string_value(json_object_get(resp, "message")));
-	}
-out:
-	json_decref(resp);
-	if (npos)
-		free(pos);
-	return ret;
 }
 
 volatile sig_atomic_t client_stop;
@@ -601,4 +608,10 @@ void client_catch_stop(void)
 {
 	signal(SIGINT, on_stop_signal);
 	signal(SIGTERM, on_stop_signal);
+}
+
+void client_pause_ms(int ms)
+{
+	for (int i = 0; !client_stop && i < ms / 100; i++)
+		usleep(100000);
 }

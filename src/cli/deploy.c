@@ -12,8 +12,7 @@
 #include "cli/gates_cli.h"
 #include "cli/spec_load.h"
 #include "core/spec.h"
-#include "store/artifact.h"
-#include "util/parse.h"
+#include "artifact/artifact.h"
 #include <sys/wait.h>
 
 /* `git rev-parse --short HEAD` of dir, "-dirty" if uncommitted; 0 or -1 if not a repo */
@@ -44,57 +43,69 @@ static int git_version(const char *dir, char *out, size_t len)
 	return ret;
 }
 
+struct deploy_opts {
+	const char *env, *version, *strategy, *reason;
+	struct cli_multi sets;
+	bool wait, emergency;
+	int64_t timeout_ms;
+};
+
+/* --set env.KEY=VALUE with KEY a valid environment variable name: 0, or the error printed and EXIT_USAGE */
+static int check_sets(const struct cli_multi *sets)
+{
+	for (size_t i = 0; i < sets->n; i++) {
+		const char *s = sets->items[i], *eq = strchr(s, '=');
+		size_t klen = eq ? (size_t)(eq - s - 4) : 0;
+		if (strncmp(s, "env.", 4) || !eq || eq == s + 4)
+			return cli_error("--set %s: expected env.KEY=VALUE", s);
+		if (strspn(s + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < klen ||
+		    (s[4] >= '0' && s[4] <= '9'))
+			return cli_error("--set %s: '%.*s' is not a valid environment variable name", s, (int)klen, s + 4);
+	}
+	return 0;
+}
+
+/* runs the service's build command in the project directory: 0, or the error printed and EXIT_FAILED */
+static int build(const struct spec *spec, const struct svc_config *cfg)
+{
+	char *cmd;
+	int st;
+	if (!cfg->build || !*cfg->build)
+		return 0;
+	cmd = xasprintf("cd '%s' && %s", spec->dir, cfg->build);
+	fprintf(stderr, "build: %s\n", cfg->build);
+	st = system(cmd);
+	free(cmd);
+	if (st == 0)
+		return 0;
+	fprintf(stderr, "error: build failed (%s %d): nothing was deployed\n",
+		WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	return EXIT_FAILED;
+}
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *env = NULL, *version = NULL, *strategy = NULL, *timeout = NULL, *reason = NULL, **pos;
-	bool wait = false, emergency = false;
-	struct cli_multi sets = { 0 };
-	struct cli_opt opts[] = {
-		{ "env", 'e', OPT_STRING, &env },
-		{ "version", 0, OPT_STRING, &version },
-		{ "set", 0, OPT_MULTI, &sets },
-		{ "strategy", 0, OPT_STRING, &strategy },
-		{ "wait", 'w', OPT_FLAG, &wait },
-		{ "timeout", 0, OPT_STRING, &timeout },
-		{ "emergency", 0, OPT_FLAG, &emergency },
-		{ "reason", 0, OPT_STRING, &reason },
-		{ 0 },
-	};
+	struct deploy_opts o = { 0 };
+	const char *svc, *env;
 	struct spec *spec = NULL;
 	struct svc_config cfg = { 0 };
 	struct gerr err;
 	char digest[ARTIFACT_DIGEST_HEX + 1] = "", ver[160] = "", *artifact = NULL, *home = NULL;
-	int64_t timeout_ms = 0;
-	int npos, ret;
-	json_t *resp = NULL, *req = NULL, *row = NULL;
-	json_int_t rev, rollout;
+	int ret;
+	json_t *resp = NULL, *req = NULL;
+	json_int_t rollout;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env("deploy", pos, npos, env)))
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
 		goto out;
-	if (timeout && parse_duration_ms(timeout, &timeout_ms) < 0) {
-		ret = cli_error("--timeout: invalid duration '%s' (e.g. 90s, 10m)", timeout);
-		goto out;
-	}
-	if (strategy && strcmp(strategy, "rolling") && strcmp(strategy, "recreate")) {
-		ret = cli_error("--strategy: unknown strategy '%s' (rolling or recreate)", strategy);
+	svc = argv[0];
+	env = o.env;
+	if (o.strategy && strcmp(o.strategy, "rolling") && strcmp(o.strategy, "recreate")) {
+		ret = cli_error("--strategy: unknown strategy '%s' (rolling or recreate)", o.strategy);
 		goto out;
 	}
-	for (size_t i = 0; i < sets.n; i++) {
-		const char *s = sets.items[i], *eq = strchr(s, '=');
-		size_t klen = eq ? (size_t)(eq - s - 4) : 0;
-		if (strncmp(s, "env.", 4) || !eq || eq == s + 4) {
-			ret = cli_error("--set %s: expected env.KEY=VALUE", s);
-			goto out;
-		}
-		if (strspn(s + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < klen ||
-		    (s[4] >= '0' && s[4] <= '9')) {
-			ret = cli_error("--set %s: '%.*s' is not a valid environment variable name", s, (int)klen, s + 4);
-			goto out;
-		}
-	}
-	req = json_pack("{s:s, s:s, s:s, s:s}", "op", "deploy", "service", pos[0], "environment", env,
+	if ((ret = check_sets(&o.sets)))
+		goto out;
+	req = json_pack("{s:s, s:s, s:s, s:s}", "op", "deploy", "service", svc, "environment", env,
 			"deployed_by", client_user());
 	if (cli_spec_present(ctx)) {
 		/* from a project directory: build, snapshot or upload the artifact,
@@ -102,23 +113,12 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		 * resolves the config itself */
 		if ((ret = cli_load_spec(ctx, &spec)))
 			goto out;
-		if (spec_resolve(spec, pos[0], env, &cfg, &err) < 0) {
+		if (spec_resolve(spec, svc, env, &cfg, &err) < 0) {
 			ret = cli_error("%s", err.msg);
 			goto out;
 		}
-		if (cfg.build && *cfg.build) {
-			char *cmd = xasprintf("cd '%s' && %s", spec->dir, cfg.build);
-			int st;
-			fprintf(stderr, "build: %s\n", cfg.build);
-			st = system(cmd);
-			free(cmd);
-			if (st != 0) {
-				fprintf(stderr, "error: build failed (%s %d): nothing was deployed\n",
-					WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-				ret = EXIT_FAILED;
-				goto out;
-			}
-		}
+		if ((ret = build(spec, &cfg)))
+			goto out;
 		artifact = cfg.artifact && cfg.artifact[0] == '/' ? xstrdup(cfg.artifact)
 			: xasprintf("%s/%s", spec->dir, cfg.artifact ? cfg.artifact : ".");
 		home = cli_home(ctx);
@@ -132,8 +132,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			ret = EXIT_FAILED;
 			goto out;
 		}
-		if (version)
-			strlcpy_g(ver, version, sizeof(ver));
+		if (o.version)
+			strlcpy_g(ver, o.version, sizeof(ver));
 		else if (git_version(spec->dir, ver, sizeof(ver)) < 0)
 			snprintf(ver, sizeof(ver), "%.12s", digest);
 		json_object_set_new(req, "digest", json_string(digest));
@@ -144,28 +144,24 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			if (ct > 0)
 				json_object_set_new(req, "commit_time", json_integer(ct));
 		}
-	} else if (version) {
+	} else if (o.version) {
 		/* no spec at hand (CI, another machine): the stored spec, and the
 		 * artifact of a revision that already has this version */
-		strlcpy_g(ver, version, sizeof(ver));
+		strlcpy_g(ver, o.version, sizeof(ver));
 	} else {
 		ret = cli_error("deploy: no gantry.yaml here (name one with -f FILE), or give --version V to deploy a "
 				"version the controller already has against its stored spec");
 		goto out;
 	}
 	json_object_set_new(req, "version", json_string(ver));
-	if (sets.n) {
+	if (o.sets.n) {
 		json_t *a = json_array();
-		for (size_t i = 0; i < sets.n; i++)
-			json_array_append_new(a, json_string(sets.items[i]));
+		for (size_t i = 0; i < o.sets.n; i++)
+			json_array_append_new(a, json_string(o.sets.items[i]));
 		json_object_set_new(req, "set", a);
 	}
-	if (strategy)
-		json_object_set_new(req, "strategy", json_string(strategy));
-	if (emergency)
-		json_object_set_new(req, "emergency", json_true());
-	if (reason)
-		json_object_set_new(req, "reason", json_string(reason));
+	client_req_str(req, "strategy", o.strategy);
+	client_req_override(req, o.emergency, o.reason);
 	ret = client_call(ctx, req, &resp);
 	req = NULL;
 	if (ret)
@@ -176,44 +172,46 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			(long long)json_integer_value(json_object_get(sa, "version")));
 		cli_print_spec_diff(stderr, json_object_get(sa, "diff"));
 	}
-	if (!strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks")) {
-		if ((ret = gates_cli_wait_deployment(ctx, pos[0], env, json_integer_value(json_object_get(resp, "deployment")),
-						     &row)))
-			goto out;
-		rev = json_integer_value(json_object_get(row, "revision"));
-		rollout = json_integer_value(json_object_get(row, "rollout"));
-	} else {
-		rev = json_integer_value(json_object_get(resp, "revision"));
-		rollout = json_integer_value(json_object_get(resp, "rollout"));
-	}
-	if (ctx->json && !wait)
+	if ((ret = gates_cli_deploy_started(ctx, svc, env, resp)))
+		goto out;
+	rollout = json_integer_value(json_object_get(resp, "rollout"));
+	if (ctx->json && !o.wait)
 		printf("{\"service\":\"%s\",\"environment\":\"%s\",\"revision\":%lld,\"rollout\":%lld,\"version\":\"%s\"}\n",
-		       pos[0], env, (long long)rev, (long long)rollout, ver);
+		       svc, env, (long long)json_integer_value(json_object_get(resp, "revision")), (long long)rollout, ver);
 	else if (!ctx->json)
-		printf("deploying %s@%s revision %lld (version %s%s%.12s), rollout %lld\n", pos[0], env, (long long)rev, ver,
+		printf("deploying %s@%s revision %lld (version %s%s%.12s), rollout %lld\n", svc, env,
+		       (long long)json_integer_value(json_object_get(resp, "revision")), ver,
 		       digest[0] ? ", artifact " : "", digest, (long long)rollout);
 	fflush(stdout);
-	if (wait)
-		ret = client_wait_rollout(ctx, pos[0], env, rollout, timeout_ms ? timeout_ms
-					  : (cfg.progress_deadline_ms ? cfg.progress_deadline_ms : 600000) + 60000);
+	if (o.wait)
+		ret = client_wait_rollout(ctx, svc, env, rollout, client_wait_ms(o.timeout_ms, cfg.progress_deadline_ms));
 out:
 	json_decref(req);
 	json_decref(resp);
-	json_decref(row);
 	svc_config_release(&cfg);
 	spec_free(spec);
 	free(artifact);
 	free(home);
-	free(sets.items);
-	if (npos)
-		free(pos);
+	free(o.sets.items);
 	return ret;
 }
+
+static const struct cli_option deploy_options[] = {
+	CLI_STRING('e', "env", struct deploy_opts, env, "ENV", "the environment to deploy to"),
+	CLI_STRING(0, "version", struct deploy_opts, version, "V",
+		   "its version (default the git short SHA); without a spec: one the controller has"),
+	CLI_MULTI(0, "set", struct deploy_opts, sets, "env.KEY=VALUE", "an environment variable on top of the spec's (repeatable)"),
+	CLI_STRING(0, "strategy", struct deploy_opts, strategy, "rolling|recreate", "the strategy, instead of the spec's"),
+	CLIENT_WAIT_OPTIONS(struct deploy_opts, "--wait at most this long (default the progress deadline and a minute)"),
+	CLIENT_EMERGENCY_OPTIONS(struct deploy_opts, "skip windows, freezes and approvals"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_deploy = {
 	.name = "deploy",
 	.usage = "gantry deploy SERVICE --env ENV [--version V] [--set env.KEY=VALUE]... [--strategy rolling|recreate] [--wait] [--timeout DUR]\n"
 		 "       [--emergency --reason TEXT]",
 	.summary = "create a new revision from the spec and roll it out",
+	.options = deploy_options,
 	.run = run,
 };

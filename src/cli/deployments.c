@@ -8,7 +8,6 @@
  */
 #include "common.h"
 #include "cli/client.h"
-#include "cli/gates_cli.h"
 
 static const char *str(json_t *o, const char *k)
 {
@@ -16,35 +15,29 @@ static const char *str(json_t *o, const char *k)
 	return s && *s ? s : "-";
 }
 
+struct deployments_opts {
+	const char *env, *state;
+};
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *env = NULL, *state = NULL, **pos;
-	struct cli_opt opts[] = {
-		{ "env", 'e', OPT_STRING, &env },
-		{ "state", 0, OPT_STRING, &state },
-		{ 0 },
-	};
+	struct deployments_opts o = { 0 };
 	json_t *req, *resp = NULL, *d;
 	size_t i;
 	int npos, ret;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
-	if (npos > 1) {
-		ret = cli_error("gantry deployments: unexpected argument '%s'", pos[1]);
-		goto out;
-	}
+	if (npos > 1)
+		return cli_error("gantry deployments: unexpected argument '%s'", argv[1]);
 	req = json_pack("{s:s, s:i}", "op", "deployments", "limit", 200);
-	if (npos)
-		json_object_set_new(req, "service", json_string(pos[0]));
-	if (env)
-		json_object_set_new(req, "environment", json_string(env));
-	if (state)
-		json_object_set_new(req, "state", json_string(state));
+	client_req_str(req, "service", npos ? argv[0] : NULL);
+	client_req_str(req, "environment", o.env);
+	client_req_str(req, "state", o.state);
 	if ((ret = client_call(ctx, req, &resp)))
-		goto out;
+		return ret;
 	if (ctx->json) {
-		gates_cli_print_json(json_object_get(resp, "deployments"));
+		client_print_json(json_object_get(resp, "deployments"));
 		goto out;
 	}
 	printf("%-5s %-24s %-8s %-17s %-12s %-14s %-5s %-20s %s\n", "ID", "SERVICE@ENV", "KIND", "STATE", "BY", "VERSION",
@@ -62,14 +55,19 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 out:
 	json_decref(resp);
-	if (npos)
-		free(pos);
-	return ret;
+	return EXIT_OK;
 }
+
+static const struct cli_option deployments_options[] = {
+	CLI_STRING('e', "env", struct deployments_opts, env, "ENV", "only this environment's"),
+	CLI_STRING(0, "state", struct deployments_opts, state, "STATE", "only those in this state (pending_approval, ...)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_deployments = {
 	.name = "deployments",
 	.usage = "gantry deployments [SERVICE] [--env ENV] [--state STATE] [-o json]",
 	.summary = "the deployment records: who asked what, its state, when a waiting one expires",
+	.options = deployments_options,
 	.run = run,
 };

@@ -4,7 +4,6 @@
  */
 #include "common.h"
 #include "cli/client.h"
-#include "cli/gates_cli.h"
 #include "util/parse.h"
 
 static void human(int64_t s, char *buf, size_t len)
@@ -15,36 +14,29 @@ static void human(int64_t s, char *buf, size_t len)
 		format_duration(s * 1000, buf, len);
 }
 
+struct dora_opts {
+	const char *env;
+	int64_t since_ms;
+};
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *env = NULL, *since = NULL, **pos;
-	struct cli_opt opts[] = { { "env", 'e', OPT_STRING, &env }, { "since", 0, OPT_STRING, &since }, { 0 } };
+	struct dora_opts o = { .since_ms = 30LL * 86400000 };
 	json_t *resp = NULL, *req, *d;
-	int64_t ms = 30LL * 86400000;
 	int npos, ret;
 	size_t i;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
-	if (npos > 1) {
-		ret = cli_error("usage: gantry dora [SERVICE] [--env E] [--since 30d] [-o json]");
-		goto out;
-	}
-	if (since && (parse_duration_ms(since, &ms) < 0 || ms < 1000 || ms > 3650LL * 86400000)) {
-		ret = cli_error("--since: invalid period '%s' (e.g. 7d, 30d, 12h)", since);
-		goto out;
-	}
-	req = json_pack("{s:s, s:i}", "op", "dora", "since", (int)(ms / 1000));
-	if (npos)
-		json_object_set_new(req, "service", json_string(pos[0]));
-	if (env)
-		json_object_set_new(req, "environment", json_string(env));
-	ret = client_call(ctx, req, &resp);
-	if (ret)
-		goto out;
+	if (npos > 1)
+		return cli_error("usage: gantry dora [SERVICE] [--env E] [--since 30d] [-o json]");
+	req = json_pack("{s:s, s:i}", "op", "dora", "since", (int)(o.since_ms / 1000));
+	client_req_str(req, "service", npos ? argv[0] : NULL);
+	client_req_str(req, "environment", o.env);
+	if ((ret = client_call(ctx, req, &resp)))
+		return ret;
 	if (ctx->json) {
-		json_object_del(resp, "ok");
-		gates_cli_print_json(resp);
+		client_print_reply(resp);
 		goto out;
 	}
 	printf("from %s to %s\n", json_string_value(json_object_get(resp, "since")),
@@ -72,14 +64,20 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 out:
 	json_decref(resp);
-	if (npos)
-		free(pos);
-	return ret;
+	return EXIT_OK;
 }
+
+static const struct cli_option dora_options[] = {
+	CLI_STRING('e', "env", struct dora_opts, env, "E", "only this environment"),
+	CLI_DURATION(0, "since", struct dora_opts, since_ms, "DUR", 1000, 3650LL * 86400000,
+		     "the period, back from now (default 30d)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_dora = {
 	.name = "dora",
 	.usage = "gantry dora [SERVICE] [--env E] [--since 30d] [-o json]",
 	.summary = "deployment frequency, lead time, change failure rate, time to restore",
+	.options = dora_options,
 	.run = run,
 };

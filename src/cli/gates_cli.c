@@ -1,22 +1,9 @@
 /*
- * gates_cli.c — spec-derived parts of requests for the gates (gates_cli.h).
+ * gates_cli.c — the CLI's helpers for the gates and records (gates_cli.h).
  */
 #include "common.h"
 #include "cli/gates_cli.h"
-#include "core/spec.h"
 #include "cli/client.h"
-
-struct spec *gates_cli_spec(const struct cli_ctx *ctx)
-{
-	char *path = cli_spec_path(ctx);
-	struct diags d = { 0 };
-	struct spec *spec = NULL;
-	if (access(path, R_OK) == 0 && spec_load(path, &spec, &d) < 0)
-		spec = NULL;
-	diags_release(&d);
-	free(path);
-	return spec;
-}
 
 int64_t gates_cli_commit_time(const char *dir)
 {
@@ -85,11 +72,19 @@ int gates_cli_wait_deployment(const struct cli_ctx *ctx, const char *svc, const 
 	return EXIT_OK;
 }
 
-void gates_cli_print_json(const json_t *v)
+int gates_cli_deploy_started(const struct cli_ctx *ctx, const char *svc, const char *env, json_t *resp)
 {
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	printf("%s\n", s ? s : "null");
-	free(s);
+	json_t *row = NULL;
+	int ret;
+	if (strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks"))
+		return EXIT_OK;
+	ret = gates_cli_wait_deployment(ctx, svc, env, json_integer_value(json_object_get(resp, "deployment")), &row);
+	if (!ret) {
+		json_object_set(resp, "revision", json_object_get(row, "revision"));
+		json_object_set(resp, "rollout", json_object_get(row, "rollout"));
+	}
+	json_decref(row);
+	return ret;
 }
 
 long gates_cli_id(const char *s)

@@ -80,25 +80,28 @@ static void print_row(const char *rev, json_t *r, json_t *d)
 	       *gates ? gates : "-", reason);
 }
 
+struct history_opts {
+	const char *env;
+	bool all;
+};
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *env = NULL, **pos;
-	bool all = false;
-	struct cli_opt opts[] = { { "env", 'e', OPT_STRING, &env }, { "all", 0, OPT_FLAG, &all }, { 0 } };
+	struct history_opts o = { 0 };
+	const char *svc;
 	json_t *resp = NULL, *dresp = NULL, *list, *deps, *r, *d, *out;
 	size_t i;
-	int npos, ret;
+	int ret;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env("history", pos, npos, env)))
-		goto out;
-	ret = client_call(ctx, json_pack("{s:s, s:s, s:s}", "op", "history", "service", pos[0],
-					 "environment", env), &resp);
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
+		return ret;
+	svc = argv[0];
+	ret = client_call(ctx, json_pack("{s:s, s:s, s:s}", "op", "history", "service", svc,
+					 "environment", o.env), &resp);
 	if (ret)
 		goto out;
-	ret = client_call(ctx, json_pack("{s:s, s:s, s:s, s:i}", "op", "deployments", "service", pos[0],
-					 "environment", env, "limit", 100000), &dresp);
+	ret = client_call(ctx, json_pack("{s:s, s:s, s:s, s:i}", "op", "deployments", "service", svc,
+					 "environment", o.env, "limit", 100000), &dresp);
 	if (ret)
 		goto out;
 	list = json_object_get(resp, "history");
@@ -113,7 +116,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			json_array_append_new(out, e);
 		}
 		json_array_foreach(deps, i, d) {
-			if (!all || json_integer_value(json_object_get(d, "revision")) > 0)
+			if (!o.all || json_integer_value(json_object_get(d, "revision")) > 0)
 				continue;
 			json_array_append_new(out, json_pack("{s:n, s:s, s:s, s:s, s:s, s:s, s:O}", "revision",
 							     "version", str(d, "version"), "created_at", str(d, "created_at"),
@@ -133,20 +136,25 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			print_row(rev, r, record_of(deps, json_integer_value(json_object_get(r, "revision"))));
 		}
 		json_array_foreach(deps, i, d)
-			if (all && json_integer_value(json_object_get(d, "revision")) <= 0)
+			if (o.all && json_integer_value(json_object_get(d, "revision")) <= 0)
 				print_row("-", NULL, d);
 	}
 out:
 	json_decref(resp);
 	json_decref(dresp);
-	if (npos)
-		free(pos);
 	return ret;
 }
+
+static const struct cli_option history_options[] = {
+	CLI_STRING('e', "env", struct history_opts, env, "ENV", "the environment"),
+	CLI_BOOL(0, "all", struct history_opts, all, "also the deployments that made no revision (refused, rejected, ...)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_history = {
 	.name = "history",
 	.usage = "gantry history SERVICE --env ENV [--all] [-o json]",
 	.summary = "the revisions of a service environment, newest first, with their deployment records",
+	.options = history_options,
 	.run = run,
 };

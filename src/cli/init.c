@@ -6,27 +6,24 @@
 #include "core/spec.h"
 #include <fcntl.h>
 
+struct init_opts {
+	bool force;
+};
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	bool force = false;
-	const struct cli_opt opts[] = {
-		{ "force", 0, OPT_FLAG, &force },
-		{ NULL, 0, OPT_FLAG, NULL },
-	};
-	const char **pos;
+	struct init_opts o = { 0 };
 	int npos, fd = -1, ret = EXIT_USAGE;
 	char *path = NULL;
 	size_t len = strlen(spec_starter), off = 0;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
-	if (npos) {
-		cli_error("init: unexpected argument '%s' (the file is given with -f FILE)", pos[0]);
-		goto out;
-	}
+	if (npos)
+		return cli_error("init: unexpected argument '%s' (the file is given with -f FILE)", argv[0]);
 	path = cli_spec_path(ctx);
 	/* O_EXCL: refuse to overwrite, without a window between check and create */
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (o.force ? O_TRUNC : O_EXCL), 0644);
 	if (fd < 0) {
 		if (errno == EEXIST)
 			cli_error("%s already exists (use --force to overwrite it)", path);
@@ -55,15 +52,19 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (npos)
-		free(pos);
 	free(path);
 	return ret;
 }
+
+static const struct cli_option init_options[] = {
+	CLI_BOOL(0, "force", struct init_opts, force, "overwrite the file if it exists"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_init = {
 	.name = "init",
 	.usage = "gantry init [-f FILE] [--force]",
 	.summary = "write a starter gantry.yaml (refuses to overwrite without --force)",
+	.options = init_options,
 	.run = run,
 };

@@ -7,8 +7,12 @@
 #include "cli/client.h"
 #include "runtime/runtime.h"
 #include <dirent.h>
-#include <signal.h>
 
+struct logs_opts {
+	const char *env;
+	long revision, tail;
+	bool follow;
+};
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -17,48 +21,27 @@ static int cmp_str(const void *a, const void *b)
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *env = NULL, *rev = NULL, *tail = NULL, **pos;
-	bool follow = false;
-	struct cli_opt opts[] = {
-		{ "env", 'e', OPT_STRING, &env },
-		{ "revision", 0, OPT_STRING, &rev },
-		{ "follow", 0, OPT_FLAG, &follow },
-		{ "tail", 'n', OPT_STRING, &tail },
-		{ 0 },
-	};
-	char *home = NULL, *dir = NULL, **paths = NULL, *end;
+	struct logs_opts o = { .tail = 100 };
+	const char *svc, *env;
+	char *home = NULL, *dir = NULL, **paths = NULL;
 	size_t n = 0;
-	long ntail = 100, nrev = 0;
-	int npos = 0, ret;
+	int ret;
 	DIR *d;
 	struct dirent *de;
 
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "-f"))
-			argv[i] = (char *)"--follow";
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
-		return EXIT_USAGE;
-	if ((ret = client_need_svc_env("logs", pos, npos, env)))
-		goto out;
-	if (client_api_url()) {
-		/* the files are on the daemon's host; the API does not carry them */
-		ret = cli_error("gantry logs reads HOME/logs on the daemon's host: not available over GANTRY_API "
-				"(unset it and run gantry logs there)");
-		goto out;
-	}
-	if (tail && ((ntail = strtol(tail, &end, 10)) < 0 || *end || !*tail)) {
-		ret = cli_error("--tail: '%s' is not a number of lines", tail);
-		goto out;
-	}
-	if (rev && ((nrev = strtol(rev, &end, 10)) <= 0 || *end)) {
-		ret = cli_error("--revision: '%s' is not a revision number", rev);
-		goto out;
-	}
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
+		return ret;
+	/* the files are on the daemon's host; the API does not carry them */
+	if (client_api_url())
+		return cli_error("gantry logs reads HOME/logs on the daemon's host: not available over GANTRY_API "
+				 "(unset it and run gantry logs there)");
+	svc = argv[0];
+	env = o.env;
 	home = cli_home(ctx);
-	dir = xasprintf("%s/logs/%s.%s", home, pos[0], env);
+	dir = xasprintf("%s/logs/%s.%s", home, svc, env);
 	d = opendir(dir);
 	if (!d) {
-		fprintf(stderr, "error: no logs for %s@%s in %s\n", pos[0], env, home);
+		fprintf(stderr, "error: no logs for %s@%s in %s\n", svc, env, home);
 		ret = EXIT_FAILED;
 		goto out;
 	}
@@ -66,15 +49,18 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		size_t len = strlen(de->d_name);
 		if (len < 5 || strcmp(de->d_name + len - 4, ".log"))
 			continue;
-		if (nrev && strtol(de->d_name, NULL, 10) != nrev)
+		if (o.revision && strtol(de->d_name, NULL, 10) != o.revision)
 			continue;
 		paths = xrealloc(paths, (n + 1) * sizeof(*paths));
 		paths[n++] = xasprintf("%s/%s", dir, de->d_name);
 	}
 	closedir(d);
 	qsort(paths, n, sizeof(*paths), cmp_str);
-	if (!n && !follow) {
-		fprintf(stderr, "error: no logs for %s@%s%s%s\n", pos[0], env, rev ? " revision " : "", rev ? rev : "");
+	if (!n && !o.follow) {
+		char rev[32] = "";
+		if (o.revision)
+			snprintf(rev, sizeof(rev), " revision %ld", o.revision);
+		fprintf(stderr, "error: no logs for %s@%s%s\n", svc, env, rev);
 		ret = EXIT_FAILED;
 		goto out;
 	}
@@ -82,10 +68,10 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		if (n > 1)
 			printf("==> %s <==\n", strrchr(paths[i], '/') + 1);
 		fflush(stdout);
-		logfile_tail(paths[i], (int)ntail, stdout);
+		logfile_tail(paths[i], (int)MIN(o.tail, (long)INT_MAX), stdout);
 	}
 	fflush(stdout);
-	if (follow) {
+	if (o.follow) {
 		client_catch_stop();
 		logfile_follow((const char **)paths, n, stdout, &client_stop);
 	}
@@ -95,14 +81,22 @@ out:
 	free(paths);
 	free(dir);
 	free(home);
-	if (npos)
-		free(pos);
 	return ret;
 }
+
+/* -f is the global spec flag elsewhere; here it means follow (--file names the spec) */
+static const struct cli_option logs_options[] = {
+	CLI_STRING('e', "env", struct logs_opts, env, "ENV", "the environment"),
+	CLI_INT(0, "revision", struct logs_opts, revision, "N", 1, 0, "only revision N's replicas"),
+	CLI_BOOL('f', "follow", struct logs_opts, follow, "keep printing what they write until interrupted"),
+	CLI_INT('n', "tail", struct logs_opts, tail, "N", 0, 0, "start with the last N lines of each (default 100)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_logs = {
 	.name = "logs",
 	.usage = "gantry logs SERVICE --env ENV [--revision N] [-f] [--tail N]",
 	.summary = "print (and follow) the replicas' stdout and stderr",
+	.options = logs_options,
 	.run = run,
 };

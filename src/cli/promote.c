@@ -11,74 +11,62 @@
 #include "cli/gates_cli.h"
 #include "cli/spec_load.h"
 #include "core/spec.h"
-#include "util/parse.h"
+
+struct promote_opts {
+	const char *from, *to, *reason;
+	long revision;
+	bool wait, emergency;
+	int64_t timeout_ms;
+};
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *from = NULL, *to = NULL, *rev = NULL, *timeout = NULL, *reason = NULL, **pos;
-	bool wait = false, emergency = false;
-	struct cli_opt opts[] = {
-		{ "from", 0, OPT_STRING, &from },      { "to", 0, OPT_STRING, &to },
-		{ "revision", 0, OPT_STRING, &rev },   { "wait", 'w', OPT_FLAG, &wait },
-		{ "timeout", 0, OPT_STRING, &timeout }, { "emergency", 0, OPT_FLAG, &emergency },
-		{ "reason", 0, OPT_STRING, &reason },  { 0 },
-	};
+	struct promote_opts o = { 0 };
+	const char *svc;
 	struct spec *spec = NULL;
 	struct svc_config cfg = { 0 };
 	struct gerr err;
 	json_t *src = NULL, *resp = NULL, *req;
-	long want = 0;
-	int64_t timeout_ms = 0;
+	long want;
 	int npos, ret;
 	char why[256];
+	json_int_t rollout;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
-	if (npos != 1 || !from || !to) {
-		ret = cli_error("usage: gantry promote SERVICE --from ENV --to ENV [--revision N] [--wait]");
-		goto out;
-	}
-	if (!strcmp(from, to)) {
-		ret = cli_error("--from and --to name the same environment '%s'", from);
-		goto out;
-	}
-	if (rev && (want = gates_cli_id(rev)) < 0) {
-		ret = cli_error("--revision: expected a revision number, got '%s'", rev);
-		goto out;
-	}
-	if (timeout && parse_duration_ms(timeout, &timeout_ms) < 0) {
-		ret = cli_error("--timeout: invalid duration '%s' (e.g. 90s, 10m)", timeout);
-		goto out;
-	}
-	if (emergency && (!reason || !*reason)) {
-		ret = cli_error("--emergency needs --reason \"...\"");
-		goto out;
-	}
+	if (npos != 1 || !o.from || !o.to)
+		return cli_error("usage: gantry promote SERVICE --from ENV --to ENV [--revision N] [--wait]");
+	if (!strcmp(o.from, o.to))
+		return cli_error("--from and --to name the same environment '%s'", o.from);
+	if (o.emergency && (!o.reason || !*o.reason))
+		return cli_error("--emergency needs --reason \"...\"");
+	svc = argv[0];
 	if (cli_spec_present(ctx)) {
 		/* a spec at hand is checked here and applied by the controller */
 		if ((ret = cli_load_spec(ctx, &spec)))
 			goto out;
-		if (!spec_find_env(spec, from)) {
-			ret = cli_error("--from: no environment '%s' in %s", from, spec->path);
+		if (!spec_find_env(spec, o.from)) {
+			ret = cli_error("--from: no environment '%s' in %s", o.from, spec->path);
 			goto out;
 		}
-		if (spec_resolve(spec, pos[0], to, &cfg, &err) < 0) {
+		if (spec_resolve(spec, svc, o.to, &cfg, &err) < 0) {
 			ret = cli_error("%s", err.msg);
 			goto out;
 		}
 	}
-	req = json_pack("{s:s, s:s, s:s}", "op", "promotion_source", "service", pos[0], "from", from);
-	if (want)
-		json_object_set_new(req, "revision", json_integer(want));
+	req = json_pack("{s:s, s:s, s:s}", "op", "promotion_source", "service", svc, "from", o.from);
+	if (o.revision)
+		json_object_set_new(req, "revision", json_integer(o.revision));
 	if ((ret = client_call(ctx, req, &src)))
 		goto out;
 	want = (long)json_integer_value(json_object_get(src, "revision"));
-	snprintf(why, sizeof(why), "%s%spromote revision %ld from %s", reason ? reason : "", reason ? ": " : "", want, from);
-	req = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s, s:{s:s, s:i}, s:s}", "op", "deploy", "service", pos[0],
-			"environment", to, "version", json_object_get(src, "version"), "digest",
+	snprintf(why, sizeof(why), "%s%spromote revision %ld from %s", o.reason ? o.reason : "", o.reason ? ": " : "",
+		 want, o.from);
+	req = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s, s:{s:s, s:i}, s:s}", "op", "deploy", "service", svc,
+			"environment", o.to, "version", json_object_get(src, "version"), "digest",
 			json_object_get(src, "digest"), "deployed_by", client_user(),
-			"promotion", "from", from, "revision", (int)want, "reason", why);
-	if (emergency)
+			"promotion", "from", o.from, "revision", (int)want, "reason", why);
+	if (o.emergency)
 		json_object_set_new(req, "emergency", json_true());
 	if (spec && (ret = cli_spec_attach(ctx, req))) {
 		json_decref(req);
@@ -86,47 +74,45 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if ((ret = client_call(ctx, req, &resp)))
 		goto out;
-	if (!strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks")) {
-		json_t *row = NULL;
-		ret = gates_cli_wait_deployment(ctx, pos[0], to, json_integer_value(json_object_get(resp, "deployment")), &row);
-		if (row) {
-			json_object_set(resp, "revision", json_object_get(row, "revision"));
-			json_object_set(resp, "rollout", json_object_get(row, "rollout"));
-		}
-		json_decref(row);
-		if (ret)
-			goto out;
-	}
-	{
-		json_int_t r = json_integer_value(json_object_get(resp, "revision"));
-		json_int_t rollout = json_integer_value(json_object_get(resp, "rollout"));
-		if (ctx->json && !wait)
-			printf("{\"service\":\"%s\",\"environment\":\"%s\",\"revision\":%lld,\"rollout\":%lld,\"version\":\"%s\","
-			       "\"digest\":\"%s\",\"from\":\"%s\",\"from_revision\":%ld}\n", pos[0], to, (long long)r,
-			       (long long)rollout, json_string_value(json_object_get(src, "version")),
-			       json_string_value(json_object_get(src, "digest")), from, want);
-		else if (!ctx->json)
-			printf("promoting %s revision %ld of %s (version %s, artifact %.12s) to %s: revision %lld, rollout %lld\n",
-			       pos[0], want, from, json_string_value(json_object_get(src, "version")),
-			       json_string_value(json_object_get(src, "digest")), to, (long long)r, (long long)rollout);
-		fflush(stdout);
-		if (wait)
-			ret = client_wait_rollout(ctx, pos[0], to, rollout, timeout_ms ? timeout_ms
-						  : (cfg.progress_deadline_ms ? cfg.progress_deadline_ms : 600000) + 60000);
-	}
+	if ((ret = gates_cli_deploy_started(ctx, svc, o.to, resp)))
+		goto out;
+	rollout = json_integer_value(json_object_get(resp, "rollout"));
+	if (ctx->json && !o.wait)
+		printf("{\"service\":\"%s\",\"environment\":\"%s\",\"revision\":%lld,\"rollout\":%lld,\"version\":\"%s\","
+		       "\"digest\":\"%s\",\"from\":\"%s\",\"from_revision\":%ld}\n", svc, o.to,
+		       (long long)json_integer_value(json_object_get(resp, "revision")), (long long)rollout,
+		       json_string_value(json_object_get(src, "version")), json_string_value(json_object_get(src, "digest")),
+		       o.from, want);
+	else if (!ctx->json)
+		printf("promoting %s revision %ld of %s (version %s, artifact %.12s) to %s: revision %lld, rollout %lld\n",
+		       svc, want, o.from, json_string_value(json_object_get(src, "version")),
+		       json_string_value(json_object_get(src, "digest")), o.to,
+		       (long long)json_integer_value(json_object_get(resp, "revision")), (long long)rollout);
+	fflush(stdout);
+	if (o.wait)
+		ret = client_wait_rollout(ctx, svc, o.to, rollout, client_wait_ms(o.timeout_ms, cfg.progress_deadline_ms));
 out:
 	json_decref(src);
 	json_decref(resp);
 	svc_config_release(&cfg);
 	spec_free(spec);
-	if (npos)
-		free(pos);
 	return ret;
 }
+
+static const struct cli_option promote_options[] = {
+	CLI_STRING(0, "from", struct promote_opts, from, "ENV", "the environment whose serving revision is promoted"),
+	CLI_STRING(0, "to", struct promote_opts, to, "ENV", "the environment it is deployed to"),
+	CLI_INT(0, "revision", struct promote_opts, revision, "N", 1, INT_MAX,
+		"revision N of --from instead of the serving one"),
+	CLIENT_WAIT_OPTIONS(struct promote_opts, "--wait at most this long (default the progress deadline and a minute)"),
+	CLIENT_EMERGENCY_OPTIONS(struct promote_opts, "skip windows, freezes and approvals"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_promote = {
 	.name = "promote",
 	.usage = "gantry promote SERVICE --from ENV --to ENV [--revision N] [--wait] [--timeout DUR] [--emergency --reason TEXT]",
 	.summary = "deploy the exact artifact serving in one environment to another",
+	.options = promote_options,
 	.run = run,
 };

@@ -5,48 +5,32 @@
 #include "api/api.h"
 #include "api/tcp.h"
 #include "proxy/proxy.h"
-#include "util/parse.h"
 #include "util/cidr.h"
 #include <sys/stat.h>
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *listen = NULL, *admin = NULL, *backoff = NULL, *api = NULL, *fwd = NULL, *aexp = NULL, **pos;
-	const char *trusted = NULL;
-	struct cli_opt opts[] = {
-		{ "listen", 0, OPT_STRING, &listen },
-		{ "admin", 0, OPT_STRING, &admin },
-		{ "api", 0, OPT_STRING, &api },
-		{ "restart-backoff", 0, OPT_STRING, &backoff },
-		{ "forward-headers", 0, OPT_STRING, &fwd },
-		{ "audit-export", 0, OPT_STRING, &aexp },
-		{ "trusted-proxies", 0, OPT_STRING, &trusted },
-		{ 0 },
-	};
-	struct daemon_opts o = { .api_hooks = &api_daemon_hooks };
+	struct daemon_opts o = { .restart_backoff_ms = 10000, .api_hooks = &api_daemon_hooks };
 	struct gerr err;
 	char *home, real[PATH_MAX], *spec_path = NULL, *spec_text = NULL, *aexp_abs = NULL;
 	int npos, ret;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
 	if (npos)
-		return cli_error("gantry serve: unexpected argument '%s'", pos[0]);
-	o.restart_backoff_ms = 10000;
-	if (backoff && (parse_duration_ms(backoff, &o.restart_backoff_ms) < 0 || o.restart_backoff_ms <= 0))
-		return cli_error("--restart-backoff: invalid duration '%s' (e.g. 10s, 500ms)", backoff);
-	if (api && api_tcp_check_addr(api, &err) < 0)
+		return cli_error("gantry serve: unexpected argument '%s'", argv[0]);
+	if (o.api && api_tcp_check_addr(o.api, &err) < 0)
 		return cli_error("%s", err.msg);
-	if (fwd) {
+	if (o.forward_headers) {
 		unsigned bits;
 		char bad[80];
-		if (proxy_parse_forward_headers(fwd, &bits, bad, sizeof(bad)) < 0)
+		if (proxy_parse_forward_headers(o.forward_headers, &bits, bad, sizeof(bad)) < 0)
 			return cli_error("--forward-headers: '%s' " PROXY_FWD_EXPECTED, bad);
 	}
-	if (trusted) {
+	if (o.trusted_proxies) {
 		struct cidr_set set = { 0 };
 		char bad[80];
-		int bad_list = cidr_set_add_list(&set, trusted, bad, sizeof(bad));
+		int bad_list = cidr_set_add_list(&set, o.trusted_proxies, bad, sizeof(bad));
 		cidr_set_release(&set);
 		if (bad_list < 0)
 			return cli_error("--trusted-proxies: '%s' " CIDR_EXPECTED, bad);
@@ -90,23 +74,17 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	free(home);
 	o.home = real;
-	o.listen = listen;
-	o.admin = admin;
-	o.api = api;
-	o.forward_headers = fwd;
 	/* the daemon keeps it for its whole life: absolute, whatever the cwd later */
-	if (aexp && *aexp != '/') {
+	if (o.audit_export && *o.audit_export != '/') {
 		char cwd[PATH_MAX];
 		if (!getcwd(cwd, sizeof(cwd))) {
 			fprintf(stderr, "error: --audit-export: %s\n", strerror(errno));
 			ret = EXIT_FAILED;
 			goto out;
 		}
-		aexp_abs = xasprintf("%s/%s", cwd, aexp);
-		aexp = aexp_abs;
+		aexp_abs = xasprintf("%s/%s", cwd, o.audit_export);
+		o.audit_export = aexp_abs;
 	}
-	o.audit_export = aexp;
-	o.trusted_proxies = trusted;
 	ret = daemon_run(&o);
 out:
 	free(aexp_abs);
@@ -115,10 +93,26 @@ out:
 	return ret;
 }
 
+/* the flags are daemon_opts' own fields */
+static const struct cli_option serve_options[] = {
+	CLI_STRING(0, "listen", struct daemon_opts, listen, "ADDR", "the proxy's address (default 127.0.0.1:8080)"),
+	CLI_STRING(0, "admin", struct daemon_opts, admin, "ADDR", "the proxy's admin listener (default 127.0.0.1:9090)"),
+	CLI_STRING(0, "api", struct daemon_opts, api, "HOST:PORT", "the API over TCP too (HTTP, an API token on every request)"),
+	CLI_DURATION(0, "restart-backoff", struct daemon_opts, restart_backoff_ms, "DUR", 1, 0,
+		     "the first restart delay of a crashed replica (default 10s, doubling to 5m)"),
+	CLI_STRING(0, "forward-headers", struct daemon_opts, forward_headers, "all|none|LIST",
+		   "the X-Forwarded-* headers, X-Request-Id and Via the proxy sets (default all)"),
+	CLI_STRING(0, "audit-export", struct daemon_opts, audit_export, "FILE", "append every audit entry to FILE too"),
+	CLI_STRING(0, "trusted-proxies", struct daemon_opts, trusted_proxies, "CIDR,...",
+		   "clients whose X-Forwarded-* headers the proxy keeps (default none)"),
+	CLI_END,
+};
+
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",
 	.usage = "gantry serve [-f FILE] [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--api HOST:PORT]\n"
 		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...] [--audit-export FILE] [--home DIR]",
 	.summary = "run the controller, the proxy and the replicas",
+	.options = serve_options,
 	.run = run,
 };

@@ -1,7 +1,7 @@
 #include "common.h"
 #include "cli/client.h"
+#include "util/clock.h"
 #include <signal.h>
-#include <time.h>
 
 static void print_table(json_t *list)
 {
@@ -64,12 +64,8 @@ static void print_table(json_t *list)
 				json_t *since = json_object_get(r, "holding_since_ms");
 				printf("  rollback_on %s: %s", json_string_value(json_object_get(r, "condition")),
 				       json_string_value(json_object_get(r, "verdict")));
-				if (json_is_integer(since)) {
-					struct timespec ts;
-					clock_gettime(CLOCK_REALTIME, &ts);
-					printf(" for %llds", (long long)(((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
-									 json_integer_value(since)) / 1000));
-				}
+				if (json_is_integer(since))
+					printf(" for %llds", (long long)((clock_now_ms() - json_integer_value(since)) / 1000));
 				printf("\n");
 			}
 			json_array_foreach(json_object_get(st, "metrics"), j, m) {
@@ -97,34 +93,34 @@ static void print_table(json_t *list)
 	}
 }
 
+struct status_opts {
+	const char *env;
+	bool watch;
+};
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *env = NULL, **pos;
-	bool watch = false;
-	struct cli_opt opts[] = {
-		{ "env", 'e', OPT_STRING, &env },
-		{ "watch", 'w', OPT_FLAG, &watch },
-		{ 0 },
-	};
+	struct status_opts o = { 0 };
+	const char *env;
+	bool watch;
 	int npos, ret = EXIT_OK;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
 	if (npos > 1)
-		return cli_error("gantry status: unexpected argument '%s'", pos[1]);
+		return cli_error("gantry status: unexpected argument '%s'", argv[1]);
+	env = o.env;
+	watch = o.watch;
 	client_catch_stop();
 	do {
 		json_t *req = json_pack("{s:s}", "op", "status"), *resp, *list;
-		if (npos)
-			json_object_set_new(req, "service", json_string(pos[0]));
-		if (env)
-			json_object_set_new(req, "environment", json_string(env));
+		client_req_str(req, "service", npos ? argv[0] : NULL);
+		client_req_str(req, "environment", env);
 		if ((ret = client_call(ctx, req, &resp)))
 			break;
 		list = json_object_get(resp, "status");
 		if (npos && env && !json_array_size(list)) {
-			fprintf(stderr, "error: %s@%s has never been deployed\n", pos[0], env);
+			fprintf(stderr, "error: %s@%s has never been deployed\n", argv[0], env);
 			json_decref(resp);
 			ret = EXIT_USAGE;
 			break;
@@ -135,11 +131,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			if (isatty(STDOUT_FILENO)) {
 				printf("\033[H\033[2J");
 			} else {
-				time_t t = time(NULL);
-				struct tm tm;
 				char ts[32];
-				gmtime_r(&t, &tm);
-				strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+				format_rfc3339(clock_now_s(), ts, sizeof(ts));
 				printf("--- %s\n", ts);
 			}
 		}
@@ -154,17 +147,22 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		}
 		fflush(stdout);
 		json_decref(resp);
-		for (int i = 0; watch && !client_stop && i < 10; i++)
-			usleep(100000);
+		if (watch)
+			client_pause_ms(1000);
 	} while (watch && !client_stop);
-	if (npos)
-		free(pos);
 	return ret;
 }
+
+static const struct cli_option status_options[] = {
+	CLI_STRING('e', "env", struct status_opts, env, "ENV", "only this environment"),
+	CLI_BOOL('w', "watch", struct status_opts, watch, "print it again every second until interrupted"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_status = {
 	.name = "status",
 	.usage = "gantry status [SERVICE] [--env ENV] [--watch] [-o json]",
 	.summary = "show service environments: phase, traffic, replicas, rollout",
+	.options = status_options,
 	.run = run,
 };

@@ -34,56 +34,49 @@ bad:
 	return NULL;
 }
 
+struct traffic_opts {
+	const char *env, *set, *reason;
+	bool reset, emergency;
+};
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char *env = NULL, *set = NULL, *reason = NULL, **pos;
-	bool reset = false, emergency = false;
-	struct cli_opt opts[] = {
-		{ "env", 'e', OPT_STRING, &env },
-		{ "set", 0, OPT_STRING, &set },
-		{ "reset", 0, OPT_FLAG, &reset },
-		{ "emergency", 0, OPT_FLAG, &emergency },
-		{ "reason", 0, OPT_STRING, &reason },
-		{ 0 },
-	};
+	struct traffic_opts o = { 0 };
 	json_t *req, *resp = NULL, *weights = NULL;
-	int npos, ret;
+	int ret;
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((ret = client_parse_target(ctx, argc, argv, &o, &o.env)))
+		return ret;
+	if (!o.set == !o.reset)
+		return cli_error("gantry traffic: give either --set REV=W[,REV=W...] or --reset");
+	if (o.set && !(weights = parse_weights(o.set)))
 		return EXIT_USAGE;
-	if ((ret = client_need_svc_env("traffic", pos, npos, env)))
-		goto out;
-	if (!set == !reset) {
-		ret = cli_error("gantry traffic: give either --set REV=W[,REV=W...] or --reset");
-		goto out;
-	}
-	if (set && !(weights = parse_weights(set))) {
-		ret = EXIT_USAGE;
-		goto out;
-	}
-	req = json_pack("{s:s, s:s, s:s, s:s}", "op", "traffic", "service", pos[0], "environment", env,
+	req = json_pack("{s:s, s:s, s:s, s:s}", "op", "traffic", "service", argv[0], "environment", o.env,
 			"deployed_by", client_user());
 	json_object_set_new(req, "weights", weights ? weights : json_null());
-	if (emergency)
-		json_object_set_new(req, "emergency", json_true());
-	if (reason)
-		json_object_set_new(req, "reason", json_string(reason));
+	client_req_override(req, o.emergency, o.reason);
 	if ((ret = client_call(ctx, req, &resp)))
-		goto out;
+		return ret;
 	if (!ctx->json)
-		printf("%s@%s traffic: %s\n", pos[0], env, set ? set : "by ready replicas");
+		printf("%s@%s traffic: %s\n", argv[0], o.env, o.set ? o.set : "by ready replicas");
 	else
 		printf("{\"ok\":true}\n");
-out:
 	json_decref(resp);
-	if (npos)
-		free(pos);
-	return ret;
+	return EXIT_OK;
 }
+
+static const struct cli_option traffic_options[] = {
+	CLI_STRING('e', "env", struct traffic_opts, env, "ENV", "the environment"),
+	CLI_STRING(0, "set", struct traffic_opts, set, "REV=W[,REV=W...]", "each revision's weight, adding up to 100"),
+	CLI_BOOL(0, "reset", struct traffic_opts, reset, "back to the split by ready replicas"),
+	CLIENT_EMERGENCY_OPTIONS(struct traffic_opts, "override a closed window or a freeze"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_traffic = {
 	.name = "traffic",
 	.usage = "gantry traffic SERVICE --env ENV (--set REV=W[,REV=W...] | --reset) [--emergency --reason TEXT]",
 	.summary = "split traffic between running revisions by hand (weights add up to 100)",
+	.options = traffic_options,
 	.run = run,
 };

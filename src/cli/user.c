@@ -8,7 +8,6 @@
  */
 #include "common.h"
 #include "cli/client.h"
-#include "cli/gates_cli.h"
 #include "core/spec.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
@@ -119,108 +118,136 @@ static int sync_roles(struct cli_ctx *ctx)
 	return ret;
 }
 
-static int run(int argc, char **argv, struct cli_ctx *ctx)
-{
-	const char *role = NULL, *envs = NULL, *svcs = NULL, **pos;
-	bool no_token = false;
-	struct cli_opt opts[] = { { "role", 'r', OPT_STRING, &role },     { "env", 'e', OPT_STRING, &envs },
-				  { "service", 's', OPT_STRING, &svcs }, { "no-token", 0, OPT_FLAG, &no_token },
-				  { 0 } };
-	json_t *resp = NULL, *req, *v;
-	int npos, ret = EXIT_OK;
-	size_t i;
-	char rt[2 * USER_SCOPE_LEN + 64];
+struct user_opts {
+	const char *role, *envs, *services;
+	bool no_token;
+};
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+static int add_user(struct cli_ctx *ctx, const struct user_opts *o, const char *name)
+{
+	json_t *req, *resp, *e = NULL, *sv = NULL;
+	char rt[2 * USER_SCOPE_LEN + 64];
+	int ret;
+
+	if ((o->envs && !(e = names_arg("env", "environment", o->envs))) ||
+	    (o->services && !(sv = names_arg("service", "service", o->services)))) {
+		json_decref(e);
 		return EXIT_USAGE;
-	if (npos < 1) {
-		ret = cli_error("usage: %s", USAGE);
+	}
+	req = json_pack("{s:s, s:s, s:s, s:b}", "op", "user_add", "name", name, "role", o->role, "no_token", o->no_token);
+	if (e)
+		json_object_set_new(req, "environments", e);
+	if (sv)
+		json_object_set_new(req, "services", sv);
+	if ((ret = client_call(ctx, req, &resp)))
+		return ret;
+	role_text(o->role, resp, rt, sizeof(rt));
+	if (ctx->json) {
+		client_print_reply(resp);
+	} else if (!o->no_token) {
+		fprintf(stderr, "user %s (%s) added; its API token, shown only now:\n", name, rt);
+		printf("%s\n", json_string_value(json_object_get(resp, "token")));
+	} else {
+		printf("user %s (%s) added\n", name, rt);
+	}
+	json_decref(resp);
+	return EXIT_OK;
+}
+
+static int list_users(struct cli_ctx *ctx)
+{
+	/* a scope column says "*" for every environment (service) */
+	char es[USER_SCOPE_LEN], ss[USER_SCOPE_LEN];
+	json_t *resp, *v;
+	size_t i;
+	int ret;
+
+	if ((ret = client_call(ctx, json_pack("{s:s}", "op", "user_list"), &resp)))
+		return ret;
+	if (ctx->json) {
+		client_print_json(json_object_get(resp, "users"));
 		goto out;
 	}
-	if (!strcmp(pos[0], "add")) {
-		json_t *e = NULL, *sv = NULL;
-		if (npos != 2 || !role) {
-			ret = cli_error("usage: gantry user add NAME --role viewer|deployer|approver|admin [--env E,...] "
-					"[--service S,...] [--no-token]");
-			goto out;
-		}
-		if ((envs && !(e = names_arg("env", "environment", envs))) ||
-		    (svcs && !(sv = names_arg("service", "service", svcs)))) {
-			json_decref(e);
-			ret = EXIT_USAGE;
-			goto out;
-		}
-		req = json_pack("{s:s, s:s, s:s, s:b}", "op", "user_add", "name", pos[1], "role", role, "no_token",
-				no_token);
-		if (e)
-			json_object_set_new(req, "environments", e);
-		if (sv)
-			json_object_set_new(req, "services", sv);
-		ret = client_call(ctx, req, &resp);
-		if (ret)
-			goto out;
-		role_text(role, resp, rt, sizeof(rt));
-		if (ctx->json) {
-			json_object_del(resp, "ok");
-			gates_cli_print_json(resp);
-		} else if (!no_token) {
-			fprintf(stderr, "user %s (%s) added; its API token, shown only now:\n", pos[1], rt);
-			printf("%s\n", json_string_value(json_object_get(resp, "token")));
-		} else {
-			printf("user %s (%s) added\n", pos[1], rt);
-		}
-	} else if (!strcmp(pos[0], "remove") && npos == 2) {
-		ret = client_call(ctx, json_pack("{s:s, s:s}", "op", "user_remove", "name", pos[1]), &resp);
-		if (!ret)
-			printf("user %s removed\n", pos[1]);
-	} else if (!strcmp(pos[0], "list") && npos == 1) {
-		ret = client_call(ctx, json_pack("{s:s}", "op", "user_list"), &resp);
-		if (ret)
-			goto out;
-		if (ctx->json) {
-			gates_cli_print_json(json_object_get(resp, "users"));
-		} else {
-			/* a scope column says "*" for every environment (service) */
-			char es[USER_SCOPE_LEN], ss[USER_SCOPE_LEN];
-			printf("%-20s %-9s %-6s %-16s %-16s %-20s %s\n", "NAME", "ROLE", "TOKEN", "ENVIRONMENTS", "SERVICES",
-			       "CREATED", "BY");
-			json_array_foreach(json_object_get(resp, "users"), i, v) {
-				join_names(json_object_get(v, "environments"), es, sizeof(es));
-				join_names(json_object_get(v, "services"), ss, sizeof(ss));
-				printf("%-20s %-9s %-6s %-16s %-16s %-20s %s\n", json_string_value(json_object_get(v, "name")),
-				       json_string_value(json_object_get(v, "role")),
-				       json_is_true(json_object_get(v, "token")) ? "yes" : "no", es[0] ? es : "*",
-				       ss[0] ? ss : "*", json_string_value(json_object_get(v, "created_at")),
-				       json_string_value(json_object_get(v, "created_by")));
-			}
-		}
-	} else if (!strcmp(pos[0], "whoami") && npos == 1) {
-		ret = client_call(ctx, json_pack("{s:s}", "op", "whoami"), &resp);
-		if (ret)
-			goto out;
-		if (ctx->json) {
-			json_object_del(resp, "ok");
-			gates_cli_print_json(resp);
-		} else {
-			printf("%s (%s%s)\n", json_string_value(json_object_get(resp, "name")),
-			       role_text(json_string_value(json_object_get(resp, "role")), resp, rt, sizeof(rt)),
-			       json_is_true(json_object_get(resp, "token")) ? ", by API token" : ", by OS user");
-		}
-	} else if (!strcmp(pos[0], "sync") && npos == 1) {
-		ret = sync_roles(ctx);
-	} else {
-		ret = cli_error("usage: %s", USAGE);
+	printf("%-20s %-9s %-6s %-16s %-16s %-20s %s\n", "NAME", "ROLE", "TOKEN", "ENVIRONMENTS", "SERVICES", "CREATED",
+	       "BY");
+	json_array_foreach(json_object_get(resp, "users"), i, v) {
+		join_names(json_object_get(v, "environments"), es, sizeof(es));
+		join_names(json_object_get(v, "services"), ss, sizeof(ss));
+		printf("%-20s %-9s %-6s %-16s %-16s %-20s %s\n", json_string_value(json_object_get(v, "name")),
+		       json_string_value(json_object_get(v, "role")),
+		       json_is_true(json_object_get(v, "token")) ? "yes" : "no", es[0] ? es : "*",
+		       ss[0] ? ss : "*", json_string_value(json_object_get(v, "created_at")),
+		       json_string_value(json_object_get(v, "created_by")));
 	}
 out:
 	json_decref(resp);
-	if (npos)
-		free(pos);
-	return ret;
+	return EXIT_OK;
 }
+
+static int whoami(struct cli_ctx *ctx)
+{
+	char rt[2 * USER_SCOPE_LEN + 64];
+	json_t *resp;
+	int ret;
+
+	if ((ret = client_call(ctx, json_pack("{s:s}", "op", "whoami"), &resp)))
+		return ret;
+	if (ctx->json)
+		client_print_reply(resp);
+	else
+		printf("%s (%s%s)\n", json_string_value(json_object_get(resp, "name")),
+		       role_text(json_string_value(json_object_get(resp, "role")), resp, rt, sizeof(rt)),
+		       json_is_true(json_object_get(resp, "token")) ? ", by API token" : ", by OS user");
+	json_decref(resp);
+	return EXIT_OK;
+}
+
+static int run(int argc, char **argv, struct cli_ctx *ctx)
+{
+	struct user_opts o = { 0 };
+	json_t *resp = NULL;
+	int npos, ret;
+	const char *sub;
+
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
+		return EXIT_USAGE;
+	if (npos < 1)
+		return cli_error("usage: %s", USAGE);
+	sub = argv[0];
+	if (!strcmp(sub, "add")) {
+		if (npos != 2 || !o.role)
+			return cli_error("usage: gantry user add NAME --role viewer|deployer|approver|admin [--env E,...] "
+					 "[--service S,...] [--no-token]");
+		return add_user(ctx, &o, argv[1]);
+	}
+	if (!strcmp(sub, "remove") && npos == 2) {
+		if ((ret = client_call(ctx, json_pack("{s:s, s:s}", "op", "user_remove", "name", argv[1]), &resp)))
+			return ret;
+		printf("user %s removed\n", argv[1]);
+		json_decref(resp);
+		return EXIT_OK;
+	}
+	if (!strcmp(sub, "list") && npos == 1)
+		return list_users(ctx);
+	if (!strcmp(sub, "whoami") && npos == 1)
+		return whoami(ctx);
+	if (!strcmp(sub, "sync") && npos == 1)
+		return sync_roles(ctx);
+	return cli_error("usage: %s", USAGE);
+}
+
+static const struct cli_option user_options[] = {
+	CLI_STRING('r', "role", struct user_opts, role, "ROLE", "add: viewer, deployer, approver or admin"),
+	CLI_STRING('e', "env", struct user_opts, envs, "E,...", "add: only these environments (default every one)"),
+	CLI_STRING('s', "service", struct user_opts, services, "S,...", "add: only these services (default every one)"),
+	CLI_BOOL(0, "no-token", struct user_opts, no_token, "add: no API token (an OS user over the local socket)"),
+	CLI_END,
+};
 
 const struct cli_cmd cli_cmd_user = {
 	.name = "user",
 	.usage = USAGE,
 	.summary = "users, roles and API tokens",
+	.options = user_options,
 	.run = run,
 };

@@ -18,30 +18,26 @@ static json_t *diags_to_json(const struct diags *d)
 	return a;
 }
 
+struct validate_opts {
+	bool keys;
+};
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	bool keys = false;
-	const struct cli_opt opts[] = {
-		{ "keys", 0, OPT_FLAG, &keys },
-		{ NULL, 0, OPT_FLAG, NULL },
-	};
-	const char **pos;
+	struct validate_opts o = { 0 };
 	int npos, ret;
-	char *path = NULL;
+	char *path;
 	struct spec *spec = NULL;
 	struct diags d = { 0 };
 
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
-	if (npos) {
-		ret = cli_error("validate: unexpected argument '%s' (the file is given with -f FILE)", pos[0]);
-		goto out;
-	}
-	if (keys) {
+	if (npos)
+		return cli_error("validate: unexpected argument '%s' (the file is given with -f FILE)", argv[0]);
+	if (o.keys) {
 		/* the key reference, from the validator's own tables */
 		spec_print_keys(stdout);
-		ret = EXIT_OK;
-		goto out;
+		return EXIT_OK;
 	}
 	path = cli_spec_path(ctx);
 	ret = spec_load(path, &spec, &d) < 0 ? EXIT_USAGE : EXIT_OK;
@@ -60,18 +56,21 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	} else {
 		diags_print(&d, stderr);
 	}
-out:
-	if (npos)
-		free(pos);
 	diags_release(&d);
 	spec_free(spec);
 	free(path);
 	return ret;
 }
 
+static const struct cli_option validate_options[] = {
+	CLI_BOOL(0, "keys", struct validate_opts, keys, "list every key of gantry.yaml(5) instead"),
+	CLI_END,
+};
+
 const struct cli_cmd cli_cmd_validate = {
 	.name = "validate",
 	.usage = "gantry validate [-f FILE] [-o json] [--keys]",
 	.summary = "check the spec and report every problem (exit 0 valid, 2 invalid); --keys lists every spec key",
+	.options = validate_options,
 	.run = run,
 };

@@ -3,9 +3,7 @@
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
-	const char **pos;
-	int npos;
-	if (cli_parse(argc, argv, NULL, ctx, &pos, &npos) < 0)
+	if (cli_parse_opts(ctx->cmd, argc, argv, ctx, NULL) < 0)
 		return EXIT_USAGE;
 	if (ctx->json)
 		printf("{\"version\":\"%s\"}\n", GANTRY_VERSION);

@@ -10,7 +10,8 @@
  * config as JSON (svc_config_to_json), so a rollback runs exactly the old
  * configuration, whatever the spec says today.
  *
- * Pure: no I/O except reading the spec file in spec_load().
+ * Pure: no I/O except reading the spec file in spec_load() and the zone
+ * of a windows.timezone (core/tz.h) while checking it.
  */
 #ifndef GANTRY_CORE_SPEC_H
 #define GANTRY_CORE_SPEC_H
@@ -56,7 +57,7 @@ struct strategy {
 };
 
 /*
- * Progressive delivery (issue 5): canary and blue-green strategies, named
+ * Progressive delivery: canary and blue-green strategies, named
  * analyses and the rollback policy, as resolved from the spec; rollout/
  * interprets them (docs/gantry.yaml.5.md and docs/internals/rollout.md).
  */
@@ -66,7 +67,7 @@ struct analysis_metric {
 	char *name;                 /* unique within its analysis */
 	enum metric_provider provider; /* default builtin */
 	char *query;                /* builtin: the metric (error_rate...); prometheus: PromQL; may be NULL */
-	char *fail_if;              /* condition (rollout/condition.h); may leave out the metric (query's) */
+	char *fail_if;              /* condition (core/condition.h); may leave out the metric (query's) */
 	bool compare_baseline;      /* compare: baseline */
 	bool mann_whitney;          /* method: mann-whitney */
 	double confidence;          /* default 0.98 */
@@ -172,7 +173,7 @@ struct spec_env {
 struct spec_service {
 	char *name;
 	int line, col;
-	/* private to spec.c: the service's node in spec.c's YAML tree (owned by spec->doc) */
+	/* private to the parser: the service's node in the YAML tree (core/spec-int.h; owned by spec->doc) */
 	void *node;
 };
 
@@ -184,7 +185,7 @@ struct spec {
 	size_t nenvs;
 	struct spec_service *services;
 	size_t nservices;
-	void *doc;       /* private: spec.c's YAML tree (with line:column of every node) */
+	void *doc;       /* private: the YAML tree (core/spec-int.h), with line:column of every node */
 };
 
 /*
@@ -239,7 +240,8 @@ void svc_config_set_env(struct svc_config *c, const char *key, const char *value
 
 /*
  * Read-only view of the spec's YAML tree, for modules that validate and read
- * their own keys (src/gates/gspec.c: protection, checks, notify, roles).
+ * their own keys (protection, checks, notify, roles: core/spec_gates.c
+ * checks them, gates/gspec.c reads them).
  * Nodes are borrowed from the spec; NULL stands for an absent node.
  */
 struct spec_node;
@@ -253,6 +255,8 @@ const struct spec_node *spec_node_key(const struct spec_node *n, size_t i);  /* 
 const struct spec_node *spec_node_item(const struct spec_node *n, size_t i); /* map: value i; list: item i */
 const struct spec_node *spec_node_get(const struct spec_node *map, const char *key);
 void spec_node_pos(const struct spec_node *n, int *line, int *col);
+/* n as JSON (new reference): plain integers become numbers, other scalars strings, null for NULL */
+struct json_t *spec_node_to_json(const struct spec_node *n);
 
 /* A starter spec (gantry init); it must validate. */
 extern const char spec_starter[];

@@ -1,7 +1,6 @@
 /*
  * artifact_check.c — a snapshot is checked against its digest again before
- * the first replica of it starts in this controller's life, so that a
- * snapshot changed on disk since it arrived is caught before it runs again.
+ * the first replica of it starts in this controller's life.
  *
  * The digest is checked when an artifact arrives (upload, snapshot); after
  * that HOME/artifacts/DIGEST is sealed read-only and owned by the
@@ -18,8 +17,9 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
-#include "store/artifact.h"
+#include "artifact/artifact.h"
 #include "util/log.h"
+#include "util/clock.h"
 
 struct ac_entry {
 	char digest[ARTIFACT_DIGEST_HEX + 1];
@@ -46,9 +46,9 @@ static struct ac_entry *cache;
 static void check_work(uv_work_t *req)
 {
 	struct ac_job *j = req->data;
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	j->r = artifact_verify(j->home, j->e->digest, j->actual, &j->err);
-	j->took_ms = now_ms() - t0;
+	j->took_ms = clock_mono_ms() - t0;
 }
 
 static void check_done(uv_work_t *req, int status)
@@ -56,7 +56,7 @@ static void check_done(uv_work_t *req, int status)
 	struct ac_job *j = req->data;
 	struct ac_entry *e = j->e;
 
-	e->at_ms = now_ms();
+	e->at_ms = clock_mono_ms();
 	if (status < 0) {
 		e->state = ARTIFACT_CHECK_ERROR;
 		snprintf(e->why, sizeof(e->why), "artifact %s could not be verified: %s", e->digest, uv_strerror(status));
@@ -89,7 +89,7 @@ int artifact_check(const char *digest, const char **why)
 	for (e = cache; e; e = e->next)
 		if (!strcmp(e->digest, digest))
 			break;
-	if (e && e->state == ARTIFACT_CHECK_ERROR && now_ms() - e->at_ms > ERROR_RETRY_MS)
+	if (e && e->state == ARTIFACT_CHECK_ERROR && clock_mono_ms() - e->at_ms > ERROR_RETRY_MS)
 		e->state = ARTIFACT_CHECK_NONE;
 	if (e && e->state != ARTIFACT_CHECK_NONE) {
 		*why = e->why[0] ? e->why : NULL;
@@ -111,7 +111,7 @@ int artifact_check(const char *digest, const char **why)
 		free(j->home);
 		free(j);
 		e->state = ARTIFACT_CHECK_ERROR;
-		e->at_ms = now_ms();
+		e->at_ms = clock_mono_ms();
 		snprintf(e->why, sizeof(e->why), "artifact %s could not be verified: cannot queue the check", digest);
 		*why = e->why;
 		return e->state;

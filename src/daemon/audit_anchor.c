@@ -11,7 +11,7 @@
  */
 #include "common.h"
 #include "daemon/audit_anchor.h"
-#include "gates/window.h"
+#include "util/clock.h"
 #include "store/store_records.h"
 #include "util/log.h"
 #include <ctype.h>

@@ -8,14 +8,15 @@
 #include "daemon/gates_flow.h"
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
-#include "store/artifact.h"
+#include "artifact/artifact.h"
 #include "records/notify.h"
 #include "daemon/metrics.h"
 #include "rollout/analysis.h"
-#include "rollout/condition.h"
+#include "core/condition.h"
 #include <math.h>
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/clock.h"
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -384,7 +385,7 @@ static void watch_rolling(struct svcenv *se, struct revcfg *rc, int64_t now)
 
 	armed = rc->cfg.nrollback_on && se->rollout.id && se->rollout.from_revision > 0 &&
 		se->rollout.revision == se->row.target_revision &&
-		(active || (!strcmp(se->rollout.phase, "complete") && now < se->rollout.updated_at + rc->cfg.watch_ms));
+		(active || (!strcmp(se->rollout.phase, "complete") && clock_now_ms() < se->rollout.updated_at + rc->cfg.watch_ms));
 	if (!armed) {
 		free(se->watch);
 		se->watch = NULL;
@@ -473,7 +474,7 @@ void daemon_reconcile(struct svcenv *se)
 	struct rolling_plan p;
 	struct revcfg *rc;
 	struct gerr err;
-	int64_t now = now_ms();
+	int64_t now = clock_now_ms();
 
 	if (!se->row.target_revision || gd->shutting_down)
 		return;
@@ -531,7 +532,7 @@ void daemon_reconcile(struct svcenv *se)
 			if (replica_spawn(replica_create(se, trc)) < 0)
 				break;
 	}
-	watch_rolling(se, rc, now);
+	watch_rolling(se, rc, clock_mono_ms());
 	if (se->row.target_revision != rc->number)
 		return; /* rolled back just now */
 	rolling_plan(&c, &rc->cfg.strategy, &p);
@@ -592,7 +593,7 @@ void daemon_reconcile(struct svcenv *se)
 
 static void on_tick(uv_timer_t *t)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	(void)t;
 	gates_tick();
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
@@ -615,7 +616,7 @@ static void on_tick(uv_timer_t *t)
 	if (gd->restoring) {
 		bool all = true;
 		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
-			all &= !se->row.target_revision || se->converged || daemon_crashlooping(se, now);
+			all &= !se->row.target_revision || se->converged || daemon_crashlooping(se, clock_now_ms());
 		if ((all && proxyctl_caught_up()) || now - gd->started_ms > 60000) {
 			gd->restoring = false;
 			log_info("serve", "desired state %s in %lldms: accepting changes",
@@ -660,7 +661,7 @@ static void begin_shutdown(const char *why)
 		return;
 	log_info("serve", "shutting down (%s): stopping proxy and replicas", why);
 	gd->shutting_down = true;
-	gd->shutdown_started = now_ms();
+	gd->shutdown_started = clock_mono_ms();
 	gd->api_hooks->close();
 	proxyctl_stop();
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
@@ -683,7 +684,7 @@ static void restore_crash_times(struct svcenv *se)
 	struct event_row *ev;
 	size_t n;
 	struct gerr err;
-	int64_t now = now_ms();
+	int64_t now = clock_now_ms();
 	if (!se->row.target_revision ||
 	    store_event_list(gd->store, se->row.service, se->row.environment, -1, 200, &ev, &n, &err) < 0)
 		return;
@@ -714,7 +715,7 @@ static int load_state(void)
 			log_error("store", "service=%s environment=%s: %s", se->row.service, se->row.environment, err.msg);
 		if (se->rollout.id && (!strcmp(se->rollout.phase, "progressing") || !strcmp(se->rollout.phase, "paused") ||
 				       !strcmp(se->rollout.phase, "complete")))
-			progressive_restore(se, now_ms());
+			progressive_restore(se, clock_now_ms());
 		restore_crash_times(se);
 	}
 	free(rows);
@@ -938,7 +939,7 @@ int daemon_run(const struct daemon_opts *opts)
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_init(d.loop, &d.sigint);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
-	d.started_ms = now_ms();
+	d.started_ms = clock_mono_ms();
 	d.restoring = true;
 	uv_timer_init(d.loop, &d.kick);
 	uv_timer_init(d.loop, &d.tick);

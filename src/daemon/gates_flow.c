@@ -13,7 +13,7 @@
 #include "gates/checks.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
-#include "gates/window.h"
+#include "util/clock.h"
 #include "records/audit.h"
 #include "records/notify.h"
 #include "store/store_records.h"
@@ -156,7 +156,7 @@ static void audit(const struct caller *caller, const char *actor, const char *ac
 {
 	struct audit_entry e = { 0 };
 	struct gerr err;
-	e.time = gates_now();
+	e.time = clock_now_s();
 	e.uid = caller && !caller->remote ? (int64_t)caller->uid : caller ? -1 : (int64_t)geteuid();
 	e.pid = caller && !caller->remote ? (int64_t)caller->pid : caller ? 0 : (int64_t)getpid();
 	strlcpy_g(e.peer, !caller ? "controller" : caller->remote ? caller->user : "unix", sizeof(e.peer));
@@ -343,7 +343,7 @@ int gates_evaluate_request(json_t *req, const struct identity *id, const char *s
 	in.who = id;
 	in.emergency = json_is_true(json_object_get(req, "emergency"));
 	in.reason = json_string_value(json_object_get(req, "reason"));
-	in.now = gates_now();
+	in.now = clock_now_s();
 	in.incidents = inc;
 	in.nincidents = ninc;
 	in.all = all;
@@ -421,7 +421,7 @@ json_t *gates_before_raise(json_t *req, const struct identity *who, const char *
 	in.who = &id;
 	in.emergency = json_is_true(json_object_get(req, "emergency"));
 	in.reason = json_string_value(json_object_get(req, "reason"));
-	in.now = gates_now();
+	in.now = clock_now_s();
 	in.incidents = inc;
 	in.nincidents = ninc;
 	/* as for a deploy (gates_evaluate): an emergency is an approver's call, with a reason */
@@ -496,7 +496,7 @@ json_t *gates_deployment_go(struct deployment_row *d)
 				 "version", d->version);
 	}
 	strlcpy_g(d->state, "started", sizeof(d->state));
-	d->started_at = gates_now();
+	d->started_at = clock_now_s();
 	if (store_deployment_update(gd->store, d, &gerr) < 0)
 		log_error("gates", "%s", gerr.msg);
 	return daemon_deploy_start(d);
@@ -514,7 +514,7 @@ json_t *gates_before_rollout(json_t *req, const struct identity *who, const char
 	const char *reason = json_string_value(json_object_get(req, "reason"));
 	bool promote = json_object_get(req, "promotion") && !strcmp(kind, "deploy");
 	char msg[1024];
-	int64_t now = gates_now();
+	int64_t now = clock_now_s();
 
 	*ticket = 0;
 	if (gates_evaluate_request(req, &id, svc, env, promote ? "promote" : kind, false, &pol, &v, &reply) < 0)
@@ -639,7 +639,7 @@ void gates_rollout_created(int64_t ticket, json_t *reply)
 		strlcpy_g(d.result, "failed", sizeof(d.result));
 		strlcpy_g(d.result_reason, json_string_value(json_object_get(reply, "error")) ?
 			  json_string_value(json_object_get(reply, "error")) : "", sizeof(d.result_reason));
-		d.ended_at = gates_now();
+		d.ended_at = clock_now_s();
 	}
 	if (store_deployment_update(gd->store, &d, &gerr) < 0)
 		log_error("gates", "%s", gerr.msg);
@@ -693,7 +693,7 @@ void gates_rollout_finished(const struct rollout_row *ro)
 		strlcpy_g(d.state, res, sizeof(d.state));
 		strlcpy_g(d.result, res, sizeof(d.result));
 		strlcpy_g(d.result_reason, ro->message, sizeof(d.result_reason));
-		d.ended_at = gates_now();
+		d.ended_at = clock_now_s();
 		if (strcmp(res, "superseded")) {
 			snprintf(msg, sizeof(msg), "revision %d %s: %s", ro->revision, res, ro->message);
 			gates_emit(!strcmp(res, "succeeded") ? "rollout_succeeded" : !strcmp(res, "rolled_back") ?
@@ -751,7 +751,7 @@ static void verify_rollback(const char *svc, const char *env, int from, int to, 
 		strlcpy_g(d.digest, r.digest, sizeof(d.digest));
 		revision_row_release(&r);
 	}
-	d.created_at = d.started_at = gates_now();
+	d.created_at = d.started_at = clock_now_s();
 	if (post) {
 		strlcpy_g(d.state, "verifying", sizeof(d.state));
 	} else {
@@ -790,13 +790,13 @@ static void verify_tick(void)
 				free(dir);
 				gates_event(d.service, d.environment, d.revision, "post_checks_started",
 				      "post-deployment checks of the automatic rollback running");
-			} else if (gates_now() - d.started_at > VERIFY_GIVE_UP_S) {
+			} else if (clock_now_s() - d.started_at > VERIFY_GIVE_UP_S) {
 				strlcpy_g(d.state, "failed", sizeof(d.state));
 				strlcpy_g(d.result, "failed", sizeof(d.result));
 				snprintf(d.result_reason, sizeof(d.result_reason),
 					 "revision %d was not ready within %ds: its post-checks could not run", d.revision,
 					 VERIFY_GIVE_UP_S);
-				d.ended_at = gates_now();
+				d.ended_at = clock_now_s();
 				store_deployment_update(gd->store, &d, &gerr);
 				gates_event(d.service, d.environment, d.revision, "post_check_failed", d.result_reason);
 			} else {
@@ -834,7 +834,7 @@ void gates_auto_rollback(const char *svc, const char *env, int from, int to, con
 	strlcpy_g(r.service, svc, sizeof(r.service));
 	strlcpy_g(r.environment, env, sizeof(r.environment));
 	strlcpy_g(r.opened_by, "gantry", sizeof(r.opened_by));
-	r.opened_at = gates_now();
+	r.opened_at = clock_now_s();
 	gate_policy_release(&pol);
 	if (store_incident_open(gd->store, &r, &gerr) < 0) {
 		log_error("gates", "cannot open the incident of an automatic rollback: %s", gerr.msg);
@@ -873,7 +873,7 @@ static void pre_checks_done(struct deployment_row *d, json_t *results, bool ok)
 	if (ok) {
 		gates_event(d->service, d->environment, 0, "pre_checks_passed", "pre-deployment checks passed");
 		strlcpy_g(d->state, "started", sizeof(d->state));
-		d->started_at = gates_now();
+		d->started_at = clock_now_s();
 		if (store_deployment_update(gd->store, d, &gerr) < 0)
 			log_error("gates", "%s", gerr.msg);
 		rep = daemon_deploy_start(d);
@@ -888,7 +888,7 @@ static void pre_checks_done(struct deployment_row *d, json_t *results, bool ok)
 	strlcpy_g(d->state, "failed", sizeof(d->state));
 	strlcpy_g(d->result, "failed", sizeof(d->result));
 	strlcpy_g(d->result_reason, msg, sizeof(d->result_reason));
-	d->ended_at = gates_now();
+	d->ended_at = clock_now_s();
 	if (store_deployment_update(gd->store, d, &gerr) < 0)
 		log_error("gates", "%s", gerr.msg);
 	gates_event(d->service, d->environment, 0, "pre_check_failed", msg);
@@ -903,7 +903,7 @@ static void post_checks_done(struct deployment_row *d, json_t *results, bool ok)
 	struct gerr gerr;
 	char msg[1024];
 	bool rollback = !ok && strcmp(d->kind, "rollback");
-	d->ended_at = gates_now();
+	d->ended_at = clock_now_s();
 	if (ok) {
 		strlcpy_g(d->state, "succeeded", sizeof(d->state));
 		strlcpy_g(d->result, "succeeded", sizeof(d->result));
@@ -971,7 +971,7 @@ static void expire_pending(void)
 	struct deployment_row *d;
 	struct gerr gerr;
 	size_t n;
-	int64_t now = gates_now();
+	int64_t now = clock_now_s();
 	if (now - last < 60)
 		return;
 	last = now;
@@ -1047,7 +1047,7 @@ bool gates_expired(const struct deployment_row *d, int64_t now)
 json_t *gates_pending_json(const struct deployment_row *d)
 {
 	char msg[512];
-	if (gates_expired(d, gates_now()))
+	if (gates_expired(d, clock_now_s()))
 		return NULL;
 	snprintf(msg, sizeof(msg), "waiting for %d approval%s by someone other than %s: gantry approve %lld",
 		 d->approvals_needed, d->approvals_needed > 1 ? "s" : "", d->requester, (long long)d->id);

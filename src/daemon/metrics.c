@@ -15,6 +15,7 @@
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "util/log.h"
+#include "util/clock.h"
 #include <jansson.h>
 
 /* ~34 KB per revision: 10 s of 100 ms snapshots (rollback_on samples the
@@ -91,7 +92,7 @@ static struct series *find(const char *svc, const char *env, int rev, bool creat
 	strlcpy_g(s->service, svc, sizeof(s->service));
 	strlcpy_g(s->environment, env, sizeof(s->environment));
 	s->revision = rev;
-	s->live_ms = now_ms();
+	s->live_ms = clock_mono_ms();
 	s->next = all;
 	all = s;
 	return s;
@@ -253,7 +254,7 @@ int64_t metrics_age_ms(int64_t now)
 
 static void poll_done(long code, const char *body, void *data)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	(void)data;
 	busy = false;
 	if (code == 200 && body)

@@ -25,12 +25,13 @@
 #include "daemon/metrics.h"
 #include "rollout/canary.h"
 #include "rollout/analysis.h"
-#include "rollout/condition.h"
+#include "core/condition.h"
 #include "rollout/provider.h"
+#include "runtime/measure.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
 #include "daemon/gates_flow.h"
-#include "gates/window.h"
+#include "util/clock.h"
 #include "store/store_records.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -578,7 +579,7 @@ static void check_rollback_on(struct svcenv *se, int64_t now)
 		struct canary_event ev = { .kind = CE_BREACHED };
 		enum cond_verdict v;
 		int64_t was;
-		sample(se, p->rb[i].cond.metric, ROLLBACK_SAMPLE_MS, now, &in, &cw, &bw);
+		sample(se, p->rb[i].cond.metric, ROLLBACK_SAMPLE_MS, clock_mono_ms(), &in, &cw, &bw);
 		if (in.error)
 			continue;
 		/* a window restored after a restart waits for the first sample with
@@ -618,7 +619,7 @@ static void prov_work(uv_work_t *req)
 		j->res->value[m] = NAN;
 		if (j->def.metrics[m].provider == PROVIDER_BUILTIN)
 			continue;
-		if (provider_measure(&j->def.metrics[m], &v, &j->res->value[m], &err) < 0)
+		if (measure_metric(&j->def.metrics[m], &v, &j->res->value[m], &err) < 0)
 			strlcpy_g(j->res->error[m], err.msg, sizeof(j->res->error[m]));
 	}
 }
@@ -695,7 +696,7 @@ static void run_analyses(struct svcenv *se, int64_t now)
 		/* just after a controller start the windows are not read back yet:
 		 * a round now would see "no data" (inconclusive) where the proxy
 		 * has the requests; it waits for one interval of history */
-		if (metrics_history_ms(now) < r->def.interval_ms)
+		if (metrics_history_ms(clock_mono_ms()) < r->def.interval_ms)
 			continue;
 		/* a round with provider metrics: measure them off the loop first */
 		if (!p->prov[i] && prov_start(se, i))
@@ -725,7 +726,7 @@ static void run_analyses(struct svcenv *se, int64_t now)
 				in[m].value = in[m].baseline = NAN;
 				continue;
 			}
-			sample(se, (enum cond_metric)metric, r->def.interval_ms, now, &in[m], &cw[m], &bw[m]);
+			sample(se, (enum cond_metric)metric, r->def.interval_ms, clock_mono_ms(), &in[m], &cw[m], &bw[m]);
 		}
 		before = r->nmeas;
 		ph = analysis_run_round(r, now, in);
@@ -897,7 +898,7 @@ static int gates_closed(struct svcenv *se, char *why, size_t len)
 	in.service = se->row.service;
 	in.environment = se->row.environment;
 	in.kind = "deploy";
-	in.now = gates_now();
+	in.now = clock_now_s();
 	in.incidents = inc;
 	in.nincidents = ninc;
 	gates_evaluate_step(&in, &v);
@@ -982,7 +983,7 @@ int progressive_command(struct svcenv *se, int kind, const char *who, const char
 	struct prog *p = se->prog;
 	struct canary_event ev = { .kind = (enum canary_event_kind)kind, .who = who, .why = why, .full = full };
 	struct canary_actions acts;
-	int64_t now = now_ms();
+	int64_t now = clock_now_ms();
 	if (!p)
 		return gerr_set(err, "%s@%s has no canary or blue-green rollout in progress", se->row.service,
 				se->row.environment);

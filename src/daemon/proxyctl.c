@@ -11,6 +11,7 @@
 #include "daemon/daemon.h"
 #include "runtime/runtime.h"
 #include "util/log.h"
+#include "util/clock.h"
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -146,7 +147,7 @@ static void on_proxy_exit(uv_process_t *p, int64_t status, int sig)
 	gd->proxy_pid = 0;
 	gd->proxy_start = 0;
 	/* restarted by proxyctl_tick, at most once a second */
-	gd->proxy_respawn_at = now_ms() + 1000;
+	gd->proxy_respawn_at = clock_mono_ms() + 1000;
 }
 
 static int spawn_proxy(void)
@@ -465,7 +466,7 @@ void proxyctl_write_routes(void)
 		 * SIGHUP before it installed its handler would kill it */
 		if (gd->proxy_pid && gd->proxy_confirmed) {
 			kill(gd->proxy_pid, SIGHUP);
-			gd->last_hup_ms = now_ms();
+			gd->last_hup_ms = clock_mono_ms();
 		}
 		log_debug("proxy", "routes generation=%llu", (unsigned long long)gd->route_gen);
 	}
@@ -501,7 +502,7 @@ int proxyctl_start(void)
 			gd->proxy_start = st;
 			gd->proxy_confirmed = true;
 			kill(pid, SIGHUP);
-			gd->last_hup_ms = now_ms();
+			gd->last_hup_ms = clock_mono_ms();
 			log_info("proxy", "adopted running proxy pid=%d", (int)pid);
 			return 0;
 		}
@@ -606,7 +607,7 @@ static void status_done(long code, const char *body, void *data)
 		if (!gd->proxy_confirmed && gd->proxy_gen_seen < gd->route_gen && gd->proxy_pid) {
 			/* it read an older file at start: tell it about the newer one now */
 			kill(gd->proxy_pid, SIGHUP);
-			gd->last_hup_ms = now_ms();
+			gd->last_hup_ms = clock_mono_ms();
 		}
 		gd->proxy_confirmed = true;
 		json_decref(j);

@@ -11,6 +11,7 @@
 #include "runtime/runtime.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/clock.h"
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -36,7 +37,7 @@ static void set_state(struct replica *r, const char *state)
 		proxyctl_write_routes();
 		daemon_kick();
 	}
-	r->row.ready_since = replica_is_ready(r) ? now_ms() : 0;
+	r->row.ready_since = replica_is_ready(r) ? clock_now_ms() : 0;
 	replica_save(r);
 }
 
@@ -116,7 +117,7 @@ struct replica *replica_create(struct svcenv *se, struct revcfg *rc)
 	strlcpy_g(r->row.service, se->row.service, sizeof(r->row.service));
 	strlcpy_g(r->row.environment, se->row.environment, sizeof(r->row.environment));
 	r->row.revision = rc->number;
-	r->row.created_at = now_ms();
+	r->row.created_at = clock_now_ms();
 	strlcpy_g(r->row.state, "starting", sizeof(r->row.state));
 	fill_paths(r);
 	r->next = se->replicas;
@@ -145,7 +146,7 @@ static void describe_exit(struct replica *r, int64_t status, int sig)
 /* the process is gone: finish a stop, or schedule a restart */
 static void on_gone(struct replica *r, int64_t status, int sig)
 {
-	int64_t now = now_ms(), delay;
+	int64_t now = clock_mono_ms(), delay;
 	struct svcenv *se = r->se;
 
 	r->row.pid = 0;
@@ -185,7 +186,7 @@ static void on_gone(struct replica *r, int64_t status, int sig)
 	r->row.restarts++;
 	r->backoff_until = now + delay;
 	if (r->row.revision == se->row.target_revision) {
-		se->crash_times[se->ncrash % (int)ARRAY_SIZE(se->crash_times)] = now;
+		se->crash_times[se->ncrash % (int)ARRAY_SIZE(se->crash_times)] = clock_now_ms();
 		se->ncrash++;
 	}
 	{
@@ -235,7 +236,7 @@ static void spawn_failed(struct replica *r, const char *why)
 {
 	daemon_event(r->se, r->row.revision, "replica_failed", "replica %s could not start: %s", r->row.id, why);
 	snprintf(r->row.last_exit, sizeof(r->row.last_exit), "spawn failed: %.100s", why);
-	r->started_ms = now_ms();
+	r->started_ms = clock_mono_ms();
 	on_gone(r, -1, 0);
 }
 
@@ -284,7 +285,7 @@ int replica_spawn(struct replica *r)
 	r->proc.data = r; /* runtime_spawn initialises the handle */
 	r->pgid = r->row.pid;
 	r->proc_active = true;
-	r->started_ms = now_ms();
+	r->started_ms = clock_mono_ms();
 	r->ready_fails = r->live_fails = 0;
 	r->next_rprobe = r->started_ms + c->readiness.initial_delay_ms;
 	r->next_lprobe = r->started_ms + c->liveness.initial_delay_ms;
@@ -348,7 +349,7 @@ static void on_ready_probe(void *data, bool ok, const char *detail)
 	case PROBE_PASSED:
 		if (strcmp(r->row.state, "ready")) {
 			log_info("replica", "replica=%s ready after %lldms", r->row.id,
-				 (long long)(now_ms() - r->started_ms));
+				 (long long)(clock_mono_ms() - r->started_ms));
 			set_state(r, "ready");
 		}
 		break;
@@ -377,7 +378,7 @@ static void on_live_probe(void *data, bool ok, const char *detail)
 			proxyctl_write_routes();
 		}
 		/* SIGTERM now, SIGKILL after stop_grace; on_gone restarts it */
-		r->kill_at = now_ms() + r->rc->cfg.stop_grace_ms;
+		r->kill_at = clock_mono_ms() + r->rc->cfg.stop_grace_ms;
 		proc_kill_tree(r->row.pid, r->cgroup, SIGTERM);
 	}
 }
@@ -459,7 +460,7 @@ void replica_drain(struct replica *r, const char *why)
 	}
 	set_state(r, "draining"); /* rewrites routes: generation increases */
 	r->drain_gen = gd->route_gen;
-	r->drain_deadline = now_ms() + r->rc->cfg.drain_timeout_ms;
+	r->drain_deadline = clock_mono_ms() + r->rc->cfg.drain_timeout_ms;
 }
 
 void replica_stop(struct replica *r, const char *why)
@@ -476,7 +477,7 @@ void replica_stop(struct replica *r, const char *why)
 	if (!strcmp(r->row.state, "stopping"))
 		return;
 	set_state(r, "stopping");
-	r->kill_at = now_ms() + (r->rc ? r->rc->cfg.stop_grace_ms : 10000);
+	r->kill_at = clock_mono_ms() + (r->rc ? r->rc->cfg.stop_grace_ms : 10000);
 	proc_kill_tree(r->row.pid, r->cgroup, SIGTERM);
 }
 
@@ -552,7 +553,7 @@ void replica_adopt_all(void)
 		fill_paths(r);
 		r->next = se->replicas;
 		se->replicas = r;
-		r->started_ms = now_ms();
+		r->started_ms = clock_mono_ms();
 		{
 			/* its scratch directory, kept across the restart (it may be
 			 * in use); made again if it is missing */
@@ -571,9 +572,9 @@ void replica_adopt_all(void)
 			log_info("adopt", "replica=%s pid=%d state=%s adopted", row->id, (int)row->pid, row->state);
 			if (!strcmp(r->row.state, "draining")) {
 				r->drain_gen = gd->route_gen + 1;
-				r->drain_deadline = now_ms() + rc->cfg.drain_timeout_ms;
+				r->drain_deadline = clock_mono_ms() + rc->cfg.drain_timeout_ms;
 			} else if (!strcmp(r->row.state, "stopping")) {
-				r->kill_at = now_ms() + rc->cfg.stop_grace_ms;
+				r->kill_at = clock_mono_ms() + rc->cfg.stop_grace_ms;
 				proc_kill_tree(r->row.pid, r->cgroup, SIGTERM);
 			} else if (!strcmp(r->row.state, "backoff")) {
 				strlcpy_g(r->row.state, "starting", sizeof(r->row.state));

@@ -10,6 +10,7 @@
 #include "daemon/reply.h"
 #include "store/store_records.h"
 #include "util/log.h"
+#include "util/clock.h"
 #include <jansson.h>
 #include <sys/stat.h>
 
@@ -30,7 +31,7 @@ static int start_rollout(struct svcenv *se, struct revcfg *rc, const char *why, 
 			 struct gerr *perr)
 {
 	struct gerr err;
-	int64_t now = now_ms();
+	int64_t now = clock_now_ms();
 	int stable = se->row.stable_revision;
 	progressive_free(se);
 	if (se->rollout.id && (!strcmp(se->rollout.phase, "progressing") || !strcmp(se->rollout.phase, "paused"))) {

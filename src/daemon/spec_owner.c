@@ -18,7 +18,7 @@
 #include "gates/gates.h"
 #include "gates/gspec.h"
 #include "daemon/gates_flow.h"
-#include "gates/window.h"
+#include "util/clock.h"
 #include "store/store_spec.h"
 #include "util/log.h"
 #include <jansson.h>
@@ -180,7 +180,7 @@ int daemon_spec_commit(struct spec_proposal *p, const struct identity *who, cons
 	strlcpy_g(row.name, p->name, sizeof(row.name));
 	strlcpy_g(row.actor, who->name, sizeof(row.actor));
 	row.text = p->text;
-	row.created_at = gates_now();
+	row.created_at = clock_now_s();
 	row.diff = json_dumps(p->diff, JSON_COMPACT);
 	if (store_spec_add(gd->store, &row, err) < 0) {
 		free(row.diff);

@@ -1,210 +1,47 @@
 /*
  * checks.c — run and HTTP checks with timeouts and bounded output (checks.h).
- *
- * A run check is forked from whatever thread calls us, so the child only
- * makes async-signal-safe calls (setpgid, dup2, chdir, setuid, execve)
- * with an environment built before the fork. It runs as the default
- * workload user with a clean environment (runtime.h: workload_cmd).
+ * A run check is a one-off shell command (runtime/shell.h): the default
+ * workload user, a clean environment, its process group killed at the
+ * timeout.
  */
 #include "common.h"
 #include "gates/checks.h"
-#include "runtime/runtime.h"
+#include "runtime/shell.h"
+#include "util/clock.h"
 #include "util/parse.h"
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int check_timeout(const json_t *c, int64_t *ms, struct gerr *err)
-{
-	const json_t *t = json_object_get(c, "timeout");
-	*ms = CHECK_DEFAULT_TIMEOUT_MS;
-	if (!t || json_is_null(t))
-		return 0;
-	if (!json_is_string(t) || parse_duration_ms(json_string_value(t), ms) < 0 || *ms < 1 ||
-	    *ms > CHECK_MAX_TIMEOUT_MS)
-		return gerr_set(err, "timeout: must be a duration between 1ms and 30m");
-	return 0;
-}
-
-int check_validate(const json_t *c, struct gerr *err)
-{
-	const json_t *run = json_object_get(c, "run"), *http = json_object_get(c, "http"),
-		     *expect = json_object_get(c, "expect");
-	const char *key;
-	const json_t *v;
-	int64_t ms;
-	if (!json_is_object(c))
-		return gerr_set(err, "a check must be a mapping with 'run' or 'http'");
-	json_object_foreach((json_t *)c, key, v) {
-		if (strcmp(key, "run") && strcmp(key, "http") && strcmp(key, "expect") && strcmp(key, "timeout") &&
-		    strcmp(key, "name"))
-			return gerr_set(err, "unknown key '%s' (run, http, expect, timeout, name)", key);
-	}
-	if (!run == !http)
-		return gerr_set(err, "a check needs exactly one of 'run' or 'http'");
-	if (run && (!json_is_string(run) || !*json_string_value(run)))
-		return gerr_set(err, "run: must be a command line");
-	if (http) {
-		const char *s = json_is_string(http) ? json_string_value(http) : "";
-		if (strncmp(s, "GET /", 5) && strncmp(s, "HEAD /", 6))
-			return gerr_set(err, "http: must be \"GET /path\" (or HEAD), got '%s'", s);
-		if (strpbrk(s + 4, " \r\n\t"))
-			return gerr_set(err, "http: the path must not contain spaces");
-	}
-	if (expect && (!json_is_integer(expect) || json_integer_value(expect) < 100 || json_integer_value(expect) > 599))
-		return gerr_set(err, "expect: must be an HTTP status code (100..599)");
-	if (expect && !http)
-		return gerr_set(err, "expect: only for http checks");
-	return check_timeout(c, &ms, err);
-}
-
-/* keeps the last CHECK_OUTPUT_MAX bytes */
-struct tailbuf {
-	char data[CHECK_OUTPUT_MAX * 2];
-	size_t len;
-	bool cut;
-};
-
-static void tail_add(struct tailbuf *t, const char *p, size_t n)
-{
-	while (n) {
-		size_t room = sizeof(t->data) - t->len, k = MIN(room, n);
-		memcpy(t->data + t->len, p, k);
-		t->len += k;
-		p += k;
-		n -= k;
-		if (t->len == sizeof(t->data)) {
-			memmove(t->data, t->data + t->len - CHECK_OUTPUT_MAX, CHECK_OUTPUT_MAX);
-			t->len = CHECK_OUTPUT_MAX;
-			t->cut = true;
-		}
-	}
-}
-
-static char *tail_str(struct tailbuf *t)
-{
-	size_t start = t->len > CHECK_OUTPUT_MAX ? t->len - CHECK_OUTPUT_MAX : 0;
-	if (start)
-		t->cut = true;
-	return xasprintf("%s%.*s", t->cut ? "[...]\n" : "", (int)(t->len - start), t->data + start);
-}
 
 static bool run_cmd(const char *cmd, const char *cwd, int port, int64_t timeout_ms, char **out)
 {
-	struct tailbuf *tb = xcalloc(1, sizeof(*tb));
-	int fds[2], status = 0;
-	const char *argv[] = { "sh", "-c", cmd, NULL };
-	int64_t deadline = mono_ms() + timeout_ms;
-	bool timed_out = false, ok = false;
-	struct workload_env we = { .port = port, .url = true };
-	struct workload_cmd wc;
-	struct gerr err = { { 0 } };
-	pid_t pid;
-
 	/* a workload like a replica: the default workload user, a scratch
 	 * HOME, nothing of the controller's environment */
-	if (workload_cmd_prepare(&wc, &we, &err) < 0) {
+	struct workload_env we = { .port = port, .url = true };
+	struct shell_opts o = { .cmd = cmd, .cwd = cwd, .env = &we, .timeout_ms = timeout_ms,
+				.max_output = CHECK_OUTPUT_MAX, .with_stderr = true, .keep_tail = true };
+	struct shell_result r;
+	struct gerr err = { { 0 } };
+	const char *cut;
+	bool ok = false;
+
+	if (shell_run(&o, &r, &err) < 0) {
 		*out = xasprintf("cannot run the check: %s", err.msg);
-		workload_cmd_release(&wc);
-		free(tb);
 		return false;
 	}
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		*out = xasprintf("cannot run the check: pipe: %s", strerror(errno));
-		workload_cmd_release(&wc);
-		free(tb);
-		return false;
-	}
-	pid = fork();
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
-		setpgid(0, 0);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(fds[1], 1);
-		dup2(fds[1], 2);
-		if (cwd && chdir(cwd) < 0)
-			_exit(126);
-		umask(022);
-		if (workload_drop(&wc.user) < 0)
-			_exit(126);
-		execve("/bin/sh", (char *const *)argv, wc.env);
-		_exit(127);
-	}
-	close(fds[1]);
-	if (pid < 0) {
-		close(fds[0]);
-		*out = xasprintf("cannot run the check: fork: %s", strerror(errno));
-		workload_cmd_release(&wc);
-		free(tb);
-		return false;
-	}
-	setpgid(pid, pid); /* also from here: no race with the kill below */
-	for (;;) {
-		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		int64_t left = deadline - mono_ms();
-		char buf[4096];
-		ssize_t n;
-		if (left <= 0) {
-			timed_out = true;
-			break;
-		}
-		if (poll(&p, 1, (int)MIN(left, 1000)) < 0 && errno != EINTR)
-			break;
-		if (!p.revents)
-			continue;
-		n = read(fds[0], buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		tail_add(tb, buf, (size_t)n);
-	}
-	close(fds[0]);
-	if (timed_out)
-		kill(-pid, SIGKILL);
-	/* the output closed: the shell is done or about to be; wait (bounded by the deadline) */
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		if (w == pid || (w < 0 && errno != EINTR))
-			break;
-		if (!timed_out && mono_ms() > deadline) {
-			timed_out = true;
-			kill(-pid, SIGKILL);
-		}
-		usleep(10000);
-	}
-	if (!timed_out)
-		kill(-pid, SIGKILL); /* what the check left running in its group */
-	{
-		char *t = tail_str(tb);
-		if (timed_out)
-			*out = xasprintf("%stimed out after %lldms", t, (long long)timeout_ms);
-		else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-			*out = xstrdup(t), ok = true;
-		else if (WIFEXITED(status))
-			*out = xasprintf("%sexit status %d", t, WEXITSTATUS(status));
-		else
-			*out = xasprintf("%skilled by signal %d", t, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-		free(t);
-	}
-	workload_cmd_release(&wc);
-	free(tb);
+	cut = r.cut ? "[...]\n" : "";
+	if (r.end == SHELL_TIMED_OUT)
+		*out = xasprintf("%s%stimed out after %lldms", cut, r.out, (long long)timeout_ms);
+	else if (r.end == SHELL_EXITED && r.code == 0)
+		*out = xasprintf("%s%s", cut, r.out), ok = true;
+	else if (r.end == SHELL_EXITED)
+		*out = xasprintf("%s%sexit status %d", cut, r.out, r.code);
+	else
+		*out = xasprintf("%s%skilled by signal %d", cut, r.out, r.code);
+	shell_result_release(&r);
 	return ok;
 }
 
@@ -215,7 +52,7 @@ static bool run_http(const char *spec, int expect, int port, int64_t timeout_ms,
 	char *req = NULL, buf[1024];
 	size_t len = 0;
 	int fd = -1, code = 0;
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	bool ok = false;
 
 	if (port <= 0) {
@@ -235,7 +72,7 @@ static bool run_http(const char *spec, int expect, int port, int64_t timeout_ms,
 		while (off < n) {
 			struct pollfd p = { .fd = fd, .events = POLLOUT };
 			ssize_t w;
-			int64_t left = deadline - mono_ms();
+			int64_t left = deadline - clock_mono_ms();
 			if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
 				*out = xasprintf("%s on 127.0.0.1:%d: timed out connecting", spec, port);
 				goto out;
@@ -252,7 +89,7 @@ static bool run_http(const char *spec, int expect, int port, int64_t timeout_ms,
 	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - clock_mono_ms();
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
 			*out = xasprintf("%s on 127.0.0.1:%d: no answer within %lldms", spec, port, (long long)timeout_ms);
 			goto out;
@@ -288,7 +125,7 @@ json_t *checks_run_list(const json_t *list, const char *cwd, int port, bool *all
 		const json_t *run = json_object_get(c, "run"), *http = json_object_get(c, "http");
 		const char *name = json_string_value(run ? run : http);
 		struct gerr err;
-		int64_t t0 = mono_ms(), timeout;
+		int64_t t0 = clock_mono_ms(), timeout;
 		char *output = NULL;
 		bool ok = false;
 		if (!*all_ok) {
@@ -310,7 +147,7 @@ json_t *checks_run_list(const json_t *list, const char *cwd, int port, bool *all
 		}
 		*all_ok = *all_ok && ok;
 		json_array_append_new(res, json_pack("{s:s, s:b, s:s, s:I}", "check", name ? name : "?", "ok", ok,
-						     "output", output, "duration_ms", (json_int_t)(mono_ms() - t0)));
+						     "output", output, "duration_ms", (json_int_t)(clock_mono_ms() - t0)));
 		free(output);
 	}
 	return res;

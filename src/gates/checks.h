@@ -1,5 +1,6 @@
 /*
- * checks.h — pre- and post-deployment checks (services.S.checks):
+ * checks.h — running pre- and post-deployment checks (services.S.checks;
+ * core/spec_gates.h validates them):
  *   {"run": "./scripts/smoke.sh", "timeout": "30s"}      passes when it exits 0
  *   {"http": "GET /health", "expect": 200, "timeout": "5s"} against 127.0.0.1:PORT
  * A run check gets $PORT and $GANTRY_URL (http://127.0.0.1:PORT) when a port
@@ -14,16 +15,12 @@
 #ifndef GANTRY_GATES_CHECKS_H
 #define GANTRY_GATES_CHECKS_H
 #include "common.h"
+#include "core/spec_gates.h"
 
 struct json_t;
 
 #define CHECK_OUTPUT_MAX 4096
-#define CHECK_DEFAULT_TIMEOUT_MS 30000
-#define CHECK_MAX_TIMEOUT_MS (30 * 60000)
 #define CHECKS_PARALLEL 4          /* check lists running at once; the rest queue */
-
-/* validates one check object; err names the problem */
-int check_validate(const struct json_t *check, struct gerr *err);
 
 /*
  * Runs each check of list in order, stopping at the first failure (the rest

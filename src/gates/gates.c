@@ -12,29 +12,9 @@
 #define MAX_WINDOWS 64
 #define MAX_APPROVALS 100
 
-static const char *const role_names[] = { "viewer", "deployer", "approver", "admin" };
-
-int role_parse(const char *s)
-{
-	for (size_t i = 0; s && i < ARRAY_SIZE(role_names); i++)
-		if (!strcmp(s, role_names[i]))
-			return (int)i;
-	return -1;
-}
-
-const char *role_name(int role)
-{
-	return role >= 0 && role < (int)ARRAY_SIZE(role_names) ? role_names[role] : "none";
-}
-
 const char *caller_actor(const struct caller *caller)
 {
 	return caller->claimed[0] ? caller->claimed : caller->user;
-}
-
-bool severity_valid(const char *s)
-{
-	return s && s[0] == 'P' && s[1] >= '0' && s[1] <= '3' && !s[2];
 }
 
 /* ---- scopes ---- */

@@ -11,6 +11,7 @@
 #ifndef GANTRY_GATES_GATES_H
 #define GANTRY_GATES_GATES_H
 #include "common.h"
+#include "core/spec_gates.h"
 #include "store/store_records.h"
 
 struct json_t;
@@ -26,11 +27,6 @@ struct caller {
 };
 /* the name to record as the actor: the claimed name, else the OS user (borrowed from caller) */
 const char *caller_actor(const struct caller *caller);
-
-enum role { ROLE_VIEWER = 0, ROLE_DEPLOYER, ROLE_APPROVER, ROLE_ADMIN };
-
-int role_parse(const char *s);   /* -1 when unknown */
-const char *role_name(int role);
 
 struct identity {
 	char name[64];
@@ -70,9 +66,6 @@ int scope_from_json(const struct json_t *a, const char *ptr, const char *what, c
 		    struct gerr *err);
 /* a scope list as a JSON array of names ([] for ""); a new reference */
 struct json_t *scope_to_json(const char *list);
-
-/* severities P0 (worst) .. P3 */
-bool severity_valid(const char *s);
 
 struct gate_policy {
 	int approvals;             /* 0 = none needed */
@@ -114,7 +107,7 @@ struct gate_input {
 	const struct identity *who;
 	bool emergency;
 	const char *reason;                /* required with emergency */
-	int64_t now;                       /* unix seconds (gates_now) */
+	int64_t now;                       /* unix seconds (clock_now_s) */
 	const struct incident_row *incidents; /* the open incidents; borrowed */
 	size_t nincidents;
 	const struct promotion_fact *promotion; /* NULL when promote_from is unset */

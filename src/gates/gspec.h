@@ -1,31 +1,14 @@
 /*
- * gspec.h — the spec keys of the gates and records, checked with
- * FILE:LINE:COL diagnostics (called by spec_load) and turned into the JSON
- * the CLI sends with a deploy (the daemon never reads the spec):
- *
- *   environments.E.protection:
- *     approvals: 1                  # distinct approvers other than the requester
- *     approval_ttl: 24h
- *     windows: { allow: [...], deny: ["Fri 17:00-Mon 08:00"], timezone: Europe/Berlin }
- *     freeze_on_incident: [P0, P1]
- *     checklist: ["announce in #deploys"]   # manual items of `gantry checklist`
- *   environments.E.promote_from: staging
- *   environments.E.min_soak: 30m
- *   services.S.checks: { pre: [{run: CMD, timeout: 30s}], post: [{http: "GET /health", expect: 200}] }
- *   notify: [{ url: ..., format: slack|standard, secret: NAME, allow_private: false, events: [...] }]
- *   roles: { alice: approver,       # OS users; see `gantry user sync`
- *            ana: { role: deployer, environments: [staging], services: [web] } }
+ * gspec.h — the gate keys of the spec (core/spec_gates.h lists them and
+ * checks them when the spec is loaded) turned into the JSON the CLI sends
+ * with a deploy (the daemon never reads the spec).
  */
 #ifndef GANTRY_GATES_GSPEC_H
 #define GANTRY_GATES_GSPEC_H
 #include "common.h"
-#include "core/diag.h"
 
 struct spec;
 struct json_t;
-
-/* adds a diagnostic for each problem in the gate keys; returns how many */
-int gspec_check(const struct spec *spec, const char *file, const char *src, size_t srclen, struct diags *diags);
 
 /*
  * The "gates" object for a deploy of svc to env (gates.h, gate_policy_from_json),

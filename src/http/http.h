@@ -16,6 +16,7 @@
 #ifndef GANTRY_HTTP_HTTP_H
 #define GANTRY_HTTP_HTTP_H
 #include "common.h"
+#include "util/buf.h" /* struct hbuf */
 #include <llhttp.h>
 
 #define HTTP_MAX_HEAD (64 * 1024)  /* request head bytes, else 431 */
@@ -146,32 +147,5 @@ bool http_list_has(const char *s, size_t len, const char *token);
 int http_host_normalize(const char *in, size_t len, char *out, size_t outsz);
 
 const char *http_reason(int status);
-
-/*
- * A growable buffer with a bound: appends past max fail and change nothing.
- * cap never exceeds max, so an append that fits in cap is within the bound.
- */
-struct hbuf {
-	char *data;
-	size_t len, cap, max;
-};
-void hbuf_init(struct hbuf *b, size_t max);
-void hbuf_release(struct hbuf *b);
-int hbuf__append_grow(struct hbuf *b, const void *p, size_t n);
-/* inline: the proxy writes every head with many small appends */
-static inline int hbuf_append(struct hbuf *b, const void *p, size_t n)
-{
-	if (n > b->cap - b->len)
-		return hbuf__append_grow(b, p, n);
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-static inline int hbuf_addstr(struct hbuf *b, const char *s)
-{
-	return hbuf_append(b, s, strlen(s));
-}
-int hbuf_printf(struct hbuf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 #endif

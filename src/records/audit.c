@@ -4,7 +4,7 @@
  */
 #include "common.h"
 #include "records/audit.h"
-#include "gates/window.h"
+#include "util/clock.h"
 #include <jansson.h>
 #include <sodium.h>
 

@@ -4,7 +4,8 @@
  */
 #include "common.h"
 #include "records/notify.h"
-#include "gates/window.h"
+#include "util/buf.h"
+#include "util/clock.h"
 #include "store/store.h"
 #include "store/store_records.h"
 #include "util/log.h"
@@ -19,198 +20,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-/* ---- private addresses ---- */
-
-/* the range of the IPv4 address a (host order), NULL: public */
-static const char *v4_range(uint32_t a)
-{
-	if ((a >> 24) == 0)
-		return "unspecified"; /* 0.0.0.0/8: "this host" (Linux connects 0.0.0.0 to itself) */
-	if ((a >> 24) == 127)
-		return "loopback";
-	if ((a >> 16) == 0xa9fe)
-		return "link-local"; /* 169.254/16, where clouds answer metadata requests */
-	if ((a >> 24) == 10 || (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8)
-		return "private";
-	if ((a >> 22) == (100u << 2 | 1)) /* 100.64/10: carrier-grade NAT, overlay VPNs */
-		return "private";
-	return NULL;
-}
-
-static const char *v6_range(const unsigned char *b)
-{
-	static const unsigned char zero[10] = { 0 }, nat64[12] = { 0, 0x64, 0xff, 0x9b };
-	uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
-	if (!memcmp(b, zero, 10) && b[10] == 0xff && b[11] == 0xff)
-		return v4_range(v4); /* ::ffff:a.b.c.d, IPv4-mapped: the IPv4 address is the one reached */
-	if (!memcmp(b, zero, 10) && !b[10] && !b[11]) {
-		if (v4 == 0)
-			return "unspecified";
-		if (v4 == 1)
-			return "loopback";
-		return v4_range(v4); /* ::a.b.c.d, the deprecated IPv4-compatible form */
-	}
-	if (!memcmp(b, nat64, 12))
-		return v4_range(v4); /* 64:ff9b::/96: a NAT64 gateway reaches the IPv4 address */
-	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-		return "link-local"; /* fe80::/10 */
-	if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
-		return "private"; /* fec0::/10, the deprecated site-local */
-	if ((b[0] & 0xfe) == 0xfc)
-		return "private"; /* fc00::/7, unique local */
-	return NULL;
-}
-
-const char *notify_addr_private(const struct sockaddr *sa)
-{
-	if (!sa)
-		return "not an IP address";
-	if (sa->sa_family == AF_INET)
-		return v4_range(ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr));
-	if (sa->sa_family == AF_INET6)
-		return v6_range(((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr);
-	return "not an IP address";
-}
-
-static bool is_localhost(const char *h, size_t n)
-{
-	static const char lh[] = "localhost";
-	size_t l = sizeof(lh) - 1;
-	/* "localhost" and NAME.localhost (RFC 6761: both resolve to loopback) */
-	return n >= l && !strncasecmp(h + n - l, lh, l) && (n == l || h[n - l - 1] == '.');
-}
-
-const char *notify_host_private(const char *host)
-{
-	char h[256];
-	size_t n = host ? strlen(host) : 0;
-	struct in_addr a4;
-	struct in6_addr a6;
-	char *pct;
-	if (n && host[0] == '[' && host[n - 1] == ']') {
-		host++;
-		n -= 2;
-	}
-	if (n && host[n - 1] == '.')
-		n--; /* "localhost." and "127.0.0.1." are the same hosts */
-	if (!n || n >= sizeof(h))
-		return NULL;
-	memcpy(h, host, n);
-	h[n] = 0;
-	if (is_localhost(h, n))
-		return "loopback";
-	if ((pct = strchr(h, '%')))
-		*pct = 0; /* fe80::1%eth0: the zone does not change the range */
-	if (inet_pton(AF_INET6, h, &a6) == 1)
-		return v6_range(a6.s6_addr);
-	/* inet_aton, not inet_pton: it takes what resolvers take, 127.1, 0x7f000001, 2130706433 */
-	if (inet_aton(h, &a4))
-		return v4_range(ntohl(a4.s_addr));
-	return NULL;
-}
-
-/* ---- configuration ---- */
-
-/* a YAML boolean: true/false, which the spec reaches here as strings (gspec.c's to_json) */
-static int flag_value(const json_t *v, bool *out)
-{
-	const char *t = json_string_value(v);
-	*out = false;
-	if (!v || json_is_false(v))
-		return 0;
-	if (json_is_true(v) || (t && (!strcmp(t, "true") || !strcmp(t, "True") || !strcmp(t, "TRUE")))) {
-		*out = true;
-		return 0;
-	}
-	if (t && (!strcmp(t, "false") || !strcmp(t, "False") || !strcmp(t, "FALSE")))
-		return 0;
-	return -1;
-}
-
-static bool secret_name_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (!n || n > 64)
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
-			return false;
-	return true;
-}
-
-/* the host of url into out (brackets kept off an IPv6 literal); -1 if url does not parse */
-static int url_host(const char *url, char *out, size_t len)
-{
-	CURLU *u = curl_url();
-	char *host = NULL;
-	int r = -1;
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host && *host) {
-		strlcpy_g(out, host, len);
-		r = 0;
-	}
-	curl_free(host);
-	curl_url_cleanup(u);
-	return r;
-}
-
-#define NOTIFY_KEYS "url, format, secret, allow_private, events"
-#define PRIVATE_RULE "loopback, link-local, private and unspecified addresses need allow_private: true"
-
-int notify_target_check(const json_t *t, size_t i, struct gerr *err)
-{
-	const char *url = json_string_value(json_object_get(t, "url"));
-	const char *fmt = json_string_value(json_object_get(t, "format"));
-	const json_t *ev = json_object_get(t, "events"), *sec = json_object_get(t, "secret");
-	const char *key, *range;
-	const json_t *v;
-	char host[256];
-	bool allow;
-	if (!json_is_object(t))
-		return gerr_set(err, "notify[%zu]: must be a mapping (" NOTIFY_KEYS ")", i);
-	if (json_object_get(t, "secret_env"))
-		return gerr_set(err, "notify[%zu].secret_env: secrets no longer come from the environment: "
-			        "use secret: NAME; the value goes in HOME/webhook-secrets (NAME=VALUE, mode 0600)", i);
-	json_object_foreach((json_t *)t, key, v)
-		if (strcmp(key, "url") && strcmp(key, "format") && strcmp(key, "secret") && strcmp(key, "allow_private") &&
-		    strcmp(key, "events"))
-			return gerr_set(err, "notify[%zu]: unknown key '%s' (" NOTIFY_KEYS ")", i, key);
-	if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) || strlen(url) > 2000 ||
-	    url_host(url, host, sizeof(host)) < 0)
-		return gerr_set(err, "notify[%zu].url: must be an http:// or https:// URL", i);
-	if (fmt && strcmp(fmt, "slack") && strcmp(fmt, "standard"))
-		return gerr_set(err, "notify[%zu].format: must be slack or standard, got '%s'", i, fmt);
-	if (flag_value(json_object_get(t, "allow_private"), &allow) < 0)
-		return gerr_set(err, "notify[%zu].allow_private: must be true or false", i);
-	if (!allow && (range = notify_host_private(host)))
-		return gerr_set(err, "notify[%zu].url: %s is a %s address: " PRIVATE_RULE " on this webhook", i, host,
-				range);
-	if (sec && !secret_name_ok(json_string_value(sec)))
-		return gerr_set(err, "notify[%zu].secret: must be the NAME of a line NAME=VALUE in HOME/webhook-secrets "
-				"(letters, digits, _ . -, at most 64)", i);
-	if (sec && fmt && !strcmp(fmt, "slack"))
-		return gerr_set(err, "notify[%zu].secret: slack messages are not signed (format: standard is)", i);
-	if (ev && !json_is_array(ev))
-		return gerr_set(err, "notify[%zu].events: must be a list of event names", i);
-	return 0;
-}
-
-int notify_config_check(const json_t *cfg, struct gerr *err)
-{
-	size_t i;
-	const json_t *t;
-	if (!cfg || json_is_null(cfg))
-		return 0;
-	if (!json_is_array(cfg) || json_array_size(cfg) > 32)
-		return gerr_set(err, "notify: must be a list of at most 32 webhooks");
-	json_array_foreach((json_t *)cfg, i, t)
-		if (notify_target_check(t, i, err) < 0)
-			return -1;
-	return 0;
-}
 
 /* ---- secrets ---- */
 
@@ -420,26 +230,19 @@ static bool worker_started, worker_busy;
 
 /*
  * What a response may make us read: its status is all we use, so a body
- * is discarded as it arrives and the transfer is cut after
- * NOTIFY_BODY_MAX bytes (the status is known by then); headers are bounded
- * by libcurl itself. Nothing a receiver sends is ever recorded: a failure
- * is its HTTP status or libcurl's error text.
+ * goes to a bounded sink and is dropped, and the transfer is cut past
+ * NOTIFY_BODY_MAX bytes (the status is known by then: a cut body is no
+ * failure here); headers are bounded by libcurl itself. Nothing a receiver
+ * sends is ever recorded: a failure is its HTTP status or libcurl's error
+ * text.
  */
 #define NOTIFY_BODY_MAX (16 * 1024)
 
 struct post_ctx {
 	bool allow_private;
-	size_t got;          /* response body bytes seen */
-	char refused[200];   /* why the connection was refused ("" if it was not) */
+	struct hbuf_sink body; /* the response body, dropped */
+	char refused[200];     /* why the connection was refused ("" if it was not) */
 };
-
-static size_t discard(char *p, size_t size, size_t n, void *u)
-{
-	struct post_ctx *x = u;
-	(void)p;
-	x->got += size * n;
-	return x->got > NOTIFY_BODY_MAX ? 0 : size * n; /* 0: CURLE_WRITE_ERROR, the transfer ends */
-}
 
 /*
  * The address check at delivery. A hostname can resolve to anything (and
@@ -464,7 +267,7 @@ static curl_socket_t open_checked(void *u, curlsocktype purpose, struct curl_soc
 			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&a->addr)->sin_addr, ip, sizeof(ip));
 		else if (a->family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&a->addr)->sin6_addr, ip, sizeof(ip));
-		snprintf(x->refused, sizeof(x->refused), "refused: %s is a %s address (" PRIVATE_RULE " on the webhook)", ip, range);
+		snprintf(x->refused, sizeof(x->refused), "refused: %s is a %s address (" NOTIFY_PRIVATE_RULE " on the webhook)", ip, range);
 		return CURL_SOCKET_BAD;
 	}
 	/* SOCK_CLOEXEC: replicas the controller spawns meanwhile do not inherit it */
@@ -485,6 +288,7 @@ static int post_once(const struct outbox_row *d, const char *signature, char *wh
 		snprintf(why, len, "curl_easy_init failed");
 		return -1;
 	}
+	hbuf_sink_init(&x.body, NOTIFY_BODY_MAX);
 	h = curl_slist_append(h, "Content-Type: application/json");
 	if (signature) {
 		snprintf(hdr, sizeof(hdr), "webhook-id: %s", d->msg_id);
@@ -506,14 +310,14 @@ static int post_once(const struct outbox_row *d, const char *signature, char *wh
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &x);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "gantry/" GANTRY_VERSION);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hbuf_sink_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x.body);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK && x.refused[0]) {
 		/* only when no other address of the name worked */
 		snprintf(why, len, "%s", x.refused);
 		ret = -2;
-	} else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.got > NOTIFY_BODY_MAX)) {
+	} else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.body.over)) {
 		snprintf(why, len, "%s", curl_easy_strerror(rc));
 	} else {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -524,6 +328,7 @@ static int post_once(const struct outbox_row *d, const char *signature, char *wh
 	}
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
+	hbuf_release(&x.body.buf);
 	return ret;
 }
 
@@ -539,13 +344,6 @@ static void record(struct store *s, const char *kind, const char *fmt, ...)
 	log_info("notify", "%s %s", kind, msg);
 	if (store_event_add(s, "", "", 0, kind, &err, "%s", msg) < 0)
 		log_error("notify", "%s", err.msg);
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -608,7 +406,7 @@ static void deliver(struct store *s, struct outbox_row *d, const char *secrets_p
 		record(s, "notify_failed", "%s to %s failed after %d attempts: %s", d->event, d->url, attempt, why);
 		if (store_outbox_delete(s, d->id, &err) < 0)
 			log_error("notify", "%s", err.msg);
-	} else if (store_outbox_retry(s, d->id, attempt, wall_ms() + (attempt == 1 ? 1000 : 4000), why, &err) < 0) {
+	} else if (store_outbox_retry(s, d->id, attempt, clock_now_ms() + (attempt == 1 ? 1000 : 4000), why, &err) < 0) {
 		log_error("notify", "%s", err.msg);
 	}
 }
@@ -629,27 +427,22 @@ static void *worker(void *arg)
 		}
 		if (s && store_outbox_pending(s, &count, &next, &err) < 0)
 			log_error("notify", "%s", err.msg);
-		now = wall_ms();
+		now = clock_now_ms();
 		pthread_mutex_lock(&q_lock);
 		worker_pending = s ? count : -1;
 		worker_busy = false;
 		if (kicks == kicks_seen && (!s || next > now)) {
-			/* sleep until the next due row, a new one, or 5 s (a lost wake-up costs no more) */
-			struct timespec until;
+			/* sleep until the next due row, a new one, or 5 s (a lost wake-up costs no more);
+			 * the wait is elapsed time: on the monotonic clock (a fixed GANTRY_NOW or a
+			 * clock step does not stretch or cut it) */
 			int64_t wait = MIN(s && count ? next - now : 5000, 5000);
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += (time_t)(wait / 1000);
-			until.tv_nsec += (long)(wait % 1000) * 1000000;
-			if (until.tv_nsec >= 1000000000) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&q_cond, &q_lock, &until);
+			struct timespec until = clock_mono_deadline(wait);
+			pthread_cond_clockwait(&q_cond, &q_lock, CLOCK_MONOTONIC, &until);
 		}
 		kicks_seen = kicks;
 		worker_busy = true;
 		pthread_mutex_unlock(&q_lock);
-		if (!s || store_outbox_due(s, wall_ms(), NOTIFY_BATCH, &due, &n, &err) < 0)
+		if (!s || store_outbox_due(s, clock_now_ms(), NOTIFY_BATCH, &due, &n, &err) < 0)
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			deliver(s, &due[i], worker_secrets);
@@ -732,8 +525,8 @@ int notify_send(struct store *st, const char *db_path, const json_t *cfg, const 
 			continue;
 		strlcpy_g(d.event, event, sizeof(d.event));
 		d.url = xstrdup(url);
-		d.ts = gates_now();
-		if (flag_value(json_object_get(t, "allow_private"), &d.allow_private) < 0)
+		d.ts = clock_now_s();
+		if (notify_flag_value(json_object_get(t, "allow_private"), &d.allow_private) < 0)
 			d.allow_private = false;
 		randombytes_buf(idb, sizeof(idb));
 		sodium_bin2hex(idhex, sizeof(idhex), idb, sizeof(idb));

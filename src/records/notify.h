@@ -21,14 +21,10 @@
  *    with no group/other permission; otherwise, or when NAME is missing, the
  *    delivery fails (recorded, without retries). A value is never logged,
  *    recorded or stored: the outbox holds the secret's name.
- *  - Private targets: a URL whose host is loopback (127/8, ::1, localhost),
- *    link-local (169.254/16, fe80::/10), private (10/8, 172.16/12,
- *    192.168/16, 100.64/10, fc00::/7, fec0::/10), unspecified (0/8, ::), or
- *    those in IPv4-mapped/-compatible and NAT64 form, needs
- *    `allow_private: true` on that target. Checked twice: in the spec
- *    (notify_target_check, on a literal IP or localhost) and on each address
- *    actually connected, whatever the name resolved to (notify.c,
- *    open_checked); a refused delivery is recorded as notify_failed.
+ *  - Private targets need `allow_private: true` (core/notify_target.h):
+ *    checked in the spec and on each address actually connected, whatever
+ *    the name resolved to (notify.c, open_checked); a refused delivery is
+ *    recorded as notify_failed.
  *  - Responses: only the status is used; the body is discarded, at most
  *    16 KiB of it read. A recorded failure is "HTTP CODE" or libcurl's
  *    error, never text from the receiver.
@@ -45,30 +41,11 @@
 #ifndef GANTRY_RECORDS_NOTIFY_H
 #define GANTRY_RECORDS_NOTIFY_H
 #include "common.h"
+#include "core/notify_target.h"
 
 struct json_t;
 struct sockaddr;
 struct store;
-
-/* validates the notify list (from the spec, sent by the CLI); err names notify[i].KEY */
-int notify_config_check(const struct json_t *cfg, struct gerr *err);
-/* validates target t (borrowed), the i-th of the list (gspec.c: one diagnostic per target) */
-int notify_target_check(const struct json_t *t, size_t i, struct gerr *err);
-
-/*
- * The range of a loopback, link-local, private or unspecified address
- * ("loopback", "link-local", "private", "unspecified"), looking through
- * IPv4-mapped, IPv4-compatible and NAT64 IPv6 forms; NULL when public.
- * Not an AF_INET/AF_INET6 address: "not an IP address" (refused too).
- */
-const char *notify_addr_private(const struct sockaddr *sa);
-/*
- * The same for a URL's host (static string or NULL): a literal IPv4 in any
- * form inet_aton takes (127.1, 0x7f000001), a literal IPv6 (bracketed or
- * not, with a zone or not), "localhost" or NAME.localhost. Any other name
- * gives NULL: only the address it resolves to at delivery can tell.
- */
-const char *notify_host_private(const char *host);
 
 /*
  * The value of secret name (borrowed) from the text of a secrets file

@@ -29,7 +29,7 @@
 #define GANTRY_ROLLOUT_ANALYSIS_H
 #include "common.h"
 #include "core/spec.h"
-#include "rollout/condition.h"
+#include "core/condition.h"
 #include "rollout/metrics.h"
 
 struct json_t;

@@ -1,19 +1,13 @@
 /*
- * provider.c — prometheus, http and command measurements (see provider.h).
+ * provider.c — prometheus, http and command measurements as data: the
+ * request to make and the reading of its answer (provider.h). The I/O is
+ * runtime/measure.c's.
  */
 #include "common.h"
 #include "rollout/provider.h"
-#include "runtime/runtime.h"
-#include <curl/curl.h>
-#include <fcntl.h>
-#include <inttypes.h>
+#include "util/buf.h"
 #include <jansson.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 
 static int64_t timeout_or_default(int64_t t)
 {
@@ -23,44 +17,28 @@ static int64_t timeout_or_default(int64_t t)
 /* ------------------------------------------------------------------------ */
 /* templates and numbers                                                    */
 
-struct sbuf {
-	char *p;
-	size_t n, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->n + n + 1 > b->cap) {
-		b->cap = (b->n + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = 0;
-}
-
-static void sb_add_enc(struct sbuf *b, const char *s, bool enc)
+/* s into b, percent-encoded but for RFC 3986's unreserved characters when enc; -1 past b's bound */
+static int add_text(struct hbuf *b, const char *s, bool enc)
 {
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (!enc || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
 		    c == '_' || c == '.' || c == '~') {
-			sb_add(b, s, 1);
-		} else {
-			char h[4];
-			snprintf(h, sizeof(h), "%%%02X", c);
-			sb_add(b, h, 3);
+			if (hbuf_append(b, s, 1) < 0)
+				return -1;
+		} else if (hbuf_printf(b, "%%%02X", c) < 0) {
+			return -1;
 		}
 	}
+	return 0;
 }
 
-char *provider_expand(const char *tmpl, const struct provider_vars *v, bool url_encode)
+/* tmpl expanded (and encoded) onto b; -1 past its bound */
+static int add_expanded(struct hbuf *b, const char *tmpl, const struct provider_vars *v, bool url_encode)
 {
-	struct sbuf b = { 0 };
 	char rev[16];
 
 	snprintf(rev, sizeof(rev), "%d", v->revision);
-	sb_add(&b, "", 0);
 	while (*tmpl) {
 		const char *val = NULL;
 		size_t skip = 0;
@@ -71,14 +49,28 @@ char *provider_expand(const char *tmpl, const struct provider_vars *v, bool url_
 		else if (!strncmp(tmpl, "{{environment}}", 15))
 			val = v->environment ? v->environment : "", skip = 15;
 		if (val) {
-			sb_add_enc(&b, val, url_encode);
+			if (add_text(b, val, url_encode) < 0)
+				return -1;
 			tmpl += skip;
 		} else {
-			sb_add(&b, tmpl, 1);
+			if (hbuf_append(b, tmpl, 1) < 0)
+				return -1;
 			tmpl++;
 		}
 	}
-	return b.p;
+	return 0;
+}
+
+char *provider_expand(const char *tmpl, const struct provider_vars *v, bool url_encode)
+{
+	struct hbuf b;
+
+	hbuf_init(&b, PROVIDER_MAX_TEXT);
+	if (add_expanded(&b, tmpl, v, url_encode) < 0) {
+		hbuf_release(&b);
+		return NULL;
+	}
+	return hbuf_detach(&b, NULL);
 }
 
 /* a whole string that is a number ("0.5", " 3\n", "NaN" -> NAN); -1 otherwise */
@@ -166,106 +158,86 @@ int json_path_number(const json_t *root, const char *path, double *out, struct g
 }
 
 /* ------------------------------------------------------------------------ */
-/* HTTP                                                                     */
+/* requests                                                                 */
 
-struct body {
-	char *p;
-	size_t n;
-	bool too_big;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
+/* {address}/api/v1/query?query=QUERY onto b: the query's templates filled in, then all of it encoded */
+static int add_prometheus_url(struct hbuf *b, const char *address, const char *query, const struct provider_vars *v)
 {
-	struct body *b = user;
-	size_t n = size * nmemb;
+	size_t alen = strlen(address);
+	char *q = provider_expand(query, v, false);
+	int r = -1;
 
-	if (b->n + n > PROVIDER_MAX_BODY) {
-		b->too_big = true;
-		return 0; /* aborts the transfer */
-	}
-	b->p = xrealloc(b->p, b->n + n + 1);
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-	b->p[b->n] = 0;
-	return n;
+	while (alen && address[alen - 1] == '/')
+		alen--;
+	if (q && hbuf_append(b, address, alen) == 0 && hbuf_addstr(b, "/api/v1/query?query=") == 0 &&
+	    add_text(b, q, true) == 0)
+		r = 0;
+	free(q);
+	return r;
 }
 
-/* GETs url into *body (owned by the caller) and requires a 2xx; what names the provider in errors */
-static int http_get(const char *url, int64_t timeout_ms, const char *what, struct body *b, struct gerr *err)
+int provider_request(const struct analysis_metric *m, const struct provider_vars *v, struct provider_req *q,
+		     struct gerr *err)
 {
-	CURL *c = curl_easy_init();
-	char cerr[CURL_ERROR_SIZE] = "";
-	long status = 0;
-	CURLcode rc;
-	int ret = -1;
+	const char *noun;
+	struct hbuf b;
+	int r;
 
-	memset(b, 0, sizeof(*b));
-	if (!c)
-		return gerr_set(err, "%s: cannot start an HTTP client", what);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_or_default(timeout_ms));
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_or_default(timeout_ms));
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "gantry/" GANTRY_VERSION);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	rc = curl_easy_perform(c);
-	if (b->too_big) {
-		gerr_set(err, "%s: response larger than %d bytes", what, PROVIDER_MAX_BODY);
-		goto out;
+	memset(q, 0, sizeof(*q));
+	q->timeout_ms = timeout_or_default(m->timeout_ms);
+	q->max_answer = PROVIDER_MAX_BODY;
+	q->vars = *v;
+	hbuf_init(&b, PROVIDER_MAX_TEXT);
+	switch (m->provider) {
+	case PROVIDER_PROMETHEUS:
+		q->io = PROVIDER_IO_GET, q->what = "prometheus", noun = "query URL";
+		if (!m->address || !m->query)
+			return gerr_set(err, "prometheus: address and query are required");
+		r = add_prometheus_url(&b, m->address, m->query, v);
+		break;
+	case PROVIDER_HTTP:
+		q->io = PROVIDER_IO_GET, q->what = "http", noun = "url";
+		if (!m->url)
+			return gerr_set(err, "http: url is required");
+		r = add_expanded(&b, m->url, v, true);
+		break;
+	case PROVIDER_COMMAND:
+		q->io = PROVIDER_IO_SHELL, q->what = "command", noun = "command";
+		if (!m->command)
+			return gerr_set(err, "command: no command");
+		r = add_expanded(&b, m->command, v, false);
+		break;
+	case PROVIDER_BUILTIN:
+	default:
+		return gerr_set(err, "metric '%s': builtin metrics come from the proxy, not a provider",
+				m->name ? m->name : "?");
 	}
-	if (rc != CURLE_OK) {
-		gerr_set(err, "%s: %s", what, *cerr ? cerr : curl_easy_strerror(rc));
-		goto out;
+	if (r < 0) {
+		hbuf_release(&b);
+		return gerr_set(err, "%s: the %s is longer than %d bytes", q->what, noun, PROVIDER_MAX_TEXT);
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (status < 200 || status > 299) {
-		gerr_set(err, "%s: HTTP status %ld", what, status);
-		goto out;
-	}
-	if (!b->p)
-		b->p = xstrdup("");
-	ret = 0;
-out:
-	curl_easy_cleanup(c);
-	if (ret < 0) {
-		free(b->p);
-		memset(b, 0, sizeof(*b));
-	}
-	return ret;
+	q->target = hbuf_detach(&b, NULL);
+	return 0;
 }
 
-int provider_prometheus(const char *address, const char *query, const struct provider_vars *v, int64_t timeout_ms,
-			double *out, struct gerr *err)
+void provider_req_release(struct provider_req *q)
 {
-	char *q = NULL, *url = NULL, *enc = NULL;
-	struct body b = { 0 };
+	free(q->target);
+	memset(q, 0, sizeof(*q));
+}
+
+/* ------------------------------------------------------------------------ */
+/* answers                                                                  */
+
+/* an instant query's one sample (a scalar, or a vector of one series; none: NAN) */
+static int read_prometheus(const struct provider_reply *r, double *out, struct gerr *err)
+{
 	json_t *j = NULL, *data, *result;
 	json_error_t jerr;
 	const char *status, *rtype;
-	CURL *c = NULL;
 	int ret = -1;
-	size_t alen;
 
-	if (!address || !query)
-		return gerr_set(err, "prometheus: address and query are required");
-	alen = strlen(address);
-	while (alen && address[alen - 1] == '/')
-		alen--;
-	q = provider_expand(query, v, false);
-	c = curl_easy_init();
-	enc = c ? curl_easy_escape(c, q, 0) : NULL;
-	if (!enc) {
-		gerr_set(err, "prometheus: cannot encode the query");
-		goto out;
-	}
-	url = xasprintf("%.*s/api/v1/query?query=%s", (int)alen, address, enc);
-	if (http_get(url, timeout_ms, "prometheus", &b, err) < 0)
-		goto out;
-	j = json_loadb(b.p, b.n, 0, &jerr);
+	j = json_loadb(r->data, r->len, 0, &jerr);
 	if (!j || json_unpack(j, "{s:s, s:o}", "status", &status, "data", &data) < 0) {
 		gerr_set(err, "prometheus: the answer is not a query result");
 		goto out;
@@ -312,211 +284,53 @@ int provider_prometheus(const char *address, const char *query, const struct pro
 	ret = 0;
 out:
 	json_decref(j);
-	free(b.p);
-	free(url);
-	if (enc)
-		curl_free(enc);
-	if (c)
-		curl_easy_cleanup(c);
-	free(q);
 	return ret;
 }
 
-int provider_http(const char *url, const char *json_path, const struct provider_vars *v, int64_t timeout_ms,
-		  double *out, struct gerr *err)
+/* the number at json_path in a JSON body, or the whole body as a number */
+static int read_http(const char *json_path, const struct provider_reply *r, double *out, struct gerr *err)
 {
-	char *u = NULL;
-	struct body b = { 0 };
-	json_t *j = NULL;
+	json_t *j;
 	json_error_t jerr;
 	struct gerr e2;
 	int ret = -1;
 
-	if (!url)
-		return gerr_set(err, "http: url is required");
-	u = provider_expand(url, v, true);
-	if (http_get(u, timeout_ms, "http", &b, err) < 0)
-		goto out;
 	if (!json_path) {
-		if (parse_number(b.p, out) < 0) {
-			gerr_set(err, "http: the body is not a number (give json_path for a JSON answer)");
-			goto out;
-		}
-		ret = 0;
-		goto out;
+		if (parse_number(r->data, out) < 0)
+			return gerr_set(err, "http: the body is not a number (give json_path for a JSON answer)");
+		return 0;
 	}
-	j = json_loadb(b.p, b.n, JSON_DECODE_ANY, &jerr);
-	if (!j) {
-		gerr_set(err, "http: the body is not JSON: %.100s", jerr.text);
-		goto out;
-	}
-	if (json_path_number(j, json_path, out, &e2) < 0) {
+	j = json_loadb(r->data, r->len, JSON_DECODE_ANY, &jerr);
+	if (!j)
+		return gerr_set(err, "http: the body is not JSON: %.100s", jerr.text);
+	if (json_path_number(j, json_path, out, &e2) < 0)
 		gerr_set(err, "http: %s", e2.msg);
-		goto out;
-	}
-	ret = 0;
-out:
+	else
+		ret = 0;
 	json_decref(j);
-	free(b.p);
-	free(u);
 	return ret;
 }
 
-/* ------------------------------------------------------------------------ */
-/* command                                                                  */
-
-static int64_t mono_ms(void)
+/* a number printed on stdout, else the exit status (127: the shell did not find the command) */
+static int read_command(const struct provider_reply *r, double *out, struct gerr *err)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (parse_number(r->data, out) == 0)
+		return 0;
+	if (r->exit_status == 127)
+		return gerr_set(err, "command: not found (exit 127)");
+	*out = r->exit_status;
+	return 0;
 }
 
-int provider_command(const char *command, const struct provider_vars *v, int64_t timeout_ms, double *out,
-		     struct gerr *err)
-{
-	int pfd[2] = { -1, -1 }, status = 0, ret = -1;
-	pid_t pid = -1;
-	char *cmd = NULL, *buf = NULL;
-	size_t n = 0;
-	bool timed_out = false, too_big = false, reaped = false, have_wc = false;
-	int64_t deadline = mono_ms() + timeout_or_default(timeout_ms);
-	struct workload_cmd wc = { 0 };
-
-	if (!command)
-		return gerr_set(err, "command: no command");
-	cmd = provider_expand(command, v, false);
-	buf = xmalloc(PROVIDER_MAX_BODY + 1);
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		gerr_set(err, "command: pipe: %s", strerror(errno));
-		goto out;
-	}
-	/* a workload: the default workload user, a scratch HOME, only the
-	 * documented GANTRY_* (built before the fork: the child must not allocate) */
-	{
-		struct workload_env we = { .service = v->service ? v->service : "",
-					   .environment = v->environment ? v->environment : "",
-					   .revision = v->revision };
-		if (workload_cmd_prepare(&wc, &we, err) < 0)
-			goto out;
-		have_wc = true;
-	}
-	pid = fork();
-	if (pid < 0) {
-		gerr_set(err, "command: fork: %s", strerror(errno));
-		goto out;
-	}
-	if (pid == 0) {
-		/* child: its own process group (so a timeout kills its children too), stdout to the pipe */
-		const char *argv[] = { "sh", "-c", cmd, NULL };
-		int devnull = open("/dev/null", O_RDWR);
-		setpgid(0, 0);
-		if (devnull >= 0) {
-			/* stderr would end up in the controller's log, interleaved: dropped */
-			dup2(devnull, 0);
-			dup2(devnull, 2);
-		}
-		dup2(pfd[1], 1);
-		umask(022);
-		if (workload_drop(&wc.user) < 0)
-			_exit(126);
-		execve("/bin/sh", (char *const *)argv, wc.env);
-		_exit(127);
-	}
-	setpgid(pid, pid); /* also here: no race with the kill below */
-	close(pfd[1]);
-	pfd[1] = -1;
-	for (;;) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		int64_t left = deadline - mono_ms();
-		ssize_t r;
-		if (left <= 0) {
-			timed_out = true;
-			break;
-		}
-		r = poll(&p, 1, (int)MIN(left, 1000));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			continue;
-		r = read(pfd[0], buf + n, PROVIDER_MAX_BODY - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		if (n >= PROVIDER_MAX_BODY) {
-			too_big = true;
-			break;
-		}
-	}
-	buf[n] = 0;
-	if (timed_out || too_big)
-		kill(-pid, SIGKILL);
-	/* stdout closed: wait for the exit, still within the deadline */
-	while (!reaped) {
-		pid_t w = waitpid(pid, &status, timed_out || too_big ? 0 : WNOHANG);
-		if (w == pid) {
-			reaped = true;
-		} else if (w < 0 && errno != EINTR) {
-			break;
-		} else if (w == 0) {
-			if (mono_ms() >= deadline) {
-				timed_out = true;
-				kill(-pid, SIGKILL);
-			} else {
-				struct timespec ts = { 0, 10 * 1000000 };
-				nanosleep(&ts, NULL);
-			}
-		}
-	}
-	/* whatever the command left behind in its group goes too */
-	kill(-pid, SIGKILL);
-	if (timed_out) {
-		gerr_set(err, "command: timed out after %" PRId64 "ms", timeout_or_default(timeout_ms));
-		goto out;
-	}
-	if (too_big) {
-		gerr_set(err, "command: more than %d bytes on stdout", PROVIDER_MAX_BODY);
-		goto out;
-	}
-	if (!reaped) {
-		gerr_set(err, "command: lost the child process");
-		goto out;
-	}
-	if (WIFSIGNALED(status)) {
-		gerr_set(err, "command: killed by signal %d", WTERMSIG(status));
-		goto out;
-	}
-	if (parse_number(buf, out) < 0) {
-		if (WEXITSTATUS(status) == 127) {
-			gerr_set(err, "command: not found (exit 127)");
-			goto out;
-		}
-		*out = WEXITSTATUS(status);
-	}
-	ret = 0;
-out:
-	if (pfd[0] >= 0)
-		close(pfd[0]);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
-	free(buf);
-	free(cmd);
-	if (have_wc)
-		workload_cmd_release(&wc);
-	return ret;
-}
-
-int provider_measure(const struct analysis_metric *m, const struct provider_vars *v, double *out, struct gerr *err)
+int provider_read(const struct analysis_metric *m, const struct provider_reply *r, double *out, struct gerr *err)
 {
 	switch (m->provider) {
 	case PROVIDER_PROMETHEUS:
-		return provider_prometheus(m->address, m->query, v, m->timeout_ms, out, err);
+		return read_prometheus(r, out, err);
 	case PROVIDER_HTTP:
-		return provider_http(m->url, m->json_path, v, m->timeout_ms, out, err);
+		return read_http(m->json_path, r, out, err);
 	case PROVIDER_COMMAND:
-		return provider_command(m->command, v, m->timeout_ms, out, err);
+		return read_command(r, out, err);
 	case PROVIDER_BUILTIN:
 		break;
 	}

@@ -1,5 +1,7 @@
 /*
- * provider.h — measurements from outside gantry's proxy, for analyses:
+ * provider.h — measurements from outside gantry's proxy, for analyses, as
+ * data: what to run and how to read its answer. Nothing here does I/O;
+ * runtime/measure.h runs the request (off the controller's loop).
  *
  *   prometheus  GET {address}/api/v1/query?query=QUERY (an instant query);
  *               the result must be one sample (a scalar, or a vector of one
@@ -13,11 +15,8 @@
  * are replaced by the revision under analysis (URL-encoded in a URL). The
  * command also gets them as GANTRY_REVISION, GANTRY_SERVICE, GANTRY_ENVIRONMENT.
  *
- * These functions BLOCK (network, child processes): the controller runs them
- * off its event loop (uv_queue_work). Each is bounded: timeout_ms (default
- * 10s when <= 0), at most PROVIDER_MAX_BODY bytes read, and always returns:
- * 0 with *out set (NAN = no data: inconclusive) or -1 with err set (a
- * measurement error). Thread-safe given curl_global_init was called once.
+ * Each request is bounded: timeout_ms (default 10s when <= 0) and at most
+ * PROVIDER_MAX_BODY bytes of answer.
  */
 #ifndef GANTRY_ROLLOUT_PROVIDER_H
 #define GANTRY_ROLLOUT_PROVIDER_H
@@ -28,6 +27,8 @@ struct json_t;
 
 #define PROVIDER_MAX_BODY (256 * 1024)
 #define PROVIDER_DEFAULT_TIMEOUT_MS 10000
+/* a query, URL or command after expansion: the kernel's bound on one argument (MAX_ARG_STRLEN) */
+#define PROVIDER_MAX_TEXT (128 * 1024)
 
 struct provider_vars {
 	const char *service;     /* borrowed */
@@ -35,17 +36,38 @@ struct provider_vars {
 	int revision;
 };
 
-/* runs m's provider (not builtin: that is the controller's, from the proxy windows) */
-int provider_measure(const struct analysis_metric *m, const struct provider_vars *v, double *out, struct gerr *err);
+/* how a measurement is taken */
+enum provider_io {
+	PROVIDER_IO_GET,   /* GET target (http or https, no redirect); the body of a 2xx is the answer */
+	PROVIDER_IO_SHELL, /* sh -c target as a workload with the GANTRY_* variables of vars; its stdout
+	                    * and exit status are the answer */
+};
 
-int provider_prometheus(const char *address, const char *query, const struct provider_vars *v, int64_t timeout_ms,
-			double *out, struct gerr *err);
-int provider_http(const char *url, const char *json_path, const struct provider_vars *v, int64_t timeout_ms,
-		  double *out, struct gerr *err);
-int provider_command(const char *command, const struct provider_vars *v, int64_t timeout_ms, double *out,
+struct provider_req {
+	enum provider_io io;
+	const char *what;          /* "prometheus", "http" or "command": the start of every error (static) */
+	char *target;              /* the URL or the command line, templates filled in (owned) */
+	int64_t timeout_ms;        /* > 0 */
+	size_t max_answer;         /* a longer body or stdout is an error */
+	struct provider_vars vars; /* borrowed strings */
+};
+
+/* what measuring m (not builtin: that is the controller's, from the proxy windows) takes; 0, or -1 with err */
+int provider_request(const struct analysis_metric *m, const struct provider_vars *v, struct provider_req *out,
 		     struct gerr *err);
+void provider_req_release(struct provider_req *q);
 
-/* tmpl with {{revision}}, {{service}}, {{environment}} replaced (url_encode: for URLs); owned by the caller */
+/* the answer to a request: the body of a 2xx, or the stdout of a command that exited */
+struct provider_reply {
+	const char *data;  /* NUL-terminated (borrowed) */
+	size_t len;
+	int exit_status;   /* PROVIDER_IO_SHELL */
+};
+/* m's value read from its answer: 0 with *out set (NAN = no data: inconclusive), or -1 with err */
+int provider_read(const struct analysis_metric *m, const struct provider_reply *r, double *out, struct gerr *err);
+
+/* tmpl with {{revision}}, {{service}}, {{environment}} replaced (url_encode: for URLs); owned by
+ * the caller; NULL when longer than PROVIDER_MAX_TEXT */
 char *provider_expand(const char *tmpl, const struct provider_vars *v, bool url_encode);
 /* the number at path in root ("a.b[0]", "$.a.b", "" or "$": root); null: NAN. -1 with err when absent or not a number */
 int json_path_number(const struct json_t *root, const char *path, double *out, struct gerr *err);

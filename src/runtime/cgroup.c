@@ -7,6 +7,7 @@
 #include "common.h"
 #include "runtime/runtime.h"
 #include "util/log.h"
+#include "util/clock.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -617,7 +618,7 @@ int cgroup_sweep(bool (*keep)(const char *name, void *data), void *data)
 			/* a young cgroup may be another controller's (same
 			 * machine, other home) between create and spawn */
 			if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
-			    st.st_mtime > time(NULL) - SWEEP_MIN_AGE_S)
+			    clock_file_age_s(st.st_mtime) < SWEEP_MIN_AGE_S)
 				continue;
 			/* rmdir refuses cgroups that still hold processes */
 			if (rmdir(dir) == 0)

@@ -149,6 +149,4 @@ int store_measurement_list(struct store *s, int64_t rollout_id, int limit, struc
 int store_meta_get(struct store *s, const char *key, char *buf, size_t len, struct gerr *err); /* 1/0/-1 */
 int store_meta_set(struct store *s, const char *key, const char *value, struct gerr *err);
 
-int64_t now_ms(void);
-
 #endif

@@ -3,8 +3,8 @@
  * store_sqlite.c, the users' scope migration 7): users, incidents, deployments (one record per deploy
  * request, also the approval queue), approvals and the audit chain.
  * Each call is one statement (its own transaction unless the caller holds
- * one with store_begin). Times are unix seconds of the gates' clock
- * (gates_now(): GANTRY_NOW in tests) unless named _ms.
+ * one with store_begin). Times are unix seconds of the wall clock
+ * (clock_now_s(), util/clock.h) unless named _ms.
  */
 #ifndef GANTRY_STORE_RECORDS_H
 #define GANTRY_STORE_RECORDS_H

@@ -15,7 +15,7 @@ struct spec_version_row {
 	char name[256];           /* the file name it was applied from (diagnostics) */
 	char *text;               /* the YAML as applied; owned (NULL in lists) */
 	char actor[64];
-	int64_t created_at;       /* unix seconds (gates' clock) */
+	int64_t created_at;       /* unix seconds (clock_now_s) */
 	char *diff;               /* JSON array: the diff to the version before (core/spec_class.h); owned */
 };
 void spec_version_row_release(struct spec_version_row *r);

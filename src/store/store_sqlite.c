@@ -5,6 +5,7 @@
 #include "common.h"
 #include "store/store.h"
 #include "store/store-int.h"
+#include "util/clock.h"
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -112,13 +113,6 @@ static const char *const migrations[] = {
 sqlite3 *store__db(struct store *s)
 {
 	return s->db;
-}
-
-int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int store__err(struct store *s, struct gerr *err, const char *what)
@@ -414,7 +408,7 @@ int store_revision_create(struct store *s, struct revision_row *r, struct gerr *
 	store__bind_text(st, 10, r->reason);
 	store__bind_text(st, 11, r->deployed_by);
 	if (!r->created_at)
-		r->created_at = time(NULL);
+		r->created_at = clock_now_s();
 	sqlite3_bind_int64(st, 12, r->created_at);
 	if (store__step_insert(s, st, &r->id, err) < 0)
 		return -1;
@@ -631,7 +625,7 @@ int store_rollout_put(struct store *s, struct rollout_row *r, struct gerr *err)
 {
 	sqlite3_stmt *st;
 	int64_t id;
-	r->updated_at = now_ms();
+	r->updated_at = clock_now_ms();
 	if (!r->id)
 		st = store__prep(s, "INSERT INTO rollouts (service, environment, revision, from_revision, strategy, phase,"
 			  " step, steps, message, started_at, updated_at, deadline_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
@@ -731,7 +725,7 @@ int store_event_add(struct store *s, const char *svc, const char *env, int revis
 	st = store__prep(s, "INSERT INTO events (ts, service, environment, revision, kind, message) VALUES (?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, now_ms());
+	sqlite3_bind_int64(st, 1, clock_now_ms());
 	store__bind_text(st, 2, svc);
 	store__bind_text(st, 3, env);
 	sqlite3_bind_int(st, 4, revision);
@@ -820,7 +814,7 @@ int store_measurement_add(struct store *s, const struct measurement_row *m, stru
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, m->rollout_id);
-	sqlite3_bind_int64(st, 2, m->ts_ms ? m->ts_ms : now_ms());
+	sqlite3_bind_int64(st, 2, m->ts_ms ? m->ts_ms : clock_now_ms());
 	store__bind_text(st, 3, m->analysis);
 	store__bind_text(st, 4, m->metric);
 	sqlite3_bind_int(st, 5, m->revision);

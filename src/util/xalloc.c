@@ -68,14 +68,3 @@ size_t strlcpy_g(char *dst, const char *src, size_t size)
 	}
 	return len;
 }
-
-int gerr_set(struct gerr *err, const char *fmt, ...)
-{
-	if (err) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}

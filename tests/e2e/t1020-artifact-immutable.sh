@@ -10,7 +10,7 @@ API_PORT=$(free_port)
 API=http://127.0.0.1:$API_PORT
 ADIR=$GANTRY_HOME/artifacts
 
-# mkpack.py OUT ENTRY...: a pack (src/store/artifact_pack.h) of the entries,
+# mkpack.py OUT ENTRY...: a pack (src/artifact/pack.h) of the entries,
 # each d:PATH, l:PATH:TARGET or f:PATH:TEXT, in the order given; prints its digest
 cat >"$TRASH/mkpack.py" <<'PY'
 import hashlib, sys

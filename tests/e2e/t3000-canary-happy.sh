@@ -38,6 +38,12 @@ test_expect_success 'setup: v1 serving under load' '
 	start_load load
 '
 
+# The proxy splits by smooth weighted round-robin, exact per worker; but the
+# load client shares the workers with the counting client, so the 300 requests
+# counted here are a sample of that sequence as good as random: at 20% the
+# standard deviation is 2.3 points, at 50% 2.9 points. A band of 10 points
+# either side is over 3 standard deviations (a false failure < 1 in 2000),
+# and still tells 20 from 50 from 0 or 100.
 test_expect_success 'v2 rolls out; at weight 20 about 20% of requests reach it' '
 	spawn_bg deploy "$GANTRY" -f "$SPEC" deploy hello --env staging --version v2 --wait &&
 	wait_for 10 "canary_check \"c[\\\"weight\\\"] == 20 and c[\\\"wait\\\"] == \\\"pause\\\"\"" &&
@@ -45,7 +51,7 @@ test_expect_success 'v2 rolls out; at weight 20 about 20% of requests reach it' 
 	split_count 300 &&
 	canary_check "c[\"weight\"] == 20" &&
 	pct=$(split_pct v2) && echo "v2 share at weight 20: $pct%" &&
-	test "$pct" -ge 15 && test "$pct" -le 25 &&
+	test "$pct" -ge 10 && test "$pct" -le 30 &&
 	jcheck st-20.json "d[\"rollout\"][\"revision\"] == 2 and d[\"rollout\"][\"steps\"] == 5" &&
 	jcheck st-20.json "d[\"rollout\"][\"step\"] == 1 and d[\"canary\"][\"nsteps\"] == 5" &&
 	jcheck st-20.json "d[\"canary\"][\"stable_revision\"] == 1 and d[\"canary\"][\"canary_revision\"] == 2" &&
@@ -65,7 +71,7 @@ test_expect_success 'at weight 50 (analysis running) about half reach v2' '
 	split_count 300 &&
 	canary_check "c[\"weight\"] == 50" &&
 	pct=$(split_pct v2) && echo "v2 share at weight 50: $pct%" &&
-	test "$pct" -ge 45 && test "$pct" -le 55 &&
+	test "$pct" -ge 40 && test "$pct" -le 60 &&
 	jcheck st-50.json "d[\"rollout\"][\"step\"] == 3 and \"analysis slo\" in d[\"rollout\"][\"message\"]" &&
 	jcheck st-50.json "[a[\"analysis\"] for a in d[\"canary\"][\"analyses\"]] == [\"slo\"]" &&
 	touch "$TRASH/counted"

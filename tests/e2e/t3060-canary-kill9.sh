@@ -60,9 +60,12 @@ test_expect_success 'setup: v1 serving under load' '
 	    analysis:
 	      slo:
 	        interval: 1s
-	        count: 4
+	        count: 8
 	        metrics:
 	          - { query: error_rate, fail_if: "> 1%", min_requests: 20 }
+	          # a round waits while the file "hold" exists: the state the
+	          # test kills the controller in lasts, however loaded the machine
+	          - { name: held, provider: command, command: "while test -f $TRASH/hold; do sleep 0.1; done; echo 0", fail_if: "> 0", timeout: 120s }
 	EOF
 	start_serve &&
 	"$GANTRY" -f "$SPEC" deploy hello --env staging --version v1 --wait &&
@@ -74,8 +77,11 @@ test_expect_success 'good canary: kill -9 during the 3 s pause at 20%' '
 	kill_restart_at pause "c[\\\"weight\\\"] == 20 and c[\\\"wait\\\"] == \\\"pause\\\""
 '
 
-test_expect_success 'good canary: kill -9 during the analysis at 50%' '
-	kill_restart_at analysis "c[\\\"weight\\\"] == 50 and c[\\\"wait\\\"] == \\\"analysis\\\" and c[\\\"analyses\\\"][0][\\\"rounds\\\"] >= 1"
+test_expect_success 'good canary: kill -9 during the analysis at 50%, after a round' '
+	wait_for 15 "canary_check \"c[\\\"weight\\\"] == 50 and c[\\\"wait\\\"] == \\\"analysis\\\" and c[\\\"analyses\\\"][0][\\\"rounds\\\"] >= 1\"" &&
+	touch "$TRASH/hold" &&
+	kill_restart_at analysis "c[\\\"weight\\\"] == 50 and c[\\\"wait\\\"] == \\\"analysis\\\" and c[\\\"analyses\\\"][0][\\\"rounds\\\"] >= 1" &&
+	rm -f "$TRASH/hold"
 '
 
 test_expect_success 'good canary: promoted, each step once, zero failed requests' '
@@ -91,9 +97,11 @@ test_expect_success 'good canary: promoted, each step once, zero failed requests
 
 test_expect_success 'bad canary (FAIL_RATE=0.3, shield): kill -9 during the pause, then during the analysis' '
 	start_load bad &&
+	touch "$TRASH/hold" &&
 	"$GANTRY" -f "$SPEC" deploy hello --env staging --version v3 --set env.FAIL_RATE=0.3 &&
 	kill_restart_at bpause "c[\\\"canary_revision\\\"] == 3 and c[\\\"weight\\\"] == 20 and c[\\\"wait\\\"] == \\\"pause\\\"" &&
-	kill_restart_at banalysis "c[\\\"canary_revision\\\"] == 3 and c[\\\"weight\\\"] == 50 and c[\\\"wait\\\"] == \\\"analysis\\\""
+	kill_restart_at banalysis "c[\\\"canary_revision\\\"] == 3 and c[\\\"weight\\\"] == 50 and c[\\\"wait\\\"] == \\\"analysis\\\"" &&
+	rm -f "$TRASH/hold"
 '
 
 test_expect_success 'bad canary: rolled back by the analysis, zero failed requests' '

@@ -11,7 +11,7 @@ API=http://127.0.0.1:$API_PORT
 ADIR=$GANTRY_HOME/artifacts
 
 # pack.py DIR OUT [tamper|evil]: writes the pack of DIR (format of
-# src/store/artifact_pack.h, written here independently) to OUT and prints
+# src/artifact/pack.h, written here independently) to OUT and prints
 # its digest; "tamper" then flips a byte of the last file's contents (the
 # digest printed and the end marker stay those of the real contents);
 # "evil" adds an entry ../evil before the end marker

@@ -29,27 +29,6 @@ static void expect_local(const struct tz *tz, const char *utc, int hour, int min
 			 lt.min, lt.utoff, lt.abbr, hour, min, utoff, abbr);
 }
 
-static void test_rfc3339(void **state)
-{
-	int64_t t;
-	char buf[40];
-	(void)state;
-	assert_int_equal(ts("1970-01-01T00:00:00Z"), 0);
-	assert_int_equal(ts("2024-05-10T17:00:00+02:00"), ts("2024-05-10T15:00:00Z"));
-	assert_int_equal(ts("2024-05-10T15:00:00.123Z"), ts("2024-05-10T15:00:00Z"));
-	assert_int_equal(ts("1969-12-31T23:59:59Z"), -1);
-	format_rfc3339(ts("2024-02-29T23:59:58Z"), buf, sizeof(buf));
-	assert_string_equal(buf, "2024-02-29T23:59:58Z");
-	assert_int_equal(parse_rfc3339("2023-02-29T00:00:00Z", &t), -1);
-	assert_int_equal(parse_rfc3339("2024-05-10 15:00", &t), -1);
-	assert_int_equal(parse_rfc3339("2024-05-10T15:00:00", &t), -1);
-	assert_int_equal(parse_rfc3339("2024-13-10T15:00:00Z", &t), -1);
-	setenv("GANTRY_NOW", "2024-05-10T15:00:00Z", 1);
-	assert_int_equal(gates_now(), ts("2024-05-10T15:00:00Z"));
-	unsetenv("GANTRY_NOW");
-	assert_true(gates_now() > ts("2024-01-01T00:00:00Z"));
-}
-
 static void test_zones(void **state)
 {
 	struct tz *berlin = zone("Europe/Berlin"), *ny = zone("America/New_York"),
@@ -237,7 +216,6 @@ static void test_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_zones),
 		cmocka_unit_test(test_friday_freeze_berlin),
 		cmocka_unit_test(test_week_boundary_and_daily),

@@ -1,286 +1,160 @@
+/*
+ * test_provider.c — provider measurements as data: the request each
+ * provider makes and how its answer is read (rollout/provider.c). No I/O:
+ * taking them for real is tests/unit/runtime/test_measure.c.
+ */
 #include "common.h"
 #include <setjmp.h>
 #include <cmocka.h>
-#include <arpa/inet.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sys/socket.h>
-#include <time.h>
 #include "rollout/provider.h"
-
-/*
- * A tiny loopback HTTP server in a thread: answers each connection with
- * `response` (NULL: accepts and never answers, until stopped), records the
- * last request line. Bounded: stops after `max_conns` or when told.
- */
-struct server {
-	int fd;
-	int port;
-	const char *response;
-	char request[1024];
-	int max_conns;
-	volatile int stop;
-	pthread_t th;
-};
-
-static void *serve(void *arg)
-{
-	struct server *s = arg;
-	for (int n = 0; n < s->max_conns && !s->stop;) {
-		struct pollfd p = { .fd = s->fd, .events = POLLIN };
-		char buf[4096];
-		size_t got = 0;
-		int c;
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		c = accept(s->fd, NULL, NULL);
-		if (c < 0)
-			continue;
-		n++;
-		/* read the head (bounded, 2 s at most) */
-		for (int i = 0; i < 20 && got < sizeof(buf) - 1; i++) {
-			struct pollfd q = { .fd = c, .events = POLLIN };
-			ssize_t r;
-			if (poll(&q, 1, 100) <= 0)
-				continue;
-			r = read(c, buf + got, sizeof(buf) - 1 - got);
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-			buf[got] = 0;
-			if (strstr(buf, "\r\n\r\n"))
-				break;
-		}
-		buf[got] = 0;
-		snprintf(s->request, sizeof(s->request), "%.*s", (int)strcspn(buf, "\r\n"), buf);
-		if (s->response) {
-			ssize_t w = write(c, s->response, strlen(s->response));
-			(void)w;
-		} else {
-			while (!s->stop)
-				poll(NULL, 0, 20);
-		}
-		close(c);
-	}
-	return NULL;
-}
-
-static void server_start(struct server *s, const char *response)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-
-	memset(s, 0, sizeof(*s));
-	s->response = response;
-	s->max_conns = 4;
-	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(s->fd >= 0);
-	assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(s->fd, 8), 0);
-	assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &len), 0);
-	s->port = ntohs(a.sin_port);
-	assert_int_equal(pthread_create(&s->th, NULL, serve, s), 0);
-}
-
-static void server_stop(struct server *s)
-{
-	s->stop = 1;
-	pthread_join(s->th, NULL);
-	close(s->fd);
-}
-
-static char *http_response(int status, const char *body)
-{
-	return xasprintf("HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-			 status, strlen(body), body);
-}
 
 static const struct provider_vars vars = { .service = "api", .environment = "production", .revision = 42 };
 
-static void test_prometheus(void **state)
+static struct analysis_metric metric(enum metric_provider p)
 {
-	(void)state;
-	struct server s;
-	char *addr, *resp;
-	double v = 0;
-	struct gerr err;
-
-	resp = http_response(200, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":"
-				  "[{\"metric\":{},\"value\":[1700000000.1,\"0.5\"]}]}}");
-	server_start(&s, resp);
-	addr = xasprintf("http://127.0.0.1:%d/", s.port);
-	assert_int_equal(provider_prometheus(addr, "sum(rate(errors{revision=\"{{revision}}\",service=\"{{service}}\"}[1m]))",
-					     &vars, 2000, &v, &err), 0);
-	assert_true(fabs(v - 0.5) < 1e-12);
-	/* the query arrives URL-encoded, with the revision and service filled in */
-	assert_non_null(strstr(s.request, "GET /api/v1/query?query=sum%28rate%28errors%7Brevision%3D%2242%22%2Cservice%3D%22api%22%7D%5B1m%5D%29%29 HTTP/1.1"));
-	server_stop(&s);
-	free(resp);
-
-	/* an empty vector is no data, not an error */
-	resp = http_response(200, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}");
-	server_start(&s, resp);
-	free(addr);
-	addr = xasprintf("http://127.0.0.1:%d", s.port);
-	assert_int_equal(provider_prometheus(addr, "up", &vars, 2000, &v, &err), 0);
-	assert_true(isnan(v));
-	server_stop(&s);
-	free(resp);
-
-	/* several series, a scalar, an error answer */
-	resp = http_response(200, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":"
-				  "[{\"value\":[1,\"1\"]},{\"value\":[1,\"2\"]}]}}");
-	server_start(&s, resp);
-	free(addr);
-	addr = xasprintf("http://127.0.0.1:%d", s.port);
-	assert_int_equal(provider_prometheus(addr, "up", &vars, 2000, &v, &err), -1);
-	assert_string_equal(err.msg, "prometheus: the query returned 2 series; aggregate it to one (sum, max, avg)");
-	server_stop(&s);
-	free(resp);
-
-	resp = http_response(200, "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"7.5\"]}}");
-	server_start(&s, resp);
-	free(addr);
-	addr = xasprintf("http://127.0.0.1:%d", s.port);
-	assert_int_equal(provider_prometheus(addr, "scalar(up)", &vars, 2000, &v, &err), 0);
-	assert_true(fabs(v - 7.5) < 1e-12);
-	server_stop(&s);
-	free(resp);
-
-	resp = http_response(400, "{\"status\":\"error\",\"error\":\"parse error\"}");
-	server_start(&s, resp);
-	free(addr);
-	addr = xasprintf("http://127.0.0.1:%d", s.port);
-	assert_int_equal(provider_prometheus(addr, "up{", &vars, 2000, &v, &err), -1);
-	assert_string_equal(err.msg, "prometheus: HTTP status 400");
-	server_stop(&s);
-	free(resp);
-	free(addr);
+	struct analysis_metric m = { .name = (char *)"m", .provider = p };
+	return m;
 }
 
-static void test_http(void **state)
+/* reads body (and exit status) as m's answer: the return value, *v and err */
+static int rd(const struct analysis_metric *m, const char *body, int status, double *v, struct gerr *err)
 {
-	(void)state;
-	struct server s;
-	char *url, *resp;
-	double v = 0;
-	struct gerr err;
-
-	resp = http_response(200, "{\"data\":{\"value\":12.5,\"list\":[1,\"2.5\",null],\"s\":\"x\"}}");
-	server_start(&s, resp);
-	s.max_conns = 5;
-	url = xasprintf("http://127.0.0.1:%d/m/{{service}}/{{revision}}", s.port);
-	assert_int_equal(provider_http(url, "data.value", &vars, 2000, &v, &err), 0);
-	assert_true(fabs(v - 12.5) < 1e-12);
-	assert_string_equal(s.request, "GET /m/api/42 HTTP/1.1");
-	assert_int_equal(provider_http(url, "$.data.list[1]", &vars, 2000, &v, &err), 0);
-	assert_true(fabs(v - 2.5) < 1e-12);
-	assert_int_equal(provider_http(url, "$.data.list[2]", &vars, 2000, &v, &err), 0);
-	assert_true(isnan(v));
-	assert_int_equal(provider_http(url, "data.s", &vars, 2000, &v, &err), -1);
-	assert_string_equal(err.msg, "http: json_path 'data.s': the value there is not a number");
-	assert_int_equal(provider_http(url, "data.nope", &vars, 2000, &v, &err), -1);
-	assert_string_equal(err.msg, "http: json_path 'data.nope': no key 'nope'");
-	server_stop(&s);
-	free(resp);
-	free(url);
-
-	resp = http_response(503, "busy");
-	server_start(&s, resp);
-	url = xasprintf("http://127.0.0.1:%d/", s.port);
-	assert_int_equal(provider_http(url, NULL, &vars, 2000, &v, &err), -1);
-	assert_string_equal(err.msg, "http: HTTP status 503");
-	server_stop(&s);
-	free(resp);
-	free(url);
-
-	/* a bare number */
-	resp = http_response(200, " 0.25\n");
-	server_start(&s, resp);
-	url = xasprintf("http://127.0.0.1:%d/", s.port);
-	assert_int_equal(provider_http(url, NULL, &vars, 2000, &v, &err), 0);
-	assert_true(fabs(v - 0.25) < 1e-12);
-	server_stop(&s);
-	free(resp);
-	free(url);
+	struct provider_reply r = { .data = body, .len = strlen(body), .exit_status = status };
+	*v = -12345;
+	return provider_read(m, &r, v, err);
 }
 
-static void test_http_timeout_and_refused(void **state)
+static void test_requests(void **state)
 {
+	struct analysis_metric m = metric(PROVIDER_PROMETHEUS);
+	struct provider_req q;
+	struct gerr err;
 	(void)state;
-	struct server s;
-	char *url;
+
+	m.address = (char *)"http://prom:9090//";
+	m.query = (char *)"sum(rate(errors{revision=\"{{revision}}\",service=\"{{service}}\"}[1m]))";
+	assert_int_equal(provider_request(&m, &vars, &q, &err), 0);
+	assert_int_equal(q.io, PROVIDER_IO_GET);
+	assert_string_equal(q.what, "prometheus");
+	/* the query URL-encoded, with the revision and service filled in */
+	assert_string_equal(q.target, "http://prom:9090/api/v1/query?query=sum%28rate%28errors%7Brevision%3D%2242%22%2C"
+				      "service%3D%22api%22%7D%5B1m%5D%29%29");
+	assert_int_equal(q.timeout_ms, PROVIDER_DEFAULT_TIMEOUT_MS);
+	assert_int_equal(q.max_answer, PROVIDER_MAX_BODY);
+	provider_req_release(&q);
+	m.query = NULL;
+	assert_int_equal(provider_request(&m, &vars, &q, &err), -1);
+	assert_string_equal(err.msg, "prometheus: address and query are required");
+
+	m = metric(PROVIDER_HTTP);
+	m.url = (char *)"http://m/{{service}}/{{environment}}/{{revision}}?q=a b";
+	m.timeout_ms = 1500;
+	assert_int_equal(provider_request(&m, &vars, &q, &err), 0);
+	assert_int_equal(q.io, PROVIDER_IO_GET);
+	/* only the values are encoded, not the template around them */
+	assert_string_equal(q.target, "http://m/api/production/42?q=a b");
+	assert_int_equal(q.timeout_ms, 1500);
+	provider_req_release(&q);
+	m.url = NULL;
+	assert_int_equal(provider_request(&m, &vars, &q, &err), -1);
+	assert_string_equal(err.msg, "http: url is required");
+
+	m = metric(PROVIDER_COMMAND);
+	m.command = (char *)"./check {{revision}} '{{service}}'";
+	assert_int_equal(provider_request(&m, &vars, &q, &err), 0);
+	assert_int_equal(q.io, PROVIDER_IO_SHELL);
+	assert_string_equal(q.what, "command");
+	assert_string_equal(q.target, "./check 42 'api'");
+	assert_string_equal(q.vars.service, "api");
+	assert_int_equal(q.vars.revision, 42);
+	provider_req_release(&q);
+
+	m = metric(PROVIDER_BUILTIN);
+	m.name = (char *)"error_rate";
+	assert_int_equal(provider_request(&m, &vars, &q, &err), -1);
+	assert_string_equal(err.msg, "metric 'error_rate': builtin metrics come from the proxy, not a provider");
+}
+
+static void test_read_prometheus(void **state)
+{
+	struct analysis_metric m = metric(PROVIDER_PROMETHEUS);
+	struct gerr err;
 	double v;
-	struct gerr err;
-	int port;
-
-	server_start(&s, NULL); /* never answers */
-	url = xasprintf("http://127.0.0.1:%d/", s.port);
-	assert_int_equal(provider_http(url, NULL, &vars, 300, &v, &err), -1);
-	assert_non_null(strstr(err.msg, "http: "));
-	assert_non_null(strstr(err.msg, "timed out"));
-	server_stop(&s);
-	free(url);
-
-	/* a port nobody listens on any more */
-	server_start(&s, "");
-	port = s.port;
-	server_stop(&s);
-	url = xasprintf("http://127.0.0.1:%d/", port);
-	assert_int_equal(provider_http(url, NULL, &vars, 1000, &v, &err), -1);
-	assert_non_null(strstr(err.msg, "http: "));
-	free(url);
-	/* only http and https */
-	assert_int_equal(provider_http("file:///etc/passwd", NULL, &vars, 1000, &v, &err), -1);
-}
-
-static void test_command(void **state)
-{
 	(void)state;
-	double v = -1;
-	struct gerr err;
-	struct timespec a, b;
-
-	assert_int_equal(provider_command("echo 0.5", &vars, 2000, &v, &err), 0);
+	assert_int_equal(rd(&m, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":"
+				"[{\"metric\":{},\"value\":[1700000000.1,\"0.5\"]}]}}", 0, &v, &err), 0);
 	assert_true(fabs(v - 0.5) < 1e-12);
-	assert_int_equal(provider_command("exit 3", &vars, 2000, &v, &err), 0);
-	assert_true(fabs(v - 3) < 1e-12);
-	assert_int_equal(provider_command("echo {{revision}}; exit 1", &vars, 2000, &v, &err), 0);
-	assert_true(fabs(v - 42) < 1e-12);
-	assert_int_equal(provider_command("test \"$GANTRY_SERVICE/$GANTRY_ENVIRONMENT/$GANTRY_REVISION\" = api/production/42",
-					  &vars, 2000, &v, &err), 0);
-	assert_true(v == 0);
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	assert_int_equal(provider_command("sleep 10", &vars, 300, &v, &err), -1);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	assert_string_equal(err.msg, "command: timed out after 300ms");
-	/* killed, not waited for (a generous bound: this is no timing test) */
-	assert_true(b.tv_sec - a.tv_sec < 5);
-	/* a background child holding stdout does not hang it either */
-	assert_int_equal(provider_command("sleep 10 & echo 1", &vars, 300, &v, &err), -1);
-	assert_int_equal(provider_command("no-such-command-gantry", &vars, 2000, &v, &err), -1);
-	assert_string_equal(err.msg, "command: not found (exit 127)");
-	assert_int_equal(provider_command("kill -9 $$", &vars, 2000, &v, &err), -1);
-	assert_string_equal(err.msg, "command: killed by signal 9");
+	/* an empty vector is no data, not an error */
+	assert_int_equal(rd(&m, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}", 0, &v, &err),
+			 0);
+	assert_true(isnan(v));
+	assert_int_equal(rd(&m, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":"
+				"[{\"value\":[1,\"1\"]},{\"value\":[1,\"2\"]}]}}", 0, &v, &err), -1);
+	assert_string_equal(err.msg, "prometheus: the query returned 2 series; aggregate it to one (sum, max, avg)");
+	assert_int_equal(rd(&m, "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"7.5\"]}}", 0,
+			    &v, &err), 0);
+	assert_true(fabs(v - 7.5) < 1e-12);
+	assert_int_equal(rd(&m, "{\"status\":\"error\",\"data\":{},\"error\":\"parse error\"}", 0, &v, &err), -1);
+	assert_string_equal(err.msg, "prometheus: parse error");
+	assert_int_equal(rd(&m, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]}}", 0, &v, &err),
+			 -1);
+	assert_string_equal(err.msg, "prometheus: a matrix result; use an instant query giving a scalar or one series");
+	assert_int_equal(rd(&m, "<html>", 0, &v, &err), -1);
+	assert_string_equal(err.msg, "prometheus: the answer is not a query result");
 }
 
-static void test_measure_and_paths(void **state)
+static void test_read_http_and_command(void **state)
 {
+	struct analysis_metric m = metric(PROVIDER_HTTP);
+	const char *body = "{\"data\":{\"value\":12.5,\"list\":[1,\"2.5\",null],\"s\":\"x\"}}";
+	struct gerr err;
+	double v;
 	(void)state;
-	struct analysis_metric m = { .name = (char *)"cmd", .provider = PROVIDER_COMMAND, .command = (char *)"echo 2" };
+	m.json_path = (char *)"data.value";
+	assert_int_equal(rd(&m, body, 0, &v, &err), 0);
+	assert_true(fabs(v - 12.5) < 1e-12);
+	m.json_path = (char *)"$.data.list[1]";
+	assert_int_equal(rd(&m, body, 0, &v, &err), 0);
+	assert_true(fabs(v - 2.5) < 1e-12);
+	m.json_path = (char *)"$.data.list[2]";
+	assert_int_equal(rd(&m, body, 0, &v, &err), 0);
+	assert_true(isnan(v));
+	m.json_path = (char *)"data.s";
+	assert_int_equal(rd(&m, body, 0, &v, &err), -1);
+	assert_string_equal(err.msg, "http: json_path 'data.s': the value there is not a number");
+	m.json_path = (char *)"data.nope";
+	assert_int_equal(rd(&m, body, 0, &v, &err), -1);
+	assert_string_equal(err.msg, "http: json_path 'data.nope': no key 'nope'");
+	assert_int_equal(rd(&m, "not json", 0, &v, &err), -1);
+	/* a bare number */
+	m.json_path = NULL;
+	assert_int_equal(rd(&m, " 0.25\n", 0, &v, &err), 0);
+	assert_true(fabs(v - 0.25) < 1e-12);
+	assert_int_equal(rd(&m, "busy", 0, &v, &err), -1);
+	assert_string_equal(err.msg, "http: the body is not a number (give json_path for a JSON answer)");
+
+	m = metric(PROVIDER_COMMAND);
+	assert_int_equal(rd(&m, "0.5\n", 0, &v, &err), 0);
+	assert_true(fabs(v - 0.5) < 1e-12);
+	/* no number printed: the exit status */
+	assert_int_equal(rd(&m, "", 3, &v, &err), 0);
+	assert_true(v == 3);
+	assert_int_equal(rd(&m, "42\n", 1, &v, &err), 0);
+	assert_true(v == 42);
+	assert_int_equal(rd(&m, "sh: 1: x: not found\n", 127, &v, &err), -1);
+	assert_string_equal(err.msg, "command: not found (exit 127)");
+}
+
+static void test_paths_and_templates(void **state)
+{
 	double v;
 	struct gerr err;
 	json_t *j = json_loads("[{\"a\": [0, 5]}]", 0, NULL);
-	char *e;
+	char *e, *big;
+	(void)state;
 
-	assert_int_equal(provider_measure(&m, &vars, &v, &err), 0);
-	assert_true(v == 2);
-	m.provider = PROVIDER_BUILTIN;
-	assert_int_equal(provider_measure(&m, &vars, &v, &err), -1);
 	assert_int_equal(json_path_number(j, "[0].a[1]", &v, &err), 0);
 	assert_true(v == 5);
 	assert_int_equal(json_path_number(j, "$[0].a[9]", &v, &err), -1);
@@ -289,18 +163,38 @@ static void test_measure_and_paths(void **state)
 	e = provider_expand("{{service}}.{{environment}} r{{revision}} {{other}}", &vars, false);
 	assert_string_equal(e, "api.production r42 {{other}}");
 	free(e);
+	e = provider_expand("/{{service}}?x={{environment}}", &(struct provider_vars){ .service = "a b/c",
+										      .environment = "é~" }, true);
+	assert_string_equal(e, "/a%20b%2Fc?x=%C3%A9~");
+	free(e);
+	/* bounded: what does not fit in one argument is refused */
+	big = xmalloc(PROVIDER_MAX_TEXT / 8 + 1);
+	for (size_t i = 0; i < PROVIDER_MAX_TEXT / 8; i++)
+		big[i] = i % 2 ? '/' : 'x';
+	big[PROVIDER_MAX_TEXT / 8] = 0;
+	e = provider_expand("{{service}}", &(struct provider_vars){ .service = big }, false);
+	assert_non_null(e);
+	free(e);
+	/* seven eighths of the bound, and the value's '/' encoded in three bytes each: over it */
+	{
+		char *tmpl = xasprintf("%s%s%s%s%s%s%s{{service}}", big, big, big, big, big, big, big);
+		e = provider_expand(tmpl, &(struct provider_vars){ .service = big }, false);
+		assert_non_null(e);
+		free(e);
+		e = provider_expand(tmpl, &(struct provider_vars){ .service = big }, true);
+		assert_null(e);
+		free(tmpl);
+	}
+	free(big);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_prometheus), cmocka_unit_test(test_http),
-		cmocka_unit_test(test_http_timeout_and_refused), cmocka_unit_test(test_command),
-		cmocka_unit_test(test_measure_and_paths),
+		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_read_prometheus),
+		cmocka_unit_test(test_read_http_and_command),
+		cmocka_unit_test(test_paths_and_templates),
 	};
-	int r;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	curl_global_cleanup();
-	return r;
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /*
- * artifact_pack.h — an artifact as one byte stream, to upload it to a
+ * pack.h — an artifact as one byte stream, to upload it to a
  * daemon on another machine (PUT /v1/artifacts/DIGEST, docs/api.md).
  *
  * The format ("pack"), version 1:
@@ -20,11 +20,11 @@
  * artifact_pack_check_target): the writer fails early, on the client,
  * naming the entry, rather than after an upload.
  */
-#ifndef GANTRY_STORE_ARTIFACT_PACK_H
-#define GANTRY_STORE_ARTIFACT_PACK_H
+#ifndef GANTRY_ARTIFACT_PACK_H
+#define GANTRY_ARTIFACT_PACK_H
 #include "common.h"
-#include "store/artifact.h"
-#include "store/artifact-int.h"
+#include "artifact/artifact.h"
+#include "artifact/artifact-int.h"
 
 #define ARTIFACT_PACK_MAGIC "GNTPACK1"
 #define ARTIFACT_PACK_MAGIC_LEN 8

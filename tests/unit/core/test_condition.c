@@ -2,7 +2,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <math.h>
-#include "rollout/condition.h"
+#include "core/condition.h"
 
 static struct condition parse_ok(const char *s)
 {

@@ -7,8 +7,8 @@
  * code even after the working tree changed. .git and .gantry are skipped,
  * and so is the state directory when it lies inside the artifact.
  */
-#ifndef GANTRY_STORE_ARTIFACT_H
-#define GANTRY_STORE_ARTIFACT_H
+#ifndef GANTRY_ARTIFACT_ARTIFACT_H
+#define GANTRY_ARTIFACT_ARTIFACT_H
 #include "common.h"
 
 #define ARTIFACT_DIGEST_HEX 64

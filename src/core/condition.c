@@ -2,7 +2,7 @@
  * condition.c — parser and evaluator of the condition language (condition.h).
  */
 #include "common.h"
-#include "rollout/condition.h"
+#include "core/condition.h"
 #include "core/diag.h"
 #include "util/parse.h"
 #include <math.h>

@@ -1,10 +1,10 @@
 /*
  * artifact.c — snapshots of artifact directories into HOME/artifacts/DIGEST
- * (see artifact.h), and the walk and hash that artifact_pack.c shares.
+ * (see artifact.h), and the walk and hash that pack.c shares.
  */
 #include "common.h"
-#include "store/artifact.h"
-#include "store/artifact-int.h"
+#include "artifact/artifact.h"
+#include "artifact/artifact-int.h"
 #include <dirent.h>
 #include <signal.h>
 #include <fcntl.h>

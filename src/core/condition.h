@@ -41,8 +41,8 @@
  *
  * Pure: no I/O, no clock (time is in the samples).
  */
-#ifndef GANTRY_ROLLOUT_CONDITION_H
-#define GANTRY_ROLLOUT_CONDITION_H
+#ifndef GANTRY_CORE_CONDITION_H
+#define GANTRY_CORE_CONDITION_H
 #include "common.h"
 
 #define CONDITION_MAX_LEN 256

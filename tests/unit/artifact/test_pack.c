@@ -1,5 +1,5 @@
 /*
- * test_artifact_pack — the pack stream (src/store/artifact_pack.c): a
+ * test_pack — the pack stream (src/artifact/pack.c): a
  * directory packed and unpacked (fed at random split points) is the same
  * tree with the digest artifact_snapshot gives; every malformed pack is
  * refused with a message naming why, and leaves nothing in HOME/artifacts.
@@ -10,8 +10,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include "store/artifact.h"
-#include "store/artifact_pack.h"
+#include "artifact/artifact.h"
+#include "artifact/pack.h"
 
 static char dir[256];
 
@@ -227,7 +227,7 @@ static void test_writer_refuses_links_out(void **state)
 	app = xasprintf("%s/abs", dir);
 	assert_int_equal(artifact_pack_write(app, NULL, -1, d, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "abs/etc -> /etc/passwd: absolute symlink target"));
-	/* a local snapshot refuses it too (issue 12): replicas would follow it out */
+	/* a local snapshot refuses it too: replicas would follow it out */
 	assert_int_equal(artifact_snapshot(app, home, d, &err), -1);
 	assert_non_null(strstr(err.msg, "abs/etc -> /etc/passwd: absolute symlink target"));
 	free(app);

@@ -1,8 +1,8 @@
 /*
- * artifact_pack.c — the pack stream of an artifact (format in
- * artifact_pack.h): a pull writer over artifact__list, and a push reader
- * that unpacks into a temp directory while hashing, checks the digest and
- * renames the result into HOME/artifacts/DIGEST.
+ * pack.c — the pack stream of an artifact (format in pack.h): a pull
+ * writer over artifact__list, and a push reader that unpacks into a temp
+ * directory while hashing, checks the digest and renames the result into
+ * HOME/artifacts/DIGEST.
  *
  * The reader trusts nothing: every path is checked (relative, no "..",
  * sorted, its parent a directory it made itself), everything is created
@@ -16,7 +16,7 @@
  * behind, and never stores a link that a replica could follow out.
  */
 #include "common.h"
-#include "store/artifact_pack.h"
+#include "artifact/pack.h"
 #include <fcntl.h>
 
 /* ---- the rules ---- */

@@ -1,11 +1,11 @@
 /*
  * artifact-int.h — what the snapshot (artifact.c) and the pack format
- * (artifact_pack.c) share, so that both walk, order and hash an artifact
+ * (pack.c) share, so that both walk, order and hash an artifact
  * the same way and a pack's digest is the one a snapshot would give.
- * Private to src/store/.
+ * Private to src/artifact/.
  */
-#ifndef GANTRY_STORE_ARTIFACT_INT_H
-#define GANTRY_STORE_ARTIFACT_INT_H
+#ifndef GANTRY_ARTIFACT_ARTIFACT_INT_H
+#define GANTRY_ARTIFACT_ARTIFACT_INT_H
 #include "common.h"
 #include <sodium.h>
 #include <sys/stat.h>

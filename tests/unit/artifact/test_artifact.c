@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include "store/artifact.h"
+#include "artifact/artifact.h"
 
 static bool exists(const char *home, const char *name)
 {
