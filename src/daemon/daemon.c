@@ -478,7 +478,7 @@ void daemon_reconcile(struct svcenv *se)
 
 	if (!se->row.target_revision || gd->shutting_down)
 		return;
-	if (se->prog && progressive_reconcile(se, now))
+	if (se->prog && progressive_reconcile(se, now, clock_mono_ms()))
 		return;
 	rc = daemon_revcfg(se, se->row.target_revision, &err);
 	if (!rc) {

@@ -297,8 +297,10 @@ int progressive_start(struct svcenv *se, struct revcfg *rc, int stable, int64_t 
 /* a controller start: the rollout's saved state (se->rollout.state) back in
  * memory, at now (unix ms) */
 void progressive_restore(struct svcenv *se, int64_t now);
-/* drives the rollout; false when there is none (any more): use the rolling planner */
-bool progressive_reconcile(struct svcenv *se, int64_t now);
+/* drives the rollout; false when there is none (any more): use the rolling planner.
+ * now: the wall clock (clock_now_ms: the rollout's persisted deadlines); mono:
+ * the monotonic clock (clock_mono_ms) of the proxy's metric windows (metrics.h) */
+bool progressive_reconcile(struct svcenv *se, int64_t now, int64_t mono);
 /* pause/resume/abort/promote (enum canary_event_kind values from rollout/canary.h) */
 int progressive_command(struct svcenv *se, int kind, const char *who, const char *why, bool full,
 			struct gerr *err);

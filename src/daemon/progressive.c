@@ -564,7 +564,7 @@ static void sample(struct svcenv *se, enum cond_metric m, int64_t span_ms, int64
 		in->error = "no fresh metrics from the proxy";
 }
 
-static void check_rollback_on(struct svcenv *se, int64_t now)
+static void check_rollback_on(struct svcenv *se, int64_t now, int64_t mono)
 {
 	struct prog *p = se->prog;
 	if (p->disarmed || !canary_armed(&p->cs, now) || now - p->last_sample_ms < 100)
@@ -579,7 +579,7 @@ static void check_rollback_on(struct svcenv *se, int64_t now)
 		struct canary_event ev = { .kind = CE_BREACHED };
 		enum cond_verdict v;
 		int64_t was;
-		sample(se, p->rb[i].cond.metric, ROLLBACK_SAMPLE_MS, clock_mono_ms(), &in, &cw, &bw);
+		sample(se, p->rb[i].cond.metric, ROLLBACK_SAMPLE_MS, mono, &in, &cw, &bw);
 		if (in.error)
 			continue;
 		/* a window restored after a restart waits for the first sample with
@@ -681,7 +681,7 @@ static bool prov_start(struct svcenv *se, int i)
 	return true;
 }
 
-static void run_analyses(struct svcenv *se, int64_t now)
+static void run_analyses(struct svcenv *se, int64_t now, int64_t mono)
 {
 	struct prog *p = se->prog;
 	for (int i = 0; i < MAX_RUNS; i++) {
@@ -696,7 +696,7 @@ static void run_analyses(struct svcenv *se, int64_t now)
 		/* just after a controller start the windows are not read back yet:
 		 * a round now would see "no data" (inconclusive) where the proxy
 		 * has the requests; it waits for one interval of history */
-		if (metrics_history_ms(clock_mono_ms()) < r->def.interval_ms)
+		if (metrics_history_ms(mono) < r->def.interval_ms)
 			continue;
 		/* a round with provider metrics: measure them off the loop first */
 		if (!p->prov[i] && prov_start(se, i))
@@ -726,7 +726,7 @@ static void run_analyses(struct svcenv *se, int64_t now)
 				in[m].value = in[m].baseline = NAN;
 				continue;
 			}
-			sample(se, (enum cond_metric)metric, r->def.interval_ms, clock_mono_ms(), &in[m], &cw[m], &bw[m]);
+			sample(se, (enum cond_metric)metric, r->def.interval_ms, mono, &in[m], &cw[m], &bw[m]);
 		}
 		before = r->nmeas;
 		ph = analysis_run_round(r, now, in);
@@ -935,7 +935,7 @@ static void check_gates(struct svcenv *se, int64_t now)
 	p->dirty = true;
 }
 
-bool progressive_reconcile(struct svcenv *se, int64_t now)
+bool progressive_reconcile(struct svcenv *se, int64_t now, int64_t mono)
 {
 	struct prog *p = se->prog;
 	struct canary_actions acts;
@@ -952,8 +952,8 @@ bool progressive_reconcile(struct svcenv *se, int64_t now)
 		canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
 		execute(se, &acts, now);
 	}
-	run_analyses(se, now);
-	check_rollback_on(se, now);
+	run_analyses(se, now, mono);
+	check_rollback_on(se, now, mono);
 	check_gates(se, now);
 	ev.kind = CE_TICK;
 	canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);

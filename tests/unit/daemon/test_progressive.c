@@ -6,7 +6,8 @@
  *
  * Real: the state machine (rollout/canary.c), analyses and conditions, the
  * metrics windows (daemon/metrics.c, fed with metrics__ingest as the proxy's
- * poll would), the store (a temporary SQLite file). Fake, below: the rest of
+ * poll would), the store (a temporary SQLite file). One fake clock is both
+ * the wall clock and the metric windows' monotonic one. Fake, below: the rest of
  * the controller it calls (daemon.c, replica.c, proxyctl.c, gates_flow.c),
  * which records what it was asked to do. The fakes replace those objects at
  * link time, so every symbol of theirs that the real objects need is here.
@@ -363,7 +364,7 @@ static bool run(int64_t *now, int64_t until)
 				err5[rev] += n * (unsigned long long)canary_err_pct / 100;
 		}
 		poll_windows(*now);
-		if (!progressive_reconcile(&se, *now))
+		if (!progressive_reconcile(&se, *now, *now))
 			return false;
 		become_ready(2);
 	}
@@ -414,13 +415,13 @@ static void test_steps_then_promotion(void **state)
 	assert_null(strstr(traffic, "\"weight\":50"));
 
 	/* the tick starts the canary's replica; nothing routes to it before it is ready */
-	assert_true(progressive_reconcile(&se, now));
+	assert_true(progressive_reconcile(&se, now, now));
 	assert_int_equal(replicas_of(2, "starting"), 1);
 	assert_false(se.converged);
 	assert_null(strstr(traffic, "\"weight\":50"));
 	become_ready(2);
 	now += 100;
-	assert_true(progressive_reconcile(&se, now));
+	assert_true(progressive_reconcile(&se, now, now));
 	assert_string_equal(traffic, "[{\"revision\":1,\"weight\":50},{\"revision\":2,\"weight\":50}]");
 	assert_non_null(strstr(notified, "rollout_step:revision 2 at 50%"));
 	assert_string_equal(st_str("wait"), "pause");
@@ -699,7 +700,7 @@ static void test_abort_is_not_an_incident(void **state)
 	assert_string_equal(traffic, "[{\"revision\":1,\"weight\":100},{\"revision\":2,\"weight\":0}]");
 	assert_int_equal(auto_rollbacks, 0);
 	assert_non_null(strstr(events, "rollout_rolled_back"));
-	assert_false(progressive_reconcile(&se, now + 500));
+	assert_false(progressive_reconcile(&se, now + 500, now + 500));
 	assert_int_equal(replicas_of(2, "draining"), 1);
 }
 
