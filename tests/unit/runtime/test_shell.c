@@ -181,6 +181,20 @@ static pid_t first_child(pid_t pid)
 	return (pid_t)atoi(buf);
 }
 
+static bool is_sleep(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = 0;
+	fclose(f);
+	return !strcmp(comm, "sleep\n");
+}
+
 static void test_dies_with_its_controller(void **state)
 {
 	pid_t ctl, cmd = 0;
@@ -196,10 +210,11 @@ static void test_dies_with_its_controller(void **state)
 		shell_result_release(&r);
 		_exit(0);
 	}
+	/* until the command runs (exec'd: sleep), not just forked */
 	end = clock_mono_ms() + 5000;
-	while (!(cmd = first_child(ctl)) && clock_mono_ms() < end)
+	while (!((cmd = first_child(ctl)) && is_sleep(cmd)) && clock_mono_ms() < end)
 		usleep(10000);
-	assert_true(cmd > 0);
+	assert_true(cmd > 0 && is_sleep(cmd));
 	/* the controller is killed -9 while its command runs */
 	kill(ctl, SIGKILL);
 	assert_int_equal(waitpid(ctl, &st, 0), ctl);
