@@ -8,7 +8,8 @@
 #
 # The window needs a Friday evening: the daemon's clock is set with
 # GANTRY_NOW (documented as for tests and demos only), first to a Thursday
-# morning, then to a Friday evening, in Europe/Berlin. Everything runs on
+# morning, then to a Friday evening, then to the Monday after, in
+# Europe/Berlin (records and rollouts are timed by it). Everything runs on
 # 127.0.0.1 in a temporary GANTRY_HOME and is stopped at the end.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -108,8 +109,8 @@ run "$G" history hello --env production --all
 stop_serve
 
 echo
-echo "== today (the real clock: rollouts are timed by it)"
-start_serve ""
+echo "== Monday 2024-05-13 11:00 Berlin"
+start_serve 2024-05-13T09:00:00Z
 run "$G" audit
 run "$G" audit verify
 run "$G" dora --env production --since 30d
