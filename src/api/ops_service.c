@@ -64,8 +64,11 @@ static json_t *svcenv_status(struct svcenv *se)
 		if (r->row.last_exit[0])
 			json_object_set_new(jr, "last_exit", json_string(r->row.last_exit));
 		json_array_append_new(replicas, jr);
-		if (!strcmp(r->row.state, "backoff") && r->row.restarts > 5)
-			crashloop = true; /* this replica alone restarted more than 5 times */
+		/* this replica alone restarted more than 5 times; one of a revision
+		 * being retired (after a rollback, say) is not the service's loop */
+		if (!strcmp(r->row.state, "backoff") && r->row.restarts > 5 &&
+		    r->row.revision == se->row.target_revision)
+			crashloop = true;
 		if (replica_is_ready(r)) {
 			int k;
 			total_ready++;
