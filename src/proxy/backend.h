@@ -19,12 +19,12 @@
  *
  * Metric series are keyed by (service, environment, revision) and live for
  * the whole process so that counters never go backwards when a backend
- * disappears. Their counters follow rollout/metrics.h (struct rev_window).
+ * disappears. Their counters follow http/window.h (struct rev_window).
  */
 #ifndef GANTRY_PROXY_BACKEND_H
 #define GANTRY_PROXY_BACKEND_H
 #include "common.h"
-#include "rollout/metrics.h"
+#include "http/window.h"
 #include <stdatomic.h>
 #include <sys/socket.h>
 
