@@ -93,7 +93,7 @@ bool metric_series_live(const struct metric_series *s, const struct series_sum *
 void metric_count(struct metric_series *s, int worker, int cls, uint64_t latency_us,
 		  uint64_t bytes_in, uint64_t bytes_out);
 
-/* intrusive list node for the idle pool (owned by proxy.c) */
+/* intrusive list node for the idle pool (owned by upstream.c) */
 struct plink {
 	struct plink *next, *prev;
 };
