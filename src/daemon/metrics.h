@@ -5,7 +5,7 @@
 #ifndef GANTRY_DAEMON_METRICS_H
 #define GANTRY_DAEMON_METRICS_H
 #include "common.h"
-#include "rollout/metrics.h"
+#include "http/window.h"
 
 /* polls the proxy every 100 ms (call from the tick) */
 void metrics_tick(int64_t now);

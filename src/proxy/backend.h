@@ -19,12 +19,12 @@
  *
  * Metric series are keyed by (service, environment, revision) and live for
  * the whole process so that counters never go backwards when a backend
- * disappears. Their counters follow rollout/metrics.h (struct rev_window).
+ * disappears. Their counters follow http/window.h (struct rev_window).
  */
 #ifndef GANTRY_PROXY_BACKEND_H
 #define GANTRY_PROXY_BACKEND_H
 #include "common.h"
-#include "rollout/metrics.h"
+#include "http/window.h"
 #include <stdatomic.h>
 #include <sys/socket.h>
 
@@ -93,7 +93,7 @@ bool metric_series_live(const struct metric_series *s, const struct series_sum *
 void metric_count(struct metric_series *s, int worker, int cls, uint64_t latency_us,
 		  uint64_t bytes_in, uint64_t bytes_out);
 
-/* intrusive list node for the idle pool (owned by proxy.c) */
+/* intrusive list node for the idle pool (owned by upstream.c) */
 struct plink {
 	struct plink *next, *prev;
 };

@@ -38,15 +38,26 @@ static void jstr(struct hbuf *b, const char *s)
 	hbuf_append(b, "\"", 1);
 }
 
-static void labels(struct hbuf *b, const struct metric_series *s)
+/* service="..",environment="..",revision=".."[,address=".."] (address NULL: none) */
+static void label_set(struct hbuf *b, const char *service, const char *environment,
+		      const char *revision, const char *address)
 {
 	hbuf_addstr(b, "service=\"");
-	esc(b, s->service);
+	esc(b, service);
 	hbuf_addstr(b, "\",environment=\"");
-	esc(b, s->environment);
+	esc(b, environment);
 	hbuf_addstr(b, "\",revision=\"");
-	esc(b, s->revision);
+	esc(b, revision);
+	if (address) {
+		hbuf_addstr(b, "\",address=\"");
+		esc(b, address);
+	}
 	hbuf_addstr(b, "\"");
+}
+
+static void labels(struct hbuf *b, const struct metric_series *s)
+{
+	label_set(b, s->service, s->environment, s->revision, NULL);
 }
 
 static void series_line(struct hbuf *b, const char *name, const struct metric_series *s,
@@ -63,15 +74,8 @@ static void series_line(struct hbuf *b, const char *name, const struct metric_se
 /* {service=..,environment=..,revision=..,address=..} of a backend */
 static void backend_labels(struct hbuf *b, const struct backend *be)
 {
-	hbuf_addstr(b, "{service=\"");
-	esc(b, be->service);
-	hbuf_addstr(b, "\",environment=\"");
-	esc(b, be->environment);
-	hbuf_addstr(b, "\",revision=\"");
-	esc(b, be->revision);
-	hbuf_addstr(b, "\",address=\"");
-	esc(b, be->address);
-	hbuf_addstr(b, "\"");
+	hbuf_addstr(b, "{");
+	label_set(b, be->service, be->environment, be->revision, be->address);
 }
 
 /* gauges and check counters of the backends in the current table */

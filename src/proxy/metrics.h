@@ -11,7 +11,7 @@
  *   "errors", "ejected", "health" ("unchecked", "up", "down"),
  *   "checks_passed", "checks_failed"}]}
  * Counters are cumulative since the proxy started (struct rev_window's
- * counting rules, rollout/metrics.h); the reader subtracts two snapshots.
+ * counting rules, http/window.h); the reader subtracts two snapshots.
  *
  * /metrics (Prometheus text 0.0.4): gantry_http_requests_total{service,
  * environment,revision,code} where code is the status class ("1xx" … "5xx",

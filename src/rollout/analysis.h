@@ -30,7 +30,7 @@
 #include "common.h"
 #include "core/spec.h"
 #include "core/condition.h"
-#include "rollout/metrics.h"
+#include "http/window.h"
 
 struct json_t;
 

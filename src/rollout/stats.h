@@ -1,6 +1,6 @@
 /*
  * stats.h — pure statistics for the rollout engine: the helpers over a
- * revision's traffic window (rollout/metrics.h) and the Mann-Whitney U test
+ * revision's traffic window (http/window.h) and the Mann-Whitney U test
  * used to compare a canary with its baseline (as Kayenta's judge does).
  *
  * Definitions (docs/internals/rollout.md has the reasoning):
@@ -15,7 +15,7 @@
 #ifndef GANTRY_ROLLOUT_STATS_H
 #define GANTRY_ROLLOUT_STATS_H
 #include "common.h"
-#include "rollout/metrics.h"
+#include "http/window.h"
 
 /* adds src's counts into dst; the interval becomes the union's hull */
 void window_merge(struct rev_window *dst, const struct rev_window *src);

@@ -1,9 +1,11 @@
 /*
- * rollout/metrics.h — the per-revision traffic window: the contract between
- * the proxy (producer: one window per revision of a service environment,
- * exported on an interval) and the rollout engine (consumer: conditions and
- * analyses read error rate, availability, request rate and latency
- * quantiles from it; see rollout/stats.h for the helpers).
+ * http/window.h — the per-revision traffic window: HTTP requests by status
+ * class, latency buckets and bytes of one revision over an interval. Types
+ * only: the contract between the proxy (producer: one window per revision
+ * of a service environment, exported on an interval) and the rollout
+ * engine (consumer: conditions and analyses read error rate, availability,
+ * request rate and latency quantiles from it; see rollout/stats.h for the
+ * helpers). It lives below both so that neither depends on the other.
  *
  * Counting rules (the producer must keep them):
  *  - a request is counted in the window of the revision whose replica was
@@ -20,8 +22,8 @@
  *    (i = 0: [0, bound 0]); the last bucket also counts everything above
  *    60 s. Plain per-bucket counts, not cumulative.
  */
-#ifndef GANTRY_ROLLOUT_METRICS_H
-#define GANTRY_ROLLOUT_METRICS_H
+#ifndef GANTRY_HTTP_WINDOW_H
+#define GANTRY_HTTP_WINDOW_H
 #include "common.h"
 
 #define METRIC_LATENCY_BUCKETS 32
