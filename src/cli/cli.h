@@ -104,22 +104,6 @@ int cli_parse_global(int argc, char **argv, struct cli_ctx *ctx);
 /* the help of `gantry CMD -h`: usage, summary, the options, the global flags */
 void cli_print_help(const struct cli_cmd *cmd, FILE *f);
 
-/*
- * Deprecated: src/cli/proxy.c's table, built inside its run(), each row
- * storing through its value pointer (bool *, const char ** or struct
- * cli_multi *); positional arguments in *pos (owned by caller when *npos >
- * 0). cli_parse_opts does the parsing. Remove both when proxy.c declares
- * its options in its table entry.
- */
-struct cli_opt {
-	const char *name;
-	char short_name;
-	enum cli_opt_type kind; /* OPT_BOOL, OPT_STRING or OPT_MULTI */
-	void *value;
-};
-int cli_parse(int argc, char **argv, const struct cli_opt *opts,
-	      struct cli_ctx *ctx, const char ***pos, int *npos);
-
 struct cli_cmd {
 	const char *name;
 	const char *usage;

@@ -212,47 +212,6 @@ int cli_parse_global(int argc, char **argv, struct cli_ctx *ctx)
 	return parse(NULL, sets, ARRAY_SIZE(sets), argc, argv);
 }
 
-int cli_parse(int argc, char **argv, const struct cli_opt *opts,
-	      struct cli_ctx *ctx, const char ***pos, int *npos)
-{
-	static const char *empty[1];
-	const struct cli_cmd *cmd = ctx->cmd ? ctx->cmd : cli_lookup(argv[0]);
-	struct cli_cmd legacy = { .name = argv[0] };
-	struct cli_option *rows;
-	struct optset *sets;
-	size_t n = 0;
-	int ret;
-
-	/* each row a table of its own, whose struct is where its pointer points */
-	while (opts && opts[n].name)
-		n++;
-	rows = xcalloc(2 * n + 1, sizeof(*rows));
-	sets = xcalloc(n + 1, sizeof(*sets));
-	for (size_t i = 0; i < n; i++) {
-		rows[2 * i] = (struct cli_option){ .long_name = opts[i].name, .short_name = opts[i].short_name,
-						   .type = opts[i].kind };
-		sets[i] = (struct optset){ &rows[2 * i], opts[i].value };
-	}
-	sets[n] = (struct optset){ global_options, ctx };
-	if (cmd)
-		legacy = *cmd;
-	legacy.options = NULL; /* -h cannot list a table built inside run() */
-	ret = parse(&legacy, sets, n + 1, argc, argv);
-	free(sets);
-	free(rows);
-	if (ret < 0)
-		return -1;
-	*npos = ret;
-	*pos = empty;
-	if (ret) {
-		const char **p = xcalloc((size_t)ret + 1, sizeof(*p));
-		for (int i = 0; i < ret; i++)
-			p[i] = argv[i];
-		*pos = p;
-	}
-	return 0;
-}
-
 /* one row of -h: "  -e, --env ENV      the environment" */
 static void print_opt(FILE *f, const struct cli_option *o, bool show_short)
 {

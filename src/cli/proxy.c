@@ -21,43 +21,65 @@ static int parse_ms(const char *s, uint64_t *out)
 	return 0;
 }
 
+struct proxy_opts {
+	const char *listen, *routes, *admin, *workers, *header_timeout, *idle_timeout, *upstream_timeout;
+	const char *drain_timeout, *body_timeout, *tunnel_timeout, *connect_timeout, *max_body, *access_log;
+	const char *forward_headers, *trusted_proxies, *admin_token_file;
+};
+
+#define DUR_HELP(what) what " (DUR: 10 = seconds, 0.5, 250ms, 2m)"
+static const struct cli_option proxy_options[] = {
+	CLI_STRING('l', "listen", struct proxy_opts, listen, "ADDR", "where clients connect (IP:PORT; required)"),
+	CLI_STRING('r', "routes", struct proxy_opts, routes, "FILE", "the JSON route table (required; SIGHUP reloads it)"),
+	CLI_STRING(0, "admin", struct proxy_opts, admin, "ADDR", "the admin listener: /healthz, /status, /windows, /metrics"),
+	CLI_STRING(0, "admin-token-file", struct proxy_opts, admin_token_file, "FILE", "the admin listener's bearer token"),
+	CLI_STRING(0, "workers", struct proxy_opts, workers, "N", "worker threads, 1 to 64 (default: one per core)"),
+	CLI_STRING(0, "access-log", struct proxy_opts, access_log, "FILE", "one JSON line per request"),
+	CLI_STRING(0, "max-body", struct proxy_opts, max_body, "SIZE", "the largest request body (10Mi; 0 = no limit)"),
+	CLI_STRING(0, "header-timeout", struct proxy_opts, header_timeout, "DUR", DUR_HELP("a request head must arrive within")),
+	CLI_STRING(0, "idle-timeout", struct proxy_opts, idle_timeout, "DUR", DUR_HELP("a keep-alive connection may idle for")),
+	CLI_STRING(0, "body-timeout", struct proxy_opts, body_timeout, "DUR", DUR_HELP("the longest pause inside a request body")),
+	CLI_STRING(0, "upstream-timeout", struct proxy_opts, upstream_timeout, "DUR", DUR_HELP("an upstream must answer within")),
+	CLI_STRING(0, "connect-timeout", struct proxy_opts, connect_timeout, "DUR", DUR_HELP("an upstream connect must succeed within")),
+	CLI_STRING(0, "tunnel-timeout", struct proxy_opts, tunnel_timeout, "DUR", DUR_HELP("an idle upgraded connection lasts")),
+	CLI_STRING(0, "drain-timeout", struct proxy_opts, drain_timeout, "DUR", DUR_HELP("at SIGTERM, requests in flight may finish within")),
+	CLI_STRING(0, "forward-headers", struct proxy_opts, forward_headers, "all|none|LIST", "the X-Forwarded-* and Via headers the proxy sets"),
+	CLI_STRING(0, "trusted-proxies", struct proxy_opts, trusted_proxies, "CIDR,...", "peers whose X-Forwarded-* are kept"),
+	CLI_END,
+};
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct proxy_config cfg;
-	const char *workers = NULL, *ht = NULL, *it = NULL, *ut = NULL, *dt = NULL;
-	const char *bt = NULL, *tt = NULL, *ct = NULL, *maxbody = NULL, *fwd = NULL;
-	const char **pos;
+	struct proxy_opts o = { 0 };
+	const char *workers, *ht, *it, *ut, *dt, *bt, *tt, *ct, *maxbody, *fwd;
 	int npos, r;
 	struct gerr err;
 	struct {
 		const char *flag, *val;
 		uint64_t *dst;
 	} durs[7];
-	const struct cli_opt opts[] = {
-		{ "listen", 'l', OPT_STRING, &cfg.listen },
-		{ "routes", 'r', OPT_STRING, &cfg.routes_path },
-		{ "admin", 0, OPT_STRING, &cfg.admin },
-		{ "workers", 0, OPT_STRING, &workers },
-		{ "header-timeout", 0, OPT_STRING, &ht },
-		{ "idle-timeout", 0, OPT_STRING, &it },
-		{ "upstream-timeout", 0, OPT_STRING, &ut },
-		{ "drain-timeout", 0, OPT_STRING, &dt },
-		{ "body-timeout", 0, OPT_STRING, &bt },
-		{ "tunnel-timeout", 0, OPT_STRING, &tt },
-		{ "connect-timeout", 0, OPT_STRING, &ct },
-		{ "max-body", 0, OPT_STRING, &maxbody },
-		{ "access-log", 0, OPT_STRING, &cfg.access_log },
-		{ "forward-headers", 0, OPT_STRING, &fwd },
-		{ "trusted-proxies", 0, OPT_STRING, &cfg.trusted_proxies },
-		{ "admin-token-file", 0, OPT_STRING, &cfg.admin_token_file },
-		{ 0 },
-	};
 
 	proxy_config_defaults(&cfg);
-	if (cli_parse(argc, argv, opts, ctx, &pos, &npos) < 0)
+	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
 	if (npos)
-		return cli_error("proxy: unexpected argument '%s'", pos[0]);
+		return cli_error("proxy: unexpected argument '%s'", argv[0]);
+	if (o.listen)
+		cfg.listen = o.listen;
+	if (o.routes)
+		cfg.routes_path = o.routes;
+	if (o.admin)
+		cfg.admin = o.admin;
+	if (o.access_log)
+		cfg.access_log = o.access_log;
+	if (o.trusted_proxies)
+		cfg.trusted_proxies = o.trusted_proxies;
+	if (o.admin_token_file)
+		cfg.admin_token_file = o.admin_token_file;
+	workers = o.workers, ht = o.header_timeout, it = o.idle_timeout, ut = o.upstream_timeout;
+	dt = o.drain_timeout, bt = o.body_timeout, tt = o.tunnel_timeout, ct = o.connect_timeout;
+	maxbody = o.max_body, fwd = o.forward_headers;
 	if (!cfg.listen)
 		return cli_error("--listen: required (e.g. --listen 127.0.0.1:8080)");
 	if (!cfg.routes_path)
@@ -114,5 +136,6 @@ const struct cli_cmd cli_cmd_proxy = {
 		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...]\n"
 		 "       [--admin-token-file FILE]",
 	.summary = "run the HTTP reverse proxy (SIGHUP reloads FILE, SIGTERM drains and stops)",
+	.options = proxy_options,
 	.run = run,
 };

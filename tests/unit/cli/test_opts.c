@@ -298,29 +298,6 @@ static void test_global_before_the_command(void **state)
 	assert_int_equal(cli_parse_global(3, a3, &ctx), 2);
 }
 
-static void test_legacy_table(void **state)
-{
-	/* src/cli/proxy.c's shape, until it declares its table */
-	const char *listen = NULL, **pos;
-	bool quiet = false;
-	const struct cli_opt opts[] = {
-		{ "listen", 'l', OPT_STRING, &listen },
-		{ "quiet", 0, OPT_BOOL, &quiet },
-		{ 0 },
-	};
-	struct cli_ctx ctx = { .cmd = &t_cmd };
-	char *argv[] = { (char *)"proxy", (char *)"a", (char *)"-l:80", (char *)"--quiet", (char *)"b", NULL };
-	int npos;
-	(void)state;
-	assert_int_equal(cli_parse(5, argv, opts, &ctx, &pos, &npos), 0);
-	assert_int_equal(npos, 2);
-	assert_string_equal(pos[0], "a");
-	assert_string_equal(pos[1], "b");
-	assert_string_equal(listen, ":80");
-	assert_true(quiet);
-	free(pos);
-}
-
 /* the names in `gantry --help` (two spaces, the name, a space) */
 static size_t command_names(char names[][32], size_t max)
 {
@@ -401,7 +378,6 @@ int main(void)
 		cmocka_unit_test(test_defaults_kept),
 		cmocka_unit_test(test_global_flags),
 		cmocka_unit_test(test_global_before_the_command),
-		cmocka_unit_test(test_legacy_table),
 		cmocka_unit_test(test_every_command_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
