@@ -321,7 +321,7 @@ void proxy__worker_install(struct worker *wk, struct route_table *t, uint64_t se
 /* control: make t current (consumes the caller's reference) and hand it to the workers */
 void proxy__table_install(struct proxy *px, struct route_table *t);
 /* one listening socket per worker (SO_REUSEPORT), then each worker's uv listener */
-int proxy__open_listeners(struct proxy *px, const struct sockaddr_storage *sa, struct gerr *err);
+int proxy__open_listeners(struct proxy *px, struct gerr *err);
 int proxy__listeners_start(struct proxy *px, struct gerr *err);
 void proxy__worker_maybe_stopped(struct worker *wk);
 void proxy__on_sweep(uv_timer_t *t);

@@ -203,6 +203,11 @@ int proxy__start(const struct proxy_config *cfg, struct proxy **pxp, struct gerr
 		ret = -2;
 		goto out_free;
 	}
+	if (cfg->listen_fds && cfg->listen_fds != cfg->workers) {
+		gerr_set(err, "--listen-fds: %d sockets for %d workers (one each)", cfg->listen_fds, cfg->workers);
+		ret = -2;
+		goto out_free;
+	}
 	if (proxy__admin_check(px, cfg, err) < 0) {
 		ret = -2;
 		goto out_free;
@@ -253,7 +258,7 @@ int proxy__start(const struct proxy_config *cfg, struct proxy **pxp, struct gerr
 		pthread_mutex_unlock(&wk->mtx);
 		proxy__worker_install(wk, t, px->seq);
 	}
-	ret = proxy__open_listeners(px, &sa, err);
+	ret = proxy__open_listeners(px, err);
 	if (ret < 0)
 		goto out;
 	ret = proxy__listeners_start(px, err);

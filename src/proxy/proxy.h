@@ -23,6 +23,9 @@ struct proxy_config {
 	unsigned forward_headers;     /* PROXY_FWD_* the proxy sets upstream */
 	const char *trusted_proxies;  /* "CIDR,..." whose X-Forwarded-* are kept; NULL: none */
 	const char *admin_token_file; /* bearer token of the admin listener; required off loopback */
+	int listen_fds;               /* > 0: the listening sockets are inherited on fds 3 to
+	                               * 3 + listen_fds - 1, one per worker (workers must be
+	                               * listen_fds); the proxy does not bind. 0: it binds listen */
 };
 
 /*
@@ -51,6 +54,21 @@ int proxy_parse_forward_headers(const char *s, unsigned *out, char *bad, size_t 
 	"is not all, none or a list of x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-request-id, via"
 
 void proxy_config_defaults(struct proxy_config *cfg);
+
+/* the first inherited listening socket of --listen-fds (systemd's SD_LISTEN_FDS_START) */
+#define PROXY_LISTEN_FDS_START 3
+
+/*
+ * Opens n listening sockets on listen ("IP:PORT", ":PORT"), CLOEXEC, into
+ * fds[0..n-1] (owned by the caller): a probe bound WITHOUT SO_REUSEPORT
+ * first makes sure nobody else listens there; with n == 1 the probe is the
+ * listener, with more each socket has SO_REUSEPORT (the kernel spreads
+ * connections over them). Backlog 4096, TCP_NODELAY, TCP_QUICKACK off. The
+ * proxy's own listeners, and the ones the controller holds for the proxy
+ * processes it starts (docs/internals/proxy.md, "Who holds the listeners").
+ * 0, or -1 with err naming --listen and nothing left open.
+ */
+int proxy_listeners_open(const char *listen, int n, int *fds, struct gerr *err);
 
 /*
  * Runs the proxy until SIGTERM/SIGINT and a graceful drain. Returns 0 after

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 
 int proxy__parse_listen(const char *addr, struct sockaddr_storage *sa)
 {
@@ -231,57 +232,56 @@ static void listener_opts(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
 }
 
-/*
- * One listening socket per worker. With SO_REUSEPORT the kernel spreads
- * connections over them; a probe bound WITHOUT SO_REUSEPORT first makes
- * sure nobody else listens there (a second proxy with SO_REUSEPORT would
- * otherwise silently share the port).
- */
-int proxy__open_listeners(struct proxy *px, const struct sockaddr_storage *sa, struct gerr *err)
+int proxy_listeners_open(const char *listen_addr, int n, int *fds, struct gerr *err)
 {
-	socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	struct sockaddr_storage bound = *sa;
-	int one = 1, probe, ret = -1;
+	struct sockaddr_storage sa, bound;
+	socklen_t len;
+	int one = 1, probe = -1, ret = -1, i;
 
-	probe = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	for (i = 0; i < n; i++)
+		fds[i] = -1;
+	if (proxy__parse_listen(listen_addr, &sa) < 0)
+		return gerr_set(err, "--listen: '%s' is not IP:PORT", listen_addr);
+	len = sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	bound = sa;
+	probe = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe < 0)
-		return gerr_set(err, "--listen %s: socket: %s", px->cfg.listen, strerror(errno));
+		return gerr_set(err, "--listen %s: socket: %s", listen_addr, strerror(errno));
 	setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(probe, (const struct sockaddr *)sa, len) < 0) {
-		gerr_set(err, "--listen %s: %s", px->cfg.listen,
-			 errno == EADDRINUSE ? "address in use" : strerror(errno));
+	if (bind(probe, (const struct sockaddr *)&sa, len) < 0) {
+		gerr_set(err, "--listen %s: %s", listen_addr, errno == EADDRINUSE ? "address in use" : strerror(errno));
 		goto out;
 	}
-	/* port 0: every worker listens on the port the probe got */
+	/* port 0: every socket listens on the port the probe got */
 	if (getsockname(probe, (struct sockaddr *)&bound, &len) < 0) {
-		gerr_set(err, "--listen %s: getsockname: %s", px->cfg.listen, strerror(errno));
+		gerr_set(err, "--listen %s: getsockname: %s", listen_addr, strerror(errno));
 		goto out;
 	}
-	if (px->nworkers == 1) {
+	if (n == 1) {
 		/* nobody can join a socket without SO_REUSEPORT: use the probe */
 		if (listen(probe, 4096) < 0) {
-			gerr_set(err, "--listen %s: %s", px->cfg.listen, strerror(errno));
+			gerr_set(err, "--listen %s: %s", listen_addr, strerror(errno));
 			goto out;
 		}
 		listener_opts(probe);
-		px->workers[0].listen_fd = probe;
+		fds[0] = probe;
 		probe = -1;
 		ret = 0;
 		goto out;
 	}
 	close(probe);
 	probe = -1;
-	for (int i = 0; i < px->nworkers; i++) {
-		int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	for (i = 0; i < n; i++) {
+		int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
-			gerr_set(err, "--listen %s: socket: %s", px->cfg.listen, strerror(errno));
+			gerr_set(err, "--listen %s: socket: %s", listen_addr, strerror(errno));
 			goto out;
 		}
-		px->workers[i].listen_fd = fd;
+		fds[i] = fd;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 		if (bind(fd, (const struct sockaddr *)&bound, len) < 0 || listen(fd, 4096) < 0) {
-			gerr_set(err, "--listen %s: %s", px->cfg.listen,
+			gerr_set(err, "--listen %s: %s", listen_addr,
 				 errno == EADDRINUSE ? "address in use" : strerror(errno));
 			goto out;
 		}
@@ -291,7 +291,47 @@ int proxy__open_listeners(struct proxy *px, const struct sockaddr_storage *sa, s
 out:
 	if (probe >= 0)
 		close(probe);
+	if (ret < 0)
+		for (i = 0; i < n; i++)
+			if (fds[i] >= 0) {
+				close(fds[i]);
+				fds[i] = -1;
+			}
 	return ret;
+}
+
+/*
+ * The inherited sockets of --listen-fds: fds 3.. are listening TCP sockets
+ * another process (the controller) holds too. The proxy takes its own
+ * descriptors (CLOEXEC from now on) and closing them leaves the holder's
+ * listening: connections wait in the backlog for the next proxy.
+ */
+static int take_inherited(struct proxy *px, struct gerr *err)
+{
+	for (int i = 0; i < px->nworkers; i++) {
+		int fd = PROXY_LISTEN_FDS_START + i, v = 0;
+		socklen_t vl = sizeof(v);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) < 0 || !v)
+			return gerr_set(err, "--listen-fds %d: fd %d is not a listening socket", px->cfg.listen_fds, fd);
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+			return gerr_set(err, "--listen-fds: fd %d: %s", fd, strerror(errno));
+		px->workers[i].listen_fd = fd;
+	}
+	return 0;
+}
+
+/* one listening socket per worker: inherited, or bound here */
+int proxy__open_listeners(struct proxy *px, struct gerr *err)
+{
+	int fds[PROXY_MAX_WORKERS];
+
+	if (px->cfg.listen_fds > 0)
+		return take_inherited(px, err);
+	if (proxy_listeners_open(px->cfg.listen, px->nworkers, fds, err) < 0)
+		return -1;
+	for (int i = 0; i < px->nworkers; i++)
+		px->workers[i].listen_fd = fds[i];
+	return 0;
 }
 
 /* each worker's uv listener on the socket proxy__open_listeners made for it */

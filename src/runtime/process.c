@@ -281,7 +281,7 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 		  uv_exit_cb exit_cb, pid_t *pid, uint64_t *start_time, struct gerr *err)
 {
 	uv_process_options_t opts;
-	uv_stdio_container_t stdio[3];
+	uv_stdio_container_t stdio[3 + 16];
 	char *args[12], ids[64];
 	char **env = NULL;
 	int logfd = -1, nullfd = -1, r, ret = -1;
@@ -293,6 +293,10 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 	}
 	if (!o->log_path) {
 		ret = gerr_set(err, "spawn: no log file");
+		goto out;
+	}
+	if (o->npass_fds < 0 || o->npass_fds > 16) {
+		ret = gerr_set(err, "spawn: %d descriptors to pass (at most 16)", o->npass_fds);
 		goto out;
 	}
 	/* the controller's: the workload writes through the fd it inherits */
@@ -341,6 +345,11 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 	stdio[1].data.fd = logfd;
 	stdio[2].flags = UV_INHERIT_FD;
 	stdio[2].data.fd = logfd;
+	/* libuv dup2()s each to its index in the child, without CLOEXEC */
+	for (int i = 0; i < o->npass_fds; i++) {
+		stdio[3 + i].flags = UV_INHERIT_FD;
+		stdio[3 + i].data.fd = o->pass_fds[i];
+	}
 
 	memset(&opts, 0, sizeof(opts));
 	opts.exit_cb = exit_cb;
@@ -351,7 +360,7 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 	/* own session and process group, no pipes: the replica must survive
 	 * our death (kill -9) and be signalled as a group */
 	opts.flags = UV_PROCESS_DETACHED;
-	opts.stdio_count = 3;
+	opts.stdio_count = 3 + o->npass_fds;
 	opts.stdio = stdio;
 
 	r = uv_spawn(loop, proc, &opts);

@@ -122,6 +122,9 @@ struct spawn_opts {
 	const struct workload_user *user; /* NULL or !drop: run as ourselves */
 	const char *log_path;     /* stdout and stderr are appended here */
 	const char *cgroup;       /* cgroup name to place the replica in, or NULL */
+	const int *pass_fds;      /* borrowed: inherited as fds 3, 4, ... in the child (the
+	                           * proxy's listening sockets); the caller's stay open */
+	int npass_fds;            /* 0..16 */
 };
 
 /*

@@ -3,7 +3,8 @@
  * and proxy.c): a reload (SIGHUP) swaps the table and closes the pooled
  * connections of backends that left it; a stop (SIGTERM) closes the
  * listener and idle clients, lets a request in flight finish with
- * Connection: close, then the proxy returns.
+ * Connection: close, then the proxy returns. proxy_listeners_open makes
+ * the sockets the controller holds for its proxies.
  */
 #include "px_test.h"
 
@@ -91,11 +92,52 @@ static void test_graceful_stop(void **state)
 	pt_px_join(); /* proxy__serve returns once the last client is gone */
 }
 
+/* n SO_REUSEPORT sockets on one port, CLOEXEC, listening: a connect is
+ * queued with nobody accepting; the port is then not free for a second set */
+static void test_listeners_open(void **state)
+{
+	struct sockaddr_in sa, sb;
+	socklen_t len = sizeof(sa);
+	struct gerr err;
+	int fds[2], again[2], v = 0, c;
+	socklen_t vl = sizeof(v);
+	char addr[64];
+	uint16_t port;
+	int hold = pt_reserve_port(&port);
+
+	(void)state;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	assert_int_equal(proxy_listeners_open(addr, 2, fds, &err), 0);
+	close(hold);
+	assert_int_equal(getsockname(fds[0], (struct sockaddr *)&sa, &len), 0);
+	len = sizeof(sb);
+	assert_int_equal(getsockname(fds[1], (struct sockaddr *)&sb, &len), 0);
+	assert_int_equal(sa.sin_port, sb.sin_port);
+	for (int i = 0; i < 2; i++) {
+		assert_true(fcntl(fds[i], F_GETFD) & FD_CLOEXEC);
+		assert_int_equal(getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &v, &vl), 0);
+		assert_int_equal(v, 1);
+	}
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0); /* in a backlog */
+	close(c);
+	assert_int_equal(ntohs(sa.sin_port), port);
+	assert_int_equal(proxy_listeners_open(addr, 2, again, &err), -1);
+	assert_non_null(strstr(err.msg, "address in use"));
+	assert_int_equal(again[0], -1);
+	assert_int_equal(again[1], -1);
+	close(fds[0]);
+	close(fds[1]);
+	assert_int_equal(proxy_listeners_open("nowhere", 1, again, &err), -1);
+	assert_non_null(strstr(err.msg, "is not IP:PORT"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		PT_TEST(test_reload),
 		PT_TEST(test_graceful_stop),
+		cmocka_unit_test(test_listeners_open),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

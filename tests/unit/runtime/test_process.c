@@ -233,6 +233,53 @@ static void test_spawn_exit_status(void **state)
 	free(log);
 }
 
+/* pass_fds: inherited as fds 3, 4 in that order (the proxy's listening
+ * sockets); the caller's copies stay open and CLOEXEC */
+static void test_spawn_pass_fds(void **state)
+{
+	uv_loop_t loop;
+	uv_process_t proc;
+	struct exit_rec rec = { 0 };
+	struct spawn_opts o = { 0 };
+	struct gerr err = { { 0 } };
+	char *log = rt_path("fds.log"), buf[8];
+	int a[2], b[2], pass[2];
+	uint64_t st = 0;
+	pid_t pid = 0;
+
+	(void)state;
+	assert_int_equal(pipe2(a, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(b, O_CLOEXEC), 0);
+	pass[0] = a[1];
+	pass[1] = b[1];
+	uv_loop_init(&loop);
+	o.cmd = "printf A >&3; printf B >&4";
+	o.cwd = rt_dir;
+	o.log_path = log;
+	o.pass_fds = pass;
+	o.npass_fds = 2;
+	assert_int_equal(runtime_spawn(&loop, &proc, &o, on_exit_rec, &pid, &st, &err), 0);
+	proc.data = &rec;
+	rt_track(pid);
+	assert_true(rt_run_until(&loop, &rec.exited, 5000));
+	assert_int_equal(rec.status, 0);
+	assert_int_equal(read(a[0], buf, sizeof(buf)), 1);
+	assert_int_equal(buf[0], 'A');
+	assert_int_equal(read(b[0], buf, sizeof(buf)), 1);
+	assert_int_equal(buf[0], 'B');
+	assert_true(fcntl(a[1], F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(write(a[1], "x", 1), 1);
+	o.npass_fds = 17;
+	assert_int_equal(runtime_spawn(&loop, &proc, &o, on_exit_rec, &pid, &st, &err), -1);
+	assert_non_null(strstr(err.msg, "at most 16"));
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+	rt_loop_close(&loop);
+	free(log);
+}
+
 /* the controller ignores SIGPIPE and blocks signals it handles on the
  * loop: a replica must start with default dispositions and no mask */
 static void test_spawn_signals_reset(void **state)
@@ -647,6 +694,7 @@ int main(int argc, char **argv)
 		RT_TEST(test_start_time_odd_comm),
 		RT_TEST(test_spawn_env_cwd_session_kill_tree),
 		RT_TEST(test_spawn_exit_status),
+		RT_TEST(test_spawn_pass_fds),
 		RT_TEST(test_spawn_signals_reset),
 		RT_TEST(test_spawn_errors),
 		RT_TEST(test_scan_tagged),
