@@ -135,6 +135,10 @@ struct daemon {
 	uint64_t proxy_start;
 	bool proxy_proc_active;
 	int64_t proxy_respawn_at;
+	int64_t proxy_spawned_ms;     /* clock_mono_ms() of the last spawn */
+	int64_t proxy_backoff_ms;     /* 0, or the crash loop's delay (1 s doubling to 8 s) */
+	int proxy_lfds[64];           /* the listening sockets held for the proxy (proxyctl.c) */
+	int proxy_nlfds;
 	bool proxy_confirmed;         /* answered /status since it started */
 	int64_t last_hup_ms;
 	uint64_t route_gen;

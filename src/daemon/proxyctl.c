@@ -6,10 +6,22 @@
  *
  * The proxy is its own process and outlives the controller: it keeps the
  * last table it loaded. A restarted controller adopts it by pid + start time.
+ *
+ * The controller holds the public listening sockets of the proxies it
+ * starts (hold_listeners): one per proxy worker, SO_REUSEPORT, opened by
+ * the proxy's own proxy_listeners_open, CLOEXEC here, and handed to each
+ * proxy as fds 3.. (`--listen-fds N`). A proxy that dies takes only its
+ * copies with it: new connections wait in the kernel's backlog for the next
+ * proxy, which is started at once (docs/internals/controller.md).
+ * One socket per worker rather than one shared by all: the kernel spreads
+ * connections over the workers as the standalone proxy does (one shared
+ * socket wakes every worker's epoll for each connection and lets whichever
+ * is quickest take most of them).
  */
 #include "common.h"
 #include "daemon/daemon.h"
 #include "runtime/runtime.h"
+#include "proxy/proxy.h"
 #include "util/log.h"
 #include "util/clock.h"
 #include <curl/curl.h>
@@ -137,17 +149,66 @@ static void on_proxy_closed(uv_handle_t *h)
 	free(h);
 }
 
+/*
+ * Opens the listening sockets the proxies share (once; kept for the
+ * controller's life). 0, or -1 when the address cannot be bound (someone
+ * else listens there, or an adopted proxy's sockets are still there): the
+ * proxy is then started with --listen and binds (and says why it cannot).
+ */
+static int hold_listeners(void)
+{
+	struct proxy_config pc;
+	struct gerr err;
+
+	if (gd->proxy_nlfds > 0)
+		return 0;
+	proxy_config_defaults(&pc);
+	if (proxy_listeners_open(gd->listen, pc.workers, gd->proxy_lfds, &err) < 0) {
+		log_warn("proxy", "cannot hold the listeners: %s (the proxy binds them itself)", err.msg);
+		return -1;
+	}
+	gd->proxy_nlfds = pc.workers;
+	log_info("proxy", "holding %d listening sockets on %s for the proxy processes", pc.workers, gd->listen);
+	return 0;
+}
+
+static void release_listeners(void)
+{
+	for (int i = 0; i < gd->proxy_nlfds; i++)
+		close(gd->proxy_lfds[i]);
+	gd->proxy_nlfds = 0;
+}
+
 static int spawn_proxy(void);
 
 static void on_proxy_exit(uv_process_t *p, int64_t status, int sig)
 {
+	int64_t now = clock_mono_ms(), lived = now - gd->proxy_spawned_ms;
+
 	uv_close((uv_handle_t *)p, on_proxy_closed);
 	gd->proxy_proc_active = false;
-	log_warn("proxy", "proxy pid=%d exited (status=%lld signal=%d)", (int)gd->proxy_pid, (long long)status, sig);
 	gd->proxy_pid = 0;
 	gd->proxy_start = 0;
-	/* restarted by proxyctl_tick, at most once a second */
-	gd->proxy_respawn_at = clock_mono_ms() + 1000;
+	if (gd->shutting_down) {
+		log_info("proxy", "proxy exited (status=%lld signal=%d)", (long long)status, sig);
+		return;
+	}
+	/* a proxy that ran for a while is replaced at once; one that died
+	 * within a second of its start is a crash loop: 1 s, doubling to 8 s */
+	if (lived >= 1000) {
+		gd->proxy_backoff_ms = 0;
+		log_warn("proxy", "proxy exited (status=%lld signal=%d) after %lldms: restarting it now%s",
+			 (long long)status, sig, (long long)lived,
+			 gd->proxy_nlfds ? " (connections wait in the listen backlog)" : "");
+	} else {
+		gd->proxy_backoff_ms = gd->proxy_backoff_ms ? MIN(gd->proxy_backoff_ms * 2, 8000) : 1000;
+		log_warn("proxy", "proxy exited (status=%lld signal=%d) %lldms after its start: crash loop, "
+			 "restarting it in %lldms", (long long)status, sig, (long long)lived,
+			 (long long)gd->proxy_backoff_ms);
+	}
+	gd->proxy_respawn_at = now + gd->proxy_backoff_ms;
+	if (!gd->proxy_backoff_ms)
+		daemon_kick(); /* not at the next tick: now */
 }
 
 static int spawn_proxy(void)
@@ -157,6 +218,7 @@ static int spawn_proxy(void)
 	struct gerr err;
 	char *routes, *log_path, *cmd, *q_exe, *q_routes, *q_listen, *q_admin;
 	char *env[2] = { NULL, NULL };
+	char *fdflags;
 	uv_process_t *proc;
 	ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	int ret;
@@ -181,6 +243,14 @@ static int spawn_proxy(void)
 	} else {
 		cmd = xasprintf("exec %s proxy --listen %s --admin %s --routes %s", q_exe, q_listen, q_admin, q_routes);
 	}
+	if (hold_listeners() == 0) {
+		/* the sockets we hold, as fds 3.. (one per worker) */
+		fdflags = xasprintf("%s --workers %d --listen-fds %d", cmd, gd->proxy_nlfds, gd->proxy_nlfds);
+		free(cmd);
+		cmd = fdflags;
+		o.pass_fds = gd->proxy_lfds;
+		o.npass_fds = gd->proxy_nlfds;
+	}
 	env[0] = xasprintf("GANTRY_PROXY_OF=%s", gd->home);
 	o.cmd = cmd;
 	o.cwd = gd->home;
@@ -195,6 +265,7 @@ static int spawn_proxy(void)
 	} else {
 		gd->proxy_proc_active = true;
 		gd->proxy_confirmed = false;
+		gd->proxy_spawned_ms = clock_mono_ms();
 		log_info("proxy", "proxy started pid=%d listen=%s admin=%s", (int)gd->proxy_pid, gd->listen, gd->admin);
 		save_proxy_meta();
 	}
@@ -641,7 +712,10 @@ void proxyctl_tick(int64_t now)
 		gd->proxy_respawn_at = now;
 	}
 	if (!gd->proxy_pid && !gd->shutting_down && now >= gd->proxy_respawn_at) {
-		gd->proxy_respawn_at = now + 1000;
+		/* the file the new proxy reads at its start is the current table */
+		if (gd->routes_dirty)
+			proxyctl_write_routes();
+		gd->proxy_respawn_at = now + 1000; /* if the spawn itself fails */
 		if (spawn_proxy() == 0)
 			gd->routes_dirty = true;
 	}
@@ -668,6 +742,9 @@ void proxyctl_tick(int64_t now)
 
 void proxyctl_stop(void)
 {
+	/* the proxy drains what it accepted; new connections are refused, not
+	 * left in a backlog nobody will serve */
+	release_listeners();
 	if (gd->proxy_pid) {
 		log_info("proxy", "stopping proxy pid=%d", (int)gd->proxy_pid);
 		kill(gd->proxy_pid, SIGTERM);
@@ -686,6 +763,7 @@ void proxyctl_stop(void)
 
 void proxyctl_free(void)
 {
+	release_listeners();
 	json_decref(host_owner);
 	host_owner = NULL;
 	free(inflight);

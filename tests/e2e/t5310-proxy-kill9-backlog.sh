@@ -1,0 +1,66 @@
+#!/bin/sh
+test_description='kill -9 of the proxy under load: the controller holds the listeners, so no connection is refused and only the requests in flight fail; the next proxy starts at once'
+. "$(dirname "$0")/lib/test-lib.sh"
+. "$ROOT/tests/e2e/lib/daemon-lib.sh"
+
+require_cmd python3 curl setsid
+require_gantry
+
+CLIENTS=4
+
+test_expect_success 'setup: 2 ready replicas of v1 behind the proxy' '
+	write_svc_spec <<-EOF &&
+	project: t
+	environments:
+	  staging: { replicas: 2 }
+	services:
+	  hello:
+	    artifact: app
+	    run: ./hello
+	    probes:
+	      readiness: { http: /ready, period: 100ms }
+	    stop_grace: 2s
+	    drain_timeout: 2s
+	EOF
+	start_serve &&
+	"$GANTRY" deploy hello --env staging --version v1 --wait &&
+	proxy=$(proxy_pid) &&
+	test -n "$proxy" &&
+	pget / | grep v1 &&
+	# it ran a while: its death is not a crash loop
+	sleep 1.2
+'
+
+test_expect_success "kill -9 the proxy under load ($CLIENTS keep-alive clients): no refused connection, failed <= $CLIENTS" '
+	start_load k9 -c $CLIENTS --rate 400 &&
+	sleep 1 &&
+	t0=$(_now_ms) &&
+	kill -KILL "$proxy" &&
+	wait_for 5 "test -n \"\$(proxy_pid)\" && test \"\$(proxy_pid)\" != $proxy" &&
+	new=$(proxy_pid) &&
+	wait_for 5 "test \"\$(pcode /)\" = 200" &&
+	t1=$(_now_ms) &&
+	sleep 1 &&
+	stop_load k9 &&
+	failed=$(python3 -c "import json; d = json.load(open(\"$TRASH/k9.json\")); print(d[\"errors\"] + d[\"non2xx\"], d[\"error_kinds\"][\"connect\"], d[\"max_ms\"])") &&
+	set -- $failed &&
+	echo "figures: proxy $proxy -> $new; failed requests $1 (of $CLIENTS connections), refused $2;" \
+		"longest request $3 ms (the gap clients saw); new proxy answering the test $((t1 - t0)) ms after the kill (with its /proc scans)" &&
+	grep -E "proxy exited|restarting" serve.log | tail -n 3 &&
+	jcheck "$TRASH/k9.json" "d[\"requests\"] > 500 and d[\"error_kinds\"][\"connect\"] == 0" &&
+	jcheck "$TRASH/k9.json" "d[\"errors\"] + d[\"non2xx\"] <= $CLIENTS" &&
+	pget / | grep v1 &&
+	check_processes
+'
+
+test_expect_success 'the new proxy was handed the held sockets and restarted at once' '
+	tr "\0" " " <"/proc/$new/cmdline" | grep -- "--listen-fds" &&
+	grep "restarting it now" serve.log
+'
+
+test_expect_success 'SIGTERM stops the daemon and its proxy' '
+	stop_serve &&
+	wait_for 5 "test -z \"\$(tagged_pids)\""
+'
+
+test_done
