@@ -58,6 +58,28 @@ test_expect_success 'the new proxy was handed the held sockets and restarted at 
 	grep "restarting it now" serve.log
 '
 
+# the pid of the proxy serve started last, from its log (no /proc scan: fast)
+last_started() {
+	sed -n "s/.*proxy started pid=\([0-9]*\) .*/\1/p" serve.log | tail -n 1
+}
+
+test_expect_success 'a proxy killed within 1 s of its start is a crash loop: 1 s, then 2 s before the next' '
+	p=$(last_started) && test -n "$p" &&
+	kill -KILL "$p" &&
+	wait_for 5 "test \"\$(last_started)\" != $p" &&
+	p=$(last_started) &&
+	kill -KILL "$p" &&
+	wait_for 5 "test \"\$(last_started)\" != $p" &&
+	p=$(last_started) &&
+	kill -KILL "$p" &&
+	wait_for 8 "test \"\$(last_started)\" != $p" &&
+	grep -E "proxy exited" serve.log | tail -n 3 &&
+	grep "crash loop, restarting it in 1000ms" serve.log &&
+	grep "crash loop, restarting it in 2000ms" serve.log &&
+	wait_for 5 "test \"\$(pcode /)\" = 200" &&
+	pget / | grep v1
+'
+
 test_expect_success 'SIGTERM stops the daemon and its proxy' '
 	stop_serve &&
 	wait_for 5 "test -z \"\$(tagged_pids)\""
