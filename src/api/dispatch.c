@@ -19,6 +19,7 @@
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #define API_MAX_REQUEST (4 * 1024 * 1024)
 #define API_TEXT_MAX 1024 /* reason, title, comment, resolution */
@@ -355,33 +356,96 @@ static void on_connection(uv_stream_t *server, int status)
 		uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
+static bool unix_listening; /* gd->api is a live listener */
+
+/*
+ * The socket is made here, not by uv_pipe_bind: libuv unlinks a path it
+ * bound when the handle closes, and a controller handing over to the next
+ * (`gantry upgrade`) closes its listener while the socket must stay.
+ */
 int api_listen(void)
 {
 	char *path = xasprintf("%s/api.sock", gd->home);
-	int r;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = -1, r = 0;
+
 	unlink(path); /* we hold serve.lock: a leftover socket is stale */
-	uv_pipe_init(gd->loop, &gd->api, 0);
-	r = uv_pipe_bind(&gd->api, path);
-	if (!r)
-		r = chmod(path, 0600) < 0 ? uv_translate_sys_error(errno) : 0;
-	if (!r)
-		r = uv_listen((uv_stream_t *)&gd->api, 64, on_connection);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		r = UV_ENAMETOOLONG;
+	else if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		r = uv_translate_sys_error(errno);
+	if (!r) {
+		strlcpy_g(sa.sun_path, path, sizeof(sa.sun_path));
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0)
+			r = uv_translate_sys_error(errno);
+	}
+	if (!r) {
+		uv_pipe_init(gd->loop, &gd->api, 0);
+		r = uv_pipe_open(&gd->api, fd);
+		if (!r) {
+			fd = -1; /* the handle's */
+			r = uv_listen((uv_stream_t *)&gd->api, 64, on_connection);
+			if (r < 0)
+				uv_close((uv_handle_t *)&gd->api, NULL);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
 	if (r < 0) {
 		fprintf(stderr, "error: cannot listen on %s: %s\n", path, uv_strerror(r));
 		free(path);
 		return -1;
 	}
 	free(path);
+	unix_listening = true;
 	return 0;
 }
 
 void api_close(void)
 {
 	char *path = xasprintf("%s/api.sock", gd->home);
-	if (!uv_is_closing((uv_handle_t *)&gd->api))
+	if (unix_listening && !uv_is_closing((uv_handle_t *)&gd->api))
 		uv_close((uv_handle_t *)&gd->api, NULL);
-	unlink(path);
+	unix_listening = false;
+	/* a controller that handed over leaves it to the next one */
+	if (!gd->handed_over)
+		unlink(path);
 	free(path);
+}
+
+static void fds(int *unix_fd, int *tcp_fd)
+{
+	uv_os_fd_t fd;
+	*unix_fd = unix_listening && uv_fileno((uv_handle_t *)&gd->api, &fd) == 0 ? fd : -1;
+	*tcp_fd = api_tcp_fd();
+}
+
+/* stop accepting; HOME/api.sock stays, its backlog for the next listener */
+static void pause_listening(void)
+{
+	if (unix_listening && !uv_is_closing((uv_handle_t *)&gd->api))
+		uv_close((uv_handle_t *)&gd->api, NULL);
+	unix_listening = false;
+	api_tcp_pause();
+}
+
+static int listen_fds(int unix_fd, int tcp_fd, struct gerr *err)
+{
+	int r;
+	if (tcp_fd >= 0 && api_tcp_listen_fd(tcp_fd, err) < 0)
+		return -1;
+	if (unix_fd < 0)
+		return 0;
+	uv_pipe_init(gd->loop, &gd->api, 0);
+	r = uv_pipe_open(&gd->api, unix_fd);
+	if (!r)
+		r = uv_listen((uv_stream_t *)&gd->api, 64, on_connection);
+	if (r < 0) {
+		uv_close((uv_handle_t *)&gd->api, NULL);
+		return gerr_set(err, "api.sock: the listener handed over (fd %d): %s", unix_fd, uv_strerror(r));
+	}
+	unix_listening = true;
+	return 0;
 }
 
 static void close_all(void)
@@ -394,5 +458,8 @@ const struct daemon_api_hooks api_daemon_hooks = {
 	.tcp_listen = api_tcp_listen,
 	.listen = api_listen,
 	.close = close_all,
+	.fds = fds,
+	.pause = pause_listening,
+	.listen_fds = listen_fds,
 	.dispatch_as = api_dispatch_as,
 };

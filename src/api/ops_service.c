@@ -579,7 +579,28 @@ json_t *op_events(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 
 json_t *op_ping(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
+	json_t *r = json_pack("{s:b, s:i, s:s, s:s, s:s}", "ok", 1, "pid", (int)getpid(), "version", GANTRY_VERSION,
+			      "proxy", ctl->listen, "caller", c->caller->user);
 	(void)req;
-	return json_pack("{s:b, s:i, s:s, s:s, s:s}", "ok", 1, "pid", (int)getpid(), "version", GANTRY_VERSION,
-			 "proxy", ctl->listen, "caller", c->caller->user);
+	/* `gantry upgrade` polls this: a failed upgrade is said by the controller that stayed */
+	if (ctl->upgrade_state[0])
+		json_object_set_new(r, "upgrade", json_pack("{s:s, s:s}", "state", ctl->upgrade_state, "error",
+							     ctl->upgrade_error));
+	return r;
+}
+
+/* replaces this controller (and its proxy) with the gantry binary on disk;
+ * the reply comes at once, the CLI then asks `ping` who answers */
+json_t *op_upgrade(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+{
+	char binary[PATH_MAX];
+	struct gerr err;
+	pid_t pid;
+	(void)ctl;
+	(void)req;
+	(void)c;
+	if (daemon_upgrade_start(&pid, binary, sizeof(binary), &err) < 0)
+		return reply_error(EXIT_FAILED, "%s", err.msg);
+	return json_pack("{s:b, s:i, s:i, s:s}", "ok", 1, "old_pid", (int)getpid(), "new_pid", (int)pid, "binary",
+			 binary);
 }

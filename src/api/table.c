@@ -52,5 +52,7 @@ const struct api_op api_ops[] = {
 	{ "user_add", op_user_add, true, ROLE_ADMIN, API_SCOPE_ALL, true, "name role no_token environments services" },
 	{ "user_remove", op_user_remove, true, ROLE_ADMIN, API_SCOPE_ALL, true, "name" },
 	{ "user_list", op_user_list, false, ROLE_ADMIN, API_SCOPE_NONE, false, "" },
+	/* the controller itself: replaced by the gantry binary on disk (daemon/upgrade.c) */
+	{ "upgrade", op_upgrade, true, ROLE_ADMIN, API_SCOPE_ALL, false, "" },
 	{ NULL, NULL, false, 0, API_SCOPE_NONE, false, NULL },
 };

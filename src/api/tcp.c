@@ -943,6 +943,39 @@ int api_tcp_listen(const char *addr, struct gerr *err)
 	return 0;
 }
 
+/* the listening socket's descriptor, -1 when not listening */
+int api_tcp_fd(void)
+{
+	uv_os_fd_t fd;
+	if (!T.listening || uv_is_closing((uv_handle_t *)&T.server) || uv_fileno((uv_handle_t *)&T.server, &fd) < 0)
+		return -1;
+	return fd;
+}
+
+/* stops accepting (the listener closes; connections open stay) */
+void api_tcp_pause(void)
+{
+	if (T.listening && !uv_is_closing((uv_handle_t *)&T.server))
+		uv_close((uv_handle_t *)&T.server, NULL);
+	T.listening = false;
+}
+
+/* listens on fd, a listening TCP socket handed over (owned from now on) */
+int api_tcp_listen_fd(int fd, struct gerr *err)
+{
+	int r;
+	uv_tcp_init(gd->loop, &T.server);
+	r = uv_tcp_open(&T.server, fd);
+	if (!r)
+		r = uv_listen((uv_stream_t *)&T.server, 128, on_connection);
+	if (r < 0) {
+		uv_close((uv_handle_t *)&T.server, NULL);
+		return gerr_set(err, "--api: the listener handed over (fd %d): %s", fd, uv_strerror(r));
+	}
+	T.listening = true;
+	return 0;
+}
+
 void api_tcp_close(void)
 {
 	if (T.listening && !uv_is_closing((uv_handle_t *)&T.server))

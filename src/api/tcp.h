@@ -33,6 +33,11 @@ int api_tcp_check_addr(const char *addr, struct gerr *err);
 int api_tcp_listen(const char *addr, struct gerr *err);
 /* stops listening and closes every connection (shutdown); idempotent */
 void api_tcp_close(void);
+/* `gantry upgrade` (daemon_api_hooks): the listener's fd (-1: none), stop
+ * accepting, listen on a handed-over fd */
+int api_tcp_fd(void);
+void api_tcp_pause(void);
+int api_tcp_listen_fd(int fd, struct gerr *err);
 
 /* ---- the request parser (pure) ---- */
 

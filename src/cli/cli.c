@@ -33,6 +33,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_user,
 	&cli_cmd_proxy,
 	&cli_cmd_version,
+	&cli_cmd_upgrade,
 };
 
 const struct cli_cmd *cli_lookup(const char *name)

@@ -24,7 +24,7 @@ static int parse_ms(const char *s, uint64_t *out)
 struct proxy_opts {
 	const char *listen, *routes, *admin, *workers, *header_timeout, *idle_timeout, *upstream_timeout;
 	const char *drain_timeout, *body_timeout, *tunnel_timeout, *connect_timeout, *max_body, *access_log;
-	const char *forward_headers, *trusted_proxies, *admin_token_file, *listen_fds;
+	const char *forward_headers, *trusted_proxies, *admin_token_file, *listen_fds, *admin_fd;
 };
 
 #define DUR_HELP(what) what " (DUR: 10 = seconds, 0.5, 250ms, 2m)"
@@ -34,6 +34,7 @@ static const struct cli_option proxy_options[] = {
 	CLI_STRING(0, "admin", struct proxy_opts, admin, "ADDR", "the admin listener: /healthz, /status, /windows, /metrics"),
 	CLI_STRING(0, "admin-token-file", struct proxy_opts, admin_token_file, "FILE", "the admin listener's bearer token"),
 	CLI_STRING(0, "listen-fds", struct proxy_opts, listen_fds, "N", "use the N listening sockets inherited on fds 3.. (one per worker) instead of binding ADDR"),
+	CLI_STRING(0, "admin-fd", struct proxy_opts, admin_fd, "FD", "use the inherited listening socket FD as the admin listener (--admin names its address)"),
 	CLI_STRING(0, "workers", struct proxy_opts, workers, "N", "worker threads, 1 to 64 (default: one per core)"),
 	CLI_STRING(0, "access-log", struct proxy_opts, access_log, "FILE", "one JSON line per request"),
 	CLI_STRING(0, "max-body", struct proxy_opts, max_body, "SIZE", "the largest request body (10Mi; 0 = no limit)"),
@@ -100,6 +101,15 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		if (workers && n != cfg.workers)
 			return cli_error("--listen-fds: %ld sockets for --workers %d (one socket per worker)", n, cfg.workers);
 		cfg.listen_fds = cfg.workers = (int)n;
+	}
+	if (o.admin_fd) {
+		char *end;
+		long n = strtol(o.admin_fd, &end, 10);
+		if (*end || n < 3 || n > 1024)
+			return cli_error("--admin-fd: '%s' is not a file descriptor from 3 to 1024", o.admin_fd);
+		if (!cfg.admin)
+			return cli_error("--admin-fd: needs --admin (the address of the socket)");
+		cfg.admin_fd = (int)n;
 	}
 	durs[0].flag = "--header-timeout", durs[0].val = ht, durs[0].dst = &cfg.header_timeout_ms;
 	durs[1].flag = "--idle-timeout", durs[1].val = it, durs[1].dst = &cfg.idle_timeout_ms;

@@ -12,7 +12,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct daemon_opts o = { .restart_backoff_ms = 10000, .api_hooks = &api_daemon_hooks };
 	struct gerr err;
-	char *home, real[PATH_MAX], *spec_path = NULL, *spec_text = NULL, *aexp_abs = NULL;
+	char *home, real[PATH_MAX], *spec_path = NULL, *spec_text = NULL, *aexp_abs = NULL, *takeover = NULL;
 	int npos, ret;
 
 	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
@@ -74,6 +74,13 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	free(home);
 	o.home = real;
+	/* set by a controller upgrading to us (daemon/upgrade.c); nothing we
+	 * start may inherit it */
+	if (getenv("GANTRY_TAKEOVER")) {
+		takeover = xstrdup(getenv("GANTRY_TAKEOVER"));
+		unsetenv("GANTRY_TAKEOVER");
+		o.takeover = takeover;
+	}
 	/* the daemon keeps it for its whole life: absolute, whatever the cwd later */
 	if (o.audit_export && *o.audit_export != '/') {
 		char cwd[PATH_MAX];
@@ -87,6 +94,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	ret = daemon_run(&o);
 out:
+	free(takeover);
 	free(aexp_abs);
 	free(spec_path);
 	free(spec_text);

@@ -595,6 +595,9 @@ static void on_tick(uv_timer_t *t)
 {
 	int64_t now = clock_mono_ms();
 	(void)t;
+	/* a next controller is starting from the store as we left it */
+	if (gd->upgrading)
+		return;
 	gates_tick();
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
 		struct replica *r = se->replicas, *next;
@@ -839,6 +842,8 @@ int daemon_run(const struct daemon_opts *opts)
 	int lockfd = -1, ret = 1;
 
 	gd = &d;
+	d.lock_fd = -1;
+	d.proxy_admin_fd = -1;
 	d.api_hooks = opts->api_hooks;
 	d.loop = uv_default_loop();
 	d.home = xstrdup(opts->home);
@@ -867,9 +872,15 @@ int daemon_run(const struct daemon_opts *opts)
 		goto out;
 	}
 
-	/* one controller per home: an flock, released by the kernel if we die */
+	if (opts->takeover && daemon_takeover_parse(opts->takeover, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		goto out;
+	}
+	/* one controller per home: an flock, released by the kernel if we die
+	 * (handed over by an upgrade: the lock is the open file's, and flock
+	 * on it again succeeds) */
 	path = xasprintf("%s/serve.lock", d.home);
-	lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	lockfd = d.takeover ? daemon_takeover_fd("lock") : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	free(path);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
 		char pidbuf[32] = "";
@@ -890,6 +901,7 @@ int daemon_run(const struct daemon_opts *opts)
 		if (ftruncate(lockfd, 0) < 0 || pwrite(lockfd, pidbuf, (size_t)len, 0) < 0)
 			log_warn("serve", "cannot write pid to serve.lock: %s", strerror(errno));
 	}
+	d.lock_fd = lockfd;
 
 	path = xasprintf("%s/state.db", d.home);
 	if (store_open(path, &d.store, &err) < 0) {
@@ -921,7 +933,12 @@ int daemon_run(const struct daemon_opts *opts)
 		artifact_seal_all(d.home);
 	}
 	/* before the proxy starts, so that a bad --api leaves nothing running */
-	if (opts->api && d.api_hooks->tcp_listen(opts->api, &err) < 0) {
+	if (opts->api && daemon_takeover_fd("tcp") >= 0) {
+		if (d.api_hooks->listen_fds(-1, daemon_takeover_fd("tcp"), &err) < 0) {
+			fprintf(stderr, "error: %s\n", err.msg);
+			goto out;
+		}
+	} else if (opts->api && d.api_hooks->tcp_listen(opts->api, &err) < 0) {
 		fprintf(stderr, "error: %s\n", err.msg);
 		goto out;
 	}
@@ -932,8 +949,14 @@ int daemon_run(const struct daemon_opts *opts)
 	replica_adopt_all();
 	if (proxyctl_start() < 0)
 		goto out;
-	if (d.api_hooks->listen() < 0)
+	if (daemon_takeover_fd("api") >= 0) {
+		if (d.api_hooks->listen_fds(daemon_takeover_fd("api"), -1, &err) < 0) {
+			fprintf(stderr, "error: %s\n", err.msg);
+			goto out;
+		}
+	} else if (d.api_hooks->listen() < 0) {
 		goto out;
+	}
 
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
@@ -947,8 +970,18 @@ int daemon_run(const struct daemon_opts *opts)
 	log_info("serve", "controller ready: home=%s proxy=%s admin=%s pid=%d", d.home, d.listen, d.admin, (int)getpid());
 	printf("gantry serve: ready (proxy http://%s, admin http://%s, home %s)\n", d.listen, d.admin, d.home);
 	fflush(stdout);
+	daemon_takeover_ready();
 
 	uv_run(d.loop, UV_RUN_DEFAULT);
+	if (d.handed_over) {
+		/* at once, as a kill -9 would (which the new controller is made
+		 * to survive): a check or measurement still running on a thread
+		 * must not finish here and act; replicas and the proxy are the
+		 * new controller's, the store's writes are committed */
+		log_info("serve", "stopped: handed over to the new controller");
+		fflush(NULL);
+		_exit(0);
+	}
 	log_info("serve", "stopped");
 	ret = 0;
 out:
@@ -963,5 +996,6 @@ out:
 	free(d.audit_export);
 	if (lockfd >= 0)
 		close(lockfd);
+	daemon_upgrade_free();
 	return ret;
 }

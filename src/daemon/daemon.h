@@ -28,6 +28,14 @@ struct daemon_api_hooks {
 	int (*listen)(void);
 	/* shutdown: stops both listeners and closes their connections; idempotent */
 	void (*close)(void);
+	/* `gantry upgrade` (upgrade.c): the listening sockets' descriptors (-1:
+	 * none) to hand to the next controller; pause stops accepting on them
+	 * (connections wait in the backlog; api.sock stays); listen_fds listens
+	 * on descriptors handed over (the next controller, or this one taking
+	 * back its own after a failed upgrade): 0, or -1 with err */
+	void (*fds)(int *unix_fd, int *tcp_fd);
+	void (*pause)(void);
+	int (*listen_fds)(int unix_fd, int tcp_fd, struct gerr *err);
 	/* runs req (borrowed) as the controller itself, named actor, through the
 	 * same dispatcher as a request over the socket; reply: new reference */
 	struct json_t *(*dispatch_as)(struct json_t *req, const char *actor);
@@ -48,6 +56,9 @@ struct daemon_opts {
 	size_t spec_len;
 	const char *spec_actor;
 	const char *audit_export; /* --audit-export: every audit entry appended there too; NULL: none */
+	/* GANTRY_TAKEOVER, set by a controller upgrading to this one (upgrade.c):
+	 * the descriptors it hands over; NULL: an ordinary start */
+	const char *takeover;
 };
 
 int daemon_run(const struct daemon_opts *opts);
@@ -162,9 +173,35 @@ struct daemon {
 	/* the audit log's anchors (audit_anchor.h) */
 	unsigned char audit_key[32]; /* HOME/audit.key, AUDIT_KEY_BYTES */
 	char *audit_export;           /* NULL: none */
+	/* `gantry upgrade` (upgrade.c) */
+	int lock_fd;                  /* HOME/serve.lock, flocked */
+	int proxy_admin_fd;           /* the proxy's admin listener, held like proxy_lfds; -1: none */
+	bool upgrading;               /* a next controller is starting: act on nothing */
+	bool handed_over;             /* it took over: exit, leaving replicas and proxy running */
+	struct upgrade *upgrade;      /* the upgrade in progress (old side) */
+	struct takeover *takeover;    /* what the previous controller handed over (new side) */
+	char upgrade_state[16];       /* "", "upgrading", "failed" */
+	char upgrade_error[256];
+	pid_t old_proxy_pid;          /* the previous binary's proxy, draining after an upgrade */
+	uint64_t old_proxy_start;
 };
 
 extern struct daemon *gd;
+
+/* upgrade.c: `gantry upgrade`, the old controller's side: checks the binary
+ * on disk (/proc/self/exe's path), stops acting, starts it with every
+ * listener, and exits once it says it runs; a next controller that fails
+ * to start leaves this one running as before. 0 (*new_pid set), or -1
+ * with err and nothing changed */
+int daemon_upgrade_start(pid_t *new_pid, char *binary, size_t binsz, struct gerr *err);
+/* the new controller's side: parse opts->takeover (0, or -1 with err) */
+int daemon_takeover_parse(const char *spec, struct gerr *err);
+/* the lock, API and proxy descriptors handed over (-1: none) */
+int daemon_takeover_fd(const char *name);
+int daemon_takeover_proxy_fds(int *fds, int max);
+/* tells the previous controller that this one runs (it then exits) */
+void daemon_takeover_ready(void);
+void daemon_upgrade_free(void);
 
 /* daemon.c */
 struct svcenv *daemon_svcenv(const char *svc, const char *env, bool create);
@@ -287,6 +324,12 @@ void proxyctl_write_routes(void);
 /* inflight for address in the proxy's last status, -1 unknown */
 int proxyctl_inflight(const char *address);
 void proxyctl_stop(void);
+/* gantry upgrade: 0 when this controller holds the proxy's listeners (taking
+ * copies from an adopted proxy if need be), else -1 with err */
+int proxyctl_hold(struct gerr *err);
+/* after a failed upgrade: the proxy the store names (the failed controller
+ * may have started one), or a new one at the next tick */
+void proxyctl_resume(void);
 /* the proxy runs the table we last wrote */
 bool proxyctl_caught_up(void);
 void proxyctl_free(void);

@@ -30,6 +30,8 @@
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
 
 /* one GET to the proxy's admin listener, in libuv's thread pool */
 struct admin_get {
@@ -151,9 +153,11 @@ static void on_proxy_closed(uv_handle_t *h)
 
 /*
  * Opens the listening sockets the proxies share (once; kept for the
- * controller's life). 0, or -1 when the address cannot be bound (someone
- * else listens there, or an adopted proxy's sockets are still there): the
- * proxy is then started with --listen and binds (and says why it cannot).
+ * controller's life): one per worker on --listen, and the admin listener.
+ * A controller that took over from another (`gantry upgrade`) has them
+ * already. 0, or -1 when the address cannot be bound (someone else listens
+ * there, or an adopted proxy's sockets are still there): the proxy is then
+ * started with --listen and binds (and says why it cannot).
  */
 static int hold_listeners(void)
 {
@@ -162,13 +166,82 @@ static int hold_listeners(void)
 
 	if (gd->proxy_nlfds > 0)
 		return 0;
+	if ((gd->proxy_nlfds = daemon_takeover_proxy_fds(gd->proxy_lfds, (int)ARRAY_SIZE(gd->proxy_lfds))) > 0) {
+		gd->proxy_admin_fd = daemon_takeover_fd("admin");
+		log_info("proxy", "holding %d listening sockets on %s handed over by the previous controller",
+			 gd->proxy_nlfds, gd->listen);
+		return 0;
+	}
 	proxy_config_defaults(&pc);
 	if (proxy_listeners_open(gd->listen, pc.workers, gd->proxy_lfds, &err) < 0) {
 		log_warn("proxy", "cannot hold the listeners: %s (the proxy binds them itself)", err.msg);
 		return -1;
 	}
 	gd->proxy_nlfds = pc.workers;
+	/* the admin listener too, so that a replacement proxy never races the
+	 * one it replaces for the port (gantry upgrade) */
+	if (proxy_listeners_open(gd->admin, 1, &gd->proxy_admin_fd, &err) < 0) {
+		log_warn("proxy", "cannot hold the admin listener: %s (the proxy binds it itself)", err.msg);
+		gd->proxy_admin_fd = -1;
+	}
 	log_info("proxy", "holding %d listening sockets on %s for the proxy processes", pc.workers, gd->listen);
+	return 0;
+}
+
+/*
+ * A proxy adopted after a controller restart holds the listeners it was
+ * handed (fds 3.. and --admin-fd, by its command line): take copies with
+ * pidfd_getfd(2), so that when it dies, connections wait for the next one
+ * as before the restart. 0, or -1 with err (the kernel refused: no
+ * ptrace access to it).
+ */
+static int take_from_adopted(pid_t pid, struct gerr *err)
+{
+	char path[64], buf[4096];
+	int fd, pidfd, n = 0, admin = -1, got[65], ngot = 0;
+	ssize_t k;
+	size_t len;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return gerr_set(err, "%s: %s", path, strerror(errno));
+	k = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (k <= 0)
+		return gerr_set(err, "%s: empty", path);
+	len = (size_t)k;
+	buf[len] = 0;
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1) {
+		const char *next = i + strlen(buf + i) + 1 < len ? buf + i + strlen(buf + i) + 1 : "";
+		if (!strcmp(buf + i, "--listen-fds"))
+			n = atoi(next);
+		else if (!strcmp(buf + i, "--admin-fd"))
+			admin = atoi(next);
+	}
+	if (n <= 0 || n > 64)
+		return gerr_set(err, "it binds its own listeners (no --listen-fds)");
+	if ((pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0)
+		return gerr_set(err, "pidfd_open: %s", strerror(errno));
+	for (int i = 0; i < n + (admin >= 3); i++) {
+		int target = i < n ? 3 + i : admin, v = 0;
+		socklen_t vl = sizeof(v);
+		int mine = (int)syscall(SYS_pidfd_getfd, pidfd, target, 0);
+		if (mine < 0 || getsockopt(mine, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) < 0 || !v) {
+			gerr_set(err, "pidfd_getfd %d: %s", target, mine < 0 ? strerror(errno) : "not a listening socket");
+			if (mine >= 0)
+				close(mine);
+			for (int j = 0; j < ngot; j++)
+				close(got[j]);
+			close(pidfd);
+			return -1;
+		}
+		got[ngot++] = mine; /* CLOEXEC, as pidfd_getfd makes them */
+	}
+	close(pidfd);
+	for (int i = 0; i < n; i++)
+		gd->proxy_lfds[i] = got[i];
+	gd->proxy_nlfds = n;
+	gd->proxy_admin_fd = admin >= 3 ? got[n] : -1;
 	return 0;
 }
 
@@ -177,6 +250,9 @@ static void release_listeners(void)
 	for (int i = 0; i < gd->proxy_nlfds; i++)
 		close(gd->proxy_lfds[i]);
 	gd->proxy_nlfds = 0;
+	if (gd->proxy_admin_fd >= 0)
+		close(gd->proxy_admin_fd);
+	gd->proxy_admin_fd = -1;
 }
 
 static int spawn_proxy(void);
@@ -186,10 +262,20 @@ static void on_proxy_exit(uv_process_t *p, int64_t status, int sig)
 	int64_t now = clock_mono_ms(), lived = now - gd->proxy_spawned_ms;
 
 	uv_close((uv_handle_t *)p, on_proxy_closed);
+	if (p->pid != gd->proxy_pid) {
+		/* a proxy this one replaced (an upgrade that failed late) */
+		log_info("proxy", "previous proxy pid=%d exited (status=%lld signal=%d)", (int)p->pid,
+			 (long long)status, sig);
+		if (p->pid == gd->old_proxy_pid)
+			gd->old_proxy_pid = 0;
+		return;
+	}
 	gd->proxy_proc_active = false;
 	gd->proxy_pid = 0;
 	gd->proxy_start = 0;
-	if (gd->shutting_down) {
+	if (gd->shutting_down || gd->upgrading) {
+		/* upgrading: the new controller replaced it (or, if the upgrade
+		 * fails, proxyctl_resume starts one) */
 		log_info("proxy", "proxy exited (status=%lld signal=%d)", (long long)status, sig);
 		return;
 	}
@@ -219,6 +305,7 @@ static int spawn_proxy(void)
 	char *routes, *log_path, *cmd, *q_exe, *q_routes, *q_listen, *q_admin;
 	char *env[2] = { NULL, NULL };
 	char *fdflags;
+	int pass[SPAWN_MAX_PASS_FDS];
 	uv_process_t *proc;
 	ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	int ret;
@@ -244,12 +331,19 @@ static int spawn_proxy(void)
 		cmd = xasprintf("exec %s proxy --listen %s --admin %s --routes %s", q_exe, q_listen, q_admin, q_routes);
 	}
 	if (hold_listeners() == 0) {
-		/* the sockets we hold, as fds 3.. (one per worker) */
-		fdflags = xasprintf("%s --workers %d --listen-fds %d", cmd, gd->proxy_nlfds, gd->proxy_nlfds);
+		/* the sockets we hold, as fds 3.. (one per worker), then the admin listener */
+		memcpy(pass, gd->proxy_lfds, (size_t)gd->proxy_nlfds * sizeof(int));
+		o.npass_fds = gd->proxy_nlfds;
+		if (gd->proxy_admin_fd >= 0) {
+			pass[o.npass_fds++] = gd->proxy_admin_fd;
+			fdflags = xasprintf("%s --workers %d --listen-fds %d --admin-fd %d", cmd, gd->proxy_nlfds,
+					    gd->proxy_nlfds, 3 + gd->proxy_nlfds);
+		} else {
+			fdflags = xasprintf("%s --workers %d --listen-fds %d", cmd, gd->proxy_nlfds, gd->proxy_nlfds);
+		}
 		free(cmd);
 		cmd = fdflags;
-		o.pass_fds = gd->proxy_lfds;
-		o.npass_fds = gd->proxy_nlfds;
+		o.pass_fds = pass;
 	}
 	env[0] = xasprintf("GANTRY_PROXY_OF=%s", gd->home);
 	o.cmd = cmd;
@@ -561,6 +655,17 @@ int proxyctl_start(void)
 		pid = (pid_t)atoi(buf);
 	if (store_meta_get(gd->store, "proxy.start_time", buf, sizeof(buf), &err) == 1)
 		st = strtoull(buf, NULL, 10);
+	if (pid > 0 && proc_alive(pid, st) && gd->takeover && hold_listeners() == 0) {
+		/* gantry upgrade: the old binary's proxy finishes what it has
+		 * (SIGTERM: it closes its copies of the listeners and the admin
+		 * listener first); ours takes the same sockets now */
+		gd->old_proxy_pid = pid;
+		gd->old_proxy_start = st;
+		kill(pid, SIGTERM);
+		log_info("proxy", "replacing the previous binary's proxy pid=%d: it drains, the new one takes its sockets",
+			 (int)pid);
+		return spawn_proxy();
+	}
 	if (pid > 0 && proc_alive(pid, st)) {
 		char old_listen[128] = "", old_admin[128] = "", old_auth[16] = "none";
 		store_meta_get(gd->store, "proxy.listen", old_listen, sizeof(old_listen), &err);
@@ -574,7 +679,12 @@ int proxyctl_start(void)
 			gd->proxy_confirmed = true;
 			kill(pid, SIGHUP);
 			gd->last_hup_ms = clock_mono_ms();
-			log_info("proxy", "adopted running proxy pid=%d", (int)pid);
+			if (take_from_adopted(pid, &err) == 0)
+				log_info("proxy", "adopted running proxy pid=%d; holding copies of its %d listening sockets",
+					 (int)pid, gd->proxy_nlfds);
+			else
+				log_warn("proxy", "adopted running proxy pid=%d; cannot hold its listeners (%s): if it "
+					 "dies, connections are refused until the next one starts", (int)pid, err.msg);
 			return 0;
 		}
 		log_info("proxy", "running proxy pid=%d listens on %s/%s, not %s/%s: replacing it",
@@ -584,6 +694,48 @@ int proxyctl_start(void)
 			usleep(50000);
 	}
 	return spawn_proxy();
+}
+
+int proxyctl_hold(struct gerr *err)
+{
+	if (gd->proxy_nlfds > 0)
+		return 0;
+	if (gd->proxy_pid && !gd->proxy_proc_active && take_from_adopted(gd->proxy_pid, err) == 0)
+		return 0;
+	return gerr_set(err, "this controller does not hold the proxy's listeners (%s); without them the new "
+			"proxy could not take over without refusing connections: restart gantry serve, then upgrade",
+			gd->proxy_pid ? "the proxy it adopted binds its own" : "no proxy runs");
+}
+
+void proxyctl_resume(void)
+{
+	char buf[64];
+	struct gerr err;
+	pid_t pid = 0;
+	uint64_t st = 0;
+
+	if (store_meta_get(gd->store, "proxy.pid", buf, sizeof(buf), &err) == 1)
+		pid = (pid_t)atoi(buf);
+	if (store_meta_get(gd->store, "proxy.start_time", buf, sizeof(buf), &err) == 1)
+		st = strtoull(buf, NULL, 10);
+	if (pid > 0 && pid != gd->proxy_pid && proc_alive(pid, st)) {
+		/* the failed controller got as far as starting its proxy: keep
+		 * it (ours drains); it is not our child, so it is polled */
+		if (gd->proxy_pid && proc_alive(gd->proxy_pid, gd->proxy_start)) {
+			gd->old_proxy_pid = gd->proxy_pid;
+			gd->old_proxy_start = gd->proxy_start;
+		}
+		gd->proxy_pid = pid;
+		gd->proxy_start = st;
+		gd->proxy_proc_active = false;
+		gd->proxy_confirmed = false;
+		log_info("proxy", "adopted proxy pid=%d, started by the controller that failed to take over", (int)pid);
+	} else if (gd->proxy_pid && !proc_alive(gd->proxy_pid, gd->proxy_start)) {
+		gd->proxy_pid = 0;
+	}
+	if (!gd->proxy_pid)
+		gd->proxy_respawn_at = 0; /* at the next tick */
+	gd->routes_dirty = true;
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *data)
@@ -706,6 +858,10 @@ int proxyctl_inflight(const char *address)
 void proxyctl_tick(int64_t now)
 {
 	bool draining = false;
+	if (gd->old_proxy_pid && !proc_alive(gd->old_proxy_pid, gd->old_proxy_start)) {
+		log_info("proxy", "the previous proxy pid=%d finished its requests and exited", (int)gd->old_proxy_pid);
+		gd->old_proxy_pid = 0;
+	}
 	if (gd->proxy_pid && !gd->proxy_proc_active && !proc_alive(gd->proxy_pid, gd->proxy_start)) {
 		log_warn("proxy", "adopted proxy pid=%d is gone", (int)gd->proxy_pid);
 		gd->proxy_pid = 0;

@@ -203,7 +203,9 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 	struct replica *r = p->data;
 	if (!uv_is_closing((uv_handle_t *)p))
 		uv_close((uv_handle_t *)p, on_proc_closed);
-	if (r->freeing)
+	/* upgrading: the next controller sees it gone by polling; if the
+	 * upgrade fails, our own tick does (the handle is closed: polled) */
+	if (r->freeing || gd->upgrading)
 		return;
 	on_gone(r, status, sig);
 }
@@ -408,6 +410,11 @@ void replica_tick(struct replica *r, int64_t now)
 		char addr[64];
 		snprintf(addr, sizeof(addr), "127.0.0.1:%d", r->row.port);
 		inflight = gd->proxy_gen_seen >= r->drain_gen ? proxyctl_inflight(addr) : -1;
+		/* the previous binary's proxy may still send it requests it
+		 * accepted before an upgrade: it is not drained until that one
+		 * has finished (or drain_timeout) */
+		if (gd->old_proxy_pid && inflight == 0)
+			inflight = -1;
 		if (inflight == 0 || now >= r->drain_deadline || !r->row.pid) {
 			if (inflight != 0)
 				log_warn("replica", "replica=%s drain_timeout reached (inflight=%d)", r->row.id, inflight);

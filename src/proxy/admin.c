@@ -7,6 +7,7 @@
 #include "common.h"
 #include "proxy/proxy-int.h"
 #include "proxy/metrics.h"
+#include <fcntl.h>
 #include <time.h>
 
 static void admin_close_cb(uv_handle_t *h)
@@ -226,7 +227,17 @@ int proxy__admin_listen(struct proxy *px, struct gerr *err)
 	uv_tcp_init(&px->loop, &px->admin);
 	px->has_admin = true;
 	px->admin.data = px;
-	r = uv_tcp_bind(&px->admin, (const struct sockaddr *)&sa, 0);
+	if (px->cfg.admin_fd > 0) {
+		int v = 0;
+		socklen_t vl = sizeof(v);
+		if (getsockopt(px->cfg.admin_fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) < 0 || !v)
+			return gerr_set(err, "--admin-fd %d: not a listening socket", px->cfg.admin_fd) - 1;
+		if (fcntl(px->cfg.admin_fd, F_SETFD, FD_CLOEXEC) < 0)
+			return gerr_set(err, "--admin-fd %d: %s", px->cfg.admin_fd, strerror(errno)) - 1;
+		r = uv_tcp_open(&px->admin, px->cfg.admin_fd);
+	} else {
+		r = uv_tcp_bind(&px->admin, (const struct sockaddr *)&sa, 0);
+	}
 	if (!r)
 		r = uv_listen((uv_stream_t *)&px->admin, 128, on_admin_connection);
 	if (r < 0)

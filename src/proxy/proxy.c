@@ -102,6 +102,9 @@ static void on_stop_signal(uv_signal_t *h, int sig)
 	for (int i = 0; i < px->nworkers; i++)
 		n += px->workers[i].nclients; /* racy; for the log line only */
 	log_info("proxy", "stopping=1 signal=%d clients=%zu", sig, n);
+	/* an inherited admin listener goes to the holder's next proxy now */
+	if (px->has_admin && px->cfg.admin_fd > 0)
+		close_if_open((uv_handle_t *)&px->admin);
 	workers_stop(px, px->nworkers);
 }
 

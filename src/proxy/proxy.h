@@ -26,6 +26,10 @@ struct proxy_config {
 	int listen_fds;               /* > 0: the listening sockets are inherited on fds 3 to
 	                               * 3 + listen_fds - 1, one per worker (workers must be
 	                               * listen_fds); the proxy does not bind. 0: it binds listen */
+	int admin_fd;                 /* > 0: the admin listener is this inherited listening
+	                               * socket (admin still names its address); it is closed
+	                               * at the start of a graceful stop, so that the holder's
+	                               * next proxy answers the admin requests from then on */
 };
 
 /*

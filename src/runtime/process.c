@@ -281,7 +281,7 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 		  uv_exit_cb exit_cb, pid_t *pid, uint64_t *start_time, struct gerr *err)
 {
 	uv_process_options_t opts;
-	uv_stdio_container_t stdio[3 + 16];
+	uv_stdio_container_t stdio[3 + SPAWN_MAX_PASS_FDS];
 	char *args[12], ids[64];
 	char **env = NULL;
 	int logfd = -1, nullfd = -1, r, ret = -1;
@@ -295,8 +295,8 @@ int runtime_spawn(uv_loop_t *loop, uv_process_t *proc, const struct spawn_opts *
 		ret = gerr_set(err, "spawn: no log file");
 		goto out;
 	}
-	if (o->npass_fds < 0 || o->npass_fds > 16) {
-		ret = gerr_set(err, "spawn: %d descriptors to pass (at most 16)", o->npass_fds);
+	if (o->npass_fds < 0 || o->npass_fds > SPAWN_MAX_PASS_FDS) {
+		ret = gerr_set(err, "spawn: %d descriptors to pass (at most %d)", o->npass_fds, SPAWN_MAX_PASS_FDS);
 		goto out;
 	}
 	/* the controller's: the workload writes through the fd it inherits */

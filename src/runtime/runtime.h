@@ -113,6 +113,9 @@ int workload_scratch_sweep(bool (*keep)(const char *name, void *data), void *dat
  * them (size >= 33). The replicas' GANTRY_TAG. 0 or -1 with err */
 int workload_instance_id(const char *home, char *out, size_t size, struct gerr *err);
 
+/* a proxy's listeners (one per worker, at most 64) and its admin listener */
+#define SPAWN_MAX_PASS_FDS 65
+
 struct spawn_opts {
 	const char *cmd;          /* shell command line, run with sh -c */
 	const char *cwd;          /* working directory (the revision snapshot) */
@@ -124,7 +127,7 @@ struct spawn_opts {
 	const char *cgroup;       /* cgroup name to place the replica in, or NULL */
 	const int *pass_fds;      /* borrowed: inherited as fds 3, 4, ... in the child (the
 	                           * proxy's listening sockets); the caller's stay open */
-	int npass_fds;            /* 0..16 */
+	int npass_fds;            /* 0..SPAWN_MAX_PASS_FDS */
 };
 
 /*

@@ -269,9 +269,9 @@ static void test_spawn_pass_fds(void **state)
 	assert_int_equal(buf[0], 'B');
 	assert_true(fcntl(a[1], F_GETFD) & FD_CLOEXEC);
 	assert_int_equal(write(a[1], "x", 1), 1);
-	o.npass_fds = 17;
+	o.npass_fds = SPAWN_MAX_PASS_FDS + 1;
 	assert_int_equal(runtime_spawn(&loop, &proc, &o, on_exit_rec, &pid, &st, &err), -1);
-	assert_non_null(strstr(err.msg, "at most 16"));
+	assert_non_null(strstr(err.msg, "at most 65"));
 	close(a[0]);
 	close(a[1]);
 	close(b[0]);
