@@ -80,6 +80,28 @@ test_expect_success 'a proxy killed within 1 s of its start is a crash loop: 1 s
 	pget / | grep v1
 '
 
+test_expect_success 'a proxy adopted after a controller kill -9: its listeners are held again (pidfd_getfd)' '
+	sleep 1.2 &&
+	adopted=$(proxy_pid) &&
+	kill9_serve &&
+	start_serve &&
+	test "$(proxy_pid)" = "$adopted" &&
+	grep "adopted running proxy pid=$adopted; holding copies of its" serve.log
+'
+
+test_expect_success "kill -9 of the adopted proxy under load: no refused connection, failed <= $CLIENTS" '
+	start_load k9b -c $CLIENTS --rate 400 &&
+	sleep 1 &&
+	kill -KILL "$adopted" &&
+	wait_for 5 "test -n \"\$(proxy_pid)\" && test \"\$(proxy_pid)\" != $adopted" &&
+	wait_for 5 "test \"\$(pcode /)\" = 200" &&
+	sleep 1 &&
+	stop_load k9b &&
+	python3 -c "import json; d = json.load(open(\"$TRASH/k9b.json\")); print(\"figures: adopted proxy killed: failed\", d[\"errors\"] + d[\"non2xx\"], \"refused\", d[\"error_kinds\"][\"connect\"])" &&
+	jcheck "$TRASH/k9b.json" "d[\"requests\"] > 500 and d[\"error_kinds\"][\"connect\"] == 0" &&
+	jcheck "$TRASH/k9b.json" "d[\"errors\"] + d[\"non2xx\"] <= $CLIENTS"
+'
+
 test_expect_success 'SIGTERM stops the daemon and its proxy' '
 	stop_serve &&
 	wait_for 5 "test -z \"\$(tagged_pids)\""
