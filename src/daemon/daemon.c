@@ -979,6 +979,7 @@ int daemon_run(const struct daemon_opts *opts)
 		 * must not finish here and act; replicas and the proxy are the
 		 * new controller's, the store's writes are committed */
 		log_info("serve", "stopped: handed over to the new controller");
+		log_flush();
 		fflush(NULL);
 		_exit(0);
 	}
@@ -997,5 +998,6 @@ out:
 	if (lockfd >= 0)
 		close(lockfd);
 	daemon_upgrade_free();
+	log_flush();
 	return ret;
 }

@@ -11,7 +11,14 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 extern enum log_level log_max_level;
 
 void log_set_file(FILE *f); /* borrowed; default stderr */
+/* one line; a line identical to the last, within 10 s of it, is counted
+ * instead (`... repeated N times in Ts`, printed before the next different
+ * line or after the window: log.c) */
 void log_write(enum log_level lvl, const char *sys, const char *fmt, ...) PRINTF_LIKE(3, 4);
+/* prints a pending repeat count and flushes (at exit) */
+void log_flush(void);
+/* the clock of the repeat window, in ms (monotonic; tests set their own) */
+extern int64_t (*log__clock)(void);
 /* s as a logfmt value into buf: quoted, with \" \\ \n and \xNN escapes; cut to fit
  * (a value ends quoted whatever its length). Returns buf. */
 const char *log_quote(const char *s, char *buf, size_t len);
