@@ -183,6 +183,8 @@ struct daemon {
 	char upgrade_state[16];       /* "", "upgrading", "failed" */
 	char upgrade_error[256];
 	pid_t old_proxy_pid;          /* the previous binary's proxy, draining after an upgrade */
+	int64_t routes_retry_at;      /* a failed routes write is retried from then (clock_mono_ms) */
+	int64_t routes_backoff_ms;
 	uint64_t old_proxy_start;
 };
 

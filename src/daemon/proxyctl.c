@@ -608,6 +608,14 @@ void proxyctl_write_routes(void)
 		json_decref(routes);
 		return;
 	}
+	/* a write that failed (a full disk) is retried with backoff, not at
+	 * every tick and kick: 100 ms doubling to 5 s */
+	if (gd->routes_retry_at && clock_mono_ms() < gd->routes_retry_at) {
+		gd->routes_dirty = true;
+		free(table);
+		json_decref(routes);
+		return;
+	}
 	gd->route_gen++;
 	doc = json_pack("{s:I, s:o}", "generation", (json_int_t)gd->route_gen, "routes", routes);
 	if (gd->forward_headers) /* in the file, not a flag: an adopted proxy gets it on SIGHUP */
@@ -618,10 +626,18 @@ void proxyctl_write_routes(void)
 	json_decref(doc);
 	path = xasprintf("%s/routes.json", gd->home);
 	if (write_file_atomic(path, text, &err) < 0) {
-		log_error("proxy", "cannot write routes: %s", err.msg);
+		gd->routes_backoff_ms = gd->routes_backoff_ms ? MIN(gd->routes_backoff_ms * 2, 5000) : 100;
+		gd->routes_retry_at = clock_mono_ms() + gd->routes_backoff_ms;
+		log_error("proxy", "cannot write routes: %s (retrying in %lldms)", err.msg,
+			  (long long)gd->routes_backoff_ms);
 		gd->routes_dirty = true;
+		gd->route_gen--; /* not written: the next try is the same generation */
 		free(table);
 	} else {
+		if (gd->routes_backoff_ms)
+			log_info("proxy", "routes written again (generation %llu)", (unsigned long long)gd->route_gen);
+		gd->routes_backoff_ms = 0;
+		gd->routes_retry_at = 0;
 		free(gd->routes_json);
 		gd->routes_json = table;
 		gd->routes_dirty = false;
