@@ -26,6 +26,8 @@ struct proxy_config {
 	int listen_fds;               /* > 0: the listening sockets are inherited on fds 3 to
 	                               * 3 + listen_fds - 1, one per worker (workers must be
 	                               * listen_fds); the proxy does not bind. 0: it binds listen */
+	const char *counters_from;    /* a previous proxy's /windows document: the counters start
+	                               * from it (proxy/metrics.h); unusable: logged, from 0. NULL: 0 */
 };
 
 /*
