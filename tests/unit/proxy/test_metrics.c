@@ -163,7 +163,7 @@ static void test_load_all_or_nothing(void **state)
 	/* no file, a directory, a file over the bound */
 	assert_int_equal(metrics_carry_load("/nonexistent/gantry-counters.json", &err), -1);
 	assert_string_equal(err.msg, "No such file or directory");
-	assert_int_equal(metrics_carry_load("/", &err), -1);
+	assert_int_equal(metrics_carry_load(getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", &err), -1);
 	assert_string_equal(err.msg, "not a regular file");
 	carry_file("{", 1);
 	assert_int_equal(truncate(carry_path, (off_t)CARRY_MAX_BYTES + 1), 0);
