@@ -25,6 +25,7 @@ struct proxy_opts {
 	const char *listen, *routes, *admin, *workers, *header_timeout, *idle_timeout, *upstream_timeout;
 	const char *drain_timeout, *body_timeout, *tunnel_timeout, *connect_timeout, *max_body, *access_log;
 	const char *forward_headers, *trusted_proxies, *admin_token_file, *listen_fds, *admin_fd;
+	const char *counters_from;
 };
 
 #define DUR_HELP(what) what " (DUR: 10 = seconds, 0.5, 250ms, 2m)"
@@ -35,6 +36,7 @@ static const struct cli_option proxy_options[] = {
 	CLI_STRING(0, "admin-token-file", struct proxy_opts, admin_token_file, "FILE", "the admin listener's bearer token"),
 	CLI_STRING(0, "listen-fds", struct proxy_opts, listen_fds, "N", "use the N listening sockets inherited on fds 3.. (one per worker) instead of binding ADDR"),
 	CLI_STRING(0, "admin-fd", struct proxy_opts, admin_fd, "FD", "use the inherited listening socket FD as the admin listener (--admin names its address)"),
+	CLI_STRING(0, "counters-from", struct proxy_opts, counters_from, "FILE", "start the counters from a previous proxy's /windows document (unusable: logged, from 0)"),
 	CLI_STRING(0, "workers", struct proxy_opts, workers, "N", "worker threads, 1 to 64 (default: one per core)"),
 	CLI_STRING(0, "access-log", struct proxy_opts, access_log, "FILE", "one JSON line per request"),
 	CLI_STRING(0, "max-body", struct proxy_opts, max_body, "SIZE", "the largest request body (10Mi; 0 = no limit)"),
@@ -79,6 +81,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		cfg.trusted_proxies = o.trusted_proxies;
 	if (o.admin_token_file)
 		cfg.admin_token_file = o.admin_token_file;
+	cfg.counters_from = o.counters_from;
 	workers = o.workers, ht = o.header_timeout, it = o.idle_timeout, ut = o.upstream_timeout;
 	dt = o.drain_timeout, bt = o.body_timeout, tt = o.tunnel_timeout, ct = o.connect_timeout;
 	maxbody = o.max_body, fwd = o.forward_headers;
@@ -154,7 +157,7 @@ const struct cli_cmd cli_cmd_proxy = {
 		 "       [--idle-timeout DUR] [--body-timeout DUR] [--upstream-timeout DUR]\n"
 		 "       [--connect-timeout DUR] [--tunnel-timeout DUR] [--drain-timeout DUR]\n"
 		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...]\n"
-		 "       [--admin-token-file FILE]",
+		 "       [--admin-token-file FILE] [--counters-from FILE]",
 	.summary = "run the HTTP reverse proxy (SIGHUP reloads FILE, SIGTERM drains and stops)",
 	.options = proxy_options,
 	.run = run,

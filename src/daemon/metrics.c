@@ -8,15 +8,41 @@
  * anywhere is forgotten (its history with it) a minute after it stopped. Any window [now - D, now] is the
  * newest snapshot minus the newest one at or before now - D, so conditions
  * like "error_rate > 5% for 2s" are evaluated on data at most ~100 ms old.
- * A proxy restart resets its counters: a snapshot smaller than the one
- * before starts a new series (the difference would be negative).
+ *
+ * A proxy replacement (kill -9 and restart, a crash, an upgrade) does not
+ * break a series: it is stitched. Every proxy process has an epoch (a
+ * random id made at its start, "epoch" in /windows); the counters of a new
+ * epoch are added to an offset, so that the snapshots keep counting up from
+ * the last one of the old epoch:
+ *
+ *     offset = last snapshot (old epoch) - base
+ *     snapshot = offset + counters (new epoch)
+ *
+ * where base is what the new proxy says it started from ("base" of the
+ * revision: the counters the controller carried over to it with
+ * --counters-from, below; 0 without a carry). A window across the
+ * replacement then counts the old proxy's requests up to its last poll
+ * plus the new proxy's, never a negative difference (which the modulo-2^32
+ * snapshots would turn into a surge of four billion 5xx) and never a drop
+ * to "no data". The gap, on purpose: requests the old proxy finished after
+ * our last poll of it (at most ~100 ms of them, before it died) are counted
+ * nowhere. A proxy that reports no epoch (older than this) is taken as
+ * replaced when its requests go down, with no base; one that restarted and
+ * counted more than its predecessor by our first poll cannot be told apart.
+ *
+ * The carry: the last /windows document read is kept, and written to
+ * HOME/proxy-counters.json when the controller starts a proxy (spawn_proxy
+ * passes it as --counters-from), so that the new proxy's /windows and
+ * /metrics continue from where we last saw the old one's.
  */
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "util/log.h"
 #include "util/clock.h"
+#include <fcntl.h>
 #include <jansson.h>
+#include <sys/stat.h>
 
 /* ~34 KB per revision: 10 s of 100 ms snapshots (rollback_on samples the
  * trailing second), then 15 min at 10 s (analysis intervals, long windows) */
@@ -49,7 +75,9 @@ struct series {
 	int nfine, fine_head;              /* ring */
 	struct snap coarse[COARSE_KEEP];
 	int ncoarse, coarse_head;
-	uint64_t last_requests;            /* the newest snapshot's, in full (a proxy restart goes back) */
+	uint64_t last_requests;            /* the newest document's, in full (an old proxy's restart goes back) */
+	uint64_t epoch;                    /* the proxy process of the newest snapshot (0: it did not say) */
+	struct snap offset;                /* added to that process's counters (t_ms unused): the stitch */
 	int64_t last_seen_ms;
 	int64_t live_ms;                   /* last time the revision ran */
 	struct series *next;
@@ -60,6 +88,7 @@ static bool busy;
 static int64_t last_poll_ms;
 static int64_t last_ok_ms;
 static int64_t first_ok_ms;    /* the first /windows this controller read: its history starts there */
+static char *last_doc;         /* the last /windows document read (owned): the carry */
 
 
 /* does the revision run (a replica, or stable/target)? always true without a daemon (tests) */
@@ -108,31 +137,68 @@ static const struct snap *coarse_at(const struct series *s, int k)
 	return &s->coarse[(s->coarse_head - 1 - k + 2 * COARSE_KEEP) % COARSE_KEEP];
 }
 
-static void pack(struct snap *p, int64_t t, const struct rev_window *w)
+/* the snapshot of a document's counters w: w + the series' offset, modulo 2^32 for the counts */
+static void pack(struct snap *p, int64_t t, const struct rev_window *w, const struct snap *off)
 {
 	p->t_ms = t;
-	p->requests = (uint32_t)w->requests; /* modulo 2^32, on purpose */
+	p->requests = (uint32_t)w->requests + off->requests; /* modulo 2^32, on purpose */
 	for (int i = 0; i < 6; i++)
-		p->status[i] = (uint32_t)w->status[i];
+		p->status[i] = (uint32_t)w->status[i] + off->status[i];
 	for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++)
-		p->latency[i] = (uint32_t)w->latency[i];
-	p->bytes_in = w->bytes_in;
-	p->bytes_out = w->bytes_out;
+		p->latency[i] = (uint32_t)w->latency[i] + off->latency[i];
+	p->bytes_in = w->bytes_in + off->bytes_in;
+	p->bytes_out = w->bytes_out + off->bytes_out;
 }
 
-static void add_snap(struct series *s, int64_t t, const struct rev_window *w)
+/* a counter's base, never above the counter itself (a proxy that says so lies) */
+static uint64_t base_of(uint64_t base, uint64_t v)
 {
-	if (s->nfine && w->requests < s->last_requests) {
-		/* the proxy restarted: its counters began again */
-		s->nfine = s->ncoarse = 0;
+	return base < v ? base : v;
+}
+
+/*
+ * A new proxy process: from now on the series is its counters w (started
+ * from base, NULL: from 0) added to the newest snapshot, which is the old
+ * process's last. Differences across it are never negative.
+ */
+static void stitch(struct series *s, const struct rev_window *w, const struct rev_window *base)
+{
+	static const struct rev_window zero;
+	const struct snap *last = fine_at(s, 0);
+	struct snap *o = &s->offset;
+
+	if (!base)
+		base = &zero;
+	o->requests = last->requests - (uint32_t)base_of(base->requests, w->requests);
+	for (int i = 0; i < 6; i++)
+		o->status[i] = last->status[i] - (uint32_t)base_of(base->status[i], w->status[i]);
+	for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++)
+		o->latency[i] = last->latency[i] - (uint32_t)base_of(base->latency[i], w->latency[i]);
+	o->bytes_in = last->bytes_in - base_of(base->bytes_in, w->bytes_in);
+	o->bytes_out = last->bytes_out - base_of(base->bytes_out, w->bytes_out);
+}
+
+static void add_snap(struct series *s, int64_t t, const struct rev_window *w, uint64_t epoch,
+		     const struct rev_window *base)
+{
+	if (s->nfine && epoch != s->epoch) {
+		/* another proxy process: its counters continue ours */
+		stitch(s, w, base);
+		log_info("metrics", "service=%s environment=%s revision=%d proxy_epoch=%016llx "
+			 "previous=%016llx stitched=1 carried=%s", s->service, s->environment, s->revision,
+			 (unsigned long long)epoch, (unsigned long long)s->epoch, base ? "yes" : "no");
+	} else if (s->nfine && w->requests < s->last_requests) {
+		/* the same epoch going back: a proxy too old to have one restarted */
+		stitch(s, w, NULL);
 	}
+	s->epoch = epoch;
 	s->last_requests = w->requests;
-	pack(&s->fine[s->fine_head], t, w);
+	pack(&s->fine[s->fine_head], t, w, &s->offset);
 	s->fine_head = (s->fine_head + 1) % FINE_KEEP;
 	if (s->nfine < FINE_KEEP)
 		s->nfine++;
 	if (!s->ncoarse || t - coarse_at(s, 0)->t_ms >= COARSE_MS) {
-		pack(&s->coarse[s->coarse_head], t, w);
+		pack(&s->coarse[s->coarse_head], t, w, &s->offset);
 		s->coarse_head = (s->coarse_head + 1) % COARSE_KEEP;
 		if (s->ncoarse < COARSE_KEEP)
 			s->ncoarse++;
@@ -154,43 +220,72 @@ static int json_u64_array(json_t *a, uint64_t *out, size_t n)
 	return 0;
 }
 
+static uint64_t json_u64(json_t *v)
+{
+	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+}
+
+/* the counters of a revision (or of its "base"): 0, or -1 when they do not parse */
+static int parse_counters(json_t *r, struct rev_window *w)
+{
+	json_t *req = json_object_get(r, "requests");
+	if (!json_is_integer(req) || json_integer_value(req) < 0)
+		return -1;
+	w->requests = (uint64_t)json_integer_value(req);
+	if (json_u64_array(json_object_get(r, "status"), w->status, 6) < 0 ||
+	    json_u64_array(json_object_get(r, "latency"), w->latency, METRIC_LATENCY_BUCKETS) < 0)
+		return -1;
+	w->bytes_in = json_u64(json_object_get(r, "bytes_in"));
+	w->bytes_out = json_u64(json_object_get(r, "bytes_out"));
+	return 0;
+}
+
+/* "epoch": 1 to 16 hex digits; 0 when absent or not that */
+static uint64_t parse_epoch(json_t *doc)
+{
+	const char *e = json_string_value(json_object_get(doc, "epoch"));
+	size_t n = e ? strlen(e) : 0;
+	if (!n || n > 16 || strspn(e, "0123456789abcdefABCDEF") != n)
+		return 0;
+	return strtoull(e, NULL, 16);
+}
+
 /* parses the proxy's /windows document; returns how many series it fed */
 int metrics__ingest(const char *body, int64_t now)
 {
 	json_t *doc = json_loads(body, 0, NULL), *revs, *r;
 	size_t i;
 	int n = 0;
+	uint64_t epoch;
 	if (!doc)
 		return -1;
+	epoch = parse_epoch(doc);
 	revs = json_object_get(doc, "revisions");
 	json_array_foreach(revs, i, r) {
 		const char *svc = json_string_value(json_object_get(r, "service"));
 		const char *env = json_string_value(json_object_get(r, "environment"));
 		const char *rev = json_string_value(json_object_get(r, "revision"));
-		struct rev_window w = { 0 };
-		json_t *req = json_object_get(r, "requests");
+		json_t *jbase = json_object_get(r, "base");
+		struct rev_window w = { 0 }, base = { 0 };
+		struct series *se;
 		char *end;
 		long revno;
-		if (!svc || !env || !rev || !json_is_integer(req))
+		if (!svc || !env || !rev)
 			continue;
 		revno = strtol(rev, &end, 10);
-		if (*end || revno <= 0)
+		if (*end || revno <= 0 || parse_counters(r, &w) < 0)
 			continue;
-		w.requests = (uint64_t)json_integer_value(req);
-		if (json_u64_array(json_object_get(r, "status"), w.status, 6) < 0 ||
-		    json_u64_array(json_object_get(r, "latency"), w.latency, METRIC_LATENCY_BUCKETS) < 0)
+		if (jbase && parse_counters(jbase, &base) < 0)
 			continue;
-		w.bytes_in = (uint64_t)json_integer_value(json_object_get(r, "bytes_in"));
-		w.bytes_out = (uint64_t)json_integer_value(json_object_get(r, "bytes_out"));
 		w.end_ms = now;
-		{
-			struct series *se_ = find(svc, env, (int)revno, true);
-			if (se_)
-				add_snap(se_, now, &w);
-		}
+		se = find(svc, env, (int)revno, true);
+		if (se)
+			add_snap(se, now, &w, epoch, jbase ? &base : NULL);
 		n++;
 	}
 	json_decref(doc);
+	free(last_doc);
+	last_doc = xstrdup(body);
 	last_ok_ms = now;
 	if (!first_ok_ms)
 		first_ok_ms = now;
@@ -291,8 +386,52 @@ void metrics_tick(int64_t now)
 	busy = proxyctl_admin_get("/windows", poll_done, NULL) == 0;
 }
 
+int metrics_carry_save(const char *path, struct gerr *err)
+{
+	char *tmp;
+	size_t len, off = 0;
+	int fd, ret = -1;
+
+	if (!last_doc)
+		return 0;
+	tmp = xasprintf("%s.tmp", path);
+	len = strlen(last_doc);
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		gerr_set(err, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, last_doc + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			gerr_set(err, "%s: %s", tmp, strerror(errno));
+			close(fd);
+			unlink(tmp);
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	/* no fsync: the file only has to outlive a proxy, not the machine (a
+	 * torn file after a power loss is refused by the proxy, which then
+	 * starts from 0), and the loop must not wait for the disk */
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		gerr_set(err, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	ret = 1;
+out:
+	free(tmp);
+	return ret;
+}
+
 void metrics_free(void)
 {
+	free(last_doc);
+	last_doc = NULL;
 	while (all) {
 		struct series *n = all->next;
 		free(all);

@@ -20,6 +20,14 @@ int64_t metrics_age_ms(int64_t now);
  * read as "no data" */
 int64_t metrics_history_ms(int64_t now);
 void metrics_free(void);
+/*
+ * Writes the last /windows document read (the proxy's own text) to path,
+ * atomically (path.tmp, then rename), mode 0600: the --counters-from file
+ * of the next proxy, so that its counters go on from ours. 1 written, 0
+ * nothing read yet (no file: the new proxy starts from 0), -1 with err
+ * set. path borrowed.
+ */
+int metrics_carry_save(const char *path, struct gerr *err);
 /* one /windows document read at now (the poll's, or a test's): the number
  * of revisions in it, -1 when it is not JSON (then nothing changes) */
 int metrics__ingest(const char *body, int64_t now);

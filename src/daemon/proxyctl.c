@@ -20,6 +20,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "daemon/metrics.h"
 #include "runtime/runtime.h"
 #include "proxy/proxy.h"
 #include "util/log.h"
@@ -329,6 +330,21 @@ static int spawn_proxy(void)
 		free(tf);
 	} else {
 		cmd = xasprintf("exec %s proxy --listen %s --admin %s --routes %s", q_exe, q_listen, q_admin, q_routes);
+	}
+	{
+		/* its counters go on from the last /windows we read (metrics.c), if any */
+		char *carry = xasprintf("%s/proxy-counters.json", gd->home), *q_carry, *with;
+		int c = metrics_carry_save(carry, &err);
+		if (c < 0)
+			log_warn("proxy", "cannot carry the counters over: %s (the new proxy's start from 0)", err.msg);
+		if (c > 0) {
+			q_carry = shell_quote(carry);
+			with = xasprintf("%s --counters-from %s", cmd, q_carry);
+			free(q_carry);
+			free(cmd);
+			cmd = with;
+		}
+		free(carry);
 	}
 	if (hold_listeners() == 0) {
 		/* the sockets we hold, as fds 3.. (one per worker), then the admin listener */

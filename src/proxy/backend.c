@@ -83,9 +83,18 @@ struct metric_series *metric_series_first(void)
 	return atomic_load_explicit(&series_head, memory_order_acquire);
 }
 
+void metric_series_seed(const char *svc, const char *env, const char *rev, const struct series_sum *base)
+{
+	struct metric_series *s = metric_series_get(svc, env, rev);
+	s->base = *base;
+	s->base.inflight = 0;
+	s->has_base = true;
+	metric_series_put(s);
+}
+
 void metric_series_sum(const struct metric_series *s, struct series_sum *o)
 {
-	memset(o, 0, sizeof(*o));
+	*o = s->base;
 	for (int w = 0; w < proxy_nworkers; w++) {
 		const struct series_ctr *c = &s->w[w];
 		o->requests += CTR_GET(c->requests);

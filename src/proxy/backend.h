@@ -19,7 +19,10 @@
  *
  * Metric series are keyed by (service, environment, revision) and live for
  * the whole process so that counters never go backwards when a backend
- * disappears. Their counters follow http/window.h (struct rev_window).
+ * disappears. Their counters follow http/window.h (struct rev_window). A
+ * series may start from a base (metric_series_seed): the counters a
+ * previous proxy process had, carried over by the controller, so that they
+ * do not go backwards across a proxy replacement either.
  */
 #ifndef GANTRY_PROXY_BACKEND_H
 #define GANTRY_PROXY_BACKEND_H
@@ -57,18 +60,22 @@ struct series_ctr {
 	_Atomic int64_t inflight;
 } __attribute__((aligned(CACHELINE)));
 
-struct metric_series {
-	char *service, *environment, *revision; /* owned; "" when absent */
-	struct series_ctr *w;                   /* proxy_nworkers entries */
-	_Atomic int holds; /* route tables, backends and workers using it */
-	struct metric_series *_Atomic next;
-};
-
 /* the sum over workers, read racily (each counter is monotonic) */
 struct series_sum {
 	uint64_t requests, status[6], latency[METRIC_LATENCY_BUCKETS], latency_sum_us;
 	uint64_t bytes_in, bytes_out, upstream_errors;
 	int64_t inflight;
+};
+
+struct metric_series {
+	char *service, *environment, *revision; /* owned; "" when absent */
+	struct series_ctr *w;                   /* proxy_nworkers entries */
+	_Atomic int holds; /* route tables, backends and workers using it */
+	struct metric_series *_Atomic next;
+	/* where the counters started (--counters-from; inflight 0): added to the
+	 * workers' in every sum. Set before the workers start, then constant */
+	struct series_sum base;
+	bool has_base;
 };
 
 /*
@@ -82,7 +89,15 @@ struct series_sum {
 struct metric_series *metric_series_get(const char *svc, const char *env, const char *rev);
 void metric_series_put(struct metric_series *s); /* NULL ok */
 struct metric_series *metric_series_first(void);
+/* base + the workers' counters */
 void metric_series_sum(const struct metric_series *s, struct series_sum *out);
+/*
+ * Starts the series' counters from base (borrowed; its inflight is
+ * ignored), creating the series unheld if need be: the carry of a previous
+ * proxy process's counters. Only before the workers start counting (the
+ * base is read without synchronisation).
+ */
+void metric_series_seed(const char *svc, const char *env, const char *rev, const struct series_sum *base);
 /* whether s is shown: held, or requests on it still in flight (sum of s) */
 bool metric_series_live(const struct metric_series *s, const struct series_sum *sum);
 /*

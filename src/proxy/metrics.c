@@ -1,13 +1,51 @@
 /*
  * metrics.c — the admin listener's documents: /metrics (Prometheus text
- * format 0.0.4), /windows and /status (JSON). Pure formatting over the
- * backend registry and the metric series; counters are summed over the
- * workers here, on the control thread.
+ * format 0.0.4), /windows and /status (JSON). Formatting over the backend
+ * registry and the metric series; counters are summed over the workers
+ * here, on the control thread. Also the process's epoch, and the reading
+ * of a --counters-from file (a /windows document of a previous proxy) back
+ * into the series' bases.
  */
 #include "common.h"
 #include "proxy/metrics.h"
 #include "proxy/route.h"
+#include <fcntl.h>
 #include <jansson.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* this process (metrics_epoch_init); the control thread writes it before anything reads it */
+static uint64_t epoch_id;
+static int64_t epoch_started_ms;
+static char carried_from[17]; /* the epoch of the --counters-from document, "" none */
+
+void metrics_epoch_init(void)
+{
+	struct timespec ts;
+	uint64_t id = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* never block at boot for entropy: time, pid and address then */
+	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != (ssize_t)sizeof(id))
+		id = ((uint64_t)ts.tv_nsec << 34) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 20) ^
+		     (uint64_t)(uintptr_t)&ts;
+	epoch_id = id ? id : 1; /* 0 means "no epoch" to a reader */
+	epoch_started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	carried_from[0] = 0;
+}
+
+const char *metrics_carried_from(void)
+{
+	return carried_from;
+}
+
+uint64_t metrics_epoch(int64_t *started_ms)
+{
+	if (started_ms)
+		*started_ms = epoch_started_ms;
+	return epoch_id;
+}
 
 /* escapes for a Prometheus label value */
 static void esc(struct hbuf *b, const char *s)
@@ -179,7 +217,26 @@ void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 	hbuf_printf(b, "# HELP gantry_proxy_route_generation Generation of the route table in use.\n"
 		       "# TYPE gantry_proxy_route_generation gauge\n"
 		       "gantry_proxy_route_generation %lld\n", (long long)generation);
+	hbuf_printf(b, "# HELP gantry_proxy_start_time_seconds Start time of the proxy process since the Unix epoch "
+		       "in seconds (a change: a new process; its counters went on from what the controller last read).\n"
+		       "# TYPE gantry_proxy_start_time_seconds gauge\n"
+		       "gantry_proxy_start_time_seconds %lld.%03d\n",
+		    (long long)(epoch_started_ms / 1000), (int)(epoch_started_ms % 1000));
 	backends_render(b, now_ms);
+}
+
+/* ,"requests":N,"status":[..],"latency":[..],"bytes_in":N,"bytes_out":N (of a sum or a base) */
+static void counters_json(struct hbuf *b, const struct series_sum *c)
+{
+	hbuf_printf(b, "\"requests\":%llu,\"status\":[", (unsigned long long)c->requests);
+	for (int i = 0; i < 6; i++)
+		hbuf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)c->status[i]);
+	hbuf_addstr(b, "],\"latency\":[");
+	for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++)
+		hbuf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)c->latency[i]);
+	hbuf_printf(b, "],\"latency_sum_us\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"upstream_errors\":%llu",
+		    (unsigned long long)c->latency_sum_us, (unsigned long long)c->bytes_in,
+		    (unsigned long long)c->bytes_out, (unsigned long long)c->upstream_errors);
 }
 
 void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
@@ -188,8 +245,11 @@ void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
 	struct series_sum sum;
 	bool first = true;
 
-	hbuf_printf(b, "{\"now_ms\":%lld,\"generation\":%lld,\"workers\":%d,\"revisions\":[",
-		    (long long)now_ms, (long long)generation, proxy_nworkers);
+	hbuf_printf(b, "{\"now_ms\":%lld,\"epoch\":\"%016llx\",\"started_ms\":%lld,", (long long)now_ms,
+		    (unsigned long long)epoch_id, (long long)epoch_started_ms);
+	if (carried_from[0])
+		hbuf_printf(b, "\"carried_from\":\"%s\",", carried_from);
+	hbuf_printf(b, "\"generation\":%lld,\"workers\":%d,\"revisions\":[", (long long)generation, proxy_nworkers);
 	for (s = NULL; next_live(&s, &sum);) {
 		hbuf_addstr(b, first ? "{\"service\":" : ",{\"service\":");
 		first = false;
@@ -198,15 +258,15 @@ void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
 		jstr(b, s->environment);
 		hbuf_addstr(b, ",\"revision\":");
 		jstr(b, s->revision);
-		hbuf_printf(b, ",\"requests\":%llu,\"status\":[", (unsigned long long)sum.requests);
-		for (int i = 0; i < 6; i++)
-			hbuf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)sum.status[i]);
-		hbuf_addstr(b, "],\"latency\":[");
-		for (int i = 0; i < METRIC_LATENCY_BUCKETS; i++)
-			hbuf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)sum.latency[i]);
-		hbuf_printf(b, "],\"bytes_in\":%llu,\"bytes_out\":%llu,\"inflight\":%lld,\"upstream_errors\":%llu}",
-			    (unsigned long long)sum.bytes_in, (unsigned long long)sum.bytes_out,
-			    (long long)sum.inflight, (unsigned long long)sum.upstream_errors);
+		hbuf_addstr(b, ",");
+		counters_json(b, &sum);
+		hbuf_printf(b, ",\"inflight\":%lld", (long long)sum.inflight);
+		if (s->has_base) {
+			hbuf_addstr(b, ",\"base\":{");
+			counters_json(b, &s->base);
+			hbuf_addstr(b, "}");
+		}
+		hbuf_addstr(b, "}");
 	}
 	hbuf_addstr(b, "]}\n");
 }
@@ -217,6 +277,14 @@ void status_render(struct hbuf *b, long pid, int64_t generation, const struct ro
 	char *text;
 
 	json_object_set_new(root, "pid", json_integer(pid));
+	{
+		char ep[17];
+		snprintf(ep, sizeof(ep), "%016llx", (unsigned long long)epoch_id);
+		json_object_set_new(root, "epoch", json_string(ep));
+	}
+	json_object_set_new(root, "started_ms", json_integer(epoch_started_ms));
+	if (carried_from[0])
+		json_object_set_new(root, "carried_from", json_string(carried_from));
 	json_object_set_new(root, "generation", json_integer(generation));
 	json_object_set_new(root, "workers", json_integer(proxy_nworkers));
 	backend_lock();
@@ -257,4 +325,192 @@ void status_render(struct hbuf *b, long pid, int64_t generation, const struct ro
 	hbuf_addstr(b, "\n");
 	free(text);
 	json_decref(root);
+}
+
+/* ---- --counters-from: a /windows document read back ---- */
+
+/* a counter of the file: an integer from 0 to CARRY_MAX_COUNT (a sum of many stays below 2^64) */
+static int carry_u64(json_t *v, uint64_t *out, size_t i, const char *key, int k, struct gerr *err)
+{
+	char idx[16] = "";
+	if (k >= 0)
+		snprintf(idx, sizeof(idx), "[%d]", k);
+	if (!v)
+		return gerr_set(err, "revisions[%zu].%s%s: missing", i, key, idx);
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) > CARRY_MAX_COUNT)
+		return gerr_set(err, "revisions[%zu].%s%s: not an integer from 0 to 2^60", i, key, idx);
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int carry_array(json_t *a, uint64_t *out, size_t n, size_t i, const char *key, struct gerr *err)
+{
+	if (!a)
+		return gerr_set(err, "revisions[%zu].%s: missing", i, key);
+	if (!json_is_array(a) || json_array_size(a) != n)
+		return gerr_set(err, "revisions[%zu].%s: not an array of %zu counters", i, key, n);
+	for (size_t k = 0; k < n; k++)
+		if (carry_u64(json_array_get(a, k), &out[k], i, key, (int)k, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int carry_name(json_t *r, const char *key, size_t i, char **out, struct gerr *err)
+{
+	json_t *v = json_object_get(r, key);
+	if (!v)
+		return gerr_set(err, "revisions[%zu].%s: missing", i, key);
+	if (!json_is_string(v) || json_string_length(v) > CARRY_MAX_NAME ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return gerr_set(err, "revisions[%zu].%s: not a string of at most %d bytes", i, key, CARRY_MAX_NAME);
+	*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int carry_rev_cmp(const void *a, const void *b)
+{
+	const struct carry_rev *x = a, *y = b;
+	int c = strcmp(x->service, y->service);
+	if (!c)
+		c = strcmp(x->environment, y->environment);
+	return c ? c : strcmp(x->revision, y->revision);
+}
+
+void metrics_carry_release(struct metrics_carry *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->revs[i].service);
+		free(c->revs[i].environment);
+		free(c->revs[i].revision);
+	}
+	free(c->revs);
+	memset(c, 0, sizeof(*c));
+}
+
+int metrics_carry_parse(const char *text, size_t len, struct metrics_carry *out, struct gerr *err)
+{
+	json_error_t jerr;
+	json_t *doc, *revs, *r, *ep;
+	size_t i;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (len > CARRY_MAX_BYTES)
+		return gerr_set(err, "larger than %u bytes", CARRY_MAX_BYTES);
+	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc)
+		return gerr_set(err, "%d:%d: %s", jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(doc)) {
+		gerr_set(err, "not a JSON object");
+		goto out;
+	}
+	ep = json_object_get(doc, "epoch");
+	if (ep) {
+		const char *e = json_string_value(ep);
+		size_t n = e ? strlen(e) : 0;
+		if (!n || n > 16 || strspn(e, "0123456789abcdef") != n) {
+			gerr_set(err, "epoch: not 1 to 16 lowercase hex digits");
+			goto out;
+		}
+		strlcpy_g(out->epoch, e, sizeof(out->epoch));
+	}
+	revs = json_object_get(doc, "revisions");
+	if (!json_is_array(revs)) {
+		gerr_set(err, "revisions: %s", revs ? "not an array" : "missing");
+		goto out;
+	}
+	if (json_array_size(revs) > CARRY_MAX_REVISIONS) {
+		gerr_set(err, "revisions: more than %d", CARRY_MAX_REVISIONS);
+		goto out;
+	}
+	out->revs = xcalloc(json_array_size(revs) + 1, sizeof(*out->revs));
+	json_array_foreach(revs, i, r) {
+		struct carry_rev *cr = &out->revs[out->n];
+		struct series_sum *c = &cr->c;
+		json_t *v;
+		if (!json_is_object(r)) {
+			gerr_set(err, "revisions[%zu]: not an object", i);
+			goto out;
+		}
+		out->n++; /* its names are released with it, however far it got */
+		if (carry_name(r, "service", i, &cr->service, err) < 0 ||
+		    carry_name(r, "environment", i, &cr->environment, err) < 0 ||
+		    carry_name(r, "revision", i, &cr->revision, err) < 0 ||
+		    carry_u64(json_object_get(r, "requests"), &c->requests, i, "requests", -1, err) < 0 ||
+		    carry_array(json_object_get(r, "status"), c->status, 6, i, "status", err) < 0 ||
+		    carry_array(json_object_get(r, "latency"), c->latency, METRIC_LATENCY_BUCKETS, i, "latency", err) < 0 ||
+		    carry_u64(json_object_get(r, "bytes_in"), &c->bytes_in, i, "bytes_in", -1, err) < 0 ||
+		    carry_u64(json_object_get(r, "bytes_out"), &c->bytes_out, i, "bytes_out", -1, err) < 0)
+			goto out;
+		/* newer than the first documents: 0 when a file lacks them */
+		if (((v = json_object_get(r, "latency_sum_us")) &&
+		     carry_u64(v, &c->latency_sum_us, i, "latency_sum_us", -1, err) < 0) ||
+		    ((v = json_object_get(r, "upstream_errors")) &&
+		     carry_u64(v, &c->upstream_errors, i, "upstream_errors", -1, err) < 0))
+			goto out;
+	}
+	if (out->n > 1) {
+		qsort(out->revs, out->n, sizeof(*out->revs), carry_rev_cmp);
+		for (i = 1; i < out->n; i++)
+			if (!carry_rev_cmp(&out->revs[i - 1], &out->revs[i])) {
+				gerr_set(err, "revisions: service '%.64s' environment '%.64s' revision '%.64s' twice",
+					 out->revs[i].service, out->revs[i].environment, out->revs[i].revision);
+				goto out;
+			}
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		metrics_carry_release(out);
+	json_decref(doc);
+	return ret;
+}
+
+int metrics_carry_load(const char *path, struct gerr *err)
+{
+	struct metrics_carry c;
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
+
+	if (fd < 0)
+		return gerr_set(err, "%s", strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		gerr_set(err, "%s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		gerr_set(err, "not a regular file");
+		goto out;
+	}
+	if (st.st_size > (off_t)CARRY_MAX_BYTES) {
+		gerr_set(err, "larger than %u bytes", CARRY_MAX_BYTES);
+		goto out;
+	}
+	text = xmalloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			gerr_set(err, "%s", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (metrics_carry_parse(text, len, &c, err) < 0)
+		goto out;
+	for (size_t i = 0; i < c.n; i++)
+		metric_series_seed(c.revs[i].service, c.revs[i].environment, c.revs[i].revision, &c.revs[i].c);
+	strlcpy_g(carried_from, c.epoch, sizeof(carried_from));
+	ret = (int)c.n;
+	metrics_carry_release(&c);
+out:
+	free(text);
+	close(fd);
+	return ret;
 }

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "proxy/proxy-int.h"
 #include "proxy/health.h"
+#include "proxy/metrics.h"
 #include "util/log.h"
 #include <signal.h>
 
@@ -34,6 +35,30 @@ static void log_dropped(const struct route_table *t)
 			 log_word(d->environment, e1, sizeof(e1)), log_word(d->host, h, sizeof(h)), d->kept_by,
 			 log_word(k->service, s2, sizeof(s2)), log_word(k->environment, e2, sizeof(e2)));
 	}
+}
+
+/*
+ * --counters-from: the series start from a previous proxy's counters, so
+ * that /windows and /metrics do not go back across a replacement. Never
+ * fatal: a file we cannot use is logged, and the counters start from 0
+ * (the new epoch tells readers).
+ */
+static void counters_carry(const char *path)
+{
+	struct gerr err = { { 0 } };
+	char p[260], from[24];
+	int64_t started;
+	uint64_t epoch = metrics_epoch(&started);
+	int n = metrics_carry_load(path, &err);
+
+	log_word(path, p, sizeof(p));
+	if (n < 0) {
+		log_warn("proxy", "counters_from=ignored file=%s epoch=%016llx error=\"%s\" (counters start from 0)",
+			 p, (unsigned long long)epoch, err.msg);
+		return;
+	}
+	log_info("proxy", "counters_from=%s revisions=%d carried_from=%s epoch=%016llx", p, n,
+		 log_word(metrics_carried_from(), from, sizeof(from)), (unsigned long long)epoch);
 }
 
 static void on_sighup(uv_signal_t *h, int sig)
@@ -196,6 +221,7 @@ int proxy__start(const struct proxy_config *cfg, struct proxy **pxp, struct gerr
 	*pxp = NULL;
 	px->cfg = *cfg;
 	px->alog_fd = -1;
+	metrics_epoch_init();
 	if (cfg->workers < 1 || cfg->workers > PROXY_MAX_WORKERS) {
 		gerr_set(err, "--workers: %d is not from 1 to %d", cfg->workers, PROXY_MAX_WORKERS);
 		ret = -2;
@@ -226,6 +252,8 @@ int proxy__start(const struct proxy_config *cfg, struct proxy **pxp, struct gerr
 	/* every backend, series and table is sized for this many workers */
 	proxy_set_workers(cfg->workers);
 	px->nworkers = cfg->workers;
+	if (cfg->counters_from)
+		counters_carry(cfg->counters_from);
 	t = route_table_load(cfg->routes_path, err);
 	if (!t) {
 		ret = -2;

@@ -30,6 +30,8 @@ struct proxy_config {
 	                               * socket (admin still names its address); it is closed
 	                               * at the start of a graceful stop, so that the holder's
 	                               * next proxy answers the admin requests from then on */
+	const char *counters_from;    /* a previous proxy's /windows document: the counters start
+	                               * from it (proxy/metrics.h); unusable: logged, from 0. NULL: 0 */
 };
 
 /*
