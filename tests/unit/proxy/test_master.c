@@ -2,7 +2,7 @@
  * test_master.c — the standalone proxy's master (src/proxy/master.c): the
  * restart rule as a pure function, then the master itself with /bin/sh
  * scripts standing in for the serving proxy (what it hands the child, what
- * it returns, the crash-loop delay, a stop signal passed on).
+ * it returns, the crash-loop delay, stop signals and SIGHUP passed on).
  */
 #include "common.h"
 #include "proxy/master.h"
@@ -73,9 +73,29 @@ static void test_stop_signal_passed_on(void **state)
 			 9);
 }
 
+static void test_hup_waits_for_a_handler(void **state)
+{
+	char dir[] = "/tmp/gantry-test-master.XXXXXX", script[512], mark[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(mark, sizeof(mark), "%s/started", dir);
+	/* the child asks for a SIGHUP before it catches SIGHUP (a proxy still
+	 * starting): the master holds it until the trap is set, then the
+	 * child exits 7. Passed on at once, the SIGHUP would kill the child
+	 * (the second one then stops the master: 0) */
+	snprintf(script, sizeof(script),
+		 "if [ -e %s ]; then kill -TERM $PPID; exec sleep 5; fi; : >%s; "
+		 "kill -HUP $PPID; sleep 0.3; trap 'exit 7' HUP; while :; do sleep 0.05; done",
+		 mark, mark);
+	assert_int_equal(run_master(1, script), 7);
+	unlink(mark);
+	rmdir(dir);
+}
+
 static void test_crash_loop_waits(void **state)
 {
-	char dir[] = "/tmp/gantry-test-master.XXXXXX", script[256], mark[64];
+	char dir[] = "/tmp/gantry-test-master.XXXXXX", script[512], mark[64];
 	int64_t t0, took;
 
 	(void)state;
@@ -100,6 +120,7 @@ int main(void)
 		cmocka_unit_test(test_first_child_cannot_start),
 		cmocka_unit_test(test_listeners_on_fds_3),
 		cmocka_unit_test(test_stop_signal_passed_on),
+		cmocka_unit_test(test_hup_waits_for_a_handler),
 		cmocka_unit_test(test_crash_loop_waits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
