@@ -291,6 +291,14 @@ int proxy_master_run(const struct proxy_config *cfg, const char *exe, char *cons
 		gerr_set(err, "--workers: %d is not from 1 to %d", n, PROXY_MAX_WORKERS);
 		return -2;
 	}
+	/* an inherited admin listener (--admin-fd) passes through to every
+	 * child at its number, which the listeners must not take */
+	if (cfg->admin_fd > 0 && cfg->admin_fd < PROXY_LISTEN_FDS_START + n) {
+		gerr_set(err, "--admin-fd: %d is where the master hands its proxy the listeners (fds %d to %d): "
+			 "pass a higher fd, or use --no-master", cfg->admin_fd, PROXY_LISTEN_FDS_START,
+			 PROXY_LISTEN_FDS_START + n - 1);
+		return -2;
+	}
 	if (proxy_listeners_open(cfg->listen, n, m.fds, err) < 0)
 		return -1;
 	/* above 3..3+n-1, where the child wants them: dup2 there never

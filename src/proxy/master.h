@@ -44,8 +44,10 @@ int64_t proxy_restart_delay(int64_t prev_ms, int64_t lived_ms);
  * catch it; 128 + signal if another signal ended it), or the first child's
  * nonzero exit status when that child exited by itself (it could not start:
  * a bad routes file, an admin address in use; it said why on stderr).
- * -2 when cfg->listen is not an address, -1 when it cannot be bound (err
- * set). The signal mask and the SIGCHLD/SIGPIPE dispositions are restored
+ * -2 when cfg->listen is not an address or cfg->admin_fd is one of the
+ * fds the listeners go to, -1 when they cannot be bound (err set). An
+ * inherited cfg->admin_fd stays open in the master and passes to every
+ * child. The signal mask and the SIGCHLD/SIGPIPE dispositions are restored
  * before it returns.
  */
 int proxy_master_run(const struct proxy_config *cfg, const char *exe, char *const *argv, struct gerr *err);

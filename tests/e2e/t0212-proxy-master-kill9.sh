@@ -201,6 +201,34 @@ test_expect_success 'a proxy that cannot start: the master exits with its status
 	grep "the proxy could not start" bad.err
 '
 
+test_expect_success '--admin-fd: the inherited admin listener passes through the master to each child' '
+	cat >with-admin-fd.py <<-\EOF &&
+	import os, socket, sys
+	s = socket.socket()
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+	s.bind(("127.0.0.1", int(sys.argv[1])))
+	s.listen(64)
+	os.dup2(s.fileno(), 9)  # inheritable
+	os.execv(sys.argv[2], sys.argv[2:])
+	EOF
+	PROXY_PORT=$(free_port) && ADMIN_PORT=$(free_port) &&
+	spawn_bg proxy python3 with-admin-fd.py $ADMIN_PORT "$GANTRY" proxy --listen "127.0.0.1:$PROXY_PORT" \
+		--admin "127.0.0.1:$ADMIN_PORT" --admin-fd 9 --routes "$TRASH/routes.json" &&
+	wait_for 10 "curl -sf http://127.0.0.1:$ADMIN_PORT/healthz" &&
+	master=$(pid_of proxy) &&
+	child=$(serving_pid) &&
+	test "$(ppid_of "$child")" = "$master" &&
+	test "$(readlink /proc/$child/fd/9)" = "$(readlink /proc/$master/fd/9)" &&
+	kill -KILL "$child" &&
+	wait_for 10 "test -n \"\$(serving_pid)\" && test \"\$(serving_pid)\" != $child" &&
+	test "$(px / a)" = B &&
+	test "$(readlink /proc/$(serving_pid)/fd/9)" = "$(readlink /proc/$master/fd/9)" &&
+	kill_bg proxy TERM && wait_bg proxy 10 &&
+	test_expect_code 2 "$GANTRY" proxy --listen "127.0.0.1:$PROXY_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
+		--admin-fd 3 --routes "$TRASH/routes.json" 2>fd3.err &&
+	grep "is where the master hands its proxy the listeners" fd3.err
+'
+
 test_expect_success '--no-master: one process that binds and serves' '
 	start_proxy --no-master &&
 	test "$(serving_pid)" = "$(pid_of proxy)" &&
