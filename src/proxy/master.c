@@ -3,7 +3,7 @@
  * master.h and docs/internals/proxy.md, "Who holds the listeners").
  *
  * Small on purpose, so that nothing the serving process does can take it
- * down: one thread, no event loop, no allocation while it runs. The signals
+ * down: one thread, no event loop, nothing kept on the heap. The signals
  * it acts on (SIGCHLD, SIGHUP, SIGTERM, SIGINT) are blocked and taken one at
  * a time with sigtimedwait(), so no code runs in a signal handler and a
  * signal that arrives while it is busy waits for the next turn of the loop.
