@@ -4,6 +4,7 @@
 #include "common.h"
 #include "cli/cli.h"
 #include "proxy/proxy.h"
+#include "proxy/master.h"
 #include "util/parse.h"
 
 /* "10" (seconds), "0.5", "250ms", "2m", "1m30s" -> ms > 0; -1 if malformed */
@@ -22,6 +23,7 @@ static int parse_ms(const char *s, uint64_t *out)
 }
 
 struct proxy_opts {
+	bool no_master;
 	const char *listen, *routes, *admin, *workers, *header_timeout, *idle_timeout, *upstream_timeout;
 	const char *drain_timeout, *body_timeout, *tunnel_timeout, *connect_timeout, *max_body, *access_log;
 	const char *forward_headers, *trusted_proxies, *admin_token_file, *listen_fds, *admin_fd;
@@ -49,10 +51,56 @@ static const struct cli_option proxy_options[] = {
 	CLI_STRING(0, "drain-timeout", struct proxy_opts, drain_timeout, "DUR", DUR_HELP("at SIGTERM, requests in flight may finish within")),
 	CLI_STRING(0, "forward-headers", struct proxy_opts, forward_headers, "all|none|LIST", "the X-Forwarded-* and Via headers the proxy sets"),
 	CLI_STRING(0, "trusted-proxies", struct proxy_opts, trusted_proxies, "CIDR,...", "peers whose X-Forwarded-* are kept"),
+	CLI_BOOL(0, "no-master", struct proxy_opts, no_master, "one process that binds ADDR itself, no master holding the listeners (debugging)"),
 	CLI_END,
 };
 
-static int run(int argc, char **argv, struct cli_ctx *ctx)
+/*
+ * The serving child's command line: ours (as given, before the parser
+ * reorders argv) with `--listen-fds N --workers N` after it, which win over
+ * a --workers given before. NULL-terminated; the caller frees the array
+ * and the two numbers (the last entries before NULL).
+ */
+static char **child_argv(int argc, char **argv, int n)
+{
+	char **v = xcalloc((size_t)argc + 6, sizeof(*v));
+	int k = 0;
+
+	v[k++] = program_invocation_name;
+	for (int i = 0; i < argc; i++)
+		v[k++] = argv[i]; /* argv[0] is "proxy" */
+	v[k++] = (char *)"--listen-fds";
+	v[k++] = xasprintf("%d", n);
+	v[k++] = (char *)"--workers";
+	v[k++] = xasprintf("%d", n);
+	return v;
+}
+
+static void child_argv_free(char **v, int argc)
+{
+	free(v[argc + 2]);
+	free(v[argc + 4]);
+	free(v);
+}
+
+/* the master (src/proxy/master.c): holds the listeners, runs the proxy as its child */
+static int run_master(const struct proxy_config *cfg, int argc, char **given)
+{
+	struct gerr err;
+	char **args = child_argv(argc, given, cfg->workers);
+	int r = proxy_master_run(cfg, "/proc/self/exe", args, &err);
+
+	child_argv_free(args, argc);
+	if (r == -2)
+		return cli_error("%s", err.msg);
+	if (r < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		return EXIT_FAILED;
+	}
+	return r;
+}
+
+static int run_proxy(int argc, char **argv, struct cli_ctx *ctx, char **given)
 {
 	struct proxy_config cfg;
 	struct proxy_opts o = { 0 };
@@ -140,6 +188,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			return cli_error("%s: '%s' is not a duration (e.g. 10, 0.5, 250ms, 2m)",
 					 durs[i].flag, durs[i].val);
 
+	if (!cfg.listen_fds && !o.no_master)
+		return run_master(&cfg, argc, given);
 	r = proxy_run(&cfg, &err);
 	if (r == -2)
 		return cli_error("%s", err.msg);
@@ -150,10 +200,22 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	return EXIT_OK;
 }
 
+static int run(int argc, char **argv, struct cli_ctx *ctx)
+{
+	/* argv as given, for the master's child: cli_parse_opts reorders it */
+	char **given = xcalloc((size_t)argc + 1, sizeof(*given));
+	int r;
+
+	memcpy(given, argv, (size_t)argc * sizeof(*given));
+	r = run_proxy(argc, argv, ctx, given);
+	free(given);
+	return r;
+}
+
 const struct cli_cmd cli_cmd_proxy = {
 	.name = "proxy",
 	.usage = "gantry proxy --listen ADDR --routes FILE [--admin ADDR] [--workers N] [--listen-fds N]\n"
-		 "       [--access-log FILE] [--max-body SIZE] [--header-timeout DUR]\n"
+		 "       [--no-master] [--access-log FILE] [--max-body SIZE] [--header-timeout DUR]\n"
 		 "       [--idle-timeout DUR] [--body-timeout DUR] [--upstream-timeout DUR]\n"
 		 "       [--connect-timeout DUR] [--tunnel-timeout DUR] [--drain-timeout DUR]\n"
 		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...]\n"

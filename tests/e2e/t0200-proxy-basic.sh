@@ -124,7 +124,9 @@ test_expect_success 'admin: healthz, status and metrics' '
 	test "$(admin /healthz)" = ok &&
 	admin /status >status.json &&
 	test "$(json_get generation <status.json)" = 1 &&
-	test "$(json_get pid <status.json)" = "$(pid_of proxy)" &&
+	# the serving process, a child of the master (pid_of proxy)
+	pid=$(json_get pid <status.json) &&
+	test "$(sed -n "s/^PPid:[[:space:]]*//p" /proc/$pid/status)" = "$(pid_of proxy)" &&
 	python3 -c "import json,sys
 d = json.load(open(\"status.json\"))
 a = [b for b in d[\"backends\"] if b[\"address\"] == \"127.0.0.1:$UP_A\" and b[\"revision\"] == \"3\"][0]

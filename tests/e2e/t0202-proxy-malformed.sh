@@ -12,7 +12,8 @@ test_expect_success 'setup' '
 	write_routes <<-EOF &&
 	{"routes": [{"hosts": ["*"], "backends": [{"address": "127.0.0.1:$UP_A"}]}]}
 	EOF
-	start_proxy --header-timeout 1
+	start_proxy --header-timeout 1 &&
+	serving=$(serving_pid)
 '
 
 # expect STATUS REQUEST: the proxy answers STATUS and closes the connection
@@ -70,7 +71,9 @@ test_expect_success 'a head that does not arrive in time is 408' '
 
 test_expect_success 'after all that the proxy still serves' '
 	test "$(pcode / a)" = 200 &&
-	kill -0 "$(pid_of proxy)"
+	kill -0 "$(pid_of proxy)" &&
+	# the same serving process: none crashed and was replaced by the master
+	test "$(serving_pid)" = "$serving"
 '
 
 test_done

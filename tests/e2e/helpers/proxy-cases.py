@@ -225,9 +225,11 @@ def main():
     write_routes(default_routes)
     pport, aport = free_port(), free_port()
     log = open(os.path.join(work, "cases-proxy.log"), "ab")
+    # --no-master: one process, so that px.poll() sees a crash (a master
+    # would restart the proxy and hide it)
     px = subprocess.Popen([gantry, "proxy", "--listen", f"127.0.0.1:{pport}", "--admin", f"127.0.0.1:{aport}",
                            "--routes", routes_path, "--workers", "1", "--max-body", "1Mi",
-                           "--header-timeout", "3"],
+                           "--header-timeout", "3", "--no-master"],
                           stdout=log, stderr=log, start_new_session=True)
 
     def stop(*_):

@@ -8,6 +8,8 @@
 #   write_routes < JSON           atomically replace $TRASH/routes.json
 #   start_proxy [ARG...]          start gantry proxy on PROXY_PORT/ADMIN_PORT
 #   reload_proxy GEN              SIGHUP, then wait until /status says GEN
+#   serving_pid                   the pid of the serving process (/status): the
+#                                 master's child, or the proxy itself (--no-master)
 #   admin PATH                    GET from the admin listener
 #   px PATH HOST [CURL ARG...]    GET through the proxy, body on stdout
 #   pcode PATH HOST [CURL ARG...] status code through the proxy
@@ -48,6 +50,10 @@ admin() {
 reload_proxy() {
 	kill_bg proxy HUP &&
 	wait_for 5 "test \"\$(admin /status | json_get generation)\" = $1"
+}
+
+serving_pid() {
+	admin /status | json_get pid
 }
 
 px() {
