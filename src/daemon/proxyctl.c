@@ -257,6 +257,7 @@ static void release_listeners(void)
 }
 
 static int spawn_proxy(void);
+static void admin_get_work(uv_work_t *req);
 
 static void on_proxy_exit(uv_process_t *p, int64_t status, int sig)
 {
@@ -671,6 +672,30 @@ void proxyctl_write_routes(void)
 	free(text);
 }
 
+/*
+ * Upgrade: the old proxy's /windows, read once before it is told to stop
+ * (blocking, 1 s at most: the loop does not run yet), so that the new
+ * proxy's counters go on from it (--counters-from) and this controller's
+ * windows start with a snapshot. Requests the old proxy finishes while it
+ * drains are counted nowhere (docs/internals/controller.md).
+ */
+static void read_windows_now(void)
+{
+	struct admin_get w = { 0 };
+	snprintf(w.url, sizeof(w.url), "http://%s/windows", gd->admin);
+	if (gd->admin_token)
+		snprintf(w.auth, sizeof(w.auth), "Authorization: Bearer %s", gd->admin_token);
+	w.req.data = &w;
+	admin_get_work(&w.req);
+	if (w.code == 200 && w.body && metrics__ingest(w.body, clock_mono_ms()) >= 0)
+		log_info("proxy", "read the previous proxy's counters: the new one goes on from them");
+	else
+		log_warn("proxy", "cannot read the previous proxy's /windows (HTTP %ld): the new one's counters start "
+			 "from 0", w.code);
+	free(w.body);
+	explicit_bzero(w.auth, sizeof(w.auth));
+}
+
 int proxyctl_start(void)
 {
 	char buf[64];
@@ -693,6 +718,7 @@ int proxyctl_start(void)
 		 * listener first); ours takes the same sockets now */
 		gd->old_proxy_pid = pid;
 		gd->old_proxy_start = st;
+		read_windows_now();
 		kill(pid, SIGTERM);
 		log_info("proxy", "replacing the previous binary's proxy pid=%d: it drains, the new one takes its sockets",
 			 (int)pid);

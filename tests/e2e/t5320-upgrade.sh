@@ -18,6 +18,16 @@ serve_now() {
 	cat "$GANTRY_HOME/serve.lock"
 }
 
+# the proxy's /metrics as Prometheus reads it (admin token); the sum of
+# gantry_http_requests_total of hello/staging revision $1
+reqs() {
+	curl -sf --max-time 2 -H "Authorization: Bearer $(cat "$GANTRY_HOME/proxy-admin.token")" \
+		"http://127.0.0.1:$ADMIN_PORT/metrics" |
+	awk -v l="service=\"hello\",environment=\"staging\",revision=\"$1\"," '
+		index($0, "gantry_http_requests_total{" l) == 1 { s += $NF; n++ }
+		END { if (n) print s; else print 0 }'
+}
+
 # install FILE as $BIN (a new inode, as a package manager does)
 install_bin() {
 	cp "$1" "$BIN.new" && chmod +x "$BIN.new" && mv "$BIN.new" "$BIN"
@@ -64,6 +74,7 @@ test_expect_success 'setup: v1 serving under load, a canary of v2 held at 25%' '
 
 test_expect_success 'gantry upgrade: the new binary takes over; the old controller and proxy exit' '
 	install_bin "$REAL" &&
+	m1=$(reqs 1) && m2=$(reqs 2) &&
 	t0=$(_now_ms) &&
 	"$GANTRY" upgrade >up.out &&
 	t1=$(_now_ms) &&
@@ -76,6 +87,9 @@ test_expect_success 'gantry upgrade: the new binary takes over; the old controll
 	new_proxy=$(proxy_pid) &&
 	test "$new_proxy" != "$old_proxy" &&
 	echo "figures: upgrade took $((t1 - t0)) ms (the CLI, from request to the new controller answering)" &&
+	n1=$(reqs 1) && n2=$(reqs 2) &&
+	echo "figures: /metrics requests r1 $m1 -> $n1, r2 $m2 -> $n2 across the upgrade" &&
+	test "$m1" -gt 0 && test "$n1" -ge "$m1" && test "$n2" -ge "$m2" &&
 	grep "took over from the previous controller" serve.log &&
 	grep "previous proxy pid=$old_proxy finished its requests and exited" serve.log
 '
