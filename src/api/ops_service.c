@@ -169,9 +169,39 @@ static void pending_first_deploys(struct daemon *ctl, json_t *list, const char *
 	free(d);
 }
 
+/*
+ * The proxy process as the controller sees it (docs/api.md, "The proxy"); a
+ * new reference. A crash loop is a last exit within 1 s of its start: the
+ * controller waits backoff_ms (1 s doubling to 8 s) before the next start,
+ * and it is over once a proxy started after it has run 1 s (its exit would
+ * be replaced at once). An adopted proxy (a restarted controller's) has no
+ * known start here: up_ms null.
+ */
+static json_t *proxy_status(const struct daemon *ctl, int64_t now)
+{
+	bool up = ctl->proxy_pid > 0, adopted = up && !ctl->proxy_proc_active;
+	int64_t up_ms = up && !adopted ? MAX(now - ctl->proxy_spawned_ms, 0) : -1;
+	bool loop = ctl->proxy_backoff_ms > 0 && (!up || (up_ms >= 0 && up_ms < 1000));
+	json_t *o = json_object();
+
+	json_object_set_new(o, "pid", up ? json_integer(ctl->proxy_pid) : json_null());
+	json_object_set_new(o, "up_ms", up_ms >= 0 ? json_integer(up_ms) : json_null());
+	json_object_set_new(o, "adopted", json_boolean(adopted));
+	json_object_set_new(o, "restarts", json_integer(ctl->proxy_restarts));
+	json_object_set_new(o, "crash_loop", json_boolean(loop));
+	json_object_set_new(o, "backoff_ms", json_integer(loop ? ctl->proxy_backoff_ms : 0));
+	json_object_set_new(o, "next_start_ms", up || ctl->shutting_down ? json_null()
+					       : json_integer(MAX(ctl->proxy_respawn_at - now, 0)));
+	json_object_set_new(o, "last_exit", ctl->proxy_last_exit[0] ? json_string(ctl->proxy_last_exit) : json_null());
+	json_object_set_new(o, "last_exit_after_ms",
+			    ctl->proxy_last_exit[0] ? json_integer(ctl->proxy_last_lived_ms) : json_null());
+	return o;
+}
+
 json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
-	json_t *err = NULL, *list = json_array();
+	json_t *err = NULL, *list = json_array(), *proxy, *o;
+	size_t i;
 	const char *svc = api_str(req, "service", false, &err);
 	const char *env = api_str(req, "environment", false, &err);
 	if (err) {
@@ -186,7 +216,11 @@ json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		json_array_append_new(list, svcenv_status(se));
 	}
 	pending_first_deploys(ctl, list, svc, env);
-	return json_pack("{s:b, s:o}", "ok", 1, "status", list);
+	/* in each object too: `gantry status SVC --env E -o json` prints one */
+	proxy = proxy_status(ctl, clock_mono_ms());
+	json_array_foreach(list, i, o)
+		json_object_set(o, "proxy", proxy);
+	return json_pack("{s:b, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy);
 }
 
 /* the digest of the newest revision of svc (any environment) with version; 1/0/-1 */

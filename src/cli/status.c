@@ -1,7 +1,62 @@
 #include "common.h"
 #include "cli/client.h"
 #include "util/clock.h"
+#include "util/parse.h"
 #include <signal.h>
+
+/* 850ms, 7.9s, 8s, 2m3s: a figure for a human, not a spec duration */
+static const char *human_ms(json_int_t ms, char *buf, size_t len)
+{
+	if (ms < 1000)
+		snprintf(buf, len, "%lldms", (long long)ms);
+	else if (ms < 60000 && ms % 1000 == 0)
+		snprintf(buf, len, "%llds", (long long)ms / 1000);
+	else if (ms < 60000)
+		snprintf(buf, len, "%.1fs", (double)ms / 1000);
+	else
+		format_duration(ms - ms % 1000, buf, len);
+	return buf;
+}
+
+/*
+ * One line for the proxy process (the "proxy" object of the reply, docs/api.md):
+ *   proxy: pid 1234 up 12.0s, 10 restarts (crash loop: next start in 7.9s), last exit: ...
+ */
+static void print_proxy(json_t *p)
+{
+	json_t *pid = json_object_get(p, "pid"), *up = json_object_get(p, "up_ms");
+	json_int_t restarts = json_integer_value(json_object_get(p, "restarts"));
+	json_t *next = json_object_get(p, "next_start_ms");
+	const char *last = json_string_value(json_object_get(p, "last_exit"));
+	bool loop = json_is_true(json_object_get(p, "crash_loop"));
+	char a[32], b[32];
+
+	if (!json_is_object(p))
+		return;
+	if (json_is_integer(pid)) {
+		printf("proxy: pid %lld", (long long)json_integer_value(pid));
+		if (json_is_integer(up))
+			printf(" up %s", human_ms(json_integer_value(up), a, sizeof(a)));
+		else if (json_is_true(json_object_get(p, "adopted")))
+			printf(" (adopted)");
+	} else {
+		printf("proxy: not running");
+	}
+	if (restarts)
+		printf(", %lld restart%s", (long long)restarts, restarts == 1 ? "" : "s");
+	if (loop && json_is_integer(next))
+		printf(" (crash loop: next start in %s, backoff %s)", human_ms(json_integer_value(next), a, sizeof(a)),
+		       human_ms(json_integer_value(json_object_get(p, "backoff_ms")), b, sizeof(b)));
+	else if (loop)
+		printf(" (crash loop: backoff %s)",
+		       human_ms(json_integer_value(json_object_get(p, "backoff_ms")), b, sizeof(b)));
+	else if (json_is_integer(next))
+		printf(" (next start in %s)", human_ms(json_integer_value(next), a, sizeof(a)));
+	if (last)
+		printf(", last exit: %s after %s", last,
+		       human_ms(json_integer_value(json_object_get(p, "last_exit_after_ms")), b, sizeof(b)));
+	printf("\n");
+}
 
 static void print_table(json_t *list)
 {
@@ -143,6 +198,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			printf("%s\n", s);
 			free(s);
 		} else {
+			print_proxy(json_object_get(resp, "proxy"));
 			print_table(list);
 		}
 		fflush(stdout);

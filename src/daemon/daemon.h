@@ -151,6 +151,10 @@ struct daemon {
 	int proxy_lfds[64];           /* the listening sockets held for the proxy (proxyctl.c) */
 	int proxy_nlfds;
 	bool proxy_confirmed;         /* answered /status since it started */
+	/* what `gantry status` says of the proxy (set by on_proxy_exit) */
+	int proxy_restarts;           /* proxies that exited and were (to be) replaced since serve started */
+	char proxy_last_exit[64];     /* the last one's end, as a replica's last_exit ("killed by signal 9 (Killed)"); "": none */
+	int64_t proxy_last_lived_ms;  /* how long it had run */
 	int64_t last_hup_ms;
 	uint64_t route_gen;
 	char *routes_json;           /* last written table without generation, for change detection */

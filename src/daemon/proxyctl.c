@@ -281,18 +281,26 @@ static void on_proxy_exit(uv_process_t *p, int64_t status, int sig)
 		log_info("proxy", "proxy exited (status=%lld signal=%d)", (long long)status, sig);
 		return;
 	}
+	/* for `gantry status` (op_status): how many, and how the last one ended */
+	gd->proxy_restarts++;
+	if (sig)
+		snprintf(gd->proxy_last_exit, sizeof(gd->proxy_last_exit), "killed by signal %d (%s)", sig,
+			 strsignal(sig));
+	else
+		snprintf(gd->proxy_last_exit, sizeof(gd->proxy_last_exit), "exit status %lld", (long long)status);
+	gd->proxy_last_lived_ms = lived;
 	/* a proxy that ran for a while is replaced at once; one that died
 	 * within a second of its start is a crash loop: 1 s, doubling to 8 s */
 	if (lived >= 1000) {
 		gd->proxy_backoff_ms = 0;
-		log_warn("proxy", "proxy exited (status=%lld signal=%d) after %lldms: restarting it now%s",
-			 (long long)status, sig, (long long)lived,
+		log_warn("proxy", "proxy exited (status=%lld signal=%d) after %lldms: restarting it now (restart %d)%s",
+			 (long long)status, sig, (long long)lived, gd->proxy_restarts,
 			 gd->proxy_nlfds ? " (connections wait in the listen backlog)" : "");
 	} else {
 		gd->proxy_backoff_ms = gd->proxy_backoff_ms ? MIN(gd->proxy_backoff_ms * 2, 8000) : 1000;
 		log_warn("proxy", "proxy exited (status=%lld signal=%d) %lldms after its start: crash loop, "
-			 "restarting it in %lldms", (long long)status, sig, (long long)lived,
-			 (long long)gd->proxy_backoff_ms);
+			 "restarting it in %lldms (restart %d)", (long long)status, sig, (long long)lived,
+			 (long long)gd->proxy_backoff_ms, gd->proxy_restarts);
 	}
 	gd->proxy_respawn_at = now + gd->proxy_backoff_ms;
 	if (!gd->proxy_backoff_ms)
