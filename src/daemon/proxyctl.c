@@ -929,7 +929,10 @@ void proxyctl_tick(int64_t now)
 		gd->old_proxy_pid = 0;
 	}
 	if (gd->proxy_pid && !gd->proxy_proc_active && !proc_alive(gd->proxy_pid, gd->proxy_start)) {
-		log_warn("proxy", "adopted proxy pid=%d is gone", (int)gd->proxy_pid);
+		gd->proxy_restarts++;
+		snprintf(gd->proxy_last_exit, sizeof(gd->proxy_last_exit), "gone (adopted: exit status unknown)");
+		log_warn("proxy", "adopted proxy pid=%d is gone: restarting it now (restart %d)", (int)gd->proxy_pid,
+			 gd->proxy_restarts);
 		gd->proxy_pid = 0;
 		gd->proxy_respawn_at = now;
 	}
