@@ -176,6 +176,50 @@ int backend_parse_addr(const char *addr, struct sockaddr_storage *sa)
 	return 0;
 }
 
+/* backend_seed_checks' seeds, consumed by backend_get (under reg_lock) */
+static struct check_seed {
+	char *key; /* "address\nservice\nenvironment\nrevision" */
+	uint64_t passed, failed;
+	struct check_seed *next;
+} *check_seeds;
+
+static char *seed_key(const char *addr, const char *svc, const char *env, const char *rev)
+{
+	return xasprintf("%s\n%s\n%s\n%s", addr, svc, env, rev);
+}
+
+void backend_seed_checks(const char *addr, const char *svc, const char *env, const char *rev, uint64_t passed,
+			 uint64_t failed)
+{
+	struct check_seed *c = xcalloc(1, sizeof(*c));
+	c->key = seed_key(addr, nz(svc), nz(env), nz(rev));
+	c->passed = passed;
+	c->failed = failed;
+	pthread_mutex_lock(&reg_lock);
+	c->next = check_seeds;
+	check_seeds = c;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* the seed of b's checks, if any, taken (reg_lock held) */
+static void take_check_seed(struct backend *b)
+{
+	char *key;
+	if (!check_seeds)
+		return;
+	key = seed_key(b->address, b->service, b->environment, b->revision);
+	for (struct check_seed **pp = &check_seeds, *c; (c = *pp); pp = &c->next)
+		if (!strcmp(c->key, key)) {
+			atomic_store(&b->hc_passed, c->passed);
+			atomic_store(&b->hc_failed, c->failed);
+			*pp = c->next;
+			free(c->key);
+			free(c);
+			break;
+		}
+	free(key);
+}
+
 struct backend *backend_get(const char *addr, const char *svc, const char *env,
 			    const char *rev, struct gerr *err)
 {
@@ -216,6 +260,7 @@ struct backend *backend_get(const char *addr, const char *svc, const char *env,
 	for (int w = 0; w < proxy_nworkers; w++)
 		b->w[w].pool.next = b->w[w].pool.prev = &b->w[w].pool;
 	pthread_mutex_lock(&reg_lock);
+	take_check_seed(b);
 	b->next = backend_head;
 	if (backend_head)
 		backend_head->prev = b;

@@ -146,6 +146,14 @@ struct backend {
 struct backend *backend_get(const char *addr, const char *svc, const char *env,
 			    const char *rev, struct gerr *err);
 void backend_ref(struct backend *b);
+/*
+ * The carry of a previous proxy's health-check counters of a backend: the
+ * backend, when it is made next, starts from them (once), so that
+ * gantry_proxy_health_checks_total does not go back across a replacement.
+ * Strings borrowed. Only before the route table is loaded.
+ */
+void backend_seed_checks(const char *addr, const char *svc, const char *env, const char *rev, uint64_t passed,
+			 uint64_t failed);
 void backend_put(struct backend *b); /* frees at zero (pools must be empty) */
 /* registry walk: hold the lock between backend_first and the last ->next */
 void backend_lock(void);

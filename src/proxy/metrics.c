@@ -268,6 +268,27 @@ void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
 		}
 		hbuf_addstr(b, "}");
 	}
+	/* the backends' active health checks (for the carry: metrics_carry_parse) */
+	hbuf_addstr(b, "],\"checks\":[");
+	first = true;
+	backend_lock();
+	for (const struct backend *be = backend_first(); be; be = be->next) {
+		uint64_t passed = CTR_GET(be->hc_passed), failed = CTR_GET(be->hc_failed);
+		if (!passed && !failed)
+			continue;
+		hbuf_addstr(b, first ? "{\"service\":" : ",{\"service\":");
+		first = false;
+		jstr(b, be->service);
+		hbuf_addstr(b, ",\"environment\":");
+		jstr(b, be->environment);
+		hbuf_addstr(b, ",\"revision\":");
+		jstr(b, be->revision);
+		hbuf_addstr(b, ",\"address\":");
+		jstr(b, be->address);
+		hbuf_printf(b, ",\"passed\":%llu,\"failed\":%llu}", (unsigned long long)passed,
+			    (unsigned long long)failed);
+	}
+	backend_unlock();
 	hbuf_addstr(b, "]}\n");
 }
 
@@ -330,16 +351,20 @@ void status_render(struct hbuf *b, long pid, int64_t generation, const struct ro
 /* ---- --counters-from: a /windows document read back ---- */
 
 /* a counter of the file: an integer from 0 to CARRY_MAX_COUNT (a sum of many stays below 2^64) */
+/* the array being parsed, for the messages ("revisions", "checks"); the
+ * parser runs once, on one thread */
+static const char *carry_arr = "revisions";
+
 static int carry_u64(json_t *v, uint64_t *out, size_t i, const char *key, int k, struct gerr *err)
 {
 	char idx[16] = "";
 	if (k >= 0)
 		snprintf(idx, sizeof(idx), "[%d]", k);
 	if (!v)
-		return gerr_set(err, "revisions[%zu].%s%s: missing", i, key, idx);
+		return gerr_set(err, "%s[%zu].%s%s: missing", carry_arr, i, key, idx);
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (uint64_t)json_integer_value(v) > CARRY_MAX_COUNT)
-		return gerr_set(err, "revisions[%zu].%s%s: not an integer from 0 to 2^60", i, key, idx);
+		return gerr_set(err, "%s[%zu].%s%s: not an integer from 0 to 2^60", carry_arr, i, key, idx);
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -360,10 +385,11 @@ static int carry_name(json_t *r, const char *key, size_t i, char **out, struct g
 {
 	json_t *v = json_object_get(r, key);
 	if (!v)
-		return gerr_set(err, "revisions[%zu].%s: missing", i, key);
+		return gerr_set(err, "%s[%zu].%s: missing", carry_arr, i, key);
 	if (!json_is_string(v) || json_string_length(v) > CARRY_MAX_NAME ||
 	    strlen(json_string_value(v)) != json_string_length(v))
-		return gerr_set(err, "revisions[%zu].%s: not a string of at most %d bytes", i, key, CARRY_MAX_NAME);
+		return gerr_set(err, "%s[%zu].%s: not a string of at most %d bytes", carry_arr, i, key,
+				CARRY_MAX_NAME);
 	*out = xstrdup(json_string_value(v));
 	return 0;
 }
@@ -385,6 +411,13 @@ void metrics_carry_release(struct metrics_carry *c)
 		free(c->revs[i].revision);
 	}
 	free(c->revs);
+	for (size_t i = 0; i < c->nchecks; i++) {
+		free(c->checks[i].service);
+		free(c->checks[i].environment);
+		free(c->checks[i].revision);
+		free(c->checks[i].address);
+	}
+	free(c->checks);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -450,6 +483,37 @@ int metrics_carry_parse(const char *text, size_t len, struct metrics_carry *out,
 		     carry_u64(v, &c->upstream_errors, i, "upstream_errors", -1, err) < 0))
 			goto out;
 	}
+	{
+		json_t *checks = json_object_get(doc, "checks"), *ck;
+		if (checks && !json_is_array(checks)) {
+			gerr_set(err, "checks: not an array");
+			goto out;
+		}
+		if (json_array_size(checks) > CARRY_MAX_REVISIONS) {
+			gerr_set(err, "checks: more than %d", CARRY_MAX_REVISIONS);
+			goto out;
+		}
+		out->checks = xcalloc(json_array_size(checks) + 1, sizeof(*out->checks));
+		carry_arr = "checks";
+		json_array_foreach(checks, i, ck) {
+			struct carry_check *cc = &out->checks[out->nchecks];
+			if (!json_is_object(ck)) {
+				gerr_set(err, "checks[%zu]: not an object", i);
+				goto out;
+			}
+			out->nchecks++;
+			if (carry_name(ck, "service", i, &cc->service, err) < 0 ||
+			    carry_name(ck, "environment", i, &cc->environment, err) < 0 ||
+			    carry_name(ck, "revision", i, &cc->revision, err) < 0 ||
+			    carry_name(ck, "address", i, &cc->address, err) < 0 ||
+			    carry_u64(json_object_get(ck, "passed"), &cc->passed, i, "passed", -1, err) < 0 ||
+			    carry_u64(json_object_get(ck, "failed"), &cc->failed, i, "failed", -1, err) < 0) {
+				carry_arr = "revisions";
+				goto out;
+			}
+		}
+		carry_arr = "revisions";
+	}
 	if (out->n > 1) {
 		qsort(out->revs, out->n, sizeof(*out->revs), carry_rev_cmp);
 		for (i = 1; i < out->n; i++)
@@ -506,6 +570,9 @@ int metrics_carry_load(const char *path, struct gerr *err)
 		goto out;
 	for (size_t i = 0; i < c.n; i++)
 		metric_series_seed(c.revs[i].service, c.revs[i].environment, c.revs[i].revision, &c.revs[i].c);
+	for (size_t i = 0; i < c.nchecks; i++)
+		backend_seed_checks(c.checks[i].address, c.checks[i].service, c.checks[i].environment,
+				    c.checks[i].revision, c.checks[i].passed, c.checks[i].failed);
 	strlcpy_g(carried_from, c.epoch, sizeof(carried_from));
 	ret = (int)c.n;
 	metrics_carry_release(&c);

@@ -6,7 +6,9 @@
  *   {"now_ms", "epoch", "started_ms", "carried_from"?, "generation", "workers",
  *    "revisions": [{"service", "environment", "revision", "requests",
  *    "status": [6], "latency": [32], "latency_sum_us", "bytes_in", "bytes_out",
- *    "upstream_errors", "inflight", "base"?: {the same counters}}]}
+ *    "upstream_errors", "inflight", "base"?: {the same counters}}],
+ *    "checks": [{"service", "environment", "revision", "address", "passed",
+ *    "failed"}] (active health checks of each backend that had one)}
  * /status (JSON): {"pid", "epoch", "started_ms", "carried_from"?, "generation",
  *   "workers", "backends": [{"address",
  *   "service", "environment", "revision", "in_table", "inflight", "requests",
@@ -71,9 +73,15 @@ struct carry_rev {
 	char *service, *environment, *revision; /* owned */
 	struct series_sum c;
 };
+struct carry_check {            /* one backend's active health checks */
+	char *service, *environment, *revision, *address; /* owned */
+	uint64_t passed, failed;
+};
 struct metrics_carry {
 	struct carry_rev *revs; /* owned, n of them, sorted */
 	size_t n;
+	struct carry_check *checks; /* owned, nchecks of them ("checks": absent in older documents) */
+	size_t nchecks;
 	char epoch[17];         /* "" when the document had none */
 };
 /* 0, or -1 with err naming where (a JSON path or LINE:COL); text borrowed */

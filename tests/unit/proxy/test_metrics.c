@@ -171,6 +171,50 @@ static void test_load_all_or_nothing(void **state)
 	assert_non_null(strstr(err.msg, "larger than"));
 }
 
+/*
+ * A backend's health-check counters: /windows lists them, a carry of it
+ * seeds the backend when it is made next (once), and a bad "checks" entry
+ * refuses the document naming it.
+ */
+static void test_checks_carried(void **state)
+{
+	static const char doc[] = "{\"revisions\": [], \"checks\": [{\"service\": \"hc\", \"environment\": \"e\", "
+		"\"revision\": \"1\", \"address\": \"127.0.0.1:9\", \"passed\": 41, \"failed\": 2}]}";
+	static const char bad[] = "{\"revisions\": [], \"checks\": [{\"service\": \"hc\", \"environment\": \"e\", "
+		"\"revision\": \"1\", \"address\": \"127.0.0.1:9\", \"passed\": \"x\", \"failed\": 2}]}";
+	struct gerr err = { { 0 } };
+	struct metrics_carry c;
+	struct backend *b, *again;
+	struct hbuf hb;
+	(void)state;
+
+	assert_int_equal(metrics_carry_parse(bad, strlen(bad), &c, &err), -1);
+	assert_string_equal(err.msg, "checks[0].passed: not an integer from 0 to 2^60");
+	carry_file(doc, strlen(doc));
+	assert_int_equal(metrics_carry_load(carry_path, &err), 0);
+	unlink(carry_path);
+	b = backend_get("127.0.0.1:9", "hc", "e", "1", &err);
+	assert_non_null(b);
+	assert_int_equal(CTR_GET(b->hc_passed), 41);
+	assert_int_equal(CTR_GET(b->hc_failed), 2);
+	CTR_ADD(b->hc_passed, 1);
+	/* /windows lists them, and reads back */
+	hbuf_init(&hb, 1 << 20);
+	windows_render(&hb, 1, 1);
+	assert_int_equal(metrics_carry_parse(hb.data, hb.len, &c, &err), 0);
+	assert_int_equal(c.nchecks, 1);
+	assert_string_equal(c.checks[0].address, "127.0.0.1:9");
+	assert_int_equal(c.checks[0].passed, 42);
+	assert_int_equal(c.checks[0].failed, 2);
+	metrics_carry_release(&c);
+	hbuf_release(&hb);
+	/* the seed is taken once: a backend made again later starts from 0 */
+	backend_put(b);
+	again = backend_get("127.0.0.1:9", "hc", "e", "1", &err);
+	assert_int_equal(CTR_GET(again->hc_passed), 0);
+	backend_put(again);
+}
+
 /* the proxy's own /windows reads back as a carry: the same counters */
 static void test_windows_reads_back(void **state)
 {
@@ -342,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_parse_refuses),
 		cmocka_unit_test_setup_teardown(test_load_all_or_nothing, pt_setup, teardown),
 		cmocka_unit_test(test_windows_reads_back),
+		cmocka_unit_test_setup_teardown(test_checks_carried, pt_setup, teardown),
 		cmocka_unit_test(test_epoch),
 		cmocka_unit_test_setup_teardown(test_proxy_starts_from_carry, pt_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_bad_carry_starts_from_zero, pt_setup, teardown),
