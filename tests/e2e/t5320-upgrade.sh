@@ -59,9 +59,12 @@ test_expect_success 'setup: v1 serving under load, a canary of v2 held at 25%' '
 	          # upgraded at 25% however loaded the machine is
 	          - { name: held, provider: command, command: "while test -f $TRASH/hold; do sleep 0.1; done; echo 0", fail_if: "> 0", timeout: 120s }
 	EOF
+	API_PORT=$(free_port) &&
 	GANTRY=$BIN &&
-	start_serve &&
+	start_serve --api "127.0.0.1:$API_PORT" &&
 	GANTRY=$REAL &&
+	"$GANTRY" user add ci --role admin -o json >user.json &&
+	TOKEN=$(python3 -c "import json; print(json.load(open(\"user.json\"))[\"token\"])") &&
 	"$GANTRY" -f "$SPEC" deploy hello --env staging --version v1 --wait &&
 	start_load up -c 4 --rate 300 &&
 	touch "$TRASH/hold" &&
@@ -91,6 +94,9 @@ test_expect_success 'gantry upgrade: the new binary takes over; the old controll
 	echo "figures: /metrics requests r1 $m1 -> $n1, r2 $m2 -> $n2 across the upgrade" &&
 	test "$m1" -gt 0 && test "$n1" -ge "$m1" && test "$n2" -ge "$m2" &&
 	grep "took over from the previous controller" serve.log &&
+	# the TCP API was handed over too
+	GANTRY_API=http://127.0.0.1:$API_PORT GANTRY_TOKEN=$TOKEN "$GANTRY" status -o json >tcp.json &&
+	jcheck tcp.json "d[0][\"service\"] == \"hello\"" &&
 	grep "previous proxy pid=$old_proxy finished its requests and exited" serve.log
 '
 
