@@ -125,6 +125,19 @@ test_expect_success 'the rollout completes under the new controller; no request 
 	check_processes
 '
 
+test_expect_success 'only an admin of everything may upgrade: a deployer and a scoped admin are refused' '
+	"$GANTRY" user add dep --role deployer -o json >dep.json &&
+	"$GANTRY" user add sadm --role admin --env staging -o json >sadm.json &&
+	for u in dep sadm; do
+		t=$(python3 -c "import json; print(json.load(open(\"$u.json\"))[\"token\"])") &&
+		before=$(serve_now) &&
+		test_expect_code 3 env GANTRY_TOKEN=$t "$GANTRY" upgrade 2>err &&
+		cat err &&
+		test "$(serve_now)" = "$before" || return 1
+	done &&
+	! grep "starting the new controller" serve.log | grep -v "pid $old_serve)" | grep -q .
+'
+
 test_expect_success 'a binary that does not run: refused before anything changes' '
 	printf "#!/bin/sh\nexit 1\n" >bad &&
 	install_bin bad &&
