@@ -11,6 +11,8 @@
 sqlite3 *store__db(struct store *s);
 /* err gets "state store: WHAT: sqlite's message (hint)"; returns -1 */
 int store__err(struct store *s, struct gerr *err, const char *what);
+/* inside store_begin .. store_commit (or an SQLite transaction) */
+bool store__in_tx(struct store *s);
 sqlite3_stmt *store__prep(struct store *s, const char *sql, struct gerr *err);
 void store__bind_text(sqlite3_stmt *st, int i, const char *v);      /* NULL binds "" */
 void store__col_text(sqlite3_stmt *st, int i, char *dst, size_t len);

@@ -91,6 +91,11 @@ struct event_row {
 int store_open(const char *path, struct store **out, struct gerr *err);
 void store_close(struct store *s);
 
+/*
+ * store_begin .. store_commit is all or nothing: once a write inside fails,
+ * the later ones are refused and store_commit rolls back and fails (also
+ * when COMMIT itself fails, e.g. SQLITE_FULL).
+ */
 int store_begin(struct store *s, struct gerr *err);
 int store_commit(struct store *s, struct gerr *err);
 void store_rollback(struct store *s);
@@ -144,6 +149,26 @@ int store_measurement_add(struct store *s, const struct measurement_row *m, stru
 /* the newest limit, oldest first */
 int store_measurement_list(struct store *s, int64_t rollout_id, int limit, struct measurement_row **out,
 			   size_t *n, struct gerr *err);
+
+/*
+ * The store cannot write: a write failed with a full disk (SQLITE_FULL), an
+ * I/O error (SQLITE_IOERR*), a read-only file (SQLITE_READONLY*) or a file
+ * it cannot open (SQLITE_CANTOPEN). SQLITE_BUSY and a constraint are not
+ * faults. Set by the first such failure (its text and time are kept),
+ * cleared by the next write that reaches the disk (an autocommit statement
+ * or a COMMIT). Reads are not affected.
+ */
+struct store_fault_info {
+	int code;                 /* the SQLite extended result code */
+	int64_t since_ms;         /* unix ms of the first failure */
+	char msg[256];            /* "database or disk is full" */
+};
+/* true while faulted (and *out filled; out may be NULL) */
+bool store_fault(const struct store *s, struct store_fault_info *out);
+/* whether an SQLite result code is such a fault (for tests and callers of store__) */
+bool store_code_is_fault(int code);
+/* a small write (the meta row store.probe) to learn whether the store writes again: 0 or -1 */
+int store_probe(struct store *s, struct gerr *err);
 
 /* small key/value table for daemon metadata (proxy pid, route generation) */
 int store_meta_get(struct store *s, const char *key, char *buf, size_t len, struct gerr *err); /* 1/0/-1 */

@@ -405,7 +405,7 @@ int store_audit_append(struct store *s, struct audit_entry *e,
 		       struct gerr *err)
 {
 	sqlite3_stmt *st = NULL;
-	bool own_tx = sqlite3_get_autocommit(store__db(s)) != 0;
+	bool own_tx = !store__in_tx(s);
 	char head[128];
 	int64_t last = 0;
 	int rc, ret = -1;

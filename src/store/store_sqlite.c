@@ -13,6 +13,16 @@
 struct store {
 	sqlite3 *db;
 	int in_tx;
+	/* a write inside store_begin failed: the rest of the transaction is
+	 * refused and store_commit rolls it back (all or nothing, even for a
+	 * caller that did not check each step) */
+	bool tx_failed;
+	/* the store cannot write (store_fault in store.h): set by a write that
+	 * failed so, cleared by one that was committed */
+	bool faulted;
+	int fault_code;
+	int64_t fault_since_ms;
+	char fault_msg[256];
 };
 
 /* Append-only: never edit a shipped migration, add a new one. */
@@ -115,6 +125,69 @@ sqlite3 *store__db(struct store *s)
 	return s->db;
 }
 
+/*
+ * Whether an (extended) result code says the store cannot write at all: a
+ * full disk, an I/O error, a read-only file or directory, a journal it
+ * cannot create. SQLITE_BUSY/LOCKED is contention, CONSTRAINT and the
+ * like a bad row: neither is a fault of the store.
+ */
+bool store_code_is_fault(int code)
+{
+	switch (code & 0xff) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* a write failed with code: note the fault (its first message and since
+ * when) when it is one; the first message is kept until a write succeeds */
+static void note_write_failed(struct store *s, int code)
+{
+	if (s->in_tx)
+		s->tx_failed = true;
+	if (!store_code_is_fault(code) || s->faulted)
+		return;
+	s->faulted = true;
+	s->fault_code = code;
+	s->fault_since_ms = clock_now_ms();
+	strlcpy_g(s->fault_msg, sqlite3_errstr(code), sizeof(s->fault_msg));
+}
+
+/* a write reached the disk: outside a transaction, a statement's success;
+ * inside one, only its commit */
+static void note_write_ok(struct store *s)
+{
+	s->faulted = false;
+	s->fault_code = 0;
+	s->fault_since_ms = 0;
+	s->fault_msg[0] = 0;
+}
+
+bool store_fault(const struct store *s, struct store_fault_info *out)
+{
+	if (out) {
+		memset(out, 0, sizeof(*out));
+		if (s->faulted) {
+			out->code = s->fault_code;
+			out->since_ms = s->fault_since_ms;
+			strlcpy_g(out->msg, s->fault_msg, sizeof(out->msg));
+		}
+	}
+	return s->faulted;
+}
+
+int store_probe(struct store *s, struct gerr *err)
+{
+	char now[32];
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
+	return store_meta_set(s, "store.probe", now, err);
+}
+
 int store__err(struct store *s, struct gerr *err, const char *what)
 {
 	int code = sqlite3_extended_errcode(s->db);
@@ -131,6 +204,7 @@ static int exec_sql(struct store *s, const char *sql, struct gerr *err)
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		int r = store__err(s, err, msg ? msg : "exec");
+		note_write_failed(s, sqlite3_extended_errcode(s->db));
 		sqlite3_free(msg);
 		return r;
 	}
@@ -167,10 +241,21 @@ char *store__col_dup(sqlite3_stmt *st, int i)
 /* runs a statement that returns no rows, as its own transaction unless inside one */
 int store__step_done(struct store *s, sqlite3_stmt *st, struct gerr *err)
 {
-	int rc = sqlite3_step(st);
-	int ret = 0;
-	if (rc != SQLITE_DONE)
+	int rc, ret = 0;
+	if (s->in_tx && s->tx_failed) {
+		/* an earlier write of this transaction failed: SQLite may have
+		 * rolled it back already, and this one would then commit alone */
+		sqlite3_finalize(st);
+		return gerr_set(err, "state store: write: %s (an earlier write of this transaction failed)",
+				s->faulted ? s->fault_msg : "refused");
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
 		ret = store__err(s, err, "write");
+		note_write_failed(s, sqlite3_extended_errcode(s->db));
+	} else if (!s->in_tx && !sqlite3_stmt_readonly(st)) {
+		note_write_ok(s);
+	}
 	sqlite3_finalize(st);
 	return ret;
 }
@@ -243,24 +328,56 @@ int store__rows(struct store *s, sqlite3_stmt *st, store__decode_fn *decode, voi
 	return ok ? 0 : -1;
 }
 
+bool store__in_tx(struct store *s)
+{
+	return s->in_tx || !sqlite3_get_autocommit(s->db);
+}
+
 int store_begin(struct store *s, struct gerr *err)
 {
+	/* inside a transaction whose write failed (SQLite may have rolled it
+	 * back, so a BEGIN would succeed): refused, as every write in it is */
+	if (s->in_tx)
+		return gerr_set(err, "state store: begin: inside a transaction%s", s->tx_failed ? " that failed" : "");
 	if (exec_sql(s, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
 	s->in_tx = 1;
+	s->tx_failed = false;
 	return 0;
 }
 
+/*
+ * A COMMIT that fails (SQLITE_FULL, an I/O error) may leave the transaction
+ * open: it is rolled back here, so that a failed commit changed nothing and
+ * the next store_begin starts afresh.
+ */
 int store_commit(struct store *s, struct gerr *err)
 {
+	int ret;
+	bool failed = s->tx_failed;
 	s->in_tx = 0;
-	return exec_sql(s, "COMMIT", err);
+	s->tx_failed = false;
+	if (failed) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return gerr_set(err, "state store: commit: %s (a write of the transaction failed; nothing changed)",
+				s->faulted ? s->fault_msg : "refused");
+	}
+	ret = exec_sql(s, "COMMIT", err);
+	if (ret < 0) {
+		if (!sqlite3_get_autocommit(s->db))
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	} else {
+		note_write_ok(s);
+	}
+	return ret;
 }
 
 void store_rollback(struct store *s)
 {
 	s->in_tx = 0;
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->tx_failed = false;
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static int migrate(struct store *s, struct gerr *err)

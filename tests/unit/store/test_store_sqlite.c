@@ -3,6 +3,7 @@
 #include <cmocka.h>
 #include <sys/stat.h>
 #include "store/store.h"
+#include "store/store-int.h"
 
 static char dir[256];
 
@@ -265,6 +266,135 @@ static void test_rollout_history_and_digests(void **state)
 	store_close(s);
 }
 
+/* a full disk, as SQLite sees it: the file may not grow past max_page_count */
+static void fill_up(struct store *s)
+{
+	sqlite3_stmt *st;
+	int pages = 0;
+	assert_int_equal(sqlite3_prepare_v2(store__db(s), "PRAGMA page_count", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	pages = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	char *sql = xasprintf("PRAGMA max_page_count = %d", pages);
+	assert_int_equal(sqlite3_exec(store__db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+}
+
+static void unfill(struct store *s)
+{
+	assert_int_equal(sqlite3_exec(store__db(s), "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL), SQLITE_OK);
+}
+
+static void big_event(struct store *s, int *ret, struct gerr *err)
+{
+	char big[900];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	*ret = 0;
+	/* enough rows to need a new page whatever the page has left */
+	for (int i = 0; i < 20 && *ret == 0; i++)
+		*ret = store_event_add(s, "web", "prod", 1, "test", err, "%s", big);
+}
+
+static void test_fault_full_is_detected_and_cleared(void **state)
+{
+	(void)state;
+	struct store *s = open_db();
+	struct gerr err;
+	struct store_fault_info f;
+	struct svcenv_row row = { 0 }, got;
+	int ret;
+
+	assert_false(store_fault(s, &f));
+	assert_int_equal(f.since_ms, 0);
+	fill_up(s);
+	big_event(s, &ret, &err);
+	assert_int_equal(ret, -1);
+	assert_non_null(strstr(err.msg, "database or disk is full"));
+	assert_true(store_fault(s, &f));
+	assert_string_equal(f.msg, "database or disk is full");
+	assert_true(f.since_ms > 0);
+	assert_true(store_code_is_fault(f.code));
+	/* reads still work while faulted */
+	assert_int_equal(store_svcenv_get(s, "web", "prod", &got, &err), 0);
+	/* a probe fails while full, and the first failure's time is kept */
+	{
+		int64_t since = f.since_ms;
+		big_event(s, &ret, &err);
+		assert_true(store_fault(s, &f));
+		assert_int_equal(f.since_ms, since);
+	}
+	unfill(s);
+	assert_int_equal(store_probe(s, &err), 0);
+	assert_false(store_fault(s, &f));
+	strlcpy_g(row.service, "web", sizeof(row.service));
+	strlcpy_g(row.environment, "prod", sizeof(row.environment));
+	assert_int_equal(store_svcenv_put(s, &row, &err), 0);
+	store_close(s);
+}
+
+/* a transaction is all or nothing even when a caller ignores a failed step */
+static void test_fault_transaction_all_or_nothing(void **state)
+{
+	(void)state;
+	struct store *s = open_db();
+	struct gerr err;
+	struct svcenv_row row = { 0 }, got;
+	int ret;
+
+	strlcpy_g(row.service, "web", sizeof(row.service));
+	strlcpy_g(row.environment, "prod", sizeof(row.environment));
+	row.target_revision = 1;
+	assert_int_equal(store_svcenv_put(s, &row, &err), 0);
+	fill_up(s);
+	assert_int_equal(store_begin(s, &err), 0);
+	row.target_revision = 2;
+	big_event(s, &ret, &err);
+	assert_int_equal(ret, -1);
+	/* refused after the failure, even if it would fit */
+	assert_int_equal(store_svcenv_put(s, &row, &err), -1);
+	assert_int_equal(store_begin(s, &err), -1); /* no nested begin inside a failed one */
+	assert_int_equal(store_commit(s, &err), -1);
+	assert_non_null(strstr(err.msg, "nothing changed"));
+	assert_int_equal(store_svcenv_get(s, "web", "prod", &got, &err), 1);
+	assert_int_equal(got.target_revision, 1);
+	assert_true(store_fault(s, NULL));
+	/* the next transaction starts afresh, and its commit clears the fault */
+	unfill(s);
+	assert_int_equal(store_begin(s, &err), 0);
+	assert_int_equal(store_svcenv_put(s, &row, &err), 0);
+	assert_true(store_fault(s, NULL)); /* not before the commit */
+	assert_int_equal(store_commit(s, &err), 0);
+	assert_false(store_fault(s, NULL));
+	assert_int_equal(store_svcenv_get(s, "web", "prod", &got, &err), 1);
+	assert_int_equal(got.target_revision, 2);
+	store_close(s);
+}
+
+/* read-only is a fault; contention and constraint errors are not */
+static void test_fault_kinds(void **state)
+{
+	(void)state;
+	struct store *s = open_db();
+	struct gerr err;
+
+	assert_true(store_code_is_fault(SQLITE_FULL));
+	assert_true(store_code_is_fault(SQLITE_IOERR_WRITE));
+	assert_true(store_code_is_fault(SQLITE_IOERR_FSYNC));
+	assert_true(store_code_is_fault(SQLITE_READONLY_DBMOVED));
+	assert_true(store_code_is_fault(SQLITE_CANTOPEN));
+	assert_false(store_code_is_fault(SQLITE_BUSY));
+	assert_false(store_code_is_fault(SQLITE_LOCKED));
+	assert_false(store_code_is_fault(SQLITE_CONSTRAINT_PRIMARYKEY));
+	assert_int_equal(sqlite3_exec(store__db(s), "PRAGMA query_only = 1", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_meta_set(s, "k", "v", &err), -1);
+	assert_true(store_fault(s, NULL));
+	assert_int_equal(sqlite3_exec(store__db(s), "PRAGMA query_only = 0", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_meta_set(s, "k", "v", &err), 0);
+	assert_false(store_fault(s, NULL));
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +404,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_strategy_state_traffic_measurements, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_database_is_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollout_history_and_digests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_full_is_detected_and_cleared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_transaction_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_kinds, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
