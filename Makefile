@@ -69,11 +69,14 @@ $(O)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -W% -Werror,$(CFLAGS)) -w -I$(LLHTTP_INC_DIR) -DLLHTTP_STRICT_MODE=1 -c -o $@ $<
 
-examples: examples/hello/hello tests/e2e/helpers/loadgen
+examples: examples/hello/hello tests/e2e/helpers/loadgen tests/e2e/helpers/faultfs.so
 examples/hello/hello: examples/hello/hello.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 tests/e2e/helpers/loadgen: tests/e2e/helpers/loadgen.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
+# test-only: the state store's writes fail on demand (t5400)
+tests/e2e/helpers/faultfs.so: tests/e2e/helpers/faultfs.c
+	$(CC) -O2 -g -Wall -shared -fPIC -o $@ $< -ldl
 
 $(O)/tests/unit/%: tests/unit/%.c $(LIB) $(LLHTTP_OBJS)
 	@mkdir -p $(dir $@)

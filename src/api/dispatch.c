@@ -211,9 +211,32 @@ static json_t *dispatch(json_t *req, struct caller *caller)
 		json_object_set_new(reply, "retry", json_true());
 		return reply;
 	}
+	/* the store cannot write: a change would be neither recorded nor made
+	 * (docs/internals/controller.md, "Record, then act") */
+	if (o->mutating) {
+		struct gerr serr;
+		if (daemon_store_refusal(&serr) < 0) {
+			reply = reply_error(EXIT_FAILED, "%s", serr.msg);
+			json_object_set_new(reply, "store", daemon_store_json());
+			return reply;
+		}
+	}
 	reply = authorize(o, req, caller, &ctx.who);
 	if (!reply)
 		reply = o->fn(gd, req, &ctx);
+	if (o->mutating && !daemon_store_ok()) {
+		/* the store failed during this change: memory goes back to what
+		 * it recorded, and the caller is not told it succeeded */
+		struct gerr serr;
+		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+			daemon_store_reload(se);
+		if (json_is_true(json_object_get(reply, "ok"))) {
+			daemon_store_refusal(&serr);
+			json_decref(reply);
+			reply = reply_error(EXIT_FAILED, "%s (a part of it may have been recorded: see gantry status)",
+					    serr.msg);
+		}
+	}
 	if (o->mutating && json_is_true(json_object_get(reply, "ok"))) {
 		if (!o->audited)
 			gates_audit_op(o->name, req, caller, reply);

@@ -17,6 +17,7 @@
 #include "store/store_records.h"
 #include "util/log.h"
 #include "util/clock.h"
+#include "util/parse.h"
 #include <jansson.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -53,6 +54,7 @@ static json_t *svcenv_status(struct svcenv *se)
 	struct gerr err;
 	struct revcfg *rc = se->row.target_revision ? daemon_revcfg(se, se->row.target_revision, &err) : NULL;
 	bool crashloop = false;
+	char held[400] = "";
 
 	if (rc)
 		desired = daemon_desired(se, rc);
@@ -98,10 +100,20 @@ static json_t *svcenv_status(struct svcenv *se)
 		phase = "paused";
 	else if (se->row.target_revision && (target_ready < desired || crashloop) && strcmp(phase, "failed"))
 		phase = "degraded";
+	/* the store cannot write: everything holds, whatever it was doing */
+	if (!daemon_store_ok()) {
+		json_t *st = daemon_store_json();
+		char d[32];
+		phase = "degraded";
+		snprintf(held, sizeof(held), "held: the state store cannot write (%s since %s): nothing moves until it can",
+			 json_string_value(json_object_get(st, "error")),
+			 format_duration(json_integer_value(json_object_get(st, "for_ms")), d, sizeof(d)));
+		json_decref(st);
+	}
 	json_object_set_new(o, "service", json_string(se->row.service));
 	json_object_set_new(o, "environment", json_string(se->row.environment));
 	json_object_set_new(o, "phase", json_string(phase));
-	json_object_set_new(o, "message", json_string(crashloop && !se->row.message[0]
+	json_object_set_new(o, "message", json_string(held[0] ? held : crashloop && !se->row.message[0]
 		? "a replica is crash-looping (more than 5 restarts)" : se->row.message));
 	json_object_set_new(o, "stable_revision", se->row.stable_revision ? json_integer(se->row.stable_revision) : json_null());
 	json_object_set_new(o, "target_revision", json_integer(se->row.target_revision));
@@ -200,7 +212,7 @@ static json_t *proxy_status(const struct daemon *ctl, int64_t now)
 
 json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
-	json_t *err = NULL, *list = json_array(), *proxy, *o;
+	json_t *err = NULL, *list = json_array(), *proxy, *o, *store;
 	size_t i;
 	const char *svc = api_str(req, "service", false, &err);
 	const char *env = api_str(req, "environment", false, &err);
@@ -218,9 +230,12 @@ json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	pending_first_deploys(ctl, list, svc, env);
 	/* in each object too: `gantry status SVC --env E -o json` prints one */
 	proxy = proxy_status(ctl, clock_mono_ms());
-	json_array_foreach(list, i, o)
+	store = daemon_store_json();
+	json_array_foreach(list, i, o) {
 		json_object_set(o, "proxy", proxy);
-	return json_pack("{s:b, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy);
+		json_object_set(o, "store", store);
+	}
+	return json_pack("{s:b, s:o, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy, "store", store);
 }
 
 /* the digest of the newest revision of svc (any environment) with version; 1/0/-1 */

@@ -58,6 +58,20 @@ static void print_proxy(json_t *p)
 	printf("\n");
 }
 
+/*
+ * One line when the state store cannot write (the "store" object):
+ *   store: cannot write (database or disk is full) for 12.3s: every rollout holds, changes are refused
+ */
+static void print_store(json_t *st)
+{
+	char a[32];
+	if (!json_is_object(st) || json_is_true(json_object_get(st, "ok")))
+		return;
+	printf("store: cannot write (%s) for %s: every rollout holds, changes are refused\n",
+	       json_string_value(json_object_get(st, "error")),
+	       human_ms(json_integer_value(json_object_get(st, "for_ms")), a, sizeof(a)));
+}
+
 static void print_table(json_t *list)
 {
 	size_t i, j;
@@ -199,6 +213,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			free(s);
 		} else {
 			print_proxy(json_object_get(resp, "proxy"));
+			print_store(json_object_get(resp, "store"));
 			print_table(list);
 		}
 		fflush(stdout);

@@ -179,8 +179,11 @@ static void rollout_fail(struct svcenv *se, const char *why)
 	daemon_save_svcenv(se);
 	daemon_event(se, to, from > 0 ? "rollout_rolled_back" : "rollout_failed",
 		     "revision %d %s", to, se->rollout.message);
-	if (store_commit(gd->store, &err) < 0)
+	if (store_commit(gd->store, &err) < 0) {
+		/* not recorded: not done (the tick puts se back as recorded) */
 		log_error("store", "%s", err.msg);
+		return;
+	}
 	se->ncrash = 0;
 	if (from > 0)
 		gates_auto_rollback(se->row.service, se->row.environment, to, from, why);
@@ -256,8 +259,11 @@ static void rollout_complete(struct svcenv *se)
 	if (was_active)
 		daemon_event(se, target, "rollout_complete", "revision %d is serving with %d replicas",
 			     target, se->rollout.steps);
-	if (store_commit(gd->store, &err) < 0)
+	if (store_commit(gd->store, &err) < 0) {
+		/* not recorded: nothing pruned (the tick puts se back as recorded) */
 		log_error("store", "%s", err.msg);
+		return;
+	}
 	{
 		struct revcfg *rc = daemon_revcfg(se, target, &err);
 		prune_artifacts(se, rc ? rc->cfg.keep_revisions : 10);
@@ -478,6 +484,10 @@ void daemon_reconcile(struct svcenv *se)
 
 	if (!se->row.target_revision || gd->shutting_down)
 		return;
+	/* record, then act: while the store cannot write, every rollout holds
+	 * where it is (replicas keep running and are probed; traffic stays) */
+	if (!daemon_store_ok())
+		return;
 	if (se->prog && progressive_reconcile(se, now, clock_mono_ms()))
 		return;
 	rc = daemon_revcfg(se, se->row.target_revision, &err);
@@ -543,7 +553,8 @@ void daemon_reconcile(struct svcenv *se)
 			snprintf(se->rollout.message, sizeof(se->rollout.message),
 				 "%d/%d replicas of revision %d ready, %d old remaining",
 				 c.new_ready, c.desired, se->row.target_revision, c.old_total);
-			daemon_save_rollout(se);
+			if (daemon_save_rollout(se) < 0)
+				return;
 		}
 	}
 	/* nothing changes until what would start is known to be what was stored */
@@ -598,14 +609,22 @@ static void on_tick(uv_timer_t *t)
 	/* a next controller is starting from the store as we left it */
 	if (gd->upgrading)
 		return;
-	gates_tick();
+	daemon_store_tick(now);
+	/* the gates start deploys and record their checks: held too */
+	if (daemon_store_ok())
+		gates_tick();
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
 		struct replica *r = se->replicas, *next;
+		bool ok = daemon_store_ok();
 		for (; r; r = next) {
 			next = r->next;
 			replica_tick(r, now);
 		}
 		daemon_reconcile(se);
+		/* a write of this step failed: what it changed in memory goes
+		 * back to what the store recorded, before anything acts on it */
+		if (ok && !daemon_store_ok())
+			daemon_store_reload(se);
 	}
 	if (now - gd->last_rotate_ms > 5000) {
 		gd->last_rotate_ms = now;

@@ -83,6 +83,7 @@ struct replica {
 	uv_process_t proc;
 	bool proc_active;            /* proc is a live uv handle (we are the parent) */
 	bool freeing;
+	bool recorded;               /* its row was written once (a new one's first save failed: never started) */
 	char cgroup[192];
 	char log_path[512];
 	char *scratch;               /* HOME/scratch/ID: its HOME and TMPDIR (owned) */
@@ -317,11 +318,30 @@ int replica_spawn(struct replica *r);
 void replica_tick(struct replica *r, int64_t now);
 void replica_drain(struct replica *r, const char *why);
 void replica_stop(struct replica *r, const char *why);
-void replica_save(struct replica *r);
+int replica_save(struct replica *r); /* 0, or -1 (logged): the store cannot write */
 void replica_adopt_all(void);
 bool replica_is_ready(const struct replica *r);
 bool replica_is_leaving(const struct replica *r);
 void replica_sweep_cgroups(void);
+
+/*
+ * storefault.c: the store cannot write (docs/internals/controller.md,
+ * "Record, then act"). daemon_store_ok: writes reach the disk; while not,
+ * nothing that would need a write is acted on.
+ */
+bool daemon_store_ok(void);
+/* every tick: notices the fault (a log line), retries a probe write 100 ms
+ * doubling to 5 s, and on recovery resyncs the replica rows and sends one
+ * store_recovered event and webhook per service environment (now: mono ms) */
+void daemon_store_tick(int64_t now);
+/* 0 when the store writes; else -1 with err "state store cannot write (...):
+ * nothing changed; free space in HOME and retry" */
+int daemon_store_refusal(struct gerr *err);
+/* {"ok": true} or {"ok": false, "error", "since_ms", "for_ms"}: new reference */
+struct json_t *daemon_store_json(void);
+/* a write for se failed: its desired state, rollout and strategy state go
+ * back to what the store recorded (as a restarted controller would see) */
+void daemon_store_reload(struct svcenv *se);
 
 /* proxyctl.c */
 int proxyctl_start(void);

@@ -247,8 +247,9 @@ static void set_traffic(struct svcenv *se, const struct canary_action *a)
 	if (daemon_set_traffic(se, text, &err) < 0)
 		log_error("rollout", "%s", err.msg);
 	free(text);
-	daemon_save_svcenv(se);
-	proxyctl_write_routes();
+	/* record, then act: the proxy gets the weights only once they are stored */
+	if (daemon_save_svcenv(se) == 0)
+		proxyctl_write_routes();
 	{
 		char desc[128] = "";
 		for (size_t i = 0; i < a->ntraffic; i++)
@@ -958,9 +959,14 @@ bool progressive_reconcile(struct svcenv *se, int64_t now, int64_t mono)
 	ev.kind = CE_TICK;
 	canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
 	execute(se, &acts, now);
+	/* a write of this step failed: hold (the tick puts se back as recorded) */
+	if (!daemon_store_ok())
+		return true;
 	reconcile_replicas(se);
 	if (p->dirty)
 		save(se);
+	if (!daemon_store_ok())
+		return true;
 	/* over: terminal, or complete with nothing left to watch or keep warm */
 	if (p->cs.phase == RP_ROLLED_BACK || p->cs.phase == RP_ABORTED ||
 	    (p->cs.phase == RP_COMPLETE && !p->keep_previous && (p->disarmed || !canary_armed(&p->cs, now)))) {
@@ -969,8 +975,8 @@ bool progressive_reconcile(struct svcenv *se, int64_t now, int64_t mono)
 		log_info("rollout", "rollout=%lld over (%s)", (long long)se->rollout.id, rollout_phase_name(p->cs.phase));
 		progressive_free(se);
 		daemon_set_traffic(se, "", &err);
-		daemon_save_svcenv(se);
-		proxyctl_write_routes();
+		if (daemon_save_svcenv(se) == 0)
+			proxyctl_write_routes();
 		(void)back;
 		return false; /* the rolling planner takes over (nothing left to do) */
 	}

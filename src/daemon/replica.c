@@ -29,23 +29,41 @@ bool replica_is_leaving(const struct replica *r)
 	return !strcmp(r->row.state, "draining") || !strcmp(r->row.state, "stopping");
 }
 
-static void set_state(struct replica *r, const char *state)
+/*
+ * Record, then act: a state the controller decides (starting, ready,
+ * draining, stopping) is written first and taken only if the write
+ * succeeded (-1: r unchanged). A state that reports a fact (backoff: the
+ * process is gone; unready: its probe failed) is taken whatever the store
+ * says, as is everything while shutting down: a restarted controller sees
+ * the same facts again.
+ */
+static int set_state(struct replica *r, const char *state)
 {
+	struct replica_row was = r->row;
 	bool was_ready = replica_is_ready(r);
+	bool fact = !strcmp(state, "backoff") || !strcmp(state, "unready") || gd->shutting_down;
 	strlcpy_g(r->row.state, state, sizeof(r->row.state));
+	r->row.ready_since = replica_is_ready(r) ? clock_now_ms() : 0;
+	if (replica_save(r) < 0 && !fact) {
+		r->row = was;
+		return -1;
+	}
 	if (was_ready != replica_is_ready(r)) {
 		proxyctl_write_routes();
 		daemon_kick();
 	}
-	r->row.ready_since = replica_is_ready(r) ? clock_now_ms() : 0;
-	replica_save(r);
+	return 0;
 }
 
-void replica_save(struct replica *r)
+int replica_save(struct replica *r)
 {
 	struct gerr err;
-	if (store_replica_put(gd->store, &r->row, &err) < 0)
+	if (store_replica_put(gd->store, &r->row, &err) < 0) {
 		log_error("store", "%s", err.msg);
+		return -1;
+	}
+	r->recorded = true;
+	return 0;
 }
 
 static void cancel_probes(struct replica *r)
@@ -270,9 +288,23 @@ int replica_spawn(struct replica *r)
 
 	/* recorded before it exists: a crash between here and the pid update is
 	 * healed by runtime_scan_tagged at the next start (GANTRY_REPLICA tag) */
-	strlcpy_g(r->row.state, "starting", sizeof(r->row.state));
-	r->row.pid = 0;
-	replica_save(r);
+	{
+		/* record, then act: no row, no process (a new replica that could
+		 * not be recorded is forgotten; one backing off waits) */
+		char was[16];
+		strlcpy_g(was, r->row.state, sizeof(was));
+		strlcpy_g(r->row.state, "starting", sizeof(r->row.state));
+		r->row.pid = 0;
+		if (replica_save(r) < 0) {
+			if (!r->recorded) {
+				replica_remove(r);
+			} else {
+				strlcpy_g(r->row.state, was, sizeof(r->row.state));
+				r->backoff_until = clock_mono_ms() + 1000;
+			}
+			goto out;
+		}
+	}
 
 	o.cmd = c->run;
 	o.cwd = r->rc->dir;
@@ -349,11 +381,11 @@ static void on_ready_probe(void *data, bool ok, const char *detail)
 	struct replica *r = data;
 	switch (probe_answered(r, &r->rprobe, &r->ready_fails, &r->rc->cfg.readiness, ok)) {
 	case PROBE_PASSED:
-		if (strcmp(r->row.state, "ready")) {
+		/* ready puts it in the routes: recorded first, so not while the
+		 * store cannot write (the next probe after it can) */
+		if (strcmp(r->row.state, "ready") && daemon_store_ok() && set_state(r, "ready") == 0)
 			log_info("replica", "replica=%s ready after %lldms", r->row.id,
 				 (long long)(clock_mono_ms() - r->started_ms));
-			set_state(r, "ready");
-		}
 		break;
 	case PROBE_FAILED_ENOUGH:
 		if (replica_is_ready(r)) {
@@ -401,7 +433,9 @@ void replica_tick(struct replica *r, int64_t now)
 		}
 	}
 	if (!strcmp(r->row.state, "backoff")) {
-		if (now >= r->backoff_until && !gd->shutting_down && daemon_artifact_ok(r->se, r->rc))
+		/* a restart is started only if it can be recorded */
+		if (now >= r->backoff_until && !gd->shutting_down && daemon_store_ok() &&
+		    daemon_artifact_ok(r->se, r->rc))
 			replica_spawn(r);
 		return;
 	}
@@ -415,6 +449,9 @@ void replica_tick(struct replica *r, int64_t now)
 		 * has finished (or drain_timeout) */
 		if (gd->old_proxy_pid && inflight == 0)
 			inflight = -1;
+		/* the stop that ends a drain is recorded first: held while the store cannot write */
+		if (!daemon_store_ok() && !gd->shutting_down)
+			return;
 		if (inflight == 0 || now >= r->drain_deadline || !r->row.pid) {
 			if (inflight != 0)
 				log_warn("replica", "replica=%s drain_timeout reached (inflight=%d)", r->row.id, inflight);
@@ -465,7 +502,8 @@ void replica_drain(struct replica *r, const char *why)
 		replica_stop(r, why);
 		return;
 	}
-	set_state(r, "draining"); /* rewrites routes: generation increases */
+	if (set_state(r, "draining") < 0) /* rewrites routes: generation increases */
+		return;
 	r->drain_gen = gd->route_gen;
 	r->drain_deadline = clock_mono_ms() + r->rc->cfg.drain_timeout_ms;
 }
@@ -483,7 +521,8 @@ void replica_stop(struct replica *r, const char *why)
 	}
 	if (!strcmp(r->row.state, "stopping"))
 		return;
-	set_state(r, "stopping");
+	if (set_state(r, "stopping") < 0)
+		return;
 	r->kill_at = clock_mono_ms() + (r->rc ? r->rc->cfg.stop_grace_ms : 10000);
 	proc_kill_tree(r->row.pid, r->cgroup, SIGTERM);
 }
@@ -561,6 +600,7 @@ void replica_adopt_all(void)
 		r->next = se->replicas;
 		se->replicas = r;
 		r->started_ms = clock_mono_ms();
+		r->recorded = true;
 		{
 			/* its scratch directory, kept across the restart (it may be
 			 * in use); made again if it is missing */

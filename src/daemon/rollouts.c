@@ -87,17 +87,26 @@ static json_t *create_and_roll(struct svcenv *se, struct revision_row *rev, cons
 	rc = daemon_revcfg(se, rev->number, &err);
 	if (!rc) {
 		store_rollback(gd->store);
+		daemon_store_reload(se);
 		return reply_error(2, "%s", err.msg);
 	}
 	if (start_rollout(se, rc, why, !strcmp(rev->kind, "deploy"), &err) < 0) {
 		store_rollback(gd->store);
+		daemon_store_reload(se);
 		return reply_error(2, "cannot start the rollout: %s", err.msg);
 	}
 	store_event_add(gd->store, se->row.service, se->row.environment, rev->number, "rollout_started", &err,
 			"revision %d (%s, version %s) by %s: %s", rev->number, rev->kind, rev->version,
 			rev->deployed_by, why);
+	/* record, then act: start_rollout changed se in memory only; nothing
+	 * acts on it (no reconcile, no routes) unless the commit succeeds, and
+	 * a failed commit puts se back as recorded: the CLI's error is true */
 	if (store_commit(gd->store, &err) < 0) {
+		struct gerr why_not;
 		store_rollback(gd->store);
+		daemon_store_reload(se);
+		if (daemon_store_refusal(&why_not) < 0)
+			return reply_error(1, "%s", why_not.msg);
 		return reply_error(1, "%s", err.msg);
 	}
 	log_info("api", "service=%s environment=%s revision=%d rollout=%lld started (%s)", se->row.service,

@@ -144,6 +144,12 @@ void proxyctl_write_routes(void)
 {
 }
 
+/* storefault.c's, on the real store of the test */
+bool daemon_store_ok(void)
+{
+	return !store_fault(gd->store, NULL);
+}
+
 int proxyctl_admin_get(const char *path, void (*done)(long code, const char *body, void *data), void *data)
 {
 	(void)path;
