@@ -8,6 +8,7 @@
 #include "common.h"
 #include "api/api.h"
 #include "daemon/daemon.h"
+#include "daemon/disk.h"
 #include "daemon/gates_flow.h"
 #include "daemon/metrics.h"
 #include "gates/gates.h"
@@ -200,7 +201,7 @@ static json_t *proxy_status(const struct daemon *ctl, int64_t now)
 
 json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
-	json_t *err = NULL, *list = json_array(), *proxy, *o;
+	json_t *err = NULL, *list = json_array(), *proxy, *disk, *o;
 	size_t i;
 	const char *svc = api_str(req, "service", false, &err);
 	const char *env = api_str(req, "environment", false, &err);
@@ -218,9 +219,12 @@ json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	pending_first_deploys(ctl, list, svc, env);
 	/* in each object too: `gantry status SVC --env E -o json` prints one */
 	proxy = proxy_status(ctl, clock_mono_ms());
-	json_array_foreach(list, i, o)
+	disk = disk_status(); /* HOME's filesystem (disk.h), placed as proxy is */
+	json_array_foreach(list, i, o) {
 		json_object_set(o, "proxy", proxy);
-	return json_pack("{s:b, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy);
+		json_object_set(o, "disk", disk);
+	}
+	return json_pack("{s:b, s:o, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy, "disk", disk);
 }
 
 /* the digest of the newest revision of svc (any environment) with version; 1/0/-1 */
