@@ -138,6 +138,11 @@ static void measure(const char *path, struct disk_sample *out)
 		out->err = errno ? errno : EIO;
 		return;
 	}
+	/* a filesystem that tells no size (some FUSE ones) is not "0% free" */
+	if (!sv.f_blocks || !sv.f_frsize) {
+		out->err = ENODATA;
+		return;
+	}
 	/* f_bavail: what an unprivileged writer gets (root's reserve excluded) */
 	out->free_bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
 	out->total_bytes = (uint64_t)sv.f_blocks * (uint64_t)sv.f_frsize;

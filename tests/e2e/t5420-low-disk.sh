@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='low disk: HOME on a 64 MiB tmpfs filled below the 5% threshold: gantry status warns, one disk_low event, webhook and log line per crossing (hysteresis: 5.5% free stays low); freed: disk_ok, the warning goes'
+test_description='low disk: HOME on a 64 MiB tmpfs filled below the 5% threshold: gantry status warns, one disk_low event, webhook and log line per crossing (hysteresis: 5.5% free stays low); freed: disk_ok, the warning goes; a size threshold, low at start'
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 
@@ -146,7 +146,15 @@ test_expect_success 'freed: the warning goes, one disk_ok event and webhook' '
 	grep "level=info sys=disk .*above the 5% threshold again" serve.log
 '
 
-test_expect_success 'the controller stops cleanly' '
+test_expect_success 'restarted with --low-disk 100Mi (more than the filesystem): low from its first answer, announced once' '
+	stop_serve &&
+	start_serve --low-disk 100Mi &&
+	"$GANTRY" status >status.txt &&
+	head -n 1 status.txt | grep "^warning: HOME ($GANTRY_HOME) has .* of 64\.0 MiB), below the 100Mi threshold" &&
+	wait_for 10 "test \$(events_of disk_low) = 2" &&
+	status_json &&
+	jcheck status.json "d[\"disk\"][\"low\"] is True and d[\"disk\"][\"threshold\"] == \"100Mi\"
+		and d[\"disk\"][\"threshold_pct\"] > 150" &&
 	stop_serve
 '
 
