@@ -8,6 +8,7 @@
 #include "common.h"
 #include "api/api.h"
 #include "daemon/daemon.h"
+#include "daemon/disk.h"
 #include "daemon/gates_flow.h"
 #include "daemon/metrics.h"
 #include "gates/gates.h"
@@ -212,7 +213,7 @@ static json_t *proxy_status(const struct daemon *ctl, int64_t now)
 
 json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
-	json_t *err = NULL, *list = json_array(), *proxy, *o, *store;
+	json_t *err = NULL, *list = json_array(), *proxy, *disk, *o, *store;
 	size_t i;
 	const char *svc = api_str(req, "service", false, &err);
 	const char *env = api_str(req, "environment", false, &err);
@@ -231,11 +232,14 @@ json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	/* in each object too: `gantry status SVC --env E -o json` prints one */
 	proxy = proxy_status(ctl, clock_mono_ms());
 	store = daemon_store_json();
+	disk = disk_status(); /* HOME's filesystem (disk.h), placed as proxy is */
 	json_array_foreach(list, i, o) {
 		json_object_set(o, "proxy", proxy);
 		json_object_set(o, "store", store);
+		json_object_set(o, "disk", disk);
 	}
-	return json_pack("{s:b, s:o, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy, "store", store);
+	return json_pack("{s:b, s:o, s:o, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy, "store", store,
+			 "disk", disk);
 }
 
 /* the digest of the newest revision of svc (any environment) with version; 1/0/-1 */

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "daemon/daemon.h"
+#include "daemon/disk.h"
 #include "api/api.h"
 #include "api/tcp.h"
 #include "proxy/proxy.h"
@@ -21,6 +22,11 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_error("gantry serve: unexpected argument '%s'", argv[0]);
 	if (o.api && api_tcp_check_addr(o.api, &err) < 0)
 		return cli_error("%s", err.msg);
+	if (o.low_disk) {
+		struct disk_threshold t;
+		if (disk_threshold_parse(o.low_disk, &t, &err) < 0)
+			return cli_error("%s", err.msg);
+	}
 	if (o.forward_headers) {
 		unsigned bits;
 		char bad[80];
@@ -113,13 +119,15 @@ static const struct cli_option serve_options[] = {
 	CLI_STRING(0, "audit-export", struct daemon_opts, audit_export, "FILE", "append every audit entry to FILE too"),
 	CLI_STRING(0, "trusted-proxies", struct daemon_opts, trusted_proxies, "CIDR,...",
 		   "clients whose X-Forwarded-* headers the proxy keeps (default none)"),
+	CLI_STRING(0, "low-disk", struct daemon_opts, low_disk, "PCT|SIZE",
+		   "warn below this much free space on HOME's filesystem (default 5%; 500Mi; 0% off)"),
 	CLI_END,
 };
 
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",
 	.usage = "gantry serve [-f FILE] [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--api HOST:PORT]\n"
-		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...] [--audit-export FILE] [--home DIR]",
+		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...] [--audit-export FILE] [--low-disk 5%] [--home DIR]",
 	.summary = "run the controller, the proxy and the replicas",
 	.options = serve_options,
 	.run = run,

@@ -1,5 +1,6 @@
 #include "common.h"
 #include "cli/client.h"
+#include "daemon/disk.h"
 #include "util/clock.h"
 #include "util/parse.h"
 #include <signal.h>
@@ -70,6 +71,28 @@ static void print_store(json_t *st)
 	printf("store: cannot write (%s) for %s: every rollout holds, changes are refused\n",
 	       json_string_value(json_object_get(st, "error")),
 	       human_ms(json_integer_value(json_object_get(st, "for_ms")), a, sizeof(a)));
+}
+
+/*
+ * HOME's filesystem (the "disk" object, docs/api.md): nothing while there is
+ * room, one line when it runs low or cannot be measured:
+ *   warning: HOME (/var/lib/gantry) has 2.1% free (412 MiB of 19.6 GiB), below the 5% threshold: ...
+ */
+static void print_disk(json_t *d)
+{
+	const char *path = json_string_value(json_object_get(d, "path"));
+	const char *error = json_string_value(json_object_get(d, "error"));
+	const char *threshold = json_string_value(json_object_get(d, "threshold"));
+	char msg[PATH_MAX + 256];
+
+	if (!json_is_object(d) || !path)
+		return;
+	if (json_is_true(json_object_get(d, "low")) && json_is_integer(json_object_get(d, "free_bytes")))
+		printf("warning: %s\n", disk_describe(path, (uint64_t)json_integer_value(json_object_get(d, "free_bytes")),
+						    (uint64_t)json_integer_value(json_object_get(d, "total_bytes")),
+						    threshold ? threshold : "", true, msg, sizeof(msg)));
+	if (error)
+		printf("warning: HOME (%s): cannot measure its free space: %s\n", path, error);
 }
 
 static void print_table(json_t *list)
@@ -212,6 +235,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			printf("%s\n", s);
 			free(s);
 		} else {
+			print_disk(json_object_get(resp, "disk"));
 			print_proxy(json_object_get(resp, "proxy"));
 			print_store(json_object_get(resp, "store"));
 			print_table(list);

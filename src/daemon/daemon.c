@@ -5,6 +5,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/audit_anchor.h"
+#include "daemon/disk.h"
 #include "daemon/gates_flow.h"
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
@@ -653,6 +654,7 @@ static void on_tick(uv_timer_t *t)
 	}
 	proxyctl_tick(now);
 	metrics_tick(now);
+	disk_tick(now);
 	if (gd->shutting_down) {
 		bool any = false;
 		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
@@ -944,6 +946,10 @@ int daemon_run(const struct daemon_opts *opts)
 	path = xasprintf("%s/state.db", d.home);
 	notify_start(path);
 	free(path);
+	if (disk_start(d.home, opts->low_disk, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		goto out;
+	}
 	{
 		int stale = artifact_clean_temp(d.home);
 		if (stale)

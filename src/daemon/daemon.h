@@ -59,6 +59,7 @@ struct daemon_opts {
 	/* GANTRY_TAKEOVER, set by a controller upgrading to this one (upgrade.c):
 	 * the descriptors it hands over; NULL: an ordinary start */
 	const char *takeover;
+	const char *low_disk; /* --low-disk: "5%" or "500Mi" (disk.h); NULL: the default */
 };
 
 int daemon_run(const struct daemon_opts *opts);
