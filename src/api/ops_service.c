@@ -94,7 +94,7 @@ static json_t *svcenv_status(struct svcenv *se)
 			json_array_append_new(traffic, json_pack("{s:i, s:i}", "revision", revs[k], "weight",
 								 (ready_by_rev[k] * 100 + total_ready / 2) / total_ready));
 	}
-	crashloop |= daemon_crashlooping(se, clock_now_ms());
+	crashloop |= daemon_crashlooping(se, clock_steady_ms());
 	if (se->rollout.id && !strcmp(se->rollout.phase, "progressing"))
 		phase = "progressing";
 	else if (se->rollout.id && !strcmp(se->rollout.phase, "paused"))

@@ -481,7 +481,10 @@ void daemon_reconcile(struct svcenv *se)
 	struct rolling_plan p;
 	struct revcfg *rc;
 	struct gerr err;
-	int64_t now = clock_now_ms();
+	/* the crash-loop window, the progress deadline and the canary's waits
+	 * are durations: on the steady clock (util/clock.h), a wall-clock step
+	 * does not end or stretch them */
+	int64_t now = clock_steady_ms();
 
 	if (!se->row.target_revision || gd->shutting_down)
 		return;
@@ -639,7 +642,7 @@ static void on_tick(uv_timer_t *t)
 	if (gd->restoring) {
 		bool all = true;
 		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
-			all &= !se->row.target_revision || se->converged || daemon_crashlooping(se, clock_now_ms());
+			all &= !se->row.target_revision || se->converged || daemon_crashlooping(se, clock_steady_ms());
 		if ((all && proxyctl_caught_up()) || now - gd->started_ms > 60000) {
 			gd->restoring = false;
 			log_info("serve", "desired state %s in %lldms: accepting changes",
@@ -708,7 +711,7 @@ static void restore_crash_times(struct svcenv *se)
 	struct event_row *ev;
 	size_t n;
 	struct gerr err;
-	int64_t now = clock_now_ms();
+	int64_t now = clock_steady_ms(); /* just started: the wall clock of the events it reads */
 	if (!se->row.target_revision ||
 	    store_event_list(gd->store, se->row.service, se->row.environment, -1, 200, &ev, &n, &err) < 0)
 		return;
@@ -739,7 +742,7 @@ static int load_state(void)
 			log_error("store", "service=%s environment=%s: %s", se->row.service, se->row.environment, err.msg);
 		if (se->rollout.id && (!strcmp(se->rollout.phase, "progressing") || !strcmp(se->rollout.phase, "paused") ||
 				       !strcmp(se->rollout.phase, "complete")))
-			progressive_restore(se, clock_now_ms());
+			progressive_restore(se, clock_steady_ms());
 		restore_crash_times(se);
 	}
 	free(rows);

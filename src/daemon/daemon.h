@@ -110,7 +110,7 @@ struct svcenv {
 	struct rollout_row rollout;  /* latest rollout (rollout.id 0 = none) */
 	struct revcfg *revs;
 	struct replica *replicas;
-	int64_t crash_times[16];     /* restart timestamps of the target revision (ring) */
+	int64_t crash_times[16];     /* restart times of the target revision (ring; steady clock) */
 	int ncrash;
 	struct { int revision, weight; } traffic[8]; /* parsed row.traffic */
 	int ntraffic;
@@ -367,13 +367,19 @@ int proxyctl_admin_get(const char *path, void (*done)(long code, const char *bod
 /* progressive.c: canary and blue-green */
 struct json_t;
 bool progressive_strategy(const struct revcfg *rc);
+/*
+ * now, below: the steady clock (clock_steady_ms, util/clock.h), the clock of
+ * the rollout's persisted deadlines (pauses, progress deadlines, `for`
+ * windows, analysis rounds): a wall-clock step does not move them in a
+ * running controller; a restarted one reads them against the wall clock.
+ */
 int progressive_start(struct svcenv *se, struct revcfg *rc, int stable, int64_t now, struct gerr *err);
 /* a controller start: the rollout's saved state (se->rollout.state) back in
- * memory, at now (unix ms) */
+ * memory, at now */
 void progressive_restore(struct svcenv *se, int64_t now);
 /* drives the rollout; false when there is none (any more): use the rolling planner.
- * now: the wall clock (clock_now_ms: the rollout's persisted deadlines); mono:
- * the monotonic clock (clock_mono_ms) of the proxy's metric windows (metrics.h) */
+ * now: the steady clock (above); mono: the monotonic clock (clock_mono_ms) of
+ * the proxy's metric windows (metrics.h) */
 bool progressive_reconcile(struct svcenv *se, int64_t now, int64_t mono);
 /* pause/resume/abort/promote (enum canary_event_kind values from rollout/canary.h) */
 int progressive_command(struct svcenv *se, int kind, const char *who, const char *why, bool full,

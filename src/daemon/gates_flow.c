@@ -971,10 +971,12 @@ static void expire_pending(void)
 	struct deployment_row *d;
 	struct gerr gerr;
 	size_t n;
-	int64_t now = clock_now_s();
-	if (now - last < 60)
+	int64_t now = clock_now_s(), mono = clock_mono_ms();
+	/* the throttle is elapsed time (a wall clock stepped back would stop it);
+	 * the expiry is judged on the wall clock, as approval_ttl is a record's */
+	if (mono - last < 60000)
 		return;
-	last = now;
+	last = mono;
 	if (store_deployment_pending(gd->store, NULL, NULL, &d, &n, &gerr) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {

@@ -739,7 +739,7 @@ static void run_analyses(struct svcenv *se, int64_t now, int64_t mono)
 			if (!ms)
 				continue;
 			row.rollout_id = se->rollout.id;
-			row.ts_ms = ms->t_ms;
+			row.ts_ms = clock_now_ms(); /* a record: when it was taken, on the wall clock */
 			strlcpy_g(row.analysis, r->def.name, sizeof(row.analysis));
 			strlcpy_g(row.metric, r->def.metrics[ms->metric].name, sizeof(row.metric));
 			row.revision = r->revision;
@@ -989,7 +989,7 @@ int progressive_command(struct svcenv *se, int kind, const char *who, const char
 	struct prog *p = se->prog;
 	struct canary_event ev = { .kind = (enum canary_event_kind)kind, .who = who, .why = why, .full = full };
 	struct canary_actions acts;
-	int64_t now = clock_now_ms();
+	int64_t now = clock_steady_ms(); /* the machine's clock (see progressive_reconcile) */
 	if (!p)
 		return gerr_set(err, "%s@%s has no canary or blue-green rollout in progress", se->row.service,
 				se->row.environment);

@@ -204,7 +204,7 @@ static void on_gone(struct replica *r, int64_t status, int sig)
 	r->row.restarts++;
 	r->backoff_until = now + delay;
 	if (r->row.revision == se->row.target_revision) {
-		se->crash_times[se->ncrash % (int)ARRAY_SIZE(se->crash_times)] = clock_now_ms();
+		se->crash_times[se->ncrash % (int)ARRAY_SIZE(se->crash_times)] = clock_steady_ms();
 		se->ncrash++;
 	}
 	{

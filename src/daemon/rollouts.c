@@ -56,7 +56,8 @@ static int start_rollout(struct svcenv *se, struct revcfg *rc, const char *why, 
 	se->rollout.steps = daemon_desired(se, rc);
 	snprintf(se->rollout.message, sizeof(se->rollout.message), "started (%s)", why);
 	se->rollout.started_at = now;
-	se->rollout.deadline_at = now + rc->cfg.progress_deadline_ms;
+	/* a duration: on the steady clock, as daemon_reconcile reads it */
+	se->rollout.deadline_at = clock_steady_ms() + rc->cfg.progress_deadline_ms;
 	daemon_save_rollout(se);
 	se->row.target_revision = rc->number;
 	daemon_set_traffic(se, "", &err); /* a new rollout owns the traffic again */
@@ -66,7 +67,7 @@ static int start_rollout(struct svcenv *se, struct revcfg *rc, const char *why, 
 	daemon_save_svcenv(se);
 	store_revision_set_status(gd->store, se->row.service, se->row.environment, rc->number,
 				  "progressing", NULL, &err);
-	if (progressive && progressive_start(se, rc, stable, now, perr) < 0)
+	if (progressive && progressive_start(se, rc, stable, clock_steady_ms(), perr) < 0)
 		return -1;
 	return 0;
 }

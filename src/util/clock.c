@@ -6,6 +6,7 @@
 #include "common.h"
 #include "util/clock.h"
 #include <ctype.h>
+#include <pthread.h>
 
 static int64_t ts_ms(clockid_t id)
 {
@@ -21,20 +22,44 @@ static bool fixed_now(int64_t *t)
 	return s && *s && parse_rfc3339(s, t) == 0;
 }
 
+/*
+ * GANTRY_NOW_FILE (tests only): a file holding a signed number of seconds
+ * ("3600", "-3600") added to the wall clock, read again at each call, so a
+ * test can step the clock of a running controller. 0 when unset, missing
+ * or malformed.
+ */
+static int64_t step_ms(void)
+{
+	const char *path = getenv("GANTRY_NOW_FILE");
+	char buf[32], *end;
+	long long v;
+	FILE *f;
+	size_t n;
+	if (!path || !*path || !(f = fopen(path, "re")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (end == buf || *end || errno || v < -100LL * 365 * 86400 || v > 100LL * 365 * 86400)
+		return 0;
+	return (int64_t)v * 1000;
+}
+
 int64_t clock_now_ms(void)
 {
 	int64_t t;
 	if (fixed_now(&t))
-		return t * 1000;
-	return ts_ms(CLOCK_REALTIME);
+		return t * 1000 + step_ms();
+	return ts_ms(CLOCK_REALTIME) + step_ms();
 }
 
 int64_t clock_now_s(void)
 {
-	int64_t t;
-	if (fixed_now(&t))
-		return t;
-	return floor_div(ts_ms(CLOCK_REALTIME), 1000);
+	return floor_div(clock_now_ms(), 1000);
 }
 
 /* a year: zero-initialised "last time" fields read as long ago, as they did on the wall clock */
@@ -43,6 +68,29 @@ int64_t clock_now_s(void)
 int64_t clock_mono_ms(void)
 {
 	return ts_ms(CLOCK_MONOTONIC) + MONO_OFFSET_MS;
+}
+
+int64_t clock_anchor_read(struct clock_anchor *a, int64_t wall_ms, int64_t mono_ms)
+{
+	if (!a->set) {
+		a->offset_ms = wall_ms - mono_ms;
+		a->set = true;
+	}
+	return mono_ms + a->offset_ms;
+}
+
+static struct clock_anchor steady_anchor;
+static pthread_once_t steady_once = PTHREAD_ONCE_INIT;
+
+static void steady_init(void)
+{
+	clock_anchor_read(&steady_anchor, clock_now_ms(), clock_mono_ms());
+}
+
+int64_t clock_steady_ms(void)
+{
+	pthread_once(&steady_once, steady_init);
+	return clock_anchor_read(&steady_anchor, 0, clock_mono_ms());
 }
 
 struct timespec clock_mono_deadline(int64_t ms)

@@ -1,4 +1,5 @@
-/* util/clock.c: the wall clock honours GANTRY_NOW, the monotonic one never does; RFC 3339 */
+/* util/clock.c: the wall clock honours GANTRY_NOW and GANTRY_NOW_FILE, the monotonic and steady
+ * ones never step; RFC 3339 */
 #include "common.h"
 #include "util/clock.h"
 #include <setjmp.h>
@@ -52,6 +53,94 @@ static void test_gantry_now_malformed(void **state)
 		assert_true(clock_now_ms() > ts("2024-06-01T00:00:00Z") * 1000);
 	}
 	unsetenv("GANTRY_NOW");
+}
+
+static void write_step(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_now_file(void **state)
+{
+	char path[] = "/tmp/gantry-test-clock-XXXXXX";
+	int fd = mkstemp(path);
+	int64_t real;
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	unsetenv("GANTRY_NOW");
+	setenv("GANTRY_NOW_FILE", path, 1);
+	/* empty: no step */
+	real = clock_now_s();
+	assert_true(real > ts("2024-01-01T00:00:00Z"));
+	/* an hour forward, then back, read at each call */
+	write_step(path, "3600\n");
+	assert_true(clock_now_s() - real >= 3600 && clock_now_s() - real <= 3602);
+	assert_true(clock_now_ms() / 1000 - real >= 3600 && clock_now_ms() / 1000 - real <= 3602);
+	write_step(path, "-3600");
+	assert_true(real - clock_now_s() >= 3598 && real - clock_now_s() <= 3600);
+	/* added to GANTRY_NOW too */
+	setenv("GANTRY_NOW", "2024-05-10T15:00:00Z", 1);
+	assert_int_equal(clock_now_s(), ts("2024-05-10T14:00:00Z"));
+	assert_int_equal(clock_now_ms(), ts("2024-05-10T14:00:00Z") * 1000);
+	/* malformed or missing: ignored */
+	static const char *const bad[] = { "", "+1h", "3600x", "99999999999999999999", "36 00" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		write_step(path, bad[i]);
+		if (clock_now_s() != ts("2024-05-10T15:00:00Z"))
+			fail_msg("GANTRY_NOW_FILE holding '%s' was not ignored", bad[i]);
+	}
+	unlink(path);
+	assert_int_equal(clock_now_s(), ts("2024-05-10T15:00:00Z"));
+	unsetenv("GANTRY_NOW");
+	unsetenv("GANTRY_NOW_FILE");
+}
+
+/* the steady clock's arithmetic with an injected clock: anchored once, then monotonic */
+static void test_steady_anchor(void **state)
+{
+	struct clock_anchor a = { 0 };
+	const int64_t wall = ts("2024-05-10T15:00:00Z") * 1000, mono = 400LL * 86400 * 1000;
+	(void)state;
+	assert_int_equal(clock_anchor_read(&a, wall, mono), wall);
+	/* 20 s later the wall clock stepped an hour forward: 20 s passed */
+	assert_int_equal(clock_anchor_read(&a, wall + 3600000 + 20000, mono + 20000), wall + 20000);
+	/* and an hour back: still only elapsed time */
+	assert_int_equal(clock_anchor_read(&a, wall - 3600000 + 30000, mono + 30000), wall + 30000);
+	/* a deadline 20 s after the first read expires 20 s of elapsed time later, whatever the wall says */
+	assert_true(clock_anchor_read(&a, wall + 7200000, mono + 19999) < wall + 20000);
+	assert_true(clock_anchor_read(&a, wall - 7200000, mono + 20000) >= wall + 20000);
+	/* a new process (a restart) anchors to the wall clock again: the step counts as time passed */
+	struct clock_anchor b = { 0 };
+	assert_int_equal(clock_anchor_read(&b, wall + 3600000, 5), wall + 3600000);
+}
+
+/* the real steady clock: a step written to GANTRY_NOW_FILE moves the wall clock, not it */
+static void test_steady(void **state)
+{
+	char path[] = "/tmp/gantry-test-clock-XXXXXX";
+	int fd = mkstemp(path);
+	int64_t s0, m0, s1, m1;
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	unsetenv("GANTRY_NOW");
+	setenv("GANTRY_NOW_FILE", path, 1);
+	s0 = clock_steady_ms();
+	m0 = clock_mono_ms();
+	write_step(path, "3600");
+	usleep(20 * 1000);
+	s1 = clock_steady_ms();
+	m1 = clock_mono_ms();
+	assert_true(s1 - s0 >= 20 && s1 - s0 <= m1 - m0 + 1);
+	write_step(path, "-3600");
+	assert_true(clock_steady_ms() >= s1);
+	assert_true(clock_steady_ms() - s1 < 1000);
+	unlink(path);
+	unsetenv("GANTRY_NOW_FILE");
 }
 
 static void test_mono(void **state)
@@ -120,7 +209,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gantry_now), cmocka_unit_test(test_gantry_now_malformed),
 		cmocka_unit_test(test_mono),       cmocka_unit_test(test_rfc3339),
-		cmocka_unit_test(test_calendar),
+		cmocka_unit_test(test_calendar),   cmocka_unit_test(test_now_file),
+		cmocka_unit_test(test_steady_anchor), cmocka_unit_test(test_steady),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
