@@ -23,6 +23,7 @@
 #include "daemon/metrics.h"
 #include "runtime/runtime.h"
 #include "proxy/proxy.h"
+#include "proxy/master.h"
 #include "util/log.h"
 #include "util/clock.h"
 #include <curl/curl.h>
@@ -290,14 +291,14 @@ static void on_proxy_exit(uv_process_t *p, int64_t status, int sig)
 		snprintf(gd->proxy_last_exit, sizeof(gd->proxy_last_exit), "exit status %lld", (long long)status);
 	gd->proxy_last_lived_ms = lived;
 	/* a proxy that ran for a while is replaced at once; one that died
-	 * within a second of its start is a crash loop: 1 s, doubling to 8 s */
-	if (lived >= 1000) {
-		gd->proxy_backoff_ms = 0;
+	 * within a second of its start is a crash loop: 1 s, doubling to 8 s
+	 * (the standalone master's rule, proxy/master.h) */
+	gd->proxy_backoff_ms = proxy_restart_delay(gd->proxy_backoff_ms, lived);
+	if (!gd->proxy_backoff_ms) {
 		log_warn("proxy", "proxy exited (status=%lld signal=%d) after %lldms: restarting it now (restart %d)%s",
 			 (long long)status, sig, (long long)lived, gd->proxy_restarts,
 			 gd->proxy_nlfds ? " (connections wait in the listen backlog)" : "");
 	} else {
-		gd->proxy_backoff_ms = gd->proxy_backoff_ms ? MIN(gd->proxy_backoff_ms * 2, 8000) : 1000;
 		log_warn("proxy", "proxy exited (status=%lld signal=%d) %lldms after its start: crash loop, "
 			 "restarting it in %lldms (restart %d)", (long long)status, sig, (long long)lived,
 			 (long long)gd->proxy_backoff_ms, gd->proxy_restarts);

@@ -23,7 +23,7 @@
  * PROXY_RESTART_QUICK_MS or more is replaced at once (0), which also resets
  * the backoff; one that died sooner waits 1 s, then 2, 4, 8 s (at most).
  * The controller's proxy restarts (on_proxy_exit in src/daemon/proxyctl.c)
- * follow the same rule with their own copy of it.
+ * use it too.
  */
 int64_t proxy_restart_delay(int64_t prev_ms, int64_t lived_ms);
 
