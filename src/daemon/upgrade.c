@@ -39,6 +39,7 @@
 #include "daemon/daemon.h"
 #include "util/log.h"
 #include "util/clock.h"
+#include "util/buf.h"
 #include "daemon/gates_flow.h"
 #include <jansson.h>
 #include <fcntl.h>
@@ -309,6 +310,13 @@ static char **own_args(void)
 	return argv;
 }
 
+/* fd becomes the child's fd 3 + *nfds, named in GANTRY_TAKEOVER as NAME=N */
+static void add_fd(struct hbuf *list, int *fds, int *nfds, const char *name, int fd)
+{
+	hbuf_printf(list, "%s%s=%d", list->len ? " " : "", name, 3 + *nfds);
+	fds[(*nfds)++] = fd;
+}
+
 int daemon_upgrade_start(pid_t *new_pid, char *binary, size_t binsz, struct gerr *err)
 {
 	char version[128], *fdlist, **args, **env;
@@ -316,7 +324,7 @@ int daemon_upgrade_start(pid_t *new_pid, char *binary, size_t binsz, struct gerr
 	uv_stdio_container_t stdio[3 + ARRAY_SIZE(fds)];
 	uv_process_options_t opts;
 	struct upgrade *u;
-	struct hbuf_lite { char s[1024]; size_t n; } fl = { .n = 0 };
+	struct hbuf fl;
 	size_t nenv = 0;
 
 	if (gd->upgrade || gd->upgrading)
@@ -340,23 +348,23 @@ int daemon_upgrade_start(pid_t *new_pid, char *binary, size_t binsz, struct gerr
 		u->tcp_fd = fcntl(u->tcp_fd, F_DUPFD_CLOEXEC, 3);
 
 	/* the child's fds 3.. in this order; GANTRY_TAKEOVER names them */
-#define ADD_FD(name, fd) do { \
-		fl.n += (size_t)snprintf(fl.s + fl.n, sizeof(fl.s) - fl.n, "%s%s=%d", fl.n ? " " : "", name, \
-					 3 + nfds); \
-		fds[nfds++] = (fd); \
-	} while (0)
-	ADD_FD("sync", pfd[1]);
-	ADD_FD("lock", gd->lock_fd);
+	hbuf_init(&fl, 4096);
+	add_fd(&fl, fds, &nfds, "sync", pfd[1]);
+	add_fd(&fl, fds, &nfds, "lock", gd->lock_fd);
 	if (u->unix_fd >= 0)
-		ADD_FD("api", u->unix_fd);
+		add_fd(&fl, fds, &nfds, "api", u->unix_fd);
 	if (u->tcp_fd >= 0)
-		ADD_FD("tcp", u->tcp_fd);
+		add_fd(&fl, fds, &nfds, "tcp", u->tcp_fd);
 	if (gd->proxy_admin_fd >= 0)
-		ADD_FD("admin", gd->proxy_admin_fd);
+		add_fd(&fl, fds, &nfds, "admin", gd->proxy_admin_fd);
 	for (int i = 0; i < gd->proxy_nlfds; i++)
-		ADD_FD("proxy", gd->proxy_lfds[i]);
-#undef ADD_FD
-	fdlist = xasprintf("GANTRY_TAKEOVER=%s", fl.s);
+		add_fd(&fl, fds, &nfds, "proxy", gd->proxy_lfds[i]);
+	{
+		char *names = hbuf_detach(&fl, NULL);
+		fdlist = xasprintf("GANTRY_TAKEOVER=%s", names);
+		free(names);
+		hbuf_release(&fl);
+	}
 	for (char **e = environ; *e; e++)
 		nenv++;
 	env = xcalloc(nenv + 2, sizeof(*env));
