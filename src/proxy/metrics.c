@@ -239,6 +239,18 @@ static void counters_json(struct hbuf *b, const struct series_sum *c)
 		    (unsigned long long)c->bytes_out, (unsigned long long)c->upstream_errors);
 }
 
+/* `{"service":..,"environment":..,"revision":..` of an array element (a comma before all but the first) */
+static void jopen_labels(struct hbuf *b, bool *first, const char *svc, const char *env, const char *rev)
+{
+	hbuf_addstr(b, *first ? "{\"service\":" : ",{\"service\":");
+	*first = false;
+	jstr(b, svc);
+	hbuf_addstr(b, ",\"environment\":");
+	jstr(b, env);
+	hbuf_addstr(b, ",\"revision\":");
+	jstr(b, rev);
+}
+
 void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
 {
 	const struct metric_series *s;
@@ -251,13 +263,7 @@ void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
 		hbuf_printf(b, "\"carried_from\":\"%s\",", carried_from);
 	hbuf_printf(b, "\"generation\":%lld,\"workers\":%d,\"revisions\":[", (long long)generation, proxy_nworkers);
 	for (s = NULL; next_live(&s, &sum);) {
-		hbuf_addstr(b, first ? "{\"service\":" : ",{\"service\":");
-		first = false;
-		jstr(b, s->service);
-		hbuf_addstr(b, ",\"environment\":");
-		jstr(b, s->environment);
-		hbuf_addstr(b, ",\"revision\":");
-		jstr(b, s->revision);
+		jopen_labels(b, &first, s->service, s->environment, s->revision);
 		hbuf_addstr(b, ",");
 		counters_json(b, &sum);
 		hbuf_printf(b, ",\"inflight\":%lld", (long long)sum.inflight);
@@ -276,13 +282,7 @@ void windows_render(struct hbuf *b, int64_t now_ms, int64_t generation)
 		uint64_t passed = CTR_GET(be->hc_passed), failed = CTR_GET(be->hc_failed);
 		if (!passed && !failed)
 			continue;
-		hbuf_addstr(b, first ? "{\"service\":" : ",{\"service\":");
-		first = false;
-		jstr(b, be->service);
-		hbuf_addstr(b, ",\"environment\":");
-		jstr(b, be->environment);
-		hbuf_addstr(b, ",\"revision\":");
-		jstr(b, be->revision);
+		jopen_labels(b, &first, be->service, be->environment, be->revision);
 		hbuf_addstr(b, ",\"address\":");
 		jstr(b, be->address);
 		hbuf_printf(b, ",\"passed\":%llu,\"failed\":%llu}", (unsigned long long)passed,
