@@ -129,12 +129,36 @@ struct bluegreen_config {
 
 enum on_error_policy { ON_ERROR_PAUSE = 0, ON_ERROR_ROLLBACK };
 
+/* how a service's replicas run: host processes from a directory snapshot,
+ * or containers of an OCI image through the Docker Engine */
+enum svc_runtime { RUNTIME_PROCESS = 0, RUNTIME_DOCKER };
+
+/* services.S.build as a map: an image built through the Engine API */
+struct image_build {
+	char *dockerfile;          /* relative to context; default "Dockerfile" */
+	char *context;             /* relative to the spec dir; default "." */
+	struct kv *args;           /* build args */
+	size_t nargs;
+};
+
 /* One service in one environment, fully resolved. */
 struct svc_config {
 	char *service;
 	char *environment;
-	char *run;                 /* required; run with sh -c, $PORT set */
-	char *build;               /* optional; run with sh -c in the spec dir before snapshot */
+	char *run;                 /* process: required, run with sh -c, $PORT set; docker: not allowed */
+	char *build;               /* optional; run with sh -c in the spec dir before snapshot
+	                            * (build: as a string; as a map it is image_build) */
+	enum svc_runtime runtime;  /* runtime: process|docker; image: or build: {…} imply docker */
+	char *image;               /* docker: the image reference run (a revision pins its id) */
+	struct image_build *image_build; /* docker: build: {dockerfile, context, args}; NULL if none */
+	char **command;            /* docker: overrides the image's CMD (a list); NULL: the image's */
+	size_t ncommand;
+	char **entrypoint;         /* docker: overrides the image's ENTRYPOINT (a list) */
+	size_t nentrypoint;
+	int port;                  /* docker: the port the container listens on, given as $PORT;
+	                            * 0 = the published host port's number */
+	char *registry;            /* HOST:PORT (top-level registry:, or the service's): images
+	                            * built are pushed there, pulled from there */
 	char *user;                /* user name or uid replicas run as; NULL: the default workload user */
 	char *artifact;            /* path relative to the spec dir; default "." */
 	int replicas;              /* default: environment's replicas, else 1 */
