@@ -66,6 +66,8 @@ static json_t *svcenv_status(struct svcenv *se)
 				       r->row.restarts, "state", r->row.state);
 		if (r->row.last_exit[0])
 			json_object_set_new(jr, "last_exit", json_string(r->row.last_exit));
+		if (r->row.container[0])
+			json_object_set_new(jr, "container", json_string(r->row.container));
 		json_array_append_new(replicas, jr);
 		/* this replica alone restarted more than 5 times; one of a revision
 		 * being retired (after a rollback, say) is not the service's loop */
@@ -269,6 +271,41 @@ static int version_digest(struct daemon *ctl, const char *svc, const char *versi
 }
 
 /*
+ * The image a deploy of a docker service runs, pinned to its id (hex into
+ * out): the digest the client sends (an image it built), else the artifact
+ * of a revision that has this version already (a promotion, a redeploy),
+ * else the id the spec's image: reference names in the Engine now. A tag
+ * moved later changes nothing: replicas are made from the id. NULL, or
+ * the refusal (nothing changed).
+ */
+static json_t *pin_image(struct daemon *ctl, const char *svc, const char *version, const char *digest,
+			 const char *image, char *out, size_t len)
+{
+	struct gerr gerr;
+	char ref[96];
+
+	if (!digest && version) {
+		int f = version_digest(ctl, svc, version, out, len, &gerr);
+		if (f < 0)
+			return reply_error(1, "%s", gerr.msg);
+		if (f)
+			digest = out;
+	}
+	if (digest) {
+		if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) != 64)
+			return reply_error(2, "/digest: an image id is 64 hex digits");
+		snprintf(ref, sizeof(ref), "sha256:%s", digest);
+		image = ref;
+	}
+	if (!image)
+		return reply_error(2, "/digest: %s builds its image: deploy it from its project (gantry deploy "
+				   "builds and sends it)", svc);
+	if (dockrt_pin_image(image, out, len, &gerr) < 0)
+		return reply_error(1, "%s", gerr.msg);
+	return NULL;
+}
+
+/*
  * A deploy: the client names the service, the environment, the artifact
  * (digest, uploaded or snapshotted before) and the version, and may carry
  * the spec it deploys from (applied first, under the spec's rules). The
@@ -286,9 +323,10 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	struct deploy_intent in = { 0 };
 	struct spec_proposal prop = { 0 };
 	struct gerr gerr;
-	char dbuf[80], cdigest[72], *config = NULL, *dir;
+	char dbuf[80], cdigest[72], *config = NULL, *dir, *image = NULL;
 	struct stat st;
 	int64_t ticket = 0;
+	bool docker = false;
 
 	if (err)
 		return err;
@@ -304,7 +342,20 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		if (json_array_size(prop.diff))
 			daemon_spec_swap(&prop);
 	}
-	if (!digest) {
+	if (gd->spec) {
+		/* a service that runs an image: its artifact is the image's id */
+		struct svc_config tmp = { 0 };
+		if (spec_resolve(gd->spec, svc, env, &tmp, &gerr) == 0 && tmp.runtime == RUNTIME_DOCKER) {
+			docker = true;
+			image = tmp.image ? xstrdup(tmp.image) : NULL;
+		}
+		svc_config_release(&tmp);
+	}
+	if (docker) {
+		if ((reply = pin_image(ctl, svc, version, digest, image, dbuf, sizeof(dbuf))))
+			goto out;
+		digest = dbuf;
+	} else if (!digest) {
 		int f;
 		if (!version) {
 			reply = reply_error(2, "/digest: missing (or name a /version already deployed)");
@@ -324,7 +375,7 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		goto out;
 	}
 	dir = xasprintf("%s/artifacts/%s", ctl->home, digest);
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (!docker && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
 		reply = reply_error(2, "/digest: no artifact snapshot %s in the state directory", digest);
 	free(dir);
 	if (reply || daemon_resolve(svc, env, req, &config, cdigest, &reply) < 0)
@@ -359,6 +410,7 @@ out:
 	}
 	spec_proposal_release(&prop);
 	free(config);
+	free(image);
 	return reply;
 }
 

@@ -83,6 +83,30 @@ static int build(const struct spec *spec, const struct svc_config *cfg)
 	return EXIT_FAILED;
 }
 
+/*
+ * A docker service's artifact: an image: reference is pinned by the
+ * controller (nothing sent); the version is --version, else the commit, else
+ * the reference's tag.
+ */
+static int docker_artifact(const struct spec *spec, const struct svc_config *cfg, const char *version, char *ver,
+			   size_t vlen, char *digest, size_t dlen)
+{
+	(void)dlen;
+	digest[0] = 0;
+	if (cfg->image_build) {
+		fprintf(stderr, "error: %s: build: {dockerfile: ...} is not supported yet: build the image and name "
+			"it with image:\n", cfg->service);
+		return EXIT_FAILED;
+	}
+	if (version) {
+		strlcpy_g(ver, version, vlen);
+	} else if (git_version(spec->dir, ver, vlen) < 0) {
+		const char *slash = strrchr(cfg->image, '/'), *colon = strrchr(slash ? slash : cfg->image, ':');
+		strlcpy_g(ver, colon ? colon + 1 : cfg->image, vlen);
+	}
+	return 0;
+}
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct deploy_opts o = { 0 };
@@ -116,6 +140,16 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		if (spec_resolve(spec, svc, env, &cfg, &err) < 0) {
 			ret = cli_error("%s", err.msg);
 			goto out;
+		}
+		if (cfg.runtime == RUNTIME_DOCKER) {
+			/* the controller pins the image (its id in its Engine) */
+			if ((ret = docker_artifact(spec, &cfg, o.version, ver, sizeof(ver), digest, sizeof(digest))))
+				goto out;
+			if (digest[0])
+				json_object_set_new(req, "digest", json_string(digest));
+			if ((ret = cli_spec_attach(ctx, req)))
+				goto out;
+			goto send;
 		}
 		if ((ret = build(spec, &cfg)))
 			goto out;
@@ -153,6 +187,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 				"version the controller already has against its stored spec");
 		goto out;
 	}
+send:
 	json_object_set_new(req, "version", json_string(ver));
 	if (o.sets.n) {
 		json_t *a = json_array();

@@ -122,6 +122,8 @@ struct revcfg *daemon_revcfg(struct svcenv *se, int number, struct gerr *err)
 	strlcpy_g(rc->version, row.version, sizeof(rc->version));
 	strlcpy_g(rc->digest, row.digest, sizeof(rc->digest));
 	rc->dir = xasprintf("%s/artifacts/%s", gd->home, row.digest);
+	if (rc->cfg.runtime == RUNTIME_DOCKER)
+		snprintf(rc->image_id, sizeof(rc->image_id), "sha256:%s", row.digest);
 	revision_row_release(&row);
 	rc->next = se->revs;
 	se->revs = rc;
@@ -195,8 +197,12 @@ static void prune_artifacts(struct svcenv *se, int keep);
 bool daemon_artifact_ok(struct svcenv *se, struct revcfg *rc)
 {
 	const char *why;
-	int v = artifact_check(rc->digest, &why);
+	int v;
 
+	/* an image is checked by the Engine: it runs only the id it was given */
+	if (rc->cfg.runtime == RUNTIME_DOCKER)
+		return true;
+	v = artifact_check(rc->digest, &why);
 	if (v == ARTIFACT_CHECK_OK)
 		return true;
 	if (v == ARTIFACT_CHECK_PENDING)
@@ -291,9 +297,13 @@ static void prune_artifacts(struct svcenv *se, int keep)
 	for (size_t i = (size_t)keep; i < n; i++) {
 		struct revision_row *r = &list[i];
 		bool running = r->number == se->row.stable_revision || r->number == se->row.target_revision;
+		struct revcfg *rc;
 		for (struct replica *rep = se->replicas; rep; rep = rep->next)
 			running |= rep->row.revision == r->number;
 		if (r->artifact_pruned || running)
+			continue;
+		/* images are not pruned yet: their revisions stay deployable */
+		if ((rc = daemon_revcfg(se, r->number, &err)) && rc->cfg.runtime == RUNTIME_DOCKER)
 			continue;
 		if (store_revision_set_pruned(gd->store, se->row.service, se->row.environment, r->number, &err) < 0) {
 			log_error("store", "%s", err.msg);
@@ -614,6 +624,7 @@ static void on_tick(uv_timer_t *t)
 	if (gd->upgrading)
 		return;
 	daemon_store_tick(now);
+	dockrt_tick(now);
 	/* the gates start deploys and record their checks: held too */
 	if (daemon_store_ok())
 		gates_tick();
@@ -662,7 +673,7 @@ static void on_tick(uv_timer_t *t)
 		bool any = false;
 		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
 			any |= se->replicas != NULL;
-		if ((!any && !gd->proxy_pid) || now - gd->shutdown_started > 120000) {
+		if ((!any && !gd->proxy_pid && !dockrt_busy()) || now - gd->shutdown_started > 120000) {
 			uv_timer_stop(&gd->tick);
 			uv_stop(gd->loop);
 		}

@@ -70,7 +70,8 @@ struct revcfg {                  /* cached config of one revision */
 	int number;
 	char version[128];
 	char digest[80];
-	char *dir;                   /* artifact snapshot directory */
+	char *dir;                   /* artifact snapshot directory (process runtime) */
+	char image_id[88];           /* docker runtime: "sha256:" + digest, the image it runs */
 	struct svc_config cfg;
 	struct revcfg *next;
 };
@@ -102,6 +103,12 @@ struct replica {
 	pid_t pgid;                  /* the replica's process group (its first pid) */
 	int consecutive_crashes;
 	bool restart_after_stop;     /* liveness failure: stop, then restart */
+	/* docker runtime (dockrt.c) */
+	struct dockrt_job *djob;     /* its container being made; NULL: none */
+	struct dockrt_follower *dlog; /* the thread copying its log stream */
+	uint64_t dseq;               /* the poll count when its container was recorded */
+	bool d_oom;                  /* its container's end: OOMKilled */
+	char d_detail[96];           /* and the Engine's State.Error, if any */
 	struct replica *next;
 };
 
@@ -324,6 +331,37 @@ void replica_adopt_all(void);
 bool replica_is_ready(const struct replica *r);
 bool replica_is_leaving(const struct replica *r);
 void replica_sweep_cgroups(void);
+/* for a runtime that starts asynchronously (dockrt.c): it could not start
+ * (why: borrowed; counts as an exit for the backoff), it runs (row.pid
+ * set: probes begin), it ended (exit_code -1: unknown) */
+void replica_spawn_failed(struct replica *r, const char *why);
+void replica_running(struct replica *r);
+void replica_exited(struct replica *r, int exit_code, bool oom, const char *detail);
+/* SIGTERM/SIGKILL to the whole replica, whatever its runtime */
+void replica_signal(struct replica *r, int sig);
+
+/* dockrt.c: replicas as containers of the Docker Engine */
+bool replica_is_docker(const struct replica *r);
+/* after r's row is recorded "starting": makes and starts its container
+ * (thread pool); replica_running or replica_spawn_failed follows. 0/-1 */
+int dockrt_spawn(struct replica *r);
+void dockrt_signal(struct replica *r, int sig);
+/* its container ended: removed (in the background), row.container cleared */
+void dockrt_reap(struct replica *r);
+/* r is being freed: its container is removed, a start in flight too */
+void dockrt_forget(struct replica *r);
+/* every DOCKRT_POLL_MS: one list of our containers; ends are reported */
+void dockrt_tick(int64_t now);
+/* Engine calls in flight (serve waits for them before it exits) */
+bool dockrt_busy(void);
+/* start-up: alive[i] for each row whose container runs (rows' container
+ * filled in when found by label only); labelled containers no row owns
+ * are removed. -1 if the Engine cannot be reached (alive: as recorded) */
+int dockrt_adopt_scan(struct replica_row *rows, size_t n, bool *alive);
+void dockrt_follow_logs(struct replica *r, int64_t since);
+void dockrt_stop_logs(struct replica *r);
+/* the image id (hex, without "sha256:") ref names now in the Engine: what a revision pins */
+int dockrt_pin_image(const char *ref, char *hex, size_t len, struct gerr *err);
 
 /*
  * storefault.c: the store cannot write (docs/internals/controller.md,

@@ -97,6 +97,8 @@ static void replica_remove(struct replica *r)
 		}
 	if (store_replica_delete(gd->store, r->row.id, &err) < 0)
 		log_error("store", "%s", err.msg);
+	if (replica_is_docker(r))
+		dockrt_forget(r);
 	cgroup_destroy(r->cgroup);
 	workload_scratch_remove(r->row.id);
 	free(r->scratch);
@@ -145,7 +147,7 @@ struct replica *replica_create(struct svcenv *se, struct revcfg *rc)
 
 static void describe_exit(struct replica *r, int64_t status, int sig)
 {
-	long oom = cgroup_oom_kills(r->cgroup);
+	long oom = replica_is_docker(r) ? r->oom_base + r->d_oom : cgroup_oom_kills(r->cgroup);
 	if (oom > r->oom_base) {
 		char sz[32] = "?";
 		if (r->rc && r->rc->cfg.resources.memory_bytes)
@@ -156,6 +158,8 @@ static void describe_exit(struct replica *r, int64_t status, int sig)
 		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "killed by signal %d (%s)", sig, strsignal(sig));
 	} else if (status >= 0) {
 		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "exit status %lld", (long long)status);
+	} else if (r->d_detail[0]) {
+		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "%s", r->d_detail);
 	} else {
 		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "exited while the controller was down");
 	}
@@ -170,6 +174,8 @@ static void on_gone(struct replica *r, int64_t status, int sig)
 	r->row.pid = 0;
 	r->row.start_time = 0;
 	cancel_probes(r);
+	if (replica_is_docker(r))
+		dockrt_reap(r);
 	/* `sh -c CMD` may die first on SIGTERM while CMD still finishes its
 	 * work: a stop is over when the whole process group is gone
 	 * (replica_tick SIGKILLs it at stop_grace, then calls us again) */
@@ -251,13 +257,62 @@ static char **replica_env(const struct replica *r, bool tag)
 	return workload_env_build(&w);
 }
 
+void replica_exited(struct replica *r, int exit_code, bool oom, const char *detail)
+{
+	if (r->freeing || gd->upgrading)
+		return;
+	r->d_oom = oom;
+	snprintf(r->d_detail, sizeof(r->d_detail), "%s", detail ? detail : "");
+	on_gone(r, exit_code, 0);
+	r->d_oom = false;
+	r->d_detail[0] = 0;
+}
+
+void replica_signal(struct replica *r, int sig)
+{
+	if (replica_is_docker(r))
+		dockrt_signal(r, sig);
+	else if (r->row.pid)
+		proc_kill_tree(r->row.pid, r->cgroup, sig);
+}
+
 /* r could not start (why: borrowed): an event, and an exit as far as the restart backoff counts */
-static void spawn_failed(struct replica *r, const char *why)
+void replica_spawn_failed(struct replica *r, const char *why)
 {
 	daemon_event(r->se, r->row.revision, "replica_failed", "replica %s could not start: %s", r->row.id, why);
 	snprintf(r->row.last_exit, sizeof(r->row.last_exit), "spawn failed: %.100s", why);
 	r->started_ms = clock_mono_ms();
 	on_gone(r, -1, 0);
+}
+
+/* record, then act: no row, no process (a new replica that could not be
+ * recorded is forgotten; one backing off waits). 0, or -1: do not start */
+static int record_starting(struct replica *r)
+{
+	char was[16];
+	strlcpy_g(was, r->row.state, sizeof(was));
+	strlcpy_g(r->row.state, "starting", sizeof(r->row.state));
+	r->row.pid = 0;
+	if (replica_save(r) == 0)
+		return 0;
+	if (!r->recorded) {
+		replica_remove(r);
+	} else {
+		strlcpy_g(r->row.state, was, sizeof(r->row.state));
+		r->backoff_until = clock_mono_ms() + 1000;
+	}
+	return -1;
+}
+
+/* it runs (row.pid set): probes from now on */
+void replica_running(struct replica *r)
+{
+	const struct svc_config *c = &r->rc->cfg;
+	int64_t now = clock_mono_ms();
+	r->ready_fails = r->live_fails = 0;
+	r->next_rprobe = now + c->readiness.initial_delay_ms;
+	r->next_lprobe = now + c->liveness.initial_delay_ms;
+	replica_save(r);
 }
 
 int replica_spawn(struct replica *r)
@@ -275,9 +330,15 @@ int replica_spawn(struct replica *r)
 		r->row.port = 0;
 		goto out;
 	}
+	if (replica_is_docker(r)) {
+		r->row.container[0] = 0;
+		if (record_starting(r) == 0)
+			ret = dockrt_spawn(r);
+		goto out;
+	}
 	if (resolve_user(r, &err) < 0 ||
 	    (!r->scratch && !(r->scratch = workload_scratch_make(r->row.id, &r->user, &err)))) {
-		spawn_failed(r, err.msg);
+		replica_spawn_failed(r, err.msg);
 		goto out;
 	}
 	env = replica_env(r, true);
@@ -288,23 +349,8 @@ int replica_spawn(struct replica *r)
 
 	/* recorded before it exists: a crash between here and the pid update is
 	 * healed by runtime_scan_tagged at the next start (GANTRY_REPLICA tag) */
-	{
-		/* record, then act: no row, no process (a new replica that could
-		 * not be recorded is forgotten; one backing off waits) */
-		char was[16];
-		strlcpy_g(was, r->row.state, sizeof(was));
-		strlcpy_g(r->row.state, "starting", sizeof(r->row.state));
-		r->row.pid = 0;
-		if (replica_save(r) < 0) {
-			if (!r->recorded) {
-				replica_remove(r);
-			} else {
-				strlcpy_g(r->row.state, was, sizeof(r->row.state));
-				r->backoff_until = clock_mono_ms() + 1000;
-			}
-			goto out;
-		}
-	}
+	if (record_starting(r) < 0)
+		goto out;
 
 	o.cmd = c->run;
 	o.cwd = r->rc->dir;
@@ -313,17 +359,14 @@ int replica_spawn(struct replica *r)
 	o.log_path = r->log_path;
 	o.cgroup = cgroup_mode() != CGROUP_NONE ? r->cgroup : NULL;
 	if (runtime_spawn(gd->loop, &r->proc, &o, on_exit_cb, &r->row.pid, &r->row.start_time, &err) < 0) {
-		spawn_failed(r, err.msg);
+		replica_spawn_failed(r, err.msg);
 		goto out;
 	}
 	r->proc.data = r; /* runtime_spawn initialises the handle */
 	r->pgid = r->row.pid;
 	r->proc_active = true;
 	r->started_ms = clock_mono_ms();
-	r->ready_fails = r->live_fails = 0;
-	r->next_rprobe = r->started_ms + c->readiness.initial_delay_ms;
-	r->next_lprobe = r->started_ms + c->liveness.initial_delay_ms;
-	replica_save(r);
+	replica_running(r);
 	log_info("replica", "replica=%s revision=%d pid=%d port=%d uid=%u started", r->row.id, r->row.revision,
 		 (int)r->row.pid, r->row.port, (unsigned)r->user.uid);
 	ret = 0;
@@ -413,7 +456,7 @@ static void on_live_probe(void *data, bool ok, const char *detail)
 		}
 		/* SIGTERM now, SIGKILL after stop_grace; on_gone restarts it */
 		r->kill_at = clock_mono_ms() + r->rc->cfg.stop_grace_ms;
-		proc_kill_tree(r->row.pid, r->cgroup, SIGTERM);
+		replica_signal(r, SIGTERM);
 	}
 }
 
@@ -425,8 +468,8 @@ void replica_tick(struct replica *r, int64_t now)
 {
 	const struct svc_config *c = &r->rc->cfg;
 
-	/* adopted processes (not our children) are polled */
-	if (r->row.pid && !r->proc_active) {
+	/* adopted processes (not our children) are polled; containers by dockrt_tick */
+	if (r->row.pid && !r->proc_active && !replica_is_docker(r)) {
 		if (!proc_alive(r->row.pid, r->row.start_time)) {
 			on_gone(r, -1, 0);
 			return;
@@ -466,7 +509,10 @@ void replica_tick(struct replica *r, int64_t now)
 		bool group = r->pgid > 1 && proc_session_alive(r->pgid);
 		if ((r->row.pid || group) && r->kill_at && now >= r->kill_at) {
 			log_warn("replica", "replica=%s did not stop within stop_grace: SIGKILL", r->row.id);
-			proc_kill_tree(r->pgid > 1 ? r->pgid : r->row.pid, r->cgroup, SIGKILL);
+			if (replica_is_docker(r))
+				dockrt_signal(r, SIGKILL);
+			else
+				proc_kill_tree(r->pgid > 1 ? r->pgid : r->row.pid, r->cgroup, SIGKILL);
 			r->kill_at = 0;
 		}
 		if (!r->row.pid && !group) {
@@ -524,7 +570,7 @@ void replica_stop(struct replica *r, const char *why)
 	if (set_state(r, "stopping") < 0)
 		return;
 	r->kill_at = clock_mono_ms() + (r->rc ? r->rc->cfg.stop_grace_ms : 10000);
-	proc_kill_tree(r->row.pid, r->cgroup, SIGTERM);
+	replica_signal(r, SIGTERM);
 }
 
 /* ---- adoption after a controller restart ---- */
@@ -565,21 +611,25 @@ void replica_adopt_all(void)
 {
 	struct scan_ctx s = { 0 };
 	struct gerr err;
+	bool *dalive;
 
 	if (store_replica_list(gd->store, NULL, NULL, &s.rows, &s.n, &err) < 0) {
 		log_error("store", "%s", err.msg);
 		return;
 	}
 	s.tagged_pid = xcalloc(s.n + 1, sizeof(pid_t));
+	dalive = xcalloc(s.n + 1, sizeof(bool));
 	runtime_scan_tagged(gd->tag, on_tagged, &s);
+	dockrt_adopt_scan(s.rows, s.n, dalive);
 	for (size_t i = 0; i < s.n; i++) {
 		struct replica_row *row = &s.rows[i];
 		struct svcenv *se = daemon_svcenv(row->service, row->environment, true);
 		struct revcfg *rc = daemon_revcfg(se, row->revision, &err);
 		struct replica *r;
-		bool alive = row->pid && proc_alive(row->pid, row->start_time);
+		bool docker = row->container[0] || (rc && rc->cfg.runtime == RUNTIME_DOCKER);
+		bool alive = docker ? dalive[i] : row->pid && proc_alive(row->pid, row->start_time);
 
-		if (!alive && s.tagged_pid[i]) {
+		if (!alive && !docker && s.tagged_pid[i]) {
 			/* started just before a crash, pid never recorded */
 			row->pid = s.tagged_pid[i];
 			row->start_time = proc_start_time(row->pid);
@@ -587,8 +637,8 @@ void replica_adopt_all(void)
 		}
 		if (!rc) {
 			log_error("adopt", "replica=%s: %s; stopping it", row->id, err.msg);
-			if (alive)
-				proc_kill_tree(row->pid, NULL, SIGKILL);
+			if (alive && !docker)
+				proc_kill_tree(row->pid, NULL, SIGKILL); /* a container: the next poll removes it */
 			store_replica_delete(gd->store, row->id, &err);
 			continue;
 		}
@@ -601,7 +651,7 @@ void replica_adopt_all(void)
 		se->replicas = r;
 		r->started_ms = clock_mono_ms();
 		r->recorded = true;
-		{
+		if (!docker) {
 			/* its scratch directory, kept across the restart (it may be
 			 * in use); made again if it is missing */
 			struct gerr e2 = { { 0 } };
@@ -610,19 +660,24 @@ void replica_adopt_all(void)
 			if (!r->scratch)
 				log_warn("adopt", "replica=%s: %s", r->row.id, e2.msg);
 		}
-		r->oom_base = cgroup_oom_kills(r->cgroup);
-		r->pgid = alive ? r->row.pid : 0;
+		r->oom_base = docker ? 0 : cgroup_oom_kills(r->cgroup);
+		r->pgid = alive && !docker ? r->row.pid : 0;
 		/* a crashing replica keeps backing off across a controller restart */
 		if (r->row.restarts > 0 && strcmp(r->row.state, "ready"))
 			r->consecutive_crashes = r->row.restarts;
 		if (alive) {
-			log_info("adopt", "replica=%s pid=%d state=%s adopted", row->id, (int)row->pid, row->state);
+			log_info("adopt", "replica=%s pid=%d%s%.12s state=%s adopted", row->id, (int)row->pid,
+				 docker ? " container=" : "", row->container, row->state);
+			if (docker) {
+				struct stat st;
+				dockrt_follow_logs(r, stat(r->log_path, &st) == 0 ? (int64_t)st.st_mtime : 0);
+			}
 			if (!strcmp(r->row.state, "draining")) {
 				r->drain_gen = gd->route_gen + 1;
 				r->drain_deadline = clock_mono_ms() + rc->cfg.drain_timeout_ms;
 			} else if (!strcmp(r->row.state, "stopping")) {
 				r->kill_at = clock_mono_ms() + rc->cfg.stop_grace_ms;
-				proc_kill_tree(r->row.pid, r->cgroup, SIGTERM);
+				replica_signal(r, SIGTERM);
 			} else if (!strcmp(r->row.state, "backoff")) {
 				strlcpy_g(r->row.state, "starting", sizeof(r->row.state));
 			}
@@ -640,6 +695,7 @@ void replica_adopt_all(void)
 		}
 	}
 	free(s.tagged_pid);
+	free(dalive);
 	free(s.rows);
 	{
 		/* scratch directories of replicas that are gone, and of checks

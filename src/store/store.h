@@ -42,6 +42,7 @@ struct replica_row {
 	int64_t created_at;
 	int64_t ready_since;      /* unix ms, 0 when not ready */
 	char last_exit[128];      /* "exit 1", "signal 9 (OOM killed)", ... */
+	char container[72];       /* docker runtime: the container's id ("" = a process, or not created yet) */
 };
 
 /* per service environment: what the controller must converge to */

@@ -1,0 +1,657 @@
+/*
+ * dockrt.c — replicas run as containers of the Docker Engine (runtime: docker).
+ *
+ * replica.c owns a replica's life (probes, drain, backoff, crash loops) for
+ * both runtimes; this file is what differs for a container: how it starts,
+ * how a signal reaches it, how its end is noticed, where its output goes,
+ * and how a restarted controller finds it again. Every Engine call is
+ * blocking (runtime/docker.h), so each runs in libuv's thread pool, and its
+ * answer is applied on the loop.
+ *
+ * - Start (record, then act): the replica's row is "starting" before the
+ *   container exists. A job removes any container left with its name, then
+ *   creates it (labels gantry.tag = HOME's instance id, gantry.replica,
+ *   .service, .environment, .revision; restart policy "no": the controller
+ *   supervises), starts it and reads its pid. Its id is recorded when the
+ *   job is back. A controller killed in between finds the container by its
+ *   gantry.replica label at start-up.
+ * - End: the Engine is polled every DOCKRT_POLL_MS with one list of every
+ *   container labelled with our tag (one request whatever the replica count);
+ *   a container that is not running is inspected (exit code, OOMKilled) and
+ *   its replica told (replica_exited), then the container is removed. A
+ *   labelled container no replica owns is an orphan: removed. While the
+ *   Engine cannot be reached nothing is concluded (containers may be fine);
+ *   one line is logged, and the poll goes on (it re-attaches when it is back).
+ * - Output: a thread per running container follows its log stream
+ *   (GET /containers/ID/logs?follow) into the replica's log file, so `gantry
+ *   logs [-f]` reads containers and processes alike.
+ * - Identity: the container runs as the spec's user, else as the default
+ *   workload user's uid:gid (never as root, never as the controller), with
+ *   the spec's env, PORT, the GANTRY_* of a replica and nothing of ours.
+ */
+#include "common.h"
+#include "daemon/daemon.h"
+#include "runtime/docker.h"
+#include "runtime/runtime.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#define DOCKRT_POLL_MS 500
+
+static struct docker *engine;         /* opened on first need, kept */
+static int64_t engine_retry_at;       /* clock_mono_ms: do not try to open before */
+static char engine_error[256];
+static uint64_t poll_seq;             /* polls queued so far */
+static bool poll_busy;
+static int64_t poll_at;
+static bool engine_down;              /* the last poll could not reach it */
+static int jobs_inflight;             /* queued on the thread pool, not done */
+
+/* the Engine, or NULL with err (an open is tried at most once a second) */
+static struct docker *engine_get(struct gerr *err)
+{
+	int64_t now = clock_mono_ms();
+	if (engine)
+		return engine;
+	if (now < engine_retry_at) {
+		gerr_set(err, "%s", engine_error);
+		return NULL;
+	}
+	engine = docker_open(NULL, err);
+	if (!engine) {
+		engine_retry_at = now + 1000;
+		strlcpy_g(engine_error, err->msg, sizeof(engine_error));
+		return NULL;
+	}
+	log_info("docker", "Docker Engine at %s, API %s", docker_host(engine), docker_api_version(engine));
+	return engine;
+}
+
+bool replica_is_docker(const struct replica *r)
+{
+	return r->row.container[0] || (r->rc && r->rc->cfg.runtime == RUNTIME_DOCKER);
+}
+
+static char **strv_dup(char *const *v, size_t n)
+{
+	char **out;
+	if (!v)
+		return NULL;
+	out = xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* ---- jobs: one Engine call sequence in the thread pool ---- */
+
+enum job_kind { JOB_START, JOB_KILL, JOB_REMOVE };
+
+struct dockrt_job {
+	uv_work_t req;
+	enum job_kind kind;
+	struct replica *r;            /* JOB_START: NULL once the replica is gone */
+	char name[200];
+	char id[72];
+	int sig;
+	struct docker_create c;
+	char **env, **cmd, **entry;
+	struct kv labels[5];
+	char lrev[16];
+	char user[64];
+	struct resources res;
+	struct docker_state st;
+	int rc;
+	struct gerr err;
+};
+
+static void job_free(struct dockrt_job *j)
+{
+	workload_env_free(j->env);
+	strv_free(j->cmd);
+	strv_free(j->entry);
+	free(j);
+}
+
+static void job_work(uv_work_t *req)
+{
+	struct dockrt_job *j = req->data;
+	struct gerr e2;
+
+	j->rc = 0;
+	switch (j->kind) {
+	case JOB_START:
+		/* a container left with this name (a restart, or a crash before
+		 * its id was recorded) goes first */
+		if (docker_container_remove(engine, j->name, &e2) < 0)
+			log_debug("docker", "%s", e2.msg);
+		if (docker_container_create(engine, &j->c, j->id, sizeof(j->id), &j->err) < 0) {
+			j->id[0] = 0;
+			j->rc = -1;
+			break;
+		}
+		if (docker_container_start(engine, j->id, &j->err) < 0 ||
+		    docker_container_inspect(engine, j->id, &j->st, &j->err) < 0) {
+			j->rc = -1;
+			if (docker_container_remove(engine, j->id, &e2) < 0)
+				log_warn("docker", "%s", e2.msg);
+			j->id[0] = 0;
+		}
+		break;
+	case JOB_KILL:
+		j->rc = docker_container_kill(engine, j->id, j->sig, &j->err);
+		break;
+	case JOB_REMOVE:
+		j->rc = docker_container_remove(engine, j->id, &j->err) < 0 ? -1 : 0;
+		break;
+	}
+}
+
+static void queue_simple(enum job_kind kind, const char *id, int sig);
+
+static void job_done(uv_work_t *req, int status)
+{
+	struct dockrt_job *j = req->data;
+	struct replica *r = j->r;
+	(void)status;
+	jobs_inflight--;
+
+	if (j->kind != JOB_START) {
+		if (j->rc < 0)
+			log_warn("docker", "%s", j->err.msg);
+		job_free(j);
+		return;
+	}
+	if (!r) {
+		/* the replica was stopped while its container was being made */
+		if (j->id[0])
+			queue_simple(JOB_REMOVE, j->id, 0);
+		job_free(j);
+		return;
+	}
+	r->djob = NULL;
+	if (j->rc < 0) {
+		replica_spawn_failed(r, j->err.msg);
+		job_free(j);
+		return;
+	}
+	strlcpy_g(r->row.container, j->id, sizeof(r->row.container));
+	r->row.pid = j->st.pid;
+	r->row.start_time = 0;
+	r->dseq = poll_seq;
+	replica_running(r);
+	log_info("replica", "replica=%s revision=%d container=%.12s pid=%d port=%d user=%s started", r->row.id,
+		 r->row.revision, r->row.container, (int)r->row.pid, r->row.port, j->user);
+	dockrt_follow_logs(r, 0);
+	job_free(j);
+}
+
+static void job_queue(struct dockrt_job *j)
+{
+	j->req.data = j;
+	jobs_inflight++;
+	if (uv_queue_work(gd->loop, &j->req, job_work, job_done) < 0) {
+		job_work(&j->req); /* never fails with a valid loop; stay correct if it does */
+		job_done(&j->req, 0);
+	}
+}
+
+static void queue_simple(enum job_kind kind, const char *id, int sig)
+{
+	struct dockrt_job *j;
+	if (!engine || !id || !id[0])
+		return;
+	j = xcalloc(1, sizeof(*j));
+	j->kind = kind;
+	j->sig = sig;
+	strlcpy_g(j->id, id, sizeof(j->id));
+	job_queue(j);
+}
+
+/* the user a container runs as: the spec's (a uid, or a name the image
+ * knows; never root), else the default workload user's uid:gid */
+static int container_user(struct replica *r, char *out, size_t len, struct gerr *err)
+{
+	const char *u = r->rc->cfg.user;
+	struct workload_user wu;
+
+	if (u && *u) {
+		if (!strcmp(u, "root") || strspn(u, "0") == strlen(u) || !strncmp(u, "0:", 2) ||
+		    !strncmp(u, "root:", 5)) {
+			gerr_set(err, "user %s: a container never runs as root", u);
+			return -1;
+		}
+		strlcpy_g(out, u, len);
+		return 0;
+	}
+	if (workload_user_resolve(NULL, &wu, err) < 0)
+		return -1;
+	snprintf(out, len, "%u:%u", (unsigned)wu.uid, (unsigned)wu.gid);
+	return 0;
+}
+
+/* the environment of a container: the spec's env, PORT and the GANTRY_*
+ * of a replica (not GANTRY_TAG: its processes are not ours to scan), and
+ * neither PATH nor LANG unless the spec sets them (the image's stay) */
+static char **container_env(struct replica *r, int port)
+{
+	const struct svc_config *c = &r->rc->cfg;
+	struct workload_env w = {
+		.decl = c->env, .ndecl = c->nenv, .port = port, .replica = r->row.id,
+		.service = r->row.service, .environment = r->row.environment, .revision = r->row.revision,
+		.version = r->rc->version,
+	};
+	char **env = workload_env_build(&w);
+	size_t o = 0;
+	for (size_t i = 0; env[i]; i++) {
+		bool declared = false;
+		size_t klen = strcspn(env[i], "=");
+		if ((klen == 4 && !strncmp(env[i], "PATH", 4)) || (klen == 4 && !strncmp(env[i], "LANG", 4))) {
+			for (size_t k = 0; k < c->nenv; k++)
+				if (strlen(c->env[k].key) == klen && !strncmp(c->env[k].key, env[i], klen))
+					declared = true;
+			if (!declared) {
+				free(env[i]);
+				continue;
+			}
+		}
+		env[o++] = env[i];
+	}
+	env[o] = NULL;
+	return env;
+}
+
+/* the labels of a container: which HOME, which replica (struct kv is not const) */
+static char label_tag[] = "gantry.tag", label_replica[] = "gantry.replica", label_service[] = "gantry.service",
+	    label_environment[] = "gantry.environment", label_revision[] = "gantry.revision";
+static char *const label_keys[] = { label_tag, label_replica, label_service, label_environment, label_revision };
+
+int dockrt_spawn(struct replica *r)
+{
+	const struct svc_config *c = &r->rc->cfg;
+	struct dockrt_job *j;
+	struct gerr err = { { 0 } };
+	int cport;
+
+	if (!engine_get(&err)) {
+		replica_spawn_failed(r, err.msg);
+		return -1;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->kind = JOB_START;
+	j->r = r;
+	if (container_user(r, j->user, sizeof(j->user), &err) < 0) {
+		free(j);
+		replica_spawn_failed(r, err.msg);
+		return -1;
+	}
+	cport = c->port > 0 ? c->port : r->row.port;
+	snprintf(j->name, sizeof(j->name), "gantry-%s", r->row.id);
+	snprintf(j->lrev, sizeof(j->lrev), "%d", r->row.revision);
+	for (size_t i = 0; i < ARRAY_SIZE(j->labels); i++)
+		j->labels[i].key = label_keys[i];
+	j->labels[0].value = gd->tag;
+	j->labels[1].value = r->row.id;
+	j->labels[2].value = r->row.service;
+	j->labels[3].value = r->row.environment;
+	j->labels[4].value = j->lrev;
+	j->env = container_env(r, cport);
+	j->cmd = strv_dup(c->command, c->ncommand);
+	j->entry = strv_dup(c->entrypoint, c->nentrypoint);
+	j->res = c->resources;
+	j->c.name = j->name;
+	j->c.image = r->rc->image_id;
+	j->c.env = j->env;
+	j->c.user = j->user;
+	j->c.entrypoint = j->entry;
+	j->c.cmd = j->cmd;
+	j->c.labels = j->labels;
+	j->c.nlabels = ARRAY_SIZE(j->labels);
+	j->c.container_port = cport;
+	j->c.host_port = r->row.port;
+	j->c.host_ip = "127.0.0.1";
+	j->c.res = &j->res;
+	r->djob = j;
+	r->started_ms = clock_mono_ms();
+	job_queue(j);
+	return 0;
+}
+
+void dockrt_signal(struct replica *r, int sig)
+{
+	queue_simple(JOB_KILL, r->row.container, sig);
+}
+
+/* the container is done with (its exit noted): removed, and forgotten */
+void dockrt_reap(struct replica *r)
+{
+	dockrt_stop_logs(r);
+	queue_simple(JOB_REMOVE, r->row.container, 0);
+	r->row.container[0] = 0;
+}
+
+void dockrt_forget(struct replica *r)
+{
+	if (r->djob) {
+		r->djob->r = NULL;
+		r->djob = NULL;
+	}
+	dockrt_reap(r);
+}
+
+/* ---- noticing ends: one list of our containers per poll ---- */
+
+struct seen {
+	char id[72];
+	char replica[160];
+	bool running;
+	struct docker_state st;       /* inspected when not running */
+	bool inspected;
+};
+
+struct poll {
+	uv_work_t req;
+	uint64_t seq;
+	char label[64];
+	struct seen *s;
+	size_t n;
+	int rc;
+	struct gerr err;
+};
+
+static void poll_work(uv_work_t *req)
+{
+	struct poll *p = req->data;
+	struct docker_container *c = NULL;
+	size_t n = 0;
+
+	p->rc = docker_container_list(engine, p->label, &c, &n, &p->err);
+	if (p->rc < 0)
+		return;
+	p->s = xcalloc(n + 1, sizeof(*p->s));
+	for (size_t i = 0; i < n; i++) {
+		const char *rid = docker_label(&c[i], "gantry.replica");
+		struct seen *s = &p->s[p->n];
+		if (!rid)
+			continue;
+		strlcpy_g(s->id, c[i].id, sizeof(s->id));
+		strlcpy_g(s->replica, rid, sizeof(s->replica));
+		s->running = !strcmp(c[i].status, "running") || !strcmp(c[i].status, "paused") ||
+			!strcmp(c[i].status, "restarting");
+		if (!s->running) {
+			struct gerr e2;
+			s->inspected = docker_container_inspect(engine, s->id, &s->st, &e2) == 1;
+		}
+		p->n++;
+	}
+	docker_containers_free(c, n);
+}
+
+static struct replica *replica_by_id(const char *id)
+{
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+		for (struct replica *r = se->replicas; r; r = r->next)
+			if (!r->freeing && !strcmp(r->row.id, id))
+				return r;
+	return NULL;
+}
+
+static void poll_done(uv_work_t *req, int status)
+{
+	struct poll *p = req->data;
+	(void)status;
+	poll_busy = false;
+	if (p->rc < 0) {
+		if (!engine_down)
+			log_warn("docker", "%s: containers are left as they are until it answers", p->err.msg);
+		engine_down = true;
+		free(p);
+		return;
+	}
+	if (engine_down)
+		log_info("docker", "the Docker Engine answers again");
+	engine_down = false;
+	/* upgrading: the next controller notices ends (and owns orphans) */
+	if (gd->upgrading)
+		goto out;
+	for (size_t i = 0; i < p->n; i++) {
+		struct seen *s = &p->s[i];
+		struct replica *r = replica_by_id(s->replica);
+		if (!r) {
+			/* no replica owns it (one that is starting does, by id) */
+			log_warn("adopt", "removing orphan container %.12s replica=%s (not in the state store)", s->id,
+				 s->replica);
+			queue_simple(JOB_REMOVE, s->id, 0);
+			continue;
+		}
+		if (strcmp(r->row.container, s->id) || r->dseq >= p->seq || s->running)
+			continue;
+		/* ended */
+		r->row.pid = 0;
+		replica_exited(r, s->inspected ? s->st.exit_code : -1, s->inspected && s->st.oom_killed,
+			       s->inspected && s->st.error[0] ? s->st.error : NULL);
+	}
+	/* a recorded container the Engine no longer has (removed behind our back) */
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
+		struct replica *r, *next;
+		for (r = se->replicas; r; r = next) {
+			bool found = false;
+			next = r->next;
+			if (!r->row.container[0] || r->dseq >= p->seq || r->freeing)
+				continue;
+			for (size_t i = 0; i < p->n && !found; i++)
+				found = !strcmp(p->s[i].id, r->row.container);
+			if (!found) {
+				r->row.container[0] = 0;
+				r->row.pid = 0;
+				replica_exited(r, -1, false, "container removed outside gantry");
+			}
+		}
+	}
+out:
+	free(p->s);
+	free(p);
+}
+
+bool dockrt_busy(void)
+{
+	return jobs_inflight > 0 || poll_busy;
+}
+
+void dockrt_tick(int64_t now)
+{
+	struct poll *p;
+	bool any = false;
+	struct gerr err;
+
+	if (poll_busy || now < poll_at)
+		return;
+	poll_at = now + DOCKRT_POLL_MS;
+	for (struct svcenv *se = gd->svcenvs; se && !any; se = se->next)
+		for (struct replica *r = se->replicas; r && !any; r = r->next)
+			any = replica_is_docker(r);
+	if (!any && !engine)
+		return;
+	if (!engine_get(&err))
+		return;
+	p = xcalloc(1, sizeof(*p));
+	p->seq = ++poll_seq;
+	snprintf(p->label, sizeof(p->label), "gantry.tag=%s", gd->tag);
+	p->req.data = p;
+	poll_busy = true;
+	if (uv_queue_work(gd->loop, &p->req, poll_work, poll_done) < 0) {
+		poll_busy = false;
+		free(p);
+	}
+}
+
+/* ---- adoption ---- */
+
+int dockrt_adopt_scan(struct replica_row *rows, size_t n, bool *alive)
+{
+	struct docker_container *c = NULL;
+	size_t nc = 0;
+	struct gerr err;
+	char label[64];
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++)
+		any |= rows[i].container[0] != 0;
+	if (!engine_get(&err)) {
+		if (any)
+			log_warn("adopt", "%s: container replicas are kept as recorded until it answers", err.msg);
+		for (size_t i = 0; i < n; i++)
+			alive[i] = rows[i].container[0] != 0;
+		return any ? -1 : 0;
+	}
+	snprintf(label, sizeof(label), "gantry.tag=%s", gd->tag);
+	if (docker_container_list(engine, label, &c, &nc, &err) < 0) {
+		log_warn("adopt", "%s: container replicas are kept as recorded until it answers", err.msg);
+		for (size_t i = 0; i < n; i++)
+			alive[i] = rows[i].container[0] != 0;
+		return -1;
+	}
+	for (size_t k = 0; k < nc; k++) {
+		const char *rid = docker_label(&c[k], "gantry.replica");
+		bool running = !strcmp(c[k].status, "running");
+		bool owned = false;
+		for (size_t i = 0; rid && i < n; i++) {
+			if (strcmp(rows[i].id, rid))
+				continue;
+			if (!rows[i].container[0] && running) {
+				/* started just before a crash, its id never recorded */
+				strlcpy_g(rows[i].container, c[k].id, sizeof(rows[i].container));
+			}
+			if (!strcmp(rows[i].container, c[k].id)) {
+				owned = running;
+				alive[i] = running;
+			}
+		}
+		if (!owned) {
+			if (running)
+				log_warn("adopt", "removing orphan container %.12s replica=%s (not in the state store)",
+					 c[k].id, rid ? rid : "?");
+			if (docker_container_remove(engine, c[k].id, &err) < 0)
+				log_warn("docker", "%s", err.msg);
+		}
+	}
+	docker_containers_free(c, nc);
+	/* a recorded container that no longer runs was removed above */
+	for (size_t i = 0; i < n; i++)
+		if (!alive[i])
+			rows[i].container[0] = 0;
+	return 0;
+}
+
+/* ---- output: the Engine's log stream into the replica's log file ---- */
+
+struct dockrt_follower {
+	pthread_t t;
+	char id[72];
+	char path[512];
+	int64_t since;
+	volatile int stop;
+	int refs;                     /* the thread's and the replica's */
+};
+
+static void follower_unref(struct dockrt_follower *f)
+{
+	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(f);
+}
+
+static void on_log(void *data, const char *buf, size_t len)
+{
+	int *fd = data;
+	while (len > 0) {
+		ssize_t w = write(*fd, buf, len);
+		if (w <= 0)
+			return; /* a full disk: dropped, as a process's writes would be */
+		buf += w;
+		len -= (size_t)w;
+	}
+}
+
+static void *follow_main(void *arg)
+{
+	struct dockrt_follower *f = arg;
+	int fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	struct gerr err;
+
+	if (fd >= 0 && engine &&
+	    docker_container_logs(engine, f->id, true, f->since, on_log, &fd, &f->stop, &err) < 0 && !f->stop)
+		log_debug("docker", "logs of %.12s: %s", f->id, err.msg);
+	if (fd >= 0)
+		close(fd);
+	follower_unref(f);
+	return NULL;
+}
+
+void dockrt_follow_logs(struct replica *r, int64_t since)
+{
+	struct dockrt_follower *f;
+	pthread_attr_t attr;
+
+	if (r->dlog || !r->row.container[0] || !engine)
+		return;
+	f = xcalloc(1, sizeof(*f));
+	strlcpy_g(f->id, r->row.container, sizeof(f->id));
+	strlcpy_g(f->path, r->log_path, sizeof(f->path));
+	f->since = since;
+	f->refs = 2;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&f->t, &attr, follow_main, f) != 0) {
+		log_warn("docker", "replica=%s: cannot follow its logs", r->row.id);
+		free(f);
+	} else {
+		r->dlog = f;
+	}
+	pthread_attr_destroy(&attr);
+}
+
+void dockrt_stop_logs(struct replica *r)
+{
+	if (!r->dlog)
+		return;
+	r->dlog->stop = 1;
+	follower_unref(r->dlog);
+	r->dlog = NULL;
+}
+
+/* ---- images ---- */
+
+int dockrt_pin_image(const char *ref, char *hex, size_t len, struct gerr *err)
+{
+	struct docker_image img;
+	struct docker *d = engine_get(err);
+	int f;
+
+	if (!d)
+		return -1;
+	f = docker_image_inspect(d, ref, &img, err);
+	if (f < 0)
+		return -1;
+	if (!f) {
+		gerr_set(err, "image %s: no such image in the Docker Engine at %s (build or pull it first)", ref,
+			 docker_host(d));
+		return -1;
+	}
+	if (strncmp(img.id, "sha256:", 7) || strlen(img.id + 7) >= len) {
+		gerr_set(err, "image %s: unexpected id '%s'", ref, img.id);
+		return -1;
+	}
+	strlcpy_g(hex, img.id + 7, len);
+	return 0;
+}
