@@ -212,7 +212,11 @@ static long perform(const struct docker *d, const struct req *r, struct xfer *x,
 		ret = 0;
 	} else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
 		   (rc != CURLE_OK && x->status == 0 && rc != CURLE_OPERATION_TIMEDOUT)) {
-		gerr_set(err, "docker: cannot reach %s: %s", d->host, *cerr ? cerr : curl_easy_strerror(rc));
+		long oserr = 0;
+		/* "No such file or directory" says more than curl's "port 80" of a socket */
+		curl_easy_getinfo(x->c, CURLINFO_OS_ERRNO, &oserr);
+		gerr_set(err, "docker: cannot reach %s: %s", d->host,
+			 oserr ? strerror((int)oserr) : *cerr ? cerr : curl_easy_strerror(rc));
 	} else if (rc == CURLE_WRITE_ERROR && x->status >= 300) {
 		ret = x->status; /* an error body past its bound: the status says enough */
 	} else if (rc == CURLE_WRITE_ERROR && x->reply.over) {
