@@ -69,9 +69,17 @@ $(O)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -W% -Werror,$(CFLAGS)) -w -I$(LLHTTP_INC_DIR) -DLLHTTP_STRICT_MODE=1 -c -o $@ $<
 
-examples: examples/hello/hello tests/e2e/helpers/loadgen tests/e2e/helpers/faultfs.so
+examples: examples/hello/hello examples/hello/hello-static tests/e2e/helpers/loadgen tests/e2e/helpers/faultfs.so \
+	tests/e2e/helpers/dockerc
 examples/hello/hello: examples/hello/hello.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
+# the same, static, for a FROM scratch image (tests/e2e/lib/docker-lib.sh);
+# no sanitizer: their runtimes are not there in a scratch image
+examples/hello/hello-static: examples/hello/hello.c
+	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -static -o $@ $< -pthread
+# test-only: the Docker Engine client driven from the shell (t6000)
+tests/e2e/helpers/dockerc: tests/e2e/helpers/dockerc.c $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(DEP_LIBS) -pthread
 tests/e2e/helpers/loadgen: tests/e2e/helpers/loadgen.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 # test-only: the state store's writes fail on demand (t5400)
@@ -115,6 +123,6 @@ fuzz-smoke: fuzz
 		$(O)/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} 2>&1 | tail -n 3 || exit 1; done
 
 clean:
-	rm -rf $(O) gantry examples/hello/hello
+	rm -rf $(O) gantry examples/hello/hello examples/hello/hello-static tests/e2e/helpers/dockerc
 
 -include $(OBJS:.o=.d)

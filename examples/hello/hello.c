@@ -6,7 +6,9 @@
  * by the environment so that tests can make a release good, slow, flaky,
  * unhealthy or crashing without another program:
  *
- *   PORT               required; listens on 127.0.0.1:$PORT
+ *   PORT               required; listens on $HOST:$PORT
+ *   HOST               the IPv4 address to listen on; default 127.0.0.1 (in a
+ *                      container: 0.0.0.0, so that the published port reaches it)
  *   GANTRY_VERSION     reported by GET / and X-Version (else APP_VERSION, else "dev")
  *   GANTRY_REVISION    reported by GET / and X-Revision (else "-")
  *   FAIL_RATE          0..1: share of GET / answered 500 (counter based, exact:
@@ -16,6 +18,8 @@
  *   UNHEALTHY_AFTER_S  GET /health turns 500 this many seconds after start
  *   CRASH_AFTER_S      the process exits with status 1 this many seconds after start
  *   STARTUP_DELAY_MS   sleep before listening
+ *   ALLOC_MB           allocate and touch this many MiB at start, before
+ *                      listening, and keep them (an OOM under a memory limit)
  *   ACCESS_LOG=1       one stderr line per request
  *
  * Endpoints: GET / , /health, /ready, /slow?ms=N (N <= 60000),
@@ -843,7 +847,10 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-static int listen_on(long port)
+/* ALLOC_MB's memory, held until exit */
+static char *alloc_kept;
+
+static int listen_on(struct in_addr host, long port)
 {
 	struct sockaddr_in sa;
 	int fd, one = 1;
@@ -855,7 +862,7 @@ static int listen_on(long port)
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_addr = host;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0) {
 		int e = errno;
 
@@ -869,6 +876,9 @@ static int listen_on(long port)
 int main(void)
 {
 	const char *port_s = getenv("PORT");
+	const char *host_s = "127.0.0.1";
+	struct in_addr host;
+	long alloc_mb = 0;
 	const char *v;
 	struct sigaction sa;
 	pthread_attr_t attr;
@@ -887,6 +897,13 @@ int main(void)
 	if ((v = getenv("STARTUP_DELAY_MS")) && *v &&
 	    parse_long(v, 0, 3600000L, &startup_delay) < 0)
 		die_config("STARTUP_DELAY_MS", v, "milliseconds");
+	if ((v = getenv("HOST")) && *v)
+		host_s = v;
+	if (inet_pton(AF_INET, host_s, &host) != 1)
+		die_config("HOST", host_s, "an IPv4 address (0.0.0.0 in a container)");
+	if ((v = getenv("ALLOC_MB")) && *v &&
+	    parse_long(v, 0, ALLOC_MAX_MB, &alloc_mb) < 0)
+		die_config("ALLOC_MB", v, "MiB to allocate at start");
 
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		logmsg("hello: pipe: %s", strerror(errno));
@@ -912,13 +929,28 @@ int main(void)
 		}
 	}
 
-	lfd = listen_on(port);
+	if (alloc_mb > 0) {
+		size_t size = (size_t)alloc_mb << 20;
+		char *p = alloc_kept = malloc(size);
+
+		logmsg("hello: allocating %ld MiB (ALLOC_MB)", alloc_mb);
+		if (!p) {
+			logmsg("hello: could not allocate %ld MiB", alloc_mb);
+			return 1;
+		}
+		/* touch every page: charged to us, and kept until exit */
+		for (size_t i = 0; i < size; i += 4096)
+			((volatile char *)p)[i] = (char)i;
+		logmsg("hello: allocated %ld MiB", alloc_mb);
+	}
+
+	lfd = listen_on(host, port);
 	if (lfd < 0) {
-		logmsg("hello: cannot listen on 127.0.0.1:%ld: %s", port, strerror(errno));
+		logmsg("hello: cannot listen on %s:%ld: %s", host_s, port, strerror(errno));
 		return 1;
 	}
-	logmsg("hello: listening on 127.0.0.1:%ld version=%s revision=%s pid=%ld",
-	       port, cfg_version, cfg_revision, (long)getpid());
+	logmsg("hello: listening on %s:%ld version=%s revision=%s pid=%ld",
+	       host_s, port, cfg_version, cfg_revision, (long)getpid());
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -28,11 +28,18 @@
 #define DOCKER_API_MIN "1.40"
 #define DOCKER_API_MAX "1.43"
 #define DOCKER_TIMEOUT_MS 30000
+/* pull, push and build move layers: bounded by this instead */
+#define DOCKER_LONG_TIMEOUT_MS (30 * 60 * 1000)
+/* the largest build context docker_image_build sends (the tar is made in memory) */
+#define DOCKER_CONTEXT_MAX (256 << 20)
 
 struct docker;
 
-/* host: NULL = $DOCKER_HOST, else unix:///var/run/docker.sock. Pings the
- * daemon and negotiates the version. NULL with err if it cannot be reached */
+/* host: NULL = $DOCKER_HOST, else unix:///var/run/docker.sock; unix:///PATH
+ * or tcp://HOST:PORT (plain HTTP: no TLS). Pings the daemon and negotiates
+ * the version. NULL with err if it cannot be reached or speaks an API below
+ * DOCKER_API_MIN. Calls curl_global_init: call it before other threads run
+ * (once is enough; docker_close undoes it). Owned by the caller: docker_close */
 struct docker *docker_open(const char *host, struct gerr *err);
 void docker_close(struct docker *d);
 /* "1.41": the negotiated version (borrowed) */
@@ -57,12 +64,21 @@ int docker_image_inspect(struct docker *d, const char *ref, struct docker_image 
  * borrowed for the call */
 typedef void (*docker_progress_cb)(void *data, const char *line);
 
+/* REF split for the pull and push endpoints: NAME, and TAG ("latest" if
+ * none) or DIGEST ("sha256:…" after '@'). -1 if ref is empty or a part does
+ * not fit */
+int docker_ref_split(const char *ref, char *name, size_t namelen, char *tag, size_t taglen);
+
 /* POST /images/create?fromImage=REF: 0 when the image is present, -1 with
  * the Engine's error ("pull 127.0.0.1:5000/web:1: manifest unknown") */
 int docker_image_pull(struct docker *d, const char *ref, docker_progress_cb cb, void *data, struct gerr *err);
 /* POST /images/NAME/push?tag=TAG (NAME:TAG in ref): 0 or -1 with err */
 int docker_image_push(struct docker *d, const char *ref, docker_progress_cb cb, void *data, struct gerr *err);
-/* POST /build with a tar of context_dir (dockerfile relative to it; NULL =
+/* POST /build with a tar of context_dir (made in memory, at most
+ * DOCKER_CONTEXT_MAX: regular files, directories and symlinks, uid/gid 0;
+ * .dockerignore lines are fnmatch patterns against the relative path or
+ * any of its parent directories, '#' comments; '!' exceptions are not
+ * supported and refused) (dockerfile relative to it; NULL =
  * "Dockerfile"), build args, tagged tag. out gets the image. A failed build:
  * -1, err holds the Engine's error and the build's last lines */
 int docker_image_build(struct docker *d, const char *context_dir, const char *dockerfile,
@@ -107,6 +123,7 @@ struct docker_state {
 	char id[72];
 	char name[160];
 	char image[80];           /* the image id it runs */
+	char image_ref[256];      /* Config.Image: the reference it was created from */
 	char status[16];          /* created | running | paused | restarting | removing | exited | dead */
 	bool running;
 	int pid;                  /* the container's init process on the host, 0 if not running */
@@ -124,6 +141,7 @@ int docker_container_inspect(struct docker *d, const char *id, struct docker_sta
 struct docker_container {
 	char id[72];
 	char name[160];           /* without the leading '/' */
+	char image[80];           /* ImageID: the image id it runs */
 	char status[16];          /* State: created | running | exited | … */
 	struct kv *labels;        /* every label (owned) */
 	size_t nlabels;
@@ -150,7 +168,66 @@ struct docker_stats {
 	int64_t memory_limit;     /* 0 = none */
 	double cpu_percent;       /* of one core: 100 = one core busy */
 };
-/* GET /containers/ID/stats?stream=false: 0 or -1 */
+/* GET /containers/ID/stats?stream=false: 0 or -1. The Engine samples twice
+ * (about a second apart) for a non-streamed answer, so cpu_percent comes
+ * from cpu_stats against precpu_stats of the same reply; the call takes
+ * about a second. memory_bytes is usage minus "cache" (cgroup v1) or
+ * "inactive_file" (v2); memory_limit is 0 when the Engine reports the
+ * host's memory (no limit) */
 int docker_container_stats(struct docker *d, const char *id, struct docker_stats *out, struct gerr *err);
+
+/* ---- the Engine's stream formats, as pure functions (unit tests, fuzz) ---- */
+
+/*
+ * The log stream of a container without a TTY: frames of an 8-byte header
+ * (stream 0/1/2, three zero bytes, a big-endian 32-bit length) and the
+ * payload. Bytes may arrive cut anywhere: the state carries over between
+ * calls. cb gets each payload piece with its stream (1 stdout, 2 stderr).
+ */
+struct docker_demux {
+	unsigned char hdr[8];
+	size_t hlen;               /* header bytes held */
+	uint32_t left;             /* payload bytes still to come in this frame */
+	int stream;
+};
+typedef void (*docker_demux_cb)(void *data, int stream, const char *buf, size_t len);
+void docker_demux_init(struct docker_demux *m);
+/* 0, or -1 with err on a header that is not one (the stream is then unusable) */
+int docker_demux_feed(struct docker_demux *m, const char *p, size_t n, docker_demux_cb cb, void *data,
+		      struct gerr *err);
+/* true when the stream ended between frames (not in a header or a payload) */
+bool docker_demux_clean(const struct docker_demux *m);
+
+/*
+ * The JSON progress stream of pull, push and build: one JSON object a line
+ * ("stream", "status"/"progressDetail"/"id", "error"/"errorDetail",
+ * "aux":{"ID"} or {"Digest"}). Lines (at most DOCKER_PROGRESS_LINE_MAX) are
+ * made human and passed to cb (may be NULL) prefixed with what; the last
+ * DOCKER_PROGRESS_KEEP output lines are kept for an error message.
+ */
+#define DOCKER_PROGRESS_LINE_MAX (1 << 20)
+#define DOCKER_PROGRESS_KEEP 10
+struct docker_progress {
+	const char *what;          /* "pull web:1", borrowed */
+	docker_progress_cb cb;
+	void *data;
+	char *line;                /* a partial JSON line (owned) */
+	size_t len, cap;
+	char *text;                /* a partial "stream" text line (owned) */
+	size_t tlen;
+	char keep[DOCKER_PROGRESS_KEEP][256]; /* ring of the last output lines */
+	unsigned nkeep;            /* lines ever kept: the ring's next slot is nkeep % KEEP */
+	char error[512];           /* the first error the stream reported, "" if none */
+	char id[80];               /* aux.ID (build) */
+	char digest[80];           /* aux.Digest (push) */
+	bool overlong;             /* a line past DOCKER_PROGRESS_LINE_MAX was dropped */
+};
+void docker_progress_init(struct docker_progress *p, const char *what, docker_progress_cb cb, void *data);
+void docker_progress_feed(struct docker_progress *p, const char *buf, size_t n);
+/* the stream ended: a last line without its newline is taken */
+void docker_progress_finish(struct docker_progress *p);
+/* the kept lines, oldest first, joined by "; " into out */
+void docker_progress_tail(const struct docker_progress *p, char *out, size_t outlen);
+void docker_progress_release(struct docker_progress *p);
 
 #endif
