@@ -10,6 +10,13 @@
  * strict about types and ranges of the keys present and names the key it
  * rejects; a missing key takes its default, so a revision written before a
  * key existed still loads. Unknown keys are ignored (written by a newer gantry).
+ *
+ * The container fields are written only when set ("runtime": "docker",
+ * "image", "image_build" {"dockerfile", "context", "args": {K: V}},
+ * "command", "entrypoint", "port", "registry"), so a process service's
+ * config, and its digest, read the same as before they existed; without
+ * "runtime" a config is a process one, which needs "run"; a docker one
+ * needs "image" or "image_build" and may lack "run".
  */
 #include "common.h"
 #include "core/spec.h"
@@ -19,6 +26,8 @@
 #include <math.h>
 
 static void delivery_to_json(json_t *o, const struct svc_config *c);
+static void docker_to_json(json_t *o, const struct svc_config *c);
+static int docker_from_json(const json_t *j, struct svc_config *c, struct gerr *err);
 
 static const char *const probe_kind_names[] = { "none", "http", "tcp", "exec" };
 static const char *const strategy_kind_names[] = { "rolling", "recreate", "canary", "bluegreen" };
@@ -66,11 +75,16 @@ json_t *svc_config_to_json(const struct svc_config *c)
 			 intpct_to_json(&c->strategy.max_surge), "max_unavailable",
 			 intpct_to_json(&c->strategy.max_unavailable), "rollback_on",
 			 strv_to_json(c->rollback_on, c->nrollback_on), "keep_revisions", c->keep_revisions);
+	/* a docker service has no run: no "run": null, which reads as a bad run */
+	if (o && !c->run)
+		json_object_del(o, "run");
 	/* only when set: configs stored before the key existed read back the same */
 	if (o && c->user)
 		json_object_set_new(o, "user", json_string(c->user));
 	if (o)
 		delivery_to_json(o, c);
+	if (o)
+		docker_to_json(o, c);
 	return o;
 }
 
@@ -468,6 +482,7 @@ int svc_config_from_json(const json_t *j, struct svc_config *out, struct gerr *e
 	if (j_str(j, "", "service", false, &c.service, err) < 0 ||
 	    j_str(j, "", "environment", false, &c.environment, err) < 0 ||
 	    j_str(j, "", "run", false, &c.run, err) < 0 ||
+	    docker_from_json(j, &c, err) < 0 ||
 	    j_str(j, "", "build", true, &c.build, err) < 0 ||
 	    j_str(j, "", "user", true, &c.user, err) < 0 ||
 	    j_str(j, "", "artifact", false, &c.artifact, err) < 0 ||
@@ -481,9 +496,18 @@ int svc_config_from_json(const json_t *j, struct svc_config *out, struct gerr *e
 	    j_strv(j, "rollback_on", false, &c.rollback_on, &c.nrollback_on, err) < 0 ||
 	    j_intv(j, "", "keep_revisions", 0, 1000000, &c.keep_revisions, err) < 0)
 		goto out;
-	if (!c.service || !c.environment || !c.run) {
+	if (!c.service || !c.environment || (c.runtime == RUNTIME_PROCESS && !c.run)) {
 		gerr_set(err, "svc_config: '%s' is required",
 			 !c.service ? "service" : !c.environment ? "environment" : "run");
+		goto out;
+	}
+	if (c.runtime == RUNTIME_DOCKER && !json_object_get(j, "user")) {
+		/* a container without user: runs as its image's USER, not the host's workload user */
+		free(c.user);
+		c.user = NULL;
+	}
+	if (c.runtime == RUNTIME_DOCKER && !c.image && !c.image_build) {
+		gerr_set(err, "svc_config: 'image' or 'image_build' is required with runtime docker");
 		goto out;
 	}
 	if ((v = json_object_get(j, "env"))) {
@@ -534,3 +558,76 @@ out:
 	return ret;
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* the container fields                                                     */
+
+static const char *const runtime_names_json[] = { "process", "docker" };
+
+static void docker_to_json(json_t *o, const struct svc_config *c)
+{
+	if (c->runtime != RUNTIME_PROCESS)
+		json_object_set_new(o, "runtime", json_string(runtime_names_json[c->runtime]));
+	if (c->image)
+		json_object_set_new(o, "image", json_string(c->image));
+	if (c->image_build) {
+		const struct image_build *b = c->image_build;
+		json_t *args = json_object();
+		for (size_t i = 0; i < b->nargs; i++)
+			json_object_set_new(args, b->args[i].key, json_string(b->args[i].value));
+		json_object_set_new(o, "image_build", json_pack("{s:s?, s:s?, s:o}", "dockerfile", b->dockerfile,
+								"context", b->context, "args", args));
+	}
+	if (c->command)
+		json_object_set_new(o, "command", strv_to_json(c->command, c->ncommand));
+	if (c->entrypoint)
+		json_object_set_new(o, "entrypoint", strv_to_json(c->entrypoint, c->nentrypoint));
+	if (c->port)
+		json_object_set_new(o, "port", json_integer(c->port));
+	if (c->registry)
+		json_object_set_new(o, "registry", json_string(c->registry));
+}
+
+static int docker_from_json(const json_t *j, struct svc_config *c, struct gerr *err)
+{
+	const json_t *b = json_object_get(j, "image_build"), *args, *v;
+	int rt = (int)c->runtime;
+	char msg[256];
+	size_t off;
+	const char *key;
+
+	if (j_kind(j, "", "runtime", runtime_names_json, ARRAY_SIZE(runtime_names_json), &rt, err) < 0 ||
+	    j_str(j, "", "image", false, &c->image, err) < 0 ||
+	    j_strv(j, "command", true, &c->command, &c->ncommand, err) < 0 ||
+	    j_strv(j, "entrypoint", true, &c->entrypoint, &c->nentrypoint, err) < 0 ||
+	    j_intv(j, "", "port", 1, 65535, &c->port, err) < 0 ||
+	    j_str(j, "", "registry", false, &c->registry, err) < 0)
+		return -1;
+	c->runtime = (enum svc_runtime)rt;
+	if (c->image && spec__image_ref_check(c->image, &off, msg, sizeof(msg)) < 0)
+		return gerr_set(err, "svc_config: 'image' is not an image reference: %s", msg);
+	if (c->registry && spec__registry_check(c->registry, &off, msg, sizeof(msg)) < 0)
+		return gerr_set(err, "svc_config: 'registry' is not HOST:PORT: %s", msg);
+	if ((c->command && !c->ncommand) || (c->entrypoint && !c->nentrypoint))
+		return gerr_set(err, "svc_config: '%s' must not be empty", c->command && !c->ncommand ? "command" : "entrypoint");
+	if (!b)
+		return 0;
+	if (!json_is_object(b))
+		return gerr_set(err, "svc_config: 'image_build' must be an object");
+	spec__image_build_free(c->image_build);
+	c->image_build = spec__image_build_new();
+	if (j_str(b, "image_build.", "dockerfile", false, &c->image_build->dockerfile, err) < 0 ||
+	    j_str(b, "image_build.", "context", false, &c->image_build->context, err) < 0)
+		return -1;
+	if (!(args = json_object_get(b, "args")))
+		return 0;
+	if (!json_is_object(args))
+		return gerr_set(err, "svc_config: 'image_build.args' must be an object of strings");
+	json_object_foreach((json_t *)args, key, v) {
+		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+		    !spec__valid_env_key(key))
+			return gerr_set(err, "svc_config: 'image_build.args.%.64s' must be a string under a valid name", key);
+		spec__image_build_set_arg(c->image_build, key, json_string_value(v));
+	}
+	return 0;
+}

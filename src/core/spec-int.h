@@ -1,6 +1,6 @@
 /*
  * spec-int.h — private to the spec parser (core/spec.c, spec_load.c,
- * yaml.c, spec_delivery.c, config_json.c): the YAML tree, the walker that applies
+ * yaml.c, spec_delivery.c, spec_docker.c, config_json.c): the YAML tree, the walker that applies
  * it to structs through the key tables, and what those files call in each
  * other. Nothing outside src/core/ includes it; others read the tree
  * through the read-only view in spec.h (struct spec_node).
@@ -149,6 +149,13 @@ enum ktype {
 	KT_PAUSE,      /* a step's pause: duration or {} */
 	KT_MATCH,      /* struct header_match * + size_t: {header: {NAME: VALUE}} */
 	KT_CANARY_ANALYSIS, /* canary background analysis: NAME or {name, starting_step} */
+	/* containers (spec__apply_docker) */
+	KT_RUNTIME,    /* enum svc_runtime: process | docker */
+	KT_IMAGE,      /* char *: an image reference */
+	KT_BUILD,      /* svc_config build (a shell command) or image_build (a map: spec__build_keys) */
+	KT_REGISTRY,   /* char *: HOST[:PORT] */
+	KT_ARGV,       /* char ** + size_t: a non-empty list of strings (command, entrypoint) */
+	KT_BUILDARGS,  /* struct image_build args: NAME: VALUE, merged key by key */
 };
 
 #define KF_NO_OVERRIDE 1u /* not allowed under services.S.environments.E */
@@ -224,6 +231,39 @@ void spec__resolve_delivery(struct walker *w, const struct spec *spec, const str
 void spec__delivery_defaults(struct svc_config *c);
 void spec__delivery_release(struct svc_config *c);
 void spec__header_matches_release(struct header_match *h, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* containers (spec_docker.c)                                               */
+
+/* services.S.build as a map */
+extern const struct keydef spec__build_keys[];
+/* the KT_RUNTIME .. KT_BUILDARGS values */
+void spec__apply_docker(struct walker *w, const struct keydef *d, const struct ynode *k, const struct ynode *v,
+			void *base, enum walk_mode mode);
+/*
+ * After resolving service s in env e into c (ov: s's override for e, or
+ * NULL): the rules between the container and process keys, reported at the
+ * key they name; sets c->runtime (image: or build: {...} imply docker), and
+ * clears what the runtime does not use (a process service's registry, a
+ * docker service's default user).
+ */
+void spec__check_docker(struct walker *wbase, struct walker *wover, const struct spec_service *s,
+			const struct spec_env *e, const struct ynode *ov, struct svc_config *c);
+/* the top-level registry: its text (borrowed from v), or NULL after reporting */
+const char *spec__top_registry(struct walker *w, const struct ynode *k, const struct ynode *v);
+/*
+ * Syntax of an image reference ([HOST[:PORT]/]NAME[:TAG][@sha256:HEX64],
+ * lowercase name components) and of a registry (HOST[:PORT]): 0, or -1 with
+ * *off the byte of s at fault and msg saying why.
+ */
+int spec__image_ref_check(const char *s, size_t *off, char *msg, size_t msglen);
+int spec__registry_check(const char *s, size_t *off, char *msg, size_t msglen);
+/* an image_build with the defaults (Dockerfile, "."), owned by the caller; its free; an arg set in order */
+struct image_build *spec__image_build_new(void);
+void spec__image_build_free(struct image_build *b);
+void spec__image_build_set_arg(struct image_build *b, const char *key, const char *value);
+/* frees the container fields of c and clears them */
+void spec__docker_release(struct svc_config *c);
 
 /* ------------------------------------------------------------------------ */
 /* parsing (yaml.c)                                                         */

@@ -7,6 +7,8 @@
  *   yaml.c           the YAML tree with line:column of every node, built
  *                    from libfyaml's events, and its read-only view (spec.h)
  *   spec_delivery.c  canary, blue-green, analyses, rollback_on
+ *   spec_docker.c    the container keys (runtime, image, build: {...},
+ *                    command, entrypoint, port, registry) and their rules
  *   config_json.c    svc_config as JSON (stored with each revision)
  *   spec_gates.c     the gate keys (protection, checks, notify, roles)
  *   spec_hosts.c     host collisions between services
@@ -133,9 +135,22 @@ static const struct keydef strategy_keys[] = {
 /* every key of a service, also valid in services.S.environments.E unless KF_NO_OVERRIDE */
 static const struct keydef service_keys[] = {
 	{ "run", KT_STR, offsetof(struct svc_config, run), 0, 0, NULL, NULL, 0,
-	  "required: shell command line (sh -c); gets the port in $PORT" },
-	{ "build", KT_STR, offsetof(struct svc_config, build), 0, 0, NULL, NULL, 0,
-	  "shell command run in the spec directory before the artifact is snapshotted" },
+	  "required (process): shell command line (sh -c); gets the port in $PORT" },
+	{ "build", KT_BUILD, 0, 0, 0, NULL, spec__build_keys, 0,
+	  "process: shell command run in the spec directory before the artifact is snapshotted; "
+	  "docker: {dockerfile, context, args}, the image built" },
+	{ "runtime", KT_RUNTIME, offsetof(struct svc_config, runtime), 0, 0, "process", NULL, KF_DOC_ONLY,
+	  "process | docker; image: and build: {...} imply docker" },
+	{ "image", KT_IMAGE, offsetof(struct svc_config, image), 0, 0, NULL, NULL, 0,
+	  "docker: the image run, [HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST]" },
+	{ "command", KT_ARGV, offsetof(struct svc_config, command), 0, 0, NULL, NULL, 0,
+	  "docker: replaces the image's CMD (a list of strings)" },
+	{ "entrypoint", KT_ARGV, offsetof(struct svc_config, entrypoint), 0, 0, NULL, NULL, 0,
+	  "docker: replaces the image's ENTRYPOINT (a list of strings)" },
+	{ "port", KT_INT, offsetof(struct svc_config, port), 1, 65535, NULL, NULL, 0,
+	  "docker: the port the container listens on (given as $PORT); default: the published port's number" },
+	{ "registry", KT_REGISTRY, offsetof(struct svc_config, registry), 0, 0, NULL, NULL, 0,
+	  "docker: HOST:PORT images are pushed to and pulled from; default: the top-level registry" },
 	{ "artifact", KT_STR, offsetof(struct svc_config, artifact), 0, 0, ".", NULL, 0,
 	  "path (relative to the spec directory) snapshotted for each revision" },
 	{ "replicas", KT_INT, offsetof(struct svc_config, replicas), 0, 1000, "1", NULL, KF_DOC_ONLY,
@@ -201,6 +216,7 @@ static const struct keydef top_keys[] = {
 	  "analyses every service may use by name" },
 	{ "notify", KT_ANY, 0, 0, 0, NULL, NULL, 0, "webhooks on events (checked by src/core/spec_gates.c)" },
 	{ "roles", KT_ANY, 0, 0, 0, NULL, NULL, 0, "OS user name: role, or {role, environments, services} (checked by src/core/spec_gates.c)" },
+	{ "registry", KT_REGISTRY, 0, 0, 0, NULL, NULL, 0, "HOST:PORT: the registry of every docker service" },
 	END_KEYS
 };
 
@@ -783,6 +799,14 @@ static void apply_value(struct walker *w, const struct keydef *d, const struct y
 	case KT_CANARY_ANALYSIS:
 		spec__apply_delivery(w, d, k, v, base);
 		return;
+	case KT_RUNTIME:
+	case KT_IMAGE:
+	case KT_BUILD:
+	case KT_REGISTRY:
+	case KT_ARGV:
+	case KT_BUILDARGS:
+		spec__apply_docker(w, d, k, v, base, mode);
+		return;
 	}
 }
 
@@ -864,6 +888,7 @@ void svc_config_release(struct svc_config *c)
 	free(c->liveness.target);
 	spec__free_strv(c->rollback_on, c->nrollback_on);
 	spec__delivery_release(c);
+	spec__docker_release(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -888,14 +913,19 @@ static void add_host(struct svc_config *c, const char *h)
 static int resolve_into(const struct spec *spec, const struct spec_service *s, const struct spec_env *e,
 			struct svc_config *c, struct walker *wbase, struct walker *wover)
 {
-	const struct ynode *node = s->node, *overrides, *ov;
+	const struct ynode *node = s->node, *overrides, *ov, *reg;
 	struct ynode *ovk = NULL;
+	struct walker quiet = { 0 };
 	char *dflt;
 	int nerr = 0;
 
 	spec__svc_config_defaults(c, s->name, e->name);
 	if (e->replicas > 0)
 		c->replicas = e->replicas;
+	/* the top-level registry, below the service's (checked by spec__top_level) */
+	reg = y_lookup(spec->doc, "registry", NULL);
+	if (reg && spec__top_registry(&quiet, NULL, reg))
+		c->registry = xstrdup(reg->text);
 	wbase->spec = spec;
 	wover->spec = spec;
 	wbase->hosts_given = false;
@@ -922,6 +952,11 @@ static int resolve_into(const struct spec *spec, const struct spec_service *s, c
 		spec__resolve_delivery(wover, spec, s, e, c);
 		nerr += wover->nerr - before;
 	}
+	{
+		int before = wbase->nerr + wover->nerr;
+		spec__check_docker(wbase, wover, s, e, ov, c);
+		nerr += wbase->nerr + wover->nerr - before;
+	}
 	if (!wover->hosts_given)
 		for (size_t i = 0; i < e->nhosts; i++)
 			add_host(c, e->hosts[i]);
@@ -943,7 +978,7 @@ int spec_resolve(const struct spec *spec, const char *service, const char *env,
 		return gerr_set(err, "no service '%s' in %s", service, spec->path);
 	if (!e)
 		return gerr_set(err, "no environment '%s' in %s", env, spec->path);
-	if (resolve_into(spec, s, e, out, &q1, &q2) || !out->run) {
+	if (resolve_into(spec, s, e, out, &q1, &q2) || (out->runtime == RUNTIME_PROCESS && !out->run)) {
 		/* spec_load validated this spec: only a bug lands here */
 		svc_config_release(out);
 		return gerr_set(err, "%s: service '%s' does not resolve in environment '%s'", spec->path,
@@ -968,7 +1003,7 @@ void spec__check_services(struct walker *w, struct spec *spec)
 			const struct spec_env *e = spec->nenvs ? &spec->envs[j] : &placeholder;
 			/* the service's own keys are reported once, with the first environment */
 			resolve_into(spec, s, e, &c, j ? &quiet : w, w);
-			if (!c.run && !norun)
+			if (c.runtime == RUNTIME_PROCESS && !c.run && !norun)
 				norun = e->name;
 			svc_config_release(&c);
 		}
@@ -1001,6 +1036,8 @@ char *spec__top_level(struct walker *w, const struct ynode *root)
 			size_t old = spec__path_key(w, "project");
 			apply_value(w, &top_keys[0], tk, root->kids[i + 1], NULL, MODE_BASE);
 			spec__path_pop(w, old);
+		} else if (!strcmp(tk->text, "registry")) {
+			spec__top_registry(w, tk, root->kids[i + 1]);
 		}
 	}
 	v = y_lookup(root, "project", NULL);

@@ -67,6 +67,16 @@ static const struct class_row class_rows[] = {
 	{ "services", CONFIG, false },
 	{ "services.S.run", CONFIG, false },
 	{ "services.S.build", CONFIG, false },
+	{ "services.S.build.dockerfile", CONFIG, false },
+	{ "services.S.build.context", CONFIG, false },
+	{ "services.S.build.args", CONFIG, false },
+	/* the container keys: what runs (an image names its registry anyway) */
+	{ "services.S.runtime", CONFIG, false },
+	{ "services.S.image", CONFIG, false },
+	{ "services.S.command", CONFIG, false },
+	{ "services.S.entrypoint", CONFIG, false },
+	{ "services.S.port", CONFIG, false },
+	{ "services.S.registry", CONFIG, false },
 	{ "services.S.artifact", CONFIG, false },
 	{ "services.S.replicas", CONFIG, false },
 	{ "services.S.env", CONFIG, false },
@@ -174,6 +184,7 @@ static const struct class_row class_rows[] = {
 	{ "analysis_templates.NAME.metrics[].timeout", CONFIG, false },
 	{ "notify", POLICY, true },
 	{ "roles", POLICY, true },
+	{ "registry", CONFIG, false },
 };
 
 #undef CONFIG
