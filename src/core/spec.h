@@ -158,9 +158,15 @@ struct svc_config {
 	int port;                  /* docker: the port the container listens on, given as $PORT;
 	                            * 0 = the published host port's number */
 	char *registry;            /* HOST:PORT (top-level registry:, or the service's): images
-	                            * built are pushed there, pulled from there */
-	char *user;                /* user name or uid replicas run as; NULL: the default workload user */
-	char *artifact;            /* path relative to the spec dir; default "." */
+	                            * built are pushed there, pulled from there; NULL for a
+	                            * process service (it ignores the top-level one) */
+	/* the rules between these fields hold in every resolved config (core/spec_docker.c):
+	 * docker: run NULL, build NULL, exactly one of image and image_build;
+	 * process: run set, image, image_build, command, entrypoint, port, registry unset */
+	char *user;                /* user name or uid replicas run as; NULL: the default workload
+	                            * user (process), the image's USER (docker: NULL unless given) */
+	char *artifact;            /* process: path relative to the spec dir; default "." (also
+	                            * in a docker config, which does not use it) */
 	int replicas;              /* default: environment's replicas, else 1 */
 	struct kv *env;            /* KEY=VALUE given to replicas */
 	size_t nenv;
