@@ -55,7 +55,7 @@ test_expect_success 'setup: 3 containers of v1 under load' '
 	st_check "d[\"ready_replicas\"] == 3 and all(r.get(\"container\") for r in d[\"replicas\"])" &&
 	check_containers &&
 	test "$(containers | wc -l)" -eq 3 &&
-	pget / >body && grep "version=v1" body &&
+	pget / >body && grep "hello from v1" body &&
 	start_load load
 '
 
@@ -89,6 +89,12 @@ test_expect_success 'a tag moved after the deploy changes nothing: a restart run
 	done
 '
 
+test_expect_success 'the clients saw zero failures through deploy, rollback and restart' '
+	stop_load load &&
+	load_clean load &&
+	jcheck load.json "set(d[\"versions\"]) >= {\"v1\", \"v2\"}"
+'
+
 test_expect_success 'a container killed behind our back is restarted with backoff' '
 	gst >before.json &&
 	victim=$(python3 -c "import json; print(json.load(open(\"before.json\"))[\"replicas\"][0][\"container\"])") &&
@@ -100,7 +106,8 @@ test_expect_success 'a container killed behind our back is restarted with backof
 	check_containers
 '
 
-test_expect_success 'kill -9 of the controller: the same containers are adopted, none restarted' '
+test_expect_success 'kill -9 of the controller: the same containers are adopted, none restarted, no request failed' '
+	start_load load2 &&
 	containers >before.txt &&
 	kill9_serve &&
 	DOCKER_HOST=$DOCKER_HOST start_serve &&
@@ -108,7 +115,9 @@ test_expect_success 'kill -9 of the controller: the same containers are adopted,
 	containers >after.txt &&
 	test_cmp before.txt after.txt &&
 	grep "adopted" "$TRASH/serve.log" &&
-	check_containers
+	check_containers &&
+	stop_load load2 &&
+	load_clean load2
 '
 
 test_expect_success 'a labelled container no replica owns is removed' '
@@ -122,12 +131,6 @@ test_expect_success 'a labelled container no replica owns is removed' '
 test_expect_success 'gantry logs shows the containers output' '
 	"$GANTRY" logs hello --env staging >logs.txt &&
 	grep "listening on 0.0.0.0" logs.txt
-'
-
-test_expect_success 'the clients saw zero failures' '
-	stop_load load &&
-	load_clean load &&
-	jcheck load.json "set(d[\"versions\"]) >= {\"v1\", \"v2\"}"
 '
 
 test_expect_success 'SIGTERM stops the daemon and removes every container' '

@@ -175,8 +175,9 @@ dk_api() {
 	curl -sS --max-time 120 --unix-socket "${DOCKER_HOST#unix://}" -X "$_m" "$@" "http://d/v1.41$_path"
 }
 
-# docker_scratch_image TAG: an image FROM scratch with examples/hello built
-# static as /hello, listening on 0.0.0.0 (HOST), its entrypoint. Built
+# docker_scratch_image TAG [VARIANT]: an image FROM scratch with examples/hello
+# built static as /hello, listening on 0.0.0.0 (HOST), its entrypoint; a
+# VARIANT label makes another image (another id) of the same program. Built
 # through the API with curl, not with the client under test.
 docker_scratch_image() {
 	_ctx=$TRASH/scratch-ctx
@@ -184,7 +185,7 @@ docker_scratch_image() {
 	[ -x "$_static" ] || { echo "$_static not built (make examples)" >&2; return 1; }
 	rm -rf "$_ctx" && mkdir -p "$_ctx" &&
 		cp "$_static" "$_ctx/hello" &&
-		printf 'FROM scratch\nCOPY hello /hello\nENV HOST=0.0.0.0\nENTRYPOINT ["/hello"]\n' >"$_ctx/Dockerfile" &&
+		printf 'FROM scratch\nCOPY hello /hello\nENV HOST=0.0.0.0\nENTRYPOINT ["/hello"]\nLABEL variant="%s"\n' "${2:-}" >"$_ctx/Dockerfile" &&
 		tar -C "$_ctx" -cf "$TRASH/scratch-ctx.tar" . &&
 		dk_api POST "/build?t=$1&rm=1" -H 'Content-Type: application/x-tar' \
 			--data-binary "@$TRASH/scratch-ctx.tar" >"$TRASH/scratch-build.out" || return 1
