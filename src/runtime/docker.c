@@ -747,8 +747,8 @@ static void ignore_release(struct ignore *ig)
 static bool ignored(const struct ignore *ig, const char *rel)
 {
 	for (size_t i = 0; i < ig->n; i++)
-		if (fnmatch(ig->pat[i], rel, FNM_PATHNAME | FNM_PERIOD) == 0 ||
-		    fnmatch(ig->pat[i], rel, FNM_PATHNAME | FNM_LEADING_DIR) == 0)
+		/* no FNM_PERIOD: as Go's filepath.Match, "*.key" matches ".a.key" */
+		if (fnmatch(ig->pat[i], rel, FNM_PATHNAME | FNM_LEADING_DIR) == 0)
 			return true;
 	return false;
 }
