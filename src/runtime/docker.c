@@ -99,9 +99,14 @@ static void engine_message(const struct xfer *x, char *out, size_t len)
 
 	if (m && *m)
 		snprintf(out, len, "%s", m);
-	else if (x->errbody.buf.len && x->errbody.buf.len < 200 && !j)
-		snprintf(out, len, "HTTP %ld: %.*s", x->status, (int)strcspn(x->errbody.buf.data, "\r\n"),
-			 x->errbody.buf.data);
+	else if (x->errbody.buf.len && x->errbody.buf.len < 200 && !j) {
+		/* the body's first line (the buffer holds no NUL) */
+		const char *b = x->errbody.buf.data;
+		size_t n = 0;
+		while (n < x->errbody.buf.len && b[n] != '\r' && b[n] != '\n')
+			n++;
+		snprintf(out, len, "HTTP %ld: %.*s", x->status, (int)n, b);
+	}
 	else
 		snprintf(out, len, "HTTP %ld", x->status);
 	for (char *c = out; *c; c++)
@@ -742,8 +747,8 @@ static void ignore_release(struct ignore *ig)
 static bool ignored(const struct ignore *ig, const char *rel)
 {
 	for (size_t i = 0; i < ig->n; i++)
-		if (fnmatch(ig->pat[i], rel, FNM_PATHNAME | FNM_PERIOD) == 0 ||
-		    fnmatch(ig->pat[i], rel, FNM_PATHNAME | FNM_LEADING_DIR) == 0)
+		/* no FNM_PERIOD: as Go's filepath.Match, "*.key" matches ".a.key" */
+		if (fnmatch(ig->pat[i], rel, FNM_PATHNAME | FNM_LEADING_DIR) == 0)
 			return true;
 	return false;
 }

@@ -804,7 +804,17 @@ static void test_pull_push_build(void **state)
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/.dockerignore", dir);
 	f = fopen(path, "w");
-	fputs("# comment\n*.key\n\n", f);
+	fputs("# comment\n*.key\n\n/skip/\n", f);
+	fclose(f);
+	/* a directory pattern leaves out what is under it */
+	snprintf(path, sizeof(path), "%s/skip", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/skip/x", dir);
+	f = fopen(path, "w");
+	fputs("x\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/.hidden.key", dir);
+	f = fopen(path, "w");
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/link", dir);
 	assert_int_equal(symlink("sub/a.txt", path), 0);
@@ -832,6 +842,8 @@ static void test_pull_push_build(void **state)
 		assert_non_null(strstr(list, " 4 "));
 		assert_non_null(strstr(list, " sub/a.txt\n"));
 		assert_null(strstr(list, "secret.key"));
+		assert_null(strstr(list, ".hidden.key"));
+		assert_null(strstr(list, "skip"));
 		/* owned by 0:0 whoever made the files */
 		assert_non_null(strstr(list, " 0/0 "));
 	}
@@ -874,6 +886,67 @@ static void test_build_fails(void **state)
 	docker_close(d);
 }
 
+static void test_ref_split(void **state)
+{
+	char n[64], t[64];
+
+	(void)state;
+	assert_int_equal(docker_ref_split("web", n, sizeof(n), t, sizeof(t)), 0);
+	assert_string_equal(n, "web");
+	assert_string_equal(t, "latest");
+	assert_int_equal(docker_ref_split("127.0.0.1:5000/team/web:1.2", n, sizeof(n), t, sizeof(t)), 0);
+	assert_string_equal(n, "127.0.0.1:5000/team/web");
+	assert_string_equal(t, "1.2");
+	assert_int_equal(docker_ref_split("127.0.0.1:5000/web", n, sizeof(n), t, sizeof(t)), 0);
+	assert_string_equal(n, "127.0.0.1:5000/web");
+	assert_string_equal(t, "latest");
+	assert_int_equal(docker_ref_split("web@sha256:abcd", n, sizeof(n), t, sizeof(t)), 0);
+	assert_string_equal(n, "web");
+	assert_string_equal(t, "sha256:abcd");
+	assert_int_equal(docker_ref_split("", n, sizeof(n), t, sizeof(t)), -1);
+	assert_int_equal(docker_ref_split(":x", n, sizeof(n), t, sizeof(t)), -1);
+	assert_int_equal(docker_ref_split("web:", n, sizeof(n), t, sizeof(t)), -1);
+	assert_int_equal(docker_ref_split("a-name-longer-than-eight:1", n, 8, t, sizeof(t)), -1);
+}
+
+/* one struct docker, calls from several threads at once */
+struct worker {
+	struct docker *d;
+	int ok;
+};
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	for (int i = 0; i < 20; i++) {
+		struct gerr err = { { 0 } };
+		struct docker_image im;
+		if (docker_image_inspect(w->d, "web", &im, &err) == 1 && strcmp(im.id, "sha256:abc") == 0)
+			w->ok++;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct worker w[4];
+	pthread_t th[4];
+	struct docker *d;
+
+	(void)state;
+	fake_route("GET", "/v1.41/images/web/json", JSON_REPLY("200 OK", "{\"Id\":\"sha256:abc\",\"Size\":7}"), false);
+	d = open_141();
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ d, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].ok, 20);
+	}
+	docker_close(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -890,6 +963,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_logs_through_engine, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_pull_push_build, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_build_fails, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_threads, fake_setup, fake_teardown),
+		cmocka_unit_test(test_ref_split),
 		cmocka_unit_test(test_demux_split_everywhere),
 		cmocka_unit_test(test_demux_malformed),
 		cmocka_unit_test(test_progress_split_everywhere),
