@@ -8,7 +8,8 @@
  * identity is the token: a remote caller is never the daemon's OS user
  * (struct caller.remote, checked in identify()). The only request
  * without a token is `GET /v1/ping`, which says {"ok":true,"version":...}
- * and nothing else, for health checks.
+ * and nothing else, for health checks. `GET /metrics` (a token of any
+ * role) is a status request answered as Prometheus text (daemon/ctlmetrics.h).
  *
  * One request per connection (Connection: close). Bounds: 64 connections
  * (more get 503), the head as the proxy's (src/http), a 4 MiB body (413),
