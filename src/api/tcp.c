@@ -8,7 +8,8 @@
  * identity is the token: a remote caller is never the daemon's OS user
  * (struct caller.remote, checked in identify()). The only request
  * without a token is `GET /v1/ping`, which says {"ok":true,"version":...}
- * and nothing else, for health checks.
+ * and nothing else, for health checks. `GET /metrics` (a token of any
+ * role) is a status request answered as Prometheus text (daemon/ctlmetrics.h).
  *
  * One request per connection (Connection: close). Bounds: 64 connections
  * (more get 503), the head as the proxy's (src/http), a 4 MiB body (413),
@@ -39,6 +40,7 @@
 #include "api/api.h"
 #include "api/tcp.h"
 #include "daemon/gates_flow.h"
+#include "daemon/ctlmetrics.h"
 #include "proxy/backend.h"
 #include "artifact/pack.h"
 #include "util/log.h"
@@ -152,6 +154,14 @@ static int check_head(struct api_http *h)
 	if (plen > ARTIFACTS_PATH_LEN && !strncmp(u, ARTIFACTS_PATH, ARTIFACTS_PATH_LEN)) {
 		if (artifact_path(h, u, plen) == API_HTTP_ERROR)
 			return API_HTTP_ERROR;
+	} else if (plen == 8 && !memcmp(u, "/metrics", 8)) {
+		/* the controller's Prometheus text: authorized and run as a
+		 * status request, then rendered (daemon/ctlmetrics.h) */
+		h->metrics = true;
+		strlcpy_g(h->op, "status", sizeof(h->op));
+		if (m->llp.method != HTTP_GET && m->llp.method != HTTP_HEAD)
+			return fail(h, 405, "method %s not allowed: use GET /metrics",
+				    llhttp_method_name((llhttp_method_t)m->llp.method));
 	} else if (plen <= 4 || strncmp(u, "/v1/", 4) || oplen >= sizeof(h->op) ||
 		   strspn(u + 4, "abcdefghijklmnopqrstuvwxyz0123456789_") < oplen) {
 		return fail(h, 404, "no such path '%s': the API is POST /v1/OP (see docs/api.md)",
@@ -474,10 +484,15 @@ static const char *reason(int status)
 	}
 }
 
-/* body consumed; extra: more header lines, each ending in \r\n, or "" */
-static void reply(struct tcp_conn *c, int status, json_t *body, const char *extra)
+/*
+ * body consumed; extra: more header lines, each ending in \r\n, or "".
+ * With ctype, text (consumed, not NULL) is the body as it is, else body's JSON.
+ */
+static void reply_as(struct tcp_conn *c, int status, json_t *body, const char *ctype, char *text, const char *extra)
 {
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *msg;
+	char *msg;
+	if (!ctype)
+		text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (c->replied || c->closing) {
 		free(text);
@@ -487,12 +502,12 @@ static void reply(struct tcp_conn *c, int status, json_t *body, const char *extr
 	/* an unfinished upload is dropped at once, not when the client goes
 	 * (or when its running step ends) */
 	upload_release(c);
-	msg = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-			"Cache-Control: no-store\r\nConnection: close\r\n%s\r\n%s\n",
-			status, reason(status), (text ? strlen(text) : 2) + 1, extra,
-			c->http.msg.llp.method == HTTP_HEAD ? "" : text ? text : "{}");
-	if (c->http.msg.llp.method == HTTP_HEAD)
-		msg[strlen(msg) - 1] = 0; /* the "\n" after the body */
+	msg = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			"Cache-Control: no-store\r\nConnection: close\r\n%s\r\n%s%s",
+			status, reason(status), ctype ? ctype : "application/json",
+			ctype ? strlen(text) : (text ? strlen(text) : 2) + 1, extra,
+			c->http.msg.llp.method == HTTP_HEAD ? "" : text ? text : "{}",
+			c->http.msg.llp.method == HTTP_HEAD || ctype ? "" : "\n");
 	free(text);
 	conn_write(c, msg, strlen(msg), true);
 	if (c->closing)
@@ -504,12 +519,19 @@ static void reply(struct tcp_conn *c, int status, json_t *body, const char *extr
 	uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0);
 }
 
+static void reply(struct tcp_conn *c, int status, json_t *body, const char *extra)
+{
+	reply_as(c, status, body, NULL, NULL, extra);
+}
+
 static void reply_status(struct tcp_conn *c, int status, const char *msg)
 {
 	const char *extra = "";
 	int code = status == 401 || status == 403 ? 3 : status >= 500 && status != 501 && status != 505 ? 1 : 2;
 	if (status == 401)
 		extra = "WWW-Authenticate: Bearer realm=\"gantry\"\r\n";
+	else if (status == 405 && c->http.metrics)
+		extra = "Allow: GET, HEAD\r\n";
 	else if (status == 405 && c->http.kind != API_REQ_OP)
 		extra = "Allow: PUT, GET, HEAD\r\n";
 	else if (status == 405)
@@ -552,6 +574,19 @@ static void handle_request(struct tcp_conn *c)
 	if (!resp)
 		resp = reply_error(1, "internal error: no reply");
 	status = api_http__status(resp);
+	if (h->metrics && status == 200) {
+		struct hbuf text;
+		hbuf_init(&text, 16 * 1024 * 1024);
+		if (ctlmetrics_render(resp, &text) < 0) {
+			hbuf_release(&text);
+			json_decref(resp);
+			reply_status(c, 500, "metrics larger than 16 MiB");
+			return;
+		}
+		json_decref(resp);
+		reply_as(c, 200, NULL, "text/plain; version=0.0.4; charset=utf-8", hbuf_detach(&text, NULL), "");
+		return;
+	}
 	log_info("api", "tcp peer=%s op=%s status=%d actor=%s", c->caller.user, h->op, status,
 		 c->caller.claimed[0] ? c->caller.claimed : "-");
 	reply(c, status, resp, status == 503 ? "Retry-After: 1\r\n" : "");

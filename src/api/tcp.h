@@ -68,6 +68,7 @@ struct api_http {
 	bool expect_continue;  /* the head asked for "100 Continue" (answer before the body) */
 	/* from the head */
 	bool health;           /* GET /v1/ping: the unauthenticated health check */
+	bool metrics;          /* GET /metrics: op "status", answered as Prometheus text */
 	char op[64];           /* OP of /v1/OP; artifact_upload or artifact_exists */
 	char token[256];       /* the Bearer token */
 	/* set with API_HTTP_ERROR: the answer */

@@ -378,6 +378,8 @@ void daemon_store_tick(int64_t now);
 int daemon_store_refusal(struct gerr *err);
 /* {"ok": true} or {"ok": false, "error", "since_ms", "for_ms"}: new reference */
 struct json_t *daemon_store_json(void);
+/* times the store stopped accepting writes since the controller started (/metrics) */
+long long daemon_store_failures(void);
 /* a write for se failed: its desired state, rollout and strategy state go
  * back to what the store recorded (as a restarted controller would see) */
 void daemon_store_reload(struct svcenv *se);

@@ -29,6 +29,7 @@ static struct {
 	int64_t next_probe_ms;         /* clock_mono_ms */
 	int64_t backoff_ms;
 	int probes;                    /* failed probes since the fault began */
+	long long failures;            /* faults seen since start (/metrics' gantry_store_failures_total) */
 } sf;
 
 bool daemon_store_ok(void)
@@ -67,6 +68,12 @@ json_t *daemon_store_json(void)
 		return json_pack("{s:b}", "ok", 1);
 	return json_pack("{s:b, s:s, s:I, s:I}", "ok", 0, "error", f.msg, "since_ms", (json_int_t)f.since_ms,
 			 "for_ms", (json_int_t)(clock_now_ms() - f.since_ms));
+}
+
+long long daemon_store_failures(void)
+{
+	/* a fault the tick has not seen yet counts already */
+	return sf.failures + (!sf.held && !daemon_store_ok());
 }
 
 void daemon_store_reload(struct svcenv *se)
@@ -189,6 +196,7 @@ void daemon_store_tick(int64_t now)
 	}
 	if (!sf.held) {
 		sf.held = true;
+		sf.failures++;
 		sf.first = f;
 		sf.probes = 0;
 		sf.backoff_ms = PROBE_FIRST_MS;
