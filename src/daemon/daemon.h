@@ -12,6 +12,7 @@
 #include "core/spec.h"
 #include "store/store.h"
 #include "runtime/runtime.h" /* struct workload_user */
+#include "daemon/usage.h"     /* struct replica_usage */
 #include <uv.h>
 
 /*
@@ -102,6 +103,7 @@ struct replica {
 	pid_t pgid;                  /* the replica's process group (its first pid) */
 	int consecutive_crashes;
 	bool restart_after_stop;     /* liveness failure: stop, then restart */
+	struct replica_usage usage;  /* CPU and memory (usage.c) */
 	struct replica *next;
 };
 
