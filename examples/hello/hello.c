@@ -17,6 +17,9 @@
  *   CRASH_AFTER_S      the process exits with status 1 this many seconds after start
  *   STARTUP_DELAY_MS   sleep before listening
  *   ACCESS_LOG=1       one stderr line per request
+ *   HOLD_MB            allocates and touches this many MiB before listening,
+ *                      and keeps them (usage per replica: t1320)
+ *   BUSY=1             one thread spins on the CPU for the process's life
  *
  * Endpoints: GET / , /health, /ready, /slow?ms=N (N <= 60000),
  * /alloc?mb=N (allocates and touches N MiB, N <= 16384), anything else 404.
@@ -68,6 +71,8 @@ static long cfg_ready_delay_ms;
 static double cfg_unhealthy_after_s = -1;
 static double cfg_crash_after_s = -1;
 static int cfg_access_log;
+static long cfg_hold_mb;
+static int cfg_busy;
 
 static struct timespec start_ts;
 static volatile sig_atomic_t got_signal;
@@ -239,6 +244,39 @@ static void read_config(void)
 		die_config("CRASH_AFTER_S", v, "seconds");
 	if ((v = getenv("ACCESS_LOG")) && strcmp(v, "1") == 0)
 		cfg_access_log = 1;
+	if ((v = getenv("HOLD_MB")) && *v && parse_long(v, 0, ALLOC_MAX_MB, &cfg_hold_mb) < 0)
+		die_config("HOLD_MB", v, "MiB from 0 to 16384");
+	if ((v = getenv("BUSY")) && strcmp(v, "1") == 0)
+		cfg_busy = 1;
+}
+
+/* HOLD_MB: kept (never freed) and every page touched, so that it is
+ * charged to our cgroup for as long as we run */
+static volatile char *held;
+
+static int hold_memory(long mb)
+{
+	size_t size = (size_t)mb << 20;
+
+	if (!size)
+		return 0;
+	held = malloc(size);
+	if (!held)
+		return -1;
+	for (size_t i = 0; i < size; i += 4096)
+		held[i] = (char)(i >> 12 | 1);
+	return 0;
+}
+
+/* BUSY=1: burns one core until the process exits */
+static void *spin(void *arg)
+{
+	volatile unsigned long n = 0;
+
+	(void)arg;
+	for (;;)
+		n++;
+	return NULL;
 }
 
 /* ---- I/O helpers ---- */
@@ -912,6 +950,19 @@ int main(void)
 		}
 	}
 
+	if (hold_memory(cfg_hold_mb) < 0) {
+		logmsg("hello: HOLD_MB=%ld: cannot allocate", cfg_hold_mb);
+		return 1;
+	}
+	if (cfg_busy) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, spin, NULL) != 0) {
+			logmsg("hello: BUSY=1: cannot start a thread");
+			return 1;
+		}
+		pthread_detach(th);
+	}
 	lfd = listen_on(port);
 	if (lfd < 0) {
 		logmsg("hello: cannot listen on 127.0.0.1:%ld: %s", port, strerror(errno));
