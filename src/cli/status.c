@@ -19,7 +19,7 @@ static const char *human_ms(json_int_t ms, char *buf, size_t len)
 	return buf;
 }
 
-/* 712Ki, 57.3Mi, 1.50Gi: binary units, as the spec's memory limits */
+/* 712Ki, 57.3Mi, 1.50Gi, 64Mi: binary units, as the spec's memory limits */
 static const char *human_bytes(json_int_t n, char *buf, size_t len)
 {
 	static const char *const units[] = { "Ki", "Mi", "Gi", "Ti" };
@@ -32,6 +32,8 @@ static const char *human_bytes(json_int_t n, char *buf, size_t len)
 	}
 	if (u < 0)
 		snprintf(buf, len, "%lld", (long long)n);
+	else if (v == (double)(int64_t)v)
+		snprintf(buf, len, "%.0f%s", v, units[u]);
 	else if (v < 10)
 		snprintf(buf, len, "%.2f%s", v, units[u]);
 	else if (v < 100)
