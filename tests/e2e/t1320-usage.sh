@@ -16,9 +16,9 @@ MI=1048576
 
 # hello holds HOLD_MB MiB from before it listens until it exits, and BUSY=1
 # spins one thread: the usage lasts, nothing here races with it. The CPU
-# limit (200m) makes the spinning replica use its whole quota however busy
+# limit (100m) makes the spinning replica use its whole quota however busy
 # the machine is, so "above 50% of its limit" holds with both cores taken.
-test_expect_success 'setup: v1 holds 16 MiB of its 64 Mi and spins within 200m' '
+test_expect_success 'setup: v1 holds 16 MiB of its 64 Mi and spins within 100m' '
 	write_svc_spec <<-EOF &&
 	project: t
 	environments:
@@ -30,7 +30,7 @@ test_expect_success 'setup: v1 holds 16 MiB of its 64 Mi and spins within 200m' 
 	    env: { HOLD_MB: "16", BUSY: "1" }
 	    probes:
 	      readiness: { http: /ready, period: 100ms }
-	    resources: { memory: 64Mi, cpu: 200m }
+	    resources: { memory: 64Mi, cpu: 100m }
 	    stop_grace: 1s
 	    drain_timeout: 500ms
 	    rollback_on: [ "memory > 50%" ]
