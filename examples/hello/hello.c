@@ -18,9 +18,10 @@
  *   UNHEALTHY_AFTER_S  GET /health turns 500 this many seconds after start
  *   CRASH_AFTER_S      the process exits with status 1 this many seconds after start
  *   STARTUP_DELAY_MS   sleep before listening
- *   ALLOC_MB           allocate and touch this many MiB at start, before
- *                      listening, and keep them (an OOM under a memory limit)
  *   ACCESS_LOG=1       one stderr line per request
+ *   HOLD_MB            allocates and touches this many MiB before listening,
+ *                      and keeps them (usage per replica: t1320)
+ *   BUSY=1             one thread spins on the CPU for the process's life
  *
  * Endpoints: GET / , /health, /ready, /slow?ms=N (N <= 60000),
  * /alloc?mb=N (allocates and touches N MiB, N <= 16384), anything else 404.
@@ -72,6 +73,8 @@ static long cfg_ready_delay_ms;
 static double cfg_unhealthy_after_s = -1;
 static double cfg_crash_after_s = -1;
 static int cfg_access_log;
+static long cfg_hold_mb;
+static int cfg_busy;
 
 static struct timespec start_ts;
 static volatile sig_atomic_t got_signal;
@@ -243,6 +246,39 @@ static void read_config(void)
 		die_config("CRASH_AFTER_S", v, "seconds");
 	if ((v = getenv("ACCESS_LOG")) && strcmp(v, "1") == 0)
 		cfg_access_log = 1;
+	if ((v = getenv("HOLD_MB")) && *v && parse_long(v, 0, ALLOC_MAX_MB, &cfg_hold_mb) < 0)
+		die_config("HOLD_MB", v, "MiB from 0 to 16384");
+	if ((v = getenv("BUSY")) && strcmp(v, "1") == 0)
+		cfg_busy = 1;
+}
+
+/* HOLD_MB: kept (never freed) and every page touched, so that it is
+ * charged to our cgroup for as long as we run */
+static volatile char *held;
+
+static int hold_memory(long mb)
+{
+	size_t size = (size_t)mb << 20;
+
+	if (!size)
+		return 0;
+	held = malloc(size);
+	if (!held)
+		return -1;
+	for (size_t i = 0; i < size; i += 4096)
+		held[i] = (char)(i >> 12 | 1);
+	return 0;
+}
+
+/* BUSY=1: burns one core until the process exits */
+static void *spin(void *arg)
+{
+	volatile unsigned long n = 0;
+
+	(void)arg;
+	for (;;)
+		n++;
+	return NULL;
 }
 
 /* ---- I/O helpers ---- */
@@ -847,9 +883,6 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-/* ALLOC_MB's memory, held until exit */
-static char *alloc_kept;
-
 static int listen_on(struct in_addr host, long port)
 {
 	struct sockaddr_in sa;
@@ -878,7 +911,6 @@ int main(void)
 	const char *port_s = getenv("PORT");
 	const char *host_s = "127.0.0.1";
 	struct in_addr host;
-	long alloc_mb = 0;
 	const char *v;
 	struct sigaction sa;
 	pthread_attr_t attr;
@@ -901,9 +933,6 @@ int main(void)
 		host_s = v;
 	if (inet_pton(AF_INET, host_s, &host) != 1)
 		die_config("HOST", host_s, "an IPv4 address (0.0.0.0 in a container)");
-	if ((v = getenv("ALLOC_MB")) && *v &&
-	    parse_long(v, 0, ALLOC_MAX_MB, &alloc_mb) < 0)
-		die_config("ALLOC_MB", v, "MiB to allocate at start");
 
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		logmsg("hello: pipe: %s", strerror(errno));
@@ -929,21 +958,19 @@ int main(void)
 		}
 	}
 
-	if (alloc_mb > 0) {
-		size_t size = (size_t)alloc_mb << 20;
-		char *p = alloc_kept = malloc(size);
+	if (hold_memory(cfg_hold_mb) < 0) {
+		logmsg("hello: HOLD_MB=%ld: cannot allocate", cfg_hold_mb);
+		return 1;
+	}
+	if (cfg_busy) {
+		pthread_t th;
 
-		logmsg("hello: allocating %ld MiB (ALLOC_MB)", alloc_mb);
-		if (!p) {
-			logmsg("hello: could not allocate %ld MiB", alloc_mb);
+		if (pthread_create(&th, NULL, spin, NULL) != 0) {
+			logmsg("hello: BUSY=1: cannot start a thread");
 			return 1;
 		}
-		/* touch every page: charged to us, and kept until exit */
-		for (size_t i = 0; i < size; i += 4096)
-			((volatile char *)p)[i] = (char)i;
-		logmsg("hello: allocated %ld MiB", alloc_mb);
+		pthread_detach(th);
 	}
-
 	lfd = listen_on(host, port);
 	if (lfd < 0) {
 		logmsg("hello: cannot listen on %s:%ld: %s", host_s, port, strerror(errno));

@@ -11,6 +11,7 @@
 #include "daemon/disk.h"
 #include "daemon/gates_flow.h"
 #include "daemon/metrics.h"
+#include "daemon/usage.h"
 #include "gates/gates.h"
 #include "rollout/canary.h"
 #include "rollout/stats.h"
@@ -68,6 +69,7 @@ static json_t *svcenv_status(struct svcenv *se)
 			json_object_set_new(jr, "last_exit", json_string(r->row.last_exit));
 		if (r->row.container[0])
 			json_object_set_new(jr, "container", json_string(r->row.container));
+		usage_json(r, jr, clock_steady_ms());
 		json_array_append_new(replicas, jr);
 		/* this replica alone restarted more than 5 times; one of a revision
 		 * being retired (after a rollback, say) is not the service's loop */

@@ -19,6 +19,51 @@ static const char *human_ms(json_int_t ms, char *buf, size_t len)
 	return buf;
 }
 
+/* 712Ki, 57.3Mi, 1.50Gi, 64Mi: binary units, as the spec's memory limits */
+static const char *human_bytes(json_int_t n, char *buf, size_t len)
+{
+	static const char *const units[] = { "Ki", "Mi", "Gi", "Ti" };
+	double v = (double)n;
+	int u = -1;
+
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%lld", (long long)n);
+	else if (v == (double)(int64_t)v)
+		snprintf(buf, len, "%.0f%s", v, units[u]);
+	else if (v < 10)
+		snprintf(buf, len, "%.2f%s", v, units[u]);
+	else if (v < 100)
+		snprintf(buf, len, "%.1f%s", v, units[u]);
+	else
+		snprintf(buf, len, "%.0f%s", v, units[u]);
+	return buf;
+}
+
+/* a replica's MEM ("57.3Mi/128Mi", "57.3Mi" without a limit) and CPU
+ * ("12.5%") columns; "-" when unknown */
+static void usage_columns(json_t *r, char *mem, size_t memlen, char *cpu, size_t cpulen)
+{
+	json_t *m = json_object_get(r, "memory_bytes"), *l = json_object_get(r, "memory_limit"),
+	       *c = json_object_get(r, "cpu_percent");
+	char a[24], b[24];
+
+	if (json_is_integer(m) && json_is_integer(l))
+		snprintf(mem, memlen, "%s/%s", human_bytes(json_integer_value(m), a, sizeof(a)),
+			 human_bytes(json_integer_value(l), b, sizeof(b)));
+	else if (json_is_integer(m))
+		snprintf(mem, memlen, "%s", human_bytes(json_integer_value(m), a, sizeof(a)));
+	else
+		snprintf(mem, memlen, "-");
+	if (json_is_number(c))
+		snprintf(cpu, cpulen, "%.1f%%", json_number_value(c));
+	else
+		snprintf(cpu, cpulen, "-");
+}
+
 /*
  * One line for the proxy process (the "proxy" object of the reply, docs/api.md):
  *   proxy: pid 1234 up 12.0s, 10 restarts (crash loop: next start in 7.9s), last exit: ...
@@ -172,16 +217,19 @@ static void print_table(json_t *list)
 			}
 		}
 		if (json_array_size(json_object_get(st, "replicas")))
-			printf("  %-40s %4s %8s %6s %-9s %8s  %s\n", "REPLICA", "REV", "PID", "PORT", "STATE", "RESTARTS",
-			       "LAST EXIT");
-		json_array_foreach(json_object_get(st, "replicas"), j, r)
-			printf("  %-40s %4lld %8lld %6lld %-9s %8lld  %s\n", json_string_value(json_object_get(r, "id")),
+			printf("  %-40s %4s %8s %6s %-9s %8s %15s %7s  %s\n", "REPLICA", "REV", "PID", "PORT", "STATE",
+			       "RESTARTS", "MEM", "CPU", "LAST EXIT");
+		json_array_foreach(json_object_get(st, "replicas"), j, r) {
+			char mem[48], cpu[24];
+			usage_columns(r, mem, sizeof(mem), cpu, sizeof(cpu));
+			printf("  %-40s %4lld %8lld %6lld %-9s %8lld %15s %7s  %s\n", json_string_value(json_object_get(r, "id")),
 			       (long long)json_integer_value(json_object_get(r, "revision")),
 			       (long long)json_integer_value(json_object_get(r, "pid")),
 			       (long long)json_integer_value(json_object_get(r, "port")),
 			       json_string_value(json_object_get(r, "state")),
-			       (long long)json_integer_value(json_object_get(r, "restarts")),
+			       (long long)json_integer_value(json_object_get(r, "restarts")), mem, cpu,
 			       json_string_value(json_object_get(r, "last_exit")) ? json_string_value(json_object_get(r, "last_exit")) : "");
+		}
 	}
 }
 

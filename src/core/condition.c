@@ -11,7 +11,7 @@ static const char *const metric_names[CM__COUNT] = {
 	[CM_ERROR_RATE] = "error_rate",   [CM_AVAILABILITY] = "availability", [CM_REQUEST_RATE] = "request_rate",
 	[CM_LATENCY_P50] = "latency_p50", [CM_LATENCY_P90] = "latency_p90",   [CM_LATENCY_P95] = "latency_p95",
 	[CM_LATENCY_P99] = "latency_p99", [CM_RESTARTS] = "restarts",         [CM_READY_RATIO] = "ready_ratio",
-	[CM_VALUE] = "value",
+	[CM_VALUE] = "value",             [CM_MEMORY] = "memory",             [CM_CPU] = "cpu",
 };
 
 static const char *const op_names[] = { ">", ">=", "<", "<=" };
@@ -42,7 +42,7 @@ double cond_metric_quantile(enum cond_metric m)
 
 static bool is_pct_metric(enum cond_metric m)
 {
-	return m == CM_ERROR_RATE || m == CM_AVAILABILITY || m == CM_READY_RATIO;
+	return m == CM_ERROR_RATE || m == CM_AVAILABILITY || m == CM_READY_RATIO || m == CM_MEMORY || m == CM_CPU;
 }
 
 static bool is_latency(enum cond_metric m)
@@ -180,7 +180,8 @@ static int read_value(struct lexer *l, enum cond_metric m, double *out, struct g
 					metric_names[m], token_at(l, tok, sizeof(tok)));
 		}
 		l->pos++;
-		if (v > 100) {
+		/* cpu without a limit counts against one core: 250% is 2.5 cores */
+		if (v > 100 && m != CM_CPU) {
 			l->pos = start;
 			return gerr_set(err, "col %d: a percentage is at most 100%%", col(l));
 		}
@@ -240,13 +241,13 @@ int condition_parse_implied(const char *s, int implied_metric, bool implied_base
 	if (!n && implied_metric >= 0 && implied_metric < CM__COUNT && strchr("<>", s[l.pos]) && s[l.pos]) {
 		m = implied_metric;
 	} else if (!n) {
-		return gerr_set(err, "col %d: expected a metric (error_rate, availability, request_rate, latency_p50/p90/p95/p99, restarts, ready_ratio, value), got %s",
+		return gerr_set(err, "col %d: expected a metric (error_rate, availability, request_rate, latency_p50/p90/p95/p99, restarts, ready_ratio, memory, cpu, value), got %s",
 				col(&l), token_at(&l, tok, sizeof(tok)));
 	} else if ((m = cond_metric_from_name(word)) < 0) {
 		const char *sug = diag_suggest(word, metric_names, CM__COUNT);
 		if (sug)
 			return gerr_set(err, "col %d: unknown metric '%s' (did you mean '%s'?)", col(&l), word, sug);
-		return gerr_set(err, "col %d: unknown metric '%s' (expected error_rate, availability, request_rate, latency_p50/p90/p95/p99, restarts, ready_ratio or value)",
+		return gerr_set(err, "col %d: unknown metric '%s' (expected error_rate, availability, request_rate, latency_p50/p90/p95/p99, restarts, ready_ratio, memory, cpu or value)",
 				col(&l), word);
 	} else {
 		l.pos += n;

@@ -6,16 +6,21 @@
  *   error_rate > 5% for 2m         availability < 99% for 1m
  *   restarts > 5 in 5m             ready_ratio < 50% for 30s
  *   latency_p95 > 1.10x baseline   error_rate > baseline + 1%
+ *   memory > 85%                   cpu > 90% for 5m
  *
  *   condition := METRIC OP RHS [ (for | in) DURATION ]
  *   METRIC    := error_rate | availability | request_rate | restarts | ready_ratio
  *              | latency_p50 | latency_p90 | latency_p95 | latency_p99
+ *              | memory | cpu
  *              | value (a provider's number, no unit)
  *   OP        := > | >= | < | <=
  *   RHS       := VALUE | FACTOR x baseline | baseline [(+|-) VALUE]
  *   VALUE     := a number with the metric's unit: % for error_rate,
- *                availability and ready_ratio; ms or s for latencies; none
- *                for request_rate (per second), restarts and value
+ *                availability, ready_ratio, memory and cpu; ms or s for
+ *                latencies; none for request_rate (per second), restarts
+ *                and value. A percentage is at most 100%, except cpu's
+ *                (a replica without a CPU limit is measured against one
+ *                core, and may use several)
  *
  * A condition says when something is WRONG: it "holds" on a bad value.
  * Values inside gantry are in the metric's base unit: fractions (0.05 for
@@ -34,6 +39,12 @@
  * evaluator keeps at most COND_COUNT_POINTS changes of the counter; past that
  * the oldest ones merge, which can only overestimate the count (a crash loop
  * is never missed).
+ *
+ * memory and cpu are the revision's replicas' usage (src/daemon/usage.h): the
+ * highest over its replicas of memory in use as a fraction of the memory
+ * limit, and of CPU used as a fraction of the CPU limit (of one core when
+ * there is none). A revision whose replicas have no memory limit has no
+ * memory value: "no data", inconclusive (docs/internals/runtime.md).
  *
  * min_requests: a sample of error_rate, availability or a latency backed by
  * fewer requests (on the canary, and on the baseline for a baseline
@@ -58,6 +69,8 @@ enum cond_metric {
 	CM_RESTARTS,
 	CM_READY_RATIO,
 	CM_VALUE,        /* a provider's plain number (prometheus, http, command) */
+	CM_MEMORY,       /* memory in use / its limit, the revision's highest replica */
+	CM_CPU,          /* CPU used / its limit (one core without one), highest replica */
 	CM__COUNT
 };
 

@@ -5,6 +5,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "util/clock.h"
 #include "daemon/ctlmetrics.h"
 #include "util/log.h"
 #include <jansson.h>
@@ -197,5 +198,8 @@ int ctlmetrics_render(json_t *status, struct hbuf *out)
 	free(rows);
 	r = ctlmetrics_format(status, daemon_store_failures(), counts, n, out);
 	free(counts);
+	/* CPU and memory per replica (usage.c) */
+	if (r == 0)
+		r = usage_prometheus(gd->svcenvs, out, clock_steady_ms());
 	return r;
 }

@@ -461,6 +461,8 @@ static void watch_rolling(struct svcenv *se, struct revcfg *rc, int64_t now)
 			for (struct replica *r = se->replicas; r; r = r->next)
 				ready += r->row.revision == rev && replica_is_ready(r);
 			in.value = want ? (double)ready / want : NAN;
+		} else if (m == CM_MEMORY || m == CM_CPU) {
+			in.value = usage_revision(se, rev, m, now);
 		}
 		smp.t_ms = now;
 		smp.value = in.value;
@@ -628,6 +630,7 @@ static void on_tick(uv_timer_t *t)
 	/* the gates start deploys and record their checks: held too */
 	if (daemon_store_ok())
 		gates_tick();
+	usage_tick(gd->svcenvs, clock_steady_ms());
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
 		struct replica *r = se->replicas, *next;
 		bool ok = daemon_store_ok();

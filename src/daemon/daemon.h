@@ -12,6 +12,7 @@
 #include "core/spec.h"
 #include "store/store.h"
 #include "runtime/runtime.h" /* struct workload_user */
+#include "daemon/usage.h"     /* struct replica_usage */
 #include <uv.h>
 
 /*
@@ -103,12 +104,14 @@ struct replica {
 	pid_t pgid;                  /* the replica's process group (its first pid) */
 	int consecutive_crashes;
 	bool restart_after_stop;     /* liveness failure: stop, then restart */
+	struct replica_usage usage;  /* CPU and memory (usage.c) */
 	/* docker runtime (dockrt.c) */
 	struct dockrt_job *djob;     /* its container being made; NULL: none */
 	struct dockrt_follower *dlog; /* the thread copying its log stream */
 	uint64_t dseq;               /* the poll count when its container was recorded */
 	bool d_oom;                  /* its container's end: OOMKilled */
 	char d_detail[96];           /* and the Engine's State.Error, if any */
+	int64_t d_cpu_ns, d_cpu_ms;  /* its container's previous CPU reading (ns used, steady ms) */
 	struct replica *next;
 };
 

@@ -560,6 +560,12 @@ static void sample(struct svcenv *se, enum cond_metric m, int64_t span_ms, int64
 		int want = p->cs.canary_replicas > 0 ? p->cs.canary_replicas : 1;
 		in->value = (double)count(se, canary, true) / want;
 		in->baseline = NAN;
+	} else if (m == CM_MEMORY || m == CM_CPU) {
+		/* the replicas' own usage (usage.h): no proxy window behind it */
+		int64_t steady = clock_steady_ms();
+		in->value = usage_revision(se, canary, m, steady);
+		in->baseline = base > 0 ? usage_revision(se, base, m, steady) : NAN;
+		return;
 	}
 	if (metrics_age_ms(now) < 0 || metrics_age_ms(now) > 2000)
 		in->error = "no fresh metrics from the proxy";

@@ -22,9 +22,11 @@
 /* cgroup_sweep leaves cgroups younger than this alone */
 #define SWEEP_MIN_AGE_S 60
 
-/* v1 hierarchies we use; memory is required, cpu and pids optional */
-enum { H_MEM, H_CPU, H_PIDS, H_N };
-static const char *const h_names[H_N] = { "memory", "cpu", "pids" };
+/* v1 hierarchies we use; memory is required, cpu, pids and cpuacct
+ * optional (cpuacct only measures: runtime/usage.c reads CPU time there;
+ * it is often mounted together with cpu, then both name one directory) */
+enum { H_MEM, H_CPU, H_PIDS, H_ACCT, H_N };
+static const char *const h_names[H_N] = { "memory", "cpu", "pids", "cpuacct" };
 
 static struct {
 	enum cgroup_mode mode;
@@ -262,8 +264,9 @@ out:
 	else if (cg.mode == CGROUP_V2)
 		log_info("runtime", "cgroups=v2 root=%s/%s", cg.v2, CG_PARENT);
 	else
-		log_info("runtime", "cgroups=v1 memory=%s cpu=%s pids=%s", cg.v1[H_MEM],
-			 cg.v1[H_CPU][0] ? cg.v1[H_CPU] : "-", cg.v1[H_PIDS][0] ? cg.v1[H_PIDS] : "-");
+		log_info("runtime", "cgroups=v1 memory=%s cpu=%s pids=%s cpuacct=%s", cg.v1[H_MEM],
+			 cg.v1[H_CPU][0] ? cg.v1[H_CPU] : "-", cg.v1[H_PIDS][0] ? cg.v1[H_PIDS] : "-",
+			 cg.v1[H_ACCT][0] ? cg.v1[H_ACCT] : "-");
 }
 
 enum cgroup_mode cgroup_mode(void)
@@ -418,6 +421,12 @@ static int create_v1(const char *name, const struct resources *res, struct gerr 
 	} else if (res->pids > 0) {
 		log_warn("runtime", "cgroup=%s no pids hierarchy: no pids limit", name);
 	}
+
+	/* cpuacct: no limit, only its CPU time (the same directory as cpu's
+	 * when the two are mounted together) */
+	cg_dir(name, H_ACCT, dir, sizeof(dir));
+	if (dir[0] && mkdir_ok(dir) < 0)
+		log_warn("runtime", "cgroup=%s mkdir %s: %s: no cpu usage", name, dir, strerror(errno));
 	return 0;
 }
 
@@ -470,6 +479,11 @@ int cgroup_join(const char *name, pid_t pid, struct gerr *err)
 		cg_dir(name, h, dir, sizeof(dir));
 		if (!dir[0])
 			continue;
+		/* cpuacct only measures: not being there is no failure */
+		if (h == H_ACCT) {
+			(void)set_ctl(dir, "cgroup.procs", val, NULL);
+			continue;
+		}
 		/* keep going: being in the memory cgroup without the pids one
 		 * is better than in neither */
 		if (set_ctl(dir, "cgroup.procs", val, ret < 0 ? NULL : err) < 0)
@@ -589,6 +603,23 @@ int cgroup_path(const char *name, char *buf, size_t size)
 	if (cgroup_mode() == CGROUP_NONE || !size)
 		return -1;
 	cg_dir(name, H_MEM, buf, size);
+	return buf[0] && access(buf, F_OK) == 0 ? 0 : -1;
+}
+
+int cgroup_path_in(const char *name, const char *controller, char *buf, size_t size)
+{
+	int h = -1;
+
+	if (size)
+		buf[0] = '\0';
+	if (cgroup_mode() == CGROUP_NONE || !size)
+		return -1;
+	for (int i = 0; i < H_N; i++)
+		if (!strcmp(controller, h_names[i]))
+			h = i;
+	if (cg.mode == CGROUP_V1 && h < 0)
+		return -1;
+	cg_dir(name, h < 0 ? 0 : h, buf, size);
 	return buf[0] && access(buf, F_OK) == 0 ? 0 : -1;
 }
 

@@ -1412,10 +1412,10 @@ static int64_t host_memory(void)
 	return pages > 0 && psz > 0 ? (int64_t)pages * psz : 0;
 }
 
-int docker_container_stats(struct docker *d, const char *id, struct docker_stats *out, struct gerr *err)
+static int stats(struct docker *d, const char *id, bool one_shot, struct docker_stats *out, struct gerr *err)
 {
 	char *op = xasprintf("stats of container %s", id);
-	char *path = xasprintf("/containers/%s/stats?stream=false", id);
+	char *path = xasprintf("/containers/%s/stats?stream=false%s", id, one_shot ? "&one-shot=true" : "");
 	struct req r = { .op = op, .method = "GET", .path = path };
 	struct xfer x;
 	json_t *j = NULL, *cs, *ps, *ms, *mst;
@@ -1443,6 +1443,7 @@ int docker_container_stats(struct docker *d, const char *id, struct docker_stats
 			ncpu = (json_int_t)json_array_size(json_object_get(json_object_get(cs, "cpu_usage"), "percpu_usage"));
 		if (ncpu <= 0)
 			ncpu = 1;
+		out->cpu_total_ns = cpu;
 		/* system_cpu_usage counts every core: scale to "100 = one core" */
 		if (cpu > pcpu && sys > psys && pcpu > 0)
 			out->cpu_percent = (double)(cpu - pcpu) / (double)(sys - psys) * (double)ncpu * 100.0;
@@ -1471,4 +1472,14 @@ out:
 	free(op);
 	free(path);
 	return ret;
+}
+
+int docker_container_stats(struct docker *d, const char *id, struct docker_stats *out, struct gerr *err)
+{
+	return stats(d, id, false, out, err);
+}
+
+int docker_container_stats_now(struct docker *d, const char *id, struct docker_stats *out, struct gerr *err)
+{
+	return stats(d, id, true, out, err);
 }

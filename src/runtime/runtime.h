@@ -162,7 +162,7 @@ int runtime_exec_main(int argc, char **argv);
 /*
  * Cgroups live under a parent named "gantry" at the root of each hierarchy
  * (v2: <mnt>/gantry/NAME; v1: <memory mnt>/gantry/NAME and the same under
- * the cpu and pids hierarchies), found from /proc/self/mountinfo.
+ * the cpu, pids and cpuacct hierarchies), found from /proc/self/mountinfo.
  * NAME is [A-Za-z0-9_.-]{1,128}, not starting with '.'.
  * Without usable cgroups every function below is a no-op that returns
  * -1 (create, join) or 0.
@@ -198,6 +198,9 @@ int cgroup_sweep(bool (*keep)(const char *name, void *data), void *data);
 /* the directory of NAME (v1: in the memory hierarchy) into buf; 0 if it
  * exists, -1 if not (or no cgroups) */
 int cgroup_path(const char *name, char *buf, size_t size);
+/* the same in the hierarchy of controller ("memory", "cpu", "pids",
+ * "cpuacct"; v2 has one directory for all) */
+int cgroup_path_in(const char *name, const char *controller, char *buf, size_t size);
 
 /* ---- probes ---- */
 

@@ -132,8 +132,8 @@ test_expect_success 'kill SIGTERM: exited, exit code 0 (hello drains and exits)'
 	grep "stopped by signal 15" logs.out
 '
 
-test_expect_success 'OOM: 8 MiB limit, ALLOC_MB=64 -> oom_killed' '
-	"$DOCKERC" create gt-oom-$$ gt-hello:1 -l "$RUN_LABEL" -e PORT=8080 -e ALLOC_MB=64 \
+test_expect_success 'OOM: 8 MiB limit, HOLD_MB=64 -> oom_killed' '
+	"$DOCKERC" create gt-oom-$$ gt-hello:1 -l "$RUN_LABEL" -e PORT=8080 -e HOLD_MB=64 \
 		-m 8388608 >oom.id &&
 	OOM=$(cat oom.id) &&
 	"$DOCKERC" start "$OOM" &&

@@ -274,6 +274,52 @@ static void test_restarts_ring_bounded(void **state)
 	assert_int_equal(e.last, COND_BREACHED);
 }
 
+/* memory and cpu: percentages of the replica's limit (condition.h) */
+static void test_usage_metrics(void **state)
+{
+	(void)state;
+	struct condition c = parse_ok("memory > 85%");
+	struct cond_eval e;
+	char buf[160];
+	struct gerr err;
+
+	assert_int_equal(c.metric, CM_MEMORY);
+	assert_true(fabs(c.value - 0.85) < 1e-12);
+	assert_string_equal(cond_metric_name(CM_MEMORY), "memory");
+	assert_int_equal(cond_metric_from_name("cpu"), CM_CPU);
+	assert_false(cond_metric_needs_requests(CM_MEMORY));
+	assert_false(cond_metric_needs_requests(CM_CPU));
+	c = parse_ok("cpu > 90% for 5m");
+	assert_int_equal(c.metric, CM_CPU);
+	assert_int_equal(c.window, CW_FOR);
+	assert_int_equal(c.window_ms, 300000);
+	/* cpu without a limit counts against one core: above 100% is meaningful */
+	c = parse_ok("cpu >= 250%");
+	assert_true(fabs(c.value - 2.5) < 1e-12);
+	parse_err("memory > 150%", "col 10: a percentage is at most 100%");
+	parse_err("memory > 512Mi", "col 10: memory needs a percentage (e.g. 5%), got '512Mi'");
+	parse_err("cpu > 0.5", "col 7: cpu needs a percentage");
+	parse_err("memory > 50% in 5m", "col 14: 'in' counts events (restarts); use 'for' with memory");
+	parse_err("memroy > 50%", "unknown metric 'memroy' (did you mean 'memory'?)");
+	/* an analysis metric's query: memory, fail_if "> 80%" */
+	assert_int_equal(condition_parse_implied("> 80%", CM_MEMORY, false, &c, &err), 0);
+	assert_int_equal(c.metric, CM_MEMORY);
+
+	/* no limit means no data (NAN): inconclusive, and it breaks a for-run */
+	c = parse_ok("memory > 50% for 10s");
+	cond_eval_init(&e, &c);
+	e.min_requests = 5; /* not a request metric: ignored */
+	assert_int_equal(feed(&e, 0, 0.8, 0), COND_HOLDS);
+	assert_int_equal(feed(&e, 2000, NAN, 0), COND_NO_DATA);
+	assert_int_equal(feed(&e, 4000, 0.8, 0), COND_HOLDS);
+	assert_int_equal(feed(&e, 10000, 0.8, 0), COND_HOLDS);
+	assert_int_equal(feed(&e, 14000, 0.8, 0), COND_BREACHED);
+	assert_string_equal(cond_eval_describe(&e, "new", 3, buf, sizeof(buf)),
+			    "memory 80% > 50% for 10s (new revision 3)");
+	assert_int_equal(feed(&e, 16000, 0.4, 0), COND_CLEAR);
+	assert_string_equal(cond_format_value(CM_CPU, 1.5, buf, sizeof(buf)), "150%");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_for_window),           cmocka_unit_test(test_no_window_breaches_at_once),
 		cmocka_unit_test(test_min_requests_inconclusive), cmocka_unit_test(test_baseline_eval),
 		cmocka_unit_test(test_restarts_in),          cmocka_unit_test(test_restarts_ring_bounded),
+		cmocka_unit_test(test_usage_metrics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

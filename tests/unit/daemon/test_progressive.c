@@ -19,6 +19,7 @@
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
 #include "daemon/metrics.h"
+#include "daemon/usage.h"
 #include "rollout/canary.h"
 #include "store/store_records.h"
 
@@ -559,6 +560,48 @@ static void test_rollback_on(void **state)
 	rps = 100;
 }
 
+/* the canary's replicas report their usage (as a runtime does, usage.h),
+ * stamped with the real steady clock: fresh for USAGE_STALE_MS, far longer
+ * than the runs below take */
+static void canary_usage(int64_t mem, int64_t limit)
+{
+	for (struct replica *r = se.replicas; r; r = r->next)
+		if (r->row.revision == 2)
+			usage_report(r, mem, limit, 10);
+}
+
+/* rollback_on memory: the canary's highest replica against its limit; no
+ * limit is no data, never a rollback (no proxy traffic is needed) */
+static void test_rollback_on_memory(void **state)
+{
+	static char *memory[] = { (char *)"memory > 50% for 2s" };
+	struct svc_config cfg = config(watch_steps, ARRAY_SIZE(watch_steps));
+	int64_t now = T;
+	(void)state;
+	cfg.rollback_on = memory;
+	cfg.nrollback_on = 1;
+	canary_err_pct = 0;
+	start(cfg, now);
+	assert_true(run(&now, T + 5 * SEC));
+	assert_string_equal(st_str("wait"), "pause");
+	assert_int_equal(replicas_of(2, "ready"), 1);
+	/* 900 MiB without a limit: no data */
+	canary_usage(900 << 20, 0);
+	assert_true(run(&now, T + 15 * SEC));
+	/* 30% of its limit: clear */
+	canary_usage(30 << 20, 100 << 20);
+	assert_true(run(&now, T + 25 * SEC));
+	assert_int_equal(auto_rollbacks, 0);
+	/* 80%: holds, breached 2 s later */
+	canary_usage(80 << 20, 100 << 20);
+	assert_true(run(&now, T + 26 * SEC));
+	assert_false(run(&now, T + 30 * SEC));
+	assert_int_equal(auto_rollbacks, 1);
+	assert_non_null(strstr(auto_why, "memory 80% > 50% for 2s"));
+	assert_int_equal(se.row.target_revision, 1);
+	revision_status_is(2, "failed");
+}
+
 /* a restarted controller (kill -9): the same step, the same deadline, the analysis's rounds kept */
 static void restart(int64_t now)
 {
@@ -746,6 +789,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_analysis_failure_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_success_promotes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_on_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_resumes_pause_and_analysis, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_analysis_rounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_on_window_survives_a_short_restart, setup, teardown),
