@@ -101,9 +101,11 @@ int logfile_rotate(const char *path, int64_t max_bytes, int keep)
 		to = xasprintf("%s.1", path);
 		tmp = xasprintf("%s.1.tmp", path);
 		if (copy_file(path, tmp) < 0 || rename(tmp, to) < 0) {
-			log_warn("runtime", "log=%s rotate: copy to %s: %s", path, to, strerror(errno));
+			/* a full disk: the cap wins over this generation's lines
+			 * (older copies stay); a log must never fill the disk */
+			log_warn("runtime", "log=%s rotate: copy to %s: %s; truncated without a copy", path, to,
+				 strerror(errno));
 			(void)unlink(tmp);
-			goto out;
 		}
 	}
 	if (truncate(path, 0) < 0) {

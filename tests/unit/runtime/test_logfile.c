@@ -80,6 +80,28 @@ static void test_rotate(void **state)
 	free(log);
 }
 
+/* the copy cannot be made (a full disk; here: its temporary name is taken
+ * by a directory): the log is truncated anyway, the older copies stay */
+static void test_rotate_copy_fails(void **state)
+{
+	char *log = rt_path("full.log"), *p, *tmp;
+
+	(void)state;
+	rt_write(log, "older-generation-padding\n", false);
+	assert_int_equal(logfile_rotate(log, 10, 3), 1);
+	tmp = xasprintf("%s.1.tmp", log);
+	assert_int_equal(mkdir(tmp, 0700), 0);
+	rt_write(log, "0123456789abcdef\n", false);
+	assert_int_equal(logfile_rotate(log, 10, 3), 1);
+	assert_file(log, "");
+	p = f_at(log, 2); /* shifted before the copy was tried */
+	assert_file(p, "older-generation-padding\n");
+	free(p);
+	assert_int_equal(rmdir(tmp), 0);
+	free(tmp);
+	free(log);
+}
+
 static char *tail_of(const char *path, int n)
 {
 	char *buf = NULL;
@@ -316,6 +338,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		RT_TEST(test_rotate),
+		RT_TEST(test_rotate_copy_fails),
 		RT_TEST(test_tail),
 		cmocka_unit_test_setup_teardown(test_follow, rt_setup, follow_teardown),
 		cmocka_unit_test_setup_teardown(test_follow_several, rt_setup, follow_teardown),
