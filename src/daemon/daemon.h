@@ -110,7 +110,7 @@ struct replica {
 	struct dockrt_follower *dlog; /* the thread copying its log stream */
 	uint64_t dseq;               /* the poll count when its container was recorded */
 	bool d_oom;                  /* its container's end: OOMKilled */
-	char d_detail[96];           /* and the Engine's State.Error, if any */
+	char d_detail[96];           /* an exit without a status, described (the Engine's State.Error, a failed start) */
 	int64_t d_cpu_ns, d_cpu_ms;  /* its container's previous CPU reading (ns used, steady ms) */
 	struct replica *next;
 };
@@ -340,6 +340,14 @@ void replica_sweep_cgroups(void);
 void replica_spawn_failed(struct replica *r, const char *why);
 void replica_running(struct replica *r);
 void replica_exited(struct replica *r, int exit_code, bool oom, const char *detail);
+/* where the proxy and the probes reach r: "IP:PORT" into buf (row.host, else
+ * 127.0.0.1 and its port); *ip and *port split (ip: 64 bytes) */
+const char *replica_addr(const struct replica *r, char *buf, size_t len);
+void replica_target(const struct replica *r, char *ip, int *port);
+/* r could not start because its runtime cannot be reached (the Docker Engine
+ * is down): not a crash; it waits (backoff state, no restart counted) and
+ * tries again in a second */
+void replica_spawn_deferred(struct replica *r, const char *why);
 /* SIGTERM/SIGKILL to the whole replica, whatever its runtime */
 void replica_signal(struct replica *r, int sig);
 

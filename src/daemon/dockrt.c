@@ -114,7 +114,9 @@ struct dockrt_job {
 	char user[64];
 	struct resources res;
 	struct docker_state st;
+	int cport;                    /* the port it listens on in its network */
 	int rc;
+	bool unreachable;             /* it failed because the Engine cannot be reached */
 	struct gerr err;
 };
 
@@ -141,12 +143,14 @@ static void job_work(uv_work_t *req)
 		if (docker_container_create(engine, &j->c, j->id, sizeof(j->id), &j->err) < 0) {
 			j->id[0] = 0;
 			j->rc = -1;
+			j->unreachable = docker_ping(engine, &e2) < 0;
 			break;
 		}
 		if (docker_container_start(engine, j->id, &j->err) < 0 ||
 		    docker_container_inspect(engine, j->id, &j->st, &j->err) < 0) {
 			j->rc = -1;
-			if (docker_container_remove(engine, j->id, &e2) < 0)
+			j->unreachable = docker_ping(engine, &e2) < 0;
+			if (!j->unreachable && docker_container_remove(engine, j->id, &e2) < 0)
 				log_warn("docker", "%s", e2.msg);
 			j->id[0] = 0;
 		}
@@ -184,11 +188,20 @@ static void job_done(uv_work_t *req, int status)
 	}
 	r->djob = NULL;
 	if (j->rc < 0) {
-		replica_spawn_failed(r, j->err.msg);
+		if (j->unreachable)
+			replica_spawn_deferred(r, j->err.msg);
+		else
+			replica_spawn_failed(r, j->err.msg);
 		job_free(j);
 		return;
 	}
 	strlcpy_g(r->row.container, j->id, sizeof(r->row.container));
+	/* reached at its address on its network: the published port goes
+	 * through docker-proxy, which dies with dockerd */
+	if (j->st.ip[0])
+		snprintf(r->row.host, sizeof(r->row.host), "%s:%d", j->st.ip, j->cport);
+	else
+		r->row.host[0] = 0;
 	r->row.pid = j->st.pid;
 	r->row.start_time = 0;
 	r->dseq = poll_seq;
@@ -286,8 +299,8 @@ int dockrt_spawn(struct replica *r)
 	struct gerr err = { { 0 } };
 	int cport;
 
-	if (!engine_get(&err)) {
-		replica_spawn_failed(r, err.msg);
+	if (engine_down || !engine_get(&err)) {
+		replica_spawn_deferred(r, engine_down ? "the Docker Engine does not answer" : err.msg);
 		return -1;
 	}
 	j = xcalloc(1, sizeof(*j));
@@ -321,6 +334,7 @@ int dockrt_spawn(struct replica *r)
 	j->c.labels = j->labels;
 	j->c.nlabels = ARRAY_SIZE(j->labels);
 	j->c.container_port = cport;
+	j->cport = cport;
 	j->c.host_port = r->row.port;
 	j->c.host_ip = "127.0.0.1";
 	j->c.res = &j->res;
@@ -336,12 +350,28 @@ void dockrt_signal(struct replica *r, int sig)
 	queue_simple(JOB_KILL, r->row.container, sig);
 }
 
+/* containers whose removal was asked lately: a poll that still lists one
+ * must not call it an orphan (and remove it twice) */
+static char reaped[32][72];
+static unsigned nreaped;
+
+static bool was_reaped(const char *id)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(reaped); i++)
+		if (!strcmp(reaped[i], id))
+			return true;
+	return false;
+}
+
 /* the container is done with (its exit noted): removed, and forgotten */
 void dockrt_reap(struct replica *r)
 {
 	dockrt_stop_logs(r);
+	if (r->row.container[0])
+		strlcpy_g(reaped[nreaped++ % ARRAY_SIZE(reaped)], r->row.container, sizeof(reaped[0]));
 	queue_simple(JOB_REMOVE, r->row.container, 0);
 	r->row.container[0] = 0;
+	r->row.host[0] = 0;
 }
 
 void dockrt_forget(struct replica *r)
@@ -457,6 +487,8 @@ static void poll_done(uv_work_t *req, int status)
 		struct replica *r = replica_by_id(s->replica);
 		if (!r) {
 			/* no replica owns it (one that is starting does, by id) */
+			if (was_reaped(s->id))
+				continue;
 			log_warn("adopt", "removing orphan container %.12s replica=%s (not in the state store)", s->id,
 				 s->replica);
 			queue_simple(JOB_REMOVE, s->id, 0);

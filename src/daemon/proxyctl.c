@@ -556,7 +556,7 @@ static json_t *build_route(struct svcenv *se)
 			char addr[64];
 			if (!replica_is_ready(q) || q->row.revision != r->row.revision)
 				continue;
-			snprintf(addr, sizeof(addr), "127.0.0.1:%d", q->row.port);
+			replica_addr(q, addr, sizeof(addr));
 			json_array_append_new(backends, json_pack("{s:s}", "address", addr));
 			n++;
 		}

@@ -268,6 +268,39 @@ void replica_exited(struct replica *r, int exit_code, bool oom, const char *deta
 	r->d_detail[0] = 0;
 }
 
+void replica_target(const struct replica *r, char *ip, int *port)
+{
+	const char *colon = strrchr(r->row.host, ':');
+	char *end;
+	long p = colon ? strtol(colon + 1, &end, 10) : 0;
+	if (colon && colon - r->row.host < 64 && !*end && p > 0 && p <= 65535) {
+		memcpy(ip, r->row.host, (size_t)(colon - r->row.host));
+		ip[colon - r->row.host] = 0;
+		*port = (int)p;
+		return;
+	}
+	strlcpy_g(ip, "127.0.0.1", 64);
+	*port = r->row.port;
+}
+
+const char *replica_addr(const struct replica *r, char *buf, size_t len)
+{
+	char ip[64];
+	int port;
+	replica_target(r, ip, &port);
+	snprintf(buf, len, "%.47s:%d", ip, port & 0xffff);
+	return buf;
+}
+
+void replica_spawn_deferred(struct replica *r, const char *why)
+{
+	log_warn("replica", "replica=%s not started: %s; trying again in 1s", r->row.id, why);
+	r->row.pid = 0;
+	strlcpy_g(r->row.state, "backoff", sizeof(r->row.state));
+	r->backoff_until = clock_mono_ms() + 1000;
+	replica_save(r);
+}
+
 void replica_signal(struct replica *r, int sig)
 {
 	if (replica_is_docker(r))
@@ -280,9 +313,11 @@ void replica_signal(struct replica *r, int sig)
 void replica_spawn_failed(struct replica *r, const char *why)
 {
 	daemon_event(r->se, r->row.revision, "replica_failed", "replica %s could not start: %s", r->row.id, why);
-	snprintf(r->row.last_exit, sizeof(r->row.last_exit), "spawn failed: %.100s", why);
+	/* what describe_exit says of an exit without a status */
+	snprintf(r->d_detail, sizeof(r->d_detail), "could not start: %.70s", why);
 	r->started_ms = clock_mono_ms();
 	on_gone(r, -1, 0);
+	r->d_detail[0] = 0;
 }
 
 /* record, then act: no row, no process (a new replica that could not be
@@ -381,8 +416,9 @@ static struct probe_run *start_probe(struct replica *r, const struct probe *p, p
 {
 	struct probe_exec x = { .cwd = r->rc->dir };
 	struct probe_run *run;
-	char **env = NULL;
+	char **env = NULL, ip[64];
 	struct gerr err = { { 0 } };
+	int port;
 
 	if (p->kind == PROBE_EXEC) {
 		if (!r->have_user && resolve_user(r, &err) < 0) {
@@ -394,7 +430,9 @@ static struct probe_run *start_probe(struct replica *r, const struct probe *p, p
 		x.user = &r->user;
 		x.cgroup = cgroup_mode() != CGROUP_NONE ? r->cgroup : NULL;
 	}
-	run = probe_start_exec(gd->loop, p, r->row.port, &x, cb, r);
+	replica_target(r, ip, &port);
+	x.host = ip;
+	run = probe_start_exec(gd->loop, p, port, &x, cb, r);
 	workload_env_free(env);
 	return run;
 }
@@ -485,7 +523,7 @@ void replica_tick(struct replica *r, int64_t now)
 	if (!strcmp(r->row.state, "draining")) {
 		int inflight;
 		char addr[64];
-		snprintf(addr, sizeof(addr), "127.0.0.1:%d", r->row.port);
+		replica_addr(r, addr, sizeof(addr));
 		inflight = gd->proxy_gen_seen >= r->drain_gen ? proxyctl_inflight(addr) : -1;
 		/* the previous binary's proxy may still send it requests it
 		 * accepted before an upgrade: it is not drained until that one

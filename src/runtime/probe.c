@@ -221,7 +221,7 @@ static void on_connect(uv_connect_t *c, int status)
 	}
 }
 
-static int start_net(struct probe_run *r, int port)
+static int start_net(struct probe_run *r, const char *host, int port)
 {
 	struct sockaddr_in sa;
 	int e;
@@ -247,7 +247,10 @@ static int start_net(struct probe_run *r, int port)
 	r->tcp.data = r;
 	r->open++;
 	r->tcp_live = true;
-	uv_ip4_addr("127.0.0.1", port, &sa);
+	if (uv_ip4_addr(host && *host ? host : "127.0.0.1", port, &sa) < 0) {
+		report_early(r, false, "connect: invalid address %s", host);
+		return 0;
+	}
 	r->conn.data = r;
 	e = uv_tcp_connect(&r->conn, &r->tcp, (const struct sockaddr *)&sa, on_connect);
 	if (e < 0)
@@ -369,7 +372,7 @@ struct probe_run *probe_start_exec(uv_loop_t *loop, const struct probe *probe, i
 	if (probe->kind == PROBE_EXEC)
 		e = start_exec(r, probe->target, port, x);
 	else
-		e = start_net(r, port);
+		e = start_net(r, x ? x->host : NULL, port);
 	if (e < 0) {
 		log_warn("runtime", "probe start failed: %s", uv_strerror(e));
 		r->done = true;

@@ -228,6 +228,7 @@ struct probe_exec {
 	char **env;               /* the whole environment (workload_env_build); NULL: PORT and PATH only */
 	const struct workload_user *user; /* NULL: ourselves */
 	const char *cgroup;       /* NULL: none */
+	const char *host;         /* http/tcp: the IPv4 address probed; NULL: 127.0.0.1 */
 };
 /* same, exec probes run as x says: with a user or a cgroup, through
  * `/proc/self/exe __exec` (the binary must dispatch it, as for runtime_spawn) */

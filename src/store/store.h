@@ -43,6 +43,7 @@ struct replica_row {
 	int64_t ready_since;      /* unix ms, 0 when not ready */
 	char last_exit[128];      /* "exit 1", "signal 9 (OOM killed)", ... */
 	char container[72];       /* docker runtime: the container's id ("" = a process, or not created yet) */
+	char host[80];            /* the address the proxy and probes reach it at, "IP:PORT"; "" = 127.0.0.1:port */
 };
 
 /* per service environment: what the controller must converge to */

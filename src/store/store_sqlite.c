@@ -119,7 +119,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE audit ADD COLUMN pid INTEGER;"
 	"ALTER TABLE audit ADD COLUMN peer TEXT NOT NULL DEFAULT '';",
 	/* 11: a replica run as a container of the Docker Engine names it ('' for a process) */
-	"ALTER TABLE replicas ADD COLUMN container TEXT NOT NULL DEFAULT '';",
+	"ALTER TABLE replicas ADD COLUMN container TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE replicas ADD COLUMN host TEXT NOT NULL DEFAULT '';",
 };
 
 sqlite3 *store__db(struct store *s)
@@ -601,7 +602,7 @@ int store_digest_in_use(struct store *s, const char *digest, struct gerr *err)
 /* ---- replicas ---- */
 
 #define REPLICA_COLS "id, service, environment, revision, port, pid, start_time, state, restarts, created_at, " \
-		     "ready_since, last_exit, container"
+		     "ready_since, last_exit, container, host"
 
 static void replica_from(sqlite3_stmt *st, void *row)
 {
@@ -620,12 +621,13 @@ static void replica_from(sqlite3_stmt *st, void *row)
 	r->ready_since = sqlite3_column_int64(st, 10);
 	store__col_text(st, 11, r->last_exit, sizeof(r->last_exit));
 	store__col_text(st, 12, r->container, sizeof(r->container));
+	store__col_text(st, 13, r->host, sizeof(r->host));
 }
 
 int store_replica_put(struct store *s, const struct replica_row *r, struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, "INSERT OR REPLACE INTO replicas (" REPLICA_COLS ")"
-				" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
+				" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
 	if (!st)
 		return -1;
 	store__bind_text(st, 1, r->id);
@@ -641,6 +643,7 @@ int store_replica_put(struct store *s, const struct replica_row *r, struct gerr 
 	sqlite3_bind_int64(st, 11, r->ready_since);
 	store__bind_text(st, 12, r->last_exit);
 	store__bind_text(st, 13, r->container);
+	store__bind_text(st, 14, r->host);
 	return store__step_done(s, st, err);
 }
 

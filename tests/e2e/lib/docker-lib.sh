@@ -109,26 +109,48 @@ start_dockerd() {
 	mkdir -p "$DK_DIR/data" "$DK_DIR/exec"
 	# not /etc/docker/daemon.json: nothing of the host's configuration
 	echo '{}' >"$DK_DIR/daemon.json"
+	_dk_launch || _dk_skip "dockerd did not start"
+}
+
+# _dk_launch: dockerd on DK_DIR (made by start_dockerd), up within 60 s;
+# DK_OPTS adds options (e.g. --live-restore). 1 if it does not answer
+_dk_launch() {
 	# (no setsid: dockerd is stopped by pid below, and its containerd with it)
-	dockerd --data-root "$DK_DIR/data" --exec-root "$DK_DIR/exec" \
+	# shellcheck disable=SC2086
+	dockerd ${DK_OPTS:-} --data-root "$DK_DIR/data" --exec-root "$DK_DIR/exec" \
 		-H "unix://$DK_DIR/docker.sock" --pidfile "$DK_DIR/docker.pid" \
 		--iptables=false --ip6tables=false --ip-masq=false --bridge="$DK_BRIDGE" \
 		--containerd-namespace "$DK_NS" --containerd-plugins-namespace "$DK_NS-p" \
 		--config-file "$DK_DIR/daemon.json" --shutdown-timeout 5 --log-level info \
-		>"$TRASH/dockerd.log" 2>&1 </dev/null &
+		>>"$TRASH/dockerd.log" 2>&1 </dev/null &
 	DK_PID=$!
 	DOCKER_HOST=unix://$DK_DIR/docker.sock
 	export DOCKER_HOST
 	_t0=$(_now_ms)
 	while ! curl -sf --max-time 2 --unix-socket "$DK_DIR/docker.sock" http://d/_ping >/dev/null 2>&1; do
-		kill -0 "$DK_PID" 2>/dev/null || _dk_skip "dockerd exited at start"
-		[ $(($(_now_ms) - _t0)) -lt 60000 ] || _dk_skip "dockerd did not answer /_ping within 60 s"
+		kill -0 "$DK_PID" 2>/dev/null || { echo "dockerd exited at start" >&2; return 1; }
+		[ $(($(_now_ms) - _t0)) -lt 60000 ] || { echo "dockerd did not answer /_ping within 60 s" >&2; return 1; }
 		sleep 0.2
 	done
 	DOCKERD_START_MS=$(($(_now_ms) - _t0))
 	say "dockerd pid $DK_PID up in $DOCKERD_START_MS ms (bridge $DK_BRIDGE $DK_SUBNET.1/24, $DOCKER_HOST," \
 		"storage $(curl -s --unix-socket "$DK_DIR/docker.sock" http://d/info | python3 -c \
 		'import json,sys; print(json.load(sys.stdin).get("Driver"))' 2>/dev/null))"
+}
+
+# kill_dockerd: dockerd dies (SIGKILL), as in a crash; its containers, their
+# shims and its data stay for restart_dockerd
+kill_dockerd() {
+	[ -n "$DK_PID" ] || return 1
+	kill -KILL "$DK_PID" && _dk_wait_gone "$DK_PID" 50 && wait "$DK_PID" 2>/dev/null
+	DK_PID=
+	:
+}
+
+# restart_dockerd: the same dockerd again (same data, exec root, socket, bridge)
+restart_dockerd() {
+	[ -z "$DK_PID" ] || return 1
+	_dk_launch
 }
 
 # stop_dockerd: SIGTERM, up to 20 s, SIGKILL; then the shims, mounts, bridge
