@@ -48,7 +48,7 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(O)/fuzz/%)
 
-.PHONY: all deps test unit e2e demo fuzz fuzz-smoke clean layers
+.PHONY: all deps test unit e2e demo demo-docker fuzz fuzz-smoke clean layers
 all: gantry examples
 
 deps:
@@ -109,6 +109,11 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@./examples/demo.sh
+
+# the same canary with the replicas as containers of a private Docker Engine (root, docker.io)
+demo-docker: deps
+	@$(MAKE) --no-print-directory all
+	@GANTRY_DEMO_RUNTIME=docker ./examples/demo.sh
 
 $(O)/fuzz/%: fuzz/%.c $(LIB) $(LLHTTP_OBJS)
 	@mkdir -p $(dir $@)

@@ -12,6 +12,10 @@
 #   4. it prints the history, the timeline and what the clients saw, then
 #      stops everything it started. Exit 0 only if v2 was rolled back, v3
 #      promoted, and no client request failed.
+#
+# GANTRY_DEMO_RUNTIME=docker (`make demo-docker`): the same, with the
+# replicas as containers of an image FROM scratch, run by a private Docker
+# Engine the demo starts and stops itself (examples/dockerd-private.sh).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 G=$ROOT/gantry
@@ -24,6 +28,11 @@ export GANTRY_HOME=$WORK/home
 SERVE_PID=
 LOAD_PID=
 
+RUNTIME=${GANTRY_DEMO_RUNTIME:-process}
+SPEC=gantry.yaml
+[ "$RUNTIME" = docker ] && SPEC=gantry-docker.yaml
+. "$ROOT/examples/dockerd-private.sh"
+
 cleanup() {
 	[ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null
 	if [ -n "$SERVE_PID" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
@@ -31,6 +40,7 @@ cleanup() {
 		i=0
 		while kill -0 "$SERVE_PID" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 	fi
+	dk_stop
 	[ -n "${KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -44,8 +54,16 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 for f in "$G" "$LOADGEN" "$ROOT/examples/hello/hello"; do
 	[ -x "$f" ] || { echo "demo: $f is missing: run 'make' first" >&2; exit 2; }
 done
-cp "$ROOT/examples/hello/hello" "$ROOT/examples/hello/gantry.yaml" "$WORK/"
+cp "$ROOT/examples/hello/hello" "$WORK/"
+cp "$ROOT/examples/hello/$SPEC" "$WORK/gantry.yaml"
 cd "$WORK" || exit 1
+if [ "$RUNTIME" = docker ]; then
+	step "a private Docker Engine, and the image hello:dev (FROM scratch, examples/hello built static)"
+	DKDIR=$(mktemp -d /tmp/gt-demo.XXXXXX)
+	dk_start "$DKDIR" || { echo "demo-docker: cannot start dockerd (see above)" >&2; exit 2; }
+	dk_image hello:dev || { echo "demo-docker: cannot build the image" >&2; exit 1; }
+	echo "dockerd pid $DK_PID, $DOCKER_HOST"
+fi
 PROXY_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
 HOST=hello.production.localhost
