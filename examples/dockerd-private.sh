@@ -65,7 +65,9 @@ dk_stop() {
 	if [ -n "$DK_DIR" ] && [ -d "$DK_DIR" ]; then
 		awk -v d="$DK_DIR/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
 			while read -r _m; do umount -l "$_m" 2>/dev/null; done
+		rm -rf "$DK_DIR"
 	fi
+	DK_DIR=
 	[ -n "$DK_BRIDGE" ] && ip link del "$DK_BRIDGE" 2>/dev/null
 	DK_BRIDGE=
 	:
