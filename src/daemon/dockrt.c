@@ -354,11 +354,18 @@ void dockrt_signal(struct replica *r, int sig)
  * must not call it an orphan (and remove it twice) */
 static char reaped[32][72];
 static unsigned nreaped;
+/* and replicas forgotten while their container was being made (the job
+ * removes it when it is back) */
+static char forgotten[32][160];
+static unsigned nforgotten;
 
-static bool was_reaped(const char *id)
+static bool was_reaped(const char *id, const char *replica)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(reaped); i++)
 		if (!strcmp(reaped[i], id))
+			return true;
+	for (size_t i = 0; i < ARRAY_SIZE(forgotten); i++)
+		if (!strcmp(forgotten[i], replica))
 			return true;
 	return false;
 }
@@ -379,6 +386,7 @@ void dockrt_forget(struct replica *r)
 	if (r->djob) {
 		r->djob->r = NULL;
 		r->djob = NULL;
+		strlcpy_g(forgotten[nforgotten++ % ARRAY_SIZE(forgotten)], r->row.id, sizeof(forgotten[0]));
 	}
 	dockrt_reap(r);
 }
@@ -487,7 +495,7 @@ static void poll_done(uv_work_t *req, int status)
 		struct replica *r = replica_by_id(s->replica);
 		if (!r) {
 			/* no replica owns it (one that is starting does, by id) */
-			if (was_reaped(s->id))
+			if (was_reaped(s->id, s->replica))
 				continue;
 			log_warn("adopt", "removing orphan container %.12s replica=%s (not in the state store)", s->id,
 				 s->replica);

@@ -547,11 +547,14 @@ void replica_tick(struct replica *r, int64_t now)
 		bool group = r->pgid > 1 && proc_session_alive(r->pgid);
 		if ((r->row.pid || group) && r->kill_at && now >= r->kill_at) {
 			log_warn("replica", "replica=%s did not stop within stop_grace: SIGKILL", r->row.id);
-			if (replica_is_docker(r))
-				dockrt_signal(r, SIGKILL);
-			else
-				proc_kill_tree(r->pgid > 1 ? r->pgid : r->row.pid, r->cgroup, SIGKILL);
 			r->kill_at = 0;
+			if (replica_is_docker(r)) {
+				/* the Engine may not have been reachable: again until its end is seen */
+				dockrt_signal(r, SIGKILL);
+				r->kill_at = now + 2000;
+			} else {
+				proc_kill_tree(r->pgid > 1 ? r->pgid : r->row.pid, r->cgroup, SIGKILL);
+			}
 		}
 		if (!r->row.pid && !group) {
 			r->pgid = 0;

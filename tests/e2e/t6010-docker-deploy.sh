@@ -68,6 +68,15 @@ test_expect_success 'the revision pins the image id: docker inspect agrees' '
 	done
 '
 
+test_expect_success 'containers run as the unprivileged workload user, and report CPU and memory' '
+	for c in $(containers | cut -d" " -f1); do
+		u=$(docker inspect --format "{{.Config.User}}" "$c") &&
+		say "container $c user $u" &&
+		case $u in ""|0|0:*|root|root:*) return 1 ;; esac || return 1
+	done &&
+	wait_for 20 "st_check \"all(r[\\\"memory_bytes\\\"] and r[\\\"cpu_percent\\\"] is not None for r in d[\\\"replicas\\\"])\""
+'
+
 test_expect_success 'deploy v2 and roll back, --wait, under load' '
 	"$GANTRY" deploy hello --env staging --version v2 --wait &&
 	st_check "d[\"stable_revision\"] == 2 and d[\"ready_replicas\"] == 3" &&

@@ -57,6 +57,13 @@ test_expect_success 'a container that cannot start: the rollout rolls back, v1 s
 	pget / >body && grep "hello from v1" body
 '
 
+test_expect_success 'a container never runs as root: user 0 is refused at start, v1 serves on' '
+	spec hello:dev "user: \"0\"" &&
+	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v2r --wait &&
+	ev_check "any(e[\"kind\"] == \"replica_failed\" and \"never runs as root\" in e[\"message\"] for e in ev)" &&
+	st_check "d[\"stable_revision\"] == 1 and d[\"ready_replicas\"] == 2"
+'
+
 test_expect_success 'OOM: a container over its memory limit is reported as OOM killed' '
 	spec hello:dev "resources: { memory: 16Mi }
     env: { HOLD_MB: \"64\" }" &&
@@ -68,18 +75,18 @@ test_expect_success 'OOM: a container over its memory limit is reported as OOM k
 test_expect_success 'the Engine killed mid-rollout: nothing serving changes; re-attached when it is back, the rollout completes' '
 	spec hello:dev "env: { READY_DELAY_MS: \"3000\" }" &&
 	"$GANTRY" deploy hello --env staging --version v4 &&
-	wait_for 20 "st_check \"any(r[\\\"revision\\\"] == 4 and r.get(\\\"container\\\") for r in d[\\\"replicas\\\"])\"" &&
+	wait_for 20 "st_check \"any(r[\\\"revision\\\"] == 5 and r.get(\\\"container\\\") for r in d[\\\"replicas\\\"])\"" &&
 	kill_dockerd &&
 	wait_for 10 "grep -q \"containers are left as they are\" \"$TRASH/serve.log\"" &&
 	# nothing is concluded while it is away: no replica is counted as a crash,
 	# the serving capacity stays (the rollout goes on only as far as
 	# containers already running allow), requests are answered
 	sleep 2 &&
-	st_check "sum(1 for r in d[\"replicas\"] if r[\"ready\"]) >= 2 and all(r[\"restarts\"] == 0 for r in d[\"replicas\"] if r[\"revision\"] == 4)" &&
+	st_check "sum(1 for r in d[\"replicas\"] if r[\"ready\"]) >= 2 and all(r[\"restarts\"] == 0 for r in d[\"replicas\"] if r[\"revision\"] == 5)" &&
 	pget / >body && grep "hello from v" body &&
 	restart_dockerd &&
 	wait_for 10 "grep -q \"answers again\" \"$TRASH/serve.log\"" &&
-	wait_for 60 "st_check \"d[\\\"stable_revision\\\"] == 4 and d[\\\"ready_replicas\\\"] == 2\"" &&
+	wait_for 60 "st_check \"d[\\\"stable_revision\\\"] == 5 and d[\\\"ready_replicas\\\"] == 2\"" &&
 	pget / >body && grep "hello from v4" body
 '
 
