@@ -111,7 +111,6 @@ struct replica {
 	uint64_t dseq;               /* the poll count when its container was recorded */
 	bool d_oom;                  /* its container's end: OOMKilled */
 	char d_detail[96];           /* an exit without a status, described (the Engine's State.Error, a failed start) */
-	int64_t d_cpu_ns, d_cpu_ms;  /* its container's previous CPU reading (ns used, steady ms) */
 	struct replica *next;
 };
 

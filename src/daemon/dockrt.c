@@ -36,7 +36,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include <fcntl.h>
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -49,7 +48,6 @@ static char engine_error[256];
 static uint64_t poll_seq;             /* polls queued so far */
 static bool poll_busy;
 static int64_t poll_at;
-static int64_t stats_at;              /* the next poll that samples usage */
 static bool engine_down;              /* the last poll could not reach it */
 static int jobs_inflight;             /* queued on the thread pool, not done */
 
@@ -340,7 +338,6 @@ int dockrt_spawn(struct replica *r)
 	j->c.res = &j->res;
 	r->djob = j;
 	r->started_ms = clock_mono_ms();
-	usage_external(r, true); /* the Engine's stats, not a cgroup of ours */
 	job_queue(j);
 	return 0;
 }
@@ -399,15 +396,11 @@ struct seen {
 	bool running;
 	struct docker_state st;       /* inspected when not running */
 	bool inspected;
-	struct docker_stats stats;    /* a running one's, when the poll samples usage */
-	bool have_stats;
-	int64_t stats_ms;             /* steady clock of the reading */
 };
 
 struct poll {
 	uv_work_t req;
 	uint64_t seq;
-	bool with_stats;              /* sample every running container's usage too */
 	char label[64];
 	struct seen *s;
 	size_t n;
@@ -437,10 +430,6 @@ static void poll_work(uv_work_t *req)
 		if (!s->running) {
 			struct gerr e2;
 			s->inspected = docker_container_inspect(engine, s->id, &s->st, &e2) == 1;
-		} else if (p->with_stats) {
-			struct gerr e2;
-			s->have_stats = docker_container_stats_now(engine, s->id, &s->stats, &e2) == 0;
-			s->stats_ms = clock_steady_ms();
 		}
 		p->n++;
 	}
@@ -454,22 +443,6 @@ static struct replica *replica_by_id(const char *id)
 			if (!r->freeing && !strcmp(r->row.id, id))
 				return r;
 	return NULL;
-}
-
-/* a reading of r's container: memory as read, CPU from its previous one */
-static void report_usage(struct replica *r, const struct seen *s)
-{
-	double pct = NAN;
-	int64_t cpu_millis = r->rc ? r->rc->cfg.resources.cpu_millis : 0;
-	if (r->d_cpu_ms && s->stats_ms > r->d_cpu_ms && s->stats.cpu_total_ns >= r->d_cpu_ns) {
-		/* ns of CPU per ms of wall time: 1e6 = one core */
-		pct = (double)(s->stats.cpu_total_ns - r->d_cpu_ns) / (double)(s->stats_ms - r->d_cpu_ms) / 1e4;
-		if (cpu_millis > 0)
-			pct = pct * 1000.0 / (double)cpu_millis;
-	}
-	r->d_cpu_ns = s->stats.cpu_total_ns;
-	r->d_cpu_ms = s->stats_ms;
-	usage_report(r, s->stats.memory_bytes, s->stats.memory_limit, pct);
 }
 
 static void poll_done(uv_work_t *req, int status)
@@ -504,11 +477,8 @@ static void poll_done(uv_work_t *req, int status)
 		}
 		if (strcmp(r->row.container, s->id) || r->dseq >= p->seq)
 			continue;
-		if (s->running) {
-			if (s->have_stats)
-				report_usage(r, s);
+		if (s->running)
 			continue;
-		}
 		/* ended */
 		r->row.pid = 0;
 		replica_exited(r, s->inspected ? s->st.exit_code : -1, s->inspected && s->st.oom_killed,
@@ -559,10 +529,6 @@ void dockrt_tick(int64_t now)
 		return;
 	p = xcalloc(1, sizeof(*p));
 	p->seq = ++poll_seq;
-	if (now >= stats_at) {
-		p->with_stats = true;
-		stats_at = now + USAGE_INTERVAL_MS;
-	}
 	snprintf(p->label, sizeof(p->label), "gantry.tag=%s", gd->tag);
 	p->req.data = p;
 	poll_busy = true;

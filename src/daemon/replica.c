@@ -711,7 +711,6 @@ void replica_adopt_all(void)
 				 docker ? " container=" : "", row->container, row->state);
 			if (docker) {
 				struct stat st;
-				usage_external(r, true);
 				/* from the second after the last line we kept: a line of that
 				 * same second written after it is lost, none is doubled */
 				dockrt_follow_logs(r, stat(r->log_path, &st) == 0 ? (int64_t)st.st_mtime + 1 : 0);

@@ -84,7 +84,9 @@ void usage_tick(struct svcenv *list, int64_t now)
 				r->usage.cpu_t_ms = 0;
 				continue;
 			}
-			usage_sample(r, cgroup_usage_read(r->cgroup, &c) == 0 ? &c : NULL, now);
+			/* a container: the cgroup its engine made, found from its pid */
+			usage_sample(r, (r->row.container[0] ? cgroup_usage_read_pid(r->row.pid, &c)
+					 : cgroup_usage_read(r->cgroup, &c)) == 0 ? &c : NULL, now);
 		}
 }
 

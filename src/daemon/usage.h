@@ -5,10 +5,11 @@
  *
  * Sources. A replica of the process runtime is read from its cgroup
  * (runtime/usage.h) by usage_tick, every USAGE_INTERVAL_MS on the steady
- * clock, on the loop (a few small files per replica). A runtime that knows
- * its replicas' usage better (Docker: the Engine's stats) reports it with
- * usage_report, which also marks the replica "not sampled from cgroups"
- * (usage_external does that alone, before the first report).
+ * clock, on the loop (a few small files per replica). A container of the
+ * Docker runtime is read from the cgroup its Engine made, found from its pid
+ * (runtime/usage.h cgroup_usage_read_pid). A runtime that cannot be read
+ * that way (a remote one) may report with usage_report, which also marks
+ * the replica "not sampled from cgroups" (usage_external does that alone).
  *
  * Units. memory_bytes is the working set (charged memory less inactive file
  * cache), memory_limit its limit (0: none). cpu_percent is the CPU used

@@ -606,6 +606,27 @@ int cgroup_path(const char *name, char *buf, size_t size)
 	return buf[0] && access(buf, F_OK) == 0 ? 0 : -1;
 }
 
+int cgroup_mount_of(const char *controller, char *buf, size_t size)
+{
+	int h = -1;
+
+	if (size)
+		buf[0] = '\0';
+	if (cgroup_mode() == CGROUP_NONE || !size)
+		return -1;
+	if (cg.mode == CGROUP_V2) {
+		strlcpy_g(buf, cg.v2, size);
+		return 0;
+	}
+	for (int i = 0; i < H_N; i++)
+		if (!strcmp(controller, h_names[i]))
+			h = i;
+	if (h < 0 || !cg.v1[h][0])
+		return -1;
+	strlcpy_g(buf, cg.v1[h], size);
+	return 0;
+}
+
 int cgroup_path_in(const char *name, const char *controller, char *buf, size_t size)
 {
 	int h = -1;

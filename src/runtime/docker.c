@@ -1412,10 +1412,10 @@ static int64_t host_memory(void)
 	return pages > 0 && psz > 0 ? (int64_t)pages * psz : 0;
 }
 
-static int stats(struct docker *d, const char *id, bool one_shot, struct docker_stats *out, struct gerr *err)
+int docker_container_stats(struct docker *d, const char *id, struct docker_stats *out, struct gerr *err)
 {
 	char *op = xasprintf("stats of container %s", id);
-	char *path = xasprintf("/containers/%s/stats?stream=false%s", id, one_shot ? "&one-shot=true" : "");
+	char *path = xasprintf("/containers/%s/stats?stream=false", id);
 	struct req r = { .op = op, .method = "GET", .path = path };
 	struct xfer x;
 	json_t *j = NULL, *cs, *ps, *ms, *mst;
@@ -1472,14 +1472,4 @@ out:
 	free(op);
 	free(path);
 	return ret;
-}
-
-int docker_container_stats(struct docker *d, const char *id, struct docker_stats *out, struct gerr *err)
-{
-	return stats(d, id, false, out, err);
-}
-
-int docker_container_stats_now(struct docker *d, const char *id, struct docker_stats *out, struct gerr *err)
-{
-	return stats(d, id, true, out, err);
 }

@@ -166,7 +166,7 @@ int docker_container_logs(struct docker *d, const char *id, bool follow, int64_t
 struct docker_stats {
 	int64_t memory_bytes;     /* usage minus page cache */
 	int64_t memory_limit;     /* 0 = none */
-	double cpu_percent;       /* of one core: 100 = one core busy (0 from docker_container_stats_now) */
+	double cpu_percent;       /* of one core: 100 = one core busy */
 	int64_t cpu_total_ns;     /* the container's cumulative CPU time */
 };
 /* GET /containers/ID/stats?stream=false: 0 or -1. The Engine samples twice
@@ -176,10 +176,6 @@ struct docker_stats {
  * "inactive_file" (v2); memory_limit is 0 when the Engine reports the
  * host's memory (no limit) */
 int docker_container_stats(struct docker *d, const char *id, struct docker_stats *out, struct gerr *err);
-/* the same without the Engine's second sample (one-shot=true, API >= 1.41;
- * immediate): memory and the cumulative CPU time only, for a caller that
- * keeps its own previous reading */
-int docker_container_stats_now(struct docker *d, const char *id, struct docker_stats *out, struct gerr *err);
 
 /* ---- the Engine's stream formats, as pure functions (unit tests, fuzz) ---- */
 

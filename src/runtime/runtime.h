@@ -201,6 +201,9 @@ int cgroup_path(const char *name, char *buf, size_t size);
 /* the same in the hierarchy of controller ("memory", "cpu", "pids",
  * "cpuacct"; v2 has one directory for all) */
 int cgroup_path_in(const char *name, const char *controller, char *buf, size_t size);
+/* where the hierarchy of controller ("memory", "cpu", "cpuacct") is
+ * mounted (v2: the unified mount, whatever controller); 0 or -1 */
+int cgroup_mount_of(const char *controller, char *buf, size_t size);
 
 /* ---- probes ---- */
 

@@ -162,6 +162,49 @@ int cgroup_usage_read_v1(const char *memdir, const char *cpudir, const char *acc
 	return 0;
 }
 
+int cgroup_usage_read_pid(pid_t pid, struct cgroup_usage *out)
+{
+	char path[64], line[1024], mnt[PATH_MAX], mem[PATH_MAX + 1024] = "", cpu[PATH_MAX + 1024] = "",
+		acct[PATH_MAX + 1024] = "", v2[PATH_MAX + 1024] = "";
+	FILE *f;
+
+	usage_clear(out);
+	if (pid <= 0 || cgroup_mode() == CGROUP_NONE)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	/* ID:CONTROLLERS:PATH; v2 is "0::PATH" */
+	while (fgets(line, sizeof(line), f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL, *rel;
+		if (!c2)
+			continue;
+		*c2 = 0;
+		rel = c2 + 1;
+		rel[strcspn(rel, "\n")] = 0;
+		if (!strcmp(c1 + 1, "")) {
+			if (cgroup_mount_of("memory", mnt, sizeof(mnt)) == 0)
+				snprintf(v2, sizeof(v2), "%s%s", mnt, rel);
+			continue;
+		}
+		{
+			char ctl[256], *save = NULL, *w;
+			strlcpy_g(ctl, c1 + 1, sizeof(ctl));
+			for (w = strtok_r(ctl, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+				char *dst = !strcmp(w, "memory") ? mem : !strcmp(w, "cpu") ? cpu : !strcmp(w, "cpuacct") ? acct : NULL;
+				if (dst && cgroup_mount_of(w, mnt, sizeof(mnt)) == 0)
+					snprintf(dst, PATH_MAX + 1024, "%s%s", mnt, rel);
+			}
+		}
+	}
+	fclose(f);
+	if (cgroup_mode() == CGROUP_V2)
+		return v2[0] ? cgroup_usage_read_v2(v2, out) : -1;
+	if (!mem[0])
+		return -1;
+	return cgroup_usage_read_v1(mem, cpu[0] ? cpu : NULL, acct[0] ? acct : NULL, out);
+}
+
 int cgroup_usage_read(const char *name, struct cgroup_usage *out)
 {
 	char mem[PATH_MAX + 64], cpu[PATH_MAX + 64], acct[PATH_MAX + 64];

@@ -50,6 +50,14 @@ int cgroup_usage_read_v1(const char *memdir, const char *cpudir, const char *acc
  * without cgroups or when NAME does not exist */
 int cgroup_usage_read(const char *name, struct cgroup_usage *out);
 
+/*
+ * The cgroup pid is in, wherever it is (a container's, made by its engine:
+ * /proc/PID/cgroup gives its path in each hierarchy, as the host sees it):
+ * as cgroup_usage_read. Cheaper than an engine's stats call (a few small
+ * files), and the same numbers. 0, or -1 (no such process, no cgroups).
+ */
+int cgroup_usage_read_pid(pid_t pid, struct cgroup_usage *out);
+
 /* the value of "KEY N" in a flat-keyed control file's text (memory.stat,
  * cpu.stat); -1 when absent or not a number */
 int64_t cgroup_usage_keyed(const char *text, const char *key);
