@@ -9,6 +9,8 @@
 #include <ftw.h>
 #include <sys/stat.h>
 #include "runtime/usage.h"
+#include "runtime/runtime.h"
+#include <unistd.h>
 
 static char dir[PATH_MAX];
 
@@ -163,6 +165,23 @@ static void test_v1_unlimited(void **state)
 	assert_int_equal(cgroup_usage_read_v1(sub("gone"), sub("cpu2"), NULL, &u), -1);
 }
 
+/* our own cgroup, found from our pid, as a container's is: some memory in
+ * use; a pid that does not exist: -1 */
+static void test_by_pid(void **state)
+{
+	struct cgroup_usage u;
+
+	(void)state;
+	assert_int_equal(cgroup_usage_read_pid(0, &u), -1);
+	assert_int_equal(cgroup_usage_read_pid(-5, &u), -1);
+	if (cgroup_mode() == CGROUP_NONE) {
+		assert_int_equal(cgroup_usage_read_pid(getpid(), &u), -1);
+		return;
+	}
+	assert_int_equal(cgroup_usage_read_pid(getpid(), &u), 0);
+	assert_true(u.memory_bytes > 0);
+}
+
 static void test_keyed(void **state)
 {
 	(void)state;
@@ -184,6 +203,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_unlimited, setup, teardown),
 		cmocka_unit_test(test_keyed),
+		cmocka_unit_test(test_by_pid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
