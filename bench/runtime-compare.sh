@@ -188,9 +188,14 @@ start_serve() {
 
 # kill9_serve: kill -9 of the controller (its proxy and replicas run on)
 kill9_serve() {
-	kill -KILL "$SERVE_PID" 2>/dev/null
-	wait_gone "$SERVE_PID" 10 || die "serve $SERVE_PID did not die of SIGKILL"
-	wait "$SERVE_PID" 2>/dev/null
+	local gone=0
+	# (bash's "Killed" notice of its job goes to /dev/null)
+	{
+		kill -KILL "$SERVE_PID"
+		wait_gone "$SERVE_PID" 10 && gone=1
+		wait "$SERVE_PID"
+	} 2>/dev/null
+	[ "$gone" = 1 ] || die "serve $SERVE_PID did not die of SIGKILL"
 	SERVE_PID=
 }
 
@@ -232,10 +237,44 @@ PY
 	done
 }
 
+# engine_floor ROUND: the Engine's own cost of one replica, without gantry:
+# create + start a container of hello:dev through the API (curl), time to
+# its first 200 on GET /ready at its address on the bridge; then SIGTERM
+# and time to its exit (POST /wait); then it is removed. One row to rows.txt
+engine_floor() {
+	local t0 t1 t2 t3 id ip i
+	t0=$(ms)
+	id=$(dk_call POST /containers/create -H 'Content-Type: application/json' \
+		-d "{\"Image\": \"hello:dev\", \"Env\": [\"HOST=0.0.0.0\", \"PORT=8080\"], \"User\": \"$FLOOR_USER\"}" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["Id"])') || die "engine floor: create failed"
+	dk_call POST "/containers/$id/start" >/dev/null || die "engine floor: start failed"
+	t1=$(ms)
+	ip=$(dk_call GET "/containers/$id/json" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["NetworkSettings"]["IPAddress"])')
+	for ((i = 0; i < 3000; i++)); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$ip:8080/ready")" = 200 ] && break
+		sleep 0.01
+	done
+	t2=$(ms)
+	dk_call POST "/containers/$id/kill?signal=TERM" >/dev/null
+	dk_call POST "/containers/$id/wait" >/dev/null
+	t3=$(ms)
+	dk_call DELETE "/containers/$id?force=1" >/dev/null
+	echo "floor $1 $((t1 - t0)) $((t2 - t0)) $((t3 - t2))" >>"$OUT/rows.txt"
+}
+dk_call() { # dk_call METHOD PATH [CURL ARGS]: the private Engine's API
+	local m=$1 path=$2
+	shift 2
+	curl -sS --max-time 60 --unix-socket "$DKDIR/docker.sock" -X "$m" "$@" "http://d/v1.41$path"
+}
+
 # ---- a private Engine and the image
 DKDIR=$(mktemp -d /tmp/gt-bench.XXXXXX) || exit 2 # short: a unix socket path is at most 108 bytes
 dk_start "$DKDIR" || { echo "$ME: cannot start a private dockerd (above)" >&2; exit 2; }
 dk_image hello:dev || die "cannot build the image hello:dev"
+# the floor's container runs as gantry's replicas do: as gantry-run when it exists
+FLOOR_USER=$(id -u gantry-run 2>/dev/null):$(id -g gantry-run 2>/dev/null)
+[ "$FLOOR_USER" = : ] && FLOOR_USER=65534:65534
 DOCKERD_VERSION=$(curl -s --unix-socket "$DKDIR/docker.sock" http://d/version |
 	python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["Version"], "API", d["ApiVersion"])' 2>/dev/null)
 
@@ -312,6 +351,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		wait_ok 20 all_ready "$s" 3 || die "round $r: $s not 3 ready replicas after its rollback"
 	done
 
+	engine_floor "$r"
+
 	# kill -9 of the controller, restarted at once: the same replicas, adopted
 	for s in $SVCS; do replicas "$s" >"$OUT/before-$s.txt"; done
 	load_start
@@ -335,6 +376,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			awk -v ms=$((t1 - t0)) '{ printf "%-5s %-8s %-8s %9d %8s %8s %8s\n", $4, $5, $2, ms, $7, $8, $9 }'
 	done
 done
+
+echo "mark rounds_end $(wc -l <"$OUT/serve.log")" >>"$OUT/rows.txt"
 
 # ---- memory: for each runtime, a fresh controller, then 0 and MEM_SIZES replicas
 # mem_sample: "VmRSS_kB Private_Dirty_kB" of the controller, the median of 5 samples
@@ -360,14 +403,18 @@ for rt in d p; do
 		sleep 2
 		echo "mem $rt $n $(mem_sample)" >>"$OUT/rows.txt"
 	done
+	echo "mark scaledown_start_$rt $(wc -l <"$OUT/serve.log")" >>"$OUT/rows.txt"
 	"$GANTRY" scale "$s" --env "$ENVN" --replicas 0 >/dev/null || die "scale $s 0 failed"
 	wait_ok 120 all_ready "$s" 0 || die "$s: not 0 replicas 120 s after scale 0"
+	sleep 1
+	echo "mark scaledown_end_$rt $(wc -l <"$OUT/serve.log")" >>"$OUT/rows.txt"
 done
 
 echo
-python3 - "$OUT/rows.txt" <<'PY'
-import math, statistics, sys
+python3 - "$OUT/rows.txt" "$OUT/serve.log" <<'PY'
+import datetime, math, re, statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+marks = {r[1]: int(r[2]) for r in rows if r[0] == "mark"}
 name = {"d": "docker", "p": "process"}
 
 def mmm(v):
@@ -382,6 +429,12 @@ for phase in ("deploy", "rollback"):
     print("%-9s %-26s %-26s %.2f" % (phase, mmm(v["d"]), mmm(v["p"]), ratio))
 k = [float(r[4]) for r in rows if r[0] == "time" and r[1] == "kill"]
 print("%-9s %-26s (kill -9 to every replica of both services ready again, all adopted)" % ("kill", mmm(k)))
+fl = [r for r in rows if r[0] == "floor"]
+if fl:
+    print("the Engine alone, one container through its API (no gantry), ms: median (min .. max)")
+    print("  create+start %s   to its first 200 on /ready %s   SIGTERM to exited %s" % (
+        mmm([float(r[2]) for r in fl]).strip(), mmm([float(r[3]) for r in fl]).strip(),
+        mmm([float(r[4]) for r in fl]).strip()))
 
 print()
 print("failed requests (of requests; retried; longest ms), summed over the rounds")
@@ -400,6 +453,42 @@ for phase in ("deploy", "rollback", "kill"):
             mx = max(float(r[9]) for r in sel)
             out.append("%d of %d; %d; %.0f" % (fail, req, ret, mx))
         print("%-9s %-10s %-34s %s" % (phase, name[rt], out[0], out[1]))
+
+# from serve.log: when a replica's stop began (drained, or stopped at once)
+# and when the controller saw it gone; and the stops that took a SIGKILL
+line_re = re.compile(r"^(\S+) level=\w+ sys=replica replica=hello-([dp])-(\S+) (drained in|stopping:|stopped$|did not stop)")
+def stops(lo, hi):
+    began, out = {}, {"d": [], "p": []}
+    kills = {"d": 0, "p": 0}
+    for i, line in enumerate(open(sys.argv[2], errors="replace")):
+        if i < lo or i >= hi:
+            continue
+        m = line_re.match(line.rstrip("\n"))
+        if not m:
+            continue
+        t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000
+        rt, rid, what = m.group(2), m.group(3), m.group(4)
+        if what.startswith("did not stop"):
+            kills[rt] += 1
+        elif what == "stopped":
+            if rid in began:
+                out[rt].append(t - began.pop(rid))
+        else:
+            began.setdefault(rid, t)
+    return out, kills
+print()
+print("stops: from the stop's start (drained) to the controller seeing the replica gone, ms;"
+      " and stops that went to SIGKILL after stop_grace (2s)")
+segs = [("rounds, 3 replicas", 0, marks.get("rounds_end", 1 << 40), "dp")]
+for rt in "dp":
+    if "scaledown_start_" + rt in marks:
+        segs.append(("scale %d to 0" % max(int(r[2]) for r in rows if r[0] == "mem" and r[1] == rt),
+                     marks["scaledown_start_" + rt], marks["scaledown_end_" + rt], rt))
+for label, lo, hi, rts in segs:
+    out, kills = stops(lo, hi)
+    for rt in rts:
+        if out[rt]:
+            print("  %-34s %-8s %s  (%d stops, %d SIGKILLed)" % (label, name[rt], mmm(out[rt]), len(out[rt]), kills[rt]))
 
 print()
 print("controller memory (kB) by replicas of one runtime (a fresh controller, the other runtime at 0)")
