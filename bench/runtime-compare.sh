@@ -36,6 +36,16 @@
 # under change counts for its runtime; the other service's load meanwhile is
 # shown as "bystander".
 #
+# Once per round, the Engine alone (no gantry): one container of hello:dev
+# created and started through the API with curl, the time to its first 200
+# on /ready at its bridge address, and SIGTERM to exited (POST /wait): a
+# reference for a container's start and stop on this machine at that moment
+# (the Engine's own cost, sequential curl calls; not a strict floor).
+# From serve.log: each replica's stop, from its start (drained, or stopped
+# at once) to the controller seeing it gone ("stopped"), and how many stops
+# went to SIGKILL after stop_grace — in the rounds, and when the largest
+# memory size is scaled to 0.
+#
 # Memory: for each runtime, with both services scaled to 0, the controller
 # is restarted (kill -9, as above: a fresh heap), then the runtime's service
 # is scaled to 0, 3, 12, 24 replicas; at each size, once every replica is
@@ -51,7 +61,9 @@
 #
 # Prints a table of each round, then the medians (min/max) of the deploy,
 # rollback and kill-to-ready times, the docker/process ratio of the deploy
-# medians, the failed requests per phase and runtime, and the memory slopes.
+# medians, the Engine's reference, the failed requests per phase and runtime,
+# the stop figures and the memory slopes; the last line starts with SUMMARY.
+# A run with the defaults takes about 6 minutes (output: bench/README.md).
 # Figures, not verdicts: nothing here passes or fails on timing; the exit
 # status is 1 only when a step could not be done (a deploy that failed,
 # a replica not adopted, ...), with the reason on stderr.
