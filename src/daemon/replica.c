@@ -163,6 +163,9 @@ static void describe_exit(struct replica *r, int64_t status, int sig)
 	} else {
 		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "exited while the controller was down");
 	}
+	/* facts of this exit only */
+	r->d_oom = false;
+	r->d_detail[0] = 0;
 }
 
 /* the process is gone: finish a stop, or schedule a restart */
@@ -263,9 +266,7 @@ void replica_exited(struct replica *r, int exit_code, bool oom, const char *deta
 		return;
 	r->d_oom = oom;
 	snprintf(r->d_detail, sizeof(r->d_detail), "%s", detail ? detail : "");
-	on_gone(r, exit_code, 0);
-	r->d_oom = false;
-	r->d_detail[0] = 0;
+	on_gone(r, exit_code, 0); /* may free r (a stop that ended): r is not touched after it */
 }
 
 void replica_target(const struct replica *r, char *ip, int *port)
@@ -316,8 +317,7 @@ void replica_spawn_failed(struct replica *r, const char *why)
 	/* what describe_exit says of an exit without a status */
 	snprintf(r->d_detail, sizeof(r->d_detail), "could not start: %.70s", why);
 	r->started_ms = clock_mono_ms();
-	on_gone(r, -1, 0);
-	r->d_detail[0] = 0;
+	on_gone(r, -1, 0); /* may free r: not touched after it */
 }
 
 /* record, then act: no row, no process (a new replica that could not be
@@ -344,6 +344,8 @@ void replica_running(struct replica *r)
 {
 	const struct svc_config *c = &r->rc->cfg;
 	int64_t now = clock_mono_ms();
+	r->d_oom = false;
+	r->d_detail[0] = 0;
 	r->ready_fails = r->live_fails = 0;
 	r->next_rprobe = now + c->readiness.initial_delay_ms;
 	r->next_lprobe = now + c->liveness.initial_delay_ms;
