@@ -371,8 +371,13 @@ bool dockrt_busy(void);
 int dockrt_adopt_scan(struct replica_row *rows, size_t n, bool *alive);
 void dockrt_follow_logs(struct replica *r, int64_t since);
 void dockrt_stop_logs(struct replica *r);
-/* the image id (hex, without "sha256:") ref names now in the Engine: what a revision pins */
-int dockrt_pin_image(const char *ref, char *hex, size_t len, struct gerr *err);
+/* the image id (hex, without "sha256:") ref names now in the Engine: what a
+ * revision pins. When the Engine lacks it and pull is not NULL, pull
+ * ("REPO:TAG" or "REPO@sha256:…") is pulled first (blocking the caller at
+ * most a minute: a longer pull goes on and the call fails "try again"), and
+ * a ref "sha256:…" must then be the pulled image's id ("pulled X but its id
+ * is Y"). 0 or -1 with err */
+int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, struct gerr *err);
 
 /*
  * storefault.c: the store cannot write (docs/internals/controller.md,

@@ -700,7 +700,94 @@ void dockrt_stop_logs(struct replica *r)
 
 /* ---- images ---- */
 
-int dockrt_pin_image(const char *ref, char *hex, size_t len, struct gerr *err)
+/*
+ * A pull runs on a thread of its own; the op handler that asked waits for
+ * it at most DOCKRT_PULL_WAIT_MS (the handler runs on the loop: this bounds
+ * how long one deploy holds it). A pull still running then goes on: the
+ * deploy is refused ("try again") and the next one finds the image.
+ */
+#define DOCKRT_PULL_WAIT_MS 60000
+
+struct pull_job {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int refs;                     /* the waiter and the thread */
+	bool done;
+	int rc;
+	struct gerr err;
+	char ref[512];
+};
+
+static void pull_unref(struct pull_job *p)
+{
+	bool last;
+	pthread_mutex_lock(&p->lock);
+	last = --p->refs == 0;
+	pthread_mutex_unlock(&p->lock);
+	if (last) {
+		pthread_mutex_destroy(&p->lock);
+		pthread_cond_destroy(&p->cond);
+		free(p);
+	}
+}
+
+static void *pull_main(void *arg)
+{
+	struct pull_job *p = arg;
+	struct gerr err;
+	int rc = docker_image_pull(engine, p->ref, NULL, NULL, &err);
+	pthread_mutex_lock(&p->lock);
+	p->rc = rc;
+	p->err = err;
+	p->done = true;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	log_info("docker", "pull %s: %s", p->ref, rc < 0 ? err.msg : "done");
+	pull_unref(p);
+	return NULL;
+}
+
+/* pulls ref, waiting at most DOCKRT_PULL_WAIT_MS: 0 or -1 with err */
+static int pull_bounded(const char *ref, struct gerr *err)
+{
+	struct pull_job *p = xcalloc(1, sizeof(*p));
+	pthread_attr_t attr;
+	pthread_t t;
+	struct timespec until = clock_mono_deadline(DOCKRT_PULL_WAIT_MS);
+	int rc;
+
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->refs = 2;
+	strlcpy_g(p->ref, ref, sizeof(p->ref));
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, pull_main, p) != 0) {
+		pthread_attr_destroy(&attr);
+		p->refs = 1;
+		pull_unref(p);
+		return gerr_set(err, "pull %s: cannot start a thread", ref);
+	}
+	pthread_attr_destroy(&attr);
+	log_info("docker", "pull %s: started", ref);
+	pthread_mutex_lock(&p->lock);
+	while (!p->done)
+		if (pthread_cond_clockwait(&p->cond, &p->lock, CLOCK_MONOTONIC, &until) == ETIMEDOUT)
+			break;
+	if (!p->done) {
+		rc = gerr_set(err, "pull %s: still running after %d s: deploy again when it is done", ref,
+			      DOCKRT_PULL_WAIT_MS / 1000);
+	} else {
+		rc = p->rc;
+		if (rc < 0)
+			*err = p->err;
+	}
+	pthread_mutex_unlock(&p->lock);
+	pull_unref(p);
+	return rc < 0 ? -1 : 0;
+}
+
+int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, struct gerr *err)
 {
 	struct docker_image img;
 	struct docker *d = engine_get(err);
@@ -711,6 +798,18 @@ int dockrt_pin_image(const char *ref, char *hex, size_t len, struct gerr *err)
 	f = docker_image_inspect(d, ref, &img, err);
 	if (f < 0)
 		return -1;
+	if (!f && pull) {
+		if (pull_bounded(pull, err) < 0)
+			return -1;
+		if ((f = docker_image_inspect(d, pull, &img, err)) < 0)
+			return -1;
+		if (!f)
+			return gerr_set(err, "pulled %s but the Docker Engine has no such image", pull);
+		/* a tag (or a registry) that moved is refused: the revision runs the id asked */
+		if (!strncmp(ref, "sha256:", 7) && strcmp(img.id, ref))
+			return gerr_set(err, "pulled %s but its id is %s, not %s", pull, img.id, ref);
+		log_info("docker", "pulled %s: image %.19s", pull, img.id);
+	}
 	if (!f) {
 		gerr_set(err, "image %s: no such image in the Docker Engine at %s (build or pull it first)", ref,
 			 docker_host(d));
