@@ -822,3 +822,68 @@ int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, s
 	strlcpy_g(hex, img.id + 7, len);
 	return 0;
 }
+
+/* ---- pruning: an image removed in the thread pool ---- */
+
+struct image_rm {
+	uv_work_t req;
+	char ref[80];                 /* "sha256:<hex>" */
+	char tags[2][400];            /* names it may carry: SERVICE:VERSION, REGISTRY/SERVICE:VERSION */
+	size_t ntags;
+	dockrt_image_done done;
+	void *arg;
+	int rc;                       /* 1 gone (removed or absent), 0 stays (in use), -1 error */
+	struct gerr err;
+};
+
+static void image_rm_work(uv_work_t *req)
+{
+	struct image_rm *j = req->data;
+	struct docker_image img;
+	struct gerr e2;
+	int f;
+
+	/* a tag goes only while it still names this image (a tag moved to
+	 * another image is not ours to remove); then the image by id, not
+	 * forced: the Engine refuses one a container uses (409) */
+	for (size_t i = 0; i < j->ntags; i++)
+		if (docker_image_inspect(engine, j->tags[i], &img, &e2) == 1 && !strcmp(img.id, j->ref) &&
+		    docker_image_remove(engine, j->tags[i], &e2) < 0)
+			log_debug("docker", "%s", e2.msg);
+	f = docker_image_remove(engine, j->ref, &j->err);
+	if (f == 0)
+		f = docker_image_inspect(engine, j->ref, &img, &j->err) == 0 ? 1 : 0;
+	j->rc = f;
+}
+
+static void image_rm_done(uv_work_t *req, int status)
+{
+	struct image_rm *j = req->data;
+	(void)status;
+	jobs_inflight--;
+	j->done(j->arg, j->rc, j->rc < 0 ? j->err.msg : NULL);
+	free(j);
+}
+
+int dockrt_remove_image(const char *hex, const char *const *tags, size_t ntags, dockrt_image_done done, void *arg,
+			struct gerr *err)
+{
+	struct image_rm *j;
+
+	if (!engine_get(err))
+		return -1;
+	j = xcalloc(1, sizeof(*j));
+	snprintf(j->ref, sizeof(j->ref), "sha256:%s", hex);
+	for (size_t i = 0; i < ntags && j->ntags < ARRAY_SIZE(j->tags); i++)
+		if (tags[i] && strlen(tags[i]) < sizeof(j->tags[0]))
+			strlcpy_g(j->tags[j->ntags++], tags[i], sizeof(j->tags[0]));
+	j->done = done;
+	j->arg = arg;
+	j->req.data = j;
+	jobs_inflight++;
+	if (uv_queue_work(gd->loop, &j->req, image_rm_work, image_rm_done) < 0) {
+		image_rm_work(&j->req);
+		image_rm_done(&j->req, 0);
+	}
+	return 0;
+}
