@@ -74,9 +74,9 @@ scale0() {
 test_expect_success 'deploy builds the image, shows its progress, tags and pushes it, the controller runs it' '
 	write_spec Dockerfile 1 &&
 	start_serve &&
-	"$GANTRY" deploy hello --env staging --version v1 --wait 2>deploy.err &&
-	cat deploy.err &&
-	grep "^Step 3/6 : COPY hello /hello" deploy.err &&
+	{ "$GANTRY" deploy hello --env staging --version v1 --wait 2>deploy.err; rc=$?; } &&
+	cat deploy.err && test $rc -eq 0 &&
+	grep "^build hello:v1: Step 3/6 : COPY hello /hello" deploy.err &&
 	grep "^push: $REGISTRY/hello:v1" deploy.err &&
 	st_check "d[\"ready_replicas\"] == 1 and d[\"version\"] == \"v1\"" &&
 	pget / >body && grep "hello from v1" body &&
