@@ -38,6 +38,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -52,6 +53,7 @@ static int64_t poll_at;
 static int64_t stats_at;              /* the next poll that samples usage */
 static bool engine_down;              /* the last poll could not reach it */
 static int jobs_inflight;             /* queued on the thread pool, not done */
+static atomic_int pulls_inflight;     /* pull threads not done (pin_image's, below) */
 
 /* the Engine, or NULL with err (an open is tried at most once a second) */
 static struct docker *engine_get(struct gerr *err)
@@ -530,7 +532,7 @@ out:
 
 bool dockrt_busy(void)
 {
-	return jobs_inflight > 0 || poll_busy;
+	return jobs_inflight > 0 || poll_busy || atomic_load(&pulls_inflight) > 0;
 }
 
 void dockrt_tick(int64_t now)
@@ -744,6 +746,7 @@ static void *pull_main(void *arg)
 	pthread_mutex_unlock(&p->lock);
 	log_info("docker", "pull %s: %s", p->ref, rc < 0 ? err.msg : "done");
 	pull_unref(p);
+	atomic_fetch_sub(&pulls_inflight, 1);
 	return NULL;
 }
 
@@ -762,7 +765,9 @@ static int pull_bounded(const char *ref, struct gerr *err)
 	strlcpy_g(p->ref, ref, sizeof(p->ref));
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&pulls_inflight, 1);
 	if (pthread_create(&t, &attr, pull_main, p) != 0) {
+		atomic_fetch_sub(&pulls_inflight, 1);
 		pthread_attr_destroy(&attr);
 		p->refs = 1;
 		pull_unref(p);
