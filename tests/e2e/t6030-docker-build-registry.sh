@@ -74,7 +74,9 @@ scale0() {
 test_expect_success 'deploy builds the image, shows its progress, tags and pushes it, the controller runs it' '
 	write_spec Dockerfile 1 &&
 	start_serve &&
+	t0=$(_now_ms) &&
 	{ "$GANTRY" deploy hello --env staging --version v1 --wait 2>deploy.err; rc=$?; } &&
+	say "figure: deploy with build (cold cache) + push to ready: $(($(_now_ms) - t0)) ms" >&7 &&
 	cat deploy.err && test $rc -eq 0 &&
 	grep "^build hello:v1: Step 3/6 : COPY hello /hello" deploy.err &&
 	grep "^push: $REGISTRY/hello:v1" deploy.err &&
@@ -94,7 +96,9 @@ test_expect_success 'an image the Engine lost is pulled back from the registry f
 	scale0 staging &&
 	docker rmi -f "sha256:$d" &&
 	test -z "$(image_id "sha256:$d")" &&
+	t0=$(_now_ms) &&
 	mkdir -p elsewhere && (cd elsewhere && "$GANTRY" deploy hello --env prod --version v1 --wait) &&
+	say "figure: deploy --version v1 to prod with the pull from the registry, to ready: $(($(_now_ms) - t0)) ms" >&7 &&
 	test "$(image_id "sha256:$d")" = "sha256:$d" &&
 	test "$(digest_of prod v1)" = "$d" &&
 	st_env prod "d[\"ready_replicas\"] == 1 and d[\"version\"] == \"v1\"" &&
@@ -128,10 +132,12 @@ test_expect_success 'a failed build exits 1 with its error line, nothing deploye
 '
 
 test_expect_success 'pruning: keep_revisions 2 removes the images of older revisions, never a running one' '
+	t0=$(_now_ms) &&
 	for v in p1 p2 p3 p4; do
 		write_spec Dockerfile "$v" &&
 		"$GANTRY" deploy hello --env dev --version "$v" --wait 2>/dev/null || return 1
 	done &&
+	say "figure: 4 deploys (build, push, roll out) to ready: $(($(_now_ms) - t0)) ms" >&7 &&
 	p1=$(digest_of dev p1) && p2=$(digest_of dev p2) && p3=$(digest_of dev p3) && p4=$(digest_of dev p4) &&
 	test $(printf "%s\n" $p1 $p2 $p3 $p4 | sort -u | wc -l) -eq 4 &&
 	wait_for 30 "test -z \"\$(image_id sha256:$p1)\" && test -z \"\$(image_id sha256:$p2)\"" &&
