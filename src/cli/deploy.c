@@ -110,7 +110,7 @@ static int build_image(const struct spec *spec, const struct svc_config *cfg, co
 
 	image_ref[0] = 0;
 	if (!(d = docker_open(NULL, &err))) {
-		fprintf(stderr, "error: %s: cannot build its image: %s\n", cfg->service, err.msg);
+		fprintf(stderr, "error: %s: cannot build its image: %s: nothing was deployed\n", cfg->service, err.msg);
 		return EXIT_FAILED;
 	}
 	ctxdir = b->context && b->context[0] == '/' ? xstrdup(b->context)
@@ -124,7 +124,7 @@ static int build_image(const struct spec *spec, const struct svc_config *cfg, co
 		goto out;
 	}
 	if (strncmp(img.id, "sha256:", 7) || strlen(img.id + 7) != 64 || strlen(img.id + 7) >= dlen) {
-		fprintf(stderr, "error: %s: the build gave an unexpected image id '%s'\n", cfg->service, img.id);
+		fprintf(stderr, "error: %s: the build gave an unexpected image id '%s': nothing was deployed\n", cfg->service, img.id);
 		goto out;
 	}
 	fprintf(stderr, "built %s: image %.19s\n", tag, img.id);
