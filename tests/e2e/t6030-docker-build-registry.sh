@@ -120,6 +120,23 @@ test_expect_success 'a tag moved in the registry: the pulled image is refused, n
 	test "$(revisions staging)" = "$n"
 '
 
+test_expect_success 'image_ref: an image the Engine lacks is pulled by its manifest digest, the moved tag does not matter' '
+	d=$(digest_of staging v1) &&
+	ref=$(sed -n "s/^pushed //p" deploy.err) &&
+	case "$ref" in "$REGISTRY/hello:v1@sha256:"*) ;; *) echo "no pushed reference in deploy.err: $ref"; false ;; esac &&
+	test -z "$(image_id "sha256:$d")" &&
+	api "{\"op\":\"deploy\",\"service\":\"hello\",\"environment\":\"staging\",\"version\":\"v1\",\"digest\":\"$d\",\"image_ref\":\"$ref\"}" >reply.json &&
+	jcheck reply.json "d[\"ok\"]" &&
+	test "$(image_id "sha256:$d")" = "sha256:$d" &&
+	grep "pulled $REGISTRY/hello@sha256:.*: image sha256:$(echo $d | cut -c1-12)" "$TRASH/serve.log" &&
+	wait_for 60 "st_env staging \"d[\\\"ready_replicas\\\"] == 1 and d[\\\"version\\\"] == \\\"v1\\\"\" 2>/dev/null"
+'
+
+test_expect_success 'image_ref must name a manifest digest, and comes with the image id' '
+	api "{\"op\":\"deploy\",\"service\":\"hello\",\"environment\":\"staging\",\"version\":\"v1\",\"image_ref\":\"$REGISTRY/hello:v1\",\"digest\":\"$(digest_of staging v1)\"}" >bad1.json &&
+	jcheck bad1.json "not d[\"ok\"] and d[\"code\"] == 2 and d[\"error\"].startswith(\"/image_ref: expected REPO:TAG@sha256:\")"
+'
+
 test_expect_success 'a failed build exits 1 with its error line, nothing deployed' '
 	write_spec Dockerfile.bad 1 &&
 	n=$(revisions dev) &&
