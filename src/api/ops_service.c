@@ -272,19 +272,53 @@ static int version_digest(struct daemon *ctl, const char *svc, const char *versi
 	return 0;
 }
 
+/* image: REF names a registry: its first component is a host ("HOST:PORT",
+ * "a.b", "localhost"), as the Engine reads it */
+static bool ref_has_registry(const char *ref)
+{
+	const char *slash = strchr(ref, '/');
+	size_t n = slash ? (size_t)(slash - ref) : 0;
+	return slash && (memchr(ref, '.', n) || memchr(ref, ':', n) || (n == 9 && !strncmp(ref, "localhost", 9)));
+}
+
+/* "REPO[:TAG]@sha256:<64 hex>" (what deploy sends as image_ref) into
+ * "REPO@sha256:…" (pulled by its manifest digest, the tag is only a name):
+ * 0, or -1 if it is not one */
+static int pull_ref_of(const char *image_ref, char *out, size_t len)
+{
+	const char *at = strchr(image_ref, '@'), *slash, *colon;
+	size_t nl;
+	if (!at || at == image_ref || strncmp(at + 1, "sha256:", 7) || strlen(at + 8) != 64 ||
+	    strspn(at + 8, "0123456789abcdef") != 64)
+		return -1;
+	slash = memrchr(image_ref, '/', (size_t)(at - image_ref));
+	colon = memrchr(slash ? slash : image_ref, ':', (size_t)(at - (slash ? slash : image_ref)));
+	nl = (size_t)((colon ? colon : at) - image_ref);
+	if (!nl || nl + strlen(at) >= len)
+		return -1;
+	snprintf(out, len, "%.*s%s", (int)nl, image_ref, at);
+	return 0;
+}
+
 /*
  * The image a deploy of a docker service runs, pinned to its id (hex into
  * out): the digest the client sends (an image it built), else the artifact
  * of a revision that has this version already (a promotion, a redeploy),
  * else the id the spec's image: reference names in the Engine now. A tag
- * moved later changes nothing: replicas are made from the id. NULL, or
- * the refusal (nothing changed).
+ * moved later changes nothing: replicas are made from the id.
+ *
+ * An id the Engine does not have is pulled: from image_ref (the client
+ * pushed it: REPO:TAG@sha256:MANIFEST), else from the service's registry
+ * as REGISTRY/SERVICE:VERSION (what deploy pushed), else the image:
+ * reference when it names a registry; the pulled image's id must be the
+ * one asked. NULL, or the refusal (nothing changed).
  */
 static json_t *pin_image(struct daemon *ctl, const char *svc, const char *version, const char *digest,
-			 const char *image, char *out, size_t len)
+			 const char *image, const char *image_ref, const char *registry, char *out, size_t len)
 {
 	struct gerr gerr;
-	char ref[96];
+	char ref[96], pull[600];
+	const char *pullp = NULL;
 
 	if (!digest && version) {
 		int f = version_digest(ctl, svc, version, out, len, &gerr);
@@ -293,16 +327,28 @@ static json_t *pin_image(struct daemon *ctl, const char *svc, const char *versio
 		if (f)
 			digest = out;
 	}
+	if (image_ref) {
+		if (!digest)
+			return reply_error(2, "/image_ref: needs /digest, the id of the image it names");
+		if (pull_ref_of(image_ref, pull, sizeof(pull)) < 0)
+			return reply_error(2, "/image_ref: expected REPO:TAG@sha256:<64 hex digits>");
+		pullp = pull;
+	}
 	if (digest) {
 		if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) != 64)
 			return reply_error(2, "/digest: an image id is 64 hex digits");
 		snprintf(ref, sizeof(ref), "sha256:%s", digest);
+		if (!pullp && registry && *registry && version && *version &&
+		    (size_t)snprintf(pull, sizeof(pull), "%s/%s:%s", registry, svc, version) < sizeof(pull))
+			pullp = pull;
 		image = ref;
+	} else if (image && ref_has_registry(image)) {
+		pullp = image;
 	}
 	if (!image)
 		return reply_error(2, "/digest: %s builds its image: deploy it from its project (gantry deploy "
 				   "builds and sends it)", svc);
-	if (dockrt_pin_image(image, out, len, &gerr) < 0)
+	if (dockrt_pin_image(image, pullp, out, len, &gerr) < 0)
 		return reply_error(1, "%s", gerr.msg);
 	return NULL;
 }
@@ -321,11 +367,12 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	const char *env = api_str(req, "environment", true, &err);
 	const char *version = api_str(req, "version", false, &err);
 	const char *digest = api_str(req, "digest", false, &err);
+	const char *image_ref = api_str(req, "image_ref", false, &err);
 	const struct identity who = c->who;
 	struct deploy_intent in = { 0 };
 	struct spec_proposal prop = { 0 };
 	struct gerr gerr;
-	char dbuf[80], cdigest[72], *config = NULL, *dir, *image = NULL;
+	char dbuf[80], cdigest[72], *config = NULL, *dir, *image = NULL, *registry = NULL;
 	struct stat st;
 	int64_t ticket = 0;
 	bool docker = false;
@@ -350,11 +397,12 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		if (spec_resolve(gd->spec, svc, env, &tmp, &gerr) == 0 && tmp.runtime == RUNTIME_DOCKER) {
 			docker = true;
 			image = tmp.image ? xstrdup(tmp.image) : NULL;
+			registry = tmp.registry ? xstrdup(tmp.registry) : NULL;
 		}
 		svc_config_release(&tmp);
 	}
 	if (docker) {
-		if ((reply = pin_image(ctl, svc, version, digest, image, dbuf, sizeof(dbuf))))
+		if ((reply = pin_image(ctl, svc, version, digest, image, image_ref, registry, dbuf, sizeof(dbuf))))
 			goto out;
 		digest = dbuf;
 	} else if (!digest) {
@@ -413,6 +461,7 @@ out:
 	spec_proposal_release(&prop);
 	free(config);
 	free(image);
+	free(registry);
 	return reply;
 }
 

@@ -26,7 +26,7 @@ const struct api_op api_ops[] = {
 	{ "spec_history", op_spec_history, false, ROLE_VIEWER, API_SCOPE_NONE, false, "" },
 	{ "spec_diff", op_spec_diff, false, ROLE_VIEWER, API_SCOPE_NONE, false, "from to spec" },
 	/* changes to a service in an environment */
-	{ "deploy", op_deploy, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment version digest spec set strategy emergency reason commit_time promotion" },
+	{ "deploy", op_deploy, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment version digest image_ref spec set strategy emergency reason commit_time promotion" },
 	{ "rollback", op_rollback, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment to_revision reason emergency" },
 	{ "restart", op_restart, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment reason emergency" },
 	{ "scale", op_scale, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment replicas reason emergency" },

@@ -13,6 +13,7 @@
 #include "cli/spec_load.h"
 #include "core/spec.h"
 #include "artifact/artifact.h"
+#include "runtime/docker.h"
 #include <sys/wait.h>
 
 /* `git rev-parse --short HEAD` of dir, "-dirty" if uncommitted; 0 or -1 if not a repo */
@@ -83,28 +84,107 @@ static int build(const struct spec *spec, const struct svc_config *cfg)
 	return EXIT_FAILED;
 }
 
-/*
- * A docker service's artifact: an image: reference is pinned by the
- * controller (nothing sent); the version is --version, else the commit, else
- * the reference's tag.
- */
-static int docker_artifact(const struct spec *spec, const struct svc_config *cfg, const char *version, char *ver,
-			   size_t vlen, char *digest, size_t dlen)
+/* a line of the Engine's build or push progress, on stderr */
+static void show_progress(void *data, const char *line)
 {
-	(void)dlen;
-	digest[0] = 0;
-	if (cfg->image_build) {
-		fprintf(stderr, "error: %s: build: {dockerfile: ...} is not supported yet: build the image and name "
-			"it with image:\n", cfg->service);
+	(void)data;
+	fprintf(stderr, "%s\n", line);
+}
+
+/*
+ * build: {dockerfile, context, args}: the image is built through the Engine
+ * at DOCKER_HOST and tagged SERVICE:VERSION; with a registry it is also
+ * tagged REGISTRY/SERVICE:VERSION and pushed, and image_ref names it there
+ * by its manifest digest. digest gets the image id's hex (the revision's
+ * artifact). 0, or the error printed and EXIT_FAILED (nothing deployed).
+ */
+static int build_image(const struct spec *spec, const struct svc_config *cfg, const char *ver, char *digest,
+		       size_t dlen, char *image_ref, size_t rlen)
+{
+	const struct image_build *b = cfg->image_build;
+	struct docker *d;
+	struct docker_image img;
+	struct gerr err;
+	char *ctxdir = NULL, *tag = NULL, *repo = NULL, *pushref = NULL;
+	int ret = EXIT_FAILED;
+
+	image_ref[0] = 0;
+	if (!(d = docker_open(NULL, &err))) {
+		fprintf(stderr, "error: %s: cannot build its image: %s: nothing was deployed\n", cfg->service, err.msg);
 		return EXIT_FAILED;
 	}
+	ctxdir = b->context && b->context[0] == '/' ? xstrdup(b->context)
+		: xasprintf("%s/%s", spec->dir, b->context ? b->context : ".");
+	tag = xasprintf("%s:%s", cfg->service, ver);
+	fprintf(stderr, "build: %s (context %s, %s)\n", tag, b->context ? b->context : ".",
+		b->dockerfile ? b->dockerfile : "Dockerfile");
+	if (docker_image_build(d, ctxdir, b->dockerfile, b->args, b->nargs, tag, show_progress, NULL, &img,
+			       &err) < 0) {
+		fprintf(stderr, "error: %s: the image build failed: %s: nothing was deployed\n", cfg->service, err.msg);
+		goto out;
+	}
+	if (strncmp(img.id, "sha256:", 7) || strlen(img.id + 7) != 64 || strlen(img.id + 7) >= dlen) {
+		fprintf(stderr, "error: %s: the build gave an unexpected image id '%s': nothing was deployed\n", cfg->service, img.id);
+		goto out;
+	}
+	fprintf(stderr, "built %s: image %.19s\n", tag, img.id);
+	if (cfg->registry && *cfg->registry) {
+		repo = xasprintf("%s/%s", cfg->registry, cfg->service);
+		pushref = xasprintf("%s:%s", repo, ver);
+		if (docker_image_tag(d, img.id, repo, ver, &err) < 0) {
+			fprintf(stderr, "error: %s: %s: nothing was deployed\n", cfg->service, err.msg);
+			goto out;
+		}
+		fprintf(stderr, "push: %s\n", pushref);
+		if (docker_image_push(d, pushref, show_progress, NULL, &err) < 0) {
+			fprintf(stderr, "error: push of %s to registry %s failed: %s: nothing was deployed\n", pushref,
+				cfg->registry, err.msg);
+			goto out;
+		}
+		/* the manifest digest the registry gave it: what another Engine pulls */
+		if (docker_image_inspect(d, pushref, &img, &err) != 1 || strncmp(img.repo_digest, repo, strlen(repo)) ||
+		    img.repo_digest[strlen(repo)] != '@') {
+			fprintf(stderr, "error: pushed %s but the Engine reports no digest for it in %s (%s): nothing was "
+				"deployed\n", pushref, repo, img.repo_digest[0] ? img.repo_digest : "none");
+			goto out;
+		}
+		snprintf(image_ref, rlen, "%s@%s", pushref, img.repo_digest + strlen(repo) + 1);
+		fprintf(stderr, "pushed %s\n", image_ref);
+	}
+	strlcpy_g(digest, img.id + 7, dlen);
+	ret = 0;
+out:
+	docker_close(d);
+	free(ctxdir);
+	free(tag);
+	free(repo);
+	free(pushref);
+	return ret;
+}
+
+/*
+ * A docker service's artifact: an image: reference is pinned by the
+ * controller (nothing sent); a build: {dockerfile, ...} is built here (and
+ * pushed to its registry) and its id sent. The version is --version, else
+ * the commit, else (image:) the reference's tag or (build:) "build".
+ */
+static int docker_artifact(const struct spec *spec, const struct svc_config *cfg, const char *version, char *ver,
+			   size_t vlen, char *digest, size_t dlen, char *image_ref, size_t rlen)
+{
+	digest[0] = image_ref[0] = 0;
 	if (version) {
 		strlcpy_g(ver, version, vlen);
 	} else if (git_version(spec->dir, ver, vlen) < 0) {
-		const char *slash = strrchr(cfg->image, '/'), *colon = strrchr(slash ? slash : cfg->image, ':');
-		strlcpy_g(ver, colon ? colon + 1 : cfg->image, vlen);
+		if (cfg->image_build) {
+			snprintf(ver, vlen, "build");
+		} else {
+			const char *slash = strrchr(cfg->image, '/'), *colon = strrchr(slash ? slash : cfg->image, ':');
+			strlcpy_g(ver, colon ? colon + 1 : cfg->image, vlen);
+		}
 	}
-	return 0;
+	if (!cfg->image_build)
+		return 0;
+	return build_image(spec, cfg, ver, digest, dlen, image_ref, rlen);
 }
 
 static int run(int argc, char **argv, struct cli_ctx *ctx)
@@ -143,10 +223,14 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		}
 		if (cfg.runtime == RUNTIME_DOCKER) {
 			/* the controller pins the image (its id in its Engine) */
-			if ((ret = docker_artifact(spec, &cfg, o.version, ver, sizeof(ver), digest, sizeof(digest))))
+			char image_ref[512];
+			if ((ret = docker_artifact(spec, &cfg, o.version, ver, sizeof(ver), digest, sizeof(digest),
+						   image_ref, sizeof(image_ref))))
 				goto out;
 			if (digest[0])
 				json_object_set_new(req, "digest", json_string(digest));
+			if (image_ref[0])
+				json_object_set_new(req, "image_ref", json_string(image_ref));
 			if ((ret = cli_spec_attach(ctx, req)))
 				goto out;
 			goto send;

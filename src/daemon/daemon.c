@@ -277,10 +277,120 @@ static void rollout_complete(struct svcenv *se)
 	}
 }
 
+/* a revision se must keep whatever its age: stable, target, or run by a replica */
+static bool revision_running(const struct svcenv *se, int number)
+{
+	bool running = number == se->row.stable_revision || number == se->row.target_revision;
+	for (const struct replica *rep = se->replicas; rep; rep = rep->next)
+		running |= rep->row.revision == number;
+	return running;
+}
+
+/* se's keep_revisions (its target's config; 10 if it has none) */
+static int svcenv_keep(struct svcenv *se)
+{
+	struct gerr err;
+	struct revcfg *rc = se->row.target_revision > 0 ? daemon_revcfg(se, se->row.target_revision, &err) : NULL;
+	return rc ? MAX(rc->cfg.keep_revisions, 1) : 10;
+}
+
+/*
+ * 1 if a revision other than self_se's self_number, kept by its own
+ * service environment (within its keep_revisions, or running), has the
+ * image digest: any service, any environment (a promotion shares the id).
+ * A revision beyond its keep counts for nothing even while not yet marked
+ * pruned, so two old revisions of one image never hold each other.
+ */
+static int image_kept(const char *digest, const struct svcenv *self_se, int self_number)
+{
+	struct gerr err;
+	int kept = 0;
+
+	for (struct svcenv *se = gd->svcenvs; se && !kept; se = se->next) {
+		struct revision_row *list;
+		size_t n;
+		int keep = svcenv_keep(se);
+		if (store_revision_list(gd->store, se->row.service, se->row.environment, &list, &n, &err) < 0) {
+			log_error("store", "%s", err.msg);
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct revision_row *r = &list[i];
+			if (!kept && !strcmp(r->digest, digest) && !(se == self_se && r->number == self_number) &&
+			    !r->artifact_pruned && ((int)i < keep || revision_running(se, r->number)))
+				kept = 1;
+			revision_row_release(r);
+		}
+		free(list);
+	}
+	return kept;
+}
+
+struct image_prune {
+	char service[64], environment[64];
+	int number;
+	char digest[80];
+};
+
+/* an image's removal is back (on the loop): the revision is marked pruned
+ * only if the image is gone; one a container uses stays, and its revision
+ * is tried again at the next prune */
+static void image_pruned(void *arg, int rc, const char *why)
+{
+	struct image_prune *p = arg;
+	struct gerr err;
+
+	if (rc < 0) {
+		log_warn("prune", "service=%s environment=%s revision=%d image=%.12s not removed: %s", p->service,
+			 p->environment, p->number, p->digest, why);
+	} else if (rc == 0) {
+		log_info("prune", "service=%s environment=%s revision=%d image=%.12s stays: the Engine keeps it "
+			 "(a container uses it)", p->service, p->environment, p->number, p->digest);
+	} else if (store_revision_set_pruned(gd->store, p->service, p->environment, p->number, &err) < 0) {
+		log_error("store", "%s", err.msg);
+	} else {
+		log_info("prune", "service=%s environment=%s revision=%d image=%.12s removed", p->service,
+			 p->environment, p->number, p->digest);
+	}
+	free(p);
+}
+
+/* a docker revision beyond keep: its image is removed (thread pool) unless
+ * a kept revision anywhere has it */
+static void prune_image(struct svcenv *se, const struct revision_row *r, const struct revcfg *rc)
+{
+	struct image_prune *p;
+	struct gerr err;
+	char *tags[2] = { NULL, NULL };
+	int k = image_kept(r->digest, se, r->number);
+
+	if (k != 0)
+		return; /* kept by another revision (or unknown): not now */
+	p = xcalloc(1, sizeof(*p));
+	strlcpy_g(p->service, r->service, sizeof(p->service));
+	strlcpy_g(p->environment, r->environment, sizeof(p->environment));
+	p->number = r->number;
+	strlcpy_g(p->digest, r->digest, sizeof(p->digest));
+	/* the names deploy gave the image it built (removed only while they still name it) */
+	tags[0] = xasprintf("%s:%s", r->service, r->version);
+	if (rc->cfg.registry && *rc->cfg.registry)
+		tags[1] = xasprintf("%s/%s:%s", rc->cfg.registry, r->service, r->version);
+	if (dockrt_remove_image(r->digest, (const char *const *)tags, tags[1] ? 2 : 1, image_pruned, p, &err) < 0) {
+		log_warn("prune", "service=%s environment=%s revision=%d image=%.12s not removed now: %s",
+			 se->row.service, se->row.environment, r->number, r->digest, err.msg);
+		free(p);
+	}
+	free(tags[0]);
+	free(tags[1]);
+}
+
 /*
  * Keeps the artifacts of the newest keep_revisions revisions (and always of
  * the stable and target ones, and of any revision a replica still runs);
  * marks older revisions pruned and deletes snapshots no kept revision uses.
+ * An image (runtime docker) is removed from the Engine by id in the thread
+ * pool, only when no kept revision of any environment has it; its revision
+ * is marked pruned when the image is gone (image_pruned).
  */
 static void prune_artifacts(struct svcenv *se, int keep)
 {
@@ -296,15 +406,13 @@ static void prune_artifacts(struct svcenv *se, int keep)
 	}
 	for (size_t i = (size_t)keep; i < n; i++) {
 		struct revision_row *r = &list[i];
-		bool running = r->number == se->row.stable_revision || r->number == se->row.target_revision;
 		struct revcfg *rc;
-		for (struct replica *rep = se->replicas; rep; rep = rep->next)
-			running |= rep->row.revision == r->number;
-		if (r->artifact_pruned || running)
+		if (r->artifact_pruned || revision_running(se, r->number))
 			continue;
-		/* images are not pruned yet: their revisions stay deployable */
-		if ((rc = daemon_revcfg(se, r->number, &err)) && rc->cfg.runtime == RUNTIME_DOCKER)
+		if ((rc = daemon_revcfg(se, r->number, &err)) && rc->cfg.runtime == RUNTIME_DOCKER) {
+			prune_image(se, r, rc);
 			continue;
+		}
 		if (store_revision_set_pruned(gd->store, se->row.service, se->row.environment, r->number, &err) < 0) {
 			log_error("store", "%s", err.msg);
 			continue;

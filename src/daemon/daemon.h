@@ -370,8 +370,22 @@ bool dockrt_busy(void);
 int dockrt_adopt_scan(struct replica_row *rows, size_t n, bool *alive);
 void dockrt_follow_logs(struct replica *r, int64_t since);
 void dockrt_stop_logs(struct replica *r);
-/* the image id (hex, without "sha256:") ref names now in the Engine: what a revision pins */
-int dockrt_pin_image(const char *ref, char *hex, size_t len, struct gerr *err);
+/* the image id (hex, without "sha256:") ref names now in the Engine: what a
+ * revision pins. When the Engine lacks it and pull is not NULL, pull
+ * ("REPO:TAG" or "REPO@sha256:…") is pulled first (blocking the caller at
+ * most a minute: a longer pull goes on and the call fails "try again"), and
+ * a ref "sha256:…" must then be the pulled image's id ("pulled X but its id
+ * is Y"). 0 or -1 with err */
+int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, struct gerr *err);
+/* pruning: removes the image of id hex from the Engine in the thread pool
+ * (not forced), its tags first (each only while it still names that id);
+ * done(arg, rc, why) follows on the loop with rc 1 (removed, or it was
+ * absent), 0 (it stays: a container uses it, or another name the Engine
+ * will not drop unforced) or -1 (why: the Engine's error). -1 with err if
+ * the Engine cannot be reached (done is not called) */
+typedef void (*dockrt_image_done)(void *arg, int rc, const char *why);
+int dockrt_remove_image(const char *hex, const char *const *tags, size_t ntags, dockrt_image_done done, void *arg,
+			struct gerr *err);
 
 /*
  * storefault.c: the store cannot write (docs/internals/controller.md,

@@ -37,6 +37,7 @@
 #include "util/log.h"
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -50,6 +51,7 @@ static bool poll_busy;
 static int64_t poll_at;
 static bool engine_down;              /* the last poll could not reach it */
 static int jobs_inflight;             /* queued on the thread pool, not done */
+static atomic_int pulls_inflight;     /* pull threads not done (pin_image's, below) */
 
 /* the Engine, or NULL with err (an open is tried at most once a second) */
 static struct docker *engine_get(struct gerr *err)
@@ -508,7 +510,7 @@ out:
 
 bool dockrt_busy(void)
 {
-	return jobs_inflight > 0 || poll_busy;
+	return jobs_inflight > 0 || poll_busy || atomic_load(&pulls_inflight) > 0;
 }
 
 void dockrt_tick(int64_t now)
@@ -674,7 +676,97 @@ void dockrt_stop_logs(struct replica *r)
 
 /* ---- images ---- */
 
-int dockrt_pin_image(const char *ref, char *hex, size_t len, struct gerr *err)
+/*
+ * A pull runs on a thread of its own; the op handler that asked waits for
+ * it at most DOCKRT_PULL_WAIT_MS (the handler runs on the loop: this bounds
+ * how long one deploy holds it). A pull still running then goes on: the
+ * deploy is refused ("try again") and the next one finds the image.
+ */
+#define DOCKRT_PULL_WAIT_MS 60000
+
+struct pull_job {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int refs;                     /* the waiter and the thread */
+	bool done;
+	int rc;
+	struct gerr err;
+	char ref[512];
+};
+
+static void pull_unref(struct pull_job *p)
+{
+	bool last;
+	pthread_mutex_lock(&p->lock);
+	last = --p->refs == 0;
+	pthread_mutex_unlock(&p->lock);
+	if (last) {
+		pthread_mutex_destroy(&p->lock);
+		pthread_cond_destroy(&p->cond);
+		free(p);
+	}
+}
+
+static void *pull_main(void *arg)
+{
+	struct pull_job *p = arg;
+	struct gerr err;
+	int rc = docker_image_pull(engine, p->ref, NULL, NULL, &err);
+	pthread_mutex_lock(&p->lock);
+	p->rc = rc;
+	p->err = err;
+	p->done = true;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	log_info("docker", "pull %s: %s", p->ref, rc < 0 ? err.msg : "done");
+	pull_unref(p);
+	atomic_fetch_sub(&pulls_inflight, 1);
+	return NULL;
+}
+
+/* pulls ref, waiting at most DOCKRT_PULL_WAIT_MS: 0 or -1 with err */
+static int pull_bounded(const char *ref, struct gerr *err)
+{
+	struct pull_job *p = xcalloc(1, sizeof(*p));
+	pthread_attr_t attr;
+	pthread_t t;
+	struct timespec until = clock_mono_deadline(DOCKRT_PULL_WAIT_MS);
+	int rc;
+
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->refs = 2;
+	strlcpy_g(p->ref, ref, sizeof(p->ref));
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&pulls_inflight, 1);
+	if (pthread_create(&t, &attr, pull_main, p) != 0) {
+		atomic_fetch_sub(&pulls_inflight, 1);
+		pthread_attr_destroy(&attr);
+		p->refs = 1;
+		pull_unref(p);
+		return gerr_set(err, "pull %s: cannot start a thread", ref);
+	}
+	pthread_attr_destroy(&attr);
+	log_info("docker", "pull %s: started", ref);
+	pthread_mutex_lock(&p->lock);
+	while (!p->done)
+		if (pthread_cond_clockwait(&p->cond, &p->lock, CLOCK_MONOTONIC, &until) == ETIMEDOUT)
+			break;
+	if (!p->done) {
+		rc = gerr_set(err, "pull %s: still running after %d s: deploy again when it is done", ref,
+			      DOCKRT_PULL_WAIT_MS / 1000);
+	} else {
+		rc = p->rc;
+		if (rc < 0)
+			*err = p->err;
+	}
+	pthread_mutex_unlock(&p->lock);
+	pull_unref(p);
+	return rc < 0 ? -1 : 0;
+}
+
+int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, struct gerr *err)
 {
 	struct docker_image img;
 	struct docker *d = engine_get(err);
@@ -685,6 +777,18 @@ int dockrt_pin_image(const char *ref, char *hex, size_t len, struct gerr *err)
 	f = docker_image_inspect(d, ref, &img, err);
 	if (f < 0)
 		return -1;
+	if (!f && pull) {
+		if (pull_bounded(pull, err) < 0)
+			return -1;
+		if ((f = docker_image_inspect(d, pull, &img, err)) < 0)
+			return -1;
+		if (!f)
+			return gerr_set(err, "pulled %s but the Docker Engine has no such image", pull);
+		/* a tag (or a registry) that moved is refused: the revision runs the id asked */
+		if (!strncmp(ref, "sha256:", 7) && strcmp(img.id, ref))
+			return gerr_set(err, "pulled %s but its id is %s, not %s", pull, img.id, ref);
+		log_info("docker", "pulled %s: image %.19s", pull, img.id);
+	}
 	if (!f) {
 		gerr_set(err, "image %s: no such image in the Docker Engine at %s (build or pull it first)", ref,
 			 docker_host(d));
@@ -695,5 +799,70 @@ int dockrt_pin_image(const char *ref, char *hex, size_t len, struct gerr *err)
 		return -1;
 	}
 	strlcpy_g(hex, img.id + 7, len);
+	return 0;
+}
+
+/* ---- pruning: an image removed in the thread pool ---- */
+
+struct image_rm {
+	uv_work_t req;
+	char ref[80];                 /* "sha256:<hex>" */
+	char tags[2][400];            /* names it may carry: SERVICE:VERSION, REGISTRY/SERVICE:VERSION */
+	size_t ntags;
+	dockrt_image_done done;
+	void *arg;
+	int rc;                       /* 1 gone (removed or absent), 0 stays (in use), -1 error */
+	struct gerr err;
+};
+
+static void image_rm_work(uv_work_t *req)
+{
+	struct image_rm *j = req->data;
+	struct docker_image img;
+	struct gerr e2;
+	int f;
+
+	/* a tag goes only while it still names this image (a tag moved to
+	 * another image is not ours to remove); then the image by id, not
+	 * forced: the Engine refuses one a container uses (409) */
+	for (size_t i = 0; i < j->ntags; i++)
+		if (docker_image_inspect(engine, j->tags[i], &img, &e2) == 1 && !strcmp(img.id, j->ref) &&
+		    docker_image_remove(engine, j->tags[i], &e2) < 0)
+			log_debug("docker", "%s", e2.msg);
+	f = docker_image_remove(engine, j->ref, &j->err);
+	if (f == 0)
+		f = docker_image_inspect(engine, j->ref, &img, &j->err) == 0 ? 1 : 0;
+	j->rc = f;
+}
+
+static void image_rm_done(uv_work_t *req, int status)
+{
+	struct image_rm *j = req->data;
+	(void)status;
+	jobs_inflight--;
+	j->done(j->arg, j->rc, j->rc < 0 ? j->err.msg : NULL);
+	free(j);
+}
+
+int dockrt_remove_image(const char *hex, const char *const *tags, size_t ntags, dockrt_image_done done, void *arg,
+			struct gerr *err)
+{
+	struct image_rm *j;
+
+	if (!engine_get(err))
+		return -1;
+	j = xcalloc(1, sizeof(*j));
+	snprintf(j->ref, sizeof(j->ref), "sha256:%s", hex);
+	for (size_t i = 0; i < ntags && j->ntags < ARRAY_SIZE(j->tags); i++)
+		if (tags[i] && strlen(tags[i]) < sizeof(j->tags[0]))
+			strlcpy_g(j->tags[j->ntags++], tags[i], sizeof(j->tags[0]));
+	j->done = done;
+	j->arg = arg;
+	j->req.data = j;
+	jobs_inflight++;
+	if (uv_queue_work(gd->loop, &j->req, image_rm_work, image_rm_done) < 0) {
+		image_rm_work(&j->req);
+		image_rm_done(&j->req, 0);
+	}
 	return 0;
 }
