@@ -155,6 +155,15 @@ restart_dockerd() {
 
 # stop_dockerd: SIGTERM, up to 20 s, SIGKILL; then the shims, mounts, bridge
 stop_dockerd() {
+	# its containers first, through the API: with --live-restore a dockerd
+	# that stops leaves them running, and a container whose shim is killed
+	# below would be left to init
+	if [ -n "$DK_PID" ] && [ -S "$DK_DIR/docker.sock" ]; then
+		for _c in $(dk_api GET "/containers/json?all=1" 2>/dev/null |
+			python3 -c 'import json,sys; [print(c["Id"]) for c in json.load(sys.stdin)]' 2>/dev/null); do
+			dk_api DELETE "/containers/$_c?force=1" >/dev/null 2>&1
+		done
+	fi
 	if [ -n "$DK_PID" ]; then
 		kill -TERM "$DK_PID" 2>/dev/null
 		_dk_wait_gone "$DK_PID" 200 || {
@@ -166,6 +175,8 @@ stop_dockerd() {
 		DK_PID=
 	fi
 	for _p in $(_dk_shims); do
+		# what runs in its container, then the shim (else init adopts them)
+		pkill -KILL -P "$_p" 2>/dev/null
 		kill -KILL "$_p" 2>/dev/null
 	done
 	if [ -n "$DK_DIR" ] && [ -d "$DK_DIR" ]; then
