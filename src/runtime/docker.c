@@ -279,6 +279,33 @@ static long call(struct docker *d, struct req *r, struct xfer *x, struct gerr *e
 	return perform(d, r, x, err);
 }
 
+/*
+ * GET path and parse its 200 reply: 1 (*out owned), 0 for a 404 when
+ * missing_ok (the object does not exist), -1 with err (op names it)
+ */
+static int get_json(struct docker *d, const char *op, const char *path, bool missing_ok, json_t **out,
+		    struct gerr *err)
+{
+	struct req r = { .op = op, .method = "GET", .path = path };
+	struct xfer x;
+	long st = call(d, &r, &x, err);
+	int ret = -1;
+
+	*out = NULL;
+	if (st < 0)
+		goto out;
+	if (st == 404 && missing_ok) {
+		ret = 0;
+	} else if (st != 200) {
+		status_error(&r, &x, err);
+	} else if ((*out = reply_json(&r, &x, err))) {
+		ret = 1;
+	}
+out:
+	xfer_release(&x);
+	return ret;
+}
+
 static char *esc(const char *s)
 {
 	char *e = curl_easy_escape(NULL, s, 0);
@@ -509,25 +536,13 @@ int docker_image_inspect(struct docker *d, const char *ref, struct docker_image 
 {
 	char *op = xasprintf("inspect image %s", ref);
 	char *path = xasprintf("/images/%s/json", ref);
-	struct req r = { .op = op, .method = "GET", .path = path };
-	struct xfer x;
 	json_t *j = NULL, *rd;
-	long st = call(d, &r, &x, err);
-	int ret = -1;
+	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (st < 0)
+	if ((ret = get_json(d, op, path, true, &j, err)) <= 0)
 		goto out;
-	if (st == 404) {
-		ret = 0;
-		goto out;
-	}
-	if (st != 200) {
-		status_error(&r, &x, err);
-		goto out;
-	}
-	if (!(j = reply_json(&r, &x, err)))
-		goto out;
+	ret = -1;
 	jstr(j, "Id", out->id, sizeof(out->id));
 	rd = json_object_get(j, "RepoDigests");
 	if (json_array_size(rd))
@@ -540,7 +555,6 @@ int docker_image_inspect(struct docker *d, const char *ref, struct docker_image 
 	ret = 1;
 out:
 	json_decref(j);
-	xfer_release(&x);
 	free(op);
 	free(path);
 	return ret;
@@ -1170,25 +1184,13 @@ int docker_container_inspect(struct docker *d, const char *id, struct docker_sta
 {
 	char *op = xasprintf("inspect container %s", id);
 	char *path = xasprintf("/containers/%s/json", id);
-	struct req r = { .op = op, .method = "GET", .path = path };
-	struct xfer x;
 	json_t *j = NULL, *s, *ns, *ports, *nets;
-	long st = call(d, &r, &x, err);
-	int ret = -1;
+	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (st < 0)
+	if ((ret = get_json(d, op, path, true, &j, err)) <= 0)
 		goto out;
-	if (st == 404) {
-		ret = 0;
-		goto out;
-	}
-	if (st != 200) {
-		status_error(&r, &x, err);
-		goto out;
-	}
-	if (!(j = reply_json(&r, &x, err)))
-		goto out;
+	ret = -1;
 	jstr(j, "Id", out->id, sizeof(out->id));
 	{
 		const char *n = json_string_value(json_object_get(j, "Name"));
@@ -1235,7 +1237,6 @@ int docker_container_inspect(struct docker *d, const char *id, struct docker_sta
 	ret = 1;
 out:
 	json_decref(j);
-	xfer_release(&x);
 	free(op);
 	free(path);
 	return ret;
@@ -1266,10 +1267,7 @@ int docker_container_list(struct docker *d, const char *label, struct docker_con
 {
 	char *op = xasprintf("list containers labelled %s", label ? label : "(any)");
 	char *path, *filters = NULL, *ef = NULL;
-	struct req r = { .op = op, .method = "GET" };
-	struct xfer x;
 	json_t *j = NULL;
-	long st;
 	int ret = -1;
 
 	*out = NULL;
@@ -1283,15 +1281,7 @@ int docker_container_list(struct docker *d, const char *label, struct docker_con
 	} else {
 		path = xstrdup("/containers/json?all=1");
 	}
-	r.path = path;
-	st = call(d, &r, &x, err);
-	if (st < 0)
-		goto out;
-	if (st != 200) {
-		status_error(&r, &x, err);
-		goto out;
-	}
-	if (!(j = reply_json(&r, &x, err)))
+	if (get_json(d, op, path, false, &j, err) < 0)
 		goto out;
 	if (!json_is_array(j)) {
 		gerr_set(err, "%s: the Engine's answer is not a list", op);
@@ -1326,7 +1316,6 @@ out:
 		*n = 0;
 	}
 	json_decref(j);
-	xfer_release(&x);
 	free(op);
 	free(path);
 	free(filters);
@@ -1416,20 +1405,11 @@ int docker_container_stats(struct docker *d, const char *id, struct docker_stats
 {
 	char *op = xasprintf("stats of container %s", id);
 	char *path = xasprintf("/containers/%s/stats?stream=false", id);
-	struct req r = { .op = op, .method = "GET", .path = path };
-	struct xfer x;
 	json_t *j = NULL, *cs, *ps, *ms, *mst;
-	long st = call(d, &r, &x, err);
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (st < 0)
-		goto out;
-	if (st != 200) {
-		status_error(&r, &x, err);
-		goto out;
-	}
-	if (!(j = reply_json(&r, &x, err)))
+	if (get_json(d, op, path, false, &j, err) < 0)
 		goto out;
 	cs = json_object_get(j, "cpu_stats");
 	ps = json_object_get(j, "precpu_stats");
@@ -1468,7 +1448,6 @@ int docker_container_stats(struct docker *d, const char *id, struct docker_stats
 	ret = 0;
 out:
 	json_decref(j);
-	xfer_release(&x);
 	free(op);
 	free(path);
 	return ret;
