@@ -344,8 +344,38 @@ int dockrt_spawn(struct replica *r)
 	return 0;
 }
 
+/* pid is the init process of container id, on this host: its cgroup path
+ * names the container (docker/ID or docker-ID.scope, whatever the driver);
+ * a pid that was recycled is in another cgroup */
+static bool pid_of_container(pid_t pid, const char *id)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+	int fd;
+
+	if (pid <= 1 || strlen(id) < 12)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return strstr(buf, id) != NULL;
+}
+
+/*
+ * A signal to r's container: straight to its init process when it runs on
+ * this host (what the Engine would do itself, through runc, but at once:
+ * 24 kill requests through the Engine took seconds, past stop_grace), else
+ * through the Engine.
+ */
 void dockrt_signal(struct replica *r, int sig)
 {
+	if (r->row.container[0] && pid_of_container(r->row.pid, r->row.container) && kill(r->row.pid, sig) == 0)
+		return;
 	queue_simple(JOB_KILL, r->row.container, sig);
 }
 
