@@ -216,7 +216,18 @@ for p in os.listdir("/proc"):
 EOF
 }
 
+# an orphan stays; a child caught between fork and exec (its cmdline still
+# the controller's) does not: a failed check is taken again, up to 3 times
 check_processes() {
+	_cp_i=0
+	while ! _check_processes_once; do
+		_cp_i=$((_cp_i + 1))
+		[ $_cp_i -lt 3 ] || return 1
+		sleep 0.5
+	done
+}
+
+_check_processes_once() {
 	gst >"$TRASH/procs-st.json" || return 1
 	python3 - "$GANTRY_HOME" "$TRASH/procs-st.json" "$TRASH/pids" "$$" <<'EOF'
 import json, os, sys
