@@ -111,6 +111,7 @@ struct replica {
 	struct dockrt_follower *dlog; /* the thread copying its log stream */
 	uint64_t dseq;               /* the poll count when its container was recorded */
 	bool d_oom;                  /* its container's end: OOMKilled */
+	bool d_probe_told;           /* its container's exec probe could not run (no /bin/sh): the event was sent */
 	char d_detail[96];           /* an exit without a status, described (the Engine's State.Error, a failed start) */
 	struct replica *next;
 };

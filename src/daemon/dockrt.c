@@ -688,8 +688,9 @@ void dockrt_stop_logs(struct replica *r)
 struct dockrt_probe {
 	uv_work_t req;
 	probe_cb cb;
-	void *data;
+	struct replica *r;            /* valid until cancelled (cancel_probes comes before a free) */
 	bool cancelled;
+	const char *what;             /* "readiness", "liveness" */
 	char id[72];
 	char user[64];
 	char *argv[4];
@@ -723,15 +724,22 @@ static void probe_done(uv_work_t *req, int status)
 		snprintf(detail, sizeof(detail), "exit status 0");
 	} else if ((p->code == 126 || p->code == 127) && strstr(p->out, "/bin/sh") &&
 		   (strstr(p->out, "no such file") || strstr(p->out, "not found"))) {
-		/* the Engine could not run the shell: the image has none */
+		/* the Engine could not run the shell: the image has none. No
+		 * retry changes that: said once per replica as an event (a
+		 * replica that never gets ready has no other place for it) */
 		snprintf(detail, sizeof(detail), "exec /bin/sh -c %.60s: no such file in the image (%.120s)",
 			 p->argv[2], p->out);
+		if (!p->r->d_probe_told) {
+			p->r->d_probe_told = true;
+			daemon_event(p->r->se, p->r->row.revision, "probe_failed", "replica %s %s probe cannot run: %s",
+				     p->r->row.id, p->what, detail);
+		}
 	} else if (p->out[0]) {
 		snprintf(detail, sizeof(detail), "exit status %d: %s", p->code, p->out);
 	} else {
 		snprintf(detail, sizeof(detail), "exit status %d", p->code);
 	}
-	p->cb(p->data, ok, detail);
+	p->cb(p->r, ok, detail);
 out:
 	free(p->argv[2]);
 	free(p);
@@ -751,7 +759,8 @@ struct dockrt_probe *dockrt_probe_start(struct replica *r, const struct probe *p
 		return NULL;
 	}
 	p->cb = cb;
-	p->data = r;
+	p->r = r;
+	p->what = pr == &r->rc->cfg.liveness ? "liveness" : "readiness";
 	strlcpy_g(p->id, r->row.container, sizeof(p->id));
 	p->argv[0] = (char *)"/bin/sh";
 	p->argv[1] = (char *)"-c";
