@@ -696,7 +696,7 @@ struct dockrt_probe {
 	char *argv[4];
 	int64_t timeout_ms;
 	int rc, code;
-	char out[128];
+	char out[256];
 	struct gerr err;
 };
 
@@ -727,15 +727,16 @@ static void probe_done(uv_work_t *req, int status)
 		/* the Engine could not run the shell: the image has none. No
 		 * retry changes that: said once per replica as an event (a
 		 * replica that never gets ready has no other place for it) */
+		const char *why = strstr(p->out, "stat /bin/sh");
 		snprintf(detail, sizeof(detail), "exec /bin/sh -c %.60s: no such file in the image (%.120s)",
-			 p->argv[2], p->out);
+			 p->argv[2], why ? why : p->out);
 		if (!p->r->d_probe_told) {
 			p->r->d_probe_told = true;
 			daemon_event(p->r->se, p->r->row.revision, "probe_failed", "replica %s %s probe cannot run: %s",
 				     p->r->row.id, p->what, detail);
 		}
 	} else if (p->out[0]) {
-		snprintf(detail, sizeof(detail), "exit status %d: %s", p->code, p->out);
+		snprintf(detail, sizeof(detail), "exit status %d: %.200s", p->code, p->out);
 	} else {
 		snprintf(detail, sizeof(detail), "exit status %d", p->code);
 	}
