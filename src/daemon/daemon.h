@@ -376,7 +376,8 @@ void dockrt_stop_logs(struct replica *r);
  * user (thread pool, bounded by p's timeout). cb(r, ok, detail) exactly once
  * on the loop, unless dockrt_probe_cancel came first (the answer is then
  * dropped; the job frees itself either way). NULL (cb not called): not
- * started (no container yet, the Engine down, a user refused) */
+ * started (no container yet, the Engine down, a user refused, or
+ * DOCKRT_PROBES_MAX exec probes already hold threads of the pool) */
 struct dockrt_probe *dockrt_probe_start(struct replica *r, const struct probe *p, probe_cb cb);
 /* p (may be NULL) will not call back; it must not have called back yet */
 void dockrt_probe_cancel(struct dockrt_probe *p);

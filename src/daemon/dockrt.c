@@ -685,6 +685,14 @@ void dockrt_stop_logs(struct replica *r)
  * itself when it is back on the loop. It occupies one thread of the pool
  * for at most the probe's timeout (docker_exec is bounded by it).
  */
+/* libuv's pool (4 threads unless UV_THREADPOOL_SIZE) also runs container
+ * starts, the poll that notices ends, analysis queries and the proxy's
+ * in-flight counts: exec probes, which may each hold a thread for their
+ * whole timeout, take at most this many of them. A probe over the cap is
+ * not started (NULL): replica_tick tries again at its next period */
+#define DOCKRT_PROBES_MAX 2
+static int probes_inflight;
+
 struct dockrt_probe {
 	uv_work_t req;
 	probe_cb cb;
@@ -715,6 +723,7 @@ static void probe_done(uv_work_t *req, int status)
 	(void)status;
 
 	jobs_inflight--;
+	probes_inflight--;
 	if (p->cancelled)
 		goto out;
 	if (p->rc < 0) {
@@ -753,6 +762,10 @@ struct dockrt_probe *dockrt_probe_start(struct replica *r, const struct probe *p
 
 	if (!r->row.container[0] || engine_down || !engine_get(&err))
 		return NULL;
+	if (probes_inflight >= DOCKRT_PROBES_MAX) {
+		log_debug("replica", "replica=%s: exec probe deferred: %d in flight", r->row.id, probes_inflight);
+		return NULL;
+	}
 	p = xcalloc(1, sizeof(*p));
 	if (container_user(r, p->user, sizeof(p->user), &err) < 0) {
 		log_warn("replica", "replica=%s: exec probe not run: %s", r->row.id, err.msg);
@@ -769,8 +782,10 @@ struct dockrt_probe *dockrt_probe_start(struct replica *r, const struct probe *p
 	p->timeout_ms = pr->timeout_ms > 0 ? pr->timeout_ms : 1000;
 	p->req.data = p;
 	jobs_inflight++;
+	probes_inflight++;
 	if (uv_queue_work(gd->loop, &p->req, probe_work, probe_done) < 0) {
 		jobs_inflight--;
+		probes_inflight--;
 		free(p->argv[2]);
 		free(p);
 		return NULL;
