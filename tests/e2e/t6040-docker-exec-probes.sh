@@ -63,7 +63,10 @@ test_expect_success 'an image without a shell: the rollout fails, v1 serves on, 
 
 test_expect_success 'the controller survives it: still running, its probes of v1 pass' '
 	kill -0 "$(pid_of serve)" &&
-	st_check "d[\"ready_replicas\"] == 2 and all(r[\"ready\"] for r in d[\"replicas\"])"
+	t0=$(date +%s%N) &&
+	st_check "d[\"ready_replicas\"] == 2 and all(r[\"ready\"] for r in d[\"replicas\"])" &&
+	t1=$(date +%s%N) &&
+	say "gantry status (and its check) with exec probes passing: $(( (t1 - t0) / 1000000 ))ms" >&7
 '
 
 test_expect_success 'liveness exec probe exit 1: the container is restarted (replica_unhealthy, last_exit)' '
@@ -72,6 +75,15 @@ test_expect_success 'liveness exec probe exit 1: the container is restarted (rep
 	wait_for 30 "ev_check \"any(e[\\\"kind\\\"] == \\\"replica_unhealthy\\\" and \\\"exit status 1\\\" in e[\\\"message\\\"] for e in ev)\"" &&
 	wait_for 30 "st_check \"any(r.get(\\\"last_exit\\\", \\\"\\\").startswith(\\\"liveness probe failed: exit status 1\\\") for r in d[\\\"replicas\\\"])\"" &&
 	gevents | grep replica_unhealthy | head -1 | sed "s/^/# /" >&7
+'
+
+test_expect_success 'an exec probe past its timeout fails "timeout after Nms"; the controller answers meanwhile' '
+	spec hello:sh "$INSIDE" "liveness: { exec: \"sleep 5\", period: 300ms, timeout: 300ms, failure_threshold: 2 }" &&
+	"$GANTRY" deploy hello --env staging --version v4 &&
+	wait_for 30 "ev_check \"any(e[\\\"kind\\\"] == \\\"replica_unhealthy\\\" and \\\"timeout after 300ms\\\" in e[\\\"message\\\"] for e in ev)\"" &&
+	gevents | grep "timeout after" | head -1 | sed "s/^/# /" >&7 &&
+	t0=$(date +%s%N) && st_check "len(d[\"replicas\"]) >= 2" && t1=$(date +%s%N) &&
+	say "gantry status (and its check) while exec probes hang: $(( (t1 - t0) / 1000000 ))ms" >&7
 '
 
 test_expect_success 'SIGTERM stops the daemon and removes every container' '
