@@ -1548,6 +1548,13 @@ int docker_exec(struct docker *d, const char *id, char *const *argv, const char 
 		xfer_release(&x);
 		running = json_is_true(json_object_get(ej, "Running"));
 		*exit_code = (int)json_integer_value(json_object_get(ej, "ExitCode"));
+		if (!running && !json_is_integer(json_object_get(ej, "ExitCode"))) {
+			/* never started: no status to read as a success */
+			json_decref(ej);
+			*exit_code = -1;
+			gerr_set(err, "%s: the exec ended without an exit code", op);
+			goto out;
+		}
 		json_decref(ej);
 		if (!running)
 			break;

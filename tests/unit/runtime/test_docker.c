@@ -694,6 +694,10 @@ static void test_exec(void **state)
 	fake_route("POST", "/v1.41/containers/c2/exec",
 		   JSON_REPLY("409 Conflict", "{\"message\":\"Container c2 is not running\"}"), false);
 	fake_route("POST", "/v1.41/containers/c3/exec", JSON_REPLY("201 Created", "{\"Id\":\"e3\"}"), false);
+	fake_route("POST", "/v1.41/containers/c4/exec", JSON_REPLY("201 Created", "{\"Id\":\"e4\"}"), false);
+	fake_route("POST", "/v1.41/exec/e4/start",
+		   "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: close\r\n\r\n", false);
+	fake_route("GET", "/v1.41/exec/e4/json", JSON_REPLY("200 OK", "{\"Running\":false,\"ExitCode\":null}"), false);
 	/* a command that never ends: the stream stays open */
 	fake_route("POST", "/v1.41/exec/e3/start",
 		   "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n", true);
@@ -713,6 +717,11 @@ static void test_exec(void **state)
 	assert_non_null(strstr(F.body, "\"User\":\"1000:1000\""));
 	assert_non_null(strstr(F.body, "\"AttachStdout\":true"));
 	assert_non_null(strstr(F.body, "\"AttachStderr\":true"));
+
+	/* ended without a status: an error, never a success */
+	assert_int_equal(docker_exec(d, "c4", argv2, NULL, 5000, &code, out, sizeof(out), &err), -1);
+	assert_string_equal(err.msg, "exec in container c4: the exec ended without an exit code");
+	assert_int_equal(code, -1);
 
 	/* bounded by its timeout, the whole sequence */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
