@@ -5,13 +5,14 @@ set -eu
 pkgs="build-essential pkg-config clang libclang-rt-14-dev git curl procps iproute2
 libuv1-dev libfyaml-dev libjansson-dev libsqlite3-dev sqlite3 node-llhttp
 libcmocka-dev libcurl4-openssl-dev libsodium-dev libpq-dev wrk python3
-docker.io docker-registry"
+docker.io docker-registry busybox-static"
 # docker.io (dockerd, containerd, runc) and docker-registry: the container
 # tests start their own private dockerd and registry (tests/e2e/lib/docker-lib.sh)
-# and stop them by pid. Installing them starts nothing where there is no init
-# system (CI containers); where systemd runs, the packages' own units start
-# a system dockerd on /var/run/docker.sock and a registry on :5000, which the
-# tests never use.
+# and stop them by pid; busybox-static is the shell (/bin/sh) of the test
+# image whose exec probes run inside the container (t6040). Installing them
+# starts nothing where there is no init system (CI containers); where
+# systemd runs, the packages' own units start a system dockerd on
+# /var/run/docker.sock and a registry on :5000, which the tests never use.
 # --peers: the test peers that are system services elsewhere (prometheus, for
 # t3200). CI installs them; on a workstation they stay opt-in, because the
 # package starts a prometheus on :9090 where an init system runs, which is

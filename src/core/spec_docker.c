@@ -639,13 +639,7 @@ void spec__check_docker(struct walker *wbase, struct walker *wover, const struct
 		if (art.k)
 			rule(&x, &art, cause, "a docker service has no artifact directory: its image is the artifact");
 	}
-	if (c->readiness.kind == PROBE_EXEC || c->liveness.kind == PROBE_EXEC) {
-		/* it would run on the host, outside the container and its image */
-		struct loc pr = locate(&x, "probes");
-		if (pr.k)
-			rule(&x, &pr, cause, "a docker service's probes are http: or tcp: (an exec: probe runs on the "
-			     "host, not in the container)");
-	}
+	/* exec: probes are allowed: they run inside the container (dockrt.c, /bin/sh -c) */
 	/* no user: the controller picks (dockrt.c: the default workload user's uid:gid, never root) */
 	if (!user.k) {
 		free(c->user);

@@ -93,6 +93,7 @@ struct replica {
 	struct workload_user user;   /* who it runs as (resolved at spawn and adoption) */
 	bool have_user;
 	struct probe_run *rprobe, *lprobe;
+	struct dockrt_probe *drprobe, *dlprobe; /* exec probes of a container (dockrt.c); at most one of each pair runs */
 	int ready_fails, live_fails;
 	int64_t next_rprobe, next_lprobe; /* ms */
 	int64_t started_ms;
@@ -110,6 +111,7 @@ struct replica {
 	struct dockrt_follower *dlog; /* the thread copying its log stream */
 	uint64_t dseq;               /* the poll count when its container was recorded */
 	bool d_oom;                  /* its container's end: OOMKilled */
+	bool d_probe_told;           /* its container's exec probe could not run (no /bin/sh): the event was sent */
 	char d_detail[96];           /* an exit without a status, described (the Engine's State.Error, a failed start) */
 	struct replica *next;
 };
@@ -370,6 +372,15 @@ bool dockrt_busy(void);
 int dockrt_adopt_scan(struct replica_row *rows, size_t n, bool *alive);
 void dockrt_follow_logs(struct replica *r, int64_t since);
 void dockrt_stop_logs(struct replica *r);
+/* an exec probe of r's container: `/bin/sh -c TARGET` inside it, as its
+ * user (thread pool, bounded by p's timeout). cb(r, ok, detail) exactly once
+ * on the loop, unless dockrt_probe_cancel came first (the answer is then
+ * dropped; the job frees itself either way). NULL (cb not called): not
+ * started (no container yet, the Engine down, a user refused, or
+ * DOCKRT_PROBES_MAX exec probes already hold threads of the pool) */
+struct dockrt_probe *dockrt_probe_start(struct replica *r, const struct probe *p, probe_cb cb);
+/* p (may be NULL) will not call back; it must not have called back yet */
+void dockrt_probe_cancel(struct dockrt_probe *p);
 /* the image id (hex, without "sha256:") ref names now in the Engine: what a
  * revision pins. When the Engine lacks it and pull is not NULL, pull
  * ("REPO:TAG" or "REPO@sha256:…") is pulled first (blocking the caller at

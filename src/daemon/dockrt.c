@@ -704,6 +704,131 @@ void dockrt_stop_logs(struct replica *r)
 	r->dlog = NULL;
 }
 
+/* ---- exec probes: run inside the container ---- */
+
+/*
+ * One attempt of an exec probe, as `docker exec CONTAINER /bin/sh -c CMD`
+ * (Docker's HEALTHCHECK CMD-SHELL, Kubernetes' exec probes): in the
+ * container, as its user, with its environment ($PORT included). The job
+ * holds copies of everything it needs, never the replica: a replica freed
+ * while its probe runs only marks the job cancelled, and the job frees
+ * itself when it is back on the loop. It occupies one thread of the pool
+ * for at most the probe's timeout (docker_exec is bounded by it).
+ */
+/* libuv's pool (4 threads unless UV_THREADPOOL_SIZE) also runs container
+ * starts, the poll that notices ends, analysis queries and the proxy's
+ * in-flight counts: exec probes, which may each hold a thread for their
+ * whole timeout, take at most this many of them. A probe over the cap is
+ * not started (NULL): replica_tick tries again at its next period */
+#define DOCKRT_PROBES_MAX 2
+static int probes_inflight;
+
+struct dockrt_probe {
+	uv_work_t req;
+	probe_cb cb;
+	struct replica *r;            /* valid until cancelled (cancel_probes comes before a free) */
+	bool cancelled;
+	const char *what;             /* "readiness", "liveness" */
+	char id[72];
+	char user[64];
+	char *argv[4];
+	int64_t timeout_ms;
+	int rc, code;
+	char out[256];
+	struct gerr err;
+};
+
+static void probe_work(uv_work_t *req)
+{
+	struct dockrt_probe *p = req->data;
+	p->rc = docker_exec(engine, p->id, p->argv, p->user, p->timeout_ms, &p->code, p->out, sizeof(p->out),
+			    &p->err);
+}
+
+static void probe_done(uv_work_t *req, int status)
+{
+	struct dockrt_probe *p = req->data;
+	char detail[256];
+	bool ok = false;
+	(void)status;
+
+	jobs_inflight--;
+	probes_inflight--;
+	if (p->cancelled)
+		goto out;
+	if (p->rc < 0) {
+		strlcpy_g(detail, p->err.msg, sizeof(detail));
+	} else if (p->code == 0) {
+		ok = true;
+		snprintf(detail, sizeof(detail), "exit status 0");
+	} else if ((p->code == 126 || p->code == 127) && strstr(p->out, "/bin/sh") &&
+		   (strstr(p->out, "no such file") || strstr(p->out, "not found"))) {
+		/* the Engine could not run the shell: the image has none. No
+		 * retry changes that: said once per replica as an event (a
+		 * replica that never gets ready has no other place for it) */
+		const char *why = strstr(p->out, "stat /bin/sh");
+		snprintf(detail, sizeof(detail), "exec /bin/sh -c %.60s: no such file in the image (%.120s)",
+			 p->argv[2], why ? why : p->out);
+		if (!p->r->d_probe_told) {
+			p->r->d_probe_told = true;
+			daemon_event(p->r->se, p->r->row.revision, "probe_failed", "replica %s %s probe cannot run: %s",
+				     p->r->row.id, p->what, detail);
+		}
+	} else if (p->out[0]) {
+		snprintf(detail, sizeof(detail), "exit status %d: %.200s", p->code, p->out);
+	} else {
+		snprintf(detail, sizeof(detail), "exit status %d", p->code);
+	}
+	p->cb(p->r, ok, detail);
+out:
+	free(p->argv[2]);
+	free(p);
+}
+
+struct dockrt_probe *dockrt_probe_start(struct replica *r, const struct probe *pr, probe_cb cb)
+{
+	struct dockrt_probe *p;
+	struct gerr err = { { 0 } };
+
+	if (!r->row.container[0] || engine_down || !engine_get(&err))
+		return NULL;
+	if (probes_inflight >= DOCKRT_PROBES_MAX) {
+		log_debug("replica", "replica=%s: exec probe deferred: %d in flight", r->row.id, probes_inflight);
+		return NULL;
+	}
+	p = xcalloc(1, sizeof(*p));
+	if (container_user(r, p->user, sizeof(p->user), &err) < 0) {
+		log_warn("replica", "replica=%s: exec probe not run: %s", r->row.id, err.msg);
+		free(p);
+		return NULL;
+	}
+	p->cb = cb;
+	p->r = r;
+	p->what = pr == &r->rc->cfg.liveness ? "liveness" : "readiness";
+	strlcpy_g(p->id, r->row.container, sizeof(p->id));
+	p->argv[0] = (char *)"/bin/sh";
+	p->argv[1] = (char *)"-c";
+	p->argv[2] = xstrdup(pr->target ? pr->target : "");
+	p->timeout_ms = pr->timeout_ms > 0 ? pr->timeout_ms : 1000;
+	p->req.data = p;
+	jobs_inflight++;
+	probes_inflight++;
+	if (uv_queue_work(gd->loop, &p->req, probe_work, probe_done) < 0) {
+		jobs_inflight--;
+		probes_inflight--;
+		free(p->argv[2]);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void dockrt_probe_cancel(struct dockrt_probe *p)
+{
+	if (p)
+		p->cancelled = true;
+}
+
 /* ---- images ---- */
 
 /*

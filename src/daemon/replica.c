@@ -72,7 +72,10 @@ static void cancel_probes(struct replica *r)
 		probe_cancel(r->rprobe);
 	if (r->lprobe)
 		probe_cancel(r->lprobe);
+	dockrt_probe_cancel(r->drprobe);
+	dockrt_probe_cancel(r->dlprobe);
 	r->rprobe = r->lprobe = NULL;
+	r->drprobe = r->dlprobe = NULL;
 }
 
 static void on_proc_closed(uv_handle_t *h)
@@ -413,19 +416,27 @@ out:
 }
 
 /* an exec probe runs as the replica does: its user, its environment, its
- * cgroup, in its artifact */
-static struct probe_run *start_probe(struct replica *r, const struct probe *p, probe_cb cb)
+ * cgroup, in its artifact; a container's runs inside the container, through
+ * the Engine (dockrt.c). The run goes to *run, or to *drun for a container's
+ * exec probe (the other is left NULL) */
+static void start_probe(struct replica *r, const struct probe *p, probe_cb cb, struct probe_run **run,
+			struct dockrt_probe **drun)
 {
 	struct probe_exec x = { .cwd = r->rc->dir };
-	struct probe_run *run;
 	char **env = NULL, ip[64];
 	struct gerr err = { { 0 } };
 	int port;
 
+	*run = NULL;
+	*drun = NULL;
+	if (p->kind == PROBE_EXEC && replica_is_docker(r)) {
+		*drun = dockrt_probe_start(r, p, cb);
+		return;
+	}
 	if (p->kind == PROBE_EXEC) {
 		if (!r->have_user && resolve_user(r, &err) < 0) {
 			log_warn("replica", "replica=%s: exec probe not run: %s", r->row.id, err.msg);
-			return NULL;
+			return;
 		}
 		env = replica_env(r, false);
 		x.env = env;
@@ -434,9 +445,8 @@ static struct probe_run *start_probe(struct replica *r, const struct probe *p, p
 	}
 	replica_target(r, ip, &port);
 	x.host = ip;
-	run = probe_start_exec(gd->loop, p, port, &x, cb, r);
+	*run = probe_start_exec(gd->loop, p, port, &x, cb, r);
 	workload_env_free(env);
-	return run;
 }
 
 enum { PROBE_IGNORED, PROBE_PASSED, PROBE_FAILED, PROBE_FAILED_ENOUGH };
@@ -462,6 +472,7 @@ static int probe_answered(struct replica *r, struct probe_run **run, int *fails,
 static void on_ready_probe(void *data, bool ok, const char *detail)
 {
 	struct replica *r = data;
+	r->drprobe = NULL; /* whichever ran is done */
 	switch (probe_answered(r, &r->rprobe, &r->ready_fails, &r->rc->cfg.readiness, ok)) {
 	case PROBE_PASSED:
 		/* ready puts it in the routes: recorded first, so not while the
@@ -483,6 +494,7 @@ static void on_ready_probe(void *data, bool ok, const char *detail)
 static void on_live_probe(void *data, bool ok, const char *detail)
 {
 	struct replica *r = data;
+	r->dlprobe = NULL; /* whichever ran is done */
 	if (probe_answered(r, &r->lprobe, &r->live_fails, &r->rc->cfg.liveness, ok) == PROBE_FAILED_ENOUGH) {
 		snprintf(r->row.last_exit, sizeof(r->row.last_exit), "liveness probe failed: %.90s", detail);
 		daemon_event(r->se, r->row.revision, "replica_unhealthy",
@@ -567,17 +579,17 @@ void replica_tick(struct replica *r, int64_t now)
 	if (!r->row.pid)
 		return;
 	/* readiness: until ready, and while ready (to take it out of routing) */
-	if (!r->rprobe && now >= r->next_rprobe) {
+	if (!r->rprobe && !r->drprobe && now >= r->next_rprobe) {
 		const struct probe *p = c->readiness.kind != PROBE_NONE ? &c->readiness : &tcp_probe;
 		r->next_rprobe = now + (p->period_ms > 0 ? p->period_ms : 1000);
 		/* before the first success, probe faster so start-up is not slowed by the period */
 		if (strcmp(r->row.state, "ready") && p->period_ms > 200)
 			r->next_rprobe = now + 200;
-		r->rprobe = start_probe(r, p, on_ready_probe);
+		start_probe(r, p, on_ready_probe, &r->rprobe, &r->drprobe);
 	}
-	if (c->liveness.kind != PROBE_NONE && !r->lprobe && now >= r->next_lprobe) {
+	if (c->liveness.kind != PROBE_NONE && !r->lprobe && !r->dlprobe && now >= r->next_lprobe) {
 		r->next_lprobe = now + (c->liveness.period_ms > 0 ? c->liveness.period_ms : 5000);
-		r->lprobe = start_probe(r, &c->liveness, on_live_probe);
+		start_probe(r, &c->liveness, on_live_probe, &r->lprobe, &r->dlprobe);
 	}
 }
 

@@ -1393,6 +1393,194 @@ out:
 	return ret;
 }
 
+/* ---- exec ---- */
+
+struct exec_out {
+	struct docker_demux m;
+	char *out;                /* the first non-empty line of the output, NUL-terminated */
+	size_t outlen, got;
+	bool line_done;           /* its end was seen: the rest is only counted */
+	bool bad;
+	struct gerr derr;
+	struct xfer *x;
+};
+
+static void exec_piece(void *arg, int stream, const char *p, size_t n)
+{
+	struct exec_out *o = arg;
+	(void)stream;
+	for (size_t i = 0; i < n && !o->line_done && o->outlen; i++) {
+		if (p[i] == '\n' || p[i] == '\r') {
+			o->line_done = o->got > 0;
+			continue;
+		}
+		if (o->got + 1 < o->outlen) {
+			o->out[o->got++] = (unsigned char)p[i] < 0x20 ? ' ' : p[i];
+			o->out[o->got] = 0;
+		}
+	}
+}
+
+static void exec_data(void *arg, const char *p, size_t n)
+{
+	struct exec_out *o = arg;
+
+	if (o->bad)
+		return;
+	if (docker_demux_feed(&o->m, p, n, exec_piece, o, &o->derr) < 0) {
+		o->bad = true;
+		o->x->stream_failed = true;
+	}
+}
+
+/* ms left before deadline (clock_gettime MONOTONIC), at least 0 */
+static int64_t ms_left(int64_t deadline)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return MAX(deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000), 0);
+}
+
+/*
+ * Three requests within timeout_ms in all: create the exec, start it
+ * (attached: the answer is its multiplexed output until it exits), then
+ * inspect it for its exit code. Past the deadline the command is left to
+ * the Engine: the API has no way to kill an exec's process (it ends with
+ * the container, or by itself), so a probe command that hangs keeps
+ * running inside the container while the probe is reported as timed out.
+ */
+int docker_exec(struct docker *d, const char *id, char *const *argv, const char *user, int64_t timeout_ms,
+		int *exit_code, char *out, size_t outlen, struct gerr *err)
+{
+	char *op = xasprintf("exec in container %.12s", id);
+	char *path = NULL, *body = NULL, eid[80] = "";
+	json_t *j = json_object(), *reply = NULL;
+	struct exec_out o = { .out = out, .outlen = outlen };
+	struct req r = { .op = op, .method = "POST" };
+	struct xfer x;
+	struct timespec ts;
+	int64_t deadline;
+	long st;
+	int ret = -1;
+
+	memset(&x, 0, sizeof(x));
+	*exit_code = -1;
+	if (outlen)
+		out[0] = 0;
+	if (timeout_ms <= 0)
+		timeout_ms = 1000;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+
+	json_object_set_new(j, "Cmd", strv(argv));
+	if (user && *user)
+		json_object_set_new(j, "User", json_string(user));
+	json_object_set_new(j, "AttachStdin", json_false());
+	json_object_set_new(j, "AttachStdout", json_true());
+	json_object_set_new(j, "AttachStderr", json_true());
+	json_object_set_new(j, "Tty", json_false());
+	body = json_dumps(j, JSON_COMPACT);
+	path = xasprintf("/containers/%s/exec", id);
+	r.path = path;
+	r.body = body;
+	r.bodylen = strlen(body);
+	r.timeout_ms = MAX(ms_left(deadline), 1);
+	st = perform(d, &r, &x, err);
+	if (st < 0)
+		goto out;
+	if (st != 201 && st != 200) {
+		status_error(&r, &x, err);
+		goto out;
+	}
+	if (!(reply = reply_json(&r, &x, err)))
+		goto out;
+	if (!json_string_value(json_object_get(reply, "Id")) ||
+	    strlen(json_string_value(json_object_get(reply, "Id"))) >= sizeof(eid)) {
+		gerr_set(err, "%s: the Engine's answer has no exec id", op);
+		goto out;
+	}
+	strlcpy_g(eid, json_string_value(json_object_get(reply, "Id")), sizeof(eid));
+	xfer_release(&x);
+
+	/* start, attached: the stream ends when the command does */
+	free(path);
+	free(body);
+	path = xasprintf("/exec/%s/start", eid);
+	body = xstrdup("{\"Detach\":false,\"Tty\":false}");
+	docker_demux_init(&o.m);
+	o.x = &x; /* perform() clears x first; the callback reaches it through o.x */
+	r = (struct req){ .op = op, .method = "POST", .path = path, .body = body, .bodylen = strlen(body),
+			  .on_data = exec_data, .arg = &o };
+	if ((r.timeout_ms = ms_left(deadline)) <= 0)
+		goto timeout;
+	st = perform(d, &r, &x, err);
+	if (st < 0)
+		goto out;
+	if (o.bad) {
+		gerr_set(err, "%s: %s", op, o.derr.msg);
+		goto out;
+	}
+	if (st != 200 && st != 101) {
+		status_error(&r, &x, err);
+		goto out;
+	}
+	xfer_release(&x);
+
+	/* its exit code: Running may stay true a moment after the stream ended */
+	free(path);
+	path = xasprintf("/exec/%s/json", eid);
+	for (;;) {
+		json_t *ej = NULL;
+		int64_t left = ms_left(deadline);
+		bool running;
+		if (left <= 0)
+			goto timeout;
+		r = (struct req){ .op = op, .method = "GET", .path = path, .timeout_ms = left };
+		st = perform(d, &r, &x, err);
+		if (st < 0)
+			goto out;
+		if (st != 200) {
+			status_error(&r, &x, err);
+			goto out;
+		}
+		if (!(ej = reply_json(&r, &x, err)))
+			goto out;
+		xfer_release(&x);
+		running = json_is_true(json_object_get(ej, "Running"));
+		*exit_code = (int)json_integer_value(json_object_get(ej, "ExitCode"));
+		if (!running && !json_is_integer(json_object_get(ej, "ExitCode"))) {
+			/* never started: no status to read as a success */
+			json_decref(ej);
+			*exit_code = -1;
+			gerr_set(err, "%s: the exec ended without an exit code", op);
+			goto out;
+		}
+		json_decref(ej);
+		if (!running)
+			break;
+		*exit_code = -1;
+		{
+			struct timespec nap = { 0, 10 * 1000000 };
+			nanosleep(&nap, NULL);
+		}
+	}
+	ret = 0;
+	goto out;
+timeout:
+	gerr_set(err, "timeout after %lldms", (long long)timeout_ms);
+out:
+	/* a request cut by the deadline says so, whatever curl called it */
+	if (ret < 0 && ms_left(deadline) <= 0)
+		gerr_set(err, "timeout after %lldms", (long long)timeout_ms);
+	json_decref(j);
+	json_decref(reply);
+	xfer_release(&x);
+	free(op);
+	free(path);
+	free(body);
+	return ret;
+}
+
 /* ---- stats ---- */
 
 static int64_t host_memory(void)

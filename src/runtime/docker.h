@@ -163,6 +163,19 @@ typedef void (*docker_log_cb)(void *data, const char *buf, size_t len);
 int docker_container_logs(struct docker *d, const char *id, bool follow, int64_t since, docker_log_cb cb,
 			  void *data, volatile int *stop, struct gerr *err);
 
+/* runs argv in the running container id as user (NULL: the container's),
+ * as `docker exec` does: POST /containers/ID/exec, POST /exec/EID/start
+ * (attached, its output demultiplexed), GET /exec/EID/json. All of it
+ * within timeout_ms (<= 0: 1000). 0 when the command ran: *exit_code is
+ * its status (126/127 and the Engine's message in out when argv[0] could
+ * not be run, e.g. no such file in the image); out gets the first
+ * non-empty line of its stdout and stderr, cut to outlen - 1 bytes. -1
+ * with err: the Engine refused (no such container, not running) or
+ * cannot be reached, or "timeout after Nms" (the command is then left
+ * running in the container: the Engine cannot kill an exec) */
+int docker_exec(struct docker *d, const char *id, char *const *argv, const char *user, int64_t timeout_ms,
+		int *exit_code, char *out, size_t outlen, struct gerr *err);
+
 struct docker_stats {
 	int64_t memory_bytes;     /* usage minus page cache */
 	int64_t memory_limit;     /* 0 = none */

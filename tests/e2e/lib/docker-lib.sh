@@ -208,17 +208,31 @@ dk_api() {
 	curl -sS --max-time 120 --unix-socket "${DOCKER_HOST#unix://}" -X "$_m" "$@" "http://d/v1.41$_path"
 }
 
-# docker_scratch_image TAG [VARIANT]: an image FROM scratch with examples/hello
-# built static as /hello, listening on 0.0.0.0 (HOST), its entrypoint; a
-# VARIANT label makes another image (another id) of the same program. Built
-# through the API with curl, not with the client under test.
+# docker_scratch_image TAG [VARIANT [shell]]: an image FROM scratch with
+# examples/hello built static as /hello, listening on 0.0.0.0 (HOST), its
+# entrypoint; a VARIANT label makes another image (another id) of the same
+# program. "shell" adds Debian's busybox-static as /bin/busybox and /bin/sh
+# (with links for the applets the tests use: wget, test, cat, sleep), so
+# exec probes have a shell; without it the image has none. Built through
+# the API with curl, not with the client under test.
 docker_scratch_image() {
 	_ctx=$TRASH/scratch-ctx
 	_static=$ROOT/examples/hello/hello-static
 	[ -x "$_static" ] || { echo "$_static not built (make examples)" >&2; return 1; }
 	rm -rf "$_ctx" && mkdir -p "$_ctx" &&
-		cp "$_static" "$_ctx/hello" &&
-		printf 'FROM scratch\nCOPY hello /hello\nENV HOST=0.0.0.0\nENTRYPOINT ["/hello"]\nLABEL variant="%s"\n' "${2:-}" >"$_ctx/Dockerfile" &&
+		cp "$_static" "$_ctx/hello" || return 1
+	if [ "${3:-}" = shell ]; then
+		[ -x /bin/busybox ] || { echo "no /bin/busybox (Debian package busybox-static)" >&2; return 1; }
+		mkdir "$_ctx/bin" && cp /bin/busybox "$_ctx/bin/busybox" || return 1
+		for _a in sh wget test cat sleep; do
+			ln -s busybox "$_ctx/bin/$_a" || return 1
+		done
+	fi
+	{
+		printf 'FROM scratch\nCOPY hello /hello\n'
+		[ "${3:-}" != shell ] || printf 'COPY bin /bin\n'
+		printf 'ENV HOST=0.0.0.0\nENTRYPOINT ["/hello"]\nLABEL variant="%s"\n' "${2:-}"
+	} >"$_ctx/Dockerfile" &&
 		tar -C "$_ctx" -cf "$TRASH/scratch-ctx.tar" . &&
 		dk_api POST "/build?t=$1&rm=1" -H 'Content-Type: application/x-tar' \
 			--data-binary "@$TRASH/scratch-ctx.tar" >"$TRASH/scratch-build.out" || return 1

@@ -104,6 +104,12 @@ static void test_good_docker(void **state)
 	assert_int_equal(c.port, 0);
 	assert_null(c.command);
 	assert_null(c.entrypoint);
+	/* exec probes of a container: accepted (they run inside it) */
+	assert_int_equal(c.readiness.kind, PROBE_EXEC);
+	assert_string_equal(c.readiness.target, "wget -q -O- http://127.0.0.1:$PORT/ready");
+	assert_int_equal(c.liveness.kind, PROBE_EXEC);
+	assert_string_equal(c.liveness.target, "test -f /tmp/alive");
+	assert_int_equal(c.liveness.timeout_ms, 2000);
 	svc_config_release(&c);
 
 	/* build: {...} in an override merges per sub-key, args key by key */

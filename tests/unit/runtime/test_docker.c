@@ -660,6 +660,84 @@ static void test_logs_through_engine(void **state)
 	docker_close(d);
 }
 
+/* ---- exec ---- */
+
+/* a frame of a string */
+static size_t sframe(char *p, int stream, const char *payload)
+{
+	return frame(p, stream, payload, strlen(payload));
+}
+
+static void test_exec(void **state)
+{
+	static char resp[1024];
+	char *const argv[] = { S("/bin/sh"), S("-c"), S("wget -q -O- http://127.0.0.1:$PORT/ready"), NULL };
+	char *const argv2[] = { S("/bin/sh"), S("-c"), S("exit 1"), NULL };
+	struct gerr err = { { 0 } };
+	struct docker *d;
+	char out[24];
+	int code = 0;
+	size_t n;
+	struct timespec t0, t1;
+
+	(void)state;
+	n = (size_t)snprintf(resp, sizeof(resp),
+			     "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+			     "Connection: close\r\n\r\n");
+	/* an empty line first, the first line cut in two frames, a second line */
+	n += sframe(resp + n, 1, "\r\n");
+	n += sframe(resp + n, 2, "wget: server returned ");
+	n += sframe(resp + n, 2, "error: HTTP/1.1 503\nsecond line\n");
+	fake_route("POST", "/v1.41/containers/c1/exec", JSON_REPLY("201 Created", "{\"Id\":\"e1\"}"), false);
+	fake_route_bytes("POST", "/v1.41/exec/e1/start", resp, n, false);
+	fake_route("GET", "/v1.41/exec/e1/json", JSON_REPLY("200 OK", "{\"Running\":false,\"ExitCode\":1}"), false);
+	fake_route("POST", "/v1.41/containers/c2/exec",
+		   JSON_REPLY("409 Conflict", "{\"message\":\"Container c2 is not running\"}"), false);
+	fake_route("POST", "/v1.41/containers/c3/exec", JSON_REPLY("201 Created", "{\"Id\":\"e3\"}"), false);
+	fake_route("POST", "/v1.41/containers/c4/exec", JSON_REPLY("201 Created", "{\"Id\":\"e4\"}"), false);
+	fake_route("POST", "/v1.41/exec/e4/start",
+		   "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: close\r\n\r\n", false);
+	fake_route("GET", "/v1.41/exec/e4/json", JSON_REPLY("200 OK", "{\"Running\":false,\"ExitCode\":null}"), false);
+	/* a command that never ends: the stream stays open */
+	fake_route("POST", "/v1.41/exec/e3/start",
+		   "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n", true);
+	d = open_141();
+
+	/* it ran and failed: 0, its status, the first non-empty line cut to fit */
+	assert_int_equal(docker_exec(d, "c1", argv, "1000:1000", 5000, &code, out, sizeof(out), &err), 0);
+	assert_int_equal(code, 1);
+	assert_string_equal(out, "wget: server returned e");
+	assert_string_equal(F.target, "/v1.41/exec/e1/json");
+
+	/* the Engine refuses: -1 with its message; the exec asked for was the command, as the user */
+	assert_int_equal(docker_exec(d, "c2", argv2, "1000:1000", 5000, &code, out, sizeof(out), &err), -1);
+	assert_string_equal(err.msg, "exec in container c2: Container c2 is not running");
+	assert_int_equal(code, -1);
+	assert_non_null(strstr(F.body, "\"Cmd\":[\"/bin/sh\",\"-c\",\"exit 1\"]"));
+	assert_non_null(strstr(F.body, "\"User\":\"1000:1000\""));
+	assert_non_null(strstr(F.body, "\"AttachStdout\":true"));
+	assert_non_null(strstr(F.body, "\"AttachStderr\":true"));
+
+	/* ended without a status: an error, never a success */
+	assert_int_equal(docker_exec(d, "c4", argv2, NULL, 5000, &code, out, sizeof(out), &err), -1);
+	assert_string_equal(err.msg, "exec in container c4: the exec ended without an exit code");
+	assert_int_equal(code, -1);
+
+	/* bounded by its timeout, the whole sequence */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(docker_exec(d, "c3", argv2, NULL, 300, &code, out, sizeof(out), &err), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_string_equal(err.msg, "timeout after 300ms");
+	assert_string_equal(F.target, "/v1.41/exec/e3/start");
+	/* not before it, and not far past it (curl's own bound; generous for a busy machine) */
+	{
+		int64_t ms = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		assert_true(ms >= 290);
+		assert_true(ms < 5000);
+	}
+	docker_close(d);
+}
+
 /* ---- the JSON progress stream ---- */
 
 struct lines {
@@ -961,6 +1039,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_labels, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_stats, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_logs_through_engine, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_exec, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_pull_push_build, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_build_fails, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_threads, fake_setup, fake_teardown),
