@@ -125,7 +125,9 @@ fuzz: $(FUZZ_BINS)
 fuzz-smoke: fuzz
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(O)/fuzz/corpus-$$n; \
 		echo "# $$n"; $$f -max_total_time=$${FUZZ_SECONDS:-30} -dict=fuzz/$${n#fuzz_}.dict \
-		$(O)/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} 2>&1 | tail -n 3 || exit 1; done
+		$(O)/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} >$(O)/fuzz/$$n.log 2>&1; rc=$$?; \
+		tail -n 3 $(O)/fuzz/$$n.log; [ $$rc -eq 0 ] || { grep -A12 "ERROR\|SUMMARY" $(O)/fuzz/$$n.log | head -n 40; \
+		echo "fuzz-smoke: $$n failed (exit $$rc): the input is in ./crash-* or ./leak-*"; exit 1; }; done
 
 clean:
 	rm -rf $(O) gantry examples/hello/hello examples/hello/hello-static tests/e2e/helpers/dockerc

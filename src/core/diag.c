@@ -48,10 +48,11 @@ void diags_add(struct diags *d, const char *file, int line, int col, const char 
 
 const char *diag_source_line(const char *src, size_t len, int line, char *buf, size_t bufsz)
 {
-	const char *s = src, *end = src + len, *e;
+	const char *s = src, *end, *e;
 
 	if (!src || line <= 0 || !bufsz)
 		return NULL;
+	end = src + len; /* not before the check: NULL + 0 is undefined */
 	for (int l = 1; l < line; l++) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 		if (!nl)
