@@ -280,15 +280,13 @@ static long call(struct docker *d, struct req *r, struct xfer *x, struct gerr *e
 }
 
 /*
- * GET path and parse its 200 reply: 1 (*out owned), 0 for a 404 when
- * missing_ok (the object does not exist), -1 with err (op names it)
+ * Performs r and parses its 200 or 201 reply: 1 (*out owned), 0 for a 404
+ * when missing_ok (the object does not exist), -1 with err (r->op names it)
  */
-static int get_json(struct docker *d, const char *op, const char *path, bool missing_ok, json_t **out,
-		    struct gerr *err)
+static int req_json(struct docker *d, struct req *r, bool missing_ok, json_t **out, struct gerr *err)
 {
-	struct req r = { .op = op, .method = "GET", .path = path };
 	struct xfer x;
-	long st = call(d, &r, &x, err);
+	long st = call(d, r, &x, err);
 	int ret = -1;
 
 	*out = NULL;
@@ -296,14 +294,22 @@ static int get_json(struct docker *d, const char *op, const char *path, bool mis
 		goto out;
 	if (st == 404 && missing_ok) {
 		ret = 0;
-	} else if (st != 200) {
-		status_error(&r, &x, err);
-	} else if ((*out = reply_json(&r, &x, err))) {
+	} else if (st != 200 && st != 201) {
+		status_error(r, &x, err);
+	} else if ((*out = reply_json(r, &x, err))) {
 		ret = 1;
 	}
 out:
 	xfer_release(&x);
 	return ret;
+}
+
+/* GET path, as req_json */
+static int get_json(struct docker *d, const char *op, const char *path, bool missing_ok, json_t **out,
+		    struct gerr *err)
+{
+	struct req r = { .op = op, .method = "GET", .path = path };
+	return req_json(d, &r, missing_ok, out, err);
 }
 
 static char *esc(const char *s)
@@ -1028,13 +1034,10 @@ int docker_container_create(struct docker *d, const struct docker_create *c, cha
 	char *en = esc(c->name ? c->name : ""), *path = NULL, *body = NULL;
 	json_t *j = json_object(), *hc = json_object(), *labels = json_object(), *reply = NULL;
 	struct req r = { .op = op, .method = "POST" };
-	struct xfer x;
-	long st;
 	int ret = -1;
 
 	if (idlen)
 		id[0] = 0;
-	memset(&x, 0, sizeof(x));
 	json_object_set_new(j, "Image", json_string(c->image ? c->image : ""));
 	json_object_set_new(j, "Env", strv(c->env));
 	if (c->user && *c->user)
@@ -1093,14 +1096,7 @@ int docker_container_create(struct docker *d, const struct docker_create *c, cha
 	r.path = path;
 	r.body = body;
 	r.bodylen = strlen(body);
-	st = call(d, &r, &x, err);
-	if (st < 0)
-		goto out;
-	if (st != 201 && st != 200) {
-		status_error(&r, &x, err);
-		goto out;
-	}
-	if (!(reply = reply_json(&r, &x, err)))
+	if (req_json(d, &r, false, &reply, err) < 0)
 		goto out;
 	if (!json_string_value(json_object_get(reply, "Id"))) {
 		gerr_set(err, "%s: the Engine's answer has no Id", op);
@@ -1115,7 +1111,6 @@ int docker_container_create(struct docker *d, const struct docker_create *c, cha
 out:
 	json_decref(j);
 	json_decref(reply);
-	xfer_release(&x);
 	free(op);
 	free(en);
 	free(path);
@@ -1485,14 +1480,7 @@ int docker_exec(struct docker *d, const char *id, char *const *argv, const char 
 	r.body = body;
 	r.bodylen = strlen(body);
 	r.timeout_ms = MAX(ms_left(deadline), 1);
-	st = perform(d, &r, &x, err);
-	if (st < 0)
-		goto out;
-	if (st != 201 && st != 200) {
-		status_error(&r, &x, err);
-		goto out;
-	}
-	if (!(reply = reply_json(&r, &x, err)))
+	if (req_json(d, &r, false, &reply, err) < 0)
 		goto out;
 	if (!json_string_value(json_object_get(reply, "Id")) ||
 	    strlen(json_string_value(json_object_get(reply, "Id"))) >= sizeof(eid)) {
@@ -1500,7 +1488,6 @@ int docker_exec(struct docker *d, const char *id, char *const *argv, const char 
 		goto out;
 	}
 	strlcpy_g(eid, json_string_value(json_object_get(reply, "Id")), sizeof(eid));
-	xfer_release(&x);
 
 	/* start, attached: the stream ends when the command does */
 	free(path);
@@ -1536,16 +1523,8 @@ int docker_exec(struct docker *d, const char *id, char *const *argv, const char 
 		if (left <= 0)
 			goto timeout;
 		r = (struct req){ .op = op, .method = "GET", .path = path, .timeout_ms = left };
-		st = perform(d, &r, &x, err);
-		if (st < 0)
+		if (req_json(d, &r, false, &ej, err) < 0)
 			goto out;
-		if (st != 200) {
-			status_error(&r, &x, err);
-			goto out;
-		}
-		if (!(ej = reply_json(&r, &x, err)))
-			goto out;
-		xfer_release(&x);
 		running = json_is_true(json_object_get(ej, "Running"));
 		*exit_code = (int)json_integer_value(json_object_get(ej, "ExitCode"));
 		if (!running && !json_is_integer(json_object_get(ej, "ExitCode"))) {
