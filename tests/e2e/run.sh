@@ -8,7 +8,8 @@
 #   GANTRY_E2E_TIMEOUT   seconds per script (default 300). On expiry the
 #                        script's process group gets SIGTERM (test-lib.sh's trap
 #                        then stops everything the script started), SIGKILL 10 s later.
-#   GANTRY_E2E_JOBS      scripts run at once (default 1; >1 runs them in batches)
+#   GANTRY_E2E_JOBS      scripts run at once (default 1; N > 1: a pool of N, each
+#                        reported when it ends)
 #   GANTRY_E2E_VERBOSE=1 show every script's output, not only failing ones
 #   GANTRY               the binary under test (default: ./gantry at the root)
 # plus what tests/e2e/lib/test-lib.sh reads (GANTRY_TEST_VERBOSE, GANTRY_TEST_KEEP).
@@ -69,8 +70,9 @@ run_one() {
 	else
 		timeout -k 10 "$limit" sh "$1" >"$results/$name.out" 2>&1 </dev/null
 	fi
-	echo $? >"$results/$name.rc"
+	_rc=$?
 	echo $(($(date +%s) - t0)) >"$results/$name.secs"
+	echo $_rc >"$results/$name.rc"
 }
 
 failed=0
@@ -109,27 +111,38 @@ report() {
 }
 
 start=$(date +%s)
-batch=
-n=0
-for s in $scripts; do
-	if [ "$jobs" -eq 1 ]; then
+if [ "$jobs" -eq 1 ]; then
+	for s in $scripts; do
 		run_one "$s"
 		report "$s"
-		continue
-	fi
-	run_one "$s" &
-	batch="$batch $s"
-	n=$((n + 1))
-	if [ $n -ge "$jobs" ]; then
-		wait
-		for b in $batch; do report "$b"; done
-		batch=
-		n=0
-	fi
-done
-if [ -n "$batch" ]; then
+	done
+else
+	# a pool of $jobs: a script starts as soon as one ends (run_one writes
+	# NAME.rc last), and each is reported when it ends, in that order; the
+	# last "-" waits for the pool to empty
+	running=
+	for s in $scripts -; do
+		while :; do
+			left=
+			n=0
+			for r in $running; do
+				if [ -f "$results/$(basename "$r" .sh).rc" ]; then
+					report "$r"
+				else
+					left="$left $r"
+					n=$((n + 1))
+				fi
+			done
+			running=$left
+			[ "$s" = - ] && [ $n -eq 0 ] && break
+			[ "$s" != - ] && [ $n -lt "$jobs" ] && break
+			sleep 1
+		done
+		[ "$s" = - ] && continue
+		run_one "$s" &
+		running="$running $s"
+	done
 	wait
-	for b in $batch; do report "$b"; done
 fi
 echo "e2e: $passed passed, $failed failed, $skipped skipped in $(($(date +%s) - start))s"
 [ $failed -eq 0 ]
