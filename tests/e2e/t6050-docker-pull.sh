@@ -67,7 +67,7 @@ test_expect_success 'deploy of an image only in the registry: pulled off the han
 	st_env staging "d[\"ready_replicas\"] == 2 and d[\"version\"] == \"v1\" and \"pull\" not in d" &&
 	test "$(image_id "sha256:$(digest_of staging v1)")" = "sha256:$(digest_of staging v1)" &&
 	"$GANTRY" events hello --env staging -o json >ev.json &&
-	jcheck ev.json "len([e for e in d if e[\"kind\"] == \"image_pull\"]) >= 2"
+	test "$(python3 -c "import json,sys; print(sum(json.loads(l)[\"kind\"] == \"image_pull\" for l in open(sys.argv[1]) if l.strip()))" ev.json)" -ge 2
 '
 
 test_expect_success 'kill -9 of the controller during a pull: the pull runs again, the deploy completes once' '
