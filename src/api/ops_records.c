@@ -470,7 +470,7 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 		}
 		reply = json_pack("{s:b, s:i, s:i, s:i, s:s, s:b, s:O, s:O, s:O}", "ok", 1, "deployment", id, "approvals",
 				  count, "needed", d.approvals_needed, "state",
-				  json_object_get(rep, "state") ? "pre_checks" : "started", "started", 1, "rollout",
+				  json_string_value(json_object_get(rep, "state")) ?: "started", "started", 1, "rollout",
 				  json_object_get(rep, "rollout") ? json_object_get(rep, "rollout") : json_null(), "revision",
 				  json_object_get(rep, "revision") ? json_object_get(rep, "revision") : json_null(), "version",
 				  json_object_get(rep, "version") ? json_object_get(rep, "version") : json_null());

@@ -11,6 +11,7 @@
 #include "daemon/disk.h"
 #include "daemon/gates_flow.h"
 #include "daemon/metrics.h"
+#include "daemon/pulls.h"
 #include "daemon/usage.h"
 #include "gates/gates.h"
 #include "rollout/canary.h"
@@ -148,6 +149,12 @@ static json_t *svcenv_status(struct svcenv *se)
 	}
 	if (se->prog)
 		json_object_set_new(o, "canary", progressive_status(se));
+	/* a deployment of it waiting for its image (pulls.c) */
+	{
+		json_t *pull = pulls_json(se->row.service, se->row.environment);
+		if (pull)
+			json_object_set_new(o, "pull", pull);
+	}
 	return o;
 }
 
@@ -233,6 +240,7 @@ json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		json_array_append_new(list, svcenv_status(se));
 	}
 	pending_first_deploys(ctl, list, svc, env);
+	pulls_status_first(list, svc, env);
 	/* in each object too: `gantry status SVC --env E -o json` prints one */
 	proxy = proxy_status(ctl, clock_mono_ms());
 	store = daemon_store_json();
@@ -272,34 +280,6 @@ static int version_digest(struct daemon *ctl, const char *svc, const char *versi
 	return 0;
 }
 
-/* image: REF names a registry: its first component is a host ("HOST:PORT",
- * "a.b", "localhost"), as the Engine reads it */
-static bool ref_has_registry(const char *ref)
-{
-	const char *slash = strchr(ref, '/');
-	size_t n = slash ? (size_t)(slash - ref) : 0;
-	return slash && (memchr(ref, '.', n) || memchr(ref, ':', n) || (n == 9 && !strncmp(ref, "localhost", 9)));
-}
-
-/* "REPO[:TAG]@sha256:<64 hex>" (what deploy sends as image_ref) into
- * "REPO@sha256:…" (pulled by its manifest digest, the tag is only a name):
- * 0, or -1 if it is not one */
-static int pull_ref_of(const char *image_ref, char *out, size_t len)
-{
-	const char *at = strchr(image_ref, '@'), *slash, *colon;
-	size_t nl;
-	if (!at || at == image_ref || strncmp(at + 1, "sha256:", 7) || strlen(at + 8) != 64 ||
-	    strspn(at + 8, "0123456789abcdef") != 64)
-		return -1;
-	slash = memrchr(image_ref, '/', (size_t)(at - image_ref));
-	colon = memrchr(slash ? slash : image_ref, ':', (size_t)(at - (slash ? slash : image_ref)));
-	nl = (size_t)((colon ? colon : at) - image_ref);
-	if (!nl || nl + strlen(at) >= len)
-		return -1;
-	snprintf(out, len, "%.*s%s", (int)nl, image_ref, at);
-	return 0;
-}
-
 /*
  * The image a deploy of a docker service runs, pinned to its id (hex into
  * out): the digest the client sends (an image it built), else the artifact
@@ -307,11 +287,12 @@ static int pull_ref_of(const char *image_ref, char *out, size_t len)
  * else the id the spec's image: reference names in the Engine now. A tag
  * moved later changes nothing: replicas are made from the id.
  *
- * An id the Engine does not have is pulled: from image_ref (the client
- * pushed it: REPO:TAG@sha256:MANIFEST), else from the service's registry
- * as REGISTRY/SERVICE:VERSION (what deploy pushed), else the image:
- * reference when it names a registry; the pulled image's id must be the
- * one asked. NULL, or the refusal (nothing changed).
+ * An id the Engine does not have is pulled once the deploy is recorded,
+ * off the handler (pulls.c: from image_ref, else REGISTRY/SERVICE:VERSION,
+ * else the image: reference when it names a registry; the pulled image's
+ * id must be the one asked): here it only needs a place to come from. An
+ * image: tag with no id known is pulled here (dockrt_pin_image). NULL, or
+ * the refusal (nothing changed).
  */
 static json_t *pin_image(struct daemon *ctl, const char *svc, const char *version, const char *digest,
 			 const char *image, const char *image_ref, const char *registry, char *out, size_t len)
@@ -330,7 +311,7 @@ static json_t *pin_image(struct daemon *ctl, const char *svc, const char *versio
 	if (image_ref) {
 		if (!digest)
 			return reply_error(2, "/image_ref: needs /digest, the id of the image it names");
-		if (pull_ref_of(image_ref, pull, sizeof(pull)) < 0)
+		if (pulls_source(image_ref, NULL, NULL, svc, NULL, pull, sizeof(pull)) < 0)
 			return reply_error(2, "/image_ref: expected REPO:TAG@sha256:<64 hex digits>");
 		pullp = pull;
 	}
@@ -342,12 +323,13 @@ static json_t *pin_image(struct daemon *ctl, const char *svc, const char *versio
 		    (size_t)snprintf(pull, sizeof(pull), "%s/%s:%s", registry, svc, version) < sizeof(pull))
 			pullp = pull;
 		image = ref;
-	} else if (image && ref_has_registry(image)) {
+	} else if (image && pulls_ref_has_registry(image)) {
 		pullp = image;
 	}
 	if (!image)
 		return reply_error(2, "/digest: %s builds its image: deploy it from its project (gantry deploy "
 				   "builds and sends it)", svc);
+	/* 1: the Engine lacks it, pulled once the deploy is recorded (pulls.c) */
 	if (dockrt_pin_image(image, pullp, out, len, &gerr) < 0)
 		return reply_error(1, "%s", gerr.msg);
 	return NULL;
@@ -474,9 +456,19 @@ static json_t *copy_revision_gated(json_t *req, const struct api_ctx *c, struct 
 				   const char *env, const char *kind, int source, const char *why)
 {
 	int64_t ticket = 0;
-	json_t *reply = gates_before_rollout(req, &c->who, svc, env, kind, NULL, &ticket);
+	char ref[600], hex[80], version[128];
+	struct gerr gerr;
+	json_t *reply;
+	/* a docker revision whose image the Engine lost is pulled first, off the handler */
+	int pull = pulls_revision_source(svc, env, source, ref, sizeof(ref), hex, sizeof(hex), version,
+					 sizeof(version), &gerr);
+	if (pull < 0)
+		return reply_error(1, "%s: nothing changed", gerr.msg);
+	reply = gates_before_rollout(req, &c->who, svc, env, kind, NULL, &ticket);
 	if (reply)
 		return reply;
+	if (pull)
+		return pulls_begin_copy(ticket, svc, env, source, kind, why, ref, hex, version);
 	reply = daemon_copy_revision(se, source, kind, caller_actor(c->caller), why);
 	gates_rollout_created(ticket, reply);
 	return reply;
@@ -523,7 +515,8 @@ json_t *op_rollback(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		return reply_error(2, "revision %d is already the one serving", to);
 	snprintf(why, sizeof(why), "rollback to revision %d", to);
 	reply = copy_revision_gated(req, c, se, svc, env, "rollback", to, why);
-	if (json_is_true(json_object_get(reply, "ok")) &&
+	/* (one that pulls first marks it when its rollout starts: pulls.c) */
+	if (json_is_true(json_object_get(reply, "ok")) && !json_object_get(reply, "state") &&
 	    store_revision_set_status(ctl->store, svc, env, current, "rolled_back", why, &gerr) < 0)
 		log_error("store", "%s", gerr.msg);
 	return reply;

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "cli/client.h"
 #include "cli/gates_cli.h"
+#include "cli/pullwait.h"
 #include "cli/spec_load.h"
 #include "core/spec.h"
 #include "artifact/artifact.h"
@@ -291,6 +292,8 @@ send:
 			(long long)json_integer_value(json_object_get(sa, "version")));
 		cli_print_spec_diff(stderr, json_object_get(sa, "diff"));
 	}
+	if ((ret = cli_pull_follow(ctx, svc, env, resp)))
+		goto out;
 	if ((ret = gates_cli_deploy_started(ctx, svc, env, resp)))
 		goto out;
 	rollout = json_integer_value(json_object_get(resp, "rollout"));

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "cli/client.h"
 #include "cli/gates_cli.h"
+#include "cli/pullwait.h"
 #include "cli/spec_load.h"
 #include "core/spec.h"
 
@@ -73,6 +74,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		goto out;
 	}
 	if ((ret = client_call(ctx, req, &resp)))
+		goto out;
+	if ((ret = cli_pull_follow(ctx, svc, o.to, resp)))
 		goto out;
 	if ((ret = gates_cli_deploy_started(ctx, svc, o.to, resp)))
 		goto out;

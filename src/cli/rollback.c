@@ -7,6 +7,7 @@
  */
 #include "common.h"
 #include "cli/client.h"
+#include "cli/pullwait.h"
 
 struct rollback_opts {
 	const char *env;
@@ -30,6 +31,9 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		json_object_set_new(req, "to_revision", json_integer(o.to_revision));
 	if ((ret = client_call(ctx, req, &resp)))
 		return ret;
+	/* its image lost by the Engine: pulled first (nothing changes if it cannot be) */
+	if ((ret = cli_pull_follow(ctx, argv[0], o.env, resp)))
+		goto out;
 	if (json_is_true(json_object_get(resp, "warm"))) {
 		/* the previous revision was still warm: the switch is done already */
 		if (ctx->json)

@@ -12,6 +12,7 @@
 #include "core/spec.h"
 #include "store/store.h"
 #include "runtime/runtime.h" /* struct workload_user */
+#include "runtime/pull_progress.h" /* struct dockrt_pull_state */
 #include "daemon/usage.h"     /* struct replica_usage */
 #include <uv.h>
 
@@ -382,12 +383,34 @@ struct dockrt_probe *dockrt_probe_start(struct replica *r, const struct probe *p
 /* p (may be NULL) will not call back; it must not have called back yet */
 void dockrt_probe_cancel(struct dockrt_probe *p);
 /* the image id (hex, without "sha256:") ref names now in the Engine: what a
- * revision pins. When the Engine lacks it and pull is not NULL, pull
- * ("REPO:TAG" or "REPO@sha256:…") is pulled first (blocking the caller at
- * most a minute: a longer pull goes on and the call fails "try again"), and
- * a ref "sha256:…" must then be the pulled image's id ("pulled X but its id
- * is Y"). 0 or -1 with err */
+ * revision pins; 0. When the Engine lacks it and pull is not NULL: a ref
+ * "sha256:…" is not pulled here: 1, hex = its id (the caller pulls it with
+ * dockrt_pull_start, off the op handler, and checks the id); another ref
+ * (an image: tag, no id known) is pulled first, blocking the caller at
+ * most a minute (a longer pull goes on and the call fails "try again").
+ * -1 with err */
 int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, struct gerr *err);
+/* the image sha256:hex is in the Engine: 1, 0 (absent), -1 (err) */
+int dockrt_image_present(const char *hex, struct gerr *err);
+/* the Engine's address, for messages */
+const char *dockrt_engine_host(void);
+/*
+ * An asynchronous pull of ref (a thread; one per reference, shared by every
+ * holder). NULL with err when the Engine cannot be reached. The handle is
+ * the caller's until dockrt_pull_release; dockrt_pull_get copies its state.
+ */
+struct dockrt_pull_state {
+	bool done;
+	int rc;                       /* 0, -1 (error) once done */
+	char error[512];
+	char id[80];                  /* the pulled image's id, "sha256:…", once done */
+	int64_t started_ms, ended_ms; /* clock_mono_ms */
+	struct pull_progress progress;
+};
+struct dockrt_pull;
+struct dockrt_pull *dockrt_pull_start(const char *ref, struct gerr *err);
+void dockrt_pull_get(const struct dockrt_pull *p, struct dockrt_pull_state *out);
+void dockrt_pull_release(struct dockrt_pull *p);
 /* pruning: removes the image of id hex from the Engine in the thread pool
  * (not forced), its tags first (each only while it still names that id);
  * done(arg, rc, why) follows on the loop with rc 1 (removed, or it was

@@ -32,6 +32,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "runtime/docker.h"
+#include "runtime/pull_progress.h"
 #include "runtime/runtime.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -832,10 +833,12 @@ void dockrt_probe_cancel(struct dockrt_probe *p)
 /* ---- images ---- */
 
 /*
- * A pull runs on a thread of its own; the op handler that asked waits for
- * it at most DOCKRT_PULL_WAIT_MS (the handler runs on the loop: this bounds
- * how long one deploy holds it). A pull still running then goes on: the
- * deploy is refused ("try again") and the next one finds the image.
+ * An image: reference with no id known (no digest sent, no revision of its
+ * version): what it names is learnt by pulling it before the deploy is
+ * recorded, so this pull alone still runs on a thread of its own that the
+ * op handler waits for, at most DOCKRT_PULL_WAIT_MS; a pull still running
+ * then goes on: the deploy is refused ("try again") and the next one finds
+ * the image. A pull of a known id is asynchronous (dockrt_pull_start).
  */
 #define DOCKRT_PULL_WAIT_MS 60000
 
@@ -932,16 +935,23 @@ int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, s
 	f = docker_image_inspect(d, ref, &img, err);
 	if (f < 0)
 		return -1;
+	if (!f && pull && !strncmp(ref, "sha256:", 7)) {
+		/* the id is known: the pull runs later, off the op handler
+		 * (dockrt_pull_start), and its result must be this id */
+		if (strlen(ref + 7) >= len)
+			return gerr_set(err, "image %s: unexpected id", ref);
+		strlcpy_g(hex, ref + 7, len);
+		return 1;
+	}
 	if (!f && pull) {
+		/* image: REGISTRY/NAME:TAG with no id known yet: what it names
+		 * is learnt by pulling it, before the deploy is recorded */
 		if (pull_bounded(pull, err) < 0)
 			return -1;
 		if ((f = docker_image_inspect(d, pull, &img, err)) < 0)
 			return -1;
 		if (!f)
 			return gerr_set(err, "pulled %s but the Docker Engine has no such image", pull);
-		/* a tag (or a registry) that moved is refused: the revision runs the id asked */
-		if (!strncmp(ref, "sha256:", 7) && strcmp(img.id, ref))
-			return gerr_set(err, "pulled %s but its id is %s, not %s", pull, img.id, ref);
 		log_info("docker", "pulled %s: image %.19s", pull, img.id);
 	}
 	if (!f) {
@@ -955,6 +965,157 @@ int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, s
 	}
 	strlcpy_g(hex, img.id + 7, len);
 	return 0;
+}
+
+int dockrt_image_present(const char *hex, struct gerr *err)
+{
+	struct docker_image img;
+	struct docker *d = engine_get(err);
+	char ref[96];
+
+	if (!d)
+		return -1;
+	snprintf(ref, sizeof(ref), "sha256:%s", hex);
+	return docker_image_inspect(d, ref, &img, err);
+}
+
+const char *dockrt_engine_host(void)
+{
+	return engine ? docker_host(engine) : "the Docker Engine";
+}
+
+/*
+ * Asynchronous pulls: one thread per reference (two deploys of one image
+ * share it). The thread updates the progress under pulls_lock; the loop
+ * reads a copy (dockrt_pull_get). An entry lives while a holder has it
+ * (dockrt_pull_start .. dockrt_pull_release) or its thread runs; the list
+ * keeps every entry reachable, and done entries nobody holds are swept at
+ * the next start.
+ */
+struct dockrt_pull {
+	struct dockrt_pull *next;
+	char ref[512];
+	int holders;                  /* loop side */
+	bool running;                 /* its thread has not finished */
+	struct dockrt_pull_state st;
+};
+
+static pthread_mutex_t pulls_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dockrt_pull *pulls;
+
+static void on_layer(void *data, const char *id, const char *status, int64_t current, int64_t total)
+{
+	struct dockrt_pull *p = data;
+	pthread_mutex_lock(&pulls_lock);
+	pull_progress_update(&p->st.progress, id, status, current, total);
+	pthread_mutex_unlock(&pulls_lock);
+}
+
+static void *async_pull_main(void *arg)
+{
+	struct dockrt_pull *p = arg;
+	struct docker_image img;
+	struct gerr err = { { 0 } };
+	int rc;
+
+	memset(&img, 0, sizeof(img));
+	rc = docker_image_pull_layers(engine, p->ref, on_layer, p, &err);
+
+	if (rc == 0) {
+		int f = docker_image_inspect(engine, p->ref, &img, &err);
+		if (f == 0)
+			gerr_set(&err, "pulled %s but the Docker Engine has no such image", p->ref);
+		rc = f == 1 ? 0 : -1;
+	}
+	pthread_mutex_lock(&pulls_lock);
+	p->st.rc = rc;
+	if (rc < 0)
+		strlcpy_g(p->st.error, err.msg, sizeof(p->st.error));
+	else
+		strlcpy_g(p->st.id, img.id, sizeof(p->st.id));
+	p->st.ended_ms = clock_mono_ms();
+	p->st.done = true;
+	p->running = false;
+	pthread_mutex_unlock(&pulls_lock);
+	if (rc < 0)
+		log_warn("docker", "pull %s: %s", p->ref, err.msg);
+	else
+		log_info("docker", "pulled %s: image %.19s", p->ref, img.id);
+	atomic_fetch_sub(&pulls_inflight, 1);
+	return NULL;
+}
+
+struct dockrt_pull *dockrt_pull_start(const char *ref, struct gerr *err)
+{
+	struct dockrt_pull *p, **pp;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (!engine_get(err))
+		return NULL;
+	if (strlen(ref) >= sizeof(p->ref)) {
+		gerr_set(err, "pull %.80s…: the reference is too long", ref);
+		return NULL;
+	}
+	pthread_mutex_lock(&pulls_lock);
+	for (pp = &pulls; (p = *pp);) {
+		if (p->holders == 0 && !p->running) {
+			*pp = p->next;
+			free(p);
+			continue;
+		}
+		pp = &p->next;
+	}
+	/* one running pull per reference; a finished one that failed is not
+	 * shared (the registry may be back), one that succeeded is */
+	for (p = pulls; p; p = p->next)
+		if (!strcmp(p->ref, ref) && (p->running || p->st.rc == 0))
+			break;
+	if (p) {
+		p->holders++;
+		pthread_mutex_unlock(&pulls_lock);
+		return p;
+	}
+	p = xcalloc(1, sizeof(*p));
+	strlcpy_g(p->ref, ref, sizeof(p->ref));
+	p->holders = 1;
+	p->running = true;
+	p->st.started_ms = clock_mono_ms();
+	p->next = pulls;
+	pulls = p;
+	pthread_mutex_unlock(&pulls_lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&pulls_inflight, 1);
+	if (pthread_create(&t, &attr, async_pull_main, p) != 0) {
+		atomic_fetch_sub(&pulls_inflight, 1);
+		pthread_mutex_lock(&pulls_lock);
+		p->running = false;
+		p->st.done = true;
+		p->st.rc = -1;
+		snprintf(p->st.error, sizeof(p->st.error), "pull %s: cannot start a thread", ref);
+		pthread_mutex_unlock(&pulls_lock);
+	} else {
+		log_info("docker", "pull %s: started", ref);
+	}
+	pthread_attr_destroy(&attr);
+	return p;
+}
+
+void dockrt_pull_get(const struct dockrt_pull *p, struct dockrt_pull_state *out)
+{
+	pthread_mutex_lock(&pulls_lock);
+	*out = p->st;
+	pthread_mutex_unlock(&pulls_lock);
+}
+
+void dockrt_pull_release(struct dockrt_pull *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&pulls_lock);
+	p->holders--;
+	pthread_mutex_unlock(&pulls_lock);
 }
 
 /* ---- pruning: an image removed in the thread pool ---- */

@@ -10,6 +10,7 @@
 #include "daemon/reply.h"
 #include "daemon/audit_anchor.h"
 #include "daemon/gates_flow.h"
+#include "daemon/pulls.h"
 #include "gates/checks.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
@@ -476,9 +477,13 @@ static json_t *stored_checks(const char *svc, const char *env, const char *phase
  */
 json_t *gates_deployment_go(struct deployment_row *d)
 {
-	json_t *pre = stored_checks(d->service, d->environment, "pre");
+	json_t *pre, *pulling;
 	struct gerr gerr;
 	char *dir;
+	/* an image the Engine lacks is pulled first (pulls.c calls this again once it is there) */
+	if (pulls_begin_deploy(d, &pulling) != 0)
+		return pulling;
+	pre = stored_checks(d->service, d->environment, "pre");
 	if (pre) {
 		strlcpy_g(d->state, "pre_checks", sizeof(d->state));
 		if (store_deployment_update(gd->store, d, &gerr) < 0) {
@@ -947,6 +952,8 @@ void gates_resume_checks(void)
 		bool pre = !strcmp(d[i].state, "pre_checks"), post = !strcmp(d[i].state, "post_checks");
 		if (!strcmp(d[i].state, "verifying"))
 			verify_later(d[i].id);
+		if (!strcmp(d[i].state, "pulling"))
+			pulls_resume(&d[i]); /* killed during its pull: pulled again */
 		json_t *list = pre || post ? stored_checks(d[i].service, d[i].environment, pre ? "pre" : "post") : NULL;
 		if (pre || post) {
 			char *dir = xasprintf("%s/artifacts/%s", gd->home, d[i].digest);
@@ -1009,6 +1016,7 @@ void gates_tick(void)
 	if (nverifying)
 		verify_tick();
 	expire_pending();
+	pulls_tick();
 	while (checks_poll(&key, &results, &ok)) {
 		struct deployment_row d;
 		struct gerr gerr;

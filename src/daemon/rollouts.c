@@ -7,6 +7,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
+#include "daemon/pulls.h"
 #include "daemon/reply.h"
 #include "store/store_records.h"
 #include "util/log.h"
@@ -110,6 +111,8 @@ static json_t *create_and_roll(struct svcenv *se, struct revision_row *rev, cons
 			return reply_error(1, "%s", why_not.msg);
 		return reply_error(1, "%s", err.msg);
 	}
+	/* what was still waiting for its image is superseded by this rollout */
+	pulls_supersede(se->row.service, se->row.environment);
 	log_info("api", "service=%s environment=%s revision=%d rollout=%lld started (%s)", se->row.service,
 		 se->row.environment, rev->number, (long long)se->rollout.id, why);
 	reply = json_pack("{s:b, s:i, s:I, s:s}", "ok", 1, "revision", rev->number, "rollout",

@@ -169,6 +169,8 @@ static void progress_line(struct docker_progress *p, const char *s, size_t n)
 			c = json_integer_value(json_object_get(det, "current"));
 			t = json_integer_value(json_object_get(det, "total"));
 		}
+		if (p->lcb)
+			p->lcb(p->ldata, id ? id : "", json_string_value(v), (int64_t)c, (int64_t)t);
 		if (t > 0) {
 			human_size(cur, sizeof(cur), c);
 			human_size(tot, sizeof(tot), t);

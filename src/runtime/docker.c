@@ -605,7 +605,21 @@ out:
 	return ret;
 }
 
+static int image_pull(struct docker *d, const char *ref, docker_progress_cb cb, void *data, docker_layer_cb lcb,
+		      void *ldata, struct gerr *err);
+
 int docker_image_pull(struct docker *d, const char *ref, docker_progress_cb cb, void *data, struct gerr *err)
+{
+	return image_pull(d, ref, cb, data, NULL, NULL, err);
+}
+
+int docker_image_pull_layers(struct docker *d, const char *ref, docker_layer_cb lcb, void *data, struct gerr *err)
+{
+	return image_pull(d, ref, NULL, NULL, lcb, data, err);
+}
+
+static int image_pull(struct docker *d, const char *ref, docker_progress_cb cb, void *data, docker_layer_cb lcb,
+		      void *ldata, struct gerr *err)
 {
 	char name[512], tag[160];
 	char *op = xasprintf("pull %s", ref), *en = NULL, *et = NULL, *path = NULL;
@@ -614,6 +628,8 @@ int docker_image_pull(struct docker *d, const char *ref, docker_progress_cb cb, 
 	int ret = -1;
 
 	docker_progress_init(&pg, op, cb, data);
+	pg.lcb = lcb;
+	pg.ldata = ldata;
 	if (docker_ref_split(ref, name, sizeof(name), tag, sizeof(tag)) < 0) {
 		gerr_set(err, "%s: not an image reference", op);
 		goto out;

@@ -72,6 +72,11 @@ int docker_ref_split(const char *ref, char *name, size_t namelen, char *tag, siz
 /* POST /images/create?fromImage=REF: 0 when the image is present, -1 with
  * the Engine's error ("pull 127.0.0.1:5000/web:1: manifest unknown") */
 int docker_image_pull(struct docker *d, const char *ref, docker_progress_cb cb, void *data, struct gerr *err);
+/* the same, each status line also given structured (layer id, "" for the
+ * image's own lines; status; progressDetail current/total, 0 if absent):
+ * what pull_progress_update aggregates. lcb runs on the caller's thread */
+typedef void (*docker_layer_cb)(void *data, const char *id, const char *status, int64_t current, int64_t total);
+int docker_image_pull_layers(struct docker *d, const char *ref, docker_layer_cb lcb, void *data, struct gerr *err);
 /* POST /images/NAME/push?tag=TAG (NAME:TAG in ref): 0 or -1 with err */
 int docker_image_push(struct docker *d, const char *ref, docker_progress_cb cb, void *data, struct gerr *err);
 /* POST /build with a tar of context_dir (made in memory, at most
@@ -235,6 +240,8 @@ struct docker_progress {
 	char id[80];               /* aux.ID (build) */
 	char digest[80];           /* aux.Digest (push) */
 	bool overlong;             /* a line past DOCKER_PROGRESS_LINE_MAX was dropped */
+	docker_layer_cb lcb;       /* NULL, or each status line structured */
+	void *ldata;
 };
 void docker_progress_init(struct docker_progress *p, const char *what, docker_progress_cb cb, void *data);
 void docker_progress_feed(struct docker_progress *p, const char *buf, size_t n);

@@ -126,8 +126,8 @@ test_expect_success 'image_ref: an image the Engine lacks is pulled by its manif
 	case "$ref" in "$REGISTRY/hello:v1@sha256:"*) ;; *) echo "no pushed reference in deploy.err: $ref"; false ;; esac &&
 	test -z "$(image_id "sha256:$d")" &&
 	api "{\"op\":\"deploy\",\"service\":\"hello\",\"environment\":\"staging\",\"version\":\"v1\",\"digest\":\"$d\",\"image_ref\":\"$ref\"}" >reply.json &&
-	jcheck reply.json "d[\"ok\"]" &&
-	test "$(image_id "sha256:$d")" = "sha256:$d" &&
+	jcheck reply.json "d[\"ok\"] and d[\"state\"] == \"pulling\"" &&
+	wait_for 60 "test \"\$(image_id sha256:$d)\" = sha256:$d" &&
 	grep "pulled $REGISTRY/hello@sha256:.*: image sha256:$(echo $d | cut -c1-12)" "$TRASH/serve.log" &&
 	wait_for 60 "st_env staging \"d[\\\"ready_replicas\\\"] == 1 and d[\\\"version\\\"] == \\\"v1\\\"\" 2>/dev/null"
 '
