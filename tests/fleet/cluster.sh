@@ -142,9 +142,11 @@ do_down() {
 		kill -TERM "$_rp" 2>/dev/null
 		wait_gone "$_rp" 50 || kill -KILL "$_rp" 2>/dev/null
 	fi
+	# the three at once: a dockerd in swarm mode takes seconds to stop
 	for _n in 3 2 1; do
-		stop_node "$_n"
+		stop_node "$_n" &
 	done
+	wait
 	# mounts under DIR seen from here (the nodes' own live in their mount
 	# namespaces and went with their last process), deepest first
 	awk -v d="$D/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
