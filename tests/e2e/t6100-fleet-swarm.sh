@@ -66,7 +66,9 @@ test_expect_success 'create: 3 replicas spread over the nodes, dnsrr, on the ove
 	grep "^id=$(cat web.id)$" web.inspect &&
 	grep "^replicas=3$" web.inspect &&
 	grep "^image=$FLEET_IMAGE$" web.inspect &&
-	grep "^label.gantry.service=web$" web.inspect
+	grep "^label.gantry.service=web$" web.inspect &&
+	# the service of the node failure test below, starting meanwhile
+	"$SWARMC" create sv "$FLEET_IMAGE" -r 3 --spread node.id --dnsrr -n "$FLEET_NET" -e PORT=8080 >sv.id
 '
 
 test_expect_success 'tasks: one per node, each with a container and an overlay address' '
@@ -143,7 +145,6 @@ test_expect_success 'remove: the service and its tasks go; a second remove finds
 '
 
 test_expect_success 'node 3 dockerd SIGKILLed: the manager reports it down, its task is not desired any more and not replaced' '
-	"$SWARMC" create sv "$FLEET_IMAGE" -r 3 --spread node.id --dnsrr -n "$FLEET_NET" -e PORT=8080 >sv.id &&
 	"$SWARMC" wait sv 3 60 &&
 	"$SWARMC" tasks sv >sv.before &&
 	grep " gf$FLEET_TAG-3 running running " sv.before &&

@@ -74,8 +74,7 @@ fleet_image() {
 		{ cat "$TRASH/fleet-push.out" >&2; return 1; }
 	_dg=$(sed -n 's/.*digest: \(sha256:[0-9a-f]*\).*/\1/p' "$TRASH/fleet-push.out" | tail -n 1)
 	[ -n "$_dg" ] || { echo "no digest in the push's output" >&2; return 1; }
-	FLEET_IMAGE=$FLEET_REGISTRY/${1%%:*}@$_dg
-	# with the tag too: readable in `docker service ls`
+	# with the tag too: readable in `docker service ls`; the digest pins it
 	FLEET_IMAGE=$FLEET_REGISTRY/$1@$_dg
 }
 
