@@ -70,7 +70,7 @@ $(O)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	$(CC) $(filter-out -W% -Werror,$(CFLAGS)) -w -I$(LLHTTP_INC_DIR) -DLLHTTP_STRICT_MODE=1 -c -o $@ $<
 
 examples: examples/hello/hello examples/hello/hello-static tests/e2e/helpers/loadgen tests/e2e/helpers/faultfs.so \
-	tests/e2e/helpers/dockerc
+	tests/e2e/helpers/dockerc tests/e2e/helpers/swarmc
 examples/hello/hello: examples/hello/hello.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 # the same, static, for a FROM scratch image (tests/e2e/lib/docker-lib.sh);
@@ -79,6 +79,9 @@ examples/hello/hello-static: examples/hello/hello.c
 	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -static -o $@ $< -pthread
 # test-only: the Docker Engine client driven from the shell (t6000)
 tests/e2e/helpers/dockerc: tests/e2e/helpers/dockerc.c $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(DEP_LIBS) -pthread
+# test-only: the Swarm client driven from the shell (t6100)
+tests/e2e/helpers/swarmc: tests/e2e/helpers/swarmc.c $(LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(DEP_LIBS) -pthread
 tests/e2e/helpers/loadgen: tests/e2e/helpers/loadgen.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
@@ -130,6 +133,6 @@ fuzz-smoke: fuzz
 		echo "fuzz-smoke: $$n failed (exit $$rc): the input is in ./crash-* or ./leak-*"; exit 1; }; done
 
 clean:
-	rm -rf $(O) gantry examples/hello/hello examples/hello/hello-static tests/e2e/helpers/dockerc
+	rm -rf $(O) gantry examples/hello/hello examples/hello/hello-static tests/e2e/helpers/dockerc tests/e2e/helpers/swarmc
 
 -include $(OBJS:.o=.d)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "runtime/docker.h"
+#include "runtime/docker-int.h"
 #include "util/buf.h"
 
 struct docker {
@@ -1634,4 +1635,41 @@ out:
 	free(op);
 	free(path);
 	return ret;
+}
+
+/* ---- for the module's other Engine clients (docker-int.h) ---- */
+
+long docker__request(struct docker *d, const char *op, const char *method, const char *path, const char *body,
+		     long timeout_ms, json_t **reply, struct gerr *err)
+{
+	struct req r = { .op = op, .method = method, .path = path, .body = body, .bodylen = body ? strlen(body) : 0,
+			 .timeout_ms = timeout_ms };
+	struct xfer x;
+	long st = call(d, &r, &x, err);
+
+	if (reply)
+		*reply = NULL;
+	if (st < 0)
+		goto out;
+	if (st < 200 || st >= 300) {
+		status_error(&r, &x, err);
+		goto out;
+	}
+	if (reply && x.reply.buf.len) {
+		if (!(*reply = reply_json(&r, &x, err)))
+			st = -1;
+	}
+out:
+	xfer_release(&x);
+	return st;
+}
+
+char *docker__esc(const char *s)
+{
+	return esc(s);
+}
+
+int64_t docker__rfc3339_ms(const char *s)
+{
+	return rfc3339_ms(s);
 }

@@ -1,0 +1,94 @@
+# fleet-lib.sh — a 3-node Docker Swarm (tests/fleet/cluster.sh) for an e2e
+# test. Source it after test-lib.sh:
+#
+#   . "$(dirname "$0")/lib/fleet-lib.sh"
+#   start_fleet                # or the whole script is skipped, with the reason
+#   fleet_image hello:1        # FLEET_IMAGE=REGISTRY/hello:1@sha256:… (pushed)
+#
+# start_fleet runs `cluster.sh up` on a fresh /tmp/gt-fl.XXXXXX (named before
+# it starts, so an interrupted start is still torn down) and exports what
+# its env file says: FLEET_DIR, FLEET_REGISTRY (HOST:PORT on the cluster's
+# bridge), FLEET_NET (the attachable overlay network), FLEET_SUBNET,
+# NODE{1,2,3}_DOCKER_HOST (unix sockets: node 1 is the manager),
+# NODE{1,2,3}_ADDR, NODE{1,2,3}_NETNS. DOCKER_HOST is set to node 1's.
+# FLEET_UP_MS is how long `up` took.
+#
+# The cluster is torn down (`cluster.sh down`, by pid) when the script exits:
+# the traps of test-lib.sh are wrapped, ours run first.
+
+FLEET_DIR=
+SWARMC=$ROOT/tests/e2e/helpers/swarmc
+
+stop_fleet() {
+	if [ -n "$FLEET_DIR" ]; then
+		"$ROOT/tests/fleet/cluster.sh" down "$FLEET_DIR" >&7 2>&1
+		FLEET_DIR=
+	fi
+	:
+}
+
+trap '_fl_rc=$?; stop_fleet; (exit $_fl_rc); _on_exit' EXIT
+trap 'stop_fleet; _on_signal INT' INT
+trap 'stop_fleet; _on_signal TERM' TERM
+trap 'stop_fleet; _on_signal HUP' HUP
+
+# start_fleet: the cluster, up within cluster.sh's bounds, or skip_all with why
+start_fleet() {
+	[ "$(id -u)" -eq 0 ] || skip_all "a fleet needs root (uid $(id -u)): network namespaces and dockerd"
+	for _c in dockerd containerd docker docker-registry ip nsenter unshare; do
+		command -v "$_c" >/dev/null 2>&1 || skip_all "no $_c (scripts/install-deps.sh)"
+	done
+	[ -x "$SWARMC" ] || skip_all "$SWARMC not built (make examples)"
+	FLEET_DIR=$(mktemp -d /tmp/gt-fl.XXXXXX) || skip_all "cannot make a directory under /tmp"
+	_t0=$(_now_ms)
+	if ! "$ROOT/tests/fleet/cluster.sh" up "$FLEET_DIR" >"$TRASH/fleet-up.out" 2>"$TRASH/fleet-up.err"; then
+		_why=$(grep '^cluster:' "$TRASH/fleet-up.err" | tail -n 1)
+		[ -n "$_why" ] || _why=$(tail -n 1 "$TRASH/fleet-up.err")
+		FLEET_DIR=
+		skip_all "the fleet cannot start: ${_why#cluster: }"
+	fi
+	FLEET_UP_MS=$(($(_now_ms) - _t0))
+	# shellcheck disable=SC1091
+	. "$FLEET_DIR/env"
+	DOCKER_HOST=$NODE1_DOCKER_HOST
+	export DOCKER_HOST
+	say "$(cat "$TRASH/fleet-up.err")"
+}
+
+# fleet_image NAME:TAG: examples/hello built static, FROM scratch, with
+# busybox's sh and nc (a probe inside the overlay), built on node 1 and
+# pushed to FLEET_REGISTRY; FLEET_IMAGE is its reference pinned by digest
+fleet_image() {
+	_ctx=$TRASH/fleet-ctx
+	[ -x "$ROOT/examples/hello/hello-static" ] || { echo "examples/hello/hello-static not built" >&2; return 1; }
+	[ -x /bin/busybox ] || { echo "no /bin/busybox (Debian package busybox-static)" >&2; return 1; }
+	rm -rf "$_ctx" && mkdir -p "$_ctx/bin" &&
+		cp "$ROOT/examples/hello/hello-static" "$_ctx/hello" &&
+		cp /bin/busybox "$_ctx/bin/busybox" &&
+		ln -s busybox "$_ctx/bin/sh" && ln -s busybox "$_ctx/bin/nc" || return 1
+	printf 'FROM scratch\nCOPY hello /hello\nCOPY bin /bin\nENV HOST=0.0.0.0\nENTRYPOINT ["/hello"]\n' \
+		>"$_ctx/Dockerfile"
+	DOCKER_BUILDKIT=0 DOCKER_HOST=$NODE1_DOCKER_HOST docker build -q -t "$FLEET_REGISTRY/$1" "$_ctx" \
+		>"$TRASH/fleet-build.out" 2>&1 || { cat "$TRASH/fleet-build.out" >&2; return 1; }
+	DOCKER_HOST=$NODE1_DOCKER_HOST docker push "$FLEET_REGISTRY/$1" >"$TRASH/fleet-push.out" 2>&1 ||
+		{ cat "$TRASH/fleet-push.out" >&2; return 1; }
+	_dg=$(sed -n 's/.*digest: \(sha256:[0-9a-f]*\).*/\1/p' "$TRASH/fleet-push.out" | tail -n 1)
+	[ -n "$_dg" ] || { echo "no digest in the push's output" >&2; return 1; }
+	# with the tag too: readable in `docker service ls`; the digest pins it
+	FLEET_IMAGE=$FLEET_REGISTRY/$1@$_dg
+}
+
+# fleet_docker N ARGS: the docker CLI against node N (test setup and checks only)
+fleet_docker() {
+	_fn=$1
+	shift
+	DOCKER_HOST=$(eval echo "\$NODE${_fn}_DOCKER_HOST") docker "$@"
+}
+
+# kill_node_dockerd N: SIGKILL node N's dockerd, as in a crash (its
+# containerd and containers stay until cluster.sh down)
+kill_node_dockerd() {
+	_kp=$(cat "$FLEET_DIR/n$1/pid" 2>/dev/null)
+	[ -n "$_kp" ] && kill -KILL "$_kp" || return 1
+	while kill -0 "$_kp" 2>/dev/null; do sleep 0.1; done
+}
