@@ -403,11 +403,14 @@ int age_identities_parse(const char *text, size_t len, struct age_identities **o
 
 int age_identities_load(const char *path, struct age_identities **out, struct gerr *err)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f;
 	char *text = NULL;
 	size_t len = 0, cap = 0;
 	int rc = -1;
 	*out = NULL;
+	if (age_sodium_init(err) < 0)
+		return -1;
+	f = fopen(path, "rb");
 	if (!f)
 		return gerr_set(err, "age: %s: %s", path, strerror(errno));
 	for (;;) {
