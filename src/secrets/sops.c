@@ -115,7 +115,8 @@ void sops_node_free(struct sops_node *n)
 
 int sops_node_append(struct sops_node *parent, struct sops_node *child)
 {
-	if (!parent || (parent->kind != SOPS_MAP && parent->kind != SOPS_LIST) || !child) {
+	if (!parent || (parent->kind != SOPS_MAP && parent->kind != SOPS_LIST) || !child ||
+	    (parent->kind == SOPS_MAP && !child->key)) {
 		sops_node_free(child);
 		return -1;
 	}
@@ -1153,20 +1154,24 @@ struct walk {
 	struct gerr *err;
 };
 
-static void path_strings(const struct walk *w, char *aad, size_t acap, char *dotted, size_t dcap)
+/* the additional data ("a:b:") and the dotted path ("a.b") of the value at w's path; -1 if too long */
+static int path_strings(const struct walk *w, char *aad, size_t acap, char *dotted, size_t dcap)
 {
 	size_t a = 0, d = 0;
 	aad[0] = dotted[0] = '\0';
 	for (int i = 0; i < w->depth; i++) {
 		int k = snprintf(aad + a, acap - a, "%s:", w->path[i]);
-		if (k > 0)
-			a = MIN(acap - 1, a + (size_t)k);
+		if (k < 0 || (size_t)k >= acap - a)
+			return -1;
+		a += (size_t)k;
 		k = snprintf(dotted + d, dcap - d, "%s%s", i ? "." : "", w->path[i]);
-		if (k > 0)
-			d = MIN(dcap - 1, d + (size_t)k);
+		if (k < 0 || (size_t)k >= dcap - d)
+			return -1;
+		d += (size_t)k;
 	}
 	if (!w->depth)
 		snprintf(aad, acap, ":");
+	return 0;
 }
 
 /* decrypts one ENC[] value into n (its kind and canonical text) */
@@ -1248,7 +1253,8 @@ static int walk_node(struct walk *w, struct sops_node *n)
 		return 0;
 	bool enc = should_encrypt(w->f, w->path, w->depth);
 	char aad[4096], where[4096];
-	path_strings(w, aad, sizeof(aad), where, sizeof(where));
+	if (path_strings(w, aad, sizeof(aad), where, sizeof(where)) < 0)
+		return gerr_set(w->err, "sops: a path of keys longer than %zu bytes", sizeof(aad) - 1);
 	if (w->decrypt && enc) {
 		if (n->kind != SOPS_STR)
 			return gerr_set(w->err, "sops: %s: the value is not encrypted", where);
