@@ -31,6 +31,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_dora,
 	&cli_cmd_checklist,
 	&cli_cmd_user,
+	&cli_cmd_secret,
 	&cli_cmd_proxy,
 	&cli_cmd_version,
 	&cli_cmd_upgrade,
