@@ -73,8 +73,8 @@ static int set_secret(struct cli_ctx *ctx, const struct secret_opts *o, const ch
 		}
 		json_object_set_new(req, "generate", json_integer(o->generate));
 	} else {
-		uint8_t *val;
-		size_t len, cap;
+		uint8_t *val = NULL;
+		size_t len = 0, cap;
 		char *b64;
 		if ((ret = read_value(o->from_file, &val, &len))) {
 			json_decref(req);
@@ -141,7 +141,7 @@ static int get_secret(struct cli_ctx *ctx, const struct secret_opts *o, const ch
 	json_t *req = json_pack("{s:s, s:s, s:s}", "op", "secret_get", "environment", o->env, "name", name), *resp;
 	const char *b64;
 	uint8_t *val;
-	size_t len, cap;
+	size_t len = 0, cap;
 	int ret;
 	if (o->version)
 		json_object_set_new(req, "version", json_integer(o->version));
