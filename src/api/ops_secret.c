@@ -60,6 +60,8 @@ json_t *op_secret_set(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 
 	if (err)
 		return err;
+	if (sodium_init() < 0)
+		return reply_error(1, "libsodium cannot start");
 	if (!!b64 == !!generate)
 		return reply_error(2, "/value: give a value (base64) or generate (a number of random bytes), one of them");
 	if (generate > GENERATE_MAX)

@@ -183,6 +183,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return ret;
 	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
 		return EXIT_USAGE;
+	if (sodium_init() < 0)
+		return cli_error("libsodium cannot start");
 	if (npos < 1)
 		return cli_error("usage: %s", USAGE);
 	if (o.value)

@@ -108,7 +108,7 @@ struct replica {
 	struct replica_usage usage;  /* CPU and memory (usage.c) */
 	struct kv *senv;             /* its env with its secrets' values (secrets.c); NULL: the config's */
 	size_t nsenv;
-	bool secrets_dir;            /* its secrets directory exists (secrets.c) */
+	char *secrets_dir;           /* its secret files' directory (secrets.c; owned), NULL: none */
 	/* docker runtime (dockrt.c) */
 	struct dockrt_job *djob;     /* its container being made; NULL: none */
 	struct dockrt_follower *dlog; /* the thread copying its log stream */

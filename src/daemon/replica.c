@@ -260,7 +260,7 @@ static char **replica_env(const struct replica *r, bool tag)
 	struct workload_env w = {
 		/* with its secrets when it has some (secrets_replica_prepare) */
 		.decl = r->senv ? r->senv : c->env, .ndecl = r->senv ? r->nsenv : c->nenv,
-		.port = r->row.port, .scratch = r->scratch,
+		.port = r->row.port, .scratch = r->scratch, .secrets_dir = r->secrets_dir,
 		.tag = tag ? gd->tag : NULL, .replica = r->row.id, .service = r->row.service,
 		.environment = r->row.environment, .revision = r->row.revision, .version = r->rc->version,
 	};

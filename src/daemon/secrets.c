@@ -362,12 +362,12 @@ int secrets_replica_prepare(struct replica *r, struct gerr *err)
 			gerr_set(err, "secrets: mkdir %s: %s", rdir, strerror(errno));
 			goto fail;
 		}
-		r->secrets_dir = true;
+		free(r->secrets_dir);
+		r->secrets_dir = xstrdup(rdir);
 		if (geteuid() == 0 && chown(rdir, uid, gid) < 0) {
 			gerr_set(err, "secrets: chown %s: %s", rdir, strerror(errno));
 			goto fail;
 		}
-		env_add(&kv, &n, "GANTRY_SECRETS_DIR", xstrdup(rdir));
 	}
 	for (size_t i = 0; i < c->nsecrets; i++) {
 		const struct secret_ref *ref = &c->secrets[i];
@@ -409,30 +409,21 @@ void secrets_replica_release(struct replica *r)
 	r->senv = NULL;
 	r->nsenv = 0;
 	if (r->secrets_dir) {
-		char dir[512], rdir[768];
-		run_dir(dir, sizeof(dir));
-		snprintf(rdir, sizeof(rdir), "%s/%s", dir, r->row.id);
-		remove_tree(rdir);
-		r->secrets_dir = false;
+		remove_tree(r->secrets_dir);
+		free(r->secrets_dir);
+		r->secrets_dir = NULL;
+	} else if (r->rc) {
+		/* adopted after a restart of ours: its directory is where we made it */
+		for (size_t i = 0; i < r->rc->cfg.nsecrets; i++) {
+			if (r->rc->cfg.secrets[i].file) {
+				char dir[512], rdir[768];
+				run_dir(dir, sizeof(dir));
+				snprintf(rdir, sizeof(rdir), "%s/%s", dir, r->row.id);
+				remove_tree(rdir);
+				break;
+			}
+		}
 	}
-}
-
-void secrets_sweep(bool (*keep)(const char *replica_id, void *data), void *data)
-{
-	char dir[512];
-	DIR *d;
-	struct dirent *de;
-	run_dir(dir, sizeof(dir));
-	if (!(d = opendir(dir)))
-		return;
-	while ((de = readdir(d))) {
-		char sub[1024];
-		if (de->d_name[0] == '.' || (keep && keep(de->d_name, data)))
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-		remove_tree(sub);
-	}
-	closedir(d);
 }
 
 json_t *secrets_restart_users(const char *env, const char *name, const char *by)

@@ -53,8 +53,6 @@ bool secrets_in_use(const char *env, const char *name, int version);
 int secrets_replica_prepare(struct replica *r, struct gerr *err);
 /* zeroes and frees r->senv, removes r's directory */
 void secrets_replica_release(struct replica *r);
-/* removes the secret directories of replicas keep() does not claim (at start-up) */
-void secrets_sweep(bool (*keep)(const char *replica_id, void *data), void *data);
 
 /*
  * `secret rotate --restart`: every service environment of env whose target
