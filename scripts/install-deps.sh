@@ -4,7 +4,7 @@
 set -eu
 pkgs="build-essential pkg-config clang libclang-rt-14-dev git curl procps iproute2
 libuv1-dev libfyaml-dev libjansson-dev libsqlite3-dev sqlite3 node-llhttp
-libcmocka-dev libcurl4-openssl-dev libsodium-dev libpq-dev wrk python3
+libcmocka-dev libcurl4-openssl-dev libsodium-dev nettle-dev libpq-dev wrk python3 age
 docker.io docker-registry busybox-static"
 # docker.io (dockerd, containerd, runc) and docker-registry: the container
 # tests start their own private dockerd and registry (tests/e2e/lib/docker-lib.sh)
