@@ -9,6 +9,7 @@
  */
 #include "common.h"
 #include "cli/client.h"
+#include "cli/secret_tools.h" /* cmd_secret_tools: -2 for a subcommand it does not know */
 #include <sodium.h>
 #include <unistd.h>
 
@@ -17,8 +18,6 @@
 	      "keygen|encrypt|decrypt|sops-encrypt|sops-decrypt ..."
 #define VALUE_MAX (64 * 1024)
 
-/* the age/SOPS tools (branch h-age): -2 for a subcommand it does not know */
-int cmd_secret_tools(int argc, char **argv) __attribute__((weak));
 
 struct secret_opts {
 	const char *env;
@@ -177,7 +176,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	const char *sub;
 
 	/* the file tools parse their own options */
-	if (argc >= 2 && cmd_secret_tools && strcmp(argv[1], "set") && strcmp(argv[1], "rotate") &&
+	if (argc >= 2 && strcmp(argv[1], "set") && strcmp(argv[1], "rotate") &&
 	    strcmp(argv[1], "list") && strcmp(argv[1], "rm") && strcmp(argv[1], "get") &&
 	    (ret = cmd_secret_tools(argc - 1, argv + 1)) != -2)
 		return ret;
