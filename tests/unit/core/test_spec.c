@@ -302,7 +302,7 @@ static void test_small_cases(void **state)
 		  "expected 'true'" },
 		{ "environments: { p: {} }\nservices: { a: { run: x, hosts: [a.b, a.b] } }\n", "listed twice" },
 		{ "environments: { p: {} }\nservices: { a: { run: x, env: { A: { b: 1 } } } }\n",
-		  "services.a.env.A: expected a scalar value, got a mapping" },
+		  "services.a.env.A.b: unknown key 'b'" },
 		{ "environments: { a-very-long-name-that-is-longer-than-sixty-three-characters-abcdefghijk: {} }\n"
 		  "services: { a: { run: x } }\n",
 		  "invalid environment name" },
