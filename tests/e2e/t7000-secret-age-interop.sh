@@ -81,7 +81,7 @@ test_expect_success 'figures: 1 MiB encrypt and decrypt, gantry and age (printed
 	"$GANTRY" secret decrypt -i g.key -o f.out f.age && t2=$(_now_ms) &&
 	age -e -r "$(cat g.rcp)" -o f2.age p.1m && t3=$(_now_ms) &&
 	age -d -i g.key -o f2.out f2.age && t4=$(_now_ms) &&
-	say "1 MiB: gantry encrypt $((t1 - t0)) ms, decrypt $((t2 - t1)) ms; age encrypt $((t3 - t2)) ms, decrypt $((t4 - t3)) ms"
+	say "1 MiB: gantry encrypt $((t1 - t0)) ms, decrypt $((t2 - t1)) ms; age encrypt $((t3 - t2)) ms, decrypt $((t4 - t3)) ms" >&7
 '
 
 test_done
