@@ -10,11 +10,15 @@
 #include "common.h"
 #include "cli/client.h"
 #include "cli/secret_tools.h" /* cmd_secret_tools: -2 for a subcommand it does not know */
+#include "secrets/sops.h"
+#include <fcntl.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define USAGE "gantry secret set|rotate NAME --env ENV [--from-file FILE | --generate N] [--restart] | " \
-	      "list [--env ENV] | rm NAME --env ENV | get NAME --env ENV [--version N] | " \
+	      "list [--env ENV] | rm NAME --env ENV | get NAME --env ENV [--version N] | edit FILE -i IDENTITY_FILE | " \
 	      "keygen|encrypt|decrypt|sops-encrypt|sops-decrypt ..."
 #define VALUE_MAX (64 * 1024)
 
@@ -26,6 +30,7 @@ struct secret_opts {
 	long generate;
 	long version;
 	bool restart;
+	const char *identity;
 };
 
 /* the value from FILE or stdin (one final newline of stdin dropped):
@@ -168,6 +173,133 @@ static int get_secret(struct cli_ctx *ctx, const struct secret_opts *o, const ch
 	return EXIT_OK;
 }
 
+/* path's whole content (at most max) into *out (owned, NUL-terminated); 0 or -1 (errno) */
+static int slurp(const char *path, size_t max, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+	if (!f)
+		return -1;
+	buf = xmalloc(max + 1);
+	n = fread(buf, 1, max + 1, f);
+	fclose(f);
+	if (n > max) {
+		free(buf);
+		errno = EFBIG;
+		return -1;
+	}
+	buf[n] = 0;
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/*
+ * `secret edit FILE -i IDENTITY_FILE`: the SOPS file decrypted into a
+ * private temporary directory (0700; in /dev/shm when there is one, so the
+ * plain text stays in memory), $EDITOR (else vi) on it, then encrypted
+ * again to the same recipients and data key and written back in one step
+ * (temp file + rename). An unchanged file is left as it is; a file that no
+ * longer parses is refused and FILE is untouched.
+ */
+static int edit_sops(const char *path, const char *identity)
+{
+	enum sops_format fmt = sops_format_from_path(path);
+	struct age_identities *ids = NULL;
+	struct sops_file *sf = NULL;
+	struct sops_node *tree = NULL;
+	struct gerr err = { { 0 } };
+	char *text = NULL, *plain = NULL, *edited = NULL, *out = NULL, tmpdir[64] = "", tmp[128] = "", dst[4200];
+	size_t len, plen = 0, elen, olen;
+	const char *editor = getenv("EDITOR");
+	int ret = EXIT_FAILED, fd, st;
+	pid_t pid;
+
+	if (!identity)
+		return cli_error("edit: -i IDENTITY_FILE is required (an age identity the file is encrypted to)");
+	if (slurp(path, SOPS_MAX_INPUT, &text, &len) < 0)
+		return cli_error("%s: %s", path, strerror(errno));
+	if (age_identities_load(identity, &ids, &err) < 0 || sops_decrypt(text, len, fmt, ids, &sf, &err) < 0 ||
+	    sops_tree_emit(sops_file_tree(sf), fmt, &plain, &plen, &err) < 0) {
+		fprintf(stderr, "error: %s: %s\n", path, err.msg);
+		goto out;
+	}
+	snprintf(tmpdir, sizeof(tmpdir), "%s/gantry-edit.XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		fprintf(stderr, "error: %s: %s\n", tmpdir, strerror(errno));
+		tmpdir[0] = 0;
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/%s", tmpdir, fmt == SOPS_JSON ? "secrets.json" : "secrets.yaml");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, plain, plen) != (ssize_t)plen) {
+		fprintf(stderr, "error: %s: %s\n", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	pid = fork();
+	if (pid == 0) {
+		execlp("sh", "sh", "-c", "exec ${EDITOR:-vi} \"$1\"", "sh", tmp, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "error: the editor (%s) failed: %s left unchanged\n", editor ? editor : "vi", path);
+		goto out;
+	}
+	if (slurp(tmp, SOPS_MAX_INPUT, &edited, &elen) < 0) {
+		fprintf(stderr, "error: %s: %s\n", tmp, strerror(errno));
+		goto out;
+	}
+	if (elen == plen && !memcmp(edited, plain, plen)) {
+		fprintf(stderr, "%s: unchanged\n", path);
+		ret = EXIT_OK;
+		goto out;
+	}
+	if (sops_tree_parse(edited, elen, fmt, &tree, &err) < 0) {
+		fprintf(stderr, "error: the edited file: %s: %s left unchanged\n", err.msg, path);
+		goto out;
+	}
+	sops_file_set_tree(sf, tree);
+	if (sops_encrypt(sf, fmt, 0, &out, &olen, &err) < 0) {
+		fprintf(stderr, "error: %s: %s left unchanged\n", err.msg, path);
+		goto out;
+	}
+	snprintf(dst, sizeof(dst), "%s.gantry-edit.tmp", path);
+	fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, out, olen) != (ssize_t)olen || fsync(fd) < 0 || close(fd) < 0 || rename(dst, path) < 0) {
+		fprintf(stderr, "error: %s: %s\n", dst, strerror(errno));
+		unlink(dst);
+		goto out;
+	}
+	fprintf(stderr, "%s: encrypted again\n", path);
+	ret = EXIT_OK;
+out:
+	if (tmp[0]) {
+		/* the plain text: overwritten before it goes */
+		struct stat sb;
+		if (stat(tmp, &sb) == 0 && (fd = open(tmp, O_WRONLY | O_CLOEXEC)) >= 0) {
+			char zero[4096] = { 0 };
+			for (off_t o = 0; o < sb.st_size; o += (off_t)sizeof(zero))
+				if (write(fd, zero, sizeof(zero)) < 0)
+					break;
+			close(fd);
+		}
+		unlink(tmp);
+	}
+	if (tmpdir[0])
+		rmdir(tmpdir);
+	age_secret_free(plain, plen);
+	age_secret_free(edited, elen);
+	free(out);
+	free(text);
+	sops_file_free(sf);
+	age_identities_free(ids);
+	return ret;
+}
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct secret_opts o = { 0 };
@@ -177,7 +309,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 
 	/* the file tools parse their own options */
 	if (argc >= 2 && strcmp(argv[1], "set") && strcmp(argv[1], "rotate") &&
-	    strcmp(argv[1], "list") && strcmp(argv[1], "rm") && strcmp(argv[1], "get") &&
+	    strcmp(argv[1], "list") && strcmp(argv[1], "rm") && strcmp(argv[1], "get") && strcmp(argv[1], "edit") &&
 	    (ret = cmd_secret_tools(argc - 1, argv + 1)) != -2)
 		return ret;
 	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
@@ -192,6 +324,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	sub = argv[0];
 	if (!strcmp(sub, "list") && npos == 1)
 		return list_secrets(ctx, &o);
+	if (!strcmp(sub, "edit") && npos == 2)
+		return edit_sops(argv[1], o.identity);
 	if (npos != 2 || (strcmp(sub, "set") && strcmp(sub, "rotate") && strcmp(sub, "rm") && strcmp(sub, "get")))
 		return cli_error("usage: %s", USAGE);
 	if (!o.env)
@@ -226,6 +360,7 @@ static const struct cli_option secret_options[] = {
 		 "rotate: restart the services of ENV that use it with the new version (a restart revision)"),
 	CLI_INT(0, "version", struct secret_opts, version, "N", 1, 1000000000, "get: that version (default the newest)"),
 	CLI_STRING(0, "value", struct secret_opts, value, "V", "refused: a value never goes in argv"),
+	CLI_STRING('i', "identity", struct secret_opts, identity, "FILE", "edit: the age identity file that decrypts it"),
 	CLI_END,
 };
 

@@ -409,9 +409,13 @@ void secrets_replica_release(struct replica *r)
 	r->senv = NULL;
 	r->nsenv = 0;
 	if (r->secrets_dir) {
+		char dir[512];
 		remove_tree(r->secrets_dir);
 		free(r->secrets_dir);
 		r->secrets_dir = NULL;
+		/* the last one out removes SECRETS_RUN_DIR/gantry-TAG (rmdir fails while others are in it) */
+		run_dir(dir, sizeof(dir));
+		rmdir(dir);
 	} else if (r->rc) {
 		/* adopted after a restart of ours: its directory is where we made it */
 		for (size_t i = 0; i < r->rc->cfg.nsecrets; i++) {

@@ -123,7 +123,33 @@ test_expect_success 'versions no kept revision uses are pruned; rm keeps what re
 
 test_expect_success 'a stopped replica leaves no secret directory behind' '
 	stop_serve &&
-	! ls /dev/shm/gantry-$(cat "$GANTRY_HOME/instance-id")/* 2>/dev/null
+	! test -e /dev/shm/gantry-$(cat "$GANTRY_HOME/instance-id")
+'
+
+test_expect_success 'secret edit: SOPS file decrypted to a private temp file, $EDITOR, encrypted again; a bad edit changes nothing' '
+	"$GANTRY" secret keygen -o id.txt 2>/dev/null &&
+	r=$(sed -n "s/^# public key: //p" id.txt) &&
+	printf "db:\n  password: one\nuser: bob\n" >plain.yaml &&
+	"$GANTRY" secret sops-encrypt -r "$r" -o s.sops.yaml plain.yaml &&
+	rm plain.yaml &&
+	cat >ed.sh <<-\EOF &&
+	#!/bin/sh
+	case "$1" in /dev/shm/gantry-edit.*|/tmp/gantry-edit.*) ;; *) exit 9 ;; esac
+	test "$(stat -c %a "$(dirname "$1")")" = 700 || exit 8
+	echo "$1" >editor-saw
+	sed -i "s/one/two/" "$1"
+	EOF
+	chmod +x ed.sh &&
+	EDITOR=$TRASH/ed.sh "$GANTRY" secret edit s.sops.yaml -i id.txt &&
+	! grep -q "two" s.sops.yaml &&
+	"$GANTRY" secret sops-decrypt -i id.txt s.sops.yaml >out.yaml &&
+	grep "password: two" out.yaml && grep "user: bob" out.yaml &&
+	! test -e "$(cat editor-saw)" &&
+	cp s.sops.yaml before.yaml &&
+	printf "#!/bin/sh\nprintf \"db: [\" >\"\$1\"\n" >bad.sh && chmod +x bad.sh &&
+	EDITOR=$TRASH/bad.sh test_expect_code 1 "$GANTRY" secret edit s.sops.yaml -i id.txt 2>err &&
+	cat err && grep "left unchanged" err &&
+	cmp s.sops.yaml before.yaml
 '
 
 test_done
