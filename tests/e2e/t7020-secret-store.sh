@@ -15,11 +15,20 @@ env_of() {
 	tr "\0" "\n" <"/proc/$1/environ" | sed -n "s/^$2=//p"
 }
 
+# a team's own age key, a recipient of the environment's secrets (Debian's age, when installed)
+HAVE_AGE=
+if command -v age >/dev/null && command -v age-keygen >/dev/null; then
+	HAVE_AGE=1
+	age-keygen -o "$TRASH/team.key" 2>/dev/null
+	TEAM=$(sed -n "s/^# public key: //p" "$TRASH/team.key")
+	RECIPIENTS=", secrets: { recipients: [$TEAM] }"
+fi
+
 test_expect_success 'setup: spec, daemon' '
 	write_svc_spec <<-EOF &&
 	project: t
 	environments:
-	  staging: { replicas: 1 }
+	  staging: { replicas: 1$RECIPIENTS }
 	services:
 	  hello:
 	    artifact: app
@@ -66,6 +75,20 @@ c = sqlite3.connect(sys.argv[1])
 for (ct,) in c.execute(\"SELECT ciphertext FROM secrets\"):
     assert bytes(ct).startswith(b\"age-encryption.org/v1\n\"), ct[:30]" "$GANTRY_HOME/state.db"
 '
+
+if test -n "$HAVE_AGE"; then
+test_expect_success 'an exported version decrypts with age -d -i: the team key and the controller identity' '
+	python3 -c "import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+sys.stdout.buffer.write(c.execute(\"SELECT ciphertext FROM secrets WHERE name = '"'"'db_password'"'"' AND version = 1\").fetchone()[0])" \
+		"$GANTRY_HOME/state.db" >db_password.age &&
+	test "$(age -d -i team.key db_password.age)" = s3cret-one &&
+	test "$(age -d -i "$GANTRY_HOME/secrets/identity" db_password.age)" = s3cret-one &&
+	age-keygen -o other.key 2>/dev/null && ! age -d -i other.key db_password.age 2>/dev/null
+'
+else
+test_skip 'an exported version decrypts with age -d -i' 'no age CLI (scripts/install-deps.sh installs it)'
+fi
 
 test_expect_success 'deploy: the replica gets DB_PASSWORD in its environment and api_key as a private file' '
 	"$GANTRY" deploy hello --env staging --wait &&
