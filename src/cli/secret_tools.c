@@ -44,8 +44,14 @@ struct tools_opts {
 #define O_UNENC_SUFFIX CLI_STRING(0, "unencrypted-suffix", struct tools_opts, unencrypted_suffix, "S", \
 				  "leave the values under keys ending in S in clear (default _unencrypted)")
 
+/*
+ * Not -o/--output: in a command's own table that is the global -o
+ * table|json (tests/unit/cli/test_opts.c). The subcommands take -o OUT as
+ * age does (their tables shadow the global flag; these file tools print no
+ * tables); `gantry secret SUBCOMMAND -h` lists it.
+ */
 const struct cli_option secret_tools_options[] = {
-	O_RECIPIENT, O_IDENTITY, O_OUTPUT, O_ARMOR, O_EXTRACT, O_ENC_REGEX, O_UNENC_SUFFIX, CLI_END,
+	O_RECIPIENT, O_IDENTITY, O_ARMOR, O_EXTRACT, O_ENC_REGEX, O_UNENC_SUFFIX, CLI_END,
 };
 
 #define U_KEYGEN "gantry secret keygen [-o FILE]"

@@ -16,7 +16,7 @@
 
 int cmd_secret_tools(int argc, char **argv);
 
-/* every option of the subcommands (for the help of `gantry secret -h`), ended by CLI_END */
+/* the options of the subcommands but -o OUT (for the help of `gantry secret -h`), ended by CLI_END */
 extern const struct cli_option secret_tools_options[];
 /* the usage lines of the subcommands, one a line */
 extern const char secret_tools_usage[];

@@ -41,6 +41,47 @@ static const uint8_t mac_only_encrypted_init[32] = {
 	0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 };
 
+/* length of the UTF-8 sequence at s (at most n bytes), or 0 when invalid (as src/core/yaml.c) */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+static bool utf8_valid(const char *str)
+{
+	const unsigned char *u = (const unsigned char *)str;
+	size_t n = strlen(str);
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_len(u + i, n - i);
+		if (!k)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
 enum sops_format sops_format_from_path(const char *path)
 {
 	size_t n = strlen(path);
@@ -74,7 +115,8 @@ void sops_node_free(struct sops_node *n)
 
 int sops_node_append(struct sops_node *parent, struct sops_node *child)
 {
-	if (!parent || (parent->kind != SOPS_MAP && parent->kind != SOPS_LIST) || !child) {
+	if (!parent || (parent->kind != SOPS_MAP && parent->kind != SOPS_LIST) || !child ||
+	    (parent->kind == SOPS_MAP && !child->key)) {
 		sops_node_free(child);
 		return -1;
 	}
@@ -492,6 +534,14 @@ static int parse_yaml(const char *text, size_t len, struct sops_node **out, stru
 			} else {
 				t = ev->scalar.value ? fy_token_get_text(ev->scalar.value, &tl) : NULL;
 				s = xstrndup(t ? t : "", t ? tl : 0);
+				/* escapes ("\0", "\xff", a lone surrogate) can make what is no text */
+				if (strlen(s) != (t ? tl : 0) || !utf8_valid(s)) {
+					gerr_set(err, "sops: line %d: a value is not UTF-8 text (a NUL or an invalid escape)",
+						 m ? m->line + 1 : 0);
+					age_secret_free(s, 0);
+					failed = true;
+					break;
+				}
 			}
 			if (y->depth > 0 && y->stack[y->depth - 1]->kind == SOPS_MAP && !y->pending_key[y->depth - 1]) {
 				/* a key: its text as written (go-yaml keeps "1.50" a string key) */
@@ -651,13 +701,40 @@ static int parse_json(const char *text, size_t len, struct sops_node **out, stru
 	return *out ? 0 : -1;
 }
 
+/*
+ * A document is UTF-8 text without NUL; in YAML, no directive line ('%'):
+ * libfyaml 0.7.12 can loop forever scanning a malformed one (found by
+ * fuzz_spec, then fuzz_sops). Every YAML line break counts.
+ */
+static int check_text(const char *buf, size_t len, enum sops_format fmt, struct gerr *err)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0;
+	bool bol = true;
+	if (len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
+		i = 3;
+	while (i < len) {
+		size_t n = utf8_len(s + i, len - i);
+		if (!s[i])
+			return gerr_set(err, "sops: the file contains a NUL byte");
+		if (!n)
+			return gerr_set(err, "sops: the file is not valid UTF-8 text");
+		if (bol && s[i] == '%' && fmt == SOPS_YAML)
+			return gerr_set(err, "sops: YAML directives ('%%...') are not supported");
+		bol = s[i] == '\n' || s[i] == '\r' || (n == 2 && s[i] == 0xC2 && s[i + 1] == 0x85) ||
+		      (n == 3 && s[i] == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9));
+		i += n;
+	}
+	return 0;
+}
+
 static int parse_doc(const char *text, size_t len, enum sops_format fmt, struct sops_node **out, struct gerr *err)
 {
 	*out = NULL;
 	if (len > SOPS_MAX_INPUT)
 		return gerr_set(err, "sops: file larger than %u bytes", SOPS_MAX_INPUT);
-	if (memchr(text, '\0', len))
-		return gerr_set(err, "sops: the file contains a NUL byte");
+	if (check_text(text, len, fmt, err) < 0)
+		return -1;
 	return fmt == SOPS_JSON ? parse_json(text, len, out, err) : parse_yaml(text, len, out, err);
 }
 
@@ -1077,20 +1154,24 @@ struct walk {
 	struct gerr *err;
 };
 
-static void path_strings(const struct walk *w, char *aad, size_t acap, char *dotted, size_t dcap)
+/* the additional data ("a:b:") and the dotted path ("a.b") of the value at w's path; -1 if too long */
+static int path_strings(const struct walk *w, char *aad, size_t acap, char *dotted, size_t dcap)
 {
 	size_t a = 0, d = 0;
 	aad[0] = dotted[0] = '\0';
 	for (int i = 0; i < w->depth; i++) {
 		int k = snprintf(aad + a, acap - a, "%s:", w->path[i]);
-		if (k > 0)
-			a = MIN(acap - 1, a + (size_t)k);
+		if (k < 0 || (size_t)k >= acap - a)
+			return -1;
+		a += (size_t)k;
 		k = snprintf(dotted + d, dcap - d, "%s%s", i ? "." : "", w->path[i]);
-		if (k > 0)
-			d = MIN(dcap - 1, d + (size_t)k);
+		if (k < 0 || (size_t)k >= dcap - d)
+			return -1;
+		d += (size_t)k;
 	}
 	if (!w->depth)
 		snprintf(aad, acap, ":");
+	return 0;
 }
 
 /* decrypts one ENC[] value into n (its kind and canonical text) */
@@ -1172,7 +1253,8 @@ static int walk_node(struct walk *w, struct sops_node *n)
 		return 0;
 	bool enc = should_encrypt(w->f, w->path, w->depth);
 	char aad[4096], where[4096];
-	path_strings(w, aad, sizeof(aad), where, sizeof(where));
+	if (path_strings(w, aad, sizeof(aad), where, sizeof(where)) < 0)
+		return gerr_set(w->err, "sops: a path of keys longer than %zu bytes", sizeof(aad) - 1);
 	if (w->decrypt && enc) {
 		if (n->kind != SOPS_STR)
 			return gerr_set(w->err, "sops: %s: the value is not encrypted", where);
