@@ -52,6 +52,12 @@ const struct api_op api_ops[] = {
 	{ "user_add", op_user_add, true, ROLE_ADMIN, API_SCOPE_ALL, true, "name role no_token environments services" },
 	{ "user_remove", op_user_remove, true, ROLE_ADMIN, API_SCOPE_ALL, true, "name" },
 	{ "user_list", op_user_list, false, ROLE_ADMIN, API_SCOPE_NONE, false, "" },
+	/* the secret store (ops_secret.c): values never in a reply but get's, never audited;
+	 * scoped by the request's environment in the handler */
+	{ "secret_list", op_secret_list, false, ROLE_VIEWER, API_SCOPE_NONE, false, "environment" },
+	{ "secret_set", op_secret_set, true, ROLE_DEPLOYER, API_SCOPE_NONE, true, "environment name value generate rotate restart" },
+	{ "secret_rm", op_secret_rm, true, ROLE_DEPLOYER, API_SCOPE_NONE, true, "environment name" },
+	{ "secret_get", op_secret_get, false, ROLE_ADMIN, API_SCOPE_NONE, true, "environment name version" },
 	/* the controller itself: replaced by the gantry binary on disk (daemon/upgrade.c) */
 	{ "upgrade", op_upgrade, true, ROLE_ADMIN, API_SCOPE_ALL, false, "" },
 	{ NULL, NULL, false, 0, API_SCOPE_NONE, false, NULL },

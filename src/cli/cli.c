@@ -1,6 +1,5 @@
 #include "common.h"
 #include "cli/cli.h"
-#include "cli/secret_tools.h" /* temporary: until src/cli/secret.c (h-secret) */
 #include <sys/stat.h>
 
 /* the command table: one row per src/cli/NAME.c */
@@ -32,10 +31,10 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_dora,
 	&cli_cmd_checklist,
 	&cli_cmd_user,
+	&cli_cmd_secret,
 	&cli_cmd_proxy,
 	&cli_cmd_version,
 	&cli_cmd_upgrade,
-	&cli_cmd_secret_tools_tmp, /* temporary: h-secret's cli_cmd_secret replaces this row */
 };
 
 const struct cli_cmd *cli_lookup(const char *name)

@@ -53,12 +53,38 @@ static json_t *intpct_to_json(const struct intpct *v)
 	return json_pack("{s:b, s:f}", "percent", v->is_pct, "value", v->value);
 }
 
+/* {"secret": NAME, "version": N} as env KEY (file false) or file KEY */
+static int secret_ref_from_json(struct svc_config *c, const char *key, const json_t *o, bool file, struct gerr *err)
+{
+	const json_t *name = json_object_get(o, "secret"), *ver = json_object_get(o, "version");
+	struct secret_ref ref = { .target = (char *)key, .file = file };
+	if (!json_is_object(o) || !json_is_string(name) || !secret_name_valid(json_string_value(name)) ||
+	    (ver && (!json_is_integer(ver) || json_integer_value(ver) < 1 || json_integer_value(ver) > 1000000000)) ||
+	    strlen(key) > 128 || !*key || key[0] == '.' || strchr(key, '/'))
+		return gerr_set(err, "svc_config: '%s.%.64s' must be {\"secret\": NAME, \"version\": N}",
+				file ? "files" : "env", key);
+	ref.secret = (char *)json_string_value(name);
+	ref.version = ver ? (int)json_integer_value(ver) : 0;
+	svc_config_set_secret(c, &ref);
+	return 0;
+}
+
 json_t *svc_config_to_json(const struct svc_config *c)
 {
-	json_t *env = json_object(), *o;
+	json_t *env = json_object(), *files = NULL, *o;
 
 	for (size_t i = 0; i < c->nenv; i++)
 		json_object_set_new(env, c->env[i].key, json_string(c->env[i].value));
+	/* a secret is kept as its reference, never its value: {secret, version} */
+	for (size_t i = 0; i < c->nsecrets; i++) {
+		const struct secret_ref *r = &c->secrets[i];
+		json_t *ref = json_pack("{s:s}", "secret", r->secret);
+		if (r->version > 0)
+			json_object_set_new(ref, "version", json_integer(r->version));
+		if (r->file && !files)
+			files = json_object();
+		json_object_set_new(r->file ? files : env, r->target, ref);
+	}
 	/* s? for every string: a NULL gives null (which from_json rejects, naming the key), never a NULL return */
 	o = json_pack("{s:i, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:o, s:o, s:o, s:o,"
 			 " s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:{s:s, s:o, s:o}, s:o, s:i}",
@@ -75,6 +101,11 @@ json_t *svc_config_to_json(const struct svc_config *c)
 			 intpct_to_json(&c->strategy.max_surge), "max_unavailable",
 			 intpct_to_json(&c->strategy.max_unavailable), "rollback_on",
 			 strv_to_json(c->rollback_on, c->nrollback_on), "keep_revisions", c->keep_revisions);
+	/* only when there are some: a config without files keeps its digest */
+	if (o && files)
+		json_object_set_new(o, "files", files);
+	else
+		json_decref(files);
 	/* a docker service has no run: no "run": null, which reads as a bad run */
 	if (o && !c->run)
 		json_object_del(o, "run");
@@ -517,12 +548,28 @@ int svc_config_from_json(const json_t *j, struct svc_config *out, struct gerr *e
 			goto out;
 		}
 		json_object_foreach((json_t *)v, key, ev) {
+			if (json_is_object(ev) && spec__valid_env_key(key)) {
+				if (secret_ref_from_json(&c, key, ev, false, err) < 0)
+					goto out;
+				continue;
+			}
 			if (!json_is_string(ev) || strlen(json_string_value(ev)) != json_string_length(ev) ||
 			    !spec__valid_env_key(key)) {
 				gerr_set(err, "svc_config: 'env.%.64s' must be a string under a valid name", key);
 				goto out;
 			}
 			svc_config_set_env(&c, key, json_string_value(ev));
+		}
+	}
+	if ((v = json_object_get(j, "files"))) {
+		const json_t *ev;
+		if (!json_is_object(v)) {
+			gerr_set(err, "svc_config: 'files' must be an object");
+			goto out;
+		}
+		json_object_foreach((json_t *)v, key, ev) {
+			if (secret_ref_from_json(&c, key, ev, true, err) < 0)
+				goto out;
 		}
 	}
 	if ((res = json_object_get(j, "resources"))) {

@@ -156,6 +156,9 @@ enum ktype {
 	KT_REGISTRY,   /* char *: HOST[:PORT] */
 	KT_ARGV,       /* char ** + size_t: a non-empty list of strings (command, entrypoint) */
 	KT_BUILDARGS,  /* struct image_build args: NAME: VALUE, merged key by key */
+	/* secrets (spec_secret.c) */
+	KT_SECFILES,   /* files: {FILE: {secret: NAME, version: N}} into svc_config secrets */
+	KT_RECIPIENTS, /* environments.E.secrets.recipients: age1... */
 };
 
 #define KF_NO_OVERRIDE 1u /* not allowed under services.S.environments.E */
@@ -231,6 +234,18 @@ void spec__resolve_delivery(struct walker *w, const struct spec *spec, const str
 void spec__delivery_defaults(struct svc_config *c);
 void spec__delivery_release(struct svc_config *c);
 void spec__header_matches_release(struct header_match *h, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* secrets (spec_secret.c)                                                  */
+
+/* {secret: NAME, version: N} at v for env KEY / file k->text, applied to c when valid */
+void spec__apply_secret_ref(struct walker *w, const struct ynode *k, const struct ynode *v, struct svc_config *c,
+			    bool file);
+void spec__apply_secret_files(struct walker *w, const struct ynode *k, const struct ynode *v, struct svc_config *c);
+void spec__apply_recipients(struct walker *w, const struct ynode *k, const struct ynode *v, void *base);
+/* removes the reference (file, target) if c has it */
+void spec__secret_drop(struct svc_config *c, const char *target, bool file);
+void spec__secrets_release(struct svc_config *c);
 
 /* ------------------------------------------------------------------------ */
 /* containers (spec_docker.c)                                               */

@@ -156,7 +156,9 @@ static const struct keydef service_keys[] = {
 	{ "replicas", KT_INT, offsetof(struct svc_config, replicas), 0, 1000, "1", NULL, KF_DOC_ONLY,
 	  "replica count; default: environments.E.replicas, else 1" },
 	{ "env", KT_ENVMAP, offsetof(struct svc_config, env), 0, 0, NULL, NULL, 0,
-	  "environment variables (scalars; numbers and booleans are kept as written)" },
+	  "environment variables (scalars; numbers and booleans are kept as written), or {secret: NAME, version: N} from the secret store" },
+	{ "files", KT_SECFILES, 0, 0, 0, NULL, NULL, 0,
+	  "FILE: {secret: NAME, version: N}: a secret as the file $GANTRY_SECRETS_DIR/FILE (private, in memory)" },
 	{ "hosts", KT_HOSTS, offsetof(struct svc_config, hosts), 0, 0, "[SVC.ENV.localhost]", NULL,
 	  KF_DOC_ONLY, "Host names routed to the service; default: environments.E.hosts; SVC.ENV.localhost is always added" },
 	{ "tag_hosts", KT_BOOL, offsetof(struct svc_config, tag_hosts), 0, 0, "false", NULL, 0,
@@ -192,7 +194,14 @@ static const struct keydef service_keys[] = {
 	END_KEYS
 };
 
+static const struct keydef env_secret_keys[] = {
+	{ "recipients", KT_RECIPIENTS, 0, 0, 0, NULL, NULL, 0,
+	  "age recipients (age1...) the environment's secrets are also encrypted to, besides the controller" },
+	END_KEYS
+};
+
 const struct keydef spec__env_keys[] = {
+	{ "secrets", KT_MAP, 0, 0, 0, NULL, env_secret_keys, 0, "the secret store of this environment" },
 	{ "replicas", KT_INT, offsetof(struct spec_env, replicas), 1, 1000, NULL, NULL, 0,
 	  "default replica count of the services in this environment" },
 	{ "hosts", KT_HOSTS, offsetof(struct spec_env, hosts), 0, 0, NULL, NULL, 0,
@@ -476,6 +485,7 @@ void svc_config_set_env(struct svc_config *c, const char *key, const char *value
 {
 	size_t i;
 
+	spec__secret_drop(c, key, false);
 	/* kept sorted by key: resolution and the JSON round trip are then deterministic */
 	for (i = 0; i < c->nenv; i++) {
 		int cmp = strcmp(c->env[i].key, key);
@@ -670,6 +680,8 @@ static void apply_envmap(struct walker *w, const struct ynode *k, const struct y
 			       ek->text);
 		} else if (y_is_null(ev) && ev->type == Y_SCALAR) {
 			report(w, ev->line ? ev : ek, "value is empty (null); write \"\" for an empty string");
+		} else if (ev->type == Y_MAP) {
+			spec__apply_secret_ref(w, ek, ev, c, false);
 		} else if ((s = spec__want_scalar(w, ev, ek))) {
 			svc_config_set_env(c, ek->text, s);
 		}
@@ -784,6 +796,12 @@ static void apply_value(struct walker *w, const struct keydef *d, const struct y
 		return;
 	case KT_ANY:
 		return;
+	case KT_SECFILES:
+		spec__apply_secret_files(w, k, v, base);
+		return;
+	case KT_RECIPIENTS:
+		spec__apply_recipients(w, k, v, base);
+		return;
 	case KT_BOOL:
 	case KT_ONERROR:
 	case KT_CONDLIST:
@@ -883,6 +901,7 @@ void svc_config_release(struct svc_config *c)
 		free(c->env[i].value);
 	}
 	free(c->env);
+	spec__secrets_release(c);
 	spec__free_strv(c->hosts, c->nhosts);
 	free(c->readiness.target);
 	free(c->liveness.target);

@@ -141,6 +141,23 @@ struct image_build {
 	size_t nargs;
 };
 
+/*
+ * A secret a replica gets (issue 17): env KEY = its value, or a file in the
+ * replica's private secrets directory. Only the reference is in a config;
+ * the value is decrypted by the controller when a replica starts
+ * (src/daemon/secrets.c, docs/security.md).
+ */
+#define SECRET_NAME_MAX 63
+struct secret_ref {
+	char *target;   /* env: the variable's name; file: the file's name in $GANTRY_SECRETS_DIR */
+	char *secret;   /* the secret's name in the environment's store */
+	int version;    /* > 0: that version; 0: the newest, pinned by the controller at deploy */
+	bool file;
+	int line, col;  /* where the spec names it; 0 in a config read back from JSON */
+};
+/* a secret's name: [A-Za-z0-9_.-], 1..SECRET_NAME_MAX, starting with a letter or digit */
+bool secret_name_valid(const char *s);
+
 /* One service in one environment, fully resolved. */
 struct svc_config {
 	char *service;
@@ -170,6 +187,9 @@ struct svc_config {
 	int replicas;              /* default: environment's replicas, else 1 */
 	struct kv *env;            /* KEY=VALUE given to replicas */
 	size_t nenv;
+	struct secret_ref *secrets; /* env: {KEY: {secret: NAME}} and files: {NAME: {secret: NAME}},
+	                            * sorted by (file, target); an env KEY is in env or here, not both */
+	size_t nsecrets;
 	char **hosts;              /* Host names routed here; default SVC.ENV.localhost */
 	size_t nhosts;
 	struct probe readiness;    /* default: none (ready once the port accepts TCP) */
@@ -197,6 +217,8 @@ struct spec_env {
 	int replicas;   /* 0 = unset */
 	char **hosts;
 	size_t nhosts;
+	char **recipients;  /* secrets.recipients: age1... the store's values are also encrypted to */
+	size_t nrecipients;
 	int line, col;
 };
 
@@ -265,8 +287,11 @@ void analysis_def_release(struct analysis_def *d);
 /* JSON round trip of the resolved config (stored with each revision). */
 struct json_t *svc_config_to_json(const struct svc_config *c);          /* new reference */
 int svc_config_from_json(const struct json_t *j, struct svc_config *out, struct gerr *err);
-/* sets or replaces env KEY (for `deploy --set env.KEY=VALUE`) */
+/* sets or replaces env KEY (for `deploy --set env.KEY=VALUE`); a secret given as KEY is dropped */
 void svc_config_set_env(struct svc_config *c, const char *key, const char *value);
+/* sets or replaces the secret reference (ref->file, ref->target) with a copy of ref;
+ * an env KEY of the same name given as a plain value is dropped */
+void svc_config_set_secret(struct svc_config *c, const struct secret_ref *ref);
 
 /*
  * Read-only view of the spec's YAML tree, for modules that validate and read

@@ -36,6 +36,7 @@ struct class_row {
  *                               checklist: the gates of a deploy to E
  *   environments.E.promote_from only versions proven in another environment
  *   environments.E.min_soak     ... for at least this long
+ *   environments.E.secrets      recipients who can decrypt the environment's secrets
  *   services.S.checks           pre/post checks a deploy must pass
  *   notify                      who is told about deploys (auditing)
  *   roles, users (coming)       who may deploy, approve, administer
@@ -64,6 +65,8 @@ static const struct class_row class_rows[] = {
 	{ "environments.E.protection", POLICY, true },
 	{ "environments.E.promote_from", POLICY, true },
 	{ "environments.E.min_soak", POLICY, true },
+	/* who can decrypt an environment's secrets besides the controller */
+	{ "environments.E.secrets", POLICY, true },
 	{ "services", CONFIG, false },
 	{ "services.S.run", CONFIG, false },
 	{ "services.S.build", CONFIG, false },
@@ -80,6 +83,7 @@ static const struct class_row class_rows[] = {
 	{ "services.S.artifact", CONFIG, false },
 	{ "services.S.replicas", CONFIG, false },
 	{ "services.S.env", CONFIG, false },
+	{ "services.S.files", CONFIG, false },
 	{ "services.S.hosts", CONFIG, false },
 	{ "services.S.tag_hosts", CONFIG, false },
 	{ "services.S.probes", CONFIG, false },

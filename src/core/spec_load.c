@@ -251,6 +251,7 @@ void spec_free(struct spec *spec)
 	for (size_t i = 0; i < spec->nenvs; i++) {
 		free(spec->envs[i].name);
 		spec__free_strv(spec->envs[i].hosts, spec->envs[i].nhosts);
+		spec__free_strv(spec->envs[i].recipients, spec->envs[i].nrecipients);
 	}
 	free(spec->envs);
 	for (size_t i = 0; i < spec->nservices; i++)

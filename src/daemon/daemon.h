@@ -107,6 +107,9 @@ struct replica {
 	int consecutive_crashes;
 	bool restart_after_stop;     /* liveness failure: stop, then restart */
 	struct replica_usage usage;  /* CPU and memory (usage.c) */
+	struct kv *senv;             /* its env with its secrets' values (secrets.c); NULL: the config's */
+	size_t nsenv;
+	char *secrets_dir;           /* its secret files' directory (secrets.c; owned), NULL: none */
 	/* docker runtime (dockrt.c) */
 	struct dockrt_job *djob;     /* its container being made; NULL: none */
 	struct dockrt_follower *dlog; /* the thread copying its log stream */
@@ -322,6 +325,9 @@ bool daemon_artifact_present(const char *digest);
 int daemon_previous_served(struct svcenv *se, int from, struct gerr *err);
 /* a new revision that copies revision `source`'s artifact and config exactly, rolled out; reply: new ref */
 struct json_t *daemon_copy_revision(struct svcenv *se, int source, const char *kind, const char *by, const char *why);
+/* the same with another config (borrowed; NULL: the source's): `secret rotate --restart` pins a new version */
+struct json_t *daemon_copy_revision_with(struct svcenv *se, int source, const char *kind, const char *by,
+					 const char *why, const char *config);
 /* the controller's own rollback (rollback_on after a rolling deploy): a new revision copying `to` */
 int daemon_auto_rollback(struct svcenv *se, int to, const char *why);
 

@@ -264,7 +264,8 @@ static char **container_env(struct replica *r, int port)
 {
 	const struct svc_config *c = &r->rc->cfg;
 	struct workload_env w = {
-		.decl = c->env, .ndecl = c->nenv, .port = port, .replica = r->row.id,
+		.decl = r->senv ? r->senv : c->env, .ndecl = r->senv ? r->nsenv : c->nenv, /* secrets.c */
+		.port = port, .replica = r->row.id,
 		.service = r->row.service, .environment = r->row.environment, .revision = r->row.revision,
 		.version = r->rc->version,
 	};

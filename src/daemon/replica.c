@@ -8,6 +8,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "daemon/secrets.h"
 #include "runtime/runtime.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -103,6 +104,7 @@ static void replica_remove(struct replica *r)
 	if (replica_is_docker(r))
 		dockrt_forget(r);
 	cgroup_destroy(r->cgroup);
+	secrets_replica_release(r);
 	workload_scratch_remove(r->row.id);
 	free(r->scratch);
 	r->scratch = NULL;
@@ -256,7 +258,9 @@ static char **replica_env(const struct replica *r, bool tag)
 {
 	const struct svc_config *c = &r->rc->cfg;
 	struct workload_env w = {
-		.decl = c->env, .ndecl = c->nenv, .port = r->row.port, .scratch = r->scratch,
+		/* with its secrets when it has some (secrets_replica_prepare) */
+		.decl = r->senv ? r->senv : c->env, .ndecl = r->senv ? r->nsenv : c->nenv,
+		.port = r->row.port, .scratch = r->scratch, .secrets_dir = r->secrets_dir,
 		.tag = tag ? gd->tag : NULL, .replica = r->row.id, .service = r->row.service,
 		.environment = r->row.environment, .revision = r->row.revision, .version = r->rc->version,
 	};
@@ -372,12 +376,21 @@ int replica_spawn(struct replica *r)
 	}
 	if (replica_is_docker(r)) {
 		r->row.container[0] = 0;
+		if (secrets_replica_prepare(r, &err) < 0) {
+			replica_spawn_failed(r, err.msg);
+			goto out;
+		}
 		if (record_starting(r) == 0)
 			ret = dockrt_spawn(r);
 		goto out;
 	}
 	if (resolve_user(r, &err) < 0 ||
 	    (!r->scratch && !(r->scratch = workload_scratch_make(r->row.id, &r->user, &err)))) {
+		replica_spawn_failed(r, err.msg);
+		goto out;
+	}
+	/* its secrets, decrypted now (never stored in plain text) */
+	if (secrets_replica_prepare(r, &err) < 0) {
 		replica_spawn_failed(r, err.msg);
 		goto out;
 	}
@@ -438,6 +451,9 @@ static void start_probe(struct replica *r, const struct probe *p, probe_cb cb, s
 			log_warn("replica", "replica=%s: exec probe not run: %s", r->row.id, err.msg);
 			return;
 		}
+		/* an adopted replica's secrets, for its exec probes */
+		if (r->rc->cfg.nsecrets && !r->senv && secrets_replica_prepare(r, &err) < 0)
+			log_warn("replica", "replica=%s: exec probe without its secrets: %s", r->row.id, err.msg);
 		env = replica_env(r, false);
 		x.env = env;
 		x.user = &r->user;

@@ -175,6 +175,12 @@ int daemon_previous_served(struct svcenv *se, int from, struct gerr *err)
 json_t *daemon_copy_revision(struct svcenv *se, int source, const char *kind, const char *by,
 			     const char *why)
 {
+	return daemon_copy_revision_with(se, source, kind, by, why, NULL);
+}
+
+json_t *daemon_copy_revision_with(struct svcenv *se, int source, const char *kind, const char *by,
+				  const char *why, const char *config)
+{
 	struct revision_row old, rev = { 0 };
 	struct gerr gerr;
 	int found = store_revision_get(gd->store, se->row.service, se->row.environment, source, &old, &gerr);
@@ -188,6 +194,8 @@ json_t *daemon_copy_revision(struct svcenv *se, int source, const char *kind, co
 		return reply_error(2, "revision %d's artifact was pruned (keep_revisions)", source);
 	}
 	rev = old;
+	if (config)
+		rev.config_json = (char *)config; /* borrowed: old's is released below */
 	rev.id = 0;
 	rev.created_at = 0;
 	rev.source = source;

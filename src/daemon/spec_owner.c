@@ -14,6 +14,7 @@
 #include "common.h"
 #include "core/spec_class.h"
 #include "daemon/daemon.h"
+#include "daemon/secrets.h"
 #include "daemon/reply.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
@@ -327,6 +328,9 @@ int daemon_resolve(const char *svc, const char *env, json_t *req, char **config,
 	}
 	if (strategy)
 		cfg.strategy.kind = !strcmp(strategy, "recreate") ? STRATEGY_RECREATE : STRATEGY_ROLLING;
+	/* every secret named exists; the revision records the version, never the value */
+	if ((*reply = secrets_pin(&cfg, gd->spec->path)))
+		goto out;
 	j = svc_config_to_json(&cfg);
 	*config = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(j);

@@ -79,6 +79,7 @@ struct workload_env {
 	int port;                 /* > 0: PORT (and GANTRY_URL if url) */
 	bool url;
 	const char *scratch;      /* HOME, TMPDIR and GANTRY_SCRATCH */
+	const char *secrets_dir;  /* GANTRY_SECRETS_DIR: the replica's secret files (daemon/secrets.c) */
 	const char *tag;          /* GANTRY_TAG (replicas) */
 	const char *replica, *service, *environment, *version; /* GANTRY_* when not NULL */
 	int revision;             /* > 0: GANTRY_REVISION */
@@ -86,6 +87,7 @@ struct workload_env {
 /* NULL-terminated KEY=VALUE array, tags first, plus PATH=WORKLOAD_PATH and
  * LANG=C.UTF-8 unless declared. Owned by the caller: workload_env_free */
 char **workload_env_build(const struct workload_env *w);
+/* zeroes every string (an environment may hold secrets) and frees it */
 void workload_env_free(char **env);
 
 /* a one-off command of the controller's (run check, metric command): the

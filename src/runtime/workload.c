@@ -210,6 +210,8 @@ char **workload_env_build(const struct workload_env *w)
 		out[n++] = xasprintf("GANTRY_VERSION=%s", w->version);
 	if (w->scratch)
 		out[n++] = xasprintf("GANTRY_SCRATCH=%s", w->scratch);
+	if (w->secrets_dir)
+		out[n++] = xasprintf("GANTRY_SECRETS_DIR=%s", w->secrets_dir);
 	if (w->port > 0) {
 		out[n++] = xasprintf("PORT=%d", w->port);
 		if (w->url)
@@ -241,8 +243,10 @@ char **workload_env_build(const struct workload_env *w)
 
 void workload_env_free(char **env)
 {
-	for (size_t i = 0; env && env[i]; i++)
+	for (size_t i = 0; env && env[i]; i++) {
+		explicit_bzero(env[i], strlen(env[i]));
 		free(env[i]);
+	}
 	free(env);
 }
 

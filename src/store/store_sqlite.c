@@ -121,6 +121,11 @@ static const char *const migrations[] = {
 	/* 11: a replica run as a container of the Docker Engine names it ('' for a process) */
 	"ALTER TABLE replicas ADD COLUMN container TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE replicas ADD COLUMN host TEXT NOT NULL DEFAULT '';",
+	/* 12: the secret store (store_secret.c): each version an age file, never a plain value */
+	"CREATE TABLE secrets ("
+	"  environment TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,"
+	"  ciphertext BLOB NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,"
+	"  removed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (environment, name, version));",
 };
 
 sqlite3 *store__db(struct store *s)

@@ -302,7 +302,7 @@ static void test_small_cases(void **state)
 		  "expected 'true'" },
 		{ "environments: { p: {} }\nservices: { a: { run: x, hosts: [a.b, a.b] } }\n", "listed twice" },
 		{ "environments: { p: {} }\nservices: { a: { run: x, env: { A: { b: 1 } } } }\n",
-		  "services.a.env.A: expected a scalar value, got a mapping" },
+		  "services.a.env.A.b: unknown key 'b'" },
 		{ "environments: { a-very-long-name-that-is-longer-than-sixty-three-characters-abcdefghijk: {} }\n"
 		  "services: { a: { run: x } }\n",
 		  "invalid environment name" },
@@ -641,6 +641,91 @@ static void test_json_missing_keys_default(void **state)
 	json_decref(j);
 }
 
+/* env: {K: {secret: NAME}}, files:, an override per environment, the JSON round trip */
+static void test_secret_refs(void **state)
+{
+	static const char yaml[] =
+		"environments:\n"
+		"  staging: {}\n"
+		"  prod: { secrets: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p] } }\n"
+		"services:\n"
+		"  a:\n"
+		"    run: x\n"
+		"    env: { PLAIN: v, DB: { secret: db_password } }\n"
+		"    files: { tls.key: { secret: tls, version: 2 } }\n"
+		"    environments:\n"
+		"      prod: { env: { PLAIN: { secret: plain_prod, version: 7 }, DB: literal } }\n";
+	struct spec *spec = NULL;
+	struct diags d = { 0 };
+	struct svc_config c;
+	struct gerr err;
+	(void)state;
+
+	assert_int_equal(spec_load_buf("t.yaml", yaml, strlen(yaml), &spec, &d), 0);
+	assert_int_equal(spec_find_env(spec, "prod")->nrecipients, 1);
+	assert_int_equal(spec_resolve(spec, "a", "staging", &c, &err), 0);
+	assert_int_equal(c.nenv, 1);
+	assert_string_equal(c.env[0].key, "PLAIN");
+	assert_int_equal(c.nsecrets, 2);
+	/* env references first, then files */
+	assert_false(c.secrets[0].file);
+	assert_string_equal(c.secrets[0].target, "DB");
+	assert_string_equal(c.secrets[0].secret, "db_password");
+	assert_int_equal(c.secrets[0].version, 0);
+	assert_int_equal(c.secrets[0].line, 7);
+	assert_int_equal(c.secrets[0].col, 26);
+	assert_true(c.secrets[1].file);
+	assert_string_equal(c.secrets[1].target, "tls.key");
+	assert_int_equal(c.secrets[1].version, 2);
+	round_trip(&c);
+	/* --set env.DB=x replaces the reference */
+	svc_config_set_env(&c, "DB", "x");
+	assert_int_equal(c.nsecrets, 1);
+	assert_int_equal(c.nenv, 2);
+	svc_config_release(&c);
+	/* the override: a plain value replaces a secret and the other way round */
+	assert_int_equal(spec_resolve(spec, "a", "prod", &c, &err), 0);
+	assert_int_equal(c.nenv, 1);
+	assert_string_equal(c.env[0].key, "DB");
+	assert_string_equal(c.env[0].value, "literal");
+	assert_int_equal(c.nsecrets, 2);
+	assert_string_equal(c.secrets[0].target, "PLAIN");
+	assert_int_equal(c.secrets[0].version, 7);
+	round_trip(&c);
+	svc_config_release(&c);
+	spec_free(spec);
+	diags_release(&d);
+}
+
+static void test_secret_refs_bad(void **state)
+{
+	static const struct { const char *yaml, *diag; } cases[] = {
+		{ "services: { a: { run: x, env: { A: { secret: \"bad name\" } } } }\n", "services.a.env.A.secret: invalid secret name 'bad name'" },
+		{ "services: { a: { run: x, env: { A: { version: 2 } } } }\n", "services.a.env.A: missing required key 'secret'" },
+		{ "services: { a: { run: x, env: { A: { secret: s, version: 0 } } } }\n", "expected a version number >= 1, got '0'" },
+		{ "services: { a: { run: x, files: { ../x: { secret: s } } } }\n", "invalid file name '../x'" },
+		{ "services: { a: { run: x, files: { f: s } } }\n", "services.a.files.f: expected a mapping" },
+	};
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char buf[512];
+		struct spec *spec = NULL;
+		struct diags d = { 0 };
+		char *all = NULL;
+		size_t all_len = 0;
+		FILE *f;
+		snprintf(buf, sizeof(buf), "environments: { p: { secrets: { recipients: [nope] } } }\n%s", cases[i].yaml);
+		assert_int_equal(spec_load_buf("t.yaml", buf, strlen(buf), &spec, &d), -1);
+		f = open_memstream(&all, &all_len);
+		diags_print(&d, f);
+		fclose(f);
+		if (!strstr(all, cases[i].diag) || !strstr(all, "'nope' is not an age recipient"))
+			fail_msg("case %zu: expected '%s', got:\n%s", i, cases[i].diag, all);
+		free(all);
+		diags_release(&d);
+	}
+}
+
 /* docs/gantry.yaml.5.md lists every key of the validator's tables */
 static void test_docs_list_every_key(void **state)
 {
@@ -670,6 +755,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_full),
+		cmocka_unit_test(test_secret_refs),
+		cmocka_unit_test(test_secret_refs_bad),
 		cmocka_unit_test(test_good_minimal_defaults),
 		cmocka_unit_test(test_resolve_unknown),
 		cmocka_unit_test(test_bad_fixtures),
