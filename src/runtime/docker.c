@@ -1565,8 +1565,9 @@ int docker_exec(struct docker *d, const char *id, char *const *argv, const char 
 timeout:
 	gerr_set(err, "timeout after %lldms", (long long)timeout_ms);
 out:
-	/* a request cut by the deadline says so, whatever curl called it */
-	if (ret < 0 && ms_left(deadline) <= 0)
+	/* a request cut by the deadline says so, whatever curl called it (curl's
+	 * own timer may fire a millisecond before ours: a little slack) */
+	if (ret < 0 && ms_left(deadline) <= 10)
 		gerr_set(err, "timeout after %lldms", (long long)timeout_ms);
 	json_decref(j);
 	json_decref(reply);

@@ -376,8 +376,13 @@ static void test_scan_tagged(void **state)
 	struct exit_rec r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
 	struct scan_rec found = { 0 };
 	char *log = rt_path("scan.log");
-	char *home = xasprintf("GANTRY_TAG=%s", "00112233445566778899aabbccddeeff");
-	char *other = xasprintf("GANTRY_TAG=%s", "00112233445566778899aabbccddeef0");
+	/* tags of this run only: another run of this test at once (two
+	 * checkouts) must not find this one's processes */
+	char tag[33];
+	char *home, *other;
+	snprintf(tag, sizeof(tag), "0011223344556677%016llx", (unsigned long long)getpid());
+	home = xasprintf("GANTRY_TAG=%s", tag);
+	other = xasprintf("GANTRY_TAG=%.31s%c", tag, tag[31] == '0' ? '1' : '0');
 	/* the old tag (HOME's path) no longer counts */
 	char *legacy = xasprintf("GANTRY_HOME=%s", rt_dir);
 	char *tagged[] = { home, (char *)"GANTRY_REPLICA=r-scan-1", NULL };
@@ -407,7 +412,7 @@ static void test_scan_tagged(void **state)
 		free(cf);
 	}
 
-	n = runtime_scan_tagged("00112233445566778899aabbccddeeff", on_scan, &found);
+	n = runtime_scan_tagged(tag, on_scan, &found);
 	assert_int_equal(n, found.n);
 	for (i = 0; i < found.n; i++) {
 		assert_int_not_equal(found.pids[i], pid2);
@@ -428,7 +433,7 @@ static void test_scan_tagged(void **state)
 	assert_true(rt_run_until(&loop, &r2.exited, 5000));
 	assert_true(rt_run_until(&loop, &r3.exited, 5000));
 	/* dead replicas are not found */
-	assert_int_equal(runtime_scan_tagged("00112233445566778899aabbccddeeff", NULL, NULL), 0);
+	assert_int_equal(runtime_scan_tagged(tag, NULL, NULL), 0);
 	rt_loop_close(&loop);
 	free(log);
 	free(home);
