@@ -326,7 +326,9 @@ static void accept_list(struct accept_pref *a, const char *p, size_t len)
 static bool json_wins(const struct accept_pref *a)
 {
 	int qj = a->spec_json ? a->q_json : 0, qh = a->spec_html ? a->q_html : 0;
-	return qj > qh;
+	/* a tie goes to the type named more exactly ("application/json, any/any"
+	 * from an API client), else to HTML (a browser) */
+	return qj > qh || (qj == qh && qj > 0 && a->spec_json > a->spec_html);
 }
 
 bool maint_accept_prefers_json(const char *accept, size_t len)

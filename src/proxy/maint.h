@@ -80,8 +80,10 @@ char *maint_html_escape(const char *s);
 /*
  * Whether the request prefers application/json to text/html: the q of
  * each (the most specific range that matches it: type/subtype, then
- * type/any, then any/any; over every Accept line) and JSON only when its q is
- * higher. No Accept, equal preference or a malformed one: HTML.
+ * type/any, then any/any; over every Accept line) and JSON when its q is
+ * higher, or equal and named more exactly ("application/json, text/plain,
+ * any/any" from an API client). No Accept, an equal preference
+ * ("text/html, application/json", any/any) or a malformed one: HTML.
  */
 bool maint_prefers_json(const struct http_msg *m);
 /* the same on one Accept value (len bytes) */
