@@ -121,6 +121,12 @@ static const char *const migrations[] = {
 	/* 11: a replica run as a container of the Docker Engine names it ('' for a process) */
 	"ALTER TABLE replicas ADD COLUMN container TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE replicas ADD COLUMN host TEXT NOT NULL DEFAULT '';",
+	/* 12: maintenance mode of a service environment (store_maint.c): a row while it is on.
+	 * allow_headers holds the bypass secrets: the file is 0600, like the routes file */
+	"CREATE TABLE maintenance (service TEXT NOT NULL, environment TEXT NOT NULL,"
+	"  message TEXT NOT NULL DEFAULT '', retry_after_s INTEGER NOT NULL,"
+	"  allow_headers TEXT NOT NULL DEFAULT '[]', set_by TEXT NOT NULL, set_at_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (service, environment));",
 };
 
 sqlite3 *store__db(struct store *s)
