@@ -45,16 +45,16 @@ static void test_put_list_delete(void **state)
 	struct gerr err;
 	size_t n = 0;
 	(void)state;
-	strcpy(r.service, "web");
-	strcpy(r.environment, "prod");
-	strcpy(r.message, "back soon");
-	strcpy(r.allow_headers, "[{\"header\":\"x-bypass\",\"value\":\"s3cret-value\"}]");
-	strcpy(r.set_by, "alice");
+	strlcpy_g(r.service, "web", sizeof(r.service));
+	strlcpy_g(r.environment, "prod", sizeof(r.environment));
+	strlcpy_g(r.message, "back soon", sizeof(r.message));
+	strlcpy_g(r.allow_headers, "[{\"header\":\"x-bypass\",\"value\":\"s3cret-value\"}]", sizeof(r.allow_headers));
+	strlcpy_g(r.set_by, "alice", sizeof(r.set_by));
 	assert_int_equal(store_maintenance_put(s, &r, &err), 0);
-	strcpy(r.message, "back at 10:00");
+	strlcpy_g(r.message, "back at 10:00", sizeof(r.message));
 	r.retry_after_s = 300;
 	assert_int_equal(store_maintenance_put(s, &r, &err), 0); /* replaces */
-	strcpy(r.service, "api");
+	strlcpy_g(r.service, "api", sizeof(r.service));
 	assert_int_equal(store_maintenance_put(s, &r, &err), 0);
 	store_close(s);
 
