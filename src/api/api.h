@@ -97,5 +97,6 @@ API_HANDLER(op_approve); API_HANDLER(op_reject); API_HANDLER(op_deployments);
 API_HANDLER(op_audit); API_HANDLER(op_audit_verify); API_HANDLER(op_promotion_source);
 API_HANDLER(op_gates_check); API_HANDLER(op_dora);
 API_HANDLER(op_apply); API_HANDLER(op_spec_show); API_HANDLER(op_spec_history); API_HANDLER(op_spec_diff);
+API_HANDLER(op_maintenance); API_HANDLER(op_maintenance_status); /* ops_maint.c */
 
 #endif
