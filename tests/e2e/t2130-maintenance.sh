@@ -41,9 +41,9 @@ test_expect_success 'setup: v1 then v2 serving, watched by rollback_on, under lo
 	"$GANTRY" deploy hello --env staging --version v1 --wait >/dev/null &&
 	"$GANTRY" deploy hello --env staging --version v2 --wait >/dev/null &&
 	st_check "d[\"stable_revision\"] == 2" &&
-	"$GANTRY" maintenance status -o json >ms.json &&
-	jcheck ms.json "d == []" &&
-	start_load all &&
+	"$GANTRY" maintenance status >ms.txt &&
+	grep "no service environment is in maintenance" ms.txt &&
+	start_load all -c 2 --rate 100 &&
 	start_load before &&
 	sleep 1 &&
 	stop_load before &&
@@ -64,11 +64,11 @@ test_expect_success 'bad flags are refused naming the flag, and nothing changes'
 	test_expect_code 2 "$GANTRY" maintenance off hello --env staging --message x 2>err &&
 	grep -- "--message is only for" err &&
 	api "{\"op\":\"maintenance\",\"service\":\"hello\",\"environment\":\"staging\",\"on\":true,\"message\":\"a\\r\\nb\"}" >r.json &&
-	jcheck r.json "not d[\"ok\"] and d[\"error\"].startswith(\"/message: must not contain CR or LF\")" &&
+	grep -E "\"error\": ?\"/message: must not contain CR or LF\"" r.json &&
 	api "{\"op\":\"maintenance\",\"service\":\"hello\",\"environment\":\"staging\",\"on\":true,\"allow_headers\":[{\"header\":\"a:b\",\"value\":\"$SECRET\"}]}" >r.json &&
-	jcheck r.json "not d[\"ok\"] and d[\"error\"].startswith(\"/allow_headers/0/header:\")" &&
-	"$GANTRY" maintenance status hello --env staging -o json >ms.json &&
-	jcheck ms.json "d[0][\"on\"] is False" &&
+	grep -E "\"error\": ?\"/allow_headers/0/header: '\''a:b'\'' is not a header name" r.json &&
+	"$GANTRY" maintenance status hello --env staging >ms.txt &&
+	grep "^hello  *staging  *off " ms.txt &&
 	test "$(pfetch ok)" = 200
 '
 
@@ -105,8 +105,7 @@ test_expect_success 'the allowed header reaches the replicas, under load too' '
 
 test_expect_success 'maintenance answers are counted apart: not requests or 5xx of a revision' '
 	windows &&
-	jcheck windows.json "[r.get(\"maintenance\", 0) for r in d[\"revisions\"] if r[\"service\"] == \"hello\" and r[\"revision\"] == \"\"][0] > 100" &&
-	jcheck windows.json "all(r[\"status\"][5] == 0 and r[\"status\"][0] == 0 for r in d[\"revisions\"] if r[\"service\"] == \"hello\")" &&
+	jcheck windows.json "[r.get(\"maintenance\", 0) for r in d[\"revisions\"] if r[\"service\"] == \"hello\" and r[\"revision\"] == \"\"][0] > 100 and all(r[\"status\"][5] == 0 and r[\"status\"][0] == 0 for r in d[\"revisions\"] if r[\"service\"] == \"hello\")" &&
 	curl -sS --max-time 5 -H "Authorization: Bearer $(cat "$GANTRY_HOME/proxy-admin.token")" \
 		"http://127.0.0.1:$ADMIN_PORT/metrics" >metrics &&
 	grep "^gantry_proxy_maintenance_responses_total{service=\"hello\",environment=\"staging\",revision=\"\"} [1-9]" metrics
@@ -127,7 +126,7 @@ test_expect_success 'it survives a controller kill -9 and a proxy kill -9' '
 	test "$(proxy_pid)" != "$pp" &&
 	grep -F "&lt;script&gt;" k2.b &&
 	test "$(pfetch k3 -H "X-Bypass: $SECRET")" = 200 &&
-	start_load all2
+	start_load all2 -c 2 --rate 100
 '
 
 test_expect_success 'off: 200 again, no failed request across it (503s counted apart); no rollback fired' '
@@ -142,12 +141,11 @@ test_expect_success 'off: 200 again, no failed request across it (503s counted a
 	st_check "d[\"stable_revision\"] == 2 and d[\"phase\"] == \"healthy\"" &&
 	ghist >h.json &&
 	jcheck h.json "d[0][\"revision\"] == 2 and d[0][\"kind\"] == \"deploy\" and d[0][\"status\"] == \"serving\"" &&
-	ev_check "[e[\"kind\"] for e in ev if e[\"kind\"].startswith(\"maintenance\")] == [\"maintenance_on\", \"maintenance_off\"]" &&
-	ev_check "not any(e[\"kind\"] in (\"rollback\", \"rolled_back\", \"auto_rollback\") for e in ev)" &&
+	ev_check "[e[\"kind\"] for e in ev if e[\"kind\"].startswith(\"maintenance\")] == [\"maintenance_on\", \"maintenance_off\"] and not any(\"rollback\" in e[\"kind\"] or \"rolled_back\" in e[\"kind\"] for e in ev)" &&
 	gevents >ev.txt && ! grep -F "$SECRET" ev.txt &&
 	"$GANTRY" audit -o json >audit.txt && grep maintenance_on audit.txt && ! grep -F "$SECRET" audit.txt &&
-	"$GANTRY" maintenance status -o json >ms.json &&
-	jcheck ms.json "d == []"
+	"$GANTRY" maintenance status >ms.txt &&
+	grep "no service environment is in maintenance" ms.txt
 '
 
 test_expect_success 'SIGTERM stops the daemon' '
