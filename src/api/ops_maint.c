@@ -62,7 +62,7 @@ static json_t *maintenance_from_request(json_t *req, struct maintenance *m)
 
 json_t *op_maintenance(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
-	json_t *err = NULL, *on = json_object_get(req, "on"), *bad, *reply;
+	json_t *err = NULL, *on = json_object_get(req, "on"), *bad, *reply, *list;
 	const char *svc = api_str(req, "service", true, &err);
 	const char *env = api_str(req, "environment", true, &err);
 	struct maintenance m;
@@ -86,8 +86,9 @@ json_t *op_maintenance(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		return reply_error(2, "%s", gerr.msg);
 	}
 	explicit_bzero(&m, sizeof(m));
-	reply = json_pack("{s:b, s:b, s:o}", "ok", 1, "changed", changed, "maintenance",
-			  json_array_get(daemon_maintenance_json(ctl, svc, env), 0));
+	list = daemon_maintenance_json(ctl, svc, env);
+	reply = json_pack("{s:b, s:b, s:O}", "ok", 1, "changed", changed, "maintenance", json_array_get(list, 0));
+	json_decref(list);
 	return reply;
 }
 
