@@ -45,7 +45,7 @@ test_expect_success 'setup: v1 then v2 serving, watched by rollback_on, under lo
 	grep "no service environment is in maintenance" ms.txt &&
 	start_load all -c 2 --rate 100 &&
 	start_load before &&
-	sleep 1 &&
+	sleep 0.5 &&
 	stop_load before &&
 	load_clean before
 '
@@ -77,9 +77,9 @@ test_expect_success 'on, under load: every response is the 503 page, JSON for Ac
 		--retry-after 300 >out &&
 	grep "the proxy answers 503" out &&
 	start_load maint &&
-	sleep 3 &&
+	sleep 1 &&
 	stop_load maint &&
-	jcheck "$TRASH/maint.json" "d[\"requests\"] > 100 and d[\"codes\"] == {\"503\": d[\"requests\"]} and d[\"errors\"] == 0" &&
+	jcheck "$TRASH/maint.json" "d[\"requests\"] > 50 and d[\"codes\"] == {\"503\": d[\"requests\"]} and d[\"errors\"] == 0" &&
 	test "$(pfetch page)" = 503 &&
 	grep -i "^Retry-After: 300" page.h &&
 	grep -i "^Cache-Control: no-store" page.h &&
@@ -100,14 +100,14 @@ test_expect_success 'a deploy under maintenance completes; the allowed header re
 	"$GANTRY" deploy hello --env staging --version v3 --wait >/dev/null &&
 	test "$(pfetch page3)" = 503 &&
 	start_load bypass --header "X-Bypass: $SECRET" &&
-	sleep 1 &&
+	sleep 0.5 &&
 	stop_load bypass &&
 	jcheck "$TRASH/bypass.json" "d[\"requests\"] > 0 and d[\"codes\"] == {\"200\": d[\"requests\"]} and d[\"errors\"] == 0 and d[\"versions\"] == {\"v3\": d[\"requests\"]}"
 '
 
 test_expect_success 'maintenance answers are counted apart: not requests or 5xx of a revision' '
 	windows &&
-	jcheck windows.json "[r.get(\"maintenance\", 0) for r in d[\"revisions\"] if r[\"service\"] == \"hello\" and r[\"revision\"] == \"\"][0] > 100 and all(r[\"status\"][5] == 0 and r[\"status\"][0] == 0 for r in d[\"revisions\"] if r[\"service\"] == \"hello\")" &&
+	jcheck windows.json "[r.get(\"maintenance\", 0) for r in d[\"revisions\"] if r[\"service\"] == \"hello\" and r[\"revision\"] == \"\"][0] > 50 and all(r[\"status\"][5] == 0 and r[\"status\"][0] == 0 for r in d[\"revisions\"] if r[\"service\"] == \"hello\")" &&
 	curl -sS --max-time 5 -H "Authorization: Bearer $(cat "$GANTRY_HOME/proxy-admin.token")" \
 		"http://127.0.0.1:$ADMIN_PORT/metrics" >metrics &&
 	grep "^gantry_proxy_maintenance_responses_total{service=\"hello\",environment=\"staging\",revision=\"\"} [1-9]" metrics
@@ -121,7 +121,9 @@ test_expect_success 'it survives a controller kill -9 and a proxy kill -9' '
 	jcheck ms.json "d[0][\"on\"] and d[0][\"retry_after_s\"] == 300 and d[0][\"allow_headers\"] == [\"x-bypass\"]" &&
 	! grep -F "$SECRET" ms.json &&
 	stop_load all &&
-	jcheck "$TRASH/all.json" "d[\"errors\"] == 0 and set(d[\"codes\"]) == {\"200\", \"503\"} and d[\"codes\"][\"503\"] > 100" &&
+	# at 100 req/s, more than 200 maintenance answers: more than the 2 s that
+	# rollback_on needs, had they counted as the revision'\''s 5xx (checked below)
+	jcheck "$TRASH/all.json" "d[\"errors\"] == 0 and set(d[\"codes\"]) == {\"200\", \"503\"} and d[\"codes\"][\"503\"] > 200" &&
 	pp=$(proxy_pid) &&
 	kill -KILL "$pp" &&
 	wait_for 10 "test \"\$(pfetch k2)\" = 503" &&
@@ -135,7 +137,7 @@ test_expect_success 'off: 200 again, no failed request across it (503s counted a
 	"$GANTRY" maintenance off hello --env staging >out &&
 	grep "forwards requests to the replicas again" out &&
 	start_load after &&
-	sleep 1 &&
+	sleep 0.5 &&
 	stop_load after &&
 	load_clean after &&
 	stop_load all2 &&
