@@ -25,6 +25,7 @@ const struct api_op api_ops[] = {
 	{ "spec_show", op_spec_show, false, ROLE_VIEWER, API_SCOPE_NONE, false, "version" },
 	{ "spec_history", op_spec_history, false, ROLE_VIEWER, API_SCOPE_NONE, false, "" },
 	{ "spec_diff", op_spec_diff, false, ROLE_VIEWER, API_SCOPE_NONE, false, "from to spec" },
+	{ "maintenance_status", op_maintenance_status, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
 	/* changes to a service in an environment */
 	{ "deploy", op_deploy, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment version digest image_ref spec set strategy emergency reason commit_time promotion" },
 	{ "rollback", op_rollback, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment to_revision reason emergency" },
@@ -35,6 +36,8 @@ const struct api_op api_ops[] = {
 	{ "resume", op_rollout_command, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment reason full" },
 	{ "abort", op_rollout_command, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment reason full" },
 	{ "promote_canary", op_rollout_command, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment reason full" },
+	/* maintenance mode: audited by the controller (daemon/maintenance.c) without the bypass secrets */
+	{ "maintenance", op_maintenance, true, ROLE_DEPLOYER, API_SCOPE_TARGET, true, "service environment on message retry_after_s allow_headers" },
 	/* the spec: config keys by a deployer, policy keys by an admin (spec_owner.c) */
 	{ "apply", op_apply, true, ROLE_DEPLOYER, API_SCOPE_NONE, true, "spec expect_version dry_run" },
 	/* incidents: the scope of the incident's service/environment (an

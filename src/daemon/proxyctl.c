@@ -21,6 +21,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
+#include "daemon/maintenance.h"
 #include "runtime/runtime.h"
 #include "proxy/proxy.h"
 #include "proxy/master.h"
@@ -589,6 +590,12 @@ static json_t *build_route(struct svcenv *se)
 	else if (preview)
 		json_object_set_new(route, "tag_hosts", json_pack("[s]", preview));
 	progressive_route(se, route, NULL, NULL);
+	{
+		/* maintenance.c: the proxy answers 503 unless a bypass header allows the request */
+		json_t *maint = daemon_maintenance_route(gd, se->row.service, se->row.environment);
+		if (maint)
+			json_object_set_new(route, "maintenance", maint);
+	}
 	return route;
 }
 

@@ -107,7 +107,13 @@ void metric_series_sum(const struct metric_series *s, struct series_sum *o)
 		o->bytes_out += CTR_GET(c->bytes_out);
 		o->upstream_errors += CTR_GET(c->upstream_errors);
 		o->inflight += CTR_GET(c->inflight);
+		o->maintenance += CTR_GET(c->maintenance);
 	}
+}
+
+void metric_count_maintenance(struct metric_series *s, int worker)
+{
+	CTR_ADD(s->w[worker].maintenance, 1);
 }
 
 void metric_count(struct metric_series *s, int worker, int cls, uint64_t latency_us,

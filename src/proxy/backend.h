@@ -58,6 +58,9 @@ struct series_ctr {
 	_Atomic uint64_t latency_sum_us;
 	_Atomic uint64_t bytes_in, bytes_out, upstream_errors;
 	_Atomic int64_t inflight;
+	/* answers made by the maintenance mode of the route (a route's series,
+	 * revision ""): not requests of the window, never a 5xx (proxy/maint.h) */
+	_Atomic uint64_t maintenance;
 } __attribute__((aligned(CACHELINE)));
 
 /* the sum over workers, read racily (each counter is monotonic) */
@@ -65,6 +68,7 @@ struct series_sum {
 	uint64_t requests, status[6], latency[METRIC_LATENCY_BUCKETS], latency_sum_us;
 	uint64_t bytes_in, bytes_out, upstream_errors;
 	int64_t inflight;
+	uint64_t maintenance;
 };
 
 struct metric_series {
@@ -107,6 +111,12 @@ bool metric_series_live(const struct metric_series *s, const struct series_sum *
  */
 void metric_count(struct metric_series *s, int worker, int cls, uint64_t latency_us,
 		  uint64_t bytes_in, uint64_t bytes_out);
+/*
+ * Counts one maintenance answer (the route's 503 page) in worker's slot:
+ * only in `maintenance`, not in requests or status, so that an error rate
+ * (rollback_on, analyses) never sees it as a failure of a revision.
+ */
+void metric_count_maintenance(struct metric_series *s, int worker);
 
 /* intrusive list node for the idle pool (owned by upstream.c) */
 struct plink {

@@ -53,7 +53,9 @@ static void req_end(struct client *c)
 		return;
 	c->in_req = false;
 	bytes_out = out_total(&c->out) - c->out_mark;
-	if (c->status || c->cls == 0)
+	if (c->maint)
+		metric_count_maintenance(c->ms, c->wk->id); /* not a request of any revision, never a 5xx */
+	else if (c->status || c->cls == 0)
 		metric_count(c->ms, c->wk->id, c->cls, c->cls ? c->latency_us : UINT64_MAX,
 			     c->bytes_in, bytes_out);
 	if (c->wk->px->alog_fd >= 0)
@@ -171,7 +173,7 @@ static void begin_exchange(struct client *c)
 	c->body_bytes = 0;
 	c->out_mark = out_total(&c->out);
 	hbuf_unpark(wk, &c->out.q);
-	c->shield_ok = c->shielded = c->set_cookie = c->upgrade = false;
+	c->shield_ok = c->shielded = c->set_cookie = c->upgrade = c->maint = false;
 	c->req_done = c->resp_done = c->resp_head_sent = c->resp_chunked = false;
 	c->reqid[0] = 0;
 }
@@ -183,10 +185,9 @@ static void begin_unrouted(struct client *c)
 		begin_exchange(c);
 }
 
-/* Queues an answer made by the proxy itself. */
-static void local_reply(struct client *c, int status, const char *why)
+/* Before an answer made by the proxy itself: whether the connection stays open. */
+static void local_prepare(struct client *c)
 {
-	struct hbuf *b = &c->out.q;
 	if (c->up) {
 		proxy__upconn_close(c->up);
 		c->up = NULL;
@@ -205,6 +206,23 @@ static void local_reply(struct client *c, int status, const char *why)
 	}
 	if (!c->keep_alive || c->wk->stopping || c->upgrade)
 		c->close_after = true;
+}
+
+static void local_done(struct client *c, int status)
+{
+	c->status = status;
+	if (c->cls < 0)
+		c->cls = status / 100;
+	c->resp_head_sent = true;
+	c->resp_done = true;
+	proxy__exchange_maybe_finish(c);
+}
+
+/* Queues an answer made by the proxy itself. */
+static void local_reply(struct client *c, int status, const char *why)
+{
+	struct hbuf *b = &c->out.q;
+	local_prepare(c);
 	hbuf_printf(b, "HTTP/1.1 %d %s\r\nServer: gantry\r\nContent-Type: text/plain; charset=utf-8\r\n"
 		       "Content-Length: %zu\r\n%s\r\n",
 		    status, http_reason(status), strlen(why) + 1,
@@ -213,12 +231,28 @@ static void local_reply(struct client *c, int status, const char *why)
 		hbuf_addstr(b, why);
 		hbuf_addstr(b, "\n");
 	}
-	c->status = status;
-	if (c->cls < 0)
-		c->cls = status / 100;
-	c->resp_head_sent = true;
-	c->resp_done = true;
-	proxy__exchange_maybe_finish(c);
+	local_done(c, status);
+}
+
+/*
+ * The route is in maintenance: its 503, built when the table was loaded
+ * (HTML, or JSON when the request's Accept prefers it). No backend is
+ * chosen or touched; the answer is counted as a maintenance response of
+ * the route, not in any revision's window.
+ */
+static void maint_reply(struct client *c, const struct route_maint *m)
+{
+	struct hbuf *b = &c->out.q;
+	bool json = maint_prefers_json(&c->msg);
+	local_prepare(c);
+	hbuf_append(b, json ? m->json_head : m->html_head, json ? m->json_head_len : m->html_head_len);
+	if (c->close_after)
+		hbuf_addstr(b, "Connection: close\r\n");
+	hbuf_addstr(b, "\r\n");
+	if (!c->head_req)
+		hbuf_append(b, json ? m->json_body : m->html_body, json ? m->json_body_len : m->html_body_len);
+	c->maint = true;
+	local_done(c, 503);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)
@@ -385,6 +419,10 @@ static void on_request_head(struct client *c)
 		return;
 	}
 	c->ms = c->route->ms;
+	if (c->route->maint.on && !maint_allowed(&c->route->maint, m)) {
+		maint_reply(c, &c->route->maint);
+		return;
+	}
 	if (cfg->max_body && m->has_cl && m->content_length > cfg->max_body) {
 		local_reply(c, 413, "request body larger than the limit");
 		return;

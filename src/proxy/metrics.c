@@ -204,6 +204,12 @@ void metrics_render(struct hbuf *b, int64_t generation, uint64_t now_ms)
 	for (s = NULL; next_live(&s, &sum);) {
 		series_line(b, "gantry_proxy_upstream_errors_total", s, NULL, sum.upstream_errors);
 	}
+	hbuf_addstr(b, "# HELP gantry_proxy_maintenance_responses_total Answers made by a route's maintenance mode (503 page, no replica).\n"
+		       "# TYPE gantry_proxy_maintenance_responses_total counter\n");
+	for (s = NULL; next_live(&s, &sum);) {
+		if (!s->revision[0] || sum.maintenance)
+			series_line(b, "gantry_proxy_maintenance_responses_total", s, NULL, sum.maintenance);
+	}
 	hbuf_addstr(b, "# HELP gantry_http_received_bytes_total Request bytes received from clients.\n"
 		       "# TYPE gantry_http_received_bytes_total counter\n");
 	for (s = NULL; next_live(&s, &sum);) {
@@ -237,6 +243,8 @@ static void counters_json(struct hbuf *b, const struct series_sum *c)
 	hbuf_printf(b, "],\"latency_sum_us\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"upstream_errors\":%llu",
 		    (unsigned long long)c->latency_sum_us, (unsigned long long)c->bytes_in,
 		    (unsigned long long)c->bytes_out, (unsigned long long)c->upstream_errors);
+	if (c->maintenance)
+		hbuf_printf(b, ",\"maintenance\":%llu", (unsigned long long)c->maintenance);
 }
 
 /* `{"service":..,"environment":..,"revision":..` of an array element (a comma before all but the first) */
@@ -480,7 +488,9 @@ int metrics_carry_parse(const char *text, size_t len, struct metrics_carry *out,
 		if (((v = json_object_get(r, "latency_sum_us")) &&
 		     carry_u64(v, &c->latency_sum_us, i, "latency_sum_us", -1, err) < 0) ||
 		    ((v = json_object_get(r, "upstream_errors")) &&
-		     carry_u64(v, &c->upstream_errors, i, "upstream_errors", -1, err) < 0))
+		     carry_u64(v, &c->upstream_errors, i, "upstream_errors", -1, err) < 0) ||
+		    ((v = json_object_get(r, "maintenance")) &&
+		     carry_u64(v, &c->maintenance, i, "maintenance", -1, err) < 0))
 			goto out;
 	}
 	{

@@ -130,6 +130,7 @@ struct client {
 	/* the exchange in progress (valid while in_req) */
 	bool in_req, req_done, resp_done, resp_head_sent, resp_chunked, head_req, req_chunked;
 	bool replayable, upgrade, shield_ok, shielded, set_cookie;
+	bool maint;             /* answered by the route's maintenance mode (counted apart) */
 	int status, tries, cls;
 	enum route_why why;
 	uint64_t t0, t_fwd, latency_us, body_bytes, bytes_in, out_mark;

@@ -86,6 +86,7 @@ static void route_release_revs(struct route *r)
 	free(r->revs);
 	free(r->sticky_cookie);
 	free(r->hc.path);
+	maint_release(&r->maint);
 	r->revs = NULL;
 	r->nrevs = 0;
 	r->rules = NULL;
@@ -546,6 +547,79 @@ static int parse_health_check(struct route *r, size_t ri, const json_t *hc, stru
 }
 
 /*
+ * "maintenance": {"message", "retry_after_s", "allow_headers": [{"header",
+ * "value"}]} (proxy/maint.h). Unknown keys are errors, as in health_check:
+ * a misspelt allow_headers would lock out the people it should let in.
+ * The answers are built here, once per load.
+ */
+static int parse_maintenance(struct route *r, size_t ri, const json_t *jm, struct gerr *err)
+{
+	static const char *const known[] = { "message", "retry_after_s", "allow_headers" };
+	json_int_t retry = MAINT_RETRY_AFTER_DEFAULT;
+	const json_t *v, *ah;
+	const char *key, *msg;
+	struct gerr e2;
+	char path[96];
+	size_t i;
+
+	if (!jm || json_is_null(jm) || json_is_false(jm))
+		return 0;
+	snprintf(path, sizeof(path), "routes[%zu].maintenance", ri);
+	if (!json_is_object(jm))
+		return type_err(err, path, "", "an object", jm);
+	json_object_foreach((json_t *)jm, key, v) {
+		size_t k;
+		for (k = 0; k < ARRAY_SIZE(known); k++)
+			if (!strcmp(key, known[k]))
+				break;
+		if (k == ARRAY_SIZE(known))
+			return gerr_set(err, "%s: unknown key '%s' (known: message, retry_after_s, allow_headers)", path,
+					key);
+	}
+	if (opt_string(jm, "message", path, &msg, err) < 0 ||
+	    get_int(jm, "retry_after_s", path, 1, MAINT_RETRY_AFTER_MAX, &retry, err) < 0)
+		return -1;
+	if (msg && maint_check_message(msg, &e2) < 0)
+		return gerr_set(err, "%s.message: %s", path, e2.msg);
+	ah = json_object_get(jm, "allow_headers");
+	if (ah && !json_is_null(ah)) {
+		if (!json_is_array(ah))
+			return type_err(err, path, ".allow_headers", "an array", ah);
+		if (json_array_size(ah) > MAINT_HEADERS_MAX)
+			return gerr_set(err, "%s.allow_headers: %zu headers (at most %d)", path, json_array_size(ah),
+					MAINT_HEADERS_MAX);
+		r->maint.allow = xcalloc(json_array_size(ah) + 1, sizeof(*r->maint.allow));
+		json_array_foreach(ah, i, v) {
+			char p[160];
+			const char *name, *value;
+			struct maint_allow *a;
+			snprintf(p, sizeof(p), "%s.allow_headers[%zu]", path, i);
+			if (!json_is_object(v))
+				return type_err(err, p, "", "an object", v);
+			if (opt_string(v, "header", p, &name, err) < 0 || opt_string(v, "value", p, &value, err) < 0)
+				return -1;
+			if (!name)
+				return gerr_set(err, "%s.header: missing", p);
+			if (!value)
+				return gerr_set(err, "%s.value: missing", p);
+			if (maint_check_header_name(name, &e2) < 0)
+				return gerr_set(err, "%s.header: %s", p, e2.msg);
+			if (maint_check_header_value(value, &e2) < 0)
+				return gerr_set(err, "%s.value: %s", p, e2.msg);
+			a = &r->maint.allow[r->maint.nallow++];
+			a->name = lower_dup(name);
+			a->value = xstrdup(value);
+			a->vlen = strlen(value);
+		}
+	}
+	r->maint.on = true;
+	r->maint.message = msg ? xstrdup(msg) : NULL;
+	r->maint.retry_after_s = (int)retry;
+	maint_build(&r->maint);
+	return 0;
+}
+
+/*
  * Checks host h (routes[ri].hosts[hi]) and, when insert is set, adds it for
  * route r. *owner is set to the index of an earlier route that already has
  * the host (nothing is added then), else to -1.
@@ -692,6 +766,7 @@ static int parse_route(struct route_table *t, size_t ri, const json_t *jr,
 	if (parse_tag_hosts(r, ri, json_object_get(jr, "tag_hosts"), err) < 0 ||
 	    parse_rules(r, ri, json_object_get(jr, "header_rules"), err) < 0 ||
 	    parse_health_check(r, ri, json_object_get(jr, "health_check"), err) < 0 ||
+	    parse_maintenance(r, ri, json_object_get(jr, "maintenance"), err) < 0 ||
 	    parse_sticky_shield(r, ri, jr, err) < 0)
 		return -1;
 	if (clash >= 0) {

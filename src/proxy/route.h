@@ -18,7 +18,8 @@
  *     "header_rules": [{"header", "value", "prefix", "revision"}],
  *     "sticky": {"cookie", "max_age_s"}, "shield": {"canary", "stable"},
  *     "tag_hosts": false | true | ["TAG", ...],
- *     "health_check": {"path", "interval_ms", "timeout_ms", "fall", "rise"}}]}
+ *     "health_check": {"path", "interval_ms", "timeout_ms", "fall", "rise"},
+ *     "maintenance": {"message", "retry_after_s", "allow_headers": [{"header", "value"}]}}]}
  * The flat form "backends": [{"address", "weight", "revision"}] still works:
  * each distinct revision label becomes one revision whose weight is the sum
  * of its backends' weights; inside it, unequal backend weights are honoured
@@ -30,6 +31,7 @@
 #include "proxy/backend.h"
 #include "http/http.h"
 #include "util/cidr.h"
+#include "proxy/maint.h"
 
 #define ROUTE_MAX_WEIGHT 1000000 /* flat form; version 2 weights are 0..100 */
 
@@ -84,6 +86,7 @@ struct route {
 	bool tag_hosts_all;          /* "tag_hosts": true: every tag answers as TAG---HOST */
 	char **host_tags;            /* owned, lowercase: the tags that do ("tag_hosts": [...]) */
 	size_t nhost_tags;
+	struct route_maint maint;    /* "maintenance": answered 503 unless allowed (proxy/maint.h) */
 };
 
 struct route_host {

@@ -126,6 +126,12 @@ static const char *const migrations[] = {
 	"  environment TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,"
 	"  ciphertext BLOB NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,"
 	"  removed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (environment, name, version));",
+	/* 13: maintenance mode of a service environment (store_maint.c): a row while it is on.
+	 * allow_headers holds the bypass secrets: the file is 0600, like the routes file */
+	"CREATE TABLE maintenance (service TEXT NOT NULL, environment TEXT NOT NULL,"
+	"  message TEXT NOT NULL DEFAULT '', retry_after_s INTEGER NOT NULL,"
+	"  allow_headers TEXT NOT NULL DEFAULT '[]', set_by TEXT NOT NULL, set_at_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (service, environment));",
 };
 
 sqlite3 *store__db(struct store *s)
