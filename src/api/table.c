@@ -54,5 +54,12 @@ const struct api_op api_ops[] = {
 	{ "user_list", op_user_list, false, ROLE_ADMIN, API_SCOPE_NONE, false, "" },
 	/* the controller itself: replaced by the gantry binary on disk (daemon/upgrade.c) */
 	{ "upgrade", op_upgrade, true, ROLE_ADMIN, API_SCOPE_ALL, false, "" },
+	/* database migrations (ops_db.c): reads by a viewer, running them by an
+	 * admin of the service environment (a deploy runs them as a deployer) */
+	{ "db_status", op_db_status, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
+	{ "db_history", op_db_history, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
+	{ "db_job", op_db_job, false, ROLE_VIEWER, API_SCOPE_NONE, false, "job" },
+	{ "db_up", op_db_up, true, ROLE_ADMIN, API_SCOPE_TARGET, false, "service environment to reason" },
+	{ "db_down", op_db_down, true, ROLE_ADMIN, API_SCOPE_TARGET, false, "service environment to reason" },
 	{ NULL, NULL, false, 0, API_SCOPE_NONE, false, NULL },
 };

@@ -1,0 +1,51 @@
+/*
+ * migrations.h — the controller's side of database migrations (src/migrate/
+ * does the SQL): a deploy's up-migrations between its pre-checks and its
+ * revision's creation (deployment state `migrating`), the state a restart
+ * finds, and the jobs behind `gantry db status|history|up|down`. Every
+ * database access runs on a thread of its own; the loop only starts jobs
+ * and takes their results (mig_flow_tick, from gates_tick).
+ * docs/internals/migrate.md.
+ */
+#ifndef GANTRY_DAEMON_MIGRATIONS_H
+#define GANTRY_DAEMON_MIGRATIONS_H
+#include "common.h"
+#include "store/store_records.h"
+
+struct json_t;
+struct svc_config;
+
+/*
+ * A deployment whose gates and pre-checks passed: when its config has
+ * migrations, records d as `migrating`, starts its job and returns the
+ * reply ({"state": "migrating", "deployment"}); the deploy starts (or
+ * fails, with a `migration_failed` event and webhook) when the job ends.
+ * NULL: no migrations, start it now.
+ */
+struct json_t *mig_flow_deploy(struct deployment_row *d);
+/* finished jobs: deployments started or failed, CLI jobs kept for polling */
+void mig_flow_tick(void);
+/*
+ * At start: a deployment left `migrating` by a controller that died. Its
+ * migration is not run again: a job waits for the lock (the old session's
+ * end releases it), reads the database's version, and the deployment is
+ * failed with that state in its reason and a `migration_interrupted` event.
+ */
+void mig_flow_resume(const struct deployment_row *d);
+
+/*
+ * `gantry db ACTION`: status, history, up, down. cfg is the service's
+ * resolved config (its env has the database URL), dir its revision's
+ * artifact directory. Returns a new reply: {"ok", "job"} to poll with
+ * mig_flow_job, or an error.
+ */
+struct json_t *mig_flow_cli(const char *action, const char *svc, const char *env,
+			    const struct svc_config *cfg, const char *dir, int revision,
+			    int64_t to, const char *by);
+/* a CLI job: {"ok", "done": false} while it runs, then its result (kept 10 minutes) */
+struct json_t *mig_flow_job(int64_t id);
+
+/* the database URL of cfg (its env's migrations.database_env), or NULL with err */
+const char *mig_flow_url(const struct svc_config *cfg, struct gerr *err);
+
+#endif
