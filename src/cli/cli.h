@@ -128,5 +128,7 @@ extern const struct cli_cmd cli_cmd_init, cli_cmd_validate, cli_cmd_serve,
 extern const struct cli_cmd cli_cmd_apply, cli_cmd_diff, cli_cmd_spec, cli_cmd_deployments;
 extern const struct cli_cmd cli_cmd_promote, cli_cmd_approve, cli_cmd_reject, cli_cmd_incident,
 	cli_cmd_audit, cli_cmd_dora, cli_cmd_checklist, cli_cmd_user;
+/* database migrations (src/migrate, daemon/migrations.c) */
+extern const struct cli_cmd cli_cmd_db;
 
 #endif
