@@ -9,6 +9,7 @@
  */
 #include "common.h"
 #include "migrate/migrate.h"
+#include <dirent.h>
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,10 +29,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* empty the directory */
 	{
-		char *cmd = xasprintf("rm -f %s/* 2>/dev/null", dir);
-		if (system(cmd) < 0)
-			abort();
-		free(cmd);
+		DIR *d = opendir(dir);
+		struct dirent *de;
+		while (d && (de = readdir(d)))
+			if (de->d_name[0] != '.' || (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))) {
+				char *p = xasprintf("%s/%s", dir, de->d_name);
+				unlink(p);
+				free(p);
+			}
+		if (d)
+			closedir(d);
 	}
 	for (line = strtok_r(in, "\n", &save); line && files < 32;
 	     line = strtok_r(NULL, "\n", &save)) {

@@ -68,8 +68,10 @@ int gates_cli_wait_deployment(const struct cli_ctx *ctx, const char *svc, const 
 	*row = json_incref(d);
 	json_decref(resp);
 	if (!strcmp(json_string_value(json_object_get(*row, "state")), "failed")) {
-		fprintf(stderr, "error: %s: nothing was deployed\n", json_string_value(json_object_get(*row, "result_reason")));
-		return EXIT_REFUSED;
+		const char *why = json_string_value(json_object_get(*row, "result_reason"));
+		fprintf(stderr, "error: %s: nothing was deployed\n", why);
+		/* a migration that failed is an operation that failed (1), a check a refusal (3) */
+		return why && !strncmp(why, "migration", 9) ? EXIT_FAILED : EXIT_REFUSED;
 	}
 	return EXIT_OK;
 }

@@ -395,7 +395,7 @@ static void deploy_done(struct mjob *j)
 	if (j->kind == JOB_DEPLOY)
 		snprintf(msg, sizeof(msg), "migration failed: %.700s; %s; no revision started, no traffic moved", j->err, ver);
 	else
-		snprintf(msg, sizeof(msg), "the controller stopped while this deployment was migrating: %s%s%.500s%s; "
+		snprintf(msg, sizeof(msg), "migration interrupted: the controller stopped while this deployment was migrating; %s%s%.500s%s; "
 			 "its transaction was rolled back and nothing is run again: deploy again", ver,
 			 j->ok ? "" : " (", j->ok ? "" : j->err, j->ok ? "" : ")");
 	strlcpy_g(d.state, "failed", sizeof(d.state));
