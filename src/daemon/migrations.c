@@ -115,6 +115,9 @@ static void *job_main(void *arg)
 	switch (j->kind) {
 	case JOB_DEPLOY: {
 		int64_t to;
+		/* the lock first: the version read, the snapshot and the run are one critical section */
+		if (mig_lock(db, (int)j->lock_timeout_ms, &err) < 0)
+			goto out;
 		if (mig_state_read(db, &st, &err) < 0)
 			goto out;
 		to = mig_set_expand_target(&set, st.version);
@@ -351,7 +354,7 @@ void mig_flow_resume(const struct deployment_row *d)
 static void version_text(const struct mjob *j, char *buf, size_t len)
 {
 	if (j->version_after == INT64_MIN)
-		snprintf(buf, len, "the database's version is unknown (unreachable)");
+		snprintf(buf, len, "the database's version could not be read");
 	else if (j->version_after == MIG_NIL_VERSION)
 		snprintf(buf, len, "the database has no migration applied");
 	else

@@ -84,6 +84,8 @@ int mig__line_of(const char *text, size_t off)
 
 int mig_lock(struct mig_db *db, int timeout_ms, struct gerr *err)
 {
+	if (db->locked) /* the caller's: mig_up/mig_down run under it */
+		return 0;
 	db->timeout_ms = timeout_ms;
 	if (db->drv->lock(db, timeout_ms, err) < 0)
 		return -1;
@@ -330,10 +332,13 @@ out:
 }
 
 static int prepare(struct mig_db *db, const struct mig_set *set,
-		   struct mig_state *st, int timeout_ms, struct gerr *err)
+		   struct mig_state *st, int timeout_ms, bool *took, struct gerr *err)
 {
-	if (mig_lock(db, timeout_ms, err) < 0)
+	*took = !db->locked;
+	if (mig_lock(db, timeout_ms, err) < 0) {
+		*took = false;
 		return -1;
+	}
 	if (mig_state_read(db, st, err) < 0)
 		return -1;
 	if (st->dirty)
@@ -349,9 +354,10 @@ int mig_up(struct mig_db *db, const struct mig_set *set, int64_t to,
 {
 	struct mig_state st = { .version = MIG_NIL_VERSION };
 	int rc = -1;
+	bool took = false;
 
 	*ran = 0;
-	if (prepare(db, set, &st, timeout_ms, err) < 0)
+	if (prepare(db, set, &st, timeout_ms, &took, err) < 0)
 		goto out;
 	for (size_t i = 0; i < set->n; i++) {
 		const struct mig_file *f = &set->v[i];
@@ -363,7 +369,8 @@ int mig_up(struct mig_db *db, const struct mig_set *set, int64_t to,
 	}
 	rc = 0;
 out:
-	mig_unlock(db);
+	if (took)
+		mig_unlock(db);
 	mig_state_release(&st);
 	return rc;
 }
@@ -374,9 +381,10 @@ int mig_down(struct mig_db *db, const struct mig_set *set, int64_t to,
 {
 	struct mig_state st = { .version = MIG_NIL_VERSION };
 	int rc = -1;
+	bool took = false;
 
 	*ran = 0;
-	if (prepare(db, set, &st, timeout_ms, err) < 0)
+	if (prepare(db, set, &st, timeout_ms, &took, err) < 0)
 		goto out;
 	if (st.version <= to) {
 		rc = 0;
@@ -395,7 +403,8 @@ int mig_down(struct mig_db *db, const struct mig_set *set, int64_t to,
 	}
 	rc = 0;
 out:
-	mig_unlock(db);
+	if (took)
+		mig_unlock(db);
 	mig_state_release(&st);
 	return rc;
 }

@@ -106,6 +106,8 @@ const char *mig_driver_name(const struct mig_db *db);
  * golang-migrate exclude each other; SQLite's lock is each file's
  * BEGIN EXCLUSIVE, and this only checks the database can be locked).
  * A lock held past the timeout fails with who holds it where known.
+ * Taken already, it returns 0 (mig_up and mig_down then run under the
+ * caller's lock and leave it to the caller's mig_unlock).
  */
 int mig_lock(struct mig_db *db, int timeout_ms, struct gerr *err);
 void mig_unlock(struct mig_db *db);
