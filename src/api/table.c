@@ -27,7 +27,7 @@ const struct api_op api_ops[] = {
 	{ "spec_diff", op_spec_diff, false, ROLE_VIEWER, API_SCOPE_NONE, false, "from to spec" },
 	/* changes to a service in an environment */
 	{ "deploy", op_deploy, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment version digest image_ref spec set strategy emergency reason commit_time promotion" },
-	{ "rollback", op_rollback, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment to_revision reason emergency" },
+	{ "rollback", op_rollback, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment to_revision reason emergency schema" },
 	{ "restart", op_restart, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment reason emergency" },
 	{ "scale", op_scale, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment replicas reason emergency" },
 	{ "traffic", op_traffic, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment weights reason emergency" },

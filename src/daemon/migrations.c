@@ -19,7 +19,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
-enum job_kind { JOB_DEPLOY, JOB_RESUME, JOB_STATUS, JOB_HISTORY, JOB_UP, JOB_DOWN };
+enum job_kind { JOB_DEPLOY, JOB_RESUME, JOB_STATUS, JOB_HISTORY, JOB_UP, JOB_DOWN, JOB_ROLLBACK };
 
 struct mjob {
 	enum job_kind kind;
@@ -28,6 +28,8 @@ struct mjob {
 	char *url, *dir, *by, *snapshot_path;
 	int64_t lock_timeout_ms, to;
 	int revision;
+	int to_revision;   /* JOB_ROLLBACK: the revision rolled back to */
+	char why[128];
 	/* results */
 	bool ok;
 	char err[1024];
@@ -161,6 +163,10 @@ static void *job_main(void *arg)
 	}
 	case JOB_UP:
 		if (mig_up(db, &set, j->to, &who, (int)j->lock_timeout_ms, report_line, j, &j->ran, &err) < 0)
+			goto out;
+		break;
+	case JOB_ROLLBACK:
+		if (mig_down(db, &set, j->to, &who, (int)j->lock_timeout_ms, report_line, j, &j->ran, &err) < 0)
 			goto out;
 		break;
 	case JOB_DOWN:
@@ -414,6 +420,152 @@ static void deploy_done(struct mjob *j)
 	deployment_row_release(&d);
 }
 
+/* the set of revision n's files (0 none, 1 loaded, -1 err) */
+static int rev_set(struct svcenv *se, int n, struct mig_set *set, struct revcfg **out, struct gerr *err)
+{
+	struct revcfg *rc = daemon_revcfg(se, n, err);
+	char *dir;
+	int r;
+	memset(set, 0, sizeof(*set));
+	if (!rc)
+		return -1;
+	*out = rc;
+	if (!rc->cfg.migrations.dir || !rc->dir)
+		return 0;
+	dir = xasprintf("%s/%s", rc->dir, rc->cfg.migrations.dir);
+	r = mig_set_load(dir, set, err);
+	free(dir);
+	return r < 0 ? -1 : 1;
+}
+
+int mig_flow_rollback_plan(struct svcenv *se, int cur, int to, int64_t *down_to, char *note, size_t len,
+			   struct gerr *err)
+{
+	struct mig_set sc, st;
+	struct revcfg *rcc, *rct;
+	int hc, ht, ret = 0;
+	int64_t need_cur, need_to;
+
+	note[0] = 0;
+	hc = rev_set(se, cur, &sc, &rcc, err);
+	if (hc <= 0) {
+		mig_set_release(&sc);
+		return hc < 0 ? -1 : 0;
+	}
+	ht = rev_set(se, to, &st, &rct, err);
+	if (ht < 0) {
+		mig_set_release(&sc);
+		return -1;
+	}
+	need_cur = mig_set_latest(&sc);
+	need_to = ht ? mig_set_latest(&st) : MIG_NIL_VERSION;
+	if (need_to >= need_cur)
+		goto out;
+	*down_to = need_to;
+	snprintf(note, len, "revision %d needs the schema at version %s%lld, revision %d's files go up to %lld",
+		 to, need_to == MIG_NIL_VERSION ? "none, not " : "", (long long)need_to, cur, (long long)need_cur);
+	if (mig_down_check(&sc, need_cur, need_to, err) < 0) {
+		char m[sizeof(err->msg)];
+		strlcpy_g(m, err->msg, sizeof(m));
+		gerr_set(err, "rollback to revision %d needs down-migrations that cannot run: %s (%s); "
+			 "roll back with --schema=keep to run revision %d on the newer schema", to, m, note, to);
+		ret = -1;
+		goto out;
+	}
+	ret = 1;
+out:
+	mig_set_release(&sc);
+	mig_set_release(&st);
+	return ret;
+}
+
+json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to, const char *by,
+			  const char *why)
+{
+	struct revcfg *rc;
+	struct gerr err;
+	struct deployment_row d;
+	const char *url;
+	struct mjob *j;
+
+	rc = daemon_revcfg(se, cur, &err);
+	if (!rc)
+		return reply_error(1, "%s", err.msg);
+	if (!(url = mig_flow_url(&rc->cfg, &err)))
+		return reply_error(2, "%s", err.msg);
+	j = job_new(JOB_ROLLBACK, se->row.service, se->row.environment, url, NULL, by);
+	j->dir = xasprintf("%s/%s", rc->dir, rc->cfg.migrations.dir);
+	j->lock_timeout_ms = rc->cfg.migrations.lock_timeout_ms;
+	j->revision = cur;
+	j->to_revision = to;
+	j->to = down_to;
+	j->id = ticket;
+	strlcpy_g(j->why, why, sizeof(j->why));
+	if (ticket > 0 && store_deployment_get(gd->store, ticket, &d, &err) == 1) {
+		strlcpy_g(d.state, "migrating", sizeof(d.state));
+		if (store_deployment_update(gd->store, &d, &err) < 0)
+			log_error("gates", "%s", err.msg);
+		deployment_row_release(&d);
+	}
+	if (job_start(j) < 0) {
+		job_free(j);
+		return reply_error(1, "cannot start the migrations' thread");
+	}
+	gates_event(se->row.service, se->row.environment, cur, "migrating",
+		    "running down-migrations before the rollback moves traffic");
+	return json_pack("{s:b, s:I, s:s, s:s}", "ok", 1, "deployment", (json_int_t)ticket, "state", "migrating",
+			 "version", "");
+}
+
+static void rollback_done(struct mjob *j)
+{
+	struct svcenv *se = daemon_svcenv(j->svc, j->env, false);
+	struct deployment_row d;
+	struct gerr err;
+	char msg[1400], ver[128];
+	json_t *rep;
+	bool have = j->id > 0 && store_deployment_get(gd->store, j->id, &d, &err) == 1;
+
+	version_text(j, ver, sizeof(ver));
+	if (!j->ok || !se) {
+		snprintf(msg, sizeof(msg), "migration failed: %.700s; %s; the rollback to revision %d did not start, "
+			 "revision %d keeps serving", j->ok ? "the service environment is gone" : j->err, ver,
+			 j->to_revision, j->revision);
+		log_error("migrate", "%s", msg);
+		gates_event(j->svc, j->env, j->revision, "migration_failed", msg);
+		gates_emit("migration_failed", json_pack("{s:s, s:s, s:s, s:I}", "service", j->svc, "environment",
+							 j->env, "message", msg, "deployment", (json_int_t)j->id));
+		if (have) {
+			strlcpy_g(d.state, "failed", sizeof(d.state));
+			strlcpy_g(d.result, "failed", sizeof(d.result));
+			strlcpy_g(d.result_reason, msg, sizeof(d.result_reason));
+			d.ended_at = clock_now_s();
+			if (store_deployment_update(gd->store, &d, &err) < 0)
+				log_error("gates", "%s", err.msg);
+			deployment_row_release(&d);
+		}
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%d down-migration%s run, %s:\n%.*s", j->ran, j->ran == 1 ? "" : "s", ver,
+		 (int)MIN(j->out.len, 1000), j->out.data ? j->out.data : "");
+	gates_event(j->svc, j->env, j->revision, "migrated", msg);
+	if (have) {
+		strlcpy_g(d.state, "started", sizeof(d.state));
+		if (store_deployment_update(gd->store, &d, &err) < 0)
+			log_error("gates", "%s", err.msg);
+		deployment_row_release(&d);
+	}
+	rep = daemon_copy_revision(se, j->to_revision, "rollback", j->by, j->why);
+	gates_rollout_created(j->id, rep);
+	if (json_is_true(json_object_get(rep, "ok")) &&
+	    store_revision_set_status(gd->store, j->svc, j->env, j->revision, "rolled_back", j->why, &err) < 0)
+		log_error("store", "%s", err.msg);
+	if (!json_is_true(json_object_get(rep, "ok")))
+		log_error("migrate", "rollback of %s@%s after its down-migrations: %s", j->svc, j->env,
+			  json_string_value(json_object_get(rep, "error")));
+	json_decref(rep);
+}
+
 json_t *mig_flow_cli(const char *action, const char *svc, const char *env, const struct svc_config *cfg,
 		     const char *dir, int revision, int64_t to, const char *by)
 {
@@ -487,6 +639,11 @@ void mig_flow_tick(void)
 		next = j->next;
 		j->next = NULL;
 		j->done_at = now;
+		if (j->kind == JOB_ROLLBACK) {
+			rollback_done(j);
+			job_free(j);
+			continue;
+		}
 		if (j->kind == JOB_DEPLOY || j->kind == JOB_RESUME) {
 			deploy_done(j);
 			job_free(j);

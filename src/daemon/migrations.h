@@ -14,6 +14,7 @@
 
 struct json_t;
 struct svc_config;
+struct svcenv;
 
 /*
  * A deployment whose gates and pre-checks passed: when its config has
@@ -44,6 +45,23 @@ struct json_t *mig_flow_cli(const char *action, const char *svc, const char *env
 			    int64_t to, const char *by);
 /* a CLI job: {"ok", "done": false} while it runs, then its result (kept 10 minutes) */
 struct json_t *mig_flow_job(int64_t id);
+
+/*
+ * A rollback of se from revision cur to revision to, from their files
+ * alone (no database access): 0 nothing to undo (no migrations, or to's
+ * files reach as far as cur's), 1 down-migrations needed (*down_to: the
+ * version to's files go up to; *note says which), -1 they cannot run (a
+ * missing or irreversible down file: err says which and what to do).
+ */
+int mig_flow_rollback_plan(struct svcenv *se, int cur, int to, int64_t *down_to, char *note, size_t len,
+			   struct gerr *err);
+/*
+ * Runs the down-migrations of revision cur to down_to on a thread, then
+ * creates the rollback (daemon_copy_revision, gates_rollout_created(ticket)).
+ * The deployment `ticket` is `migrating` meanwhile. Returns the reply.
+ */
+struct json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to,
+				 const char *by, const char *why);
 
 /* the database URL of cfg (its env's migrations.database_env), or NULL with err */
 const char *mig_flow_url(const struct svc_config *cfg, struct gerr *err);

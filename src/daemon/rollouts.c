@@ -7,6 +7,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
+#include "daemon/migrations.h"
 #include "daemon/reply.h"
 #include "store/store_records.h"
 #include "util/log.h"
@@ -211,9 +212,18 @@ int daemon_auto_rollback(struct svcenv *se, int to, const char *why)
 	if (!ok)
 		log_error("rollout", "automatic rollback of %s@%s to revision %d failed: %s", se->row.service,
 			  se->row.environment, to, json_string_value(json_object_get(reply, "error")));
-	else
+	else {
+		char note[256], msg[512];
+		int64_t down_to;
+		/* an automatic rollback never runs down-migrations: it says it kept the schema */
+		if (mig_flow_rollback_plan(se, current, to, &down_to, note, sizeof(note), &gerr) != 0 && note[0]) {
+			snprintf(msg, sizeof(msg), "automatic rollback keeps the schema: %s (down-migrations run only "
+				 "with gantry rollback or gantry db down)", note);
+			gates_event(se->row.service, se->row.environment, current, "schema_kept", msg);
+		}
 		gates_auto_rollback(se->row.service, se->row.environment, current,
 				    (int)json_integer_value(json_object_get(reply, "revision")), why);
+	}
 	json_decref(reply);
 	return ok ? 0 : -1;
 }
