@@ -19,7 +19,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
-enum job_kind { JOB_DEPLOY, JOB_RESUME, JOB_STATUS, JOB_HISTORY, JOB_UP, JOB_DOWN, JOB_ROLLBACK };
+enum job_kind { JOB_DEPLOY, JOB_RESUME, JOB_STATUS, JOB_HISTORY, JOB_UP, JOB_DOWN, JOB_ROLLBACK, JOB_CONTRACT };
 
 struct mjob {
 	enum job_kind kind;
@@ -165,6 +165,20 @@ static void *job_main(void *arg)
 		if (mig_up(db, &set, j->to, &who, (int)j->lock_timeout_ms, report_line, j, &j->ran, &err) < 0)
 			goto out;
 		break;
+	case JOB_CONTRACT: {
+		bool any = false;
+		if (mig_lock(db, (int)j->lock_timeout_ms, &err) < 0)
+			goto out;
+		if (mig_state_read(db, &st, &err) < 0)
+			goto out;
+		for (size_t i = 0; i < set.n; i++)
+			if (set.v[i].version > st.version && (set.v[i].up_marks & MIG_MARK_CONTRACT))
+				any = true;
+		if (any && mig_up(db, &set, INT64_MAX, &who, (int)j->lock_timeout_ms, report_line, j, &j->ran,
+				  &err) < 0)
+			goto out;
+		break;
+	}
 	case JOB_ROLLBACK:
 		if (mig_down(db, &set, j->to, &who, (int)j->lock_timeout_ms, report_line, j, &j->ran, &err) < 0)
 			goto out;
@@ -626,10 +640,73 @@ json_t *mig_flow_job(int64_t id)
 	return reply_error(2, "/job: no migration job %lld (jobs are kept 10 minutes)", (long long)id);
 }
 
+/*
+ * Contract migrations: once a rollout is complete and its watch (rollback_on
+ * armed for `watch` after completion) is over, the revision's pending
+ * contract files run. Checked once a second; each rollout once per
+ * controller (a restart checks again: nothing pending runs nothing).
+ */
+struct contract_seen {
+	char svc[64], env[64];
+	int64_t rollout;
+	struct contract_seen *next;
+};
+static struct contract_seen *seen;
+
+static void contract_scan(void)
+{
+	static int64_t last;
+	int64_t mono = clock_mono_ms();
+	struct gerr err;
+
+	if (mono - last < 1000)
+		return;
+	last = mono;
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
+		struct contract_seen *c;
+		struct revcfg *rc;
+		struct mjob *j;
+		const char *url;
+
+		if (!se->rollout.id || strcmp(se->rollout.phase, "complete") ||
+		    se->rollout.revision != se->row.target_revision)
+			continue;
+		for (c = seen; c; c = c->next)
+			if (!strcmp(c->svc, se->row.service) && !strcmp(c->env, se->row.environment))
+				break;
+		if (c && c->rollout == se->rollout.id)
+			continue;
+		rc = daemon_revcfg(se, se->rollout.revision, &err);
+		if (!rc || !rc->cfg.migrations.dir || !rc->dir)
+			continue;
+		/* the watch first: until it ends, a breach may still roll back to the old code */
+		if (rc->cfg.nrollback_on && clock_now_ms() < se->rollout.updated_at + rc->cfg.watch_ms)
+			continue;
+		if (!c) {
+			c = xcalloc(1, sizeof(*c));
+			strlcpy_g(c->svc, se->row.service, sizeof(c->svc));
+			strlcpy_g(c->env, se->row.environment, sizeof(c->env));
+			c->next = seen;
+			seen = c;
+		}
+		c->rollout = se->rollout.id;
+		if (!(url = mig_flow_url(&rc->cfg, &err)))
+			continue;
+		j = job_new(JOB_CONTRACT, se->row.service, se->row.environment, url, NULL, "gantry");
+		j->dir = xasprintf("%s/%s", rc->dir, rc->cfg.migrations.dir);
+		j->lock_timeout_ms = rc->cfg.migrations.lock_timeout_ms;
+		j->revision = se->rollout.revision;
+		if (job_start(j) < 0)
+			job_free(j);
+	}
+}
+
 void mig_flow_tick(void)
 {
 	struct mjob *j, *next, **pp;
 	int64_t now = clock_mono_ms();
+
+	contract_scan();
 
 	pthread_mutex_lock(&lock);
 	j = done_jobs;
@@ -639,6 +716,25 @@ void mig_flow_tick(void)
 		next = j->next;
 		j->next = NULL;
 		j->done_at = now;
+		if (j->kind == JOB_CONTRACT) {
+			char ver[128], msg[1400];
+			version_text(j, ver, sizeof(ver));
+			if (!j->ok) {
+				snprintf(msg, sizeof(msg), "contract migration failed: %.700s; %s; revision %d keeps serving",
+					 j->err, ver, j->revision);
+				gates_event(j->svc, j->env, j->revision, "migration_failed", msg);
+				gates_emit("migration_failed", json_pack("{s:s, s:s, s:s, s:i}", "service", j->svc,
+									 "environment", j->env, "message", msg, "revision",
+									 j->revision));
+			} else if (j->ran) {
+				snprintf(msg, sizeof(msg), "%d migration%s applied after promotion (contract), %s:\n%.*s",
+					 j->ran, j->ran == 1 ? "" : "s", ver, (int)MIN(j->out.len, 1000),
+					 j->out.data ? j->out.data : "");
+				gates_event(j->svc, j->env, j->revision, "migrated", msg);
+			}
+			job_free(j);
+			continue;
+		}
 		if (j->kind == JOB_ROLLBACK) {
 			rollback_done(j);
 			job_free(j);

@@ -76,6 +76,18 @@ test_expect_success '--schema=keep: the rollback runs v2 on the newer schema and
 	ev_check "any(e[\"kind\"] == \"schema_kept\" and \"revision 2 needs the schema at version 3\" in e[\"message\"] for e in ev)"
 '
 
+test_expect_success 'a contract migration waits for the rollout to complete; the expand one runs before the revision' '
+	printf "ALTER TABLE users ADD COLUMN nick text;\n" >"$M/5_nick.up.sql" &&
+	printf "ALTER TABLE users DROP COLUMN nick;\n" >"$M/5_nick.down.sql" &&
+	printf -- "-- gantry:contract\nDROP TABLE audit;\n" >"$M/6_drop_audit.up.sql" &&
+	"$GANTRY" deploy hello --env staging --version v4 --wait &&
+	wait_for 10 "test \"\$(q \"SELECT version FROM schema_migrations\")\" = 6" &&
+	test -z "$(q "SELECT name FROM sqlite_master WHERE name = \"audit\"")" &&
+	test "$(q "SELECT contract FROM gantry_migrations WHERE version = 6")" = 1 &&
+	ev_check "[e[\"kind\"] for e in ev if e[\"kind\"] in (\"migrated\", \"rollout_complete\")][-3:] == [\"migrated\", \"rollout_complete\", \"migrated\"]" &&
+	ev_check "\"after promotion (contract)\" in [e for e in ev if e[\"kind\"] == \"migrated\"][-1][\"message\"]"
+'
+
 test_expect_success 'stop' '
 	stop_serve
 '
