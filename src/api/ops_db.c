@@ -63,6 +63,15 @@ json_t *op_db_down(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	return db_op("down", req, c);
 }
 
+json_t *op_db_restore(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+{
+	json_t *r = json_object_get(req, "revision");
+	if (!json_is_integer(r) || json_integer_value(r) <= 0)
+		return reply_error(2, "/revision: the revision whose snapshot to restore (a positive integer)");
+	json_object_set(req, "to", r);
+	return db_op("restore", req, c);
+}
+
 json_t *op_db_job(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
 	json_t *j = json_object_get(req, "job");

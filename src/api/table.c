@@ -61,5 +61,6 @@ const struct api_op api_ops[] = {
 	{ "db_job", op_db_job, false, ROLE_VIEWER, API_SCOPE_NONE, false, "job" },
 	{ "db_up", op_db_up, true, ROLE_ADMIN, API_SCOPE_TARGET, false, "service environment to reason" },
 	{ "db_down", op_db_down, true, ROLE_ADMIN, API_SCOPE_TARGET, false, "service environment to reason" },
+	{ "db_restore", op_db_restore, true, ROLE_ADMIN, API_SCOPE_TARGET, false, "service environment revision reason" },
 	{ NULL, NULL, false, 0, API_SCOPE_NONE, false, NULL },
 };

@@ -11,6 +11,7 @@
 
 struct db_opts {
 	const char *env, *to, *reason;
+	long revision;
 	int64_t timeout_ms;
 };
 
@@ -71,14 +72,17 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	if (npos < 0)
 		return EXIT_USAGE;
 	if (npos != 2)
-		return cli_error("gantry db: usage: gantry db status|history|up|down SERVICE --env ENV");
+		return cli_error("gantry db: usage: gantry db status|history|up|down|restore SERVICE --env ENV");
 	action = argv[0];
 	svc = argv[1];
-	if (strcmp(action, "status") && strcmp(action, "history") && strcmp(action, "up") && strcmp(action, "down"))
-		return cli_error("gantry db: unknown action '%s' (status, history, up, down)", action);
+	if (strcmp(action, "status") && strcmp(action, "history") && strcmp(action, "up") && strcmp(action, "down") &&
+	    strcmp(action, "restore"))
+		return cli_error("gantry db: unknown action '%s' (status, history, up, down, restore)", action);
+	if (!strcmp(action, "restore") != (o.revision > 0))
+		return cli_error("gantry db: --revision N goes with restore, and restore needs it");
 	if (!o.env)
 		return cli_error("gantry db: --env is required");
-	if (o.to && (!strcmp(action, "status") || !strcmp(action, "history")))
+	if (o.to && strcmp(action, "up") && strcmp(action, "down"))
 		return cli_error("gantry db %s: --to is for up and down", action);
 	req = json_pack("{s:s, s:s, s:s}", "op", "", "service", svc, "environment", o.env);
 	{
@@ -95,6 +99,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		}
 		json_object_set_new(req, "to", json_integer(v));
 	}
+	if (o.revision > 0)
+		json_object_set_new(req, "revision", json_integer(o.revision));
 	client_req_str(req, "reason", o.reason);
 	if ((ret = client_call(ctx, req, &resp)))
 		return ret;
@@ -130,7 +136,9 @@ static const struct cli_option db_options[] = {
 	CLI_STRING('e', "env", struct db_opts, env, "ENV", "the environment"),
 	CLI_STRING(0, "to", struct db_opts, to, "VERSION",
 		   "up: run up to this version (default: all); down: down to this version, none for all (default: one)"),
-	CLI_STRING(0, "reason", struct db_opts, reason, "TEXT", "why (audited with up and down)"),
+	CLI_INT(0, "revision", struct db_opts, revision, "N", 1, INT_MAX,
+		"restore: the snapshot taken before revision N's up-migrations (migrations.snapshot)"),
+	CLI_STRING(0, "reason", struct db_opts, reason, "TEXT", "why (audited with up, down and restore)"),
 	CLI_DURATION(0, "timeout", struct db_opts, timeout_ms, "DUR", 1000, 24LL * 3600 * 1000,
 		     "wait for the controller's answer at most this long (default 10m)"),
 	CLI_END,
@@ -138,8 +146,8 @@ static const struct cli_option db_options[] = {
 
 const struct cli_cmd cli_cmd_db = {
 	.name = "db",
-	.usage = "gantry db status|history|up|down SERVICE --env ENV [--to VERSION] [--reason TEXT] [-o json]",
-	.summary = "the service's database migrations: state, history, run up or down (admin)",
+	.usage = "gantry db status|history|up|down|restore SERVICE --env ENV [--to VERSION] [--revision N] [--reason TEXT] [-o json]",
+	.summary = "the service's database migrations: state, history, run up or down, restore a snapshot (admin)",
 	.options = db_options,
 	.run = run,
 };

@@ -19,7 +19,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
-enum job_kind { JOB_DEPLOY, JOB_RESUME, JOB_STATUS, JOB_HISTORY, JOB_UP, JOB_DOWN, JOB_ROLLBACK, JOB_CONTRACT };
+enum job_kind { JOB_DEPLOY, JOB_RESUME, JOB_STATUS, JOB_HISTORY, JOB_UP, JOB_DOWN, JOB_ROLLBACK, JOB_CONTRACT, JOB_RESTORE };
 
 struct mjob {
 	enum job_kind kind;
@@ -164,6 +164,12 @@ static void *job_main(void *arg)
 	case JOB_UP:
 		if (mig_up(db, &set, j->to, &who, (int)j->lock_timeout_ms, report_line, j, &j->ran, &err) < 0)
 			goto out;
+		break;
+	case JOB_RESTORE:
+		if (mig_lock(db, (int)j->lock_timeout_ms, &err) < 0 ||
+		    mig_restore(db, j->url, j->snapshot_path, &err) < 0)
+			goto out;
+		hbuf_printf(&j->out, "restored %s\n", j->snapshot_path);
 		break;
 	case JOB_CONTRACT: {
 		bool any = false;
@@ -312,9 +318,7 @@ json_t *mig_flow_deploy(struct deployment_row *d)
 	if (cfg.migrations.snapshot) {
 		char *sd = xasprintf("%s/snapshots", gd->home);
 		mkdir(sd, 0700);
-		j->snapshot_path = xasprintf("%s/%s-%s-deployment%lld.%s", sd, d->service, d->environment,
-					     (long long)d->id,
-					     !strncmp(url ? url : "", "postgres", 8) ? "pgdump" : "sqlite");
+		j->snapshot_path = mig_flow_snapshot_path(d->service, d->environment, j->revision, url ? url : "");
 		free(sd);
 	}
 	svc_config_release(&cfg);
@@ -580,6 +584,12 @@ static void rollback_done(struct mjob *j)
 	json_decref(rep);
 }
 
+char *mig_flow_snapshot_path(const char *svc, const char *env, int revision, const char *url)
+{
+	return xasprintf("%s/snapshots/%s-%s-r%d.%s", gd->home, svc, env, revision,
+			 !strncmp(url, "postgres", 8) ? "pgdump" : "sqlite");
+}
+
 json_t *mig_flow_cli(const char *action, const char *svc, const char *env, const struct svc_config *cfg,
 		     const char *dir, int revision, int64_t to, const char *by)
 {
@@ -596,6 +606,8 @@ json_t *mig_flow_cli(const char *action, const char *svc, const char *env, const
 		k = JOB_UP;
 	else if (!strcmp(action, "down"))
 		k = JOB_DOWN;
+	else if (!strcmp(action, "restore"))
+		k = JOB_RESTORE;
 	else
 		return reply_error(2, "/action: unknown '%s' (status, history, up, down)", action);
 	if (!cfg->migrations.dir)
@@ -608,6 +620,17 @@ json_t *mig_flow_cli(const char *action, const char *svc, const char *env, const
 	j->revision = revision;
 	j->to = to;
 	j->id = next_cli_id++;
+	if (k == JOB_RESTORE) {
+		struct stat sb;
+		j->snapshot_path = mig_flow_snapshot_path(svc, env, (int)to, url);
+		if (stat(j->snapshot_path, &sb) < 0) {
+			json_t *e = reply_error(2, "no snapshot was taken before revision %lld's migrations "
+						   "(migrations.snapshot: true; HOME/snapshots)", (long long)to);
+			job_free(j);
+			next_cli_id--;
+			return e;
+		}
+	}
 	if (job_start(j) < 0) {
 		job_free(j);
 		return reply_error(1, "cannot start the migrations' thread");
@@ -631,7 +654,7 @@ json_t *mig_flow_job(int64_t id)
 		json_object_set_new(r, "done", json_true());
 		json_object_set_new(r, "ran", json_integer(j->ran));
 		json_object_set_new(r, "output", json_stringn(j->out.data ? j->out.data : "", j->out.len));
-		if (j->kind == JOB_UP || j->kind == JOB_DOWN)
+		if (j->kind == JOB_UP || j->kind == JOB_DOWN || j->kind == JOB_RESTORE)
 			json_object_set_new(r, "state", json_string(ver));
 		return r;
 	}
@@ -745,10 +768,11 @@ void mig_flow_tick(void)
 			job_free(j);
 			continue;
 		}
-		if (j->kind == JOB_UP || j->kind == JOB_DOWN) {
+		if (j->kind == JOB_UP || j->kind == JOB_DOWN || j->kind == JOB_RESTORE) {
 			char ver[128], msg[1400];
 			version_text(j, ver, sizeof(ver));
-			snprintf(msg, sizeof(msg), "gantry db %s by %s: %.300s; %s%s%.*s", j->kind == JOB_UP ? "up" : "down",
+			snprintf(msg, sizeof(msg), "gantry db %s by %s: %.300s; %s%s%.*s",
+				 j->kind == JOB_UP ? "up" : j->kind == JOB_DOWN ? "down" : "restore",
 				 j->by, j->ok ? "ok" : j->err, ver, j->out.len ? "\n" : "",
 				 (int)MIN(j->out.len, 900), j->out.data ? j->out.data : "");
 			gates_event(j->svc, j->env, 0, j->ok ? "migrated" : "migration_failed", msg);

@@ -35,7 +35,8 @@ void mig_flow_tick(void);
 void mig_flow_resume(const struct deployment_row *d);
 
 /*
- * `gantry db ACTION`: status, history, up, down. cfg is the service's
+ * `gantry db ACTION`: status, history, up, down, restore (to: the revision
+ * whose snapshot is restored). cfg is the service's
  * resolved config (its env has the database URL), dir its revision's
  * artifact directory. Returns a new reply: {"ok", "job"} to poll with
  * mig_flow_job, or an error.
@@ -43,6 +44,8 @@ void mig_flow_resume(const struct deployment_row *d);
 struct json_t *mig_flow_cli(const char *action, const char *svc, const char *env,
 			    const struct svc_config *cfg, const char *dir, int revision,
 			    int64_t to, const char *by);
+/* where the snapshot taken before revision's up-migrations is (owned by the caller) */
+char *mig_flow_snapshot_path(const char *svc, const char *env, int revision, const char *url);
 /* a CLI job: {"ok", "done": false} while it runs, then its result (kept 10 minutes) */
 struct json_t *mig_flow_job(int64_t id);
 

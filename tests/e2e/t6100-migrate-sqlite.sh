@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='migrations on SQLite: a deploy runs the up-migrations before its revision; a failing one fails the deploy and keeps the rows; an edited file is refused; a held lock times out; gantry db status|history'
+test_description='migrations on SQLite: a deploy runs the up-migrations before its revision; a failing one fails the deploy and keeps the rows; an edited file is refused; a held lock times out; gantry db status|history|up|down|restore'
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 
@@ -27,7 +27,7 @@ test_expect_success 'setup: a service with two migrations, the controller' '
 	    artifact: app
 	    run: exec ./hello
 	    env: { DATABASE_URL: "sqlite3://$DB" }
-	    migrations: { dir: migrations, lock_timeout: 1s }
+	    migrations: { dir: migrations, lock_timeout: 1s, snapshot: true }
 	    probes:
 	      readiness: { http: /ready, period: 100ms }
 	    stop_grace: 2s
@@ -124,6 +124,19 @@ test_expect_success 'db down across a file without a down file is refused; db up
 	"$GANTRY" db up hello --env staging >out &&
 	cat out &&
 	grep "0 migrations run; the database is at version 3" out
+'
+
+test_expect_success 'db restore --revision 2: the snapshot taken before revision 2'"'"'s migrations' '
+	q "INSERT INTO users (name) VALUES (\"after\")" &&
+	ls "$GANTRY_HOME/snapshots" &&
+	test -s "$GANTRY_HOME/snapshots/hello-staging-r2.sqlite" &&
+	"$GANTRY" db restore hello --env staging --revision 2 --reason test >out &&
+	cat out &&
+	grep "the database is at version 2" out &&
+	test "$(q "SELECT version, dirty FROM schema_migrations")" = "2|0" &&
+	test "$(q "SELECT group_concat(name) FROM users")" = ada &&
+	test_expect_code 2 "$GANTRY" db restore hello --env staging --revision 9 2>err &&
+	grep "no snapshot was taken before revision 9" err
 '
 
 test_expect_success 'stop' '
