@@ -122,6 +122,14 @@ static void *job_main(void *arg)
 			goto out;
 		if (mig_state_read(db, &st, &err) < 0)
 			goto out;
+		/* refusals before the snapshot (mig_up checks them again under the same lock) */
+		if (st.dirty) {
+			gerr_set(&err, "database is dirty at version %" PRId64 ": fix the schema by hand, then set "
+				 "schema_migrations.dirty to false", st.version);
+			goto out;
+		}
+		if (mig_verify(&set, &st, &err) < 0)
+			goto out;
 		to = mig_set_expand_target(&set, st.version);
 		if (to > st.version && j->snapshot_path) {
 			if (mig_snapshot(db, j->url, j->snapshot_path, &err) < 0)
