@@ -79,6 +79,9 @@ test_expect_success 'kill -9 mid-migration: lock released, deployment failed wit
 	spawn_bg deployer "$GANTRY" deploy hello --env staging --version v3 &&
 	wait_for 20 "test \"\$(psql_q \"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '\''%pg_sleep(60)%'\'' AND application_name = '\''gantry-migrate'\''\")\" = 1" &&
 	kill9_serve &&
+	t0=$(_now_ms) &&
+	wait_for 20 "test \"\$(psql_q \"SELECT count(*) FROM pg_locks WHERE locktype = '\''advisory'\'' AND objid = $LOCK_KEY\")\" = 0" &&
+	say "figure: the advisory lock was released $(($(_now_ms) - t0)) ms after kill -9 (client_connection_check_interval 1s)" &&
 	{ wait_bg deployer 10; :; } &&
 	cat "$TRASH/deployer.log" &&
 	start_serve &&
