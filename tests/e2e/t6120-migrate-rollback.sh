@@ -88,6 +88,15 @@ test_expect_success 'a contract migration waits for the rollout to complete; the
 	ev_check "\"after promotion (contract)\" in [e for e in ev if e[\"kind\"] == \"migrated\"][-1][\"message\"]"
 '
 
+test_expect_success 'a crash-looping revision is rolled back by the controller: the schema is kept, and said so' '
+	printf "CREATE TABLE crash (id integer);\n" >"$M/7_crash.up.sql" &&
+	printf "DROP TABLE crash;\n" >"$M/7_crash.down.sql" &&
+	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v5 --set env.CRASH_AFTER_S=0 --wait &&
+	test "$(q "SELECT version FROM schema_migrations")" = 7 &&
+	pget / >body && grep v4 body &&
+	ev_check "any(e[\"kind\"] == \"schema_kept\" and \"automatic rollback keeps the schema: revision 6 needs the schema at version 6, revision 7\" in e[\"message\"] for e in ev)"
+'
+
 test_expect_success 'stop' '
 	stop_serve
 '
