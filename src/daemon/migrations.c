@@ -29,6 +29,7 @@ struct mjob {
 	int64_t lock_timeout_ms, to;
 	int revision;
 	int to_revision;   /* JOB_ROLLBACK: the revision rolled back to */
+	bool automatic;    /* JOB_ROLLBACK: the controller's own rollback (gates_auto_rollback after) */
 	char why[128];
 	/* results */
 	bool ok;
@@ -505,8 +506,8 @@ out:
 	return ret;
 }
 
-json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to, const char *by,
-			  const char *why)
+static json_t *rollback_job(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to, const char *by,
+			    const char *why, bool automatic)
 {
 	struct revcfg *rc;
 	struct gerr err;
@@ -526,6 +527,7 @@ json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, in
 	j->to_revision = to;
 	j->to = down_to;
 	j->id = ticket;
+	j->automatic = automatic;
 	strlcpy_g(j->why, why, sizeof(j->why));
 	if (ticket > 0 && store_deployment_get(gd->store, ticket, &d, &err) == 1) {
 		strlcpy_g(d.state, "migrating", sizeof(d.state));
@@ -541,6 +543,45 @@ json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, in
 		    "running down-migrations before the rollback moves traffic");
 	return json_pack("{s:b, s:I, s:s, s:s}", "ok", 1, "deployment", (json_int_t)ticket, "state", "migrating",
 			 "version", "");
+}
+
+int mig_flow_auto_rollback(struct svcenv *se, int cur, int to, const char *why, bool active)
+{
+	struct gerr err;
+	struct revcfg *rc = daemon_revcfg(se, cur, &err);
+	char note[256];
+	int64_t down_to;
+	json_t *r;
+
+	if (!rc || !rc->cfg.migrations.dir || !rc->cfg.migrations.auto_down)
+		return 0;
+	if (mig_flow_rollback_plan(se, cur, to, &down_to, note, sizeof(note), &err) != 1) {
+		if (note[0])
+			gates_event(se->row.service, se->row.environment, cur, "schema_kept",
+				    "automatic rollback keeps the schema (auto_down: the downs cannot run)");
+		return 0;
+	}
+	if (active) {
+		/* the old revision never stopped serving: undo the schema under it (as gantry db down) */
+		r = mig_flow_cli("down", se->row.service, se->row.environment, &rc->cfg, rc->dir, cur, down_to, "gantry");
+		json_decref(r);
+		gates_event(se->row.service, se->row.environment, cur, "migrating",
+			    "automatic rollback runs the down-migrations (auto_down)");
+		return 0;
+	}
+	r = rollback_job(0, se, cur, to, down_to, "gantry", why, true);
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		json_decref(r);
+		return -1;
+	}
+	json_decref(r);
+	return 1;
+}
+
+json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to, const char *by,
+			  const char *why)
+{
+	return rollback_job(ticket, se, cur, to, down_to, by, why, false);
 }
 
 static void rollback_done(struct mjob *j)
@@ -583,6 +624,9 @@ static void rollback_done(struct mjob *j)
 	}
 	rep = daemon_copy_revision(se, j->to_revision, "rollback", j->by, j->why);
 	gates_rollout_created(j->id, rep);
+	if (j->automatic && json_is_true(json_object_get(rep, "ok")))
+		gates_auto_rollback(j->svc, j->env, j->revision, (int)json_integer_value(json_object_get(rep, "revision")),
+				    j->why);
 	if (json_is_true(json_object_get(rep, "ok")) &&
 	    store_revision_set_status(gd->store, j->svc, j->env, j->revision, "rolled_back", j->why, &err) < 0)
 		log_error("store", "%s", err.msg);

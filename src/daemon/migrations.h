@@ -66,6 +66,17 @@ int mig_flow_rollback_plan(struct svcenv *se, int cur, int to, int64_t *down_to,
 struct json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to,
 				 const char *by, const char *why);
 
+/*
+ * The controller's own rollback of se from cur to to, with cur's
+ * migrations.auto_down: active (a rollout that failed: the old revision
+ * still serves) runs the downs under it, as `gantry db down`, and returns
+ * 0; otherwise (a new rollback revision) it starts the downs and returns 1:
+ * the rollback's revision is created when they succeed (then
+ * gates_auto_rollback). 0 without auto_down or when nothing is to undo,
+ * -1 when the job cannot start.
+ */
+int mig_flow_auto_rollback(struct svcenv *se, int cur, int to, const char *why, bool active);
+
 /* the database URL of cfg (its env's migrations.database_env), or NULL with err */
 const char *mig_flow_url(const struct svc_config *cfg, struct gerr *err);
 

@@ -204,7 +204,12 @@ int daemon_auto_rollback(struct svcenv *se, int to, const char *why)
 {
 	struct gerr gerr;
 	int current = se->row.target_revision;
-	json_t *reply = daemon_copy_revision(se, to, "rollback", "gantry", why);
+	json_t *reply;
+	/* auto_down: the down-migrations first, the rollback's revision after them */
+	int ad = mig_flow_auto_rollback(se, current, to, why, false);
+	if (ad != 0)
+		return ad > 0 ? 0 : -1;
+	reply = daemon_copy_revision(se, to, "rollback", "gantry", why);
 	int ok = json_is_true(json_object_get(reply, "ok"));
 	if (ok && store_revision_set_status(gd->store, se->row.service, se->row.environment, current, "rolled_back",
 					    why, &gerr) < 0)

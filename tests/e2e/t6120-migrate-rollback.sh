@@ -97,6 +97,18 @@ test_expect_success 'a crash-looping revision is rolled back by the controller: 
 	ev_check "any(e[\"kind\"] == \"schema_kept\" and \"automatic rollback keeps the schema: revision 6 needs the schema at version 6, revision 7\" in e[\"message\"] for e in ev)"
 '
 
+test_expect_success 'auto_down: true: the controller'"'"'s rollback of a crash-looping revision runs its down-migrations' '
+	sed -i "s/migrations: { dir: migrations, lock_timeout: 5s }/migrations: { dir: migrations, lock_timeout: 5s, auto_down: true }/" gantry.yaml &&
+	grep auto_down gantry.yaml &&
+	printf "CREATE TABLE crash2 (id integer);\n" >"$M/8_crash2.up.sql" &&
+	printf "DROP TABLE crash2;\n" >"$M/8_crash2.down.sql" &&
+	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v6 --set env.CRASH_AFTER_S=0 --wait &&
+	wait_for 10 "test \"\$(q \"SELECT version FROM schema_migrations\")\" = 6" &&
+	test -z "$(q "SELECT name FROM sqlite_master WHERE name IN (\"crash\", \"crash2\")")" &&
+	pget / >body && grep v4 body &&
+	ev_check "any(e[\"kind\"] == \"migrated\" and \"gantry db down by gantry: ok\" in e[\"message\"] for e in ev)"
+'
+
 test_expect_success 'stop' '
 	stop_serve
 '
