@@ -39,6 +39,16 @@ static void print_status(const char *svc, const char *env, json_t *r)
 	json_array_foreach(json_object_get(r, "pending"), i, e)
 		printf("    %-6lld %s%s\n", (long long)json_integer_value(json_object_get(e, "version")), str(e, "name"),
 		       json_is_true(json_object_get(e, "contract")) ? " (contract: after promotion)" : "");
+	if (json_array_size(json_object_get(r, "revisions")))
+		printf("  revisions (newest first) and the version their files go up to:\n");
+	json_array_foreach(json_object_get(r, "revisions"), i, e) {
+		json_t *nv = json_object_get(e, "needs");
+		printf("    revision %-4lld %-12s needs %s", (long long)json_integer_value(json_object_get(e, "revision")),
+		       str(e, "status"), json_is_integer(nv) ? "" : "none");
+		if (json_is_integer(nv))
+			printf("%lld", (long long)json_integer_value(nv));
+		printf("\n");
+	}
 	printf("  applied: %zu\n", json_array_size(json_object_get(r, "applied")));
 	json_array_foreach(json_object_get(r, "applied"), i, e)
 		printf("    %-6lld %-36s %s by %s, revision %lld, sha256 %.12s\n",

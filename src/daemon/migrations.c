@@ -36,6 +36,7 @@ struct mjob {
 	char err[1024];
 	struct hbuf out;   /* one line per file run */
 	json_t *result;    /* CLI jobs: the reply */
+	json_t *revs;      /* JOB_STATUS: [{revision, status, dir}] whose files to read */
 	int64_t version_after;
 	bool dirty_after;
 	int ran;
@@ -147,11 +148,31 @@ static void *job_main(void *arg)
 			goto out;
 		mig_unlock(db);
 		break;
-	case JOB_STATUS:
+	case JOB_STATUS: {
+		json_t *needs = json_array(), *r;
+		size_t i;
 		j->result = state_json(db, have_set ? &set : NULL, &err);
-		if (!j->result)
+		if (!j->result) {
+			json_decref(needs);
 			goto out;
+		}
+		/* which revision needs which version: the highest of its artifact's files */
+		json_array_foreach(j->revs, i, r) {
+			struct mig_set rs;
+			struct gerr e2;
+			const char *d = json_string_value(json_object_get(r, "dir"));
+			json_t *o = json_pack("{s:O, s:O}", "revision", json_object_get(r, "revision"), "status",
+					      json_object_get(r, "status"));
+			if (d && mig_set_load(d, &rs, &e2) == 0)
+				json_object_set_new(o, "needs", rs.n ? json_integer(mig_set_latest(&rs)) : json_null());
+			else
+				json_object_set_new(o, "needs", json_null());
+			mig_set_release(&rs);
+			json_array_append_new(needs, o);
+		}
+		json_object_set_new(j->result, "revisions", needs);
 		break;
+	}
 	case JOB_HISTORY: {
 		struct mig_log_row *rows;
 		size_t n;
@@ -263,6 +284,7 @@ static void job_free(struct mjob *j)
 	free(j->snapshot_path);
 	hbuf_release(&j->out);
 	json_decref(j->result);
+	json_decref(j->revs);
 	free(j);
 }
 
@@ -672,6 +694,26 @@ json_t *mig_flow_cli(const char *action, const char *svc, const char *env, const
 	j->revision = revision;
 	j->to = to;
 	j->id = next_cli_id++;
+	if (k == JOB_STATUS) {
+		struct revision_row *list;
+		size_t n;
+		j->revs = json_array();
+		if (store_revision_list(gd->store, svc, env, &list, &n, &err) == 0) {
+			for (size_t i = 0; i < n; i++) {
+				struct svcenv *se = daemon_svcenv(svc, env, false);
+				struct revcfg *rc = se && (!list[i].artifact_pruned || daemon_artifact_present(list[i].digest))
+					? daemon_revcfg(se, list[i].number, &err) : NULL;
+				if (rc && rc->dir && rc->cfg.migrations.dir && json_array_size(j->revs) < 20) {
+					char *d = xasprintf("%s/%s", rc->dir, rc->cfg.migrations.dir);
+					json_array_append_new(j->revs, json_pack("{s:i, s:s, s:s}", "revision", list[i].number,
+										  "status", list[i].status, "dir", d));
+					free(d);
+				}
+				revision_row_release(&list[i]);
+			}
+			free(list);
+		}
+	}
 	if (k == JOB_RESTORE) {
 		struct stat sb;
 		j->snapshot_path = mig_flow_snapshot_path(svc, env, (int)to, url);

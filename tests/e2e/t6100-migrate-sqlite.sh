@@ -61,7 +61,8 @@ test_expect_success 'db status (table and JSON) and db history' '
 	"$GANTRY" db status hello --env staging -o json >st.json &&
 	jcheck st.json "d[\"version\"] == 2 and d[\"dirty\"] is False and d[\"driver\"] == \"sqlite\"
 		and [a[\"name\"] for a in d[\"applied\"]] == [\"001_users.up.sql\", \"002_email.up.sql\"]
-		and all(len(a[\"checksum\"]) == 64 for a in d[\"applied\"])" &&
+		and all(len(a[\"checksum\"]) == 64 for a in d[\"applied\"])
+		and [(r[\"revision\"], r[\"needs\"]) for r in d[\"revisions\"]] == [(1, 2)]" &&
 	"$GANTRY" db history hello --env staging -o json >h.json &&
 	jcheck h.json "[(r[\"direction\"], r[\"version\"], r[\"result\"]) for r in d[\"history\"]] == [(\"up\", 2, \"ok\"), (\"up\", 1, \"ok\")]" &&
 	ev_check "any(e[\"kind\"] == \"migrated\" and \"2 migrations applied\" in e[\"message\"] for e in ev)"
