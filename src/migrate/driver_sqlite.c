@@ -158,6 +158,25 @@ static int s_set_version(struct mig_db *db, int64_t version, bool dirty,
 		       1, (const char *[]){ v }, NULL, NULL, err);
 }
 
+/* where the statement that starts at p really starts: blanks and comments skipped */
+static const char *stmt_start(const char *p)
+{
+	for (;;) {
+		while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+			p++;
+		if (p[0] == '-' && p[1] == '-') {
+			while (*p && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+			if (!e)
+				return p;
+			p = e + 2;
+		} else
+			return p;
+	}
+}
+
 /* statement by statement, so an error names its line in the file */
 static int s_run(struct mig_db *db, const char *name, const char *text,
 		 struct hbuf *out, struct gerr *err)
@@ -169,9 +188,7 @@ static int s_run(struct mig_db *db, const char *name, const char *text,
 		int r;
 		if (sqlite3_prepare_v2(H(db), p, -1, &st, &tail) != SQLITE_OK) {
 			/* the error is in the statement that starts at p */
-			const char *s = p;
-			while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
-				s++;
+			const char *s = stmt_start(p);
 			return gerr_set(err, "%s:%d: %s", name, mig__line_of(text, (size_t)(s - text)),
 					sqlite3_errmsg(H(db)));
 		}
@@ -184,9 +201,7 @@ static int s_run(struct mig_db *db, const char *name, const char *text,
 		while ((r = sqlite3_step(st)) == SQLITE_ROW)
 			;
 		if (r != SQLITE_DONE) {
-			const char *s = p;
-			while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
-				s++;
+			const char *s = stmt_start(p);
 			gerr_set(err, "%s:%d: %s", name, mig__line_of(text, (size_t)(s - text)),
 				 sqlite3_errmsg(H(db)));
 			sqlite3_finalize(st);

@@ -243,6 +243,39 @@ static void test_sqlite_locked(void **state)
 	free(path);
 }
 
+/* a no-transaction file that fails leaves the database dirty, and a dirty one is refused */
+static void test_sqlite_no_tx_dirty(void **state)
+{
+	struct mig_set s;
+	struct mig_db *db;
+	struct mig_state st;
+	struct gerr e;
+	struct mig_who who = { "test", 0 };
+	char *url = xasprintf("sqlite3://%s/dirty.db", tmp);
+	int ran;
+	(void)state;
+
+	put("1_a.up.sql", "CREATE TABLE a (x int);");
+	put("2_b.up.sql", "-- gantry:no-transaction\nCRATE INDEX b ON a (x);");
+	assert_int_equal(mig_set_load(tmp, &s, &e), 0);
+	assert_int_equal(s.v[1].up_marks, MIG_MARK_NO_TX);
+	assert_int_equal(mig_open(url, &db, &e), 0);
+	assert_int_equal(mig_up(db, &s, INT64_MAX, &who, 1000, NULL, NULL, &ran, &e), -1);
+	assert_int_equal(ran, 1);
+	assert_non_null(strstr(e.msg, "2_b.up.sql:2:"));
+	assert_non_null(strstr(e.msg, "the database is dirty at version 2"));
+	assert_int_equal(mig_state_read(db, &st, &e), 0);
+	assert_int_equal(st.version, 2);
+	assert_true(st.dirty);
+	mig_state_release(&st);
+	assert_int_equal(mig_up(db, &s, INT64_MAX, &who, 1000, NULL, NULL, &ran, &e), -1);
+	assert_int_equal(ran, 0);
+	assert_non_null(strstr(e.msg, "database is dirty at version 2"));
+	mig_close(db);
+	mig_set_release(&s);
+	free(url);
+}
+
 static void test_redact(void **state)
 {
 	struct mig_db *db;
@@ -262,6 +295,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expand_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sqlite_up_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sqlite_locked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sqlite_no_tx_dirty, setup, teardown),
 		cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
