@@ -25,9 +25,10 @@ static void print_status(const char *svc, const char *env, json_t *r)
 {
 	json_t *v = json_object_get(r, "version"), *e;
 	size_t i;
-	printf("%s@%s  %s  version %s%s\n", svc, env, str(r, "driver"),
-	       json_is_integer(v) ? "" : "none", json_is_integer(v) ? "" : "");
-	if (json_is_integer(v))
+	printf("%s@%s  %s\n", svc, env, str(r, "driver"));
+	if (!json_is_integer(v))
+		printf("  version: none (no migration applied)\n");
+	else
 		printf("  version: %lld%s\n", (long long)json_integer_value(v),
 		       json_is_true(json_object_get(r, "dirty")) ? " (DIRTY: a migration outside a transaction failed half-way)" : "");
 	if (json_is_integer(json_object_get(r, "files_latest")))
