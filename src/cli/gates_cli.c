@@ -87,6 +87,8 @@ int gates_cli_deploy_started(const struct cli_ctx *ctx, const char *svc, const c
 	if (!ret) {
 		json_object_set(resp, "revision", json_object_get(row, "revision"));
 		json_object_set(resp, "rollout", json_object_get(row, "rollout"));
+		if (json_is_string(json_object_get(row, "version")))
+			json_object_set(resp, "version", json_object_get(row, "version"));
 	}
 	json_decref(row);
 	return ret;
