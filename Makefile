@@ -9,7 +9,7 @@
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS := libuv libfyaml jansson sqlite3 libcurl libsodium nettle
+PKGS := libuv libfyaml jansson sqlite3 libcurl libsodium nettle libpq
 O := build
 
 CFLAGS ?= -O2 -g

@@ -5,7 +5,13 @@ set -eu
 pkgs="build-essential pkg-config clang libclang-rt-14-dev git curl procps iproute2
 libuv1-dev libfyaml-dev libjansson-dev libsqlite3-dev sqlite3 node-llhttp
 libcmocka-dev libcurl4-openssl-dev libsodium-dev nettle-dev libpq-dev wrk python3 age
-docker.io docker-registry busybox-static"
+docker.io docker-registry busybox-static
+postgresql-15 postgresql-client-15"
+# postgresql-15 and postgresql-client-15: the migration tests (t65*) initdb
+# and start a server of their own in the test's directory, on its own port
+# and socket, stopped by pid (tests/e2e/lib/pg-lib.sh); pg_dump/pg_restore
+# take and restore migrations.snapshot. Debian's postinst creates and starts
+# a cluster on 5432 where an init system runs; the tests never use it.
 # docker.io (dockerd, containerd, runc) and docker-registry: the container
 # tests start their own private dockerd and registry (tests/e2e/lib/docker-lib.sh)
 # and stop them by pid; busybox-static is the shell (/bin/sh) of the test

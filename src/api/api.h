@@ -88,6 +88,8 @@ json_t *api_spec_from_request(json_t *req, const struct identity *who, int64_t e
 
 /* the handlers, one per row of the table */
 #define API_HANDLER(name) json_t *name(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+API_HANDLER(op_db_status); API_HANDLER(op_db_history); API_HANDLER(op_db_up); API_HANDLER(op_db_down);
+API_HANDLER(op_db_job); API_HANDLER(op_db_restore);
 API_HANDLER(op_ping); API_HANDLER(op_upgrade); API_HANDLER(op_status); API_HANDLER(op_history); API_HANDLER(op_events);
 API_HANDLER(op_deploy); API_HANDLER(op_rollback); API_HANDLER(op_restart); API_HANDLER(op_scale);
 API_HANDLER(op_traffic); API_HANDLER(op_rollout_command);

@@ -10,6 +10,7 @@
 #include "daemon/daemon.h"
 #include "daemon/disk.h"
 #include "daemon/gates_flow.h"
+#include "daemon/migrations.h"
 #include "daemon/metrics.h"
 #include "daemon/pulls.h"
 #include "daemon/usage.h"
@@ -514,6 +515,32 @@ json_t *op_rollback(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	if (to == current && !active)
 		return reply_error(2, "revision %d is already the one serving", to);
 	snprintf(why, sizeof(why), "rollback to revision %d", to);
+	/* the schema (daemon/migrations.c): downs first, refused, or kept */
+	{
+		const char *schema = json_string_value(json_object_get(req, "schema"));
+		char note[256];
+		int64_t down_to = 0, ticket = 0;
+		int plan;
+		if (json_object_get(req, "schema") && (!schema || (strcmp(schema, "keep") && strcmp(schema, "restore"))))
+			return reply_error(2, "/schema: keep or restore");
+		if (schema && !strcmp(schema, "restore"))
+			return reply_error(2, "--schema=restore: restoring a snapshot is not available yet; "
+					   "use --schema=keep, or restore it by hand (HOME/snapshots)");
+		plan = mig_flow_rollback_plan(se, current, to, &down_to, note, sizeof(note), &gerr);
+		if (plan < 0 && !schema)
+			return reply_error(2, "%s", gerr.msg);
+		if (plan == 1 && !schema) {
+			reply = gates_before_rollout(req, &c->who, svc, env, "rollback", NULL, &ticket);
+			if (reply)
+				return reply;
+			return mig_flow_rollback(ticket, se, current, to, down_to, caller_actor(c->caller), why);
+		}
+		if (plan != 0 && schema) {
+			char msg[512];
+			snprintf(msg, sizeof(msg), "rollback keeps the schema (--schema=keep): %s", note);
+			gates_event(svc, env, current, "schema_kept", msg);
+		}
+	}
 	reply = copy_revision_gated(req, c, se, svc, env, "rollback", to, why);
 	/* (one that pulls first marks it when its rollout starts: pulls.c) */
 	if (json_is_true(json_object_get(reply, "ok")) && !json_object_get(reply, "state") &&

@@ -28,7 +28,7 @@ const struct api_op api_ops[] = {
 	{ "maintenance_status", op_maintenance_status, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
 	/* changes to a service in an environment */
 	{ "deploy", op_deploy, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment version digest image_ref spec set strategy emergency reason commit_time promotion" },
-	{ "rollback", op_rollback, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment to_revision reason emergency" },
+	{ "rollback", op_rollback, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment to_revision reason emergency schema" },
 	{ "restart", op_restart, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment reason emergency" },
 	{ "scale", op_scale, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment replicas reason emergency" },
 	{ "traffic", op_traffic, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment weights reason emergency" },
@@ -63,5 +63,13 @@ const struct api_op api_ops[] = {
 	{ "secret_get", op_secret_get, false, ROLE_ADMIN, API_SCOPE_NONE, true, "environment name version" },
 	/* the controller itself: replaced by the gantry binary on disk (daemon/upgrade.c) */
 	{ "upgrade", op_upgrade, true, ROLE_ADMIN, API_SCOPE_ALL, false, "" },
+	/* database migrations (ops_db.c): reads by a viewer, running them by an
+	 * admin of the service environment (a deploy runs them as a deployer) */
+	{ "db_status", op_db_status, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
+	{ "db_history", op_db_history, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
+	{ "db_job", op_db_job, false, ROLE_VIEWER, API_SCOPE_NONE, false, "job" },
+	{ "db_up", op_db_up, true, ROLE_ADMIN, API_SCOPE_TARGET, false, "service environment to reason" },
+	{ "db_down", op_db_down, true, ROLE_ADMIN, API_SCOPE_TARGET, false, "service environment to reason" },
+	{ "db_restore", op_db_restore, true, ROLE_ADMIN, API_SCOPE_TARGET, false, "service environment revision reason" },
 	{ NULL, NULL, false, 0, API_SCOPE_NONE, false, NULL },
 };

@@ -36,6 +36,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_proxy,
 	&cli_cmd_version,
 	&cli_cmd_upgrade,
+	&cli_cmd_db,
 };
 
 const struct cli_cmd *cli_lookup(const char *name)

@@ -29,7 +29,8 @@ int gates_cli_wait_deployment(const struct cli_ctx *ctx, const char *svc, const 
 	size_t i;
 	*row = NULL;
 	if (!ctx->json)
-		fprintf(stderr, "deployment %lld: pre-deployment checks running in the controller...\n", (long long)id);
+		fprintf(stderr, "deployment %lld: pre-deployment checks or migrations running in the controller...\n",
+			(long long)id);
 	for (int tries = 0; tries < 36000 && !client_stop; tries++) {
 		json_t *req = json_pack("{s:s, s:s, s:s, s:i}", "op", "deployments", "service", svc, "environment", env,
 					"limit", 200);
@@ -45,7 +46,8 @@ int gates_cli_wait_deployment(const struct cli_ctx *ctx, const char *svc, const 
 			json_decref(resp);
 			return cli_error("deployment %lld of %s@%s vanished", (long long)id, svc, env);
 		}
-		if (strcmp(json_string_value(json_object_get(d, "state")), "pre_checks"))
+		if (strcmp(json_string_value(json_object_get(d, "state")), "pre_checks") &&
+		    strcmp(json_string_value(json_object_get(d, "state")), "migrating"))
 			break;
 		json_decref(resp);
 		resp = NULL;
@@ -66,8 +68,10 @@ int gates_cli_wait_deployment(const struct cli_ctx *ctx, const char *svc, const 
 	*row = json_incref(d);
 	json_decref(resp);
 	if (!strcmp(json_string_value(json_object_get(*row, "state")), "failed")) {
-		fprintf(stderr, "error: %s: nothing was deployed\n", json_string_value(json_object_get(*row, "result_reason")));
-		return EXIT_REFUSED;
+		const char *why = json_string_value(json_object_get(*row, "result_reason"));
+		fprintf(stderr, "error: %s: nothing was deployed\n", why);
+		/* a migration that failed is an operation that failed (1), a check a refusal (3) */
+		return why && !strncmp(why, "migration", 9) ? EXIT_FAILED : EXIT_REFUSED;
 	}
 	return EXIT_OK;
 }
@@ -76,12 +80,15 @@ int gates_cli_deploy_started(const struct cli_ctx *ctx, const char *svc, const c
 {
 	json_t *row = NULL;
 	int ret;
-	if (strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks"))
+	if (strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks") &&
+	    strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "migrating"))
 		return EXIT_OK;
 	ret = gates_cli_wait_deployment(ctx, svc, env, json_integer_value(json_object_get(resp, "deployment")), &row);
 	if (!ret) {
 		json_object_set(resp, "revision", json_object_get(row, "revision"));
 		json_object_set(resp, "rollout", json_object_get(row, "rollout"));
+		if (json_is_string(json_object_get(row, "version")))
+			json_object_set(resp, "version", json_object_get(row, "version"));
 	}
 	json_decref(row);
 	return ret;

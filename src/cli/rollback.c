@@ -8,9 +8,10 @@
 #include "common.h"
 #include "cli/client.h"
 #include "cli/pullwait.h"
+#include "cli/gates_cli.h"
 
 struct rollback_opts {
-	const char *env;
+	const char *env, *schema;
 	long to_revision;
 	bool wait;
 	int64_t timeout_ms;
@@ -29,10 +30,17 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			"deployed_by", client_user());
 	if (o.to_revision)
 		json_object_set_new(req, "to_revision", json_integer(o.to_revision));
+	if (o.schema && strcmp(o.schema, "keep") && strcmp(o.schema, "restore")) {
+		json_decref(req);
+		return cli_error("--schema: '%s' is not keep or restore", o.schema);
+	}
+	client_req_str(req, "schema", o.schema);
 	if ((ret = client_call(ctx, req, &resp)))
 		return ret;
-	/* its image lost by the Engine: pulled first (nothing changes if it cannot be) */
-	if ((ret = cli_pull_follow(ctx, argv[0], o.env, resp)))
+	/* its image lost by the Engine: pulled first (nothing changes if it cannot be),
+	 * then its down-migrations: waited for, as a deploy's */
+	if ((ret = cli_pull_follow(ctx, argv[0], o.env, resp)) ||
+	    (ret = gates_cli_deploy_started(ctx, argv[0], o.env, resp)))
 		goto out;
 	if (json_is_true(json_object_get(resp, "warm"))) {
 		/* the previous revision was still warm: the switch is done already */
@@ -64,6 +72,8 @@ static const struct cli_option rollback_options[] = {
 	CLI_STRING('e', "env", struct rollback_opts, env, "ENV", "the environment"),
 	CLI_INT(0, "to-revision", struct rollback_opts, to_revision, "N", 1, INT_MAX,
 		"revision N's artifact and config (default the one that served before)"),
+	CLI_STRING(0, "schema", struct rollback_opts, schema, "keep|restore",
+		   "when the down-migrations cannot run: keep the newer schema (restore: not yet)"),
 	CLIENT_WAIT_OPTIONS(struct rollback_opts, "--wait at most this long (default 15m)"),
 	CLI_END,
 };
@@ -76,7 +86,7 @@ static const struct cli_option restart_options[] = {
 
 const struct cli_cmd cli_cmd_rollback = {
 	.name = "rollback",
-	.usage = "gantry rollback SERVICE --env ENV [--to-revision N] [--wait] [--timeout DUR]",
+	.usage = "gantry rollback SERVICE --env ENV [--to-revision N] [--schema keep|restore] [--wait] [--timeout DUR]",
 	.summary = "roll back to the previous (or a given) revision's exact artifact and config",
 	.options = rollback_options,
 	.run = run,

@@ -318,6 +318,13 @@ static void delivery_to_json(json_t *o, const struct svc_config *c)
 	json_object_set_new(o, "shield", json_boolean(c->shield));
 	json_object_set_new(o, "tag_hosts", json_boolean(c->tag_hosts));
 	json_object_set_new(o, "on_error", json_string(on_error_names_json[c->on_error]));
+	/* only with migrations: configs stored before them read the same */
+	if (c->migrations.dir)
+		json_object_set_new(o, "migrations",
+				    json_pack("{s:s, s:s?, s:I, s:b, s:b}", "dir", c->migrations.dir,
+					      "database_env", c->migrations.database_env, "lock_timeout_ms",
+					      (json_int_t)c->migrations.lock_timeout_ms, "snapshot",
+					      c->migrations.snapshot, "auto_down", c->migrations.auto_down));
 }
 
 static int j_bool(const json_t *o, const char *prefix, const char *key, bool *out, struct gerr *err)
@@ -424,7 +431,7 @@ static int j_analysis(const json_t *o, struct analysis_def *d, struct gerr *err)
 static int delivery_from_json(const json_t *j, struct svc_config *c, struct gerr *err)
 {
 	const json_t *cn = json_object_get(j, "canary"), *bg = json_object_get(j, "bluegreen"),
-		     *an = json_object_get(j, "analyses"), *it;
+		     *an = json_object_get(j, "analyses"), *it, *mg;
 	int oe = (int)c->on_error;
 	size_t i;
 
@@ -493,6 +500,16 @@ static int delivery_from_json(const json_t *j, struct svc_config *c, struct gerr
 	    j_kind(j, "", "on_error", on_error_names_json, 2, &oe, err) < 0)
 		return -1;
 	c->on_error = (enum on_error_policy)oe;
+	if ((mg = json_object_get(j, "migrations"))) {
+		if (!json_is_object(mg))
+			return gerr_set(err, "svc_config: 'migrations' must be an object");
+		if (j_str(mg, "migrations.", "dir", false, &c->migrations.dir, err) < 0 ||
+		    j_str(mg, "migrations.", "database_env", true, &c->migrations.database_env, err) < 0 ||
+		    j_int(mg, "migrations.", "lock_timeout_ms", 0, 100 * DAY_MS, &c->migrations.lock_timeout_ms, err) < 0 ||
+		    j_bool(mg, "migrations.", "snapshot", &c->migrations.snapshot, err) < 0 ||
+		    j_bool(mg, "migrations.", "auto_down", &c->migrations.auto_down, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 

@@ -132,6 +132,20 @@ static const struct keydef strategy_keys[] = {
 	END_KEYS
 };
 
+static const struct keydef migrations_keys[] = {
+	{ "dir", KT_STR, offsetof(struct migrations_config, dir), 0, 0, NULL, NULL, 0,
+	  "directory of NNN_name.up.sql / NNN_name.down.sql files, relative to the artifact (golang-migrate's layout)" },
+	{ "database_env", KT_STR, offsetof(struct migrations_config, database_env), 0, 0, "DATABASE_URL", NULL, 0,
+	  "the variable of the service's env holding the database URL (postgres://, sqlite3://)" },
+	{ "lock_timeout", KT_DUR, offsetof(struct migrations_config, lock_timeout_ms), 0, HOUR_MS, "60s", NULL, 0,
+	  "how long a deploy waits for the migration lock another runner holds" },
+	{ "snapshot", KT_BOOL, offsetof(struct migrations_config, snapshot), 0, 0, "false", NULL, 0,
+	  "back the database up before up-migrations (SQLite backup API, pg_dump), kept with the revision" },
+	{ "auto_down", KT_BOOL, offsetof(struct migrations_config, auto_down), 0, 0, "false", NULL, 0,
+	  "an automatic rollback may run down-migrations (otherwise it keeps the schema)" },
+	END_KEYS
+};
+
 /* every key of a service, also valid in services.S.environments.E unless KF_NO_OVERRIDE */
 static const struct keydef service_keys[] = {
 	{ "run", KT_STR, offsetof(struct svc_config, run), 0, 0, NULL, NULL, 0,
@@ -187,6 +201,8 @@ static const struct keydef service_keys[] = {
 	  "canary shield: retry a failed idempotent canary request on stable" },
 	{ "on_error", KT_ONERROR, offsetof(struct svc_config, on_error), 0, 0, "pause", NULL, 0,
 	  "analysis errors past error_limit: pause | rollback" },
+	{ "migrations", KT_MAP, offsetof(struct svc_config, migrations), 0, 0, NULL, migrations_keys, 0,
+	  "database migrations run by deploys and rollbacks: {dir, database_env, lock_timeout, snapshot, auto_down}" },
 	{ "checks", KT_ANY, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
 	  "pre- and post-deployment checks (checked by src/core/spec_gates.c)" },
 	{ "environments", KT_OVERRIDES, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
@@ -896,6 +912,8 @@ void svc_config_release(struct svc_config *c)
 	free(c->build);
 	free(c->user);
 	free(c->artifact);
+	free(c->migrations.dir);
+	free(c->migrations.database_env);
 	for (size_t i = 0; i < c->nenv; i++) {
 		free(c->env[i].key);
 		free(c->env[i].value);

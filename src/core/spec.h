@@ -158,6 +158,15 @@ struct secret_ref {
 /* a secret's name: [A-Za-z0-9_.-], 1..SECRET_NAME_MAX, starting with a letter or digit */
 bool secret_name_valid(const char *s);
 
+/* services.S.migrations (src/migrate/, docs/internals/migrate.md) */
+struct migrations_config {
+	char *dir;                 /* relative to the artifact; NULL: the service has no migrations */
+	char *database_env;        /* the env variable holding the database URL; default DATABASE_URL */
+	int64_t lock_timeout_ms;   /* waiting for the migration lock; default 60s */
+	bool snapshot;             /* back the database up before up-migrations; default false */
+	bool auto_down;            /* an automatic rollback may run down-migrations; default false */
+};
+
 /* One service in one environment, fully resolved. */
 struct svc_config {
 	char *service;
@@ -210,6 +219,7 @@ struct svc_config {
 	bool shield;               /* canary shield: retry a failed idempotent canary request on stable */
 	bool tag_hosts;            /* rN---HOST (and stable/canary) reach revisions; default false */
 	enum on_error_policy on_error; /* analysis errors past their limit; default pause */
+	struct migrations_config migrations;
 };
 
 struct spec_env {

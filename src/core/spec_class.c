@@ -163,6 +163,8 @@ static const struct class_row class_rows[] = {
 	{ "services.S.shield", CONFIG, false },
 	{ "services.S.on_error", CONFIG, false },
 	{ "services.S.checks", POLICY, true },
+	/* what runs against the service's own database, as its env does: config */
+	{ "services.S.migrations", CONFIG, true },
 	{ "services.S.environments", CONFIG, false },
 	{ "analysis_templates", CONFIG, false },
 	{ "analysis_templates.NAME.interval", CONFIG, false },

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/maintenance.h"
+#include "daemon/migrations.h"
 #include "daemon/audit_anchor.h"
 #include "daemon/disk.h"
 #include "daemon/gates_flow.h"
@@ -189,8 +190,20 @@ static void rollout_fail(struct svcenv *se, const char *why)
 		return;
 	}
 	se->ncrash = 0;
-	if (from > 0)
+	if (from > 0) {
+		char note[256], msg[512];
+		int64_t down_to;
+		/* the schema stays where the revision's migrations took it (daemon/migrations.c) */
+		struct revcfg *trc = daemon_revcfg(se, to, &err);
+		if (trc && trc->cfg.migrations.auto_down)
+			mig_flow_auto_rollback(se, to, from, why, true);
+		else if (mig_flow_rollback_plan(se, to, from, &down_to, note, sizeof(note), &err) != 0 && note[0]) {
+			snprintf(msg, sizeof(msg), "automatic rollback keeps the schema: %s (down-migrations run only "
+				 "with gantry rollback or gantry db down)", note);
+			daemon_event(se, to, "schema_kept", "%s", msg);
+		}
 		gates_auto_rollback(se->row.service, se->row.environment, to, from, why);
+	}
 }
 
 static void prune_artifacts(struct svcenv *se, int keep);

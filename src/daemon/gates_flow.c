@@ -11,6 +11,7 @@
 #include "daemon/audit_anchor.h"
 #include "daemon/gates_flow.h"
 #include "daemon/pulls.h"
+#include "daemon/migrations.h"
 #include "gates/checks.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
@@ -500,6 +501,12 @@ json_t *gates_deployment_go(struct deployment_row *d)
 		return json_pack("{s:b, s:I, s:s, s:s}", "ok", 1, "deployment", (json_int_t)d->id, "state", "pre_checks",
 				 "version", d->version);
 	}
+	/* pending up-migrations run on a thread first (daemon/migrations.c) */
+	{
+		json_t *mig = mig_flow_deploy(d);
+		if (mig)
+			return mig;
+	}
 	strlcpy_g(d->state, "started", sizeof(d->state));
 	d->started_at = clock_now_s();
 	if (store_deployment_update(gd->store, d, &gerr) < 0)
@@ -877,6 +884,14 @@ static void pre_checks_done(struct deployment_row *d, json_t *results, bool ok)
 	json_t *rep;
 	if (ok) {
 		gates_event(d->service, d->environment, 0, "pre_checks_passed", "pre-deployment checks passed");
+		rep = mig_flow_deploy(d);
+		if (rep) {
+			if (!json_is_true(json_object_get(rep, "ok")))
+				log_error("gates", "deployment=%lld cannot start its migrations: %s", (long long)d->id,
+					  json_string_value(json_object_get(rep, "error")));
+			json_decref(rep);
+			return;
+		}
 		strlcpy_g(d->state, "started", sizeof(d->state));
 		d->started_at = clock_now_s();
 		if (store_deployment_update(gd->store, d, &gerr) < 0)
@@ -954,6 +969,8 @@ void gates_resume_checks(void)
 			verify_later(d[i].id);
 		if (!strcmp(d[i].state, "pulling"))
 			pulls_resume(&d[i]); /* killed during its pull: pulled again */
+		if (!strcmp(d[i].state, "migrating"))
+			mig_flow_resume(&d[i]);
 		json_t *list = pre || post ? stored_checks(d[i].service, d[i].environment, pre ? "pre" : "post") : NULL;
 		if (pre || post) {
 			char *dir = xasprintf("%s/artifacts/%s", gd->home, d[i].digest);
@@ -1017,6 +1034,7 @@ void gates_tick(void)
 		verify_tick();
 	expire_pending();
 	pulls_tick();
+	mig_flow_tick();
 	while (checks_poll(&key, &results, &ok)) {
 		struct deployment_row d;
 		struct gerr gerr;

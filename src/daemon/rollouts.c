@@ -8,6 +8,7 @@
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
 #include "daemon/pulls.h"
+#include "daemon/migrations.h"
 #include "daemon/reply.h"
 #include "store/store_records.h"
 #include "util/log.h"
@@ -214,7 +215,12 @@ int daemon_auto_rollback(struct svcenv *se, int to, const char *why)
 {
 	struct gerr gerr;
 	int current = se->row.target_revision;
-	json_t *reply = daemon_copy_revision(se, to, "rollback", "gantry", why);
+	json_t *reply;
+	/* auto_down: the down-migrations first, the rollback's revision after them */
+	int ad = mig_flow_auto_rollback(se, current, to, why, false);
+	if (ad != 0)
+		return ad > 0 ? 0 : -1;
+	reply = daemon_copy_revision(se, to, "rollback", "gantry", why);
 	int ok = json_is_true(json_object_get(reply, "ok"));
 	if (ok && store_revision_set_status(gd->store, se->row.service, se->row.environment, current, "rolled_back",
 					    why, &gerr) < 0)
@@ -222,9 +228,18 @@ int daemon_auto_rollback(struct svcenv *se, int to, const char *why)
 	if (!ok)
 		log_error("rollout", "automatic rollback of %s@%s to revision %d failed: %s", se->row.service,
 			  se->row.environment, to, json_string_value(json_object_get(reply, "error")));
-	else
+	else {
+		char note[256], msg[512];
+		int64_t down_to;
+		/* an automatic rollback never runs down-migrations: it says it kept the schema */
+		if (mig_flow_rollback_plan(se, current, to, &down_to, note, sizeof(note), &gerr) != 0 && note[0]) {
+			snprintf(msg, sizeof(msg), "automatic rollback keeps the schema: %s (down-migrations run only "
+				 "with gantry rollback or gantry db down)", note);
+			gates_event(se->row.service, se->row.environment, current, "schema_kept", msg);
+		}
 		gates_auto_rollback(se->row.service, se->row.environment, current,
 				    (int)json_integer_value(json_object_get(reply, "revision")), why);
+	}
 	json_decref(reply);
 	return ok ? 0 : -1;
 }

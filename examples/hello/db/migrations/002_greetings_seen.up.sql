@@ -1,0 +1,1 @@
+ALTER TABLE greetings ADD COLUMN seen integer NOT NULL DEFAULT 0;
