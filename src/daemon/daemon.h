@@ -313,10 +313,13 @@ struct json_t *daemon_spec_apply(const char *name, const char *text, size_t len,
  * (["env.KEY=VALUE"]) and "strategy" (rolling | recreate) applied:
  * *config (owned, JSON with sorted keys) and its hex SHA-256. -1 with
  * *reply (code 2) when there is no spec, no such service/environment, or
- * a bad set/strategy.
+ * a bad set/strategy. pinned (borrowed; NULL: none): a config resolved
+ * before (a deployment waiting for approval) whose secret versions a
+ * reference without a version keeps (secrets_pin_like), so the approver
+ * approves the versions pinned at request time.
  */
-int daemon_resolve(const char *svc, const char *env, struct json_t *req, char **config, char digest[72],
-		   struct json_t **reply);
+int daemon_resolve(const char *svc, const char *env, struct json_t *req, const char *pinned, char **config,
+		   char digest[72], struct json_t **reply);
 
 /* rollouts.c: revisions and their rollouts, one transaction each */
 /* the artifact snapshot of digest is in HOME (a pruned revision's may still be) */
