@@ -19,6 +19,7 @@
 #include "daemon/secrets.h"
 #include "secrets/age.h"
 #include "secrets/sops.h"
+#include "store/store_records.h"
 #include "store/store_secret.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -370,6 +371,21 @@ static bool config_uses(const char *config, const char *name, int version)
 
 bool secrets_in_use(const char *env, const char *name, int version)
 {
+	struct deployment_row *pend;
+	size_t np;
+	struct gerr perr;
+	bool pinned = false;
+	/* a deployment waiting for approval keeps what it pinned at request time */
+	if (store_deployment_pending(gd->store, "", env, &pend, &np, &perr) < 0)
+		return true; /* cannot tell: keep it */
+	for (size_t i = 0; i < np; i++) {
+		if (!pinned)
+			pinned = config_uses(pend[i].config, name, version);
+		deployment_row_release(&pend[i]);
+	}
+	free(pend);
+	if (pinned)
+		return true;
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
 		struct revision_row *revs;
 		size_t n;
@@ -414,6 +430,29 @@ void secrets_prune(const char *env, const char *name)
 				 rows[i].version);
 	}
 	free(rows);
+}
+
+void secrets_prune_revision(const char *svc, const char *env, int number)
+{
+	struct revision_row rev;
+	struct svc_config c;
+	struct gerr err;
+	json_t *j;
+	if (store_revision_get(gd->store, svc, env, number, &rev, &err) <= 0)
+		return;
+	j = json_loads(rev.config_json ? rev.config_json : "", 0, NULL);
+	if (j && svc_config_from_json(j, &c, &err) == 0) {
+		for (size_t i = 0; i < c.nsecrets; i++) {
+			bool seen = false;
+			for (size_t k = 0; k < i && !seen; k++)
+				seen = !strcmp(c.secrets[k].secret, c.secrets[i].secret);
+			if (!seen)
+				secrets_prune(env, c.secrets[i].secret);
+		}
+		svc_config_release(&c);
+	}
+	json_decref(j);
+	revision_row_release(&rev);
 }
 
 void secrets_kv_free(struct kv *kv, size_t n)

@@ -57,6 +57,9 @@ void secrets_pin_like(struct svc_config *cfg, const char *config);
 /* deletes versions of (env, name) no kept revision uses and that are not
  * the newest (nor, when removed, any that is unused); logs on error */
 void secrets_prune(const char *env, const char *name);
+/* after revision number of (svc, env) was pruned (keep_revisions): secrets_prune
+ * for every secret (and the SOPS file) its config names */
+void secrets_prune_revision(const char *svc, const char *env, int number);
 /* whether any revision of env that is not pruned uses (name, version) (version 0: any) */
 bool secrets_in_use(const char *env, const char *name, int version);
 
