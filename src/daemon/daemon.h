@@ -367,6 +367,12 @@ bool replica_is_docker(const struct replica *r);
 /* after r's row is recorded "starting": makes and starts its container
  * (thread pool); replica_running or replica_spawn_failed follows. 0/-1 */
 int dockrt_spawn(struct replica *r);
+/* where a container with secrets has them: the replica's secrets directory (read-only) and
+ * gantry-secret-exec, its entrypoint (src/shim/secret-exec.c) */
+#define DOCKRT_SECRETS_MOUNT "/run/secrets"
+#define DOCKRT_LAUNCHER "/.gantry/secret-exec"
+/* the numeric uid:gid r's container runs as (its secrets directory's owner): 0, or -1 with err */
+int dockrt_secret_owner(struct replica *r, uid_t *uid, gid_t *gid, struct gerr *err);
 void dockrt_signal(struct replica *r, int sig);
 /* its container ended: removed (in the background), row.container cleared */
 void dockrt_reap(struct replica *r);

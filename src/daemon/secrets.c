@@ -156,11 +156,6 @@ int secrets_read(const char *env, const char *name, int version, uint8_t **val, 
 json_t *secrets_pin(struct svc_config *cfg, const char *spec_name)
 {
 	json_t *reply = NULL;
-	for (size_t i = 0; i < cfg->nsecrets && cfg->runtime == RUNTIME_DOCKER; i++)
-		if (cfg->secrets[i].file)
-			return reply_error(2, "services.%s.files.%s: secret files are not given to containers yet "
-					   "(give it as env: {%s: {secret: %s}})", cfg->service, cfg->secrets[i].target,
-					   cfg->secrets[i].target, cfg->secrets[i].secret);
 	for (size_t i = 0; i < cfg->nsecrets && !reply; i++) {
 		struct secret_ref *ref = &cfg->secrets[i];
 		struct secret_row row;
@@ -487,9 +482,17 @@ static void remove_tree(const char *dir)
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	if (d) {
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(dirfd(d), de->d_name, 0);
+		while ((de = readdir(d))) {
+			char sub[1100];
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			/* one level of directories: .env of a container's */
+			if (unlinkat(dirfd(d), de->d_name, 0) < 0 && (errno == EISDIR || errno == EPERM) &&
+			    !strcmp(de->d_name, ".env")) {
+				snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+				remove_tree(sub);
+			}
+		}
 		closedir(d);
 	}
 	rmdir(dir);
@@ -539,9 +542,15 @@ int secrets_replica_prepare(struct replica *r, struct gerr *err)
 	int sf_version = 0;
 	uid_t uid = r->user.drop ? r->user.uid : geteuid();
 	gid_t gid = r->user.drop ? r->user.gid : getegid();
+	/* a container gets env secrets as files of rdir/.env, read by gantry-secret-exec inside it
+	 * (dockrt.c): never in its configuration */
+	bool docker = replica_is_docker(r);
+	char edir[800];
 
 	if (!c->nsecrets)
 		return 0;
+	if (docker && dockrt_secret_owner(r, &uid, &gid, err) < 0)
+		return -1;
 	if (r->senv)
 		secrets_kv_free(r->senv, r->nsenv);
 	r->senv = NULL;
@@ -549,7 +558,7 @@ int secrets_replica_prepare(struct replica *r, struct gerr *err)
 	for (size_t i = 0; i < c->nenv; i++)
 		env_add(&kv, &n, c->env[i].key, xstrdup(c->env[i].value));
 	for (size_t i = 0; i < c->nsecrets; i++)
-		files |= c->secrets[i].file;
+		files |= c->secrets[i].file || docker;
 	if (files) {
 		struct stat st;
 		if (make_run_dir(dir, sizeof(dir), err) < 0)
@@ -568,6 +577,12 @@ int secrets_replica_prepare(struct replica *r, struct gerr *err)
 			gerr_set(err, "secrets: chown %s: %s", rdir, strerror(errno));
 			goto fail;
 		}
+		snprintf(edir, sizeof(edir), "%s/.env", rdir);
+		if (docker && ((mkdir(edir, 0700) < 0 && errno != EEXIST) ||
+			       (geteuid() == 0 && chown(edir, uid, gid) < 0))) {
+			gerr_set(err, "secrets: %s: %s", edir, strerror(errno));
+			goto fail;
+		}
 	}
 	for (size_t i = 0; i < c->nsecrets; i++) {
 		const struct secret_ref *ref = &c->secrets[i];
@@ -580,8 +595,8 @@ int secrets_replica_prepare(struct replica *r, struct gerr *err)
 				 ref->secret, ref->version, c->environment);
 		if (found <= 0)
 			goto fail;
-		if (ref->file) {
-			int rc = write_file(rdir, ref->target, val, len, uid, gid, err);
+		if (ref->file || docker) {
+			int rc = write_file(ref->file ? rdir : edir, ref->target, val, len, uid, gid, err);
 			age_secret_free(val, len);
 			if (rc < 0)
 				goto fail;
@@ -622,7 +637,7 @@ void secrets_replica_release(struct replica *r)
 	} else if (r->rc) {
 		/* adopted after a restart of ours: its directory is where we made it */
 		for (size_t i = 0; i < r->rc->cfg.nsecrets; i++) {
-			if (r->rc->cfg.secrets[i].file) {
+			if (r->rc->cfg.secrets[i].file || replica_is_docker(r)) {
 				char dir[512], rdir[768];
 				run_dir(dir, sizeof(dir));
 				snprintf(rdir, sizeof(rdir), "%s/%s", dir, r->row.id);
