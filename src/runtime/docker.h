@@ -60,7 +60,8 @@ struct docker_image {
 int docker_image_inspect(struct docker *d, const char *ref, struct docker_image *out, struct gerr *err);
 
 /* the image's Config.Entrypoint and Config.Cmd: *entrypoint and *cmd
- * NULL-terminated (owned: strv_free; NULL when the image has none). 1, 0
+ * NULL-terminated (owned: free each string and the array; NULL when the
+ * image has none). 1, 0
  * no such image, -1 */
 int docker_image_command(struct docker *d, const char *ref, char ***entrypoint, char ***cmd, struct gerr *err);
 
