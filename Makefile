@@ -38,7 +38,8 @@ LLHTTP_OBJS := $(O)/llhttp/llhttp.o $(O)/llhttp/api.o $(O)/llhttp/http.o
 
 ALL_CFLAGS = $(CFLAGS) -Isrc -I$(LLHTTP_INC_DIR) -DLLHTTP_STRICT_MODE=1 $(DEP_CFLAGS)
 
-SRCS := $(sort $(wildcard src/*/*.c))
+# src/shim/: small static programs of their own (not in libgantry)
+SRCS := $(sort $(filter-out src/shim/%,$(wildcard src/*/*.c)))
 OBJS := $(SRCS:%.c=$(O)/%.o)
 MAIN_OBJ := $(O)/src/main.o
 LIB := $(O)/libgantry.a
@@ -49,10 +50,15 @@ FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(O)/fuzz/%)
 
 .PHONY: all deps test unit e2e demo demo-docker fuzz fuzz-smoke clean layers
-all: gantry examples
+all: gantry gantry-secret-exec examples
 
 deps:
 	@./scripts/install-deps.sh
+
+# the entrypoint of a container with secrets, installed beside gantry (src/shim/secret-exec.c);
+# static and without sanitizer runtimes: it runs inside any image, FROM scratch too
+gantry-secret-exec: src/shim/secret-exec.c
+	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -static -o $@ $<
 
 gantry: $(MAIN_OBJ) $(LIB) $(LLHTTP_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(LIB) $(LLHTTP_OBJS) $(DEP_LIBS) -pthread
@@ -133,6 +139,6 @@ fuzz-smoke: fuzz
 		echo "fuzz-smoke: $$n failed (exit $$rc): the input is in ./crash-* or ./leak-*"; exit 1; }; done
 
 clean:
-	rm -rf $(O) gantry examples/hello/hello examples/hello/hello-static tests/e2e/helpers/dockerc tests/e2e/helpers/swarmc
+	rm -rf $(O) gantry gantry-secret-exec examples/hello/hello examples/hello/hello-static tests/e2e/helpers/dockerc tests/e2e/helpers/swarmc
 
 -include $(OBJS:.o=.d)

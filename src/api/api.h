@@ -100,6 +100,7 @@ API_HANDLER(op_audit); API_HANDLER(op_audit_verify); API_HANDLER(op_promotion_so
 API_HANDLER(op_gates_check); API_HANDLER(op_dora);
 API_HANDLER(op_apply); API_HANDLER(op_spec_show); API_HANDLER(op_spec_history); API_HANDLER(op_spec_diff);
 API_HANDLER(op_secret_set); API_HANDLER(op_secret_list); API_HANDLER(op_secret_rm); API_HANDLER(op_secret_get);
+API_HANDLER(op_secret_recipient);
 API_HANDLER(op_maintenance); API_HANDLER(op_maintenance_status); /* ops_maint.c */
 
 #endif

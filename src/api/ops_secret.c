@@ -198,3 +198,17 @@ json_t *op_secret_get(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	free(b64);
 	return reply;
 }
+
+/* the controller's age recipient: what a team adds to .sops.yaml (or environments.E.secrets.recipients
+ * of another controller) so that the controller can decrypt; public, not audited */
+json_t *op_secret_recipient(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+{
+	char r[128];
+	struct gerr gerr;
+	(void)ctl;
+	(void)req;
+	(void)c;
+	if (secrets_recipient(r, &gerr) < 0)
+		return reply_error(1, "%s", gerr.msg);
+	return json_pack("{s:b, s:s}", "ok", 1, "recipient", r);
+}

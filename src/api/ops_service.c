@@ -411,7 +411,7 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	if (!docker && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
 		reply = reply_error(2, "/digest: no artifact snapshot %s in the state directory", digest);
 	free(dir);
-	if (reply || daemon_resolve(svc, env, req, &config, cdigest, &reply) < 0)
+	if (reply || daemon_resolve(svc, env, req, NULL, &config, cdigest, &reply) < 0)
 		goto out;
 	in.config = config;
 	in.config_digest = cdigest;

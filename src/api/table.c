@@ -27,7 +27,7 @@ const struct api_op api_ops[] = {
 	{ "spec_diff", op_spec_diff, false, ROLE_VIEWER, API_SCOPE_NONE, false, "from to spec" },
 	{ "maintenance_status", op_maintenance_status, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
 	/* changes to a service in an environment */
-	{ "deploy", op_deploy, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment version digest image_ref spec set strategy emergency reason commit_time promotion" },
+	{ "deploy", op_deploy, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment version digest image_ref spec sops set strategy emergency reason commit_time promotion" },
 	{ "rollback", op_rollback, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment to_revision reason emergency schema" },
 	{ "restart", op_restart, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment reason emergency" },
 	{ "scale", op_scale, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment replicas reason emergency" },
@@ -57,6 +57,7 @@ const struct api_op api_ops[] = {
 	{ "user_list", op_user_list, false, ROLE_ADMIN, API_SCOPE_NONE, false, "" },
 	/* the secret store (ops_secret.c): values never in a reply but get's, never audited;
 	 * scoped by the request's environment in the handler */
+	{ "secret_recipient", op_secret_recipient, false, ROLE_VIEWER, API_SCOPE_NONE, false, "" },
 	{ "secret_list", op_secret_list, false, ROLE_VIEWER, API_SCOPE_NONE, false, "environment" },
 	{ "secret_set", op_secret_set, true, ROLE_DEPLOYER, API_SCOPE_NONE, true, "environment name value generate rotate restart" },
 	{ "secret_rm", op_secret_rm, true, ROLE_DEPLOYER, API_SCOPE_NONE, true, "environment name" },

@@ -232,7 +232,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 				json_object_set_new(req, "digest", json_string(digest));
 			if (image_ref[0])
 				json_object_set_new(req, "image_ref", json_string(image_ref));
-			if ((ret = cli_spec_attach(ctx, req)))
+			if ((ret = cli_spec_attach(ctx, req)) || (ret = cli_sops_attach(spec, env, req)))
 				goto out;
 			goto send;
 		}
@@ -256,7 +256,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		else if (git_version(spec->dir, ver, sizeof(ver)) < 0)
 			snprintf(ver, sizeof(ver), "%.12s", digest);
 		json_object_set_new(req, "digest", json_string(digest));
-		if ((ret = cli_spec_attach(ctx, req)))
+		if ((ret = cli_spec_attach(ctx, req)) || (ret = cli_sops_attach(spec, env, req)))
 			goto out;
 		{
 			int64_t ct = gates_cli_commit_time(spec->dir);

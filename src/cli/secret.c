@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define USAGE "gantry secret set|rotate NAME --env ENV [--from-file FILE | --generate N] [--restart] | " \
-	      "list [--env ENV] | rm NAME --env ENV | get NAME --env ENV [--version N] | edit FILE -i IDENTITY_FILE | " \
+	      "list [--env ENV] | recipient | rm NAME --env ENV | get NAME --env ENV [--version N] | edit FILE -i IDENTITY_FILE | " \
 	      "keygen|encrypt|decrypt|sops-encrypt|sops-decrypt ..."
 #define VALUE_MAX (64 * 1024)
 
@@ -309,7 +309,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 
 	/* the file tools parse their own options */
 	if (argc >= 2 && strcmp(argv[1], "set") && strcmp(argv[1], "rotate") &&
-	    strcmp(argv[1], "list") && strcmp(argv[1], "rm") && strcmp(argv[1], "get") && strcmp(argv[1], "edit") &&
+	    strcmp(argv[1], "list") && strcmp(argv[1], "recipient") && strcmp(argv[1], "rm") && strcmp(argv[1], "get") && strcmp(argv[1], "edit") &&
 	    (ret = cmd_secret_tools(argc - 1, argv + 1)) != -2)
 		return ret;
 	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
@@ -324,6 +324,17 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	sub = argv[0];
 	if (!strcmp(sub, "list") && npos == 1)
 		return list_secrets(ctx, &o);
+	if (!strcmp(sub, "recipient") && npos == 1) {
+		/* the controller's public key: add it to .sops.yaml so the controller decrypts the SOPS file */
+		if ((ret = client_call(ctx, json_pack("{s:s}", "op", "secret_recipient"), &resp)))
+			return ret;
+		if (ctx->json)
+			client_print_reply(resp);
+		else
+			printf("%s\n", json_string_value(json_object_get(resp, "recipient")));
+		json_decref(resp);
+		return EXIT_OK;
+	}
 	if (!strcmp(sub, "edit") && npos == 2)
 		return edit_sops(argv[1], o.identity);
 	if (npos != 2 || (strcmp(sub, "set") && strcmp(sub, "rotate") && strcmp(sub, "rm") && strcmp(sub, "get")))

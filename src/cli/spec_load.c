@@ -1,5 +1,6 @@
 #include "common.h"
 #include "cli/spec_load.h"
+#include "secrets/sops.h"
 
 int cli_load_spec(struct cli_ctx *ctx, struct spec **out)
 {
@@ -37,6 +38,45 @@ int cli_spec_attach(struct cli_ctx *ctx, json_t *req)
 		goto out;
 	}
 	json_object_set_new(req, "spec", json_pack("{s:s, s:s%}", "name", path, "text", text, len));
+out:
+	free(text);
+	free(path);
+	return ret;
+}
+
+int cli_sops_attach(const struct spec *spec, const char *env, json_t *req)
+{
+	const struct spec_env *e = spec_find_env(spec, env);
+	struct sops_node *plain = NULL;
+	struct gerr err;
+	char *path, *text = NULL;
+	FILE *f;
+	size_t len;
+	int ret = EXIT_OK;
+
+	if (!e || !e->secrets_file)
+		return EXIT_OK;
+	path = e->secrets_file[0] == '/' ? xstrdup(e->secrets_file) : xasprintf("%s/%s", spec->dir, e->secrets_file);
+	if (!(f = fopen(path, "rb"))) {
+		ret = cli_error("environments.%s.secrets.file: %s: %s", env, path, strerror(errno));
+		goto out;
+	}
+	text = xmalloc(SOPS_MAX_INPUT + 1);
+	len = fread(text, 1, SOPS_MAX_INPUT + 1, f);
+	fclose(f);
+	if (len > SOPS_MAX_INPUT) {
+		ret = cli_error("environments.%s.secrets.file: %s: larger than %u bytes", env, path, SOPS_MAX_INPUT);
+		goto out;
+	}
+	/* a document that parses as plain YAML/JSON has no sops metadata: it is not encrypted */
+	if (sops_tree_parse(text, len, sops_format_from_path(path), &plain, &err) == 0) {
+		sops_node_free(plain);
+		ret = cli_error("environments.%s.secrets.file: %s is not encrypted (no sops metadata): encrypt it "
+				"(sops -e, or gantry secret sops-encrypt) to the controller's recipient (gantry secret "
+				"recipient); nothing was sent", env, path);
+		goto out;
+	}
+	json_object_set_new(req, "sops", json_pack("{s:s, s:s%}", "name", e->secrets_file, "text", text, len));
 out:
 	free(text);
 	free(path);

@@ -24,6 +24,14 @@ int cli_load_spec(struct cli_ctx *ctx, struct spec **out);
  * EXIT_OK, or the error printed and EXIT_USAGE.
  */
 int cli_spec_attach(struct cli_ctx *ctx, json_t *req);
+/*
+ * When environment env of spec has a SOPS file (environments.E.secrets.file,
+ * relative to the spec's directory), puts it into req as "sops": {"name":
+ * PATH, "text": CIPHERTEXT}: the controller decrypts it. A file that is not
+ * SOPS-encrypted (a plain YAML/JSON document) is never sent. EXIT_OK, or
+ * the error printed and EXIT_USAGE.
+ */
+int cli_sops_attach(const struct spec *spec, const char *env, json_t *req);
 /* a spec diff (core/spec_class.h rows), one "  ~ path: old -> new" line each */
 void cli_print_spec_diff(FILE *f, const json_t *diff);
 /* -f was given, or ./gantry.yaml exists */

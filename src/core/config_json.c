@@ -53,11 +53,22 @@ static json_t *intpct_to_json(const struct intpct *v)
 	return json_pack("{s:b, s:f}", "percent", v->is_pct, "value", v->value);
 }
 
-/* {"secret": NAME, "version": N} as env KEY (file false) or file KEY */
+/* {"secret": NAME, "version": N} or {"sops": PATH, "version": N} as env KEY (file false) or file KEY */
 static int secret_ref_from_json(struct svc_config *c, const char *key, const json_t *o, bool file, struct gerr *err)
 {
 	const json_t *name = json_object_get(o, "secret"), *ver = json_object_get(o, "version");
+	const json_t *sops = json_object_get(o, "sops");
 	struct secret_ref ref = { .target = (char *)key, .file = file };
+	if (json_is_string(sops) && !name && secret_sops_path_valid(json_string_value(sops)) && strlen(key) <= 128 &&
+	    *key && key[0] != '.' && !strchr(key, '/')) {
+		ref.sops = (char *)json_string_value(sops);
+		ref.secret = (char *)SECRET_SOPS;
+		if (ver && (!json_is_integer(ver) || json_integer_value(ver) < 1 || json_integer_value(ver) > 1000000000))
+			return gerr_set(err, "svc_config: '%s.%.64s': bad SOPS version", file ? "files" : "env", key);
+		ref.version = ver ? (int)json_integer_value(ver) : 0;
+		svc_config_set_secret(c, &ref);
+		return 0;
+	}
 	if (!json_is_object(o) || !json_is_string(name) || !secret_name_valid(json_string_value(name)) ||
 	    (ver && (!json_is_integer(ver) || json_integer_value(ver) < 1 || json_integer_value(ver) > 1000000000)) ||
 	    strlen(key) > 128 || !*key || key[0] == '.' || strchr(key, '/'))
@@ -78,7 +89,7 @@ json_t *svc_config_to_json(const struct svc_config *c)
 	/* a secret is kept as its reference, never its value: {secret, version} */
 	for (size_t i = 0; i < c->nsecrets; i++) {
 		const struct secret_ref *r = &c->secrets[i];
-		json_t *ref = json_pack("{s:s}", "secret", r->secret);
+		json_t *ref = r->sops ? json_pack("{s:s}", "sops", r->sops) : json_pack("{s:s}", "secret", r->secret);
 		if (r->version > 0)
 			json_object_set_new(ref, "version", json_integer(r->version));
 		if (r->file && !files)

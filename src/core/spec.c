@@ -170,9 +170,9 @@ static const struct keydef service_keys[] = {
 	{ "replicas", KT_INT, offsetof(struct svc_config, replicas), 0, 1000, "1", NULL, KF_DOC_ONLY,
 	  "replica count; default: environments.E.replicas, else 1" },
 	{ "env", KT_ENVMAP, offsetof(struct svc_config, env), 0, 0, NULL, NULL, 0,
-	  "environment variables (scalars; numbers and booleans are kept as written), or {secret: NAME, version: N} from the secret store" },
+	  "environment variables (scalars; numbers and booleans are kept as written), or {secret: NAME, version: N} from the secret store, or {sops: PATH} from environments.E.secrets.file" },
 	{ "files", KT_SECFILES, 0, 0, 0, NULL, NULL, 0,
-	  "FILE: {secret: NAME, version: N}: a secret as the file $GANTRY_SECRETS_DIR/FILE (private, in memory)" },
+	  "FILE: {secret: NAME, version: N} or {sops: PATH}: a secret as the file $GANTRY_SECRETS_DIR/FILE (private, in memory)" },
 	{ "hosts", KT_HOSTS, offsetof(struct svc_config, hosts), 0, 0, "[SVC.ENV.localhost]", NULL,
 	  KF_DOC_ONLY, "Host names routed to the service; default: environments.E.hosts; SVC.ENV.localhost is always added" },
 	{ "tag_hosts", KT_BOOL, offsetof(struct svc_config, tag_hosts), 0, 0, "false", NULL, 0,
@@ -213,6 +213,8 @@ static const struct keydef service_keys[] = {
 static const struct keydef env_secret_keys[] = {
 	{ "recipients", KT_RECIPIENTS, 0, 0, 0, NULL, NULL, 0,
 	  "age recipients (age1...) the environment's secrets are also encrypted to, besides the controller" },
+	{ "file", KT_STR, offsetof(struct spec_env, secrets_file), 0, 0, NULL, NULL, 0,
+	  "a SOPS file (age recipients; relative to the spec's directory) whose values env/files name as {sops: PATH}" },
 	END_KEYS
 };
 

@@ -148,15 +148,22 @@ struct image_build {
  * (src/daemon/secrets.c, docs/security.md).
  */
 #define SECRET_NAME_MAX 63
+/* the store name of an environment's SOPS file (environments.E.secrets.file): each deploy that
+ * carries a changed file makes a new version; no user secret can have it (starts with '.') */
+#define SECRET_SOPS ".sops"
 struct secret_ref {
 	char *target;   /* env: the variable's name; file: the file's name in $GANTRY_SECRETS_DIR */
-	char *secret;   /* the secret's name in the environment's store */
+	char *secret;   /* the secret's name in the environment's store; SECRET_SOPS for a SOPS value */
+	char *sops;     /* a SOPS value: the path in the environment's SOPS file ("db.password");
+	                 * its file is version `version` of SECRET_SOPS in the store; NULL otherwise */
 	int version;    /* > 0: that version; 0: the newest, pinned by the controller at deploy */
 	bool file;
 	int line, col;  /* where the spec names it; 0 in a config read back from JSON */
 };
 /* a secret's name: [A-Za-z0-9_.-], 1..SECRET_NAME_MAX, starting with a letter or digit */
 bool secret_name_valid(const char *s);
+/* a path in a SOPS file: [A-Za-z0-9_.-], 1..256, no empty component */
+bool secret_sops_path_valid(const char *s);
 
 /* services.S.migrations (src/migrate/, docs/internals/migrate.md) */
 struct migrations_config {
@@ -228,6 +235,8 @@ struct spec_env {
 	char **hosts;
 	size_t nhosts;
 	char **recipients;  /* secrets.recipients: age1... the store's values are also encrypted to */
+	char *secrets_file; /* secrets.file: the SOPS file (relative to the spec's directory) whose
+	                     * values {sops: PATH} name; sent with a deploy, decrypted by the controller */
 	size_t nrecipients;
 	int line, col;
 };

@@ -252,6 +252,7 @@ void spec_free(struct spec *spec)
 		free(spec->envs[i].name);
 		spec__free_strv(spec->envs[i].hosts, spec->envs[i].nhosts);
 		spec__free_strv(spec->envs[i].recipients, spec->envs[i].nrecipients);
+		free(spec->envs[i].secrets_file);
 	}
 	free(spec->envs);
 	for (size_t i = 0; i < spec->nservices; i++)

@@ -36,6 +36,7 @@ void spec__secret_drop(struct svc_config *c, const char *target, bool file)
 			continue;
 		free(c->secrets[i].target);
 		free(c->secrets[i].secret);
+		free(c->secrets[i].sops);
 		memmove(&c->secrets[i], &c->secrets[i + 1], (c->nsecrets - i - 1) * sizeof(*c->secrets));
 		c->nsecrets--;
 		return;
@@ -61,7 +62,9 @@ void svc_config_set_secret(struct svc_config *c, const struct secret_ref *ref)
 		int cmp = ref_cmp(&c->secrets[i], ref->file, ref->target);
 		if (!cmp) {
 			free(c->secrets[i].secret);
+			free(c->secrets[i].sops);
 			c->secrets[i].secret = xstrdup(ref->secret);
+			c->secrets[i].sops = ref->sops ? xstrdup(ref->sops) : NULL;
 			c->secrets[i].version = ref->version;
 			c->secrets[i].line = ref->line;
 			c->secrets[i].col = ref->col;
@@ -75,6 +78,7 @@ void svc_config_set_secret(struct svc_config *c, const struct secret_ref *ref)
 	c->secrets[i] = *ref;
 	c->secrets[i].target = xstrdup(ref->target);
 	c->secrets[i].secret = xstrdup(ref->secret);
+	c->secrets[i].sops = ref->sops ? xstrdup(ref->sops) : NULL;
 	c->nsecrets++;
 }
 
@@ -83,6 +87,7 @@ void spec__secrets_release(struct svc_config *c)
 	for (size_t i = 0; i < c->nsecrets; i++) {
 		free(c->secrets[i].target);
 		free(c->secrets[i].secret);
+		free(c->secrets[i].sops);
 	}
 	free(c->secrets);
 	c->secrets = NULL;
@@ -101,7 +106,18 @@ static bool file_name_ok(const char *s)
 	return true;
 }
 
-/* {secret: NAME, version: N} at v (key k) for target: applied to c when valid */
+bool secret_sops_path_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (!n || n > 256 || s[0] == '.' || s[n - 1] == '.' || strstr(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
+			return false;
+	return true;
+}
+
+/* {secret: NAME, version: N} or {sops: PATH} at v (key k) for target: applied to c when valid */
 void spec__apply_secret_ref(struct walker *w, const struct ynode *k, const struct ynode *v, struct svc_config *c,
 			    bool file)
 {
@@ -125,6 +141,14 @@ void spec__apply_secret_ref(struct walker *w, const struct ynode *k, const struc
 				else
 					ref.secret = sv->text;
 			}
+		} else if (!strcmp(sk->text, "sops")) {
+			if ((s = spec__want_scalar(w, sv, sk))) {
+				if (!secret_sops_path_valid(s))
+					report(w, sv, "invalid SOPS path '%s' (map keys joined with '.', list items by "
+						      "number: db.password, hosts.0.key)", s);
+				else
+					ref.sops = sv->text;
+			}
 		} else if (!strcmp(sk->text, "version")) {
 			if ((s = spec__want_scalar(w, sv, sk))) {
 				char *end;
@@ -135,15 +159,23 @@ void spec__apply_secret_ref(struct walker *w, const struct ynode *k, const struc
 					ref.version = (int)n;
 			}
 		} else {
-			static const char *const cands[] = { "secret", "version" };
+			static const char *const cands[] = { "secret", "version", "sops" };
 			spec__report_unknown(w, sk, "key", cands, ARRAY_SIZE(cands));
 		}
 		spec__path_pop(w, old);
 	}
 	if (w->nerr != before)
 		return;
-	if (!ref.secret) {
-		report(w, v, "missing required key 'secret' (the name of a secret: gantry secret set NAME --env ENV)");
+	if (ref.sops && (ref.secret || ref.version)) {
+		report(w, v, "'sops' names a value of environments.E.secrets.file: it takes no 'secret' nor 'version' "
+			     "(the file the deploy carries is pinned)");
+		return;
+	}
+	if (ref.sops) {
+		ref.secret = (char *)SECRET_SOPS;
+	} else if (!ref.secret) {
+		report(w, v, "missing required key 'secret' (the name of a secret: gantry secret set NAME --env ENV) "
+			     "or 'sops' (a path in environments.E.secrets.file)");
 		return;
 	}
 	svc_config_set_secret(c, &ref);

@@ -4,6 +4,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "daemon/secrets.h"
 #include "daemon/maintenance.h"
 #include "daemon/migrations.h"
 #include "daemon/audit_anchor.h"
@@ -365,6 +366,7 @@ static void image_pruned(void *arg, int rc, const char *why)
 	} else {
 		log_info("prune", "service=%s environment=%s revision=%d image=%.12s removed", p->service,
 			 p->environment, p->number, p->digest);
+		secrets_prune_revision(p->service, p->environment, p->number);
 	}
 	free(p);
 }
@@ -431,6 +433,8 @@ static void prune_artifacts(struct svcenv *se, int keep)
 			log_error("store", "%s", err.msg);
 			continue;
 		}
+		/* a secret version only this revision used goes with it */
+		secrets_prune_revision(se->row.service, se->row.environment, r->number);
 		/* content-addressed: another revision (a rollback copy) may share it */
 		if (store_digest_in_use(gd->store, r->digest, &err) == 0) {
 			artifact_remove(gd->home, r->digest, &err);

@@ -313,10 +313,13 @@ struct json_t *daemon_spec_apply(const char *name, const char *text, size_t len,
  * (["env.KEY=VALUE"]) and "strategy" (rolling | recreate) applied:
  * *config (owned, JSON with sorted keys) and its hex SHA-256. -1 with
  * *reply (code 2) when there is no spec, no such service/environment, or
- * a bad set/strategy.
+ * a bad set/strategy. pinned (borrowed; NULL: none): a config resolved
+ * before (a deployment waiting for approval) whose secret versions a
+ * reference without a version keeps (secrets_pin_like), so the approver
+ * approves the versions pinned at request time.
  */
-int daemon_resolve(const char *svc, const char *env, struct json_t *req, char **config, char digest[72],
-		   struct json_t **reply);
+int daemon_resolve(const char *svc, const char *env, struct json_t *req, const char *pinned, char **config,
+		   char digest[72], struct json_t **reply);
 
 /* rollouts.c: revisions and their rollouts, one transaction each */
 /* the artifact snapshot of digest is in HOME (a pruned revision's may still be) */
@@ -364,6 +367,12 @@ bool replica_is_docker(const struct replica *r);
 /* after r's row is recorded "starting": makes and starts its container
  * (thread pool); replica_running or replica_spawn_failed follows. 0/-1 */
 int dockrt_spawn(struct replica *r);
+/* where a container with secrets has them: the replica's secrets directory (read-only) and
+ * gantry-secret-exec, its entrypoint (src/shim/secret-exec.c) */
+#define DOCKRT_SECRETS_MOUNT "/run/secrets"
+#define DOCKRT_LAUNCHER "/.gantry/secret-exec"
+/* the numeric uid:gid r's container runs as (its secrets directory's owner): 0, or -1 with err */
+int dockrt_secret_owner(struct replica *r, uid_t *uid, gid_t *gid, struct gerr *err);
 void dockrt_signal(struct replica *r, int sig);
 /* its container ended: removed (in the background), row.container cleared */
 void dockrt_reap(struct replica *r);

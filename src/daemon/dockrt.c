@@ -113,6 +113,9 @@ struct dockrt_job {
 	struct kv labels[5];
 	char lrev[16];
 	char user[64];
+	char **binds;                 /* secrets: the replica's directory and the launcher, read-only */
+	bool secrets;                 /* entry is the launcher; cmd is made from the image's in job_work */
+	char **spec_entry;            /* secrets: the spec's entrypoint (NULL: the image's) */
 	struct resources res;
 	struct docker_state st;
 	int cport;                    /* the port it listens on in its network */
@@ -126,7 +129,29 @@ static void job_free(struct dockrt_job *j)
 	workload_env_free(j->env);
 	strv_free(j->cmd);
 	strv_free(j->entry);
+	strv_free(j->binds);
+	strv_free(j->spec_entry);
 	free(j);
+}
+
+/* the program a container runs: Docker's rule (an entrypoint given replaces the image's, and then
+ * the image's Cmd is not used), as the list the launcher execs; owned, NULL-terminated */
+static char **program_of(char *const *spec_entry, char *const *spec_cmd, char *const *img_entry, char *const *img_cmd)
+{
+	char *const *e = spec_entry ? spec_entry : img_entry;
+	char *const *c = spec_cmd ? spec_cmd : (spec_entry ? NULL : img_cmd);
+	size_t n = 0, o = 0;
+	char **v;
+	for (size_t i = 0; e && e[i]; i++)
+		n++;
+	for (size_t i = 0; c && c[i]; i++)
+		n++;
+	v = xcalloc(n + 1, sizeof(*v));
+	for (size_t i = 0; e && e[i]; i++)
+		v[o++] = xstrdup(e[i]);
+	for (size_t i = 0; c && c[i]; i++)
+		v[o++] = xstrdup(c[i]);
+	return v;
 }
 
 static void job_work(uv_work_t *req)
@@ -141,6 +166,31 @@ static void job_work(uv_work_t *req)
 		 * its id was recorded) goes first */
 		if (docker_container_remove(engine, j->name, &e2) < 0)
 			log_debug("docker", "%s", e2.msg);
+		if (j->secrets) {
+			/* the launcher execs what the container would have run */
+			char **ie = NULL, **ic = NULL, **prog;
+			if (docker_image_command(engine, j->c.image, &ie, &ic, &j->err) <= 0) {
+				if (!j->err.msg[0])
+					gerr_set(&j->err, "image %s: not in the Engine", j->c.image);
+				strv_free(ie);
+				strv_free(ic);
+				j->rc = -1;
+				j->unreachable = docker_ping(engine, &e2) < 0;
+				break;
+			}
+			prog = program_of(j->spec_entry, j->cmd, ie, ic);
+			strv_free(ie);
+			strv_free(ic);
+			if (!prog[0]) {
+				strv_free(prog);
+				gerr_set(&j->err, "image %s has neither entrypoint nor command: nothing to run", j->c.image);
+				j->rc = -1;
+				break;
+			}
+			strv_free(j->cmd);
+			j->cmd = prog;
+			j->c.cmd = j->cmd;
+		}
 		if (docker_container_create(engine, &j->c, j->id, sizeof(j->id), &j->err) < 0) {
 			j->id[0] = 0;
 			j->rc = -1;
@@ -263,8 +313,11 @@ static int container_user(struct replica *r, char *out, size_t len, struct gerr 
 static char **container_env(struct replica *r, int port)
 {
 	const struct svc_config *c = &r->rc->cfg;
+	/* with secrets: only the plain env; the secret ones are read by gantry-secret-exec from
+	 * SECRETS_MOUNT/.env inside the container, never put in its configuration */
 	struct workload_env w = {
-		.decl = r->senv ? r->senv : c->env, .ndecl = r->senv ? r->nsenv : c->nenv, /* secrets.c */
+		.decl = c->env, .ndecl = c->nenv,
+		.secrets_dir = c->nsecrets ? DOCKRT_SECRETS_MOUNT : NULL,
 		.port = port, .replica = r->row.id,
 		.service = r->row.service, .environment = r->row.environment, .revision = r->row.revision,
 		.version = r->rc->version,
@@ -293,6 +346,47 @@ static char **container_env(struct replica *r, int port)
 static char label_tag[] = "gantry.tag", label_replica[] = "gantry.replica", label_service[] = "gantry.service",
 	    label_environment[] = "gantry.environment", label_revision[] = "gantry.revision";
 static char *const label_keys[] = { label_tag, label_replica, label_service, label_environment, label_revision };
+
+int dockrt_secret_owner(struct replica *r, uid_t *uid, gid_t *gid, struct gerr *err)
+{
+	char u[64], *end;
+	unsigned long a, b;
+	if (container_user(r, u, sizeof(u), err) < 0)
+		return -1;
+	a = strtoul(u, &end, 10);
+	if (end == u || (*end && *end != ':'))
+		return gerr_set(err, "user %s: a container with secrets needs a numeric user (UID or UID:GID), so that "
+				"its secrets directory is its own", u);
+	b = a;
+	if (*end == ':') {
+		const char *g = end + 1;
+		b = strtoul(g, &end, 10);
+		if (end == g || *end)
+			return gerr_set(err, "user %s: a container with secrets needs a numeric UID:GID", u);
+	}
+	*uid = (uid_t)a;
+	*gid = (gid_t)b;
+	return 0;
+}
+
+/* gantry-secret-exec beside our own executable: 0 (path in out), or -1 with err */
+static int launcher_path(char *out, size_t len, struct gerr *err)
+{
+	char self[PATH_MAX - 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+	if (n <= 0)
+		return gerr_set(err, "secrets: /proc/self/exe: %s", strerror(errno));
+	self[n] = 0;
+	if ((slash = strrchr(self, '/')))
+		*slash = 0;
+	if ((size_t)snprintf(out, len, "%s/gantry-secret-exec", self) >= len)
+		return gerr_set(err, "secrets: the path of gantry is too long");
+	if (access(out, X_OK) < 0)
+		return gerr_set(err, "secrets: %s: %s (a container with secrets starts through it: install it beside "
+				"gantry, make builds it)", out, strerror(errno));
+	return 0;
+}
 
 int dockrt_spawn(struct replica *r)
 {
@@ -326,6 +420,29 @@ int dockrt_spawn(struct replica *r)
 	j->env = container_env(r, cport);
 	j->cmd = strv_dup(c->command, c->ncommand);
 	j->entry = strv_dup(c->entrypoint, c->nentrypoint);
+	if (c->nsecrets) {
+		char launcher[PATH_MAX];
+		if (!r->secrets_dir || launcher_path(launcher, sizeof(launcher), &err) < 0) {
+			if (!r->secrets_dir)
+				gerr_set(&err, "secrets: the replica has no secrets directory");
+			job_free(j);
+			replica_spawn_failed(r, err.msg);
+			return -1;
+		}
+		j->binds = xcalloc(3, sizeof(*j->binds));
+		j->binds[0] = xasprintf("%s:%s:ro", r->secrets_dir, DOCKRT_SECRETS_MOUNT);
+		j->binds[1] = xasprintf("%s:%s:ro", launcher, DOCKRT_LAUNCHER);
+		/* the launcher first; the program it execs is made in job_work (the image's entrypoint/cmd) */
+		{
+			char *const la[] = { (char *)DOCKRT_LAUNCHER, (char *)DOCKRT_SECRETS_MOUNT, (char *)"--" };
+			char **keep = j->entry;
+			j->entry = strv_dup(la, 3);
+			j->secrets = true;
+			/* program_of reads the spec's entrypoint: kept in cmd's place until job_work */
+			j->c.entrypoint = j->entry;
+			j->spec_entry = keep;
+		}
+	}
 	j->res = c->resources;
 	j->c.name = j->name;
 	j->c.image = r->rc->image_id;
@@ -333,6 +450,7 @@ int dockrt_spawn(struct replica *r)
 	j->c.user = j->user;
 	j->c.entrypoint = j->entry;
 	j->c.cmd = j->cmd;
+	j->c.binds = j->binds;
 	j->c.labels = j->labels;
 	j->c.nlabels = ARRAY_SIZE(j->labels);
 	j->c.container_port = cport;

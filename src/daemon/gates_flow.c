@@ -217,7 +217,7 @@ void gates_audit_op(const char *op, json_t *req, const struct caller *caller, js
 	d = json_object();
 	json_object_foreach(req, k, v) {
 		/* the resolved config is in the revision; a token never goes in the log */
-		if (strcmp(k, "op") && strcmp(k, "token") && strcmp(k, "spec"))
+		if (strcmp(k, "op") && strcmp(k, "token") && strcmp(k, "spec") && strcmp(k, "sops"))
 			json_object_set(d, k, v);
 	}
 	json_object_foreach(reply, k, v) {
@@ -387,6 +387,7 @@ static char *request_text(json_t *req, const char *requester)
 	char *t;
 	json_object_del(c, "token");
 	json_object_del(c, "approved_deployment");
+	json_object_del(c, "sops"); /* pinned in the config (a version of the store's SOPS file) */
 	json_object_set_new(c, "deployed_by", json_string(requester));
 	t = json_dumps(c, JSON_COMPACT);
 	json_decref(c);
@@ -1127,7 +1128,7 @@ int gates_rebind(struct deployment_row *d, char *why, size_t len)
 	json_t *req = json_loads(d->request ? d->request : "{}", 0, NULL), *err = NULL;
 	char *config = NULL, cd[72];
 	int ret = 0;
-	if (daemon_resolve(d->service, d->environment, req, &config, cd, &err) < 0) {
+	if (daemon_resolve(d->service, d->environment, req, d->config, &config, cd, &err) < 0) {
 		snprintf(why, len, "%s", json_string_value(json_object_get(err, "error")));
 		json_decref(err);
 		json_decref(req);

@@ -18,6 +18,8 @@
 #include "daemon/reply.h"
 #include "daemon/secrets.h"
 #include "secrets/age.h"
+#include "secrets/sops.h"
+#include "store/store_records.h"
 #include "store/store_secret.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -154,11 +156,6 @@ int secrets_read(const char *env, const char *name, int version, uint8_t **val, 
 json_t *secrets_pin(struct svc_config *cfg, const char *spec_name)
 {
 	json_t *reply = NULL;
-	for (size_t i = 0; i < cfg->nsecrets && cfg->runtime == RUNTIME_DOCKER; i++)
-		if (cfg->secrets[i].file)
-			return reply_error(2, "services.%s.files.%s: secret files are not given to containers yet "
-					   "(give it as env: {%s: {secret: %s}})", cfg->service, cfg->secrets[i].target,
-					   cfg->secrets[i].target, cfg->secrets[i].secret);
 	for (size_t i = 0; i < cfg->nsecrets && !reply; i++) {
 		struct secret_ref *ref = &cfg->secrets[i];
 		struct secret_row row;
@@ -180,7 +177,10 @@ json_t *secrets_pin(struct svc_config *cfg, const char *spec_name)
 		else
 			where[0] = 0;
 		snprintf(what, sizeof(what), "services.%s.%s.%s", cfg->service, ref->file ? "files" : "env", ref->target);
-		if (ref->version)
+		if (ref->sops)
+			reply = reply_error(2, "%s%s: version %d of the SOPS file of environment '%s' is gone", where, what,
+					    ref->version, cfg->environment);
+		else if (ref->version)
 			reply = reply_error(2, "%s%s: secret '%s' has no version %d in environment '%s' (gantry secret list --env %s)",
 					    where, what, ref->secret, ref->version, cfg->environment, cfg->environment);
 		else
@@ -189,6 +189,161 @@ json_t *secrets_pin(struct svc_config *cfg, const char *spec_name)
 					    where, what, ref->secret, cfg->environment, ref->secret, cfg->environment);
 	}
 	return reply;
+}
+
+/* "FILE:LINE:COL: error: " of ref, or "" */
+static void ref_where(const struct secret_ref *ref, const char *spec_name, char *out, size_t len)
+{
+	if (ref && ref->line)
+		snprintf(out, len, "%s:%d:%d: error: ", spec_name ? spec_name : "gantry.yaml", ref->line, ref->col);
+	else
+		snprintf(out, len, "error: ");
+}
+
+/* a stored SOPS file is JSON when it starts with '{' */
+static enum sops_format sops_text_format(const uint8_t *t, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (t[i] == ' ' || t[i] == '\n' || t[i] == '\r' || t[i] == '\t'))
+		i++;
+	return i < len && t[i] == '{' ? SOPS_JSON : SOPS_YAML;
+}
+
+json_t *secrets_sops_pin(struct svc_config *cfg, const json_t *sops, const char *spec_name)
+{
+	const struct spec_env *e = gd->spec ? spec_find_env(gd->spec, cfg->environment) : NULL;
+	const struct secret_ref *first = NULL;
+	const char *file = e ? e->secrets_file : NULL, *text = json_string_value(json_object_get(sops, "text"));
+	size_t text_len = json_string_length(json_object_get(sops, "text"));
+	struct sops_file *sf = NULL;
+	struct secret_row row = { 0 }, newest;
+	struct gerr err;
+	char where[400], what[300];
+	json_t *reply = NULL;
+	int version = 0, found;
+
+	for (size_t i = 0; i < cfg->nsecrets && !first; i++)
+		if (cfg->secrets[i].sops && !cfg->secrets[i].version)
+			first = &cfg->secrets[i];
+	if (!first)
+		return NULL;
+	ref_where(first, spec_name, where, sizeof(where));
+	snprintf(what, sizeof(what), "services.%s.%s.%s: {sops: %s}", cfg->service, first->file ? "files" : "env",
+		 first->target, first->sops);
+	if (!file)
+		return reply_error(2, "%s%s: environment '%s' has no SOPS file (environments.%s.secrets.file): "
+				   "nothing was deployed", where, what, cfg->environment, cfg->environment);
+	if (!text)
+		return reply_error(2, "%s%s: the deploy did not carry environments.%s.secrets.file (%s); gantry deploy "
+				   "sends it from beside the spec: nothing was deployed", where, what, cfg->environment, file);
+	if (text_len > SOPS_MAX_INPUT)
+		return reply_error(2, "%s: larger than %u bytes: nothing was deployed", file, SOPS_MAX_INPUT);
+	if (load_identity(&err) < 0)
+		return reply_error(1, "%s", err.msg);
+	if (sops_decrypt(text, text_len, sops_format_from_path(file), ids, &sf, &err) < 0) {
+		bool norcpt = strstr(err.msg, "recipient") != NULL;
+		return reply_error(2, "%s%s: %s (environments.%s.secrets.file): %s%s%s: nothing was deployed", where, what,
+				   file, cfg->environment, err.msg,
+				   norcpt ? "; add the controller's recipient to the file (gantry secret recipient): " : "",
+				   norcpt ? my_recipient : "");
+	}
+	for (size_t i = 0; i < cfg->nsecrets && !reply; i++) {
+		const struct secret_ref *ref = &cfg->secrets[i];
+		char *val = NULL;
+		if (!ref->sops || ref->version)
+			continue;
+		if (sops_tree_get_string(sops_file_tree(sf), ref->sops, &val, &err) < 0) {
+			ref_where(ref, spec_name, where, sizeof(where));
+			reply = reply_error(2, "%sservices.%s.%s.%s: %s (environments.%s.secrets.file) has no value at '%s' "
+					    "(%s): nothing was deployed", where, cfg->service, ref->file ? "files" : "env",
+					    ref->target, file, cfg->environment, ref->sops, err.msg);
+		}
+		age_secret_free(val, 0);
+	}
+	sops_file_free(sf);
+	if (reply)
+		return reply;
+	/* the ciphertext as it came, so a rollback decrypts the very same file */
+	found = store_secret_get(gd->store, cfg->environment, SECRET_SOPS, 0, &newest, &err);
+	if (found < 0)
+		return reply_error(1, "%s", err.msg);
+	if (found) {
+		if (newest.ciphertext_len == text_len && !memcmp(newest.ciphertext, text, text_len))
+			version = newest.version;
+		secret_row_release(&newest);
+	}
+	if (!version) {
+		strlcpy_g(row.environment, cfg->environment, sizeof(row.environment));
+		strlcpy_g(row.name, SECRET_SOPS, sizeof(row.name));
+		strlcpy_g(row.created_by, "deploy", sizeof(row.created_by));
+		row.created_at = clock_now_s();
+		row.ciphertext = xmalloc(text_len ? text_len : 1);
+		memcpy(row.ciphertext, text, text_len);
+		row.ciphertext_len = text_len;
+		if (store_secret_add(gd->store, &row, &err) < 0) {
+			secret_row_release(&row);
+			return reply_error(1, "%s", err.msg);
+		}
+		version = row.version;
+		secret_row_release(&row);
+		log_info("secrets", "environment=%s sops file=%s version=%d stored (ciphertext)", cfg->environment, file,
+			 version);
+		secrets_prune(cfg->environment, SECRET_SOPS);
+	}
+	for (size_t i = 0; i < cfg->nsecrets; i++)
+		if (cfg->secrets[i].sops && !cfg->secrets[i].version)
+			cfg->secrets[i].version = version;
+	return NULL;
+}
+
+/* the plain value at ref->sops of version ref->version of env's SOPS file; *sf caches the
+ * decrypted file (*sf_version its version) across calls. 1, 0 gone, -1 err */
+static int sops_read(const char *env, const struct secret_ref *ref, struct sops_file **sf, int *sf_version,
+		     uint8_t **val, size_t *len, struct gerr *err)
+{
+	char *s = NULL;
+	if (!*sf || *sf_version != ref->version) {
+		struct secret_row row;
+		int found;
+		sops_file_free(*sf);
+		*sf = NULL;
+		if (load_identity(err) < 0)
+			return -1;
+		found = store_secret_get(gd->store, env, SECRET_SOPS, ref->version, &row, err);
+		if (found <= 0)
+			return found;
+		found = sops_decrypt((const char *)row.ciphertext, row.ciphertext_len,
+				     sops_text_format(row.ciphertext, row.ciphertext_len), ids, sf, err);
+		secret_row_release(&row);
+		if (found < 0) {
+			char msg[sizeof(err->msg)];
+			strlcpy_g(msg, err->msg, sizeof(msg));
+			return gerr_set(err, "SOPS file version %d of %s: %s", ref->version, env, msg);
+		}
+		*sf_version = ref->version;
+	}
+	if (sops_tree_get_string(sops_file_tree(*sf), ref->sops, &s, err) < 0)
+		return -1;
+	*val = (uint8_t *)s;
+	*len = strlen(s);
+	return 1;
+}
+
+void secrets_pin_like(struct svc_config *cfg, const char *config)
+{
+	struct svc_config old;
+	struct gerr err;
+	json_t *j = json_loads(config ? config : "", 0, NULL);
+	if (!j || svc_config_from_json(j, &old, &err) < 0) {
+		json_decref(j);
+		return;
+	}
+	for (size_t i = 0; i < cfg->nsecrets; i++)
+		for (size_t k = 0; k < old.nsecrets && !cfg->secrets[i].version; k++)
+			if (!strcmp(old.secrets[k].secret, cfg->secrets[i].secret))
+				cfg->secrets[i].version = old.secrets[k].version;
+	svc_config_release(&old);
+	json_decref(j);
 }
 
 /* whether config (JSON) references (name, version); version 0: any */
@@ -211,6 +366,21 @@ static bool config_uses(const char *config, const char *name, int version)
 
 bool secrets_in_use(const char *env, const char *name, int version)
 {
+	struct deployment_row *pend;
+	size_t np;
+	struct gerr perr;
+	bool pinned = false;
+	/* a deployment waiting for approval keeps what it pinned at request time */
+	if (store_deployment_pending(gd->store, "", env, &pend, &np, &perr) < 0)
+		return true; /* cannot tell: keep it */
+	for (size_t i = 0; i < np; i++) {
+		if (!pinned)
+			pinned = config_uses(pend[i].config, name, version);
+		deployment_row_release(&pend[i]);
+	}
+	free(pend);
+	if (pinned)
+		return true;
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
 		struct revision_row *revs;
 		size_t n;
@@ -257,6 +427,29 @@ void secrets_prune(const char *env, const char *name)
 	free(rows);
 }
 
+void secrets_prune_revision(const char *svc, const char *env, int number)
+{
+	struct revision_row rev;
+	struct svc_config c;
+	struct gerr err;
+	json_t *j;
+	if (store_revision_get(gd->store, svc, env, number, &rev, &err) <= 0)
+		return;
+	j = json_loads(rev.config_json ? rev.config_json : "", 0, NULL);
+	if (j && svc_config_from_json(j, &c, &err) == 0) {
+		for (size_t i = 0; i < c.nsecrets; i++) {
+			bool seen = false;
+			for (size_t k = 0; k < i && !seen; k++)
+				seen = !strcmp(c.secrets[k].secret, c.secrets[i].secret);
+			if (!seen)
+				secrets_prune(env, c.secrets[i].secret);
+		}
+		svc_config_release(&c);
+	}
+	json_decref(j);
+	revision_row_release(&rev);
+}
+
 void secrets_kv_free(struct kv *kv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -289,9 +482,17 @@ static void remove_tree(const char *dir)
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	if (d) {
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(dirfd(d), de->d_name, 0);
+		while ((de = readdir(d))) {
+			char sub[1100];
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			/* one level of directories: .env of a container's */
+			if (unlinkat(dirfd(d), de->d_name, 0) < 0 && (errno == EISDIR || errno == EPERM) &&
+			    !strcmp(de->d_name, ".env")) {
+				snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+				remove_tree(sub);
+			}
+		}
 		closedir(d);
 	}
 	rmdir(dir);
@@ -337,11 +538,19 @@ int secrets_replica_prepare(struct replica *r, struct gerr *err)
 	struct kv *kv = NULL;
 	size_t n = 0;
 	bool files = false;
+	struct sops_file *sf = NULL; /* the SOPS file, decrypted once */
+	int sf_version = 0;
 	uid_t uid = r->user.drop ? r->user.uid : geteuid();
 	gid_t gid = r->user.drop ? r->user.gid : getegid();
+	/* a container gets env secrets as files of rdir/.env, read by gantry-secret-exec inside it
+	 * (dockrt.c): never in its configuration */
+	bool docker = replica_is_docker(r);
+	char edir[800];
 
 	if (!c->nsecrets)
 		return 0;
+	if (docker && dockrt_secret_owner(r, &uid, &gid, err) < 0)
+		return -1;
 	if (r->senv)
 		secrets_kv_free(r->senv, r->nsenv);
 	r->senv = NULL;
@@ -349,7 +558,7 @@ int secrets_replica_prepare(struct replica *r, struct gerr *err)
 	for (size_t i = 0; i < c->nenv; i++)
 		env_add(&kv, &n, c->env[i].key, xstrdup(c->env[i].value));
 	for (size_t i = 0; i < c->nsecrets; i++)
-		files |= c->secrets[i].file;
+		files |= c->secrets[i].file || docker;
 	if (files) {
 		struct stat st;
 		if (make_run_dir(dir, sizeof(dir), err) < 0)
@@ -368,19 +577,26 @@ int secrets_replica_prepare(struct replica *r, struct gerr *err)
 			gerr_set(err, "secrets: chown %s: %s", rdir, strerror(errno));
 			goto fail;
 		}
+		snprintf(edir, sizeof(edir), "%s/.env", rdir);
+		if (docker && ((mkdir(edir, 0700) < 0 && errno != EEXIST) ||
+			       (geteuid() == 0 && chown(edir, uid, gid) < 0))) {
+			gerr_set(err, "secrets: %s: %s", edir, strerror(errno));
+			goto fail;
+		}
 	}
 	for (size_t i = 0; i < c->nsecrets; i++) {
 		const struct secret_ref *ref = &c->secrets[i];
 		uint8_t *val;
 		size_t len;
-		int found = secrets_read(c->environment, ref->secret, ref->version, &val, &len, err);
+		int found = ref->sops ? sops_read(c->environment, ref, &sf, &sf_version, &val, &len, err)
+				      : secrets_read(c->environment, ref->secret, ref->version, &val, &len, err);
 		if (found == 0)
-			gerr_set(err, "secret %s version %d of environment %s is gone", ref->secret, ref->version,
-				 c->environment);
+			gerr_set(err, "%s %s version %d of environment %s is gone", ref->sops ? "SOPS file of" : "secret",
+				 ref->secret, ref->version, c->environment);
 		if (found <= 0)
 			goto fail;
-		if (ref->file) {
-			int rc = write_file(rdir, ref->target, val, len, uid, gid, err);
+		if (ref->file || docker) {
+			int rc = write_file(ref->file ? rdir : edir, ref->target, val, len, uid, gid, err);
 			age_secret_free(val, len);
 			if (rc < 0)
 				goto fail;
@@ -393,10 +609,12 @@ int secrets_replica_prepare(struct replica *r, struct gerr *err)
 			env_add(&kv, &n, ref->target, (char *)val); /* NUL-terminated by age_decrypt */
 		}
 	}
+	sops_file_free(sf);
 	r->senv = kv;
 	r->nsenv = n;
 	return 0;
 fail:
+	sops_file_free(sf);
 	secrets_kv_free(kv, n);
 	secrets_replica_release(r);
 	return -1;
@@ -419,7 +637,7 @@ void secrets_replica_release(struct replica *r)
 	} else if (r->rc) {
 		/* adopted after a restart of ours: its directory is where we made it */
 		for (size_t i = 0; i < r->rc->cfg.nsecrets; i++) {
-			if (r->rc->cfg.secrets[i].file) {
+			if (r->rc->cfg.secrets[i].file || replica_is_docker(r)) {
 				char dir[512], rdir[768];
 				run_dir(dir, sizeof(dir));
 				snprintf(rdir, sizeof(rdir), "%s/%s", dir, r->row.id);

@@ -38,9 +38,28 @@ int secrets_read(const char *env, const char *name, int version, uint8_t **val, 
  */
 json_t *secrets_pin(struct svc_config *cfg, const char *spec_name);
 
+/*
+ * The SOPS values of cfg ({sops: PATH}, version 0): the environment's
+ * file (environments.E.secrets.file) as the deploy carried it (sops:
+ * {name, text}, borrowed; the ciphertext, never plain) is decrypted with
+ * the controller's identity, its MAC checked, every PATH looked up, and
+ * the file stored as a version of SECRET_SOPS (the same bytes as the
+ * newest: that version), which every such reference is pinned to. NULL
+ * when all is well (or nothing to do); else a refusal (code 2) naming the
+ * file and where spec_name says the reference is.
+ */
+json_t *secrets_sops_pin(struct svc_config *cfg, const json_t *sops, const char *spec_name);
+
+/* every reference of cfg without a version takes the version the same
+ * secret (or SOPS file) has in config (JSON, borrowed), if it names it */
+void secrets_pin_like(struct svc_config *cfg, const char *config);
+
 /* deletes versions of (env, name) no kept revision uses and that are not
  * the newest (nor, when removed, any that is unused); logs on error */
 void secrets_prune(const char *env, const char *name);
+/* after revision number of (svc, env) was pruned (keep_revisions): secrets_prune
+ * for every secret (and the SOPS file) its config names */
+void secrets_prune_revision(const char *svc, const char *env, int number);
 /* whether any revision of env that is not pruned uses (name, version) (version 0: any) */
 bool secrets_in_use(const char *env, const char *name, int version);
 

@@ -289,7 +289,8 @@ static bool env_name_ok(const char *k, size_t len)
 	return true;
 }
 
-int daemon_resolve(const char *svc, const char *env, json_t *req, char **config, char digest[72], json_t **reply)
+int daemon_resolve(const char *svc, const char *env, json_t *req, const char *pinned, char **config, char digest[72],
+		   json_t **reply)
 {
 	struct svc_config cfg = { 0 };
 	struct gerr gerr;
@@ -329,6 +330,10 @@ int daemon_resolve(const char *svc, const char *env, json_t *req, char **config,
 	if (strategy)
 		cfg.strategy.kind = !strcmp(strategy, "recreate") ? STRATEGY_RECREATE : STRATEGY_ROLLING;
 	/* every secret named exists; the revision records the version, never the value */
+	if (pinned)
+		secrets_pin_like(&cfg, pinned);
+	if ((*reply = secrets_sops_pin(&cfg, json_object_get(req, "sops"), gd->spec->path)))
+		goto out;
 	if ((*reply = secrets_pin(&cfg, gd->spec->path)))
 		goto out;
 	j = svc_config_to_json(&cfg);

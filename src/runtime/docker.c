@@ -567,6 +567,40 @@ out:
 	return ret;
 }
 
+static char **strv_from_json(const json_t *a)
+{
+	char **v;
+	size_t i, n = json_array_size(a), o = 0;
+	const json_t *e;
+	if (!json_is_array(a))
+		return NULL;
+	v = xcalloc(n + 1, sizeof(*v));
+	json_array_foreach(a, i, e)
+		if (json_is_string(e))
+			v[o++] = xstrdup(json_string_value(e));
+	return v;
+}
+
+int docker_image_command(struct docker *d, const char *ref, char ***entrypoint, char ***cmd, struct gerr *err)
+{
+	char *op = xasprintf("inspect image %s", ref);
+	char *path = xasprintf("/images/%s/json", ref);
+	json_t *j = NULL, *conf;
+	int ret;
+
+	*entrypoint = *cmd = NULL;
+	if ((ret = get_json(d, op, path, true, &j, err)) > 0) {
+		conf = json_object_get(j, "Config");
+		*entrypoint = strv_from_json(json_object_get(conf, "Entrypoint"));
+		*cmd = strv_from_json(json_object_get(conf, "Cmd"));
+		ret = 1;
+	}
+	json_decref(j);
+	free(op);
+	free(path);
+	return ret;
+}
+
 static void progress_data(void *arg, const char *p, size_t n)
 {
 	docker_progress_feed(arg, p, n);
@@ -1106,6 +1140,8 @@ int docker_container_create(struct docker *d, const struct docker_create *c, cha
 	}
 	if (c->network && *c->network)
 		json_object_set_new(hc, "NetworkMode", json_string(c->network));
+	if (c->binds && c->binds[0])
+		json_object_set_new(hc, "Binds", strv(c->binds));
 	json_object_set_new(j, "HostConfig", hc);
 	hc = NULL;
 	body = json_dumps(j, JSON_COMPACT);

@@ -59,6 +59,12 @@ struct docker_image {
 /* GET /images/REF/json. 1 (found, *out filled), 0 (no such image), -1 */
 int docker_image_inspect(struct docker *d, const char *ref, struct docker_image *out, struct gerr *err);
 
+/* the image's Config.Entrypoint and Config.Cmd: *entrypoint and *cmd
+ * NULL-terminated (owned: free each string and the array; NULL when the
+ * image has none). 1, 0
+ * no such image, -1 */
+int docker_image_command(struct docker *d, const char *ref, char ***entrypoint, char ***cmd, struct gerr *err);
+
 /* progress of a pull, push or build: one line of the Engine's JSON stream
  * made human ("pull web:1: layer 3/5 12.1 MB/40.0 MB", "Step 2/4 : COPY …"),
  * borrowed for the call */
@@ -112,6 +118,7 @@ struct docker_create {
 	const struct resources *res; /* NULL or limits: memory, cpus (NanoCpus), pids */
 	const char *network;      /* NULL: the Engine's default */
 	int stop_signal;          /* 0: SIGTERM */
+	char *const *binds;       /* NULL-terminated "HOST_PATH:CONTAINER_PATH:ro" (HostConfig.Binds); NULL: none */
 };
 /* POST /containers/create?name=NAME with RestartPolicy "no" (the controller
  * supervises), then nothing else: it is not started. id gets the full id */

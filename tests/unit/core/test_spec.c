@@ -697,6 +697,45 @@ static void test_secret_refs(void **state)
 	diags_release(&d);
 }
 
+/* environments.E.secrets.file and {sops: PATH}: pinned to no version until the controller stores the file */
+static void test_secret_sops_refs(void **state)
+{
+	static const char yaml[] =
+		"environments:\n"
+		"  prod: { secrets: { file: secrets/prod.sops.yaml } }\n"
+		"services:\n"
+		"  a:\n"
+		"    run: x\n"
+		"    env: { DB: { sops: db.password } }\n"
+		"    files: { tls.key: { sops: tls.0.key } }\n";
+	struct spec *spec = NULL;
+	struct diags d = { 0 };
+	struct svc_config c;
+	struct gerr err;
+	json_t *j;
+	char *text;
+	(void)state;
+
+	assert_int_equal(spec_load_buf("t.yaml", yaml, strlen(yaml), &spec, &d), 0);
+	assert_string_equal(spec_find_env(spec, "prod")->secrets_file, "secrets/prod.sops.yaml");
+	assert_int_equal(spec_resolve(spec, "a", "prod", &c, &err), 0);
+	assert_int_equal(c.nsecrets, 2);
+	assert_string_equal(c.secrets[0].secret, SECRET_SOPS);
+	assert_string_equal(c.secrets[0].sops, "db.password");
+	assert_int_equal(c.secrets[0].line, 6);
+	assert_string_equal(c.secrets[1].sops, "tls.0.key");
+	c.secrets[0].version = c.secrets[1].version = 3;
+	j = svc_config_to_json(&c);
+	text = json_dumps(json_object_get(json_object_get(j, "env"), "DB"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(text, "{\"sops\":\"db.password\",\"version\":3}");
+	free(text);
+	json_decref(j);
+	round_trip(&c);
+	svc_config_release(&c);
+	spec_free(spec);
+	diags_release(&d);
+}
+
 static void test_secret_refs_bad(void **state)
 {
 	static const struct { const char *yaml, *diag; } cases[] = {
@@ -705,6 +744,9 @@ static void test_secret_refs_bad(void **state)
 		{ "services: { a: { run: x, env: { A: { secret: s, version: 0 } } } }\n", "expected a version number >= 1, got '0'" },
 		{ "services: { a: { run: x, files: { ../x: { secret: s } } } }\n", "invalid file name '../x'" },
 		{ "services: { a: { run: x, files: { f: s } } }\n", "services.a.files.f: expected a mapping" },
+		{ "services: { a: { run: x, env: { A: { sops: db.password, version: 2 } } } }\n", "it takes no 'secret' nor 'version'" },
+		{ "services: { a: { run: x, env: { A: { sops: db..password } } } }\n", "invalid SOPS path 'db..password'" },
+		{ "services: { a: { run: x, env: { A: { sops: db.pw, secret: s } } } }\n", "it takes no 'secret' nor 'version'" },
 	};
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -757,6 +799,7 @@ int main(void)
 		cmocka_unit_test(test_good_full),
 		cmocka_unit_test(test_secret_refs),
 		cmocka_unit_test(test_secret_refs_bad),
+		cmocka_unit_test(test_secret_sops_refs),
 		cmocka_unit_test(test_good_minimal_defaults),
 		cmocka_unit_test(test_resolve_unknown),
 		cmocka_unit_test(test_bad_fixtures),

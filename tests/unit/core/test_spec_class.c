@@ -8,7 +8,7 @@
 /* the printed keys that are policy; every other printed key is config */
 static const char *const printed_policy[] = {
 	"environments.E.protection", "environments.E.promote_from", "environments.E.min_soak",
-	"environments.E.secrets", "environments.E.secrets.recipients",
+	"environments.E.secrets", "environments.E.secrets.recipients", "environments.E.secrets.file",
 	"services.S.checks", "services.S.user", "notify", "roles",
 };
 
