@@ -170,12 +170,12 @@ test_expect_success 'SIGTERM: in-flight request finishes, no new connections, ex
 		"http://127.0.0.1:$PORT_d/slow?ms=1500" >slow.code 2>&1 & } &&
 	cpid=$! &&
 	if command -v ss >/dev/null; then
-		wait_for 5 "ss -Htn state established \"( dport = :$PORT_d )\" | grep -q ."
+		wait_for 30 "ss -Htn state established \"( dport = :$PORT_d )\" | grep -q ."
 	else
 		sleep 0.5
 	fi &&
 	kill_bg d TERM &&
-	wait_for 5 "test \$(http_code http://127.0.0.1:$PORT_d/health) = 000" &&
+	wait_for 30 "test \$(http_code http://127.0.0.1:$PORT_d/health) = 000" &&
 	wait "$cpid" &&
 	test "$(cat slow.code)" = 200 &&
 	test "$(cat slow.out)" = "slept 1500 ms" &&
@@ -198,7 +198,7 @@ while s.recv(4096):
 print(\"closed\")
 " >idle.out & } &&
 	ppid=$! &&
-	wait_for 5 "test -f idle-ready" &&
+	wait_for 30 "test -f idle-ready" &&
 	kill_bg i TERM &&
 	{ wait_bg i 15; rc=$?; } &&
 	test "$rc" = 0 &&
