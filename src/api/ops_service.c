@@ -292,8 +292,10 @@ static int version_digest(struct daemon *ctl, const char *svc, const char *versi
  * off the handler (pulls.c: from image_ref, else REGISTRY/SERVICE:VERSION,
  * else the image: reference when it names a registry; the pulled image's
  * id must be the one asked): here it only needs a place to come from. An
- * image: tag with no id known is pulled here (dockrt_pin_image). NULL, or
- * the refusal (nothing changed).
+ * image: tag naming a registry with no id known (the Engine lacks it)
+ * leaves out "": the deploy is recorded without an id, pulls.c pulls the
+ * tag and takes the pulled image's id as its digest. NULL, or the refusal
+ * (nothing changed).
  */
 static json_t *pin_image(struct daemon *ctl, const char *svc, const char *version, const char *digest,
 			 const char *image, const char *image_ref, const char *registry, char *out, size_t len)
@@ -330,7 +332,8 @@ static json_t *pin_image(struct daemon *ctl, const char *svc, const char *versio
 	if (!image)
 		return reply_error(2, "/digest: %s builds its image: deploy it from its project (gantry deploy "
 				   "builds and sends it)", svc);
-	/* 1: the Engine lacks it, pulled once the deploy is recorded (pulls.c) */
+	/* 1: the Engine lacks it, 2: an image: tag it lacks (out ""): pulled
+	 * once the deploy is recorded (pulls.c) */
 	if (dockrt_pin_image(image, pullp, out, len, &gerr) < 0)
 		return reply_error(1, "%s", gerr.msg);
 	return NULL;
@@ -403,7 +406,10 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		}
 		digest = dbuf;
 	}
-	if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) < 16 || strlen(digest) >= sizeof(dbuf)) {
+	if (docker && !*digest) {
+		/* an image: tag to pull: its id (the digest) is learnt by the pull */
+	} else if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) < 16 ||
+		   strlen(digest) >= sizeof(dbuf)) {
 		reply = reply_error(2, "/digest: must be a hex digest");
 		goto out;
 	}

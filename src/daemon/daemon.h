@@ -401,9 +401,9 @@ void dockrt_probe_cancel(struct dockrt_probe *p);
  * revision pins; 0. When the Engine lacks it and pull is not NULL: a ref
  * "sha256:…" is not pulled here: 1, hex = its id (the caller pulls it with
  * dockrt_pull_start, off the op handler, and checks the id); another ref
- * (an image: tag, no id known) is pulled first, blocking the caller at
- * most a minute (a longer pull goes on and the call fails "try again").
- * -1 with err */
+ * (an image: tag, no id known) is not pulled here either: 2, hex "" (the
+ * caller pulls pull with dockrt_pull_start and takes the pulled image's
+ * id). Never blocks beyond an image inspect. -1 with err */
 int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, struct gerr *err);
 /* the image sha256:hex is in the Engine: 1, 0 (absent), -1 (err) */
 int dockrt_image_present(const char *hex, struct gerr *err);

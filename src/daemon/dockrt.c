@@ -52,7 +52,7 @@ static bool poll_busy;
 static int64_t poll_at;
 static bool engine_down;              /* the last poll could not reach it */
 static int jobs_inflight;             /* queued on the thread pool, not done */
-static atomic_int pulls_inflight;     /* pull threads not done (pin_image's, below) */
+static atomic_int pulls_inflight;     /* pull threads not done (dockrt_pull_start) */
 
 /* the Engine, or NULL with err (an open is tried at most once a second) */
 static struct docker *engine_get(struct gerr *err)
@@ -952,97 +952,10 @@ void dockrt_probe_cancel(struct dockrt_probe *p)
 /* ---- images ---- */
 
 /*
- * An image: reference with no id known (no digest sent, no revision of its
- * version): what it names is learnt by pulling it before the deploy is
- * recorded, so this pull alone still runs on a thread of its own that the
- * op handler waits for, at most DOCKRT_PULL_WAIT_MS; a pull still running
- * then goes on: the deploy is refused ("try again") and the next one finds
- * the image. A pull of a known id is asynchronous (dockrt_pull_start).
+ * No pull runs on the loop: a pull is a thread of its own (dockrt_pull_start,
+ * below) whose end the loop reads (pulls.c). What the loop asks the Engine
+ * here is an image inspect on its socket (docker.c's timeout bounds it).
  */
-#define DOCKRT_PULL_WAIT_MS 60000
-
-struct pull_job {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int refs;                     /* the waiter and the thread */
-	bool done;
-	int rc;
-	struct gerr err;
-	char ref[512];
-};
-
-static void pull_unref(struct pull_job *p)
-{
-	bool last;
-	pthread_mutex_lock(&p->lock);
-	last = --p->refs == 0;
-	pthread_mutex_unlock(&p->lock);
-	if (last) {
-		pthread_mutex_destroy(&p->lock);
-		pthread_cond_destroy(&p->cond);
-		free(p);
-	}
-}
-
-static void *pull_main(void *arg)
-{
-	struct pull_job *p = arg;
-	struct gerr err;
-	int rc = docker_image_pull(engine, p->ref, NULL, NULL, &err);
-	pthread_mutex_lock(&p->lock);
-	p->rc = rc;
-	p->err = err;
-	p->done = true;
-	pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
-	log_info("docker", "pull %s: %s", p->ref, rc < 0 ? err.msg : "done");
-	pull_unref(p);
-	atomic_fetch_sub(&pulls_inflight, 1);
-	return NULL;
-}
-
-/* pulls ref, waiting at most DOCKRT_PULL_WAIT_MS: 0 or -1 with err */
-static int pull_bounded(const char *ref, struct gerr *err)
-{
-	struct pull_job *p = xcalloc(1, sizeof(*p));
-	pthread_attr_t attr;
-	pthread_t t;
-	struct timespec until = clock_mono_deadline(DOCKRT_PULL_WAIT_MS);
-	int rc;
-
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
-	p->refs = 2;
-	strlcpy_g(p->ref, ref, sizeof(p->ref));
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	atomic_fetch_add(&pulls_inflight, 1);
-	if (pthread_create(&t, &attr, pull_main, p) != 0) {
-		atomic_fetch_sub(&pulls_inflight, 1);
-		pthread_attr_destroy(&attr);
-		p->refs = 1;
-		pull_unref(p);
-		return gerr_set(err, "pull %s: cannot start a thread", ref);
-	}
-	pthread_attr_destroy(&attr);
-	log_info("docker", "pull %s: started", ref);
-	pthread_mutex_lock(&p->lock);
-	while (!p->done)
-		if (pthread_cond_clockwait(&p->cond, &p->lock, CLOCK_MONOTONIC, &until) == ETIMEDOUT)
-			break;
-	if (!p->done) {
-		rc = gerr_set(err, "pull %s: still running after %d s: deploy again when it is done", ref,
-			      DOCKRT_PULL_WAIT_MS / 1000);
-	} else {
-		rc = p->rc;
-		if (rc < 0)
-			*err = p->err;
-	}
-	pthread_mutex_unlock(&p->lock);
-	pull_unref(p);
-	return rc < 0 ? -1 : 0;
-}
-
 int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, struct gerr *err)
 {
 	struct docker_image img;
@@ -1063,15 +976,11 @@ int dockrt_pin_image(const char *ref, const char *pull, char *hex, size_t len, s
 		return 1;
 	}
 	if (!f && pull) {
-		/* image: REGISTRY/NAME:TAG with no id known yet: what it names
-		 * is learnt by pulling it, before the deploy is recorded */
-		if (pull_bounded(pull, err) < 0)
-			return -1;
-		if ((f = docker_image_inspect(d, pull, &img, err)) < 0)
-			return -1;
-		if (!f)
-			return gerr_set(err, "pulled %s but the Docker Engine has no such image", pull);
-		log_info("docker", "pulled %s: image %.19s", pull, img.id);
+		/* image: REGISTRY/NAME:TAG with no id known yet: what it names is
+		 * learnt by pulling it, off the op handler too (pulls.c) */
+		if (hex && len)
+			hex[0] = 0;
+		return 2;
 	}
 	if (!f) {
 		gerr_set(err, "image %s: no such image in the Docker Engine at %s (build or pull it first)", ref,

@@ -19,7 +19,7 @@ struct waiting {
 	char service[64], environment[64];
 	char kind[16];                /* deploy | promote | rollback | restart */
 	char ref[512];
-	char hex[80];                 /* the image id the pull must give */
+	char hex[80];                 /* the image id the pull must give; "" (an image: tag): learnt from it */
 	char version[128];
 	int source;                   /* rollback, restart: the revision copied */
 	char why[128];
@@ -168,6 +168,33 @@ void pulls_supersede(const char *svc, const char *env)
 	supersede_others(svc, env, 0);
 }
 
+/*
+ * d (recorded without an id: an image: tag) runs the image id hex (64 hex
+ * digits) from now on: its digest, its version when it had none, and its
+ * request's "image_id" (with "image_pulled": the reference pulled, when
+ * pulled). The caller stores d.
+ */
+static void set_digest(struct deployment_row *d, const char *hex, const char *pulled)
+{
+	json_t *rq = d->request ? json_loads(d->request, 0, NULL) : NULL;
+	char id[80];
+
+	strlcpy_g(d->digest, hex, sizeof(d->digest));
+	if (!d->version[0])
+		strlcpy_g(d->version, hex, sizeof(d->version));
+	if (!json_is_object(rq)) {
+		json_decref(rq);
+		rq = json_object();
+	}
+	snprintf(id, sizeof(id), "sha256:%s", hex);
+	json_object_set_new(rq, "image_id", json_string(id));
+	if (pulled)
+		json_object_set_new(rq, "image_pulled", json_string(pulled));
+	free(d->request);
+	d->request = json_dumps(rq, JSON_COMPACT);
+	json_decref(rq);
+}
+
 int pulls_begin_deploy(struct deployment_row *d, json_t **reply)
 {
 	char registry[256], image[512], ref[600], iref[600] = "";
@@ -176,8 +203,28 @@ int pulls_begin_deploy(struct deployment_row *d, json_t **reply)
 	int f, src;
 
 	*reply = NULL;
-	if (!config_docker(d->config, registry, sizeof(registry), image, sizeof(image)) ||
-	    strlen(d->digest) != 64)
+	if (!config_docker(d->config, registry, sizeof(registry), image, sizeof(image)))
+		return 0;
+	if (!d->digest[0]) {
+		/* an image: tag with no id known when the deploy was recorded:
+		 * the Engine may have it by now (an inspect), else it is pulled
+		 * and its id becomes the digest (go_on) */
+		char hex[80];
+		f = pulls_ref_has_registry(image) ? dockrt_pin_image(image, image, hex, sizeof(hex), &gerr)
+			: gerr_set(&gerr, "image %s: no id known and no registry to pull it from", image);
+		if (f < 0) {
+			*reply = reply_error(1, "%s", gerr.msg);
+			end_record(d->id, "failed", "failed", gerr.msg);
+			return -1;
+		}
+		if (f == 0) {
+			set_digest(d, hex, NULL);
+			return 0;
+		}
+		strlcpy_g(ref, image, sizeof(ref));
+		goto pull;
+	}
+	if (strlen(d->digest) != 64)
 		return 0;
 	f = dockrt_image_present(d->digest, &gerr);
 	if (f < 0) {
@@ -198,6 +245,7 @@ int pulls_begin_deploy(struct deployment_row *d, json_t **reply)
 		end_record(d->id, "failed", "failed", json_string_value(json_object_get(*reply, "error")));
 		return -1;
 	}
+pull:
 	strlcpy_g(d->state, "pulling", sizeof(d->state));
 	if (store_deployment_update(gd->store, d, &gerr) < 0) {
 		*reply = reply_error(1, "%s", gerr.msg);
@@ -331,6 +379,14 @@ void pulls_resume(const struct deployment_row *d)
 		}
 		if (f == 0) /* there now: goes on at the next tick */
 			snprintf(ref, sizeof(ref), "sha256:%s", d->digest);
+	} else if (!d->digest[0]) {
+		/* an image: tag whose pull was cut: pulled again, its id still to learn */
+		if (!config_docker(d->config, registry, sizeof(registry), image, sizeof(image)) ||
+		    !pulls_ref_has_registry(image) || strlen(image) >= sizeof(ref)) {
+			end_record(d->id, "failed", "failed", "an image: tag with no id and no registry to pull it from");
+			goto out;
+		}
+		strlcpy_g(ref, image, sizeof(ref));
 	} else {
 		if (!config_docker(d->config, registry, sizeof(registry), image, sizeof(image)) ||
 		    pulls_source(iref, registry, image, d->service, d->version, ref, sizeof(ref)) <= 0)
@@ -350,16 +406,29 @@ static void go_on(struct waiting *w)
 	json_t *rep;
 	int64_t id = w->deployment;
 	int source = w->source;
-	char kind[16], why[128];
+	char kind[16], why[128], hex[80], ref[512];
 
 	strlcpy_g(kind, w->kind, sizeof(kind));
 	strlcpy_g(why, w->why, sizeof(why));
+	strlcpy_g(hex, w->hex, sizeof(hex));
+	strlcpy_g(ref, w->ref, sizeof(ref));
 	unlink_waiting(w);
 	if (store_deployment_get(gd->store, id, &d, &gerr) != 1)
 		return;
 	if (strcmp(d.state, "pulling")) {
 		deployment_row_release(&d);
 		return;
+	}
+	if (!d.digest[0]) {
+		/* an image: tag: the pulled image's id is the deploy's digest from
+		 * now on (stored before anything else: a restart finds it) */
+		set_digest(&d, hex, ref);
+		if (store_deployment_update(gd->store, &d, &gerr) < 0) {
+			log_error("gates", "%s", gerr.msg);
+			deployment_row_release(&d);
+			return;
+		}
+		log_info("docker", "deployment=%lld pinned %s to image sha256:%.12s", (long long)id, ref, hex);
 	}
 	if (source > 0) {
 		struct svcenv *se = daemon_svcenv(d.service, d.environment, false);
@@ -432,7 +501,11 @@ void pulls_tick(void)
 				fail(w, msg);
 				continue;
 			}
-			if (strncmp(st.id, "sha256:", 7) || strcmp(st.id + 7, w->hex)) {
+			if (!w->hex[0] && !strncmp(st.id, "sha256:", 7) && strlen(st.id + 7) == 64 &&
+			    strspn(st.id + 7, "0123456789abcdef") == 64) {
+				/* an image: tag: what it named when pulled is what runs */
+				strlcpy_g(w->hex, st.id + 7, sizeof(w->hex));
+			} else if (strncmp(st.id, "sha256:", 7) || strcmp(st.id + 7, w->hex)) {
 				snprintf(msg, sizeof(msg), "pulled %s but its id is %s, not sha256:%s", w->ref, st.id,
 					 w->hex);
 				fail(w, msg);

@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='runtime docker: an image the Engine lacks is pulled off the op handler: the deploy waits in "pulling" with its progress, survives a kill -9 of the controller (pulled again, started once); a rollback to a revision whose image the Engine lost pulls it, under load with no failed request; a registry that is down fails it with one clear line and nothing changes'
+test_description='runtime docker: an image the Engine lacks is pulled off the op handler: the deploy waits in "pulling" with its progress, survives a kill -9 of the controller (pulled again, started once); an image: tag too (the loop answers while the registry is stopped; the pulled id is pinned, a moved tag changes nothing); a rollback to a revision whose image the Engine lost pulls it, under load with no failed request; a registry that is down fails it with one clear line and nothing changes'
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 . "$ROOT/tests/e2e/lib/docker-lib.sh"
@@ -36,6 +36,13 @@ write_spec() {
 	    stop_grace: 2s
 	    drain_timeout: 1s
 	    progress_deadline: 60s
+	  tagged:
+	    image: $REGISTRY/hello:tagged
+	    probes:
+	      readiness: { http: /ready, period: 100ms }
+	    stop_grace: 2s
+	    drain_timeout: 1s
+	    progress_deadline: 60s
 	EOF2
 }
 
@@ -45,6 +52,7 @@ digest_of() {
 		python3 -c 'import json,sys; print([r["digest"] for r in json.load(sys.stdin) if r["version"] == sys.argv[1]][0])' "$2"
 }
 st_env() { "$GANTRY" status hello --env "$1" -o json >"$TRASH/st.json" && jcheck "$TRASH/st.json" "$2"; }
+st_tagged() { "$GANTRY" status tagged --env dev -o json >"$TRASH/st.json" && jcheck "$TRASH/st.json" "$1"; }
 # built V: v built and pushed through dev, then dev scaled to 0 and the image removed from the Engine
 built_and_gone() {
 	write_spec "$1" &&
@@ -102,6 +110,52 @@ test_expect_success 'rollback to a revision whose image the Engine lost: pulled,
 	grep "pulling $REGISTRY/hello:v1" rb.err &&
 	st_env staging "d[\"ready_replicas\"] == 2 and d[\"version\"] == \"v1\"" &&
 	test "$(image_id "sha256:$d1")" = "sha256:$d1"
+'
+
+# the running containers of service tagged: their image ids, sorted, one a line
+tagged_images() {
+	for c in $(docker ps -q --no-trunc --filter "label=gantry.tag=$(cat "$GANTRY_HOME/instance-id")" \
+			--filter label=gantry.service=tagged); do
+		docker inspect --format "{{.Image}}" "$c" || return 1
+	done | sort -u
+}
+
+test_expect_success 'image: a tag the Engine lacks: "pulling" at once, the loop answers during the pull, the pulled id is pinned' '
+	docker_scratch_image tagsrc:a a &&
+	docker_scratch_image tagsrc:b b &&
+	ida=$(image_id tagsrc:a) && idb=$(image_id tagsrc:b) && test "$ida" != "$idb" &&
+	docker tag tagsrc:a "$REGISTRY/hello:tagged" &&
+	docker push "$REGISTRY/hello:tagged" >/dev/null &&
+	docker rmi "$REGISTRY/hello:tagged" tagsrc:a >/dev/null &&
+	test -z "$(image_id "$ida")" &&
+	kill -STOP "$REG_PID" &&
+	t0=$(_now_ms) &&
+	api "{\"op\":\"deploy\",\"service\":\"tagged\",\"environment\":\"dev\",\"version\":\"t1\"}" >tag.json &&
+	say "figure: deploy of an image: tag, the registry stopped, answered in $(($(_now_ms) - t0)) ms" >&7 &&
+	cat tag.json &&
+	jcheck tag.json "d[\"ok\"] and d[\"state\"] == \"pulling\" and d[\"image\"] == \"$REGISTRY/hello:tagged\"" &&
+	wait_for 10 "st_tagged \"d[\\\"pull\\\"][\\\"image\\\"] == \\\"$REGISTRY/hello:tagged\\\"\" 2>/dev/null" &&
+	t0=$(_now_ms) &&
+	"$GANTRY" status -o json >all.json &&
+	say "figure: gantry status during the pull (registry stopped): $(($(_now_ms) - t0)) ms" >&7 &&
+	jcheck all.json "[x[\"pull\"][\"image\"] for x in d if x[\"service\"] == \"tagged\"] == [\"$REGISTRY/hello:tagged\"]" &&
+	kill -CONT "$REG_PID" &&
+	wait_for 60 "st_tagged \"d[\\\"ready_replicas\\\"] == 1 and d[\\\"version\\\"] == \\\"t1\\\"\" 2>/dev/null" &&
+	"$GANTRY" history tagged --env dev -o json >th.json &&
+	jcheck th.json "len(d) == 1 and \"sha256:\" + d[0][\"digest\"] == \"$ida\"" &&
+	test "$(tagged_images)" = "$ida" &&
+	grep "pinned $REGISTRY/hello:tagged to image $(echo "$ida" | cut -c1-19)" "$TRASH/serve.log"
+'
+
+test_expect_success 'image: the tag moved in the registry (and in the Engine): a restart still runs the pinned id' '
+	docker tag tagsrc:b "$REGISTRY/hello:tagged" &&
+	docker push "$REGISTRY/hello:tagged" >/dev/null &&
+	test "$(image_id "$REGISTRY/hello:tagged")" = "$idb" &&
+	"$GANTRY" restart tagged --env dev --wait 2>/dev/null >/dev/null &&
+	"$GANTRY" history tagged --env dev -o json >th.json &&
+	jcheck th.json "len(d) == 2 and all(\"sha256:\" + r[\"digest\"] == \"$ida\" for r in d)" &&
+	wait_for 30 "test \"\$(tagged_images)\" = \"$ida\"" &&
+	st_tagged "d[\"ready_replicas\"] == 1"
 '
 
 test_expect_success 'rollback when the registry is down: one clear error, exit 1, the serving revision stays' '
