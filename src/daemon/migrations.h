@@ -77,6 +77,14 @@ struct json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int
  */
 int mig_flow_auto_rollback(struct svcenv *se, int cur, int to, const char *why, bool active);
 
+/*
+ * migrations.mode maintenance: a rollout ended (from daemon_save_rollout,
+ * through gates_rollout_finished): a deploy's maintenance flow waiting for
+ * its new revision turns maintenance off (complete) or starts the old
+ * revision again (failed, rolled back).
+ */
+void mig_flow_rollout_finished(const struct rollout_row *ro);
+
 /* the database URL of cfg (its env's migrations.database_env), or NULL with err */
 const char *mig_flow_url(const struct svc_config *cfg, struct gerr *err);
 
