@@ -12,7 +12,7 @@ M=$TRASH/app/migrations
 q() {
 	python3 -c 'import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
-print("\n".join("|".join(str(x) for x in r) for r in c.execute(sys.argv[2]).fetchall()))' "$DB" "$1"
+print("\n".join("|".join(str(x) for x in r) for r in c.execute(sys.argv[2]).fetchall())); c.commit()' "$DB" "$1"
 }
 
 pfetch() {
