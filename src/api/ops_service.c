@@ -530,6 +530,11 @@ json_t *op_rollback(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		if (plan < 0 && !schema)
 			return reply_error(2, "%s", gerr.msg);
 		if (plan == 1 && !schema) {
+			char ref[600], hex[80], version[128];
+			/* an image that cannot be had refuses before any down runs (pulled after them) */
+			if (pulls_revision_source(svc, env, to, ref, sizeof(ref), hex, sizeof(hex), version,
+						  sizeof(version), &gerr) < 0)
+				return reply_error(1, "%s: nothing changed", gerr.msg);
 			reply = gates_before_rollout(req, &c->who, svc, env, "rollback", NULL, &ticket);
 			if (reply)
 				return reply;

@@ -10,6 +10,7 @@
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
 #include "daemon/maintenance.h"
+#include "daemon/pulls.h"
 #include "daemon/reply.h"
 #include "migrate/migrate.h"
 #include "util/buf.h"
@@ -656,6 +657,26 @@ int mig_flow_auto_rollback(struct svcenv *se, int cur, int to, const char *why, 
 	return 1;
 }
 
+void mig_flow_traffic_rollback(struct svcenv *se, int cur, int to, const char *why)
+{
+	struct gerr err;
+	struct revcfg *rc = daemon_revcfg(se, cur, &err);
+	char note[256], msg[512];
+	int64_t down_to;
+
+	if (!rc || !rc->cfg.migrations.dir)
+		return;
+	if (rc->cfg.migrations.auto_down) {
+		mig_flow_auto_rollback(se, cur, to, why, true);
+		return;
+	}
+	if (mig_flow_rollback_plan(se, cur, to, &down_to, note, sizeof(note), &err) != 0 && note[0]) {
+		snprintf(msg, sizeof(msg), "canary rollback keeps the schema: %s (down-migrations run only with "
+			 "auto_down: true, gantry rollback or gantry db down)", note);
+		gates_event(se->row.service, se->row.environment, cur, "schema_kept", msg);
+	}
+}
+
 json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to, const char *by,
 			  const char *why)
 {
@@ -699,6 +720,21 @@ static void rollback_done(struct mjob *j)
 		if (store_deployment_update(gd->store, &d, &err) < 0)
 			log_error("gates", "%s", err.msg);
 		deployment_row_release(&d);
+	}
+	if (j->id > 0) {
+		/* a docker revision whose image the Engine lost: pulled before the copy, as
+		 * op_rollback's other path does (copy_revision_gated); op_rollback checked
+		 * before the downs that it can be had */
+		char ref[600], hex[80], version[128];
+		int pull = pulls_revision_source(j->svc, j->env, j->to_revision, ref, sizeof(ref), hex, sizeof(hex),
+						 version, sizeof(version), &err);
+		if (pull > 0) {
+			rep = pulls_begin_copy(j->id, j->svc, j->env, j->to_revision, "rollback", j->why, ref, hex, version);
+			json_decref(rep);
+			return;
+		}
+		if (pull < 0)
+			log_error("migrate", "rollback of %s@%s: %s", j->svc, j->env, err.msg);
 	}
 	rep = daemon_copy_revision(se, j->to_revision, "rollback", j->by, j->why);
 	gates_rollout_created(j->id, rep);

@@ -78,6 +78,14 @@ struct json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int
 int mig_flow_auto_rollback(struct svcenv *se, int cur, int to, const char *why, bool active);
 
 /*
+ * A rollback that only moves traffic back to revision `to`, still running
+ * (a canary's or blue-green's, progressive.c): the schema is kept and a
+ * `schema_kept` event says so when to needs an older one, or, with cur's
+ * auto_down, the downs run under `to` as `gantry db down` by gantry.
+ */
+void mig_flow_traffic_rollback(struct svcenv *se, int cur, int to, const char *why);
+
+/*
  * migrations.mode maintenance: a rollout ended (from daemon_save_rollout,
  * through gates_rollout_finished): a deploy's maintenance flow waiting for
  * its new revision turns maintenance off (complete) or starts the old

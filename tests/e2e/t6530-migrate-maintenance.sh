@@ -126,6 +126,30 @@ test_expect_success 'a failing migration in this mode: the old revision back, ma
 	test "$(q "SELECT full_name FROM users")" = ada
 '
 
+test_expect_success 'kill -9 of the controller mid-flow: after the restart the old revision is back and maintenance off' '
+	printf "ALTER TABLE users ADD COLUMN age integer;\n" >"$M/3_age.up.sql" &&
+	start_load k9 &&
+	hold_lock &&
+	spawn_bg deploy3 "$GANTRY" deploy hello --env staging --version v4 &&
+	wait_for 30 "flow_steps && grep ^old_replicas_stopped steps.txt" &&
+	kill9_serve &&
+	{ wait_bg deploy3 10; :; } &&
+	sleep 1 &&
+	test "$(pfetch dead)" = 503 &&
+	start_serve &&
+	touch "$TRASH/release" &&
+	wait_bg holder 10 &&
+	wait_for 30 "flow_steps && grep \"^phase: done\" steps.txt" &&
+	cat steps.txt &&
+	test "$(cut -d: -f1 steps.txt | tr "\n" " ")" = "maintenance_on maintenance_in_force old_replicas_stopped restoring maintenance_off phase " &&
+	grep "^restoring: migration interrupted" steps.txt &&
+	wait_for 10 "test \"\$(pfetch after3)\" = 200" &&
+	stop_load k9 &&
+	jcheck "$TRASH/k9.json" "d[\"errors\"] == 0 and set(d[\"codes\"]) <= {\"200\", \"503\"} and d[\"codes\"].get(\"503\", 0) > 0" &&
+	pget / >body && grep v2 body &&
+	test "$(q "SELECT version, dirty FROM schema_migrations")" = "2|0"
+'
+
 test_expect_success 'stop' '
 	stop_serve
 '
