@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum job_kind { JOB_DEPLOY, JOB_RESUME, JOB_STATUS, JOB_HISTORY, JOB_UP, JOB_DOWN, JOB_ROLLBACK, JOB_CONTRACT, JOB_RESTORE };
 
@@ -225,6 +226,13 @@ static void *job_main(void *arg)
 		break;
 	}
 	case JOB_ROLLBACK:
+		if (j->snapshot_path) { /* --schema=restore: the snapshot taken before revision j->revision's ups */
+			if (mig_lock(db, (int)j->lock_timeout_ms, &err) < 0 ||
+			    mig_restore(db, j->url, j->snapshot_path, &err) < 0)
+				goto out;
+			hbuf_printf(&j->out, "restored %s\n", j->snapshot_path);
+			break;
+		}
 		if (mig_down(db, &set, j->to, &who, (int)j->lock_timeout_ms, report_line, j, &j->ran, &err) < 0)
 			goto out;
 		break;
@@ -586,7 +594,7 @@ out:
 }
 
 static json_t *rollback_job(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to, const char *by,
-			    const char *why, bool automatic)
+			    const char *why, bool automatic, const char *snapshot)
 {
 	struct revcfg *rc;
 	struct gerr err;
@@ -607,6 +615,7 @@ static json_t *rollback_job(int64_t ticket, struct svcenv *se, int cur, int to, 
 	j->to = down_to;
 	j->id = ticket;
 	j->automatic = automatic;
+	j->snapshot_path = snapshot ? xstrdup(snapshot) : NULL;
 	strlcpy_g(j->why, why, sizeof(j->why));
 	if (ticket > 0 && store_deployment_get(gd->store, ticket, &d, &err) == 1) {
 		strlcpy_g(d.state, "migrating", sizeof(d.state));
@@ -618,7 +627,8 @@ static json_t *rollback_job(int64_t ticket, struct svcenv *se, int cur, int to, 
 		job_free(j);
 		return reply_error(1, "cannot start the migrations' thread");
 	}
-	gates_event(se->row.service, se->row.environment, cur, "migrating",
+	gates_event(se->row.service, se->row.environment, cur, "migrating", snapshot ?
+		    "restoring the snapshot taken before this revision's migrations before the rollback moves traffic" :
 		    "running down-migrations before the rollback moves traffic");
 	return json_pack("{s:b, s:I, s:s, s:s}", "ok", 1, "deployment", (json_int_t)ticket, "state", "migrating",
 			 "version", "");
@@ -648,7 +658,7 @@ int mig_flow_auto_rollback(struct svcenv *se, int cur, int to, const char *why, 
 			    "automatic rollback runs the down-migrations (auto_down)");
 		return 0;
 	}
-	r = rollback_job(0, se, cur, to, down_to, "gantry", why, true);
+	r = rollback_job(0, se, cur, to, down_to, "gantry", why, true, NULL);
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		json_decref(r);
 		return -1;
@@ -680,7 +690,39 @@ void mig_flow_traffic_rollback(struct svcenv *se, int cur, int to, const char *w
 json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to, const char *by,
 			  const char *why)
 {
-	return rollback_job(ticket, se, cur, to, down_to, by, why, false);
+	return rollback_job(ticket, se, cur, to, down_to, by, why, false, NULL);
+}
+
+char *mig_flow_restore_check(struct svcenv *se, int cur, struct gerr *err)
+{
+	struct revcfg *rc = daemon_revcfg(se, cur, err);
+	const char *url;
+	char *path;
+	struct stat sb;
+	if (!rc)
+		return NULL;
+	if (!rc->cfg.migrations.dir) {
+		gerr_set(err, "--schema=restore: revision %d of %s@%s has no migrations", cur, se->row.service,
+			 se->row.environment);
+		return NULL;
+	}
+	if (!(url = mig_flow_url(&rc->cfg, err)))
+		return NULL;
+	path = mig_flow_snapshot_path(se->row.service, se->row.environment, cur, url);
+	if (stat(path, &sb) < 0) {
+		gerr_set(err, "--schema=restore: no snapshot was taken before revision %d's migrations (migrations."
+			 "snapshot: true takes one when a deploy has pending up-migrations); nothing changed: roll back "
+			 "with --schema=keep, or without --schema to run the down-migrations", cur);
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+json_t *mig_flow_rollback_restore(int64_t ticket, struct svcenv *se, int cur, int to, const char *snapshot,
+				  const char *by, const char *why)
+{
+	return rollback_job(ticket, se, cur, to, 0, by, why, false, snapshot);
 }
 
 static void rollback_done(struct mjob *j)
@@ -712,8 +754,12 @@ static void rollback_done(struct mjob *j)
 		}
 		return;
 	}
-	snprintf(msg, sizeof(msg), "%d down-migration%s run, %s:\n%.*s", j->ran, j->ran == 1 ? "" : "s", ver,
-		 (int)MIN(j->out.len, 1000), j->out.data ? j->out.data : "");
+	if (j->snapshot_path)
+		snprintf(msg, sizeof(msg), "snapshot restored (--schema=restore), %s:\n%.*s", ver,
+			 (int)MIN(j->out.len, 1000), j->out.data ? j->out.data : "");
+	else
+		snprintf(msg, sizeof(msg), "%d down-migration%s run, %s:\n%.*s", j->ran, j->ran == 1 ? "" : "s", ver,
+			 (int)MIN(j->out.len, 1000), j->out.data ? j->out.data : "");
 	gates_event(j->svc, j->env, j->revision, "migrated", msg);
 	if (have) {
 		strlcpy_g(d.state, "started", sizeof(d.state));
@@ -748,6 +794,18 @@ static void rollback_done(struct mjob *j)
 		log_error("migrate", "rollback of %s@%s after its down-migrations: %s", j->svc, j->env,
 			  json_string_value(json_object_get(rep, "error")));
 	json_decref(rep);
+}
+
+void mig_flow_snapshot_prune(const char *svc, const char *env, int revision)
+{
+	static const char *const ext[] = { "sqlite", "pgdump" };
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		char *p = xasprintf("%s/snapshots/%s-%s-r%d.%s", gd->home, svc, env, revision, ext[i]);
+		if (unlink(p) == 0)
+			log_info("prune", "service=%s environment=%s revision=%d snapshot %s removed", svc, env,
+				 revision, p);
+		free(p);
+	}
 }
 
 char *mig_flow_snapshot_path(const char *svc, const char *env, int revision, const char *url)

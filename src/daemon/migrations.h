@@ -46,6 +46,8 @@ struct json_t *mig_flow_cli(const char *action, const char *svc, const char *env
 			    int64_t to, const char *by);
 /* where the snapshot taken before revision's up-migrations is (owned by the caller) */
 char *mig_flow_snapshot_path(const char *svc, const char *env, int revision, const char *url);
+/* keep_revisions pruned revision `revision`: its snapshot goes with it (HOME/snapshots) */
+void mig_flow_snapshot_prune(const char *svc, const char *env, int revision);
 /* a CLI job: {"ok", "done": false} while it runs, then its result (kept 10 minutes) */
 struct json_t *mig_flow_job(int64_t id);
 
@@ -65,6 +67,15 @@ int mig_flow_rollback_plan(struct svcenv *se, int cur, int to, int64_t *down_to,
  */
 struct json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to,
 				 const char *by, const char *why);
+
+/*
+ * --schema=restore: the snapshot taken before revision cur's up-migrations
+ * (owned by the caller), or NULL with err saying there is none.
+ */
+char *mig_flow_restore_check(struct svcenv *se, int cur, struct gerr *err);
+/* as mig_flow_rollback, the snapshot restored instead of the downs */
+struct json_t *mig_flow_rollback_restore(int64_t ticket, struct svcenv *se, int cur, int to, const char *snapshot,
+					 const char *by, const char *why);
 
 /*
  * The controller's own rollback of se from cur to to, with cur's

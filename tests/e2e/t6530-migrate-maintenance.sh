@@ -81,6 +81,7 @@ test_expect_success 'a breaking migration under load: 503 with Retry-After durin
 	printf "ALTER TABLE users RENAME COLUMN name TO full_name;\n" >"$M/2_rename.up.sql" &&
 	printf "ALTER TABLE users RENAME COLUMN full_name TO name;\n" >"$M/2_rename.down.sql" &&
 	start_load during &&
+	t0=$(_now_ms) &&
 	hold_lock &&
 	spawn_bg deploy "$GANTRY" deploy hello --env staging --version v2 --wait &&
 	wait_for 30 "flow_steps && grep ^old_replicas_stopped steps.txt" &&
@@ -92,6 +93,8 @@ test_expect_success 'a breaking migration under load: 503 with Retry-After durin
 	touch "$TRASH/release" &&
 	wait_bg holder 10 &&
 	wait_bg deploy 60 &&
+	say "figure: deploy --wait returned $(($(_now_ms) - t0)) ms after it started (the lock held by the test for part of it)" &&
+	say "transcript: gantry deploy hello --env staging --version v2 --wait" &&
 	cat "$TRASH/deploy.log" &&
 	wait_for 10 "test \"\$(pfetch after)\" = 200" &&
 	stop_load during &&
@@ -106,7 +109,9 @@ test_expect_success 'a breaking migration under load: 503 with Retry-After durin
 	"$GANTRY" maintenance status hello --env staging >ms.txt && cat ms.txt &&
 	! grep -i "in maintenance since\|on: yes" ms.txt &&
 	"$GANTRY" events hello --env staging >events.txt &&
-	grep maintenance events.txt
+	say "transcript: gantry events hello --env staging (the deploy of v2)" &&
+	sed -n "/deployment 2: maintenance_on/,\$p" events.txt &&
+	grep maintenance_flow events.txt
 '
 
 test_expect_success 'a failing migration in this mode: the old revision back, maintenance off, the deploy failed' '
