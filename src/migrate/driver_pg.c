@@ -384,6 +384,7 @@ static int drop_newer(struct mig_db *db, const char *path, const char *log, stru
 		}
 	}
 	hbuf_printf(&sql, "COMMIT;");
+	hbuf_append(&sql, "", 1); /* a C string for PQexec */
 	PQclear(res);
 	res = PQexec(C(db), sql.data);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
