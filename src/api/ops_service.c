@@ -529,13 +529,31 @@ json_t *op_rollback(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		int plan;
 		if (json_object_get(req, "schema") && (!schema || (strcmp(schema, "keep") && strcmp(schema, "restore"))))
 			return reply_error(2, "/schema: keep or restore");
-		if (schema && !strcmp(schema, "restore"))
-			return reply_error(2, "--schema=restore: restoring a snapshot is not available yet; "
-					   "use --schema=keep, or restore it by hand (HOME/snapshots)");
+		if (schema && !strcmp(schema, "restore")) {
+			char ref[600], hex[80], version[128];
+			char *snap = mig_flow_restore_check(se, current, &gerr);
+			if (!snap)
+				return reply_error(2, "%s", gerr.msg);
+			if (pulls_revision_source(svc, env, to, ref, sizeof(ref), hex, sizeof(hex), version,
+						  sizeof(version), &gerr) < 0) {
+				free(snap);
+				return reply_error(1, "%s: nothing changed", gerr.msg);
+			}
+			reply = gates_before_rollout(req, &c->who, svc, env, "rollback", NULL, &ticket);
+			if (!reply)
+				reply = mig_flow_rollback_restore(ticket, se, current, to, snap, caller_actor(c->caller), why);
+			free(snap);
+			return reply;
+		}
 		plan = mig_flow_rollback_plan(se, current, to, &down_to, note, sizeof(note), &gerr);
 		if (plan < 0 && !schema)
 			return reply_error(2, "%s", gerr.msg);
 		if (plan == 1 && !schema) {
+			char ref[600], hex[80], version[128];
+			/* an image that cannot be had refuses before any down runs (pulled after them) */
+			if (pulls_revision_source(svc, env, to, ref, sizeof(ref), hex, sizeof(hex), version,
+						  sizeof(version), &gerr) < 0)
+				return reply_error(1, "%s: nothing changed", gerr.msg);
 			reply = gates_before_rollout(req, &c->who, svc, env, "rollback", NULL, &ticket);
 			if (reply)
 				return reply;

@@ -73,7 +73,7 @@ static const struct cli_option rollback_options[] = {
 	CLI_INT(0, "to-revision", struct rollback_opts, to_revision, "N", 1, INT_MAX,
 		"revision N's artifact and config (default the one that served before)"),
 	CLI_STRING(0, "schema", struct rollback_opts, schema, "keep|restore",
-		   "when the down-migrations cannot run: keep the newer schema (restore: not yet)"),
+		   "keep: the newer schema stays (no downs); restore: the snapshot taken before the current revision's migrations"),
 	CLIENT_WAIT_OPTIONS(struct rollback_opts, "--wait at most this long (default 15m)"),
 	CLI_END,
 };

@@ -336,6 +336,11 @@ static void delivery_to_json(json_t *o, const struct svc_config *c)
 					      "database_env", c->migrations.database_env, "lock_timeout_ms",
 					      (json_int_t)c->migrations.lock_timeout_ms, "snapshot",
 					      c->migrations.snapshot, "auto_down", c->migrations.auto_down));
+	if (c->migrations.dir && c->migrations.mode && strcmp(c->migrations.mode, "online"))
+		json_object_set_new(json_object_get(o, "migrations"), "mode", json_string(c->migrations.mode));
+	if (c->migrations.dir && c->migrations.maintenance_message)
+		json_object_set_new(json_object_get(o, "migrations"), "maintenance_message",
+				    json_string(c->migrations.maintenance_message));
 }
 
 static int j_bool(const json_t *o, const char *prefix, const char *key, bool *out, struct gerr *err)
@@ -518,7 +523,9 @@ static int delivery_from_json(const json_t *j, struct svc_config *c, struct gerr
 		    j_str(mg, "migrations.", "database_env", true, &c->migrations.database_env, err) < 0 ||
 		    j_int(mg, "migrations.", "lock_timeout_ms", 0, 100 * DAY_MS, &c->migrations.lock_timeout_ms, err) < 0 ||
 		    j_bool(mg, "migrations.", "snapshot", &c->migrations.snapshot, err) < 0 ||
-		    j_bool(mg, "migrations.", "auto_down", &c->migrations.auto_down, err) < 0)
+		    j_bool(mg, "migrations.", "auto_down", &c->migrations.auto_down, err) < 0 ||
+		    j_str(mg, "migrations.", "mode", true, &c->migrations.mode, err) < 0 ||
+		    j_str(mg, "migrations.", "maintenance_message", true, &c->migrations.maintenance_message, err) < 0)
 			return -1;
 	}
 	return 0;

@@ -143,6 +143,11 @@ static const struct keydef migrations_keys[] = {
 	  "back the database up before up-migrations (SQLite backup API, pg_dump), kept with the revision" },
 	{ "auto_down", KT_BOOL, offsetof(struct migrations_config, auto_down), 0, 0, "false", NULL, 0,
 	  "an automatic rollback may run down-migrations (otherwise it keeps the schema)" },
+	{ "mode", KT_STR, offsetof(struct migrations_config, mode), 0, 0, "online", NULL, 0,
+	  "online (the old revision serves during the migration) or maintenance (maintenance on, old replicas "
+	  "stopped, migrate, new revision up, maintenance off)" },
+	{ "maintenance_message", KT_STR, offsetof(struct migrations_config, maintenance_message), 0, 0, NULL, NULL, 0,
+	  "mode maintenance: the text of the 503 page during the flow" },
 	END_KEYS
 };
 
@@ -202,7 +207,7 @@ static const struct keydef service_keys[] = {
 	{ "on_error", KT_ONERROR, offsetof(struct svc_config, on_error), 0, 0, "pause", NULL, 0,
 	  "analysis errors past error_limit: pause | rollback" },
 	{ "migrations", KT_MAP, offsetof(struct svc_config, migrations), 0, 0, NULL, migrations_keys, 0,
-	  "database migrations run by deploys and rollbacks: {dir, database_env, lock_timeout, snapshot, auto_down}" },
+	  "database migrations run by deploys and rollbacks: {dir, database_env, lock_timeout, snapshot, auto_down, mode, maintenance_message}" },
 	{ "checks", KT_ANY, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
 	  "pre- and post-deployment checks (checked by src/core/spec_gates.c)" },
 	{ "environments", KT_OVERRIDES, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
@@ -916,6 +921,8 @@ void svc_config_release(struct svc_config *c)
 	free(c->artifact);
 	free(c->migrations.dir);
 	free(c->migrations.database_env);
+	free(c->migrations.mode);
+	free(c->migrations.maintenance_message);
 	for (size_t i = 0; i < c->nenv; i++) {
 		free(c->env[i].key);
 		free(c->env[i].value);

@@ -172,6 +172,8 @@ struct migrations_config {
 	int64_t lock_timeout_ms;   /* waiting for the migration lock; default 60s */
 	bool snapshot;             /* back the database up before up-migrations; default false */
 	bool auto_down;            /* an automatic rollback may run down-migrations; default false */
+	char *mode;                /* "online" (NULL: the default) | "maintenance": runbook 001's flow */
+	char *maintenance_message; /* mode maintenance: the 503 page's text; NULL: gantry's default */
 };
 
 /* One service in one environment, fully resolved. */

@@ -425,6 +425,7 @@ static void prune_artifacts(struct svcenv *se, int keep)
 		struct revcfg *rc;
 		if (r->artifact_pruned || revision_running(se, r->number))
 			continue;
+		mig_flow_snapshot_prune(se->row.service, se->row.environment, r->number);
 		if ((rc = daemon_revcfg(se, r->number, &err)) && rc->cfg.runtime == RUNTIME_DOCKER) {
 			prune_image(se, r, rc);
 			continue;

@@ -677,6 +677,7 @@ void gates_rollout_finished(const struct rollout_row *ro)
 	const char *res = !strcmp(ro->phase, "complete") ? "succeeded" : ro->phase;
 	char msg[1024];
 
+	mig_flow_rollout_finished(ro); /* migrations.mode maintenance: off before the record ends */
 	if (store_deployment_by_rollout(gd->store, ro->id, &d, &gerr) != 1)
 		return;
 	if (d.ended_at || !strcmp(d.state, "post_checks")) {

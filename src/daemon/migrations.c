@@ -9,6 +9,8 @@
 #include "daemon/migrations.h"
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
+#include "daemon/maintenance.h"
+#include "daemon/pulls.h"
 #include "daemon/reply.h"
 #include "migrate/migrate.h"
 #include "util/buf.h"
@@ -18,6 +20,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum job_kind { JOB_DEPLOY, JOB_RESUME, JOB_STATUS, JOB_HISTORY, JOB_UP, JOB_DOWN, JOB_ROLLBACK, JOB_CONTRACT, JOB_RESTORE };
 
@@ -30,6 +33,8 @@ struct mjob {
 	int revision;
 	int to_revision;   /* JOB_ROLLBACK: the revision rolled back to */
 	bool automatic;    /* JOB_ROLLBACK: the controller's own rollback (gates_auto_rollback after) */
+	bool check_only;   /* JOB_DEPLOY, migrations.mode maintenance: only whether ups are pending */
+	bool pending;      /* check_only's answer */
 	char why[128];
 	/* results */
 	bool ok;
@@ -119,8 +124,9 @@ static void *job_main(void *arg)
 	switch (j->kind) {
 	case JOB_DEPLOY: {
 		int64_t to;
-		/* the lock first: the version read, the snapshot and the run are one critical section */
-		if (mig_lock(db, (int)j->lock_timeout_ms, &err) < 0)
+		/* the lock first: the version read, the snapshot and the run are one critical section
+		 * (the maintenance flow's first look only reads: its run takes the lock and reads again) */
+		if (!j->check_only && mig_lock(db, (int)j->lock_timeout_ms, &err) < 0)
 			goto out;
 		if (mig_state_read(db, &st, &err) < 0)
 			goto out;
@@ -133,6 +139,10 @@ static void *job_main(void *arg)
 		if (mig_verify(&set, &st, &err) < 0)
 			goto out;
 		to = mig_set_expand_target(&set, st.version);
+		if (j->check_only && to > st.version) {
+			j->pending = true; /* the maintenance flow runs them once the old replicas are gone */
+			break;
+		}
 		if (to > st.version && j->snapshot_path) {
 			if (mig_snapshot(db, j->url, j->snapshot_path, &err) < 0)
 				goto out;
@@ -216,6 +226,13 @@ static void *job_main(void *arg)
 		break;
 	}
 	case JOB_ROLLBACK:
+		if (j->snapshot_path) { /* --schema=restore: the snapshot taken before revision j->revision's ups */
+			if (mig_lock(db, (int)j->lock_timeout_ms, &err) < 0 ||
+			    mig_restore(db, j->url, j->snapshot_path, &err) < 0)
+				goto out;
+			hbuf_printf(&j->out, "restored %s\n", j->snapshot_path);
+			break;
+		}
 		if (mig_down(db, &set, j->to, &who, (int)j->lock_timeout_ms, report_line, j, &j->ran, &err) < 0)
 			goto out;
 		break;
@@ -320,18 +337,25 @@ static int next_revision(const char *svc, const char *env)
 	return max + 1;
 }
 
-json_t *mig_flow_deploy(struct deployment_row *d)
+static void flow_begin(struct deployment_row *d);
+static void flow_migrated(struct deployment_row *d, const struct mjob *j);
+static void flow_failed(const char *svc, const char *env, int64_t id, const char *why);
+static void job_done_now(struct mjob *j, const char *why);
+
+/* the deploy job of d (check_only: the maintenance flow's first look); NULL when d has no migrations */
+static struct mjob *deploy_job(const struct deployment_row *d, bool check_only, const char **url_out,
+			       bool *maint, struct gerr *err)
 {
 	struct svc_config cfg;
-	struct gerr err;
 	json_t *cj;
 	const char *url;
 	struct mjob *j;
 
+	*url_out = NULL;
 	if (!d->config || !*d->config)
 		return NULL;
 	cj = json_loads(d->config, 0, NULL);
-	if (!cj || svc_config_from_json(cj, &cfg, &err) < 0) {
+	if (!cj || svc_config_from_json(cj, &cfg, err) < 0) {
 		json_decref(cj);
 		return NULL; /* the rollout's own config check reports it */
 	}
@@ -340,19 +364,46 @@ json_t *mig_flow_deploy(struct deployment_row *d)
 		svc_config_release(&cfg);
 		return NULL;
 	}
-	url = mig_flow_url(&cfg, &err);
+	*maint = cfg.migrations.mode && !strcmp(cfg.migrations.mode, "maintenance");
+	url = mig_flow_url(&cfg, err);
 	j = job_new(JOB_DEPLOY, d->service, d->environment, url ? url : "", NULL, d->requester);
 	j->id = d->id;
+	j->check_only = check_only;
 	j->dir = xasprintf("%s/artifacts/%s/%s", gd->home, d->digest, cfg.migrations.dir);
 	j->lock_timeout_ms = cfg.migrations.lock_timeout_ms;
 	j->revision = next_revision(d->service, d->environment);
-	if (cfg.migrations.snapshot) {
+	if (cfg.migrations.snapshot && !check_only) {
 		char *sd = xasprintf("%s/snapshots", gd->home);
 		mkdir(sd, 0700);
 		j->snapshot_path = mig_flow_snapshot_path(d->service, d->environment, j->revision, url ? url : "");
 		free(sd);
 	}
+	if (cfg.migrations.mode && strcmp(cfg.migrations.mode, "online") && !*maint) {
+		url = NULL;
+		gerr_set(err, "migrations.mode: unknown '%s' (online, maintenance)", cfg.migrations.mode);
+	}
 	svc_config_release(&cfg);
+	*url_out = url;
+	return j;
+}
+
+json_t *mig_flow_deploy(struct deployment_row *d)
+{
+	struct gerr err;
+	const char *url;
+	bool maint = false;
+	struct mjob *j = deploy_job(d, false, &url, &maint, &err);
+	struct svcenv *se = daemon_svcenv(d->service, d->environment, false);
+
+	if (!j)
+		return NULL;
+	/* migrations.mode maintenance: first whether anything is pending (flow_begin if so);
+	 * a first deploy has nothing serving to protect: it migrates as online */
+	if (maint && se && se->row.target_revision > 0) {
+		j->check_only = true;
+		free(j->snapshot_path);
+		j->snapshot_path = NULL;
+	}
 	strlcpy_g(d->state, "migrating", sizeof(d->state));
 	if (store_deployment_update(gd->store, d, &err) < 0) {
 		job_free(j);
@@ -360,20 +411,27 @@ json_t *mig_flow_deploy(struct deployment_row *d)
 	}
 	if (!url) {
 		/* fails at once, through the same path as a failed migration */
-		j->ok = false;
-		strlcpy_g(j->err, err.msg, sizeof(j->err));
-		j->version_after = INT64_MIN;
-		pthread_mutex_lock(&lock);
-		j->next = done_jobs;
-		done_jobs = j;
-		pthread_mutex_unlock(&lock);
+		job_done_now(j, err.msg);
 	} else if (job_start(j) < 0) {
 		job_free(j);
 		return reply_error(1, "cannot start the migrations' thread");
 	}
-	gates_event(d->service, d->environment, 0, "migrating", "running pending up-migrations before the revision starts");
+	gates_event(d->service, d->environment, 0, "migrating", j->check_only ?
+		    "migrations.mode maintenance: looking for pending up-migrations" :
+		    "running pending up-migrations before the revision starts");
 	return json_pack("{s:b, s:I, s:s, s:s}", "ok", 1, "deployment", (json_int_t)d->id, "state", "migrating",
 			 "version", d->version);
+}
+
+static void job_done_now(struct mjob *j, const char *why)
+{
+	j->ok = false;
+	strlcpy_g(j->err, why, sizeof(j->err));
+	j->version_after = INT64_MIN;
+	pthread_mutex_lock(&lock);
+	j->next = done_jobs;
+	done_jobs = j;
+	pthread_mutex_unlock(&lock);
 }
 
 void mig_flow_resume(const struct deployment_row *d)
@@ -431,7 +489,13 @@ static void deploy_done(struct mjob *j)
 		return;
 	}
 	version_text(j, ver, sizeof(ver));
+	if (j->kind == JOB_DEPLOY && j->ok && j->check_only && j->pending) {
+		flow_begin(&d); /* maintenance on, old replicas stopped, then the migration */
+		deployment_row_release(&d);
+		return;
+	}
 	if (j->kind == JOB_DEPLOY && j->ok) {
+		flow_migrated(&d, j);
 		if (j->ran) {
 			snprintf(msg, sizeof(msg), "%d migration%s applied, %s:\n%.*s", j->ran, j->ran == 1 ? "" : "s", ver,
 				 (int)MIN(j->out.len, 1000), j->out.data ? j->out.data : "");
@@ -466,6 +530,7 @@ static void deploy_done(struct mjob *j)
 	gates_event(d.service, d.environment, 0, j->kind == JOB_DEPLOY ? "migration_failed" : "migration_interrupted", msg);
 	gates_emit("migration_failed", json_pack("{s:s, s:s, s:s, s:I}", "service", d.service, "environment",
 						 d.environment, "message", msg, "deployment", (json_int_t)d.id));
+	flow_failed(d.service, d.environment, d.id, msg); /* mode maintenance: the old revision back, then off */
 	deployment_row_release(&d);
 }
 
@@ -529,7 +594,7 @@ out:
 }
 
 static json_t *rollback_job(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to, const char *by,
-			    const char *why, bool automatic)
+			    const char *why, bool automatic, const char *snapshot)
 {
 	struct revcfg *rc;
 	struct gerr err;
@@ -550,6 +615,7 @@ static json_t *rollback_job(int64_t ticket, struct svcenv *se, int cur, int to, 
 	j->to = down_to;
 	j->id = ticket;
 	j->automatic = automatic;
+	j->snapshot_path = snapshot ? xstrdup(snapshot) : NULL;
 	strlcpy_g(j->why, why, sizeof(j->why));
 	if (ticket > 0 && store_deployment_get(gd->store, ticket, &d, &err) == 1) {
 		strlcpy_g(d.state, "migrating", sizeof(d.state));
@@ -561,7 +627,8 @@ static json_t *rollback_job(int64_t ticket, struct svcenv *se, int cur, int to, 
 		job_free(j);
 		return reply_error(1, "cannot start the migrations' thread");
 	}
-	gates_event(se->row.service, se->row.environment, cur, "migrating",
+	gates_event(se->row.service, se->row.environment, cur, "migrating", snapshot ?
+		    "restoring the snapshot taken before this revision's migrations before the rollback moves traffic" :
 		    "running down-migrations before the rollback moves traffic");
 	return json_pack("{s:b, s:I, s:s, s:s}", "ok", 1, "deployment", (json_int_t)ticket, "state", "migrating",
 			 "version", "");
@@ -591,7 +658,7 @@ int mig_flow_auto_rollback(struct svcenv *se, int cur, int to, const char *why, 
 			    "automatic rollback runs the down-migrations (auto_down)");
 		return 0;
 	}
-	r = rollback_job(0, se, cur, to, down_to, "gantry", why, true);
+	r = rollback_job(0, se, cur, to, down_to, "gantry", why, true, NULL);
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		json_decref(r);
 		return -1;
@@ -600,10 +667,62 @@ int mig_flow_auto_rollback(struct svcenv *se, int cur, int to, const char *why, 
 	return 1;
 }
 
+void mig_flow_traffic_rollback(struct svcenv *se, int cur, int to, const char *why)
+{
+	struct gerr err;
+	struct revcfg *rc = daemon_revcfg(se, cur, &err);
+	char note[256], msg[512];
+	int64_t down_to;
+
+	if (!rc || !rc->cfg.migrations.dir)
+		return;
+	if (rc->cfg.migrations.auto_down) {
+		mig_flow_auto_rollback(se, cur, to, why, true);
+		return;
+	}
+	if (mig_flow_rollback_plan(se, cur, to, &down_to, note, sizeof(note), &err) != 0 && note[0]) {
+		snprintf(msg, sizeof(msg), "canary rollback keeps the schema: %s (down-migrations run only with "
+			 "auto_down: true, gantry rollback or gantry db down)", note);
+		gates_event(se->row.service, se->row.environment, cur, "schema_kept", msg);
+	}
+}
+
 json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int to, int64_t down_to, const char *by,
 			  const char *why)
 {
-	return rollback_job(ticket, se, cur, to, down_to, by, why, false);
+	return rollback_job(ticket, se, cur, to, down_to, by, why, false, NULL);
+}
+
+char *mig_flow_restore_check(struct svcenv *se, int cur, struct gerr *err)
+{
+	struct revcfg *rc = daemon_revcfg(se, cur, err);
+	const char *url;
+	char *path;
+	struct stat sb;
+	if (!rc)
+		return NULL;
+	if (!rc->cfg.migrations.dir) {
+		gerr_set(err, "--schema=restore: revision %d of %s@%s has no migrations", cur, se->row.service,
+			 se->row.environment);
+		return NULL;
+	}
+	if (!(url = mig_flow_url(&rc->cfg, err)))
+		return NULL;
+	path = mig_flow_snapshot_path(se->row.service, se->row.environment, cur, url);
+	if (stat(path, &sb) < 0) {
+		gerr_set(err, "--schema=restore: no snapshot was taken before revision %d's migrations (migrations."
+			 "snapshot: true takes one when a deploy has pending up-migrations); nothing changed: roll back "
+			 "with --schema=keep, or without --schema to run the down-migrations", cur);
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+json_t *mig_flow_rollback_restore(int64_t ticket, struct svcenv *se, int cur, int to, const char *snapshot,
+				  const char *by, const char *why)
+{
+	return rollback_job(ticket, se, cur, to, 0, by, why, false, snapshot);
 }
 
 static void rollback_done(struct mjob *j)
@@ -635,14 +754,33 @@ static void rollback_done(struct mjob *j)
 		}
 		return;
 	}
-	snprintf(msg, sizeof(msg), "%d down-migration%s run, %s:\n%.*s", j->ran, j->ran == 1 ? "" : "s", ver,
-		 (int)MIN(j->out.len, 1000), j->out.data ? j->out.data : "");
+	if (j->snapshot_path)
+		snprintf(msg, sizeof(msg), "snapshot restored (--schema=restore), %s:\n%.*s", ver,
+			 (int)MIN(j->out.len, 1000), j->out.data ? j->out.data : "");
+	else
+		snprintf(msg, sizeof(msg), "%d down-migration%s run, %s:\n%.*s", j->ran, j->ran == 1 ? "" : "s", ver,
+			 (int)MIN(j->out.len, 1000), j->out.data ? j->out.data : "");
 	gates_event(j->svc, j->env, j->revision, "migrated", msg);
 	if (have) {
 		strlcpy_g(d.state, "started", sizeof(d.state));
 		if (store_deployment_update(gd->store, &d, &err) < 0)
 			log_error("gates", "%s", err.msg);
 		deployment_row_release(&d);
+	}
+	if (j->id > 0) {
+		/* a docker revision whose image the Engine lost: pulled before the copy, as
+		 * op_rollback's other path does (copy_revision_gated); op_rollback checked
+		 * before the downs that it can be had */
+		char ref[600], hex[80], version[128];
+		int pull = pulls_revision_source(j->svc, j->env, j->to_revision, ref, sizeof(ref), hex, sizeof(hex),
+						 version, sizeof(version), &err);
+		if (pull > 0) {
+			rep = pulls_begin_copy(j->id, j->svc, j->env, j->to_revision, "rollback", j->why, ref, hex, version);
+			json_decref(rep);
+			return;
+		}
+		if (pull < 0)
+			log_error("migrate", "rollback of %s@%s: %s", j->svc, j->env, err.msg);
 	}
 	rep = daemon_copy_revision(se, j->to_revision, "rollback", j->by, j->why);
 	gates_rollout_created(j->id, rep);
@@ -656,6 +794,18 @@ static void rollback_done(struct mjob *j)
 		log_error("migrate", "rollback of %s@%s after its down-migrations: %s", j->svc, j->env,
 			  json_string_value(json_object_get(rep, "error")));
 	json_decref(rep);
+}
+
+void mig_flow_snapshot_prune(const char *svc, const char *env, int revision)
+{
+	static const char *const ext[] = { "sqlite", "pgdump" };
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		char *p = xasprintf("%s/snapshots/%s-%s-r%d.%s", gd->home, svc, env, revision, ext[i]);
+		if (unlink(p) == 0)
+			log_info("prune", "service=%s environment=%s revision=%d snapshot %s removed", svc, env,
+				 revision, p);
+		free(p);
+	}
 }
 
 char *mig_flow_snapshot_path(const char *svc, const char *env, int revision, const char *url)
@@ -818,6 +968,8 @@ static void contract_scan(void)
 	}
 }
 
+static void flow_tick(void);
+
 void mig_flow_tick(void)
 {
 	struct mjob *j, *next, **pp;
@@ -874,6 +1026,7 @@ void mig_flow_tick(void)
 		j->next = cli_jobs;
 		cli_jobs = j;
 	}
+	flow_tick();
 	/* CLI results are kept 10 minutes for polling */
 	for (pp = &cli_jobs; *pp;) {
 		if (now - (*pp)->done_at > 600000) {
@@ -883,4 +1036,346 @@ void mig_flow_tick(void)
 		} else
 			pp = &(*pp)->next;
 	}
+}
+
+/*
+ * migrations.mode maintenance: runbook 001's flow for a breaking migration.
+ * Its state lives in the deployment record (gates."maintenance_flow":
+ * phase, the old revision, the replica count to give back, whether
+ * maintenance was already on, and the steps with their times), so a
+ * restarted controller carries on from there (flow_resume_all). Phases:
+ *   on         maintenance set, waiting for the proxy to answer with it
+ *   stopping   the old revision scaled to none (drained), waiting for them to go
+ *   migrating  the deploy's job runs the up-migrations
+ *   starting   the new revision's rollout; its end (mig_flow_rollout_finished)
+ *              turns maintenance off
+ *   restoring  something failed: the old revision started again; maintenance
+ *              goes off once one of its replicas is ready and routed
+ *   done
+ */
+#define FLOW_MAX 16
+#define FLOW_FORCE_WAIT_MS 30000
+static int64_t flows[FLOW_MAX];
+static size_t nflows;
+
+static void flow_track(int64_t id)
+{
+	for (size_t i = 0; i < nflows; i++)
+		if (flows[i] == id)
+			return;
+	if (nflows < FLOW_MAX)
+		flows[nflows++] = id;
+	else
+		log_error("migrate", "deployment=%lld: too many maintenance flows at once", (long long)id);
+}
+
+static void flow_untrack(int64_t id)
+{
+	for (size_t i = 0; i < nflows; i++)
+		if (flows[i] == id) {
+			flows[i] = flows[--nflows];
+			return;
+		}
+}
+
+/* d's flow object inside *gates (new reference to gates), NULL when d has none */
+static json_t *flow_of(const struct deployment_row *d, json_t **gates)
+{
+	json_t *f;
+	*gates = json_loads(d->gates && *d->gates ? d->gates : "{}", 0, NULL);
+	if (!*gates)
+		*gates = json_object();
+	f = json_object_get(*gates, "maintenance_flow");
+	return json_is_object(f) ? f : NULL;
+}
+
+static const char *flow_phase(json_t *f)
+{
+	return json_string_value(json_object_get(f, "phase")) ?: "";
+}
+
+/* one step: in the record (saved with d) and an event `maintenance_flow` */
+static void flow_step(struct deployment_row *d, json_t *gates, json_t *f, const char *phase, const char *step,
+		      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void flow_step(struct deployment_row *d, json_t *gates, json_t *f, const char *phase, const char *step,
+		      const char *fmt, ...)
+{
+	char detail[600], at[40], msg[700];
+	struct gerr err;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	format_rfc3339(clock_now_s(), at, sizeof(at));
+	json_array_append_new(json_object_get(f, "steps"),
+			      json_pack("{s:s, s:s, s:s}", "step", step, "at", at, "detail", detail));
+	if (phase) {
+		json_object_set_new(f, "phase", json_string(phase));
+		json_object_set_new(f, "since_ms", json_integer(clock_mono_ms()));
+	}
+	free(d->gates);
+	d->gates = json_dumps(gates, JSON_COMPACT);
+	if (store_deployment_update(gd->store, d, &err) < 0)
+		log_error("migrate", "%s", err.msg);
+	snprintf(msg, sizeof(msg), "deployment %lld: %s: %s", (long long)d->id, step, detail);
+	gates_event(d->service, d->environment, 0, "maintenance_flow", msg);
+	log_info("migrate", "service=%s environment=%s %s", d->service, d->environment, msg);
+}
+
+static void flow_off(struct deployment_row *d, json_t *gates, json_t *f, const char *why)
+{
+	struct gerr err;
+	if (json_is_true(json_object_get(f, "was_on"))) {
+		flow_step(d, gates, f, "done", "maintenance_kept", "%s; maintenance stays on: it was on before this "
+			  "deploy (gantry maintenance off)", why);
+	} else if (daemon_maintenance_set(gd, d->service, d->environment, NULL, "gantry", &err) < 0) {
+		flow_step(d, gates, f, "done", "maintenance_off_failed", "%s; maintenance could not be turned off: %s",
+			  why, err.msg);
+	} else
+		flow_step(d, gates, f, "done", "maintenance_off", "%s", why);
+	flow_untrack(d->id);
+}
+
+/* the old revision at its own count again (the flow had scaled it to none) */
+static void flow_restore(struct deployment_row *d, json_t *gates, json_t *f, const char *why)
+{
+	struct svcenv *se = daemon_svcenv(d->service, d->environment, false);
+	int old = (int)json_integer_value(json_object_get(f, "old_revision"));
+	if (se && se->row.replicas < 0 && se->row.target_revision == old) {
+		se->row.replicas = (int)json_integer_value(json_object_get(f, "replicas"));
+		daemon_save_svcenv(se);
+		daemon_reconcile(se);
+	}
+	flow_step(d, gates, f, "restoring", "restoring", "%s; revision %d starting again, maintenance stays on "
+		  "until it serves", why, old);
+	flow_track(d->id);
+}
+
+static void flow_begin(struct deployment_row *d)
+{
+	struct svcenv *se = daemon_svcenv(d->service, d->environment, false);
+	struct maintenance m = { .retry_after_s = 0 };
+	struct svc_config cfg;
+	struct gerr err;
+	json_t *gates, *f, *cj = json_loads(d->config ? d->config : "", 0, NULL);
+	bool was_on = daemon_maintenance_get(gd, d->service, d->environment, NULL);
+
+	if (cj && svc_config_from_json(cj, &cfg, &err) == 0) {
+		if (cfg.migrations.maintenance_message)
+			strlcpy_g(m.message, cfg.migrations.maintenance_message, sizeof(m.message));
+		svc_config_release(&cfg);
+	}
+	json_decref(cj);
+	if (!m.message[0])
+		snprintf(m.message, sizeof(m.message), "Down for maintenance: a database migration is running "
+			 "(deployment %lld, version %.100s).", (long long)d->id, d->version);
+	flow_of(d, &gates);
+	f = json_pack("{s:s, s:i, s:i, s:b, s:[]}", "phase", "on", "old_revision", se ? se->row.target_revision : 0,
+		      "replicas", se ? se->row.replicas : 0, "was_on", was_on, "steps");
+	json_object_set_new(gates, "maintenance_flow", f);
+	if (!was_on && (maintenance_check(&m, &err) < 0 ||
+			daemon_maintenance_set(gd, d->service, d->environment, &m, "gantry", &err) < 0)) {
+		char msg[700];
+		json_object_set_new(f, "phase", json_string("done"));
+		snprintf(msg, sizeof(msg), "migration not run: maintenance mode could not be turned on: %.600s", err.msg);
+		flow_step(d, gates, f, "done", "maintenance_on_failed", "%s", err.msg);
+		strlcpy_g(d->state, "failed", sizeof(d->state));
+		strlcpy_g(d->result, "failed", sizeof(d->result));
+		strlcpy_g(d->result_reason, msg, sizeof(d->result_reason));
+		d->ended_at = clock_now_s();
+		if (store_deployment_update(gd->store, d, &err) < 0)
+			log_error("gates", "%s", err.msg);
+		json_decref(gates);
+		return;
+	}
+	flow_step(d, gates, f, "on", "maintenance_on", "%s; waiting for the proxy to answer with it",
+		  was_on ? "maintenance was already on (it stays on after the deploy)" : "maintenance on by gantry");
+	json_decref(gates);
+	flow_track(d->id);
+}
+
+/* the flow's migration ran: the deploy's revision starts next (deploy_done) */
+static void flow_migrated(struct deployment_row *d, const struct mjob *j)
+{
+	json_t *gates, *f = flow_of(d, &gates);
+	char ver[128];
+	if (f && !strcmp(flow_phase(f), "migrating")) {
+		version_text(j, ver, sizeof(ver));
+		flow_step(d, gates, f, "starting", "migrated", "%d migration%s applied, %s; starting the new revision",
+			  j->ran, j->ran == 1 ? "" : "s", ver);
+	}
+	json_decref(gates);
+}
+
+static void flow_failed(const char *svc, const char *env, int64_t id, const char *why)
+{
+	struct deployment_row d;
+	struct gerr err;
+	json_t *gates, *f;
+	(void)svc;
+	(void)env;
+	if (store_deployment_get(gd->store, id, &d, &err) != 1)
+		return;
+	f = flow_of(&d, &gates);
+	if (f && strcmp(flow_phase(f), "done") && strcmp(flow_phase(f), "restoring"))
+		flow_restore(&d, gates, f, why);
+	json_decref(gates);
+	deployment_row_release(&d);
+}
+
+void mig_flow_rollout_finished(const struct rollout_row *ro)
+{
+	struct deployment_row d;
+	struct gerr err;
+	json_t *gates, *f;
+	if (store_deployment_by_rollout(gd->store, ro->id, &d, &err) != 1)
+		return;
+	f = flow_of(&d, &gates);
+	if (f && !strcmp(flow_phase(f), "starting")) {
+		if (!strcmp(ro->phase, "complete"))
+			flow_off(&d, gates, f, "the new revision is ready and routed");
+		else if (!strcmp(ro->phase, "superseded"))
+			flow_off(&d, gates, f, "the new revision was superseded by another deploy");
+		else {
+			char why[600];
+			snprintf(why, sizeof(why), "the new revision did not become ready: %.500s", ro->message);
+			flow_restore(&d, gates, f, why);
+		}
+	}
+	json_decref(gates);
+	deployment_row_release(&d);
+}
+
+static bool revision_serving(struct svcenv *se, int rev)
+{
+	for (struct replica *r = se->replicas; r; r = r->next)
+		if (r->row.revision == rev && replica_is_ready(r))
+			return proxyctl_caught_up();
+	return false;
+}
+
+static void fail_record(struct deployment_row *d, const char *why)
+{
+	struct gerr err;
+	if (d->ended_at)
+		return;
+	strlcpy_g(d->state, "failed", sizeof(d->state));
+	strlcpy_g(d->result, "failed", sizeof(d->result));
+	strlcpy_g(d->result_reason, why, sizeof(d->result_reason));
+	d->ended_at = clock_now_s();
+	if (store_deployment_update(gd->store, d, &err) < 0)
+		log_error("gates", "%s", err.msg);
+	gates_emit("migration_failed", json_pack("{s:s, s:s, s:s, s:I}", "service", d->service, "environment",
+						 d->environment, "message", why, "deployment", (json_int_t)d->id));
+}
+
+static void flow_advance(int64_t id)
+{
+	struct deployment_row d;
+	struct gerr err;
+	json_t *gates, *f;
+	struct svcenv *se;
+	const char *ph;
+
+	if (store_deployment_get(gd->store, id, &d, &err) != 1) {
+		flow_untrack(id);
+		return;
+	}
+	f = flow_of(&d, &gates);
+	se = daemon_svcenv(d.service, d.environment, false);
+	ph = f ? flow_phase(f) : "done";
+	if (!f || !se || !strcmp(ph, "done")) {
+		flow_untrack(id);
+	} else if (!strcmp(ph, "on")) {
+		if (daemon_maintenance_in_force(gd, d.service, d.environment)) {
+			int n = 0;
+			for (struct replica *r = se->replicas; r; r = r->next)
+				n++;
+			flow_step(&d, gates, f, "stopping", "maintenance_in_force",
+				  "the proxy answers 503 with Retry-After; stopping revision %d's %d replica%s (drained first)",
+				  se->row.target_revision, n, n == 1 ? "" : "s");
+			se->row.replicas = -1; /* scaled to none on purpose: reconcile drains them */
+			daemon_save_svcenv(se);
+			daemon_reconcile(se);
+		} else if (clock_mono_ms() - json_integer_value(json_object_get(f, "since_ms")) > FLOW_FORCE_WAIT_MS) {
+			const char *why = "migration not run: the proxy did not confirm maintenance mode within 30s; "
+					  "the old revision kept serving";
+			flow_off(&d, gates, f, why);
+			fail_record(&d, why);
+		}
+	} else if (!strcmp(ph, "stopping")) {
+		if (!se->replicas) {
+			const char *url;
+			bool maint;
+			struct mjob *j = deploy_job(&d, false, &url, &maint, &err);
+			flow_step(&d, gates, f, "migrating", "old_replicas_stopped",
+				  "no replica of %s@%s runs; running the up-migrations", d.service, d.environment);
+			if (j && (!url || job_start(j) < 0))
+				job_done_now(j, url ? "cannot start the migrations' thread" : err.msg);
+		}
+	} else if (!strcmp(ph, "restoring")) {
+		int old = (int)json_integer_value(json_object_get(f, "old_revision"));
+		if (se->row.replicas < 0 && se->row.target_revision == old) {
+			se->row.replicas = (int)json_integer_value(json_object_get(f, "replicas"));
+			daemon_save_svcenv(se);
+			daemon_reconcile(se);
+		}
+		if (revision_serving(se, se->row.target_revision))
+			flow_off(&d, gates, f, "the old revision serves again");
+	}
+	json_decref(gates);
+	deployment_row_release(&d);
+}
+
+/*
+ * At the controller's start: flows a kill -9 interrupted. Before the
+ * migration (on, stopping) nothing changed the schema: the old revision is
+ * started again and the deployment failed. During it (migrating) the
+ * deployment is failed by mig_flow_resume's job, then restored here the
+ * same way (deploy_done → flow_failed). Starting and restoring carry on.
+ * Maintenance is never left on by a flow: every path ends in flow_off.
+ */
+static void flow_resume_all(void)
+{
+	struct deployment_row *d;
+	struct gerr err;
+	size_t n;
+	if (store_deployment_list(gd->store, NULL, NULL, 0, &d, &n, &err) < 0) {
+		log_error("migrate", "cannot resume maintenance flows: %s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *gates, *f = flow_of(&d[i], &gates);
+		const char *ph = f ? flow_phase(f) : "done";
+		if (!strcmp(ph, "on") || !strcmp(ph, "stopping")) {
+			const char *why = "migration not run: the controller stopped during the maintenance flow, "
+					  "before the migration; deploy again";
+			fail_record(&d[i], why);
+			flow_restore(&d[i], gates, f, why);
+		} else if (!strcmp(ph, "starting") && d[i].ended_at) {
+			if (!strcmp(d[i].result, "succeeded") || !strcmp(d[i].state, "post_checks"))
+				flow_off(&d[i], gates, f, "the new revision is ready and routed");
+			else
+				flow_restore(&d[i], gates, f, "the new revision did not become ready");
+		} else if (strcmp(ph, "done"))
+			flow_track(d[i].id);
+		json_decref(gates);
+		deployment_row_release(&d[i]);
+	}
+	free(d);
+}
+
+static void flow_tick(void)
+{
+	static bool resumed;
+	int64_t ids[FLOW_MAX];
+	size_t n = nflows;
+	if (!resumed) {
+		resumed = true;
+		flow_resume_all();
+		n = nflows;
+	}
+	memcpy(ids, flows, n * sizeof(ids[0]));
+	for (size_t i = 0; i < n; i++)
+		flow_advance(ids[i]);
 }

@@ -46,6 +46,8 @@ struct json_t *mig_flow_cli(const char *action, const char *svc, const char *env
 			    int64_t to, const char *by);
 /* where the snapshot taken before revision's up-migrations is (owned by the caller) */
 char *mig_flow_snapshot_path(const char *svc, const char *env, int revision, const char *url);
+/* keep_revisions pruned revision `revision`: its snapshot goes with it (HOME/snapshots) */
+void mig_flow_snapshot_prune(const char *svc, const char *env, int revision);
 /* a CLI job: {"ok", "done": false} while it runs, then its result (kept 10 minutes) */
 struct json_t *mig_flow_job(int64_t id);
 
@@ -67,6 +69,15 @@ struct json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int
 				 const char *by, const char *why);
 
 /*
+ * --schema=restore: the snapshot taken before revision cur's up-migrations
+ * (owned by the caller), or NULL with err saying there is none.
+ */
+char *mig_flow_restore_check(struct svcenv *se, int cur, struct gerr *err);
+/* as mig_flow_rollback, the snapshot restored instead of the downs */
+struct json_t *mig_flow_rollback_restore(int64_t ticket, struct svcenv *se, int cur, int to, const char *snapshot,
+					 const char *by, const char *why);
+
+/*
  * The controller's own rollback of se from cur to to, with cur's
  * migrations.auto_down: active (a rollout that failed: the old revision
  * still serves) runs the downs under it, as `gantry db down`, and returns
@@ -76,6 +87,22 @@ struct json_t *mig_flow_rollback(int64_t ticket, struct svcenv *se, int cur, int
  * -1 when the job cannot start.
  */
 int mig_flow_auto_rollback(struct svcenv *se, int cur, int to, const char *why, bool active);
+
+/*
+ * A rollback that only moves traffic back to revision `to`, still running
+ * (a canary's or blue-green's, progressive.c): the schema is kept and a
+ * `schema_kept` event says so when to needs an older one, or, with cur's
+ * auto_down, the downs run under `to` as `gantry db down` by gantry.
+ */
+void mig_flow_traffic_rollback(struct svcenv *se, int cur, int to, const char *why);
+
+/*
+ * migrations.mode maintenance: a rollout ended (from daemon_save_rollout,
+ * through gates_rollout_finished): a deploy's maintenance flow waiting for
+ * its new revision turns maintenance off (complete) or starts the old
+ * revision again (failed, rolled back).
+ */
+void mig_flow_rollout_finished(const struct rollout_row *ro);
 
 /* the database URL of cfg (its env's migrations.database_env), or NULL with err */
 const char *mig_flow_url(const struct svc_config *cfg, struct gerr *err);

@@ -22,6 +22,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "daemon/migrations.h"
 #include "daemon/metrics.h"
 #include "rollout/canary.h"
 #include "rollout/analysis.h"
@@ -362,6 +363,8 @@ static void execute(struct svcenv *se, const struct canary_actions *acts, int64_
 			daemon_event(se, p->cs.canary_revision, "rollout_rolled_back",
 				     "revision %d rolled back to revision %d: %s", p->cs.canary_revision, a->revision,
 				     a->reason);
+			/* the schema: kept (and said so), or auto_down's downs (daemon/migrations.c) */
+			mig_flow_traffic_rollback(se, p->cs.canary_revision, a->revision, a->reason);
 			if (p->cs.phase != RP_ABORTED) /* an abort is a person's decision, not an incident */
 				gates_auto_rollback(se->row.service, se->row.environment, p->cs.canary_revision,
 						    a->revision, a->reason);

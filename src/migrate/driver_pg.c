@@ -22,9 +22,11 @@
  */
 #include "common.h"
 #include "migrate/migrate-int.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include <libpq-fe.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static PGconn *C(struct mig_db *db)
 {
@@ -318,6 +320,88 @@ static int p_snapshot(struct mig_db *db, const char *url, const char *path,
 	return rc;
 }
 
+/*
+ * pg_restore --clean drops and recreates what the dump holds, and leaves
+ * alone what was created after it (a table a later migration made): those
+ * relations are dropped here, so the schema is the snapshot's. The dump's
+ * table of contents (pg_restore --list) says what it holds.
+ */
+static int drop_newer(struct mig_db *db, const char *path, const char *log, struct gerr *err)
+{
+	static const struct { char kind; const char *toc, *drop; } kinds[] = {
+		{ 'r', " TABLE ", "TABLE" }, { 'p', " TABLE ", "TABLE" }, { 'v', " VIEW ", "VIEW" },
+		{ 'm', " MATERIALIZED VIEW ", "MATERIALIZED VIEW" }, { 'S', " SEQUENCE ", "SEQUENCE" },
+	};
+	char *toc_path = xasprintf("%s.toc", path), *toc = NULL;
+	char *argv[] = { (char *)"pg_restore", (char *)"--list", (char *)"--file", toc_path, (char *)path, NULL };
+	PGresult *res = NULL;
+	struct hbuf sql;
+	int ret = -1;
+	FILE *f;
+	long n;
+
+	hbuf_init(&sql, 1 << 20);
+	if (run_tool(argv, log, err) < 0)
+		goto out;
+	if (!(f = fopen(toc_path, "r")) || fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0) {
+		if (f)
+			fclose(f);
+		gerr_set(err, "%s: %s", toc_path, strerror(errno));
+		goto out;
+	}
+	toc = xcalloc(1, (size_t)n + 1);
+	if (fread(toc, 1, (size_t)n, f) != (size_t)n) {
+		fclose(f);
+		gerr_set(err, "%s: short read", toc_path);
+		goto out;
+	}
+	fclose(f);
+	res = PQexec(C(db), "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON "
+			    "n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND n.nspname NOT IN "
+			    "('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND NOT EXISTS "
+			    "(SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		gerr_set(err, "restore: listing relations: %s", PQerrorMessage(C(db)));
+		goto out;
+	}
+	hbuf_printf(&sql, "BEGIN;");
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *nsp = PQgetvalue(res, i, 0), *rel = PQgetvalue(res, i, 1);
+		char kind = PQgetvalue(res, i, 2)[0], *pat, *qn, *qr;
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			if (kinds[k].kind != kind)
+				continue;
+			pat = xasprintf("%s%s %s ", kinds[k].toc, nsp, rel);
+			if (!strstr(toc, pat)) {
+				qn = PQescapeIdentifier(C(db), nsp, strlen(nsp));
+				qr = PQescapeIdentifier(C(db), rel, strlen(rel));
+				if (qn && qr)
+					hbuf_printf(&sql, "DROP %s IF EXISTS %s.%s CASCADE;", kinds[k].drop, qn, qr);
+				PQfreemem(qn);
+				PQfreemem(qr);
+			}
+			free(pat);
+		}
+	}
+	hbuf_printf(&sql, "COMMIT;");
+	hbuf_append(&sql, "", 1); /* a C string for PQexec */
+	PQclear(res);
+	res = PQexec(C(db), sql.data);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		gerr_set(err, "restore: dropping what the snapshot does not hold: %s", PQerrorMessage(C(db)));
+		PQclear(PQexec(C(db), "ROLLBACK"));
+		goto out;
+	}
+	ret = 0;
+out:
+	PQclear(res);
+	hbuf_release(&sql);
+	unlink(toc_path);
+	free(toc_path);
+	free(toc);
+	return ret;
+}
+
 static int p_restore(struct mig_db *db, const char *url, const char *path,
 		     struct gerr *err)
 {
@@ -332,6 +416,8 @@ static int p_restore(struct mig_db *db, const char *url, const char *path,
 		return gerr_set(err, "snapshot %s: %s", path, strerror(errno));
 	}
 	rc = run_tool(argv, log, err);
+	if (rc == 0)
+		rc = drop_newer(db, path, log, err);
 	free(log);
 	return rc;
 }

@@ -140,6 +140,26 @@ test_expect_success 'db restore --revision 2: the snapshot taken before revision
 	grep "no snapshot was taken before revision 9" err
 '
 
+test_expect_success 'rollback --schema=restore: the snapshot taken before the current revision, then the rollback; refused without one' '
+	"$GANTRY" db up hello --env staging --reason test >out &&
+	test "$(q "SELECT version FROM schema_migrations")" = 3 &&
+	printf "CREATE TABLE late (id integer);\n" >"$M/004_late.up.sql" &&
+	"$GANTRY" deploy hello --env staging --version v3 --wait &&
+	test -s "$GANTRY_HOME/snapshots/hello-staging-r3.sqlite" &&
+	q "INSERT INTO late VALUES (1)" &&
+	test "$(q "SELECT version FROM schema_migrations")" = 4 &&
+	"$GANTRY" rollback hello --env staging --to-revision 2 --schema restore --wait >out 2>err &&
+	cat out err &&
+	test "$(q "SELECT version, dirty FROM schema_migrations")" = "3|0" &&
+	test -z "$(q "SELECT name FROM sqlite_master WHERE name = \"late\"")" &&
+	pget / >body && grep v2 body &&
+	ev_check "any(e[\"kind\"] == \"migrated\" and \"snapshot restored (--schema=restore)\" in e[\"message\"] for e in ev)" &&
+	test_expect_code 2 "$GANTRY" rollback hello --env staging --to-revision 3 --schema restore 2>err &&
+	cat err &&
+	grep "no snapshot was taken before revision 4" err &&
+	pget / >body && grep v2 body
+'
+
 test_expect_success 'stop' '
 	stop_serve
 '

@@ -96,6 +96,25 @@ test_expect_success 'kill -9 mid-migration: lock released, deployment failed wit
 	pget / >body && grep v2 body
 '
 
+test_expect_success 'rollback --schema=restore on PostgreSQL: pg_restore of the snapshot taken before the current revision' '
+	sed -i "s/migrations: { dir: migrations, lock_timeout: 2s }/migrations: { dir: migrations, lock_timeout: 2s, snapshot: true }/" gantry.yaml &&
+	grep "snapshot: true" gantry.yaml &&
+	printf "CREATE TABLE late (id int);\n" >"$M/4_slow.up.sql" &&
+	"$GANTRY" deploy hello --env staging --version v4 --wait &&
+	test -s "$GANTRY_HOME/snapshots/hello-staging-r3.pgdump" &&
+	psql_q "INSERT INTO late VALUES (1)" &&
+	test "$(psql_q "SELECT version FROM schema_migrations")" = 4 &&
+	"$GANTRY" rollback hello --env staging --to-revision 2 --schema restore --wait >out 2>err &&
+	cat out err &&
+	ev_check "any(e[\"kind\"] == \"migrated\" and \"snapshot restored (--schema=restore)\" in e[\"message\"] for e in ev)" &&
+	test "$(psql_q "SELECT version, dirty FROM schema_migrations")" = "3|f" &&
+	test -z "$(psql_q "SELECT 1 FROM information_schema.tables WHERE table_name = '\''late'\''")" &&
+	test "$(psql_q "SELECT string_agg(name, '\'','\'') FROM users")" = ada &&
+	pget / >body && grep v2 body &&
+	test_expect_code 2 "$GANTRY" rollback hello --env staging --to-revision 3 --schema restore 2>err &&
+	grep "no snapshot was taken before revision 4" err
+'
+
 test_expect_success 'stop' '
 	stop_serve &&
 	stop_postgres

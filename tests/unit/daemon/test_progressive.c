@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include "daemon/daemon.h"
+#include "daemon/migrations.h"
 #include "daemon/gates_flow.h"
 #include "daemon/metrics.h"
 #include "daemon/usage.h"
@@ -175,6 +176,15 @@ void gates_auto_rollback(const char *svc, const char *env, int from, int to, con
 	auto_from = from;
 	auto_to = to;
 	strlcpy_g(auto_why, why, sizeof(auto_why));
+}
+
+/* daemon/migrations.c: the schema after a canary's rollback (none here) */
+void mig_flow_traffic_rollback(struct svcenv *se, int cur, int to, const char *why)
+{
+	(void)se;
+	(void)cur;
+	(void)to;
+	(void)why;
 }
 
 /* ------------------------------------------------------------------------ */
