@@ -389,6 +389,12 @@ static void set_scalar(struct walker *w, const struct keydef *d, const struct yn
 			report(w, n, "must not be empty");
 			return;
 		}
+		/* migrations.mode: one of two flows, told apart here, not at the deploy */
+		if (d >= migrations_keys && d < migrations_keys + ARRAY_SIZE(migrations_keys) &&
+		    !strcmp(d->name, "mode") && strcmp(s, "online") && strcmp(s, "maintenance")) {
+			report(w, n, "expected online or maintenance, got '%s'", s);
+			return;
+		}
 		free(*FIELD(base, d, char *));
 		*FIELD(base, d, char *) = xstrdup(s);
 		return;
