@@ -18,7 +18,8 @@
  * One item of the services JSON:
  *   {"service", "level", "depends_on": [...], "version", "digest", "config",
  *    "config_digest", "state", "deployment", "revision", "from_revision",
- *    "rollback_deployment", "rollback_revision", "message"}
+ *    "started_at", "ended_at" (unix ms, of its deploy), "rollback_deployment",
+ *    "rollback_revision", "message"}
  * state: waiting | deploying | succeeded | failed | skipped | rolling_back
  *        | rolled_back | rollback_failed.
  */
@@ -265,6 +266,7 @@ static void start_item(const struct release_row *r, json_t *it)
 	in.config_digest = item_str(it, "config_digest");
 	in.spec_version = gd->spec_version;
 	json_object_set_new(it, "from_revision", json_integer(se->row.stable_revision));
+	json_object_set_new(it, "started_at", json_integer(clock_now_ms()));
 	reply = gates_before_rollout(req, &who, item_str(it, "service"), r->environment, "deploy", &in, &ticket);
 	if (!ticket)
 		ticket = json_integer_value(json_object_get(reply, "deployment"));
@@ -352,8 +354,10 @@ static void drive(struct release_row *r)
 		if (item_is(it, "deploying")) {
 			o = outcome(item_int(it, "deployment"), &rev, why, sizeof(why));
 			json_object_set_new(it, "revision", json_integer(rev));
-			if (o)
+			if (o) {
 				set_state(it, o > 0 ? "succeeded" : "failed", o > 0 ? "" : why);
+				json_object_set_new(it, "ended_at", json_integer(clock_now_ms()));
+			}
 		} else if (item_is(it, "rolling_back")) {
 			rev = (int)item_int(it, "rollback_revision");
 			o = outcome(item_int(it, "rollback_deployment"), &rev, why, sizeof(why));
