@@ -98,6 +98,13 @@ test_expect_success 'history lists both releases, newest first' '
 	sed -n 3p h.txt | grep "^1 *succeeded"
 '
 
+test_expect_success 'events of the environment: started, failed, rolled back' '
+	"$GANTRY" events --env staging >ev.txt &&
+	grep "release_started.*release 2" ev.txt &&
+	grep "release_failed.*release 2" ev.txt &&
+	grep "release_rolled_back.*release 2" ev.txt
+'
+
 test_expect_success 'SIGTERM stops the daemon' '
 	stop_serve
 '
