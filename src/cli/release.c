@@ -36,11 +36,15 @@ static void print_release(json_t *r)
 	json_array_foreach(json_object_get(r, "services"), i, it) {
 		const char *msg = json_string_value(json_object_get(it, "message"));
 		long long rb = json_integer_value(json_object_get(it, "rollback_revision"));
-		printf("  level %lld  %-16s %-14s version %s revision %lld (from %lld)", (long long)json_integer_value(
-			       json_object_get(it, "level")), json_string_value(json_object_get(it, "service")),
-		       json_string_value(json_object_get(it, "state")), json_string_value(json_object_get(it, "version")),
-		       (long long)json_integer_value(json_object_get(it, "revision")),
-		       (long long)json_integer_value(json_object_get(it, "from_revision")));
+		long long rev = json_integer_value(json_object_get(it, "revision"));
+		printf("  level %lld  %-16s %-14s version %s", (long long)json_integer_value(json_object_get(it, "level")),
+		       json_string_value(json_object_get(it, "service")), json_string_value(json_object_get(it, "state")),
+		       json_string_value(json_object_get(it, "version")));
+		if (rev)
+			printf(" revision %lld (from %lld)", rev,
+			       (long long)json_integer_value(json_object_get(it, "from_revision")));
+		else if (!json_integer_value(json_object_get(it, "deployment")))
+			printf(", not started");
 		if (rb)
 			printf(", rollback revision %lld", rb);
 		if (msg && *msg)

@@ -111,7 +111,7 @@ static json_t *plan(json_t *req, const struct identity *who, const char *env, js
 	for (int level = 0; level <= maxlevel; level++) {
 		for (size_t i = 0; i < spec->nservices; i++) {
 			const struct spec_service *s = &spec->services[i];
-			json_t *art = NULL, *it, *deps, *sreq, *dr = NULL;
+			json_t *art = NULL, *it, *deps, *sreq;
 			char *config = NULL, cdigest[72];
 			const char *digest, *version;
 			struct svcenv *se;
@@ -170,7 +170,6 @@ static json_t *plan(json_t *req, const struct identity *who, const char *env, js
 				       changed ? "waiting" : "unchanged", "deployment", (json_int_t)0, "revision", 0,
 				       "from_revision", 0);
 			free(config);
-			json_decref(dr);
 			json_array_append_new(items, it);
 		}
 	}
@@ -192,6 +191,10 @@ json_t *releases_create(json_t *req, const struct identity *who, const char *env
 		return reply_error(2, "no spec applied yet: gantry apply first");
 	if (!spec_find_env(gd->spec, env))
 		return reply_error(2, "/environment: no environment '%s' in the spec", env);
+	json_array_foreach(json_object_get(req, "only"), i, it)
+		if (!json_is_string(it) || !spec_find_service(gd->spec, json_string_value(it)))
+			return reply_error(2, "/only/%zu: no service '%s' in the spec", i,
+					   json_is_string(it) ? json_string_value(it) : "");
 	if (!(items = plan(req, who, env, &reply)))
 		return reply;
 	json_array_foreach(items, i, it)
