@@ -13,6 +13,8 @@ const struct api_op api_ops[] = {
 	{ "ping", op_ping, false, ROLE_VIEWER, API_SCOPE_NONE, false, "" },
 	{ "whoami", op_whoami, false, ROLE_VIEWER, API_SCOPE_NONE, false, "" },
 	{ "status", op_status, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
+	{ "release_status", op_release_status, false, ROLE_VIEWER, API_SCOPE_NONE, false, "environment id" },
+	{ "releases", op_releases, false, ROLE_VIEWER, API_SCOPE_NONE, false, "environment" },
 	{ "history", op_history, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
 	{ "events", op_events, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment after limit" },
 	{ "deployments", op_deployments, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment state limit" },
@@ -27,6 +29,7 @@ const struct api_op api_ops[] = {
 	{ "spec_diff", op_spec_diff, false, ROLE_VIEWER, API_SCOPE_NONE, false, "from to spec" },
 	{ "maintenance_status", op_maintenance_status, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
 	/* changes to a service in an environment */
+	{ "release", op_release, true, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment services only spec" },
 	{ "deploy", op_deploy, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment version digest image_ref spec sops set strategy emergency reason commit_time promotion" },
 	{ "rollback", op_rollback, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment to_revision reason emergency schema" },
 	{ "restart", op_restart, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment reason emergency" },

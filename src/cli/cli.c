@@ -16,6 +16,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_events,
 	&cli_cmd_rollback,
 	&cli_cmd_scale,
+	&cli_cmd_release,
 	&cli_cmd_restart,
 	&cli_cmd_logs,
 	&cli_cmd_traffic,

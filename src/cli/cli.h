@@ -122,7 +122,7 @@ char *cli_home(const struct cli_ctx *ctx);
 
 extern const struct cli_cmd cli_cmd_init, cli_cmd_validate, cli_cmd_serve,
 	cli_cmd_deploy, cli_cmd_status, cli_cmd_history, cli_cmd_events,
-	cli_cmd_rollback, cli_cmd_scale, cli_cmd_restart, cli_cmd_logs,
+	cli_cmd_rollback, cli_cmd_scale, cli_cmd_release, cli_cmd_restart, cli_cmd_logs,
 	cli_cmd_proxy, cli_cmd_traffic, cli_cmd_pause, cli_cmd_resume, cli_cmd_abort, cli_cmd_version, cli_cmd_upgrade;
 /* gates and records (src/gates, src/records) */
 extern const struct cli_cmd cli_cmd_apply, cli_cmd_diff, cli_cmd_spec, cli_cmd_deployments;

@@ -9,6 +9,7 @@
  */
 #include "common.h"
 #include "cli/client.h"
+#include "cli/deploy.h"
 #include "cli/gates_cli.h"
 #include "cli/pullwait.h"
 #include "cli/spec_load.h"
@@ -188,13 +189,67 @@ static int docker_artifact(const struct spec *spec, const struct svc_config *cfg
 	return build_image(spec, cfg, ver, digest, dlen, image_ref, rlen);
 }
 
+/*
+ * The artifact of svc in env for a deploy or a release (cfg: the caller's
+ * storage, resolved here; released by the caller): a docker service's
+ * image (its "digest" and "image_ref" set in req), else the build, then the
+ * snapshot (or upload) of the artifact; req gets "digest", ver the version
+ * (version given, else the git short SHA, else the digest's first 12).
+ */
+int cli_deploy_artifact(struct cli_ctx *ctx, const struct spec *spec, const char *svc, const char *env,
+			const char *version, json_t *req, struct svc_config *cfg, char *ver, size_t verlen,
+			char digest[ARTIFACT_DIGEST_HEX + 1])
+{
+	struct gerr err;
+	char *artifact = NULL, *home = NULL;
+	int ret = 0;
+
+	if (spec_resolve(spec, svc, env, cfg, &err) < 0)
+		return cli_error("%s", err.msg);
+	if (cfg->runtime == RUNTIME_DOCKER) {
+		/* the controller pins the image (its id in its Engine) */
+		char image_ref[512];
+		if ((ret = docker_artifact(spec, cfg, version, ver, verlen, digest, ARTIFACT_DIGEST_HEX + 1,
+					   image_ref, sizeof(image_ref))))
+			return ret;
+		if (digest[0])
+			json_object_set_new(req, "digest", json_string(digest));
+		if (image_ref[0])
+			json_object_set_new(req, "image_ref", json_string(image_ref));
+		return 0;
+	}
+	if ((ret = build(spec, cfg)))
+		return ret;
+	artifact = cfg->artifact && cfg->artifact[0] == '/' ? xstrdup(cfg->artifact)
+		: xasprintf("%s/%s", spec->dir, cfg->artifact ? cfg->artifact : ".");
+	home = cli_home(ctx);
+	if (client_api_url()) {
+		/* the daemon may be on another machine: it gets the artifact over
+		 * the API (uploaded if it lacks it), never through a local HOME */
+		if ((ret = client_push_artifact(artifact, home, digest)))
+			goto out;
+	} else if (artifact_snapshot(artifact, home, digest, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		ret = EXIT_FAILED;
+		goto out;
+	}
+	if (version)
+		strlcpy_g(ver, version, verlen);
+	else if (git_version(spec->dir, ver, verlen) < 0)
+		snprintf(ver, verlen, "%.12s", digest);
+	json_object_set_new(req, "digest", json_string(digest));
+out:
+	free(artifact);
+	free(home);
+	return ret;
+}
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct deploy_opts o = { 0 };
 	const char *svc, *env;
 	struct spec *spec = NULL;
 	struct svc_config cfg = { 0 };
-	struct gerr err;
 	char digest[ARTIFACT_DIGEST_HEX + 1] = "", ver[160] = "", *artifact = NULL, *home = NULL;
 	int ret;
 	json_t *resp = NULL, *req = NULL;
@@ -218,44 +273,13 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		 * resolves the config itself */
 		if ((ret = cli_load_spec(ctx, &spec)))
 			goto out;
-		if (spec_resolve(spec, svc, env, &cfg, &err) < 0) {
-			ret = cli_error("%s", err.msg);
+		if ((ret = cli_deploy_artifact(ctx, spec, svc, env, o.version, req, &cfg, ver, sizeof(ver), digest)))
 			goto out;
-		}
 		if (cfg.runtime == RUNTIME_DOCKER) {
-			/* the controller pins the image (its id in its Engine) */
-			char image_ref[512];
-			if ((ret = docker_artifact(spec, &cfg, o.version, ver, sizeof(ver), digest, sizeof(digest),
-						   image_ref, sizeof(image_ref))))
-				goto out;
-			if (digest[0])
-				json_object_set_new(req, "digest", json_string(digest));
-			if (image_ref[0])
-				json_object_set_new(req, "image_ref", json_string(image_ref));
 			if ((ret = cli_spec_attach(ctx, req)) || (ret = cli_sops_attach(spec, env, req)))
 				goto out;
 			goto send;
 		}
-		if ((ret = build(spec, &cfg)))
-			goto out;
-		artifact = cfg.artifact && cfg.artifact[0] == '/' ? xstrdup(cfg.artifact)
-			: xasprintf("%s/%s", spec->dir, cfg.artifact ? cfg.artifact : ".");
-		home = cli_home(ctx);
-		if (client_api_url()) {
-			/* the daemon may be on another machine: it gets the artifact over
-			 * the API (uploaded if it lacks it), never through a local HOME */
-			if ((ret = client_push_artifact(artifact, home, digest)))
-				goto out;
-		} else if (artifact_snapshot(artifact, home, digest, &err) < 0) {
-			fprintf(stderr, "error: %s\n", err.msg);
-			ret = EXIT_FAILED;
-			goto out;
-		}
-		if (o.version)
-			strlcpy_g(ver, o.version, sizeof(ver));
-		else if (git_version(spec->dir, ver, sizeof(ver)) < 0)
-			snprintf(ver, sizeof(ver), "%.12s", digest);
-		json_object_set_new(req, "digest", json_string(digest));
 		if ((ret = cli_spec_attach(ctx, req)) || (ret = cli_sops_attach(spec, env, req)))
 			goto out;
 		{

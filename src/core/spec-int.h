@@ -215,6 +215,8 @@ extern const struct keydef spec__env_keys[];
 char *spec__top_level(struct walker *w, const struct ynode *root);
 /* resolves every service in every environment, loudly, once per problem */
 void spec__check_services(struct walker *w, struct spec *spec);
+/* services.S.depends_on (names, cycles; fills depends_on and level) and release: (spec_release.c) */
+void spec__check_release(struct walker *w, struct spec *spec);
 
 /* ------------------------------------------------------------------------ */
 /* progressive delivery (spec_delivery.c)                                   */

@@ -210,6 +210,8 @@ static const struct keydef service_keys[] = {
 	  "database migrations run by deploys and rollbacks: {dir, database_env, lock_timeout, snapshot, auto_down, mode, maintenance_message}" },
 	{ "checks", KT_ANY, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
 	  "pre- and post-deployment checks (checked by src/core/spec_gates.c)" },
+	{ "depends_on", KT_ANY, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
+	  "[SVC, ...]: services a release deploys before this one (checked by src/core/spec_release.c)" },
 	{ "environments", KT_OVERRIDES, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
 	  "per-environment overrides of any key above" },
 	END_KEYS
@@ -249,6 +251,8 @@ static const struct keydef top_keys[] = {
 	{ "notify", KT_ANY, 0, 0, 0, NULL, NULL, 0, "webhooks on events (checked by src/core/spec_gates.c)" },
 	{ "roles", KT_ANY, 0, 0, 0, NULL, NULL, 0, "OS user name: role, or {role, environments, services} (checked by src/core/spec_gates.c)" },
 	{ "registry", KT_REGISTRY, 0, 0, 0, NULL, NULL, 0, "HOST:PORT: the registry of every docker service" },
+	{ "release", KT_ANY, 0, 0, 0, NULL, NULL, 0,
+	  "{on_failure: rollback | pause | continue}: what gantry release does when a service fails (checked by src/core/spec_release.c)" },
 	END_KEYS
 };
 

@@ -243,9 +243,26 @@ struct spec_env {
 	int line, col;
 };
 
+/* what a release does when one of its services fails (release.on_failure) */
+enum release_on_failure { RELEASE_ROLLBACK = 0, RELEASE_PAUSE, RELEASE_CONTINUE };
+const char *release_on_failure_name(enum release_on_failure f);
+
+/*
+ * The levels of a dependency graph of n nodes (pure; spec_release.c):
+ * deps[i][0..ndeps[i]) are the nodes i depends on. level[i] = 0 when i
+ * has none, else 1 + the highest level of its dependencies. Returns 0, or
+ * -1 on a cycle: cycle[0..*ncycle) (cycle has room for n + 1) names its
+ * nodes in order, the first repeated last (a, b, a); level is then undefined.
+ */
+int release_levels(size_t n, const size_t *ndeps, size_t *const *deps, int *level, size_t *cycle,
+		   size_t *ncycle);
+
 struct spec_service {
 	char *name;
 	int line, col;
+	char **depends_on;   /* services.S.depends_on, as written (owned) */
+	size_t ndepends;
+	int level;           /* a release's order: 0 = no dependencies, else 1 + the highest of its dependencies */
 	/* private to the parser: the service's node in the YAML tree (core/spec-int.h; owned by spec->doc) */
 	void *node;
 };
@@ -258,6 +275,7 @@ struct spec {
 	size_t nenvs;
 	struct spec_service *services;
 	size_t nservices;
+	enum release_on_failure release_on_failure; /* release.on_failure (default rollback) */
 	void *doc;       /* private: the YAML tree (core/spec-int.h), with line:column of every node */
 };
 

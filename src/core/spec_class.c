@@ -163,6 +163,8 @@ static const struct class_row class_rows[] = {
 	{ "services.S.shield", CONFIG, false },
 	{ "services.S.on_error", CONFIG, false },
 	{ "services.S.checks", POLICY, true },
+	/* the order of a release: what deploys, not who may (gantry release) */
+	{ "services.S.depends_on", CONFIG, false },
 	/* what runs against the service's own database, as its env does: config */
 	{ "services.S.migrations", CONFIG, true },
 	{ "services.S.environments", CONFIG, false },
@@ -191,6 +193,7 @@ static const struct class_row class_rows[] = {
 	{ "notify", POLICY, true },
 	{ "roles", POLICY, true },
 	{ "registry", CONFIG, false },
+	{ "release", CONFIG, false },
 };
 
 #undef CONFIG

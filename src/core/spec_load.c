@@ -160,6 +160,7 @@ static int load(const char *name, const char *buf, size_t len, const char *dir, 
 		spec__delivery_release(&tmp);
 	}
 	spec__check_services(&w, spec);
+	spec__check_release(&w, spec);
 	w.nerr += spec_gates_check(spec, name, buf, len, diags);
 	/* every pair resolves only once the rest is valid */
 	if (!w.nerr && !stored)
@@ -255,8 +256,10 @@ void spec_free(struct spec *spec)
 		free(spec->envs[i].secrets_file);
 	}
 	free(spec->envs);
-	for (size_t i = 0; i < spec->nservices; i++)
+	for (size_t i = 0; i < spec->nservices; i++) {
 		free(spec->services[i].name);
+		spec__free_strv(spec->services[i].depends_on, spec->services[i].ndepends);
+	}
 	free(spec->services);
 	spec__ynode_free(spec->doc);
 	free(spec);

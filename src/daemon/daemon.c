@@ -10,6 +10,7 @@
 #include "daemon/audit_anchor.h"
 #include "daemon/disk.h"
 #include "daemon/gates_flow.h"
+#include "daemon/releases.h"
 #include "rollout/rolling.h"
 #include "runtime/runtime.h"
 #include "artifact/artifact.h"
@@ -755,8 +756,10 @@ static void on_tick(uv_timer_t *t)
 	daemon_store_tick(now);
 	dockrt_tick(now);
 	/* the gates start deploys and record their checks: held too */
-	if (daemon_store_ok())
+	if (daemon_store_ok()) {
 		gates_tick();
+		releases_tick(); /* a release's next step (releases.c) */
+	}
 	usage_tick(gd->svcenvs, clock_steady_ms());
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next) {
 		struct replica *r = se->replicas, *next;

@@ -132,6 +132,12 @@ static const char *const migrations[] = {
 	"  message TEXT NOT NULL DEFAULT '', retry_after_s INTEGER NOT NULL,"
 	"  allow_headers TEXT NOT NULL DEFAULT '[]', set_by TEXT NOT NULL, set_at_ms INTEGER NOT NULL,"
 	"  PRIMARY KEY (service, environment));",
+	/* 14: a release (store_release.c, daemon/releases.c): several services of an environment in
+	 * dependency order; services is the JSON the controller drives it from (the record is the state) */
+	"CREATE TABLE releases (id INTEGER PRIMARY KEY, environment TEXT NOT NULL, state TEXT NOT NULL,"
+	"  on_failure TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL, message TEXT NOT NULL DEFAULT '', gates TEXT NOT NULL DEFAULT '',"
+	"  services TEXT NOT NULL);",
 };
 
 sqlite3 *store__db(struct store *s)

@@ -1,0 +1,111 @@
+/*
+ * ops_release.c — the release operations (docs/api.md "release"): create a
+ * release, read one, list an environment's. The driver is the controller's
+ * (src/daemon/releases.c).
+ */
+#include "common.h"
+#include "api/api.h"
+#include "daemon/daemon.h"
+#include "daemon/gates_flow.h"
+#include "daemon/releases.h"
+#include "daemon/reply.h"
+#include "store/store_release.h"
+#include "util/log.h"
+
+json_t *op_release(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+{
+	json_t *err = NULL, *reply = NULL;
+	const char *env = api_str(req, "environment", true, &err);
+	struct spec_proposal prop = { 0 };
+	struct gerr gerr;
+
+	if (err)
+		return err;
+	if (!json_is_array(json_object_get(req, "services")))
+		return reply_error(2, "/services: expected an array of {service, digest, version}");
+	if (json_object_get(req, "only") && !json_is_array(json_object_get(req, "only")))
+		return reply_error(2, "/only: expected an array of service names");
+	if (json_object_get(req, "spec")) {
+		/* as a deploy's: decides the release under the apply's rules, stored if it goes ahead */
+		const char *name, *text;
+		size_t len;
+		if (api_spec_arg(json_object_get(req, "spec"), "/spec", &name, &text, &len, &err) < 0)
+			return err;
+		if ((reply = daemon_spec_propose(name, text, len, &c->who, -1, true, "deploy", &prop)))
+			return reply;
+		if (json_array_size(prop.diff))
+			daemon_spec_swap(&prop);
+	}
+	reply = releases_create(req, &c->who, env);
+	if (prop.swapped) {
+		daemon_spec_swap(&prop);
+		if (json_is_true(json_object_get(reply, "ok"))) {
+			json_t *diff = json_incref(prop.diff);
+			if (daemon_spec_commit(&prop, &c->who, "deploy", &gerr) < 0)
+				log_error("spec", "the spec of a release could not be stored: %s", gerr.msg);
+			else
+				json_object_set_new(reply, "spec_applied", json_pack("{s:I, s:o}", "version",
+						    (json_int_t)ctl->spec_version, "diff", diff));
+		}
+	}
+	spec_proposal_release(&prop);
+	return reply;
+}
+
+json_t *op_release_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+{
+	json_t *err = NULL, *reply;
+	const char *env = api_str(req, "environment", true, &err);
+	int id = api_int(req, "id", 0, &err);
+	struct release_row r = { 0 }, *rows = NULL;
+	struct gerr gerr;
+	size_t n = 0;
+	int found;
+
+	if (err)
+		return err;
+	if (!id) {
+		/* the newest of env */
+		if (store_release_list(ctl->store, env, false, &rows, &n, &gerr) < 0)
+			return reply_error(1, "%s", gerr.msg);
+		if (!n) {
+			free(rows);
+			return reply_error(2, "no release in %s yet", env);
+		}
+		id = (int)rows[0].id;
+		for (size_t i = 0; i < n; i++)
+			release_row_release(&rows[i]);
+		free(rows);
+	}
+	found = store_release_get(ctl->store, id, &r, &gerr);
+	if (found < 0)
+		return reply_error(1, "%s", gerr.msg);
+	if (!found || strcmp(r.environment, env)) {
+		release_row_release(&r);
+		return reply_error(2, "no release %d in %s", id, env);
+	}
+	reply = json_pack("{s:b, s:o}", "ok", 1, "release", releases_json(&r));
+	release_row_release(&r);
+	return reply;
+}
+
+json_t *op_releases(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+{
+	json_t *err = NULL, *list;
+	const char *env = api_str(req, "environment", true, &err);
+	struct release_row *rows = NULL;
+	struct gerr gerr;
+	size_t n = 0;
+
+	if (err)
+		return err;
+	if (store_release_list(ctl->store, env, false, &rows, &n, &gerr) < 0)
+		return reply_error(1, "%s", gerr.msg);
+	list = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(list, releases_json(&rows[i]));
+		release_row_release(&rows[i]);
+	}
+	free(rows);
+	return json_pack("{s:b, s:o}", "ok", 1, "releases", list);
+}

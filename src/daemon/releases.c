@@ -1,0 +1,471 @@
+/*
+ * releases.c — gantry release: several services of an environment deployed
+ * in dependency order (services.S.depends_on), the services of one level
+ * in parallel (at most RELEASE_PARALLEL at once), each a normal deploy
+ * through the gates (gates_before_rollout → daemon_deploy_start) with its
+ * own strategy and analyses. A release is a driver over those deploys: the
+ * record (store_release.h) is its whole state and releases_tick, from the
+ * controller's 100 ms tick, derives the next step from it and from the
+ * deployment records, so a controller killed mid-release resumes it.
+ *
+ * When a service fails (its deployment failed, was rolled back, refused),
+ * the release starts nothing new; once nothing it started is running it
+ * follows release.on_failure: rollback (default: the services it changed
+ * are rolled back, highest level first, each a rollback to the revision it
+ * replaced), pause (it stops as it is), continue (the services that do not
+ * depend on the failed one go on).
+ *
+ * One item of the services JSON:
+ *   {"service", "level", "depends_on": [...], "version", "digest", "config",
+ *    "config_digest", "state", "deployment", "revision", "from_revision",
+ *    "started_at", "ended_at" (unix ms, of its deploy), "rollback_deployment",
+ *    "rollback_revision", "message"}
+ * state: waiting | deploying | succeeded | failed | skipped | rolling_back
+ *        | rolled_back | rollback_failed.
+ */
+#include "common.h"
+#include "daemon/daemon.h"
+#include "daemon/gates_flow.h"
+#include "daemon/releases.h"
+#include "daemon/reply.h"
+#include "store/store_release.h"
+#include "store/store_records.h"
+#include "core/spec.h"
+#include "util/log.h"
+#include "util/clock.h"
+#include <jansson.h>
+
+#define RELEASE_PARALLEL 4
+
+static const char *item_str(json_t *it, const char *key)
+{
+	const char *s = json_string_value(json_object_get(it, key));
+	return s ? s : "";
+}
+
+static int64_t item_int(json_t *it, const char *key)
+{
+	return json_integer_value(json_object_get(it, key));
+}
+
+static bool item_is(json_t *it, const char *state)
+{
+	return !strcmp(item_str(it, "state"), state);
+}
+
+static void set_state(json_t *it, const char *state, const char *msg)
+{
+	json_object_set_new(it, "state", json_string(state));
+	if (msg)
+		json_object_set_new(it, "message", json_string(msg));
+}
+
+/* who a release acts as: its creator, authorised when it was created */
+static void release_identity(const struct release_row *r, struct identity *who)
+{
+	memset(who, 0, sizeof(*who));
+	strlcpy_g(who->name, r->created_by, sizeof(who->name));
+	who->role = ROLE_DEPLOYER;
+}
+
+json_t *releases_json(const struct release_row *r)
+{
+	json_t *services = json_loads(r->services ? r->services : "[]", 0, NULL);
+	json_t *gates = r->gates && r->gates[0] ? json_loads(r->gates, 0, NULL) : NULL;
+	size_t i;
+	json_t *it;
+	/* the resolved config is the controller's: its digest says enough */
+	json_array_foreach(services, i, it)
+		json_object_del(it, "config");
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:o}", "id", (json_int_t)r->id,
+			 "environment", r->environment, "state", r->state, "on_failure", r->on_failure,
+			 "created_by", r->created_by, "created_at", (json_int_t)r->created_at, "updated_at",
+			 (json_int_t)r->updated_at, "message", r->message, "gates", gates ? gates : json_object(),
+			 "services", services ? services : json_array());
+}
+
+static void announce(const struct release_row *r, const char *event, const char *msg)
+{
+	json_t *data = releases_json(r);
+	char text[700];
+	snprintf(text, sizeof(text), "release %lld: %s", (long long)r->id, msg);
+	gates_event("", r->environment, 0, event, text);
+	json_object_set_new(data, "event", json_string(event));
+	gates_emit(event, data);
+	log_info("release", "id=%lld environment=%s %s: %s", (long long)r->id, r->environment, event, msg);
+}
+
+/* ---- creating a release ---- */
+
+/* the items of the release, in level order; *reply set on a refusal */
+static json_t *plan(json_t *req, const struct identity *who, const char *env, json_t **reply)
+{
+	const struct spec *spec = gd->spec;
+	json_t *given = json_object_get(req, "services"), *only = json_object_get(req, "only");
+	json_t *items = json_array();
+	int maxlevel = 0;
+
+	for (size_t i = 0; i < spec->nservices; i++)
+		if (spec->services[i].level > maxlevel)
+			maxlevel = spec->services[i].level;
+	for (int level = 0; level <= maxlevel; level++) {
+		for (size_t i = 0; i < spec->nservices; i++) {
+			const struct spec_service *s = &spec->services[i];
+			json_t *art = NULL, *it, *deps, *sreq;
+			char *config = NULL, cdigest[72];
+			const char *digest, *version;
+			struct svcenv *se;
+			bool named = !json_array_size(only), changed = true;
+			size_t k;
+			json_t *v;
+
+			if (s->level != level)
+				continue;
+			json_array_foreach(only, k, v)
+				named |= !strcmp(json_string_value(v) ? json_string_value(v) : "", s->name);
+			if (!named)
+				continue;
+			json_array_foreach(given, k, v)
+				if (!strcmp(item_str(v, "service"), s->name))
+					art = v;
+			if (!art) {
+				*reply = reply_error(2, "/services: no artifact for service '%s'", s->name);
+				goto fail;
+			}
+			if ((*reply = gates_need_scope(who, "release", s->name, env)))
+				goto fail;
+			digest = item_str(art, "digest");
+			version = item_str(art, "version");
+			if (strspn(digest, "0123456789abcdef") != strlen(digest) || strlen(digest) < 16 || strlen(digest) > 72) {
+				*reply = reply_error(2, "/services: %s: digest must be a hex digest", s->name);
+				goto fail;
+			}
+			if (!daemon_artifact_present(digest)) {
+				*reply = reply_error(2, "/services: %s: no artifact snapshot %s in the state directory "
+						     "(a docker service cannot be released yet)", s->name, digest);
+				goto fail;
+			}
+			sreq = json_pack("{s:s, s:s}", "service", s->name, "environment", env);
+			if (daemon_resolve(s->name, env, sreq, NULL, &config, cdigest, reply) < 0) {
+				json_decref(sreq);
+				goto fail;
+			}
+			json_decref(sreq);
+			/* unchanged: the same artifact and config as the target revision */
+			se = daemon_svcenv(s->name, env, false);
+			if (se && se->row.target_revision) {
+				struct revision_row rev;
+				struct gerr err;
+				if (store_revision_get(gd->store, s->name, env, se->row.target_revision, &rev, &err) == 1) {
+					changed = strcmp(rev.digest, digest) || strcmp(rev.config_json ? rev.config_json : "", config);
+					revision_row_release(&rev);
+				}
+			}
+			deps = json_array();
+			for (size_t d = 0; d < s->ndepends; d++)
+				json_array_append_new(deps, json_string(s->depends_on[d]));
+			it = json_pack("{s:s, s:i, s:o, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:i}", "service", s->name, "level",
+				       level, "depends_on", deps, "version", version[0] ? version : digest, "digest", digest,
+				       "config", config, "config_digest", cdigest, "state",
+				       changed ? "waiting" : "unchanged", "deployment", (json_int_t)0, "revision", 0,
+				       "from_revision", 0);
+			free(config);
+			json_array_append_new(items, it);
+		}
+	}
+	return items;
+fail:
+	json_decref(items);
+	return NULL;
+}
+
+json_t *releases_create(json_t *req, const struct identity *who, const char *env)
+{
+	struct release_row r = { 0 };
+	json_t *items, *reply = NULL;
+	struct gerr err;
+	size_t nchanged = 0, i;
+	json_t *it;
+
+	if (!gd->spec)
+		return reply_error(2, "no spec applied yet: gantry apply first");
+	if (!spec_find_env(gd->spec, env))
+		return reply_error(2, "/environment: no environment '%s' in the spec", env);
+	json_array_foreach(json_object_get(req, "only"), i, it)
+		if (!json_is_string(it) || !spec_find_service(gd->spec, json_string_value(it)))
+			return reply_error(2, "/only/%zu: no service '%s' in the spec", i,
+					   json_is_string(it) ? json_string_value(it) : "");
+	if (!(items = plan(req, who, env, &reply)))
+		return reply;
+	json_array_foreach(items, i, it)
+		nchanged += item_is(it, "waiting");
+	if (!nchanged) {
+		json_decref(items);
+		return reply_error(2, "nothing to release: every service named runs this artifact and config already");
+	}
+	strlcpy_g(r.environment, env, sizeof(r.environment));
+	strlcpy_g(r.state, "running", sizeof(r.state));
+	strlcpy_g(r.on_failure, release_on_failure_name(gd->spec->release_on_failure), sizeof(r.on_failure));
+	strlcpy_g(r.created_by, who->name, sizeof(r.created_by));
+	r.created_at = r.updated_at = clock_now_ms();
+	snprintf(r.message, sizeof(r.message), "%zu of %zu services to deploy", nchanged, json_array_size(items));
+	/* gates: each service's deploy passes the gates of svc@env (one record each) */
+	r.gates = xstrdup("{\"evaluated\":\"per_service\"}");
+	r.services = json_dumps(items, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(items);
+	if (store_release_create(gd->store, &r, &err) < 0) {
+		release_row_release(&r);
+		return reply_error(1, "%s", err.msg);
+	}
+	announce(&r, "release_started", r.message);
+	reply = json_pack("{s:b, s:I, s:o}", "ok", 1, "release", (json_int_t)r.id, "record", releases_json(&r));
+	release_row_release(&r);
+	releases_tick();
+	return reply;
+}
+
+/* ---- driving it ---- */
+
+/* a deployment record's outcome: 1 succeeded, -1 failed (why), 0 not yet */
+static int outcome(int64_t id, int *revision, char *why, size_t len)
+{
+	struct deployment_row d;
+	struct gerr err;
+	int ret = 0;
+	if (store_deployment_get(gd->store, id, &d, &err) != 1)
+		return 0;
+	if (d.revision)
+		*revision = d.revision;
+	if (!strcmp(d.state, "succeeded") || !strcmp(d.result, "succeeded"))
+		ret = 1;
+	else if (!strcmp(d.state, "failed") || !strcmp(d.state, "rolled_back") || !strcmp(d.state, "refused") ||
+		 !strcmp(d.state, "rejected") || !strcmp(d.state, "expired") || !strcmp(d.state, "migration_failed") ||
+		 !strcmp(d.result, "failed") || !strcmp(d.result, "rolled_back") || !strcmp(d.result, "superseded")) {
+		ret = -1;
+		snprintf(why, len, "deployment %lld %s%s%s", (long long)id, d.result[0] ? d.result : d.state,
+			 d.result_reason[0] ? ": " : "", d.result_reason);
+	}
+	deployment_row_release(&d);
+	return ret;
+}
+
+static void start_item(const struct release_row *r, json_t *it)
+{
+	struct identity who;
+	struct deploy_intent in = { 0 };
+	struct svcenv *se = daemon_svcenv(item_str(it, "service"), r->environment, true);
+	int64_t ticket = 0;
+	char reason[128];
+	json_t *req, *reply;
+
+	release_identity(r, &who);
+	snprintf(reason, sizeof(reason), "release %lld", (long long)r->id);
+	req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "op", "deploy", "service", item_str(it, "service"),
+			"environment", r->environment, "version", item_str(it, "version"), "digest",
+			item_str(it, "digest"), "deployed_by", r->created_by, "reason", reason);
+	in.version = item_str(it, "version");
+	in.digest = item_str(it, "digest");
+	in.config = item_str(it, "config");
+	in.config_digest = item_str(it, "config_digest");
+	in.spec_version = gd->spec_version;
+	json_object_set_new(it, "from_revision", json_integer(se->row.stable_revision));
+	json_object_set_new(it, "started_at", json_integer(clock_now_ms()));
+	reply = gates_before_rollout(req, &who, item_str(it, "service"), r->environment, "deploy", &in, &ticket);
+	if (!ticket)
+		ticket = json_integer_value(json_object_get(reply, "deployment"));
+	if (!ticket)
+		ticket = json_integer_value(json_object_get(reply, "pending_approval"));
+	json_object_set_new(it, "deployment", json_integer(ticket));
+	if (json_is_true(json_object_get(reply, "ok")) || json_object_get(reply, "pending_approval")) {
+		json_object_set_new(it, "revision", json_integer(json_integer_value(json_object_get(reply, "revision"))));
+		set_state(it, "deploying", json_object_get(reply, "pending_approval") ? "waiting for approval" : NULL);
+	} else {
+		set_state(it, "failed", json_string_value(json_object_get(reply, "error")));
+	}
+	json_decref(reply);
+	json_decref(req);
+}
+
+static void rollback_item(const struct release_row *r, json_t *it)
+{
+	struct identity who;
+	struct svcenv *se = daemon_svcenv(item_str(it, "service"), r->environment, false);
+	int from = (int)item_int(it, "from_revision");
+	int64_t ticket = 0;
+	char why[128];
+	json_t *req, *reply;
+
+	if (!se || from <= 0) {
+		set_state(it, "rollback_failed", "a first deploy has nothing to go back to");
+		return;
+	}
+	release_identity(r, &who);
+	snprintf(why, sizeof(why), "release %lld rolled back", (long long)r->id);
+	req = json_pack("{s:s, s:s, s:s, s:i, s:s}", "op", "rollback", "service", item_str(it, "service"),
+			"environment", r->environment, "to_revision", from, "reason", why);
+	reply = gates_before_rollout(req, &who, item_str(it, "service"), r->environment, "rollback", NULL, &ticket);
+	if (!reply) {
+		reply = daemon_copy_revision(se, from, "rollback", r->created_by, why);
+		gates_rollout_created(ticket, reply);
+	}
+	if (json_is_true(json_object_get(reply, "ok"))) {
+		struct gerr err;
+		/* the revision the release rolled out is rolled back, as after the controller's own rollback */
+		if (store_revision_set_status(gd->store, item_str(it, "service"), r->environment,
+					      (int)item_int(it, "revision"), "rolled_back", why, &err) < 0)
+			log_error("store", "%s", err.msg);
+		json_object_set_new(it, "rollback_deployment", json_integer(ticket));
+		json_object_set_new(it, "rollback_revision",
+				    json_integer(json_integer_value(json_object_get(reply, "revision"))));
+		set_state(it, "rolling_back", why);
+	} else {
+		set_state(it, "rollback_failed", json_string_value(json_object_get(reply, "error")));
+	}
+	json_decref(reply);
+	json_decref(req);
+}
+
+/* a dependency of it failed or was skipped (on_failure continue) */
+static bool blocked(json_t *items, json_t *it)
+{
+	size_t i, k;
+	json_t *o, *d;
+	json_array_foreach(json_object_get(it, "depends_on"), k, d)
+		json_array_foreach(items, i, o)
+			if (!strcmp(item_str(o, "service"), json_string_value(d)) &&
+			    (item_is(o, "failed") || item_is(o, "skipped")))
+				return true;
+	return false;
+}
+
+/* one step of release r; true when its record changed */
+static void drive(struct release_row *r)
+{
+	json_t *items = json_loads(r->services, 0, NULL), *it;
+	size_t i, active = 0, failed = 0, waiting = 0;
+	int low = INT_MAX, high = -1;
+	char why[600];
+	char *before = xstrdup(r->services), old_state[16];
+
+	if (!items)
+		goto out;
+	strlcpy_g(old_state, r->state, sizeof(old_state));
+	/* what the deployments it started became */
+	json_array_foreach(items, i, it) {
+		int rev = (int)item_int(it, "revision"), o;
+		why[0] = 0;
+		if (item_is(it, "deploying")) {
+			o = outcome(item_int(it, "deployment"), &rev, why, sizeof(why));
+			json_object_set_new(it, "revision", json_integer(rev));
+			if (o) {
+				set_state(it, o > 0 ? "succeeded" : "failed", o > 0 ? "" : why);
+				json_object_set_new(it, "ended_at", json_integer(clock_now_ms()));
+			}
+		} else if (item_is(it, "rolling_back")) {
+			rev = (int)item_int(it, "rollback_revision");
+			o = outcome(item_int(it, "rollback_deployment"), &rev, why, sizeof(why));
+			if (o)
+				set_state(it, o > 0 ? "rolled_back" : "rollback_failed", o > 0 ? NULL : why);
+		}
+	}
+	json_array_foreach(items, i, it) {
+		active += item_is(it, "deploying") || item_is(it, "rolling_back");
+		failed += item_is(it, "failed");
+	}
+	if (!strcmp(r->state, "running")) {
+		if (failed && strcmp(r->on_failure, "continue")) {
+			if (active)
+				goto save; /* what runs finishes first: nothing new starts */
+			if (!strcmp(r->on_failure, "pause")) {
+				strlcpy_g(r->state, "paused", sizeof(r->state));
+				snprintf(r->message, sizeof(r->message), "a service failed: paused (release.on_failure)");
+				goto save;
+			}
+			strlcpy_g(r->state, "rolling_back", sizeof(r->state));
+			snprintf(r->message, sizeof(r->message), "a service failed: rolling back what it changed");
+		} else {
+			json_array_foreach(items, i, it) {
+				if (item_is(it, "waiting") && blocked(items, it))
+					set_state(it, "skipped", "a service it depends on failed");
+				if (item_is(it, "waiting") || item_is(it, "deploying"))
+					low = MIN(low, (int)item_int(it, "level"));
+			}
+			json_array_foreach(items, i, it) {
+				if (active >= RELEASE_PARALLEL)
+					break;
+				if (item_is(it, "waiting") && item_int(it, "level") == low) {
+					start_item(r, it);
+					active += item_is(it, "deploying");
+					failed += item_is(it, "failed");
+				}
+			}
+			json_array_foreach(items, i, it)
+				waiting += item_is(it, "waiting") || item_is(it, "deploying");
+			if (!waiting) {
+				strlcpy_g(r->state, failed ? "failed" : "succeeded", sizeof(r->state));
+				snprintf(r->message, sizeof(r->message), failed ? "%zu services failed" : "every service deployed",
+					 failed);
+			}
+			goto save;
+		}
+	}
+	if (!strcmp(r->state, "rolling_back")) {
+		if (active)
+			goto save;
+		json_array_foreach(items, i, it)
+			if (item_is(it, "succeeded"))
+				high = MAX(high, (int)item_int(it, "level"));
+		if (high < 0) {
+			bool bad = false;
+			json_array_foreach(items, i, it)
+				bad |= item_is(it, "rollback_failed");
+			strlcpy_g(r->state, bad ? "failed" : "rolled_back", sizeof(r->state));
+			snprintf(r->message, sizeof(r->message), bad ? "a service failed and a rollback failed"
+				 : "a service failed: what the release changed was rolled back");
+			goto save;
+		}
+		/* highest level first: what depends on the others goes back first */
+		json_array_foreach(items, i, it)
+			if (item_is(it, "succeeded") && item_int(it, "level") == high && active < RELEASE_PARALLEL) {
+				rollback_item(r, it);
+				active += item_is(it, "rolling_back");
+			}
+	}
+save:
+	free(r->services);
+	r->services = json_dumps(items, JSON_COMPACT | JSON_SORT_KEYS);
+	if (strcmp(before, r->services) || strcmp(old_state, r->state)) {
+		struct gerr err;
+		r->updated_at = clock_now_ms();
+		if (store_release_update(gd->store, r, &err) < 0)
+			log_error("release", "%s", err.msg);
+		if (strcmp(old_state, r->state)) {
+			if (!strcmp(r->state, "succeeded"))
+				announce(r, "release_succeeded", r->message);
+			else if (!strcmp(r->state, "rolling_back"))
+				announce(r, "release_failed", r->message);
+			else if (strcmp(old_state, "rolling_back"))
+				announce(r, !strcmp(r->state, "paused") ? "release_paused" : "release_failed", r->message);
+			else
+				announce(r, !strcmp(r->state, "rolled_back") ? "release_rolled_back" : "release_failed",
+					 r->message);
+		}
+	}
+out:
+	free(before);
+	json_decref(items);
+}
+
+void releases_tick(void)
+{
+	struct release_row *rows = NULL;
+	size_t n = 0;
+	struct gerr err;
+	if (!gd->store || store_release_list(gd->store, NULL, true, &rows, &n, &err) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		drive(&rows[i]);
+		release_row_release(&rows[i]);
+	}
+	free(rows);
+}
