@@ -226,6 +226,8 @@ static const struct keydef top_keys[] = {
 	{ "notify", KT_ANY, 0, 0, 0, NULL, NULL, 0, "webhooks on events (checked by src/core/spec_gates.c)" },
 	{ "roles", KT_ANY, 0, 0, 0, NULL, NULL, 0, "OS user name: role, or {role, environments, services} (checked by src/core/spec_gates.c)" },
 	{ "registry", KT_REGISTRY, 0, 0, 0, NULL, NULL, 0, "HOST:PORT: the registry of every docker service" },
+	{ "flags", KT_ANY, 0, 0, 0, NULL, NULL, 0,
+	  "feature flags: NAME: {default, variants, rules}, served over OFREP (checked by src/core/spec_flags.c)" },
 	END_KEYS
 };
 

@@ -189,6 +189,8 @@ static const struct class_row class_rows[] = {
 	{ "notify", POLICY, true },
 	{ "roles", POLICY, true },
 	{ "registry", CONFIG, false },
+	/* feature flags: a deployer changes them (and their state, gantry flag set) */
+	{ "flags", CONFIG, true },
 };
 
 #undef CONFIG
