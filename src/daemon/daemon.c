@@ -5,6 +5,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/maintenance.h"
+#include "daemon/flags.h"
 #include "daemon/audit_anchor.h"
 #include "daemon/disk.h"
 #include "daemon/gates_flow.h"
@@ -899,6 +900,7 @@ static void free_state(void)
 	gd->svcenvs = NULL;
 	proxyctl_free();
 	daemon_maintenance_free();
+	daemon_flags_free();
 	metrics_free();
 	free(gd->routes_json);
 	free(gd->home);
