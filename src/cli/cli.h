@@ -130,5 +130,7 @@ extern const struct cli_cmd cli_cmd_promote, cli_cmd_approve, cli_cmd_reject, cl
 	cli_cmd_audit, cli_cmd_dora, cli_cmd_checklist, cli_cmd_user, cli_cmd_secret;
 /* maintenance mode (daemon/maintenance.h) */
 extern const struct cli_cmd cli_cmd_maintenance;
+/* feature flags (daemon/flags.h) */
+extern const struct cli_cmd cli_cmd_flag;
 
 #endif
