@@ -138,16 +138,53 @@ static void report(struct diags *diags, const char *file, const char *src, size_
 		  "%s", msg);
 }
 
+/* the flag_off actions of one rollback_on list name flags of the spec */
+static int check_actions(const struct spec_node *flags, const struct spec_node *rb, const char *path, const char *file,
+			 const char *src, size_t srclen, struct diags *diags)
+{
+	int nerr = 0;
+	for (size_t i = 0; spec_node_kind(rb) == SPEC_NODE_SEQ && i < spec_node_count(rb); i++) {
+		const char *t = spec_node_text(spec_node_item(rb, i));
+		char cond[CONDITION_MAX_LEN * 2 + 1], flag[FLAG_NAME_MAX + 1], p[300], msg[200];
+		struct gerr err;
+		if (!t || flag_action_split(t, cond, sizeof(cond), flag, sizeof(flag), &err) != 1)
+			continue;
+		if (spec_node_kind(flags) == SPEC_NODE_MAP && spec_node_get(flags, flag))
+			continue;
+		snprintf(p, sizeof(p), "%s[%zu]", path, i);
+		snprintf(msg, sizeof(msg), "flag_off: no flag '%s' under flags:", flag);
+		report(diags, file, src, srclen, spec_node_item(rb, i), p, msg);
+		nerr++;
+	}
+	return nerr;
+}
+
 int spec_flags_check(const struct spec *spec, const char *file, const char *src, size_t srclen, struct diags *diags)
 {
 	const struct spec_node *root = spec_root(spec), *flags = spec_node_get(root, "flags");
+	const struct spec_node *svcs = spec_node_get(root, "services");
 	int nerr = 0;
 
+	for (size_t i = 0; spec_node_kind(svcs) == SPEC_NODE_MAP && i < spec_node_count(svcs); i++) {
+		const char *sn = spec_node_text(spec_node_key(svcs, i));
+		const struct spec_node *sv = spec_node_item(svcs, i), *envs = spec_node_get(sv, "environments");
+		char p[300];
+		if (!sn)
+			continue;
+		snprintf(p, sizeof(p), "services.%s.rollback_on", sn);
+		nerr += check_actions(flags, spec_node_get(sv, "rollback_on"), p, file, src, srclen, diags);
+		for (size_t j = 0; spec_node_kind(envs) == SPEC_NODE_MAP && j < spec_node_count(envs); j++) {
+			const char *en = spec_node_text(spec_node_key(envs, j));
+			snprintf(p, sizeof(p), "services.%s.environments.%s.rollback_on", sn, en ? en : "?");
+			nerr += check_actions(flags, spec_node_get(spec_node_item(envs, j), "rollback_on"), p, file, src,
+					      srclen, diags);
+		}
+	}
 	if (!flags)
-		return 0;
+		return nerr;
 	if (spec_node_kind(flags) != SPEC_NODE_MAP) {
 		report(diags, file, src, srclen, flags, "flags", "expected a mapping of NAME: {default, variants, rules}");
-		return 1;
+		return nerr + 1;
 	}
 	/* one flag at a time, so that each bad flag gets its diagnostic */
 	for (size_t i = 0; i < spec_node_count(flags); i++) {

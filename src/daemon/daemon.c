@@ -614,6 +614,7 @@ void daemon_reconcile(struct svcenv *se)
 	 * where it is (replicas keep running and are probed; traffic stays) */
 	if (!daemon_store_ok())
 		return;
+	daemon_flags_watch(se); /* the flag_off rollback lever (daemon/flags.h) */
 	if (se->prog && progressive_reconcile(se, now, clock_mono_ms()))
 		return;
 	rc = daemon_revcfg(se, se->row.target_revision, &err);
@@ -995,6 +996,7 @@ int daemon_run(const struct daemon_opts *opts)
 	d.lock_fd = -1;
 	d.proxy_admin_fd = -1;
 	d.api_hooks = opts->api_hooks;
+	daemon_flags_set_api(opts->api);
 	d.loop = uv_default_loop();
 	d.home = xstrdup(opts->home);
 	d.listen = xstrdup(opts->listen ? opts->listen : "127.0.0.1:8080");

@@ -5,11 +5,16 @@
 #include "daemon/daemon.h"
 #include "daemon/flags.h"
 #include "daemon/gates_flow.h"
+#include "daemon/metrics.h"
+#include "daemon/usage.h"
+#include "core/condition.h"
+#include "rollout/analysis.h"
 #include "core/spec_flags.h"
 #include "flags/flags.h"
 #include "store/store_flags.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include <math.h>
 #include <sodium.h>
 
 struct fstate {
@@ -265,8 +270,163 @@ void daemon_flags_ofrep(struct daemon *d, const char *env, const char *tok, cons
 				    : "unknown token (GANTRY_FLAGS_TOKEN of a replica)");
 }
 
+/* the evaluators of one service environment's flag_off entries */
+struct fwatch {
+	char service[64], env[64];
+	int revision;                 /* the target revision they were armed for */
+	size_t n;
+	struct cond_eval *ev;
+	char (*flag)[FLAG_NAME_MAX + 1];
+	int64_t last_ms;
+	struct fwatch *next;
+};
+
+static struct fwatch *watches;
+
+static struct fwatch *watch_of(struct svcenv *se, const struct revcfg *rc)
+{
+	struct fwatch *w;
+	for (w = watches; w; w = w->next)
+		if (!strcmp(w->service, se->row.service) && !strcmp(w->env, se->row.environment))
+			break;
+	if (w && w->revision == rc->number)
+		return w;
+	if (!w) {
+		w = xcalloc(1, sizeof(*w));
+		strlcpy_g(w->service, se->row.service, sizeof(w->service));
+		strlcpy_g(w->env, se->row.environment, sizeof(w->env));
+		w->next = watches;
+		watches = w;
+	}
+	free(w->ev);
+	free(w->flag);
+	w->ev = xcalloc(rc->cfg.nrollback_on + 1, sizeof(*w->ev));
+	w->flag = xcalloc(rc->cfg.nrollback_on + 1, sizeof(*w->flag));
+	w->n = 0;
+	w->revision = rc->number;
+	for (size_t i = 0; i < rc->cfg.nrollback_on; i++) {
+		char cond[CONDITION_MAX_LEN * 2 + 1];
+		struct condition c;
+		struct gerr err;
+		if (flag_action_split(rc->cfg.rollback_on[i], cond, sizeof(cond), w->flag[w->n], sizeof(w->flag[0]),
+				      &err) != 1 ||
+		    condition_parse(cond, &c, &err) < 0)
+			continue;
+		cond_eval_init(&w->ev[w->n], &c);
+		w->ev[w->n].min_requests = 5;
+		w->ev[w->n].max_gap_ms = 2000;
+		w->n++;
+	}
+	return w;
+}
+
+void daemon_flags_watch(struct svcenv *se)
+{
+	int64_t now = clock_mono_ms();
+	struct revcfg *rc;
+	struct fwatch *w;
+	struct gerr err;
+	int rev = se->row.target_revision;
+
+	if (!rev || !gd->spec)
+		return;
+	rc = daemon_revcfg(se, rev, &err);
+	if (!rc)
+		return;
+	w = watch_of(se, rc);
+	if (!w->n || now - w->last_ms < 100 || metrics_age_ms(now) < 0 || metrics_age_ms(now) > 2000)
+		return;
+	w->last_ms = now;
+	for (size_t i = 0; i < w->n; i++) {
+		struct rev_window win;
+		struct analysis_input in;
+		struct cond_sample smp;
+		enum cond_metric m = w->ev[i].cond.metric;
+		char desc[256], why[400];
+		bool have;
+		if (!strcmp(daemon_flag_state(gd, w->env, w->flag[i]), "off")) {
+			/* disarmed while off: a new run starts when it is turned on again */
+			cond_eval_init(&w->ev[i], &w->ev[i].cond);
+			w->ev[i].min_requests = 5;
+			w->ev[i].max_gap_ms = 2000;
+			continue;
+		}
+		have = metrics_window(se->row.service, se->row.environment, rev, 1000, now, &win) == 0;
+		memset(&in, 0, sizeof(in));
+		analysis_input_from_windows(&in, m, have ? &win : NULL, NULL);
+		if (m == CM_RESTARTS) {
+			int n = 0;
+			for (struct replica *r = se->replicas; r; r = r->next)
+				n += r->row.revision == rev ? r->row.restarts : 0;
+			in.value = n;
+		} else if (m == CM_READY_RATIO) {
+			int ready = 0, want = daemon_desired(se, rc);
+			for (struct replica *r = se->replicas; r; r = r->next)
+				ready += r->row.revision == rev && replica_is_ready(r);
+			in.value = want ? (double)ready / want : NAN;
+		} else if (m == CM_MEMORY || m == CM_CPU) {
+			in.value = usage_revision(se, rev, m, now);
+		}
+		smp.t_ms = now;
+		smp.value = in.value;
+		smp.baseline = NAN;
+		smp.requests = in.requests;
+		smp.baseline_requests = 0;
+		if (cond_eval_feed(&w->ev[i], &smp) != COND_BREACHED)
+			continue;
+		cond_eval_describe(&w->ev[i], "revision", rev, desc, sizeof(desc));
+		snprintf(why, sizeof(why), "rollback_on: %s", desc);
+		daemon_event(se, rev, "flag_off", "%s: turning flag %s off in %s (the revision stays)", why, w->flag[i],
+			     w->env);
+		if (daemon_flag_set(gd, w->env, w->flag[i], "off", "gantry", why, NULL, NULL, &err) < 0) {
+			log_error("flags", "service=%s environment=%s flag=%s: cannot turn it off: %s", w->service, w->env,
+				  w->flag[i], err.msg);
+			continue;
+		}
+		gates_emit("flag_off", json_pack("{s:s, s:s, s:s, s:i, s:s}", "service", w->service, "environment",
+						 w->env, "flag", w->flag[i], "revision", rev, "reason", why));
+		log_info("flags", "service=%s environment=%s revision=%d flag=%s turned off: %s", w->service, w->env,
+			 rev, w->flag[i], why);
+	}
+}
+
+static char *api_addr;
+
+void daemon_flags_set_api(const char *addr)
+{
+	free(api_addr);
+	api_addr = addr ? xstrdup(addr) : NULL;
+}
+
+bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size_t urllen, char *tok, size_t toklen)
+{
+	const char *port;
+	struct gerr err;
+	if (!api_addr || !d->spec || !current_defs(d)->n || !(port = strrchr(api_addr, ':')))
+		return false;
+	if (!strncmp(api_addr, "0.0.0.0:", 8))
+		snprintf(url, urllen, "http://127.0.0.1%s/flags/%s", port, env);
+	else if (!strncmp(api_addr, "[::]:", 5))
+		snprintf(url, urllen, "http://[::1]%s/flags/%s", port, env);
+	else
+		snprintf(url, urllen, "http://%s/flags/%s", api_addr, env);
+	if (daemon_flags_token(d, env, tok, toklen, &err) < 0) {
+		log_error("flags", "environment=%s: no OFREP token for its replicas: %s", env, err.msg);
+		return false;
+	}
+	return true;
+}
+
 void daemon_flags_free(void)
 {
+	daemon_flags_set_api(NULL);
+	while (watches) {
+		struct fwatch *w = watches;
+		watches = w->next;
+		free(w->ev);
+		free(w->flag);
+		free(w);
+	}
 	while (states) {
 		struct fstate *s = states;
 		states = s->next;

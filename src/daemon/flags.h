@@ -45,6 +45,27 @@ int daemon_flags_token(struct daemon *d, const char *env, char *tok, size_t len,
 void daemon_flags_ofrep(struct daemon *d, const char *env, const char *tok, const char *key, const char *body,
 			size_t len, const char *if_none_match, struct ofrep_answer *out);
 
+struct svcenv;
+/*
+ * The rollback lever: the rollback_on entries of se's target revision that
+ * end in "then flag_off NAME" (flags/flags.h). Each is armed while its flag
+ * is not off in se's environment, sampled every 100 ms on the revision's
+ * trailing second like rollback_on; a breach turns the flag off (actor
+ * gantry, the condition as reason), says so in an event ("flag_off") and a
+ * webhook, and leaves the revision serving. Called by daemon_reconcile.
+ */
+void daemon_flags_watch(struct svcenv *se);
+
+/* the TCP API's address (serve --api HOST:PORT; NULL: none), where OFREP is served */
+void daemon_flags_set_api(const char *addr);
+/*
+ * A replica's GANTRY_FLAGS_URL (http://HOST:PORT/flags/ENV: an OFREP
+ * provider's base URL; a wildcard address becomes 127.0.0.1) and
+ * GANTRY_FLAGS_TOKEN: true when the controller serves OFREP (--api) and
+ * the spec has flags, else false (the variables are left out).
+ */
+bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size_t urllen, char *tok, size_t toklen);
+
 void daemon_flags_free(void);
 
 #endif

@@ -397,6 +397,34 @@ int flag_defs_parse(const json_t *flags, struct flag_defs *out, struct gerr *err
 	return 0;
 }
 
+int flag_action_split(const char *s, char *cond, size_t clen, char *flag, size_t flen, struct gerr *err)
+{
+	const char *then = strstr(s, " then "), *a;
+	size_t n;
+	flag[0] = 0;
+	if (!then) {
+		strlcpy_g(cond, s, clen);
+		return 0;
+	}
+	n = (size_t)(then - s);
+	snprintf(cond, clen, "%.*s", (int)n, s);
+	a = then + 6;
+	while (*a == ' ')
+		a++;
+	if (strncmp(a, "flag_off ", 9))
+		return gerr_set(err, "unknown action '%s' after 'then' (flag_off NAME)", a);
+	a += 9;
+	while (*a == ' ')
+		a++;
+	n = strcspn(a, " ");
+	if (a[n] && a[n + strspn(a + n, " ")])
+		return gerr_set(err, "flag_off takes one flag name, got '%s'", a);
+	snprintf(flag, flen, "%.*s", (int)n, a);
+	if (!flag_name_valid(flag))
+		return gerr_set(err, "flag_off: invalid flag name '%s'", flag);
+	return 1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* evaluation                                                               */
 

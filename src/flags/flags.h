@@ -114,6 +114,17 @@ int flag_defs_parse(const json_t *flags, struct flag_defs *out, struct gerr *err
 void flag_defs_release(struct flag_defs *d);
 const struct flag_def *flag_defs_find(const struct flag_defs *d, const char *name);
 
+/* ---- the rollback lever ---- */
+
+/*
+ * A rollback_on entry may end in an action: "error_rate > 5% for 10s then
+ * flag_off new_checkout" turns the flag off (in the environment) when the
+ * condition is breached, instead of rolling the revision back.
+ * Returns 1 with the condition's text in cond and the flag in flag, 0 when
+ * s has no " then " (cond = s), -1 with err for a malformed action.
+ */
+int flag_action_split(const char *s, char *cond, size_t clen, char *flag, size_t flen, struct gerr *err);
+
 /* ---- evaluation ---- */
 
 /* the bucket of targetingKey for flag: 0..9999 */
