@@ -202,4 +202,13 @@ test_expect_success 'a restarted controller keeps the state; production never ch
 	test "$(json_get value <o.json)" = false
 '
 
+test_expect_success 'gantry status: a flags line per environment, and flags in -o json' '
+	"$GANTRY" status >st.txt &&
+	cat st.txt &&
+	grep "^flags staging: new_checkout=spec banner=red$" st.txt &&
+	grep "^flags production: new_checkout=spec banner=spec$" st.txt &&
+	"$GANTRY" status hello --env staging -o json >st.json &&
+	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert {f[\"name\"]:f[\"state\"] for f in d[\"flags\"]}=={\"new_checkout\":\"spec\",\"banner\":\"red\"}, d[\"flags\"]" st.json
+'
+
 test_done
