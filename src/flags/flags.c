@@ -616,6 +616,7 @@ static json_t *failure(const char *key, enum flag_error e, const char *details)
 void ofrep_evaluate(const struct flag_defs *defs, flag_state_fn state, void *arg, uint64_t version,
 		    const char *key, const char *body, size_t len, const char *if_none_match, struct ofrep_answer *out)
 {
+	(void)version; /* the ETag hashes the answer itself (see below) */
 	json_error_t jerr;
 	json_t *req = NULL, *ctx;
 	struct flag_result r;
@@ -657,26 +658,27 @@ void ofrep_evaluate(const struct flag_defs *defs, flag_state_fn state, void *arg
 			out->body = success(key, &r);
 		}
 	} else {
-		char *ctext = ctx ? json_dumps(ctx, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		char vbuf[32];
+		char *text;
 		uint32_t h1, h2;
-		json_t *list;
-		snprintf(vbuf, sizeof(vbuf), "%llu:", (unsigned long long)version);
-		h1 = flags_murmur3(ctext ? ctext : "", ctext ? strlen(ctext) : 0, (uint32_t)version);
-		h2 = flags_murmur3(vbuf, strlen(vbuf), h1);
-		free(ctext);
-		snprintf(out->etag, sizeof(out->etag), "\"%llx-%08x%08x\"", (unsigned long long)version, h1, h2);
-		if (if_none_match && !strcmp(if_none_match, out->etag)) {
-			out->status = 304;
-			goto out;
-		}
-		list = json_array();
+		json_t *list = json_array();
 		for (size_t i = 0; defs && i < defs->n; i++) {
 			const struct flag_def *d = &defs->defs[i];
 			if (flag_evaluate(d, state(arg, d->name), ctx, &r) < 0)
 				json_array_append_new(list, failure(d->name, r.error, r.details));
 			else
 				json_array_append_new(list, success(d->name, &r));
+		}
+		/* the ETag is a hash of the answer itself: equal exactly when the
+		 * flags evaluate the same for this context, across restarts too */
+		text = json_dumps(list, JSON_COMPACT | JSON_SORT_KEYS);
+		h1 = flags_murmur3(text ? text : "", text ? strlen(text) : 0, 0x9747b28c);
+		h2 = flags_murmur3(text ? text : "", text ? strlen(text) : 0, h1);
+		free(text);
+		snprintf(out->etag, sizeof(out->etag), "\"%08x%08x\"", h1, h2);
+		if (if_none_match && !strcmp(if_none_match, out->etag)) {
+			json_decref(list);
+			out->status = 304;
+			goto out;
 		}
 		out->status = 200;
 		out->body = json_pack("{s:o}", "flags", list);

@@ -170,9 +170,10 @@ struct ofrep_answer {
 /*
  * POST /ofrep/v1/evaluate/flags/KEY (key set) or the bulk
  * POST /ofrep/v1/evaluate/flags (key NULL) with body (len bytes, borrowed).
- * version: the environment's state version (changes with every flag set
- * and spec apply); the bulk ETag hashes it with the context; if_none_match
- * (may be NULL) equal to it answers 304.
+ * The bulk ETag is a hash of the answer (every flag's evaluation for this
+ * context): equal exactly when nothing a client sees changed, across a
+ * controller's restart too; if_none_match (may be NULL) equal to it
+ * answers 304. version is unused (kept for callers).
  */
 void ofrep_evaluate(const struct flag_defs *defs, flag_state_fn state, void *arg, uint64_t version,
 		    const char *key, const char *body, size_t len, const char *if_none_match, struct ofrep_answer *out);

@@ -121,7 +121,7 @@ test_expect_success 'bulk evaluation: every flag, an ETag, 304 with If-None-Matc
 	rm -f o.json &&
 	test "$(ofrep staging "$T" "" -d "{\"context\":{\"targetingKey\":\"u1\"}}" -H "If-None-Match: $etag")" = 304 &&
 	test ! -s o.json &&
-	test "$(ofrep staging "$T" "" -d "{\"context\":{\"targetingKey\":\"u2\"}}" -H "If-None-Match: $etag")" = 200 &&
+	test "$(ofrep staging "$T" "" -d "{\"context\":{\"targetingKey\":\"u2\",\"plan\":\"pro\"}}" -H "If-None-Match: $etag")" = 200 &&
 	"$GANTRY" flag set banner red --env staging --reason "test" >/dev/null &&
 	test "$(ofrep staging "$T" "" -d "{\"context\":{\"targetingKey\":\"u1\"}}" -H "If-None-Match: $etag")" = 200 &&
 	grep "\"value\":\"#f00\"" o.json
