@@ -86,3 +86,16 @@ int store_flag_token_put(struct store *s, const char *env, const char *tok, int6
 	sqlite3_bind_int64(st, 3, at_ms);
 	return store__step_done(s, st, err);
 }
+
+int store_flag_off_times(struct store *s, const char *svc, const char *env, int64_t since_ms, int64_t **out,
+			 size_t *n, struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "SELECT ts FROM events WHERE service = ? AND environment = ? AND "
+				       "kind = 'flag_off' AND ts >= ? ORDER BY ts", err);
+	if (st) {
+		store__bind_text(st, 1, svc);
+		store__bind_text(st, 2, env);
+		sqlite3_bind_int64(st, 3, since_ms);
+	}
+	return store__rows(s, st, store__decode_int64, NULL, sizeof(**out), (void **)out, n, "read flag_off events", err);
+}

@@ -26,6 +26,11 @@ int store_flag_states(struct store *s, struct flag_change_row **out, size_t *n, 
 int store_flag_history(struct store *s, const char *env, const char *flag, struct flag_change_row **out, size_t *n,
 		       struct gerr *err);
 
+/* when the flag_off rollback lever fired for svc@env (its "flag_off" events) at or after since_ms, oldest
+ * first, unix ms (*out owned by caller): DORA counts each as a recovery */
+int store_flag_off_times(struct store *s, const char *svc, const char *env, int64_t since_ms, int64_t **out,
+			 size_t *n, struct gerr *err);
+
 /* env's token into tok (len >= 80): 1 found, 0 none, -1 error */
 int store_flag_token_get(struct store *s, const char *env, char *tok, size_t len, struct gerr *err);
 int store_flag_token_put(struct store *s, const char *env, const char *tok, int64_t at_ms, struct gerr *err);

@@ -92,6 +92,12 @@ test_expect_success 'the history, the events, the audit log and the webhook kind
 	"$GANTRY" audit >audit.txt && grep "flag_set" audit.txt | grep gantry
 '
 
+test_expect_success 'DORA counts the flag-off as a failure of the deploy, restored' '
+	"$GANTRY" dora hello --env staging -o json >dora.json &&
+	cat dora.json &&
+	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d=d[\"dora\"][0]; assert d[\"change_failure_rate\"][\"failures\"]==1 and d[\"time_to_restore\"][\"restored\"]==1 and d[\"time_to_restore\"][\"unrestored\"]==0, d" dora.json
+'
+
 test_expect_success 'turned on again, the lever is armed again' '
 	start_load again -c 2 --rate 200 &&
 	"$GANTRY" flag set risky on --env staging --reason "retry" >/dev/null &&
