@@ -345,8 +345,10 @@ void daemon_flags_watch(struct svcenv *se)
 		char desc[256], why[400];
 		bool have;
 		if (!strcmp(daemon_flag_state(gd, w->env, w->flag[i]), "off")) {
-			/* disarmed while off: a new run starts when it is turned on again */
-			cond_eval_init(&w->ev[i], &w->ev[i].cond);
+			/* disarmed while off: a new run starts when it is turned on again
+			 * (cond_eval_init clears the evaluator: copy its condition first) */
+			struct condition c = w->ev[i].cond;
+			cond_eval_init(&w->ev[i], &c);
 			w->ev[i].min_requests = 5;
 			w->ev[i].max_gap_ms = 2000;
 			continue;
@@ -374,7 +376,7 @@ void daemon_flags_watch(struct svcenv *se)
 		smp.baseline_requests = 0;
 		if (cond_eval_feed(&w->ev[i], &smp) != COND_BREACHED)
 			continue;
-		cond_eval_describe(&w->ev[i], "revision", rev, desc, sizeof(desc));
+		cond_eval_describe(&w->ev[i], "serving", rev, desc, sizeof(desc));
 		snprintf(why, sizeof(why), "rollback_on: %s", desc);
 		daemon_event(se, rev, "flag_off", "%s: turning flag %s off in %s (the revision stays)", why, w->flag[i],
 			     w->env);

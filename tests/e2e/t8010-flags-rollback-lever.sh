@@ -93,6 +93,8 @@ test_expect_success 'the history, the events, the audit log and the webhook kind
 '
 
 test_expect_success 'DORA counts the flag-off as a failure of the deploy, restored' '
+	sql "SELECT id, phase, started_at, updated_at FROM rollouts" &&
+	sql "SELECT ts, kind FROM events WHERE kind = '\''flag_off'\''" &&
 	"$GANTRY" dora hello --env staging -o json >dora.json &&
 	cat dora.json &&
 	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d=d[\"dora\"][0]; assert d[\"change_failure_rate\"][\"failures\"]==1 and d[\"time_to_restore\"][\"restored\"]==1 and d[\"time_to_restore\"][\"unrestored\"]==0, d" dora.json
