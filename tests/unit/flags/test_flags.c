@@ -231,6 +231,25 @@ static void test_ofrep(void **st)
 	flag_defs_release(&d);
 }
 
+static void test_action_split(void **st)
+{
+	char cond[256], flag[64];
+	struct gerr err = { { 0 } };
+	(void)st;
+	assert_int_equal(flag_action_split("error_rate > 5% for 10s", cond, sizeof(cond), flag, sizeof(flag), &err), 0);
+	assert_string_equal(cond, "error_rate > 5% for 10s");
+	assert_string_equal(flag, "");
+	assert_int_equal(flag_action_split("error_rate > 5% for 10s then flag_off new_checkout", cond, sizeof(cond), flag,
+					   sizeof(flag), &err), 1);
+	assert_string_equal(cond, "error_rate > 5% for 10s");
+	assert_string_equal(flag, "new_checkout");
+	assert_int_equal(flag_action_split("error_rate > 5% then page_me", cond, sizeof(cond), flag, sizeof(flag), &err), -1);
+	assert_non_null(strstr(err.msg, "unknown action 'page_me'"));
+	assert_int_equal(flag_action_split("error_rate > 5% then flag_off a b", cond, sizeof(cond), flag, sizeof(flag), &err), -1);
+	assert_int_equal(flag_action_split("error_rate > 5% then flag_off -x", cond, sizeof(cond), flag, sizeof(flag), &err), -1);
+	assert_int_equal(flag_action_split("error_rate > 5% then flag_off ", cond, sizeof(cond), flag, sizeof(flag), &err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_percentages),
 		cmocka_unit_test(test_bad_defs),
 		cmocka_unit_test(test_ofrep),
+		cmocka_unit_test(test_action_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
