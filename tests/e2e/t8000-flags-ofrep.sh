@@ -211,4 +211,9 @@ test_expect_success 'gantry status: a flags line per environment, and flags in -
 	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert {f[\"name\"]:f[\"state\"] for f in d[\"flags\"]}=={\"new_checkout\":\"spec\",\"banner\":\"red\"}, d[\"flags\"]" st.json
 '
 
+test_expect_success 'the controller stops cleanly, no sanitizer report' '
+	stop_serve &&
+	sanitizer_clean "$TRASH/serve.log" "$TRASH/serve-all.txt" "$GANTRY_HOME/logs/proxy.log"
+'
+
 test_done

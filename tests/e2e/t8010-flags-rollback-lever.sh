@@ -109,4 +109,9 @@ test_expect_success 'turned on again, the lever is armed again' '
 	python3 -c "import json,sys; h=json.load(open(sys.argv[1])); assert len(h)==4 and h[3][\"by\"]==\"gantry\", h" h.json
 '
 
+test_expect_success 'the controller stops cleanly, no sanitizer report' '
+	stop_serve &&
+	sanitizer_clean "$TRASH/serve.log" "$TRASH/serve-all.txt" "$GANTRY_HOME/logs/proxy.log"
+'
+
 test_done
