@@ -140,6 +140,21 @@ test_expect_success 'flag set: refusals name the problem, nothing changes' '
 	test_expect_code 2 "$GANTRY" flag set new_checkout on 2>err && grep -- "--env is required" err
 '
 
+test_expect_success 'roles: a viewer may list but not set; a deployer scoped to production cannot set staging' '
+	"$GANTRY" user add vic --role viewer >vic.token &&
+	"$GANTRY" user add pat --role deployer --env production >pat.token &&
+	GANTRY_API=$API GANTRY_TOKEN=$(cat vic.token) "$GANTRY" flag list --env staging >/dev/null &&
+	test_expect_code 3 env GANTRY_API=$API GANTRY_TOKEN=$(cat vic.token) "$GANTRY" flag set banner blue --env staging 2>err &&
+	cat err &&
+	test_expect_code 3 env GANTRY_API=$API GANTRY_TOKEN=$(cat pat.token) "$GANTRY" flag set banner blue --env staging 2>err &&
+	cat err &&
+	test_expect_code 3 env GANTRY_API=$API GANTRY_TOKEN=$(cat pat.token) "$GANTRY" flag token --env staging 2>err &&
+	GANTRY_API=$API GANTRY_TOKEN=$(cat pat.token) "$GANTRY" flag set banner red --env production --reason scoped >/dev/null &&
+	GANTRY_API=$API GANTRY_TOKEN=$(cat pat.token) "$GANTRY" flag set banner spec --env production >/dev/null &&
+	"$GANTRY" flag history banner --env production -o json | grep "\"by\": *\"pat\"" &&
+	"$GANTRY" flag list --env staging -o json | python3 -c "import json,sys; l={f[\"name\"]:f[\"state\"] for f in json.load(sys.stdin)}; assert l[\"banner\"]==\"red\", l"
+'
+
 test_expect_success 'the OpenFeature SDK (OFREP provider) sees a flip made with gantry flag set' '
 	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 		echo "SKIP: node or npm missing" >&2; false
