@@ -22,6 +22,10 @@
  *   HOLD_MB            allocates and touches this many MiB before listening,
  *                      and keeps them (usage per replica: t1320)
  *   BUSY=1             one thread spins on the CPU for the process's life
+ *   FAIL_WHEN_FLAG     a feature flag's name: every GET / is answered 500 while
+ *                      the flag evaluates to true, asked every 50 ms over OFREP
+ *                      at $GANTRY_FLAGS_URL (http://IPv4:PORT/...) with
+ *                      $GANTRY_FLAGS_TOKEN (gantry sets both); unanswered: false
  *
  * Endpoints: GET / , /health, /ready, /slow?ms=N (N <= 60000),
  * /alloc?mb=N (allocates and touches N MiB, N <= 16384), anything else 404.
@@ -87,6 +91,8 @@ static int nconns;          /* open connection threads */
 static int ninflight;       /* requests being processed right now */
 static int stopping;        /* SIGTERM received: finish and close */
 static long stopping_since_ms;
+static const char *cfg_fail_flag;          /* FAIL_WHEN_FLAG */
+static volatile int flag_on;               /* the flag's last value */
 static unsigned long long root_requests;  /* GET / counter, for FAIL_RATE */
 
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -250,6 +256,63 @@ static void read_config(void)
 		die_config("HOLD_MB", v, "MiB from 0 to 16384");
 	if ((v = getenv("BUSY")) && strcmp(v, "1") == 0)
 		cfg_busy = 1;
+	if ((v = getenv("FAIL_WHEN_FLAG")) && *v) {
+		if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(v) ||
+		    strlen(v) > 63)
+			die_config("FAIL_WHEN_FLAG", v, "a flag name");
+		cfg_fail_flag = v;
+	}
+}
+
+/* FAIL_WHEN_FLAG: asks the flag's value over OFREP every 50 ms (one
+ * connection per request, as gantry's API closes each) */
+static void *flag_poller(void *arg)
+{
+	const char *url = getenv("GANTRY_FLAGS_URL"), *tok = getenv("GANTRY_FLAGS_TOKEN");
+	char host[64], path[256], req[1024], resp[2048];
+	const char *hp, *slash, *colon;
+	struct sockaddr_in sa;
+	long port;
+
+	(void)arg;
+	if (!url || !tok || strncmp(url, "http://", 7) || strpbrk(tok, "\r\n"))
+		return NULL;
+	hp = url + 7;
+	slash = strchr(hp, '/');
+	colon = strchr(hp, ':');
+	if (!slash || !colon || colon > slash || (size_t)(colon - hp) >= sizeof(host) ||
+	    strlen(slash) + 64 >= sizeof(path))
+		return NULL;
+	memcpy(host, hp, (size_t)(colon - hp));
+	host[colon - hp] = 0;
+	port = strtol(colon + 1, NULL, 10);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/ofrep/v1/evaluate/flags/%s", slash, cfg_fail_flag);
+	snprintf(req, sizeof(req),
+		 "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+		 "Content-Length: 32\r\nConnection: close\r\n\r\n{\"context\":{\"targetingKey\":\"h\"}}",
+		 path, host, tok);
+	for (;;) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		size_t got = 0;
+		ssize_t n;
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		    write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+			while (got + 1 < sizeof(resp) && (n = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
+				got += (size_t)n;
+			resp[got] = 0;
+			/* {"key":...,"value":true,...}: the reply is gantry's compact JSON */
+			flag_on = !strncmp(resp, "HTTP/1.1 200", 12) && strstr(resp, "\"value\":true") != NULL;
+		}
+		if (fd >= 0)
+			close(fd);
+		sleep_ms(50);
+	}
+	return NULL;
 }
 
 /* HOLD_MB: kept (never freed) and every page touched, so that it is
@@ -585,6 +648,8 @@ static void handle_root(struct response *rs)
 		fail = (unsigned long long)((double)(n + 1) * cfg_fail_rate) >
 		       (unsigned long long)((double)n * cfg_fail_rate);
 	}
+	if (flag_on)
+		fail = 1;
 	if (fail) {
 		rs->status = 500;
 		snprintf(rs->body, sizeof(rs->body), "injected failure from %s\n", cfg_version);
@@ -982,6 +1047,13 @@ int main(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (cfg_fail_flag) {
+		pthread_t fth;
+		if (pthread_create(&fth, &attr, flag_poller, NULL) != 0) {
+			logmsg("hello: cannot start the FAIL_WHEN_FLAG poller");
+			return 1;
+		}
+	}
 
 	while (!got_signal) {
 		struct pollfd p[2] = {

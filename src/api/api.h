@@ -102,5 +102,6 @@ API_HANDLER(op_apply); API_HANDLER(op_spec_show); API_HANDLER(op_spec_history); 
 API_HANDLER(op_secret_set); API_HANDLER(op_secret_list); API_HANDLER(op_secret_rm); API_HANDLER(op_secret_get);
 API_HANDLER(op_secret_recipient);
 API_HANDLER(op_maintenance); API_HANDLER(op_maintenance_status); /* ops_maint.c */
+API_HANDLER(op_flag_set); API_HANDLER(op_flag_list); API_HANDLER(op_flag_history); API_HANDLER(op_flag_token); /* ops_flags.c */
 
 #endif

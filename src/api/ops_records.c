@@ -8,6 +8,7 @@
  */
 #include "common.h"
 #include "api/api.h"
+#include "store/store_flags.h"
 #include "daemon/daemon.h"
 #include "daemon/audit_anchor.h"
 #include "daemon/gates_flow.h"
@@ -606,6 +607,12 @@ static const char *dora_result(const char *phase)
 	return phase; /* failed, rolled_back, superseded */
 }
 
+static int dora_by_start(const void *a, const void *b)
+{
+	const struct dora_rollout *x = a, *y = b;
+	return x->started_at < y->started_at ? -1 : x->started_at > y->started_at;
+}
+
 json_t *op_dora(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
 	json_t *err = NULL, *list;
@@ -642,7 +649,14 @@ json_t *op_dora(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 			seen = !strcmp(ro[j].service, ro[i].service) && !strcmp(ro[j].environment, ro[i].environment);
 		if (seen)
 			continue;
-		dr = xcalloc(n, sizeof(*dr));
+		int64_t *offs = NULL;
+		size_t noffs = 0;
+		/* a flag turned off by rollback_on (daemon/flags.c) restored service like a rollback
+		 * that completed at once: a recovery of the deploy before it */
+		if (store_flag_off_times(ctl->store, ro[i].service, ro[i].environment, since * 1000, &offs, &noffs,
+					 &gerr) < 0)
+			noffs = 0;
+		dr = xcalloc(n + noffs + 1, sizeof(*dr));
 		di = xcalloc(ninc + 1, sizeof(*di));
 		for (size_t j = i; j < n; j++) {
 			struct revision_row rev;
@@ -668,6 +682,15 @@ json_t *op_dora(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 			}
 			k++;
 		}
+		for (size_t j = 0; j < noffs; j++) {
+			dr[k].started_at = dr[k].ended_at = offs[j];
+			strlcpy_g(dr[k].kind, "rollback", sizeof(dr[k].kind));
+			strlcpy_g(dr[k].result, "succeeded", sizeof(dr[k].result));
+			k++;
+		}
+		free(offs);
+		if (noffs)
+			qsort(dr, k, sizeof(*dr), dora_by_start);
 		for (size_t j = 0; j < ninc; j++) {
 			if (!gates_concerns(&inc[j], ro[i].service, ro[i].environment) || inc[j].opened_at < since)
 				continue;

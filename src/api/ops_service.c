@@ -8,6 +8,7 @@
 #include "common.h"
 #include "api/api.h"
 #include "daemon/daemon.h"
+#include "daemon/flags.h"
 #include "daemon/disk.h"
 #include "daemon/gates_flow.h"
 #include "daemon/migrations.h"
@@ -250,9 +251,13 @@ json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		json_object_set(o, "proxy", proxy);
 		json_object_set(o, "store", store);
 		json_object_set(o, "disk", disk);
+		/* feature flags of its environment (daemon/flags.h) */
+		if (json_string_value(json_object_get(o, "environment")))
+			json_object_set_new(o, "flags",
+					    daemon_flags_json(ctl, json_string_value(json_object_get(o, "environment"))));
 	}
-	return json_pack("{s:b, s:o, s:o, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy, "store", store,
-			 "disk", disk);
+	return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy, "store", store,
+			 "disk", disk, "flags", daemon_flags_json(ctl, env));
 }
 
 /* the digest of the newest revision of svc (any environment) with version; 1/0/-1 */

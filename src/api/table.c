@@ -65,6 +65,12 @@ const struct api_op api_ops[] = {
 	{ "secret_set", op_secret_set, true, ROLE_DEPLOYER, API_SCOPE_NONE, true, "environment name value generate rotate restart" },
 	{ "secret_rm", op_secret_rm, true, ROLE_DEPLOYER, API_SCOPE_NONE, true, "environment name" },
 	{ "secret_get", op_secret_get, false, ROLE_ADMIN, API_SCOPE_NONE, true, "environment name version" },
+	/* feature flags (ops_flags.c): scoped by the request's environment in the handler;
+	 * flag_set is audited by the controller (daemon/flags.c) */
+	{ "flag_list", op_flag_list, false, ROLE_VIEWER, API_SCOPE_NONE, false, "environment" },
+	{ "flag_history", op_flag_history, false, ROLE_VIEWER, API_SCOPE_NONE, false, "environment name" },
+	{ "flag_set", op_flag_set, true, ROLE_DEPLOYER, API_SCOPE_NONE, true, "environment name state reason" },
+	{ "flag_token", op_flag_token, false, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment" },
 	/* the controller itself: replaced by the gantry binary on disk (daemon/upgrade.c) */
 	{ "upgrade", op_upgrade, true, ROLE_ADMIN, API_SCOPE_ALL, false, "" },
 	/* database migrations (ops_db.c): reads by a viewer, running them by an

@@ -41,6 +41,8 @@
 #include "api/tcp.h"
 #include "daemon/gates_flow.h"
 #include "daemon/ctlmetrics.h"
+#include "daemon/flags.h"
+#include "flags/flags.h"
 #include "proxy/backend.h"
 #include "artifact/pack.h"
 #include "util/log.h"
@@ -137,6 +139,42 @@ static int artifact_path(struct api_http *h, const char *u, size_t plen)
 	return API_HTTP_MORE;
 }
 
+#define OFREP_PREFIX "/flags/"
+#define OFREP_PATH "/ofrep/v1/evaluate/flags"
+
+/* /flags/ENV/ofrep/v1/evaluate/flags[/KEY] (u, plen: the path) */
+static int ofrep_path(struct api_http *h, const char *u, size_t plen)
+{
+	const char *env = u + strlen(OFREP_PREFIX), *end = u + plen, *slash = memchr(env, '/', (size_t)(end - env));
+	size_t elen = slash ? (size_t)(slash - env) : 0, rest;
+	char shown[96];
+
+	h->kind = API_REQ_OFREP;
+	strlcpy_g(h->op, "ofrep_evaluate", sizeof(h->op));
+	rest = slash ? (size_t)(end - slash) : 0;
+	if (!elen || elen >= sizeof(h->flags_env) || rest < strlen(OFREP_PATH) ||
+	    memcmp(slash, OFREP_PATH, strlen(OFREP_PATH)) ||
+	    (rest > strlen(OFREP_PATH) && slash[strlen(OFREP_PATH)] != '/'))
+		return fail(h, 404, "no such path '%s': feature flags are POST /flags/ENV" OFREP_PATH "[/KEY]",
+			    printable(u, plen, shown, sizeof(shown)));
+	memcpy(h->flags_env, env, elen);
+	h->flags_env[elen] = 0;
+	if (rest > strlen(OFREP_PATH)) {
+		const char *k = slash + strlen(OFREP_PATH) + 1;
+		size_t klen = (size_t)(end - k);
+		if (!klen || klen >= sizeof(h->flag_key))
+			return fail(h, 404, "no such flag path: KEY must be 1 to %zu bytes", sizeof(h->flag_key) - 1);
+		memcpy(h->flag_key, k, klen);
+		h->flag_key[klen] = 0;
+		if (!flag_name_valid(h->flag_key))
+			h->flag_key[0] = '?'; /* answered FLAG_NOT_FOUND: no flag has such a name */
+	}
+	if (h->msg.llp.method != HTTP_POST)
+		return fail(h, 405, "method %s not allowed: use POST",
+			    llhttp_method_name((llhttp_method_t)h->msg.llp.method));
+	return API_HTTP_MORE;
+}
+
 /* the head is complete: path, method, credentials, size */
 static int check_head(struct api_http *h)
 {
@@ -154,6 +192,14 @@ static int check_head(struct api_http *h)
 	if (plen > ARTIFACTS_PATH_LEN && !strncmp(u, ARTIFACTS_PATH, ARTIFACTS_PATH_LEN)) {
 		if (artifact_path(h, u, plen) == API_HTTP_ERROR)
 			return API_HTTP_ERROR;
+	} else if (plen > strlen(OFREP_PREFIX) && !strncmp(u, OFREP_PREFIX, strlen(OFREP_PREFIX))) {
+		if (ofrep_path(h, u, plen) == API_HTTP_ERROR)
+			return API_HTTP_ERROR;
+		a = http_find_header(m, "if-none-match", 0);
+		if (a >= 0 && m->hdr[a].value.len < sizeof(h->if_none_match)) {
+			memcpy(h->if_none_match, http_span_ptr(m, m->hdr[a].value), m->hdr[a].value.len);
+			h->if_none_match[m->hdr[a].value.len] = 0;
+		}
 	} else if (plen == 8 && !memcmp(u, "/metrics", 8)) {
 		/* the controller's Prometheus text: authorized and run as a
 		 * status request, then rendered (daemon/ctlmetrics.h) */
@@ -532,6 +578,8 @@ static void reply_status(struct tcp_conn *c, int status, const char *msg)
 		extra = "WWW-Authenticate: Bearer realm=\"gantry\"\r\n";
 	else if (status == 405 && c->http.metrics)
 		extra = "Allow: GET, HEAD\r\n";
+	else if (status == 405 && c->http.kind == API_REQ_OFREP)
+		extra = "Allow: POST\r\n";
 	else if (status == 405 && c->http.kind != API_REQ_OP)
 		extra = "Allow: PUT, GET, HEAD\r\n";
 	else if (status == 405)
@@ -590,6 +638,28 @@ static void handle_request(struct tcp_conn *c)
 	log_info("api", "tcp peer=%s op=%s status=%d actor=%s", c->caller.user, h->op, status,
 		 c->caller.claimed[0] ? c->caller.claimed : "-");
 	reply(c, status, resp, status == 503 ? "Retry-After: 1\r\n" : "");
+}
+
+/* ---- /flags/ENV/ofrep/v1/evaluate/flags[/KEY] ---- */
+
+static void handle_ofrep(struct tcp_conn *c)
+{
+	struct api_http *h = &c->http;
+	struct ofrep_answer a;
+	char extra[160] = "";
+
+	daemon_flags_ofrep(gd, h->flags_env, h->token, h->flag_key[0] ? h->flag_key : NULL, h->body.data,
+			   h->body.len, h->if_none_match[0] ? h->if_none_match : NULL, &a);
+	if (a.etag[0])
+		snprintf(extra, sizeof(extra), "ETag: %s\r\n", a.etag);
+	else if (a.status == 401)
+		snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer realm=\"gantry-flags\"\r\n");
+	log_debug("flags", "ofrep peer=%s environment=%s flag=%s status=%d", c->caller.user, h->flags_env,
+		  h->flag_key[0] ? h->flag_key : "*", a.status);
+	if (a.status == 304)
+		reply_as(c, 304, NULL, "application/json", xstrdup(""), extra);
+	else
+		reply(c, a.status, a.body, extra);
 }
 
 /* ---- /v1/artifacts/DIGEST ---- */
@@ -781,6 +851,8 @@ static int authenticate(struct tcp_conn *c)
 	json_t *req, *deny = NULL;
 	if (c->http.kind == API_REQ_OP && !strcmp(c->http.op, "ping")) {
 		c->authed = true; /* the one operation without a token */
+	} else if (c->http.kind == API_REQ_OFREP) {
+		c->authed = true; /* an environment's evaluation token: checked with the request (daemon_flags_ofrep) */
 	} else {
 		req = json_pack("{s:s}", "token", c->http.token);
 		if (gates_identify(req, &c->caller, &who, &deny) < 0) {
@@ -839,7 +911,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		log_info("api", "tcp peer=%s op=%s status=401", c->caller.user, c->http.op);
 	if (r != API_HTTP_ERROR && c->http.head_done && !c->authed && authenticate(c) < 0)
 		return;
-	if (r != API_HTTP_ERROR && c->http.head_done && c->http.kind != API_REQ_OP && !c->art_req &&
+	if (r != API_HTTP_ERROR && c->http.head_done && c->http.kind != API_REQ_OP && c->http.kind != API_REQ_OFREP &&
+	    !c->art_req &&
 	    artifact_start(c) < 0)
 		return;
 	if (c->up) {
@@ -850,6 +923,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		r = fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);
 	if (r == API_HTTP_ERROR) {
 		reply_status(c, c->http.status, c->http.err);
+	} else if (r == API_HTTP_DONE && c->http.kind == API_REQ_OFREP) {
+		handle_ofrep(c);
 	} else if (r == API_HTTP_DONE && c->http.kind != API_REQ_OP) {
 		artifact_exists(c);
 	} else if (r == API_HTTP_DONE) {

@@ -48,6 +48,7 @@ enum {
 	API_REQ_OP = 0,        /* POST /v1/OP (or GET /v1/ping) */
 	API_REQ_ARTIFACT_PUT,  /* PUT /v1/artifacts/DIGEST: op "artifact_upload" */
 	API_REQ_ARTIFACT_GET,  /* HEAD or GET /v1/artifacts/DIGEST: op "artifact_exists" */
+	API_REQ_OFREP,         /* POST /flags/ENV/ofrep/v1/evaluate/flags[/KEY]: feature flags (daemon/flags.h) */
 };
 
 struct api_http {
@@ -71,6 +72,9 @@ struct api_http {
 	bool metrics;          /* GET /metrics: op "status", answered as Prometheus text */
 	char op[64];           /* OP of /v1/OP; artifact_upload or artifact_exists */
 	char token[256];       /* the Bearer token */
+	char flags_env[64];    /* OFREP: ENV of /flags/ENV/... */
+	char flag_key[128];    /* OFREP: KEY of .../evaluate/flags/KEY; "" for the bulk evaluation */
+	char if_none_match[80];/* OFREP bulk: the If-None-Match header ("" when none) */
 	/* set with API_HTTP_ERROR: the answer */
 	int status;            /* 400, 401, 404, 405, 408, 413, 414, 417, 431, 501, 505 */
 	char err[240];

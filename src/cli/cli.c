@@ -21,6 +21,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_logs,
 	&cli_cmd_traffic,
 	&cli_cmd_maintenance,
+	&cli_cmd_flag,
 	&cli_cmd_pause,
 	&cli_cmd_resume,
 	&cli_cmd_abort,

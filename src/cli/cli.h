@@ -132,5 +132,7 @@ extern const struct cli_cmd cli_cmd_promote, cli_cmd_approve, cli_cmd_reject, cl
 extern const struct cli_cmd cli_cmd_maintenance;
 /* database migrations (src/migrate, daemon/migrations.c) */
 extern const struct cli_cmd cli_cmd_db;
+/* feature flags (daemon/flags.h) */
+extern const struct cli_cmd cli_cmd_flag;
 
 #endif

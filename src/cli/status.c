@@ -238,6 +238,29 @@ struct status_opts {
 	bool watch;
 };
 
+/*
+ * One line per environment with feature flags (the "flags" array of the
+ * reply, daemon/flags.h): "flags staging: new_checkout=on banner=spec".
+ */
+static void print_flags(json_t *flags)
+{
+	const char *cur = NULL;
+	json_t *f;
+	size_t i;
+	json_array_foreach(flags, i, f) {
+		const char *env = json_string_value(json_object_get(f, "environment"));
+		if (!env)
+			continue;
+		if (!cur || strcmp(cur, env))
+			printf("%sflags %s:", cur ? "\n" : "", env);
+		cur = env;
+		printf(" %s=%s", json_string_value(json_object_get(f, "name")),
+		       json_string_value(json_object_get(f, "state")));
+	}
+	if (cur)
+		printf("\n");
+}
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct status_opts o = { 0 };
@@ -287,6 +310,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 			print_proxy(json_object_get(resp, "proxy"));
 			print_store(json_object_get(resp, "store"));
 			print_table(list);
+			print_flags(json_object_get(resp, "flags"));
 		}
 		fflush(stdout);
 		json_decref(resp);

@@ -253,6 +253,8 @@ static const struct keydef top_keys[] = {
 	{ "registry", KT_REGISTRY, 0, 0, 0, NULL, NULL, 0, "HOST:PORT: the registry of every docker service" },
 	{ "release", KT_ANY, 0, 0, 0, NULL, NULL, 0,
 	  "{on_failure: rollback | pause | continue}: what gantry release does when a service fails (checked by src/core/spec_release.c)" },
+	{ "flags", KT_ANY, 0, 0, 0, NULL, NULL, 0,
+	  "feature flags: NAME: {default, variants, rules}, served over OFREP (checked by src/core/spec_flags.c)" },
 	END_KEYS
 };
 

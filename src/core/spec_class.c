@@ -194,6 +194,8 @@ static const struct class_row class_rows[] = {
 	{ "roles", POLICY, true },
 	{ "registry", CONFIG, false },
 	{ "release", CONFIG, false },
+	/* feature flags: a deployer changes them (and their state, gantry flag set) */
+	{ "flags", CONFIG, true },
 };
 
 #undef CONFIG

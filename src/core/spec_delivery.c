@@ -10,6 +10,7 @@
 #include "core/spec.h"
 #include "core/spec-int.h"
 #include "core/condition.h"
+#include "flags/flags.h"
 #include "util/parse.h"
 #include <math.h>
 
@@ -219,6 +220,19 @@ static void check_condition(struct walker *w, const struct ynode *n, const char 
 		  "invalid condition \"%s\": %s", s, msg);
 }
 
+/* a rollback_on entry: a condition, optionally "then flag_off NAME" (flags/flags.h; the flag's
+ * existence is checked by core/spec_flags.c) */
+static void check_rollback_entry(struct walker *w, const struct ynode *n, const char *s)
+{
+	char cond[CONDITION_MAX_LEN * 2 + 1], flag[FLAG_NAME_MAX + 1];
+	struct gerr err;
+	if (flag_action_split(s, cond, sizeof(cond), flag, sizeof(flag), &err) < 0) {
+		report(w, n, "invalid rollback_on action in \"%s\": %s", s, err.msg);
+		return;
+	}
+	check_condition(w, n, cond, -1, false);
+}
+
 static void apply_condlist(struct walker *w, const struct keydef *d, const struct ynode *k, const struct ynode *v,
 			   void *base)
 {
@@ -231,7 +245,7 @@ static void apply_condlist(struct walker *w, const struct keydef *d, const struc
 		return;
 	for (size_t i = 0; i < *np && v && v->type == Y_SEQ && i < v->nkids; i++) {
 		size_t old = spec__path_push(w, "[%zu]", i);
-		check_condition(w, v->kids[i], (*vp)[i], -1, false);
+		check_rollback_entry(w, v->kids[i], (*vp)[i]);
 		spec__path_pop(w, old);
 	}
 }

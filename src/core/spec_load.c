@@ -8,6 +8,7 @@
 #include "core/spec.h"
 #include "core/spec-int.h"
 #include "core/spec_gates.h"
+#include "core/spec_flags.h"
 
 /*
  * environments: and services: are mappings of NAME: {...} whose names become
@@ -162,6 +163,7 @@ static int load(const char *name, const char *buf, size_t len, const char *dir, 
 	spec__check_services(&w, spec);
 	spec__check_release(&w, spec);
 	w.nerr += spec_gates_check(spec, name, buf, len, diags);
+	w.nerr += spec_flags_check(spec, name, buf, len, diags);
 	/* every pair resolves only once the rest is valid */
 	if (!w.nerr && !stored)
 		w.nerr += spec_hosts_check(spec, name, buf, len, diags);

@@ -7,6 +7,7 @@
 #include "daemon/secrets.h"
 #include "daemon/maintenance.h"
 #include "daemon/migrations.h"
+#include "daemon/flags.h"
 #include "daemon/audit_anchor.h"
 #include "daemon/disk.h"
 #include "daemon/gates_flow.h"
@@ -632,6 +633,7 @@ void daemon_reconcile(struct svcenv *se)
 	 * where it is (replicas keep running and are probed; traffic stays) */
 	if (!daemon_store_ok())
 		return;
+	daemon_flags_watch(se); /* the flag_off rollback lever (daemon/flags.h) */
 	if (se->prog && progressive_reconcile(se, now, clock_mono_ms()))
 		return;
 	rc = daemon_revcfg(se, se->row.target_revision, &err);
@@ -920,6 +922,7 @@ static void free_state(void)
 	gd->svcenvs = NULL;
 	proxyctl_free();
 	daemon_maintenance_free();
+	daemon_flags_free();
 	metrics_free();
 	free(gd->routes_json);
 	free(gd->home);
@@ -1014,6 +1017,7 @@ int daemon_run(const struct daemon_opts *opts)
 	d.lock_fd = -1;
 	d.proxy_admin_fd = -1;
 	d.api_hooks = opts->api_hooks;
+	daemon_flags_set_api(opts->api);
 	d.loop = uv_default_loop();
 	d.home = xstrdup(opts->home);
 	d.listen = xstrdup(opts->listen ? opts->listen : "127.0.0.1:8080");

@@ -157,6 +157,8 @@ static void arm_rollback_on(struct prog *p)
 	p->nrb = 0;
 	for (size_t i = 0; i < c->nrollback_on; i++) {
 		struct condition cond;
+		if (strstr(c->rollback_on[i], " then "))
+			continue; /* an action other than a rollback: daemon/flags.c watches it */
 		if (condition_parse(c->rollback_on[i], &cond, &err) < 0) {
 			log_error("rollout", "rollback_on[%zu] '%s': %s", i, c->rollback_on[i], err.msg);
 			continue;

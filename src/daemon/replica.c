@@ -8,6 +8,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "daemon/flags.h"
 #include "daemon/secrets.h"
 #include "runtime/runtime.h"
 #include "util/log.h"
@@ -257,12 +258,15 @@ static int resolve_user(struct replica *r, struct gerr *err)
 static char **replica_env(const struct replica *r, bool tag)
 {
 	const struct svc_config *c = &r->rc->cfg;
+	char furl[200], ftok[80];
+	bool flags = daemon_flags_replica_env(gd, r->row.environment, furl, sizeof(furl), ftok, sizeof(ftok));
 	struct workload_env w = {
 		/* with its secrets when it has some (secrets_replica_prepare) */
 		.decl = r->senv ? r->senv : c->env, .ndecl = r->senv ? r->nsenv : c->nenv,
 		.port = r->row.port, .scratch = r->scratch, .secrets_dir = r->secrets_dir,
 		.tag = tag ? gd->tag : NULL, .replica = r->row.id, .service = r->row.service,
 		.environment = r->row.environment, .revision = r->row.revision, .version = r->rc->version,
+		.flags_url = flags ? furl : NULL, .flags_token = flags ? ftok : NULL,
 	};
 	return workload_env_build(&w);
 }

@@ -83,6 +83,8 @@ struct workload_env {
 	const char *tag;          /* GANTRY_TAG (replicas) */
 	const char *replica, *service, *environment, *version; /* GANTRY_* when not NULL */
 	int revision;             /* > 0: GANTRY_REVISION */
+	const char *flags_url;    /* GANTRY_FLAGS_URL: the OFREP base URL of its environment (daemon/flags.h) */
+	const char *flags_token;  /* GANTRY_FLAGS_TOKEN: the environment's read-only evaluation token */
 };
 /* NULL-terminated KEY=VALUE array, tags first, plus PATH=WORKLOAD_PATH and
  * LANG=C.UTF-8 unless declared. Owned by the caller: workload_env_free */

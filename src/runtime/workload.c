@@ -212,6 +212,10 @@ char **workload_env_build(const struct workload_env *w)
 		out[n++] = xasprintf("GANTRY_SCRATCH=%s", w->scratch);
 	if (w->secrets_dir)
 		out[n++] = xasprintf("GANTRY_SECRETS_DIR=%s", w->secrets_dir);
+	if (w->flags_url && w->flags_token) {
+		out[n++] = xasprintf("GANTRY_FLAGS_URL=%s", w->flags_url);
+		out[n++] = xasprintf("GANTRY_FLAGS_TOKEN=%s", w->flags_token);
+	}
 	if (w->port > 0) {
 		out[n++] = xasprintf("PORT=%d", w->port);
 		if (w->url)

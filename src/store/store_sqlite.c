@@ -138,6 +138,12 @@ static const char *const migrations[] = {
 	"  on_failure TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,"
 	"  updated_at INTEGER NOT NULL, message TEXT NOT NULL DEFAULT '', gates TEXT NOT NULL DEFAULT '',"
 	"  services TEXT NOT NULL);",
+	/* 15: feature flags (store_flags.c): every change of a flag's state in an environment,
+	 * versioned (the newest row is the state), and each environment's OFREP token */
+	"CREATE TABLE flag_changes (environment TEXT NOT NULL, flag TEXT NOT NULL, version INTEGER NOT NULL,"
+	"  from_state TEXT NOT NULL, to_state TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',"
+	"  at_ms INTEGER NOT NULL, PRIMARY KEY (environment, flag, version));"
+	"CREATE TABLE flag_tokens (environment TEXT PRIMARY KEY, token TEXT NOT NULL, created_at_ms INTEGER NOT NULL);",
 };
 
 sqlite3 *store__db(struct store *s)

@@ -1,0 +1,213 @@
+/*
+ * spec_flags.c — the spec's `flags:` (spec_flags.h): the YAML, typed into
+ * JSON, is checked by flags/ (flag_defs_parse), whose message names the
+ * path of the problem ("flags.x.rules[1].serve: ..."); the diagnostic is
+ * placed at that path's node.
+ */
+#include "common.h"
+#include "core/spec_flags.h"
+#include "core/spec.h"
+#include "core/condition.h"
+#include "flags/flags.h"
+#include <ctype.h>
+
+static bool plain_number(const char *s)
+{
+	char *end;
+	if (!*s || isspace((unsigned char)*s))
+		return false;
+	(void)strtod(s, &end);
+	return !*end && strspn(s, "0123456789+-.eE") == strlen(s);
+}
+
+/* a variant's value: typed scalars, nested mappings and lists */
+static json_t *typed(const struct spec_node *n)
+{
+	json_t *o;
+	const char *t;
+	switch (spec_node_kind(n)) {
+	case SPEC_NODE_MAP:
+		o = json_object();
+		for (size_t i = 0; i < spec_node_count(n); i++)
+			if (spec_node_text(spec_node_key(n, i)))
+				json_object_set_new(o, spec_node_text(spec_node_key(n, i)), typed(spec_node_item(n, i)));
+		return o;
+	case SPEC_NODE_SEQ:
+		o = json_array();
+		for (size_t i = 0; i < spec_node_count(n); i++)
+			json_array_append_new(o, typed(spec_node_item(n, i)));
+		return o;
+	case SPEC_NODE_SCALAR:
+		t = spec_node_text(n);
+		if (spec_node_quoted(n))
+			return json_string(t);
+		if (!strcmp(t, "true") || !strcmp(t, "True") || !strcmp(t, "TRUE"))
+			return json_true();
+		if (!strcmp(t, "false") || !strcmp(t, "False") || !strcmp(t, "FALSE"))
+			return json_false();
+		if (!strcmp(t, "~") || !strcmp(t, "null") || !*t)
+			return json_null();
+		if (plain_number(t)) {
+			char *end;
+			long long v = strtoll(t, &end, 10);
+			return *end ? json_real(strtod(t, NULL)) : json_integer(v);
+		}
+		return json_string(t);
+	default:
+		return json_null();
+	}
+}
+
+/* every scalar a string, as the rules compare them, except the values of variants and rule lists */
+static json_t *flag_json(const struct spec_node *n, int depth, bool in_variants)
+{
+	json_t *o;
+	if (in_variants || depth > 8)
+		return typed(n);
+	switch (spec_node_kind(n)) {
+	case SPEC_NODE_MAP:
+		o = json_object();
+		for (size_t i = 0; i < spec_node_count(n); i++) {
+			const char *k = spec_node_text(spec_node_key(n, i));
+			if (!k)
+				continue;
+			json_object_set_new(o, k, flag_json(spec_node_item(n, i), depth + 1,
+							    !strcmp(k, "variants") || !strcmp(k, "in") ||
+								    !strcmp(k, "equals")));
+		}
+		return o;
+	case SPEC_NODE_SEQ:
+		o = json_array();
+		for (size_t i = 0; i < spec_node_count(n); i++)
+			json_array_append_new(o, flag_json(spec_node_item(n, i), depth + 1, false));
+		return o;
+	case SPEC_NODE_SCALAR:
+		return json_string(spec_node_text(n));
+	default:
+		return json_null();
+	}
+}
+
+json_t *spec_flags_json(const struct spec *spec)
+{
+	const struct spec_node *n = spec_node_get(spec_root(spec), "flags");
+	return n ? flag_json(n, 0, false) : NULL;
+}
+
+/* the node at path "flags.x.rules[1].if.semver" (as far as it exists), and its key node for unknown keys */
+static const struct spec_node *node_at(const struct spec_node *root, const char *path, const char *msg)
+{
+	const struct spec_node *n = root, *best = root;
+	char seg[128];
+	const char *p = path;
+	while (*p && n) {
+		size_t len = strcspn(p, ".[");
+		if (len) {
+			snprintf(seg, sizeof(seg), "%.*s", (int)len, p);
+			n = spec_node_get(n, seg);
+			p += len;
+		} else if (*p == '[') {
+			size_t i = strtoul(p + 1, NULL, 10);
+			n = i < spec_node_count(n) && spec_node_kind(n) == SPEC_NODE_SEQ ? spec_node_item(n, i) : NULL;
+			p = strchr(p, ']') ? strchr(p, ']') + 1 : p + strlen(p);
+		} else {
+			p++;
+		}
+		if (n)
+			best = n;
+	}
+	/* "unknown key 'k'": at the key itself */
+	if (n && spec_node_kind(n) == SPEC_NODE_MAP && !strncmp(msg, "unknown key '", 13)) {
+		size_t kl = strcspn(msg + 13, "'");
+		for (size_t i = 0; i < spec_node_count(n); i++) {
+			const char *k = spec_node_text(spec_node_key(n, i));
+			if (k && strlen(k) == kl && !strncmp(k, msg + 13, kl))
+				return spec_node_key(n, i);
+		}
+	}
+	return best;
+}
+
+static void report(struct diags *diags, const char *file, const char *src, size_t srclen,
+		   const struct spec_node *at, const char *path, const char *msg)
+{
+	char line_text[256];
+	int line, col;
+	spec_node_pos(at, &line, &col);
+	diags_add(diags, file, line, col, path, diag_source_line(src, srclen, line, line_text, sizeof(line_text)),
+		  "%s", msg);
+}
+
+/* the flag_off actions of one rollback_on list name flags of the spec */
+static int check_actions(const struct spec_node *flags, const struct spec_node *rb, const char *path, const char *file,
+			 const char *src, size_t srclen, struct diags *diags)
+{
+	int nerr = 0;
+	for (size_t i = 0; spec_node_kind(rb) == SPEC_NODE_SEQ && i < spec_node_count(rb); i++) {
+		const char *t = spec_node_text(spec_node_item(rb, i));
+		char cond[CONDITION_MAX_LEN * 2 + 1], flag[FLAG_NAME_MAX + 1], p[300], msg[200];
+		struct gerr err;
+		if (!t || flag_action_split(t, cond, sizeof(cond), flag, sizeof(flag), &err) != 1)
+			continue;
+		if (spec_node_kind(flags) == SPEC_NODE_MAP && spec_node_get(flags, flag))
+			continue;
+		snprintf(p, sizeof(p), "%s[%zu]", path, i);
+		snprintf(msg, sizeof(msg), "flag_off: no flag '%s' under flags:", flag);
+		report(diags, file, src, srclen, spec_node_item(rb, i), p, msg);
+		nerr++;
+	}
+	return nerr;
+}
+
+int spec_flags_check(const struct spec *spec, const char *file, const char *src, size_t srclen, struct diags *diags)
+{
+	const struct spec_node *root = spec_root(spec), *flags = spec_node_get(root, "flags");
+	const struct spec_node *svcs = spec_node_get(root, "services");
+	int nerr = 0;
+
+	for (size_t i = 0; spec_node_kind(svcs) == SPEC_NODE_MAP && i < spec_node_count(svcs); i++) {
+		const char *sn = spec_node_text(spec_node_key(svcs, i));
+		const struct spec_node *sv = spec_node_item(svcs, i), *envs = spec_node_get(sv, "environments");
+		char p[300];
+		if (!sn)
+			continue;
+		snprintf(p, sizeof(p), "services.%s.rollback_on", sn);
+		nerr += check_actions(flags, spec_node_get(sv, "rollback_on"), p, file, src, srclen, diags);
+		for (size_t j = 0; spec_node_kind(envs) == SPEC_NODE_MAP && j < spec_node_count(envs); j++) {
+			const char *en = spec_node_text(spec_node_key(envs, j));
+			snprintf(p, sizeof(p), "services.%s.environments.%s.rollback_on", sn, en ? en : "?");
+			nerr += check_actions(flags, spec_node_get(spec_node_item(envs, j), "rollback_on"), p, file, src,
+					      srclen, diags);
+		}
+	}
+	if (!flags)
+		return nerr;
+	if (spec_node_kind(flags) != SPEC_NODE_MAP) {
+		report(diags, file, src, srclen, flags, "flags", "expected a mapping of NAME: {default, variants, rules}");
+		return nerr + 1;
+	}
+	/* one flag at a time, so that each bad flag gets its diagnostic */
+	for (size_t i = 0; i < spec_node_count(flags); i++) {
+		const char *name = spec_node_text(spec_node_key(flags, i));
+		json_t *one, *j;
+		struct flag_defs defs;
+		struct gerr err;
+		if (!name)
+			continue;
+		j = flag_json(spec_node_item(flags, i), 1, false);
+		one = json_object();
+		json_object_set_new(one, name, j);
+		if (flag_defs_parse(one, &defs, &err) < 0) {
+			const char *sep = strstr(err.msg, ": ");
+			char path[256];
+			snprintf(path, sizeof(path), "%.*s", sep ? (int)(sep - err.msg) : (int)strlen(err.msg), err.msg);
+			report(diags, file, src, srclen, node_at(root, path, sep ? sep + 2 : err.msg), path,
+			       sep ? sep + 2 : err.msg);
+			nerr++;
+		} else {
+			flag_defs_release(&defs);
+		}
+		json_decref(one);
+	}
+	return nerr;
+}

@@ -1,0 +1,440 @@
+/*
+ * flags.c — feature flags, the controller's side (flags.h).
+ */
+#include "common.h"
+#include "daemon/daemon.h"
+#include "daemon/flags.h"
+#include "daemon/gates_flow.h"
+#include "daemon/metrics.h"
+#include "daemon/usage.h"
+#include "core/condition.h"
+#include "rollout/analysis.h"
+#include "core/spec_flags.h"
+#include "flags/flags.h"
+#include "store/store_flags.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include <math.h>
+#include <sodium.h>
+
+struct fstate {
+	char env[64], flag[64];
+	int version;
+	char state[72], actor[64], reason[512];
+	int64_t at_ms;
+	struct fstate *next;
+};
+
+static struct fstate *states;
+static bool loaded;
+static struct flag_defs defs;
+static int64_t defs_version = -1;
+static uint64_t changes; /* bumped with every change: part of the bulk ETag */
+
+static void load(struct daemon *d)
+{
+	struct flag_change_row *rows = NULL;
+	struct gerr err;
+	size_t n = 0;
+
+	if (loaded)
+		return;
+	if (store_flag_states(d->store, &rows, &n, &err) < 0) {
+		log_error("flags", "cannot read the flag state: %s (retrying at the next use)", err.msg);
+		return;
+	}
+	loaded = true;
+	for (size_t i = 0; i < n; i++) {
+		struct fstate *s = xcalloc(1, sizeof(*s));
+		strlcpy_g(s->env, rows[i].environment, sizeof(s->env));
+		strlcpy_g(s->flag, rows[i].flag, sizeof(s->flag));
+		s->version = rows[i].version;
+		strlcpy_g(s->state, rows[i].to_state, sizeof(s->state));
+		strlcpy_g(s->actor, rows[i].actor, sizeof(s->actor));
+		strlcpy_g(s->reason, rows[i].reason, sizeof(s->reason));
+		s->at_ms = rows[i].at_ms;
+		s->next = states;
+		states = s;
+	}
+	free(rows);
+}
+
+/* the stored spec's definitions, re-read when its version changes */
+static const struct flag_defs *current_defs(struct daemon *d)
+{
+	json_t *j;
+	struct gerr err;
+	if (defs_version == d->spec_version)
+		return &defs;
+	flag_defs_release(&defs);
+	defs_version = d->spec_version;
+	changes++;
+	if (!d->spec)
+		return &defs;
+	j = spec_flags_json(d->spec);
+	if (flag_defs_parse(j, &defs, &err) < 0)
+		log_error("flags", "the stored spec's flags: %s", err.msg);
+	json_decref(j);
+	return &defs;
+}
+
+static struct fstate *find(const char *env, const char *flag)
+{
+	for (struct fstate *s = states; s; s = s->next)
+		if (!strcmp(s->env, env) && !strcmp(s->flag, flag))
+			return s;
+	return NULL;
+}
+
+const char *daemon_flag_state(struct daemon *d, const char *env, const char *name)
+{
+	struct fstate *s;
+	load(d);
+	s = find(env, name);
+	return s ? s->state : "spec";
+}
+
+int daemon_flag_set(struct daemon *d, const char *env, const char *name, const char *state, const char *actor,
+		    const char *reason, const struct caller *caller, bool *changed, struct gerr *err)
+{
+	const struct flag_def *def;
+	struct flag_serve sv;
+	struct flag_change_row row;
+	struct fstate *s;
+	char target[140];
+	json_t *data;
+
+	if (changed)
+		*changed = false;
+	if (!actor || !*actor)
+		actor = "gantry";
+	if (!d->spec || !spec_find_env(d->spec, env))
+		return gerr_set(err, "no environment '%s' in the stored spec", env);
+	def = flag_defs_find(current_defs(d), name);
+	if (!def)
+		return gerr_set(err, "no flag '%s' in the stored spec (flags: in gantry.yaml, then gantry apply)", name);
+	if (strcmp(state, "spec") && flag_serve_parse(def, state, &sv, err) < 0)
+		return -1;
+	load(d);
+	if (!loaded)
+		return gerr_set(err, "state store: cannot read the flag state; nothing changed");
+	s = find(env, name);
+	if (!strcmp(s ? s->state : "spec", state))
+		return 0;
+	if (daemon_store_refusal(err) < 0)
+		return -1;
+	memset(&row, 0, sizeof(row));
+	strlcpy_g(row.environment, env, sizeof(row.environment));
+	strlcpy_g(row.flag, name, sizeof(row.flag));
+	row.version = s ? s->version + 1 : 1;
+	strlcpy_g(row.from_state, s ? s->state : "spec", sizeof(row.from_state));
+	strlcpy_g(row.to_state, state, sizeof(row.to_state));
+	strlcpy_g(row.actor, actor, sizeof(row.actor));
+	strlcpy_g(row.reason, reason ? reason : "", sizeof(row.reason));
+	row.at_ms = clock_now_ms();
+	if (store_flag_change_add(d->store, &row, err) < 0)
+		return -1;
+	if (!s) {
+		s = xcalloc(1, sizeof(*s));
+		strlcpy_g(s->env, env, sizeof(s->env));
+		strlcpy_g(s->flag, name, sizeof(s->flag));
+		s->next = states;
+		states = s;
+	}
+	s->version = row.version;
+	strlcpy_g(s->state, state, sizeof(s->state));
+	strlcpy_g(s->actor, actor, sizeof(s->actor));
+	strlcpy_g(s->reason, row.reason, sizeof(s->reason));
+	s->at_ms = row.at_ms;
+	changes++;
+	if (changed)
+		*changed = true;
+
+	for (struct svcenv *se = d->svcenvs; se; se = se->next)
+		if (!strcmp(se->row.environment, env) && (se->row.target_revision || se->row.stable_revision))
+			daemon_event(se, se->row.target_revision ? se->row.target_revision : se->row.stable_revision,
+				     "flag_changed", "flag %s in %s: %s -> %s by %s%s%s", name, env, row.from_state, state,
+				     actor, row.reason[0] ? ": " : "", row.reason);
+	data = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "environment", env, "flag", name, "from", row.from_state,
+			 "to", state, "version", row.version, "by", actor, "reason", row.reason);
+	snprintf(target, sizeof(target), "flag %s@%s", name, env);
+	gates_audit_as(caller, actor, "flag_set", target, json_deep_copy(data));
+	gates_emit("flag_changed", data);
+	log_info("flags", "environment=%s flag=%s from=%s to=%s version=%d by=%s", env, name, row.from_state, state,
+		 row.version, actor);
+	return 0;
+}
+
+static json_t *state_json(struct daemon *d, const struct flag_def *def, const char *env)
+{
+	struct fstate *s = find(env, def->name);
+	char at[40] = "", buf[32];
+	json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:O}", "name", def->name, "environment", env, "state",
+			      s ? s->state : "spec", "version", s ? s->version : 0, "default",
+			      flag_serve_text(&def->def, buf, sizeof(buf)), "variants", def->variants);
+	if (s) {
+		format_rfc3339(s->at_ms / 1000, at, sizeof(at));
+		json_object_set_new(o, "set_by", json_string(s->actor));
+		json_object_set_new(o, "set_at", json_string(at));
+		json_object_set_new(o, "reason", json_string(s->reason));
+	}
+	return o;
+}
+
+json_t *daemon_flags_json(struct daemon *d, const char *env)
+{
+	const struct flag_defs *fd = current_defs(d);
+	json_t *a = json_array();
+	load(d);
+	for (size_t e = 0; d->spec && e < d->spec->nenvs; e++) {
+		const char *en = d->spec->envs[e].name;
+		if (env && strcmp(env, en))
+			continue;
+		for (size_t i = 0; i < fd->n; i++)
+			json_array_append_new(a, state_json(d, &fd->defs[i], en));
+	}
+	return a;
+}
+
+json_t *daemon_flag_history_json(struct daemon *d, const char *env, const char *name, struct gerr *err)
+{
+	struct flag_change_row *rows = NULL;
+	size_t n = 0;
+	json_t *a;
+	if (store_flag_history(d->store, env, name, &rows, &n, err) < 0)
+		return NULL;
+	a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char at[40];
+		format_rfc3339(rows[i].at_ms / 1000, at, sizeof(at));
+		json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:s, s:s, s:s}", "version", rows[i].version, "from",
+						   rows[i].from_state, "to", rows[i].to_state, "by", rows[i].actor,
+						   "at", at, "reason", rows[i].reason));
+	}
+	free(rows);
+	return a;
+}
+
+int daemon_flags_token(struct daemon *d, const char *env, char *tok, size_t len, struct gerr *err)
+{
+	uint8_t raw[24];
+	char hex[49];
+	int r = store_flag_token_get(d->store, env, tok, len, err);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	if (sodium_init() < 0)
+		return gerr_set(err, "libsodium cannot start");
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+	snprintf(tok, len, "gff_%s", hex);
+	if (store_flag_token_put(d->store, env, tok, clock_now_ms(), err) < 0)
+		return -1;
+	return 0;
+}
+
+struct ofrep_ctx {
+	struct daemon *d;
+	const char *env;
+};
+
+static const char *state_of(void *arg, const char *flag)
+{
+	struct ofrep_ctx *c = arg;
+	return daemon_flag_state(c->d, c->env, flag);
+}
+
+void daemon_flags_ofrep(struct daemon *d, const char *env, const char *tok, const char *key, const char *body,
+			size_t len, const char *if_none_match, struct ofrep_answer *out)
+{
+	struct ofrep_ctx c = { d, env };
+	char want[80];
+	struct gerr err;
+	bool known = false;
+
+	memset(out, 0, sizeof(*out));
+	if (d->spec && spec_find_env(d->spec, env) && daemon_flags_token(d, env, want, sizeof(want), &err) == 0 &&
+	    strlen(want) == strlen(tok) && !sodium_memcmp(want, tok, strlen(tok))) {
+		ofrep_evaluate(current_defs(d), state_of, &c, changes, key, body, len, if_none_match, out);
+		return;
+	}
+	/* whose token is it? another environment's: 403; nobody's: 401 */
+	for (size_t e = 0; d->spec && e < d->spec->nenvs && !known; e++) {
+		char other[80];
+		if (store_flag_token_get(d->store, d->spec->envs[e].name, other, sizeof(other), &err) == 1 &&
+		    strlen(other) == strlen(tok) && !sodium_memcmp(other, tok, strlen(tok)))
+			known = true;
+	}
+	out->status = known ? 403 : 401;
+	out->body = json_pack("{s:s, s:s}", "errorCode", "GENERAL", "errorDetails",
+			      known ? "this token evaluates the flags of another environment"
+				    : "unknown token (GANTRY_FLAGS_TOKEN of a replica)");
+}
+
+/* the evaluators of one service environment's flag_off entries */
+struct fwatch {
+	char service[64], env[64];
+	int revision;                 /* the target revision they were armed for */
+	size_t n;
+	struct cond_eval *ev;
+	char (*flag)[FLAG_NAME_MAX + 1];
+	int64_t last_ms;
+	struct fwatch *next;
+};
+
+static struct fwatch *watches;
+
+static struct fwatch *watch_of(struct svcenv *se, const struct revcfg *rc)
+{
+	struct fwatch *w;
+	for (w = watches; w; w = w->next)
+		if (!strcmp(w->service, se->row.service) && !strcmp(w->env, se->row.environment))
+			break;
+	if (w && w->revision == rc->number)
+		return w;
+	if (!w) {
+		w = xcalloc(1, sizeof(*w));
+		strlcpy_g(w->service, se->row.service, sizeof(w->service));
+		strlcpy_g(w->env, se->row.environment, sizeof(w->env));
+		w->next = watches;
+		watches = w;
+	}
+	free(w->ev);
+	free(w->flag);
+	w->ev = xcalloc(rc->cfg.nrollback_on + 1, sizeof(*w->ev));
+	w->flag = xcalloc(rc->cfg.nrollback_on + 1, sizeof(*w->flag));
+	w->n = 0;
+	w->revision = rc->number;
+	for (size_t i = 0; i < rc->cfg.nrollback_on; i++) {
+		char cond[CONDITION_MAX_LEN * 2 + 1];
+		struct condition c;
+		struct gerr err;
+		if (flag_action_split(rc->cfg.rollback_on[i], cond, sizeof(cond), w->flag[w->n], sizeof(w->flag[0]),
+				      &err) != 1 ||
+		    condition_parse(cond, &c, &err) < 0)
+			continue;
+		cond_eval_init(&w->ev[w->n], &c);
+		w->ev[w->n].min_requests = 5;
+		w->ev[w->n].max_gap_ms = 2000;
+		w->n++;
+	}
+	return w;
+}
+
+void daemon_flags_watch(struct svcenv *se)
+{
+	int64_t now = clock_mono_ms();
+	struct revcfg *rc;
+	struct fwatch *w;
+	struct gerr err;
+	int rev = se->row.target_revision;
+
+	if (!rev || !gd->spec)
+		return;
+	rc = daemon_revcfg(se, rev, &err);
+	if (!rc)
+		return;
+	w = watch_of(se, rc);
+	if (!w->n || now - w->last_ms < 100 || metrics_age_ms(now) < 0 || metrics_age_ms(now) > 2000)
+		return;
+	w->last_ms = now;
+	for (size_t i = 0; i < w->n; i++) {
+		struct rev_window win;
+		struct analysis_input in;
+		struct cond_sample smp;
+		enum cond_metric m = w->ev[i].cond.metric;
+		char desc[256], why[400];
+		bool have;
+		if (!strcmp(daemon_flag_state(gd, w->env, w->flag[i]), "off")) {
+			/* disarmed while off: a new run starts when it is turned on again
+			 * (cond_eval_init clears the evaluator: copy its condition first) */
+			struct condition c = w->ev[i].cond;
+			cond_eval_init(&w->ev[i], &c);
+			w->ev[i].min_requests = 5;
+			w->ev[i].max_gap_ms = 2000;
+			continue;
+		}
+		have = metrics_window(se->row.service, se->row.environment, rev, 1000, now, &win) == 0;
+		memset(&in, 0, sizeof(in));
+		analysis_input_from_windows(&in, m, have ? &win : NULL, NULL);
+		if (m == CM_RESTARTS) {
+			int n = 0;
+			for (struct replica *r = se->replicas; r; r = r->next)
+				n += r->row.revision == rev ? r->row.restarts : 0;
+			in.value = n;
+		} else if (m == CM_READY_RATIO) {
+			int ready = 0, want = daemon_desired(se, rc);
+			for (struct replica *r = se->replicas; r; r = r->next)
+				ready += r->row.revision == rev && replica_is_ready(r);
+			in.value = want ? (double)ready / want : NAN;
+		} else if (m == CM_MEMORY || m == CM_CPU) {
+			in.value = usage_revision(se, rev, m, now);
+		}
+		smp.t_ms = now;
+		smp.value = in.value;
+		smp.baseline = NAN;
+		smp.requests = in.requests;
+		smp.baseline_requests = 0;
+		if (cond_eval_feed(&w->ev[i], &smp) != COND_BREACHED)
+			continue;
+		cond_eval_describe(&w->ev[i], "serving", rev, desc, sizeof(desc));
+		snprintf(why, sizeof(why), "rollback_on: %s", desc);
+		daemon_event(se, rev, "flag_off", "%s: turning flag %s off in %s (the revision stays)", why, w->flag[i],
+			     w->env);
+		if (daemon_flag_set(gd, w->env, w->flag[i], "off", "gantry", why, NULL, NULL, &err) < 0) {
+			log_error("flags", "service=%s environment=%s flag=%s: cannot turn it off: %s", w->service, w->env,
+				  w->flag[i], err.msg);
+			continue;
+		}
+		gates_emit("flag_off", json_pack("{s:s, s:s, s:s, s:i, s:s}", "service", w->service, "environment",
+						 w->env, "flag", w->flag[i], "revision", rev, "reason", why));
+		log_info("flags", "service=%s environment=%s revision=%d flag=%s turned off: %s", w->service, w->env,
+			 rev, w->flag[i], why);
+	}
+}
+
+static char *api_addr;
+
+void daemon_flags_set_api(const char *addr)
+{
+	free(api_addr);
+	api_addr = addr ? xstrdup(addr) : NULL;
+}
+
+bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size_t urllen, char *tok, size_t toklen)
+{
+	const char *port;
+	struct gerr err;
+	if (!api_addr || !d->spec || !current_defs(d)->n || !(port = strrchr(api_addr, ':')))
+		return false;
+	if (!strncmp(api_addr, "0.0.0.0:", 8))
+		snprintf(url, urllen, "http://127.0.0.1%s/flags/%s", port, env);
+	else if (!strncmp(api_addr, "[::]:", 5))
+		snprintf(url, urllen, "http://[::1]%s/flags/%s", port, env);
+	else
+		snprintf(url, urllen, "http://%s/flags/%s", api_addr, env);
+	if (daemon_flags_token(d, env, tok, toklen, &err) < 0) {
+		log_error("flags", "environment=%s: no OFREP token for its replicas: %s", env, err.msg);
+		return false;
+	}
+	return true;
+}
+
+void daemon_flags_free(void)
+{
+	daemon_flags_set_api(NULL);
+	while (watches) {
+		struct fwatch *w = watches;
+		watches = w->next;
+		free(w->ev);
+		free(w->flag);
+		free(w);
+	}
+	while (states) {
+		struct fstate *s = states;
+		states = s->next;
+		free(s);
+	}
+	loaded = false;
+	flag_defs_release(&defs);
+	defs_version = -1;
+}

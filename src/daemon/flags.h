@@ -1,0 +1,71 @@
+/*
+ * flags.h — feature flags, the controller's side (flags.c): the state of
+ * each flag in each environment (store/store_flags.h, read once at the
+ * first use and kept in memory; every change writes the store first), the
+ * definitions from the stored spec (re-read when the spec version
+ * changes), each environment's OFREP token, and the announcements of a
+ * change (an event on every service of the environment, a webhook
+ * "flag_changed", an audit entry).
+ *
+ * Evaluation reads this state directly (no cache in between): a change is
+ * seen by the next OFREP request.
+ */
+#ifndef GANTRY_DAEMON_FLAGS_H
+#define GANTRY_DAEMON_FLAGS_H
+#include "common.h"
+#include <jansson.h>
+
+struct daemon;
+struct caller;
+struct ofrep_answer;
+
+/*
+ * Sets flag NAME in env to state ("on", "off", VARIANT, "N%", "spec") as
+ * actor (borrowed), with reason (may be NULL). caller NULL: the controller's
+ * own decision (a flag_off rollback lever). Setting the current state
+ * changes nothing (*changed false). 0, or -1 with err and nothing changed.
+ */
+int daemon_flag_set(struct daemon *d, const char *env, const char *name, const char *state, const char *actor,
+		    const char *reason, const struct caller *caller, bool *changed, struct gerr *err);
+/* the state of NAME in env ("spec" when never set); borrowed until the next change */
+const char *daemon_flag_state(struct daemon *d, const char *env, const char *name);
+/* [{"name", "environment", "state", "version", "set_by", "set_at", "reason", "default", "variants"}]
+ * for env (NULL: every environment of the spec): new reference */
+json_t *daemon_flags_json(struct daemon *d, const char *env);
+/* every change of NAME in env, oldest first: new reference, NULL with err */
+json_t *daemon_flag_history_json(struct daemon *d, const char *env, const char *name, struct gerr *err);
+
+/* env's OFREP token (created at the first use): 0, or -1 with err; tok >= 80 bytes */
+int daemon_flags_token(struct daemon *d, const char *env, char *tok, size_t len, struct gerr *err);
+/*
+ * The OFREP request of /flags/ENV/ofrep/v1/evaluate/flags[/KEY] with bearer
+ * token tok: 401 for a token of no environment, 403 for another
+ * environment's, else ofrep_evaluate's answer (out->body: new reference).
+ */
+void daemon_flags_ofrep(struct daemon *d, const char *env, const char *tok, const char *key, const char *body,
+			size_t len, const char *if_none_match, struct ofrep_answer *out);
+
+struct svcenv;
+/*
+ * The rollback lever: the rollback_on entries of se's target revision that
+ * end in "then flag_off NAME" (flags/flags.h). Each is armed while its flag
+ * is not off in se's environment, sampled every 100 ms on the revision's
+ * trailing second like rollback_on; a breach turns the flag off (actor
+ * gantry, the condition as reason), says so in an event ("flag_off") and a
+ * webhook, and leaves the revision serving. Called by daemon_reconcile.
+ */
+void daemon_flags_watch(struct svcenv *se);
+
+/* the TCP API's address (serve --api HOST:PORT; NULL: none), where OFREP is served */
+void daemon_flags_set_api(const char *addr);
+/*
+ * A replica's GANTRY_FLAGS_URL (http://HOST:PORT/flags/ENV: an OFREP
+ * provider's base URL; a wildcard address becomes 127.0.0.1) and
+ * GANTRY_FLAGS_TOKEN: true when the controller serves OFREP (--api) and
+ * the spec has flags, else false (the variables are left out).
+ */
+bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size_t urllen, char *tok, size_t toklen);
+
+void daemon_flags_free(void);
+
+#endif
