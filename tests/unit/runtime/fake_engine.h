@@ -4,9 +4,7 @@
  * answering canned responses by method and path prefix, recording the
  * last request (method, target, body). Include it in one test file only
  * (it defines static functions and a static state F).
- *
- * The same server as test_docker.c's (which still holds its own copy: it
- * moves to this header once the branch editing test_docker.c has landed).
+ * Used by test_docker.c and test_swarm.c.
  */
 #ifndef GANTRY_TEST_FAKE_ENGINE_H
 #define GANTRY_TEST_FAKE_ENGINE_H
