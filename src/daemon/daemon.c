@@ -516,6 +516,42 @@ static struct replica *pick_old(struct svcenv *se, bool ready)
 	}
 	return best;
 }
+/*
+ * One sample of a rollback_on condition on revision rev now: its metric
+ * from the proxy's last second (rates, latencies), or counted here
+ * (restarts, ready ratio, memory and cpu). The controller's rollback_on
+ * watch and the flag_off lever (flags.c) feed their evaluators with it.
+ */
+void daemon_watch_sample(struct svcenv *se, struct revcfg *rc, int rev, enum cond_metric m, int64_t now,
+			 struct cond_sample *smp)
+{
+	struct rev_window w;
+	struct analysis_input in;
+	bool have = metrics_window(se->row.service, se->row.environment, rev, 1000, now, &w) == 0;
+
+	memset(&in, 0, sizeof(in));
+	analysis_input_from_windows(&in, m, have ? &w : NULL, NULL);
+	if (m == CM_RESTARTS) {
+		int n = 0;
+		for (struct replica *r = se->replicas; r; r = r->next)
+			n += r->row.revision == rev ? r->row.restarts : 0;
+		in.value = n;
+	} else if (m == CM_READY_RATIO) {
+		int ready = 0, want = daemon_desired(se, rc);
+		for (struct replica *r = se->replicas; r; r = r->next)
+			ready += r->row.revision == rev && replica_is_ready(r);
+		in.value = want ? (double)ready / want : NAN;
+	} else if (m == CM_MEMORY || m == CM_CPU) {
+		in.value = usage_revision(se, rev, m, now);
+	}
+	memset(smp, 0, sizeof(*smp));
+	smp->t_ms = now;
+	smp->value = in.value;
+	smp->baseline = NAN;
+	smp->requests = in.requests;
+	smp->baseline_requests = 0;
+}
+
 
 /*
  * rollback_on for rolling and recreate rollouts: armed from the start of the
@@ -571,33 +607,10 @@ static void watch_rolling(struct svcenv *se, struct revcfg *rc, int64_t now)
 		return;
 	se->watch_last_ms = now;
 	for (size_t i = 0; i < se->nwatch; i++) {
-		struct rev_window w;
-		struct analysis_input in;
 		struct cond_sample smp;
 		char desc[256], why[400];
-		enum cond_metric m = se->watch[i].cond.metric;
 		int rev = se->row.target_revision, to = se->rollout.from_revision;
-		bool have = metrics_window(se->row.service, se->row.environment, rev, 1000, now, &w) == 0;
-		memset(&in, 0, sizeof(in));
-		analysis_input_from_windows(&in, m, have ? &w : NULL, NULL);
-		if (m == CM_RESTARTS) {
-			int n = 0;
-			for (struct replica *r = se->replicas; r; r = r->next)
-				n += r->row.revision == rev ? r->row.restarts : 0;
-			in.value = n;
-		} else if (m == CM_READY_RATIO) {
-			int ready = 0, want = daemon_desired(se, rc);
-			for (struct replica *r = se->replicas; r; r = r->next)
-				ready += r->row.revision == rev && replica_is_ready(r);
-			in.value = want ? (double)ready / want : NAN;
-		} else if (m == CM_MEMORY || m == CM_CPU) {
-			in.value = usage_revision(se, rev, m, now);
-		}
-		smp.t_ms = now;
-		smp.value = in.value;
-		smp.baseline = NAN;
-		smp.requests = in.requests;
-		smp.baseline_requests = 0;
+		daemon_watch_sample(se, rc, rev, se->watch[i].cond.metric, now, &smp);
 		if (cond_eval_feed(&se->watch[i], &smp) != COND_BREACHED)
 			continue;
 		cond_eval_describe(&se->watch[i], "new", rev, desc, sizeof(desc));

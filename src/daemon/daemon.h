@@ -243,6 +243,10 @@ int daemon_set_traffic(struct svcenv *se, const char *json, struct gerr *err);
 bool daemon_crashlooping(const struct svcenv *se, int64_t now);
 /* replicas the target should have: scale override, else its config */
 int daemon_desired(const struct svcenv *se, const struct revcfg *rc);
+/* one sample of a rollback_on condition's metric on revision rev now (daemon.c) */
+struct cond_sample;
+void daemon_watch_sample(struct svcenv *se, struct revcfg *rc, int rev, enum cond_metric m, int64_t now,
+			 struct cond_sample *smp);
 
 /*
  * Whether a replica may start from rc's artifact now (artifact_check.c):

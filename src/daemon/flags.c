@@ -338,12 +338,9 @@ void daemon_flags_watch(struct svcenv *se)
 		return;
 	w->last_ms = now;
 	for (size_t i = 0; i < w->n; i++) {
-		struct rev_window win;
-		struct analysis_input in;
 		struct cond_sample smp;
 		enum cond_metric m = w->ev[i].cond.metric;
 		char desc[256], why[400];
-		bool have;
 		if (!strcmp(daemon_flag_state(gd, w->env, w->flag[i]), "off")) {
 			/* disarmed while off: a new run starts when it is turned on again
 			 * (cond_eval_init clears the evaluator: copy its condition first) */
@@ -353,27 +350,7 @@ void daemon_flags_watch(struct svcenv *se)
 			w->ev[i].max_gap_ms = 2000;
 			continue;
 		}
-		have = metrics_window(se->row.service, se->row.environment, rev, 1000, now, &win) == 0;
-		memset(&in, 0, sizeof(in));
-		analysis_input_from_windows(&in, m, have ? &win : NULL, NULL);
-		if (m == CM_RESTARTS) {
-			int n = 0;
-			for (struct replica *r = se->replicas; r; r = r->next)
-				n += r->row.revision == rev ? r->row.restarts : 0;
-			in.value = n;
-		} else if (m == CM_READY_RATIO) {
-			int ready = 0, want = daemon_desired(se, rc);
-			for (struct replica *r = se->replicas; r; r = r->next)
-				ready += r->row.revision == rev && replica_is_ready(r);
-			in.value = want ? (double)ready / want : NAN;
-		} else if (m == CM_MEMORY || m == CM_CPU) {
-			in.value = usage_revision(se, rev, m, now);
-		}
-		smp.t_ms = now;
-		smp.value = in.value;
-		smp.baseline = NAN;
-		smp.requests = in.requests;
-		smp.baseline_requests = 0;
+		daemon_watch_sample(se, rc, rev, m, now, &smp);
 		if (cond_eval_feed(&w->ev[i], &smp) != COND_BREACHED)
 			continue;
 		cond_eval_describe(&w->ev[i], "serving", rev, desc, sizeof(desc));
