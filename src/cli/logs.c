@@ -55,7 +55,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		paths[n++] = xasprintf("%s/%s", dir, de->d_name);
 	}
 	closedir(d);
-	qsort(paths, n, sizeof(*paths), cmp_str);
+	if (n) /* (qsort of a NULL array is undefined) */
+		qsort(paths, n, sizeof(*paths), cmp_str);
 	if (!n && !o.follow) {
 		char rev[32] = "";
 		if (o.revision)

@@ -203,7 +203,8 @@ int mig_set_load(const char *dir, struct mig_set *set, struct gerr *err)
 	}
 	closedir(d);
 	/* sorted, so which of two duplicates is named first does not depend on readdir */
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n) /* (qsort of a NULL array is undefined, even of 0 elements) */
+		qsort(names, n, sizeof(*names), cmp_str);
 	/* ups first, then downs attach to them */
 	for (int pass = 0; pass < 2; pass++) {
 		for (i = 0; i < n; i++) {
