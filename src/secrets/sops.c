@@ -765,8 +765,13 @@ static void quote_json(struct hbuf *b, const char *s)
 		default:
 			if (*p < 0x20 || *p == 0x7f)
 				hbuf_printf(b, "\\u%04x", *p);
-			else
+			else if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+				/* U+FEFF escaped: a reader may take the raw bytes for a byte order mark */
+				hbuf_addstr(b, "\\ufeff");
+				p += 2;
+			} else {
 				hbuf_append(b, p, 1);
+			}
 		}
 	}
 	hbuf_addstr(b, "\"");
@@ -783,6 +788,9 @@ static bool yaml_plain_ok(const char *s)
 		return false;
 	/* dates and times ("2026-12-07T13:00:00Z") are quoted: some readers resolve them as timestamps */
 	if (isdigit((unsigned char)s[0]) && strpbrk(s, "-:"))
+		return false;
+	/* a byte order mark (U+FEFF) in a plain scalar may be dropped by a reader */
+	if (strstr(s, "\xef\xbb\xbf"))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
