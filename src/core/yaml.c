@@ -7,6 +7,7 @@
 #include "common.h"
 #include "core/spec.h"
 #include "core/spec-int.h"
+#include "util/parse.h"
 #include <ctype.h>
 #include <jansson.h>
 #include <libfyaml.h>
@@ -53,82 +54,7 @@ static struct ynode *ynode_new(enum ytype t, const struct fy_mark *m)
 	return n;
 }
 
-/*
- * The value of a single-quoted scalar whose content (between the quotes) is
- * raw[0..len): '' is a quote, a line break folds to a space, n empty lines
- * to n newlines, whitespace around line breaks is dropped. Done here because
- * libfyaml 0.7.12 gets runs of '' wrong ('a''''b' gives a''' ) and leaks
- * memory on some (found by fuzz_spec). Returns an owned string.
- */
-static char *single_quoted(const char *raw, size_t len)
-{
-	char *out = xmalloc(len + 1);
-	size_t o = 0, i = 0, empties = 0;
-	bool first = true;
 
-	while (i <= len) {
-		const char *nl = memchr(raw + i, '\n', len - i);
-		size_t end = nl ? (size_t)(nl - raw) : len, b = i, e = end;
-		bool last = !nl;
-
-		if (e > b && raw[e - 1] == '\r')
-			e--;
-		if (!first)
-			while (b < e && (raw[b] == ' ' || raw[b] == '\t'))
-				b++;
-		if (!last)
-			while (e > b && (raw[e - 1] == ' ' || raw[e - 1] == '\t'))
-				e--;
-		if (!first && !last && b == e) {
-			empties++;
-		} else {
-			if (!first) {
-				if (!empties)
-					out[o++] = ' ';
-				for (; empties; empties--)
-					out[o++] = '\n';
-			}
-			for (size_t k = b; k < e; k++) {
-				out[o++] = raw[k];
-				if (raw[k] == '\'' && k + 1 < e && raw[k + 1] == '\'')
-					k++;
-			}
-		}
-		first = false;
-		i = end + 1;
-	}
-	out[o] = 0;
-	return out;
-}
-
-/* length of the UTF-8 sequence at s (at most n bytes), or 0 when invalid */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		len = 2, cp = s[0] & 0x1F;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		len = 3, cp = s[0] & 0x0F;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
 
 /*
  * A spec is UTF-8 text: refuse NUL bytes and invalid UTF-8. And refuse YAML
@@ -146,7 +72,7 @@ static int check_text(struct walker *w, const char *buf, size_t len)
 	if (len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
 		i = 3; /* a byte order mark */
 	while (i < len) {
-		size_t n = utf8_len(s + i, len - i);
+		size_t n = utf8_seq_len(s + i, len - i);
 		if (!s[i] || !n) {
 			spec__report_at(w, line, col, s[i] ? "the file is not valid UTF-8 text" :
 						     "the file contains a NUL byte (a spec is text)");
@@ -225,7 +151,7 @@ int spec__yaml_parse(struct walker *w, const char *buf, size_t len, struct ynode
 				const struct fy_mark *ts = fy_token_start_mark(ev->scalar.value);
 				const struct fy_mark *te = fy_token_end_mark(ev->scalar.value);
 				if (ts && te && ts->input_pos <= te->input_pos && te->input_pos <= len)
-					n->text = single_quoted(buf + ts->input_pos, te->input_pos - ts->input_pos);
+					n->text = yaml_single_quoted(buf + ts->input_pos, te->input_pos - ts->input_pos);
 				else
 					n->text = xstrdup("");
 			} else {

@@ -29,6 +29,7 @@
 
 #include "secrets/sops.h"
 #include "util/buf.h"
+#include "util/parse.h"
 
 #define SOPS_IV_LEN 32
 #define SOPS_TAG_LEN 16
@@ -41,40 +42,13 @@ static const uint8_t mac_only_encrypted_init[32] = {
 	0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 };
 
-/* length of the UTF-8 sequence at s (at most n bytes), or 0 when invalid (as src/core/yaml.c) */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		len = 2, cp = s[0] & 0x1F;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		len = 3, cp = s[0] & 0x0F;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
 
 static bool utf8_valid(const char *str)
 {
 	const unsigned char *u = (const unsigned char *)str;
 	size_t n = strlen(str);
 	for (size_t i = 0; i < n;) {
-		size_t k = utf8_len(u + i, n - i);
+		size_t k = utf8_seq_len(u + i, n - i);
 		if (!k)
 			return false;
 		i += k;
@@ -388,48 +362,6 @@ static void fy_quiet_output(struct fy_diag *diag, void *user, const char *buf, s
 	(void)diag, (void)user, (void)buf, (void)len;
 }
 
-/*
- * The value of a single-quoted scalar whose content is raw[0..len), as
- * src/core/yaml.c does it (libfyaml 0.7.12 gets runs of '' wrong).
- */
-static char *single_quoted(const char *raw, size_t len)
-{
-	char *out = xmalloc(len + 1);
-	size_t o = 0, i = 0, empties = 0;
-	bool first = true;
-	while (i <= len) {
-		const char *nl = memchr(raw + i, '\n', len - i);
-		size_t end = nl ? (size_t)(nl - raw) : len, b = i, e = end;
-		bool last = !nl;
-		if (e > b && raw[e - 1] == '\r')
-			e--;
-		if (!first)
-			while (b < e && (raw[b] == ' ' || raw[b] == '\t'))
-				b++;
-		if (!last)
-			while (e > b && (raw[e - 1] == ' ' || raw[e - 1] == '\t'))
-				e--;
-		if (!first && !last && b == e) {
-			empties++;
-		} else {
-			if (!first) {
-				if (!empties)
-					out[o++] = ' ';
-				for (; empties; empties--)
-					out[o++] = '\n';
-			}
-			for (size_t k = b; k < e; k++) {
-				out[o++] = raw[k];
-				if (raw[k] == '\'' && k + 1 < e && raw[k + 1] == '\'')
-					k++;
-			}
-		}
-		first = false;
-		i = end + 1;
-	}
-	out[o] = 0;
-	return out;
-}
 
 /* a scalar's text into a new node (key NULL) */
 static struct sops_node *scalar_node(const char *text, bool plain)
@@ -528,7 +460,7 @@ static int parse_yaml(const char *text, size_t len, struct sops_node **out, stru
 				const struct fy_mark *ts = fy_token_start_mark(ev->scalar.value);
 				const struct fy_mark *te = fy_token_end_mark(ev->scalar.value);
 				if (ts && te && ts->input_pos <= te->input_pos && te->input_pos <= len)
-					s = single_quoted(text + ts->input_pos, te->input_pos - ts->input_pos);
+					s = yaml_single_quoted(text + ts->input_pos, te->input_pos - ts->input_pos);
 				else
 					s = xstrdup("");
 			} else {
@@ -714,7 +646,7 @@ static int check_text(const char *buf, size_t len, enum sops_format fmt, struct 
 	if (len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
 		i = 3;
 	while (i < len) {
-		size_t n = utf8_len(s + i, len - i);
+		size_t n = utf8_seq_len(s + i, len - i);
 		if (!s[i])
 			return gerr_set(err, "sops: the file contains a NUL byte");
 		if (!n)

@@ -21,5 +21,9 @@ int parse_cpu_millis(const char *s, int64_t *out_millis);
 int parse_percent(const char *s, double *out);
 /* formats ms as "1m30s", "250ms" into buf */
 const char *format_duration(int64_t ms, char *buf, size_t len);
+/* the value of a YAML single-quoted scalar's content raw[0..len), owned */
+char *yaml_single_quoted(const char *raw, size_t len);
+/* length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid */
+size_t utf8_seq_len(const unsigned char *s, size_t n);
 
 #endif
