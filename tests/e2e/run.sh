@@ -9,7 +9,8 @@
 #                        script's process group gets SIGTERM (test-lib.sh's trap
 #                        then stops everything the script started), SIGKILL 10 s later.
 #   GANTRY_E2E_JOBS      scripts run at once (default 1; N > 1: a pool of N, each
-#                        reported when it ends)
+#                        reported when it ends; scripts with a "# e2e: slow" line
+#                        start first, so a long one never runs alone at the end)
 #   GANTRY_E2E_VERBOSE=1 show every script's output, not only failing ones
 #   GANTRY               the binary under test (default: ./gantry at the root)
 # plus what tests/e2e/lib/test-lib.sh reads (GANTRY_TEST_VERBOSE, GANTRY_TEST_KEEP).
@@ -48,9 +49,16 @@ if [ $# -gt 0 ]; then
 		scripts="$scripts $found"
 	done
 else
+	slow=
 	for s in "$dir"/t[0-9][0-9][0-9][0-9]-*.sh; do
-		[ -f "$s" ] && scripts="$scripts $s"
+		[ -f "$s" ] || continue
+		if [ "$jobs" -gt 1 ] && head -n 12 "$s" | grep -q '^# e2e: slow'; then
+			slow="$slow $s"
+		else
+			scripts="$scripts $s"
+		fi
 	done
+	scripts="$slow $scripts"
 fi
 if [ -z "$scripts" ]; then
 	echo "run.sh: no test scripts in $dir" >&2

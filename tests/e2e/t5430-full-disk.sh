@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='a real full disk: HOME on a 3 MiB tmpfs filled mid-rolling-deploy and mid-canary: nothing moves, changes are refused, status, /metrics and the log say so within bounds; freed, the rollouts go on; kill -9 while full'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 

@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='the state store fails at every step of a rollout in turn (injected ENOSPC): each step holds, then resumes; rolling and canary end as they do without a fault'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 

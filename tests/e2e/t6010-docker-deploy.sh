@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='runtime docker: rolling deploy, rollback and restart under load with zero failed requests; the image is pinned; a crash restarts; kill -9 of the controller adopts the same containers; orphans are removed; logs; stop removes every container'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 . "$ROOT/tests/e2e/lib/docker-lib.sh"

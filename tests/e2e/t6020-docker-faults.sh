@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='runtime docker, bad input and faults: an image that does not resolve, a container that cannot start, OOM, a crash loop rolled back, the Engine killed and restarted mid-rollout'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 . "$ROOT/tests/e2e/lib/docker-lib.sh"

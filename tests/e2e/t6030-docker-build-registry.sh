@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='runtime docker: deploy builds the image through the Engine, tags it SERVICE:VERSION, pushes it to the registry; the controller pulls an image its Engine lacks and checks its id; a failed build and a registry that is down deploy nothing; images beyond keep_revisions are pruned from the Engine'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 . "$ROOT/tests/e2e/lib/docker-lib.sh"

@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='runtime docker, exec probes: run inside the container (/bin/sh -c through the Engine), readiness gates traffic, a failing liveness restarts, an image without a shell fails the rollout with a clear event'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 . "$ROOT/tests/e2e/lib/docker-lib.sh"

@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='runtime docker: an image the Engine lacks is pulled off the op handler: the deploy waits in "pulling" with its progress, survives a kill -9 of the controller (pulled again, started once); an image: tag too (the loop answers while the registry is stopped; the pulled id is pinned, a moved tag changes nothing); a rollback to a revision whose image the Engine lost pulls it, under load with no failed request; a registry that is down fails it with one clear line and nothing changes'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 . "$ROOT/tests/e2e/lib/docker-lib.sh"

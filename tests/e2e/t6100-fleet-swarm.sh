@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='fleet: a real 3-node Swarm, the Swarm client (runtime/swarm.c) creates, lists, reaches, scales and removes a service; a worker dockerd killed'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TEST_DIRECTORY/lib/fleet-lib.sh"
 
