@@ -15,6 +15,8 @@
  *                      request n fails when floor(n*rate) steps up)
  *   LATENCY_MS         added to every GET /: "50" or a uniform jitter "50-150"
  *   READY_DELAY_MS     GET /ready is 503 until this many ms after start
+ *   READY_FILE         GET /ready is 503 while this file does not exist (a
+ *                      test holds a replica unready as long as it needs)
  *   UNHEALTHY_AFTER_S  GET /health turns 500 this many seconds after start
  *   CRASH_AFTER_S      the process exits with status 1 this many seconds after start
  *   STARTUP_DELAY_MS   sleep before listening
@@ -74,6 +76,7 @@ static const char *cfg_revision = "-";
 static double cfg_fail_rate;
 static long cfg_latency_min_ms, cfg_latency_max_ms;
 static long cfg_ready_delay_ms;
+static const char *cfg_ready_file;
 static double cfg_unhealthy_after_s = -1;
 static double cfg_crash_after_s = -1;
 static int cfg_access_log;
@@ -244,6 +247,8 @@ static void read_config(void)
 	if ((v = getenv("READY_DELAY_MS")) && *v &&
 	    parse_long(v, 0, 86400000L, &cfg_ready_delay_ms) < 0)
 		die_config("READY_DELAY_MS", v, "milliseconds");
+	if ((v = getenv("READY_FILE")) && *v)
+		cfg_ready_file = v;
 	if ((v = getenv("UNHEALTHY_AFTER_S")) && *v &&
 	    parse_double(v, 0.0, 86400.0 * 365, &cfg_unhealthy_after_s) < 0)
 		die_config("UNHEALTHY_AFTER_S", v, "seconds");
@@ -727,7 +732,8 @@ static void route(const struct request *rq, struct response *rs)
 			snprintf(rs->body, sizeof(rs->body), "ok\n");
 		}
 	} else if (strcmp(rq->path, "/ready") == 0) {
-		if (up < cfg_ready_delay_ms || is_stopping()) {
+		if (up < cfg_ready_delay_ms || is_stopping() ||
+		    (cfg_ready_file && access(cfg_ready_file, F_OK) != 0)) {
 			rs->status = 503;
 			snprintf(rs->body, sizeof(rs->body), "not ready\n");
 		} else {

@@ -68,7 +68,8 @@ test_expect_success 'a bad routes file on SIGHUP keeps the old table' '
 
 test_expect_success '/status lists a removed backend until its slow request ends' '
 	start_upstream D &&
-	spawn_bg slow curl -sS --max-time 30 -H "Host: web.localhost" "http://127.0.0.1:$PROXY_PORT/sleep/8000" &&
+	touch "$TRASH/up-C.port.hold" &&
+	spawn_bg slow curl -sS --max-time 150 -H "Host: web.localhost" "http://127.0.0.1:$PROXY_PORT/hold" &&
 	wait_for 5 "test \"\$(inflight 127.0.0.1:$UP_C)\" = 1" &&
 	routes_for 6 $UP_D && reload_proxy 6 &&
 	admin /status >st.json &&
@@ -81,6 +82,7 @@ assert dd[\"in_table\"] is True and dd[\"inflight\"] == 0, dd
 " &&
 	test "$(px / web.localhost)" = D &&
 	admin /windows >w1.json &&
+	rm "$TRASH/up-C.port.hold" &&
 	wait_bg slow 30 &&
 	test "$(cat "$TRASH/slow.log")" = C &&
 	test "$(inflight 127.0.0.1:$UP_C)" = absent &&

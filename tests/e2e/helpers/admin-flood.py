@@ -6,8 +6,10 @@
         "connected", then "closed after N.N s" when the server closes it, or "open" after SECONDS
     admin-flood.py idle PORT N SECONDS
         opens N connections that send nothing; prints "refused R" (closed by
-        the server within 0.5 s of connecting), then waits up to SECONDS for
-        the others to be closed and prints "held H closed_later C"
+        the server soon after connecting: counted until N - 64 are, or for at
+        most 5 s), then "extra refused" or "extra held" (one more connection,
+        opened at once, while the others are held), then waits up to SECONDS
+        for the others to be closed and prints "held H closed_later C"
 """
 import select, socket, sys, time
 
@@ -51,10 +53,24 @@ def idle(port, n, seconds):
             socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
         except OSError:  # reset before connect() returned: refused too
             failed += 1
-    time.sleep(0.5)
-    refused = [s for s in socks if closed(s)]
+    refused = []
+    end = time.monotonic() + 5
+    while True:
+        refused += [s for s in socks if s not in refused and closed(s)]
+        if len(refused) + failed >= n - 64 or time.monotonic() > end:
+            break
+        time.sleep(0.05)
     held = [s for s in socks if s not in refused]
     print("refused %d" % (len(refused) + failed), flush=True)
+    try:
+        x = socket.create_connection(("127.0.0.1", port), timeout=5)
+        end = time.monotonic() + 5
+        while not closed(x) and time.monotonic() < end:
+            time.sleep(0.02)
+        print("extra", "refused" if closed(x) else "held", flush=True)
+        x.close()
+    except OSError:
+        print("extra refused", flush=True)
     t0 = time.monotonic()
     later = set()
     while time.monotonic() - t0 < seconds and len(later) < len(held):

@@ -7,6 +7,9 @@
  * + rename, so a reader never sees half of it), and serves, one thread per
  * connection:
  *   /sleep/MS     waits MS milliseconds, then answers like /
+ *   /hold         waits while a file PORTFILE.hold exists (at most 120 s),
+ *                 then answers like /: a request kept in flight as long as
+ *                 the test needs, however slow the machine
  *   /echo         answers the request body (Content-Length or chunked)
  *   /chunked/N    answers N bytes of a fixed pattern, chunked
  *   /eof/N        answers N bytes without length, then closes
@@ -42,6 +45,7 @@
 
 static const char *name;
 static char downfile[4096];
+static char holdfile[4096];
 static int forced_status = 200;
 static atomic_long nreq, nconn;
 
@@ -209,6 +213,12 @@ static void *serve(void *arg)
 			nanosleep(&ts, NULL);
 			snprintf(line, sizeof(line), "%s\n", name);
 			reply(c->fd, forced_status, "", line, strlen(line), close_conn);
+		} else if (!strcmp(path, "/hold")) {
+			struct timespec ts = { 0, 10 * 1000000L };
+			for (int i = 0; i < 12000 && access(holdfile, F_OK) == 0; i++)
+				nanosleep(&ts, NULL);
+			snprintf(line, sizeof(line), "%s\n", name);
+			reply(c->fd, forced_status, "", line, strlen(line), close_conn);
 		} else if (!strcmp(path, "/echo")) {
 			reply(c->fd, 200, "", body, blen, close_conn);
 		} else if (!strncmp(path, "/chunked/", 9) || !strncmp(path, "/eof/", 5)) {
@@ -290,6 +300,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(downfile, sizeof(downfile), "%s.down", argv[2]);
+	snprintf(holdfile, sizeof(holdfile), "%s.hold", argv[2]);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", argv[2]);
 	f = fopen(tmp, "w");
 	if (!f || fprintf(f, "%d\n", ntohs(sa.sin_port)) < 0 || fclose(f) || rename(tmp, argv[2])) {
