@@ -16,7 +16,9 @@
  *   LATENCY_MS         added to every GET /: "50" or a uniform jitter "50-150"
  *   READY_DELAY_MS     GET /ready is 503 until this many ms after start
  *   READY_FILE         GET /ready is 503 while this file does not exist (a
- *                      test holds a replica unready as long as it needs)
+ *                      test holds a replica unready as long as it needs); a
+ *                      path ending in '/' is a directory, and the file is
+ *                      DIR/$GANTRY_REPLICA (one file per replica)
  *   UNHEALTHY_AFTER_S  GET /health turns 500 this many seconds after start
  *   CRASH_AFTER_S      the process exits with status 1 this many seconds after start
  *   STARTUP_DELAY_MS   sleep before listening
@@ -247,8 +249,20 @@ static void read_config(void)
 	if ((v = getenv("READY_DELAY_MS")) && *v &&
 	    parse_long(v, 0, 86400000L, &cfg_ready_delay_ms) < 0)
 		die_config("READY_DELAY_MS", v, "milliseconds");
-	if ((v = getenv("READY_FILE")) && *v)
-		cfg_ready_file = v;
+	if ((v = getenv("READY_FILE")) && *v) {
+		const char *rid = getenv("GANTRY_REPLICA");
+		size_t n = strlen(v);
+		if (v[n - 1] == '/' && rid && *rid && !strchr(rid, '/')) {
+			char *p = malloc(n + strlen(rid) + 1);
+			if (!p)
+				die_config("READY_FILE", v, "a path (out of memory)");
+			memcpy(p, v, n);
+			strcpy(p + n, rid);
+			cfg_ready_file = p;
+		} else {
+			cfg_ready_file = v;
+		}
+	}
 	if ((v = getenv("UNHEALTHY_AFTER_S")) && *v &&
 	    parse_double(v, 0.0, 86400.0 * 365, &cfg_unhealthy_after_s) < 0)
 		die_config("UNHEALTHY_AFTER_S", v, "seconds");

@@ -17,8 +17,9 @@ gantry_sanitized && ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_lin
 
 # Every step is made to last, so the fault lands on it and nowhere else,
 # however loaded the machine: a replica of a revision deployed with
-# GATED=1 is not ready until the test creates ok/ITS-ID (an exec readiness
-# probe in its own environment), and each canary analysis step waits while
+# READY_FILE=ok/ is not ready until the test creates ok/ITS-ID (hello's
+# /ready; an HTTP probe, not an exec one: one process start per probe
+# made this script the suite's slowest under ASan), and each canary analysis step waits while
 # its hold file exists. The fault is set first, then the step released:
 # the write that records it fails.
 mkdir -p "$TRASH/ok"
@@ -34,7 +35,7 @@ spec() {
 	    artifact: app
 	    run: ./hello
 	    probes:
-	      readiness: { exec: "test -z \"\$GATED\" || test -e $TRASH/ok/\$GANTRY_REPLICA", period: 100ms }
+	      readiness: { http: /ready, period: 100ms }
 	    stop_grace: 2s
 	    drain_timeout: 2s
 	    progress_deadline: 600s
@@ -42,11 +43,10 @@ spec() {
 	    analysis:
 	      a1: { interval: 100ms, count: 1, metrics: [ { name: held, provider: command, command: "while test -f $TRASH/hold1; do sleep 0.1; done; echo 0", fail_if: "> 0", timeout: 300s } ] }
 	      a2: { interval: 100ms, count: 1, metrics: [ { name: held, provider: command, command: "while test -f $TRASH/hold2; do sleep 0.1; done; echo 0", fail_if: "> 0", timeout: 300s } ] }
-	      a3: { interval: 100ms, count: 1, metrics: [ { name: held, provider: command, command: "while test -f $TRASH/hold3; do sleep 0.1; done; echo 0", fail_if: "> 0", timeout: 300s } ] }
 	EOF
 }
 ROLLING="{ rolling: { max_surge: 1, max_unavailable: 0 } }"
-CANARY="{ canary: { steps: [ {weight: 20}, {analysis: a1}, {weight: 40}, {analysis: a2}, {weight: 60}, {analysis: a3} ] } }"
+CANARY="{ canary: { steps: [ {weight: 20}, {analysis: a1}, {weight: 60}, {analysis: a2} ] } }"
 
 # the final state, relative to the target revision: what must be the same
 # with and without faults
@@ -143,49 +143,54 @@ test_expect_success 'setup: v1, 3 replicas' '
 '
 
 test_expect_success 'rolling, no fault (the reference): v2 completes' '
-	"$GANTRY" -f gantry.yaml deploy hello --env staging --version v2 --set env.GATED=1 &&
+	"$GANTRY" -f gantry.yaml deploy hello --env staging --version v2 --set env.READY_FILE="$TRASH/ok/" &&
 	release_all 2 &&
 	wait_for 30 "st_check \"len(d[\\\"replicas\\\"]) == 3 and d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"complete\\\"\"" &&
 	final_state >rolling.ref &&
 	cat rolling.ref
 '
 
-test_expect_success 'rolling v3: the store fails as each new replica turns ready; each holds, then goes on' '
+# the first and the last replica: the first moves traffic, the last also
+# completes the rollout (the middle one is the same step as the first)
+test_expect_success 'rolling v3: the store fails as the first and the last new replica turn ready; each holds, then goes on' '
 	t0=$(_now_ms) &&
-	"$GANTRY" -f gantry.yaml deploy hello --env staging --version v3 --set env.GATED=1 &&
-	fault_at_ready 3 && fault_at_ready 3 && fault_at_ready 3 &&
+	"$GANTRY" -f gantry.yaml deploy hello --env staging --version v3 --set env.READY_FILE="$TRASH/ok/" &&
+	fault_at_ready 3 &&
+	wait_for 30 "gated_replica 3 >gid" && touch "$TRASH/ok/$(cat gid)" &&
+	fault_at_ready 3 &&
 	wait_for 30 "st_check \"len(d[\\\"replicas\\\"]) == 3 and d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"complete\\\"\"" &&
-	say "t5431 rolling: 3 faults, deploy to complete in $(($(_now_ms) - t0)) ms" &&
+	say "t5431 rolling: 2 faults, deploy to complete in $(($(_now_ms) - t0)) ms" &&
 	final_state >rolling.out &&
 	test_cmp rolling.ref rolling.out &&
-	recovered_since_start 3 &&
+	recovered_since_start 2 &&
 	check_processes
 '
 
 test_expect_success 'canary, no fault (the reference): v4 completes' '
 	spec "$CANARY" &&
-	"$GANTRY" -f gantry.yaml deploy hello --env staging --version v4 --set env.GATED=1 &&
+	"$GANTRY" -f gantry.yaml deploy hello --env staging --version v4 --set env.READY_FILE="$TRASH/ok/" &&
 	release_all 4 &&
 	wait_for 30 "st_check \"d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"complete\\\"\"" &&
 	final_state >canary.ref &&
 	cat canary.ref
 '
 
+# the canary's analyses: one that moves traffic on (a1), and the last (a2),
+# which promotes
 test_expect_success 'canary v5: the store fails as the canary turns ready and as each analysis ends' '
 	t0=$(_now_ms) &&
-	touch "$TRASH/hold1" "$TRASH/hold2" "$TRASH/hold3" &&
-	"$GANTRY" -f gantry.yaml deploy hello --env staging --version v5 --set env.GATED=1 &&
+	touch "$TRASH/hold1" "$TRASH/hold2" &&
+	"$GANTRY" -f gantry.yaml deploy hello --env staging --version v5 --set env.READY_FILE="$TRASH/ok/" &&
 	fault_at_ready 5 &&
 	fault_at_analysis 1 20 &&
-	fault_at_analysis 2 40 &&
-	fault_at_analysis 3 60 &&
+	fault_at_analysis 2 60 &&
 	release_all 5 &&
 	wait_for 30 "st_check \"d[\\\"rollout\\\"][\\\"revision\\\"] == 5 and d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"complete\\\"\"" &&
-	say "t5431 canary: 4 faults, deploy to complete in $(($(_now_ms) - t0)) ms" &&
+	say "t5431 canary: 3 faults, deploy to complete in $(($(_now_ms) - t0)) ms" &&
 	final_state >canary.out &&
 	test_cmp canary.ref canary.out &&
-	ev_check "[e[\"message\"].split()[2] for e in ev[max(i for i, x in enumerate(ev) if x[\"kind\"] == \"rollout_started\"):] if e[\"kind\"] == \"traffic\"] == [\"#5=20%\", \"#5=40%\", \"#5=60%\", \"#5=100%\"]" &&
-	recovered_since_start 4 &&
+	ev_check "[e[\"message\"].split()[2] for e in ev[max(i for i, x in enumerate(ev) if x[\"kind\"] == \"rollout_started\"):] if e[\"kind\"] == \"traffic\"] == [\"#5=20%\", \"#5=60%\", \"#5=100%\"]" &&
+	recovered_since_start 3 &&
 	check_processes
 '
 
