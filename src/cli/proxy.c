@@ -23,7 +23,7 @@ static int parse_ms(const char *s, uint64_t *out)
 }
 
 struct proxy_opts {
-	bool no_master;
+	bool no_master, await_routes;
 	const char *listen, *routes, *admin, *workers, *header_timeout, *idle_timeout, *upstream_timeout;
 	const char *drain_timeout, *body_timeout, *tunnel_timeout, *connect_timeout, *max_body, *access_log;
 	const char *forward_headers, *trusted_proxies, *admin_token_file, *listen_fds, *admin_fd;
@@ -33,7 +33,7 @@ struct proxy_opts {
 #define DUR_HELP(what) what " (DUR: 10 = seconds, 0.5, 250ms, 2m)"
 static const struct cli_option proxy_options[] = {
 	CLI_STRING('l', "listen", struct proxy_opts, listen, "ADDR", "where clients connect (IP:PORT; required)"),
-	CLI_STRING('r', "routes", struct proxy_opts, routes, "FILE", "the JSON route table (required; SIGHUP reloads it)"),
+	CLI_STRING('r', "routes", struct proxy_opts, routes, "FILE", "the JSON route table (required; SIGHUP reloads it, PUT /routes writes it)"),
 	CLI_STRING(0, "admin", struct proxy_opts, admin, "ADDR", "the admin listener: /healthz, /status, /windows, /metrics"),
 	CLI_STRING(0, "admin-token-file", struct proxy_opts, admin_token_file, "FILE", "the admin listener's bearer token"),
 	CLI_STRING(0, "listen-fds", struct proxy_opts, listen_fds, "N", "use the N listening sockets inherited on fds 3.. (one per worker) instead of binding ADDR"),
@@ -51,6 +51,7 @@ static const struct cli_option proxy_options[] = {
 	CLI_STRING(0, "drain-timeout", struct proxy_opts, drain_timeout, "DUR", DUR_HELP("at SIGTERM, requests in flight may finish within")),
 	CLI_STRING(0, "forward-headers", struct proxy_opts, forward_headers, "all|none|LIST", "the X-Forwarded-* and Via headers the proxy sets"),
 	CLI_STRING(0, "trusted-proxies", struct proxy_opts, trusted_proxies, "CIDR,...", "peers whose X-Forwarded-* are kept"),
+	CLI_BOOL(0, "await-routes", struct proxy_opts, await_routes, "start without a table: ADDR refuses connections and /healthz is 503 until one is pushed by PUT /routes (FILE is written, not read)"),
 	CLI_BOOL(0, "no-master", struct proxy_opts, no_master, "one process that binds ADDR itself, no master holding the listeners (debugging)"),
 	CLI_END,
 };
@@ -130,6 +131,7 @@ static int run_proxy(int argc, char **argv, struct cli_ctx *ctx, char **given)
 	if (o.admin_token_file)
 		cfg.admin_token_file = o.admin_token_file;
 	cfg.counters_from = o.counters_from;
+	cfg.await_routes = o.await_routes;
 	workers = o.workers, ht = o.header_timeout, it = o.idle_timeout, ut = o.upstream_timeout;
 	dt = o.drain_timeout, bt = o.body_timeout, tt = o.tunnel_timeout, ct = o.connect_timeout;
 	maxbody = o.max_body, fwd = o.forward_headers;
@@ -219,7 +221,7 @@ const struct cli_cmd cli_cmd_proxy = {
 		 "       [--idle-timeout DUR] [--body-timeout DUR] [--upstream-timeout DUR]\n"
 		 "       [--connect-timeout DUR] [--tunnel-timeout DUR] [--drain-timeout DUR]\n"
 		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...]\n"
-		 "       [--admin-token-file FILE] [--counters-from FILE]",
+		 "       [--admin-token-file FILE] [--counters-from FILE] [--await-routes]",
 	.summary = "run the HTTP reverse proxy (SIGHUP reloads FILE, SIGTERM drains and stops)",
 	.options = proxy_options,
 	.run = run,

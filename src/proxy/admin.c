@@ -7,7 +7,10 @@
 #include "common.h"
 #include "proxy/proxy-int.h"
 #include "proxy/metrics.h"
+#include "util/log.h"
+#include <ctype.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <time.h>
 
 static void admin_close_cb(uv_handle_t *h)
@@ -15,6 +18,7 @@ static void admin_close_cb(uv_handle_t *h)
 	struct admin_conn *a = h->data;
 	out_release(&a->out);
 	http_msg_release(&a->msg);
+	hbuf_release(&a->body);
 	free(a);
 }
 
@@ -24,6 +28,9 @@ static void admin_close(struct admin_conn *a)
 		return;
 	a->closing = true;
 	a->px->nadmins--;
+	if (a->in_body)
+		a->px->nputs--;
+	a->in_body = false;
 	DLIST_UNLINK(a->px->admins, a, next, prev);
 	uv_close((uv_handle_t *)&a->tcp, admin_close_cb);
 }
@@ -46,6 +53,8 @@ static void admin_out_done(struct out *o, int status)
 static void admin_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct admin_conn *a = h->data;
+	if (a->in_body) /* the head is read: body bytes go to a->body as they are parsed */
+		a->len = 0;
 	*buf = uv_buf_init(a->buf + a->len, (unsigned)(sizeof(a->buf) - a->len));
 }
 
@@ -104,6 +113,160 @@ static bool admin_authorized(const struct admin_conn *a)
 	return diff == 0;
 }
 
+/*
+ * The JSON pointer (RFC 6901) of a routes error: its message starts with
+ * the path route.c names ("routes[1].revisions[0].weight: ..." ->
+ * "/routes/1/revisions/0/weight"); "" for the document (syntax errors,
+ * "PUT /routes:1:12: ...", "(top level)", a message without a path).
+ */
+void proxy__err_pointer(const char *msg, char *out, size_t n)
+{
+	size_t plen = strcspn(msg, ":"), o = 0;
+
+	if (!n)
+		return;
+	out[0] = 0;
+	if (!msg[plen] || !plen)
+		return;
+	for (size_t i = 0; i < plen; i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (!(isalnum(c) || c == '_' || c == '.' || c == '[' || c == ']'))
+			return; /* not a path: "PUT /routes:1:2", "(top level)" */
+	}
+	for (size_t i = 0; i < plen && o + 2 < n; i++) {
+		char c = msg[i];
+		if (c == ']')
+			continue;
+		if (c == '.' || c == '[' || i == 0) {
+			out[o++] = '/';
+			if (c == '.' || c == '[')
+				continue;
+		}
+		out[o++] = c;
+	}
+	out[o] = 0;
+}
+
+static void answer_json(struct admin_conn *a, int status, json_t *doc)
+{
+	struct hbuf body;
+	char *text = json_dumps(doc, JSON_COMPACT);
+	hbuf_init(&body, 1u << 16);
+	hbuf_addstr(&body, text ? text : "{}");
+	hbuf_addstr(&body, "\n");
+	free(text);
+	json_decref(doc);
+	admin_answer(a, status, "application/json", &body);
+	hbuf_release(&body);
+}
+
+static void answer_text(struct admin_conn *a, int status, const char *text)
+{
+	struct hbuf body;
+	hbuf_init(&body, 4096);
+	hbuf_addstr(&body, text);
+	admin_answer(a, status, "text/plain", &body);
+	hbuf_release(&body);
+}
+
+static int put_body(void *ctx, const char *at, size_t len)
+{
+	struct admin_conn *a = ctx;
+	return hbuf_append(&a->body, at, len) < 0 ? HTTP_BODY_TOO_LARGE : 0;
+}
+
+/* PUT /routes, its body read: parse, check, write the file, install */
+static void routes_put(struct admin_conn *a)
+{
+	struct proxy *px = a->px;
+	struct gerr err = { { 0 } };
+	struct route_table *t;
+	char ptr[256];
+	int r;
+
+	a->in_body = false;
+	px->nputs--;
+	t = route_table_parse(a->body.data ? a->body.data : "", a->body.len, "PUT /routes", &err);
+	if (!t) {
+		proxy__err_pointer(err.msg, ptr, sizeof(ptr));
+		log_warn("proxy", "put=refused status=400 keeping_generation=%lld pointer=\"%s\"",
+			 (long long)px->table->generation, ptr);
+		answer_json(a, 400, json_pack("{s:s, s:s, s:I}", "error", err.msg, "pointer", ptr, "generation",
+					      (json_int_t)px->table->generation));
+		return;
+	}
+	r = proxy__routes_put(px, t, a->body.data, a->body.len, &err);
+	if (r == -409) {
+		log_warn("proxy", "put=refused status=409 error=\"%s\"", err.msg);
+		answer_json(a, 409, json_pack("{s:s, s:I}", "error", err.msg, "generation",
+					      (json_int_t)px->table->generation));
+	} else if (r < 0) {
+		answer_json(a, 500, json_pack("{s:s, s:I}", "error", err.msg, "generation",
+					      (json_int_t)px->table->generation));
+	} else {
+		answer_json(a, 200, json_pack("{s:I, s:I, s:I, s:I}", "generation", (json_int_t)px->table->generation,
+					      "routes", (json_int_t)px->table->nroutes, "backends",
+					      (json_int_t)proxy__count_backends(px->table), "dropped",
+					      (json_int_t)px->table->ndropped));
+	}
+}
+
+/* after the head of PUT /routes: 0 to read its body, -1 when answered already */
+static int routes_put_head(struct admin_conn *a)
+{
+	struct proxy *px = a->px;
+	int i;
+
+	if (!a->msg.chunked && !a->msg.has_cl) {
+		answer_text(a, 411, "PUT /routes needs a Content-Length (or chunked) body: the route table\n");
+		return -1;
+	}
+	if (a->msg.has_cl && a->msg.content_length > ADMIN_MAX_BODY) {
+		answer_text(a, 413, "the route table is larger than 16 MiB\n");
+		return -1;
+	}
+	if (px->nputs >= ADMIN_MAX_PUTS) {
+		answer_text(a, 503, "busy: another PUT /routes is being read; try again\n");
+		return -1;
+	}
+	px->nputs++;
+	a->in_body = true;
+	hbuf_init(&a->body, ADMIN_MAX_BODY);
+	a->msg.on_body = put_body;
+	a->msg.ctx = a;
+	/* the whole body within --body-timeout of the head: a slow sender is closed by the sweep */
+	a->deadline = uv_now(&px->loop) + px->cfg.body_timeout_ms;
+	i = http_find_header(&a->msg, "expect", 0);
+	if (i >= 0 && a->msg.hdr[i].value.len == 12 &&
+	    !strncasecmp(http_span_ptr(&a->msg, a->msg.hdr[i].value), "100-continue", 12)) {
+		hbuf_addstr(&a->out.q, "HTTP/1.1 100 Continue\r\n\r\n");
+		if (proxy__out_flush(&a->out) < 0) {
+			admin_close(a);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* body bytes of PUT /routes (a->buf[0..n)) */
+static void body_feed(struct admin_conn *a, const char *p, size_t n)
+{
+	size_t used;
+	int ev = n ? http_msg_feed(&a->msg, p, n, &used) : 0;
+
+	if (ev & HTTP_EV_ERROR) {
+		uv_read_stop((uv_stream_t *)&a->tcp);
+		a->in_body = false;
+		a->px->nputs--;
+		answer_text(a, a->msg.err_status, a->msg.err);
+		return;
+	}
+	if (ev & HTTP_EV_DONE) {
+		uv_read_stop((uv_stream_t *)&a->tcp);
+		routes_put(a);
+	}
+}
+
 static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct admin_conn *a = s->data;
@@ -118,34 +281,64 @@ static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		admin_close(a);
 		return;
 	}
-	if (a->len + (size_t)nread >= sizeof(a->buf)) { /* the head does not fit */
-		uv_read_stop(s);
-		hbuf_init(&body, 256);
-		hbuf_addstr(&body, "request head too large\n");
-		admin_answer(a, 431, "text/plain", &body);
-		hbuf_release(&body);
+	if (a->in_body) {
+		body_feed(a, a->buf, (size_t)nread);
 		return;
 	}
 	ev = http_msg_feed(&a->msg, a->buf + a->len, (size_t)nread, &used);
 	a->len += (size_t)nread;
-	if (!(ev & (HTTP_EV_HEAD | HTTP_EV_ERROR)))
+	if (!(ev & (HTTP_EV_HEAD | HTTP_EV_ERROR))) {
+		if (a->len >= sizeof(a->buf)) { /* the head does not fit */
+			uv_read_stop(s);
+			answer_text(a, 431, "request head too large\n");
+		}
 		return;
+	}
+	if (!(ev & HTTP_EV_ERROR) && a->msg.llp.method == HTTP_PUT && http_span_eq(&a->msg, a->msg.url, "/routes")) {
+		size_t head_end = a->len - (size_t)nread + used;
+		if (!admin_authorized(a)) {
+			uv_read_stop(s);
+			answer_text(a, 401, "unauthorized: send Authorization: Bearer TOKEN (--admin-token-file)\n");
+		} else if (routes_put_head(a) == 0) {
+			/* the body bytes that came with the head */
+			body_feed(a, a->buf + head_end, a->len - head_end);
+		} else {
+			uv_read_stop(s);
+		}
+		return;
+	}
 	uv_read_stop(s);
 	hbuf_init(&body, 16u << 20);
 	if (ev & HTTP_EV_ERROR) {
 		hbuf_printf(&body, "%s\n", a->msg.err);
 		admin_answer(a, a->msg.err_status, "text/plain", &body);
+	} else if (http_span_eq(&a->msg, a->msg.url, "/routes")) {
+		hbuf_addstr(&body, "only PUT (the route table, JSON)\n");
+		admin_answer(a, 405, "text/plain", &body);
 	} else if (a->msg.llp.method != HTTP_GET && a->msg.llp.method != HTTP_HEAD) {
 		hbuf_addstr(&body, "only GET\n");
 		admin_answer(a, 405, "text/plain", &body);
 	} else if (http_span_eq(&a->msg, a->msg.url, "/healthz")) {
-		hbuf_addstr(&body, "ok\n"); /* no token: liveness probes, and it says nothing */
-		admin_answer(a, 200, "text/plain", &body);
+		/* no token: liveness probes, and it says nothing */
+		if (px->awaiting) {
+			hbuf_addstr(&body, "waiting for routes\n");
+			admin_answer(a, 503, "text/plain", &body);
+		} else {
+			hbuf_addstr(&body, "ok\n");
+			admin_answer(a, 200, "text/plain", &body);
+		}
 	} else if (!admin_authorized(a)) {
 		hbuf_addstr(&body, "unauthorized: send Authorization: Bearer TOKEN (--admin-token-file)\n");
 		admin_answer(a, 401, "text/plain", &body);
 	} else if (http_span_eq(&a->msg, a->msg.url, "/status")) {
-		status_render(&body, (long)getpid(), acked_generation(px), px->table, uv_now(&px->loop));
+		struct hbuf st;
+		hbuf_init(&st, 16u << 20);
+		status_render(&st, (long)getpid(), acked_generation(px), px->table, uv_now(&px->loop));
+		/* one more key first: whether a table was pushed yet (--await-routes) */
+		hbuf_printf(&body, "{\"awaiting_routes\":%s,", px->awaiting ? "true" : "false");
+		if (st.len > 1)
+			hbuf_append(&body, st.data + 1, st.len - 1);
+		hbuf_release(&st);
 		admin_answer(a, 200, "application/json", &body);
 	} else if (http_span_eq(&a->msg, a->msg.url, "/windows")) {
 		struct timespec ts;
@@ -157,7 +350,7 @@ static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		metrics_render(&body, acked_generation(px), uv_now(&px->loop));
 		admin_answer(a, 200, "text/plain; version=0.0.4; charset=utf-8", &body);
 	} else {
-		hbuf_addstr(&body, "not found (try /healthz, /status, /windows, /metrics)\n");
+		hbuf_addstr(&body, "not found (try /healthz, /status, /windows, /metrics, PUT /routes)\n");
 		admin_answer(a, 404, "text/plain", &body);
 	}
 	hbuf_release(&body);

@@ -299,7 +299,9 @@ int proxy_master_run(const struct proxy_config *cfg, const char *exe, char *cons
 			 PROXY_LISTEN_FDS_START + n - 1);
 		return -2;
 	}
-	if (proxy_listeners_open(cfg->listen, n, m.fds, err) < 0)
+	/* --await-routes: bound, and listening once the child's first table arrives
+	 * (listen() on its copy makes ours listen too) */
+	if ((cfg->await_routes ? proxy_listeners_bind : proxy_listeners_open)(cfg->listen, n, m.fds, err) < 0)
 		return -1;
 	/* above 3..3+n-1, where the child wants them: dup2 there never
 	 * overwrites one we still have to place */
@@ -326,8 +328,8 @@ int proxy_master_run(const struct proxy_config *cfg, const char *exe, char *cons
 	 * closed stderr must not kill us in the middle of a log line */
 	sigaction(SIGCHLD, &sa_chld, &old_chld);
 	sigaction(SIGPIPE, &sa_pipe, &old_pipe);
-	log_info("master", "pid=%d listening=%s sockets=%d: holding the listeners for the serving child",
-		 (int)m.self, cfg->listen, n);
+	log_info("master", "pid=%d %s=%s sockets=%d: holding the listeners for the serving child", (int)m.self,
+		 cfg->await_routes ? "bound" : "listening", cfg->listen, n);
 	loop(&m);
 	close_listeners(&m);
 	/* a second stop signal still pending would end us as the mask is restored */

@@ -87,6 +87,8 @@
 #define ALOG_FLUSH_MS 200
 #define ADMIN_MAX_CONNS 64              /* admin connections at once; past it: accepted and closed */
 #define ADMIN_TOKEN_MAX 1024            /* bytes of --admin-token-file */
+#define ADMIN_MAX_BODY (16u << 20)      /* PUT /routes: the table's bytes, else 413 */
+#define ADMIN_MAX_PUTS 2                /* PUT /routes bodies read at once; past it: 503 */
 
 struct proxy;
 struct worker;
@@ -170,10 +172,12 @@ struct admin_conn {
 	struct proxy *px;
 	struct admin_conn *next, *prev;
 	uint64_t deadline; /* control loop ms: the head, then each write, must be done by then */
-	char buf[8192];    /* the request head cap: past it, 431 */
+	char buf[8192];    /* the request head cap: past it, 431; then the body's reads */
 	size_t len;
 	struct http_msg msg;
 	struct out out;
+	struct hbuf body;  /* PUT /routes: the table (ADMIN_MAX_BODY) */
+	bool in_body;      /* reading the body of an accepted PUT /routes */
 	bool closing;
 };
 
@@ -196,6 +200,8 @@ struct worker {
 	uint64_t pending_seq;
 	_Atomic uint64_t installed_seq;
 	_Atomic bool stop_req;
+	_Atomic bool listen_req;    /* --await-routes: the first table arrived, listen now */
+	bool listening;
 	bool stopping, finished;
 	struct client *clients;
 	size_t nclients;
@@ -222,6 +228,8 @@ struct proxy {
 	uv_timer_t alog_timer;
 	uv_timer_t admin_sweep;    /* closes admin connections past their deadline */
 	int nadmins;               /* open admin connections (<= ADMIN_MAX_CONNS) */
+	int nputs;                 /* of which reading a PUT /routes body (<= ADMIN_MAX_PUTS) */
+	bool awaiting;             /* --await-routes and no table pushed yet: not listening */
 	char *admin_token;         /* --admin-token-file's token, or NULL: no authentication */
 	size_t admin_token_len;
 	struct health *health;     /* active health checks, on this loop */
@@ -310,6 +318,17 @@ void proxy__alog_flush(struct proxy *px); /* the workers' lines to the file (con
 int proxy__admin_check(struct proxy *px, const struct proxy_config *cfg, struct gerr *err);
 int proxy__admin_listen(struct proxy *px, struct gerr *err);
 void proxy__admin_close_all(struct proxy *px);
+/*
+ * PUT /routes: t (consumed) was parsed from the body; -409 if its
+ * generation is older than the loaded one, -500 (err set) if the routes
+ * file cannot be written; else written (temp + rename), installed as a
+ * SIGHUP reload would, and 0.
+ */
+int proxy__routes_put(struct proxy *px, struct route_table *t, const char *text, size_t len, struct gerr *err);
+/* the JSON pointer of a route_table_parse error ("" for the document) */
+void proxy__err_pointer(const char *msg, char *out, size_t n);
+/* --await-routes: every worker starts listening (worker.c) */
+void proxy__listeners_open_now(struct proxy *px);
 
 /* ---- worker.c: workers and the tables they route with */
 int proxy__parse_listen(const char *addr, struct sockaddr_storage *sa); /* ":8080" too */

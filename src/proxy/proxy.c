@@ -10,6 +10,7 @@
 #include "proxy/health.h"
 #include "proxy/metrics.h"
 #include "util/log.h"
+#include <fcntl.h>
 #include <signal.h>
 
 /* a name from the routes file as one logfmt value: printable, no space or quote, bounded */
@@ -61,6 +62,21 @@ static void counters_carry(const char *path)
 		 log_word(metrics_carried_from(), from, sizeof(from)), (unsigned long long)epoch);
 }
 
+/* a table read from the routes file or pushed by PUT /routes becomes current (consumed) */
+static void table_reload(struct proxy *px, struct route_table *t, const char *how)
+{
+	bool first = px->awaiting;
+
+	proxy__table_install(px, t);
+	log_info("proxy", "reload=ok by=%s generation=%lld routes=%zu backends=%zu dropped=%zu", how,
+		 (long long)t->generation, t->nroutes, proxy__count_backends(t), t->ndropped);
+	log_dropped(t);
+	if (first) {
+		px->awaiting = false;
+		proxy__listeners_open_now(px);
+	}
+}
+
 static void on_sighup(uv_signal_t *h, int sig)
 {
 	struct proxy *px = h->data;
@@ -69,16 +85,78 @@ static void on_sighup(uv_signal_t *h, int sig)
 
 	if (px->stopping)
 		return;
+	if (px->awaiting) {
+		/* the file may be older than what the controller serves now */
+		log_warn("proxy", "reload=ignored reason=awaiting-routes (--await-routes: the first table comes by PUT /routes)");
+		return;
+	}
 	t = route_table_load(px->cfg.routes_path, &err);
 	if (!t) {
 		log_error("proxy", "reload=failed keeping_generation=%lld error=\"%s\"",
 			  (long long)px->table->generation, err.msg);
 		return;
 	}
-	proxy__table_install(px, t);
-	log_info("proxy", "reload=ok generation=%lld routes=%zu backends=%zu dropped=%zu",
-		 (long long)t->generation, t->nroutes, proxy__count_backends(t), t->ndropped);
-	log_dropped(t);
+	table_reload(px, t, "sighup");
+}
+
+/*
+ * The routes file keeps a pushed table across a restart: written aside and
+ * renamed over it, so that a SIGHUP (or a restarted proxy) reads the old
+ * table or the new one, never a part.
+ */
+static int routes_file_write(const char *path, const char *text, size_t len, struct gerr *err)
+{
+	char tmp[4096];
+	int fd, r = -1;
+	size_t off = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.put-%ld.tmp", path, (long)getpid()) >= sizeof(tmp))
+		return gerr_set(err, "--routes %s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return gerr_set(err, "--routes: cannot write %s: %s", tmp, strerror(errno));
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			gerr_set(err, "--routes: cannot write %s: %s", tmp, n < 0 ? strerror(errno) : "short write");
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) < 0) {
+		gerr_set(err, "--routes: fsync %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		gerr_set(err, "--routes: rename %s to %s: %s", tmp, path, strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	close(fd);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+int proxy__routes_put(struct proxy *px, struct route_table *t, const char *text, size_t len, struct gerr *err)
+{
+	if (!px->awaiting && t->generation < px->table->generation) {
+		gerr_set(err, "generation %lld is older than the one loaded (%lld)", (long long)t->generation,
+			 (long long)px->table->generation);
+		route_table_unref(t);
+		return -409;
+	}
+	if (routes_file_write(px->cfg.routes_path, text, len, err) < 0) {
+		log_error("proxy", "put=failed keeping_generation=%lld error=\"%s\"", (long long)px->table->generation,
+			  err->msg);
+		route_table_unref(t);
+		return -500;
+	}
+	table_reload(px, t, "put");
+	return 0;
 }
 
 static void control_close(struct proxy *px)
@@ -237,6 +315,11 @@ int proxy__start(const struct proxy_config *cfg, struct proxy **pxp, struct gerr
 		ret = -2;
 		goto out_free;
 	}
+	if (cfg->await_routes && !cfg->admin) {
+		gerr_set(err, "--await-routes: needs --admin (the table arrives by PUT /routes)");
+		ret = -2;
+		goto out_free;
+	}
 	if (proxy__admin_check(px, cfg, err) < 0) {
 		ret = -2;
 		goto out_free;
@@ -254,7 +337,14 @@ int proxy__start(const struct proxy_config *cfg, struct proxy **pxp, struct gerr
 	px->nworkers = cfg->workers;
 	if (cfg->counters_from)
 		counters_carry(cfg->counters_from);
-	t = route_table_load(cfg->routes_path, err);
+	if (cfg->await_routes) {
+		/* an empty table until PUT /routes: the listeners do not listen meanwhile */
+		static const char none[] = "{\"generation\": 0, \"routes\": []}";
+		t = route_table_parse(none, sizeof(none) - 1, "--await-routes", err);
+		px->awaiting = true;
+	} else {
+		t = route_table_load(cfg->routes_path, err);
+	}
 	if (!t) {
 		ret = -2;
 		goto out_free;
@@ -316,8 +406,9 @@ int proxy__start(const struct proxy_config *cfg, struct proxy **pxp, struct gerr
 			uv_thread_join(&px->workers[i].thread);
 		goto out;
 	}
-	log_info("proxy", "listening=%s admin=%s workers=%d generation=%lld routes=%zu backends=%zu pid=%ld",
-		 cfg->listen, cfg->admin ? cfg->admin : "-", px->nworkers,
+	log_info("proxy", "%s=%s admin=%s workers=%d generation=%lld routes=%zu backends=%zu pid=%ld",
+		 px->awaiting ? "awaiting_routes_on" : "listening", cfg->listen, cfg->admin ? cfg->admin : "-",
+		 px->nworkers,
 		 (long long)px->table->generation, px->table->nroutes, proxy__count_backends(px->table),
 		 (long)getpid());
 	*pxp = px;

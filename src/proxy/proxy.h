@@ -32,6 +32,9 @@ struct proxy_config {
 	                               * next proxy answers the admin requests from then on */
 	const char *counters_from;    /* a previous proxy's /windows document: the counters start
 	                               * from it (proxy/metrics.h); unusable: logged, from 0. NULL: 0 */
+	bool await_routes;            /* start without a table: routes_path is not read, the
+	                               * listeners are bound but do not listen (connections are
+	                               * refused) and /healthz is 503 until PUT /routes */
 };
 
 /*
@@ -75,6 +78,12 @@ void proxy_config_defaults(struct proxy_config *cfg);
  * 0, or -1 with err naming --listen and nothing left open.
  */
 int proxy_listeners_open(const char *listen, int n, int *fds, struct gerr *err);
+/*
+ * The same sockets bound but not listening (--await-routes): a connection
+ * to the port is refused until the proxy that gets them listens on them
+ * (listen() on one descriptor makes the socket listen for every holder).
+ */
+int proxy_listeners_bind(const char *listen, int n, int *fds, struct gerr *err);
 
 /*
  * Runs the proxy until SIGTERM/SIGINT and a graceful drain. Returns 0 after

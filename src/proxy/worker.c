@@ -176,6 +176,8 @@ static void worker_stop(struct worker *wk)
 	proxy__worker_maybe_stopped(wk);
 }
 
+static int listener_start(struct worker *wk);
+
 static void on_worker_async(uv_async_t *h)
 {
 	struct worker *wk = h->data;
@@ -189,6 +191,17 @@ static void on_worker_async(uv_async_t *h)
 	pthread_mutex_unlock(&wk->mtx);
 	if (t)
 		proxy__worker_install(wk, t, seq);
+	if (atomic_load(&wk->listen_req) && !wk->listening && !wk->stopping) {
+		int r = listener_start(wk);
+		if (r < 0) {
+			wk->listening = true; /* said once */
+			log_error("proxy", "listen=failed worker=%d address=%s error=\"%s\"", wk->id, wk->cfg->listen,
+				  uv_strerror(r));
+		} else if (wk->id == 0) {
+			log_info("proxy", "listening=%s generation=%lld (the first route table arrived)", wk->cfg->listen,
+				 (long long)wk->table->generation);
+		}
+	}
 	if (atomic_load(&wk->stop_req))
 		worker_stop(wk);
 }
@@ -232,7 +245,7 @@ static void listener_opts(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
 }
 
-int proxy_listeners_open(const char *listen_addr, int n, int *fds, struct gerr *err)
+static int listeners_open(const char *listen_addr, int n, int *fds, bool do_listen, struct gerr *err)
 {
 	struct sockaddr_storage sa, bound;
 	socklen_t len;
@@ -259,7 +272,7 @@ int proxy_listeners_open(const char *listen_addr, int n, int *fds, struct gerr *
 	}
 	if (n == 1) {
 		/* nobody can join a socket without SO_REUSEPORT: use the probe */
-		if (listen(probe, 4096) < 0) {
+		if (do_listen && listen(probe, 4096) < 0) {
 			gerr_set(err, "--listen %s: %s", listen_addr, strerror(errno));
 			goto out;
 		}
@@ -280,7 +293,7 @@ int proxy_listeners_open(const char *listen_addr, int n, int *fds, struct gerr *
 		fds[i] = fd;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-		if (bind(fd, (const struct sockaddr *)&bound, len) < 0 || listen(fd, 4096) < 0) {
+		if (bind(fd, (const struct sockaddr *)&bound, len) < 0 || (do_listen && listen(fd, 4096) < 0)) {
 			gerr_set(err, "--listen %s: %s", listen_addr,
 				 errno == EADDRINUSE ? "address in use" : strerror(errno));
 			goto out;
@@ -300,6 +313,16 @@ out:
 	return ret;
 }
 
+int proxy_listeners_open(const char *listen_addr, int n, int *fds, struct gerr *err)
+{
+	return listeners_open(listen_addr, n, fds, true, err);
+}
+
+int proxy_listeners_bind(const char *listen_addr, int n, int *fds, struct gerr *err)
+{
+	return listeners_open(listen_addr, n, fds, false, err);
+}
+
 /*
  * The inherited sockets of --listen-fds: fds 3.. are listening TCP sockets
  * another process (the controller) holds too. The proxy takes its own
@@ -311,7 +334,8 @@ static int take_inherited(struct proxy *px, struct gerr *err)
 	for (int i = 0; i < px->nworkers; i++) {
 		int fd = PROXY_LISTEN_FDS_START + i, v = 0;
 		socklen_t vl = sizeof(v);
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) < 0 || !v)
+		/* --await-routes: a master binds them and the first table makes them listen */
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) < 0 || (!v && !px->cfg.await_routes))
 			return gerr_set(err, "--listen-fds %d: fd %d is not a listening socket", px->cfg.listen_fds, fd);
 		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 			return gerr_set(err, "--listen-fds: fd %d: %s", fd, strerror(errno));
@@ -327,11 +351,38 @@ int proxy__open_listeners(struct proxy *px, struct gerr *err)
 
 	if (px->cfg.listen_fds > 0)
 		return take_inherited(px, err);
-	if (proxy_listeners_open(px->cfg.listen, px->nworkers, fds, err) < 0)
+	if ((px->cfg.await_routes ? proxy_listeners_bind : proxy_listeners_open)(px->cfg.listen, px->nworkers, fds,
+										   err) < 0)
 		return -1;
 	for (int i = 0; i < px->nworkers; i++)
 		px->workers[i].listen_fd = fds[i];
 	return 0;
+}
+
+/* control, --await-routes: the first table arrived, every worker listens from now on */
+void proxy__listeners_open_now(struct proxy *px)
+{
+	for (int i = 0; i < px->nworkers; i++) {
+		atomic_store(&px->workers[i].listen_req, true);
+		uv_async_send(&px->workers[i].async);
+	}
+}
+
+/* one worker's uv listener on its socket (a bound one listens from now on) */
+static int listener_start(struct worker *wk)
+{
+	int r = uv_tcp_open(&wk->listener, wk->listen_fd);
+	uv_os_fd_t fd;
+
+	if (!r)
+		wk->listen_fd = -1; /* libuv closes it now */
+	if (!r)
+		r = uv_listen((uv_stream_t *)&wk->listener, 4096, proxy__on_connection);
+	if (!r && uv_fileno((uv_handle_t *)&wk->listener, &fd) == 0)
+		listener_opts(fd);
+	if (!r)
+		wk->listening = true;
+	return r;
 }
 
 /* each worker's uv listener on the socket proxy__open_listeners made for it */
@@ -342,11 +393,9 @@ int proxy__listeners_start(struct proxy *px, struct gerr *err)
 		int r;
 		uv_tcp_init(&wk->loop, &wk->listener);
 		wk->listener.data = wk;
-		r = uv_tcp_open(&wk->listener, wk->listen_fd);
-		if (!r)
-			wk->listen_fd = -1; /* libuv closes it now */
-		if (!r)
-			r = uv_listen((uv_stream_t *)&wk->listener, 4096, proxy__on_connection);
+		if (px->cfg.await_routes)
+			continue; /* the first table starts it (proxy__listeners_open_now) */
+		r = listener_start(wk);
 		if (r < 0)
 			return gerr_set(err, "--listen %s: %s", px->cfg.listen, uv_strerror(r));
 	}

@@ -486,7 +486,9 @@ static UNUSED int pt_px_start(const char *routes_json)
 		print_message("# proxy__start: %s\n", err.msg);
 		return r;
 	}
-	p->port = pt_handle_port(&p->px->workers[0].listener);
+	/* --await-routes: bound, not listening yet (its port is the reserved one) */
+	p->port = p->cfg.await_routes ? (uint16_t)atoi(strrchr(p->listen, ':') + 1)
+				      : pt_handle_port(&p->px->workers[0].listener);
 	if (p->px->has_admin)
 		p->admin_port = pt_handle_port(&p->px->admin);
 	assert_int_equal(pthread_create(&p->th, NULL, pt_px_main, p->px), 0);
