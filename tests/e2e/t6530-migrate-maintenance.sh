@@ -119,7 +119,8 @@ test_expect_success 'a failing migration in this mode: the old revision back, ma
 	start_load fail &&
 	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v3 --wait >out 2>err &&
 	cat out err &&
-	grep "3_age.up.sql" err &&
+	test "$(grep -c "^error:" err)" = 1 &&
+	grep -q "^error: migration failed: 3_age.up.sql:1: .*ADDD" err &&
 	wait_for 30 "flow_steps && grep \"^phase: done\" steps.txt" &&
 	cat steps.txt &&
 	test "$(cut -d: -f1 steps.txt | tr "\n" " ")" = "maintenance_on maintenance_in_force old_replicas_stopped restoring maintenance_off phase " &&
