@@ -1298,14 +1298,53 @@ static void flow_begin(struct deployment_row *d)
 }
 
 /* the flow's migration ran: the deploy's revision starts next (deploy_done) */
+/*
+ * A canary or blue-green revision under the flow: nothing old serves (its
+ * replicas were stopped for the migration, and the old code cannot run on
+ * the new schema), so there is no baseline to split traffic with or switch
+ * from, and the strategy would start the old revision again next to the
+ * new one. The revision's config gets strategy recreate, as `deploy
+ * --strategy recreate` writes it: the new revision comes up at full size
+ * behind maintenance; rollback_on and watch stay armed after it completes.
+ * Returns the strategy replaced ("canary", "bluegreen") or NULL.
+ */
+static const char *flow_full_size(struct deployment_row *d)
+{
+	struct svc_config cfg;
+	struct gerr err;
+	const char *was = NULL;
+	json_t *cj = json_loads(d->config ? d->config : "", 0, NULL), *nj;
+	if (!cj || svc_config_from_json(cj, &cfg, &err) < 0) {
+		json_decref(cj);
+		return NULL;
+	}
+	json_decref(cj);
+	if (cfg.strategy.kind == STRATEGY_CANARY || cfg.strategy.kind == STRATEGY_BLUEGREEN) {
+		was = cfg.strategy.kind == STRATEGY_CANARY ? "canary" : "bluegreen";
+		cfg.strategy.kind = STRATEGY_RECREATE;
+		nj = svc_config_to_json(&cfg);
+		free(d->config);
+		d->config = json_dumps(nj, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(nj);
+	}
+	svc_config_release(&cfg);
+	return was;
+}
+
 static void flow_migrated(struct deployment_row *d, const struct mjob *j)
 {
 	json_t *gates, *f = flow_of(d, &gates);
 	char ver[128];
+	const char *was;
 	if (f && !strcmp(flow_phase(f), "migrating")) {
 		version_text(j, ver, sizeof(ver));
-		flow_step(d, gates, f, "starting", "migrated", "%d migration%s applied, %s; starting the new revision",
-			  j->ran, j->ran == 1 ? "" : "s", ver);
+		was = flow_full_size(d);
+		if (was)
+			json_object_set_new(f, "strategy_replaced", json_string(was));
+		flow_step(d, gates, f, "starting", "migrated", "%d migration%s applied, %s; starting the new revision%s%s%s",
+			  j->ran, j->ran == 1 ? "" : "s", ver, was ? " at full size (strategy " : "", was ? was : "",
+			  was ? " run as recreate: nothing old serves to compare with or switch from; rollback_on "
+				"stays armed for watch)" : "");
 	}
 	json_decref(gates);
 }
