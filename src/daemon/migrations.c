@@ -817,7 +817,8 @@ static void rollback_done(struct mjob *j)
 
 void mig_flow_snapshot_prune(const char *svc, const char *env, int revision)
 {
-	static const char *const ext[] = { "sqlite", "pgdump" };
+	/* a pg_dump's and a pg_restore's stderr (driver_pg.c) go with the dump */
+	static const char *const ext[] = { "sqlite", "pgdump", "pgdump.log", "pgdump.restore.log" };
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
 		char *p = xasprintf("%s/snapshots/%s-%s-r%d.%s", gd->home, svc, env, revision, ext[i]);
 		if (unlink(p) == 0)
