@@ -341,6 +341,18 @@ static void delivery_to_json(json_t *o, const struct svc_config *c)
 	if (c->migrations.dir && c->migrations.maintenance_message)
 		json_object_set_new(json_object_get(o, "migrations"), "maintenance_message",
 				    json_string(c->migrations.maintenance_message));
+	if (c->migrations.dir && c->migrations.nallow) {
+		/* the header and the secret's name, never its value */
+		json_t *a = json_array();
+		for (size_t i = 0; i < c->migrations.nallow; i++) {
+			json_t *e = json_pack("{s:s, s:s}", "header", c->migrations.allow[i].header, "secret",
+					      c->migrations.allow[i].secret);
+			if (c->migrations.allow[i].version)
+				json_object_set_new(e, "version", json_integer(c->migrations.allow[i].version));
+			json_array_append_new(a, e);
+		}
+		json_object_set_new(json_object_get(o, "migrations"), "maintenance_allow", a);
+	}
 }
 
 static int j_bool(const json_t *o, const char *prefix, const char *key, bool *out, struct gerr *err)
@@ -447,7 +459,7 @@ static int j_analysis(const json_t *o, struct analysis_def *d, struct gerr *err)
 static int delivery_from_json(const json_t *j, struct svc_config *c, struct gerr *err)
 {
 	const json_t *cn = json_object_get(j, "canary"), *bg = json_object_get(j, "bluegreen"),
-		     *an = json_object_get(j, "analyses"), *it, *mg;
+		     *an = json_object_get(j, "analyses"), *it, *mg, *al;
 	int oe = (int)c->on_error;
 	size_t i;
 
@@ -527,6 +539,24 @@ static int delivery_from_json(const json_t *j, struct svc_config *c, struct gerr
 		    j_str(mg, "migrations.", "mode", true, &c->migrations.mode, err) < 0 ||
 		    j_str(mg, "migrations.", "maintenance_message", true, &c->migrations.maintenance_message, err) < 0)
 			return -1;
+		if ((al = json_object_get(mg, "maintenance_allow"))) {
+			if (!json_is_array(al) || json_array_size(al) > SPEC_MAINT_ALLOW_MAX)
+				return gerr_set(err, "svc_config: 'migrations.maintenance_allow' must be an array of at most %d",
+						SPEC_MAINT_ALLOW_MAX);
+			c->migrations.allow = xcalloc(json_array_size(al) + 1, sizeof(*c->migrations.allow));
+			json_array_foreach(al, i, it) {
+				struct mig_maint_allow *m = &c->migrations.allow[c->migrations.nallow];
+				const char *h = json_string_value(json_object_get(it, "header"));
+				const char *sn = json_string_value(json_object_get(it, "secret"));
+				json_int_t ver = json_integer_value(json_object_get(it, "version"));
+				if (!spec_maint_header_valid(h) || !secret_name_valid(sn) || ver < 0 || ver > 1000000000)
+					return gerr_set(err, "svc_config: 'migrations.maintenance_allow[%zu]' is invalid", i);
+				m->header = xstrdup(h);
+				m->secret = xstrdup(sn);
+				m->version = (int)ver;
+				c->migrations.nallow++;
+			}
+		}
 	}
 	return 0;
 }

@@ -159,6 +159,7 @@ enum ktype {
 	/* secrets (spec_secret.c) */
 	KT_SECFILES,   /* files: {FILE: {secret: NAME, version: N}} into svc_config secrets */
 	KT_RECIPIENTS, /* environments.E.secrets.recipients: age1... */
+	KT_MAINT_ALLOW, /* migrations.maintenance_allow: [{header: NAME, value: {secret: NAME, version: N}}] */
 };
 
 #define KF_NO_OVERRIDE 1u /* not allowed under services.S.environments.E */

@@ -148,6 +148,9 @@ static const struct keydef migrations_keys[] = {
 	  "stopped, migrate, new revision up, maintenance off)" },
 	{ "maintenance_message", KT_STR, offsetof(struct migrations_config, maintenance_message), 0, 0, NULL, NULL, 0,
 	  "mode maintenance: the text of the 503 page during the flow" },
+	{ "maintenance_allow", KT_MAINT_ALLOW, 0, 0, 0, NULL, NULL, 0,
+	  "mode maintenance: [{header: NAME, value: {secret: NAME, version: N}}], requests carrying one pass the "
+	  "flow's 503 (at most 8; the value is a secret of the environment's store, never written in the spec)" },
 	END_KEYS
 };
 
@@ -207,7 +210,7 @@ static const struct keydef service_keys[] = {
 	{ "on_error", KT_ONERROR, offsetof(struct svc_config, on_error), 0, 0, "pause", NULL, 0,
 	  "analysis errors past error_limit: pause | rollback" },
 	{ "migrations", KT_MAP, offsetof(struct svc_config, migrations), 0, 0, NULL, migrations_keys, 0,
-	  "database migrations run by deploys and rollbacks: {dir, database_env, lock_timeout, snapshot, auto_down, mode, maintenance_message}" },
+	  "database migrations run by deploys and rollbacks: {dir, database_env, lock_timeout, snapshot, auto_down, mode, maintenance_message, maintenance_allow}" },
 	{ "checks", KT_ANY, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
 	  "pre- and post-deployment checks (checked by src/core/spec_gates.c)" },
 	{ "depends_on", KT_ANY, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
@@ -698,6 +701,148 @@ static void apply_strategy(struct walker *w, const struct keydef *d, const struc
 	}
 }
 
+void spec_maint_allow_release(struct mig_maint_allow *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(a[i].header);
+		free(a[i].secret);
+	}
+	free(a);
+}
+
+bool spec_maint_header_valid(const char *s)
+{
+	if (!s || !*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", *s)))
+			return false;
+	return true;
+}
+
+/*
+ * migrations.maintenance_allow: [{header: NAME, value: {secret: NAME, version: N}}].
+ * The value is a reference to the secret store, never the secret itself: a
+ * spec is stored, diffed and shown. Replaces the list only when all is valid.
+ */
+static void apply_maint_allow(struct walker *w, const struct ynode *k, const struct ynode *v,
+			      struct migrations_config *mc)
+{
+	struct mig_maint_allow *a = NULL;
+	size_t n = 0;
+	int before = w->nerr;
+
+	if (v->type != Y_SEQ) {
+		report(w, v, "expected a list of {header: NAME, value: {secret: NAME}}");
+		return;
+	}
+	if (v->nkids > SPEC_MAINT_ALLOW_MAX) {
+		report(w, v, "at most %d headers, got %zu", SPEC_MAINT_ALLOW_MAX, v->nkids);
+		return;
+	}
+	a = xcalloc(v->nkids + 1, sizeof(*a));
+	for (size_t i = 0; i < v->nkids; i++) {
+		const struct ynode *it = v->kids[i], *hv = NULL, *vv = NULL;
+		size_t old = spec__path_push(w, "[%zu]", i);
+		int b2 = w->nerr;
+		if (!spec__want_map(w, it, k, false)) {
+			spec__path_pop(w, old);
+			continue;
+		}
+		for (size_t j = 0; j + 1 < it->nkids; j += 2) {
+			if (!spec__key_ok(w, it, j))
+				continue;
+			if (!strcmp(it->kids[j]->text, "header"))
+				hv = it->kids[j + 1];
+			else if (!strcmp(it->kids[j]->text, "value"))
+				vv = it->kids[j + 1];
+			else {
+				static const char *const cands[] = { "header", "value" };
+				spec__report_unknown(w, it->kids[j], "key", cands, 2);
+			}
+		}
+		if (w->nerr != b2) {
+			spec__path_pop(w, old);
+			continue;
+		}
+		if (!hv || !vv) {
+			report(w, it, "missing required key '%s' ({header: NAME, value: {secret: NAME}})",
+			       hv ? "value" : "header");
+			spec__path_pop(w, old);
+			continue;
+		}
+		{
+			size_t o2 = spec__path_key(w, "header");
+			const char *h = spec__want_scalar(w, hv, it);
+			if (h && !spec_maint_header_valid(h))
+				report(w, hv, "invalid header name '%.80s' (an HTTP token, at most 64 bytes)", h);
+			for (size_t j = 0; h && j < n; j++)
+				if (!strcasecmp(a[j].header, h))
+					report(w, hv, "header '%.80s' is given twice", h);
+			if (h && w->nerr == b2)
+				a[n].header = xstrdup(h);
+			spec__path_pop(w, o2);
+		}
+		{
+			size_t o2 = spec__path_key(w, "value");
+			if (vv->type != Y_MAP) {
+				/* never echo it: it may be the secret itself */
+				report(w, vv, "the value is a secret: write value: {secret: NAME} (gantry secret set NAME "
+					      "--env ENV), never the value itself");
+			} else {
+				for (size_t j = 0; j + 1 < vv->nkids; j += 2) {
+					const struct ynode *sk = vv->kids[j], *sv = vv->kids[j + 1];
+					const char *s;
+					if (!spec__key_ok(w, vv, j))
+						continue;
+					if (!strcmp(sk->text, "secret")) {
+						if ((s = spec__want_scalar(w, sv, sk)) && !secret_name_valid(s))
+							report(w, sv, "invalid secret name '%.80s' (letters, digits, '_', "
+								      "'-' and '.', starting with a letter or digit)", s);
+						else if (s)
+							a[n].secret = xstrdup(s);
+					} else if (!strcmp(sk->text, "version")) {
+						char *end;
+						long ver;
+						if ((s = spec__want_scalar(w, sv, sk))) {
+							ver = strtol(s, &end, 10);
+							if (*end || end == s || ver < 1 || ver > 1000000000)
+								report(w, sv, "expected a version number >= 1, got '%.40s'", s);
+							else
+								a[n].version = (int)ver;
+						}
+					} else {
+						static const char *const cands[] = { "secret", "version" };
+						spec__report_unknown(w, sk, "key", cands, 2);
+					}
+				}
+				if (!a[n].secret && w->nerr == b2)
+					report(w, vv, "missing required key 'secret' (the name of a secret: gantry secret set "
+						      "NAME --env ENV)");
+				a[n].line = vv->line;
+				a[n].col = vv->col;
+			}
+			spec__path_pop(w, o2);
+		}
+		if (w->nerr == b2)
+			n++;
+		else {
+			free(a[n].header);
+			free(a[n].secret);
+			memset(&a[n], 0, sizeof(a[n]));
+		}
+		spec__path_pop(w, old);
+	}
+	if (w->nerr != before) {
+		spec_maint_allow_release(a, n);
+		return;
+	}
+	spec_maint_allow_release(mc->allow, mc->nallow);
+	mc->allow = a;
+	mc->nallow = n;
+}
+
 static void apply_envmap(struct walker *w, const struct ynode *k, const struct ynode *v, struct svc_config *c)
 {
 	if (!spec__want_map(w, v, k, false))
@@ -837,6 +982,9 @@ static void apply_value(struct walker *w, const struct keydef *d, const struct y
 	case KT_RECIPIENTS:
 		spec__apply_recipients(w, k, v, base);
 		return;
+	case KT_MAINT_ALLOW:
+		apply_maint_allow(w, k, v, base);
+		return;
 	case KT_BOOL:
 	case KT_ONERROR:
 	case KT_CONDLIST:
@@ -935,6 +1083,7 @@ void svc_config_release(struct svc_config *c)
 	free(c->migrations.database_env);
 	free(c->migrations.mode);
 	free(c->migrations.maintenance_message);
+	spec_maint_allow_release(c->migrations.allow, c->migrations.nallow);
 	for (size_t i = 0; i < c->nenv; i++) {
 		free(c->env[i].key);
 		free(c->env[i].value);

@@ -165,6 +165,15 @@ bool secret_name_valid(const char *s);
 /* a path in a SOPS file: [A-Za-z0-9_.-], 1..256, no empty component */
 bool secret_sops_path_valid(const char *s);
 
+/* services.S.migrations.maintenance_allow: a header whose value is a secret of the store */
+#define SPEC_MAINT_ALLOW_MAX 8 /* as the proxy's MAINT_HEADERS_MAX */
+struct mig_maint_allow {
+	char *header;              /* an HTTP token, as written */
+	char *secret;              /* the name of the secret holding the value (never the value) */
+	int version;               /* 0: the newest when the flow turns maintenance on */
+	int line, col;             /* of the value in the spec; 0 when read back from JSON */
+};
+
 /* services.S.migrations (src/migrate/, docs/internals/migrate.md) */
 struct migrations_config {
 	char *dir;                 /* relative to the artifact; NULL: the service has no migrations */
@@ -174,6 +183,8 @@ struct migrations_config {
 	bool auto_down;            /* an automatic rollback may run down-migrations; default false */
 	char *mode;                /* "online" (NULL: the default) | "maintenance": runbook 001's flow */
 	char *maintenance_message; /* mode maintenance: the 503 page's text; NULL: gantry's default */
+	struct mig_maint_allow *allow; /* mode maintenance: requests with one of these headers pass the flow's 503 */
+	size_t nallow;
 };
 
 /* One service in one environment, fully resolved. */
@@ -320,6 +331,9 @@ int spec_resolve(const struct spec *spec, const char *service, const char *env,
 		 struct svc_config *out, struct gerr *err);
 
 void svc_config_release(struct svc_config *c);
+/* migrations.maintenance_allow: frees the list; whether s is a header name it takes (an HTTP token, 1..64) */
+void spec_maint_allow_release(struct mig_maint_allow *a, size_t n);
+bool spec_maint_header_valid(const char *s);
 /* deep copy (dst: caller's storage) and release of an analysis definition */
 void analysis_def_copy(struct analysis_def *dst, const struct analysis_def *src);
 void analysis_def_release(struct analysis_def *d);

@@ -12,13 +12,16 @@
 #include "daemon/maintenance.h"
 #include "daemon/pulls.h"
 #include "daemon/reply.h"
+#include "daemon/secrets.h"
 #include "migrate/migrate.h"
+#include "secrets/age.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -338,6 +341,8 @@ static int next_revision(const char *svc, const char *env)
 }
 
 static void flow_begin(struct deployment_row *d);
+static int flow_allow_fill(const struct svc_config *cfg, const char *env, struct maintenance *m, struct gerr *err);
+static int64_t flow_busy(const char *svc, const char *env, int64_t self, char *phase, size_t len);
 static void flow_migrated(struct deployment_row *d, const struct mjob *j);
 static void flow_failed(const char *svc, const char *env, int64_t id, const char *why);
 static void job_done_now(struct mjob *j, const char *why);
@@ -382,6 +387,9 @@ static struct mjob *deploy_job(const struct deployment_row *d, bool check_only, 
 		url = NULL;
 		gerr_set(err, "migrations.mode: unknown '%s' (online, maintenance)", cfg.migrations.mode);
 	}
+	/* the bypass secrets must exist before anything is turned on */
+	if (url && *maint && flow_allow_fill(&cfg, d->environment, NULL, err) < 0)
+		url = NULL;
 	svc_config_release(&cfg);
 	*url_out = url;
 	return j;
@@ -487,6 +495,17 @@ static void deploy_done(struct mjob *j)
 	if (strcmp(d.state, "migrating")) {
 		deployment_row_release(&d);
 		return;
+	}
+	if (j->kind == JOB_DEPLOY && j->ok && j->check_only) {
+		/* one flow per service environment: a second one would scale the old revision down while
+		 * the first gives it its replicas back (or stops what the first is starting) */
+		char ph[32];
+		int64_t other = flow_busy(d.service, d.environment, d.id, ph, sizeof(ph));
+		if (other) {
+			j->ok = false;
+			snprintf(j->err, sizeof(j->err), "deployment %lld's maintenance flow is still running (%s): "
+				 "deploy again once it has ended (gantry deployments)", (long long)other, ph);
+		}
 	}
 	version_text(j, ver, sizeof(ver));
 	if (j->kind == JOB_DEPLOY && j->ok && j->check_only && j->pending) {
@@ -798,7 +817,8 @@ static void rollback_done(struct mjob *j)
 
 void mig_flow_snapshot_prune(const char *svc, const char *env, int revision)
 {
-	static const char *const ext[] = { "sqlite", "pgdump" };
+	/* a pg_dump's and a pg_restore's stderr (driver_pg.c) go with the dump */
+	static const char *const ext[] = { "sqlite", "pgdump", "pgdump.log", "pgdump.restore.log" };
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
 		char *p = xasprintf("%s/snapshots/%s-%s-r%d.%s", gd->home, svc, env, revision, ext[i]);
 		if (unlink(p) == 0)
@@ -1078,6 +1098,30 @@ static void flow_untrack(int64_t id)
 		}
 }
 
+static json_t *flow_of(const struct deployment_row *d, json_t **gates);
+static const char *flow_phase(json_t *f);
+
+/* the deployment whose maintenance flow of svc@env is not done (other than self), 0 when none */
+static int64_t flow_busy(const char *svc, const char *env, int64_t self, char *phase, size_t len)
+{
+	int64_t found = 0;
+	for (size_t i = 0; i < nflows && !found; i++) {
+		struct deployment_row d;
+		struct gerr err;
+		json_t *gates, *f;
+		if (flows[i] == self || store_deployment_get(gd->store, flows[i], &d, &err) != 1)
+			continue;
+		f = flow_of(&d, &gates);
+		if (f && strcmp(flow_phase(f), "done") && !strcmp(d.service, svc) && !strcmp(d.environment, env)) {
+			found = d.id;
+			strlcpy_g(phase, flow_phase(f), len);
+		}
+		json_decref(gates);
+		deployment_row_release(&d);
+	}
+	return found;
+}
+
 /* d's flow object inside *gates (new reference to gates), NULL when d has none */
 static json_t *flow_of(const struct deployment_row *d, json_t **gates)
 {
@@ -1151,6 +1195,62 @@ static void flow_restore(struct deployment_row *d, json_t *gates, json_t *f, con
 	flow_track(d->id);
 }
 
+/*
+ * migrations.maintenance_allow into m: each header with its secret's value
+ * (the version the spec pins, else the newest), decrypted here and kept
+ * only in m (the store and the routes file hold it, as for gantry
+ * maintenance on --allow-header). m NULL: only whether every secret can be
+ * read. Errors name the key and the secret, never a value.
+ */
+static int flow_allow_fill(const struct svc_config *cfg, const char *env, struct maintenance *m, struct gerr *err)
+{
+	for (size_t i = 0; i < cfg->migrations.nallow; i++) {
+		const struct mig_maint_allow *a = &cfg->migrations.allow[i];
+		uint8_t *val = NULL;
+		size_t len = 0;
+		struct gerr e2;
+		int r = secrets_read(env, a->secret, a->version, &val, &len, &e2);
+		if (r < 0)
+			return gerr_set(err, "migrations.maintenance_allow[%zu]: secret '%s': %s", i, a->secret, e2.msg);
+		if (r == 0) {
+			char ver[32] = "";
+			if (a->version)
+				snprintf(ver, sizeof(ver), " version %d", a->version);
+			return gerr_set(err, "migrations.maintenance_allow[%zu]: secret '%s'%s does not exist in "
+					"environment '%s' (gantry secret set %s --env %s)", i, a->secret, ver, env,
+					a->secret, env);
+		}
+		if (len > MAINT_HEADER_VALUE_MAX || memchr(val, 0, len) ||
+		    (m && m->nallow >= MAINT_HEADERS_MAX)) {
+			age_secret_free(val, len);
+			return gerr_set(err, "migrations.maintenance_allow[%zu]: secret '%s' is not a header value "
+					"(%d..%d visible ASCII bytes)", i, a->secret, MAINT_HEADER_VALUE_MIN,
+					MAINT_HEADER_VALUE_MAX);
+		}
+		if (m) {
+			struct maintenance_header *h = &m->allow[m->nallow++];
+			strlcpy_g(h->name, a->header, sizeof(h->name));
+			for (char *p = h->name; *p; p++)
+				*p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+			memcpy(h->value, val, len);
+			h->value[len] = 0;
+		} else {
+			char tmp[MAINT_HEADER_VALUE_MAX + 1];
+			memcpy(tmp, val, len);
+			tmp[len] = 0;
+			r = maint_check_header_value(tmp, &e2);
+			sodium_memzero(tmp, sizeof(tmp));
+			if (r < 0) {
+				age_secret_free(val, len);
+				return gerr_set(err, "migrations.maintenance_allow[%zu]: secret '%s': %s", i, a->secret,
+						e2.msg);
+			}
+		}
+		age_secret_free(val, len);
+	}
+	return 0;
+}
+
 static void flow_begin(struct deployment_row *d)
 {
 	struct svcenv *se = daemon_svcenv(d->service, d->environment, false);
@@ -1158,11 +1258,13 @@ static void flow_begin(struct deployment_row *d)
 	struct svc_config cfg;
 	struct gerr err;
 	json_t *gates, *f, *cj = json_loads(d->config ? d->config : "", 0, NULL);
-	bool was_on = daemon_maintenance_get(gd, d->service, d->environment, NULL);
+	bool was_on = daemon_maintenance_get(gd, d->service, d->environment, NULL), allow_err = false;
 
 	if (cj && svc_config_from_json(cj, &cfg, &err) == 0) {
 		if (cfg.migrations.maintenance_message)
 			strlcpy_g(m.message, cfg.migrations.maintenance_message, sizeof(m.message));
+		if (flow_allow_fill(&cfg, d->environment, &m, &err) < 0)
+			allow_err = true;
 		svc_config_release(&cfg);
 	}
 	json_decref(cj);
@@ -1173,7 +1275,7 @@ static void flow_begin(struct deployment_row *d)
 	f = json_pack("{s:s, s:i, s:i, s:b, s:[]}", "phase", "on", "old_revision", se ? se->row.target_revision : 0,
 		      "replicas", se ? se->row.replicas : 0, "was_on", was_on, "steps");
 	json_object_set_new(gates, "maintenance_flow", f);
-	if (!was_on && (maintenance_check(&m, &err) < 0 ||
+	if (!was_on && (allow_err || maintenance_check(&m, &err) < 0 ||
 			daemon_maintenance_set(gd, d->service, d->environment, &m, "gantry", &err) < 0)) {
 		char msg[700];
 		json_object_set_new(f, "phase", json_string("done"));
@@ -1186,8 +1288,10 @@ static void flow_begin(struct deployment_row *d)
 		if (store_deployment_update(gd->store, d, &err) < 0)
 			log_error("gates", "%s", err.msg);
 		json_decref(gates);
+		sodium_memzero(&m, sizeof(m));
 		return;
 	}
+	sodium_memzero(&m, sizeof(m)); /* the bypass values */
 	flow_step(d, gates, f, "on", "maintenance_on", "%s; waiting for the proxy to answer with it",
 		  was_on ? "maintenance was already on (it stays on after the deploy)" : "maintenance on by gantry");
 	json_decref(gates);
@@ -1195,14 +1299,53 @@ static void flow_begin(struct deployment_row *d)
 }
 
 /* the flow's migration ran: the deploy's revision starts next (deploy_done) */
+/*
+ * A canary or blue-green revision under the flow: nothing old serves (its
+ * replicas were stopped for the migration, and the old code cannot run on
+ * the new schema), so there is no baseline to split traffic with or switch
+ * from, and the strategy would start the old revision again next to the
+ * new one. The revision's config gets strategy recreate, as `deploy
+ * --strategy recreate` writes it: the new revision comes up at full size
+ * behind maintenance; rollback_on and watch stay armed after it completes.
+ * Returns the strategy replaced ("canary", "bluegreen") or NULL.
+ */
+static const char *flow_full_size(struct deployment_row *d)
+{
+	struct svc_config cfg;
+	struct gerr err;
+	const char *was = NULL;
+	json_t *cj = json_loads(d->config ? d->config : "", 0, NULL), *nj;
+	if (!cj || svc_config_from_json(cj, &cfg, &err) < 0) {
+		json_decref(cj);
+		return NULL;
+	}
+	json_decref(cj);
+	if (cfg.strategy.kind == STRATEGY_CANARY || cfg.strategy.kind == STRATEGY_BLUEGREEN) {
+		was = cfg.strategy.kind == STRATEGY_CANARY ? "canary" : "bluegreen";
+		cfg.strategy.kind = STRATEGY_RECREATE;
+		nj = svc_config_to_json(&cfg);
+		free(d->config);
+		d->config = json_dumps(nj, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(nj);
+	}
+	svc_config_release(&cfg);
+	return was;
+}
+
 static void flow_migrated(struct deployment_row *d, const struct mjob *j)
 {
 	json_t *gates, *f = flow_of(d, &gates);
 	char ver[128];
+	const char *was;
 	if (f && !strcmp(flow_phase(f), "migrating")) {
 		version_text(j, ver, sizeof(ver));
-		flow_step(d, gates, f, "starting", "migrated", "%d migration%s applied, %s; starting the new revision",
-			  j->ran, j->ran == 1 ? "" : "s", ver);
+		was = flow_full_size(d);
+		if (was)
+			json_object_set_new(f, "strategy_replaced", json_string(was));
+		flow_step(d, gates, f, "starting", "migrated", "%d migration%s applied, %s; starting the new revision%s%s%s",
+			  j->ran, j->ran == 1 ? "" : "s", ver, was ? " at full size (strategy " : "", was ? was : "",
+			  was ? " run as recreate: nothing old serves to compare with or switch from; rollback_on "
+				"stays armed for watch)" : "");
 	}
 	json_decref(gates);
 }

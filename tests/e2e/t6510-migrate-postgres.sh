@@ -115,6 +115,26 @@ test_expect_success 'rollback --schema=restore on PostgreSQL: pg_restore of the 
 	grep "no snapshot was taken before revision 4" err
 '
 
+test_expect_success 'keep_revisions: a PostgreSQL snapshot goes with its pruned revision, a kept one stays' '
+	sed -i "/migrations: {/a\\    keep_revisions: 2" gantry.yaml &&
+	grep "^    keep_revisions: 2" gantry.yaml &&
+	test -s "$GANTRY_HOME/snapshots/hello-staging-r3.pgdump" &&
+	printf "CREATE TABLE t5 (id int);\n" >"$M/5_t5.up.sql" &&
+	"$GANTRY" deploy hello --env staging --version v5 --wait &&
+	printf "CREATE TABLE t6 (id int);\n" >"$M/6_t6.up.sql" &&
+	"$GANTRY" deploy hello --env staging --version v6 --wait &&
+	ghist >h.json &&
+	jcheck h.json "[r[\"revision\"] for r in (d if isinstance(d, list) else d[\"revisions\"]) if not r[\"artifact_pruned\"]] == [6, 5]" &&
+	ls "$GANTRY_HOME/snapshots" >snaps && cat snaps &&
+	: nothing of the pruned revisions 1..4, the dump of 3 and its logs included &&
+	! grep -v "^hello-staging-r[56]\.pgdump" snaps &&
+	test -s "$GANTRY_HOME/snapshots/hello-staging-r5.pgdump" &&
+	test -s "$GANTRY_HOME/snapshots/hello-staging-r6.pgdump" &&
+	: a kept snapshot is a dump pg_restore reads &&
+	pg_restore --list "$GANTRY_HOME/snapshots/hello-staging-r6.pgdump" | grep "TABLE public t5" &&
+	test "$(psql_q "SELECT version, dirty FROM schema_migrations")" = "6|f"
+'
+
 test_expect_success 'stop' '
 	stop_serve &&
 	stop_postgres

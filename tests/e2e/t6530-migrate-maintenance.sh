@@ -8,6 +8,7 @@ require_gantry
 
 DB=$TRASH/app.db
 M=$TRASH/app/migrations
+BYPASS=ops-bypass-7f3a9c1e
 
 q() {
 	python3 -c 'import sqlite3, sys
@@ -59,7 +60,12 @@ test_expect_success 'setup: v1 serving with one migration, mode maintenance' '
 	    artifact: app
 	    run: exec ./hello
 	    env: { DATABASE_URL: "sqlite3://$DB" }
-	    migrations: { dir: migrations, lock_timeout: 30s, mode: maintenance, maintenance_message: "Upgrading the database, back in a minute." }
+	    migrations:
+	      dir: migrations
+	      lock_timeout: 30s
+	      mode: maintenance
+	      maintenance_message: "Upgrading the database, back in a minute."
+	      maintenance_allow: [ { header: X-Ops, value: { secret: ops_bypass } } ]
 	    probes:
 	      readiness: { http: /ready, period: 100ms }
 	    stop_grace: 2s
@@ -70,11 +76,22 @@ test_expect_success 'setup: v1 serving with one migration, mode maintenance' '
 	printf "CREATE TABLE users (id integer primary key, name text);\n" >"$M/1_users.up.sql" &&
 	printf "DROP TABLE users;\n" >"$M/1_users.down.sql" &&
 	start_serve &&
+	printf %s "$BYPASS" | "$GANTRY" secret set ops_bypass --env staging &&
 	"$GANTRY" deploy hello --env staging --version v1 --wait &&
 	test "$(q "SELECT version FROM schema_migrations")" = 1 &&
 	q "INSERT INTO users (name) VALUES (\"ada\")" &&
 	ev_check "not any(e[\"kind\"] == \"maintenance_flow\" for e in ev)" &&
 	start_load before && sleep 1 && stop_load before && load_clean before
+'
+
+test_expect_success 'maintenance_allow: a value written in the spec, a bad header: refused at FILE:LINE:COL' '
+	sed "s/value: { secret: ops_bypass }/value: \"$BYPASS\"/" gantry.yaml >bad.yaml &&
+	test_expect_code 2 "$GANTRY" validate -f bad.yaml 2>err &&
+	cat err &&
+	grep "^bad.yaml:[0-9]*:[0-9]*: error: services.hello.migrations.maintenance_allow\[0\].value: the value is a secret: write value: {secret: NAME}" err &&
+	sed "s/header: X-Ops/header: \"X Ops\"/" gantry.yaml >bad.yaml &&
+	test_expect_code 2 "$GANTRY" validate -f bad.yaml 2>err &&
+	grep "^bad.yaml:[0-9]*:[0-9]*: error: .*maintenance_allow\[0\].header: invalid header name" err
 '
 
 test_expect_success 'a breaking migration under load: 503 with Retry-After during the flow, never an error; 200 after' '
@@ -88,6 +105,11 @@ test_expect_success 'a breaking migration under load: 503 with Retry-After durin
 	test "$(pfetch page)" = 503 &&
 	grep -i "^retry-after: [0-9]" "$TRASH/page.h" &&
 	grep "Upgrading the database" "$TRASH/page.b" &&
+	test "$(pfetch wrong -H "X-Ops: not-the-secret")" = 503 &&
+	grep "Upgrading the database" "$TRASH/wrong.b" &&
+	say "with the bypass header: HTTP $(pfetch bypass -H "X-Ops: $BYPASS")" &&
+	! grep -i "^retry-after:" "$TRASH/bypass.h" &&
+	! grep "Upgrading the database" "$TRASH/bypass.b" &&
 	"$GANTRY" status hello --env staging -o json >st.json &&
 	test "$(q "SELECT version FROM schema_migrations")" = 1 &&
 	touch "$TRASH/release" &&
@@ -111,7 +133,14 @@ test_expect_success 'a breaking migration under load: 503 with Retry-After durin
 	"$GANTRY" events hello --env staging >events.txt &&
 	say "transcript: gantry events hello --env staging (the deploy of v2)" &&
 	sed -n "/deployment 2: maintenance_on/,\$p" events.txt &&
-	grep maintenance_flow events.txt
+	grep maintenance_flow events.txt &&
+	grep "maintenance_on .*bypass headers: x-ops" events.txt &&
+	: the bypass value is nowhere but the store and the routes file &&
+	gevents >ev.json && "$GANTRY" deployments hello --env staging -o json >deps.json &&
+	"$GANTRY" maintenance status hello --env staging -o json >mstat.json && gst >st.json &&
+	"$GANTRY" audit >audit.txt 2>&1 &&
+	! grep -rl -- "$BYPASS" ev.json events.txt deps.json mstat.json st.json audit.txt "$TRASH/serve.log" \
+		"$TRASH/deploy.log" "$GANTRY_HOME/logs"
 '
 
 test_expect_success 'a failing migration in this mode: the old revision back, maintenance off, the deploy failed' '
@@ -119,7 +148,8 @@ test_expect_success 'a failing migration in this mode: the old revision back, ma
 	start_load fail &&
 	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v3 --wait >out 2>err &&
 	cat out err &&
-	grep "3_age.up.sql" err &&
+	test "$(grep -c "^error:" err)" = 1 &&
+	grep -q "^error: migration failed: 3_age.up.sql:1: .*ADDD" err &&
 	wait_for 30 "flow_steps && grep \"^phase: done\" steps.txt" &&
 	cat steps.txt &&
 	test "$(cut -d: -f1 steps.txt | tr "\n" " ")" = "maintenance_on maintenance_in_force old_replicas_stopped restoring maintenance_off phase " &&

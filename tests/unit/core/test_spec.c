@@ -697,6 +697,70 @@ static void test_secret_refs(void **state)
 	diags_release(&d);
 }
 
+/* migrations.maintenance_allow: references to the secret store, kept through JSON; a literal value refused */
+static void test_maint_allow(void **state)
+{
+	static const char yaml[] =
+		"environments:\n"
+		"  staging: {}\n"
+		"services:\n"
+		"  a:\n"
+		"    run: x\n"
+		"    migrations:\n"
+		"      dir: m\n"
+		"      mode: maintenance\n"
+		"      maintenance_allow:\n"
+		"        - { header: X-Ops, value: { secret: ops_bypass } }\n"
+		"        - { header: x-team, value: { secret: team, version: 3 } }\n";
+	static const char bad[] =
+		"environments: { staging: {} }\n"
+		"services:\n"
+		"  a:\n"
+		"    run: x\n"
+		"    migrations:\n"
+		"      dir: m\n"
+		"      maintenance_allow:\n"
+		"        - { header: X-Ops, value: s3cret-s3cret }\n"
+		"        - { header: X-Ops, value: { secret: a } }\n"
+		"        - { header: x-ops, value: { secret: b } }\n";
+	struct spec *spec = NULL;
+	struct diags d = { 0 };
+	struct svc_config c;
+	struct gerr err;
+	char *text;
+	json_t *j;
+	(void)state;
+
+	assert_int_equal(spec_load_buf("t.yaml", yaml, strlen(yaml), &spec, &d), 0);
+	assert_int_equal(spec_resolve(spec, "a", "staging", &c, &err), 0);
+	assert_int_equal(c.migrations.nallow, 2);
+	assert_string_equal(c.migrations.allow[0].header, "X-Ops");
+	assert_string_equal(c.migrations.allow[0].secret, "ops_bypass");
+	assert_int_equal(c.migrations.allow[0].version, 0);
+	assert_int_equal(c.migrations.allow[1].version, 3);
+	assert_int_equal(c.nsecrets, 0); /* not the replicas' env */
+	round_trip(&c);
+	j = svc_config_to_json(&c);
+	text = json_dumps(j, JSON_COMPACT);
+	assert_non_null(strstr(text, "\"maintenance_allow\":[{\"header\":\"X-Ops\",\"secret\":\"ops_bypass\"}"));
+	free(text);
+	json_decref(j);
+	svc_config_release(&c);
+	spec_free(spec);
+	diags_release(&d);
+
+	spec = NULL;
+	assert_int_equal(spec_load_buf("b.yaml", bad, strlen(bad), &spec, &d), -1);
+	assert_int_equal(d.n, 2);
+	assert_int_equal(d.items[0].line, 8);
+	assert_non_null(strstr(d.items[0].message, "the value is a secret"));
+	assert_null(strstr(d.items[0].message, "s3cret"));
+	assert_int_equal(d.items[1].line, 10);
+	assert_non_null(strstr(d.items[1].message, "given twice"));
+	spec_free(spec);
+	diags_release(&d);
+}
+
 /* environments.E.secrets.file and {sops: PATH}: pinned to no version until the controller stores the file */
 static void test_secret_sops_refs(void **state)
 {
@@ -814,6 +878,7 @@ int main(void)
 		cmocka_unit_test(test_json_bad),
 		cmocka_unit_test(test_json_missing_keys_default),
 		cmocka_unit_test(test_json_of_empty_config),
+		cmocka_unit_test(test_maint_allow),
 		cmocka_unit_test(test_docs_list_every_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
