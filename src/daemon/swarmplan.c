@@ -7,9 +7,12 @@
  * leaves its slot empty, and Swarm does not fill it again, not even on an
  * update that keeps the count (it counts only the slots whose task should
  * run); scaling to the count of live tasks drops the empty slots without
- * touching a running task, and scaling up from there adds new ones. A scale
- * below the live count lets Swarm choose the victims: never done while a
- * replica serves from one of them.
+ * touching a running task, and scaling up from there adds new ones. A task
+ * on a node that is down keeps state running with desired state shutdown,
+ * and Swarm counts it: a scale to the live count then removed a serving
+ * task on another node (seen in t6120's first runs): the count asked
+ * includes those zombies. A scale below the count lets Swarm choose the
+ * victims: never done while a replica serves from one of them.
  */
 #include "common.h"
 #include "daemon/swarmrt.h"
@@ -46,6 +49,7 @@ void swarmrt_service_name(const char *tag, const char *service, const char *env,
 struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c)
 {
 	struct swarmrt_plan p = { SWARMRT_NOTHING, -1, 0 };
+	int64_t counted = (int64_t)c->alive + c->zombies, target = (int64_t)c->want + c->zombies;
 
 	if (!c->exists) {
 		if (c->want > 0) {
@@ -63,9 +67,10 @@ struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c)
 	if (c->unsettled > 0)
 		return p;
 	if (c->want > c->alive) {
+		/* the ended slots dropped first (Swarm does not fill them), then new ones */
 		p.act = SWARMRT_SCALE;
-		p.from = c->replicas != (uint64_t)c->alive ? c->alive : -1;
-		p.to = c->want;
+		p.from = c->replicas != (uint64_t)counted ? counted : -1;
+		p.to = target;
 		return p;
 	}
 	if (c->want < c->alive) {
@@ -76,14 +81,15 @@ struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c)
 		/* the surplus has no container yet (pending): Swarm removes
 		 * tasks that do not run before those that do */
 		p.act = SWARMRT_SCALE;
-		p.to = c->want;
+		p.to = target;
 		return p;
 	}
-	if (c->replicas != (uint64_t)c->want) {
-		/* the slots of ended tasks, dropped (Swarm would fill them again
-		 * at its next reconciliation of the service) */
+	if (c->replicas != (uint64_t)target) {
+		/* the slots of ended tasks dropped (Swarm would fill them again
+		 * at its next reconciliation of the service), or a zombie's
+		 * slot once it ended */
 		p.act = SWARMRT_SCALE;
-		p.to = c->want;
+		p.to = target;
 	}
 	return p;
 }

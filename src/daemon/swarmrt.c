@@ -718,11 +718,14 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 		}
 		for (size_t t = 0; t < s->ntasks; t++) {
 			struct sw_task *x = &s->tasks[t];
+			bool final = swarm_task_state_final(x->t.state);
 			if (task_alive(c, x)) {
 				k.alive++;
 				k.orphans += x->t.container_id[0] && !task_bound(c, x);
-			} else if (!strcmp(x->t.desired_state, "running")) {
+			} else if (final && !strcmp(x->t.desired_state, "running")) {
 				k.unsettled++;
+			} else if (!final && strcmp(x->t.desired_state, "remove")) {
+				k.zombies++; /* on a dead node, or shutting down: Swarm counts it */
 			}
 		}
 		p = swarmrt_plan(&k);
@@ -880,9 +883,17 @@ void swarmrt_tick(int64_t now)
 			poll_start(c, now);
 }
 
+/* Engine calls in flight; and while serve stops, services of ours a
+ * reachable manager still lists (they go once their replicas are gone:
+ * serve waits for that, within its own bound) */
 bool swarmrt_busy(void)
 {
-	return jobs_inflight > 0;
+	if (jobs_inflight > 0)
+		return true;
+	for (struct cluster *c = clusters; gd->shutting_down && c; c = c->next)
+		if (!c->down && c->nsvcs > 0)
+			return true;
+	return false;
 }
 
 /* ---- what replica.c asks (through dockrt.c) ---- */

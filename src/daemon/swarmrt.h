@@ -30,8 +30,10 @@ void swarmrt_service_name(const char *tag, const char *service, const char *env,
 struct swarmrt_counts {
 	int want;           /* replicas of the revision that hold a live task or wait for one */
 	int alive;          /* tasks that should run (desired running), not ended, on a node not down */
-	int unsettled;      /* tasks Swarm still counts that are gone (ended, or on a node that is down),
-			     * desired state still running: Swarm has not caught up */
+	int zombies;        /* tasks Swarm still counts as its slots that gantry cannot use: not ended
+			     * but on a node that is down (they say "running" for ever), or shutting down */
+	int unsettled;      /* tasks that ended while their desired state is still running: Swarm
+			     * has not caught up, and may or may not count them */
 	int orphans;        /* alive tasks no replica is bound to, with a container (to stop) */
 	int rows;           /* replica rows of the revision, whatever their state */
 	uint64_t replicas;  /* the service's replica count now */
@@ -52,10 +54,14 @@ struct swarmrt_plan {
 };
 
 /*
- * What to ask Swarm for. Never a scale down that would let Swarm choose
- * which running task goes (it may choose one that serves): a task gantry
- * does not want is stopped first (its slot then ends), and only ended
- * slots are scaled away. Nothing while Swarm has not caught up (unsettled).
+ * What to ask Swarm for. Swarm's count of a service's slots is its alive
+ * tasks plus the zombies (a task on a dead node is counted until the node
+ * comes back, though its desired state is shutdown); ended tasks are not
+ * counted. So the count asked is always want + zombies, and never a scale
+ * down that would let Swarm choose which running task goes (it may choose
+ * one that serves): a task gantry does not want is stopped first (its slot
+ * then ends), and only ended slots are scaled away. Nothing while Swarm has
+ * not caught up (unsettled).
  */
 struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c);
 
