@@ -97,7 +97,7 @@ API_HANDLER(op_whoami); API_HANDLER(op_user_add); API_HANDLER(op_user_remove); A
 API_HANDLER(op_incident_open); API_HANDLER(op_incident_close); API_HANDLER(op_incident_list);
 API_HANDLER(op_approve); API_HANDLER(op_reject); API_HANDLER(op_deployments);
 API_HANDLER(op_audit); API_HANDLER(op_audit_verify); API_HANDLER(op_promotion_source);
-API_HANDLER(op_gates_check); API_HANDLER(op_dora);
+API_HANDLER(op_gates_check); API_HANDLER(op_dora); API_HANDLER(op_nodes);
 API_HANDLER(op_apply); API_HANDLER(op_spec_show); API_HANDLER(op_spec_history); API_HANDLER(op_spec_diff);
 API_HANDLER(op_secret_set); API_HANDLER(op_secret_list); API_HANDLER(op_secret_rm); API_HANDLER(op_secret_get);
 API_HANDLER(op_secret_recipient);

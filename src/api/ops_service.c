@@ -72,6 +72,9 @@ static json_t *svcenv_status(struct svcenv *se)
 			json_object_set_new(jr, "last_exit", json_string(r->row.last_exit));
 		if (r->row.container[0])
 			json_object_set_new(jr, "container", json_string(r->row.container));
+		/* a cluster's replica: the node its task runs on (daemon/swarmrt.c) */
+		if (r->sw_node[0])
+			json_object_set_new(jr, "node", json_string(r->sw_node));
 		usage_json(r, jr, clock_steady_ms());
 		json_array_append_new(replicas, jr);
 		/* this replica alone restarted more than 5 times; one of a revision

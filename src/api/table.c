@@ -16,6 +16,7 @@ const struct api_op api_ops[] = {
 	{ "release_status", op_release_status, false, ROLE_VIEWER, API_SCOPE_NONE, false, "environment id" },
 	{ "releases", op_releases, false, ROLE_VIEWER, API_SCOPE_NONE, false, "environment" },
 	{ "history", op_history, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
+	{ "nodes", op_nodes, false, ROLE_VIEWER, API_SCOPE_NONE, false, "environment" },
 	{ "events", op_events, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment after limit" },
 	{ "deployments", op_deployments, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment state limit" },
 	{ "incident_list", op_incident_list, false, ROLE_VIEWER, API_SCOPE_NONE, false, "all" },

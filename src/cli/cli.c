@@ -14,6 +14,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_status,
 	&cli_cmd_history,
 	&cli_cmd_events,
+	&cli_cmd_nodes,
 	&cli_cmd_rollback,
 	&cli_cmd_scale,
 	&cli_cmd_release,

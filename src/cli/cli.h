@@ -132,6 +132,8 @@ extern const struct cli_cmd cli_cmd_promote, cli_cmd_approve, cli_cmd_reject, cl
 extern const struct cli_cmd cli_cmd_maintenance;
 /* database migrations (src/migrate, daemon/migrations.c) */
 extern const struct cli_cmd cli_cmd_db;
+/* fleets (daemon/swarmrt.h) */
+extern const struct cli_cmd cli_cmd_nodes;
 /* feature flags (daemon/flags.h) */
 extern const struct cli_cmd cli_cmd_flag;
 

@@ -216,19 +216,32 @@ static void print_table(json_t *list)
 				printf("\n");
 			}
 		}
-		if (json_array_size(json_object_get(st, "replicas")))
-			printf("  %-40s %4s %8s %6s %-9s %8s %15s %7s  %s\n", "REPLICA", "REV", "PID", "PORT", "STATE",
-			       "RESTARTS", "MEM", "CPU", "LAST EXIT");
-		json_array_foreach(json_object_get(st, "replicas"), j, r) {
-			char mem[48], cpu[24];
-			usage_columns(r, mem, sizeof(mem), cpu, sizeof(cpu));
-			printf("  %-40s %4lld %8lld %6lld %-9s %8lld %15s %7s  %s\n", json_string_value(json_object_get(r, "id")),
-			       (long long)json_integer_value(json_object_get(r, "revision")),
-			       (long long)json_integer_value(json_object_get(r, "pid")),
-			       (long long)json_integer_value(json_object_get(r, "port")),
-			       json_string_value(json_object_get(r, "state")),
-			       (long long)json_integer_value(json_object_get(r, "restarts")), mem, cpu,
-			       json_string_value(json_object_get(r, "last_exit")) ? json_string_value(json_object_get(r, "last_exit")) : "");
+		{
+			/* a cluster's replicas: the node their task runs on instead of a pid and port of this host */
+			bool nodes = false;
+			json_array_foreach(json_object_get(st, "replicas"), j, r)
+				nodes |= json_is_string(json_object_get(r, "node"));
+			if (json_array_size(json_object_get(st, "replicas")) && nodes)
+				printf("  %-40s %4s %-16s %-9s %8s %15s %7s  %s\n", "REPLICA", "REV", "NODE", "STATE",
+				       "RESTARTS", "MEM", "CPU", "LAST EXIT");
+			else if (json_array_size(json_object_get(st, "replicas")))
+				printf("  %-40s %4s %8s %6s %-9s %8s %15s %7s  %s\n", "REPLICA", "REV", "PID", "PORT", "STATE",
+				       "RESTARTS", "MEM", "CPU", "LAST EXIT");
+			json_array_foreach(json_object_get(st, "replicas"), j, r) {
+				char mem[48], cpu[24], where[64];
+				const char *node = json_string_value(json_object_get(r, "node"));
+				usage_columns(r, mem, sizeof(mem), cpu, sizeof(cpu));
+				if (nodes)
+					snprintf(where, sizeof(where), "%-16s", node ? node : "-");
+				else
+					snprintf(where, sizeof(where), "%8lld %6lld", (long long)json_integer_value(json_object_get(r, "pid")),
+						 (long long)json_integer_value(json_object_get(r, "port")));
+				printf("  %-40s %4lld %s %-9s %8lld %15s %7s  %s\n", json_string_value(json_object_get(r, "id")),
+				       (long long)json_integer_value(json_object_get(r, "revision")), where,
+				       json_string_value(json_object_get(r, "state")),
+				       (long long)json_integer_value(json_object_get(r, "restarts")), mem, cpu,
+				       json_string_value(json_object_get(r, "last_exit")) ? json_string_value(json_object_get(r, "last_exit")) : "");
+			}
 		}
 	}
 }

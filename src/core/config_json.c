@@ -698,6 +698,58 @@ static void docker_to_json(json_t *o, const struct svc_config *c)
 		json_object_set_new(o, "port", json_integer(c->port));
 	if (c->registry)
 		json_object_set_new(o, "registry", json_string(c->registry));
+	if (c->cluster.engine) {
+		json_t *nodes = json_object();
+		for (size_t i = 0; i < c->cluster.nnodes; i++)
+			json_object_set_new(nodes, c->cluster.nodes[i].key, json_string(c->cluster.nodes[i].value));
+		json_object_set_new(o, "cluster", json_pack("{s:s, s:s, s:s?, s:o}", "engine", c->cluster.engine,
+							    "manager", c->cluster.manager, "network",
+							    c->cluster.network, "nodes", nodes));
+	}
+	if (c->placement.nconstraints || c->placement.spread) {
+		json_t *p = json_object();
+		if (c->placement.nconstraints)
+			json_object_set_new(p, "constraints",
+					    strv_to_json(c->placement.constraints, c->placement.nconstraints));
+		if (c->placement.spread)
+			json_object_set_new(p, "spread", json_string(c->placement.spread));
+		json_object_set_new(o, "placement", p);
+	}
+}
+
+/* "cluster": {"engine", "manager", "network", "nodes": {HOST: ENGINE}}, "placement": {"constraints", "spread"} */
+static int cluster_from_json(const json_t *j, struct svc_config *c, struct gerr *err)
+{
+	const json_t *cl = json_object_get(j, "cluster"), *pl = json_object_get(j, "placement"), *nodes, *v;
+	const char *key;
+
+	if (cl) {
+		if (!json_is_object(cl) || j_str(cl, "cluster.", "engine", false, &c->cluster.engine, err) < 0 ||
+		    j_str(cl, "cluster.", "manager", false, &c->cluster.manager, err) < 0 ||
+		    j_str(cl, "cluster.", "network", true, &c->cluster.network, err) < 0)
+			return json_is_object(cl) ? -1 : gerr_set(err, "svc_config: 'cluster' must be an object");
+		if (!c->cluster.engine || strcmp(c->cluster.engine, "swarm") || !c->cluster.manager)
+			return gerr_set(err, "svc_config: 'cluster' needs engine swarm and a manager");
+		if ((nodes = json_object_get(cl, "nodes"))) {
+			if (!json_is_object(nodes))
+				return gerr_set(err, "svc_config: 'cluster.nodes' must be an object of strings");
+			json_object_foreach((json_t *)nodes, key, v) {
+				if (!json_is_string(v))
+					return gerr_set(err, "svc_config: 'cluster.nodes.%.64s' must be a string", key);
+				c->cluster.nodes = xrealloc(c->cluster.nodes, (c->cluster.nnodes + 1) * sizeof(*c->cluster.nodes));
+				c->cluster.nodes[c->cluster.nnodes].key = xstrdup(key);
+				c->cluster.nodes[c->cluster.nnodes].value = xstrdup(json_string_value(v));
+				c->cluster.nnodes++;
+			}
+		}
+	}
+	if (pl) {
+		if (!json_is_object(pl) ||
+		    j_strv(pl, "constraints", false, &c->placement.constraints, &c->placement.nconstraints, err) < 0 ||
+		    j_str(pl, "placement.", "spread", false, &c->placement.spread, err) < 0)
+			return json_is_object(pl) ? -1 : gerr_set(err, "svc_config: 'placement' must be an object");
+	}
+	return 0;
 }
 
 static int docker_from_json(const json_t *j, struct svc_config *c, struct gerr *err)
@@ -713,7 +765,7 @@ static int docker_from_json(const json_t *j, struct svc_config *c, struct gerr *
 	    j_strv(j, "command", true, &c->command, &c->ncommand, err) < 0 ||
 	    j_strv(j, "entrypoint", true, &c->entrypoint, &c->nentrypoint, err) < 0 ||
 	    j_intv(j, "", "port", 1, 65535, &c->port, err) < 0 ||
-	    j_str(j, "", "registry", false, &c->registry, err) < 0)
+	    j_str(j, "", "registry", false, &c->registry, err) < 0 || cluster_from_json(j, c, err) < 0)
 		return -1;
 	c->runtime = (enum svc_runtime)rt;
 	if (c->image && spec__image_ref_check(c->image, &off, msg, sizeof(msg)) < 0)

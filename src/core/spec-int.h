@@ -160,6 +160,9 @@ enum ktype {
 	KT_SECFILES,   /* files: {FILE: {secret: NAME, version: N}} into svc_config secrets */
 	KT_RECIPIENTS, /* environments.E.secrets.recipients: age1... */
 	KT_MAINT_ALLOW, /* migrations.maintenance_allow: [{header: NAME, value: {secret: NAME, version: N}}] */
+	/* fleets (spec_cluster.c) */
+	KT_CLUSTER,    /* struct cluster_config at off: {engine, manager, network, nodes} */
+	KT_PLACEMENT,  /* svc_config placement: {constraints, spread} */
 };
 
 #define KF_NO_OVERRIDE 1u /* not allowed under services.S.environments.E */
@@ -282,6 +285,10 @@ void spec__image_build_free(struct image_build *b);
 void spec__image_build_set_arg(struct image_build *b, const char *key, const char *value);
 /* frees the container fields of c and clears them */
 void spec__docker_release(struct svc_config *c);
+
+/* spec_cluster.c: environments.E.cluster and services.S.placement */
+void spec__apply_cluster(struct walker *w, const struct ynode *k, const struct ynode *v, struct cluster_config *c);
+void spec__apply_placement(struct walker *w, const struct ynode *k, const struct ynode *v, struct placement *p);
 
 /* ------------------------------------------------------------------------ */
 /* parsing (yaml.c)                                                         */

@@ -211,6 +211,8 @@ static const struct keydef service_keys[] = {
 	  "analysis errors past error_limit: pause | rollback" },
 	{ "migrations", KT_MAP, offsetof(struct svc_config, migrations), 0, 0, NULL, migrations_keys, 0,
 	  "database migrations run by deploys and rollbacks: {dir, database_env, lock_timeout, snapshot, auto_down, mode, maintenance_message, maintenance_allow}" },
+	{ "placement", KT_PLACEMENT, offsetof(struct svc_config, placement), 0, 0, NULL, NULL, 0,
+	  "docker, in an environment with a cluster: {constraints: [node.role==worker], spread: node.labels.zone}, where its tasks may run" },
 	{ "checks", KT_ANY, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
 	  "pre- and post-deployment checks (checked by src/core/spec_gates.c)" },
 	{ "depends_on", KT_ANY, 0, 0, 0, NULL, NULL, KF_NO_OVERRIDE,
@@ -234,6 +236,9 @@ const struct keydef spec__env_keys[] = {
 	  "default replica count of the services in this environment" },
 	{ "hosts", KT_HOSTS, offsetof(struct spec_env, hosts), 0, 0, NULL, NULL, 0,
 	  "default Host names of the services in this environment" },
+	{ "cluster", KT_CLUSTER, offsetof(struct spec_env, cluster), 0, 0, NULL, NULL, 0,
+	  "{engine: swarm, manager: unix:///PATH | tcp://HOST:PORT, network: OVERLAY, nodes: {HOSTNAME: ENGINE}}: "
+	  "the environment's container services run as Swarm services there (docs/fleet.md)" },
 	/* gate keys: checked by core/spec_gates.c, read by gates/gspec.c */
 	{ "protection", KT_ANY, 0, 0, 0, NULL, NULL, 0,
 	  "gates: approvals, approval_ttl, windows, freeze_on_incident, checklist" },
@@ -985,6 +990,12 @@ static void apply_value(struct walker *w, const struct keydef *d, const struct y
 	case KT_MAINT_ALLOW:
 		apply_maint_allow(w, k, v, base);
 		return;
+	case KT_CLUSTER:
+		spec__apply_cluster(w, k, v, FIELD(base, d, struct cluster_config));
+		return;
+	case KT_PLACEMENT:
+		spec__apply_placement(w, k, v, FIELD(base, d, struct placement));
+		return;
 	case KT_BOOL:
 	case KT_ONERROR:
 	case KT_CONDLIST:
@@ -1096,6 +1107,8 @@ void svc_config_release(struct svc_config *c)
 	spec__free_strv(c->rollback_on, c->nrollback_on);
 	spec__delivery_release(c);
 	spec__docker_release(c);
+	cluster_config_release(&c->cluster);
+	placement_release(&c->placement);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1164,6 +1177,12 @@ static int resolve_into(const struct spec *spec, const struct spec_service *s, c
 		spec__check_docker(wbase, wover, s, e, ov, c);
 		nerr += wbase->nerr + wover->nerr - before;
 	}
+	/* the cluster and placement are a docker service's only: a process
+	 * service's config (and its digest) stays as on one host */
+	if (c->runtime == RUNTIME_DOCKER && e->cluster.engine)
+		cluster_config_copy(&c->cluster, &e->cluster);
+	if (!c->cluster.engine)
+		placement_release(&c->placement);
 	if (!wover->hosts_given)
 		for (size_t i = 0; i < e->nhosts; i++)
 			add_host(c, e->hosts[i]);

@@ -48,6 +48,26 @@ struct resources {
 	int64_t pids;         /* 0 = no limit */
 };
 
+/*
+ * environments.E.cluster: where the environment's container services run
+ * when it is not this host (core/spec_cluster.c; docs/fleet.md). engine
+ * NULL: no cluster (one host, as without the key).
+ */
+struct cluster_config {
+	char *engine;         /* "swarm" (the only engine today) */
+	char *manager;        /* a manager's Engine: unix:///PATH or tcp://HOST:PORT */
+	char *network;        /* the (attachable) overlay network tasks join; NULL: none */
+	struct kv *nodes;     /* node hostname -> its Engine (gateway addresses, a task's stop) */
+	size_t nnodes;
+};
+
+/* services.S.placement: where a cluster may put a service's tasks */
+struct placement {
+	char **constraints;   /* Swarm constraints ("node.role==worker"); NULL: none */
+	size_t nconstraints;
+	char *spread;         /* a spread preference ("node.labels.zone", "node.id"); NULL: none */
+};
+
 enum strategy_kind { STRATEGY_ROLLING = 0, STRATEGY_RECREATE, STRATEGY_CANARY, STRATEGY_BLUEGREEN };
 
 struct strategy {
@@ -240,6 +260,10 @@ struct svc_config {
 	bool tag_hosts;            /* rN---HOST (and stable/canary) reach revisions; default false */
 	enum on_error_policy on_error; /* analysis errors past their limit; default pause */
 	struct migrations_config migrations;
+	/* a docker service in an environment with a cluster (environments.E.cluster; engine NULL:
+	 * this host) and where its tasks may go; both only in a docker service's config */
+	struct cluster_config cluster;
+	struct placement placement;
 };
 
 struct spec_env {
@@ -251,6 +275,7 @@ struct spec_env {
 	char *secrets_file; /* secrets.file: the SOPS file (relative to the spec's directory) whose
 	                     * values {sops: PATH} name; sent with a deploy, decrypted by the controller */
 	size_t nrecipients;
+	struct cluster_config cluster; /* cluster: {engine, manager, network, nodes}; engine NULL: none */
 	int line, col;
 };
 
@@ -317,6 +342,13 @@ void spec_free(struct spec *spec);
  */
 int spec_hosts_check(const struct spec *spec, const char *file, const char *src, size_t srclen,
 		     struct diags *diags);
+
+/* core/spec_cluster.c: copies and releases (the structs' storage is the caller's) */
+void cluster_config_copy(struct cluster_config *dst, const struct cluster_config *src);
+void cluster_config_release(struct cluster_config *c);
+void placement_release(struct placement *p);
+/* a node's Engine in c (hostname borrowed): the nodes map's, NULL if absent */
+const char *cluster_node_engine(const struct cluster_config *c, const char *hostname);
 
 const struct spec_env *spec_find_env(const struct spec *spec, const char *name);
 const struct spec_service *spec_find_service(const struct spec *spec, const char *name);

@@ -67,6 +67,8 @@ static const struct class_row class_rows[] = {
 	{ "environments.E.min_soak", POLICY, true },
 	/* who can decrypt an environment's secrets besides the controller */
 	{ "environments.E.secrets", POLICY, true },
+	/* where the environment's containers run (a cluster's manager, its nodes' Engines) */
+	{ "environments.E.cluster", POLICY, true },
 	{ "services", CONFIG, false },
 	{ "services.S.run", CONFIG, false },
 	{ "services.S.build", CONFIG, false },
@@ -80,6 +82,8 @@ static const struct class_row class_rows[] = {
 	{ "services.S.entrypoint", CONFIG, false },
 	{ "services.S.port", CONFIG, false },
 	{ "services.S.registry", CONFIG, false },
+	/* where a cluster may put the tasks (the cluster itself is environments.E.cluster, policy) */
+	{ "services.S.placement", CONFIG, false },
 	{ "services.S.artifact", CONFIG, false },
 	{ "services.S.replicas", CONFIG, false },
 	{ "services.S.env", CONFIG, false },

@@ -256,6 +256,7 @@ void spec_free(struct spec *spec)
 		spec__free_strv(spec->envs[i].hosts, spec->envs[i].nhosts);
 		spec__free_strv(spec->envs[i].recipients, spec->envs[i].nrecipients);
 		free(spec->envs[i].secrets_file);
+		cluster_config_release(&spec->envs[i].cluster);
 	}
 	free(spec->envs);
 	for (size_t i = 0; i < spec->nservices; i++) {

@@ -117,6 +117,11 @@ struct replica {
 	bool d_oom;                  /* its container's end: OOMKilled */
 	bool d_probe_told;           /* its container's exec probe could not run (no /bin/sh): the event was sent */
 	char d_detail[96];           /* an exit without a status, described (the Engine's State.Error, a failed start) */
+	/* swarm runtime (swarmrt.c): row.container is its task's container, row.pid -1 once it runs */
+	char sw_task[64];            /* the Swarm task it is bound to ("": waiting for one) */
+	char sw_node[256];           /* that task's node (hostname) */
+	char sw_lost[256];           /* the node its previous task was lost with (for task_rescheduled) */
+	uint64_t sw_seq;             /* the poll that bound it */
 	struct replica *next;
 };
 
@@ -378,6 +383,8 @@ int dockrt_spawn(struct replica *r);
 /* the numeric uid:gid r's container runs as (its secrets directory's owner): 0, or -1 with err */
 int dockrt_secret_owner(struct replica *r, uid_t *uid, gid_t *gid, struct gerr *err);
 void dockrt_signal(struct replica *r, int sig);
+/* the user r's container runs as: the spec's (never root), else the default workload user's uid:gid */
+int dockrt_container_user(struct replica *r, char *out, size_t len, struct gerr *err);
 /* its container ended: removed (in the background), row.container cleared */
 void dockrt_reap(struct replica *r);
 /* r is being freed: its container is removed, a start in flight too */

@@ -31,6 +31,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "daemon/swarmrt.h"
 #include "runtime/docker.h"
 #include "runtime/pull_progress.h"
 #include "runtime/runtime.h"
@@ -287,7 +288,7 @@ static void queue_simple(enum job_kind kind, const char *id, int sig)
 
 /* the user a container runs as: the spec's (a uid, or a name the image
  * knows; never root), else the default workload user's uid:gid */
-static int container_user(struct replica *r, char *out, size_t len, struct gerr *err)
+int dockrt_container_user(struct replica *r, char *out, size_t len, struct gerr *err)
 {
 	const char *u = r->rc->cfg.user;
 	struct workload_user wu;
@@ -351,7 +352,7 @@ int dockrt_secret_owner(struct replica *r, uid_t *uid, gid_t *gid, struct gerr *
 {
 	char u[64], *end;
 	unsigned long a, b;
-	if (container_user(r, u, sizeof(u), err) < 0)
+	if (dockrt_container_user(r, u, sizeof(u), err) < 0)
 		return -1;
 	a = strtoul(u, &end, 10);
 	if (end == u || (*end && *end != ':'))
@@ -395,6 +396,8 @@ int dockrt_spawn(struct replica *r)
 	struct gerr err = { { 0 } };
 	int cport;
 
+	if (replica_is_swarm(r))
+		return swarmrt_spawn(r);
 	if (engine_down || !engine_get(&err)) {
 		replica_spawn_deferred(r, engine_down ? "the Docker Engine does not answer" : err.msg);
 		return -1;
@@ -402,7 +405,7 @@ int dockrt_spawn(struct replica *r)
 	j = xcalloc(1, sizeof(*j));
 	j->kind = JOB_START;
 	j->r = r;
-	if (container_user(r, j->user, sizeof(j->user), &err) < 0) {
+	if (dockrt_container_user(r, j->user, sizeof(j->user), &err) < 0) {
 		free(j);
 		replica_spawn_failed(r, err.msg);
 		return -1;
@@ -494,6 +497,10 @@ static bool pid_of_container(pid_t pid, const char *id)
  */
 void dockrt_signal(struct replica *r, int sig)
 {
+	if (replica_is_swarm(r)) {
+		swarmrt_signal(r, sig);
+		return;
+	}
 	if (r->row.container[0] && pid_of_container(r->row.pid, r->row.container) && kill(r->row.pid, sig) == 0)
 		return;
 	queue_simple(JOB_KILL, r->row.container, sig);
@@ -522,6 +529,10 @@ static bool was_reaped(const char *id, const char *replica)
 /* the container is done with (its exit noted): removed, and forgotten */
 void dockrt_reap(struct replica *r)
 {
+	if (replica_is_swarm(r)) {
+		swarmrt_reap(r);
+		return;
+	}
 	dockrt_stop_logs(r);
 	if (r->row.container[0])
 		strlcpy_g(reaped[nreaped++ % ARRAY_SIZE(reaped)], r->row.container, sizeof(reaped[0]));
@@ -532,6 +543,10 @@ void dockrt_reap(struct replica *r)
 
 void dockrt_forget(struct replica *r)
 {
+	if (replica_is_swarm(r)) {
+		swarmrt_forget(r);
+		return;
+	}
 	if (r->djob) {
 		r->djob->r = NULL;
 		r->djob = NULL;
@@ -642,7 +657,7 @@ static void poll_done(uv_work_t *req, int status)
 		for (r = se->replicas; r; r = next) {
 			bool found = false;
 			next = r->next;
-			if (!r->row.container[0] || r->dseq >= p->seq || r->freeing)
+			if (!r->row.container[0] || r->dseq >= p->seq || r->freeing || replica_is_swarm(r))
 				continue;
 			for (size_t i = 0; i < p->n && !found; i++)
 				found = !strcmp(p->s[i].id, r->row.container);
@@ -660,7 +675,7 @@ out:
 
 bool dockrt_busy(void)
 {
-	return jobs_inflight > 0 || poll_busy || atomic_load(&pulls_inflight) > 0;
+	return swarmrt_busy() || jobs_inflight > 0 || poll_busy || atomic_load(&pulls_inflight) > 0;
 }
 
 void dockrt_tick(int64_t now)
@@ -669,12 +684,13 @@ void dockrt_tick(int64_t now)
 	bool any = false;
 	struct gerr err;
 
+	swarmrt_tick(now);
 	if (poll_busy || now < poll_at)
 		return;
 	poll_at = now + DOCKRT_POLL_MS;
 	for (struct svcenv *se = gd->svcenvs; se && !any; se = se->next)
 		for (struct replica *r = se->replicas; r && !any; r = r->next)
-			any = replica_is_docker(r);
+			any = replica_is_docker(r) && !replica_is_swarm(r);
 	if (!any && !engine)
 		return;
 	if (!engine_get(&err))
@@ -700,14 +716,19 @@ int dockrt_adopt_scan(struct replica_row *rows, size_t n, bool *alive)
 	char label[64];
 	bool any = false;
 
-	for (size_t i = 0; i < n; i++)
-		any |= rows[i].container[0] != 0;
+	/* a cluster's task (pid -1): its first poll decides (swarmrt.c) */
+	for (size_t i = 0; i < n; i++) {
+		alive[i] = rows[i].pid == -1 && rows[i].container[0];
+		any |= rows[i].container[0] != 0 && rows[i].pid != -1;
+	}
+	if (!any && !engine)
+		return 0;
 	if (!engine_get(&err)) {
 		if (any)
 			log_warn("adopt", "%s: container replicas are kept as recorded until it answers", err.msg);
 		for (size_t i = 0; i < n; i++)
 			alive[i] = rows[i].container[0] != 0;
-		return any ? -1 : 0;
+		return -1;
 	}
 	snprintf(label, sizeof(label), "gantry.tag=%s", gd->tag);
 	if (docker_container_list(engine, label, &c, &nc, &err) < 0) {
@@ -720,8 +741,11 @@ int dockrt_adopt_scan(struct replica_row *rows, size_t n, bool *alive)
 		const char *rid = docker_label(&c[k], "gantry.replica");
 		bool running = !strcmp(c[k].status, "running");
 		bool owned = false;
+		/* a Swarm task's container (labelled with our tag, no replica's): swarmrt.c's */
+		if (!rid)
+			continue;
 		for (size_t i = 0; rid && i < n; i++) {
-			if (strcmp(rows[i].id, rid))
+			if (rows[i].pid == -1 || strcmp(rows[i].id, rid))
 				continue;
 			if (!rows[i].container[0] && running) {
 				/* started just before a crash, its id never recorded */
@@ -743,7 +767,7 @@ int dockrt_adopt_scan(struct replica_row *rows, size_t n, bool *alive)
 	docker_containers_free(c, nc);
 	/* a recorded container that no longer runs was removed above */
 	for (size_t i = 0; i < n; i++)
-		if (!alive[i])
+		if (!alive[i] && rows[i].pid != -1)
 			rows[i].container[0] = 0;
 	return 0;
 }
@@ -797,7 +821,7 @@ void dockrt_follow_logs(struct replica *r, int64_t since)
 	struct dockrt_follower *f;
 	pthread_attr_t attr;
 
-	if (r->dlog || !r->row.container[0] || !engine)
+	if (r->dlog || !r->row.container[0] || !engine || replica_is_swarm(r))
 		return;
 	f = xcalloc(1, sizeof(*f));
 	strlcpy_g(f->id, r->row.container, sizeof(f->id));
@@ -910,14 +934,14 @@ struct dockrt_probe *dockrt_probe_start(struct replica *r, const struct probe *p
 	struct dockrt_probe *p;
 	struct gerr err = { { 0 } };
 
-	if (!r->row.container[0] || engine_down || !engine_get(&err))
+	if (!r->row.container[0] || replica_is_swarm(r) || engine_down || !engine_get(&err))
 		return NULL;
 	if (probes_inflight >= DOCKRT_PROBES_MAX) {
 		log_debug("replica", "replica=%s: exec probe deferred: %d in flight", r->row.id, probes_inflight);
 		return NULL;
 	}
 	p = xcalloc(1, sizeof(*p));
-	if (container_user(r, p->user, sizeof(p->user), &err) < 0) {
+	if (dockrt_container_user(r, p->user, sizeof(p->user), &err) < 0) {
 		log_warn("replica", "replica=%s: exec probe not run: %s", r->row.id, err.msg);
 		free(p);
 		return NULL;

@@ -9,6 +9,7 @@
 static const char *const printed_policy[] = {
 	"environments.E.protection", "environments.E.promote_from", "environments.E.min_soak",
 	"environments.E.secrets", "environments.E.secrets.recipients", "environments.E.secrets.file",
+	"environments.E.cluster",
 	"services.S.checks", "services.S.user", "notify", "roles",
 };
 

@@ -1,0 +1,95 @@
+/*
+ * swarmplan.c — the pure part of the swarm runtime (swarmrt.h): a
+ * revision's service name and what to ask Swarm for, given what a poll saw.
+ *
+ * Why the plan is shaped so (measured on the test cluster, t6100 and
+ * docs/internals/fleet.md): with restart condition none a task that ends
+ * leaves its slot empty, and Swarm does not fill it again, not even on an
+ * update that keeps the count (it counts only the slots whose task should
+ * run); scaling to the count of live tasks drops the empty slots without
+ * touching a running task, and scaling up from there adds new ones. A task
+ * on a node that is down keeps state running with desired state shutdown,
+ * and Swarm counts it: a scale to the live count then removed a serving
+ * task on another node (seen in t6120's first runs): the count asked
+ * includes those zombies. A scale below the count lets Swarm choose the
+ * victims: never done while a replica serves from one of them.
+ */
+#include "common.h"
+#include "daemon/swarmrt.h"
+
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+void swarmrt_service_name(const char *tag, const char *service, const char *env, int revision, char *out,
+			  size_t len)
+{
+	char full[512];
+	size_t n;
+
+	snprintf(full, sizeof(full), "g%.6s-%s-%s-r%d", tag, service, env, revision);
+	for (char *p = full; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
+	n = strlen(full);
+	if (n > 63) {
+		char tail[16];
+		snprintf(tail, sizeof(tail), "-%08x", fnv1a(full));
+		memcpy(full + 63 - strlen(tail), tail, strlen(tail) + 1);
+	}
+	snprintf(out, len, "%s", full);
+}
+
+struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c)
+{
+	struct swarmrt_plan p = { SWARMRT_NOTHING, -1, 0 };
+	int64_t counted = (int64_t)c->alive + c->zombies, target = (int64_t)c->want + c->zombies;
+
+	if (!c->exists) {
+		if (c->want > 0) {
+			p.act = SWARMRT_CREATE;
+			p.to = c->want;
+		}
+		return p;
+	}
+	if (c->rows == 0) {
+		/* no replica of the revision left: its tasks were stopped by
+		 * their replicas (or are orphans): the service goes */
+		p.act = SWARMRT_REMOVE;
+		return p;
+	}
+	if (c->unsettled > 0)
+		return p;
+	if (c->want > c->alive) {
+		/* the ended slots dropped first (Swarm does not fill them), then new ones */
+		p.act = SWARMRT_SCALE;
+		p.from = c->replicas != (uint64_t)counted ? counted : -1;
+		p.to = target;
+		return p;
+	}
+	if (c->want < c->alive) {
+		if (c->orphans > 0) {
+			p.act = SWARMRT_KILL_ORPHANS;
+			return p;
+		}
+		/* the surplus has no container yet (pending): Swarm removes
+		 * tasks that do not run before those that do */
+		p.act = SWARMRT_SCALE;
+		p.to = target;
+		return p;
+	}
+	if (c->replicas != (uint64_t)target) {
+		/* the slots of ended tasks dropped (Swarm would fill them again
+		 * at its next reconciliation of the service), or a zombie's
+		 * slot once it ended */
+		p.act = SWARMRT_SCALE;
+		p.to = target;
+	}
+	return p;
+}

@@ -1,0 +1,88 @@
+/*
+ * swarmrt.h — replicas as the task slots of Swarm services (a docker
+ * service in an environment with `cluster: {engine: swarm, …}`). A
+ * revision is one Swarm service; each replica row is bound to one of its
+ * tasks, probed by gantry at the task's address, routed by the built-in
+ * proxy. The design, and why each step is what it is: docs/internals/fleet.md.
+ *
+ * swarmrt.c drives the Engine (thread pool, never the loop); swarmplan.c
+ * holds what is pure (the service's name, what to ask Swarm for), unit-tested.
+ */
+#ifndef GANTRY_SWARMRT_H
+#define GANTRY_SWARMRT_H
+#include "common.h"
+
+struct replica;
+struct json_t;
+
+/* ---- pure (swarmplan.c) ---- */
+
+/*
+ * The Swarm service of a revision: "g" + the first 6 characters of the
+ * controller's tag + "-SERVICE-ENV-rREV", at most 63 characters (a DNS
+ * label: Swarm's rule for a service name); a name that would be longer
+ * keeps its head and ends with 8 hex digits of a hash of the whole.
+ */
+void swarmrt_service_name(const char *tag, const char *service, const char *env, int revision, char *out,
+			  size_t len);
+
+/* what the controller sees of one service's tasks, for the plan */
+struct swarmrt_counts {
+	int want;           /* replicas of the revision that hold a live task or wait for one */
+	int alive;          /* tasks that should run (desired running), not ended, on a node not down */
+	int zombies;        /* tasks Swarm still counts as its slots that gantry cannot use: not ended
+			     * but on a node that is down (they say "running" for ever), or shutting down */
+	int unsettled;      /* tasks that ended while their desired state is still running: Swarm
+			     * has not caught up, and may or may not count them */
+	int orphans;        /* alive tasks no replica is bound to, with a container (to stop) */
+	int rows;           /* replica rows of the revision, whatever their state */
+	uint64_t replicas;  /* the service's replica count now */
+	bool exists;        /* the service exists */
+};
+
+enum swarmrt_act {
+	SWARMRT_NOTHING,
+	SWARMRT_CREATE,     /* create it with `to` replicas */
+	SWARMRT_SCALE,      /* scale to `from` first when from >= 0 (drops the slots of ended tasks), then to `to` */
+	SWARMRT_KILL_ORPHANS, /* stop the containers of the alive tasks no replica owns (then plan again) */
+	SWARMRT_REMOVE,     /* no replica of it left: remove the service */
+};
+
+struct swarmrt_plan {
+	enum swarmrt_act act;
+	int64_t from, to;
+};
+
+/*
+ * What to ask Swarm for. Swarm's count of a service's slots is its alive
+ * tasks plus the zombies (a task on a dead node is counted until the node
+ * comes back, though its desired state is shutdown); ended tasks are not
+ * counted. So the count asked is always want + zombies, and never a scale
+ * down that would let Swarm choose which running task goes (it may choose
+ * one that serves): a task gantry does not want is stopped first (its slot
+ * then ends), and only ended slots are scaled away. Nothing while Swarm has
+ * not caught up (unsettled).
+ */
+struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c);
+
+/* ---- the runtime (swarmrt.c), on the loop ---- */
+
+/* r's revision runs on a cluster (its config has cluster.engine) */
+bool replica_is_swarm(const struct replica *r);
+/* after r's row is recorded "starting": r waits for a task of its revision's
+ * service (made or scaled by the next poll). 0, or -1 (replica_spawn_failed called) */
+int swarmrt_spawn(struct replica *r);
+/* a signal to r's task's container, through its node's Engine */
+void swarmrt_signal(struct replica *r, int sig);
+/* r's task ended: r is no longer bound to it */
+void swarmrt_reap(struct replica *r);
+/* r is being freed (its task, if still alive, is an orphan: stopped, then scaled away) */
+void swarmrt_forget(struct replica *r);
+/* a poll of each cluster in use (nodes, our services, their tasks) and what it decides */
+void swarmrt_tick(int64_t now);
+bool swarmrt_busy(void);
+/* the nodes of every cluster gantry knows (env: only that environment's; NULL: all), as
+ * [{environment, cluster, id, hostname, role, state, availability, leader, replicas}] (new reference) */
+struct json_t *swarmrt_nodes_json(const char *env);
+
+#endif
