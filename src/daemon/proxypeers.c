@@ -42,6 +42,11 @@ struct peer {
 	int64_t status_sent_ms, status_ok_ms;
 	bool awaiting;
 	int64_t gen_seen;        /* -1: not read yet */
+	/* requests to it in the thread pool; one that gave no answer (refused,
+	 * timed out) makes it unresponsive: then one at a time, so that hung
+	 * peers cannot take libuv's 4 threads from the rest of the controller */
+	int inflight;
+	bool unresponsive;
 	/* its /windows, as the last sum said */
 	bool reported, have_report;
 	int64_t report_ok_ms;
@@ -69,6 +74,7 @@ struct req {
 	char cerr[CURL_ERROR_SIZE];
 	int64_t sent_ms;
 	void *owner;     /* struct peer, or a windows round */
+	struct peer *peer; /* the peer asked; NULL: the local proxy */
 	size_t slot;     /* windows: which read */
 };
 
@@ -145,6 +151,36 @@ static struct req *req_new(const char *addr, const char *path, const char *token
 	return r;
 }
 
+/* whether another request may go to p now */
+static bool may_send(const struct peer *p)
+{
+	return !p->unresponsive || p->inflight == 0;
+}
+
+/* queues r to p (or the local proxy: p NULL) in the pool; 0, or -1 (r freed) */
+static int req_queue(struct req *r, struct peer *p, uv_after_work_cb done)
+{
+	r->peer = p;
+	if (uv_queue_work(gd->loop, &r->w, req_work, done) < 0) {
+		hbuf_release(&r->out);
+		free(r->body);
+		free(r);
+		return -1;
+	}
+	if (p)
+		p->inflight++;
+	return 0;
+}
+
+/* a request came back: p's count and whether it answers */
+static void req_back(struct req *r)
+{
+	if (r->peer) {
+		r->peer->inflight--;
+		r->peer->unresponsive = !r->code;
+	}
+}
+
 static void req_free(struct req *r)
 {
 	explicit_bzero(r->auth, sizeof(r->auth));
@@ -178,6 +214,7 @@ static void push_done(uv_work_t *w, int status)
 	struct peer *p = r->owner;
 	int64_t now = clock_mono_ms();
 	(void)status;
+	req_back(r);
 	p->push_busy = false;
 	if (r->code == 200) {
 		int64_t g = json_gen(req_text(r));
@@ -221,11 +258,8 @@ static void push(struct peer *p)
 	struct req *r = req_new(p->addr, "/routes", gd->proxy_peer_token, p);
 	r->body = xstrdup(table);
 	r->gen = table_gen;
-	if (uv_queue_work(gd->loop, &r->w, req_work, push_done) < 0) {
-		req_free(r);
-		return;
-	}
-	p->push_busy = true;
+	if (req_queue(r, p, push_done) == 0)
+		p->push_busy = true;
 }
 
 void proxypeers_table(const char *text, uint64_t gen)
@@ -247,6 +281,7 @@ static void status_done(uv_work_t *w, int status)
 	struct peer *p = r->owner;
 	json_t *j;
 	(void)status;
+	req_back(r);
 	p->status_busy = false;
 	if (r->code == 200 && (j = json_loads(req_text(r), 0, NULL))) {
 		json_t *g = json_object_get(j, "generation");
@@ -278,16 +313,16 @@ void proxypeers_tick(int64_t now)
 	init();
 	for (size_t i = 0; i < npeers; i++) {
 		struct peer *p = &peers[i];
-		if (table && !p->push_busy && (!p->acked_valid || p->acked < table_gen) && now >= p->retry_at)
-			push(p);
-		if (!p->status_busy && now - p->status_sent_ms >= STATUS_EVERY_MS) {
+		/* an unresponsive peer: its /status first (it says when it is back) */
+		if (!p->status_busy && now - p->status_sent_ms >= STATUS_EVERY_MS && may_send(p)) {
 			struct req *r = req_new(p->addr, "/status", gd->proxy_peer_token, p);
 			p->status_sent_ms = now;
-			if (uv_queue_work(gd->loop, &r->w, req_work, status_done) < 0)
-				req_free(r);
-			else
+			if (req_queue(r, p, status_done) == 0)
 				p->status_busy = true;
 		}
+		if (table && !p->push_busy && (!p->acked_valid || p->acked < table_gen) && now >= p->retry_at &&
+		    may_send(p))
+			push(p);
 	}
 }
 
@@ -357,6 +392,7 @@ static void windows_done(uv_work_t *w, int status)
 	struct req *r = w->data;
 	struct round *rd = r->owner;
 	(void)status;
+	req_back(r);
 	if (r->code == 200) {
 		rd->docs[r->slot] = xstrdup(req_text(r));
 		rd->read_ms[r->slot] = clock_mono_ms();
@@ -378,13 +414,17 @@ int proxypeers_windows(void (*done)(const char *doc, void *data), void *data)
 	rd->data = data;
 	rd->pending = rd->n;
 	for (size_t i = 0; i < rd->n; i++) {
-		struct req *r = i ? req_new(peers[i - 1].addr, "/windows", gd->proxy_peer_token, rd)
-				  : req_new(gd->admin, "/windows", gd->admin_token, rd);
-		r->slot = i;
-		if (uv_queue_work(gd->loop, &r->w, req_work, windows_done) < 0) {
-			req_free(r);
+		struct peer *p = i ? &peers[i - 1] : NULL;
+		struct req *r;
+		if (p && !may_send(p)) { /* a failed read: it is left out once stale */
 			rd->pending--;
+			continue;
 		}
+		r = p ? req_new(p->addr, "/windows", gd->proxy_peer_token, rd)
+		      : req_new(gd->admin, "/windows", gd->admin_token, rd);
+		r->slot = i;
+		if (req_queue(r, p, windows_done) < 0)
+			rd->pending--;
 	}
 	if (rd->pending == 0) { /* nothing queued */
 		free(rd->docs);
