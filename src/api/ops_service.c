@@ -13,6 +13,7 @@
 #include "daemon/gates_flow.h"
 #include "daemon/migrations.h"
 #include "daemon/metrics.h"
+#include "daemon/proxypeers.h"
 #include "daemon/pulls.h"
 #include "daemon/usage.h"
 #include "gates/gates.h"
@@ -224,6 +225,9 @@ static json_t *proxy_status(const struct daemon *ctl, int64_t now)
 	json_object_set_new(o, "last_exit", ctl->proxy_last_exit[0] ? json_string(ctl->proxy_last_exit) : json_null());
 	json_object_set_new(o, "last_exit_after_ms",
 			    ctl->proxy_last_exit[0] ? json_integer(ctl->proxy_last_lived_ms) : json_null());
+	/* with --proxy-peer: every proxy of the fleet, the local one first */
+	if (ctl->nproxy_peers)
+		json_object_set_new(o, "proxies", proxypeers_status_json(now));
 	return o;
 }
 

@@ -65,6 +65,48 @@ static void usage_columns(json_t *r, char *mem, size_t memlen, char *cpu, size_t
 }
 
 /*
+ * With `serve --proxy-peer`: one line per proxy of the fleet ("proxies"):
+ *   proxies: 2 of 3 reporting
+ *     127.0.0.1:9091 (local)  generation 7  reported 0.1s ago
+ *     127.0.0.1:9201          generation 7  reported 0.1s ago
+ *     127.0.0.1:9202          generation -  STALE (last report 12.0s ago)  AWAITING ROUTES  push: no answer
+ */
+static void print_proxies(json_t *ps)
+{
+	size_t i, reporting = 0;
+	json_t *p;
+	char a[32];
+
+	if (!json_is_array(ps) || !json_array_size(ps))
+		return;
+	json_array_foreach(ps, i, p)
+		reporting += !json_is_true(json_object_get(p, "stale"));
+	printf("proxies: %zu of %zu reporting\n", reporting, json_array_size(ps));
+	json_array_foreach(ps, i, p) {
+		json_int_t gen = json_integer_value(json_object_get(p, "generation"));
+		json_int_t age = json_integer_value(json_object_get(p, "report_age_ms"));
+		const char *err = json_string_value(json_object_get(p, "error"));
+		printf("  %-22s%s  generation ", json_string_value(json_object_get(p, "address")),
+		       json_is_true(json_object_get(p, "local")) ? " (local)" : "        ");
+		if (gen >= 0)
+			printf("%lld", (long long)gen);
+		else
+			printf("-");
+		if (json_is_true(json_object_get(p, "stale")) && age >= 0)
+			printf("  STALE (last report %s ago)", human_ms(age, a, sizeof(a)));
+		else if (json_is_true(json_object_get(p, "stale")))
+			printf("  STALE (never reported)");
+		else if (age >= 0)
+			printf("  reported %s ago", human_ms(age, a, sizeof(a)));
+		if (json_is_true(json_object_get(p, "awaiting_routes")))
+			printf("  AWAITING ROUTES");
+		if (err)
+			printf("  push: %s", err);
+		printf("\n");
+	}
+}
+
+/*
  * One line for the proxy process (the "proxy" object of the reply, docs/api.md):
  *   proxy: pid 1234 up 12.0s, 10 restarts (crash loop: next start in 7.9s), last exit: ...
  */
@@ -102,6 +144,7 @@ static void print_proxy(json_t *p)
 		printf(", last exit: %s after %s", last,
 		       human_ms(json_integer_value(json_object_get(p, "last_exit_after_ms")), b, sizeof(b)));
 	printf("\n");
+	print_proxies(json_object_get(p, "proxies"));
 }
 
 /*

@@ -17,6 +17,7 @@
 #include "artifact/artifact.h"
 #include "records/notify.h"
 #include "daemon/metrics.h"
+#include "daemon/proxypeers.h"
 #include "rollout/analysis.h"
 #include "core/condition.h"
 #include <math.h>
@@ -943,6 +944,13 @@ static void free_state(void)
 	free(gd->admin);
 	free(gd->forward_headers);
 	free(gd->trusted_proxies);
+	proxypeers_free();
+	for (size_t i = 0; i < gd->nproxy_peers; i++)
+		free(gd->proxy_peers[i]);
+	free(gd->proxy_peers);
+	if (gd->proxy_peer_token)
+		explicit_bzero(gd->proxy_peer_token, strlen(gd->proxy_peer_token));
+	free(gd->proxy_peer_token);
 	if (gd->admin_token)
 		explicit_bzero(gd->admin_token, strlen(gd->admin_token));
 	free(gd->admin_token);
@@ -1037,6 +1045,11 @@ int daemon_run(const struct daemon_opts *opts)
 	d.admin = xstrdup(opts->admin ? opts->admin : "127.0.0.1:9090");
 	d.forward_headers = opts->forward_headers ? xstrdup(opts->forward_headers) : NULL;
 	d.trusted_proxies = opts->trusted_proxies ? xstrdup(opts->trusted_proxies) : NULL;
+	d.nproxy_peers = opts->nproxy_peers;
+	d.proxy_peers = xcalloc(opts->nproxy_peers + 1, sizeof(*d.proxy_peers));
+	for (size_t i = 0; i < opts->nproxy_peers; i++)
+		d.proxy_peers[i] = xstrdup(opts->proxy_peers[i]);
+	d.proxy_peer_token = opts->proxy_peer_token ? xstrdup(opts->proxy_peer_token) : NULL;
 	d.backoff_base_ms = opts->restart_backoff_ms > 0 ? opts->restart_backoff_ms : 10000;
 	signal(SIGPIPE, SIG_IGN);
 

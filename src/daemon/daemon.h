@@ -62,6 +62,11 @@ struct daemon_opts {
 	 * the descriptors it hands over; NULL: an ordinary start */
 	const char *takeover;
 	const char *low_disk; /* --low-disk: "5%" or "500Mi" (disk.h); NULL: the default */
+	/* --proxy-peer: the admin addresses of remote proxies (proxypeers.h), and
+	 * the token they all take (--proxy-peer-token-file's content; NULL: none) */
+	const char *const *proxy_peers;
+	size_t nproxy_peers;
+	const char *proxy_peer_token;
 };
 
 int daemon_run(const struct daemon_opts *opts);
@@ -154,6 +159,9 @@ struct daemon {
 	char *forward_headers; /* NULL: the proxy's default (all) */
 	char *trusted_proxies; /* NULL: none */
 	char *admin_token;     /* the proxy admin's bearer token (HOME/proxy-admin.token); NULL: none */
+	char **proxy_peers;    /* remote proxies' admin addresses (proxypeers.c) */
+	size_t nproxy_peers;
+	char *proxy_peer_token; /* their bearer token; NULL: none */
 	struct svcenv *svcenvs;
 	uv_timer_t tick, kick;
 	uv_signal_t sigterm, sigint, sigchld_dummy;

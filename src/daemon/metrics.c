@@ -38,6 +38,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
+#include "daemon/proxypeers.h"
 #include "util/log.h"
 #include "util/clock.h"
 #include <fcntl.h>
@@ -356,6 +357,14 @@ static void poll_done(long code, const char *body, void *data)
 		metrics__ingest(body, now);
 }
 
+static void fleet_done(const char *doc, void *data)
+{
+	(void)data;
+	busy = false;
+	if (doc)
+		metrics__ingest(doc, clock_mono_ms());
+}
+
 /* revisions that no longer run (no replica, neither stable nor target) */
 static void forget_stopped(int64_t now)
 {
@@ -380,9 +389,14 @@ void metrics_tick(int64_t now)
 		last_forget = now;
 		forget_stopped(now);
 	}
-	if (busy || !gd->proxy_pid || now - last_poll_ms < FINE_MS)
+	if (busy || (!gd->proxy_pid && !proxypeers_count()) || now - last_poll_ms < FINE_MS)
 		return;
 	last_poll_ms = now;
+	if (proxypeers_count()) {
+		/* remote proxies too: the sum of every proxy's windows */
+		busy = proxypeers_windows(fleet_done, NULL) == 0;
+		return;
+	}
 	busy = proxyctl_admin_get("/windows", poll_done, NULL) == 0;
 }
 

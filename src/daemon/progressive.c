@@ -24,6 +24,7 @@
 #include "daemon/daemon.h"
 #include "daemon/migrations.h"
 #include "daemon/metrics.h"
+#include "daemon/proxypeers.h"
 #include "rollout/canary.h"
 #include "rollout/analysis.h"
 #include "core/condition.h"
@@ -739,6 +740,10 @@ static void run_analyses(struct svcenv *se, int64_t now, int64_t mono)
 				continue;
 			}
 			sample(se, (enum cond_metric)metric, r->def.interval_ms, mono, &in[m], &cw[m], &bw[m]);
+			/* several proxies: a pass needs a quorum of them reporting, a
+			 * failure stands on what was seen (docs/internals/fleet.md) */
+			if (!proxypeers_quorum())
+				in[m].no_pass = "fewer than a quorum of the proxies report";
 		}
 		before = r->nmeas;
 		ph = analysis_run_round(r, now, in);

@@ -148,7 +148,7 @@ static bool mann_whitney_applies(const struct analysis_metric *am, const struct 
 }
 
 /* measures metric i into m */
-static void measure(struct analysis_run *r, size_t i, const struct analysis_input *in, struct measurement *m)
+static void measure_one(struct analysis_run *r, size_t i, const struct analysis_input *in, struct measurement *m)
 {
 	const struct analysis_metric *am = &r->def.metrics[i];
 	struct analysis_metric_state *st = &r->m[i];
@@ -227,6 +227,18 @@ static void measure(struct analysis_run *r, size_t i, const struct analysis_inpu
 	}
 }
 
+/* measure_one, and a pass that cannot be trusted (in->no_pass) made inconclusive */
+static void measure(struct analysis_run *r, size_t i, const struct analysis_input *in, struct measurement *m)
+{
+	measure_one(r, i, in, m);
+	if (in->no_pass && m->phase == MEAS_SUCCESSFUL) {
+		char was[MEASUREMENT_MSG_LEN];
+		m->phase = MEAS_INCONCLUSIVE;
+		strlcpy_g(was, m->msg, sizeof(was));
+		snprintf(m->msg, sizeof(m->msg), "%.90s: inconclusive: %.60s", was, in->no_pass);
+	}
+}
+
 static void update_metric(struct analysis_run *r, size_t i, const struct measurement *m)
 {
 	struct analysis_metric_state *st = &r->m[i];
@@ -290,6 +302,17 @@ enum analysis_phase analysis_run_round(struct analysis_run *r, int64_t now, cons
 		return r->phase;
 	}
 	if (r->def.count > 0 && r->rounds >= r->def.count) {
+		/* the round that would end it as a pass must be trusted: below the
+		 * fleet's quorum it ends inconclusive instead (never a pass) */
+		for (size_t i = 0; i < r->def.nmetrics; i++)
+			if (inputs[i].no_pass) {
+				r->phase = AN_INCONCLUSIVE;
+				snprintf(r->reason, sizeof(r->reason), "%d measurement%s of %zu metric%s passed or "
+					 "were inconclusive, the last one inconclusive: %.100s", r->rounds,
+					 r->rounds == 1 ? "" : "s", r->def.nmetrics, r->def.nmetrics == 1 ? "" : "s",
+					 inputs[i].no_pass);
+				return r->phase;
+			}
 		r->phase = AN_SUCCESSFUL;
 		snprintf(r->reason, sizeof(r->reason), "%d measurement%s of %zu metric%s passed", r->rounds,
 			 r->rounds == 1 ? "" : "s", r->def.nmetrics, r->def.nmetrics == 1 ? "" : "s");

@@ -61,6 +61,10 @@ struct analysis_input {
 	uint64_t requests, baseline_requests;
 	const struct rev_window *canary_window;   /* mann-whitney: borrowed, may be NULL */
 	const struct rev_window *baseline_window;
+	/* non-NULL: a pass is not to be trusted (fewer than a quorum of the
+	 * fleet's proxies reported: docs/internals/fleet.md), why (borrowed): a
+	 * measurement that would succeed is inconclusive; a failure stays one */
+	const char *no_pass;
 };
 
 /* the value of a builtin metric computed from a window (restarts, ready_ratio: NAN, the controller knows them) */

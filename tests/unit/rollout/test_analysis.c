@@ -103,6 +103,42 @@ static void test_min_requests_inconclusive(void **state)
 	analysis_run_release(&r);
 }
 
+/* a pass below the fleet's quorum is inconclusive; a failure still fails */
+static void test_no_pass(void **state)
+{
+	(void)state;
+	struct analysis_metric ms[] = { metric("errors", NULL, "error_rate > 1%") };
+	struct analysis_def d = def_of(ms, 1, 0);
+	struct analysis_run r;
+	struct gerr err;
+	struct analysis_input good = val(0.001, 100), bad = val(0.073, 100);
+
+	good.no_pass = bad.no_pass = "fewer than a quorum of the proxies report";
+	d.inconclusive_limit = 1;
+	assert_int_equal(analysis_run_init(&r, &d, 42, 0, &err), 0);
+	assert_int_equal(analysis_run_round(&r, 0, &good), AN_RUNNING);
+	assert_int_equal(analysis_run_measurement(&r, 0)->phase, MEAS_INCONCLUSIVE);
+	assert_non_null(strstr(analysis_run_measurement(&r, 0)->msg, "inconclusive: fewer than a quorum"));
+	assert_int_equal(analysis_run_round(&r, 10000, &bad), AN_FAILED);
+	assert_int_equal(analysis_run_measurement(&r, 1)->phase, MEAS_FAILED);
+	analysis_run_release(&r);
+
+	/* never a pass: all rounds below the quorum end inconclusive */
+	d.count = 2;
+	d.inconclusive_limit = 2;
+	assert_int_equal(analysis_run_init(&r, &d, 42, 0, &err), 0);
+	assert_int_equal(analysis_run_round(&r, 0, &good), AN_RUNNING);
+	assert_int_equal(analysis_run_round(&r, 10000, &good), AN_INCONCLUSIVE);
+	assert_non_null(strstr(r.reason, "the last one inconclusive: fewer than a quorum"));
+	/* with the quorum back, the same run would have passed */
+	analysis_run_release(&r);
+	good.no_pass = NULL;
+	assert_int_equal(analysis_run_init(&r, &d, 42, 0, &err), 0);
+	assert_int_equal(analysis_run_round(&r, 0, &good), AN_RUNNING);
+	assert_int_equal(analysis_run_round(&r, 10000, &good), AN_SUCCESSFUL);
+	analysis_run_release(&r);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -280,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_until_stopped),        cmocka_unit_test(test_for_window),
 		cmocka_unit_test(test_mann_whitney),         cmocka_unit_test(test_json_round_trip),
 		cmocka_unit_test(test_bad_condition),
+		cmocka_unit_test(test_no_pass),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
