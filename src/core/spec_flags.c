@@ -138,6 +138,39 @@ static void report(struct diags *diags, const char *file, const char *src, size_
 		  "%s", msg);
 }
 
+/* "flag_off: no flag 'X' under flags:" with a did-you-mean among the spec's flags into msg */
+static void no_flag(const struct spec_node *flags, const char *name, char *msg, size_t len)
+{
+	const char *cands[FLAGS_MAX], *sug;
+	size_t n = 0;
+	for (size_t i = 0; spec_node_kind(flags) == SPEC_NODE_MAP && i < spec_node_count(flags) && n < FLAGS_MAX; i++)
+		if (spec_node_text(spec_node_key(flags, i)))
+			cands[n++] = spec_node_text(spec_node_key(flags, i));
+	sug = diag_suggest(name, cands, n);
+	snprintf(msg, len, "flag_off: no flag '%s' under flags:%s%s%s", name, sug ? " (did you mean '" : "",
+		 sug ? sug : "", sug ? "'?)" : "");
+}
+
+/* the flag_off: of each analysis of a NAME: {analysis} mapping names a flag of the spec */
+static int check_analyses(const struct spec_node *flags, const struct spec_node *an, const char *path,
+			  const char *file, const char *src, size_t srclen, struct diags *diags)
+{
+	int nerr = 0;
+	for (size_t i = 0; spec_node_kind(an) == SPEC_NODE_MAP && i < spec_node_count(an); i++) {
+		const char *name = spec_node_text(spec_node_key(an, i));
+		const struct spec_node *fo = spec_node_get(spec_node_item(an, i), "flag_off");
+		const char *t = fo ? spec_node_text(fo) : NULL;
+		char p[300], msg[300];
+		if (!t || !*t || (spec_node_kind(flags) == SPEC_NODE_MAP && spec_node_get(flags, t)))
+			continue;
+		snprintf(p, sizeof(p), "%s.%s.flag_off", path, name ? name : "?");
+		no_flag(flags, t, msg, sizeof(msg));
+		report(diags, file, src, srclen, fo, p, msg);
+		nerr++;
+	}
+	return nerr;
+}
+
 /* the flag_off actions of one rollback_on list name flags of the spec */
 static int check_actions(const struct spec_node *flags, const struct spec_node *rb, const char *path, const char *file,
 			 const char *src, size_t srclen, struct diags *diags)
@@ -145,14 +178,14 @@ static int check_actions(const struct spec_node *flags, const struct spec_node *
 	int nerr = 0;
 	for (size_t i = 0; spec_node_kind(rb) == SPEC_NODE_SEQ && i < spec_node_count(rb); i++) {
 		const char *t = spec_node_text(spec_node_item(rb, i));
-		char cond[CONDITION_MAX_LEN * 2 + 1], flag[FLAG_NAME_MAX + 1], p[300], msg[200];
+		char cond[CONDITION_MAX_LEN * 2 + 1], flag[FLAG_NAME_MAX + 1], p[300], msg[300];
 		struct gerr err;
 		if (!t || flag_action_split(t, cond, sizeof(cond), flag, sizeof(flag), &err) != 1)
 			continue;
 		if (spec_node_kind(flags) == SPEC_NODE_MAP && spec_node_get(flags, flag))
 			continue;
 		snprintf(p, sizeof(p), "%s[%zu]", path, i);
-		snprintf(msg, sizeof(msg), "flag_off: no flag '%s' under flags:", flag);
+		no_flag(flags, flag, msg, sizeof(msg));
 		report(diags, file, src, srclen, spec_node_item(rb, i), p, msg);
 		nerr++;
 	}
@@ -173,13 +206,20 @@ int spec_flags_check(const struct spec *spec, const char *file, const char *src,
 			continue;
 		snprintf(p, sizeof(p), "services.%s.rollback_on", sn);
 		nerr += check_actions(flags, spec_node_get(sv, "rollback_on"), p, file, src, srclen, diags);
+		snprintf(p, sizeof(p), "services.%s.analysis", sn);
+		nerr += check_analyses(flags, spec_node_get(sv, "analysis"), p, file, src, srclen, diags);
 		for (size_t j = 0; spec_node_kind(envs) == SPEC_NODE_MAP && j < spec_node_count(envs); j++) {
 			const char *en = spec_node_text(spec_node_key(envs, j));
 			snprintf(p, sizeof(p), "services.%s.environments.%s.rollback_on", sn, en ? en : "?");
 			nerr += check_actions(flags, spec_node_get(spec_node_item(envs, j), "rollback_on"), p, file, src,
 					      srclen, diags);
+			snprintf(p, sizeof(p), "services.%s.environments.%s.analysis", sn, en ? en : "?");
+			nerr += check_analyses(flags, spec_node_get(spec_node_item(envs, j), "analysis"), p, file, src,
+					       srclen, diags);
 		}
 	}
+	nerr += check_analyses(flags, spec_node_get(root, "analysis_templates"), "analysis_templates", file, src,
+			       srclen, diags);
 	if (!flags)
 		return nerr;
 	if (spec_node_kind(flags) != SPEC_NODE_MAP) {

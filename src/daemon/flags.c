@@ -12,6 +12,7 @@
 #include "core/spec_flags.h"
 #include "flags/flags.h"
 #include "store/store_flags.h"
+#include "store/store_records.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include <math.h>
@@ -270,6 +271,102 @@ void daemon_flags_ofrep(struct daemon *d, const char *env, const char *tok, cons
 				    : "unknown token (GANTRY_FLAGS_TOKEN of a replica)");
 }
 
+/* the deployment record that rolled out rev of se: 1 with *out, 0 none, -1 error */
+static int record_of(struct svcenv *se, int rev, struct deployment_row *out, struct gerr *err)
+{
+	struct deployment_row *d = NULL;
+	size_t n = 0;
+	int found = 0;
+	if (se->rollout.id) {
+		int r = store_deployment_by_rollout(gd->store, se->rollout.id, out, err);
+		if (r < 0)
+			return -1;
+		if (r == 1 && out->revision == rev)
+			return 1;
+		if (r == 1)
+			deployment_row_release(out);
+	}
+	/* newest first: the record that rolled rev out (as gantry history joins them) */
+	if (store_deployment_list(gd->store, se->row.service, se->row.environment, 0, &d, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!found && d[i].revision == rev && d[i].rollout_id) {
+			*out = d[i];
+			memset(&d[i], 0, sizeof(d[i]));
+			found = 1;
+		}
+		deployment_row_release(&d[i]);
+	}
+	free(d);
+	return found;
+}
+
+int daemon_flags_lever(struct svcenv *se, int rev, const char *flag, const char *source, const char *why,
+		       struct gerr *err)
+{
+	const char *env = se->row.environment;
+	struct deployment_row d;
+	struct deployment_flag_off_row off;
+	struct gerr e2;
+	bool changed = false;
+	int r;
+
+	daemon_event(se, rev, "flag_off", "%s: turning flag %s off in %s (the revision stays)", why, flag, env);
+	if (daemon_flag_set(gd, env, flag, "off", "gantry", why, NULL, &changed, err) < 0) {
+		log_error("flags", "service=%s environment=%s flag=%s: cannot turn it off: %s", se->row.service, env,
+			  flag, err->msg);
+		return -1;
+	}
+	gates_emit("flag_off", json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "service", se->row.service, "environment",
+					 env, "flag", flag, "revision", rev, "source", source, "reason", why));
+	log_info("flags", "service=%s environment=%s revision=%d flag=%s turned off by %s: %s", se->row.service, env,
+		 rev, flag, source, why);
+	/* the deployment record says it too (gantry deployments, history) */
+	memset(&d, 0, sizeof(d));
+	r = record_of(se, rev, &d, &e2);
+	if (r < 0)
+		log_error("flags", "service=%s environment=%s flag=%s: the deployment record: %s", se->row.service, env,
+			  flag, e2.msg);
+	if (r != 1)
+		return 0;
+	memset(&off, 0, sizeof(off));
+	off.deployment_id = d.id;
+	strlcpy_g(off.environment, env, sizeof(off.environment));
+	strlcpy_g(off.flag, flag, sizeof(off.flag));
+	off.revision = rev;
+	strlcpy_g(off.source, source, sizeof(off.source));
+	strlcpy_g(off.reason, why, sizeof(off.reason));
+	off.flag_version = find(env, flag) ? find(env, flag)->version : 0;
+	off.at_ms = clock_now_ms();
+	if (store_deployment_flag_off_add(gd->store, &off, &e2) < 0)
+		log_error("flags", "deployment=%lld flag=%s: cannot note the flag-off: %s", (long long)d.id, flag,
+			  e2.msg);
+	deployment_row_release(&d);
+	return 0;
+}
+
+json_t *daemon_flags_record_json(struct daemon *d, int64_t deployment_id)
+{
+	struct deployment_flag_off_row *rows = NULL;
+	size_t n = 0;
+	struct gerr err;
+	json_t *a = json_array();
+	if (store_deployment_flag_offs(d->store, deployment_id, &rows, &n, &err) < 0) {
+		log_error("flags", "deployment=%lld: %s", (long long)deployment_id, err.msg);
+		return a;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char at[40];
+		format_rfc3339(rows[i].at_ms / 1000, at, sizeof(at));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:s}", "flag", rows[i].flag,
+						   "environment", rows[i].environment, "revision", rows[i].revision,
+						   "source", rows[i].source, "reason", rows[i].reason, "flag_version",
+						   rows[i].flag_version, "at", at));
+	}
+	free(rows);
+	return a;
+}
+
 /* the evaluators of one service environment's flag_off entries */
 struct fwatch {
 	char service[64], env[64];
@@ -355,17 +452,7 @@ void daemon_flags_watch(struct svcenv *se)
 			continue;
 		cond_eval_describe(&w->ev[i], "serving", rev, desc, sizeof(desc));
 		snprintf(why, sizeof(why), "rollback_on: %s", desc);
-		daemon_event(se, rev, "flag_off", "%s: turning flag %s off in %s (the revision stays)", why, w->flag[i],
-			     w->env);
-		if (daemon_flag_set(gd, w->env, w->flag[i], "off", "gantry", why, NULL, NULL, &err) < 0) {
-			log_error("flags", "service=%s environment=%s flag=%s: cannot turn it off: %s", w->service, w->env,
-				  w->flag[i], err.msg);
-			continue;
-		}
-		gates_emit("flag_off", json_pack("{s:s, s:s, s:s, s:i, s:s}", "service", w->service, "environment",
-						 w->env, "flag", w->flag[i], "revision", rev, "reason", why));
-		log_info("flags", "service=%s environment=%s revision=%d flag=%s turned off: %s", w->service, w->env,
-			 rev, w->flag[i], why);
+		daemon_flags_lever(se, rev, w->flag[i], "rollback_on", why, &err);
 	}
 }
 

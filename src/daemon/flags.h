@@ -56,6 +56,21 @@ struct svcenv;
  */
 void daemon_flags_watch(struct svcenv *se);
 
+/*
+ * Pulls the lever: turns flag off in se's environment instead of rolling
+ * rev back, because of source ("rollback_on", "analysis NAME") with why
+ * (the condition or the analysis' verdict). Says so in an event
+ * ("flag_off"), a webhook (flag_off), the flag's history and audit
+ * (daemon_flag_set), and on the deployment record that rolled rev out
+ * (daemon_flags_record_json). 0, or -1 with err (the flag could not be
+ * set; logged).
+ */
+int daemon_flags_lever(struct svcenv *se, int rev, const char *flag, const char *source, const char *why,
+		       struct gerr *err);
+/* [{"flag", "environment", "revision", "source", "reason", "flag_version", "at"}]: the levers pulled
+ * for deployment id, oldest first (new reference; empty on a store error, logged) */
+json_t *daemon_flags_record_json(struct daemon *d, int64_t deployment_id);
+
 /* the TCP API's address (serve --api HOST:PORT; NULL: none), where OFREP is served */
 void daemon_flags_set_api(const char *addr);
 /*

@@ -21,6 +21,7 @@
 #include "daemon/gates_flow.h"
 #include "daemon/metrics.h"
 #include "daemon/usage.h"
+#include "daemon/flags.h"
 #include "rollout/canary.h"
 #include "store/store_records.h"
 
@@ -185,6 +186,30 @@ void mig_flow_traffic_rollback(struct svcenv *se, int cur, int to, const char *w
 	(void)cur;
 	(void)to;
 	(void)why;
+}
+
+/* daemon/flags.c: the flag_off lever of an analysis (its state "on" until pulled) */
+static char levers[512];         /* "flag:source;" of daemon_flags_lever */
+static bool lever_pulled;
+
+const char *daemon_flag_state(struct daemon *d, const char *env, const char *name)
+{
+	(void)d;
+	(void)env;
+	(void)name;
+	return lever_pulled ? "off" : "on";
+}
+
+int daemon_flags_lever(struct svcenv *se, int rev, const char *flag, const char *source, const char *why,
+		       struct gerr *err)
+{
+	(void)se;
+	(void)rev;
+	(void)why;
+	(void)err;
+	lever_pulled = true;
+	snprintf(levers + strlen(levers), sizeof(levers) - strlen(levers), "%s:%s;", flag, source);
+	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
