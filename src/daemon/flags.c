@@ -216,11 +216,46 @@ json_t *daemon_flag_history_json(struct daemon *d, const char *env, const char *
 	return a;
 }
 
+/*
+ * The tokens read or made so far, by environment: a token never changes
+ * once made, so every OFREP request after the first is checked without
+ * the store (a flood of SDK polls reads no SQLite page).
+ */
+struct ftoken {
+	char env[64], tok[80];
+	struct ftoken *next;
+};
+static struct ftoken *tokens;
+
+static void token_remember(const char *env, const char *tok)
+{
+	struct ftoken *t = xcalloc(1, sizeof(*t));
+	strlcpy_g(t->env, env, sizeof(t->env));
+	strlcpy_g(t->tok, tok, sizeof(t->tok));
+	t->next = tokens;
+	tokens = t;
+}
+
+/* env's token: 1 with tok, 0 none made yet, -1 error */
+static int token_get(struct daemon *d, const char *env, char *tok, size_t len, struct gerr *err)
+{
+	int r;
+	for (struct ftoken *t = tokens; t; t = t->next)
+		if (!strcmp(t->env, env)) {
+			strlcpy_g(tok, t->tok, len);
+			return 1;
+		}
+	r = store_flag_token_get(d->store, env, tok, len, err);
+	if (r == 1 && strlen(env) < sizeof(tokens->env))
+		token_remember(env, tok);
+	return r;
+}
+
 int daemon_flags_token(struct daemon *d, const char *env, char *tok, size_t len, struct gerr *err)
 {
 	uint8_t raw[24];
 	char hex[49];
-	int r = store_flag_token_get(d->store, env, tok, len, err);
+	int r = token_get(d, env, tok, len, err);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	if (sodium_init() < 0)
@@ -230,7 +265,30 @@ int daemon_flags_token(struct daemon *d, const char *env, char *tok, size_t len,
 	snprintf(tok, len, "gff_%s", hex);
 	if (store_flag_token_put(d->store, env, tok, clock_now_ms(), err) < 0)
 		return -1;
+	if (strlen(env) < sizeof(tokens->env))
+		token_remember(env, tok);
 	return 0;
+}
+
+static bool same(const char *a, const char *b)
+{
+	return strlen(a) == strlen(b) && !sodium_memcmp(a, b, strlen(b));
+}
+
+int daemon_flags_auth(struct daemon *d, const char *env, const char *tok)
+{
+	char want[80];
+	struct gerr err;
+	if (d->spec && spec_find_env(d->spec, env) && daemon_flags_token(d, env, want, sizeof(want), &err) == 0 &&
+	    same(want, tok))
+		return 0;
+	/* whose token is it? another environment's: 403; nobody's: 401 */
+	for (size_t e = 0; d->spec && e < d->spec->nenvs; e++) {
+		char other[80];
+		if (token_get(d, d->spec->envs[e].name, other, sizeof(other), &err) == 1 && same(other, tok))
+			return 403;
+	}
+	return 401;
 }
 
 struct ofrep_ctx {
@@ -248,27 +306,22 @@ void daemon_flags_ofrep(struct daemon *d, const char *env, const char *tok, cons
 			size_t len, const char *if_none_match, struct ofrep_answer *out)
 {
 	struct ofrep_ctx c = { d, env };
-	char want[80];
-	struct gerr err;
-	bool known = false;
+	int st = daemon_flags_auth(d, env, tok);
 
 	memset(out, 0, sizeof(*out));
-	if (d->spec && spec_find_env(d->spec, env) && daemon_flags_token(d, env, want, sizeof(want), &err) == 0 &&
-	    strlen(want) == strlen(tok) && !sodium_memcmp(want, tok, strlen(tok))) {
+	if (!st) {
 		ofrep_evaluate(current_defs(d), state_of, &c, changes, key, body, len, if_none_match, out);
 		return;
 	}
-	/* whose token is it? another environment's: 403; nobody's: 401 */
-	for (size_t e = 0; d->spec && e < d->spec->nenvs && !known; e++) {
-		char other[80];
-		if (store_flag_token_get(d->store, d->spec->envs[e].name, other, sizeof(other), &err) == 1 &&
-		    strlen(other) == strlen(tok) && !sodium_memcmp(other, tok, strlen(tok)))
-			known = true;
-	}
-	out->status = known ? 403 : 401;
-	out->body = json_pack("{s:s, s:s}", "errorCode", "GENERAL", "errorDetails",
-			      known ? "this token evaluates the flags of another environment"
-				    : "unknown token (GANTRY_FLAGS_TOKEN of a replica)");
+	out->status = st;
+	out->body = daemon_flags_auth_body(st);
+}
+
+json_t *daemon_flags_auth_body(int status)
+{
+	return json_pack("{s:s, s:s}", "errorCode", "GENERAL", "errorDetails",
+			 status == 403 ? "this token evaluates the flags of another environment"
+				       : "unknown token (GANTRY_FLAGS_TOKEN of a replica)");
 }
 
 /* the deployment record that rolled out rev of se: 1 with *out, 0 none, -1 error */
@@ -456,26 +509,38 @@ void daemon_flags_watch(struct svcenv *se)
 	}
 }
 
-static char *api_addr;
+static char *api_addr, *flags_addr;
 
-void daemon_flags_set_api(const char *addr)
+void daemon_flags_set_api(const char *api, const char *flags_listen)
 {
 	free(api_addr);
-	api_addr = addr ? xstrdup(addr) : NULL;
+	free(flags_addr);
+	api_addr = api ? xstrdup(api) : NULL;
+	flags_addr = flags_listen ? xstrdup(flags_listen) : NULL;
+}
+
+/* "http://HOST:PORT" of addr into url, a wildcard address as loopback */
+static void base_url(const char *addr, char *url, size_t len)
+{
+	const char *port = strrchr(addr, ':');
+	if (!strncmp(addr, "0.0.0.0:", 8))
+		snprintf(url, len, "http://127.0.0.1%s", port);
+	else if (!strncmp(addr, "[::]:", 5))
+		snprintf(url, len, "http://[::1]%s", port);
+	else
+		snprintf(url, len, "http://%s", addr);
 }
 
 bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size_t urllen, char *tok, size_t toklen)
 {
-	const char *port;
+	/* the flags listener when there is one: polls stay off the API's connections */
+	const char *addr = flags_addr ? flags_addr : api_addr;
+	char base[160];
 	struct gerr err;
-	if (!api_addr || !d->spec || !current_defs(d)->n || !(port = strrchr(api_addr, ':')))
+	if (!addr || !d->spec || !current_defs(d)->n || !strrchr(addr, ':'))
 		return false;
-	if (!strncmp(api_addr, "0.0.0.0:", 8))
-		snprintf(url, urllen, "http://127.0.0.1%s/flags/%s", port, env);
-	else if (!strncmp(api_addr, "[::]:", 5))
-		snprintf(url, urllen, "http://[::1]%s/flags/%s", port, env);
-	else
-		snprintf(url, urllen, "http://%s/flags/%s", api_addr, env);
+	base_url(addr, base, sizeof(base));
+	snprintf(url, urllen, "%s/flags/%s", base, env);
 	if (daemon_flags_token(d, env, tok, toklen, &err) < 0) {
 		log_error("flags", "environment=%s: no OFREP token for its replicas: %s", env, err.msg);
 		return false;
@@ -485,13 +550,18 @@ bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size
 
 void daemon_flags_free(void)
 {
-	daemon_flags_set_api(NULL);
+	daemon_flags_set_api(NULL, NULL);
 	while (watches) {
 		struct fwatch *w = watches;
 		watches = w->next;
 		free(w->ev);
 		free(w->flag);
 		free(w);
+	}
+	while (tokens) {
+		struct ftoken *t = tokens;
+		tokens = t->next;
+		free(t);
 	}
 	while (states) {
 		struct fstate *s = states;

@@ -38,6 +38,15 @@ json_t *daemon_flag_history_json(struct daemon *d, const char *env, const char *
 /* env's OFREP token (created at the first use): 0, or -1 with err; tok >= 80 bytes */
 int daemon_flags_token(struct daemon *d, const char *env, char *tok, size_t len, struct gerr *err);
 /*
+ * The bearer token tok for env's OFREP endpoints, from the request's head
+ * (before any body byte is read): 0 env's token, 403 another environment's,
+ * 401 nobody's (or env is not in the spec). Tokens are kept in memory once
+ * read: no store access after the first.
+ */
+int daemon_flags_auth(struct daemon *d, const char *env, const char *tok);
+/* the OFREP error body of a 401 or 403 (new reference) */
+json_t *daemon_flags_auth_body(int status);
+/*
  * The OFREP request of /flags/ENV/ofrep/v1/evaluate/flags[/KEY] with bearer
  * token tok: 401 for a token of no environment, 403 for another
  * environment's, else ofrep_evaluate's answer (out->body: new reference).
@@ -71,13 +80,14 @@ int daemon_flags_lever(struct svcenv *se, int rev, const char *flag, const char 
  * for deployment id, oldest first (new reference; empty on a store error, logged) */
 json_t *daemon_flags_record_json(struct daemon *d, int64_t deployment_id);
 
-/* the TCP API's address (serve --api HOST:PORT; NULL: none), where OFREP is served */
-void daemon_flags_set_api(const char *addr);
+/* serve's --api and --flags-listen addresses (NULL: none): where OFREP is served */
+void daemon_flags_set_api(const char *api, const char *flags_listen);
 /*
  * A replica's GANTRY_FLAGS_URL (http://HOST:PORT/flags/ENV: an OFREP
- * provider's base URL; a wildcard address becomes 127.0.0.1) and
- * GANTRY_FLAGS_TOKEN: true when the controller serves OFREP (--api) and
- * the spec has flags, else false (the variables are left out).
+ * provider's base URL, on --flags-listen when given, else on --api; a
+ * wildcard address becomes loopback) and GANTRY_FLAGS_TOKEN: true when
+ * the controller serves OFREP and the spec has flags, else false (the
+ * variables are left out).
  */
 bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size_t urllen, char *tok, size_t toklen);
 
