@@ -31,6 +31,7 @@
  */
 #include "common.h"
 #include "daemon/daemon.h"
+#include "daemon/flags.h"
 #include "runtime/docker.h"
 #include "runtime/pull_progress.h"
 #include "runtime/runtime.h"
@@ -313,6 +314,11 @@ static int container_user(struct replica *r, char *out, size_t len, struct gerr 
 static char **container_env(struct replica *r, int port)
 {
 	const struct svc_config *c = &r->rc->cfg;
+	/* feature flags: the controller at the default bridge's gateway (daemon/flags.h) */
+	static char gateway[64];
+	char furl[200], ftok[80];
+	bool flags = false;
+	struct gerr gerr;
 	/* with secrets: only the plain env; the secret ones are read by gantry-secret-exec from
 	 * SECRETS_MOUNT/.env inside the container, never put in its configuration */
 	struct workload_env w = {
@@ -322,8 +328,17 @@ static char **container_env(struct replica *r, int port)
 		.service = r->row.service, .environment = r->row.environment, .revision = r->row.revision,
 		.version = r->rc->version,
 	};
-	char **env = workload_env_build(&w);
+	char **env;
 	size_t o = 0;
+
+	if (!gateway[0] && engine && docker_network_gateway(engine, "bridge", gateway, sizeof(gateway), &gerr) < 0)
+		log_warn("docker", "the default bridge's gateway: %s (no GANTRY_FLAGS_URL in containers)", gerr.msg);
+	if (gateway[0])
+		flags = daemon_flags_container_env(gd, r->row.environment, gateway, furl, sizeof(furl), ftok,
+						   sizeof(ftok));
+	w.flags_url = flags ? furl : NULL;
+	w.flags_token = flags ? ftok : NULL;
+	env = workload_env_build(&w);
 	for (size_t i = 0; env[i]; i++) {
 		bool declared = false;
 		size_t klen = strcspn(env[i], "=");

@@ -548,8 +548,69 @@ bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size
 	return true;
 }
 
+/* the flags listeners opened on the address containers reach the controller at */
+struct gwlisten {
+	char addr[80];
+	bool ok;
+	struct gwlisten *next;
+};
+static struct gwlisten *gwlistens;
+static bool said_no_listener;
+
+bool daemon_flags_container_env(struct daemon *d, const char *env, const char *gateway, char *url, size_t urllen,
+				char *tok, size_t toklen)
+{
+	const char *port;
+	char addr[80];
+	struct gwlisten *g;
+	struct gerr err;
+
+	if (!d->spec || !current_defs(d)->n)
+		return false;
+	if (!flags_addr || !(port = strrchr(flags_addr, ':'))) {
+		if (!said_no_listener)
+			log_warn("flags", "docker replicas get no GANTRY_FLAGS_URL: they reach the controller only "
+				 "through serve --flags-listen (the API's --api is not opened to containers)");
+		said_no_listener = true;
+		return false;
+	}
+	snprintf(addr, sizeof(addr), "%s%s", gateway, port);
+	/* a wildcard listener, or one on the gateway itself, is reached already */
+	if (strncmp(flags_addr, "0.0.0.0:", 8) && strncmp(flags_addr, "[::]:", 5) && strcmp(flags_addr, addr)) {
+		for (g = gwlistens; g && strcmp(g->addr, addr); g = g->next)
+			;
+		if (!g) {
+			g = xcalloc(1, sizeof(*g));
+			strlcpy_g(g->addr, addr, sizeof(g->addr));
+			g->next = gwlistens;
+			gwlistens = g;
+			g->ok = d->api_hooks && d->api_hooks->flags_listen &&
+				d->api_hooks->flags_listen(addr, false, &err) == 0;
+			if (g->ok)
+				log_info("flags", "listen=%s: the docker bridge's gateway, for the containers' OFREP", addr);
+			else
+				log_error("flags", "docker replicas get no GANTRY_FLAGS_URL: %s",
+					  d->api_hooks && d->api_hooks->flags_listen ? err.msg : "no flags listener");
+		}
+		if (!g->ok)
+			return false;
+	}
+	snprintf(url, urllen, "http://%s/flags/%s", addr, env);
+	if (daemon_flags_token(d, env, tok, toklen, &err) < 0) {
+		log_error("flags", "environment=%s: no OFREP token for its containers: %s", env, err.msg);
+		return false;
+	}
+	return true;
+}
+
 void daemon_flags_free(void)
 {
+	while (gwlistens) {
+		struct gwlisten *g = gwlistens;
+		gwlistens = g->next;
+		free(g);
+	}
+	said_no_listener = false;
 	daemon_flags_set_api(NULL, NULL);
 	while (watches) {
 		struct fwatch *w = watches;

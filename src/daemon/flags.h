@@ -91,6 +91,19 @@ void daemon_flags_set_api(const char *api, const char *flags_listen);
  */
 bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size_t urllen, char *tok, size_t toklen);
 
+/*
+ * The same for a container on a Docker network whose gateway (the host's
+ * address on it, IPv4) is gateway: a container cannot reach the host's
+ * 127.0.0.1. With --flags-listen on a wildcard address or on gateway
+ * itself, url is http://GATEWAY:PORT/flags/ENV; on another address (as
+ * 127.0.0.1) a flags listener is opened on GATEWAY:PORT too, at the first
+ * need (the same port). false (the variables left out, said in the log
+ * once) without --flags-listen (the API is never opened to containers),
+ * without flags, or when that listener cannot be opened.
+ */
+bool daemon_flags_container_env(struct daemon *d, const char *env, const char *gateway, char *url, size_t urllen,
+				char *tok, size_t toklen);
+
 void daemon_flags_free(void);
 
 #endif
