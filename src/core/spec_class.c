@@ -67,6 +67,8 @@ static const struct class_row class_rows[] = {
 	{ "environments.E.min_soak", POLICY, true },
 	/* who can decrypt an environment's secrets besides the controller */
 	{ "environments.E.secrets", POLICY, true },
+	/* a flag's definition in one environment: as flags: */
+	{ "environments.E.flags", CONFIG, true },
 	{ "services", CONFIG, false },
 	{ "services.S.run", CONFIG, false },
 	{ "services.S.build", CONFIG, false },

@@ -60,6 +60,24 @@ static void load(struct daemon *d)
 	free(rows);
 }
 
+/* one environment's definitions (environments.E.flags over flags:), made at the first use */
+struct envdefs {
+	char env[64];
+	struct flag_defs defs;
+	struct envdefs *next;
+};
+static struct envdefs *envdefs;
+
+static void envdefs_free(void)
+{
+	while (envdefs) {
+		struct envdefs *e = envdefs;
+		envdefs = e->next;
+		flag_defs_release(&e->defs);
+		free(e);
+	}
+}
+
 /* the stored spec's definitions, re-read when its version changes */
 static const struct flag_defs *current_defs(struct daemon *d)
 {
@@ -68,6 +86,7 @@ static const struct flag_defs *current_defs(struct daemon *d)
 	if (defs_version == d->spec_version)
 		return &defs;
 	flag_defs_release(&defs);
+	envdefs_free();
 	defs_version = d->spec_version;
 	changes++;
 	if (!d->spec)
@@ -77,6 +96,34 @@ static const struct flag_defs *current_defs(struct daemon *d)
 		log_error("flags", "the stored spec's flags: %s", err.msg);
 	json_decref(j);
 	return &defs;
+}
+
+/* the definitions in env: the top-level ones with env's overrides (the same set of flags) */
+static const struct flag_defs *env_defs(struct daemon *d, const char *env)
+{
+	const struct flag_defs *top = current_defs(d);
+	struct envdefs *e;
+	json_t *j;
+	struct gerr err;
+	if (!d->spec || !top->n || !env || strlen(env) >= sizeof(e->env))
+		return top;
+	for (e = envdefs; e; e = e->next)
+		if (!strcmp(e->env, env))
+			return &e->defs;
+	e = xcalloc(1, sizeof(*e));
+	strlcpy_g(e->env, env, sizeof(e->env));
+	j = spec_flags_json_env(d->spec, env);
+	if (flag_defs_parse(j, &e->defs, &err) < 0) {
+		/* validated when stored: only a bug gets here; the top-level ones serve */
+		log_error("flags", "environment=%s: the stored spec's flags: %s", env, err.msg);
+		json_decref(j);
+		free(e);
+		return top;
+	}
+	json_decref(j);
+	e->next = envdefs;
+	envdefs = e;
+	return &e->defs;
 }
 
 static struct fstate *find(const char *env, const char *flag)
@@ -111,7 +158,7 @@ int daemon_flag_set(struct daemon *d, const char *env, const char *name, const c
 		actor = "gantry";
 	if (!d->spec || !spec_find_env(d->spec, env))
 		return gerr_set(err, "no environment '%s' in the stored spec", env);
-	def = flag_defs_find(current_defs(d), name);
+	def = flag_defs_find(env_defs(d, env), name);
 	if (!def)
 		return gerr_set(err, "no flag '%s' in the stored spec (flags: in gantry.yaml, then gantry apply)", name);
 	if (strcmp(state, "spec") && flag_serve_parse(def, state, &sv, err) < 0)
@@ -184,13 +231,14 @@ static json_t *state_json(struct daemon *d, const struct flag_def *def, const ch
 
 json_t *daemon_flags_json(struct daemon *d, const char *env)
 {
-	const struct flag_defs *fd = current_defs(d);
 	json_t *a = json_array();
 	load(d);
 	for (size_t e = 0; d->spec && e < d->spec->nenvs; e++) {
 		const char *en = d->spec->envs[e].name;
+		const struct flag_defs *fd;
 		if (env && strcmp(env, en))
 			continue;
+		fd = env_defs(d, en);
 		for (size_t i = 0; i < fd->n; i++)
 			json_array_append_new(a, state_json(d, &fd->defs[i], en));
 	}
@@ -310,7 +358,7 @@ void daemon_flags_ofrep(struct daemon *d, const char *env, const char *tok, cons
 
 	memset(out, 0, sizeof(*out));
 	if (!st) {
-		ofrep_evaluate(current_defs(d), state_of, &c, changes, key, body, len, if_none_match, out);
+		ofrep_evaluate(env_defs(d, env), state_of, &c, changes, key, body, len, if_none_match, out);
 		return;
 	}
 	out->status = st;
@@ -630,6 +678,7 @@ void daemon_flags_free(void)
 		free(s);
 	}
 	loaded = false;
+	envdefs_free();
 	flag_defs_release(&defs);
 	defs_version = -1;
 }
