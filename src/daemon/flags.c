@@ -275,27 +275,33 @@ struct ftoken {
 };
 static struct ftoken *tokens;
 
+/* tok "": none made yet (only daemon_flags_token makes one, and says so here) */
 static void token_remember(const char *env, const char *tok)
 {
-	struct ftoken *t = xcalloc(1, sizeof(*t));
-	strlcpy_g(t->env, env, sizeof(t->env));
+	struct ftoken *t;
+	for (t = tokens; t && strcmp(t->env, env); t = t->next)
+		;
+	if (!t) {
+		t = xcalloc(1, sizeof(*t));
+		strlcpy_g(t->env, env, sizeof(t->env));
+		t->next = tokens;
+		tokens = t;
+	}
 	strlcpy_g(t->tok, tok, sizeof(t->tok));
-	t->next = tokens;
-	tokens = t;
 }
 
-/* env's token: 1 with tok, 0 none made yet, -1 error */
+/* env's token: 1 with tok, 0 none made yet, -1 error; the store is read once per environment */
 static int token_get(struct daemon *d, const char *env, char *tok, size_t len, struct gerr *err)
 {
 	int r;
 	for (struct ftoken *t = tokens; t; t = t->next)
 		if (!strcmp(t->env, env)) {
 			strlcpy_g(tok, t->tok, len);
-			return 1;
+			return t->tok[0] ? 1 : 0;
 		}
 	r = store_flag_token_get(d->store, env, tok, len, err);
-	if (r == 1 && strlen(env) < sizeof(tokens->env))
-		token_remember(env, tok);
+	if (r >= 0 && strlen(env) < sizeof(tokens->env))
+		token_remember(env, r == 1 ? tok : "");
 	return r;
 }
 
