@@ -308,17 +308,38 @@ static int container_user(struct replica *r, char *out, size_t len, struct gerr 
 	return 0;
 }
 
+/*
+ * Feature flags: a container reaches the controller at the default
+ * bridge's gateway (daemon/flags.h). Read from the Engine once, on the
+ * loop like engine_get's own calls (a local socket, answered at once).
+ */
+static char gateway[64];
+static bool gateway_listening;
+static int64_t gateway_retry_at;
+
+static const char *bridge_gateway(void)
+{
+	struct gerr err;
+	int r;
+	if (gateway[0] || !engine || clock_mono_ms() < gateway_retry_at)
+		return gateway[0] ? gateway : NULL;
+	r = docker_network_gateway(engine, "bridge", gateway, sizeof(gateway), &err);
+	if (r <= 0) {
+		gateway_retry_at = clock_mono_ms() + 30000;
+		log_warn("docker", "the default bridge's gateway: %s (no GANTRY_FLAGS_URL in containers)",
+			 r < 0 ? err.msg : "the Engine names none");
+	}
+	return gateway[0] ? gateway : NULL;
+}
+
 /* the environment of a container: the spec's env, PORT and the GANTRY_*
  * of a replica (not GANTRY_TAG: its processes are not ours to scan), and
  * neither PATH nor LANG unless the spec sets them (the image's stay) */
 static char **container_env(struct replica *r, int port)
 {
 	const struct svc_config *c = &r->rc->cfg;
-	/* feature flags: the controller at the default bridge's gateway (daemon/flags.h) */
-	static char gateway[64];
 	char furl[200], ftok[80];
 	bool flags = false;
-	struct gerr gerr;
 	/* with secrets: only the plain env; the secret ones are read by gantry-secret-exec from
 	 * SECRETS_MOUNT/.env inside the container, never put in its configuration */
 	struct workload_env w = {
@@ -331,9 +352,7 @@ static char **container_env(struct replica *r, int port)
 	char **env;
 	size_t o = 0;
 
-	if (!gateway[0] && engine && docker_network_gateway(engine, "bridge", gateway, sizeof(gateway), &gerr) < 0)
-		log_warn("docker", "the default bridge's gateway: %s (no GANTRY_FLAGS_URL in containers)", gerr.msg);
-	if (gateway[0])
+	if (bridge_gateway())
 		flags = daemon_flags_container_env(gd, r->row.environment, gateway, furl, sizeof(furl), ftok,
 						   sizeof(ftok));
 	w.flags_url = flags ? furl : NULL;
@@ -694,6 +713,9 @@ void dockrt_tick(int64_t now)
 		return;
 	if (!engine_get(&err))
 		return;
+	/* containers adopted after a restart find their flags listener again */
+	if (any && !gateway_listening && bridge_gateway())
+		gateway_listening = daemon_flags_gateway_listen(gd, gateway);
 	p = xcalloc(1, sizeof(*p));
 	p->seq = ++poll_seq;
 	snprintf(p->label, sizeof(p->label), "gantry.tag=%s", gd->tag);

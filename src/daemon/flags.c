@@ -611,44 +611,57 @@ struct gwlisten {
 static struct gwlisten *gwlistens;
 static bool said_no_listener;
 
-bool daemon_flags_container_env(struct daemon *d, const char *env, const char *gateway, char *url, size_t urllen,
-				char *tok, size_t toklen)
+/* "GATEWAY:PORT" (PORT --flags-listen's) into addr; false without --flags-listen (said once) */
+static bool gateway_addr(const char *gateway, char *addr, size_t len)
 {
-	const char *port;
-	char addr[80];
-	struct gwlisten *g;
-	struct gerr err;
-
-	if (!d->spec || !current_defs(d)->n)
-		return false;
-	if (!flags_addr || !(port = strrchr(flags_addr, ':'))) {
+	const char *port = flags_addr ? strrchr(flags_addr, ':') : NULL;
+	if (!port) {
 		if (!said_no_listener)
 			log_warn("flags", "docker replicas get no GANTRY_FLAGS_URL: they reach the controller only "
 				 "through serve --flags-listen (the API's --api is not opened to containers)");
 		said_no_listener = true;
 		return false;
 	}
-	snprintf(addr, sizeof(addr), "%s%s", gateway, port);
+	snprintf(addr, len, "%s%s", gateway, port);
+	return true;
+}
+
+bool daemon_flags_gateway_listen(struct daemon *d, const char *gateway)
+{
+	char addr[80];
+	struct gwlisten *g;
+	struct gerr err;
+
+	if (!d->spec || !current_defs(d)->n || !gateway_addr(gateway, addr, sizeof(addr)))
+		return false;
 	/* a wildcard listener, or one on the gateway itself, is reached already */
-	if (strncmp(flags_addr, "0.0.0.0:", 8) && strncmp(flags_addr, "[::]:", 5) && strcmp(flags_addr, addr)) {
-		for (g = gwlistens; g && strcmp(g->addr, addr); g = g->next)
-			;
-		if (!g) {
-			g = xcalloc(1, sizeof(*g));
-			strlcpy_g(g->addr, addr, sizeof(g->addr));
-			g->next = gwlistens;
-			gwlistens = g;
-			g->ok = d->api_hooks && d->api_hooks->flags_listen &&
-				d->api_hooks->flags_listen(addr, false, &err) == 0;
-			if (g->ok)
-				log_info("flags", "listen=%s: the docker bridge's gateway, for the containers' OFREP", addr);
-			else
-				log_error("flags", "docker replicas get no GANTRY_FLAGS_URL: %s",
-					  d->api_hooks && d->api_hooks->flags_listen ? err.msg : "no flags listener");
-		}
-		if (!g->ok)
-			return false;
-	}
+	if (!strncmp(flags_addr, "0.0.0.0:", 8) || !strncmp(flags_addr, "[::]:", 5) || !strcmp(flags_addr, addr))
+		return true;
+	for (g = gwlistens; g && strcmp(g->addr, addr); g = g->next)
+		;
+	if (g)
+		return g->ok;
+	g = xcalloc(1, sizeof(*g));
+	strlcpy_g(g->addr, addr, sizeof(g->addr));
+	g->next = gwlistens;
+	gwlistens = g;
+	g->ok = d->api_hooks && d->api_hooks->flags_listen && d->api_hooks->flags_listen(addr, false, &err) == 0;
+	if (g->ok)
+		log_info("flags", "listen=%s: the docker bridge's gateway, for the containers' OFREP", addr);
+	else
+		log_error("flags", "docker replicas get no GANTRY_FLAGS_URL: %s",
+			  d->api_hooks && d->api_hooks->flags_listen ? err.msg : "no flags listener");
+	return g->ok;
+}
+
+bool daemon_flags_container_env(struct daemon *d, const char *env, const char *gateway, char *url, size_t urllen,
+				char *tok, size_t toklen)
+{
+	char addr[80];
+	struct gerr err;
+
+	if (!daemon_flags_gateway_listen(d, gateway) || !gateway_addr(gateway, addr, sizeof(addr)))
+		return false;
 	snprintf(url, urllen, "http://%s/flags/%s", addr, env);
 	if (daemon_flags_token(d, env, tok, toklen, &err) < 0) {
 		log_error("flags", "environment=%s: no OFREP token for its containers: %s", env, err.msg);

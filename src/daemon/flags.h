@@ -103,6 +103,14 @@ bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size
  */
 bool daemon_flags_container_env(struct daemon *d, const char *env, const char *gateway, char *url, size_t urllen,
 				char *tok, size_t toklen);
+/*
+ * Its listener part alone: true once containers reach a flags listener at
+ * gateway (opened now if needed, at most once), false without flags or
+ * --flags-listen or when it cannot be opened. dockrt.c calls it while
+ * docker replicas run, so that containers adopted after a restart of the
+ * controller find it again.
+ */
+bool daemon_flags_gateway_listen(struct daemon *d, const char *gateway);
 
 void daemon_flags_free(void);
 

@@ -65,6 +65,18 @@ test_expect_success 'the container follows a flip: risky on -> 500, off -> 200 (
 	wait_for 10 "test \"\$(pcode /)\" = 200"
 '
 
+test_expect_success 'after kill -9 and a restart, the adopted container reaches the flags listener again' '
+	c=$(container_of) &&
+	kill9_serve &&
+	DOCKER_HOST=$DOCKER_HOST start_serve --flags-listen "127.0.0.1:$FLAGS_PORT" &&
+	test "$(container_of)" = "$c" &&
+	wait_for 10 "grep -q \"listen=$DK_SUBNET.1:$FLAGS_PORT: the docker bridge\" serve.log" &&
+	"$GANTRY" flag set risky on --env staging >/dev/null &&
+	wait_for 10 "test \"\$(pcode /)\" = 500" &&
+	"$GANTRY" flag set risky off --env staging >/dev/null &&
+	wait_for 10 "test \"\$(pcode /)\" = 200"
+'
+
 test_expect_success 'the controller stops cleanly' '
 	stop_serve
 '
