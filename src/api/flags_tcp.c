@@ -41,7 +41,7 @@ struct fwrite {
 };
 
 static struct {
-	uv_tcp_t server[FLAGS_TCP_MAX_LISTENERS];
+	uv_tcp_t *server[FLAGS_TCP_MAX_LISTENERS]; /* owned; freed in their close callback */
 	int nservers;
 	struct fconn *conns;
 	int nconns;
@@ -310,6 +310,11 @@ static void on_connection(uv_stream_t *server, int status)
 	uv_timer_start(&c->timer, on_timeout, HEAD_MS, 0);
 }
 
+static void server_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
 static int bind_listen(const char *addr, struct gerr *err)
 {
 	struct sockaddr_storage sa;
@@ -321,17 +326,17 @@ static int bind_listen(const char *addr, struct gerr *err)
 				"[IPv6]:PORT)", addr ? addr : "");
 	if (F.nservers >= FLAGS_TCP_MAX_LISTENERS)
 		return gerr_set(err, "--flags-listen %s: at most %d flags listeners", addr, FLAGS_TCP_MAX_LISTENERS);
-	srv = &F.server[F.nservers];
+	srv = xcalloc(1, sizeof(*srv));
 	uv_tcp_init(gd->loop, srv);
 	r = uv_tcp_bind(srv, (const struct sockaddr *)&sa, 0);
 	if (!r)
 		r = uv_listen((uv_stream_t *)srv, 511, on_connection);
 	if (r < 0) {
-		uv_close((uv_handle_t *)srv, NULL);
+		uv_close((uv_handle_t *)srv, server_closed);
 		gerr_set(err, "--flags-listen %s: cannot listen: %s", addr, uv_strerror(r));
 		return r == UV_EADDRINUSE ? 1 : -1;
 	}
-	F.nservers++;
+	F.server[F.nservers++] = srv;
 	log_info("flags", "listen=%s (OFREP)", addr);
 	return 0;
 }
@@ -346,6 +351,7 @@ struct retry {
 	uv_timer_t timer;
 	char *addr;
 	int tries;
+	uint64_t start; /* uv_now */
 };
 static struct retry *retries[FLAGS_TCP_MAX_LISTENERS];
 
@@ -374,7 +380,8 @@ static void on_retry(uv_timer_t *t)
 	if (rc)
 		log_error("flags", "%s (gave up)", err.msg);
 	else
-		log_info("flags", "listen=%s taken over after %d ms", r->addr, r->tries * 100);
+		log_info("flags", "listen=%s taken over after %llu ms", r->addr,
+			 (unsigned long long)(uv_now(gd->loop) - r->start));
 	retry_end(r);
 }
 
@@ -388,6 +395,7 @@ int flags_tcp_listen(const char *addr, bool retry, struct gerr *err)
 				continue;
 			r = retries[i] = xcalloc(1, sizeof(*r));
 			r->addr = xstrdup(addr);
+			r->start = uv_now(gd->loop);
 			uv_timer_init(gd->loop, &r->timer);
 			r->timer.data = r;
 			uv_timer_start(&r->timer, on_retry, 100, 100);
@@ -404,8 +412,7 @@ void flags_tcp_close(void)
 		if (retries[i])
 			retry_end(retries[i]);
 	for (int i = 0; i < F.nservers; i++)
-		if (!uv_is_closing((uv_handle_t *)&F.server[i]))
-			uv_close((uv_handle_t *)&F.server[i], NULL);
+		uv_close((uv_handle_t *)F.server[i], server_closed);
 	F.nservers = 0;
 	while (F.conns)
 		conn_close(F.conns);
