@@ -10,6 +10,7 @@
 #include "common.h"
 #include "api/api.h"
 #include "api/tcp.h"
+#include "api/flags_tcp.h"
 #include "daemon/daemon.h"
 #include "daemon/gates_flow.h"
 #include "core/spec.h"
@@ -475,10 +476,12 @@ static void close_all(void)
 {
 	api_close();
 	api_tcp_close();
+	flags_tcp_close();
 }
 
 const struct daemon_api_hooks api_daemon_hooks = {
 	.tcp_listen = api_tcp_listen,
+	.flags_listen = flags_tcp_listen,
 	.listen = api_listen,
 	.close = close_all,
 	.fds = fds,

@@ -12,6 +12,7 @@
 #include "daemon/daemon.h"
 #include "daemon/audit_anchor.h"
 #include "daemon/gates_flow.h"
+#include "daemon/flags.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
 #include "util/clock.h"
@@ -276,6 +277,8 @@ static json_t *deployment_json(struct daemon *ctl, const struct deployment_row *
 			 "ended_at", d->ended_at ? json_string(e) : json_null(), "result", d->result, "result_reason",
 			 d->result_reason, "strategy", d->strategy, "spec_version", (json_int_t)d->spec_version,
 			 "config_digest", d->config_digest);
+	/* the flags turned off instead of rolling this deployment back (daemon/flags.h) */
+	json_object_set_new(o, "flag_offs", daemon_flags_record_json(ctl, d->id));
 	if (!strcmp(d->state, "pending_approval")) {
 		char x[40];
 		format_rfc3339(d->created_at + d->approval_ttl, x, sizeof(x));

@@ -852,7 +852,15 @@ static int authenticate(struct tcp_conn *c)
 	if (c->http.kind == API_REQ_OP && !strcmp(c->http.op, "ping")) {
 		c->authed = true; /* the one operation without a token */
 	} else if (c->http.kind == API_REQ_OFREP) {
-		c->authed = true; /* an environment's evaluation token: checked with the request (daemon_flags_ofrep) */
+		/* an environment's evaluation token, checked from the head: a bad
+		 * one is answered before any body byte is read */
+		int st = daemon_flags_auth(gd, c->http.flags_env, c->http.token);
+		if (st) {
+			log_info("api", "tcp peer=%s op=ofrep_evaluate status=%d (head refused)", c->caller.user, st);
+			reply(c, st, daemon_flags_auth_body(st), "WWW-Authenticate: Bearer realm=\"gantry-flags\"\r\n");
+			return -1;
+		}
+		c->authed = true;
 	} else {
 		req = json_pack("{s:s}", "token", c->http.token);
 		if (gates_identify(req, &c->caller, &who, &deny) < 0) {

@@ -15,6 +15,18 @@ static const char *str(json_t *o, const char *k)
 	return s && *s ? s : "-";
 }
 
+/* " [flag risky off by rollback_on at T]..." for the flags turned off instead of a rollback (flag_offs) */
+static void flag_offs(json_t *d, char *buf, size_t len)
+{
+	size_t i, off = 0;
+	json_t *f;
+	buf[0] = 0;
+	json_array_foreach(json_object_get(d, "flag_offs"), i, f)
+		if (off < len)
+			off += (size_t)snprintf(buf + off, len - off, " [flag %s off by %s at %s]", str(f, "flag"),
+						str(f, "source"), str(f, "at"));
+}
+
 struct deployments_opts {
 	const char *env, *state;
 };
@@ -43,15 +55,16 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	printf("%-5s %-24s %-8s %-17s %-12s %-14s %-5s %-20s %s\n", "ID", "SERVICE@ENV", "KIND", "STATE", "BY", "VERSION",
 	       "SPEC", "CREATED", "EXPIRES / RESULT");
 	json_array_foreach(json_object_get(resp, "deployments"), i, d) {
-		char target[160];
+		char target[160], offs[512];
 		bool pending = !strcmp(str(d, "state"), "pending_approval");
 		snprintf(target, sizeof(target), "%s@%s", str(d, "service"), str(d, "environment"));
-		printf("%-5lld %-24s %-8s %-17s %-12s %-14s %-5lld %-20s %s%s%s\n",
+		flag_offs(d, offs, sizeof(offs));
+		printf("%-5lld %-24s %-8s %-17s %-12s %-14s %-5lld %-20s %s%s%s%s\n",
 		       (long long)json_integer_value(json_object_get(d, "id")), target, str(d, "kind"), str(d, "state"),
 		       str(d, "requester"), str(d, "version"), (long long)json_integer_value(json_object_get(d, "spec_version")),
 		       str(d, "created_at"), pending ? "expires " : str(d, "result"),
 		       pending ? str(d, "expires_at") : (*str(d, "result_reason") != '-' ? ": " : ""),
-		       pending ? "" : (*str(d, "result_reason") != '-' ? str(d, "result_reason") : ""));
+		       pending ? "" : (*str(d, "result_reason") != '-' ? str(d, "result_reason") : ""), offs);
 	}
 out:
 	json_decref(resp);

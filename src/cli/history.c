@@ -62,7 +62,7 @@ static void gates_summary(json_t *d, char *buf, size_t len)
 
 static void print_row(const char *rev, json_t *r, json_t *d)
 {
-	char gates[256], from[16] = "-";
+	char gates[256], from[16] = "-", offs[512] = "";
 	const char *result = d ? str(d, "result") : "";
 	const char *reason = r ? str(r, "reason") : "";
 
@@ -73,11 +73,20 @@ static void print_row(const char *rev, json_t *r, json_t *d)
 	if (d && !*reason)
 		reason = *str(d, "result_reason") ? str(d, "result_reason") : str(d, "reason");
 	gates_summary(d, gates, sizeof(gates));
-	printf("%-4s %-20s %-16s %-11s %-8s %-10s %-4s %-11s %-30s %s\n", rev,
+	{
+		/* a flag turned off instead of rolling this revision back */
+		size_t k, off = 0;
+		json_t *f;
+		json_array_foreach(d ? json_object_get(d, "flag_offs") : NULL, k, f)
+			if (off < sizeof(offs))
+				off += (size_t)snprintf(offs + off, sizeof(offs) - off, " [flag %s off by %s at %s]",
+							str(f, "flag"), str(f, "source"), str(f, "at"));
+	}
+	printf("%-4s %-20s %-16s %-11s %-8s %-10s %-4s %-11s %-30s %s%s\n", rev,
 	       r ? str(r, "created_at") : str(d, "created_at"), r ? str(r, "version") : str(d, "version"),
 	       r ? str(r, "status") : "-", r ? str(r, "kind") : str(d, "kind"),
 	       r ? str(r, "deployed_by") : str(d, "requester"), from, *result ? result : "-",
-	       *gates ? gates : "-", reason);
+	       *gates ? gates : "-", reason, offs);
 }
 
 struct history_opts {

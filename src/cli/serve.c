@@ -59,6 +59,9 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_error("gantry serve: unexpected argument '%s'", argv[0]);
 	if (o.api && api_tcp_check_addr(o.api, &err) < 0)
 		return cli_error("%s", err.msg);
+	if (o.flags_listen && api_tcp_check_addr(o.flags_listen, &err) < 0)
+		return cli_error("--flags-listen: invalid address '%s' (want HOST:PORT with an IPv4 address, or [IPv6]:PORT)",
+				 o.flags_listen);
 	if (o.low_disk) {
 		struct disk_threshold t;
 		if (disk_threshold_parse(o.low_disk, &t, &err) < 0)
@@ -171,6 +174,8 @@ static const struct cli_option serve_options[] = {
 	CLI_STRING(0, "listen", struct serve_opts, d.listen, "ADDR", "the proxy's address (default 127.0.0.1:8080)"),
 	CLI_STRING(0, "admin", struct serve_opts, d.admin, "ADDR", "the proxy's admin listener (default 127.0.0.1:9090)"),
 	CLI_STRING(0, "api", struct serve_opts, d.api, "HOST:PORT", "the API over TCP too (HTTP, an API token on every request)"),
+	CLI_STRING(0, "flags-listen", struct serve_opts, d.flags_listen, "HOST:PORT",
+		   "serve feature flags (OFREP) there, apart from the API; replicas are told it"),
 	CLI_DURATION(0, "restart-backoff", struct serve_opts, d.restart_backoff_ms, "DUR", 1, 0,
 		     "the first restart delay of a crashed replica (default 10s, doubling to 5m)"),
 	CLI_STRING(0, "forward-headers", struct serve_opts, d.forward_headers, "all|none|LIST",
@@ -190,7 +195,7 @@ static const struct cli_option serve_options[] = {
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",
 	.usage = "gantry serve [-f FILE] [--listen 127.0.0.1:8080] [--admin 127.0.0.1:9090] [--restart-backoff 10s] [--api HOST:PORT]\n"
-		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...] [--audit-export FILE] [--low-disk 5%] [--home DIR]\n"
+		 "       [--flags-listen HOST:PORT] [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...] [--audit-export FILE] [--low-disk 5%] [--home DIR]\n"
 		 "       [--proxy-peer ADDR]... [--proxy-peer-token-file FILE]",
 	.summary = "run the controller, the proxy and the replicas",
 	.options = serve_options,

@@ -323,6 +323,10 @@ static void delivery_to_json(json_t *o, const struct svc_config *c)
 						    "initial_delay_ms", (json_int_t)d->initial_delay_ms, "failure_limit",
 						    d->failure_limit, "inconclusive_limit", d->inconclusive_limit,
 						    "error_limit", d->error_limit, "metrics", ms));
+		/* only with a flag_off: configs stored before it read (and digest) the same */
+		if (d->flag_off)
+			json_object_set_new(json_array_get(an, json_array_size(an) - 1), "flag_off",
+					    json_string(d->flag_off));
 	}
 	json_object_set_new(o, "analyses", an);
 	json_object_set_new(o, "watch_ms", json_integer(c->watch_ms));
@@ -416,7 +420,8 @@ static int j_analysis(const json_t *o, struct analysis_def *d, struct gerr *err)
 	    j_int(o, "analyses.", "initial_delay_ms", 0, 100 * DAY_MS, &d->initial_delay_ms, err) < 0 ||
 	    j_intv(o, "analyses.", "failure_limit", 0, 1000000, &d->failure_limit, err) < 0 ||
 	    j_intv(o, "analyses.", "inconclusive_limit", 0, 1000000, &d->inconclusive_limit, err) < 0 ||
-	    j_intv(o, "analyses.", "error_limit", 0, 1000000, &d->error_limit, err) < 0)
+	    j_intv(o, "analyses.", "error_limit", 0, 1000000, &d->error_limit, err) < 0 ||
+	    j_str(o, "analyses.", "flag_off", true, &d->flag_off, err) < 0)
 		return -1;
 	if (!d->name)
 		return gerr_set(err, "svc_config: an analysis needs a name");

@@ -246,6 +246,8 @@ const struct keydef spec__env_keys[] = {
 	  "only versions serving healthily in this environment may be deployed here" },
 	{ "min_soak", KT_ANY, 0, 0, 0, NULL, NULL, 0,
 	  "how long the promoted revision must have served in promote_from" },
+	{ "flags", KT_ANY, 0, 0, 0, NULL, NULL, 0,
+	  "NAME: {default, variants, rules}: this environment's definition of a flag of flags: (checked by src/core/spec_flags.c)" },
 	END_KEYS
 };
 

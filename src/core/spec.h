@@ -107,6 +107,7 @@ struct analysis_def {
 	int failure_limit;          /* a metric fails when failures > failure_limit; default 0 */
 	int inconclusive_limit;     /* inconclusive when inconclusives > inconclusive_limit; default 0 */
 	int error_limit;            /* consecutive measurement errors tolerated; default 4 */
+	char *flag_off;             /* a flag of the spec: a failure turns it off instead of rolling back; may be NULL */
 	struct analysis_metric *metrics;
 	size_t nmetrics;
 };

@@ -69,6 +69,8 @@ static const struct class_row class_rows[] = {
 	{ "environments.E.secrets", POLICY, true },
 	/* where the environment's containers run (a cluster's manager, its nodes' Engines) */
 	{ "environments.E.cluster", POLICY, true },
+	/* a flag's definition in one environment: as flags: */
+	{ "environments.E.flags", CONFIG, true },
 	{ "services", CONFIG, false },
 	{ "services.S.run", CONFIG, false },
 	{ "services.S.build", CONFIG, false },
@@ -149,6 +151,7 @@ static const struct class_row class_rows[] = {
 	{ "services.S.analysis.NAME.failure_limit", CONFIG, false },
 	{ "services.S.analysis.NAME.inconclusive_limit", CONFIG, false },
 	{ "services.S.analysis.NAME.error_limit", CONFIG, false },
+	{ "services.S.analysis.NAME.flag_off", CONFIG, false },
 	{ "services.S.analysis.NAME.metrics", CONFIG, false },
 	{ "services.S.analysis.NAME.metrics[].name", CONFIG, false },
 	{ "services.S.analysis.NAME.metrics[].provider", CONFIG, false },
@@ -179,6 +182,7 @@ static const struct class_row class_rows[] = {
 	{ "analysis_templates.NAME.failure_limit", CONFIG, false },
 	{ "analysis_templates.NAME.inconclusive_limit", CONFIG, false },
 	{ "analysis_templates.NAME.error_limit", CONFIG, false },
+	{ "analysis_templates.NAME.flag_off", CONFIG, false },
 	{ "analysis_templates.NAME.metrics", CONFIG, false },
 	{ "analysis_templates.NAME.metrics[].name", CONFIG, false },
 	{ "analysis_templates.NAME.metrics[].provider", CONFIG, false },

@@ -60,6 +60,8 @@ const struct keydef spec__analysis_keys[] = {
 	  "inconclusive measurements tolerated" },
 	{ "error_limit", KT_INT, offsetof(struct analysis_def, error_limit), 0, 100000, "4", NULL, 0,
 	  "consecutive measurement errors tolerated" },
+	{ "flag_off", KT_STR, offsetof(struct analysis_def, flag_off), 0, 0, NULL, NULL, 0,
+	  "a flag of flags: a failure turns it off and pauses the rollout instead of rolling back" },
 	{ "metrics", KT_METRICS, 0, 0, 0, NULL, analysis_metric_keys, 0, "required: the metrics measured" },
 	END_KEYS
 };
@@ -131,6 +133,7 @@ void analysis_def_copy(struct analysis_def *dst, const struct analysis_def *src)
 {
 	*dst = *src;
 	dst->name = xstrdup_null(src->name);
+	dst->flag_off = xstrdup_null(src->flag_off);
 	dst->metrics = src->nmetrics ? xcalloc(src->nmetrics, sizeof(*dst->metrics)) : NULL;
 	for (size_t i = 0; i < src->nmetrics; i++) {
 		const struct analysis_metric *a = &src->metrics[i];
@@ -166,6 +169,7 @@ void analysis_def_release(struct analysis_def *d)
 		analysis_metric_release(&d->metrics[i]);
 	free(d->metrics);
 	free(d->name);
+	free(d->flag_off);
 	memset(d, 0, sizeof(*d));
 }
 

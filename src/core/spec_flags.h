@@ -11,8 +11,9 @@
 
 struct spec;
 
-/* adds a diagnostic for each problem in `flags:` (one per flag) and in the
- * flag_off actions of rollback_on; returns how many (spec_load runs it) */
+/* adds a diagnostic for each problem in `flags:` (one per flag), in the
+ * overrides environments.E.flags, and in the flag_off actions of
+ * rollback_on and analyses; returns how many (spec_load runs it) */
 int spec_flags_check(const struct spec *spec, const char *file, const char *src, size_t srclen,
 		     struct diags *diags);
 
@@ -23,5 +24,12 @@ int spec_flags_check(const struct spec *spec, const char *file, const char *src,
  * mappings and lists inside a variant are objects and arrays.
  */
 json_t *spec_flags_json(const struct spec *spec);
+/*
+ * The same for environment env: each flag with the keys its
+ * environments.ENV.flags.NAME sets (default, variants, rules) replaced by
+ * those (new reference; NULL when the spec has no flags). env NULL: the
+ * top-level definitions.
+ */
+json_t *spec_flags_json_env(const struct spec *spec, const char *env);
 
 #endif

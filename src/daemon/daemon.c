@@ -1038,7 +1038,7 @@ int daemon_run(const struct daemon_opts *opts)
 	d.lock_fd = -1;
 	d.proxy_admin_fd = -1;
 	d.api_hooks = opts->api_hooks;
-	daemon_flags_set_api(opts->api);
+	daemon_flags_set_api(opts->api, opts->flags_listen);
 	d.loop = uv_default_loop();
 	d.home = xstrdup(opts->home);
 	d.listen = xstrdup(opts->listen ? opts->listen : "127.0.0.1:8080");
@@ -1142,6 +1142,12 @@ int daemon_run(const struct daemon_opts *opts)
 			goto out;
 		}
 	} else if (opts->api && d.api_hooks->tcp_listen(opts->api, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		goto out;
+	}
+	/* OFREP apart from the API (daemon/flags.h): after an upgrade the old
+	 * controller holds the port until it exits, so it is retried then */
+	if (opts->flags_listen && d.api_hooks->flags_listen(opts->flags_listen, opts->takeover != NULL, &err) < 0) {
 		fprintf(stderr, "error: %s\n", err.msg);
 		goto out;
 	}

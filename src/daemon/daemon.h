@@ -26,6 +26,9 @@ struct daemon_api_hooks {
 	/* listens on --api HOST:PORT: 0, or -1 with err naming --api; called
 	 * before the proxy starts, so that a bad address leaves nothing running */
 	int (*tcp_listen)(const char *addr, struct gerr *err);
+	/* listens on a flags listener (--flags-listen, or an address containers reach:
+	 * api/flags_tcp.h); retry: taking over from `gantry upgrade`. 0, or -1 with err */
+	int (*flags_listen)(const char *addr, bool retry, struct gerr *err);
 	/* listens on HOME/api.sock once the proxy runs: 0, or -1 (said on stderr) */
 	int (*listen)(void);
 	/* shutdown: stops both listeners and closes their connections; idempotent */
@@ -49,6 +52,7 @@ struct daemon_opts {
 	const char *listen;   /* proxy listener, default 127.0.0.1:8080 */
 	const char *admin;    /* proxy admin listener, default 127.0.0.1:9090 */
 	const char *api;      /* the API over TCP (HTTP), HOST:PORT; NULL: only HOME/api.sock */
+	const char *flags_listen; /* --flags-listen HOST:PORT: OFREP only (api/flags_tcp.h); NULL: none */
 	const char *forward_headers; /* the proxy's, written into its routes file; NULL: all */
 	const char *trusted_proxies; /* "CIDR,...", written into the routes file; NULL: none */
 	int64_t restart_backoff_ms; /* first restart delay, doubling to 5m (Kubernetes: 10s) */

@@ -32,6 +32,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/swarmrt.h"
+#include "daemon/flags.h"
 #include "runtime/docker.h"
 #include "runtime/pull_progress.h"
 #include "runtime/runtime.h"
@@ -308,12 +309,38 @@ int dockrt_container_user(struct replica *r, char *out, size_t len, struct gerr 
 	return 0;
 }
 
+/*
+ * Feature flags: a container reaches the controller at the default
+ * bridge's gateway (daemon/flags.h). Read from the Engine once, on the
+ * loop like engine_get's own calls (a local socket, answered at once).
+ */
+static char gateway[64];
+static bool gateway_listening;
+static int64_t gateway_retry_at;
+
+static const char *bridge_gateway(void)
+{
+	struct gerr err;
+	int r;
+	if (gateway[0] || !engine || clock_mono_ms() < gateway_retry_at)
+		return gateway[0] ? gateway : NULL;
+	r = docker_network_gateway(engine, "bridge", gateway, sizeof(gateway), &err);
+	if (r <= 0) {
+		gateway_retry_at = clock_mono_ms() + 30000;
+		log_warn("docker", "the default bridge's gateway: %s (no GANTRY_FLAGS_URL in containers)",
+			 r < 0 ? err.msg : "the Engine names none");
+	}
+	return gateway[0] ? gateway : NULL;
+}
+
 /* the environment of a container: the spec's env, PORT and the GANTRY_*
  * of a replica (not GANTRY_TAG: its processes are not ours to scan), and
  * neither PATH nor LANG unless the spec sets them (the image's stay) */
 static char **container_env(struct replica *r, int port)
 {
 	const struct svc_config *c = &r->rc->cfg;
+	char furl[200], ftok[80];
+	bool flags = false;
 	/* with secrets: only the plain env; the secret ones are read by gantry-secret-exec from
 	 * SECRETS_MOUNT/.env inside the container, never put in its configuration */
 	struct workload_env w = {
@@ -323,8 +350,15 @@ static char **container_env(struct replica *r, int port)
 		.service = r->row.service, .environment = r->row.environment, .revision = r->row.revision,
 		.version = r->rc->version,
 	};
-	char **env = workload_env_build(&w);
+	char **env;
 	size_t o = 0;
+
+	if (bridge_gateway())
+		flags = daemon_flags_container_env(gd, r->row.environment, gateway, furl, sizeof(furl), ftok,
+						   sizeof(ftok));
+	w.flags_url = flags ? furl : NULL;
+	w.flags_token = flags ? ftok : NULL;
+	env = workload_env_build(&w);
 	for (size_t i = 0; env[i]; i++) {
 		bool declared = false;
 		size_t klen = strcspn(env[i], "=");
@@ -695,6 +729,9 @@ void dockrt_tick(int64_t now)
 		return;
 	if (!engine_get(&err))
 		return;
+	/* containers adopted after a restart find their flags listener again */
+	if (any && !gateway_listening && bridge_gateway())
+		gateway_listening = daemon_flags_gateway_listen(gd, gateway);
 	p = xcalloc(1, sizeof(*p));
 	p->seq = ++poll_seq;
 	snprintf(p->label, sizeof(p->label), "gantry.tag=%s", gd->tag);

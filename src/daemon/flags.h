@@ -38,6 +38,15 @@ json_t *daemon_flag_history_json(struct daemon *d, const char *env, const char *
 /* env's OFREP token (created at the first use): 0, or -1 with err; tok >= 80 bytes */
 int daemon_flags_token(struct daemon *d, const char *env, char *tok, size_t len, struct gerr *err);
 /*
+ * The bearer token tok for env's OFREP endpoints, from the request's head
+ * (before any body byte is read): 0 env's token, 403 another environment's,
+ * 401 nobody's (or env is not in the spec). Tokens are kept in memory once
+ * read: no store access after the first.
+ */
+int daemon_flags_auth(struct daemon *d, const char *env, const char *tok);
+/* the OFREP error body of a 401 or 403 (new reference) */
+json_t *daemon_flags_auth_body(int status);
+/*
  * The OFREP request of /flags/ENV/ofrep/v1/evaluate/flags[/KEY] with bearer
  * token tok: 401 for a token of no environment, 403 for another
  * environment's, else ofrep_evaluate's answer (out->body: new reference).
@@ -56,15 +65,52 @@ struct svcenv;
  */
 void daemon_flags_watch(struct svcenv *se);
 
-/* the TCP API's address (serve --api HOST:PORT; NULL: none), where OFREP is served */
-void daemon_flags_set_api(const char *addr);
+/*
+ * Pulls the lever: turns flag off in se's environment instead of rolling
+ * rev back, because of source ("rollback_on", "analysis NAME") with why
+ * (the condition or the analysis' verdict). Says so in an event
+ * ("flag_off"), a webhook (flag_off), the flag's history and audit
+ * (daemon_flag_set), and on the deployment record that rolled rev out
+ * (daemon_flags_record_json). 0, or -1 with err (the flag could not be
+ * set; logged).
+ */
+int daemon_flags_lever(struct svcenv *se, int rev, const char *flag, const char *source, const char *why,
+		       struct gerr *err);
+/* [{"flag", "environment", "revision", "source", "reason", "flag_version", "at"}]: the levers pulled
+ * for deployment id, oldest first (new reference; empty on a store error, logged) */
+json_t *daemon_flags_record_json(struct daemon *d, int64_t deployment_id);
+
+/* serve's --api and --flags-listen addresses (NULL: none): where OFREP is served */
+void daemon_flags_set_api(const char *api, const char *flags_listen);
 /*
  * A replica's GANTRY_FLAGS_URL (http://HOST:PORT/flags/ENV: an OFREP
- * provider's base URL; a wildcard address becomes 127.0.0.1) and
- * GANTRY_FLAGS_TOKEN: true when the controller serves OFREP (--api) and
- * the spec has flags, else false (the variables are left out).
+ * provider's base URL, on --flags-listen when given, else on --api; a
+ * wildcard address becomes loopback) and GANTRY_FLAGS_TOKEN: true when
+ * the controller serves OFREP and the spec has flags, else false (the
+ * variables are left out).
  */
 bool daemon_flags_replica_env(struct daemon *d, const char *env, char *url, size_t urllen, char *tok, size_t toklen);
+
+/*
+ * The same for a container on a Docker network whose gateway (the host's
+ * address on it, IPv4) is gateway: a container cannot reach the host's
+ * 127.0.0.1. With --flags-listen on a wildcard address or on gateway
+ * itself, url is http://GATEWAY:PORT/flags/ENV; on another address (as
+ * 127.0.0.1) a flags listener is opened on GATEWAY:PORT too, at the first
+ * need (the same port). false (the variables left out, said in the log
+ * once) without --flags-listen (the API is never opened to containers),
+ * without flags, or when that listener cannot be opened.
+ */
+bool daemon_flags_container_env(struct daemon *d, const char *env, const char *gateway, char *url, size_t urllen,
+				char *tok, size_t toklen);
+/*
+ * Its listener part alone: true once containers reach a flags listener at
+ * gateway (opened now if needed, at most once), false without flags or
+ * --flags-listen or when it cannot be opened. dockrt.c calls it while
+ * docker replicas run, so that containers adopted after a restart of the
+ * controller find it again.
+ */
+bool daemon_flags_gateway_listen(struct daemon *d, const char *gateway);
 
 void daemon_flags_free(void);
 

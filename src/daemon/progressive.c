@@ -33,6 +33,7 @@
 #include "gates/gates.h"
 #include "gates/gspec.h"
 #include "daemon/gates_flow.h"
+#include "daemon/flags.h"
 #include "util/clock.h"
 #include "store/store_records.h"
 #include "util/log.h"
@@ -386,6 +387,12 @@ static void execute(struct svcenv *se, const struct canary_actions *acts, int64_
 		case CA_DISARM:
 			p->disarmed = true;
 			break;
+		case CA_FLAG_OFF: {
+			char source[96];
+			snprintf(source, sizeof(source), "analysis %s", a->analysis ? a->analysis : "?");
+			daemon_flags_lever(se, p->cs.canary_revision, a->flag, source, a->reason, &err);
+			break;
+		}
 		}
 	}
 	if (acts->n)
@@ -774,6 +781,10 @@ static void run_analyses(struct svcenv *se, int64_t now, int64_t mono)
 			struct canary_event ev = { .kind = CE_ANALYSIS_VERDICT, .slot = p->slot[i], .verdict = ph,
 						   .why = r->reason };
 			struct canary_actions acts;
+			/* the lever, while it can still help: a failure with the flag already off rolls back */
+			if (r->def.flag_off &&
+			    strcmp(daemon_flag_state(gd, se->row.environment, r->def.flag_off), "off"))
+				ev.flag_off = r->def.flag_off;
 			daemon_event(se, p->cs.canary_revision, "analysis", "analysis %s %s: %s", r->def.name,
 				     analysis_phase_name(ph), r->reason);
 			canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);

@@ -29,7 +29,8 @@ static const char *const phase_names[] = { "progressing", "paused", "complete", 
 static const char *const wait_names[] = { "none", "ready", "pause", "analysis", "promote_at", "promoting", "post",
 					  "done", "gate" };
 static const char *const action_names[] = { "set_traffic", "scale_canary", "start_analysis", "stop_analysis",
-					    "promote", "rollback", "pause", "complete", "retire_previous", "disarm" };
+					    "promote", "rollback", "pause", "complete", "retire_previous", "disarm",
+					    "flag_off" };
 
 const char *rollout_phase_name(enum rollout_phase p)
 {
@@ -463,6 +464,24 @@ static void on_ready(struct ctx *c)
 	}
 }
 
+/*
+ * A failed analysis with a flag_off lever (ev->flag_off): the flag goes
+ * off instead of the rollback, and the rollout pauses where it is. The
+ * failure is not a pass: a person resumes (the rollout goes on with the
+ * feature off) or aborts (rolls back), as after an inconclusive verdict.
+ */
+static void flag_off(struct ctx *c, const struct canary_event *ev, const char *name, const char *reason)
+{
+	struct canary_action *a = push(c, CA_FLAG_OFF);
+	char buf[ROLLOUT_MSG_LEN];
+	snprintf(a->flag, sizeof(a->flag), "%s", ev->flag_off);
+	a->analysis = name;
+	snprintf(a->reason, ROLLOUT_MSG_LEN, "analysis %s failed: %s", name ? name : "?", reason);
+	snprintf(buf, sizeof(buf), "analysis %s failed, flag %s turned off (resume goes on, abort rolls back): %s",
+		 name ? name : "?", ev->flag_off, reason);
+	pause_now(c, "analysis", buf);
+}
+
 static void on_verdict(struct ctx *c, const struct canary_event *ev)
 {
 	struct canary_state *st = c->st;
@@ -477,7 +496,9 @@ static void on_verdict(struct ctx *c, const struct canary_event *ev)
 		if (ev->verdict == AN_RUNNING)
 			return;
 		st->background_running = false;
-		if (ev->verdict == AN_FAILED) {
+		if (ev->verdict == AN_FAILED && ev->flag_off && *ev->flag_off) {
+			flag_off(c, ev, c->cfg->canary.analysis, reason);
+		} else if (ev->verdict == AN_FAILED) {
 			snprintf(buf, sizeof(buf), "analysis %s failed: %s", c->cfg->canary.analysis, reason);
 			rollback(c, RP_ROLLED_BACK, buf);
 		} else if (ev->verdict == AN_ERROR && c->cfg->on_error == ON_ERROR_ROLLBACK) {
@@ -498,6 +519,12 @@ static void on_verdict(struct ctx *c, const struct canary_event *ev)
 				   : ev->slot == SLOT_POST ? c->cfg->bluegreen.post_promotion_analysis
 				   : cur_step(c)           ? cur_step(c)->analysis
 							   : NULL;
+		if (ev->verdict == AN_FAILED && ev->flag_off && *ev->flag_off) {
+			st->analysis_slot = SLOT_NONE; /* over: nothing to stop */
+			st->step_done = true;
+			flag_off(c, ev, name, reason);
+			return;
+		}
 		if (ev->verdict == AN_FAILED || (ev->verdict == AN_ERROR && c->cfg->on_error == ON_ERROR_ROLLBACK)) {
 			snprintf(buf, sizeof(buf), "analysis %s %s: %s", name ? name : "?",
 				 analysis_phase_name(ev->verdict), reason);

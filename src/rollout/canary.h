@@ -137,6 +137,13 @@ struct canary_event {
 	const char *who;     /* borrowed, may be NULL */
 	const char *why;     /* borrowed, may be NULL */
 	bool full;
+	/*
+	 * CE_ANALYSIS_VERDICT: the flag the failed analysis names (flag_off:)
+	 * when it is not off yet (borrowed, NULL or "": none, or already off).
+	 * A failure then turns it off (CA_FLAG_OFF) and pauses instead of
+	 * rolling back; a failure with the flag already off rolls back.
+	 */
+	const char *flag_off;
 };
 
 enum canary_action_kind {
@@ -150,6 +157,7 @@ enum canary_action_kind {
 	CA_COMPLETE,         /* reason */
 	CA_RETIRE_PREVIOUS,  /* revision: the previous stable may be stopped now */
 	CA_DISARM,           /* rollback_on is no longer watched for this rollout */
+	CA_FLAG_OFF,         /* flag: turn it off in the rollout's environment; analysis (its name), reason */
 };
 
 struct traffic_split {
@@ -171,6 +179,7 @@ struct canary_action {
 	int replicas;
 	const char *analysis;               /* borrowed from the config */
 	int slot;
+	char flag[64];                      /* CA_FLAG_OFF */
 	char reason[ROLLOUT_MSG_LEN];
 };
 

@@ -8,6 +8,7 @@
  * written after docker_open: calls may run on several threads at once.
  */
 #include "common.h"
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <fnmatch.h>
@@ -562,6 +563,36 @@ int docker_image_inspect(struct docker *d, const char *ref, struct docker_image 
 	ret = 1;
 out:
 	json_decref(j);
+	free(op);
+	free(path);
+	return ret;
+}
+
+int docker_network_gateway(struct docker *d, const char *name, char *ip, size_t len, struct gerr *err)
+{
+	char *n = esc(name), *op = xasprintf("inspect network %s", name), *path = xasprintf("/networks/%s", n);
+	json_t *j = NULL, *cfg, *one;
+	size_t i;
+	int ret;
+
+	ip[0] = 0;
+	if ((ret = get_json(d, op, path, true, &j, err)) <= 0)
+		goto out;
+	ret = 0;
+	cfg = json_object_get(json_object_get(j, "IPAM"), "Config");
+	json_array_foreach(cfg, i, one) {
+		const char *g = json_string_value(json_object_get(one, "Gateway"));
+		struct in_addr a;
+		/* the IPv4 one: what a container on the network reaches the host at */
+		if (g && inet_pton(AF_INET, g, &a) == 1 && strlen(g) < len) {
+			strlcpy_g(ip, g, len);
+			ret = 1;
+			break;
+		}
+	}
+out:
+	json_decref(j);
+	free(n);
 	free(op);
 	free(path);
 	return ret;

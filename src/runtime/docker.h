@@ -101,6 +101,13 @@ int docker_image_tag(struct docker *d, const char *ref, const char *repo, const 
  * removed, 0 absent or in use, -1 */
 int docker_image_remove(struct docker *d, const char *ref, struct gerr *err);
 
+/* ---- networks ---- */
+
+/* GET /networks/NAME: the IPv4 gateway of its IPAM config (the host's address on
+ * it, e.g. the default bridge's 172.17.0.1) into ip. 1 found, 0 none (or no such
+ * network), -1 with err */
+int docker_network_gateway(struct docker *d, const char *name, char *ip, size_t len, struct gerr *err);
+
 /* ---- containers ---- */
 
 struct docker_create {

@@ -99,3 +99,46 @@ int store_flag_off_times(struct store *s, const char *svc, const char *env, int6
 	}
 	return store__rows(s, st, store__decode_int64, NULL, sizeof(**out), (void **)out, n, "read flag_off events", err);
 }
+
+#define OFF_COLS "deployment_id, environment, flag, revision, source, reason, flag_version, at_ms"
+
+static void off_from(sqlite3_stmt *st, void *row)
+{
+	struct deployment_flag_off_row *r = row;
+	memset(r, 0, sizeof(*r));
+	r->deployment_id = sqlite3_column_int64(st, 0);
+	store__col_text(st, 1, r->environment, sizeof(r->environment));
+	store__col_text(st, 2, r->flag, sizeof(r->flag));
+	r->revision = sqlite3_column_int(st, 3);
+	store__col_text(st, 4, r->source, sizeof(r->source));
+	store__col_text(st, 5, r->reason, sizeof(r->reason));
+	r->flag_version = sqlite3_column_int(st, 6);
+	r->at_ms = sqlite3_column_int64(st, 7);
+}
+
+int store_deployment_flag_off_add(struct store *s, const struct deployment_flag_off_row *r, struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "INSERT INTO deployment_flag_offs (" OFF_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+				       err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, r->deployment_id);
+	store__bind_text(st, 2, r->environment);
+	store__bind_text(st, 3, r->flag);
+	sqlite3_bind_int(st, 4, r->revision);
+	store__bind_text(st, 5, r->source);
+	store__bind_text(st, 6, r->reason);
+	sqlite3_bind_int(st, 7, r->flag_version);
+	sqlite3_bind_int64(st, 8, r->at_ms);
+	return store__step_done(s, st, err);
+}
+
+int store_deployment_flag_offs(struct store *s, int64_t id, struct deployment_flag_off_row **out, size_t *n,
+			       struct gerr *err)
+{
+	sqlite3_stmt *st = store__prep(s, "SELECT " OFF_COLS " FROM deployment_flag_offs WHERE deployment_id = ? "
+				       "ORDER BY at_ms, rowid", err);
+	if (st)
+		sqlite3_bind_int64(st, 1, id);
+	return store__rows(s, st, off_from, NULL, sizeof(**out), (void **)out, n, "read deployment flag-offs", err);
+}

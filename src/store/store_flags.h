@@ -31,6 +31,25 @@ int store_flag_history(struct store *s, const char *env, const char *flag, struc
 int store_flag_off_times(struct store *s, const char *svc, const char *env, int64_t since_ms, int64_t **out,
 			 size_t *n, struct gerr *err);
 
+/*
+ * A flag turned off as a rollback lever, on the deployment record of the
+ * revision it protected: source is "rollback_on" or "analysis NAME",
+ * flag_version the flag_changes row it wrote.
+ */
+struct deployment_flag_off_row {
+	int64_t deployment_id;
+	char environment[64], flag[64];
+	int revision;
+	char source[96];
+	char reason[512];
+	int flag_version;
+	int64_t at_ms;
+};
+int store_deployment_flag_off_add(struct store *s, const struct deployment_flag_off_row *r, struct gerr *err);
+/* those of deployment id, oldest first (*out owned by caller) */
+int store_deployment_flag_offs(struct store *s, int64_t id, struct deployment_flag_off_row **out, size_t *n,
+			       struct gerr *err);
+
 /* env's token into tok (len >= 80): 1 found, 0 none, -1 error */
 int store_flag_token_get(struct store *s, const char *env, char *tok, size_t len, struct gerr *err);
 int store_flag_token_put(struct store *s, const char *env, const char *tok, int64_t at_ms, struct gerr *err);

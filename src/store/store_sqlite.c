@@ -144,6 +144,12 @@ static const char *const migrations[] = {
 	"  from_state TEXT NOT NULL, to_state TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',"
 	"  at_ms INTEGER NOT NULL, PRIMARY KEY (environment, flag, version));"
 	"CREATE TABLE flag_tokens (environment TEXT PRIMARY KEY, token TEXT NOT NULL, created_at_ms INTEGER NOT NULL);",
+	/* 16: a flag turned off as a rollback lever (rollback_on or an analysis), on the deployment
+	 * record that rolled out the revision it protected (store_flags.c) */
+	"CREATE TABLE deployment_flag_offs (deployment_id INTEGER NOT NULL, environment TEXT NOT NULL,"
+	"  flag TEXT NOT NULL, revision INTEGER NOT NULL, source TEXT NOT NULL, reason TEXT NOT NULL,"
+	"  flag_version INTEGER NOT NULL, at_ms INTEGER NOT NULL);"
+	"CREATE INDEX deployment_flag_offs_id ON deployment_flag_offs (deployment_id);",
 };
 
 sqlite3 *store__db(struct store *s)

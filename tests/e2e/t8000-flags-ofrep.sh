@@ -8,6 +8,8 @@ require_gantry
 
 API_PORT=$(free_port)
 API=http://127.0.0.1:$API_PORT
+FLAGS_PORT=$(free_port)
+FL=http://127.0.0.1:$FLAGS_PORT
 
 # ofrep ENV TOKEN [KEY] [CURL ARG...]: POST .../evaluate/flags[/KEY]; the body in $TRASH/o.json, the code on stdout
 ofrep() {
@@ -44,7 +46,7 @@ test_expect_success 'bad flag definitions are refused at FILE:LINE:COL' '
 	grep "bad.yaml:16:40: error: flags.color.rules\[0\].if.semver: invalid semver range" err
 '
 
-test_expect_success 'setup: a spec with flags, serve with --api, revision 1 in staging and production' '
+test_expect_success 'setup: a spec with flags, serve with --api (OFREP there too) and --flags-listen, revision 1 in staging and production' '
 	write_spec <<-EOF &&
 	project: t
 	environments:
@@ -65,7 +67,7 @@ test_expect_success 'setup: a spec with flags, serve with --api, revision 1 in s
 	    variants: { blue: "#00f", red: "#f00" }
 	    default: blue
 	EOF
-	start_serve --api "127.0.0.1:$API_PORT" &&
+	start_serve --api "127.0.0.1:$API_PORT" --flags-listen "127.0.0.1:$FLAGS_PORT" &&
 	"$GANTRY" deploy hello --env staging --version v1 --wait >/dev/null &&
 	"$GANTRY" deploy hello --env production --version v1 --wait >/dev/null &&
 	"$GANTRY" flag token --env staging >staging.token &&
@@ -155,7 +157,7 @@ test_expect_success 'roles: a viewer may list but not set; a deployer scoped to 
 	"$GANTRY" flag list --env staging -o json | python3 -c "import json,sys; l={f[\"name\"]:f[\"state\"] for f in json.load(sys.stdin)}; assert l[\"banner\"]==\"red\", l"
 '
 
-test_expect_success 'the OpenFeature SDK (OFREP provider) sees a flip made with gantry flag set' '
+test_expect_success 'the OpenFeature SDK (OFREP provider, on --flags-listen) sees a flip made with gantry flag set' '
 	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 		echo "SKIP: node or npm missing" >&2; false
 	fi &&
@@ -179,7 +181,7 @@ test_expect_success 'the OpenFeature SDK (OFREP provider) sees a flip made with 
 	  }
 	})().catch(e => { console.error(e); process.exit(1); });
 	JS
-	GANTRY_FLAGS_URL="$API/flags/staging" GANTRY_FLAGS_TOKEN=$(cat staging.token) \
+	GANTRY_FLAGS_URL="$FL/flags/staging" GANTRY_FLAGS_TOKEN=$(cat staging.token) \
 		node "$TRASH/node/watch.js" >sdk.out 2>sdk.err &
 	echo $! >sdk.pid &&
 	wait_for 20 "test -s sdk.out" &&
@@ -205,7 +207,7 @@ test_expect_success 'flag history: versions, who, from -> to, reason; the audit 
 
 test_expect_success 'a restarted controller keeps the state; production never changed' '
 	stop_serve &&
-	start_serve --api "127.0.0.1:$API_PORT" &&
+	start_serve --api "127.0.0.1:$API_PORT" --flags-listen "127.0.0.1:$FLAGS_PORT" &&
 	"$GANTRY" flag list --env staging -o json >list.json &&
 	python3 -c "import json,sys; l={f[\"name\"]:f for f in json.load(open(sys.argv[1]))}; assert l[\"new_checkout\"][\"state\"]==\"on\" and l[\"new_checkout\"][\"version\"]==1 and l[\"banner\"][\"state\"]==\"red\", l" list.json &&
 	test "$(ofrep staging "$(cat staging.token)" new_checkout -d "{\"context\":{\"targetingKey\":\"x\"}}")" = 200 &&

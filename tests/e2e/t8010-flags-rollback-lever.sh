@@ -89,7 +89,11 @@ test_expect_success 'the history, the events, the audit log and the webhook kind
 	"$GANTRY" events hello --env staging >ev.txt &&
 	grep "flag_off" ev.txt && grep "turning flag risky off in staging (the revision stays)" ev.txt &&
 	! grep -E "rolling back to revision" ev.txt &&
-	"$GANTRY" audit >audit.txt && grep "flag_set" audit.txt | grep gantry
+	"$GANTRY" audit >audit.txt && grep "flag_set" audit.txt | grep gantry &&
+	"$GANTRY" deployments hello --env staging -o json >dep.json &&
+	jcheck dep.json "[(x[\"flag\"], x[\"source\"], x[\"revision\"]) for x in d[0][\"flag_offs\"]] == [(\"risky\", \"rollback_on\", 1)]" &&
+	jcheck dep.json "d[0][\"flag_offs\"][0][\"reason\"].startswith(\"rollback_on: error_rate\")" &&
+	"$GANTRY" deployments hello --env staging | grep "\[flag risky off by rollback_on at "
 '
 
 test_expect_success 'DORA counts the flag-off as a failure of the deploy, restored' '

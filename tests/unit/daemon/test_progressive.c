@@ -21,6 +21,7 @@
 #include "daemon/gates_flow.h"
 #include "daemon/metrics.h"
 #include "daemon/usage.h"
+#include "daemon/flags.h"
 #include "rollout/canary.h"
 #include "store/store_records.h"
 
@@ -187,6 +188,30 @@ void mig_flow_traffic_rollback(struct svcenv *se, int cur, int to, const char *w
 	(void)why;
 }
 
+/* daemon/flags.c: the flag_off lever of an analysis (its state "on" until pulled) */
+static char levers[512];         /* "flag:source;" of daemon_flags_lever */
+static bool lever_pulled;
+
+const char *daemon_flag_state(struct daemon *d, const char *env, const char *name)
+{
+	(void)d;
+	(void)env;
+	(void)name;
+	return lever_pulled ? "off" : "on";
+}
+
+int daemon_flags_lever(struct svcenv *se, int rev, const char *flag, const char *source, const char *why,
+		       struct gerr *err)
+{
+	(void)se;
+	(void)rev;
+	(void)why;
+	(void)err;
+	lever_pulled = true;
+	snprintf(levers + strlen(levers), sizeof(levers) - strlen(levers), "%s:%s;", flag, source);
+	return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* configs                                                                  */
 
@@ -279,6 +304,8 @@ static int setup(void **state)
 		mark_ready(replica_create(&se, &rc1));
 	traffic[0] = events[0] = notified[0] = auto_why[0] = 0;
 	ntraffic = auto_rollbacks = auto_from = auto_to = 0;
+	levers[0] = 0;
+	lever_pulled = false;
 	memset(req, 0, sizeof(req));
 	memset(err5, 0, sizeof(err5));
 	T = 1700000000000LL;
@@ -512,6 +539,39 @@ static void test_analysis_failure_rolls_back(void **state)
 	assert_int_equal(replicas_of(2, "draining"), 1);
 	assert_int_equal(replicas_of(1, "ready"), 2);
 	assert_string_equal(se.rollout.phase, "rolled_back");
+}
+
+/* an analysis with flag_off: the failure pulls the lever and pauses; with the flag already off it rolls back */
+static void test_analysis_flag_off(void **state)
+{
+	struct analysis_def lever = slo;
+	struct svc_config cfg;
+	int64_t now = T;
+	(void)state;
+	lever.flag_off = (char *)"risky";
+	cfg = config(analysis_steps, ARRAY_SIZE(analysis_steps));
+	cfg.analyses = &lever;
+	canary_err_pct = 50;
+	start(cfg, now);
+	assert_true(run(&now, T + 15 * SEC));
+	assert_string_equal(levers, "risky:analysis slo;");
+	assert_non_null(se.prog);
+	assert_string_equal(st_str("phase"), "paused");
+	assert_int_equal(auto_rollbacks, 0);
+	assert_null(strstr(events, "rollout_rolled_back"));
+	assert_int_equal(se.row.stable_revision, 1);
+	assert_int_equal(replicas_of(2, "ready"), 1); /* the canary stays */
+	progressive_free(&se);
+
+	/* the lever spent (the flag is off): the next failure rolls back */
+	assert_true(lever_pulled);
+	levers[0] = 0;
+	start(cfg, now);
+	assert_true(run(&now, now + 2 * SEC));
+	assert_false(run(&now, now + 15 * SEC));
+	assert_string_equal(levers, "");
+	assert_int_equal(auto_rollbacks, 1);
+	assert_string_equal(se.row.phase, "rolled_back");
 }
 
 /* a healthy canary passes its 3 rounds and is promoted */
@@ -798,6 +858,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_steps_then_promotion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_failure_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_success_promotes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis_flag_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_on_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_resumes_pause_and_analysis, setup, teardown),

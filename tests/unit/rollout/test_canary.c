@@ -278,6 +278,54 @@ static void test_analysis_failure_rolls_back(void **state)
 	assert_terminal_forever(&st, &cfg);
 }
 
+/* a failed analysis with a flag_off lever: the flag goes off, the rollout pauses where it is */
+static void test_analysis_failure_flag_off(void **state)
+{
+	(void)state;
+	struct svc_config cfg = canary_cfg();
+	struct canary_state st;
+	struct canary_actions a;
+	struct canary_event e = VERDICT(2, AN_FAILED, "error_rate 7.3% > 1% (canary revision 2)");
+	const struct canary_action *x;
+
+	start_to_weight5(&st, &cfg, &a);
+	ev(&st, &cfg, TICK, 1000 + 10 * MIN_MS, &a);
+	e.flag_off = "risky";
+	ev(&st, &cfg, e, 1000 + 11 * MIN_MS, &a);
+	assert_int_equal(st.phase, RP_PAUSED);
+	assert_null(find(&a, CA_ROLLBACK));
+	assert_null(find(&a, CA_SET_TRAFFIC)); /* the canary keeps its 5% */
+	x = find(&a, CA_FLAG_OFF);
+	assert_non_null(x);
+	assert_string_equal(x->flag, "risky");
+	assert_string_equal(x->reason, "analysis slo failed: error_rate 7.3% > 1% (canary revision 2)");
+	assert_true(x < find(&a, CA_PAUSE)); /* off first, then said */
+	assert_string_equal(find(&a, CA_PAUSE)->reason, "analysis slo failed, flag risky turned off (resume goes on, "
+							"abort rolls back): error_rate 7.3% > 1% (canary revision 2)");
+	/* resumed: on to the next step, with the feature off */
+	ev(&st, &cfg, ((struct canary_event){ .kind = CE_RESUME, .who = "dave" }), 1000 + 20 * MIN_MS, &a);
+	assert_traffic(&a, 75, 25);
+	assert_int_equal(st.step, 4); /* at the next pause: {} step */
+
+	/* the flag already off (the daemon passes no flag): a failure rolls back */
+	start_to_weight5(&st, &cfg, &a);
+	ev(&st, &cfg, TICK, 1000 + 10 * MIN_MS, &a);
+	e.flag_off = NULL;
+	ev(&st, &cfg, e, 1000 + 11 * MIN_MS, &a);
+	assert_int_equal(st.phase, RP_ROLLED_BACK);
+	assert_null(find(&a, CA_FLAG_OFF));
+
+	/* an error is no evidence against the feature: on_error decides, never the lever */
+	cfg.on_error = ON_ERROR_ROLLBACK;
+	start_to_weight5(&st, &cfg, &a);
+	ev(&st, &cfg, TICK, 1000 + 10 * MIN_MS, &a);
+	e = VERDICT(2, AN_ERROR, "prometheus unreachable");
+	e.flag_off = "risky";
+	ev(&st, &cfg, e, 1000 + 11 * MIN_MS, &a);
+	assert_int_equal(st.phase, RP_ROLLED_BACK);
+	assert_null(find(&a, CA_FLAG_OFF));
+}
+
 static void test_inconclusive_pauses(void **state)
 {
 	(void)state;
@@ -593,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_bluegreen),         cmocka_unit_test(test_background_analysis),
 		cmocka_unit_test(test_bad_start_and_json),
 		cmocka_unit_test(test_gate_holds_increases),
+		cmocka_unit_test(test_analysis_failure_flag_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
