@@ -475,6 +475,8 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 				  json_object_get(rep, "rollout") ? json_object_get(rep, "rollout") : json_null(), "revision",
 				  json_object_get(rep, "revision") ? json_object_get(rep, "revision") : json_null(), "version",
 				  json_object_get(rep, "version") ? json_object_get(rep, "version") : json_null());
+		if (json_object_get(rep, "release")) /* the approval of a whole release (releases.c) */
+			json_object_set(reply, "release", json_object_get(rep, "release"));
 		json_decref(rep);
 	}
 out:

@@ -109,3 +109,19 @@ json_t *op_releases(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	free(rows);
 	return json_pack("{s:b, s:o}", "ok", 1, "releases", list);
 }
+
+/* release_resume, release_abort: the driver's (releases_command) */
+json_t *op_release_command(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+{
+	json_t *err = NULL;
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *env = api_str(req, "environment", true, &err);
+	const char *reason = api_str(req, "reason", false, &err);
+	int id = api_int(req, "id", 0, &err);
+	(void)ctl;
+	if (err)
+		return err;
+	if (!id)
+		return reply_error(2, "/id: the release's id is required");
+	return releases_command(!strcmp(op, "release_resume") ? "resume" : "abort", id, env, &c->who, reason);
+}

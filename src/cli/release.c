@@ -3,7 +3,8 @@
  * of every service (or of those named), snapshotted as gantry deploy does
  * (cli_deploy_artifact), sent with the spec in one request; the controller
  * deploys the changed ones in dependency order (src/daemon/releases.c).
- * gantry release status [ID] --env E, gantry release history --env E.
+ * gantry release status [ID] --env E, gantry release history --env E,
+ * gantry release resume|abort ID --env E (releases_command).
  */
 #include "common.h"
 #include "cli/client.h"
@@ -15,6 +16,7 @@
 
 struct release_opts {
 	const char *env;
+	const char *reason;
 	bool wait;
 	int64_t timeout_ms;
 };
@@ -154,6 +156,48 @@ static int run_history(struct cli_ctx *ctx, const struct release_opts *o)
 	return EXIT_OK;
 }
 
+/* gantry release resume|abort ID --env ENV [--reason TEXT] [--wait] */
+static int run_command(struct cli_ctx *ctx, const struct release_opts *o, int npos, char **argv)
+{
+	long long id = 0;
+	json_t *req, *resp = NULL, *r = NULL;
+	int ret;
+	if (npos != 2 || (id = strtoll(argv[1], NULL, 10)) <= 0)
+		return cli_error("gantry release %s: one release ID", argv[0]);
+	req = json_pack("{s:s, s:s, s:I}", "op", !strcmp(argv[0], "resume") ? "release_resume" : "release_abort",
+			"environment", o->env, "id", (json_int_t)id);
+	if (o->reason)
+		json_object_set_new(req, "reason", json_string(o->reason));
+	if ((ret = client_call(ctx, req, &resp)))
+		return ret;
+	if (!ctx->json)
+		printf("release %lld of %s: %s\n", id, o->env, json_string_value(json_object_get(resp, "state")));
+	fflush(stdout);
+	if (!o->wait) {
+		if (ctx->json) {
+			json_dumpf(json_object_get(resp, "record"), stdout, JSON_COMPACT | JSON_SORT_KEYS);
+			printf("\n");
+		}
+		json_decref(resp);
+		return EXIT_OK;
+	}
+	json_decref(resp);
+	if ((ret = wait_release(ctx, o->env, id, o->timeout_ms, &r)))
+		return ret;
+	if (ctx->json) {
+		json_dumpf(r, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+		printf("\n");
+	} else {
+		print_release(r);
+	}
+	/* resume: it succeeded; abort: what it changed is back */
+	ret = !strcmp(json_string_value(json_object_get(r, "state")), !strcmp(argv[0], "resume") ? "succeeded" :
+		      "rolled_back") || !strcmp(json_string_value(json_object_get(r, "state")), "aborted") ? EXIT_OK
+														 : EXIT_FAILED;
+	json_decref(r);
+	return ret;
+}
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct release_opts o = { 0 };
@@ -168,6 +212,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_error("gantry release: --env ENV is required");
 	if (npos && !strcmp(argv[0], "status"))
 		return run_status(ctx, &o, npos, argv);
+	if (npos && (!strcmp(argv[0], "resume") || !strcmp(argv[0], "abort")))
+		return run_command(ctx, &o, npos, argv);
 	if (npos && !strcmp(argv[0], "history"))
 		return npos > 1 ? cli_error("gantry release history: no arguments") : run_history(ctx, &o);
 	if ((ret = cli_load_spec(ctx, &spec)))
@@ -243,6 +289,7 @@ out:
 
 static const struct cli_option release_options[] = {
 	CLI_STRING('e', "env", struct release_opts, env, "ENV", "the environment"),
+	CLI_STRING(0, "reason", struct release_opts, reason, "TEXT", "resume, abort: why (recorded)"),
 	CLIENT_WAIT_OPTIONS(struct release_opts, "--wait at most this long (default 30m)"),
 	CLI_END,
 };
@@ -251,7 +298,9 @@ const struct cli_cmd cli_cmd_release = {
 	.name = "release",
 	.usage = "gantry release --env ENV [SERVICE...] [--wait] [--timeout DUR]\n"
 		 "       gantry release status [ID] --env ENV\n"
-		 "       gantry release history --env ENV",
+		 "       gantry release history --env ENV\n"
+		 "       gantry release resume ID --env ENV [--reason TEXT] [--wait]\n"
+		 "       gantry release abort ID --env ENV [--reason TEXT] [--wait]",
 	.summary = "deploy several services in dependency order, rolled back together",
 	.options = release_options,
 	.run = run,
