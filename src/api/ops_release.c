@@ -125,3 +125,19 @@ json_t *op_release_command(struct daemon *ctl, json_t *req, const struct api_ctx
 		return reply_error(2, "/id: the release's id is required");
 	return releases_command(!strcmp(op, "release_resume") ? "resume" : "abort", id, env, &c->who, reason);
 }
+
+/* release_promote: release id of environment to environment "to", as a new release (releases_promote) */
+json_t *op_release_promote(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+{
+	json_t *err = NULL;
+	const char *env = api_str(req, "environment", true, &err);
+	const char *to = api_str(req, "to", true, &err);
+	int id = api_int(req, "id", 0, &err);
+	if (err)
+		return err;
+	if (!id)
+		return reply_error(2, "/id: the release's id is required");
+	if (!ctl->spec || !spec_find_env(ctl->spec, to))
+		return reply_error(2, "/to: no environment '%s' in the spec", to);
+	return releases_promote(id, env, to, &c->who);
+}

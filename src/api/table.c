@@ -32,6 +32,7 @@ const struct api_op api_ops[] = {
 	{ "release", op_release, true, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment services only spec" },
 	{ "release_resume", op_release_command, true, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment id reason" },
 	{ "release_abort", op_release_command, true, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment id reason" },
+	{ "release_promote", op_release_promote, true, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment id to" },
 	{ "deploy", op_deploy, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment version digest image_ref spec sops set strategy emergency reason commit_time promotion" },
 	{ "rollback", op_rollback, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment to_revision reason emergency schema" },
 	{ "restart", op_restart, true, ROLE_DEPLOYER, API_SCOPE_TARGET, false, "service environment reason emergency" },

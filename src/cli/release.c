@@ -4,7 +4,8 @@
  * (cli_deploy_artifact), sent with the spec in one request; the controller
  * deploys the changed ones in dependency order (src/daemon/releases.c).
  * gantry release status [ID] --env E, gantry release history --env E,
- * gantry release resume|abort ID --env E (releases_command).
+ * gantry release resume|abort ID --env E (releases_command), gantry release
+ * promote ID --env E --to E2 (releases_promote).
  */
 #include "common.h"
 #include "cli/client.h"
@@ -17,6 +18,7 @@
 struct release_opts {
 	const char *env;
 	const char *reason;
+	const char *to;
 	bool wait;
 	int64_t timeout_ms;
 };
@@ -198,6 +200,47 @@ static int run_command(struct cli_ctx *ctx, const struct release_opts *o, int np
 	return ret;
 }
 
+/* gantry release promote ID --env FROM --to ENV [--wait]: a new release of ENV */
+static int run_promote(struct cli_ctx *ctx, const struct release_opts *o, int npos, char **argv)
+{
+	long long id = 0, nid;
+	json_t *resp = NULL, *r = NULL;
+	int ret;
+	if (npos != 2 || (id = strtoll(argv[1], NULL, 10)) <= 0)
+		return cli_error("gantry release promote: one release ID");
+	if (!o->to)
+		return cli_error("gantry release promote: --to ENV is required");
+	ret = client_call(ctx, json_pack("{s:s, s:s, s:I, s:s, s:s}", "op", "release_promote", "environment", o->env,
+					 "id", (json_int_t)id, "to", o->to, "deployed_by", client_user()),
+			  &resp);
+	if (ret)
+		return ret;
+	nid = json_integer_value(json_object_get(resp, "release"));
+	if (!ctx->json)
+		printf("release %lld of %s (release %lld of %s promoted) started\n", nid, o->to, id, o->env);
+	fflush(stdout);
+	if (!o->wait) {
+		if (ctx->json) {
+			json_dumpf(json_object_get(resp, "record"), stdout, JSON_COMPACT | JSON_SORT_KEYS);
+			printf("\n");
+		}
+		json_decref(resp);
+		return EXIT_OK;
+	}
+	json_decref(resp);
+	if ((ret = wait_release(ctx, o->to, nid, o->timeout_ms, &r)))
+		return ret;
+	if (ctx->json) {
+		json_dumpf(r, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+		printf("\n");
+	} else {
+		print_release(r);
+	}
+	ret = strcmp(json_string_value(json_object_get(r, "state")), "succeeded") ? EXIT_FAILED : EXIT_OK;
+	json_decref(r);
+	return ret;
+}
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct release_opts o = { 0 };
@@ -212,6 +255,8 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_error("gantry release: --env ENV is required");
 	if (npos && !strcmp(argv[0], "status"))
 		return run_status(ctx, &o, npos, argv);
+	if (npos && !strcmp(argv[0], "promote"))
+		return run_promote(ctx, &o, npos, argv);
 	if (npos && (!strcmp(argv[0], "resume") || !strcmp(argv[0], "abort")))
 		return run_command(ctx, &o, npos, argv);
 	if (npos && !strcmp(argv[0], "history"))
@@ -290,6 +335,7 @@ out:
 static const struct cli_option release_options[] = {
 	CLI_STRING('e', "env", struct release_opts, env, "ENV", "the environment"),
 	CLI_STRING(0, "reason", struct release_opts, reason, "TEXT", "resume, abort: why (recorded)"),
+	CLI_STRING('t', "to", struct release_opts, to, "ENV", "promote: the environment to release to"),
 	CLIENT_WAIT_OPTIONS(struct release_opts, "--wait at most this long (default 30m)"),
 	CLI_END,
 };
@@ -300,7 +346,8 @@ const struct cli_cmd cli_cmd_release = {
 		 "       gantry release status [ID] --env ENV\n"
 		 "       gantry release history --env ENV\n"
 		 "       gantry release resume ID --env ENV [--reason TEXT] [--wait]\n"
-		 "       gantry release abort ID --env ENV [--reason TEXT] [--wait]",
+		 "       gantry release abort ID --env ENV [--reason TEXT] [--wait]\n"
+		 "       gantry release promote ID --env ENV --to ENV [--wait]",
 	.summary = "deploy several services in dependency order, rolled back together",
 	.options = release_options,
 	.run = run,

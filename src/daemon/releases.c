@@ -317,7 +317,13 @@ static int ask_approval(struct release_row *r, json_t *items, json_t *gates, int
 	return 0;
 }
 
-json_t *releases_create(json_t *req, const struct identity *who, const char *env)
+/*
+ * A new release of env; promos (NULL for a plain release): {svc: {"from",
+ * "revision"}}, the promotion each item carries (its deploy is a promote,
+ * the target's promote_from and min_soak apply); source: {"environment",
+ * "release"} of a promoted release, kept in its gates.
+ */
+static json_t *create(json_t *req, const struct identity *who, const char *env, json_t *promos, json_t *source)
 {
 	struct release_row r = { 0 };
 	json_t *items, *reply = NULL;
@@ -337,8 +343,11 @@ json_t *releases_create(json_t *req, const struct identity *who, const char *env
 					   json_is_string(it) ? json_string_value(it) : "");
 	if (!(items = plan(req, who, env, &reply)))
 		return reply;
-	json_array_foreach(items, i, it)
+	json_array_foreach(items, i, it) {
 		nchanged += item_is(it, "waiting");
+		if (json_object_get(promos, item_str(it, "service")))
+			json_object_set(it, "promotion", json_object_get(promos, item_str(it, "service")));
+	}
 	if (!nchanged) {
 		json_decref(items);
 		return reply_error(2, "nothing to release: every service named runs this artifact and config already");
@@ -347,6 +356,8 @@ json_t *releases_create(json_t *req, const struct identity *who, const char *env
 		json_decref(items);
 		return reply;
 	}
+	if (source)
+		json_object_set(gates, "promoted_from", source);
 	strlcpy_g(r.environment, env, sizeof(r.environment));
 	strlcpy_g(r.state, decided == GATE_ALLOW ? "running" : decided == GATE_REFUSE ? "refused" : "pending",
 		  sizeof(r.state));
@@ -357,8 +368,15 @@ json_t *releases_create(json_t *req, const struct identity *who, const char *env
 		snprintf(r.message, sizeof(r.message), "refused by the gates: %s",
 			 json_string_value(json_object_get(gates, "reason")));
 	else
-		snprintf(r.message, sizeof(r.message), "%zu of %zu services to deploy%s", nchanged,
+	{
+		char from[160] = "";
+		if (source)
+			snprintf(from, sizeof(from), "promotion of release %lld of %s: ",
+				 (long long)json_integer_value(json_object_get(source, "release")),
+				 json_string_value(json_object_get(source, "environment")));
+		snprintf(r.message, sizeof(r.message), "%s%zu of %zu services to deploy%s", from, nchanged,
 			 json_array_size(items), decided == GATE_PENDING_APPROVAL ? ", waiting for approval" : "");
+	}
 	/* the gates are the release's, decided once (decide_gates); its deploys pass on them */
 	r.gates = json_dumps(gates, JSON_COMPACT | JSON_SORT_KEYS);
 	r.services = json_dumps(items, JSON_COMPACT | JSON_SORT_KEYS);
@@ -395,6 +413,70 @@ json_t *releases_create(json_t *req, const struct identity *who, const char *env
 out:
 	json_decref(items);
 	json_decref(gates);
+	release_row_release(&r);
+	return reply;
+}
+
+json_t *releases_create(json_t *req, const struct identity *who, const char *env)
+{
+	return create(req, who, env, NULL, NULL);
+}
+
+json_t *releases_promote(int64_t id, const char *from, const char *to, const struct identity *who)
+{
+	struct release_row r = { 0 };
+	struct gerr err;
+	json_t *items = NULL, *it, *req = NULL, *promos = NULL, *source, *reply = NULL;
+	size_t i;
+	int found = store_release_get(gd->store, id, &r, &err);
+
+	if (found < 0)
+		return reply_error(1, "%s", err.msg);
+	if (!found || strcmp(r.environment, from)) {
+		release_row_release(&r);
+		return reply_error(2, "no release %lld in %s", (long long)id, from);
+	}
+	if (!strcmp(from, to)) {
+		reply = reply_error(2, "/to: release %lld is of %s already", (long long)id, from);
+		goto out;
+	}
+	if (strcmp(r.state, "succeeded")) {
+		reply = reply_error(2, "release %lld of %s is %s: only a release that succeeded can be promoted",
+				    (long long)id, from, r.state);
+		goto out;
+	}
+	items = json_loads(r.services ? r.services : "[]", 0, NULL);
+	req = json_pack("{s:[], s:[]}", "services", "only");
+	promos = json_object();
+	json_array_foreach(items, i, it) {
+		struct promotion_fact pf;
+		const char *svc = item_str(it, "service");
+		int rev = item_is(it, "succeeded") ? (int)item_int(it, "revision") : 0;
+		if (!item_is(it, "succeeded") && !item_is(it, "unchanged"))
+			continue;
+		/* what the release rolled out, as it serves in from now (as gantry promote checks) */
+		if (gates_find_promotion(svc, from, item_str(it, "digest"), rev, &pf, &err) < 0) {
+			reply = reply_error(1, "%s", err.msg);
+			goto out;
+		}
+		if (!pf.found || strcmp(pf.status, "serving")) {
+			reply = reply_error(3, "%s: revision %d of %s@%s is %s, not serving: only what serves in %s can be "
+					    "promoted", svc, pf.revision, svc, from, pf.found ? pf.status : "gone", from);
+			goto out;
+		}
+		json_array_append_new(json_object_get(req, "services"),
+				      json_pack("{s:s, s:s, s:s}", "service", svc, "digest", item_str(it, "digest"),
+						"version", item_str(it, "version")));
+		json_array_append_new(json_object_get(req, "only"), json_string(svc));
+		json_object_set_new(promos, svc, json_pack("{s:s, s:i}", "from", from, "revision", pf.revision));
+	}
+	source = json_pack("{s:s, s:I}", "environment", from, "release", (json_int_t)id);
+	reply = create(req, who, to, promos, source);
+	json_decref(source);
+out:
+	json_decref(items);
+	json_decref(req);
+	json_decref(promos);
 	release_row_release(&r);
 	return reply;
 }

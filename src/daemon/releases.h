@@ -15,6 +15,14 @@
  * (new reference): {"ok", "release": ID, "record"} or the refusal.
  */
 json_t *releases_create(json_t *req, const struct identity *who, const char *env);
+/*
+ * Release id of from (succeeded) promoted to env to: the artifacts its
+ * services rolled out (each still serving in from) as a new release of to,
+ * each service's deploy a promotion ({"from", "revision"}), under to's
+ * gates (promote_from, min_soak, windows, approvals: decided once). The
+ * reply as releases_create's.
+ */
+json_t *releases_promote(int64_t id, const char *from, const char *to, const struct identity *who);
 /* from the controller's tick: every running release takes its next step */
 void releases_tick(void);
 /*
