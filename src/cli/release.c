@@ -10,6 +10,7 @@
 #include "common.h"
 #include "cli/client.h"
 #include "cli/deploy.h"
+#include "cli/gates_cli.h"
 #include "cli/spec_load.h"
 #include "core/spec.h"
 #include "util/clock.h"
@@ -300,6 +301,12 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if ((ret = cli_spec_attach(ctx, req)))
 		goto out;
+	{
+		/* the project's HEAD commit time, as deploy sends it: the release's lead time */
+		int64_t ct = gates_cli_commit_time(spec->dir);
+		if (ct > 0)
+			json_object_set_new(req, "commit_time", json_integer(ct));
+	}
 	ret = client_call(ctx, req, &resp);
 	req = NULL;
 	if (ret)

@@ -33,6 +33,7 @@
 #include "core/spec.h"
 #include "util/log.h"
 #include "util/clock.h"
+#include "records/dora.h"
 #include <jansson.h>
 
 #define RELEASE_PARALLEL 4
@@ -170,6 +171,14 @@ static json_t *plan(json_t *req, const struct identity *who, const char *env, js
 				       changed ? "waiting" : "unchanged", "deployment", (json_int_t)0, "revision", 0,
 				       "from_revision", 0);
 			free(config);
+			{
+				/* the commit time of what it deploys (its lead time starts there) */
+				json_int_t ct = json_integer_value(json_object_get(art, "commit_time"));
+				if (ct <= 0)
+					ct = json_integer_value(json_object_get(req, "commit_time"));
+				if (ct > 0)
+					json_object_set_new(it, "commit_time", json_integer(ct));
+			}
 			json_array_append_new(items, it);
 		}
 	}
@@ -465,8 +474,9 @@ json_t *releases_promote(int64_t id, const char *from, const char *to, const str
 			goto out;
 		}
 		json_array_append_new(json_object_get(req, "services"),
-				      json_pack("{s:s, s:s, s:s}", "service", svc, "digest", item_str(it, "digest"),
-						"version", item_str(it, "version")));
+				      json_pack("{s:s, s:s, s:s, s:I}", "service", svc, "digest", item_str(it, "digest"),
+						"version", item_str(it, "version"), "commit_time",
+						(json_int_t)item_int(it, "commit_time")));
 		json_array_append_new(json_object_get(req, "only"), json_string(svc));
 		json_object_set_new(promos, svc, json_pack("{s:s, s:i}", "from", from, "revision", pf.revision));
 	}
@@ -728,6 +738,8 @@ static void start_item(const struct release_row *r, json_t *it)
 			(json_int_t)r->id);
 	if (json_object_get(it, "promotion"))
 		json_object_set(req, "promotion", json_object_get(it, "promotion"));
+	if (item_int(it, "commit_time") > 0)
+		json_object_set_new(req, "commit_time", json_integer(item_int(it, "commit_time")));
 	in.version = item_str(it, "version");
 	in.digest = item_str(it, "digest");
 	in.config = item_str(it, "config");
@@ -945,4 +957,117 @@ void releases_tick(void)
 		release_row_release(&rows[i]);
 	}
 	free(rows);
+}
+
+/* ---- DORA, a release as one deployment ---- */
+
+static int by_start(const void *a, const void *b)
+{
+	const struct dora_rollout *x = a, *y = b;
+	return x->started_at < y->started_at ? -1 : x->started_at > y->started_at;
+}
+
+/* release r as DORA rollouts (at most 2: the release, and its rollback); 0 when it deployed nothing */
+static size_t release_rollouts(const struct release_row *r, struct dora_rollout *out)
+{
+	json_t *items = json_loads(r->services ? r->services : "[]", 0, NULL), *gates, *it;
+	int64_t det = 0, commit = 0;
+	size_t i, n = 1;
+	const char *st = r->state;
+
+	if (!strcmp(st, "refused") || !strcmp(st, "rejected") || !strcmp(st, "expired") || !strcmp(st, "aborted")) {
+		json_decref(items);
+		return 0; /* nothing was deployed */
+	}
+	json_array_foreach(items, i, it) {
+		int64_t ct = item_int(it, "commit_time");
+		if (ct > 0 && (!commit || ct < commit))
+			commit = ct;
+		if (item_is(it, "failed") || item_is(it, "rolled_back") || item_is(it, "rollback_failed"))
+			det = MAX(det, item_int(it, item_is(it, "failed") ? "ended_at" : "started_at"));
+	}
+	json_decref(items);
+	gates = json_loads(r->gates ? r->gates : "{}", 0, NULL);
+	memset(out, 0, 2 * sizeof(*out));
+	strlcpy_g(out[0].kind, json_object_get(gates, "promoted_from") ? "promote" : "deploy", sizeof(out[0].kind));
+	json_decref(gates);
+	out[0].started_at = r->created_at;
+	out[0].commit_time = commit * 1000;
+	if (!strcmp(st, "succeeded")) {
+		strlcpy_g(out[0].result, "succeeded", sizeof(out[0].result));
+		out[0].ended_at = r->updated_at;
+	} else if (!strcmp(st, "rolled_back") || !strcmp(st, "failed") || !strcmp(st, "paused")) {
+		/* a failure, found when its service failed; a rollback it made restored the environment */
+		strlcpy_g(out[0].result, "failed", sizeof(out[0].result));
+		out[0].ended_at = det ? MIN(det, r->updated_at) : r->updated_at;
+		if (!strcmp(st, "rolled_back")) {
+			/* "restore": healthy again at its end, never a rollback away from the release before */
+			strlcpy_g(out[1].kind, "restore", sizeof(out[1].kind));
+			strlcpy_g(out[1].result, "succeeded", sizeof(out[1].result));
+			out[1].started_at = out[0].ended_at;
+			out[1].ended_at = r->updated_at;
+			n = 2;
+		}
+	} else {
+		strlcpy_g(out[0].result, "running", sizeof(out[0].result));
+	}
+	return n;
+}
+
+json_t *releases_dora(const char *env, int64_t since, int64_t until)
+{
+	struct release_row *rows = NULL;
+	struct incident_row *inc = NULL;
+	size_t n = 0, ninc = 0;
+	struct gerr err;
+	json_t *list = json_array();
+
+	if (store_release_list(gd->store, env, false, &rows, &n, &err) < 0 ||
+	    store_incident_list(gd->store, false, &inc, &ninc, &err) < 0) {
+		for (size_t i = 0; i < n; i++)
+			release_row_release(&rows[i]);
+		free(rows);
+		json_decref(list);
+		return reply_error(1, "%s", err.msg);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct dora_rollout *dr;
+		struct dora_incident *di;
+		struct dora_figures f;
+		size_t k = 0, m = 0;
+		bool seen = false;
+		json_t *o;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = !strcmp(rows[j].environment, rows[i].environment);
+		if (seen)
+			continue;
+		dr = xcalloc(2 * n + 1, sizeof(*dr));
+		di = xcalloc(ninc + 1, sizeof(*di));
+		for (size_t j = i; j < n; j++)
+			if (!strcmp(rows[j].environment, rows[i].environment) && rows[j].created_at >= since * 1000)
+				k += release_rollouts(&rows[j], dr + k);
+		qsort(dr, k, sizeof(*dr), by_start);
+		for (size_t j = 0; j < ninc; j++) {
+			/* an automatic rollback's incident (opened by gantry) records a failed deploy: the
+			 * failure of its release, counted as such, never again against the release before */
+			if (!gates_concerns(&inc[j], NULL, rows[i].environment) || inc[j].opened_at < since ||
+			    !strcmp(inc[j].opened_by, "gantry"))
+				continue;
+			di[m].opened_at = inc[j].opened_at * 1000;
+			di[m].closed_at = inc[j].closed_at * 1000;
+			m++;
+		}
+		dora_compute(dr, k, di, m, since * 1000, until * 1000, 0, &f);
+		o = dora_json(&f);
+		json_object_set_new(o, "environment", json_string(rows[i].environment));
+		json_object_set_new(o, "releases", json_true());
+		json_array_append_new(list, o);
+		free(dr);
+		free(di);
+	}
+	for (size_t i = 0; i < n; i++)
+		release_row_release(&rows[i]);
+	free(rows);
+	free(inc);
+	return list;
 }

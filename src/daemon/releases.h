@@ -23,6 +23,21 @@ json_t *releases_create(json_t *req, const struct identity *who, const char *env
  * reply as releases_create's.
  */
 json_t *releases_promote(int64_t id, const char *from, const char *to, const struct identity *who);
+/*
+ * The DORA figures of releases (gantry dora --releases), per environment
+ * (env NULL: each one with releases), of the releases created in [since,
+ * until] (unix s): a release is one deployment (kind promote when
+ * promoted); one that ended rolled_back, failed or paused is a failed
+ * change, detected when its service failed, restored when its rollback
+ * ended (rolled_back) or by the next release that succeeded; refused,
+ * rejected, expired and aborted ones deployed nothing and do not count;
+ * incidents of the environment count as for a deploy, except those gantry
+ * opened for an automatic rollback (a release's failed deploy: its own
+ * failure, counted once). Lead time: from the oldest commit time among its services. A new JSON
+ * array (as op dora's "dora", each with "environment" and "releases":
+ * true), or an error reply ({"ok": false}).
+ */
+json_t *releases_dora(const char *env, int64_t since, int64_t until);
 /* from the controller's tick: every running release takes its next step */
 void releases_tick(void);
 /*
