@@ -29,7 +29,7 @@ const struct api_op api_ops[] = {
 	{ "spec_diff", op_spec_diff, false, ROLE_VIEWER, API_SCOPE_NONE, false, "from to spec" },
 	{ "maintenance_status", op_maintenance_status, false, ROLE_VIEWER, API_SCOPE_NONE, false, "service environment" },
 	/* changes to a service in an environment */
-	{ "release", op_release, true, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment services only spec commit_time" },
+	{ "release", op_release, true, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment services only spec sops commit_time" },
 	{ "release_resume", op_release_command, true, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment id reason" },
 	{ "release_abort", op_release_command, true, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment id reason" },
 	{ "release_promote", op_release_promote, true, ROLE_DEPLOYER, API_SCOPE_NONE, false, "environment id to" },

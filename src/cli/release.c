@@ -299,7 +299,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		json_object_set_new(item, "version", json_string(ver));
 		json_array_append_new(services, item);
 	}
-	if ((ret = cli_spec_attach(ctx, req)))
+	if ((ret = cli_spec_attach(ctx, req)) || (ret = cli_sops_attach(spec, o.env, req)))
 		goto out;
 	{
 		/* the project's HEAD commit time, as deploy sends it: the release's lead time */

@@ -116,7 +116,7 @@ static json_t *plan(json_t *req, const struct identity *who, const char *env, js
 			char *config = NULL, cdigest[72];
 			const char *digest, *version;
 			struct svcenv *se;
-			bool named = !json_array_size(only), changed = true;
+			bool named = !json_array_size(only), changed = true, docker;
 			size_t k;
 			json_t *v;
 
@@ -141,12 +141,23 @@ static json_t *plan(json_t *req, const struct identity *who, const char *env, js
 				*reply = reply_error(2, "/services: %s: digest must be a hex digest", s->name);
 				goto fail;
 			}
-			if (!daemon_artifact_present(digest)) {
-				*reply = reply_error(2, "/services: %s: no artifact snapshot %s in the state directory "
-						     "(a docker service cannot be released yet)", s->name, digest);
+			{
+				/* a docker service's digest is the image id op_release pinned (api_docker_pin) */
+				struct svc_config cfg = { 0 };
+				struct gerr gerr;
+				docker = spec_resolve(spec, s->name, env, &cfg, &gerr) == 0 && cfg.runtime == RUNTIME_DOCKER;
+				svc_config_release(&cfg);
+			}
+			if (docker ? strlen(digest) != 64 : !daemon_artifact_present(digest)) {
+				*reply = docker ? reply_error(2, "/services: %s: an image id is 64 hex digits", s->name)
+					: reply_error(2, "/services: %s: no artifact snapshot %s in the state directory",
+						      s->name, digest);
 				goto fail;
 			}
 			sreq = json_pack("{s:s, s:s}", "service", s->name, "environment", env);
+			/* the environment's SOPS file the request carries, as a deploy's: pinned in the config */
+			if (json_object_get(req, "sops"))
+				json_object_set(sreq, "sops", json_object_get(req, "sops"));
 			if (daemon_resolve(s->name, env, sreq, NULL, &config, cdigest, reply) < 0) {
 				json_decref(sreq);
 				goto fail;
@@ -171,6 +182,8 @@ static json_t *plan(json_t *req, const struct identity *who, const char *env, js
 				       changed ? "waiting" : "unchanged", "deployment", (json_int_t)0, "revision", 0,
 				       "from_revision", 0);
 			free(config);
+			if (docker && json_is_string(json_object_get(art, "image_ref")))
+				json_object_set(it, "image_ref", json_object_get(art, "image_ref"));
 			{
 				/* the commit time of what it deploys (its lead time starts there) */
 				json_int_t ct = json_integer_value(json_object_get(art, "commit_time"));
@@ -474,9 +487,10 @@ json_t *releases_promote(int64_t id, const char *from, const char *to, const str
 			goto out;
 		}
 		json_array_append_new(json_object_get(req, "services"),
-				      json_pack("{s:s, s:s, s:s, s:I}", "service", svc, "digest", item_str(it, "digest"),
-						"version", item_str(it, "version"), "commit_time",
-						(json_int_t)item_int(it, "commit_time")));
+				      json_pack("{s:s, s:s, s:s, s:I, s:O*}", "service", svc, "digest",
+						item_str(it, "digest"), "version", item_str(it, "version"), "commit_time",
+						(json_int_t)item_int(it, "commit_time"), "image_ref",
+						json_object_get(it, "image_ref")));
 		json_array_append_new(json_object_get(req, "only"), json_string(svc));
 		json_object_set_new(promos, svc, json_pack("{s:s, s:i}", "from", from, "revision", pf.revision));
 	}
@@ -740,6 +754,8 @@ static void start_item(const struct release_row *r, json_t *it)
 		json_object_set(req, "promotion", json_object_get(it, "promotion"));
 	if (item_int(it, "commit_time") > 0)
 		json_object_set_new(req, "commit_time", json_integer(item_int(it, "commit_time")));
+	if (json_is_string(json_object_get(it, "image_ref"))) /* where pulls.c pulls an image the Engine lacks */
+		json_object_set(req, "image_ref", json_object_get(it, "image_ref"));
 	in.version = item_str(it, "version");
 	in.digest = item_str(it, "digest");
 	in.config = item_str(it, "config");
