@@ -15,13 +15,21 @@
  * replaced), pause (it stops as it is), continue (the services that do not
  * depend on the failed one go on).
  *
+ * The gates are the release's, decided once before anything starts
+ * (decide_gates; one approval for the whole release, ask_approval and
+ * releases_approved); its deploys pass on that decision (releases_covers).
+ * A paused release is resumed or aborted (releases_command); one that
+ * succeeded is promoted to another environment as a new release
+ * (releases_promote); releases_dora counts releases as deployments.
+ *
  * One item of the services JSON:
  *   {"service", "level", "depends_on": [...], "version", "digest", "config",
  *    "config_digest", "state", "deployment", "revision", "from_revision",
  *    "started_at", "ended_at" (unix ms, of its deploy), "rollback_deployment",
- *    "rollback_revision", "message"}
- * state: waiting | deploying | succeeded | failed | skipped | rolling_back
- *        | rolled_back | rollback_failed.
+ *    "rollback_revision", "message", "promotion"? ({"from", "revision"}),
+ *    "commit_time"? (unix s), "image_ref"? (docker)}
+ * state: waiting | unchanged | deploying | succeeded | failed | skipped
+ *        | rolling_back | rolled_back | rollback_failed.
  */
 #include "common.h"
 #include "daemon/daemon.h"
@@ -305,9 +313,12 @@ static int ask_approval(struct release_row *r, json_t *items, json_t *gates, int
 	strlcpy_g(d.kind, "release", sizeof(d.kind));
 	strlcpy_g(d.requester, r->created_by, sizeof(d.requester));
 	snprintf(d.version, sizeof(d.version), "release %lld (%s)", (long long)r->id, names);
-	d.request = json_dumps(json_pack("{s:s, s:I, s:s, s:o}", "op", "release", "release", (json_int_t)r->id,
-					 "environment", r->environment, "services", list),
-			       JSON_COMPACT | JSON_SORT_KEYS);
+	{
+		json_t *rq = json_pack("{s:s, s:I, s:s, s:o}", "op", "release", "release", (json_int_t)r->id,
+				       "environment", r->environment, "services", list);
+		d.request = json_dumps(rq, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(rq);
+	}
 	d.gates = json_dumps(gates, JSON_COMPACT | JSON_SORT_KEYS);
 	d.approvals_needed = approvals;
 	d.approval_ttl = ttl;
@@ -831,7 +842,7 @@ static bool blocked(json_t *items, json_t *it)
 	return false;
 }
 
-/* one step of release r; true when its record changed */
+/* one step of release r (its record written when it changed) */
 static void drive(struct release_row *r)
 {
 	json_t *items = json_loads(r->services, 0, NULL), *it;
