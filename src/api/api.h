@@ -91,7 +91,16 @@ json_t *api_spec_from_request(json_t *req, const struct identity *who, int64_t e
 API_HANDLER(op_db_status); API_HANDLER(op_db_history); API_HANDLER(op_db_up); API_HANDLER(op_db_down);
 API_HANDLER(op_db_job); API_HANDLER(op_db_restore);
 API_HANDLER(op_ping); API_HANDLER(op_upgrade); API_HANDLER(op_status); API_HANDLER(op_history); API_HANDLER(op_events);
-API_HANDLER(op_deploy); API_HANDLER(op_release); API_HANDLER(op_release_status); API_HANDLER(op_releases); API_HANDLER(op_rollback); API_HANDLER(op_restart); API_HANDLER(op_scale);
+/*
+ * The image id a deploy of svc@env pins when the service runs an image
+ * (ops_service.c, shared with op_release): *docker says whether it does;
+ * then out holds the id (64 hex digits), or "" for an image: tag the Engine
+ * lacks and no id is known yet (pulled once recorded, by a deploy). digest
+ * and image_ref as a deploy's request. NULL, or the refusal.
+ */
+json_t *api_docker_pin(struct daemon *ctl, const char *svc, const char *env, const char *version,
+		       const char *digest, const char *image_ref, bool *docker, char *out, size_t len);
+API_HANDLER(op_deploy); API_HANDLER(op_release); API_HANDLER(op_release_status); API_HANDLER(op_releases); API_HANDLER(op_release_command); API_HANDLER(op_release_promote); API_HANDLER(op_rollback); API_HANDLER(op_restart); API_HANDLER(op_scale);
 API_HANDLER(op_traffic); API_HANDLER(op_rollout_command);
 API_HANDLER(op_whoami); API_HANDLER(op_user_add); API_HANDLER(op_user_remove); API_HANDLER(op_user_list);
 API_HANDLER(op_incident_open); API_HANDLER(op_incident_close); API_HANDLER(op_incident_list);

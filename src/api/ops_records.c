@@ -13,6 +13,7 @@
 #include "daemon/audit_anchor.h"
 #include "daemon/gates_flow.h"
 #include "daemon/flags.h"
+#include "daemon/releases.h"
 #include "gates/gates.h"
 #include "gates/gspec.h"
 #include "util/clock.h"
@@ -478,6 +479,8 @@ static json_t *decide(struct daemon *ctl, json_t *req, const struct api_ctx *c, 
 				  json_object_get(rep, "rollout") ? json_object_get(rep, "rollout") : json_null(), "revision",
 				  json_object_get(rep, "revision") ? json_object_get(rep, "revision") : json_null(), "version",
 				  json_object_get(rep, "version") ? json_object_get(rep, "version") : json_null());
+		if (json_object_get(rep, "release")) /* the approval of a whole release (releases.c) */
+			json_object_set(reply, "release", json_object_get(rep, "release"));
 		json_decref(rep);
 	}
 out:
@@ -634,6 +637,15 @@ json_t *op_dora(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		return err;
 	if (sj && (!json_is_integer(sj) || since_s < 1 || since_s > 3650LL * 86400))
 		return reply_error(2, "/since: must be a number of seconds (1 .. 10 years)");
+	if (json_is_true(json_object_get(req, "releases"))) {
+		/* a release as one deployment (daemon/releases.c) */
+		list = releases_dora(env, since, until);
+		if (json_is_object(list))
+			return list;
+		format_rfc3339(since, a, sizeof(a));
+		format_rfc3339(until, b, sizeof(b));
+		return json_pack("{s:b, s:s, s:s, s:o}", "ok", 1, "since", a, "until", b, "dora", list);
+	}
 	if (store_rollout_list(ctl->store, svc, env, since * 1000, &ro, &n, &gerr) < 0)
 		return reply_error(1, "%s", gerr.msg);
 	if (store_incident_list(ctl->store, false, &inc, &ninc, &gerr) < 0) {

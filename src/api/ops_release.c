@@ -12,6 +12,45 @@
 #include "store/store_release.h"
 #include "util/log.h"
 
+/*
+ * The services of the release that run an image: their digest becomes the
+ * image id the controller pins, as a deploy's (api_docker_pin); an image:
+ * tag whose id is not known yet cannot be released (a release compares and
+ * approves ids). NULL, or the refusal.
+ */
+static json_t *pin_images(struct daemon *ctl, json_t *req, const char *env)
+{
+	json_t *it, *reply;
+	size_t i;
+	json_array_foreach(json_object_get(req, "services"), i, it) {
+		const char *svc = json_string_value(json_object_get(it, "service"));
+		const char *digest = json_string_value(json_object_get(it, "digest"));
+		const char *version = json_string_value(json_object_get(it, "version"));
+		const char *ref = json_string_value(json_object_get(it, "image_ref"));
+		char id[80];
+		bool docker;
+		if (!svc || !ctl->spec || !spec_find_service(ctl->spec, svc))
+			continue; /* named by releases_create */
+		if ((reply = api_docker_pin(ctl, svc, env, version && *version ? version : NULL, digest, ref, &docker, id,
+					    sizeof(id)))) {
+			json_t *e = json_object_get(reply, "error");
+			if (json_is_string(e)) {
+				char *m = xasprintf("/services: %s: %s", svc, json_string_value(e));
+				json_object_set_new(reply, "error", json_string(m));
+				free(m);
+			}
+			return reply;
+		}
+		if (!docker)
+			continue;
+		if (!id[0])
+			return reply_error(2, "/services: %s: image %s has no id known to the Docker Engine yet: deploy it "
+					   "once (gantry deploy pulls it), then release", svc, version ? version : "");
+		json_object_set_new(it, "digest", json_string(id));
+	}
+	return NULL;
+}
+
 json_t *op_release(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
 	json_t *err = NULL, *reply = NULL;
@@ -36,7 +75,9 @@ json_t *op_release(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		if (json_array_size(prop.diff))
 			daemon_spec_swap(&prop);
 	}
-	reply = releases_create(req, &c->who, env);
+	reply = pin_images(ctl, req, env);
+	if (!reply)
+		reply = releases_create(req, &c->who, env);
 	if (prop.swapped) {
 		daemon_spec_swap(&prop);
 		if (json_is_true(json_object_get(reply, "ok"))) {
@@ -108,4 +149,36 @@ json_t *op_releases(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	}
 	free(rows);
 	return json_pack("{s:b, s:o}", "ok", 1, "releases", list);
+}
+
+/* release_resume, release_abort: the driver's (releases_command) */
+json_t *op_release_command(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+{
+	json_t *err = NULL;
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *env = api_str(req, "environment", true, &err);
+	const char *reason = api_str(req, "reason", false, &err);
+	int id = api_int(req, "id", 0, &err);
+	(void)ctl;
+	if (err)
+		return err;
+	if (!id)
+		return reply_error(2, "/id: the release's id is required");
+	return releases_command(!strcmp(op, "release_resume") ? "resume" : "abort", id, env, &c->who, reason);
+}
+
+/* release_promote: release id of environment to environment "to", as a new release (releases_promote) */
+json_t *op_release_promote(struct daemon *ctl, json_t *req, const struct api_ctx *c)
+{
+	json_t *err = NULL;
+	const char *env = api_str(req, "environment", true, &err);
+	const char *to = api_str(req, "to", true, &err);
+	int id = api_int(req, "id", 0, &err);
+	if (err)
+		return err;
+	if (!id)
+		return reply_error(2, "/id: the release's id is required");
+	if (!ctl->spec || !spec_find_env(ctl->spec, to))
+		return reply_error(2, "/to: no environment '%s' in the spec", to);
+	return releases_promote(id, env, to, &c->who);
 }

@@ -358,6 +358,30 @@ static json_t *pin_image(struct daemon *ctl, const char *svc, const char *versio
  * controller resolves the config from its stored spec and evaluates the
  * gates from its stored policy: nothing in the request decides them.
  */
+json_t *api_docker_pin(struct daemon *ctl, const char *svc, const char *env, const char *version,
+		       const char *digest, const char *image_ref, bool *docker, char *out, size_t len)
+{
+	char *image = NULL, *registry = NULL;
+	struct gerr gerr;
+	json_t *reply = NULL;
+	*docker = false;
+	if (ctl->spec) {
+		/* a service that runs an image: its artifact is the image's id */
+		struct svc_config tmp = { 0 };
+		if (spec_resolve(ctl->spec, svc, env, &tmp, &gerr) == 0 && tmp.runtime == RUNTIME_DOCKER) {
+			*docker = true;
+			image = tmp.image ? xstrdup(tmp.image) : NULL;
+			registry = tmp.registry ? xstrdup(tmp.registry) : NULL;
+		}
+		svc_config_release(&tmp);
+	}
+	if (*docker)
+		reply = pin_image(ctl, svc, version, digest, image, image_ref, registry, out, len);
+	free(image);
+	free(registry);
+	return reply;
+}
+
 json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
 	json_t *err = NULL, *reply = NULL;
@@ -370,7 +394,7 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	struct deploy_intent in = { 0 };
 	struct spec_proposal prop = { 0 };
 	struct gerr gerr;
-	char dbuf[80], cdigest[72], *config = NULL, *dir, *image = NULL, *registry = NULL;
+	char dbuf[80], cdigest[72], *config = NULL, *dir;
 	struct stat st;
 	int64_t ticket = 0;
 	bool docker = false;
@@ -389,19 +413,9 @@ json_t *op_deploy(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		if (json_array_size(prop.diff))
 			daemon_spec_swap(&prop);
 	}
-	if (gd->spec) {
-		/* a service that runs an image: its artifact is the image's id */
-		struct svc_config tmp = { 0 };
-		if (spec_resolve(gd->spec, svc, env, &tmp, &gerr) == 0 && tmp.runtime == RUNTIME_DOCKER) {
-			docker = true;
-			image = tmp.image ? xstrdup(tmp.image) : NULL;
-			registry = tmp.registry ? xstrdup(tmp.registry) : NULL;
-		}
-		svc_config_release(&tmp);
-	}
+	if ((reply = api_docker_pin(ctl, svc, env, version, digest, image_ref, &docker, dbuf, sizeof(dbuf))))
+		goto out;
 	if (docker) {
-		if ((reply = pin_image(ctl, svc, version, digest, image, image_ref, registry, dbuf, sizeof(dbuf))))
-			goto out;
 		digest = dbuf;
 	} else if (!digest) {
 		int f;
@@ -461,8 +475,6 @@ out:
 	}
 	spec_proposal_release(&prop);
 	free(config);
-	free(image);
-	free(registry);
 	return reply;
 }
 

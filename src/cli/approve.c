@@ -53,6 +53,10 @@ static void print_approved(long id, json_t *resp)
 	if (!strcmp(json_string_value(json_object_get(resp, "state")) ?: "", "pre_checks"))
 		printf("deployment %ld approved (%lld of %lld): its pre-deployment checks run in the controller; "
 		       "it starts when they pass (gantry deployments, gantry status)\n", id, got, needed);
+	else if (json_object_get(resp, "release"))
+		printf("deployment %ld approved (%lld of %lld): release %lld starts (gantry release status %lld)\n", id,
+		       got, needed, (long long)json_integer_value(json_object_get(resp, "release")),
+		       (long long)json_integer_value(json_object_get(resp, "release")));
 	else if (json_is_true(json_object_get(resp, "started")))
 		printf("deployment %ld approved (%lld of %lld): rollout %lld started, revision %lld (version %s)\n", id,
 		       got, needed, (long long)json_integer_value(json_object_get(resp, "rollout")),

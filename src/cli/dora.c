@@ -1,6 +1,7 @@
 /*
  * gantry dora [SVC] [--env E] [--since 30d] [-o json]: the DORA figures per
- * service environment (definitions: docs/internals/records.md).
+ * service environment (definitions: docs/internals/records.md); --releases:
+ * per environment, a release as one deployment (releases_dora).
  */
 #include "common.h"
 #include "cli/client.h"
@@ -16,6 +17,7 @@ static void human(int64_t s, char *buf, size_t len)
 
 struct dora_opts {
 	const char *env;
+	bool releases;
 	int64_t since_ms;
 };
 
@@ -30,7 +32,11 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return EXIT_USAGE;
 	if (npos > 1)
 		return cli_error("usage: gantry dora [SERVICE] [--env E] [--since 30d] [-o json]");
+	if (npos && o.releases)
+		return cli_error("gantry dora --releases: per environment, no SERVICE");
 	req = json_pack("{s:s, s:i}", "op", "dora", "since", (int)(o.since_ms / 1000));
+	if (o.releases)
+		json_object_set_new(req, "releases", json_true());
 	client_req_str(req, "service", npos ? argv[0] : NULL);
 	client_req_str(req, "environment", o.env);
 	if ((ret = client_call(ctx, req, &resp)))
@@ -41,14 +47,18 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	printf("from %s to %s\n", json_string_value(json_object_get(resp, "since")),
 	       json_string_value(json_object_get(resp, "until")));
-	printf("%-28s %8s %8s %10s %10s %12s %10s\n", "SERVICE", "DEPLOYS", "PER-DAY", "LEAD(p50)", "LEAD(p90)",
+	printf("%-28s %8s %8s %10s %10s %12s %10s\n", o.releases ? "ENVIRONMENT" : "SERVICE",
+	       o.releases ? "RELEASES" : "DEPLOYS", "PER-DAY", "LEAD(p50)", "LEAD(p90)",
 	       "FAILURE-RATE", "RESTORE");
 	json_array_foreach(json_object_get(resp, "dora"), i, d) {
 		char se[160], l50[32], l90[32], rs[32], cfr[32];
 		json_t *lt = json_object_get(d, "lead_time"), *cf = json_object_get(d, "change_failure_rate"),
 		       *tr = json_object_get(d, "time_to_restore"), *df = json_object_get(d, "deployment_frequency");
-		snprintf(se, sizeof(se), "%s@%s", json_string_value(json_object_get(d, "service")),
-			 json_string_value(json_object_get(d, "environment")));
+		if (o.releases)
+			snprintf(se, sizeof(se), "%s", json_string_value(json_object_get(d, "environment")));
+		else
+			snprintf(se, sizeof(se), "%s@%s", json_string_value(json_object_get(d, "service")),
+				 json_string_value(json_object_get(d, "environment")));
 		human(json_is_integer(json_object_get(lt, "median_seconds")) ? json_integer_value(json_object_get(lt, "median_seconds")) : -1, l50, sizeof(l50));
 		human(json_is_integer(json_object_get(lt, "p90_seconds")) ? json_integer_value(json_object_get(lt, "p90_seconds")) : -1, l90, sizeof(l90));
 		human(json_is_integer(json_object_get(tr, "median_seconds")) ? json_integer_value(json_object_get(tr, "median_seconds")) : -1, rs, sizeof(rs));
@@ -69,6 +79,7 @@ out:
 
 static const struct cli_option dora_options[] = {
 	CLI_STRING('e', "env", struct dora_opts, env, "E", "only this environment"),
+	CLI_BOOL(0, "releases", struct dora_opts, releases, "per environment, a release as one deployment"),
 	CLI_DURATION(0, "since", struct dora_opts, since_ms, "DUR", 1000, 3650LL * 86400000,
 		     "the period, back from now (default 30d)"),
 	CLI_END,
@@ -76,7 +87,7 @@ static const struct cli_option dora_options[] = {
 
 const struct cli_cmd cli_cmd_dora = {
 	.name = "dora",
-	.usage = "gantry dora [SERVICE] [--env E] [--since 30d] [-o json]",
+	.usage = "gantry dora [SERVICE] [--env E] [--since 30d] [--releases] [-o json]",
 	.summary = "deployment frequency, lead time, change failure rate, time to restore",
 	.options = dora_options,
 	.run = run,

@@ -3,11 +3,14 @@
  * of every service (or of those named), snapshotted as gantry deploy does
  * (cli_deploy_artifact), sent with the spec in one request; the controller
  * deploys the changed ones in dependency order (src/daemon/releases.c).
- * gantry release status [ID] --env E, gantry release history --env E.
+ * gantry release status [ID] --env E, gantry release history --env E,
+ * gantry release resume|abort ID --env E (releases_command), gantry release
+ * promote ID --env E --to E2 (releases_promote).
  */
 #include "common.h"
 #include "cli/client.h"
 #include "cli/deploy.h"
+#include "cli/gates_cli.h"
 #include "cli/spec_load.h"
 #include "core/spec.h"
 #include "util/clock.h"
@@ -15,6 +18,8 @@
 
 struct release_opts {
 	const char *env;
+	const char *reason;
+	const char *to;
 	bool wait;
 	int64_t timeout_ms;
 };
@@ -154,6 +159,89 @@ static int run_history(struct cli_ctx *ctx, const struct release_opts *o)
 	return EXIT_OK;
 }
 
+/* gantry release resume|abort ID --env ENV [--reason TEXT] [--wait] */
+static int run_command(struct cli_ctx *ctx, const struct release_opts *o, int npos, char **argv)
+{
+	long long id = 0;
+	json_t *req, *resp = NULL, *r = NULL;
+	int ret;
+	if (npos != 2 || (id = strtoll(argv[1], NULL, 10)) <= 0)
+		return cli_error("gantry release %s: one release ID", argv[0]);
+	req = json_pack("{s:s, s:s, s:I}", "op", !strcmp(argv[0], "resume") ? "release_resume" : "release_abort",
+			"environment", o->env, "id", (json_int_t)id);
+	if (o->reason)
+		json_object_set_new(req, "reason", json_string(o->reason));
+	if ((ret = client_call(ctx, req, &resp)))
+		return ret;
+	if (!ctx->json)
+		printf("release %lld of %s: %s\n", id, o->env, json_string_value(json_object_get(resp, "state")));
+	fflush(stdout);
+	if (!o->wait) {
+		if (ctx->json) {
+			json_dumpf(json_object_get(resp, "record"), stdout, JSON_COMPACT | JSON_SORT_KEYS);
+			printf("\n");
+		}
+		json_decref(resp);
+		return EXIT_OK;
+	}
+	json_decref(resp);
+	if ((ret = wait_release(ctx, o->env, id, o->timeout_ms, &r)))
+		return ret;
+	if (ctx->json) {
+		json_dumpf(r, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+		printf("\n");
+	} else {
+		print_release(r);
+	}
+	/* resume: it succeeded; abort: what it changed is back */
+	ret = !strcmp(json_string_value(json_object_get(r, "state")), !strcmp(argv[0], "resume") ? "succeeded" :
+		      "rolled_back") || !strcmp(json_string_value(json_object_get(r, "state")), "aborted") ? EXIT_OK
+														 : EXIT_FAILED;
+	json_decref(r);
+	return ret;
+}
+
+/* gantry release promote ID --env FROM --to ENV [--wait]: a new release of ENV */
+static int run_promote(struct cli_ctx *ctx, const struct release_opts *o, int npos, char **argv)
+{
+	long long id = 0, nid;
+	json_t *resp = NULL, *r = NULL;
+	int ret;
+	if (npos != 2 || (id = strtoll(argv[1], NULL, 10)) <= 0)
+		return cli_error("gantry release promote: one release ID");
+	if (!o->to)
+		return cli_error("gantry release promote: --to ENV is required");
+	ret = client_call(ctx, json_pack("{s:s, s:s, s:I, s:s, s:s}", "op", "release_promote", "environment", o->env,
+					 "id", (json_int_t)id, "to", o->to, "deployed_by", client_user()),
+			  &resp);
+	if (ret)
+		return ret;
+	nid = json_integer_value(json_object_get(resp, "release"));
+	if (!ctx->json)
+		printf("release %lld of %s (release %lld of %s promoted) started\n", nid, o->to, id, o->env);
+	fflush(stdout);
+	if (!o->wait) {
+		if (ctx->json) {
+			json_dumpf(json_object_get(resp, "record"), stdout, JSON_COMPACT | JSON_SORT_KEYS);
+			printf("\n");
+		}
+		json_decref(resp);
+		return EXIT_OK;
+	}
+	json_decref(resp);
+	if ((ret = wait_release(ctx, o->to, nid, o->timeout_ms, &r)))
+		return ret;
+	if (ctx->json) {
+		json_dumpf(r, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+		printf("\n");
+	} else {
+		print_release(r);
+	}
+	ret = strcmp(json_string_value(json_object_get(r, "state")), "succeeded") ? EXIT_FAILED : EXIT_OK;
+	json_decref(r);
+	return ret;
+}
+
 static int run(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct release_opts o = { 0 };
@@ -168,6 +256,10 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_error("gantry release: --env ENV is required");
 	if (npos && !strcmp(argv[0], "status"))
 		return run_status(ctx, &o, npos, argv);
+	if (npos && !strcmp(argv[0], "promote"))
+		return run_promote(ctx, &o, npos, argv);
+	if (npos && (!strcmp(argv[0], "resume") || !strcmp(argv[0], "abort")))
+		return run_command(ctx, &o, npos, argv);
 	if (npos && !strcmp(argv[0], "history"))
 		return npos > 1 ? cli_error("gantry release history: no arguments") : run_history(ctx, &o);
 	if ((ret = cli_load_spec(ctx, &spec)))
@@ -207,8 +299,14 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		json_object_set_new(item, "version", json_string(ver));
 		json_array_append_new(services, item);
 	}
-	if ((ret = cli_spec_attach(ctx, req)))
+	if ((ret = cli_spec_attach(ctx, req)) || (ret = cli_sops_attach(spec, o.env, req)))
 		goto out;
+	{
+		/* the project's HEAD commit time, as deploy sends it: the release's lead time */
+		int64_t ct = gates_cli_commit_time(spec->dir);
+		if (ct > 0)
+			json_object_set_new(req, "commit_time", json_integer(ct));
+	}
 	ret = client_call(ctx, req, &resp);
 	req = NULL;
 	if (ret)
@@ -243,6 +341,8 @@ out:
 
 static const struct cli_option release_options[] = {
 	CLI_STRING('e', "env", struct release_opts, env, "ENV", "the environment"),
+	CLI_STRING(0, "reason", struct release_opts, reason, "TEXT", "resume, abort: why (recorded)"),
+	CLI_STRING('t', "to", struct release_opts, to, "ENV", "promote: the environment to release to"),
 	CLIENT_WAIT_OPTIONS(struct release_opts, "--wait at most this long (default 30m)"),
 	CLI_END,
 };
@@ -251,7 +351,10 @@ const struct cli_cmd cli_cmd_release = {
 	.name = "release",
 	.usage = "gantry release --env ENV [SERVICE...] [--wait] [--timeout DUR]\n"
 		 "       gantry release status [ID] --env ENV\n"
-		 "       gantry release history --env ENV",
+		 "       gantry release history --env ENV\n"
+		 "       gantry release resume ID --env ENV [--reason TEXT] [--wait]\n"
+		 "       gantry release abort ID --env ENV [--reason TEXT] [--wait]\n"
+		 "       gantry release promote ID --env ENV --to ENV [--wait]",
 	.summary = "deploy several services in dependency order, rolled back together",
 	.options = release_options,
 	.run = run,

@@ -11,6 +11,7 @@
 #include "daemon/audit_anchor.h"
 #include "daemon/gates_flow.h"
 #include "daemon/pulls.h"
+#include "daemon/releases.h"
 #include "daemon/migrations.h"
 #include "gates/checks.h"
 #include "gates/gates.h"
@@ -323,6 +324,10 @@ int gates_evaluate_request(json_t *req, const struct identity *id, const char *s
 	const char *digest = json_string_value(json_object_get(req, "digest"));
 
 	json_t *stored = gd->spec ? gspec_gates(gd->spec, svc, env) : NULL;
+	int64_t release = json_integer_value(json_object_get(req, "release"));
+	/* a deploy of a release whose gates were decided once, at its start (releases.c) */
+	bool decided = (!strcmp(kind, "deploy") || !strcmp(kind, "promote")) &&
+		       releases_covers(release, id, svc, env, digest);
 	int pr;
 
 	memset(v, 0, sizeof(*v));
@@ -338,7 +343,7 @@ int gates_evaluate_request(json_t *req, const struct identity *id, const char *s
 		gate_policy_release(pol);
 		return -1;
 	}
-	in.policy = gd->spec ? pol : NULL;
+	in.policy = gd->spec && !decided ? pol : NULL;
 	in.service = svc;
 	in.environment = env;
 	in.kind = kind;
@@ -349,7 +354,7 @@ int gates_evaluate_request(json_t *req, const struct identity *id, const char *s
 	in.incidents = inc;
 	in.nincidents = ninc;
 	in.all = all;
-	if (pol->promote_from[0]) {
+	if (pol->promote_from[0] && !decided) {
 		int want = promo ? (int)json_integer_value(json_object_get(promo, "revision")) : 0;
 		const char *from = promo ? json_string_value(json_object_get(promo, "from")) : NULL;
 		if (from && strcmp(from, pol->promote_from)) {
@@ -377,6 +382,13 @@ int gates_evaluate_request(json_t *req, const struct identity *id, const char *s
 		in.promotion = &pf;
 	}
 	gates_evaluate(&in, v);
+	if (decided && v->result == GATE_ALLOW) {
+		static const char *const decided_gates[] = { "window", "freeze", "promotion", "approvals" };
+		char how[64];
+		snprintf(how, sizeof(how), "release %lld", (long long)release);
+		for (size_t i = 0; i < ARRAY_SIZE(decided_gates); i++)
+			json_object_set_new(v->gates, decided_gates[i], json_string(how));
+	}
 	free(inc);
 	return 0;
 }
@@ -482,6 +494,9 @@ json_t *gates_deployment_go(struct deployment_row *d)
 	json_t *pre, *pulling;
 	struct gerr gerr;
 	char *dir;
+	/* the approval of a whole release: the release goes ahead (releases.c) */
+	if (!strcmp(d->kind, "release"))
+		return releases_approved(d);
 	/* an image the Engine lacks is pulled first (pulls.c calls this again once it is there) */
 	if (pulls_begin_deploy(d, &pulling) != 0)
 		return pulling;
@@ -1126,9 +1141,18 @@ void gates_deployment_binding(const struct deployment_row *d, char *out, size_t 
  */
 int gates_rebind(struct deployment_row *d, char *why, size_t len)
 {
-	json_t *req = json_loads(d->request ? d->request : "{}", 0, NULL), *err = NULL;
+	json_t *req, *err = NULL;
 	char *config = NULL, cd[72];
 	int ret = 0;
+	if (!strcmp(d->kind, "release")) {
+		/* a release binds to its services' artifacts and configs, resolved when it was asked */
+		if (d->spec_version == gd->spec_version)
+			return 0;
+		snprintf(why, len, "the spec changed since the release was asked for (version %lld -> %lld): "
+			 "release again", (long long)d->spec_version, (long long)gd->spec_version);
+		return -1;
+	}
+	req = json_loads(d->request ? d->request : "{}", 0, NULL);
 	if (daemon_resolve(d->service, d->environment, req, d->config, &config, cd, &err) < 0) {
 		snprintf(why, len, "%s", json_string_value(json_object_get(err, "error")));
 		json_decref(err);

@@ -31,7 +31,8 @@ struct json_t;
 /* times in unix milliseconds: rollouts follow each other within a second */
 struct dora_rollout {
 	int64_t started_at, ended_at;  /* ended_at 0 = still running */
-	char kind[16];                 /* deploy | promote | rollback | restart */
+	char kind[16];                 /* deploy | promote | rollback | restart | restore (a release's
+	                                * own rollback: only healthy again at its end) */
 	char result[16];               /* succeeded | failed | rolled_back | superseded | running */
 	bool emergency;
 	int64_t commit_time;           /* ms; 0 = unknown */

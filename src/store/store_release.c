@@ -80,7 +80,7 @@ int store_release_list(struct store *s, const char *env, bool active, struct rel
 		       struct gerr *err)
 {
 	sqlite3_stmt *st = store__prep(s, active ? "SELECT " RELEASE_COLS " FROM releases WHERE (? = '' OR environment = ?)"
-				       " AND state IN ('running', 'rolling_back') ORDER BY id"
+				       " AND state IN ('pending', 'running', 'rolling_back') ORDER BY id"
 				       : "SELECT " RELEASE_COLS " FROM releases WHERE (? = '' OR environment = ?)"
 				       " ORDER BY id DESC LIMIT 200", err);
 	if (st) {

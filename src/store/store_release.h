@@ -11,7 +11,8 @@
 struct release_row {
 	int64_t id;
 	char environment[64];
-	char state[16];        /* running | succeeded | failed | rolling_back | rolled_back | paused */
+	char state[16];        /* pending (approval) | running | succeeded | failed | rolling_back | rolled_back
+	                        * | paused | refused | rejected | expired | aborted */
 	char on_failure[16];   /* rollback | pause | continue */
 	char created_by[64];
 	int64_t created_at, updated_at; /* unix ms */
@@ -27,7 +28,7 @@ int store_release_create(struct store *s, struct release_row *r, struct gerr *er
 int store_release_update(struct store *s, const struct release_row *r, struct gerr *err);
 /* 1 found (r owned by caller: release_row_release), 0 none, -1 */
 int store_release_get(struct store *s, int64_t id, struct release_row *r, struct gerr *err);
-/* env's releases (NULL: every environment), newest first; active: only running or rolling_back ones */
+/* env's releases (NULL: every environment), newest first; active: only pending, running or rolling_back ones */
 int store_release_list(struct store *s, const char *env, bool active, struct release_row **out, size_t *n,
 		       struct gerr *err);
 

@@ -105,6 +105,20 @@ test_expect_success 'events of the environment: started, failed, rolled back' '
 	grep "release_rolled_back.*release 2" ev.txt
 '
 
+test_expect_success 'dora --releases: each release one deployment, the rolled-back one a failure restored by its rollback' '
+	"$GANTRY" dora --releases --env staging -o json >dora.json &&
+	jcheck dora.json "[x[\"environment\"] for x in d[\"dora\"]] == [\"staging\"] and d[\"dora\"][0][\"releases\"] is True" &&
+	jcheck dora.json "d[\"dora\"][0][\"deployment_frequency\"][\"deployments\"] == 1" &&
+	jcheck dora.json "d[\"dora\"][0][\"change_failure_rate\"] == {\"failures\": 1, \"finished\": 2, \"rate\": 0.5}" &&
+	jcheck dora.json "d[\"dora\"][0][\"time_to_restore\"][\"restored\"] == 1 and d[\"dora\"][0][\"time_to_restore\"][\"unrestored\"] == 0" &&
+	"$GANTRY" dora --releases >dora.txt &&
+	cat dora.txt &&
+	grep "^ENVIRONMENT  *RELEASES" dora.txt &&
+	grep "^staging  *1 .* 50% (1/2)" dora.txt &&
+	test_expect_code 2 "$GANTRY" dora a --releases 2>err &&
+	grep "no SERVICE" err
+'
+
 test_expect_success 'SIGTERM stops the daemon' '
 	stop_serve
 '

@@ -101,12 +101,33 @@ static void test_outside_window_and_open_incident(void **state)
 	assert_true(f.change_failure_rate < 0);
 }
 
+/* a release (releases_dora): a failed one followed by its own rollback, kind "restore" */
+static void test_release_restore(void **state)
+{
+	struct dora_rollout r[] = {
+		ro(1 * D, 1 * D + 600, "deploy", "succeeded", 0),
+		ro(2 * D, 2 * D + 300, "deploy", "failed", 0),            /* its service failed at +300 s */
+		ro(2 * D + 300, 2 * D + 420, "restore", "succeeded", 0),  /* its rollback took 120 s */
+	};
+	struct dora_figures f;
+	(void)state;
+	dc(r, 3, NULL, 0, 0, 10 * D, &f);
+	/* the restore is no rollback away from the release before it, nor a deployment */
+	assert_int_equal(f.deployments, 1);
+	assert_int_equal(f.finished, 2);
+	assert_int_equal(f.failures, 1);
+	assert_int_equal(f.restored, 1);
+	assert_int_equal(f.unrestored, 0);
+	assert_int_equal(f.restore_median, 120);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scripted_history),
 		cmocka_unit_test(test_restore_times),
 		cmocka_unit_test(test_outside_window_and_open_incident),
+		cmocka_unit_test(test_release_restore),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
