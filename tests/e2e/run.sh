@@ -5,7 +5,8 @@
 # Run from anywhere; the scripts run with the repository root as cwd (they
 # cd into their own trash directory) and find the repo root themselves.
 #
-#   GANTRY_E2E_TIMEOUT   seconds per script (default 300). On expiry the
+#   GANTRY_E2E_TIMEOUT   seconds per script (default 300; twice that for a script
+#                        marked "# e2e: slow"). On expiry the
 #                        script's process group gets SIGTERM (test-lib.sh's trap
 #                        then stops everything the script started), SIGKILL 10 s later.
 #   GANTRY_E2E_JOBS      scripts run at once (default 1; N > 1: a pool of N, each
@@ -73,10 +74,12 @@ trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
 run_one() {
 	name=$(basename "$1" .sh)
 	t0=$(date +%s)
+	_limit=$limit
+	head -n 12 "$1" | grep -q '^# e2e: slow' && _limit=$((limit * 2))
 	if [ -x "$1" ]; then
-		timeout -k 10 "$limit" "$1" >"$results/$name.out" 2>&1 </dev/null
+		timeout -k 10 "$_limit" "$1" >"$results/$name.out" 2>&1 </dev/null
 	else
-		timeout -k 10 "$limit" sh "$1" >"$results/$name.out" 2>&1 </dev/null
+		timeout -k 10 "$_limit" sh "$1" >"$results/$name.out" 2>&1 </dev/null
 	fi
 	_rc=$?
 	echo $(($(date +%s) - t0)) >"$results/$name.secs"
@@ -94,7 +97,7 @@ report() {
 	secs=$(cat "$results/$name.secs")
 	why=
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		why="timed out after ${limit}s"
+		why="timed out (limit ${limit}s, twice that if marked slow)"
 	elif [ "$rc" -ne 0 ]; then
 		why="exit $rc"
 	elif grep '^not ok' "$out" | grep -qv '# TODO'; then

@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='fleet: revisions run as Swarm services on a real 3-node Swarm; replicas spread over the nodes, probed and routed by the built-in proxy; a bad canary rolled back (weight 0, then its service scaled away) under load with zero failed requests; a good one promoted; gantry nodes'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 . "$TEST_DIRECTORY/lib/fleet-lib.sh"

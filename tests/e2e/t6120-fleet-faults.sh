@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='fleet faults: a worker dockerd SIGKILLed mid-canary (its replicas out of the routes once the node is down, their slots replaced on the nodes that are up, failed requests counted); the controller kill -9ed mid-rollout and restarted (the same services, the same tasks, none created twice)'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 . "$TEST_DIRECTORY/lib/fleet-lib.sh"

@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='migrations on PostgreSQL 15: a deploy runs two up-migrations; a syntax error keeps the rows and the version; the advisory lock held by another session times out naming it; kill -9 of the controller mid-migration: the lock is released, the deployment fails with the state, nothing runs twice'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 . "$ROOT/tests/e2e/lib/pg-lib.sh"

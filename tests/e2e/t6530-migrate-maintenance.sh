@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='migrations.mode maintenance: maintenance on, old replicas stopped, migrate, new revision up, maintenance off; under load only 200 and 503 (with Retry-After), never an error; a failing migration brings the old revision back and maintenance off'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 

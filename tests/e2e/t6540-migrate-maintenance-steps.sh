@@ -1,5 +1,6 @@
 #!/bin/sh
 test_description='migrations.mode maintenance: kill -9 of the controller at each step of the flow (maintenance on, old replicas stopping, new revision starting), each step held by the test; one flow at a time; a canary strategy under the flow comes up at full size and keeps its rollback_on watch'
+# e2e: slow (one of the longest scripts: run.sh starts it first in a pool)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
 
