@@ -136,6 +136,26 @@ test_expect_success 'keep_revisions: a PostgreSQL snapshot goes with its pruned 
 	test "$(psql_q "SELECT version, dirty FROM schema_migrations")" = "6|f"
 '
 
+test_expect_success 'the database unreachable: the deploy fails naming it, no password shown, nothing changed' '
+	gst >before.json &&
+	pget / >body.before &&
+	v0=$(psql_q "SELECT version FROM schema_migrations") &&
+	printf "ALTER TABLE users ADD COLUMN nick text;\n" >"$M/90_nick.up.sql" &&
+	DEAD=$(free_port) &&
+	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v9 \
+		--set env.DATABASE_URL="postgresql://gantry:pw-not-shown@127.0.0.1:$DEAD/app?connect_timeout=2" --wait 2>err &&
+	cat err &&
+	grep "^error: .*postgres .*cannot connect" err &&
+	test "$(grep -c "^error:" err)" = 1 &&
+	! grep pw-not-shown err &&
+	rm "$M/90_nick.up.sql" &&
+	test "$(psql_q "SELECT version FROM schema_migrations")" = "$v0" &&
+	gst >after.json &&
+	python3 -c "import json,sys; a,b=(json.load(open(f)) for f in (\"before.json\",\"after.json\")); sys.exit(0 if (a[\"stable_revision\"], a[\"traffic\"]) == (b[\"stable_revision\"], b[\"traffic\"]) else 1)" &&
+	pget / >body.after &&
+	test_cmp body.before body.after
+'
+
 test_expect_success 'stop' '
 	stop_serve &&
 	stop_postgres
