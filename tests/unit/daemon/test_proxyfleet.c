@@ -103,9 +103,10 @@ static void test_sum_and_restart(void **state)
 	assert_int_equal(r.rep[1].epoch, 0xb2);
 	/* a new revision on one proxy counts from its first request */
 	{
-		char *d = win("a1", 8, "3", 4, 4);
-		json_t *j = json_loads(d, 0, NULL), *both = json_loads(win("a1", 8, "2", 150, 3), 0, NULL);
+		char *d = win("a1", 8, "3", 4, 4), *d2 = win("a1", 8, "2", 150, 3);
+		json_t *j = json_loads(d, 0, NULL), *both = json_loads(d2, 0, NULL);
 		char *text;
+		free(d2);
 		json_array_extend(json_object_get(both, "revisions"), json_object_get(j, "revisions"));
 		text = json_dumps(both, 0);
 		sum(s, &r, 1300, 3, text, 1300, win("b2", 8, "2", 5, 0), 1300, win("c1", 8, "2", 20, 0), 1300);
