@@ -60,7 +60,7 @@ test_expect_success 'a reload with the collision still applies the rest of the n
 	test "$(pcode / docs.localhost)" = 404 &&
 	test "$(px / shop.example.com)" = A &&
 	grep -c "route=dropped generation=2 index=1" "$TRASH/proxy.log" &&
-	grep "reload=ok generation=2 .* dropped=1" "$TRASH/proxy.log"
+	grep "reload=ok by=sighup generation=2 .* dropped=1" "$TRASH/proxy.log"
 '
 
 test_expect_success 'without the collision, /status lists nothing dropped and api routes' '
