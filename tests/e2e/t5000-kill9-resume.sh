@@ -28,8 +28,10 @@ test_expect_success 'setup: 2 ready replicas of v1 under load' '
 	start_load load
 '
 
-test_expect_success 'deploy v2 (slow to become ready) without --wait; it progresses' '
-	"$GANTRY" deploy hello --env staging --version v2 --set env.READY_DELAY_MS=5000 &&
+# v2 is held unready (hello's READY_FILE) until the test lets it go, after
+# the restart: the rollout cannot move between the snapshot and the kill
+test_expect_success 'deploy v2 (held unready) without --wait; it progresses' '
+	"$GANTRY" deploy hello --env staging --version v2 --set env.READY_FILE="$TRASH/v2.ready" &&
 	wait_for 5 "st_check \"d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"progressing\\\"
 		and any(r[\\\"revision\\\"] == 2 and r[\\\"state\\\"] == \\\"starting\\\" for r in d[\\\"replicas\\\"])\"" &&
 	cp st.json before.json
@@ -68,6 +70,7 @@ test_expect_success 'serve starts again: the same pids are listed for the runnin
 '
 
 test_expect_success 'the rollout completes; 2 ready replicas of revision 2' '
+	touch "$TRASH/v2.ready" &&
 	wait_for 30 "st_check \"d[\\\"rollout\\\"][\\\"phase\\\"] == \\\"complete\\\"\"" &&
 	st_check "d[\"stable_revision\"] == 2 and d[\"traffic\"] == [{\"revision\": 2, \"weight\": 100}]" &&
 	wait_for 10 "st_check \"len(d[\\\"replicas\\\"]) == 2 and all(r[\\\"ready\\\"] and r[\\\"revision\\\"] == 2 for r in d[\\\"replicas\\\"])\"" &&
