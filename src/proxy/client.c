@@ -502,7 +502,7 @@ void proxy__upstream_failed(struct client *c, int why, const char *detail)
 	if (why == FAIL_CONNECT && c->shield_ok && proxy__shield(c, 0, NULL))
 		return;
 	if (!c->resp_head_sent && c->replayable && c->tries < MAX_RETRIES && c->rev &&
-	    (why == FAIL_CONNECT || why == FAIL_REUSED)) {
+	    (why == FAIL_CONNECT || why == FAIL_REUSED || (why == FAIL_STALE && idempotent(&c->msg)))) {
 		/* route again with the current table: the old one may point at a
 		 * backend that is being drained or is already gone */
 		int tag_rev;

@@ -165,6 +165,7 @@ struct upconn {
 	struct http_msg msg;
 	struct out out;
 	bool reading, reused, got_bytes, shut_sent, eof;
+	bool parsed;        /* the parser accepted a byte of this exchange's response */
 };
 
 struct admin_conn {
@@ -245,7 +246,7 @@ struct proxy {
 };
 
 /* why an upstream exchange failed (proxy__upstream_failed decides on a retry) */
-enum { FAIL_CONNECT, FAIL_REUSED, FAIL_BROKEN, FAIL_TIMEOUT, FAIL_PROTOCOL };
+enum { FAIL_CONNECT, FAIL_REUSED, FAIL_STALE, FAIL_BROKEN, FAIL_TIMEOUT, FAIL_PROTOCOL };
 
 /*
  * Doubly linked lists of connections with a head pointer (wk->clients,

@@ -186,10 +186,21 @@ static void upconn_process(struct upconn *u)
 		u->rpos += used;
 		if (ev & HTTP_EV_ERROR) {
 			const char *why = u->msg.err;
+			/* bytes that are no response at all, first thing on a
+			 * reused connection: left over from the exchange before
+			 * (a server that wrote a body after a HEAD or a 204 once
+			 * we had pooled the connection). The server may have
+			 * taken this request, so only an idempotent one goes
+			 * again (FAIL_STALE). A fresh connection that answers
+			 * junk is a 502: a wrong port, or no HTTP server. */
+			bool stale = u->reused && !u->parsed && !used;
 			proxy__upconn_close(u);
-			proxy__upstream_failed(c, FAIL_PROTOCOL, why);
+			proxy__upstream_failed(c, stale ? FAIL_STALE : FAIL_PROTOCOL,
+					       stale ? "stray bytes on a reused connection" : why);
 			return;
 		}
+		if (used)
+			u->parsed = true;
 		if (ev & HTTP_EV_HEAD) {
 			int st = llhttp_get_status_code(&u->msg.llp);
 			if (st >= 200 || st == 101) {
@@ -405,6 +416,7 @@ void proxy__dispatch(struct client *c)
 	c->up = u;
 	c->t_fwd = uv_hrtime();
 	u->got_bytes = false;
+	u->parsed = false;
 	u->rlen = u->rpos = 0;
 	http_msg_next(&u->msg, u->rbuf);
 	u->msg.skip_body = c->head_req;

@@ -16,6 +16,10 @@
  *   /headers      answers the request head it received
  *   /status/CODE  answers CODE with an empty body
  *   /count        answers "requests=N connections=M"
+ *   /stale        answers like /, and the connection's next answer comes
+ *                 after a few stray bytes ("stale\n"), as from a server
+ *                 that wrote a body after a HEAD once the proxy had pooled
+ *                 the connection
  *   /health       answers 200 "ok", or 503 while a file PORTFILE.down
  *                 exists (a test makes a replica fail its health checks
  *                 while it still serves everything else)
@@ -141,6 +145,7 @@ static void *serve(void *arg)
 {
 	struct conn *c = arg;
 	char line[8192], path[4096], method[16], headbuf[32768];
+	int stale = 0;
 	atomic_fetch_add(&nconn, 1);
 	for (;;) {
 		size_t cl = 0, hlen = 0;
@@ -191,6 +196,10 @@ static void *serve(void *arg)
 			blen = cl;
 		}
 		atomic_fetch_add(&nreq, 1);
+		if (stale) {
+			write_all(c->fd, "stale\n", 6);
+			stale = 0;
+		}
 
 		if (!strcmp(path, "/ws") && upgrade) {
 			static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -254,6 +263,10 @@ static void *serve(void *arg)
 			} else {
 				reply(c->fd, code, "", "", 0, close_conn);
 			}
+		} else if (!strcmp(path, "/stale")) {
+			snprintf(line, sizeof(line), "%s\n", name);
+			reply(c->fd, 200, "", line, strlen(line), close_conn);
+			stale = 1;
 		} else if (!strcmp(path, "/health")) {
 			int down = access(downfile, F_OK) == 0;
 			reply(c->fd, down ? 503 : 200, "", down ? "down\n" : "ok\n", down ? 5 : 3, close_conn);
