@@ -709,6 +709,12 @@ void daemon_reconcile(struct svcenv *se)
 	if (rollout_active(se)) {
 		int step = c.new_ready;
 		if (step != se->rollout.step) {
+			/* progress_deadline bounds a time without progress, as
+			 * Kubernetes' progressDeadlineSeconds and Nomad's
+			 * progress_deadline do: one more ready replica starts it
+			 * again (a slow rollout of many replicas is not a stuck one) */
+			if (step > se->rollout.step)
+				se->rollout.deadline_at = clock_steady_ms() + rc->cfg.progress_deadline_ms;
 			se->rollout.step = step;
 			snprintf(se->rollout.message, sizeof(se->rollout.message),
 				 "%d/%d replicas of revision %d ready, %d old remaining",

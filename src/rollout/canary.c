@@ -768,6 +768,10 @@ void canary_step(struct canary_state *st, const struct svc_config *cfg, const st
 		on_tick(&c);
 		break;
 	case CE_CANARY_READY:
+		/* one more ready replica is progress: the deadline bounds a
+		 * time without it, not the whole wait (as rolling updates) */
+		if (ev->ready > st->canary_ready && st->progress_deadline_ms > 0 && cfg->progress_deadline_ms > 0)
+			st->progress_deadline_ms = now + cfg->progress_deadline_ms;
 		st->canary_ready = MAX(ev->ready, 0);
 		on_ready(&c);
 		break;

@@ -103,7 +103,7 @@ struct canary_state {
 	bool promoted;
 	int64_t started_ms;
 	int64_t wait_since_ms;         /* when the current wait began */
-	int64_t progress_deadline_ms;  /* absolute: waiting for ready replicas past it rolls back; 0 none */
+	int64_t progress_deadline_ms;  /* absolute: waiting for ready replicas past it rolls back (one more ready starts it again); 0 none */
 	int64_t pause_until_ms;        /* 0 none, -1 until resumed */
 	int64_t pause_left_ms;         /* a timed wait interrupted by a user pause: what was left */
 	int analysis_slot;             /* slot of the step/pre/post analysis running, or SLOT_NONE */

@@ -526,6 +526,33 @@ static void test_progress_deadline(void **state)
 	assert_string_equal(find(&a, CA_ROLLBACK)->reason, "progress deadline exceeded: 0/1 replicas of revision 2 ready");
 }
 
+/* the deadline bounds a time without progress: four replicas that turn
+ * ready 6 minutes apart (24 minutes in all) never pass a 10 minute deadline */
+static void test_progress_deadline_restarts(void **state)
+{
+	(void)state;
+	struct svc_config cfg = canary_cfg();
+	struct canary_state st;
+	struct canary_actions a;
+	struct gerr err;
+
+	cfg.strategy.kind = STRATEGY_BLUEGREEN;
+	cfg.bluegreen.preview_tag = (char *)"preview";
+	assert_int_equal(canary_start(&st, &cfg, 1, 2, 4, 0, &a, &err), 0);
+	for (int n = 1; n <= 3; n++) {
+		ev(&st, &cfg, READY(n), n * 6 * MIN_MS, &a);
+		assert_int_equal(canary_next_deadline(&st), (n * 6 + 10) * MIN_MS);
+		ev(&st, &cfg, TICK, n * 6 * MIN_MS + 5 * MIN_MS, &a);
+		assert_int_equal(st.phase, RP_PROGRESSING);
+	}
+	/* a report with no more ready replicas is no progress */
+	ev(&st, &cfg, READY(3), 20 * MIN_MS, &a);
+	assert_int_equal(canary_next_deadline(&st), 28 * MIN_MS);
+	ev(&st, &cfg, TICK, 28 * MIN_MS, &a);
+	assert_int_equal(st.phase, RP_ROLLED_BACK);
+	assert_string_equal(find(&a, CA_ROLLBACK)->reason, "progress deadline exceeded: 3/4 replicas of revision 2 ready");
+}
+
 static void test_bluegreen(void **state)
 {
 	(void)state;
@@ -638,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_analysis_failure_rolls_back), cmocka_unit_test(test_inconclusive_pauses),
 		cmocka_unit_test(test_breach_during_and_after), cmocka_unit_test(test_first_deploy),
 		cmocka_unit_test(test_header_match_and_replicas), cmocka_unit_test(test_progress_deadline),
+		cmocka_unit_test(test_progress_deadline_restarts),
 		cmocka_unit_test(test_bluegreen),         cmocka_unit_test(test_background_analysis),
 		cmocka_unit_test(test_bad_start_and_json),
 		cmocka_unit_test(test_gate_holds_increases),
