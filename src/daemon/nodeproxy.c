@@ -497,7 +497,7 @@ static void job_done(uv_work_t *req, int status)
 		if (j->naddrs != np->npeers)
 			log_info("nodeproxy", "environment=%s %zu node proxies", np->env, j->naddrs);
 		np->npeers = j->naddrs;
-		proxypeers_set_group(np->name, (const char *const *)j->addrs, j->naddrs, np->token);
+		proxypeers_set_group(np->name, (const char *const *)j->addrs, j->naddrs, np->token, nodeproxy_table);
 		np->next_at = now + NP_DISCOVER_MS;
 		break;
 	}

@@ -15,7 +15,6 @@
 #include "daemon/daemon.h"
 #include "daemon/proxypeers.h"
 #include "daemon/proxyfleet.h"
-#include "daemon/nodeproxy.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -61,7 +60,8 @@ static struct peer **peers;
 static size_t npeers;
 static bool inited;
 static char *table;           /* the routes file's text, generation table_gen */
-static char *table_overlay;   /* the same for node proxies (nodeproxy_table); NULL: not made yet */
+static char *table_overlay;   /* the same for node proxies (overlay_of); NULL: not made yet */
+static char *(*overlay_of)(const char *text); /* given with the groups (nodeproxy_table) */
 static uint64_t table_gen;
 static struct fleet_sum *sum;
 static size_t last_reporting, last_total; /* the last sum's */
@@ -121,9 +121,11 @@ size_t proxypeers_count(void)
 	return inited ? npeers : gd->nproxy_peers;
 }
 
-void proxypeers_set_group(const char *group, const char *const *addrs, size_t n, const char *token)
+void proxypeers_set_group(const char *group, const char *const *addrs, size_t n, const char *token,
+			  char *(*table_of)(const char *text))
 {
 	init();
+	overlay_of = table_of;
 	/* gone: the group's peers not named any more */
 	for (size_t i = 0; i < npeers;) {
 		struct peer *p = peers[i];
@@ -316,7 +318,7 @@ static void push(struct peer *p)
 {
 	struct req *r = req_new(p->addr, "/routes", p->token[0] ? p->token : NULL, p);
 	if (p->overlay && !table_overlay)
-		table_overlay = nodeproxy_table(table);
+		table_overlay = overlay_of ? overlay_of(table) : xstrdup(table);
 	r->body = xstrdup(p->overlay ? table_overlay : table);
 	r->gen = table_gen;
 	if (req_queue(r, p, push_done) == 0)
