@@ -111,6 +111,9 @@ test_expect_success 'setup: v1 deployed; the node proxies made, one per node, ea
 	start_serve &&
 	"$GANTRY" deploy hello --env staging --version v1 --wait &&
 	wait_for 120 "grep -q \"service $PSVC created\" serve.log" &&
+	t0=$(_now_ms) &&
+	wait_for 60 "all_at_local_gen" &&
+	figure "service created (seen in serve.log) -> the 3 node proxies run the current table: $(($(_now_ms) - t0)) ms" &&
 	wait_for 60 "proxies_check \"len(p) == 4 and not any(x[\\\"stale\\\"] or x[\\\"awaiting_routes\\\"] for x in p)\"" &&
 	wait_for 10 all_at_local_gen &&
 	img_ms=$(sed -n "s/.*environment=staging image=.* ready in \([0-9]*\)ms.*/\1/p" serve.log | head -n 1) &&
@@ -150,7 +153,7 @@ test_expect_success 'a canary at 50%: the split holds on every node proxy' '
 	wait_for 60 "canary_check \"c[\\\"weight\\\"] == 50 and c[\\\"wait\\\"] == \\\"pause\\\"\"" &&
 	wait_for 10 all_at_local_gen &&
 	for n in 1 2 3; do
-		nsplit $n 200 && P=$(split_pct v2) && say "node $n: v2 $P%" &&
+		nsplit $n 200 && P=$(split_pct v2) && figure "canary at 50%, through node $n: v2 $P% of 200" &&
 		test "$P" -ge 30 && test "$P" -le 70 || return 1
 	done &&
 	"$GANTRY" abort hello --env staging --reason "next: a bad one" &&
@@ -167,6 +170,7 @@ test_expect_success 'errors sent through node 2 only roll a bad canary back (the
 	touch stop-load && wait_bg load 15
 	test $rc = 0 &&
 	grep "^{" load.log | tail -n 1 >load.json && cat load.json &&
+	figure "bad canary rolled back under load through node 2: $(json_get requests <load.json) requests, $(json_get non2xx <load.json) non-2xx, $(json_get errors <load.json) errors" &&
 	jcheck load.json "d[\"requests\"] > 0 and d[\"non2xx\"] == 0 and d[\"errors\"] == 0" &&
 	st_check "d[\"phase\"] == \"rolled_back\" and d[\"rollout\"][\"revision\"] == 3" &&
 	ghist >hist.json && jcheck hist.json "d[0][\"revision\"] == 3 and \"error_rate\" in d[0][\"reason\"]" &&
