@@ -248,7 +248,7 @@ struct job {
 	enum job_kind kind;
 	struct cluster_config cfg;
 	char env[64], name[128], token[65], secret[160], home[PATH_MAX], image[600], service_id[64];
-	bool adopted;
+	bool adopted, gone;
 	char **addrs;
 	size_t naddrs;
 	int rc;
@@ -351,14 +351,14 @@ static int job_service(struct job *j, struct docker *m)
 	char sid[64], listen[40], admin[40];
 	int ports[2] = { j->cfg.proxy_port, j->cfg.proxy_admin_port };
 	int k;
-	static char k0[] = "gantry.tag", k1[] = "gantry.proxy", k2[] = "gantry.proxy-image";
-	struct kv labels[3] = { { k0, gd->tag }, { k1, j->env }, { k2, j->image } };
+	static char k0[] = "gantry.tag", k1[] = "gantry.proxy", k2[] = "gantry.proxy-image", k3[] = "gantry.proxy-secret";
+	struct kv labels[4] = { { k0, gd->tag }, { k1, j->env }, { k2, j->image }, { k3, j->secret } };
 	char *args[] = { (char *)"--listen", listen, (char *)"--admin", admin, (char *)"--admin-token-file",
 			 (char *)"/run/secrets/" NP_SECRET_FILE, (char *)"--routes",
 			 (char *)NP_STATE_DIR "/routes.json", (char *)"--await-routes", NULL };
 	char *nets[2] = { j->cfg.network, NULL };
 	struct swarm_service_spec s = {
-		.name = j->name, .image = j->image, .labels = labels, .nlabels = 3, .user = NP_USER, .args = args,
+		.name = j->name, .image = j->image, .labels = labels, .nlabels = 4, .user = NP_USER, .args = args,
 		.networks = nets, .dnsrr = true, .global = true, .restart_any = true, .host_ports = ports,
 		.nhost_ports = 2, .secret_name = j->secret, .secret_file = NP_SECRET_FILE, .secret_uid = NP_USER,
 		.stop_grace_ms = 5000,
@@ -370,14 +370,21 @@ static int job_service(struct job *j, struct docker *m)
 	if ((k = swarm_service_inspect(m, j->name, &found, &j->err)) < 0)
 		return -1;
 	if (k > 0) {
-		const char *img = NULL;
+		const char *img = NULL, *sec = NULL;
 		for (size_t i = 0; i < found.nlabels; i++)
 			if (!strcmp(found.labels[i].key, "gantry.proxy-image"))
 				img = found.labels[i].value;
+			else if (!strcmp(found.labels[i].key, "gantry.proxy-secret"))
+				sec = found.labels[i].value;
 		strlcpy_g(j->service_id, found.id, sizeof(j->service_id));
 		if (img && strcmp(img, j->image))
 			log_warn("nodeproxy", "service %s runs %s, not this controller's %s: kept as it is", j->name,
 				 img, j->image);
+		/* HOME/nodeproxy/ENV.token lost or replaced: our pushes would get 401 */
+		if (sec && strcmp(sec, j->secret))
+			log_error("nodeproxy", "service %s mounts the secret %s, not %s (this controller's token): its "
+				  "proxies will refuse our pushes; remove the service (docker service rm %s) to have it "
+				  "made again", j->name, sec, j->secret, j->name);
 		swarm_service_release(&found);
 		j->adopted = true;
 		return 0;
@@ -404,6 +411,17 @@ static int job_discover(struct job *j, struct docker *m)
 	size_t nn = 0, nt = 0;
 	int ret = -1;
 
+	struct swarm_service sv;
+	int found = swarm_service_inspect(m, j->service_id, &sv, &j->err);
+
+	if (found < 0)
+		goto out;
+	if (found == 0) { /* removed outside gantry: made again */
+		j->gone = true;
+		ret = 0;
+		goto out;
+	}
+	swarm_service_release(&sv);
 	if (swarm_node_list(m, &nodes, &nn, &j->err) < 0 ||
 	    swarm_task_list(m, j->service_id, NULL, &t, &nt, &j->err) < 0)
 		goto out;
@@ -494,6 +512,15 @@ static void job_done(uv_work_t *req, int status)
 		np->next_at = 0;
 		break;
 	case JOB_DISCOVER:
+		if (j->gone) {
+			log_warn("nodeproxy", "environment=%s service %s is gone (removed outside gantry): making it again",
+				 np->env, np->name);
+			np->service_id[0] = 0;
+			np->phase = NP_SERVICE;
+			np->started_ms = now;
+			np->next_at = 0;
+			break;
+		}
 		if (j->naddrs != np->npeers)
 			log_info("nodeproxy", "environment=%s %zu node proxies", np->env, j->naddrs);
 		np->npeers = j->naddrs;

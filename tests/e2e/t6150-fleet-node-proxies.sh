@@ -205,6 +205,21 @@ test_expect_success 'status lists the three node proxies with the local one' '
 	grep "^proxies: 4 of 4 reporting" st.txt
 '
 
+test_expect_success 'the controller kill -9ed and restarted: the image and the service adopted, not made again; the node proxies keep serving' '
+	kill9_serve &&
+	for n in 1 2 3; do
+		test "$(ncode $n)" = 200 || return 1
+	done &&
+	start_serve &&
+	wait_for 60 "grep -q \"service $PSVC adopted\" serve.log" &&
+	grep -q "image .*gantry-proxy:.* is there already" serve.log &&
+	! grep -q "built from [0-9]* files and pushed" serve.log &&
+	test "$(fleet_docker 1 service ls -q --filter "label=gantry.proxy=staging" | wc -l)" = 1 &&
+	wait_for 60 "proxies_check \"len(p) == 4 and not any(x[\\\"stale\\\"] or x[\\\"awaiting_routes\\\"] for x in p)\"" &&
+	wait_for 10 all_at_local_gen &&
+	nsplit 2 20 && jcheck split.json "d[\"versions\"] == {\"v1\": 20}"
+'
+
 test_expect_success 'SIGTERM stops the daemon' '
 	stop_serve 60
 '
