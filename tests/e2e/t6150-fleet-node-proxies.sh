@@ -220,8 +220,15 @@ test_expect_success 'the controller kill -9ed and restarted: the image and the s
 	nsplit 2 20 && jcheck split.json "d[\"versions\"] == {\"v1\": 20}"
 '
 
-test_expect_success 'SIGTERM stops the daemon' '
-	stop_serve 60
+test_expect_success 'SIGTERM stops the daemon; no sanitizer report from any node proxy' '
+	stop_serve 60 &&
+	for n in 1 2 3; do
+		for c in $(fleet_docker $n ps -aq --filter "label=com.docker.swarm.service.name=$PSVC"); do
+			fleet_docker $n logs "$c" >>nodeproxies.log 2>&1 || return 1
+		done
+	done &&
+	grep -q "the first route table arrived" nodeproxies.log &&
+	sanitizer_clean nodeproxies.log
 '
 
 test_done
