@@ -226,7 +226,7 @@ static json_t *proxy_status(const struct daemon *ctl, int64_t now)
 	json_object_set_new(o, "last_exit_after_ms",
 			    ctl->proxy_last_exit[0] ? json_integer(ctl->proxy_last_lived_ms) : json_null());
 	/* with --proxy-peer: every proxy of the fleet, the local one first */
-	if (ctl->nproxy_peers)
+	if (proxypeers_count())
 		json_object_set_new(o, "proxies", proxypeers_status_json(now));
 	return o;
 }

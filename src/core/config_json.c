@@ -710,6 +710,11 @@ static void docker_to_json(json_t *o, const struct svc_config *c)
 		json_object_set_new(o, "cluster", json_pack("{s:s, s:s, s:s?, s:o}", "engine", c->cluster.engine,
 							    "manager", c->cluster.manager, "network",
 							    c->cluster.network, "nodes", nodes));
+		if (c->cluster.proxy_port)
+			json_object_set_new(json_object_get(o, "cluster"), "proxy",
+					    json_pack("{s:i, s:i, s:s}", "port", c->cluster.proxy_port, "admin_port",
+						      c->cluster.proxy_admin_port, "registry",
+						      c->cluster.proxy_registry ? c->cluster.proxy_registry : ""));
 	}
 	if (c->placement.nconstraints || c->placement.spread) {
 		json_t *p = json_object();
@@ -735,6 +740,16 @@ static int cluster_from_json(const json_t *j, struct svc_config *c, struct gerr 
 			return json_is_object(cl) ? -1 : gerr_set(err, "svc_config: 'cluster' must be an object");
 		if (!c->cluster.engine || strcmp(c->cluster.engine, "swarm") || !c->cluster.manager)
 			return gerr_set(err, "svc_config: 'cluster' needs engine swarm and a manager");
+		if ((v = json_object_get(cl, "proxy"))) {
+			json_t *pp = json_object_get(v, "port"), *pa = json_object_get(v, "admin_port");
+			if (!json_is_object(v) || !json_is_integer(pp) || !json_is_integer(pa) ||
+			    json_integer_value(pp) < 1 || json_integer_value(pp) > 65535 || json_integer_value(pa) < 1 ||
+			    json_integer_value(pa) > 65535 || !json_is_string(json_object_get(v, "registry")))
+				return gerr_set(err, "svc_config: 'cluster.proxy' must be {port, admin_port, registry}");
+			c->cluster.proxy_port = (int)json_integer_value(pp);
+			c->cluster.proxy_admin_port = (int)json_integer_value(pa);
+			c->cluster.proxy_registry = xstrdup(json_string_value(json_object_get(v, "registry")));
+		}
 		if ((nodes = json_object_get(cl, "nodes"))) {
 			if (!json_is_object(nodes))
 				return gerr_set(err, "svc_config: 'cluster.nodes' must be an object of strings");

@@ -237,8 +237,10 @@ const struct keydef spec__env_keys[] = {
 	{ "hosts", KT_HOSTS, offsetof(struct spec_env, hosts), 0, 0, NULL, NULL, 0,
 	  "default Host names of the services in this environment" },
 	{ "cluster", KT_CLUSTER, offsetof(struct spec_env, cluster), 0, 0, NULL, NULL, 0,
-	  "{engine: swarm, manager: unix:///PATH | tcp://HOST:PORT, network: OVERLAY, nodes: {HOSTNAME: ENGINE}}: "
-	  "the environment's container services run as Swarm services there (docs/fleet.md)" },
+	  "{engine: swarm, manager: unix:///PATH | tcp://HOST:PORT, network: OVERLAY, nodes: {HOSTNAME: ENGINE}, "
+	  "proxy: {port: N, admin_port: N, registry: HOST:PORT}}: "
+	  "the environment's container services run as Swarm services there, a gantry proxy on every node with proxy "
+	  "(docs/fleet.md)" },
 	/* gate keys: checked by core/spec_gates.c, read by gates/gspec.c */
 	{ "protection", KT_ANY, 0, 0, 0, NULL, NULL, 0,
 	  "gates: approvals, approval_ttl, windows, freeze_on_incident, checklist" },

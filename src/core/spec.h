@@ -59,6 +59,10 @@ struct cluster_config {
 	char *network;        /* the (attachable) overlay network tasks join; NULL: none */
 	struct kv *nodes;     /* node hostname -> its Engine (gateway addresses, a task's stop) */
 	size_t nnodes;
+	/* cluster.proxy: a gantry proxy on every node (daemon/nodeproxy.c); port 0: none */
+	int proxy_port;       /* the client port each node publishes (host mode) */
+	int proxy_admin_port; /* the admin port each node publishes (the controller pushes tables there) */
+	char *proxy_registry; /* HOST:PORT every node pulls the proxy image from */
 };
 
 /* services.S.placement: where a cluster may put a service's tasks */

@@ -12,6 +12,7 @@
  *         nodes:                                # each node's Engine, by its hostname
  *           node-1: unix:///run/docker.sock
  *           node-2: tcp://10.0.0.12:2375
+ *         proxy: {port: 80, admin_port: 9180, registry: reg.example:5000}   # a proxy on every node
  *   services:
  *     web:
  *       placement: {constraints: [node.role==worker], spread: node.labels.zone}
@@ -45,10 +46,67 @@ static void set_str(char **dst, const char *s)
 	*dst = xstrdup(s);
 }
 
+static int want_port(struct walker *w, const struct ynode *k, const struct ynode *v)
+{
+	const char *s = spec__want_scalar(w, v, k);
+	char *end;
+	long p;
+	if (!s)
+		return 0;
+	p = strtol(s, &end, 10);
+	if (!*s || *end || p < 1 || p > 65535) {
+		report(w, v, "expected a port (1 to 65535), got '%s'", s);
+		return 0;
+	}
+	return (int)p;
+}
+
+/* cluster.proxy: {port, admin_port, registry}, all three required */
+static void apply_proxy(struct walker *w, const struct ynode *k, const struct ynode *v, struct cluster_config *n)
+{
+	int before = w->nerr;
+	const char *s;
+	char msg[160];
+	size_t off;
+
+	if (!spec__want_map(w, v, k, false))
+		return;
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const struct ynode *pk = v->kids[i], *pv = v->kids[i + 1];
+		size_t old;
+		if (!spec__key_ok(w, v, i))
+			continue;
+		old = spec__path_key(w, pk->text);
+		if (!strcmp(pk->text, "port")) {
+			n->proxy_port = want_port(w, pk, pv);
+		} else if (!strcmp(pk->text, "admin_port")) {
+			n->proxy_admin_port = want_port(w, pk, pv);
+		} else if (!strcmp(pk->text, "registry")) {
+			if ((s = spec__want_scalar(w, pv, pk))) {
+				if (spec__registry_check(s, &off, msg, sizeof(msg)) < 0)
+					report(w, pv, "expected the registry every node pulls from as HOST:PORT: %s", msg);
+				else
+					set_str(&n->proxy_registry, s);
+			}
+		} else {
+			static const char *const keys[] = { "port", "admin_port", "registry" };
+			spec__report_unknown(w, pk, "cluster.proxy key", keys, ARRAY_SIZE(keys));
+		}
+		spec__path_pop(w, old);
+	}
+	if (w->nerr != before)
+		return;
+	if (!n->proxy_port || !n->proxy_admin_port || !n->proxy_registry)
+		report(w, v, "cluster.proxy needs port, admin_port and registry (HOST:PORT every node pulls from)");
+	else if (n->proxy_port == n->proxy_admin_port)
+		report(w, v, "cluster.proxy: port and admin_port must differ (both %d)", n->proxy_port);
+}
+
 void spec__apply_cluster(struct walker *w, const struct ynode *k, const struct ynode *v, struct cluster_config *c)
 {
 	struct cluster_config n = { 0 };
 	int before = w->nerr;
+	const struct ynode *proxy_node = NULL;
 	const char *s;
 
 	if (!spec__want_map(w, v, k, false))
@@ -101,14 +159,19 @@ void spec__apply_cluster(struct walker *w, const struct ynode *k, const struct y
 					spec__path_pop(w, o2);
 				}
 			}
+		} else if (!strcmp(ck->text, "proxy")) {
+			proxy_node = cv;
+			apply_proxy(w, ck, cv, &n);
 		} else {
-			static const char *const keys[] = { "engine", "manager", "network", "nodes" };
+			static const char *const keys[] = { "engine", "manager", "network", "nodes", "proxy" };
 			spec__report_unknown(w, ck, "cluster key", keys, ARRAY_SIZE(keys));
 		}
 		spec__path_pop(w, old);
 	}
 	if (w->nerr == before && (!n.engine || !n.manager))
 		report(w, v, "a cluster needs engine (swarm) and manager (its Engine, unix:///PATH or tcp://HOST:PORT)");
+	if (w->nerr == before && proxy_node && !n.network)
+		report(w, proxy_node, "cluster.proxy needs cluster.network: the node proxies reach the tasks on that overlay");
 	if (w->nerr != before) {
 		cluster_config_release(&n);
 		return;
@@ -167,6 +230,9 @@ void cluster_config_copy(struct cluster_config *dst, const struct cluster_config
 	dst->engine = src->engine ? xstrdup(src->engine) : NULL;
 	dst->manager = src->manager ? xstrdup(src->manager) : NULL;
 	dst->network = src->network ? xstrdup(src->network) : NULL;
+	dst->proxy_port = src->proxy_port;
+	dst->proxy_admin_port = src->proxy_admin_port;
+	dst->proxy_registry = src->proxy_registry ? xstrdup(src->proxy_registry) : NULL;
 	if (src->nnodes) {
 		dst->nodes = xcalloc(src->nnodes, sizeof(*dst->nodes));
 		for (size_t i = 0; i < src->nnodes; i++) {
@@ -182,6 +248,7 @@ void cluster_config_release(struct cluster_config *c)
 	free(c->engine);
 	free(c->manager);
 	free(c->network);
+	free(c->proxy_registry);
 	for (size_t i = 0; i < c->nnodes; i++) {
 		free(c->nodes[i].key);
 		free(c->nodes[i].value);

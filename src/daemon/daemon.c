@@ -18,6 +18,7 @@
 #include "records/notify.h"
 #include "daemon/metrics.h"
 #include "daemon/proxypeers.h"
+#include "daemon/nodeproxy.h"
 #include "rollout/analysis.h"
 #include "core/condition.h"
 #include <math.h>
@@ -951,6 +952,7 @@ static void free_state(void)
 	free(gd->forward_headers);
 	free(gd->trusted_proxies);
 	proxypeers_free();
+	nodeproxy_free();
 	for (size_t i = 0; i < gd->nproxy_peers; i++)
 		free(gd->proxy_peers[i]);
 	free(gd->proxy_peers);

@@ -677,9 +677,9 @@ void proxyctl_write_routes(void)
 		gd->routes_dirty = false;
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)gd->route_gen);
 		store_meta_set(gd->store, "route_generation", buf, &err);
-		/* the remote proxies get the same table, pushed (proxypeers.c) */
-		if (gd->nproxy_peers)
-			proxypeers_table(text, gd->route_gen);
+		/* the remote proxies get the same table, pushed (proxypeers.c):
+		 * kept even without peers yet, node proxies may join later */
+		proxypeers_table(text, gd->route_gen);
 		/* a proxy that has not answered yet reads the file when it starts;
 		 * SIGHUP before it installed its handler would kill it */
 		if (gd->proxy_pid && gd->proxy_confirmed) {

@@ -29,6 +29,10 @@
 
 struct peer {
 	char addr[128];
+	char token[160];         /* its bearer token ("": none) */
+	char group[96];          /* discovered with this group (nodeproxy.c), "": a --proxy-peer */
+	bool overlay;            /* gets the table with the tasks' overlay addresses */
+	bool gone;               /* out of the list, freed once its last request is back */
 	/* the push */
 	bool push_busy;
 	bool acked_valid;
@@ -52,10 +56,12 @@ struct peer {
 	int64_t report_ok_ms;
 };
 
-static struct peer *peers;
+static struct peer **peers;
 static size_t npeers;
 static bool inited;
 static char *table;           /* the routes file's text, generation table_gen */
+static char *table_overlay;   /* the same for node proxies (overlay_of); NULL: not made yet */
+static char *(*overlay_of)(const char *text); /* given with the groups (nodeproxy_table) */
 static uint64_t table_gen;
 static struct fleet_sum *sum;
 static size_t last_reporting, last_total; /* the last sum's */
@@ -78,23 +84,73 @@ struct req {
 	size_t slot;     /* windows: which read */
 };
 
+static struct peer *peer_add(const char *addr, const char *token, const char *group)
+{
+	struct peer *p = xcalloc(1, sizeof(*p));
+	strlcpy_g(p->addr, addr, sizeof(p->addr));
+	strlcpy_g(p->token, token ? token : "", sizeof(p->token));
+	strlcpy_g(p->group, group ? group : "", sizeof(p->group));
+	p->overlay = group && *group;
+	p->gen_seen = -1;
+	peers = xrealloc(peers, (npeers + 1) * sizeof(*peers));
+	peers[npeers++] = p;
+	return p;
+}
+
+/* a peer out of the list is freed when nothing in the pool holds it */
+static void peer_release(struct peer *p)
+{
+	if (p && p->gone && p->inflight == 0) {
+		explicit_bzero(p->token, sizeof(p->token));
+		free(p);
+	}
+}
+
 static void init(void)
 {
 	if (inited)
 		return;
 	inited = true;
-	npeers = gd->nproxy_peers;
-	peers = xcalloc(npeers + 1, sizeof(*peers));
-	for (size_t i = 0; i < npeers; i++) {
-		strlcpy_g(peers[i].addr, gd->proxy_peers[i], sizeof(peers[i].addr));
-		peers[i].gen_seen = -1;
-	}
+	for (size_t i = 0; i < gd->nproxy_peers; i++)
+		peer_add(gd->proxy_peers[i], gd->proxy_peer_token, NULL);
 	sum = fleet_sum_new();
 }
 
 size_t proxypeers_count(void)
 {
-	return gd->nproxy_peers;
+	return inited ? npeers : gd->nproxy_peers;
+}
+
+void proxypeers_set_group(const char *group, const char *const *addrs, size_t n, const char *token,
+			  char *(*table_of)(const char *text))
+{
+	init();
+	overlay_of = table_of;
+	/* gone: the group's peers not named any more */
+	for (size_t i = 0; i < npeers;) {
+		struct peer *p = peers[i];
+		bool keep = strcmp(p->group, group) != 0;
+		for (size_t k = 0; !keep && k < n; k++)
+			keep = !strcmp(addrs[k], p->addr) && !strcmp(p->token, token ? token : "");
+		if (keep) {
+			i++;
+			continue;
+		}
+		log_info("proxy", "peer=%s (%s) leaves the fleet's proxies", p->addr, p->group);
+		peers[i] = peers[--npeers];
+		p->gone = true;
+		peer_release(p);
+	}
+	for (size_t k = 0; k < n; k++) {
+		bool have = false;
+		for (size_t i = 0; i < npeers && !have; i++)
+			have = !strcmp(peers[i]->addr, addrs[k]);
+		if (!have) {
+			peer_add(addrs[k], token, group);
+			log_info("proxy", "peer=%s (%s) joins the fleet's proxies", addrs[k], group);
+			daemon_kick();
+		}
+	}
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *data)
@@ -216,6 +272,11 @@ static void push_done(uv_work_t *w, int status)
 	(void)status;
 	req_back(r);
 	p->push_busy = false;
+	if (p->gone) {
+		req_free(r);
+		peer_release(p);
+		return;
+	}
 	if (r->code == 200) {
 		int64_t g = json_gen(req_text(r));
 		if (p->fails)
@@ -255,8 +316,10 @@ static void push_done(uv_work_t *w, int status)
 
 static void push(struct peer *p)
 {
-	struct req *r = req_new(p->addr, "/routes", gd->proxy_peer_token, p);
-	r->body = xstrdup(table);
+	struct req *r = req_new(p->addr, "/routes", p->token[0] ? p->token : NULL, p);
+	if (p->overlay && !table_overlay)
+		table_overlay = overlay_of ? overlay_of(table) : xstrdup(table);
+	r->body = xstrdup(p->overlay ? table_overlay : table);
 	r->gen = table_gen;
 	if (req_queue(r, p, push_done) == 0)
 		p->push_busy = true;
@@ -267,10 +330,12 @@ void proxypeers_table(const char *text, uint64_t gen)
 	init();
 	free(table);
 	table = xstrdup(text);
+	free(table_overlay);
+	table_overlay = NULL; /* made at the first push to a node proxy */
 	table_gen = gen;
 	/* a new table goes out at once, whatever the backoff of the last */
 	for (size_t i = 0; i < npeers; i++)
-		peers[i].retry_at = 0;
+		peers[i]->retry_at = 0;
 }
 
 /* ---- /status ---- */
@@ -283,6 +348,11 @@ static void status_done(uv_work_t *w, int status)
 	(void)status;
 	req_back(r);
 	p->status_busy = false;
+	if (p->gone) {
+		req_free(r);
+		peer_release(p);
+		return;
+	}
 	if (r->code == 200 && (j = json_loads(req_text(r), 0, NULL))) {
 		json_t *g = json_object_get(j, "generation");
 		p->awaiting = json_is_true(json_object_get(j, "awaiting_routes"));
@@ -308,14 +378,14 @@ static void status_done(uv_work_t *w, int status)
 
 void proxypeers_tick(int64_t now)
 {
-	if (!gd->nproxy_peers)
+	if (!proxypeers_count())
 		return;
 	init();
 	for (size_t i = 0; i < npeers; i++) {
-		struct peer *p = &peers[i];
+		struct peer *p = peers[i];
 		/* an unresponsive peer: its /status first (it says when it is back) */
 		if (!p->status_busy && now - p->status_sent_ms >= STATUS_EVERY_MS && may_send(p)) {
-			struct req *r = req_new(p->addr, "/status", gd->proxy_peer_token, p);
+			struct req *r = req_new(p->addr, "/status", p->token[0] ? p->token : NULL, p);
 			p->status_sent_ms = now;
 			if (req_queue(r, p, status_done) == 0)
 				p->status_busy = true;
@@ -330,6 +400,7 @@ void proxypeers_tick(int64_t now)
 
 struct round {
 	size_t n, pending;
+	char (*names)[128]; /* who each read asked (slot 0: the local proxy) */
 	char **docs;
 	int64_t *read_ms;
 	void (*done)(const char *doc, void *data);
@@ -345,7 +416,7 @@ static void round_finish(struct round *rd)
 	int got;
 
 	for (size_t i = 0; i < rd->n; i++) {
-		reads[i].proxy = i ? peers[i - 1].addr : gd->admin;
+		reads[i].proxy = rd->names[i];
 		reads[i].doc = rd->docs[i];
 		reads[i].read_ms = rd->read_ms[i];
 	}
@@ -354,17 +425,24 @@ static void round_finish(struct round *rd)
 	last_total = rd->n;
 	last_reporting = got < 0 ? 0 : (size_t)got;
 	for (size_t i = 0; i < rd->n; i++) {
-		bool was = i ? peers[i - 1].reported : local_reported;
-		if (was && !rep[i].reporting && (i ? peers[i - 1].have_report : true))
+		struct peer *p = NULL;
+		bool was;
+		for (size_t k = 0; i && k < npeers && !p; k++)
+			if (!strcmp(peers[k]->addr, rd->names[i]))
+				p = peers[k];
+		if (i && !p)
+			continue; /* it left the list meanwhile */
+		was = p ? p->reported : local_reported;
+		if (was && !rep[i].reporting && (p ? p->have_report : true))
 			log_warn("proxy", "proxy=%s stopped reporting: its windows are left out (%zu of %zu report)",
 				 reads[i].proxy, last_reporting, rd->n);
-		else if (!was && rep[i].reporting && (i ? peers[i - 1].have_report : local_ok_ms))
+		else if (!was && rep[i].reporting && (p ? p->have_report : local_ok_ms))
 			log_info("proxy", "proxy=%s reports again (%zu of %zu report)", reads[i].proxy,
 				 last_reporting, rd->n);
-		if (i) {
-			peers[i - 1].reported = rep[i].reporting;
-			peers[i - 1].have_report = true;
-			peers[i - 1].report_ok_ms = rep[i].last_ok_ms;
+		if (p) {
+			p->reported = rep[i].reporting;
+			p->have_report = true;
+			p->report_ok_ms = rep[i].last_ok_ms;
 		} else {
 			local_reported = rep[i].reporting;
 			local_ok_ms = rep[i].last_ok_ms;
@@ -381,6 +459,7 @@ static void round_finish(struct round *rd)
 	for (size_t i = 0; i < rd->n; i++)
 		free(rd->docs[i]);
 	free(rd->docs);
+	free(rd->names);
 	free(rd->read_ms);
 	free(reads);
 	free(rep);
@@ -391,6 +470,7 @@ static void windows_done(uv_work_t *w, int status)
 {
 	struct req *r = w->data;
 	struct round *rd = r->owner;
+	struct peer *p = r->peer;
 	(void)status;
 	req_back(r);
 	if (r->code == 200) {
@@ -398,6 +478,7 @@ static void windows_done(uv_work_t *w, int status)
 		rd->read_ms[r->slot] = clock_mono_ms();
 	}
 	req_free(r);
+	peer_release(p);
 	if (--rd->pending == 0)
 		round_finish(rd);
 }
@@ -409,18 +490,20 @@ int proxypeers_windows(void (*done)(const char *doc, void *data), void *data)
 	rd = xcalloc(1, sizeof(*rd));
 	rd->n = npeers + 1;
 	rd->docs = xcalloc(rd->n, sizeof(*rd->docs));
+	rd->names = xcalloc(rd->n, sizeof(*rd->names));
 	rd->read_ms = xcalloc(rd->n, sizeof(*rd->read_ms));
 	rd->done = done;
 	rd->data = data;
 	rd->pending = rd->n;
 	for (size_t i = 0; i < rd->n; i++) {
-		struct peer *p = i ? &peers[i - 1] : NULL;
+		struct peer *p = i ? peers[i - 1] : NULL;
 		struct req *r;
+		strlcpy_g(rd->names[i], p ? p->addr : gd->admin, sizeof(rd->names[i]));
 		if (p && !may_send(p)) { /* a failed read: it is left out once stale */
 			rd->pending--;
 			continue;
 		}
-		r = p ? req_new(p->addr, "/windows", gd->proxy_peer_token, rd)
+		r = p ? req_new(p->addr, "/windows", p->token[0] ? p->token : NULL, rd)
 		      : req_new(gd->admin, "/windows", gd->admin_token, rd);
 		r->slot = i;
 		if (req_queue(r, p, windows_done) < 0)
@@ -428,6 +511,7 @@ int proxypeers_windows(void (*done)(const char *doc, void *data), void *data)
 	}
 	if (rd->pending == 0) { /* nothing queued */
 		free(rd->docs);
+		free(rd->names);
 		free(rd->read_ms);
 		free(rd);
 		return -1;
@@ -437,7 +521,7 @@ int proxypeers_windows(void (*done)(const char *doc, void *data), void *data)
 
 bool proxypeers_quorum(void)
 {
-	if (!gd->nproxy_peers || !last_total)
+	if (!proxypeers_count() || !last_total)
 		return true;
 	return last_reporting >= fleet_quorum(last_total);
 }
@@ -445,7 +529,7 @@ bool proxypeers_quorum(void)
 json_t *proxypeers_status_json(int64_t now)
 {
 	json_t *a = json_array();
-	if (!gd->nproxy_peers)
+	if (!proxypeers_count())
 		return a;
 	init();
 	json_array_append_new(a, json_pack("{s:s, s:b, s:I, s:I, s:b, s:b}", "address", gd->admin, "local", 1,
@@ -453,7 +537,7 @@ json_t *proxypeers_status_json(int64_t now)
 					   (json_int_t)(local_ok_ms ? now - local_ok_ms : -1), "stale",
 					   !local_reported, "awaiting_routes", 0));
 	for (size_t i = 0; i < npeers; i++) {
-		struct peer *p = &peers[i];
+		struct peer *p = peers[i];
 		json_t *o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:b, s:b}", "address", p->addr, "local", 0,
 				      "generation", (json_int_t)p->gen_seen, "pushed",
 				      (json_int_t)(p->acked_valid ? (int64_t)p->acked : -1), "report_age_ms",
@@ -461,6 +545,8 @@ json_t *proxypeers_status_json(int64_t now)
 				      "awaiting_routes", p->awaiting);
 		if (p->error[0])
 			json_object_set_new(o, "error", json_string(p->error));
+		if (p->group[0])
+			json_object_set_new(o, "node_proxy", json_string(p->group));
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -469,11 +555,17 @@ json_t *proxypeers_status_json(int64_t now)
 void proxypeers_free(void)
 {
 	/* requests still in the pool hold their peer: the loop is gone by now */
+	for (size_t i = 0; i < npeers; i++) {
+		explicit_bzero(peers[i]->token, sizeof(peers[i]->token));
+		free(peers[i]);
+	}
 	free(peers);
 	peers = NULL;
 	npeers = 0;
 	free(table);
 	table = NULL;
+	free(table_overlay);
+	table_overlay = NULL;
 	fleet_sum_free(sum);
 	sum = NULL;
 	inited = false;

@@ -11,8 +11,20 @@
 #include "common.h"
 #include <jansson.h>
 
-/* how many peers serve was given (0: one host, nothing changes) */
+/* how many peers there are: serve's --proxy-peer and the node proxies
+ * discovered (0: one host, nothing changes) */
 size_t proxypeers_count(void);
+/*
+ * The peers of one group (nodeproxy.c: an environment's node proxies),
+ * replaced by addrs (copied; token their bearer token). A peer new to the
+ * list is pushed the current table at once; one that left it is dropped
+ * (its requests in flight finish first). Their tables are table_of(the
+ * routes file's text) (nodeproxy_table: the tasks' overlay addresses;
+ * a function given here, so that this file does not depend on the swarm
+ * runtime)
+ */
+void proxypeers_set_group(const char *group, const char *const *addrs, size_t n, const char *token,
+			  char *(*table_of)(const char *text));
 /* the table just written for the local proxy (its routes file's text) and
  * its generation: pushed to every peer behind it (copied) */
 void proxypeers_table(const char *text, uint64_t gen);

@@ -35,6 +35,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/swarmrt.h"
+#include "daemon/nodeproxy.h"
 #include "runtime/docker.h"
 #include "runtime/swarm.h"
 #include "util/clock.h"
@@ -881,6 +882,7 @@ void swarmrt_tick(int64_t now)
 	for (struct cluster *c = clusters; c; c = c->next)
 		if (!c->poll_busy && now >= c->poll_at)
 			poll_start(c, now);
+	nodeproxy_tick(now);
 }
 
 /* Engine calls in flight; and while serve stops, services of ours a
@@ -888,7 +890,7 @@ void swarmrt_tick(int64_t now)
  * serve waits for that, within its own bound) */
 bool swarmrt_busy(void)
 {
-	if (jobs_inflight > 0)
+	if (jobs_inflight > 0 || nodeproxy_busy())
 		return true;
 	for (struct cluster *c = clusters; gd->shutting_down && c; c = c->next)
 		if (!c->down && c->nsvcs > 0)
@@ -997,4 +999,25 @@ json_t *swarmrt_nodes_json(const char *env)
 							   c->cfg.manager, "error", c->error));
 	}
 	return a;
+}
+
+/* node proxies (nodeproxy.c): the task whose gateway address a replica
+ * recorded (GW:PORT), at its address on the cluster's overlay */
+int swarmrt_overlay_addr(const char *hostport, char *out, size_t len)
+{
+	const char *colon = strrchr(hostport, ':');
+	size_t hl = colon ? (size_t)(colon - hostport) : 0;
+
+	if (!colon || !hl)
+		return -1;
+	for (struct cluster *c = clusters; c; c = c->next)
+		for (size_t i = 0; i < c->nsvcs; i++)
+			for (size_t k = 0; k < c->svcs[i].ntasks; k++) {
+				const struct sw_task *t = &c->svcs[i].tasks[k];
+				if (t->gw[0] && t->t.addr[0] && strlen(t->gw) == hl && !strncmp(t->gw, hostport, hl)) {
+					snprintf(out, len, "%s%s", t->t.addr, colon);
+					return 0;
+				}
+			}
+	return -1;
 }

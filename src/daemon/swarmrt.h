@@ -81,6 +81,10 @@ void swarmrt_forget(struct replica *r);
 /* a poll of each cluster in use (nodes, our services, their tasks) and what it decides */
 void swarmrt_tick(int64_t now);
 bool swarmrt_busy(void);
+/* the overlay address (ADDR:PORT in out) of the cluster task a replica
+ * reaches at hostport (its gateway address GW:PORT); 0, or -1 if no known
+ * task has that gateway address (nodeproxy.c's tables) */
+int swarmrt_overlay_addr(const char *hostport, char *out, size_t len);
 /* the nodes of every cluster gantry knows (env: only that environment's; NULL: all), as
  * [{environment, cluster, id, hostname, role, state, availability, leader, replicas}] (new reference) */
 struct json_t *swarmrt_nodes_json(const char *env);

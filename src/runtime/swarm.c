@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include "runtime/docker-int.h"
 #include "runtime/swarm.h"
+#include <sodium.h>
 
 static void jstr(json_t *o, const char *key, char *out, size_t len)
 {
@@ -197,6 +198,12 @@ static json_t *service_body(const struct swarm_service_spec *s)
 		json_object_set_new(cs, "Args", strv(s->args));
 	if (s->stop_grace_ms > 0)
 		json_object_set_new(cs, "StopGracePeriod", json_integer((json_int_t)s->stop_grace_ms * 1000000));
+	if (s->secret_id && s->secret_name && s->secret_file)
+		json_object_set_new(cs, "Secrets",
+				    json_pack("[{s:s, s:s, s:{s:s, s:s, s:s, s:i}}]", "SecretID", s->secret_id,
+					      "SecretName", s->secret_name, "File", "Name", s->secret_file, "UID",
+					      s->secret_uid ? s->secret_uid : "0", "GID",
+					      s->secret_uid ? s->secret_uid : "0", "Mode", 0400));
 	json_object_set_new(tt, "ContainerSpec", cs);
 
 	if (s->res && (s->res->cpu_millis || s->res->memory_bytes || s->res->pids)) {
@@ -209,8 +216,8 @@ static json_t *service_body(const struct swarm_service_spec *s)
 			json_object_set_new(lim, "Pids", json_integer((json_int_t)s->res->pids));
 		json_object_set_new(tt, "Resources", json_pack("{s:o}", "Limits", lim));
 	}
-	/* gantry supervises: the Engine never restarts a task */
-	json_object_set_new(tt, "RestartPolicy", json_pack("{s:s}", "Condition", "none"));
+	/* gantry supervises: the Engine never restarts a revision's task */
+	json_object_set_new(tt, "RestartPolicy", json_pack("{s:s}", "Condition", s->restart_any ? "any" : "none"));
 	if (s->constraints)
 		json_object_set_new(place, "Constraints", strv(s->constraints));
 	if (s->spread && *s->spread)
@@ -223,10 +230,24 @@ static json_t *service_body(const struct swarm_service_spec *s)
 	if (json_array_size(nets))
 		json_object_set(tt, "Networks", nets);
 	json_object_set_new(spec, "TaskTemplate", tt);
-	json_object_set_new(spec, "Mode",
-			    json_pack("{s:{s:I}}", "Replicated", "Replicas", (json_int_t)s->replicas));
-	if (s->dnsrr)
-		json_object_set_new(spec, "EndpointSpec", json_pack("{s:s}", "Mode", "dnsrr"));
+	if (s->global)
+		json_object_set_new(spec, "Mode", json_pack("{s:{}}", "Global"));
+	else
+		json_object_set_new(spec, "Mode",
+				    json_pack("{s:{s:I}}", "Replicated", "Replicas", (json_int_t)s->replicas));
+	if (s->dnsrr || s->nhost_ports) {
+		json_t *es = json_object(), *ports = json_array();
+		if (s->dnsrr)
+			json_object_set_new(es, "Mode", json_string("dnsrr"));
+		for (size_t i = 0; i < s->nhost_ports; i++)
+			json_array_append_new(ports, json_pack("{s:s, s:i, s:i, s:s}", "Protocol", "tcp", "TargetPort",
+							       s->host_ports[i], "PublishedPort", s->host_ports[i],
+							       "PublishMode", "host"));
+		if (json_array_size(ports))
+			json_object_set(es, "Ports", ports);
+		json_decref(ports);
+		json_object_set_new(spec, "EndpointSpec", es);
+	}
 	json_decref(labels);
 	json_decref(place);
 	json_decref(nets);
@@ -407,6 +428,58 @@ int swarm_service_remove(struct docker *d, const char *id, struct gerr *err)
 	free(op);
 	free(e);
 	free(path);
+	return ret;
+}
+
+/* ---- secrets ---- */
+
+int swarm_secret_ensure(struct docker *d, const char *name, const char *data, const char *label, char *id,
+			size_t idlen, struct gerr *err)
+{
+	char *op = xasprintf("secret %s", name);
+	char *path = with_filter("/secrets", "name", name), *body = NULL, *b64;
+	size_t dl = strlen(data), bl = sodium_base64_encoded_len(dl, sodium_base64_VARIANT_ORIGINAL);
+	json_t *j = NULL, *reply = NULL, *req;
+	long st;
+	int ret = -1;
+
+	id[0] = 0;
+	if (get_json(d, op, path, false, &j, err) < 0)
+		goto out;
+	for (size_t i = 0; json_is_array(j) && i < json_array_size(j); i++) {
+		json_t *e = json_array_get(j, i);
+		const char *n = json_string_value(json_object_get(json_object_get(e, "Spec"), "Name"));
+		if (n && !strcmp(n, name)) { /* the filter matches prefixes */
+			jstr(e, "ID", id, idlen);
+			ret = id[0] ? 0 : -1;
+			goto out;
+		}
+	}
+	b64 = xcalloc(1, bl);
+	sodium_bin2base64(b64, bl, (const unsigned char *)data, dl, sodium_base64_VARIANT_ORIGINAL);
+	req = json_pack("{s:s, s:s, s:{s:s}}", "Name", name, "Data", b64, "Labels", label ? label : "gantry", "");
+	sodium_memzero(b64, bl);
+	free(b64);
+	body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	st = docker__request(d, op, "POST", "/secrets/create", body, 0, &reply, err);
+	if (st < 200 || st >= 300)
+		goto out;
+	jstr(reply, "ID", id, idlen);
+	if (!id[0]) {
+		gerr_set(err, "%s: the Engine's answer has no secret id", op);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (body) {
+		sodium_memzero(body, strlen(body));
+		free(body);
+	}
+	json_decref(j);
+	json_decref(reply);
+	free(path);
+	free(op);
 	return ret;
 }
 

@@ -70,6 +70,14 @@ struct swarm_service_spec {
 	char *const *networks;    /* NULL-terminated network names or ids to attach */
 	bool dnsrr;               /* endpoint mode dnsrr (no virtual IP: this kernel has no IPVS) */
 	int64_t stop_grace_ms;    /* 0: the Engine's (10 s) */
+	/* the node proxies' service (daemon/nodeproxy.c); all zero for a revision's */
+	bool global;              /* Mode.Global: one task per node (replicas ignored) */
+	bool restart_any;         /* RestartPolicy any (Swarm restarts it) instead of none */
+	const int *host_ports;    /* published in host mode on every node: port i -> port i (TCP) */
+	size_t nhost_ports;
+	const char *secret_id, *secret_name; /* a Swarm secret mounted at /run/secrets/secret_file */
+	const char *secret_file;
+	const char *secret_uid;   /* its owner (the user the task runs as), mode 0400 */
 };
 /*
  * POST /services/create. The restart policy is "none": a task that exits
@@ -108,6 +116,14 @@ void swarm_services_free(struct swarm_service *v, size_t n);
 int swarm_service_scale(struct docker *d, const char *id, uint64_t replicas, struct gerr *err);
 /* DELETE /services/ID: its tasks are stopped by the Engine. 1 removed, 0 absent, -1 */
 int swarm_service_remove(struct docker *d, const char *id, struct gerr *err);
+
+/*
+ * The Swarm secret named name, created with data if there is none (a
+ * secret is immutable: the same name is kept with the data it was made
+ * with; callers put a digest of the data in the name). id gets its id. 0 or -1
+ */
+int swarm_secret_ensure(struct docker *d, const char *name, const char *data, const char *label, char *id,
+			size_t idlen, struct gerr *err);
 
 /* ---- tasks ---- */
 

@@ -21,6 +21,7 @@ static const char good[] =
 	"      manager: unix:///run/m.sock\n"
 	"      network: app-net\n"
 	"      nodes: {n1: unix:///run/m.sock, n2: \"tcp://10.0.0.2:2375\"}\n"
+	"      proxy: {port: 8088, admin_port: 9188, registry: \"reg:5000\"}\n"
 	"services:\n"
 	"  web:\n"
 	"    image: reg:5000/web:1\n"
@@ -53,6 +54,9 @@ static void test_resolved(void **state)
 	assert_int_equal(c.cluster.nnodes, 2);
 	assert_string_equal(cluster_node_engine(&c.cluster, "n2"), "tcp://10.0.0.2:2375");
 	assert_null(cluster_node_engine(&c.cluster, "n3"));
+	assert_int_equal(c.cluster.proxy_port, 8088);
+	assert_int_equal(c.cluster.proxy_admin_port, 9188);
+	assert_string_equal(c.cluster.proxy_registry, "reg:5000");
 	assert_int_equal(c.placement.nconstraints, 2);
 	assert_string_equal(c.placement.constraints[1], "node.labels.disk!=hdd");
 	assert_string_equal(c.placement.spread, "node.labels.zone");
@@ -88,6 +92,8 @@ static void test_json_round_trip(void **state)
 	assert_string_equal(cluster_node_engine(&back.cluster, "n1"), "unix:///run/m.sock");
 	assert_string_equal(back.placement.spread, "node.labels.zone");
 	assert_int_equal(back.placement.nconstraints, 2);
+	assert_int_equal(back.cluster.proxy_admin_port, 9188);
+	assert_string_equal(back.cluster.proxy_registry, "reg:5000");
 	j2 = svc_config_to_json(&back);
 	assert_true(json_equal(j, j2));
 	json_decref(j2);
@@ -140,6 +146,18 @@ static void test_faults(void **state)
 	bad("      engine: swarm\n      manager: unix:///x\n      nodes: {n1: nope}\n", 7, 19, "the node's Engine");
 	bad("      engine: swarm\n      manager: unix:///x\n      netwrk: a\n", 7, 7, "netwrk");
 	bad("      engine: swarm\n      manager: unix:///x\n      network: \"a b\"\n", 7, 16, "invalid network name");
+	/* cluster.proxy */
+	bad("      engine: swarm\n      manager: unix:///x\n      network: n\n      proxy: {port: 80, admin_port: 0, registry: \"r:5000\"}\n",
+	    8, 37, "expected a port");
+	bad("      engine: swarm\n      manager: unix:///x\n      network: n\n      proxy: {port: 80, admin_port: 81}\n", 8, 14,
+	    "needs port, admin_port and registry");
+	bad("      engine: swarm\n      manager: unix:///x\n      network: n\n      proxy: {port: 80, admin_port: 80, registry: \"r:5000\"}\n",
+	    8, 14, "must differ");
+	bad("      engine: swarm\n      manager: unix:///x\n      network: n\n      proxy: {port: 80, admin_port: 81, registry: \"r:x\"}\n",
+	    8, 51, "HOST:PORT");
+	bad("      engine: swarm\n      manager: unix:///x\n      network: n\n      proxy: {prot: 80}\n", 8, 15, "prot");
+	bad("      engine: swarm\n      manager: unix:///x\n      proxy: {port: 80, admin_port: 81, registry: \"r:5000\"}\n", 7, 14,
+	    "needs cluster.network");
 }
 
 static void test_placement_faults(void **state)
@@ -162,6 +180,7 @@ static void test_class(void **state)
 	(void)state;
 	assert_int_equal(spec_key_class("environments.production.cluster"), SPEC_CLASS_POLICY);
 	assert_int_equal(spec_key_class("environments.production.cluster.nodes.n1"), SPEC_CLASS_POLICY);
+	assert_int_equal(spec_key_class("environments.production.cluster.proxy.registry"), SPEC_CLASS_POLICY);
 	assert_int_equal(spec_key_class("services.web.placement"), SPEC_CLASS_CONFIG);
 	assert_int_equal(spec_key_class("services.web.environments.production.placement"), SPEC_CLASS_CONFIG);
 }

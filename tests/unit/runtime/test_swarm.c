@@ -131,6 +131,76 @@ static void test_create_minimal_and_errors(void **state)
 	docker_close(d);
 }
 
+/* the node proxies' service (daemon/nodeproxy.c): global, restarted by
+ * Swarm, ports published in host mode, the token a secret file */
+static void test_create_global_body(void **state)
+{
+	struct gerr err = { { 0 } };
+	struct docker *d;
+	int ports[] = { 8088, 9188 };
+	struct swarm_service_spec s = {
+		.name = "gantry-proxy-prod", .image = "reg:5000/gantry-proxy@sha256:abc", .user = "65534",
+		.dnsrr = true, .global = true, .restart_any = true, .host_ports = ports, .nhost_ports = 2,
+		.secret_id = "sec1", .secret_name = "gantry-proxy-prod-0a1b", .secret_file = "gantry-proxy-token",
+		.secret_uid = "65534",
+	};
+	char id[64];
+	json_t *b, *tt, *sec, *p;
+
+	(void)state;
+	fake_route("POST", "/v1.41/services/create", JSON_REPLY("201 Created", "{\"ID\":\"svc9\"}"), false);
+	d = open_141();
+	assert_int_equal(swarm_service_create(d, &s, id, sizeof(id), &err), 0);
+	b = last_body();
+	assert_non_null(json_object_get(json_object_get(b, "Mode"), "Global"));
+	assert_null(json_object_get(json_object_get(b, "Mode"), "Replicated"));
+	tt = json_object_get(b, "TaskTemplate");
+	assert_string_equal(jpath(tt, "RestartPolicy", "Condition", NULL), "any");
+	sec = json_array_get(json_object_get(json_object_get(tt, "ContainerSpec"), "Secrets"), 0);
+	assert_string_equal(jpath(sec, "SecretID", NULL, NULL), "sec1");
+	assert_string_equal(jpath(sec, "SecretName", NULL, NULL), "gantry-proxy-prod-0a1b");
+	assert_string_equal(jpath(sec, "File", "Name", NULL), "gantry-proxy-token");
+	assert_string_equal(jpath(sec, "File", "UID", NULL), "65534");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(sec, "File"), "Mode")), 0400);
+	assert_string_equal(jpath(b, "EndpointSpec", "Mode", NULL), "dnsrr");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(b, "EndpointSpec"), "Ports")), 2);
+	p = json_array_get(json_object_get(json_object_get(b, "EndpointSpec"), "Ports"), 1);
+	assert_string_equal(jpath(p, "PublishMode", NULL, NULL), "host");
+	assert_int_equal(json_integer_value(json_object_get(p, "PublishedPort")), 9188);
+	assert_int_equal(json_integer_value(json_object_get(p, "TargetPort")), 9188);
+	json_decref(b);
+	docker_close(d);
+}
+
+/* a secret found by its exact name is kept (the filter matches prefixes); else made */
+static void test_secret_ensure(void **state)
+{
+	struct gerr err = { { 0 } };
+	struct docker *d;
+	char id[64];
+	json_t *b;
+
+	(void)state;
+	fake_route("GET", "/v1.41/secrets",
+		   JSON_REPLY("200 OK", "[{\"ID\":\"s-long\",\"Spec\":{\"Name\":\"tok-1-more\"}},"
+					"{\"ID\":\"s-1\",\"Spec\":{\"Name\":\"tok-1\"}}]"),
+		   false);
+	fake_route("POST", "/v1.41/secrets/create", JSON_REPLY("201 Created", "{\"ID\":\"s-new\"}"), false);
+	d = open_141();
+	assert_int_equal(swarm_secret_ensure(d, "tok-1", "abc", "gantry.proxy", id, sizeof(id), &err), 0);
+	assert_string_equal(id, "s-1");
+	assert_string_equal(F.method, "GET");
+	assert_int_equal(swarm_secret_ensure(d, "tok-2", "abc", "gantry.proxy", id, sizeof(id), &err), 0);
+	assert_string_equal(id, "s-new");
+	assert_string_equal(F.method, "POST");
+	b = last_body();
+	assert_string_equal(jpath(b, "Name", NULL, NULL), "tok-2");
+	assert_string_equal(jpath(b, "Data", NULL, NULL), "YWJj"); /* base64 of abc */
+	assert_non_null(json_object_get(json_object_get(b, "Labels"), "gantry.proxy"));
+	json_decref(b);
+	docker_close(d);
+}
+
 static void test_info(void **state)
 {
 	struct gerr err = { { 0 } };
@@ -461,6 +531,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_body, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_create_minimal_and_errors, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_create_global_body, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_secret_ensure, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_info, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_info_outside_a_swarm, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_nodes, fake_setup, fake_teardown),

@@ -1,0 +1,234 @@
+#!/bin/sh
+test_description='fleet: cluster.proxy runs a gantry proxy on every node of a real 3-node Swarm (a global service made from the running gantry, host-mode ports, the admin token a Swarm secret); each node address serves clients; the canary split holds on every node; errors sent through node 2 only roll a canary back (summed windows); a node proxy killed is restarted by Swarm, refuses until the controller pushes, then serves the current table'
+# e2e: slow (a 3-node cluster, an image built from the gantry binary)
+. "$(dirname "$0")/lib/test-lib.sh"
+. "$ROOT/tests/e2e/lib/daemon-lib.sh"
+. "$TEST_DIRECTORY/lib/fleet-lib.sh"
+
+require_cmd python3 curl setsid
+require_gantry
+start_fleet
+echo "# figure: cluster up in $FLEET_UP_MS ms" >&7
+
+figure() {
+	echo "# figure: $*" >&7
+}
+
+# the node proxies' ports: free on this host, hence on the nodes' fresh namespaces
+NP_PORT=$(free_port)
+NP_ADMIN=$(free_port)
+PSVC=gantry-proxy-staging
+
+# nget N PATH: GET through node N's proxy (its address, the published port)
+nget() {
+	eval "_na=\$NODE$1_ADDR"
+	curl -sS --max-time 5 -H "Host: $HOST" "http://$_na:$NP_PORT$2"
+}
+
+ncode() {
+	eval "_na=\$NODE$1_ADDR"
+	curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Host: $HOST" "http://$_na:$NP_PORT/"
+	return 0
+}
+
+# in_node N CMD...: CMD in node N's network namespace, where the published
+# ports listen on every address, loopback too (loadgen talks to loopback only)
+in_node() {
+	eval "_nn=\$NODE$1_NETNS"
+	shift
+	ip netns exec "$_nn" "$@"
+}
+
+# nsplit N COUNT: COUNT requests through node N's proxy; JSON in split.json
+nsplit() {
+	in_node "$1" "$LOADGEN" --url "http://127.0.0.1:$NP_PORT/" --host "$HOST" -c 1 -n "$2" \
+		--max-duration 30s >"$TRASH/split.json" 2>"$TRASH/split.err" &&
+	cat "$TRASH/split.json"
+}
+
+# nstatus N: node N's proxy's /status (with the token the controller made)
+nstatus() {
+	eval "_na=\$NODE$1_ADDR"
+	curl -s --max-time 5 -H "Authorization: Bearer $(cat "$GANTRY_HOME/nodeproxy/staging.token")" \
+		"http://$_na:$NP_ADMIN/status"
+}
+
+proxies_check() {
+	gst >"$TRASH/stall.json" &&
+	jcheck "$TRASH/stall.json" "(lambda p: $1)(d[\"proxy\"][\"proxies\"])"
+}
+
+local_gen() {
+	curl -s --max-time 5 -H "Authorization: Bearer $(cat "$GANTRY_HOME/proxy-admin.token")" \
+		"http://127.0.0.1:$ADMIN_PORT/status" | json_get generation
+}
+
+# every node proxy runs the local proxy's generation
+all_at_local_gen() {
+	_g=$(local_gen) &&
+	test "$(nstatus 1 | json_get generation)" = "$_g" &&
+	test "$(nstatus 2 | json_get generation)" = "$_g" &&
+	test "$(nstatus 3 | json_get generation)" = "$_g"
+}
+
+spec() {
+	write_svc_spec <<-EOF
+	project: t
+	environments:
+	  staging:
+	    replicas: 3
+	    cluster:
+	      engine: swarm
+	      manager: $NODE1_DOCKER_HOST
+	      network: $FLEET_NET
+	      nodes:
+	        gf$FLEET_TAG-1: $NODE1_DOCKER_HOST
+	        gf$FLEET_TAG-2: $NODE2_DOCKER_HOST
+	        gf$FLEET_TAG-3: $NODE3_DOCKER_HOST
+	      proxy: { port: $NP_PORT, admin_port: $NP_ADMIN, registry: "$FLEET_REGISTRY" }
+	services:
+	  hello:
+	    image: $FLEET_IMAGE
+	    env: { HOST: 0.0.0.0 }
+	    user: "1000:1000"
+	    placement: { spread: node.id }
+	    probes:
+	      readiness: { http: /ready, period: 200ms }
+	    stop_grace: 2s
+	    drain_timeout: 2s
+	    progress_deadline: 90s
+	    shield: true
+	    strategy:
+	      canary:
+	        steps: [ {weight: 50}, {pause: 60s} ]
+	    rollback_on: [ "error_rate > 5% for 2s" ]
+	EOF
+}
+
+test_expect_success 'setup: v1 deployed; the node proxies made, one per node, each at the local generation' '
+	fleet_image hello:1 &&
+	spec &&
+	start_serve &&
+	"$GANTRY" deploy hello --env staging --version v1 --wait &&
+	wait_for 120 "grep -q \"service $PSVC created\" serve.log" &&
+	t0=$(_now_ms) &&
+	wait_for 60 "all_at_local_gen" &&
+	figure "service created (seen in serve.log) -> the 3 node proxies run the current table: $(($(_now_ms) - t0)) ms" &&
+	wait_for 60 "proxies_check \"len(p) == 4 and not any(x[\\\"stale\\\"] or x[\\\"awaiting_routes\\\"] for x in p)\"" &&
+	wait_for 10 all_at_local_gen &&
+	img_ms=$(sed -n "s/.*environment=staging image=.* ready in \([0-9]*\)ms.*/\1/p" serve.log | head -n 1) &&
+	svc_ms=$(sed -n "s/.*service $PSVC created .* in \([0-9]*\)ms.*/\1/p" serve.log | head -n 1) &&
+	figure "the proxy image made from the running gantry, built and pushed: $img_ms ms" &&
+	figure "the global service $PSVC created: $svc_ms ms" &&
+	grep "image .*gantry-proxy:.* built from [0-9]* files and pushed" serve.log
+'
+
+test_expect_success 'the proxy service: global, pinned by digest, host-mode ports, token a secret, not root, awaiting routes' '
+	fleet_docker 1 service inspect "$PSVC" >ps.json &&
+	jcheck ps.json "\"Global\" in d[0][\"Spec\"][\"Mode\"]" &&
+	jcheck ps.json "\"@sha256:\" in d[0][\"Spec\"][\"TaskTemplate\"][\"ContainerSpec\"][\"Image\"] and d[0][\"Spec\"][\"TaskTemplate\"][\"ContainerSpec\"][\"Image\"].startswith(\"$FLEET_REGISTRY/gantry-proxy\")" &&
+	jcheck ps.json "sorted((p[\"PublishedPort\"], p[\"PublishMode\"]) for p in d[0][\"Spec\"][\"EndpointSpec\"][\"Ports\"]) == sorted([($NP_PORT, \"host\"), ($NP_ADMIN, \"host\")])" &&
+	jcheck ps.json "d[0][\"Spec\"][\"TaskTemplate\"][\"ContainerSpec\"][\"User\"] == \"65534\"" &&
+	jcheck ps.json "d[0][\"Spec\"][\"TaskTemplate\"][\"ContainerSpec\"][\"Secrets\"][0][\"File\"][\"Name\"] == \"gantry-proxy-token\"" &&
+	jcheck ps.json "\"--await-routes\" in d[0][\"Spec\"][\"TaskTemplate\"][\"ContainerSpec\"][\"Args\"]" &&
+	jcheck ps.json "d[0][\"Spec\"][\"TaskTemplate\"][\"Networks\"][0][\"Target\"] != \"\"" &&
+	test "$(fleet_docker 1 service ps "$PSVC" --filter desired-state=running -q | wc -l)" = 3 &&
+	# without the token the admin API answers 401
+	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 "http://$NODE2_ADDR:$NP_ADMIN/status")" = 401
+'
+
+test_expect_success 'each node address serves the app; every node proxy reaches the tasks on all three nodes' '
+	for n in 1 2 3; do
+		nget $n / | grep -q "^hello from v1" || return 1
+	done &&
+	for n in 1 2 3; do
+		nsplit $n 30 && jcheck split.json "d[\"versions\"] == {\"v1\": 30} and d[\"non2xx\"] == 0 and d[\"errors\"] == 0" || return 1
+	done &&
+	nstatus 1 >ns1.json && cat ns1.json &&
+	pget / | grep -q "^hello from v1"
+'
+
+test_expect_success 'a canary at 50%: the split holds on every node proxy' '
+	"$GANTRY" deploy hello --env staging --version v2 &&
+	wait_for 60 "canary_check \"c[\\\"weight\\\"] == 50 and c[\\\"wait\\\"] == \\\"pause\\\"\"" &&
+	wait_for 10 all_at_local_gen &&
+	for n in 1 2 3; do
+		nsplit $n 200 && P=$(split_pct v2) && figure "canary at 50%, through node $n: v2 $P% of 200" &&
+		test "$P" -ge 30 && test "$P" -le 70 || return 1
+	done &&
+	"$GANTRY" abort hello --env staging --reason "next: a bad one" &&
+	wait_for 30 "st_check \"[t for t in d[\\\"traffic\\\"] if t[\\\"weight\\\"] > 0] == [{\\\"revision\\\": 1, \\\"weight\\\": 100}]\""
+'
+
+test_expect_success 'errors sent through node 2 only roll a bad canary back (the summed windows), zero failed requests' '
+	spawn_bg load ip netns exec "$NODE2_NETNS" "$LOADGEN" --url "http://127.0.0.1:$NP_PORT/" --host "$HOST" \
+		-c 4 --rate 300 --max-duration 120s --stop-file "$TRASH/stop-load" &&
+	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v3 --set env.FAIL_RATE=0.5 \
+		--wait --timeout 90s >deploy-v3.out 2>&1
+	rc=$?
+	cat deploy-v3.out
+	touch stop-load && wait_bg load 15
+	test $rc = 0 &&
+	grep "^{" load.log | tail -n 1 >load.json && cat load.json &&
+	figure "bad canary rolled back under load through node 2: $(json_get requests <load.json) requests, $(json_get non2xx <load.json) non-2xx, $(json_get errors <load.json) errors" &&
+	jcheck load.json "d[\"requests\"] > 0 and d[\"non2xx\"] == 0 and d[\"errors\"] == 0" &&
+	st_check "d[\"phase\"] == \"rolled_back\" and d[\"rollout\"][\"revision\"] == 3" &&
+	ghist >hist.json && jcheck hist.json "d[0][\"revision\"] == 3 and \"error_rate\" in d[0][\"reason\"]" &&
+	curl -s --max-time 5 -H "Authorization: Bearer $(cat "$GANTRY_HOME/proxy-admin.token")" "http://127.0.0.1:$ADMIN_PORT/windows" >lw.json &&
+	jcheck lw.json "sum(r.get(\"requests\", 0) for r in d.get(\"revisions\", []) if str(r.get(\"revision\")) == \"3\") == 0"
+'
+
+test_expect_success 'node 3 proxy killed: Swarm restarts it, it refuses until the controller pushes, then serves the current table' '
+	cid=$(fleet_docker 3 ps -q --filter "label=com.docker.swarm.service.name=$PSVC") &&
+	test -n "$cid" &&
+	SERVE=$(pid_of serve) &&
+	kill -STOP "$SERVE" &&
+	fleet_docker 3 kill "$cid" >/dev/null &&
+	wait_for 60 "test -n \"\$(fleet_docker 3 ps -q --filter label=com.docker.swarm.service.name=$PSVC)\" && test \"\$(fleet_docker 3 ps -q --filter label=com.docker.swarm.service.name=$PSVC)\" != $cid" &&
+	wait_for 20 "nstatus 3 | grep -q \"\\\"awaiting_routes\\\":true\"" &&
+	test "$(ncode 3)" = 000 &&
+	test "$(ncode 1)" = 200 &&
+	T0=$(_now_ms) &&
+	kill -CONT "$SERVE" &&
+	wait_for 20 "test \"\$(ncode 3)\" = 200" &&
+	T1=$(_now_ms) &&
+	figure "a restarted node proxy served $((T1 - T0)) ms after the controller resumed (status poll + push)" &&
+	wait_for 10 all_at_local_gen &&
+	nsplit 3 20 && jcheck split.json "d[\"versions\"] == {\"v1\": 20}" &&
+	grep "awaits its routes (it restarted): pushing generation" serve.log
+'
+
+test_expect_success 'status lists the three node proxies with the local one' '
+	kill -CONT "$(pid_of serve)" 2>/dev/null
+	wait_for 20 "proxies_check \"len(p) == 4 and sum(1 for x in p if x.get(\\\"node_proxy\\\") == \\\"$PSVC\\\") == 3 and not any(x[\\\"stale\\\"] for x in p)\"" &&
+	"$GANTRY" status >st.txt && cat st.txt &&
+	grep "^proxies: 4 of 4 reporting" st.txt
+'
+
+test_expect_success 'the controller kill -9ed and restarted: the image and the service adopted, not made again; the node proxies keep serving' '
+	kill9_serve &&
+	for n in 1 2 3; do
+		test "$(ncode $n)" = 200 || return 1
+	done &&
+	start_serve &&
+	wait_for 60 "grep -q \"service $PSVC adopted\" serve.log" &&
+	grep -q "image .*gantry-proxy:.* is there already" serve.log &&
+	! grep -q "built from [0-9]* files and pushed" serve.log &&
+	test "$(fleet_docker 1 service ls -q --filter "label=gantry.proxy=staging" | wc -l)" = 1 &&
+	wait_for 60 "proxies_check \"len(p) == 4 and not any(x[\\\"stale\\\"] or x[\\\"awaiting_routes\\\"] for x in p)\"" &&
+	wait_for 10 all_at_local_gen &&
+	nsplit 2 20 && jcheck split.json "d[\"versions\"] == {\"v1\": 20}"
+'
+
+test_expect_success 'SIGTERM stops the daemon; no sanitizer report from any node proxy' '
+	stop_serve 60 &&
+	for n in 1 2 3; do
+		for c in $(fleet_docker $n ps -aq --filter "label=com.docker.swarm.service.name=$PSVC"); do
+			fleet_docker $n logs "$c" >>nodeproxies.log 2>&1 || return 1
+		done
+	done &&
+	grep -q "the first route table arrived" nodeproxies.log &&
+	sanitizer_clean nodeproxies.log
+'
+
+test_done
