@@ -81,6 +81,9 @@ void swarmrt_forget(struct replica *r);
 /* a poll of each cluster in use (nodes, our services, their tasks) and what it decides */
 void swarmrt_tick(int64_t now);
 bool swarmrt_busy(void);
+/* r runs on a cluster whose lease for its environment another controller
+ * holds (swarmlease.h): this controller leaves it as it is, even when it stops */
+bool swarmrt_standby(const struct replica *r);
 /* the nodes of every cluster gantry knows (env: only that environment's; NULL: all), as
  * [{environment, cluster, id, hostname, role, state, availability, leader, replicas}] (new reference) */
 struct json_t *swarmrt_nodes_json(const char *env);
