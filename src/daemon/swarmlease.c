@@ -65,9 +65,11 @@ struct job {
 	/* the answer */
 	int rc;
 	bool got;                     /* we hold it after this write */
+	const char *why;              /* how we got it (static) */
 	bool exists;
 	uint64_t version;
 	char holder[160], home[40];
+	char prev[160];               /* the holder before this write */
 	int64_t expires_ms;
 	struct gerr err;
 };
@@ -185,6 +187,7 @@ static void job_work(uv_work_t *req)
 			return;
 		}
 		j->got = j->exists = true;
+		j->why = "created";
 		strlcpy_g(j->holder, j->me, sizeof(j->holder));
 		strlcpy_g(j->home, j->my_home, sizeof(j->home));
 		j->expires_ms = j->wall + SWARMLEASE_TTL_MS;
@@ -196,11 +199,19 @@ static void job_work(uv_work_t *req)
 	strlcpy_g(j->home, label_of(&s, "gantry.lease.home"), sizeof(j->home));
 	j->expires_ms = strtoll(label_of(&s, "gantry.lease.expires"), NULL, 10);
 	mine = j->holder[0] && !strcmp(j->holder, j->me);
+	strlcpy_g(j->prev, j->holder, sizeof(j->prev));
 	if (j->kind == JOB_RELEASE)
 		take = mine;
+	else if (mine)
+		take = true, j->why = "renewed";
+	else if (!j->holder[0])
+		take = true, j->why = "released by its last holder: taken at once";
+	else if (!strcmp(j->home, j->my_home))
+		take = true, j->why = "held by this home's previous process: taken back at once";
+	else if (j->stale_ok && s.version == j->obs_version)
+		take = true, j->why = "not renewed for a whole TTL: taken over";
 	else
-		take = mine || !j->holder[0] || !strcmp(j->home, j->my_home) ||
-		       (j->stale_ok && s.version == j->obs_version);
+		take = false;
 	j->rc = 0;
 	if (take) {
 		k = swarm_service_set_labels(l->d, s.id, s.version, lab, ARRAY_SIZE(lab), &j->err);
@@ -247,8 +258,8 @@ static void job_done(uv_work_t *req, int status)
 		l->next_at = j->sent + RENEW_MS;
 		l->obs_since = 0;
 		if (!was) {
-			snprintf(msg, sizeof(msg), "this controller (%s) holds the lease %s on %s: it drives %s", me,
-				 l->name, l->manager, l->env);
+			snprintf(msg, sizeof(msg), "this controller (%s) holds the lease %s on %s (%s, from %s): it drives %s",
+				 me, l->name, l->manager, j->why ? j->why : "?", j->prev[0] ? j->prev : "nobody", l->env);
 			log_info("lease", "environment=%s %s", l->env, msg);
 			lease_event(l, "lease_acquired", msg);
 			l->told_standby = false;
