@@ -338,8 +338,11 @@ void swarmlease_tick(int64_t now)
 			log_error("lease", "environment=%s %s", l->env, msg);
 			lease_event(l, "lease_lost", msg);
 		}
-		/* a lease wanted once is kept: replicas come and go, the environment stays ours */
-		if (!l->job && now >= l->next_at && !gd->shutting_down)
+		/* a lease wanted once is kept: replicas come and go, the environment
+		 * stays ours. While serve stops, the holder renews (it stops and
+		 * removes its services, which may take longer than a TTL) and a
+		 * standby no longer tries to take it */
+		if (!l->job && now >= l->next_at && (!gd->shutting_down || l->held))
 			job_queue(l, JOB_TAKE, now);
 	}
 }
