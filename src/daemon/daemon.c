@@ -863,8 +863,10 @@ static void begin_shutdown(const char *why)
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
 		for (struct replica *r = se->replicas, *next; r; r = next) {
 			next = r->next; /* a replica that is not running is freed at once */
-			if (swarmrt_standby(r))
-				continue; /* its cluster is driven by the lease's holder: left as it is */
+			if (swarmrt_standby(r)) {
+				replica_leave(r); /* its cluster is driven by the lease's holder */
+				continue;
+			}
 			replica_stop(r, "gantry serve is shutting down");
 		}
 }

@@ -67,7 +67,7 @@ test_expect_success 'a canary: the weight step runs, the timed pause holds past 
 	T0=$(_now_ms) &&
 	wait_for 20 "canary_check \"c.get(\\\"hold\\\") == \\\"timer\\\"\"" &&
 	T1=$(_now_ms) &&
-	echo "FIGURE: hold seen $((T1 - T0)) ms after the pause began (pause: 3s)" &&
+	echo "# figure: hold seen $((T1 - T0)) ms after the pause began (pause: 3s)" >&7 &&
 	canary_check "\"holding: 1 of 2 proxies reporting\" in c[\"message\"]" &&
 	"$GANTRY" status >st.txt && cat st.txt &&
 	grep "holding: 1 of 2 proxies reporting" st.txt &&
@@ -82,7 +82,7 @@ test_expect_success 'the peer back: the hold ends, the rollout goes on to 75% an
 	start_peer &&
 	wait_for 20 "canary_check \"c[\\\"weight\\\"] == 75\"" &&
 	T1=$(_now_ms) &&
-	echo "FIGURE: peer restarted -> next step (75%) in $((T1 - T0)) ms" &&
+	echo "# figure: peer restarted -> next step (75%) in $((T1 - T0)) ms" >&7 &&
 	reporting | grep "^proxies: 2 of 2 reporting" &&
 	ev_check "any(e[\"kind\"] == \"quorum_hold_end\" and \"quorum\" in e[\"message\"] for e in ev)" &&
 	wait_for 20 "ev_check \"any(e[\\\"kind\\\"] == \\\"promoted\\\" and e[\\\"revision\\\"] == 2 for e in ev)\""

@@ -156,6 +156,7 @@ test_expect_success 'A (standby) stops at once and leaves the cluster alone; B s
 	stop_serve 30 &&
 	world >world4 && test_cmp world0 world4 &&
 	kill_bg serveb TERM && wait_bg serveb 60 &&
+	sanitizer_clean serveb.log &&
 	grep "lease=gantry-lease-staging released" serveb.log &&
 	test -z "$(lease_label holder)" &&
 	test -z "$(world)"
