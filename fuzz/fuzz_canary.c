@@ -158,7 +158,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 4: ev.kind = CE_RESUME; ev.full = v & 1; ev.who = "fuzz"; break;
 		case 5: ev.kind = CE_ABORT; ev.who = "fuzz"; break;
 		case 6: ev.kind = CE_BREACHED; ev.why = "error_rate 9% > 5%"; break;
-		case 7: ev.kind = CE_GATE; ev.why = v & 1 ? "frozen" : NULL; break;
+		case 7:
+			if (v & 2) { /* the fleet below or back at a quorum of proxies */
+				ev.kind = CE_QUORUM;
+				ev.why = v & 1 ? "1 of 3 proxies reporting" : NULL;
+			} else {
+				ev.kind = CE_GATE;
+				ev.why = v & 1 ? "frozen" : NULL;
+			}
+			break;
 		default:
 			/* jump to the next deadline, as the controller's timer does */
 			if (canary_next_deadline(&st) != INT64_MAX && canary_next_deadline(&st) > now)

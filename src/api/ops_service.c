@@ -15,6 +15,7 @@
 #include "daemon/metrics.h"
 #include "daemon/proxypeers.h"
 #include "daemon/pulls.h"
+#include "daemon/swarmlease.h"
 #include "daemon/usage.h"
 #include "gates/gates.h"
 #include "rollout/canary.h"
@@ -233,7 +234,7 @@ static json_t *proxy_status(const struct daemon *ctl, int64_t now)
 
 json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 {
-	json_t *err = NULL, *list = json_array(), *proxy, *disk, *o, *store;
+	json_t *err = NULL, *list = json_array(), *proxy, *disk, *o, *store, *leases;
 	size_t i;
 	const char *svc = api_str(req, "service", false, &err);
 	const char *env = api_str(req, "environment", false, &err);
@@ -254,17 +255,19 @@ json_t *op_status(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 	proxy = proxy_status(ctl, clock_mono_ms());
 	store = daemon_store_json();
 	disk = disk_status(); /* HOME's filesystem (disk.h), placed as proxy is */
+	leases = swarmlease_status_json(); /* who drives each cluster environment (swarmlease.h) */
 	json_array_foreach(list, i, o) {
 		json_object_set(o, "proxy", proxy);
 		json_object_set(o, "store", store);
 		json_object_set(o, "disk", disk);
+		json_object_set(o, "leases", leases);
 		/* feature flags of its environment (daemon/flags.h) */
 		if (json_string_value(json_object_get(o, "environment")))
 			json_object_set_new(o, "flags",
 					    daemon_flags_json(ctl, json_string_value(json_object_get(o, "environment"))));
 	}
-	return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy, "store", store,
-			 "disk", disk, "flags", daemon_flags_json(ctl, env));
+	return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "ok", 1, "status", list, "proxy", proxy, "store", store,
+			 "disk", disk, "leases", leases, "flags", daemon_flags_json(ctl, env));
 }
 
 /* the digest of the newest revision of svc (any environment) with version; 1/0/-1 */

@@ -107,6 +107,36 @@ static void print_proxies(json_t *ps)
 }
 
 /*
+ * One line per cluster environment whose lease this controller wants
+ * ("leases", daemon/swarmlease.h):
+ *   cluster production: driven by this controller (lease gantry-lease-production)
+ *   cluster production: held by HOST:PID:START until 2026-12-07T20:31:05Z: not driven by this controller
+ */
+static void print_leases(json_t *ls)
+{
+	size_t i;
+	json_t *l;
+	json_array_foreach(ls, i, l) {
+		const char *env = json_string_value(json_object_get(l, "environment"));
+		const char *holder = json_string_value(json_object_get(l, "holder"));
+		const char *e = json_string_value(json_object_get(l, "error"));
+		char ts[32];
+		if (json_is_true(json_object_get(l, "held"))) {
+			printf("cluster %s: driven by this controller (lease %s)\n", env,
+			       json_string_value(json_object_get(l, "name")));
+			continue;
+		}
+		format_rfc3339(json_integer_value(json_object_get(l, "expires_ms")) / 1000, ts, sizeof(ts));
+		if (holder && *holder)
+			printf("cluster %s: held by %s until %s: not driven by this controller%s%s\n", env, holder, ts,
+			       e ? "; " : "", e ? e : "");
+		else
+			printf("cluster %s: lease %s not held yet%s%s\n", env, json_string_value(json_object_get(l, "name")),
+			       e ? ": " : "", e ? e : "");
+	}
+}
+
+/*
  * One line for the proxy process (the "proxy" object of the reply, docs/api.md):
  *   proxy: pid 1234 up 12.0s, 10 restarts (crash loop: next start in 7.9s), last exit: ...
  */
@@ -364,6 +394,7 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 		} else {
 			print_disk(json_object_get(resp, "disk"));
 			print_proxy(json_object_get(resp, "proxy"));
+			print_leases(json_object_get(resp, "leases"));
 			print_store(json_object_get(resp, "store"));
 			print_table(list);
 			print_flags(json_object_get(resp, "flags"));

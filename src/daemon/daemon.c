@@ -19,6 +19,8 @@
 #include "daemon/metrics.h"
 #include "daemon/proxypeers.h"
 #include "daemon/nodeproxy.h"
+#include "daemon/swarmlease.h"
+#include "daemon/swarmrt.h"
 #include "rollout/analysis.h"
 #include "core/condition.h"
 #include <math.h>
@@ -828,7 +830,8 @@ static void on_tick(uv_timer_t *t)
 	if (gd->shutting_down) {
 		bool any = false;
 		for (struct svcenv *se = gd->svcenvs; se; se = se->next)
-			any |= se->replicas != NULL;
+			for (struct replica *r = se->replicas; r; r = r->next)
+				any |= !swarmrt_standby(r); /* another controller drives those */
 		if ((!any && !gd->proxy_pid && !dockrt_busy()) || now - gd->shutdown_started > 120000) {
 			uv_timer_stop(&gd->tick);
 			uv_stop(gd->loop);
@@ -861,6 +864,10 @@ static void begin_shutdown(const char *why)
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
 		for (struct replica *r = se->replicas, *next; r; r = next) {
 			next = r->next; /* a replica that is not running is freed at once */
+			if (swarmrt_standby(r)) {
+				replica_leave(r); /* its cluster is driven by the lease's holder */
+				continue;
+			}
 			replica_stop(r, "gantry serve is shutting down");
 		}
 }
@@ -953,6 +960,7 @@ static void free_state(void)
 	free(gd->trusted_proxies);
 	proxypeers_free();
 	nodeproxy_free();
+	swarmlease_free();
 	for (size_t i = 0; i < gd->nproxy_peers; i++)
 		free(gd->proxy_peers[i]);
 	free(gd->proxy_peers);

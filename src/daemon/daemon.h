@@ -96,6 +96,7 @@ struct replica {
 	uv_process_t proc;
 	bool proc_active;            /* proc is a live uv handle (we are the parent) */
 	bool freeing;
+	bool left;                   /* serve stops and leaves it to the cluster lease's holder (replica_leave) */
 	bool recorded;               /* its row was written once (a new one's first save failed: never started) */
 	char cgroup[192];
 	char log_path[512];
@@ -361,6 +362,9 @@ int replica_spawn(struct replica *r);
 void replica_tick(struct replica *r, int64_t now);
 void replica_drain(struct replica *r, const char *why);
 void replica_stop(struct replica *r, const char *why);
+/* serve stops and r is left as it is (another controller drives its
+ * cluster, daemon/swarmlease.h): its probes end, nothing more is done to it */
+void replica_leave(struct replica *r);
 int replica_save(struct replica *r); /* 0, or -1 (logged): the store cannot write */
 void replica_adopt_all(void);
 bool replica_is_ready(const struct replica *r);

@@ -30,6 +30,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "daemon/nodeproxy.h"
+#include "daemon/swarmlease.h"
 #include "daemon/proxypeers.h"
 #include "daemon/swarmrt.h"
 #include "runtime/docker.h"
@@ -631,6 +632,10 @@ void nodeproxy_tick(int64_t now)
 		return;
 	for (struct np *np = nps; np; np = np->next) {
 		if (np->busy || now < np->next_at)
+			continue;
+		/* a standby (another controller holds the environment's lease,
+		 * swarmlease.h) neither builds, nor creates, nor feeds peers */
+		if (!swarmlease_held(np->cfg.manager, np->env))
 			continue;
 		if (np->phase == NP_IMAGE && !np->image[0])
 			job_queue(np, JOB_IMAGE);

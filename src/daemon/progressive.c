@@ -387,6 +387,12 @@ static void execute(struct svcenv *se, const struct canary_actions *acts, int64_
 		case CA_DISARM:
 			p->disarmed = true;
 			break;
+		case CA_HOLD:
+			daemon_event(se, p->cs.canary_revision, "quorum_hold", "%s", a->reason);
+			break;
+		case CA_HOLD_END:
+			daemon_event(se, p->cs.canary_revision, "quorum_hold_end", "hold over: %s", a->reason);
+			break;
 		case CA_FLAG_OFF: {
 			char source[96];
 			snprintf(source, sizeof(source), "analysis %s", a->analysis ? a->analysis : "?");
@@ -963,6 +969,48 @@ static void check_gates(struct svcenv *se, int64_t now)
 	p->dirty = true;
 }
 
+/* "R of N proxies reporting", as the last sum of the fleet's windows saw it */
+static void quorum_text(char *buf, size_t len, int64_t now)
+{
+	json_t *a = proxypeers_status_json(now), *o;
+	size_t i, rep = 0;
+	json_array_foreach(a, i, o)
+		if (!json_is_true(json_object_get(o, "stale")))
+			rep++;
+	snprintf(buf, len, "%zu of %zu proxies reporting", rep, json_array_size(a));
+	json_decref(a);
+}
+
+/*
+ * With several proxies, a fleet below a quorum of reporting ones holds
+ * what the clock alone would do (a timed pause running out, an automatic
+ * promotion, the end of a watch; canary.h): the state machine is told
+ * whenever the count changes (docs/internals/fleet.md, "The quorum gate").
+ */
+static void check_quorum(struct svcenv *se, int64_t now)
+{
+	struct prog *p = se->prog;
+	struct canary_event ev = { .kind = CE_QUORUM };
+	struct canary_actions acts;
+	char why[ROLLOUT_MSG_LEN] = "";
+	bool low;
+
+	if (p->cs.phase == RP_ROLLED_BACK || p->cs.phase == RP_ABORTED)
+		return;
+	low = proxypeers_count() > 0 && !proxypeers_quorum();
+	if (low)
+		quorum_text(why, sizeof(why), now);
+	if (low == p->cs.quorum_low && (!low || !strcmp(why, p->cs.quorum_reason)))
+		return;
+	if (low != p->cs.quorum_low)
+		log_info("rollout", "rollout=%lld quorum=%s%s%s", (long long)se->rollout.id, low ? "lost" : "back",
+			 low ? " " : "", why);
+	ev.why = low ? why : NULL;
+	canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
+	execute(se, &acts, now);
+	p->dirty = true;
+}
+
 bool progressive_reconcile(struct svcenv *se, int64_t now, int64_t mono)
 {
 	struct prog *p = se->prog;
@@ -983,6 +1031,7 @@ bool progressive_reconcile(struct svcenv *se, int64_t now, int64_t mono)
 	run_analyses(se, now, mono);
 	check_rollback_on(se, now, mono);
 	check_gates(se, now);
+	check_quorum(se, now);
 	ev.kind = CE_TICK;
 	canary_step(&p->cs, &p->rc->cfg, &ev, now, &acts);
 	execute(se, &acts, now);

@@ -22,6 +22,7 @@
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "daemon/proxypeers.h"
+#include "daemon/swarmlease.h"
 #include "daemon/maintenance.h"
 #include "runtime/runtime.h"
 #include "proxy/proxy.h"
@@ -678,8 +679,10 @@ void proxyctl_write_routes(void)
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)gd->route_gen);
 		store_meta_set(gd->store, "route_generation", buf, &err);
 		/* the remote proxies get the same table, pushed (proxypeers.c):
-		 * kept even without peers yet, node proxies may join later */
-		proxypeers_table(text, gd->route_gen);
+		 * kept even without peers yet, node proxies may join later; a
+		 * standby (another controller holds a lease) pushes nothing */
+		if (swarmlease_all_held())
+			proxypeers_table(text, gd->route_gen);
 		/* a proxy that has not answered yet reads the file when it starts;
 		 * SIGHUP before it installed its handler would kill it */
 		if (gd->proxy_pid && gd->proxy_confirmed) {
@@ -936,7 +939,9 @@ int proxyctl_inflight(const char *address)
 void proxyctl_tick(int64_t now)
 {
 	bool draining = false;
-	proxypeers_tick(now);
+	/* the peers serve every environment: driven only with every lease held */
+	if (swarmlease_all_held())
+		proxypeers_tick(now);
 	if (gd->old_proxy_pid && !proc_alive(gd->old_proxy_pid, gd->old_proxy_start)) {
 		log_info("proxy", "the previous proxy pid=%d finished its requests and exited", (int)gd->old_proxy_pid);
 		gd->old_proxy_pid = 0;

@@ -540,6 +540,8 @@ void replica_tick(struct replica *r, int64_t now)
 {
 	const struct svc_config *c = &r->rc->cfg;
 
+	if (r->left)
+		return;
 	/* adopted processes (not our children) are polled; containers by dockrt_tick */
 	if (r->row.pid && !r->proc_active && !replica_is_docker(r)) {
 		if (!proc_alive(r->row.pid, r->row.start_time)) {
@@ -627,6 +629,13 @@ void replica_drain(struct replica *r, const char *why)
 		return;
 	r->drain_gen = gd->route_gen;
 	r->drain_deadline = clock_mono_ms() + r->rc->cfg.drain_timeout_ms;
+}
+
+void replica_leave(struct replica *r)
+{
+	cancel_probes(r);
+	r->left = true;
+	log_info("replica", "replica=%s left as it is: another controller drives its cluster", r->row.id);
 }
 
 void replica_stop(struct replica *r, const char *why)

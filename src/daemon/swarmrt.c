@@ -36,6 +36,7 @@
 #include "daemon/daemon.h"
 #include "daemon/swarmrt.h"
 #include "daemon/nodeproxy.h"
+#include "daemon/swarmlease.h"
 #include "runtime/docker.h"
 #include "runtime/swarm.h"
 #include "util/clock.h"
@@ -664,6 +665,16 @@ static void follow_task(struct cluster *c, struct replica *r, struct sw_task *t,
 	r->sw_lost[0] = 0;
 }
 
+/*
+ * The lease hook (swarmlease.h): nothing of env on c is driven (no
+ * create, scale, remove, stop, no replica bound or ended) unless this
+ * controller holds its lease now. Reads go on: the poll, status, nodes.
+ */
+static bool drives(const struct cluster *c, const char *env)
+{
+	return swarmlease_held(c->cfg.manager, env);
+}
+
 static void reconcile_cluster(struct cluster *c, uint64_t seq)
 {
 	/* 1. bound replicas follow their task */
@@ -673,7 +684,8 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 			struct sw_service *s;
 			struct sw_task *t;
 			next = r->next;
-			if (!in_cluster(r, c) || !strcmp(r->row.state, "backoff") || (!r->sw_task[0] && !r->row.container[0]))
+			if (!in_cluster(r, c) || !drives(c, r->row.environment) || !strcmp(r->row.state, "backoff") ||
+			    (!r->sw_task[0] && !r->row.container[0]))
 				continue;
 			s = svc_of(c, r->row.service, r->row.environment, r->row.revision);
 			t = task_find(s, r->sw_task, r->row.container);
@@ -689,7 +701,8 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
 		for (struct replica *r = se->replicas; r; r = r->next) {
 			struct sw_service *s;
-			if (!in_cluster(r, c) || strcmp(r->row.state, "starting") || r->sw_task[0] || r->row.container[0])
+			if (!in_cluster(r, c) || !drives(c, r->row.environment) || strcmp(r->row.state, "starting") ||
+			    r->sw_task[0] || r->row.container[0])
 				continue;
 			s = svc_of(c, r->row.service, r->row.environment, r->row.revision);
 			for (size_t i = 0; s && i < s->ntasks; i++)
@@ -709,7 +722,7 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 		struct swarmrt_counts k = { .exists = true, .replicas = s->replicas };
 		struct sw_busy *b = busy_of(c, s->name, false);
 		struct swarmrt_plan p;
-		if (b && (b->busy || b->settle >= seq))
+		if ((b && (b->busy || b->settle >= seq)) || !drives(c, s->environment))
 			continue;
 		for (struct replica *r = se ? se->replicas : NULL; r; r = r->next) {
 			if (r->freeing || r->row.revision != s->revision)
@@ -773,7 +786,8 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 			struct sw_busy *b;
 			struct swarmrt_plan p;
 			struct act *a;
-			if (!in_cluster(r, c) || svc_of(c, r->row.service, r->row.environment, r->row.revision))
+			if (!in_cluster(r, c) || !drives(c, r->row.environment) ||
+			    svc_of(c, r->row.service, r->row.environment, r->row.revision))
 				continue;
 			swarmrt_service_name(gd->tag, r->row.service, r->row.environment, r->row.revision, name,
 					     sizeof(name));
@@ -877,8 +891,11 @@ void swarmrt_tick(int64_t now)
 	 * being polled (its services may have to be removed) */
 	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
 		for (struct replica *r = se->replicas; r; r = r->next)
-			if (!r->freeing && replica_is_swarm(r))
+			if (!r->freeing && replica_is_swarm(r)) {
 				cluster_of(&r->rc->cfg.cluster, true);
+				swarmlease_want(r->rc->cfg.cluster.manager, r->row.environment);
+			}
+	swarmlease_tick(now);
 	for (struct cluster *c = clusters; c; c = c->next)
 		if (!c->poll_busy && now >= c->poll_at)
 			poll_start(c, now);
@@ -888,13 +905,19 @@ void swarmrt_tick(int64_t now)
 /* Engine calls in flight; and while serve stops, services of ours a
  * reachable manager still lists (they go once their replicas are gone:
  * serve waits for that, within its own bound) */
+bool swarmrt_standby(const struct replica *r)
+{
+	return replica_is_swarm(r) && !swarmlease_held(r->rc->cfg.cluster.manager, r->row.environment);
+}
+
 bool swarmrt_busy(void)
 {
-	if (jobs_inflight > 0 || nodeproxy_busy())
+	if (jobs_inflight > 0 || nodeproxy_busy() || swarmlease_busy())
 		return true;
 	for (struct cluster *c = clusters; gd->shutting_down && c; c = c->next)
-		if (!c->down && c->nsvcs > 0)
-			return true;
+		for (size_t i = 0; !c->down && i < c->nsvcs; i++)
+			if (drives(c, c->svcs[i].environment))
+				return true;
 	return false;
 }
 
@@ -932,6 +955,11 @@ void swarmrt_signal(struct replica *r, int sig)
 
 	if (!c || !r->row.container[0] || !r->sw_node[0])
 		return;
+	if (!drives(c, r->row.environment)) {
+		log_warn("swarm", "replica=%s: signal %d not sent: this controller does not hold the lease of %s",
+			 r->row.id, sig, r->row.environment);
+		return;
+	}
 	for (size_t i = 0; i < c->nnodes; i++)
 		if (!strcmp(c->nodes[i].hostname, r->sw_node)) {
 			if (strcmp(c->nodes[i].state, "ready"))

@@ -85,6 +85,9 @@ bool swarmrt_busy(void);
  * reaches at hostport (its gateway address GW:PORT); 0, or -1 if no known
  * task has that gateway address (nodeproxy.c's tables) */
 int swarmrt_overlay_addr(const char *hostport, char *out, size_t len);
+/* r runs on a cluster whose lease for its environment another controller
+ * holds (swarmlease.h): this controller leaves it as it is, even when it stops */
+bool swarmrt_standby(const struct replica *r);
 /* the nodes of every cluster gantry knows (env: only that environment's; NULL: all), as
  * [{environment, cluster, id, hostname, role, state, availability, leader, replicas}] (new reference) */
 struct json_t *swarmrt_nodes_json(const char *env);

@@ -18,6 +18,7 @@ struct ctx {
 	struct canary_state *st;
 	const struct svc_config *cfg; /* borrowed */
 	int64_t now;
+	bool manual;                  /* a person's resume or promote: never held by the quorum */
 	bool traffic_dirty;
 	int scale_from;
 	bool scale_dirty;
@@ -30,7 +31,8 @@ static const char *const wait_names[] = { "none", "ready", "pause", "analysis", 
 					  "done", "gate" };
 static const char *const action_names[] = { "set_traffic", "scale_canary", "start_analysis", "stop_analysis",
 					    "promote", "rollback", "pause", "complete", "retire_previous", "disarm",
-					    "flag_off" };
+					    "flag_off", "hold", "hold_end" };
+static const char *const hold_names[] = { "none", "timer", "promote", "watch" };
 
 const char *rollout_phase_name(enum rollout_phase p)
 {
@@ -141,6 +143,57 @@ static bool held(struct ctx *c, bool promotion)
 	return true;
 }
 
+static void hold_message(struct ctx *c)
+{
+	struct canary_state *st = c->st;
+	switch (st->hold) {
+	case RH_TIMER:
+		if (st->wait == RW_PROMOTE_AT)
+			message(c, "preview ready, switch due: holding: %s", st->quorum_reason);
+		else
+			message(c, "step %d/%d: pause over: holding: %s (weight %d%%)", st->step + 1, st->nsteps,
+				st->quorum_reason, st->weight);
+		return;
+	case RH_PROMOTE:
+		message(c, "before promotion at %d%%: holding: %s", st->weight, st->quorum_reason);
+		return;
+	case RH_WATCH:
+		message(c, "promoted; watch over: holding: %s (rollback_on stays armed)", st->quorum_reason);
+		return;
+	case RH_NONE:
+		return;
+	}
+}
+
+/*
+ * true (and holding `what`) when the fleet is below quorum and what the
+ * clock alone would do now must wait for it; a person's command and a
+ * first deploy's promotion (nothing to protect) are never held
+ */
+static bool quorum_holds(struct ctx *c, enum rollout_hold what)
+{
+	struct canary_state *st = c->st;
+	if (!st->quorum_low || c->manual ||
+	    (what == RH_PROMOTE && (st->stable_revision == 0 || st->promote_ordered)))
+		return false;
+	if (st->hold != what) {
+		st->hold = what;
+		hold_message(c);
+		snprintf(push(c, CA_HOLD)->reason, ROLLOUT_MSG_LEN, "%s", st->message);
+	}
+	hold_message(c);
+	return true;
+}
+
+/* the hold (if any) is over, for why */
+static void unhold(struct ctx *c, const char *why)
+{
+	if (c->st->hold == RH_NONE)
+		return;
+	c->st->hold = RH_NONE;
+	snprintf(push(c, CA_HOLD_END)->reason, ROLLOUT_MSG_LEN, "%s", why);
+}
+
 static void start_analysis(struct ctx *c, const char *name, int slot)
 {
 	struct canary_action *a = push(c, CA_START_ANALYSIS);
@@ -163,6 +216,7 @@ static void pause_now(struct ctx *c, const char *who, const char *reason)
 	struct canary_state *st = c->st;
 	if (st->phase != RP_PROGRESSING)
 		return;
+	unhold(c, "paused");
 	st->phase = RP_PAUSED;
 	snprintf(st->paused_by, sizeof(st->paused_by), "%s", who ? who : "");
 	/* a running timer is frozen: what is left runs after the resume */
@@ -200,6 +254,13 @@ static void promote(struct ctx *c)
 
 	if (held(c, true))
 		return;
+	if (quorum_holds(c, RH_PROMOTE)) {
+		/* the canary is at full size and ready: only the switch waits */
+		st->wait = RW_PROMOTING;
+		st->wait_since_ms = c->now;
+		st->progress_deadline_ms = 0;
+		return;
+	}
 	st->promoted = true;
 	st->weight = 100;
 	st->match_step = -1;
@@ -245,6 +306,7 @@ static void rollback(struct ctx *c, enum rollout_phase how, const char *reason)
 
 	if (terminal(st))
 		return;
+	unhold(c, reason);
 	stop_all_analyses(c);
 	st->phase = how;
 	st->wait = RW_NONE;
@@ -573,14 +635,78 @@ static void on_gate(struct ctx *c, const char *why)
 		release_gate(c);
 }
 
+static void on_tick(struct ctx *c);
+
+static void on_quorum(struct ctx *c, const char *why)
+{
+	struct canary_state *st = c->st;
+	enum rollout_hold what = st->hold;
+
+	if (why && *why) {
+		st->quorum_low = true;
+		snprintf(st->quorum_reason, sizeof(st->quorum_reason), "%s", why);
+		if (st->hold != RH_NONE)
+			hold_message(c); /* names the new count */
+		return;
+	}
+	if (!st->quorum_low)
+		return;
+	st->quorum_low = false;
+	st->quorum_reason[0] = 0;
+	if (what == RH_NONE)
+		return;
+	unhold(c, "a quorum of the proxies reports again");
+	switch (what) {
+	case RH_TIMER:
+	case RH_WATCH:
+		on_tick(c); /* what ran out happens now */
+		if (what == RH_WATCH && st->phase == RP_COMPLETE)
+			message(c, "promoted; watch over");
+		return;
+	case RH_PROMOTE:
+		on_ready(c);
+		return;
+	case RH_NONE:
+		return;
+	}
+}
+
 static void on_resume(struct ctx *c, const struct canary_event *ev)
 {
 	struct canary_state *st = c->st;
+	const char *who = ev->who ? ev->who : "someone";
+	char buf[ROLLOUT_MSG_LEN];
 
-	if (terminal(st) || st->phase == RP_COMPLETE)
+	if (terminal(st))
 		return;
+	if (st->phase == RP_COMPLETE) {
+		/* a held end of the watch: a person ends it */
+		if (st->hold == RH_WATCH) {
+			snprintf(buf, sizeof(buf), "watch ended by %s", who);
+			unhold(c, buf);
+			st->watch_until_ms = 0;
+			message(c, "promoted; %s", buf);
+			push(c, CA_DISARM);
+		}
+		return;
+	}
+	if (st->phase == RP_PROGRESSING && st->hold != RH_NONE) {
+		enum rollout_hold what = st->hold;
+		snprintf(buf, sizeof(buf), "released by %s", who);
+		unhold(c, buf);
+		if (ev->full)
+			; /* begin_promotion below */
+		else if (what == RH_TIMER) {
+			proceed(c);
+			return;
+		} else if (what == RH_PROMOTE) {
+			on_ready(c);
+			return;
+		}
+	}
 	if (ev->full) {
 		st->phase = RP_PROGRESSING;
+		st->promote_ordered = true;
 		st->paused_by[0] = 0;
 		if (st->promoted) {
 			/* blue-green post-promotion: skip the rest of the analysis */
@@ -636,7 +762,8 @@ static void on_tick(struct ctx *c)
 		st->keep_previous_until_ms = 0;
 		push(c, CA_RETIRE_PREVIOUS)->revision = st->previous_revision;
 	}
-	if (st->phase == RP_COMPLETE && st->watch_until_ms > 0 && c->now >= st->watch_until_ms) {
+	if (st->phase == RP_COMPLETE && st->watch_until_ms > 0 && c->now >= st->watch_until_ms &&
+	    !quorum_holds(c, RH_WATCH)) {
 		st->watch_until_ms = 0;
 		push(c, CA_DISARM);
 	}
@@ -644,7 +771,8 @@ static void on_tick(struct ctx *c)
 		return;
 	if ((st->wait == RW_PAUSE || st->wait == RW_PROMOTE_AT) && st->pause_until_ms > 0 &&
 	    c->now >= st->pause_until_ms) {
-		proceed(c);
+		if (!quorum_holds(c, RH_TIMER))
+			proceed(c);
 		return;
 	}
 	if ((st->wait == RW_READY || st->wait == RW_PROMOTING) && st->progress_deadline_ms > 0 &&
@@ -783,10 +911,12 @@ void canary_step(struct canary_state *st, const struct svc_config *cfg, const st
 		pause_now(&c, who, buf);
 		break;
 	case CE_RESUME:
+		c.manual = true;
 		on_resume(&c, ev);
 		break;
 	case CE_PROMOTE: {
 		struct canary_event full = *ev;
+		c.manual = true;
 		full.full = true;
 		on_resume(&c, &full);
 		break;
@@ -798,13 +928,17 @@ void canary_step(struct canary_state *st, const struct svc_config *cfg, const st
 		rollback(&c, RP_ABORTED, buf);
 		break;
 	case CE_BREACHED:
-		if (st->phase == RP_COMPLETE && !(st->watch_until_ms > 0 && now < st->watch_until_ms))
+		if (st->phase == RP_COMPLETE &&
+		    !(st->watch_until_ms > 0 && (now < st->watch_until_ms || st->hold == RH_WATCH)))
 			break;
 		snprintf(buf, sizeof(buf), "rollback_on: %s", why);
 		rollback(&c, RP_ROLLED_BACK, buf);
 		break;
 	case CE_GATE:
 		on_gate(&c, ev->why);
+		break;
+	case CE_QUORUM:
+		on_quorum(&c, ev->why);
 		break;
 	}
 	flush(&c, out);
@@ -818,10 +952,12 @@ int64_t canary_next_deadline(const struct canary_state *st)
 		return d;
 	if (st->keep_previous_until_ms > 0)
 		d = MIN(d, st->keep_previous_until_ms);
-	if (st->phase == RP_COMPLETE && st->watch_until_ms > 0)
+	if (st->phase == RP_COMPLETE && st->watch_until_ms > 0 && st->hold != RH_WATCH)
 		d = MIN(d, st->watch_until_ms);
 	if (st->phase == RP_PROGRESSING) {
-		if ((st->wait == RW_PAUSE || st->wait == RW_PROMOTE_AT) && st->pause_until_ms > 0)
+		/* a held timer waits for CE_QUORUM, not for the clock */
+		if ((st->wait == RW_PAUSE || st->wait == RW_PROMOTE_AT) && st->pause_until_ms > 0 &&
+		    st->hold != RH_TIMER)
 			d = MIN(d, st->pause_until_ms);
 		if ((st->wait == RW_READY || st->wait == RW_PROMOTING) && st->progress_deadline_ms > 0)
 			d = MIN(d, st->progress_deadline_ms);
@@ -833,7 +969,7 @@ bool canary_armed(const struct canary_state *st, int64_t now)
 {
 	if (st->phase == RP_PROGRESSING || st->phase == RP_PAUSED)
 		return true;
-	return st->phase == RP_COMPLETE && st->watch_until_ms > 0 && now < st->watch_until_ms;
+	return st->phase == RP_COMPLETE && st->watch_until_ms > 0 && (now < st->watch_until_ms || st->hold == RH_WATCH);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -861,6 +997,12 @@ json_t *canary_state_to_json(const struct canary_state *st)
 		json_object_set_new(t, "gate_closed", json_true());
 		json_object_set_new(t, "gate_then_promote", json_boolean(st->gate_then_promote));
 		json_object_set_new(t, "gate_reason", json_string(st->gate_reason));
+	}
+	if (o && t && (st->quorum_low || st->hold != RH_NONE || st->promote_ordered)) {
+		json_object_set_new(t, "quorum_low", json_boolean(st->quorum_low));
+		json_object_set_new(t, "promote_ordered", json_boolean(st->promote_ordered));
+		json_object_set_new(t, "quorum_reason", json_string(st->quorum_reason));
+		json_object_set_new(t, "hold", json_string(hold_names[st->hold]));
 	}
 	if (!o || !t) {
 		json_decref(o);
@@ -960,6 +1102,17 @@ int canary_state_from_json(struct canary_state *out, const json_t *j, struct ger
 	     get_bool(j, "gate_then_promote", &st.gate_then_promote, err) < 0 ||
 	     get_str(j, "gate_reason", st.gate_reason, sizeof(st.gate_reason), err) < 0))
 		return -1;
+	/* optional (absent in states written before the quorum held steps) */
+	if (json_object_get(j, "quorum_low")) {
+		if (get_bool(j, "quorum_low", &st.quorum_low, err) < 0 ||
+		    get_bool(j, "promote_ordered", &st.promote_ordered, err) < 0 ||
+		    get_str(j, "quorum_reason", st.quorum_reason, sizeof(st.quorum_reason), err) < 0)
+			return -1;
+		if (get_str(j, "hold", s, sizeof(s), err) < 0 ||
+		    (k = name_index(hold_names, ARRAY_SIZE(hold_names), s)) < 0)
+			return gerr_set(err, "rollout state: bad 'hold'");
+		st.hold = (enum rollout_hold)k;
+	}
 	if (get_str(j, "kind", s, sizeof(s), err) < 0)
 		return -1;
 	if (!strcmp(s, "canary"))

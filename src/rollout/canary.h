@@ -31,6 +31,16 @@
  * stops: analyses, pauses and rollback_on go on); it goes on by itself once
  * the gate opens. A rollback or an abort is never held.
  *
+ * Quorum (several proxies, docs/internals/fleet.md): the controller feeds
+ * CE_QUORUM whenever the fleet goes below a quorum of reporting proxies
+ * (why = "1 of 3 proxies reporting") or back to it (why NULL or ""). While
+ * below, nothing that happens by the clock alone moves the rollout on: a
+ * timed pause or a blue-green auto_promote_after that runs out, an
+ * automatic promotion, and the end of a watch are held (st->hold) until
+ * the quorum is back, then they happen at once. A person's resume or
+ * promote is never held. CA_HOLD / CA_HOLD_END say when a hold begins and
+ * ends (for the event log).
+ *
  * Blue-green: the new revision starts at full size behind its preview tag;
  * once ready, pre_promotion_analysis runs; then (after auto_promote_after, or
  * on `resume` when auto_promote is false) 100% switches at once; the previous
@@ -75,6 +85,14 @@ enum rollout_wait {
 	RW_GATE,         /* held before a traffic increase while a gate is closed (CE_GATE) */
 };
 
+/* what a fleet below quorum holds (canary_state.hold) */
+enum rollout_hold {
+	RH_NONE = 0,
+	RH_TIMER,        /* a timed pause or auto_promote_after ran out: proceed when the quorum is back */
+	RH_PROMOTE,      /* an automatic promotion: promote when the quorum is back */
+	RH_WATCH,        /* the end of the watch: disarm when the quorum is back */
+};
+
 /* analysis slots: a step index (>= 0) or one of these */
 #define SLOT_BACKGROUND (-1)
 #define SLOT_PRE (-2)
@@ -115,6 +133,10 @@ struct canary_state {
 	bool gate_closed;              /* the last CE_GATE said closed: no traffic increase */
 	bool gate_then_promote;        /* RW_GATE holds the promotion (else the current step) */
 	char gate_reason[ROLLOUT_MSG_LEN];
+	bool quorum_low;               /* the last CE_QUORUM said fewer than a quorum of proxies report */
+	char quorum_reason[ROLLOUT_MSG_LEN]; /* its why ("1 of 3 proxies reporting") */
+	enum rollout_hold hold;        /* what the missing quorum holds now */
+	bool promote_ordered;          /* a person ordered the promotion (resume --full, promote): not held */
 };
 
 enum canary_event_kind {
@@ -127,6 +149,7 @@ enum canary_event_kind {
 	CE_BREACHED,         /* why = the rollback_on condition's description */
 	CE_PROMOTE,          /* who: like resume --full */
 	CE_GATE,             /* why = why a gate (window, freeze) is closed now; NULL or "" = open */
+	CE_QUORUM,           /* why = "R of N proxies reporting" while below a quorum; NULL or "" = quorum */
 };
 
 struct canary_event {
@@ -158,6 +181,8 @@ enum canary_action_kind {
 	CA_RETIRE_PREVIOUS,  /* revision: the previous stable may be stopped now */
 	CA_DISARM,           /* rollback_on is no longer watched for this rollout */
 	CA_FLAG_OFF,         /* flag: turn it off in the rollout's environment; analysis (its name), reason */
+	CA_HOLD,             /* reason: a step held while the fleet is below quorum */
+	CA_HOLD_END,         /* reason: the hold is over (quorum back, a person decided, or the rollout ended) */
 };
 
 struct traffic_split {

@@ -418,6 +418,48 @@ int swarm_service_scale(struct docker *d, const char *id, uint64_t replicas, str
 	return ret;
 }
 
+int swarm_service_set_labels(struct docker *d, const char *id, uint64_t version, const struct kv *labels, size_t n,
+			     struct gerr *err)
+{
+	char *op = xasprintf("update the labels of service %s", id);
+	json_t *j = NULL, *spec, *l, *reply = NULL;
+	char *body = NULL, *e = NULL, *path = NULL;
+	long st;
+	int ret = -1, k = service_get(d, op, id, &j, err);
+
+	if (k <= 0) {
+		if (k == 0)
+			gerr_set(err, "%s: no such service", op);
+		goto out;
+	}
+	if ((uint64_t)json_integer_value(json_object_get(json_object_get(j, "Version"), "Index")) != version) {
+		gerr_set(err, "%s: its version moved past %llu", op, (unsigned long long)version);
+		ret = 1;
+		goto out;
+	}
+	spec = json_object_get(j, "Spec");
+	l = json_object();
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(l, labels[i].key, json_string(labels[i].value));
+	json_object_set_new(spec, "Labels", l);
+	body = json_dumps(spec, JSON_COMPACT);
+	e = docker__esc(id);
+	path = xasprintf("/services/%s/update?version=%llu", e, (unsigned long long)version);
+	st = docker__request(d, op, "POST", path, body, 0, &reply, err);
+	if (st >= 200 && st < 300)
+		ret = 0;
+	else if (st > 0 && strstr(err->msg, "out of sequence"))
+		ret = 1;
+out:
+	json_decref(j);
+	json_decref(reply);
+	free(body);
+	free(e);
+	free(path);
+	free(op);
+	return ret;
+}
+
 int swarm_service_remove(struct docker *d, const char *id, struct gerr *err)
 {
 	char *op = xasprintf("remove service %s", id);

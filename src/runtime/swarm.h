@@ -114,6 +114,17 @@ void swarm_services_free(struct swarm_service *v, size_t n);
  * tries again, up to 3 times. 0 or -1
  */
 int swarm_service_scale(struct docker *d, const char *id, uint64_t replicas, struct gerr *err);
+/*
+ * Compare-and-swap of a service's labels (the controller's lease,
+ * daemon/swarmlease.c): reads the service; unless its version is still
+ * `version` (what the caller read and decided on), writes nothing and
+ * returns 1; else posts the spec with Labels replaced by labels[0..n) to
+ * /services/ID/update?version=V, which Swarm refuses if another writer got
+ * in between ("update out of sequence": 1 too). 0 written, 1 lost the
+ * race, -1 (err)
+ */
+int swarm_service_set_labels(struct docker *d, const char *id, uint64_t version, const struct kv *labels, size_t n,
+			     struct gerr *err);
 /* DELETE /services/ID: its tasks are stopped by the Engine. 1 removed, 0 absent, -1 */
 int swarm_service_remove(struct docker *d, const char *id, struct gerr *err);
 

@@ -632,6 +632,172 @@ static void test_background_analysis(void **state)
 	assert_string_equal(find(&a, CA_ROLLBACK)->reason, "analysis slo failed: bad");
 }
 
+#define QUORUM(w) ((struct canary_event){ .kind = CE_QUORUM, .why = (w) })
+
+/*
+ * docs/internals/fleet.md's quorum rule for what the clock alone does: a
+ * timed pause that runs out while fewer than a quorum of the proxies
+ * report holds (and says so), and goes on as soon as the quorum is back
+ */
+static void test_quorum_holds_timed_pause(void **state)
+{
+	(void)state;
+	struct svc_config cfg = canary_cfg();
+	struct canary_state st;
+	struct canary_actions a;
+	int64_t due = 1000 + 10 * MIN_MS;
+
+	start_to_weight5(&st, &cfg, &a);
+	/* below quorum before the pause runs out: nothing happens yet */
+	ev(&st, &cfg, QUORUM("1 of 3 proxies reporting"), 2000, &a);
+	assert_int_equal(a.n, 0);
+	assert_true(st.quorum_low);
+	assert_int_equal(st.hold, RH_NONE);
+	/* the pause runs out: held, once */
+	ev(&st, &cfg, TICK, due, &a);
+	assert_int_equal(a.n, 1);
+	assert_non_null(find(&a, CA_HOLD));
+	assert_null(find(&a, CA_START_ANALYSIS));
+	assert_int_equal(st.step, 1);
+	assert_int_equal(st.hold, RH_TIMER);
+	assert_int_equal(st.phase, RP_PROGRESSING);
+	assert_non_null(strstr(st.message, "holding: 1 of 3 proxies reporting"));
+	assert_non_null(strstr(find(&a, CA_HOLD)->reason, "holding: 1 of 3 proxies reporting"));
+	assert_int_equal(canary_next_deadline(&st), INT64_MAX); /* waits for the quorum, not the clock */
+	ev(&st, &cfg, TICK, due + 60 * MIN_MS, &a);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(st.step, 1);
+	/* a new count is shown; still held */
+	ev(&st, &cfg, QUORUM("0 of 3 proxies reporting"), due + 61 * MIN_MS, &a);
+	assert_int_equal(a.n, 0);
+	assert_non_null(strstr(st.message, "holding: 0 of 3 proxies reporting"));
+	/* a breach is never held */
+	{
+		struct canary_state copy = st;
+		ev(&copy, &cfg, ((struct canary_event){ .kind = CE_BREACHED, .why = "5xx" }), due + 62 * MIN_MS, &a);
+		assert_int_equal(copy.phase, RP_ROLLED_BACK);
+		assert_non_null(find(&a, CA_HOLD_END));
+		assert_int_equal(copy.hold, RH_NONE);
+	}
+	/* the quorum is back: the hold ends and the next step (the analysis) starts at once */
+	ev(&st, &cfg, QUORUM(NULL), due + 63 * MIN_MS, &a);
+	assert_non_null(find(&a, CA_HOLD_END));
+	assert_int_equal(find(&a, CA_START_ANALYSIS)->slot, 2);
+	assert_int_equal(st.step, 2);
+	assert_int_equal(st.hold, RH_NONE);
+	assert_false(st.quorum_low);
+}
+
+/* a person's resume (or promote) is never held: a person decides */
+static void test_quorum_resume_releases(void **state)
+{
+	(void)state;
+	struct svc_config cfg = canary_cfg();
+	struct canary_state st, st2;
+	struct canary_actions a;
+	int64_t due = 1000 + 10 * MIN_MS;
+
+	start_to_weight5(&st, &cfg, &a);
+	ev(&st, &cfg, QUORUM("1 of 2 proxies reporting"), 2000, &a);
+	ev(&st, &cfg, TICK, due, &a);
+	assert_int_equal(st.hold, RH_TIMER);
+	st2 = st;
+	ev(&st, &cfg, ((struct canary_event){ .kind = CE_RESUME, .who = "alice" }), due + 1000, &a);
+	assert_non_null(strstr(find(&a, CA_HOLD_END)->reason, "released by alice"));
+	assert_int_equal(find(&a, CA_START_ANALYSIS)->slot, 2);
+	assert_int_equal(st.hold, RH_NONE);
+	assert_true(st.quorum_low); /* still below: only this step was released */
+
+	/* promote: full size, and the switch is not held either */
+	ev(&st2, &cfg, ((struct canary_event){ .kind = CE_PROMOTE, .who = "bob" }), due + 1000, &a);
+	assert_non_null(find(&a, CA_HOLD_END));
+	assert_int_equal(find(&a, CA_SCALE_CANARY)->replicas, 4);
+	ev(&st2, &cfg, READY(4), due + 2000, &a);
+	assert_non_null(find(&a, CA_PROMOTE));
+	assert_null(find(&a, CA_HOLD));
+
+	/* a user pause while held: the hold ends, the pause is the user's */
+	start_to_weight5(&st, &cfg, &a);
+	ev(&st, &cfg, QUORUM("1 of 2 proxies reporting"), 2000, &a);
+	ev(&st, &cfg, TICK, due, &a);
+	ev(&st, &cfg, ((struct canary_event){ .kind = CE_PAUSE, .who = "carol" }), due + 1, &a);
+	assert_non_null(find(&a, CA_HOLD_END));
+	assert_int_equal(st.phase, RP_PAUSED);
+	ev(&st, &cfg, QUORUM(NULL), due + 2, &a);
+	assert_int_equal(a.n, 0); /* nothing held any more: still paused */
+	assert_int_equal(st.phase, RP_PAUSED);
+}
+
+/* an automatic promotion and the end of the watch wait for the quorum too */
+static void test_quorum_holds_promotion_and_watch(void **state)
+{
+	(void)state;
+	struct svc_config cfg = canary_cfg();
+	struct canary_state st;
+	struct canary_actions a;
+	struct gerr err;
+	struct canary_step two[] = { { .kind = CSTEP_WEIGHT, .weight = 50 } };
+
+	cfg.canary.steps = two;
+	cfg.canary.nsteps = 1;
+	assert_int_equal(canary_start(&st, &cfg, 1, 2, 4, 0, &a, &err), 0);
+	ev(&st, &cfg, READY(2), 1000, &a);
+	assert_traffic(&a, 50, 50);
+	assert_int_equal(find(&a, CA_SCALE_CANARY)->replicas, 4); /* the last step done: full size */
+	ev(&st, &cfg, QUORUM("1 of 3 proxies reporting"), 2000, &a);
+	ev(&st, &cfg, READY(4), 3000, &a);
+	assert_non_null(find(&a, CA_HOLD));
+	assert_null(find(&a, CA_PROMOTE));
+	assert_int_equal(st.hold, RH_PROMOTE);
+	assert_non_null(strstr(st.message, "holding: 1 of 3 proxies reporting"));
+	/* held long past any progress deadline: a hold is not a lack of progress */
+	ev(&st, &cfg, TICK, 3000 + 100 * MIN_MS, &a);
+	assert_int_equal(a.n, 0);
+	ev(&st, &cfg, QUORUM(NULL), 4000 + 100 * MIN_MS, &a);
+	assert_non_null(find(&a, CA_HOLD_END));
+	assert_non_null(find(&a, CA_PROMOTE));
+	assert_traffic(&a, 0, 100);
+	assert_int_equal(st.phase, RP_COMPLETE);
+
+	/* the watch (30m) ends below quorum: rollback_on stays armed */
+	int64_t end = 4000 + 100 * MIN_MS + 30 * MIN_MS;
+	ev(&st, &cfg, QUORUM("1 of 3 proxies reporting"), end - 1000, &a);
+	ev(&st, &cfg, TICK, end, &a);
+	assert_non_null(find(&a, CA_HOLD));
+	assert_null(find(&a, CA_DISARM));
+	assert_int_equal(st.hold, RH_WATCH);
+	assert_true(canary_armed(&st, end + 60 * MIN_MS));
+	ev(&st, &cfg, QUORUM(NULL), end + 60 * MIN_MS, &a);
+	assert_non_null(find(&a, CA_HOLD_END));
+	assert_non_null(find(&a, CA_DISARM));
+	assert_false(canary_armed(&st, end + 60 * MIN_MS));
+
+	/* blue-green: auto_promote_after runs out below quorum */
+	cfg = canary_cfg();
+	cfg.strategy.kind = STRATEGY_BLUEGREEN;
+	cfg.bluegreen.preview_tag = (char *)"preview";
+	cfg.bluegreen.auto_promote = true;
+	cfg.bluegreen.auto_promote_after_ms = MIN_MS;
+	assert_int_equal(canary_start(&st, &cfg, 1, 2, 4, 0, &a, &err), 0);
+	ev(&st, &cfg, READY(4), 1000, &a);
+	ev(&st, &cfg, QUORUM("1 of 2 proxies reporting"), 2000, &a);
+	ev(&st, &cfg, TICK, 1000 + MIN_MS, &a);
+	assert_non_null(find(&a, CA_HOLD));
+	assert_null(find(&a, CA_PROMOTE));
+	assert_non_null(strstr(st.message, "holding: 1 of 2 proxies reporting"));
+	ev(&st, &cfg, QUORUM(NULL), 1000 + 10 * MIN_MS, &a);
+	assert_non_null(find(&a, CA_PROMOTE));
+	assert_traffic(&a, 0, 100);
+
+	/* a first deploy has nothing to protect: never held */
+	cfg = canary_cfg();
+	assert_int_equal(canary_start(&st, &cfg, 0, 1, 2, 0, &a, &err), 0);
+	ev(&st, &cfg, QUORUM("1 of 3 proxies reporting"), 500, &a);
+	ev(&st, &cfg, READY(2), 1000, &a);
+	assert_int_equal(st.phase, RP_COMPLETE);
+	assert_null(find(&a, CA_HOLD));
+}
+
 static void test_bad_start_and_json(void **state)
 {
 	(void)state;
@@ -669,6 +835,9 @@ int main(void)
 		cmocka_unit_test(test_bluegreen),         cmocka_unit_test(test_background_analysis),
 		cmocka_unit_test(test_bad_start_and_json),
 		cmocka_unit_test(test_gate_holds_increases),
+		cmocka_unit_test(test_quorum_holds_timed_pause),
+		cmocka_unit_test(test_quorum_resume_releases),
+		cmocka_unit_test(test_quorum_holds_promotion_and_watch),
 		cmocka_unit_test(test_analysis_failure_flag_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
