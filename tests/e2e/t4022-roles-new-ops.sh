@@ -6,12 +6,6 @@ test_description='the operations added with maintenance mode, migrations, secret
 require_cmd python3 curl setsid
 require_gantry
 
-as() {
-	_who=$1
-	shift
-	GANTRY_TOKEN=$(cat "$TRASH/$_who.token") "$@"
-}
-
 # the state a refused request must not change
 snapshot() {
 	"$GANTRY" maintenance status hello --env staging -o json >"$1.maint" &&

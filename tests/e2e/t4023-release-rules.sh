@@ -6,12 +6,6 @@ test_description='who may decide a release: an approver scoped to some of its se
 require_cmd python3 curl setsid
 require_gantry
 
-as() {
-	_who=$1
-	shift
-	GANTRY_TOKEN=$(cat "$TRASH/$_who.token") "$@"
-}
-
 # production needs one approval; a release pauses when a service fails;
 # b (after a) fails its pre-check while $TRASH/hold-b exists. $1: the MARK of both
 release_spec() {
@@ -44,11 +38,6 @@ release_spec() {
 	      pre:
 	        - { run: "test ! -e '$TRASH/hold-b' || { echo b is held; exit 1; }", timeout: 10s }
 	EOF
-}
-
-# rstatus ID ENV EXPR: EXPR over `release status ID --env ENV -o json` (kept in rs.json)
-rstatus() {
-	"$GANTRY" release status "$1" --env "$2" -o json >"$TRASH/rs.json" && jcheck "$TRASH/rs.json" "$3"
 }
 
 # rsnap NAME ID ENV: what a refused decision on release ID must not change
