@@ -80,7 +80,9 @@ json_t *op_release(struct daemon *ctl, json_t *req, const struct api_ctx *c)
 		reply = releases_create(req, &c->who, env);
 	if (prop.swapped) {
 		daemon_spec_swap(&prop);
-		if (json_is_true(json_object_get(reply, "ok"))) {
+		/* a release waiting for approval keeps the spec it was resolved with, as a deploy
+		 * does: its approval binds to that spec version (gates_rebind) */
+		if (json_is_true(json_object_get(reply, "ok")) || json_object_get(reply, "pending_approval")) {
 			json_t *diff = json_incref(prop.diff);
 			if (daemon_spec_commit(&prop, &c->who, "deploy", &gerr) < 0)
 				log_error("spec", "the spec of a release could not be stored: %s", gerr.msg);

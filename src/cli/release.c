@@ -110,6 +110,47 @@ static int wait_release(struct cli_ctx *ctx, const char *env, long long id, int6
 	}
 }
 
+/* r (borrowed): -o json prints the record, else print_release */
+static void show_release(const struct cli_ctx *ctx, json_t *r)
+{
+	if (ctx->json) {
+		json_dumpf(r, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+		printf("\n");
+	} else {
+		print_release(r);
+	}
+}
+
+/*
+ * What `release`, `resume`, `abort` and `promote` print once the controller
+ * took the request (resp, its reply; borrowed): without --wait, with -o json,
+ * the record it replied; with --wait, release id of env followed to its end
+ * and shown. *out: that final record (the caller's to release), NULL without
+ * --wait. Returns the exit code of the wait.
+ */
+static int follow_release(struct cli_ctx *ctx, const struct release_opts *o, const char *env, long long id,
+			  json_t *resp, json_t **out)
+{
+	int ret;
+	*out = NULL;
+	fflush(stdout);
+	if (!o->wait) {
+		if (ctx->json)
+			show_release(ctx, json_object_get(resp, "record"));
+		return EXIT_OK;
+	}
+	if ((ret = wait_release(ctx, env, id, o->timeout_ms, out)))
+		return ret;
+	show_release(ctx, *out);
+	return EXIT_OK;
+}
+
+/* r's state (borrowed) is want: EXIT_OK, else EXIT_FAILED */
+static int state_is(json_t *r, const char *want)
+{
+	return strcmp(json_string_value(json_object_get(r, "state")), want) ? EXIT_FAILED : EXIT_OK;
+}
+
 static int run_status(struct cli_ctx *ctx, const struct release_opts *o, int npos, char **argv)
 {
 	long long id = 0;
@@ -121,12 +162,7 @@ static int run_status(struct cli_ctx *ctx, const struct release_opts *o, int npo
 		return cli_error("gantry release status: '%s' is not a release id", argv[1]);
 	if ((ret = get_release(ctx, o->env, id, &r)))
 		return ret;
-	if (ctx->json) {
-		json_dumpf(r, stdout, JSON_COMPACT | JSON_SORT_KEYS);
-		printf("\n");
-	} else {
-		print_release(r);
-	}
+	show_release(ctx, r);
 	json_decref(r);
 	return EXIT_OK;
 }
@@ -175,28 +211,12 @@ static int run_command(struct cli_ctx *ctx, const struct release_opts *o, int np
 		return ret;
 	if (!ctx->json)
 		printf("release %lld of %s: %s\n", id, o->env, json_string_value(json_object_get(resp, "state")));
-	fflush(stdout);
-	if (!o->wait) {
-		if (ctx->json) {
-			json_dumpf(json_object_get(resp, "record"), stdout, JSON_COMPACT | JSON_SORT_KEYS);
-			printf("\n");
-		}
-		json_decref(resp);
-		return EXIT_OK;
-	}
+	ret = follow_release(ctx, o, o->env, id, resp, &r);
 	json_decref(resp);
-	if ((ret = wait_release(ctx, o->env, id, o->timeout_ms, &r)))
-		return ret;
-	if (ctx->json) {
-		json_dumpf(r, stdout, JSON_COMPACT | JSON_SORT_KEYS);
-		printf("\n");
-	} else {
-		print_release(r);
-	}
-	/* resume: it succeeded; abort: what it changed is back */
-	ret = !strcmp(json_string_value(json_object_get(r, "state")), !strcmp(argv[0], "resume") ? "succeeded" :
-		      "rolled_back") || !strcmp(json_string_value(json_object_get(r, "state")), "aborted") ? EXIT_OK
-														 : EXIT_FAILED;
+	/* resume: it succeeded; abort: what it changed is back (or a pending one ended) */
+	if (!ret && r)
+		ret = state_is(r, !strcmp(argv[0], "resume") ? "succeeded" : "rolled_back") == EXIT_OK ||
+		      state_is(r, "aborted") == EXIT_OK ? EXIT_OK : EXIT_FAILED;
 	json_decref(r);
 	return ret;
 }
@@ -219,25 +239,10 @@ static int run_promote(struct cli_ctx *ctx, const struct release_opts *o, int np
 	nid = json_integer_value(json_object_get(resp, "release"));
 	if (!ctx->json)
 		printf("release %lld of %s (release %lld of %s promoted) started\n", nid, o->to, id, o->env);
-	fflush(stdout);
-	if (!o->wait) {
-		if (ctx->json) {
-			json_dumpf(json_object_get(resp, "record"), stdout, JSON_COMPACT | JSON_SORT_KEYS);
-			printf("\n");
-		}
-		json_decref(resp);
-		return EXIT_OK;
-	}
+	ret = follow_release(ctx, o, o->to, nid, resp, &r);
 	json_decref(resp);
-	if ((ret = wait_release(ctx, o->to, nid, o->timeout_ms, &r)))
-		return ret;
-	if (ctx->json) {
-		json_dumpf(r, stdout, JSON_COMPACT | JSON_SORT_KEYS);
-		printf("\n");
-	} else {
-		print_release(r);
-	}
-	ret = strcmp(json_string_value(json_object_get(r, "state")), "succeeded") ? EXIT_FAILED : EXIT_OK;
+	if (!ret && r)
+		ret = state_is(r, "succeeded");
 	json_decref(r);
 	return ret;
 }
@@ -314,23 +319,9 @@ static int run(int argc, char **argv, struct cli_ctx *ctx)
 	id = json_integer_value(json_object_get(resp, "release"));
 	if (!ctx->json)
 		printf("release %lld of %s started\n", id, o.env);
-	fflush(stdout);
-	if (!o.wait) {
-		if (ctx->json) {
-			json_dumpf(json_object_get(resp, "record"), stdout, JSON_COMPACT | JSON_SORT_KEYS);
-			printf("\n");
-		}
-		goto out;
-	}
-	if ((ret = wait_release(ctx, o.env, id, o.timeout_ms, &r)))
-		goto out;
-	if (ctx->json) {
-		json_dumpf(r, stdout, JSON_COMPACT | JSON_SORT_KEYS);
-		printf("\n");
-	} else {
-		print_release(r);
-	}
-	ret = strcmp(json_string_value(json_object_get(r, "state")), "succeeded") ? EXIT_FAILED : EXIT_OK;
+	ret = follow_release(ctx, &o, o.env, id, resp, &r);
+	if (!ret && r)
+		ret = state_is(r, "succeeded");
 out:
 	json_decref(r);
 	json_decref(req);

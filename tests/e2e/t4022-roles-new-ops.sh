@@ -6,12 +6,6 @@ test_description='the operations added with maintenance mode, migrations, secret
 require_cmd python3 curl setsid
 require_gantry
 
-as() {
-	_who=$1
-	shift
-	GANTRY_TOKEN=$(cat "$TRASH/$_who.token") "$@"
-}
-
 # the state a refused request must not change
 snapshot() {
 	"$GANTRY" maintenance status hello --env staging -o json >"$1.maint" &&
@@ -82,6 +76,32 @@ test_expect_success '... and nothing changed: maintenance off, the same releases
 
 test_expect_success 'SIGTERM stops the daemon' '
 	stop_serve
+'
+
+test_expect_success 'a proxy peer given the wrong token: it never gets a table, status shows its push failing, no token in a log' '
+	printf "%s\n" 0123456789abcdef0123456789abcdef >peer.token &&
+	printf "%s\n" fedcba9876543210fedcba9876543210 >wrong.token &&
+	PEER_PORT=$(free_port) && PEER_ADMIN=$(free_port) &&
+	spawn_bg peer "$GANTRY" proxy --listen "127.0.0.1:$PEER_PORT" --admin "127.0.0.1:$PEER_ADMIN" \
+		--admin-token-file "$TRASH/peer.token" --routes "$TRASH/peer-routes.json" --await-routes &&
+	wait_for 10 "curl -s http://127.0.0.1:$PEER_ADMIN/healthz | grep -q \"waiting for routes\"" &&
+	start_serve --proxy-peer "127.0.0.1:$PEER_ADMIN" --proxy-peer-token-file "$TRASH/wrong.token" &&
+	wait_for 20 "\"$GANTRY\" status -o json >all.json && jcheck all.json \"[p.get(\\\"error\\\") for p in d[0][\\\"proxy\\\"][\\\"proxies\\\"]][1] == \\\"HTTP 401\\\"\"" &&
+	"$GANTRY" status >st.txt &&
+	cat st.txt &&
+	grep "127.0.0.1:$PEER_ADMIN .*STALE.*push: HTTP 401" st.txt &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 -H "Host: $HOST" http://127.0.0.1:$PEER_PORT/)" = 000 &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 http://127.0.0.1:$PEER_ADMIN/healthz)" = 503 &&
+	test "$(curl -s --max-time 5 http://127.0.0.1:$PEER_ADMIN/healthz)" = "waiting for routes" &&
+	! test -e peer-routes.json &&
+	grep "peer=127.0.0.1:$PEER_ADMIN push of generation [0-9]* failed: HTTP 401" serve.log &&
+	! grep -rF -e "$(cat peer.token)" -e "$(cat wrong.token)" serve.log peer.log "$GANTRY_HOME/logs" st.txt all.json
+'
+
+test_expect_success 'SIGTERM stops the daemon and the peer' '
+	stop_serve &&
+	kill_bg peer TERM && wait_bg peer 10 &&
+	sanitizer_clean peer.log
 '
 
 test_done

@@ -6,12 +6,6 @@ test_description='release gates once: one approval covers every service of a rel
 require_cmd python3 curl setsid
 require_gantry
 
-as() {
-	_who=$1
-	shift
-	GANTRY_TOKEN=$(cat "$TRASH/$_who.token") "$@"
-}
-
 # $1: the MARK of both services, $2: a's readiness delay (ms)
 gates_spec() {
 	write_svc_spec <<-EOF
@@ -42,10 +36,6 @@ gates_spec() {
 	    drain_timeout: 1s
 	    progress_deadline: 60s
 	EOF
-}
-
-rstatus() {
-	"$GANTRY" release status "$1" --env "$2" -o json >"$TRASH/rs.json" && jcheck "$TRASH/rs.json" "$3"
 }
 
 test_expect_success 'setup: production needs one approval; alice (an approver) releases, bob approves' '

@@ -6,12 +6,6 @@ test_description='a paused release: resume retries the failed service and goes o
 require_cmd python3 curl setsid
 require_gantry
 
-as() {
-	_who=$1
-	shift
-	GANTRY_TOKEN=$(cat "$TRASH/$_who.token") "$@"
-}
-
 # a → b → c, on_failure pause; the pre-check of b (c) fails while $TRASH/hold-b (hold-c) exists.
 # $1: the MARK of every service
 chain_spec() {
@@ -56,17 +50,13 @@ chain_spec() {
 	EOF
 }
 
-rstatus() {
-	"$GANTRY" release status "$1" --env staging -o json >"$TRASH/rs.json" && jcheck "$TRASH/rs.json" "$2"
-}
-
 test_expect_success 'setup: the first release deploys a, b, c' '
 	chain_spec one &&
 	start_serve &&
 	"$GANTRY" user add vic --role viewer >vic.token &&
 	"$GANTRY" user add sam --role deployer --service a >sam.token &&
 	"$GANTRY" release --env staging --wait >out &&
-	rstatus 1 "d[\"state\"] == \"succeeded\""
+	rstatus 1 staging "d[\"state\"] == \"succeeded\""
 '
 
 test_expect_success 'the pre-check of b fails: release 2 pauses, a keeps its new revision, c waits' '
@@ -74,8 +64,8 @@ test_expect_success 'the pre-check of b fails: release 2 pauses, a keeps its new
 	: >hold-b &&
 	test_expect_code 1 "$GANTRY" release --env staging --wait >out &&
 	cat out &&
-	rstatus 2 "d[\"state\"] == \"paused\" and {s[\"service\"]: s[\"state\"] for s in d[\"services\"]} == {\"a\": \"succeeded\", \"b\": \"failed\", \"c\": \"waiting\"}" &&
-	rstatus 2 "\"pre-deployment check failed\" in d[\"services\"][1][\"message\"]"
+	rstatus 2 staging "d[\"state\"] == \"paused\" and {s[\"service\"]: s[\"state\"] for s in d[\"services\"]} == {\"a\": \"succeeded\", \"b\": \"failed\", \"c\": \"waiting\"}" &&
+	rstatus 2 staging "\"pre-deployment check failed\" in d[\"services\"][1][\"message\"]"
 '
 
 test_expect_success 'resume and abort need a deployer in scope for every service; only what is paused resumes' '
@@ -87,7 +77,7 @@ test_expect_success 'resume and abort need a deployer in scope for every service
 	grep "release 1 is succeeded: only a paused release can be resumed" err &&
 	test_expect_code 2 "$GANTRY" release resume 9 --env staging 2>err &&
 	grep "no release 9 in staging" err &&
-	rstatus 2 "d[\"state\"] == \"paused\""
+	rstatus 2 staging "d[\"state\"] == \"paused\""
 '
 
 test_expect_success 'resume: b is tried again (its pre-check passes now), then c; the release succeeds' '
@@ -95,8 +85,8 @@ test_expect_success 'resume: b is tried again (its pre-check passes now), then c
 	"$GANTRY" release resume 2 --env staging --reason "hold lifted" --wait >out &&
 	cat out &&
 	grep "^release 2 of staging: running" out &&
-	rstatus 2 "d[\"state\"] == \"succeeded\" and [s[\"state\"] for s in d[\"services\"]] == [\"succeeded\", \"succeeded\", \"succeeded\"]" &&
-	rstatus 2 "[s[\"revision\"] for s in d[\"services\"]] == [2, 2, 2]" &&
+	rstatus 2 staging "d[\"state\"] == \"succeeded\" and [s[\"state\"] for s in d[\"services\"]] == [\"succeeded\", \"succeeded\", \"succeeded\"]" &&
+	rstatus 2 staging "[s[\"revision\"] for s in d[\"services\"]] == [2, 2, 2]" &&
 	"$GANTRY" status c --env staging -o json >c.json &&
 	jcheck c.json "d[\"stable_revision\"] == 2"
 '
@@ -105,15 +95,15 @@ test_expect_success 'the pre-check of c fails: release 3 pauses with a and b cha
 	chain_spec three &&
 	: >hold-c &&
 	test_expect_code 1 "$GANTRY" release --env staging --wait >out &&
-	rstatus 3 "d[\"state\"] == \"paused\" and [s[\"state\"] for s in d[\"services\"]] == [\"succeeded\", \"succeeded\", \"failed\"]"
+	rstatus 3 staging "d[\"state\"] == \"paused\" and [s[\"state\"] for s in d[\"services\"]] == [\"succeeded\", \"succeeded\", \"failed\"]"
 '
 
 test_expect_success 'abort: b is rolled back first, then a, each to the revision it replaced' '
 	"$GANTRY" release abort 3 --env staging --reason "bad batch" --wait >out &&
 	cat out &&
 	grep "^release 3 staging: rolled_back (aborted by .*: what the release changed was rolled back)" out &&
-	rstatus 3 "[s[\"state\"] for s in d[\"services\"]] == [\"rolled_back\", \"rolled_back\", \"failed\"]" &&
-	rstatus 3 "d[\"services\"][1][\"rollback_deployment\"] < d[\"services\"][0][\"rollback_deployment\"]" &&
+	rstatus 3 staging "[s[\"state\"] for s in d[\"services\"]] == [\"rolled_back\", \"rolled_back\", \"failed\"]" &&
+	rstatus 3 staging "d[\"services\"][1][\"rollback_deployment\"] < d[\"services\"][0][\"rollback_deployment\"]" &&
 	for s in a b; do
 		"$GANTRY" history $s --env staging -o json >h.json &&
 		jcheck h.json "d[0][\"kind\"] == \"rollback\" and d[0][\"source\"] == 2 and d[1][\"status\"] == \"rolled_back\"" || return 1

@@ -6,12 +6,6 @@ test_description='gantry release promote: the digests of a release that succeede
 require_cmd python3 curl setsid
 require_gantry
 
-as() {
-	_who=$1
-	shift
-	GANTRY_TOKEN=$(cat "$TRASH/$_who.token") "$@"
-}
-
 # $1: the MARK of b
 spec() {
 	write_svc_spec <<-EOF
@@ -39,10 +33,6 @@ spec() {
 	    stop_grace: 2s
 	    drain_timeout: 1s
 	EOF
-}
-
-rstatus() {
-	"$GANTRY" release status "$1" --env "$2" -o json >"$TRASH/rs.json" && jcheck "$TRASH/rs.json" "$3"
 }
 
 test_expect_success 'setup: release 1 of staging (a → b) succeeds' '

@@ -42,6 +42,10 @@
 #                           (replicas) or GANTRY_HOME (the proxy)
 #   proxy_pid               the pid of our `gantry proxy` (fails unless exactly one)
 #   api JSON                one raw request over HOME/api.sock; prints the reply
+#   as USER CMD [ARG...]    CMD run with GANTRY_TOKEN from $TRASH/USER.token (the
+#                           token `gantry user add USER ... >USER.token` printed)
+#   rstatus ID ENV EXPR     jcheck EXPR over `gantry release status ID --env ENV -o json`
+#                           (kept in $TRASH/rs.json)
 #   sql STATEMENT           runs it on HOME/state.db behind the daemon's back (attacks
 #                           on the store); prints the rows
 
@@ -362,4 +366,16 @@ if not eval("(" + sys.argv[2] + ")", {"ev": ev, "any": any, "all": all, "len": l
         print("  %s %s r%s %s" % (e["time"], e["kind"], e.get("revision"), e["message"]), file=sys.stderr)
     sys.exit(1)
 PYEOF
+}
+
+# as USER CMD [ARG...]: CMD as USER, by the token in $TRASH/USER.token
+as() {
+	_who=$1
+	shift
+	GANTRY_TOKEN=$(cat "$TRASH/$_who.token") "$@"
+}
+
+# rstatus ID ENV EXPR: Python EXPR over release ID of ENV (d; kept in $TRASH/rs.json)
+rstatus() {
+	"$GANTRY" release status "$1" --env "$2" -o json >"$TRASH/rs.json" && jcheck "$TRASH/rs.json" "$3"
 }
