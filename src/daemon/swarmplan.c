@@ -64,7 +64,7 @@ struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c)
 		p.act = SWARMRT_REMOVE;
 		return p;
 	}
-	if (c->unsettled > 0)
+	if (c->unsettled > 0 || c->unsure > 0)
 		return p;
 	if (c->want > c->alive) {
 		/* the ended slots dropped first (Swarm does not fill them), then new ones */
@@ -92,4 +92,24 @@ struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c)
 		p.to = target;
 	}
 	return p;
+}
+
+enum swarmrt_node swarmrt_node_class(const char *state)
+{
+	if (!strcmp(state, "ready"))
+		return SWARMRT_NODE_READY;
+	if (!strcmp(state, "down") || !strcmp(state, "disconnected"))
+		return SWARMRT_NODE_LOST;
+	return SWARMRT_NODE_UNSURE;
+}
+
+const char *swarmrt_node_event(const char *last_definite, const char *now)
+{
+	enum swarmrt_node was = last_definite[0] ? swarmrt_node_class(last_definite) : SWARMRT_NODE_UNSURE;
+	enum swarmrt_node is = swarmrt_node_class(now);
+	if (was == SWARMRT_NODE_READY && is == SWARMRT_NODE_LOST)
+		return "node_down";
+	if (was == SWARMRT_NODE_LOST && is == SWARMRT_NODE_READY)
+		return "node_ready";
+	return NULL;
 }

@@ -83,6 +83,8 @@ struct cluster {
 	char my_node[64];             /* the manager's own node id */
 	struct swarm_node *nodes;
 	size_t nnodes;
+	struct { char id[64]; char state[16]; } seen[32]; /* each node's last state not unsure */
+	size_t nseen;
 	struct sw_service *svcs;
 	size_t nsvcs;
 	struct sw_busy busy[64];
@@ -534,12 +536,18 @@ static struct act *create_act(struct cluster *c, struct replica *r, int64_t repl
 
 /* ---- the loop side of a poll ---- */
 
-static bool node_up(const struct cluster *c, const char *node_id)
+/* a node the manager does not list (removed) is lost */
+static enum swarmrt_node node_class(const struct cluster *c, const char *node_id)
 {
 	for (size_t i = 0; i < c->nnodes; i++)
 		if (!strcmp(c->nodes[i].id, node_id))
-			return !strcmp(c->nodes[i].state, "ready");
-	return false;
+			return swarmrt_node_class(c->nodes[i].state);
+	return SWARMRT_NODE_LOST;
+}
+
+static bool node_up(const struct cluster *c, const char *node_id)
+{
+	return node_class(c, node_id) == SWARMRT_NODE_READY;
 }
 
 static bool task_alive(const struct cluster *c, const struct sw_task *t)
@@ -581,22 +589,29 @@ static bool task_bound(struct cluster *c, const struct sw_task *t)
 	return false;
 }
 
-static void node_events(struct cluster *c, const struct swarm_node *old, size_t nold)
+/* node_down / node_ready (swarmrt_node_event: none across "unknown", as
+ * after a manager's restart); events only once a poll has answered before */
+static void node_events(struct cluster *c, bool events)
 {
 	for (size_t i = 0; i < c->nnodes; i++) {
 		const struct swarm_node *n = &c->nodes[i];
-		const char *was = NULL;
 		const char *kind;
-		for (size_t k = 0; k < nold; k++)
-			if (!strcmp(old[k].id, n->id))
-				was = old[k].state;
-		if (!was || !strcmp(was, n->state))
+		size_t k;
+		for (k = 0; k < c->nseen; k++)
+			if (!strcmp(c->seen[k].id, n->id))
+				break;
+		if (k == c->nseen) {
+			if (c->nseen == ARRAY_SIZE(c->seen))
+				continue;
+			strlcpy_g(c->seen[k].id, n->id, sizeof(c->seen[k].id));
+			c->seen[k].state[0] = 0;
+			c->nseen++;
+		}
+		if (swarmrt_node_class(n->state) == SWARMRT_NODE_UNSURE)
 			continue;
-		if (!strcmp(n->state, "ready"))
-			kind = "node_ready";
-		else if (!strcmp(was, "ready"))
-			kind = "node_down";
-		else
+		kind = swarmrt_node_event(c->seen[k].state, n->state);
+		strlcpy_g(c->seen[k].state, n->state, sizeof(c->seen[k].state));
+		if (!kind || !events)
 			continue;
 		log_warn("swarm", "node %s (%s) is %s%s%s", n->hostname, n->role, n->state, n->message[0] ? ": " : "",
 			 n->message);
@@ -624,7 +639,9 @@ static void node_events(struct cluster *c, const struct swarm_node *old, size_t 
 static void follow_task(struct cluster *c, struct replica *r, struct sw_task *t, uint64_t seq)
 {
 	char detail[320];
-	bool up = !t->t.node_id[0] || node_up(c, t->t.node_id);
+	/* an unsure node ("unknown": a manager that has just started) is not a
+	 * lost one: the replica stays, its probes decide whether it serves */
+	bool up = !t->t.node_id[0] || node_class(c, t->t.node_id) != SWARMRT_NODE_LOST;
 
 	strlcpy_g(r->sw_task, t->t.id, sizeof(r->sw_task));
 	if (t->node_host[0])
@@ -722,6 +739,8 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 			if (task_alive(c, x)) {
 				k.alive++;
 				k.orphans += x->t.container_id[0] && !task_bound(c, x);
+			} else if (!final && x->t.node_id[0] && node_class(c, x->t.node_id) == SWARMRT_NODE_UNSURE) {
+				k.unsure++;
 			} else if (final && !strcmp(x->t.desired_state, "running")) {
 				k.unsettled++;
 			} else if (!final && strcmp(x->t.desired_state, "remove")) {
@@ -827,8 +846,7 @@ static void poll_done(uv_work_t *req, int status)
 		size_t nold = c->nnodes;
 		c->nodes = p->nodes;
 		c->nnodes = p->nnodes;
-		if (c->polled)
-			node_events(c, old, nold);
+		node_events(c, c->polled);
 		swarm_nodes_free(old, nold);
 	}
 	svcs_free(c->svcs, c->nsvcs);
@@ -932,7 +950,7 @@ void swarmrt_signal(struct replica *r, int sig)
 		return;
 	for (size_t i = 0; i < c->nnodes; i++)
 		if (!strcmp(c->nodes[i].hostname, r->sw_node)) {
-			if (strcmp(c->nodes[i].state, "ready"))
+			if (swarmrt_node_class(c->nodes[i].state) == SWARMRT_NODE_LOST)
 				return; /* its node is down: the poll ends it */
 			mgr_node = !strcmp(c->nodes[i].id, c->my_node);
 		}

@@ -34,6 +34,8 @@ struct swarmrt_counts {
 			     * but on a node that is down (they say "running" for ever), or shutting down */
 	int unsettled;      /* tasks that ended while their desired state is still running: Swarm
 			     * has not caught up, and may or may not count them */
+	int unsure;         /* tasks on a node whose state is not known (swarmrt_node_class):
+			     * nothing is decided while there are any */
 	int orphans;        /* alive tasks no replica is bound to, with a container (to stop) */
 	int rows;           /* replica rows of the revision, whatever their state */
 	uint64_t replicas;  /* the service's replica count now */
@@ -61,9 +63,28 @@ struct swarmrt_plan {
  * down that would let Swarm choose which running task goes (it may choose
  * one that serves): a task gantry does not want is stopped first (its slot
  * then ends), and only ended slots are scaled away. Nothing while Swarm has
- * not caught up (unsettled).
+ * not caught up (unsettled) or a node is unsure.
  */
 struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c);
+
+/*
+ * A node's state as a manager reports it, as the controller takes it:
+ * "ready"; "down" or "disconnected": lost (Swarm keeps saying its tasks
+ * run: they are ended); anything else, "unknown" above all, is unsure: a
+ * manager that has just started (or a new leader) says "unknown" of every
+ * node until it hears from it again, and the tasks there may well be
+ * serving. On an unsure node a bound replica stays (its probes decide
+ * whether it serves), no replica binds a task, and the plan waits.
+ */
+enum swarmrt_node { SWARMRT_NODE_READY, SWARMRT_NODE_UNSURE, SWARMRT_NODE_LOST };
+enum swarmrt_node swarmrt_node_class(const char *state);
+/*
+ * The event a node's new state makes, given the last state it had that was
+ * not unsure ("" if none yet): "node_down" (ready, now lost), "node_ready"
+ * (lost, now ready), or NULL. Unsure states in between make none: a
+ * manager's restart (every node ready, unknown, ready) is not a node event.
+ */
+const char *swarmrt_node_event(const char *last_definite, const char *now);
 
 /* ---- the runtime (swarmrt.c), on the loop ---- */
 

@@ -95,11 +95,43 @@ static void test_plan(void **state)
 	assert_int_equal(p.to, 0);
 }
 
+/* a manager that has just started says "unknown" of every node: the
+ * tasks there are neither alive (for binding, for the counts) nor lost */
+static void test_unsure_nodes(void **state)
+{
+	struct swarmrt_counts c = { .want = 2, .rows = 2, .replicas = 2, .exists = true, .unsure = 2 };
+	(void)state;
+	assert_int_equal(swarmrt_node_class("ready"), SWARMRT_NODE_READY);
+	assert_int_equal(swarmrt_node_class("down"), SWARMRT_NODE_LOST);
+	assert_int_equal(swarmrt_node_class("disconnected"), SWARMRT_NODE_LOST);
+	assert_int_equal(swarmrt_node_class("unknown"), SWARMRT_NODE_UNSURE);
+	assert_int_equal(swarmrt_node_class(""), SWARMRT_NODE_UNSURE);
+	/* both tasks on unknown nodes, so alive 0: never a scale to 4 (Swarm
+	 * would add two tasks beside the two that serve), nothing at all */
+	assert_int_equal(swarmrt_plan(&c).act, SWARMRT_NOTHING);
+	c.want = 3;
+	assert_int_equal(swarmrt_plan(&c).act, SWARMRT_NOTHING);
+	/* no replica left: the service still goes */
+	c.rows = c.want = 0;
+	assert_int_equal(swarmrt_plan(&c).act, SWARMRT_REMOVE);
+	/* events: ready -> lost, lost -> ready; none across unknown */
+	assert_string_equal(swarmrt_node_event("ready", "down"), "node_down");
+	assert_string_equal(swarmrt_node_event("ready", "disconnected"), "node_down");
+	assert_string_equal(swarmrt_node_event("down", "ready"), "node_ready");
+	assert_null(swarmrt_node_event("ready", "unknown"));
+	assert_null(swarmrt_node_event("ready", "ready"));
+	assert_null(swarmrt_node_event("down", "unknown"));
+	assert_null(swarmrt_node_event("down", "disconnected"));
+	assert_null(swarmrt_node_event("", "ready"));
+	assert_null(swarmrt_node_event("", "down"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name),
 		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_unsure_nodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
