@@ -79,6 +79,7 @@ struct cluster {
 	bool poll_busy;
 	int64_t poll_at;
 	bool down;                    /* the last poll failed */
+	int64_t down_since;           /* clock_mono_ms of the first failed poll */
 	char error[256];
 	char my_node[64];             /* the manager's own node id */
 	struct swarm_node *nodes;
@@ -817,6 +818,24 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 		}
 }
 
+/* an event of every service environment with replicas on c */
+static void cluster_event(struct cluster *c, const char *kind, const char *fmt, ...)
+	PRINTF_LIKE(3, 4);
+static void cluster_event(struct cluster *c, const char *kind, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+		for (struct replica *r = se->replicas; r; r = r->next)
+			if (in_cluster(r, c)) {
+				daemon_event(se, se->row.target_revision, kind, "%s", msg);
+				break;
+			}
+}
+
 static void poll_done(uv_work_t *req, int status)
 {
 	struct poll *p = req->data;
@@ -826,9 +845,17 @@ static void poll_done(uv_work_t *req, int status)
 	c->poll_busy = false;
 	free(p->known);
 	if (p->rc < 0) {
-		if (!c->down)
+		if (!c->down) {
+			/* nothing is ended or removed for it: the replicas serve while
+			 * their probes pass, and nothing is asked of Swarm */
 			log_warn("swarm", "cluster %s: %s: replicas are left as they are until it answers", c->cfg.manager,
 				 p->err.msg);
+			cluster_event(c, "cluster_unreachable",
+				      "the cluster's manager %s does not answer (%.300s): its replicas are left as "
+				      "they are, serving while their probes pass; nothing is asked of Swarm until it "
+				      "answers", c->cfg.manager, p->err.msg);
+			c->down_since = clock_mono_ms();
+		}
 		c->down = true;
 		strlcpy_g(c->error, p->err.msg, sizeof(c->error));
 		swarm_nodes_free(p->nodes, p->nnodes);
@@ -836,8 +863,11 @@ static void poll_done(uv_work_t *req, int status)
 		free(p);
 		return;
 	}
-	if (c->down)
+	if (c->down) {
 		log_info("swarm", "cluster %s answers again", c->cfg.manager);
+		cluster_event(c, "cluster_reachable", "the cluster's manager %s answers again (after %lld ms)",
+			      c->cfg.manager, (long long)(clock_mono_ms() - c->down_since));
+	}
 	c->down = false;
 	c->error[0] = 0;
 	strlcpy_g(c->my_node, p->info.node_id, sizeof(c->my_node));
