@@ -59,6 +59,10 @@ struct sw_service {
 	int revision;
 	struct sw_task *tasks;
 	size_t ntasks;
+	struct swarmrt_slot_view *hidden; /* ended tasks without a container left out of tasks:
+					   * their slots still count (swarmrt_scale_floor) */
+	size_t nhidden;
+	char (*hidden_node)[64];
 };
 
 struct sw_busy {                      /* an action on one service in flight, or just done */
@@ -195,8 +199,11 @@ struct poll {
 
 static void svcs_free(struct sw_service *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].hidden);
+		free(v[i].hidden_node);
 		free(v[i].tasks);
+	}
 	free(v);
 }
 
@@ -241,12 +248,22 @@ static void poll_work(uv_work_t *req)
 			return;
 		}
 		s->tasks = xcalloc(nt + 1, sizeof(*s->tasks));
+		s->hidden = xcalloc(nt + 1, sizeof(*s->hidden));
+		s->hidden_node = xcalloc(nt + 1, sizeof(*s->hidden_node));
 		for (size_t k = 0; k < nt; k++) {
 			struct sw_task *x = &s->tasks[s->ntasks];
-			/* the history of a slot (ended tasks long gone) is not ours to read */
+			/* the history of a slot (ended tasks long gone) is not ours to
+			 * read; only its slot, which Swarm may still count */
 			if (swarm_task_state_final(t[k].state) && strcmp(t[k].desired_state, "running") &&
-			    !t[k].container_id[0])
+			    !t[k].container_id[0]) {
+				if (strcmp(t[k].desired_state, "remove")) {
+					strlcpy_g(s->hidden_node[s->nhidden], t[k].node_id, sizeof(s->hidden_node[0]));
+					s->hidden[s->nhidden].slot = t[k].slot;
+					s->hidden[s->nhidden].node = s->hidden_node[s->nhidden];
+					s->nhidden++;
+				}
 				continue;
+			}
 			x->t = t[k];
 			for (size_t n = 0; n < p->nnodes; n++)
 				if (!strcmp(p->nodes[n].id, t[k].node_id))
@@ -309,6 +326,7 @@ struct act {
 	char name[256];               /* the service's */
 	char id[64];
 	int64_t from, to;
+	char why[160];                /* scale: the counts it was decided on */
 	/* create */
 	char image[600];
 	char local_image[96];         /* the revision's image id, for its repo digest */
@@ -441,8 +459,8 @@ static void act_done(uv_work_t *req, int status)
 	else if (a->kind == ACT_CREATE)
 		log_info("swarm", "service %s created (%.12s), %lld replicas", a->name, a->id, (long long)a->to);
 	else if (a->kind == ACT_SCALE)
-		log_info("swarm", "service %s scaled to %lld%s", a->name, (long long)a->to,
-			 a->from >= 0 ? " (ended slots dropped first)" : "");
+		log_info("swarm", "service %s scaled to %lld%s (%s)", a->name, (long long)a->to,
+			 a->from >= 0 ? ", ended slots dropped first" : "", a->why);
 	else if (a->kind == ACT_REMOVE)
 		log_info("swarm", "service %s removed", a->name);
 	act_free(a);
@@ -726,6 +744,8 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 		struct swarmrt_counts k = { .exists = true, .replicas = s->replicas };
 		struct sw_busy *b = busy_of(c, s->name, false);
 		struct swarmrt_plan p;
+		struct swarmrt_slot_view *views;
+		size_t nviews;
 		if (b && (b->busy || b->settle >= seq))
 			continue;
 		for (struct replica *r = se ? se->replicas : NULL; r; r = r->next) {
@@ -734,9 +754,21 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 			k.rows++;
 			k.want += strcmp(r->row.state, "backoff") != 0;
 		}
+		views = xcalloc(s->ntasks + s->nhidden + 1, sizeof(*views));
+		memcpy(views, s->hidden, s->nhidden * sizeof(*views));
+		nviews = s->nhidden;
 		for (size_t t = 0; t < s->ntasks; t++) {
 			struct sw_task *x = &s->tasks[t];
 			bool final = swarm_task_state_final(x->t.state);
+			if (strcmp(x->t.desired_state, "remove")) {
+				/* what Swarm counts, and what it must not choose: what
+				 * serves or is bound, a zombie, a task on an unsure node */
+				views[nviews].slot = x->t.slot;
+				views[nviews].node = x->t.node_id;
+				views[nviews].running = !strcmp(x->t.state, "running");
+				views[nviews++].keep = !final && (x->t.container_id[0] || task_bound(c, x) ||
+								  (x->t.node_id[0] && !node_up(c, x->t.node_id)));
+			}
 			if (task_alive(c, x)) {
 				k.alive++;
 				k.orphans += x->t.container_id[0] && !task_bound(c, x);
@@ -748,6 +780,8 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 				k.zombies++; /* on a dead node, or shutting down: Swarm counts it */
 			}
 		}
+		k.floor = swarmrt_scale_floor(views, nviews);
+		free(views);
 		p = swarmrt_plan(&k);
 		if (p.act == SWARMRT_NOTHING)
 			continue;
@@ -781,6 +815,8 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 			strlcpy_g(a->id, s->id, sizeof(a->id));
 			a->from = p.from;
 			a->to = p.to;
+			snprintf(a->why, sizeof(a->why), "want %d, alive %d, zombies %d, count %llu, floor %lld", k.want,
+				 k.alive, k.zombies, (unsigned long long)k.replicas, (long long)k.floor);
 			act_queue(a);
 		}
 	}
