@@ -30,6 +30,8 @@ struct waiting {
 };
 
 static struct waiting *waiting;
+/* the deployment go_on lets go on after its pull: not pulled again for a cluster */
+static int64_t pulled_now;
 
 bool pulls_ref_has_registry(const char *ref)
 {
@@ -66,12 +68,15 @@ int pulls_source(const char *image_ref, const char *registry, const char *image,
 	return 0;
 }
 
-/* the runtime, registry and image of a stored config (JSON); false: not docker */
-static bool config_docker(const char *config, char *registry, size_t rlen, char *image, size_t ilen)
+/* the runtime, registry and image of a stored config (JSON); false: not
+ * docker. *cluster: it runs on a cluster (its nodes pull the image) */
+static bool config_docker(const char *config, char *registry, size_t rlen, char *image, size_t ilen, bool *cluster)
 {
 	json_t *j = config ? json_loads(config, 0, NULL) : NULL;
 	const char *rt = json_string_value(json_object_get(j, "runtime"));
 	bool docker = rt && !strcmp(rt, "docker");
+	if (cluster)
+		*cluster = json_object_get(j, "cluster") != NULL;
 	strlcpy_g(registry, json_string_value(json_object_get(j, "registry")) ?: "", rlen);
 	strlcpy_g(image, json_string_value(json_object_get(j, "image")) ?: "", ilen);
 	json_decref(j);
@@ -201,10 +206,13 @@ int pulls_begin_deploy(struct deployment_row *d, json_t **reply)
 	struct gerr gerr;
 	json_t *rq;
 	int f, src;
+	bool cluster;
 
 	*reply = NULL;
-	if (!config_docker(d->config, registry, sizeof(registry), image, sizeof(image)))
+	if (!config_docker(d->config, registry, sizeof(registry), image, sizeof(image), &cluster))
 		return 0;
+	if (d->id == pulled_now)
+		cluster = false; /* just pulled: the registry answered */
 	if (!d->digest[0]) {
 		/* an image: tag with no id known when the deploy was recorded:
 		 * the Engine may have it by now (an inspect), else it is pulled
@@ -219,7 +227,9 @@ int pulls_begin_deploy(struct deployment_row *d, json_t **reply)
 		}
 		if (f == 0) {
 			set_digest(d, hex, NULL);
-			return 0;
+			/* a cluster's nodes pull it from the registry: it must answer now */
+			if (!cluster)
+				return 0;
 		}
 		strlcpy_g(ref, image, sizeof(ref));
 		goto pull;
@@ -232,12 +242,18 @@ int pulls_begin_deploy(struct deployment_row *d, json_t **reply)
 		end_record(d->id, "failed", "failed", gerr.msg);
 		return -1;
 	}
-	if (f)
+	/* Present: done, unless it runs on a cluster, whose nodes pull it from
+	 * its registry: pulled here too (a registry that does not answer, or
+	 * lacks the image, fails the deploy before any service is made; the
+	 * Engine that has it only asks the registry for its manifest) */
+	if (f && !cluster)
 		return 0;
 	rq = d->request ? json_loads(d->request, 0, NULL) : NULL;
 	strlcpy_g(iref, json_string_value(json_object_get(rq, "image_ref")) ?: "", sizeof(iref));
 	json_decref(rq);
 	src = pulls_source(iref, registry, image, d->service, d->version, ref, sizeof(ref));
+	if (f && src <= 0)
+		return 0; /* nothing to check it against: swarmrt says what it lacks */
 	if (src <= 0) {
 		*reply = reply_error(1, "image sha256:%.12s of %s %s: not in the Docker Engine at %s and no registry "
 				     "to pull it from (no image_ref, no registry:)", d->digest, d->service,
@@ -310,7 +326,7 @@ int pulls_revision_source(const char *svc, const char *env, int number, char *re
 
 	if ((f = store_revision_get(gd->store, svc, env, number, &rev, err)) <= 0)
 		return f < 0 ? -1 : 0;
-	if (!config_docker(rev.config_json, registry, sizeof(registry), image, sizeof(image)) ||
+	if (!config_docker(rev.config_json, registry, sizeof(registry), image, sizeof(image), NULL) ||
 	    strlen(rev.digest) != 64) {
 		revision_row_release(&rev);
 		return 0;
@@ -381,14 +397,14 @@ void pulls_resume(const struct deployment_row *d)
 			snprintf(ref, sizeof(ref), "sha256:%s", d->digest);
 	} else if (!d->digest[0]) {
 		/* an image: tag whose pull was cut: pulled again, its id still to learn */
-		if (!config_docker(d->config, registry, sizeof(registry), image, sizeof(image)) ||
+		if (!config_docker(d->config, registry, sizeof(registry), image, sizeof(image), NULL) ||
 		    !pulls_ref_has_registry(image) || strlen(image) >= sizeof(ref)) {
 			end_record(d->id, "failed", "failed", "an image: tag with no id and no registry to pull it from");
 			goto out;
 		}
 		strlcpy_g(ref, image, sizeof(ref));
 	} else {
-		if (!config_docker(d->config, registry, sizeof(registry), image, sizeof(image)) ||
+		if (!config_docker(d->config, registry, sizeof(registry), image, sizeof(image), NULL) ||
 		    pulls_source(iref, registry, image, d->service, d->version, ref, sizeof(ref)) <= 0)
 			snprintf(ref, sizeof(ref), "sha256:%s", d->digest);
 	}
@@ -445,7 +461,9 @@ static void go_on(struct waiting *w)
 					      &gerr) < 0)
 			log_error("store", "%s", gerr.msg);
 	} else {
+		pulled_now = id;
 		rep = gates_deployment_go(&d);
+		pulled_now = 0;
 	}
 	if (!json_is_true(json_object_get(rep, "ok")))
 		log_error("gates", "deployment=%lld cannot go on after its pull: %s", (long long)id,

@@ -64,13 +64,15 @@ struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c)
 		p.act = SWARMRT_REMOVE;
 		return p;
 	}
-	if (c->unsettled > 0)
+	if (c->unsettled > 0 || c->unsure > 0)
 		return p;
 	if (c->want > c->alive) {
-		/* the ended slots dropped first (Swarm does not fill them), then new ones */
+		/* the ended slots Swarm would drop go first (it does not fill
+		 * them), then new ones on top of what is left */
+		int64_t base = counted > c->floor ? counted : c->floor;
 		p.act = SWARMRT_SCALE;
-		p.from = c->replicas != (uint64_t)counted ? counted : -1;
-		p.to = target;
+		p.from = c->replicas > (uint64_t)base ? base : -1;
+		p.to = base + c->want - c->alive;
 		return p;
 	}
 	if (c->want < c->alive) {
@@ -78,18 +80,104 @@ struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c)
 			p.act = SWARMRT_KILL_ORPHANS;
 			return p;
 		}
-		/* the surplus has no container yet (pending): Swarm removes
-		 * tasks that do not run before those that do */
-		p.act = SWARMRT_SCALE;
-		p.to = target;
+		/* the surplus has no container yet (pending): not to keep */
+		target = target > c->floor ? target : c->floor;
+		if (c->replicas != (uint64_t)target) {
+			p.act = SWARMRT_SCALE;
+			p.to = target;
+		}
 		return p;
 	}
+	target = target > c->floor ? target : c->floor;
 	if (c->replicas != (uint64_t)target) {
-		/* the slots of ended tasks dropped (Swarm would fill them again
-		 * at its next reconciliation of the service), or a zombie's
-		 * slot once it ended */
+		/* the slots of ended tasks dropped, or a zombie's slot once it
+		 * ended: those Swarm would choose, no serving one */
 		p.act = SWARMRT_SCALE;
 		p.to = target;
 	}
 	return p;
+}
+
+enum swarmrt_node swarmrt_node_class(const char *state)
+{
+	if (!strcmp(state, "ready"))
+		return SWARMRT_NODE_READY;
+	if (!strcmp(state, "down") || !strcmp(state, "disconnected"))
+		return SWARMRT_NODE_LOST;
+	return SWARMRT_NODE_UNSURE;
+}
+
+const char *swarmrt_node_event(const char *last_definite, const char *now)
+{
+	enum swarmrt_node was = last_definite[0] ? swarmrt_node_class(last_definite) : SWARMRT_NODE_UNSURE;
+	enum swarmrt_node is = swarmrt_node_class(now);
+	if (was == SWARMRT_NODE_READY && is == SWARMRT_NODE_LOST)
+		return "node_down";
+	if (was == SWARMRT_NODE_LOST && is == SWARMRT_NODE_READY)
+		return "node_ready";
+	return NULL;
+}
+
+/* a slot's rank key: (copy index on its node, 0 running / 1 not); no node: index INT_MAX */
+struct rank {
+	int idx, notrun;
+};
+
+static bool rank_le(struct rank a, struct rank b)
+{
+	return a.idx < b.idx || (a.idx == b.idx && a.notrun <= b.notrun);
+}
+
+int64_t swarmrt_scale_floor(const struct swarmrt_slot_view *v, size_t n)
+{
+	struct sl {
+		int slot, ntasks;
+		const char *node;
+		bool running, keep;
+		struct rank lo, hi;
+	} *s = xcalloc(n + 1, sizeof(*s));
+	size_t ns = 0;
+	int64_t floor = 0;
+
+	/* one entry per slot: several tasks, or none assigned, rank last */
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+		for (k = 0; k < ns; k++)
+			if (s[k].slot == v[i].slot)
+				break;
+		if (k == ns) {
+			s[ns].slot = v[i].slot;
+			s[ns++].node = v[i].node;
+		}
+		s[k].ntasks++;
+		s[k].running |= v[i].running;
+		s[k].keep |= v[i].keep;
+	}
+	for (size_t k = 0; k < ns; k++) {
+		int run_here = 0, all_here = 0;
+		if (s[k].ntasks != 1 || !s[k].node || !s[k].node[0]) {
+			s[k].lo.idx = s[k].hi.idx = INT_MAX;
+		} else {
+			for (size_t j = 0; j < ns; j++)
+				if (s[j].ntasks == 1 && s[j].node && !strcmp(s[j].node, s[k].node)) {
+					all_here++;
+					run_here += s[j].running;
+				}
+			/* running copies first on a node, in any order among them */
+			s[k].lo.idx = s[k].running ? 1 : run_here + 1;
+			s[k].hi.idx = s[k].running ? run_here : all_here;
+		}
+		s[k].lo.notrun = s[k].hi.notrun = !s[k].running;
+	}
+	for (size_t k = 0; k < ns; k++) {
+		int64_t before = 0;
+		if (!s[k].keep)
+			continue;
+		for (size_t j = 0; j < ns; j++)
+			before += rank_le(s[j].lo, s[k].hi);
+		if (before > floor)
+			floor = before;
+	}
+	free(s);
+	return floor;
 }

@@ -61,6 +61,10 @@ struct sw_service {
 	int revision;
 	struct sw_task *tasks;
 	size_t ntasks;
+	struct swarmrt_slot_view *hidden; /* ended tasks without a container left out of tasks:
+					   * their slots still count (swarmrt_scale_floor) */
+	size_t nhidden;
+	char (*hidden_node)[64];
 };
 
 struct sw_busy {                      /* an action on one service in flight, or just done */
@@ -81,10 +85,13 @@ struct cluster {
 	bool poll_busy;
 	int64_t poll_at;
 	bool down;                    /* the last poll failed */
+	int64_t down_since;           /* clock_mono_ms of the first failed poll */
 	char error[256];
 	char my_node[64];             /* the manager's own node id */
 	struct swarm_node *nodes;
 	size_t nnodes;
+	struct { char id[64]; char state[16]; } seen[32]; /* each node's last state not unsure */
+	size_t nseen;
 	struct sw_service *svcs;
 	size_t nsvcs;
 	struct sw_busy busy[64];
@@ -194,8 +201,11 @@ struct poll {
 
 static void svcs_free(struct sw_service *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].hidden);
+		free(v[i].hidden_node);
 		free(v[i].tasks);
+	}
 	free(v);
 }
 
@@ -240,12 +250,22 @@ static void poll_work(uv_work_t *req)
 			return;
 		}
 		s->tasks = xcalloc(nt + 1, sizeof(*s->tasks));
+		s->hidden = xcalloc(nt + 1, sizeof(*s->hidden));
+		s->hidden_node = xcalloc(nt + 1, sizeof(*s->hidden_node));
 		for (size_t k = 0; k < nt; k++) {
 			struct sw_task *x = &s->tasks[s->ntasks];
-			/* the history of a slot (ended tasks long gone) is not ours to read */
+			/* the history of a slot (ended tasks long gone) is not ours to
+			 * read; only its slot, which Swarm may still count */
 			if (swarm_task_state_final(t[k].state) && strcmp(t[k].desired_state, "running") &&
-			    !t[k].container_id[0])
+			    !t[k].container_id[0]) {
+				if (strcmp(t[k].desired_state, "remove")) {
+					strlcpy_g(s->hidden_node[s->nhidden], t[k].node_id, sizeof(s->hidden_node[0]));
+					s->hidden[s->nhidden].slot = t[k].slot;
+					s->hidden[s->nhidden].node = s->hidden_node[s->nhidden];
+					s->nhidden++;
+				}
 				continue;
+			}
 			x->t = t[k];
 			for (size_t n = 0; n < p->nnodes; n++)
 				if (!strcmp(p->nodes[n].id, t[k].node_id))
@@ -308,6 +328,7 @@ struct act {
 	char name[256];               /* the service's */
 	char id[64];
 	int64_t from, to;
+	char why[160];                /* scale: the counts it was decided on */
 	/* create */
 	char image[600];
 	char local_image[96];         /* the revision's image id, for its repo digest */
@@ -440,8 +461,8 @@ static void act_done(uv_work_t *req, int status)
 	else if (a->kind == ACT_CREATE)
 		log_info("swarm", "service %s created (%.12s), %lld replicas", a->name, a->id, (long long)a->to);
 	else if (a->kind == ACT_SCALE)
-		log_info("swarm", "service %s scaled to %lld%s", a->name, (long long)a->to,
-			 a->from >= 0 ? " (ended slots dropped first)" : "");
+		log_info("swarm", "service %s scaled to %lld%s (%s)", a->name, (long long)a->to,
+			 a->from >= 0 ? ", ended slots dropped first" : "", a->why);
 	else if (a->kind == ACT_REMOVE)
 		log_info("swarm", "service %s removed", a->name);
 	act_free(a);
@@ -536,12 +557,18 @@ static struct act *create_act(struct cluster *c, struct replica *r, int64_t repl
 
 /* ---- the loop side of a poll ---- */
 
-static bool node_up(const struct cluster *c, const char *node_id)
+/* a node the manager does not list (removed) is lost */
+static enum swarmrt_node node_class(const struct cluster *c, const char *node_id)
 {
 	for (size_t i = 0; i < c->nnodes; i++)
 		if (!strcmp(c->nodes[i].id, node_id))
-			return !strcmp(c->nodes[i].state, "ready");
-	return false;
+			return swarmrt_node_class(c->nodes[i].state);
+	return SWARMRT_NODE_LOST;
+}
+
+static bool node_up(const struct cluster *c, const char *node_id)
+{
+	return node_class(c, node_id) == SWARMRT_NODE_READY;
 }
 
 static bool task_alive(const struct cluster *c, const struct sw_task *t)
@@ -583,22 +610,29 @@ static bool task_bound(struct cluster *c, const struct sw_task *t)
 	return false;
 }
 
-static void node_events(struct cluster *c, const struct swarm_node *old, size_t nold)
+/* node_down / node_ready (swarmrt_node_event: none across "unknown", as
+ * after a manager's restart); events only once a poll has answered before */
+static void node_events(struct cluster *c, bool events)
 {
 	for (size_t i = 0; i < c->nnodes; i++) {
 		const struct swarm_node *n = &c->nodes[i];
-		const char *was = NULL;
 		const char *kind;
-		for (size_t k = 0; k < nold; k++)
-			if (!strcmp(old[k].id, n->id))
-				was = old[k].state;
-		if (!was || !strcmp(was, n->state))
+		size_t k;
+		for (k = 0; k < c->nseen; k++)
+			if (!strcmp(c->seen[k].id, n->id))
+				break;
+		if (k == c->nseen) {
+			if (c->nseen == ARRAY_SIZE(c->seen))
+				continue;
+			strlcpy_g(c->seen[k].id, n->id, sizeof(c->seen[k].id));
+			c->seen[k].state[0] = 0;
+			c->nseen++;
+		}
+		if (swarmrt_node_class(n->state) == SWARMRT_NODE_UNSURE)
 			continue;
-		if (!strcmp(n->state, "ready"))
-			kind = "node_ready";
-		else if (!strcmp(was, "ready"))
-			kind = "node_down";
-		else
+		kind = swarmrt_node_event(c->seen[k].state, n->state);
+		strlcpy_g(c->seen[k].state, n->state, sizeof(c->seen[k].state));
+		if (!kind || !events)
 			continue;
 		log_warn("swarm", "node %s (%s) is %s%s%s", n->hostname, n->role, n->state, n->message[0] ? ": " : "",
 			 n->message);
@@ -626,7 +660,9 @@ static void node_events(struct cluster *c, const struct swarm_node *old, size_t 
 static void follow_task(struct cluster *c, struct replica *r, struct sw_task *t, uint64_t seq)
 {
 	char detail[320];
-	bool up = !t->t.node_id[0] || node_up(c, t->t.node_id);
+	/* an unsure node ("unknown": a manager that has just started) is not a
+	 * lost one: the replica stays, its probes decide whether it serves */
+	bool up = !t->t.node_id[0] || node_class(c, t->t.node_id) != SWARMRT_NODE_LOST;
 
 	strlcpy_g(r->sw_task, t->t.id, sizeof(r->sw_task));
 	if (t->node_host[0])
@@ -722,6 +758,8 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 		struct swarmrt_counts k = { .exists = true, .replicas = s->replicas };
 		struct sw_busy *b = busy_of(c, s->name, false);
 		struct swarmrt_plan p;
+		struct swarmrt_slot_view *views;
+		size_t nviews;
 		if ((b && (b->busy || b->settle >= seq)) || !drives(c, s->environment))
 			continue;
 		for (struct replica *r = se ? se->replicas : NULL; r; r = r->next) {
@@ -730,18 +768,34 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 			k.rows++;
 			k.want += strcmp(r->row.state, "backoff") != 0;
 		}
+		views = xcalloc(s->ntasks + s->nhidden + 1, sizeof(*views));
+		memcpy(views, s->hidden, s->nhidden * sizeof(*views));
+		nviews = s->nhidden;
 		for (size_t t = 0; t < s->ntasks; t++) {
 			struct sw_task *x = &s->tasks[t];
 			bool final = swarm_task_state_final(x->t.state);
+			if (strcmp(x->t.desired_state, "remove")) {
+				/* what Swarm counts, and what it must not choose: what
+				 * serves or is bound, a zombie, a task on an unsure node */
+				views[nviews].slot = x->t.slot;
+				views[nviews].node = x->t.node_id;
+				views[nviews].running = !strcmp(x->t.state, "running");
+				views[nviews++].keep = !final && (x->t.container_id[0] || task_bound(c, x) ||
+								  (x->t.node_id[0] && !node_up(c, x->t.node_id)));
+			}
 			if (task_alive(c, x)) {
 				k.alive++;
 				k.orphans += x->t.container_id[0] && !task_bound(c, x);
+			} else if (!final && x->t.node_id[0] && node_class(c, x->t.node_id) == SWARMRT_NODE_UNSURE) {
+				k.unsure++;
 			} else if (final && !strcmp(x->t.desired_state, "running")) {
 				k.unsettled++;
 			} else if (!final && strcmp(x->t.desired_state, "remove")) {
 				k.zombies++; /* on a dead node, or shutting down: Swarm counts it */
 			}
 		}
+		k.floor = swarmrt_scale_floor(views, nviews);
+		free(views);
 		p = swarmrt_plan(&k);
 		if (p.act == SWARMRT_NOTHING)
 			continue;
@@ -775,6 +829,8 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 			strlcpy_g(a->id, s->id, sizeof(a->id));
 			a->from = p.from;
 			a->to = p.to;
+			snprintf(a->why, sizeof(a->why), "want %d, alive %d, zombies %d, count %llu, floor %lld", k.want,
+				 k.alive, k.zombies, (unsigned long long)k.replicas, (long long)k.floor);
 			act_queue(a);
 		}
 	}
@@ -813,6 +869,24 @@ static void reconcile_cluster(struct cluster *c, uint64_t seq)
 		}
 }
 
+/* an event of every service environment with replicas on c */
+static void cluster_event(struct cluster *c, const char *kind, const char *fmt, ...)
+	PRINTF_LIKE(3, 4);
+static void cluster_event(struct cluster *c, const char *kind, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (struct svcenv *se = gd->svcenvs; se; se = se->next)
+		for (struct replica *r = se->replicas; r; r = r->next)
+			if (in_cluster(r, c)) {
+				daemon_event(se, se->row.target_revision, kind, "%s", msg);
+				break;
+			}
+}
+
 static void poll_done(uv_work_t *req, int status)
 {
 	struct poll *p = req->data;
@@ -822,9 +896,17 @@ static void poll_done(uv_work_t *req, int status)
 	c->poll_busy = false;
 	free(p->known);
 	if (p->rc < 0) {
-		if (!c->down)
+		if (!c->down) {
+			/* nothing is ended or removed for it: the replicas serve while
+			 * their probes pass, and nothing is asked of Swarm */
 			log_warn("swarm", "cluster %s: %s: replicas are left as they are until it answers", c->cfg.manager,
 				 p->err.msg);
+			cluster_event(c, "cluster_unreachable",
+				      "the cluster's manager %s does not answer (%.300s): its replicas are left as "
+				      "they are, serving while their probes pass; nothing is asked of Swarm until it "
+				      "answers", c->cfg.manager, p->err.msg);
+			c->down_since = clock_mono_ms();
+		}
 		c->down = true;
 		strlcpy_g(c->error, p->err.msg, sizeof(c->error));
 		swarm_nodes_free(p->nodes, p->nnodes);
@@ -832,8 +914,11 @@ static void poll_done(uv_work_t *req, int status)
 		free(p);
 		return;
 	}
-	if (c->down)
+	if (c->down) {
 		log_info("swarm", "cluster %s answers again", c->cfg.manager);
+		cluster_event(c, "cluster_reachable", "the cluster's manager %s answers again (after %lld ms)",
+			      c->cfg.manager, (long long)(clock_mono_ms() - c->down_since));
+	}
 	c->down = false;
 	c->error[0] = 0;
 	strlcpy_g(c->my_node, p->info.node_id, sizeof(c->my_node));
@@ -842,8 +927,7 @@ static void poll_done(uv_work_t *req, int status)
 		size_t nold = c->nnodes;
 		c->nodes = p->nodes;
 		c->nnodes = p->nnodes;
-		if (c->polled)
-			node_events(c, old, nold);
+		node_events(c, c->polled);
 		swarm_nodes_free(old, nold);
 	}
 	svcs_free(c->svcs, c->nsvcs);
@@ -962,7 +1046,7 @@ void swarmrt_signal(struct replica *r, int sig)
 	}
 	for (size_t i = 0; i < c->nnodes; i++)
 		if (!strcmp(c->nodes[i].hostname, r->sw_node)) {
-			if (strcmp(c->nodes[i].state, "ready"))
+			if (swarmrt_node_class(c->nodes[i].state) == SWARMRT_NODE_LOST)
 				return; /* its node is down: the poll ends it */
 			mgr_node = !strcmp(c->nodes[i].id, c->my_node);
 		}

@@ -34,8 +34,11 @@ struct swarmrt_counts {
 			     * but on a node that is down (they say "running" for ever), or shutting down */
 	int unsettled;      /* tasks that ended while their desired state is still running: Swarm
 			     * has not caught up, and may or may not count them */
+	int unsure;         /* tasks on a node whose state is not known (swarmrt_node_class):
+			     * nothing is decided while there are any */
 	int orphans;        /* alive tasks no replica is bound to, with a container (to stop) */
 	int rows;           /* replica rows of the revision, whatever their state */
+	int64_t floor;      /* the lowest count a scale down may ask (swarmrt_scale_floor) */
 	uint64_t replicas;  /* the service's replica count now */
 	bool exists;        /* the service exists */
 };
@@ -53,6 +56,31 @@ struct swarmrt_plan {
 	int64_t from, to;
 };
 
+/* one task of a service, for swarmrt_scale_floor */
+struct swarmrt_slot_view {
+	int slot;           /* Swarm's slot number */
+	const char *node;   /* its node's id, "" while not assigned */
+	bool running;       /* its observed state is running (a zombie's too) */
+	bool keep;          /* Swarm must not choose it: it serves or is bound to a replica, or a
+			     * zombie; false for an ended task's slot and a surplus not started */
+};
+/*
+ * The lowest replica count a scale down may ask without Swarm choosing a
+ * slot to keep. Swarm counts the slots of ended tasks (restart condition
+ * none never fills them), and a scale down (swarmkit's replicated
+ * orchestrator) keeps the first N slots in this order: the copy index of
+ * the slot's task on its node (1 for the first copy there, 2 for the
+ * second; a slot of several tasks or of no node last), running tasks
+ * before the others at the same index, ties in any order. So an ended slot
+ * on a node with one task outranks a running task that is the second copy
+ * on another node: measured on the test cluster, after a node came back a
+ * scale 3 -> 2 meant to drop its ended slot stopped a serving task on the
+ * other node (t6130's first run). The floor is the count that keeps every
+ * slot to keep whatever the ties: the most slots that can be ranked before
+ * or with one of them. 0 when there is none to keep.
+ */
+int64_t swarmrt_scale_floor(const struct swarmrt_slot_view *v, size_t n);
+
 /*
  * What to ask Swarm for. Swarm's count of a service's slots is its alive
  * tasks plus the zombies (a task on a dead node is counted until the node
@@ -60,10 +88,30 @@ struct swarmrt_plan {
  * counted. So the count asked is always want + zombies, and never a scale
  * down that would let Swarm choose which running task goes (it may choose
  * one that serves): a task gantry does not want is stopped first (its slot
- * then ends), and only ended slots are scaled away. Nothing while Swarm has
- * not caught up (unsettled).
+ * then ends), and only ended slots are scaled away, never below `floor`
+ * (the ended slots Swarm would not choose stay counted). Nothing while
+ * Swarm has not caught up (unsettled) or a node is unsure.
  */
 struct swarmrt_plan swarmrt_plan(const struct swarmrt_counts *c);
+
+/*
+ * A node's state as a manager reports it, as the controller takes it:
+ * "ready"; "down" or "disconnected": lost (Swarm keeps saying its tasks
+ * run: they are ended); anything else, "unknown" above all, is unsure: a
+ * manager that has just started (or a new leader) says "unknown" of every
+ * node until it hears from it again, and the tasks there may well be
+ * serving. On an unsure node a bound replica stays (its probes decide
+ * whether it serves), no replica binds a task, and the plan waits.
+ */
+enum swarmrt_node { SWARMRT_NODE_READY, SWARMRT_NODE_UNSURE, SWARMRT_NODE_LOST };
+enum swarmrt_node swarmrt_node_class(const char *state);
+/*
+ * The event a node's new state makes, given the last state it had that was
+ * not unsure ("" if none yet): "node_down" (ready, now lost), "node_ready"
+ * (lost, now ready), or NULL. Unsure states in between make none: a
+ * manager's restart (every node ready, unknown, ready) is not a node event.
+ */
+const char *swarmrt_node_event(const char *last_definite, const char *now);
 
 /* ---- the runtime (swarmrt.c), on the loop ---- */
 

@@ -7,6 +7,13 @@
 #                                         sourceable file of the variables below
 #   tests/fleet/cluster.sh down DIR       stop everything it started (idempotent)
 #   tests/fleet/cluster.sh status DIR     the nodes as the manager sees them
+#   tests/fleet/cluster.sh stop-node DIR N     SIGTERM to node N's dockerd (by pid), as a
+#                                         restart does: it stops its containers and leaves
+#   tests/fleet/cluster.sh start-node DIR N    start it again with the same arguments, until
+#                                         its API answers
+#   tests/fleet/cluster.sh restart-node DIR N  both
+#   tests/fleet/cluster.sh stop-registry DIR   SIGTERM to the registry (by pid)
+#   tests/fleet/cluster.sh start-registry DIR  start it again (same address, same storage)
 #
 # What `up` makes, with TAG the directory's 6-character suffix:
 #   * a bridge gfTAG in the root namespace with 10.X.Y.1/24 (a /24 no
@@ -218,6 +225,20 @@ wait_node() {
 	done
 }
 
+start_registry() {
+	setsid docker-registry serve "$D/registry.yml" >>"$D/registry.log" 2>&1 </dev/null &
+	echo $! >"$D/registry.pid"
+}
+
+wait_registry() {
+	_i=0
+	while ! curl -sf --max-time 2 "http://$REG/v2/" >/dev/null 2>&1; do
+		_i=$((_i + 1))
+		[ $_i -lt 100 ] || { echo "docker-registry did not answer on $REG: $(tail -n 1 "$D/registry.log")"; return 1; }
+		sleep 0.2
+	done
+}
+
 do_up() {
 	[ "$(id -u)" -eq 0 ] || die "needs root (uid $(id -u)): network namespaces and dockerd"
 	for _c in dockerd containerd docker docker-registry ip nsenter unshare setsid curl python3; do
@@ -293,8 +314,7 @@ storage:
 http:
   addr: $REG
 EOF
-	setsid docker-registry serve "$D/registry.yml" >"$D/registry.log" 2>&1 </dev/null &
-	echo $! >"$D/registry.pid"
+	start_registry
 
 	for _n in 1 2 3; do
 		HN=gf$TAG-$_n
@@ -305,12 +325,7 @@ EOF
 		_e=$(wait_node "$_n") || fail_up "$_e"
 	done
 	T_DOCKERD=$(($(now_ms) - T0))
-	_i=0
-	while ! curl -sf --max-time 2 "http://$REG/v2/" >/dev/null 2>&1; do
-		_i=$((_i + 1))
-		[ $_i -lt 100 ] || fail_up "docker-registry did not answer on $REG: $(tail -n 1 "$D/registry.log")"
-		sleep 0.2
-	done
+	_e=$(wait_registry) || fail_up "$_e"
 
 	# gateway bridges before the swarm: each node its own /26
 	for _n in 1 2 3; do
@@ -378,8 +393,63 @@ do_status() {
 	dk 1 node ls --format '{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}' 2>&1
 }
 
+# ---- one part stopped and started again (faults) ----
+
+# stop_dockerd N: SIGTERM to node N's dockerd by pid (it stops its
+# containers, --shutdown-timeout 2, and leaves; its containerd with it)
+do_stop_node() {
+	_nd=$D/n$1
+	_pid=$(cat "$_nd/pid" 2>/dev/null)
+	ours "$_pid" || die "node $1: dockerd is not running"
+	kill -TERM "$_pid" 2>/dev/null
+	wait_gone "$_pid" 200 || die "node $1: dockerd $_pid still runs 20 s after SIGTERM"
+	_cp=$(cat "$_nd/exec/containerd/containerd.pid" 2>/dev/null)
+	if ours "$_cp"; then
+		wait_gone "$_cp" 50 || { kill -KILL "$_cp" 2>/dev/null; wait_gone "$_cp" 50; }
+	fi
+	:
+}
+
+# start_dockerd N: node N's dockerd again, as `up` started it (same data-root,
+# socket, namespaces, arguments), until its API answers
+do_start_node() {
+	load_env || die "$D: no cluster there (no $D/env)"
+	TAG=${D##*.}
+	REG=$FLEET_REGISTRY
+	ours "$(cat "$D/n$1/pid" 2>/dev/null)" && die "node $1: dockerd already runs"
+	HN=gf$TAG-$1
+	export HN
+	start_node "$1" || die "cannot start node $1"
+	_e=$(wait_node "$1") || die "$_e"
+}
+
+do_stop_registry() {
+	_rp=$(cat "$D/registry.pid" 2>/dev/null)
+	ours "$_rp" || die "the registry is not running"
+	kill -TERM "$_rp" 2>/dev/null
+	wait_gone "$_rp" 50 || { kill -KILL "$_rp" 2>/dev/null; wait_gone "$_rp" 50; }
+	:
+}
+
+do_start_registry() {
+	load_env || die "$D: no cluster there (no $D/env)"
+	REG=$FLEET_REGISTRY
+	ours "$(cat "$D/registry.pid" 2>/dev/null)" && die "the registry already runs"
+	start_registry
+	_e=$(wait_registry) || die "$_e"
+}
+
+node_arg() {
+	case ${1:-} in
+	1 | 2 | 3) ;;
+	*) die "usage: cluster.sh $cmd DIR 1|2|3" ;;
+	esac
+	[ -d "$D/n$1" ] || die "$D: no node $1 there"
+}
+
 cmd=${1:-}
 D=${2:-}
+N=${3:-}
 case $cmd in
 up) do_up ;;
 down)
@@ -390,5 +460,22 @@ status)
 	[ -n "$D" ] || die "usage: cluster.sh status DIR"
 	do_status
 	;;
-*) die "usage: cluster.sh up [DIR] | down DIR | status DIR" ;;
+stop-node | start-node | restart-node)
+	[ -n "$D" ] || die "usage: cluster.sh $cmd DIR N"
+	node_arg "$N"
+	case $cmd in
+	stop-node) do_stop_node "$N" ;;
+	start-node) do_start_node "$N" ;;
+	restart-node) do_stop_node "$N" && do_start_node "$N" ;;
+	esac
+	;;
+stop-registry)
+	[ -n "$D" ] || die "usage: cluster.sh stop-registry DIR"
+	do_stop_registry
+	;;
+start-registry)
+	[ -n "$D" ] || die "usage: cluster.sh start-registry DIR"
+	do_start_registry
+	;;
+*) die "usage: cluster.sh up [DIR] | down DIR | status DIR | stop-node|start-node|restart-node DIR N | stop-registry|start-registry DIR" ;;
 esac

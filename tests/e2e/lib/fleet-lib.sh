@@ -4,6 +4,12 @@
 #   . "$(dirname "$0")/lib/fleet-lib.sh"
 #   start_fleet                # or the whole script is skipped, with the reason
 #   fleet_image hello:1        # FLEET_IMAGE=REGISTRY/hello:1@sha256:… (pushed)
+#   fleet_image hello:2 'ENV BUILD=2'   # another image (a Dockerfile line more)
+#
+# Faults: kill_node_dockerd N (SIGKILL), stop_node_dockerd N / start_node_dockerd N
+# (SIGTERM by pid, then the same dockerd started again), cut_node_link N /
+# restore_node_link N (the root-namespace end of node N's veth down / up),
+# stop_registry / start_registry (by pid; the same address and storage).
 #
 # start_fleet runs `cluster.sh up` on a fresh /tmp/gt-fl.XXXXXX (named before
 # it starts, so an interrupted start is still torn down) and exports what
@@ -55,7 +61,7 @@ start_fleet() {
 	say "$(cat "$TRASH/fleet-up.err")"
 }
 
-# fleet_image NAME:TAG: examples/hello built static, FROM scratch, with
+# fleet_image NAME:TAG [LINE]: examples/hello built static, FROM scratch, with
 # busybox's sh and nc (a probe inside the overlay), built on node 1 and
 # pushed to FLEET_REGISTRY; FLEET_IMAGE is its reference pinned by digest
 fleet_image() {
@@ -66,8 +72,8 @@ fleet_image() {
 		cp "$ROOT/examples/hello/hello-static" "$_ctx/hello" &&
 		cp /bin/busybox "$_ctx/bin/busybox" &&
 		ln -s busybox "$_ctx/bin/sh" && ln -s busybox "$_ctx/bin/nc" || return 1
-	printf 'FROM scratch\nCOPY hello /hello\nCOPY bin /bin\nENV HOST=0.0.0.0\nENTRYPOINT ["/hello"]\n' \
-		>"$_ctx/Dockerfile"
+	printf 'FROM scratch\nCOPY hello /hello\nCOPY bin /bin\nENV HOST=0.0.0.0\n%s\nENTRYPOINT ["/hello"]\n' \
+		"${2:-}" >"$_ctx/Dockerfile"
 	DOCKER_BUILDKIT=0 DOCKER_HOST=$NODE1_DOCKER_HOST docker build -q -t "$FLEET_REGISTRY/$1" "$_ctx" \
 		>"$TRASH/fleet-build.out" 2>&1 || { cat "$TRASH/fleet-build.out" >&2; return 1; }
 	DOCKER_HOST=$NODE1_DOCKER_HOST docker push "$FLEET_REGISTRY/$1" >"$TRASH/fleet-push.out" 2>&1 ||
@@ -91,4 +97,35 @@ kill_node_dockerd() {
 	_kp=$(cat "$FLEET_DIR/n$1/pid" 2>/dev/null)
 	[ -n "$_kp" ] && kill -KILL "$_kp" || return 1
 	while kill -0 "$_kp" 2>/dev/null; do sleep 0.1; done
+}
+
+# stop_node_dockerd N: SIGTERM to node N's dockerd by pid, as a restart does
+# (it stops its containers and leaves); start_node_dockerd N starts it again
+# with the same arguments and returns once its API answers
+stop_node_dockerd() {
+	"$ROOT/tests/fleet/cluster.sh" stop-node "$FLEET_DIR" "$1"
+}
+
+start_node_dockerd() {
+	"$ROOT/tests/fleet/cluster.sh" start-node "$FLEET_DIR" "$1"
+}
+
+# cut_node_link N / restore_node_link N: node N's veth end in the root
+# namespace (gfTAGhN, on the cluster's bridge) down / up: the node reaches
+# nobody and nobody reaches it, its dockerd and containers go on running
+cut_node_link() {
+	ip link set "gf${FLEET_TAG}h$1" down
+}
+
+restore_node_link() {
+	ip link set "gf${FLEET_TAG}h$1" up
+}
+
+# stop_registry / start_registry: the cluster's docker-registry, by pid
+stop_registry() {
+	"$ROOT/tests/fleet/cluster.sh" stop-registry "$FLEET_DIR"
+}
+
+start_registry() {
+	"$ROOT/tests/fleet/cluster.sh" start-registry "$FLEET_DIR"
 }

@@ -95,11 +95,105 @@ static void test_plan(void **state)
 	assert_int_equal(p.to, 0);
 }
 
+/* a manager that has just started says "unknown" of every node: the
+ * tasks there are neither alive (for binding, for the counts) nor lost */
+static void test_unsure_nodes(void **state)
+{
+	struct swarmrt_counts c = { .want = 2, .rows = 2, .replicas = 2, .exists = true, .unsure = 2 };
+	(void)state;
+	assert_int_equal(swarmrt_node_class("ready"), SWARMRT_NODE_READY);
+	assert_int_equal(swarmrt_node_class("down"), SWARMRT_NODE_LOST);
+	assert_int_equal(swarmrt_node_class("disconnected"), SWARMRT_NODE_LOST);
+	assert_int_equal(swarmrt_node_class("unknown"), SWARMRT_NODE_UNSURE);
+	assert_int_equal(swarmrt_node_class(""), SWARMRT_NODE_UNSURE);
+	/* both tasks on unknown nodes, so alive 0: never a scale to 4 (Swarm
+	 * would add two tasks beside the two that serve), nothing at all */
+	assert_int_equal(swarmrt_plan(&c).act, SWARMRT_NOTHING);
+	c.want = 3;
+	assert_int_equal(swarmrt_plan(&c).act, SWARMRT_NOTHING);
+	/* no replica left: the service still goes */
+	c.rows = c.want = 0;
+	assert_int_equal(swarmrt_plan(&c).act, SWARMRT_REMOVE);
+	/* events: ready -> lost, lost -> ready; none across unknown */
+	assert_string_equal(swarmrt_node_event("ready", "down"), "node_down");
+	assert_string_equal(swarmrt_node_event("ready", "disconnected"), "node_down");
+	assert_string_equal(swarmrt_node_event("down", "ready"), "node_ready");
+	assert_null(swarmrt_node_event("ready", "unknown"));
+	assert_null(swarmrt_node_event("ready", "ready"));
+	assert_null(swarmrt_node_event("down", "unknown"));
+	assert_null(swarmrt_node_event("down", "disconnected"));
+	assert_null(swarmrt_node_event("", "ready"));
+	assert_null(swarmrt_node_event("", "down"));
+}
+
+/* which count a scale down may ask, as Swarm ranks slots (measured, t6130) */
+static void test_scale_floor(void **state)
+{
+	struct swarmrt_slot_view back[] = {
+		/* node 3 came back: its zombie ended; node 2 holds both tasks that serve */
+		{ 1, "n3", false, false }, { 2, "n2", true, true }, { 3, "n2", true, true },
+	};
+	struct swarmrt_slot_view one[] = { { 1, "n3", false, false }, { 2, "n2", true, true } };
+	struct swarmrt_slot_view spread[] = {
+		/* 5 -> 3: gantry stopped the second copies on nodes 1 and 2 */
+		{ 1, "n1", true, true }, { 2, "n1", false, false }, { 3, "n2", true, true },
+		{ 4, "n2", false, false }, { 5, "n3", true, true },
+	};
+	struct swarmrt_slot_view lone[] = {
+		/* ... or the only copy on node 3 and one on node 1: node 3's ended slot outranks
+		 * node 2's second running copy */
+		{ 1, "n1", true, true }, { 2, "n1", false, false }, { 3, "n2", true, true },
+		{ 4, "n2", true, true }, { 5, "n3", false, false },
+	};
+	struct swarmrt_slot_view pending[] = {
+		/* a surplus not assigned yet, and a slot of two tasks: ranked last */
+		{ 1, "n1", true, true }, { 2, "", false, false }, { 3, "n2", false, false }, { 3, "n2", true, true },
+	};
+	struct swarmrt_slot_view hidden[] = {
+		/* a task rejected before it had a container: its slot counts */
+		{ 1, "n1", false, false }, { 2, "n1", true, true },
+	};
+	struct swarmrt_counts c = { .want = 2, .alive = 2, .rows = 2, .replicas = 3, .exists = true };
+	(void)state;
+	/* Swarm would keep slot 1 and stop slot 3 for a scale to 2: 3 stays */
+	assert_int_equal(swarmrt_scale_floor(back, 3), 3);
+	c.floor = 3;
+	assert_int_equal(swarmrt_plan(&c).act, SWARMRT_NOTHING);
+	/* the same ended slot beside a lone running copy: ranked after it, dropped */
+	assert_int_equal(swarmrt_scale_floor(one, 2), 1);
+	assert_int_equal(swarmrt_scale_floor(spread, 5), 3);
+	assert_int_equal(swarmrt_scale_floor(lone, 5), 4);
+	c.want = c.alive = 3;
+	c.rows = 3;
+	c.replicas = 5;
+	c.floor = 4;
+	assert_int_equal(swarmrt_plan(&c).act, SWARMRT_SCALE);
+	assert_int_equal(swarmrt_plan(&c).to, 4);
+	assert_int_equal(swarmrt_scale_floor(pending, 4), 2); /* slot 3 (two tasks, one serving) ranks after slot 1 only */
+	assert_int_equal(swarmrt_scale_floor(hidden, 2), 1);
+	assert_int_equal(swarmrt_scale_floor(NULL, 0), 0);
+	/* a replica waits: new tasks on top of the slots Swarm would not drop */
+	{
+		struct swarmrt_counts w = { .want = 2, .alive = 1, .rows = 2, .replicas = 3, .exists = true,
+					    .floor = 2 };
+		struct swarmrt_plan p = swarmrt_plan(&w);
+		assert_int_equal(p.act, SWARMRT_SCALE);
+		assert_int_equal(p.from, 2);
+		assert_int_equal(p.to, 3);
+		w.floor = 3;
+		p = swarmrt_plan(&w);
+		assert_int_equal(p.from, -1);
+		assert_int_equal(p.to, 4);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name),
 		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_unsure_nodes),
+		cmocka_unit_test(test_scale_floor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
