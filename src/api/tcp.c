@@ -16,7 +16,11 @@
  * 10 s for the whole request (408), 5 s to write the reply and see the
  * client close. After a reply we shut our side down and read until the
  * client closes (bounded), so that an early error reply is not lost in a
- * TCP reset caused by unread request bytes.
+ * TCP reset caused by unread request bytes. That connection handling
+ * (accept, the flood bound, write, reply, linger, close) is api/conn.h's,
+ * shared with the flags listener (flags_tcp.c); this file keeps the API's
+ * protocol: the parser, authentication from the head, the connection
+ * pools, the answers.
  *
  * All of it runs on the daemon's loop; api_dispatch() is the same
  * synchronous dispatch the Unix socket uses.
@@ -38,6 +42,7 @@
 #include "common.h"
 #include "daemon/daemon.h"
 #include "api/api.h"
+#include "api/conn.h"
 #include "api/tcp.h"
 #include "daemon/gates_flow.h"
 #include "daemon/ctlmetrics.h"
@@ -378,16 +383,9 @@ int api_http__status(json_t *reply)
 /* ---- the listener ---- */
 
 struct tcp_conn {
-	uv_tcp_t tcp;
-	uv_timer_t timer;
-	uv_shutdown_t shutdown;
-	int handles;                 /* open uv handles + a running unpack step; freed at 0 */
-	struct api_http http;
+	struct api_conn conn;        /* first: the connection layer's (api/conn.h); a running unpack step holds a reference */
 	struct caller caller;
-	bool replied, closing, continued;
 	bool authed;                 /* its head's token named a user (or it is a ping): the body may be read */
-	size_t discarded;
-	struct tcp_conn *prev, *next;
 	/* /v1/artifacts/DIGEST, once its head is authorized */
 	json_t *art_req;             /* owned: {op, token, digest}, for the audit log */
 	struct artifact_unpack *up;  /* owned: the upload being received (PUT) */
@@ -397,7 +395,6 @@ struct tcp_conn {
 	int up_code;                 /* ARTIFACT_UNPACK_* once the unpacker failed */
 	struct gerr up_err;
 	uint64_t up_bytes, up_max_ns, up_start_ns;
-	char rbuf[65536];
 };
 
 struct unpack_drop {
@@ -437,97 +434,36 @@ static void upload_release(struct tcp_conn *c)
 	}
 }
 
-struct tcp_write {
-	uv_write_t req;
-	char *data;                  /* owned; NULL for static bytes */
-};
+static const struct api_conn_ops tcp_ops; /* below, with the callbacks */
 
 static struct {
 	uv_tcp_t server;
 	bool listening;
-	struct tcp_conn *conns;      /* newest first */
-	int nconns;
+	struct api_conn_set conns;   /* of struct tcp_conn */
 	int nunauth;                 /* of them, not yet authenticated */
-} T;
+} T = { .conns = { .ops = &tcp_ops } };
 
-/* drops one reference: a uv handle closed, or an unpack step finished */
-static void conn_unref(struct tcp_conn *c)
+static void tcp_init(struct api_conn *ac)
 {
-	if (--c->handles > 0)
-		return;
+	struct tcp_conn *c = (struct tcp_conn *)ac;
+	c->caller.uid = (uid_t)-1;
+	c->caller.remote = true;
+	T.nunauth++;
+}
+
+static void tcp_closing(struct api_conn *ac)
+{
+	if (!((struct tcp_conn *)ac)->authed)
+		T.nunauth--;
+}
+
+/* the last reference is gone: a uv handle closed, or an unpack step finished */
+static void tcp_release(struct api_conn *ac)
+{
+	struct tcp_conn *c = (struct tcp_conn *)ac;
 	upload_release(c);
 	json_decref(c->art_req);
 	hbuf_release(&c->pend);
-	api_http__release(&c->http);
-	free(c);
-}
-
-static void on_closed(uv_handle_t *h)
-{
-	conn_unref(h->data);
-}
-
-static void conn_close(struct tcp_conn *c)
-{
-	if (c->closing)
-		return;
-	c->closing = true;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		T.conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	T.nconns--;
-	if (!c->authed)
-		T.nunauth--;
-	uv_close((uv_handle_t *)&c->tcp, on_closed);
-	uv_close((uv_handle_t *)&c->timer, on_closed);
-}
-
-static void on_written(uv_write_t *w, int status)
-{
-	struct tcp_write *tw = (struct tcp_write *)w;
-	struct tcp_conn *c = w->handle->data;
-	free(tw->data);
-	free(tw);
-	if (status < 0)
-		conn_close(c);
-}
-
-static void on_shutdown(uv_shutdown_t *s, int status)
-{
-	/* the client's close (EOF in on_read) or the timer closes it */
-	if (status < 0)
-		conn_close(s->handle->data);
-}
-
-/* text owned (consumed), or static when own is false */
-static void conn_write(struct tcp_conn *c, char *text, size_t len, bool own)
-{
-	struct tcp_write *w = xcalloc(1, sizeof(*w));
-	uv_buf_t b = uv_buf_init(text, (unsigned)len);
-	w->data = own ? text : NULL;
-	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-		free(w->data);
-		free(w);
-		conn_close(c);
-	}
-}
-
-static void on_timeout(uv_timer_t *t);
-static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
-
-static const char *reason(int status)
-{
-	switch (status) {
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 409: return "Conflict";
-	case 417: return "Expectation Failed";
-	default: return http_reason(status);
-	}
 }
 
 /*
@@ -536,33 +472,19 @@ static const char *reason(int status)
  */
 static void reply_as(struct tcp_conn *c, int status, json_t *body, const char *ctype, char *text, const char *extra)
 {
-	char *msg;
 	if (!ctype)
 		text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
-	if (c->replied || c->closing) {
+	if (!api_conn__replying(&c->conn)) {
 		free(text);
 		return;
 	}
-	c->replied = true;
 	/* an unfinished upload is dropped at once, not when the client goes
 	 * (or when its running step ends) */
 	upload_release(c);
-	msg = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			"Cache-Control: no-store\r\nConnection: close\r\n%s\r\n%s%s",
-			status, reason(status), ctype ? ctype : "application/json",
-			ctype ? strlen(text) : (text ? strlen(text) : 2) + 1, extra,
-			c->http.msg.llp.method == HTTP_HEAD ? "" : text ? text : "{}",
-			c->http.msg.llp.method == HTTP_HEAD || ctype ? "" : "\n");
+	api_conn__reply(&c->conn, status, ctype ? ctype : "application/json", extra, text ? text : "{}", !ctype,
+			c->conn.http.msg.llp.method == HTTP_HEAD);
 	free(text);
-	conn_write(c, msg, strlen(msg), true);
-	if (c->closing)
-		return;
-	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
-		conn_close(c);
-		return;
-	}
-	uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0);
 }
 
 static void reply(struct tcp_conn *c, int status, json_t *body, const char *extra)
@@ -576,11 +498,11 @@ static void reply_status(struct tcp_conn *c, int status, const char *msg)
 	int code = status == 401 || status == 403 ? 3 : status >= 500 && status != 501 && status != 505 ? 1 : 2;
 	if (status == 401)
 		extra = "WWW-Authenticate: Bearer realm=\"gantry\"\r\n";
-	else if (status == 405 && c->http.metrics)
+	else if (status == 405 && c->conn.http.metrics)
 		extra = "Allow: GET, HEAD\r\n";
-	else if (status == 405 && c->http.kind == API_REQ_OFREP)
+	else if (status == 405 && c->conn.http.kind == API_REQ_OFREP)
 		extra = "Allow: POST\r\n";
-	else if (status == 405 && c->http.kind != API_REQ_OP)
+	else if (status == 405 && c->conn.http.kind != API_REQ_OP)
 		extra = "Allow: PUT, GET, HEAD\r\n";
 	else if (status == 405)
 		extra = "Allow: POST\r\n";
@@ -589,12 +511,17 @@ static void reply_status(struct tcp_conn *c, int status, const char *msg)
 	reply(c, status, json_pack("{s:b, s:s, s:i}", "ok", 0, "error", msg, "code", code), extra);
 }
 
-static void on_timeout(uv_timer_t *t)
+/* the layer's error answer (api_conn_ops.fail) */
+static void fail_conn(struct api_conn *ac, int status, const char *msg)
 {
-	struct tcp_conn *c = t->data;
-	if (c->replied)
-		conn_close(c);
-	else if (c->up)
+	reply_status((struct tcp_conn *)ac, status, msg);
+}
+
+/* the timer ran out before the reply */
+static void on_timeout(struct api_conn *ac)
+{
+	struct tcp_conn *c = (struct tcp_conn *)ac;
+	if (c->up)
 		reply_status(c, 408, "the upload stalled: no bytes for 30 s");
 	else if (!c->authed)
 		reply_status(c, 408, "the request head did not arrive within 3 s");
@@ -604,7 +531,7 @@ static void on_timeout(uv_timer_t *t)
 
 static void handle_request(struct tcp_conn *c)
 {
-	struct api_http *h = &c->http;
+	struct api_http *h = &c->conn.http;
 	json_t *req = api_http__request(h), *resp;
 	int status;
 
@@ -644,7 +571,7 @@ static void handle_request(struct tcp_conn *c)
 
 static void handle_ofrep(struct tcp_conn *c)
 {
-	struct api_http *h = &c->http;
+	struct api_http *h = &c->conn.http;
 	struct ofrep_answer a;
 	char extra[160] = "";
 
@@ -675,7 +602,7 @@ static void reply_upload_error(struct tcp_conn *c)
 {
 	int status = c->up_code == ARTIFACT_UNPACK_MISMATCH ? 409 : c->up_code == ARTIFACT_UNPACK_IO ? 500 : 400;
 	log_warn("api", "tcp peer=%s op=artifact_upload digest=%s status=%d bytes=%llu: %s", c->caller.user,
-		 c->http.digest, status, (unsigned long long)c->up_bytes, c->up_err.msg);
+		 c->conn.http.digest, status, (unsigned long long)c->up_bytes, c->up_err.msg);
 	reply(c, status, reply_error(status == 400 ? 2 : 1, "%s", c->up_err.msg), "");
 }
 
@@ -700,7 +627,7 @@ static void upload_work(uv_work_t *w)
 
 static void upload_succeeded(struct tcp_conn *c)
 {
-	struct api_http *h = &c->http;
+	struct api_http *h = &c->conn.http;
 	int status = c->up_created ? 201 : 200;
 	json_t *resp = json_pack("{s:b, s:s, s:b, s:I}", "ok", 1, "digest", h->digest, "created", c->up_created,
 				 "bytes", (json_int_t)c->up_bytes);
@@ -721,18 +648,18 @@ static void upload_step_done(uv_work_t *w, int status)
 		c->up_code = ARTIFACT_UNPACK_IO;
 		gerr_set(&c->up_err, "artifact upload: %s", uv_strerror(status));
 	}
-	if (c->closing || c->replied) {
+	if (c->conn.closing || c->conn.replied) {
 		upload_release(c);
 	} else if (c->up_code) {
 		reply_upload_error(c);
 	} else if (c->body_done) {
 		upload_succeeded(c);
-	} else if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
-		conn_close(c);
+	} else if (api_conn__read_start(&c->conn) < 0) {
+		api_conn__close(&c->conn);
 	} else {
-		uv_timer_start(&c->timer, on_timeout, API_TCP_UPLOAD_IDLE_MS, 0);
+		api_conn__timer(&c->conn, API_TCP_UPLOAD_IDLE_MS);
 	}
-	conn_unref(c);
+	api_conn__unref(&c->conn);
 }
 
 /*
@@ -743,28 +670,24 @@ static void upload_step_done(uv_work_t *w, int status)
 static void upload_read(struct tcp_conn *c, int r)
 {
 	if (r == API_HTTP_ERROR) {
-		reply_status(c, c->http.status, c->http.err);
+		reply_status(c, c->conn.http.status, c->conn.http.err);
 		return;
 	}
 	if (r == API_HTTP_DONE)
 		c->body_done = true;
-	if (c->http.expect_continue && !c->continued) {
-		static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-		c->continued = true;
-		conn_write(c, cont, sizeof(cont) - 1, false);
-	}
+	api_conn__continue(&c->conn);
 	if (!c->pend.len && !c->body_done) {
-		uv_timer_start(&c->timer, on_timeout, API_TCP_UPLOAD_IDLE_MS, 0);
+		api_conn__timer(&c->conn, API_TCP_UPLOAD_IDLE_MS);
 		return;
 	}
-	uv_read_stop((uv_stream_t *)&c->tcp);
-	uv_timer_stop(&c->timer);
+	uv_read_stop((uv_stream_t *)&c->conn.tcp);
+	uv_timer_stop(&c->conn.timer);
 	c->work.data = c;
 	c->working = true;
-	c->handles++;
+	api_conn__ref(&c->conn);
 	if (uv_queue_work(gd->loop, &c->work, upload_work, upload_step_done) < 0) {
 		c->working = false;
-		c->handles--;
+		api_conn__unref(&c->conn); /* not the last: the handles hold theirs */
 		c->up_code = ARTIFACT_UNPACK_IO;
 		gerr_set(&c->up_err, "artifact upload: cannot queue work");
 		reply_upload_error(c);
@@ -778,7 +701,7 @@ static void upload_read(struct tcp_conn *c, int r)
  */
 static int artifact_start(struct tcp_conn *c)
 {
-	struct api_http *h = &c->http;
+	struct api_http *h = &c->conn.http;
 	bool put = h->kind == API_REQ_ARTIFACT_PUT;
 	json_t *deny;
 	struct identity who;
@@ -823,20 +746,13 @@ static int artifact_start(struct tcp_conn *c)
 /* HEAD|GET /v1/artifacts/DIGEST is in */
 static void artifact_exists(struct tcp_conn *c)
 {
-	char *path = xasprintf("%s/artifacts/%s", gd->home, c->http.digest);
+	char *path = xasprintf("%s/artifacts/%s", gd->home, c->conn.http.digest);
 	struct stat st;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		reply(c, 200, json_pack("{s:b, s:s}", "ok", 1, "digest", c->http.digest), "");
+		reply(c, 200, json_pack("{s:b, s:s}", "ok", 1, "digest", c->conn.http.digest), "");
 	else
-		reply(c, 404, reply_error(1, "no artifact %s on the server", c->http.digest), "");
+		reply(c, 404, reply_error(1, "no artifact %s on the server", c->conn.http.digest), "");
 	free(path);
-}
-
-static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
-{
-	struct tcp_conn *c = hd->data;
-	(void)suggested;
-	*buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
 /*
@@ -849,12 +765,12 @@ static int authenticate(struct tcp_conn *c)
 {
 	struct identity who;
 	json_t *req, *deny = NULL;
-	if (c->http.kind == API_REQ_OP && !strcmp(c->http.op, "ping")) {
+	if (c->conn.http.kind == API_REQ_OP && !strcmp(c->conn.http.op, "ping")) {
 		c->authed = true; /* the one operation without a token */
-	} else if (c->http.kind == API_REQ_OFREP) {
+	} else if (c->conn.http.kind == API_REQ_OFREP) {
 		/* an environment's evaluation token, checked from the head: a bad
 		 * one is answered before any body byte is read */
-		int st = daemon_flags_auth(gd, c->http.flags_env, c->http.token);
+		int st = daemon_flags_auth(gd, c->conn.http.flags_env, c->conn.http.token);
 		if (st) {
 			log_info("api", "tcp peer=%s op=ofrep_evaluate status=%d (head refused)", c->caller.user, st);
 			reply(c, st, daemon_flags_auth_body(st), "WWW-Authenticate: Bearer realm=\"gantry-flags\"\r\n");
@@ -862,10 +778,10 @@ static int authenticate(struct tcp_conn *c)
 		}
 		c->authed = true;
 	} else {
-		req = json_pack("{s:s}", "token", c->http.token);
+		req = json_pack("{s:s}", "token", c->conn.http.token);
 		if (gates_identify(req, &c->caller, &who, &deny) < 0) {
 			int status = api_http__status(deny);
-			log_info("api", "tcp peer=%s op=%s status=%d (head refused)", c->caller.user, c->http.op, status);
+			log_info("api", "tcp peer=%s op=%s status=%d (head refused)", c->caller.user, c->conn.http.op, status);
 			reply(c, status, deny, "");
 			json_decref(req);
 			return -1;
@@ -874,12 +790,13 @@ static int authenticate(struct tcp_conn *c)
 		c->authed = true;
 	}
 	T.nunauth--;
-	if (T.nconns - T.nunauth > API_TCP_MAX_CONNS) {
-		log_warn("api", "tcp peer=%s refused: %d authenticated connections", c->caller.user, T.nconns - T.nunauth - 1);
+	if (T.conns.nconns - T.nunauth > API_TCP_MAX_CONNS) {
+		log_warn("api", "tcp peer=%s refused: %d authenticated connections", c->caller.user,
+			 T.conns.nconns - T.nunauth - 1);
 		reply_status(c, 503, "too many connections to the API: retry later");
 		return -1;
 	}
-	uv_timer_start(&c->timer, on_timeout, API_TCP_REQUEST_MS, 0);
+	api_conn__timer(&c->conn, API_TCP_REQUEST_MS);
 	return 0;
 }
 
@@ -887,117 +804,72 @@ static int authenticate(struct tcp_conn *c)
 static struct tcp_conn *oldest_unauth(const struct tcp_conn *but)
 {
 	struct tcp_conn *found = NULL;
-	for (struct tcp_conn *c = T.conns; c; c = c->next)
-		if (!c->authed && !c->replied && c != but)
+	for (struct api_conn *ac = T.conns.conns; ac; ac = ac->next) {
+		struct tcp_conn *c = (struct tcp_conn *)ac;
+		if (!c->authed && !ac->replied && c != but)
 			found = c;
+	}
 	return found;
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void on_read(struct api_conn *ac, const char *data, size_t len)
 {
-	struct tcp_conn *c = s->data;
-	int r;
+	struct tcp_conn *c = (struct tcp_conn *)ac;
+	struct api_http *h = &c->conn.http;
+	int r = api_http__feed(h, data, len);
 
-	if (c->closing)
+	if (r == API_HTTP_ERROR && h->op[0] && h->status == 401)
+		log_info("api", "tcp peer=%s op=%s status=401", c->caller.user, h->op);
+	if (r != API_HTTP_ERROR && h->head_done && !c->authed && authenticate(c) < 0)
 		return;
-	if (n < 0) {
-		/* a client that half-closed after a partial request still gets told */
-		if (!c->replied && n == UV_EOF && c->http.msg.head_done)
-			reply_status(c, 400, "connection closed before the request ended");
-		else
-			conn_close(c);
-		return;
-	}
-	if (c->replied) {
-		c->discarded += (size_t)n;
-		if (c->discarded > LINGER_MAX_BYTES)
-			conn_close(c);
-		return;
-	}
-	r = api_http__feed(&c->http, buf->base, (size_t)n);
-	if (r == API_HTTP_ERROR && c->http.op[0] && c->http.status == 401)
-		log_info("api", "tcp peer=%s op=%s status=401", c->caller.user, c->http.op);
-	if (r != API_HTTP_ERROR && c->http.head_done && !c->authed && authenticate(c) < 0)
-		return;
-	if (r != API_HTTP_ERROR && c->http.head_done && c->http.kind != API_REQ_OP && c->http.kind != API_REQ_OFREP &&
-	    !c->art_req &&
+	if (r != API_HTTP_ERROR && h->head_done && h->kind != API_REQ_OP && h->kind != API_REQ_OFREP && !c->art_req &&
 	    artifact_start(c) < 0)
 		return;
 	if (c->up) {
 		upload_read(c, r);
 		return;
 	}
-	if (r == API_HTTP_MORE && c->http.head_done && c->http.kind == API_REQ_OP && !api_op_known(c->http.op))
-		r = fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);
+	if (r == API_HTTP_MORE && h->head_done && h->kind == API_REQ_OP && !api_op_known(h->op))
+		r = fail(h, 404, "no such operation '%s' (see docs/api.md)", h->op);
 	if (r == API_HTTP_ERROR) {
-		reply_status(c, c->http.status, c->http.err);
-	} else if (r == API_HTTP_DONE && c->http.kind == API_REQ_OFREP) {
+		reply_status(c, h->status, h->err);
+	} else if (r == API_HTTP_DONE && h->kind == API_REQ_OFREP) {
 		handle_ofrep(c);
-	} else if (r == API_HTTP_DONE && c->http.kind != API_REQ_OP) {
+	} else if (r == API_HTTP_DONE && h->kind != API_REQ_OP) {
 		artifact_exists(c);
 	} else if (r == API_HTTP_DONE) {
-		if (!api_op_known(c->http.op)) {
-			fail(&c->http, 404, "no such operation '%s' (see docs/api.md)", c->http.op);
-			reply_status(c, c->http.status, c->http.err);
+		if (!api_op_known(h->op)) {
+			fail(h, 404, "no such operation '%s' (see docs/api.md)", h->op);
+			reply_status(c, h->status, h->err);
 		} else {
 			handle_request(c);
 		}
-	} else if (c->http.head_done && c->http.expect_continue && !c->continued) {
-		static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-		c->continued = true;
-		conn_write(c, cont, sizeof(cont) - 1, false);
+	} else {
+		api_conn__continue(&c->conn);
 	}
 }
 
-/* "tcp:127.0.0.1:53122", "tcp:[::1]:53122": the caller's name in logs and replies */
-static void peer_name(struct tcp_conn *c)
-{
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	strlcpy_g(c->caller.user, "tcp:unknown", sizeof(c->caller.user));
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
-		uv_ip4_name(s4, ip, sizeof(ip));
-		snprintf(c->caller.user, sizeof(c->caller.user), "tcp:%s:%u", ip, ntohs(s4->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-		uv_ip6_name(s6, ip, sizeof(ip));
-		snprintf(c->caller.user, sizeof(c->caller.user), "tcp:[%s]:%u", ip, ntohs(s6->sin6_port));
-	}
-}
+static const struct api_conn_ops tcp_ops = {
+	.size = sizeof(struct tcp_conn),
+	.rbuf_size = 65536,
+	.flood = 2 * API_TCP_MAX_CONNS + API_TCP_MAX_UNAUTH,
+	.linger_ms = LINGER_MS,
+	.linger_max_bytes = LINGER_MAX_BYTES,
+	.init = tcp_init,
+	.closing = tcp_closing,
+	.release = tcp_release,
+	.read = on_read,
+	.timeout = on_timeout,
+	.fail = fail_conn,
+};
 
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct tcp_conn *c;
-	if (status < 0)
+	if (status < 0 || !(c = (struct tcp_conn *)api_conn__accept(&T.conns, server)))
 		return;
-	c = xcalloc(1, sizeof(*c));
-	api_http__init(&c->http);
-	c->caller.uid = (uid_t)-1;
-	c->caller.remote = true;
-	uv_tcp_init(gd->loop, &c->tcp);
-	uv_timer_init(gd->loop, &c->timer);
-	c->tcp.data = c->timer.data = c;
-	c->handles = 2;
-	c->next = T.conns;
-	if (T.conns)
-		T.conns->prev = c;
-	T.conns = c;
-	T.nconns++;
-	T.nunauth++;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
-		conn_close(c);
-		return;
-	}
-	if (T.nconns > 2 * API_TCP_MAX_CONNS + API_TCP_MAX_UNAUTH) {
-		conn_close(c); /* a flood: not even an answer */
-		return;
-	}
-	peer_name(c);
+	/* "tcp:127.0.0.1:53122", "tcp:[::1]:53122": the caller's name in logs and replies */
+	strlcpy_g(c->caller.user, c->conn.peer, sizeof(c->caller.user));
 	if (T.nunauth > API_TCP_MAX_UNAUTH) {
 		/* idle connections that never say who they are cannot keep a token
 		 * out: the one that waited longest makes room */
@@ -1005,14 +877,10 @@ static void on_connection(uv_stream_t *server, int status)
 		if (old) {
 			log_info("api", "tcp peer=%s dropped: %d connections not authenticated", old->caller.user,
 				 T.nunauth);
-			conn_close(old);
+			api_conn__close(&old->conn);
 		}
 	}
-	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
-		conn_close(c);
-		return;
-	}
-	uv_timer_start(&c->timer, on_timeout, API_TCP_HEAD_MS, 0);
+	api_conn__start(&c->conn, API_TCP_HEAD_MS);
 }
 
 int api_tcp_check_addr(const char *addr, struct gerr *err)
@@ -1099,6 +967,5 @@ void api_tcp_close(void)
 	if (T.listening && !uv_is_closing((uv_handle_t *)&T.server))
 		uv_close((uv_handle_t *)&T.server, NULL);
 	T.listening = false;
-	while (T.conns)
-		conn_close(T.conns);
+	api_conn__close_all(&T.conns);
 }
