@@ -778,6 +778,11 @@ static void run_analyses(struct svcenv *se, int64_t now, int64_t mono)
 			strlcpy_g(row.message, ms->msg, sizeof(row.message));
 			if (store_measurement_add(gd->store, &row, &err) < 0)
 				log_error("store", "%s", err.msg);
+			/* one line per measurement, as Argo Rollouts' controller
+			 * logs them: what an operator greps when a verdict surprises */
+			log_info("analysis", "service=%s environment=%s revision=%d analysis=%s metric=%s measurement=%llu "
+				 "verdict=%s value=%g", se->row.service, se->row.environment, r->revision, r->def.name,
+				 row.metric, (unsigned long long)k + 1, row.verdict, ms->value);
 		}
 		free(in);
 		free(cw);

@@ -44,10 +44,15 @@ test_expect_success 'setup: 2 ready replicas of v1' '
 	st_check "d[\"ready_replicas\"] == 2 and d[\"store\"] == {\"ok\": True}"
 '
 
-test_expect_success 'deploy v2 (ready after 3 s); fill the store while its first replica starts' '
-	"$GANTRY" deploy hello --env staging --version v2 --set env.READY_DELAY_MS=3000 &&
+# v2's replicas are held unready (hello's READY_FILE) until the store is
+# full: "ready after 3 s" raced the fill on a loaded machine, and a v2
+# replica that turned ready first was routed before the store filled. Its
+# turning ready is the write that finds the store full.
+test_expect_success 'deploy v2 (held unready); fill the store while its first replica starts' '
+	"$GANTRY" deploy hello --env staging --version v2 --set env.READY_FILE="$TRASH/v2.ready" &&
 	wait_for 10 "st_check \"any(r[\\\"revision\\\"] == 2 and r[\\\"state\\\"] == \\\"starting\\\" and r[\\\"pid\\\"] for r in d[\\\"replicas\\\"])\"" &&
 	touch "$TRASH/full" &&
+	touch "$TRASH/v2.ready" &&
 	wc -l <"$TRASH/serve.log" >lines.before &&
 	date +%s >t.before
 '
