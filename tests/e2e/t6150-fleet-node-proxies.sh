@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='fleet: cluster.proxy runs a gantry proxy on every node of a real 3-node Swarm (a global service made from the running gantry, host-mode ports, the admin token a Swarm secret); each node address serves clients; the canary split holds on every node; errors sent through node 2 only roll a canary back (summed windows); a node proxy killed is restarted by Swarm, refuses until the controller pushes, then serves the current table'
+test_description='fleet: cluster.proxy runs a gantry proxy on every node of a real 3-node Swarm (a global service made from the running gantry, host-mode ports, the admin token a Swarm secret); each node address serves clients; the canary split and a header match hold on every node; the canary shield answers from stable through every node while each node proxy counts the canary 5xx answers and the summed windows show them; errors sent through node 2 only roll a canary back (summed windows); a node proxy killed is restarted by Swarm, refuses until the controller pushes, then serves the current table'
 # e2e: slow (a 3-node cluster, an image built from the gantry binary)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
