@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='fleet: cluster.proxy runs a gantry proxy on every node of a real 3-node Swarm (a global service made from the running gantry, host-mode ports, the admin token a Swarm secret); each node address serves clients; the canary split holds on every node; errors sent through node 2 only roll a canary back (summed windows); a node proxy killed is restarted by Swarm, refuses until the controller pushes, then serves the current table'
+test_description='fleet: cluster.proxy runs a gantry proxy on every node of a real 3-node Swarm (a global service made from the running gantry, host-mode ports, the admin token a Swarm secret); each node address serves clients; the canary split and a header match hold on every node; the canary shield answers from stable through every node while each node proxy counts the canary 5xx answers and the summed windows show them; errors sent through node 2 only roll a canary back (summed windows); a node proxy killed is restarted by Swarm, refuses until the controller pushes, then serves the current table'
 # e2e: slow (a 3-node cluster, an image built from the gantry binary)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
@@ -39,11 +39,31 @@ in_node() {
 	ip netns exec "$_nn" "$@"
 }
 
-# nsplit N COUNT: COUNT requests through node N's proxy; JSON in split.json
+# nsplit N COUNT [ARGS]: COUNT requests through node N's proxy (loadgen's
+# ARGS added: --header); JSON in split.json
 nsplit() {
-	in_node "$1" "$LOADGEN" --url "http://127.0.0.1:$NP_PORT/" --host "$HOST" -c 1 -n "$2" \
-		--max-duration 30s >"$TRASH/split.json" 2>"$TRASH/split.err" &&
+	_sn=$1 _sc=$2
+	shift 2
+	in_node "$_sn" "$LOADGEN" --url "http://127.0.0.1:$NP_PORT/" --host "$HOST" -c 1 -n "$_sc" \
+		--max-duration 30s "$@" >"$TRASH/split.json" 2>"$TRASH/split.err" &&
 	cat "$TRASH/split.json"
+}
+
+# nwindows N: node N's proxy's /windows (cumulative per-revision counters)
+nwindows() {
+	eval "_na=\$NODE$1_ADDR"
+	curl -s --max-time 5 -H "Authorization: Bearer $(cat "$GANTRY_HOME/nodeproxy/staging.token")" \
+		"http://$_na:$NP_ADMIN/windows"
+}
+
+# rev_status FILE REV: "requests 5xx" of revision REV in the /windows document FILE
+rev_status() {
+	python3 - "$1" "$2" <<-'PYEOF'
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	r = [x for x in d.get("revisions", []) if str(x.get("revision")) == sys.argv[2]]
+	print("%d %d" % (r[0]["requests"], r[0]["status"][5]) if r else "0 0")
+	PYEOF
 }
 
 # nstatus N: node N's proxy's /status (with the token the controller made)
@@ -71,6 +91,7 @@ all_at_local_gen() {
 	test "$(nstatus 3 | json_get generation)" = "$_g"
 }
 
+# spec [ROLLBACK_ON]: the spec, rollback_on's condition "error_rate > 5% for 2s" unless given
 spec() {
 	write_svc_spec <<-EOF
 	project: t
@@ -100,8 +121,9 @@ spec() {
 	    shield: true
 	    strategy:
 	      canary:
-	        steps: [ {weight: 50}, {pause: 60s} ]
-	    rollback_on: [ "error_rate > 5% for 2s" ]
+	        match: { header: { x-canary: "true" } }
+	        steps: [ {weight: 50}, {pause: 5m} ]
+	    rollback_on: [ "${1:-error_rate > 5% for 2s}" ]
 	EOF
 }
 
@@ -148,34 +170,78 @@ test_expect_success 'each node address serves the app; every node proxy reaches 
 	pget / | grep -q "^hello from v1"
 '
 
-test_expect_success 'a canary at 50%: the split holds on every node proxy' '
+test_expect_success 'a canary at 50% with a header match: on every node proxy x-canary requests all go to the canary, the others split by weight' '
 	"$GANTRY" deploy hello --env staging --version v2 &&
 	wait_for 60 "canary_check \"c[\\\"weight\\\"] == 50 and c[\\\"wait\\\"] == \\\"pause\\\"\"" &&
 	wait_for 10 all_at_local_gen &&
 	for n in 1 2 3; do
 		nsplit $n 200 && P=$(split_pct v2) && figure "canary at 50%, through node $n: v2 $P% of 200" &&
 		test "$P" -ge 30 && test "$P" -le 70 || return 1
+		nsplit $n 100 --header "x-canary: true" && cat split.json &&
+		jcheck split.json "d[\"versions\"] == {\"v2\": 100} and d[\"non2xx\"] == 0 and d[\"errors\"] == 0" &&
+		figure "x-canary: true through node $n: 100 of 100 to the canary v2" || return 1
+		nsplit $n 20 --header "x-canary: false" &&
+		jcheck split.json "set(d[\"versions\"]) <= {\"v1\", \"v2\"} and d[\"non2xx\"] == 0" || return 1
 	done &&
-	"$GANTRY" abort hello --env staging --reason "next: a bad one" &&
+	"$GANTRY" abort hello --env staging --reason "next: a failing one behind the shield" &&
 	wait_for 30 "st_check \"[t for t in d[\\\"traffic\\\"] if t[\\\"weight\\\"] > 0] == [{\\\"revision\\\": 1, \\\"weight\\\": 100}]\""
+'
+
+test_expect_success 'the canary shield on every node proxy: a canary failing every GET, clients get 200 from v1 through each node; its 5xx are counted per node and in the summed windows' '
+	# rollback_on with a long window: the failures are measured (holds) but
+	# the canary stays, held at its pause, for the three nodes
+	spec "error_rate > 5% for 10m" &&
+	"$GANTRY" deploy hello --env staging --version v3 --set env.FAIL_RATE=1 &&
+	wait_for 60 "canary_check \"c[\\\"weight\\\"] == 50 and c[\\\"wait\\\"] == \\\"pause\\\"\"" &&
+	wait_for 10 all_at_local_gen &&
+	# a steady load through node 1 feeds the controller a sample every
+	# 100 ms (rollback_on reads the trailing second) while the checks run
+	spawn_bg sload ip netns exec "$NODE1_NETNS" "$LOADGEN" --url "http://127.0.0.1:$NP_PORT/" --host "$HOST" \
+		-c 2 --rate 50 --max-duration 120s --stop-file "$TRASH/stop-sload" &&
+	ts=$(_now_ms) &&
+	for n in 1 2 3; do
+		nsplit $n 100 && cat split.json &&
+		jcheck split.json "d[\"versions\"] == {\"v1\": 100} and d[\"non2xx\"] == 0 and d[\"errors\"] == 0" &&
+		nwindows $n >w$n.json && set -- $(rev_status w$n.json 3) &&
+		figure "shield through node $n: 100 of 100 answered 200 by v1; node $n windows: canary revision 3 had $1 requests, $2 of them 5xx" &&
+		test "$2" -ge 20 && test "$2" = "$1" || return 1
+	done &&
+	# the summed windows: the controller measures the canary failing (all
+	# of its requests were 5xx, whichever node proxy sent them)
+	t0=$(_now_ms) &&
+	wait_for 20 "canary_check \"c[\\\"rollback_on\\\"][0][\\\"verdict\\\"] == \\\"holds\\\"\"" &&
+	figure "shield: the loop over the nodes took $((t0 - ts)) ms, the verdict holds $(($(_now_ms) - t0)) ms later" &&
+	gst >st3.json &&
+	touch stop-sload && { wait_bg sload 15 || :; } &&
+	grep "^{" sload.log | tail -n 1 >sload.json && cat sload.json &&
+	figure "shield under load through node 1: $(json_get requests <sload.json) requests, $(json_get non2xx <sload.json) non-2xx, $(json_get errors <sload.json) errors" &&
+	jcheck sload.json "d[\"requests\"] > 0 and d[\"non2xx\"] == 0 and d[\"errors\"] == 0 and list(d[\"versions\"]) == [\"v1\"]" &&
+	jcheck st3.json "d[\"canary\"][\"rollback_on\"][0][\"last\"].startswith(\"error_rate 100\")" &&
+	figure "summed windows, status: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"canary\"][\"rollback_on\"][0][\"last\"])" st3.json)" &&
+	# the local proxy saw none of it: the sums come from the node proxies
+	curl -s --max-time 5 -H "Authorization: Bearer $(cat "$GANTRY_HOME/proxy-admin.token")" "http://127.0.0.1:$ADMIN_PORT/windows" >lw3.json &&
+	test "$(rev_status lw3.json 3)" = "0 0" &&
+	"$GANTRY" abort hello --env staging --reason "shield checked" &&
+	wait_for 30 "st_check \"[t for t in d[\\\"traffic\\\"] if t[\\\"weight\\\"] > 0] == [{\\\"revision\\\": 1, \\\"weight\\\": 100}]\"" &&
+	spec
 '
 
 test_expect_success 'errors sent through node 2 only roll a bad canary back (the summed windows), zero failed requests' '
 	spawn_bg load ip netns exec "$NODE2_NETNS" "$LOADGEN" --url "http://127.0.0.1:$NP_PORT/" --host "$HOST" \
 		-c 4 --rate 300 --max-duration 120s --stop-file "$TRASH/stop-load" &&
-	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v3 --set env.FAIL_RATE=0.5 \
-		--wait --timeout 90s >deploy-v3.out 2>&1
+	test_expect_code 1 "$GANTRY" deploy hello --env staging --version v4 --set env.FAIL_RATE=0.5 \
+		--wait --timeout 90s >deploy-v4.out 2>&1
 	rc=$?
-	cat deploy-v3.out
+	cat deploy-v4.out
 	touch stop-load && wait_bg load 15
 	test $rc = 0 &&
 	grep "^{" load.log | tail -n 1 >load.json && cat load.json &&
 	figure "bad canary rolled back under load through node 2: $(json_get requests <load.json) requests, $(json_get non2xx <load.json) non-2xx, $(json_get errors <load.json) errors" &&
 	jcheck load.json "d[\"requests\"] > 0 and d[\"non2xx\"] == 0 and d[\"errors\"] == 0" &&
-	st_check "d[\"phase\"] == \"rolled_back\" and d[\"rollout\"][\"revision\"] == 3" &&
-	ghist >hist.json && jcheck hist.json "d[0][\"revision\"] == 3 and \"error_rate\" in d[0][\"reason\"]" &&
+	st_check "d[\"phase\"] == \"rolled_back\" and d[\"rollout\"][\"revision\"] == 4" &&
+	ghist >hist.json && jcheck hist.json "d[0][\"revision\"] == 4 and \"error_rate\" in d[0][\"reason\"]" &&
 	curl -s --max-time 5 -H "Authorization: Bearer $(cat "$GANTRY_HOME/proxy-admin.token")" "http://127.0.0.1:$ADMIN_PORT/windows" >lw.json &&
-	jcheck lw.json "sum(r.get(\"requests\", 0) for r in d.get(\"revisions\", []) if str(r.get(\"revision\")) == \"3\") == 0"
+	jcheck lw.json "sum(r.get(\"requests\", 0) for r in d.get(\"revisions\", []) if str(r.get(\"revision\")) == \"4\") == 0"
 '
 
 test_expect_success 'node 3 proxy killed: Swarm restarts it, it refuses until the controller pushes, then serves the current table' '
