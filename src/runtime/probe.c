@@ -14,6 +14,8 @@
 /* enough for a status line; the rest of the response is not read */
 #define RESP_MAX 1024
 #define DEFAULT_TIMEOUT_MS 1000
+/* a timeout timer this late says the loop was blocked (see on_timer) */
+#define STALL_MS 100
 
 struct probe_run {
 	uv_loop_t *loop;
@@ -21,6 +23,8 @@ struct probe_run {
 	probe_cb cb;
 	void *data;
 	int64_t timeout_ms;
+	uint64_t started;  /* uv_now when the timer was started */
+	bool extended;     /* the timeout was given again after a stalled loop */
 	char *path;        /* http target, owned */
 	char *req;         /* http request bytes, owned */
 	uv_timer_t timer;
@@ -95,6 +99,20 @@ static void on_timer(uv_timer_t *t)
 
 	if (r->early) {
 		finish(r, r->early_ok, r->early_detail);
+		return;
+	}
+	/*
+	 * libuv runs due timers before it polls for I/O: after the loop was
+	 * blocked (a slow disk write, a busy machine) this fires although the
+	 * answer may be waiting unread in the socket. A timer that fires
+	 * STALL_MS or more late measured the controller, not the replica: the
+	 * probe gets its whole timeout again, once, from now.
+	 */
+	if (!r->extended && uv_now(r->loop) >= r->started + (uint64_t)r->timeout_ms + STALL_MS) {
+		r->extended = true;
+		log_debug("runtime", "probe timer fired %llums late (the loop was blocked): timeout restarted",
+			  (unsigned long long)(uv_now(r->loop) - r->started - (uint64_t)r->timeout_ms));
+		uv_timer_start(&r->timer, on_timer, (uint64_t)r->timeout_ms, 0);
 		return;
 	}
 	snprintf(detail, sizeof(detail), "timeout after %lldms", (long long)r->timeout_ms);
@@ -367,6 +385,7 @@ struct probe_run *probe_start_exec(uv_loop_t *loop, const struct probe *probe, i
 	r->timer.data = r;
 	r->open++;
 	r->timer_live = true;
+	r->started = uv_now(loop);
 	uv_timer_start(&r->timer, on_timer, (uint64_t)r->timeout_ms, 0);
 
 	if (probe->kind == PROBE_EXEC)

@@ -154,7 +154,9 @@ with open(sys.argv[1]) as f:
 ok = eval("(" + sys.argv[2] + ")", {"d": d, "any": any, "all": all, "len": len, "set": set, "sorted": sorted})
 if not ok:
     print("jcheck failed: " + sys.argv[2], file=sys.stderr)
-    print(json.dumps(d, indent=1), file=sys.stderr)
+    # a line per top-level key: CI shows only a part of a failed test
+    for k, v in (d.items() if isinstance(d, dict) else enumerate(d)):
+        print(" %s: %s" % (k, json.dumps(v, separators=(",", ":"))), file=sys.stderr)
     sys.exit(1)
 EOF
 }

@@ -373,6 +373,40 @@ static void test_cancel(void **state)
 	free(pidfile);
 }
 
+/*
+ * A controller whose loop was blocked past a probe's timeout (a slow disk
+ * write) must not fail a replica that answers at once: libuv runs the due
+ * timer before it polls the socket. A hung server still times out.
+ */
+static void test_stalled_loop(void **state)
+{
+	uv_loop_t loop;
+	struct server s = { 0 };
+	struct result res = { 0 };
+	struct probe p = mk(PROBE_HTTP, "/health", 200);
+
+	(void)state;
+	uv_loop_init(&loop);
+	server_start(&loop, &s);
+	s.reply = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	assert_non_null(probe_start(&loop, &p, s.port, on_probe, &res));
+	usleep(600 * 1000); /* the loop is blocked three times the timeout */
+	assert_true(rt_run_until(&loop, &res.done, 10000));
+	assert_true(res.ok);
+	assert_string_equal(res.detail, "GET /health: 200");
+
+	memset(&res, 0, sizeof(res));
+	s.reply = NULL;
+	assert_non_null(probe_start(&loop, &p, s.port, on_probe, &res));
+	usleep(600 * 1000);
+	assert_true(rt_run_until(&loop, &res.done, 10000));
+	assert_false(res.ok);
+	assert_string_equal(res.detail, "timeout after 200ms");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(res.calls, 1);
+	rt_loop_close(&loop);
+}
+
 static void test_not_started(void **state)
 {
 	uv_loop_t loop;
@@ -395,6 +429,7 @@ int main(int argc, char **argv)
 		RT_TEST(test_tcp),
 		RT_TEST(test_exec),
 		RT_TEST(test_cancel),
+		RT_TEST(test_stalled_loop),
 		RT_TEST(test_not_started),
 	};
 
