@@ -692,6 +692,8 @@ static void handle_slow(const struct request *rq, struct response *rs)
 	}
 	if (ms > SLOW_MAX_MS)
 		ms = SLOW_MAX_MS;
+	if (cfg_access_log) /* a test can wait for the request to be in flight */
+		logmsg("hello: /slow %ld ms started", ms);
 	sleep_ms(ms);
 	rs->status = 200;
 	snprintf(rs->body, sizeof(rs->body), "slept %ld ms\n", ms);

@@ -185,6 +185,15 @@ static void on_gone(struct replica *r, int64_t status, int sig)
 	cancel_probes(r);
 	if (replica_is_docker(r))
 		dockrt_reap(r);
+	/* a leaving replica is never restarted, even one a failed liveness
+	 * probe was restarting: a draining one's exit ends its drain */
+	if (replica_is_leaving(r)) {
+		r->restart_after_stop = false;
+		if (strcmp(r->row.state, "stopping")) {
+			strlcpy_g(r->row.state, "stopping", sizeof(r->row.state));
+			r->kill_at = now + (r->rc ? r->rc->cfg.stop_grace_ms : 10000);
+		}
+	}
 	/* `sh -c CMD` may die first on SIGTERM while CMD still finishes its
 	 * work: a stop is over when the whole process group is gone
 	 * (replica_tick SIGKILLs it at stop_grace, then calls us again) */
@@ -473,14 +482,14 @@ enum { PROBE_IGNORED, PROBE_PASSED, PROBE_FAILED, PROBE_FAILED_ENOUGH };
 
 /*
  * A probe of r answered (*run, its slot in r, is cleared): PROBE_IGNORED once
- * r is leaving or backing off; else *fails, the consecutive failures, is
+ * r is leaving, backing off or being restarted; else *fails, the consecutive failures, is
  * reset or counted, and PROBE_FAILED_ENOUGH says it reached p's
  * failure_threshold (default 3).
  */
 static int probe_answered(struct replica *r, struct probe_run **run, int *fails, const struct probe *p, bool ok)
 {
 	*run = NULL;
-	if (replica_is_leaving(r) || !strcmp(r->row.state, "backoff"))
+	if (replica_is_leaving(r) || !strcmp(r->row.state, "backoff") || r->restart_after_stop)
 		return PROBE_IGNORED;
 	if (ok) {
 		*fails = 0;
@@ -522,6 +531,8 @@ static void on_live_probe(void *data, bool ok, const char *detail)
 			     r->row.id, r->live_fails, detail);
 		r->live_fails = 0;
 		r->restart_after_stop = true;
+		/* a readiness answer still on its way must not make it ready again */
+		cancel_probes(r);
 		if (replica_is_ready(r)) {
 			strlcpy_g(r->row.state, "unready", sizeof(r->row.state));
 			proxyctl_write_routes();

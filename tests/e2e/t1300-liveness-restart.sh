@@ -73,6 +73,29 @@ test_expect_success 'a replica passing liveness is left alone' '
 	st_check "all(r[\"restarts\"] == 0 and r[\"revision\"] == 2 for r in d[\"replicas\"])"
 '
 
+rev_pid() {
+	gst | python3 -c "import json, sys; print(*[r[\"pid\"] for r in json.load(sys.stdin)[\"replicas\"] if r[\"revision\"] == $1 and r[\"pid\"]])"
+}
+
+rev_state() {
+	gst | python3 -c "import json, sys; print(*[r[\"state\"] for r in json.load(sys.stdin)[\"replicas\"] if r[\"revision\"] == $1])"
+}
+
+test_expect_success 'a replica whose process ends while it drains is not restarted' '
+	sed "s/drain_timeout: 500ms/drain_timeout: 60s/" gantry.yaml >g.tmp && mv g.tmp gantry.yaml &&
+	"$GANTRY" deploy hello --env staging --version v3 --set env.ACCESS_LOG=1 --wait &&
+	{ curl -s --max-time 70 -H "Host: $HOST" "http://127.0.0.1:$PROXY_PORT/slow?ms=55000" >slow.out 2>&1 & } &&
+	wait_for 20 "\"\$GANTRY\" logs hello --env staging | grep -q \"slow 55000 ms started\"" &&
+	"$GANTRY" deploy hello --env staging --version v4 &&
+	wait_for 20 "test \"\$(rev_state 3)\" = draining" &&
+	kill -9 $(rev_pid 3) &&
+	wait_for 20 "test -z \"\$(rev_state 3)\"" &&
+	sleep 1 &&
+	st_check "all(r[\"revision\"] == 4 and r[\"restarts\"] == 0 for r in d[\"replicas\"])" &&
+	gevents >ev.json &&
+	! grep -q "hello-staging-3-.*restart" ev.json
+'
+
 test_expect_success 'SIGTERM stops the daemon' '
 	stop_serve
 '
