@@ -333,6 +333,10 @@ static void delivery_to_json(json_t *o, const struct svc_config *c)
 	json_object_set_new(o, "shield", json_boolean(c->shield));
 	json_object_set_new(o, "tag_hosts", json_boolean(c->tag_hosts));
 	json_object_set_new(o, "on_error", json_string(on_error_names_json[c->on_error]));
+	/* only when on: configs stored before it read (and digest) the same */
+	if (c->sticky.cookie)
+		json_object_set_new(o, "sticky", json_pack("{s:s, s:I}", "cookie", c->sticky.cookie, "max_age_ms",
+							   (json_int_t)c->sticky.max_age_ms));
 	/* only with migrations: configs stored before them read the same */
 	if (c->migrations.dir)
 		json_object_set_new(o, "migrations",
@@ -533,6 +537,13 @@ static int delivery_from_json(const json_t *j, struct svc_config *c, struct gerr
 	    j_kind(j, "", "on_error", on_error_names_json, 2, &oe, err) < 0)
 		return -1;
 	c->on_error = (enum on_error_policy)oe;
+	if ((mg = json_object_get(j, "sticky"))) {
+		if (!json_is_object(mg) || j_str(mg, "sticky.", "cookie", false, &c->sticky.cookie, err) < 0 ||
+		    j_int(mg, "sticky.", "max_age_ms", 0, 400 * DAY_MS, &c->sticky.max_age_ms, err) < 0)
+			return json_is_object(mg) ? -1 : gerr_set(err, "svc_config: 'sticky' must be an object");
+		if (!c->sticky.cookie)
+			return gerr_set(err, "svc_config: 'sticky.cookie' is missing");
+	}
 	if ((mg = json_object_get(j, "migrations"))) {
 		if (!json_is_object(mg))
 			return gerr_set(err, "svc_config: 'migrations' must be an object");

@@ -163,6 +163,7 @@ enum ktype {
 	/* fleets (spec_cluster.c) */
 	KT_CLUSTER,    /* struct cluster_config at off: {engine, manager, network, nodes} */
 	KT_PLACEMENT,  /* svc_config placement: {constraints, spread} */
+	KT_STICKY,     /* struct sticky at off: true | false | {cookie, max_age} */
 };
 
 #define KF_NO_OVERRIDE 1u /* not allowed under services.S.environments.E */

@@ -205,6 +205,9 @@ static const struct keydef service_keys[] = {
 	{ "watch", KT_DUR, offsetof(struct svc_config, watch_ms), 0, 7 * DAY_MS, "30m", NULL, 0,
 	  "rollback_on stays armed this long after a rollout completes" },
 	{ "analysis", KT_ANALYSES, 0, 0, 0, NULL, spec__analysis_keys, 0, "named analyses: NAME: {interval, ..., metrics}" },
+	{ "sticky", KT_STICKY, offsetof(struct svc_config, sticky), 0, 0, "false", NULL, 0,
+	  "true | {cookie: NAME, max_age: DUR}: a cookie (default gantry_rev, a session cookie) keeps a client "
+	  "on the revision it was first sent to while that revision has traffic, on every proxy" },
 	{ "shield", KT_BOOL, offsetof(struct svc_config, shield), 0, 0, "false", NULL, 0,
 	  "canary shield: retry a failed idempotent canary request on stable" },
 	{ "on_error", KT_ONERROR, offsetof(struct svc_config, on_error), 0, 0, "pause", NULL, 0,
@@ -735,6 +738,75 @@ bool spec_maint_header_valid(const char *s)
  * The value is a reference to the secret store, never the secret itself: a
  * spec is stored, diffed and shown. Replaces the list only when all is valid.
  */
+#define STICKY_DEFAULT_COOKIE "gantry_rev"
+#define STICKY_MAX_AGE_MS (400LL * DAY_MS) /* browsers cap Max-Age at 400 days */
+
+/*
+ * services.S.sticky: true (the cookie gantry_rev, for the session), false,
+ * or {cookie: NAME, max_age: DUR}. The proxy sets the cookie to the
+ * revision it picked and honours it while that revision has traffic.
+ * Replaces *st only when all is valid.
+ */
+static void apply_sticky(struct walker *w, const struct ynode *k, const struct ynode *v, struct sticky *st)
+{
+	struct sticky n = { 0 };
+	int before = w->nerr;
+	const char *s;
+
+	if (v && v->type == Y_SCALAR) {
+		s = v->text;
+		if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
+			n.cookie = xstrdup(STICKY_DEFAULT_COOKIE);
+		} else if (strcmp(s, "false") && strcmp(s, "False") && strcmp(s, "FALSE")) {
+			report(w, v, "expected true, false or {cookie: NAME, max_age: DUR}, got '%s'", s);
+			return;
+		}
+	} else if (spec__want_map(w, v, k, false)) {
+		n.cookie = xstrdup(STICKY_DEFAULT_COOKIE);
+		for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+			const struct ynode *ck = v->kids[i], *cv = v->kids[i + 1];
+			size_t old;
+			int64_t ms;
+			if (!spec__key_ok(w, v, i))
+				continue;
+			old = spec__path_key(w, ck->text);
+			if (!strcmp(ck->text, "cookie")) {
+				if ((s = spec__want_scalar(w, cv, ck))) {
+					if (!*s || strlen(s) > 64 ||
+					    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+						    strlen(s))
+						report(w, cv, "a cookie name is 1 to 64 letters, digits, '-', '_' or '.', got '%s'", s);
+					else {
+						free(n.cookie);
+						n.cookie = xstrdup(s);
+					}
+				}
+			} else if (!strcmp(ck->text, "max_age")) {
+				if ((s = spec__want_scalar(w, cv, ck))) {
+					if (parse_duration_ms(s, &ms) < 0)
+						report(w, cv, "invalid duration '%s' (expected e.g. 30m, 24h)", s);
+					else if (ms < 0 || ms > STICKY_MAX_AGE_MS || ms % 1000)
+						report(w, cv, "must be whole seconds from 0s to 400d (0s: a session cookie), got '%s'", s);
+					else
+						n.max_age_ms = ms;
+				}
+			} else {
+				static const char *const keys[] = { "cookie", "max_age" };
+				spec__report_unknown(w, ck, "sticky key", keys, ARRAY_SIZE(keys));
+			}
+			spec__path_pop(w, old);
+		}
+	} else {
+		return;
+	}
+	if (w->nerr != before) {
+		free(n.cookie);
+		return;
+	}
+	free(st->cookie);
+	*st = n;
+}
+
 static void apply_maint_allow(struct walker *w, const struct ynode *k, const struct ynode *v,
 			      struct migrations_config *mc)
 {
@@ -1000,6 +1072,9 @@ static void apply_value(struct walker *w, const struct keydef *d, const struct y
 	case KT_PLACEMENT:
 		spec__apply_placement(w, k, v, FIELD(base, d, struct placement));
 		return;
+	case KT_STICKY:
+		apply_sticky(w, k, v, FIELD(base, d, struct sticky));
+		return;
 	case KT_BOOL:
 	case KT_ONERROR:
 	case KT_CONDLIST:
@@ -1113,6 +1188,7 @@ void svc_config_release(struct svc_config *c)
 	spec__docker_release(c);
 	cluster_config_release(&c->cluster);
 	placement_release(&c->placement);
+	free(c->sticky.cookie);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -72,6 +72,12 @@ struct placement {
 	char *spread;         /* a spread preference ("node.labels.zone", "node.id"); NULL: none */
 };
 
+/* services.S.sticky: a cookie keeps a client on the revision it first got */
+struct sticky {
+	char *cookie;         /* the cookie's name; NULL: not sticky */
+	int64_t max_age_ms;   /* the cookie's Max-Age (whole seconds); 0: a session cookie */
+};
+
 enum strategy_kind { STRATEGY_ROLLING = 0, STRATEGY_RECREATE, STRATEGY_CANARY, STRATEGY_BLUEGREEN };
 
 struct strategy {
@@ -263,6 +269,7 @@ struct svc_config {
 	int64_t watch_ms;          /* rollback_on stays armed this long after completion; default 30m */
 	bool shield;               /* canary shield: retry a failed idempotent canary request on stable */
 	bool tag_hosts;            /* rN---HOST (and stable/canary) reach revisions; default false */
+	struct sticky sticky;      /* sticky revisions by cookie; default off */
 	enum on_error_policy on_error; /* analysis errors past their limit; default pause */
 	struct migrations_config migrations;
 	/* a docker service in an environment with a cluster (environments.E.cluster; engine NULL:

@@ -168,6 +168,8 @@ static const struct class_row class_rows[] = {
 	{ "services.S.analysis.NAME.metrics[].command", CONFIG, false },
 	{ "services.S.analysis.NAME.metrics[].timeout", CONFIG, false },
 	{ "services.S.shield", CONFIG, false },
+	/* how the proxy picks a revision for a client, as the weights: config */
+	{ "services.S.sticky", CONFIG, false },
 	{ "services.S.on_error", CONFIG, false },
 	{ "services.S.checks", POLICY, true },
 	/* the order of a release: what deploys, not who may (gantry release) */

@@ -587,6 +587,9 @@ static json_t *build_route(struct svcenv *se)
 	json_object_set_new(route, "service", json_string(se->row.service));
 	json_object_set_new(route, "environment", json_string(se->row.environment));
 	json_object_set_new(route, "revisions", revisions);
+	if (rc && rc->cfg.sticky.cookie)
+		json_object_set_new(route, "sticky", json_pack("{s:s, s:I}", "cookie", rc->cfg.sticky.cookie, "max_age_s",
+							       (json_int_t)(rc->cfg.sticky.max_age_ms / 1000)));
 	if (tag_hosts)
 		json_object_set_new(route, "tag_hosts", json_true());
 	else if (preview)

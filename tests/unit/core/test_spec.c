@@ -592,6 +592,9 @@ static void test_json_bad(void **state)
 		  "strategy.max_surge" },
 		{ "{\"service\": \"a\", \"environment\": \"p\", \"run\": \"x\", \"rollback_on\": \"x\"}", "rollback_on" },
 		{ "{\"service\": \"a\", \"environment\": \"p\", \"run\": \"x\", \"build\": 5}", "build" },
+		{ "{\"service\": \"a\", \"environment\": \"p\", \"run\": \"x\", \"sticky\": true}", "sticky" },
+		{ "{\"service\": \"a\", \"environment\": \"p\", \"run\": \"x\", \"sticky\": {\"max_age_ms\": 1}}", "sticky.cookie" },
+		{ "{\"service\": \"a\", \"environment\": \"p\", \"run\": \"x\", \"sticky\": {\"cookie\": \"s\", \"max_age_ms\": -1}}", "sticky.max_age_ms" },
 		{ "{\"service\": \"a\\u0000b\", \"environment\": \"p\", \"run\": \"x\"}", "service" },
 	};
 	(void)state;
@@ -609,6 +612,57 @@ static void test_json_bad(void **state)
 		assert_null(c.service); /* out is left empty */
 		json_decref(j);
 	}
+}
+
+/*
+ * services.S.sticky: true is the session cookie gantry_rev, a map names
+ * the cookie and its Max-Age, an override turns it off; the stored form
+ * has it only when on (configs stored before it digest the same).
+ */
+static void test_sticky(void **state)
+{
+	static const char text[] =
+		"environments: { staging: {}, production: {} }\n"
+		"services:\n"
+		"  a: { run: ./a, sticky: true }\n"
+		"  b:\n"
+		"    run: ./b\n"
+		"    sticky: { cookie: shop.rev, max_age: 24h }\n"
+		"    environments: { production: { sticky: false } }\n"
+		"  c: { run: ./c }\n";
+	struct spec *spec = NULL;
+	struct diags d = { 0 };
+	struct svc_config c;
+	json_t *j;
+	(void)state;
+
+	if (spec_load_buf("sticky.yaml", text, strlen(text), &spec, &d) < 0) {
+		diags_print(&d, stderr);
+		fail_msg("the sticky spec does not validate");
+	}
+	resolve(spec, "a", "staging", &c);
+	assert_string_equal(c.sticky.cookie, "gantry_rev");
+	assert_int_equal(c.sticky.max_age_ms, 0);
+	round_trip(&c);
+	svc_config_release(&c);
+	resolve(spec, "b", "staging", &c);
+	assert_string_equal(c.sticky.cookie, "shop.rev");
+	assert_int_equal(c.sticky.max_age_ms, 86400000);
+	round_trip(&c);
+	j = svc_config_to_json(&c);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "sticky"), "max_age_ms")), 86400000);
+	json_decref(j);
+	svc_config_release(&c);
+	resolve(spec, "b", "production", &c);
+	assert_null(c.sticky.cookie);
+	j = svc_config_to_json(&c);
+	assert_null(json_object_get(j, "sticky"));
+	json_decref(j);
+	svc_config_release(&c);
+	resolve(spec, "c", "staging", &c);
+	assert_null(c.sticky.cookie);
+	svc_config_release(&c);
+	spec_free(spec);
 }
 
 /* a config missing required strings still serializes; reading it back names what is missing */
@@ -877,6 +931,7 @@ int main(void)
 		cmocka_unit_test(test_set_env),
 		cmocka_unit_test(test_json_bad),
 		cmocka_unit_test(test_json_missing_keys_default),
+		cmocka_unit_test(test_sticky),
 		cmocka_unit_test(test_json_of_empty_config),
 		cmocka_unit_test(test_maint_allow),
 		cmocka_unit_test(test_docs_list_every_key),
