@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='fleet: cluster.proxy runs a gantry proxy on every node of a real 3-node Swarm (a global service made from the running gantry, host-mode ports, the admin token a Swarm secret); each node address serves clients; the canary split and a header match hold on every node; the canary shield answers from stable through every node while each node proxy counts the canary 5xx answers and the summed windows show them; errors sent through node 2 only roll a canary back (summed windows); a node proxy killed is restarted by Swarm, refuses until the controller pushes, then serves the current table'
+test_description='fleet: cluster.proxy runs a gantry proxy on every node of a real 3-node Swarm (a global service made from the running gantry, host-mode ports, the admin token a Swarm secret); each node address serves clients; the canary split, a header match and the sticky cookie one node set hold on every node; the canary shield answers from stable through every node while each node proxy counts the canary 5xx answers and the summed windows show them; errors sent through node 2 only roll a canary back (summed windows); a node proxy killed is restarted by Swarm, refuses until the controller pushes, then serves the current table'
 # e2e: slow (a 3-node cluster, an image built from the gantry binary)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
@@ -23,6 +23,12 @@ PSVC=gantry-proxy-staging
 nget() {
 	eval "_na=\$NODE$1_ADDR"
 	curl -sS --max-time 5 -H "Host: $HOST" "http://$_na:$NP_PORT$2"
+}
+
+# nhead N: the response head of a GET through node N's proxy
+nhead() {
+	eval "_na=\$NODE$1_ADDR"
+	curl -sS -D - -o /dev/null --max-time 5 -H "Host: $HOST" "http://$_na:$NP_PORT/"
 }
 
 ncode() {
@@ -119,6 +125,7 @@ spec() {
 	    drain_timeout: 2s
 	    progress_deadline: 90s
 	    shield: true
+	    sticky: true
 	    strategy:
 	      canary:
 	        match: { header: { x-canary: "true" } }
@@ -170,7 +177,7 @@ test_expect_success 'each node address serves the app; every node proxy reaches 
 	pget / | grep -q "^hello from v1"
 '
 
-test_expect_success 'a canary at 50% with a header match: on every node proxy x-canary requests all go to the canary, the others split by weight' '
+test_expect_success 'a canary at 50% with a header match: on every node proxy x-canary requests all go to the canary, the others split by weight; a sticky cookie set by node 1 holds through nodes 2 and 3' '
 	"$GANTRY" deploy hello --env staging --version v2 &&
 	wait_for 60 "canary_check \"c[\\\"weight\\\"] == 50 and c[\\\"wait\\\"] == \\\"pause\\\"\"" &&
 	wait_for 10 all_at_local_gen &&
@@ -182,6 +189,20 @@ test_expect_success 'a canary at 50% with a header match: on every node proxy x-
 		figure "x-canary: true through node $n: 100 of 100 to the canary v2" || return 1
 		nsplit $n 20 --header "x-canary: false" &&
 		jcheck split.json "set(d[\"versions\"]) <= {\"v1\", \"v2\"} and d[\"non2xx\"] == 0" || return 1
+	done &&
+	: >cookies &&
+	for i in $(seq 50); do
+		nhead 1 >h || return 1
+		sed -n "s/^[Ss]et-[Cc]ookie: gantry_rev=\([0-9]*\);.*/\1/p" h >>cookies
+		test $(sort -u cookies | wc -l) -eq 2 && break
+	done &&
+	sort -u cookies && test $(sort -u cookies | wc -l) -eq 2 &&
+	for r in 1 2; do
+		for n in 2 3; do
+			nsplit $n 20 --header "Cookie: gantry_rev=$r" &&
+			jcheck split.json "d[\"versions\"] == {\"v$r\": 20} and d[\"non2xx\"] == 0 and d[\"errors\"] == 0" || return 1
+		done
+		figure "sticky: the cookie node 1 set for revision $r kept 20 of 20 requests on it through node 2 and through node 3"
 	done &&
 	"$GANTRY" abort hello --env staging --reason "next: a failing one behind the shield" &&
 	wait_for 30 "st_check \"[t for t in d[\\\"traffic\\\"] if t[\\\"weight\\\"] > 0] == [{\\\"revision\\\": 1, \\\"weight\\\": 100}]\""
