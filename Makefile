@@ -2,6 +2,7 @@
 #   make                      build ./gantry and the example apps
 #   make test                 unit (cmocka) + e2e tests; installs dependencies first
 #   make demo                 the demo (deploy, rolling update under load, rollback)
+#   make demo-docker, demo-fleet   the same with containers, on a 3-node Swarm
 #   make layers               the include graph against src/LAYERS (scripts/layers.py)
 #   make DEVELOPER=1          strict warnings as errors
 #   make SANITIZE=address,undefined test
@@ -49,7 +50,7 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(O)/fuzz/%)
 
-.PHONY: all deps test unit e2e demo demo-docker fuzz fuzz-smoke clean layers
+.PHONY: all deps test unit e2e demo demo-docker demo-fleet fuzz fuzz-smoke clean layers
 all: gantry gantry-secret-exec examples
 
 deps:
@@ -123,6 +124,11 @@ demo: deps
 demo-docker: deps
 	@$(MAKE) --no-print-directory all
 	@GANTRY_DEMO_RUNTIME=docker ./examples/demo.sh
+
+# the same canary on a real 3-node Docker Swarm started on this machine, a gantry proxy on every node (root)
+demo-fleet: deps
+	@$(MAKE) --no-print-directory all
+	@GANTRY_DEMO_RUNTIME=fleet ./examples/demo.sh
 
 $(O)/fuzz/%: fuzz/%.c $(LIB) $(LLHTTP_OBJS)
 	@mkdir -p $(dir $@)
