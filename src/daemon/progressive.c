@@ -975,15 +975,11 @@ static void check_gates(struct svcenv *se, int64_t now)
 }
 
 /* "R of N proxies reporting", as the last sum of the fleet's windows saw it */
-static void quorum_text(char *buf, size_t len, int64_t now)
+/* the counts the quorum was decided on (the last sum of windows) */
+static void quorum_text(char *buf, size_t len)
 {
-	json_t *a = proxypeers_status_json(now), *o;
-	size_t i, rep = 0;
-	json_array_foreach(a, i, o)
-		if (!json_is_true(json_object_get(o, "stale")))
-			rep++;
-	snprintf(buf, len, "%zu of %zu proxies reporting", rep, json_array_size(a));
-	json_decref(a);
+	size_t total, rep = proxypeers_reporting(&total);
+	snprintf(buf, len, "%zu of %zu proxies reporting", rep, total);
 }
 
 /*
@@ -1004,7 +1000,7 @@ static void check_quorum(struct svcenv *se, int64_t now)
 		return;
 	low = proxypeers_count() > 0 && !proxypeers_quorum();
 	if (low)
-		quorum_text(why, sizeof(why), now);
+		quorum_text(why, sizeof(why));
 	if (low == p->cs.quorum_low && (!low || !strcmp(why, p->cs.quorum_reason)))
 		return;
 	if (low != p->cs.quorum_low)

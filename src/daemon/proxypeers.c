@@ -526,6 +526,12 @@ bool proxypeers_quorum(void)
 	return last_reporting >= fleet_quorum(last_total);
 }
 
+size_t proxypeers_reporting(size_t *total)
+{
+	*total = last_total;
+	return last_reporting;
+}
+
 json_t *proxypeers_status_json(int64_t now)
 {
 	json_t *a = json_array();

@@ -40,6 +40,9 @@ int proxypeers_windows(void (*done)(const char *doc, void *data), void *data);
 /* whether enough proxies reported in the last sum for a promotion
  * (fleet_quorum); true without peers */
 bool proxypeers_quorum(void);
+/* the proxies that reported in the last sum, of *total: the counts
+ * proxypeers_quorum() decides on */
+size_t proxypeers_reporting(size_t *total);
 /* `gantry status`: [{"address", "generation", "pushed", "report_age_ms",
  * "stale", "awaiting_routes", "error"?}...], the local proxy first */
 json_t *proxypeers_status_json(int64_t now);
