@@ -14,6 +14,7 @@
 #define HC_READ_MAX 256   /* a status line fits; the rest of the answer is not read */
 #define HC_REQ_MAX 1536   /* path <= 1024 (route.c), address < 64, the fixed text */
 #define HC_FIRST_MAX 1000 /* a new target's first probe within this many ms */
+#define HC_STALL_MS 100   /* a timeout timer this late says the loop was blocked (hc_timer_cb) */
 
 struct hc_target {
 	struct health *h;
@@ -28,6 +29,7 @@ struct hc_target {
 	uv_write_t wreq;
 	int handles;             /* open handles: timer, and tcp while tcp_open */
 	bool probing, tcp_open, removed, seen;
+	bool extended;           /* the running probe's timeout was given again after a stall */
 	uint64_t started;        /* loop ms when the running probe started */
 	char req[HC_REQ_MAX];    /* written only when no write is in flight */
 	char buf[HC_READ_MAX];
@@ -179,6 +181,7 @@ static void probe_start(struct hc_target *t)
 	int r;
 
 	t->started = uv_now(t->h->loop);
+	t->extended = false;
 	t->len = 0;
 	snprintf(t->req, sizeof(t->req),
 		 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gantry-health-check\r\nConnection: close\r\n\r\n",
@@ -205,6 +208,18 @@ static void hc_timer_cb(uv_timer_t *tm)
 	if (t->removed)
 		return;
 	if (t->probing) {
+		/*
+		 * libuv runs due timers before it polls: after this loop was
+		 * blocked (a busy machine, a stopped process) the timer fires
+		 * although the answer may wait unread in the socket. A timer
+		 * HC_STALL_MS late measured the proxy, not the backend: the
+		 * probe gets its timeout again, once.
+		 */
+		if (!t->extended && uv_now(t->h->loop) >= t->started + (uint64_t)t->timeout_ms + HC_STALL_MS) {
+			t->extended = true;
+			uv_timer_start(&t->timer, hc_timer_cb, (uint64_t)t->timeout_ms, 0);
+			return;
+		}
 		probe_end(t, false, "timeout");
 		return;
 	}

@@ -10,7 +10,8 @@ require_cmd cc curl python3 setsid
 HC='{"path": "/health", "interval_ms": 200, "timeout_ms": 150, "fall": 2, "rise": 2}'
 
 # routes GEN [WEB_HC]: web (A and B, one revision), shop (revisions 1: C, 2: D, 50/50),
-# slow (E, checked on a path slower than the timeout), gone (a port nobody listens on)
+# slow (E, checked on a path slower than the timeout), stall (F, whose check
+# can stop the proxy while its answer arrives), gone (a port nobody listens on)
 routes() {
 	_webhc=", \"health_check\": $HC"
 	[ $# -gt 1 ] && _webhc=$2
@@ -27,6 +28,9 @@ routes() {
 	  {"hosts": ["slow.localhost"], "service": "slow",
 	   "revisions": [{"revision": "1", "weight": 100, "backends": [{"address": "127.0.0.1:$UP_E"}]}],
 	   "health_check": {"path": "/sleep/1000", "interval_ms": 200, "timeout_ms": 150, "fall": 2}},
+	  {"hosts": ["stall.localhost"], "service": "stall",
+	   "revisions": [{"revision": "1", "weight": 100, "backends": [{"address": "127.0.0.1:$UP_F"}]}],
+	   "health_check": {"path": "/stall", "interval_ms": 600, "timeout_ms": 500, "fall": 1, "rise": 1}},
 	  {"hosts": ["gone.localhost"], "service": "gone",
 	   "revisions": [{"revision": "1", "weight": 100, "backends": [{"address": "127.0.0.1:$NOBODY"}]}],
 	   "health_check": {"path": "/health", "interval_ms": 200, "timeout_ms": 150, "fall": 2}}
@@ -55,13 +59,16 @@ hits() {
 test_expect_success 'setup: five upstreams, a closed port, checks every 200 ms (fall 2, rise 2)' '
 	build_helpers &&
 	start_upstream A && start_upstream B && start_upstream C && start_upstream D &&
-	start_upstream E && NOBODY=$(free_port) &&
+	start_upstream E && start_upstream F && NOBODY=$(free_port) &&
 	routes 1 &&
 	start_proxy --workers 2
 '
 
 test_expect_success 'replicas that pass are "up" and share the traffic' '
-	wait_for 5 "test \"\$(field $UP_B checks_passed)\" -ge 2" &&
+	wait_for 10 "test \"\$(field $UP_B checks_passed)\" -ge 2" &&
+	for u in $UP_A $UP_B; do
+		echo "127.0.0.1:$u: $(field $u health), $(field $u checks_passed) passed, $(field $u checks_failed) failed"
+	done &&
 	test "$(field $UP_A health)" = up && test "$(field $UP_B health)" = up &&
 	test "$(field $UP_A checks_failed)" = 0 &&
 	hits 40 web.localhost >h1 &&
@@ -124,6 +131,31 @@ test_expect_success 'a timeout and a refused connect are failures too' '
 	wait_for 5 "test \"\$(field $NOBODY health)\" = down" &&
 	grep "health=down backend=127.0.0.1:$NOBODY .*reason=\"connection refused\"" "$TRASH/proxy.log" &&
 	test "$(pcode / slow.localhost)" = 200
+'
+
+# checks_total ADDR: passed + failed checks of a backend
+checks_total() {
+	echo $(($(field "$1" checks_passed) + $(field "$1" checks_failed)))
+}
+
+# the upstream stops the proxy (SIGSTOP) as its answer to a check leaves, for
+# 1.5 s, three times longer than the check timeout: libuv runs the overdue
+# timeout before it reads the answer, and a proxy that trusted it would mark
+# a healthy backend down (fall 1) for its own stall
+test_expect_success 'a proxy stopped while a check answer arrives does not blame the backend' '
+	wait_for 10 "test \"\$(field $UP_F health)\" = up" &&
+	f0=$(field $UP_F checks_failed) &&
+	for i in 1 2 3; do
+		n0=$(checks_total $UP_F) &&
+		echo "$(serving_pid) 1500" >"$TRASH/stall.tmp" && mv "$TRASH/stall.tmp" "$TRASH/up-F.port.stall" &&
+		wait_for 10 "test ! -e \"$TRASH/up-F.port.stall\"" &&
+		# the stalled check counted, and the one after it
+		wait_for 15 "test \$(checks_total $UP_F) -ge \$((n0 + 2))" || return 1
+	done &&
+	echo "checks of F: $(field $UP_F checks_passed) passed, $(field $UP_F checks_failed) failed" &&
+	test "$(field $UP_F checks_failed)" = "$f0" &&
+	test "$(field $UP_F health)" = up &&
+	! grep "health=down backend=127.0.0.1:$UP_F" "$TRASH/proxy.log"
 '
 
 test_expect_success 'a bad health_check on SIGHUP is refused by its JSON path; the old table stays' '

@@ -23,6 +23,11 @@
  *   /health       answers 200 "ok", or 503 while a file PORTFILE.down
  *                 exists (a test makes a replica fail its health checks
  *                 while it still serves everything else)
+ *   /stall        answers 200 "ok"; when a file PORTFILE.stall holds "PID MS",
+ *                 first removes the file and stops PID (SIGSTOP), then
+ *                 answers, and MS ms later continues it (SIGCONT): a health
+ *                 checker whose loop is stopped while the answer arrives
+ *                 (a stalled process, a busy machine)
  *   /ws           with Upgrade: websocket, answers 101 and then echoes
  *                 raw bytes until EOF (a stand-in for a WebSocket server)
  *   anything else answers "NAME\n"
@@ -50,6 +55,7 @@
 static const char *name;
 static char downfile[4096];
 static char holdfile[4096];
+static char stallfile[4096];
 static int forced_status = 200;
 static atomic_long nreq, nconn;
 
@@ -270,6 +276,23 @@ static void *serve(void *arg)
 		} else if (!strcmp(path, "/health")) {
 			int down = access(downfile, F_OK) == 0;
 			reply(c->fd, down ? 503 : 200, "", down ? "down\n" : "ok\n", down ? 5 : 3, close_conn);
+		} else if (!strcmp(path, "/stall")) {
+			FILE *f = fopen(stallfile, "r");
+			long pid = 0, ms = 0;
+			if (f) {
+				if (fscanf(f, "%ld %ld", &pid, &ms) != 2 || ms < 0 || ms > 10000)
+					pid = 0;
+				fclose(f);
+				unlink(stallfile);
+			}
+			if (pid > 1)
+				kill((pid_t)pid, SIGSTOP);
+			reply(c->fd, 200, "", "ok\n", 3, close_conn);
+			if (pid > 1) {
+				struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+				nanosleep(&ts, NULL);
+				kill((pid_t)pid, SIGCONT);
+			}
 		} else if (!strcmp(path, "/count")) {
 			snprintf(line, sizeof(line), "requests=%ld connections=%ld\n", atomic_load(&nreq),
 				 atomic_load(&nconn));
@@ -314,6 +337,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(downfile, sizeof(downfile), "%s.down", argv[2]);
 	snprintf(holdfile, sizeof(holdfile), "%s.hold", argv[2]);
+	snprintf(stallfile, sizeof(stallfile), "%s.stall", argv[2]);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", argv[2]);
 	f = fopen(tmp, "w");
 	if (!f || fprintf(f, "%d\n", ntohs(sa.sin_port)) < 0 || fclose(f) || rename(tmp, argv[2])) {
