@@ -22,7 +22,9 @@
  *     the admin token (HOME/nodeproxy/ENV.token, made once) a Swarm secret
  *     gantry-proxy-ENV-TOKENDIGEST mounted at /run/secrets/gantry-proxy-token,
  *     `proxy --await-routes`. A service of that name is adopted (the name
- *     is the idempotence, as for revisions).
+ *     is the idempotence, as for revisions); one that runs another image
+ *     (made by another build of gantry) is updated to this one's, a node
+ *     at a time (swarm_service_set_image).
  *  3. discovery every second: the service's tasks that should run, on
  *     nodes that are ready: NODE_ADDR:admin_port each, handed to
  *     proxypeers_set_group (which pushes a new one the table at once).
@@ -378,9 +380,17 @@ static int job_service(struct job *j, struct docker *m)
 			else if (!strcmp(found.labels[i].key, "gantry.proxy-secret"))
 				sec = found.labels[i].value;
 		strlcpy_g(j->service_id, found.id, sizeof(j->service_id));
-		if (img && strcmp(img, j->image))
-			log_warn("nodeproxy", "service %s runs %s, not this controller's %s: kept as it is", j->name,
-				 img, j->image);
+		/* another build of gantry made it: its proxies get this one's
+		 * code, one node at a time (each refuses connections from its
+		 * stop until the controller has pushed the new one a table) */
+		if (img && strcmp(img, j->image)) {
+			if (swarm_service_set_image(m, found.id, j->image, "gantry.proxy-image", &j->err) < 0) {
+				swarm_service_release(&found);
+				return -1;
+			}
+			log_info("nodeproxy", "service %s: its image %s replaced by this controller's %s, one node at a time",
+				 j->name, img, j->image);
+		}
 		/* HOME/nodeproxy/ENV.token lost or replaced: our pushes would get 401 */
 		if (sec && strcmp(sec, j->secret))
 			log_error("nodeproxy", "service %s mounts the secret %s, not %s (this controller's token): its "

@@ -371,13 +371,20 @@ out:
 	return ret;
 }
 
-int swarm_service_scale(struct docker *d, const char *id, uint64_t replicas, struct gerr *err)
+/*
+ * Read, change, write back: reads the service (its spec and version), lets
+ * mutate change the spec (0, or -1 with err set: nothing written), posts
+ * it to /services/ID/update?version=V. If another writer got in between
+ * ("update out of sequence"), it reads and tries again, up to 3 times.
+ */
+static int service_update(struct docker *d, const char *op, const char *id,
+			  int (*mutate)(json_t *spec, const void *arg, const char *op, struct gerr *err), const void *arg,
+			  struct gerr *err)
 {
-	char *op = xasprintf("scale service %s to %llu", id, (unsigned long long)replicas);
 	int ret = -1;
 
 	for (int attempt = 0; attempt < 3; attempt++) {
-		json_t *j = NULL, *spec, *mode, *reply = NULL;
+		json_t *j = NULL, *reply = NULL;
 		char *body = NULL, *e = NULL, *path = NULL;
 		json_int_t version;
 		long st;
@@ -388,16 +395,12 @@ int swarm_service_scale(struct docker *d, const char *id, uint64_t replicas, str
 			json_decref(j);
 			break;
 		}
-		spec = json_object_get(j, "Spec");
-		mode = json_object_get(spec, "Mode");
 		version = json_integer_value(json_object_get(json_object_get(j, "Version"), "Index"));
-		if (!json_is_object(json_object_get(mode, "Replicated"))) {
-			gerr_set(err, "%s: not a replicated service", op);
+		if (mutate(json_object_get(j, "Spec"), arg, op, err) < 0) {
 			json_decref(j);
 			break;
 		}
-		json_object_set_new(json_object_get(mode, "Replicated"), "Replicas", json_integer((json_int_t)replicas));
-		body = json_dumps(spec, JSON_COMPACT);
+		body = json_dumps(json_object_get(j, "Spec"), JSON_COMPACT);
 		e = docker__esc(id);
 		path = xasprintf("/services/%s/update?version=%lld", e, (long long)version);
 		st = docker__request(d, op, "POST", path, body, 0, &reply, err);
@@ -414,6 +417,57 @@ int swarm_service_scale(struct docker *d, const char *id, uint64_t replicas, str
 		if (st < 0 || !strstr(err->msg, "out of sequence"))
 			break;
 	}
+	return ret;
+}
+
+static int set_replicas(json_t *spec, const void *arg, const char *op, struct gerr *err)
+{
+	json_t *rep = json_object_get(json_object_get(spec, "Mode"), "Replicated");
+	if (!json_is_object(rep))
+		return gerr_set(err, "%s: not a replicated service", op);
+	json_object_set_new(rep, "Replicas", json_integer((json_int_t) * (const uint64_t *)arg));
+	return 0;
+}
+
+int swarm_service_scale(struct docker *d, const char *id, uint64_t replicas, struct gerr *err)
+{
+	char *op = xasprintf("scale service %s to %llu", id, (unsigned long long)replicas);
+	int ret = service_update(d, op, id, set_replicas, &replicas, err);
+	free(op);
+	return ret;
+}
+
+struct image_change {
+	const char *image, *label;
+};
+
+static int set_image(json_t *spec, const void *arg, const char *op, struct gerr *err)
+{
+	const struct image_change *c = arg;
+	json_t *cs = json_object_get(json_object_get(spec, "TaskTemplate"), "ContainerSpec"), *labels;
+	if (!json_is_object(cs))
+		return gerr_set(err, "%s: the service has no container spec", op);
+	json_object_set_new(cs, "Image", json_string(c->image));
+	if (c->label) {
+		if (!json_is_object(labels = json_object_get(spec, "Labels")))
+			json_object_set_new(spec, "Labels", labels = json_object());
+		json_object_set_new(labels, c->label, json_string(c->image));
+	}
+	/* one task at a time, each given 5 s to prove itself; Swarm rolls back
+	 * a failed update; stop-first, as host-mode ports require */
+	json_object_set_new(spec, "UpdateConfig",
+			    json_pack("{s:i, s:I, s:s, s:I, s:s, s:f}", "Parallelism", 1, "Delay",
+				      (json_int_t)1000000000, "FailureAction", "rollback", "Monitor",
+				      (json_int_t)5000000000LL, "Order", "stop-first", "MaxFailureRatio", 0.0));
+	return 0;
+}
+
+int swarm_service_set_image(struct docker *d, const char *id, const char *image, const char *label,
+			    struct gerr *err)
+{
+	struct image_change c = { image, label };
+	char *op = xasprintf("update service %s to image %s", id, image);
+	int ret = service_update(d, op, id, set_image, &c, err);
 	free(op);
 	return ret;
 }

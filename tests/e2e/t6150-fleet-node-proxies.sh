@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='fleet: cluster.proxy runs a gantry proxy on every node of a real 3-node Swarm (a global service made from the running gantry, host-mode ports, the admin token a Swarm secret); each node address serves clients; the canary split, a header match and the sticky cookie one node set hold on every node; the canary shield answers from stable through every node while each node proxy counts the canary 5xx answers and the summed windows show them; errors sent through node 2 only roll a canary back (summed windows); a node proxy killed is restarted by Swarm, refuses until the controller pushes, then serves the current table'
+test_description='fleet: cluster.proxy runs a gantry proxy on every node of a real 3-node Swarm (a global service made from the running gantry, host-mode ports, the admin token a Swarm secret); each node address serves clients; the canary split, a header match and the sticky cookie one node set hold on every node; the canary shield answers from stable through every node while each node proxy counts the canary 5xx answers and the summed windows show them; errors sent through node 2 only roll a canary back (summed windows); a node proxy killed is restarted by Swarm, refuses until the controller pushes, then serves the current table; a controller of another build replaces the node proxies with its image, a node at a time'
 # e2e: slow (a 3-node cluster, an image built from the gantry binary)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$ROOT/tests/e2e/lib/daemon-lib.sh"
@@ -305,6 +305,39 @@ test_expect_success 'the controller kill -9ed and restarted: the image and the s
 	wait_for 60 "proxies_check \"len(p) == 4 and not any(x[\\\"stale\\\"] or x[\\\"awaiting_routes\\\"] for x in p)\"" &&
 	wait_for 10 all_at_local_gen &&
 	nsplit 2 20 && jcheck split.json "d[\"versions\"] == {\"v1\": 20}"
+'
+
+# the image of another build of gantry: the same files at another path
+# (the image digest covers the files' paths and contents)
+test_expect_success 'a controller of another build: the node proxies get its image, one node at a time, and serve the current table' '
+	old=$(fleet_docker 1 service inspect "$PSVC" --format "{{.Spec.TaskTemplate.ContainerSpec.Image}}") &&
+	mkdir -p "$TRASH/next" && cp "$GANTRY" "$TRASH/next/gantry" &&
+	if [ -x "$(dirname "$GANTRY")/gantry-secret-exec" ]; then
+		cp "$(dirname "$GANTRY")/gantry-secret-exec" "$TRASH/next/"
+	fi &&
+	spawn_bg nload ip netns exec "$NODE2_NETNS" "$LOADGEN" --url "http://127.0.0.1:$NP_PORT/" --host "$HOST" \
+		-c 2 --rate 200 --max-duration 300s --stop-file "$TRASH/stop-nload" &&
+	kill9_serve &&
+	_g=$GANTRY && GANTRY=$TRASH/next/gantry && start_serve; rc=$?; GANTRY=$_g; test $rc = 0 &&
+	wait_for 180 "grep -q \"service $PSVC: its image .* replaced by this controller.s\" serve.log" &&
+	t0=$(_now_ms) &&
+	new=$(fleet_docker 1 service inspect "$PSVC" --format "{{.Spec.TaskTemplate.ContainerSpec.Image}}") &&
+	echo "proxy image: $old -> $new" &&
+	test "$new" != "$old" &&
+	case "$new" in "$FLEET_REGISTRY"/gantry-proxy*@sha256:*) : ;; *) false ;; esac &&
+	wait_for 180 "test \"\$(fleet_docker 1 service inspect $PSVC --format {{.UpdateStatus.State}})\" = completed" &&
+	figure "node proxies updated to the new image, one node at a time: $(($(_now_ms) - t0)) ms" &&
+	fleet_docker 1 service ps "$PSVC" --filter desired-state=running --format "{{.Node}} {{.CurrentState}}" >tasks &&
+	cat tasks && test "$(grep -c Running tasks)" = 3 &&
+	wait_for 60 "proxies_check \"len(p) == 4 and not any(x[\\\"stale\\\"] or x[\\\"awaiting_routes\\\"] for x in p)\"" &&
+	wait_for 30 all_at_local_gen &&
+	for n in 1 2 3; do
+		nsplit $n 20 && jcheck split.json "d[\"versions\"] == {\"v1\": 20} and d[\"non2xx\"] == 0 and d[\"errors\"] == 0" || return 1
+	done &&
+	touch stop-nload && wait_bg nload 15 &&
+	grep "^{" nload.log | tail -n 1 >nload.json &&
+	figure "through node 2 during the update (its proxy stopped, then started and fed): $(json_get requests <nload.json) requests, $(json_get errors <nload.json) failed (connect: $(python3 -c "import json; print(json.load(open(\"nload.json\"))[\"error_kinds\"][\"connect\"])"))" &&
+	jcheck nload.json "d[\"requests\"] > 0 and d[\"non2xx\"] == 0"
 '
 
 test_expect_success 'SIGTERM stops the daemon; no sanitizer report from any node proxy' '

@@ -169,6 +169,8 @@ test_expect_success 'without --api: OFREP on the flags listener alone; the repli
 	stop_serve &&
 	start_serve --flags-listen "127.0.0.1:$FLAGS_PORT" &&
 	test "$(ofrep staging "$(cat staging.token)" risky -d "{}")" = 200 &&
+	# the restarted controller starts the replica again: ready first
+	wait_for 30 "st_check \"d[\\\"ready_replicas\\\"] == 1\" >/dev/null" &&
 	test "$(pcode /)" = 200 &&
 	t0=$(date +%s%3N) &&
 	"$GANTRY" flag set risky on --env staging --reason test >/dev/null &&
