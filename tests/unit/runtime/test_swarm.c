@@ -391,6 +391,40 @@ static void test_scale_missing_and_global(void **state)
 	docker_close(d);
 }
 
+/* the node proxies of another build: the image and its label, a rolling update config */
+static void test_set_image(void **state)
+{
+	struct gerr err = { { 0 } };
+	struct docker *d;
+	json_t *b, *u;
+
+	(void)state;
+	fake_route("GET", "/v1.41/services/svc123", JSON_REPLY("200 OK", SERVICE_JSON), false);
+	fake_route("POST", "/v1.41/services/svc123/update", JSON_REPLY("200 OK", "{\"Warnings\":null}"), false);
+	fake_route("GET", "/v1.41/services/nosuch",
+		   JSON_REPLY("404 Not Found", "{\"message\":\"service nosuch not found\"}"), false);
+	d = open_141();
+	assert_int_equal(swarm_service_set_image(d, "svc123", "reg:5000/p@sha256:def", "gantry.proxy-image", &err), 0);
+	assert_string_equal(F.target, "/v1.41/services/svc123/update?version=41");
+	b = last_body();
+	assert_string_equal(jpath(b, "TaskTemplate", "ContainerSpec", "Image"), "reg:5000/p@sha256:def");
+	assert_string_equal(jpath(b, "Labels", "gantry.proxy-image", NULL), "reg:5000/p@sha256:def");
+	/* the rest as read */
+	assert_string_equal(jpath(b, "Labels", "gantry.service", NULL), "web");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(b, "Mode"), "Replicated"),
+							    "Replicas")),
+			 3);
+	u = json_object_get(b, "UpdateConfig");
+	assert_int_equal(json_integer_value(json_object_get(u, "Parallelism")), 1);
+	assert_string_equal(json_string_value(json_object_get(u, "Order")), "stop-first");
+	assert_string_equal(json_string_value(json_object_get(u, "FailureAction")), "rollback");
+	assert_true(json_integer_value(json_object_get(u, "Monitor")) > 0);
+	json_decref(b);
+	assert_int_equal(swarm_service_set_image(d, "nosuch", "x@sha256:1", NULL, &err), -1);
+	assert_string_equal(err.msg, "update service nosuch to image x@sha256:1: no such service");
+	docker_close(d);
+}
+
 static void test_list_by_label(void **state)
 {
 	struct gerr err = { { 0 } };
@@ -540,6 +574,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inspect_and_scale, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_scale_out_of_sequence, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_scale_missing_and_global, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_set_image, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_list_by_label, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_remove, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_tasks, fake_setup, fake_teardown),
