@@ -90,7 +90,7 @@ test_expect_success 'kill -9 both serve and the proxy: the next serve brings tra
 	start_serve &&
 	wait_for 5 "test \"\$(pcode /)\" = 200" &&
 	pget / | grep v2 &&
-	st_check "d[\"ready_replicas\"] == 2 and all(r[\"revision\"] == 2 for r in d[\"replicas\"])" &&
+	wait_for 15 "st_check \"d[\\\"ready_replicas\\\"] == 2 and all(r[\\\"revision\\\"] == 2 for r in d[\\\"replicas\\\"])\"" &&
 	check_processes
 '
 
