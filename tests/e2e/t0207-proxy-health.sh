@@ -7,7 +7,9 @@ require_cmd cc curl python3 setsid
 [ -x "$GANTRY" ] || skip_all "gantry binary $GANTRY not built (make)"
 
 # The test upstream answers /health with 200, or 503 while $TRASH/up-NAME.port.down exists.
-HC='{"path": "/health", "interval_ms": 200, "timeout_ms": 150, "fall": 2, "rise": 2}'
+# (a check may still time out on a loaded machine: fall 2 is what keeps a
+# replica up through one, and the tests below count on fall, not on luck)
+HC='{"path": "/health", "interval_ms": 300, "timeout_ms": 300, "fall": 2, "rise": 2}'
 
 # routes GEN [WEB_HC]: web (A and B, one revision), shop (revisions 1: C, 2: D, 50/50),
 # slow (E, checked on a path slower than the timeout), stall (F, whose check
@@ -56,7 +58,7 @@ hits() {
 	curl -s --max-time 30 -H "Host: $2" -K hits.cfg
 }
 
-test_expect_success 'setup: five upstreams, a closed port, checks every 200 ms (fall 2, rise 2)' '
+test_expect_success 'setup: six upstreams, a closed port, checks every 300 ms (fall 2, rise 2)' '
 	build_helpers &&
 	start_upstream A && start_upstream B && start_upstream C && start_upstream D &&
 	start_upstream E && start_upstream F && NOBODY=$(free_port) &&
@@ -70,7 +72,7 @@ test_expect_success 'replicas that pass are "up" and share the traffic' '
 		echo "127.0.0.1:$u: $(field $u health), $(field $u checks_passed) passed, $(field $u checks_failed) failed"
 	done &&
 	test "$(field $UP_A health)" = up && test "$(field $UP_B health)" = up &&
-	test "$(field $UP_A checks_failed)" = 0 &&
+	test "$(field $UP_A checks_passed)" -ge 2 &&
 	hits 40 web.localhost >h1 &&
 	test "$(wc -l <h1)" = 40 &&
 	grep -q "^A$" h1 && grep -q "^B$" h1
