@@ -9,34 +9,13 @@ require_gantry
 # production needs one approval; a release pauses when a service fails;
 # b (after a) fails its pre-check while $TRASH/hold-b exists. $1: the MARK of both
 release_spec() {
-	write_svc_spec <<-EOF
+	write_release_chain "env: { MARK: \"$1\" }" a "b held" <<-EOF
 	project: t
 	release: { on_failure: pause }
 	environments:
 	  staging: {}
 	  production:
 	    protection: { approvals: 1, approval_ttl: 1h }
-	services:
-	  a:
-	    artifact: app
-	    run: ./hello
-	    env: { MARK: "$1" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	  b:
-	    artifact: app
-	    run: ./hello
-	    depends_on: [a]
-	    env: { MARK: "$1" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	    checks:
-	      pre:
-	        - { run: "test ! -e '$TRASH/hold-b' || { echo b is held; exit 1; }", timeout: 10s }
 	EOF
 }
 

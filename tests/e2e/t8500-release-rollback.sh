@@ -8,42 +8,15 @@ require_gantry
 
 BACKOFF=100ms
 
-# $1: the env of b (a YAML mapping), $2: the version label a and c carry
+# a → b → c; $1: the env of b (a YAML mapping), $2: the version label a and c carry
 chain_spec() {
-	write_svc_spec <<-EOF
+	write_release_chain "progress_deadline: 40s" \
+		a "env: { MARK: \"$2\" }" \
+		b "env: $1" \
+		c "env: { MARK: \"$2\" }" <<-EOF
 	project: t
 	environments:
 	  staging: {}
-	services:
-	  a:
-	    artifact: app
-	    run: ./hello
-	    env: { MARK: "$2" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	    progress_deadline: 40s
-	  b:
-	    artifact: app
-	    run: ./hello
-	    depends_on: [a]
-	    env: $1
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	    progress_deadline: 40s
-	  c:
-	    artifact: app
-	    run: ./hello
-	    depends_on: [b]
-	    env: { MARK: "$2" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	    progress_deadline: 40s
 	EOF
 }
 

@@ -9,44 +9,11 @@ require_gantry
 # a → b → c, on_failure pause; the pre-check of b (c) fails while $TRASH/hold-b (hold-c) exists.
 # $1: the MARK of every service
 chain_spec() {
-	write_svc_spec <<-EOF
+	write_release_chain "env: { MARK: \"$1\" }" a "b held" "c held" <<-EOF
 	project: t
 	release: { on_failure: pause }
 	environments:
 	  staging: {}
-	services:
-	  a:
-	    artifact: app
-	    run: ./hello
-	    env: { MARK: "$1" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	  b:
-	    artifact: app
-	    run: ./hello
-	    depends_on: [a]
-	    env: { MARK: "$1" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	    checks:
-	      pre:
-	        - { run: "test ! -e '$TRASH/hold-b' || { echo b is held; exit 1; }", timeout: 10s }
-	  c:
-	    artifact: app
-	    run: ./hello
-	    depends_on: [b]
-	    env: { MARK: "$1" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	    checks:
-	      pre:
-	        - { run: "test ! -e '$TRASH/hold-c' || { echo c is held; exit 1; }", timeout: 10s }
 	EOF
 }
 

@@ -8,45 +8,16 @@ require_gantry
 
 BACKOFF=100ms
 
-# $1: the env of b (a YAML mapping), $2: the MARK of a and c
+# a → b → c, rolling with a surge; $1: the env of b (a YAML mapping), $2: the MARK of a and c
 chain_spec() {
-	write_svc_spec <<-EOF
+	write_release_chain "drain_timeout: 2s" "progress_deadline: 60s" \
+		"strategy: { rolling: { max_surge: 1, max_unavailable: 0 } }" \
+		a "env: { MARK: \"$2\" }" \
+		b "env: $1" \
+		c "env: { MARK: \"$2\" }" <<-EOF
 	project: t
 	environments:
 	  staging: { replicas: 2 }
-	services:
-	  a:
-	    artifact: app
-	    run: ./hello
-	    env: { MARK: "$2" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 2s
-	    progress_deadline: 60s
-	    strategy: { rolling: { max_surge: 1, max_unavailable: 0 } }
-	  b:
-	    artifact: app
-	    run: ./hello
-	    depends_on: [a]
-	    env: $1
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 2s
-	    progress_deadline: 60s
-	    strategy: { rolling: { max_surge: 1, max_unavailable: 0 } }
-	  c:
-	    artifact: app
-	    run: ./hello
-	    depends_on: [b]
-	    env: { MARK: "$2" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 2s
-	    progress_deadline: 60s
-	    strategy: { rolling: { max_surge: 1, max_unavailable: 0 } }
 	EOF
 }
 

@@ -10,31 +10,12 @@ BACKOFF=100ms
 HOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 export HOOK_SECRET
 
-# $1: the env of b (a YAML mapping), $2: the MARK of a
+# a → b; $1: the env of b (a YAML mapping), $2: the MARK of a
 spec() {
-	write_svc_spec <<-EOF
+	write_release_chain a "env: { MARK: \"$2\" }" b "env: $1" "progress_deadline: 40s" <<-EOF
 	project: t
 	environments:
 	  staging: {}
-	services:
-	  a:
-	    artifact: app
-	    run: ./hello
-	    env: { MARK: "$2" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	  b:
-	    artifact: app
-	    run: ./hello
-	    depends_on: [a]
-	    env: $1
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	    progress_deadline: 40s
 	notify:
 	  - { url: "http://127.0.0.1:$RPORT/hook", format: standard, secret: hook, allow_private: true }
 	  - { url: "http://127.0.0.1:$RPORT/rolled-back", events: [release_rolled_back], allow_private: true }

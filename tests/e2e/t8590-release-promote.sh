@@ -6,32 +6,15 @@ test_description='gantry release promote: the digests of a release that succeede
 require_cmd python3 curl setsid
 require_gantry
 
-# $1: the MARK of b
+# a → b; $1: the MARK of b
 spec() {
-	write_svc_spec <<-EOF
+	write_release_chain a b "env: { MARK: \"$1\" }" <<-EOF
 	project: t
 	environments:
 	  staging: {}
 	  production:
 	    promote_from: staging
 	    protection: { approvals: 1, approval_ttl: 1h }
-	services:
-	  a:
-	    artifact: app
-	    run: ./hello
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
-	  b:
-	    artifact: app
-	    run: ./hello
-	    depends_on: [a]
-	    env: { MARK: "$1" }
-	    probes:
-	      readiness: { http: /ready, period: 100ms }
-	    stop_grace: 2s
-	    drain_timeout: 1s
 	EOF
 }
 

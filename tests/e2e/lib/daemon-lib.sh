@@ -21,6 +21,17 @@
 #                           $TRASH/app: specs say `artifact: app` (not `.`, which
 #                           holds serve.log and other files that change while a
 #                           deploy snapshots them)
+#   write_release_chain [LINE]... NAME [LINE]... [NAME [LINE]...]... <TOP
+#                           write_svc_spec of a release script's spec: TOP (its keys
+#                           but services: project, release, environments, notify),
+#                           then services NAME... as a chain, each depends_on the one
+#                           before, each with artifact: app, run: ./hello, readiness
+#                           on /ready every 100ms, stop_grace: 2s, drain_timeout: 1s;
+#                           a LINE ("KEY: VALUE") before the first NAME is a key of
+#                           every service, after a NAME of that service; it replaces
+#                           a shared key of the same KEY (drain_timeout: 2s);
+#                           "NAME held": a pre-check of NAME fails while
+#                           $TRASH/hold-NAME exists
 #   gst                     `gantry status $SVC --env $ENV -o json` (the object)
 #   ghist                   `gantry history $SVC --env $ENV -o json`
 #   gevents                 `gantry events $SVC --env $ENV -o json`
@@ -132,6 +143,62 @@ print("\n".join("|".join(str(x) for x in row) for row in r))' "$GANTRY_HOME/stat
 
 write_svc_spec() {
 	cat >"$TRASH/gantry.yaml" && mkdir -p "$TRASH/app" && cp "$HELLO" "$TRASH/app/hello"
+}
+
+write_release_chain() {
+	_rc_yaml=$(cat && echo "services:" && _release_chain_services "$@") &&
+	printf '%s\n' "$_rc_yaml" | write_svc_spec
+}
+
+# _release_chain_services ARG...: the services of write_release_chain ARG...
+_release_chain_services() {
+	_rc_every=
+	while [ $# -gt 0 ] && _rc_is_line "$1"; do
+		_rc_every="$_rc_every$1
+"
+		shift
+	done
+	[ $# -gt 0 ] || { echo "write_release_chain: no service" >&2; return 1; }
+	_rc_prev=
+	while [ $# -gt 0 ]; do
+		case $1 in
+		*" held") _rc_name=${1% held} _rc_held=1 ;;
+		*" "*) echo "write_release_chain: \"$1\" is neither NAME nor \"NAME held\"" >&2; return 1 ;;
+		*) _rc_name=$1 _rc_held= ;;
+		esac
+		shift
+		_rc_lines=$_rc_every
+		while [ $# -gt 0 ] && _rc_is_line "$1"; do
+			_rc_lines="$_rc_lines$1
+"
+			shift
+		done
+		echo "  $_rc_name:"
+		echo "    artifact: app"
+		echo "    run: ./hello"
+		[ -z "$_rc_prev" ] || echo "    depends_on: [$_rc_prev]"
+		_rc_given probes || printf '    probes:\n      readiness: { http: /ready, period: 100ms }\n'
+		_rc_given stop_grace || echo "    stop_grace: 2s"
+		_rc_given drain_timeout || echo "    drain_timeout: 1s"
+		printf '%s' "$_rc_lines" | sed 's/^/    /'
+		[ -z "$_rc_held" ] || cat <<-EOF
+		    checks:
+		      pre:
+		        - { run: "test ! -e '$TRASH/hold-$_rc_name' || { echo $_rc_name is held; exit 1; }", timeout: 10s }
+		EOF
+		_rc_prev=$_rc_name
+	done
+}
+
+# _rc_is_line ARG: ARG is a LINE ("KEY: VALUE"), not a NAME
+_rc_is_line() {
+	case $1 in *:*) return 0 ;; esac
+	return 1
+}
+
+# _rc_given KEY: one of the LINEs of this service sets KEY
+_rc_given() {
+	printf '%s' "$_rc_lines" | grep -q "^$1:"
 }
 
 gst() {
