@@ -25,6 +25,7 @@ static int parse_ms(const char *s, uint64_t *out)
 struct proxy_opts {
 	bool no_master, await_routes;
 	const char *listen, *routes, *admin, *workers, *header_timeout, *idle_timeout, *upstream_timeout;
+	const char *grace;
 	const char *drain_timeout, *body_timeout, *tunnel_timeout, *connect_timeout, *max_body, *access_log;
 	const char *forward_headers, *trusted_proxies, *admin_token_file, *listen_fds, *admin_fd;
 	const char *counters_from;
@@ -49,6 +50,7 @@ static const struct cli_option proxy_options[] = {
 	CLI_STRING(0, "connect-timeout", struct proxy_opts, connect_timeout, "DUR", DUR_HELP("an upstream connect must succeed within")),
 	CLI_STRING(0, "tunnel-timeout", struct proxy_opts, tunnel_timeout, "DUR", DUR_HELP("an idle upgraded connection lasts")),
 	CLI_STRING(0, "drain-timeout", struct proxy_opts, drain_timeout, "DUR", DUR_HELP("at SIGTERM, requests in flight may finish within")),
+	CLI_STRING(0, "grace", struct proxy_opts, grace, "DUR", "at SIGTERM, go on serving this long with /healthz answering 503, so that a load balancer takes this proxy out before it stops listening (default 0)"),
 	CLI_STRING(0, "forward-headers", struct proxy_opts, forward_headers, "all|none|LIST", "the X-Forwarded-* and Via headers the proxy sets"),
 	CLI_STRING(0, "trusted-proxies", struct proxy_opts, trusted_proxies, "CIDR,...", "peers whose X-Forwarded-* are kept"),
 	CLI_BOOL(0, "await-routes", struct proxy_opts, await_routes, "start without a table: ADDR refuses connections and /healthz is 503 until one is pushed by PUT /routes (FILE is written, not read)"),
@@ -111,7 +113,7 @@ static int run_proxy(int argc, char **argv, struct cli_ctx *ctx, char **given)
 	struct {
 		const char *flag, *val;
 		uint64_t *dst;
-	} durs[7];
+	} durs[8];
 
 	proxy_config_defaults(&cfg);
 	if ((npos = cli_parse_opts(ctx->cmd, argc, argv, ctx, &o)) < 0)
@@ -171,6 +173,7 @@ static int run_proxy(int argc, char **argv, struct cli_ctx *ctx, char **given)
 	durs[4].flag = "--body-timeout", durs[4].val = bt, durs[4].dst = &cfg.body_timeout_ms;
 	durs[5].flag = "--tunnel-timeout", durs[5].val = tt, durs[5].dst = &cfg.tunnel_timeout_ms;
 	durs[6].flag = "--connect-timeout", durs[6].val = ct, durs[6].dst = &cfg.connect_timeout_ms;
+	durs[7].flag = "--grace", durs[7].val = o.grace, durs[7].dst = &cfg.grace_ms;
 	if (maxbody) {
 		int64_t n;
 		if (parse_size(maxbody, &n) < 0 || n < 0)
@@ -219,7 +222,7 @@ const struct cli_cmd cli_cmd_proxy = {
 	.usage = "gantry proxy --listen ADDR --routes FILE [--admin ADDR] [--workers N] [--listen-fds N]\n"
 		 "       [--no-master] [--access-log FILE] [--max-body SIZE] [--header-timeout DUR]\n"
 		 "       [--idle-timeout DUR] [--body-timeout DUR] [--upstream-timeout DUR]\n"
-		 "       [--connect-timeout DUR] [--tunnel-timeout DUR] [--drain-timeout DUR]\n"
+		 "       [--connect-timeout DUR] [--tunnel-timeout DUR] [--drain-timeout DUR] [--grace DUR]\n"
 		 "       [--forward-headers all|none|LIST] [--trusted-proxies CIDR,...]\n"
 		 "       [--admin-token-file FILE] [--counters-from FILE] [--await-routes]",
 	.summary = "run the HTTP reverse proxy (SIGHUP reloads FILE, SIGTERM drains and stops)",

@@ -54,6 +54,12 @@
 #define NP_USER "65534"
 #define NP_STATE_DIR "/var/lib/gantry-proxy"
 #define NP_SECRET_FILE "gantry-proxy-token"
+/* a node proxy stopped (Swarm replacing it, a node drained): 2 s of /healthz
+ * 503 while it still serves, so that a load balancer takes the node out,
+ * then at most 5 s for the requests in flight, within Swarm's 10 s */
+#define NP_GRACE "2s"
+#define NP_DRAIN "5s"
+#define NP_STOP_GRACE_MS 10000
 
 enum np_phase { NP_IMAGE, NP_SERVICE, NP_UP };
 
@@ -358,13 +364,14 @@ static int job_service(struct job *j, struct docker *m)
 	struct kv labels[4] = { { k0, gd->tag }, { k1, j->env }, { k2, j->image }, { k3, j->secret } };
 	char *args[] = { (char *)"--listen", listen, (char *)"--admin", admin, (char *)"--admin-token-file",
 			 (char *)"/run/secrets/" NP_SECRET_FILE, (char *)"--routes",
-			 (char *)NP_STATE_DIR "/routes.json", (char *)"--await-routes", NULL };
+			 (char *)NP_STATE_DIR "/routes.json", (char *)"--await-routes", (char *)"--grace",
+			 (char *)NP_GRACE, (char *)"--drain-timeout", (char *)NP_DRAIN, NULL };
 	char *nets[2] = { j->cfg.network, NULL };
 	struct swarm_service_spec s = {
 		.name = j->name, .image = j->image, .labels = labels, .nlabels = 4, .user = NP_USER, .args = args,
 		.networks = nets, .dnsrr = true, .global = true, .restart_any = true, .host_ports = ports,
 		.nhost_ports = 2, .secret_name = j->secret, .secret_file = NP_SECRET_FILE, .secret_uid = NP_USER,
-		.stop_grace_ms = 5000,
+		.stop_grace_ms = NP_STOP_GRACE_MS,
 	};
 
 	snprintf(listen, sizeof(listen), "0.0.0.0:%d", j->cfg.proxy_port);
@@ -384,7 +391,8 @@ static int job_service(struct job *j, struct docker *m)
 		 * code, one node at a time (each refuses connections from its
 		 * stop until the controller has pushed the new one a table) */
 		if (img && strcmp(img, j->image)) {
-			if (swarm_service_set_image(m, found.id, j->image, "gantry.proxy-image", &j->err) < 0) {
+			if (swarm_service_set_image(m, found.id, j->image, "gantry.proxy-image", args, NP_STOP_GRACE_MS,
+						    &j->err) < 0) {
 				swarm_service_release(&found);
 				return -1;
 			}

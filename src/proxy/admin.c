@@ -323,6 +323,9 @@ static void admin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (px->awaiting) {
 			hbuf_addstr(&body, "waiting for routes\n");
 			admin_answer(a, 503, "text/plain", &body);
+		} else if (px->in_grace) {
+			hbuf_addstr(&body, "stopping\n");
+			admin_answer(a, 503, "text/plain", &body);
 		} else {
 			hbuf_addstr(&body, "ok\n");
 			admin_answer(a, 200, "text/plain", &body);

@@ -178,8 +178,8 @@ static void on_stop(struct master *m, int sig)
 		m->stop_sig = sig;
 		m->hup_pending = false; /* a stopping proxy ignores it */
 		/* INT64_MAX: never (a drain timeout too long to add) */
-		m->kill_at = m->cfg->drain_timeout_ms < (uint64_t)(INT64_MAX - now - STOP_GRACE_MS)
-				     ? now + (int64_t)m->cfg->drain_timeout_ms + STOP_GRACE_MS
+		m->kill_at = m->cfg->drain_timeout_ms + m->cfg->grace_ms < (uint64_t)(INT64_MAX - now - STOP_GRACE_MS)
+				     ? now + (int64_t)(m->cfg->drain_timeout_ms + m->cfg->grace_ms) + STOP_GRACE_MS
 				     : INT64_MAX;
 		/* once the child closes its copies new connections are refused,
 		 * not queued for a child that will never come */

@@ -228,6 +228,8 @@ struct proxy {
 	uv_async_t worker_done;
 	uv_timer_t alog_timer;
 	uv_timer_t admin_sweep;    /* closes admin connections past their deadline */
+	uv_timer_t grace_timer;    /* --grace: the stop begins when it fires */
+	bool in_grace;             /* SIGTERM seen, --grace running: /healthz 503, still serving */
 	int nadmins;               /* open admin connections (<= ADMIN_MAX_CONNS) */
 	int nputs;                 /* of which reading a PUT /routes body (<= ADMIN_MAX_PUTS) */
 	bool awaiting;             /* --await-routes and no table pushed yet: not listening */

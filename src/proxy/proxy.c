@@ -173,6 +173,7 @@ static void control_close(struct proxy *px)
 	close_if_open((uv_handle_t *)&px->worker_done);
 	close_if_open((uv_handle_t *)&px->alog_timer);
 	close_if_open((uv_handle_t *)&px->admin_sweep);
+	close_if_open((uv_handle_t *)&px->grace_timer);
 	health_close(px->health);
 }
 
@@ -194,14 +195,14 @@ static void workers_stop(struct proxy *px, int n)
 	}
 }
 
-static void on_stop_signal(uv_signal_t *h, int sig)
+static void stop_now(struct proxy *px, int sig)
 {
-	struct proxy *px = h->data;
 	size_t n = 0;
 
 	if (px->stopping)
 		return;
 	px->stopping = true;
+	px->in_grace = false;
 	for (int i = 0; i < px->nworkers; i++)
 		n += px->workers[i].nclients; /* racy; for the log line only */
 	log_info("proxy", "stopping=1 signal=%d clients=%zu", sig, n);
@@ -209,6 +210,36 @@ static void on_stop_signal(uv_signal_t *h, int sig)
 	if (px->has_admin && px->cfg.admin_fd > 0)
 		close_if_open((uv_handle_t *)&px->admin);
 	workers_stop(px, px->nworkers);
+}
+
+static void on_grace_end(uv_timer_t *t)
+{
+	stop_now(t->data, SIGTERM);
+}
+
+/*
+ * SIGTERM/SIGINT: with --grace (HAProxy's `grace`), first a period in which
+ * the proxy serves as before while /healthz answers 503 "stopping", so that a
+ * load balancer's health check takes it out of the pool before its listener
+ * closes; then (or at a second signal) the stop: listener closed, requests
+ * in flight drained.
+ */
+static void on_stop_signal(uv_signal_t *h, int sig)
+{
+	struct proxy *px = h->data;
+
+	if (px->stopping)
+		return;
+	if (px->cfg.grace_ms && !px->in_grace) {
+		px->in_grace = true;
+		log_info("proxy", "stopping=grace signal=%d grace_ms=%llu: /healthz answers 503, still serving", sig,
+			 (unsigned long long)px->cfg.grace_ms);
+		uv_timer_start(&px->grace_timer, on_grace_end, px->cfg.grace_ms, 0);
+		return;
+	}
+	if (px->in_grace)
+		uv_timer_stop(&px->grace_timer);
+	stop_now(px, sig);
 }
 
 void proxy_config_defaults(struct proxy_config *cfg)
@@ -362,6 +393,8 @@ int proxy__start(const struct proxy_config *cfg, struct proxy **pxp, struct gerr
 	uv_timer_init(&px->loop, &px->alog_timer);
 	uv_timer_init(&px->loop, &px->admin_sweep);
 	px->admin_sweep.data = px;
+	uv_timer_init(&px->loop, &px->grace_timer);
+	px->grace_timer.data = px;
 	px->health = health_new(&px->loop);
 	px->sighup.data = px->sigterm.data = px->sigint.data = px->worker_done.data = px;
 	px->alog_timer.data = px;

@@ -18,6 +18,7 @@ struct proxy_config {
 	uint64_t upstream_timeout_ms; /* no upstream byte for this long: 504 */
 	uint64_t connect_timeout_ms;
 	uint64_t drain_timeout_ms;    /* graceful stop deadline */
+	uint64_t grace_ms;            /* at SIGTERM, serve on this long with /healthz 503 first; 0: none */
 	uint64_t tunnel_timeout_ms;   /* idle Upgrade tunnel */
 	uint64_t max_body;            /* request body bytes, else 413; 0 = no limit */
 	unsigned forward_headers;     /* PROXY_FWD_* the proxy sets upstream */

@@ -439,6 +439,8 @@ int swarm_service_scale(struct docker *d, const char *id, uint64_t replicas, str
 
 struct image_change {
 	const char *image, *label;
+	char *const *args;
+	int64_t stop_grace_ms;
 };
 
 static int set_image(json_t *spec, const void *arg, const char *op, struct gerr *err)
@@ -448,6 +450,14 @@ static int set_image(json_t *spec, const void *arg, const char *op, struct gerr 
 	if (!json_is_object(cs))
 		return gerr_set(err, "%s: the service has no container spec", op);
 	json_object_set_new(cs, "Image", json_string(c->image));
+	if (c->args) {
+		json_t *a = json_array();
+		for (size_t i = 0; c->args[i]; i++)
+			json_array_append_new(a, json_string(c->args[i]));
+		json_object_set_new(cs, "Args", a);
+	}
+	if (c->stop_grace_ms > 0)
+		json_object_set_new(cs, "StopGracePeriod", json_integer((json_int_t)c->stop_grace_ms * 1000000));
 	if (c->label) {
 		if (!json_is_object(labels = json_object_get(spec, "Labels")))
 			json_object_set_new(spec, "Labels", labels = json_object());
@@ -463,9 +473,9 @@ static int set_image(json_t *spec, const void *arg, const char *op, struct gerr 
 }
 
 int swarm_service_set_image(struct docker *d, const char *id, const char *image, const char *label,
-			    struct gerr *err)
+			    char *const *args, int64_t stop_grace_ms, struct gerr *err)
 {
-	struct image_change c = { image, label };
+	struct image_change c = { image, label, args, stop_grace_ms };
 	char *op = xasprintf("update service %s to image %s", id, image);
 	int ret = service_update(d, op, id, set_image, &c, err);
 	free(op);

@@ -118,12 +118,13 @@ int swarm_service_scale(struct docker *d, const char *id, uint64_t replicas, str
  * A rolling update of the service's image (the node proxies after a
  * controller of another build, daemon/nodeproxy.c): the spec read back with
  * TaskTemplate.ContainerSpec.Image = image, the label `label` (if not NULL)
- * set to it too, and an UpdateConfig of one task at a time, stop-first (a
+ * set to it too, the container's Args (if not NULL, NULL-terminated) and
+ * StopGracePeriod (if > 0) replaced, and an UpdateConfig of one task at a time, stop-first (a
  * host-mode port cannot be bound twice on a node), 1 s apart, each watched
  * 5 s, rolled back by Swarm if one fails. Retried as swarm_service_scale. 0 or -1
  */
 int swarm_service_set_image(struct docker *d, const char *id, const char *image, const char *label,
-			    struct gerr *err);
+			    char *const *args, int64_t stop_grace_ms, struct gerr *err);
 /*
  * Compare-and-swap of a service's labels (the controller's lease,
  * daemon/swarmlease.c): reads the service; unless its version is still

@@ -61,6 +61,30 @@ test_expect_success 'SIGTERM with an idle keep-alive client exits promptly' '
 	wait_for 5 "grep -q eof \"$TRASH/idle.log\""
 '
 
+# --grace (HAProxy's grace): a window of 6 s for three requests
+test_expect_success 'with --grace, SIGTERM first keeps serving while /healthz answers 503, then stops' '
+	start_proxy --grace 6s &&
+	test "$(curl -s --max-time 5 "http://127.0.0.1:$ADMIN_PORT/healthz")" = ok &&
+	t0=$(_now_ms) &&
+	kill_bg proxy TERM &&
+	wait_for 5 "grep -q stopping=grace \"$TRASH/proxy.log\"" &&
+	test "$(curl -s -o healthz.out -w "%{http_code}" --max-time 5 "http://127.0.0.1:$ADMIN_PORT/healthz")" = 503 &&
+	test "$(cat healthz.out)" = stopping &&
+	test "$(pcode / a)" = 200 &&
+	test $(($(_now_ms) - t0)) -lt 6000 &&
+	wait_bg proxy 20 &&
+	test $(($(_now_ms) - t0)) -ge 6000 &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 2 "http://127.0.0.1:$PROXY_PORT/")" = 000
+'
+
+test_expect_success 'with --grace, a second SIGTERM stops at once' '
+	start_proxy --grace 60s &&
+	kill_bg proxy TERM &&
+	wait_for 5 "grep -q stopping=grace \"$TRASH/proxy.log\"" &&
+	kill_bg proxy TERM &&
+	wait_bg proxy 10
+'
+
 test_expect_success 'timeouts: idle keep-alive closed after --idle-timeout, a silent connection after --header-timeout' '
 	start_proxy --idle-timeout 1 --header-timeout 2 &&
 	cat >timeouts.py <<-\EOF &&

@@ -397,6 +397,7 @@ static void test_set_image(void **state)
 	struct gerr err = { { 0 } };
 	struct docker *d;
 	json_t *b, *u;
+	char *args[] = { (char *)"--grace", (char *)"2s", NULL };
 
 	(void)state;
 	fake_route("GET", "/v1.41/services/svc123", JSON_REPLY("200 OK", SERVICE_JSON), false);
@@ -404,7 +405,9 @@ static void test_set_image(void **state)
 	fake_route("GET", "/v1.41/services/nosuch",
 		   JSON_REPLY("404 Not Found", "{\"message\":\"service nosuch not found\"}"), false);
 	d = open_141();
-	assert_int_equal(swarm_service_set_image(d, "svc123", "reg:5000/p@sha256:def", "gantry.proxy-image", &err), 0);
+	assert_int_equal(swarm_service_set_image(d, "svc123", "reg:5000/p@sha256:def", "gantry.proxy-image", args,
+						 10000, &err),
+			 0);
 	assert_string_equal(F.target, "/v1.41/services/svc123/update?version=41");
 	b = last_body();
 	assert_string_equal(jpath(b, "TaskTemplate", "ContainerSpec", "Image"), "reg:5000/p@sha256:def");
@@ -419,8 +422,15 @@ static void test_set_image(void **state)
 	assert_string_equal(json_string_value(json_object_get(u, "Order")), "stop-first");
 	assert_string_equal(json_string_value(json_object_get(u, "FailureAction")), "rollback");
 	assert_true(json_integer_value(json_object_get(u, "Monitor")) > 0);
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(json_object_get(json_object_get(b, "TaskTemplate"), "ContainerSpec"), "Args"),
+				    1)),
+			    "2s");
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(json_object_get(b, "TaskTemplate"), "ContainerSpec"), "StopGracePeriod")),
+			 10000000000LL);
 	json_decref(b);
-	assert_int_equal(swarm_service_set_image(d, "nosuch", "x@sha256:1", NULL, &err), -1);
+	assert_int_equal(swarm_service_set_image(d, "nosuch", "x@sha256:1", NULL, NULL, 0, &err), -1);
 	assert_string_equal(err.msg, "update service nosuch to image x@sha256:1: no such service");
 	docker_close(d);
 }
