@@ -26,29 +26,9 @@ ms_of() {
 }
 
 spec() {
-	write_svc_spec <<-EOF
-	project: t
-	environments:
-	  staging:
-	    replicas: 3
-	    cluster:
-	      engine: swarm
-	      manager: $NODE1_DOCKER_HOST
-	      network: $FLEET_NET
-	      nodes:
-	        gf$FLEET_TAG-1: $NODE1_DOCKER_HOST
-	        gf$FLEET_TAG-2: $NODE2_DOCKER_HOST
-	        gf$FLEET_TAG-3: $NODE3_DOCKER_HOST
-	services:
-	  hello:
-	    image: $FLEET_IMAGE
+	fleet_spec 3 <<-EOF
 	    env: { HOST: 0.0.0.0, ACCESS_LOG: "1" }
-	    user: "1000:1000"
 	    placement: { spread: node.id }
-	    probes:
-	      readiness: { http: /ready, period: 200ms }
-	    stop_grace: 2s
-	    drain_timeout: 2s
 	    progress_deadline: 90s
 	    shield: true
 	    strategy:

@@ -32,38 +32,20 @@ evs() {
 }
 
 # a canary that holds at weight 34 until `gantry resume`
-write_svc_spec <<EOF
-project: t
-environments:
-  staging:
-    replicas: 3
-    cluster:
-      engine: swarm
-      manager: $NODE1_DOCKER_HOST
-      network: $FLEET_NET
-      nodes:
-        gf$FLEET_TAG-1: $NODE1_DOCKER_HOST
-        gf$FLEET_TAG-2: $NODE2_DOCKER_HOST
-        gf$FLEET_TAG-3: $NODE3_DOCKER_HOST
-services:
-  hello:
-    image: IMAGE
-    env: { HOST: 0.0.0.0 }
-    user: "1000:1000"
-    placement: { spread: node.id }
-    probes:
-      readiness: { http: /ready, period: 200ms }
-    stop_grace: 2s
-    drain_timeout: 2s
-    progress_deadline: 90s
-    strategy:
-      canary:
-        steps: [ {weight: 34}, {pause: {}} ]
-EOF
+spec() {
+	fleet_spec 3 <<-EOF
+	    env: { HOST: 0.0.0.0 }
+	    placement: { spread: node.id }
+	    progress_deadline: 90s
+	    strategy:
+	      canary:
+	        steps: [ {weight: 34}, {pause: {}} ]
+	EOF
+}
 
 test_expect_success 'setup: v1 on the 3 nodes, under load' '
 	fleet_image hello:1 &&
-	sed -i "s|IMAGE|$FLEET_IMAGE|" gantry.yaml &&
+	spec &&
 	start_serve &&
 	"$GANTRY" deploy hello --env staging --version v1 --wait &&
 	st_check "sorted(r[\"node\"] for r in d[\"replicas\"] if r[\"ready\"]) == [\"gf$FLEET_TAG-1\", \"gf$FLEET_TAG-2\", \"gf$FLEET_TAG-3\"]" &&

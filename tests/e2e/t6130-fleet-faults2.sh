@@ -55,34 +55,16 @@ in_routes() {
 # Tasks on the two workers only (Docker's advice for production managers):
 # the manager's restart (test 4) is then its API's absence alone, not also
 # the loss of the tasks it ran. A canary holds at weight 50 until `resume`.
-write_svc_spec <<EOF
-project: t
-environments:
-  staging:
-    replicas: 2
-    cluster:
-      engine: swarm
-      manager: $NODE1_DOCKER_HOST
-      network: $FLEET_NET
-      nodes:
-        gf$FLEET_TAG-1: $NODE1_DOCKER_HOST
-        gf$FLEET_TAG-2: $NODE2_DOCKER_HOST
-        gf$FLEET_TAG-3: $NODE3_DOCKER_HOST
-services:
-  hello:
-    image: IMAGE
-    env: { HOST: 0.0.0.0 }
-    user: "1000:1000"
-    placement: { constraints: [node.role==worker], spread: node.id }
-    probes:
-      readiness: { http: /ready, period: 200ms }
-    stop_grace: 2s
-    drain_timeout: 2s
-    progress_deadline: 120s
-    strategy:
-      canary:
-        steps: [ {weight: 50}, {pause: {}} ]
-EOF
+spec() {
+	fleet_spec 2 <<-EOF
+	    env: { HOST: 0.0.0.0 }
+	    placement: { constraints: [node.role==worker], spread: node.id }
+	    progress_deadline: 120s
+	    strategy:
+	      canary:
+	        steps: [ {weight: 50}, {pause: {}} ]
+	EOF
+}
 
 W2=gf$FLEET_TAG-2
 W3=gf$FLEET_TAG-3
@@ -91,7 +73,7 @@ test_expect_success 'setup: v1 on the two workers, a second image in the registr
 	fleet_image hello:2 "ENV BUILD=2" &&
 	echo "$FLEET_IMAGE" >image2 &&
 	fleet_image hello:1 &&
-	sed -i "s|IMAGE|$FLEET_IMAGE|" gantry.yaml &&
+	spec &&
 	start_serve &&
 	"$GANTRY" deploy hello --env staging --version v1 --wait &&
 	st_check "sorted(r[\"node\"] for r in d[\"replicas\"] if r[\"ready\"]) == [\"$W2\", \"$W3\"]"

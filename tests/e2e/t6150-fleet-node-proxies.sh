@@ -99,30 +99,9 @@ all_at_local_gen() {
 
 # spec [ROLLBACK_ON]: the spec, rollback_on's condition "error_rate > 5% for 2s" unless given
 spec() {
-	write_svc_spec <<-EOF
-	project: t
-	environments:
-	  staging:
-	    replicas: 3
-	    cluster:
-	      engine: swarm
-	      manager: $NODE1_DOCKER_HOST
-	      network: $FLEET_NET
-	      nodes:
-	        gf$FLEET_TAG-1: $NODE1_DOCKER_HOST
-	        gf$FLEET_TAG-2: $NODE2_DOCKER_HOST
-	        gf$FLEET_TAG-3: $NODE3_DOCKER_HOST
-	      proxy: { port: $NP_PORT, admin_port: $NP_ADMIN, registry: "$FLEET_REGISTRY" }
-	services:
-	  hello:
-	    image: $FLEET_IMAGE
+	fleet_spec 3 "proxy: { port: $NP_PORT, admin_port: $NP_ADMIN, registry: \"$FLEET_REGISTRY\" }" <<-EOF
 	    env: { HOST: 0.0.0.0 }
-	    user: "1000:1000"
 	    placement: { spread: node.id }
-	    probes:
-	      readiness: { http: /ready, period: 200ms }
-	    stop_grace: 2s
-	    drain_timeout: 2s
 	    progress_deadline: 90s
 	    shield: true
 	    sticky: true

@@ -46,34 +46,16 @@ lease_label() {
 	fleet_docker 1 service inspect --format "{{index .Spec.Labels \"gantry.lease.$1\"}}" gantry-lease-staging
 }
 
-write_svc_spec <<EOF
-project: t
-environments:
-  staging:
-    replicas: 2
-    cluster:
-      engine: swarm
-      manager: $NODE1_DOCKER_HOST
-      network: $FLEET_NET
-      nodes:
-        gf$FLEET_TAG-1: $NODE1_DOCKER_HOST
-        gf$FLEET_TAG-2: $NODE2_DOCKER_HOST
-        gf$FLEET_TAG-3: $NODE3_DOCKER_HOST
-services:
-  hello:
-    image: IMAGE
-    env: { HOST: 0.0.0.0 }
-    user: "1000:1000"
-    placement: { spread: node.id }
-    probes:
-      readiness: { http: /ready, period: 200ms }
-    stop_grace: 2s
-    drain_timeout: 2s
-EOF
+spec() {
+	fleet_spec 2 <<-EOF
+	    env: { HOST: 0.0.0.0 }
+	    placement: { spread: node.id }
+	EOF
+}
 
 test_expect_success 'setup: A deploys v1 on the Swarm and holds the lease' '
 	fleet_image hello:1 &&
-	sed -i "s|IMAGE|$FLEET_IMAGE|" gantry.yaml &&
+	spec &&
 	start_serve &&
 	"$GANTRY" deploy hello --env staging --version v1 --wait &&
 	wait_for 20 "\"$GANTRY\" status | grep -q \"^cluster staging: driven by this controller (lease gantry-lease-staging)\"" &&

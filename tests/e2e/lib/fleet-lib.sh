@@ -5,6 +5,9 @@
 #   start_fleet                # or the whole script is skipped, with the reason
 #   fleet_image hello:1        # FLEET_IMAGE=REGISTRY/hello:1@sha256:… (pushed)
 #   fleet_image hello:2 'ENV BUILD=2'   # another image (a Dockerfile line more)
+#   fleet_spec 3 <<EOF         # gantry.yaml: hello@staging on the fleet (FLEET_IMAGE)
+#       strategy: ...          # with its own keys from stdin (see fleet_spec)
+#   EOF
 #
 # Faults: kill_node_dockerd N (SIGKILL), stop_node_dockerd N / start_node_dockerd N
 # (SIGTERM by pid, then the same dockerd started again), cut_node_link N /
@@ -82,6 +85,45 @@ fleet_image() {
 	[ -n "$_dg" ] || { echo "no digest in the push's output" >&2; return 1; }
 	# with the tag too: readable in `docker service ls`; the digest pins it
 	FLEET_IMAGE=$FLEET_REGISTRY/$1@$_dg
+}
+
+# fleet_spec REPLICAS [CLUSTER-LINE] <SERVICE-KEYS: gantry.yaml (daemon-lib's
+# write_svc_spec) of project t: the environment staging, REPLICAS replicas
+# on this fleet's Swarm (node 1 the manager, FLEET_NET, the nodes gfTAG-1..3;
+# CLUSTER-LINE one more key of its cluster block, e.g. a `proxy:`), and the
+# service hello: FLEET_IMAGE (call it after fleet_image) as user 1000:1000,
+# readiness GET /ready every 200ms, stop_grace and drain_timeout 2s, then
+# the service's own keys as read from stdin, indented 4 spaces (env,
+# placement, strategy, ...)
+fleet_spec() {
+	{
+		cat <<-EOF
+		project: t
+		environments:
+		  staging:
+		    replicas: $1
+		    cluster:
+		      engine: swarm
+		      manager: $NODE1_DOCKER_HOST
+		      network: $FLEET_NET
+		      nodes:
+		        gf$FLEET_TAG-1: $NODE1_DOCKER_HOST
+		        gf$FLEET_TAG-2: $NODE2_DOCKER_HOST
+		        gf$FLEET_TAG-3: $NODE3_DOCKER_HOST
+		EOF
+		[ -z "${2:-}" ] || printf '      %s\n' "$2"
+		cat <<-EOF
+		services:
+		  hello:
+		    image: $FLEET_IMAGE
+		    user: "1000:1000"
+		    probes:
+		      readiness: { http: /ready, period: 200ms }
+		    stop_grace: 2s
+		    drain_timeout: 2s
+		EOF
+		cat
+	} | write_svc_spec
 }
 
 # fleet_docker N ARGS: the docker CLI against node N (test setup and checks only)
