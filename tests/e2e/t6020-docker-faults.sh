@@ -86,8 +86,9 @@ test_expect_success 'the Engine killed mid-rollout: nothing serving changes; re-
 	st_check "sum(1 for r in d[\"replicas\"] if r[\"ready\"]) >= 2 and all(r[\"restarts\"] == 0 for r in d[\"replicas\"] if r[\"revision\"] == 5)" &&
 	pget / >body && grep "hello from v" body &&
 	restart_dockerd &&
-	wait_for 10 "grep -q \"answers again\" \"$TRASH/serve.log\"" &&
-	wait_for 60 "st_check \"d[\\\"stable_revision\\\"] == 5 and d[\\\"ready_replicas\\\"] == 2\"" &&
+	wait_for 30 "grep -q \"answers again\" \"$TRASH/serve.log\"" &&
+	{ wait_for 60 "st_check \"d[\\\"stable_revision\\\"] == 5 and d[\\\"ready_replicas\\\"] == 2\"" ||
+		{ gst; "$GANTRY" events hello --env staging | tail -n 25; grep -v "level=debug" "$TRASH/serve.log" | tail -n 40; false; }; } &&
 	pget / >body && grep "hello from v4" body
 '
 
