@@ -8,10 +8,6 @@ start_fleet
 echo "# figure: cluster up (3 dockerds, swarm, registry, overlay) in $FLEET_UP_MS ms" >&7
 
 # figure TEXT: a measured figure, printed whether or not the body's output is shown
-figure() {
-	echo "# figure: $*" >&7
-}
-
 # tasks SERVICE [NET] > file: "ID SLOT NODE STATE DESIRED CONTAINER ADDR ERROR"
 # running_tasks FILE: the lines of tasks that run and should
 running_tasks() {

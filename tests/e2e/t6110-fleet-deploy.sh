@@ -10,10 +10,6 @@ require_gantry
 start_fleet
 echo "# figure: cluster up in $FLEET_UP_MS ms" >&7
 
-figure() {
-	echo "# figure: $*" >&7
-}
-
 # our Swarm services: "NAME REPLICAS" a line, sorted
 services() {
 	fleet_docker 1 service ls --filter "label=gantry.tag=$(cat "$GANTRY_HOME/instance-id")" \

@@ -9,10 +9,6 @@ require_cmd python3 curl setsid
 require_gantry
 start_fleet
 
-figure() {
-	echo "# figure: $*" >&7
-}
-
 services() {
 	fleet_docker 1 service ls --filter "label=gantry.tag=$(cat "$GANTRY_HOME/instance-id")" \
 		--format '{{.ID}} {{.Name}} {{.Replicas}}' | sort -k2
@@ -26,11 +22,6 @@ tasks() {
 }
 
 # evs > FILE: the events of hello@staging as one JSON list
-evs() {
-	"$GANTRY" events hello --env staging -o json |
-		python3 -c 'import json, sys; print(json.dumps([json.loads(l) for l in sys.stdin if l.strip()]))'
-}
-
 # a canary that holds at weight 34 until `gantry resume`
 spec() {
 	fleet_spec 3 <<-EOF

@@ -9,10 +9,6 @@ require_cmd python3 curl setsid ip
 require_gantry
 start_fleet
 
-figure() {
-	echo "# figure: $*" >&7
-}
-
 # our Swarm services: "ID NAME REPLICAS" a line
 services() {
 	fleet_docker 1 service ls --filter "label=gantry.tag=$(cat "$GANTRY_HOME/instance-id")" \
@@ -20,11 +16,6 @@ services() {
 }
 
 # evs > FILE: the events of hello@staging as one JSON list
-evs() {
-	"$GANTRY" events hello --env staging -o json |
-		python3 -c 'import json, sys; print(json.dumps([json.loads(l) for l in sys.stdin if l.strip()]))'
-}
-
 # event_ms FILE KIND TEXT: the time (ms since the epoch) of the last event
 # KIND whose message holds TEXT
 event_ms() {

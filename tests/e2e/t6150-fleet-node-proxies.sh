@@ -10,10 +10,6 @@ require_gantry
 start_fleet
 echo "# figure: cluster up in $FLEET_UP_MS ms" >&7
 
-figure() {
-	echo "# figure: $*" >&7
-}
-
 # the node proxies' ports: free on this host, hence on the nodes' fresh namespaces
 NP_PORT=$(free_port)
 NP_ADMIN=$(free_port)

@@ -9,10 +9,6 @@ require_cmd python3 curl setsid sqlite3
 require_gantry
 start_fleet
 
-figure() {
-	echo "# figure: $*" >&7
-}
-
 HB=$TRASH/home-b
 B_PORT= B_ADMIN=
 

@@ -8,10 +8,6 @@ require_cmd python3 curl
 require_gantry
 start_fleet
 
-figure() {
-	echo "# figure: $*" >&7
-}
-
 test_expect_success 'the demo runs to the end on the cluster the test started' '
 	t0=$(_now_ms) &&
 	{ TMPDIR=$TRASH GANTRY_DEMO_RUNTIME=fleet GANTRY_DEMO_FLEET_DIR=$FLEET_DIR GANTRY_DEMO_RATE=450 \

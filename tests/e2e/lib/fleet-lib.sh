@@ -9,6 +9,9 @@
 #       strategy: ...          # with its own keys from stdin (see fleet_spec)
 #   EOF
 #
+# figure TEXT prints a measured figure; evs prints hello@staging's events
+# as one JSON array.
+#
 # Faults: kill_node_dockerd N (SIGKILL), stop_node_dockerd N / start_node_dockerd N
 # (SIGTERM by pid, then the same dockerd started again), cut_node_link N /
 # restore_node_link N (the root-namespace end of node N's veth down / up),
@@ -124,6 +127,17 @@ fleet_spec() {
 		EOF
 		cat
 	} | write_svc_spec
+}
+
+# figure TEXT: a measured figure, printed as "# figure: TEXT" in the report
+figure() {
+	echo "# figure: $*" >&7
+}
+
+# evs: the events of hello@staging as one JSON array
+evs() {
+	"$GANTRY" events hello --env staging -o json |
+		python3 -c 'import json, sys; print(json.dumps([json.loads(l) for l in sys.stdin if l.strip()]))'
 }
 
 # fleet_docker N ARGS: the docker CLI against node N (test setup and checks only)
