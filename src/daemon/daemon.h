@@ -414,6 +414,8 @@ bool dockrt_busy(void);
  * are removed. -1 if the Engine cannot be reached (alive: as recorded) */
 int dockrt_adopt_scan(struct replica_row *rows, size_t n, bool *alive);
 void dockrt_follow_logs(struct replica *r, int64_t since);
+/* the same from the Engine at url (a cluster task's node; NULL: this host's) */
+void dockrt_follow_logs_at(struct replica *r, const char *url, int64_t since);
 void dockrt_stop_logs(struct replica *r);
 /* an exec probe of r's container: `/bin/sh -c TARGET` inside it, as its
  * user (thread pool, bounded by p's timeout). cb(r, ok, detail) exactly once

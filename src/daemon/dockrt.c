@@ -815,6 +815,7 @@ struct dockrt_follower {
 	pthread_t t;
 	char id[72];
 	char path[512];
+	char url[256];                /* the Engine to read from; empty: this host's */
 	int64_t since;
 	volatile int stop;
 	int refs;                     /* the thread's and the replica's */
@@ -843,10 +844,14 @@ static void *follow_main(void *arg)
 	struct dockrt_follower *f = arg;
 	int fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	struct gerr err;
+	/* a cluster task's node: a client of its own (the stream holds it) */
+	struct docker *d = f->url[0] ? docker_open(f->url, &err) : engine;
 
-	if (fd >= 0 && engine &&
-	    docker_container_logs(engine, f->id, true, f->since, on_log, &fd, &f->stop, &err) < 0 && !f->stop)
+	if (fd >= 0 && d && docker_container_logs(d, f->id, true, f->since, on_log, &fd, &f->stop, &err) < 0 &&
+	    !f->stop)
 		log_debug("docker", "logs of %.12s: %s", f->id, err.msg);
+	if (f->url[0] && d)
+		docker_close(d);
 	if (fd >= 0)
 		close(fd);
 	follower_unref(f);
@@ -855,12 +860,20 @@ static void *follow_main(void *arg)
 
 void dockrt_follow_logs(struct replica *r, int64_t since)
 {
+	if (!replica_is_swarm(r))
+		dockrt_follow_logs_at(r, NULL, since);
+}
+
+void dockrt_follow_logs_at(struct replica *r, const char *url, int64_t since)
+{
 	struct dockrt_follower *f;
 	pthread_attr_t attr;
 
-	if (r->dlog || !r->row.container[0] || !engine || replica_is_swarm(r))
+	if (r->dlog || !r->row.container[0] || (!url && !engine))
 		return;
 	f = xcalloc(1, sizeof(*f));
+	if (url)
+		strlcpy_g(f->url, url, sizeof(f->url));
 	strlcpy_g(f->id, r->row.container, sizeof(f->id));
 	strlcpy_g(f->path, r->log_path, sizeof(f->path));
 	f->since = since;

@@ -656,6 +656,15 @@ static void node_events(struct cluster *c, bool events)
 	}
 }
 
+/* r's output into its log file, from the Engine of its task's node */
+static void follow_logs(struct cluster *c, struct replica *r, const struct sw_task *t, int64_t since)
+{
+	const char *url = cluster_node_engine(&c->cfg, t->node_host);
+	if (!url && !strcmp(t->t.node_id, c->my_node))
+		url = c->cfg.manager;
+	if (url)
+		dockrt_follow_logs_at(r, url, since);
+}
 /* r's task (t) ran, or ended: r follows it */
 static void follow_task(struct cluster *c, struct replica *r, struct sw_task *t, uint64_t seq)
 {
@@ -684,6 +693,13 @@ static void follow_task(struct cluster *c, struct replica *r, struct sw_task *t,
 		replica_exited(r, code, false, detail); /* may free r */
 		return;
 	}
+	if (r->row.pid == -1 && !r->dlog && !strcmp(t->t.state, "running") &&
+	    !strcmp(r->row.container, t->t.container_id)) {
+		struct stat st;
+		/* adopted after a restart of the controller: from the second after
+		 * the last line kept, as for a container of this host */
+		follow_logs(c, r, t, stat(r->log_path, &st) == 0 ? (int64_t)st.st_mtime + 1 : 0);
+	}
 	if (r->row.pid || strcmp(t->t.state, "running") || !t->t.container_id[0] || !t->gw[0])
 		return;
 	strlcpy_g(r->row.container, t->t.container_id, sizeof(r->row.container));
@@ -693,6 +709,7 @@ static void follow_task(struct cluster *c, struct replica *r, struct sw_task *t,
 	replica_running(r);
 	log_info("replica", "replica=%s revision=%d task=%.12s node=%s container=%.12s addr=%s running",
 		 r->row.id, r->row.revision, t->t.id, r->sw_node, r->row.container, r->row.host);
+	follow_logs(c, r, t, 0);
 	if (r->sw_lost[0] && strcmp(r->sw_lost, r->sw_node)) {
 		daemon_event(r->se, r->row.revision, "task_rescheduled",
 			     "replica %s: its task on %s (down) replaced by task %.12s on %s", r->row.id, r->sw_lost,
@@ -1062,6 +1079,7 @@ void swarmrt_signal(struct replica *r, int sig)
 
 void swarmrt_reap(struct replica *r)
 {
+	dockrt_stop_logs(r);
 	r->sw_task[0] = 0;
 	r->row.container[0] = 0;
 	r->row.host[0] = 0;

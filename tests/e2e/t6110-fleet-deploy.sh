@@ -90,6 +90,14 @@ test_expect_success 'requests through the built-in proxy reach the replicas on a
 	done <where
 '
 
+test_expect_success 'gantry logs: the output of the tasks on all three nodes, read from their Engines' '
+	python3 -c "import json; [print(r[\"id\"]) for r in json.load(open(\"st.json\"))[\"replicas\"]]" >ids &&
+	test "$(wc -l <ids)" = 3 &&
+	wait_for 20 "\"\$GANTRY\" logs hello --env staging >logs.txt && test \$(grep -c \"listening on 0.0.0.0\" logs.txt) -ge 3" &&
+	wait_for 20 "\"\$GANTRY\" logs hello --env staging >logs.txt && test \$(grep -c \"hello: GET / 200\" logs.txt) -ge 30" &&
+	grep -c "hello: GET / 200" logs.txt
+'
+
 test_expect_success 'scale 3 -> 5 and back to 3: new slots on the nodes, then the extra tasks stopped' '
 	t0=$(_now_ms) &&
 	"$GANTRY" scale hello --env staging --replicas 5 &&

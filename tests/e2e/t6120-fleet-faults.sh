@@ -25,7 +25,7 @@ tasks() {
 # a canary that holds at weight 34 until `gantry resume`
 spec() {
 	fleet_spec 3 <<-EOF
-	    env: { HOST: 0.0.0.0 }
+	    env: { HOST: 0.0.0.0, ACCESS_LOG: "1" }
 	    placement: { spread: node.id }
 	    progress_deadline: 90s
 	    strategy:
@@ -106,7 +106,10 @@ test_expect_success 'kill -9 of the controller mid-rollout, restarted: the same 
 	assert key(b) == key(a), (key(b), key(a))
 	EOF
 	evs >ev3.json &&
-	jcheck ev3.json "len([e for e in d if e[\"kind\"] == \"service_created\" and e[\"revision\"] == 3]) == 1"
+	jcheck ev3.json "len([e for e in d if e[\"kind\"] == \"service_created\" and e[\"revision\"] == 3]) == 1" &&
+	# the adopted tasks output is followed again (the load goes on)
+	n0=$("$GANTRY" logs hello --env staging --tail 10000000 | grep -c "hello: GET / 200") &&
+	wait_for 20 "test \$(\"\$GANTRY\" logs hello --env staging --tail 10000000 | grep -c \"hello: GET / 200\") -gt $((n0 + 100))"
 '
 
 test_expect_success 'resume after the restart: v3 promoted; no failed request' '
