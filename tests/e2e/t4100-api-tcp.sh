@@ -158,12 +158,15 @@ test_expect_success 'a deployer deploys over TCP (--wait polls over TCP); the to
 
 test_expect_success 'follow modes over TCP: events -f and status --watch poll until stopped' '
 	TOK=vic &&
-	# timeout exits 124 when it had to stop them: they were still following
-	{ env GANTRY_API="$API" GANTRY_TOKEN="$(cat vic.token)" timeout -s INT 2 "$GANTRY" events hello \
+	# timeout exits 124 when it had to stop them: they were still following.
+	# SIGTERM, not SIGINT: a command the pool runs in the background inherits
+	# SIGINT ignored, and one slow to start (a loaded machine) would not yet
+	# have its own handler; -k: never wait for ever
+	{ env GANTRY_API="$API" GANTRY_TOKEN="$(cat vic.token)" timeout -s TERM -k 20 5 "$GANTRY" events hello \
 		--env staging -f >ev.out 2>ev.err; test $? = 124; } &&
 	grep "rollout" ev.out &&
 	! test -s ev.err &&
-	{ env GANTRY_API="$API" GANTRY_TOKEN="$(cat vic.token)" timeout -s INT 2 "$GANTRY" status --watch \
+	{ env GANTRY_API="$API" GANTRY_TOKEN="$(cat vic.token)" timeout -s TERM -k 20 5 "$GANTRY" status --watch \
 		>watch.out 2>watch.err; test $? = 124; } &&
 	! test -s watch.err &&
 	test "$(grep -c "^--- " watch.out)" -ge 2 &&
