@@ -930,12 +930,13 @@ struct dockrt_probe {
 	int rc, code;
 	char out[256];
 	struct gerr err;
+	struct docker *d;             /* this host's Engine, or a cluster task's node's */
 };
 
 static void probe_work(uv_work_t *req)
 {
 	struct dockrt_probe *p = req->data;
-	p->rc = docker_exec(engine, p->id, p->argv, p->user, p->timeout_ms, &p->code, p->out, sizeof(p->out),
+	p->rc = docker_exec(p->d, p->id, p->argv, p->user, p->timeout_ms, &p->code, p->out, sizeof(p->out),
 			    &p->err);
 }
 
@@ -983,9 +984,19 @@ struct dockrt_probe *dockrt_probe_start(struct replica *r, const struct probe *p
 {
 	struct dockrt_probe *p;
 	struct gerr err = { { 0 } };
+	struct docker *d;
 
-	if (!r->row.container[0] || replica_is_swarm(r) || engine_down || !engine_get(&err))
+	if (!r->row.container[0])
 		return NULL;
+	if (replica_is_swarm(r)) {
+		/* in the task's container, through its node's Engine */
+		if (!(d = swarmrt_task_engine(r, &err))) {
+			log_debug("replica", "replica=%s: exec probe not run: %s", r->row.id, err.msg);
+			return NULL;
+		}
+	} else if (engine_down || !(d = engine_get(&err))) {
+		return NULL;
+	}
 	if (probes_inflight >= DOCKRT_PROBES_MAX) {
 		log_debug("replica", "replica=%s: exec probe deferred: %d in flight", r->row.id, probes_inflight);
 		return NULL;
@@ -998,6 +1009,7 @@ struct dockrt_probe *dockrt_probe_start(struct replica *r, const struct probe *p
 	}
 	p->cb = cb;
 	p->r = r;
+	p->d = d;
 	p->what = pr == &r->rc->cfg.liveness ? "liveness" : "readiness";
 	strlcpy_g(p->id, r->row.container, sizeof(p->id));
 	p->argv[0] = (char *)"/bin/sh";

@@ -1032,8 +1032,6 @@ int swarmrt_spawn(struct replica *r)
 
 	if (c->nsecrets)
 		why = "secrets are not given to a cluster's tasks yet";
-	else if (c->readiness.kind == PROBE_EXEC || c->liveness.kind == PROBE_EXEC)
-		why = "exec probes do not run on a cluster's tasks yet (use http or tcp)";
 	if (why) {
 		replica_spawn_failed(r, why);
 		return -1;
@@ -1046,6 +1044,21 @@ int swarmrt_spawn(struct replica *r)
 	cl = cluster_of(&c->cluster, true);
 	cl->poll_at = 0; /* at the next tick */
 	return 0;
+}
+
+struct docker *swarmrt_task_engine(struct replica *r, struct gerr *err)
+{
+	struct cluster *c = replica_is_swarm(r) ? cluster_of(&r->rc->cfg.cluster, false) : NULL;
+	bool mgr_node = false;
+
+	if (!c || !r->row.container[0] || !r->sw_node[0]) {
+		gerr_set(err, "replica %s: no task bound yet", r->row.id);
+		return NULL;
+	}
+	for (size_t i = 0; i < c->nnodes; i++)
+		if (!strcmp(c->nodes[i].hostname, r->sw_node))
+			mgr_node = !strcmp(c->nodes[i].id, c->my_node);
+	return node_engine(c, r->sw_node, mgr_node, err);
 }
 
 void swarmrt_signal(struct replica *r, int sig)

@@ -122,6 +122,9 @@ bool replica_is_swarm(const struct replica *r);
 int swarmrt_spawn(struct replica *r);
 /* a signal to r's task's container, through its node's Engine */
 void swarmrt_signal(struct replica *r, int sig);
+/* the Engine of the node r's task runs on (the cluster's client, kept and
+ * safe to use from any thread: exec probes run in the pool), NULL with err */
+struct docker *swarmrt_task_engine(struct replica *r, struct gerr *err);
 /* r's task ended: r is no longer bound to it */
 void swarmrt_reap(struct replica *r);
 /* r is being freed (its task, if still alive, is an orphan: stopped, then scaled away) */

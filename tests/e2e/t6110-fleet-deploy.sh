@@ -167,6 +167,46 @@ test_expect_success 'a good v3 canary is promoted under load: v3 on the 3 nodes 
 	grep -q -- "-r1 3/3" svc3
 '
 
+# live CMD: the spec with a liveness exec probe CMD (an override: the
+# shared spec has the readiness probe)
+live() {
+	spec 1s &&
+	cat >>gantry.yaml <<-EOF
+	    environments:
+	      staging:
+	        probes:
+	          liveness: { exec: "$1", period: 300ms, failure_threshold: 2 }
+	EOF
+}
+
+test_expect_success 'an exec liveness probe runs in each task, through the Engine of its node' '
+	live "test \$PORT = 8080 && test -x /hello" &&
+	since=$(date +%s) &&
+	"$GANTRY" deploy hello --env staging --version v4 --wait --timeout 90s &&
+	rev=$(gst | json_get stable_revision) &&
+	sleep 2 &&
+	st_check "d[\"ready_replicas\"] == 3 and all(r[\"restarts\"] == 0 for r in d[\"replicas\"] if r[\"revision\"] == $rev)" &&
+	gst >st4.json &&
+	python3 -c "import json; [print(r[\"node\"], r[\"container\"]) for r in json.load(open(\"st4.json\"))[\"replicas\"] if r[\"revision\"] == $rev]" >where4 &&
+	test "$(wc -l <where4)" = 3 &&
+	while read node cid; do
+		n=${node##*-} &&
+		# the probes as the node Engine saw them: exec_die events of that container
+		execs=$(fleet_docker "$n" events --since "$since" --until "$(date +%s)" --filter "container=$cid" \
+			--filter event=exec_die | wc -l) &&
+		say "node $node: $execs execs ended in the container" &&
+		test "$execs" -ge 2 || return 1
+	done <where4
+'
+
+test_expect_success 'an exec liveness probe that fails in the task restarts it (exit status 1)' '
+	live "test \$PORT = 9999" &&
+	"$GANTRY" deploy hello --env staging --version v5 &&
+	wait_for 60 "evs >ev5.json && jcheck ev5.json \"any(e[\\\"kind\\\"] == \\\"replica_unhealthy\\\" and \\\"exit status 1\\\" in e[\\\"message\\\"] for e in d)\"" &&
+	"$GANTRY" abort hello --env staging --reason "the exec probe was seen failing" &&
+	wait_for 60 "st_check \"d[\\\"ready_replicas\\\"] >= 3 and all(r[\\\"revision\\\"] == $(gst | json_get stable_revision) for r in d[\\\"replicas\\\"])\""
+'
+
 test_expect_success 'SIGTERM stops the daemon: its services are removed from the swarm' '
 	stop_serve 60 &&
 	test -z "$(services)"
