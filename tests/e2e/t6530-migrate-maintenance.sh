@@ -39,16 +39,19 @@ c.execute("ROLLBACK")' "$DB" "$TRASH" &&
 	wait_for 10 "test -e \"$TRASH/held\""
 }
 
-# the steps of the newest deployment's maintenance flow, one a line
+# flow_steps VERSION: the steps of the maintenance flow of the newest
+# deployment of VERSION, one a line, then its phase (in steps.txt)
 flow_steps() {
 	"$GANTRY" deployments hello --env staging -o json >deps.json &&
 	python3 -c 'import json, sys
 d = json.load(open("deps.json"))
 d = d if isinstance(d, list) else d["deployments"]
+# the newest deployment of VERSION: an older one (a flow done before) is not this one
+d = [x for x in d if x.get("version") == sys.argv[1]]
 f = d[0]["gates"]["maintenance_flow"]
 for s in f["steps"]:
     print(s["step"] + ": " + s["detail"])
-print("phase: " + f["phase"])' >steps.txt
+print("phase: " + f["phase"])' "$1" >steps.txt
 }
 
 test_expect_success 'setup: v1 serving with one migration, mode maintenance' '
@@ -102,7 +105,7 @@ test_expect_success 'a breaking migration under load: 503 with Retry-After durin
 	t0=$(_now_ms) &&
 	hold_lock &&
 	spawn_bg deploy "$GANTRY" deploy hello --env staging --version v2 --wait &&
-	wait_for 30 "flow_steps && grep ^old_replicas_stopped steps.txt" &&
+	wait_for 30 "flow_steps v2 && grep ^old_replicas_stopped steps.txt" &&
 	test "$(pfetch page)" = 503 &&
 	grep -i "^retry-after: [0-9]" "$TRASH/page.h" &&
 	grep "Upgrading the database" "$TRASH/page.b" &&
@@ -126,7 +129,7 @@ test_expect_success 'a breaking migration under load: 503 with Retry-After durin
 	pget / >body && grep v2 body &&
 	test "$(q "SELECT version, dirty FROM schema_migrations")" = "2|0" &&
 	test "$(q "SELECT full_name FROM users")" = ada &&
-	flow_steps && cat steps.txt &&
+	flow_steps v2 && cat steps.txt &&
 	test "$(cut -d: -f1 steps.txt | tr "\n" " ")" = "maintenance_on maintenance_in_force old_replicas_stopped migrated maintenance_off phase " &&
 	grep "^phase: done" steps.txt &&
 	"$GANTRY" maintenance status hello --env staging >ms.txt && cat ms.txt &&
@@ -151,7 +154,7 @@ test_expect_success 'a failing migration in this mode: the old revision back, ma
 	cat out err &&
 	test "$(grep -c "^error:" err)" = 1 &&
 	grep -q "^error: migration failed: 3_age.up.sql:1: .*ADDD" err &&
-	wait_for 30 "flow_steps && grep \"^phase: done\" steps.txt" &&
+	wait_for 30 "flow_steps v3 && grep \"^phase: done\" steps.txt" &&
 	cat steps.txt &&
 	test "$(cut -d: -f1 steps.txt | tr "\n" " ")" = "maintenance_on maintenance_in_force old_replicas_stopped restoring maintenance_off phase " &&
 	wait_for 10 "test \"\$(pfetch after2)\" = 200" &&
@@ -167,7 +170,7 @@ test_expect_success 'kill -9 of the controller mid-flow: after the restart the o
 	start_load k9 &&
 	hold_lock &&
 	spawn_bg deploy3 "$GANTRY" deploy hello --env staging --version v4 &&
-	wait_for 30 "flow_steps && grep ^old_replicas_stopped steps.txt" &&
+	wait_for 30 "flow_steps v4 && grep ^old_replicas_stopped steps.txt" &&
 	kill9_serve &&
 	t0=$(_now_ms) &&
 	{ kill "$(pid_of deploy3)" 2>/dev/null; wait_bg deploy3 5; :; } &&
@@ -176,7 +179,7 @@ test_expect_success 'kill -9 of the controller mid-flow: after the restart the o
 	start_serve &&
 	touch "$TRASH/release" &&
 	wait_bg holder 10 &&
-	wait_for 30 "flow_steps && grep \"^phase: done\" steps.txt" &&
+	wait_for 30 "flow_steps v4 && grep \"^phase: done\" steps.txt" &&
 	say "figure: maintenance off $(($(_now_ms) - t0)) ms after the kill -9 (restart and the old revision ready included)" &&
 	cat steps.txt &&
 	test "$(cut -d: -f1 steps.txt | tr "\n" " ")" = "maintenance_on maintenance_in_force old_replicas_stopped restoring maintenance_off phase " &&
