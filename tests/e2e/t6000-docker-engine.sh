@@ -132,7 +132,12 @@ test_expect_success 'kill SIGTERM: exited, exit code 0 (hello drains and exits)'
 	grep "stopped by signal 15" logs.out
 '
 
-test_expect_success 'OOM: 8 MiB limit, HOLD_MB=64 -> oom_killed' '
+# The Engine's OOMKilled is not reliable: docker.io 20.10 on this kernel
+# (cgroup v1) reported false for 9 of 25 containers the kernel OOM-killed,
+# and the flag never turned true later (nor did an "oom" event come). So
+# this asserts the kill (137) and that the flag is read as 0 or 1; reading
+# true is tested in tests/unit/runtime/test_docker.c
+test_expect_success 'OOM: 8 MiB limit, HOLD_MB=64 -> killed (137), oom_killed as the Engine says' '
 	"$DOCKERC" create gt-oom-$$ gt-hello:1 -l "$RUN_LABEL" -e PORT=8080 -e HOLD_MB=64 \
 		-m 8388608 >oom.id &&
 	OOM=$(cat oom.id) &&
@@ -140,7 +145,7 @@ test_expect_success 'OOM: 8 MiB limit, HOLD_MB=64 -> oom_killed' '
 	wait_for 30 "\"$DOCKERC\" inspect-container $OOM | grep -q ^status=exited$" &&
 	"$DOCKERC" inspect-container "$OOM" >oom.out &&
 	cat oom.out &&
-	grep "^oom_killed=1$" oom.out &&
+	grep -E "^oom_killed=(0|1)$" oom.out &&
 	grep "^exit_code=137$" oom.out
 '
 
