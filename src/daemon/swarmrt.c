@@ -292,6 +292,21 @@ static void poll_work(uv_work_t *req)
 		p->nsvcs++;
 	}
 	swarm_services_free(sv, nsv);
+	/*
+	 * The nodes again, read after the tasks: a task Swarm is stopping
+	 * because its node went down must be judged with a node list at least
+	 * as new as the task list, or its replica ends as "Swarm is stopping
+	 * its task" and its replacement is not known as a rescheduling.
+	 */
+	{
+		struct swarm_node *nodes = NULL;
+		size_t nn = 0;
+		if (swarm_node_list(m, &nodes, &nn, &p->err) < 0)
+			return;
+		swarm_nodes_free(p->nodes, p->nnodes);
+		p->nodes = nodes;
+		p->nnodes = nn;
+	}
 	p->rc = 0;
 }
 
