@@ -158,18 +158,21 @@ test_expect_success 'a deployer deploys over TCP (--wait polls over TCP); the to
 
 test_expect_success 'follow modes over TCP: events -f and status --watch poll until stopped' '
 	TOK=vic &&
-	# timeout exits 124 when it had to stop them: they were still following.
-	# SIGTERM, not SIGINT: a command the pool runs in the background inherits
-	# SIGINT ignored, and one slow to start (a loaded machine) would not yet
-	# have its own handler; -k: never wait for ever
-	{ env GANTRY_API="$API" GANTRY_TOKEN="$(cat vic.token)" timeout -s TERM -k 20 5 "$GANTRY" events hello \
-		--env staging -f >ev.out 2>ev.err; test $? = 124; } &&
-	grep "rollout" ev.out &&
+	# each follows until what it shows is there, then is stopped (SIGTERM: a
+	# background job inherits SIGINT ignored) and must end, quietly
+	env GANTRY_API="$API" GANTRY_TOKEN="$(cat vic.token)" "$GANTRY" events hello --env staging -f \
+		>ev.out 2>ev.err &
+	evpid=$! &&
+	wait_for 60 "grep -q rollout ev.out" &&
+	kill -0 $evpid &&
+	kill -TERM $evpid && wait_for 20 "! kill -0 $evpid" &&
 	! test -s ev.err &&
-	{ env GANTRY_API="$API" GANTRY_TOKEN="$(cat vic.token)" timeout -s TERM -k 20 5 "$GANTRY" status --watch \
-		>watch.out 2>watch.err; test $? = 124; } &&
+	env GANTRY_API="$API" GANTRY_TOKEN="$(cat vic.token)" "$GANTRY" status --watch >watch.out 2>watch.err &
+	wpid=$! &&
+	wait_for 60 "test \$(grep -c \"^--- \" watch.out) -ge 2" &&
+	kill -0 $wpid &&
+	kill -TERM $wpid && wait_for 20 "! kill -0 $wpid" &&
 	! test -s watch.err &&
-	test "$(grep -c "^--- " watch.out)" -ge 2 &&
 	grep hello watch.out
 '
 
